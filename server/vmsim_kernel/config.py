@@ -1,0 +1,103 @@
+"""Boot-time configuration of the simulated machine (the kernel command line and sysctls).
+
+Models the knobs of mm/page_alloc.c (min_free_kbytes, watermarks), mm/util.c
+(vm.overcommit_memory, vm.overcommit_ratio) and mm/vmscan.c (vm.swappiness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .constants import MiB, GiB, PAGE_SIZE
+from .errors import InvalidArgument
+
+__all__ = ["MachineConfig", "OvercommitMode", "ReplacementPolicy"]
+
+
+class ReplacementPolicy(str, Enum):
+    """How reclaim picks victim pages."""
+
+    LINUX = "linux"  # active/inactive LRU lists, second chance on the accessed bit (default)
+    FIFO = "fifo"  # oldest resident page first
+    LRU = "lru"  # exact least recently used
+    CLOCK = "clock"  # one hand, second chance on the accessed bit
+    RANDOM = "random"  # seeded uniform choice
+    OPT = "opt"  # Belady: the page used furthest in the future (trace replay only)
+
+
+class OvercommitMode(int, Enum):
+    """vm.overcommit_memory."""
+
+    HEURISTIC = 0  # refuse only obviously impossible requests
+    ALWAYS = 1  # never refuse
+    NEVER = 2  # refuse beyond CommitLimit = swap + RAM * ratio / 100
+
+
+MIN_RAM = 4 * MiB
+MAX_RAM = 4 * GiB
+MAX_SWAP = 16 * GiB
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """Everything that fixes a machine's behaviour; same config + seed + calls = same state.
+
+    Attributes:
+        ram_bytes: simulated RAM, 4 MiB .. 4 GiB, a multiple of the page size.
+        swap_bytes: swap device size including the header page; 0 disables swap.
+        swap_path: file backing the swap device; None makes a temporary file.
+        policy: page replacement policy used by reclaim.
+        overcommit_memory: vm.overcommit_memory.
+        overcommit_ratio: vm.overcommit_ratio, percent of RAM counted in mode 2.
+        swappiness: vm.swappiness (0..200); kept for reports, anon is all there is to reclaim.
+        min_free_kbytes: None computes Linux's sqrt(lowmem_kbytes * 16) clamp.
+        nr_cpus: number of CPUs (per-CPU kmap_atomic slots, reports).
+        seed: seeds every random choice the kernel makes.
+        max_processes: most live processes at once (like pid_max / RLIMIT_NPROC).
+    """
+
+    ram_bytes: int = 64 * MiB
+    swap_bytes: int = 128 * MiB
+    swap_path: str | None = None
+    policy: ReplacementPolicy = ReplacementPolicy.LINUX
+    overcommit_memory: OvercommitMode = OvercommitMode.HEURISTIC
+    overcommit_ratio: int = 50
+    swappiness: int = 60
+    min_free_kbytes: int | None = None
+    nr_cpus: int = 2
+    seed: int = 0
+    max_processes: int = 4096
+
+    def __post_init__(self) -> None:
+        if not MIN_RAM <= self.ram_bytes <= MAX_RAM or self.ram_bytes % PAGE_SIZE:
+            raise InvalidArgument(
+                "ram_bytes",
+                f"{self.ram_bytes} is not a usable RAM size",
+                "4 MiB .. 4 GiB, a multiple of 4096",
+            )
+        if self.swap_bytes != 0 and (
+            not 2 * PAGE_SIZE <= self.swap_bytes <= MAX_SWAP or self.swap_bytes % PAGE_SIZE
+        ):
+            raise InvalidArgument(
+                "swap_bytes",
+                f"{self.swap_bytes} is not a usable swap size",
+                "0, or 8 KiB .. 16 GiB, a multiple of 4096",
+            )
+        if not 0 <= self.overcommit_ratio <= 1000:
+            raise InvalidArgument("overcommit_ratio", f"{self.overcommit_ratio}", "0..1000")
+        if not 0 <= self.swappiness <= 200:
+            raise InvalidArgument("swappiness", f"{self.swappiness}", "0..200")
+        if not 1 <= self.nr_cpus <= 64:
+            raise InvalidArgument("nr_cpus", f"{self.nr_cpus}", "1..64")
+        if self.min_free_kbytes is not None and not 128 <= self.min_free_kbytes <= 262144:
+            raise InvalidArgument("min_free_kbytes", f"{self.min_free_kbytes}", "128..262144")
+        if not 1 <= self.max_processes <= 32768:
+            raise InvalidArgument("max_processes", f"{self.max_processes}", "1..32768")
+        if not isinstance(self.policy, ReplacementPolicy):
+            raise InvalidArgument("policy", f"{self.policy!r}", ", ".join(p.value for p in ReplacementPolicy))
+
+    @property
+    def nr_frames(self) -> int:
+        """Number of 4 KiB physical frames."""
+        return self.ram_bytes // PAGE_SIZE

@@ -1,0 +1,128 @@
+"""Kernel error values: one tree, raised by the kernel, mapped once to gRPC status by the server.
+
+    KernelError                      something a caller asked for cannot be done (state unchanged)
+    ├── InvalidArgument  (EINVAL)     a bad address, length, flag or value; says what is allowed
+    ├── OutOfRange       (ENOMEM)     an address range outside user space or the simulated RAM
+    ├── OutOfMemory      (ENOMEM)     commit refused, no frame, no swap slot
+    ├── NoSuchProcess    (ESRCH)      no process with that pid
+    ├── PermissionDenied (EPERM)      a caller acting on what it does not own
+    ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached
+    └── ProcessKilled                 the process is dead: signal, address and reason
+        ├── SegmentationFault         SIGSEGV from a bad access
+        └── OomKilled                 SIGKILL from the OOM killer
+    KernelBug                         an internal invariant broke (xv6 panic); never caught
+
+Models the errno values returned by mm/mmap.c and friends and the siginfo of a fatal signal.
+"""
+
+from __future__ import annotations
+
+from .constants import Signal
+
+__all__ = [
+    "InvalidArgument",
+    "KernelBug",
+    "KernelError",
+    "LimitExceeded",
+    "NoSuchProcess",
+    "OomKilled",
+    "OutOfMemory",
+    "OutOfRange",
+    "PermissionDenied",
+    "ProcessKilled",
+    "SegmentationFault",
+]
+
+
+class KernelError(Exception):
+    """A request the kernel refused; nothing was changed."""
+
+    errno_name = "EIO"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(KernelError):
+    """EINVAL: *field* was wrong; *allowed* says what would be accepted."""
+
+    errno_name = "EINVAL"
+
+    def __init__(self, field: str, message: str, allowed: str = "") -> None:
+        text = f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else "")
+        super().__init__(text)
+        self.field = field
+        self.allowed = allowed
+
+
+class OutOfRange(KernelError):
+    """An address or range outside what the caller may use."""
+
+    errno_name = "ENOMEM"
+
+    def __init__(self, field: str, message: str, allowed: str = "") -> None:
+        text = f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else "")
+        super().__init__(text)
+        self.field = field
+        self.allowed = allowed
+
+
+class OutOfMemory(KernelError):
+    """ENOMEM: no memory (commit limit, frames or swap) for the request."""
+
+    errno_name = "ENOMEM"
+
+
+class NoSuchProcess(KernelError):
+    """ESRCH: no live or recently ended process with this pid."""
+
+    errno_name = "ESRCH"
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(f"no process with pid {pid}")
+        self.pid = pid
+
+
+class PermissionDenied(KernelError):
+    """EPERM: the caller may not do this."""
+
+    errno_name = "EPERM"
+
+
+class LimitExceeded(KernelError):
+    """EAGAIN: a configured limit was reached."""
+
+    errno_name = "EAGAIN"
+
+
+class ProcessKilled(KernelError):
+    """The process has been killed; every later call for it raises this again."""
+
+    errno_name = "ESRCH"
+
+    def __init__(self, pid: int, signal: Signal, address: int | None, reason: str) -> None:
+        where = f" at 0x{address:08x}" if address is not None else ""
+        super().__init__(f"process {pid} was killed by {signal.name}{where}: {reason}")
+        self.pid = pid
+        self.signal = signal
+        self.address = address
+        self.reason = reason
+
+
+class SegmentationFault(ProcessKilled):
+    """SIGSEGV: an access with no VMA, to kernel space, or against the VMA's protection."""
+
+    def __init__(self, pid: int, address: int, reason: str) -> None:
+        super().__init__(pid, Signal.SIGSEGV, address, reason)
+
+
+class OomKilled(ProcessKilled):
+    """SIGKILL from the OOM killer."""
+
+    def __init__(self, pid: int, reason: str) -> None:
+        super().__init__(pid, Signal.SIGKILL, None, reason)
+
+
+class KernelBug(Exception):  # noqa: N818 - named after the kernel's BUG()
+    """An internal invariant is broken: a defect in the simulator, never a user error."""

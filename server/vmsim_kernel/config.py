@@ -7,15 +7,15 @@ Models the knobs of mm/page_alloc.c (min_free_kbytes, watermarks), mm/util.c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
-from .constants import MiB, GiB, PAGE_SIZE
+from .constants import PAGE_SIZE, GiB, MiB
 from .errors import InvalidArgument
 
 __all__ = ["MachineConfig", "OvercommitMode", "ReplacementPolicy"]
 
 
-class ReplacementPolicy(str, Enum):
+class ReplacementPolicy(StrEnum):
     """How reclaim picks victim pages."""
 
     LINUX = "linux"  # active/inactive LRU lists, second chance on the accessed bit (default)
@@ -95,7 +95,9 @@ class MachineConfig:
         if not 1 <= self.max_processes <= 32768:
             raise InvalidArgument("max_processes", f"{self.max_processes}", "1..32768")
         if not isinstance(self.policy, ReplacementPolicy):
-            raise InvalidArgument("policy", f"{self.policy!r}", ", ".join(p.value for p in ReplacementPolicy))
+            raise InvalidArgument(
+                "policy", f"{self.policy!r}", ", ".join(p.value for p in ReplacementPolicy)
+            )
 
     @property
     def nr_frames(self) -> int:

@@ -151,3 +151,21 @@ def page_align_down(addr: int) -> int:
 def page_align_up(addr: int) -> int:
     """Round *addr* up to a page boundary."""
     return (addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+# Kernel virtual layout above PAGE_OFFSET (arch/x86/include/asm/pgtable_32_areas.h).
+VMALLOC_OFFSET: Final = 8 * MiB
+FIXADDR_TOP: Final = 0xFFFFF000
+LAST_PKMAP: Final = 1024
+PKMAP_BASE: Final = 0xFF800000  # 4 MiB aligned, one page table of kmap slots
+VMALLOC_END: Final = PKMAP_BASE - 2 * PAGE_SIZE
+
+
+def high_memory(nr_lowmem_frames: int) -> int:
+    """__va of the end of low memory: where the direct map stops."""
+    return PAGE_OFFSET + nr_lowmem_frames * PAGE_SIZE
+
+
+def vmalloc_start(nr_lowmem_frames: int) -> int:
+    """VMALLOC_START: high_memory plus the 8 MiB guard gap."""
+    return high_memory(nr_lowmem_frames) + VMALLOC_OFFSET

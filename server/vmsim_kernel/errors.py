@@ -124,5 +124,5 @@ class OomKilled(ProcessKilled):
         super().__init__(pid, Signal.SIGKILL, None, reason)
 
 
-class KernelBug(Exception):  # noqa: N818 - named after the kernel's BUG()
+class KernelBug(Exception):
     """An internal invariant is broken: a defect in the simulator, never a user error."""

@@ -1,130 +1,752 @@
 """The simulated machine: boot, processes and the syscall surface the server wraps.
 
-Models init/main.c (start_kernel: zones, memblock, swapon) and the syscall
-entry points of mm/mmap.c, mm/mprotect.c, mm/madvise.c and mm/memory.c.
-(CONTRACT STUB: bodies are being written; signatures are fixed.)
+Models init/main.c (start_kernel: memblock reservations, zones, the kernel page tables of
+arch/x86/mm/init_32.c, swapon), kernel/fork.c + kernel/exit.c for processes, and the
+syscall entry points of mm/mmap.c, mm/mprotect.c, mm/madvise.c and mm/memory.c.
 """
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
-from .config import MachineConfig
-from .constants import Signal
-from .results import Event, FaultResult, ProcessInfo, TouchSummary, Translation, VmaInfo, ZoneInfo
+from . import memory, proc
+from .config import MachineConfig, OvercommitMode, ReplacementPolicy
+from .constants import (
+    ADDRESS_SPACE_END,
+    KERNEL_PGD_INDEX,
+    MAP_KNOWN,
+    MAX_LOW_ADDRESS,
+    MMAP_MIN_ADDR,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_ALL,
+    STACK_TOP,
+    TASK_SIZE,
+    Gfp,
+    Madvise,
+    MapFlag,
+    PageTableBit,
+    Prot,
+    Signal,
+    ZoneType,
+    page_align_up,
+)
+from .errors import (
+    InvalidArgument,
+    KernelBug,
+    LimitExceeded,
+    NoSuchProcess,
+    OutOfMemory,
+    OutOfRange,
+    ProcessKilled,
+)
+from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind, needs_accounting
+from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, select_bad_process
+from .overcommit import commit_limit, vm_enough_memory
+from .page_alloc import PageAllocator
+from .physmem import PageFlag, PhysicalMemory
+from .policies import make_policy
+from .process import TASK_COMM_LEN, Task
+from .results import (
+    Event,
+    EventKind,
+    FaultResult,
+    ProcessInfo,
+    ProcessState,
+    TouchSummary,
+    Translation,
+    VmaInfo,
+    ZoneInfo,
+)
+from .rmap import ReverseMap
+from .swap import SwapDevice, swp_offset
+from .vmscan import allocate_page
+from .vmstat import VmEvents
+
+__all__ = ["EventListener", "Machine"]
 
 EventListener = Callable[[Event], None]
 
+FIRST_PID = 100
+MAX_ZOMBIES = 1024  # dead tasks whose records are kept for reporting
+MAX_IO_BYTES = 64 * 1024 * 1024  # largest single read/write the kernel accepts
+KERNEL_DIRECT_MAP_BITS = int(
+    PageTableBit.PRESENT
+    | PageTableBit.RW
+    | PageTableBit.ACCESSED
+    | PageTableBit.DIRTY
+    | PageTableBit.GLOBAL
+)
+KERNEL_PDE_BITS = int(PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED)
+STRUCT_PAGE_BYTES = 32  # sizeof(struct page) on i386
+
+
+def _check_range(field: str, addr: int, length: int) -> None:
+    """An address range must lie in user space (below 0xC0000000)."""
+    if addr < 0 or length < 0 or addr + length > TASK_SIZE:
+        raise OutOfRange(
+            field,
+            f"range 0x{addr:x}+0x{length:x} leaves user space",
+            "addresses and ranges within 0x00000000..0xBFFFFFFF",
+        )
+
+
+def _check_aligned(field: str, addr: int) -> None:
+    if addr % PAGE_SIZE:
+        raise InvalidArgument(field, f"0x{addr:x} is not page aligned", "a multiple of 4096")
+
+
+def _check_prot(prot: int) -> None:
+    if prot < 0 or prot & ~int(PROT_ALL):
+        raise InvalidArgument(
+            "prot",
+            f"unknown bits in 0x{prot:x}",
+            "PROT_NONE 0, PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4",
+        )
+
 
 class Machine:
-    """One booted machine. Not thread-safe: callers serialise (the server runs one event loop)."""
+    """One booted machine. Not thread-safe: callers serialise (the server runs one event loop).
+
+    Attributes that the kernel modules share (the machine's "globals"): physmem, allocator,
+    swap, rmap, policy, vm_events and the u32 views of RAM.
+    """
 
     def __init__(self, config: MachineConfig | None = None) -> None:
-        raise NotImplementedError
+        self.config = config or MachineConfig()
+        nr_frames = self.config.nr_frames
+        self.physmem = PhysicalMemory(nr_frames)
+        self.ram32 = self.physmem.ram32
+        # memoryview indexing returns plain ints and is faster than numpy for single entries.
+        self.ram_words = memoryview(self.physmem.ram).cast("I")
+        self.nr_lowmem_frames = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
+        reserved, self.swapper_pg_dir, direct_map_tables = self._boot_reservations(nr_frames)
+        self.nr_boot_reserved = sum(end - start for start, end in reserved)
+        self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
+        self._build_direct_map(direct_map_tables)
+        self.swap: SwapDevice | None = (
+            SwapDevice(self.config.swap_bytes, self.config.swap_path, seed=self.config.seed)
+            if self.config.swap_bytes
+            else None
+        )
+        if self.config.policy is ReplacementPolicy.OPT:
+            raise InvalidArgument(
+                "policy",
+                "opt needs the future and works only in trace replay",
+                "linux, fifo, lru, clock, random",
+            )
+        self.policy = make_policy(self.config.policy, seed=self.config.seed)
+        self.policy_tracks_access = self.config.policy is ReplacementPolicy.LRU
+        self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
+        self.vm_events = VmEvents()
+        self.committed_pages = 0
+        self.tasks: OrderedDict[int, Task] = OrderedDict()
+        self._mm_owner: dict[int, int] = {}
+        self._next_pid = FIRST_PID
+        self._event_seq = 0
+        self._listeners: list[EventListener] = []
+        self.closed = False
 
-    config: MachineConfig
+    # ---- boot ---------------------------------------------------------------------------------
+    def _boot_reservations(self, nr_frames: int) -> tuple[list[tuple[int, int]], int, range]:
+        """memblock reservations: BIOS page, the 640K-1M hole, kernel image, mem_map, page tables."""
+        reserved = [(0, 1)]
+        if nr_frames > 256:
+            reserved.append((0x9F, 0x100))
+        cursor = 0x100
+        image_pages = max(64, min(2048, nr_frames // 32))
+        mem_map_pages = math.ceil(nr_frames * STRUCT_PAGE_BYTES / PAGE_SIZE)
+        table_pages = math.ceil(self.nr_lowmem_frames / 1024)
+        end = cursor + image_pages + mem_map_pages + 1 + table_pages
+        if end > self.nr_lowmem_frames:
+            raise KernelBug("RAM too small for the kernel image")
+        reserved.append((cursor, end))
+        swapper_pg_dir = cursor + image_pages + mem_map_pages
+        return reserved, swapper_pg_dir, range(swapper_pg_dir + 1, end)
+
+    def _build_direct_map(self, tables: range) -> None:
+        """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 with 4 KiB PTEs (kernel only)."""
+        ram32 = self.ram32
+        pfns = np.arange(self.nr_lowmem_frames, dtype=np.uint32)
+        entries = (pfns << np.uint32(PAGE_SHIFT)) | np.uint32(KERNEL_DIRECT_MAP_BITS)
+        first_word = tables.start << (PAGE_SHIFT - 2)
+        ram32[first_word : first_word + len(entries)] = entries
+        pgd_word = self.swapper_pg_dir << (PAGE_SHIFT - 2)
+        for i, table_pfn in enumerate(tables):
+            ram32[pgd_word + KERNEL_PGD_INDEX + i] = (table_pfn << PAGE_SHIFT) | KERNEL_PDE_BITS
 
     def close(self) -> None:
         """Shut down: free everything, remove the swap file if it was temporary."""
-        raise NotImplementedError
+        if self.closed:
+            return
+        for task in list(self.tasks.values()):
+            if task.alive:
+                self._release_task(task)
+        self.closed = True
+        if self.swap is not None:
+            self.swap.close()
+        self.ram_words.release()
+        self.ram32 = np.zeros(0, dtype=np.uint32)
+        self.physmem.close()
 
-    # processes -------------------------------------------------------------
+    # ---- shared services for the kernel modules ----------------------------------------------
+    def allocate_page(self, gfp: Gfp, task: Task | None) -> int:
+        """One page, reclaiming or OOM-killing if needed (vmscan.allocate_page)."""
+        return allocate_page(self, gfp, task)
+
+    def free_page(self, pfn: int) -> None:
+        """Give an order-0 page back to the buddy allocator."""
+        self.physmem.clear_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+        self.allocator.free_pages(pfn, 0)
+        self.vm_events.pgfree += 1
+
+    def count_allocation(self, pfn: int) -> None:
+        """pgalloc_<zone> accounting."""
+        zone = self.allocator.zone_of(pfn).zone_type
+        if zone is ZoneType.DMA:
+            self.vm_events.pgalloc_dma += 1
+        elif zone is ZoneType.NORMAL:
+            self.vm_events.pgalloc_normal += 1
+        else:
+            self.vm_events.pgalloc_high += 1
+
+    def release_user_page(self, pfn: int) -> None:
+        """The last mapping of a user page went away: drop its swap-cache slot and free it."""
+        if self.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
+            self.swap_free_entry(int(self.physmem.private[pfn]))
+            self.physmem.private[pfn] = 0
+        self.physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
+        self.free_page(pfn)
+
+    def swap_free_entry(self, entry: int) -> None:
+        """Drop one reference to the swap slot named by a swap PTE value."""
+        if self.swap is None:
+            raise KernelBug(f"swap entry {entry:#x} without a swap device")
+        self.swap.free_slot(swp_offset(entry))
+
+    def pid_of_mm(self, mm: MmStruct) -> int:
+        """The pid owning an address space."""
+        return self._mm_owner.get(id(mm), 0)
+
+    def emit(
+        self,
+        kind: EventKind,
+        pid: int,
+        address: int | None = None,
+        pfn: int | None = None,
+        detail: str = "",
+    ) -> None:
+        """Hand an event to the listeners (cheap when there are none)."""
+        self._event_seq += 1
+        if self._listeners:
+            event = Event(self._event_seq, kind, pid, address, pfn, detail)
+            for listener in list(self._listeners):
+                listener(event)
+
+    def segv(self, task: Task, address: int, reason: str) -> ProcessKilled:
+        """Kill *task* with SIGSEGV for a bad access and return the error to raise."""
+        death = self._kill_task(task, Signal.SIGSEGV, address, reason)
+        self.emit(EventKind.SEGV, task.pid, address, None, reason)
+        return death
+
+    def dead(self, task: Task) -> ProcessKilled:
+        """The error for a call on a task that has died."""
+        if task.death is None:
+            return ProcessKilled(task.pid, Signal.SIGTERM, None, "process has exited")
+        return task.death
+
+    def commit_allowed(self, pages: int) -> bool:
+        """Whether *pages* more may be committed (__vm_enough_memory)."""
+        cfg = self.config
+        return pages <= 0 or vm_enough_memory(
+            cfg.overcommit_memory,
+            pages,
+            self.committed_pages,
+            self.nr_managed_pages,
+            self.nr_swap_pages,
+            cfg.overcommit_ratio,
+        )
+
+    def commit_refused(self, pages: int) -> OutOfMemory:
+        """The error for a refused commit, with the numbers a user needs."""
+        return OutOfMemory(
+            f"cannot commit {pages} more pages: Committed_AS {self.committed_pages} pages, "
+            f"CommitLimit {self.commit_limit_pages} pages "
+            f"(vm.overcommit_memory={int(self.config.overcommit_memory)})"
+        )
+
+    def commit_pages(self, task: Task, pages: int, *, refuse: bool = True) -> bool:
+        """Charge *pages* to Committed_AS; False (or OutOfMemory when *refuse*) if not allowed."""
+        if pages <= 0:
+            return True
+        if not self.commit_allowed(pages):
+            if refuse:
+                raise self.commit_refused(pages)
+            return False
+        self.committed_pages += pages
+        task.mm.committed_pages += pages
+        return True
+
+    def uncommit_pages(self, pages: int) -> None:
+        """Release commit charge (the mm's own share is adjusted by the caller)."""
+        self.committed_pages -= pages
+
+    def out_of_memory(self, requester: Task | None, gfp: Gfp) -> bool:
+        """Kill the task with the highest badness; False when nothing can be killed."""
+        victim = select_bad_process(self.tasks.values(), self.oom_totalpages)
+        if victim is None:
+            return False
+        mm = victim.mm
+        reason = (
+            f"Out of memory: Killed process {victim.pid} ({victim.name}) "
+            f"total-vm:{mm.total_vm_pages * 4}kB, anon-rss:{mm.rss_anon * 4}kB, "
+            f"swap:{mm.swap_entries * 4}kB, pgtables:{mm.nr_ptes * 4}kB "
+            f"oom_score_adj:{victim.oom_score_adj} (for a {gfp.name} allocation"
+            f"{f' by pid {requester.pid}' if requester else ''})"
+        )
+        self._kill_task(victim, Signal.SIGKILL, None, reason)
+        self.vm_events.oom_kill += 1
+        self.emit(EventKind.OOM_KILL, victim.pid, None, None, reason)
+        return True
+
+    @property
+    def nr_managed_pages(self) -> int:
+        """Pages the buddy allocator manages (MemTotal)."""
+        return sum(zone.managed_pages for zone in self.allocator.zones)
+
+    @property
+    def nr_swap_pages(self) -> int:
+        """Usable swap slots (SwapTotal)."""
+        return self.swap.nr_usable_slots if self.swap else 0
+
+    @property
+    def commit_limit_pages(self) -> int:
+        """CommitLimit."""
+        return commit_limit(self.nr_managed_pages, self.nr_swap_pages, self.config.overcommit_ratio)
+
+    @property
+    def oom_totalpages(self) -> int:
+        """RAM + swap pages: the scale of oom_score_adj."""
+        return self.nr_managed_pages + self.nr_swap_pages
+
+    # ---- processes ------------------------------------------------------------------------------
     def spawn(self, name: str = "", oom_score_adj: int = 0) -> int:
         """Create a process with an empty user address space (plus stack VMA); return its pid."""
-        raise NotImplementedError
+        if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
+            raise InvalidArgument("oom_score_adj", f"{oom_score_adj}", "-1000..1000")
+        if not isinstance(name, str) or any(ord(c) < 32 for c in name):
+            raise InvalidArgument("name", "must be printable text", "up to 15 printable characters")
+        alive = sum(1 for task in self.tasks.values() if task.alive)
+        if alive >= self.config.max_processes:
+            raise LimitExceeded(
+                f"{alive} processes already run (max_processes={self.config.max_processes})"
+            )
+        pid = self._next_pid
+        comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
+        pgd_pfn = self.allocate_page(Gfp.KERNEL, None)
+        pgd = slice(pgd_pfn << (PAGE_SHIFT - 2), (pgd_pfn + 1) << (PAGE_SHIFT - 2))
+        kernel = self.swapper_pg_dir << (PAGE_SHIFT - 2)
+        self.ram32[pgd] = 0
+        # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
+        self.ram32[pgd.start + KERNEL_PGD_INDEX : pgd.stop] = self.ram32[
+            kernel + KERNEL_PGD_INDEX : kernel + 1024
+        ]
+        mm = MmStruct(pgd_pfn)
+        task = Task(pid, comm, mm, oom_score_adj)
+        stack = Vma(
+            STACK_TOP - INITIAL_STACK_SIZE,
+            STACK_TOP,
+            Prot.READ | Prot.WRITE,
+            kind=VmaKind.STACK,
+            accounted=True,
+            grows_down=True,
+        )
+        if not self.commit_pages(task, stack.nr_pages, refuse=False):
+            self.free_page(pgd_pfn)
+            raise OutOfMemory("cannot commit the stack of a new process")
+        mm.insert(stack)
+        self._next_pid += 1
+        self.tasks[pid] = task
+        self._mm_owner[id(mm)] = pid
+        self.emit(EventKind.PROCESS_SPAWN, pid, None, None, comm)
+        return pid
 
     def exit(self, pid: int) -> None:
         """The process exits: every frame and swap slot it holds is freed."""
-        raise NotImplementedError
+        task = self._live(pid)
+        self._release_task(task)
+        task.state = ProcessState.ZOMBIE
+        task.exited_normally = True
+        self.emit(EventKind.PROCESS_EXIT, pid, None, None, "exit")
+        self._reap_zombies()
 
-    def kill(self, pid: int, signal: Signal = Signal.SIGKILL, reason: str = "killed by admin") -> None:
+    def kill(
+        self, pid: int, signal: Signal = Signal.SIGKILL, reason: str = "killed by admin"
+    ) -> None:
         """Kill a live process and free its memory; later calls raise ProcessKilled."""
-        raise NotImplementedError
+        task = self._live(pid)
+        self._kill_task(task, signal, None, reason)
+
+    def _kill_task(
+        self, task: Task, signal: Signal, address: int | None, reason: str
+    ) -> ProcessKilled:
+        death = task.record_kill(signal, address, reason)
+        self._release_task(task)
+        self.emit(EventKind.PROCESS_EXIT, task.pid, address, None, f"{signal.name}: {reason}")
+        self._reap_zombies()
+        return death
+
+    def _release_task(self, task: Task) -> None:
+        memory.exit_mmap(self, task)
+        self._mm_owner.pop(id(task.mm), None)
+
+    def _reap_zombies(self) -> None:
+        zombies = [pid for pid, task in self.tasks.items() if not task.alive]
+        for pid in zombies[: max(0, len(zombies) - MAX_ZOMBIES)]:
+            del self.tasks[pid]
+
+    def _task(self, pid: int) -> Task:
+        task = self.tasks.get(pid)
+        if task is None:
+            raise NoSuchProcess(pid)
+        return task
+
+    def _live(self, pid: int) -> Task:
+        task = self._task(pid)
+        if not task.alive:
+            raise self.dead(task)
+        return task
 
     def process(self, pid: int) -> ProcessInfo:
         """Status of one process (live or zombie)."""
-        raise NotImplementedError
+        return self._process_info(self._task(pid))
 
     def processes(self) -> list[ProcessInfo]:
         """Status of every process, by pid."""
-        raise NotImplementedError
+        return [self._process_info(task) for task in self.tasks.values()]
 
-    # syscalls ---------------------------------------------------------------
+    def _process_info(self, task: Task) -> ProcessInfo:
+        mm = task.mm
+        death = task.death
+        return ProcessInfo(
+            pid=task.pid,
+            name=task.name,
+            state=task.state,
+            vm_size=mm.total_vm_pages * PAGE_SIZE if task.alive else 0,
+            vm_rss=mm.rss_anon * PAGE_SIZE,
+            vm_swap=mm.swap_entries * PAGE_SIZE,
+            vm_pte=mm.nr_ptes * PAGE_SIZE,
+            vm_peak=mm.hiwater_vm * PAGE_SIZE,
+            vm_hwm=mm.hiwater_rss * PAGE_SIZE,
+            minor_faults=task.min_flt,
+            major_faults=task.maj_flt,
+            oom_score_adj=task.oom_score_adj,
+            oom_score=oom_score(task, self.oom_totalpages),
+            killed_by=death.signal if death else None,
+            kill_address=death.address if death else None,
+            kill_reason=death.reason if death else None,
+        )
+
+    # ---- syscalls -------------------------------------------------------------------------------
     def mmap(self, pid: int, addr: int, length: int, prot: int, flags: int) -> int:
         """mmap(2) for anonymous memory; returns the start address."""
-        raise NotImplementedError
+        task = self._live(pid)
+        mm = task.mm
+        if length <= 0:
+            raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
+        if length > TASK_SIZE:
+            raise OutOfRange("length", f"{length} bytes do not fit in user space", "at most 3 GiB")
+        _check_prot(prot)
+        if flags < 0 or flags & ~int(MAP_KNOWN):
+            raise InvalidArgument(
+                "flags",
+                f"unknown bits in 0x{flags:x}",
+                "MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_POPULATE, "
+                "MAP_FIXED_NOREPLACE",
+            )
+        shared = bool(flags & MapFlag.SHARED)
+        if shared == bool(flags & MapFlag.PRIVATE):
+            raise InvalidArgument(
+                "flags",
+                "need exactly one of MAP_SHARED and MAP_PRIVATE",
+                "MAP_SHARED or MAP_PRIVATE",
+            )
+        if not flags & MapFlag.ANONYMOUS:
+            raise InvalidArgument(
+                "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
+            )
+        if not 0 <= addr < ADDRESS_SPACE_END:
+            raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
+        length = page_align_up(length)
+        fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
+        if fixed:
+            _check_aligned("addr", addr)
+            if addr < MMAP_MIN_ADDR or addr + length > TASK_SIZE:
+                raise OutOfRange(
+                    "addr",
+                    f"0x{addr:x}+0x{length:x} is outside the mappable range",
+                    f"0x{MMAP_MIN_ADDR:x} .. 0xBFFFFFFF",
+                )
+            if flags & MapFlag.FIXED_NOREPLACE and mm.overlapping(addr, addr + length):
+                raise InvalidArgument(
+                    "addr",
+                    f"0x{addr:x}+0x{length:x} overlaps an existing mapping (EEXIST)",
+                    "a free range with MAP_FIXED_NOREPLACE",
+                )
+            start = addr
+        else:
+            found = mm.get_unmapped_area(length, addr)
+            if found is None:
+                raise OutOfMemory(f"no free virtual range of {length} bytes in the address space")
+            start = found
+        noreserve = (
+            bool(flags & MapFlag.NORESERVE)
+            and self.config.overcommit_memory is not OvercommitMode.NEVER
+        )
+        accounted = needs_accounting(Prot(prot), shared, noreserve)
+        # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
+        replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
+        charge = length // PAGE_SIZE if accounted else 0
+        if not self.commit_allowed(charge - (replaced if fixed else 0)):
+            raise self.commit_refused(charge)
+        if fixed:
+            self._unmap(task, start, start + length)
+        self.commit_pages(task, charge)
+        kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
+        mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+        if flags & MapFlag.POPULATE and prot != Prot.NONE:
+            memory.populate_range(self, task, start, start + length, bool(prot & Prot.WRITE))
+        return start
+
+    def _unmap(self, task: Task, start: int, end: int) -> None:
+        mm = task.mm
+        for piece in mm.remove_range(start, end):
+            memory.zap_range(self, mm, piece.start, piece.end)
+            if piece.accounted:
+                self.uncommit_pages(piece.nr_pages)
+                mm.committed_pages -= piece.nr_pages
+        memory.free_pgtables(self, mm, start, end)
 
     def munmap(self, pid: int, addr: int, length: int) -> None:
         """munmap(2)."""
-        raise NotImplementedError
+        task = self._live(pid)
+        _check_aligned("addr", addr)
+        if length <= 0:
+            raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
+        _check_range("addr", addr, page_align_up(length))
+        self._unmap(task, addr, addr + page_align_up(length))
 
     def mprotect(self, pid: int, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
-        raise NotImplementedError
+        task = self._live(pid)
+        mm = task.mm
+        _check_aligned("addr", addr)
+        _check_prot(prot)
+        if length < 0:
+            raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
+        end = addr + page_align_up(length)
+        _check_range("addr", addr, end - addr)
+        if addr == end:
+            return
+        if not mm.is_fully_mapped(addr, end):
+            raise OutOfRange(
+                "addr",
+                f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
+                "a range covered by mappings",
+            )
+        new_prot = Prot(prot)
+        pieces = []
+        charge = 0
+        for vma in mm.overlapping(addr, end):
+            piece = replace(vma, start=max(vma.start, addr), end=min(vma.end, end))
+            newly = not piece.accounted and needs_accounting(new_prot, piece.shared, False)
+            charge += piece.nr_pages if newly else 0
+            pieces.append(replace(piece, prot=new_prot, accounted=piece.accounted or newly))
+        self.commit_pages(task, charge)
+        mm.replace_range(addr, end, pieces)
+        for piece in pieces:
+            memory.update_protection(self, mm, piece.start, piece.end, piece)
 
     def brk(self, pid: int, addr: int) -> int:
         """brk(2): addr 0 queries; returns the (new) program break."""
-        raise NotImplementedError
+        task = self._live(pid)
+        mm = task.mm
+        if addr == 0 or addr == mm.brk:
+            return mm.brk
+        if addr < mm.start_brk or addr >= TASK_SIZE:
+            raise OutOfRange(
+                "addr",
+                f"0x{addr:x} is not a possible program break",
+                f"0x{mm.start_brk:x} .. below the mappings above the heap",
+            )
+        old_end, new_end = page_align_up(mm.brk), page_align_up(addr)
+        if new_end > old_end:
+            if not mm.range_is_free(old_end, new_end) or not mm._clear_of_stack_gap(new_end):
+                blocker = mm.next_vma_after(old_end)
+                where = f"0x{blocker.start:x}" if blocker else "the stack"
+                raise OutOfMemory(f"brk to 0x{addr:x} would run into the mapping at {where}")
+            self.commit_pages(task, (new_end - old_end) // PAGE_SIZE)
+            mm.insert(
+                Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
+            )
+        elif new_end < old_end:
+            self._unmap(task, new_end, old_end)
+        mm.brk = addr
+        return addr
 
     def madvise(self, pid: int, addr: int, length: int, advice: int) -> None:
         """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED."""
-        raise NotImplementedError
+        task = self._live(pid)
+        _check_aligned("addr", addr)
+        if advice not in set(Madvise):
+            raise InvalidArgument(
+                "advice",
+                f"{advice} is not supported",
+                "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4",
+            )
+        if length < 0:
+            raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
+        end = addr + page_align_up(length)
+        _check_range("addr", addr, end - addr)
+        if addr == end:
+            return
+        if not task.mm.is_fully_mapped(addr, end):
+            raise OutOfRange(
+                "addr",
+                f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
+                "a range covered by mappings",
+            )
+        if advice == Madvise.DONTNEED:
+            memory.zap_range(self, task.mm, addr, end)
+        elif advice == Madvise.WILLNEED:
+            memory.swapin_range(self, task, addr, end)
 
     def touch(self, pid: int, addr: int, write: bool = False) -> FaultResult:
         """One user-mode access through the MMU; faults are handled."""
-        raise NotImplementedError
+        task = self._live(pid)
+        if not 0 <= addr < ADDRESS_SPACE_END:
+            raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xFFFFFFFF")
+        return memory.touch_one(self, task, addr, bool(write))
 
     def touch_many(
         self, pid: int, addrs: Sequence[int] | npt.NDArray[np.uint32], write: bool = False
     ) -> TouchSummary:
         """Many user-mode accesses in order; stops at (and raises) a fatal fault."""
-        raise NotImplementedError
+        task = self._live(pid)
+        if isinstance(addrs, np.ndarray):
+            if addrs.ndim != 1 or addrs.dtype.kind not in "ui":
+                raise InvalidArgument(
+                    "addrs",
+                    f"array of {addrs.dtype} with shape {addrs.shape}",
+                    "a flat sequence of 32-bit addresses",
+                )
+            if len(addrs) and (int(addrs.min()) < 0 or int(addrs.max()) >= ADDRESS_SPACE_END):
+                raise OutOfRange("addrs", "an address is not 32-bit", "0x0 .. 0xFFFFFFFF")
+            array = addrs.astype(np.uint32, copy=False)
+        else:
+            try:
+                array = np.fromiter(addrs, dtype=np.int64)
+            except (TypeError, ValueError, OverflowError) as error:
+                raise InvalidArgument(
+                    "addrs", f"not a sequence of integers ({error})", "32-bit addresses"
+                ) from None
+            if len(array) and (int(array.min()) < 0 or int(array.max()) >= ADDRESS_SPACE_END):
+                raise OutOfRange("addrs", "an address is not 32-bit", "0x0 .. 0xFFFFFFFF")
+            array = array.astype(np.uint32)
+        return memory.touch_many(self, task, array, bool(write))
+
+    def _check_io(self, addr: int, length: int) -> None:
+        if not 0 <= length <= MAX_IO_BYTES:
+            raise InvalidArgument("length", f"{length}", f"0 .. {MAX_IO_BYTES} bytes")
+        if not addr >= 0 or addr + length > ADDRESS_SPACE_END:
+            raise OutOfRange(
+                "addr", f"0x{addr:x}+{length} is not in the 32-bit space", "0x0 .. 0xFFFFFFFF"
+            )
 
     def read(self, pid: int, addr: int, length: int) -> bytes:
         """Read user memory like the process would (faults handled)."""
-        raise NotImplementedError
+        task = self._live(pid)
+        self._check_io(addr, length)
+        return memory.access_user_memory(self, task, addr, length, None)
 
     def write(self, pid: int, addr: int, data: bytes) -> None:
         """Write user memory like the process would (faults handled)."""
-        raise NotImplementedError
+        task = self._live(pid)
+        self._check_io(addr, len(data))
+        memory.access_user_memory(self, task, addr, len(data), bytes(data))
 
     def translate(self, pid: int, addr: int) -> Translation:
         """The page walk of *addr* in the process's page tables, without faulting."""
-        raise NotImplementedError
+        task = self._live(pid)
+        if not 0 <= addr < ADDRESS_SPACE_END:
+            raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xFFFFFFFF")
+        vma = task.mm.find_vma(addr)
+        info = proc.vma_info(self, task.mm, vma) if vma is not None else None
+        return memory.translate(self, task, addr, info)
 
-    # reports ----------------------------------------------------------------
+    # ---- reports ----------------------------------------------------------------------------------
     def meminfo(self) -> dict[str, int]:
         """/proc/meminfo numbers in kB, Linux key names (MemTotal, MemFree, ...)."""
-        raise NotImplementedError
+        return proc.meminfo(self)
 
     def vmstat(self) -> dict[str, int]:
         """/proc/vmstat counters (nr_free_pages, pgfault, pgmajfault, pswpin, ...)."""
-        raise NotImplementedError
+        return proc.vmstat(self)
 
     def zoneinfo(self) -> list[ZoneInfo]:
         """Per-zone numbers."""
-        raise NotImplementedError
+        return proc.zoneinfo(self)
 
     def swaps(self) -> list[dict[str, str | int]]:
         """/proc/swaps rows: filename, type, size_kb, used_kb, priority."""
-        raise NotImplementedError
+        return proc.swaps(self)
 
     def maps(self, pid: int) -> list[VmaInfo]:
         """/proc/<pid>/maps rows (smaps numbers filled in)."""
-        raise NotImplementedError
+        task = self._task(pid)
+        return [proc.vma_info(self, task.mm, vma) for vma in task.mm]
 
     def report(self, name: str, pid: int | None = None) -> str:
         """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, maps, smaps, status."""
-        raise NotImplementedError
+        per_process = {
+            "maps": proc.format_maps,
+            "smaps": proc.format_smaps,
+            "status": proc.format_status,
+        }
+        if name in per_process:
+            if pid is None:
+                raise InvalidArgument("pid", f"the {name} report is per process", "a pid")
+            return per_process[name](self, self._task(pid))
+        machine_wide: dict[str, Callable[[Machine], str]] = {
+            "meminfo": proc.format_meminfo,
+            "vmstat": proc.format_vmstat,
+            "zoneinfo": proc.format_zoneinfo,
+            "buddyinfo": lambda machine: machine.allocator.buddyinfo(),
+            "swaps": proc.format_swaps,
+        }
+        if name not in machine_wide:
+            raise InvalidArgument(
+                "name", f"no report {name!r}", ", ".join([*machine_wide, *per_process])
+            )
+        return machine_wide[name](self)
 
-    # events -----------------------------------------------------------------
+    # ---- events ----------------------------------------------------------------------------------
     def add_event_listener(self, listener: EventListener) -> None:
         """Call *listener* with every event from now on."""
-        raise NotImplementedError
+        self._listeners.append(listener)
 
     def remove_event_listener(self, listener: EventListener) -> None:
         """Stop calling *listener*."""
-        raise NotImplementedError
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # ---- invariants -------------------------------------------------------------------------------
+    def check_invariants(self) -> None:
+        """Raise KernelBug unless every frame, mapping and swap slot is accounted for."""
+        proc.check_invariants(self)

@@ -7,7 +7,7 @@ structured form of the /proc reports (fs/proc/task_mmu.c, fs/proc/array.c).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 from .constants import Signal
 
@@ -33,7 +33,7 @@ class FaultResult(IntEnum):
     MAJOR = 2  # fault read the page back from the swap device
 
 
-class ProcessState(str, Enum):
+class ProcessState(StrEnum):
     """Life of a simulated process."""
 
     RUNNING = "R"  # alive
@@ -137,7 +137,7 @@ class ZoneInfo:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     """Things the event feed reports."""
 
     MINOR_FAULT = "minor_fault"

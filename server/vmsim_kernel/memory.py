@@ -1,0 +1,557 @@
+"""Page faults and page-table maintenance for user address spaces.
+
+Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, zap_pte_range,
+free_pgtables, change_protection (mm/mprotect.c), access_process_vm and follow_page;
+plus expand_stack from mm/mmap.c. The resident-page hit path (`touch_one`, `touch_many`)
+is the MMU itself and is written for speed; everything else for reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PGDIR_SHIFT,
+    STACK_GUARD_GAP,
+    STACK_RLIMIT,
+    STACK_TOP,
+    TASK_SIZE,
+    Gfp,
+    PageTableBit,
+)
+from .errors import KernelBug
+from .mm import MmStruct, Vma
+from .pgtable import FRAME_MASK, PDE_USER_TABLE, make_entry, pte_words_of_table, user_pte_bits
+from .physmem import PageFlag
+from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
+from .swap import is_swap_pte, swp_offset, swp_type
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .process import Task
+
+__all__ = [
+    "access_user_memory",
+    "exit_mmap",
+    "free_pgtables",
+    "handle_mm_fault",
+    "populate_range",
+    "pte_runs",
+    "swapin_range",
+    "touch_many",
+    "touch_one",
+    "translate",
+    "update_protection",
+    "zap_range",
+]
+
+_P: Final = int(PageTableBit.PRESENT)
+_RW: Final = int(PageTableBit.RW)
+_US: Final = int(PageTableBit.USER)
+_A: Final = int(PageTableBit.ACCESSED)
+_D: Final = int(PageTableBit.DIRTY)
+_PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _P | _A | _D
+_ZERO_WORDS: Final = np.zeros(1024, dtype=np.uint32)
+
+
+# ---- page-table pages --------------------------------------------------------------------
+def pte_word_or_none(machine: Machine, mm: MmStruct, address: int) -> int | None:
+    """ram32 index of the PTE for *address*, or None when its page table does not exist."""
+    words = machine.ram_words
+    pde = words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)]
+    if not pde & _P:
+        return None
+    return ((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)
+
+
+def pte_alloc(machine: Machine, task: Task, address: int) -> int:
+    """ram32 index of the PTE for *address*, allocating its page table first (__pte_alloc)."""
+    mm = task.mm
+    word = pte_word_or_none(machine, mm, address)
+    if word is not None:
+        return word
+    table_pfn = machine.allocate_page(Gfp.KERNEL, task)
+    machine.ram32[pte_words_of_table(table_pfn)] = 0
+    machine.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
+    # Reclaim inside allocate_page never frees page tables, so the PDE is still empty.
+    machine.ram_words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)] = make_entry(
+        table_pfn, PDE_USER_TABLE
+    )
+    mm.nr_ptes += 1
+    word = pte_word_or_none(machine, mm, address)
+    assert word is not None
+    return word
+
+
+def free_pgtables(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
+    """Free the page tables of [start, end) that no VMA needs any more (free_pgtables)."""
+    words = machine.ram_words
+    for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
+        span_start = index << PGDIR_SHIFT
+        if mm.overlapping(span_start, span_start + (1 << PGDIR_SHIFT)):
+            continue
+        pde_word = (mm.pgd_pfn << 10) + index
+        pde = words[pde_word]
+        if not pde & _P:
+            continue
+        table_pfn = pde >> PAGE_SHIFT
+        if machine.ram32[pte_words_of_table(table_pfn)].any():
+            raise KernelBug(f"freeing page table {table_pfn} that still has entries")
+        words[pde_word] = 0
+        machine.physmem.clear_flags(table_pfn, PageFlag.PAGETABLE)
+        machine.free_page(table_pfn)
+        mm.nr_ptes -= 1
+
+
+# ---- faults --------------------------------------------------------------------------------
+def handle_mm_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
+    """Resolve a fault at *address*, or kill the task with SIGSEGV and raise why."""
+    mm = task.mm
+    if address >= TASK_SIZE:
+        raise machine.segv(task, address, "user-mode access to kernel space (U/S bit clear)")
+    vma = mm.find_vma(address) or expand_stack(machine, task, address)
+    if vma is None:
+        raise machine.segv(task, address, "no VMA covers the address (SEGV_MAPERR)")
+    if write and not vma.writable:
+        raise machine.segv(task, address, f"write to a {vma.perms} mapping (SEGV_ACCERR)")
+    if not vma.accessible:
+        raise machine.segv(task, address, "access to a PROT_NONE mapping (SEGV_ACCERR)")
+    word = pte_alloc(machine, task, address)
+    if not task.alive:
+        raise machine.dead(task)
+    pte = machine.ram_words[word]
+    if pte == 0:
+        return do_anonymous_page(machine, task, vma, address, word, write)
+    if not pte & _P:
+        return do_swap_page(machine, task, vma, address, word, write)
+    # Present but the access was refused: the protection was widened since (mprotect raced
+    # nothing here, so this is only the accessed/dirty update of a spurious fault).
+    machine.ram_words[word] = (
+        (pte & FRAME_MASK)
+        | user_pte_bits(vma.writable, True)
+        | (pte & (_A | _D))
+        | _A
+        | (_D if write else 0)
+    )
+    return FaultResult.HIT
+
+
+def do_anonymous_page(
+    machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """First touch of an anonymous page: a zeroed frame, mapped (minor fault)."""
+    pfn = machine.allocate_page(Gfp.HIGHUSER, task)
+    if not task.alive:
+        machine.free_page(pfn)
+        raise machine.dead(task)
+    machine.physmem.zero_frame(pfn)
+    machine.physmem.set_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
+    map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    task.min_flt += 1
+    machine.vm_events.pgfault += 1
+    machine.emit(EventKind.MINOR_FAULT, task.pid, address, pfn)
+    return FaultResult.MINOR
+
+
+def do_swap_page(
+    machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """Touch of a swapped-out page: read it back from the swap device (major fault)."""
+    swap_in_page(machine, task, vma, address, word, write)
+    task.maj_flt += 1
+    machine.vm_events.pgfault += 1
+    machine.vm_events.pgmajfault += 1
+    machine.emit(EventKind.MAJOR_FAULT, task.pid, address, machine.ram_words[word] >> PAGE_SHIFT)
+    return FaultResult.MAJOR
+
+
+def swap_in_page(
+    machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> int:
+    """Read the page whose swap entry is at *word* into a new frame and map it; return the pfn.
+
+    The slot is kept (the page joins the swap cache, so an unchanged page can later be
+    dropped without a write) unless the access writes or swap is over half full, as
+    do_swap_page() does with vm_swap_full().
+    """
+    swap = machine.swap
+    entry = machine.ram_words[word]
+    if swap is None or swp_type(entry) != swap.swap_type:
+        raise KernelBug(f"swap entry {entry:#x} names no swap device")
+    offset = swp_offset(entry)
+    pfn = machine.allocate_page(Gfp.HIGHUSER, task)
+    if not task.alive:
+        machine.free_page(pfn)
+        raise machine.dead(task)
+    if machine.ram_words[word] != entry:
+        raise KernelBug("swap PTE changed while its page was being read")
+    swap.read_slot_into(offset, machine.physmem.frame_view(pfn))
+    physmem = machine.physmem
+    physmem.set_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+        swap.free_slot(offset)
+        physmem.set_flags(pfn, PageFlag.DIRTY)
+    else:
+        physmem.set_flags(pfn, PageFlag.SWAPCACHE)
+        physmem.private[pfn] = entry
+    task.mm.swap_entries -= 1
+    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+    map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    machine.vm_events.pswpin += 1
+    machine.vm_events.pgpgin += PAGE_SIZE // 1024
+    machine.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}")
+    return pfn
+
+
+def map_user_page(
+    machine: Machine, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+) -> None:
+    """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
+    machine.ram_words[word] = make_entry(pfn, bits)
+    machine.rmap.add(pfn, mm, page_va, word)
+    machine.policy.insert(pfn)
+    mm.rss_anon += 1
+    if mm.rss_anon > mm.hiwater_rss:
+        mm.hiwater_rss = mm.rss_anon
+
+
+def expand_stack(machine: Machine, task: Task, address: int) -> Vma | None:
+    """Grow the stack VMA down to cover *address* if the stack rlimit and guard gap allow."""
+    mm = task.mm
+    stack = mm.stack_vma()
+    if stack is None or address >= stack.start or address < STACK_TOP - STACK_RLIMIT:
+        return None
+    new_start = address & ~(PAGE_SIZE - 1)
+    below = mm.prev_vma_before(stack.start)
+    if below is not None and below.end + STACK_GUARD_GAP > new_start:
+        return None
+    if not machine.commit_pages(task, (stack.start - new_start) // PAGE_SIZE, refuse=False):
+        return None
+    grown = Vma(new_start, stack.start, stack.prot, stack.shared, stack.kind, stack.accounted, True)
+    mm.insert(grown)
+    return mm.find_vma(address)
+
+
+# ---- the MMU -------------------------------------------------------------------------------
+def touch_one(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
+    """One user-mode access: the hardware walk, and the fault handler if it fails."""
+    words = machine.ram_words
+    pde_word = (task.mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)
+    pde = words[pde_word]
+    if pde & (_P | _US) == (_P | _US):
+        word = ((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)
+        pte = words[word]
+        need = (_P | _US | _RW) if write else (_P | _US)
+        if pte & need == need:
+            words[word] = pte | _A | (_D if write else 0)
+            if not pde & _A:
+                words[pde_word] = pde | _A
+            if machine.policy_tracks_access:
+                machine.policy.access(pte >> PAGE_SHIFT)
+            return FaultResult.HIT
+    return handle_mm_fault(machine, task, address, write)
+
+
+def touch_many(
+    machine: Machine,
+    task: Task,
+    addresses: Sequence[int] | npt.NDArray[np.uint32],
+    write: bool,
+) -> TouchSummary:
+    """Many accesses in order; resident pages are checked and marked in bulk with numpy.
+
+    After a fault, reclaim may have changed any PTE, so the bulk check is redone for what
+    follows; a window of scalar accesses between bulk checks grows while faults keep
+    coming, keeping a batch of first touches linear rather than quadratic.
+    """
+    addrs = np.asarray(addresses, dtype=np.uint32)
+    if addrs.ndim != 1:
+        raise KernelBug("touch_many expects a flat sequence of addresses")
+    need = (_P | _US | _RW) if write else (_P | _US)
+    set_bits = np.uint32(_A | (_D if write else 0))
+    ram32 = machine.ram32
+    pgd_base = np.uint32(task.mm.pgd_pfn << 10)
+    counts = [0, 0, 0]  # hits, minor, major
+    position = 0
+    window = 16
+    total = len(addrs)
+    while position < total:
+        rest = addrs[position:]
+        pde_words = pgd_base + (rest >> np.uint32(PGDIR_SHIFT))
+        pdes = ram32[pde_words]
+        table_ok = (pdes & np.uint32(_P | _US)) == np.uint32(_P | _US)
+        pte_words = ((pdes & np.uint32(FRAME_MASK)) >> np.uint32(2)) + (
+            (rest >> np.uint32(PAGE_SHIFT)) & np.uint32(1023)
+        )
+        pte_words = np.where(table_ok, pte_words, np.uint32(0))
+        ptes = ram32[pte_words]
+        ok = table_ok & ((ptes & np.uint32(need)) == np.uint32(need))
+        misses = np.flatnonzero(~ok)
+        nr_hits = int(misses[0]) if len(misses) else len(rest)
+        if nr_hits:
+            hit_words = pte_words[:nr_hits]
+            ram32[hit_words] = ptes[:nr_hits] | set_bits
+            ram32[pde_words[:nr_hits]] |= np.uint32(_A)
+            if machine.policy_tracks_access:
+                machine.policy.access_many(
+                    (ptes[:nr_hits] >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+                )
+            counts[0] += nr_hits
+            position += nr_hits
+        if position >= total:
+            break
+        faults_in_window = 0
+        end = min(total, position + window)
+        while position < end:
+            result = touch_one(machine, task, int(addrs[position]), write)
+            counts[result] += 1
+            faults_in_window += result != FaultResult.HIT
+            position += 1
+        window = min(window * 2, 1 << 16) if faults_in_window else 16
+    return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def access_user_memory(
+    machine: Machine, task: Task, address: int, length: int, data: bytes | None
+) -> bytes:
+    """Copy to (data given) or from user memory page by page, faulting pages in (access_process_vm)."""
+    out = bytearray()
+    done = 0
+    write = data is not None
+    ram = machine.physmem.ram
+    while done < length:
+        va = address + done
+        chunk = min(length - done, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+        touch_one(machine, task, va, write)
+        word = pte_word_or_none(machine, task.mm, va)
+        assert word is not None
+        physical = (machine.ram_words[word] & FRAME_MASK) | (va & (PAGE_SIZE - 1))
+        if data is not None:
+            ram[physical : physical + chunk] = data[done : done + chunk]
+        else:
+            out += ram[physical : physical + chunk]
+        done += chunk
+    return bytes(out)
+
+
+def populate_range(machine: Machine, task: Task, start: int, end: int, write: bool) -> None:
+    """MAP_POPULATE / mlock-style prefault of every page in [start, end)."""
+    pages = np.arange(start, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+    touch_many(machine, task, pages, write)
+
+
+def swapin_range(machine: Machine, task: Task, start: int, end: int) -> int:
+    """MADV_WILLNEED: read the swapped-out pages of [start, end) back in now; return how many."""
+    count = 0
+    for va in range(start, end, PAGE_SIZE):
+        word = pte_word_or_none(machine, task.mm, va)
+        if word is None or not is_swap_pte(machine.ram_words[word]):
+            continue
+        vma = task.mm.find_vma(va)
+        assert vma is not None
+        swap_in_page(machine, task, vma, va, word, False)
+        machine.vm_events.swap_ra += 1
+        count += 1
+    return count
+
+
+# ---- tearing down and changing ranges -----------------------------------------------------
+def pte_runs(machine: Machine, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(first va, first ram32 word, nr entries) for each existing page table under [start, end)."""
+    runs = []
+    words = machine.ram_words
+    for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
+        pde = words[(mm.pgd_pfn << 10) + index]
+        if not pde & _P:
+            continue
+        lo = max(start, index << PGDIR_SHIFT)
+        hi = min(end, (index + 1) << PGDIR_SHIFT)
+        first = ((pde & FRAME_MASK) >> 2) + ((lo >> PAGE_SHIFT) & 1023)
+        runs.append((lo, first, (hi - lo) >> PAGE_SHIFT))
+    return runs
+
+
+def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
+    """Unmap every page of [start, end): free frames no one else maps and swap slots (zap_pte_range)."""
+    ram32 = machine.ram32
+    for first_va, first_word, count in pte_runs(machine, mm, start, end):
+        entries = ram32[first_word : first_word + count]
+        for k in np.flatnonzero(entries).tolist():
+            pte = int(entries[k])
+            if pte & _P:
+                unmap_user_page(machine, mm, pte >> PAGE_SHIFT, first_va + (k << PAGE_SHIFT))
+            else:
+                machine.swap_free_entry(pte)
+                mm.swap_entries -= 1
+            entries[k] = 0
+
+
+def unmap_user_page(machine: Machine, mm: MmStruct, pfn: int, page_va: int) -> None:
+    """Drop one mapping of a user page; free the page when it was the last."""
+    mm.rss_anon -= 1
+    if machine.rmap.remove(pfn, mm, page_va) == 0:
+        machine.policy.remove(pfn)
+        machine.release_user_page(pfn)
+
+
+def update_protection(machine: Machine, mm: MmStruct, start: int, end: int, vma: Vma) -> None:
+    """Rewrite the R/W and U/S bits of the present PTEs of [start, end) for *vma* (change_protection)."""
+    ram32 = machine.ram32
+    bits = np.uint32(user_pte_bits(vma.writable, vma.accessible))
+    for _va, first_word, count in pte_runs(machine, mm, start, end):
+        entries = ram32[first_word : first_word + count]
+        present = (entries & np.uint32(_P)) != 0
+        entries[present] = (entries[present] & np.uint32(_PTE_KEEP_ON_MPROTECT)) | bits
+
+
+def exit_mmap(machine: Machine, task: Task) -> None:
+    """Tear down a whole address space: pages, swap slots, page tables and the directory."""
+    mm = task.mm
+    for vma in list(mm):
+        zap_range(machine, mm, vma.start, vma.end)
+    mm.remove_range(0, TASK_SIZE)
+    free_pgtables(machine, mm, 0, TASK_SIZE)
+    machine.uncommit_pages(mm.committed_pages)
+    mm.committed_pages = 0
+    machine.free_page(mm.pgd_pfn)
+
+
+# ---- inspection -----------------------------------------------------------------------------
+def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | None) -> Translation:
+    """The walk of *linear* with every intermediate value, without faulting (follow_page)."""
+    mm = task.mm
+    words = machine.ram_words
+    pde_index = linear >> PGDIR_SHIFT
+    pde_address = (mm.pgd_pfn << PAGE_SHIFT) + 4 * pde_index
+    pde = words[pde_address >> 2]
+    index = (linear >> PAGE_SHIFT) & 1023
+    cr3 = mm.pgd_pfn << PAGE_SHIFT
+    if not pde & _P:
+        fault = "no VMA covers the address" if vma_info is None else "page table not allocated yet"
+        return Translation(
+            linear=linear,
+            pde_index=pde_index,
+            pde_address=pde_address,
+            pde=pde,
+            pte_index=index,
+            pte_address=None,
+            pte=None,
+            present=False,
+            pfn=None,
+            physical=None,
+            writable=False,
+            user=False,
+            accessed=False,
+            dirty=False,
+            swap_type=None,
+            swap_offset=None,
+            fault=fault,
+            cr3=cr3,
+            vma=vma_info,
+        )
+    if pde & int(PageTableBit.PSE):
+        pfn = ((pde & 0xFFC00000) >> PAGE_SHIFT) + index
+        return Translation(
+            linear=linear,
+            pde_index=pde_index,
+            pde_address=pde_address,
+            pde=pde,
+            pte_index=index,
+            pte_address=None,
+            pte=None,
+            present=True,
+            pfn=pfn,
+            physical=(pde & 0xFFC00000) | (linear & 0x3FFFFF),
+            writable=bool(pde & _RW),
+            user=bool(pde & _US),
+            accessed=bool(pde & _A),
+            dirty=bool(pde & _D),
+            swap_type=None,
+            swap_offset=None,
+            fault=None if pde & _US else "supervisor-only page (U/S clear)",
+            cr3=cr3,
+            vma=vma_info,
+        )
+    pte_address = (pde & FRAME_MASK) + 4 * index
+    pte = words[pte_address >> 2]
+    if pte & _P:
+        pfn = pte >> PAGE_SHIFT
+        fault = None
+        if not pte & _US:
+            fault = "supervisor-only or PROT_NONE page (U/S clear)"
+        return Translation(
+            linear=linear,
+            pde_index=pde_index,
+            pde_address=pde_address,
+            pde=pde,
+            pte_index=index,
+            pte_address=pte_address,
+            pte=pte,
+            present=True,
+            pfn=pfn,
+            physical=(pfn << PAGE_SHIFT) | (linear & (PAGE_SIZE - 1)),
+            writable=bool(pte & _RW),
+            user=bool(pte & _US),
+            accessed=bool(pte & _A),
+            dirty=bool(pte & _D),
+            swap_type=None,
+            swap_offset=None,
+            fault=fault,
+            cr3=cr3,
+            vma=vma_info,
+        )
+    if pte:
+        return Translation(
+            linear=linear,
+            pde_index=pde_index,
+            pde_address=pde_address,
+            pde=pde,
+            pte_index=index,
+            pte_address=pte_address,
+            pte=pte,
+            present=False,
+            pfn=None,
+            physical=None,
+            writable=False,
+            user=False,
+            accessed=False,
+            dirty=False,
+            swap_type=swp_type(pte),
+            swap_offset=swp_offset(pte),
+            fault="page is swapped out (major fault on access)",
+            cr3=cr3,
+            vma=vma_info,
+        )
+    fault = (
+        "no VMA covers the address"
+        if vma_info is None
+        else "not touched yet (minor fault on access)"
+    )
+    return Translation(
+        linear=linear,
+        pde_index=pde_index,
+        pde_address=pde_address,
+        pde=pde,
+        pte_index=index,
+        pte_address=pte_address,
+        pte=0,
+        present=False,
+        pfn=None,
+        physical=None,
+        writable=False,
+        user=False,
+        accessed=False,
+        dirty=False,
+        swap_type=None,
+        swap_offset=None,
+        fault=fault,
+        cr3=cr3,
+        vma=vma_info,
+    )

@@ -1,0 +1,51 @@
+"""Simulated processes: the task_struct fields the memory system needs.
+
+Models include/linux/sched.h (task_struct: pid, comm, mm, fault counters, oom_score_adj)
+and the exit bookkeeping of kernel/exit.c (a dead task keeps its record as a zombie).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .constants import Signal
+from .errors import OomKilled, ProcessKilled, SegmentationFault
+from .mm import MmStruct
+from .results import ProcessState
+
+__all__ = ["Task"]
+
+TASK_COMM_LEN = 16
+
+
+@dataclass
+class Task:
+    """One simulated process."""
+
+    pid: int
+    name: str
+    mm: MmStruct
+    oom_score_adj: int = 0
+    state: ProcessState = ProcessState.RUNNING
+    min_flt: int = 0
+    maj_flt: int = 0
+    death: ProcessKilled | None = None  # why it died, raised again on every later call
+    exited_normally: bool = False
+
+    @property
+    def alive(self) -> bool:
+        """Whether the task still runs."""
+        return self.state is ProcessState.RUNNING
+
+    def record_kill(self, signal: Signal, address: int | None, reason: str) -> ProcessKilled:
+        """Remember how the task died and return the error its later calls get."""
+        death: ProcessKilled
+        if signal is Signal.SIGSEGV and address is not None:
+            death = SegmentationFault(self.pid, address, reason)
+        elif signal is Signal.SIGKILL and reason.startswith("Out of memory"):
+            death = OomKilled(self.pid, reason)
+        else:
+            death = ProcessKilled(self.pid, signal, address, reason)
+        self.death = death
+        self.state = ProcessState.ZOMBIE
+        return death

@@ -1,0 +1,102 @@
+"""Reverse mapping: from a frame to every PTE that maps it.
+
+Models mm/rmap.c (page_add_anon_rmap, page_remove_rmap, page_referenced, try_to_unmap).
+Each mapping is remembered with the ram32 index of its PTE so reclaim can test the
+accessed bit and install a swap entry without walking page tables again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from .constants import PageTableBit
+from .errors import KernelBug
+
+if TYPE_CHECKING:
+    from .mm import MmStruct
+
+__all__ = ["Mapping", "ReverseMap"]
+
+_ACCESSED = int(PageTableBit.ACCESSED)
+_DIRTY = int(PageTableBit.DIRTY)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One PTE mapping a frame."""
+
+    mm: MmStruct
+    address: int
+    pte_word: int  # index of the PTE in ram32
+
+
+class ReverseMap:
+    """pfn -> mappings; the page's mapcount is the length of its list."""
+
+    def __init__(self, ram32: npt.NDArray[np.uint32], mapcount: npt.NDArray[np.int32]) -> None:
+        self._ram32 = ram32
+        self._mapcount = mapcount
+        self._mappings: dict[int, list[Mapping]] = {}
+
+    def add(self, pfn: int, mm: MmStruct, address: int, pte_word: int) -> None:
+        """page_add_anon_rmap: *pfn* is now mapped at *address* in *mm*."""
+        self._mappings.setdefault(pfn, []).append(Mapping(mm, address, pte_word))
+        self._mapcount[pfn] += 1
+
+    def remove(self, pfn: int, mm: MmStruct, address: int) -> int:
+        """page_remove_rmap: drop one mapping; return how many remain."""
+        mappings = self._mappings.get(pfn)
+        if not mappings:
+            raise KernelBug(f"pfn {pfn} has no reverse mapping to remove")
+        for i, mapping in enumerate(mappings):
+            if mapping.mm is mm and mapping.address == address:
+                del mappings[i]
+                break
+        else:
+            raise KernelBug(f"pfn {pfn} is not mapped at {address:#x}")
+        self._mapcount[pfn] -= 1
+        if not mappings:
+            del self._mappings[pfn]
+        return len(mappings)
+
+    def mappings(self, pfn: int) -> list[Mapping]:
+        """Every mapping of *pfn* (a copy)."""
+        return list(self._mappings.get(pfn, ()))
+
+    def is_mapped(self, pfn: int) -> bool:
+        """Whether any PTE maps *pfn*."""
+        return pfn in self._mappings
+
+    def page_referenced(self, pfn: int) -> bool:
+        """Test and clear the accessed bit in every PTE mapping *pfn* (page_referenced)."""
+        referenced = False
+        ram32 = self._ram32
+        for mapping in self._mappings.get(pfn, ()):
+            pte = int(ram32[mapping.pte_word])
+            if pte & _ACCESSED:
+                referenced = True
+                ram32[mapping.pte_word] = pte & ~_ACCESSED
+        return referenced
+
+    def test_and_clear_dirty(self, pfn: int) -> bool:
+        """Collect the hardware dirty bits of every mapping into one answer (page_mkclean)."""
+        dirty = False
+        ram32 = self._ram32
+        for mapping in self._mappings.get(pfn, ()):
+            pte = int(ram32[mapping.pte_word])
+            if pte & _DIRTY:
+                dirty = True
+                ram32[mapping.pte_word] = pte & ~_DIRTY
+        return dirty
+
+    def nr_mapped_pages(self) -> int:
+        """Frames with at least one mapping."""
+        return len(self._mappings)
+
+    def items(self) -> list[tuple[int, list[Mapping]]]:
+        """(pfn, mappings) pairs, for invariant checks."""
+        return [(pfn, list(m)) for pfn, m in self._mappings.items()]

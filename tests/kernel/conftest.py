@@ -1,0 +1,39 @@
+"""Fixtures for kernel tests: small machines whose swap file lives in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vmsim_kernel import Machine, MachineConfig, MiB
+
+MachineFactory = Callable[..., Machine]
+
+
+@pytest.fixture
+def make_machine(tmp_path: Path) -> Iterator[MachineFactory]:
+    """Build machines with config overrides; all are closed after the test."""
+    machines: list[Machine] = []
+
+    def factory(**overrides: Any) -> Machine:
+        settings: dict[str, Any] = {
+            "ram_bytes": 16 * MiB,
+            "swap_bytes": 32 * MiB,
+            "swap_path": str(tmp_path / f"swap{len(machines)}"),
+        }
+        settings.update(overrides)
+        machine = Machine(MachineConfig(**settings))
+        machines.append(machine)
+        return machine
+
+    yield factory
+    for machine in machines:
+        machine.close()
+
+
+@pytest.fixture
+def machine(make_machine: MachineFactory) -> Machine:
+    """A 16 MiB machine with 32 MiB of swap."""
+    return make_machine()

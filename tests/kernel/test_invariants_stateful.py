@@ -1,0 +1,182 @@
+"""A hypothesis state machine drives random syscalls; every invariant is checked after each step."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SIZE,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    KernelError,
+    Machine,
+    MachineConfig,
+    Madvise,
+    MiB,
+)
+
+RW = PROT_READ | PROT_WRITE
+PROTS = st.sampled_from([PROT_NONE, PROT_READ, RW])
+
+
+class VirtualMemory(RuleBasedStateMachine):
+    """Processes mmap/munmap/mprotect/touch/write/exit on a small machine that must swap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = tempfile.TemporaryDirectory()
+        self.machine = Machine(
+            MachineConfig(
+                ram_bytes=4 * MiB,
+                swap_bytes=4 * MiB,
+                swap_path=str(Path(self.directory.name) / "swap"),
+            )
+        )
+        self.live: list[int] = []
+        self.mappings: dict[int, list[tuple[int, int]]] = {}
+        self.contents: dict[tuple[int, int], bytes] = {}
+
+    def teardown(self) -> None:
+        self.machine.close()
+        self.directory.cleanup()
+
+    def _forget(self, pid: int) -> None:
+        self.live.remove(pid)
+        self.mappings.pop(pid, None)
+        for key in [k for k in self.contents if k[0] == pid]:
+            del self.contents[key]
+
+    def _sync_deaths(self) -> None:
+        for pid in list(self.live):
+            if self.machine.process(pid).state.value != "R":
+                self._forget(pid)
+
+    @rule(adj=st.integers(-100, 100))
+    def spawn(self, adj: int) -> None:
+        if len(self.live) < 4:
+            pid = self.machine.spawn(oom_score_adj=adj)
+            self.live.append(pid)
+            self.mappings[pid] = []
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), pages=st.integers(1, 300), shared=st.booleans())
+    def mmap(self, data: st.DataObject, pages: int, shared: bool) -> None:
+        pid = data.draw(st.sampled_from(self.live))
+        flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS
+        try:
+            addr = self.machine.mmap(pid, 0, pages * PAGE_SIZE, RW, flags)
+        except KernelError:
+            self._sync_deaths()
+            return
+        self.mappings[pid].append((addr, pages))
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data())
+    def touch_range(self, data: st.DataObject) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        first = data.draw(st.integers(0, pages - 1))
+        count = data.draw(st.integers(1, pages - first))
+        write = data.draw(st.booleans())
+        try:
+            self.machine.touch_many(
+                pid, [addr + (first + i) * PAGE_SIZE for i in range(count)], write
+            )
+        except KernelError:
+            self._sync_deaths()
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data(), payload=st.binary(min_size=1, max_size=64))
+    def write_and_remember(self, data: st.DataObject, payload: bytes) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        page = data.draw(st.integers(0, pages - 1))
+        try:
+            self.machine.write(pid, addr + page * PAGE_SIZE, payload)
+        except KernelError:
+            self._sync_deaths()
+            return
+        self.contents[(pid, addr + page * PAGE_SIZE)] = payload
+
+    @precondition(lambda self: self.contents)
+    @rule(data=st.data())
+    def read_back(self, data: st.DataObject) -> None:
+        (pid, addr), payload = data.draw(st.sampled_from(sorted(self.contents.items())))
+        try:
+            got = self.machine.read(pid, addr, len(payload))
+        except KernelError:
+            self._sync_deaths()
+            return
+        assert got == payload
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data())
+    def munmap_part(self, data: st.DataObject) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        index = data.draw(st.integers(0, len(self.mappings[pid]) - 1))
+        addr, pages = self.mappings[pid][index]
+        first = data.draw(st.integers(0, pages - 1))
+        count = data.draw(st.integers(1, pages - first))
+        self.machine.munmap(pid, addr + first * PAGE_SIZE, count * PAGE_SIZE)
+        del self.mappings[pid][index]
+        if first:
+            self.mappings[pid].append((addr, first))
+        if first + count < pages:
+            self.mappings[pid].append((addr + (first + count) * PAGE_SIZE, pages - first - count))
+        lo, hi = addr + first * PAGE_SIZE, addr + (first + count) * PAGE_SIZE
+        for key in [k for k in self.contents if k[0] == pid and lo <= k[1] < hi]:
+            del self.contents[key]
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data(), prot=PROTS)
+    def mprotect_then_restore(self, data: st.DataObject, prot: int) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        try:
+            self.machine.mprotect(pid, addr, pages * PAGE_SIZE, prot)
+            self.machine.mprotect(pid, addr, pages * PAGE_SIZE, RW)
+        except KernelError:
+            self._sync_deaths()
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data())
+    def dontneed(self, data: st.DataObject) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        self.machine.madvise(pid, addr, pages * PAGE_SIZE, Madvise.DONTNEED)
+        for key in [
+            k for k in self.contents if k[0] == pid and addr <= k[1] < addr + pages * PAGE_SIZE
+        ]:
+            del self.contents[key]
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def exit(self, data: st.DataObject) -> None:
+        pid = data.draw(st.sampled_from(self.live))
+        self.machine.exit(pid)
+        self._forget(pid)
+
+    @invariant()
+    def everything_adds_up(self) -> None:
+        self.machine.check_invariants()
+        info = self.machine.meminfo()
+        assert info["MemFree"] <= info["MemTotal"]
+        stats = self.machine.vmstat()
+        assert stats["pgfault"] >= stats["pgmajfault"]
+
+
+VirtualMemory.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestVirtualMemory = VirtualMemory.TestCase

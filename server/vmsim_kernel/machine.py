@@ -150,7 +150,8 @@ class Machine:
         self._mm_owner: dict[int, int] = {}
         self._next_pid = FIRST_PID
         self._event_seq = 0
-        self._listeners: list[EventListener] = []
+        self._listeners: list[tuple[EventListener, frozenset[EventKind] | None]] = []
+        self._wanted_kinds: frozenset[EventKind] = frozenset()
         self.closed = False
 
     # ---- boot ---------------------------------------------------------------------------------
@@ -242,12 +243,13 @@ class Machine:
         pfn: int | None = None,
         detail: str = "",
     ) -> None:
-        """Hand an event to the listeners (cheap when there are none)."""
+        """Hand an event to the listeners that want its kind (nothing is built when none do)."""
         self._event_seq += 1
-        if self._listeners:
+        if kind in self._wanted_kinds:
             event = Event(self._event_seq, kind, pid, address, pfn, detail)
-            for listener in list(self._listeners):
-                listener(event)
+            for listener, kinds in list(self._listeners):
+                if kinds is None or kind in kinds:
+                    listener(event)
 
     def segv(self, task: Task, address: int, reason: str) -> ProcessKilled:
         """Kill *task* with SIGSEGV for a bad access and return the error to raise."""
@@ -737,14 +739,23 @@ class Machine:
         return machine_wide[name](self)
 
     # ---- events ----------------------------------------------------------------------------------
-    def add_event_listener(self, listener: EventListener) -> None:
-        """Call *listener* with every event from now on."""
-        self._listeners.append(listener)
+    def add_event_listener(
+        self, listener: EventListener, kinds: frozenset[EventKind] | None = None
+    ) -> None:
+        """Call *listener* with every event (or every event of *kinds*) from now on."""
+        self._listeners.append((listener, kinds))
+        self._update_wanted_kinds()
 
     def remove_event_listener(self, listener: EventListener) -> None:
         """Stop calling *listener*."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners = [(fn, kinds) for fn, kinds in self._listeners if fn != listener]
+        self._update_wanted_kinds()
+
+    def _update_wanted_kinds(self) -> None:
+        wanted: set[EventKind] = set()
+        for _listener, kinds in self._listeners:
+            wanted |= set(EventKind) if kinds is None else kinds
+        self._wanted_kinds = frozenset(wanted)
 
     # ---- invariants -------------------------------------------------------------------------------
     def check_invariants(self) -> None:

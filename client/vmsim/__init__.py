@@ -1,0 +1,103 @@
+"""vmsim: the client of a simulated 32-bit x86 Linux virtual-memory system.
+
+    import vmsim
+    with vmsim.connect("127.0.0.1:50051", name="demo") as proc:
+        a = proc.mmap(16 * vmsim.MiB)
+        proc.write(a, b"hi")
+        assert proc.read(a, 2) == b"hi"
+
+`vmsim.aio` has the asyncio flavour; `vmsim.Inspector` reads the machine's /proc.
+"""
+
+from . import aio, calls
+from .calls import Listing
+from .client import Admin, Inspector, OperationStream, Process, connect
+from .constants import (
+    MADV_DONTNEED,
+    MADV_NORMAL,
+    MADV_RANDOM,
+    MADV_SEQUENTIAL,
+    MADV_WILLNEED,
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    GiB,
+    KiB,
+    MiB,
+)
+from .errors import (
+    InvalidArgument,
+    LimitExceeded,
+    NoSuchProcess,
+    OomKilled,
+    OutOfMemory,
+    OutOfRange,
+    PermissionDenied,
+    ProcessKilled,
+    SegmentationFault,
+    Unauthenticated,
+    Unavailable,
+    VmsimError,
+)
+from .results import Event, ProcessStatus, ReplayResult, Report, SwapArea, TouchSummary, Translation, Vma, Zone
+
+__all__ = [
+    "MADV_DONTNEED",
+    "MADV_NORMAL",
+    "MADV_RANDOM",
+    "MADV_SEQUENTIAL",
+    "MADV_WILLNEED",
+    "MAP_ANONYMOUS",
+    "MAP_FIXED",
+    "MAP_FIXED_NOREPLACE",
+    "MAP_NORESERVE",
+    "MAP_POPULATE",
+    "MAP_PRIVATE",
+    "MAP_SHARED",
+    "PAGE_SIZE",
+    "PROT_EXEC",
+    "PROT_NONE",
+    "PROT_READ",
+    "PROT_WRITE",
+    "Admin",
+    "Event",
+    "GiB",
+    "Inspector",
+    "InvalidArgument",
+    "KiB",
+    "LimitExceeded",
+    "Listing",
+    "MiB",
+    "NoSuchProcess",
+    "OomKilled",
+    "OperationStream",
+    "OutOfMemory",
+    "OutOfRange",
+    "PermissionDenied",
+    "Process",
+    "ProcessKilled",
+    "ProcessStatus",
+    "ReplayResult",
+    "Report",
+    "SegmentationFault",
+    "SwapArea",
+    "TouchSummary",
+    "Translation",
+    "Unauthenticated",
+    "Unavailable",
+    "Vma",
+    "VmsimError",
+    "Zone",
+    "aio",
+    "calls",
+    "connect",
+]

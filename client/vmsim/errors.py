@@ -1,0 +1,167 @@
+"""Client exceptions mirroring the kernel's error tree, rebuilt from gRPC status details.
+
+    VmsimError
+    ├── InvalidArgument (field, allowed)   INVALID_ARGUMENT
+    ├── OutOfRange (field, allowed)        OUT_OF_RANGE
+    ├── OutOfMemory                        RESOURCE_EXHAUSTED, kernel reason
+    ├── LimitExceeded                      RESOURCE_EXHAUSTED, a server limit
+    ├── NoSuchProcess (pid)                NOT_FOUND
+    ├── PermissionDenied                   PERMISSION_DENIED
+    ├── Unauthenticated                    UNAUTHENTICATED
+    ├── Unavailable                        UNAVAILABLE / DEADLINE_EXCEEDED
+    └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
+        ├── SegmentationFault
+        └── OomKilled
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = [
+    "InvalidArgument",
+    "LimitExceeded",
+    "NoSuchProcess",
+    "OomKilled",
+    "OutOfMemory",
+    "OutOfRange",
+    "PermissionDenied",
+    "ProcessKilled",
+    "SegmentationFault",
+    "Unauthenticated",
+    "Unavailable",
+    "VmsimError",
+    "error_from_status",
+    "error_from_rpc",
+]
+
+
+class VmsimError(Exception):
+    """Base of every client error; `code` is the gRPC status code name."""
+
+    def __init__(self, message: str, code: str = "UNKNOWN", metadata: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.metadata = metadata or {}
+
+
+class InvalidArgument(VmsimError):
+    """A bad address, length, flag or value."""
+
+    @property
+    def field(self) -> str:
+        """Which argument was wrong."""
+        return self.metadata.get("field", "")
+
+    @property
+    def allowed(self) -> str:
+        """What would have been accepted."""
+        return self.metadata.get("allowed", "")
+
+
+class OutOfRange(InvalidArgument):
+    """An address range outside user space."""
+
+
+class OutOfMemory(VmsimError):
+    """ENOMEM: commit refused, or no memory left."""
+
+
+class LimitExceeded(VmsimError):
+    """A server limit (batch length, message size, processes, concurrent RPCs)."""
+
+
+class NoSuchProcess(VmsimError):
+    """No process with that pid."""
+
+
+class PermissionDenied(VmsimError):
+    """The token may not act on that process, or an admin token is needed."""
+
+
+class Unauthenticated(VmsimError):
+    """No token, or a token the server does not know."""
+
+
+class Unavailable(VmsimError):
+    """The server cannot be reached (or did not answer in time)."""
+
+
+class ProcessKilled(VmsimError):
+    """The process is dead; every later call says so."""
+
+    @property
+    def pid(self) -> int:
+        """The dead process."""
+        return int(self.metadata.get("pid", "0"))
+
+    @property
+    def signal(self) -> str:
+        """The signal's name, e.g. SIGSEGV."""
+        return self.metadata.get("signal", "")
+
+    @property
+    def address(self) -> int | None:
+        """The faulting address, if the signal came from an access."""
+        value = self.metadata.get("address")
+        return int(value, 16) if value else None
+
+    @property
+    def reason(self) -> str:
+        """Why the kernel killed it."""
+        return self.metadata.get("reason", "")
+
+
+class SegmentationFault(ProcessKilled):
+    """SIGSEGV: no VMA, kernel space, or against the mapping's protection."""
+
+
+class OomKilled(ProcessKilled):
+    """SIGKILL from the OOM killer."""
+
+
+_BY_REASON: dict[str, type[VmsimError]] = {
+    cls.__name__: cls
+    for cls in (
+        InvalidArgument, OutOfRange, OutOfMemory, LimitExceeded, NoSuchProcess, PermissionDenied,
+        Unauthenticated, ProcessKilled, SegmentationFault, OomKilled,
+    )
+}
+_BY_CODE: dict[str, type[VmsimError]] = {
+    "INVALID_ARGUMENT": InvalidArgument,
+    "OUT_OF_RANGE": OutOfRange,
+    "RESOURCE_EXHAUSTED": LimitExceeded,
+    "NOT_FOUND": NoSuchProcess,
+    "PERMISSION_DENIED": PermissionDenied,
+    "UNAUTHENTICATED": Unauthenticated,
+    "FAILED_PRECONDITION": ProcessKilled,
+    "UNAVAILABLE": Unavailable,
+    "DEADLINE_EXCEEDED": Unavailable,
+}
+
+
+def error_from_status(status: status_pb2.Status) -> VmsimError:
+    """The exception for a google.rpc.Status (as carried by a Run stream result)."""
+    code = grpc.StatusCode(next(c.value for c in grpc.StatusCode if c.value[0] == status.code)).name
+    reason, metadata = "", {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+    cls = _BY_REASON.get(reason) or _BY_CODE.get(code, VmsimError)
+    return cls(status.message, code, metadata)
+
+
+def error_from_rpc(error: grpc.RpcError) -> VmsimError:
+    """The exception for a failed call, read from its rich status when it has one."""
+    # AioRpcError is not a grpc.Call but has the same accessors, which is all from_call reads.
+    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None  # type: ignore[arg-type]
+    if status is not None:
+        return error_from_status(status)
+    code = error.code().name if hasattr(error, "code") else "UNKNOWN"
+    message = error.details() if hasattr(error, "details") else str(error)
+    return _BY_CODE.get(code, VmsimError)(message or code, code)

@@ -1,0 +1,244 @@
+"""What the client hands back: plain dataclasses built from the wire messages (one module for both flavours)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .v1 import common_pb2, inspect_pb2, process_pb2
+
+__all__ = [
+    "Event",
+    "FAULT_KINDS",
+    "ProcessStatus",
+    "ReplayResult",
+    "Report",
+    "SwapArea",
+    "TouchSummary",
+    "Translation",
+    "Vma",
+    "Zone",
+    "event",
+    "process_status",
+    "replay_result",
+    "report",
+    "touch_summary",
+    "translation",
+    "vma",
+    "zone",
+]
+
+FAULT_KINDS = {
+    common_pb2.FAULT_KIND_HIT: "hit",
+    common_pb2.FAULT_KIND_MINOR: "minor",
+    common_pb2.FAULT_KIND_MAJOR: "major",
+}
+
+
+@dataclass(frozen=True)
+class TouchSummary:
+    """Outcome of a batched touch."""
+
+    touched: int
+    hits: int
+    minor: int
+    major: int
+
+
+@dataclass(frozen=True)
+class Vma:
+    """A maps/smaps row (sizes in bytes)."""
+
+    start: int
+    end: int
+    perms: str
+    name: str
+    rss: int = 0
+    swap: int = 0
+    anonymous: int = 0
+    referenced: int = 0
+    private_dirty: int = 0
+    pss: int = 0
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A page walk with every intermediate value; `text` is the readable form."""
+
+    linear: int
+    cr3: int
+    pde_index: int
+    pde_address: int
+    pde: int
+    pte_index: int
+    pte_address: int | None
+    pte: int | None
+    present: bool
+    pfn: int | None
+    physical: int | None
+    writable: bool
+    user: bool
+    accessed: bool
+    dirty: bool
+    swap_type: int | None
+    swap_offset: int | None
+    fault: str | None
+    vma: Vma | None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """/proc/<pid>/status numbers (bytes)."""
+
+    pid: int
+    name: str
+    state: str
+    vm_size: int
+    vm_rss: int
+    vm_swap: int
+    vm_pte: int
+    vm_peak: int
+    vm_hwm: int
+    minor_faults: int
+    major_faults: int
+    oom_score_adj: int
+    oom_score: int
+    killed_by: str | None = None
+    kill_address: int | None = None
+    kill_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """A machine report: its values by name and its Linux text."""
+
+    values: dict[str, int]
+    text: str
+
+    def __getitem__(self, name: str) -> int:
+        return self.values[name]
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One zone of zoneinfo/buddyinfo (pages)."""
+
+    name: str
+    start_pfn: int
+    spanned: int
+    present: int
+    managed: int
+    free: int
+    min: int
+    low: int
+    high: int
+    free_area: tuple[int, ...]
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SwapArea:
+    """A /proc/swaps row."""
+
+    filename: str
+    type: str
+    size_kb: int
+    used_kb: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """A trace replay's outcome."""
+
+    policy: str
+    frames: int
+    references: int
+    hits: int
+    misses: int
+    victims: tuple[int, ...]
+    faults_at: tuple[int, ...]
+
+    @property
+    def hit_ratio(self) -> float:
+        """Hits per reference."""
+        return self.hits / self.references if self.references else 0.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of the feed."""
+
+    seq: int
+    kind: str
+    pid: int
+    address: int | None
+    pfn: int | None
+    detail: str
+    dropped: int = 0
+
+
+def _optional(message: Any, name: str) -> Any:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def touch_summary(message: process_pb2.TouchManyResponse) -> TouchSummary:
+    return TouchSummary(message.touched, message.hits, message.minor, message.major)
+
+
+def vma(message: common_pb2.Vma) -> Vma:
+    return Vma(
+        message.start, message.end, message.perms, message.name, message.rss, message.swap,
+        message.anonymous, message.referenced, message.private_dirty, message.pss,
+    )
+
+
+def translation(message: process_pb2.TranslateResponse) -> Translation:
+    t = message.translation
+    return Translation(
+        linear=t.linear, cr3=t.cr3, pde_index=t.pde_index, pde_address=t.pde_address, pde=t.pde,
+        pte_index=t.pte_index, pte_address=_optional(t, "pte_address"), pte=_optional(t, "pte"),
+        present=t.present, pfn=_optional(t, "pfn"), physical=_optional(t, "physical"),
+        writable=t.writable, user=t.user, accessed=t.accessed, dirty=t.dirty,
+        swap_type=_optional(t, "swap_type"), swap_offset=_optional(t, "swap_offset"),
+        fault=_optional(t, "fault"), vma=vma(t.vma) if t.HasField("vma") else None, text=message.text,
+    )
+
+
+def process_status(message: common_pb2.ProcessStatus) -> ProcessStatus:
+    return ProcessStatus(
+        pid=message.pid, name=message.name, state=message.state, vm_size=message.vm_size,
+        vm_rss=message.vm_rss, vm_swap=message.vm_swap, vm_pte=message.vm_pte,
+        vm_peak=message.vm_peak, vm_hwm=message.vm_hwm, minor_faults=message.minor_faults,
+        major_faults=message.major_faults, oom_score_adj=message.oom_score_adj,
+        oom_score=message.oom_score, killed_by=_optional(message, "killed_by"),
+        kill_address=_optional(message, "kill_address"), kill_reason=_optional(message, "kill_reason"),
+    )
+
+
+def report(message: Any) -> Report:
+    return Report({c.name: c.value for c in message.entries}, message.text)
+
+
+def zone(message: inspect_pb2.Zone) -> Zone:
+    return Zone(
+        message.name, message.start_pfn, message.spanned, message.present, message.managed,
+        message.free, message.min, message.low, message.high, tuple(message.free_area),
+        {c.name: c.value for c in message.counters},
+    )
+
+
+def replay_result(message: inspect_pb2.ReplayResponse) -> ReplayResult:
+    return ReplayResult(
+        message.policy, message.frames, message.references, message.hits, message.misses,
+        tuple(message.victims), tuple(message.faults_at),
+    )
+
+
+def event(message: inspect_pb2.WatchEventsResponse) -> Event:
+    kind = inspect_pb2.EventKind.Name(message.kind).removeprefix("EVENT_KIND_").lower()
+    return Event(
+        message.seq, kind, message.pid, _optional(message, "address"), _optional(message, "pfn"),
+        message.detail, message.dropped,
+    )

@@ -1,0 +1,240 @@
+from vmsim.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
+    EVENT_KIND_MINOR_FAULT: _ClassVar[EventKind]
+    EVENT_KIND_MAJOR_FAULT: _ClassVar[EventKind]
+    EVENT_KIND_SWAP_OUT: _ClassVar[EventKind]
+    EVENT_KIND_SWAP_IN: _ClassVar[EventKind]
+    EVENT_KIND_OOM_KILL: _ClassVar[EventKind]
+    EVENT_KIND_SEGV: _ClassVar[EventKind]
+    EVENT_KIND_PROCESS_SPAWN: _ClassVar[EventKind]
+    EVENT_KIND_PROCESS_EXIT: _ClassVar[EventKind]
+EVENT_KIND_UNSPECIFIED: EventKind
+EVENT_KIND_MINOR_FAULT: EventKind
+EVENT_KIND_MAJOR_FAULT: EventKind
+EVENT_KIND_SWAP_OUT: EventKind
+EVENT_KIND_SWAP_IN: EventKind
+EVENT_KIND_OOM_KILL: EventKind
+EVENT_KIND_SEGV: EventKind
+EVENT_KIND_PROCESS_SPAWN: EventKind
+EVENT_KIND_PROCESS_EXIT: EventKind
+
+class GetMeminfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetMeminfoResponse(_message.Message):
+    __slots__ = ("entries", "text")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
+    text: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetVmstatRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetVmstatResponse(_message.Message):
+    __slots__ = ("entries", "text")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
+    text: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class Zone(_message.Message):
+    __slots__ = ("name", "start_pfn", "spanned", "present", "managed", "free", "min", "low", "high", "free_area", "counters")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    START_PFN_FIELD_NUMBER: _ClassVar[int]
+    SPANNED_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
+    MANAGED_FIELD_NUMBER: _ClassVar[int]
+    FREE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    FREE_AREA_FIELD_NUMBER: _ClassVar[int]
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    start_pfn: int
+    spanned: int
+    present: int
+    managed: int
+    free: int
+    min: int
+    low: int
+    high: int
+    free_area: _containers.RepeatedScalarFieldContainer[int]
+    counters: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
+    def __init__(self, name: _Optional[str] = ..., start_pfn: _Optional[int] = ..., spanned: _Optional[int] = ..., present: _Optional[int] = ..., managed: _Optional[int] = ..., free: _Optional[int] = ..., min: _Optional[int] = ..., low: _Optional[int] = ..., high: _Optional[int] = ..., free_area: _Optional[_Iterable[int]] = ..., counters: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ...) -> None: ...
+
+class GetZoneinfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetZoneinfoResponse(_message.Message):
+    __slots__ = ("zones", "text")
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    zones: _containers.RepeatedCompositeFieldContainer[Zone]
+    text: str
+    def __init__(self, zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetBuddyinfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetBuddyinfoResponse(_message.Message):
+    __slots__ = ("zones", "text")
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    zones: _containers.RepeatedCompositeFieldContainer[Zone]
+    text: str
+    def __init__(self, zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class SwapArea(_message.Message):
+    __slots__ = ("filename", "type", "size_kb", "used_kb", "priority")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_KB_FIELD_NUMBER: _ClassVar[int]
+    USED_KB_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    type: str
+    size_kb: int
+    used_kb: int
+    priority: int
+    def __init__(self, filename: _Optional[str] = ..., type: _Optional[str] = ..., size_kb: _Optional[int] = ..., used_kb: _Optional[int] = ..., priority: _Optional[int] = ...) -> None: ...
+
+class GetSwapsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSwapsResponse(_message.Message):
+    __slots__ = ("areas", "text")
+    AREAS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    areas: _containers.RepeatedCompositeFieldContainer[SwapArea]
+    text: str
+    def __init__(self, areas: _Optional[_Iterable[_Union[SwapArea, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ListProcessesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListProcessesResponse(_message.Message):
+    __slots__ = ("processes",)
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    processes: _containers.RepeatedCompositeFieldContainer[_common_pb2.ProcessStatus]
+    def __init__(self, processes: _Optional[_Iterable[_Union[_common_pb2.ProcessStatus, _Mapping]]] = ...) -> None: ...
+
+class GetMapsRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class GetMapsResponse(_message.Message):
+    __slots__ = ("vmas", "text")
+    VMAS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    vmas: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vma]
+    text: str
+    def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetSmapsRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class GetSmapsResponse(_message.Message):
+    __slots__ = ("vmas", "text")
+    VMAS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    vmas: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vma]
+    text: str
+    def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("status", "text")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.ProcessStatus
+    text: str
+    def __init__(self, status: _Optional[_Union[_common_pb2.ProcessStatus, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ReplayRequest(_message.Message):
+    __slots__ = ("trace", "frames", "policy", "seed", "addresses")
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    trace: _containers.RepeatedScalarFieldContainer[int]
+    frames: int
+    policy: str
+    seed: int
+    addresses: bool
+    def __init__(self, trace: _Optional[_Iterable[int]] = ..., frames: _Optional[int] = ..., policy: _Optional[str] = ..., seed: _Optional[int] = ..., addresses: _Optional[bool] = ...) -> None: ...
+
+class ReplayResponse(_message.Message):
+    __slots__ = ("policy", "frames", "references", "hits", "misses", "victims", "faults_at")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    VICTIMS_FIELD_NUMBER: _ClassVar[int]
+    FAULTS_AT_FIELD_NUMBER: _ClassVar[int]
+    policy: str
+    frames: int
+    references: int
+    hits: int
+    misses: int
+    victims: _containers.RepeatedScalarFieldContainer[int]
+    faults_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, policy: _Optional[str] = ..., frames: _Optional[int] = ..., references: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., victims: _Optional[_Iterable[int]] = ..., faults_at: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("kinds", "pid")
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedScalarFieldContainer[EventKind]
+    pid: int
+    def __init__(self, kinds: _Optional[_Iterable[_Union[EventKind, str]]] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class WatchEventsResponse(_message.Message):
+    __slots__ = ("seq", "kind", "pid", "address", "pfn", "detail", "dropped")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PFN_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    kind: EventKind
+    pid: int
+    address: int
+    pfn: int
+    detail: str
+    dropped: int
+    def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., pid: _Optional[int] = ..., address: _Optional[int] = ..., pfn: _Optional[int] = ..., detail: _Optional[str] = ..., dropped: _Optional[int] = ...) -> None: ...

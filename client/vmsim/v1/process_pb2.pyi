@@ -1,0 +1,269 @@
+from google.rpc import status_pb2 as _status_pb2
+from vmsim.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SpawnRequest(_message.Message):
+    __slots__ = ("name", "oom_score_adj")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OOM_SCORE_ADJ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    oom_score_adj: int
+    def __init__(self, name: _Optional[str] = ..., oom_score_adj: _Optional[int] = ...) -> None: ...
+
+class SpawnResponse(_message.Message):
+    __slots__ = ("pid", "token", "lease_seconds")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    token: str
+    lease_seconds: int
+    def __init__(self, pid: _Optional[int] = ..., token: _Optional[str] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("lease_seconds",)
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    lease_seconds: int
+    def __init__(self, lease_seconds: _Optional[int] = ...) -> None: ...
+
+class MmapRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "prot", "flags")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PROT_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    prot: int
+    flags: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ..., flags: _Optional[int] = ...) -> None: ...
+
+class MmapResponse(_message.Message):
+    __slots__ = ("addr",)
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    addr: int
+    def __init__(self, addr: _Optional[int] = ...) -> None: ...
+
+class MunmapRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class MunmapResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MprotectRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "prot")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PROT_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    prot: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ...) -> None: ...
+
+class MprotectResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BrkRequest(_message.Message):
+    __slots__ = ("pid", "addr")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ...) -> None: ...
+
+class BrkResponse(_message.Message):
+    __slots__ = ("brk",)
+    BRK_FIELD_NUMBER: _ClassVar[int]
+    brk: int
+    def __init__(self, brk: _Optional[int] = ...) -> None: ...
+
+class MadviseRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "advice")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    advice: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., advice: _Optional[int] = ...) -> None: ...
+
+class MadviseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TouchRequest(_message.Message):
+    __slots__ = ("pid", "addr", "write")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    write: bool
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., write: _Optional[bool] = ...) -> None: ...
+
+class TouchResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _common_pb2.FaultKind
+    def __init__(self, result: _Optional[_Union[_common_pb2.FaultKind, str]] = ...) -> None: ...
+
+class TouchManyRequest(_message.Message):
+    __slots__ = ("pid", "addrs", "write")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDRS_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addrs: _containers.RepeatedScalarFieldContainer[int]
+    write: bool
+    def __init__(self, pid: _Optional[int] = ..., addrs: _Optional[_Iterable[int]] = ..., write: _Optional[bool] = ...) -> None: ...
+
+class TouchManyResponse(_message.Message):
+    __slots__ = ("touched", "hits", "minor", "major")
+    TOUCHED_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAJOR_FIELD_NUMBER: _ClassVar[int]
+    touched: int
+    hits: int
+    minor: int
+    major: int
+    def __init__(self, touched: _Optional[int] = ..., hits: _Optional[int] = ..., minor: _Optional[int] = ..., major: _Optional[int] = ...) -> None: ...
+
+class ReadRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class ReadResponse(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class WriteRequest(_message.Message):
+    __slots__ = ("pid", "addr", "data")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    data: bytes
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class WriteResponse(_message.Message):
+    __slots__ = ("written",)
+    WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    written: int
+    def __init__(self, written: _Optional[int] = ...) -> None: ...
+
+class TranslateRequest(_message.Message):
+    __slots__ = ("pid", "addr")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ...) -> None: ...
+
+class TranslateResponse(_message.Message):
+    __slots__ = ("translation", "text")
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    translation: _common_pb2.Translation
+    text: str
+    def __init__(self, translation: _Optional[_Union[_common_pb2.Translation, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ExitRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class ExitResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RunRequest(_message.Message):
+    __slots__ = ("id", "mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write", "translate")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MMAP_FIELD_NUMBER: _ClassVar[int]
+    MUNMAP_FIELD_NUMBER: _ClassVar[int]
+    MPROTECT_FIELD_NUMBER: _ClassVar[int]
+    BRK_FIELD_NUMBER: _ClassVar[int]
+    MADVISE_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_MANY_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    mmap: MmapRequest
+    munmap: MunmapRequest
+    mprotect: MprotectRequest
+    brk: BrkRequest
+    madvise: MadviseRequest
+    touch: TouchRequest
+    touch_many: TouchManyRequest
+    read: ReadRequest
+    write: WriteRequest
+    translate: TranslateRequest
+    def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapRequest, _Mapping]] = ..., munmap: _Optional[_Union[MunmapRequest, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectRequest, _Mapping]] = ..., brk: _Optional[_Union[BrkRequest, _Mapping]] = ..., madvise: _Optional[_Union[MadviseRequest, _Mapping]] = ..., touch: _Optional[_Union[TouchRequest, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyRequest, _Mapping]] = ..., read: _Optional[_Union[ReadRequest, _Mapping]] = ..., write: _Optional[_Union[WriteRequest, _Mapping]] = ..., translate: _Optional[_Union[TranslateRequest, _Mapping]] = ...) -> None: ...
+
+class RunResponse(_message.Message):
+    __slots__ = ("id", "mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write", "translate", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MMAP_FIELD_NUMBER: _ClassVar[int]
+    MUNMAP_FIELD_NUMBER: _ClassVar[int]
+    MPROTECT_FIELD_NUMBER: _ClassVar[int]
+    BRK_FIELD_NUMBER: _ClassVar[int]
+    MADVISE_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_MANY_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    mmap: MmapResponse
+    munmap: MunmapResponse
+    mprotect: MprotectResponse
+    brk: BrkResponse
+    madvise: MadviseResponse
+    touch: TouchResponse
+    touch_many: TouchManyResponse
+    read: ReadResponse
+    write: WriteResponse
+    translate: TranslateResponse
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapResponse, _Mapping]] = ..., munmap: _Optional[_Union[MunmapResponse, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectResponse, _Mapping]] = ..., brk: _Optional[_Union[BrkResponse, _Mapping]] = ..., madvise: _Optional[_Union[MadviseResponse, _Mapping]] = ..., touch: _Optional[_Union[TouchResponse, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyResponse, _Mapping]] = ..., read: _Optional[_Union[ReadResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., translate: _Optional[_Union[TranslateResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...

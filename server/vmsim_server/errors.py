@@ -1,0 +1,88 @@
+"""The one place where kernel errors become gRPC statuses with rich details.
+
+    InvalidArgument -> INVALID_ARGUMENT (+ BadRequest field violation)
+    OutOfRange      -> OUT_OF_RANGE
+    OutOfMemory     -> RESOURCE_EXHAUSTED
+    LimitExceeded   -> RESOURCE_EXHAUSTED
+    NoSuchProcess   -> NOT_FOUND
+    PermissionDenied-> PERMISSION_DENIED
+    ProcessKilled   -> FAILED_PRECONDITION (signal, address, reason in ErrorInfo)
+    Unauthenticated -> UNAUTHENTICATED (server-side: no or unknown token)
+Every status carries an ErrorInfo whose reason is the error's class name, so clients
+rebuild the same exception.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from vmsim_kernel import (
+    InvalidArgument,
+    KernelError,
+    LimitExceeded,
+    NoSuchProcess,
+    OutOfMemory,
+    OutOfRange,
+    PermissionDenied,
+    ProcessKilled,
+)
+
+__all__ = ["ERROR_DOMAIN", "Unauthenticated", "grpc_code_of", "status_of"]
+
+ERROR_DOMAIN = "vmsim.dev"
+
+
+class Unauthenticated(KernelError):
+    """The call has no token, or a token the server never issued."""
+
+    errno_name = "EACCES"
+
+
+_CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
+    (OutOfMemory, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NoSuchProcess, grpc.StatusCode.NOT_FOUND),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (ProcessKilled, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+]
+
+
+def grpc_code_of(error: KernelError) -> grpc.StatusCode:
+    """The status code for a kernel error (UNKNOWN for an unmapped class)."""
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.UNKNOWN
+
+
+def _metadata(error: KernelError) -> dict[str, str]:
+    metadata = {"errno": error.errno_name}
+    if isinstance(error, InvalidArgument | OutOfRange):
+        metadata |= {"field": error.field, "allowed": error.allowed}
+    if isinstance(error, ProcessKilled):
+        metadata |= {"pid": str(error.pid), "signal": error.signal.name, "reason": error.reason}
+        if error.address is not None:
+            metadata["address"] = f"0x{error.address:08x}"
+    if isinstance(error, NoSuchProcess):
+        metadata["pid"] = str(error.pid)
+    return metadata
+
+
+def status_of(error: KernelError) -> status_pb2.Status:
+    """google.rpc.Status for *error*: code, message, ErrorInfo and (for bad arguments) BadRequest."""
+    details = []
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=type(error).__name__, domain=ERROR_DOMAIN, metadata=_metadata(error)))
+    details.append(info)
+    if isinstance(error, InvalidArgument | OutOfRange):
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        bad = any_pb2.Any()
+        bad.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+        details.append(bad)
+    code = grpc_code_of(error)
+    return status_pb2.Status(code=code.value[0], message=error.message, details=details)

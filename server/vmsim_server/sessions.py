@@ -1,0 +1,85 @@
+"""Who may act on which process, and how long a silent client's process lives.
+
+A token is issued at Spawn; every call names its pid and carries the token. A process
+whose client has made no call for the lease (and has no open Run stream) is killed.
+Clock readings are the server's business; the kernel never sees them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from vmsim_kernel import PermissionDenied
+
+from .errors import Unauthenticated
+
+__all__ = ["Session", "SessionTable"]
+
+TOKEN_METADATA_KEY = "x-vmsim-token"
+ADMIN_TOKEN_METADATA_KEY = "x-vmsim-admin-token"
+
+
+@dataclass
+class Session:
+    """One client's hold on one process."""
+
+    pid: int
+    token: str
+    last_seen: float = field(default_factory=time.monotonic)
+    open_streams: int = 0
+    leased: bool = True  # False once the process is dead: nothing left to expire
+
+
+class SessionTable:
+    """token -> session, with lease bookkeeping."""
+
+    def __init__(self, lease_seconds: float) -> None:
+        self.lease_seconds = lease_seconds
+        self._by_token: dict[str, Session] = {}
+        self._by_pid: dict[int, Session] = {}
+
+    def open(self, pid: int) -> Session:
+        """A new session (and its token) for a freshly spawned process."""
+        session = Session(pid, secrets.token_urlsafe(24))
+        self._by_token[session.token] = session
+        self._by_pid[pid] = session
+        return session
+
+    def authorize(self, token: str | None, pid: int) -> Session:
+        """The session of *token*, which must own *pid*; renews the lease."""
+        if not token:
+            raise Unauthenticated(f"missing {TOKEN_METADATA_KEY} metadata: spawn a process first")
+        session = self._by_token.get(token)
+        if session is None:
+            raise Unauthenticated("unknown token: it was never issued or its process is gone")
+        if session.pid != pid:
+            raise PermissionDenied(f"this token belongs to pid {session.pid}, not pid {pid}")
+        session.last_seen = time.monotonic()
+        return session
+
+    def close(self, pid: int) -> None:
+        """Forget a process's session (its token stops working)."""
+        session = self._by_pid.pop(pid, None)
+        if session is not None:
+            self._by_token.pop(session.token, None)
+
+    def expired(self) -> list[int]:
+        """Pids whose client has been silent longer than the lease and has no open stream."""
+        deadline = time.monotonic() - self.lease_seconds
+        return [
+            s.pid
+            for s in self._by_pid.values()
+            if s.leased and s.open_streams == 0 and s.last_seen < deadline
+        ]
+
+    def end_lease(self, pid: int) -> None:
+        """The process is dead; keep its token so its client learns why, but stop the lease."""
+        session = self._by_pid.get(pid)
+        if session is not None:
+            session.leased = False
+
+    def pids(self) -> list[int]:
+        """Pids with a session."""
+        return list(self._by_pid)

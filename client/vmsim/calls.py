@@ -178,6 +178,11 @@ def status(pid: int) -> Call[tuple[results.ProcessStatus, str]]:
                 lambda r: (results.process_status(r.status), r.text))
 
 
+def translation(pid: int, addr: int) -> Call[results.Translation]:
+    request = inspect_pb2.GetTranslationRequest(pid=pid, addr=addr)
+    return Call("inspect", "GetTranslation", request, results.translation)
+
+
 def replay(trace: Sequence[int], frames: int, policy: str, seed: int = 0,
            addresses: bool = False) -> Call[results.ReplayResult]:
     request = inspect_pb2.ReplayRequest(trace=list(trace), frames=frames, policy=policy, seed=seed, addresses=addresses)

@@ -106,6 +106,10 @@ class Inspector:
         """/proc/<pid>/status, structured and as text."""
         return self._endpoint.invoke(calls.status(pid))
 
+    def translation(self, pid: int, addr: int) -> results.Translation:
+        """The page walk of *addr* in any process (no token needed, nothing faults)."""
+        return self._endpoint.invoke(calls.translation(pid, addr))
+
     def replay(self, trace: Sequence[int], frames: int, policy: str = "lru", seed: int = 0,
                addresses: bool = False) -> results.ReplayResult:
         """Replay a reference string against *frames* frames under *policy* on the server."""
@@ -149,6 +153,12 @@ class Admin:
     def close(self) -> None:
         """Close the channel."""
         self._endpoint.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class OperationStream:

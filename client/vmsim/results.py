@@ -194,7 +194,7 @@ def vma(message: common_pb2.Vma) -> Vma:
     )
 
 
-def translation(message: process_pb2.TranslateResponse) -> Translation:
+def translation(message: process_pb2.TranslateResponse | inspect_pb2.GetTranslationResponse) -> Translation:
     t = message.translation
     return Translation(
         linear=t.linear, cr3=t.cr3, pde_index=t.pde_index, pde_address=t.pde_address, pde=t.pde,

@@ -68,6 +68,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         status = convert.process_status(self._machine.process(request.pid))
         return inspect_pb2.GetStatusResponse(status=status, text=self._machine.report("status", request.pid))
 
+    async def GetTranslation(
+        self, request: inspect_pb2.GetTranslationRequest, context: Context
+    ) -> inspect_pb2.GetTranslationResponse:
+        walk = self._machine.translate(request.pid, request.addr)
+        return inspect_pb2.GetTranslationResponse(
+            translation=convert.translation(walk), text=convert.format_translation(walk)
+        )
+
     async def Replay(self, request: inspect_pb2.ReplayRequest, context: Context) -> inspect_pb2.ReplayResponse:
         result = replay(list(request.trace), request.frames, request.policy, seed=request.seed, addresses=request.addresses)
         return convert.replay_response(result)

@@ -181,6 +181,22 @@ class GetStatusResponse(_message.Message):
     text: str
     def __init__(self, status: _Optional[_Union[_common_pb2.ProcessStatus, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
+class GetTranslationRequest(_message.Message):
+    __slots__ = ("pid", "addr")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ...) -> None: ...
+
+class GetTranslationResponse(_message.Message):
+    __slots__ = ("translation", "text")
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    translation: _common_pb2.Translation
+    text: str
+    def __init__(self, translation: _Optional[_Union[_common_pb2.Translation, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
+
 class ReplayRequest(_message.Message):
     __slots__ = ("trace", "frames", "policy", "seed", "addresses")
     TRACE_FIELD_NUMBER: _ClassVar[int]

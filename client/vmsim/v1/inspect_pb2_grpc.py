@@ -79,6 +79,11 @@ class InspectServiceStub:
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.GetTranslation = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetTranslation',
+                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationResponse.FromString,
+                _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/vmsim.v1.InspectService/Replay',
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
@@ -148,6 +153,13 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTranslation(self, request, context):
+        """The page walk of an address in any process, without faulting (like reading pagemap).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Replay(self, request, context):
         """Trace replay: a reference string against N frames under one policy.
         """
@@ -209,6 +221,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'GetTranslation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTranslation,
+                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -464,6 +481,33 @@ class InspectService:
             '/vmsim.v1.InspectService/GetStatus',
             vmsim_dot_v1_dot_inspect__pb2.GetStatusRequest.SerializeToString,
             vmsim_dot_v1_dot_inspect__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTranslation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetTranslation',
+            vmsim_dot_v1_dot_inspect__pb2.GetTranslationRequest.SerializeToString,
+            vmsim_dot_v1_dot_inspect__pb2.GetTranslationResponse.FromString,
             options,
             channel_credentials,
             insecure,

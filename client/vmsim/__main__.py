@@ -1,0 +1,5 @@
+"""python -m vmsim: the command line."""
+
+from .cli import main
+
+main()

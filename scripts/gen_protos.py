@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import shutil
 import sys
 import tempfile
 from importlib import resources
@@ -37,7 +36,9 @@ def include_paths() -> list[str]:
 
 def generate(out_root: Path) -> None:
     """Run protoc for every .proto into out_root/vmsim/v1."""
-    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_DIR).glob("*.proto"))
+    protos = sorted(
+        str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_DIR).glob("*.proto")
+    )
     (out_root / PACKAGE_DIR).mkdir(parents=True, exist_ok=True)
     args = ["protoc", *[f"-I{p}" for p in include_paths()]]
     args += [f"--python_out={out_root}", f"--pyi_out={out_root}", f"--grpc_python_out={out_root}"]
@@ -64,10 +65,17 @@ def main() -> int:
         generate(Path(scratch))
         fresh = Path(scratch) / PACKAGE_DIR
         names = generated_files(fresh)
-        stale = [n for n in names if not (target / n).exists() or not filecmp.cmp(fresh / n, target / n, shallow=False)]
+        stale = [
+            n
+            for n in names
+            if not (target / n).exists() or not filecmp.cmp(fresh / n, target / n, shallow=False)
+        ]
         extra = [n for n in generated_files(target) if n not in names]
         if stale or extra:
-            print(f"generated code is stale: {stale + extra}; run python scripts/gen_protos.py", file=sys.stderr)
+            print(
+                f"generated code is stale: {stale + extra}; run python scripts/gen_protos.py",
+                file=sys.stderr,
+            )
             return 1
     print("generated code is fresh")
     return 0

@@ -48,7 +48,17 @@ from .errors import (
     Unavailable,
     VmsimError,
 )
-from .results import Event, ProcessStatus, ReplayResult, Report, SwapArea, TouchSummary, Translation, Vma, Zone
+from .results import (
+    Event,
+    ProcessStatus,
+    ReplayResult,
+    Report,
+    SwapArea,
+    TouchSummary,
+    Translation,
+    Vma,
+    Zone,
+)
 
 __all__ = [
     "MADV_DONTNEED",

@@ -1,8 +1,8 @@
 """The asyncio client: the same operations as client.py, awaited.
 
-    async with vmsim.aio.connect(addr) as proc:
-        a = await proc.mmap(16 * MiB)
-        await proc.touch_many(range(a, a + 16 * MiB, PAGE_SIZE))
+async with vmsim.aio.connect(addr) as proc:
+    a = await proc.mmap(16 * MiB)
+    await proc.touch_many(range(a, a + 16 * MiB, PAGE_SIZE))
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ import numpy.typing as npt
 
 from . import calls, results
 from .calls import CHANNEL_OPTIONS, Call, Listing
-from .constants import DEFAULT_ADDRESS, DEFAULT_TIMEOUT, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, TOKEN_METADATA_KEY
+from .constants import (
+    DEFAULT_ADDRESS,
+    DEFAULT_TIMEOUT,
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PROT_READ,
+    PROT_WRITE,
+    TOKEN_METADATA_KEY,
+)
 from .errors import VmsimError, error_from_rpc
 from .v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2_grpc
 
@@ -68,7 +76,9 @@ class AsyncInspector:
         """/proc/<pid>/maps."""
         return await self._endpoint.invoke(calls.maps(pid))
 
-    async def events(self, kinds: Sequence[str] = (), pid: int | None = None) -> AsyncIterator[results.Event]:
+    async def events(
+        self, kinds: Sequence[str] = (), pid: int | None = None
+    ) -> AsyncIterator[results.Event]:
         """Follow the event feed until the caller stops iterating."""
         stream = self._endpoint.stubs["inspect"].WatchEvents(calls.watch_request(kinds, pid))
         try:
@@ -85,7 +95,9 @@ class AsyncInspector:
 class AsyncProcess:
     """One simulated process, awaited; create it with `connect`."""
 
-    def __init__(self, address: str, name: str = "", oom_score_adj: int = 0, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, address: str, name: str = "", oom_score_adj: int = 0, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         self._endpoint = _AsyncEndpoint(address, timeout)
         self._name = name
         self._oom_score_adj = oom_score_adj
@@ -110,8 +122,13 @@ class AsyncProcess:
             except VmsimError:
                 return
 
-    async def mmap(self, length: int, prot: int = PROT_READ | PROT_WRITE,
-                   flags: int = MAP_PRIVATE | MAP_ANONYMOUS, addr: int = 0) -> int:
+    async def mmap(
+        self,
+        length: int,
+        prot: int = PROT_READ | PROT_WRITE,
+        flags: int = MAP_PRIVATE | MAP_ANONYMOUS,
+        addr: int = 0,
+    ) -> int:
         """mmap(2)."""
         return await self._endpoint.invoke(calls.mmap(self.pid, length, prot, flags, addr))
 
@@ -135,7 +152,9 @@ class AsyncProcess:
         """One access: "hit", "minor" or "major"."""
         return await self._endpoint.invoke(calls.touch(self.pid, addr, write))
 
-    async def touch_many(self, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False) -> results.TouchSummary:
+    async def touch_many(
+        self, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
+    ) -> results.TouchSummary:
         """Many accesses in one message."""
         return await self._endpoint.invoke(calls.touch_many(self.pid, addrs, write))
 
@@ -175,7 +194,11 @@ class AsyncProcess:
         await self.close()
 
 
-def connect(address: str = DEFAULT_ADDRESS, name: str = "", oom_score_adj: int = 0,
-            timeout: float = DEFAULT_TIMEOUT) -> AsyncProcess:
+def connect(
+    address: str = DEFAULT_ADDRESS,
+    name: str = "",
+    oom_score_adj: int = 0,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> AsyncProcess:
     """`async with vmsim.aio.connect(addr) as proc:` spawns a process for the block."""
     return AsyncProcess(address, name, oom_score_adj, timeout)

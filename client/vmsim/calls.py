@@ -69,26 +69,44 @@ def _ignore(_reply: Any) -> None:
 
 def as_addresses(addrs: Sequence[int] | npt.NDArray[Any]) -> list[int]:
     """Addresses as a list of 32-bit ints (numpy arrays are converted in one step)."""
-    return np.asarray(addrs, dtype=np.uint32).tolist() if isinstance(addrs, np.ndarray) else list(addrs)
+    return (
+        np.asarray(addrs, dtype=np.uint32).tolist()
+        if isinstance(addrs, np.ndarray)
+        else list(addrs)
+    )
 
 
 # ---- process calls ------------------------------------------------------------------------------
 def spawn(name: str, oom_score_adj: int) -> Call[process_pb2.SpawnResponse]:
-    return Call("process", "Spawn", process_pb2.SpawnRequest(name=name, oom_score_adj=oom_score_adj), lambda r: r)
+    return Call(
+        "process",
+        "Spawn",
+        process_pb2.SpawnRequest(name=name, oom_score_adj=oom_score_adj),
+        lambda r: r,
+    )
 
 
 def heartbeat(pid: int) -> Call[int]:
-    return Call("process", "Heartbeat", process_pb2.HeartbeatRequest(pid=pid), lambda r: r.lease_seconds)
+    return Call(
+        "process", "Heartbeat", process_pb2.HeartbeatRequest(pid=pid), lambda r: r.lease_seconds
+    )
 
 
-def mmap(pid: int, length: int, prot: int = PROT_READ | PROT_WRITE,
-         flags: int = MAP_PRIVATE | MAP_ANONYMOUS, addr: int = 0) -> Call[int]:
+def mmap(
+    pid: int,
+    length: int,
+    prot: int = PROT_READ | PROT_WRITE,
+    flags: int = MAP_PRIVATE | MAP_ANONYMOUS,
+    addr: int = 0,
+) -> Call[int]:
     request = process_pb2.MmapRequest(pid=pid, addr=addr, length=length, prot=prot, flags=flags)
     return Call("process", "Mmap", request, lambda r: r.addr)
 
 
 def munmap(pid: int, addr: int, length: int) -> Call[None]:
-    return Call("process", "Munmap", process_pb2.MunmapRequest(pid=pid, addr=addr, length=length), _ignore)
+    return Call(
+        "process", "Munmap", process_pb2.MunmapRequest(pid=pid, addr=addr, length=length), _ignore
+    )
 
 
 def mprotect(pid: int, addr: int, length: int, prot: int) -> Call[None]:
@@ -110,13 +128,20 @@ def touch(pid: int, addr: int, write: bool = False) -> Call[str]:
     return Call("process", "Touch", request, lambda r: results.FAULT_KINDS[r.result])
 
 
-def touch_many(pid: int, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False) -> Call[results.TouchSummary]:
+def touch_many(
+    pid: int, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
+) -> Call[results.TouchSummary]:
     request = process_pb2.TouchManyRequest(pid=pid, addrs=as_addresses(addrs), write=write)
     return Call("process", "TouchMany", request, results.touch_summary)
 
 
 def read(pid: int, addr: int, length: int) -> Call[bytes]:
-    return Call("process", "Read", process_pb2.ReadRequest(pid=pid, addr=addr, length=length), lambda r: r.data)
+    return Call(
+        "process",
+        "Read",
+        process_pb2.ReadRequest(pid=pid, addr=addr, length=length),
+        lambda r: r.data,
+    )
 
 
 def write(pid: int, addr: int, data: bytes) -> Call[int]:
@@ -125,7 +150,12 @@ def write(pid: int, addr: int, data: bytes) -> Call[int]:
 
 
 def translate(pid: int, addr: int) -> Call[results.Translation]:
-    return Call("process", "Translate", process_pb2.TranslateRequest(pid=pid, addr=addr), results.translation)
+    return Call(
+        "process",
+        "Translate",
+        process_pb2.TranslateRequest(pid=pid, addr=addr),
+        results.translation,
+    )
 
 
 def exit_process(pid: int) -> Call[None]:
@@ -142,40 +172,67 @@ def vmstat() -> Call[results.Report]:
 
 
 def zoneinfo() -> Call[Listing[results.Zone]]:
-    return Call("inspect", "GetZoneinfo", inspect_pb2.GetZoneinfoRequest(),
-                lambda r: Listing([results.zone(z) for z in r.zones], r.text))
+    return Call(
+        "inspect",
+        "GetZoneinfo",
+        inspect_pb2.GetZoneinfoRequest(),
+        lambda r: Listing([results.zone(z) for z in r.zones], r.text),
+    )
 
 
 def buddyinfo() -> Call[Listing[results.Zone]]:
-    return Call("inspect", "GetBuddyinfo", inspect_pb2.GetBuddyinfoRequest(),
-                lambda r: Listing([results.zone(z) for z in r.zones], r.text))
+    return Call(
+        "inspect",
+        "GetBuddyinfo",
+        inspect_pb2.GetBuddyinfoRequest(),
+        lambda r: Listing([results.zone(z) for z in r.zones], r.text),
+    )
 
 
 def swaps() -> Call[Listing[results.SwapArea]]:
     def read_swaps(r: inspect_pb2.GetSwapsResponse) -> Listing[results.SwapArea]:
-        areas = [results.SwapArea(a.filename, a.type, a.size_kb, a.used_kb, a.priority) for a in r.areas]
+        areas = [
+            results.SwapArea(a.filename, a.type, a.size_kb, a.used_kb, a.priority) for a in r.areas
+        ]
         return Listing(areas, r.text)
+
     return Call("inspect", "GetSwaps", inspect_pb2.GetSwapsRequest(), read_swaps)
 
 
 def processes() -> Call[list[results.ProcessStatus]]:
-    return Call("inspect", "ListProcesses", inspect_pb2.ListProcessesRequest(),
-                lambda r: [results.process_status(p) for p in r.processes])
+    return Call(
+        "inspect",
+        "ListProcesses",
+        inspect_pb2.ListProcessesRequest(),
+        lambda r: [results.process_status(p) for p in r.processes],
+    )
 
 
 def maps(pid: int) -> Call[Listing[results.Vma]]:
-    return Call("inspect", "GetMaps", inspect_pb2.GetMapsRequest(pid=pid),
-                lambda r: Listing([results.vma(v) for v in r.vmas], r.text))
+    return Call(
+        "inspect",
+        "GetMaps",
+        inspect_pb2.GetMapsRequest(pid=pid),
+        lambda r: Listing([results.vma(v) for v in r.vmas], r.text),
+    )
 
 
 def smaps(pid: int) -> Call[Listing[results.Vma]]:
-    return Call("inspect", "GetSmaps", inspect_pb2.GetSmapsRequest(pid=pid),
-                lambda r: Listing([results.vma(v) for v in r.vmas], r.text))
+    return Call(
+        "inspect",
+        "GetSmaps",
+        inspect_pb2.GetSmapsRequest(pid=pid),
+        lambda r: Listing([results.vma(v) for v in r.vmas], r.text),
+    )
 
 
 def status(pid: int) -> Call[tuple[results.ProcessStatus, str]]:
-    return Call("inspect", "GetStatus", inspect_pb2.GetStatusRequest(pid=pid),
-                lambda r: (results.process_status(r.status), r.text))
+    return Call(
+        "inspect",
+        "GetStatus",
+        inspect_pb2.GetStatusRequest(pid=pid),
+        lambda r: (results.process_status(r.status), r.text),
+    )
 
 
 def translation(pid: int, addr: int) -> Call[results.Translation]:
@@ -183,9 +240,12 @@ def translation(pid: int, addr: int) -> Call[results.Translation]:
     return Call("inspect", "GetTranslation", request, results.translation)
 
 
-def replay(trace: Sequence[int], frames: int, policy: str, seed: int = 0,
-           addresses: bool = False) -> Call[results.ReplayResult]:
-    request = inspect_pb2.ReplayRequest(trace=list(trace), frames=frames, policy=policy, seed=seed, addresses=addresses)
+def replay(
+    trace: Sequence[int], frames: int, policy: str, seed: int = 0, addresses: bool = False
+) -> Call[results.ReplayResult]:
+    request = inspect_pb2.ReplayRequest(
+        trace=list(trace), frames=frames, policy=policy, seed=seed, addresses=addresses
+    )
     return Call("inspect", "Replay", request, results.replay_result)
 
 
@@ -196,12 +256,16 @@ EVENT_KINDS = [
 ]
 
 
-def watch_request(kinds: Sequence[str] = (), pid: int | None = None) -> inspect_pb2.WatchEventsRequest:
+def watch_request(
+    kinds: Sequence[str] = (), pid: int | None = None
+) -> inspect_pb2.WatchEventsRequest:
     """The WatchEvents request for event kind names (see EVENT_KINDS) and an optional pid."""
     unknown = [k for k in kinds if k not in EVENT_KINDS]
     if unknown:
         raise ValueError(f"unknown event kinds {unknown}; known: {', '.join(EVENT_KINDS)}")
-    request = inspect_pb2.WatchEventsRequest(kinds=[inspect_pb2.EventKind.Value(f"EVENT_KIND_{k.upper()}") for k in kinds])
+    request = inspect_pb2.WatchEventsRequest(
+        kinds=[inspect_pb2.EventKind.Value(f"EVENT_KIND_{k.upper()}") for k in kinds]
+    )
     if pid is not None:
         request.pid = pid
     return request
@@ -209,16 +273,24 @@ def watch_request(kinds: Sequence[str] = (), pid: int | None = None) -> inspect_
 
 # ---- admin calls --------------------------------------------------------------------------------
 def kill(pid: int, reason: str = "") -> Call[None]:
-    return Call("admin", "KillProcess", admin_pb2.KillProcessRequest(pid=pid, reason=reason), _ignore)
+    return Call(
+        "admin", "KillProcess", admin_pb2.KillProcessRequest(pid=pid, reason=reason), _ignore
+    )
 
 
 # ---- stream operations ----------------------------------------------------------------------------
 def run_request(op_id: int, call: Call[Any]) -> process_pb2.RunRequest:
     """Wrap a process call as one operation of a Run stream."""
     field = {
-        "Mmap": "mmap", "Munmap": "munmap", "Mprotect": "mprotect", "Brk": "brk", "Madvise": "madvise",
-        "Touch": "touch", "TouchMany": "touch_many", "Read": "read", "Write": "write", "Translate": "translate",
+        "Mmap": "mmap",
+        "Munmap": "munmap",
+        "Mprotect": "mprotect",
+        "Brk": "brk",
+        "Madvise": "madvise",
+        "Touch": "touch",
+        "TouchMany": "touch_many",
+        "Read": "read",
+        "Write": "write",
+        "Translate": "translate",
     }[call.method]
     return process_pb2.RunRequest(id=op_id, **{field: call.request})
-
-

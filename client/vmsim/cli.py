@@ -44,7 +44,10 @@ def parse_size(text: str) -> int:
     match = _SIZE.match(text.strip())
     if not match:
         raise typer.BadParameter(f"{text!r} is not a size (examples: 4096, 0x1000, 16k, 64M, 1G)")
-    return int(match.group(1), 0) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
+    return (
+        int(match.group(1), 0)
+        * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
+    )
 
 
 def parse_address(text: str) -> int:
@@ -52,7 +55,9 @@ def parse_address(text: str) -> int:
     try:
         return int(text, 0)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an address (examples: 0xb7000000, 4096)") from None
+        raise typer.BadParameter(
+            f"{text!r} is not an address (examples: 0xb7000000, 4096)"
+        ) from None
 
 
 def parse_trace_text(text: str) -> list[int]:
@@ -84,15 +89,23 @@ def guarded(action: Callable[[], T]) -> T:
 
 def emit_json(value: Any) -> None:
     """Print *value* (dataclasses included) as JSON."""
+
     def default(item: Any) -> Any:
         if dataclasses.is_dataclass(item) and not isinstance(item, type):
             return dataclasses.asdict(item)
         raise TypeError(f"cannot encode {type(item).__name__}")
+
     print(json.dumps(value, default=default, indent=2))
 
 
 # ---- server, demo, shell -----------------------------------------------------------------------------
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    }
+)
 def server(ctx: typer.Context) -> None:
     """Run a server in the foreground (all arguments go to vmsim-server; try `vmsim server --help`)."""
     command = [sys.executable, "-m", "vmsim_server", *ctx.args]
@@ -101,7 +114,9 @@ def server(ctx: typer.Context) -> None:
 
 @app.command()
 def demo(
-    addr: Annotated[str | None, typer.Option("--addr", help="use this server instead of starting one")] = None,
+    addr: Annotated[
+        str | None, typer.Option("--addr", help="use this server instead of starting one")
+    ] = None,
 ) -> None:
     """Start a server (unless --addr is given) and show lazy allocation, swapping and a SIGSEGV."""
     from .demo import run_demo
@@ -110,7 +125,10 @@ def demo(
 
 
 @app.command()
-def shell(addr: Address = DEFAULT_ADDRESS, name: Annotated[str, typer.Option(help="process name")] = "shell") -> None:
+def shell(
+    addr: Address = DEFAULT_ADDRESS,
+    name: Annotated[str, typer.Option(help="process name")] = "shell",
+) -> None:
     """An interactive process: mmap, touch, read, write, translate, maps ... (type help)."""
     from .shell import ProcessShell
 
@@ -122,7 +140,11 @@ def _stat(report: str, addr: str, as_json: bool) -> None:
     with Inspector(addr) as inspector:
         value = guarded(getattr(inspector, report))
     if as_json:
-        emit_json(value.values if hasattr(value, "values") and isinstance(value.values, dict) else value.items)
+        emit_json(
+            value.values
+            if hasattr(value, "values") and isinstance(value.values, dict)
+            else value.items
+        )
     else:
         print(value.text, end="")
 
@@ -169,17 +191,33 @@ def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(processes)
         return
-    table = Table("PID", "NAME", "S", "VSZ", "RSS", "SWAP", "PTE", "MINFLT", "MAJFLT", "OOM_ADJ", "KILLED BY")
+    table = Table(
+        "PID", "NAME", "S", "VSZ", "RSS", "SWAP", "PTE", "MINFLT", "MAJFLT", "OOM_ADJ", "KILLED BY"
+    )
     for p in processes:
-        table.add_row(str(p.pid), p.name, p.state, _kb(p.vm_size), _kb(p.vm_rss), _kb(p.vm_swap), _kb(p.vm_pte),
-                      str(p.minor_faults), str(p.major_faults), str(p.oom_score_adj),
-                      f"{p.killed_by}: {p.kill_reason}" if p.killed_by else "")
+        table.add_row(
+            str(p.pid),
+            p.name,
+            p.state,
+            _kb(p.vm_size),
+            _kb(p.vm_rss),
+            _kb(p.vm_swap),
+            _kb(p.vm_pte),
+            str(p.minor_faults),
+            str(p.major_faults),
+            str(p.oom_score_adj),
+            f"{p.killed_by}: {p.kill_reason}" if p.killed_by else "",
+        )
     console.print(table)
 
 
 @app.command()
-def maps(pid: int, addr: Address = DEFAULT_ADDRESS, smaps: Annotated[bool, typer.Option("--smaps")] = False,
-         as_json: JsonFlag = False) -> None:
+def maps(
+    pid: int,
+    addr: Address = DEFAULT_ADDRESS,
+    smaps: Annotated[bool, typer.Option("--smaps")] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """/proc/PID/maps (or smaps)."""
     with Inspector(addr) as inspector:
         listing = guarded(lambda: inspector.smaps(pid) if smaps else inspector.maps(pid))
@@ -220,7 +258,9 @@ def translate(
 @app.command()
 def events(
     addr: Address = DEFAULT_ADDRESS,
-    kind: Annotated[list[str] | None, typer.Option("--kind", help=f"one of {', '.join(calls.EVENT_KINDS)}")] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help=f"one of {', '.join(calls.EVENT_KINDS)}")
+    ] = None,
     pid: Annotated[int | None, typer.Option(help="only this process")] = None,
     count: Annotated[int, typer.Option(help="stop after N events (0 = follow until Ctrl-C)")] = 0,
     seconds: Annotated[float, typer.Option(help="stop after this many seconds (0 = no limit)")] = 0,
@@ -236,7 +276,10 @@ def events(
                 else:
                     where = f" addr=0x{event.address:08x}" if event.address is not None else ""
                     frame = f" pfn={event.pfn}" if event.pfn is not None else ""
-                    print(f"{event.seq:>8} {event.kind:<14} pid={event.pid}{where}{frame} {event.detail}", flush=True)
+                    print(
+                        f"{event.seq:>8} {event.kind:<14} pid={event.pid}{where}{frame} {event.detail}",
+                        flush=True,
+                    )
                 if count and n >= count:
                     break
         except ValueError as error:
@@ -249,11 +292,15 @@ def events(
 
 @app.command()
 def replay(
-    trace: Annotated[str, typer.Argument(help="trace file of page numbers (or addresses), '-' for stdin")],
+    trace: Annotated[
+        str, typer.Argument(help="trace file of page numbers (or addresses), '-' for stdin")
+    ],
     policy: Annotated[str, typer.Option(help="fifo, lru, clock, random, opt or linux")] = "lru",
     frames: Annotated[int, typer.Option(help="number of frames")] = 3,
     seed: Annotated[int, typer.Option(help="seed for random")] = 0,
-    addresses: Annotated[bool, typer.Option("--addresses", help="the trace holds byte addresses")] = False,
+    addresses: Annotated[
+        bool, typer.Option("--addresses", help="the trace holds byte addresses")
+    ] = False,
     addr: Address = DEFAULT_ADDRESS,
     as_json: JsonFlag = False,
 ) -> None:
@@ -274,7 +321,9 @@ def replay(
 def kill(
     pid: int,
     addr: Address = DEFAULT_ADDRESS,
-    admin_token: Annotated[str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")] = "",
+    admin_token: Annotated[
+        str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
+    ] = "",
     reason: Annotated[str, typer.Option(help="recorded as the kill reason")] = "killed by admin",
 ) -> None:
     """SIGKILL a process (needs the admin token)."""

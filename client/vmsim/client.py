@@ -1,9 +1,9 @@
 """The synchronous client: a process on a vmsim server, the inspector and the admin handle.
 
-    with vmsim.connect("127.0.0.1:50051", name="demo") as proc:
-        a = proc.mmap(16 * MiB)
-        proc.write(a, b"hi")
-        assert proc.read(a, 2) == b"hi"
+with vmsim.connect("127.0.0.1:50051", name="demo") as proc:
+    a = proc.mmap(16 * MiB)
+    proc.write(a, b"hi")
+    assert proc.read(a, 2) == b"hi"
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ T = TypeVar("T")
 class _Endpoint:
     """A channel and its stubs; executes Call descriptions."""
 
-    def __init__(self, address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self, address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.address = address
         self.timeout = timeout
         self.metadata = metadata
@@ -110,13 +112,20 @@ class Inspector:
         """The page walk of *addr* in any process (no token needed, nothing faults)."""
         return self._endpoint.invoke(calls.translation(pid, addr))
 
-    def replay(self, trace: Sequence[int], frames: int, policy: str = "lru", seed: int = 0,
-               addresses: bool = False) -> results.ReplayResult:
+    def replay(
+        self,
+        trace: Sequence[int],
+        frames: int,
+        policy: str = "lru",
+        seed: int = 0,
+        addresses: bool = False,
+    ) -> results.ReplayResult:
         """Replay a reference string against *frames* frames under *policy* on the server."""
         return self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
 
-    def events(self, kinds: Sequence[str] = (), pid: int | None = None,
-               timeout: float | None = None) -> Iterator[results.Event]:
+    def events(
+        self, kinds: Sequence[str] = (), pid: int | None = None, timeout: float | None = None
+    ) -> Iterator[results.Event]:
         """Follow the event feed (kinds from calls.EVENT_KINDS); ends when the timeout passes."""
         stub = self._endpoint.stubs["inspect"]
         stream = stub.WatchEvents(calls.watch_request(kinds, pid), timeout=timeout)
@@ -225,8 +234,14 @@ class OperationStream:
 class Process:
     """One simulated process; create it with `connect`."""
 
-    def __init__(self, address: str, name: str = "", oom_score_adj: int = 0,
-                 timeout: float = DEFAULT_TIMEOUT, keepalive: bool = True) -> None:
+    def __init__(
+        self,
+        address: str,
+        name: str = "",
+        oom_score_adj: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+        keepalive: bool = True,
+    ) -> None:
         self._endpoint = _Endpoint(address, timeout)
         spawned = self._endpoint.invoke(calls.spawn(name, oom_score_adj))
         self.pid: int = spawned.pid
@@ -235,7 +250,9 @@ class Process:
         self._closed = threading.Event()
         self._keepalive: threading.Thread | None = None
         if keepalive and self.lease_seconds:
-            self._keepalive = threading.Thread(target=self._heartbeat, name=f"vmsim-keepalive-{self.pid}", daemon=True)
+            self._keepalive = threading.Thread(
+                target=self._heartbeat, name=f"vmsim-keepalive-{self.pid}", daemon=True
+            )
             self._keepalive.start()
 
     def _heartbeat(self) -> None:
@@ -245,8 +262,13 @@ class Process:
             except VmsimError:
                 return  # the process is gone or the server is; the next real call will say so
 
-    def mmap(self, length: int, prot: int = PROT_READ | PROT_WRITE,
-             flags: int = MAP_PRIVATE | MAP_ANONYMOUS, addr: int = 0) -> int:
+    def mmap(
+        self,
+        length: int,
+        prot: int = PROT_READ | PROT_WRITE,
+        flags: int = MAP_PRIVATE | MAP_ANONYMOUS,
+        addr: int = 0,
+    ) -> int:
         """mmap(2); returns the address."""
         return self._endpoint.invoke(calls.mmap(self.pid, length, prot, flags, addr))
 
@@ -270,7 +292,9 @@ class Process:
         """One access: "hit", "minor" or "major"."""
         return self._endpoint.invoke(calls.touch(self.pid, addr, write))
 
-    def touch_many(self, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False) -> results.TouchSummary:
+    def touch_many(
+        self, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
+    ) -> results.TouchSummary:
         """Many accesses in one message."""
         return self._endpoint.invoke(calls.touch_many(self.pid, addrs, write))
 
@@ -319,12 +343,21 @@ class Process:
     def __enter__(self) -> Process:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
-def connect(address: str = DEFAULT_ADDRESS, name: str = "", oom_score_adj: int = 0,
-            timeout: float = DEFAULT_TIMEOUT, keepalive: bool = True) -> Process:
+def connect(
+    address: str = DEFAULT_ADDRESS,
+    name: str = "",
+    oom_score_adj: int = 0,
+    timeout: float = DEFAULT_TIMEOUT,
+    keepalive: bool = True,
+) -> Process:
     """Spawn a process on the server at *address*; use it as a context manager."""
     return Process(address, name, oom_score_adj, timeout, keepalive)

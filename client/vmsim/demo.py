@@ -14,7 +14,16 @@ from rich.console import Console
 from rich.panel import Panel
 
 from .client import Inspector, Process, connect
-from .constants import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, GiB, MiB
+from .constants import (
+    MAP_ANONYMOUS,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    GiB,
+    MiB,
+)
 from .errors import SegmentationFault
 
 __all__ = ["run_demo", "start_server_process"]
@@ -25,7 +34,16 @@ _ADDRESS = re.compile(r'"address": "([^"]+)"')
 @contextlib.contextmanager
 def start_server_process(*args: str) -> Iterator[str]:
     """Run `python -m vmsim_server` on a free loopback port; yield its address; stop it after."""
-    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0", "--log-format", "json", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "vmsim_server",
+        "--address",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        *args,
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -52,10 +70,14 @@ def _session(address: str, out: Console) -> None:
 
     out.rule("1. lazy allocation")
     with connect(address, name="lazy") as proc:
-        addr = proc.mmap(1 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+        addr = proc.mmap(
+            1 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+        )
         out.print(f"mmap(1 GiB) = 0x{addr:08x}; RSS {proc.status().vm_rss // 1024} kB")
         for i in range(3):
-            out.print(f"touch 0x{addr + i * 100 * PAGE_SIZE:08x} -> {proc.touch(addr + i * 100 * PAGE_SIZE, write=True)}")
+            out.print(
+                f"touch 0x{addr + i * 100 * PAGE_SIZE:08x} -> {proc.touch(addr + i * 100 * PAGE_SIZE, write=True)}"
+            )
         status = proc.status()
         out.print(f"RSS {status.vm_rss // 1024} kB after {status.minor_faults} minor faults")
         proc.write(addr, b"hello, vmsim")
@@ -75,16 +97,20 @@ def _session(address: str, out: Console) -> None:
             proc.write(base + page, bytes([n + 1]) * 64)
         patterns.append(base)
     stats = inspector.vmstat()
-    out.print(f"{size // MiB} MiB written by each of 2 processes into {ram_kb // 1024} MiB of RAM: "
-              f"pswpout={stats['pswpout']}")
+    out.print(
+        f"{size // MiB} MiB written by each of 2 processes into {ram_kb // 1024} MiB of RAM: "
+        f"pswpout={stats['pswpout']}"
+    )
     intact = all(
         proc.read(base + page, 64) == bytes([n + 1]) * 64
         for n, (proc, base) in enumerate(zip(procs, patterns, strict=True))
         for page in range(0, size, 64 * PAGE_SIZE)
     )
     stats = inspector.vmstat()
-    out.print(f"read back: {'identical' if intact else 'CORRUPTED'}; pswpin={stats['pswpin']} "
-              f"pgmajfault={stats['pgmajfault']}")
+    out.print(
+        f"read back: {'identical' if intact else 'CORRUPTED'}; pswpin={stats['pswpin']} "
+        f"pgmajfault={stats['pgmajfault']}"
+    )
     for proc in procs:
         proc.close()
     if not intact:
@@ -95,7 +121,9 @@ def _session(address: str, out: Console) -> None:
         try:
             proc.touch(0x1000, write=True)
         except SegmentationFault as fault:
-            out.print(f"touch 0x1000 -> {fault.signal} at 0x{fault.address or 0:08x}: {fault.reason}")
+            out.print(
+                f"touch 0x1000 -> {fault.signal} at 0x{fault.address or 0:08x}: {fault.reason}"
+            )
         try:
             proc.mmap(PAGE_SIZE)
         except SegmentationFault as dead:
@@ -103,8 +131,19 @@ def _session(address: str, out: Console) -> None:
 
     out.rule("4. /proc/meminfo (excerpt)")
     text = inspector.meminfo().text
-    keep = ("MemTotal", "MemFree", "SwapTotal", "SwapFree", "AnonPages", "PageTables", "Committed_AS")
-    out.print("".join(line + "\n" for line in text.splitlines() if line.split(":")[0] in keep), highlight=False)
+    keep = (
+        "MemTotal",
+        "MemFree",
+        "SwapTotal",
+        "SwapFree",
+        "AnonPages",
+        "PageTables",
+        "Committed_AS",
+    )
+    out.print(
+        "".join(line + "\n" for line in text.splitlines() if line.split(":")[0] in keep),
+        highlight=False,
+    )
     inspector.close()
 
 

@@ -1,17 +1,17 @@
 """Client exceptions mirroring the kernel's error tree, rebuilt from gRPC status details.
 
-    VmsimError
-    ├── InvalidArgument (field, allowed)   INVALID_ARGUMENT
-    ├── OutOfRange (field, allowed)        OUT_OF_RANGE
-    ├── OutOfMemory                        RESOURCE_EXHAUSTED, kernel reason
-    ├── LimitExceeded                      RESOURCE_EXHAUSTED, a server limit
-    ├── NoSuchProcess (pid)                NOT_FOUND
-    ├── PermissionDenied                   PERMISSION_DENIED
-    ├── Unauthenticated                    UNAUTHENTICATED
-    ├── Unavailable                        UNAVAILABLE / DEADLINE_EXCEEDED
-    └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
-        ├── SegmentationFault
-        └── OomKilled
+VmsimError
+├── InvalidArgument (field, allowed)   INVALID_ARGUMENT
+├── OutOfRange (field, allowed)        OUT_OF_RANGE
+├── OutOfMemory                        RESOURCE_EXHAUSTED, kernel reason
+├── LimitExceeded                      RESOURCE_EXHAUSTED, a server limit
+├── NoSuchProcess (pid)                NOT_FOUND
+├── PermissionDenied                   PERMISSION_DENIED
+├── Unauthenticated                    UNAUTHENTICATED
+├── Unavailable                        UNAVAILABLE / DEADLINE_EXCEEDED
+└── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
+    ├── SegmentationFault
+    └── OomKilled
 """
 
 from __future__ import annotations
@@ -33,15 +33,17 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "VmsimError",
-    "error_from_status",
     "error_from_rpc",
+    "error_from_status",
 ]
 
 
 class VmsimError(Exception):
     """Base of every client error; `code` is the gRPC status code name."""
 
-    def __init__(self, message: str, code: str = "UNKNOWN", metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, code: str = "UNKNOWN", metadata: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -126,8 +128,16 @@ class OomKilled(ProcessKilled):
 _BY_REASON: dict[str, type[VmsimError]] = {
     cls.__name__: cls
     for cls in (
-        InvalidArgument, OutOfRange, OutOfMemory, LimitExceeded, NoSuchProcess, PermissionDenied,
-        Unauthenticated, ProcessKilled, SegmentationFault, OomKilled,
+        InvalidArgument,
+        OutOfRange,
+        OutOfMemory,
+        LimitExceeded,
+        NoSuchProcess,
+        PermissionDenied,
+        Unauthenticated,
+        ProcessKilled,
+        SegmentationFault,
+        OomKilled,
     )
 }
 _BY_CODE: dict[str, type[VmsimError]] = {

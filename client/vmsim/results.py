@@ -8,8 +8,8 @@ from typing import Any
 from .v1 import common_pb2, inspect_pb2, process_pb2
 
 __all__ = [
-    "Event",
     "FAULT_KINDS",
+    "Event",
     "ProcessStatus",
     "ReplayResult",
     "Report",
@@ -189,31 +189,65 @@ def touch_summary(message: process_pb2.TouchManyResponse) -> TouchSummary:
 
 def vma(message: common_pb2.Vma) -> Vma:
     return Vma(
-        message.start, message.end, message.perms, message.name, message.rss, message.swap,
-        message.anonymous, message.referenced, message.private_dirty, message.pss,
+        message.start,
+        message.end,
+        message.perms,
+        message.name,
+        message.rss,
+        message.swap,
+        message.anonymous,
+        message.referenced,
+        message.private_dirty,
+        message.pss,
     )
 
 
-def translation(message: process_pb2.TranslateResponse | inspect_pb2.GetTranslationResponse) -> Translation:
+def translation(
+    message: process_pb2.TranslateResponse | inspect_pb2.GetTranslationResponse,
+) -> Translation:
     t = message.translation
     return Translation(
-        linear=t.linear, cr3=t.cr3, pde_index=t.pde_index, pde_address=t.pde_address, pde=t.pde,
-        pte_index=t.pte_index, pte_address=_optional(t, "pte_address"), pte=_optional(t, "pte"),
-        present=t.present, pfn=_optional(t, "pfn"), physical=_optional(t, "physical"),
-        writable=t.writable, user=t.user, accessed=t.accessed, dirty=t.dirty,
-        swap_type=_optional(t, "swap_type"), swap_offset=_optional(t, "swap_offset"),
-        fault=_optional(t, "fault"), vma=vma(t.vma) if t.HasField("vma") else None, text=message.text,
+        linear=t.linear,
+        cr3=t.cr3,
+        pde_index=t.pde_index,
+        pde_address=t.pde_address,
+        pde=t.pde,
+        pte_index=t.pte_index,
+        pte_address=_optional(t, "pte_address"),
+        pte=_optional(t, "pte"),
+        present=t.present,
+        pfn=_optional(t, "pfn"),
+        physical=_optional(t, "physical"),
+        writable=t.writable,
+        user=t.user,
+        accessed=t.accessed,
+        dirty=t.dirty,
+        swap_type=_optional(t, "swap_type"),
+        swap_offset=_optional(t, "swap_offset"),
+        fault=_optional(t, "fault"),
+        vma=vma(t.vma) if t.HasField("vma") else None,
+        text=message.text,
     )
 
 
 def process_status(message: common_pb2.ProcessStatus) -> ProcessStatus:
     return ProcessStatus(
-        pid=message.pid, name=message.name, state=message.state, vm_size=message.vm_size,
-        vm_rss=message.vm_rss, vm_swap=message.vm_swap, vm_pte=message.vm_pte,
-        vm_peak=message.vm_peak, vm_hwm=message.vm_hwm, minor_faults=message.minor_faults,
-        major_faults=message.major_faults, oom_score_adj=message.oom_score_adj,
-        oom_score=message.oom_score, killed_by=_optional(message, "killed_by"),
-        kill_address=_optional(message, "kill_address"), kill_reason=_optional(message, "kill_reason"),
+        pid=message.pid,
+        name=message.name,
+        state=message.state,
+        vm_size=message.vm_size,
+        vm_rss=message.vm_rss,
+        vm_swap=message.vm_swap,
+        vm_pte=message.vm_pte,
+        vm_peak=message.vm_peak,
+        vm_hwm=message.vm_hwm,
+        minor_faults=message.minor_faults,
+        major_faults=message.major_faults,
+        oom_score_adj=message.oom_score_adj,
+        oom_score=message.oom_score,
+        killed_by=_optional(message, "killed_by"),
+        kill_address=_optional(message, "kill_address"),
+        kill_reason=_optional(message, "kill_reason"),
     )
 
 
@@ -223,22 +257,40 @@ def report(message: Any) -> Report:
 
 def zone(message: inspect_pb2.Zone) -> Zone:
     return Zone(
-        message.name, message.start_pfn, message.spanned, message.present, message.managed,
-        message.free, message.min, message.low, message.high, tuple(message.free_area),
+        message.name,
+        message.start_pfn,
+        message.spanned,
+        message.present,
+        message.managed,
+        message.free,
+        message.min,
+        message.low,
+        message.high,
+        tuple(message.free_area),
         {c.name: c.value for c in message.counters},
     )
 
 
 def replay_result(message: inspect_pb2.ReplayResponse) -> ReplayResult:
     return ReplayResult(
-        message.policy, message.frames, message.references, message.hits, message.misses,
-        tuple(message.victims), tuple(message.faults_at),
+        message.policy,
+        message.frames,
+        message.references,
+        message.hits,
+        message.misses,
+        tuple(message.victims),
+        tuple(message.faults_at),
     )
 
 
 def event(message: inspect_pb2.WatchEventsResponse) -> Event:
     kind = inspect_pb2.EventKind.Name(message.kind).removeprefix("EVENT_KIND_").lower()
     return Event(
-        message.seq, kind, message.pid, _optional(message, "address"), _optional(message, "pfn"),
-        message.detail, message.dropped,
+        message.seq,
+        kind,
+        message.pid,
+        _optional(message, "address"),
+        _optional(message, "pfn"),
+        message.detail,
+        message.dropped,
     )

@@ -9,17 +9,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .client import Inspector, Process
-from .constants import MADV_DONTNEED, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, PAGE_SIZE
+from .constants import (
+    MADV_DONTNEED,
+    MADV_NORMAL,
+    MADV_RANDOM,
+    MADV_SEQUENTIAL,
+    MADV_WILLNEED,
+    PAGE_SIZE,
+)
 from .errors import ProcessKilled, VmsimError
 
 __all__ = ["ProcessShell", "hexdump", "parse_flags", "parse_prot"]
 
 HISTORY = Path.home() / ".vmsim_history"
 _PROT = {"r": 1, "w": 2, "x": 4, "-": 0}
-_FLAGS = {"private": 0x02, "shared": 0x01, "fixed": 0x10, "noreserve": 0x4000, "populate": 0x8000,
-          "fixed_noreplace": 0x100000}
-_ADVICE = {"normal": MADV_NORMAL, "random": MADV_RANDOM, "sequential": MADV_SEQUENTIAL,
-           "willneed": MADV_WILLNEED, "dontneed": MADV_DONTNEED}
+_FLAGS = {
+    "private": 0x02,
+    "shared": 0x01,
+    "fixed": 0x10,
+    "noreserve": 0x4000,
+    "populate": 0x8000,
+    "fixed_noreplace": 0x100000,
+}
+_ADVICE = {
+    "normal": MADV_NORMAL,
+    "random": MADV_RANDOM,
+    "sequential": MADV_SEQUENTIAL,
+    "willneed": MADV_WILLNEED,
+    "dontneed": MADV_DONTNEED,
+}
 
 
 def parse_prot(text: str) -> int:
@@ -99,12 +117,16 @@ class ProcessShell(cmd.Cmd):
 
     def do_mmap(self, line: str) -> None:
         """mmap SIZE [PROT=rw] [FLAGS=private] [ADDR]   e.g. mmap 16M rw private,populate"""
+
         def act() -> str:
             args = self._args(line, 1)
             prot = parse_prot(args[1]) if len(args) > 1 else 3
             flags = parse_flags(args[2]) if len(args) > 2 else 0x22
-            addr = self.process.mmap(_number(args[0]), prot, flags, int(args[3], 0) if len(args) > 3 else 0)
+            addr = self.process.mmap(
+                _number(args[0]), prot, flags, int(args[3], 0) if len(args) > 3 else 0
+            )
             return f"0x{addr:08x}"
+
         self._run(act)
 
     def do_munmap(self, line: str) -> None:
@@ -113,9 +135,11 @@ class ProcessShell(cmd.Cmd):
 
     def do_mprotect(self, line: str) -> None:
         """mprotect ADDR SIZE PROT   e.g. mprotect 0xb7000000 4k r"""
+
         def act() -> None:
             args = self._args(line, 3)
             self.process.mprotect(_number(args[0]), _number(args[1]), parse_prot(args[2]))
+
         self._run(act)
 
     def do_brk(self, line: str) -> None:
@@ -124,41 +148,53 @@ class ProcessShell(cmd.Cmd):
 
     def do_madvise(self, line: str) -> None:
         """madvise ADDR SIZE ADVICE   (normal, random, sequential, willneed, dontneed)"""
+
         def act() -> None:
             args = self._args(line, 3)
             self.process.madvise(_number(args[0]), _number(args[1]), _ADVICE[args[2]])
+
         self._run(act)
 
     def do_touch(self, line: str) -> None:
         """touch ADDR [w]   one access; w makes it a write"""
+
         def act() -> str:
             args = self._args(line, 1)
             return self.process.touch(_number(args[0]), len(args) > 1 and args[1] == "w")
+
         self._run(act)
 
     def do_touchrange(self, line: str) -> None:
         """touchrange START SIZE [w]   touch every page of a range in one batch"""
+
         def act() -> str:
             args = self._args(line, 2)
             start, size = _number(args[0]), _number(args[1])
-            s = self.process.touch_many(range(start, start + size, PAGE_SIZE), len(args) > 2 and args[2] == "w")
+            s = self.process.touch_many(
+                range(start, start + size, PAGE_SIZE), len(args) > 2 and args[2] == "w"
+            )
             return f"{s.touched} touches: {s.hits} hits, {s.minor} minor faults, {s.major} major faults"
+
         self._run(act)
 
     def do_read(self, line: str) -> None:
         """read ADDR N   hexdump N bytes"""
+
         def act() -> str:
             args = self._args(line, 2)
             address = _number(args[0])
             return hexdump(address, self.process.read(address, _number(args[1])))
+
         self._run(act)
 
     def do_write(self, line: str) -> None:
         """write ADDR TEXT   or   write ADDR hex:48656c6c6f"""
+
         def act() -> str:
             address, _, payload = line.strip().partition(" ")
             data = bytes.fromhex(payload[4:]) if payload.startswith("hex:") else payload.encode()
             return f"{self.process.write(_number(address), data)} bytes written"
+
         self._run(act)
 
     def do_translate(self, line: str) -> None:

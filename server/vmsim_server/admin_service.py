@@ -7,7 +7,6 @@ from typing import Any
 
 import grpc
 import structlog
-
 from vmsim.v1 import admin_pb2, admin_pb2_grpc
 from vmsim_kernel import Machine, PermissionDenied, Signal
 
@@ -25,7 +24,9 @@ def require_admin(context: Context, admin_token: str) -> None:
         given = value if isinstance(value, str) else value.decode()
         if key == ADMIN_TOKEN_METADATA_KEY and hmac.compare_digest(given, admin_token):
             return
-    raise PermissionDenied(f"this call needs the server's admin token in {ADMIN_TOKEN_METADATA_KEY} metadata")
+    raise PermissionDenied(
+        f"this call needs the server's admin token in {ADMIN_TOKEN_METADATA_KEY} metadata"
+    )
 
 
 class AdminService(admin_pb2_grpc.AdminServiceServicer):
@@ -36,7 +37,9 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         self._sessions = sessions
         self._admin_token = admin_token
 
-    async def KillProcess(self, request: admin_pb2.KillProcessRequest, context: Context) -> admin_pb2.KillProcessResponse:
+    async def KillProcess(
+        self, request: admin_pb2.KillProcessRequest, context: Context
+    ) -> admin_pb2.KillProcessResponse:
         require_admin(context, self._admin_token)
         reason = request.reason or "killed by admin"
         self._machine.kill(request.pid, Signal.SIGKILL, reason)

@@ -31,25 +31,45 @@ FAULT_TO_PROTO = {
     FaultResult.MAJOR: common_pb2.FAULT_KIND_MAJOR,
 }
 
-EVENT_KIND_TO_PROTO = {kind: inspect_pb2.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind}
+EVENT_KIND_TO_PROTO = {
+    kind: inspect_pb2.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind
+}
 
 
 def vma(info: VmaInfo) -> common_pb2.Vma:
     """One maps/smaps row."""
     return common_pb2.Vma(
-        start=info.start, end=info.end, perms=info.perms, name=info.name, rss=info.rss,
-        swap=info.swap, anonymous=info.anonymous, referenced=info.referenced,
-        shared_clean=info.shared_clean, shared_dirty=info.shared_dirty,
-        private_clean=info.private_clean, private_dirty=info.private_dirty, pss=info.pss,
+        start=info.start,
+        end=info.end,
+        perms=info.perms,
+        name=info.name,
+        rss=info.rss,
+        swap=info.swap,
+        anonymous=info.anonymous,
+        referenced=info.referenced,
+        shared_clean=info.shared_clean,
+        shared_dirty=info.shared_dirty,
+        private_clean=info.private_clean,
+        private_dirty=info.private_dirty,
+        pss=info.pss,
     )
 
 
 def translation(walk: Translation, logical: str = "") -> common_pb2.Translation:
     """A page walk."""
     message = common_pb2.Translation(
-        linear=walk.linear, cr3=walk.cr3, pde_index=walk.pde_index, pde_address=walk.pde_address,
-        pde=walk.pde, pte_index=walk.pte_index, present=walk.present, writable=walk.writable,
-        user=walk.user, accessed=walk.accessed, dirty=walk.dirty, logical=logical,
+        linear=walk.linear,
+        cr3=walk.cr3,
+        pde_index=walk.pde_index,
+        pde_address=walk.pde_address,
+        pde=walk.pde,
+        pte_index=walk.pte_index,
+        present=walk.present,
+        writable=walk.writable,
+        user=walk.user,
+        accessed=walk.accessed,
+        dirty=walk.dirty,
+        logical=logical,
     )
     for name in ("pte_address", "pte", "pfn", "physical", "swap_type", "swap_offset", "fault"):
         value = getattr(walk, name)
@@ -61,7 +81,17 @@ def translation(walk: Translation, logical: str = "") -> common_pb2.Translation:
 
 
 def _bits(entry: int) -> str:
-    names = [(0, "P"), (1, "RW"), (2, "US"), (3, "PWT"), (4, "PCD"), (5, "A"), (6, "D"), (7, "PS"), (8, "G")]
+    names = [
+        (0, "P"),
+        (1, "RW"),
+        (2, "US"),
+        (3, "PWT"),
+        (4, "PCD"),
+        (5, "A"),
+        (6, "D"),
+        (7, "PS"),
+        (8, "G"),
+    ]
     return " ".join(name for bit, name in names if entry >> bit & 1) or "-"
 
 
@@ -74,13 +104,17 @@ def format_translation(walk: Translation) -> str:
         f"PDE      [0x{walk.pde_address:08x}] = 0x{walk.pde:08x}  {_bits(walk.pde)}",
     ]
     if walk.pte_address is not None and walk.pte is not None:
-        lines.append(f"PTE      [0x{walk.pte_address:08x}] = 0x{walk.pte:08x}  {_bits(walk.pte) if walk.present else 'not present'}")
+        lines.append(
+            f"PTE      [0x{walk.pte_address:08x}] = 0x{walk.pte:08x}  {_bits(walk.pte) if walk.present else 'not present'}"
+        )
     if walk.swap_offset is not None:
         lines.append(f"swap     type {walk.swap_type}, slot {walk.swap_offset}")
     if walk.physical is not None:
         lines.append(f"physical 0x{walk.physical:08x}  (pfn {walk.pfn})")
     if walk.vma is not None:
-        lines.append(f"vma      {walk.vma.start:08x}-{walk.vma.end:08x} {walk.vma.perms} {walk.vma.name}".rstrip())
+        lines.append(
+            f"vma      {walk.vma.start:08x}-{walk.vma.end:08x} {walk.vma.perms} {walk.vma.name}".rstrip()
+        )
     if walk.fault:
         lines.append(f"fault    {walk.fault}")
     return "\n".join(lines) + "\n"
@@ -89,10 +123,19 @@ def format_translation(walk: Translation) -> str:
 def process_status(info: ProcessInfo) -> common_pb2.ProcessStatus:
     """One process's status."""
     message = common_pb2.ProcessStatus(
-        pid=info.pid, name=info.name, state=info.state.value, vm_size=info.vm_size,
-        vm_rss=info.vm_rss, vm_swap=info.vm_swap, vm_pte=info.vm_pte, vm_peak=info.vm_peak,
-        vm_hwm=info.vm_hwm, minor_faults=info.minor_faults, major_faults=info.major_faults,
-        oom_score_adj=info.oom_score_adj, oom_score=info.oom_score,
+        pid=info.pid,
+        name=info.name,
+        state=info.state.value,
+        vm_size=info.vm_size,
+        vm_rss=info.vm_rss,
+        vm_swap=info.vm_swap,
+        vm_pte=info.vm_pte,
+        vm_peak=info.vm_peak,
+        vm_hwm=info.vm_hwm,
+        minor_faults=info.minor_faults,
+        major_faults=info.major_faults,
+        oom_score_adj=info.oom_score_adj,
+        oom_score=info.oom_score,
     )
     if info.killed_by is not None:
         message.killed_by = info.killed_by.name
@@ -105,21 +148,37 @@ def process_status(info: ProcessInfo) -> common_pb2.ProcessStatus:
 
 def counters(values: dict[str, int], unit: str) -> list[common_pb2.Counter]:
     """Named counters."""
-    return [common_pb2.Counter(name=name, value=max(0, value), unit=unit) for name, value in values.items()]
+    return [
+        common_pb2.Counter(name=name, value=max(0, value), unit=unit)
+        for name, value in values.items()
+    ]
 
 
 def zone(info: ZoneInfo) -> inspect_pb2.Zone:
     """One zone."""
     return inspect_pb2.Zone(
-        name=info.name, start_pfn=info.start_pfn, spanned=info.spanned, present=info.present,
-        managed=info.managed, free=info.free, min=info.min, low=info.low, high=info.high,
-        free_area=list(info.free_area), counters=counters(info.counters, ""),
+        name=info.name,
+        start_pfn=info.start_pfn,
+        spanned=info.spanned,
+        present=info.present,
+        managed=info.managed,
+        free=info.free,
+        min=info.min,
+        low=info.low,
+        high=info.high,
+        free_area=list(info.free_area),
+        counters=counters(info.counters, ""),
     )
 
 
 def replay_response(result: ReplayResult) -> inspect_pb2.ReplayResponse:
     """A replay's outcome."""
     return inspect_pb2.ReplayResponse(
-        policy=result.policy, frames=result.frames, references=result.references, hits=result.hits,
-        misses=result.misses, victims=list(result.victims), faults_at=list(result.faults_at),
+        policy=result.policy,
+        frames=result.frames,
+        references=result.references,
+        hits=result.hits,
+        misses=result.misses,
+        victims=list(result.victims),
+        faults_at=list(result.faults_at),
     )

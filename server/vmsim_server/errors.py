@@ -17,7 +17,6 @@ from __future__ import annotations
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
-
 from vmsim_kernel import (
     InvalidArgument,
     KernelError,
@@ -77,10 +76,16 @@ def status_of(error: KernelError) -> status_pb2.Status:
     """google.rpc.Status for *error*: code, message, ErrorInfo and (for bad arguments) BadRequest."""
     details = []
     info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=type(error).__name__, domain=ERROR_DOMAIN, metadata=_metadata(error)))
+    info.Pack(
+        error_details_pb2.ErrorInfo(
+            reason=type(error).__name__, domain=ERROR_DOMAIN, metadata=_metadata(error)
+        )
+    )
     details.append(info)
     if isinstance(error, InvalidArgument | OutOfRange):
-        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message
+        )
         bad = any_pb2.Any()
         bad.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
         details.append(bad)

@@ -22,7 +22,9 @@ class Subscription:
 
     kinds: frozenset[EventKind] | None
     pid: int | None
-    queue: asyncio.Queue[tuple[Event, int]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LENGTH))
+    queue: asyncio.Queue[tuple[Event, int]] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LENGTH)
+    )
     dropped: int = 0
 
     def offer(self, event: Event) -> None:

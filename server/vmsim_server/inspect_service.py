@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
 from vmsim_kernel import Machine, replay
 
@@ -27,46 +26,79 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         self._machine = machine
         self._hub = hub
 
-    async def GetMeminfo(self, request: inspect_pb2.GetMeminfoRequest, context: Context) -> inspect_pb2.GetMeminfoResponse:
+    async def GetMeminfo(
+        self, request: inspect_pb2.GetMeminfoRequest, context: Context
+    ) -> inspect_pb2.GetMeminfoResponse:
         return inspect_pb2.GetMeminfoResponse(
-            entries=convert.counters(self._machine.meminfo(), "kB"), text=self._machine.report("meminfo")
+            entries=convert.counters(self._machine.meminfo(), "kB"),
+            text=self._machine.report("meminfo"),
         )
 
-    async def GetVmstat(self, request: inspect_pb2.GetVmstatRequest, context: Context) -> inspect_pb2.GetVmstatResponse:
+    async def GetVmstat(
+        self, request: inspect_pb2.GetVmstatRequest, context: Context
+    ) -> inspect_pb2.GetVmstatResponse:
         return inspect_pb2.GetVmstatResponse(
-            entries=convert.counters(self._machine.vmstat(), ""), text=self._machine.report("vmstat")
+            entries=convert.counters(self._machine.vmstat(), ""),
+            text=self._machine.report("vmstat"),
         )
 
-    async def GetZoneinfo(self, request: inspect_pb2.GetZoneinfoRequest, context: Context) -> inspect_pb2.GetZoneinfoResponse:
+    async def GetZoneinfo(
+        self, request: inspect_pb2.GetZoneinfoRequest, context: Context
+    ) -> inspect_pb2.GetZoneinfoResponse:
         zones = [convert.zone(z) for z in self._machine.zoneinfo()]
         return inspect_pb2.GetZoneinfoResponse(zones=zones, text=self._machine.report("zoneinfo"))
 
-    async def GetBuddyinfo(self, request: inspect_pb2.GetBuddyinfoRequest, context: Context) -> inspect_pb2.GetBuddyinfoResponse:
+    async def GetBuddyinfo(
+        self, request: inspect_pb2.GetBuddyinfoRequest, context: Context
+    ) -> inspect_pb2.GetBuddyinfoResponse:
         zones = [convert.zone(z) for z in self._machine.zoneinfo() if z.present]
         return inspect_pb2.GetBuddyinfoResponse(zones=zones, text=self._machine.report("buddyinfo"))
 
-    async def GetSwaps(self, request: inspect_pb2.GetSwapsRequest, context: Context) -> inspect_pb2.GetSwapsResponse:
+    async def GetSwaps(
+        self, request: inspect_pb2.GetSwapsRequest, context: Context
+    ) -> inspect_pb2.GetSwapsResponse:
         areas = [
-            inspect_pb2.SwapArea(filename=str(a["filename"]), type=str(a["type"]), size_kb=int(a["size_kb"]),
-                                 used_kb=int(a["used_kb"]), priority=int(a["priority"]))
+            inspect_pb2.SwapArea(
+                filename=str(a["filename"]),
+                type=str(a["type"]),
+                size_kb=int(a["size_kb"]),
+                used_kb=int(a["used_kb"]),
+                priority=int(a["priority"]),
+            )
             for a in self._machine.swaps()
         ]
         return inspect_pb2.GetSwapsResponse(areas=areas, text=self._machine.report("swaps"))
 
-    async def ListProcesses(self, request: inspect_pb2.ListProcessesRequest, context: Context) -> inspect_pb2.ListProcessesResponse:
-        return inspect_pb2.ListProcessesResponse(processes=[convert.process_status(p) for p in self._machine.processes()])
+    async def ListProcesses(
+        self, request: inspect_pb2.ListProcessesRequest, context: Context
+    ) -> inspect_pb2.ListProcessesResponse:
+        return inspect_pb2.ListProcessesResponse(
+            processes=[convert.process_status(p) for p in self._machine.processes()]
+        )
 
-    async def GetMaps(self, request: inspect_pb2.GetMapsRequest, context: Context) -> inspect_pb2.GetMapsResponse:
+    async def GetMaps(
+        self, request: inspect_pb2.GetMapsRequest, context: Context
+    ) -> inspect_pb2.GetMapsResponse:
         vmas = [convert.vma(v) for v in self._machine.maps(request.pid)]
-        return inspect_pb2.GetMapsResponse(vmas=vmas, text=self._machine.report("maps", request.pid))
+        return inspect_pb2.GetMapsResponse(
+            vmas=vmas, text=self._machine.report("maps", request.pid)
+        )
 
-    async def GetSmaps(self, request: inspect_pb2.GetSmapsRequest, context: Context) -> inspect_pb2.GetSmapsResponse:
+    async def GetSmaps(
+        self, request: inspect_pb2.GetSmapsRequest, context: Context
+    ) -> inspect_pb2.GetSmapsResponse:
         vmas = [convert.vma(v) for v in self._machine.maps(request.pid)]
-        return inspect_pb2.GetSmapsResponse(vmas=vmas, text=self._machine.report("smaps", request.pid))
+        return inspect_pb2.GetSmapsResponse(
+            vmas=vmas, text=self._machine.report("smaps", request.pid)
+        )
 
-    async def GetStatus(self, request: inspect_pb2.GetStatusRequest, context: Context) -> inspect_pb2.GetStatusResponse:
+    async def GetStatus(
+        self, request: inspect_pb2.GetStatusRequest, context: Context
+    ) -> inspect_pb2.GetStatusResponse:
         status = convert.process_status(self._machine.process(request.pid))
-        return inspect_pb2.GetStatusResponse(status=status, text=self._machine.report("status", request.pid))
+        return inspect_pb2.GetStatusResponse(
+            status=status, text=self._machine.report("status", request.pid)
+        )
 
     async def GetTranslation(
         self, request: inspect_pb2.GetTranslationRequest, context: Context
@@ -76,21 +108,35 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             translation=convert.translation(walk), text=convert.format_translation(walk)
         )
 
-    async def Replay(self, request: inspect_pb2.ReplayRequest, context: Context) -> inspect_pb2.ReplayResponse:
-        result = replay(list(request.trace), request.frames, request.policy, seed=request.seed, addresses=request.addresses)
+    async def Replay(
+        self, request: inspect_pb2.ReplayRequest, context: Context
+    ) -> inspect_pb2.ReplayResponse:
+        result = replay(
+            list(request.trace),
+            request.frames,
+            request.policy,
+            seed=request.seed,
+            addresses=request.addresses,
+        )
         return convert.replay_response(result)
 
     async def WatchEvents(
         self, request: inspect_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[inspect_pb2.WatchEventsResponse]:
-        kinds = frozenset(_PROTO_TO_EVENT_KIND[k] for k in request.kinds if k in _PROTO_TO_EVENT_KIND) or None
+        kinds = (
+            frozenset(_PROTO_TO_EVENT_KIND[k] for k in request.kinds if k in _PROTO_TO_EVENT_KIND)
+            or None
+        )
         subscription = self._hub.subscribe(kinds, request.pid if request.HasField("pid") else None)
         try:
             while True:
                 event, dropped = await subscription.queue.get()
                 message = inspect_pb2.WatchEventsResponse(
-                    seq=event.seq, kind=convert.EVENT_KIND_TO_PROTO[event.kind], pid=event.pid,
-                    detail=event.detail, dropped=dropped,
+                    seq=event.seq,
+                    kind=convert.EVENT_KIND_TO_PROTO[event.kind],
+                    pid=event.pid,
+                    detail=event.detail,
+                    dropped=dropped,
                 )
                 if event.address is not None:
                     message.address = event.address
@@ -101,5 +147,3 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise
         finally:
             self._hub.unsubscribe(subscription)
-
-

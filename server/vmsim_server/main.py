@@ -13,8 +13,14 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
-
-from vmsim.v1 import admin_pb2, admin_pb2_grpc, inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
+from vmsim.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    inspect_pb2,
+    inspect_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
 
 from .admin_service import AdminService
@@ -90,12 +96,20 @@ async def serve(settings: ServerSettings) -> RunningServer:
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     sessions = SessionTable(settings.lease_seconds)
-    process_pb2_grpc.add_ProcessServiceServicer_to_server(ProcessService(machine, sessions, settings), server)
-    inspect_pb2_grpc.add_InspectServiceServicer_to_server(InspectService(machine, EventHub(machine)), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(machine, sessions, settings.admin_token), server)
+    process_pb2_grpc.add_ProcessServiceServicer_to_server(
+        ProcessService(machine, sessions, settings), server
+    )
+    inspect_pb2_grpc.add_InspectServiceServicer_to_server(
+        InspectService(machine, EventHub(machine)), server
+    )
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminService(machine, sessions, settings.admin_token), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
     port = server.add_insecure_port(settings.address)
     if port == 0:
         machine.close()
@@ -110,10 +124,17 @@ async def serve(settings: ServerSettings) -> RunningServer:
     reaper = asyncio.get_running_loop().create_task(_reap_expired_leases(machine, sessions))
     config = settings.machine_config()
     log.info(
-        "server started", address=address, ram=config.ram_bytes, swap=config.swap_bytes,
-        swap_file=machine.swap.path if machine.swap else None, policy=config.policy.value,
-        overcommit=int(config.overcommit_memory), seed=config.seed, lease_seconds=settings.lease_seconds,
-        admin_token=settings.admin_token, metrics_port=settings.metrics_port,
+        "server started",
+        address=address,
+        ram=config.ram_bytes,
+        swap=config.swap_bytes,
+        swap_file=machine.swap.path if machine.swap else None,
+        policy=config.policy.value,
+        overcommit=int(config.overcommit_memory),
+        seed=config.seed,
+        lease_seconds=settings.lease_seconds,
+        admin_token=settings.admin_token,
+        metrics_port=settings.metrics_port,
     )
     return RunningServer(server, machine, settings, address, health_servicer, sessions, reaper)
 

@@ -19,7 +19,6 @@ from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-
 from vmsim_kernel import KernelError, Machine
 
 from .errors import grpc_code_of, status_of
@@ -32,7 +31,9 @@ log = structlog.get_logger("vmsim.server")
 def configure_logging(log_format: str, level: str) -> None:
     """structlog as JSON lines (production) or coloured console lines (a terminal)."""
     console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -40,7 +41,9 @@ def configure_logging(log_format: str, level: str) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
@@ -58,11 +61,15 @@ class MachineCollector(Collector):
         faults.add_metric(["minor"], stats["pgfault"] - stats["pgmajfault"])
         faults.add_metric(["major"], stats["pgmajfault"])
         yield faults
-        swap = CounterMetricFamily("vmsim_swap_pages", "Pages moved to or from swap", labels=["direction"])
+        swap = CounterMetricFamily(
+            "vmsim_swap_pages", "Pages moved to or from swap", labels=["direction"]
+        )
         swap.add_metric(["out"], stats["pswpout"])
         swap.add_metric(["in"], stats["pswpin"])
         yield swap
-        yield CounterMetricFamily("vmsim_oom_kills", "Processes killed by the OOM killer", value=stats["oom_kill"])
+        yield CounterMetricFamily(
+            "vmsim_oom_kills", "Processes killed by the OOM killer", value=stats["oom_kill"]
+        )
         info = self._machine.meminfo()
         memory = GaugeMetricFamily("vmsim_memory_bytes", "Simulated memory", labels=["kind"])
         for key in ("MemTotal", "MemFree", "SwapTotal", "SwapFree", "AnonPages", "PageTables"):
@@ -77,7 +84,9 @@ def make_registry(machine: Machine) -> tuple[CollectorRegistry, Counter, Histogr
     registry = CollectorRegistry()
     registry.register(MachineCollector(machine))
     rpcs = Counter("vmsim_rpcs", "RPCs handled", ["method", "code"], registry=registry)
-    latency = Histogram("vmsim_rpc_duration_seconds", "RPC handling time", ["method"], registry=registry)
+    latency = Histogram(
+        "vmsim_rpc_duration_seconds", "RPC handling time", ["method"], registry=registry
+    )
     return registry, rpcs, latency
 
 
@@ -146,7 +155,9 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        async def wrapper(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
             started = self._begin(method)
             code = grpc.StatusCode.OK
             try:

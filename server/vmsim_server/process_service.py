@@ -8,7 +8,6 @@ from typing import Any
 import grpc
 import numpy as np
 import structlog
-
 from vmsim.v1 import process_pb2, process_pb2_grpc
 from vmsim_kernel import KernelError, LimitExceeded, Machine
 
@@ -40,9 +39,15 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._settings = settings
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
         self._operations: dict[str, Callable[[Any], Any]] = {
-            "mmap": self._mmap, "munmap": self._munmap, "mprotect": self._mprotect,
-            "brk": self._brk, "madvise": self._madvise, "touch": self._touch,
-            "touch_many": self._touch_many, "read": self._read, "write": self._write,
+            "mmap": self._mmap,
+            "munmap": self._munmap,
+            "mprotect": self._mprotect,
+            "brk": self._brk,
+            "madvise": self._madvise,
+            "touch": self._touch,
+            "touch_many": self._touch_many,
+            "read": self._read,
+            "write": self._write,
             "translate": self._translate,
         }
 
@@ -51,7 +56,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
 
     # ---- operations -----------------------------------------------------------------------------
     def _mmap(self, r: process_pb2.MmapRequest) -> process_pb2.MmapResponse:
-        return process_pb2.MmapResponse(addr=self._machine.mmap(r.pid, r.addr, r.length, r.prot, r.flags))
+        return process_pb2.MmapResponse(
+            addr=self._machine.mmap(r.pid, r.addr, r.length, r.prot, r.flags)
+        )
 
     def _munmap(self, r: process_pb2.MunmapRequest) -> process_pb2.MunmapResponse:
         self._machine.munmap(r.pid, r.addr, r.length)
@@ -69,39 +76,58 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.MadviseResponse()
 
     def _touch(self, r: process_pb2.TouchRequest) -> process_pb2.TouchResponse:
-        return process_pb2.TouchResponse(result=convert.FAULT_TO_PROTO[self._machine.touch(r.pid, r.addr, r.write)])
+        return process_pb2.TouchResponse(
+            result=convert.FAULT_TO_PROTO[self._machine.touch(r.pid, r.addr, r.write)]
+        )
 
     def _touch_many(self, r: process_pb2.TouchManyRequest) -> process_pb2.TouchManyResponse:
         if len(r.addrs) > self._settings.max_batch:
-            raise LimitExceeded(f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}")
+            raise LimitExceeded(
+                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}"
+            )
         summary = self._machine.touch_many(r.pid, np.asarray(r.addrs, dtype=np.uint32), r.write)
         return process_pb2.TouchManyResponse(
-            touched=summary.nr_touched, hits=summary.nr_hits, minor=summary.nr_minor, major=summary.nr_major
+            touched=summary.nr_touched,
+            hits=summary.nr_hits,
+            minor=summary.nr_minor,
+            major=summary.nr_major,
         )
 
     def _read(self, r: process_pb2.ReadRequest) -> process_pb2.ReadResponse:
         if r.length > self._settings.max_io_bytes:
-            raise LimitExceeded(f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}")
+            raise LimitExceeded(
+                f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
+            )
         return process_pb2.ReadResponse(data=self._machine.read(r.pid, r.addr, r.length))
 
     def _write(self, r: process_pb2.WriteRequest) -> process_pb2.WriteResponse:
         if len(r.data) > self._settings.max_io_bytes:
-            raise LimitExceeded(f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}")
+            raise LimitExceeded(
+                f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
+            )
         self._machine.write(r.pid, r.addr, r.data)
         return process_pb2.WriteResponse(written=len(r.data))
 
     def _translate(self, r: process_pb2.TranslateRequest) -> process_pb2.TranslateResponse:
         walk = self._machine.translate(r.pid, r.addr)
-        return process_pb2.TranslateResponse(translation=convert.translation(walk), text=convert.format_translation(walk))
+        return process_pb2.TranslateResponse(
+            translation=convert.translation(walk), text=convert.format_translation(walk)
+        )
 
     # ---- RPCs ----------------------------------------------------------------------------------
-    async def Spawn(self, request: process_pb2.SpawnRequest, context: Context) -> process_pb2.SpawnResponse:
+    async def Spawn(
+        self, request: process_pb2.SpawnRequest, context: Context
+    ) -> process_pb2.SpawnResponse:
         pid = self._machine.spawn(request.name, request.oom_score_adj)
         session = self._sessions.open(pid)
         log.info("process spawned", pid=pid, name=request.name, peer=context.peer())
-        return process_pb2.SpawnResponse(pid=pid, token=session.token, lease_seconds=int(self._sessions.lease_seconds))
+        return process_pb2.SpawnResponse(
+            pid=pid, token=session.token, lease_seconds=int(self._sessions.lease_seconds)
+        )
 
-    async def Heartbeat(self, request: process_pb2.HeartbeatRequest, context: Context) -> process_pb2.HeartbeatResponse:
+    async def Heartbeat(
+        self, request: process_pb2.HeartbeatRequest, context: Context
+    ) -> process_pb2.HeartbeatResponse:
         self._authorize(context, request.pid)
         self._machine.process(request.pid)
         return process_pb2.HeartbeatResponse(lease_seconds=int(self._sessions.lease_seconds))
@@ -110,37 +136,59 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._authorize(context, request.pid)
         return self._operations[operation](request)
 
-    async def Mmap(self, request: process_pb2.MmapRequest, context: Context) -> process_pb2.MmapResponse:
+    async def Mmap(
+        self, request: process_pb2.MmapRequest, context: Context
+    ) -> process_pb2.MmapResponse:
         return await self._unary("mmap", request, context)  # type: ignore[no-any-return]
 
-    async def Munmap(self, request: process_pb2.MunmapRequest, context: Context) -> process_pb2.MunmapResponse:
+    async def Munmap(
+        self, request: process_pb2.MunmapRequest, context: Context
+    ) -> process_pb2.MunmapResponse:
         return await self._unary("munmap", request, context)  # type: ignore[no-any-return]
 
-    async def Mprotect(self, request: process_pb2.MprotectRequest, context: Context) -> process_pb2.MprotectResponse:
+    async def Mprotect(
+        self, request: process_pb2.MprotectRequest, context: Context
+    ) -> process_pb2.MprotectResponse:
         return await self._unary("mprotect", request, context)  # type: ignore[no-any-return]
 
-    async def Brk(self, request: process_pb2.BrkRequest, context: Context) -> process_pb2.BrkResponse:
+    async def Brk(
+        self, request: process_pb2.BrkRequest, context: Context
+    ) -> process_pb2.BrkResponse:
         return await self._unary("brk", request, context)  # type: ignore[no-any-return]
 
-    async def Madvise(self, request: process_pb2.MadviseRequest, context: Context) -> process_pb2.MadviseResponse:
+    async def Madvise(
+        self, request: process_pb2.MadviseRequest, context: Context
+    ) -> process_pb2.MadviseResponse:
         return await self._unary("madvise", request, context)  # type: ignore[no-any-return]
 
-    async def Touch(self, request: process_pb2.TouchRequest, context: Context) -> process_pb2.TouchResponse:
+    async def Touch(
+        self, request: process_pb2.TouchRequest, context: Context
+    ) -> process_pb2.TouchResponse:
         return await self._unary("touch", request, context)  # type: ignore[no-any-return]
 
-    async def TouchMany(self, request: process_pb2.TouchManyRequest, context: Context) -> process_pb2.TouchManyResponse:
+    async def TouchMany(
+        self, request: process_pb2.TouchManyRequest, context: Context
+    ) -> process_pb2.TouchManyResponse:
         return await self._unary("touch_many", request, context)  # type: ignore[no-any-return]
 
-    async def Read(self, request: process_pb2.ReadRequest, context: Context) -> process_pb2.ReadResponse:
+    async def Read(
+        self, request: process_pb2.ReadRequest, context: Context
+    ) -> process_pb2.ReadResponse:
         return await self._unary("read", request, context)  # type: ignore[no-any-return]
 
-    async def Write(self, request: process_pb2.WriteRequest, context: Context) -> process_pb2.WriteResponse:
+    async def Write(
+        self, request: process_pb2.WriteRequest, context: Context
+    ) -> process_pb2.WriteResponse:
         return await self._unary("write", request, context)  # type: ignore[no-any-return]
 
-    async def Translate(self, request: process_pb2.TranslateRequest, context: Context) -> process_pb2.TranslateResponse:
+    async def Translate(
+        self, request: process_pb2.TranslateRequest, context: Context
+    ) -> process_pb2.TranslateResponse:
         return await self._unary("translate", request, context)  # type: ignore[no-any-return]
 
-    async def Exit(self, request: process_pb2.ExitRequest, context: Context) -> process_pb2.ExitResponse:
+    async def Exit(
+        self, request: process_pb2.ExitRequest, context: Context
+    ) -> process_pb2.ExitResponse:
         self._authorize(context, request.pid)
         self._machine.exit(request.pid)
         self._sessions.close(request.pid)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from vmsim_server import RunningServer, ServerSettings, serve
 
 StartServer = Callable[..., "ServerThread"]
@@ -49,8 +48,10 @@ class ServerThread:
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Run *function* on the server's loop (for looking at the machine between calls)."""
+
         async def wrapped() -> Any:
             return function()
+
         return asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(30)
 
     def stop(self) -> None:
@@ -68,9 +69,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 
     def factory(**overrides: Any) -> ServerThread:
         settings = ServerSettings(
-            address="127.0.0.1:0", ram_bytes=16 << 20, swap_bytes=64 << 20,
-            swap_path=str(tmp_path / f"swap{len(servers)}"), admin_token="admin-secret",
-            log_level="warning", log_format="json", grace_seconds=0.5,
+            address="127.0.0.1:0",
+            ram_bytes=16 << 20,
+            swap_bytes=64 << 20,
+            swap_path=str(tmp_path / f"swap{len(servers)}"),
+            admin_token="admin-secret",
+            log_level="warning",
+            log_format="json",
+            grace_seconds=0.5,
         )
         server = ServerThread(replace(settings, **overrides))
         servers.append(server)

@@ -89,7 +89,7 @@ class AsyncInspector:
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._endpoint.channel.close()
+        await self._endpoint.channel.close(None)
 
 
 class AsyncProcess:
@@ -185,7 +185,7 @@ class AsyncProcess:
         """Exit if alive and close the channel."""
         with contextlib.suppress(VmsimError):
             await self.exit()
-        await self._endpoint.channel.close()
+        await self._endpoint.channel.close(None)
 
     async def __aenter__(self) -> AsyncProcess:
         return await self.start()

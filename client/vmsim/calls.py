@@ -250,9 +250,9 @@ def replay(
 
 
 EVENT_KINDS = [
-    name.removeprefix("EVENT_KIND_").lower()
-    for name in inspect_pb2.EventKind.keys()
-    if name != "EVENT_KIND_UNSPECIFIED"
+    value.name.removeprefix("EVENT_KIND_").lower()
+    for value in inspect_pb2.DESCRIPTOR.enum_types_by_name["EventKind"].values
+    if value.number != 0
 ]
 
 
@@ -263,9 +263,8 @@ def watch_request(
     unknown = [k for k in kinds if k not in EVENT_KINDS]
     if unknown:
         raise ValueError(f"unknown event kinds {unknown}; known: {', '.join(EVENT_KINDS)}")
-    request = inspect_pb2.WatchEventsRequest(
-        kinds=[inspect_pb2.EventKind.Value(f"EVENT_KIND_{k.upper()}") for k in kinds]
-    )
+    values: list[Any] = [inspect_pb2.EventKind.Value(f"EVENT_KIND_{k.upper()}") for k in kinds]
+    request = inspect_pb2.WatchEventsRequest(kinds=values)
     if pid is not None:
         request.pid = pid
     return request

@@ -8,6 +8,7 @@ with vmsim.connect("127.0.0.1:50051", name="demo") as proc:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
@@ -334,10 +335,8 @@ class Process:
     def close(self) -> None:
         """Exit (if still alive) and close the channel."""
         if not self._closed.is_set():
-            try:
+            with contextlib.suppress(VmsimError):  # already dead or already gone
                 self.exit()
-            except VmsimError:
-                pass  # already dead or already gone
         self._endpoint.close()
 
     def __enter__(self) -> Process:

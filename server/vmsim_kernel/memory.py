@@ -433,6 +433,7 @@ def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | Non
     pde = words[pde_address >> 2]
     index = (linear >> PAGE_SHIFT) & 1023
     cr3 = mm.pgd_pfn << PAGE_SHIFT
+    fault: str | None
     if not pde & _P:
         fault = "no VMA covers the address" if vma_info is None else "page table not allocated yet"
         return Translation(
@@ -483,9 +484,7 @@ def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | Non
     pte = words[pte_address >> 2]
     if pte & _P:
         pfn = pte >> PAGE_SHIFT
-        fault = None
-        if not pte & _US:
-            fault = "supervisor-only or PROT_NONE page (U/S clear)"
+        fault = None if pte & _US else "supervisor-only or PROT_NONE page (U/S clear)"
         return Translation(
             linear=linear,
             pde_index=pde_index,

@@ -7,6 +7,7 @@ n*4096 .. n*4096+4095, and the host only backs the frames that have been touched
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from enum import IntFlag
 
@@ -127,8 +128,6 @@ class PhysicalMemory:
         """Release the host buffer (the numpy views are dropped first)."""
         self.ram8 = np.zeros(0, dtype=np.uint8)
         self.ram32 = np.zeros(0, dtype=np.uint32)
-        try:
+        # A caller may still hold a view; the buffer is then freed with the last reference.
+        with contextlib.suppress(BufferError):
             self.ram.close()
-        except BufferError:
-            # A caller still holds a view; the buffer is freed with the last reference.
-            pass

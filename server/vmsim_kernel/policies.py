@@ -45,7 +45,7 @@ class PagePolicy(ABC):
     def insert(self, key: int) -> None:
         """*key* became resident (it was just used)."""
 
-    def access(self, key: int) -> None:
+    def access(self, key: int) -> None:  # noqa: B027 - most policies learn recency from the accessed bit
         """A resident *key* was used; only exact-recency policies do work here."""
 
     def access_many(self, keys: npt.NDArray[np.int64]) -> None:

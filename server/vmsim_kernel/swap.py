@@ -8,6 +8,7 @@ pgtable-2level.h: type in bits 1..5, offset from bit 9, present bit clear.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import struct
@@ -240,7 +241,5 @@ class SwapDevice:
         os.close(self._fd)
         self._fd = None
         if remove if remove is not None else self.is_temporary:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-            except FileNotFoundError:
-                pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmsim.v1 import common_pb2, inspect_pb2
 from vmsim_kernel import (
     EventKind,
@@ -31,7 +33,7 @@ FAULT_TO_PROTO = {
     FaultResult.MAJOR: common_pb2.FAULT_KIND_MAJOR,
 }
 
-EVENT_KIND_TO_PROTO = {
+EVENT_KIND_TO_PROTO: dict[EventKind, Any] = {
     kind: inspect_pb2.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind
 }
 

@@ -7,6 +7,7 @@ import contextlib
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import structlog
@@ -50,7 +51,7 @@ class RunningServer:
     machine: Machine
     settings: ServerSettings
     address: str
-    health: health.aio.HealthServicer
+    health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped)
     sessions: SessionTable
     reaper: asyncio.Task[None]
 
@@ -105,7 +106,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, sessions, settings.admin_token), server
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -90,7 +90,7 @@ def make_registry(machine: Machine) -> tuple[CollectorRegistry, Counter, Histogr
     return registry, rpcs, latency
 
 
-class RpcInterceptor(grpc.aio.ServerInterceptor):
+class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Per RPC: a request id in the log context, kernel errors -> statuses, metrics."""
 
     def __init__(self, rpcs: Counter, latency: Histogram) -> None:
@@ -99,9 +99,9 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Any:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -138,7 +138,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         log.debug("rpc", code=code.name, duration_ms=round(elapsed * 1000, 3))
 
     def _wrap_unary(self, method: str, behaviour: Any) -> Any:
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async def wrapper(request: Any, context: Any) -> Any:
             started = self._begin(method)
             code = grpc.StatusCode.OK
             try:
@@ -147,7 +147,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc_code_of(error)
                 await context.abort_with_status(rpc_status.to_status(status_of(error)))
             except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             finally:
                 self._end(method, started, code)
@@ -155,9 +155,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
-        async def wrapper(
-            request: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
+        async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
             started = self._begin(method)
             code = grpc.StatusCode.OK
             try:

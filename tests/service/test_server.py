@@ -94,7 +94,7 @@ def test_round_trip_through_raw_stubs(server_address: str) -> None:
 
 
 def test_a_token_cannot_touch_another_process(server_address: str) -> None:
-    _, process, inspect = stubs(server_address)
+    _, process, _inspect = stubs(server_address)
     victim, victim_token = spawn(process)
     addr = process.Mmap(
         process_pb2.MmapRequest(pid=victim, length=4096, prot=3, flags=0x22),

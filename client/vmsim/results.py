@@ -1,7 +1,11 @@
-"""What the client hands back: plain dataclasses built from the wire messages (one module for both flavours)."""
+"""What the client hands back: plain dataclasses built from the wire messages (one module for both flavours).
+
+The values mirror what the kernel reports in /proc (fs/proc/meminfo.c, task_mmu.c, array.c).
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +14,7 @@ from .v1 import common_pb2, inspect_pb2, process_pb2
 __all__ = [
     "FAULT_KINDS",
     "Event",
+    "FaultKind",
     "ProcessStatus",
     "ReplayResult",
     "Report",
@@ -28,10 +33,18 @@ __all__ = [
     "zone",
 ]
 
+class FaultKind(enum.StrEnum):
+    """What one access cost (compares equal to its lower-case name)."""
+
+    HIT = "hit"  # the PTE allowed the access: no fault
+    MINOR = "minor"  # a zeroed frame (or a swap-cache page) was mapped
+    MAJOR = "major"  # the page was read back from the swap device
+
+
 FAULT_KINDS = {
-    common_pb2.FAULT_KIND_HIT: "hit",
-    common_pb2.FAULT_KIND_MINOR: "minor",
-    common_pb2.FAULT_KIND_MAJOR: "major",
+    common_pb2.FAULT_KIND_HIT: FaultKind.HIT,
+    common_pb2.FAULT_KIND_MINOR: FaultKind.MINOR,
+    common_pb2.FAULT_KIND_MAJOR: FaultKind.MAJOR,
 }
 
 
@@ -57,6 +70,9 @@ class Vma:
     swap: int = 0
     anonymous: int = 0
     referenced: int = 0
+    shared_clean: int = 0
+    shared_dirty: int = 0
+    private_clean: int = 0
     private_dirty: int = 0
     pss: int = 0
 
@@ -189,16 +205,19 @@ def touch_summary(message: process_pb2.TouchManyResponse) -> TouchSummary:
 
 def vma(message: common_pb2.Vma) -> Vma:
     return Vma(
-        message.start,
-        message.end,
-        message.perms,
-        message.name,
-        message.rss,
-        message.swap,
-        message.anonymous,
-        message.referenced,
-        message.private_dirty,
-        message.pss,
+        start=message.start,
+        end=message.end,
+        perms=message.perms,
+        name=message.name,
+        rss=message.rss,
+        swap=message.swap,
+        anonymous=message.anonymous,
+        referenced=message.referenced,
+        shared_clean=message.shared_clean,
+        shared_dirty=message.shared_dirty,
+        private_clean=message.private_clean,
+        private_dirty=message.private_dirty,
+        pss=message.pss,
     )
 
 

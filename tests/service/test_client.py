@@ -66,7 +66,10 @@ def test_errors_arrive_as_the_kernels_exceptions(server_address: str) -> None:
 
 def test_overcommit_refusal_is_out_of_memory(start_server: object) -> None:
     server = start_server(overcommit_memory=2)  # type: ignore[operator]
-    with vmsim.connect(server.address) as proc, pytest.raises(vmsim.OutOfMemory, match="CommitLimit"):
+    with (
+        vmsim.connect(server.address) as proc,
+        pytest.raises(vmsim.OutOfMemory, match="CommitLimit"),
+    ):
         proc.mmap(1 * vmsim.GiB)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 import structlog
+
 from vmsim.v1 import admin_pb2, admin_pb2_grpc
 from vmsim_kernel import Machine, PermissionDenied, Signal
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
 from vmsim_kernel import (
     InvalidArgument,
     KernelError,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
 from vmsim_kernel import Machine, replay
 

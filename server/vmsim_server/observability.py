@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
 from vmsim_kernel import KernelError, Machine
 
 from .errors import grpc_code_of, status_of

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import numpy as np
 import structlog
+
 from vmsim.v1 import process_pb2, process_pb2_grpc
 from vmsim_kernel import KernelError, LimitExceeded, Machine
 

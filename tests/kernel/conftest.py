@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vmsim_kernel import Machine, MachineConfig, MiB
 
 MachineFactory = Callable[..., Machine]

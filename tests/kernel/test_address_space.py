@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_FIXED,

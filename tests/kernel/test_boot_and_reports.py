@@ -6,6 +6,7 @@ import re
 import resource
 
 import pytest
+
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,

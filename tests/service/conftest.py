@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vmsim_server import RunningServer, ServerSettings, serve
 
 StartServer = Callable[..., "ServerThread"]

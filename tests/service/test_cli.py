@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import vmsim
 from typer.testing import CliRunner
+
+import vmsim
 from vmsim.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,13 +5,15 @@
         a = proc.mmap(16 * vmsim.MiB)
         proc.write(a, b"hi")
         assert proc.read(a, 2) == b"hi"
+        assert proc.touch(a + vmsim.PAGE_SIZE) is vmsim.FaultKind.MINOR
 
-`vmsim.aio` has the asyncio flavour; `vmsim.Inspector` reads the machine's /proc.
+`vmsim.inspect(addr)` reads the machine's /proc, `vmsim.Admin` kills, `vmsim.calls`
+builds operations for `proc.run([...])` / `proc.stream()`, `vmsim.aio` has the asyncio flavour.
 """
 
 from . import aio, calls
 from .calls import Listing
-from .client import Admin, Inspector, OperationStream, Process, connect
+from .client import Admin, Inspector, OperationStream, Process, connect, inspect
 from .constants import (
     MADV_DONTNEED,
     MADV_NORMAL,
@@ -50,6 +52,7 @@ from .errors import (
 )
 from .results import (
     Event,
+    FaultKind,
     ProcessStatus,
     ReplayResult,
     Report,
@@ -80,6 +83,7 @@ __all__ = [
     "PROT_WRITE",
     "Admin",
     "Event",
+    "FaultKind",
     "GiB",
     "Inspector",
     "InvalidArgument",
@@ -110,4 +114,5 @@ __all__ = [
     "aio",
     "calls",
     "connect",
+    "inspect",
 ]

@@ -1,6 +1,6 @@
-"""The asyncio client: the same operations as client.py, awaited.
+"""The asyncio client: the same operations as client.py, awaited (built from the same calls.py).
 
-async with vmsim.aio.connect(addr) as proc:
+async with vmsim.aio.connect(addr, name="worker") as proc:
     a = await proc.mmap(16 * MiB)
     await proc.touch_many(range(a, a + 16 * MiB, PAGE_SIZE))
 """
@@ -8,7 +8,9 @@ async with vmsim.aio.connect(addr) as proc:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ import numpy.typing as npt
 from . import calls, results
 from .calls import CHANNEL_OPTIONS, Call, Listing
 from .constants import (
+    ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
     DEFAULT_TIMEOUT,
     MAP_ANONYMOUS,
@@ -26,18 +29,31 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .errors import VmsimError, error_from_rpc
+from .errors import Unavailable, VmsimError, error_from_rpc, error_from_status
 from .v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2_grpc
 
-__all__ = ["AsyncInspector", "AsyncProcess", "connect"]
+__all__ = [
+    "AsyncAdmin",
+    "AsyncInspector",
+    "AsyncOperationStream",
+    "AsyncProcess",
+    "connect",
+    "inspect",
+]
 
 T = TypeVar("T")
+_EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # the end-of-stream marker grpc-stubs lacks
 
 
 class _AsyncEndpoint:
-    def __init__(self, address: str, timeout: float) -> None:
+    """An asyncio channel and its stubs; executes Call descriptions."""
+
+    def __init__(
+        self, address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        self.address = address
         self.timeout = timeout
-        self.metadata: tuple[tuple[str, str], ...] = ()
+        self.metadata = metadata
         self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self.stubs: dict[str, Any] = {
             "process": process_pb2_grpc.ProcessServiceStub(self.channel),
@@ -53,9 +69,12 @@ class _AsyncEndpoint:
             raise error_from_rpc(error) from None
         return call.read(reply)
 
+    async def close(self) -> None:
+        await self.channel.close(None)
+
 
 class AsyncInspector:
-    """The machine's /proc, awaited."""
+    """The machine's /proc over the network, awaited (no token needed)."""
 
     def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._endpoint = _AsyncEndpoint(address, timeout)
@@ -68,49 +87,217 @@ class AsyncInspector:
         """/proc/vmstat."""
         return await self._endpoint.invoke(calls.vmstat())
 
+    async def zoneinfo(self) -> Listing[results.Zone]:
+        """/proc/zoneinfo."""
+        return await self._endpoint.invoke(calls.zoneinfo())
+
+    async def buddyinfo(self) -> Listing[results.Zone]:
+        """/proc/buddyinfo."""
+        return await self._endpoint.invoke(calls.buddyinfo())
+
+    async def swaps(self) -> Listing[results.SwapArea]:
+        """/proc/swaps."""
+        return await self._endpoint.invoke(calls.swaps())
+
     async def processes(self) -> list[results.ProcessStatus]:
-        """Every process."""
+        """Every process (live and zombie), by pid."""
         return await self._endpoint.invoke(calls.processes())
 
     async def maps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/maps."""
         return await self._endpoint.invoke(calls.maps(pid))
 
+    async def smaps(self, pid: int) -> Listing[results.Vma]:
+        """/proc/<pid>/smaps."""
+        return await self._endpoint.invoke(calls.smaps(pid))
+
+    async def status(self, pid: int) -> results.ProcessStatus:
+        """/proc/<pid>/status (its Linux text in .text)."""
+        return await self._endpoint.invoke(calls.status(pid))
+
+    async def translation(self, pid: int, addr: int) -> results.Translation:
+        """The page walk of *addr* in any process (no token needed, nothing faults)."""
+        return await self._endpoint.invoke(calls.translation(pid, addr))
+
+    async def replay(
+        self,
+        trace: Sequence[int],
+        frames: int,
+        policy: str = "lru",
+        seed: int = 0,
+        addresses: bool = False,
+    ) -> results.ReplayResult:
+        """Replay a reference string against *frames* frames under *policy* on the server."""
+        return await self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
+
     async def events(
-        self, kinds: Sequence[str] = (), pid: int | None = None
+        self, kinds: Sequence[str] = (), pid: int | None = None, timeout: float | None = None
     ) -> AsyncIterator[results.Event]:
-        """Follow the event feed until the caller stops iterating."""
-        stream = self._endpoint.stubs["inspect"].WatchEvents(calls.watch_request(kinds, pid))
+        """Follow the event feed (kinds from calls.EVENT_KINDS); ends when the timeout passes."""
+        stub = self._endpoint.stubs["inspect"]
+        stream = stub.WatchEvents(calls.watch_request(kinds, pid), timeout=timeout)
         try:
             async for message in stream:
                 yield results.event(message)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise error_from_rpc(error) from None
         finally:
             stream.cancel()
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._endpoint.channel.close(None)
+        await self._endpoint.close()
+
+    async def __aenter__(self) -> AsyncInspector:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def inspect(address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> AsyncInspector:
+    """`async with vmsim.aio.inspect(addr) as inspector:` reads the machine's reports."""
+    return AsyncInspector(address, timeout)
+
+
+class AsyncAdmin:
+    """Privileged calls, awaited; needs the admin token the server printed at start."""
+
+    def __init__(self, address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._endpoint = _AsyncEndpoint(
+            address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),)
+        )
+
+    async def kill(self, pid: int, reason: str = "") -> None:
+        """SIGKILL a process."""
+        await self._endpoint.invoke(calls.kill(pid, reason))
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._endpoint.close()
+
+    async def __aenter__(self) -> AsyncAdmin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncOperationStream:
+    """A Run stream, awaited: send many operations, receive their results in order.
+
+    The stream owns the process's lifetime: when it closes, the server ends the process.
+    """
+
+    def __init__(self, process: AsyncProcess) -> None:
+        self._process = process
+        self._ids = itertools.count(1)
+        self._pending: collections.deque[Call[Any]] = collections.deque()
+        self._closed = False
+        endpoint = process._endpoint
+        self._call = endpoint.stubs["process"].Run(metadata=endpoint.metadata)
+
+    @property
+    def in_flight(self) -> int:
+        """Operations sent whose results have not been received yet."""
+        return len(self._pending)
+
+    async def send(self, call: Call[Any]) -> int:
+        """Send one operation without waiting for its result; returns its id."""
+        op_id = next(self._ids)
+        self._pending.append(call)
+        try:
+            await self._call.write(calls.run_request(op_id, call))
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from None
+        return op_id
+
+    async def receive(self) -> Any:
+        """The result of the oldest operation in flight; raises that operation's error."""
+        if not self._pending:
+            raise RuntimeError("receive() with no operation in flight")
+        call = self._pending.popleft()
+        try:
+            reply = await self._call.read()
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from None
+        if reply is _EOF:
+            raise Unavailable("the server ended the Run stream", "UNAVAILABLE")
+        which = reply.WhichOneof("result")
+        if which == "error":
+            raise error_from_status(reply.error)
+        return call.read(getattr(reply, which))
+
+    async def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
+        """Send every operation, then collect the results in order (an error is returned as its VmsimError)."""
+        if self._pending:
+            raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
+        for operation in operations:
+            await self.send(operation)
+        outcomes: list[Any] = []
+        for _ in operations:
+            try:
+                outcomes.append(await self.receive())
+            except VmsimError as error:
+                outcomes.append(error)
+        return outcomes
+
+    async def close(self) -> None:
+        """End the stream; the server ends the process with it."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(grpc.RpcError):
+            await self._call.done_writing()
+            while await self._call.read() is not _EOF:
+                pass
+        self._process._stream_closed()
+
+    async def __aenter__(self) -> AsyncOperationStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 class AsyncProcess:
-    """One simulated process, awaited; create it with `connect`."""
+    """One simulated process, awaited; create it with `connect` and `async with`.
+
+    A task renews the server's lease every lease_seconds/3 until the process exits.
+    """
 
     def __init__(
-        self, address: str, name: str = "", oom_score_adj: int = 0, timeout: float = DEFAULT_TIMEOUT
+        self,
+        address: str = DEFAULT_ADDRESS,
+        name: str = "",
+        oom_score_adj: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+        keepalive: bool = True,
     ) -> None:
         self._endpoint = _AsyncEndpoint(address, timeout)
         self._name = name
         self._oom_score_adj = oom_score_adj
+        self._want_keepalive = keepalive
         self.pid = 0
         self.lease_seconds = 0
+        self._exited = False
+        self._run_stream: AsyncOperationStream | None = None
         self._keepalive: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<vmsim.aio.AsyncProcess pid={self.pid} at {self._endpoint.address}>"
 
     async def start(self) -> AsyncProcess:
         """Spawn the process and start its keepalive."""
-        spawned = await self._endpoint.invoke(calls.spawn(self._name, self._oom_score_adj))
+        try:
+            spawned = await self._endpoint.invoke(calls.spawn(self._name, self._oom_score_adj))
+        except VmsimError:
+            await self._endpoint.close()
+            raise
         self.pid, self.lease_seconds = spawned.pid, spawned.lease_seconds
         self._endpoint.metadata = ((TOKEN_METADATA_KEY, spawned.token),)
-        if self.lease_seconds:
+        if self._want_keepalive:
             self._keepalive = asyncio.get_running_loop().create_task(self._heartbeat())
         return self
 
@@ -119,8 +306,15 @@ class AsyncProcess:
             await asyncio.sleep(max(0.2, self.lease_seconds / 3))
             try:
                 await self._endpoint.invoke(calls.heartbeat(self.pid))
+            except Unavailable:
+                continue  # a blip: the lease outlasts several periods
             except VmsimError:
-                return
+                return  # the process is gone; the next real call says so
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
 
     async def mmap(
         self,
@@ -129,7 +323,7 @@ class AsyncProcess:
         flags: int = MAP_PRIVATE | MAP_ANONYMOUS,
         addr: int = 0,
     ) -> int:
-        """mmap(2)."""
+        """mmap(2); returns the address."""
         return await self._endpoint.invoke(calls.mmap(self.pid, length, prot, flags, addr))
 
     async def munmap(self, addr: int, length: int) -> None:
@@ -141,15 +335,15 @@ class AsyncProcess:
         await self._endpoint.invoke(calls.mprotect(self.pid, addr, length, prot))
 
     async def brk(self, addr: int = 0) -> int:
-        """brk(2)."""
+        """brk(2): 0 queries; returns the break."""
         return await self._endpoint.invoke(calls.brk(self.pid, addr))
 
     async def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
         await self._endpoint.invoke(calls.madvise(self.pid, addr, length, advice))
 
-    async def touch(self, addr: int, write: bool = False) -> str:
-        """One access: "hit", "minor" or "major"."""
+    async def touch(self, addr: int, write: bool = False) -> results.FaultKind:
+        """One access; what it cost: FaultKind.HIT, MINOR or MAJOR."""
         return await self._endpoint.invoke(calls.touch(self.pid, addr, write))
 
     async def touch_many(
@@ -159,11 +353,11 @@ class AsyncProcess:
         return await self._endpoint.invoke(calls.touch_many(self.pid, addrs, write))
 
     async def read(self, addr: int, length: int) -> bytes:
-        """Read memory."""
+        """Read the process's memory."""
         return await self._endpoint.invoke(calls.read(self.pid, addr, length))
 
     async def write(self, addr: int, data: bytes) -> int:
-        """Write memory."""
+        """Write the process's memory; returns bytes written."""
         return await self._endpoint.invoke(calls.write(self.pid, addr, data))
 
     async def translate(self, addr: int) -> results.Translation:
@@ -171,21 +365,47 @@ class AsyncProcess:
         return await self._endpoint.invoke(calls.translate(self.pid, addr))
 
     async def status(self) -> results.ProcessStatus:
-        """This process's status."""
-        return (await self._endpoint.invoke(calls.status(self.pid)))[0]
+        """This process's /proc status."""
+        return await self._endpoint.invoke(calls.status(self.pid))
+
+    async def maps(self) -> Listing[results.Vma]:
+        """This process's maps."""
+        return await self._endpoint.invoke(calls.maps(self.pid))
+
+    async def smaps(self) -> Listing[results.Vma]:
+        """This process's smaps."""
+        return await self._endpoint.invoke(calls.smaps(self.pid))
+
+    def stream(self) -> AsyncOperationStream:
+        """A Run stream for high rates (`async with proc.stream() as s:`); closing it ends the process."""
+        return AsyncOperationStream(self)
+
+    async def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
+        """Run process calls (from `vmsim.calls`) on one Run stream kept open until `close`."""
+        if self._run_stream is None:
+            self._run_stream = AsyncOperationStream(self)
+        return await self._run_stream.run(operations)
+
+    def _stream_closed(self) -> None:
+        # The server ended the process with its stream: nothing left to renew or exit.
+        self._exited = True
+        self._stop_keepalive()
 
     async def exit(self) -> None:
-        """exit(2)."""
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
+        """exit(2): free everything the process holds."""
+        self._exited = True
+        self._stop_keepalive()
         await self._endpoint.invoke(calls.exit_process(self.pid))
 
     async def close(self) -> None:
-        """Exit if alive and close the channel."""
-        with contextlib.suppress(VmsimError):
-            await self.exit()
-        await self._endpoint.channel.close(None)
+        """Exit (if still alive) and close the channel."""
+        if self._run_stream is not None:
+            await self._run_stream.close()
+        if not self._exited:
+            with contextlib.suppress(VmsimError):  # already dead or already gone
+                await self.exit()
+        self._stop_keepalive()
+        await self._endpoint.close()
 
     async def __aenter__(self) -> AsyncProcess:
         return await self.start()
@@ -199,6 +419,10 @@ def connect(
     name: str = "",
     oom_score_adj: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
+    keepalive: bool = True,
 ) -> AsyncProcess:
-    """`async with vmsim.aio.connect(addr) as proc:` spawns a process for the block."""
-    return AsyncProcess(address, name, oom_score_adj, timeout)
+    """`async with vmsim.aio.connect(addr) as proc:` spawns a process for the block.
+
+    Without `async with`, call `await proc.start()` first and `await proc.close()` after.
+    """
+    return AsyncProcess(address, name, oom_score_adj, timeout, keepalive)

@@ -1,7 +1,11 @@
 """Each client operation as data: which RPC, which request, how to read the reply.
 
 The sync (client.py) and asyncio (aio.py) flavours execute the same descriptions, so
-request building and reply conversion exist once.
+request building and reply conversion exist once. The process calls double as the
+operations of a Run stream:
+
+    with proc.stream() as stream:
+        results = stream.run([calls.touch_many(proc.pid, addrs), calls.read(proc.pid, a, 64)])
 """
 
 from __future__ import annotations
@@ -18,7 +22,39 @@ from . import results
 from .constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from .v1 import admin_pb2, inspect_pb2, process_pb2
 
-__all__ = ["CHANNEL_OPTIONS", "Call", "Listing"]
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "EVENT_KINDS",
+    "Call",
+    "Listing",
+    "brk",
+    "buddyinfo",
+    "exit_process",
+    "heartbeat",
+    "kill",
+    "madvise",
+    "maps",
+    "meminfo",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "processes",
+    "read",
+    "replay",
+    "run_request",
+    "smaps",
+    "spawn",
+    "status",
+    "swaps",
+    "touch",
+    "touch_many",
+    "translate",
+    "translation",
+    "vmstat",
+    "watch_request",
+    "write",
+    "zoneinfo",
+]
 
 T = TypeVar("T")
 
@@ -78,6 +114,7 @@ def as_addresses(addrs: Sequence[int] | npt.NDArray[Any]) -> list[int]:
 
 # ---- process calls ------------------------------------------------------------------------------
 def spawn(name: str, oom_score_adj: int) -> Call[process_pb2.SpawnResponse]:
+    """Spawn a process (the reply carries pid, token and lease)."""
     return Call(
         "process",
         "Spawn",
@@ -87,6 +124,7 @@ def spawn(name: str, oom_score_adj: int) -> Call[process_pb2.SpawnResponse]:
 
 
 def heartbeat(pid: int) -> Call[int]:
+    """Renew the process's lease; reads the lease in seconds."""
     return Call(
         "process", "Heartbeat", process_pb2.HeartbeatRequest(pid=pid), lambda r: r.lease_seconds
     )
@@ -99,31 +137,37 @@ def mmap(
     flags: int = MAP_PRIVATE | MAP_ANONYMOUS,
     addr: int = 0,
 ) -> Call[int]:
+    """mmap(2) of an anonymous range; reads the mapped address."""
     request = process_pb2.MmapRequest(pid=pid, addr=addr, length=length, prot=prot, flags=flags)
     return Call("process", "Mmap", request, lambda r: r.addr)
 
 
 def munmap(pid: int, addr: int, length: int) -> Call[None]:
+    """munmap(2)."""
     return Call(
         "process", "Munmap", process_pb2.MunmapRequest(pid=pid, addr=addr, length=length), _ignore
     )
 
 
 def mprotect(pid: int, addr: int, length: int, prot: int) -> Call[None]:
+    """mprotect(2) with PROT_* bits."""
     request = process_pb2.MprotectRequest(pid=pid, addr=addr, length=length, prot=prot)
     return Call("process", "Mprotect", request, _ignore)
 
 
 def brk(pid: int, addr: int = 0) -> Call[int]:
+    """brk(2); addr 0 asks for the current break; reads the break."""
     return Call("process", "Brk", process_pb2.BrkRequest(pid=pid, addr=addr), lambda r: r.brk)
 
 
 def madvise(pid: int, addr: int, length: int, advice: int) -> Call[None]:
+    """madvise(2) with a MADV_* advice."""
     request = process_pb2.MadviseRequest(pid=pid, addr=addr, length=length, advice=advice)
     return Call("process", "Madvise", request, _ignore)
 
 
-def touch(pid: int, addr: int, write: bool = False) -> Call[str]:
+def touch(pid: int, addr: int, write: bool = False) -> Call[results.FaultKind]:
+    """One access to *addr*; reads what it cost (FaultKind)."""
     request = process_pb2.TouchRequest(pid=pid, addr=addr, write=write)
     return Call("process", "Touch", request, lambda r: results.FAULT_KINDS[r.result])
 
@@ -131,11 +175,13 @@ def touch(pid: int, addr: int, write: bool = False) -> Call[str]:
 def touch_many(
     pid: int, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
 ) -> Call[results.TouchSummary]:
+    """Many accesses in one packed message; reads a TouchSummary."""
     request = process_pb2.TouchManyRequest(pid=pid, addrs=as_addresses(addrs), write=write)
     return Call("process", "TouchMany", request, results.touch_summary)
 
 
 def read(pid: int, addr: int, length: int) -> Call[bytes]:
+    """Read *length* bytes of the process's memory."""
     return Call(
         "process",
         "Read",
@@ -145,11 +191,13 @@ def read(pid: int, addr: int, length: int) -> Call[bytes]:
 
 
 def write(pid: int, addr: int, data: bytes) -> Call[int]:
+    """Write *data* into the process's memory; reads the bytes written."""
     request = process_pb2.WriteRequest(pid=pid, addr=addr, data=bytes(data))
     return Call("process", "Write", request, lambda r: r.written)
 
 
 def translate(pid: int, addr: int) -> Call[results.Translation]:
+    """The page walk of *addr* as the process's MMU does it."""
     return Call(
         "process",
         "Translate",
@@ -159,19 +207,23 @@ def translate(pid: int, addr: int) -> Call[results.Translation]:
 
 
 def exit_process(pid: int) -> Call[None]:
+    """exit(2): the process ends and its memory is freed."""
     return Call("process", "Exit", process_pb2.ExitRequest(pid=pid), _ignore)
 
 
 # ---- inspection calls ---------------------------------------------------------------------------
 def meminfo() -> Call[results.Report]:
+    """/proc/meminfo."""
     return Call("inspect", "GetMeminfo", inspect_pb2.GetMeminfoRequest(), results.report)
 
 
 def vmstat() -> Call[results.Report]:
+    """/proc/vmstat."""
     return Call("inspect", "GetVmstat", inspect_pb2.GetVmstatRequest(), results.report)
 
 
 def zoneinfo() -> Call[Listing[results.Zone]]:
+    """/proc/zoneinfo."""
     return Call(
         "inspect",
         "GetZoneinfo",
@@ -181,6 +233,7 @@ def zoneinfo() -> Call[Listing[results.Zone]]:
 
 
 def buddyinfo() -> Call[Listing[results.Zone]]:
+    """/proc/buddyinfo."""
     return Call(
         "inspect",
         "GetBuddyinfo",
@@ -190,6 +243,8 @@ def buddyinfo() -> Call[Listing[results.Zone]]:
 
 
 def swaps() -> Call[Listing[results.SwapArea]]:
+    """/proc/swaps."""
+
     def read_swaps(r: inspect_pb2.GetSwapsResponse) -> Listing[results.SwapArea]:
         areas = [
             results.SwapArea(a.filename, a.type, a.size_kb, a.used_kb, a.priority) for a in r.areas
@@ -200,6 +255,7 @@ def swaps() -> Call[Listing[results.SwapArea]]:
 
 
 def processes() -> Call[list[results.ProcessStatus]]:
+    """Every process's status (live and zombie)."""
     return Call(
         "inspect",
         "ListProcesses",
@@ -209,6 +265,7 @@ def processes() -> Call[list[results.ProcessStatus]]:
 
 
 def maps(pid: int) -> Call[Listing[results.Vma]]:
+    """/proc/<pid>/maps."""
     return Call(
         "inspect",
         "GetMaps",
@@ -218,6 +275,7 @@ def maps(pid: int) -> Call[Listing[results.Vma]]:
 
 
 def smaps(pid: int) -> Call[Listing[results.Vma]]:
+    """/proc/<pid>/smaps."""
     return Call(
         "inspect",
         "GetSmaps",
@@ -226,16 +284,18 @@ def smaps(pid: int) -> Call[Listing[results.Vma]]:
     )
 
 
-def status(pid: int) -> Call[tuple[results.ProcessStatus, str]]:
+def status(pid: int) -> Call[results.ProcessStatus]:
+    """/proc/<pid>/status: structured, with the Linux text as .text."""
     return Call(
         "inspect",
         "GetStatus",
         inspect_pb2.GetStatusRequest(pid=pid),
-        lambda r: (results.process_status(r.status), r.text),
+        lambda r: results.process_status(r.status, r.text),
     )
 
 
 def translation(pid: int, addr: int) -> Call[results.Translation]:
+    """The page walk of *addr* in *pid*, read-only (nothing faults)."""
     request = inspect_pb2.GetTranslationRequest(pid=pid, addr=addr)
     return Call("inspect", "GetTranslation", request, results.translation)
 
@@ -243,6 +303,7 @@ def translation(pid: int, addr: int) -> Call[results.Translation]:
 def replay(
     trace: Sequence[int], frames: int, policy: str, seed: int = 0, addresses: bool = False
 ) -> Call[results.ReplayResult]:
+    """Replay a reference string against *frames* frames under *policy*."""
     request = inspect_pb2.ReplayRequest(
         trace=list(trace), frames=frames, policy=policy, seed=seed, addresses=addresses
     )
@@ -272,6 +333,7 @@ def watch_request(
 
 # ---- admin calls --------------------------------------------------------------------------------
 def kill(pid: int, reason: str = "") -> Call[None]:
+    """SIGKILL *pid* (admin token needed)."""
     return Call(
         "admin", "KillProcess", admin_pb2.KillProcessRequest(pid=pid, reason=reason), _ignore
     )

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from . import calls
+from .calls import Listing
 from .client import Admin, Inspector
 from .constants import DEFAULT_ADDRESS
 from .errors import VmsimError
+from .render import parse_address, parse_trace_text
+from .results import Event, ProcessStatus, Report
 
-__all__ = ["app", "main", "parse_address", "parse_size", "parse_trace_text"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine.",
@@ -36,46 +40,11 @@ T = TypeVar("T")
 Address = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 
-_SIZE = re.compile(r"^(0x[0-9a-fA-F]+|\d+)([kKmMgG]?)$")
-
-
-def parse_size(text: str) -> int:
-    """'4096', '0x1000', '16k', '64M', '1G' -> bytes."""
-    match = _SIZE.match(text.strip())
-    if not match:
-        raise typer.BadParameter(f"{text!r} is not a size (examples: 4096, 0x1000, 16k, 64M, 1G)")
-    return (
-        int(match.group(1), 0)
-        * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
-    )
-
-
-def parse_address(text: str) -> int:
-    """A virtual address in hex (0x...) or decimal."""
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not an address (examples: 0xb7000000, 4096)"
-        ) from None
-
-
-def parse_trace_text(text: str) -> list[int]:
-    """Whitespace/comma separated integers, decimal or 0x-hex, '#' comments."""
-    values = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
-            if token:
-                try:
-                    values.append(int(token, 0))
-                except ValueError:
-                    raise typer.BadParameter(f"line {number}: {token!r} is not a number") from None
-    return values
-
 
 def fail(error: VmsimError) -> NoReturn:
     """One line on stderr, exit 1: never a traceback for a server error."""
-    Console(stderr=True).print(f"[red]error[/red] {error.code}: {error.message}", highlight=False)
+    message = " ".join(error.message.split())  # one line, whatever the server wrote
+    typer.echo(f"vmsim: {error.code}: {message}", err=True)
     raise typer.Exit(1)
 
 
@@ -119,9 +88,14 @@ def demo(
     ] = None,
 ) -> None:
     """Start a server (unless --addr is given) and show lazy allocation, swapping and a SIGSEGV."""
-    from .demo import run_demo
+    from .demo import DemoFailed, run_demo
 
-    raise typer.Exit(guarded(lambda: run_demo(addr, console)))
+    try:
+        code = guarded(lambda: run_demo(addr, console))
+    except DemoFailed as failure:
+        typer.echo(f"vmsim: demo failed: {' '.join(str(failure).split())}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -138,13 +112,9 @@ def shell(
 # ---- reports -------------------------------------------------------------------------------------------
 def _stat(report: str, addr: str, as_json: bool) -> None:
     with Inspector(addr) as inspector:
-        value = guarded(getattr(inspector, report))
+        value: Report | Listing[Any] = guarded(getattr(inspector, report))
     if as_json:
-        emit_json(
-            value.values
-            if hasattr(value, "values") and isinstance(value.values, dict)
-            else value.items
-        )
+        emit_json(value.values if isinstance(value, Report) else value.items)
     else:
         print(value.text, end="")
 
@@ -179,6 +149,11 @@ def stat_swaps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> No
     _stat("swaps", addr, as_json)
 
 
+def _status_fields(status: ProcessStatus) -> dict[str, Any]:
+    """The numbers of a status, for JSON (the text is for people)."""
+    return {k: v for k, v in dataclasses.asdict(status).items() if k != "text"}
+
+
 def _kb(value: int) -> str:
     return f"{value // 1024:,}"
 
@@ -189,11 +164,15 @@ def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     with Inspector(addr) as inspector:
         processes = guarded(inspector.processes)
     if as_json:
-        emit_json(processes)
+        emit_json([_status_fields(p) for p in processes])
         return
-    table = Table(
-        "PID", "NAME", "S", "VSZ", "RSS", "SWAP", "PTE", "MINFLT", "MAJFLT", "OOM_ADJ", "KILLED BY"
-    )
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption="sizes in kB")
+    table.add_column("PID", justify="right")
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("S")
+    for heading in ("VSZ", "RSS", "SWAP", "PTE", "MINFLT", "MAJFLT"):
+        table.add_column(heading, justify="right")
+    table.add_column("KILLED BY", no_wrap=True)
     for p in processes:
         table.add_row(
             str(p.pid),
@@ -205,8 +184,7 @@ def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
             _kb(p.vm_pte),
             str(p.minor_faults),
             str(p.major_faults),
-            str(p.oom_score_adj),
-            f"{p.killed_by}: {p.kill_reason}" if p.killed_by else "",
+            p.killed_by or "",
         )
     console.print(table)
 
@@ -231,11 +209,11 @@ def maps(
 def status(pid: int, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     """/proc/PID/status."""
     with Inspector(addr) as inspector:
-        info, text = guarded(lambda: inspector.status(pid))
+        info = guarded(lambda: inspector.status(pid))
     if as_json:
-        emit_json(info)
+        emit_json(_status_fields(info))
     else:
-        print(text, end="")
+        print(info.text, end="")
 
 
 @app.command()
@@ -246,7 +224,10 @@ def translate(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the page walk of ADDRESS in process PID: linear -> PDE -> PTE -> physical."""
-    linear = parse_address(address)
+    try:
+        linear = parse_address(address)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="ADDRESS") from None
     with Inspector(addr) as inspector:
         walk = guarded(lambda: inspector.translation(pid, linear))
     if as_json:
@@ -266,28 +247,35 @@ def events(
     seconds: Annotated[float, typer.Option(help="stop after this many seconds (0 = no limit)")] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Follow the event feed: faults, swap-outs/ins, OOM kills, process exits."""
+    """Follow the event feed: faults, swap-outs/ins, OOM kills, process spawns and exits."""
+    try:
+        request_kinds = tuple(kind or ())
+        calls.watch_request(request_kinds, pid)  # reject unknown kinds before connecting
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--kind") from None
     with Inspector(addr) as inspector:
         try:
-            feed = inspector.events(kind or (), pid, timeout=seconds or None)
-            for n, event in enumerate(guarded(lambda: feed), start=1):
-                if as_json:
-                    print(json.dumps(dataclasses.asdict(event)), flush=True)
-                else:
-                    where = f" addr=0x{event.address:08x}" if event.address is not None else ""
-                    frame = f" pfn={event.pfn}" if event.pfn is not None else ""
-                    print(
-                        f"{event.seq:>8} {event.kind:<14} pid={event.pid}{where}{frame} {event.detail}",
-                        flush=True,
-                    )
-                if count and n >= count:
-                    break
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
+            feed = contextlib.closing(inspector.events(request_kinds, pid, timeout=seconds or None))
+            with feed as events_seen:
+                for n, event in enumerate(events_seen, start=1):
+                    if as_json:
+                        print(json.dumps(dataclasses.asdict(event)), flush=True)
+                    else:
+                        print(_event_line(event), flush=True)
+                    if count and n >= count:
+                        break
         except VmsimError as error:
             fail(error)
         except KeyboardInterrupt:
             pass
+
+
+def _event_line(event: Event) -> str:
+    where = f" addr=0x{event.address:08x}" if event.address is not None else ""
+    frame = f" pfn={event.pfn}" if event.pfn is not None else ""
+    lost = f" ({event.dropped} dropped before)" if event.dropped else ""
+    line = f"{event.seq:>8} {event.kind:<14} pid={event.pid}{where}{frame} {event.detail}{lost}"
+    return line.rstrip()
 
 
 @app.command()
@@ -305,8 +293,18 @@ def replay(
     as_json: JsonFlag = False,
 ) -> None:
     """Replay a reference string on the server: hits, misses and the victims, as in the textbook."""
-    text = sys.stdin.read() if trace == "-" else Path(trace).read_text()
-    pages = parse_trace_text(text)
+    try:
+        text = sys.stdin.read() if trace == "-" else Path(trace).read_text()
+    except OSError as error:
+        raise typer.BadParameter(
+            f"cannot read {trace}: {error.strerror}", param_hint="TRACE"
+        ) from None
+    try:
+        pages = parse_trace_text(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="TRACE") from None
+    if not pages:
+        raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
     with Inspector(addr) as inspector:
         result = guarded(lambda: inspector.replay(pages, frames, policy, seed, addresses))
     if as_json:
@@ -334,4 +332,4 @@ def kill(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(prog_name="vmsim")

@@ -8,11 +8,12 @@ with vmsim.connect("127.0.0.1:50051", name="demo") as proc:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -31,10 +32,10 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .errors import VmsimError, error_from_rpc, error_from_status
+from .errors import Unavailable, VmsimError, error_from_rpc, error_from_status
 from .v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 
-__all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect"]
+__all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
 
 T = TypeVar("T")
 
@@ -105,8 +106,8 @@ class Inspector:
         """/proc/<pid>/smaps."""
         return self._endpoint.invoke(calls.smaps(pid))
 
-    def status(self, pid: int) -> tuple[results.ProcessStatus, str]:
-        """/proc/<pid>/status, structured and as text."""
+    def status(self, pid: int) -> results.ProcessStatus:
+        """/proc/<pid>/status (its Linux text in .text)."""
         return self._endpoint.invoke(calls.status(pid))
 
     def translation(self, pid: int, addr: int) -> results.Translation:
@@ -126,7 +127,7 @@ class Inspector:
 
     def events(
         self, kinds: Sequence[str] = (), pid: int | None = None, timeout: float | None = None
-    ) -> Iterator[results.Event]:
+    ) -> Generator[results.Event, None, None]:
         """Follow the event feed (kinds from calls.EVENT_KINDS); ends when the timeout passes."""
         stub = self._endpoint.stubs["inspect"]
         stream = stub.WatchEvents(calls.watch_request(kinds, pid), timeout=timeout)
@@ -148,6 +149,11 @@ class Inspector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def inspect(address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> Inspector:
+    """An Inspector for the server at *address* (use it as a context manager)."""
+    return Inspector(address, timeout)
 
 
 class Admin:
@@ -172,9 +178,16 @@ class Admin:
 
 
 class OperationStream:
-    """A Run stream: many operations in flight on one call, results in order.
+    """A Run stream: many operations in flight on one call, results in the order sent.
 
+    Operations are the process calls of `vmsim.calls` (e.g. `calls.touch_many(pid, addrs)`).
     The stream owns the process's lifetime: when it closes, the server ends the process.
+    One thread at a time may use a stream.
+
+        with proc.stream() as stream:
+            for chunk in chunks:
+                stream.send(calls.touch_many(proc.pid, chunk))
+            summaries = [stream.receive() for _ in chunks]
     """
 
     _END = object()
@@ -183,6 +196,8 @@ class OperationStream:
         self._process = process
         self._outgoing: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ids = itertools.count(1)
+        self._pending: collections.deque[Call[Any]] = collections.deque()
+        self._closed = False
         stub = process._endpoint.stubs["process"]
         self._replies = stub.Run(self._requests(), metadata=process._endpoint.metadata)
 
@@ -190,40 +205,58 @@ class OperationStream:
         while (item := self._outgoing.get()) is not self._END:
             yield item
 
+    @property
+    def in_flight(self) -> int:
+        """Operations sent whose results have not been received yet."""
+        return len(self._pending)
+
     def send(self, call: Call[Any]) -> int:
-        """Queue one operation (e.g. calls.touch_many(pid, addrs)); returns its id."""
+        """Queue one operation without waiting for its result; returns its id."""
         op_id = next(self._ids)
+        self._pending.append(call)
         self._outgoing.put(calls.run_request(op_id, call))
         return op_id
 
-    def receive(self, call: Call[T]) -> T:
-        """The next result, read as *call* describes; raises the operation's error."""
+    def receive(self) -> Any:
+        """The result of the oldest operation in flight; raises that operation's error."""
+        if not self._pending:
+            raise RuntimeError("receive() with no operation in flight")
+        call = self._pending.popleft()
         try:
             reply = next(self._replies)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
+        except StopIteration:
+            raise Unavailable("the server ended the Run stream", "UNAVAILABLE") from None
         which = reply.WhichOneof("result")
         if which == "error":
             raise error_from_status(reply.error)
         return call.read(getattr(reply, which))
 
     def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
-        """Send every operation, then collect the results in order (errors as VmsimError values)."""
+        """Send every operation, then collect the results in order (an error is returned as its VmsimError)."""
+        if self._pending:
+            raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
         for operation in operations:
             self.send(operation)
         outcomes: list[Any] = []
-        for operation in operations:
+        for _ in operations:
             try:
-                outcomes.append(self.receive(operation))
+                outcomes.append(self.receive())
             except VmsimError as error:
                 outcomes.append(error)
         return outcomes
 
     def close(self) -> None:
-        """End the stream (and with it the process)."""
+        """End the stream; the server ends the process with it."""
+        if self._closed:
+            return
+        self._closed = True
         self._outgoing.put(self._END)
-        for _ in self._replies:
-            pass
+        with contextlib.suppress(grpc.RpcError):
+            for _ in self._replies:
+                pass
+        self._process._stream_closed()
 
     def __enter__(self) -> OperationStream:
         return self
@@ -233,7 +266,12 @@ class OperationStream:
 
 
 class Process:
-    """One simulated process; create it with `connect`."""
+    """One simulated process; create it with `connect`.
+
+    A daemon thread renews the server's lease every lease_seconds/3 until the process
+    exits, so an idle but living client keeps its process; a client that dies stops
+    renewing and the server reclaims the memory.
+    """
 
     def __init__(
         self,
@@ -244,24 +282,34 @@ class Process:
         keepalive: bool = True,
     ) -> None:
         self._endpoint = _Endpoint(address, timeout)
-        spawned = self._endpoint.invoke(calls.spawn(name, oom_score_adj))
+        try:
+            spawned = self._endpoint.invoke(calls.spawn(name, oom_score_adj))
+        except VmsimError:
+            self._endpoint.close()
+            raise
         self.pid: int = spawned.pid
         self.lease_seconds: int = spawned.lease_seconds
         self._endpoint.metadata = ((TOKEN_METADATA_KEY, spawned.token),)
         self._closed = threading.Event()
+        self._run_stream: OperationStream | None = None
         self._keepalive: threading.Thread | None = None
-        if keepalive and self.lease_seconds:
+        if keepalive:
             self._keepalive = threading.Thread(
                 target=self._heartbeat, name=f"vmsim-keepalive-{self.pid}", daemon=True
             )
             self._keepalive.start()
 
+    def __repr__(self) -> str:
+        return f"<vmsim.Process pid={self.pid} at {self._endpoint.address}>"
+
     def _heartbeat(self) -> None:
         while not self._closed.wait(max(0.2, self.lease_seconds / 3)):
             try:
                 self._endpoint.invoke(calls.heartbeat(self.pid))
-            except VmsimError:
-                return  # the process is gone or the server is; the next real call will say so
+            except Unavailable:
+                continue  # a blip: the lease outlasts several periods, so try again next time
+            except (VmsimError, ValueError):
+                return  # the process is gone (or the channel closed); the next real call says so
 
     def mmap(
         self,
@@ -289,8 +337,8 @@ class Process:
         """madvise(2)."""
         self._endpoint.invoke(calls.madvise(self.pid, addr, length, advice))
 
-    def touch(self, addr: int, write: bool = False) -> str:
-        """One access: "hit", "minor" or "major"."""
+    def touch(self, addr: int, write: bool = False) -> results.FaultKind:
+        """One access; what it cost: FaultKind.HIT, MINOR or MAJOR."""
         return self._endpoint.invoke(calls.touch(self.pid, addr, write))
 
     def touch_many(
@@ -313,7 +361,7 @@ class Process:
 
     def status(self) -> results.ProcessStatus:
         """This process's /proc status."""
-        return self._endpoint.invoke(calls.status(self.pid))[0]
+        return self._endpoint.invoke(calls.status(self.pid))
 
     def maps(self) -> Listing[results.Vma]:
         """This process's maps."""
@@ -327,6 +375,20 @@ class Process:
         """A Run stream for high rates; closing it ends the process."""
         return OperationStream(self)
 
+    def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
+        """Run process calls (from `vmsim.calls`) on one Run stream; results in order.
+
+        The stream opens on first use and stays open until `close`, which ends the
+        process anyway. A failed operation's place holds its VmsimError.
+        """
+        if self._run_stream is None:
+            self._run_stream = OperationStream(self)
+        return self._run_stream.run(operations)
+
+    def _stream_closed(self) -> None:
+        # The server ended the process with its stream: nothing left to renew or exit.
+        self._closed.set()
+
     def exit(self) -> None:
         """exit(2): free everything the process holds."""
         self._closed.set()
@@ -334,6 +396,8 @@ class Process:
 
     def close(self) -> None:
         """Exit (if still alive) and close the channel."""
+        if self._run_stream is not None:
+            self._run_stream.close()
         if not self._closed.is_set():
             with contextlib.suppress(VmsimError):  # already dead or already gone
                 self.exit()

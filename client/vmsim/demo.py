@@ -1,18 +1,28 @@
-"""`vmsim demo`: a server on an embedded default plus a narrated client session."""
+"""`vmsim demo`: start a server, then narrate a client session through lazy allocation, swap and SIGSEGV.
+
+Each step prints what a Linux user would check (/proc/<pid>/status, vmstat, meminfo) and
+asserts the property it shows, so the demo doubles as an end-to-end smoke test.
+"""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from typing import IO
 
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
 
+from . import calls
 from .client import Inspector, Process, connect
 from .constants import (
     MAP_ANONYMOUS,
@@ -24,135 +34,234 @@ from .constants import (
     GiB,
     MiB,
 )
-from .errors import SegmentationFault
+from .errors import ProcessKilled, SegmentationFault
 
-__all__ = ["run_demo", "start_server_process"]
+__all__ = ["DemoFailed", "run_demo", "start_server_process"]
 
-_ADDRESS = re.compile(r'"address": "([^"]+)"')
+# The demo machine: small enough to fill in a second, big enough for three zones.
+DEMO_SERVER_ARGS = ("--ram", "64M", "--swap", "128M", "--seed", "0", "--grace", "1")
+_CONSOLE_ADDRESS = re.compile(r"address[=:]\s*'?\"?([\w.\-\[\]:]+:\d+)")
+MEMINFO_EXCERPT = (
+    "MemTotal",
+    "MemFree",
+    "AnonPages",
+    "PageTables",
+    "SwapTotal",
+    "SwapFree",
+    "Committed_AS",
+)
+
+
+class DemoFailed(RuntimeError):
+    """A step of the demo did not show what it should."""
+
+
+def _started_address(line: str) -> str | None:
+    """The bound address from the server's "server started" log line (JSON or console)."""
+    with contextlib.suppress(ValueError):
+        record = json.loads(line)
+        if isinstance(record, dict) and record.get("event") == "server started":
+            return str(record["address"])
+        return None
+    if "server started" in line:
+        match = _CONSOLE_ADDRESS.search(line)
+        return match.group(1) if match else None
+    return None
+
+
+def _drain(stream: IO[str], tail: collections.deque[str]) -> None:
+    # The server logs every spawn and exit; an unread pipe would fill up and stall it.
+    for line in stream:
+        tail.append(line.rstrip())
 
 
 @contextlib.contextmanager
-def start_server_process(*args: str) -> Iterator[str]:
-    """Run `python -m vmsim_server` on a free loopback port; yield its address; stop it after."""
-    command = [
-        sys.executable,
-        "-m",
-        "vmsim_server",
-        "--address",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-        *args,
-    ]
+def start_server_process(*args: str, startup_seconds: float = 30) -> Iterator[str]:
+    """Run `python -m vmsim_server ARGS` on a free loopback port; yield its address; stop it after.
+
+    The address, log format and level are set after *args* (the last flag wins): the
+    "server started" line is how the address is learnt. The log is drained, not shown.
+    """
+    command = [sys.executable, "-m", "vmsim_server", *args, "--address", "127.0.0.1:0"]
+    command += ["--log-format", "json", "--log-level", "info"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    assert server.stderr is not None
+    tail: collections.deque[str] = collections.deque(maxlen=20)
     try:
-        assert server.stderr is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_seconds
         address = None
-        while address is None and time.monotonic() < deadline:
+        while address is None:
             line = server.stderr.readline()
             if not line:
-                raise RuntimeError(f"the server exited with {server.wait()} before it started")
-            match = _ADDRESS.search(line)
-            address = match.group(1) if match else None
-        if address is None:
-            raise RuntimeError("the server did not report its address within 30 s")
+                log = "\n".join(tail)
+                raise DemoFailed(
+                    f"the server exited with {server.wait()} before it started:\n{log}"
+                )
+            tail.append(line.rstrip())
+            address = _started_address(line)
+            if address is None and time.monotonic() > deadline:
+                raise DemoFailed(f"the server did not report its address in {startup_seconds} s")
+        threading.Thread(target=_drain, args=(server.stderr, tail), daemon=True).start()
         yield address
     finally:
         server.terminate()
-        server.wait(30)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
-def _session(address: str, out: Console) -> None:
-    inspector = Inspector(address)
-    out.print(Panel(f"connected to vmsim at {address}", style="bold"))
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise DemoFailed(what)
 
-    out.rule("1. lazy allocation")
+
+def _lazy_allocation(address: str, out: Console) -> None:
+    out.rule("1. lazy allocation: mmap reserves, the first touch allocates")
     with connect(address, name="lazy") as proc:
-        addr = proc.mmap(
-            1 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
-        )
-        out.print(f"mmap(1 GiB) = 0x{addr:08x}; RSS {proc.status().vm_rss // 1024} kB")
-        for i in range(3):
-            out.print(
-                f"touch 0x{addr + i * 100 * PAGE_SIZE:08x} -> {proc.touch(addr + i * 100 * PAGE_SIZE, write=True)}"
-            )
+        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+        addr = proc.mmap(1 * GiB, PROT_READ | PROT_WRITE, flags)
         status = proc.status()
-        out.print(f"RSS {status.vm_rss // 1024} kB after {status.minor_faults} minor faults")
-        proc.write(addr, b"hello, vmsim")
-        out.print(f"write/read back: {proc.read(addr, 12)!r}")
-        out.print("the page walk of that address:")
-        out.print(proc.translate(addr).text, highlight=False)
+        out.print(
+            f"mmap(NULL, 1 GiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)"
+            f" = [bold]0x{addr:08x}[/bold]"
+        )
+        out.print(f"  VmSize {status.vm_size // 1024:,} kB, VmRSS {status.vm_rss // 1024} kB")
+        for page in (0, 100, 200):
+            target = addr + page * PAGE_SIZE
+            out.print(f"  touch 0x{target:08x} (write) -> {proc.touch(target, write=True)} fault")
+        out.print(f"  touch 0x{addr:08x} again     -> {proc.touch(addr)}")
+        status = proc.status()
+        out.print(
+            f"[bold]RSS {status.vm_rss // 1024} kB after {status.minor_faults} minor faults[/bold]"
+            " (three 4 KiB frames out of a 1 GiB mapping)"
+        )
+        _check(status.vm_rss == 3 * PAGE_SIZE, f"RSS should be 12 kB, is {status.vm_rss}")
 
-    out.rule("2. swapping under pressure: two processes, more than RAM")
+        out.rule("2. write, read back, and the page walk behind it")
+        message = b"hello, vmsim"
+        proc.write(addr + 0x10, message)
+        echoed = proc.read(addr + 0x10, len(message))
+        out.print(f"write 0x{addr + 0x10:08x} {message!r}; read back {echoed!r}")
+        _check(echoed == message, "read did not return what was written")
+        out.print(proc.translate(addr + 0x10).text.rstrip(), highlight=False)
+
+
+def _swapping(address: str, inspector: Inspector, out: Console) -> None:
+    out.rule("3. swapping under pressure: two processes want more than RAM")
     ram_kb = inspector.meminfo()["MemTotal"]
     size = (ram_kb * 1024 * 3 // 4) // PAGE_SIZE * PAGE_SIZE
-    procs = [Process(address, name=f"hog{i}") for i in range(2)]
-    patterns = []
-    for n, proc in enumerate(procs):
-        base = proc.mmap(size)
-        proc.touch_many(range(base, base + size, PAGE_SIZE), write=True)
-        for page in range(0, size, 64 * PAGE_SIZE):
-            proc.write(base + page, bytes([n + 1]) * 64)
-        patterns.append(base)
-    stats = inspector.vmstat()
-    out.print(
-        f"{size // MiB} MiB written by each of 2 processes into {ram_kb // 1024} MiB of RAM: "
-        f"pswpout={stats['pswpout']}"
-    )
-    intact = all(
-        proc.read(base + page, 64) == bytes([n + 1]) * 64
-        for n, (proc, base) in enumerate(zip(procs, patterns, strict=True))
-        for page in range(0, size, 64 * PAGE_SIZE)
-    )
-    stats = inspector.vmstat()
-    out.print(
-        f"read back: {'identical' if intact else 'CORRUPTED'}; pswpin={stats['pswpin']} "
-        f"pgmajfault={stats['pgmajfault']}"
-    )
-    for proc in procs:
-        proc.close()
-    if not intact:
-        raise RuntimeError("data read back from swap differs")
+    stride = 16 * PAGE_SIZE  # one stamped page in sixteen keeps the demo quick
+    before = inspector.vmstat()
+    hogs = [Process(address, name=f"hog{n}") for n in range(2)]
+    try:
+        bases = []
+        for n, hog in enumerate(hogs):
+            base = hog.mmap(size)
+            hog.touch_many(range(base, base + size, PAGE_SIZE), write=True)
+            # One Run stream carries all the stamps: many writes in flight, no round trip each.
+            hog.run(
+                [calls.write(hog.pid, base + o, _pattern(n, o)) for o in range(0, size, stride)]
+            )
+            bases.append(base)
+        out.print(
+            f"each of 2 processes wrote {size // MiB} MiB; the machine has {ram_kb // 1024} MiB of RAM"
+        )
+        table = Table("PID", "NAME", "RSS kB", "SWAP kB", "MINFLT", "MAJFLT")
+        for hog in hogs:
+            s = hog.status()
+            table.add_row(
+                str(s.pid),
+                s.name,
+                f"{s.vm_rss // 1024:,}",
+                f"{s.vm_swap // 1024:,}",
+                str(s.minor_faults),
+                str(s.major_faults),
+            )
+        out.print(table)
+        meminfo = inspector.meminfo().text
+        out.print("/proc/meminfo (excerpt) while they run:")
+        out.print(
+            "".join(
+                line + "\n"
+                for line in meminfo.splitlines()
+                if line.split(":")[0] in MEMINFO_EXCERPT
+            ).rstrip(),
+            highlight=False,
+        )
+        intact = all(
+            hog.run([calls.read(hog.pid, base + o, 64) for o in range(0, size, stride)])
+            == [_pattern(n, o) for o in range(0, size, stride)]
+            for n, (hog, base) in enumerate(zip(hogs, bases, strict=True))
+        )
+        after = inspector.vmstat()
+        swapped_out = after["pswpout"] - before["pswpout"]
+        swapped_in = after["pswpin"] - before["pswpin"]
+        verdict = "[green]identical[/green]" if intact else "[red]CORRUPTED[/red]"
+        out.print(
+            f"read every stamp back: {verdict}; "
+            f"vmstat pswpout +{swapped_out}, pswpin +{swapped_in}, "
+            f"pgmajfault +{after['pgmajfault'] - before['pgmajfault']}"
+        )
+        _check(intact, "data read back from swap differs from what was written")
+        _check(swapped_out > 0, "nothing was swapped out")
+    finally:
+        for hog in hogs:
+            hog.close()
 
-    out.rule("3. a segmentation fault")
+
+def _pattern(n: int, offset: int) -> bytes:
+    return f"hog{n}@{offset:08x}".encode().ljust(64, b".")
+
+
+def _segfault(address: str, out: Console) -> None:
+    out.rule("4. a segmentation fault")
     with connect(address, name="crash") as proc:
+        target = 0x1000
         try:
-            proc.touch(0x1000, write=True)
+            proc.touch(target, write=True)
         except SegmentationFault as fault:
             out.print(
-                f"touch 0x1000 -> {fault.signal} at 0x{fault.address or 0:08x}: {fault.reason}"
+                f"touch 0x{target:08x} -> [bold red]{fault.signal}[/bold red] at "
+                f"0x{fault.address or 0:08x}: {fault.reason}"
             )
+        else:
+            raise DemoFailed("touching an unmapped address did not fault")
         try:
             proc.mmap(PAGE_SIZE)
-        except SegmentationFault as dead:
-            out.print(f"the next call says: {dead.message}")
+        except ProcessKilled as dead:
+            out.print(f"the next call says: {dead.message}", highlight=False)
+        else:
+            raise DemoFailed("a killed process went on running")
 
-    out.rule("4. /proc/meminfo (excerpt)")
-    text = inspector.meminfo().text
-    keep = (
-        "MemTotal",
-        "MemFree",
-        "SwapTotal",
-        "SwapFree",
-        "AnonPages",
-        "PageTables",
-        "Committed_AS",
-    )
-    out.print(
-        "".join(line + "\n" for line in text.splitlines() if line.split(":")[0] in keep),
-        highlight=False,
-    )
-    inspector.close()
+
+def _session(address: str, out: Console, own_server: bool) -> None:
+    with Inspector(address) as inspector:
+        free_kb = inspector.meminfo()["MemFree"]
+        out.print(Panel(f"vmsim at {address}: a 32-bit x86 Linux machine", style="bold"))
+        _lazy_allocation(address, out)
+        _swapping(address, inspector, out)
+        _segfault(address, out)
+        out.rule("5. after every process exited")
+        free_after = inspector.meminfo()["MemFree"]
+        out.print(f"MemFree {free_after:,} kB (at the start: {free_kb:,} kB)")
+        if own_server:  # on a shared server other clients move MemFree too
+            _check(free_after == free_kb, "exited processes left memory behind")
 
 
 def run_demo(address: str | None, out: Console) -> int:
-    """Run the demo against *address*, or against a server it starts; returns the exit code."""
+    """Run the demo against *address*, or against a server it starts; returns the exit code.
+
+    Raises:
+        DemoFailed: a step did not show what it should (or the server did not start).
+    """
+    started = time.monotonic()
     if address:
-        _session(address, out)
-        return 0
-    with start_server_process() as started:
-        _session(started, out)
-    out.print("[green]demo finished[/green]")
+        _session(address, out, own_server=False)
+    else:
+        with start_server_process(*DEMO_SERVER_ARGS) as own_address:
+            _session(own_address, out, own_server=True)
+    out.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/green]")
     return 0

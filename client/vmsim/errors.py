@@ -1,20 +1,25 @@
 """Client exceptions mirroring the kernel's error tree, rebuilt from gRPC status details.
 
-VmsimError
-├── InvalidArgument (field, allowed)   INVALID_ARGUMENT
-├── OutOfRange (field, allowed)        OUT_OF_RANGE
-├── OutOfMemory                        RESOURCE_EXHAUSTED, kernel reason
-├── LimitExceeded                      RESOURCE_EXHAUSTED, a server limit
-├── NoSuchProcess (pid)                NOT_FOUND
-├── PermissionDenied                   PERMISSION_DENIED
-├── Unauthenticated                    UNAUTHENTICATED
-├── Unavailable                        UNAVAILABLE / DEADLINE_EXCEEDED
+VmsimError                                  (message, code, metadata)
+├── InvalidArgument (field, allowed)        INVALID_ARGUMENT
+├── OutOfRange (field, allowed)             OUT_OF_RANGE
+├── OutOfMemory                             RESOURCE_EXHAUSTED with ErrorInfo reason OutOfMemory
+├── LimitExceeded                           RESOURCE_EXHAUSTED otherwise (a server limit)
+├── NoSuchProcess (pid)                     NOT_FOUND
+├── PermissionDenied                        PERMISSION_DENIED
+├── Unauthenticated                         UNAUTHENTICATED
+├── Unavailable                             UNAVAILABLE, DEADLINE_EXCEEDED (no server, or no answer)
 └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
-    ├── SegmentationFault
-    └── OomKilled
+    ├── SegmentationFault                   SIGSEGV
+    └── OomKilled                           SIGKILL from the OOM killer
+
+The class comes from ErrorInfo.reason (the kernel error's class name) when the status
+carries one, else from the status code; ErrorInfo.metadata supplies the attributes.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -49,9 +54,14 @@ class VmsimError(Exception):
         self.code = code
         self.metadata = metadata or {}
 
+    @property
+    def errno(self) -> str:
+        """The kernel's errno name (EINVAL, ENOMEM ...), when the server sent one."""
+        return self.metadata.get("errno", "")
 
-class InvalidArgument(VmsimError):
-    """A bad address, length, flag or value."""
+
+class _ArgumentError(VmsimError):
+    """An error about one request field (kept out of the public tree)."""
 
     @property
     def field(self) -> str:
@@ -64,8 +74,12 @@ class InvalidArgument(VmsimError):
         return self.metadata.get("allowed", "")
 
 
-class OutOfRange(InvalidArgument):
-    """An address range outside user space."""
+class InvalidArgument(_ArgumentError):
+    """EINVAL: a bad address, length, flag or value."""
+
+
+class OutOfRange(_ArgumentError):
+    """An address or range outside user space (or the simulated RAM)."""
 
 
 class OutOfMemory(VmsimError):
@@ -78,6 +92,12 @@ class LimitExceeded(VmsimError):
 
 class NoSuchProcess(VmsimError):
     """No process with that pid."""
+
+    @property
+    def pid(self) -> int | None:
+        """The pid asked for."""
+        value = self.metadata.get("pid")
+        return int(value) if value else None
 
 
 class PermissionDenied(VmsimError):
@@ -155,7 +175,7 @@ _BY_CODE: dict[str, type[VmsimError]] = {
 
 def error_from_status(status: status_pb2.Status) -> VmsimError:
     """The exception for a google.rpc.Status (as carried by a Run stream result)."""
-    code = grpc.StatusCode(next(c.value for c in grpc.StatusCode if c.value[0] == status.code)).name
+    code = next((c.name for c in grpc.StatusCode if c.value[0] == status.code), "UNKNOWN")
     reason, metadata = "", {}
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -167,9 +187,13 @@ def error_from_status(status: status_pb2.Status) -> VmsimError:
 
 
 def error_from_rpc(error: grpc.RpcError) -> VmsimError:
-    """The exception for a failed call, read from its rich status when it has one."""
-    # AioRpcError is not a grpc.Call but has the same accessors, which is all from_call reads.
-    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None  # type: ignore[arg-type]
+    """The exception for a failed call (sync or asyncio), read from its rich status when it has one."""
+    status = None
+    if hasattr(error, "trailing_metadata"):
+        # AioRpcError is not a grpc.Call but has the same synchronous accessors,
+        # which is all from_call reads; a status that contradicts the call is ignored.
+        with contextlib.suppress(ValueError):
+            status = rpc_status.from_call(error)  # type: ignore[arg-type]
     if status is not None:
         return error_from_status(status)
     code = error.code().name if hasattr(error, "code") else "UNKNOWN"

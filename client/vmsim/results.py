@@ -33,6 +33,7 @@ __all__ = [
     "zone",
 ]
 
+
 class FaultKind(enum.StrEnum):
     """What one access cost (compares equal to its lower-case name)."""
 
@@ -123,6 +124,7 @@ class ProcessStatus:
     killed_by: str | None = None
     kill_address: int | None = None
     kill_reason: str | None = None
+    text: str = ""  # the /proc/<pid>/status text (empty in a process listing)
 
 
 @dataclass(frozen=True)
@@ -200,10 +202,12 @@ def _optional(message: Any, name: str) -> Any:
 
 
 def touch_summary(message: process_pb2.TouchManyResponse) -> TouchSummary:
+    """TouchSummary from a TouchMany reply."""
     return TouchSummary(message.touched, message.hits, message.minor, message.major)
 
 
 def vma(message: common_pb2.Vma) -> Vma:
+    """Vma from a maps/smaps row."""
     return Vma(
         start=message.start,
         end=message.end,
@@ -224,6 +228,7 @@ def vma(message: common_pb2.Vma) -> Vma:
 def translation(
     message: process_pb2.TranslateResponse | inspect_pb2.GetTranslationResponse,
 ) -> Translation:
+    """Translation (every walk value plus the readable text) from either translate reply."""
     t = message.translation
     return Translation(
         linear=t.linear,
@@ -249,7 +254,8 @@ def translation(
     )
 
 
-def process_status(message: common_pb2.ProcessStatus) -> ProcessStatus:
+def process_status(message: common_pb2.ProcessStatus, text: str = "") -> ProcessStatus:
+    """ProcessStatus from the wire (sizes in bytes), with its /proc text when there is one."""
     return ProcessStatus(
         pid=message.pid,
         name=message.name,
@@ -267,14 +273,17 @@ def process_status(message: common_pb2.ProcessStatus) -> ProcessStatus:
         killed_by=_optional(message, "killed_by"),
         kill_address=_optional(message, "kill_address"),
         kill_reason=_optional(message, "kill_reason"),
+        text=text,
     )
 
 
 def report(message: Any) -> Report:
+    """Report from a meminfo/vmstat reply (its Counter entries and text)."""
     return Report({c.name: c.value for c in message.entries}, message.text)
 
 
 def zone(message: inspect_pb2.Zone) -> Zone:
+    """Zone from a zoneinfo/buddyinfo row."""
     return Zone(
         message.name,
         message.start_pfn,
@@ -291,6 +300,7 @@ def zone(message: inspect_pb2.Zone) -> Zone:
 
 
 def replay_result(message: inspect_pb2.ReplayResponse) -> ReplayResult:
+    """ReplayResult from a Replay reply."""
     return ReplayResult(
         message.policy,
         message.frames,
@@ -303,6 +313,7 @@ def replay_result(message: inspect_pb2.ReplayResponse) -> ReplayResult:
 
 
 def event(message: inspect_pb2.WatchEventsResponse) -> Event:
+    """Event from one WatchEvents message."""
     kind = inspect_pb2.EventKind.Name(message.kind).removeprefix("EVENT_KIND_").lower()
     return Event(
         message.seq,

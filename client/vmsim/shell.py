@@ -1,4 +1,8 @@
-"""`vmsim shell`: an interactive process, one command per syscall, with readline history."""
+"""`vmsim shell`: one simulated process driven interactively, one command per syscall.
+
+Like poking a process with gdb: each line is an mmap/touch/read/write on the server;
+errors are printed, never raised, and a killed process can be replaced with `respawn`.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +19,18 @@ from .constants import (
     MADV_RANDOM,
     MADV_SEQUENTIAL,
     MADV_WILLNEED,
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
     PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
 )
 from .errors import ProcessKilled, VmsimError
+from .render import hexdump, parse_address, parse_flags, parse_prot, parse_size
 
-__all__ = ["ProcessShell", "hexdump", "parse_flags", "parse_prot"]
+__all__ = ["HISTORY", "ProcessShell"]
 
 HISTORY = Path.home() / ".vmsim_history"
-_PROT = {"r": 1, "w": 2, "x": 4, "-": 0}
-_FLAGS = {
-    "private": 0x02,
-    "shared": 0x01,
-    "fixed": 0x10,
-    "noreserve": 0x4000,
-    "populate": 0x8000,
-    "fixed_noreplace": 0x100000,
-}
 _ADVICE = {
     "normal": MADV_NORMAL,
     "random": MADV_RANDOM,
@@ -40,67 +40,49 @@ _ADVICE = {
 }
 
 
-def parse_prot(text: str) -> int:
-    """'rw', 'r-x', 'none' -> PROT_* bits."""
-    if text in ("none", "---"):
-        return 0
-    try:
-        return sum(_PROT[c] for c in text)
-    except KeyError:
-        raise ValueError(f"protection {text!r}: use letters r, w, x (e.g. rw) or none") from None
-
-
-def parse_flags(text: str) -> int:
-    """'private,populate' -> MAP_* bits (MAP_ANONYMOUS always added)."""
-    flags = 0x20
-    for word in text.split(","):
-        if word not in _FLAGS:
-            raise ValueError(f"flag {word!r}: one of {', '.join(_FLAGS)}")
-        flags |= _FLAGS[word]
-    return flags
-
-
-def _number(text: str) -> int:
-    from .cli import parse_size
-
-    return parse_size(text)
-
-
-def hexdump(address: int, data: bytes) -> str:
-    """Classic 16-bytes-a-line dump."""
-    lines = []
-    for offset in range(0, len(data), 16):
-        chunk = data[offset : offset + 16]
-        hexes = " ".join(f"{b:02x}" for b in chunk)
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{address + offset:08x}  {hexes:<47}  |{text}|")
-    return "\n".join(lines)
-
-
 class ProcessShell(cmd.Cmd):
-    """Each command is a syscall of one simulated process."""
+    """Each command is a syscall of one simulated process (sizes take 4k, 16M, 1G)."""
 
     intro = "vmsim shell: one simulated process. Type help or ? for commands, exit to leave."
 
-    def __init__(self, address: str, name: str = "shell") -> None:
+    def __init__(self, address: str, name: str = "shell", history: Path | None = HISTORY) -> None:
         super().__init__()
         self.address = address
         self.name = name
-        self.process = Process(address, name)
+        self.history = history
         self.inspector = Inspector(address)
-        self.prompt = f"vmsim[{self.process.pid}]> "
-        with contextlib.suppress(ImportError, OSError):
-            import readline
+        self.process = Process(address, name)
+        self.dead = False
+        self._set_prompt()
+        if self.history is not None:
+            with contextlib.suppress(ImportError, OSError):
+                import readline
 
-            readline.read_history_file(HISTORY)
+                readline.read_history_file(self.history)
+
+    def _set_prompt(self) -> None:
+        mark = " (dead)" if self.dead else ""
+        self.prompt = f"vmsim[{self.process.pid}{mark}]> "
+
+    def cmdloop(self, intro: str | None = None) -> None:
+        """Read commands until exit; Ctrl-C abandons the current line, not the shell."""
+        while True:
+            try:
+                super().cmdloop(intro)
+                return
+            except KeyboardInterrupt:
+                print("^C")
+                intro = ""
 
     def _run(self, action: Callable[[], str | None]) -> None:
         try:
             text = action()
-        except (ValueError, IndexError) as error:
-            print(f"usage error: {error}")
+        except (ValueError, IndexError, KeyError) as error:
+            print(f"usage: {error}")
             return
         except ProcessKilled as error:
+            self.dead = True
+            self._set_prompt()
             print(f"the process died: {error.message}\n(type respawn for a new process)")
             return
         except VmsimError as error:
@@ -109,58 +91,65 @@ class ProcessShell(cmd.Cmd):
         if text:
             print(text)
 
-    def _args(self, line: str, minimum: int) -> list[str]:
+    @staticmethod
+    def _args(line: str, minimum: int, usage: str) -> list[str]:
         args = shlex.split(line)
         if len(args) < minimum:
-            raise ValueError(f"needs {minimum} argument(s); see help")
+            raise ValueError(usage)
         return args
 
     def do_mmap(self, line: str) -> None:
         """mmap SIZE [PROT=rw] [FLAGS=private] [ADDR]   e.g. mmap 16M rw private,populate"""
 
         def act() -> str:
-            args = self._args(line, 1)
-            prot = parse_prot(args[1]) if len(args) > 1 else 3
-            flags = parse_flags(args[2]) if len(args) > 2 else 0x22
-            addr = self.process.mmap(
-                _number(args[0]), prot, flags, int(args[3], 0) if len(args) > 3 else 0
-            )
-            return f"0x{addr:08x}"
+            args = self._args(line, 1, "mmap SIZE [PROT] [FLAGS] [ADDR]")
+            prot = parse_prot(args[1]) if len(args) > 1 else PROT_READ | PROT_WRITE
+            flags = parse_flags(args[2]) if len(args) > 2 else MAP_PRIVATE | MAP_ANONYMOUS
+            addr = parse_address(args[3]) if len(args) > 3 else 0
+            mapped = self.process.mmap(parse_size(args[0]), prot, flags, addr)
+            return f"0x{mapped:08x}"
 
         self._run(act)
 
     def do_munmap(self, line: str) -> None:
         """munmap ADDR SIZE"""
-        self._run(lambda: self.process.munmap(*(_number(a) for a in self._args(line, 2)[:2])))
+
+        def act() -> None:
+            args = self._args(line, 2, "munmap ADDR SIZE")
+            self.process.munmap(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
 
     def do_mprotect(self, line: str) -> None:
         """mprotect ADDR SIZE PROT   e.g. mprotect 0xb7000000 4k r"""
 
         def act() -> None:
-            args = self._args(line, 3)
-            self.process.mprotect(_number(args[0]), _number(args[1]), parse_prot(args[2]))
+            args = self._args(line, 3, "mprotect ADDR SIZE PROT")
+            self.process.mprotect(parse_address(args[0]), parse_size(args[1]), parse_prot(args[2]))
 
         self._run(act)
 
     def do_brk(self, line: str) -> None:
-        """brk [ADDR]   without ADDR prints the current break"""
-        self._run(lambda: f"0x{self.process.brk(_number(line) if line.strip() else 0):08x}")
+        """brk [ADDR]   move the break; without ADDR prints the current break"""
+        self._run(lambda: f"0x{self.process.brk(parse_address(line) if line.strip() else 0):08x}")
 
     def do_madvise(self, line: str) -> None:
-        """madvise ADDR SIZE ADVICE   (normal, random, sequential, willneed, dontneed)"""
+        """madvise ADDR SIZE ADVICE   ADVICE: normal, random, sequential, willneed, dontneed"""
 
         def act() -> None:
-            args = self._args(line, 3)
-            self.process.madvise(_number(args[0]), _number(args[1]), _ADVICE[args[2]])
+            args = self._args(line, 3, "madvise ADDR SIZE ADVICE")
+            if args[2] not in _ADVICE:
+                raise ValueError(f"advice {args[2]!r}: one of {', '.join(_ADVICE)}")
+            self.process.madvise(parse_address(args[0]), parse_size(args[1]), _ADVICE[args[2]])
 
         self._run(act)
 
     def do_touch(self, line: str) -> None:
-        """touch ADDR [w]   one access; w makes it a write"""
+        """touch ADDR [w]   one access (a read, or a write with w): hit, minor or major"""
 
         def act() -> str:
-            args = self._args(line, 1)
-            return self.process.touch(_number(args[0]), len(args) > 1 and args[1] == "w")
+            args = self._args(line, 1, "touch ADDR [w]")
+            return str(self.process.touch(parse_address(args[0]), args[1:2] == ["w"]))
 
         self._run(act)
 
@@ -168,12 +157,13 @@ class ProcessShell(cmd.Cmd):
         """touchrange START SIZE [w]   touch every page of a range in one batch"""
 
         def act() -> str:
-            args = self._args(line, 2)
-            start, size = _number(args[0]), _number(args[1])
-            s = self.process.touch_many(
-                range(start, start + size, PAGE_SIZE), len(args) > 2 and args[2] == "w"
+            args = self._args(line, 2, "touchrange START SIZE [w]")
+            start, size = parse_address(args[0]), parse_size(args[1])
+            pages = range(start - start % PAGE_SIZE, start + size, PAGE_SIZE)
+            s = self.process.touch_many(pages, args[2:3] == ["w"])
+            return (
+                f"{s.touched} pages: {s.hits} hits, {s.minor} minor faults, {s.major} major faults"
             )
-            return f"{s.touched} touches: {s.hits} hits, {s.minor} minor faults, {s.major} major faults"
 
         self._run(act)
 
@@ -181,9 +171,9 @@ class ProcessShell(cmd.Cmd):
         """read ADDR N   hexdump N bytes"""
 
         def act() -> str:
-            args = self._args(line, 2)
-            address = _number(args[0])
-            return hexdump(address, self.process.read(address, _number(args[1])))
+            args = self._args(line, 2, "read ADDR N")
+            address = parse_address(args[0])
+            return hexdump(address, self.process.read(address, parse_size(args[1])))
 
         self._run(act)
 
@@ -192,26 +182,33 @@ class ProcessShell(cmd.Cmd):
 
         def act() -> str:
             address, _, payload = line.strip().partition(" ")
+            if not address or not payload:
+                raise ValueError("write ADDR TEXT  or  write ADDR hex:BYTES")
             data = bytes.fromhex(payload[4:]) if payload.startswith("hex:") else payload.encode()
-            return f"{self.process.write(_number(address), data)} bytes written"
+            return f"{self.process.write(parse_address(address), data)} bytes written"
 
         self._run(act)
 
     def do_translate(self, line: str) -> None:
-        """translate ADDR   the page walk"""
-        self._run(lambda: self.process.translate(_number(self._args(line, 1)[0])).text.rstrip())
+        """translate ADDR   the page walk: PDE, PTE, frame (or swap entry, or fault)"""
+
+        def act() -> str:
+            address = parse_address(self._args(line, 1, "translate ADDR")[0])
+            return self.process.translate(address).text.rstrip()
+
+        self._run(act)
 
     def do_maps(self, line: str) -> None:
         """maps   /proc/self/maps"""
-        self._run(lambda: self.process.maps().text.rstrip())
+        self._run(lambda: self.process.maps().text.rstrip() or "(no mappings)")
 
     def do_smaps(self, line: str) -> None:
         """smaps   /proc/self/smaps"""
-        self._run(lambda: self.process.smaps().text.rstrip())
+        self._run(lambda: self.process.smaps().text.rstrip() or "(no mappings)")
 
     def do_status(self, line: str) -> None:
         """status   /proc/self/status"""
-        self._run(lambda: self.inspector.status(self.process.pid)[1].rstrip())
+        self._run(lambda: self.process.status().text.rstrip())
 
     def do_meminfo(self, line: str) -> None:
         """meminfo   /proc/meminfo"""
@@ -222,17 +219,25 @@ class ProcessShell(cmd.Cmd):
         self._run(lambda: self.inspector.vmstat().text.rstrip())
 
     def do_respawn(self, line: str) -> None:
-        """respawn   start a fresh process (after the old one died)"""
-        self.process.close()
-        self.process = Process(self.address, self.name)
-        self.prompt = f"vmsim[{self.process.pid}]> "
+        """respawn   a fresh process in place of this one (after it died)"""
+
+        def act() -> str:
+            old_pid = self.process.pid
+            self.process.close()
+            self.process = Process(self.address, self.name)
+            self.dead = False
+            self._set_prompt()
+            return f"pid {old_pid} replaced by pid {self.process.pid}"
+
+        self._run(act)
 
     def do_exit(self, line: str) -> bool:
-        """exit   end the process and leave"""
-        with contextlib.suppress(ImportError, OSError):
-            import readline
+        """exit   end the process and leave (Ctrl-D too)"""
+        if self.history is not None:
+            with contextlib.suppress(ImportError, OSError):
+                import readline
 
-            readline.write_history_file(HISTORY)
+                readline.write_history_file(self.history)
         self.process.close()
         self.inspector.close()
         return True
@@ -240,4 +245,9 @@ class ProcessShell(cmd.Cmd):
     do_EOF = do_exit  # noqa: N815 - cmd.Cmd's name for Ctrl-D
 
     def emptyline(self) -> bool:
+        """An empty line does nothing (cmd.Cmd would repeat the last command)."""
         return False
+
+    def default(self, line: str) -> None:
+        """An unknown command: say so and point at help."""
+        print(f"unknown command {line.split()[0]!r}; type help")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import vmsim
@@ -17,12 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for `python -m vmsim` from a plain checkout."""
+    return dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}", **extra)
+
+
 def test_help_everywhere() -> None:
     for command in (
         [],
         ["stat"],
+        ["stat", "meminfo"],
         ["ps"],
         ["maps"],
+        ["status"],
         ["translate"],
         ["events"],
         ["replay"],
@@ -31,7 +41,19 @@ def test_help_everywhere() -> None:
         ["kill"],
     ):
         result = runner.invoke(app, [*command, "--help"])
-        assert result.exit_code == 0 and "Usage" in result.output
+        assert result.exit_code == 0 and "Usage" in result.output, command
+
+
+def test_server_passes_every_argument_to_the_server() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vmsim", "server", "--help"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert result.returncode == 0 and "vmsim-server" in result.stdout
+    assert "--ram" in result.stdout and "--overcommit" in result.stdout
 
 
 def test_stat_reports_as_text_and_json(server_address: str) -> None:
@@ -39,8 +61,19 @@ def test_stat_reports_as_text_and_json(server_address: str) -> None:
     assert text.exit_code == 0 and text.output.startswith("MemTotal:")
     as_json = runner.invoke(app, ["stat", "vmstat", "--addr", server_address, "--json"])
     assert as_json.exit_code == 0 and "pgfault" in json.loads(as_json.output)
-    for report in ("zoneinfo", "buddyinfo", "swaps"):
-        assert runner.invoke(app, ["stat", report, "--addr", server_address]).exit_code == 0
+    zones = json.loads(
+        runner.invoke(app, ["stat", "zoneinfo", "--addr", server_address, "--json"]).output
+    )
+    assert [z["name"] for z in zones] == ["DMA", "Normal", "HighMem"]
+    buddy = runner.invoke(app, ["stat", "buddyinfo", "--addr", server_address])
+    assert buddy.output.startswith("Node 0, zone")
+    swaps = runner.invoke(app, ["stat", "swaps", "--addr", server_address])
+    assert swaps.output.startswith("Filename")
+
+
+def test_addr_comes_from_vmsim_addr(server_address: str) -> None:
+    result = runner.invoke(app, ["stat", "meminfo"], env={"VMSIM_ADDR": server_address})
+    assert result.exit_code == 0 and "MemTotal:" in result.output
 
 
 def test_ps_maps_status_translate(server_address: str) -> None:
@@ -48,26 +81,70 @@ def test_ps_maps_status_translate(server_address: str) -> None:
         addr = proc.mmap(vmsim.MiB)
         proc.touch(addr, write=True)
         ps = runner.invoke(app, ["ps", "--addr", server_address, "--json"])
-        assert any(p["name"] == "cli-target" for p in json.loads(ps.output))
+        assert any(p["name"] == "cli-target" and p["vm_rss"] == 4096 for p in json.loads(ps.output))
+        table = runner.invoke(app, ["ps", "--addr", server_address])
+        assert "cli-target" in table.output and "RSS" in table.output and "MINFLT" in table.output
         maps = runner.invoke(app, ["maps", str(proc.pid), "--addr", server_address])
-        assert f"{addr:08x}-" in maps.output
+        assert f"{addr:08x}-{addr + vmsim.MiB:08x} rw-p" in maps.output
+        smaps = runner.invoke(app, ["maps", str(proc.pid), "--smaps", "--addr", server_address])
+        assert "Rss:                   4 kB" in smaps.output
+        rows = json.loads(
+            runner.invoke(app, ["maps", str(proc.pid), "--json", "--addr", server_address]).output
+        )
+        assert any(row["start"] == addr and row["rss"] == 4096 for row in rows)
         status = runner.invoke(app, ["status", str(proc.pid), "--addr", server_address])
-        assert "Name:\tcli-target" in status.output
+        assert "Name:\tcli-target" in status.output and "VmRSS:" in status.output
+        status_json = runner.invoke(
+            app, ["status", str(proc.pid), "--json", "--addr", server_address]
+        )
+        assert json.loads(status_json.output)["minor_faults"] == 1
         walk = runner.invoke(app, ["translate", str(proc.pid), hex(addr), "--addr", server_address])
-        assert walk.exit_code == 0 and "PDE" in walk.output and "physical" in walk.output
+        assert walk.exit_code == 0 and "PDE" in walk.output and "PTE" in walk.output
+        assert "physical" in walk.output
         walk_json = json.loads(
             runner.invoke(
                 app, ["translate", str(proc.pid), hex(addr), "--addr", server_address, "--json"]
             ).output
         )
-        assert walk_json["present"] is True
+        assert walk_json["present"] is True and walk_json["pde_index"] == addr >> 22
+        unmapped = runner.invoke(
+            app, ["translate", str(proc.pid), "0x1000", "--addr", server_address]
+        )
+        assert unmapped.exit_code == 0 and "0x00001000" in unmapped.output
 
 
 def test_errors_are_one_line_and_exit_1(server_address: str) -> None:
     result = runner.invoke(app, ["maps", "99999", "--addr", server_address])
-    assert (
-        result.exit_code == 1 and "NOT_FOUND" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("vmsim: NOT_FOUND: ") and result.stderr.count("\n") == 1
+
+
+def test_no_server_is_one_line_unavailable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "vmsim", "ps", "--addr", address],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
     )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("vmsim: UNAVAILABLE: ") and result.stderr.count("\n") == 1
+
+
+def test_bad_arguments_are_usage_errors(server_address: str, tmp_path: Path) -> None:
+    assert (
+        runner.invoke(app, ["translate", "1", "nowhere", "--addr", server_address]).exit_code == 2
+    )
+    assert runner.invoke(app, ["events", "--kind", "nap", "--addr", server_address]).exit_code == 2
+    bad = tmp_path / "bad.trace"
+    bad.write_text("1 2 three\n")
+    result = runner.invoke(app, ["replay", str(bad), "--addr", server_address])
+    assert result.exit_code == 2 and "three" in result.output
+    missing = runner.invoke(app, ["replay", str(tmp_path / "missing"), "--addr", server_address])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
 
 
 def test_replay_prints_hits_misses_and_victims(server_address: str, tmp_path: Path) -> None:
@@ -88,15 +165,26 @@ def test_replay_prints_hits_misses_and_victims(server_address: str, tmp_path: Pa
         ],
     )
     data = json.loads(result.output)
-    assert (data["misses"], data["hits"]) == (9, 11)
+    assert (data["misses"], data["hits"], data["hit_ratio"]) == (9, 11, 0.55)
     text = runner.invoke(
         app, ["replay", str(trace), "--policy", "fifo", "--frames", "3", "--addr", server_address]
     )
     assert "misses 15" in text.output and "victims 7 0 1" in text.output
+    assert "hit ratio 0.250" in text.output
+
+
+def test_replay_reads_addresses_from_stdin(server_address: str) -> None:
+    trace = "0x1000, 0x1004\n0x2000 # a second page\n0x1ff8\n"
+    result = runner.invoke(
+        app,
+        ["replay", "-", "--addresses", "--frames", "1", "--addr", server_address, "--json"],
+        input=trace,
+    )
+    data = json.loads(result.output)
+    assert (data["references"], data["hits"], data["misses"]) == (4, 1, 3)
 
 
 def test_events_follows_the_feed(server_address: str) -> None:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}")
     follower = subprocess.Popen(
         [
             sys.executable,
@@ -115,16 +203,21 @@ def test_events_follows_the_feed(server_address: str) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
+        env=cli_env(),
     )
-    import time
-
-    time.sleep(1.5)
-    with vmsim.connect(server_address, name="watched"):
-        pass
+    assert follower.stdout is not None
+    # Spawn until the follower (whose start-up takes a moment) has seen one.
+    for _ in range(100):
+        if follower.poll() is not None:
+            break
+        with vmsim.connect(server_address, name="watched"):
+            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            follower.wait(0.2)
     out, _ = follower.communicate(timeout=30)
     event = json.loads(out.splitlines()[0])
     assert event["kind"] == "process_spawn" and event["detail"] == "watched"
+    assert follower.returncode == 0
 
 
 def test_kill_needs_and_uses_the_admin_token(server_address: str) -> None:
@@ -132,38 +225,62 @@ def test_kill_needs_and_uses_the_admin_token(server_address: str) -> None:
         refused = runner.invoke(
             app, ["kill", str(proc.pid), "--addr", server_address, "--admin-token", "nope"]
         )
-        assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.output
+        assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.stderr
         done = runner.invoke(
-            app, ["kill", str(proc.pid), "--addr", server_address, "--admin-token", "admin-secret"]
+            app,
+            ["kill", str(proc.pid), "--addr", server_address],
+            env={"VMSIM_ADMIN_TOKEN": "admin-secret"},
         )
         assert done.exit_code == 0
+        with pytest.raises(vmsim.ProcessKilled, match="killed by admin"):
+            proc.brk()
 
 
-def test_shell_session(server_address: str) -> None:
-    env = dict(
-        os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}", HOME=str(ROOT / "tests")
+def test_shell_session(server_address: str, tmp_path: Path) -> None:
+    script = "\n".join(
+        [
+            "mmap 64k rw private,fixed 0x40000000",
+            "maps",
+            "touchrange 0x40000000 16k w",
+            "write 0x40000000 hello",
+            "read 0x40000000 5",
+            "translate 0x40000000",
+            "frobnicate",
+            "mmap lots",
+            "touch 0x10",
+            "status",
+            "respawn",
+            "brk",
+            "exit",
+            "",
+        ]
     )
-    script = "mmap 64k rw\nmaps\ntouch 0x10\nexit\n"
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "shell", "--addr", server_address],
         input=script,
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(HOME=str(tmp_path)),
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "rw-p" in result.stdout and "the process died" in result.stdout
+    out = result.stdout
+    assert "0x40000000" in out and "rw-p" in out
+    assert "4 pages: 0 hits, 4 minor faults, 0 major faults" in out
+    assert "40000000  68 65 6c 6c 6f" in out and "|hello|" in out
+    assert "PTE" in out and "unknown command 'frobnicate'" in out and "usage:" in out
+    assert "the process died" in out and "respawn" in out and "replaced by pid" in out
 
 
 def test_demo_runs_against_its_own_server() -> None:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}")
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "demo"],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(COLUMNS="120"),
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "RSS 12 kB after 3 minor faults" in result.stdout and "identical" in result.stdout
+    out = result.stdout
+    assert "RSS 12 kB after 3 minor faults" in out and "identical" in out
+    assert "SIGSEGV" in out and "MemFree" in out and "demo finished" in out

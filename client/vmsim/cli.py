@@ -330,6 +330,124 @@ def kill(
     print(f"killed {pid}")
 
 
+@app.command()
+def load(
+    addr: Address = DEFAULT_ADDRESS,
+    clients: Annotated[int, typer.Option(help="concurrent client processes")] = 10,
+    workload: Annotated[
+        str, typer.Option(help="seq, random, zipf, phases, thrash, stride or trace")
+    ] = "random",
+    pages: Annotated[
+        int, typer.Option(help="pages each client maps (thrash: choose more than RAM / clients)")
+    ] = 1024,
+    batch: Annotated[int, typer.Option(help="addresses per TouchMany")] = 256,
+    write_ratio: Annotated[float, typer.Option(help="fraction of batches that write")] = 0.3,
+    duration: Annotated[float, typer.Option(help="seconds to run (0 = until --operations)")] = 10.0,
+    operations: Annotated[
+        int, typer.Option(help="operations per client (0 = until --duration)")
+    ] = 0,
+    think_time: Annotated[
+        float, typer.Option(help="seconds each client sleeps between operations")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="seed of every workload")] = 0,
+    mode: Annotated[
+        str, typer.Option(help="asyncio (tasks in this process) or processes (OS processes)")
+    ] = "asyncio",
+    workers: Annotated[int, typer.Option(help="OS processes in processes mode")] = 2,
+    trace: Annotated[Path | None, typer.Option(help="trace file for the trace workload")] = None,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="write faults and throughput over time as CSV")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="write faults and throughput over time as a PNG")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load-test a server: N clients run a workload, then a report of rates, latencies, faults, errors."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .load import LoadConfig, run_load, write_csv, write_plot
+    from .workloads import Workload
+
+    try:
+        pattern = Workload(
+            pattern=workload,
+            region_pages=pages,
+            batch=batch,
+            write_ratio=write_ratio,
+            trace=parse_trace_text(trace.read_text()) if trace else (),
+        )
+        config = LoadConfig(
+            address=addr,
+            workload=pattern,
+            clients=clients,
+            duration=duration or None,
+            operations=operations or None,
+            think_time=think_time,
+            seed=seed,
+            mode=mode,
+            workers=workers,
+        )
+    except (ValueError, OSError) as error:
+        raise typer.BadParameter(str(error)) from None
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(done: int, seconds: float) -> None:
+            rate = done / seconds if seconds else 0.0
+            bar.update(
+                task, description=f"{clients} clients, {done:,} operations, {rate:,.0f} ops/s"
+            )
+
+        report = guarded(lambda: run_load(config, update))
+    if csv_path:
+        write_csv(report, csv_path)
+    if plot:
+        try:
+            write_plot(report, plot)
+        except ImportError:
+            raise typer.BadParameter("--plot needs matplotlib: pip install 'vmsim[load]'") from None
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    table = Table(
+        "measure",
+        "value",
+        title=f"vmsim load: {clients} clients, {workload}, {report.seconds:.1f} s",
+    )
+    latency = report.latency_ms
+    for name, value in (
+        ("operations", f"{report.operations:,} ({report.operations_per_second:,.0f}/s)"),
+        ("touches", f"{report.touches:,} ({report.touches_per_second:,.0f}/s)"),
+        (
+            "latency p50 / p90 / p99 / max",
+            f"{latency['p50']:.2f} / {latency['p90']:.2f} / {latency['p99']:.2f} / {latency['max']:.2f} ms",
+        ),
+        (
+            "hits / minor / major faults",
+            f"{report.hits:,} / {report.minor_faults:,} / {report.major_faults:,}",
+        ),
+        ("swap in / out (pages, machine-wide)", f"{report.swap_in:,} / {report.swap_out:,}"),
+        (
+            "OOM kills (machine) / our processes killed",
+            f"{report.oom_kills} / {report.processes_killed}",
+        ),
+        (
+            "errors by status",
+            ", ".join(f"{code} {n}" for code, n in report.errors.items()) or "none",
+        ),
+    ):
+        table.add_row(name, value)
+    console.print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="vmsim")

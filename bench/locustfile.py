@@ -1,0 +1,125 @@
+"""Locust load test for vmsim: each Locust user is one simulated process running a workload.
+
+    locust -f bench/locustfile.py --headless -u 50 -r 10 -t 60s --host 127.0.0.1:50051 \\
+        --vmsim-workload zipf --vmsim-pages 2048
+    # distributed: one master, N workers (on as many machines as needed)
+    locust -f bench/locustfile.py --master --host SERVER:50051
+    locust -f bench/locustfile.py --worker --master-host MASTER
+
+The workloads are vmsim.workloads, the same as `vmsim load`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import grpc
+import grpc.experimental.gevent as grpc_gevent
+import numpy as np
+from locust import User, events, task
+from locust.env import Environment
+
+from vmsim.constants import (
+    MAP_ANONYMOUS,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+)
+from vmsim.v1 import process_pb2, process_pb2_grpc
+from vmsim.workloads import WORKLOADS, Workload, page_batches
+
+grpc_gevent.init_gevent()  # grpc's own threads must cooperate with Locust's gevent loop
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument(
+        "--vmsim-workload", choices=WORKLOADS, default="random", help="access pattern"
+    )
+    parser.add_argument("--vmsim-pages", type=int, default=1024, help="pages each user maps")
+    parser.add_argument("--vmsim-batch", type=int, default=256, help="addresses per TouchMany")
+    parser.add_argument(
+        "--vmsim-write-ratio", type=float, default=0.3, help="fraction of batches that write"
+    )
+
+
+class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Reports every unary call to Locust as a request event (name = the RPC)."""
+
+    def __init__(self, environment: Environment) -> None:
+        self._environment = environment
+
+    def intercept_unary_unary(self, continuation: Any, call_details: Any, request: Any) -> Any:
+        began = time.perf_counter()
+        response = continuation(call_details, request)
+        exception = None
+        length = 0
+        try:
+            length = response.result().ByteSize()
+        except grpc.RpcError as error:
+            exception = error
+        self._environment.events.request.fire(
+            request_type="grpc",
+            name=call_details.method.rsplit("/", 1)[-1],
+            response_time=(time.perf_counter() - began) * 1000,
+            response_length=length,
+            response=response,
+            context=None,
+            exception=exception,
+        )
+        return response
+
+
+class VmsimUser(User):
+    """One simulated process: spawn, map a region, then TouchMany batches of the workload."""
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self._workload = Workload(
+            pattern=options.vmsim_workload,
+            region_pages=options.vmsim_pages,
+            batch=options.vmsim_batch,
+            write_ratio=options.vmsim_write_ratio,
+        )
+        channel = grpc.intercept_channel(
+            grpc.insecure_channel(self.host), LocustInterceptor(self.environment)
+        )
+        self._stub = process_pb2_grpc.ProcessServiceStub(channel)
+        self._start_process()
+
+    def _start_process(self) -> None:
+        spawned = self._stub.Spawn(process_pb2.SpawnRequest(name="locust"), timeout=30)
+        self._pid = spawned.pid
+        self._metadata = (("x-vmsim-token", spawned.token),)
+        request = process_pb2.MmapRequest(
+            pid=self._pid,
+            length=self._workload.region_pages * PAGE_SIZE,
+            prot=PROT_READ | PROT_WRITE,
+            flags=MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+        )
+        self._region = self._stub.Mmap(request, metadata=self._metadata, timeout=30).addr
+        self._batches = page_batches(self._workload, seed=self._pid)
+
+    @task
+    def touch_batch(self) -> None:
+        indexes, write = next(self._batches)
+        addrs = (self._region + indexes * PAGE_SIZE).astype(np.uint32).tolist()
+        try:
+            self._stub.TouchMany(
+                process_pb2.TouchManyRequest(pid=self._pid, addrs=addrs, write=write),
+                metadata=self._metadata,
+                timeout=30,
+            )
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.FAILED_PRECONDITION:  # killed (e.g. OOM): start over
+                self._start_process()
+
+    def on_stop(self) -> None:
+        with contextlib.suppress(grpc.RpcError):  # already dead
+            self._stub.Exit(
+                process_pb2.ExitRequest(pid=self._pid), metadata=self._metadata, timeout=10
+            )

@@ -6,11 +6,12 @@ Models the knobs of mm/page_alloc.c (min_free_kbytes, watermarks), mm/util.c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
 from .constants import PAGE_SIZE, GiB, MiB
 from .errors import InvalidArgument
+from .timing import CostModel
 
 __all__ = ["MachineConfig", "OvercommitMode", "ReplacementPolicy"]
 
@@ -55,6 +56,9 @@ class MachineConfig:
         nr_cpus: number of CPUs (per-CPU kmap_atomic slots, reports).
         seed: seeds every random choice the kernel makes.
         max_processes: most live processes at once (like pid_max / RLIMIT_NPROC).
+        costs: simulated nanoseconds per operation (timing.CostModel).
+        lock_kinds: per lock class ("zone", "lru", "mmap", "swap", "pkmap"): "spin" or "sleep".
+        record: keep a journal of every call so the run can be replayed (journal.py).
     """
 
     ram_bytes: int = 64 * MiB
@@ -68,6 +72,9 @@ class MachineConfig:
     nr_cpus: int = 2
     seed: int = 0
     max_processes: int = 4096
+    costs: CostModel = field(default_factory=CostModel)
+    lock_kinds: dict[str, str] = field(default_factory=dict)
+    record: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_RAM <= self.ram_bytes <= MAX_RAM or self.ram_bytes % PAGE_SIZE:
@@ -94,6 +101,9 @@ class MachineConfig:
             raise InvalidArgument("min_free_kbytes", f"{self.min_free_kbytes}", "128..262144")
         if not 1 <= self.max_processes <= 32768:
             raise InvalidArgument("max_processes", f"{self.max_processes}", "1..32768")
+        for lock_class, kind in self.lock_kinds.items():
+            if kind not in ("spin", "sleep"):
+                raise InvalidArgument("lock_kinds", f"{lock_class}={kind!r}", "spin or sleep")
         if not isinstance(self.policy, ReplacementPolicy):
             raise InvalidArgument(
                 "policy", f"{self.policy!r}", ", ".join(p.value for p in ReplacementPolicy)

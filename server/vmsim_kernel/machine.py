@@ -7,10 +7,13 @@ syscall entry points of mm/mmap.c, mm/mprotect.c, mm/madvise.c and mm/memory.c.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +49,7 @@ from .errors import (
     OutOfRange,
     ProcessKilled,
 )
+from .locks import LockKind, LockRegistry, SimLock
 from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind, needs_accounting
 from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, select_bad_process
 from .overcommit import commit_limit, vm_enough_memory
@@ -66,6 +70,7 @@ from .results import (
 )
 from .rmap import ReverseMap
 from .swap import SwapDevice, swp_offset
+from .timing import CallCost, CpuTimes, SimThread, SwapQueue
 from .vmscan import allocate_page
 from .vmstat import VmEvents
 
@@ -85,6 +90,52 @@ KERNEL_DIRECT_MAP_BITS = int(
 )
 KERNEL_PDE_BITS = int(PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED)
 STRUCT_PAGE_BYTES = 32  # sizeof(struct page) on i386
+KERNEL_TID = 0  # the thread that runs boot work and calls made outside any process
+KSWAPD_TID = 1  # background reclaim has a clock of its own
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def syscall(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a process call on its thread's clock: journal it, time it, remember its cost.
+
+    The wrapped method's first two arguments are (self, pid); `tid=` picks a thread of
+    that process (default: its main thread).
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        machine: Machine = args[0]  # type: ignore[assignment]
+        pid: int = args[1]  # type: ignore[assignment]
+        tid = kwargs.get("tid")
+        assert tid is None or isinstance(tid, int)
+        if machine.journal is not None:
+            machine.journal.append((method.__name__, args[1:], dict(kwargs), tid))
+        thread = machine.thread_of(pid, tid)
+        before = thread.snapshot()
+        previous, machine.current = machine.current, thread
+        try:
+            return method(*args, **kwargs)
+        finally:
+            machine.current = previous
+            machine.last_cost = thread.cost_since(before)
+            machine.now_ns = max(machine.now_ns, thread.now_ns)
+
+    return wrapper
+
+
+def journaled(method: Callable[P, R]) -> Callable[P, R]:
+    """Record a call that changes the machine but costs nothing (spawn, exit, kill ...)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        machine: Machine = args[0]  # type: ignore[assignment]
+        if machine.journal is not None:
+            machine.journal.append((method.__name__, args[1:], dict(kwargs), None))
+        return method(*args, **kwargs)
+
+    return wrapper
 
 
 def _check_range(field: str, addr: int, length: int) -> None:
@@ -143,6 +194,22 @@ class Machine:
             )
         self.policy = make_policy(self.config.policy, seed=self.config.seed)
         self.policy_tracks_access = self.config.policy is ReplacementPolicy.LRU
+        self.costs = self.config.costs
+        self.locks = LockRegistry(
+            self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
+        )
+        self.zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
+        self.lru_lock = self.locks.new_lock("lru")
+        self.swap_lock = self.locks.new_lock("swap")
+        self.swap_queue = SwapQueue(self.costs)
+        self.kernel_thread = SimThread(KERNEL_TID, 0)
+        self.kswapd = SimThread(KSWAPD_TID, 0)
+        self.current: SimThread = self.kernel_thread
+        self.now_ns = 0  # the latest simulated time any thread has reached
+        self.last_cost = CallCost(0, 0, 0, 0, 0)
+        self.journal: list[tuple[str, tuple[Any, ...], dict[str, Any], int | None]] | None = (
+            [] if self.config.record else None
+        )
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
         self.vm_events = VmEvents()
         self.committed_pages = 0
@@ -199,13 +266,98 @@ class Machine:
     # ---- shared services for the kernel modules ----------------------------------------------
     def allocate_page(self, gfp: Gfp, task: Task | None) -> int:
         """One page, reclaiming or OOM-killing if needed (vmscan.allocate_page)."""
-        return allocate_page(self, gfp, task)
+        pfn = allocate_page(self, gfp, task)
+        self.charge_zone_lock(pfn, 1)
+        return pfn
 
-    def free_page(self, pfn: int) -> None:
-        """Give an order-0 page back to the buddy allocator."""
+    def free_page(self, pfn: int, *, charge: bool = True) -> None:
+        """Give an order-0 page back to the buddy allocator (charge=False: the caller batches the cost)."""
         self.physmem.clear_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
         self.allocator.free_pages(pfn, 0)
         self.vm_events.pgfree += 1
+        if charge:
+            self.charge_zone_lock(pfn, 1)
+
+    # ---- simulated time -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def holding(self, lock: SimLock, *, read: bool = False) -> Iterator[SimThread]:
+        """Run the block on the current thread with *lock* held."""
+        thread = self.current
+        lock.acquire(thread, read=read)
+        try:
+            yield thread
+        finally:
+            lock.release(thread)
+
+    def charge_zone_lock(self, pfn: int, nr_pages: int) -> None:
+        """Buddy work on *nr_pages* under the lock of pfn's zone."""
+        with self.holding(self.zone_locks[self.allocator.zone_of(pfn).zone_type]) as thread:
+            thread.run(self.costs.page_alloc_ns * nr_pages)
+
+    def charge_lru_lock(self, nr_pages: int, per_page_ns: int) -> None:
+        """LRU list work on *nr_pages* under the LRU lock."""
+        with self.holding(self.lru_lock) as thread:
+            thread.run(per_page_ns * nr_pages)
+
+    def wait_for_swap_read(self) -> int:
+        """A swap-in by the current thread: queue on the device and sleep until done; returns the wait."""
+        thread = self.current
+        done = self.swap_queue.submit(thread.now_ns)
+        waited = done - thread.now_ns
+        thread.now_ns = done
+        thread.times.iowait_ns += waited
+        return waited
+
+    def thread_of(self, pid: int, tid: int | None) -> SimThread:
+        """The thread a call runs on (the kernel thread for a pid the call will reject)."""
+        task = self.tasks.get(pid)
+        if task is None or not task.threads:
+            return self.kernel_thread
+        if tid is None or tid == pid:
+            return task.main_thread
+        thread = task.threads.get(tid)
+        if thread is None:
+            raise InvalidArgument(
+                "tid",
+                f"{tid} is not a thread of pid {pid}",
+                ", ".join(str(t) for t in task.threads),
+            )
+        return thread
+
+    def shoot_down_tlbs(self, task: Task) -> None:
+        """After unmapping or reprotecting: flush every thread's TLB; IPIs cost the caller."""
+        caller = self.current
+        for thread in task.threads.values():
+            thread.tlb.flush()
+            if thread is not caller:
+                caller.run(self.costs.tlb_shootdown_ns)
+
+    @contextlib.contextmanager
+    def address_space_change(self, task: Task) -> Iterator[SimThread]:
+        """A syscall that changes the VMAs: entry cost, then the work under mmap_lock (writer)."""
+        thread = self.current
+        thread.run(self.costs.syscall_ns)
+        assert task.mmap_lock is not None
+        with self.holding(task.mmap_lock):
+            thread.run(self.costs.vma_op_ns)
+            yield thread
+
+    def cpu_times(self) -> CpuTimes:
+        """Machine-wide user/system/iowait/lock-wait time: every process plus kswapd."""
+        total = CpuTimes()
+        total.add(self.kswapd.times)
+        total.add(self.kernel_thread.times)
+        for task in self.tasks.values():
+            total.add(task.cpu_times())
+        return total
+
+    def lock_stat(self) -> str:
+        """/proc/lock_stat text."""
+        return self.locks.report()
+
+    def reset_lock_stat(self) -> None:
+        """Clear the lock statistics (echo 0 > /proc/lock_stat)."""
+        self.locks.reset()
 
     def count_allocation(self, pfn: int) -> None:
         """pgalloc_<zone> accounting."""
@@ -217,13 +369,13 @@ class Machine:
         else:
             self.vm_events.pgalloc_high += 1
 
-    def release_user_page(self, pfn: int) -> None:
+    def release_user_page(self, pfn: int, *, charge: bool = True) -> None:
         """The last mapping of a user page went away: drop its swap-cache slot and free it."""
         if self.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
             self.swap_free_entry(int(self.physmem.private[pfn]))
             self.physmem.private[pfn] = 0
         self.physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
-        self.free_page(pfn)
+        self.free_page(pfn, charge=charge)
 
     def swap_free_entry(self, entry: int) -> None:
         """Drop one reference to the swap slot named by a swap PTE value."""
@@ -338,6 +490,7 @@ class Machine:
         return self.nr_managed_pages + self.nr_swap_pages
 
     # ---- processes ------------------------------------------------------------------------------
+    @journaled
     def spawn(self, name: str = "", oom_score_adj: int = 0) -> int:
         """Create a process with an empty user address space (plus stack VMA); return its pid."""
         if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
@@ -360,7 +513,8 @@ class Machine:
             kernel + KERNEL_PGD_INDEX : kernel + 1024
         ]
         mm = MmStruct(pgd_pfn)
-        task = Task(pid, comm, mm, oom_score_adj)
+        task = Task(pid, comm, mm, oom_score_adj, mmap_lock=self.locks.new_lock("mmap", rw=True))
+        task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)
         stack = Vma(
             STACK_TOP - INITIAL_STACK_SIZE,
             STACK_TOP,
@@ -379,6 +533,29 @@ class Machine:
         self.emit(EventKind.PROCESS_SPAWN, pid, None, None, comm)
         return pid
 
+    @journaled
+    def spawn_thread(self, pid: int) -> int:
+        """clone(CLONE_VM): a thread sharing the process's address space, with its own clock."""
+        task = self._live(pid)
+        tid = self._next_pid
+        self._next_pid += 1
+        task.threads[tid] = SimThread(tid, pid, now_ns=self.now_ns)
+        return tid
+
+    @journaled
+    def exit_thread(self, pid: int, tid: int) -> None:
+        """A thread other than the main one exits; its times stay with the process."""
+        task = self._live(pid)
+        if tid == pid or tid not in task.threads:
+            raise InvalidArgument(
+                "tid",
+                f"{tid} is not a secondary thread of pid {pid}",
+                ", ".join(str(t) for t in task.threads if t != pid) or "none",
+            )
+        thread = task.threads.pop(tid)
+        task.dead_threads_times.add(thread.times)
+
+    @journaled
     def exit(self, pid: int) -> None:
         """The process exits: every frame and swap slot it holds is freed."""
         task = self._live(pid)
@@ -388,6 +565,7 @@ class Machine:
         self.emit(EventKind.PROCESS_EXIT, pid, None, None, "exit")
         self._reap_zombies()
 
+    @journaled
     def kill(
         self, pid: int, signal: Signal = Signal.SIGKILL, reason: str = "killed by admin"
     ) -> None:
@@ -435,6 +613,7 @@ class Machine:
 
     def _process_info(self, task: Task) -> ProcessInfo:
         mm = task.mm
+        times = task.cpu_times()
         death = task.death
         return ProcessInfo(
             pid=task.pid,
@@ -453,10 +632,18 @@ class Machine:
             killed_by=death.signal if death else None,
             kill_address=death.address if death else None,
             kill_reason=death.reason if death else None,
+            nr_threads=len(task.threads),
+            user_ns=times.user_ns,
+            system_ns=times.system_ns,
+            iowait_ns=times.iowait_ns,
+            lock_wait_ns=times.lock_wait_ns,
         )
 
     # ---- syscalls -------------------------------------------------------------------------------
-    def mmap(self, pid: int, addr: int, length: int, prot: int, flags: int) -> int:
+    @syscall
+    def mmap(
+        self, pid: int, addr: int, length: int, prot: int, flags: int, *, tid: int | None = None
+    ) -> int:
         """mmap(2) for anonymous memory; returns the start address."""
         task = self._live(pid)
         mm = task.mm
@@ -517,11 +704,14 @@ class Machine:
         charge = length // PAGE_SIZE if accounted else 0
         if not self.commit_allowed(charge - (replaced if fixed else 0)):
             raise self.commit_refused(charge)
-        if fixed:
-            self._unmap(task, start, start + length)
-        self.commit_pages(task, charge)
-        kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
-        mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+        with self.address_space_change(task):
+            if fixed:
+                self._unmap(task, start, start + length)
+                self.shoot_down_tlbs(task)
+            self.commit_pages(task, charge)
+            kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
+            mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+        # mm_populate runs after mmap_lock is dropped, faulting like the process would.
         if flags & MapFlag.POPULATE and prot != Prot.NONE:
             memory.populate_range(self, task, start, start + length, bool(prot & Prot.WRITE))
         return start
@@ -529,22 +719,30 @@ class Machine:
     def _unmap(self, task: Task, start: int, end: int) -> None:
         mm = task.mm
         for piece in mm.remove_range(start, end):
-            memory.zap_range(self, mm, piece.start, piece.end)
+            self.current.run(
+                self.costs.zap_page_ns * memory.zap_range(self, mm, piece.start, piece.end)
+            )
             if piece.accounted:
                 self.uncommit_pages(piece.nr_pages)
                 mm.committed_pages -= piece.nr_pages
         memory.free_pgtables(self, mm, start, end)
 
-    def munmap(self, pid: int, addr: int, length: int) -> None:
+    @syscall
+    def munmap(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> None:
         """munmap(2)."""
         task = self._live(pid)
         _check_aligned("addr", addr)
         if length <= 0:
             raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
         _check_range("addr", addr, page_align_up(length))
-        self._unmap(task, addr, addr + page_align_up(length))
+        with self.address_space_change(task):
+            self._unmap(task, addr, addr + page_align_up(length))
+            self.shoot_down_tlbs(task)
 
-    def mprotect(self, pid: int, addr: int, length: int, prot: int) -> None:
+    @syscall
+    def mprotect(
+        self, pid: int, addr: int, length: int, prot: int, *, tid: int | None = None
+    ) -> None:
         """mprotect(2)."""
         task = self._live(pid)
         mm = task.mm
@@ -571,11 +769,14 @@ class Machine:
             charge += piece.nr_pages if newly else 0
             pieces.append(replace(piece, prot=new_prot, accounted=piece.accounted or newly))
         self.commit_pages(task, charge)
-        mm.replace_range(addr, end, pieces)
-        for piece in pieces:
-            memory.update_protection(self, mm, piece.start, piece.end, piece)
+        with self.address_space_change(task):
+            mm.replace_range(addr, end, pieces)
+            for piece in pieces:
+                memory.update_protection(self, mm, piece.start, piece.end, piece)
+            self.shoot_down_tlbs(task)
 
-    def brk(self, pid: int, addr: int) -> int:
+    @syscall
+    def brk(self, pid: int, addr: int, *, tid: int | None = None) -> int:
         """brk(2): addr 0 queries; returns the (new) program break."""
         task = self._live(pid)
         mm = task.mm
@@ -594,15 +795,21 @@ class Machine:
                 where = f"0x{blocker.start:x}" if blocker else "the stack"
                 raise OutOfMemory(f"brk to 0x{addr:x} would run into the mapping at {where}")
             self.commit_pages(task, (new_end - old_end) // PAGE_SIZE)
-            mm.insert(
-                Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
-            )
+            with self.address_space_change(task):
+                mm.insert(
+                    Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
+                )
         elif new_end < old_end:
-            self._unmap(task, new_end, old_end)
+            with self.address_space_change(task):
+                self._unmap(task, new_end, old_end)
+                self.shoot_down_tlbs(task)
         mm.brk = addr
         return addr
 
-    def madvise(self, pid: int, addr: int, length: int, advice: int) -> None:
+    @syscall
+    def madvise(
+        self, pid: int, addr: int, length: int, advice: int, *, tid: int | None = None
+    ) -> None:
         """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED."""
         task = self._live(pid)
         _check_aligned("addr", addr)
@@ -624,20 +831,33 @@ class Machine:
                 f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
                 "a range covered by mappings",
             )
-        if advice == Madvise.DONTNEED:
-            memory.zap_range(self, task.mm, addr, end)
-        elif advice == Madvise.WILLNEED:
-            memory.swapin_range(self, task, addr, end)
+        self.current.run(self.costs.syscall_ns)
+        assert task.mmap_lock is not None
+        with self.holding(task.mmap_lock, read=True) as thread:
+            if advice == Madvise.DONTNEED:
+                thread.run(self.costs.zap_page_ns * memory.zap_range(self, task.mm, addr, end))
+                self.shoot_down_tlbs(task)
+            elif advice == Madvise.WILLNEED:
+                memory.swapin_range(self, task, addr, end)
 
-    def touch(self, pid: int, addr: int, write: bool = False) -> FaultResult:
+    @syscall
+    def touch(
+        self, pid: int, addr: int, write: bool = False, *, tid: int | None = None
+    ) -> FaultResult:
         """One user-mode access through the MMU; faults are handled."""
         task = self._live(pid)
         if not 0 <= addr < ADDRESS_SPACE_END:
             raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xFFFFFFFF")
         return memory.touch_one(self, task, addr, bool(write))
 
+    @syscall
     def touch_many(
-        self, pid: int, addrs: Sequence[int] | npt.NDArray[np.uint32], write: bool = False
+        self,
+        pid: int,
+        addrs: Sequence[int] | npt.NDArray[np.uint32],
+        write: bool = False,
+        *,
+        tid: int | None = None,
     ) -> TouchSummary:
         """Many user-mode accesses in order; stops at (and raises) a fatal fault."""
         task = self._live(pid)
@@ -671,16 +891,20 @@ class Machine:
                 "addr", f"0x{addr:x}+{length} is not in the 32-bit space", "0x0 .. 0xFFFFFFFF"
             )
 
-    def read(self, pid: int, addr: int, length: int) -> bytes:
+    @syscall
+    def read(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> bytes:
         """Read user memory like the process would (faults handled)."""
         task = self._live(pid)
         self._check_io(addr, length)
+        self.current.run(self.costs.syscall_ns + int(self.costs.copy_byte_ns * length))
         return memory.access_user_memory(self, task, addr, length, None)
 
-    def write(self, pid: int, addr: int, data: bytes) -> None:
+    @syscall
+    def write(self, pid: int, addr: int, data: bytes, *, tid: int | None = None) -> None:
         """Write user memory like the process would (faults handled)."""
         task = self._live(pid)
         self._check_io(addr, len(data))
+        self.current.run(self.costs.syscall_ns + int(self.costs.copy_byte_ns * len(data)))
         memory.access_user_memory(self, task, addr, len(data), bytes(data))
 
     def translate(self, pid: int, addr: int) -> Translation:
@@ -731,6 +955,8 @@ class Machine:
             "zoneinfo": proc.format_zoneinfo,
             "buddyinfo": lambda machine: machine.allocator.buddyinfo(),
             "swaps": proc.format_swaps,
+            "lock_stat": lambda machine: machine.lock_stat(),
+            "stat": proc.format_stat,
         }
         if name not in machine_wide:
             raise InvalidArgument(

@@ -111,7 +111,14 @@ def free_pgtables(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
 
 # ---- faults --------------------------------------------------------------------------------
 def handle_mm_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
-    """Resolve a fault at *address*, or kill the task with SIGSEGV and raise why."""
+    """Resolve a fault at *address* under mmap_lock (reader), or kill the task with SIGSEGV."""
+    machine.current.run(machine.costs.fault_entry_ns)
+    assert task.mmap_lock is not None
+    with machine.holding(task.mmap_lock, read=True):
+        return _resolve_fault(machine, task, address, write)
+
+
+def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
     mm = task.mm
     if address >= TASK_SIZE:
         raise machine.segv(task, address, "user-mode access to kernel space (U/S bit clear)")
@@ -151,6 +158,7 @@ def do_anonymous_page(
         machine.free_page(pfn)
         raise machine.dead(task)
     machine.physmem.zero_frame(pfn)
+    machine.current.run(machine.costs.zero_page_ns)
     machine.physmem.set_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
     bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
     map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
@@ -192,6 +200,7 @@ def swap_in_page(
         raise machine.dead(task)
     if machine.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
+    waited = machine.wait_for_swap_read()
     swap.read_slot_into(offset, machine.physmem.frame_view(pfn))
     physmem = machine.physmem
     physmem.set_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
@@ -206,7 +215,7 @@ def swap_in_page(
     map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
     machine.vm_events.pswpin += 1
     machine.vm_events.pgpgin += PAGE_SIZE // 1024
-    machine.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}")
+    machine.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     return pfn
 
 
@@ -217,6 +226,7 @@ def map_user_page(
     machine.ram_words[word] = make_entry(pfn, bits)
     machine.rmap.add(pfn, mm, page_va, word)
     machine.policy.insert(pfn)
+    machine.charge_lru_lock(1, machine.costs.lru_update_ns)
     mm.rss_anon += 1
     if mm.rss_anon > mm.hiwater_rss:
         mm.hiwater_rss = mm.rss_anon
@@ -250,13 +260,21 @@ def touch_one(machine: Machine, task: Task, address: int, write: bool) -> FaultR
         pte = words[word]
         need = (_P | _US | _RW) if write else (_P | _US)
         if pte & need == need:
+            thread = machine.current
+            hit = thread.tlb.access(address >> PAGE_SHIFT)
+            thread.run(machine.costs.tlb_hit_ns if hit else machine.costs.page_walk_ns, user=True)
             words[word] = pte | _A | (_D if write else 0)
             if not pde & _A:
                 words[pde_word] = pde | _A
             if machine.policy_tracks_access:
                 machine.policy.access(pte >> PAGE_SHIFT)
             return FaultResult.HIT
-    return handle_mm_fault(machine, task, address, write)
+    result = handle_mm_fault(machine, task, address, write)
+    # The faulting access is restarted: it walks the new PTE and fills the TLB.
+    thread = machine.current
+    thread.tlb.access(address >> PAGE_SHIFT)
+    thread.run(machine.costs.page_walk_ns, user=True)
+    return result
 
 
 def touch_many(
@@ -296,6 +314,15 @@ def touch_many(
         misses = np.flatnonzero(~ok)
         nr_hits = int(misses[0]) if len(misses) else len(rest)
         if nr_hits:
+            thread = machine.current
+            tlb_misses = thread.tlb.access_many(
+                (rest[:nr_hits] >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+            )
+            costs = machine.costs
+            thread.run(
+                (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
+                user=True,
+            )
             hit_words = pte_words[:nr_hits]
             ram32[hit_words] = ptes[:nr_hits] | set_bits
             ram32[pde_words[:nr_hits]] |= np.uint32(_A)
@@ -378,27 +405,42 @@ def pte_runs(machine: Machine, mm: MmStruct, start: int, end: int) -> list[tuple
     return runs
 
 
-def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
-    """Unmap every page of [start, end): free frames no one else maps and swap slots (zap_pte_range)."""
+def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> int:
+    """Unmap every page of [start, end): free frames no one else maps and swap slots (zap_pte_range).
+
+    Returns the number of PTEs cleared. The LRU and zone-lock work of the freed pages is
+    charged once per range, as the kernel batches it (free_pages_and_swap_cache).
+    """
     ram32 = machine.ram32
+    cleared = 0
+    freed: list[int] = []
     for first_va, first_word, count in pte_runs(machine, mm, start, end):
         entries = ram32[first_word : first_word + count]
         for k in np.flatnonzero(entries).tolist():
             pte = int(entries[k])
             if pte & _P:
-                unmap_user_page(machine, mm, pte >> PAGE_SHIFT, first_va + (k << PAGE_SHIFT))
+                pfn = pte >> PAGE_SHIFT
+                if unmap_user_page(machine, mm, pfn, first_va + (k << PAGE_SHIFT)):
+                    freed.append(pfn)
             else:
                 machine.swap_free_entry(pte)
                 mm.swap_entries -= 1
             entries[k] = 0
+            cleared += 1
+    if freed:
+        machine.charge_lru_lock(len(freed), machine.costs.lru_update_ns)
+        machine.charge_zone_lock(freed[0], len(freed))
+    return cleared
 
 
-def unmap_user_page(machine: Machine, mm: MmStruct, pfn: int, page_va: int) -> None:
-    """Drop one mapping of a user page; free the page when it was the last."""
+def unmap_user_page(machine: Machine, mm: MmStruct, pfn: int, page_va: int) -> bool:
+    """Drop one mapping of a user page; free the page (and say so) when it was the last."""
     mm.rss_anon -= 1
     if machine.rmap.remove(pfn, mm, page_va) == 0:
         machine.policy.remove(pfn)
-        machine.release_user_page(pfn)
+        machine.release_user_page(pfn, charge=False)
+        return True
+    return False
 
 
 def update_protection(machine: Machine, mm: MmStruct, start: int, end: int, vma: Vma) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "format_maps",
     "format_meminfo",
     "format_smaps",
+    "format_stat",
     "format_status",
     "format_swaps",
     "format_vmstat",
@@ -468,3 +469,18 @@ def check_invariants(machine: Machine) -> None:
         )
     if committed != machine.committed_pages:
         raise KernelBug(f"Committed_AS {machine.committed_pages} != sum over processes {committed}")
+
+
+def format_stat(machine: Machine) -> str:
+    """/proc/stat's cpu line, in simulated nanoseconds instead of USER_HZ ticks, plus process counts."""
+    times = machine.cpu_times()
+    live = sum(1 for task in machine.tasks.values() if task.alive)
+    return (
+        "# simulated nanoseconds: user nice system idle iowait irq softirq steal guest guest_nice\n"
+        f"cpu  {times.user_ns} 0 {times.system_ns} 0 {times.iowait_ns} 0 0 0 0 0\n"
+        f"lock_wait {times.lock_wait_ns}\n"
+        f"kswapd {machine.kswapd.times.system_ns}\n"
+        f"clock {machine.now_ns}\n"
+        f"processes {len(machine.tasks)}\n"
+        f"procs_running {live}\n"
+    )

@@ -6,12 +6,14 @@ and the exit bookkeeping of kernel/exit.c (a dead task keeps its record as a zom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .constants import Signal
 from .errors import OomKilled, ProcessKilled, SegmentationFault
+from .locks import SimLock
 from .mm import MmStruct
 from .results import ProcessState
+from .timing import CpuTimes, SimThread
 
 __all__ = ["Task"]
 
@@ -31,6 +33,24 @@ class Task:
     maj_flt: int = 0
     death: ProcessKilled | None = None  # why it died, raised again on every later call
     exited_normally: bool = False
+    threads: dict[int, SimThread] = field(
+        default_factory=dict
+    )  # tid -> thread; the main one has tid == pid
+    mmap_lock: SimLock | None = None  # the mm's reader-writer semaphore
+    dead_threads_times: CpuTimes = field(default_factory=CpuTimes)  # times of threads that exited
+
+    @property
+    def main_thread(self) -> SimThread:
+        """The thread whose tid is the pid."""
+        return self.threads[self.pid]
+
+    def cpu_times(self) -> CpuTimes:
+        """User, system, iowait and lock-wait time of every thread, live or exited."""
+        total = CpuTimes()
+        total.add(self.dead_threads_times)
+        for thread in self.threads.values():
+            total.add(thread.times)
+        return total
 
     @property
     def alive(self) -> bool:

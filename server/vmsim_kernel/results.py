@@ -118,6 +118,11 @@ class ProcessInfo:
     killed_by: Signal | None = None
     kill_address: int | None = None
     kill_reason: str | None = None
+    nr_threads: int = 1
+    user_ns: int = 0  # simulated CPU time in the process's own accesses
+    system_ns: int = 0  # simulated kernel time, spinning on locks included
+    iowait_ns: int = 0  # waiting for the swap device
+    lock_wait_ns: int = 0  # asleep on sleeping locks
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,14 @@ def pageout(machine: Machine, pfn: int) -> PageoutResult:
         if in_swap_cache:
             offset = swp_offset(int(physmem.private[pfn]))
         else:
-            slot = swap.alloc_slot()
+            with machine.holding(machine.swap_lock) as thread:
+                thread.run(machine.costs.page_alloc_ns)
+                slot = swap.alloc_slot()
             if slot is None:
                 return PageoutResult.KEEP
             offset = slot
+        # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
+        machine.swap_queue.submit(machine.current.now_ns)
         swap.write_slot(offset, physmem.frame_view(pfn))
         machine.vm_events.pswpout += 1
         machine.vm_events.pgpgout += PAGE_SIZE // 1024
@@ -87,7 +91,23 @@ def pageout(machine: Machine, pfn: int) -> PageoutResult:
 
 
 def shrink_pages(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
-    """Evict up to *nr_to_reclaim* pages chosen by the policy; return how many were freed."""
+    """Evict up to *nr_to_reclaim* pages chosen by the policy; return how many were freed.
+
+    Direct reclaim runs on the allocating thread's clock; background reclaim on kswapd's,
+    which wakes no earlier than the thread that woke it.
+    """
+    if direct:
+        return _shrink(machine, nr_to_reclaim, direct=True)
+    kswapd, woken_by = machine.kswapd, machine.current
+    kswapd.now_ns = max(kswapd.now_ns, woken_by.now_ns)
+    machine.current = kswapd
+    try:
+        return _shrink(machine, nr_to_reclaim, direct=False)
+    finally:
+        machine.current = woken_by
+
+
+def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
     policy = machine.policy
     events = machine.vm_events
     reclaimed = 0
@@ -103,6 +123,7 @@ def shrink_pages(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
             policy.insert(pfn)
             break  # no swap space: no anonymous page can be reclaimed now
         reclaimed += 1
+    machine.charge_lru_lock(scanned, machine.costs.reclaim_scan_ns)
     if direct:
         events.pgscan_direct += scanned
         events.pgsteal_direct += reclaimed

@@ -1,9 +1,7 @@
-"""The swap device: a real file with a Linux swap header and 4 KiB slots; swap entries.
+"""The swap device: a real file with a Linux swap header and 4 KiB slots, and swap entries.
 
-Models mm/swapfile.c (swap_info_struct, swap_map, scan_swap_map_slots, swap_duplicate,
-swap_free, swap_show), mm/page_io.c (slot I/O), include/linux/swapops.h and the
-swap_header of include/linux/swap.h. Swap entries use the i386 two-level PTE layout of
-pgtable-2level.h: type in bits 1..5, offset from bit 9, present bit clear.
+Models mm/swapfile.c (swap_map, scan_swap_map_slots, swap_duplicate, swap_free, swap_show),
+mm/page_io.c, include/linux/swapops.h and the swap_header of include/linux/swap.h.
 """
 
 from __future__ import annotations
@@ -13,15 +11,22 @@ import os
 import random
 import struct
 import tempfile
+import uuid
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from .constants import PAGE_SIZE, SWP_OFFSET_SHIFT, SWP_TYPE_BITS, SWP_TYPE_SHIFT
+from .constants import PAGE_SIZE, SWP_OFFSET_SHIFT, SWP_TYPE_BITS, SWP_TYPE_SHIFT, KiB
 from .errors import KernelBug
 
 __all__ = [
+    "MAX_SWAPFILES",
+    "MAX_SWAP_OFFSET",
+    "PROC_SWAPS_HEADER",
+    "SWAPFILE_CLUSTER",
     "SWAP_MAGIC",
     "SwapDevice",
     "SwapHeader",
@@ -31,49 +36,121 @@ __all__ = [
     "swp_type",
 ]
 
-SWAP_MAGIC = b"SWAPSPACE2"
-MAX_SWAP_OFFSET = (1 << (32 - SWP_OFFSET_SHIFT)) - 1
-_INFO_OFFSET = 1024  # swap_header.info follows 1 KiB of bootbits
-_INFO = struct.Struct("<III16s16s")  # version, last_page, nr_badpages, sws_uuid, sws_volume
-SWAP_CLUSTER = 256  # SWAPFILE_CLUSTER: slots handed out consecutively from one cursor
+# ---- swap entries (pgtable-2level.h) ----------------------------------------------------------
+#
+#   31                                  9 8          6 5           1  0
+#  +-------------------------------------+------------+-------------+---+
+#  |         offset (23 bits)            |  always 0  | type (5 b.) | 0 |
+#  +-------------------------------------+------------+-------------+---+
+#                                          bit 8 would be PROTNONE     PRESENT
+MAX_SWAPFILES: Final = 1 << SWP_TYPE_BITS
+MAX_SWAP_OFFSET: Final = (1 << (32 - SWP_OFFSET_SHIFT)) - 1
+_SWP_TYPE_MASK: Final = MAX_SWAPFILES - 1
+_PTE_PRESENT: Final = 1
 
 
 def swp_entry(swap_type: int, offset: int) -> int:
-    """The non-present PTE value naming slot *offset* of swap area *swap_type*."""
-    if not 0 <= swap_type < (1 << SWP_TYPE_BITS) or not 0 < offset <= MAX_SWAP_OFFSET:
-        raise KernelBug(f"swap entry type {swap_type} offset {offset} does not fit a PTE")
+    """__swp_entry: the non-present PTE value that names slot *offset* of area *swap_type*.
+
+    Args:
+        swap_type: index of the swap area, 0..31.
+        offset: slot in that area, 1..2**23-1 (slot 0 is the header, and type 0 offset 0
+            would be the empty PTE).
+
+    Returns:
+        The 32-bit PTE value; its PRESENT bit is clear and it is never zero.
+
+    Raises:
+        KernelBug: the type or offset does not fit the PTE layout.
+    """
+    if not 0 <= swap_type < MAX_SWAPFILES:
+        raise KernelBug(f"swap type {swap_type} outside 0..{MAX_SWAPFILES - 1}")
+    if not 0 < offset <= MAX_SWAP_OFFSET:
+        raise KernelBug(f"swap offset {offset} outside 1..{MAX_SWAP_OFFSET}")
     return (swap_type << SWP_TYPE_SHIFT) | (offset << SWP_OFFSET_SHIFT)
 
 
 def swp_type(pte: int) -> int:
-    """__swp_type."""
-    return (pte >> SWP_TYPE_SHIFT) & ((1 << SWP_TYPE_BITS) - 1)
+    """__swp_type: the swap area named by a swap PTE."""
+    return (pte >> SWP_TYPE_SHIFT) & _SWP_TYPE_MASK
 
 
 def swp_offset(pte: int) -> int:
-    """__swp_offset."""
-    return pte >> SWP_OFFSET_SHIFT
+    """__swp_offset: the slot named by a swap PTE."""
+    return (pte & 0xFFFFFFFF) >> SWP_OFFSET_SHIFT
 
 
 def is_swap_pte(pte: int) -> bool:
-    """A PTE that is not present but not empty holds a swap entry."""
-    return pte != 0 and not pte & 1
+    """is_swap_pte: not present but not empty, so the PTE holds a swap entry."""
+    return pte != 0 and not pte & _PTE_PRESENT
+
+
+# ---- the on-disk header (include/linux/swap.h union swap_header) ------------------------------
+SWAP_MAGIC: Final = b"SWAPSPACE2"
+_MAGIC_OFFSET: Final = PAGE_SIZE - len(SWAP_MAGIC)  # magic.magic ends the first page
+_INFO_OFFSET: Final = 1024  # info follows bootbits[1024], left for a disklabel
+# info.version, last_page, nr_badpages, sws_uuid[16], sws_volume[16]
+_SWAP_INFO: Final = struct.Struct("<III16s16s")
+_SWAP_VERSION: Final = 1
+_VOLUME_NAME: Final = b"vmsim"
+
+PROC_SWAPS_HEADER: Final = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+
+# ---- slot allocation (mm/swapfile.c) ----------------------------------------------------------
+SWAPFILE_CLUSTER: Final = 256  # slots handed out in a row before a fresh cluster is sought
+SWAP_MAP_MAX: Final = 0xFFFF  # uint16 counts; Linux chains continuation pages beyond 0x3e
+# Clusters looked at per numpy call when hunting forward: one call covers 1 GiB of swap.
+_SCAN_WINDOW_CLUSTERS: Final = 1024
+# seq_file_path() escapes these in /proc/swaps so the columns stay parseable.
+_PATH_ESCAPES: Final = frozenset(" \t\n\\")
 
 
 @dataclass(frozen=True)
 class SwapHeader:
-    """The parsed swap_header of slot 0."""
+    """The swap_header of slot 0, parsed back from the file.
+
+    Attributes:
+        version: info.version; mkswap writes 1.
+        last_page: info.last_page: the last slot of the area (nr_slots - 1).
+        nr_badpages: info.nr_badpages; always 0 here.
+        uuid: info.sws_uuid, a version 4 UUID as mkswap makes (but derived from the seed).
+        label: info.sws_volume up to its first NUL.
+        magic: the 10 bytes that end the page; b"SWAPSPACE2" for a valid header.
+    """
 
     version: int
     last_page: int
     nr_badpages: int
-    uuid: bytes
+    uuid: uuid.UUID
     label: str
     magic: bytes
 
 
+def _mangle_path(path: str) -> str:
+    """mangle_path(): write the characters /proc/swaps escapes as backslash-octal."""
+    return "".join(f"\\{ord(char):03o}" if char in _PATH_ESCAPES else char for char in path)
+
+
 class SwapDevice:
-    """One swap area backed by a file; slot 0 is the header and is never handed out."""
+    """One swap area (swap_info_struct) backed by a file; slot 0 is the header.
+
+    Attributes:
+        path: absolute path of the backing file.
+        is_temporary: the file was created here and is removed by close().
+        swap_type: the area's index, stored in every swap entry that points into it.
+        priority: the priority /proc/swaps shows (the kernel's default for the first area is -2).
+        nr_slots: 4 KiB slots in the file, the header included.
+        swap_map: usage count per slot: how many PTEs (or the swap cache) hold it; 0 is free.
+        inuse_pages: slots whose count is not zero.
+        lowest_bit: no free slot lies below this offset.
+        highest_bit: no free slot lies above this offset.
+        cluster_next: where the next allocation starts looking (next-fit cursor).
+        cluster_nr: allocations left before the cursor moves to a wholly free cluster.
+        cluster_free: free slots per SWAPFILE_CLUSTER-aligned cluster, so a scan can skip
+            full clusters without reading their part of swap_map.
+        nr_reads: slots read (swap-ins).
+        nr_writes: slots written (swap-outs).
+    """
 
     def __init__(
         self,
@@ -83,163 +160,354 @@ class SwapDevice:
         priority: int = -2,
         seed: int = 0,
     ) -> None:
-        if size_bytes < 2 * PAGE_SIZE or size_bytes % PAGE_SIZE:
-            raise KernelBug(f"swap size {size_bytes} is not at least two whole pages")
+        """mkswap then swapon: create the file, write the header, set up an empty swap_map.
+
+        Args:
+            size_bytes: file size, the header page included; a multiple of PAGE_SIZE of at
+                least two pages and at most 2**23 pages (what a swap entry can address).
+            path: the backing file, created or truncated; None makes a temporary file.
+            swap_type: the area's index, 0..31.
+            priority: the priority shown in /proc/swaps.
+            seed: seeds the header's UUID, so the same configuration writes the same bytes.
+
+        Raises:
+            KernelBug: the size or type cannot describe a swap area (the configuration
+                layer validates user input before it reaches here).
+        """
+        if size_bytes % PAGE_SIZE or not 2 <= size_bytes // PAGE_SIZE <= MAX_SWAP_OFFSET + 1:
+            raise KernelBug(f"swap size {size_bytes} is not 2..{MAX_SWAP_OFFSET + 1} whole pages")
+        if not 0 <= swap_type < MAX_SWAPFILES:
+            raise KernelBug(f"swap type {swap_type} outside 0..{MAX_SWAPFILES - 1}")
         self.nr_slots = size_bytes // PAGE_SIZE
-        if self.nr_slots - 1 > MAX_SWAP_OFFSET:
-            raise KernelBug(f"{self.nr_slots} slots do not fit in a swap entry")
+        self.swap_type = swap_type
+        self.priority = priority
         self.is_temporary = path is None
         if path is None:
             fd, path = tempfile.mkstemp(prefix="vmsim-swap-", suffix=".swap")
-            os.close(fd)
-        self.path = path
-        self.swap_type = swap_type
-        self.priority = priority
-        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.ftruncate(self._fd, size_bytes)  # sparse: blocks appear only when slots are written
-        self._write_header(random.Random(seed).randbytes(16))
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.path = os.path.abspath(path)
+        self._fd: int | None = fd
+        try:
+            # Sparse: the host allocates blocks only for slots that are written.
+            os.ftruncate(fd, size_bytes)
+            self._write_header(seed)
+        except BaseException:
+            self.close()
+            raise
+
         self.swap_map: npt.NDArray[np.uint16] = np.zeros(self.nr_slots, dtype=np.uint16)
         self.inuse_pages = 0
         self.nr_reads = 0
         self.nr_writes = 0
-        self._cluster_next = 1
-
-    def _write_header(self, uuid: bytes) -> None:
-        header = bytearray(PAGE_SIZE)
-        _INFO.pack_into(
-            header, _INFO_OFFSET, 1, self.nr_slots - 1, 0, uuid, b"vmsim".ljust(16, b"\0")
+        self.lowest_bit = 1
+        self.highest_bit = self.nr_slots - 1
+        self.cluster_next = 1
+        self.cluster_nr = 0
+        nr_clusters = -(-self.nr_slots // SWAPFILE_CLUSTER)
+        self._cluster_capacity: npt.NDArray[np.int32] = np.full(
+            nr_clusters, SWAPFILE_CLUSTER, dtype=np.int32
         )
-        header[PAGE_SIZE - len(SWAP_MAGIC) :] = SWAP_MAGIC
-        os.pwrite(self._require_fd(), bytes(header), 0)
+        self._cluster_capacity[-1] = self.nr_slots - (nr_clusters - 1) * SWAPFILE_CLUSTER
+        self._cluster_capacity[0] -= 1  # the header slot is never free
+        self.cluster_free: npt.NDArray[np.int32] = self._cluster_capacity.copy()
 
-    def _require_fd(self) -> int:
-        if self._fd is None:
-            raise KernelBug("swap device is closed")
-        return self._fd
+    # ---- header --------------------------------------------------------------------------------
+    def _write_header(self, seed: int) -> None:
+        sws_uuid = uuid.UUID(bytes=random.Random(seed).randbytes(16), version=4)
+        header = bytearray(PAGE_SIZE)
+        _SWAP_INFO.pack_into(
+            header,
+            _INFO_OFFSET,
+            _SWAP_VERSION,
+            self.nr_slots - 1,
+            0,
+            sws_uuid.bytes,
+            _VOLUME_NAME,  # struct pads the 16-byte field with NULs
+        )
+        header[_MAGIC_OFFSET:] = SWAP_MAGIC
+        if os.pwrite(self._require_fd(), header, 0) != PAGE_SIZE:
+            raise KernelBug("short write of the swap header")
 
     def read_header(self) -> SwapHeader:
-        """Parse slot 0 back from the file."""
+        """Parse the swap_header back from slot 0 of the file."""
         raw = os.pread(self._require_fd(), PAGE_SIZE, 0)
-        version, last_page, bad, uuid, label = _INFO.unpack_from(raw, _INFO_OFFSET)
+        if len(raw) != PAGE_SIZE:
+            raise KernelBug(f"swap header is {len(raw)} bytes, not a page")
+        version, last_page, nr_badpages, sws_uuid, sws_volume = _SWAP_INFO.unpack_from(
+            raw, _INFO_OFFSET
+        )
         return SwapHeader(
-            version,
-            last_page,
-            bad,
-            uuid,
-            label.rstrip(b"\0").decode(),
-            raw[PAGE_SIZE - len(SWAP_MAGIC) :],
+            version=version,
+            last_page=last_page,
+            nr_badpages=nr_badpages,
+            uuid=uuid.UUID(bytes=sws_uuid),
+            label=sws_volume.split(b"\0", 1)[0].decode("utf-8", "replace"),
+            magic=raw[_MAGIC_OFFSET:],
         )
 
-    # ---- slots -------------------------------------------------------------------------------
+    # ---- counts ------------------------------------------------------------------------------
     @property
     def nr_usable_slots(self) -> int:
-        """Slots that can hold pages (all but the header)."""
+        """Slots that can hold pages: all but the header (si->pages)."""
         return self.nr_slots - 1
 
     @property
     def nr_free_slots(self) -> int:
-        """Slots not in use."""
+        """Usable slots whose count is zero."""
         return self.nr_usable_slots - self.inuse_pages
 
-    def alloc_slot(self) -> int | None:
-        """A free slot (count 1), next-fit from the cluster cursor; None when swap is full."""
-        if self.inuse_pages >= self.nr_usable_slots:
-            return None
-        start = self._cluster_next
-        for lo, hi in ((start, self.nr_slots), (1, start)):
-            position = lo
-            while position < hi:
-                window = self.swap_map[position : min(hi, position + 4096)]
-                free = np.flatnonzero(window == 0)
-                if len(free):
-                    offset = position + int(free[0])
-                    self.swap_map[offset] = 1
-                    self.inuse_pages += 1
-                    self._cluster_next = offset + 1 if offset + 1 < self.nr_slots else 1
-                    return offset
-                position += len(window)
-        raise KernelBug("swap map claims free slots but none was found")
+    @property
+    def size_kb(self) -> int:
+        """Usable size in kB, the header page excluded, as /proc/swaps prints it."""
+        return self.nr_usable_slots * (PAGE_SIZE // KiB)
 
-    def _check_slot(self, offset: int) -> None:
+    @property
+    def used_kb(self) -> int:
+        """Slots in use, in kB."""
+        return self.inuse_pages * (PAGE_SIZE // KiB)
+
+    @property
+    def closed(self) -> bool:
+        """close() has been called."""
+        return self._fd is None
+
+    # ---- allocation (scan_swap_map_slots, swap_duplicate, swap_free) ---------------------------
+    def alloc_slot(self) -> int | None:
+        """Take a free slot with count 1, or return None when the area is full.
+
+        Next-fit from cluster_next, so consecutive swap-outs land in consecutive slots and
+        are written sequentially. Every SWAPFILE_CLUSTER allocations the cursor moves to
+        the lowest wholly free cluster, as the kernel does to keep runs long while swap is
+        fragmented.
+
+        Raises:
+            KernelBug: the device is closed.
+        """
+        self._require_fd()  # no allocations after swapoff
+        if self.inuse_pages == self.nr_usable_slots:
+            return None
+        if self.cluster_nr == 0:
+            self._seek_free_cluster()
+        self.cluster_nr -= 1
+        offset = max(self.cluster_next, self.lowest_bit)
+        if offset > self.highest_bit:
+            offset = self.lowest_bit
+        if self.swap_map[offset]:
+            found = self._scan_free(offset + 1, self.highest_bit + 1)
+            if found is None:
+                found = self._scan_free(self.lowest_bit, offset)
+            if found is None:
+                raise KernelBug(f"{self.nr_free_slots} slots are free but none was found")
+            offset = found
+        self._take_slot(offset)
+        return offset
+
+    def _take_slot(self, offset: int) -> None:
+        self.swap_map[offset] = 1
+        self.inuse_pages += 1
+        self.cluster_free[offset // SWAPFILE_CLUSTER] -= 1
+        if offset == self.lowest_bit:
+            self.lowest_bit += 1
+        if offset == self.highest_bit:
+            self.highest_bit -= 1
+        if self.inuse_pages == self.nr_usable_slots:
+            # An empty range, so the first free_slot() sets both bounds to its slot.
+            self.lowest_bit, self.highest_bit = self.nr_slots, 0
+        self.cluster_next = offset + 1
+
+    def _seek_free_cluster(self) -> None:
+        """Point the cursor at the lowest wholly free cluster, if there is one."""
+        self.cluster_nr = SWAPFILE_CLUSTER
+        first = self.lowest_bit // SWAPFILE_CLUSTER
+        nr_clusters = len(self.cluster_free)
+        while first < nr_clusters:
+            stop = min(nr_clusters, first + _SCAN_WINDOW_CLUSTERS)
+            whole = np.flatnonzero(
+                self.cluster_free[first:stop] == self._cluster_capacity[first:stop]
+            )
+            if whole.size:
+                cluster = first + int(whole[0])
+                self.cluster_next = max(cluster * SWAPFILE_CLUSTER, 1)
+                # Stay in this cluster until it is used up, then look again.
+                self.cluster_nr = int(self._cluster_capacity[cluster])
+                return
+            first = stop
+
+    def _scan_free(self, start: int, stop: int) -> int | None:
+        """The first free slot in [start, stop), skipping full clusters; None if there is none."""
+        if start >= stop:
+            return None
+        cluster = start // SWAPFILE_CLUSTER
+        if self.cluster_free[cluster]:
+            found = self._first_free_slot(start, min(stop, (cluster + 1) * SWAPFILE_CLUSTER))
+            if found is not None:
+                return found
+        last_cluster = (stop - 1) // SWAPFILE_CLUSTER
+        cluster += 1
+        while cluster <= last_cluster:
+            window_end = min(last_cluster + 1, cluster + _SCAN_WINDOW_CLUSTERS)
+            with_free = np.flatnonzero(self.cluster_free[cluster:window_end])
+            if with_free.size:
+                low = (cluster + int(with_free[0])) * SWAPFILE_CLUSTER
+                # Only the last cluster is cut by *stop*, so this can miss only past stop.
+                return self._first_free_slot(low, min(stop, low + SWAPFILE_CLUSTER))
+            cluster = window_end
+        return None
+
+    def _first_free_slot(self, start: int, stop: int) -> int | None:
+        free = np.flatnonzero(self.swap_map[start:stop] == 0)
+        return start + int(free[0]) if free.size else None
+
+    def _check_offset(self, offset: int) -> None:
         if not 0 < offset < self.nr_slots:
             raise KernelBug(f"swap offset {offset} outside 1..{self.nr_slots - 1}")
 
-    def duplicate(self, offset: int) -> None:
-        """swap_duplicate: one more PTE holds this slot."""
-        self._check_slot(offset)
-        if self.swap_map[offset] == 0:
-            raise KernelBug(f"duplicating free swap slot {offset}")
-        self.swap_map[offset] += 1
-
-    def free_slot(self, offset: int) -> int:
-        """swap_free: drop one reference; return how many remain."""
-        self._check_slot(offset)
+    def _require_in_use(self, offset: int, action: str) -> int:
+        self._check_offset(offset)
         count = int(self.swap_map[offset])
         if count == 0:
-            raise KernelBug(f"freeing free swap slot {offset}")
-        self.swap_map[offset] = count - 1
-        if count == 1:
-            self.inuse_pages -= 1
-        return count - 1
+            raise KernelBug(f"{action} free swap slot {offset}")
+        return count
 
-    def write_slot(self, offset: int, data: bytes | memoryview) -> None:
-        """Write one page to an allocated slot."""
-        self._check_slot(offset)
-        if self.swap_map[offset] == 0:
-            raise KernelBug(f"writing free swap slot {offset}")
-        if len(data) != PAGE_SIZE:
-            raise KernelBug(f"swap writes are whole pages, not {len(data)} bytes")
-        os.pwrite(self._require_fd(), data, offset * PAGE_SIZE)
+    def duplicate(self, offset: int) -> None:
+        """swap_duplicate: one more PTE (or the swap cache) holds this slot.
+
+        Raises:
+            KernelBug: the slot is free, outside the area, or its count would overflow.
+        """
+        count = self._require_in_use(offset, "duplicating")
+        if count == SWAP_MAP_MAX:
+            raise KernelBug(f"swap slot {offset} already has {SWAP_MAP_MAX} users")
+        self.swap_map[offset] = count + 1
+
+    def free_slot(self, offset: int) -> int:
+        """swap_free: drop one reference; the slot becomes free when none is left.
+
+        Returns:
+            The references that remain.
+
+        Raises:
+            KernelBug: the slot is already free, is the header, or is outside the area.
+        """
+        count = self._require_in_use(offset, "freeing") - 1
+        self.swap_map[offset] = count
+        if count == 0:
+            self.inuse_pages -= 1
+            self.cluster_free[offset // SWAPFILE_CLUSTER] += 1
+            self.lowest_bit = min(self.lowest_bit, offset)
+            self.highest_bit = max(self.highest_bit, offset)
+        return count
+
+    # ---- slot I/O (mm/page_io.c) ---------------------------------------------------------------
+    def write_slot(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """swap_writepage: write one page into an allocated slot.
+
+        Raises:
+            KernelBug: the slot is free or *data* is not exactly one page.
+        """
+        self._require_in_use(offset, "writing")
+        size = memoryview(data).nbytes
+        if size != PAGE_SIZE:
+            raise KernelBug(f"swap writes whole pages, not {size} bytes")
+        if os.pwrite(self._require_fd(), data, offset * PAGE_SIZE) != PAGE_SIZE:
+            raise KernelBug(f"short write of swap slot {offset}")
         self.nr_writes += 1
 
     def read_slot(self, offset: int) -> bytes:
-        """Read one page from a slot."""
-        self._check_slot(offset)
+        """swap_readpage: the page stored in an allocated slot, as a new bytes object.
+
+        Raises:
+            KernelBug: the slot is free (no PTE may point at it).
+        """
+        self._require_in_use(offset, "reading")
+        data = os.pread(self._require_fd(), PAGE_SIZE, offset * PAGE_SIZE)
+        if len(data) != PAGE_SIZE:
+            raise KernelBug(f"short read of swap slot {offset}")
         self.nr_reads += 1
-        return os.pread(self._require_fd(), PAGE_SIZE, offset * PAGE_SIZE)
+        return data
 
     def read_slot_into(self, offset: int, buffer: memoryview) -> None:
-        """Read one page from a slot straight into *buffer* (a frame)."""
-        self._check_slot(offset)
+        """swap_readpage into *buffer* (a frame's bytes) with no intermediate copy.
+
+        Raises:
+            KernelBug: the slot is free or *buffer* is not exactly one writable page.
+        """
+        self._require_in_use(offset, "reading")
+        if buffer.nbytes != PAGE_SIZE:
+            raise KernelBug(f"swap reads whole pages, not {buffer.nbytes} bytes")
         if os.preadv(self._require_fd(), [buffer], offset * PAGE_SIZE) != PAGE_SIZE:
             raise KernelBug(f"short read of swap slot {offset}")
         self.nr_reads += 1
 
-    # ---- reports -------------------------------------------------------------------------------
-    @property
-    def size_kb(self) -> int:
-        """Usable size in kB, as /proc/swaps prints it."""
-        return self.nr_usable_slots * (PAGE_SIZE // 1024)
-
-    @property
-    def used_kb(self) -> int:
-        """Used slots in kB."""
-        return self.inuse_pages * (PAGE_SIZE // 1024)
-
+    # ---- reports and checks --------------------------------------------------------------------
     def proc_swaps(self) -> str:
-        """/proc/swaps text (swap_show's columns and tabs)."""
-        size, used = str(self.size_kb), str(self.used_kb)
-        size_pad = "\t" if len(size) < 8 else ""
-        used_pad = "\t" if len(used) < 8 else ""
-        line = (
-            f"{self.path}{' ' * max(1, 40 - len(self.path))}file\t\t"
+        """The text of /proc/swaps with this area as its only line (swap_show)."""
+        path = _mangle_path(self.path)
+        size, used = self.size_kb, self.used_kb
+        # "%*s%s\t%lu\t%s%lu\t%s%d\n": pad the name to 40 columns, then "file\t", and one
+        # extra tab after a number of fewer than 8 digits keeps the columns aligned.
+        size_pad = "\t" if size < 10_000_000 else ""
+        used_pad = "\t" if used < 10_000_000 else ""
+        padding = " " * max(40 - len(path), 1)
+        return (
+            f"{PROC_SWAPS_HEADER}{path}{padding}file\t\t"
             f"{size}\t{size_pad}{used}\t{used_pad}{self.priority}\n"
         )
-        return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n" + line
 
     def check_invariants(self) -> None:
-        """Raise KernelBug unless inuse_pages matches the map and slot 0 is untouched."""
-        if self.swap_map[0] != 0:
-            raise KernelBug("swap header slot is in use")
-        if int(np.count_nonzero(self.swap_map)) != self.inuse_pages:
-            raise KernelBug("inuse_pages disagrees with the swap map")
+        """Recount everything the allocator keeps incrementally.
+
+        Raises:
+            KernelBug: slot 0 is in use, inuse_pages or cluster_free disagree with swap_map,
+                or a free slot lies outside lowest_bit..highest_bit.
+        """
+        if self.swap_map[0]:
+            raise KernelBug("the swap header slot is in use")
+        in_use = self.swap_map != 0
+        if int(np.count_nonzero(in_use)) != self.inuse_pages:
+            raise KernelBug(
+                f"inuse_pages is {self.inuse_pages} but swap_map has "
+                f"{int(np.count_nonzero(in_use))} slots in use"
+            )
+        starts = np.arange(0, self.nr_slots, SWAPFILE_CLUSTER)
+        used_per_cluster = np.add.reduceat(in_use.astype(np.int32), starts)
+        if not np.array_equal(self.cluster_free, self._cluster_capacity - used_per_cluster):
+            raise KernelBug("cluster_free disagrees with swap_map")
+        free = np.flatnonzero(~in_use[1:]) + 1
+        if free.size and (free[0] < self.lowest_bit or free[-1] > self.highest_bit):
+            raise KernelBug(
+                f"free slots {free[0]}..{free[-1]} outside "
+                f"lowest_bit {self.lowest_bit}..highest_bit {self.highest_bit}"
+            )
+
+    # ---- lifetime ------------------------------------------------------------------------------
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise KernelBug("the swap device is closed")
+        return self._fd
 
     def close(self, remove: bool | None = None) -> None:
-        """Close the file; remove it when temporary (or when *remove* says so). Idempotent."""
+        """swapoff: close the file; remove it if temporary or if *remove* is True. Idempotent.
+
+        Args:
+            remove: True or False overrides the default, which removes only a temporary file.
+        """
         if self._fd is None:
             return
-        os.close(self._fd)
-        self._fd = None
-        if remove if remove is not None else self.is_temporary:
+        fd, self._fd = self._fd, None
+        os.close(fd)
+        if self.is_temporary if remove is None else remove:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
+
+    def __enter__(self) -> SwapDevice:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

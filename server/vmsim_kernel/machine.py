@@ -383,6 +383,16 @@ class Machine:
             raise KernelBug(f"swap entry {entry:#x} without a swap device")
         self.swap.free_slot(swp_offset(entry))
 
+    def sync_kernel_pde(self, pde_index: int) -> None:
+        """A new kernel page table appeared in swapper_pg_dir: copy its PDE into every process's
+        directory, as sync_global_pgds does, so the kernel half stays identical everywhere."""
+        if not KERNEL_PGD_INDEX <= pde_index < 1024:
+            raise KernelBug(f"PDE {pde_index} is not in the kernel half")
+        value = self.ram_words[(self.swapper_pg_dir << 10) + pde_index]
+        for task in self.tasks.values():
+            if task.alive:
+                self.ram_words[(task.mm.pgd_pfn << 10) + pde_index] = value
+
     def pid_of_mm(self, mm: MmStruct) -> int:
         """The pid owning an address space."""
         return self._mm_owner.get(id(mm), 0)

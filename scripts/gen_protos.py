@@ -1,10 +1,10 @@
 """Generate the Python code of the wire contract: protos/vmsim/v1/*.proto -> client/vmsim/v1/.
 
     python scripts/gen_protos.py          # regenerate
-    python scripts/gen_protos.py --check  # exit 1 if client/vmsim/v1 is stale
+    python scripts/gen_protos.py --check  # exit 1 if client/vmsim/v1 is stale (CI)
 
-The output package is vmsim.v1, so the generated imports (`from vmsim.v1 import ...`)
-resolve inside the installed client package.
+The protos are laid out by package path and compiled with proto_path=protos into client/,
+so the generated imports (`from vmsim.v1 import common_pb2`) resolve inside the client package.
 """
 
 from __future__ import annotations
@@ -13,47 +13,65 @@ import argparse
 import filecmp
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from grpc_tools import protoc
+import google.rpc
+from grpc_tools import protoc  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 PACKAGE_DIR = Path("vmsim") / "v1"
 OUTPUT_ROOT = ROOT / "client"
-KEEP = {"__init__.py", "py.typed"}
 
 
 def include_paths() -> list[str]:
-    """protos/, grpc_tools' bundled google/protobuf, and googleapis-common-protos (google/rpc)."""
-    bundled = str(resources.files("grpc_tools") / "_proto")
-    import google.rpc  # googleapis-common-protos ships the .proto files beside the modules
+    """protos/, grpc_tools' bundled google/protobuf, and googleapis-common-protos' google/rpc.
 
+    googleapis-common-protos (a dependency of grpcio-status) ships status.proto beside its
+    compiled module; its site-packages root is the include path for `google/rpc/status.proto`.
+    """
+    bundled = str(resources.files("grpc_tools") / "_proto")
     googleapis = str(Path(next(iter(google.rpc.__path__))).parent.parent)
     return [str(PROTO_ROOT), bundled, googleapis]
 
 
 def generate(out_root: Path) -> None:
-    """Run protoc for every .proto into out_root/vmsim/v1."""
+    """Run protoc on every vmsim/v1 .proto, writing *_pb2.py, *_pb2.pyi and *_pb2_grpc.py."""
     protos = sorted(
         str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_DIR).glob("*.proto")
     )
     (out_root / PACKAGE_DIR).mkdir(parents=True, exist_ok=True)
-    args = ["protoc", *[f"-I{p}" for p in include_paths()]]
+    args = ["grpc_tools.protoc", *[f"--proto_path={p}" for p in include_paths()]]
     args += [f"--python_out={out_root}", f"--pyi_out={out_root}", f"--grpc_python_out={out_root}"]
     if protoc.main([*args, *protos]) != 0:
-        sys.exit("protoc failed")
+        raise SystemExit("protoc failed (see its message above)")
 
 
 def generated_files(directory: Path) -> list[str]:
+    """Names of the generated files in *directory* (__init__.py and py.typed are hand-written)."""
     return sorted(p.name for p in directory.glob("*_pb2*.py*"))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def stale_files(fresh: Path, current: Path) -> list[str]:
+    """Generated files that differ, are missing from *current*, or should no longer exist."""
+    expected = generated_files(fresh)
+    differing = [
+        name
+        for name in expected
+        if not (current / name).exists()
+        or not filecmp.cmp(fresh / name, current / name, shallow=False)
+    ]
+    leftover = [name for name in generated_files(current) if name not in expected]
+    return differing + leftover
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Regenerate, or with --check compare a fresh generation with the checked-in code."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the checked-in code is stale")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     target = OUTPUT_ROOT / PACKAGE_DIR
     if not args.check:
         for old in generated_files(target):
@@ -63,20 +81,14 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         generate(Path(scratch))
-        fresh = Path(scratch) / PACKAGE_DIR
-        names = generated_files(fresh)
-        stale = [
-            n
-            for n in names
-            if not (target / n).exists() or not filecmp.cmp(fresh / n, target / n, shallow=False)
-        ]
-        extra = [n for n in generated_files(target) if n not in names]
-        if stale or extra:
-            print(
-                f"generated code is stale: {stale + extra}; run python scripts/gen_protos.py",
-                file=sys.stderr,
-            )
-            return 1
+        stale = stale_files(Path(scratch) / PACKAGE_DIR, target)
+    if stale:
+        print(
+            f"generated code in {target.relative_to(ROOT)} is stale ({', '.join(stale)}): "
+            "run python scripts/gen_protos.py",
+            file=sys.stderr,
+        )
+        return 1
     print("generated code is fresh")
     return 0
 

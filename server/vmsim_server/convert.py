@@ -6,6 +6,7 @@ from typing import Any
 
 from vmsim.v1 import common_pb2, inspect_pb2
 from vmsim_kernel import (
+    Event,
     EventKind,
     FaultResult,
     ProcessInfo,
@@ -24,6 +25,7 @@ __all__ = [
     "replay_response",
     "translation",
     "vma",
+    "watch_event",
     "zone",
 ]
 
@@ -184,3 +186,19 @@ def replay_response(result: ReplayResult) -> inspect_pb2.ReplayResponse:
         victims=list(result.victims),
         faults_at=list(result.faults_at),
     )
+
+
+def watch_event(event: Event, dropped: int) -> inspect_pb2.WatchEventsResponse:
+    """One event of the feed, with the count the watcher lost before it."""
+    message = inspect_pb2.WatchEventsResponse(
+        seq=event.seq,
+        kind=EVENT_KIND_TO_PROTO[event.kind],
+        pid=event.pid,
+        detail=event.detail,
+        dropped=dropped,
+    )
+    if event.address is not None:
+        message.address = event.address
+    if event.pfn is not None:
+        message.pfn = event.pfn
+    return message

@@ -8,15 +8,24 @@
     PermissionDenied-> PERMISSION_DENIED
     ProcessKilled   -> FAILED_PRECONDITION (signal, address, reason in ErrorInfo)
     Unauthenticated -> UNAUTHENTICATED (server-side: no or unknown token)
-Every status carries an ErrorInfo whose reason is the error's class name, so clients
-rebuild the same exception.
+    anything else   -> INTERNAL (a defect: logged with its traceback)
+Every kernel status carries an ErrorInfo whose reason is the error's class name, so clients
+rebuild the same exception. statuses_of_errors is the context manager every RPC runs in.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
 import grpc
+import structlog
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from vmsim_kernel import (
     InvalidArgument,
@@ -29,9 +38,18 @@ from vmsim_kernel import (
     ProcessKilled,
 )
 
-__all__ = ["ERROR_DOMAIN", "Unauthenticated", "grpc_code_of", "status_of"]
+__all__ = [
+    "ERROR_DOMAIN",
+    "CallOutcome",
+    "Unauthenticated",
+    "grpc_code_of",
+    "status_of",
+    "statuses_of_errors",
+]
 
 ERROR_DOMAIN = "vmsim.dev"
+
+log = structlog.get_logger("vmsim.server")
 
 
 class Unauthenticated(KernelError):
@@ -92,3 +110,35 @@ def status_of(error: KernelError) -> status_pb2.Status:
         details.append(bad)
     code = grpc_code_of(error)
     return status_pb2.Status(code=code.value[0], message=error.message, details=details)
+
+
+@dataclass
+class CallOutcome:
+    """The status code a call ended with (for metrics and the debug log)."""
+
+    code: grpc.StatusCode = grpc.StatusCode.OK
+
+
+@contextlib.asynccontextmanager
+async def statuses_of_errors(context: Any, outcome: CallOutcome) -> AsyncIterator[None]:
+    """Run an RPC body: a kernel error aborts the call with its rich status.
+
+    Args:
+        context: the call's grpc.aio.ServicerContext.
+        outcome: receives the code the call ends with.
+    """
+    try:
+        yield
+    except KernelError as error:
+        outcome.code = grpc_code_of(error)
+        await context.abort_with_status(rpc_status.to_status(status_of(error)))
+    except grpc.aio.AbortError:
+        outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
+    except asyncio.CancelledError:
+        outcome.code = grpc.StatusCode.CANCELLED
+        raise
+    except Exception as error:
+        outcome.code = grpc.StatusCode.INTERNAL
+        log.exception("rpc failed", error=repr(error))
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {error!r}")

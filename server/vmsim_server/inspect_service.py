@@ -1,15 +1,17 @@
-"""InspectService: the machine's /proc, open to every client (read-only)."""
+"""InspectService: the machine's /proc (fs/proc/meminfo.c, mm/vmstat.c, fs/proc/task_mmu.c), read-only.
+
+Open to every client, like /proc. Also trace replay and the event feed.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import grpc
 
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
-from vmsim_kernel import Machine, replay
+from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
 
 from . import convert
 from .events import EventHub
@@ -23,9 +25,10 @@ _PROTO_TO_EVENT_KIND = {value: kind for kind, value in convert.EVENT_KIND_TO_PRO
 class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     """Reports, trace replay and the event feed."""
 
-    def __init__(self, machine: Machine, hub: EventHub) -> None:
+    def __init__(self, machine: Machine, hub: EventHub, max_trace: int) -> None:
         self._machine = machine
         self._hub = hub
+        self._max_trace = max_trace
 
     async def GetMeminfo(
         self, request: inspect_pb2.GetMeminfoRequest, context: Context
@@ -112,6 +115,10 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context
     ) -> inspect_pb2.ReplayResponse:
+        if len(request.trace) > self._max_trace:
+            raise LimitExceeded(
+                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
+            )
         result = replay(
             list(request.trace),
             request.frames,
@@ -124,27 +131,25 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def WatchEvents(
         self, request: inspect_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[inspect_pb2.WatchEventsResponse]:
-        kinds = (
-            frozenset(_PROTO_TO_EVENT_KIND[k] for k in request.kinds if k in _PROTO_TO_EVENT_KIND)
-            or None
+        subscription = self._hub.subscribe(
+            event_kinds(request.kinds), request.pid if request.HasField("pid") else None
         )
-        subscription = self._hub.subscribe(kinds, request.pid if request.HasField("pid") else None)
         try:
-            while True:
-                event, dropped = await subscription.queue.get()
-                message = inspect_pb2.WatchEventsResponse(
-                    seq=event.seq,
-                    kind=convert.EVENT_KIND_TO_PROTO[event.kind],
-                    pid=event.pid,
-                    detail=event.detail,
-                    dropped=dropped,
-                )
-                if event.address is not None:
-                    message.address = event.address
-                if event.pfn is not None:
-                    message.pfn = event.pfn
-                yield message
-        except asyncio.CancelledError:
-            raise
+            async for event, dropped in subscription.events():
+                yield convert.watch_event(event, dropped)
         finally:
             self._hub.unsubscribe(subscription)
+
+
+def event_kinds(kinds: Iterable[int]) -> frozenset[EventKind] | None:
+    """The kernel kinds of a WatchEvents filter; None (every kind) for an empty filter."""
+    chosen = set()
+    for value in kinds:
+        if value not in _PROTO_TO_EVENT_KIND:
+            raise InvalidArgument(
+                "kinds",
+                f"{value} is not an event kind",
+                ", ".join(inspect_pb2.EventKind.Name(v) for v in _PROTO_TO_EVENT_KIND),
+            )
+        chosen.add(_PROTO_TO_EVENT_KIND[value])
+    return frozenset(chosen) or None

@@ -1,11 +1,12 @@
 """Structured logs, Prometheus metrics and the server interceptor that ties them to each RPC.
 
-The interceptor is also where kernel errors raised by a servicer become statuses
-(errors.status_of): the servicers themselves never touch status codes.
+The interceptor is also where errors raised by a servicer become statuses
+(errors.statuses_of_errors): the servicers themselves never touch status codes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -15,16 +16,29 @@ from typing import Any
 
 import grpc
 import structlog
-from grpc_status import rpc_status
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vmsim_kernel import KernelError, Machine
+from vmsim_kernel import Event, EventKind, Machine, ProcessState
 
-from .errors import grpc_code_of, status_of
+from .errors import CallOutcome, statuses_of_errors
 
-__all__ = ["MachineCollector", "RpcInterceptor", "configure_logging", "make_registry"]
+__all__ = [
+    "LIFECYCLE_EVENTS",
+    "MachineCollector",
+    "RpcInterceptor",
+    "configure_logging",
+    "log_process_lifecycle",
+    "make_registry",
+    "start_metrics_server",
+]
 
 log = structlog.get_logger("vmsim.server")
 
@@ -76,7 +90,7 @@ class MachineCollector(Collector):
         for key in ("MemTotal", "MemFree", "SwapTotal", "SwapFree", "AnonPages", "PageTables"):
             memory.add_metric([key], info[key] * 1024)
         yield memory
-        alive = sum(1 for p in self._machine.processes() if p.state.value == "R")
+        alive = sum(1 for p in self._machine.processes() if p.state is ProcessState.RUNNING)
         yield GaugeMetricFamily("vmsim_processes", "Live simulated processes", value=alive)
 
 
@@ -91,8 +105,66 @@ def make_registry(machine: Machine) -> tuple[CollectorRegistry, Counter, Histogr
     return registry, rpcs, latency
 
 
+async def start_metrics_server(registry: CollectorRegistry, host: str, port: int) -> asyncio.Server:
+    """Serve GET /metrics on the event loop.
+
+    Scrapes run on the loop like every RPC, so the collector reads the machine between
+    kernel calls, never during one (prometheus_client's own server would use a thread).
+    """
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            method, path, *_ = [*head.decode("latin-1").split(" ", 2), "", ""]
+            if method != "GET" or path.split("?")[0] not in ("/", "/metrics"):
+                status, content_type, body = "404 Not Found", "text/plain", b"try /metrics\n"
+            else:
+                status, content_type, body = (
+                    "200 OK",
+                    CONTENT_TYPE_LATEST,
+                    generate_latest(registry),
+                )
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
+                + body
+            )
+            await writer.drain()
+        except (
+            OSError,
+            ValueError,
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ):
+            pass  # a broken or slow scraper gets nothing
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(respond, host, port)
+
+
+def log_process_lifecycle(event: Event) -> None:
+    """One info line per spawn, exit and kill (SIGSEGV, OOM, lease expiry, admin).
+
+    Fed by the kernel's events, so kills inside a kernel call are logged too. A kill's
+    detail is "SIGNAL: reason" (Machine._kill_task); a normal exit's is "exit".
+    """
+    if event.kind is EventKind.PROCESS_SPAWN:
+        log.info("process spawned", pid=event.pid, name=event.detail)
+    elif event.detail == "exit":
+        log.info("process exited", pid=event.pid)
+    else:
+        signal, _, reason = event.detail.partition(": ")
+        address = None if event.address is None else f"0x{event.address:08x}"
+        log.info("process killed", pid=event.pid, signal=signal, reason=reason, address=address)
+
+
+LIFECYCLE_EVENTS = frozenset({EventKind.PROCESS_SPAWN, EventKind.PROCESS_EXIT})
+
+
 class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Per RPC: a request id in the log context, kernel errors -> statuses, metrics."""
+    """Per RPC: a request id in the log context, errors -> statuses (errors.py), metrics."""
 
     def __init__(self, rpcs: Counter, latency: Histogram) -> None:
         self._rpcs = rpcs
@@ -127,9 +199,15 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             )
         return handler
 
-    def _begin(self, method: str) -> float:
+    def _begin(self, method: str, request: Any, context: Any) -> float:
+        # Each RPC runs in its own task, hence its own copy of the context variables.
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12], method=method)
+        structlog.contextvars.bind_contextvars(
+            request_id=uuid.uuid4().hex[:12], method=method, peer=context.peer()
+        )
+        pid = getattr(request, "pid", None)
+        if isinstance(pid, int):
+            structlog.contextvars.bind_contextvars(pid=pid)
         return time.perf_counter()
 
     def _end(self, method: str, started: float, code: grpc.StatusCode) -> None:
@@ -140,32 +218,25 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def _wrap_unary(self, method: str, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: Any) -> Any:
-            started = self._begin(method)
-            code = grpc.StatusCode.OK
+            started = self._begin(method, request, context)
+            outcome = CallOutcome()
             try:
-                return await behaviour(request, context)
-            except KernelError as error:
-                code = grpc_code_of(error)
-                await context.abort_with_status(rpc_status.to_status(status_of(error)))
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
+                async with statuses_of_errors(context, outcome):
+                    return await behaviour(request, context)
             finally:
-                self._end(method, started, code)
+                self._end(method, started, outcome.code)
 
         return wrapper
 
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
-            started = self._begin(method)
-            code = grpc.StatusCode.OK
+            started = self._begin(method, request, context)
+            outcome = CallOutcome()
             try:
-                async for item in behaviour(request, context):
-                    yield item
-            except KernelError as error:
-                code = grpc_code_of(error)
-                await context.abort_with_status(rpc_status.to_status(status_of(error)))
+                async with statuses_of_errors(context, outcome):
+                    async for item in behaviour(request, context):
+                        yield item
             finally:
-                self._end(method, started, code)
+                self._end(method, started, outcome.code)
 
         return wrapper

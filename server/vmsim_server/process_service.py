@@ -1,25 +1,36 @@
-"""ProcessService: decode, one kernel call, encode. Auth through the session table."""
+"""ProcessService: the system calls of a client's process (kernel/fork.c, mm/mmap.c, mm/memory.c).
+
+Each method decodes, authorizes through the session table, makes one kernel call and encodes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import numpy as np
-import structlog
 
 from vmsim.v1 import process_pb2, process_pb2_grpc
-from vmsim_kernel import KernelError, LimitExceeded, Machine
+from vmsim_kernel import (
+    InvalidArgument,
+    KernelError,
+    LimitExceeded,
+    Machine,
+    ProcessInfo,
+    ProcessKilled,
+    ProcessState,
+    Signal,
+)
 
 from . import convert
 from .errors import status_of
-from .sessions import TOKEN_METADATA_KEY, SessionTable
+from .sessions import TOKEN_METADATA_KEY, Session, SessionTable, check_owner
 from .settings import ServerSettings
 
-__all__ = ["ProcessService"]
+__all__ = ["ProcessService", "death_of", "token_of"]
 
-log = structlog.get_logger("vmsim.server")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -38,6 +49,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._machine = machine
         self._sessions = sessions
         self._settings = settings
+        # Whole seconds on the wire; a sub-second test lease reads as 0.
+        self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
         self._operations: dict[str, Callable[[Any], Any]] = {
             "mmap": self._mmap,
@@ -120,18 +133,18 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.SpawnRequest, context: Context
     ) -> process_pb2.SpawnResponse:
         pid = self._machine.spawn(request.name, request.oom_score_adj)
-        session = self._sessions.open(pid)
-        log.info("process spawned", pid=pid, name=request.name, peer=context.peer())
         return process_pb2.SpawnResponse(
-            pid=pid, token=session.token, lease_seconds=int(self._sessions.lease_seconds)
+            pid=pid, token=self._sessions.open(pid).token, lease_seconds=self._lease_seconds
         )
 
     async def Heartbeat(
         self, request: process_pb2.HeartbeatRequest, context: Context
     ) -> process_pb2.HeartbeatResponse:
         self._authorize(context, request.pid)
-        self._machine.process(request.pid)
-        return process_pb2.HeartbeatResponse(lease_seconds=int(self._sessions.lease_seconds))
+        info = self._machine.process(request.pid)
+        if info.state is ProcessState.ZOMBIE:
+            raise death_of(info)
+        return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
     async def _unary(self, operation: str, request: Any, context: Context) -> Any:
         self._authorize(context, request.pid)
@@ -193,41 +206,48 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._authorize(context, request.pid)
         self._machine.exit(request.pid)
         self._sessions.close(request.pid)
-        log.info("process exited", pid=request.pid)
         return process_pb2.ExitResponse()
 
     async def Run(
         self, request_iterator: AsyncIterator[process_pb2.RunRequest], context: Context
     ) -> AsyncIterator[process_pb2.RunResponse]:
-        token = token_of(context)
-        session = None
+        # The stream holds the process from its first moment: an idle stream keeps the
+        # lease, and its end (close, cancel or disconnect) is the process's exit.
+        session = self._sessions.session_of(token_of(context))
+        session.open_streams += 1
         try:
             async for op in request_iterator:
-                which = op.WhichOneof("op")
-                if which is None:
-                    continue
-                inner = getattr(op, which)
-                try:
-                    checked = self._sessions.authorize(token, inner.pid)
-                    if session is None:
-                        session = checked
-                        session.open_streams += 1
-                    result = self._operations[which](inner)
-                except KernelError as error:
-                    yield process_pb2.RunResponse(id=op.id, error=status_of(error))
-                    continue
-                yield process_pb2.RunResponse(id=op.id, **{which: result})
+                yield self._run_one(session, op)
         finally:
-            if session is not None:
-                session.open_streams -= 1
-                if session.open_streams == 0:
-                    self._end_process(session.pid, "stream ended")
+            session.open_streams -= 1
+            if session.open_streams == 0:
+                self._end_process(session.pid)
 
-    def _end_process(self, pid: int, why: str) -> None:
-        """The client is gone: its process exits and its memory is freed."""
+    def _run_one(self, session: Session, op: process_pb2.RunRequest) -> process_pb2.RunResponse:
+        """One operation of a Run stream; its error becomes its result."""
+        which = op.WhichOneof("op")
         try:
+            if which is None:
+                raise InvalidArgument("op", "the operation is empty", ", ".join(self._operations))
+            inner = getattr(op, which)
+            check_owner(session, inner.pid)
+            result = self._operations[which](inner)
+        except KernelError as error:
+            return process_pb2.RunResponse(id=op.id, error=status_of(error))
+        return process_pb2.RunResponse(id=op.id, **{which: result})
+
+    def _end_process(self, pid: int) -> None:
+        """The client is gone: its process exits and its memory is freed."""
+        with contextlib.suppress(KernelError):  # already dead: its record says why
             self._machine.exit(pid)
-            log.info("process exited", pid=pid, why=why)
-        except KernelError:
-            pass  # already dead; its record says why
         self._sessions.close(pid)
+
+
+def death_of(info: ProcessInfo) -> ProcessKilled:
+    """The error a call for a dead process meets, rebuilt from its record."""
+    return ProcessKilled(
+        info.pid,
+        info.killed_by or Signal.SIGTERM,
+        info.kill_address,
+        info.kill_reason or "process has exited",
+    )

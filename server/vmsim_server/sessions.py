@@ -1,8 +1,10 @@
 """Who may act on which process, and how long a silent client's process lives.
 
 A token is issued at Spawn; every call names its pid and carries the token. A process
-whose client has made no call for the lease (and has no open Run stream) is killed.
-Clock readings are the server's business; the kernel never sees them.
+whose client has made no call for the lease (and holds no open Run stream) is killed.
+The session of a dead process is kept while the kernel keeps its record (a bounded number
+of zombies), so that its client learns why. Clock readings are the server's business;
+the kernel never sees them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from vmsim_kernel import PermissionDenied
 
 from .errors import Unauthenticated
 
-__all__ = ["Session", "SessionTable"]
+__all__ = [
+    "ADMIN_TOKEN_METADATA_KEY",
+    "TOKEN_METADATA_KEY",
+    "Session",
+    "SessionTable",
+    "check_owner",
+]
 
 TOKEN_METADATA_KEY = "x-vmsim-token"
 ADMIN_TOKEN_METADATA_KEY = "x-vmsim-admin-token"
@@ -40,6 +48,9 @@ class SessionTable:
         self._by_token: dict[str, Session] = {}
         self._by_pid: dict[int, Session] = {}
 
+    def __len__(self) -> int:
+        return len(self._by_pid)
+
     def open(self, pid: int) -> Session:
         """A new session (and its token) for a freshly spawned process."""
         session = Session(pid, secrets.token_urlsafe(24))
@@ -47,16 +58,29 @@ class SessionTable:
         self._by_pid[pid] = session
         return session
 
-    def authorize(self, token: str | None, pid: int) -> Session:
-        """The session of *token*, which must own *pid*; renews the lease."""
+    def session_of(self, token: str | None) -> Session:
+        """The session *token* names; renews its lease.
+
+        Raises:
+            Unauthenticated: no token, or one this server never issued (or has forgotten).
+        """
         if not token:
             raise Unauthenticated(f"missing {TOKEN_METADATA_KEY} metadata: spawn a process first")
         session = self._by_token.get(token)
         if session is None:
             raise Unauthenticated("unknown token: it was never issued or its process is gone")
-        if session.pid != pid:
-            raise PermissionDenied(f"this token belongs to pid {session.pid}, not pid {pid}")
         session.last_seen = time.monotonic()
+        return session
+
+    def authorize(self, token: str | None, pid: int) -> Session:
+        """The session of *token*, which must own *pid*; renews the lease.
+
+        Raises:
+            Unauthenticated: see session_of.
+            PermissionDenied: the token belongs to another process.
+        """
+        session = self.session_of(token)
+        check_owner(session, pid)
         return session
 
     def close(self, pid: int) -> None:
@@ -75,11 +99,17 @@ class SessionTable:
         ]
 
     def end_lease(self, pid: int) -> None:
-        """The process is dead; keep its token so its client learns why, but stop the lease."""
+        """The process is dead: keep its token so its client learns why, but stop the lease."""
         session = self._by_pid.get(pid)
         if session is not None:
             session.leased = False
 
-    def pids(self) -> list[int]:
-        """Pids with a session."""
-        return list(self._by_pid)
+    def dead(self) -> list[int]:
+        """Pids whose process is known to be dead (their sessions only explain why)."""
+        return [s.pid for s in self._by_pid.values() if not s.leased]
+
+
+def check_owner(session: Session, pid: int) -> None:
+    """PermissionDenied unless *session* owns *pid*."""
+    if session.pid != pid:
+        raise PermissionDenied(f"this token belongs to pid {session.pid}, not pid {pid}")

@@ -1,25 +1,43 @@
-"""Server configuration from command-line flags and VMSIM_* environment variables."""
+"""Server configuration from command-line flags and VMSIM_* environment variables.
+
+Flags win over the environment, the environment over the lab defaults. Sizes accept binary
+suffixes ("64M", "1G") and are parsed once, here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
-import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmsim_kernel import MachineConfig, OvercommitMode, ReplacementPolicy
 
-__all__ = ["ServerSettings", "parse_settings", "parse_size"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "ServerSettings",
+    "build_parser",
+    "parse_settings",
+    "parse_size",
+]
 
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# opt needs the future, so it exists only in trace replay.
+SERVED_POLICIES = tuple(p.value for p in ReplacementPolicy if p is not ReplacementPolicy.OPT)
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def parse_size(text: str) -> int:
-    """'64M', '1G', '4096', '512k' -> bytes (binary units)."""
+    """'64M', '1G', '4096', '512k', '2GiB' -> bytes (binary units).
+
+    Raises:
+        ValueError: *text* is not a size.
+    """
     match = _SIZE.match(str(text))
     if not match:
         raise ValueError(f"{text!r} is not a size (examples: 4096, 512k, 64M, 1G)")
@@ -28,7 +46,32 @@ def parse_size(text: str) -> int:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Everything the server needs; the machine's part becomes a MachineConfig."""
+    """Everything the server needs; the machine's part becomes a MachineConfig.
+
+    Attributes:
+        address: host:port to listen on; port 0 picks a free port.
+        ram_bytes: simulated RAM.
+        swap_bytes: swap device size; 0 for none.
+        swap_path: swap file; None makes a temporary file, removed at shutdown.
+        policy: page replacement policy of reclaim (a ReplacementPolicy value except opt).
+        overcommit_memory: vm.overcommit_memory, 0 heuristic, 1 always, 2 never.
+        overcommit_ratio: vm.overcommit_ratio.
+        swappiness: vm.swappiness.
+        nr_cpus: simulated CPUs.
+        seed: seeds every random choice of the kernel.
+        lease_seconds: a process whose client is silent this long (and has no open Run
+            stream) is killed.
+        max_processes: most live processes.
+        max_batch: most addresses in one TouchMany (and references in one Replay).
+        max_io_bytes: largest single Read or Write.
+        max_message_bytes: largest gRPC message either way.
+        max_concurrent_rpcs: more concurrent calls are refused with RESOURCE_EXHAUSTED.
+        admin_token: token of AdminService calls; empty makes serve() generate and log one.
+        log_format: json, console, or auto (console when stderr is a terminal).
+        log_level: debug (one line per RPC), info, warning or error.
+        grace_seconds: how long calls in flight may finish at shutdown.
+        metrics_port: port of the Prometheus /metrics endpoint; 0 = off.
+    """
 
     address: str = "127.0.0.1:50051"
     ram_bytes: int = 64 << 20
@@ -52,6 +95,38 @@ class ServerSettings:
     grace_seconds: float = 5.0
     metrics_port: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse settings the server cannot run with (the machine's own are checked by MachineConfig).
+
+        Raises:
+            ValueError: naming the setting and what is allowed.
+        """
+        host, _, port = self.address.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"address {self.address!r} is not host:port")
+        positive = {
+            "lease_seconds": self.lease_seconds,
+            "max_batch": self.max_batch,
+            "max_io_bytes": self.max_io_bytes,
+            "max_message_bytes": self.max_message_bytes,
+            "max_concurrent_rpcs": self.max_concurrent_rpcs,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, not {value}")
+        if self.policy not in SERVED_POLICIES:
+            raise ValueError(f"policy {self.policy!r}: one of {', '.join(SERVED_POLICIES)}")
+        if self.overcommit_memory not in (0, 1, 2):
+            raise ValueError(f"overcommit_memory {self.overcommit_memory}: 0, 1 or 2")
+        if self.grace_seconds < 0:
+            raise ValueError(f"grace_seconds must not be negative, not {self.grace_seconds}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port {self.metrics_port} is not a port (0 = off)")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format {self.log_format!r}: one of {', '.join(LOG_FORMATS)}")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level {self.log_level!r}: one of {', '.join(LOG_LEVELS)}")
+
     def machine_config(self) -> MachineConfig:
         """The kernel's configuration (validated by MachineConfig itself)."""
         return MachineConfig(
@@ -73,31 +148,23 @@ def _env(name: str, default: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Flags; each default comes from the matching VMSIM_* variable when set."""
-    defaults = ServerSettings()
+    """Flags; each default comes from the matching VMSIM_* variable when set.
+
+    Defaults are strings converted by each flag's type, so a bad environment value is
+    reported by argparse like a bad flag.
+    """
     parser = argparse.ArgumentParser(
         prog="vmsim-server",
         description="Run one simulated 32-bit x86 Linux machine behind a gRPC API.",
-        epilog="Every flag can also be set as VMSIM_<NAME> in the environment (e.g. VMSIM_RAM=256M).",
+        epilog="Every flag can also be set as VMSIM_<NAME> in the environment "
+        "(e.g. VMSIM_RAM=256M, VMSIM_ADMIN_TOKEN=...).",
     )
     add = parser.add_argument
     add(
-        "--address",
-        default=_env("ADDRESS", defaults.address),
-        help="host:port to listen on (port 0 picks one)",
+        "--address", default=_env("ADDRESS", "127.0.0.1:50051"), help="host:port (port 0 picks one)"
     )
-    add(
-        "--ram",
-        default=_env("RAM", "64M"),
-        type=parse_size,
-        help="simulated RAM, 4M..4G (default 64M)",
-    )
-    add(
-        "--swap",
-        default=_env("SWAP", "128M"),
-        type=parse_size,
-        help="swap size, 0 for none (default 128M)",
-    )
+    add("--ram", default=_env("RAM", "64M"), type=parse_size, help="simulated RAM, 4M..4G (64M)")
+    add("--swap", default=_env("SWAP", "128M"), type=parse_size, help="swap size, 0 = none (128M)")
     add(
         "--swap-file",
         default=os.environ.get("VMSIM_SWAP_FILE"),
@@ -105,96 +172,96 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--policy",
-        default=_env("POLICY", defaults.policy),
-        choices=[p.value for p in ReplacementPolicy if p is not ReplacementPolicy.OPT],
-        help="page replacement policy",
+        default=_env("POLICY", "linux"),
+        choices=SERVED_POLICIES,
+        help="page replacement policy (linux)",
     )
     add(
         "--overcommit",
-        default=int(_env("OVERCOMMIT", "0")),
+        default=_env("OVERCOMMIT", "0"),
         type=int,
         choices=[0, 1, 2],
-        help="vm.overcommit_memory",
+        help="vm.overcommit_memory: 0 heuristic, 1 always, 2 never (0)",
     )
-    add(
-        "--overcommit-ratio",
-        default=int(_env("OVERCOMMIT_RATIO", "50")),
-        type=int,
-        help="vm.overcommit_ratio",
-    )
-    add("--swappiness", default=int(_env("SWAPPINESS", "60")), type=int, help="vm.swappiness")
-    add("--cpus", default=int(_env("CPUS", "2")), type=int, help="simulated CPUs")
-    add("--seed", default=int(_env("SEED", "0")), type=int, help="seed of every random choice")
+    add("--overcommit-ratio", default=_env("OVERCOMMIT_RATIO", "50"), type=int, help="(50)")
+    add("--swappiness", default=_env("SWAPPINESS", "60"), type=int, help="vm.swappiness (60)")
+    add("--cpus", default=_env("CPUS", "2"), type=int, help="simulated CPUs (2)")
+    add("--seed", default=_env("SEED", "0"), type=int, help="seed of every random choice (0)")
     add(
         "--lease",
-        default=float(_env("LEASE", "120")),
+        default=_env("LEASE", "120"),
         type=float,
-        help="seconds a silent client's process lives",
+        help="seconds a silent client's process lives (120)",
     )
-    add("--max-processes", default=int(_env("MAX_PROCESSES", "4096")), type=int)
+    add("--max-processes", default=_env("MAX_PROCESSES", "4096"), type=int, help="(4096)")
     add(
         "--max-batch",
-        default=int(_env("MAX_BATCH", "1000000")),
+        default=_env("MAX_BATCH", "1000000"),
         type=int,
-        help="most addresses in one TouchMany",
+        help="most addresses in one TouchMany (1000000)",
     )
-    add("--max-io", default=_env("MAX_IO", "4M"), type=parse_size, help="largest Read/Write")
+    add("--max-io", default=_env("MAX_IO", "4M"), type=parse_size, help="largest Read/Write (4M)")
     add(
         "--max-message",
         default=_env("MAX_MESSAGE", "16M"),
         type=parse_size,
-        help="largest gRPC message",
+        help="largest gRPC message (16M)",
     )
-    add("--max-concurrent-rpcs", default=int(_env("MAX_CONCURRENT_RPCS", "4096")), type=int)
+    add(
+        "--max-concurrent-rpcs",
+        default=_env("MAX_CONCURRENT_RPCS", "4096"),
+        type=int,
+        help="(4096)",
+    )
     add(
         "--admin-token",
         default=_env("ADMIN_TOKEN", ""),
-        help="token for AdminService (default: generated and logged)",
+        help="token of AdminService calls (default: generated and logged at start)",
     )
-    add("--log-format", default=_env("LOG_FORMAT", "auto"), choices=["auto", "json", "console"])
-    add(
-        "--log-level",
-        default=_env("LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"],
-    )
+    add("--log-format", default=_env("LOG_FORMAT", "auto"), choices=LOG_FORMATS)
+    add("--log-level", default=_env("LOG_LEVEL", "info"), choices=LOG_LEVELS)
     add(
         "--grace",
-        default=float(_env("GRACE", "5")),
+        default=_env("GRACE", "5"),
         type=float,
-        help="seconds to finish calls on shutdown",
+        help="seconds calls in flight may finish at shutdown (5)",
     )
     add(
         "--metrics-port",
-        default=int(_env("METRICS_PORT", "0")),
+        default=_env("METRICS_PORT", "0"),
         type=int,
-        help="Prometheus port, 0 = off",
+        help="port of the Prometheus /metrics endpoint, 0 = off (0)",
     )
     return parser
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> ServerSettings:
-    """Settings from *argv* (default sys.argv[1:]) and the environment."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    return ServerSettings(
-        address=args.address,
-        ram_bytes=args.ram,
-        swap_bytes=args.swap,
-        swap_path=args.swap_file,
-        policy=args.policy,
-        overcommit_memory=args.overcommit,
-        overcommit_ratio=args.overcommit_ratio,
-        swappiness=args.swappiness,
-        nr_cpus=args.cpus,
-        seed=args.seed,
-        lease_seconds=args.lease,
-        max_processes=args.max_processes,
-        max_batch=args.max_batch,
-        max_io_bytes=args.max_io,
-        max_message_bytes=args.max_message,
-        max_concurrent_rpcs=args.max_concurrent_rpcs,
-        admin_token=args.admin_token or secrets.token_urlsafe(16),
-        log_format=args.log_format,
-        log_level=args.log_level,
-        grace_seconds=args.grace,
-        metrics_port=args.metrics_port,
-    )
+    """Settings from *argv* (default sys.argv[1:]) and the environment; exits 2 on a bad value."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return ServerSettings(
+            address=args.address,
+            ram_bytes=args.ram,
+            swap_bytes=args.swap,
+            swap_path=args.swap_file,
+            policy=args.policy,
+            overcommit_memory=args.overcommit,
+            overcommit_ratio=args.overcommit_ratio,
+            swappiness=args.swappiness,
+            nr_cpus=args.cpus,
+            seed=args.seed,
+            lease_seconds=args.lease,
+            max_processes=args.max_processes,
+            max_batch=args.max_batch,
+            max_io_bytes=args.max_io,
+            max_message_bytes=args.max_message,
+            max_concurrent_rpcs=args.max_concurrent_rpcs,
+            admin_token=args.admin_token,
+            log_format=args.log_format,
+            log_level=args.log_level,
+            grace_seconds=args.grace,
+            metrics_port=args.metrics_port,
+        )
+    except ValueError as error:
+        parser.error(str(error))

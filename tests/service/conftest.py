@@ -1,4 +1,12 @@
-"""A real vmsim server on a free loopback port, run on its own event loop in a thread."""
+"""A real vmsim server on a free loopback port, run on its own event loop in a thread.
+
+Fixtures:
+    server_address: "127.0.0.1:PORT" of a default test server (16 MiB RAM, 64 MiB swap).
+    server: that server (a ServerThread: .address, .running, .call(fn), .stop()).
+    start_server: a factory, start_server(**settings) -> ServerThread, taking ServerSettings
+        fields as overrides; usable as a context manager (`with start_server(...) as s:`).
+        Every server it started is stopped after the test.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +15,19 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 import pytest
 
 from vmsim_server import RunningServer, ServerSettings, serve
 
-StartServer = Callable[..., "ServerThread"]
+ADMIN_TOKEN = "admin-secret"
+T = TypeVar("T")
 
 
 class ServerThread:
-    """A server started with *settings* (port 0) whose address is known once it runs."""
+    """A server started with *settings* whose address is known once the constructor returns."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self._loop = asyncio.new_event_loop()
@@ -42,30 +52,48 @@ class ServerThread:
         self._ready.set()
         self._loop.run_forever()
 
+    def __enter__(self) -> ServerThread:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
     @property
     def address(self) -> str:
-        assert self.running is not None
+        """host:port the server listens on."""
+        assert self.running is not None, "the server is stopped"
         return self.running.address
 
-    def call(self, function: Callable[[], Any]) -> Any:
-        """Run *function* on the server's loop (for looking at the machine between calls)."""
+    def call(self, function: Callable[[], T]) -> T:
+        """Run *function* on the server's loop (to look at the machine between calls)."""
 
-        async def wrapped() -> Any:
+        async def wrapped() -> T:
             return function()
 
         return asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(30)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.5) -> None:
+        """Graceful shutdown; a second call does nothing."""
+        if not self._thread.is_alive():
+            return
         if self.running is not None:
-            asyncio.run_coroutine_threadsafe(self.running.stop(grace=0.5), self._loop).result(30)
-            self.running = None
+            running, self.running = self.running, None
+            asyncio.run_coroutine_threadsafe(running.stop(grace=grace), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
 
 
+StartServer = Callable[..., ServerThread]
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """Start servers with setting overrides; all are stopped after the test."""
+    """Start servers with ServerSettings overrides; all are stopped after the test."""
     servers: list[ServerThread] = []
 
     def factory(**overrides: Any) -> ServerThread:
@@ -74,7 +102,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
             ram_bytes=16 << 20,
             swap_bytes=64 << 20,
             swap_path=str(tmp_path / f"swap{len(servers)}"),
-            admin_token="admin-secret",
+            admin_token=ADMIN_TOKEN,
             log_level="warning",
             log_format="json",
             grace_seconds=0.5,
@@ -90,7 +118,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 
 @pytest.fixture
 def server(start_server: StartServer) -> ServerThread:
-    """A 16 MiB machine with 64 MiB of swap."""
+    """A 16 MiB machine with 64 MiB of swap and the admin token "admin-secret"."""
     return start_server()
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -15,25 +21,86 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from vmsim.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
+from vmsim.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    common_pb2,
+    inspect_pb2,
+    inspect_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
+from vmsim_kernel import KernelBug
+from vmsim_server import ServerSettings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+PRIVATE_ANONYMOUS = 0x22  # MAP_PRIVATE | MAP_ANONYMOUS
+READ_WRITE = 3  # PROT_READ | PROT_WRITE
+ADMIN_TOKEN = "admin-secret"  # the token the conftest servers are started with
+Metadata = tuple[tuple[str, str], ...]
+StartServer = Callable[..., Any]  # conftest: start_server(**settings) -> ServerThread
 
 
-def stubs(
-    address: str,
-) -> tuple[grpc.Channel, process_pb2_grpc.ProcessServiceStub, inspect_pb2_grpc.InspectServiceStub]:
+@dataclass
+class Stubs:
+    """Raw stubs of every service on one channel."""
+
+    channel: grpc.Channel
+    process: Any
+    inspect: Any
+    admin: Any
+
+    def spawn(self, name: str = "raw") -> tuple[int, Metadata]:
+        """A new process and the metadata that carries its token."""
+        reply = self.process.Spawn(process_pb2.SpawnRequest(name=name), timeout=5)
+        return reply.pid, (("x-vmsim-token", reply.token),)
+
+    def mmap(self, pid: int, token: Metadata, length: int = 4096, flags: int = 0) -> int:
+        """A private anonymous read-write mapping."""
+        request = process_pb2.MmapRequest(
+            pid=pid, length=length, prot=READ_WRITE, flags=PRIVATE_ANONYMOUS | flags
+        )
+        return int(self.process.Mmap(request, metadata=token, timeout=5).addr)
+
+    def status(self, pid: int) -> Any:
+        """GetStatus of *pid*."""
+        return self.inspect.GetStatus(inspect_pb2.GetStatusRequest(pid=pid), timeout=5).status
+
+    def meminfo(self) -> str:
+        """The /proc/meminfo text."""
+        return str(self.inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=5).text)
+
+
+def open_stubs(address: str) -> Stubs:
     channel = grpc.insecure_channel(address)
-    return (
+    return Stubs(
         channel,
-        process_pb2_grpc.ProcessServiceStub(channel),
-        inspect_pb2_grpc.InspectServiceStub(channel),
+        process_pb2_grpc.ProcessServiceStub(channel),  # type: ignore[no-untyped-call]
+        inspect_pb2_grpc.InspectServiceStub(channel),  # type: ignore[no-untyped-call]
+        admin_pb2_grpc.AdminServiceStub(channel),  # type: ignore[no-untyped-call]
     )
 
 
-def spawn(process: process_pb2_grpc.ProcessServiceStub) -> tuple[int, tuple[tuple[str, str]]]:
-    reply = process.Spawn(process_pb2.SpawnRequest(name="raw"), timeout=10)
-    return reply.pid, (("x-vmsim-token", reply.token),)
+@pytest.fixture
+def rpc(server_address: str) -> Iterator[Stubs]:
+    stubs = open_stubs(server_address)
+    yield stubs
+    stubs.channel.close()
+
+
+def failure(call: Callable[[], object]) -> grpc.RpcError:
+    """The RpcError *call* raises."""
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    return raised.value
+
+
+def code_of(error: grpc.RpcError) -> grpc.StatusCode:
+    return error.code()
+
+
+def details_of(error: grpc.RpcError) -> str:
+    return str(error.details())
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
@@ -46,79 +113,75 @@ def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
     return info
 
 
+def wait_until(predicate: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
 def test_health_is_serving_and_reflection_lists_the_services(server_address: str) -> None:
-    channel = grpc.insecure_channel(server_address)
-    health = health_pb2_grpc.HealthStub(channel)
-    assert (
-        health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-        == health_pb2.HealthCheckResponse.SERVING
-    )
-    assert (
-        health.Check(
-            health_pb2.HealthCheckRequest(service="vmsim.v1.ProcessService"), timeout=5
-        ).status
-        == 1
-    )
-    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-    replies = reflection.ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
-    )
-    names = {s.name for reply in replies for s in reply.list_services_response.service}
-    assert {"vmsim.v1.ProcessService", "vmsim.v1.InspectService", "vmsim.v1.AdminService"} <= names
+    with grpc.insecure_channel(server_address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "vmsim.v1.ProcessService", "vmsim.v1.InspectService"):
+            reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
+        names = {s.name for reply in replies for s in reply.list_services_response.service}
+    assert {
+        "vmsim.v1.ProcessService",
+        "vmsim.v1.InspectService",
+        "vmsim.v1.AdminService",
+        "grpc.health.v1.Health",
+    } <= names
 
 
-def test_round_trip_through_raw_stubs(server_address: str) -> None:
-    _, process, inspect = stubs(server_address)
-    pid, token = spawn(process)
-    addr = process.Mmap(
-        process_pb2.MmapRequest(pid=pid, length=8192, prot=3, flags=0x22), metadata=token, timeout=5
-    ).addr
-    process.Write(
+def test_spawn_mmap_touch_write_read_round_trip(rpc: Stubs) -> None:
+    pid, token = rpc.spawn()
+    addr = rpc.mmap(pid, token, 8192)
+    touched = rpc.process.Touch(
+        process_pb2.TouchRequest(pid=pid, addr=addr, write=True), metadata=token, timeout=5
+    )
+    assert touched.result == common_pb2.FAULT_KIND_MINOR
+    rpc.process.Write(
         process_pb2.WriteRequest(pid=pid, addr=addr + 4093, data=b"across"),
         metadata=token,
         timeout=5,
     )
-    assert (
-        process.Read(
-            process_pb2.ReadRequest(pid=pid, addr=addr + 4093, length=6), metadata=token, timeout=5
-        ).data
-        == b"across"
+    read = rpc.process.Read(
+        process_pb2.ReadRequest(pid=pid, addr=addr + 4093, length=6), metadata=token, timeout=5
     )
-    summary = process.TouchMany(
+    assert read.data == b"across"
+    summary = rpc.process.TouchMany(
         process_pb2.TouchManyRequest(pid=pid, addrs=[addr, addr + 4096, addr], write=True),
         metadata=token,
         timeout=5,
     )
-    assert (summary.touched, summary.hits) == (3, 3)
-    status = inspect.GetStatus(inspect_pb2.GetStatusRequest(pid=pid), timeout=5).status
+    assert (summary.touched, summary.hits, summary.minor, summary.major) == (3, 3, 0, 0)
+    status = rpc.status(pid)
     assert status.vm_rss == 8192 and status.minor_faults == 2
 
 
-def test_a_token_cannot_touch_another_process(server_address: str) -> None:
-    _, process, _inspect = stubs(server_address)
-    victim, victim_token = spawn(process)
-    addr = process.Mmap(
-        process_pb2.MmapRequest(pid=victim, length=4096, prot=3, flags=0x22),
-        metadata=victim_token,
-        timeout=5,
-    ).addr
-    process.Write(
-        process_pb2.WriteRequest(pid=victim, addr=addr, data=b"secret"),
-        metadata=victim_token,
-        timeout=5,
+def test_a_token_acts_only_on_its_own_process(rpc: Stubs) -> None:
+    victim, victim_token = rpc.spawn()
+    addr = rpc.mmap(victim, victim_token)
+    _, attacker_token = rpc.spawn()
+    read = process_pb2.ReadRequest(pid=victim, addr=addr, length=6)
+    denied = failure(lambda: rpc.process.Read(read, metadata=attacker_token, timeout=5))
+    assert code_of(denied) == grpc.StatusCode.PERMISSION_DENIED
+    assert f"pid {victim}" in details_of(denied)
+    anonymous = failure(lambda: rpc.process.Read(read, timeout=5))
+    assert code_of(anonymous) == grpc.StatusCode.UNAUTHENTICATED
+    assert "x-vmsim-token" in details_of(anonymous)
+    forged = failure(
+        lambda: rpc.process.Read(read, metadata=(("x-vmsim-token", "forged"),), timeout=5)
     )
-    _, attacker_token = spawn(process)
-    with pytest.raises(grpc.RpcError) as denied:
-        process.Read(
-            process_pb2.ReadRequest(pid=victim, addr=addr, length=6),
-            metadata=attacker_token,
-            timeout=5,
-        )
-    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert f"pid {victim}" in denied.value.details()
-    with pytest.raises(grpc.RpcError) as anonymous:
-        process.Read(process_pb2.ReadRequest(pid=victim, addr=addr, length=6), timeout=5)
-    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert code_of(forged) == grpc.StatusCode.UNAUTHENTICATED
 
 
 @pytest.mark.parametrize(
@@ -165,166 +228,302 @@ def test_a_token_cannot_touch_another_process(server_address: str) -> None:
             "advice",
         ),
         (process_pb2.TouchRequest(addr=1 << 32), grpc.StatusCode.OUT_OF_RANGE, "addr"),
+        (
+            process_pb2.ReadRequest(addr=0xFFFFFFF0, length=64),
+            grpc.StatusCode.OUT_OF_RANGE,
+            "addr",
+        ),
+        (process_pb2.BrkRequest(addr=0x1000), grpc.StatusCode.OUT_OF_RANGE, "addr"),
     ],
 )
 def test_bad_input_gets_a_clear_status_and_changes_nothing(
-    server_address: str, request_: object, code: grpc.StatusCode, field: str
+    rpc: Stubs, request_: Any, code: grpc.StatusCode, field: str
 ) -> None:
-    _, process, inspect = stubs(server_address)
-    pid, token = spawn(process)
-    request_.pid = pid  # type: ignore[attr-defined]
-    before = (
-        inspect.GetMaps(inspect_pb2.GetMapsRequest(pid=pid), timeout=5).text,
-        inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=5).text,
-    )
-    method = {
-        "MmapRequest": process.Mmap,
-        "MunmapRequest": process.Munmap,
-        "MprotectRequest": process.Mprotect,
-        "MadviseRequest": process.Madvise,
-        "TouchRequest": process.Touch,
-    }[type(request_).__name__]
-    with pytest.raises(grpc.RpcError) as failed:
-        method(request_, metadata=token, timeout=5)
-    assert failed.value.code() == code
-    assert failed.value.details() and "allowed" in failed.value.details()
-    assert error_info(failed.value).metadata["field"] == field
-    after = (
-        inspect.GetMaps(inspect_pb2.GetMapsRequest(pid=pid), timeout=5).text,
-        inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=5).text,
-    )
-    assert after == before
+    pid, token = rpc.spawn()
+    rpc.mmap(pid, token, 8192, flags=0x8000)  # MAP_POPULATE: something to keep unchanged
+    request_.pid = pid
+
+    def observe() -> tuple[str, str]:
+        maps = rpc.inspect.GetMaps(inspect_pb2.GetMapsRequest(pid=pid), timeout=5).text
+        return maps, rpc.meminfo()
+
+    before = observe()
+    method = getattr(rpc.process, type(request_).__name__.removesuffix("Request"))
+    failed = failure(lambda: method(request_, metadata=token, timeout=5))
+    assert code_of(failed) == code
+    assert field in details_of(failed) and "allowed" in details_of(failed)
+    info = error_info(failed)
+    assert info.domain == "vmsim.dev" and info.metadata["field"] == field
+    assert observe() == before
+    assert rpc.status(pid).state == "R"
 
 
-def test_limits_answer_resource_exhausted(start_server: object) -> None:
-    server = start_server(max_batch=10, max_io_bytes=1000, max_processes=2)  # type: ignore[operator]
-    _, process, _ = stubs(server.address)
-    pid, token = spawn(process)
-    with pytest.raises(grpc.RpcError) as batch:
-        process.TouchMany(
+def test_limits_answer_resource_exhausted_naming_the_limit(start_server: StartServer) -> None:
+    server = start_server(max_batch=10, max_io_bytes=1000, max_processes=2)
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+    batch = failure(
+        lambda: rpc.process.TouchMany(
             process_pb2.TouchManyRequest(pid=pid, addrs=list(range(11))), metadata=token, timeout=5
         )
-    assert (
-        batch.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        and "max_batch=10" in batch.value.details()
     )
-    with pytest.raises(grpc.RpcError) as read:
-        process.Read(
+    assert code_of(batch) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_batch=10" in details_of(batch)
+    read = failure(
+        lambda: rpc.process.Read(
             process_pb2.ReadRequest(pid=pid, addr=0, length=1001), metadata=token, timeout=5
         )
-    assert read.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    spawn(process)
-    with pytest.raises(grpc.RpcError) as too_many:
-        spawn(process)
-    assert (
-        too_many.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        and "max_processes" in too_many.value.details()
     )
+    assert code_of(read) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_io_bytes=1000" in details_of(read)
+    write = failure(
+        lambda: rpc.process.Write(
+            process_pb2.WriteRequest(pid=pid, addr=0, data=bytes(1001)), metadata=token, timeout=5
+        )
+    )
+    assert code_of(write) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trace = failure(
+        lambda: rpc.inspect.Replay(
+            inspect_pb2.ReplayRequest(trace=list(range(11)), frames=3, policy="fifo"), timeout=5
+        )
+    )
+    assert code_of(trace) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    rpc.spawn()
+    too_many = failure(rpc.spawn)
+    assert code_of(too_many) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_processes" in details_of(too_many)
+    assert rpc.status(pid).vm_rss == 0  # the refused calls touched nothing
 
 
-def test_a_segv_is_failed_precondition_with_the_address(server_address: str) -> None:
-    _, process, _ = stubs(server_address)
-    pid, token = spawn(process)
-    with pytest.raises(grpc.RpcError) as segv:
-        process.Touch(
+def test_a_segv_is_failed_precondition_with_the_address_then_and_later(rpc: Stubs) -> None:
+    pid, token = rpc.spawn()
+    segv = failure(
+        lambda: rpc.process.Touch(
             process_pb2.TouchRequest(pid=pid, addr=0x1234, write=True), metadata=token, timeout=5
         )
-    assert segv.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    info = error_info(segv.value)
-    assert info.reason == "SegmentationFault" and info.metadata["address"] == "0x00001234"
-    with pytest.raises(grpc.RpcError) as later:
-        process.Brk(process_pb2.BrkRequest(pid=pid), metadata=token, timeout=5)
-    assert (
-        later.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        and "SIGSEGV" in later.value.details()
     )
+    assert code_of(segv) == grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info(segv)
+    assert info.reason == "SegmentationFault"
+    assert info.metadata["address"] == "0x00001234" and info.metadata["signal"] == "SIGSEGV"
+    later = failure(
+        lambda: rpc.process.Brk(process_pb2.BrkRequest(pid=pid), metadata=token, timeout=5)
+    )
+    assert code_of(later) == grpc.StatusCode.FAILED_PRECONDITION
+    assert "SIGSEGV" in details_of(later) and "0x00001234" in details_of(later)
+    heartbeat = failure(
+        lambda: rpc.process.Heartbeat(
+            process_pb2.HeartbeatRequest(pid=pid), metadata=token, timeout=5
+        )
+    )
+    assert code_of(heartbeat) == grpc.StatusCode.FAILED_PRECONDITION
 
 
-def test_lease_expiry_frees_the_memory_of_a_silent_client(start_server: object) -> None:
-    server = start_server(lease_seconds=0.5)  # type: ignore[operator]
-    _, process, inspect = stubs(server.address)
-    free_before = inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=5).text
-    pid, token = spawn(process)
-    addr = process.Mmap(
-        process_pb2.MmapRequest(pid=pid, length=1 << 20, prot=3, flags=0x8022),
-        metadata=token,
-        timeout=5,
-    ).addr
-    assert addr
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        status = inspect.GetStatus(inspect_pb2.GetStatusRequest(pid=pid), timeout=5).status
-        if status.state == "Z":
-            break
-        time.sleep(0.1)
-    assert status.state == "Z" and "lease expired" in status.kill_reason
-    assert inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=5).text == free_before
+def test_lease_expiry_kills_a_silent_client_and_frees_its_memory(
+    start_server: StartServer,
+) -> None:
+    server = start_server(lease_seconds=0.5)
+    rpc = open_stubs(server.address)
+    free_before = rpc.meminfo()
+    pid, token = rpc.spawn()
+    rpc.mmap(pid, token, 1 << 20, flags=0x8000)  # MAP_POPULATE: 256 resident pages
+    assert rpc.meminfo() != free_before
+    assert wait_until(lambda: rpc.status(pid).state == "Z")
+    assert "lease expired" in rpc.status(pid).kill_reason
+    assert rpc.meminfo() == free_before
+    gone = failure(
+        lambda: rpc.process.Brk(process_pb2.BrkRequest(pid=pid), metadata=token, timeout=5)
+    )
+    assert code_of(gone) == grpc.StatusCode.FAILED_PRECONDITION
+    assert "lease expired" in details_of(gone)
 
 
-def test_the_end_of_a_run_stream_ends_the_process(server_address: str) -> None:
-    _, process, inspect = stubs(server_address)
-    pid, token = spawn(process)
-    ops = [
+def run_ops(pid: int) -> list[process_pb2.RunRequest]:
+    return [
         process_pb2.RunRequest(
             id=1, mmap=process_pb2.MmapRequest(pid=pid, length=4096, prot=3, flags=0x22)
         ),
-        process_pb2.RunRequest(
-            id=2, touch=process_pb2.TouchRequest(pid=pid, addr=0x10, write=False)
-        ),
+        process_pb2.RunRequest(id=2, touch=process_pb2.TouchRequest(pid=pid + 1, addr=0x10)),
+        process_pb2.RunRequest(id=3),
+        process_pb2.RunRequest(id=4, touch=process_pb2.TouchRequest(pid=pid, addr=0x10)),
+        process_pb2.RunRequest(id=5, brk=process_pb2.BrkRequest(pid=pid)),
     ]
-    replies = list(process.Run(iter(ops), metadata=token, timeout=10))
-    assert [r.id for r in replies] == [1, 2]
+
+
+def test_a_run_stream_answers_each_operation_and_its_end_ends_the_process(rpc: Stubs) -> None:
+    pid, token = rpc.spawn()
+    replies = list(rpc.process.Run(iter(run_ops(pid)), metadata=token, timeout=10))
+    assert [r.id for r in replies] == [1, 2, 3, 4, 5]
     assert replies[0].WhichOneof("result") == "mmap"
-    assert (
-        replies[1].WhichOneof("result") == "error"
-        and replies[1].error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
-    )
-    status = inspect.GetStatus(inspect_pb2.GetStatusRequest(pid=pid), timeout=5).status
-    assert status.state == "Z"
+    codes = [r.error.code for r in replies[1:]]
+    assert codes == [
+        grpc.StatusCode.PERMISSION_DENIED.value[0],  # another pid: only that op fails
+        grpc.StatusCode.INVALID_ARGUMENT.value[0],  # an empty operation
+        grpc.StatusCode.FAILED_PRECONDITION.value[0],  # the SEGV at 0x10
+        grpc.StatusCode.FAILED_PRECONDITION.value[0],  # and every op after it
+    ]
+    assert wait_until(lambda: rpc.status(pid).state == "Z")
 
 
-def test_watch_events_delivers_filtered_events(server_address: str) -> None:
-    _, process, inspect = stubs(server_address)
-    pid, token = spawn(process)
+def test_an_idle_run_stream_ends_its_process_when_closed(rpc: Stubs) -> None:
+    pid, token = rpc.spawn()
+    assert list(rpc.process.Run(iter([]), metadata=token, timeout=10)) == []
+    assert wait_until(lambda: rpc.status(pid).state == "Z")
+    assert rpc.status(pid).HasField("killed_by") is False
+
+
+def test_a_run_stream_without_a_token_is_unauthenticated(rpc: Stubs) -> None:
+    pid, _token = rpc.spawn()
+    refused = failure(lambda: list(rpc.process.Run(iter(run_ops(pid)), timeout=10)))
+    assert code_of(refused) == grpc.StatusCode.UNAUTHENTICATED
+    assert rpc.status(pid).state == "R"
+
+
+def test_watch_events_delivers_the_chosen_kind_of_the_chosen_process(rpc: Stubs) -> None:
+    pid, token = rpc.spawn()
+    other, other_token = rpc.spawn()
+    addr = rpc.mmap(pid, token, 64 * 4096)
+    other_addr = rpc.mmap(other, other_token, 64 * 4096)
     request = inspect_pb2.WatchEventsRequest(kinds=[inspect_pb2.EVENT_KIND_MINOR_FAULT], pid=pid)
-    stream = inspect.WatchEvents(request, timeout=10)
-    received: list[inspect_pb2.WatchEventsResponse] = []
-    reader = threading.Thread(target=lambda: received.append(next(iter(stream))))
-    reader.start()
-    time.sleep(0.3)
-    addr = process.Mmap(
-        process_pb2.MmapRequest(pid=pid, length=4096, prot=3, flags=0x22), metadata=token, timeout=5
-    ).addr
-    process.Touch(
-        process_pb2.TouchRequest(pid=pid, addr=addr, write=True), metadata=token, timeout=5
-    )
-    reader.join(10)
+    stream = rpc.inspect.WatchEvents(request, timeout=20)
+    received: list[Any] = []
+    arrived = threading.Event()
+
+    def read_first() -> None:
+        received.append(next(stream))
+        arrived.set()
+
+    threading.Thread(target=read_first, daemon=True).start()
+    # The subscription starts when the server runs the call: fault new pages until it sees one.
+    # The other process faults first each time, so a leaky pid filter would show its event.
+    touched = []
+    for page in range(64):
+        for target, base, meta in ((other, other_addr, other_token), (pid, addr, token)):
+            rpc.process.Touch(
+                process_pb2.TouchRequest(pid=target, addr=base + page * 4096, write=True),
+                metadata=meta,
+                timeout=5,
+            )
+        touched.append(addr + page * 4096)
+        if arrived.wait(0.05):
+            break
     stream.cancel()
-    assert received and received[0].kind == inspect_pb2.EVENT_KIND_MINOR_FAULT
-    assert received[0].pid == pid and received[0].address == addr
+    assert received, "no event arrived"
+    event = received[0]
+    assert event.kind == inspect_pb2.EVENT_KIND_MINOR_FAULT
+    assert event.pid == pid and event.address in touched and event.dropped == 0
+
+
+def test_shutdown_finishes_open_event_streams_instead_of_cancelling_them(
+    start_server: StartServer,
+) -> None:
+    server = start_server()
+    rpc = open_stubs(server.address)
+    stream = rpc.inspect.WatchEvents(inspect_pb2.WatchEventsRequest(), timeout=60)
+    outcome: list[object] = []
+
+    def drain() -> None:
+        try:
+            outcome.append(list(stream))
+        except grpc.RpcError as error:
+            outcome.append(code_of(error))
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    assert wait_until(lambda: server.call(lambda: len(server.running.events)) == 1)
+    server.stop(grace=60)  # an unfinished stream would hold the shutdown for the whole grace
+    reader.join(10)
+    assert outcome == [[]]
+
+
+def test_watch_events_refuses_an_unspecified_kind(rpc: Stubs) -> None:
+    request = inspect_pb2.WatchEventsRequest(kinds=[inspect_pb2.EVENT_KIND_UNSPECIFIED])
+    refused = failure(lambda: next(rpc.inspect.WatchEvents(request, timeout=5)))
+    assert code_of(refused) == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(refused).metadata["field"] == "kinds"
+
+
+def test_kill_process_needs_the_admin_token_and_the_victim_learns_why(rpc: Stubs) -> None:
+    pid, token = rpc.spawn()
+    kill = admin_pb2.KillProcessRequest(pid=pid, reason="lab over")
+    for metadata in ((), (("x-vmsim-admin-token", "guess"),), (("x-vmsim-admin-token", ""),)):
+        refused = failure(lambda m=metadata: rpc.admin.KillProcess(kill, metadata=m, timeout=5))  # type: ignore[misc]
+        assert code_of(refused) == grpc.StatusCode.PERMISSION_DENIED
+    assert rpc.status(pid).state == "R"
+    rpc.admin.KillProcess(kill, metadata=(("x-vmsim-admin-token", ADMIN_TOKEN),), timeout=5)
+    later = failure(
+        lambda: rpc.process.Brk(process_pb2.BrkRequest(pid=pid), metadata=token, timeout=5)
+    )
+    assert code_of(later) == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(later).metadata["reason"] == "lab over"
+
+
+def test_a_kernel_bug_is_internal_and_the_server_keeps_serving(server: Any) -> None:
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+
+    def broken_touch(*_args: object) -> None:
+        raise KernelBug("invariant broken on purpose")
+
+    machine = server.running.machine
+    server.call(lambda: setattr(machine, "touch", broken_touch))
+    touch = process_pb2.TouchRequest(pid=pid, addr=0x1000)
+    bug = failure(lambda: rpc.process.Touch(touch, metadata=token, timeout=5))
+    assert code_of(bug) == grpc.StatusCode.INTERNAL and "invariant broken" in details_of(bug)
+    assert rpc.status(pid).state == "R"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
+    start_server: StartServer,
+) -> None:
+    port = free_port()
+    server = start_server(metrics_port=port)
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+    rpc.mmap(pid, token, 3 * 4096, flags=0x8000)  # MAP_POPULATE: 3 minor faults
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    assert 'vmsim_rpcs_total{code="OK",method="Spawn"} 1.0' in text
+    assert 'vmsim_rpcs_total{code="OK",method="Mmap"} 1.0' in text
+    assert "vmsim_processes 1.0" in text
+    assert 'vmsim_page_faults_total{kind="minor"} 3.0' in text
+    assert "pid=" not in text
+
+
+def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VMSIM_SEED", "7")
+    monkeypatch.setenv("VMSIM_RAM", "32M")
+    settings = parse_settings(["--ram", "1G", "--swap", "0", "--lease", "2.5"])
+    assert (settings.ram_bytes, settings.swap_bytes, settings.seed) == (1 << 30, 0, 7)
+    assert settings.lease_seconds == 2.5 and settings.admin_token == ""
+    assert ServerSettings().machine_config().ram_bytes == 64 << 20
+    with pytest.raises(SystemExit) as bad_size:
+        parse_settings(["--ram", "lots"])
+    assert bad_size.value.code == 2
+    monkeypatch.setenv("VMSIM_MAX_BATCH", "0")
+    with pytest.raises(SystemExit):
+        parse_settings([])
 
 
 def test_sigterm_shuts_down_gracefully_and_removes_the_temporary_swap_file() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "vmsim_server",
-        "--address",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-        "--grace",
-        "0.5",
-    ]
+    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
+    command += ["--log-format", "json", "--grace", "0.5"]
     env = {"PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}", "PATH": "/usr/bin:/bin"}
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     assert server.stderr is not None
     started = server.stderr.readline()
-    assert '"server started"' in started
+    assert '"server started"' in started and '"address": "127.0.0.1:' in started
     swap_file = started.split('"swap_file": "')[1].split('"')[0]
     assert Path(swap_file).exists()
-    server.terminate()
+    server.send_signal(signal.SIGTERM)
     assert server.wait(30) == 0
+    assert '"server stopped"' in server.stderr.read()
     assert not Path(swap_file).exists()
 
 
@@ -333,5 +532,6 @@ def test_generated_code_is_fresh() -> None:
         [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"],
         capture_output=True,
         text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr

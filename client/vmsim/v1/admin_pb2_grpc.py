@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Operations reserved to the machine's administrator.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -42,10 +43,13 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Operations reserved to the machine's administrator.
+    """
 
     def KillProcess(self, request, context):
-        """Kill a process (SIGKILL); its memory is freed.
+        """Kill a process with SIGKILL, like `kill -9`: its frames and swap slots are freed at
+        once, and its client's next call fails with FAILED_PRECONDITION naming the reason.
+        An unknown pid is NOT_FOUND; an already dead process is FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -68,7 +72,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Missing associated documentation comment in .proto file."""
+    """Operations reserved to the machine's administrator.
+    """
 
     @staticmethod
     def KillProcess(request,

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class InspectServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Reports, page walks, trace replay and the event feed.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -97,78 +98,91 @@ class InspectServiceStub:
 
 
 class InspectServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Reports, page walks, trace replay and the event feed.
+    """
 
     def GetMeminfo(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/meminfo.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetVmstat(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/vmstat.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetZoneinfo(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/zoneinfo.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetBuddyinfo(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/buddyinfo: free blocks per order in each populated zone.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetSwaps(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/swaps.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListProcesses(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every process, live or zombie (like ps).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetMaps(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/<pid>/maps. NOT_FOUND for an unknown pid.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetSmaps(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/<pid>/smaps. NOT_FOUND for an unknown pid.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetStatus(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """/proc/<pid>/status. NOT_FOUND for an unknown pid.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTranslation(self, request, context):
-        """The page walk of an address in any process, without faulting (like reading pagemap).
+        """The page walk of an address in any live process, without faulting (like reading pagemap).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Replay(self, request, context):
-        """Trace replay: a reference string against N frames under one policy.
+        """Trace replay: a reference string against N frames under one replacement policy,
+        computed apart from the served machine (which is not touched).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Follow the machine's events, optionally filtered by kind and pid.
+        """Follow the machine's events as they happen, optionally filtered by kind and pid.
+        The stream lasts until the client cancels it or its deadline passes. A watcher that
+        falls behind loses its oldest events (counted in `dropped`), never slowing the machine.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -246,7 +260,8 @@ def add_InspectServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class InspectService:
-    """Missing associated documentation comment in .proto file."""
+    """Reports, page walks, trace replay and the event feed.
+    """
 
     @staticmethod
     def GetMeminfo(request,

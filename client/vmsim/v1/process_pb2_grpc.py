@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class ProcessServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """The system calls of one simulated process.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -107,92 +108,113 @@ class ProcessServiceStub:
 
 
 class ProcessServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The system calls of one simulated process.
+    """
 
     def Spawn(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Create a process: an empty user address space with a stack VMA. No token needed.
+        RESOURCE_EXHAUSTED when max_processes already run.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request, context):
-        """Renews the idle lease; a process with no calls for lease_seconds is killed.
+        """Renew the idle lease. A process whose client makes no call for lease_seconds (and
+        holds no open Run stream) is killed with SIGKILL and its memory freed. Every call
+        for the pid renews the lease too; Heartbeat is for clients that are otherwise idle.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Mmap(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """mmap(2) of anonymous memory. Only a VMA is created: frames are allocated on first touch.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Munmap(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """munmap(2): frees the frames and swap slots of the range.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Mprotect(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """mprotect(2): changes the protection of a fully mapped range.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Brk(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """brk(2): moves the end of the heap; addr 0 asks for the current break.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Madvise(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """madvise(2) with MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED or DONTNEED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Touch(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One user-mode access through the MMU. A fault is handled (minor or major); an access
+        outside every VMA, to kernel space or against the protection kills the process
+        with SIGSEGV (FAILED_PRECONDITION carrying the address).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TouchMany(self, request, context):
-        """Many accesses in one message (packed addresses), in order.
+        """Many accesses in one message (packed addresses), in order; stops at a fatal fault.
+        RESOURCE_EXHAUSTED when the batch is longer than the server's max_batch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Read(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Read user memory as the process would (faults handled). RESOURCE_EXHAUSTED when the
+        length exceeds the server's max_io_bytes.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Write(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Write user memory as the process would (faults handled). RESOURCE_EXHAUSTED when the
+        data exceeds the server's max_io_bytes.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Translate(self, request, context):
-        """The page walk of an address, without faulting.
+        """The page walk of an address in this process's page tables, without faulting.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Exit(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """exit(2): the process ends, its memory is freed and its token stops working.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Run(self, request_iterator, context):
-        """A stream of operations for high rates; results come back in order. When the
-        stream ends (closed or disconnected) the process exits.
+        """A stream of operations for high rates; results come back in order, one per operation.
+        An operation's error is returned in its result and the stream goes on. The stream
+        keeps the process's lease alive; when it ends (closed or disconnected) the process
+        exits. UNAUTHENTICATED (ending the stream) when the token is missing or unknown.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,7 +302,8 @@ def add_ProcessServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ProcessService:
-    """Missing associated documentation comment in .proto file."""
+    """The system calls of one simulated process.
+    """
 
     @staticmethod
     def Spawn(request,

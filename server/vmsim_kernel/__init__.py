@@ -37,6 +37,8 @@ from .errors import (
     ProcessKilled,
     SegmentationFault,
 )
+from .journal import replay_journal
+from .locks import LOCK_CLASSES, LockKind
 from .machine import EventListener, Machine
 from .replay import parse_trace, replay
 from .results import (
@@ -51,6 +53,7 @@ from .results import (
     VmaInfo,
     ZoneInfo,
 )
+from .timing import CallCost, CostModel, CpuTimes
 
 PROT_NONE = Prot.NONE
 PROT_READ = Prot.READ
@@ -65,6 +68,7 @@ MAP_POPULATE = MapFlag.POPULATE
 MAP_FIXED_NOREPLACE = MapFlag.FIXED_NOREPLACE
 
 __all__ = [
+    "LOCK_CLASSES",
     "MAP_ANONYMOUS",
     "MAP_FIXED",
     "MAP_FIXED_NOREPLACE",
@@ -79,6 +83,9 @@ __all__ = [
     "PROT_READ",
     "PROT_WRITE",
     "TASK_SIZE",
+    "CallCost",
+    "CostModel",
+    "CpuTimes",
     "Event",
     "EventKind",
     "EventListener",
@@ -89,6 +96,7 @@ __all__ = [
     "KernelError",
     "KiB",
     "LimitExceeded",
+    "LockKind",
     "Machine",
     "MachineConfig",
     "Madvise",
@@ -115,4 +123,5 @@ __all__ = [
     "ZoneType",
     "parse_trace",
     "replay",
+    "replay_journal",
 ]

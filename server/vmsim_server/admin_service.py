@@ -45,3 +45,10 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         require_admin(context, self._admin_token)
         self._machine.kill(request.pid, Signal.SIGKILL, request.reason or "killed by admin")
         return admin_pb2.KillProcessResponse()
+
+    async def ResetLockStat(
+        self, request: admin_pb2.ResetLockStatRequest, context: Context
+    ) -> admin_pb2.ResetLockStatResponse:
+        require_admin(context, self._admin_token)
+        self._machine.reset_lock_stat()
+        return admin_pb2.ResetLockStatResponse()

@@ -6,9 +6,12 @@ from typing import Any
 
 from vmsim.v1 import common_pb2, inspect_pb2
 from vmsim_kernel import (
+    LOCK_CLASSES,
+    CallCost,
     Event,
     EventKind,
     FaultResult,
+    Machine,
     ProcessInfo,
     ReplayResult,
     Translation,
@@ -19,8 +22,10 @@ from vmsim_kernel import (
 __all__ = [
     "EVENT_KIND_TO_PROTO",
     "FAULT_TO_PROTO",
+    "call_cost",
     "counters",
     "format_translation",
+    "lock_classes",
     "process_status",
     "replay_response",
     "translation",
@@ -140,6 +145,11 @@ def process_status(info: ProcessInfo) -> common_pb2.ProcessStatus:
         major_faults=info.major_faults,
         oom_score_adj=info.oom_score_adj,
         oom_score=info.oom_score,
+        nr_threads=info.nr_threads,
+        user_ns=info.user_ns,
+        system_ns=info.system_ns,
+        iowait_ns=info.iowait_ns,
+        lock_wait_ns=info.lock_wait_ns,
     )
     if info.killed_by is not None:
         message.killed_by = info.killed_by.name
@@ -202,3 +212,36 @@ def watch_event(event: Event, dropped: int) -> inspect_pb2.WatchEventsResponse:
     if event.pfn is not None:
         message.pfn = event.pfn
     return message
+
+
+def call_cost(cost: CallCost) -> common_pb2.CallCost:
+    """A call's simulated cost."""
+    return common_pb2.CallCost(
+        total_ns=cost.total_ns,
+        user_ns=cost.user_ns,
+        system_ns=cost.system_ns,
+        iowait_ns=cost.iowait_ns,
+        lock_wait_ns=cost.lock_wait_ns,
+    )
+
+
+def lock_classes(machine: Machine) -> list[inspect_pb2.LockClass]:
+    """The lock_stat rows, with each class's waiting discipline."""
+    kinds = {LOCK_CLASSES[c][0]: kind.value for c, kind in machine.locks.kinds.items()}
+    return [
+        inspect_pb2.LockClass(
+            name=name,
+            kind=kinds.get(name.removesuffix("-R").removesuffix("-W"), ""),
+            con_bounces=s.con_bounces,
+            contentions=s.contentions,
+            wait_min_ns=s.wait_min_ns,
+            wait_max_ns=s.wait_max_ns,
+            wait_total_ns=s.wait_total_ns,
+            acq_bounces=s.acq_bounces,
+            acquisitions=s.acquisitions,
+            hold_min_ns=s.hold_min_ns,
+            hold_max_ns=s.hold_max_ns,
+            hold_total_ns=s.hold_total_ns,
+        )
+        for name, s in machine.locks.stats().items()
+    ]

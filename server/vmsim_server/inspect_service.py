@@ -112,6 +112,27 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             translation=convert.translation(walk), text=convert.format_translation(walk)
         )
 
+    async def GetLockStat(
+        self, request: inspect_pb2.GetLockStatRequest, context: Context
+    ) -> inspect_pb2.GetLockStatResponse:
+        return inspect_pb2.GetLockStatResponse(
+            classes=convert.lock_classes(self._machine), text=self._machine.lock_stat()
+        )
+
+    async def GetCpuTimes(
+        self, request: inspect_pb2.GetCpuTimesRequest, context: Context
+    ) -> inspect_pb2.GetCpuTimesResponse:
+        times = self._machine.cpu_times()
+        return inspect_pb2.GetCpuTimesResponse(
+            user_ns=times.user_ns,
+            system_ns=times.system_ns,
+            iowait_ns=times.iowait_ns,
+            lock_wait_ns=times.lock_wait_ns,
+            kswapd_ns=self._machine.kswapd.times.system_ns,
+            clock_ns=self._machine.now_ns,
+            text=self._machine.report("stat"),
+        )
+
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context
     ) -> inspect_pb2.ReplayResponse:

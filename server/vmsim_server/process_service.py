@@ -5,6 +5,7 @@ Each method decodes, authorizes through the session table, makes one kernel call
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -32,6 +33,10 @@ from .settings import ServerSettings
 __all__ = ["ProcessService", "death_of", "token_of"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# Operations whose replies carry a CallCost (the others take no simulated time).
+TIMED_OPERATIONS = frozenset(
+    {"mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write"}
+)
 
 
 def token_of(context: Context) -> str | None:
@@ -65,33 +70,51 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             "translate": self._translate,
         }
 
+    def _perform(self, operation: str, request: Any) -> Any:
+        """One operation; a timed one's reply carries what it cost its thread."""
+        response = self._operations[operation](request)
+        if operation in TIMED_OPERATIONS:
+            response.cost.CopyFrom(convert.call_cost(self._machine.last_cost))
+        return response
+
+    async def _pace(self, response: Any) -> None:
+        """Real-time mode: hold the reply for the simulated cost times the factor.
+
+        Only this call waits; the event loop serves every other client meanwhile.
+        """
+        factor = self._settings.realtime_factor
+        if factor and response.HasField("cost"):
+            await asyncio.sleep(response.cost.total_ns * factor / 1e9)
+
     def _authorize(self, context: Context, pid: int) -> None:
         self._sessions.authorize(token_of(context), pid)
 
     # ---- operations -----------------------------------------------------------------------------
     def _mmap(self, r: process_pb2.MmapRequest) -> process_pb2.MmapResponse:
         return process_pb2.MmapResponse(
-            addr=self._machine.mmap(r.pid, r.addr, r.length, r.prot, r.flags)
+            addr=self._machine.mmap(r.pid, r.addr, r.length, r.prot, r.flags, tid=r.tid or None)
         )
 
     def _munmap(self, r: process_pb2.MunmapRequest) -> process_pb2.MunmapResponse:
-        self._machine.munmap(r.pid, r.addr, r.length)
+        self._machine.munmap(r.pid, r.addr, r.length, tid=r.tid or None)
         return process_pb2.MunmapResponse()
 
     def _mprotect(self, r: process_pb2.MprotectRequest) -> process_pb2.MprotectResponse:
-        self._machine.mprotect(r.pid, r.addr, r.length, r.prot)
+        self._machine.mprotect(r.pid, r.addr, r.length, r.prot, tid=r.tid or None)
         return process_pb2.MprotectResponse()
 
     def _brk(self, r: process_pb2.BrkRequest) -> process_pb2.BrkResponse:
-        return process_pb2.BrkResponse(brk=self._machine.brk(r.pid, r.addr))
+        return process_pb2.BrkResponse(brk=self._machine.brk(r.pid, r.addr, tid=r.tid or None))
 
     def _madvise(self, r: process_pb2.MadviseRequest) -> process_pb2.MadviseResponse:
-        self._machine.madvise(r.pid, r.addr, r.length, r.advice)
+        self._machine.madvise(r.pid, r.addr, r.length, r.advice, tid=r.tid or None)
         return process_pb2.MadviseResponse()
 
     def _touch(self, r: process_pb2.TouchRequest) -> process_pb2.TouchResponse:
         return process_pb2.TouchResponse(
-            result=convert.FAULT_TO_PROTO[self._machine.touch(r.pid, r.addr, r.write)]
+            result=convert.FAULT_TO_PROTO[
+                self._machine.touch(r.pid, r.addr, r.write, tid=r.tid or None)
+            ]
         )
 
     def _touch_many(self, r: process_pb2.TouchManyRequest) -> process_pb2.TouchManyResponse:
@@ -99,7 +122,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             raise LimitExceeded(
                 f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}"
             )
-        summary = self._machine.touch_many(r.pid, np.asarray(r.addrs, dtype=np.uint32), r.write)
+        summary = self._machine.touch_many(
+            r.pid, np.asarray(r.addrs, dtype=np.uint32), r.write, tid=r.tid or None
+        )
         return process_pb2.TouchManyResponse(
             touched=summary.nr_touched,
             hits=summary.nr_hits,
@@ -112,14 +137,16 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             raise LimitExceeded(
                 f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
             )
-        return process_pb2.ReadResponse(data=self._machine.read(r.pid, r.addr, r.length))
+        return process_pb2.ReadResponse(
+            data=self._machine.read(r.pid, r.addr, r.length, tid=r.tid or None)
+        )
 
     def _write(self, r: process_pb2.WriteRequest) -> process_pb2.WriteResponse:
         if len(r.data) > self._settings.max_io_bytes:
             raise LimitExceeded(
                 f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
             )
-        self._machine.write(r.pid, r.addr, r.data)
+        self._machine.write(r.pid, r.addr, r.data, tid=r.tid or None)
         return process_pb2.WriteResponse(written=len(r.data))
 
     def _translate(self, r: process_pb2.TranslateRequest) -> process_pb2.TranslateResponse:
@@ -148,7 +175,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
 
     async def _unary(self, operation: str, request: Any, context: Context) -> Any:
         self._authorize(context, request.pid)
-        return self._operations[operation](request)
+        response = self._perform(operation, request)
+        await self._pace(response)
+        return response
 
     async def Mmap(
         self, request: process_pb2.MmapRequest, context: Context
@@ -208,6 +237,19 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._sessions.close(request.pid)
         return process_pb2.ExitResponse()
 
+    async def SpawnThread(
+        self, request: process_pb2.SpawnThreadRequest, context: Context
+    ) -> process_pb2.SpawnThreadResponse:
+        self._authorize(context, request.pid)
+        return process_pb2.SpawnThreadResponse(tid=self._machine.spawn_thread(request.pid))
+
+    async def ExitThread(
+        self, request: process_pb2.ExitThreadRequest, context: Context
+    ) -> process_pb2.ExitThreadResponse:
+        self._authorize(context, request.pid)
+        self._machine.exit_thread(request.pid, request.tid)
+        return process_pb2.ExitThreadResponse()
+
     async def Run(
         self, request_iterator: AsyncIterator[process_pb2.RunRequest], context: Context
     ) -> AsyncIterator[process_pb2.RunResponse]:
@@ -217,7 +259,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         session.open_streams += 1
         try:
             async for op in request_iterator:
-                yield self._run_one(session, op)
+                reply = self._run_one(session, op)
+                which = reply.WhichOneof("result")
+                if which in TIMED_OPERATIONS:
+                    await self._pace(getattr(reply, which))
+                yield reply
         finally:
             session.open_streams -= 1
             if session.open_streams == 0:
@@ -231,7 +277,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
                 raise InvalidArgument("op", "the operation is empty", ", ".join(self._operations))
             inner = getattr(op, which)
             check_owner(session, inner.pid)
-            result = self._operations[which](inner)
+            result = self._perform(which, inner)
         except KernelError as error:
             return process_pb2.RunResponse(id=op.id, error=status_of(error))
         return process_pb2.RunResponse(id=op.id, **{which: result})

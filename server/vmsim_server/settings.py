@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vmsim_kernel import MachineConfig, OvercommitMode, ReplacementPolicy
+from vmsim_kernel import LOCK_CLASSES, MachineConfig, OvercommitMode, ReplacementPolicy
 
 __all__ = [
     "LOG_FORMATS",
@@ -71,6 +71,10 @@ class ServerSettings:
         log_level: debug (one line per RPC), info, warning or error.
         grace_seconds: how long calls in flight may finish at shutdown.
         metrics_port: port of the Prometheus /metrics endpoint; 0 = off.
+        realtime_factor: each reply is held for its simulated cost times this (0 = as fast
+            as possible, 1 = real time), without blocking other clients.
+        lock_kinds: waiting discipline per lock class ("zone", "lru", "mmap", "swap",
+            "pkmap"): "spin" or "sleep".
     """
 
     address: str = "127.0.0.1:50051"
@@ -94,6 +98,8 @@ class ServerSettings:
     log_level: str = "info"
     grace_seconds: float = 5.0
     metrics_port: int = 0
+    realtime_factor: float = 0.0
+    lock_kinds: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse settings the server cannot run with (the machine's own are checked by MachineConfig).
@@ -120,6 +126,14 @@ class ServerSettings:
             raise ValueError(f"overcommit_memory {self.overcommit_memory}: 0, 1 or 2")
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must not be negative, not {self.grace_seconds}")
+        if not 0 <= self.realtime_factor <= 1000:
+            raise ValueError(f"realtime_factor {self.realtime_factor}: 0 (off) .. 1000")
+        for lock_class, kind in self.lock_kinds:
+            if lock_class not in LOCK_CLASSES or kind not in ("spin", "sleep"):
+                raise ValueError(
+                    f"lock kind {lock_class}={kind}: CLASS=spin|sleep with CLASS one of "
+                    + ", ".join(LOCK_CLASSES)
+                )
         if not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"metrics_port {self.metrics_port} is not a port (0 = off)")
         if self.log_format not in LOG_FORMATS:
@@ -140,6 +154,7 @@ class ServerSettings:
             nr_cpus=self.nr_cpus,
             seed=self.seed,
             max_processes=self.max_processes,
+            lock_kinds=dict(self.lock_kinds),
         )
 
 
@@ -232,7 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="port of the Prometheus /metrics endpoint, 0 = off (0)",
     )
+    add(
+        "--realtime-factor",
+        default=_env("REALTIME_FACTOR", "0"),
+        type=float,
+        help="hold each reply for its simulated cost times this: 0 = as fast as possible, 1 = real time (0)",
+    )
+    add(
+        "--lock-kind",
+        action="append",
+        default=[item for item in _env("LOCK_KINDS", "").split(",") if item],
+        metavar="CLASS=spin|sleep",
+        help="waiting discipline of a lock class (zone, lru, mmap, swap, pkmap); repeatable; "
+        "env VMSIM_LOCK_KINDS=zone=sleep,mmap=spin",
+    )
     return parser
+
+
+def _lock_kind(item: str) -> tuple[str, str]:
+    """'zone=sleep' -> ("zone", "sleep"); ServerSettings checks the names."""
+    lock_class, _, kind = item.partition("=")
+    return lock_class.strip(), kind.strip()
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> ServerSettings:
@@ -262,6 +297,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> ServerSettings:
             log_level=args.log_level,
             grace_seconds=args.grace,
             metrics_port=args.metrics_port,
+            realtime_factor=args.realtime_factor,
+            lock_kinds=tuple(_lock_kind(item) for item in args.lock_kind),
         )
     except ValueError as error:
         parser.error(str(error))

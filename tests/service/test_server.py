@@ -462,7 +462,7 @@ def test_a_kernel_bug_is_internal_and_the_server_keeps_serving(server: Any) -> N
     rpc = open_stubs(server.address)
     pid, token = rpc.spawn()
 
-    def broken_touch(*_args: object) -> None:
+    def broken_touch(*_args: object, **_kwargs: object) -> None:
         raise KernelBug("invariant broken on purpose")
 
     machine = server.running.machine

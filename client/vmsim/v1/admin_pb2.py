@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vmsim/v1/admin.proto\x12\x08vmsim.v1\"1\n\x12KillProcessRequest\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x15\n\x13KillProcessResponse2Z\n\x0c\x41\x64minService\x12J\n\x0bKillProcess\x12\x1c.vmsim.v1.KillProcessRequest\x1a\x1d.vmsim.v1.KillProcessResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vmsim/v1/admin.proto\x12\x08vmsim.v1\"1\n\x12KillProcessRequest\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x15\n\x13KillProcessResponse\"\x16\n\x14ResetLockStatRequest\"\x17\n\x15ResetLockStatResponse2\xac\x01\n\x0c\x41\x64minService\x12J\n\x0bKillProcess\x12\x1c.vmsim.v1.KillProcessRequest\x1a\x1d.vmsim.v1.KillProcessResponse\x12P\n\rResetLockStat\x12\x1e.vmsim.v1.ResetLockStatRequest\x1a\x1f.vmsim.v1.ResetLockStatResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KILLPROCESSREQUEST']._serialized_end=83
   _globals['_KILLPROCESSRESPONSE']._serialized_start=85
   _globals['_KILLPROCESSRESPONSE']._serialized_end=106
-  _globals['_ADMINSERVICE']._serialized_start=108
-  _globals['_ADMINSERVICE']._serialized_end=198
+  _globals['_RESETLOCKSTATREQUEST']._serialized_start=108
+  _globals['_RESETLOCKSTATREQUEST']._serialized_end=130
+  _globals['_RESETLOCKSTATRESPONSE']._serialized_start=132
+  _globals['_RESETLOCKSTATRESPONSE']._serialized_end=155
+  _globals['_ADMINSERVICE']._serialized_start=158
+  _globals['_ADMINSERVICE']._serialized_end=330
 # @@protoc_insertion_point(module_scope)

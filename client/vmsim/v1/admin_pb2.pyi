@@ -15,3 +15,11 @@ class KillProcessRequest(_message.Message):
 class KillProcessResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ResetLockStatRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ResetLockStatResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -40,6 +40,11 @@ class AdminServiceStub:
                 request_serializer=vmsim_dot_v1_dot_admin__pb2.KillProcessRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_admin__pb2.KillProcessResponse.FromString,
                 _registered_method=True)
+        self.ResetLockStat = channel.unary_unary(
+                '/vmsim.v1.AdminService/ResetLockStat',
+                request_serializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -55,6 +60,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetLockStat(self, request, context):
+        """Clear /proc/lock_stat (like `echo 0 > /proc/lock_stat`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +74,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.KillProcess,
                     request_deserializer=vmsim_dot_v1_dot_admin__pb2.KillProcessRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_admin__pb2.KillProcessResponse.SerializeToString,
+            ),
+            'ResetLockStat': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetLockStat,
+                    request_deserializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +109,33 @@ class AdminService:
             '/vmsim.v1.AdminService/KillProcess',
             vmsim_dot_v1_dot_admin__pb2.KillProcessRequest.SerializeToString,
             vmsim_dot_v1_dot_admin__pb2.KillProcessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetLockStat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.AdminService/ResetLockStat',
+            vmsim_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
+            vmsim_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
             options,
             channel_credentials,
             insecure,

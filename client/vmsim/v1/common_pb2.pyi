@@ -122,7 +122,7 @@ class Translation(_message.Message):
     def __init__(self, linear: _Optional[int] = ..., cr3: _Optional[int] = ..., pde_index: _Optional[int] = ..., pde_address: _Optional[int] = ..., pde: _Optional[int] = ..., pte_index: _Optional[int] = ..., pte_address: _Optional[int] = ..., pte: _Optional[int] = ..., present: _Optional[bool] = ..., pfn: _Optional[int] = ..., physical: _Optional[int] = ..., writable: _Optional[bool] = ..., user: _Optional[bool] = ..., accessed: _Optional[bool] = ..., dirty: _Optional[bool] = ..., swap_type: _Optional[int] = ..., swap_offset: _Optional[int] = ..., fault: _Optional[str] = ..., vma: _Optional[_Union[Vma, _Mapping]] = ..., logical: _Optional[str] = ...) -> None: ...
 
 class ProcessStatus(_message.Message):
-    __slots__ = ("pid", "name", "state", "vm_size", "vm_rss", "vm_swap", "vm_pte", "vm_peak", "vm_hwm", "minor_faults", "major_faults", "oom_score_adj", "oom_score", "killed_by", "kill_address", "kill_reason")
+    __slots__ = ("pid", "name", "state", "vm_size", "vm_rss", "vm_swap", "vm_pte", "vm_peak", "vm_hwm", "minor_faults", "major_faults", "oom_score_adj", "oom_score", "killed_by", "kill_address", "kill_reason", "nr_threads", "user_ns", "system_ns", "iowait_ns", "lock_wait_ns")
     PID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +139,11 @@ class ProcessStatus(_message.Message):
     KILLED_BY_FIELD_NUMBER: _ClassVar[int]
     KILL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     KILL_REASON_FIELD_NUMBER: _ClassVar[int]
+    NR_THREADS_FIELD_NUMBER: _ClassVar[int]
+    USER_NS_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_NS_FIELD_NUMBER: _ClassVar[int]
+    IOWAIT_NS_FIELD_NUMBER: _ClassVar[int]
+    LOCK_WAIT_NS_FIELD_NUMBER: _ClassVar[int]
     pid: int
     name: str
     state: str
@@ -155,7 +160,12 @@ class ProcessStatus(_message.Message):
     killed_by: str
     kill_address: int
     kill_reason: str
-    def __init__(self, pid: _Optional[int] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., vm_size: _Optional[int] = ..., vm_rss: _Optional[int] = ..., vm_swap: _Optional[int] = ..., vm_pte: _Optional[int] = ..., vm_peak: _Optional[int] = ..., vm_hwm: _Optional[int] = ..., minor_faults: _Optional[int] = ..., major_faults: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., oom_score: _Optional[int] = ..., killed_by: _Optional[str] = ..., kill_address: _Optional[int] = ..., kill_reason: _Optional[str] = ...) -> None: ...
+    nr_threads: int
+    user_ns: int
+    system_ns: int
+    iowait_ns: int
+    lock_wait_ns: int
+    def __init__(self, pid: _Optional[int] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., vm_size: _Optional[int] = ..., vm_rss: _Optional[int] = ..., vm_swap: _Optional[int] = ..., vm_pte: _Optional[int] = ..., vm_peak: _Optional[int] = ..., vm_hwm: _Optional[int] = ..., minor_faults: _Optional[int] = ..., major_faults: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., oom_score: _Optional[int] = ..., killed_by: _Optional[str] = ..., kill_address: _Optional[int] = ..., kill_reason: _Optional[str] = ..., nr_threads: _Optional[int] = ..., user_ns: _Optional[int] = ..., system_ns: _Optional[int] = ..., iowait_ns: _Optional[int] = ..., lock_wait_ns: _Optional[int] = ...) -> None: ...
 
 class Counter(_message.Message):
     __slots__ = ("name", "value", "unit")
@@ -166,3 +176,17 @@ class Counter(_message.Message):
     value: int
     unit: str
     def __init__(self, name: _Optional[str] = ..., value: _Optional[int] = ..., unit: _Optional[str] = ...) -> None: ...
+
+class CallCost(_message.Message):
+    __slots__ = ("total_ns", "user_ns", "system_ns", "iowait_ns", "lock_wait_ns")
+    TOTAL_NS_FIELD_NUMBER: _ClassVar[int]
+    USER_NS_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_NS_FIELD_NUMBER: _ClassVar[int]
+    IOWAIT_NS_FIELD_NUMBER: _ClassVar[int]
+    LOCK_WAIT_NS_FIELD_NUMBER: _ClassVar[int]
+    total_ns: int
+    user_ns: int
+    system_ns: int
+    iowait_ns: int
+    lock_wait_ns: int
+    def __init__(self, total_ns: _Optional[int] = ..., user_ns: _Optional[int] = ..., system_ns: _Optional[int] = ..., iowait_ns: _Optional[int] = ..., lock_wait_ns: _Optional[int] = ...) -> None: ...

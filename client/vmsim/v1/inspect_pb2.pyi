@@ -254,3 +254,65 @@ class WatchEventsResponse(_message.Message):
     detail: str
     dropped: int
     def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., pid: _Optional[int] = ..., address: _Optional[int] = ..., pfn: _Optional[int] = ..., detail: _Optional[str] = ..., dropped: _Optional[int] = ...) -> None: ...
+
+class GetLockStatRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LockClass(_message.Message):
+    __slots__ = ("name", "kind", "con_bounces", "contentions", "wait_min_ns", "wait_max_ns", "wait_total_ns", "acq_bounces", "acquisitions", "hold_min_ns", "hold_max_ns", "hold_total_ns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CON_BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    CONTENTIONS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MIN_NS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MAX_NS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_TOTAL_NS_FIELD_NUMBER: _ClassVar[int]
+    ACQ_BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    ACQUISITIONS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_MIN_NS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_MAX_NS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_TOTAL_NS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    con_bounces: int
+    contentions: int
+    wait_min_ns: int
+    wait_max_ns: int
+    wait_total_ns: int
+    acq_bounces: int
+    acquisitions: int
+    hold_min_ns: int
+    hold_max_ns: int
+    hold_total_ns: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., con_bounces: _Optional[int] = ..., contentions: _Optional[int] = ..., wait_min_ns: _Optional[int] = ..., wait_max_ns: _Optional[int] = ..., wait_total_ns: _Optional[int] = ..., acq_bounces: _Optional[int] = ..., acquisitions: _Optional[int] = ..., hold_min_ns: _Optional[int] = ..., hold_max_ns: _Optional[int] = ..., hold_total_ns: _Optional[int] = ...) -> None: ...
+
+class GetLockStatResponse(_message.Message):
+    __slots__ = ("classes", "text")
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    classes: _containers.RepeatedCompositeFieldContainer[LockClass]
+    text: str
+    def __init__(self, classes: _Optional[_Iterable[_Union[LockClass, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetCpuTimesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetCpuTimesResponse(_message.Message):
+    __slots__ = ("user_ns", "system_ns", "iowait_ns", "lock_wait_ns", "kswapd_ns", "clock_ns", "text")
+    USER_NS_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_NS_FIELD_NUMBER: _ClassVar[int]
+    IOWAIT_NS_FIELD_NUMBER: _ClassVar[int]
+    LOCK_WAIT_NS_FIELD_NUMBER: _ClassVar[int]
+    KSWAPD_NS_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_NS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    user_ns: int
+    system_ns: int
+    iowait_ns: int
+    lock_wait_ns: int
+    kswapd_ns: int
+    clock_ns: int
+    text: str
+    def __init__(self, user_ns: _Optional[int] = ..., system_ns: _Optional[int] = ..., iowait_ns: _Optional[int] = ..., lock_wait_ns: _Optional[int] = ..., kswapd_ns: _Optional[int] = ..., clock_ns: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...

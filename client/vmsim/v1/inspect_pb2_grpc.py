@@ -90,6 +90,16 @@ class InspectServiceStub:
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
                 _registered_method=True)
+        self.GetLockStat = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetLockStat',
+                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatResponse.FromString,
+                _registered_method=True)
+        self.GetCpuTimes = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetCpuTimes',
+                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
+                _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/vmsim.v1.InspectService/WatchEvents',
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
@@ -179,11 +189,25 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def WatchEvents(self, request, context):
+    def GetLockStat(self, request, context):
         """Follow the machine's events as they happen, optionally filtered by kind and pid.
         The stream lasts until the client cancels it or its deadline passes. A watcher that
         falls behind loses its oldest events (counted in `dropped`), never slowing the machine.
+        /proc/lock_stat: contentions, waits and hold times per lock class.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCpuTimes(self, request, context):
+        """Machine-wide simulated CPU time (the cpu line of /proc/stat, in nanoseconds).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -245,6 +269,16 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.Replay,
                     request_deserializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.SerializeToString,
+            ),
+            'GetLockStat': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLockStat,
+                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatResponse.SerializeToString,
+            ),
+            'GetCpuTimes': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCpuTimes,
+                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
@@ -550,6 +584,60 @@ class InspectService:
             '/vmsim.v1.InspectService/Replay',
             vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
             vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLockStat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetLockStat',
+            vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
+            vmsim_dot_v1_dot_inspect__pb2.GetLockStatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCpuTimes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetCpuTimes',
+            vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
+            vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
             options,
             channel_credentials,
             insecure,

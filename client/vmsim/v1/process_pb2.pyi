@@ -39,154 +39,190 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, lease_seconds: _Optional[int] = ...) -> None: ...
 
 class MmapRequest(_message.Message):
-    __slots__ = ("pid", "addr", "length", "prot", "flags")
+    __slots__ = ("pid", "addr", "length", "prot", "flags", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     PROT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     length: int
     prot: int
     flags: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ..., flags: _Optional[int] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ..., flags: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class MmapResponse(_message.Message):
-    __slots__ = ("addr",)
+    __slots__ = ("addr", "cost")
     ADDR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     addr: int
-    def __init__(self, addr: _Optional[int] = ...) -> None: ...
+    cost: _common_pb2.CallCost
+    def __init__(self, addr: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class MunmapRequest(_message.Message):
-    __slots__ = ("pid", "addr", "length")
+    __slots__ = ("pid", "addr", "length", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     length: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class MunmapResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class MprotectRequest(_message.Message):
-    __slots__ = ("pid", "addr", "length", "prot")
+    __slots__ = ("pid", "addr", "length", "prot", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     PROT_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     length: int
     prot: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class MprotectResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class BrkRequest(_message.Message):
-    __slots__ = ("pid", "addr")
+    __slots__ = ("pid", "addr", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class BrkResponse(_message.Message):
-    __slots__ = ("brk",)
+    __slots__ = ("brk", "cost")
     BRK_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     brk: int
-    def __init__(self, brk: _Optional[int] = ...) -> None: ...
+    cost: _common_pb2.CallCost
+    def __init__(self, brk: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class MadviseRequest(_message.Message):
-    __slots__ = ("pid", "addr", "length", "advice")
+    __slots__ = ("pid", "addr", "length", "advice", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     ADVICE_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     length: int
     advice: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., advice: _Optional[int] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., advice: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class MadviseResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class TouchRequest(_message.Message):
-    __slots__ = ("pid", "addr", "write")
+    __slots__ = ("pid", "addr", "write", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     write: bool
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., write: _Optional[bool] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., write: _Optional[bool] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class TouchResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "cost")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     result: _common_pb2.FaultKind
-    def __init__(self, result: _Optional[_Union[_common_pb2.FaultKind, str]] = ...) -> None: ...
+    cost: _common_pb2.CallCost
+    def __init__(self, result: _Optional[_Union[_common_pb2.FaultKind, str]] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class TouchManyRequest(_message.Message):
-    __slots__ = ("pid", "addrs", "write")
+    __slots__ = ("pid", "addrs", "write", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDRS_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addrs: _containers.RepeatedScalarFieldContainer[int]
     write: bool
-    def __init__(self, pid: _Optional[int] = ..., addrs: _Optional[_Iterable[int]] = ..., write: _Optional[bool] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addrs: _Optional[_Iterable[int]] = ..., write: _Optional[bool] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class TouchManyResponse(_message.Message):
-    __slots__ = ("touched", "hits", "minor", "major")
+    __slots__ = ("touched", "hits", "minor", "major", "cost")
     TOUCHED_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     MINOR_FIELD_NUMBER: _ClassVar[int]
     MAJOR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     touched: int
     hits: int
     minor: int
     major: int
-    def __init__(self, touched: _Optional[int] = ..., hits: _Optional[int] = ..., minor: _Optional[int] = ..., major: _Optional[int] = ...) -> None: ...
+    cost: _common_pb2.CallCost
+    def __init__(self, touched: _Optional[int] = ..., hits: _Optional[int] = ..., minor: _Optional[int] = ..., major: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class ReadRequest(_message.Message):
-    __slots__ = ("pid", "addr", "length")
+    __slots__ = ("pid", "addr", "length", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     length: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class ReadResponse(_message.Message):
-    __slots__ = ("data",)
+    __slots__ = ("data", "cost")
     DATA_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     data: bytes
-    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+    cost: _common_pb2.CallCost
+    def __init__(self, data: _Optional[bytes] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class WriteRequest(_message.Message):
-    __slots__ = ("pid", "addr", "data")
+    __slots__ = ("pid", "addr", "data", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
     data: bytes
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., data: _Optional[bytes] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class WriteResponse(_message.Message):
-    __slots__ = ("written",)
+    __slots__ = ("written", "cost")
     WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     written: int
-    def __init__(self, written: _Optional[int] = ...) -> None: ...
+    cost: _common_pb2.CallCost
+    def __init__(self, written: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class TranslateRequest(_message.Message):
     __slots__ = ("pid", "addr")
@@ -267,3 +303,27 @@ class RunResponse(_message.Message):
     translate: TranslateResponse
     error: _status_pb2.Status
     def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapResponse, _Mapping]] = ..., munmap: _Optional[_Union[MunmapResponse, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectResponse, _Mapping]] = ..., brk: _Optional[_Union[BrkResponse, _Mapping]] = ..., madvise: _Optional[_Union[MadviseResponse, _Mapping]] = ..., touch: _Optional[_Union[TouchResponse, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyResponse, _Mapping]] = ..., read: _Optional[_Union[ReadResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., translate: _Optional[_Union[TranslateResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class SpawnThreadRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class SpawnThreadResponse(_message.Message):
+    __slots__ = ("tid",)
+    TID_FIELD_NUMBER: _ClassVar[int]
+    tid: int
+    def __init__(self, tid: _Optional[int] = ...) -> None: ...
+
+class ExitThreadRequest(_message.Message):
+    __slots__ = ("pid", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ExitThreadResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -100,6 +100,16 @@ class ProcessServiceStub:
                 request_serializer=vmsim_dot_v1_dot_process__pb2.ExitRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_process__pb2.ExitResponse.FromString,
                 _registered_method=True)
+        self.SpawnThread = channel.unary_unary(
+                '/vmsim.v1.ProcessService/SpawnThread',
+                request_serializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadResponse.FromString,
+                _registered_method=True)
+        self.ExitThread = channel.unary_unary(
+                '/vmsim.v1.ProcessService/ExitThread',
+                request_serializer=vmsim_dot_v1_dot_process__pb2.ExitThreadRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_process__pb2.ExitThreadResponse.FromString,
+                _registered_method=True)
         self.Run = channel.stream_stream(
                 '/vmsim.v1.ProcessService/Run',
                 request_serializer=vmsim_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
@@ -210,6 +220,21 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SpawnThread(self, request, context):
+        """Start a thread in the process: it shares the address space and has its own
+        simulated clock and TLB, so mmap_lock contention and TLB shootdowns appear.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExitThread(self, request, context):
+        """End a thread other than the main one; its CPU times stay with the process.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Run(self, request_iterator, context):
         """A stream of operations for high rates; results come back in order, one per operation.
         An operation's error is returned in its result and the stream goes on. The stream
@@ -287,6 +312,16 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.Exit,
                     request_deserializer=vmsim_dot_v1_dot_process__pb2.ExitRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_process__pb2.ExitResponse.SerializeToString,
+            ),
+            'SpawnThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.SpawnThread,
+                    request_deserializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadResponse.SerializeToString,
+            ),
+            'ExitThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExitThread,
+                    request_deserializer=vmsim_dot_v1_dot_process__pb2.ExitThreadRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_process__pb2.ExitThreadResponse.SerializeToString,
             ),
             'Run': grpc.stream_stream_rpc_method_handler(
                     servicer.Run,
@@ -646,6 +681,60 @@ class ProcessService:
             '/vmsim.v1.ProcessService/Exit',
             vmsim_dot_v1_dot_process__pb2.ExitRequest.SerializeToString,
             vmsim_dot_v1_dot_process__pb2.ExitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SpawnThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/SpawnThread',
+            vmsim_dot_v1_dot_process__pb2.SpawnThreadRequest.SerializeToString,
+            vmsim_dot_v1_dot_process__pb2.SpawnThreadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExitThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/ExitThread',
+            vmsim_dot_v1_dot_process__pb2.ExitThreadRequest.SerializeToString,
+            vmsim_dot_v1_dot_process__pb2.ExitThreadResponse.FromString,
             options,
             channel_credentials,
             insecure,

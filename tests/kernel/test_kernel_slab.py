@@ -1,0 +1,250 @@
+"""kmalloc/kfree: size classes, slabs, large kmallocs, GFP rules, kfree checks and /proc/slabinfo."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+
+import pytest
+
+from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
+from vmsim_kernel.constants import PAGE_SIZE, Gfp, ZoneType
+from vmsim_kernel.highmem import kernel_read, kernel_write, pa, va
+from vmsim_kernel.physmem import PageFlag
+from vmsim_kernel.slab import KMALLOC_MAX_SIZE, SlabAllocator, calculate_order
+
+MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
+
+
+@pytest.fixture
+def machine64(make_machine: MachineFactory) -> Machine:
+    """64 MiB: a NORMAL zone of 48 MiB, so GFP_KERNEL does not fall back to DMA."""
+    return make_machine(ram_bytes=64 * MiB)
+
+
+def free_pages(machine: Machine) -> dict[ZoneType, int]:
+    return {zone.zone_type: zone.nr_free_pages for zone in machine.allocator.zones}
+
+
+def test_first_kmalloc_takes_one_normal_page_and_kfree_gives_it_back(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    before = free_pages(machine64)
+    addr = slab.kmalloc(100)
+    after = free_pages(machine64)
+    assert before[ZoneType.NORMAL] - after[ZoneType.NORMAL] == 1
+    assert before[ZoneType.DMA] == after[ZoneType.DMA]
+    pfn = pa(addr, machine64.nr_lowmem_frames) // PAGE_SIZE
+    assert machine64.allocator.zone_of(pfn).zone_type is ZoneType.NORMAL
+    assert machine64.physmem.test_flags(pfn, PageFlag.SLAB)
+    assert slab.nr_slab_pages == 1
+    slab.kfree(addr)
+    assert free_pages(machine64) == before
+    assert slab.nr_slab_pages == 0
+    machine64.allocator.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("size", "cache"),
+    [
+        (1, "kmalloc-8"),
+        (8, "kmalloc-8"),
+        (9, "kmalloc-16"),
+        (65, "kmalloc-96"),
+        (97, "kmalloc-128"),
+        (129, "kmalloc-192"),
+        (193, "kmalloc-256"),
+        (257, "kmalloc-512"),
+        (1000, "kmalloc-1k"),
+        (1025, "kmalloc-2k"),
+        (4096, "kmalloc-4k"),
+        (8192, "kmalloc-8k"),
+    ],
+)
+def test_kmalloc_uses_the_smallest_linux_size_class_that_fits(
+    machine64: Machine, size: int, cache: str
+) -> None:
+    slab = SlabAllocator(machine64)
+    addr = slab.kmalloc(size)
+    [allocation] = slab.allocations()
+    assert allocation.addr == addr and allocation.cache == cache and allocation.size == size
+    assert slab.ksize(addr) >= size
+
+
+def test_slab_orders_follow_slub_for_two_cpus() -> None:
+    orders = {size: calculate_order(size, 2) for size in (8, 256, 512, 1024, 2048, 4096, 8192)}
+    assert orders == {8: 0, 256: 0, 512: 1, 1024: 2, 2048: 3, 4096: 3, 8192: 3}
+
+
+def test_objects_share_a_slab_until_it_is_full(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    addrs = [slab.kmalloc(128) for _ in range(33)]
+    assert [b - a for a, b in itertools.pairwise(addrs[:32])] == [128] * 31  # one slab
+    assert addrs[0] % PAGE_SIZE == 0
+    assert slab.nr_slab_pages == 2
+    [row] = [row for row in slab.caches() if row.name == "kmalloc-128"]
+    assert (row.active_objs, row.num_objs, row.objperslab, row.num_slabs) == (33, 64, 32, 2)
+
+
+def test_a_freed_object_is_the_next_one_handed_out(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    first, second, _third = (slab.kmalloc(64) for _ in range(3))
+    slab.kfree(second)
+    assert slab.kmalloc(64) == second
+    assert first != second
+
+
+def test_large_kmalloc_is_a_buddy_block_flagged_kmalloc(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    before = free_pages(machine64)
+    addr = slab.kmalloc(20000)  # 5 pages -> order 3
+    assert before[ZoneType.NORMAL] - free_pages(machine64)[ZoneType.NORMAL] == 8
+    pfn = pa(addr, machine64.nr_lowmem_frames) // PAGE_SIZE
+    assert pfn % 8 == 0
+    assert all(machine64.physmem.test_flags(p, PageFlag.KMALLOC) for p in range(pfn, pfn + 8))
+    assert slab.nr_large_kmalloc_pages == 8 and slab.nr_slab_pages == 0
+    assert slab.ksize(addr) == 8 * PAGE_SIZE
+    slab.kfree(addr)
+    assert free_pages(machine64) == before
+    assert not machine64.physmem.test_flags(pfn, PageFlag.KMALLOC)
+    machine64.allocator.check_invariants()
+
+
+def test_gfp_dma_objects_come_from_the_dma_zone_and_dma_caches(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    addr = slab.kmalloc(64, Gfp.DMA)
+    assert pa(addr, machine64.nr_lowmem_frames) < 16 * MiB
+    assert slab.allocations()[0].cache == "dma-kmalloc-64"
+    large = slab.kmalloc(16 * 1024, Gfp.DMA)
+    assert pa(large, machine64.nr_lowmem_frames) + 16 * 1024 <= 16 * MiB
+
+
+@pytest.mark.parametrize(
+    ("size", "gfp"),
+    [(0, Gfp.KERNEL), (-1, Gfp.KERNEL), (KMALLOC_MAX_SIZE + 1, Gfp.KERNEL), (8, Gfp.HIGHUSER)],
+)
+def test_kmalloc_refuses_impossible_requests(machine64: Machine, size: int, gfp: Gfp) -> None:
+    with pytest.raises(InvalidArgument):
+        SlabAllocator(machine64).kmalloc(size, gfp)
+
+
+def test_kzalloc_clears_what_a_previous_object_left(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    keep = slab.kmalloc(32)  # keeps the slab alive across the free
+    addr = slab.kmalloc(32)
+    kernel_write(machine64, addr, b"\xff" * 32)
+    slab.kfree(addr)
+    assert slab.kmalloc(32) == addr
+    assert kernel_read(machine64, addr, 32) == b"\xff" * 32  # kmalloc does not clear
+    slab.kfree(addr)
+    assert slab.kmalloc(32, zero=True) == addr
+    assert kernel_read(machine64, addr, 32) == bytes(32)
+    slab.kfree(keep)
+
+
+# ---- kfree checks ----------------------------------------------------------------------------------
+def test_double_kfree_is_refused(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    keep = slab.kmalloc(64)
+    addr = slab.kmalloc(64)
+    slab.kfree(addr)
+    with pytest.raises(InvalidArgument, match="double free"):
+        slab.kfree(addr)
+    slab.kfree(keep)
+    with pytest.raises(InvalidArgument, match="never allocated, or freed already"):
+        slab.kfree(keep)
+
+
+def test_kfree_of_an_interior_pointer_is_refused(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    addr = slab.kmalloc(64)
+    with pytest.raises(InvalidArgument, match="interior pointer"):
+        slab.kfree(addr + 8)
+    large = slab.kmalloc(64 * 1024)
+    with pytest.raises(InvalidArgument, match="interior pointer"):
+        slab.kfree(large + 3 * PAGE_SIZE)
+    slab.check_invariants()
+
+
+def test_kfree_of_an_address_kmalloc_never_returned_is_refused(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    with pytest.raises(InvalidArgument, match="not a direct-map address"):
+        slab.kfree(0x08048000)
+    with pytest.raises(InvalidArgument, match="not a kmalloc object"):
+        slab.kfree(va(0x200000, machine64.nr_lowmem_frames))
+
+
+def test_kfree_of_null_does_nothing(machine64: Machine) -> None:
+    SlabAllocator(machine64).kfree(0)
+
+
+def test_an_owner_cannot_kfree_another_owners_object(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    addr = slab.kmalloc(64, owner=1)
+    with pytest.raises(PermissionDenied):
+        slab.kfree(addr, owner=2)
+    slab.kfree(addr, owner=1)
+
+
+def test_release_owner_frees_everything_that_owner_holds(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    before = free_pages(machine64)
+    for size in (8, 8, 100, 700, 5000, 70000):
+        slab.kmalloc(size, owner=7)
+    slab.kmalloc(16, Gfp.DMA, owner=7)
+    other = slab.kmalloc(100, owner=8)
+    assert slab.release_owner(7) == 7
+    assert [a.addr for a in slab.allocations()] == [other]
+    assert slab.allocations(7) == []
+    slab.kfree(other)
+    assert free_pages(machine64) == before
+    assert slab.nr_slab_pages == slab.nr_large_kmalloc_pages == 0
+    machine64.allocator.check_invariants()
+
+
+# ---- GFP rules ---------------------------------------------------------------------------------------
+def test_gfp_atomic_dips_below_min_but_never_reclaims(make_machine: MachineFactory) -> None:
+    machine = make_machine(ram_bytes=32 * MiB)
+    slab = SlabAllocator(machine)
+    events = machine.vm_events
+    with pytest.raises(OutOfMemory):
+        while True:
+            slab.kmalloc(4096, Gfp.ATOMIC)
+    assert events.allocstall == 0 and events.pgscan_direct == 0
+    normal = machine.allocator.zones[ZoneType.NORMAL]
+    assert normal.nr_free_pages < normal.watermark_min
+    # GFP_KERNEL may not go below min: it tries direct reclaim (nothing to reclaim) and fails.
+    with pytest.raises(OutOfMemory):
+        slab.kmalloc(4096, Gfp.KERNEL)
+    assert events.allocstall > 0
+    slab.check_invariants()
+    machine.allocator.check_invariants()
+
+
+# ---- /proc/slabinfo ------------------------------------------------------------------------------------
+def test_slabinfo_has_the_version_2_1_header_and_one_row_per_cache(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    for _ in range(3):
+        slab.kmalloc(200)
+    lines = slab.slabinfo().splitlines()
+    assert lines[0] == "slabinfo - version: 2.1"
+    assert lines[1] == (
+        "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+        " : tunables <limit> <batchcount> <sharedfactor>"
+        " : slabdata <active_slabs> <num_slabs> <sharedavail>"
+    )
+    rows = lines[2:]
+    assert len(rows) == 26
+    assert rows[0].startswith("dma-kmalloc-8k ") and rows[-1].startswith("kmalloc-8 ")
+    pattern = re.compile(
+        r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+) : tunables\s+0\s+0\s+0"
+        r" : slabdata\s+(\d+)\s+(\d+)\s+0$"
+    )
+    parsed = {}
+    for row in rows:
+        match = pattern.match(row)
+        assert match, row
+        parsed[match[1]] = tuple(int(match[i]) for i in range(2, 9))
+    assert parsed["kmalloc-256"] == (3, 16, 256, 16, 1, 1, 1)
+    assert parsed["kmalloc-8k"] == (0, 0, 8192, 4, 8, 0, 0)
+    assert parsed["kmalloc-96"][2:5] == (96, 42, 1)

@@ -340,6 +340,44 @@ def kill(pid: int, reason: str = "") -> Call[None]:
 
 
 # ---- stream operations ----------------------------------------------------------------------------
+def on_thread(call: Call[T], tid: int) -> Call[T]:
+    """The same process call made by thread *tid* (from Process.spawn_thread)."""
+    request = type(call.request)()
+    request.CopyFrom(call.request)
+    request.tid = tid
+    return Call(call.service, call.method, request, call.read)
+
+
+def spawn_thread(pid: int) -> Call[int]:
+    """A new thread in the process (shared address space, own clock); reads its tid."""
+    return Call("process", "SpawnThread", process_pb2.SpawnThreadRequest(pid=pid), lambda r: r.tid)
+
+
+def exit_thread(pid: int, tid: int) -> Call[None]:
+    """End a thread other than the main one."""
+    return Call("process", "ExitThread", process_pb2.ExitThreadRequest(pid=pid, tid=tid), _ignore)
+
+
+def lock_stat() -> Call[Listing[results.LockClass]]:
+    """/proc/lock_stat."""
+    return Call(
+        "inspect",
+        "GetLockStat",
+        inspect_pb2.GetLockStatRequest(),
+        lambda r: Listing([results.lock_class(c) for c in r.classes], r.text),
+    )
+
+
+def cpu_times() -> Call[results.CpuTimes]:
+    """Machine-wide simulated CPU time."""
+    return Call("inspect", "GetCpuTimes", inspect_pb2.GetCpuTimesRequest(), results.cpu_times)
+
+
+def reset_lock_stat() -> Call[None]:
+    """Clear /proc/lock_stat (admin)."""
+    return Call("admin", "ResetLockStat", admin_pb2.ResetLockStatRequest(), _ignore)
+
+
 def run_request(op_id: int, call: Call[Any]) -> process_pb2.RunRequest:
     """Wrap a process call as one operation of a Run stream."""
     field = {

@@ -149,6 +149,40 @@ def stat_swaps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> No
     _stat("swaps", addr, as_json)
 
 
+@stat_app.command("lock_stat")
+def stat_lock_stat(
+    addr: Address = DEFAULT_ADDRESS,
+    as_json: JsonFlag = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="clear the statistics (needs --admin-token)")
+    ] = False,
+    admin_token: Annotated[
+        str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
+    ] = "",
+) -> None:
+    """/proc/lock_stat: contentions, wait and hold times per lock class (simulated time)."""
+    if reset:
+        with Admin(addr, admin_token) as admin:
+            guarded(admin.reset_lock_stat)
+    with Inspector(addr) as inspector:
+        listing = guarded(inspector.lock_stat)
+    if as_json:
+        emit_json(listing.items)
+    else:
+        print(listing.text, end="")
+
+
+@stat_app.command("cpu")
+def stat_cpu(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
+    """Machine-wide simulated CPU time: user, system, iowait, lock wait (/proc/stat style)."""
+    with Inspector(addr) as inspector:
+        times = guarded(inspector.cpu_times)
+    if as_json:
+        emit_json({k: v for k, v in dataclasses.asdict(times).items() if k != "text"})
+    else:
+        print(times.text, end="")
+
+
 def _status_fields(status: ProcessStatus) -> dict[str, Any]:
     """The numbers of a status, for JSON (the text is for people)."""
     return {k: v for k, v in dataclasses.asdict(status).items() if k != "text"}
@@ -166,11 +200,28 @@ def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json([_status_fields(p) for p in processes])
         return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption="sizes in kB")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        caption="sizes in kB; times are simulated milliseconds",
+    )
     table.add_column("PID", justify="right")
     table.add_column("NAME", no_wrap=True)
     table.add_column("S")
-    for heading in ("VSZ", "RSS", "SWAP", "PTE", "MINFLT", "MAJFLT"):
+    for heading in (
+        "VSZ",
+        "RSS",
+        "SWAP",
+        "PTE",
+        "MINFLT",
+        "MAJFLT",
+        "THR",
+        "USR ms",
+        "SYS ms",
+        "IO ms",
+        "LOCK ms",
+    ):
         table.add_column(heading, justify="right")
     table.add_column("KILLED BY", no_wrap=True)
     for p in processes:
@@ -184,9 +235,11 @@ def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
             _kb(p.vm_pte),
             str(p.minor_faults),
             str(p.major_faults),
+            str(p.nr_threads),
+            *(f"{ns / 1e6:.3f}" for ns in (p.user_ns, p.system_ns, p.iowait_ns, p.lock_wait_ns)),
             p.killed_by or "",
         )
-    console.print(table)
+    Console(width=max(console.width, 150)).print(table)  # wide enough for every column
 
 
 @app.command()

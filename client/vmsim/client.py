@@ -49,6 +49,7 @@ class _Endpoint:
         self.address = address
         self.timeout = timeout
         self.metadata = metadata
+        self.last_cost: results.CallCost | None = None  # of the latest timed process call
         self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self.stubs: dict[str, Any] = {
             "process": process_pb2_grpc.ProcessServiceStub(self.channel),
@@ -62,6 +63,8 @@ class _Endpoint:
             reply = method(call.request, timeout=self.timeout, metadata=self.metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
+        if reply.DESCRIPTOR.fields_by_name.get("cost") is not None:
+            self.last_cost = results.call_cost(reply.cost)
         return call.read(reply)
 
     def close(self) -> None:
@@ -114,6 +117,14 @@ class Inspector:
         """The page walk of *addr* in any process (no token needed, nothing faults)."""
         return self._endpoint.invoke(calls.translation(pid, addr))
 
+    def lock_stat(self) -> Listing[results.LockClass]:
+        """/proc/lock_stat: contentions, waits and hold times per lock class."""
+        return self._endpoint.invoke(calls.lock_stat())
+
+    def cpu_times(self) -> results.CpuTimes:
+        """Machine-wide simulated CPU time."""
+        return self._endpoint.invoke(calls.cpu_times())
+
     def replay(
         self,
         trace: Sequence[int],
@@ -161,6 +172,10 @@ class Admin:
 
     def __init__(self, address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._endpoint = _Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),))
+
+    def reset_lock_stat(self) -> None:
+        """Clear /proc/lock_stat."""
+        self._endpoint.invoke(calls.reset_lock_stat())
 
     def kill(self, pid: int, reason: str = "") -> None:
         """SIGKILL a process."""
@@ -310,6 +325,23 @@ class Process:
                 continue  # a blip: the lease outlasts several periods, so try again next time
             except (VmsimError, ValueError):
                 return  # the process is gone (or the channel closed); the next real call says so
+
+    @property
+    def last_cost(self) -> results.CallCost | None:
+        """The simulated cost of this process's latest timed call (mmap, touch, read ...)."""
+        return self._endpoint.last_cost
+
+    def call(self, call: Call[T]) -> T:
+        """Make one call description (e.g. calls.on_thread(calls.touch(pid, a), tid))."""
+        return self._endpoint.invoke(call)
+
+    def spawn_thread(self) -> int:
+        """A thread sharing this address space with its own clock; returns its tid."""
+        return self._endpoint.invoke(calls.spawn_thread(self.pid))
+
+    def exit_thread(self, tid: int) -> None:
+        """End a thread from spawn_thread."""
+        self._endpoint.invoke(calls.exit_thread(self.pid, tid))
 
     def mmap(
         self,

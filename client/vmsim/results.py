@@ -13,8 +13,11 @@ from .v1 import common_pb2, inspect_pb2, process_pb2
 
 __all__ = [
     "FAULT_KINDS",
+    "CallCost",
+    "CpuTimes",
     "Event",
     "FaultKind",
+    "LockClass",
     "ProcessStatus",
     "ReplayResult",
     "Report",
@@ -23,7 +26,10 @@ __all__ = [
     "Translation",
     "Vma",
     "Zone",
+    "call_cost",
+    "cpu_times",
     "event",
+    "lock_class",
     "process_status",
     "replay_result",
     "report",
@@ -125,6 +131,11 @@ class ProcessStatus:
     kill_address: int | None = None
     kill_reason: str | None = None
     text: str = ""  # the /proc/<pid>/status text (empty in a process listing)
+    nr_threads: int = 1
+    user_ns: int = 0  # simulated CPU time of all threads (see CallCost)
+    system_ns: int = 0
+    iowait_ns: int = 0
+    lock_wait_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -274,6 +285,11 @@ def process_status(message: common_pb2.ProcessStatus, text: str = "") -> Process
         kill_address=_optional(message, "kill_address"),
         kill_reason=_optional(message, "kill_reason"),
         text=text,
+        nr_threads=message.nr_threads,
+        user_ns=message.user_ns,
+        system_ns=message.system_ns,
+        iowait_ns=message.iowait_ns,
+        lock_wait_ns=message.lock_wait_ns,
     )
 
 
@@ -323,4 +339,88 @@ def event(message: inspect_pb2.WatchEventsResponse) -> Event:
         _optional(message, "pfn"),
         message.detail,
         message.dropped,
+    )
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """What one call cost its thread in simulated nanoseconds."""
+
+    total_ns: int
+    user_ns: int
+    system_ns: int
+    iowait_ns: int
+    lock_wait_ns: int
+
+
+@dataclass(frozen=True)
+class LockClass:
+    """One /proc/lock_stat row (times in nanoseconds)."""
+
+    name: str
+    kind: str
+    con_bounces: int
+    contentions: int
+    wait_min_ns: int
+    wait_max_ns: int
+    wait_total_ns: int
+    acq_bounces: int
+    acquisitions: int
+    hold_min_ns: int
+    hold_max_ns: int
+    hold_total_ns: int
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """Machine-wide simulated time (nanoseconds) and its /proc/stat-style text."""
+
+    user_ns: int
+    system_ns: int
+    iowait_ns: int
+    lock_wait_ns: int
+    kswapd_ns: int
+    clock_ns: int
+    text: str = ""
+
+
+def call_cost(message: common_pb2.CallCost) -> CallCost:
+    """CallCost from the wire."""
+    return CallCost(
+        message.total_ns,
+        message.user_ns,
+        message.system_ns,
+        message.iowait_ns,
+        message.lock_wait_ns,
+    )
+
+
+def lock_class(message: inspect_pb2.LockClass) -> LockClass:
+    """LockClass from the wire."""
+    return LockClass(
+        message.name,
+        message.kind,
+        message.con_bounces,
+        message.contentions,
+        message.wait_min_ns,
+        message.wait_max_ns,
+        message.wait_total_ns,
+        message.acq_bounces,
+        message.acquisitions,
+        message.hold_min_ns,
+        message.hold_max_ns,
+        message.hold_total_ns,
+    )
+
+
+def cpu_times(message: inspect_pb2.GetCpuTimesResponse) -> CpuTimes:
+    """CpuTimes from the wire."""
+    return CpuTimes(
+        message.user_ns,
+        message.system_ns,
+        message.iowait_ns,
+        message.lock_wait_ns,
+        message.kswapd_ns,
+        message.clock_ns,
+        message.text,
     )

@@ -49,6 +49,9 @@ from .errors import (
     OutOfRange,
     ProcessKilled,
 )
+from .highmem import Highmem, kernel_read, kernel_walk, kernel_write
+from .highmem import pa as physical_of_direct_map
+from .highmem import va as direct_map_of_physical
 from .locks import LockKind, LockRegistry, SimLock
 from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind, needs_accounting
 from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, select_bad_process
@@ -69,8 +72,11 @@ from .results import (
     ZoneInfo,
 )
 from .rmap import ReverseMap
+from .segmentation import SegmentRegister, SegmentTranslation, linux_gdt, parse_logical
+from .slab import SlabAllocator
 from .swap import SwapDevice, swp_offset
 from .timing import CallCost, CpuTimes, SimThread, SwapQueue
+from .vmalloc import VmallocSpace
 from .vmscan import allocate_page
 from .vmstat import VmEvents
 
@@ -210,6 +216,12 @@ class Machine:
         self.journal: list[tuple[str, tuple[Any, ...], dict[str, Any], int | None]] | None = (
             [] if self.config.record else None
         )
+        # The shared kernel space (built lazily: no frame is spent until first use).
+        self.pkmap_lock = self.locks.new_lock("pkmap")
+        self.slab = SlabAllocator(self)
+        self.vmalloc_space = VmallocSpace(self)
+        self.highmem = Highmem(self)
+        self.gdt = linux_gdt()
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
         self.vm_events = VmEvents()
         self.committed_pages = 0
@@ -966,6 +978,8 @@ class Machine:
             "buddyinfo": lambda machine: machine.allocator.buddyinfo(),
             "swaps": proc.format_swaps,
             "lock_stat": lambda machine: machine.lock_stat(),
+            "slabinfo": lambda machine: machine.slab.slabinfo(),
+            "vmallocinfo": lambda machine: machine.vmalloc_space.vmallocinfo(),
             "stat": proc.format_stat,
         }
         if name not in machine_wide:
@@ -973,6 +987,109 @@ class Machine:
                 "name", f"no report {name!r}", ", ".join([*machine_wide, *per_process])
             )
         return machine_wide[name](self)
+
+    # ---- kernel space -------------------------------------------------------------------------
+    def _kernel_op(self, work_ns: int, lock: SimLock | None = None) -> SimThread:
+        """Kernel-space calls run on the kernel thread's clock; *lock* is held for the work."""
+        self.current = self.kernel_thread
+        self.kernel_thread.now_ns = max(self.kernel_thread.now_ns, self.now_ns)
+        if lock is None:
+            self.kernel_thread.run(work_ns)
+        else:
+            with self.holding(lock) as thread:
+                thread.run(work_ns)
+        return self.kernel_thread
+
+    def kmalloc(self, size: int, gfp: Gfp = Gfp.KERNEL, owner: int = 0) -> int:
+        """kmalloc(size, gfp) for *owner*; returns a direct-map address (slab.py)."""
+        self._kernel_op(self.costs.syscall_ns)
+        return self.slab.kmalloc(size, gfp, owner)
+
+    def kfree(self, addr: int, owner: int | None = None) -> None:
+        """kfree(addr); *owner* must match when given."""
+        self._kernel_op(self.costs.syscall_ns)
+        self.slab.kfree(addr, owner)
+
+    def vmalloc(self, size: int, owner: int = 0) -> int:
+        """vmalloc(size) for *owner*: virtually contiguous, physically scattered (vmalloc.py)."""
+        self._kernel_op(self.costs.syscall_ns)
+        return self.vmalloc_space.vmalloc(size, owner)
+
+    def vfree(self, addr: int, owner: int | None = None) -> None:
+        """vfree(addr)."""
+        self._kernel_op(self.costs.syscall_ns)
+        self.vmalloc_space.vfree(addr, owner)
+
+    def kmap(self, pfn: int, owner: int = 0, cpu: int | None = None) -> int | None:
+        """kmap(page): its kernel address, or None when all LAST_PKMAP slots are busy (wait, retry)."""
+        self._kernel_op(self.costs.page_alloc_ns, self.pkmap_lock)
+        return self.highmem.kmap(pfn, owner, cpu)
+
+    def kunmap(self, pfn_or_addr: int, owner: int = 0) -> bool:
+        """kunmap(page); True when a slot became free for a waiter."""
+        self._kernel_op(self.costs.page_alloc_ns, self.pkmap_lock)
+        return self.highmem.kunmap(pfn_or_addr, owner)
+
+    def kmap_atomic(self, pfn: int, cpu: int, owner: int = 0) -> int:
+        """kmap_atomic(page) on *cpu*: a per-CPU fixmap slot; never waits, strictly nested."""
+        self._kernel_op(self.costs.tlb_hit_ns)
+        return self.highmem.kmap_atomic(pfn, cpu, owner)
+
+    def kunmap_atomic(self, addr: int, cpu: int) -> None:
+        """kunmap_atomic(addr) on *cpu*: must undo the most recent kmap_atomic."""
+        self._kernel_op(self.costs.tlb_hit_ns)
+        self.highmem.kunmap_atomic(addr, cpu)
+
+    def pa(self, vaddr: int) -> int:
+        """__pa(vaddr): only for the direct map."""
+        return physical_of_direct_map(vaddr, self.nr_lowmem_frames)
+
+    def va(self, paddr: int) -> int:
+        """__va(paddr): only for low memory (a high page must be kmapped)."""
+        return direct_map_of_physical(paddr, self.nr_lowmem_frames, self.config.nr_frames)
+
+    def kernel_read(self, vaddr: int, length: int) -> bytes:
+        """A kernel-mode read through swapper_pg_dir (no U/S check; KernelOops if not present)."""
+        if not 0 <= length <= MAX_IO_BYTES:
+            raise InvalidArgument("length", f"{length}", f"0 .. {MAX_IO_BYTES} bytes")
+        return kernel_read(self, vaddr, length)
+
+    def kernel_write(self, vaddr: int, data: bytes) -> None:
+        """A kernel-mode write through swapper_pg_dir."""
+        if len(data) > MAX_IO_BYTES:
+            raise InvalidArgument("data", f"{len(data)} bytes", f"at most {MAX_IO_BYTES} bytes")
+        kernel_write(self, vaddr, bytes(data))
+
+    def kernel_translate(self, vaddr: int) -> Translation:
+        """The walk of a kernel virtual address in the kernel page directory."""
+        return kernel_walk(self, vaddr)
+
+    def translate_logical(
+        self, logical: str, pid: int | None = None, *, cpl: int | None = None
+    ) -> tuple[SegmentTranslation, Translation]:
+        """selector:offset -> linear (GDT, limit and privilege checks) -> the page walk.
+
+        With *pid* the walk uses that process's page tables at CPL 3, without it the kernel's
+        at CPL 0; a limit or privilege violation is a GeneralProtectionFault.
+        """
+        selector, offset = parse_logical(logical)
+        privilege = cpl if cpl is not None else (3 if pid is not None else 0)
+        segment = self.gdt.logical_to_linear(
+            selector, offset, privilege, register=SegmentRegister.DS
+        )
+        walk = (
+            self.translate(pid, segment.linear)
+            if pid is not None
+            else kernel_walk(self, segment.linear)
+        )
+        return segment, walk
+
+    def release_kernel_owner(self, owner: int) -> int:
+        """A kernel session ended (like a module unload): free everything it holds."""
+        freed = self.slab.release_owner(owner)
+        freed += self.vmalloc_space.release_owner(owner)
+        freed += self.highmem.release_owner(owner)
+        return freed
 
     # ---- events ----------------------------------------------------------------------------------
     def add_event_listener(

@@ -20,6 +20,7 @@ from .constants import (
     vmalloc_start,
 )
 from .errors import KernelBug
+from .highmem import nr_kernel_pagetable_pages
 from .memory import pte_runs
 from .mm import MmStruct, Vma
 from .physmem import PageFlag
@@ -69,8 +70,16 @@ def _nr_swapcache(machine: Machine) -> int:
 
 
 def _nr_pagetable_pages(machine: Machine) -> int:
-    """User page tables plus one page directory per live process (the NR_PAGETABLE view)."""
-    return sum(task.mm.nr_ptes + 1 for task in machine.tasks.values() if task.alive)
+    """User page tables, one page directory per live process, and the kernel page tables made
+    after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
+    user = sum(task.mm.nr_ptes + 1 for task in machine.tasks.values() if task.alive)
+    return user + nr_kernel_pagetable_pages(machine)
+
+
+def _nr_kernel_pages(machine: Machine) -> int:
+    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas."""
+    slab = machine.slab
+    return slab.nr_slab_pages + slab.nr_large_kmalloc_pages + machine.vmalloc_space.nr_vmalloc_pages
 
 
 def meminfo(machine: Machine) -> dict[str, int]:
@@ -113,9 +122,9 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "Mapped": 0,
         "Shmem": 0,
         "KReclaimable": 0,
-        "Slab": 0,
+        "Slab": _kb(machine.slab.nr_slab_pages + machine.slab.nr_large_kmalloc_pages),
         "SReclaimable": 0,
-        "SUnreclaim": 0,
+        "SUnreclaim": _kb(machine.slab.nr_slab_pages + machine.slab.nr_large_kmalloc_pages),
         "KernelStack": 0,
         "PageTables": _kb(_nr_pagetable_pages(machine)),
         "NFS_Unstable": 0,
@@ -124,8 +133,8 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "CommitLimit": _kb(machine.commit_limit_pages),
         "Committed_AS": _kb(machine.committed_pages),
         "VmallocTotal": (VMALLOC_END - vmalloc_start(machine.nr_lowmem_frames)) // 1024,
-        "VmallocUsed": 0,
-        "VmallocChunk": 0,
+        "VmallocUsed": machine.vmalloc_space.used_bytes // 1024,
+        "VmallocChunk": machine.vmalloc_space.largest_free_chunk // 1024,
         "HardwareCorrupted": 0,
         "AnonHugePages": 0,
         "DirectMap4k": _kb(machine.nr_lowmem_frames),
@@ -415,6 +424,8 @@ def format_status(machine: Machine, task: Task) -> str:
 def check_invariants(machine: Machine) -> None:
     """Raise KernelBug unless frames, mappings, page tables, swap slots and commit add up."""
     machine.allocator.check_invariants()
+    machine.slab.check_invariants()
+    machine.vmalloc_space.check_invariants()
     if machine.swap is not None:
         machine.swap.check_invariants()
     live = [task for task in machine.tasks.values() if task.alive]
@@ -422,9 +433,11 @@ def check_invariants(machine: Machine) -> None:
     free = machine.allocator.nr_free_pages()
     mapped = machine.rmap.nr_mapped_pages()
     tables = _nr_pagetable_pages(machine)
-    if free + mapped + tables != managed:
+    kernel = _nr_kernel_pages(machine)
+    if free + mapped + tables + kernel != managed:
         raise KernelBug(
-            f"frames: free {free} + user {mapped} + page tables {tables} != managed {managed}"
+            f"frames: free {free} + user {mapped} + page tables {tables} + kernel {kernel} "
+            f"!= managed {managed}"
         )
     if sum(task.mm.rss_anon for task in live) != int(machine.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")

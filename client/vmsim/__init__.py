@@ -50,6 +50,7 @@ from .errors import (
     Unavailable,
     VmsimError,
 )
+from .kernel import Kernel
 from .results import (
     Event,
     FaultKind,
@@ -87,6 +88,7 @@ __all__ = [
     "GiB",
     "Inspector",
     "InvalidArgument",
+    "Kernel",
     "KiB",
     "LimitExceeded",
     "Listing",

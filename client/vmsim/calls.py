@@ -294,9 +294,9 @@ def status(pid: int) -> Call[results.ProcessStatus]:
     )
 
 
-def translation(pid: int, addr: int) -> Call[results.Translation]:
-    """The page walk of *addr* in *pid*, read-only (nothing faults)."""
-    request = inspect_pb2.GetTranslationRequest(pid=pid, addr=addr)
+def translation(pid: int, addr: int, logical: str = "") -> Call[results.Translation]:
+    """The page walk of *addr* (or of "selector:offset" through the GDT) in *pid*; nothing faults."""
+    request = inspect_pb2.GetTranslationRequest(pid=pid, addr=addr, logical=logical)
     return Call("inspect", "GetTranslation", request, results.translation)
 
 

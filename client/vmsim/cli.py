@@ -21,7 +21,7 @@ from .calls import Listing
 from .client import Admin, Inspector
 from .constants import DEFAULT_ADDRESS
 from .errors import VmsimError
-from .render import parse_address, parse_trace_text
+from .render import parse_address, parse_size, parse_trace_text
 from .results import Event, ProcessStatus, Report
 
 __all__ = ["app", "main"]
@@ -272,17 +272,21 @@ def status(pid: int, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False)
 @app.command()
 def translate(
     pid: int,
-    address: Annotated[str, typer.Argument(help="virtual address, e.g. 0xb7000000")],
+    address: Annotated[
+        str,
+        typer.Argument(help="virtual address (0xb7000000) or selector:offset (0x7b:0xb7000000)"),
+    ],
     addr: Address = DEFAULT_ADDRESS,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the page walk of ADDRESS in process PID: linear -> PDE -> PTE -> physical."""
+    """Show the walk of ADDRESS in process PID: logical -> linear -> PDE -> PTE -> physical."""
+    logical = address if ":" in address else ""
     try:
-        linear = parse_address(address)
+        linear = 0 if logical else parse_address(address)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="ADDRESS") from None
     with Inspector(addr) as inspector:
-        walk = guarded(lambda: inspector.translation(pid, linear))
+        walk = guarded(lambda: inspector.translation(pid, linear, logical))
     if as_json:
         emit_json(walk)
     else:
@@ -499,6 +503,176 @@ def load(
     ):
         table.add_row(name, value)
     console.print(table)
+
+
+kernel_app = typer.Typer(
+    help="The shared kernel space (needs the admin token): kmalloc, vmalloc, kmap, __pa/__va, reports.",
+    no_args_is_help=True,
+)
+app.add_typer(kernel_app, name="kernel")
+AdminToken = Annotated[
+    str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
+]
+SessionOption = Annotated[
+    int | None,
+    typer.Option(
+        help="a session from `vmsim kernel session`; without it the memory is freed when the command ends"
+    ),
+]
+
+
+def _kernel(addr: str, admin_token: str, session: int | None) -> Any:
+    from .kernel import Kernel
+
+    return guarded(lambda: Kernel(addr, admin_token, session=session))
+
+
+def _kernel_do(addr: str, admin_token: str, session: int | None, action: Callable[[Any], T]) -> T:
+    kernel = _kernel(addr, admin_token, session)
+    try:
+        return guarded(lambda: action(kernel))
+    finally:
+        kernel.close()
+
+
+@kernel_app.command("session")
+def kernel_session(addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+    """Open a kernel session and print its id; it ends after the server's lease without calls."""
+    kernel = _kernel(addr, admin_token, None)
+    print(kernel.session)
+    kernel._owns_session = False  # the session outlives this command
+    kernel.close()
+
+
+@kernel_app.command("close")
+def kernel_close(
+    session: int, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
+) -> None:
+    """End a kernel session: everything it allocated or mapped is freed."""
+    kernel = _kernel(addr, admin_token, session)
+    kernel._owns_session = True
+    kernel.close()
+
+
+def _print_address(value: int, note: str, borrowed: bool) -> None:
+    print(
+        f"0x{value:08x}"
+        + ("" if borrowed else f"  ({note} freed again as this one-shot session ended)")
+    )
+
+
+@kernel_app.command("kmalloc")
+def kernel_kmalloc(
+    size: str,
+    gfp: Annotated[str, typer.Option(help="kernel, atomic or dma")] = "kernel",
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    session: SessionOption = None,
+) -> None:
+    """kmalloc(SIZE, GFP): an object from the kmalloc-N slab caches (pages above 8 KiB)."""
+    _print_address(
+        _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(parse_size(size), gfp)),
+        "object",
+        session is not None,
+    )
+
+
+@kernel_app.command("kfree")
+def kernel_kfree(
+    address: str,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    session: SessionOption = None,
+) -> None:
+    """kfree(ADDRESS)."""
+    _kernel_do(addr, admin_token, session, lambda k: k.kfree(parse_address(address)))
+
+
+@kernel_app.command("vmalloc")
+def kernel_vmalloc(
+    size: str,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    session: SessionOption = None,
+) -> None:
+    """vmalloc(SIZE): virtually contiguous, physically scattered, a guard page after it."""
+    _print_address(
+        _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(parse_size(size))),
+        "area",
+        session is not None,
+    )
+
+
+@kernel_app.command("vfree")
+def kernel_vfree(
+    address: str,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    session: SessionOption = None,
+) -> None:
+    """vfree(ADDRESS)."""
+    _kernel_do(addr, admin_token, session, lambda k: k.vfree(parse_address(address)))
+
+
+@kernel_app.command("kmap")
+def kernel_kmap(
+    pfn: int,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    session: SessionOption = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for a free pkmap slot")] = 30.0,
+) -> None:
+    """kmap(page PFN): its kernel address (a pkmap slot for a high page)."""
+    _print_address(
+        _kernel_do(addr, admin_token, session, lambda k: k.kmap(pfn, wait)),
+        "mapping",
+        session is not None,
+    )
+
+
+@kernel_app.command("kunmap")
+def kernel_kunmap(
+    pfn_or_address: str,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    session: SessionOption = None,
+) -> None:
+    """kunmap(page): by PFN or by its kmap address."""
+    _kernel_do(addr, admin_token, session, lambda k: k.kunmap(parse_address(pfn_or_address)))
+
+
+@kernel_app.command("pa")
+def kernel_pa(vaddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+    """__pa(VADDR): direct-map addresses only."""
+    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(parse_address(vaddr))):08x}")
+
+
+@kernel_app.command("va")
+def kernel_va(paddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+    """__va(PADDR): low memory only (a high page must be kmapped)."""
+    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(parse_address(paddr))):08x}")
+
+
+@kernel_app.command("translate")
+def kernel_translate(
+    address: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
+) -> None:
+    """The walk of a kernel address, or selector:offset (e.g. __KERNEL_DS:0xc0100000) through the GDT."""
+    logical = address if ":" in address else ""
+    linear = 0 if logical else parse_address(address)
+    print(_kernel_do(addr, admin_token, None, lambda k: k.translate(linear, logical)).text, end="")
+
+
+@kernel_app.command("slabinfo")
+def kernel_slabinfo(addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+    """/proc/slabinfo."""
+    print(_kernel_do(addr, admin_token, None, lambda k: k.slabinfo()), end="")
+
+
+@kernel_app.command("vmallocinfo")
+def kernel_vmallocinfo(addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+    """/proc/vmallocinfo."""
+    print(_kernel_do(addr, admin_token, None, lambda k: k.vmallocinfo()), end="")
 
 
 def main() -> None:

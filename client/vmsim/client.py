@@ -113,9 +113,9 @@ class Inspector:
         """/proc/<pid>/status (its Linux text in .text)."""
         return self._endpoint.invoke(calls.status(pid))
 
-    def translation(self, pid: int, addr: int) -> results.Translation:
-        """The page walk of *addr* in any process (no token needed, nothing faults)."""
-        return self._endpoint.invoke(calls.translation(pid, addr))
+    def translation(self, pid: int, addr: int, logical: str = "") -> results.Translation:
+        """The page walk of *addr*, or of "selector:offset" via the GDT, in any process (nothing faults)."""
+        return self._endpoint.invoke(calls.translation(pid, addr, logical))
 
     def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat: contentions, waits and hold times per lock class."""

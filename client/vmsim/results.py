@@ -35,6 +35,7 @@ __all__ = [
     "report",
     "touch_summary",
     "translation",
+    "translation_of",
     "vma",
     "zone",
 ]
@@ -236,11 +237,13 @@ def vma(message: common_pb2.Vma) -> Vma:
     )
 
 
-def translation(
-    message: process_pb2.TranslateResponse | inspect_pb2.GetTranslationResponse,
-) -> Translation:
-    """Translation (every walk value plus the readable text) from either translate reply."""
-    t = message.translation
+def translation(message: Any) -> Translation:
+    """Translation (every walk value plus the readable text) from any translate reply."""
+    return translation_of(message.translation, message.text)
+
+
+def translation_of(t: common_pb2.Translation, text: str = "") -> Translation:
+    """Translation from a bare walk message."""
     return Translation(
         linear=t.linear,
         cr3=t.cr3,
@@ -261,7 +264,7 @@ def translation(
         swap_offset=_optional(t, "swap_offset"),
         fault=_optional(t, "fault"),
         vma=vma(t.vma) if t.HasField("vma") else None,
-        text=message.text,
+        text=text,
     )
 
 

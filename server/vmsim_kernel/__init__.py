@@ -15,6 +15,7 @@ from .constants import (
     PAGE_OFFSET,
     PAGE_SIZE,
     TASK_SIZE,
+    Gfp,
     GiB,
     KiB,
     Madvise,
@@ -37,6 +38,7 @@ from .errors import (
     ProcessKilled,
     SegmentationFault,
 )
+from .highmem import AtomicContextViolation, KernelOops
 from .journal import replay_journal
 from .locks import LOCK_CLASSES, LockKind
 from .machine import EventListener, Machine
@@ -53,6 +55,7 @@ from .results import (
     VmaInfo,
     ZoneInfo,
 )
+from .segmentation import GeneralProtectionFault
 from .timing import CallCost, CostModel, CpuTimes
 
 PROT_NONE = Prot.NONE
@@ -83,6 +86,7 @@ __all__ = [
     "PROT_READ",
     "PROT_WRITE",
     "TASK_SIZE",
+    "AtomicContextViolation",
     "CallCost",
     "CostModel",
     "CpuTimes",
@@ -90,10 +94,13 @@ __all__ = [
     "EventKind",
     "EventListener",
     "FaultResult",
+    "GeneralProtectionFault",
+    "Gfp",
     "GiB",
     "InvalidArgument",
     "KernelBug",
     "KernelError",
+    "KernelOops",
     "KiB",
     "LimitExceeded",
     "LockKind",

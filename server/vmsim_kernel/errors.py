@@ -7,6 +7,9 @@
     ├── NoSuchProcess    (ESRCH)      no process with that pid
     ├── PermissionDenied (EPERM)      a caller acting on what it does not own
     ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached
+    ├── KernelOops       (EFAULT)     kernel-mode access to an unmapped kernel address (highmem.py)
+    ├── AtomicContextViolation        kmap_atomic misuse: wrong order, unbalanced, sleeping (highmem.py)
+    ├── GeneralProtectionFault        a segment limit or privilege violation, #GP (segmentation.py)
     └── ProcessKilled                 the process is dead: signal, address and reason
         ├── SegmentationFault         SIGSEGV from a bad access
         └── OomKilled                 SIGKILL from the OOM killer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmsim.v1 import common_pb2, inspect_pb2
+from vmsim.v1 import common_pb2, inspect_pb2, kernel_pb2
 from vmsim_kernel import (
     LOCK_CLASSES,
     CallCost,
@@ -18,16 +18,19 @@ from vmsim_kernel import (
     VmaInfo,
     ZoneInfo,
 )
+from vmsim_kernel.segmentation import SegmentTranslation
 
 __all__ = [
     "EVENT_KIND_TO_PROTO",
     "FAULT_TO_PROTO",
     "call_cost",
     "counters",
+    "format_segment",
     "format_translation",
     "lock_classes",
     "process_status",
     "replay_response",
+    "segment_step",
     "translation",
     "vma",
     "watch_event",
@@ -245,3 +248,31 @@ def lock_classes(machine: Machine) -> list[inspect_pb2.LockClass]:
         )
         for name, s in machine.locks.stats().items()
     ]
+
+
+def segment_step(segment: SegmentTranslation) -> kernel_pb2.SegmentStep:
+    """The segmentation step of a logical address."""
+    descriptor = segment.descriptor
+    return kernel_pb2.SegmentStep(
+        selector=segment.selector,
+        index=segment.index,
+        rpl=segment.rpl,
+        cpl=segment.cpl,
+        descriptor=segment.descriptor_raw,
+        base=descriptor.base,
+        limit=descriptor.effective_limit,
+        dpl=descriptor.dpl,
+        name=segment.name,
+        linear=segment.linear,
+    )
+
+
+def format_segment(segment: SegmentTranslation) -> str:
+    """logical -> linear, as a person reads it."""
+    descriptor = segment.descriptor
+    return (
+        f"logical  0x{segment.selector:04x}:0x{segment.offset:08x}  (GDT index {segment.index}"
+        f"{' ' + segment.name if segment.name else ''}, RPL {segment.rpl}, CPL {segment.cpl})\n"
+        f"segment  descriptor 0x{segment.descriptor_raw:016x}: base 0x{descriptor.base:08x}, "
+        f"limit 0x{descriptor.effective_limit:08x}, DPL {descriptor.dpl}\n"
+    )

@@ -28,8 +28,11 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from vmsim_kernel import (
+    AtomicContextViolation,
+    GeneralProtectionFault,
     InvalidArgument,
     KernelError,
+    KernelOops,
     LimitExceeded,
     NoSuchProcess,
     OutOfMemory,
@@ -66,6 +69,9 @@ _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (NoSuchProcess, grpc.StatusCode.NOT_FOUND),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (ProcessKilled, grpc.StatusCode.FAILED_PRECONDITION),
+    (KernelOops, grpc.StatusCode.FAILED_PRECONDITION),
+    (AtomicContextViolation, grpc.StatusCode.FAILED_PRECONDITION),
+    (GeneralProtectionFault, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
 ]
 

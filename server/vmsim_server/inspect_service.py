@@ -107,10 +107,13 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetTranslation(
         self, request: inspect_pb2.GetTranslationRequest, context: Context
     ) -> inspect_pb2.GetTranslationResponse:
-        walk = self._machine.translate(request.pid, request.addr)
-        return inspect_pb2.GetTranslationResponse(
-            translation=convert.translation(walk), text=convert.format_translation(walk)
-        )
+        if request.logical:
+            segment, walk = self._machine.translate_logical(request.logical, request.pid)
+            text = convert.format_segment(segment) + convert.format_translation(walk)
+        else:
+            walk = self._machine.translate(request.pid, request.addr)
+            text = convert.format_translation(walk)
+        return inspect_pb2.GetTranslationResponse(translation=convert.translation(walk), text=text)
 
     async def GetLockStat(
         self, request: inspect_pb2.GetLockStatRequest, context: Context

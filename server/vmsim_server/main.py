@@ -25,6 +25,8 @@ from vmsim.v1 import (
     admin_pb2_grpc,
     inspect_pb2,
     inspect_pb2_grpc,
+    kernel_pb2,
+    kernel_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
 )
@@ -33,6 +35,7 @@ from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
 from .admin_service import AdminService
 from .events import EventHub
 from .inspect_service import InspectService
+from .kernel_service import KernelService, KernelSessions
 from .observability import (
     LIFECYCLE_EVENTS,
     RpcInterceptor,
@@ -53,6 +56,7 @@ SERVICE_NAMES = (
     process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name,
     inspect_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    kernel_pb2.DESCRIPTOR.services_by_name["KernelService"].full_name,
 )
 LEASE_EXPIRED = "lease expired: the client went away"
 
@@ -104,11 +108,15 @@ class RunningServer:
         log.info("server stopped", address=self.address)
 
 
-async def _reap_expired_leases(machine: Machine, sessions: SessionTable) -> None:
-    """Kill the processes of clients that went silent; forget sessions the kernel forgot."""
+async def _reap_expired_leases(
+    machine: Machine, sessions: SessionTable, kernel_sessions: KernelSessions
+) -> None:
+    """Kill the processes of clients that went silent, end silent kernel sessions, and forget
+    sessions the kernel forgot."""
     period = max(0.05, min(1.0, sessions.lease_seconds / 4))
     while True:
         await asyncio.sleep(period)
+        kernel_sessions.reap_expired()
         for pid in sessions.expired():
             with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
                 machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
@@ -167,11 +175,14 @@ async def serve(settings: ServerSettings) -> RunningServer:
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
-    health_servicer = _add_services(server, machine, sessions, events, settings)
+    kernel_sessions = KernelSessions(machine, settings.lease_seconds)
+    health_servicer = _add_services(server, machine, sessions, kernel_sessions, events, settings)
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reaper = asyncio.get_running_loop().create_task(_reap_expired_leases(machine, sessions))
+    reaper = asyncio.get_running_loop().create_task(
+        _reap_expired_leases(machine, sessions, kernel_sessions)
+    )
     config = machine.config
     log.info(
         "server started",
@@ -209,10 +220,14 @@ def _add_services(
     server: grpc.aio.Server,
     machine: Machine,
     sessions: SessionTable,
+    kernel_sessions: KernelSessions,
     events: EventHub,
     settings: ServerSettings,
 ) -> Any:
     """Register the vmsim services, health and reflection; returns the health servicer."""
+    kernel_pb2_grpc.add_KernelServiceServicer_to_server(
+        KernelService(machine, kernel_sessions, settings.admin_token), server
+    )
     process_pb2_grpc.add_ProcessServiceServicer_to_server(
         ProcessService(machine, sessions, settings), server
     )

@@ -374,6 +374,7 @@ def test_public_names_are_pinned() -> None:
             "FaultKind",
             "GiB",
             "Inspector",
+            "Kernel",
             "InvalidArgument",
             "KiB",
             "LimitExceeded",

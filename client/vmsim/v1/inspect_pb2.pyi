@@ -182,12 +182,14 @@ class GetStatusResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.ProcessStatus, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class GetTranslationRequest(_message.Message):
-    __slots__ = ("pid", "addr")
+    __slots__ = ("pid", "addr", "logical")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addr: int
-    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ...) -> None: ...
+    logical: str
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., logical: _Optional[str] = ...) -> None: ...
 
 class GetTranslationResponse(_message.Message):
     __slots__ = ("translation", "text")

@@ -1,0 +1,119 @@
+"""KernelService and `vmsim kernel` against a real server (issue: kernel space)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import vmsim
+from vmsim.cli import app
+
+TOKEN = "admin-secret"
+
+
+def test_kernel_calls_need_the_admin_token(server_address: str) -> None:
+    with pytest.raises(vmsim.PermissionDenied):
+        vmsim.Kernel(server_address, "wrong")
+
+
+def test_kmalloc_vmalloc_and_session_end_frees_everything(server_address: str) -> None:
+    with vmsim.Inspector(server_address) as inspector:
+        before = inspector.meminfo()
+        kernel = vmsim.Kernel(server_address, TOKEN)
+        objects = [kernel.kmalloc(64) for _ in range(100)]
+        area = kernel.vmalloc(20 * vmsim.PAGE_SIZE)
+        during = inspector.meminfo()
+        assert (
+            during["Slab"] > before["Slab"] and during["VmallocUsed"] == before["VmallocUsed"] + 80
+        )
+        kernel.write(area + 100, b"module data")
+        assert kernel.read(area + 100, 11) == b"module data"
+        assert kernel.pa(objects[0]) == objects[0] - 0xC0000000
+        assert kernel.va(kernel.pa(objects[0])) == objects[0]
+        assert "kmalloc-64" in kernel.slabinfo() and "vmsim_vmalloc" in kernel.vmallocinfo()
+        guard = kernel.page_table(area, 21)
+        assert all(e.present for e in guard[:20]) and not guard[20].present
+        kernel.close()  # like a module unload
+        after = inspector.meminfo()
+        assert after["Slab"] == before["Slab"] and after["VmallocUsed"] == before["VmallocUsed"]
+        assert after["MemFree"] == before["MemFree"] - (after["PageTables"] - before["PageTables"])
+
+
+def test_kernel_errors_have_clear_statuses(server_address: str) -> None:
+    with vmsim.Kernel(server_address, TOKEN) as kernel:
+        with pytest.raises(vmsim.InvalidArgument):
+            kernel.kfree(0xC0001234)
+        with pytest.raises(vmsim.InvalidArgument, match="paddr"):
+            kernel.va(0x7FFFFFFF)
+        with pytest.raises(vmsim.VmsimError) as oops:
+            kernel.read(0xFF000000, 4)
+        assert oops.value.code == "FAILED_PRECONDITION" and "unable to handle" in oops.value.message
+        page = kernel.pa(kernel.kmalloc(16)) // vmsim.PAGE_SIZE
+        first = kernel.kmap_atomic(page, cpu=0)
+        second = kernel.kmap_atomic(page + 1, cpu=0)
+        with pytest.raises(vmsim.VmsimError, match="wrong order"):
+            kernel.kunmap_atomic(first, cpu=0)
+        kernel.kunmap_atomic(second, cpu=0)
+        kernel.kunmap_atomic(first, cpu=0)
+
+
+def test_logical_translation_through_the_gdt(server_address: str) -> None:
+    with vmsim.connect(server_address) as proc, vmsim.Inspector(server_address) as inspector:
+        addr = proc.mmap(vmsim.PAGE_SIZE)
+        proc.touch(addr, write=True)
+        walk = inspector.translation(proc.pid, 0, f"0x7b:{addr:#x}")
+        assert walk.present and "__USER_DS" in walk.text and "logical" in walk.text
+        with pytest.raises(vmsim.VmsimError) as gp:
+            inspector.translation(proc.pid, 0, f"0x68:{addr:#x}")
+        assert gp.value.code == "FAILED_PRECONDITION"
+    with vmsim.Kernel(server_address, TOKEN) as kernel:
+        assert kernel.translate(logical="__KERNEL_DS:0xc0100000").translation.physical == 0x100000
+
+
+def test_kernel_cli(server_address: str) -> None:
+    runner = CliRunner()
+    base = ["--addr", server_address, "--admin-token", TOKEN]
+    session = runner.invoke(app, ["kernel", "session", *base])
+    assert session.exit_code == 0, session.output
+    sid = session.output.strip()
+    allocated = runner.invoke(app, ["kernel", "kmalloc", "128", *base, "--session", sid])
+    assert allocated.exit_code == 0 and allocated.output.startswith("0xc")
+    assert "kmalloc-128" in runner.invoke(app, ["kernel", "slabinfo", *base]).output
+    area = runner.invoke(app, ["kernel", "vmalloc", "8k", *base, "--session", sid]).output.split()[
+        0
+    ]
+    assert area in runner.invoke(app, ["kernel", "vmallocinfo", *base]).output
+    assert runner.invoke(app, ["kernel", "pa", "0xc0100000", *base]).output.strip() == "0x00100000"
+    walk = runner.invoke(app, ["kernel", "translate", "__KERNEL_DS:0xc0100000", *base])
+    assert "physical 0x00100000" in walk.output
+    assert runner.invoke(app, ["kernel", "close", sid, *base]).exit_code == 0
+    assert area not in runner.invoke(app, ["kernel", "vmallocinfo", *base]).output
+    refused = runner.invoke(app, ["kernel", "va", "0x7fffffff", *base])
+    assert refused.exit_code == 1
+
+
+def test_kmap_waits_for_a_free_slot_until_the_deadline(start_server: Any) -> None:
+    server = start_server(ram_bytes=1 << 30, swap_bytes=8 << 20)
+    with vmsim.Kernel(server.address, TOKEN) as kernel:
+        first_high = (900 << 20) // vmsim.PAGE_SIZE
+        addrs = [kernel.kmap(first_high + i) for i in range(1024)]
+        assert len(set(addrs)) == 1024
+        with pytest.raises(vmsim.LimitExceeded, match="LAST_PKMAP"):
+            kernel.kmap(first_high + 2000, timeout=1.0)
+        # A kmap that blocks is resumed by another session's kunmap.
+        waiter = vmsim.Kernel(server.address, TOKEN)
+        result: list[int] = []
+        blocked = threading.Thread(
+            target=lambda: result.append(waiter.kmap(first_high + 2000, timeout=10))
+        )
+        blocked.start()
+        time.sleep(0.5)
+        assert blocked.is_alive() and not result
+        kernel.kunmap(first_high)
+        blocked.join(10)
+        assert result and result[0] >= 0xFF800000
+        waiter.close()

@@ -23,7 +23,7 @@ kmaps a high page spends no frame on them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from .constants import (
@@ -44,7 +44,7 @@ from .constants import (
     vmalloc_start,
 )
 from .errors import InvalidArgument, KernelBug, KernelError, OutOfRange, PermissionDenied
-from .pgtable import FRAME_MASK, make_entry, pte_words_of_table
+from .pgtable import FRAME_MASK, make_entry, pte_words_of_table, walk
 from .physmem import MAX_PHYS_FRAMES, PageFlag
 from .results import Translation
 
@@ -242,47 +242,8 @@ def kernel_walk(machine: Machine, vaddr: int) -> Translation:
     """
     if not 0 <= vaddr < ADDRESS_SPACE_END:
         raise OutOfRange("vaddr", f"0x{vaddr:x} is not a 32-bit address", "0x0 .. 0xffffffff")
-    words = machine.ram_words
-    cr3 = machine.swapper_pg_dir << PAGE_SHIFT
-    pde_index = vaddr >> PGDIR_SHIFT
-    pde_address = cr3 + 4 * pde_index
-    pde = words[pde_address >> 2]
-    pte_index = (vaddr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
-    pte_address: int | None = None
-    pte: int | None = None
-    if pde & _P and pde & _PSE:
-        entry = pde
-        frame_base = pde & _PSE_FRAME_MASK
-        physical: int | None = frame_base | (vaddr & (PGDIR_SIZE - 1))
-    elif pde & _P:
-        pte_address = (pde & FRAME_MASK) + 4 * pte_index
-        pte = words[pte_address >> 2]
-        entry = pte
-        physical = (pte & FRAME_MASK) | (vaddr & (PAGE_SIZE - 1)) if pte & _P else None
-    else:
-        entry = 0
-        physical = None
-    present = physical is not None
-    return Translation(
-        linear=vaddr,
-        pde_index=pde_index,
-        pde_address=pde_address,
-        pde=pde,
-        pte_index=pte_index,
-        pte_address=pte_address,
-        pte=pte,
-        present=present,
-        pfn=physical >> PAGE_SHIFT if physical is not None else None,
-        physical=physical,
-        writable=present and bool(entry & _RW),
-        user=present and bool(entry & _US),
-        accessed=present and bool(entry & _A),
-        dirty=present and bool(entry & _D),
-        swap_type=None,
-        swap_offset=None,
-        fault=None if present else "not present",
-        cr3=cr3,
-    )
+    result = walk(machine.ram_words, machine.swapper_pg_dir, vaddr)
+    return replace(result, fault=None if result.present else "not present")
 
 
 def _kernel_physical(machine: Machine, vaddr: int, write: bool) -> int:

@@ -9,6 +9,7 @@ is the MMU itself and is written for speed; everything else for reading.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -27,7 +28,7 @@ from .constants import (
 )
 from .errors import KernelBug
 from .mm import MmStruct, Vma
-from .pgtable import FRAME_MASK, PDE_USER_TABLE, make_entry, pte_words_of_table, user_pte_bits
+from .pgtable import FRAME_MASK, PDE_USER_TABLE, make_entry, pte_words_of_table, user_pte_bits, walk
 from .physmem import PageFlag
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 from .swap import is_swap_pte, swp_offset, swp_type
@@ -467,132 +468,16 @@ def exit_mmap(machine: Machine, task: Task) -> None:
 
 # ---- inspection -----------------------------------------------------------------------------
 def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | None) -> Translation:
-    """The walk of *linear* with every intermediate value, without faulting (follow_page)."""
-    mm = task.mm
-    words = machine.ram_words
-    pde_index = linear >> PGDIR_SHIFT
-    pde_address = (mm.pgd_pfn << PAGE_SHIFT) + 4 * pde_index
-    pde = words[pde_address >> 2]
-    index = (linear >> PAGE_SHIFT) & 1023
-    cr3 = mm.pgd_pfn << PAGE_SHIFT
-    fault: str | None
-    if not pde & _P:
-        fault = "no VMA covers the address" if vma_info is None else "page table not allocated yet"
-        return Translation(
-            linear=linear,
-            pde_index=pde_index,
-            pde_address=pde_address,
-            pde=pde,
-            pte_index=index,
-            pte_address=None,
-            pte=None,
-            present=False,
-            pfn=None,
-            physical=None,
-            writable=False,
-            user=False,
-            accessed=False,
-            dirty=False,
-            swap_type=None,
-            swap_offset=None,
-            fault=fault,
-            cr3=cr3,
-            vma=vma_info,
-        )
-    if pde & int(PageTableBit.PSE):
-        pfn = ((pde & 0xFFC00000) >> PAGE_SHIFT) + index
-        return Translation(
-            linear=linear,
-            pde_index=pde_index,
-            pde_address=pde_address,
-            pde=pde,
-            pte_index=index,
-            pte_address=None,
-            pte=None,
-            present=True,
-            pfn=pfn,
-            physical=(pde & 0xFFC00000) | (linear & 0x3FFFFF),
-            writable=bool(pde & _RW),
-            user=bool(pde & _US),
-            accessed=bool(pde & _A),
-            dirty=bool(pde & _D),
-            swap_type=None,
-            swap_offset=None,
-            fault=None if pde & _US else "supervisor-only page (U/S clear)",
-            cr3=cr3,
-            vma=vma_info,
-        )
-    pte_address = (pde & FRAME_MASK) + 4 * index
-    pte = words[pte_address >> 2]
-    if pte & _P:
-        pfn = pte >> PAGE_SHIFT
-        fault = None if pte & _US else "supervisor-only or PROT_NONE page (U/S clear)"
-        return Translation(
-            linear=linear,
-            pde_index=pde_index,
-            pde_address=pde_address,
-            pde=pde,
-            pte_index=index,
-            pte_address=pte_address,
-            pte=pte,
-            present=True,
-            pfn=pfn,
-            physical=(pfn << PAGE_SHIFT) | (linear & (PAGE_SIZE - 1)),
-            writable=bool(pte & _RW),
-            user=bool(pte & _US),
-            accessed=bool(pte & _A),
-            dirty=bool(pte & _D),
-            swap_type=None,
-            swap_offset=None,
-            fault=fault,
-            cr3=cr3,
-            vma=vma_info,
-        )
-    if pte:
-        return Translation(
-            linear=linear,
-            pde_index=pde_index,
-            pde_address=pde_address,
-            pde=pde,
-            pte_index=index,
-            pte_address=pte_address,
-            pte=pte,
-            present=False,
-            pfn=None,
-            physical=None,
-            writable=False,
-            user=False,
-            accessed=False,
-            dirty=False,
-            swap_type=swp_type(pte),
-            swap_offset=swp_offset(pte),
-            fault="page is swapped out (major fault on access)",
-            cr3=cr3,
-            vma=vma_info,
-        )
-    fault = (
-        "no VMA covers the address"
-        if vma_info is None
-        else "not touched yet (minor fault on access)"
-    )
-    return Translation(
-        linear=linear,
-        pde_index=pde_index,
-        pde_address=pde_address,
-        pde=pde,
-        pte_index=index,
-        pte_address=pte_address,
-        pte=0,
-        present=False,
-        pfn=None,
-        physical=None,
-        writable=False,
-        user=False,
-        accessed=False,
-        dirty=False,
-        swap_type=None,
-        swap_offset=None,
-        fault=fault,
-        cr3=cr3,
-        vma=vma_info,
-    )
+    """The walk of *linear* in the process's tables, with what a user access would meet (follow_page)."""
+    result = walk(machine.ram_words, task.mm.pgd_pfn, linear)
+    if result.present:
+        fault = None if result.user else "supervisor-only or PROT_NONE page (U/S clear)"
+    elif vma_info is None:
+        fault = "no VMA covers the address"
+    elif result.swap_offset is not None:
+        fault = "page is swapped out (major fault on access)"
+    elif result.pte is None:
+        fault = "page table not allocated yet"
+    else:
+        fault = "not touched yet (minor fault on access)"
+    return replace(result, fault=fault, vma=vma_info)

@@ -16,12 +16,15 @@ through `ram32`, the u32 view of simulated RAM, so a dump of a table frame shows
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from .constants import PAGE_SHIFT, PGDIR_SHIFT, PTRS_PER_PTE, PageTableBit
+from .constants import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PGDIR_SIZE, PTRS_PER_PTE, PageTableBit
+from .results import Translation
+from .swap import swp_offset, swp_type
 
 __all__ = [
     "FRAME_MASK",
@@ -33,9 +36,11 @@ __all__ = [
     "pte_index",
     "pte_word",
     "pte_words_of_table",
+    "walk",
 ]
 
 FRAME_MASK: Final = 0xFFFFF000
+PSE_FRAME_MASK: Final = 0xFFC00000  # a 4 MiB page's frame in a PDE with PS set
 _P: Final = int(PageTableBit.PRESENT)
 _RW: Final = int(PageTableBit.RW)
 _US: Final = int(PageTableBit.USER)
@@ -92,3 +97,69 @@ def user_pte_bits(writable: bool, accessible: bool) -> int:
 def present_mask(entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
     """Which of *entries* are present."""
     return (entries & _P).astype(bool)
+
+
+def walk(words: memoryview, pgd_pfn: int, linear: int) -> Translation:
+    """The MMU's two-level walk of *linear* from the directory at *pgd_pfn*, without faulting.
+
+    Every intermediate value is kept. `fault` is None when the walk ends in a frame, else
+    says where it stopped; callers that know the access (user mode, a VMA) refine it.
+    """
+    pde_index = linear >> PGDIR_SHIFT
+    pde_address = (pgd_pfn << PAGE_SHIFT) + 4 * pde_index
+    pde = words[pde_address >> 2]
+    index = (linear >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    stopped = Translation(
+        linear=linear,
+        pde_index=pde_index,
+        pde_address=pde_address,
+        pde=pde,
+        pte_index=index,
+        pte_address=None,
+        pte=None,
+        present=False,
+        pfn=None,
+        physical=None,
+        writable=False,
+        user=False,
+        accessed=False,
+        dirty=False,
+        swap_type=None,
+        swap_offset=None,
+        fault="page table not present",
+        cr3=pgd_pfn << PAGE_SHIFT,
+    )
+    if not pde & _P:
+        return stopped
+    if pde & PageTableBit.PSE:  # a 4 MiB page: the PDE maps the frame itself
+        physical = (pde & PSE_FRAME_MASK) | (linear & (PGDIR_SIZE - 1))
+        return _mapped(stopped, pde, physical)
+    pte_address = (pde & FRAME_MASK) + 4 * index
+    pte = words[pte_address >> 2]
+    stopped = replace(stopped, pte_address=pte_address, pte=pte, fault="page not present")
+    if pte & _P:
+        physical = (pte & FRAME_MASK) | (linear & (PAGE_SIZE - 1))
+        return _mapped(stopped, pte, physical)
+    if pte:
+        return replace(
+            stopped,
+            swap_type=swp_type(pte),
+            swap_offset=swp_offset(pte),
+            fault="page is swapped out",
+        )
+    return stopped
+
+
+def _mapped(stopped: Translation, entry: int, physical: int) -> Translation:
+    """The walk ended in a frame: its address and the entry's access bits."""
+    return replace(
+        stopped,
+        present=True,
+        pfn=physical >> PAGE_SHIFT,
+        physical=physical,
+        writable=bool(entry & _RW),
+        user=bool(entry & _US),
+        accessed=bool(entry & PageTableBit.ACCESSED),
+        dirty=bool(entry & PageTableBit.DIRTY),
+        fault=None,
+    )

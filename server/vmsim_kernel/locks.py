@@ -79,6 +79,9 @@ class SimLock:
         self.readers_until_ns = 0  # when the last current reader releases
         self.last_owner = -1
         self._held: dict[int, tuple[int, bool, bool]] = {}  # tid -> (acquired at, read?, bounced)
+        # The statistics rows this lock feeds, looked up once (the hot path takes locks often).
+        self._stats_read = registry.stats_for(lock_class, True, write=False)
+        self._stats_exclusive = registry.stats_for(lock_class, False, write=rw)
 
     def acquire(self, thread: SimThread, *, read: bool = False) -> None:
         """Take the lock at the thread's time, waiting as the lock's kind says."""
@@ -92,7 +95,7 @@ class SimLock:
         )
         arrival = thread.now_ns
         bounced = self.last_owner not in (-1, thread.tid)
-        stats = registry.stats_for(self.lock_class, read and self.rw, write=self.rw and not read)
+        stats = self._stats_read if (read and self.rw) else self._stats_exclusive
         if busy_until > arrival:
             wait = busy_until - arrival
             stats.record_wait(wait, bounced)
@@ -118,9 +121,7 @@ class SimLock:
             self.readers_until_ns = max(self.readers_until_ns, thread.now_ns)
         else:
             self.free_at_ns = max(self.free_at_ns, thread.now_ns)
-        self._registry.stats_for(self.lock_class, read, write=self.rw and not read).record_hold(
-            hold, bounced
-        )
+        (self._stats_read if read else self._stats_exclusive).record_hold(hold, bounced)
 
 
 class LockRegistry:
@@ -148,12 +149,18 @@ class LockRegistry:
         return self._stats.setdefault(key, LockClassStats())
 
     def stats(self) -> dict[str, LockClassStats]:
-        """Per lock class (Linux names; rw locks split into -R and -W), sorted by name."""
-        return dict(sorted(self._stats.items()))
+        """Per lock class that was used (Linux names; rw locks split into -R and -W), by name."""
+        return {
+            name: stats
+            for name, stats in sorted(self._stats.items())
+            if stats.acquisitions or stats.contentions
+        }
 
     def reset(self) -> None:
-        """echo 0 > /proc/lock_stat."""
-        self._stats.clear()
+        """echo 0 > /proc/lock_stat: every row back to zero (locks keep feeding the same rows)."""
+        for stats in self._stats.values():
+            for name, value in vars(LockClassStats()).items():
+                setattr(stats, name, value)
 
     def report(self) -> str:
         """/proc/lock_stat text (times in microseconds, as Linux prints them)."""

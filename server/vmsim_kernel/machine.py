@@ -301,15 +301,21 @@ class Machine:
         finally:
             lock.release(thread)
 
+    def charge_locked(self, lock: SimLock, work_ns: int) -> None:
+        """*work_ns* of the current thread's work under *lock* (the hot-path form of holding)."""
+        thread = self.current
+        lock.acquire(thread)
+        thread.run(work_ns)
+        lock.release(thread)
+
     def charge_zone_lock(self, pfn: int, nr_pages: int) -> None:
         """Buddy work on *nr_pages* under the lock of pfn's zone."""
-        with self.holding(self.zone_locks[self.allocator.zone_of(pfn).zone_type]) as thread:
-            thread.run(self.costs.page_alloc_ns * nr_pages)
+        zone = self.allocator.zone_of(pfn).zone_type
+        self.charge_locked(self.zone_locks[zone], self.costs.page_alloc_ns * nr_pages)
 
     def charge_lru_lock(self, nr_pages: int, per_page_ns: int) -> None:
         """LRU list work on *nr_pages* under the LRU lock."""
-        with self.holding(self.lru_lock) as thread:
-            thread.run(per_page_ns * nr_pages)
+        self.charge_locked(self.lru_lock, per_page_ns * nr_pages)
 
     def wait_for_swap_read(self) -> int:
         """A swap-in by the current thread: queue on the device and sleep until done; returns the wait."""

@@ -114,9 +114,13 @@ def free_pgtables(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
 def handle_mm_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
     """Resolve a fault at *address* under mmap_lock (reader), or kill the task with SIGSEGV."""
     machine.current.run(machine.costs.fault_entry_ns)
-    assert task.mmap_lock is not None
-    with machine.holding(task.mmap_lock, read=True):
+    lock, thread = task.mmap_lock, machine.current
+    assert lock is not None
+    lock.acquire(thread, read=True)
+    try:
         return _resolve_fault(machine, task, address, write)
+    finally:
+        lock.release(thread)
 
 
 def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:

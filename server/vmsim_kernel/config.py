@@ -59,6 +59,8 @@ class MachineConfig:
         costs: simulated nanoseconds per operation (timing.CostModel).
         lock_kinds: per lock class ("zone", "lru", "mmap", "swap", "pkmap"): "spin" or "sleep".
         record: keep a journal of every call so the run can be replayed (journal.py).
+        direct_map_pse: map the direct map with 4 MiB PSE pages (as Linux does on CPUs with
+            PSE) instead of 4 KiB PTEs; a tail shorter than 4 MiB still uses PTEs.
     """
 
     ram_bytes: int = 64 * MiB
@@ -75,6 +77,7 @@ class MachineConfig:
     costs: CostModel = field(default_factory=CostModel)
     lock_kinds: dict[str, str] = field(default_factory=dict)
     record: bool = False
+    direct_map_pse: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_RAM <= self.ram_bytes <= MAX_RAM or self.ram_bytes % PAGE_SIZE:

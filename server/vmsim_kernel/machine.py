@@ -28,6 +28,7 @@ from .constants import (
     MMAP_MIN_ADDR,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PGDIR_SHIFT,
     PROT_ALL,
     STACK_TOP,
     TASK_SIZE,
@@ -242,7 +243,12 @@ class Machine:
         cursor = 0x100
         image_pages = max(64, min(2048, nr_frames // 32))
         mem_map_pages = math.ceil(nr_frames * STRUCT_PAGE_BYTES / PAGE_SIZE)
-        table_pages = math.ceil(self.nr_lowmem_frames / 1024)
+        # PSE maps whole 4 MiB chunks from the PDE itself; only a shorter tail needs a table.
+        table_pages = (
+            int(self.nr_lowmem_frames % 1024 != 0)
+            if self.config.direct_map_pse
+            else math.ceil(self.nr_lowmem_frames / 1024)
+        )
         end = cursor + image_pages + mem_map_pages + 1 + table_pages
         if end > self.nr_lowmem_frames:
             raise KernelBug("RAM too small for the kernel image")
@@ -251,15 +257,28 @@ class Machine:
         return reserved, swapper_pg_dir, range(swapper_pg_dir + 1, end)
 
     def _build_direct_map(self, tables: range) -> None:
-        """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 with 4 KiB PTEs (kernel only)."""
+        """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).
+
+        With direct_map_pse the whole 4 MiB chunks are PSE PDEs and only the tail goes
+        through a page table; otherwise every page has a 4 KiB PTE.
+        """
         ram32 = self.ram32
-        pfns = np.arange(self.nr_lowmem_frames, dtype=np.uint32)
+        pgd_word = self.swapper_pg_dir << (PAGE_SHIFT - 2)
+        self.nr_direct_map_4m_chunks = (
+            self.nr_lowmem_frames // 1024 if self.config.direct_map_pse else 0
+        )
+        for chunk in range(self.nr_direct_map_4m_chunks):
+            ram32[pgd_word + KERNEL_PGD_INDEX + chunk] = (
+                (chunk << PGDIR_SHIFT) | KERNEL_DIRECT_MAP_BITS | int(PageTableBit.PSE)
+            )
+        first_pfn = self.nr_direct_map_4m_chunks * 1024
+        pfns = np.arange(first_pfn, self.nr_lowmem_frames, dtype=np.uint32)
         entries = (pfns << np.uint32(PAGE_SHIFT)) | np.uint32(KERNEL_DIRECT_MAP_BITS)
         first_word = tables.start << (PAGE_SHIFT - 2)
         ram32[first_word : first_word + len(entries)] = entries
-        pgd_word = self.swapper_pg_dir << (PAGE_SHIFT - 2)
         for i, table_pfn in enumerate(tables):
-            ram32[pgd_word + KERNEL_PGD_INDEX + i] = (table_pfn << PAGE_SHIFT) | KERNEL_PDE_BITS
+            pde_index = KERNEL_PGD_INDEX + self.nr_direct_map_4m_chunks + i
+            ram32[pgd_word + pde_index] = (table_pfn << PAGE_SHIFT) | KERNEL_PDE_BITS
 
     def close(self) -> None:
         """Shut down: free everything, remove the swap file if it was temporary."""

@@ -137,8 +137,8 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "VmallocChunk": machine.vmalloc_space.largest_free_chunk // 1024,
         "HardwareCorrupted": 0,
         "AnonHugePages": 0,
-        "DirectMap4k": _kb(machine.nr_lowmem_frames),
-        "DirectMap4M": 0,
+        "DirectMap4k": _kb(machine.nr_lowmem_frames - machine.nr_direct_map_4m_chunks * 1024),
+        "DirectMap4M": _kb(machine.nr_direct_map_4m_chunks * 1024),
     }
 
 

@@ -71,6 +71,7 @@ class ServerSettings:
         log_level: debug (one line per RPC), info, warning or error.
         grace_seconds: how long calls in flight may finish at shutdown.
         metrics_port: port of the Prometheus /metrics endpoint; 0 = off.
+        direct_map_pse: build the direct map from 4 MiB PSE pages instead of 4 KiB PTEs.
         realtime_factor: each reply is held for its simulated cost times this (0 = as fast
             as possible, 1 = real time), without blocking other clients.
         lock_kinds: waiting discipline per lock class ("zone", "lru", "mmap", "swap",
@@ -99,6 +100,7 @@ class ServerSettings:
     grace_seconds: float = 5.0
     metrics_port: int = 0
     realtime_factor: float = 0.0
+    direct_map_pse: bool = False
     lock_kinds: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -155,6 +157,7 @@ class ServerSettings:
             seed=self.seed,
             max_processes=self.max_processes,
             lock_kinds=dict(self.lock_kinds),
+            direct_map_pse=self.direct_map_pse,
         )
 
 
@@ -248,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of the Prometheus /metrics endpoint, 0 = off (0)",
     )
     add(
+        "--direct-map-pse",
+        action="store_true",
+        default=_env("DIRECT_MAP_PSE", "") in ("1", "true", "yes"),
+        help="map the kernel's direct map with 4 MiB PSE pages instead of 4 KiB PTEs",
+    )
+    add(
         "--realtime-factor",
         default=_env("REALTIME_FACTOR", "0"),
         type=float,
@@ -298,6 +307,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> ServerSettings:
             grace_seconds=args.grace,
             metrics_port=args.metrics_port,
             realtime_factor=args.realtime_factor,
+            direct_map_pse=args.direct_map_pse,
             lock_kinds=tuple(_lock_kind(item) for item in args.lock_kind),
         )
     except ValueError as error:

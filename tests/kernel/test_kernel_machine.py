@@ -88,3 +88,21 @@ def test_a_kernel_access_to_an_unmapped_address_oopses_without_killing_anything(
     with pytest.raises(KernelOops, match="unable to handle"):
         machine.kernel_read(0xFF000000, 4)
     assert machine.process(pid).state.value == "R"
+
+
+@pytest.mark.parametrize("ram_mib", [64, 1024, 66])
+def test_direct_map_with_4_mib_pse_pages(make_machine: object, ram_mib: int) -> None:
+    machine: Machine = make_machine(ram_bytes=ram_mib << 20, direct_map_pse=True)  # type: ignore[operator]
+    info = machine.meminfo()
+    lowmem_kb = min(ram_mib, 896) * 1024
+    assert info["DirectMap4M"] == lowmem_kb // 4096 * 4096
+    assert info["DirectMap4M"] + info["DirectMap4k"] == lowmem_kb
+    walk = machine.kernel_translate(0xC0100000 + 0x1234)
+    assert walk.present and walk.pte is None and walk.pde & 0x80 and walk.physical == 0x101234
+    machine.kernel_write(0xC0200000, b"pse")
+    assert machine.kernel_read(0xC0200000, 3) == b"pse"
+    tail = 0xC0000000 + (lowmem_kb << 10) - PAGE_SIZE
+    assert machine.kernel_translate(tail).physical == (lowmem_kb << 10) - PAGE_SIZE
+    pid = machine.spawn()
+    assert machine.translate(pid, 0xC0100000).pde == walk.pde
+    machine.check_invariants()

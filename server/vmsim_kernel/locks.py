@@ -110,6 +110,10 @@ class SimLock:
         self._held[thread.tid] = (thread.now_ns, read and self.rw, bounced)
         self.last_owner = thread.tid
 
+    def record_blocked(self, wait_ns: int) -> None:
+        """A waiter that must sleep for a resource this lock guards (e.g. a free pkmap slot)."""
+        self._stats_exclusive.record_wait(wait_ns, bounced=True)
+
     def release(self, thread: SimThread) -> None:
         """Drop the lock at the thread's time."""
         held = self._held.pop(thread.tid, None)

@@ -1048,7 +1048,10 @@ class Machine:
     def kmap(self, pfn: int, owner: int = 0, cpu: int | None = None) -> int | None:
         """kmap(page): its kernel address, or None when all LAST_PKMAP slots are busy (wait, retry)."""
         self._kernel_op(self.costs.page_alloc_ns, self.pkmap_lock)
-        return self.highmem.kmap(pfn, owner, cpu)
+        address = self.highmem.kmap(pfn, owner, cpu)
+        if address is None:  # the caller sleeps on pkmap_map_wait: a contention on kmap_lock
+            self.pkmap_lock.record_blocked(2 * self.costs.context_switch_ns)
+        return address
 
     def kunmap(self, pfn_or_addr: int, owner: int = 0) -> bool:
         """kunmap(page); True when a slot became free for a waiter."""

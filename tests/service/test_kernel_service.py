@@ -117,3 +117,6 @@ def test_kmap_waits_for_a_free_slot_until_the_deadline(start_server: Any) -> Non
         blocked.join(10)
         assert result and result[0] >= 0xFF800000
         waiter.close()
+    with vmsim.Inspector(server.address) as inspector:
+        kmap_lock = {c.name: c for c in inspector.lock_stat().items}["kmap_lock"]
+        assert kmap_lock.contentions >= 2 and kmap_lock.acquisitions >= 1026

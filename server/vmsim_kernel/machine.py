@@ -12,34 +12,26 @@ import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from . import memory, proc
-from .config import MachineConfig, OvercommitMode, ReplacementPolicy
+from . import memory, mmap_calls, proc
+from .config import MachineConfig, ReplacementPolicy
 from .constants import (
     ADDRESS_SPACE_END,
     KERNEL_PGD_INDEX,
-    MAP_KNOWN,
     MAX_LOW_ADDRESS,
-    MMAP_MIN_ADDR,
     PAGE_SHIFT,
     PAGE_SIZE,
     PGDIR_SHIFT,
-    PROT_ALL,
     STACK_TOP,
-    TASK_SIZE,
     Gfp,
-    Madvise,
-    MapFlag,
     PageTableBit,
     Prot,
     Signal,
     ZoneType,
-    page_align_up,
 )
 from .errors import (
     InvalidArgument,
@@ -54,7 +46,7 @@ from .highmem import Highmem, kernel_read, kernel_walk, kernel_write
 from .highmem import pa as physical_of_direct_map
 from .highmem import va as direct_map_of_physical
 from .locks import LockKind, LockRegistry, SimLock
-from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind, needs_accounting
+from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
 from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, select_bad_process
 from .overcommit import commit_limit, vm_enough_memory
 from .page_alloc import PageAllocator
@@ -143,30 +135,6 @@ def journaled(method: Callable[P, R]) -> Callable[P, R]:
         return method(*args, **kwargs)
 
     return wrapper
-
-
-def _check_range(field: str, addr: int, length: int) -> None:
-    """An address range must lie in user space (below 0xC0000000)."""
-    if addr < 0 or length < 0 or addr + length > TASK_SIZE:
-        raise OutOfRange(
-            field,
-            f"range 0x{addr:x}+0x{length:x} leaves user space",
-            "addresses and ranges within 0x00000000..0xBFFFFFFF",
-        )
-
-
-def _check_aligned(field: str, addr: int) -> None:
-    if addr % PAGE_SIZE:
-        raise InvalidArgument(field, f"0x{addr:x} is not page aligned", "a multiple of 4096")
-
-
-def _check_prot(prot: int) -> None:
-    if prot < 0 or prot & ~int(PROT_ALL):
-        raise InvalidArgument(
-            "prot",
-            f"unknown bits in 0x{prot:x}",
-            "PROT_NONE 0, PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4",
-        )
 
 
 class Machine:
@@ -691,201 +659,32 @@ class Machine:
     def mmap(
         self, pid: int, addr: int, length: int, prot: int, flags: int, *, tid: int | None = None
     ) -> int:
-        """mmap(2) for anonymous memory; returns the start address."""
-        task = self._live(pid)
-        mm = task.mm
-        if length <= 0:
-            raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
-        if length > TASK_SIZE:
-            raise OutOfRange("length", f"{length} bytes do not fit in user space", "at most 3 GiB")
-        _check_prot(prot)
-        if flags < 0 or flags & ~int(MAP_KNOWN):
-            raise InvalidArgument(
-                "flags",
-                f"unknown bits in 0x{flags:x}",
-                "MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_POPULATE, "
-                "MAP_FIXED_NOREPLACE",
-            )
-        shared = bool(flags & MapFlag.SHARED)
-        if shared == bool(flags & MapFlag.PRIVATE):
-            raise InvalidArgument(
-                "flags",
-                "need exactly one of MAP_SHARED and MAP_PRIVATE",
-                "MAP_SHARED or MAP_PRIVATE",
-            )
-        if not flags & MapFlag.ANONYMOUS:
-            raise InvalidArgument(
-                "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
-            )
-        if not 0 <= addr < ADDRESS_SPACE_END:
-            raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
-        length = page_align_up(length)
-        fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
-        if fixed:
-            _check_aligned("addr", addr)
-            if addr < MMAP_MIN_ADDR or addr + length > TASK_SIZE:
-                raise OutOfRange(
-                    "addr",
-                    f"0x{addr:x}+0x{length:x} is outside the mappable range",
-                    f"0x{MMAP_MIN_ADDR:x} .. 0xBFFFFFFF",
-                )
-            if flags & MapFlag.FIXED_NOREPLACE and mm.overlapping(addr, addr + length):
-                raise InvalidArgument(
-                    "addr",
-                    f"0x{addr:x}+0x{length:x} overlaps an existing mapping (EEXIST)",
-                    "a free range with MAP_FIXED_NOREPLACE",
-                )
-            start = addr
-        else:
-            found = mm.get_unmapped_area(length, addr)
-            if found is None:
-                raise OutOfMemory(f"no free virtual range of {length} bytes in the address space")
-            start = found
-        noreserve = (
-            bool(flags & MapFlag.NORESERVE)
-            and self.config.overcommit_memory is not OvercommitMode.NEVER
-        )
-        accounted = needs_accounting(Prot(prot), shared, noreserve)
-        # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
-        replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
-        charge = length // PAGE_SIZE if accounted else 0
-        if not self.commit_allowed(charge - (replaced if fixed else 0)):
-            raise self.commit_refused(charge)
-        with self.address_space_change(task):
-            if fixed:
-                self._unmap(task, start, start + length)
-                self.shoot_down_tlbs(task)
-            self.commit_pages(task, charge)
-            kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
-            mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
-        # mm_populate runs after mmap_lock is dropped, faulting like the process would.
-        if flags & MapFlag.POPULATE and prot != Prot.NONE:
-            memory.populate_range(self, task, start, start + length, bool(prot & Prot.WRITE))
-        return start
-
-    def _unmap(self, task: Task, start: int, end: int) -> None:
-        mm = task.mm
-        for piece in mm.remove_range(start, end):
-            self.current.run(
-                self.costs.zap_page_ns * memory.zap_range(self, mm, piece.start, piece.end)
-            )
-            if piece.accounted:
-                self.uncommit_pages(piece.nr_pages)
-                mm.committed_pages -= piece.nr_pages
-        memory.free_pgtables(self, mm, start, end)
+        """mmap(2) for anonymous memory; returns the start address (mmap_calls.do_mmap)."""
+        return mmap_calls.do_mmap(self, self._live(pid), addr, length, prot, flags)
 
     @syscall
     def munmap(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> None:
         """munmap(2)."""
-        task = self._live(pid)
-        _check_aligned("addr", addr)
-        if length <= 0:
-            raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
-        _check_range("addr", addr, page_align_up(length))
-        with self.address_space_change(task):
-            self._unmap(task, addr, addr + page_align_up(length))
-            self.shoot_down_tlbs(task)
+        mmap_calls.do_munmap(self, self._live(pid), addr, length)
 
     @syscall
     def mprotect(
         self, pid: int, addr: int, length: int, prot: int, *, tid: int | None = None
     ) -> None:
         """mprotect(2)."""
-        task = self._live(pid)
-        mm = task.mm
-        _check_aligned("addr", addr)
-        _check_prot(prot)
-        if length < 0:
-            raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
-        end = addr + page_align_up(length)
-        _check_range("addr", addr, end - addr)
-        if addr == end:
-            return
-        if not mm.is_fully_mapped(addr, end):
-            raise OutOfRange(
-                "addr",
-                f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
-                "a range covered by mappings",
-            )
-        new_prot = Prot(prot)
-        pieces = []
-        charge = 0
-        for vma in mm.overlapping(addr, end):
-            piece = replace(vma, start=max(vma.start, addr), end=min(vma.end, end))
-            newly = not piece.accounted and needs_accounting(new_prot, piece.shared, False)
-            charge += piece.nr_pages if newly else 0
-            pieces.append(replace(piece, prot=new_prot, accounted=piece.accounted or newly))
-        self.commit_pages(task, charge)
-        with self.address_space_change(task):
-            mm.replace_range(addr, end, pieces)
-            for piece in pieces:
-                memory.update_protection(self, mm, piece.start, piece.end, piece)
-            self.shoot_down_tlbs(task)
+        mmap_calls.do_mprotect(self, self._live(pid), addr, length, prot)
 
     @syscall
     def brk(self, pid: int, addr: int, *, tid: int | None = None) -> int:
         """brk(2): addr 0 queries; returns the (new) program break."""
-        task = self._live(pid)
-        mm = task.mm
-        if addr == 0 or addr == mm.brk:
-            return mm.brk
-        if addr < mm.start_brk or addr >= TASK_SIZE:
-            raise OutOfRange(
-                "addr",
-                f"0x{addr:x} is not a possible program break",
-                f"0x{mm.start_brk:x} .. below the mappings above the heap",
-            )
-        old_end, new_end = page_align_up(mm.brk), page_align_up(addr)
-        if new_end > old_end:
-            if not mm.range_is_free(old_end, new_end) or not mm._clear_of_stack_gap(new_end):
-                blocker = mm.next_vma_after(old_end)
-                where = f"0x{blocker.start:x}" if blocker else "the stack"
-                raise OutOfMemory(f"brk to 0x{addr:x} would run into the mapping at {where}")
-            self.commit_pages(task, (new_end - old_end) // PAGE_SIZE)
-            with self.address_space_change(task):
-                mm.insert(
-                    Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
-                )
-        elif new_end < old_end:
-            with self.address_space_change(task):
-                self._unmap(task, new_end, old_end)
-                self.shoot_down_tlbs(task)
-        mm.brk = addr
-        return addr
+        return mmap_calls.do_brk(self, self._live(pid), addr)
 
     @syscall
     def madvise(
         self, pid: int, addr: int, length: int, advice: int, *, tid: int | None = None
     ) -> None:
         """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED."""
-        task = self._live(pid)
-        _check_aligned("addr", addr)
-        if advice not in set(Madvise):
-            raise InvalidArgument(
-                "advice",
-                f"{advice} is not supported",
-                "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4",
-            )
-        if length < 0:
-            raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
-        end = addr + page_align_up(length)
-        _check_range("addr", addr, end - addr)
-        if addr == end:
-            return
-        if not task.mm.is_fully_mapped(addr, end):
-            raise OutOfRange(
-                "addr",
-                f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
-                "a range covered by mappings",
-            )
-        self.current.run(self.costs.syscall_ns)
-        assert task.mmap_lock is not None
-        with self.holding(task.mmap_lock, read=True) as thread:
-            if advice == Madvise.DONTNEED:
-                thread.run(self.costs.zap_page_ns * memory.zap_range(self, task.mm, addr, end))
-                self.shoot_down_tlbs(task)
-            elif advice == Madvise.WILLNEED:
-                memory.swapin_range(self, task, addr, end)
+        mmap_calls.do_madvise(self, self._live(pid), addr, length, advice)
 
     @syscall
     def touch(

@@ -1,0 +1,251 @@
+"""The address-space system calls: mmap, munmap, mprotect, brk and madvise.
+
+Models mm/mmap.c (do_mmap, do_vmi_munmap, do_brk_flags), mm/mprotect.c (mprotect_fixup) and
+mm/madvise.c: validate every argument first (a refused call changes nothing), account the
+commit charge, change the VMAs under mmap_lock, then the page tables (memory.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from . import memory
+from .config import OvercommitMode
+from .constants import (
+    ADDRESS_SPACE_END,
+    MAP_KNOWN,
+    MMAP_MIN_ADDR,
+    PAGE_SIZE,
+    PROT_ALL,
+    TASK_SIZE,
+    Madvise,
+    MapFlag,
+    Prot,
+    page_align_up,
+)
+from .errors import InvalidArgument, OutOfMemory, OutOfRange
+from .mm import Vma, VmaKind, needs_accounting
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .process import Task
+
+__all__ = ["do_brk", "do_madvise", "do_mmap", "do_mprotect", "do_munmap", "unmap_range"]
+
+
+def check_range(field: str, addr: int, length: int) -> None:
+    """An address range must lie in user space (below 0xC0000000)."""
+    if addr < 0 or length < 0 or addr + length > TASK_SIZE:
+        raise OutOfRange(
+            field,
+            f"range 0x{addr:x}+0x{length:x} leaves user space",
+            "addresses and ranges within 0x00000000..0xBFFFFFFF",
+        )
+
+
+def check_aligned(field: str, addr: int) -> None:
+    """Addresses of these calls must be page aligned."""
+    if addr % PAGE_SIZE:
+        raise InvalidArgument(field, f"0x{addr:x} is not page aligned", "a multiple of 4096")
+
+
+def check_prot(prot: int) -> None:
+    """Only PROT_READ, PROT_WRITE and PROT_EXEC bits exist."""
+    if prot < 0 or prot & ~int(PROT_ALL):
+        raise InvalidArgument(
+            "prot",
+            f"unknown bits in 0x{prot:x}",
+            "PROT_NONE 0, PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4",
+        )
+
+
+def do_mmap(machine: Machine, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
+    """mmap(2) of anonymous memory; returns the start address."""
+    mm = task.mm
+    if length <= 0:
+        raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
+    if length > TASK_SIZE:
+        raise OutOfRange("length", f"{length} bytes do not fit in user space", "at most 3 GiB")
+    check_prot(prot)
+    if flags < 0 or flags & ~int(MAP_KNOWN):
+        raise InvalidArgument(
+            "flags",
+            f"unknown bits in 0x{flags:x}",
+            "MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_POPULATE, "
+            "MAP_FIXED_NOREPLACE",
+        )
+    shared = bool(flags & MapFlag.SHARED)
+    if shared == bool(flags & MapFlag.PRIVATE):
+        raise InvalidArgument(
+            "flags",
+            "need exactly one of MAP_SHARED and MAP_PRIVATE",
+            "MAP_SHARED or MAP_PRIVATE",
+        )
+    if not flags & MapFlag.ANONYMOUS:
+        raise InvalidArgument(
+            "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
+        )
+    if not 0 <= addr < ADDRESS_SPACE_END:
+        raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
+    length = page_align_up(length)
+    fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
+    if fixed:
+        check_aligned("addr", addr)
+        if addr < MMAP_MIN_ADDR or addr + length > TASK_SIZE:
+            raise OutOfRange(
+                "addr",
+                f"0x{addr:x}+0x{length:x} is outside the mappable range",
+                f"0x{MMAP_MIN_ADDR:x} .. 0xBFFFFFFF",
+            )
+        if flags & MapFlag.FIXED_NOREPLACE and mm.overlapping(addr, addr + length):
+            raise InvalidArgument(
+                "addr",
+                f"0x{addr:x}+0x{length:x} overlaps an existing mapping (EEXIST)",
+                "a free range with MAP_FIXED_NOREPLACE",
+            )
+        start = addr
+    else:
+        found = mm.get_unmapped_area(length, addr)
+        if found is None:
+            raise OutOfMemory(f"no free virtual range of {length} bytes in the address space")
+        start = found
+    noreserve = (
+        bool(flags & MapFlag.NORESERVE)
+        and machine.config.overcommit_memory is not OvercommitMode.NEVER
+    )
+    accounted = needs_accounting(Prot(prot), shared, noreserve)
+    # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
+    replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
+    charge = length // PAGE_SIZE if accounted else 0
+    if not machine.commit_allowed(charge - (replaced if fixed else 0)):
+        raise machine.commit_refused(charge)
+    with machine.address_space_change(task):
+        if fixed:
+            unmap_range(machine, task, start, start + length)
+            machine.shoot_down_tlbs(task)
+        machine.commit_pages(task, charge)
+        kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
+        mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+    # mm_populate runs after mmap_lock is dropped, faulting like the process would.
+    if flags & MapFlag.POPULATE and prot != Prot.NONE:
+        memory.populate_range(machine, task, start, start + length, bool(prot & Prot.WRITE))
+    return start
+
+
+def do_munmap(machine: Machine, task: Task, addr: int, length: int) -> None:
+    """munmap(2)."""
+    check_aligned("addr", addr)
+    if length <= 0:
+        raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
+    check_range("addr", addr, page_align_up(length))
+    with machine.address_space_change(task):
+        unmap_range(machine, task, addr, addr + page_align_up(length))
+        machine.shoot_down_tlbs(task)
+
+
+def do_mprotect(machine: Machine, task: Task, addr: int, length: int, prot: int) -> None:
+    """mprotect(2)."""
+    mm = task.mm
+    check_aligned("addr", addr)
+    check_prot(prot)
+    if length < 0:
+        raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
+    end = addr + page_align_up(length)
+    check_range("addr", addr, end - addr)
+    if addr == end:
+        return
+    if not mm.is_fully_mapped(addr, end):
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
+            "a range covered by mappings",
+        )
+    new_prot = Prot(prot)
+    pieces = []
+    charge = 0
+    for vma in mm.overlapping(addr, end):
+        piece = replace(vma, start=max(vma.start, addr), end=min(vma.end, end))
+        newly = not piece.accounted and needs_accounting(new_prot, piece.shared, False)
+        charge += piece.nr_pages if newly else 0
+        pieces.append(replace(piece, prot=new_prot, accounted=piece.accounted or newly))
+    machine.commit_pages(task, charge)
+    with machine.address_space_change(task):
+        mm.replace_range(addr, end, pieces)
+        for piece in pieces:
+            memory.update_protection(machine, mm, piece.start, piece.end, piece)
+        machine.shoot_down_tlbs(task)
+
+
+def do_brk(machine: Machine, task: Task, addr: int) -> int:
+    """brk(2): addr 0 queries; returns the (new) program break."""
+    mm = task.mm
+    if addr == 0 or addr == mm.brk:
+        return mm.brk
+    if addr < mm.start_brk or addr >= TASK_SIZE:
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x} is not a possible program break",
+            f"0x{mm.start_brk:x} .. below the mappings above the heap",
+        )
+    old_end, new_end = page_align_up(mm.brk), page_align_up(addr)
+    if new_end > old_end:
+        if not mm.range_is_free(old_end, new_end) or not mm._clear_of_stack_gap(new_end):
+            blocker = mm.next_vma_after(old_end)
+            where = f"0x{blocker.start:x}" if blocker else "the stack"
+            raise OutOfMemory(f"brk to 0x{addr:x} would run into the mapping at {where}")
+        machine.commit_pages(task, (new_end - old_end) // PAGE_SIZE)
+        with machine.address_space_change(task):
+            mm.insert(
+                Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
+            )
+    elif new_end < old_end:
+        with machine.address_space_change(task):
+            unmap_range(machine, task, new_end, old_end)
+            machine.shoot_down_tlbs(task)
+    mm.brk = addr
+    return addr
+
+
+def do_madvise(machine: Machine, task: Task, addr: int, length: int, advice: int) -> None:
+    """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED."""
+    check_aligned("addr", addr)
+    if advice not in set(Madvise):
+        raise InvalidArgument(
+            "advice",
+            f"{advice} is not supported",
+            "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4",
+        )
+    if length < 0:
+        raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
+    end = addr + page_align_up(length)
+    check_range("addr", addr, end - addr)
+    if addr == end:
+        return
+    if not task.mm.is_fully_mapped(addr, end):
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
+            "a range covered by mappings",
+        )
+    machine.current.run(machine.costs.syscall_ns)
+    assert task.mmap_lock is not None
+    with machine.holding(task.mmap_lock, read=True) as thread:
+        if advice == Madvise.DONTNEED:
+            thread.run(machine.costs.zap_page_ns * memory.zap_range(machine, task.mm, addr, end))
+            machine.shoot_down_tlbs(task)
+        elif advice == Madvise.WILLNEED:
+            memory.swapin_range(machine, task, addr, end)
+
+
+def unmap_range(machine: Machine, task: Task, start: int, end: int) -> None:
+    """Remove [start, end) from the VMAs and the page tables, giving back its commit charge."""
+    mm = task.mm
+    for piece in mm.remove_range(start, end):
+        machine.current.run(
+            machine.costs.zap_page_ns * memory.zap_range(machine, mm, piece.start, piece.end)
+        )
+        if piece.accounted:
+            machine.uncommit_pages(piece.nr_pages)
+            mm.committed_pages -= piece.nr_pages
+    memory.free_pgtables(machine, mm, start, end)

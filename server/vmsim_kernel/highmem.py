@@ -44,7 +44,19 @@ from .constants import (
     vmalloc_start,
 )
 from .errors import InvalidArgument, KernelBug, KernelError, OutOfRange, PermissionDenied
-from .pgtable import FRAME_MASK, make_entry, pte_words_of_table, walk
+from .pgtable import (
+    FRAME_MASK,
+    PDE_PSE,
+    PSE_FRAME_MASK,
+    PTE_ACCESSED,
+    PTE_DIRTY,
+    PTE_PRESENT,
+    PTE_RW,
+    PTE_USER,
+    make_entry,
+    pte_words_of_table,
+    walk,
+)
 from .physmem import MAX_PHYS_FRAMES, PageFlag
 from .results import Translation
 
@@ -71,14 +83,14 @@ __all__ = [
     "va",
 ]
 
-_P: Final = int(PageTableBit.PRESENT)
-_RW: Final = int(PageTableBit.RW)
-_US: Final = int(PageTableBit.USER)
-_A: Final = int(PageTableBit.ACCESSED)
-_D: Final = int(PageTableBit.DIRTY)
-_PSE: Final = int(PageTableBit.PSE)
+_P = PTE_PRESENT
+_RW = PTE_RW
+_US = PTE_USER
+_A = PTE_ACCESSED
+_D = PTE_DIRTY
+_PSE = PDE_PSE
 _G: Final = int(PageTableBit.GLOBAL)
-_PSE_FRAME_MASK: Final = 0xFFC00000
+_PSE_FRAME_MASK = PSE_FRAME_MASK
 
 # A PTE of a kernel mapping made after boot (vmalloc, kmap, kmap_atomic): present, writable,
 # global, never U/S; the dirty bit is set by the first kernel write, as the MMU would.

@@ -24,11 +24,22 @@ from .constants import (
     STACK_TOP,
     TASK_SIZE,
     Gfp,
-    PageTableBit,
 )
 from .errors import KernelBug
 from .mm import MmStruct, Vma
-from .pgtable import FRAME_MASK, PDE_USER_TABLE, make_entry, pte_words_of_table, user_pte_bits, walk
+from .pgtable import (
+    FRAME_MASK,
+    PDE_USER_TABLE,
+    PTE_ACCESSED,
+    PTE_DIRTY,
+    PTE_PRESENT,
+    PTE_RW,
+    PTE_USER,
+    make_entry,
+    pte_words_of_table,
+    user_pte_bits,
+    walk,
+)
 from .physmem import PageFlag
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 from .swap import is_swap_pte, swp_offset, swp_type
@@ -52,13 +63,12 @@ __all__ = [
     "zap_range",
 ]
 
-_P: Final = int(PageTableBit.PRESENT)
-_RW: Final = int(PageTableBit.RW)
-_US: Final = int(PageTableBit.USER)
-_A: Final = int(PageTableBit.ACCESSED)
-_D: Final = int(PageTableBit.DIRTY)
+_P = PTE_PRESENT
+_RW = PTE_RW
+_US = PTE_USER
+_A = PTE_ACCESSED
+_D = PTE_DIRTY
 _PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _P | _A | _D
-_ZERO_WORDS: Final = np.zeros(1024, dtype=np.uint32)
 
 
 # ---- page-table pages --------------------------------------------------------------------

@@ -60,6 +60,26 @@ def check_prot(prot: int) -> None:
         )
 
 
+def mapped_range_end(task: Task, addr: int, length: int) -> int | None:
+    """End of [addr, addr+length) rounded to pages, checked to be wholly mapped; None if empty.
+
+    mprotect and madvise accept a zero length and refuse holes with ENOMEM, as Linux does.
+    """
+    if length < 0:
+        raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
+    end = addr + page_align_up(length)
+    check_range("addr", addr, end - addr)
+    if addr == end:
+        return None
+    if not task.mm.is_fully_mapped(addr, end):
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
+            "a range covered by mappings",
+        )
+    return end
+
+
 def do_mmap(machine: Machine, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
     """mmap(2) of anonymous memory; returns the start address."""
     mm = task.mm
@@ -149,18 +169,9 @@ def do_mprotect(machine: Machine, task: Task, addr: int, length: int, prot: int)
     mm = task.mm
     check_aligned("addr", addr)
     check_prot(prot)
-    if length < 0:
-        raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
-    end = addr + page_align_up(length)
-    check_range("addr", addr, end - addr)
-    if addr == end:
+    end = mapped_range_end(task, addr, length)
+    if end is None:
         return
-    if not mm.is_fully_mapped(addr, end):
-        raise OutOfRange(
-            "addr",
-            f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
-            "a range covered by mappings",
-        )
     new_prot = Prot(prot)
     pieces = []
     charge = 0
@@ -216,18 +227,9 @@ def do_madvise(machine: Machine, task: Task, addr: int, length: int, advice: int
             f"{advice} is not supported",
             "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4",
         )
-    if length < 0:
-        raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
-    end = addr + page_align_up(length)
-    check_range("addr", addr, end - addr)
-    if addr == end:
+    end = mapped_range_end(task, addr, length)
+    if end is None:
         return
-    if not task.mm.is_fully_mapped(addr, end):
-        raise OutOfRange(
-            "addr",
-            f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
-            "a range covered by mappings",
-        )
     machine.current.run(machine.costs.syscall_ns)
     assert task.mmap_lock is not None
     with machine.holding(task.mmap_lock, read=True) as thread:

@@ -28,7 +28,14 @@ from .swap import swp_offset, swp_type
 
 __all__ = [
     "FRAME_MASK",
+    "PDE_PSE",
     "PDE_USER_TABLE",
+    "PSE_FRAME_MASK",
+    "PTE_ACCESSED",
+    "PTE_DIRTY",
+    "PTE_PRESENT",
+    "PTE_RW",
+    "PTE_USER",
     "decode_entry_bits",
     "make_entry",
     "pde_index",
@@ -41,9 +48,17 @@ __all__ = [
 
 FRAME_MASK: Final = 0xFFFFF000
 PSE_FRAME_MASK: Final = 0xFFC00000  # a 4 MiB page's frame in a PDE with PS set
-_P: Final = int(PageTableBit.PRESENT)
-_RW: Final = int(PageTableBit.RW)
-_US: Final = int(PageTableBit.USER)
+# The bits as plain ints: the page walk tests them millions of times, and IntFlag
+# arithmetic is several times slower than int arithmetic.
+PTE_PRESENT: Final = int(PageTableBit.PRESENT)
+PTE_RW: Final = int(PageTableBit.RW)
+PTE_USER: Final = int(PageTableBit.USER)
+PTE_ACCESSED: Final = int(PageTableBit.ACCESSED)
+PTE_DIRTY: Final = int(PageTableBit.DIRTY)
+PDE_PSE: Final = int(PageTableBit.PSE)
+_P = PTE_PRESENT
+_RW = PTE_RW
+_US = PTE_USER
 
 # A PDE pointing at a user page table: present, writable and user; the PTEs decide the rest
 # (like _PAGE_TABLE in pgtable_types.h).

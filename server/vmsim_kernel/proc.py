@@ -23,6 +23,7 @@ from .errors import KernelBug
 from .highmem import nr_kernel_pagetable_pages
 from .memory import pte_runs
 from .mm import MmStruct, Vma
+from .pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT
 from .physmem import PageFlag
 from .results import VmaInfo, ZoneInfo
 
@@ -47,9 +48,9 @@ __all__ = [
     "zoneinfo",
 ]
 
-_P = 1
-_A = 0x20
-_D = 0x40
+_P = PTE_PRESENT
+_A = PTE_ACCESSED
+_D = PTE_DIRTY
 
 
 def _kb(pages: int) -> int:

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from .constants import PageTableBit
 from .errors import KernelBug
+from .pgtable import PTE_ACCESSED, PTE_DIRTY
 
 if TYPE_CHECKING:
     from .mm import MmStruct
 
 __all__ = ["Mapping", "ReverseMap"]
 
-_ACCESSED = int(PageTableBit.ACCESSED)
-_DIRTY = int(PageTableBit.DIRTY)
+_ACCESSED = PTE_ACCESSED
+_DIRTY = PTE_DIRTY
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from .constants import PAGE_SIZE, SWP_OFFSET_SHIFT, SWP_TYPE_BITS, SWP_TYPE_SHIFT, KiB
+from .constants import PAGE_SIZE, SWP_OFFSET_SHIFT, SWP_TYPE_BITS, SWP_TYPE_SHIFT, KiB, PageTableBit
 from .errors import KernelBug
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 MAX_SWAPFILES: Final = 1 << SWP_TYPE_BITS
 MAX_SWAP_OFFSET: Final = (1 << (32 - SWP_OFFSET_SHIFT)) - 1
 _SWP_TYPE_MASK: Final = MAX_SWAPFILES - 1
-_PTE_PRESENT: Final = 1
+_PTE_PRESENT: Final = int(PageTableBit.PRESENT)  # pgtable.py imports this module
 
 
 def swp_entry(swap_type: int, offset: int) -> int:

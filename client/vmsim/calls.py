@@ -222,6 +222,11 @@ def vmstat() -> Call[results.Report]:
     return Call("inspect", "GetVmstat", inspect_pb2.GetVmstatRequest(), results.report)
 
 
+def layout() -> Call[results.Report]:
+    """The boot layout (addresses by name, and the text)."""
+    return Call("inspect", "GetLayout", inspect_pb2.GetLayoutRequest(), results.report)
+
+
 def zoneinfo() -> Call[Listing[results.Zone]]:
     """/proc/zoneinfo."""
     return Call(

@@ -149,6 +149,12 @@ def stat_swaps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> No
     _stat("swaps", addr, as_json)
 
 
+@stat_app.command("layout")
+def stat_layout(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
+    """Boot layout: the "virtual kernel memory layout" block and the memblock reservations."""
+    _stat("layout", addr, as_json)
+
+
 @stat_app.command("lock_stat")
 def stat_lock_stat(
     addr: Address = DEFAULT_ADDRESS,

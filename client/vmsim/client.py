@@ -85,6 +85,10 @@ class Inspector:
         """/proc/vmstat."""
         return self._endpoint.invoke(calls.vmstat())
 
+    def layout(self) -> results.Report:
+        """The boot layout: virtual kernel memory layout, memblock reservations."""
+        return self._endpoint.invoke(calls.layout())
+
     def zoneinfo(self) -> Listing[results.Zone]:
         """/proc/zoneinfo."""
         return self._endpoint.invoke(calls.zoneinfo())

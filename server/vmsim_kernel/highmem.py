@@ -92,11 +92,11 @@ _PSE = PDE_PSE
 _G: Final = int(PageTableBit.GLOBAL)
 _PSE_FRAME_MASK = PSE_FRAME_MASK
 
-# A PTE of a kernel mapping made after boot (vmalloc, kmap, kmap_atomic): present, writable,
-# global, never U/S; the dirty bit is set by the first kernel write, as the MMU would.
-KERNEL_PTE_BITS: Final = _P | _RW | _A | _G
-# A PDE pointing at a kernel page table: the same bits as the boot tables' (machine.py).
-_KERNEL_PDE_BITS: Final = _P | _RW | _A
+# A PTE of a kernel mapping made after boot (vmalloc, kmap, kmap_atomic): PAGE_KERNEL, 0x163:
+# present, writable, accessed, dirty and global, never U/S.
+KERNEL_PTE_BITS: Final = _P | _RW | _A | _D | _G
+# A PDE pointing at a kernel page table: _KERNPG_TABLE, 0x063, as the boot tables' (machine.py).
+_KERNEL_PDE_BITS: Final = _P | _RW | _A | _D
 
 KM_TYPE_NR: Final = 16  # kmap_atomic slots per CPU (include/asm-generic/kmap_types.h)
 # The simulator's fixmap holds only the kmap_atomic slots (Linux has FIX_HOLE and others

@@ -45,6 +45,7 @@ from .errors import (
 from .highmem import Highmem, kernel_read, kernel_walk, kernel_write
 from .highmem import pa as physical_of_direct_map
 from .highmem import va as direct_map_of_physical
+from .layout import BootLayout, plan_boot
 from .locks import LockKind, LockRegistry, SimLock
 from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
 from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, select_bad_process
@@ -70,7 +71,7 @@ from .slab import SlabAllocator
 from .swap import SwapDevice, swp_offset
 from .timing import CallCost, CpuTimes, SimThread, SwapQueue
 from .vmalloc import VmallocSpace
-from .vmscan import allocate_page
+from .vmscan import alloc_pages, kswapd_run
 from .vmstat import VmEvents
 
 __all__ = ["EventListener", "Machine"]
@@ -87,8 +88,10 @@ KERNEL_DIRECT_MAP_BITS = int(
     | PageTableBit.DIRTY
     | PageTableBit.GLOBAL
 )
-KERNEL_PDE_BITS = int(PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED)
-STRUCT_PAGE_BYTES = 32  # sizeof(struct page) on i386
+# _KERNPG_TABLE (0x063): a PDE pointing at a kernel page table.
+KERNEL_PDE_BITS = int(
+    PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED | PageTableBit.DIRTY
+)
 KERNEL_TID = 0  # the thread that runs boot work and calls made outside any process
 KSWAPD_TID = 1  # background reclaim has a clock of its own
 
@@ -120,6 +123,8 @@ def syscall(method: Callable[P, R]) -> Callable[P, R]:
             machine.current = previous
             machine.last_cost = thread.cost_since(before)
             machine.now_ns = max(machine.now_ns, thread.now_ns)
+            # Between calls: kswapd, if the call woke it, balances on its own clock.
+            kswapd_run(machine)
 
     return wrapper
 
@@ -152,10 +157,13 @@ class Machine:
         # memoryview indexing returns plain ints and is faster than numpy for single entries.
         self.ram_words = memoryview(self.physmem.ram).cast("I")
         self.nr_lowmem_frames = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
-        reserved, self.swapper_pg_dir, direct_map_tables = self._boot_reservations(nr_frames)
-        self.nr_boot_reserved = sum(end - start for start, end in reserved)
+        self.boot = self._plan_boot(nr_frames)
+        self.swapper_pg_dir = self.boot.image.swapper_pg_dir
+        self.zero_pfn = self.boot.image.zero_pfn  # empty_zero_page, in the image's .bss
+        reserved = [(region.start_pfn, region.end_pfn) for region in self.boot.reserved]
+        self.nr_boot_reserved = sum(region.nr_pages for region in self.boot.reserved)
         self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
-        self._build_direct_map(direct_map_tables)
+        self._build_direct_map(self.boot.direct_map_tables)
         self.swap: SwapDevice | None = (
             SwapDevice(self.config.swap_bytes, self.config.swap_path, seed=self.config.seed)
             if self.config.swap_bytes
@@ -179,6 +187,7 @@ class Machine:
         self.swap_queue = SwapQueue(self.costs)
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
+        self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
         self.current: SimThread = self.kernel_thread
         self.now_ns = 0  # the latest simulated time any thread has reached
         self.last_cost = CallCost(0, 0, 0, 0, 0)
@@ -203,26 +212,15 @@ class Machine:
         self.closed = False
 
     # ---- boot ---------------------------------------------------------------------------------
-    def _boot_reservations(self, nr_frames: int) -> tuple[list[tuple[int, int]], int, range]:
-        """memblock reservations: BIOS page, the 640K-1M hole, kernel image, mem_map, page tables."""
-        reserved = [(0, 1)]
-        if nr_frames > 256:
-            reserved.append((0x9F, 0x100))
-        cursor = 0x100
-        image_pages = max(64, min(2048, nr_frames // 32))
-        mem_map_pages = math.ceil(nr_frames * STRUCT_PAGE_BYTES / PAGE_SIZE)
+    def _plan_boot(self, nr_frames: int) -> BootLayout:
+        """memblock: the first 1 MiB, the image at 16 MiB, mem_map and the direct-map tables."""
         # PSE maps whole 4 MiB chunks from the PDE itself; only a shorter tail needs a table.
-        table_pages = (
+        nr_tables = (
             int(self.nr_lowmem_frames % 1024 != 0)
             if self.config.direct_map_pse
             else math.ceil(self.nr_lowmem_frames / 1024)
         )
-        end = cursor + image_pages + mem_map_pages + 1 + table_pages
-        if end > self.nr_lowmem_frames:
-            raise KernelBug("RAM too small for the kernel image")
-        reserved.append((cursor, end))
-        swapper_pg_dir = cursor + image_pages + mem_map_pages
-        return reserved, swapper_pg_dir, range(swapper_pg_dir + 1, end)
+        return plan_boot(nr_frames, self.nr_lowmem_frames, nr_tables)
 
     def _build_direct_map(self, tables: range) -> None:
         """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).
@@ -264,10 +262,8 @@ class Machine:
 
     # ---- shared services for the kernel modules ----------------------------------------------
     def allocate_page(self, gfp: Gfp, task: Task | None) -> int:
-        """One page, reclaiming or OOM-killing if needed (vmscan.allocate_page)."""
-        pfn = allocate_page(self, gfp, task)
-        self.charge_zone_lock(pfn, 1)
-        return pfn
+        """One page, reclaiming or OOM-killing if needed (vmscan.alloc_pages)."""
+        return alloc_pages(self, gfp, 0, task)
 
     def free_page(self, pfn: int, *, charge: bool = True) -> None:
         """Give an order-0 page back to the buddy allocator (charge=False: the caller batches the cost)."""
@@ -364,15 +360,15 @@ class Machine:
         """Clear the lock statistics (echo 0 > /proc/lock_stat)."""
         self.locks.reset()
 
-    def count_allocation(self, pfn: int) -> None:
-        """pgalloc_<zone> accounting."""
+    def count_allocation(self, pfn: int, nr_pages: int = 1) -> None:
+        """pgalloc_<zone> accounting of *nr_pages* taken from pfn's zone."""
         zone = self.allocator.zone_of(pfn).zone_type
         if zone is ZoneType.DMA:
-            self.vm_events.pgalloc_dma += 1
+            self.vm_events.pgalloc_dma += nr_pages
         elif zone is ZoneType.NORMAL:
-            self.vm_events.pgalloc_normal += 1
+            self.vm_events.pgalloc_normal += nr_pages
         else:
-            self.vm_events.pgalloc_high += 1
+            self.vm_events.pgalloc_high += nr_pages
 
     def release_user_page(self, pfn: int, *, charge: bool = True) -> None:
         """The last mapping of a user page went away: drop its swap-cache slot and free it."""
@@ -771,6 +767,10 @@ class Machine:
         """/proc/vmstat counters (nr_free_pages, pgfault, pgmajfault, pswpin, ...)."""
         return proc.vmstat(self)
 
+    def layout(self) -> dict[str, int]:
+        """The kernel's virtual layout in use (addresses) and the image (physical addresses)."""
+        return proc.layout(self)
+
     def zoneinfo(self) -> list[ZoneInfo]:
         """Per-zone numbers."""
         return proc.zoneinfo(self)
@@ -785,7 +785,7 @@ class Machine:
         return [proc.vma_info(self, task.mm, vma) for vma in task.mm]
 
     def report(self, name: str, pid: int | None = None) -> str:
-        """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, maps, smaps, status."""
+        """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, layout, maps, smaps, status."""
         per_process = {
             "maps": proc.format_maps,
             "smaps": proc.format_smaps,
@@ -805,6 +805,7 @@ class Machine:
             "slabinfo": lambda machine: machine.slab.slabinfo(),
             "vmallocinfo": lambda machine: machine.vmalloc_space.vmallocinfo(),
             "stat": proc.format_stat,
+            "layout": proc.format_layout,
         }
         if name not in machine_wide:
             raise InvalidArgument(

@@ -69,6 +69,8 @@ _US = PTE_USER
 _A = PTE_ACCESSED
 _D = PTE_DIRTY
 _PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _P | _A | _D
+# A new anonymous page's flags, as a plain int: IntFlag arithmetic per fault is measurable.
+_NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -149,14 +151,20 @@ def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> F
         raise machine.dead(task)
     pte = machine.ram_words[word]
     if pte == 0:
+        if not write and not vma.shared:
+            return do_anonymous_zero_page(machine, task, address, word)
         return do_anonymous_page(machine, task, vma, address, word, write)
     if not pte & _P:
         return do_swap_page(machine, task, vma, address, word, write)
+    is_zero_page = pte >> PAGE_SHIFT == machine.zero_pfn
+    if write and is_zero_page:
+        # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
+        return do_anonymous_page(machine, task, vma, address, word, write)
     # Present but the access was refused: the protection was widened since (mprotect raced
     # nothing here, so this is only the accessed/dirty update of a spurious fault).
     machine.ram_words[word] = (
         (pte & FRAME_MASK)
-        | user_pte_bits(vma.writable, True)
+        | user_pte_bits(vma.writable and not is_zero_page, True)
         | (pte & (_A | _D))
         | _A
         | (_D if write else 0)
@@ -164,17 +172,32 @@ def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> F
     return FaultResult.HIT
 
 
+def do_anonymous_zero_page(machine: Machine, task: Task, address: int, word: int) -> FaultResult:
+    """A first read of a private anonymous page: map the shared zero page read-only (minor fault).
+
+    Nothing is allocated: the zero page is not in the task's RSS, on no LRU list and has no
+    reverse mapping (pte_mkspecial); the first write faults again and copies it.
+    """
+    machine.ram_words[word] = make_entry(machine.zero_pfn, _P | _US | _A)
+    task.min_flt += 1
+    machine.vm_events.pgfault += 1
+    machine.emit(EventKind.MINOR_FAULT, task.pid, address, machine.zero_pfn, "zero page")
+    return FaultResult.MINOR
+
+
 def do_anonymous_page(
     machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> FaultResult:
-    """First touch of an anonymous page: a zeroed frame, mapped (minor fault)."""
+    """A zeroed frame of the task's own, mapped (minor fault): the first write of an anonymous
+    page, whether its PTE is empty or maps the zero page (the copy of zeroes is a clear)."""
     pfn = machine.allocate_page(Gfp.HIGHUSER, task)
     if not task.alive:
         machine.free_page(pfn)
         raise machine.dead(task)
     machine.physmem.zero_frame(pfn)
     machine.current.run(machine.costs.zero_page_ns)
-    machine.physmem.set_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    flags = machine.physmem.flags
+    flags[pfn] = flags.item(pfn) | _NEW_ANON_PAGE_FLAGS
     bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
     map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
     task.min_flt += 1
@@ -435,7 +458,9 @@ def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> int:
             pte = int(entries[k])
             if pte & _P:
                 pfn = pte >> PAGE_SHIFT
-                if unmap_user_page(machine, mm, pfn, first_va + (k << PAGE_SHIFT)):
+                if pfn == machine.zero_pfn:
+                    pass  # the zero page is nobody's: clearing the PTE is all
+                elif unmap_user_page(machine, mm, pfn, first_va + (k << PAGE_SHIFT)):
                     freed.append(pfn)
             else:
                 machine.swap_free_entry(pte)
@@ -462,10 +487,15 @@ def update_protection(machine: Machine, mm: MmStruct, start: int, end: int, vma:
     """Rewrite the R/W and U/S bits of the present PTEs of [start, end) for *vma* (change_protection)."""
     ram32 = machine.ram32
     bits = np.uint32(user_pte_bits(vma.writable, vma.accessible))
+    zero_page_bits = np.uint32(user_pte_bits(False, vma.accessible))
+    zero_pfn = np.uint32(machine.zero_pfn)
     for _va, first_word, count in pte_runs(machine, mm, start, end):
         entries = ram32[first_word : first_word + count]
         present = (entries & np.uint32(_P)) != 0
-        entries[present] = (entries[present] & np.uint32(_PTE_KEEP_ON_MPROTECT)) | bits
+        # The zero page stays read-only whatever the VMA allows: a write must copy it.
+        is_zero = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
+        kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
+        entries[present] = np.where(is_zero, kept | zero_page_bits, kept | bits)[present]
 
 
 def exit_mmap(machine: Machine, task: Task) -> None:

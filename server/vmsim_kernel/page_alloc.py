@@ -30,6 +30,7 @@ from .errors import KernelBug
 from .physmem import PageFlag, PhysicalMemory
 
 __all__ = [
+    "LOWMEM_RESERVE_RATIO",
     "WATERMARK_SCALE_FACTOR",
     "FreeArea",
     "PageAllocator",
@@ -44,6 +45,9 @@ ZONE_NAMES: Final[dict[ZoneType, str]] = {
 }
 
 WATERMARK_SCALE_FACTOR: Final = 10  # vm.watermark_scale_factor, in 1/10000 of the zone
+# vm.lowmem_reserve_ratio per zone (DMA, Normal, HighMem): a zone keeps 1/ratio of the managed
+# pages of the zones above it from allocations that could have used those (0: keeps nothing).
+LOWMEM_RESERVE_RATIO: Final = (256, 32, 0)
 SWAP_CLUSTER_MAX: Final = 32  # the smallest HIGHMEM min watermark
 MIN_FREE_KBYTES_FLOOR: Final = 128  # init_per_zone_wmark_min's clamp
 MIN_FREE_KBYTES_CEILING: Final = 262144
@@ -98,6 +102,10 @@ class Zone:
         nr_free_pages: pages in the free lists (NR_FREE_PAGES).
         nr_allocated_pages: pages handed out and not yet freed (simulator bookkeeping).
         watermark_min, watermark_low, watermark_high: the three marks, in pages.
+        lowmem_reserve: per classzone (the highest zone an allocation may use), the pages this
+            zone keeps back from such allocations (zone->lowmem_reserve, zoneinfo's
+            `protection:`), so that allocations which could use a higher zone do not exhaust
+            a lower one that others can only use.
     """
 
     def __init__(self, zone_type: ZoneType, start_pfn: int, end_pfn: int) -> None:
@@ -115,6 +123,7 @@ class Zone:
         self.watermark_min = 0
         self.watermark_low = 0
         self.watermark_high = 0
+        self.lowmem_reserve = [0] * len(ZoneType)
 
     @property
     def spanned_pages(self) -> int:
@@ -145,18 +154,29 @@ class Zone:
             return self.watermark_high
         return 0
 
-    def watermark_ok(self, order: int, level: WatermarkLevel, *, harder: bool = False) -> bool:
+    def watermark_ok(
+        self,
+        order: int,
+        level: WatermarkLevel,
+        *,
+        classzone: ZoneType | None = None,
+        harder: bool = False,
+    ) -> bool:
         """__zone_watermark_ok: may a 2**order block be taken at *level*?
 
-        The free pages left after the allocation must stay above the mark, and for order > 0
-        a free block of at least that order must exist. *harder* (GFP_ATOMIC, ALLOC_HARDER)
-        lowers the mark by a quarter. Level NONE only asks whether a block exists.
+        The free pages left after the allocation must stay above the mark plus the zone's
+        lowmem_reserve for *classzone* (the highest zone of the allocation's zonelist; None
+        means the zone's own, which reserves nothing), and for order > 0 a free block of at
+        least that order must exist. *harder* (GFP_ATOMIC, ALLOC_HARDER) lowers the mark by
+        a quarter. Level NONE only asks whether a block exists.
         """
         if level is WatermarkLevel.NONE:
             return self._has_free_block(order)
         mark = self.watermark(level)
         if harder:
             mark -= mark // 4
+        if classzone is not None:
+            mark += self.lowmem_reserve[classzone]
         # The block's other pages are gone too, but only its first one counts as "the" page.
         free_pages = self.nr_free_pages - ((1 << order) - 1)
         if free_pages <= mark:
@@ -206,6 +226,7 @@ class PageAllocator:
         is_reserved = self._memblock_reserve(reserved)
         self._memblock_free_all(is_reserved)
         self.min_free_kbytes = self._setup_per_zone_wmarks(min_free_kbytes)
+        self._setup_per_zone_lowmem_reserve()
 
     # ---- boot ---------------------------------------------------------------------------------
     def _memblock_reserve(self, reserved: Sequence[tuple[int, int]]) -> npt.NDArray[np.bool_]:
@@ -250,7 +271,8 @@ class PageAllocator:
         clamp(managed / 1024, 32, 128) since atomic and reclaim allocations cannot use it.
         The distance min->low and low->high is max(share / 4, managed * 10 / 10000), where
         share is the zone's proportional part of pages_min even for HIGHMEM (Linux does not
-        cap the kswapd distances). Empty zones keep 0 for all three marks.
+        cap the kswapd distances). An empty HIGHMEM zone gets the clamp's 32 for all three
+        marks, as zoneinfo shows on Linux; other empty zones keep 0.
 
         Returns:
             The min_free_kbytes in effect.
@@ -266,7 +288,7 @@ class PageAllocator:
             )
         pages_min = min_free_kbytes >> (PAGE_SHIFT - 10)
         for zone in self.zones:
-            if zone.is_empty:
+            if zone.is_empty and zone.zone_type is not ZoneType.HIGHMEM:
                 continue
             share = pages_min * zone.managed_pages // max(1, lowmem_pages)
             if zone.zone_type is ZoneType.HIGHMEM:
@@ -277,6 +299,18 @@ class PageAllocator:
             zone.watermark_low = zone.watermark_min + distance
             zone.watermark_high = zone.watermark_low + distance
         return min_free_kbytes
+
+    def _setup_per_zone_lowmem_reserve(self) -> None:
+        """setup_per_zone_lowmem_reserve: zone i keeps (managed pages of zones i+1..j) / ratio[i]
+        from allocations whose classzone is j. A zone with ratio 0 or no pages keeps nothing."""
+        for lower in self.zones:
+            ratio = LOWMEM_RESERVE_RATIO[lower.zone_type]
+            upper_managed = 0
+            for upper in self.zones[lower.zone_type + 1 :]:
+                upper_managed += upper.managed_pages
+                lower.lowmem_reserve[upper.zone_type] = (
+                    upper_managed // ratio if ratio and lower.managed_pages else 0
+                )
 
     # ---- free list primitives ------------------------------------------------------------------
     def _add_free_block(self, zone: Zone, pfn: int, order: int) -> None:
@@ -391,15 +425,21 @@ class PageAllocator:
     def get_page_from_freelist(self, gfp: Gfp, order: int, level: WatermarkLevel) -> Pfn | None:
         """Walk the zonelist of *gfp*; take from the first zone whose watermark allows it.
 
-        No reclaim here: the caller (vmscan) wakes kswapd, reclaims and retries.
+        A zone under its mark (plus its lowmem_reserve for the classzone of *gfp*) is simply
+        skipped for the next one. No reclaim here: the caller (vmscan) wakes kswapd,
+        reclaims and retries.
 
         Returns:
             The first pfn of the block, or None when no zone of the zonelist qualifies.
         """
         harder = gfp is Gfp.ATOMIC
-        for zone_type in ZONELIST[gfp]:
+        zonelist = ZONELIST[gfp]
+        classzone = zonelist[0]
+        for zone_type in zonelist:
             zone = self.zones[zone_type]
-            if zone.is_empty or not zone.watermark_ok(order, level, harder=harder):
+            if zone.is_empty or not zone.watermark_ok(
+                order, level, classzone=classzone, harder=harder
+            ):
                 continue
             pfn = self.allocate_pages(zone, order)
             if pfn is not None:
@@ -413,6 +453,14 @@ class PageAllocator:
             if zone.start_pfn <= pfn < zone.end_pfn:
                 return zone
         raise KernelBug(f"pfn {pfn} is in no zone")
+
+    def totalreserve_pages(self) -> int:
+        """calculate_totalreserve_pages: per zone its high mark plus its largest lowmem_reserve,
+        at most its managed pages; what MemAvailable keeps back."""
+        return sum(
+            min(zone.managed_pages, zone.watermark_high + max(zone.lowmem_reserve))
+            for zone in self.zones
+        )
 
     def nr_free_pages(self) -> int:
         """Free pages in all zones."""

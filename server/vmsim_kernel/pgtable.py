@@ -61,8 +61,8 @@ _RW = PTE_RW
 _US = PTE_USER
 
 # A PDE pointing at a user page table: present, writable and user; the PTEs decide the rest
-# (like _PAGE_TABLE in pgtable_types.h).
-PDE_USER_TABLE: Final = _P | _RW | _US | int(PageTableBit.ACCESSED)
+# (_PAGE_TABLE = 0x067 in pgtable_types.h: accessed and dirty preset, as Linux writes it).
+PDE_USER_TABLE: Final = _P | _RW | _US | int(PageTableBit.ACCESSED) | int(PageTableBit.DIRTY)
 
 
 def pde_index(linear: int) -> int:

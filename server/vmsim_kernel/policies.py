@@ -40,6 +40,12 @@ class PagePolicy(ABC):
     """What reclaim asks of a replacement policy."""
 
     name: ClassVar[str]
+    # Movements between the active and inactive lists, for pgactivate/pgdeactivate/pgrefill;
+    # only the two-list policy has lists to move between.
+    nr_scanned: int = 0  # inactive pages looked at by reclaim (victims and second chances)
+    nr_activated: int = 0
+    nr_deactivated: int = 0
+    nr_refilled: int = 0
 
     @abstractmethod
     def insert(self, key: int) -> None:
@@ -212,6 +218,7 @@ class TwoListPolicy(PagePolicy):
         self.nr_scanned = 0
         self.nr_activated = 0
         self.nr_deactivated = 0
+        self.nr_refilled = 0  # active pages scanned (all are deactivated: anon ignores references)
 
     def insert(self, key: int) -> None:
         if key in self.active or key in self.inactive:
@@ -233,6 +240,7 @@ class TwoListPolicy(PagePolicy):
             key = self.active.popitem(last=False)[0]
             referenced(key)
             self.inactive[key] = None
+            self.nr_refilled += 1
             self.nr_deactivated += 1
 
     def choose_victim(self, referenced: ReferencedFn) -> int | None:

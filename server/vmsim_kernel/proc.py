@@ -10,22 +10,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from .constants import (
+    FIXADDR_TOP,
+    LAST_PKMAP,
+    PAGE_OFFSET,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PKMAP_BASE,
     TASK_SIZE,
     VMALLOC_END,
+    MiB,
     ZoneType,
+    high_memory,
     vmalloc_start,
 )
 from .errors import KernelBug
-from .highmem import nr_kernel_pagetable_pages
+from .highmem import FIXADDR_START, nr_kernel_pagetable_pages
+from .layout import format_layout_block, format_memblock, virtual_layout
 from .memory import pte_runs
 from .mm import MmStruct, Vma
 from .pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT
 from .physmem import PageFlag
 from .results import VmaInfo, ZoneInfo
+from .vmstat import VMSTAT_EVENT_NAMES
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_invariants",
+    "format_layout",
     "format_maps",
     "format_meminfo",
     "format_smaps",
@@ -41,6 +51,7 @@ __all__ = [
     "format_swaps",
     "format_vmstat",
     "format_zoneinfo",
+    "layout",
     "meminfo",
     "swaps",
     "vma_info",
@@ -91,7 +102,7 @@ def meminfo(machine: Machine) -> dict[str, int]:
     low_total = sum(z.managed_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
     low_free = sum(z.nr_free_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
     free = allocator.nr_free_pages()
-    reserve = sum(z.watermark_high for z in zones)
+    reserve = allocator.totalreserve_pages()
     active, inactive = _lru_sizes(machine)
     swap = machine.swap
     swap_total = swap.nr_usable_slots if swap else 0
@@ -117,6 +128,8 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "LowFree": _kb(low_free),
         "SwapTotal": _kb(swap_total),
         "SwapFree": _kb(swap_free),
+        "Zswap": 0,
+        "Zswapped": 0,
         "Dirty": 0,
         "Writeback": 0,
         "AnonPages": _kb(machine.rmap.nr_mapped_pages()),
@@ -128,6 +141,7 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "SUnreclaim": _kb(machine.slab.nr_slab_pages + machine.slab.nr_large_kmalloc_pages),
         "KernelStack": 0,
         "PageTables": _kb(_nr_pagetable_pages(machine)),
+        "SecPageTables": 0,
         "NFS_Unstable": 0,
         "Bounce": 0,
         "WritebackTmp": 0,
@@ -135,9 +149,14 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "Committed_AS": _kb(machine.committed_pages),
         "VmallocTotal": (VMALLOC_END - vmalloc_start(machine.nr_lowmem_frames)) // 1024,
         "VmallocUsed": machine.vmalloc_space.used_bytes // 1024,
-        "VmallocChunk": machine.vmalloc_space.largest_free_chunk // 1024,
+        "VmallocChunk": 0,  # Linux prints 0 since 5.3 (finding the chunk took the vmap lock)
+        "Percpu": 0,
         "HardwareCorrupted": 0,
         "AnonHugePages": 0,
+        "ShmemHugePages": 0,
+        "ShmemPmdMapped": 0,
+        "FileHugePages": 0,
+        "FilePmdMapped": 0,
         "DirectMap4k": _kb(machine.nr_lowmem_frames - machine.nr_direct_map_4m_chunks * 1024),
         "DirectMap4M": _kb(machine.nr_direct_map_4m_chunks * 1024),
     }
@@ -150,35 +169,63 @@ def _kb_line(name: str, value: int) -> str:
     return f"{label}{value:>8} kB"
 
 
+# The hugetlb block (hugetlb_report_meminfo) sits between FilePmdMapped and DirectMap4k;
+# there are no huge pages here, and a huge page of non-PAE x86 is 4 MiB.
+_HUGETLB_LINES = (
+    "HugePages_Total:       0\n"
+    "HugePages_Free:        0\n"
+    "HugePages_Rsvd:        0\n"
+    "HugePages_Surp:        0\n"
+    "Hugepagesize:       4096 kB\n"
+    "Hugetlb:               0 kB\n"
+)
+
+
 def format_meminfo(machine: Machine) -> str:
-    """/proc/meminfo text."""
-    return "".join(_kb_line(k, v) + "\n" for k, v in meminfo(machine).items())
+    """/proc/meminfo text, line for line as fs/proc/meminfo.c prints it on i386."""
+    lines = []
+    for name, value in meminfo(machine).items():
+        if name == "DirectMap4k":
+            lines.append(_HUGETLB_LINES)
+        if name == "HardwareCorrupted":  # printed with "%5lu kB", not show_val_kb
+            lines.append(f"HardwareCorrupted: {value:5d} kB\n")
+        else:
+            lines.append(_kb_line(name, value) + "\n")
+    return "".join(lines)
+
+
+def _dirty_thresholds(machine: Machine) -> tuple[int, int]:
+    """(nr_dirty_threshold, nr_dirty_background_threshold): vm.dirty_ratio 20 and
+    vm.dirty_background_ratio 10 percent of the dirtyable memory, which is free low memory
+    above the reserves (vm.highmem_is_dirtyable 0), as global_dirty_limits computes them."""
+    allocator = machine.allocator
+    dirtyable = max(
+        0,
+        sum(z.nr_free_pages for z in allocator.zones if z.zone_type is not ZoneType.HIGHMEM)
+        - allocator.totalreserve_pages(),
+    )
+    return dirtyable * 20 // 100, dirtyable * 10 // 100
 
 
 def vmstat(machine: Machine) -> dict[str, int]:
-    """/proc/vmstat: the nr_* gauges, then the event counters."""
+    """/proc/vmstat: every line a 6.1 i386 kernel prints, in its order (vmstat.VMSTAT_EVENT_NAMES)."""
     active, inactive = _lru_sizes(machine)
-    gauges = {
+    slab = machine.slab
+    dirty_threshold, dirty_background_threshold = _dirty_thresholds(machine)
+    values = {
         "nr_free_pages": machine.allocator.nr_free_pages(),
         "nr_zone_inactive_anon": len(inactive),
         "nr_zone_active_anon": len(active),
-        "nr_zone_inactive_file": 0,
-        "nr_zone_active_file": 0,
-        "nr_zone_unevictable": 0,
-        "nr_zone_write_pending": 0,
-        "nr_mlock": 0,
-        "nr_page_table_pages": _nr_pagetable_pages(machine),
-        "nr_bounce": 0,
         "nr_inactive_anon": len(inactive),
         "nr_active_anon": len(active),
+        "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
         "nr_anon_pages": machine.rmap.nr_mapped_pages(),
-        "nr_mapped": 0,
-        "nr_dirty": 0,
-        "nr_writeback": 0,
-        "nr_shmem": 0,
+        "nr_page_table_pages": _nr_pagetable_pages(machine),
         "nr_swapcached": _nr_swapcache(machine),
-    }
-    return gauges | machine.vm_events.as_dict()
+        "nr_dirty_threshold": dirty_threshold,
+        "nr_dirty_background_threshold": dirty_background_threshold,
+    } | machine.vm_events.as_dict()
+    return {name: values.get(name, 0) for name in VMSTAT_EVENT_NAMES}
 
 
 def format_vmstat(machine: Machine) -> str:
@@ -220,42 +267,156 @@ def zoneinfo(machine: Machine) -> list[ZoneInfo]:
     return result
 
 
+# The node counters zoneinfo prints under "per-node stats", and the zone counters after
+# "protection:", in the order of a 6.1 kernel (node_stat_item, zone_stat_item).
+_NODE_STAT_NAMES = [
+    "nr_inactive_anon",
+    "nr_active_anon",
+    "nr_inactive_file",
+    "nr_active_file",
+    "nr_unevictable",
+    "nr_slab_reclaimable",
+    "nr_slab_unreclaimable",
+    "nr_isolated_anon",
+    "nr_isolated_file",
+    "workingset_nodes",
+    "workingset_refault_anon",
+    "workingset_refault_file",
+    "workingset_activate_anon",
+    "workingset_activate_file",
+    "workingset_restore_anon",
+    "workingset_restore_file",
+    "workingset_nodereclaim",
+    "nr_anon_pages",
+    "nr_mapped",
+    "nr_file_pages",
+    "nr_dirty",
+    "nr_writeback",
+    "nr_writeback_temp",
+    "nr_shmem",
+    "nr_shmem_hugepages",
+    "nr_shmem_pmdmapped",
+    "nr_file_hugepages",
+    "nr_file_pmdmapped",
+    "nr_anon_transparent_hugepages",
+    "nr_vmscan_write",
+    "nr_vmscan_immediate_reclaim",
+    "nr_dirtied",
+    "nr_written",
+    "nr_throttled_written",
+    "nr_kernel_misc_reclaimable",
+    "nr_foll_pin_acquired",
+    "nr_foll_pin_released",
+    "nr_kernel_stack",
+    "nr_page_table_pages",
+    "nr_sec_page_table_pages",
+    "nr_swapcached",
+]
+_ZONE_STAT_NAMES = [
+    "nr_free_pages",
+    "nr_zone_inactive_anon",
+    "nr_zone_active_anon",
+    "nr_zone_inactive_file",
+    "nr_zone_active_file",
+    "nr_zone_unevictable",
+    "nr_zone_write_pending",
+    "nr_mlock",
+    "nr_bounce",
+    "nr_zspages",
+    "nr_free_cma",
+]
+
+
+def _pageset_batch(managed_pages: int) -> int:
+    """zone_batchsize: pages moved per refill of a per-CPU list (at least 1)."""
+    batch = min(managed_pages >> 10, (1 * MiB) // PAGE_SIZE) // 4
+    batch = max(batch, 1)
+    return max(1, (1 << ((batch + batch // 2).bit_length() - 1)) - 1)
+
+
+def _stat_threshold(managed_pages: int, nr_cpus: int) -> int:
+    """calculate_normal_threshold: per-CPU counter drift allowed before folding."""
+    mem = managed_pages >> (27 - PAGE_SHIFT)
+    return min(125, 2 * nr_cpus.bit_length() * (1 + mem.bit_length()))
+
+
 def format_zoneinfo(machine: Machine) -> str:
-    """/proc/zoneinfo text (one node, per-node stats printed with the first zone)."""
-    lines = []
-    node = vmstat(machine)
-    for i, zone in enumerate(zoneinfo(machine)):
-        lines.append(f"Node 0, zone {zone.name:>8}")
-        if i == 0:
-            lines.append("  per-node stats")
-            for key in (
-                "nr_inactive_anon",
-                "nr_active_anon",
-                "nr_anon_pages",
-                "nr_mapped",
-                "nr_dirty",
-                "nr_writeback",
-                "nr_shmem",
-                "nr_swapcached",
-            ):
-                lines.append(f"      {key} {node[key]}")
-        lines += [
-            f"  pages free     {zone.free}",
-            "        boost    0",
-            f"        min      {zone.min}",
-            f"        low      {zone.low}",
-            f"        high     {zone.high}",
-            f"        spanned  {zone.spanned}",
-            f"        present  {zone.present}",
-            f"        managed  {zone.managed}",
-            "        cma      0",
-        ]
-        if zone.present:
-            lines += [f"      {key} {value}" for key, value in zone.counters.items()]
-            lines.append("  pagesets")
-            lines.append("  node_unreclaimable:  0")
-            lines.append(f"  start_pfn:           {zone.start_pfn}")
-    return "\n".join(lines) + "\n"
+    """/proc/zoneinfo text as zoneinfo_show_print writes it: the node's counters with the
+    first populated zone, then each zone (DMA, Normal, HighMem and the empty Movable) with
+    its marks, `protection:` (lowmem_reserve per classzone), counters and per-CPU pagesets.
+
+    The simulator keeps no per-CPU free lists, so each pageset's count is 0; its high and
+    batch are the sizes Linux would give it."""
+    node = vmstat(machine) | machine.vm_events.as_dict()
+    allocator = machine.allocator
+    nr_cpus = machine.config.nr_cpus
+    out: list[str] = []
+    printed_node = False
+    highmem_populated = not allocator.zones[ZoneType.HIGHMEM].is_empty
+    for zone, info in zip(allocator.zones, zoneinfo(machine), strict=True):
+        out.append(f"Node 0, zone {zone.name:>8}")
+        if zone.present_pages and not printed_node:
+            printed_node = True
+            out.append("  per-node stats")
+            out += [f"      {name:<12} {node.get(name, 0)}" for name in _NODE_STAT_NAMES]
+        out += _zone_header(
+            zone.nr_free_pages,
+            zone.watermark_min,
+            zone.watermark_low,
+            zone.watermark_high,
+            info.spanned,
+            zone.present_pages,
+            zone.managed_pages,
+            zone.lowmem_reserve,
+        )
+        if not zone.present_pages:
+            continue
+        out += [f"      {name:<12} {info.counters.get(name, 0)}" for name in _ZONE_STAT_NAMES]
+        out.append("  pagesets")
+        batch = _pageset_batch(zone.managed_pages)
+        high = max(zone.watermark_low // nr_cpus, batch * 4)
+        for cpu in range(nr_cpus):
+            out += [
+                f"    cpu: {cpu}",
+                "              count: 0",
+                f"              high:  {high}",
+                f"              batch: {batch}",
+            ]
+        out.append(f"  vm stats threshold: {_stat_threshold(zone.managed_pages, nr_cpus)}")
+        out.append("  node_unreclaimable:  0")
+        out.append(f"  start_pfn:           {zone.start_pfn}")
+    # ZONE_MOVABLE exists but is empty; its marks are the highmem clamp when it would take
+    # its pages from HighMem.
+    movable_mark = 32 if highmem_populated else 0
+    out.append(f"Node 0, zone {'Movable':>8}")
+    out += _zone_header(0, movable_mark, movable_mark, movable_mark, 0, 0, 0, [0, 0, 0])
+    return "\n".join(out) + "\n"
+
+
+def _zone_header(
+    free: int,
+    low_min: int,
+    low: int,
+    high: int,
+    spanned: int,
+    present: int,
+    managed: int,
+    lowmem_reserve: list[int],
+) -> list[str]:
+    # The protection line has one column per zone type, ZONE_MOVABLE's equal to HighMem's.
+    protection = ", ".join(str(v) for v in [*lowmem_reserve, lowmem_reserve[-1]])
+    return [
+        f"  pages free     {free}",
+        "        boost    0",
+        f"        min      {low_min}",
+        f"        low      {low}",
+        f"        high     {high}",
+        f"        spanned  {spanned}",
+        f"        present  {present}",
+        f"        managed  {managed}",
+        "        cma      0",
+        f"        protection: ({protection})",
+    ]
 
 
 def swaps(machine: Machine) -> list[dict[str, str | int]]:
@@ -281,6 +442,13 @@ def format_swaps(machine: Machine) -> str:
     return machine.swap.proc_swaps()
 
 
+def _present_own_pages(machine: Machine, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+    """Which PTEs map a page of the process's own: present and not the shared zero page."""
+    present: npt.NDArray[np.bool_] = (entries & np.uint32(_P)) != 0
+    own: npt.NDArray[np.bool_] = (entries >> np.uint32(PAGE_SHIFT)) != np.uint32(machine.zero_pfn)
+    return present & own
+
+
 def vma_info(machine: Machine, mm: MmStruct, vma: Vma) -> VmaInfo:
     """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range)."""
     rss = swap = referenced = dirty = shared = 0
@@ -289,9 +457,9 @@ def vma_info(machine: Machine, mm: MmStruct, vma: Vma) -> VmaInfo:
     mapcount = machine.physmem.mapcount
     for _va, first, count in pte_runs(machine, mm, vma.start, vma.end):
         entries = ram32[first : first + count]
-        present = (entries & np.uint32(_P)) != 0
+        present = _present_own_pages(machine, entries)
         rss += int(present.sum())
-        swap += int(np.count_nonzero(entries[~present]))
+        swap += int(np.count_nonzero(entries[(entries & np.uint32(_P)) == 0]))
         referenced += int(np.count_nonzero(entries[present] & np.uint32(_A)))
         dirty += int(np.count_nonzero(entries[present] & np.uint32(_D)))
         counts = mapcount[(entries[present] >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
@@ -463,9 +631,8 @@ def check_invariants(machine: Machine) -> None:
         present = swapped = 0
         for _va, first, count in pte_runs(machine, mm, 0, TASK_SIZE):
             entries = machine.ram32[first : first + count]
-            is_present = (entries & np.uint32(_P)) != 0
-            present += int(is_present.sum())
-            swapped += int(np.count_nonzero(entries[~is_present]))
+            present += int(_present_own_pages(machine, entries).sum())
+            swapped += int(np.count_nonzero(entries[(entries & np.uint32(_P)) == 0]))
         if present != mm.rss_anon or swapped != mm.swap_entries:
             raise KernelBug(
                 f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "
@@ -483,6 +650,62 @@ def check_invariants(machine: Machine) -> None:
         )
     if committed != machine.committed_pages:
         raise KernelBug(f"Committed_AS {machine.committed_pages} != sum over processes {committed}")
+
+
+def layout(machine: Machine) -> dict[str, int]:
+    """The layout the machine uses, by the kernel's names; the image as physical addresses."""
+    image = machine.boot.image
+    return {
+        "PAGE_OFFSET": PAGE_OFFSET,
+        "high_memory": high_memory(machine.nr_lowmem_frames),
+        "VMALLOC_START": vmalloc_start(machine.nr_lowmem_frames),
+        "VMALLOC_END": VMALLOC_END,
+        "PKMAP_BASE": PKMAP_BASE,
+        "FIXADDR_START": FIXADDR_START,
+        "FIXADDR_TOP": FIXADDR_TOP,
+        "_text": image.text_pfn << PAGE_SHIFT,
+        "_etext": image.data_pfn << PAGE_SHIFT,
+        "_edata": image.bss_pfn << PAGE_SHIFT,
+        "_end": image.end_pfn << PAGE_SHIFT,
+        "swapper_pg_dir": image.swapper_pg_dir << PAGE_SHIFT,
+        "empty_zero_page": image.zero_pfn << PAGE_SHIFT,
+    }
+
+
+def format_layout(machine: Machine) -> str:
+    """The boot layout: Linux's "virtual kernel memory layout" block derived for the configured
+    CPUs, the layout this simulated machine uses, the memblock reservations and the boot
+    "Memory:" line."""
+    nr_frames = machine.config.nr_frames
+    linux = virtual_layout(machine.config.nr_cpus, nr_frames)
+    image = machine.boot.image
+    high_memory_va = high_memory(machine.nr_lowmem_frames)
+    start = vmalloc_start(machine.nr_lowmem_frames)
+    kb = PAGE_SIZE // 1024
+    allocator = machine.allocator
+    highmem_kb = allocator.zones[ZoneType.HIGHMEM].managed_pages * kb
+    text_kb = (image.data_pfn - image.text_pfn) * kb
+    data_kb = (image.bss_pfn - image.data_pfn) * kb
+    bss_kb = (image.end_pfn - image.bss_pfn) * kb
+    lines = [
+        f"# as a 6.1 i386 kernel derives it for NR_CPUS={linux.nr_cpus} "
+        f"(MAXMEM {linux.maxmem // MiB} MiB)",
+        *format_layout_block(linux, image),
+        "# what this simulated machine uses: the textbook split at 896 MiB with a small fixmap",
+        f"    fixmap  : 0x{FIXADDR_START:08x} - 0x{FIXADDR_TOP:08x}   "
+        f"({(FIXADDR_TOP - FIXADDR_START) // 1024:4d} kB)",
+        f"    pkmap   : 0x{PKMAP_BASE:08x} - 0x{PKMAP_BASE + LAST_PKMAP * PAGE_SIZE:08x}   "
+        f"({LAST_PKMAP * PAGE_SIZE // 1024:4d} kB)",
+        f"    vmalloc : 0x{start:08x} - 0x{VMALLOC_END:08x}   "
+        f"({(VMALLOC_END - start) // MiB:4d} MB)",
+        f"    lowmem  : 0x{PAGE_OFFSET:08x} - 0x{high_memory_va:08x}   "
+        f"({(high_memory_va - PAGE_OFFSET) // MiB:4d} MB)",
+        *format_memblock(machine.boot.reserved),
+        f"Memory: {machine.nr_managed_pages * kb}K/{nr_frames * kb}K available "
+        f"({text_kb}K kernel code, {data_kb}K rwdata, {bss_kb}K bss, "
+        f"{machine.nr_boot_reserved * kb}K reserved, 0K cma-reserved, {highmem_kb}K highmem)",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def format_stat(machine: Machine) -> str:

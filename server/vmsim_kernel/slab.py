@@ -22,15 +22,8 @@ import numpy as np
 from .constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, Gfp
 from .errors import InvalidArgument, KernelBug, OutOfMemory
 from .highmem import check_owner, pa, va
-from .page_alloc import WatermarkLevel
 from .physmem import PageFlag
-from .vmscan import (
-    MAX_OOM_KILLS_PER_ALLOCATION,
-    MAX_RECLAIM_RETRIES,
-    SWAP_CLUSTER_MAX,
-    kswapd_balance,
-    shrink_pages,
-)
+from .vmscan import PAGE_ALLOC_COSTLY_ORDER, alloc_pages
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -49,7 +42,6 @@ __all__ = [
 KMALLOC_SIZES: Final = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
 KMALLOC_MAX_CACHE_SIZE: Final = 8192  # larger requests go to the page allocator
 KMALLOC_MAX_SIZE: Final = PAGE_SIZE << (MAX_ORDER - 1)  # 4 MiB: the largest buddy block
-PAGE_ALLOC_COSTLY_ORDER: Final = 3  # also slub_max_order; above it no OOM kill is tried
 _KMALLOC_GFP: Final = (Gfp.KERNEL, Gfp.ATOMIC, Gfp.DMA)
 _KERNEL_OWNER_FLAGS_CLEAR: Final = np.uint32(
     ~int(PageFlag.SLAB | PageFlag.KMALLOC | PageFlag.VMALLOC) & 0xFFFFFFFF
@@ -60,12 +52,10 @@ _KERNEL_OWNER_FLAGS_CLEAR: Final = np.uint32(
 def alloc_kernel_pages(machine: Machine, gfp: Gfp, order: int, *, may_reclaim: bool = True) -> int:
     """A block of 2**order pages for kernel use, following the allocation rules of *gfp*.
 
-    Order 0 goes through machine.allocate_page (vmscan's slow path). For higher orders the
-    same steps are taken here: the fast path at the low watermark; GFP_ATOMIC then dips to
-    the min watermark (a quarter lower, ALLOC_HARDER) and never reclaims directly; other masks
-    wake kswapd, reclaim directly while it makes progress, and for orders up to
-    PAGE_ALLOC_COSTLY_ORDER call the OOM killer. Reclaim frees single pages, so a high-order
-    block may still be missing afterwards (fragmentation): that is OutOfMemory.
+    The page allocator's own path (vmscan.alloc_pages): the fast path at the low watermark,
+    then kswapd, the min mark, direct reclaim and for cheap orders the OOM killer. Reclaim
+    frees single pages, so a high-order block may still be missing afterwards
+    (fragmentation): that is OutOfMemory.
 
     Args:
         machine: the machine.
@@ -76,48 +66,7 @@ def alloc_kernel_pages(machine: Machine, gfp: Gfp, order: int, *, may_reclaim: b
     Raises:
         OutOfMemory: no block could be found.
     """
-    allocator = machine.allocator
-    if may_reclaim and order == 0:
-        return machine.allocate_page(gfp, None)
-    pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
-    if pfn is None and (gfp is Gfp.ATOMIC or not may_reclaim):
-        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
-    elif pfn is None:
-        pfn = _alloc_pages_slowpath(machine, gfp, order)
-    if pfn is None:
-        raise OutOfMemory(
-            f"no free block of order {order} ({PAGE_SIZE << order} bytes) "
-            f"for a {gfp.name} allocation"
-        )
-    # pgalloc_<zone> counts pages, not blocks.
-    for _ in range(1 << order):
-        machine.count_allocation(pfn)
-    machine.charge_zone_lock(pfn, 1 << order)
-    if may_reclaim and not allocator.zone_of(pfn).watermark_ok(0, WatermarkLevel.LOW):
-        kswapd_balance(machine)
-    return pfn
-
-
-def _alloc_pages_slowpath(machine: Machine, gfp: Gfp, order: int) -> int | None:
-    """Wake kswapd, reclaim directly, and for cheap orders OOM-kill (__alloc_pages_slowpath)."""
-    allocator = machine.allocator
-    kswapd_balance(machine)
-    pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
-    kills = 0
-    while pfn is None:
-        for _ in range(MAX_RECLAIM_RETRIES):
-            machine.vm_events.allocstall += 1
-            progress = shrink_pages(machine, SWAP_CLUSTER_MAX << order, direct=True)
-            pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
-            if pfn is not None or not progress:
-                break
-        if pfn is not None or order > PAGE_ALLOC_COSTLY_ORDER:
-            break
-        if kills >= MAX_OOM_KILLS_PER_ALLOCATION or not machine.out_of_memory(None, gfp):
-            break
-        kills += 1
-        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
-    return pfn
+    return alloc_pages(machine, gfp, order, None, may_reclaim=may_reclaim)
 
 
 def free_kernel_pages(machine: Machine, pfn: int, order: int) -> None:

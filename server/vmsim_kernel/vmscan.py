@@ -1,7 +1,8 @@
 """Page reclaim: kswapd balancing, direct reclaim and pageout to swap.
 
-Models mm/vmscan.c (shrink_page_list, pageout, kswapd/balance_pgdat, try_to_free_pages),
-mm/page_alloc.c's slow path (__alloc_pages_slowpath: wake kswapd, direct reclaim, OOM)
+Models mm/vmscan.c (shrink_page_list, pageout, wakeup_kswapd, kswapd/balance_pgdat,
+pgdat_balanced, try_to_free_pages), mm/page_alloc.c's __alloc_pages (fast path over the
+zonelist, __alloc_pages_slowpath: wake kswapd, retry at min, direct reclaim, OOM)
 and mm/swap_state.c (a clean page still in the swap cache is dropped without a write).
 Which page to evict is the replacement policy's choice (policies.py).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
-from .constants import PAGE_SIZE, Gfp
+from .constants import PAGE_SIZE, ZONELIST, Gfp, ZoneType
 from .errors import KernelBug, OutOfMemory
 from .page_alloc import WatermarkLevel
 from .physmem import PageFlag
@@ -22,11 +23,22 @@ if TYPE_CHECKING:
     from .machine import Machine
     from .process import Task
 
-__all__ = ["PageoutResult", "allocate_page", "kswapd_balance", "shrink_pages"]
+__all__ = [
+    "PAGE_ALLOC_COSTLY_ORDER",
+    "PageoutResult",
+    "alloc_pages",
+    "allocate_page",
+    "kswapd_balance",
+    "kswapd_run",
+    "pgdat_balanced",
+    "shrink_pages",
+    "wakeup_kswapd",
+]
 
 SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
 MAX_RECLAIM_RETRIES: Final = 16
 MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
+PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
 
 
 class PageoutResult(Enum):
@@ -110,6 +122,12 @@ def shrink_pages(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
 def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
     policy = machine.policy
     events = machine.vm_events
+    looked_at, activated, deactivated, refilled = (
+        policy.nr_scanned,
+        policy.nr_activated,
+        policy.nr_deactivated,
+        policy.nr_refilled,
+    )
     reclaimed = 0
     scanned = 0
     budget = len(policy) + SWAP_CLUSTER_MAX
@@ -123,7 +141,15 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
             policy.insert(pfn)
             break  # no swap space: no anonymous page can be reclaimed now
         reclaimed += 1
+    # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
+    # those too; single-list policies count their victims.
+    scanned = max(scanned, policy.nr_scanned - looked_at)
     machine.charge_lru_lock(scanned, machine.costs.reclaim_scan_ns)
+    events.pgactivate += policy.nr_activated - activated
+    events.pgdeactivate += policy.nr_deactivated - deactivated
+    events.pgrefill += policy.nr_refilled - refilled
+    events.pgscan_anon += scanned
+    events.pgsteal_anon += reclaimed
     if direct:
         events.pgscan_direct += scanned
         events.pgsteal_direct += reclaimed
@@ -133,55 +159,128 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
     return reclaimed
 
 
-def kswapd_balance(machine: Machine) -> int:
-    """What kswapd does when woken: reclaim until every zone is above its high watermark."""
-    machine.vm_events.kswapd_wakeups += 1
-    # Per-node LRU (Linux 4.8+): one list for all zones, so the pages freed may lie in any
-    # zone; only zones under their low mark ask for work, which bounds a pass.
-    shortfall = sum(
-        zone.watermark_high - zone.nr_free_pages
-        for zone in machine.allocator.zones
-        if zone.managed_pages and not zone.watermark_ok(0, WatermarkLevel.LOW)
+# ---- kswapd ----------------------------------------------------------------------------------
+def pgdat_balanced(machine: Machine, classzone: ZoneType) -> bool:
+    """pgdat_balanced: whether some zone up to *classzone* is above its high watermark.
+
+    The mark includes the zone's lowmem_reserve for *classzone*, as kswapd checks it; one
+    balanced eligible zone is enough, since the allocation could be served from it.
+    """
+    return any(
+        zone.watermark_ok(0, WatermarkLevel.HIGH, classzone=classzone)
+        for zone in machine.allocator.zones[: classzone + 1]
+        if not zone.is_empty
     )
-    return shrink_pages(machine, shortfall, direct=False) if shortfall else 0
 
 
-def allocate_page(machine: Machine, gfp: Gfp, task: Task | None) -> int:
-    """One page for *gfp*, reclaiming and OOM-killing as __alloc_pages_slowpath does.
+def wakeup_kswapd(machine: Machine, classzone: ZoneType) -> None:
+    """wakeup_kswapd: note that kswapd must balance the node for *classzone*.
+
+    kswapd runs between calls (`kswapd_run`), on its own clock, never inside the call that
+    woke it. A node that is already balanced for the classzone does not wake it.
+    """
+    if pgdat_balanced(machine, classzone):
+        return
+    pending = machine.kswapd_classzone
+    machine.kswapd_classzone = classzone if pending is None else max(pending, classzone)
+
+
+def kswapd_run(machine: Machine) -> int:
+    """kswapd's turn between calls: balance_pgdat if it was woken; return the pages it freed."""
+    classzone = machine.kswapd_classzone
+    if classzone is None:
+        return 0
+    machine.kswapd_classzone = None
+    return kswapd_balance(machine, classzone)
+
+
+def kswapd_balance(machine: Machine, classzone: ZoneType = ZoneType.HIGHMEM) -> int:
+    """balance_pgdat: reclaim in SWAP_CLUSTER_MAX batches until a zone up to *classzone* is above
+    its high watermark (plus lowmem_reserve), or until reclaim makes no progress."""
+    machine.vm_events.pageoutrun += 1
+    freed = 0
+    while not pgdat_balanced(machine, classzone):
+        progress = shrink_pages(machine, SWAP_CLUSTER_MAX, direct=False)
+        if not progress:
+            break
+        freed += progress
+    return freed
+
+
+# ---- the allocator's slow path ---------------------------------------------------------------
+_ALLOCSTALL_FIELD: Final = {
+    Gfp.HIGHUSER: "allocstall_movable",  # GFP_HIGHUSER_MOVABLE: classzone ZONE_MOVABLE
+    Gfp.KERNEL: "allocstall_normal",
+    Gfp.ATOMIC: "allocstall_normal",
+    Gfp.DMA: "allocstall_dma",
+}
+
+
+def alloc_pages(
+    machine: Machine,
+    gfp: Gfp,
+    order: int,
+    task: Task | None,
+    *,
+    may_reclaim: bool = True,
+) -> int:
+    """__alloc_pages: 2**order pages for *gfp*, following mm/page_alloc.c.
+
+    Fast path: the first zone of the zonelist that passes zone_watermark_ok at the low mark
+    plus its lowmem_reserve; a zone under it is skipped for the next one. Only when every
+    eligible zone fails (__alloc_pages_slowpath): wake kswapd (it runs after this call),
+    retry at the min mark (GFP_ATOMIC a quarter lower and never more), then reclaim
+    directly in the calling task (allocstall_<zone>) while that makes progress, then the
+    OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER. *may_reclaim* False tries the
+    free lists at low then min only (SLUB's first attempt at a costly order).
 
     Raises:
         OomKilled/ProcessKilled: the OOM killer chose *task* itself.
-        OutOfMemory: nothing left to reclaim or kill.
+        OutOfMemory: nothing left to reclaim or kill, or a high-order block is missing.
     """
     allocator = machine.allocator
-    pfn = allocator.get_page_from_freelist(gfp, 0, WatermarkLevel.LOW)
-    if pfn is None and gfp is not Gfp.ATOMIC:
-        kswapd_balance(machine)
-        pfn = allocator.get_page_from_freelist(gfp, 0, WatermarkLevel.MIN)
-        kills = 0
-        while pfn is None:
-            for _ in range(MAX_RECLAIM_RETRIES):
-                machine.vm_events.allocstall += 1
-                progress = shrink_pages(machine, SWAP_CLUSTER_MAX, direct=True)
-                pfn = allocator.get_page_from_freelist(gfp, 0, WatermarkLevel.MIN)
-                if pfn is not None or not progress:
-                    break
-            if pfn is not None:
-                break
-            if kills >= MAX_OOM_KILLS_PER_ALLOCATION or not machine.out_of_memory(task, gfp):
-                raise OutOfMemory(
-                    f"no free page for a {gfp.name} allocation and nothing to reclaim or kill"
-                )
-            kills += 1
-            if task is not None and not task.alive:
-                raise machine.dead(task)
-            pfn = allocator.get_page_from_freelist(gfp, 0, WatermarkLevel.MIN)
+    pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
+    if pfn is None and not may_reclaim:
+        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     elif pfn is None:
-        pfn = allocator.get_page_from_freelist(gfp, 0, WatermarkLevel.MIN)
-        if pfn is None:
-            raise OutOfMemory("no free page for a GFP_ATOMIC allocation")
-    machine.count_allocation(pfn)
-    zone = allocator.zone_of(pfn)
-    if not zone.watermark_ok(0, WatermarkLevel.LOW):
-        kswapd_balance(machine)
+        pfn = _alloc_pages_slowpath(machine, gfp, order, task)
+    if pfn is None:
+        raise OutOfMemory(
+            f"no free block of order {order} ({PAGE_SIZE << order} bytes) for a {gfp.name} "
+            "allocation and nothing to reclaim or kill"
+        )
+    machine.count_allocation(pfn, 1 << order)
+    machine.charge_zone_lock(pfn, 1 << order)
     return pfn
+
+
+def _alloc_pages_slowpath(machine: Machine, gfp: Gfp, order: int, task: Task | None) -> int | None:
+    allocator = machine.allocator
+    wakeup_kswapd(machine, ZONELIST[gfp][0])
+    pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+    if pfn is not None or gfp is Gfp.ATOMIC:
+        return pfn
+    stall_field = _ALLOCSTALL_FIELD[gfp]
+    events = machine.vm_events
+    kills = 0
+    while pfn is None:
+        for _ in range(MAX_RECLAIM_RETRIES):
+            setattr(events, stall_field, getattr(events, stall_field) + 1)
+            progress = shrink_pages(machine, SWAP_CLUSTER_MAX << order, direct=True)
+            pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+            if pfn is not None or not progress:
+                break
+        if pfn is not None or order > PAGE_ALLOC_COSTLY_ORDER:
+            break
+        if kills >= MAX_OOM_KILLS_PER_ALLOCATION or not machine.out_of_memory(task, gfp):
+            break
+        kills += 1
+        if task is not None and not task.alive:
+            raise machine.dead(task)
+        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+    return pfn
+
+
+def allocate_page(machine: Machine, gfp: Gfp, task: Task | None) -> int:
+    """One page for *gfp* (alloc_pages of order 0)."""
+    return alloc_pages(machine, gfp, 0, task)

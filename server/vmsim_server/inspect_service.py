@@ -136,6 +136,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             text=self._machine.report("stat"),
         )
 
+    async def GetLayout(
+        self, request: inspect_pb2.GetLayoutRequest, context: Context
+    ) -> inspect_pb2.GetLayoutResponse:
+        return inspect_pb2.GetLayoutResponse(
+            entries=convert.counters(self._machine.layout(), "addr"),
+            text=self._machine.report("layout"),
+        )
+
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context
     ) -> inspect_pb2.ReplayResponse:

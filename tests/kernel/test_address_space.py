@@ -41,7 +41,7 @@ def test_mmap_is_lazy_and_first_touches_are_minor_faults(machine: Machine) -> No
     # 1 GiB is more than RAM + swap: mode 0 would refuse it unless it is MAP_NORESERVE
     addr = machine.mmap(pid, 0, 1 * GiB, RW, ANON | MAP_NORESERVE)
     assert machine.process(pid).vm_rss == 0
-    results = [machine.touch(pid, addr + i * PAGE_SIZE * 1000, write=False) for i in range(3)]
+    results = [machine.touch(pid, addr + i * PAGE_SIZE * 1000, write=True) for i in range(3)]
     assert results == [FaultResult.MINOR] * 3
     status = machine.process(pid)
     assert status.vm_rss == 3 * PAGE_SIZE

@@ -46,7 +46,7 @@ def test_user_pages_prefer_highmem(make_machine: object) -> None:
     machine: Machine = make_machine(ram_bytes=1 * GiB, swap_bytes=8 * MiB)  # type: ignore[operator]
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
-    machine.touch(pid, addr)
+    machine.touch(pid, addr, write=True)
     walk = machine.translate(pid, addr)
     assert walk.physical is not None and walk.physical >= 896 * MiB
 

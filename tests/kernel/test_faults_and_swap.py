@@ -43,11 +43,14 @@ def test_touch_sets_accessed_and_dirty_bits_in_the_real_pte(machine: Machine) ->
     addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
     machine.touch(pid, addr)
     walk = machine.translate(pid, addr)
-    assert walk.present and walk.accessed and not walk.dirty and walk.user and walk.writable
-    assert walk.pte is not None and walk.pte & 0x67 == 0x27  # P|RW|U|A
+    # A first read maps the shared zero page read-only.
+    assert walk.present and walk.accessed and not walk.dirty and walk.user and not walk.writable
+    assert walk.pte is not None and walk.pte & 0x67 == 0x25  # P|U|A
+    assert walk.pfn == machine.zero_pfn
     machine.touch(pid, addr, write=True)
     walk = machine.translate(pid, addr)
-    assert walk.dirty
+    assert walk.dirty and walk.writable and walk.pfn != machine.zero_pfn
+    assert walk.pte is not None and walk.pte & 0x67 == 0x67  # P|RW|U|A|D
     assert walk.pte_address == (walk.pde & 0xFFFFF000) + 4 * walk.pte_index
     # The bytes of the page table in simulated RAM hold exactly that PTE.
     raw = machine.physmem.read_phys(walk.pte_address, 4)

@@ -65,7 +65,8 @@ def test_a_thrashing_load_reports_faults_swapping_and_latencies(
     server = start_server(ram_bytes=8 << 20)  # type: ignore[operator]
     config = LoadConfig(
         server.address,
-        Workload(pattern="thrash", region_pages=1200, batch=128),
+        # Writes: reads of never-written pages map the zero page and use no memory.
+        Workload(pattern="thrash", region_pages=1200, batch=128, write_ratio=1.0),
         clients=3,
         duration=2.0,
         mode=mode,

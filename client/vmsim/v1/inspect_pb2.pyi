@@ -318,3 +318,15 @@ class GetCpuTimesResponse(_message.Message):
     clock_ns: int
     text: str
     def __init__(self, user_ns: _Optional[int] = ..., system_ns: _Optional[int] = ..., iowait_ns: _Optional[int] = ..., lock_wait_ns: _Optional[int] = ..., kswapd_ns: _Optional[int] = ..., clock_ns: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetLayoutRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLayoutResponse(_message.Message):
+    __slots__ = ("entries", "text")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
+    text: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...

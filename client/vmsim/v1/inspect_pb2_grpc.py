@@ -105,6 +105,11 @@ class InspectServiceStub:
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
+        self.GetLayout = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetLayout',
+                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
+                _registered_method=True)
 
 
 class InspectServiceServicer:
@@ -212,6 +217,14 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLayout(self, request, context):
+        """The boot layout: Linux's "virtual kernel memory layout" for the configured CPUs, the
+        layout the machine uses, and the memblock reservations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -284,6 +297,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'GetLayout': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLayout,
+                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -665,6 +683,33 @@ class InspectService:
             '/vmsim.v1.InspectService/WatchEvents',
             vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
             vmsim_dot_v1_dot_inspect__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLayout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetLayout',
+            vmsim_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
+            vmsim_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,6 +27,8 @@ MADV_RANDOM: Final = 1
 MADV_SEQUENTIAL: Final = 2
 MADV_WILLNEED: Final = 3
 MADV_DONTNEED: Final = 4
+MADV_HUGEPAGE: Final = 14  # accepted as a hint: the simulator has only 4 KiB pages
+MADV_NOHUGEPAGE: Final = 15
 
 DEFAULT_ADDRESS: Final = "127.0.0.1:50051"
 DEFAULT_TIMEOUT: Final = 30.0

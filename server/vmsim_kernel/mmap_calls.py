@@ -219,13 +219,14 @@ def do_brk(machine: Machine, task: Task, addr: int) -> int:
 
 
 def do_madvise(machine: Machine, task: Task, addr: int, length: int, advice: int) -> None:
-    """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED."""
+    """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED/(NO)HUGEPAGE."""
     check_aligned("addr", addr)
     if advice not in set(Madvise):
         raise InvalidArgument(
             "advice",
             f"{advice} is not supported",
-            "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4",
+            "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4, HUGEPAGE 14, "
+            "NOHUGEPAGE 15",
         )
     end = mapped_range_end(task, addr, length)
     if end is None:

@@ -163,10 +163,13 @@ def meminfo(machine: Machine) -> dict[str, int]:
 
 
 def _kb_line(name: str, value: int) -> str:
-    """One "Name:      1234 kB" line: the label padded to 16, the number to 8 (show_val_kb)."""
+    """One "Name:      1234 kB" line (show_val_kb, SEQ_PUT_DEC): the label padded to 16 and the
+    number to 8, so that the numbers end in column 24; a longer label keeps one space and
+    takes it from the number's width ("Private_Hugetlb: %7lu", "HardwareCorrupted: %5lu")."""
     label = f"{name}:"
-    label = label.ljust(16) if len(label) < 16 else label + " "
-    return f"{label}{value:>8} kB"
+    if len(label) < 16:
+        return f"{label.ljust(16)}{value:>8} kB"
+    return f"{label} {value:>{max(1, 23 - len(label))}} kB"
 
 
 # The hugetlb block (hugetlb_report_meminfo) sits between FilePmdMapped and DirectMap4k;
@@ -187,10 +190,7 @@ def format_meminfo(machine: Machine) -> str:
     for name, value in meminfo(machine).items():
         if name == "DirectMap4k":
             lines.append(_HUGETLB_LINES)
-        if name == "HardwareCorrupted":  # printed with "%5lu kB", not show_val_kb
-            lines.append(f"HardwareCorrupted: {value:5d} kB\n")
-        else:
-            lines.append(_kb_line(name, value) + "\n")
+        lines.append(_kb_line(name, value) + "\n")
     return "".join(lines)
 
 
@@ -519,6 +519,7 @@ def format_smaps(machine: Machine, task: Task) -> str:
             ("MMUPageSize", 4),
             ("Rss", info.rss // 1024),
             ("Pss", info.pss // 1024),
+            ("Pss_Dirty", info.private_dirty // 1024 + info.shared_dirty // 1024),
             ("Shared_Clean", info.shared_clean // 1024),
             ("Shared_Dirty", info.shared_dirty // 1024),
             ("Private_Clean", info.private_clean // 1024),
@@ -536,8 +537,8 @@ def format_smaps(machine: Machine, task: Task) -> str:
             ("Locked", 0),
         ):
             out.append(_kb_line(name, value))
-        out.append("THPeligible:    0")
-        out.append(f"VmFlags: {_vm_flags(vma)}")
+        out.append(f"{'THPeligible:':<16}{0:>8}")
+        out.append(f"VmFlags: {_vm_flags(vma)} ")  # each mnemonic is followed by a space
     return "\n".join(out) + ("\n" if out else "")
 
 

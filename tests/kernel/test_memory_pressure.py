@@ -1,0 +1,195 @@
+"""Allocation under pressure as mm/page_alloc.c and mm/vmscan.c do it: the zonelist fast path,
+lowmem_reserve, kswapd between calls, direct reclaim, and no swap-out while a zone has room.
+
+Reference figures come from a real Debian 6.1 686 kernel (linux32/summary.md beside DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.kernel.conftest import MachineFactory
+
+from vmsim_kernel import Machine
+from vmsim_kernel.constants import PAGE_SIZE, Gfp, GiB, MiB, ZoneType
+from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.physmem import PhysicalMemory
+from vmsim_kernel.results import Event, EventKind
+from vmsim_kernel.vmscan import pgdat_balanced
+
+RW = 3
+ANON_PRIVATE = 0x22
+
+
+def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
+    """mmap *nr_pages* and write each once in one call; return the mapping's address."""
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.touch_many(pid, np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE), True)
+    return addr
+
+
+def free_pages(machine: Machine) -> int:
+    return machine.allocator.nr_free_pages()
+
+
+def guard_swap_outs(machine: Machine) -> list[str]:
+    """Complaints about swap-outs made while every zone a user page may use was above its high
+    watermark (plus the lowmem_reserve it keeps from user allocations)."""
+    complaints: list[str] = []
+
+    def on_swap_out(event: Event) -> None:
+        zones = [z for z in machine.allocator.zones if not z.is_empty]
+        if all(z.watermark_ok(0, WatermarkLevel.HIGH, classzone=ZoneType.HIGHMEM) for z in zones):
+            complaints.append(f"swap-out of pfn {event.pfn} with every zone above high")
+
+    machine.add_event_listener(on_swap_out, frozenset({EventKind.SWAP_OUT}))
+    return complaints
+
+
+# ---- lowmem_reserve and watermarks: the real kernel's numbers -----------------------------------
+def test_lowmem_reserve_and_watermarks_match_a_real_1_gib_kernel() -> None:
+    """Zones sized as Linux's 1 GiB boot (managed 3840 / 213777 / 37858, min_free_kbytes 3714)
+    get its zoneinfo marks and `protection:` lines exactly."""
+    nr_frames = (896 * MiB // PAGE_SIZE) + 37858
+    physmem = PhysicalMemory(nr_frames)
+    try:
+        normal_reserved = (896 * MiB - 16 * MiB) // PAGE_SIZE - 213777
+        allocator = PageAllocator(physmem, [(0, 256), (4096, 4096 + normal_reserved)], 3714)
+        dma, normal, high = allocator.zones
+        assert (dma.managed_pages, normal.managed_pages, high.managed_pages) == (
+            3840,
+            213777,
+            37858,
+        )
+        assert (dma.watermark_min, dma.watermark_low, dma.watermark_high) == (16, 20, 24)
+        assert (normal.watermark_min, normal.watermark_low, normal.watermark_high) == (
+            911,
+            1138,
+            1365,
+        )
+        assert (high.watermark_min, high.watermark_low, high.watermark_high) == (36, 76, 116)
+        assert dma.lowmem_reserve == [0, 835, 982]
+        assert normal.lowmem_reserve == [0, 0, 1183]
+        assert high.lowmem_reserve == [0, 0, 0]
+    finally:
+        physmem.close()
+
+
+def test_zoneinfo_prints_protection_per_classzone(make_machine: MachineFactory) -> None:
+    machine = make_machine(ram_bytes=1 * GiB, swap_bytes=0)
+    _dma, normal, high = machine.allocator.zones
+    text = machine.report("zoneinfo")
+    dma_reserve = (normal.managed_pages // 256, (normal.managed_pages + high.managed_pages) // 256)
+    assert f"protection: (0, {dma_reserve[0]}, {dma_reserve[1]}, {dma_reserve[1]})" in text
+    assert f"protection: (0, 0, {high.managed_pages // 32}, {high.managed_pages // 32})" in text
+    assert text.count("protection:") == 4  # DMA, Normal, HighMem and the empty Movable
+
+
+def test_a_dma_allocation_ignores_the_reserve_kept_from_higher_classzones(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=64 * MiB, swap_bytes=0)
+    dma = machine.allocator.zones[ZoneType.DMA]
+    reserve = dma.lowmem_reserve[ZoneType.NORMAL]
+    assert reserve > 0
+    # Leave DMA just above low but below low + reserve: user pages may not take it, DMA may.
+    while dma.nr_free_pages > dma.watermark_low + reserve // 2:
+        machine.allocator.allocate_pages(dma, 0)
+    assert not dma.watermark_ok(0, WatermarkLevel.LOW, classzone=ZoneType.HIGHMEM)
+    assert dma.watermark_ok(0, WatermarkLevel.LOW, classzone=ZoneType.DMA)
+
+
+# ---- the fast path walks the zonelist -------------------------------------------------------------
+def test_writing_400_mib_on_1_gib_takes_highmem_then_normal_and_swaps_nothing(
+    make_machine: MachineFactory,
+) -> None:
+    """linux32 c-1g-swap-4k: HighMem is drained to its low mark, Normal gives the rest, no DMA,
+    no scanning, no swap-out."""
+    machine = make_machine(ram_bytes=1 * GiB, swap_bytes=256 * MiB)
+    high = machine.allocator.zones[ZoneType.HIGHMEM]
+    pid = machine.spawn("memtouch")
+    write_pages(machine, pid, 400 * MiB // PAGE_SIZE)
+    vmstat, meminfo = machine.vmstat(), machine.meminfo()
+    assert vmstat["pswpout"] == 0 and vmstat["pgscan_kswapd"] == vmstat["pgscan_direct"] == 0
+    assert meminfo["SwapFree"] == meminfo["SwapTotal"] == 256 * 1024 - 4
+    assert vmstat["pgalloc_dma"] == 0
+    assert vmstat["pgalloc_high"] == high.managed_pages - high.watermark_low
+    assert vmstat["pgalloc_normal"] > 65000  # 102400 pages + page tables - HighMem's share
+    assert machine.process(pid).vm_rss == 400 * MiB
+
+
+def test_a_zone_under_its_low_mark_is_skipped_for_the_next_not_reclaimed(
+    make_machine: MachineFactory,
+) -> None:
+    """The issue's 32 MiB case: a 24 MiB process fits in Normal + DMA without any swap-out."""
+    machine = make_machine(ram_bytes=32 * MiB, swap_bytes=32 * MiB)
+    pid = machine.spawn("fits")
+    write_pages(machine, pid, 24 * MiB // PAGE_SIZE)
+    vmstat = machine.vmstat()
+    normal = machine.allocator.zones[ZoneType.NORMAL]
+    assert vmstat["pgalloc_dma"] > 0 and vmstat["pgalloc_normal"] > 0
+    assert normal.nr_free_pages <= normal.watermark_low + normal.lowmem_reserve[ZoneType.HIGHMEM]
+    assert (
+        vmstat["pswpout"] == 0
+        and vmstat["pgscan_direct"] == 0
+        and vmstat["allocstall_movable"] == 0
+    )
+    machine.check_invariants()
+
+
+def test_writing_ram_plus_half_the_swap_swaps_out_little_more_than_the_excess(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=64 * MiB, swap_bytes=64 * MiB)
+    complaints = guard_swap_outs(machine)
+    pid = machine.spawn("big")
+    available = free_pages(machine)
+    nr_pages = available + (64 * MiB // PAGE_SIZE) // 2
+    write_pages(machine, pid, nr_pages)
+    excess = nr_pages - available
+    vmstat = machine.vmstat()
+    assert excess <= vmstat["pswpout"] <= 1.1 * excess
+    assert vmstat["allocstall_movable"] > 0 and vmstat["pgsteal_direct"] > 0
+    assert vmstat["pgscan_anon"] == vmstat["pgscan_kswapd"] + vmstat["pgscan_direct"]
+    assert vmstat["pgrefill"] > 0 and vmstat["pgdeactivate"] == vmstat["pgrefill"]
+    assert complaints == []
+    machine.check_invariants()
+
+
+# ---- kswapd -------------------------------------------------------------------------------------
+def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=32 * MiB, swap_bytes=32 * MiB)
+    complaints = guard_swap_outs(machine)
+    pid = machine.spawn("grow")
+    events = machine.vm_events
+    addr = machine.mmap(pid, 0, 31 * MiB, RW, ANON_PRIVATE)
+    thread = machine.tasks[pid].main_thread
+    for page in range(31 * MiB // PAGE_SIZE):
+        system_before = thread.times.system_ns
+        machine.touch(pid, addr + page * PAGE_SIZE, write=True)
+        if events.pageoutrun:
+            break
+    else:
+        pytest.fail("kswapd was never woken")
+    # The call that woke kswapd paid only for its own fault; kswapd reclaimed on its clock.
+    assert thread.times.system_ns - system_before == machine.last_cost.system_ns
+    assert events.pgsteal_kswapd > 0 and machine.kswapd.times.system_ns > 0
+    assert events.pgscan_direct == 0 and events.allocstall_movable == 0
+    assert pgdat_balanced(machine, ZoneType.HIGHMEM)
+    assert machine.kswapd_classzone is None
+    # Balanced: the next calls do not wake it again.
+    runs = events.pageoutrun
+    machine.touch(pid, addr + (page + 1) * PAGE_SIZE, write=True)
+    assert events.pageoutrun == runs
+    assert complaints == []
+
+
+def test_gfp_kernel_never_takes_highmem(make_machine: MachineFactory) -> None:
+    machine = make_machine(ram_bytes=1 * GiB, swap_bytes=0)
+    high = machine.allocator.zones[ZoneType.HIGHMEM]
+    pfns = [machine.allocate_page(Gfp.KERNEL, None) for _ in range(100)]
+    assert all(not high.contains(pfn) for pfn in pfns)
+    for pfn in pfns:
+        machine.free_page(pfn)

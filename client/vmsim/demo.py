@@ -133,6 +133,11 @@ def _lazy_allocation(address: str, out: Console) -> None:
             target = addr + page * PAGE_SIZE
             out.print(f"  touch 0x{target:08x} (write) -> {proc.touch(target, write=True)} fault")
         out.print(f"  touch 0x{addr:08x} again     -> {proc.touch(addr)}")
+        zero = addr + 300 * PAGE_SIZE
+        out.print(
+            f"  touch 0x{zero:08x} (read)  -> {proc.touch(zero)} fault: "
+            "the shared zero page, read-only, no RSS"
+        )
         status = proc.status()
         out.print(
             f"[bold]RSS {status.vm_rss // 1024} kB after {status.minor_faults} minor faults[/bold]"
@@ -155,6 +160,7 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
     size = (ram_kb * 1024 * 3 // 4) // PAGE_SIZE * PAGE_SIZE
     stride = 16 * PAGE_SIZE  # one stamped page in sixteen keeps the demo quick
     before = inspector.vmstat()
+    free_kb = inspector.meminfo()["MemFree"]
     hogs = [Process(address, name=f"hog{n}") for n in range(2)]
     try:
         bases = []
@@ -166,8 +172,21 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
                 [calls.write(hog.pid, base + o, _pattern(n, o)) for o in range(0, size, stride)]
             )
             bases.append(base)
+        written = inspector.vmstat()
         out.print(
             f"each of 2 processes wrote {size // MiB} MiB; the machine has {ram_kb // 1024} MiB of RAM"
+        )
+        # What did not fit: the pages written beyond the free memory at the start.
+        excess_pages = max(0, 2 * size // PAGE_SIZE - free_kb * 1024 // PAGE_SIZE)
+        swapped_writing = written["pswpout"] - before["pswpout"]
+        out.print(
+            f"pswpout +{swapped_writing} pages while writing: only what did not fit in the "
+            f"{free_kb // 1024} MiB that were free ({excess_pages} pages); "
+            "no zone is reclaimed while another has room"
+        )
+        _check(
+            swapped_writing <= 1.1 * excess_pages,
+            f"swapped {swapped_writing} pages, but only {excess_pages} did not fit",
         )
         table = Table("PID", "NAME", "RSS kB", "SWAP kB", "MINFLT", "MAJFLT")
         for hog in hogs:

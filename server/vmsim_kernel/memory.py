@@ -253,6 +253,8 @@ def swap_in_page(
     map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
     machine.vm_events.pswpin += 1
     machine.vm_events.pgpgin += PAGE_SIZE // 1024
+    # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
+    machine.vm_events.workingset_refault_anon += 1
     machine.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     return pfn
 

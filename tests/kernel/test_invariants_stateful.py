@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -23,6 +24,10 @@ from vmsim_kernel import (
     Madvise,
     MiB,
 )
+from vmsim_kernel.constants import TASK_SIZE, ZoneType
+from vmsim_kernel.memory import pte_runs
+from vmsim_kernel.page_alloc import WatermarkLevel
+from vmsim_kernel.results import Event, EventKind
 
 RW = PROT_READ | PROT_WRITE
 PROTS = st.sampled_from([PROT_NONE, PROT_READ, RW])
@@ -44,6 +49,14 @@ class VirtualMemory(RuleBasedStateMachine):
         self.live: list[int] = []
         self.mappings: dict[int, list[tuple[int, int]]] = {}
         self.contents: dict[tuple[int, int], bytes] = {}
+        self.early_swap_outs: list[int] = []
+        self.machine.add_event_listener(self._on_swap_out, frozenset({EventKind.SWAP_OUT}))
+
+    def _on_swap_out(self, event: Event) -> None:
+        """Reclaim must not swap while every zone a user page may use is above its high mark."""
+        zones = [zone for zone in self.machine.allocator.zones if not zone.is_empty]
+        if all(z.watermark_ok(0, WatermarkLevel.HIGH, classzone=ZoneType.HIGHMEM) for z in zones):
+            self.early_swap_outs.append(event.seq)
 
     def teardown(self) -> None:
         self.machine.close()
@@ -164,6 +177,28 @@ class VirtualMemory(RuleBasedStateMachine):
         pid = data.draw(st.sampled_from(self.live))
         self.machine.exit(pid)
         self._forget(pid)
+
+    @invariant()
+    def no_swap_out_while_every_zone_is_above_high(self) -> None:
+        assert self.early_swap_outs == []
+
+    @invariant()
+    def zero_page_mappings_are_never_in_rss(self) -> None:
+        machine = self.machine
+        zero_pfn = machine.zero_pfn
+        assert machine.physmem.mapcount[zero_pfn] == 0 and zero_pfn not in machine.policy
+        for pid in self.live:
+            mm = machine.tasks[pid].mm
+            present = zero_mapped = 0
+            for _va, first, count in pte_runs(machine, mm, 0, TASK_SIZE):
+                entries = machine.ram32[first : first + count]
+                is_present = (entries & np.uint32(1)) != 0
+                present += int(is_present.sum())
+                zero_mapped += int(
+                    np.count_nonzero(entries[is_present] >> np.uint32(12) == zero_pfn)
+                )
+            assert mm.rss_anon == present - zero_mapped
+            assert machine.process(pid).vm_rss == mm.rss_anon * PAGE_SIZE
 
     @invariant()
     def everything_adds_up(self) -> None:

@@ -71,6 +71,17 @@ def test_stat_reports_as_text_and_json(server_address: str) -> None:
     assert swaps.output.startswith("Filename")
 
 
+def test_stat_layout_shows_the_boot_layout(server_address: str) -> None:
+    text = runner.invoke(app, ["stat", "layout", "--addr", server_address])
+    assert text.exit_code == 0 and "virtual kernel memory layout:" in text.output
+    assert "memblock reserved:" in text.output and "Memory: " in text.output
+    as_json = json.loads(
+        runner.invoke(app, ["stat", "layout", "--addr", server_address, "--json"]).output
+    )
+    # A 16 MiB machine is too small to load the image at 16 MiB: it goes to 1 MiB.
+    assert as_json["PAGE_OFFSET"] == 0xC0000000 and as_json["_text"] == 1024 * 1024
+
+
 def test_addr_comes_from_vmsim_addr(server_address: str) -> None:
     result = runner.invoke(app, ["stat", "meminfo"], env={"VMSIM_ADDR": server_address})
     assert result.exit_code == 0 and "MemTotal:" in result.output
@@ -282,5 +293,5 @@ def test_demo_runs_against_its_own_server() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "RSS 12 kB after 3 minor faults" in out and "identical" in out
+    assert "RSS 12 kB after 4 minor faults" in out and "identical" in out
     assert "SIGSEGV" in out and "MemFree" in out and "demo finished" in out

@@ -206,6 +206,9 @@ def test_inspector_reports_and_replay(server_address: str) -> None:
         assert [z.name for z in zones] == ["DMA", "Normal", "HighMem"]
         assert all(z.min < z.low < z.high for z in zones if z.managed)
         assert inspector.buddyinfo().text.startswith("Node 0, zone")
+        layout = inspector.layout()
+        assert layout["VMALLOC_START"] < layout["VMALLOC_END"] < layout["PKMAP_BASE"]
+        assert "virtual kernel memory layout:" in layout.text
         assert inspector.swaps().items[0].size_kb == 64 * 1024 - 4
         result = inspector.replay(
             [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1], 3, "fifo"

@@ -140,6 +140,11 @@ class ProcessKilled(VmsimError):
 class SegmentationFault(ProcessKilled):
     """SIGSEGV: no VMA, kernel space, or against the mapping's protection."""
 
+    @property
+    def si_code(self) -> str:
+        """siginfo's si_code: "SEGV_MAPERR" (nothing mapped) or "SEGV_ACCERR" (not allowed)."""
+        return self.metadata.get("si_code", "")
+
 
 class OomKilled(ProcessKilled):
     """SIGKILL from the OOM killer."""

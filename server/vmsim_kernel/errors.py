@@ -82,8 +82,8 @@ class NoSuchProcess(KernelError):
 
     errno_name = "ESRCH"
 
-    def __init__(self, pid: int) -> None:
-        super().__init__(f"no process with pid {pid}")
+    def __init__(self, pid: int, why: str = "") -> None:
+        super().__init__(f"no process with pid {pid}" + (f" ({why})" if why else ""))
         self.pid = pid
 
 
@@ -114,10 +114,16 @@ class ProcessKilled(KernelError):
 
 
 class SegmentationFault(ProcessKilled):
-    """SIGSEGV: an access with no VMA, to kernel space, or against the VMA's protection."""
+    """SIGSEGV: an access with no VMA, to kernel space, or against the VMA's protection.
 
-    def __init__(self, pid: int, address: int, reason: str) -> None:
+    Attributes:
+        si_code: siginfo's si_code, "SEGV_MAPERR" (nothing mapped there) or "SEGV_ACCERR"
+            (mapped, but the access is not allowed).
+    """
+
+    def __init__(self, pid: int, address: int, reason: str, si_code: str = "SEGV_MAPERR") -> None:
         super().__init__(pid, Signal.SIGSEGV, address, reason)
+        self.si_code = si_code
 
 
 class OomKilled(ProcessKilled):

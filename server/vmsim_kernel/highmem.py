@@ -422,7 +422,8 @@ class Highmem:
         Args:
             pfn: the frame.
             owner: who holds the mapping (a session); release_owner drops them all.
-            cpu: the CPU the caller runs on, to check for atomic context; None skips the check.
+            cpu: the CPU the caller runs on, to check for atomic context; None checks every
+                CPU for atomic kmaps held by *owner* (the caller's own preempt count).
 
         Returns:
             The virtual address, or None when all LAST_PKMAP slots are in use: the caller
@@ -435,12 +436,19 @@ class Highmem:
         """
         if cpu is not None:
             self._check_cpu(cpu)
-            if self._atomic[cpu]:
-                raise AtomicContextViolation(
-                    "BUG: sleeping function called from invalid context: kmap() on cpu "
-                    f"{cpu} while it holds {len(self._atomic[cpu])} kmap_atomic mapping(s) "
-                    "(in_atomic(): 1); kunmap_atomic first or use kmap_atomic"
-                )
+            nr_atomic = len(self._atomic[cpu])
+        else:  # might_sleep(): the caller is atomic if it holds an atomic kmap anywhere
+            cpus = [
+                c for c, stack in enumerate(self._atomic) if any(m.owner == owner for m in stack)
+            ]
+            nr_atomic = sum(1 for c in cpus for m in self._atomic[c] if m.owner == owner)
+            cpu = cpus[0] if cpus else 0
+        if nr_atomic:
+            raise AtomicContextViolation(
+                "BUG: sleeping function called from invalid context: kmap() on cpu "
+                f"{cpu} while it holds {nr_atomic} kmap_atomic mapping(s) "
+                "(in_atomic(): 1); kunmap_atomic first or use kmap_atomic"
+            )
         self._check_pfn(pfn)
         machine = self.machine
         if pfn < machine.nr_lowmem_frames:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import memory, mmap_calls, proc
-from .config import MachineConfig, ReplacementPolicy
+from .config import MachineConfig, OvercommitMode, ReplacementPolicy
 from .constants import (
     ADDRESS_SPACE_END,
     KERNEL_PGD_INDEX,
@@ -49,7 +49,7 @@ from .layout import BootLayout, plan_boot
 from .locks import LockKind, LockRegistry, SimLock
 from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
 from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, select_bad_process
-from .overcommit import commit_limit, vm_enough_memory
+from .overcommit import admin_reserve_pages, commit_limit, user_reserve_pages, vm_enough_memory
 from .page_alloc import PageAllocator
 from .physmem import PageFlag, PhysicalMemory
 from .policies import make_policy
@@ -414,20 +414,23 @@ class Machine:
                 if kinds is None or kind in kinds:
                     listener(event)
 
-    def segv(self, task: Task, address: int, reason: str) -> ProcessKilled:
-        """Kill *task* with SIGSEGV for a bad access and return the error to raise."""
-        death = self._kill_task(task, Signal.SIGSEGV, address, reason)
+    def segv(self, task: Task, address: int, reason: str, si_code: str) -> ProcessKilled:
+        """Kill *task* with SIGSEGV (si_code SEGV_MAPERR or SEGV_ACCERR) for a bad access and
+        return the error to raise; the reason names the si_code as the kernel log would."""
+        reason = f"{reason} ({si_code})"
+        death = self._kill_task(task, Signal.SIGSEGV, address, reason, si_code)
         self.emit(EventKind.SEGV, task.pid, address, None, reason)
         return death
 
-    def dead(self, task: Task) -> ProcessKilled:
-        """The error for a call on a task that has died."""
+    def dead(self, task: Task) -> ProcessKilled | NoSuchProcess:
+        """The error for a call on a task that has ended: how it was killed, or, when nothing
+        killed it (it exited), ESRCH, as a syscall naming an exited pid gets."""
         if task.death is None:
-            return ProcessKilled(task.pid, Signal.SIGTERM, None, "process has exited")
+            return NoSuchProcess(task.pid, "it has exited")
         return task.death
 
-    def commit_allowed(self, pages: int) -> bool:
-        """Whether *pages* more may be committed (__vm_enough_memory)."""
+    def commit_allowed(self, pages: int, task: Task | None = None) -> bool:
+        """Whether *pages* more may be committed by *task* (__vm_enough_memory)."""
         cfg = self.config
         return pages <= 0 or vm_enough_memory(
             cfg.overcommit_memory,
@@ -436,13 +439,20 @@ class Machine:
             self.nr_managed_pages,
             self.nr_swap_pages,
             cfg.overcommit_ratio,
+            caller_total_vm_pages=task.mm.total_vm_pages if task is not None else None,
         )
 
     def commit_refused(self, pages: int) -> OutOfMemory:
         """The error for a refused commit, with the numbers a user needs."""
+        reserves = ""
+        if self.config.overcommit_memory is OvercommitMode.NEVER:
+            reserves = (
+                f", less admin_reserve {admin_reserve_pages(self.nr_managed_pages)} and "
+                f"user_reserve up to {user_reserve_pages(self.nr_managed_pages)} pages"
+            )
         return OutOfMemory(
             f"cannot commit {pages} more pages: Committed_AS {self.committed_pages} pages, "
-            f"CommitLimit {self.commit_limit_pages} pages "
+            f"CommitLimit {self.commit_limit_pages} pages{reserves} "
             f"(vm.overcommit_memory={int(self.config.overcommit_memory)})"
         )
 
@@ -450,7 +460,7 @@ class Machine:
         """Charge *pages* to Committed_AS; False (or OutOfMemory when *refuse*) if not allowed."""
         if pages <= 0:
             return True
-        if not self.commit_allowed(pages):
+        if not self.commit_allowed(pages, task):
             if refuse:
                 raise self.commit_refused(pages)
             return False
@@ -475,9 +485,11 @@ class Machine:
             f"oom_score_adj:{victim.oom_score_adj} (for a {gfp.name} allocation"
             f"{f' by pid {requester.pid}' if requester else ''})"
         )
-        self._kill_task(victim, Signal.SIGKILL, None, reason)
+        # The oom_kill event comes first, then the victim's exit (oom_kill_process logs, then
+        # the task dies and exits).
         self.vm_events.oom_kill += 1
         self.emit(EventKind.OOM_KILL, victim.pid, None, None, reason)
+        self._kill_task(victim, Signal.SIGKILL, None, reason)
         return True
 
     @property
@@ -585,9 +597,14 @@ class Machine:
         self._kill_task(task, signal, None, reason)
 
     def _kill_task(
-        self, task: Task, signal: Signal, address: int | None, reason: str
+        self,
+        task: Task,
+        signal: Signal,
+        address: int | None,
+        reason: str,
+        si_code: str = "SEGV_MAPERR",
     ) -> ProcessKilled:
-        death = task.record_kill(signal, address, reason)
+        death = task.record_kill(signal, address, reason, si_code)
         self._release_task(task)
         self.emit(EventKind.PROCESS_EXIT, task.pid, address, None, f"{signal.name}: {reason}")
         self._reap_zombies()
@@ -785,11 +802,14 @@ class Machine:
         return [proc.vma_info(self, task.mm, vma) for vma in task.mm]
 
     def report(self, name: str, pid: int | None = None) -> str:
-        """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, layout, maps, smaps, status."""
-        per_process = {
+        """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, layout, and per
+        process maps, smaps, status, oom_score, oom_score_adj."""
+        per_process: dict[str, Callable[[Machine, Task], str]] = {
             "maps": proc.format_maps,
             "smaps": proc.format_smaps,
             "status": proc.format_status,
+            "oom_score": lambda machine, task: f"{oom_score(task, machine.oom_totalpages)}\n",
+            "oom_score_adj": lambda machine, task: f"{task.oom_score_adj}\n",
         }
         if name in per_process:
             if pid is None:

@@ -63,6 +63,8 @@ __all__ = [
     "zap_range",
 ]
 
+SEGV_MAPERR: Final = "SEGV_MAPERR"  # si_code: no mapping at the address
+SEGV_ACCERR: Final = "SEGV_ACCERR"  # si_code: mapped, but the access is not permitted
 _P = PTE_PRESENT
 _RW = PTE_RW
 _US = PTE_USER
@@ -138,14 +140,17 @@ def handle_mm_fault(machine: Machine, task: Task, address: int, write: bool) -> 
 def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
     mm = task.mm
     if address >= TASK_SIZE:
-        raise machine.segv(task, address, "user-mode access to kernel space (U/S bit clear)")
+        # do_kern_addr_fault: a user access to kernel space is a bad area, SEGV_MAPERR.
+        raise machine.segv(
+            task, address, "user-mode access to kernel space (U/S bit clear)", SEGV_MAPERR
+        )
     vma = mm.find_vma(address) or expand_stack(machine, task, address)
     if vma is None:
-        raise machine.segv(task, address, "no VMA covers the address (SEGV_MAPERR)")
+        raise machine.segv(task, address, "no VMA covers the address", SEGV_MAPERR)
     if write and not vma.writable:
-        raise machine.segv(task, address, f"write to a {vma.perms} mapping (SEGV_ACCERR)")
+        raise machine.segv(task, address, f"write to a {vma.perms} mapping", SEGV_ACCERR)
     if not vma.accessible:
-        raise machine.segv(task, address, "access to a PROT_NONE mapping (SEGV_ACCERR)")
+        raise machine.segv(task, address, "access to a PROT_NONE mapping", SEGV_ACCERR)
     word = pte_alloc(machine, task, address)
     if not task.alive:
         raise machine.dead(task)

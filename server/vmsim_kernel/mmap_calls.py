@@ -138,7 +138,7 @@ def do_mmap(machine: Machine, task: Task, addr: int, length: int, prot: int, fla
     # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
     replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
     charge = length // PAGE_SIZE if accounted else 0
-    if not machine.commit_allowed(charge - (replaced if fixed else 0)):
+    if not machine.commit_allowed(charge - (replaced if fixed else 0), task):
         raise machine.commit_refused(charge)
     with machine.address_space_change(task):
         if fixed:

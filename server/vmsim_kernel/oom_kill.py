@@ -29,15 +29,21 @@ def oom_badness(task: Task, totalpages: int) -> int | None:
         return None
     mm = task.mm
     points = mm.rss_anon + mm.swap_entries + mm.nr_ptes
-    return points + task.oom_score_adj * totalpages // 1000
+    # adj *= totalpages / 1000: one thousandth of memory per point, in integer pages.
+    return points + task.oom_score_adj * (totalpages // 1000)
 
 
 def oom_score(task: Task, totalpages: int) -> int:
-    """/proc/<pid>/oom_score: badness scaled to 0..2000 (proc_oom_score)."""
+    """/proc/<pid>/oom_score: (1000 + badness * 1000 / totalpages) * 2 / 3 (proc_oom_score).
+
+    A task with no points (dead, or oom_score_adj -1000) shows 0. The division truncates
+    toward zero as C's does.
+    """
     badness = oom_badness(task, totalpages)
     if badness is None or totalpages <= 0:
         return 0
-    return max(0, min(2000, 1000 + badness * 1000 // totalpages))
+    scaled = abs(badness) * 1000 // totalpages
+    return max(0, (1000 + (scaled if badness >= 0 else -scaled)) * 2 // 3)
 
 
 def select_bad_process(tasks: Iterable[Task], totalpages: int) -> Task | None:

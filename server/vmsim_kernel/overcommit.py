@@ -2,19 +2,32 @@
 
 Models __vm_enough_memory() in mm/util.c: vm.overcommit_memory 0 (heuristic: refuse only
 what could never fit in RAM + swap), 1 (always), 2 (never beyond CommitLimit =
-swap + RAM * overcommit_ratio / 100).
+swap + RAM * overcommit_ratio / 100, less vm.admin_reserve_kbytes for a non-root caller and
+vm.user_reserve_kbytes, capped at 1/32 of the caller's size), and mm/util.c's
+init_admin_reserve / init_user_reserve defaults.
 """
 
 from __future__ import annotations
 
 from .config import OvercommitMode
+from .constants import PAGE_SIZE
 
-__all__ = ["commit_limit", "vm_enough_memory"]
+__all__ = ["admin_reserve_pages", "commit_limit", "user_reserve_pages", "vm_enough_memory"]
 
 
 def commit_limit(total_ram_pages: int, total_swap_pages: int, ratio: int) -> int:
     """CommitLimit in pages."""
     return total_ram_pages * ratio // 100 + total_swap_pages
+
+
+def admin_reserve_pages(total_ram_pages: int) -> int:
+    """vm.admin_reserve_kbytes in pages: min(3% of RAM, 8 MiB) (init_admin_reserve)."""
+    return min(total_ram_pages // 32, (8 * 1024 * 1024) // PAGE_SIZE)
+
+
+def user_reserve_pages(total_ram_pages: int) -> int:
+    """vm.user_reserve_kbytes in pages: min(3% of RAM, 128 MiB) (init_user_reserve)."""
+    return min(total_ram_pages // 32, (128 * 1024 * 1024) // PAGE_SIZE)
 
 
 def vm_enough_memory(
@@ -24,10 +37,22 @@ def vm_enough_memory(
     total_ram_pages: int,
     total_swap_pages: int,
     ratio: int,
+    *,
+    caller_total_vm_pages: int | None = None,
 ) -> bool:
-    """Whether *pages* more may be committed on top of *committed*."""
+    """Whether *pages* more may be committed on top of *committed*.
+
+    In mode 2 the caller (never root here) leaves the admin reserve, and a process with an
+    address space (*caller_total_vm_pages*) also leaves the user reserve, at most 1/32 of
+    its size, so that it can still be killed from a shell. The new total must stay below
+    that limit.
+    """
     if mode is OvercommitMode.ALWAYS:
         return True
     if mode is OvercommitMode.HEURISTIC:
         return pages <= total_ram_pages + total_swap_pages
-    return committed + pages <= commit_limit(total_ram_pages, total_swap_pages, ratio)
+    allowed = commit_limit(total_ram_pages, total_swap_pages, ratio)
+    allowed -= admin_reserve_pages(total_ram_pages)
+    if caller_total_vm_pages is not None:
+        allowed -= min(caller_total_vm_pages // 32, user_reserve_pages(total_ram_pages))
+    return committed + pages < allowed

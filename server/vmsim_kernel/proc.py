@@ -583,7 +583,7 @@ def format_status(machine: Machine, task: Task) -> str:
         kb("VmLib", 0),
         kb("VmPTE", info.vm_pte),
         kb("VmSwap", info.vm_swap),
-        "Threads:\t1",
+        f"Threads:\t{len(task.threads) if task.alive else 1}",
         f"SigQ:\t0/{machine.config.max_processes}",
         f"voluntary_ctxt_switches:\t{task.maj_flt}",
         "nonvoluntary_ctxt_switches:\t0",

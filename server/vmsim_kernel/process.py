@@ -57,11 +57,13 @@ class Task:
         """Whether the task still runs."""
         return self.state is ProcessState.RUNNING
 
-    def record_kill(self, signal: Signal, address: int | None, reason: str) -> ProcessKilled:
+    def record_kill(
+        self, signal: Signal, address: int | None, reason: str, si_code: str = "SEGV_MAPERR"
+    ) -> ProcessKilled:
         """Remember how the task died and return the error its later calls get."""
         death: ProcessKilled
         if signal is Signal.SIGSEGV and address is not None:
-            death = SegmentationFault(self.pid, address, reason)
+            death = SegmentationFault(self.pid, address, reason, si_code)
         elif signal is Signal.SIGKILL and reason.startswith("Out of memory"):
             death = OomKilled(self.pid, reason)
         else:

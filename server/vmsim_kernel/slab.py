@@ -32,6 +32,7 @@ __all__ = [
     "KMALLOC_MAX_CACHE_SIZE",
     "KMALLOC_MAX_SIZE",
     "KMALLOC_SIZES",
+    "ZERO_SIZE_PTR",
     "KmallocAllocation",
     "SlabAllocator",
     "SlabCacheInfo",
@@ -41,6 +42,7 @@ __all__ = [
 
 KMALLOC_SIZES: Final = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
 KMALLOC_MAX_CACHE_SIZE: Final = 8192  # larger requests go to the page allocator
+ZERO_SIZE_PTR: Final = 16  # what kmalloc(0) returns: distinct from NULL, faults on access
 KMALLOC_MAX_SIZE: Final = PAGE_SIZE << (MAX_ORDER - 1)  # 4 MiB: the largest buddy block
 _KMALLOC_GFP: Final = (Gfp.KERNEL, Gfp.ATOMIC, Gfp.DMA)
 _KERNEL_OWNER_FLAGS_CLEAR: Final = np.uint32(
@@ -218,8 +220,12 @@ class SlabAllocator:
     ) -> int:
         """kmalloc(size, gfp): a direct-map address of at least *size* bytes (kzalloc with *zero*).
 
+        kmalloc(0) returns ZERO_SIZE_PTR (16): not NULL, yet any access to it faults, and
+        kfree takes it back as a no-op.
+
         Raises:
-            InvalidArgument: *size* is 0 or above KMALLOC_MAX_SIZE, or *gfp* asks for high memory.
+            InvalidArgument: *size* is negative or above KMALLOC_MAX_SIZE, or *gfp* asks for
+                high memory.
             OutOfMemory: no page could be found under the rules of *gfp*.
         """
         if gfp not in _KMALLOC_GFP:
@@ -228,8 +234,12 @@ class SlabAllocator:
                 f"{gfp.name}: kmalloc memory must be permanently mapped, high memory is not",
                 "KERNEL, ATOMIC, DMA (vmalloc takes high pages)",
             )
-        if not 0 < size <= KMALLOC_MAX_SIZE:
-            raise InvalidArgument("size", f"{size} bytes", f"1 .. {KMALLOC_MAX_SIZE}")
+        if not 0 <= size <= KMALLOC_MAX_SIZE:
+            raise InvalidArgument(
+                "size", f"{size} bytes", f"0 .. {KMALLOC_MAX_SIZE} (0 gives ZERO_SIZE_PTR)"
+            )
+        if size == 0:
+            return ZERO_SIZE_PTR
         if size > KMALLOC_MAX_CACHE_SIZE:
             allocation = self._kmalloc_large(size, gfp, owner)
         else:
@@ -306,7 +316,7 @@ class SlabAllocator:
 
     # ---- kfree --------------------------------------------------------------------------------
     def kfree(self, addr: int, owner: int | None = None) -> None:
-        """kfree(addr): free an object kmalloc returned; kfree(0) does nothing, as kfree(NULL).
+        """kfree(addr): free an object kmalloc returned; kfree(0) and kfree(ZERO_SIZE_PTR) do nothing.
 
         An empty slab goes back to the page allocator at once.
 
@@ -319,7 +329,7 @@ class SlabAllocator:
                 never allocated).
             PermissionDenied: the allocation belongs to another owner.
         """
-        if addr == 0:
+        if addr <= ZERO_SIZE_PTR:  # ZERO_OR_NULL_PTR
             return
         allocation = self._objects.get(addr)
         if allocation is None:

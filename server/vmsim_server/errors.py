@@ -39,6 +39,7 @@ from vmsim_kernel import (
     OutOfRange,
     PermissionDenied,
     ProcessKilled,
+    SegmentationFault,
 )
 
 __all__ = [
@@ -92,6 +93,8 @@ def _metadata(error: KernelError) -> dict[str, str]:
         metadata |= {"pid": str(error.pid), "signal": error.signal.name, "reason": error.reason}
         if error.address is not None:
             metadata["address"] = f"0x{error.address:08x}"
+        if isinstance(error, SegmentationFault):
+            metadata["si_code"] = error.si_code
     if isinstance(error, NoSuchProcess):
         metadata["pid"] = str(error.pid)
     return metadata

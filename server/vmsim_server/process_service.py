@@ -19,10 +19,10 @@ from vmsim_kernel import (
     KernelError,
     LimitExceeded,
     Machine,
+    NoSuchProcess,
     ProcessInfo,
     ProcessKilled,
     ProcessState,
-    Signal,
 )
 
 from . import convert
@@ -289,11 +289,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._sessions.close(pid)
 
 
-def death_of(info: ProcessInfo) -> ProcessKilled:
-    """The error a call for a dead process meets, rebuilt from its record."""
-    return ProcessKilled(
-        info.pid,
-        info.killed_by or Signal.SIGTERM,
-        info.kill_address,
-        info.kill_reason or "process has exited",
-    )
+def death_of(info: ProcessInfo) -> ProcessKilled | NoSuchProcess:
+    """The error a call for a dead process meets, rebuilt from its record: ProcessKilled only
+    when something killed it, ESRCH when it exited."""
+    if info.killed_by is None:
+        return NoSuchProcess(info.pid, "it has exited")
+    return ProcessKilled(info.pid, info.killed_by, info.kill_address, info.kill_reason or "killed")

@@ -7,7 +7,15 @@ from collections.abc import Callable
 import pytest
 
 from vmsim_kernel import InvalidArgument, Machine, MiB
-from vmsim_kernel.constants import FIXADDR_TOP, LAST_PKMAP, PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE
+from vmsim_kernel.constants import (
+    FIXADDR_TOP,
+    LAST_PKMAP,
+    PAGE_OFFSET,
+    PAGE_SIZE,
+    PKMAP_BASE,
+    GiB,
+    ZoneType,
+)
 from vmsim_kernel.highmem import (
     KM_TYPE_NR,
     AtomicContextViolation,
@@ -237,3 +245,15 @@ def test_64_cpus_of_atomic_slots_fit_the_last_page_table(make_machine: MachineFa
     assert addrs[0] == FIXADDR_TOP - 63 * KM_TYPE_NR * PAGE_SIZE
     assert addrs[-1] == 0xFFC00000  # the first page above the pkmap area
     assert kernel_walk(machine, addrs[-1]).pfn == base + KM_TYPE_NR - 1
+
+
+def test_kmap_while_the_caller_holds_a_kmap_atomic_is_a_bug_even_without_a_cpu(
+    make_machine: MachineFactory,
+) -> None:
+    """might_sleep(): a session holding an atomic kmap may not kmap (the API passes no cpu)."""
+    machine = make_machine(ram_bytes=1 * GiB)
+    high_pfn = machine.allocator.zones[ZoneType.HIGHMEM].start_pfn
+    machine.kmap_atomic(high_pfn, 1, owner=7)
+    with pytest.raises(AtomicContextViolation, match="BUG: sleeping function"):
+        machine.kmap(high_pfn + 1, owner=7)
+    assert machine.kmap(high_pfn + 1, owner=8) is not None  # another session is not atomic

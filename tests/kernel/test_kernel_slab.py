@@ -10,9 +10,9 @@ import pytest
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
 from vmsim_kernel.constants import PAGE_SIZE, Gfp, ZoneType
-from vmsim_kernel.highmem import kernel_read, kernel_write, pa, va
+from vmsim_kernel.highmem import KernelOops, kernel_read, kernel_write, pa, va
 from vmsim_kernel.physmem import PageFlag
-from vmsim_kernel.slab import KMALLOC_MAX_SIZE, SlabAllocator, calculate_order
+from vmsim_kernel.slab import KMALLOC_MAX_SIZE, ZERO_SIZE_PTR, SlabAllocator, calculate_order
 
 MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 
@@ -121,7 +121,7 @@ def test_gfp_dma_objects_come_from_the_dma_zone_and_dma_caches(machine64: Machin
 
 @pytest.mark.parametrize(
     ("size", "gfp"),
-    [(0, Gfp.KERNEL), (-1, Gfp.KERNEL), (KMALLOC_MAX_SIZE + 1, Gfp.KERNEL), (8, Gfp.HIGHUSER)],
+    [(-1, Gfp.KERNEL), (KMALLOC_MAX_SIZE + 1, Gfp.KERNEL), (8, Gfp.HIGHUSER)],
 )
 def test_kmalloc_refuses_impossible_requests(machine64: Machine, size: int, gfp: Gfp) -> None:
     with pytest.raises(InvalidArgument):
@@ -248,3 +248,12 @@ def test_slabinfo_has_the_version_2_1_header_and_one_row_per_cache(machine64: Ma
     assert parsed["kmalloc-256"] == (3, 16, 256, 16, 1, 1, 1)
     assert parsed["kmalloc-8k"] == (0, 0, 8192, 4, 8, 0, 0)
     assert parsed["kmalloc-96"][2:5] == (96, 42, 1)
+
+
+def test_kmalloc_0_returns_zero_size_ptr_which_faults_and_kfree_accepts(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64)
+    assert slab.kmalloc(0) == ZERO_SIZE_PTR == 16
+    assert slab.allocations() == []
+    slab.kfree(ZERO_SIZE_PTR)  # a no-op, as ZERO_OR_NULL_PTR
+    with pytest.raises(KernelOops):
+        kernel_read(machine64, ZERO_SIZE_PTR, 1)

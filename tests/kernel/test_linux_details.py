@@ -1,0 +1,101 @@
+"""Small things Linux does that the simulator must do the same way (issue 9's list)."""
+
+from __future__ import annotations
+
+import pytest
+from tests.kernel.conftest import MachineFactory
+
+from vmsim_kernel import (
+    Machine,
+    MiB,
+    NoSuchProcess,
+    OvercommitMode,
+    ProcessKilled,
+    SegmentationFault,
+)
+from vmsim_kernel.constants import PAGE_OFFSET, PAGE_SIZE, Prot
+from vmsim_kernel.highmem import kernel_walk
+from vmsim_kernel.oom_kill import oom_badness
+from vmsim_kernel.results import Event, EventKind
+
+RW = 3
+ANON_PRIVATE = 0x22
+
+
+def test_user_and_kernel_pdes_carry_page_table_and_kernpg_table(machine: Machine) -> None:
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.touch(pid, addr, write=True)
+    assert machine.translate(pid, addr).pde & 0xFFF == 0x067  # _PAGE_TABLE
+    walk = kernel_walk(machine, PAGE_OFFSET + 0x100000)
+    assert walk.pde & 0xFFF == 0x063  # _KERNPG_TABLE
+    assert walk.pte is not None and walk.pte & 0xFFF == 0x163  # PAGE_KERNEL | _PAGE_GLOBAL
+
+
+def test_vmalloc_ptes_are_page_kernel_with_dirty_set(machine: Machine) -> None:
+    addr = machine.vmalloc(PAGE_SIZE)
+    walk = kernel_walk(machine, addr)
+    assert walk.pte is not None and walk.pte & 0xFFF == 0x163
+
+
+def test_segv_carries_its_si_code(make_machine: MachineFactory) -> None:
+    machine = make_machine()
+    cases = []
+    pid = machine.spawn()
+    with pytest.raises(SegmentationFault) as unmapped:
+        machine.touch(pid, 0x1000)
+    cases.append(unmapped.value)
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, PAGE_SIZE, int(Prot.READ), ANON_PRIVATE)
+    with pytest.raises(SegmentationFault) as read_only:
+        machine.touch(pid, addr, write=True)
+    cases.append(read_only.value)
+    pid = machine.spawn()
+    with pytest.raises(SegmentationFault) as kernel_space:
+        machine.touch(pid, PAGE_OFFSET)
+    cases.append(kernel_space.value)
+    assert [c.si_code for c in cases] == ["SEGV_MAPERR", "SEGV_ACCERR", "SEGV_MAPERR"]
+    assert all(c.reason.endswith(f"({c.si_code})") for c in cases)
+
+
+def test_oom_score_is_the_2_3_scaled_badness_and_a_proc_file(machine: Machine) -> None:
+    pid = machine.spawn(oom_score_adj=100)
+    addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON_PRIVATE)
+    machine.touch_many(pid, range(addr, addr + 4 * MiB, PAGE_SIZE), True)
+    totalpages = machine.oom_totalpages
+    task = machine.tasks[pid]
+    badness = oom_badness(task, totalpages)
+    assert badness == task.mm.rss_anon + task.mm.nr_ptes + 100 * (totalpages // 1000)
+    expected = (1000 + badness * 1000 // totalpages) * 2 // 3
+    assert machine.process(pid).oom_score == expected
+    assert machine.report("oom_score", pid) == f"{expected}\n"
+    assert machine.report("oom_score_adj", pid) == "100\n"
+    idle = machine.spawn(oom_score_adj=-1000)
+    assert machine.report("oom_score", idle) == "0\n"
+
+
+def test_status_counts_threads(machine: Machine) -> None:
+    pid = machine.spawn()
+    tids = [machine.spawn_thread(pid) for _ in range(3)]
+    assert "Threads:\t4\n" in machine.report("status", pid)
+    machine.exit_thread(pid, tids[0])
+    assert "Threads:\t3\n" in machine.report("status", pid)
+
+
+def test_the_oom_kill_event_comes_before_the_victims_exit(make_machine: MachineFactory) -> None:
+    machine = make_machine(ram_bytes=8 * MiB, swap_bytes=0, overcommit_memory=OvercommitMode.ALWAYS)
+    seen: list[Event] = []
+    machine.add_event_listener(seen.append, frozenset({EventKind.OOM_KILL, EventKind.PROCESS_EXIT}))
+    pid = machine.spawn("hog")
+    addr = machine.mmap(pid, 0, 16 * MiB, RW, ANON_PRIVATE)
+    with pytest.raises(ProcessKilled):  # the hog is the victim
+        machine.touch_many(pid, range(addr, addr + 16 * MiB, PAGE_SIZE), True)
+    kinds = [(event.kind, event.pid) for event in seen]
+    assert kinds == [(EventKind.OOM_KILL, pid), (EventKind.PROCESS_EXIT, pid)]
+
+
+def test_a_call_on_an_exited_process_is_esrch_not_a_kill(machine: Machine) -> None:
+    pid = machine.spawn()
+    machine.exit(pid)
+    with pytest.raises(NoSuchProcess, match="exited"):
+        machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_PRIVATE)

@@ -32,7 +32,9 @@ from .pgtable import (
     PDE_USER_TABLE,
     PTE_ACCESSED,
     PTE_DIRTY,
+    PTE_MAPPED,
     PTE_PRESENT,
+    PTE_PROTNONE,
     PTE_RW,
     PTE_USER,
     make_entry,
@@ -42,7 +44,7 @@ from .pgtable import (
 )
 from .physmem import PageFlag
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
-from .swap import is_swap_pte, swp_offset, swp_type
+from .swap import swp_offset, swp_type
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -70,7 +72,8 @@ _RW = PTE_RW
 _US = PTE_USER
 _A = PTE_ACCESSED
 _D = PTE_DIRTY
-_PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _P | _A | _D
+_MAPPED = PTE_MAPPED
+_PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _A | _D
 # A new anonymous page's flags, as a plain int: IntFlag arithmetic per fault is measurable.
 _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 
@@ -159,7 +162,7 @@ def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> F
         if not write and not vma.shared:
             return do_anonymous_zero_page(machine, task, address, word)
         return do_anonymous_page(machine, task, vma, address, word, write)
-    if not pte & _P:
+    if not pte & _MAPPED:
         return do_swap_page(machine, task, vma, address, word, write)
     is_zero_page = pte >> PAGE_SHIFT == machine.zero_pfn
     if write and is_zero_page:
@@ -424,7 +427,8 @@ def swapin_range(machine: Machine, task: Task, start: int, end: int) -> int:
     count = 0
     for va in range(start, end, PAGE_SIZE):
         word = pte_word_or_none(machine, task.mm, va)
-        if word is None or not is_swap_pte(machine.ram_words[word]):
+        pte = machine.ram_words[word] if word is not None else 0
+        if word is None or not pte or pte & _MAPPED:  # no swap entry there
             continue
         vma = task.mm.find_vma(va)
         assert vma is not None
@@ -463,7 +467,7 @@ def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> int:
         entries = ram32[first_word : first_word + count]
         for k in np.flatnonzero(entries).tolist():
             pte = int(entries[k])
-            if pte & _P:
+            if pte & _MAPPED:
                 pfn = pte >> PAGE_SHIFT
                 if pfn == machine.zero_pfn:
                     pass  # the zero page is nobody's: clearing the PTE is all
@@ -498,7 +502,7 @@ def update_protection(machine: Machine, mm: MmStruct, start: int, end: int, vma:
     zero_pfn = np.uint32(machine.zero_pfn)
     for _va, first_word, count in pte_runs(machine, mm, start, end):
         entries = ram32[first_word : first_word + count]
-        present = (entries & np.uint32(_P)) != 0
+        present = (entries & np.uint32(_MAPPED)) != 0
         # The zero page stays read-only whatever the VMA allows: a write must copy it.
         is_zero = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
         kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
@@ -525,6 +529,8 @@ def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | Non
         fault = None if result.user else "supervisor-only or PROT_NONE page (U/S clear)"
     elif vma_info is None:
         fault = "no VMA covers the address"
+    elif result.pte is not None and result.pte & PTE_PROTNONE:
+        fault = "PROT_NONE page (P clear, _PAGE_PROTNONE set): any access is SIGSEGV"
     elif result.swap_offset is not None:
         fault = "page is swapped out (major fault on access)"
     elif result.pte is None:

@@ -33,7 +33,9 @@ __all__ = [
     "PSE_FRAME_MASK",
     "PTE_ACCESSED",
     "PTE_DIRTY",
+    "PTE_MAPPED",
     "PTE_PRESENT",
+    "PTE_PROTNONE",
     "PTE_RW",
     "PTE_USER",
     "decode_entry_bits",
@@ -41,6 +43,7 @@ __all__ = [
     "pde_index",
     "pde_word",
     "pte_index",
+    "pte_present",
     "pte_word",
     "pte_words_of_table",
     "walk",
@@ -56,6 +59,11 @@ PTE_USER: Final = int(PageTableBit.USER)
 PTE_ACCESSED: Final = int(PageTableBit.ACCESSED)
 PTE_DIRTY: Final = int(PageTableBit.DIRTY)
 PDE_PSE: Final = int(PageTableBit.PSE)
+# _PAGE_PROTNONE: a user page mapped PROT_NONE has P clear and this bit (G's, which user PTEs
+# never use) set, so the MMU refuses every access while the PTE still names the frame.
+# Swap entries keep bit 8 clear (their offset starts at bit 9), so the two never mix.
+PTE_PROTNONE: Final = int(PageTableBit.GLOBAL)
+PTE_MAPPED: Final = int(PageTableBit.PRESENT) | PTE_PROTNONE  # pte_present(): a frame is named
 _P = PTE_PRESENT
 _RW = PTE_RW
 _US = PTE_USER
@@ -102,11 +110,15 @@ def decode_entry_bits(entry: int) -> list[str]:
 
 
 def user_pte_bits(writable: bool, accessible: bool) -> int:
-    """PTE bits for a user page of a VMA: U/S cleared for PROT_NONE so any user access faults."""
-    bits = _P | (_US if accessible else 0)
-    if writable and accessible:
-        bits |= _RW
-    return bits
+    """PTE bits for a user page of a VMA; PROT_NONE is P clear with _PAGE_PROTNONE set."""
+    if not accessible:
+        return PTE_PROTNONE
+    return _P | _US | (_RW if writable else 0)
+
+
+def pte_present(pte: int) -> bool:
+    """pte_present(): the PTE names a frame (present, or PROT_NONE)."""
+    return bool(pte & PTE_MAPPED)
 
 
 def present_mask(entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
@@ -155,6 +167,12 @@ def walk(words: memoryview, pgd_pfn: int, linear: int) -> Translation:
     if pte & _P:
         physical = (pte & FRAME_MASK) | (linear & (PAGE_SIZE - 1))
         return _mapped(stopped, pte, physical)
+    if pte & PTE_PROTNONE:
+        return replace(
+            stopped,
+            pfn=pte >> PAGE_SHIFT,
+            fault="PROT_NONE page (P clear, _PAGE_PROTNONE set)",
+        )
     if pte:
         return replace(
             stopped,

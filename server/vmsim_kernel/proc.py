@@ -31,7 +31,7 @@ from .highmem import FIXADDR_START, nr_kernel_pagetable_pages
 from .layout import format_layout_block, format_memblock, virtual_layout
 from .memory import pte_runs
 from .mm import MmStruct, Vma
-from .pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT
+from .pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_MAPPED, PTE_PRESENT
 from .physmem import PageFlag
 from .results import VmaInfo, ZoneInfo
 from .vmstat import VMSTAT_EVENT_NAMES
@@ -444,7 +444,7 @@ def format_swaps(machine: Machine) -> str:
 
 def _present_own_pages(machine: Machine, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
     """Which PTEs map a page of the process's own: present and not the shared zero page."""
-    present: npt.NDArray[np.bool_] = (entries & np.uint32(_P)) != 0
+    present: npt.NDArray[np.bool_] = (entries & np.uint32(PTE_MAPPED)) != 0
     own: npt.NDArray[np.bool_] = (entries >> np.uint32(PAGE_SHIFT)) != np.uint32(machine.zero_pfn)
     return present & own
 
@@ -459,7 +459,7 @@ def vma_info(machine: Machine, mm: MmStruct, vma: Vma) -> VmaInfo:
         entries = ram32[first : first + count]
         present = _present_own_pages(machine, entries)
         rss += int(present.sum())
-        swap += int(np.count_nonzero(entries[(entries & np.uint32(_P)) == 0]))
+        swap += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
         referenced += int(np.count_nonzero(entries[present] & np.uint32(_A)))
         dirty += int(np.count_nonzero(entries[present] & np.uint32(_D)))
         counts = mapcount[(entries[present] >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
@@ -621,7 +621,7 @@ def check_invariants(machine: Machine) -> None:
                 raise KernelBug(f"pfn {pfn} is mapped privately by {len(owners)} processes")
         for mapping in mappings:
             if machine.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
-                machine.ram_words[mapping.pte_word] & _P
+                machine.ram_words[mapping.pte_word] & PTE_MAPPED
             ):
                 raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
     swap_refs = _nr_swapcache(machine)
@@ -633,7 +633,7 @@ def check_invariants(machine: Machine) -> None:
         for _va, first, count in pte_runs(machine, mm, 0, TASK_SIZE):
             entries = machine.ram32[first : first + count]
             present += int(_present_own_pages(machine, entries).sum())
-            swapped += int(np.count_nonzero(entries[(entries & np.uint32(_P)) == 0]))
+            swapped += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
         if present != mm.rss_anon or swapped != mm.swap_entries:
             raise KernelBug(
                 f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "

@@ -27,6 +27,7 @@ from vmsim_kernel import (
 from vmsim_kernel.constants import TASK_SIZE, ZoneType
 from vmsim_kernel.memory import pte_runs
 from vmsim_kernel.page_alloc import WatermarkLevel
+from vmsim_kernel.pgtable import PTE_MAPPED
 from vmsim_kernel.results import Event, EventKind
 
 RW = PROT_READ | PROT_WRITE
@@ -192,7 +193,7 @@ class VirtualMemory(RuleBasedStateMachine):
             present = zero_mapped = 0
             for _va, first, count in pte_runs(machine, mm, 0, TASK_SIZE):
                 entries = machine.ram32[first : first + count]
-                is_present = (entries & np.uint32(1)) != 0
+                is_present = (entries & np.uint32(PTE_MAPPED)) != 0
                 present += int(is_present.sum())
                 zero_mapped += int(
                     np.count_nonzero(entries[is_present] >> np.uint32(12) == zero_pfn)

@@ -99,3 +99,22 @@ def test_a_call_on_an_exited_process_is_esrch_not_a_kill(machine: Machine) -> No
     machine.exit(pid)
     with pytest.raises(NoSuchProcess, match="exited"):
         machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_PRIVATE)
+
+
+def test_prot_none_is_p_clear_with_protnone_and_keeps_the_frame(machine: Machine) -> None:
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, 2 * PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.write(pid, addr, b"kept")
+    pfn = machine.translate(pid, addr).pfn
+    machine.mprotect(pid, addr, 2 * PAGE_SIZE, int(Prot.NONE))
+    walk = machine.translate(pid, addr)
+    assert walk.pte is not None and walk.pte & 0x1 == 0 and walk.pte & 0x100
+    assert walk.pfn == pfn and walk.swap_offset is None and "PROT_NONE" in (walk.fault or "")
+    assert machine.process(pid).vm_rss == PAGE_SIZE
+    machine.check_invariants()
+    machine.mprotect(pid, addr, 2 * PAGE_SIZE, RW)
+    assert machine.read(pid, addr, 4) == b"kept"
+    machine.mprotect(pid, addr, 2 * PAGE_SIZE, int(Prot.NONE))
+    with pytest.raises(SegmentationFault) as fault:
+        machine.touch(pid, addr)
+    assert fault.value.si_code == "SEGV_ACCERR"

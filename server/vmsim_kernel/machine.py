@@ -481,6 +481,7 @@ class Machine:
         reason = (
             f"Out of memory: Killed process {victim.pid} ({victim.name}) "
             f"total-vm:{mm.total_vm_pages * 4}kB, anon-rss:{mm.rss_anon * 4}kB, "
+            f"shmem-rss:{mm.rss_shmem * 4}kB, "
             f"swap:{mm.swap_entries * 4}kB, pgtables:{mm.nr_ptes * 4}kB "
             f"oom_score_adj:{victim.oom_score_adj} (for a {gfp.name} allocation"
             f"{f' by pid {requester.pid}' if requester else ''})"
@@ -648,7 +649,7 @@ class Machine:
             name=task.name,
             state=task.state,
             vm_size=mm.total_vm_pages * PAGE_SIZE if task.alive else 0,
-            vm_rss=mm.rss_anon * PAGE_SIZE,
+            vm_rss=mm.rss * PAGE_SIZE,
             vm_swap=mm.swap_entries * PAGE_SIZE,
             vm_pte=mm.nr_ptes * PAGE_SIZE,
             vm_peak=mm.hiwater_vm * PAGE_SIZE,

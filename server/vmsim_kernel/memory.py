@@ -76,6 +76,9 @@ _MAPPED = PTE_MAPPED
 _PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _A | _D
 # A new anonymous page's flags, as a plain int: IntFlag arithmetic per fault is measurable.
 _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+# A MAP_SHARED anonymous page is shmem: swap-backed, but not PageAnon.
+_NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+_ANON_BIT: Final = int(PageFlag.ANON)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -205,7 +208,7 @@ def do_anonymous_page(
     machine.physmem.zero_frame(pfn)
     machine.current.run(machine.costs.zero_page_ns)
     flags = machine.physmem.flags
-    flags[pfn] = flags.item(pfn) | _NEW_ANON_PAGE_FLAGS
+    flags[pfn] = flags.item(pfn) | (_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
     bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
     map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
     task.min_flt += 1
@@ -249,7 +252,9 @@ def swap_in_page(
     waited = machine.wait_for_swap_read()
     swap.read_slot_into(offset, machine.physmem.frame_view(pfn))
     physmem = machine.physmem
-    physmem.set_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    physmem.flags[pfn] = physmem.flags.item(pfn) | (
+        _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
+    )
     if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
         swap.free_slot(offset)
         physmem.set_flags(pfn, PageFlag.DIRTY)
@@ -275,9 +280,7 @@ def map_user_page(
     machine.rmap.add(pfn, mm, page_va, word)
     machine.policy.insert(pfn)
     machine.charge_lru_lock(1, machine.costs.lru_update_ns)
-    mm.rss_anon += 1
-    if mm.rss_anon > mm.hiwater_rss:
-        mm.hiwater_rss = mm.rss_anon
+    mm.count_resident(not machine.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 
 def expand_stack(machine: Machine, task: Task, address: int) -> Vma | None:
@@ -486,7 +489,7 @@ def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> int:
 
 def unmap_user_page(machine: Machine, mm: MmStruct, pfn: int, page_va: int) -> bool:
     """Drop one mapping of a user page; free the page (and say so) when it was the last."""
-    mm.rss_anon -= 1
+    mm.count_resident(not machine.physmem.flags.item(pfn) & _ANON_BIT, -1)
     if machine.rmap.remove(pfn, mm, page_va) == 0:
         machine.policy.remove(pfn)
         machine.release_user_page(pfn, charge=False)

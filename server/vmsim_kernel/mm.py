@@ -116,12 +116,27 @@ class MmStruct:
         self.mmap_base = STACK_TOP - max(STACK_RLIMIT + STACK_GUARD_GAP, MIN_STACK_GAP)
         self.start_brk = START_BRK
         self.brk = START_BRK
-        self.rss_anon = 0  # MM_ANONPAGES: resident pages
+        self.rss_anon = 0  # MM_ANONPAGES: resident pages of private mappings
+        self.rss_shmem = 0  # MM_SHMEMPAGES: resident pages of MAP_SHARED mappings (shmem)
         self.swap_entries = 0  # MM_SWAPENTS: PTEs holding swap entries
         self.nr_ptes = 0  # page-table pages (VmPTE)
         self.hiwater_rss = 0
         self.hiwater_vm = 0
         self.committed_pages = 0  # this mm's share of Committed_AS
+
+    @property
+    def rss(self) -> int:
+        """get_mm_rss: every resident page (VmRSS, the OOM killer's points)."""
+        return self.rss_anon + self.rss_shmem
+
+    def count_resident(self, shmem: bool, delta: int) -> None:
+        """add_mm_counter for MM_SHMEMPAGES or MM_ANONPAGES; keeps VmHWM."""
+        if shmem:
+            self.rss_shmem += delta
+        else:
+            self.rss_anon += delta
+        if delta > 0 and self.rss > self.hiwater_rss:
+            self.hiwater_rss = self.rss
 
     # ---- lookup -------------------------------------------------------------
     def __iter__(self) -> Iterator[Vma]:

@@ -28,7 +28,7 @@ def oom_badness(task: Task, totalpages: int) -> int | None:
     if not task.alive or task.oom_score_adj == OOM_SCORE_ADJ_MIN:
         return None
     mm = task.mm
-    points = mm.rss_anon + mm.swap_entries + mm.nr_ptes
+    points = mm.rss + mm.swap_entries + mm.nr_ptes
     # adj *= totalpages / 1000: one thousandth of memory per point, in integer pages.
     return points + task.oom_score_adj * (totalpages // 1000)
 
@@ -52,7 +52,7 @@ def select_bad_process(tasks: Iterable[Task], totalpages: int) -> Task | None:
     chosen_points = 0
     for task in tasks:
         points = oom_badness(task, totalpages)
-        if points is None or (points <= 0 and task.mm.rss_anon == 0):
+        if points is None or (points <= 0 and task.mm.rss == 0):
             continue
         if chosen is None or points > chosen_points:
             chosen, chosen_points = task, points

@@ -81,6 +81,13 @@ def _nr_swapcache(machine: Machine) -> int:
     return int(np.count_nonzero(machine.physmem.flags & np.uint32(PageFlag.SWAPCACHE)))
 
 
+def _nr_shmem(machine: Machine) -> int:
+    """Shmem pages (NR_SHMEM): MAP_SHARED anonymous memory, swap-backed but not PageAnon."""
+    flags = machine.physmem.flags
+    backed = (flags & np.uint32(PageFlag.SWAPBACKED)) != 0
+    return int(np.count_nonzero(backed & ((flags & np.uint32(PageFlag.ANON)) == 0)))
+
+
 def _nr_pagetable_pages(machine: Machine) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
@@ -104,6 +111,7 @@ def meminfo(machine: Machine) -> dict[str, int]:
     free = allocator.nr_free_pages()
     reserve = allocator.totalreserve_pages()
     active, inactive = _lru_sizes(machine)
+    shmem = _nr_shmem(machine)
     swap = machine.swap
     swap_total = swap.nr_usable_slots if swap else 0
     swap_free = swap_total - (swap.inuse_pages if swap else 0)
@@ -112,7 +120,7 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "MemFree": _kb(free),
         "MemAvailable": _kb(max(0, free - reserve)),
         "Buffers": 0,
-        "Cached": 0,
+        "Cached": _kb(shmem),  # shmem pages are page cache
         "SwapCached": _kb(_nr_swapcache(machine)),
         "Active": _kb(len(active)),
         "Inactive": _kb(len(inactive)),
@@ -132,9 +140,9 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "Zswapped": 0,
         "Dirty": 0,
         "Writeback": 0,
-        "AnonPages": _kb(machine.rmap.nr_mapped_pages()),
-        "Mapped": 0,
-        "Shmem": 0,
+        "AnonPages": _kb(machine.rmap.nr_mapped_pages() - shmem),
+        "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
+        "Shmem": _kb(shmem),
         "KReclaimable": 0,
         "Slab": _kb(machine.slab.nr_slab_pages + machine.slab.nr_large_kmalloc_pages),
         "SReclaimable": 0,
@@ -211,6 +219,7 @@ def vmstat(machine: Machine) -> dict[str, int]:
     """/proc/vmstat: every line a 6.1 i386 kernel prints, in its order (vmstat.VMSTAT_EVENT_NAMES)."""
     active, inactive = _lru_sizes(machine)
     slab = machine.slab
+    shmem = _nr_shmem(machine)
     dirty_threshold, dirty_background_threshold = _dirty_thresholds(machine)
     values = {
         "nr_free_pages": machine.allocator.nr_free_pages(),
@@ -219,7 +228,10 @@ def vmstat(machine: Machine) -> dict[str, int]:
         "nr_inactive_anon": len(inactive),
         "nr_active_anon": len(active),
         "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
-        "nr_anon_pages": machine.rmap.nr_mapped_pages(),
+        "nr_anon_pages": machine.rmap.nr_mapped_pages() - shmem,
+        "nr_mapped": shmem,
+        "nr_file_pages": shmem,
+        "nr_shmem": shmem,
         "nr_page_table_pages": _nr_pagetable_pages(machine),
         "nr_swapcached": _nr_swapcache(machine),
         "nr_dirty_threshold": dirty_threshold,
@@ -473,7 +485,7 @@ def vma_info(machine: Machine, mm: MmStruct, vma: Vma) -> VmaInfo:
         name=vma.kind,
         rss=rss * PAGE_SIZE,
         swap=swap * PAGE_SIZE,
-        anonymous=rss * PAGE_SIZE,
+        anonymous=0 if vma.shared else rss * PAGE_SIZE,  # shmem pages are not Anonymous
         referenced=referenced * PAGE_SIZE,
         shared_clean=0,
         shared_dirty=shared * PAGE_SIZE,
@@ -574,9 +586,9 @@ def format_status(machine: Machine, task: Task) -> str:
         kb("VmPin", 0),
         kb("VmHWM", info.vm_hwm),
         kb("VmRSS", info.vm_rss),
-        kb("RssAnon", info.vm_rss),
+        kb("RssAnon", task.mm.rss_anon * PAGE_SIZE),
         kb("RssFile", 0),
-        kb("RssShmem", 0),
+        kb("RssShmem", task.mm.rss_shmem * PAGE_SIZE),
         kb("VmData", data_kb * 1024),
         kb("VmStk", (stack.end - stack.start) if stack else 0),
         kb("VmExe", 0),
@@ -609,7 +621,7 @@ def check_invariants(machine: Machine) -> None:
             f"frames: free {free} + user {mapped} + page tables {tables} + kernel {kernel} "
             f"!= managed {managed}"
         )
-    if sum(task.mm.rss_anon for task in live) != int(machine.physmem.mapcount.sum()):
+    if sum(task.mm.rss for task in live) != int(machine.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
     if len(machine.policy) != mapped:
         raise KernelBug(f"policy tracks {len(machine.policy)} pages but {mapped} are mapped")
@@ -634,10 +646,10 @@ def check_invariants(machine: Machine) -> None:
             entries = machine.ram32[first : first + count]
             present += int(_present_own_pages(machine, entries).sum())
             swapped += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
-        if present != mm.rss_anon or swapped != mm.swap_entries:
+        if present != mm.rss or swapped != mm.swap_entries:
             raise KernelBug(
                 f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "
-                f"counters say {mm.rss_anon} and {mm.swap_entries}"
+                f"counters say {mm.rss} and {mm.swap_entries}"
             )
         nr_tables = sum(
             1 for i in range(0, TASK_SIZE >> 22) if machine.ram_words[(mm.pgd_pfn << 10) + i] & _P

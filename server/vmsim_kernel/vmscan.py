@@ -86,10 +86,11 @@ def pageout(machine: Machine, pfn: int) -> PageoutResult:
     # reference (or the fresh allocation's) becomes the first of them.
     for _ in range(len(mappings) - 1):
         swap.duplicate(swp_offset(entry))
+    shmem = not physmem.test_flags(pfn, PageFlag.ANON)
     for mapping in mappings:
         machine.ram_words[mapping.pte_word] = entry
         rmap.remove(pfn, mapping.mm, mapping.address)
-        mapping.mm.rss_anon -= 1
+        mapping.mm.count_resident(shmem, -1)
         mapping.mm.swap_entries += 1
     first = mappings[0]
     owner = machine.pid_of_mm(first.mm)

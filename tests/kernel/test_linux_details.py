@@ -118,3 +118,27 @@ def test_prot_none_is_p_clear_with_protnone_and_keeps_the_frame(machine: Machine
     with pytest.raises(SegmentationFault) as fault:
         machine.touch(pid, addr)
     assert fault.value.si_code == "SEGV_ACCERR"
+
+
+def test_map_shared_anonymous_memory_is_shmem(make_machine: MachineFactory) -> None:
+    machine = make_machine(ram_bytes=8 * MiB, swap_bytes=16 * MiB)
+    pid = machine.spawn()
+    shared = machine.mmap(pid, 0, 16 * PAGE_SIZE, RW, 0x21)  # MAP_SHARED | MAP_ANONYMOUS
+    private = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.touch_many(pid, range(shared, shared + 16 * PAGE_SIZE, PAGE_SIZE), True)
+    machine.touch_many(pid, range(private, private + 4 * PAGE_SIZE, PAGE_SIZE), True)
+    meminfo, status = machine.meminfo(), machine.report("status", pid)
+    assert meminfo["Shmem"] == meminfo["Cached"] == 64 and meminfo["AnonPages"] == 16
+    assert "RssShmem:\t      64 kB" in status and "RssAnon:\t      16 kB" in status
+    assert machine.process(pid).vm_rss == 80 * 1024
+    assert machine.vmstat()["nr_shmem"] == 16
+    smaps = {info.start: info for info in machine.maps(pid)}
+    assert smaps[shared].anonymous == 0 and smaps[private].anonymous == 4 * PAGE_SIZE
+    # Under pressure shmem pages swap like anonymous ones and keep their kind.
+    hog = machine.spawn()
+    big = machine.mmap(hog, 0, 12 * MiB, RW, ANON_PRIVATE)
+    machine.touch_many(hog, range(big, big + 12 * MiB, PAGE_SIZE), True)
+    machine.check_invariants()
+    machine.touch_many(pid, range(shared, shared + 16 * PAGE_SIZE, PAGE_SIZE), False)
+    assert machine.tasks[pid].mm.rss_shmem == 16
+    machine.check_invariants()

@@ -99,9 +99,9 @@ class AsyncInspector:
         """/proc/swaps."""
         return await self._endpoint.invoke(calls.swaps())
 
-    async def processes(self) -> list[results.ProcessStatus]:
-        """Every process (live and zombie), by pid."""
-        return await self._endpoint.invoke(calls.processes())
+    async def processes(self, all: bool = False) -> list[results.ProcessStatus]:
+        """The live processes by pid; *all* adds the ended ones (zombies)."""
+        return await self._endpoint.invoke(calls.processes(all))
 
     async def maps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/maps."""

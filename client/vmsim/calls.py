@@ -259,12 +259,12 @@ def swaps() -> Call[Listing[results.SwapArea]]:
     return Call("inspect", "GetSwaps", inspect_pb2.GetSwapsRequest(), read_swaps)
 
 
-def processes() -> Call[list[results.ProcessStatus]]:
-    """Every process's status (live and zombie)."""
+def processes(all: bool = False) -> Call[list[results.ProcessStatus]]:
+    """The live processes' status; *all* adds the ended ones (zombies)."""
     return Call(
         "inspect",
         "ListProcesses",
-        inspect_pb2.ListProcessesRequest(),
+        inspect_pb2.ListProcessesRequest(all=all),
         lambda r: [results.process_status(p) for p in r.processes],
     )
 

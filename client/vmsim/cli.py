@@ -199,10 +199,16 @@ def _kb(value: int) -> str:
 
 
 @app.command()
-def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
-    """Processes with their memory (kB) and fault counts."""
+def ps(
+    addr: Address = DEFAULT_ADDRESS,
+    as_json: JsonFlag = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", "-a", help="also the processes that have ended (zombies)")
+    ] = False,
+) -> None:
+    """Live processes with their memory (kB) and fault counts."""
     with Inspector(addr) as inspector:
-        processes = guarded(inspector.processes)
+        processes = guarded(lambda: inspector.processes(all=show_all))
     if as_json:
         emit_json([_status_fields(p) for p in processes])
         return

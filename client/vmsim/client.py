@@ -101,9 +101,9 @@ class Inspector:
         """/proc/swaps."""
         return self._endpoint.invoke(calls.swaps())
 
-    def processes(self) -> list[results.ProcessStatus]:
-        """Every process (live and zombie), by pid."""
-        return self._endpoint.invoke(calls.processes())
+    def processes(self, all: bool = False) -> list[results.ProcessStatus]:
+        """The live processes by pid; *all* adds the ended ones (zombies)."""
+        return self._endpoint.invoke(calls.processes(all))
 
     def maps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/maps."""

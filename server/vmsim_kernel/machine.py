@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
@@ -169,6 +170,11 @@ class Machine:
             if self.config.swap_bytes
             else None
         )
+        # A machine dropped without close() (or still open at interpreter exit) still does
+        # swapoff, so a temporary swap file never outlives it.
+        self._swapoff_at_exit = (
+            weakref.finalize(self, self.swap.close) if self.swap is not None else None
+        )
         if self.config.policy is ReplacementPolicy.OPT:
             raise InvalidArgument(
                 "policy",
@@ -254,8 +260,8 @@ class Machine:
             if task.alive:
                 self._release_task(task)
         self.closed = True
-        if self.swap is not None:
-            self.swap.close()
+        if self._swapoff_at_exit is not None:
+            self._swapoff_at_exit()  # swapoff once; the finalizer is spent
         self.ram_words.release()
         self.ram32 = np.zeros(0, dtype=np.uint32)
         self.physmem.close()
@@ -636,9 +642,12 @@ class Machine:
         """Status of one process (live or zombie)."""
         return self._process_info(self._task(pid))
 
-    def processes(self) -> list[ProcessInfo]:
-        """Status of every process, by pid."""
-        return [self._process_info(task) for task in self.tasks.values()]
+    def processes(self, *, include_dead: bool = False) -> list[ProcessInfo]:
+        """Status of the live processes by pid; *include_dead* adds the ended ones kept for
+        reporting (their records say how they died)."""
+        return [
+            self._process_info(task) for task in self.tasks.values() if include_dead or task.alive
+        ]
 
     def _process_info(self, task: Task) -> ProcessInfo:
         mm = task.mm

@@ -77,7 +77,9 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         self, request: inspect_pb2.ListProcessesRequest, context: Context
     ) -> inspect_pb2.ListProcessesResponse:
         return inspect_pb2.ListProcessesResponse(
-            processes=[convert.process_status(p) for p in self._machine.processes()]
+            processes=[
+                convert.process_status(p) for p in self._machine.processes(include_dead=request.all)
+            ]
         )
 
     async def GetMaps(

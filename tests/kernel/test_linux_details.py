@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import (
     Machine,
+    MachineConfig,
     MiB,
     NoSuchProcess,
     OvercommitMode,
@@ -142,3 +148,29 @@ def test_map_shared_anonymous_memory_is_shmem(make_machine: MachineFactory) -> N
     machine.touch_many(pid, range(shared, shared + 16 * PAGE_SIZE, PAGE_SIZE), False)
     assert machine.tasks[pid].mm.rss_shmem == 16
     machine.check_invariants()
+
+
+def test_ps_lists_the_live_processes_unless_asked_for_all(machine: Machine) -> None:
+    alive, ended = machine.spawn("alive"), machine.spawn("ended")
+    machine.exit(ended)
+    assert [p.pid for p in machine.processes()] == [alive]
+    assert [p.pid for p in machine.processes(include_dead=True)] == [alive, ended]
+
+
+def test_a_machine_never_closed_leaves_no_swap_file(tmp_path: Path) -> None:
+    script = (
+        "from vmsim_kernel import Machine, MachineConfig\n"
+        "machine = Machine(MachineConfig(swap_bytes=1 << 20))\n"
+        "print(machine.swap.path)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert not Path(done.stdout.strip()).exists()
+    machine = Machine(MachineConfig(swap_bytes=1 << 20))
+    assert machine.swap is not None
+    path = Path(machine.swap.path)
+    assert path.exists()
+    del machine
+    gc.collect()
+    assert not path.exists()

@@ -82,6 +82,15 @@ def test_stat_layout_shows_the_boot_layout(server_address: str) -> None:
     assert as_json["PAGE_OFFSET"] == 0xC0000000 and as_json["_text"] == 1024 * 1024
 
 
+def test_ps_shows_ended_processes_only_with_all(server_address: str) -> None:
+    with vmsim.connect(server_address, name="cli-ended") as proc:
+        pid = proc.pid
+    live = json.loads(runner.invoke(app, ["ps", "--addr", server_address, "--json"]).output)
+    assert pid not in [p["pid"] for p in live]
+    every = runner.invoke(app, ["ps", "--all", "--addr", server_address, "--json"]).output
+    assert any(p["pid"] == pid and p["state"] == "Z" for p in json.loads(every))
+
+
 def test_addr_comes_from_vmsim_addr(server_address: str) -> None:
     result = runner.invoke(app, ["stat", "meminfo"], env={"VMSIM_ADDR": server_address})
     assert result.exit_code == 0 and "MemTotal:" in result.output

@@ -130,8 +130,10 @@ class GetSwapsResponse(_message.Message):
     def __init__(self, areas: _Optional[_Iterable[_Union[SwapArea, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ListProcessesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("all",)
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    def __init__(self, all: _Optional[bool] = ...) -> None: ...
 
 class ListProcessesResponse(_message.Message):
     __slots__ = ("processes",)

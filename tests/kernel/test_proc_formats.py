@@ -211,3 +211,22 @@ def test_a_machine_too_small_for_16_mib_loads_the_image_at_1_mib(
     machine = make_machine(ram_bytes=8 * MiB)
     assert machine.boot.image.text_pfn << 12 == 1 * MiB
     machine.check_invariants()
+
+
+def test_swaps_and_maps_lines_are_laid_out_as_on_the_real_i386_kernel(
+    make_machine: MachineFactory,
+) -> None:
+    """linux32: "/dev/vda<pad to 40>partition\\t262140\\t\\t0\\t\\t-2" (a file's type is "file\\t");
+    maps names at column 49."""
+    machine = make_machine(swap_bytes=256 * MiB)
+    header, line = machine.report("swaps").splitlines()
+    assert header == "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"
+    assert re.fullmatch(r"\S+ +file\t\t262140\t\t0\t\t-2", line) and line.index("file") >= 40
+    pid = machine.spawn()
+    machine.brk(pid, machine.brk(pid, 0) + 2 * PAGE_SIZE)
+    anon = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON_PRIVATE)
+    lines = machine.report("maps", pid).splitlines()
+    assert f"{anon:08x}-{anon + 4 * PAGE_SIZE:08x} rw-p 00000000 00:00 0 " in lines  # no name
+    for name in ("[heap]", "[stack]"):
+        (named,) = [entry for entry in lines if entry.endswith(name)]
+        assert named.index(name) == 49

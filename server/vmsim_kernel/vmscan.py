@@ -27,7 +27,6 @@ __all__ = [
     "PAGE_ALLOC_COSTLY_ORDER",
     "PageoutResult",
     "alloc_pages",
-    "allocate_page",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
@@ -280,8 +279,3 @@ def _alloc_pages_slowpath(machine: Machine, gfp: Gfp, order: int, task: Task | N
             raise machine.dead(task)
         pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     return pfn
-
-
-def allocate_page(machine: Machine, gfp: Gfp, task: Task | None) -> int:
-    """One page for *gfp* (alloc_pages of order 0)."""
-    return alloc_pages(machine, gfp, 0, task)

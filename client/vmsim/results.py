@@ -165,6 +165,7 @@ class Zone:
     high: int
     free_area: tuple[int, ...]
     counters: dict[str, int] = field(default_factory=dict)
+    protection: tuple[int, ...] = ()  # lowmem_reserve per classzone (zoneinfo's protection:)
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def zone(message: inspect_pb2.Zone) -> Zone:
         message.high,
         tuple(message.free_area),
         {c.name: c.value for c in message.counters},
+        tuple(message.protection),
     )
 
 

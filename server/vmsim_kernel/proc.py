@@ -274,6 +274,7 @@ def zoneinfo(machine: Machine) -> list[ZoneInfo]:
                     "nr_zone_inactive_anon": per_zone_inactive[zone.zone_type],
                     "nr_zone_active_anon": per_zone_active[zone.zone_type],
                 },
+                protection=_protection(zone.lowmem_reserve),
             )
         )
     return result
@@ -337,6 +338,11 @@ _ZONE_STAT_NAMES = [
     "nr_zspages",
     "nr_free_cma",
 ]
+
+
+def _protection(lowmem_reserve: list[int]) -> tuple[int, ...]:
+    """The protection columns: one per zone type, the empty ZONE_MOVABLE's equal to HighMem's."""
+    return (*lowmem_reserve, lowmem_reserve[-1])
 
 
 def _pageset_batch(managed_pages: int) -> int:
@@ -415,8 +421,7 @@ def _zone_header(
     managed: int,
     lowmem_reserve: list[int],
 ) -> list[str]:
-    # The protection line has one column per zone type, ZONE_MOVABLE's equal to HighMem's.
-    protection = ", ".join(str(v) for v in [*lowmem_reserve, lowmem_reserve[-1]])
+    protection = ", ".join(str(v) for v in _protection(lowmem_reserve))
     return [
         f"  pages free     {free}",
         "        boost    0",

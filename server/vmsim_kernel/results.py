@@ -140,6 +140,7 @@ class ZoneInfo:
     high: int
     free_area: tuple[int, ...]  # nr_free per order 0..10
     counters: dict[str, int] = field(default_factory=dict)
+    protection: tuple[int, ...] = ()  # lowmem_reserve per classzone DMA, Normal, HighMem, Movable
 
 
 class EventKind(StrEnum):

@@ -185,6 +185,7 @@ def zone(info: ZoneInfo) -> inspect_pb2.Zone:
         high=info.high,
         free_area=list(info.free_area),
         counters=counters(info.counters, ""),
+        protection=list(info.protection),
     )
 
 

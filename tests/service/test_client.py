@@ -205,6 +205,8 @@ def test_inspector_reports_and_replay(server_address: str) -> None:
         zones = inspector.zoneinfo().items
         assert [z.name for z in zones] == ["DMA", "Normal", "HighMem"]
         assert all(z.min < z.low < z.high for z in zones if z.managed)
+        dma, normal = zones[0], zones[1]
+        assert dma.protection[1] == normal.managed // 256 and len(dma.protection) == 4
         assert inspector.buddyinfo().text.startswith("Node 0, zone")
         layout = inspector.layout()
         assert layout["VMALLOC_START"] < layout["VMALLOC_END"] < layout["PKMAP_BASE"]

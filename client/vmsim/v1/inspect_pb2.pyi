@@ -54,7 +54,7 @@ class GetVmstatResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Zone(_message.Message):
-    __slots__ = ("name", "start_pfn", "spanned", "present", "managed", "free", "min", "low", "high", "free_area", "counters")
+    __slots__ = ("name", "start_pfn", "spanned", "present", "managed", "free", "min", "low", "high", "free_area", "counters", "protection")
     NAME_FIELD_NUMBER: _ClassVar[int]
     START_PFN_FIELD_NUMBER: _ClassVar[int]
     SPANNED_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class Zone(_message.Message):
     HIGH_FIELD_NUMBER: _ClassVar[int]
     FREE_AREA_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    PROTECTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     start_pfn: int
     spanned: int
@@ -77,7 +78,8 @@ class Zone(_message.Message):
     high: int
     free_area: _containers.RepeatedScalarFieldContainer[int]
     counters: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
-    def __init__(self, name: _Optional[str] = ..., start_pfn: _Optional[int] = ..., spanned: _Optional[int] = ..., present: _Optional[int] = ..., managed: _Optional[int] = ..., free: _Optional[int] = ..., min: _Optional[int] = ..., low: _Optional[int] = ..., high: _Optional[int] = ..., free_area: _Optional[_Iterable[int]] = ..., counters: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ...) -> None: ...
+    protection: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., start_pfn: _Optional[int] = ..., spanned: _Optional[int] = ..., present: _Optional[int] = ..., managed: _Optional[int] = ..., free: _Optional[int] = ..., min: _Optional[int] = ..., low: _Optional[int] = ..., high: _Optional[int] = ..., free_area: _Optional[_Iterable[int]] = ..., counters: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., protection: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetZoneinfoRequest(_message.Message):
     __slots__ = ()

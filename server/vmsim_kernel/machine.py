@@ -11,7 +11,7 @@ import contextlib
 import functools
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -65,6 +65,14 @@ from .results import (
     ZoneInfo,
 )
 from .rmap import ReverseMap
+from .sched import (
+    FIRST_QUANTUM_ADDRESSES,
+    QUANTUM_COPY_BYTES,
+    CallTask,
+    JournalHook,
+    Scheduler,
+    next_quantum_length,
+)
 from .segmentation import SegmentRegister, SegmentTranslation, linux_gdt, parse_logical
 from .slab import SlabAllocator
 from .swap import SwapDevice, swp_offset
@@ -97,8 +105,22 @@ R = TypeVar("R")
 
 
 def syscall(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a process call on its thread's clock: journal it, time it, remember its cost.
+    """A process call that runs in one quantum (see preemptible)."""
 
+    def steps(*args: P.args, **kwargs: P.kwargs) -> Generator[None, None, R]:
+        return method(*args, **kwargs)
+        yield  # a generator that never yields: the whole call is one quantum
+
+    functools.update_wrapper(steps, method)
+    return preemptible(steps)
+
+
+def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]:
+    """A process call run as a task of its thread on the scheduler (sched.py).
+
+    The method is a generator that yields at quantum boundaries. Called directly, the call
+    is journaled, stepped alone to completion and its cost kept in `last_cost`;
+    `Machine.submit` instead queues it for a caller that interleaves quanta (the server).
     The wrapped method's first two arguments are (self, pid); `tid=` picks a thread of
     that process (default: its main thread).
     """
@@ -112,15 +134,16 @@ def syscall(method: Callable[P, R]) -> Callable[P, R]:
         if machine.journal is not None:
             machine.journal.append((method.__name__, args[1:], dict(kwargs), tid))
         thread = machine.thread_of(pid, tid)
-        before = thread.snapshot()
-        previous, machine.current = machine.current, thread
+        task = machine.sched.submit(method.__name__, thread, method(*args, **kwargs))
+        sched, journal, sched.journal = machine.sched, machine.sched.journal, None
         try:
-            return method(*args, **kwargs)
+            sched.run_to_completion(task)
         finally:
-            machine.current = previous
-            machine.last_cost = thread.cost_since(before)
-            machine.now_ns = max(machine.now_ns, thread.now_ns)
+            sched.journal = journal
+            machine.last_cost = task.cost
+        return task.outcome()  # type: ignore[no-any-return]
 
+    wrapper.steps = method  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -179,12 +202,13 @@ class Machine:
         self.swap_queue = SwapQueue(self.costs)
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
-        self.current: SimThread = self.kernel_thread
-        self.now_ns = 0  # the latest simulated time any thread has reached
+        self.sched = Scheduler(self.config.nr_cpus, self.costs, self.kernel_thread)
         self.last_cost = CallCost(0, 0, 0, 0, 0)
         self.journal: list[tuple[str, tuple[Any, ...], dict[str, Any], int | None]] | None = (
             [] if self.config.record else None
         )
+        if self.journal is not None:
+            self.sched.journal = JournalHook(self.journal)
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
         self.slab = SlabAllocator(self)
@@ -261,6 +285,41 @@ class Machine:
         self.ram_words.release()
         self.ram32 = np.zeros(0, dtype=np.uint32)
         self.physmem.close()
+
+    # ---- the scheduler -----------------------------------------------------------------------
+    @property
+    def current(self) -> SimThread:
+        """The thread whose code runs now (the scheduler's current task's thread)."""
+        return self.sched.current
+
+    @current.setter
+    def current(self, thread: SimThread) -> None:
+        self.sched.current = thread
+
+    @property
+    def now_ns(self) -> int:
+        """The latest simulated time any thread has reached."""
+        return self.sched.now_ns
+
+    @now_ns.setter
+    def now_ns(self, value: int) -> None:
+        self.sched.now_ns = value
+
+    def submit(self, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:
+        """Queue process call *name* as a task (run it with sched.step; journaled for replay).
+
+        Raises:
+            InvalidArgument: *name* is not a process call, or *tid* is not a thread of *pid*.
+        """
+        steps = getattr(getattr(self, name, None), "steps", None)
+        if steps is None:
+            raise InvalidArgument("name", f"{name!r} is not a process call", "mmap, touch_many ...")
+        if self.journal is not None:
+            self.journal.append(("__submit__", (name, pid, *args), {"tid": tid}, tid))
+        thread = self.thread_of(pid, tid)
+        method_of_class = hasattr(getattr(self, name), "__self__")  # else set on the instance
+        work = steps(self, pid, *args, tid=tid) if method_of_class else steps(pid, *args, tid=tid)
+        return self.sched.submit(name, thread, work)
 
     # ---- shared services for the kernel modules ----------------------------------------------
     def allocate_page(self, gfp: Gfp, task: Task | None) -> int:
@@ -696,7 +755,7 @@ class Machine:
             raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xFFFFFFFF")
         return memory.touch_one(self, task, addr, bool(write))
 
-    @syscall
+    @preemptible
     def touch_many(
         self,
         pid: int,
@@ -704,8 +763,11 @@ class Machine:
         write: bool = False,
         *,
         tid: int | None = None,
-    ) -> TouchSummary:
-        """Many user-mode accesses in order; stops at (and raises) a fatal fault."""
+    ) -> Generator[None, None, TouchSummary]:
+        """Many user-mode accesses in order; stops at (and raises) a fatal fault.
+
+        Runs in quanta (sched.next_quantum_length): an interrupted call has touched a prefix.
+        """
         task = self._live(pid)
         if isinstance(addrs, np.ndarray):
             if addrs.ndim != 1 or addrs.dtype.kind not in "ui":
@@ -727,7 +789,21 @@ class Machine:
             if len(array) and (int(array.min()) < 0 or int(array.max()) >= ADDRESS_SPACE_END):
                 raise OutOfRange("addrs", "an address is not 32-bit", "0x0 .. 0xFFFFFFFF")
             array = array.astype(np.uint32)
-        return memory.touch_many(self, task, array, bool(write))
+        counts = [0, 0, 0]  # hits, minor, major
+        position, length = 0, FIRST_QUANTUM_ADDRESSES
+        while True:
+            part = memory.touch_many(self, task, array[position : position + length], bool(write))
+            counts = [
+                counts[0] + part.nr_hits,
+                counts[1] + part.nr_minor,
+                counts[2] + part.nr_major,
+            ]
+            position += part.nr_touched
+            if position >= len(array):
+                return TouchSummary(len(array), *counts)
+            length = next_quantum_length(length, part.nr_minor + part.nr_major)
+            yield
+            task = self._live(pid)
 
     def _check_io(self, addr: int, length: int) -> None:
         if not 0 <= length <= MAX_IO_BYTES:
@@ -737,21 +813,38 @@ class Machine:
                 "addr", f"0x{addr:x}+{length} is not in the 32-bit space", "0x0 .. 0xFFFFFFFF"
             )
 
-    @syscall
-    def read(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> bytes:
-        """Read user memory like the process would (faults handled)."""
+    @preemptible
+    def read(
+        self, pid: int, addr: int, length: int, *, tid: int | None = None
+    ) -> Generator[None, None, bytes]:
+        """Read user memory like the process would (faults handled), in quanta."""
         task = self._live(pid)
         self._check_io(addr, length)
         self.current.run(self.costs.syscall_ns + int(self.costs.copy_byte_ns * length))
-        return memory.access_user_memory(self, task, addr, length, None)
+        parts = []
+        for offset in range(0, length, QUANTUM_COPY_BYTES):
+            if offset:
+                yield
+                task = self._live(pid)
+            size = min(QUANTUM_COPY_BYTES, length - offset)
+            parts.append(memory.access_user_memory(self, task, addr + offset, size, None))
+        return b"".join(parts)
 
-    @syscall
-    def write(self, pid: int, addr: int, data: bytes, *, tid: int | None = None) -> None:
-        """Write user memory like the process would (faults handled)."""
+    @preemptible
+    def write(
+        self, pid: int, addr: int, data: bytes, *, tid: int | None = None
+    ) -> Generator[None, None, None]:
+        """Write user memory like the process would (faults handled), in quanta."""
         task = self._live(pid)
         self._check_io(addr, len(data))
         self.current.run(self.costs.syscall_ns + int(self.costs.copy_byte_ns * len(data)))
-        memory.access_user_memory(self, task, addr, len(data), bytes(data))
+        data = bytes(data)
+        for offset in range(0, len(data), QUANTUM_COPY_BYTES):
+            if offset:
+                yield
+                task = self._live(pid)
+            part = data[offset : offset + QUANTUM_COPY_BYTES]
+            memory.access_user_memory(self, task, addr + offset, len(part), part)
 
     def translate(self, pid: int, addr: int) -> Translation:
         """The page walk of *addr* in the process's page tables, without faulting."""
@@ -805,6 +898,7 @@ class Machine:
             "slabinfo": lambda machine: machine.slab.slabinfo(),
             "vmallocinfo": lambda machine: machine.vmalloc_space.vmallocinfo(),
             "stat": proc.format_stat,
+            "schedstat": lambda machine: machine.sched.schedstat(),
         }
         if name not in machine_wide:
             raise InvalidArgument(

@@ -5,6 +5,7 @@ Open to every client, like /proc. Also trace replay and the event feed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -143,7 +144,9 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise LimitExceeded(
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
             )
-        result = replay(
+        # A long trace is a pure computation: a worker thread runs it, the event loop serves on.
+        result = await asyncio.to_thread(
+            replay,
             list(request.trace),
             request.frames,
             request.policy,

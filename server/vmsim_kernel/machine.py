@@ -66,8 +66,9 @@ from .results import (
 )
 from .rmap import ReverseMap
 from .sched import (
-    FIRST_QUANTUM_ADDRESSES,
+    MIN_QUANTUM_ADDRESSES,
     QUANTUM_COPY_BYTES,
+    QUANTUM_FAULTS,
     CallTask,
     JournalHook,
     Scheduler,
@@ -766,7 +767,7 @@ class Machine:
     ) -> Generator[None, None, TouchSummary]:
         """Many user-mode accesses in order; stops at (and raises) a fatal fault.
 
-        Runs in quanta (sched.next_quantum_length): an interrupted call has touched a prefix.
+        Runs in quanta (sched.QUANTUM_FAULTS ...): an interrupted call has touched a prefix.
         """
         task = self._live(pid)
         if isinstance(addrs, np.ndarray):
@@ -790,9 +791,15 @@ class Machine:
                 raise OutOfRange("addrs", "an address is not 32-bit", "0x0 .. 0xFFFFFFFF")
             array = array.astype(np.uint32)
         counts = [0, 0, 0]  # hits, minor, major
-        position, length = 0, FIRST_QUANTUM_ADDRESSES
+        position, length = 0, MIN_QUANTUM_ADDRESSES
         while True:
-            part = memory.touch_many(self, task, array[position : position + length], bool(write))
+            part = memory.touch_many(
+                self,
+                task,
+                array[position : position + length],
+                bool(write),
+                max_faults=QUANTUM_FAULTS,
+            )
             counts = [
                 counts[0] + part.nr_hits,
                 counts[1] + part.nr_minor,
@@ -801,7 +808,7 @@ class Machine:
             position += part.nr_touched
             if position >= len(array):
                 return TouchSummary(len(array), *counts)
-            length = next_quantum_length(length, part.nr_minor + part.nr_major)
+            length = next_quantum_length(length, part.nr_touched)
             yield
             task = self._live(pid)
 

@@ -27,6 +27,8 @@ __all__ = ["TaskRunner"]
 
 log = structlog.get_logger("vmsim.server")
 
+BREATHER_S = 0.0002  # the pause between two quanta (measured: 0 triples a probe's p99)
+
 
 @dataclass(eq=False)
 class _Waiter:
@@ -106,7 +108,10 @@ class TaskRunner:
                         self._stop(task, KernelError(f"internal error: {error!r}"))
                 if task.done:
                     self._finish(task)
-                await asyncio.sleep(0)  # everyone else's turn: RPCs, heartbeats, signals
+                # Everyone else's turn: RPCs, heartbeats, signals. A real (if tiny) sleep, not
+                # sleep(0): gRPC's completion-queue threads need the GIL to hand each stage of
+                # an RPC to the loop, and get it at once only while the loop blocks in select.
+                await asyncio.sleep(BREATHER_S)
 
     async def stop(self) -> int:
         """Stop every queued call at its quantum boundary (UNAVAILABLE) and the stepping loop.

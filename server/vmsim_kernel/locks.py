@@ -73,16 +73,19 @@ class LockClassStats:
 
 class BusyIntervals:
     """The simulated time during which something was held or busy: disjoint [start, end)
-    intervals, sorted, touching or overlapping ones merged (busy is busy, whoever held it).
+    intervals, sorted; overlapping ones are merged (busy is busy, whoever held it). Touching
+    ones are merged only with *merge_touching* (a device); a lock keeps back-to-back holds
+    apart, because a waiter takes the lock between them (a ticket spinlock's hand-off).
 
     Only the most recent `limit` intervals are kept: a thread far behind everyone else's
     clock (an idle process) then finds nothing busy, which is what a live kernel would show.
     """
 
-    def __init__(self, limit: int = 1024) -> None:
+    def __init__(self, limit: int = 1024, *, merge_touching: bool = False) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._limit = limit
+        self._merge_touching = merge_touching
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -97,16 +100,19 @@ class BusyIntervals:
         if end_ns <= start_ns:
             return
         starts, ends = self._starts, self._ends
-        if not starts or start_ns > ends[-1]:  # the common case: after everything known
-            starts.append(start_ns)
+        touching = self._merge_touching
+        if not starts or start_ns > ends[-1] or (start_ns == ends[-1] and not touching):
+            starts.append(start_ns)  # the common case: after everything known
             ends.append(end_ns)
         else:
-            first = bisect.bisect_left(
-                ends, start_ns
-            )  # the first interval that ends at/after start
-            last = bisect.bisect_right(
-                starts, end_ns
-            )  # past the last one that starts at/before end
+            # The intervals to merge: from the first that ends after (or at) start to the
+            # last that starts before (or at) end.
+            if touching:
+                first = bisect.bisect_left(ends, start_ns)
+                last = bisect.bisect_right(starts, end_ns)
+            else:
+                first = bisect.bisect_right(ends, start_ns)
+                last = bisect.bisect_left(starts, end_ns)
             if first < last:
                 start_ns = min(start_ns, starts[first])
                 end_ns = max(end_ns, ends[last - 1])
@@ -115,12 +121,16 @@ class BusyIntervals:
         if len(starts) > self._limit:
             del starts[0], ends[0]
 
-    def free_from(self, at_ns: int) -> int:
-        """The first time at or after *at_ns* that is not busy."""
+    def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
+        """The first time at or after *at_ns* that is not busy (the end of the interval that
+        holds *at_ns*). *handed_over*: the caller was handed the resource at *at_ns* by its
+        previous holder, so an interval starting exactly then does not hold it off."""
         ends = self._ends
         if not ends or at_ns >= ends[-1]:
             return at_ns
         index = bisect.bisect_right(self._starts, at_ns) - 1
+        if handed_over and index >= 0 and self._starts[index] == at_ns:
+            index -= 1
         if index >= 0 and ends[index] > at_ns:
             return ends[index]
         return at_ns
@@ -134,11 +144,13 @@ class BusyIntervals:
         """The earliest start at or after *at_ns* of a free stretch *length_ns* long."""
         moment = self.free_from(at_ns)
         starts, ends = self._starts, self._ends
-        index = bisect.bisect_right(starts, moment)
-        while index < len(starts) and starts[index] < moment + length_ns:
+        while True:
+            while (end := self.covering_end(moment)) is not None:
+                moment = end
+            index = bisect.bisect_right(starts, moment)  # the first interval after moment
+            if index == len(starts) or starts[index] >= moment + length_ns:
+                return moment
             moment = ends[index]
-            index += 1
-        return moment
 
 
 class SimLock:
@@ -166,11 +178,15 @@ class SimLock:
         arrival = thread.now_ns
         shared = read and self.rw
         busy_until = self.exclusive_holds.free_from(arrival)
-        if not shared:  # a writer waits for readers and writers until both are gone
-            while (after_readers := self.shared_holds.free_from(busy_until)) != busy_until or (
-                self.exclusive_holds.covering_end(after_readers) is not None
-            ):
-                busy_until = self.exclusive_holds.free_from(after_readers)
+        if not shared:  # a writer waits for the readers too, and for a writer behind them
+            while True:
+                handed = busy_until != arrival
+                after = self.shared_holds.free_from(busy_until, handed_over=handed)
+                if after != busy_until:
+                    after = self.exclusive_holds.free_from(after, handed_over=True)
+                if after == busy_until:
+                    break
+                busy_until = after
         bounced = self.last_owner not in (-1, thread.tid)
         stats = self._stats_read if shared else self._stats_exclusive
         if busy_until > arrival:

@@ -2,10 +2,11 @@
 
 Models kernel/sched/core.c and kernel/sched/fair.c in miniature. Every system call of a
 simulated thread becomes a CallTask on the run queue; `nr_cpus` CPUs run tasks one quantum
-(a bounded slice of the call's work) at a time. The next task is the one whose process has
-had the least CPU time (CFS's vruntime, placed at the queue's minimum when it wakes, as
-place_entity() does), so a process with one short call is served after at most one quantum
-of a hog. A task goes back to the CPU it last ran on when that CPU is free by the time the
+(a bounded slice of the call's work) at a time. The next task is the one that can start
+earliest in simulated time (global time order) and, among those runnable when a CPU frees
+up, the one whose process has had the least CPU time (CFS's vruntime, placed at the queue's
+minimum when it wakes, as place_entity() does), so a process with one short call is served
+after about one quantum of a hog. A task goes back to the CPU it last ran on when that CPU is free by the time the
 task is ready (cache affinity), else to the CPU that frees up first; a CPU that switches to
 another thread charges the incoming one a context switch.
 
@@ -105,6 +106,7 @@ class CallTask:
     runqueue_wait_ns: int = 0  # ready but no CPU free (not part of the cost)
     last_cpu: int | None = None
     _times_before: tuple[int, int, int, int, int] = field(default=(0, 0, 0, 0, 0))
+    _final_cost: CallCost | None = None  # fixed when the task ends
 
     @property
     def done(self) -> bool:
@@ -113,7 +115,9 @@ class CallTask:
 
     @property
     def cost(self) -> CallCost:
-        """What the quanta run so far cost the thread."""
+        """What the quanta run so far cost the thread (fixed once the task has ended)."""
+        if self._final_cost is not None:
+            return self._final_cost
         _now, user, system, iowait, wait = self.thread.snapshot()
         before = self._times_before
         return CallCost(
@@ -174,10 +178,24 @@ class Scheduler:
         return task
 
     def pick_next(self) -> CallTask | None:
-        """The runnable task whose process has had the least CPU time (oldest first on ties)."""
+        """The task that can start earliest in simulated time; among those runnable as soon as
+        a CPU frees up, the one whose process has had the least CPU time (oldest on ties).
+
+        A task whose thread is still asleep (its clock is past every CPU's, e.g. after a
+        swap-in) waits for its wake-up time instead of idling a CPU that others could use.
+        """
         if not self.run_queue:
             return None
-        return min(self.run_queue, key=lambda t: (self.vruntime_ns.get(t.thread.pid, 0), t.task_id))
+        cpu_free_at = min(cpu.now_ns for cpu in self.cpus)
+        vruntime = self.vruntime_ns
+        return min(
+            self.run_queue,
+            key=lambda t: (
+                max(t.thread.now_ns, cpu_free_at),
+                vruntime.get(t.thread.pid, 0),
+                t.task_id,
+            ),
+        )
 
     @property
     def nr_running(self) -> int:
@@ -245,6 +263,7 @@ class Scheduler:
             self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
             self.now_ns = max(self.now_ns, thread.now_ns)
             if task.done:
+                task._final_cost = task.cost
                 self.run_queue.remove(task)
                 self.nr_finished += 1
         return task
@@ -262,6 +281,7 @@ class Scheduler:
         if self.journal is not None:
             self.journal.record("__cancel__", task.task_id)
         task.steps.close()
+        task._final_cost = task.cost
         task.error = error
         task.state = TaskState.CANCELLED
         self.run_queue.remove(task)

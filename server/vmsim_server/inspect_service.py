@@ -134,7 +134,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             lock_wait_ns=times.lock_wait_ns,
             kswapd_ns=self._machine.kswapd.times.system_ns,
             clock_ns=self._machine.now_ns,
-            text=self._machine.report("stat"),
+            # /proc/stat, then the scheduler's per-CPU and per-process numbers (schedstat).
+            text=self._machine.report("stat") + "\n" + self._machine.report("schedstat"),
         )
 
     async def Replay(

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import vmsim
 from vmsim.errors import error_from_status
@@ -129,6 +131,12 @@ def run_hog_beside(
         probe.touch(page)
         latencies.append(time.perf_counter() - began)
         time.sleep(0.005)
+        if len(latencies) == 10:  # the standard health check is served too, mid-hog
+            with grpc.insecure_channel(address) as channel:
+                health = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1.0
+                )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
     hog_thread.join()
     with vmsim.Inspector(address) as inspector:
         after_deadline = fault_count(inspector, hog.pid)

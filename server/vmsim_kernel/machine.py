@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import memory, mmap_calls, proc
+from . import entry, memory, mmap_calls, proc
 from .config import MachineConfig, ReplacementPolicy
 from .constants import (
     ADDRESS_SPACE_END,
@@ -33,6 +33,7 @@ from .constants import (
     Signal,
     ZoneType,
 )
+from .entry import preemptible, syscall
 from .errors import (
     InvalidArgument,
     KernelBug,
@@ -103,49 +104,6 @@ KSWAPD_TID = 1  # background reclaim has a clock of its own
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def syscall(method: Callable[P, R]) -> Callable[P, R]:
-    """A process call that runs in one quantum (see preemptible)."""
-
-    def steps(*args: P.args, **kwargs: P.kwargs) -> Generator[None, None, R]:
-        return method(*args, **kwargs)
-        yield  # a generator that never yields: the whole call is one quantum
-
-    functools.update_wrapper(steps, method)
-    return preemptible(steps)
-
-
-def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]:
-    """A process call run as a task of its thread on the scheduler (sched.py).
-
-    The method is a generator that yields at quantum boundaries. Called directly, the call
-    is journaled, stepped alone to completion and its cost kept in `last_cost`;
-    `Machine.submit` instead queues it for a caller that interleaves quanta (the server).
-    The wrapped method's first two arguments are (self, pid); `tid=` picks a thread of
-    that process (default: its main thread).
-    """
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        machine: Machine = args[0]  # type: ignore[assignment]
-        pid: int = args[1]  # type: ignore[assignment]
-        tid = kwargs.get("tid")
-        assert tid is None or isinstance(tid, int)
-        if machine.journal is not None:
-            machine.journal.append((method.__name__, args[1:], dict(kwargs), tid))
-        thread = machine.thread_of(pid, tid)
-        task = machine.sched.submit(method.__name__, thread, method(*args, **kwargs))
-        sched, journal, sched.journal = machine.sched, machine.sched.journal, None
-        try:
-            sched.run_to_completion(task)
-        finally:
-            sched.journal = journal
-            machine.last_cost = task.cost
-        return task.outcome()  # type: ignore[no-any-return]
-
-    wrapper.steps = method  # type: ignore[attr-defined]
-    return wrapper
 
 
 def journaled(method: Callable[P, R]) -> Callable[P, R]:
@@ -307,20 +265,8 @@ class Machine:
         self.sched.now_ns = value
 
     def submit(self, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:
-        """Queue process call *name* as a task (run it with sched.step; journaled for replay).
-
-        Raises:
-            InvalidArgument: *name* is not a process call, or *tid* is not a thread of *pid*.
-        """
-        steps = getattr(getattr(self, name, None), "steps", None)
-        if steps is None:
-            raise InvalidArgument("name", f"{name!r} is not a process call", "mmap, touch_many ...")
-        if self.journal is not None:
-            self.journal.append(("__submit__", (name, pid, *args), {"tid": tid}, tid))
-        thread = self.thread_of(pid, tid)
-        method_of_class = hasattr(getattr(self, name), "__self__")  # else set on the instance
-        work = steps(self, pid, *args, tid=tid) if method_of_class else steps(pid, *args, tid=tid)
-        return self.sched.submit(name, thread, work)
+        """Queue process call *name* as a task; run it with sched.step (entry.submit)."""
+        return entry.submit(self, name, pid, *args, tid=tid)
 
     # ---- shared services for the kernel modules ----------------------------------------------
     def allocate_page(self, gfp: Gfp, task: Task | None) -> int:

@@ -37,6 +37,8 @@ from .constants import (
     MiB,
 )
 from .errors import (
+    Cancelled,
+    DeadlineExceeded,
     InvalidArgument,
     LimitExceeded,
     NoSuchProcess,
@@ -83,6 +85,8 @@ __all__ = [
     "PROT_READ",
     "PROT_WRITE",
     "Admin",
+    "Cancelled",
+    "DeadlineExceeded",
     "Event",
     "FaultKind",
     "GiB",

@@ -29,7 +29,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .errors import Unavailable, VmsimError, error_from_rpc, error_from_status
+from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 from .v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2_grpc
 
 __all__ = [
@@ -61,10 +61,12 @@ class _AsyncEndpoint:
             "admin": admin_pb2_grpc.AdminServiceStub(self.channel),
         }
 
-    async def invoke(self, call: Call[T]) -> T:
+    async def invoke(self, call: Call[T], timeout: float | None = None) -> T:
         method = getattr(self.stubs[call.service], call.method)
         try:
-            reply = await method(call.request, timeout=self.timeout, metadata=self.metadata)
+            reply = await method(
+                call.request, timeout=timeout or self.timeout, metadata=self.metadata
+            )
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
         return call.read(reply)
@@ -306,7 +308,7 @@ class AsyncProcess:
             await asyncio.sleep(max(0.2, self.lease_seconds / 3))
             try:
                 await self._endpoint.invoke(calls.heartbeat(self.pid))
-            except Unavailable:
+            except (Unavailable, DeadlineExceeded):
                 continue  # a blip: the lease outlasts several periods
             except VmsimError:
                 return  # the process is gone; the next real call says so
@@ -347,10 +349,14 @@ class AsyncProcess:
         return await self._endpoint.invoke(calls.touch(self.pid, addr, write))
 
     async def touch_many(
-        self, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
+        self,
+        addrs: Sequence[int] | npt.NDArray[Any],
+        write: bool = False,
+        timeout: float | None = None,
     ) -> results.TouchSummary:
-        """Many accesses in one message."""
-        return await self._endpoint.invoke(calls.touch_many(self.pid, addrs, write))
+        """Many accesses in one message; past *timeout* seconds the server stops it between
+        two quanta and DeadlineExceeded is raised."""
+        return await self._endpoint.invoke(calls.touch_many(self.pid, addrs, write), timeout)
 
     async def read(self, addr: int, length: int) -> bytes:
         """Read the process's memory."""

@@ -81,6 +81,24 @@ def server(ctx: typer.Context) -> None:
     os.execv(sys.executable, command)
 
 
+experiment_app = typer.Typer(help="Experiments run on embedded machines.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command()
+def locks(
+    seed: Annotated[int, typer.Option(help="seed of the page orders")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Spinlock versus sleeping lock, with numbers from lock_stat (deterministic for a seed).
+
+    Runs the kernel's experiment (vmsim_kernel.lock_experiment) in a child process, as
+    `vmsim server` does; exits 1 if the textbook ordering did not hold.
+    """
+    command = [sys.executable, "-m", "vmsim_kernel.lock_experiment", "--seed", str(seed)]
+    os.execv(sys.executable, [*command, *(["--json"] if as_json else [])])
+
+
 @app.command()
 def demo(
     addr: Annotated[

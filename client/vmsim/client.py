@@ -32,7 +32,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .errors import Unavailable, VmsimError, error_from_rpc, error_from_status
+from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 from .v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
@@ -57,10 +57,10 @@ class _Endpoint:
             "admin": admin_pb2_grpc.AdminServiceStub(self.channel),
         }
 
-    def invoke(self, call: Call[T]) -> T:
+    def invoke(self, call: Call[T], timeout: float | None = None) -> T:
         method = getattr(self.stubs[call.service], call.method)
         try:
-            reply = method(call.request, timeout=self.timeout, metadata=self.metadata)
+            reply = method(call.request, timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
         if reply.DESCRIPTOR.fields_by_name.get("cost") is not None:
@@ -325,7 +325,7 @@ class Process:
         while not self._closed.wait(max(0.2, self.lease_seconds / 3)):
             try:
                 self._endpoint.invoke(calls.heartbeat(self.pid))
-            except Unavailable:
+            except (Unavailable, DeadlineExceeded):
                 continue  # a blip: the lease outlasts several periods, so try again next time
             except (VmsimError, ValueError):
                 return  # the process is gone (or the channel closed); the next real call says so
@@ -335,9 +335,13 @@ class Process:
         """The simulated cost of this process's latest timed call (mmap, touch, read ...)."""
         return self._endpoint.last_cost
 
-    def call(self, call: Call[T]) -> T:
-        """Make one call description (e.g. calls.on_thread(calls.touch(pid, a), tid))."""
-        return self._endpoint.invoke(call)
+    def call(self, call: Call[T], timeout: float | None = None) -> T:
+        """Make one call description (e.g. calls.on_thread(calls.touch(pid, a), tid)).
+
+        *timeout* (seconds) overrides the connection's for this call; past it the server
+        stops the call between two quanta and DeadlineExceeded is raised.
+        """
+        return self._endpoint.invoke(call, timeout)
 
     def spawn_thread(self) -> int:
         """A thread sharing this address space with its own clock; returns its tid."""
@@ -378,10 +382,13 @@ class Process:
         return self._endpoint.invoke(calls.touch(self.pid, addr, write))
 
     def touch_many(
-        self, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
+        self,
+        addrs: Sequence[int] | npt.NDArray[Any],
+        write: bool = False,
+        timeout: float | None = None,
     ) -> results.TouchSummary:
-        """Many accesses in one message."""
-        return self._endpoint.invoke(calls.touch_many(self.pid, addrs, write))
+        """Many accesses in one message (*timeout*: see `call`)."""
+        return self._endpoint.invoke(calls.touch_many(self.pid, addrs, write), timeout)
 
     def read(self, addr: int, length: int) -> bytes:
         """Read the process's memory."""

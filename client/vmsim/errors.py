@@ -8,7 +8,10 @@ VmsimError                                  (message, code, metadata)
 ├── NoSuchProcess (pid)                     NOT_FOUND
 ├── PermissionDenied                        PERMISSION_DENIED
 ├── Unauthenticated                         UNAUTHENTICATED
-├── Unavailable                             UNAVAILABLE, DEADLINE_EXCEEDED (no server, or no answer)
+├── Unavailable                             UNAVAILABLE (no server, or it is shutting down)
+├── DeadlineExceeded                        DEADLINE_EXCEEDED (the call's timeout passed; the
+│                                           server stopped it at a quantum boundary)
+├── Cancelled                               CANCELLED (the call was cancelled)
 └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
     ├── SegmentationFault                   SIGSEGV
     └── OomKilled                           SIGKILL from the OOM killer
@@ -26,6 +29,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 __all__ = [
+    "Cancelled",
+    "DeadlineExceeded",
     "InvalidArgument",
     "LimitExceeded",
     "NoSuchProcess",
@@ -112,6 +117,15 @@ class Unavailable(VmsimError):
     """The server cannot be reached (or did not answer in time)."""
 
 
+class DeadlineExceeded(VmsimError):
+    """The call's timeout passed before it finished. The server stopped it between two quanta:
+    what it did so far stays done (e.g. the pages a TouchMany already touched)."""
+
+
+class Cancelled(VmsimError):
+    """The call was cancelled before it finished (stopped between two quanta, as above)."""
+
+
 class ProcessKilled(VmsimError):
     """The process is dead; every later call says so."""
 
@@ -174,7 +188,8 @@ _BY_CODE: dict[str, type[VmsimError]] = {
     "UNAUTHENTICATED": Unauthenticated,
     "FAILED_PRECONDITION": ProcessKilled,
     "UNAVAILABLE": Unavailable,
-    "DEADLINE_EXCEEDED": Unavailable,
+    "DEADLINE_EXCEEDED": DeadlineExceeded,
+    "CANCELLED": Cancelled,
 }
 
 

@@ -3,7 +3,9 @@
 A machine booted with MachineConfig(record=True) appends every call to `machine.journal`;
 because the kernel reads no clock and draws randomness only from its seed, replaying the
 journal on a machine with the same configuration reaches the same state and charges the
-same simulated costs, call for call.
+same simulated costs, call for call. Calls a server interleaved on the scheduler appear as
+`__submit__` (the call queued), `__step__` (one quantum of task n, in submission order) and
+`__cancel__` entries, so the interleaving itself is replayed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from .config import MachineConfig
 from .errors import KernelError
 from .machine import Machine
+from .sched import CallTask
 from .timing import CallCost
 
 __all__ = ["JournalEntry", "replay_journal"]
@@ -27,11 +30,27 @@ def replay_journal(config: MachineConfig, journal: list[JournalEntry]) -> list[C
     """Run *journal* on a new machine; the cost of each timed call (None for the others)."""
     machine = Machine(replace(config, record=False, swap_path=None))
     costs: list[CallCost | None] = []
+    tasks: dict[int, tuple[CallTask, int]] = {}  # task id -> (task, index of its submit entry)
     try:
         for name, args, kwargs, _tid in journal:
-            with contextlib.suppress(KernelError):  # it failed the same way when it was recorded
-                getattr(machine, name)(*args, **kwargs)
-            costs.append(machine.last_cost if name in _TIMED else None)
+            costs.append(None)
+            if name == "__submit__":
+                with contextlib.suppress(KernelError):  # refused the same way when recorded
+                    task = machine.submit(*args, **kwargs)
+                    tasks[task.task_id] = (task, len(costs) - 1)
+            elif name in ("__step__", "__cancel__"):
+                task, index = tasks[args[0]]
+                if name == "__step__":
+                    machine.sched.step(task)
+                else:
+                    machine.sched.cancel(task, KernelError("cancelled"))
+                if task.done and task.name in _TIMED:
+                    costs[index] = task.cost
+            else:
+                with contextlib.suppress(KernelError):  # it failed the same way when recorded
+                    getattr(machine, name)(*args, **kwargs)
+                if name in _TIMED:
+                    costs[-1] = machine.last_cost
     finally:
         machine.close()
     return costs

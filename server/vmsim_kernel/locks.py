@@ -3,12 +3,15 @@
 Models the two waiting disciplines of kernel/locking (a spinlock's waiter burns CPU; a
 mutex/semaphore's waiter sleeps, paying context switches but leaving the CPU free) and
 the per-class statistics of kernel/locking/lockdep_proc.c (/proc/lock_stat).
-A lock is busy until the simulated time its holder released it; a thread arriving earlier
-waits, so threads whose clocks overlap contend exactly as their critical sections overlap.
+A lock remembers the simulated intervals during which it was held (BusyIntervals); a thread
+arriving at time t waits only if t falls inside one of them, until its end. Holders and
+waiters contend exactly as their critical sections overlap in simulated time, whatever
+order the scheduler ran their quanta in: no phantom waits behind a holder that ran later.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -18,7 +21,7 @@ from .errors import InvalidArgument, KernelBug
 if TYPE_CHECKING:
     from .timing import CostModel, SimThread
 
-__all__ = ["LOCK_CLASSES", "LockClassStats", "LockKind", "LockRegistry", "SimLock"]
+__all__ = ["LOCK_CLASSES", "BusyIntervals", "LockClassStats", "LockKind", "LockRegistry", "SimLock"]
 
 
 class LockKind(StrEnum):
@@ -68,6 +71,88 @@ class LockClassStats:
         self.hold_total_ns += hold_ns
 
 
+class BusyIntervals:
+    """The simulated time during which something was held or busy: disjoint [start, end)
+    intervals, sorted; overlapping ones are merged (busy is busy, whoever held it). Touching
+    ones are merged only with *merge_touching* (a device); a lock keeps back-to-back holds
+    apart, because a waiter takes the lock between them (a ticket spinlock's hand-off).
+
+    Only the most recent `limit` intervals are kept: a thread far behind everyone else's
+    clock (an idle process) then finds nothing busy, which is what a live kernel would show.
+    """
+
+    def __init__(self, limit: int = 1024, *, merge_touching: bool = False) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._limit = limit
+        self._merge_touching = merge_touching
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @property
+    def latest_end_ns(self) -> int:
+        """Nothing is busy after this."""
+        return self._ends[-1] if self._ends else 0
+
+    def add(self, start_ns: int, end_ns: int) -> None:
+        """Record one busy interval (an empty one is dropped)."""
+        if end_ns <= start_ns:
+            return
+        starts, ends = self._starts, self._ends
+        touching = self._merge_touching
+        if not starts or start_ns > ends[-1] or (start_ns == ends[-1] and not touching):
+            starts.append(start_ns)  # the common case: after everything known
+            ends.append(end_ns)
+        else:
+            # The intervals to merge: from the first that ends after (or at) start to the
+            # last that starts before (or at) end.
+            if touching:
+                first = bisect.bisect_left(ends, start_ns)
+                last = bisect.bisect_right(starts, end_ns)
+            else:
+                first = bisect.bisect_right(ends, start_ns)
+                last = bisect.bisect_left(starts, end_ns)
+            if first < last:
+                start_ns = min(start_ns, starts[first])
+                end_ns = max(end_ns, ends[last - 1])
+            starts[first:last] = [start_ns]
+            ends[first:last] = [end_ns]
+        if len(starts) > self._limit:
+            del starts[0], ends[0]
+
+    def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
+        """The first time at or after *at_ns* that is not busy (the end of the interval that
+        holds *at_ns*). *handed_over*: the caller was handed the resource at *at_ns* by its
+        previous holder, so an interval starting exactly then does not hold it off."""
+        ends = self._ends
+        if not ends or at_ns >= ends[-1]:
+            return at_ns
+        index = bisect.bisect_right(self._starts, at_ns) - 1
+        if handed_over and index >= 0 and self._starts[index] == at_ns:
+            index -= 1
+        if index >= 0 and ends[index] > at_ns:
+            return ends[index]
+        return at_ns
+
+    def covering_end(self, at_ns: int) -> int | None:
+        """The end of the busy interval containing *at_ns*, or None when it is free."""
+        free = self.free_from(at_ns)
+        return None if free == at_ns else free
+
+    def first_gap(self, at_ns: int, length_ns: int) -> int:
+        """The earliest start at or after *at_ns* of a free stretch *length_ns* long."""
+        moment = self.free_from(at_ns)
+        starts, ends = self._starts, self._ends
+        while True:
+            while (end := self.covering_end(moment)) is not None:
+                moment = end
+            index = bisect.bisect_right(starts, moment)  # the first interval after moment
+            if index == len(starts) or starts[index] >= moment + length_ns:
+                return moment
+            moment = ends[index]
+
+
 class SimLock:
     """One lock instance (a zone's lock, an mm's mmap_lock ...); readers share when rw."""
 
@@ -75,8 +160,8 @@ class SimLock:
         self._registry = registry
         self.lock_class = lock_class
         self.rw = rw
-        self.free_at_ns = 0  # when the current writer (or exclusive holder) releases
-        self.readers_until_ns = 0  # when the last current reader releases
+        self.exclusive_holds = BusyIntervals()  # writers, or every holder of a plain lock
+        self.shared_holds = BusyIntervals()  # readers of a reader-writer lock
         self.last_owner = -1
         self._held: dict[int, tuple[int, bool, bool]] = {}  # tid -> (acquired at, read?, bounced)
         # The statistics rows this lock feeds, looked up once (the hot path takes locks often).
@@ -90,12 +175,20 @@ class SimLock:
         registry = self._registry
         kind = registry.kinds[self.lock_class]
         costs = registry.costs
-        busy_until = (
-            self.free_at_ns if (read and self.rw) else max(self.free_at_ns, self.readers_until_ns)
-        )
         arrival = thread.now_ns
+        shared = read and self.rw
+        busy_until = self.exclusive_holds.free_from(arrival)
+        if not shared:  # a writer waits for the readers too, and for a writer behind them
+            while True:
+                handed = busy_until != arrival
+                after = self.shared_holds.free_from(busy_until, handed_over=handed)
+                if after != busy_until:
+                    after = self.exclusive_holds.free_from(after, handed_over=True)
+                if after == busy_until:
+                    break
+                busy_until = after
         bounced = self.last_owner not in (-1, thread.tid)
-        stats = self._stats_read if (read and self.rw) else self._stats_exclusive
+        stats = self._stats_read if shared else self._stats_exclusive
         if busy_until > arrival:
             wait = busy_until - arrival
             stats.record_wait(wait, bounced)
@@ -107,7 +200,7 @@ class SimLock:
                 thread.now_ns = busy_until
                 thread.times.lock_wait_ns += wait
                 thread.run(2 * costs.context_switch_ns)  # switched out, then woken and back in
-        self._held[thread.tid] = (thread.now_ns, read and self.rw, bounced)
+        self._held[thread.tid] = (thread.now_ns, shared, bounced)
         self.last_owner = thread.tid
 
     def record_blocked(self, wait_ns: int) -> None:
@@ -121,10 +214,7 @@ class SimLock:
             raise KernelBug(f"thread {thread.tid} releases {self.lock_class} it does not hold")
         acquired_at, read, bounced = held
         hold = thread.now_ns - acquired_at
-        if read:
-            self.readers_until_ns = max(self.readers_until_ns, thread.now_ns)
-        else:
-            self.free_at_ns = max(self.free_at_ns, thread.now_ns)
+        (self.shared_holds if read else self.exclusive_holds).add(acquired_at, thread.now_ns)
         (self._stats_read if read else self._stats_exclusive).record_hold(hold, bounced)
 
 

@@ -12,13 +12,13 @@ import functools
 import math
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from . import memory, mmap_calls, proc
+from . import entry, memory, mmap_calls, proc
 from .config import MachineConfig, OvercommitMode, ReplacementPolicy
 from .constants import (
     ADDRESS_SPACE_END,
@@ -34,6 +34,7 @@ from .constants import (
     Signal,
     ZoneType,
 )
+from .entry import preemptible, syscall
 from .errors import (
     InvalidArgument,
     KernelBug,
@@ -67,6 +68,15 @@ from .results import (
     ZoneInfo,
 )
 from .rmap import ReverseMap
+from .sched import (
+    MIN_QUANTUM_ADDRESSES,
+    QUANTUM_COPY_BYTES,
+    QUANTUM_FAULTS,
+    CallTask,
+    JournalHook,
+    Scheduler,
+    next_quantum_length,
+)
 from .segmentation import SegmentRegister, SegmentTranslation, linux_gdt, parse_logical
 from .slab import SlabAllocator
 from .swap import SwapDevice, swp_offset
@@ -98,36 +108,6 @@ KSWAPD_TID = 1  # background reclaim has a clock of its own
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def syscall(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a process call on its thread's clock: journal it, time it, remember its cost.
-
-    The wrapped method's first two arguments are (self, pid); `tid=` picks a thread of
-    that process (default: its main thread).
-    """
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        machine: Machine = args[0]  # type: ignore[assignment]
-        pid: int = args[1]  # type: ignore[assignment]
-        tid = kwargs.get("tid")
-        assert tid is None or isinstance(tid, int)
-        if machine.journal is not None:
-            machine.journal.append((method.__name__, args[1:], dict(kwargs), tid))
-        thread = machine.thread_of(pid, tid)
-        before = thread.snapshot()
-        previous, machine.current = machine.current, thread
-        try:
-            return method(*args, **kwargs)
-        finally:
-            machine.current = previous
-            machine.last_cost = thread.cost_since(before)
-            machine.now_ns = max(machine.now_ns, thread.now_ns)
-            # Between calls: kswapd, if the call woke it, balances on its own clock.
-            kswapd_run(machine)
-
-    return wrapper
 
 
 def journaled(method: Callable[P, R]) -> Callable[P, R]:
@@ -194,12 +174,15 @@ class Machine:
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
         self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
-        self.current: SimThread = self.kernel_thread
-        self.now_ns = 0  # the latest simulated time any thread has reached
+        self.sched = Scheduler(self.config.nr_cpus, self.costs, self.kernel_thread)
+        # kswapd, once woken, balances in the background between calls, on its own clock.
+        self.sched.between_calls = lambda: kswapd_run(self)
         self.last_cost = CallCost(0, 0, 0, 0, 0)
         self.journal: list[tuple[str, tuple[Any, ...], dict[str, Any], int | None]] | None = (
             [] if self.config.record else None
         )
+        if self.journal is not None:
+            self.sched.journal = JournalHook(self.journal)
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
         self.slab = SlabAllocator(self)
@@ -265,6 +248,29 @@ class Machine:
         self.ram_words.release()
         self.ram32 = np.zeros(0, dtype=np.uint32)
         self.physmem.close()
+
+    # ---- the scheduler -----------------------------------------------------------------------
+    @property
+    def current(self) -> SimThread:
+        """The thread whose code runs now (the scheduler's current task's thread)."""
+        return self.sched.current
+
+    @current.setter
+    def current(self, thread: SimThread) -> None:
+        self.sched.current = thread
+
+    @property
+    def now_ns(self) -> int:
+        """The latest simulated time any thread has reached."""
+        return self.sched.now_ns
+
+    @now_ns.setter
+    def now_ns(self, value: int) -> None:
+        self.sched.now_ns = value
+
+    def submit(self, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:
+        """Queue process call *name* as a task; run it with sched.step (entry.submit)."""
+        return entry.submit(self, name, pid, *args, tid=tid)
 
     # ---- shared services for the kernel modules ----------------------------------------------
     def allocate_page(self, gfp: Gfp, task: Task | None) -> int:
@@ -719,7 +725,7 @@ class Machine:
             raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xFFFFFFFF")
         return memory.touch_one(self, task, addr, bool(write))
 
-    @syscall
+    @preemptible
     def touch_many(
         self,
         pid: int,
@@ -727,8 +733,11 @@ class Machine:
         write: bool = False,
         *,
         tid: int | None = None,
-    ) -> TouchSummary:
-        """Many user-mode accesses in order; stops at (and raises) a fatal fault."""
+    ) -> Generator[None, None, TouchSummary]:
+        """Many user-mode accesses in order; stops at (and raises) a fatal fault.
+
+        Runs in quanta (sched.QUANTUM_FAULTS ...): an interrupted call has touched a prefix.
+        """
         task = self._live(pid)
         if isinstance(addrs, np.ndarray):
             if addrs.ndim != 1 or addrs.dtype.kind not in "ui":
@@ -750,7 +759,27 @@ class Machine:
             if len(array) and (int(array.min()) < 0 or int(array.max()) >= ADDRESS_SPACE_END):
                 raise OutOfRange("addrs", "an address is not 32-bit", "0x0 .. 0xFFFFFFFF")
             array = array.astype(np.uint32)
-        return memory.touch_many(self, task, array, bool(write))
+        counts = [0, 0, 0]  # hits, minor, major
+        position, length = 0, MIN_QUANTUM_ADDRESSES
+        while True:
+            part = memory.touch_many(
+                self,
+                task,
+                array[position : position + length],
+                bool(write),
+                max_faults=QUANTUM_FAULTS,
+            )
+            counts = [
+                counts[0] + part.nr_hits,
+                counts[1] + part.nr_minor,
+                counts[2] + part.nr_major,
+            ]
+            position += part.nr_touched
+            if position >= len(array):
+                return TouchSummary(len(array), *counts)
+            length = next_quantum_length(length, part.nr_touched)
+            yield
+            task = self._live(pid)
 
     def _check_io(self, addr: int, length: int) -> None:
         if not 0 <= length <= MAX_IO_BYTES:
@@ -760,21 +789,38 @@ class Machine:
                 "addr", f"0x{addr:x}+{length} is not in the 32-bit space", "0x0 .. 0xFFFFFFFF"
             )
 
-    @syscall
-    def read(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> bytes:
-        """Read user memory like the process would (faults handled)."""
+    @preemptible
+    def read(
+        self, pid: int, addr: int, length: int, *, tid: int | None = None
+    ) -> Generator[None, None, bytes]:
+        """Read user memory like the process would (faults handled), in quanta."""
         task = self._live(pid)
         self._check_io(addr, length)
         self.current.run(self.costs.syscall_ns + int(self.costs.copy_byte_ns * length))
-        return memory.access_user_memory(self, task, addr, length, None)
+        parts = []
+        for offset in range(0, length, QUANTUM_COPY_BYTES):
+            if offset:
+                yield
+                task = self._live(pid)
+            size = min(QUANTUM_COPY_BYTES, length - offset)
+            parts.append(memory.access_user_memory(self, task, addr + offset, size, None))
+        return b"".join(parts)
 
-    @syscall
-    def write(self, pid: int, addr: int, data: bytes, *, tid: int | None = None) -> None:
-        """Write user memory like the process would (faults handled)."""
+    @preemptible
+    def write(
+        self, pid: int, addr: int, data: bytes, *, tid: int | None = None
+    ) -> Generator[None, None, None]:
+        """Write user memory like the process would (faults handled), in quanta."""
         task = self._live(pid)
         self._check_io(addr, len(data))
         self.current.run(self.costs.syscall_ns + int(self.costs.copy_byte_ns * len(data)))
-        memory.access_user_memory(self, task, addr, len(data), bytes(data))
+        data = bytes(data)
+        for offset in range(0, len(data), QUANTUM_COPY_BYTES):
+            if offset:
+                yield
+                task = self._live(pid)
+            part = data[offset : offset + QUANTUM_COPY_BYTES]
+            memory.access_user_memory(self, task, addr + offset, len(part), part)
 
     def translate(self, pid: int, addr: int) -> Translation:
         """The page walk of *addr* in the process's page tables, without faulting."""
@@ -836,6 +882,7 @@ class Machine:
             "vmallocinfo": lambda machine: machine.vmalloc_space.vmallocinfo(),
             "stat": proc.format_stat,
             "layout": proc.format_layout,
+            "schedstat": lambda machine: machine.sched.schedstat(),
         }
         if name not in machine_wide:
             raise InvalidArgument(

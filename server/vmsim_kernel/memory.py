@@ -333,8 +333,12 @@ def touch_many(
     task: Task,
     addresses: Sequence[int] | npt.NDArray[np.uint32],
     write: bool,
+    max_faults: int | None = None,
 ) -> TouchSummary:
     """Many accesses in order; resident pages are checked and marked in bulk with numpy.
+
+    With *max_faults* it stops after that many faults (a scheduler quantum's worth):
+    nr_touched then says how many of the addresses were done.
 
     After a fault, reclaim may have changed any PTE, so the bulk check is redone for what
     follows; a window of scalar accesses between bulk checks grows while faults keep
@@ -392,6 +396,8 @@ def touch_many(
             counts[result] += 1
             faults_in_window += result != FaultResult.HIT
             position += 1
+            if max_faults is not None and counts[1] + counts[2] >= max_faults:
+                return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])
 

@@ -2,8 +2,10 @@
 
 Models what kernel/sched/cputime.c accounts (user, system, iowait) with costs taken from
 an injected table instead of a clock: every operation charges simulated nanoseconds to the
-thread that runs it, so the same calls always cost the same. Each thread has its own clock;
-shared resources (locks.py, the swap queue) make threads wait for each other.
+thread that runs it, so the same calls always cost the same. Each thread has its own clock,
+which runs on a CPU's clock while the scheduler (sched.py) has it on that CPU; shared
+resources (locks.py, the swap queue) make threads wait for each other only where their
+busy intervals really overlap in simulated time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InvalidArgument
+from .locks import BusyIntervals
 
 __all__ = ["TLB_ENTRIES", "CallCost", "CostModel", "CpuTimes", "SimThread", "SwapQueue", "TlbModel"]
 
@@ -161,18 +164,26 @@ class SimThread:
 
 
 class SwapQueue:
-    """The swap device as a FIFO server: a request waits for the ones issued before it."""
+    """The swap device as a single server: a request issued at t is served in the first idle
+    stretch of the device at or after t, so it waits only for requests that really occupy the
+    device then (not for a burst another thread issued later in simulated time)."""
 
     def __init__(self, costs: CostModel) -> None:
         self._costs = costs
-        self.busy_until_ns = 0
+        self._busy = BusyIntervals(limit=4096, merge_touching=True)
         self.requests = 0
         self.total_wait_ns = 0
 
+    @property
+    def busy_until_ns(self) -> int:
+        """When the latest request known to the device completes."""
+        return self._busy.latest_end_ns
+
     def submit(self, at_ns: int) -> int:
         """A one-page request issued at *at_ns*; returns when it completes."""
-        start = max(at_ns, self.busy_until_ns)
-        self.busy_until_ns = start + self._costs.swap_service_ns
+        service = self._costs.swap_service_ns
+        start = self._busy.first_gap(at_ns, service)
+        self._busy.add(start, start + service)
         self.requests += 1
         self.total_wait_ns += start - at_ns
-        return self.busy_until_ns
+        return start + service

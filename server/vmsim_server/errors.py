@@ -8,6 +8,9 @@
     PermissionDenied-> PERMISSION_DENIED
     ProcessKilled   -> FAILED_PRECONDITION (signal, address, reason in ErrorInfo)
     Unauthenticated -> UNAUTHENTICATED (server-side: no or unknown token)
+    CallCancelled   -> CANCELLED (server-side: the client cancelled; stopped between quanta)
+    DeadlineExceeded-> DEADLINE_EXCEEDED (server-side: the deadline passed; stopped between quanta)
+    ShuttingDown    -> UNAVAILABLE (server-side: stopped by a graceful shutdown)
     anything else   -> INTERNAL (a defect: logged with its traceback)
 Every kernel status carries an ErrorInfo whose reason is the error's class name, so clients
 rebuild the same exception. statuses_of_errors is the context manager every RPC runs in.
@@ -44,7 +47,10 @@ from vmsim_kernel import (
 
 __all__ = [
     "ERROR_DOMAIN",
+    "CallCancelled",
     "CallOutcome",
+    "DeadlineExceeded",
+    "ShuttingDown",
     "Unauthenticated",
     "grpc_code_of",
     "status_of",
@@ -62,6 +68,24 @@ class Unauthenticated(KernelError):
     errno_name = "EACCES"
 
 
+class CallCancelled(KernelError):
+    """The client cancelled the call; it stopped at a quantum boundary."""
+
+    errno_name = "EINTR"
+
+
+class DeadlineExceeded(KernelError):
+    """The call's deadline passed; it stopped at a quantum boundary."""
+
+    errno_name = "ETIMEDOUT"
+
+
+class ShuttingDown(KernelError):
+    """The server is shutting down; the call stopped at a quantum boundary."""
+
+    errno_name = "ESHUTDOWN"
+
+
 _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
@@ -74,6 +98,9 @@ _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (AtomicContextViolation, grpc.StatusCode.FAILED_PRECONDITION),
     (GeneralProtectionFault, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (CallCancelled, grpc.StatusCode.CANCELLED),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
 ]
 
 

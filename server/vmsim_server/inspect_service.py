@@ -5,6 +5,7 @@ Open to every client, like /proc. Also trace replay and the event feed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -135,7 +136,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             lock_wait_ns=times.lock_wait_ns,
             kswapd_ns=self._machine.kswapd.times.system_ns,
             clock_ns=self._machine.now_ns,
-            text=self._machine.report("stat"),
+            # /proc/stat, then the scheduler's per-CPU and per-process numbers (schedstat).
+            text=self._machine.report("stat") + "\n" + self._machine.report("schedstat"),
         )
 
     async def GetLayout(
@@ -153,7 +155,9 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise LimitExceeded(
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
             )
-        result = replay(
+        # A long trace is a pure computation: a worker thread runs it, the event loop serves on.
+        result = await asyncio.to_thread(
+            replay,
             list(request.trace),
             request.frames,
             request.policy,

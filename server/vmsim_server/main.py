@@ -45,6 +45,7 @@ from .observability import (
     start_metrics_server,
 )
 from .process_service import ProcessService
+from .runner import TaskRunner
 from .sessions import SessionTable
 from .settings import ServerSettings, parse_settings
 
@@ -75,6 +76,7 @@ class RunningServer:
         events: the WatchEvents fan-out.
         registry: the Prometheus metrics.
         reaper: the task that ends processes whose lease expired.
+        runner: steps the machine's run queue, a quantum at a time.
         metrics_server: the /metrics HTTP server, when metrics_port is set.
     """
 
@@ -87,20 +89,30 @@ class RunningServer:
     events: EventHub
     registry: CollectorRegistry
     reaper: asyncio.Task[None]
+    runner: TaskRunner
     metrics_server: asyncio.Server | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
 
-        The end of each open Run stream exits its process; machine.close() then frees the
-        rest and removes a temporary swap file.
+        Calls keep running (in quanta) during the grace period; those still queued then are
+        stopped at a quantum boundary. The end of each open Run stream exits its process;
+        machine.close() then frees the rest and removes a temporary swap file.
         """
         await self.health.enter_graceful_shutdown()
         self.events.end_all()
         self.reaper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.reaper
-        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        grace = self.settings.grace_seconds if grace is None else grace
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        # Past the grace period grpc cancels the calls still running; stop their tasks too,
+        # so the streams close (exiting their processes) before the machine does.
+        await asyncio.wait({stopping}, timeout=grace)
+        stopped = await self.runner.stop()
+        await stopping
+        if stopped:
+            log.info("calls stopped at a quantum boundary", calls=stopped)
         if self.metrics_server is not None:
             self.metrics_server.close()
             await self.metrics_server.wait_closed()
@@ -116,16 +128,20 @@ async def _reap_expired_leases(
     period = max(0.05, min(1.0, sessions.lease_seconds / 4))
     while True:
         await asyncio.sleep(period)
-        kernel_sessions.reap_expired()
-        for pid in sessions.expired():
-            with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
-                machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
-            sessions.end_lease(pid)
-        for pid in sessions.dead():
-            try:
-                machine.process(pid)
-            except NoSuchProcess:  # the zombie record is gone, so is the explanation
-                sessions.close(pid)
+        try:
+            kernel_sessions.reap_expired()
+            for pid in sessions.expired():
+                with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
+                    machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
+                    log.info("lease expired", pid=pid)
+                sessions.end_lease(pid)
+            for pid in sessions.dead():
+                try:
+                    machine.process(pid)
+                except NoSuchProcess:  # the zombie record is gone, so is the explanation
+                    sessions.close(pid)
+        except Exception as error:  # the reaper must outlive any defect; the next round retries
+            log.exception("lease reaper failed", error=repr(error))
 
 
 def _listen(server: grpc.aio.Server, address: str) -> str:
@@ -176,8 +192,12 @@ async def serve(settings: ServerSettings) -> RunningServer:
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
-    health_servicer = _add_services(server, machine, sessions, kernel_sessions, events, settings)
+    runner = TaskRunner(machine)
+    health_servicer = _add_services(
+        server, machine, sessions, kernel_sessions, events, settings, runner
+    )
     await server.start()
+    runner.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reaper = asyncio.get_running_loop().create_task(
@@ -194,6 +214,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         overcommit=int(config.overcommit_memory),
         overcommit_ratio=config.overcommit_ratio,
         seed=config.seed,
+        cpus=config.nr_cpus,
         lease_seconds=settings.lease_seconds,
         max_processes=config.max_processes,
         max_batch=settings.max_batch,
@@ -212,6 +233,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         events,
         registry,
         reaper,
+        runner,
         metrics_server,
     )
 
@@ -223,13 +245,14 @@ def _add_services(
     kernel_sessions: KernelSessions,
     events: EventHub,
     settings: ServerSettings,
+    runner: TaskRunner,
 ) -> Any:
     """Register the vmsim services, health and reflection; returns the health servicer."""
     kernel_pb2_grpc.add_KernelServiceServicer_to_server(
         KernelService(machine, kernel_sessions, settings.admin_token), server
     )
     process_pb2_grpc.add_ProcessServiceServicer_to_server(
-        ProcessService(machine, sessions, settings), server
+        ProcessService(machine, sessions, settings, runner), server
     )
     inspect_pb2_grpc.add_InspectServiceServicer_to_server(
         InspectService(machine, events, settings.max_batch), server

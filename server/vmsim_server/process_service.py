@@ -1,13 +1,15 @@
 """ProcessService: the system calls of a client's process (kernel/fork.c, mm/mmap.c, mm/memory.c).
 
 Each method decodes, authorizes through the session table, makes one kernel call and encodes.
+A timed call runs as a task of the kernel's scheduler (runner.py), in quanta, so it never
+holds the event loop for long, and stops at a quantum boundary when cancelled or late.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -24,9 +26,12 @@ from vmsim_kernel import (
     ProcessKilled,
     ProcessState,
 )
+from vmsim_kernel.sched import CallTask
+from vmsim_kernel.timing import CallCost
 
 from . import convert
 from .errors import status_of
+from .runner import TaskRunner
 from .sessions import TOKEN_METADATA_KEY, Session, SessionTable, check_owner
 from .settings import ServerSettings
 
@@ -37,6 +42,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 TIMED_OPERATIONS = frozenset(
     {"mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write"}
 )
+# A reply, and the cost of the scheduler task that produced it (None: not a timed call).
+Performed = tuple[Any, CallCost | None]
 
 
 def token_of(context: Context) -> str | None:
@@ -50,14 +57,21 @@ def token_of(context: Context) -> str | None:
 class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     """One simulated process per client session."""
 
-    def __init__(self, machine: Machine, sessions: SessionTable, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        sessions: SessionTable,
+        settings: ServerSettings,
+        runner: TaskRunner,
+    ) -> None:
         self._machine = machine
         self._sessions = sessions
         self._settings = settings
+        self._runner = runner
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
-        self._operations: dict[str, Callable[[Any], Any]] = {
+        self._operations: dict[str, Callable[[Any, float | None], Awaitable[Performed]]] = {
             "mmap": self._mmap,
             "munmap": self._munmap,
             "mprotect": self._mprotect,
@@ -70,11 +84,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             "translate": self._translate,
         }
 
-    def _perform(self, operation: str, request: Any) -> Any:
+    async def _perform(self, operation: str, request: Any, timeout: float | None) -> Any:
         """One operation; a timed one's reply carries what it cost its thread."""
-        response = self._operations[operation](request)
-        if operation in TIMED_OPERATIONS:
-            response.cost.CopyFrom(convert.call_cost(self._machine.last_cost))
+        response, cost = await self._operations[operation](request, timeout)
+        if cost is not None:
+            response.cost.CopyFrom(convert.call_cost(cost))
         return response
 
     async def _pace(self, response: Any) -> None:
@@ -86,74 +100,76 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         if factor and response.HasField("cost"):
             await asyncio.sleep(response.cost.total_ns * factor / 1e9)
 
-    def _authorize(self, context: Context, pid: int) -> None:
-        self._sessions.authorize(token_of(context), pid)
+    def _authorize(self, context: Context, pid: int) -> Session:
+        return self._sessions.authorize(token_of(context), pid)
+
+    async def _task(self, name: str, r: Any, timeout: float | None, *args: Any) -> CallTask:
+        """Run kernel call *name* for request *r* as a scheduler task (in quanta)."""
+        return await self._runner.call(name, r.pid, *args, tid=r.tid or None, timeout=timeout)
 
     # ---- operations -----------------------------------------------------------------------------
-    def _mmap(self, r: process_pb2.MmapRequest) -> process_pb2.MmapResponse:
-        return process_pb2.MmapResponse(
-            addr=self._machine.mmap(r.pid, r.addr, r.length, r.prot, r.flags, tid=r.tid or None)
-        )
+    async def _mmap(self, r: process_pb2.MmapRequest, timeout: float | None) -> Performed:
+        task = await self._task("mmap", r, timeout, r.addr, r.length, r.prot, r.flags)
+        return process_pb2.MmapResponse(addr=task.result), task.cost
 
-    def _munmap(self, r: process_pb2.MunmapRequest) -> process_pb2.MunmapResponse:
-        self._machine.munmap(r.pid, r.addr, r.length, tid=r.tid or None)
-        return process_pb2.MunmapResponse()
+    async def _munmap(self, r: process_pb2.MunmapRequest, timeout: float | None) -> Performed:
+        task = await self._task("munmap", r, timeout, r.addr, r.length)
+        return process_pb2.MunmapResponse(), task.cost
 
-    def _mprotect(self, r: process_pb2.MprotectRequest) -> process_pb2.MprotectResponse:
-        self._machine.mprotect(r.pid, r.addr, r.length, r.prot, tid=r.tid or None)
-        return process_pb2.MprotectResponse()
+    async def _mprotect(self, r: process_pb2.MprotectRequest, timeout: float | None) -> Performed:
+        task = await self._task("mprotect", r, timeout, r.addr, r.length, r.prot)
+        return process_pb2.MprotectResponse(), task.cost
 
-    def _brk(self, r: process_pb2.BrkRequest) -> process_pb2.BrkResponse:
-        return process_pb2.BrkResponse(brk=self._machine.brk(r.pid, r.addr, tid=r.tid or None))
+    async def _brk(self, r: process_pb2.BrkRequest, timeout: float | None) -> Performed:
+        task = await self._task("brk", r, timeout, r.addr)
+        return process_pb2.BrkResponse(brk=task.result), task.cost
 
-    def _madvise(self, r: process_pb2.MadviseRequest) -> process_pb2.MadviseResponse:
-        self._machine.madvise(r.pid, r.addr, r.length, r.advice, tid=r.tid or None)
-        return process_pb2.MadviseResponse()
+    async def _madvise(self, r: process_pb2.MadviseRequest, timeout: float | None) -> Performed:
+        task = await self._task("madvise", r, timeout, r.addr, r.length, r.advice)
+        return process_pb2.MadviseResponse(), task.cost
 
-    def _touch(self, r: process_pb2.TouchRequest) -> process_pb2.TouchResponse:
-        return process_pb2.TouchResponse(
-            result=convert.FAULT_TO_PROTO[
-                self._machine.touch(r.pid, r.addr, r.write, tid=r.tid or None)
-            ]
-        )
+    async def _touch(self, r: process_pb2.TouchRequest, timeout: float | None) -> Performed:
+        task = await self._task("touch", r, timeout, r.addr, r.write)
+        return process_pb2.TouchResponse(result=convert.FAULT_TO_PROTO[task.result]), task.cost
 
-    def _touch_many(self, r: process_pb2.TouchManyRequest) -> process_pb2.TouchManyResponse:
+    async def _touch_many(
+        self, r: process_pb2.TouchManyRequest, timeout: float | None
+    ) -> Performed:
         if len(r.addrs) > self._settings.max_batch:
             raise LimitExceeded(
                 f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}"
             )
-        summary = self._machine.touch_many(
-            r.pid, np.asarray(r.addrs, dtype=np.uint32), r.write, tid=r.tid or None
-        )
+        addrs = np.asarray(r.addrs, dtype=np.uint32)
+        task = await self._task("touch_many", r, timeout, addrs, r.write)
+        summary = task.result
         return process_pb2.TouchManyResponse(
             touched=summary.nr_touched,
             hits=summary.nr_hits,
             minor=summary.nr_minor,
             major=summary.nr_major,
-        )
+        ), task.cost
 
-    def _read(self, r: process_pb2.ReadRequest) -> process_pb2.ReadResponse:
+    async def _read(self, r: process_pb2.ReadRequest, timeout: float | None) -> Performed:
         if r.length > self._settings.max_io_bytes:
             raise LimitExceeded(
                 f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
             )
-        return process_pb2.ReadResponse(
-            data=self._machine.read(r.pid, r.addr, r.length, tid=r.tid or None)
-        )
+        task = await self._task("read", r, timeout, r.addr, r.length)
+        return process_pb2.ReadResponse(data=task.result), task.cost
 
-    def _write(self, r: process_pb2.WriteRequest) -> process_pb2.WriteResponse:
+    async def _write(self, r: process_pb2.WriteRequest, timeout: float | None) -> Performed:
         if len(r.data) > self._settings.max_io_bytes:
             raise LimitExceeded(
                 f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
             )
-        self._machine.write(r.pid, r.addr, r.data, tid=r.tid or None)
-        return process_pb2.WriteResponse(written=len(r.data))
+        task = await self._task("write", r, timeout, r.addr, r.data)
+        return process_pb2.WriteResponse(written=len(r.data)), task.cost
 
-    def _translate(self, r: process_pb2.TranslateRequest) -> process_pb2.TranslateResponse:
+    async def _translate(self, r: process_pb2.TranslateRequest, timeout: float | None) -> Performed:
         walk = self._machine.translate(r.pid, r.addr)
         return process_pb2.TranslateResponse(
             translation=convert.translation(walk), text=convert.format_translation(walk)
-        )
+        ), None
 
     # ---- RPCs ----------------------------------------------------------------------------------
     async def Spawn(
@@ -174,8 +190,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
     async def _unary(self, operation: str, request: Any, context: Context) -> Any:
-        self._authorize(context, request.pid)
-        response = self._perform(operation, request)
+        session = self._authorize(context, request.pid)
+        with self._sessions.call_in_flight(session):  # a queued or running call holds the lease
+            response = await self._perform(operation, request, context.time_remaining())
         await self._pace(response)
         return response
 
@@ -259,7 +276,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         session.open_streams += 1
         try:
             async for op in request_iterator:
-                reply = self._run_one(session, op)
+                reply = await self._run_one(session, op, context.time_remaining())
                 which = reply.WhichOneof("result")
                 if which in TIMED_OPERATIONS:
                     await self._pace(getattr(reply, which))
@@ -269,7 +286,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             if session.open_streams == 0:
                 self._end_process(session.pid)
 
-    def _run_one(self, session: Session, op: process_pb2.RunRequest) -> process_pb2.RunResponse:
+    async def _run_one(
+        self, session: Session, op: process_pb2.RunRequest, timeout: float | None
+    ) -> process_pb2.RunResponse:
         """One operation of a Run stream; its error becomes its result."""
         which = op.WhichOneof("op")
         try:
@@ -277,7 +296,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
                 raise InvalidArgument("op", "the operation is empty", ", ".join(self._operations))
             inner = getattr(op, which)
             check_owner(session, inner.pid)
-            result = self._perform(which, inner)
+            result = await self._perform(which, inner, timeout)
         except KernelError as error:
             return process_pb2.RunResponse(id=op.id, error=status_of(error))
         return process_pb2.RunResponse(id=op.id, **{which: result})

@@ -1,7 +1,8 @@
 """Who may act on which process, and how long a silent client's process lives.
 
 A token is issued at Spawn; every call names its pid and carries the token. A process
-whose client has made no call for the lease (and holds no open Run stream) is killed.
+whose client has shown no sign of life for the lease (no call begun or ended, no heartbeat),
+holds no open Run stream and has no call queued or running, is killed.
 The session of a dead process is kept while the kernel keeps its record (a bounded number
 of zombies), so that its client learns why. Clock readings are the server's business;
 the kernel never sees them.
@@ -9,8 +10,10 @@ the kernel never sees them.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vmsim_kernel import PermissionDenied
@@ -37,6 +40,7 @@ class Session:
     token: str
     last_seen: float = field(default_factory=time.monotonic)
     open_streams: int = 0
+    calls_in_flight: int = 0  # queued or running on the scheduler: the client is waiting
     leased: bool = True  # False once the process is dead: nothing left to expire
 
 
@@ -83,6 +87,17 @@ class SessionTable:
         check_owner(session, pid)
         return session
 
+    @contextlib.contextmanager
+    def call_in_flight(self, session: Session) -> Iterator[None]:
+        """A call of *session* is queued or running: its lease cannot expire, and its end
+        (the reply on its way to a client that waited) counts as a sign of life."""
+        session.calls_in_flight += 1
+        try:
+            yield
+        finally:
+            session.calls_in_flight -= 1
+            session.last_seen = time.monotonic()
+
     def close(self, pid: int) -> None:
         """Forget a process's session (its token stops working)."""
         session = self._by_pid.pop(pid, None)
@@ -90,12 +105,16 @@ class SessionTable:
             self._by_token.pop(session.token, None)
 
     def expired(self) -> list[int]:
-        """Pids whose client has been silent longer than the lease and has no open stream."""
+        """Pids whose client has been silent longer than the lease, with no open stream and
+        no call queued or running."""
         deadline = time.monotonic() - self.lease_seconds
         return [
             s.pid
             for s in self._by_pid.values()
-            if s.leased and s.open_streams == 0 and s.last_seen < deadline
+            if s.leased
+            and s.open_streams == 0
+            and s.calls_in_flight == 0
+            and s.last_seen < deadline
         ]
 
     def end_lease(self, pid: int) -> None:

@@ -111,6 +111,10 @@ def _writer_behind_io(make_machine: object, kind: str) -> tuple[int, int]:
     )
     reader, writer = machine.spawn_thread(pid), machine.spawn_thread(pid)
     machine.touch(pid, swapped, tid=reader)
+    # The writer computes a little first, so it reaches mmap_lock while the reader holds it
+    # across the I/O (in simulated time; arriving earlier it would simply go first).
+    machine.touch(pid, other, write=True, tid=writer)
+    machine.touch_many(pid, [other] * 3000, tid=writer)
     machine.munmap(pid, other, PAGE_SIZE, tid=writer)
     cost = machine.last_cost
     return cost.system_ns, cost.lock_wait_ns

@@ -375,6 +375,8 @@ def test_public_names_are_pinned() -> None:
             "PROT_READ",
             "PROT_WRITE",
             "Admin",
+            "Cancelled",
+            "DeadlineExceeded",
             "Event",
             "FaultKind",
             "GiB",

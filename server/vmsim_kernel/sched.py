@@ -1,0 +1,322 @@
+"""The scheduler: simulated CPUs with their own clocks, a run queue, calls run as tasks in quanta.
+
+Models kernel/sched/core.c and kernel/sched/fair.c in miniature. Every system call of a
+simulated thread becomes a CallTask on the run queue; `nr_cpus` CPUs run tasks one quantum
+(a bounded slice of the call's work) at a time. The next task is the one that can start
+earliest in simulated time (global time order) and, among those runnable when a CPU frees
+up, the one whose process has had the least CPU time (CFS's vruntime, placed at the queue's
+minimum when it wakes, as place_entity() does), so a process with one short call is served
+after about one quantum of a hog. A task goes back to the CPU it last ran on when that CPU is free by the time the
+task is ready (cache affinity), else to the CPU that frees up first; a CPU that switches to
+another thread charges the incoming one a context switch.
+
+Time: each CPU has a clock, the time until which it is busy. A quantum starts at
+max(CPU clock, thread clock); the thread's clock then runs through the quantum's work,
+lock waits and I/O waits; the CPU's clock advances only by the CPU time the quantum used
+(user + system, spinning included), because a thread asleep on I/O or on a sleeping lock
+leaves its CPU to others. A call's cost is the sum of its quanta (running time plus the
+lock and swap-queue waits inside them), never the time it sat on the run queue.
+
+A task's work is a generator that yields at quantum boundaries. Cancelling a task closes its
+generator at such a boundary, so the machine is never left half-way through a step: the
+pages an interrupted TouchMany touched stay touched, and nothing else happened.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Final
+
+from .errors import KernelBug, KernelError
+from .timing import CallCost, CostModel, SimThread
+
+__all__ = [
+    "MAX_QUANTUM_ADDRESSES",
+    "MIN_QUANTUM_ADDRESSES",
+    "QUANTUM_COPY_BYTES",
+    "QUANTUM_FAULTS",
+    "CallTask",
+    "JournalHook",
+    "Scheduler",
+    "SimCpu",
+    "TaskState",
+    "next_quantum_length",
+]
+
+# Quantum sizes: a TouchMany quantum is at most MAX_QUANTUM_ADDRESSES resident accesses
+# and at most QUANTUM_FAULTS faults (a fault costs the host ~1000x a resident access), so no
+# quantum holds the host for more than a few milliseconds. Deterministic, so replayable.
+MAX_QUANTUM_ADDRESSES: Final = 32_768
+MIN_QUANTUM_ADDRESSES: Final = 1_024
+QUANTUM_FAULTS: Final = 16
+QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quantum
+
+Steps = Generator[None, None, Any]
+
+
+def next_quantum_length(length: int, nr_touched: int) -> int:
+    """How many addresses the next TouchMany quantum looks at, from how far the last one got.
+
+    A quantum that ran out of faults gets a window a few times what it managed (the bulk
+    resident check is redone after each fault over the whole window, so a window much longer
+    than the quantum wastes host time); one that finished its window gets a longer one.
+    """
+    if nr_touched < length:
+        return max(MIN_QUANTUM_ADDRESSES, min(MAX_QUANTUM_ADDRESSES, 4 * nr_touched))
+    return min(MAX_QUANTUM_ADDRESSES, 4 * length)
+
+
+class TaskState(Enum):
+    """Where a call is in its life."""
+
+    RUNNABLE = "runnable"  # on the run queue, more quanta to go
+    DONE = "done"  # returned a result or raised a kernel error
+    CANCELLED = "cancelled"  # stopped at a quantum boundary by its caller
+
+
+@dataclass(eq=False)
+class SimCpu:
+    """One simulated CPU."""
+
+    cpu: int
+    now_ns: int = 0  # the CPU is busy until this simulated time
+    busy_ns: int = 0
+    idle_ns: int = 0
+    nr_quanta: int = 0
+    nr_switches: int = 0
+    last_thread: SimThread | None = None
+
+
+@dataclass(eq=False)
+class CallTask:
+    """One system call of one simulated thread, run by the scheduler quantum by quantum."""
+
+    task_id: int
+    name: str
+    thread: SimThread
+    steps: Steps
+    state: TaskState = TaskState.RUNNABLE
+    result: Any = None
+    error: Exception | None = None  # a KernelError, or KernelBug for a defect
+    nr_quanta: int = 0
+    running_ns: int = 0  # sum of the quanta's simulated lengths: the call's total cost
+    runqueue_wait_ns: int = 0  # ready but no CPU free (not part of the cost)
+    last_cpu: int | None = None
+    _times_before: tuple[int, int, int, int, int] = field(default=(0, 0, 0, 0, 0))
+    _final_cost: CallCost | None = None  # fixed when the task ends
+
+    @property
+    def done(self) -> bool:
+        """No more quanta will run."""
+        return self.state is not TaskState.RUNNABLE
+
+    @property
+    def cost(self) -> CallCost:
+        """What the quanta run so far cost the thread (fixed once the task has ended)."""
+        if self._final_cost is not None:
+            return self._final_cost
+        _now, user, system, iowait, wait = self.thread.snapshot()
+        before = self._times_before
+        return CallCost(
+            self.running_ns,
+            user - before[1],
+            system - before[2],
+            iowait - before[3],
+            wait - before[4],
+        )
+
+    def outcome(self) -> Any:
+        """The call's result, or its error raised."""
+        if self.error is not None:
+            raise self.error
+        if self.state is not TaskState.DONE:
+            raise KernelBug(f"task {self.task_id} ({self.name}) has not finished")
+        return self.result
+
+
+class JournalHook:
+    """Where the scheduler records what it did, so a recorded run can be replayed exactly."""
+
+    def __init__(self, journal: list[tuple[str, tuple[Any, ...], dict[str, Any], int | None]]):
+        self.journal = journal
+
+    def record(self, kind: str, *args: Any) -> None:
+        self.journal.append((kind, args, {}, None))
+
+
+class Scheduler:
+    """The run queue and the CPUs of one machine."""
+
+    def __init__(self, nr_cpus: int, costs: CostModel, current: SimThread) -> None:
+        self.cpus = [SimCpu(cpu) for cpu in range(nr_cpus)]
+        self.costs = costs
+        self.current = current  # the thread whose code runs right now (kernel code reads it)
+        self.now_ns = 0  # the latest simulated time any thread has reached
+        # Background work run when a call ends (the machine sets kswapd here).
+        self.between_calls: Callable[[], object] | None = None
+        self.run_queue: list[CallTask] = []
+        self.vruntime_ns: dict[int, int] = {}  # per process (pid): CPU time it received
+        self.run_time_ns: dict[int, int] = {}  # per process: simulated time its quanta ran
+        self.nr_quanta_of: dict[int, int] = {}
+        self.journal: JournalHook | None = None
+        self._ids = itertools.count(1)
+        self.nr_cancelled = 0
+        self.nr_finished = 0
+
+    # ---- the run queue -----------------------------------------------------------------------
+    def submit(self, name: str, thread: SimThread, steps: Steps) -> CallTask:
+        """Put a call on the run queue (it runs when step() picks it)."""
+        task = CallTask(next(self._ids), name, thread, steps)
+        task._times_before = thread.snapshot()
+        pid = thread.pid
+        queued = [self.vruntime_ns.get(t.thread.pid, 0) for t in self.run_queue]
+        floor = min(queued) if queued else 0
+        # place_entity(): a process that slept does not bank CPU time to spend in one go.
+        self.vruntime_ns[pid] = max(self.vruntime_ns.get(pid, 0), floor)
+        self.run_queue.append(task)
+        return task
+
+    def pick_next(self) -> CallTask | None:
+        """The task that can start earliest in simulated time; among those runnable as soon as
+        a CPU frees up, the one whose process has had the least CPU time (oldest on ties).
+
+        A task whose thread is still asleep (its clock is past every CPU's, e.g. after a
+        swap-in) waits for its wake-up time instead of idling a CPU that others could use.
+        """
+        if not self.run_queue:
+            return None
+        cpu_free_at = min(cpu.now_ns for cpu in self.cpus)
+        vruntime = self.vruntime_ns
+        return min(
+            self.run_queue,
+            key=lambda t: (
+                max(t.thread.now_ns, cpu_free_at),
+                vruntime.get(t.thread.pid, 0),
+                t.task_id,
+            ),
+        )
+
+    @property
+    def nr_running(self) -> int:
+        """Tasks on the run queue."""
+        return len(self.run_queue)
+
+    def _place(self, task: CallTask) -> SimCpu:
+        """The CPU the task runs its next quantum on."""
+        ready = task.thread.now_ns
+        if task.last_cpu is not None and self.cpus[task.last_cpu].now_ns <= ready:
+            return self.cpus[task.last_cpu]
+        free = [cpu for cpu in self.cpus if cpu.now_ns <= ready]
+        if free:
+            return next((c for c in free if c.last_thread is task.thread), free[0])
+        return min(self.cpus, key=lambda cpu: (cpu.now_ns, cpu.cpu))
+
+    # ---- running ------------------------------------------------------------------------------
+    def step(self, task: CallTask | None = None) -> CallTask | None:
+        """Run one quantum of *task* (default: the one pick_next chooses); returns it."""
+        task = task or self.pick_next()
+        if task is None:
+            return None
+        if task.done:
+            raise KernelBug(f"task {task.task_id} ({task.name}) already finished")
+        if self.journal is not None:
+            self.journal.record("__step__", task.task_id)
+        thread = task.thread
+        cpu = self._place(task)
+        start = max(cpu.now_ns, thread.now_ns)
+        if task.nr_quanta:
+            task.runqueue_wait_ns += start - thread.now_ns
+        cpu.idle_ns += max(0, start - cpu.now_ns)
+        thread.now_ns = start
+        _, user0, system0, _, _ = thread.snapshot()
+        if cpu.last_thread is not None and cpu.last_thread is not thread:
+            thread.run(self.costs.context_switch_ns)
+            cpu.nr_switches += 1
+        previous, self.current = self.current, thread
+        try:
+            next(task.steps)
+        except StopIteration as stop:
+            task.result = stop.value
+            task.state = TaskState.DONE
+        except KernelError as error:
+            task.error = error
+            task.state = TaskState.DONE
+        except Exception as error:  # a defect: the call is over, the caller sees the bug
+            task.error = error if isinstance(error, KernelBug) else KernelBug(f"{error!r}")
+            task.state = TaskState.DONE
+            raise
+        finally:
+            self.current = previous
+            _, user1, system1, _, _ = thread.snapshot()
+            used = (user1 - user0) + (system1 - system0)
+            cpu.now_ns = start + used
+            cpu.busy_ns += used
+            cpu.nr_quanta += 1
+            cpu.last_thread = thread
+            task.last_cpu = cpu.cpu
+            task.nr_quanta += 1
+            task.running_ns += thread.now_ns - start
+            pid = thread.pid
+            self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
+            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + thread.now_ns - start
+            self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
+            self.now_ns = max(self.now_ns, thread.now_ns)
+            if task.done:
+                task._final_cost = task.cost
+                self.run_queue.remove(task)
+                self.nr_finished += 1
+        if task.done and self.between_calls is not None:
+            self.between_calls()
+        return task
+
+    def run_to_completion(self, task: CallTask) -> CallTask:
+        """Step *task* alone until it finishes (the embedded, one-call-at-a-time use)."""
+        while not task.done:
+            self.step(task)
+        return task
+
+    def cancel(self, task: CallTask, error: KernelError) -> None:
+        """Stop *task* at its quantum boundary: what its quanta did stays done, nothing more runs."""
+        if task.done:
+            return
+        if self.journal is not None:
+            self.journal.record("__cancel__", task.task_id)
+        task.steps.close()
+        task._final_cost = task.cost
+        task.error = error
+        task.state = TaskState.CANCELLED
+        self.run_queue.remove(task)
+        self.nr_cancelled += 1
+
+    def cancel_all(self, error: KernelError) -> int:
+        """Stop every queued task (shutdown); returns how many were stopped."""
+        stopped = list(self.run_queue)
+        for task in stopped:
+            self.cancel(task, error)
+        return len(stopped)
+
+    # ---- reports -----------------------------------------------------------------------------
+    def schedstat(self) -> str:
+        """Per-CPU and per-process scheduling numbers, in the spirit of /proc/schedstat.
+
+        cpuN: busy ns, idle ns, quanta run, context switches, clock ns.
+        pid: CPU time (vruntime) ns, run time ns, quanta.
+        """
+        lines = [
+            "version 15",
+            f"clock {self.now_ns}",
+            f"run_queue {self.nr_running} finished {self.nr_finished} cancelled {self.nr_cancelled}",
+        ]
+        for cpu in self.cpus:
+            lines.append(
+                f"cpu{cpu.cpu} {cpu.busy_ns} {cpu.idle_ns} {cpu.nr_quanta} {cpu.nr_switches} {cpu.now_ns}"
+            )
+        for pid in sorted(self.nr_quanta_of):
+            lines.append(
+                f"pid {pid} {self.vruntime_ns.get(pid, 0)} {self.run_time_ns.get(pid, 0)} "
+                f"{self.nr_quanta_of[pid]}"
+            )
+        return "\n".join(lines) + "\n"

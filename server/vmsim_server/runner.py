@@ -1,0 +1,131 @@
+"""The simulated machine's CPUs driven from the event loop: one quantum, then everyone else.
+
+Every timed process call is queued on the kernel's scheduler (vmsim_kernel.sched) and
+awaited; one coroutine steps the run queue a quantum at a time and yields to the event
+loop between quanta, so health checks, heartbeats, other clients and signals are served
+while a long TouchMany runs. Before each quantum the runner stops the calls whose client
+cancelled or whose deadline passed: they end at a quantum boundary with CANCELLED or
+DEADLINE_EXCEEDED, and what their earlier quanta did stays done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from vmsim_kernel import KernelError, Machine
+from vmsim_kernel.sched import CallTask
+
+from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
+
+__all__ = ["TaskRunner"]
+
+log = structlog.get_logger("vmsim.server")
+
+BREATHER_S = 0.0002  # the pause between two quanta (measured: 0 triples a probe's p99)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    future: asyncio.Future[CallTask]
+    deadline: float | None  # time.monotonic() after which the call is stopped
+
+
+class TaskRunner:
+    """Runs the machine's run queue on the event loop, one quantum at a time."""
+
+    def __init__(self, machine: Machine) -> None:
+        self._machine = machine
+        self._waiters: dict[CallTask, _Waiter] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Begin stepping (call once, on the server's event loop)."""
+        self._loop_task = asyncio.get_running_loop().create_task(self._run_forever())
+
+    async def call(
+        self, name: str, pid: int, *args: Any, tid: int | None, timeout: float | None
+    ) -> CallTask:
+        """Queue process call *name*, wait for it, return the finished task (cost included).
+
+        Raises:
+            KernelError: the call failed (or was stopped: CallCancelled, DeadlineExceeded,
+                ShuttingDown).
+        """
+        if self._closing:
+            raise ShuttingDown("the server is shutting down")
+        task = self._machine.submit(name, pid, *args, tid=tid)
+        future: asyncio.Future[CallTask] = asyncio.get_running_loop().create_future()
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        self._waiters[task] = _Waiter(future, deadline)
+        self._wake.set()
+        try:
+            await future
+        except asyncio.CancelledError:  # the client cancelled, or grpc gave up on the call
+            self._stop(task, CallCancelled(f"{name} cancelled by the client"))
+            raise
+        if task.error is not None:
+            raise task.error
+        return task
+
+    def _stop(self, task: CallTask, error: KernelError) -> None:
+        self._machine.sched.cancel(task, error)
+        self._finish(task)
+
+    def _finish(self, task: CallTask) -> None:
+        waiter = self._waiters.pop(task, None)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.set_result(task)
+
+    def _stop_expired(self) -> None:
+        now = time.monotonic()
+        for task, waiter in list(self._waiters.items()):
+            if waiter.deadline is not None and now >= waiter.deadline and not task.done:
+                self._stop(task, DeadlineExceeded(f"{task.name} passed its deadline"))
+
+    async def _run_forever(self) -> None:
+        sched = self._machine.sched
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while sched.nr_running:
+                self._stop_expired()
+                task = sched.pick_next()
+                if task is None:
+                    break
+                try:
+                    sched.step(task)
+                except Exception as error:  # a kernel defect: fail that call, serve the others
+                    log.exception("quantum failed", call=task.name, error=repr(error))
+                    if not task.done:
+                        self._stop(task, KernelError(f"internal error: {error!r}"))
+                if task.done:
+                    self._finish(task)
+                # Everyone else's turn: RPCs, heartbeats, signals. A real (if tiny) sleep, not
+                # sleep(0): gRPC's completion-queue threads need the GIL to hand each stage of
+                # an RPC to the loop, and get it at once only while the loop blocks in select.
+                await asyncio.sleep(BREATHER_S)
+
+    async def stop(self) -> int:
+        """Stop every queued call at its quantum boundary (UNAVAILABLE) and the stepping loop.
+
+        Returns the number of calls stopped.
+        """
+        self._closing = True
+        stopped = 0
+        for task in list(self._waiters):
+            if not task.done:
+                self._stop(task, ShuttingDown("the server is shutting down"))
+                stopped += 1
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        return stopped

@@ -51,7 +51,7 @@ __all__ = [
 # quantum holds the host for more than a few milliseconds. Deterministic, so replayable.
 MAX_QUANTUM_ADDRESSES: Final = 32_768
 MIN_QUANTUM_ADDRESSES: Final = 1_024
-QUANTUM_FAULTS: Final = 16
+QUANTUM_FAULTS: Final = 4
 QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quantum
 
 Steps = Generator[None, None, Any]

@@ -182,29 +182,45 @@ def wakeup_kswapd(machine: Machine, classzone: ZoneType) -> None:
     if pgdat_balanced(machine, classzone):
         return
     pending = machine.kswapd_classzone
+    if pending is None:
+        machine.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
     machine.kswapd_classzone = classzone if pending is None else max(pending, classzone)
 
 
+# kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
+# most this many SWAP_CLUSTER_MAX batches, so a long balance never holds up other clients.
+KSWAPD_BATCHES_PER_TURN: Final = 4
+
+
 def kswapd_run(machine: Machine) -> int:
-    """kswapd's turn between calls: balance_pgdat if it was woken; return the pages it freed."""
+    """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
+    it freed. It stays woken until the node is balanced or reclaim makes no progress."""
     classzone = machine.kswapd_classzone
     if classzone is None:
         return 0
-    machine.kswapd_classzone = None
-    return kswapd_balance(machine, classzone)
+    freed, finished = kswapd_balance(machine, classzone, KSWAPD_BATCHES_PER_TURN)
+    if finished:
+        machine.kswapd_classzone = None
+    return freed
 
 
-def kswapd_balance(machine: Machine, classzone: ZoneType = ZoneType.HIGHMEM) -> int:
+def kswapd_balance(
+    machine: Machine, classzone: ZoneType = ZoneType.HIGHMEM, max_batches: int | None = None
+) -> tuple[int, bool]:
     """balance_pgdat: reclaim in SWAP_CLUSTER_MAX batches until a zone up to *classzone* is above
-    its high watermark (plus lowmem_reserve), or until reclaim makes no progress."""
-    machine.vm_events.pageoutrun += 1
+    its high watermark (plus lowmem_reserve), until reclaim makes no progress, or for at most
+    *max_batches* batches; returns (pages freed, whether kswapd is done)."""
     freed = 0
+    batches = 0
     while not pgdat_balanced(machine, classzone):
+        if max_batches is not None and batches >= max_batches:
+            return freed, False
         progress = shrink_pages(machine, SWAP_CLUSTER_MAX, direct=False)
+        batches += 1
         if not progress:
             break
         freed += progress
-    return freed
+    return freed, True
 
 
 # ---- the allocator's slow path ---------------------------------------------------------------

@@ -5,6 +5,7 @@ Open to every client, like /proc. Also trace replay and the event feed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -15,6 +16,8 @@ from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, rep
 
 from . import convert
 from .events import EventHub
+from .limits import ClientLimits
+from .sessions import OpenStreams
 
 __all__ = ["InspectService"]
 
@@ -25,10 +28,19 @@ _PROTO_TO_EVENT_KIND = {value: kind for kind, value in convert.EVENT_KIND_TO_PRO
 class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     """Reports, trace replay and the event feed."""
 
-    def __init__(self, machine: Machine, hub: EventHub, max_trace: int) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        hub: EventHub,
+        max_trace: int,
+        limits: ClientLimits | None = None,
+        streams: OpenStreams | None = None,
+    ) -> None:
         self._machine = machine
         self._hub = hub
         self._max_trace = max_trace
+        self._limits = limits
+        self._streams = streams or OpenStreams()
 
     async def GetMeminfo(
         self, request: inspect_pb2.GetMeminfoRequest, context: Context
@@ -155,14 +167,19 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def WatchEvents(
         self, request: inspect_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[inspect_pb2.WatchEventsResponse]:
-        subscription = self._hub.subscribe(
-            event_kinds(request.kinds), request.pid if request.HasField("pid") else None
-        )
-        try:
-            async for event, dropped in subscription.events():
-                yield convert.watch_event(event, dropped)
-        finally:
-            self._hub.unsubscribe(subscription)
+        kinds = event_kinds(request.kinds)
+        with contextlib.ExitStack() as held:
+            if self._limits is not None:
+                held.enter_context(self._limits.watching(self._limits.identity(context)))
+            held.enter_context(self._streams.track())
+            subscription = self._hub.subscribe(
+                kinds, request.pid if request.HasField("pid") else None
+            )
+            try:
+                async for event, dropped in subscription.events():
+                    yield convert.watch_event(event, dropped)
+            finally:
+                self._hub.unsubscribe(subscription)
 
 
 def event_kinds(kinds: Iterable[int]) -> frozenset[EventKind] | None:

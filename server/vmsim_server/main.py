@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,19 +32,22 @@ from vmsim.v1 import (
 from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
 
 from .admin_service import AdminService
+from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials
 from .events import EventHub
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
+from .limits import ClientLimits, LimitInterceptor
 from .observability import (
     LIFECYCLE_EVENTS,
     RpcInterceptor,
     configure_logging,
+    log_kernel_message,
     log_process_lifecycle,
     make_registry,
     start_metrics_server,
 )
 from .process_service import ProcessService
-from .sessions import SessionTable
+from .sessions import OpenStreams, SessionTable
 from .settings import ServerSettings, parse_settings
 
 __all__ = ["SERVICE_NAMES", "RunningServer", "main", "serve"]
@@ -76,6 +78,8 @@ class RunningServer:
         registry: the Prometheus metrics.
         reaper: the task that ends processes whose lease expired.
         metrics_server: the /metrics HTTP server, when metrics_port is set.
+        streams: the tasks serving Run and WatchEvents streams.
+        admin_token: where the admin token came from (a generated file is removed at stop).
     """
 
     server: grpc.aio.Server
@@ -88,6 +92,8 @@ class RunningServer:
     registry: CollectorRegistry
     reaper: asyncio.Task[None]
     metrics_server: asyncio.Server | None = None
+    streams: OpenStreams | None = None
+    admin_token: AdminToken | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
@@ -101,10 +107,14 @@ class RunningServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self.reaper
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        if self.streams is not None:  # cancelled streams end their processes first
+            await self.streams.wait_closed(timeout=5.0)
         if self.metrics_server is not None:
             self.metrics_server.close()
             await self.metrics_server.wait_closed()
         self.machine.close()
+        if self.admin_token is not None:
+            self.admin_token.remove()
         log.info("server stopped", address=self.address)
 
 
@@ -112,26 +122,40 @@ async def _reap_expired_leases(
     machine: Machine, sessions: SessionTable, kernel_sessions: KernelSessions
 ) -> None:
     """Kill the processes of clients that went silent, end silent kernel sessions, and forget
-    sessions the kernel forgot."""
+    sessions the kernel forgot. An error in one round is logged and the next round runs."""
     period = max(0.05, min(1.0, sessions.lease_seconds / 4))
     while True:
         await asyncio.sleep(period)
-        kernel_sessions.reap_expired()
-        for pid in sessions.expired():
-            with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
-                machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
-            sessions.end_lease(pid)
-        for pid in sessions.dead():
-            try:
-                machine.process(pid)
-            except NoSuchProcess:  # the zombie record is gone, so is the explanation
-                sessions.close(pid)
+        try:
+            _reap_once(machine, sessions, kernel_sessions)
+        except Exception as error:  # the reaper must outlive any defect it meets
+            log.exception("lease reaper round failed", error=repr(error))
 
 
-def _listen(server: grpc.aio.Server, address: str) -> str:
-    """Bind *address* (port 0 picks a free one); returns host:port actually bound."""
+def _reap_once(machine: Machine, sessions: SessionTable, kernel_sessions: KernelSessions) -> None:
+    kernel_sessions.reap_expired()
+    for pid in sessions.expired():
+        with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
+            machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
+        sessions.end_lease(pid)
+    for pid in sessions.dead():
+        try:
+            machine.process(pid)
+        except NoSuchProcess:  # the zombie record is gone, so is the explanation
+            sessions.close(pid)
+
+
+def _listen(
+    server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None = None
+) -> str:
+    """Bind *address* (port 0 picks a free one), with TLS when *credentials* are given;
+    returns host:port actually bound."""
     try:
-        port = server.add_insecure_port(address)
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
     except RuntimeError as error:  # recent grpcio raises instead of returning 0
         raise OSError(f"cannot listen on {address}: {error}") from None
     if port == 0:
@@ -147,13 +171,22 @@ async def serve(settings: ServerSettings) -> RunningServer:
         OSError: the address (or the metrics port) cannot be bound.
     """
     configure_logging(settings.log_format, settings.log_level)
-    generated_token = not settings.admin_token
-    if generated_token:
-        settings = replace(settings, admin_token=secrets.token_urlsafe(16))
-    machine = Machine(settings.machine_config())
+    credentials = (
+        server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        if settings.tls_cert and settings.tls_key
+        else None
+    )
+    admin_token = load_admin_token(settings.admin_token, settings.admin_token_file)
+    settings = replace(settings, admin_token=admin_token.token)
+    try:
+        machine = Machine(settings.machine_config())
+    except BaseException:
+        admin_token.remove()
+        raise
     registry, rpcs, latency = make_registry(machine)
+    limits = ClientLimits(settings)
     server = grpc.aio.server(
-        interceptors=[RpcInterceptor(rpcs, latency)],
+        interceptors=[RpcInterceptor(rpcs, latency), LimitInterceptor(limits)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -162,7 +195,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     try:
-        address = _listen(server, settings.address)
+        address = _listen(server, settings.address, credentials)
         host = address.rsplit(":", 1)[0].strip("[]")
         metrics_server = (
             await start_metrics_server(registry, host, settings.metrics_port)
@@ -171,12 +204,17 @@ async def serve(settings: ServerSettings) -> RunningServer:
         )
     except BaseException:
         machine.close()
+        admin_token.remove()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
+    machine.kernel_log.add_console(log_kernel_message)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
-    health_servicer = _add_services(server, machine, sessions, kernel_sessions, events, settings)
+    streams = OpenStreams()
+    health_servicer = _add_services(
+        server, machine, sessions, kernel_sessions, events, settings, limits, streams
+    )
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -199,8 +237,11 @@ async def serve(settings: ServerSettings) -> RunningServer:
         max_batch=settings.max_batch,
         max_io_bytes=settings.max_io_bytes,
         metrics_port=settings.metrics_port,
-        # A configured token is the operator's secret; only a generated one must be shown.
-        admin_token=settings.admin_token if generated_token else "(configured)",
+        tls="mutual" if settings.tls_client_ca else "on" if credentials else "off",
+        client_identity=settings.client_identity,
+        # The token itself is never logged: where to find it, and a fingerprint to compare.
+        admin_token_file=admin_token.path,
+        admin_token_fingerprint=fingerprint(admin_token.token),
     )
     return RunningServer(
         server,
@@ -213,6 +254,8 @@ async def serve(settings: ServerSettings) -> RunningServer:
         registry,
         reaper,
         metrics_server,
+        streams,
+        admin_token,
     )
 
 
@@ -223,16 +266,18 @@ def _add_services(
     kernel_sessions: KernelSessions,
     events: EventHub,
     settings: ServerSettings,
+    limits: ClientLimits,
+    streams: OpenStreams,
 ) -> Any:
     """Register the vmsim services, health and reflection; returns the health servicer."""
     kernel_pb2_grpc.add_KernelServiceServicer_to_server(
         KernelService(machine, kernel_sessions, settings.admin_token), server
     )
     process_pb2_grpc.add_ProcessServiceServicer_to_server(
-        ProcessService(machine, sessions, settings), server
+        ProcessService(machine, sessions, settings, limits, streams), server
     )
     inspect_pb2_grpc.add_InspectServiceServicer_to_server(
-        InspectService(machine, events, settings.max_batch), server
+        InspectService(machine, events, settings.max_batch, limits, streams), server
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), server

@@ -26,8 +26,10 @@ from vmsim_kernel import (
 )
 
 from . import convert
+from .admin_service import require_admin
 from .errors import status_of
-from .sessions import TOKEN_METADATA_KEY, Session, SessionTable, check_owner
+from .limits import ClientLimits
+from .sessions import TOKEN_METADATA_KEY, OpenStreams, Session, SessionTable, check_owner
 from .settings import ServerSettings
 
 __all__ = ["ProcessService", "death_of", "token_of"]
@@ -50,10 +52,19 @@ def token_of(context: Context) -> str | None:
 class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     """One simulated process per client session."""
 
-    def __init__(self, machine: Machine, sessions: SessionTable, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        sessions: SessionTable,
+        settings: ServerSettings,
+        limits: ClientLimits | None = None,
+        streams: OpenStreams | None = None,
+    ) -> None:
         self._machine = machine
         self._sessions = sessions
         self._settings = settings
+        self._limits = limits or ClientLimits(settings)
+        self._streams = streams or OpenStreams()
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
@@ -159,9 +170,23 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Spawn(
         self, request: process_pb2.SpawnRequest, context: Context
     ) -> process_pb2.SpawnResponse:
+        if request.oom_score_adj < 0:  # raising priority needs privilege (CAP_SYS_RESOURCE)
+            require_admin(context, self._settings.admin_token)
+        identity = self._limits.identity(context)
+        self._limits.check_processes(identity, self._live_processes(identity))
         pid = self._machine.spawn(request.name, request.oom_score_adj)
         return process_pb2.SpawnResponse(
-            pid=pid, token=self._sessions.open(pid).token, lease_seconds=self._lease_seconds
+            pid=pid,
+            token=self._sessions.open(pid, identity).token,
+            lease_seconds=self._lease_seconds,
+        )
+
+    def _live_processes(self, identity: str) -> int:
+        tasks = self._machine.tasks
+        return sum(
+            1
+            for pid in self._sessions.pids_of(identity)
+            if (task := tasks.get(pid)) is not None and task.alive
         )
 
     async def Heartbeat(
@@ -241,6 +266,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.SpawnThreadRequest, context: Context
     ) -> process_pb2.SpawnThreadResponse:
         self._authorize(context, request.pid)
+        self._limits.check_threads(request.pid, self._machine.process(request.pid).nr_threads)
         return process_pb2.SpawnThreadResponse(tid=self._machine.spawn_thread(request.pid))
 
     async def ExitThread(
@@ -257,17 +283,18 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         # lease, and its end (close, cancel or disconnect) is the process's exit.
         session = self._sessions.session_of(token_of(context))
         session.open_streams += 1
-        try:
-            async for op in request_iterator:
-                reply = self._run_one(session, op)
-                which = reply.WhichOneof("result")
-                if which in TIMED_OPERATIONS:
-                    await self._pace(getattr(reply, which))
-                yield reply
-        finally:
-            session.open_streams -= 1
-            if session.open_streams == 0:
-                self._end_process(session.pid)
+        with self._streams.track():
+            try:
+                async for op in request_iterator:
+                    reply = self._run_one(session, op)
+                    which = reply.WhichOneof("result")
+                    if which in TIMED_OPERATIONS:
+                        await self._pace(getattr(reply, which))
+                    yield reply
+            finally:
+                session.open_streams -= 1
+                if session.open_streams == 0:
+                    self._end_process(session.pid)
 
     def _run_one(self, session: Session, op: process_pb2.RunRequest) -> process_pb2.RunResponse:
         """One operation of a Run stream; its error becomes its result."""

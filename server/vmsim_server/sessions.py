@@ -9,8 +9,11 @@ the kernel never sees them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vmsim_kernel import PermissionDenied
@@ -20,6 +23,7 @@ from .errors import Unauthenticated
 __all__ = [
     "ADMIN_TOKEN_METADATA_KEY",
     "TOKEN_METADATA_KEY",
+    "OpenStreams",
     "Session",
     "SessionTable",
     "check_owner",
@@ -35,6 +39,7 @@ class Session:
 
     pid: int
     token: str
+    identity: str = ""  # the client identity it counts against (limits.py)
     last_seen: float = field(default_factory=time.monotonic)
     open_streams: int = 0
     leased: bool = True  # False once the process is dead: nothing left to expire
@@ -47,16 +52,22 @@ class SessionTable:
         self.lease_seconds = lease_seconds
         self._by_token: dict[str, Session] = {}
         self._by_pid: dict[int, Session] = {}
+        self._by_identity: dict[str, set[int]] = {}
 
     def __len__(self) -> int:
         return len(self._by_pid)
 
-    def open(self, pid: int) -> Session:
-        """A new session (and its token) for a freshly spawned process."""
-        session = Session(pid, secrets.token_urlsafe(24))
+    def open(self, pid: int, identity: str = "") -> Session:
+        """A new session (and its token) for a freshly spawned process of client *identity*."""
+        session = Session(pid, secrets.token_urlsafe(24), identity)
         self._by_token[session.token] = session
         self._by_pid[pid] = session
+        self._by_identity.setdefault(identity, set()).add(pid)
         return session
+
+    def pids_of(self, identity: str) -> frozenset[int]:
+        """Pids whose sessions belong to client *identity* (live or recently dead)."""
+        return frozenset(self._by_identity.get(identity, ()))
 
     def session_of(self, token: str | None) -> Session:
         """The session *token* names; renews its lease.
@@ -88,6 +99,11 @@ class SessionTable:
         session = self._by_pid.pop(pid, None)
         if session is not None:
             self._by_token.pop(session.token, None)
+            pids = self._by_identity.get(session.identity)
+            if pids is not None:
+                pids.discard(pid)
+                if not pids:
+                    del self._by_identity[session.identity]
 
     def expired(self) -> list[int]:
         """Pids whose client has been silent longer than the lease and has no open stream."""
@@ -113,3 +129,33 @@ def check_owner(session: Session, pid: int) -> None:
     """PermissionDenied unless *session* owns *pid*."""
     if session.pid != pid:
         raise PermissionDenied(f"this token belongs to pid {session.pid}, not pid {pid}")
+
+
+class OpenStreams:
+    """The tasks serving streams, so shutdown can let each finish its cleanup (a Run stream's
+    end exits its process) before the machine is closed."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Count the current task as serving a stream for the duration of the block."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._tasks.add(task)
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait (at most *timeout* seconds) until every stream task has finished."""
+        pending = {task for task in self._tasks if not task.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)

@@ -111,7 +111,9 @@ def test_a_truncated_swap_file_is_sigbus_for_its_owner_over_grpc(start_server: S
         owner_addr = owner.mmap(4 * vmsim.MiB)
         owner.write(owner_addr, b"".join(stamp(owner.pid, i) for i in range(1024)))
         other_addr = other.mmap(6 * vmsim.MiB)
-        other.write(other_addr, b"".join(stamp(other.pid, i) for i in range(1536)))
+        for first in (0, 768):  # max_io_bytes is 4 MiB
+            data = b"".join(stamp(other.pid, i) for i in range(first, first + 768))
+            other.write(other_addr + first * PAGE, data)
         os.truncate(machine.swap.path, 0)
         wrong = 0
         with pytest.raises(vmsim.ProcessKilled) as killed:

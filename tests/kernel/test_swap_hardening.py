@@ -30,6 +30,7 @@ from vmsim_kernel.errors import SwapIoError
 from vmsim_kernel.physmem import PageFlag
 from vmsim_kernel.printk import RATELIMIT_BURST, RATELIMIT_INTERVAL_NS, KernelLog, LogLevel
 from vmsim_kernel.swap import SWAP_MAGIC, SwapDevice, SwapIo
+from vmsim_kernel.vmscan import PageoutResult, pageout
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
@@ -377,3 +378,34 @@ def test_printk_ratelimited_lets_a_burst_through_then_counts_the_rest() -> None:
     log.printk_ratelimited(LogLevel.ERR, "again", 1000 + RATELIMIT_INTERVAL_NS)
     assert seen[-2:] == ["printk: 5 messages suppressed", "again"]
     assert str(log.records[0]).startswith("[    0.000001] Write-error")
+
+
+def test_a_failed_rewrite_of_a_swap_cache_page_drops_its_slot(small: Machine) -> None:
+    """A page read back from swap keeps its slot (swap cache); rewriting it fails: slot gone."""
+    assert small.swap is not None
+    pid = small.spawn("cached", oom_score_adj=-1000)  # never the OOM killer's choice
+    addr = fill(small, pid, 1024)
+    pusher = small.spawn("pusher", oom_score_adj=1000)
+    fill(small, pusher, 1024 + 512)
+    out = swapped_pages(small, pid, addr, 1024)
+    assert out
+    page_va = addr + out[0] * PAGE_SIZE
+    small.read(pid, page_va, 8)  # swap-in by a read: the page joins the swap cache
+    pfn = small.translate(pid, page_va).pfn
+    assert pfn is not None and small.physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+    small.write(pid, page_va, b"changed!")  # dirty: the cached copy is stale
+    used_before = small.swap.inuse_pages
+    small.swap.io = FailingIo(write_errno=errno.EIO)
+    assert pageout(small, pfn) is PageoutResult.WRITE_ERROR
+    walk = small.translate(pid, page_va)
+    assert walk.present and walk.pfn == pfn
+    assert not small.physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+    assert small.physmem.test_flags(pfn, PageFlag.DIRTY)
+    assert small.swap.inuse_pages == used_before - 1  # the cache's slot was let go
+    small.swap.io = SwapIo()
+    assert small.read(pid, page_va, 8) == b"changed!"
+    small.check_invariants()
+    small.policy.remove(pfn)  # as choose_victim takes it off the LRU
+    assert pageout(small, pfn) is PageoutResult.SUCCESS  # a healthy device takes it again
+    assert small.read(pid, page_va, 8) == b"changed!"
+    small.check_invariants()

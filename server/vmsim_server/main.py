@@ -42,6 +42,7 @@ from .observability import (
     RpcInterceptor,
     configure_logging,
     log_kernel_message,
+    log_loop_exception,
     log_process_lifecycle,
     make_registry,
     start_metrics_server,
@@ -208,6 +209,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
     machine.kernel_log.add_console(log_kernel_message)
+    asyncio.get_running_loop().set_exception_handler(log_loop_exception)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)

@@ -37,6 +37,7 @@ __all__ = [
     "RpcInterceptor",
     "configure_logging",
     "log_kernel_message",
+    "log_loop_exception",
     "log_process_lifecycle",
     "make_registry",
     "start_metrics_server",
@@ -164,6 +165,18 @@ def log_process_lifecycle(event: Event) -> None:
         signal, _, reason = event.detail.partition(": ")
         address = None if event.address is None else f"0x{event.address:08x}"
         log.info("process killed", pid=event.pid, signal=signal, reason=reason, address=address)
+
+
+def log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's handler of last resort (a background task or callback failed): log it with
+    its traceback, in the server's log format; the loop and the server go on."""
+    error = context.get("exception")
+    log.error(
+        "background task failed",
+        message=context.get("message", ""),
+        error=repr(error),
+        exc_info=error if isinstance(error, BaseException) else False,
+    )
 
 
 def log_kernel_message(record: LogRecord) -> None:

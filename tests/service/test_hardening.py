@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import gc
 import os
 import stat
 import struct
@@ -443,6 +445,27 @@ def test_the_lease_reaper_survives_an_exception(start_server: StartServer) -> No
     assert calls["n"] > 1 and not running.reaper.done()
     assert server.call(lambda: running.machine.process(proc.pid)).state is ProcessState.ZOMBIE
     proc.close()
+
+
+def test_a_failing_background_task_is_logged_and_the_server_goes_on(
+    start_server: StartServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = start_server()
+
+    async def broken() -> None:
+        raise RuntimeError("a background defect")
+
+    def start_and_forget() -> None:
+        task = asyncio.get_running_loop().create_task(broken())
+        task.add_done_callback(lambda _task: None)
+
+    server.call(start_and_forget)
+    time.sleep(0.1)
+    server.call(lambda: gc.collect())  # an unretrieved task error is reported when collected
+    with vmsim.Inspector(server.address) as inspector:
+        assert inspector.meminfo()["MemTotal"] > 0
+    err = capsys.readouterr().err
+    assert '"background task failed"' in err and "RuntimeError: a background defect" in err
 
 
 def test_open_streams_end_their_processes_before_the_machine_closes(

@@ -41,8 +41,8 @@ from vmsim_kernel import ProcessState
 
 ADMIN_TOKEN = "admin-secret"  # the conftest servers' token
 
-FUZZ_EXAMPLES = 1200
-FUZZ_BUDGET_SECONDS = 20.0  # the whole fuzz run, whatever the machine's speed
+FUZZ_EXAMPLES = 1000
+FUZZ_BUDGET_SECONDS = 16.0  # the whole fuzz run, whatever the machine's speed
 CHECK_EVERY = 25
 CALL_TIMEOUT = 3.0
 PAGE = 4096

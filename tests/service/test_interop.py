@@ -187,8 +187,8 @@ def test_a_thousand_cycles_on_the_embedded_kernel_give_everything_back(tmp_path:
     keep: list[int] = []  # a few processes live across cycles, so reclaim has victims
     for cycle in range(1000):
         pid = machine.spawn(f"soak{cycle}")
-        # Mostly small processes; every 100th one is bigger than RAM, so it swaps.
-        nr_pages = 2560 if cycle % 100 == 50 else rng.choice([4, 16, 64, 128])
+        # Mostly small processes; every 200th one is bigger than RAM, so it swaps.
+        nr_pages = 2400 if cycle % 200 == 100 else rng.choice([1, 4, 8, 32])
         try:
             addr = machine.mmap(
                 pid, 0, nr_pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
@@ -201,7 +201,7 @@ def test_a_thousand_cycles_on_the_embedded_kernel_give_everything_back(tmp_path:
             outcomes[type(error).__name__] += 1
         if machine.swap is not None:
             peak_swap_used = max(peak_swap_used, machine.swap.used_kb)
-        if cycle % 100 == 0 and machine.process(pid).state is ProcessState.RUNNING:
+        if cycle % 50 == 0 and machine.process(pid).state is ProcessState.RUNNING:
             keep.append(pid)
         elif machine.process(pid).state is ProcessState.RUNNING:
             machine.exit(pid)

@@ -19,6 +19,7 @@ import grpc
 import pytest
 import structlog
 import trustme
+from prometheus_client import generate_latest
 from typer.testing import CliRunner
 
 import vmsim
@@ -103,6 +104,9 @@ def test_a_full_disk_ends_with_no_internal_error_and_every_process_can_exit(
     assert not running.reaper.done()
     assert machine.swap is not None and machine.swap.nr_write_errors > 0
     assert "Write-error on swap-device" in capsys.readouterr().err
+    metrics = server.call(lambda: generate_latest(running.registry)).decode()
+    written = f'vmsim_swap_io_errors_total{{direction="write"}} {machine.swap.nr_write_errors}.0'
+    assert written in metrics
 
 
 def test_a_truncated_swap_file_is_sigbus_for_its_owner_over_grpc(start_server: StartServer) -> None:

@@ -17,7 +17,6 @@ from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, rep
 from . import convert
 from .events import EventHub
 from .limits import ClientLimits
-from .sessions import OpenStreams
 
 __all__ = ["InspectService"]
 
@@ -34,13 +33,11 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         hub: EventHub,
         max_trace: int,
         limits: ClientLimits | None = None,
-        streams: OpenStreams | None = None,
     ) -> None:
         self._machine = machine
         self._hub = hub
         self._max_trace = max_trace
         self._limits = limits
-        self._streams = streams or OpenStreams()
 
     async def GetMeminfo(
         self, request: inspect_pb2.GetMeminfoRequest, context: Context
@@ -171,7 +168,6 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         with contextlib.ExitStack() as held:
             if self._limits is not None:
                 held.enter_context(self._limits.watching(self._limits.identity(context)))
-            held.enter_context(self._streams.track())
             subscription = self._hub.subscribe(
                 kinds, request.pid if request.HasField("pid") else None
             )

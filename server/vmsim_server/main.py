@@ -48,7 +48,7 @@ from .observability import (
     start_metrics_server,
 )
 from .process_service import ProcessService
-from .sessions import OpenStreams, SessionTable
+from .sessions import SessionTable
 from .settings import ServerSettings, parse_settings
 
 __all__ = ["SERVICE_NAMES", "RunningServer", "main", "serve"]
@@ -79,7 +79,6 @@ class RunningServer:
         registry: the Prometheus metrics.
         reaper: the task that ends processes whose lease expired.
         metrics_server: the /metrics HTTP server, when metrics_port is set.
-        streams: the tasks serving Run and WatchEvents streams.
         admin_token: where the admin token came from (a generated file is removed at stop).
     """
 
@@ -93,7 +92,6 @@ class RunningServer:
     registry: CollectorRegistry
     reaper: asyncio.Task[None]
     metrics_server: asyncio.Server | None = None
-    streams: OpenStreams | None = None
     admin_token: AdminToken | None = None
 
     async def stop(self, grace: float | None = None) -> None:
@@ -108,8 +106,12 @@ class RunningServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self.reaper
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
-        if self.streams is not None:  # cancelled streams end their processes first
-            await self.streams.wait_closed(timeout=5.0)
+        # Streams the shutdown cut end their processes now, while the machine is whole:
+        # their handlers' own clean-up may run only after machine.close().
+        for pid in self.sessions.streaming():
+            with contextlib.suppress(KernelError):
+                self.machine.exit(pid)
+            self.sessions.close(pid)
         if self.metrics_server is not None:
             self.metrics_server.close()
             await self.metrics_server.wait_closed()
@@ -213,9 +215,8 @@ async def serve(settings: ServerSettings) -> RunningServer:
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
-    streams = OpenStreams()
     health_servicer = _add_services(
-        server, machine, sessions, kernel_sessions, events, settings, limits, streams
+        server, machine, sessions, kernel_sessions, events, settings, limits
     )
     await server.start()
     for name in ("", *SERVICE_NAMES):
@@ -256,7 +257,6 @@ async def serve(settings: ServerSettings) -> RunningServer:
         registry,
         reaper,
         metrics_server,
-        streams,
         admin_token,
     )
 
@@ -269,17 +269,16 @@ def _add_services(
     events: EventHub,
     settings: ServerSettings,
     limits: ClientLimits,
-    streams: OpenStreams,
 ) -> Any:
     """Register the vmsim services, health and reflection; returns the health servicer."""
     kernel_pb2_grpc.add_KernelServiceServicer_to_server(
         KernelService(machine, kernel_sessions, settings.admin_token), server
     )
     process_pb2_grpc.add_ProcessServiceServicer_to_server(
-        ProcessService(machine, sessions, settings, limits, streams), server
+        ProcessService(machine, sessions, settings, limits), server
     )
     inspect_pb2_grpc.add_InspectServiceServicer_to_server(
-        InspectService(machine, events, settings.max_batch, limits, streams), server
+        InspectService(machine, events, settings.max_batch, limits), server
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), server

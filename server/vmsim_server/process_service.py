@@ -29,7 +29,7 @@ from . import convert
 from .admin_service import require_admin
 from .errors import status_of
 from .limits import ClientLimits
-from .sessions import TOKEN_METADATA_KEY, OpenStreams, Session, SessionTable, check_owner
+from .sessions import TOKEN_METADATA_KEY, Session, SessionTable, check_owner
 from .settings import ServerSettings
 
 __all__ = ["ProcessService", "death_of", "token_of"]
@@ -58,13 +58,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         sessions: SessionTable,
         settings: ServerSettings,
         limits: ClientLimits | None = None,
-        streams: OpenStreams | None = None,
     ) -> None:
         self._machine = machine
         self._sessions = sessions
         self._settings = settings
         self._limits = limits or ClientLimits(settings)
-        self._streams = streams or OpenStreams()
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
@@ -283,18 +281,19 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         # lease, and its end (close, cancel or disconnect) is the process's exit.
         session = self._sessions.session_of(token_of(context))
         session.open_streams += 1
-        with self._streams.track():
-            try:
-                async for op in request_iterator:
-                    reply = self._run_one(session, op)
-                    which = reply.WhichOneof("result")
-                    if which in TIMED_OPERATIONS:
-                        await self._pace(getattr(reply, which))
-                    yield reply
-            finally:
-                session.open_streams -= 1
-                if session.open_streams == 0:
-                    self._end_process(session.pid)
+        try:
+            async for op in request_iterator:
+                reply = self._run_one(session, op)
+                which = reply.WhichOneof("result")
+                if which in TIMED_OPERATIONS:
+                    await self._pace(getattr(reply, which))
+                yield reply
+        finally:
+            session.open_streams -= 1
+            # A closed session's process was already ended (by Exit, or by the shutdown,
+            # which may close the machine before a cut stream gets here).
+            if session.open_streams == 0 and not session.closed:
+                self._end_process(session.pid)
 
     def _run_one(self, session: Session, op: process_pb2.RunRequest) -> process_pb2.RunResponse:
         """One operation of a Run stream; its error becomes its result."""

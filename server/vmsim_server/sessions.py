@@ -9,11 +9,8 @@ the kernel never sees them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vmsim_kernel import PermissionDenied
@@ -23,7 +20,6 @@ from .errors import Unauthenticated
 __all__ = [
     "ADMIN_TOKEN_METADATA_KEY",
     "TOKEN_METADATA_KEY",
-    "OpenStreams",
     "Session",
     "SessionTable",
     "check_owner",
@@ -43,6 +39,7 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     open_streams: int = 0
     leased: bool = True  # False once the process is dead: nothing left to expire
+    closed: bool = False  # forgotten by the table: its token no longer works
 
 
 class SessionTable:
@@ -98,6 +95,7 @@ class SessionTable:
         """Forget a process's session (its token stops working)."""
         session = self._by_pid.pop(pid, None)
         if session is not None:
+            session.closed = True
             self._by_token.pop(session.token, None)
             pids = self._by_identity.get(session.identity)
             if pids is not None:
@@ -120,6 +118,10 @@ class SessionTable:
         if session is not None:
             session.leased = False
 
+    def streaming(self) -> list[int]:
+        """Pids whose Run stream is still open (at shutdown, the server ends them itself)."""
+        return [s.pid for s in self._by_pid.values() if s.open_streams > 0]
+
     def dead(self) -> list[int]:
         """Pids whose process is known to be dead (their sessions only explain why)."""
         return [s.pid for s in self._by_pid.values() if not s.leased]
@@ -129,33 +131,3 @@ def check_owner(session: Session, pid: int) -> None:
     """PermissionDenied unless *session* owns *pid*."""
     if session.pid != pid:
         raise PermissionDenied(f"this token belongs to pid {session.pid}, not pid {pid}")
-
-
-class OpenStreams:
-    """The tasks serving streams, so shutdown can let each finish its cleanup (a Run stream's
-    end exits its process) before the machine is closed."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[object]] = set()
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        """Count the current task as serving a stream for the duration of the block."""
-        task = asyncio.current_task()
-        if task is None:
-            yield
-            return
-        self._tasks.add(task)
-        try:
-            yield
-        finally:
-            self._tasks.discard(task)
-
-    async def wait_closed(self, timeout: float) -> None:
-        """Wait (at most *timeout* seconds) until every stream task has finished."""
-        pending = {task for task in self._tasks if not task.done()}
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)

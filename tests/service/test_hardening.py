@@ -8,6 +8,7 @@ import gc
 import os
 import stat
 import struct
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -107,6 +108,62 @@ def test_a_full_disk_ends_with_no_internal_error_and_every_process_can_exit(
     metrics = server.call(lambda: generate_latest(running.registry)).decode()
     written = f'vmsim_swap_io_errors_total{{direction="write"}} {machine.swap.nr_write_errors}.0'
     assert written in metrics
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB tmpfs (needs the right to mount, as root has): a disk that really fills."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def test_the_issues_full_disk_scenario_on_a_real_2_mib_tmpfs(
+    start_server: StartServer, tiny_tmpfs: Path
+) -> None:
+    """--swap 64M --ram 16M with the swap file on a 2 MiB tmpfs: ENOSPC for real."""
+    server = start_server(swap_path=str(tiny_tmpfs / "swap"), swap_bytes=64 << 20)
+    running = server.running
+    assert running is not None
+    machine = running.machine
+    boot = server.call(machine.meminfo)
+    codes: Counter[str] = Counter()
+    procs = [vmsim.connect(server.address, name=f"hog{i}") for i in range(3)]
+    addrs = {}
+    for proc in procs:
+        addr = addrs[proc.pid] = proc.mmap(12 * vmsim.MiB)
+        for first in range(0, 3072, 64):
+            data = b"".join(stamp(proc.pid, i) for i in range(first, first + 64))
+            code = code_of(lambda a=addr + first * PAGE, d=data, p=proc: p.write(a, d))
+            codes[code] += 1
+            if code != "OK":
+                break
+    assert not FAULT_CODES & set(codes), codes
+    assert code_of(lambda: vmsim.connect(server.address, name="late").close()) != "INTERNAL"
+    assert machine.swap is not None and machine.swap.nr_write_errors > 0
+    for proc in procs:  # the survivors' bytes are right, then everyone can exit
+        if code_of(proc.status) == "OK" and proc.status().state == "R":
+            assert proc.read(addrs[proc.pid], PAGE) == stamp(proc.pid, 0)
+        assert code_of(proc.exit) in ("OK", "FAILED_PRECONDITION")
+        proc.close()
+    server.call(machine.check_invariants)
+    after = server.call(machine.meminfo)
+    assert (after["MemFree"], after["SwapFree"], after["Committed_AS"]) == (
+        boot["MemFree"],
+        boot["SwapFree"],
+        boot["Committed_AS"],
+    )
+    assert not running.reaper.done()
 
 
 def test_a_truncated_swap_file_is_sigbus_for_its_owner_over_grpc(start_server: StartServer) -> None:
@@ -473,29 +530,44 @@ def test_a_failing_background_task_is_logged_and_the_server_goes_on(
 
 
 def test_open_streams_end_their_processes_before_the_machine_closes(
-    start_server: StartServer,
+    start_server: StartServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Streams whose replies the client does not read are cut by the shutdown in the middle
+    of a write; their handlers' clean-up then comes late, after the grace period."""
     server = start_server()
     running = server.running
     assert running is not None
     channel = grpc.insecure_channel(server.address)
     stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
-    spawned = stub.Spawn(process_pb2.SpawnRequest(name="streamer"), timeout=5)
-    requests: list[Any] = [
-        process_pb2.RunRequest(
-            id=1, mmap=process_pb2.MmapRequest(pid=spawned.pid, length=PAGE, prot=3, flags=0x22)
-        )
-    ]
-    done = threading.Event()
+    stop_sending = threading.Event()
+    pids = []
+    calls = []
+    for _ in range(10):
+        spawned = stub.Spawn(process_pb2.SpawnRequest(name="streamer"), timeout=5)
+        pids.append(spawned.pid)
 
-    def request_stream() -> Iterator[Any]:
-        yield from requests
-        done.wait(30)  # keep the stream open until the server goes away
+        def requests(pid: int = spawned.pid) -> Iterator[Any]:
+            mmap = process_pb2.MmapRequest(pid=pid, addr=0x10000000, length=16 * PAGE, prot=3)
+            mmap.flags = 0x32  # MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS
+            yield process_pb2.RunRequest(id=1, mmap=mmap)
+            op_id = 1
+            while not stop_sending.is_set():  # 16 KiB replies that nobody reads
+                op_id += 1
+                read = process_pb2.ReadRequest(pid=pid, addr=0x10000000, length=16 * PAGE)
+                yield process_pb2.RunRequest(id=op_id, read=read)
+                time.sleep(0.001)
 
-    replies = stub.Run(request_stream(), metadata=(("x-vmsim-token", spawned.token),))
-    assert next(replies).WhichOneof("result") == "mmap"
+        calls.append(stub.Run(requests(), metadata=(("x-vmsim-token", spawned.token),)))
+    time.sleep(0.5)
     server.stop(grace=0.1)
-    done.set()
-    task = running.machine.tasks[spawned.pid]
-    assert task.exited_normally  # the stream's end exited it, on a machine still open
+    stop_sending.set()
+    time.sleep(0.2)  # late clean-up of the cut streams, if any, runs now
+    machine = running.machine
+    # Every stream's process was ended (exited) while the machine was whole ...
+    assert all(machine.tasks[pid].exited_normally for pid in pids)
+    # ... and nothing ran against the closed machine.
+    err = capsys.readouterr().err
+    assert "released memoryview" not in err and '"rpc failed"' not in err
+    for call in calls:
+        call.cancel()
     channel.close()

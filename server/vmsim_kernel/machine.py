@@ -534,7 +534,8 @@ class Machine:
         alive = sum(1 for task in self.tasks.values() if task.alive)
         if alive >= self.config.max_processes:
             raise LimitExceeded(
-                f"{alive} processes already run (max_processes={self.config.max_processes})"
+                f"{alive} processes already run (max_processes={self.config.max_processes})",
+                "max_processes",
             )
         pid = self._next_pid
         comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]

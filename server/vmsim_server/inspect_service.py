@@ -150,7 +150,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     ) -> inspect_pb2.ReplayResponse:
         if len(request.trace) > self._max_trace:
             raise LimitExceeded(
-                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
+                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}",
+                "max_batch",
             )
         result = replay(
             list(request.trace),

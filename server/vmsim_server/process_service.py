@@ -129,7 +129,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     def _touch_many(self, r: process_pb2.TouchManyRequest) -> process_pb2.TouchManyResponse:
         if len(r.addrs) > self._settings.max_batch:
             raise LimitExceeded(
-                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}"
+                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}",
+                "max_batch",
             )
         summary = self._machine.touch_many(
             r.pid, np.asarray(r.addrs, dtype=np.uint32), r.write, tid=r.tid or None
@@ -144,7 +145,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     def _read(self, r: process_pb2.ReadRequest) -> process_pb2.ReadResponse:
         if r.length > self._settings.max_io_bytes:
             raise LimitExceeded(
-                f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
+                f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
+                "max_io_bytes",
             )
         return process_pb2.ReadResponse(
             data=self._machine.read(r.pid, r.addr, r.length, tid=r.tid or None)
@@ -153,7 +155,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     def _write(self, r: process_pb2.WriteRequest) -> process_pb2.WriteResponse:
         if len(r.data) > self._settings.max_io_bytes:
             raise LimitExceeded(
-                f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
+                f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
+                "max_io_bytes",
             )
         self._machine.write(r.pid, r.addr, r.data, tid=r.tid or None)
         return process_pb2.WriteResponse(written=len(r.data))

@@ -20,6 +20,8 @@ import grpc
 import pytest
 import structlog
 import trustme
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from prometheus_client import generate_latest
 from typer.testing import CliRunner
 
@@ -252,6 +254,11 @@ def test_event_watchers_are_limited_per_client(start_server: StartServer) -> Non
         next(third)
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "client_max_watchers" in (refused.value.details() or "")
+    status = rpc_status.from_call(refused.value)  # type: ignore[arg-type]
+    assert status is not None
+    quota = error_details_pb2.QuotaFailure()
+    assert any(detail.Unpack(quota) for detail in status.details)
+    assert quota.violations[0].subject == "client_max_watchers"
     other = stub.WatchEvents(
         inspect_pb2.WatchEventsRequest(), metadata=(("x-vmsim-client", "erin"),), timeout=0.3
     )

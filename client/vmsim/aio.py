@@ -177,7 +177,7 @@ def inspect(
 
 
 class AsyncAdmin:
-    """Privileged calls, awaited; needs the admin token the server printed at start."""
+    """Privileged calls, awaited; needs the server's admin token (from its token file)."""
 
     def __init__(
         self,

@@ -36,7 +36,7 @@ class KernelTranslation:
 
 
 class Kernel:
-    """One kernel session on a server; needs the admin token the server printed at start."""
+    """One kernel session on a server; needs the server's admin token (from its token file)."""
 
     def __init__(
         self,

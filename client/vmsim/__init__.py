@@ -13,6 +13,7 @@ builds operations for `proc.run([...])` / `proc.stream()`, `vmsim.aio` has the a
 
 from . import aio, calls
 from .calls import Listing
+from .channels import Tls
 from .client import Admin, Inspector, OperationStream, Process, connect, inspect
 from .constants import (
     MADV_DONTNEED,
@@ -110,6 +111,7 @@ __all__ = [
     "Report",
     "SegmentationFault",
     "SwapArea",
+    "Tls",
     "TouchSummary",
     "Translation",
     "Unauthenticated",

@@ -18,7 +18,8 @@ import grpc
 import numpy.typing as npt
 
 from . import calls, results
-from .calls import CHANNEL_OPTIONS, Call, Listing
+from .calls import Call, Listing
+from .channels import Tls, admin_token_from, aio_channel, client_metadata
 from .constants import (
     ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
@@ -49,12 +50,18 @@ class _AsyncEndpoint:
     """An asyncio channel and its stubs; executes Call descriptions."""
 
     def __init__(
-        self, address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
+        self,
+        address: str,
+        timeout: float,
+        metadata: tuple[tuple[str, str], ...] = (),
+        tls: Tls | None = None,
+        client_name: str | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
-        self.metadata = metadata
-        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.identity = client_metadata(client_name)  # sent with every call
+        self.metadata = (*self.identity, *metadata)
+        self.channel = aio_channel(address, tls)
         self.stubs: dict[str, Any] = {
             "process": process_pb2_grpc.ProcessServiceStub(self.channel),
             "inspect": inspect_pb2_grpc.InspectServiceStub(self.channel),
@@ -78,8 +85,14 @@ class _AsyncEndpoint:
 class AsyncInspector:
     """The machine's /proc over the network, awaited (no token needed)."""
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._endpoint = _AsyncEndpoint(address, timeout)
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        timeout: float = DEFAULT_TIMEOUT,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+    ) -> None:
+        self._endpoint = _AsyncEndpoint(address, timeout, tls=tls, client_name=client_name)
 
     async def meminfo(self) -> results.Report:
         """/proc/meminfo (values in kB)."""
@@ -158,17 +171,30 @@ class AsyncInspector:
         await self.close()
 
 
-def inspect(address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> AsyncInspector:
+def inspect(
+    address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT, tls: Tls | None = None
+) -> AsyncInspector:
     """`async with vmsim.aio.inspect(addr) as inspector:` reads the machine's reports."""
-    return AsyncInspector(address, timeout)
+    return AsyncInspector(address, timeout, tls)
 
 
 class AsyncAdmin:
-    """Privileged calls, awaited; needs the admin token the server printed at start."""
+    """Privileged calls, awaited; needs the server's admin token (from its token file)."""
 
-    def __init__(self, address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        address: str,
+        admin_token: str = "",
+        timeout: float = DEFAULT_TIMEOUT,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+    ) -> None:
         self._endpoint = _AsyncEndpoint(
-            address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),)
+            address,
+            timeout,
+            ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),),
+            tls,
+            client_name,
         )
 
     async def kill(self, pid: int, reason: str = "") -> None:
@@ -276,8 +302,13 @@ class AsyncProcess:
         oom_score_adj: int = 0,
         timeout: float = DEFAULT_TIMEOUT,
         keepalive: bool = True,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+        admin_token: str | None = None,
     ) -> None:
-        self._endpoint = _AsyncEndpoint(address, timeout)
+        # The admin token goes with Spawn only: an oom_score_adj below 0 needs it.
+        privileged = ((ADMIN_TOKEN_METADATA_KEY, admin_token),) if admin_token else ()
+        self._endpoint = _AsyncEndpoint(address, timeout, privileged, tls, client_name)
         self._name = name
         self._oom_score_adj = oom_score_adj
         self._want_keepalive = keepalive
@@ -298,7 +329,7 @@ class AsyncProcess:
             await self._endpoint.close()
             raise
         self.pid, self.lease_seconds = spawned.pid, spawned.lease_seconds
-        self._endpoint.metadata = ((TOKEN_METADATA_KEY, spawned.token),)
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, spawned.token))
         if self._want_keepalive:
             self._keepalive = asyncio.get_running_loop().create_task(self._heartbeat())
         return self
@@ -426,9 +457,15 @@ def connect(
     oom_score_adj: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
     keepalive: bool = True,
+    tls: Tls | None = None,
+    client_name: str | None = None,
+    admin_token: str | None = None,
 ) -> AsyncProcess:
     """`async with vmsim.aio.connect(addr) as proc:` spawns a process for the block.
 
     Without `async with`, call `await proc.start()` first and `await proc.close()` after.
+    *tls*, *client_name* and *admin_token* are as for vmsim.connect.
     """
-    return AsyncProcess(address, name, oom_score_adj, timeout, keepalive)
+    return AsyncProcess(
+        address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token
+    )

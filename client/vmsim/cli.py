@@ -41,6 +41,48 @@ Address = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="serve
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 
 
+@app.callback()
+def connection_options(
+    tls_ca: Annotated[
+        str | None,
+        typer.Option(envvar="VMSIM_TLS_CA", help="PEM CA of the server's certificate: use TLS"),
+    ] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(envvar="VMSIM_TLS_CERT", help="PEM client certificate (mutual TLS)"),
+    ] = None,
+    tls_key: Annotated[
+        str | None, typer.Option(envvar="VMSIM_TLS_KEY", help="PEM key of --tls-cert")
+    ] = None,
+    tls_server_name: Annotated[
+        str | None,
+        typer.Option(envvar="VMSIM_TLS_SERVER_NAME", help="name to check the certificate for"),
+    ] = None,
+    client_name: Annotated[
+        str | None,
+        typer.Option(envvar="VMSIM_CLIENT_NAME", help="who this client is, for per-client limits"),
+    ] = None,
+    admin_token_file: Annotated[
+        str | None,
+        typer.Option(envvar="VMSIM_ADMIN_TOKEN_FILE", help="file holding the admin token"),
+    ] = None,
+) -> None:
+    """Options for every command: how to reach the server (before the command name)."""
+    # Every client object reads these from the environment (channels.py), so they reach the
+    # demo, the shell and load-generator worker processes too.
+    chosen = {
+        "VMSIM_TLS_CA": tls_ca,
+        "VMSIM_TLS_CERT": tls_cert,
+        "VMSIM_TLS_KEY": tls_key,
+        "VMSIM_TLS_SERVER_NAME": tls_server_name,
+        "VMSIM_CLIENT_NAME": client_name,
+        "VMSIM_ADMIN_TOKEN_FILE": admin_token_file,
+    }
+    for name, value in chosen.items():
+        if value:
+            os.environ[name] = value
+
+
 def fail(error: VmsimError) -> NoReturn:
     """One line on stderr, exit 1: never a traceback for a server error."""
     message = " ".join(error.message.split())  # one line, whatever the server wrote
@@ -541,7 +583,11 @@ kernel_app = typer.Typer(
 )
 app.add_typer(kernel_app, name="kernel")
 AdminToken = Annotated[
-    str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
+    str,
+    typer.Option(
+        envvar="VMSIM_ADMIN_TOKEN",
+        help="the server's admin token (or VMSIM_ADMIN_TOKEN_FILE / --admin-token-file)",
+    ),
 ]
 SessionOption = Annotated[
     int | None,

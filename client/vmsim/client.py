@@ -21,7 +21,8 @@ import grpc
 import numpy.typing as npt
 
 from . import calls, results
-from .calls import CHANNEL_OPTIONS, Call, Listing
+from .calls import Call, Listing
+from .channels import Tls, admin_token_from, client_metadata, open_channel
 from .constants import (
     ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
@@ -44,13 +45,19 @@ class _Endpoint:
     """A channel and its stubs; executes Call descriptions."""
 
     def __init__(
-        self, address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
+        self,
+        address: str,
+        timeout: float,
+        metadata: tuple[tuple[str, str], ...] = (),
+        tls: Tls | None = None,
+        client_name: str | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
-        self.metadata = metadata
+        self.identity = client_metadata(client_name)  # sent with every call
+        self.metadata = (*self.identity, *metadata)
         self.last_cost: results.CallCost | None = None  # of the latest timed process call
-        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.channel = open_channel(address, tls)
         self.stubs: dict[str, Any] = {
             "process": process_pb2_grpc.ProcessServiceStub(self.channel),
             "inspect": inspect_pb2_grpc.InspectServiceStub(self.channel),
@@ -74,8 +81,14 @@ class _Endpoint:
 class Inspector:
     """The machine's /proc over the network (no token needed)."""
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._endpoint = _Endpoint(address, timeout)
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        timeout: float = DEFAULT_TIMEOUT,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+    ) -> None:
+        self._endpoint = _Endpoint(address, timeout, tls=tls, client_name=client_name)
 
     def meminfo(self) -> results.Report:
         """/proc/meminfo (values in kB)."""
@@ -166,16 +179,34 @@ class Inspector:
         self.close()
 
 
-def inspect(address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT) -> Inspector:
+def inspect(
+    address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT, tls: Tls | None = None
+) -> Inspector:
     """An Inspector for the server at *address* (use it as a context manager)."""
-    return Inspector(address, timeout)
+    return Inspector(address, timeout, tls)
 
 
 class Admin:
-    """Privileged calls; needs the admin token the server printed at start."""
+    """Privileged calls; needs the server's admin token (from its token file).
 
-    def __init__(self, address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._endpoint = _Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),))
+    An empty *admin_token* is read from VMSIM_ADMIN_TOKEN or the file VMSIM_ADMIN_TOKEN_FILE.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        admin_token: str = "",
+        timeout: float = DEFAULT_TIMEOUT,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+    ) -> None:
+        self._endpoint = _Endpoint(
+            address,
+            timeout,
+            ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),),
+            tls,
+            client_name,
+        )
 
     def reset_lock_stat(self) -> None:
         """Clear /proc/lock_stat."""
@@ -299,8 +330,13 @@ class Process:
         oom_score_adj: int = 0,
         timeout: float = DEFAULT_TIMEOUT,
         keepalive: bool = True,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+        admin_token: str | None = None,
     ) -> None:
-        self._endpoint = _Endpoint(address, timeout)
+        # The admin token goes with Spawn only: an oom_score_adj below 0 needs it.
+        privileged = ((ADMIN_TOKEN_METADATA_KEY, admin_token),) if admin_token else ()
+        self._endpoint = _Endpoint(address, timeout, privileged, tls, client_name)
         try:
             spawned = self._endpoint.invoke(calls.spawn(name, oom_score_adj))
         except VmsimError:
@@ -308,7 +344,7 @@ class Process:
             raise
         self.pid: int = spawned.pid
         self.lease_seconds: int = spawned.lease_seconds
-        self._endpoint.metadata = ((TOKEN_METADATA_KEY, spawned.token),)
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, spawned.token))
         self._closed = threading.Event()
         self._run_stream: OperationStream | None = None
         self._keepalive: threading.Thread | None = None
@@ -464,6 +500,14 @@ def connect(
     oom_score_adj: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
     keepalive: bool = True,
+    tls: Tls | None = None,
+    client_name: str | None = None,
+    admin_token: str | None = None,
 ) -> Process:
-    """Spawn a process on the server at *address*; use it as a context manager."""
-    return Process(address, name, oom_score_adj, timeout, keepalive)
+    """Spawn a process on the server at *address*; use it as a context manager.
+
+    *tls* (default: VMSIM_TLS_* from the environment) secures the channel; *client_name*
+    (default VMSIM_CLIENT_NAME) is who the server counts per-client limits against;
+    *admin_token* is needed only for an oom_score_adj below 0.
+    """
+    return Process(address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token)

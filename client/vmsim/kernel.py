@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from . import results
-from .calls import CHANNEL_OPTIONS
+from .channels import Tls, admin_token_from, client_metadata, open_channel
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 from .errors import VmsimError, error_from_rpc
 from .v1 import kernel_pb2, kernel_pb2_grpc
@@ -36,7 +36,7 @@ class KernelTranslation:
 
 
 class Kernel:
-    """One kernel session on a server; needs the admin token the server printed at start."""
+    """One kernel session on a server; needs the server's admin token (from its token file)."""
 
     def __init__(
         self,
@@ -44,10 +44,15 @@ class Kernel:
         admin_token: str = "",
         timeout: float = DEFAULT_TIMEOUT,
         session: int | None = None,
+        tls: Tls | None = None,
+        client_name: str | None = None,
     ) -> None:
         self._timeout = timeout
-        self._metadata = ((ADMIN_TOKEN_METADATA_KEY, admin_token),)
-        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._metadata = (
+            *client_metadata(client_name),
+            (ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),
+        )
+        self._channel = open_channel(address, tls)
         self._stub = kernel_pb2_grpc.KernelServiceStub(self._channel)
         self._owns_session = session is None
         self.session = (

@@ -47,7 +47,8 @@ class MachineConfig:
     Attributes:
         ram_bytes: simulated RAM, 4 MiB .. 4 GiB, a multiple of the page size.
         swap_bytes: swap device size including the header page; 0 disables swap.
-        swap_path: file backing the swap device; None makes a temporary file.
+        swap_path: file backing the swap device; None makes an anonymous temporary file.
+        swap_file_overwrite: take an existing swap_path even if it has no swap signature.
         policy: page replacement policy used by reclaim.
         overcommit_memory: vm.overcommit_memory.
         overcommit_ratio: vm.overcommit_ratio, percent of RAM counted in mode 2.
@@ -66,6 +67,7 @@ class MachineConfig:
     ram_bytes: int = 64 * MiB
     swap_bytes: int = 128 * MiB
     swap_path: str | None = None
+    swap_file_overwrite: bool = False
     policy: ReplacementPolicy = ReplacementPolicy.LINUX
     overcommit_memory: OvercommitMode = OvercommitMode.HEURISTIC
     overcommit_ratio: int = 50

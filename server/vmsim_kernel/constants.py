@@ -140,6 +140,7 @@ ZONELIST: Final[dict[Gfp, tuple[ZoneType, ...]]] = {
 class Signal(IntEnum):
     """Signals that end a simulated process."""
 
+    SIGBUS = 7
     SIGKILL = 9
     SIGSEGV = 11
     SIGTERM = 15

@@ -6,7 +6,9 @@
     ├── OutOfMemory      (ENOMEM)     commit refused, no frame, no swap slot
     ├── NoSuchProcess    (ESRCH)      no process with that pid
     ├── PermissionDenied (EPERM)      a caller acting on what it does not own
-    ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached
+    ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached; names the limit
+    ├── SwapIoError      (EIO)        a swap read or write failed or came back wrong (swap.py);
+    │                                 handled inside the kernel: never reaches a caller
     ├── KernelOops       (EFAULT)     kernel-mode access to an unmapped kernel address (highmem.py)
     ├── AtomicContextViolation        kmap_atomic misuse: wrong order, unbalanced, sleeping (highmem.py)
     ├── GeneralProtectionFault        a segment limit or privilege violation, #GP (segmentation.py)
@@ -34,6 +36,7 @@ __all__ = [
     "PermissionDenied",
     "ProcessKilled",
     "SegmentationFault",
+    "SwapIoError",
 ]
 
 
@@ -94,9 +97,28 @@ class PermissionDenied(KernelError):
 
 
 class LimitExceeded(KernelError):
-    """EAGAIN: a configured limit was reached."""
+    """EAGAIN: a configured limit was reached; *limit* names it (e.g. "max_processes")."""
 
     errno_name = "EAGAIN"
+
+    def __init__(self, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class SwapIoError(KernelError):
+    """EIO: a swap slot could not be written, or read back what was written.
+
+    The kernel handles it where it happens, as Linux does: a failed write keeps the page in
+    RAM (dirty); a failed read, short read or checksum mismatch kills the page's owner with
+    SIGBUS. *offset* is the slot.
+    """
+
+    errno_name = "EIO"
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 class ProcessKilled(KernelError):

@@ -55,6 +55,7 @@ from .overcommit import admin_reserve_pages, commit_limit, user_reserve_pages, v
 from .page_alloc import PageAllocator
 from .physmem import PageFlag, PhysicalMemory
 from .policies import make_policy
+from .printk import KernelLog, LogLevel
 from .process import TASK_COMM_LEN, Task
 from .results import (
     Event,
@@ -146,7 +147,12 @@ class Machine:
         self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
         self._build_direct_map(self.boot.direct_map_tables)
         self.swap: SwapDevice | None = (
-            SwapDevice(self.config.swap_bytes, self.config.swap_path, seed=self.config.seed)
+            SwapDevice(
+                self.config.swap_bytes,
+                self.config.swap_path,
+                seed=self.config.seed,
+                overwrite=self.config.swap_file_overwrite,
+            )
             if self.config.swap_bytes
             else None
         )
@@ -191,6 +197,7 @@ class Machine:
         self.gdt = linux_gdt()
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
         self.vm_events = VmEvents()
+        self.kernel_log = KernelLog()
         self.committed_pages = 0
         self.tasks: OrderedDict[int, Task] = OrderedDict()
         self._mm_owner: dict[int, int] = {}
@@ -324,7 +331,7 @@ class Machine:
     def thread_of(self, pid: int, tid: int | None) -> SimThread:
         """The thread a call runs on (the kernel thread for a pid the call will reject)."""
         task = self.tasks.get(pid)
-        if task is None or not task.threads:
+        if task is None or not task.threads or not task.alive:
             return self.kernel_thread
         if tid is None or tid == pid:
             return task.main_thread
@@ -434,6 +441,18 @@ class Machine:
         self.emit(EventKind.SEGV, task.pid, address, None, reason)
         return death
 
+    def sigbus(self, task: Task, address: int, reason: str) -> ProcessKilled:
+        """Kill *task* with SIGBUS (its page could not be read back) and return the error to raise."""
+        return self._kill_task(task, Signal.SIGBUS, address, reason)
+
+    def printk(self, level: LogLevel, text: str) -> None:
+        """One line into the kernel log (dmesg), stamped with the current thread's simulated time."""
+        self.kernel_log.printk(level, text, self.current.now_ns)
+
+    def printk_ratelimited(self, level: LogLevel, text: str) -> None:
+        """printk_ratelimited: at most a burst of lines per interval of simulated time."""
+        self.kernel_log.printk_ratelimited(level, text, self.current.now_ns)
+
     def dead(self, task: Task) -> ProcessKilled | NoSuchProcess:
         """The error for a call on a task that has ended: how it was killed, or, when nothing
         killed it (it exited), ESRCH, as a syscall naming an exited pid gets."""
@@ -536,7 +555,8 @@ class Machine:
         alive = sum(1 for task in self.tasks.values() if task.alive)
         if alive >= self.config.max_processes:
             raise LimitExceeded(
-                f"{alive} processes already run (max_processes={self.config.max_processes})"
+                f"{alive} processes already run (max_processes={self.config.max_processes})",
+                "max_processes",
             )
         pid = self._next_pid
         comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
@@ -626,6 +646,9 @@ class Machine:
     def _release_task(self, task: Task) -> None:
         memory.exit_mmap(self, task)
         self._mm_owner.pop(id(task.mm), None)
+        # A zombie keeps its main thread's record only; the others' times are folded in.
+        for tid in [tid for tid in task.threads if tid != task.pid]:
+            task.dead_threads_times.add(task.threads.pop(tid).times)
 
     def _reap_zombies(self) -> None:
         zombies = [pid for pid, task in self.tasks.items() if not task.alive]

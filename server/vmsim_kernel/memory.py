@@ -25,7 +25,7 @@ from .constants import (
     TASK_SIZE,
     Gfp,
 )
-from .errors import KernelBug
+from .errors import KernelBug, SwapIoError
 from .mm import MmStruct, Vma
 from .pgtable import (
     FRAME_MASK,
@@ -43,6 +43,7 @@ from .pgtable import (
     walk,
 )
 from .physmem import PageFlag
+from .printk import LogLevel
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 from .swap import swp_offset, swp_type
 
@@ -236,7 +237,8 @@ def swap_in_page(
 
     The slot is kept (the page joins the swap cache, so an unchanged page can later be
     dropped without a write) unless the access writes or swap is over half full, as
-    do_swap_page() does with vm_swap_full().
+    do_swap_page() does with vm_swap_full(). A slot that cannot be read back intact kills
+    the task with SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
     """
     swap = machine.swap
     entry = machine.ram_words[word]
@@ -250,7 +252,12 @@ def swap_in_page(
     if machine.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
     waited = machine.wait_for_swap_read()
-    swap.read_slot_into(offset, machine.physmem.frame_view(pfn))
+    try:
+        swap.read_slot_into(offset, machine.physmem.frame_view(pfn))
+    except SwapIoError as error:
+        machine.free_page(pfn)
+        machine.printk_ratelimited(LogLevel.ERR, error.message)
+        raise machine.sigbus(task, address, error.message) from None
     physmem = machine.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | (
         _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS

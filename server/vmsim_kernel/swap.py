@@ -1,7 +1,11 @@
 """The swap device: a real file with a Linux swap header and 4 KiB slots, and swap entries.
 
-Models mm/swapfile.c (swap_map, scan_swap_map_slots, swap_duplicate, swap_free, swap_show),
-mm/page_io.c, include/linux/swapops.h and the swap_header of include/linux/swap.h.
+Models mm/swapfile.c (swap_map, scan_swap_map_slots, swap_duplicate, swap_free, swap_show,
+the swapon checks of a swap file), mm/page_io.c (swap_writepage / swap_readpage and their
+"Write-error" / "Read-error on swap-device" paths), include/linux/swapops.h and the
+swap_header of include/linux/swap.h. Unlike Linux, every slot's content is checked on read
+(a CRC-32 and the slot's generation kept beside swap_map, as dm-integrity would), so a
+damaged or truncated file is an I/O error, never silently wrong data.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import stat
 import struct
 import tempfile
 import uuid
+import zlib
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final
@@ -20,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .constants import PAGE_SIZE, SWP_OFFSET_SHIFT, SWP_TYPE_BITS, SWP_TYPE_SHIFT, KiB, PageTableBit
-from .errors import KernelBug
+from .errors import InvalidArgument, KernelBug, SwapIoError
 
 __all__ = [
     "MAX_SWAPFILES",
@@ -30,6 +36,7 @@ __all__ = [
     "SWAP_MAGIC",
     "SwapDevice",
     "SwapHeader",
+    "SwapIo",
     "is_swap_pte",
     "swp_entry",
     "swp_offset",
@@ -126,6 +133,83 @@ class SwapHeader:
     magic: bytes
 
 
+class SwapIo:
+    """The block layer under a swap device: whole-page positional I/O on its file (submit_bio).
+
+    A device's `io` can be replaced (tests inject one that fails with ENOSPC or EIO, or
+    returns short counts) to exercise what the kernel does with an I/O error.
+    """
+
+    def pwrite(self, fd: int, data: memoryview, offset: int) -> int:
+        """Write *data* at byte *offset*; returns the bytes written (OSError on failure)."""
+        return os.pwrite(fd, data, offset)
+
+    def preadv(self, fd: int, buffer: memoryview, offset: int) -> int:
+        """Read into *buffer* from byte *offset*; returns the bytes read (OSError on failure)."""
+        return os.preadv(fd, [buffer], offset)
+
+
+def _has_swap_signature(fd: int) -> bool:
+    """The file ends its first page with SWAPSPACE2, as mkswap leaves it."""
+    return os.pread(fd, len(SWAP_MAGIC), _MAGIC_OFFSET) == SWAP_MAGIC
+
+
+def open_swap_file(path: str | None, overwrite: bool) -> tuple[int, str]:
+    """Open (or create) the backing file the way swapon + mkswap may safely do it.
+
+    A given path is opened with O_NOFOLLOW (a symbolic link is refused, never followed),
+    created with mode 0600, and an existing file is taken only if it already carries a swap
+    signature or *overwrite* is set; its mode becomes 0600 either way, since it will hold
+    user pages. Without a path the file is anonymous: O_TMPFILE (or a name unlinked at once),
+    so nothing is left behind even if the server is killed with SIGKILL.
+
+    Returns:
+        The descriptor and the name /proc/swaps shows ("... (deleted)" for an anonymous file).
+
+    Raises:
+        InvalidArgument: the path is a symbolic link, not a regular file, or an existing
+            file without a swap signature and *overwrite* is not set.
+        OSError: the host refused to open or create the file.
+    """
+    if path is None:
+        directory = tempfile.gettempdir()
+        try:
+            fd = os.open(directory, os.O_RDWR | os.O_TMPFILE | os.O_CLOEXEC, 0o600)
+            return fd, f"{os.path.abspath(directory)}/#{os.fstat(fd).st_ino} (deleted)"
+        except (AttributeError, OSError):  # no O_TMPFILE on this host or filesystem
+            fd, name = tempfile.mkstemp(prefix="vmsim-swap-", suffix=".swap")
+            os.unlink(name)
+            return fd, f"{os.path.abspath(name)} (deleted)"
+    flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
+    allowed = "a new path, an existing swap file, or --swap-file-overwrite for any regular file"
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600), os.path.abspath(path)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if os.path.islink(path):
+            raise InvalidArgument(
+                "swap_path", f"{path} is a symbolic link; it is not followed", allowed
+            ) from None
+        raise error from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidArgument("swap_path", f"{path} is not a regular file", allowed)
+        if not overwrite and not _has_swap_signature(fd):
+            raise InvalidArgument(
+                "swap_path",
+                f"{path} exists and has no swap signature; refusing to overwrite it",
+                allowed,
+            )
+        os.fchmod(fd, 0o600)  # user pages will be written here
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, os.path.abspath(path)
+
+
 def _mangle_path(path: str) -> str:
     """mangle_path(): write the characters /proc/swaps escapes as backslash-octal."""
     return "".join(f"\\{ord(char):03o}" if char in _PATH_ESCAPES else char for char in path)
@@ -135,8 +219,9 @@ class SwapDevice:
     """One swap area (swap_info_struct) backed by a file; slot 0 is the header.
 
     Attributes:
-        path: absolute path of the backing file.
-        is_temporary: the file was created here and is removed by close().
+        path: absolute path of the backing file ("... (deleted)" for an anonymous one).
+        is_temporary: the file is anonymous: it has no name, so nothing outlives the device.
+        io: the block layer the slots are read and written through.
         swap_type: the area's index, stored in every swap entry that points into it.
         priority: the priority /proc/swaps shows (the kernel's default for the first area is -2).
         nr_slots: 4 KiB slots in the file, the header included.
@@ -148,8 +233,13 @@ class SwapDevice:
         cluster_nr: allocations left before the cursor moves to a wholly free cluster.
         cluster_free: free slots per SWAPFILE_CLUSTER-aligned cluster, so a scan can skip
             full clusters without reading their part of swap_map.
+        slot_generation: per slot, bumped each time the slot is allocated.
+        slot_written: per slot, the generation its content was last written in (0: never).
+        slot_crc: per slot, the CRC-32 of the page last written there.
         nr_reads: slots read (swap-ins).
         nr_writes: slots written (swap-outs).
+        nr_read_errors: reads that failed, came back short or failed the check.
+        nr_write_errors: writes that failed or came back short.
     """
 
     def __init__(
@@ -159,20 +249,25 @@ class SwapDevice:
         swap_type: int = 0,
         priority: int = -2,
         seed: int = 0,
+        overwrite: bool = False,
     ) -> None:
-        """mkswap then swapon: create the file, write the header, set up an empty swap_map.
+        """mkswap then swapon: open the file safely, write the header, set up an empty swap_map.
 
         Args:
             size_bytes: file size, the header page included; a multiple of PAGE_SIZE of at
                 least two pages and at most 2**23 pages (what a swap entry can address).
-            path: the backing file, created or truncated; None makes a temporary file.
+            path: the backing file: created (mode 0600), or an existing swap file reused;
+                None makes an anonymous temporary file.
             swap_type: the area's index, 0..31.
             priority: the priority shown in /proc/swaps.
             seed: seeds the header's UUID, so the same configuration writes the same bytes.
+            overwrite: take an existing regular file even without a swap signature.
 
         Raises:
             KernelBug: the size or type cannot describe a swap area (the configuration
                 layer validates user input before it reaches here).
+            InvalidArgument: the path may not be used (see open_swap_file).
+            OSError: the host refused the file.
         """
         if size_bytes % PAGE_SIZE or not 2 <= size_bytes // PAGE_SIZE <= MAX_SWAP_OFFSET + 1:
             raise KernelBug(f"swap size {size_bytes} is not 2..{MAX_SWAP_OFFSET + 1} whole pages")
@@ -182,14 +277,13 @@ class SwapDevice:
         self.swap_type = swap_type
         self.priority = priority
         self.is_temporary = path is None
-        if path is None:
-            fd, path = tempfile.mkstemp(prefix="vmsim-swap-", suffix=".swap")
-        else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        self.path = os.path.abspath(path)
+        self.io = SwapIo()
+        fd, self.path = open_swap_file(path, overwrite)
         self._fd: int | None = fd
         try:
-            # Sparse: the host allocates blocks only for slots that are written.
+            # Sparse: the host allocates blocks only for slots that are written. Old
+            # content is dropped first, so no stale page can be read as a slot's.
+            os.ftruncate(fd, 0)
             os.ftruncate(fd, size_bytes)
             self._write_header(seed)
         except BaseException:
@@ -198,8 +292,13 @@ class SwapDevice:
 
         self.swap_map: npt.NDArray[np.uint16] = np.zeros(self.nr_slots, dtype=np.uint16)
         self.inuse_pages = 0
+        self.slot_generation: npt.NDArray[np.uint32] = np.zeros(self.nr_slots, dtype=np.uint32)
+        self.slot_written: npt.NDArray[np.uint32] = np.zeros(self.nr_slots, dtype=np.uint32)
+        self.slot_crc: npt.NDArray[np.uint32] = np.zeros(self.nr_slots, dtype=np.uint32)
         self.nr_reads = 0
         self.nr_writes = 0
+        self.nr_read_errors = 0
+        self.nr_write_errors = 0
         self.lowest_bit = 1
         self.highest_bit = self.nr_slots - 1
         self.cluster_next = 1
@@ -305,6 +404,8 @@ class SwapDevice:
 
     def _take_slot(self, offset: int) -> None:
         self.swap_map[offset] = 1
+        # A new life for the slot: what it held before can no longer pass the read check.
+        self.slot_generation[offset] = int(self.slot_generation[offset]) % 0xFFFFFFFF + 1
         self.inuse_pages += 1
         self.cluster_free[offset // SWAPFILE_CLUSTER] -= 1
         if offset == self.lowest_bit:
@@ -401,44 +502,76 @@ class SwapDevice:
 
     # ---- slot I/O (mm/page_io.c) ---------------------------------------------------------------
     def write_slot(self, offset: int, data: bytes | bytearray | memoryview) -> None:
-        """swap_writepage: write one page into an allocated slot.
+        """swap_writepage: write one page into an allocated slot and record its checksum.
 
         Raises:
+            SwapIoError: the write failed or was short ("Write-error on swap-device"); the
+                slot then holds nothing readable and the caller keeps the page.
             KernelBug: the slot is free or *data* is not exactly one page.
         """
         self._require_in_use(offset, "writing")
-        size = memoryview(data).nbytes
-        if size != PAGE_SIZE:
-            raise KernelBug(f"swap writes whole pages, not {size} bytes")
-        if os.pwrite(self._require_fd(), data, offset * PAGE_SIZE) != PAGE_SIZE:
-            raise KernelBug(f"short write of swap slot {offset}")
+        view = memoryview(data).cast("B")
+        if view.nbytes != PAGE_SIZE:
+            raise KernelBug(f"swap writes whole pages, not {view.nbytes} bytes")
+        self.slot_written[offset] = 0  # until the write is known to be complete
+        try:
+            written = self.io.pwrite(self._require_fd(), view, offset * PAGE_SIZE)
+        except OSError as error:
+            raise self._io_error("Write", offset, error.strerror or repr(error)) from None
+        if written != PAGE_SIZE:
+            raise self._io_error("Write", offset, f"short write: {written} of {PAGE_SIZE} bytes")
+        self.slot_crc[offset] = zlib.crc32(view)
+        self.slot_written[offset] = self.slot_generation[offset]
         self.nr_writes += 1
 
     def read_slot(self, offset: int) -> bytes:
         """swap_readpage: the page stored in an allocated slot, as a new bytes object.
 
         Raises:
+            SwapIoError: see read_slot_into.
             KernelBug: the slot is free (no PTE may point at it).
         """
-        self._require_in_use(offset, "reading")
-        data = os.pread(self._require_fd(), PAGE_SIZE, offset * PAGE_SIZE)
-        if len(data) != PAGE_SIZE:
-            raise KernelBug(f"short read of swap slot {offset}")
-        self.nr_reads += 1
-        return data
+        page = bytearray(PAGE_SIZE)
+        self.read_slot_into(offset, memoryview(page))
+        return bytes(page)
 
     def read_slot_into(self, offset: int, buffer: memoryview) -> None:
-        """swap_readpage into *buffer* (a frame's bytes) with no intermediate copy.
+        """swap_readpage into *buffer* (a frame's bytes) with no intermediate copy, then verify it.
 
         Raises:
+            SwapIoError: the read failed or was short, the slot was not written since it
+                was allocated, or its content fails the checksum ("Read-error on
+                swap-device"); *buffer* then holds nothing to use.
             KernelBug: the slot is free or *buffer* is not exactly one writable page.
         """
         self._require_in_use(offset, "reading")
         if buffer.nbytes != PAGE_SIZE:
             raise KernelBug(f"swap reads whole pages, not {buffer.nbytes} bytes")
-        if os.preadv(self._require_fd(), [buffer], offset * PAGE_SIZE) != PAGE_SIZE:
-            raise KernelBug(f"short read of swap slot {offset}")
+        generation = int(self.slot_generation[offset])
+        if int(self.slot_written[offset]) != generation:
+            raise self._io_error("Read", offset, f"not written in generation {generation}")
+        try:
+            got = self.io.preadv(self._require_fd(), buffer, offset * PAGE_SIZE)
+        except OSError as error:
+            raise self._io_error("Read", offset, error.strerror or repr(error)) from None
+        if got != PAGE_SIZE:
+            raise self._io_error("Read", offset, f"short read: {got} of {PAGE_SIZE} bytes")
+        crc = zlib.crc32(buffer)
+        if crc != int(self.slot_crc[offset]):
+            raise self._io_error(
+                "Read", offset, f"checksum {crc:08x}, expected {int(self.slot_crc[offset]):08x}"
+            )
         self.nr_reads += 1
+
+    def _io_error(self, direction: str, offset: int, reason: str) -> SwapIoError:
+        """Count a failed slot I/O and describe it as page_io.c logs it."""
+        if direction == "Write":
+            self.nr_write_errors += 1
+        else:
+            self.nr_read_errors += 1
+        return SwapIoError(
+            f"{direction}-error on swap-device ({self.swap_type}:{offset}): {reason}", offset
+        )
 
     # ---- reports and checks --------------------------------------------------------------------
     def proc_swaps(self) -> str:
@@ -487,17 +620,17 @@ class SwapDevice:
             raise KernelBug("the swap device is closed")
         return self._fd
 
-    def close(self, remove: bool | None = None) -> None:
-        """swapoff: close the file; remove it if temporary or if *remove* is True. Idempotent.
+    def close(self, remove: bool = False) -> None:
+        """swapoff: close the file (an anonymous one is gone with it); idempotent.
 
         Args:
-            remove: True or False overrides the default, which removes only a temporary file.
+            remove: also unlink a named file.
         """
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        os.close(fd)
-        if self.is_temporary if remove is None else remove:
+        os.close(fd)  # an anonymous file disappears with its last descriptor
+        if remove and not self.is_temporary:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 

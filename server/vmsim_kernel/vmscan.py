@@ -13,9 +13,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 from .constants import PAGE_SIZE, ZONELIST, Gfp, ZoneType
-from .errors import KernelBug, OutOfMemory
+from .errors import KernelBug, OutOfMemory, SwapIoError
 from .page_alloc import WatermarkLevel
 from .physmem import PageFlag
+from .printk import LogLevel
 from .results import EventKind
 from .swap import swp_entry, swp_offset
 
@@ -38,6 +39,8 @@ SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
 MAX_RECLAIM_RETRIES: Final = 16
 MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
 PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
+# A failing device is not hammered: a pass gives up on swap after this many write errors.
+MAX_WRITE_ERRORS_PER_PASS: Final = 8
 
 
 class PageoutResult(Enum):
@@ -46,6 +49,7 @@ class PageoutResult(Enum):
     KEEP = "keep"  # could not be evicted (no swap space): back on the list
     SUCCESS = "success"  # written to swap, unmapped and freed
     CLEAN = "clean"  # unchanged copy already in swap: unmapped and freed without a write
+    WRITE_ERROR = "write_error"  # the swap write failed: kept resident and dirty, slot freed
 
 
 def pageout(machine: Machine, pfn: int) -> PageoutResult:
@@ -75,7 +79,10 @@ def pageout(machine: Machine, pfn: int) -> PageoutResult:
             offset = slot
         # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
         machine.swap_queue.submit(machine.current.now_ns)
-        swap.write_slot(offset, physmem.frame_view(pfn))
+        try:
+            swap.write_slot(offset, physmem.frame_view(pfn))
+        except SwapIoError as error:
+            return _write_error(machine, pfn, offset, in_swap_cache, error)
         machine.vm_events.pswpout += 1
         machine.vm_events.pgpgout += PAGE_SIZE // 1024
         entry = swp_entry(swap.swap_type, offset)
@@ -100,6 +107,25 @@ def pageout(machine: Machine, pfn: int) -> PageoutResult:
     physmem.private[pfn] = 0
     machine.free_page(pfn)
     return result
+
+
+def _write_error(
+    machine: Machine, pfn: int, offset: int, in_swap_cache: bool, error: SwapIoError
+) -> PageoutResult:
+    """end_swap_bio_write with an error: the page stays mapped and dirty, its slot is freed.
+
+    Nothing was unmapped yet, so every PTE still points at the frame; only the dirty bit
+    that page_referenced cleared moves to the page flag.
+    """
+    assert machine.swap is not None
+    physmem = machine.physmem
+    physmem.set_flags(pfn, PageFlag.DIRTY)
+    if in_swap_cache:  # the swap cache held the slot: it lets go of it
+        physmem.clear_flags(pfn, PageFlag.SWAPCACHE)
+        physmem.private[pfn] = 0
+    machine.swap.free_slot(offset)
+    machine.printk_ratelimited(LogLevel.ERR, error.message)
+    return PageoutResult.WRITE_ERROR
 
 
 def shrink_pages(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
@@ -130,6 +156,7 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
     )
     reclaimed = 0
     scanned = 0
+    write_errors = 0
     budget = len(policy) + SWAP_CLUSTER_MAX
     while reclaimed < nr_to_reclaim and budget > 0:
         budget -= 1
@@ -137,9 +164,16 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
         if pfn is None:
             break
         scanned += 1
-        if pageout(machine, pfn) is PageoutResult.KEEP:
+        result = pageout(machine, pfn)
+        if result is PageoutResult.KEEP:
             policy.insert(pfn)
             break  # no swap space: no anonymous page can be reclaimed now
+        if result is PageoutResult.WRITE_ERROR:
+            policy.insert(pfn)  # back on the list, as activate_page after a failed write
+            write_errors += 1
+            if write_errors >= MAX_WRITE_ERRORS_PER_PASS:
+                break
+            continue  # reclaim moves on to the next victim
         reclaimed += 1
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.

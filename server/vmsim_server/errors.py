@@ -3,7 +3,7 @@
     InvalidArgument -> INVALID_ARGUMENT (+ BadRequest field violation)
     OutOfRange      -> OUT_OF_RANGE
     OutOfMemory     -> RESOURCE_EXHAUSTED
-    LimitExceeded   -> RESOURCE_EXHAUSTED
+    LimitExceeded   -> RESOURCE_EXHAUSTED (+ QuotaFailure naming the limit)
     NoSuchProcess   -> NOT_FOUND
     PermissionDenied-> PERMISSION_DENIED
     ProcessKilled   -> FAILED_PRECONDITION (signal, address, reason in ErrorInfo)
@@ -124,6 +124,8 @@ def _metadata(error: KernelError) -> dict[str, str]:
             metadata["si_code"] = error.si_code
     if isinstance(error, NoSuchProcess):
         metadata["pid"] = str(error.pid)
+    if isinstance(error, LimitExceeded) and error.limit:
+        metadata["limit"] = error.limit
     return metadata
 
 
@@ -144,6 +146,18 @@ def status_of(error: KernelError) -> status_pb2.Status:
         bad = any_pb2.Any()
         bad.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
         details.append(bad)
+    if isinstance(error, LimitExceeded) and error.limit:
+        quota = any_pb2.Any()
+        quota.Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=error.limit, description=error.message
+                    )
+                ]
+            )
+        )
+        details.append(quota)
     code = grpc_code_of(error)
     return status_pb2.Status(code=code.value[0], message=error.message, details=details)
 

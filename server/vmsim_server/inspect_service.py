@@ -6,6 +6,7 @@ Open to every client, like /proc. Also trace replay and the event feed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, rep
 
 from . import convert
 from .events import EventHub
+from .limits import ClientLimits
 
 __all__ = ["InspectService"]
 
@@ -26,10 +28,17 @@ _PROTO_TO_EVENT_KIND = {value: kind for kind, value in convert.EVENT_KIND_TO_PRO
 class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     """Reports, trace replay and the event feed."""
 
-    def __init__(self, machine: Machine, hub: EventHub, max_trace: int) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        hub: EventHub,
+        max_trace: int,
+        limits: ClientLimits | None = None,
+    ) -> None:
         self._machine = machine
         self._hub = hub
         self._max_trace = max_trace
+        self._limits = limits
 
     async def GetMeminfo(
         self, request: inspect_pb2.GetMeminfoRequest, context: Context
@@ -153,7 +162,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     ) -> inspect_pb2.ReplayResponse:
         if len(request.trace) > self._max_trace:
             raise LimitExceeded(
-                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
+                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}",
+                "max_batch",
             )
         # A long trace is a pure computation: a worker thread runs it, the event loop serves on.
         result = await asyncio.to_thread(
@@ -169,14 +179,18 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def WatchEvents(
         self, request: inspect_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[inspect_pb2.WatchEventsResponse]:
-        subscription = self._hub.subscribe(
-            event_kinds(request.kinds), request.pid if request.HasField("pid") else None
-        )
-        try:
-            async for event, dropped in subscription.events():
-                yield convert.watch_event(event, dropped)
-        finally:
-            self._hub.unsubscribe(subscription)
+        kinds = event_kinds(request.kinds)
+        with contextlib.ExitStack() as held:
+            if self._limits is not None:
+                held.enter_context(self._limits.watching(self._limits.identity(context)))
+            subscription = self._hub.subscribe(
+                kinds, request.pid if request.HasField("pid") else None
+            )
+            try:
+                async for event, dropped in subscription.events():
+                    yield convert.watch_event(event, dropped)
+            finally:
+                self._hub.unsubscribe(subscription)
 
 
 def event_kinds(kinds: Iterable[int]) -> frozenset[EventKind] | None:

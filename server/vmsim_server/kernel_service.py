@@ -102,8 +102,15 @@ class KernelService(kernel_pb2_grpc.KernelServiceServicer):
         self, request: kernel_pb2.KmallocRequest, context: Context
     ) -> kernel_pb2.KmallocResponse:
         self._admit(context, request.session)
+        gfp = _GFP.get(request.gfp)
+        if gfp is None:
+            raise InvalidArgument(
+                "gfp",
+                f"{request.gfp} is not a GFP value",
+                ", ".join(kernel_pb2.Gfp.Name(value) for value in _GFP),
+            )
         return kernel_pb2.KmallocResponse(
-            addr=self._machine.kmalloc(request.size, _GFP[request.gfp], request.session)
+            addr=self._machine.kmalloc(request.size, gfp, request.session)
         )
 
     async def Kfree(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,13 +32,17 @@ from vmsim.v1 import (
 from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
 
 from .admin_service import AdminService
+from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials
 from .events import EventHub
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
+from .limits import ClientLimits, LimitInterceptor
 from .observability import (
     LIFECYCLE_EVENTS,
     RpcInterceptor,
     configure_logging,
+    log_kernel_message,
+    log_loop_exception,
     log_process_lifecycle,
     make_registry,
     start_metrics_server,
@@ -78,6 +81,7 @@ class RunningServer:
         reaper: the task that ends processes whose lease expired.
         runner: steps the machine's run queue, a quantum at a time.
         metrics_server: the /metrics HTTP server, when metrics_port is set.
+        admin_token: where the admin token came from (a generated file is removed at stop).
     """
 
     server: grpc.aio.Server
@@ -91,6 +95,7 @@ class RunningServer:
     reaper: asyncio.Task[None]
     runner: TaskRunner
     metrics_server: asyncio.Server | None = None
+    admin_token: AdminToken | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
@@ -113,10 +118,18 @@ class RunningServer:
         await stopping
         if stopped:
             log.info("calls stopped at a quantum boundary", calls=stopped)
+        # Streams the shutdown cut end their processes now, while the machine is whole:
+        # their handlers' own clean-up may run only after machine.close().
+        for pid in self.sessions.streaming():
+            with contextlib.suppress(KernelError):
+                self.machine.exit(pid)
+            self.sessions.close(pid)
         if self.metrics_server is not None:
             self.metrics_server.close()
             await self.metrics_server.wait_closed()
         self.machine.close()
+        if self.admin_token is not None:
+            self.admin_token.remove()
         log.info("server stopped", address=self.address)
 
 
@@ -124,30 +137,41 @@ async def _reap_expired_leases(
     machine: Machine, sessions: SessionTable, kernel_sessions: KernelSessions
 ) -> None:
     """Kill the processes of clients that went silent, end silent kernel sessions, and forget
-    sessions the kernel forgot."""
+    sessions the kernel forgot. An error in one round is logged and the next round runs."""
     period = max(0.05, min(1.0, sessions.lease_seconds / 4))
     while True:
         await asyncio.sleep(period)
         try:
-            kernel_sessions.reap_expired()
-            for pid in sessions.expired():
-                with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
-                    machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
-                    log.info("lease expired", pid=pid)
-                sessions.end_lease(pid)
-            for pid in sessions.dead():
-                try:
-                    machine.process(pid)
-                except NoSuchProcess:  # the zombie record is gone, so is the explanation
-                    sessions.close(pid)
-        except Exception as error:  # the reaper must outlive any defect; the next round retries
-            log.exception("lease reaper failed", error=repr(error))
+            _reap_once(machine, sessions, kernel_sessions)
+        except Exception as error:  # the reaper must outlive any defect it meets
+            log.exception("lease reaper round failed", error=repr(error))
 
 
-def _listen(server: grpc.aio.Server, address: str) -> str:
-    """Bind *address* (port 0 picks a free one); returns host:port actually bound."""
+def _reap_once(machine: Machine, sessions: SessionTable, kernel_sessions: KernelSessions) -> None:
+    kernel_sessions.reap_expired()
+    for pid in sessions.expired():
+        with contextlib.suppress(KernelError):  # already dead or reaped: nothing to free
+            machine.kill(pid, Signal.SIGKILL, LEASE_EXPIRED)
+            log.info("lease expired", pid=pid)
+        sessions.end_lease(pid)
+    for pid in sessions.dead():
+        try:
+            machine.process(pid)
+        except NoSuchProcess:  # the zombie record is gone, so is the explanation
+            sessions.close(pid)
+
+
+def _listen(
+    server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None = None
+) -> str:
+    """Bind *address* (port 0 picks a free one), with TLS when *credentials* are given;
+    returns host:port actually bound."""
     try:
-        port = server.add_insecure_port(address)
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
     except RuntimeError as error:  # recent grpcio raises instead of returning 0
         raise OSError(f"cannot listen on {address}: {error}") from None
     if port == 0:
@@ -163,13 +187,22 @@ async def serve(settings: ServerSettings) -> RunningServer:
         OSError: the address (or the metrics port) cannot be bound.
     """
     configure_logging(settings.log_format, settings.log_level)
-    generated_token = not settings.admin_token
-    if generated_token:
-        settings = replace(settings, admin_token=secrets.token_urlsafe(16))
-    machine = Machine(settings.machine_config())
+    credentials = (
+        server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        if settings.tls_cert and settings.tls_key
+        else None
+    )
+    admin_token = load_admin_token(settings.admin_token, settings.admin_token_file)
+    settings = replace(settings, admin_token=admin_token.token)
+    try:
+        machine = Machine(settings.machine_config())
+    except BaseException:
+        admin_token.remove()
+        raise
     registry, rpcs, latency = make_registry(machine)
+    limits = ClientLimits(settings)
     server = grpc.aio.server(
-        interceptors=[RpcInterceptor(rpcs, latency)],
+        interceptors=[RpcInterceptor(rpcs, latency), LimitInterceptor(limits)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -178,7 +211,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     try:
-        address = _listen(server, settings.address)
+        address = _listen(server, settings.address, credentials)
         host = address.rsplit(":", 1)[0].strip("[]")
         metrics_server = (
             await start_metrics_server(registry, host, settings.metrics_port)
@@ -187,14 +220,17 @@ async def serve(settings: ServerSettings) -> RunningServer:
         )
     except BaseException:
         machine.close()
+        admin_token.remove()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
+    machine.kernel_log.add_console(log_kernel_message)
+    asyncio.get_running_loop().set_exception_handler(log_loop_exception)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
     runner = TaskRunner(machine)
     health_servicer = _add_services(
-        server, machine, sessions, kernel_sessions, events, settings, runner
+        server, machine, sessions, kernel_sessions, events, settings, runner, limits
     )
     await server.start()
     runner.start()
@@ -220,8 +256,11 @@ async def serve(settings: ServerSettings) -> RunningServer:
         max_batch=settings.max_batch,
         max_io_bytes=settings.max_io_bytes,
         metrics_port=settings.metrics_port,
-        # A configured token is the operator's secret; only a generated one must be shown.
-        admin_token=settings.admin_token if generated_token else "(configured)",
+        tls="mutual" if settings.tls_client_ca else "on" if credentials else "off",
+        client_identity=settings.client_identity,
+        # The token itself is never logged: where to find it, and a fingerprint to compare.
+        admin_token_file=admin_token.path,
+        admin_token_fingerprint=fingerprint(admin_token.token),
     )
     return RunningServer(
         server,
@@ -235,6 +274,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         reaper,
         runner,
         metrics_server,
+        admin_token,
     )
 
 
@@ -246,16 +286,17 @@ def _add_services(
     events: EventHub,
     settings: ServerSettings,
     runner: TaskRunner,
+    limits: ClientLimits,
 ) -> Any:
     """Register the vmsim services, health and reflection; returns the health servicer."""
     kernel_pb2_grpc.add_KernelServiceServicer_to_server(
         KernelService(machine, kernel_sessions, settings.admin_token), server
     )
     process_pb2_grpc.add_ProcessServiceServicer_to_server(
-        ProcessService(machine, sessions, settings, runner), server
+        ProcessService(machine, sessions, settings, runner, limits), server
     )
     inspect_pb2_grpc.add_InspectServiceServicer_to_server(
-        InspectService(machine, events, settings.max_batch), server
+        InspectService(machine, events, settings.max_batch, limits), server
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), server

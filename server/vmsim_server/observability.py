@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vmsim_kernel import Event, EventKind, Machine, ProcessState
+from vmsim_kernel.printk import LogLevel, LogRecord
 
 from .errors import CallOutcome, statuses_of_errors
 
@@ -35,6 +36,8 @@ __all__ = [
     "MachineCollector",
     "RpcInterceptor",
     "configure_logging",
+    "log_kernel_message",
+    "log_loop_exception",
     "log_process_lifecycle",
     "make_registry",
     "start_metrics_server",
@@ -46,15 +49,19 @@ log = structlog.get_logger("vmsim.server")
 def configure_logging(log_format: str, level: str) -> None:
     """structlog as JSON lines (production) or coloured console lines (a terminal)."""
     console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    # JSON has no place for exc_info: render the traceback into an "exception" field
+    # (the console renderer prints it itself).
+    renderer: list[Any] = (
+        [structlog.dev.ConsoleRenderer()]
+        if console
+        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            *renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -85,6 +92,16 @@ class MachineCollector(Collector):
         yield CounterMetricFamily(
             "vmsim_oom_kills", "Processes killed by the OOM killer", value=stats["oom_kill"]
         )
+        device = self._machine.swap
+        if device is not None:
+            io_errors = CounterMetricFamily(
+                "vmsim_swap_io_errors",
+                "Swap slot writes and reads that failed, came back short or failed their checksum",
+                labels=["direction"],
+            )
+            io_errors.add_metric(["write"], device.nr_write_errors)
+            io_errors.add_metric(["read"], device.nr_read_errors)
+            yield io_errors
         info = self._machine.meminfo()
         memory = GaugeMetricFamily("vmsim_memory_bytes", "Simulated memory", labels=["kind"])
         for key in ("MemTotal", "MemFree", "SwapTotal", "SwapFree", "AnonPages", "PageTables"):
@@ -158,6 +175,29 @@ def log_process_lifecycle(event: Event) -> None:
         signal, _, reason = event.detail.partition(": ")
         address = None if event.address is None else f"0x{event.address:08x}"
         log.info("process killed", pid=event.pid, signal=signal, reason=reason, address=address)
+
+
+def log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's handler of last resort (a background task or callback failed): log it with
+    its traceback, in the server's log format; the loop and the server go on."""
+    error = context.get("exception")
+    log.error(
+        "background task failed",
+        message=context.get("message", ""),
+        error=repr(error),
+        exc_info=error if isinstance(error, BaseException) else False,
+    )
+
+
+def log_kernel_message(record: LogRecord) -> None:
+    """The server's console for the kernel log (printk): one line per record, at its level."""
+    level = {LogLevel.ERR: "error", LogLevel.WARNING: "warning"}.get(record.level, "info")
+    log.log(
+        logging.getLevelNamesMapping()[level.upper()],
+        "kernel",
+        message=record.text,
+        kernel_time=f"{record.time_ns / 1e9:.6f}",
+    )
 
 
 LIFECYCLE_EVENTS = frozenset({EventKind.PROCESS_SPAWN, EventKind.PROCESS_EXIT})

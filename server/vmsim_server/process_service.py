@@ -30,7 +30,9 @@ from vmsim_kernel.sched import CallTask
 from vmsim_kernel.timing import CallCost
 
 from . import convert
+from .admin_service import require_admin
 from .errors import status_of
+from .limits import ClientLimits
 from .runner import TaskRunner
 from .sessions import TOKEN_METADATA_KEY, Session, SessionTable, check_owner
 from .settings import ServerSettings
@@ -63,11 +65,13 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         sessions: SessionTable,
         settings: ServerSettings,
         runner: TaskRunner,
+        limits: ClientLimits | None = None,
     ) -> None:
         self._machine = machine
         self._sessions = sessions
         self._settings = settings
         self._runner = runner
+        self._limits = limits or ClientLimits(settings)
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
@@ -137,7 +141,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     ) -> Performed:
         if len(r.addrs) > self._settings.max_batch:
             raise LimitExceeded(
-                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}"
+                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}",
+                "max_batch",
             )
         addrs = np.asarray(r.addrs, dtype=np.uint32)
         task = await self._task("touch_many", r, timeout, addrs, r.write)
@@ -152,7 +157,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def _read(self, r: process_pb2.ReadRequest, timeout: float | None) -> Performed:
         if r.length > self._settings.max_io_bytes:
             raise LimitExceeded(
-                f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
+                f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
+                "max_io_bytes",
             )
         task = await self._task("read", r, timeout, r.addr, r.length)
         return process_pb2.ReadResponse(data=task.result), task.cost
@@ -160,7 +166,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def _write(self, r: process_pb2.WriteRequest, timeout: float | None) -> Performed:
         if len(r.data) > self._settings.max_io_bytes:
             raise LimitExceeded(
-                f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}"
+                f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
+                "max_io_bytes",
             )
         task = await self._task("write", r, timeout, r.addr, r.data)
         return process_pb2.WriteResponse(written=len(r.data)), task.cost
@@ -175,9 +182,23 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Spawn(
         self, request: process_pb2.SpawnRequest, context: Context
     ) -> process_pb2.SpawnResponse:
+        if request.oom_score_adj < 0:  # raising priority needs privilege (CAP_SYS_RESOURCE)
+            require_admin(context, self._settings.admin_token)
+        identity = self._limits.identity(context)
+        self._limits.check_processes(identity, self._live_processes(identity))
         pid = self._machine.spawn(request.name, request.oom_score_adj)
         return process_pb2.SpawnResponse(
-            pid=pid, token=self._sessions.open(pid).token, lease_seconds=self._lease_seconds
+            pid=pid,
+            token=self._sessions.open(pid, identity).token,
+            lease_seconds=self._lease_seconds,
+        )
+
+    def _live_processes(self, identity: str) -> int:
+        tasks = self._machine.tasks
+        return sum(
+            1
+            for pid in self._sessions.pids_of(identity)
+            if (task := tasks.get(pid)) is not None and task.alive
         )
 
     async def Heartbeat(
@@ -258,6 +279,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.SpawnThreadRequest, context: Context
     ) -> process_pb2.SpawnThreadResponse:
         self._authorize(context, request.pid)
+        self._limits.check_threads(request.pid, self._machine.process(request.pid).nr_threads)
         return process_pb2.SpawnThreadResponse(tid=self._machine.spawn_thread(request.pid))
 
     async def ExitThread(
@@ -283,7 +305,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
                 yield reply
         finally:
             session.open_streams -= 1
-            if session.open_streams == 0:
+            # A closed session's process was already ended (by Exit, or by the shutdown,
+            # which may close the machine before a cut stream gets here).
+            if session.open_streams == 0 and not session.closed:
                 self._end_process(session.pid)
 
     async def _run_one(

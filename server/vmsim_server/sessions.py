@@ -38,10 +38,12 @@ class Session:
 
     pid: int
     token: str
+    identity: str = ""  # the client identity it counts against (limits.py)
     last_seen: float = field(default_factory=time.monotonic)
     open_streams: int = 0
     calls_in_flight: int = 0  # queued or running on the scheduler: the client is waiting
     leased: bool = True  # False once the process is dead: nothing left to expire
+    closed: bool = False  # forgotten by the table: its token no longer works
 
 
 class SessionTable:
@@ -51,16 +53,22 @@ class SessionTable:
         self.lease_seconds = lease_seconds
         self._by_token: dict[str, Session] = {}
         self._by_pid: dict[int, Session] = {}
+        self._by_identity: dict[str, set[int]] = {}
 
     def __len__(self) -> int:
         return len(self._by_pid)
 
-    def open(self, pid: int) -> Session:
-        """A new session (and its token) for a freshly spawned process."""
-        session = Session(pid, secrets.token_urlsafe(24))
+    def open(self, pid: int, identity: str = "") -> Session:
+        """A new session (and its token) for a freshly spawned process of client *identity*."""
+        session = Session(pid, secrets.token_urlsafe(24), identity)
         self._by_token[session.token] = session
         self._by_pid[pid] = session
+        self._by_identity.setdefault(identity, set()).add(pid)
         return session
+
+    def pids_of(self, identity: str) -> frozenset[int]:
+        """Pids whose sessions belong to client *identity* (live or recently dead)."""
+        return frozenset(self._by_identity.get(identity, ()))
 
     def session_of(self, token: str | None) -> Session:
         """The session *token* names; renews its lease.
@@ -102,7 +110,13 @@ class SessionTable:
         """Forget a process's session (its token stops working)."""
         session = self._by_pid.pop(pid, None)
         if session is not None:
+            session.closed = True
             self._by_token.pop(session.token, None)
+            pids = self._by_identity.get(session.identity)
+            if pids is not None:
+                pids.discard(pid)
+                if not pids:
+                    del self._by_identity[session.identity]
 
     def expired(self) -> list[int]:
         """Pids whose client has been silent longer than the lease, with no open stream and
@@ -122,6 +136,10 @@ class SessionTable:
         session = self._by_pid.get(pid)
         if session is not None:
             session.leased = False
+
+    def streaming(self) -> list[int]:
+        """Pids whose Run stream is still open (at shutdown, the server ends them itself)."""
+        return [s.pid for s in self._by_pid.values() if s.open_streams > 0]
 
     def dead(self) -> list[int]:
         """Pids whose process is known to be dead (their sessions only explain why)."""

@@ -167,10 +167,11 @@ def test_a_machine_never_closed_leaves_no_swap_file(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert not Path(done.stdout.strip()).exists()
+    # The temporary swap file is anonymous from the start (unlinked at once, as /proc/swaps
+    # shows with "(deleted)"), so even a process that dies without closing leaves nothing.
     machine = Machine(MachineConfig(swap_bytes=1 << 20))
     assert machine.swap is not None
-    path = Path(machine.swap.path)
-    assert path.exists()
+    assert machine.swap.path.endswith("(deleted)")
+    assert not Path(machine.swap.path).exists()
     del machine
     gc.collect()
-    assert not path.exists()

@@ -361,14 +361,18 @@ def test_size_and_used_follow_the_slots_in_kb(tmp_path: Path) -> None:
 
 
 # ---- file lifetime -----------------------------------------------------------------------------
-def test_a_temporary_file_is_removed_on_close(tmp_path: Path) -> None:
+def test_a_temporary_file_has_no_name_from_the_start(tmp_path: Path) -> None:
+    """Nothing to leave behind even on SIGKILL: the file is anonymous (O_TMPFILE) or unlinked."""
     device = SwapDevice(4 * PAGE)
-    assert device.is_temporary
-    name = os.path.basename(device.path)
-    assert name.startswith("vmsim-swap-") and name.endswith(".swap")
-    assert os.path.getsize(device.path) == 4 * PAGE
+    assert device.is_temporary and device.path.endswith(" (deleted)")
+    assert not os.path.exists(device.path.removesuffix(" (deleted)"))
+    fd_target = os.readlink(f"/proc/self/fd/{device._require_fd()}")
+    assert fd_target.endswith("(deleted)")
+    slot = alloc(device)
+    device.write_slot(slot, b"x" * PAGE)
+    assert device.read_slot(slot) == b"x" * PAGE
     device.close()
-    assert not os.path.exists(device.path) and device.closed
+    assert device.closed
 
 
 def test_a_given_path_is_kept_and_close_is_idempotent(tmp_path: Path) -> None:
@@ -388,11 +392,14 @@ def test_close_with_remove_deletes_a_given_path(tmp_path: Path) -> None:
     assert not (tmp_path / "swap").exists()
 
 
-def test_an_existing_file_is_overwritten_with_a_fresh_area(tmp_path: Path) -> None:
+def test_an_existing_file_is_overwritten_with_a_fresh_area_only_when_asked(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "swap").write_bytes(b"\xff" * (20 * PAGE))
-    with make_device(tmp_path, 4) as device:
+    with make_device(tmp_path, 4, overwrite=True) as device:
         assert device.read_header().last_page == 3
         slot = alloc(device)
+        device.write_slot(slot, bytes(PAGE))
         assert device.read_slot(slot) == bytes(PAGE)
     assert os.path.getsize(tmp_path / "swap") == 4 * PAGE
 

@@ -6,6 +6,7 @@ Fixtures:
     start_server: a factory, start_server(**settings) -> ServerThread, taking ServerSettings
         fields as overrides; usable as a context manager (`with start_server(...) as s:`).
         Every server it started is stopped after the test.
+    start_module_server: the same factory for servers shared by a whole test module.
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ StartServer = Callable[..., ServerThread]
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
     """Start servers with ServerSettings overrides; all are stopped after the test."""
+    yield from _server_factory(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServer]:
+    """Start servers shared by the tests of one module; all are stopped after the module."""
+    yield from _server_factory(tmp_path_factory.mktemp("module-server"))
+
+
+def _server_factory(tmp_path: Path) -> Iterator[StartServer]:
     servers: list[ServerThread] = []
 
     def factory(**overrides: Any) -> ServerThread:

@@ -400,6 +400,7 @@ def test_public_names_are_pinned() -> None:
             "Report",
             "SegmentationFault",
             "SwapArea",
+            "Tls",
             "TouchSummary",
             "Translation",
             "Unauthenticated",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -32,6 +34,7 @@ from vmsim.v1 import (
 )
 from vmsim_kernel import KernelBug
 from vmsim_server import ServerSettings, parse_settings
+from vmsim_server.credentials import fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIVATE_ANONYMOUS = 0x22  # MAP_PRIVATE | MAP_ANONYMOUS
@@ -513,20 +516,48 @@ def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPat
         parse_settings([])
 
 
-def test_sigterm_shuts_down_gracefully_and_removes_the_temporary_swap_file() -> None:
+def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
     command += ["--log-format", "json", "--grace", "0.5"]
-    env = {"PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
+        "PATH": "/usr/bin:/bin",
+        "TMPDIR": str(tmp_path),
+    }
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     assert server.stderr is not None
-    started = server.stderr.readline()
-    assert '"server started"' in started and '"address": "127.0.0.1:' in started
-    swap_file = started.split('"swap_file": "')[1].split('"')[0]
-    assert Path(swap_file).exists()
+    started = json.loads(server.stderr.readline())
+    assert started["event"] == "server started" and started["address"].startswith("127.0.0.1:")
+    assert started["swap_file"].endswith(" (deleted)")  # anonymous: nothing on disk
+    token_file = Path(started["admin_token_file"])
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o700
+    token = token_file.read_text().strip()
+    assert started["admin_token_fingerprint"] == fingerprint(token)
     server.send_signal(signal.SIGTERM)
     assert server.wait(30) == 0
-    assert '"server stopped"' in server.stderr.read()
-    assert not Path(swap_file).exists()
+    rest = server.stderr.read()
+    assert '"server stopped"' in rest
+    assert token not in json.dumps(started) + rest
+    assert not token_file.exists()
+    assert list(tmp_path.iterdir()) == []  # no swap file, no token file
+
+
+def test_a_sigkilled_server_leaves_no_swap_file(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
+    command += ["--log-format", "json", "--admin-token-file", str(tmp_path / "token")]
+    env = {
+        "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
+        "PATH": "/usr/bin:/bin",
+        "TMPDIR": str(tmp_path),
+    }
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    assert server.stderr is not None
+    started = json.loads(server.stderr.readline())
+    assert started["admin_token_file"] == str(tmp_path / "token")
+    server.kill()
+    server.wait(30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["token"]  # kept: the operator's file
 
 
 def test_generated_code_is_fresh() -> None:

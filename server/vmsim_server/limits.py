@@ -1,0 +1,192 @@
+"""Per-client limits: who a client is, and how much of the server one client may hold.
+
+Like the per-user limits of kernel/fork.c (RLIMIT_NPROC counts a user's processes, not a
+process's): a client identity is the name in its TLS certificate, the x-vmsim-client name
+it sends, or its network address, as configured. Limits: live processes per identity,
+threads per process, open WatchEvents streams per identity, and request bytes being
+handled per identity. Exceeding one is LimitExceeded (RESOURCE_EXHAUSTED) naming the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Final
+
+import grpc
+
+from vmsim_kernel import LimitExceeded
+
+from .errors import Unauthenticated
+from .settings import ServerSettings
+
+__all__ = [
+    "CLIENT_METADATA_KEY",
+    "INFLIGHT_ACCOUNTING_BYTES",
+    "ClientLimits",
+    "LimitInterceptor",
+    "peer_host",
+]
+
+CLIENT_METADATA_KEY: Final = "x-vmsim-client"
+# Smaller requests are not counted in flight: max_concurrent_rpcs already bounds them to a
+# few hundred MiB in all, and skipping them keeps the common call free of the bookkeeping.
+INFLIGHT_ACCOUNTING_BYTES: Final = 64 * 1024
+
+
+def peer_host(peer: str) -> str:
+    """The host part of a gRPC peer string: 'ipv4:127.0.0.1:5000' -> '127.0.0.1'."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        host = rest.rsplit(":", 1)[0]
+        return host.strip("[]")
+    return peer
+
+
+class ClientLimits:
+    """The configured limits and the per-identity counts that are not kept elsewhere."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.mode = settings.client_identity
+        self.uses_tls = bool(settings.tls_client_ca)
+        self.max_processes = settings.client_max_processes
+        self.max_threads = settings.max_threads
+        self.max_watchers = settings.client_max_watchers
+        self.max_inflight_bytes = settings.client_max_inflight_bytes
+        self.watchers: Counter[str] = Counter()
+        self.inflight_bytes: Counter[str] = Counter()
+
+    def identity(self, context: Any) -> str:
+        """Who is calling, as "cert:NAME", "name:NAME" or "peer:HOST".
+
+        Raises:
+            Unauthenticated: identities are certificates and the call presented none.
+        """
+        if self.uses_tls and self.mode in ("auto", "cert"):
+            auth = context.auth_context() or {}
+            names = auth.get("x509_common_name") or auth.get("x509_subject_alternative_name")
+            if names:
+                name = names[0]
+                return "cert:" + (name.decode() if isinstance(name, bytes) else str(name))
+            if self.mode == "cert":
+                raise Unauthenticated("this server tells clients apart by certificate: send one")
+        if self.mode in ("auto", "name"):
+            for key, value in context.invocation_metadata() or ():
+                if key == CLIENT_METADATA_KEY and value:
+                    return "name:" + (value if isinstance(value, str) else value.decode())
+        return "peer:" + peer_host(context.peer() or "")
+
+    def check_processes(self, identity: str, live: int) -> None:
+        """LimitExceeded if *identity* already holds client_max_processes live processes."""
+        if live >= self.max_processes:
+            raise LimitExceeded(
+                f"client {identity} already has {live} live processes "
+                f"(client_max_processes={self.max_processes}, --client-max-processes)",
+                "client_max_processes",
+            )
+
+    def check_threads(self, pid: int, nr_threads: int) -> None:
+        """LimitExceeded if process *pid* already has max_threads threads."""
+        if nr_threads >= self.max_threads:
+            raise LimitExceeded(
+                f"process {pid} already has {nr_threads} threads "
+                f"(max_threads={self.max_threads}, --max-threads)",
+                "max_threads",
+            )
+
+    @contextlib.contextmanager
+    def watching(self, identity: str) -> Iterator[None]:
+        """Hold one of *identity*'s WatchEvents slots for the block."""
+        if self.watchers[identity] >= self.max_watchers:
+            raise LimitExceeded(
+                f"client {identity} already has {self.watchers[identity]} open WatchEvents "
+                f"streams (client_max_watchers={self.max_watchers}, --client-max-watchers)",
+                "client_max_watchers",
+            )
+        self.watchers[identity] += 1
+        try:
+            yield
+        finally:
+            self.watchers[identity] -= 1
+            if not self.watchers[identity]:
+                del self.watchers[identity]
+
+    @contextlib.contextmanager
+    def in_flight(self, identity: str, nbytes: int) -> Iterator[None]:
+        """Count *nbytes* of *identity*'s requests as being handled during the block."""
+        held = self.inflight_bytes[identity]
+        if held + nbytes > self.max_inflight_bytes:
+            raise LimitExceeded(
+                f"client {identity} has {held} request bytes in flight and sent {nbytes} more "
+                f"(client_max_inflight_bytes={self.max_inflight_bytes}, --client-max-inflight)",
+                "client_max_inflight_bytes",
+            )
+        self.inflight_bytes[identity] = held + nbytes
+        try:
+            yield
+        finally:
+            self.inflight_bytes[identity] -= nbytes
+            if not self.inflight_bytes[identity]:
+                del self.inflight_bytes[identity]
+
+
+class LimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Counts large requests in flight per client identity (runs inside RpcInterceptor, whose
+    error mapping turns a LimitExceeded into RESOURCE_EXHAUSTED)."""
+
+    def __init__(self, limits: ClientLimits) -> None:
+        self._limits = limits
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        options = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary), **options
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream_requests(handler.stream_stream), **options
+            )
+        return handler
+
+    def _wrap_unary(self, behaviour: Any) -> Any:
+        limits = self._limits
+
+        async def wrapper(request: Any, context: Any) -> Any:
+            size = request.ByteSize()
+            if size < INFLIGHT_ACCOUNTING_BYTES:
+                return await behaviour(request, context)
+            with limits.in_flight(limits.identity(context), size):
+                return await behaviour(request, context)
+
+        return wrapper
+
+    def _wrap_stream_requests(self, behaviour: Any) -> Any:
+        limits = self._limits
+
+        async def counted(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            identity: str | None = None
+            async for request in requests:
+                size = request.ByteSize()
+                if size < INFLIGHT_ACCOUNTING_BYTES:
+                    yield request
+                    continue
+                identity = identity or limits.identity(context)
+                with limits.in_flight(identity, size):
+                    yield request  # held until the handler asks for the next message
+
+        def wrapper(requests: AsyncIterator[Any], context: Any) -> Any:
+            return behaviour(counted(requests, context), context)
+
+        return wrapper

@@ -130,6 +130,12 @@ class AsyncInspector:
         """Replay a reference string against *frames* frames under *policy* on the server."""
         return await self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
 
+    async def miss_ratio_curve(
+        self, trace: Sequence[int], addresses: bool = False
+    ) -> results.MissRatioCurve:
+        """LRU misses for every number of frames at once, computed by the server in one pass."""
+        return await self._endpoint.invoke(calls.miss_ratio_curve(trace, addresses))
+
     async def events(
         self, kinds: Sequence[str] = (), pid: int | None = None, timeout: float | None = None
     ) -> AsyncIterator[results.Event]:

@@ -346,6 +346,12 @@ def replay(
     addresses: Annotated[
         bool, typer.Option("--addresses", help="the trace holds byte addresses")
     ] = False,
+    mrc: Annotated[
+        bool,
+        typer.Option(
+            "--mrc", help="the LRU miss-ratio curve: misses for every frame count, in one pass"
+        ),
+    ] = False,
     addr: Address = DEFAULT_ADDRESS,
     as_json: JsonFlag = False,
 ) -> None:
@@ -362,6 +368,9 @@ def replay(
         raise typer.BadParameter(str(error), param_hint="TRACE") from None
     if not pages:
         raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
+    if mrc:
+        _print_miss_ratio_curve(pages, addresses, addr, as_json)
+        return
     with Inspector(addr) as inspector:
         result = guarded(lambda: inspector.replay(pages, frames, policy, seed, addresses))
     if as_json:
@@ -370,6 +379,26 @@ def replay(
     print(f"policy {result.policy}, {result.frames} frames, {result.references} references")
     print(f"hits {result.hits}  misses {result.misses}  hit ratio {result.hit_ratio:.3f}")
     print("victims " + (" ".join(str(v) for v in result.victims) or "-"))
+
+
+def _print_miss_ratio_curve(pages: list[int], addresses: bool, addr: str, as_json: bool) -> None:
+    """`vmsim replay --mrc`: every frame count in JSON; about 30 of them, log-spaced, as text."""
+    with Inspector(addr) as inspector:
+        curve = guarded(lambda: inspector.miss_ratio_curve(pages, addresses))
+    if as_json:
+        emit_json(dataclasses.asdict(curve))
+        return
+    print(
+        f"LRU miss-ratio curve: {curve.references} references, {curve.distinct_pages} distinct "
+        "pages (every frame count: --json)"
+    )
+    print(f"{'frames':>8} {'misses':>10} {'miss ratio':>10}")
+    shown = sorted(
+        {1, curve.distinct_pages} | {round(curve.distinct_pages ** (i / 30)) for i in range(31)}
+    )
+    for frames in shown:
+        if frames >= 1:
+            print(f"{frames:>8} {curve.misses_with(frames):>10} {curve.miss_ratio(frames):>10.3f}")
 
 
 @app.command()

@@ -118,13 +118,22 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         )
 
     def _touch_many(self, r: process_pb2.TouchManyRequest) -> process_pb2.TouchManyResponse:
-        if len(r.addrs) > self._settings.max_batch:
-            raise LimitExceeded(
-                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}"
+        packed = r.packed_addrs
+        if len(packed) % 4:
+            raise InvalidArgument(
+                "packed_addrs",
+                f"{len(packed)} bytes is not a whole number of addresses",
+                "little-endian uint32 addresses, 4 bytes each",
             )
-        summary = self._machine.touch_many(
-            r.pid, np.asarray(r.addrs, dtype=np.uint32), r.write, tid=r.tid or None
-        )
+        count = len(r.addrs) + len(packed) // 4
+        if count > self._settings.max_batch:
+            raise LimitExceeded(
+                f"a batch of {count} addresses exceeds max_batch={self._settings.max_batch}"
+            )
+        addrs = np.frombuffer(packed, dtype="<u4")
+        if len(r.addrs):
+            addrs = np.concatenate((np.asarray(r.addrs, dtype=np.uint32), addrs))
+        summary = self._machine.touch_many(r.pid, addrs, r.write, tid=r.tid or None)
         return process_pb2.TouchManyResponse(
             touched=summary.nr_touched,
             hits=summary.nr_hits,

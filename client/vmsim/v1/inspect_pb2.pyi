@@ -318,3 +318,21 @@ class GetCpuTimesResponse(_message.Message):
     clock_ns: int
     text: str
     def __init__(self, user_ns: _Optional[int] = ..., system_ns: _Optional[int] = ..., iowait_ns: _Optional[int] = ..., lock_wait_ns: _Optional[int] = ..., kswapd_ns: _Optional[int] = ..., clock_ns: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetMissRatioCurveRequest(_message.Message):
+    __slots__ = ("trace", "addresses")
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    trace: _containers.RepeatedScalarFieldContainer[int]
+    addresses: bool
+    def __init__(self, trace: _Optional[_Iterable[int]] = ..., addresses: _Optional[bool] = ...) -> None: ...
+
+class GetMissRatioCurveResponse(_message.Message):
+    __slots__ = ("references", "distinct_pages", "misses")
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_PAGES_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    references: int
+    distinct_pages: int
+    misses: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, references: _Optional[int] = ..., distinct_pages: _Optional[int] = ..., misses: _Optional[_Iterable[int]] = ...) -> None: ...

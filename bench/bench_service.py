@@ -82,6 +82,32 @@ async def _resident_touch(channel: grpc.aio.Channel) -> Callable[[], Awaitable[o
     return lambda: process.Touch(touch, metadata=token, timeout=10)  # type: ignore[no-any-return]
 
 
+async def _streamed_touches(address: str, count: int) -> list[tuple[vmsim.aio.AsyncProcess, int]]:
+    """*count* processes whose calls travel on their open Run streams, each with a resident page."""
+    procs = await asyncio.gather(
+        *(vmsim.aio.AsyncProcess(address, f"s{i}", over_stream=True).start() for i in range(count))
+    )
+    addrs = await asyncio.gather(*(p.mmap(vmsim.PAGE_SIZE) for p in procs))
+    await asyncio.gather(*(p.touch(a, True) for p, a in zip(procs, addrs, strict=True)))
+    return list(zip(procs, addrs, strict=True))
+
+
+async def _rate_each(pairs: list[tuple[vmsim.aio.AsyncProcess, int]], seconds: float) -> float:
+    """Touches per second with every process touching its page in a loop."""
+    stop = time.perf_counter() + seconds
+    count = 0
+
+    async def caller(proc: vmsim.aio.AsyncProcess, addr: int) -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            await proc.touch(addr)
+            count += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(caller(p, a) for p, a in pairs))
+    return count / (time.perf_counter() - began)
+
+
 def rpc_rows(quick: bool) -> list[Row]:
     """Touch RPC at 32 in flight against the plain server's empty RPC, interleaved."""
     seconds = 1.0 if quick else 3.0
@@ -94,8 +120,10 @@ def rpc_rows(quick: bool) -> list[Row]:
             ):
                 empty = empty_rpc(plain)
                 touch = await _resident_touch(channel)
+                streamed = await _streamed_touches(address, 32)
                 anchor, ours, anchor_cpu, our_cpu = [], [], [], []
                 for _ in range(REPEATS):
+                    on_streams.append(await _rate_each(streamed, seconds))
                     cpu = cpu_seconds(plain_pid)
                     began = time.perf_counter()
                     anchor.append(await _rate(empty, 32, seconds))
@@ -106,8 +134,11 @@ def rpc_rows(quick: bool) -> list[Row]:
                     ours.append(await _rate(touch, 32, seconds))
                     calls = ours[-1] * (time.perf_counter() - began)
                     our_cpu.append((cpu_seconds(server_pid) - cpu) / calls * 1e6)
+                for proc, _ in streamed:
+                    await proc.close()
                 return anchor, ours, anchor_cpu, our_cpu
 
+        on_streams: list[float] = []
         anchor, ours, anchor_cpu, our_cpu = asyncio.run(measure())
     return [
         Row(
@@ -119,6 +150,14 @@ def rpc_rows(quick: bool) -> list[Row]:
             higher_is_better=True,
             goal=">= 0.9x",
             goal_met=ratio_at_least(0.9),
+        ),
+        Row(
+            "Touch over open Run streams, 32 clients (over_stream)",
+            "calls/s",
+            on_streams,
+            "empty RPC on a plain grpc.aio server (same run)",
+            anchor,
+            higher_is_better=True,
         ),
         Row(
             "server CPU per call (Touch vs plain empty RPC)",
@@ -222,19 +261,26 @@ def many_clients_rows(quick: bool) -> list[Row]:
                     errors += 1
                 probe_ms.append((time.perf_counter() - began) * 1000)
             touches = [(lambda p=p, a=a: p.touch(a)) for p, a in zip(procs, addrs, strict=True)]
-            anchor_p99, vmsim_p99 = [], []
+            streamed = await _streamed_touches(address, count)
+            stream_touches = [(lambda p=p, a=a: p.touch(a)) for p, a in streamed]
+            anchor_p99, vmsim_p99, stream_p99 = [], [], []
             for _ in range(REPEATS):
                 latencies, _ = await _burst(empties)
                 anchor_p99.append(float(np.percentile(latencies, 99)))
                 latencies, failed = await _burst(touches)  # type: ignore[arg-type]
                 vmsim_p99.append(float(np.percentile(latencies, 99)))
                 errors += failed
+                latencies, failed = await _burst(stream_touches)  # type: ignore[arg-type]
+                stream_p99.append(float(np.percentile(latencies, 99)))
+                errors += failed
+            await asyncio.gather(*(p.close() for p, _ in streamed))
             await asyncio.gather(*(c.close() for c in channels))
             await asyncio.gather(*(p.close() for p in procs))
             return {
                 "probe_ms": probe_ms,
                 "anchor_p99": anchor_p99,
                 "vmsim_p99": vmsim_p99,
+                "stream_p99": stream_p99,
                 "errors": errors,
                 "rss_kb": (rss_connected - rss_before) / count,
             }
@@ -249,6 +295,15 @@ def many_clients_rows(quick: bool) -> list[Row]:
             f"{count} clients touching at once, p99",
             "ms",
             vmsim_p99,
+            "the same burst of empty RPCs on a plain grpc.aio server",
+            anchor_p99,
+            goal="<= 1.05x",
+            goal_met=ratio_at_most(1.05),
+        ),
+        Row(
+            f"{count} clients touching at once over their Run streams, p99",
+            "ms",
+            found["stream_p99"],  # type: ignore[arg-type]
             "the same burst of empty RPCs on a plain grpc.aio server",
             anchor_p99,
             goal="<= 1.05x",

@@ -441,6 +441,13 @@ def load(
     ] = "asyncio",
     workers: Annotated[int, typer.Option(help="OS processes in processes mode")] = 2,
     trace: Annotated[Path | None, typer.Option(help="trace file for the trace workload")] = None,
+    over_stream: Annotated[
+        bool,
+        typer.Option(
+            "--over-stream",
+            help="each client sends its calls on one open Run stream, not one RPC each",
+        ),
+    ] = False,
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="write faults and throughput over time as CSV")
     ] = None,
@@ -473,6 +480,7 @@ def load(
             seed=seed,
             mode=mode,
             workers=workers,
+            over_stream=over_stream,
         )
     except (ValueError, OSError) as error:
         raise typer.BadParameter(str(error)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -112,3 +113,47 @@ def test_miss_ratio_curve_refuses_page_numbers_beyond_the_address_space(
 ) -> None:
     with vmsim.Inspector(server_address) as inspector, pytest.raises(vmsim.InvalidArgument):
         inspector.miss_ratio_curve([1, 1 << 20])
+
+
+def test_process_calls_over_the_open_run_stream_behave_like_rpcs(start_server) -> None:  # type: ignore[no-untyped-def]
+    with start_server() as server:
+
+        async def scenario() -> None:
+            async with vmsim.aio.connect(server.address, over_stream=True) as proc:
+                base = await proc.mmap(4 * PAGE)
+                assert await proc.touch(base, write=True) is vmsim.FaultKind.MINOR
+                summary = await proc.touch_many(range(base, base + 4 * PAGE, PAGE))
+                assert (summary.hits, summary.minor) == (1, 3)
+                await proc.write(base + 10, b"stream")
+                assert await proc.read(base + 10, 6) == b"stream"
+                # every one of those went on the stream: the server saw no unary Touch
+                rpcs = server.running.registry.get_sample_value(
+                    "vmsim_rpcs_total", {"method": "Touch", "code": "OK"}
+                )
+                assert rpcs is None
+                with pytest.raises(vmsim.SegmentationFault):
+                    await proc.touch(0x1000)
+            # closing the stream ended the process
+            assert server.call(lambda: server.running.machine.process(proc.pid).state.name) in (
+                "ZOMBIE",
+                "DEAD",
+            )
+
+        asyncio.run(scenario())
+
+
+def test_load_runs_over_streams(server_address: str) -> None:
+    from vmsim.load import LoadConfig, run_load
+    from vmsim.workloads import Workload
+
+    report = run_load(
+        LoadConfig(
+            server_address,
+            Workload(pattern="zipf", region_pages=256, batch=64),
+            clients=3,
+            duration=None,
+            operations=10,
+            over_stream=True,
+        )
+    )
+    assert report.operations == 30 and report.errors == {} and report.touches == 30 * 64

@@ -1,7 +1,7 @@
 """Trace replay against libCacheSim: the same trace file, identical miss counts, whole processes.
 
 Each side is a fresh Python process that reads the trace file, simulates and prints its
-miss count: vmsim through its public kernel API (vmsim_kernel.load_trace + replay), the anchor
+miss count: vmsim through its kernel API (replay_fast.load_trace + replay), the anchor
 through libCacheSim's Python package (`pip install libcachesim`; a C simulator). Whole processes
 include interpreter start and imports on both sides; the in-process time of each is printed too.
 
@@ -25,7 +25,8 @@ from common import REPEATS, Row, fmt, ratio_at_most
 VMSIM_SCRIPT = """
 import json, sys, time
 began = time.perf_counter()
-from vmsim_kernel import load_trace, replay
+from vmsim_kernel import replay
+from vmsim_kernel.replay_fast import load_trace
 pages = load_trace(sys.argv[1])
 result = replay(pages, int(sys.argv[2]), sys.argv[3])
 print(json.dumps({"misses": result.misses, "references": result.references,
@@ -59,9 +60,10 @@ def _run(script: str, trace: Path, frames: int, policy: str) -> tuple[float, dic
         [sys.executable, "-c", script, str(trace), str(frames), policy],
         capture_output=True,
         text=True,
-        check=True,
     )
     elapsed = time.perf_counter() - began
+    if done.returncode:
+        raise RuntimeError(f"replay process failed:\n{done.stderr}")
     return elapsed, json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -16,6 +16,7 @@ compiled code is cached on disk (cache=True) so a later process loads rather tha
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -416,6 +417,7 @@ def _parse(data: npt.NDArray[np.uint8]) -> tuple[Int64Array, int]:
 _CALLEES: Final = {"_random": ("_mt_next", "_randbelow"), "_randbelow": ("_mt_next",)}
 _numba: Any = None
 _jitted: set[str] = set()
+_jit_lock = threading.Lock()  # the server computes curves in worker threads
 
 
 def compiled() -> bool:
@@ -434,11 +436,14 @@ def compiled() -> bool:
 def _kernel(name: str) -> Any:
     """The compiled loop *name*: compiled on first use, or loaded from numba's disk cache."""
     namespace = globals()
-    if name not in _jitted:
-        for callee in _CALLEES.get(name, ()):
-            _kernel(callee)
-        namespace[name] = _numba.njit(cache=True, nogil=True)(namespace[name])
-        _jitted.add(name)
+    with _jit_lock:
+        if name not in _jitted:
+            for callee in _CALLEES.get(name, ()):
+                if callee not in _jitted:
+                    namespace[callee] = _numba.njit(cache=True, nogil=True)(namespace[callee])
+                    _jitted.add(callee)
+            namespace[name] = _numba.njit(cache=True, nogil=True)(namespace[name])
+            _jitted.add(name)
     return namespace[name]
 
 

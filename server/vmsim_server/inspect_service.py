@@ -146,7 +146,9 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise LimitExceeded(
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
             )
-        result = replay(
+        # A pure computation apart from the machine: off the event loop.
+        result = await asyncio.to_thread(
+            replay,
             list(request.trace),
             request.frames,
             request.policy,

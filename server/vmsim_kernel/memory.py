@@ -265,6 +265,11 @@ def expand_stack(machine: Machine, task: Task, address: int) -> Vma | None:
 
 
 # ---- the MMU -------------------------------------------------------------------------------
+# Addresses checked per bulk step of touch_many: numpy temporaries stay in the CPU cache and
+# are reused by malloc instead of being mapped (and first-touch faulted) afresh per batch.
+_BULK_CHUNK: Final = 32768
+
+
 def touch_one(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
     """One user-mode access: the hardware walk, and the fault handler if it fails."""
     words = machine.ram_words
@@ -317,7 +322,7 @@ def touch_many(
     total = len(addrs)
     pgd = ram32[int(pgd_base) : int(pgd_base) + 1024]  # a view: the page directory itself
     while position < total:
-        rest = addrs[position:]
+        rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
         vpns = rest >> np.uint32(PAGE_SHIFT)
         pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
         # Per page table, not per address: which tables a user access may walk, and where.
@@ -350,6 +355,8 @@ def touch_many(
                 machine.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
             counts[0] += nr_hits
             position += nr_hits
+            if nr_hits == len(rest):
+                continue  # the whole chunk hit: check the next one in bulk too
         if position >= total:
             break
         faults_in_window = 0

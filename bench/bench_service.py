@@ -1,39 +1,57 @@
-"""Service benchmarks: RPC overhead, end-to-end batches, swap I/O, 1,000 connected processes.
+"""Service benchmarks: per-call cost, batches over the wire, 1,000 clients at once.
 
-Each function starts what it measures side by side in one run and returns numbers; run_all.py
-prints them and writes results.md.
+The anchor for every RPC number is a plain grpc.aio server (plain_server.py: one empty
+unary RPC, no interceptors, no vmsim code) running as its own process next to the vmsim
+server, driven by the same client code at the same concurrency, interleaved.
+
+python bench/bench_service.py [--quick]     # run_all.py takes rows()
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
-import sys
-import tempfile
+import statistics
 import time
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "server"), str(ROOT / "client")]
-# Server subprocesses import the same checkout, installed or not.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(ROOT / "server"), str(ROOT / "client"), os.environ.get("PYTHONPATH", "")]
+from common import (
+    REPEATS,
+    Row,
+    cpu_seconds,
+    fmt,
+    plain_server,
+    ratio_at_least,
+    ratio_at_most,
+    rss_kb,
+    value_at_least,
+    vmsim_server,
 )
 
-import vmsim  # noqa: E402
-from vmsim.demo import start_server_process  # noqa: E402
-from vmsim.v1 import process_pb2, process_pb2_grpc  # noqa: E402
-from vmsim_kernel import Machine, MachineConfig  # noqa: E402
+import vmsim
+from vmsim.calls import CHANNEL_OPTIONS
+from vmsim.v1 import process_pb2, process_pb2_grpc
 
 RW = vmsim.PROT_READ | vmsim.PROT_WRITE
 ANON = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS
+EMPTY_METHOD = "/bench.Plain/Empty"
 
 
-async def _rate(call: object, concurrency: int, seconds: float) -> float:
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def empty_rpc(channel: grpc.aio.Channel) -> Callable[[], Awaitable[bytes]]:
+    """A caller of the plain server's empty RPC (raw bytes, no protobuf)."""
+    call = channel.unary_unary(
+        EMPTY_METHOD, request_serializer=_identity, response_deserializer=_identity
+    )
+    return lambda: call(b"", timeout=10)
+
+
+async def _rate(call: Callable[[], Awaitable[object]], concurrency: int, seconds: float) -> float:
     """Calls per second with *concurrency* callers in flight for *seconds*."""
     stop = time.perf_counter() + seconds
     count = 0
@@ -41,7 +59,7 @@ async def _rate(call: object, concurrency: int, seconds: float) -> float:
     async def caller() -> None:
         nonlocal count
         while time.perf_counter() < stop:
-            await call()  # type: ignore[operator]
+            await call()
             count += 1
 
     began = time.perf_counter()
@@ -49,150 +67,168 @@ async def _rate(call: object, concurrency: int, seconds: float) -> float:
     return count / (time.perf_counter() - began)
 
 
-def rpc_overhead(concurrency: int = 32, seconds: float = 3.0) -> dict[str, float]:
-    """Touch RPC (resident page) vs health Check on the same server at the same concurrency."""
-
-    async def measure(address: str) -> tuple[float, float]:
-        async with grpc.aio.insecure_channel(address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            process = process_pb2_grpc.ProcessServiceStub(channel)
-            spawned = await process.Spawn(process_pb2.SpawnRequest(name="bench"), timeout=10)
-            token = (("x-vmsim-token", spawned.token),)
-            mapped = await process.Mmap(
-                process_pb2.MmapRequest(
-                    pid=spawned.pid, length=vmsim.PAGE_SIZE, prot=RW, flags=ANON
-                ),
-                metadata=token,
-                timeout=10,
-            )
-            touch = process_pb2.TouchRequest(pid=spawned.pid, addr=mapped.addr)
-            await process.Touch(touch, metadata=token, timeout=10)
-            empty = health_pb2.HealthCheckRequest()
-            empty_rate = await _rate(lambda: health.Check(empty, timeout=10), concurrency, seconds)
-            touch_rate = await _rate(
-                lambda: process.Touch(touch, metadata=token, timeout=10), concurrency, seconds
-            )
-            return empty_rate, touch_rate
-
-    with start_server_process("--log-level", "warning") as address:
-        empty_rate, touch_rate = asyncio.run(measure(address))
-    return {
-        "empty_rpc_per_s": empty_rate,
-        "touch_rpc_per_s": touch_rate,
-        "touch_vs_empty": touch_rate / empty_rate,
-    }
+async def _resident_touch(channel: grpc.aio.Channel) -> Callable[[], Awaitable[object]]:
+    """A caller of one Touch RPC on a resident page of a fresh process."""
+    process = process_pb2_grpc.ProcessServiceStub(channel)
+    spawned = await process.Spawn(process_pb2.SpawnRequest(name="bench"), timeout=10)
+    token = (("x-vmsim-token", spawned.token),)
+    mapped = await process.Mmap(
+        process_pb2.MmapRequest(pid=spawned.pid, length=vmsim.PAGE_SIZE, prot=RW, flags=ANON),
+        metadata=token,
+        timeout=10,
+    )
+    touch = process_pb2.TouchRequest(pid=spawned.pid, addr=mapped.addr)
+    await process.Touch(touch, metadata=token, timeout=10)
+    return lambda: process.Touch(touch, metadata=token, timeout=10)  # type: ignore[no-any-return]
 
 
-def batched_touches(pages: int = 4096, batch: int = 200_000, rounds: int = 5) -> dict[str, float]:
-    """Resident touches per second: TouchMany over the network vs the embedded kernel."""
+async def _streamed_touches(address: str, count: int) -> list[tuple[vmsim.aio.AsyncProcess, int]]:
+    """*count* processes whose calls travel on their open Run streams, each with a resident page."""
+    procs = await asyncio.gather(
+        *(vmsim.aio.AsyncProcess(address, f"s{i}", over_stream=True).start() for i in range(count))
+    )
+    addrs = await asyncio.gather(*(p.mmap(vmsim.PAGE_SIZE) for p in procs))
+    await asyncio.gather(*(p.touch(a, True) for p, a in zip(procs, addrs, strict=True)))
+    return list(zip(procs, addrs, strict=True))
+
+
+async def _rate_each(pairs: list[tuple[vmsim.aio.AsyncProcess, int]], seconds: float) -> float:
+    """Touches per second with every process touching its page in a loop."""
+    stop = time.perf_counter() + seconds
+    count = 0
+
+    async def caller(proc: vmsim.aio.AsyncProcess, addr: int) -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            await proc.touch(addr)
+            count += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(caller(p, a) for p, a in pairs))
+    return count / (time.perf_counter() - began)
+
+
+def rpc_rows(quick: bool) -> list[Row]:
+    """Touch RPC at 32 in flight against the plain server's empty RPC, interleaved."""
+    seconds = 1.0 if quick else 3.0
+    with plain_server() as (plain_address, plain_pid), vmsim_server() as (address, server_pid):
+
+        async def measure() -> tuple[list[float], list[float], list[float], list[float]]:
+            async with (
+                grpc.aio.insecure_channel(plain_address, options=CHANNEL_OPTIONS) as plain,
+                grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel,
+            ):
+                empty = empty_rpc(plain)
+                touch = await _resident_touch(channel)
+                streamed = await _streamed_touches(address, 32)
+                anchor, ours, anchor_cpu, our_cpu = [], [], [], []
+                for _ in range(REPEATS):
+                    on_streams.append(await _rate_each(streamed, seconds))
+                    cpu = cpu_seconds(plain_pid)
+                    began = time.perf_counter()
+                    anchor.append(await _rate(empty, 32, seconds))
+                    calls = anchor[-1] * (time.perf_counter() - began)
+                    anchor_cpu.append((cpu_seconds(plain_pid) - cpu) / calls * 1e6)
+                    cpu = cpu_seconds(server_pid)
+                    began = time.perf_counter()
+                    ours.append(await _rate(touch, 32, seconds))
+                    calls = ours[-1] * (time.perf_counter() - began)
+                    our_cpu.append((cpu_seconds(server_pid) - cpu) / calls * 1e6)
+                for proc, _ in streamed:
+                    await proc.close()
+                return anchor, ours, anchor_cpu, our_cpu
+
+        on_streams: list[float] = []
+        anchor, ours, anchor_cpu, our_cpu = asyncio.run(measure())
+    return [
+        Row(
+            "Touch RPC, 32 in flight",
+            "calls/s",
+            ours,
+            "empty RPC on a plain grpc.aio server",
+            anchor,
+            higher_is_better=True,
+            goal=">= 0.9x",
+            goal_met=ratio_at_least(0.9),
+        ),
+        Row(
+            "Touch over open Run streams, 32 clients (over_stream)",
+            "calls/s",
+            on_streams,
+            "empty RPC on a plain grpc.aio server (same run)",
+            anchor,
+            higher_is_better=True,
+        ),
+        Row(
+            "server CPU per call (Touch vs plain empty RPC)",
+            "us/call",
+            our_cpu,
+            "plain grpc.aio server, empty RPC",
+            anchor_cpu,
+        ),
+    ]
+
+
+def touch_many_rows(quick: bool) -> list[Row]:
+    """Resident TouchMany over gRPC: addresses per second end to end (numpy in, summary out)."""
+    pages = 4096
+    batch = 200_000
+    rounds = 2 if quick else 5
     rng = np.random.default_rng(0)
-    with (
-        start_server_process("--log-level", "warning", "--ram", "256M") as address,
-        vmsim.connect(address) as proc,
-    ):
+    samples = []
+    with vmsim_server("--ram", "256M") as (address, _pid), vmsim.connect(address) as proc:
         addr = proc.mmap(pages * vmsim.PAGE_SIZE)
-        proc.touch_many(
-            np.arange(addr, addr + pages * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE, dtype=np.uint64),
-            write=True,
-        )
+        proc.touch_many(range(addr, addr + pages * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE), write=True)
         addrs = (addr + rng.integers(0, pages * vmsim.PAGE_SIZE, batch)).astype(np.uint32)
-        began = time.perf_counter()
-        for _ in range(rounds):
-            proc.touch_many(addrs)
-        remote = rounds * batch / (time.perf_counter() - began)
-    with tempfile.TemporaryDirectory() as directory:
-        machine = Machine(
-            MachineConfig(ram_bytes=256 << 20, swap_bytes=64 << 20, swap_path=f"{directory}/swap")
+        proc.touch_many(addrs)  # warm
+        for _ in range(REPEATS):
+            began = time.perf_counter()
+            for _ in range(rounds):
+                summary = proc.touch_many(addrs)
+                assert summary.hits == batch, summary
+            samples.append(rounds * batch / (time.perf_counter() - began))
+    return [
+        Row(
+            "TouchMany over gRPC, resident",
+            "addr/s",
+            samples,
+            higher_is_better=True,
+            goal=">= 10M/s",
+            goal_met=value_at_least(10e6),
         )
-        pid = machine.spawn()
-        base = machine.mmap(pid, 0, pages * vmsim.PAGE_SIZE, RW, ANON)
-        machine.touch_many(
-            pid,
-            np.arange(
-                base, base + pages * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE, dtype=np.uint64
-            ).astype(np.uint32),
-            True,
-        )
-        local_addrs = (base + rng.integers(0, pages * vmsim.PAGE_SIZE, batch)).astype(np.uint32)
+    ]
+
+
+async def _burst(calls: list[Callable[[], Awaitable[object]]]) -> tuple[list[float], int]:
+    """Every call at once; (latencies in ms, errors)."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(call: Callable[[], Awaitable[object]]) -> None:
+        nonlocal errors
         began = time.perf_counter()
-        for _ in range(rounds):
-            machine.touch_many(pid, local_addrs)
-        embedded = rounds * batch / (time.perf_counter() - began)
-        machine.close()
-    return {
-        "remote_touches_per_s": remote,
-        "embedded_touches_per_s": embedded,
-        "remote_vs_embedded": remote / embedded,
-    }
+        try:
+            await call()
+        except (vmsim.VmsimError, grpc.RpcError):
+            errors += 1
+        latencies.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(one(c) for c in calls))
+    return latencies, errors
 
 
-def swap_throughput(pages: int = 6000) -> dict[str, float]:
-    """Pages swapped out+in per second by the kernel vs raw 4 KiB pwrite/pread on the same file."""
-    with tempfile.TemporaryDirectory() as directory:
-        swap_path = f"{directory}/swap"
-        machine = Machine(
-            MachineConfig(ram_bytes=8 << 20, swap_bytes=64 << 20, swap_path=swap_path)
-        )
-        pid = machine.spawn()
-        base = machine.mmap(pid, 0, pages * vmsim.PAGE_SIZE, RW, ANON | vmsim.MAP_NORESERVE)
-        addrs = np.arange(
-            base, base + pages * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE, dtype=np.uint64
-        ).astype(np.uint32)
-        machine.touch_many(pid, addrs, write=True)
-        before = machine.vmstat()
-        began = time.perf_counter()
-        for _ in range(3):
-            machine.touch_many(pid, addrs, write=True)
-        elapsed = time.perf_counter() - began
-        after = machine.vmstat()
-        moved = (after["pswpout"] - before["pswpout"]) + (after["pswpin"] - before["pswpin"])
-        kernel_rate = moved / elapsed
-        machine.close()
-        fd = os.open(swap_path, os.O_RDWR | os.O_CREAT)
-        block = os.urandom(vmsim.PAGE_SIZE)
-        began = time.perf_counter()
-        for slot in range(moved // 2):
-            os.pwrite(fd, block, (1 + slot % 16000) * vmsim.PAGE_SIZE)
-        for slot in range(moved - moved // 2):
-            os.pread(fd, vmsim.PAGE_SIZE, (1 + slot % 16000) * vmsim.PAGE_SIZE)
-        raw_rate = moved / (time.perf_counter() - began)
-        os.close(fd)
-    return {
-        "kernel_swap_pages_per_s": kernel_rate,
-        "raw_pwrite_pread_per_s": raw_rate,
-        "kernel_vs_raw": kernel_rate / raw_rate,
-    }
+def many_clients_rows(quick: bool) -> list[Row]:
+    """*count* connected processes: probe latency, the burst p99 against the plain server's, RSS."""
+    count = 200 if quick else 1000
+    pages_each = 4
+    with (
+        plain_server() as (plain_address, _plain_pid),
+        vmsim_server("--ram", "256M") as (address, server_pid),
+    ):
+        rss_before = rss_kb(server_pid)
 
-
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _server_pid(address: str) -> int:
-    port = address.rsplit(":", 1)[1]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"vmsim_server" in cmdline and b"127.0.0.1:0" in cmdline:
-                return int(entry.name)
-    raise RuntimeError(f"no server process for {address} (port {port})")
-
-
-def many_processes(count: int = 1000, pages_each: int = 4) -> dict[str, float]:
-    """*count* connected processes: p99 of a touch while all are connected, errors, server RSS per process."""
-    with start_server_process("--log-level", "warning", "--ram", "256M") as address:
-        server_pid = _server_pid(address)
-        rss_before = _rss_kb(server_pid)
-
-        async def scenario() -> tuple[list[float], list[float], int, int]:
-            errors = 0
-            procs = []
+        async def scenario() -> dict[str, list[float] | float]:
+            procs: list[vmsim.aio.AsyncProcess] = []
             for start in range(0, count, 100):
                 procs += await asyncio.gather(
                     *(
@@ -207,41 +243,103 @@ def many_processes(count: int = 1000, pages_each: int = 4) -> dict[str, float]:
                     for p, a in zip(procs, addrs, strict=True)
                 )
             )
-            rss_connected = _rss_kb(server_pid)
-            # Responsiveness: one probe process touching while every other process stays connected.
+            rss_connected = rss_kb(server_pid)
+            channels = [
+                grpc.aio.insecure_channel(plain_address, options=CHANNEL_OPTIONS)
+                for _ in range(count)
+            ]
+            empties = [empty_rpc(c) for c in channels]
+            await _burst(empties)  # connect them all before measuring
             probe, probe_addr = procs[0], addrs[0]
-            latencies: list[float] = []
+            probe_ms = []
+            errors = 0
             for _ in range(300):
                 began = time.perf_counter()
                 try:
                     await probe.touch(probe_addr)
                 except vmsim.VmsimError:
                     errors += 1
-                latencies.append(time.perf_counter() - began)
-            # Then every process touches at once: 1,000 calls in flight.
-            burst: list[float] = []
-
-            async def one(p: vmsim.aio.AsyncProcess, a: int) -> None:
-                nonlocal errors
-                began = time.perf_counter()
-                try:
-                    await p.touch(a)
-                except vmsim.VmsimError:
-                    errors += 1
-                burst.append(time.perf_counter() - began)
-
-            await asyncio.gather(*(one(p, a) for p, a in zip(procs, addrs, strict=True)))
+                probe_ms.append((time.perf_counter() - began) * 1000)
+            touches = [(lambda p=p, a=a: p.touch(a)) for p, a in zip(procs, addrs, strict=True)]
+            streamed = await _streamed_touches(address, count)
+            stream_touches = [(lambda p=p, a=a: p.touch(a)) for p, a in streamed]
+            anchor_p99, vmsim_p99, stream_p99 = [], [], []
+            for _ in range(REPEATS):
+                latencies, _ = await _burst(empties)
+                anchor_p99.append(float(np.percentile(latencies, 99)))
+                latencies, failed = await _burst(touches)  # type: ignore[arg-type]
+                vmsim_p99.append(float(np.percentile(latencies, 99)))
+                errors += failed
+                latencies, failed = await _burst(stream_touches)  # type: ignore[arg-type]
+                stream_p99.append(float(np.percentile(latencies, 99)))
+                errors += failed
+            await asyncio.gather(*(p.close() for p, _ in streamed))
+            await asyncio.gather(*(c.close() for c in channels))
             await asyncio.gather(*(p.close() for p in procs))
-            return latencies, burst, errors, rss_connected
+            return {
+                "probe_ms": probe_ms,
+                "anchor_p99": anchor_p99,
+                "vmsim_p99": vmsim_p99,
+                "stream_p99": stream_p99,
+                "errors": errors,
+                "rss_kb": (rss_connected - rss_before) / count,
+            }
 
-        latencies, burst, errors, rss_connected = asyncio.run(scenario())
-    values = np.asarray(latencies) * 1000
-    burst_values = np.asarray(burst) * 1000
-    return {
-        "processes": count,
-        "touch_p50_ms": float(np.percentile(values, 50)),
-        "touch_p99_ms": float(np.percentile(values, 99)),
-        "burst_p99_ms": float(np.percentile(burst_values, 99)),
-        "errors": errors,
-        "server_rss_per_process_kb": (rss_connected - rss_before) / count,
-    }
+        found = asyncio.run(scenario())
+    probe = found["probe_ms"]
+    assert isinstance(probe, list)
+    vmsim_p99, anchor_p99 = found["vmsim_p99"], found["anchor_p99"]
+    assert isinstance(vmsim_p99, list) and isinstance(anchor_p99, list)
+    return [
+        Row(
+            f"{count} clients touching at once, p99",
+            "ms",
+            vmsim_p99,
+            "the same burst of empty RPCs on a plain grpc.aio server",
+            anchor_p99,
+            goal="<= 1.05x",
+            goal_met=ratio_at_most(1.05),
+        ),
+        Row(
+            f"{count} clients touching at once over their Run streams, p99",
+            "ms",
+            found["stream_p99"],  # type: ignore[arg-type]
+            "the same burst of empty RPCs on a plain grpc.aio server",
+            anchor_p99,
+            goal="<= 1.05x",
+            goal_met=ratio_at_most(1.05),
+        ),
+        Row(
+            f"probe touch p50 / p99 with {count} connected",
+            "ms",
+            [float(np.percentile(probe, 50)), float(np.percentile(probe, 99))],
+            note="one probe process, 300 touches, the others idle",
+        ),
+        Row(
+            f"errors, {count} clients",
+            "",
+            [float(found["errors"])],  # type: ignore[arg-type]
+        ),
+        Row(
+            "server RSS per connected process",
+            "kB",
+            [float(found["rss_kb"])],  # type: ignore[arg-type]
+        ),
+    ]
+
+
+def rows(quick: bool) -> list[Row]:
+    return rpc_rows(quick) + touch_many_rows(quick) + many_clients_rows(quick)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    for row in rows(args.quick):
+        anchor = f"  anchor median {fmt(statistics.median(row.anchor))}" if row.anchor else ""
+        print(f"{row.path:55} median {fmt(statistics.median(row.vmsim))} {row.unit}{anchor}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,25 +1,64 @@
-"""Run every benchmark in one go, print the ratios and write bench/results.md.
+"""Run every benchmark in one go, print the table and write bench/results.md.
 
-python bench/run_all.py            # about two minutes on a 2-core machine
+python bench/run_all.py            # a few minutes on a 2-core machine
 python bench/run_all.py --quick    # smaller sizes, for a smoke run
+
+Every vmsim number sits next to an outside anchor measured in the same run, interleaved,
+three times: the host kernel's own minor fault, raw 4 KiB pwrite/pread on the same file
+system, a plain grpc.aio server with an empty RPC, and libCacheSim on the same trace file.
+Outside the project's virtualenv the script re-executes itself with .venv/bin/python.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
+import importlib
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+ROOT = HERE.parent
 
-import bench_kernel  # noqa: E402
-import bench_service  # noqa: E402
+# The sub-benchmarks, in order: each module's rows(quick) returns its Rows. A module listed
+# here whose file is absent is skipped; one without rows() is run as a script and its
+# output kept as it printed it.
+BENCHMARKS = ["bench_kernel", "bench_service", "bench_replay", "bench_fairness"]
+
+BASELINE = """\
+| path | vmsim | anchor | ratio | goal |
+|---|---|---|---|---|
+| first-touch fault, batched | 25.7-27 µs/page | host kernel minor fault 1.9-2.0 µs | 13x | <= 1.0x |
+| swap out + in | 18-30k pages/s | raw 4 KiB pwrite+pread 560-640k ops/s | 0.03-0.05x | >= 0.5x |
+| TouchMany over gRPC, resident | 5.9-7.6M addr/s | — | — | >= 10M/s (embedded >= 30M/s) |
+| Touch RPC, 32 in flight | 2,087-2,120/s | empty RPC on a plain grpc.aio server 2,732-2,848/s | 0.51-0.78 | >= 0.9x |
+| 1,000 clients touching at once, p99 | 373-425 ms | the same burst of empty RPCs on a plain server 320-341 ms | 1.1-1.3x | <= 1.05x |
+| trace replay, 1M references, LRU/FIFO | whole process 6-9x slower | libCacheSim, same trace file, identical miss counts | 6-9x | <= 1.0x |
+"""
+
+
+def _reexec_in_venv() -> None:
+    """Outside the project's environment, run again with its .venv python (same arguments)."""
+    try:
+        import grpc  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError:
+        venv_python = ROOT / ".venv" / "bin" / "python"
+        in_venv = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
+        if venv_python.exists() and not in_venv:
+            os.execv(
+                str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]]
+            )
+        raise SystemExit(
+            "vmsim's dependencies are not importable: python3 -m venv .venv && "
+            ".venv/bin/pip install -e '.[dev]', then run python bench/run_all.py"
+        ) from None
 
 
 def machine_description() -> str:
@@ -32,79 +71,102 @@ def machine_description() -> str:
     memory_kb = 0
     with contextlib.suppress(OSError, ValueError, IndexError):
         memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    grpc_version = subprocess.run(
-        [sys.executable, "-c", "import grpc; print(grpc.__version__)"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    import grpc
+
     return (
         f"{os.cpu_count()} cores ({cpu}), {memory_kb // 1024 // 1024} GiB RAM, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, grpcio {grpc_version}"
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"grpcio {grpc.__version__}"
+    )
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (
+        " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
     )
 
 
 def main() -> None:
+    _reexec_in_venv()
+    sys.path.insert(0, str(HERE))
+    from common import Row, fmt
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run only these modules (repeatable)"
+    )
     args = parser.parse_args()
-    quick = args.quick
-    rows: list[tuple[str, str, str]] = []
-
-    def add(name: str, value: str, ratio: str = "") -> None:
-        rows.append((name, value, ratio))
-        print(f"{name:62} {value:>18} {ratio:>12}", flush=True)
-
     began = time.time()
-    print(f"{'benchmark':62} {'value':>18} {'ratio':>12}")
-    host = bench_kernel.host_first_touch(2000 if quick else 20000)
-    fault = bench_kernel.vmsim_first_touch(2000 if quick else 20000, batched=True)
-    add("1. host kernel minor fault (mmap + write per page)", f"{host * 1e6:.2f} us")
-    add(
-        "   vmsim minor fault, embedded, batched",
-        f"{fault * 1e6:.2f} us",
-        f"{fault / host:.1f}x host",
+    rows: list[Row] = []
+    raw_outputs: list[tuple[str, str]] = []
+    header = (
+        f"| {'path':62} | {'vmsim min / median':>26} | {'anchor min / median':>24} | "
+        f"{'ratio (median, best)':>20} | goal | met |"
     )
-    rpc = bench_service.rpc_overhead(32, 1.0 if quick else 3.0)
-    add("2. empty RPC (health Check), 32 in flight", f"{rpc['empty_rpc_per_s']:,.0f} /s")
-    add(
-        "   Touch RPC on a resident page, 32 in flight",
-        f"{rpc['touch_rpc_per_s']:,.0f} /s",
-        f"{rpc['touch_vs_empty']:.2f}x empty",
-    )
-    touches = bench_service.batched_touches(4096, 50_000 if quick else 200_000, 2 if quick else 5)
-    add(
-        "3. resident touches/s, embedded touch_many", f"{touches['embedded_touches_per_s']:,.0f} /s"
-    )
-    add(
-        "   resident touches/s, TouchMany over gRPC",
-        f"{touches['remote_touches_per_s']:,.0f} /s",
-        f"{touches['remote_vs_embedded']:.2f}x embedded",
-    )
-    swap = bench_service.swap_throughput(3000 if quick else 6000)
-    add("4. raw 4 KiB pwrite/pread on the swap file", f"{swap['raw_pwrite_pread_per_s']:,.0f} /s")
-    add(
-        "   kernel swap-out + swap-in pages",
-        f"{swap['kernel_swap_pages_per_s']:,.0f} /s",
-        f"{swap['kernel_vs_raw']:.2f}x raw",
-    )
-    many = bench_service.many_processes(200 if quick else 1000)
-    add(
-        f"5. {many['processes']} connected processes: probe touch p50",
-        f"{many['touch_p50_ms']:.2f} ms",
-    )
-    add("   probe touch p99 with all connected", f"{many['touch_p99_ms']:.2f} ms")
-    add("   p99 when all touch at once (all in flight)", f"{many['burst_p99_ms']:.1f} ms")
-    add("   errors", f"{many['errors']}")
-    add("   server RSS per connected process", f"{many['server_rss_per_process_kb']:.0f} kB")
+    lines = [header, "|" + "---|" * 6]
+    print(header, flush=True)
+
+    def show(row: Row) -> None:
+        def pair(samples: list[float]) -> str:
+            if not samples:
+                return "—"
+            best = row.best(samples)
+            return f"{fmt(best)} / {fmt(statistics.median(samples))} {row.unit}".strip()
+
+        ratio = (
+            f"{row.ratio:.2f}x, {row.best_ratio:.2f}x"
+            if row.ratio is not None and row.best_ratio is not None
+            else "—"
+        )
+        anchor = f"{row.anchor_name}: {pair(row.anchor)}" if row.anchor else "—"
+        note = f" ({row.note})" if row.note else ""
+        line = (
+            f"| {row.path + note:62} | {pair(row.vmsim):>26} | {anchor:>24} | {ratio:>20} | "
+            f"{row.goal or '—'} | {row.met or '—'} |"
+        )
+        lines.append(line)
+        print(line, flush=True)
+
+    for name in args.only or BENCHMARKS:
+        if not (HERE / f"{name}.py").exists():
+            continue
+        module = importlib.import_module(name)
+        measure = getattr(module, "rows", None)
+        if measure is None:
+            done = subprocess.run(
+                [sys.executable, str(HERE / f"{name}.py"), *(["--quick"] if args.quick else [])],
+                capture_output=True,
+                text=True,
+            )
+            raw_outputs.append((name, done.stdout + done.stderr))
+            print(f"\n{name}:\n{done.stdout}{done.stderr}", flush=True)
+            continue
+        for row in measure(args.quick):
+            rows.append(row)
+            show(row)
+
     elapsed = time.time() - began
-    table = "\n".join(f"| {name.strip()} | {value} | {ratio} |" for name, value, ratio in rows)
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    extra = "".join(f"\n## {name}\n\n```\n{text.rstrip()}\n```\n" for name, text in raw_outputs)
     args.output.write_text(
         "# vmsim benchmark results\n\n"
+        f"Date: {today}. Commit: {commit()}.\n\n"
         f"Machine: {machine_description()}.\n\n"
-        f"Produced by `python bench/run_all.py{' --quick' if quick else ''}` in {elapsed:.0f} s; every ratio compares two "
-        "numbers measured side by side in that one run.\n\n"
-        "| benchmark | value | ratio |\n|---|---|---|\n" + table + "\n"
+        f"Produced by `python bench/run_all.py{' --quick' if args.quick else ''}` in "
+        f"{elapsed:.0f} s. Each vmsim number was measured interleaved with its anchor "
+        "(anchor, vmsim, anchor, vmsim ...), three times; min is the best run (max for "
+        "rates), the ratio is vmsim / anchor of the medians, then of the best runs. Every "
+        "anchor is outside vmsim's code.\n\n"
+        "## This run\n\n" + "\n".join(lines) + "\n" + extra + "\n"
+        "## Baseline (issue 12, measured on main before this work)\n\n" + BASELINE
     )
     print(f"\nwritten to {args.output}")
 

@@ -145,6 +145,12 @@ class AsyncInspector:
         """Replay a reference string against *frames* frames under *policy* on the server."""
         return await self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
 
+    async def miss_ratio_curve(
+        self, trace: Sequence[int], addresses: bool = False
+    ) -> results.MissRatioCurve:
+        """LRU misses for every number of frames at once, computed by the server in one pass."""
+        return await self._endpoint.invoke(calls.miss_ratio_curve(trace, addresses))
+
     async def events(
         self, kinds: Sequence[str] = (), pid: int | None = None, timeout: float | None = None
     ) -> AsyncIterator[results.Event]:
@@ -305,10 +311,15 @@ class AsyncProcess:
         tls: Tls | None = None,
         client_name: str | None = None,
         admin_token: str | None = None,
+        over_stream: bool = False,
     ) -> None:
         # The admin token goes with Spawn only: an oom_score_adj below 0 needs it.
         privileged = ((ADMIN_TOKEN_METADATA_KEY, admin_token),) if admin_token else ()
         self._endpoint = _AsyncEndpoint(address, timeout, privileged, tls, client_name)
+        # Process calls over one Run stream opened at start, instead of one RPC each: many
+        # clients then cost the server a message per call rather than a whole RPC.
+        self._over_stream = over_stream
+        self._stream_lock = asyncio.Lock()
         self._name = name
         self._oom_score_adj = oom_score_adj
         self._want_keepalive = keepalive
@@ -330,6 +341,9 @@ class AsyncProcess:
             raise
         self.pid, self.lease_seconds = spawned.pid, spawned.lease_seconds
         self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, spawned.token))
+        if self._over_stream:
+            self._run_stream = AsyncOperationStream(self)
+            return self  # the open stream holds the lease: no heartbeats needed
         if self._want_keepalive:
             self._keepalive = asyncio.get_running_loop().create_task(self._heartbeat())
         return self
@@ -357,27 +371,27 @@ class AsyncProcess:
         addr: int = 0,
     ) -> int:
         """mmap(2); returns the address."""
-        return await self._endpoint.invoke(calls.mmap(self.pid, length, prot, flags, addr))
+        return await self._invoke(calls.mmap(self.pid, length, prot, flags, addr))
 
     async def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
-        await self._endpoint.invoke(calls.munmap(self.pid, addr, length))
+        await self._invoke(calls.munmap(self.pid, addr, length))
 
     async def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
-        await self._endpoint.invoke(calls.mprotect(self.pid, addr, length, prot))
+        await self._invoke(calls.mprotect(self.pid, addr, length, prot))
 
     async def brk(self, addr: int = 0) -> int:
         """brk(2): 0 queries; returns the break."""
-        return await self._endpoint.invoke(calls.brk(self.pid, addr))
+        return await self._invoke(calls.brk(self.pid, addr))
 
     async def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
-        await self._endpoint.invoke(calls.madvise(self.pid, addr, length, advice))
+        await self._invoke(calls.madvise(self.pid, addr, length, advice))
 
     async def touch(self, addr: int, write: bool = False) -> results.FaultKind:
         """One access; what it cost: FaultKind.HIT, MINOR or MAJOR."""
-        return await self._endpoint.invoke(calls.touch(self.pid, addr, write))
+        return await self._invoke(calls.touch(self.pid, addr, write))
 
     async def touch_many(
         self,
@@ -387,19 +401,19 @@ class AsyncProcess:
     ) -> results.TouchSummary:
         """Many accesses in one message; past *timeout* seconds the server stops it between
         two quanta and DeadlineExceeded is raised."""
-        return await self._endpoint.invoke(calls.touch_many(self.pid, addrs, write), timeout)
+        return await self._invoke(calls.touch_many(self.pid, addrs, write), timeout)
 
     async def read(self, addr: int, length: int) -> bytes:
         """Read the process's memory."""
-        return await self._endpoint.invoke(calls.read(self.pid, addr, length))
+        return await self._invoke(calls.read(self.pid, addr, length))
 
     async def write(self, addr: int, data: bytes) -> int:
         """Write the process's memory; returns bytes written."""
-        return await self._endpoint.invoke(calls.write(self.pid, addr, data))
+        return await self._invoke(calls.write(self.pid, addr, data))
 
     async def translate(self, addr: int) -> results.Translation:
         """The page walk of *addr*."""
-        return await self._endpoint.invoke(calls.translate(self.pid, addr))
+        return await self._invoke(calls.translate(self.pid, addr))
 
     async def status(self) -> results.ProcessStatus:
         """This process's /proc status."""
@@ -412,6 +426,15 @@ class AsyncProcess:
     async def smaps(self) -> Listing[results.Vma]:
         """This process's smaps."""
         return await self._endpoint.invoke(calls.smaps(self.pid))
+
+    async def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
+        """One process call: a unary RPC, or a message on the open Run stream (over_stream);
+        a call with its own *timeout* is always an RPC, so its deadline is the server's too."""
+        if self._run_stream is None or not self._over_stream or timeout is not None:
+            return await self._endpoint.invoke(call, timeout)
+        async with self._stream_lock:  # one operation at a time keeps replies in step
+            await self._run_stream.send(call)
+            return await self._run_stream.receive()  # type: ignore[no-any-return]
 
     def stream(self) -> AsyncOperationStream:
         """A Run stream for high rates (`async with proc.stream() as s:`); closing it ends the process."""
@@ -460,12 +483,15 @@ def connect(
     tls: Tls | None = None,
     client_name: str | None = None,
     admin_token: str | None = None,
+    over_stream: bool = False,
 ) -> AsyncProcess:
     """`async with vmsim.aio.connect(addr) as proc:` spawns a process for the block.
 
     Without `async with`, call `await proc.start()` first and `await proc.close()` after.
-    *tls*, *client_name* and *admin_token* are as for vmsim.connect.
+    *tls*, *client_name* and *admin_token* are as for vmsim.connect. With *over_stream*, the
+    process calls (mmap, touch, touch_many, read, write ...) travel on one Run stream opened at
+    start; closing the process closes the stream.
     """
     return AsyncProcess(
-        address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token
+        address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token, over_stream
     )

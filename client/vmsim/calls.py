@@ -35,9 +35,11 @@ __all__ = [
     "madvise",
     "maps",
     "meminfo",
+    "miss_ratio_curve",
     "mmap",
     "mprotect",
     "munmap",
+    "packed_addresses",
     "processes",
     "read",
     "replay",
@@ -172,11 +174,32 @@ def touch(pid: int, addr: int, write: bool = False) -> Call[results.FaultKind]:
     return Call("process", "Touch", request, lambda r: results.FAULT_KINDS[r.result])
 
 
+def packed_addresses(addrs: range | npt.NDArray[Any]) -> bytes:
+    """A numpy array or a range as little-endian uint32 bytes, never as a Python list.
+
+    Values wrap to 32 bits as numpy's astype does (addresses are 32-bit).
+    """
+    if isinstance(addrs, range):
+        array = np.arange(addrs.start, addrs.stop, addrs.step, dtype=np.int64)
+    else:
+        array = np.asarray(addrs)
+    return array.astype("<u4", copy=False).tobytes()
+
+
 def touch_many(
     pid: int, addrs: Sequence[int] | npt.NDArray[Any], write: bool = False
 ) -> Call[results.TouchSummary]:
-    """Many accesses in one packed message; reads a TouchSummary."""
-    request = process_pb2.TouchManyRequest(pid=pid, addrs=as_addresses(addrs), write=write)
+    """Many accesses in one message; reads a TouchSummary.
+
+    Arrays and ranges travel as raw little-endian bytes (packed_addrs); other sequences as
+    the repeated field.
+    """
+    if isinstance(addrs, range | np.ndarray):
+        request = process_pb2.TouchManyRequest(
+            pid=pid, packed_addrs=packed_addresses(addrs), write=write
+        )
+    else:
+        request = process_pb2.TouchManyRequest(pid=pid, addrs=as_addresses(addrs), write=write)
     return Call("process", "TouchMany", request, results.touch_summary)
 
 
@@ -313,6 +336,12 @@ def replay(
         trace=list(trace), frames=frames, policy=policy, seed=seed, addresses=addresses
     )
     return Call("inspect", "Replay", request, results.replay_result)
+
+
+def miss_ratio_curve(trace: Sequence[int], addresses: bool = False) -> Call[results.MissRatioCurve]:
+    """LRU misses for every number of frames, from one pass over *trace*."""
+    request = inspect_pb2.GetMissRatioCurveRequest(trace=list(trace), addresses=addresses)
+    return Call("inspect", "GetMissRatioCurve", request, results.miss_ratio_curve)
 
 
 EVENT_KINDS = [

@@ -418,6 +418,12 @@ def replay(
     addresses: Annotated[
         bool, typer.Option("--addresses", help="the trace holds byte addresses")
     ] = False,
+    mrc: Annotated[
+        bool,
+        typer.Option(
+            "--mrc", help="the LRU miss-ratio curve: misses for every frame count, in one pass"
+        ),
+    ] = False,
     addr: Address = DEFAULT_ADDRESS,
     as_json: JsonFlag = False,
 ) -> None:
@@ -434,6 +440,9 @@ def replay(
         raise typer.BadParameter(str(error), param_hint="TRACE") from None
     if not pages:
         raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
+    if mrc:
+        _print_miss_ratio_curve(pages, addresses, addr, as_json)
+        return
     with Inspector(addr) as inspector:
         result = guarded(lambda: inspector.replay(pages, frames, policy, seed, addresses))
     if as_json:
@@ -442,6 +451,26 @@ def replay(
     print(f"policy {result.policy}, {result.frames} frames, {result.references} references")
     print(f"hits {result.hits}  misses {result.misses}  hit ratio {result.hit_ratio:.3f}")
     print("victims " + (" ".join(str(v) for v in result.victims) or "-"))
+
+
+def _print_miss_ratio_curve(pages: list[int], addresses: bool, addr: str, as_json: bool) -> None:
+    """`vmsim replay --mrc`: every frame count in JSON; about 30 of them, log-spaced, as text."""
+    with Inspector(addr) as inspector:
+        curve = guarded(lambda: inspector.miss_ratio_curve(pages, addresses))
+    if as_json:
+        emit_json(dataclasses.asdict(curve))
+        return
+    print(
+        f"LRU miss-ratio curve: {curve.references} references, {curve.distinct_pages} distinct "
+        "pages (every frame count: --json)"
+    )
+    print(f"{'frames':>8} {'misses':>10} {'miss ratio':>10}")
+    shown = sorted(
+        {1, curve.distinct_pages} | {round(curve.distinct_pages ** (i / 30)) for i in range(31)}
+    )
+    for frames in shown:
+        if frames >= 1:
+            print(f"{frames:>8} {curve.misses_with(frames):>10} {curve.miss_ratio(frames):>10.3f}")
 
 
 @app.command()
@@ -484,6 +513,13 @@ def load(
     ] = "asyncio",
     workers: Annotated[int, typer.Option(help="OS processes in processes mode")] = 2,
     trace: Annotated[Path | None, typer.Option(help="trace file for the trace workload")] = None,
+    over_stream: Annotated[
+        bool,
+        typer.Option(
+            "--over-stream",
+            help="each client sends its calls on one open Run stream, not one RPC each",
+        ),
+    ] = False,
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="write faults and throughput over time as CSV")
     ] = None,
@@ -516,6 +552,7 @@ def load(
             seed=seed,
             mode=mode,
             workers=workers,
+            over_stream=over_stream,
         )
     except (ValueError, OSError) as error:
         raise typer.BadParameter(str(error)) from None

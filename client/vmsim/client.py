@@ -153,6 +153,12 @@ class Inspector:
         """Replay a reference string against *frames* frames under *policy* on the server."""
         return self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
 
+    def miss_ratio_curve(
+        self, trace: Sequence[int], addresses: bool = False
+    ) -> results.MissRatioCurve:
+        """LRU misses for every number of frames at once, computed by the server in one pass."""
+        return self._endpoint.invoke(calls.miss_ratio_curve(trace, addresses))
+
     def events(
         self, kinds: Sequence[str] = (), pid: int | None = None, timeout: float | None = None
     ) -> Generator[results.Event, None, None]:

@@ -36,7 +36,7 @@ from .constants import (
 )
 from .errors import ProcessKilled, SegmentationFault
 
-__all__ = ["DemoFailed", "run_demo", "start_server_process"]
+__all__ = ["DemoFailed", "run_demo", "server_process", "start_server_process"]
 
 # The demo machine: small enough to fill in a second, big enough for three zones.
 DEMO_SERVER_ARGS = ("--ram", "64M", "--swap", "128M", "--seed", "0", "--grace", "1")
@@ -82,6 +82,13 @@ def start_server_process(*args: str, startup_seconds: float = 30) -> Iterator[st
     The address, log format and level are set after *args* (the last flag wins): the
     "server started" line is how the address is learnt. The log is drained, not shown.
     """
+    with server_process(*args, startup_seconds=startup_seconds) as (address, _pid):
+        yield address
+
+
+@contextlib.contextmanager
+def server_process(*args: str, startup_seconds: float = 30) -> Iterator[tuple[str, int]]:
+    """As start_server_process, yielding (address, pid) of the server it started."""
     command = [sys.executable, "-m", "vmsim_server", *args, "--address", "127.0.0.1:0"]
     command += ["--log-format", "json", "--log-level", "info"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -103,7 +110,7 @@ def start_server_process(*args: str, startup_seconds: float = 30) -> Iterator[st
             if address is None and time.monotonic() > deadline:
                 raise DemoFailed(f"the server did not report its address in {startup_seconds} s")
         threading.Thread(target=_drain, args=(server.stderr, tail), daemon=True).start()
-        yield address
+        yield address, server.pid
     finally:
         server.terminate()
         try:

@@ -49,6 +49,7 @@ class LoadConfig:
     workers: int = 2
     sample_interval: float = 1.0
     timeout: float = 60.0
+    over_stream: bool = False  # each client's calls on its open Run stream, not one RPC each
 
     def __post_init__(self) -> None:
         if self.clients < 1:
@@ -119,7 +120,10 @@ async def _client(
 
     async def fresh() -> tuple[AsyncProcess, int]:
         proc = await AsyncProcess(
-            config.address, name=f"load{index}", timeout=config.timeout
+            config.address,
+            name=f"load{index}",
+            timeout=config.timeout,
+            over_stream=config.over_stream,
         ).start()
         return proc, await proc.mmap(
             workload.region_pages * PAGE_SIZE, PROT_READ | PROT_WRITE, flags

@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "FaultKind",
     "LockClass",
+    "MissRatioCurve",
     "ProcessStatus",
     "ReplayResult",
     "Report",
@@ -30,6 +31,7 @@ __all__ = [
     "cpu_times",
     "event",
     "lock_class",
+    "miss_ratio_curve",
     "process_status",
     "replay_result",
     "report",
@@ -198,6 +200,25 @@ class ReplayResult:
 
 
 @dataclass(frozen=True)
+class MissRatioCurve:
+    """LRU misses for every number of frames (Mattson stack distances, one pass)."""
+
+    references: int
+    distinct_pages: int
+    misses: tuple[int, ...]  # misses[f - 1]: the LRU miss count with f frames
+
+    def misses_with(self, frames: int) -> int:
+        """LRU misses with *frames* frames (>= 1); only cold misses from distinct_pages on."""
+        if frames < 1:
+            raise ValueError("frames must be >= 1")
+        return self.misses[frames - 1] if frames <= len(self.misses) else self.distinct_pages
+
+    def miss_ratio(self, frames: int) -> float:
+        """Misses per reference with *frames* frames."""
+        return self.misses_with(frames) / self.references if self.references else 0.0
+
+
+@dataclass(frozen=True)
 class Event:
     """One event of the feed."""
 
@@ -331,6 +352,11 @@ def replay_result(message: inspect_pb2.ReplayResponse) -> ReplayResult:
         tuple(message.victims),
         tuple(message.faults_at),
     )
+
+
+def miss_ratio_curve(message: inspect_pb2.GetMissRatioCurveResponse) -> MissRatioCurve:
+    """MissRatioCurve from a GetMissRatioCurve reply."""
+    return MissRatioCurve(message.references, message.distinct_pages, tuple(message.misses))
 
 
 def event(message: inspect_pb2.WatchEventsResponse) -> Event:

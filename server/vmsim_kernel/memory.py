@@ -308,6 +308,11 @@ def expand_stack(machine: Machine, task: Task, address: int) -> Vma | None:
 
 
 # ---- the MMU -------------------------------------------------------------------------------
+# Addresses checked per bulk step of touch_many: numpy temporaries stay in the CPU cache and
+# are reused by malloc instead of being mapped (and first-touch faulted) afresh per batch.
+_BULK_CHUNK: Final = 32768
+
+
 def touch_one(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
     """One user-mode access: the hardware walk, and the fault handler if it fails."""
     words = machine.ram_words
@@ -362,38 +367,43 @@ def touch_many(
     position = 0
     window = 16
     total = len(addrs)
+    pgd = ram32[int(pgd_base) : int(pgd_base) + 1024]  # a view: the page directory itself
     while position < total:
-        rest = addrs[position:]
-        pde_words = pgd_base + (rest >> np.uint32(PGDIR_SHIFT))
-        pdes = ram32[pde_words]
-        table_ok = (pdes & np.uint32(_P | _US)) == np.uint32(_P | _US)
-        pte_words = ((pdes & np.uint32(FRAME_MASK)) >> np.uint32(2)) + (
-            (rest >> np.uint32(PAGE_SHIFT)) & np.uint32(1023)
-        )
-        pte_words = np.where(table_ok, pte_words, np.uint32(0))
+        rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
+        vpns = rest >> np.uint32(PAGE_SHIFT)
+        pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
+        # Per page table, not per address: which tables a user access may walk, and where.
+        table_present = (pgd & np.uint32(_P | _US)) == np.uint32(_P | _US)
+        table_words = np.where(table_present, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
+        pte_words = table_words.astype(np.uint32)[pde_index] + (vpns & np.uint32(1023))
         ptes = ram32[pte_words]
-        ok = table_ok & ((ptes & np.uint32(need)) == np.uint32(need))
-        misses = np.flatnonzero(~ok)
-        nr_hits = int(misses[0]) if len(misses) else len(rest)
+        ok = (ptes & np.uint32(need)) == np.uint32(need)
+        ok &= table_present[pde_index]
+        first_miss = int(np.argmin(ok))
+        nr_hits = len(rest) if ok[first_miss] else first_miss
         if nr_hits:
             thread = machine.current
-            tlb_misses = thread.tlb.access_many(
-                (rest[:nr_hits] >> np.uint32(PAGE_SHIFT)).astype(np.int64)
-            )
+            tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
             costs = machine.costs
             thread.run(
                 (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
                 user=True,
             )
-            hit_words = pte_words[:nr_hits]
-            ram32[hit_words] = ptes[:nr_hits] | set_bits
-            ram32[pde_words[:nr_hits]] |= np.uint32(_A)
+            # Only PTEs still lacking the accessed (and dirty) bit are written back.
+            hit_ptes = ptes[:nr_hits]
+            stale = (hit_ptes & set_bits) != set_bits
+            if stale.any():
+                ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
+            # The accessed bit once per distinct page table, not once per address.
+            used_tables = np.zeros(1024, dtype=bool)
+            used_tables[pde_index[:nr_hits]] = True
+            pgd[used_tables] |= np.uint32(_A)
             if machine.policy_tracks_access:
-                machine.policy.access_many(
-                    (ptes[:nr_hits] >> np.uint32(PAGE_SHIFT)).astype(np.int64)
-                )
+                machine.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
             counts[0] += nr_hits
             position += nr_hits
+            if nr_hits == len(rest):
+                continue  # the whole chunk hit: check the next one in bulk too
         if position >= total:
             break
         faults_in_window = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from . import replay_fast
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
 from .errors import InvalidArgument
@@ -47,6 +48,9 @@ def replay(
         raise InvalidArgument("frames", f"{frames}", f"1 .. {MAX_FRAMES}")
     if len(trace) > MAX_TRACE_LENGTH:
         raise InvalidArgument("trace", f"{len(trace)} references", f"at most {MAX_TRACE_LENGTH}")
+    compiled = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
+    if compiled is not None:  # the same answer from compiled loops (replay_fast.py)
+        return compiled
     limit = 1 << (32 if addresses else 20)
     pages = []
     for index, value in enumerate(trace):
@@ -99,6 +103,9 @@ def replay(
 
 def parse_trace(text: str) -> list[int]:
     """Integers separated by whitespace or commas, decimal or 0x-hex; '#' starts a comment."""
+    compiled = replay_fast.parse_trace_bytes(text.encode())
+    if compiled is not None:  # plain tokens: the compiled parser (replay_fast.py)
+        return compiled.tolist()  # type: ignore[no-any-return]
     values = []
     for number, line in enumerate(text.splitlines(), start=1):
         body = line.split("#", 1)[0].strip()

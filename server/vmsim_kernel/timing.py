@@ -11,6 +11,7 @@ busy intervals really overlap in simulated time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,23 +104,25 @@ class TlbModel:
         self.tags[index] = vpn
         return False
 
-    def access_many(self, vpns: npt.NDArray[np.int64]) -> int:
-        """Accesses in order; returns the number of misses, leaving the TLB as they would."""
+    def access_many(self, vpns: npt.NDArray[np.integer[Any]]) -> int:
+        """Accesses in order; returns the number of misses, leaving the TLB as they would.
+
+        An access misses when the previous access to its set (or the entry the set held
+        before the batch) was to another page: a stable sort by set lines those up.
+        """
         if len(vpns) == 0:
             return 0
         # uint8 set numbers let numpy's stable sort use a radix sort: linear in the batch.
         sets = (vpns & (TLB_ENTRIES - 1)).astype(np.uint8)
         order = np.argsort(sets, kind="stable")
         ordered_sets, ordered = sets[order], vpns[order]
-        previous = np.empty_like(ordered)
-        previous[1:] = ordered[:-1]
-        first_in_set = np.ones(len(ordered), dtype=bool)
-        first_in_set[1:] = ordered_sets[1:] != ordered_sets[:-1]
-        previous[first_in_set] = self.tags[ordered_sets[first_in_set]]
-        misses = int(np.count_nonzero(previous != ordered))
-        last_in_set = np.ones(len(ordered), dtype=bool)
-        last_in_set[:-1] = ordered_sets[:-1] != ordered_sets[1:]
-        self.tags[ordered_sets[last_in_set]] = ordered[last_in_set]
+        set_starts = np.flatnonzero(ordered_sets[1:] != ordered_sets[:-1]) + 1
+        firsts = np.concatenate(([0], set_starts))
+        lasts = np.concatenate((set_starts - 1, [len(ordered) - 1]))
+        misses = int(np.count_nonzero(ordered[1:] != ordered[:-1]))
+        misses -= int(np.count_nonzero(ordered[set_starts] != ordered[set_starts - 1]))
+        misses += int(np.count_nonzero(self.tags[ordered_sets[firsts]] != ordered[firsts]))
+        self.tags[ordered_sets[lasts]] = ordered[lasts]
         return misses
 
     def flush(self) -> None:

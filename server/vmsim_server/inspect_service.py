@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import grpc
+import numpy as np
 
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
+from vmsim_kernel.replay_fast import lru_miss_curve
 
 from . import convert
 from .events import EventHub
@@ -175,6 +177,20 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             addresses=request.addresses,
         )
         return convert.replay_response(result)
+
+    async def GetMissRatioCurve(
+        self, request: inspect_pb2.GetMissRatioCurveRequest, context: Context
+    ) -> inspect_pb2.GetMissRatioCurveResponse:
+        if len(request.trace) > self._max_trace:
+            raise LimitExceeded(
+                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
+            )
+        trace = np.asarray(request.trace, dtype=np.uint32)
+        # A pure computation apart from the machine: off the event loop (numba drops the GIL).
+        curve = await asyncio.to_thread(lru_miss_curve, trace, addresses=request.addresses)
+        return inspect_pb2.GetMissRatioCurveResponse(
+            references=curve.references, distinct_pages=curve.distinct_pages, misses=curve.misses
+        )
 
     async def WatchEvents(
         self, request: inspect_pb2.WatchEventsRequest, context: Context

@@ -139,12 +139,22 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def _touch_many(
         self, r: process_pb2.TouchManyRequest, timeout: float | None
     ) -> Performed:
-        if len(r.addrs) > self._settings.max_batch:
+        packed = r.packed_addrs
+        if len(packed) % 4:
+            raise InvalidArgument(
+                "packed_addrs",
+                f"{len(packed)} bytes is not a whole number of addresses",
+                "little-endian uint32 addresses, 4 bytes each",
+            )
+        count = len(r.addrs) + len(packed) // 4
+        if count > self._settings.max_batch:
             raise LimitExceeded(
-                f"a batch of {len(r.addrs)} addresses exceeds max_batch={self._settings.max_batch}",
+                f"a batch of {count} addresses exceeds max_batch={self._settings.max_batch}",
                 "max_batch",
             )
-        addrs = np.asarray(r.addrs, dtype=np.uint32)
+        addrs = np.frombuffer(packed, dtype="<u4")
+        if len(r.addrs):
+            addrs = np.concatenate((np.asarray(r.addrs, dtype=np.uint32), addrs))
         task = await self._task("touch_many", r, timeout, addrs, r.write)
         summary = task.result
         return process_pb2.TouchManyResponse(

@@ -334,3 +334,21 @@ class GetLayoutResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
     text: str
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GetMissRatioCurveRequest(_message.Message):
+    __slots__ = ("trace", "addresses")
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    trace: _containers.RepeatedScalarFieldContainer[int]
+    addresses: bool
+    def __init__(self, trace: _Optional[_Iterable[int]] = ..., addresses: _Optional[bool] = ...) -> None: ...
+
+class GetMissRatioCurveResponse(_message.Message):
+    __slots__ = ("references", "distinct_pages", "misses")
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_PAGES_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    references: int
+    distinct_pages: int
+    misses: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, references: _Optional[int] = ..., distinct_pages: _Optional[int] = ..., misses: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -90,6 +90,11 @@ class InspectServiceStub:
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
                 _registered_method=True)
+        self.GetMissRatioCurve = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetMissRatioCurve',
+                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.FromString,
+                _registered_method=True)
         self.GetLockStat = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetLockStat',
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
@@ -194,6 +199,14 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMissRatioCurve(self, request, context):
+        """The LRU miss count for every number of frames at once, from one pass over the trace
+        (Mattson stack distances); like Replay, apart from the served machine.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetLockStat(self, request, context):
         """Follow the machine's events as they happen, optionally filtered by kind and pid.
         The stream lasts until the client cancels it or its deadline passes. A watcher that
@@ -282,6 +295,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.Replay,
                     request_deserializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.SerializeToString,
+            ),
+            'GetMissRatioCurve': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMissRatioCurve,
+                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.SerializeToString,
             ),
             'GetLockStat': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLockStat,
@@ -602,6 +620,33 @@ class InspectService:
             '/vmsim.v1.InspectService/Replay',
             vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
             vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMissRatioCurve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetMissRatioCurve',
+            vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.SerializeToString,
+            vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -159,16 +159,18 @@ class TouchResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_common_pb2.FaultKind, str]] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
 class TouchManyRequest(_message.Message):
-    __slots__ = ("pid", "addrs", "write", "tid")
+    __slots__ = ("pid", "addrs", "write", "packed_addrs", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
     ADDRS_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
+    PACKED_ADDRS_FIELD_NUMBER: _ClassVar[int]
     TID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     addrs: _containers.RepeatedScalarFieldContainer[int]
     write: bool
+    packed_addrs: bytes
     tid: int
-    def __init__(self, pid: _Optional[int] = ..., addrs: _Optional[_Iterable[int]] = ..., write: _Optional[bool] = ..., tid: _Optional[int] = ...) -> None: ...
+    def __init__(self, pid: _Optional[int] = ..., addrs: _Optional[_Iterable[int]] = ..., write: _Optional[bool] = ..., packed_addrs: _Optional[bytes] = ..., tid: _Optional[int] = ...) -> None: ...
 
 class TouchManyResponse(_message.Message):
     __slots__ = ("touched", "hits", "minor", "major", "cost")

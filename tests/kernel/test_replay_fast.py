@@ -1,0 +1,157 @@
+"""Compiled replay (replay_fast.py) gives the Python reference's answers, and libCacheSim's counts."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vmsim_kernel import InvalidArgument, ReplacementPolicy, parse_trace, replay
+from vmsim_kernel import replay_fast as fast
+
+POLICIES = ("fifo", "lru", "clock", "opt", "random")
+
+
+@pytest.fixture
+def python_only() -> Iterator[None]:
+    """replay() and parse_trace() on their Python paths (the reference)."""
+    saved = fast._numba
+    fast._numba = False
+    yield
+    fast._numba = saved
+
+
+def random_traces(count: int, seed: int = 0) -> Iterator[tuple[list[int], int]]:
+    rng = random.Random(seed)
+    for _ in range(count):
+        pages = rng.randrange(1, 60)
+        # a hot set plus uniform noise, so every policy both hits and evicts
+        trace = [
+            rng.randrange(max(1, pages // 5)) if rng.random() < 0.5 else rng.randrange(pages)
+            for _ in range(rng.randrange(1, 400))
+        ]
+        yield trace, rng.randrange(1, 16)
+
+
+def test_compiled_loops_are_there() -> None:
+    assert fast.compiled(), "numba is a dependency: pip install -e ."
+
+
+def test_compiled_replay_gives_the_python_reference_answer_for_every_policy() -> None:
+    for index, (trace, frames) in enumerate(random_traces(120)):
+        for policy in POLICIES:
+            compiled = fast.try_replay(trace, frames, ReplacementPolicy(policy), index, False)
+            fast._numba, saved = False, fast._numba
+            try:
+                reference = replay(trace, frames, policy, seed=index)
+            finally:
+                fast._numba = saved
+            assert compiled == reference, (policy, frames, trace)
+
+
+def test_replay_dispatches_to_the_compiled_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    original = fast.try_replay
+
+    def spy(*args: object) -> object:
+        seen.append(args[2])
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fast, "try_replay", spy)
+    assert (
+        replay([7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1], 3, "lru").misses == 12
+    )
+    assert seen == [ReplacementPolicy.LRU]
+
+
+def test_bad_entries_still_get_the_python_error() -> None:
+    with pytest.raises(InvalidArgument, match="entry 1"):
+        replay([1, -2], 2, "lru")
+    with pytest.raises(InvalidArgument, match="entry 0"):
+        replay([1 << 20], 2, "fifo")
+
+
+def test_addresses_become_pages_in_the_compiled_path_too() -> None:
+    result = replay(
+        np.asarray([0x1000, 0x1FFF, 0x2000, 0x1004], dtype=np.uint32), 1, "lru", addresses=True
+    )
+    assert (result.hits, result.misses, result.victims) == (1, 3, (1, 2))
+
+
+def test_libcachesim_counts_the_same_misses_as_compiled_and_python(
+    tmp_path: Path, python_only: None
+) -> None:
+    lcs = pytest.importorskip("libcachesim")
+    rng = np.random.default_rng(7)
+    for trial in range(4):
+        trace = (rng.zipf(1.3, 5000) % 500).tolist()
+        path = tmp_path / f"trace{trial}.txt"
+        path.write_text("\n".join(map(str, trace)) + "\n")
+        for policy, cache_class in (("lru", lcs.LRU), ("fifo", lcs.FIFO)):
+            frames = int(rng.integers(2, 200))
+            reader = lcs.TraceReader(
+                str(path), lcs.TraceType.PLAIN_TXT_TRACE, lcs.ReaderInitParam(ignore_obj_size=True)
+            )
+            miss_ratio, _ = cache_class(frames).process_trace(reader)
+            theirs = round(miss_ratio * reader.get_num_of_req())
+            python = replay(trace, frames, policy).misses
+            fast._numba = None  # compiled again for this comparison
+            compiled = replay(fast.load_trace(path), frames, policy).misses
+            fast._numba = False
+            assert compiled == python == theirs, (policy, frames)
+
+
+def test_miss_ratio_curve_equals_an_lru_run_per_frame_count() -> None:
+    for trace, _frames in random_traces(25, seed=3):
+        curve = fast.lru_miss_curve(trace)
+        assert curve.references == len(trace)
+        assert curve.distinct_pages == len(set(trace))
+        for frames in range(1, curve.distinct_pages + 3):
+            assert curve.misses_with(frames) == replay(trace, frames, "lru").misses, frames
+
+
+def test_miss_ratio_curve_of_the_textbook_string() -> None:
+    curve = fast.lru_miss_curve([1, 2, 3, 1, 2, 3, 4, 1])
+    assert curve.misses == (8, 8, 5, 4)  # a loop of 3 pages thrashes 2 frames
+
+
+def test_miss_ratio_curve_refuses_a_bad_trace() -> None:
+    with pytest.raises(InvalidArgument, match="page numbers"):
+        fast.lru_miss_curve([1, 1 << 20])
+
+
+TRACE_TEXTS = [
+    "7 0 1 2\n0, 3 ,0\t4 # comment 99\n0x10 0XfF 0\n",
+    "1,2,,3\r\n# only a comment\n\n4",
+    "",
+    "007 1",  # not Python syntax: the Python parser explains
+    "1_000 2",  # underscores: Python's int() takes them
+    "0o17 0b101 +3",  # other bases and a sign: Python's parser
+    "12 abc",
+]
+
+
+@pytest.mark.parametrize("text", TRACE_TEXTS)
+def test_compiled_parser_agrees_with_the_python_parser(text: str) -> None:
+    try:
+        compiled: list[int] | str = parse_trace(text)
+    except InvalidArgument as error:
+        compiled = str(error)
+    fast._numba, saved = False, fast._numba
+    try:
+        try:
+            reference: list[int] | str = parse_trace(text)
+        except InvalidArgument as error:
+            reference = str(error)
+    finally:
+        fast._numba = saved
+    assert compiled == reference
+
+
+def test_load_trace_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("# pages\n1 2 3\n0x4\n")
+    assert fast.load_trace(path).tolist() == [1, 2, 3, 4]

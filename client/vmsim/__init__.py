@@ -11,7 +11,7 @@
 builds operations for `proc.run([...])` / `proc.stream()`, `vmsim.aio` has the asyncio flavour.
 """
 
-from . import aio, calls
+from . import aio, calls, lab, offline
 from .calls import Listing
 from .client import Admin, Inspector, OperationStream, Process, connect, inspect
 from .constants import (
@@ -38,6 +38,7 @@ from .constants import (
 )
 from .errors import (
     InvalidArgument,
+    LabClosed,
     LimitExceeded,
     NoSuchProcess,
     OomKilled,
@@ -51,11 +52,13 @@ from .errors import (
     VmsimError,
 )
 from .kernel import Kernel
+from .lab import Exercises, Lab
 from .results import (
     Event,
     FaultKind,
     ProcessStatus,
     ReplayResult,
+    ReplayStep,
     Report,
     SwapArea,
     TouchSummary,
@@ -87,7 +90,10 @@ __all__ = [
     "FaultKind",
     "GiB",
     "Inspector",
+    "Exercises",
     "InvalidArgument",
+    "Lab",
+    "LabClosed",
     "Kernel",
     "KiB",
     "LimitExceeded",
@@ -103,6 +109,7 @@ __all__ = [
     "ProcessKilled",
     "ProcessStatus",
     "ReplayResult",
+    "ReplayStep",
     "Report",
     "SegmentationFault",
     "SwapArea",
@@ -115,6 +122,8 @@ __all__ = [
     "Zone",
     "aio",
     "calls",
+    "lab",
+    "offline",
     "connect",
     "inspect",
 ]

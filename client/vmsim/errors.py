@@ -9,6 +9,7 @@ VmsimError                                  (message, code, metadata)
 ├── PermissionDenied                        PERMISSION_DENIED
 ├── Unauthenticated                         UNAUTHENTICATED
 ├── Unavailable                             UNAVAILABLE, DEADLINE_EXCEEDED (no server, or no answer)
+├── LabClosed                               FAILED_PRECONDITION with reason LabClosed (deadline, attempts)
 └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
     ├── SegmentationFault                   SIGSEGV
     └── OomKilled                           SIGKILL from the OOM killer
@@ -27,6 +28,7 @@ from grpc_status import rpc_status
 
 __all__ = [
     "InvalidArgument",
+    "LabClosed",
     "LimitExceeded",
     "NoSuchProcess",
     "OomKilled",
@@ -112,6 +114,10 @@ class Unavailable(VmsimError):
     """The server cannot be reached (or did not answer in time)."""
 
 
+class LabClosed(VmsimError):
+    """A graded lab refused a submission: past its deadline, or no attempt left."""
+
+
 class ProcessKilled(VmsimError):
     """The process is dead; every later call says so."""
 
@@ -155,6 +161,7 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         NoSuchProcess,
         PermissionDenied,
         Unauthenticated,
+        LabClosed,
         ProcessKilled,
         SegmentationFault,
         OomKilled,

@@ -40,6 +40,7 @@ from vmsim_kernel import (
     PermissionDenied,
     ProcessKilled,
 )
+from vmsim_lab.grading import LabClosed
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -73,6 +74,7 @@ _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (AtomicContextViolation, grpc.StatusCode.FAILED_PRECONDITION),
     (GeneralProtectionFault, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (LabClosed, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import signal
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,15 +28,19 @@ from vmsim.v1 import (
     inspect_pb2_grpc,
     kernel_pb2,
     kernel_pb2_grpc,
+    lab_pb2,
+    lab_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
 )
 from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
+from vmsim_lab.grading import LabConfig, LabStore
 
 from .admin_service import AdminService
 from .events import EventHub
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
+from .lab_service import ExerciseService, LabService
 from .observability import (
     LIFECYCLE_EVENTS,
     RpcInterceptor,
@@ -57,7 +62,9 @@ SERVICE_NAMES = (
     inspect_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     kernel_pb2.DESCRIPTOR.services_by_name["KernelService"].full_name,
+    lab_pb2.DESCRIPTOR.services_by_name["ExerciseService"].full_name,
 )
+LAB_SERVICE_NAME = lab_pb2.DESCRIPTOR.services_by_name["LabService"].full_name
 LEASE_EXPIRED = "lease expired: the client went away"
 
 
@@ -76,6 +83,7 @@ class RunningServer:
         registry: the Prometheus metrics.
         reaper: the task that ends processes whose lease expired.
         metrics_server: the /metrics HTTP server, when metrics_port is set.
+        lab: the graded lab's store, when the server runs one (--lab).
     """
 
     server: grpc.aio.Server
@@ -88,6 +96,7 @@ class RunningServer:
     registry: CollectorRegistry
     reaper: asyncio.Task[None]
     metrics_server: asyncio.Server | None = None
+    lab: LabStore | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
@@ -105,6 +114,8 @@ class RunningServer:
             self.metrics_server.close()
             await self.metrics_server.wait_closed()
         self.machine.close()
+        if self.lab is not None:
+            self.lab.close()
         log.info("server stopped", address=self.address)
 
 
@@ -147,6 +158,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         OSError: the address (or the metrics port) cannot be bound.
     """
     configure_logging(settings.log_format, settings.log_level)
+    lab = _open_lab(settings)
     generated_token = not settings.admin_token
     if generated_token:
         settings = replace(settings, admin_token=secrets.token_urlsafe(16))
@@ -171,14 +183,18 @@ async def serve(settings: ServerSettings) -> RunningServer:
         )
     except BaseException:
         machine.close()
+        if lab is not None:
+            lab.close()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
     health_servicer = _add_services(server, machine, sessions, kernel_sessions, events, settings)
+    if lab is not None:
+        lab_pb2_grpc.add_LabServiceServicer_to_server(LabService(lab, settings.admin_token), server)
     await server.start()
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *SERVICE_NAMES, *((LAB_SERVICE_NAME,) if lab else ())):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reaper = asyncio.get_running_loop().create_task(
         _reap_expired_leases(machine, sessions, kernel_sessions)
@@ -199,6 +215,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         max_batch=settings.max_batch,
         max_io_bytes=settings.max_io_bytes,
         metrics_port=settings.metrics_port,
+        lab=settings.lab_path,
         # A configured token is the operator's secret; only a generated one must be shown.
         admin_token=settings.admin_token if generated_token else "(configured)",
     )
@@ -213,7 +230,25 @@ async def serve(settings: ServerSettings) -> RunningServer:
         registry,
         reaper,
         metrics_server,
+        lab,
     )
+
+
+def _open_lab(settings: ServerSettings) -> LabStore | None:
+    """The graded lab of --lab FILE, its database beside it unless --lab-db says where.
+
+    Raises:
+        ValueError: the lab file is unreadable or invalid (the message says what is wrong).
+        OSError: the database cannot be opened.
+    """
+    if settings.lab_path is None:
+        return None
+    config = LabConfig.from_toml(settings.lab_path)
+    database = settings.lab_db or f"{settings.lab_path}.sqlite3"
+    try:
+        return LabStore(database, config)
+    except sqlite3.Error as error:
+        raise OSError(f"lab database {database}: {error}") from None
 
 
 def _add_services(
@@ -237,10 +272,11 @@ def _add_services(
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), server
     )
+    lab_pb2_grpc.add_ExerciseServiceServicer_to_server(ExerciseService(), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*SERVICE_NAMES, LAB_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     return health_servicer
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from tests.service.conftest import ADMIN_TOKEN, StartServer
 
 import vmsim
-from tests.service.conftest import ADMIN_TOKEN, StartServer
 from vmsim.lab import Exercises, Lab, scoreboard
 from vmsim.v1 import lab_pb2, lab_pb2_grpc
 

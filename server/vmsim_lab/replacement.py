@@ -75,9 +75,11 @@ def replacement_question(rng: random.Random, number: int) -> Question:
         rule = {
             "fifo": "FIFO: evict the page that came in first",
             "lru": "LRU: evict the least recently used page",
-            "opt": "OPT: evict the page whose next use is furthest away (never used again first)",
+            "opt": "OPT: evict the page whose next use is furthest away (pages never used "
+            "again first, the lowest page number among them)",
             "mru": "MRU: evict the most recently used page",
-            "unopt": "UNOPT: evict the page whose next use is soonest (never used again last)",
+            "unopt": "UNOPT: evict the page whose next use is soonest (pages never used again "
+            "last, the lowest page number among them)",
         }[policy]
     text = (
         f"Memory holds {frames} frames, empty at first. Policy {rule}.\n"

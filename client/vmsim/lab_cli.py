@@ -117,6 +117,12 @@ def lab_question(
     answers: Annotated[
         bool, typer.Option("--answers", "-c", help="also print the answers and the working")
     ] = False,
+    key: Annotated[
+        bool,
+        typer.Option(
+            "--key", help="print only the answer key, in the format `vmsim lab check` reads"
+        ),
+    ] = False,
     addr: OptionalAddress = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -124,10 +130,14 @@ def lab_question(
 
     def run(address: str) -> Any:
         with Exercises(address) as exercises:
-            return exercises.questions(kind, seed, count, with_answers=answers)
+            return exercises.questions(kind, seed, count, with_answers=answers or key)
 
     questions = _offline_guarded(addr, run)
-    if as_json:
+    if key:
+        for question in questions:
+            for item in question.items:
+                print(f"{item.id}: {item.answer}")
+    elif as_json:
         emit_json(questions)
     else:
         _print_questions(questions, answers)

@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 
+from tests.service.conftest import ADMIN_TOKEN, StartServer
 from typer.testing import CliRunner
 
-from tests.service.conftest import ADMIN_TOKEN, StartServer
 from vmsim.cli import app
 
 runner = CliRunner()

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import OptionalAddress, _offline_guarded, emit_json, guarded
+from .cli import JsonFlag, OptionalAddress, _offline_guarded, emit_json, guarded
 from .constants import DEFAULT_ADDRESS
 from .lab import CheckResult, Exercises, Lab, Question, parse_answers, scoreboard
 
@@ -42,7 +42,6 @@ AnswersFile = Annotated[
     str | None,
     typer.Argument(help="answers, one 'ID: answer' per line; '-' for stdin; omit to type them"),
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 
 
 def _print_questions(questions: list[Question], with_answers: bool) -> None:

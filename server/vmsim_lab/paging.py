@@ -46,6 +46,17 @@ def _machine(rng: random.Random, ram_mib: int = 16) -> Machine:
     )
 
 
+def _map_fixed(machine: Machine, pid: int, start: int, nr_pages: int) -> None:
+    """mmap(start, nr_pages pages, rw, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED)."""
+    machine.mmap(
+        pid,
+        start,
+        nr_pages * PAGE_SIZE,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+    )
+
+
 def _word(machine: Machine, physical: int) -> int:
     return int(machine.ram_words[physical >> 2])
 
@@ -109,13 +120,7 @@ def translate_question(rng: random.Random, number: int) -> Question:
         for pde_index in rng.sample(range(0x010, 0x2F0), 2):
             nr_pages = rng.randint(3, 8)
             start = (pde_index << PDE_SHIFT) + rng.randrange(0, 1024 - nr_pages) * PAGE_SIZE
-            machine.mmap(
-                pid,
-                start,
-                nr_pages * PAGE_SIZE,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-            )
+            _map_fixed(machine, pid, start, nr_pages)
             regions.append((start, nr_pages))
         touched: list[int] = []
         untouched: list[int] = []
@@ -181,13 +186,7 @@ def segment_question(rng: random.Random, number: int) -> Question:
         pid = machine.spawn("student")
         nr_pages = 8
         region = (rng.randrange(0x040, 0x2F0) << PDE_SHIFT) + rng.randrange(0, 512) * PAGE_SIZE
-        machine.mmap(
-            pid,
-            region,
-            nr_pages * PAGE_SIZE,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-        )
+        _map_fixed(machine, pid, region, nr_pages)
         for page in range(nr_pages):
             machine.touch(pid, region + page * PAGE_SIZE, write=True)
         gdt = Gdt({index: linux_gdt().descriptor(index) for index in range(12, 16)})

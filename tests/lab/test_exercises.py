@@ -498,3 +498,34 @@ def test_oom_answers_follow_commit_limit_and_badness(seed: int) -> None:
         )
     }
     assert int(limit[ids[-1]]) == max(badness, key=lambda pid: (badness[pid], -pid))
+
+
+# ---- lab files -----------------------------------------------------------------------------------------
+def test_the_example_lab_file_is_valid() -> None:
+    from pathlib import Path
+
+    from vmsim_lab.grading import LabConfig
+
+    lab = LabConfig.from_toml(Path(__file__).resolve().parents[2] / "docs" / "labs" / "lab.toml")
+    assert [e.kind for e in lab.exercises] == ["translate", "replace", "lazy", "buddy"]
+    assert lab.exercise("lazy").attempts == 2 and lab.deadline is not None
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[[exercise]]\nkind = "paging"\n', "kind 'paging' is not one of"),
+        ("title = 'no exercises'\n", "needs at least one"),
+        ('[[exercise]]\nkind = "replace"\ncount = 0\n', "count 0 must be"),
+        ('[[exercise]]\nkind = "replace"\n[[exercise]]\nkind = "replace"\n', "listed twice"),
+        ('deadline = "tomorrow"\n[[exercise]]\nkind = "replace"\n', "deadline must be"),
+        ('[[exercise]]\nkind = "replace"\nweigth = 2\n', "unknown key 'weigth'"),
+    ],
+)
+def test_bad_lab_files_say_what_is_wrong(tmp_path: object, toml: str, message: str) -> None:
+    import tomllib
+
+    from vmsim_lab.grading import LabConfig
+
+    with pytest.raises(ValueError, match=message):
+        LabConfig.from_mapping(tomllib.loads(toml))

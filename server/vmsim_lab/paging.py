@@ -159,7 +159,8 @@ def translate_question(rng: random.Random, number: int) -> Question:
         dump = _dump(machine, cr3, {va >> PDE_SHIFT for va, _ in accesses})
     text = (
         f"A process runs in user mode on a 32-bit x86 (non-PAE, 4 KiB pages).\n{dump}\n"
-        "For each access give the physical address, or 'fault':\n"
+        "For each access give the physical address the MMU reaches, or 'fault' when the MMU "
+        "raises a page fault instead (the kernel may then handle it):\n"
         + "\n".join(f"  {item.id}) {item.prompt}" for item in items)
     )
     return Question("translate", number, text, tuple(items), "\n".join(working))

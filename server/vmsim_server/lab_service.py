@@ -6,6 +6,7 @@ students, the secret and the submissions in vmsim_lab.grading's SQLite store.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +61,11 @@ def check_message(result: CheckResult, reveal: bool) -> lab_pb2.CheckResult:
 
 
 class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
-    """Stateless practice: list, generate, check."""
+    """Stateless practice: list, generate, check.
+
+    Each question boots its own small machine and shares nothing with the served one, so
+    generation runs in a worker thread and never holds the event loop.
+    """
 
     async def ListExercises(
         self, request: lab_pb2.ListExercisesRequest, context: Context
@@ -75,7 +80,9 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
     async def GetQuestions(
         self, request: lab_pb2.GetQuestionsRequest, context: Context
     ) -> lab_pb2.GetQuestionsResponse:
-        generated = questions(request.kind, request.seed, request.count or 1)
+        generated = await asyncio.to_thread(
+            questions, request.kind, request.seed, request.count or 1
+        )
         return lab_pb2.GetQuestionsResponse(
             questions=[question_message(q, request.with_answers) for q in generated]
         )
@@ -83,7 +90,9 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
     async def CheckAnswers(
         self, request: lab_pb2.CheckAnswersRequest, context: Context
     ) -> lab_pb2.CheckAnswersResponse:
-        result = check_answers(request.kind, request.seed, request.count or 1, request.answers)
+        result = await asyncio.to_thread(
+            check_answers, request.kind, request.seed, request.count or 1, dict(request.answers)
+        )
         return lab_pb2.CheckAnswersResponse(result=check_message(result, reveal=True))
 
 

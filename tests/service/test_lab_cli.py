@@ -116,3 +116,37 @@ def test_graded_lab_from_the_command_line(start_server: StartServer, tmp_path: P
     assert as_json["students"][0]["name"] == "ada"
     denied = runner.invoke(app, ["lab", "results", "--admin-token", "nope", *where])
     assert denied.exit_code == 1 and "PERMISSION_DENIED" in denied.output
+
+
+def test_a_student_can_type_answers_at_prompts(tmp_path: Path) -> None:
+    """On a terminal `vmsim lab check` shows the questions and asks for each item in turn."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    key = runner.invoke(app, ["lab", "question", "replace", "--seed", "4", "--key"]).output
+    answers = [line.split(": ", 1)[1] for line in key.splitlines()]
+    controller, terminal = pty.openpty()
+    root = Path(__file__).resolve().parents[2]
+    check = subprocess.Popen(
+        [sys.executable, "-m", "vmsim", "lab", "check", "replace", "--seed", "4"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=dict(os.environ, PYTHONPATH=f"{root / 'server'}:{root / 'client'}", VMSIM_ADDR=""),
+    )
+    os.close(terminal)
+    os.write(controller, "".join(f"{answer}\n" for answer in answers).encode())
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert check.wait(60) == 0, output.decode()
+    text = output.decode()
+    assert "1a) access" in text and f"{len(answers)} of {len(answers)} right" in text

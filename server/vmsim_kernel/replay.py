@@ -15,10 +15,11 @@ from .errors import InvalidArgument
 from .policies import ClockPolicy, OptPolicy, PagePolicy, make_policy
 from .results import ReplayResult, ReplayStep
 
-__all__ = ["MAX_FRAMES", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
+__all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
 
 MAX_FRAMES = 1_000_000
 MAX_TRACE_LENGTH = 10_000_000
+MAX_STEP_CELLS = 1_000_000  # references x frames of a stepped replay: its whole table
 _TOKEN = re.compile(r"[\s,]+")
 
 
@@ -51,6 +52,12 @@ def replay(
         raise InvalidArgument("frames", f"{frames}", f"1 .. {MAX_FRAMES}")
     if len(trace) > MAX_TRACE_LENGTH:
         raise InvalidArgument("trace", f"{len(trace)} references", f"at most {MAX_TRACE_LENGTH}")
+    if steps and len(trace) * frames > MAX_STEP_CELLS:
+        raise InvalidArgument(
+            "steps",
+            f"{len(trace)} references x {frames} frames is too large a table",
+            f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
+        )
     limit = 1 << (32 if addresses else 20)
     pages = []
     for index, value in enumerate(trace):

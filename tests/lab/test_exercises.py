@@ -529,3 +529,9 @@ def test_bad_lab_files_say_what_is_wrong(tmp_path: object, toml: str, message: s
 
     with pytest.raises(ValueError, match=message):
         LabConfig.from_mapping(tomllib.loads(toml))
+
+
+def test_a_stepped_replay_too_large_to_print_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="without steps"):
+        replay(list(range(2000)), 1000, "lru", steps=True)
+    assert replay(list(range(2000)), 1000, "lru").misses == 2000

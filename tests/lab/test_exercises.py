@@ -369,6 +369,11 @@ def kernel_maps_the_zero_page() -> bool:
 @pytest.mark.skipif(sys.platform != "linux", reason="the host reference is Linux")
 @pytest.mark.parametrize("seed", SEEDS)
 def test_lazy_fault_answers_match_the_host_kernel(seed: int) -> None:
+    """Fault or not, access by access, and the totals, as the host kernel counts them.
+
+    Pages read before their first write meet the zero page on Linux; until the simulator
+    models it (issue 9) those pages are left out of the comparison.
+    """
     question = questions("lazy", seed, 1)[0]
     nr_pages = int(re.search(r"maps (\d+) pages", question.text).group(1))  # type: ignore[union-attr]
     script = [
@@ -376,18 +381,23 @@ def test_lazy_fault_answers_match_the_host_kernel(seed: int) -> None:
         for m in re.finditer(r"\) (read|write) page (\d+)", question.text)
     ]
     *per_access, total_item, rss_item = question.items
-    pages_written = {page for what, page in script if what == "write"}
-    reads_first = any(
-        what == "read" and page not in {p for w, p in script[:i] if w == "write"}
-        for i, (what, page) in enumerate(script)
-    )
-    if reads_first and not _ZERO_PAGE:
-        pytest.skip("this script reads fresh pages; the zero page is not modelled yet (issue 9)")
+    first_access = {}
+    for what, page in script:
+        first_access.setdefault(page, what)
+    read_first = {page for page, what in first_access.items() if what == "read"}
     total, host = host_minor_faults(nr_pages, script)
-    assert int(total_item.answer) == total
-    assert [item.answer != "hit" for item in per_access] == [faults > 0 for faults in host]
+    compared = 0
+    for (_, page), item, faults in zip(script, per_access, host, strict=True):
+        if page in read_first and not _ZERO_PAGE:
+            continue
+        assert (item.answer != "hit") == (faults > 0), (question.text, item)
+        compared += 1
+    if not compared:
+        pytest.skip("every page of this script is read first: needs the zero page (issue 9)")
+    if _ZERO_PAGE or not read_first:
+        assert int(total_item.answer) == total
     if _ZERO_PAGE:
-        assert int(rss_item.answer) == len(pages_written)
+        assert int(rss_item.answer) == len({p for what, p in script if what == "write"})
 
 
 _ZERO_PAGE = kernel_maps_the_zero_page()

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 MAX_NAME = 64
+MAX_ANSWER = 200  # characters in one answer
 
 
 class LabClosed(KernelError):
@@ -257,11 +258,23 @@ class LabStore:
         """Check and store one attempt; returns (check, attempt number, score).
 
         Raises:
-            InvalidArgument: the lab has no such exercise, or an answer names no item.
+            InvalidArgument: the lab has no such exercise, no answer, an answer too long, or
+                an answer that names no item (nothing is stored, no attempt is used).
             LabClosed: after the deadline, or every attempt is used.
         """
         entry = self.lab.exercise(kind)
         self.lab.check_open(now)
+        if not answers:
+            raise InvalidArgument(
+                "answers", "the submission holds no answer", "item id -> answer, e.g. 1a: 0x1000"
+            )
+        too_long = sorted(item for item, answer in answers.items() if len(answer) > MAX_ANSWER)
+        if too_long:
+            raise InvalidArgument(
+                "answers",
+                f"the answer to {too_long[0]} is too long",
+                f"at most {MAX_ANSWER} characters",
+            )
         (done,) = self._db.execute(
             "SELECT COUNT(*) FROM submissions WHERE name = ? AND kind = ?", (name, kind)
         ).fetchone()

@@ -94,7 +94,7 @@ def test_two_students_join_fetch_answer_and_the_scoreboard_survives_a_restart(
     with Lab(again.address, "ada", token=ada_token) as lab:  # rejoin: same questions
         assert [q.text for q in lab.questions("replace")] == [q.text for q in ada_questions]
         with pytest.raises(vmsim.LabClosed, match="no attempt left"):
-            lab.submit("replace", {})
+            lab.submit("replace", {"1a": "hit"})
 
 
 def test_bad_submissions_get_clear_errors(start_server: StartServer, lab_file: Path) -> None:
@@ -104,7 +104,11 @@ def test_bad_submissions_get_clear_errors(start_server: StartServer, lab_file: P
             lab.questions("translate")
         with pytest.raises(vmsim.InvalidArgument, match="no item 9z"):
             lab.submit("kmap", {"9z": "0x1000"})
-        first = lab.submit("kmap", {"1a": "0xc0000000"})
+        with pytest.raises(vmsim.InvalidArgument, match="holds no answer"):
+            lab.submit("kmap", {})
+        with pytest.raises(vmsim.InvalidArgument, match="too long"):
+            lab.submit("kmap", {"1a": "0" * 1000})
+        first = lab.submit("kmap", {"1a": "0xc0000000"})  # the refused ones used no attempt
         assert first.attempt == 1 and first.result.working == ()  # an attempt is left
         assert all(item.expected == "" for item in first.result.items)
     with pytest.raises(vmsim.PermissionDenied, match="joined already"):

@@ -1,4 +1,9 @@
-"""The layering of DESIGN.md section 2: the kernel knows no network, the client knows no kernel."""
+"""The layering of DESIGN.md section 2: the kernel knows no network, the client knows no kernel.
+
+The lab exercises (server/vmsim_lab) sit beside the kernel: they use it, never grpc or the
+client. The client's offline commands reach an in-process server only through the
+`vmsim.embedded` entry point, never by importing (or naming) a server-side package.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "client" / "vmsim"
 KERNEL = ROOT / "server" / "vmsim_kernel"
 SERVER = ROOT / "server" / "vmsim_server"
+LAB = ROOT / "server" / "vmsim_lab"
+SERVER_SIDE = {"vmsim_kernel", "vmsim_server", "vmsim_lab"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -36,7 +43,40 @@ def test_kernel_imports_no_network_no_client_and_no_clock() -> None:
 
 def test_client_never_imports_the_kernel_or_the_server() -> None:
     for path in modules(CLIENT):  # the generated vmsim/v1 code included
-        assert not imported_roots(path) & {"vmsim_kernel", "vmsim_server"}, path.relative_to(ROOT)
+        assert not imported_roots(path) & SERVER_SIDE, path.relative_to(ROOT)
+
+
+def test_client_does_not_import_a_server_package_dynamically() -> None:
+    """importlib.import_module("vmsim_server...") would dodge the import check.
+
+    (Naming the server module to run it as a separate process, `python -m vmsim_server`, is
+    not an import and stays allowed.)
+    """
+    for path in modules(CLIENT):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if name in ("import_module", "__import__") and node.args:
+                target = node.args[0]
+                assert isinstance(target, ast.Constant), (path.relative_to(ROOT), "computed import")
+                assert str(target.value).split(".")[0] not in SERVER_SIDE, path.relative_to(ROOT)
+
+
+def test_the_offline_path_is_the_embedded_entry_point_into_the_server() -> None:
+    from importlib.metadata import entry_points
+
+    from vmsim.offline import ENTRY_POINT_GROUP
+
+    (found,) = entry_points(group=ENTRY_POINT_GROUP, name="server")
+    assert found.value.split(".")[0] == "vmsim_server"
+
+
+def test_lab_uses_the_kernel_but_no_network_and_no_client() -> None:
+    forbidden = {"grpc", "vmsim", "vmsim_server", "time", "socket", "asyncio"}
+    for path in modules(LAB):
+        assert not imported_roots(path) & forbidden, path.relative_to(ROOT)
+    assert any("vmsim_kernel" in imported_roots(path) for path in modules(LAB))
 
 
 def test_generated_code_imports_only_protobuf_grpc_and_itself() -> None:

@@ -11,7 +11,7 @@
 builds operations for `proc.run([...])` / `proc.stream()`, `vmsim.aio` has the asyncio flavour.
 """
 
-from . import aio, calls
+from . import aio, calls, lab, offline
 from .calls import Listing
 from .channels import Tls
 from .client import Admin, Inspector, OperationStream, Process, connect, inspect
@@ -41,6 +41,7 @@ from .errors import (
     Cancelled,
     DeadlineExceeded,
     InvalidArgument,
+    LabClosed,
     LimitExceeded,
     NoSuchProcess,
     OomKilled,
@@ -54,11 +55,13 @@ from .errors import (
     VmsimError,
 )
 from .kernel import Kernel
+from .lab import Exercises, Lab
 from .results import (
     Event,
     FaultKind,
     ProcessStatus,
     ReplayResult,
+    ReplayStep,
     Report,
     SwapArea,
     TouchSummary,
@@ -89,12 +92,15 @@ __all__ = [
     "Cancelled",
     "DeadlineExceeded",
     "Event",
+    "Exercises",
     "FaultKind",
     "GiB",
     "Inspector",
     "InvalidArgument",
     "Kernel",
     "KiB",
+    "Lab",
+    "LabClosed",
     "LimitExceeded",
     "Listing",
     "MiB",
@@ -108,6 +114,7 @@ __all__ = [
     "ProcessKilled",
     "ProcessStatus",
     "ReplayResult",
+    "ReplayStep",
     "Report",
     "SegmentationFault",
     "SwapArea",
@@ -123,4 +130,6 @@ __all__ = [
     "calls",
     "connect",
     "inspect",
+    "lab",
+    "offline",
 ]

@@ -141,9 +141,15 @@ class AsyncInspector:
         policy: str = "lru",
         seed: int = 0,
         addresses: bool = False,
+        steps: bool = False,
     ) -> results.ReplayResult:
-        """Replay a reference string against *frames* frames under *policy* on the server."""
-        return await self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
+        """Replay a reference string against *frames* frames under *policy* on the server.
+
+        With *steps* the result holds the memory after every reference (`result.steps`).
+        """
+        return await self._endpoint.invoke(
+            calls.replay(trace, frames, policy, seed, addresses, steps)
+        )
 
     async def miss_ratio_curve(
         self, trace: Sequence[int], addresses: bool = False

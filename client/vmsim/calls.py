@@ -10,6 +10,8 @@ operations of a Run stream:
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import numpy.typing as npt
 
 from . import results
 from .constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+from .html import html_table
 from .v1 import admin_pb2, inspect_pb2, process_pb2
 
 __all__ = [
@@ -89,6 +92,20 @@ class Listing(Generic[T]):
 
     items: list[T]
     text: str
+
+    def _repr_html_(self) -> str:
+        """The rows as a table (dataclass fields as columns), else the text."""
+        if self.items and dataclasses.is_dataclass(self.items[0]):
+            names = [f.name for f in dataclasses.fields(self.items[0]) if f.name != "text"]
+            rows = [[_cell(getattr(item, name)) for name in names] for item in self.items]
+            return html_table(names, rows)
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1 << 16:
+        return f"0x{value:08x}"
+    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -329,11 +346,21 @@ def translation(pid: int, addr: int, logical: str = "") -> Call[results.Translat
 
 
 def replay(
-    trace: Sequence[int], frames: int, policy: str, seed: int = 0, addresses: bool = False
+    trace: Sequence[int],
+    frames: int,
+    policy: str,
+    seed: int = 0,
+    addresses: bool = False,
+    steps: bool = False,
 ) -> Call[results.ReplayResult]:
-    """Replay a reference string against *frames* frames under *policy*."""
+    """Replay a reference string against *frames* frames under *policy* (*steps*: state per reference)."""
     request = inspect_pb2.ReplayRequest(
-        trace=list(trace), frames=frames, policy=policy, seed=seed, addresses=addresses
+        trace=list(trace),
+        frames=frames,
+        policy=policy,
+        seed=seed,
+        addresses=addresses,
+        steps=steps,
     )
     return Call("inspect", "Replay", request, results.replay_result)
 

@@ -22,7 +22,7 @@ from .client import Admin, Inspector
 from .constants import DEFAULT_ADDRESS
 from .errors import VmsimError
 from .render import parse_address, parse_size, parse_trace_text
-from .results import Event, ProcessStatus, Report
+from .results import Event, MissRatioCurve, ProcessStatus, Report
 
 __all__ = ["app", "main"]
 
@@ -407,12 +407,35 @@ def _event_line(event: Event) -> str:
     return line.rstrip()
 
 
+OptionalAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--addr",
+        envvar="VMSIM_ADDR",
+        help="server host:port (default: an in-process server, offline)",
+    ),
+]
+
+
+def _offline_guarded(addr: str | None, action: Callable[[str], T]) -> T:
+    """Run *action* against *addr*, or against an embedded server when no address is given."""
+    from .offline import server_address
+
+    def run() -> T:
+        with server_address(addr) as address:
+            return action(address)
+
+    return guarded(run)
+
+
 @app.command()
 def replay(
     trace: Annotated[
         str, typer.Argument(help="trace file of page numbers (or addresses), '-' for stdin")
     ],
-    policy: Annotated[str, typer.Option(help="fifo, lru, clock, random, opt or linux")] = "lru",
+    policy: Annotated[
+        str, typer.Option(help="fifo, lru, mru, clock, random, opt, unopt or linux")
+    ] = "lru",
     frames: Annotated[int, typer.Option(help="number of frames")] = 3,
     seed: Annotated[int, typer.Option(help="seed for random")] = 0,
     addresses: Annotated[
@@ -424,10 +447,14 @@ def replay(
             "--mrc", help="the LRU miss-ratio curve: misses for every frame count, in one pass"
         ),
     ] = False,
-    addr: Address = DEFAULT_ADDRESS,
+    steps: Annotated[
+        bool,
+        typer.Option("--steps", help="print the memory after every reference (OSTEP's -c)"),
+    ] = False,
+    addr: OptionalAddress = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replay a reference string on the server: hits, misses and the victims, as in the textbook."""
+    """Replay a reference string: hits, misses and the victims, as in the textbook (offline by default)."""
     try:
         text = sys.stdin.read() if trace == "-" else Path(trace).read_text()
     except OSError as error:
@@ -443,20 +470,36 @@ def replay(
     if mrc:
         _print_miss_ratio_curve(pages, addresses, addr, as_json)
         return
-    with Inspector(addr) as inspector:
-        result = guarded(lambda: inspector.replay(pages, frames, policy, seed, addresses))
+
+    def run(address: str) -> Any:
+        with Inspector(address) as inspector:
+            return inspector.replay(pages, frames, policy, seed, addresses, steps)
+
+    result = _offline_guarded(addr, run)
     if as_json:
         emit_json(dataclasses.asdict(result) | {"hit_ratio": result.hit_ratio})
         return
     print(f"policy {result.policy}, {result.frames} frames, {result.references} references")
+    for step in result.steps:
+        outcome = "hit " if step.hit else "miss"
+        victim = f" evict {step.victim}" if step.victim is not None else ""
+        print(f"access {step.page:>6}  {outcome}{victim:<12}  frames {step.frames_text()}")
+    if result.steps and result.steps[0].use_bits:
+        print("(* use bit set, > the clock hand)")
     print(f"hits {result.hits}  misses {result.misses}  hit ratio {result.hit_ratio:.3f}")
     print("victims " + (" ".join(str(v) for v in result.victims) or "-"))
 
 
-def _print_miss_ratio_curve(pages: list[int], addresses: bool, addr: str, as_json: bool) -> None:
+def _print_miss_ratio_curve(
+    pages: list[int], addresses: bool, addr: str | None, as_json: bool
+) -> None:
     """`vmsim replay --mrc`: every frame count in JSON; about 30 of them, log-spaced, as text."""
-    with Inspector(addr) as inspector:
-        curve = guarded(lambda: inspector.miss_ratio_curve(pages, addresses))
+
+    def run(address: str) -> MissRatioCurve:
+        with Inspector(address) as inspector:
+            return inspector.miss_ratio_curve(pages, addresses)
+
+    curve = _offline_guarded(addr, run)
     if as_json:
         emit_json(dataclasses.asdict(curve))
         return
@@ -786,6 +829,11 @@ def kernel_slabinfo(addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "
 def kernel_vmallocinfo(addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
     """/proc/vmallocinfo."""
     print(_kernel_do(addr, admin_token, None, lambda k: k.vmallocinfo()), end="")
+
+
+from .lab_cli import lab_app  # noqa: E402 - the lab commands build on the helpers above
+
+app.add_typer(lab_app, name="lab")
 
 
 def main() -> None:

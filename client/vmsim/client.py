@@ -34,7 +34,7 @@ from .constants import (
     TOKEN_METADATA_KEY,
 )
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
-from .v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2, process_pb2_grpc
+from .v1 import admin_pb2_grpc, inspect_pb2_grpc, lab_pb2_grpc, process_pb2, process_pb2_grpc
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
 
@@ -62,6 +62,8 @@ class _Endpoint:
             "process": process_pb2_grpc.ProcessServiceStub(self.channel),
             "inspect": inspect_pb2_grpc.InspectServiceStub(self.channel),
             "admin": admin_pb2_grpc.AdminServiceStub(self.channel),
+            "exercise": lab_pb2_grpc.ExerciseServiceStub(self.channel),
+            "lab": lab_pb2_grpc.LabServiceStub(self.channel),
         }
 
     def invoke(self, call: Call[T], timeout: float | None = None) -> T:
@@ -149,9 +151,13 @@ class Inspector:
         policy: str = "lru",
         seed: int = 0,
         addresses: bool = False,
+        steps: bool = False,
     ) -> results.ReplayResult:
-        """Replay a reference string against *frames* frames under *policy* on the server."""
-        return self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses))
+        """Replay a reference string against *frames* frames under *policy* on the server.
+
+        With *steps* the result holds the memory after every reference (`result.steps`).
+        """
+        return self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses, steps))
 
     def miss_ratio_curve(
         self, trace: Sequence[int], addresses: bool = False

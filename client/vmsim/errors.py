@@ -12,6 +12,7 @@ VmsimError                                  (message, code, metadata)
 ├── DeadlineExceeded                        DEADLINE_EXCEEDED (the call's timeout passed; the
 │                                           server stopped it at a quantum boundary)
 ├── Cancelled                               CANCELLED (the call was cancelled)
+├── LabClosed                               FAILED_PRECONDITION with reason LabClosed (deadline, attempts)
 └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
     ├── SegmentationFault                   SIGSEGV
     └── OomKilled                           SIGKILL from the OOM killer
@@ -32,6 +33,7 @@ __all__ = [
     "Cancelled",
     "DeadlineExceeded",
     "InvalidArgument",
+    "LabClosed",
     "LimitExceeded",
     "NoSuchProcess",
     "OomKilled",
@@ -126,6 +128,10 @@ class Cancelled(VmsimError):
     """The call was cancelled before it finished (stopped between two quanta, as above)."""
 
 
+class LabClosed(VmsimError):
+    """A graded lab refused a submission: past its deadline, or no attempt left."""
+
+
 class ProcessKilled(VmsimError):
     """The process is dead; every later call says so."""
 
@@ -174,6 +180,7 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         NoSuchProcess,
         PermissionDenied,
         Unauthenticated,
+        LabClosed,
         ProcessKilled,
         SegmentationFault,
         OomKilled,

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from .html import html_table
 from .v1 import common_pb2, inspect_pb2, process_pb2
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MissRatioCurve",
     "ProcessStatus",
     "ReplayResult",
+    "ReplayStep",
     "Report",
     "SwapArea",
     "TouchSummary",
@@ -112,6 +114,25 @@ class Translation:
     vma: Vma | None
     text: str = ""
 
+    def _repr_html_(self) -> str:
+        def hex32(value: int | None) -> str:
+            return "-" if value is None else f"0x{value:08x}"
+
+        rows = [
+            (
+                "linear",
+                hex32(self.linear),
+                f"PDE index {self.pde_index}, PTE index {self.pte_index}",
+            ),
+            ("CR3", hex32(self.cr3), ""),
+            ("PDE", hex32(self.pde), f"at {hex32(self.pde_address)}"),
+            ("PTE", hex32(self.pte), f"at {hex32(self.pte_address)}"),
+            ("physical", hex32(self.physical), "" if self.pfn is None else f"pfn {self.pfn}"),
+        ]
+        if self.fault:
+            rows.append(("fault", "", self.fault))
+        return html_table(("step", "value", "note"), rows, f"walk of 0x{self.linear:08x}")
+
 
 @dataclass(frozen=True)
 class ProcessStatus:
@@ -151,6 +172,9 @@ class Report:
     def __getitem__(self, name: str) -> int:
         return self.values[name]
 
+    def _repr_html_(self) -> str:
+        return html_table(("name", "value"), self.values.items())
+
 
 @dataclass(frozen=True)
 class Zone:
@@ -182,8 +206,31 @@ class SwapArea:
 
 
 @dataclass(frozen=True)
+class ReplayStep:
+    """Memory after one reference (frames by slot, -1 empty; CLOCK's use bits and hand)."""
+
+    page: int
+    hit: bool
+    victim: int | None
+    frames: tuple[int, ...]
+    order: tuple[int, ...]
+    use_bits: tuple[bool, ...] = ()
+    hand: int = -1
+
+    def frames_text(self) -> str:
+        """The frames as OSTEP prints them: '.' empty, '*' use bit, '>' the clock hand."""
+        cells = []
+        for slot, page in enumerate(self.frames):
+            cell = "." if page < 0 else str(page)
+            if self.use_bits:
+                cell += "*" if self.use_bits[slot] else " "
+            cells.append((">" if slot == self.hand else "") + cell)
+        return "[" + " ".join(cells) + "]"
+
+
+@dataclass(frozen=True)
 class ReplayResult:
-    """A trace replay's outcome."""
+    """A trace replay's outcome (steps only when asked for)."""
 
     policy: str
     frames: int
@@ -192,11 +239,37 @@ class ReplayResult:
     misses: int
     victims: tuple[int, ...]
     faults_at: tuple[int, ...]
+    steps: tuple[ReplayStep, ...] = ()
 
     @property
     def hit_ratio(self) -> float:
         """Hits per reference."""
         return self.hits / self.references if self.references else 0.0
+
+    def _repr_html_(self) -> str:
+        caption = (
+            f"{self.policy}, {self.frames} frames: {self.hits} hits, {self.misses} misses "
+            f"(hit ratio {self.hit_ratio:.3f})"
+        )
+        if not self.steps:
+            return html_table(
+                ("references", "hits", "misses", "victims"),
+                [(self.references, self.hits, self.misses, " ".join(map(str, self.victims)))],
+                caption,
+            )
+        return html_table(
+            ("access", "outcome", "victim", "frames"),
+            [
+                (
+                    step.page,
+                    "hit" if step.hit else "miss",
+                    "" if step.victim is None else step.victim,
+                    step.frames_text(),
+                )
+                for step in self.steps
+            ],
+            caption,
+        )
 
 
 @dataclass(frozen=True)
@@ -351,6 +424,18 @@ def replay_result(message: inspect_pb2.ReplayResponse) -> ReplayResult:
         message.misses,
         tuple(message.victims),
         tuple(message.faults_at),
+        tuple(
+            ReplayStep(
+                step.page,
+                step.hit,
+                step.victim if step.HasField("victim") else None,
+                tuple(step.frames),
+                tuple(step.order),
+                tuple(step.use_bits),
+                step.hand,
+            )
+            for step in message.steps
+        ),
     )
 
 

@@ -25,6 +25,8 @@ class ReplacementPolicy(StrEnum):
     CLOCK = "clock"  # one hand, second chance on the accessed bit
     RANDOM = "random"  # seeded uniform choice
     OPT = "opt"  # Belady: the page used furthest in the future (trace replay only)
+    MRU = "mru"  # most recently used first (OSTEP's paging-policy.py, bad for loops' opposite)
+    UNOPT = "unopt"  # the page used soonest in the future: the worst choice (trace replay only)
 
 
 class OvercommitMode(int, Enum):

@@ -1,4 +1,5 @@
-"""Page replacement policies: Linux's two-list LRU and the textbook FIFO, LRU, CLOCK, RANDOM, OPT.
+"""Page replacement policies: Linux's two-list LRU and the textbook FIFO, LRU, CLOCK, RANDOM, OPT,
+plus MRU and UNOPT (OSTEP's paging-policy.py has them as foils).
 
 Models mm/vmscan.c + mm/swap.c (active/inactive lists, shrink_active_list deactivation,
 second chance on the accessed bit in shrink_page_list) and the classic algorithms. One
@@ -25,11 +26,13 @@ __all__ = [
     "ClockPolicy",
     "FifoPolicy",
     "LruPolicy",
+    "MruPolicy",
     "OptPolicy",
     "PagePolicy",
     "RandomPolicy",
     "ReferencedFn",
     "TwoListPolicy",
+    "UnoptPolicy",
     "make_policy",
 ]
 
@@ -133,6 +136,17 @@ class LruPolicy(_OrderedPolicy):
         if not self._queue:
             return None
         return self._queue.popitem(last=False)[0]
+
+
+class MruPolicy(LruPolicy):
+    """Most recently used: the hot end goes first (right for a loop bigger than memory)."""
+
+    name = "mru"
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        if not self._queue:
+            return None
+        return self._queue.popitem(last=True)[0]
 
 
 class ClockPolicy(_OrderedPolicy):
@@ -281,6 +295,8 @@ class OptPolicy(PagePolicy):
     name = "opt"
     NEVER = 1 << 62
 
+    _SIGN: ClassVar[int] = -1  # heap order: the furthest next use first
+
     def __init__(self, future: Sequence[int]) -> None:
         trace = list(future)
         self._next_use = [self.NEVER] * len(trace)
@@ -290,7 +306,7 @@ class OptPolicy(PagePolicy):
             last_seen[trace[position]] = position
         self._position = 0
         self._resident: dict[int, int] = {}  # key -> its next use
-        self._heap: list[tuple[int, int]] = []  # (-next use, key), stale entries skipped
+        self._heap: list[tuple[int, int]] = []  # (+-next use, key), stale entries skipped
 
     def advance(self, position: int) -> None:
         """The next reference is trace[position]."""
@@ -301,7 +317,7 @@ class OptPolicy(PagePolicy):
             self._next_use[self._position] if self._position < len(self._next_use) else self.NEVER
         )
         self._resident[key] = next_use
-        heapq.heappush(self._heap, (-next_use, key))
+        heapq.heappush(self._heap, (self._SIGN * next_use, key))
 
     def insert(self, key: int) -> None:
         if key in self._resident:
@@ -317,8 +333,8 @@ class OptPolicy(PagePolicy):
 
     def choose_victim(self, referenced: ReferencedFn) -> int | None:
         while self._heap:
-            negative_next, key = heapq.heappop(self._heap)
-            if self._resident.get(key) == -negative_next:
+            signed_next, key = heapq.heappop(self._heap)
+            if self._resident.get(key) == self._SIGN * signed_next:
                 del self._resident[key]
                 return key
         return None
@@ -331,6 +347,13 @@ class OptPolicy(PagePolicy):
 
     def snapshot(self) -> dict[str, list[int]]:
         return {"resident": sorted(self._resident)}
+
+
+class UnoptPolicy(OptPolicy):
+    """UNOPT: evict the page used soonest (pages never used again go last), OSTEP's worst case."""
+
+    name = "unopt"
+    _SIGN = 1  # heap order: the soonest next use first
 
 
 def make_policy(
@@ -347,10 +370,12 @@ def make_policy(
         return ClockPolicy()
     if policy is ReplacementPolicy.RANDOM:
         return RandomPolicy(seed)
+    if policy is ReplacementPolicy.MRU:
+        return MruPolicy()
     if future is None:
         raise InvalidArgument(
             "policy",
-            "opt needs the future reference string: use trace replay",
-            "linux, fifo, lru, clock, random",
+            f"{policy.value} needs the future reference string: use trace replay",
+            "linux, fifo, lru, mru, clock, random",
         )
-    return OptPolicy(future)
+    return UnoptPolicy(future) if policy is ReplacementPolicy.UNOPT else OptPolicy(future)

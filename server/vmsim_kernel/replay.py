@@ -13,13 +13,14 @@ from . import replay_fast
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
 from .errors import InvalidArgument
-from .policies import OptPolicy, make_policy
-from .results import ReplayResult
+from .policies import ClockPolicy, OptPolicy, PagePolicy, make_policy
+from .results import ReplayResult, ReplayStep
 
-__all__ = ["MAX_FRAMES", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
+__all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
 
 MAX_FRAMES = 1_000_000
 MAX_TRACE_LENGTH = 10_000_000
+MAX_STEP_CELLS = 1_000_000  # references x frames of a stepped replay: its whole table
 _TOKEN = re.compile(r"[\s,]+")
 
 
@@ -41,16 +42,27 @@ def replay(
     *,
     seed: int = 0,
     addresses: bool = False,
+    steps: bool = False,
 ) -> ReplayResult:
-    """Run *trace* (page numbers, or byte addresses with *addresses*) through *frames* frames."""
+    """Run *trace* (page numbers, or byte addresses with *addresses*) through *frames* frames.
+
+    With *steps* the result also holds the memory after every reference (ReplayStep).
+    """
     chosen = _policy_of(policy)
     if not 1 <= frames <= MAX_FRAMES:
         raise InvalidArgument("frames", f"{frames}", f"1 .. {MAX_FRAMES}")
     if len(trace) > MAX_TRACE_LENGTH:
         raise InvalidArgument("trace", f"{len(trace)} references", f"at most {MAX_TRACE_LENGTH}")
-    compiled = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
-    if compiled is not None:  # the same answer from compiled loops (replay_fast.py)
-        return compiled
+    if steps and len(trace) * frames > MAX_STEP_CELLS:
+        raise InvalidArgument(
+            "steps",
+            f"{len(trace)} references x {frames} frames is too large a table",
+            f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
+        )
+    if not steps:
+        compiled = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
+        if compiled is not None:  # the same answer from compiled loops (replay_fast.py)
+            return compiled
     limit = 1 << (32 if addresses else 20)
     pages = []
     for index, value in enumerate(trace):
@@ -60,9 +72,8 @@ def replay(
                 "trace", f"entry {index} = {value!r} is not {what}", f"0 .. {limit - 1}"
             )
         pages.append(value >> PAGE_SHIFT if addresses else value)
-    state = make_policy(
-        chosen, seed=seed, future=pages if chosen is ReplacementPolicy.OPT else None
-    )
+    needs_future = chosen in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
+    state = make_policy(chosen, seed=seed, future=pages if needs_future else None)
     opt = state if isinstance(state, OptPolicy) else None
     referenced: set[int] = set()
 
@@ -75,10 +86,14 @@ def replay(
     hits = 0
     victims: list[int] = []
     faults_at: list[int] = []
+    slots: list[int] = []  # the page in each frame slot, kept only for steps
+    history: list[ReplayStep] = []
     for position, page in enumerate(pages):
         if opt is not None:
             opt.advance(position)
-        if page in state:
+        victim: int | None = None
+        hit = page in state
+        if hit:
             hits += 1
             state.access(page)
         else:
@@ -89,7 +104,14 @@ def replay(
                 referenced.discard(victim)
                 victims.append(victim)
             state.insert(page)
+            if steps:
+                if victim is None:
+                    slots.append(page)
+                else:
+                    slots[slots.index(victim)] = page
         referenced.add(page)
+        if steps:
+            history.append(_step(state, page, hit, victim, slots, frames, referenced))
     return ReplayResult(
         policy=chosen.value,
         frames=frames,
@@ -98,6 +120,32 @@ def replay(
         misses=len(faults_at),
         victims=tuple(victims),
         faults_at=tuple(faults_at),
+        steps=tuple(history),
+    )
+
+
+def _step(
+    state: PagePolicy,
+    page: int,
+    hit: bool,
+    victim: int | None,
+    slots: list[int],
+    frames: int,
+    referenced: set[int],
+) -> ReplayStep:
+    """The memory after one reference: frame slots, the policy's order, CLOCK's bits and hand."""
+    order = tuple(key for keys in state.snapshot().values() for key in keys)
+    frame_view = tuple(slots) + (-1,) * (frames - len(slots))
+    if not isinstance(state, ClockPolicy):
+        return ReplayStep(page, hit, victim, frame_view, order)
+    return ReplayStep(
+        page,
+        hit,
+        victim,
+        frame_view,
+        order,
+        use_bits=tuple(slot in referenced for slot in frame_view),
+        hand=slots.index(order[0]) if order else -1,
     )
 
 

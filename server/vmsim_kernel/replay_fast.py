@@ -515,6 +515,17 @@ def _random_matches_python() -> bool:
     return _RANDOM_MATCHES_PYTHON
 
 
+_COMPILED_POLICIES: Final = frozenset(
+    {
+        ReplacementPolicy.FIFO,
+        ReplacementPolicy.LRU,
+        ReplacementPolicy.CLOCK,
+        ReplacementPolicy.OPT,
+        ReplacementPolicy.RANDOM,
+    }
+)
+
+
 def try_replay(
     trace: Any, frames: int, policy: ReplacementPolicy, seed: int, addresses: bool
 ) -> ReplayResult | None:
@@ -523,8 +534,8 @@ def try_replay(
     *frames* and the trace length are already checked by replay(); entries are checked here
     and a bad one returns None so that replay() names it.
     """
-    if policy is ReplacementPolicy.LINUX or not compiled():
-        return None
+    if policy not in _COMPILED_POLICIES or not compiled():
+        return None  # linux, mru, unopt: the Python policies answer
     pages = _pages_of(trace, addresses)
     if pages is None:
         return None
@@ -537,7 +548,7 @@ def try_replay(
         faults_at, victims = _kernel("_clock")(pages, frames, nr_pages)
     elif policy is ReplacementPolicy.OPT:
         faults_at, victims = _kernel("_opt")(pages, frames, nr_pages)
-    else:
+    else:  # RANDOM
         if not _random_matches_python():
             return None
         state, cursor = _mersenne_state(seed)

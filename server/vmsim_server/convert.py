@@ -199,6 +199,18 @@ def replay_response(result: ReplayResult) -> inspect_pb2.ReplayResponse:
         misses=result.misses,
         victims=list(result.victims),
         faults_at=list(result.faults_at),
+        steps=[
+            inspect_pb2.ReplayStep(
+                page=step.page,
+                hit=step.hit,
+                victim=step.victim,
+                frames=list(step.frames),
+                order=list(step.order),
+                use_bits=list(step.use_bits),
+                hand=step.hand,
+            )
+            for step in result.steps
+        ],
     )
 
 

@@ -44,6 +44,7 @@ from vmsim_kernel import (
     ProcessKilled,
     SegmentationFault,
 )
+from vmsim_lab.grading import LabClosed
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -101,6 +102,7 @@ _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (CallCancelled, grpc.StatusCode.CANCELLED),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+    (LabClosed, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 

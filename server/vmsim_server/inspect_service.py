@@ -175,6 +175,7 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             request.policy,
             seed=request.seed,
             addresses=request.addresses,
+            steps=request.steps,
         )
         return convert.replay_response(result)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,16 +27,20 @@ from vmsim.v1 import (
     inspect_pb2_grpc,
     kernel_pb2,
     kernel_pb2_grpc,
+    lab_pb2,
+    lab_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
 )
 from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
+from vmsim_lab.grading import LabConfig, LabStore
 
 from .admin_service import AdminService
 from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials
 from .events import EventHub
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
+from .lab_service import ExerciseService, LabService
 from .limits import ClientLimits, LimitInterceptor
 from .observability import (
     LIFECYCLE_EVENTS,
@@ -61,7 +66,9 @@ SERVICE_NAMES = (
     inspect_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     kernel_pb2.DESCRIPTOR.services_by_name["KernelService"].full_name,
+    lab_pb2.DESCRIPTOR.services_by_name["ExerciseService"].full_name,
 )
+LAB_SERVICE_NAME = lab_pb2.DESCRIPTOR.services_by_name["LabService"].full_name
 LEASE_EXPIRED = "lease expired: the client went away"
 
 
@@ -82,6 +89,7 @@ class RunningServer:
         runner: steps the machine's run queue, a quantum at a time.
         metrics_server: the /metrics HTTP server, when metrics_port is set.
         admin_token: where the admin token came from (a generated file is removed at stop).
+        lab: the graded lab's store, when the server runs one (--lab).
     """
 
     server: grpc.aio.Server
@@ -96,6 +104,7 @@ class RunningServer:
     runner: TaskRunner
     metrics_server: asyncio.Server | None = None
     admin_token: AdminToken | None = None
+    lab: LabStore | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
@@ -130,6 +139,8 @@ class RunningServer:
         self.machine.close()
         if self.admin_token is not None:
             self.admin_token.remove()
+        if self.lab is not None:
+            self.lab.close()
         log.info("server stopped", address=self.address)
 
 
@@ -194,10 +205,13 @@ async def serve(settings: ServerSettings) -> RunningServer:
     )
     admin_token = load_admin_token(settings.admin_token, settings.admin_token_file)
     settings = replace(settings, admin_token=admin_token.token)
+    lab = _open_lab(settings)
     try:
         machine = Machine(settings.machine_config())
     except BaseException:
         admin_token.remove()
+        if lab is not None:
+            lab.close()
         raise
     registry, rpcs, latency = make_registry(machine)
     limits = ClientLimits(settings)
@@ -221,6 +235,8 @@ async def serve(settings: ServerSettings) -> RunningServer:
     except BaseException:
         machine.close()
         admin_token.remove()
+        if lab is not None:
+            lab.close()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
     machine.kernel_log.add_console(log_kernel_message)
@@ -232,9 +248,11 @@ async def serve(settings: ServerSettings) -> RunningServer:
     health_servicer = _add_services(
         server, machine, sessions, kernel_sessions, events, settings, runner, limits
     )
+    if lab is not None:
+        lab_pb2_grpc.add_LabServiceServicer_to_server(LabService(lab, settings.admin_token), server)
     await server.start()
     runner.start()
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *SERVICE_NAMES, *((LAB_SERVICE_NAME,) if lab else ())):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reaper = asyncio.get_running_loop().create_task(
         _reap_expired_leases(machine, sessions, kernel_sessions)
@@ -261,6 +279,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         # The token itself is never logged: where to find it, and a fingerprint to compare.
         admin_token_file=admin_token.path,
         admin_token_fingerprint=fingerprint(admin_token.token),
+        lab=settings.lab_path,
     )
     return RunningServer(
         server,
@@ -275,6 +294,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         runner,
         metrics_server,
         admin_token,
+        lab,
     )
 
 
@@ -295,6 +315,23 @@ class _GenericHandlersOnly:
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
         """Not registered: the generic handler added just before serves these methods."""
+
+
+def _open_lab(settings: ServerSettings) -> LabStore | None:
+    """The graded lab of --lab FILE, its database beside it unless --lab-db says where.
+
+    Raises:
+        ValueError: the lab file is unreadable or invalid (the message says what is wrong).
+        OSError: the database cannot be opened.
+    """
+    if settings.lab_path is None:
+        return None
+    config = LabConfig.from_toml(settings.lab_path)
+    database = settings.lab_db or f"{settings.lab_path}.sqlite3"
+    try:
+        return LabStore(database, config)
+    except sqlite3.Error as error:
+        raise OSError(f"lab database {database}: {error}") from None
 
 
 def _add_services(
@@ -321,10 +358,11 @@ def _add_services(
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), generic
     )
+    lab_pb2_grpc.add_ExerciseServiceServicer_to_server(ExerciseService(), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*SERVICE_NAMES, LAB_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     return health_servicer
 

@@ -31,7 +31,10 @@ LOG_FORMATS = ("auto", "json", "console")
 CLIENT_IDENTITIES = ("auto", "cert", "name", "peer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # opt needs the future, so it exists only in trace replay.
-SERVED_POLICIES = tuple(p.value for p in ReplacementPolicy if p is not ReplacementPolicy.OPT)
+# OPT and UNOPT need the future reference string: trace replay only.
+SERVED_POLICIES = tuple(
+    p.value for p in ReplacementPolicy if p not in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
+)
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -93,6 +96,8 @@ class ServerSettings:
             as possible, 1 = real time), without blocking other clients.
         lock_kinds: waiting discipline per lock class ("zone", "lru", "mmap", "swap",
             "pkmap"): "spin" or "sleep".
+        lab_path: the instructor's lab file (TOML); None serves no LabService.
+        lab_db: the lab's SQLite database; None puts it beside the lab file (.sqlite3).
     """
 
     address: str = "127.0.0.1:50051"
@@ -129,6 +134,8 @@ class ServerSettings:
     realtime_factor: float = 0.0
     direct_map_pse: bool = False
     lock_kinds: tuple[tuple[str, str], ...] = ()
+    lab_path: str | None = None
+    lab_db: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse settings the server cannot run with (the machine's own are checked by MachineConfig).
@@ -364,6 +371,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="waiting discipline of a lock class (zone, lru, mmap, swap, pkmap); repeatable; "
         "env VMSIM_LOCK_KINDS=zone=sleep,mmap=spin",
     )
+    add(
+        "--lab",
+        default=os.environ.get("VMSIM_LAB"),
+        metavar="FILE",
+        help="serve a graded lab (LabService) described by this TOML file",
+    )
+    add(
+        "--lab-db",
+        default=os.environ.get("VMSIM_LAB_DB"),
+        metavar="PATH",
+        help="SQLite database of the lab's students and answers (default: FILE.sqlite3)",
+    )
     return parser
 
 
@@ -413,6 +432,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> ServerSettings:
             realtime_factor=args.realtime_factor,
             direct_map_pse=args.direct_map_pse,
             lock_kinds=tuple(_lock_kind(item) for item in args.lock_kind),
+            lab_path=args.lab,
+            lab_db=args.lab_db,
         )
     except ValueError as error:
         parser.error(str(error))

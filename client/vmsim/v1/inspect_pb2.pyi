@@ -204,21 +204,41 @@ class GetTranslationResponse(_message.Message):
     def __init__(self, translation: _Optional[_Union[_common_pb2.Translation, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ReplayRequest(_message.Message):
-    __slots__ = ("trace", "frames", "policy", "seed", "addresses")
+    __slots__ = ("trace", "frames", "policy", "seed", "addresses", "steps")
     TRACE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
     trace: _containers.RepeatedScalarFieldContainer[int]
     frames: int
     policy: str
     seed: int
     addresses: bool
-    def __init__(self, trace: _Optional[_Iterable[int]] = ..., frames: _Optional[int] = ..., policy: _Optional[str] = ..., seed: _Optional[int] = ..., addresses: _Optional[bool] = ...) -> None: ...
+    steps: bool
+    def __init__(self, trace: _Optional[_Iterable[int]] = ..., frames: _Optional[int] = ..., policy: _Optional[str] = ..., seed: _Optional[int] = ..., addresses: _Optional[bool] = ..., steps: _Optional[bool] = ...) -> None: ...
+
+class ReplayStep(_message.Message):
+    __slots__ = ("page", "hit", "victim", "frames", "order", "use_bits", "hand")
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    HIT_FIELD_NUMBER: _ClassVar[int]
+    VICTIM_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    USE_BITS_FIELD_NUMBER: _ClassVar[int]
+    HAND_FIELD_NUMBER: _ClassVar[int]
+    page: int
+    hit: bool
+    victim: int
+    frames: _containers.RepeatedScalarFieldContainer[int]
+    order: _containers.RepeatedScalarFieldContainer[int]
+    use_bits: _containers.RepeatedScalarFieldContainer[bool]
+    hand: int
+    def __init__(self, page: _Optional[int] = ..., hit: _Optional[bool] = ..., victim: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., order: _Optional[_Iterable[int]] = ..., use_bits: _Optional[_Iterable[bool]] = ..., hand: _Optional[int] = ...) -> None: ...
 
 class ReplayResponse(_message.Message):
-    __slots__ = ("policy", "frames", "references", "hits", "misses", "victims", "faults_at")
+    __slots__ = ("policy", "frames", "references", "hits", "misses", "victims", "faults_at", "steps")
     POLICY_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     REFERENCES_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +246,7 @@ class ReplayResponse(_message.Message):
     MISSES_FIELD_NUMBER: _ClassVar[int]
     VICTIMS_FIELD_NUMBER: _ClassVar[int]
     FAULTS_AT_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
     policy: str
     frames: int
     references: int
@@ -233,7 +254,8 @@ class ReplayResponse(_message.Message):
     misses: int
     victims: _containers.RepeatedScalarFieldContainer[int]
     faults_at: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, policy: _Optional[str] = ..., frames: _Optional[int] = ..., references: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., victims: _Optional[_Iterable[int]] = ..., faults_at: _Optional[_Iterable[int]] = ...) -> None: ...
+    steps: _containers.RepeatedCompositeFieldContainer[ReplayStep]
+    def __init__(self, policy: _Optional[str] = ..., frames: _Optional[int] = ..., references: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., victims: _Optional[_Iterable[int]] = ..., faults_at: _Optional[_Iterable[int]] = ..., steps: _Optional[_Iterable[_Union[ReplayStep, _Mapping]]] = ...) -> None: ...
 
 class WatchEventsRequest(_message.Message):
     __slots__ = ("kinds", "pid")

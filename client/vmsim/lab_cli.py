@@ -1,0 +1,251 @@
+"""`vmsim lab`: seeded practice questions (offline by default) and graded labs on a server.
+
+vmsim lab list
+vmsim lab question replace --seed 7 -n 2 [--answers]
+vmsim lab check replace --seed 7 -n 2 answers.txt        # or piped, or typed at prompts
+vmsim lab join ada --addr HOST:PORT                        # graded: prints the token
+vmsim lab fetch translate --token T --addr HOST:PORT
+vmsim lab submit translate answers.txt --token T --addr HOST:PORT
+vmsim lab results --csv --admin-token A --addr HOST:PORT
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .cli import JsonFlag, OptionalAddress, _offline_guarded, emit_json, guarded
+from .constants import DEFAULT_ADDRESS
+from .lab import CheckResult, Exercises, Lab, Question, parse_answers, scoreboard
+
+__all__ = ["lab_app"]
+
+lab_app = typer.Typer(
+    help="Lab exercises: seeded questions with answers (offline by default) and graded labs.",
+    no_args_is_help=True,
+)
+
+Seed = Annotated[int, typer.Option("--seed", "-s", help="the seed: same seed, same questions")]
+Count = Annotated[int, typer.Option("--count", "-n", help="number of questions")]
+Kind = Annotated[str, typer.Argument(help="exercise kind (see `vmsim lab list`)")]
+ServerAddress = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
+Token = Annotated[
+    str,
+    typer.Option("--token", envvar="VMSIM_LAB_TOKEN", help="the token `vmsim lab join` printed"),
+]
+AnswersFile = Annotated[
+    str | None,
+    typer.Argument(help="answers, one 'ID: answer' per line; '-' for stdin; omit to type them"),
+]
+
+
+def _print_questions(questions: list[Question], with_answers: bool) -> None:
+    for question in questions:
+        print(f"--- {question.kind} question {question.number} ---")
+        print(question.text)
+        if with_answers:
+            print("Answers:")
+            for item in question.items:
+                print(f"  {item.id}) {item.answer}")
+            print("Working:")
+            print(question.working)
+        print()
+
+
+def _read_answers(source: str | None, questions: list[Question] | None) -> dict[str, str]:
+    """From a file, stdin, or typed at one prompt per item (needs the questions)."""
+    if source is None and not sys.stdin.isatty():
+        source = "-"
+    if source is not None:
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+            return parse_answers(text)
+        except OSError as error:
+            raise typer.BadParameter(f"cannot read {source}: {error.strerror}") from None
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    assert questions is not None
+    answers = {}
+    for question in questions:
+        print(question.text)
+        for item in question.items:
+            answers[item.id] = typer.prompt(
+                f"{item.id}) {item.prompt}", default="", show_default=False
+            )
+    return answers
+
+
+def _print_check(result: CheckResult) -> None:
+    for item in result.items:
+        mark = "right" if item.correct else "WRONG"
+        expected = "" if item.correct or not item.expected else f"   (expected: {item.expected})"
+        print(f"{item.id:>4}) {mark}  {item.given or '(no answer)'}{expected}")
+    print(f"{result.correct} of {result.total} right")
+    if result.working:
+        print("\nWorking:")
+        for working in result.working:
+            print(working)
+
+
+@lab_app.command("list")
+def lab_list(addr: OptionalAddress = None, as_json: JsonFlag = False) -> None:
+    """The exercise kinds."""
+
+    def run(address: str) -> Any:
+        with Exercises(address) as exercises:
+            return exercises.kinds()
+
+    kinds = _offline_guarded(addr, run)
+    if as_json:
+        emit_json(kinds)
+        return
+    for entry in kinds:
+        print(f"{entry.kind:<10} {entry.title}\n{'':<10} answers: {entry.answer_format}")
+
+
+@lab_app.command("question")
+def lab_question(
+    kind: Kind,
+    seed: Seed = 0,
+    count: Count = 1,
+    answers: Annotated[
+        bool, typer.Option("--answers", "-c", help="also print the answers and the working")
+    ] = False,
+    key: Annotated[
+        bool,
+        typer.Option(
+            "--key", help="print only the answer key, in the format `vmsim lab check` reads"
+        ),
+    ] = False,
+    addr: OptionalAddress = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print COUNT questions of KIND from SEED (with --answers: the answers and how to get them)."""
+
+    def run(address: str) -> Any:
+        with Exercises(address) as exercises:
+            return exercises.questions(kind, seed, count, with_answers=answers or key)
+
+    questions = _offline_guarded(addr, run)
+    if key:
+        for question in questions:
+            for item in question.items:
+                print(f"{item.id}: {item.answer}")
+    elif as_json:
+        emit_json(questions)
+    else:
+        _print_questions(questions, answers)
+
+
+@lab_app.command("check")
+def lab_check(
+    kind: Kind,
+    source: AnswersFile = None,
+    seed: Seed = 0,
+    count: Count = 1,
+    addr: OptionalAddress = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check answers to `vmsim lab question KIND --seed S -n N`; exit 1 unless all are right."""
+
+    def run(address: str) -> Any:
+        with Exercises(address) as exercises:
+            shown = (
+                None
+                if source is not None or not sys.stdin.isatty()
+                else exercises.questions(kind, seed, count)
+            )
+            return exercises.check(kind, seed, count, _read_answers(source, shown))
+
+    result = _offline_guarded(addr, run)
+    if as_json:
+        emit_json(result)
+    else:
+        _print_check(result)
+    if result.correct != result.total:
+        raise typer.Exit(1)
+
+
+@lab_app.command("join")
+def lab_join(
+    name: Annotated[str, typer.Argument(help="your name in the lab")],
+    token: Annotated[str, typer.Option(help="rejoin with the token of your first join")] = "",
+    addr: ServerAddress = DEFAULT_ADDRESS,
+) -> None:
+    """Join the server's graded lab; prints your token (keep it: export VMSIM_LAB_TOKEN=...)."""
+    with guarded(lambda: Lab(addr, name, token)) as lab:
+        print(lab.token)
+        print(f"lab: {lab.title}", file=sys.stderr)
+        for kind, (count, weight, attempts) in lab.exercises.items():
+            print(
+                f"  {kind}: {count} question(s), weight {weight:g}, {attempts} attempt(s)",
+                file=sys.stderr,
+            )
+
+
+def _student(addr: str, token: str) -> Lab:
+    if not token:
+        raise typer.BadParameter(
+            "needs --token (or VMSIM_LAB_TOKEN): run `vmsim lab join NAME` first"
+        )
+    return guarded(lambda: Lab(addr, token=token))
+
+
+@lab_app.command("fetch")
+def lab_fetch(kind: Kind, token: Token = "", addr: ServerAddress = DEFAULT_ADDRESS) -> None:
+    """Your questions of one exercise of the graded lab."""
+    with _student(addr, token) as lab:
+        _print_questions(guarded(lambda: lab.questions(kind)), with_answers=False)
+
+
+@lab_app.command("submit")
+def lab_submit(
+    kind: Kind,
+    source: AnswersFile = None,
+    token: Token = "",
+    addr: ServerAddress = DEFAULT_ADDRESS,
+    as_json: JsonFlag = False,
+) -> None:
+    """Submit answers to one exercise of the graded lab; the server checks and stores them."""
+    with _student(addr, token) as lab:
+        shown = (
+            None
+            if source is not None or not sys.stdin.isatty()
+            else guarded(lambda: lab.questions(kind))
+        )
+        answers = _read_answers(source, shown)
+        submission = guarded(lambda: lab.submit(kind, answers))
+    if as_json:
+        emit_json(submission)
+        return
+    _print_check(submission.result)
+    print(f"attempt {submission.attempt} of {submission.attempts}, score {submission.score:g}")
+
+
+@lab_app.command("results")
+def lab_results(
+    addr: ServerAddress = DEFAULT_ADDRESS,
+    admin_token: Annotated[
+        str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
+    ] = "",
+    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The scoreboard of the graded lab (needs the admin token)."""
+    board = guarded(lambda: scoreboard(addr, admin_token))
+    if as_json:
+        emit_json(dataclasses.asdict(board))
+        return
+    rows = board.rows()
+    if as_csv:
+        csv.writer(sys.stdout).writerows(rows)
+        return
+    print(board.title)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

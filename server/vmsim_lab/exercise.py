@@ -1,0 +1,206 @@
+"""Exercises as data: a seeded generator per kind, questions with items, answers checked.
+
+Each generator builds a real `vmsim_kernel.Machine` (or the kernel piece it asks about),
+drives it, and reads the answers off the kernel: the solver is the kernel itself, never a
+second implementation. Questions come from `random.Random("<kind>:<seed>:<number>")`
+(string seeds go through SHA-512, so they are the same on every run and machine).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from vmsim_kernel import InvalidArgument
+
+__all__ = [
+    "EXERCISES",
+    "MAX_QUESTIONS",
+    "CheckResult",
+    "Exercise",
+    "Item",
+    "ItemResult",
+    "Question",
+    "check_answers",
+    "exercise",
+    "normalize_answer",
+    "questions",
+    "register",
+]
+
+MAX_QUESTIONS = 50
+
+
+@dataclass(frozen=True)
+class Item:
+    """One answerable part of a question.
+
+    Attributes:
+        id: the question number and a letter ("1a").
+        prompt: what is asked.
+        answer: the right answer as a person writes it.
+    """
+
+    id: str
+    prompt: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One generated question.
+
+    Attributes:
+        kind: the exercise kind.
+        number: 1-based position in its set.
+        text: the setting and the questions, everything a student needs.
+        items: the answerable parts.
+        working: how the kernel found the answers, step by step.
+    """
+
+    kind: str
+    number: int
+    text: str
+    items: tuple[Item, ...]
+    working: str
+
+
+Generator = Callable[[random.Random, int], Question]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A kind of exercise: its name, what it asks, how to answer, and its generator."""
+
+    kind: str
+    title: str
+    answer_format: str
+    generate: Generator
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The check of one item."""
+
+    id: str
+    correct: bool
+    given: str
+    expected: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The check of a set of answers."""
+
+    items: tuple[ItemResult, ...]
+    working: tuple[str, ...]
+
+    @property
+    def correct(self) -> int:
+        """Items answered right."""
+        return sum(item.correct for item in self.items)
+
+    @property
+    def total(self) -> int:
+        """Items in all."""
+        return len(self.items)
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def register(kind: str, title: str, answer_format: str) -> Callable[[Generator], Generator]:
+    """Decorator: add a generator to EXERCISES under *kind*."""
+
+    def add(generate: Generator) -> Generator:
+        EXERCISES[kind] = Exercise(kind, title, answer_format, generate)
+        return generate
+
+    return add
+
+
+def exercise(kind: str) -> Exercise:
+    """The exercise of *kind*.
+
+    Raises:
+        InvalidArgument: no such kind.
+    """
+    try:
+        return EXERCISES[kind]
+    except KeyError:
+        raise InvalidArgument(
+            "kind", f"no exercise {kind!r}", ", ".join(sorted(EXERCISES))
+        ) from None
+
+
+def questions(kind: str, seed: int, count: int = 1) -> list[Question]:
+    """*count* questions of *kind* from *seed*: the same everywhere, every time.
+
+    Raises:
+        InvalidArgument: unknown kind, a negative seed, or count outside 1..MAX_QUESTIONS.
+    """
+    chosen = exercise(kind)
+    if not 0 <= seed < 1 << 64:
+        raise InvalidArgument("seed", f"{seed}", "0 .. 2**64 - 1")
+    if not 1 <= count <= MAX_QUESTIONS:
+        raise InvalidArgument("count", f"{count}", f"1 .. {MAX_QUESTIONS}")
+    return [
+        chosen.generate(random.Random(f"{kind}:{seed}:{number}"), number)
+        for number in range(1, count + 1)
+    ]
+
+
+_SYNONYMS = {"h": "hit", "m": "miss", "y": "yes", "n": "no", "-": "none", "segfault": "segv"}
+_SEPARATORS = re.compile(r"[\s,;\[\]]+")
+
+
+def normalize_answer(text: str) -> str:
+    """Canonical form of an answer: case, spacing and number bases do not matter.
+
+    "0x10" and "16" are the same number; "M 7" is "miss 7"; "[1, 2]" is "1 2".
+    """
+    tokens = []
+    for token in _SEPARATORS.split(text.strip().lower()):
+        if not token:
+            continue
+        try:
+            tokens.append(str(int(token, 0)))
+        except ValueError:
+            tokens.append(_SYNONYMS.get(token, token))
+    return " ".join(tokens)
+
+
+def check_answers(kind: str, seed: int, count: int, answers: Mapping[str, str]) -> CheckResult:
+    """Check *answers* (item id -> answer) against the questions of (kind, seed, count).
+
+    Raises:
+        InvalidArgument: as questions(), or an answer for an item the questions do not have.
+    """
+    asked = questions(kind, seed, count)
+    ids = [item.id for question in asked for item in question.items]
+    unknown = sorted(set(answers) - set(ids))
+    if unknown:
+        raise InvalidArgument(
+            "answers", f"no item {', '.join(unknown)}", f"item ids {ids[0]} .. {ids[-1]}"
+        )
+    return CheckResult(
+        items=tuple(
+            ItemResult(
+                item.id,
+                item.id in answers
+                and normalize_answer(answers[item.id]) == normalize_answer(item.answer),
+                answers.get(item.id, ""),
+                item.answer,
+            )
+            for question in asked
+            for item in question.items
+        ),
+        working=tuple(question.working for question in asked),
+    )
+
+
+def item_ids(number: int, count: int) -> Sequence[str]:
+    """Ids of *count* items of question *number*: "1a", "1b", ..."""
+    return [f"{number}{chr(ord('a') + index)}" for index in range(count)]

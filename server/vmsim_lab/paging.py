@@ -1,0 +1,319 @@
+"""Exercises on address translation and demand paging, answered by the kernel's own walk.
+
+translate: a real two-level x86 page table (arch/x86/mm, the MMU walk of pgtable.py);
+segment: logical -> linear through a GDT (segmentation.py), then the page walk;
+lazy: lazy allocation and fault counting for an access script (mm/memory.c via memory.py).
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import closing
+
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    PAGE_OFFSET,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    Machine,
+    MachineConfig,
+    MiB,
+    Translation,
+)
+from vmsim_kernel.segmentation import (
+    GDT_ENTRY_USER_DS,
+    Gdt,
+    GeneralProtectionFault,
+    SegmentRegister,
+    gdt_entry_init,
+    linux_gdt,
+)
+
+from .exercise import Item, Question, item_ids, register
+
+__all__ = ["lazy_question", "segment_question", "translate_question"]
+
+PDE_SHIFT = 22
+BITS_LEGEND = "bits: P=0x001 RW=0x002 US=0x004 A=0x020 D=0x040 PS=0x080; frame = entry & 0xfffff000"
+
+
+def _machine(rng: random.Random, ram_mib: int = 16) -> Machine:
+    return Machine(
+        MachineConfig(ram_bytes=ram_mib * MiB, swap_bytes=0, seed=rng.randrange(1 << 16))
+    )
+
+
+def _map_fixed(machine: Machine, pid: int, start: int, nr_pages: int) -> None:
+    """mmap(start, nr_pages pages, rw, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED)."""
+    machine.mmap(
+        pid,
+        start,
+        nr_pages * PAGE_SIZE,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+    )
+
+
+def _word(machine: Machine, physical: int) -> int:
+    return int(machine.ram_words[physical >> 2])
+
+
+def _user_access(walk: Translation, write: bool) -> tuple[str, str]:
+    """The outcome of a user-mode access, as (answer, why), from the kernel's walk."""
+    if walk.present and walk.user and (walk.writable or not write):
+        assert walk.physical is not None
+        return f"0x{walk.physical:08x}", f"physical 0x{walk.physical:08x} (pfn {walk.pfn})"
+    if walk.present and walk.user:
+        return "fault", "a write to a read-only PTE (R/W clear): protection fault (#PF)"
+    if walk.present:
+        return "fault", "U/S clear: a user access to a supervisor page (#PF)"
+    return "fault", f"{walk.fault} (#PF)"
+
+
+def _walk_text(walk: Translation) -> str:
+    lines = [
+        f"linear 0x{walk.linear:08x}: PDE index 0x{walk.pde_index:03x}, "
+        f"PTE index 0x{walk.pte_index:03x}, offset 0x{walk.linear & 0xFFF:03x}",
+        f"  PDE at CR3 + 4*0x{walk.pde_index:03x} = 0x{walk.pde_address:08x} holds 0x{walk.pde:08x}",
+    ]
+    if walk.pte_address is not None and walk.pte is not None:
+        lines.append(f"  PTE at 0x{walk.pte_address:08x} holds 0x{walk.pte:08x}")
+    elif not walk.pde & 1:
+        lines.append("  the PDE is not present: no page table")
+    return "\n".join(lines)
+
+
+def _dump(machine: Machine, cr3: int, pde_indexes: set[int]) -> str:
+    """The page directory's entries of interest and every user page table they point to."""
+    lines = [f"CR3 = 0x{cr3:08x}", f"Page directory at 0x{cr3:08x} (entries not shown are 0):"]
+    tables: list[int] = []
+    for index in range(1024):
+        pde = _word(machine, cr3 + 4 * index)
+        user_table = bool(pde & 1 and pde & 4)
+        if index in pde_indexes or (user_table and index < PAGE_OFFSET >> PDE_SHIFT):
+            lines.append(f"  [0x{index:03x}] 0x{pde:08x}")
+            if user_table:
+                tables.append(pde & ~0xFFF)
+    for table in tables:
+        lines.append(f"Page table at 0x{table:08x} (entries not shown are 0):")
+        for index in range(1024):
+            pte = _word(machine, table + 4 * index)
+            if pte:
+                lines.append(f"  [0x{index:03x}] 0x{pte:08x}")
+    lines.append(BITS_LEGEND)
+    return "\n".join(lines)
+
+
+@register(
+    "translate",
+    "x86 two-level page walk: CR3 and a dump of the tables -> physical address or fault",
+    "a physical address such as 0x00a42123, or 'fault'",
+)
+def translate_question(rng: random.Random, number: int) -> Question:
+    """Map and touch two regions, then ask where four user accesses land."""
+    with closing(_machine(rng)) as machine:
+        pid = machine.spawn("student")
+        regions = []
+        for pde_index in rng.sample(range(0x010, 0x2F0), 2):
+            nr_pages = rng.randint(3, 8)
+            start = (pde_index << PDE_SHIFT) + rng.randrange(0, 1024 - nr_pages) * PAGE_SIZE
+            _map_fixed(machine, pid, start, nr_pages)
+            regions.append((start, nr_pages))
+        touched: list[int] = []
+        untouched: list[int] = []
+        for start, nr_pages in regions:
+            for page in range(nr_pages):
+                va = start + page * PAGE_SIZE
+                if rng.random() < 0.6:
+                    machine.touch(pid, va, write=rng.random() < 0.6)
+                    touched.append(va)
+                else:
+                    untouched.append(va)
+        if not touched:
+            machine.touch(pid, untouched[0], write=True)
+            touched.append(untouched.pop(0))
+        used_pdes = {start >> PDE_SHIFT for start, _ in regions}
+        free_pde = rng.choice([i for i in range(0x010, 0x2F0) if i not in used_pdes])
+        candidates: list[tuple[int, bool]] = [
+            (rng.choice(touched) + rng.randrange(PAGE_SIZE), False),
+            (rng.choice(touched) + rng.randrange(PAGE_SIZE), True),
+            ((free_pde << PDE_SHIFT) + rng.randrange(1 << PDE_SHIFT), rng.random() < 0.5),
+            (PAGE_OFFSET + rng.randrange(8 * MiB), False),
+        ]
+        if untouched:
+            candidates.append((rng.choice(untouched) + rng.randrange(PAGE_SIZE), False))
+        rng.shuffle(candidates)
+        accesses = candidates[:4]
+        cr3 = machine.translate(pid, accesses[0][0]).cr3
+        ids = item_ids(number, len(accesses))
+        items, working = [], []
+        for item_id, (va, write) in zip(ids, accesses, strict=True):
+            walk = machine.translate(pid, va)
+            answer, why = _user_access(walk, write)
+            what = "write to" if write else "read of"
+            items.append(Item(item_id, f"user-mode {what} 0x{va:08x}", answer))
+            working.append(f"{item_id}) {_walk_text(walk)}\n  -> {why}")
+        dump = _dump(machine, cr3, {va >> PDE_SHIFT for va, _ in accesses})
+    text = (
+        f"A process runs in user mode on a 32-bit x86 (non-PAE, 4 KiB pages).\n{dump}\n"
+        "For each access give the physical address the MMU reaches, or 'fault' when the MMU "
+        "raises a page fault instead (the kernel may then handle it):\n"
+        + "\n".join(f"  {item.id}) {item.prompt}" for item in items)
+    )
+    return Question("translate", number, text, tuple(items), "\n".join(working))
+
+
+# ---- segmentation -------------------------------------------------------------------------------
+_CUSTOM_SEGMENTS = (
+    # (what, flags for gdt_entry_init): G=0 byte limits, D=1, P=1, S=1
+    ("data, read/write, DPL 3", 0x40F2),
+    ("data, read-only, DPL 3", 0x40F0),
+    ("data, read/write, DPL 0", 0x4092),
+    ("code, execute/read, DPL 3", 0x40FA),
+)
+
+
+@register(
+    "segment",
+    "logical -> linear -> physical through the GDT (base, limit, DPL, type) and the page tables",
+    "a linear or physical address (0x...), or 'fault'",
+)
+def segment_question(rng: random.Random, number: int) -> Question:
+    """Four GDT entries beside Linux's flat ones; three accesses at CPL 3."""
+    with closing(_machine(rng)) as machine:
+        pid = machine.spawn("student")
+        nr_pages = 8
+        region = (rng.randrange(0x040, 0x2F0) << PDE_SHIFT) + rng.randrange(0, 512) * PAGE_SIZE
+        _map_fixed(machine, pid, region, nr_pages)
+        for page in range(nr_pages):
+            machine.touch(pid, region + page * PAGE_SIZE, write=True)
+        gdt = Gdt({index: linux_gdt().descriptor(index) for index in range(12, 16)})
+        first_custom = GDT_ENTRY_USER_DS + 1
+        for offset, (_, flags) in enumerate(_CUSTOM_SEGMENTS):
+            base = region - rng.randrange(0, 4) * PAGE_SIZE - rng.randrange(0, 0x1000, 0x10)
+            limit = region + nr_pages * PAGE_SIZE - base - 1 - rng.randrange(0, 3) * PAGE_SIZE
+            gdt.set_descriptor(first_custom + offset, gdt_entry_init(flags, base, limit))
+        accesses = []
+        for _ in range(3):
+            index = first_custom + rng.randrange(len(_CUSTOM_SEGMENTS))
+            if rng.random() < 0.2:
+                index = GDT_ENTRY_USER_DS
+            selector = index * 8 + 3
+            descriptor = gdt.descriptor(index)
+            span = region + nr_pages * PAGE_SIZE - descriptor.base
+            offset = (
+                region - descriptor.base + rng.randrange(nr_pages * PAGE_SIZE)
+                if index == GDT_ENTRY_USER_DS
+                else rng.randrange(max(1, span + 0x800))
+            )
+            accesses.append((selector, offset, rng.random() < 0.4))
+        ids = item_ids(number, 2 * len(accesses))
+        items, working, prompts = [], [], []
+        for position, (selector, offset, write) in enumerate(accesses):
+            linear_id, physical_id = ids[2 * position], ids[2 * position + 1]
+            what = "write" if write else "read"
+            prompts.append(
+                f"  {what} at 0x{selector:04x}:0x{offset:08x}: {linear_id}) linear  {physical_id}) physical"
+            )
+            try:
+                segment = gdt.logical_to_linear(
+                    selector, offset, 3, register=SegmentRegister.DS, write=write
+                )
+            except GeneralProtectionFault as fault:
+                items += [
+                    Item(
+                        linear_id,
+                        f"linear address of the {what} at 0x{selector:04x}:0x{offset:08x}",
+                        "fault",
+                    ),
+                    Item(physical_id, "its physical address", "fault"),
+                ]
+                working.append(f"{linear_id}) {fault} -> no linear address, no physical address")
+                continue
+            descriptor = segment.descriptor
+            walk = machine.translate(pid, segment.linear)
+            answer, why = _user_access(walk, write)
+            items += [
+                Item(
+                    linear_id,
+                    f"linear address of the {what} at 0x{selector:04x}:0x{offset:08x}",
+                    f"0x{segment.linear:08x}",
+                ),
+                Item(physical_id, "its physical address", answer),
+            ]
+            working.append(
+                f"{linear_id}) selector 0x{selector:04x}: index {segment.index}, TI {segment.ti}, "
+                f"RPL {segment.rpl}; descriptor 0x{descriptor.raw:016x}: base 0x{descriptor.base:08x}, "
+                f"limit 0x{descriptor.effective_limit:x}, DPL {descriptor.dpl}, {descriptor.kind}; "
+                f"linear = base + offset = 0x{segment.linear:08x}\n"
+                f"{physical_id}) {_walk_text(walk)}\n  -> {why}"
+            )
+        gdt_lines = [
+            f"  [{index:2d}] 0x{gdt.descriptor(index).raw:016x}"
+            for index in range(12, first_custom + len(_CUSTOM_SEGMENTS))
+        ]
+        page_lines = [
+            f"  linear page 0x{va:08x} -> frame 0x{walk.physical:08x}"
+            for va in range(region, region + nr_pages * PAGE_SIZE, PAGE_SIZE)
+            if (walk := machine.translate(pid, va)).physical is not None
+        ]
+    text = (
+        "A user-mode (CPL 3) process loads each selector into DS and makes one access.\n"
+        "GDT (8-byte descriptors; base = bits 16-39 and 56-63, limit = bits 0-15 and 48-51, "
+        "type = bits 40-43, S = bit 44, DPL = bits 45-46, P = bit 47, G = bit 55):\n"
+        + "\n".join(gdt_lines)
+        + "\nThe process's present pages (every other linear page faults):\n"
+        + "\n".join(page_lines)
+        + "\nFor each access give the linear and the physical address, or 'fault':\n"
+        + "\n".join(prompts)
+    )
+    return Question("segment", number, text, tuple(items), "\n".join(working))
+
+
+# ---- lazy allocation ----------------------------------------------------------------------------
+@register(
+    "lazy",
+    "lazy allocation: which accesses of a script fault (hit, minor, major), faults and RSS",
+    "hit, minor or major per access; numbers for the totals",
+)
+def lazy_question(rng: random.Random, number: int) -> Question:
+    """mmap a private anonymous region, run a read/write script, count what the kernel did."""
+    with closing(_machine(rng, 32)) as machine:
+        pid = machine.spawn("student")
+        nr_pages = rng.randint(4, 8)
+        base = machine.mmap(
+            pid, 0, nr_pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+        )
+        before = machine.process(pid)
+        script = [(rng.randrange(nr_pages), rng.random() < 0.5) for _ in range(rng.randint(6, 9))]
+        ids = item_ids(number, len(script) + 2)
+        items, working = [], []
+        for item_id, (page, write) in zip(ids[:-2], script, strict=True):
+            outcome = machine.touch(pid, base + page * PAGE_SIZE, write=write)
+            after = machine.process(pid)
+            what = "write" if write else "read"
+            items.append(Item(item_id, f"{what} page {page}", outcome.name.lower()))
+            working.append(
+                f"{item_id}) {what} page {page}: {outcome.name.lower()}; "
+                f"minor faults so far {after.minor_faults - before.minor_faults}, "
+                f"VmRSS {after.vm_rss // PAGE_SIZE} pages"
+            )
+        final = machine.process(pid)
+        minor = final.minor_faults - before.minor_faults
+        rss_pages = (final.vm_rss - before.vm_rss) // PAGE_SIZE
+        items.append(Item(ids[-2], "minor faults in all", str(minor)))
+        items.append(
+            Item(ids[-1], "resident pages of the region at the end (VmRSS)", str(rss_pages))
+        )
+        working.append(f"{ids[-2]}) {minor} minor faults\n{ids[-1]}) {rss_pages} pages resident")
+    lines = [
+        f"A process maps {nr_pages} pages with mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)"
+        " and nothing else happens on the machine (plenty of free RAM, no swap).",
+        "Then it runs this script; for each access say hit, minor or major:",
+        *(f"  {item.id}) {item.prompt}" for item in items[:-2]),
+        *(f"  {item.id}) {item.prompt}?" for item in items[-2:]),
+    ]
+    return Question("lazy", number, "\n".join(lines), tuple(items), "\n".join(working))

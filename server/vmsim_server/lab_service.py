@@ -1,0 +1,179 @@
+"""ExerciseService (seeded practice questions) and LabService (graded labs): thin adapters.
+
+The questions and their checks live in vmsim_lab (answers from the kernel itself); the
+students, the secret and the submissions in vmsim_lab.grading's SQLite store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from vmsim.v1 import lab_pb2, lab_pb2_grpc
+from vmsim_lab import EXERCISES, CheckResult, Question, check_answers, questions
+from vmsim_lab.grading import LabStore
+
+from .admin_service import require_admin
+from .errors import Unauthenticated
+
+__all__ = ["LAB_TOKEN_METADATA_KEY", "ExerciseService", "LabService"]
+
+Context = grpc.aio.ServicerContext[Any, Any]
+LAB_TOKEN_METADATA_KEY = "x-vmsim-lab-token"
+
+
+def question_message(question: Question, with_answers: bool) -> lab_pb2.Question:
+    """A question on the wire, answers and working only when asked for."""
+    return lab_pb2.Question(
+        kind=question.kind,
+        number=question.number,
+        text=question.text,
+        items=[
+            lab_pb2.QuestionItem(
+                id=item.id, prompt=item.prompt, answer=item.answer if with_answers else ""
+            )
+            for item in question.items
+        ],
+        working=question.working if with_answers else "",
+    )
+
+
+def check_message(result: CheckResult, reveal: bool) -> lab_pb2.CheckResult:
+    """A check on the wire; the right answers and working only when *reveal*."""
+    return lab_pb2.CheckResult(
+        items=[
+            lab_pb2.ItemResult(
+                id=item.id,
+                correct=item.correct,
+                given=item.given,
+                expected=item.expected if reveal else "",
+            )
+            for item in result.items
+        ],
+        correct=result.correct,
+        total=result.total,
+        working=list(result.working) if reveal else [],
+    )
+
+
+class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
+    """Stateless practice: list, generate, check.
+
+    Each question boots its own small machine and shares nothing with the served one, so
+    generation runs in a worker thread and never holds the event loop.
+    """
+
+    async def ListExercises(
+        self, request: lab_pb2.ListExercisesRequest, context: Context
+    ) -> lab_pb2.ListExercisesResponse:
+        return lab_pb2.ListExercisesResponse(
+            exercises=[
+                lab_pb2.Exercise(kind=e.kind, title=e.title, answer_format=e.answer_format)
+                for e in EXERCISES.values()
+            ]
+        )
+
+    async def GetQuestions(
+        self, request: lab_pb2.GetQuestionsRequest, context: Context
+    ) -> lab_pb2.GetQuestionsResponse:
+        generated = await asyncio.to_thread(
+            questions, request.kind, request.seed, request.count or 1
+        )
+        return lab_pb2.GetQuestionsResponse(
+            questions=[question_message(q, request.with_answers) for q in generated]
+        )
+
+    async def CheckAnswers(
+        self, request: lab_pb2.CheckAnswersRequest, context: Context
+    ) -> lab_pb2.CheckAnswersResponse:
+        result = await asyncio.to_thread(
+            check_answers, request.kind, request.seed, request.count or 1, dict(request.answers)
+        )
+        return lab_pb2.CheckAnswersResponse(result=check_message(result, reveal=True))
+
+
+class LabService(lab_pb2_grpc.LabServiceServicer):
+    """A graded lab: join, questions per student, submissions, the scoreboard."""
+
+    def __init__(
+        self,
+        store: LabStore,
+        admin_token: str,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._store = store
+        self._admin_token = admin_token
+        self._now = now
+
+    def _student(self, context: Context) -> str:
+        for key, value in context.invocation_metadata() or ():
+            if key == LAB_TOKEN_METADATA_KEY:
+                name = self._store.student(value if isinstance(value, str) else value.decode())
+                if name is not None:
+                    return name
+                raise Unauthenticated(f"{LAB_TOKEN_METADATA_KEY} is not a token of this lab")
+        raise Unauthenticated(f"missing {LAB_TOKEN_METADATA_KEY} metadata: join the lab first")
+
+    async def JoinLab(
+        self, request: lab_pb2.JoinLabRequest, context: Context
+    ) -> lab_pb2.JoinLabResponse:
+        token = self._store.join(request.name, request.token, self._now())
+        lab = self._store.lab
+        return lab_pb2.JoinLabResponse(
+            token=token,
+            title=lab.title,
+            exercises=[
+                lab_pb2.LabExercise(
+                    kind=e.kind, count=e.count, weight=e.weight, attempts=e.attempts
+                )
+                for e in lab.exercises
+            ],
+            deadline_unix=int(lab.deadline.timestamp()) if lab.deadline else 0,
+        )
+
+    async def GetLabQuestions(
+        self, request: lab_pb2.GetLabQuestionsRequest, context: Context
+    ) -> lab_pb2.GetLabQuestionsResponse:
+        name = self._student(context)
+        generated = self._store.questions_of(name, request.kind)
+        return lab_pb2.GetLabQuestionsResponse(
+            questions=[question_message(q, with_answers=False) for q in generated]
+        )
+
+    async def SubmitLabAnswers(
+        self, request: lab_pb2.SubmitLabAnswersRequest, context: Context
+    ) -> lab_pb2.SubmitLabAnswersResponse:
+        name = self._student(context)
+        result, attempt, score = self._store.submit(
+            name, request.kind, request.answers, self._now()
+        )
+        attempts = self._store.lab.exercise(request.kind).attempts
+        return lab_pb2.SubmitLabAnswersResponse(
+            result=check_message(result, reveal=attempt >= attempts),
+            attempt=attempt,
+            attempts=attempts,
+            score=score,
+        )
+
+    async def GetLabResults(
+        self, request: lab_pb2.GetLabResultsRequest, context: Context
+    ) -> lab_pb2.GetLabResultsResponse:
+        require_admin(context, self._admin_token)
+        possible = sum(e.weight for e in self._store.lab.exercises)
+        return lab_pb2.GetLabResultsResponse(
+            title=self._store.lab.title,
+            students=[
+                lab_pb2.StudentResult(
+                    name=line.name,
+                    scores=line.scores,
+                    total=line.total,
+                    possible=possible,
+                    submissions=line.submissions,
+                )
+                for line in self._store.scoreboard()
+            ],
+        )

@@ -12,6 +12,7 @@ import grpc
 
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
+from vmsim_kernel.framemap import frame_map
 
 from . import convert
 from .events import EventHub
@@ -135,6 +136,11 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             clock_ns=self._machine.now_ns,
             text=self._machine.report("stat"),
         )
+
+    async def GetFrameMap(
+        self, request: inspect_pb2.GetFrameMapRequest, context: Context
+    ) -> inspect_pb2.GetFrameMapResponse:
+        return convert.frame_map(frame_map(self._machine), self._machine.zoneinfo())
 
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context

@@ -505,6 +505,19 @@ def load(
     console.print(table)
 
 
+@app.command()
+def dashboard(
+    addr: Address = DEFAULT_ADDRESS,
+    host: Annotated[str, typer.Option(help="interface the web page listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port of the web page")] = 8080,
+) -> None:
+    """Serve the live web dashboard of the server at --addr: memory map, processes, charts, events."""
+    from .dashboard import serve_dashboard
+
+    console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
+    serve_dashboard(addr, host, port)
+
+
 kernel_app = typer.Typer(
     help="The shared kernel space (needs the admin token): kmalloc, vmalloc, kmap, __pa/__va, reports.",
     no_args_is_help=True,

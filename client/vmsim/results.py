@@ -13,6 +13,7 @@ from .v1 import common_pb2, inspect_pb2, process_pb2
 
 __all__ = [
     "FAULT_KINDS",
+    "FRAME_USES",
     "CallCost",
     "CpuTimes",
     "Event",

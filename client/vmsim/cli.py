@@ -193,10 +193,16 @@ def _kb(value: int) -> str:
 
 
 @app.command()
-def ps(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
-    """Processes with their memory (kB) and fault counts."""
+def ps(
+    addr: Address = DEFAULT_ADDRESS,
+    as_json: JsonFlag = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", "-a", help="also zombies: processes that exited or were killed")
+    ] = False,
+) -> None:
+    """Live processes with their memory (kB) and fault counts (zombies too with --all)."""
     with Inspector(addr) as inspector:
-        processes = guarded(inspector.processes)
+        processes = [p for p in guarded(inspector.processes) if show_all or p.state != "Z"]
     if as_json:
         emit_json([_status_fields(p) for p in processes])
         return
@@ -503,6 +509,129 @@ def load(
     ):
         table.add_row(name, value)
     console.print(table)
+
+
+@app.command()
+def vmstat(
+    delay: Annotated[
+        float | None, typer.Argument(help="seconds between lines (one line since boot without it)")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Argument(help="lines to print (default: until Ctrl-C)")
+    ] = None,
+    addr: Address = DEFAULT_ADDRESS,
+) -> None:
+    """vmstat(8): processes, memory, swap, io, system and cpu columns, rates per interval."""
+    import time
+
+    from .views import VMSTAT_HEADER, read_vmstat_sample, vmstat_line
+
+    if delay is not None and delay <= 0:
+        raise typer.BadParameter("DELAY must be positive", param_hint="DELAY")
+    lines = count if count is not None else (None if delay else 1)
+    print(VMSTAT_HEADER)
+    with Inspector(addr) as inspector:
+        previous = None
+        printed = 0
+        try:
+            while lines is None or printed < lines:
+                if printed:
+                    time.sleep(delay or 0)
+                sample = guarded(lambda: read_vmstat_sample(inspector, time.monotonic()))
+                print(vmstat_line(previous, sample), flush=True)
+                previous, printed = sample, printed + 1
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def free(
+    human: Annotated[bool, typer.Option("-h", "--human", help="sizes like 16Mi")] = False,
+    addr: Address = DEFAULT_ADDRESS,
+) -> None:
+    """free(1): total, used, free, shared, buff/cache and available memory and swap (KiB)."""
+    from .views import format_free
+
+    with Inspector(addr) as inspector:
+        info = guarded(inspector.meminfo)
+    print(format_free(info.values, human), end="")
+
+
+@app.command()
+def pmap(
+    pid: int,
+    extended: Annotated[bool, typer.Option("-x", help="extended format (the only one)")] = True,
+    addr: Address = DEFAULT_ADDRESS,
+) -> None:
+    """pmap -x PID: each mapping with its size, RSS and dirty kB."""
+    from .views import format_pmap
+
+    with Inspector(addr) as inspector:
+        status_ = guarded(lambda: inspector.status(pid))
+        vmas = guarded(lambda: inspector.smaps(pid))
+    print(format_pmap(status_, vmas), end="")
+
+
+@app.command()
+def top(
+    addr: Address = DEFAULT_ADDRESS,
+    sort: Annotated[str, typer.Option(help="rss, swap, faults or pid")] = "rss",
+    delay: Annotated[float, typer.Option("--delay", "-d", help="seconds between updates")] = 2.0,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", help="updates before exiting (0 = until Ctrl-C)")
+    ] = 0,
+    limit: Annotated[int, typer.Option(help="rows to show (0 = all)")] = 30,
+) -> None:
+    """A live process table like top(1), sorted by RSS, swap or faults."""
+    import time
+
+    from rich.live import Live
+
+    from .views import TOP_SORT_KEYS, top_rows
+
+    if sort not in TOP_SORT_KEYS:
+        raise typer.BadParameter(f"one of {', '.join(TOP_SORT_KEYS)}", param_hint="--sort")
+
+    def frame(inspector: Inspector) -> Table:
+        meminfo = inspector.meminfo().values
+        processes = inspector.processes()
+        live = [p for p in processes if p.state != "Z"]
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            title=(
+                f"vmsim top - {addr}   {len(live)} processes   "
+                f"Mem {meminfo['MemTotal']} kB total, {meminfo['MemFree']} free   "
+                f"Swap {meminfo['SwapTotal']} kB total, {meminfo['SwapFree']} free"
+            ),
+            title_justify="left",
+            caption=f"sorted by {sort}; sizes in kB",
+        )
+        for heading in ("PID", "NAME", "VIRT", "RES", "SWAP", "PTE", "MINFLT", "MAJFLT"):
+            table.add_column(heading, justify="left" if heading == "NAME" else "right")
+        for p in top_rows(processes, sort, limit):
+            table.add_row(
+                str(p.pid),
+                p.name,
+                _kb(p.vm_size),
+                _kb(p.vm_rss),
+                _kb(p.vm_swap),
+                _kb(p.vm_pte),
+                str(p.minor_faults),
+                str(p.major_faults),
+            )
+        return table
+
+    with Inspector(addr) as inspector:
+        first = guarded(lambda: frame(inspector))
+        shown = 1
+        try:
+            with Live(first, console=console, auto_refresh=False) as live:
+                while not iterations or shown < iterations:
+                    time.sleep(delay)
+                    live.update(guarded(lambda: frame(inspector)), refresh=True)
+                    shown += 1
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command()

@@ -39,6 +39,11 @@ def test_help_everywhere() -> None:
         ["shell"],
         ["demo"],
         ["kill"],
+        ["vmstat"],
+        ["free"],
+        ["pmap"],
+        ["top"],
+        ["dashboard"],
     ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, command

@@ -38,6 +38,7 @@ from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
 from .observability import (
     LIFECYCLE_EVENTS,
+    MetricsServer,
     RpcInterceptor,
     configure_logging,
     log_process_lifecycle,
@@ -87,7 +88,7 @@ class RunningServer:
     events: EventHub
     registry: CollectorRegistry
     reaper: asyncio.Task[None]
-    metrics_server: asyncio.Server | None = None
+    metrics_server: MetricsServer | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.

@@ -535,3 +535,28 @@ def test_generated_code_is_fresh() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_metrics_show_zones_reclaim_time_and_queueing_without_created_series(
+    start_server: StartServer,
+) -> None:
+    port = free_port()
+    server = start_server(metrics_port=port)
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+    rpc.mmap(pid, token, 3 * 4096, flags=0x8000)
+    time.sleep(0.3)  # a few event-loop lag samples
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = reply.read().decode()
+    free_pages = server.call(lambda: {z.name: z.free for z in server.running.machine.zoneinfo()})
+    for zone, pages in free_pages.items():
+        if pages:
+            assert f'vmsim_zone_free_pages{{zone="{zone}"}} {float(pages)}' in text
+    assert 'vmsim_pgscan_pages_total{reclaimer="kswapd"} 0.0' in text
+    assert 'vmsim_pgsteal_pages_total{reclaimer="direct"} 0.0' in text
+    assert 'vmsim_lru_pages{list="inactive_anon"}' in text
+    assert 'vmsim_cpu_seconds_total{mode="system"}' in text
+    assert 'vmsim_lock_hold_seconds_total{lock="&zone->lock"}' in text
+    assert "vmsim_rpc_queue_seconds_count" in text
+    assert "_created" not in text

@@ -1,5 +1,5 @@
-# vmsim server and client in one image: the compose file runs it as the server, a demo
-# client and (optionally) Locust load generators.
+# vmsim server and client in one image: the compose file runs it as the server, the web
+# dashboard, workload clients, Locust master and workers, and the demo.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -7,7 +7,9 @@ COPY server ./server
 COPY client ./client
 COPY protos ./protos
 COPY bench ./bench
-RUN pip install --no-cache-dir ".[load]"
-EXPOSE 50051 9100
+RUN pip install --no-cache-dir ".[load]" \
+    && groupadd --gid 10001 vmsim && useradd --uid 10001 --gid vmsim --no-create-home vmsim
+USER vmsim
+EXPOSE 50051 9100 8080 8089
 ENV VMSIM_ADDRESS=0.0.0.0:50051
 CMD ["vmsim-server"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import socket
 import subprocess
@@ -560,3 +562,26 @@ def test_metrics_show_zones_reclaim_time_and_queueing_without_created_series(
     assert 'vmsim_lock_hold_seconds_total{lock="&zone->lock"}' in text
     assert "vmsim_rpc_queue_seconds_count" in text
     assert "_created" not in text
+
+
+def test_the_grafana_dashboard_and_scrape_config_name_metrics_the_server_exports(
+    start_server: StartServer,
+) -> None:
+    port = free_port()
+    server = start_server(metrics_port=port)
+    open_stubs(server.address).spawn()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        exported = set(re.findall(r"^(vmsim_\w+?)(?:\{| )", reply.read().decode(), re.MULTILINE))
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/vmsim.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"vmsim_\w+", target["expr"])
+    }
+    assert len(used) >= 12
+    assert used <= exported, used - exported
+    scrape = (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert '"server:9100"' in scrape and '"--metrics-port", "9100"' in compose
+    assert not compose.startswith("version") and "\nversion:" not in compose

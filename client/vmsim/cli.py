@@ -401,7 +401,11 @@ def load(
         str, typer.Option(help="seq, random, zipf, phases, thrash, stride or trace")
     ] = "random",
     pages: Annotated[
-        int, typer.Option(help="pages each client maps (thrash: choose more than RAM / clients)")
+        int,
+        typer.Option(
+            help="pages each client maps (thrash sizes it from the server: all clients "
+            "together loop over 1.5 x RAM, within RAM + swap)"
+        ),
     ] = 1024,
     batch: Annotated[int, typer.Option(help="addresses per TouchMany")] = 256,
     write_ratio: Annotated[float, typer.Option(help="fraction of batches that write")] = 0.3,
@@ -469,7 +473,10 @@ def load(
                 task, description=f"{clients} clients, {done:,} operations, {rate:,.0f} ops/s"
             )
 
-        report = guarded(lambda: run_load(config, update))
+        try:
+            report = guarded(lambda: run_load(config, update))
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
     if csv_path:
         write_csv(report, csv_path)
     if plot:

@@ -6,8 +6,9 @@ two-list policy test is kept here per page: set by every use, cleared by the tes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+from vmsim_proto import parse_trace as parse_trace_text
 
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
@@ -19,7 +20,6 @@ __all__ = ["MAX_FRAMES", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
 
 MAX_FRAMES = 1_000_000
 MAX_TRACE_LENGTH = 10_000_000
-_TOKEN = re.compile(r"[\s,]+")
 
 
 def _policy_of(policy: ReplacementPolicy | str) -> ReplacementPolicy:
@@ -98,21 +98,13 @@ def replay(
 
 
 def parse_trace(text: str) -> list[int]:
-    """Integers separated by whitespace or commas, decimal or 0x-hex; '#' starts a comment."""
-    values = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        for token in _TOKEN.split(body):
-            if not token:
-                continue
-            try:
-                values.append(int(token, 0))
-            except ValueError:
-                raise InvalidArgument(
-                    "trace",
-                    f"line {number}: {token!r} is not a number",
-                    "decimal or 0x-hex integers",
-                ) from None
-    return values
+    """Integers separated by whitespace or commas, decimal or 0x-hex; '#' starts a comment.
+
+    The one trace parser (vmsim_proto.parse_trace), with its errors as InvalidArgument.
+    """
+    try:
+        return parse_trace_text(text)
+    except ValueError as error:
+        raise InvalidArgument(
+            "trace", str(error), "non-negative decimal or 0x-hex integers"
+        ) from None

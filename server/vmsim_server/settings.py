@@ -1,19 +1,19 @@
 """Server configuration from command-line flags and VMSIM_* environment variables.
 
-Flags win over the environment, the environment over the lab defaults. Sizes accept binary
-suffixes ("64M", "1G") and are parsed once, here.
+Flags win over the environment, the environment over the lab defaults. Sizes are parsed by
+the parser the command line uses too (vmsim_proto.parse_size: "64M", "64Mi", "0x4000000").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmsim_kernel import LOCK_CLASSES, MachineConfig, OvercommitMode, ReplacementPolicy
+from vmsim_proto import parse_size
 
 __all__ = [
     "LOG_FORMATS",
@@ -28,20 +28,6 @@ LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # opt needs the future, so it exists only in trace replay.
 SERVED_POLICIES = tuple(p.value for p in ReplacementPolicy if p is not ReplacementPolicy.OPT)
-_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """'64M', '1G', '4096', '512k', '2GiB' -> bytes (binary units).
-
-    Raises:
-        ValueError: *text* is not a size.
-    """
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a size (examples: 4096, 512k, 64M, 1G)")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
 @dataclass(frozen=True)

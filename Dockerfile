@@ -11,5 +11,5 @@ RUN pip install --no-cache-dir ".[load]" \
     && groupadd --gid 10001 vmsim && useradd --uid 10001 --gid vmsim --no-create-home vmsim
 USER vmsim
 EXPOSE 50051 9100 8080 8089
-ENV VMSIM_ADDRESS=0.0.0.0:50051
+ENV VMSIM_ADDR=0.0.0.0:50051
 CMD ["vmsim-server"]

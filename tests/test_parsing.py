@@ -41,3 +41,21 @@ def test_traces_read_the_same_everywhere() -> None:
         parse_trace("1 2\n3 x\n")
     with pytest.raises(vmsim_kernel.InvalidArgument, match="line 2"):
         vmsim_kernel.parse_trace("1 2\n3 x\n")
+
+
+def test_one_address_variable_for_server_and_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from vmsim.cli import app
+
+    monkeypatch.delenv("VMSIM_ADDRESS", raising=False)
+    monkeypatch.setenv("VMSIM_ADDR", "127.0.0.1:6001")
+    assert parse_settings([]).address == "127.0.0.1:6001"
+    assert parse_settings(["--addr", "127.0.0.1:6002"]).address == "127.0.0.1:6002"
+    monkeypatch.delenv("VMSIM_ADDR")
+    monkeypatch.setenv("VMSIM_ADDRESS", "127.0.0.1:6003")
+    with pytest.warns(FutureWarning, match="use VMSIM_ADDR"):
+        assert parse_settings([]).address == "127.0.0.1:6003"
+    # the commands read the deprecated name too: the error names the address they tried
+    result = CliRunner().invoke(app, ["free"], env={"VMSIM_ADDRESS": "127.0.0.1:1"})
+    assert result.exit_code == 1 and "127.0.0.1:1" in result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ __all__ = [
     "LOG_FORMATS",
     "LOG_LEVELS",
     "ServerSettings",
+    "address_from_environment",
     "build_parser",
     "parse_settings",
     "parse_size",
@@ -151,6 +153,17 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"VMSIM_{name}", default)
 
 
+def address_from_environment(default: str = "127.0.0.1:50051") -> str:
+    """VMSIM_ADDR, the variable every vmsim command reads; VMSIM_ADDRESS is its deprecated
+    old name, still honoured with a warning."""
+    if "VMSIM_ADDR" in os.environ:
+        return os.environ["VMSIM_ADDR"]
+    if "VMSIM_ADDRESS" in os.environ:
+        warnings.warn("VMSIM_ADDRESS is deprecated: use VMSIM_ADDR", FutureWarning, stacklevel=2)
+        return os.environ["VMSIM_ADDRESS"]
+    return default
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Flags; each default comes from the matching VMSIM_* variable when set.
 
@@ -165,7 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add(
-        "--address", default=_env("ADDRESS", "127.0.0.1:50051"), help="host:port (port 0 picks one)"
+        "--address",
+        "--addr",
+        default=address_from_environment(),
+        help="host:port (port 0 picks one); env VMSIM_ADDR, as for the vmsim commands",
     )
     add("--ram", default=_env("RAM", "64M"), type=parse_size, help="simulated RAM, 4M..4G (64M)")
     add("--swap", default=_env("SWAP", "128M"), type=parse_size, help="swap size, 0 = none (128M)")

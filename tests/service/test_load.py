@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from vmsim.cli import app
 from vmsim.load import LoadConfig, run_load, write_csv
-from vmsim.workloads import WORKLOADS, Workload, page_batches
+from vmsim.workloads import WORKLOADS, Workload, page_batches, thrash_region_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,34 +105,111 @@ def test_load_command_prints_json(server_address: str) -> None:
     assert report["operations"] == 40 and report["touches"] == 40 * 256
 
 
-def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Path) -> None:
+def _locust(address: str, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     locust = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}")
-    result = subprocess.run(
-        [
-            locust,
-            "-f",
-            str(ROOT / "bench" / "locustfile.py"),
-            "--headless",
-            "-u",
-            "4",
-            "-r",
-            "4",
-            "-t",
-            "3s",
-            "--host",
-            server_address,
-            "--only-summary",
-            "--json",
-            "--vmsim-workload",
-            "seq",
-        ],
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}:{ROOT / 'common'}")
+    command = [locust, "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--host"]
+    return subprocess.run(
+        [*command, address, "--only-summary", "--json", *options],
         capture_output=True,
         text=True,
         env=env,
         cwd=tmp_path,
         timeout=90,
     )
+
+
+def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Path) -> None:
+    result = _locust(server_address, tmp_path, "-u", "4", "-r", "4", "-t", "3s")
     stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
     assert stats["TouchMany"]["num_requests"] > 0
     assert all(entry["num_failures"] == 0 for entry in stats.values())
+
+
+def test_the_readme_locust_command_fits_its_users_in_memory(
+    server_address: str, tmp_path: Path
+) -> None:
+    # README: -u 100 -r 20 -t 60s --vmsim-workload zipf (shorter here, same users)
+    result = _locust(
+        server_address, tmp_path, "-u", "100", "-r", "50", "-t", "4s", "--vmsim-workload", "zipf"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert stats["Spawn"]["num_requests"] > 0  # (all 100 unless this machine is very busy)
+    assert all(entry["num_failures"] == 0 for entry in stats.values())
+
+
+def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> None:
+    (tmp_path / "trace.txt").write_text("# textbook\n7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")
+    result = _locust(
+        server_address,
+        tmp_path,
+        *("-u", "2", "-r", "2", "-t", "2s", "--vmsim-workload", "trace"),
+        *("--vmsim-trace", "trace.txt"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert stats["TouchMany"]["num_requests"] > 0
+    missing = _locust(server_address, tmp_path, "-u", "1", "-t", "1s", "--vmsim-workload", "trace")
+    assert missing.returncode == 1
+    assert "--vmsim-workload trace needs --vmsim-trace FILE" in missing.stderr
+
+
+def test_locust_groups_failures_by_code_not_by_pid() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from locustfile import RpcFailure  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    class Killed(grpc.RpcError):
+        def __init__(self, pid: int) -> None:
+            self.pid = pid
+
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.FAILED_PRECONDITION
+
+        def details(self) -> str:
+            return f"process {self.pid} was killed by SIGKILL at 0xb7001000: out of memory"
+
+    rows = {str(RpcFailure(Killed(pid))) for pid in range(100, 200)}
+    assert rows == {"FAILED_PRECONDITION: process N was killed by SIGKILL at N: out of memory"}
+
+
+def test_thrash_regions_loop_over_more_than_ram_but_fit_in_ram_and_swap() -> None:
+    ram_kb, swap_kb = 64 * 1024, 128 * 1024
+    per_client = thrash_region_pages(ram_kb, swap_kb, clients=200)
+    assert per_client * 200 > ram_kb // 4  # larger than RAM: every pass evicts the next one
+    assert per_client * 200 < (ram_kb + swap_kb) // 4  # but no OOM
+    with pytest.raises(ValueError, match="thrash needs swap"):
+        thrash_region_pages(ram_kb, 0, clients=4)
+    batches = page_batches(Workload(pattern="thrash", region_pages=10, batch=4, write_ratio=0), 0)
+    first = [next(batches) for _ in range(5)]
+    assert all(write for _, write in first)  # it dirties its working set
+    assert np.concatenate([b for b, _ in first]).tolist()[:12] == [*range(10), 0, 1]
+
+
+def test_the_readme_thrash_command_major_faults_without_an_oom_storm(server_address: str) -> None:
+    # The README's numbers (many clients, --pages 4096) scaled to the 16 MiB test machine.
+    result = CliRunner().invoke(
+        app,
+        [
+            *("load", "--addr", server_address, "--clients", "8", "--workload", "thrash"),
+            *("--pages", "4096", "--operations", "8", "--duration", "0", "--json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["major_faults"] > 0 and report["swap_out"] > 0
+    assert report["oom_kills"] == 0 and report["errors"] == {}
+
+
+def test_load_against_a_down_server_is_one_clear_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(app, ["load", "--addr", f"127.0.0.1:{port}", "--duration", "1"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vmsim: UNAVAILABLE:"), result.output
+    assert "Traceback" not in result.output

@@ -324,11 +324,13 @@ def events(
         try:
             feed = contextlib.closing(inspector.events(request_kinds, pid, timeout=seconds or None))
             with feed as events_seen:
+                dropped_so_far = 0
                 for n, event in enumerate(events_seen, start=1):
                     if as_json:
                         print(json.dumps(dataclasses.asdict(event)), flush=True)
                     else:
-                        print(_event_line(event), flush=True)
+                        print(_event_line(event, event.dropped - dropped_so_far), flush=True)
+                    dropped_so_far = event.dropped
                     if count and n >= count:
                         break
         except VmsimError as error:
@@ -337,10 +339,12 @@ def events(
             pass
 
 
-def _event_line(event: Event) -> str:
+def _event_line(event: Event, newly_dropped: int) -> str:
+    """One event; *newly_dropped* counts the events lost since the previous line (the feed's
+    `dropped` is a running total, so it is shown once, where the gap is)."""
     where = f" addr=0x{event.address:08x}" if event.address is not None else ""
     frame = f" pfn={event.pfn}" if event.pfn is not None else ""
-    lost = f" ({event.dropped} dropped before)" if event.dropped else ""
+    lost = f" ({newly_dropped} dropped before)" if newly_dropped > 0 else ""
     line = f"{event.seq:>8} {event.kind:<14} pid={event.pid}{where}{frame} {event.detail}{lost}"
     return line.rstrip()
 
@@ -674,6 +678,22 @@ SessionOption = Annotated[
 ]
 
 
+def _argument(parse: Callable[[str], int], text: str, hint: str) -> int:
+    """*text* parsed, or a usage error naming the argument and what it accepts (exit 2)."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=hint) from None
+
+
+def _gfp(name: str) -> str:
+    from .kernel import GFP
+
+    if name not in GFP:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(GFP)}", param_hint="--gfp")
+    return name
+
+
 def _kernel(addr: str, admin_token: str, session: int | None) -> Any:
     from .kernel import Kernel
 
@@ -717,14 +737,17 @@ def _print_address(value: int, note: str, borrowed: bool) -> None:
 @kernel_app.command("kmalloc")
 def kernel_kmalloc(
     size: str,
-    gfp: Annotated[str, typer.Option(help="kernel, atomic or dma")] = "kernel",
+    gfp: Annotated[
+        str, typer.Option(help="kernel, atomic or dma (user pages are highmem)")
+    ] = "kernel",
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
 ) -> None:
     """kmalloc(SIZE, GFP): an object from the kmalloc-N slab caches (pages above 8 KiB)."""
+    nr_bytes, gfp = _argument(parse_size, size, "SIZE"), _gfp(gfp)
     _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(parse_size(size), gfp)),
+        _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(nr_bytes, gfp)),
         "object",
         session is not None,
     )
@@ -738,7 +761,8 @@ def kernel_kfree(
     session: SessionOption = None,
 ) -> None:
     """kfree(ADDRESS)."""
-    _kernel_do(addr, admin_token, session, lambda k: k.kfree(parse_address(address)))
+    vaddr = _argument(parse_address, address, "ADDRESS")
+    _kernel_do(addr, admin_token, session, lambda k: k.kfree(vaddr))
 
 
 @kernel_app.command("vmalloc")
@@ -749,8 +773,9 @@ def kernel_vmalloc(
     session: SessionOption = None,
 ) -> None:
     """vmalloc(SIZE): virtually contiguous, physically scattered, a guard page after it."""
+    nr_bytes = _argument(parse_size, size, "SIZE")
     _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(parse_size(size))),
+        _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(nr_bytes)),
         "area",
         session is not None,
     )
@@ -764,7 +789,8 @@ def kernel_vfree(
     session: SessionOption = None,
 ) -> None:
     """vfree(ADDRESS)."""
-    _kernel_do(addr, admin_token, session, lambda k: k.vfree(parse_address(address)))
+    vaddr = _argument(parse_address, address, "ADDRESS")
+    _kernel_do(addr, admin_token, session, lambda k: k.vfree(vaddr))
 
 
 @kernel_app.command("kmap")
@@ -791,19 +817,22 @@ def kernel_kunmap(
     session: SessionOption = None,
 ) -> None:
     """kunmap(page): by PFN or by its kmap address."""
-    _kernel_do(addr, admin_token, session, lambda k: k.kunmap(parse_address(pfn_or_address)))
+    page = _argument(parse_address, pfn_or_address, "PFN_OR_ADDRESS")
+    _kernel_do(addr, admin_token, session, lambda k: k.kunmap(page))
 
 
 @kernel_app.command("pa")
 def kernel_pa(vaddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
     """__pa(VADDR): direct-map addresses only."""
-    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(parse_address(vaddr))):08x}")
+    linear = _argument(parse_address, vaddr, "VADDR")
+    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(linear)):08x}")
 
 
 @kernel_app.command("va")
 def kernel_va(paddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
     """__va(PADDR): low memory only (a high page must be kmapped)."""
-    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(parse_address(paddr))):08x}")
+    physical = _argument(parse_address, paddr, "PADDR")
+    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(physical)):08x}")
 
 
 @kernel_app.command("translate")
@@ -812,7 +841,7 @@ def kernel_translate(
 ) -> None:
     """The walk of a kernel address, or selector:offset (e.g. __KERNEL_DS:0xc0100000) through the GDT."""
     logical = address if ":" in address else ""
-    linear = 0 if logical else parse_address(address)
+    linear = 0 if logical else _argument(parse_address, address, "ADDRESS")
     print(_kernel_do(addr, admin_token, None, lambda k: k.translate(linear, logical)).text, end="")
 
 

@@ -18,9 +18,6 @@ import vmsim
 from vmsim.dashboard import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium"
-)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
@@ -62,6 +59,8 @@ class DashboardThread:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("the browser tests need Debian's chromium: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -169,3 +168,32 @@ def test_an_oom_kill_is_highlighted_in_the_event_feed(page: Any, machine: tuple[
     # filtering the kind out hides it
     page.uncheck("#event-filters input[value='oom_kill']")
     assert page.locator("#events li.oom_kill").count() == 0
+
+
+def test_the_dashboard_command_serves_the_page_and_snapshots(server_address: str) -> None:
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", server_address]
+    dashboard = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        snapshot: dict[str, Any] = {}
+        while time.monotonic() < deadline and "meminfo" not in snapshot:
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/snapshot") as reply:
+                    snapshot = json.loads(reply.read())
+            except OSError:
+                continue
+        assert snapshot["frames"]["nr_frames"] == 4096  # the 16 MiB test machine
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as reply:
+            assert b"Physical memory" in reply.read()
+    finally:
+        dashboard.terminate()
+        dashboard.wait(10)

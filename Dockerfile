@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY client ./client
+COPY common ./common
 COPY protos ./protos
 COPY bench ./bench
 RUN pip install --no-cache-dir ".[load]" \

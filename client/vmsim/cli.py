@@ -1,4 +1,5 @@
-"""The `vmsim` command line: server, demo, shell, stat, ps, maps, status, translate, events, replay, kill."""
+"""The `vmsim` command line: server, demo, shell, stat, ps, maps, status, translate, events, replay, kill,
+load, vmstat, free, pmap, top, dashboard and kernel."""
 
 from __future__ import annotations
 

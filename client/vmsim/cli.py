@@ -655,12 +655,25 @@ def dashboard(
     addr: Address = DEFAULT_ADDRESS,
     host: Annotated[str, typer.Option(help="interface the web page listens on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port of the web page")] = 8080,
+    event_kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event-kind",
+            help="event kinds to follow (repeatable; default: all but minor_fault, which "
+            f"would make the kernel report every fault); one of {', '.join(calls.EVENT_KINDS)}",
+        ),
+    ] = None,
 ) -> None:
     """Serve the live web dashboard of the server at --addr: memory map, processes, charts, events."""
-    from .dashboard import serve_dashboard
+    from .dashboard import DEFAULT_EVENT_KINDS, serve_dashboard
 
+    kinds = tuple(event_kind or DEFAULT_EVENT_KINDS)
+    try:
+        calls.watch_request(kinds, None)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--event-kind") from None
     console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
-    serve_dashboard(addr, host, port)
+    serve_dashboard(addr, host, port, kinds)
 
 
 kernel_app = typer.Typer(

@@ -2,8 +2,8 @@
 
 Models what /proc/kpageflags and /proc/kpagecgroup expose (fs/proc/page.c) and page_owner
 (mm/page_owner.c) reports: per pfn, what the frame is used for and by which process. It only
-reads the machine's state (mem_map flags, the buddy free lists, reverse mappings, page
-directories); nothing here allocates or changes anything.
+reads the machine's state (mem_map flags, the buddy free lists, the page tables of each
+process); nothing here allocates or changes anything.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class FrameMap:
 
     Attributes:
         uses: FrameUse value of each frame.
-        pids: the process owning each frame (its first mapping, or the process whose page
+        pids: the process owning each frame (a process mapping it, or the process whose page
             tables it holds); 0 for none.
         flags: page->flags (PageFlag bits) of each frame.
     """
@@ -72,15 +72,24 @@ def frame_map(machine: Machine) -> FrameMap:
         for order, area in enumerate(zone.free_area):
             for pfn in area.free_list:
                 uses[pfn : pfn + (1 << order)] = FrameUse.FREE
-    for pfn, mappings in machine.rmap.items():
-        uses[pfn] = FrameUse.USER
-        pids[pfn] = machine.pid_of_mm(mappings[0].mm)
+    # Owners from each process's own page tables, read as the MMU would (vectorised: no
+    # per-page Python work, so a scrape stays cheap on a large machine under load).
+    anon = np.uint32(PageFlag.ANON)
+    present_bit = np.uint32(PTE_PRESENT)
+    tables_of_ram = machine.ram32.reshape(-1, 1024)
     for pid, task in machine.tasks.items():
         if not task.alive:
             continue
         pgd_pfn = task.mm.pgd_pfn
-        pids[pgd_pfn] = pid
         directory = machine.ram32[pgd_pfn << 10 : (pgd_pfn << 10) + KERNEL_PGD_INDEX]
-        present = directory[(directory & np.uint32(PTE_PRESENT)) != 0]
-        pids[present >> np.uint32(12)] = pid
+        tables = directory[(directory & present_bit) != 0] >> np.uint32(12)
+        pids[pgd_pfn] = pid
+        pids[tables] = pid
+        if not len(tables):
+            continue
+        ptes = tables_of_ram[tables].ravel()
+        mapped = ptes[(ptes & present_bit) != 0] >> np.uint32(12)
+        mapped = mapped[(flags[mapped] & anon) != 0]  # not the shared zero page
+        pids[mapped] = pid
+        uses[mapped] = FrameUse.USER
     return FrameMap(uses, pids, flags)

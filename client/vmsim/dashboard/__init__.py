@@ -10,6 +10,6 @@ processes, page walks, charts (uPlot), zones and buddy free areas, lock_stat and
 
 from __future__ import annotations
 
-from .app import DashboardState, create_app, frame_cells, serve_dashboard
+from .app import DEFAULT_EVENT_KINDS, DashboardState, create_app, frame_cells, serve_dashboard
 
-__all__ = ["DashboardState", "create_app", "frame_cells", "serve_dashboard"]
+__all__ = ["DEFAULT_EVENT_KINDS", "DashboardState", "create_app", "frame_cells", "serve_dashboard"]

@@ -28,11 +28,21 @@ from ..errors import VmsimError
 from ..render import parse_address
 from ..results import FRAME_USES, FrameMap
 
-__all__ = ["DashboardState", "create_app", "frame_cells", "serve_dashboard"]
+__all__ = ["DEFAULT_EVENT_KINDS", "DashboardState", "create_app", "frame_cells", "serve_dashboard"]
 
 STATIC = Path(__file__).parent / "static"
 MAX_CELLS = 16384  # cells of the memory map; larger machines show groups of frames per cell
 RECENT_EVENTS = 200  # events kept for pages that open later
+# Minor faults are left out by default: following them makes the kernel report every fault.
+DEFAULT_EVENT_KINDS = (
+    "major_fault",
+    "swap_out",
+    "swap_in",
+    "oom_kill",
+    "segv",
+    "process_spawn",
+    "process_exit",
+)
 
 
 def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
@@ -82,8 +92,15 @@ def _fields(value: Any, drop: tuple[str, ...] = ("text",)) -> dict[str, Any]:
 class DashboardState:
     """The poller shared by every open page: the latest snapshot and the recent events."""
 
-    def __init__(self, address: str, interval: float = 1.0, max_cells: int = MAX_CELLS) -> None:
+    def __init__(
+        self,
+        address: str,
+        interval: float = 1.0,
+        max_cells: int = MAX_CELLS,
+        event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
+    ) -> None:
         self.address = address
+        self.event_kinds = event_kinds
         self.interval = interval
         self.max_cells = max_cells
         self.snapshot: dict[str, Any] = {"error": "connecting", "version": 0}
@@ -135,6 +152,7 @@ class DashboardState:
             "frames": frame_cells(frames, self.max_cells),
             "events": list(self.events),
             "dropped_events": self.dropped_events,
+            "event_kinds": list(self.event_kinds),
         }
 
     async def _publish(self, snapshot: dict[str, Any]) -> None:
@@ -155,7 +173,7 @@ class DashboardState:
     async def _follow_events(self) -> None:
         while True:
             try:
-                async for event in self.inspector.events():
+                async for event in self.inspector.events(self.event_kinds):
                     self.dropped_events = event.dropped
                     self.events.append(dataclasses.asdict(event))
             except VmsimError:
@@ -174,9 +192,15 @@ class DashboardState:
             yield snapshot
 
 
-def create_app(address: str, interval: float = 1.0, max_cells: int = MAX_CELLS) -> Starlette:
-    """The dashboard for the server at *address*, refreshed every *interval* seconds."""
-    state = DashboardState(address, interval, max_cells)
+def create_app(
+    address: str,
+    interval: float = 1.0,
+    max_cells: int = MAX_CELLS,
+    event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
+) -> Starlette:
+    """The dashboard for the server at *address*, refreshed every *interval* seconds,
+    following the events of *event_kinds* (names of vmsim.calls.EVENT_KINDS)."""
+    state = DashboardState(address, interval, max_cells, event_kinds)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -235,8 +259,14 @@ def create_app(address: str, interval: float = 1.0, max_cells: int = MAX_CELLS) 
     return app
 
 
-def serve_dashboard(address: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+def serve_dashboard(
+    address: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
+) -> None:
     """Serve the dashboard with uvicorn until Ctrl-C."""
     import uvicorn
 
-    uvicorn.run(create_app(address), host=host, port=port, log_level="warning")
+    app = create_app(address, event_kinds=event_kinds)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -227,9 +227,11 @@ function renderLocks(rows) {
     `<td>${(c.wait_total_ns / 1000).toFixed(1)}</td><td>${(c.hold_total_ns / 1000).toFixed(1)}</td></tr>`));
 }
 
-function setupEventFilters() {
-  $("event-filters").innerHTML = EVENT_KINDS.map(k =>
+function setupEventFilters(kinds) {
+  $("event-filters").innerHTML = kinds.map(k =>
     `<label><input type="checkbox" value="${k}" ${state.eventKinds.has(k) ? "checked" : ""}> ${k}</label>`).join("");
+  if (state.filtersReady) return;
+  state.filtersReady = true;
   $("event-filters").addEventListener("change", ev => {
     if (ev.target.checked) state.eventKinds.add(ev.target.value);
     else state.eventKinds.delete(ev.target.value);
@@ -255,6 +257,7 @@ function render(snap) {
   }
   state.previous = state.snapshot;
   state.snapshot = snap;
+  if (!state.previous) setupEventFilters(snap.event_kinds);
   status.textContent = "live";
   status.className = "status live";
   status.dataset.version = String(snap.version);
@@ -273,7 +276,6 @@ function render(snap) {
 function start() {
   setupCharts();
   setupMapHover();
-  setupEventFilters();
   $("processes").addEventListener("click", ev => {
     const row = ev.target.closest("tr[data-pid]");
     if (row) showMaps(Number(row.dataset.pid));

@@ -70,7 +70,8 @@ def test_a_thrashing_load_reports_faults_swapping_and_latencies(
         server.address,
         Workload(pattern="thrash", region_pages=1200, batch=128),
         clients=3,
-        duration=2.0,
+        duration=None,
+        operations=30,  # ~4 passes over each region, however slowly the workers start
         mode=mode,
         workers=2,
     )

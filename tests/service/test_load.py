@@ -146,7 +146,7 @@ def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> Non
     result = _locust(
         server_address,
         tmp_path,
-        *("-u", "2", "-r", "2", "-t", "2s", "--vmsim-workload", "trace"),
+        *("-u", "2", "-r", "2", "-t", "4s", "--vmsim-workload", "trace"),
         *("--vmsim-trace", "trace.txt"),
     )
     assert result.returncode == 0, result.stderr[-2000:]

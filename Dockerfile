@@ -1,13 +1,16 @@
-# vmsim server and client in one image: the compose file runs it as the server, a demo
-# client and (optionally) Locust load generators.
+# vmsim server and client in one image: the compose file runs it as the server, the web
+# dashboard, workload clients, Locust master and workers, and the demo.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY client ./client
+COPY common ./common
 COPY protos ./protos
 COPY bench ./bench
-RUN pip install --no-cache-dir ".[load]"
-EXPOSE 50051 9100
-ENV VMSIM_ADDRESS=0.0.0.0:50051
+RUN pip install --no-cache-dir ".[load]" \
+    && groupadd --gid 10001 vmsim && useradd --uid 10001 --gid vmsim --no-create-home vmsim
+USER vmsim
+EXPOSE 50051 9100 8080 8089
+ENV VMSIM_ADDR=0.0.0.0:50051
 CMD ["vmsim-server"]

@@ -1,7 +1,8 @@
 """Locust load test for vmsim: each Locust user is one simulated process running a workload.
 
     locust -f bench/locustfile.py --headless -u 50 -r 10 -t 60s --host 127.0.0.1:50051 \\
-        --vmsim-workload zipf --vmsim-pages 2048
+        --vmsim-workload zipf                    # pages per user: sized from the server
+    locust -f bench/locustfile.py ... --vmsim-workload trace --vmsim-trace trace.txt
     # distributed: one master, N workers (on as many machines as needed)
     locust -f bench/locustfile.py --master --host SERVER:50051
     locust -f bench/locustfile.py --worker --master-host MASTER
@@ -12,7 +13,9 @@ The workloads are vmsim.workloads, the same as `vmsim load`.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,8 +32,12 @@ from vmsim.constants import (
     PROT_READ,
     PROT_WRITE,
 )
-from vmsim.v1 import process_pb2, process_pb2_grpc
+from vmsim.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 from vmsim.workloads import WORKLOADS, Workload, page_batches
+from vmsim_proto import parse_trace
+
+MAX_AUTO_PAGES = 1024  # the most pages a user maps when --vmsim-pages is left to the server
+MEMORY_SHARE = 0.5  # of RAM + free swap, shared among the users when sizing automatically
 
 grpc_gevent.init_gevent()  # grpc's own threads must cooperate with Locust's gevent loop
 
@@ -40,11 +47,29 @@ def _options(parser: Any) -> None:
     parser.add_argument(
         "--vmsim-workload", choices=WORKLOADS, default="random", help="access pattern"
     )
-    parser.add_argument("--vmsim-pages", type=int, default=1024, help="pages each user maps")
+    parser.add_argument(
+        "--vmsim-pages",
+        type=int,
+        default=0,
+        help="pages each user maps (0: half the server's RAM + free swap shared among the -u "
+        f"users, at most {MAX_AUTO_PAGES}, so every user fits)",
+    )
+    parser.add_argument(
+        "--vmsim-trace", default="", help="trace file (page numbers) of --vmsim-workload trace"
+    )
     parser.add_argument("--vmsim-batch", type=int, default=256, help="addresses per TouchMany")
     parser.add_argument(
         "--vmsim-write-ratio", type=float, default=0.3, help="fraction of batches that write"
     )
+
+
+class RpcFailure(Exception):
+    """A failed call as Locust groups it: by status code and message with numbers (pids,
+    addresses) masked, so 100 killed users make one row, not 100."""
+
+    def __init__(self, error: grpc.RpcError) -> None:
+        details = re.sub(r"0x[0-9a-f]+|\d+", "N", error.details() or "")
+        super().__init__(f"{error.code().name}: {details}")
 
 
 class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -61,7 +86,7 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         try:
             length = response.result().ByteSize()
         except grpc.RpcError as error:
-            exception = error
+            exception = RpcFailure(error)
         self._environment.events.request.fire(
             request_type="grpc",
             name=call_details.method.rsplit("/", 1)[-1],
@@ -74,20 +99,55 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         return response
 
 
+def _pages_per_user(channel: grpc.Channel, users: int | None) -> int:
+    """Half of the server's RAM + free swap shared among *users* (at most MAX_AUTO_PAGES)."""
+    stub = inspect_pb2_grpc.InspectServiceStub(channel)
+    values = {
+        e.name: e.value
+        for e in stub.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=30).entries
+    }
+    room_pages = (values["MemTotal"] + values["SwapFree"]) // 4 * MEMORY_SHARE
+    return max(1, min(MAX_AUTO_PAGES, int(room_pages // max(1, users or 1))))
+
+
+_traces: dict[str, list[int]] = {}
+
+
+def _trace(path: str) -> list[int]:
+    """The page numbers of a trace file (read once per Locust process)."""
+    if not path:
+        return []
+    if path not in _traces:
+        _traces[path] = parse_trace(Path(path).read_text())
+    return _traces[path]
+
+
+@events.test_start.add_listener
+def _check_options(environment: Environment, **_kwargs: Any) -> None:
+    options = environment.parsed_options
+    if options is None or options.vmsim_workload != "trace":
+        return
+    try:
+        if not _trace(options.vmsim_trace):
+            raise ValueError("--vmsim-workload trace needs --vmsim-trace FILE (page numbers)")
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"vmsim locustfile: {error}") from None
+
+
 class VmsimUser(User):
     """One simulated process: spawn, map a region, then TouchMany batches of the workload."""
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
+        plain = grpc.insecure_channel(self.host)
         self._workload = Workload(
             pattern=options.vmsim_workload,
-            region_pages=options.vmsim_pages,
+            region_pages=options.vmsim_pages or _pages_per_user(plain, options.num_users),
             batch=options.vmsim_batch,
             write_ratio=options.vmsim_write_ratio,
+            trace=_trace(options.vmsim_trace),
         )
-        channel = grpc.intercept_channel(
-            grpc.insecure_channel(self.host), LocustInterceptor(self.environment)
-        )
+        channel = grpc.intercept_channel(plain, LocustInterceptor(self.environment))
         self._stub = process_pb2_grpc.ProcessServiceStub(channel)
         self._start_process()
 

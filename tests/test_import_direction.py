@@ -89,3 +89,15 @@ def test_generated_code_imports_only_protobuf_grpc_and_itself() -> None:
 def test_grpc_stays_in_the_server_package_on_the_server_side() -> None:
     assert any("grpc" in imported_roots(path) for path in modules(SERVER))
     assert not any("grpc" in imported_roots(path) for path in modules(KERNEL))
+
+
+COMMON = ROOT / "common" / "vmsim_proto"
+
+
+def test_the_shared_parsers_import_neither_side_nor_the_network() -> None:
+    for path in modules(COMMON):
+        if "v1" in path.relative_to(COMMON).parts:
+            continue  # the generated code imports protobuf and grpc
+        assert not imported_roots(path) & {"vmsim", "vmsim_kernel", "vmsim_server", "grpc"}, (
+            path.relative_to(ROOT)
+        )

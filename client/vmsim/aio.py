@@ -134,6 +134,18 @@ class AsyncInspector:
         """The page walk of *addr* in any process (no token needed, nothing faults)."""
         return await self._endpoint.invoke(calls.translation(pid, addr))
 
+    async def lock_stat(self) -> Listing[results.LockClass]:
+        """/proc/lock_stat."""
+        return await self._endpoint.invoke(calls.lock_stat())
+
+    async def cpu_times(self) -> results.CpuTimes:
+        """Machine-wide simulated CPU time."""
+        return await self._endpoint.invoke(calls.cpu_times())
+
+    async def frame_map(self) -> results.FrameMap:
+        """Every physical frame's use, owner and flags."""
+        return await self._endpoint.invoke(calls.frame_map())
+
     async def replay(
         self,
         trace: Sequence[int],

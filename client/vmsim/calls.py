@@ -33,6 +33,7 @@ __all__ = [
     "brk",
     "buddyinfo",
     "exit_process",
+    "frame_map",
     "heartbeat",
     "kill",
     "madvise",
@@ -432,6 +433,11 @@ def lock_stat() -> Call[Listing[results.LockClass]]:
 def cpu_times() -> Call[results.CpuTimes]:
     """Machine-wide simulated CPU time."""
     return Call("inspect", "GetCpuTimes", inspect_pb2.GetCpuTimesRequest(), results.cpu_times)
+
+
+def frame_map() -> Call[results.FrameMap]:
+    """Every physical frame's use, owner and flags."""
+    return Call("inspect", "GetFrameMap", inspect_pb2.GetFrameMapRequest(), results.frame_map)
 
 
 def reset_lock_stat() -> Call[None]:

@@ -1,4 +1,5 @@
-"""The `vmsim` command line: server, demo, shell, stat, ps, maps, status, translate, events, replay, kill."""
+"""The `vmsim` command line: server, demo, shell, stat, ps, maps, status, translate, events, replay, kill,
+load, vmstat, free, pmap, top, dashboard and kernel."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ app.add_typer(stat_app, name="stat")
 console = Console()
 T = TypeVar("T")
 
-Address = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
+# VMSIM_ADDRESS is the deprecated old name of VMSIM_ADDR (the server reads both too).
+Address = Annotated[
+    str,
+    typer.Option("--addr", envvar=["VMSIM_ADDR", "VMSIM_ADDRESS"], help="server host:port"),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 
 
@@ -386,11 +391,13 @@ def events(
         try:
             feed = contextlib.closing(inspector.events(request_kinds, pid, timeout=seconds or None))
             with feed as events_seen:
+                dropped_so_far = 0
                 for n, event in enumerate(events_seen, start=1):
                     if as_json:
                         print(json.dumps(dataclasses.asdict(event)), flush=True)
                     else:
-                        print(_event_line(event), flush=True)
+                        print(_event_line(event, event.dropped - dropped_so_far), flush=True)
+                    dropped_so_far = event.dropped
                     if count and n >= count:
                         break
         except VmsimError as error:
@@ -399,10 +406,12 @@ def events(
             pass
 
 
-def _event_line(event: Event) -> str:
+def _event_line(event: Event, newly_dropped: int) -> str:
+    """One event; *newly_dropped* counts the events lost since the previous line (the feed's
+    `dropped` is a running total, so it is shown once, where the gap is)."""
     where = f" addr=0x{event.address:08x}" if event.address is not None else ""
     frame = f" pfn={event.pfn}" if event.pfn is not None else ""
-    lost = f" ({event.dropped} dropped before)" if event.dropped else ""
+    lost = f" ({newly_dropped} dropped before)" if newly_dropped > 0 else ""
     line = f"{event.seq:>8} {event.kind:<14} pid={event.pid}{where}{frame} {event.detail}{lost}"
     return line.rstrip()
 
@@ -539,7 +548,11 @@ def load(
         str, typer.Option(help="seq, random, zipf, phases, thrash, stride or trace")
     ] = "random",
     pages: Annotated[
-        int, typer.Option(help="pages each client maps (thrash: choose more than RAM / clients)")
+        int,
+        typer.Option(
+            help="pages each client maps (thrash sizes it from the server: all clients "
+            "together loop over 1.5 x RAM, within RAM + swap)"
+        ),
     ] = 1024,
     batch: Annotated[int, typer.Option(help="addresses per TouchMany")] = 256,
     write_ratio: Annotated[float, typer.Option(help="fraction of batches that write")] = 0.3,
@@ -615,7 +628,10 @@ def load(
                 task, description=f"{clients} clients, {done:,} operations, {rate:,.0f} ops/s"
             )
 
-        report = guarded(lambda: run_load(config, update))
+        try:
+            report = guarded(lambda: run_load(config, update))
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
     if csv_path:
         write_csv(report, csv_path)
     if plot:
@@ -657,6 +673,155 @@ def load(
     console.print(table)
 
 
+@app.command()
+def vmstat(
+    delay: Annotated[
+        float | None, typer.Argument(help="seconds between lines (one line since boot without it)")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Argument(help="lines to print (default: until Ctrl-C)")
+    ] = None,
+    addr: Address = DEFAULT_ADDRESS,
+) -> None:
+    """vmstat(8): processes, memory, swap, io, system and cpu columns, rates per interval."""
+    import time
+
+    from .views import VMSTAT_HEADER, read_vmstat_sample, vmstat_line
+
+    if delay is not None and delay <= 0:
+        raise typer.BadParameter("DELAY must be positive", param_hint="DELAY")
+    lines = count if count is not None else (None if delay else 1)
+    print(VMSTAT_HEADER)
+    with Inspector(addr) as inspector:
+        previous = None
+        printed = 0
+        try:
+            while lines is None or printed < lines:
+                if printed:
+                    time.sleep(delay or 0)
+                sample = guarded(lambda: read_vmstat_sample(inspector, time.monotonic()))
+                print(vmstat_line(previous, sample), flush=True)
+                previous, printed = sample, printed + 1
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def free(
+    human: Annotated[bool, typer.Option("-h", "--human", help="sizes like 16Mi")] = False,
+    addr: Address = DEFAULT_ADDRESS,
+) -> None:
+    """free(1): total, used, free, shared, buff/cache and available memory and swap (KiB)."""
+    from .views import format_free
+
+    with Inspector(addr) as inspector:
+        info = guarded(inspector.meminfo)
+    print(format_free(info.values, human), end="")
+
+
+@app.command()
+def pmap(
+    pid: int,
+    extended: Annotated[bool, typer.Option("-x", help="extended format (the only one)")] = True,
+    addr: Address = DEFAULT_ADDRESS,
+) -> None:
+    """pmap -x PID: each mapping with its size, RSS and dirty kB."""
+    from .views import format_pmap
+
+    with Inspector(addr) as inspector:
+        status_ = guarded(lambda: inspector.status(pid))
+        vmas = guarded(lambda: inspector.smaps(pid))
+    print(format_pmap(status_, vmas), end="")
+
+
+@app.command()
+def top(
+    addr: Address = DEFAULT_ADDRESS,
+    sort: Annotated[str, typer.Option(help="rss, swap, faults or pid")] = "rss",
+    delay: Annotated[float, typer.Option("--delay", "-d", help="seconds between updates")] = 2.0,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", help="updates before exiting (0 = until Ctrl-C)")
+    ] = 0,
+    limit: Annotated[int, typer.Option(help="rows to show (0 = all)")] = 30,
+) -> None:
+    """A live process table like top(1), sorted by RSS, swap or faults."""
+    import time
+
+    from rich.live import Live
+
+    from .views import TOP_SORT_KEYS, top_rows
+
+    if sort not in TOP_SORT_KEYS:
+        raise typer.BadParameter(f"one of {', '.join(TOP_SORT_KEYS)}", param_hint="--sort")
+
+    def frame(inspector: Inspector) -> Table:
+        meminfo = inspector.meminfo().values
+        processes = inspector.processes()
+        live = [p for p in processes if p.state != "Z"]
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            title=(
+                f"vmsim top - {addr}   {len(live)} processes   "
+                f"Mem {meminfo['MemTotal']} kB total, {meminfo['MemFree']} free   "
+                f"Swap {meminfo['SwapTotal']} kB total, {meminfo['SwapFree']} free"
+            ),
+            title_justify="left",
+            caption=f"sorted by {sort}; sizes in kB",
+        )
+        for heading in ("PID", "NAME", "VIRT", "RES", "SWAP", "PTE", "MINFLT", "MAJFLT"):
+            table.add_column(heading, justify="left" if heading == "NAME" else "right")
+        for p in top_rows(processes, sort, limit):
+            table.add_row(
+                str(p.pid),
+                p.name,
+                _kb(p.vm_size),
+                _kb(p.vm_rss),
+                _kb(p.vm_swap),
+                _kb(p.vm_pte),
+                str(p.minor_faults),
+                str(p.major_faults),
+            )
+        return table
+
+    with Inspector(addr) as inspector:
+        first = guarded(lambda: frame(inspector))
+        shown = 1
+        try:
+            with Live(first, console=console, auto_refresh=False) as live:
+                while not iterations or shown < iterations:
+                    time.sleep(delay)
+                    live.update(guarded(lambda: frame(inspector)), refresh=True)
+                    shown += 1
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def dashboard(
+    addr: Address = DEFAULT_ADDRESS,
+    host: Annotated[str, typer.Option(help="interface the web page listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port of the web page")] = 8080,
+    event_kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event-kind",
+            help="event kinds to follow (repeatable; default: all but minor_fault, which "
+            f"would make the kernel report every fault); one of {', '.join(calls.EVENT_KINDS)}",
+        ),
+    ] = None,
+) -> None:
+    """Serve the live web dashboard of the server at --addr: memory map, processes, charts, events."""
+    from .dashboard import DEFAULT_EVENT_KINDS, serve_dashboard
+
+    kinds = tuple(event_kind or DEFAULT_EVENT_KINDS)
+    try:
+        calls.watch_request(kinds, None)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--event-kind") from None
+    console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
+    serve_dashboard(addr, host, port, kinds)
+
+
 kernel_app = typer.Typer(
     help="The shared kernel space (needs the admin token): kmalloc, vmalloc, kmap, __pa/__va, reports.",
     no_args_is_help=True,
@@ -675,6 +840,22 @@ SessionOption = Annotated[
         help="a session from `vmsim kernel session`; without it the memory is freed when the command ends"
     ),
 ]
+
+
+def _argument(parse: Callable[[str], int], text: str, hint: str) -> int:
+    """*text* parsed, or a usage error naming the argument and what it accepts (exit 2)."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=hint) from None
+
+
+def _gfp(name: str) -> str:
+    from .kernel import GFP
+
+    if name not in GFP:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(GFP)}", param_hint="--gfp")
+    return name
 
 
 def _kernel(addr: str, admin_token: str, session: int | None) -> Any:
@@ -720,14 +901,17 @@ def _print_address(value: int, note: str, borrowed: bool) -> None:
 @kernel_app.command("kmalloc")
 def kernel_kmalloc(
     size: str,
-    gfp: Annotated[str, typer.Option(help="kernel, atomic or dma")] = "kernel",
+    gfp: Annotated[
+        str, typer.Option(help="kernel, atomic or dma (user pages are highmem)")
+    ] = "kernel",
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
 ) -> None:
     """kmalloc(SIZE, GFP): an object from the kmalloc-N slab caches (pages above 8 KiB)."""
+    nr_bytes, gfp = _argument(parse_size, size, "SIZE"), _gfp(gfp)
     _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(parse_size(size), gfp)),
+        _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(nr_bytes, gfp)),
         "object",
         session is not None,
     )
@@ -741,7 +925,8 @@ def kernel_kfree(
     session: SessionOption = None,
 ) -> None:
     """kfree(ADDRESS)."""
-    _kernel_do(addr, admin_token, session, lambda k: k.kfree(parse_address(address)))
+    vaddr = _argument(parse_address, address, "ADDRESS")
+    _kernel_do(addr, admin_token, session, lambda k: k.kfree(vaddr))
 
 
 @kernel_app.command("vmalloc")
@@ -752,8 +937,9 @@ def kernel_vmalloc(
     session: SessionOption = None,
 ) -> None:
     """vmalloc(SIZE): virtually contiguous, physically scattered, a guard page after it."""
+    nr_bytes = _argument(parse_size, size, "SIZE")
     _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(parse_size(size))),
+        _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(nr_bytes)),
         "area",
         session is not None,
     )
@@ -767,7 +953,8 @@ def kernel_vfree(
     session: SessionOption = None,
 ) -> None:
     """vfree(ADDRESS)."""
-    _kernel_do(addr, admin_token, session, lambda k: k.vfree(parse_address(address)))
+    vaddr = _argument(parse_address, address, "ADDRESS")
+    _kernel_do(addr, admin_token, session, lambda k: k.vfree(vaddr))
 
 
 @kernel_app.command("kmap")
@@ -794,19 +981,22 @@ def kernel_kunmap(
     session: SessionOption = None,
 ) -> None:
     """kunmap(page): by PFN or by its kmap address."""
-    _kernel_do(addr, admin_token, session, lambda k: k.kunmap(parse_address(pfn_or_address)))
+    page = _argument(parse_address, pfn_or_address, "PFN_OR_ADDRESS")
+    _kernel_do(addr, admin_token, session, lambda k: k.kunmap(page))
 
 
 @kernel_app.command("pa")
 def kernel_pa(vaddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
     """__pa(VADDR): direct-map addresses only."""
-    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(parse_address(vaddr))):08x}")
+    linear = _argument(parse_address, vaddr, "VADDR")
+    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(linear)):08x}")
 
 
 @kernel_app.command("va")
 def kernel_va(paddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
     """__va(PADDR): low memory only (a high page must be kmapped)."""
-    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(parse_address(paddr))):08x}")
+    physical = _argument(parse_address, paddr, "PADDR")
+    print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(physical)):08x}")
 
 
 @kernel_app.command("translate")
@@ -815,7 +1005,7 @@ def kernel_translate(
 ) -> None:
     """The walk of a kernel address, or selector:offset (e.g. __KERNEL_DS:0xc0100000) through the GDT."""
     logical = address if ":" in address else ""
-    linear = 0 if logical else parse_address(address)
+    linear = 0 if logical else _argument(parse_address, address, "ADDRESS")
     print(_kernel_do(addr, admin_token, None, lambda k: k.translate(linear, logical)).text, end="")
 
 

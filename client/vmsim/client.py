@@ -144,6 +144,10 @@ class Inspector:
         """Machine-wide simulated CPU time."""
         return self._endpoint.invoke(calls.cpu_times())
 
+    def frame_map(self) -> results.FrameMap:
+        """Every physical frame's use, owner and flags."""
+        return self._endpoint.invoke(calls.frame_map())
+
     def replay(
         self,
         trace: Sequence[int],

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -34,7 +34,7 @@ from .constants import (
     GiB,
     MiB,
 )
-from .errors import ProcessKilled, SegmentationFault
+from .errors import OomKilled, ProcessKilled, SegmentationFault, VmsimError
 
 __all__ = ["DemoFailed", "run_demo", "server_process", "start_server_process"]
 
@@ -125,6 +125,24 @@ def _check(condition: bool, what: str) -> None:
         raise DemoFailed(what)
 
 
+def _run_all(process: Process, operations: list[calls.Call[Any]]) -> list[Any]:
+    """Process.run, raising the first error it returned in place of a result.
+
+    A hog killed halfway (say by the OOM killer of a server shared with other clients)
+    must be reported as killed, not as data that came back wrong.
+    """
+    outcomes = process.run(operations)
+    for outcome in outcomes:
+        if isinstance(outcome, OomKilled):
+            raise DemoFailed(
+                f"process {process.pid} was killed by the OOM killer ({outcome.message}): the server "
+                "has too little RAM + swap free for the demo (other clients?)"
+            )
+        if isinstance(outcome, VmsimError):
+            raise outcome
+    return outcomes
+
+
 def _lazy_allocation(address: str, out: Console) -> None:
     out.rule("1. lazy allocation: mmap reserves, the first touch allocates")
     with connect(address, name="lazy") as proc:
@@ -175,8 +193,9 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
             base = hog.mmap(size)
             hog.touch_many(range(base, base + size, PAGE_SIZE), write=True)
             # One Run stream carries all the stamps: many writes in flight, no round trip each.
-            hog.run(
-                [calls.write(hog.pid, base + o, _pattern(n, o)) for o in range(0, size, stride)]
+            _run_all(
+                hog,
+                [calls.write(hog.pid, base + o, _pattern(n, o)) for o in range(0, size, stride)],
             )
             bases.append(base)
         written = inspector.vmstat()
@@ -218,7 +237,7 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
             highlight=False,
         )
         intact = all(
-            hog.run([calls.read(hog.pid, base + o, 64) for o in range(0, size, stride)])
+            _run_all(hog, [calls.read(hog.pid, base + o, 64) for o in range(0, size, stride)])
             == [_pattern(n, o) for o in range(0, size, stride)]
             for n, (hog, base) in enumerate(zip(hogs, bases, strict=True))
         )

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .aio import AsyncProcess
 from .client import Inspector
 from .constants import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
 from .errors import ProcessKilled, VmsimError
-from .workloads import Workload, page_batches
+from .workloads import Workload, page_batches, thrash_region_pages
 
 __all__ = ["LoadConfig", "LoadReport", "Sample", "run_load", "write_csv", "write_plot"]
 
@@ -221,10 +221,31 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(values.max())}
 
 
+def sized_for_server(config: LoadConfig) -> LoadConfig:
+    """*config* after asking the server: the thrash workload sizes its regions from its RAM.
+
+    Raises:
+        VmsimError: the server cannot be reached (so a run never starts against nothing).
+        ValueError: thrash on a machine without enough swap.
+    """
+    with Inspector(config.address) as inspector:
+        meminfo = inspector.meminfo()
+    if config.workload.pattern != "thrash":
+        return config
+    pages = thrash_region_pages(meminfo["MemTotal"], meminfo["SwapFree"], config.clients)
+    return replace(config, workload=replace(config.workload, region_pages=pages))
+
+
 def run_load(
     config: LoadConfig, progress: Callable[[int, float], None] | None = None
 ) -> LoadReport:
-    """Run the load; *progress(operations_done, seconds)* is called about ten times a second."""
+    """Run the load; *progress(operations_done, seconds)* is called about ten times a second.
+
+    Raises:
+        VmsimError: the server cannot be reached.
+        ValueError: the workload does not fit the server (thrash without swap).
+    """
+    config = sized_for_server(config)
     start_wall = time.time()
     start = time.monotonic()
     samples: list[tuple[float, dict[str, int]]] = []
@@ -281,7 +302,8 @@ def _report(
         merged.errors.update(r.errors)
         for name in ("touches", "hits", "minor", "major", "kills"):
             setattr(merged, name, getattr(merged, name) + getattr(r, name))
-    first, last = samples[0][1], samples[-1][1]
+    nothing = dict.fromkeys(_COUNTERS, 0)  # the sampler never reached the server
+    first, last = (samples[0][1], samples[-1][1]) if samples else (nothing, nothing)
     timeline = []
     for (t0, before), (t1, after) in itertools.pairwise(samples):
         ops = sum(n for s, n in merged.ops_by_second.items() if t0 <= s + 0.5 < t1)

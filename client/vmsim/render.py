@@ -1,11 +1,12 @@
 """Parsing and formatting shared by the command line and the shell (sizes, addresses, traces, hexdumps).
 
-Sizes follow the kernel's memparse() (lib/cmdline.c): a number with an optional k/M/G suffix.
+Sizes and traces are parsed by vmsim_proto, the same parser the server uses.
 """
 
 from __future__ import annotations
 
-import re
+from vmsim_proto import parse_size
+from vmsim_proto import parse_trace as parse_trace_text
 
 from .constants import (
     MAP_ANONYMOUS,
@@ -29,8 +30,6 @@ __all__ = [
     "parse_trace_text",
 ]
 
-_SIZE = re.compile(r"^(0x[0-9a-fA-F]+|\d+)([kKmMgG]?)[iI]?[bB]?$")
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _PROT_LETTERS = {"r": PROT_READ, "w": PROT_WRITE, "x": PROT_EXEC, "-": 0}
 _MAP_WORDS = {
     "private": MAP_PRIVATE,
@@ -40,18 +39,6 @@ _MAP_WORDS = {
     "populate": MAP_POPULATE,
     "fixed_noreplace": MAP_FIXED_NOREPLACE,
 }
-
-
-def parse_size(text: str) -> int:
-    """'4096', '0x1000', '16k', '64M', '1G' (also '64MiB') -> bytes.
-
-    Raises:
-        ValueError: *text* is not a size.
-    """
-    match = _SIZE.match(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a size (examples: 4096, 0x1000, 16k, 64M, 1G)")
-    return int(match.group(1), 0) * _SIZE_UNITS[match.group(2).lower()]
 
 
 def parse_address(text: str) -> int:
@@ -67,27 +54,6 @@ def parse_address(text: str) -> int:
     if not 0 <= value <= 0xFFFFFFFF:
         raise ValueError(f"{text!r} is outside the 32-bit linear address space")
     return value
-
-
-def parse_trace_text(text: str) -> list[int]:
-    """Whitespace/comma separated integers, decimal or 0x-hex, '#' comments.
-
-    Raises:
-        ValueError: a token is not a non-negative integer (the message names its line).
-    """
-    values = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
-            if not token:
-                continue
-            try:
-                value = int(token, 0)
-            except ValueError:
-                raise ValueError(f"line {number}: {token!r} is not a number") from None
-            if value < 0:
-                raise ValueError(f"line {number}: {token!r} is negative")
-            values.append(value)
-    return values
 
 
 def parse_prot(text: str) -> int:

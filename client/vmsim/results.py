@@ -14,10 +14,12 @@ from .v1 import common_pb2, inspect_pb2, process_pb2
 
 __all__ = [
     "FAULT_KINDS",
+    "FRAME_USES",
     "CallCost",
     "CpuTimes",
     "Event",
     "FaultKind",
+    "FrameMap",
     "LockClass",
     "MissRatioCurve",
     "ProcessStatus",
@@ -32,6 +34,7 @@ __all__ = [
     "call_cost",
     "cpu_times",
     "event",
+    "frame_map",
     "lock_class",
     "miss_ratio_curve",
     "process_status",
@@ -539,4 +542,59 @@ def cpu_times(message: inspect_pb2.GetCpuTimesResponse) -> CpuTimes:
         message.kswapd_ns,
         message.clock_ns,
         message.text,
+    )
+
+
+FRAME_USES = (
+    "",
+    "free",
+    "user",
+    "page_table",
+    "kernel",
+    "slab",
+    "vmalloc",
+    "swap_cache",
+    "kmalloc",
+)
+
+
+@dataclass(frozen=True)
+class FrameMap:
+    """Every physical frame's use, owner and page flags (index = pfn).
+
+    Attributes:
+        uses: per frame, a name of FRAME_USES ("free", "user", "page_table", "kernel", "slab",
+            "vmalloc", "swap_cache", "kmalloc") as its index into FRAME_USES.
+        pids: per frame, the owning process (0 for none).
+        flags: per frame, page->flags.
+        zones: the zones, to tell which zone a pfn is in.
+    """
+
+    uses: bytes
+    pids: tuple[int, ...]
+    flags: tuple[int, ...]
+    zones: tuple[Zone, ...]
+
+    def __len__(self) -> int:
+        return len(self.uses)
+
+    def use(self, pfn: int) -> str:
+        """The use of frame *pfn* by name."""
+        return FRAME_USES[self.uses[pfn]]
+
+    def counts(self) -> dict[str, int]:
+        """Frames per use."""
+        totals = dict.fromkeys(FRAME_USES[1:], 0)
+        for value in self.uses:
+            totals[FRAME_USES[value]] += 1
+        return totals
+
+
+def frame_map(message: inspect_pb2.GetFrameMapResponse) -> FrameMap:
+    """FrameMap from the wire."""
+    return FrameMap(
+        message.uses,
+        tuple(message.pids),
+        tuple(message.flags),
+        tuple(zone(z) for z in message.zones),
     )

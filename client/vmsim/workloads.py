@@ -11,9 +11,31 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["WORKLOADS", "Workload", "page_batches"]
+__all__ = ["THRASH_OVERCOMMIT", "WORKLOADS", "Workload", "page_batches", "thrash_region_pages"]
 
 WORKLOADS = ("seq", "random", "zipf", "phases", "thrash", "stride", "trace")
+THRASH_OVERCOMMIT = 1.5  # the thrash clients together loop over this many times the RAM
+_THRASH_SWAP_SHARE = 0.8  # ... but never over this share of the free swap plus the RAM
+
+
+def thrash_region_pages(mem_total_kb: int, swap_free_kb: int, clients: int) -> int:
+    """Pages per client so that *clients* looping over their regions thrash without OOM.
+
+    Together they walk THRASH_OVERCOMMIT x RAM (so every pass evicts pages the next pass
+    needs: major faults), but within RAM plus most of the free swap (so nobody is OOM-killed).
+
+    Raises:
+        ValueError: the swap is too small for any working set larger than RAM.
+    """
+    ram_pages = mem_total_kb // 4
+    room_pages = int((mem_total_kb + swap_free_kb) // 4 * _THRASH_SWAP_SHARE)
+    total = min(int(ram_pages * THRASH_OVERCOMMIT), room_pages)
+    if total <= ram_pages * 1.05:
+        raise ValueError(
+            f"thrash needs swap: {swap_free_kb} kB free swap leaves no room for a working set "
+            f"larger than the {mem_total_kb} kB of RAM"
+        )
+    return max(1, total // clients)
 
 
 @dataclass(frozen=True)
@@ -92,4 +114,6 @@ def page_batches(workload: Workload, seed: int) -> Iterator[tuple[npt.NDArray[np
             indexes = trace[(cursor + np.arange(batch)) % len(trace)]
             cursor = (cursor + batch) % len(trace)
         count += 1
-        yield indexes.astype(np.int64), bool(rng.random() < workload.write_ratio)
+        # thrash dirties its working set: a page only read maps the shared zero page (no RAM)
+        write = pattern == "thrash" or bool(rng.random() < workload.write_ratio)
+        yield indexes.astype(np.int64), write

@@ -6,8 +6,9 @@ two-list policy test is kept here per page: set by every use, cleared by the tes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+from vmsim_proto import parse_trace as parse_trace_text
 
 from . import replay_fast
 from .config import ReplacementPolicy
@@ -21,7 +22,6 @@ __all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "r
 MAX_FRAMES = 1_000_000
 MAX_TRACE_LENGTH = 10_000_000
 MAX_STEP_CELLS = 1_000_000  # references x frames of a stepped replay: its whole table
-_TOKEN = re.compile(r"[\s,]+")
 
 
 def _policy_of(policy: ReplacementPolicy | str) -> ReplacementPolicy:
@@ -150,24 +150,16 @@ def _step(
 
 
 def parse_trace(text: str) -> list[int]:
-    """Integers separated by whitespace or commas, decimal or 0x-hex; '#' starts a comment."""
+    """Integers separated by whitespace or commas, decimal or 0x-hex; '#' starts a comment.
+
+    The one trace parser (vmsim_proto.parse_trace), with its errors as InvalidArgument.
+    """
     compiled = replay_fast.parse_trace_bytes(text.encode())
     if compiled is not None:  # plain tokens: the compiled parser (replay_fast.py)
         return compiled.tolist()  # type: ignore[no-any-return]
-    values = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        for token in _TOKEN.split(body):
-            if not token:
-                continue
-            try:
-                values.append(int(token, 0))
-            except ValueError:
-                raise InvalidArgument(
-                    "trace",
-                    f"line {number}: {token!r} is not a number",
-                    "decimal or 0x-hex integers",
-                ) from None
-    return values
+    try:
+        return parse_trace_text(text)
+    except ValueError as error:
+        raise InvalidArgument(
+            "trace", str(error), "non-negative decimal or 0x-hex integers"
+        ) from None

@@ -18,6 +18,7 @@ from vmsim_kernel import (
     VmaInfo,
     ZoneInfo,
 )
+from vmsim_kernel.framemap import FrameMap
 from vmsim_kernel.segmentation import SegmentTranslation
 
 __all__ = [
@@ -186,6 +187,17 @@ def zone(info: ZoneInfo) -> inspect_pb2.Zone:
         free_area=list(info.free_area),
         counters=counters(info.counters, ""),
         protection=list(info.protection),
+    )
+
+
+def frame_map(frames: FrameMap, zones: list[ZoneInfo]) -> inspect_pb2.GetFrameMapResponse:
+    """The per-frame use/owner/flags arrays, packed."""
+    return inspect_pb2.GetFrameMapResponse(
+        nr_frames=len(frames.uses),
+        uses=frames.uses.tobytes(),
+        pids=frames.pids.tolist(),
+        flags=frames.flags.tolist(),
+        zones=[zone(z) for z in zones],
     )
 
 

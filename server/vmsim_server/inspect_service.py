@@ -15,6 +15,7 @@ import numpy as np
 
 from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
+from vmsim_kernel.framemap import frame_map
 from vmsim_kernel.replay_fast import lru_miss_curve
 
 from . import convert
@@ -158,6 +159,11 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             entries=convert.counters(self._machine.layout(), "addr"),
             text=self._machine.report("layout"),
         )
+
+    async def GetFrameMap(
+        self, request: inspect_pb2.GetFrameMapRequest, context: Context
+    ) -> inspect_pb2.GetFrameMapResponse:
+        return convert.frame_map(frame_map(self._machine), self._machine.zoneinfo())
 
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context

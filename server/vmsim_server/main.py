@@ -44,6 +44,7 @@ from .lab_service import ExerciseService, LabService
 from .limits import ClientLimits, LimitInterceptor
 from .observability import (
     LIFECYCLE_EVENTS,
+    MetricsServer,
     RpcInterceptor,
     configure_logging,
     log_kernel_message,
@@ -102,7 +103,7 @@ class RunningServer:
     registry: CollectorRegistry
     reaper: asyncio.Task[None]
     runner: TaskRunner
-    metrics_server: asyncio.Server | None = None
+    metrics_server: MetricsServer | None = None
     admin_token: AdminToken | None = None
     lab: LabStore | None = None
 

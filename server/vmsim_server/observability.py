@@ -7,8 +7,10 @@ The interceptor is also where errors raised by a servicer become statuses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import socket
 import sys
 import time
 import uuid
@@ -18,11 +20,11 @@ from typing import Any
 import grpc
 import structlog
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
-    generate_latest,
+    disable_created_metrics,
+    make_asgi_app,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -35,6 +37,7 @@ from .errors import CallOutcome, statuses_of_errors
 __all__ = [
     "LIFECYCLE_EVENTS",
     "MachineCollector",
+    "MetricsServer",
     "RpcInterceptor",
     "configure_logging",
     "log_kernel_message",
@@ -110,10 +113,79 @@ class MachineCollector(Collector):
         yield memory
         alive = sum(1 for p in self._machine.processes() if p.state is ProcessState.RUNNING)
         yield GaugeMetricFamily("vmsim_processes", "Live simulated processes", value=alive)
+        yield from self._reclaim(stats)
+        yield from self._zones()
+        yield from self._time()
+
+    def _reclaim(self, stats: dict[str, int]) -> Iterator[Any]:
+        """pgscan/pgsteal by reclaimer, and the LRU list sizes."""
+        scanned = CounterMetricFamily(
+            "vmsim_pgscan_pages", "Pages scanned by reclaim", labels=["reclaimer"]
+        )
+        stolen = CounterMetricFamily(
+            "vmsim_pgsteal_pages", "Pages reclaimed (freed) by reclaim", labels=["reclaimer"]
+        )
+        for reclaimer in ("kswapd", "direct"):
+            scanned.add_metric([reclaimer], stats[f"pgscan_{reclaimer}"])
+            stolen.add_metric([reclaimer], stats[f"pgsteal_{reclaimer}"])
+        yield scanned
+        yield stolen
+        lru = GaugeMetricFamily("vmsim_lru_pages", "Pages on the LRU lists", labels=["list"])
+        for name in ("active_anon", "inactive_anon"):
+            lru.add_metric([name], stats[f"nr_{name}"])
+        yield lru
+
+    def _zones(self) -> Iterator[Any]:
+        """Free pages and watermarks per zone."""
+        free = GaugeMetricFamily("vmsim_zone_free_pages", "Free pages of a zone", labels=["zone"])
+        managed = GaugeMetricFamily(
+            "vmsim_zone_managed_pages", "Pages the buddy allocator manages", labels=["zone"]
+        )
+        watermark = GaugeMetricFamily(
+            "vmsim_zone_watermark_pages", "Zone watermarks", labels=["zone", "level"]
+        )
+        for zone in self._machine.zoneinfo():
+            if not zone.present:
+                continue
+            free.add_metric([zone.name], zone.free)
+            managed.add_metric([zone.name], zone.managed)
+            for level in ("min", "low", "high"):
+                watermark.add_metric([zone.name, level], getattr(zone, level))
+        yield free
+        yield managed
+        yield watermark
+
+    def _time(self) -> Iterator[Any]:
+        """Simulated CPU time by mode and lock time by class (seconds of simulated time)."""
+        times = self._machine.cpu_times()
+        cpu = CounterMetricFamily(
+            "vmsim_cpu_seconds", "Simulated CPU time of all threads", labels=["mode"]
+        )
+        for mode in ("user", "system", "iowait", "lock_wait"):
+            cpu.add_metric([mode], getattr(times, f"{mode}_ns") / 1e9)
+        cpu.add_metric(["kswapd"], self._machine.kswapd.times.system_ns / 1e9)
+        yield cpu
+        wait = CounterMetricFamily(
+            "vmsim_lock_wait_seconds", "Simulated time spent waiting for a lock", labels=["lock"]
+        )
+        hold = CounterMetricFamily(
+            "vmsim_lock_hold_seconds", "Simulated time a lock was held", labels=["lock"]
+        )
+        contentions = CounterMetricFamily(
+            "vmsim_lock_contentions", "Acquisitions that had to wait", labels=["lock"]
+        )
+        for name, stats in self._machine.locks.stats().items():
+            wait.add_metric([name], stats.wait_total_ns / 1e9)
+            hold.add_metric([name], stats.hold_total_ns / 1e9)
+            contentions.add_metric([name], stats.contentions)
+        yield wait
+        yield hold
+        yield contentions
 
 
 def make_registry(machine: Machine) -> tuple[CollectorRegistry, Counter, Histogram]:
-    """A registry with the machine collector and the RPC metrics."""
+    """A registry with the machine collector and the RPC metrics (no `_created` series)."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     registry.register(MachineCollector(machine))
     rpcs = Counter("vmsim_rpcs", "RPCs handled", ["method", "code"], registry=registry)
@@ -123,43 +195,85 @@ def make_registry(machine: Machine) -> tuple[CollectorRegistry, Counter, Histogr
     return registry, rpcs, latency
 
 
-async def start_metrics_server(registry: CollectorRegistry, host: str, port: int) -> asyncio.Server:
-    """Serve GET /metrics on the event loop.
+LAG_PERIOD = 0.1  # seconds between event-loop lag samples
+
+
+class MetricsServer:
+    """GET /metrics (prometheus_client's ASGI exposition) served by uvicorn on the event loop.
 
     Scrapes run on the loop like every RPC, so the collector reads the machine between
-    kernel calls, never during one (prometheus_client's own server would use a thread).
+    kernel calls, never during one (start_http_server would read it from a thread). A
+    sampler measures how late the loop runs a ready task: the queueing time every RPC
+    waits before its handler runs (vmsim_rpc_queue_seconds).
     """
 
-    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-            method, path, *_ = [*head.decode("latin-1").split(" ", 2), "", ""]
-            if method != "GET" or path.split("?")[0] not in ("/", "/metrics"):
-                status, content_type, body = "404 Not Found", "text/plain", b"try /metrics\n"
-            else:
-                status, content_type, body = (
-                    "200 OK",
-                    CONTENT_TYPE_LATEST,
-                    generate_latest(registry),
-                )
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
-                + body
-            )
-            await writer.drain()
-        except (
-            OSError,
-            ValueError,
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-        ):
-            pass  # a broken or slow scraper gets nothing
-        finally:
-            writer.close()
+    def __init__(self, registry: CollectorRegistry, listener: socket.socket) -> None:
+        import uvicorn
 
-    return await asyncio.start_server(respond, host, port)
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield  # vmsim-server's own SIGTERM/SIGINT handlers stay in charge
+
+        self.queue_time = Histogram(
+            "vmsim_rpc_queue_seconds",
+            "How late the event loop runs a ready task: the time an arriving RPC queues "
+            "before its handler starts",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
+        config = uvicorn.Config(
+            make_asgi_app(registry), log_level="warning", lifespan="off", access_log=False
+        )
+        self._server = Server(config)
+        self._listener = listener
+        loop = asyncio.get_running_loop()
+        self._serving = loop.create_task(self._server.serve(sockets=[listener]))
+        self._sampling = loop.create_task(self._sample_lag())
+
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + LAG_PERIOD
+            await asyncio.sleep(LAG_PERIOD)
+            self.queue_time.observe(max(0.0, loop.time() - expected))
+
+    async def started(self) -> None:
+        """Wait until uvicorn accepts connections."""
+        while not self._server.started and not self._serving.done():
+            await asyncio.sleep(0.01)
+
+    def close(self) -> None:
+        """Ask uvicorn to stop and stop sampling."""
+        self._server.should_exit = True
+        self._sampling.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait for uvicorn and the sampler to end."""
+        for task in (self._serving, self._sampling):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._listener.close()
+
+
+async def start_metrics_server(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
+    """Serve GET /metrics on *host*:*port* from the running event loop.
+
+    Raises:
+        OSError: the port cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    server = MetricsServer(registry, listener)
+    await server.started()
+    return server
 
 
 def log_process_lifecycle(event: Event) -> None:

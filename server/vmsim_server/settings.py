@@ -1,25 +1,27 @@
 """Server configuration from command-line flags and VMSIM_* environment variables.
 
-Flags win over the environment, the environment over the lab defaults. Sizes accept binary
-suffixes ("64M", "1G") and are parsed once, here.
+Flags win over the environment, the environment over the lab defaults. Sizes are parsed by
+the parser the command line uses too (vmsim_proto.parse_size: "64M", "64Mi", "0x4000000").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmsim_kernel import LOCK_CLASSES, MachineConfig, OvercommitMode, ReplacementPolicy
+from vmsim_proto import parse_size
 
 __all__ = [
     "CLIENT_IDENTITIES",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "ServerSettings",
+    "address_from_environment",
     "build_parser",
     "parse_settings",
     "parse_size",
@@ -35,20 +37,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 SERVED_POLICIES = tuple(
     p.value for p in ReplacementPolicy if p not in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
 )
-_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """'64M', '1G', '4096', '512k', '2GiB' -> bytes (binary units).
-
-    Raises:
-        ValueError: *text* is not a size.
-    """
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a size (examples: 4096, 512k, 64M, 1G)")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
 @dataclass(frozen=True)
@@ -214,6 +202,17 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"VMSIM_{name}", default)
 
 
+def address_from_environment(default: str = "127.0.0.1:50051") -> str:
+    """VMSIM_ADDR, the variable every vmsim command reads; VMSIM_ADDRESS is its deprecated
+    old name, still honoured with a warning."""
+    if "VMSIM_ADDR" in os.environ:
+        return os.environ["VMSIM_ADDR"]
+    if "VMSIM_ADDRESS" in os.environ:
+        warnings.warn("VMSIM_ADDRESS is deprecated: use VMSIM_ADDR", FutureWarning, stacklevel=2)
+        return os.environ["VMSIM_ADDRESS"]
+    return default
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Flags; each default comes from the matching VMSIM_* variable when set.
 
@@ -228,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add(
-        "--address", default=_env("ADDRESS", "127.0.0.1:50051"), help="host:port (port 0 picks one)"
+        "--address",
+        "--addr",
+        default=address_from_environment(),
+        help="host:port (port 0 picks one); env VMSIM_ADDR, as for the vmsim commands",
     )
     add("--ram", default=_env("RAM", "64M"), type=parse_size, help="simulated RAM, 4M..4G (64M)")
     add("--swap", default=_env("SWAP", "128M"), type=parse_size, help="swap size, 0 = none (128M)")

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,11 @@ def test_help_everywhere() -> None:
         ["shell"],
         ["demo"],
         ["kill"],
+        ["vmstat"],
+        ["free"],
+        ["pmap"],
+        ["top"],
+        ["dashboard"],
     ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, command
@@ -304,3 +310,84 @@ def test_demo_runs_against_its_own_server() -> None:
     out = result.stdout
     assert "RSS 12 kB after 4 minor faults" in out and "identical" in out
     assert "SIGSEGV" in out and "MemFree" in out and "demo finished" in out
+
+
+def test_events_shows_each_gap_once_not_the_running_total(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vmsim.results import Event
+
+    feed = [
+        Event(seq, "swap_out", 100, 0xB7000000, 5, "", dropped)
+        for seq, dropped in ((1, 0), (9, 7), (10, 7), (11, 7), (20, 15))
+    ]
+
+    class FakeInspector:
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def __enter__(self) -> FakeInspector:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            pass
+
+        def events(self, *_args: object, **_kwargs: object) -> Iterator[Event]:
+            yield from feed
+
+    monkeypatch.setattr("vmsim.cli.Inspector", FakeInspector)
+    result = runner.invoke(app, ["events"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.endswith("dropped before)") for line in lines] == [
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert lines[1].endswith("(7 dropped before)") and lines[4].endswith("(8 dropped before)")
+
+
+@pytest.mark.parametrize(
+    ("command", "complaint"),
+    [
+        (["kernel", "pa", "zzz"], "'zzz' is not an address"),
+        (["kernel", "kmalloc", "lots"], "'lots' is not a size"),
+        (["kernel", "kmalloc", "100", "--gfp", "highmem"], "'highmem' is not one of kernel"),
+        (["kernel", "vmalloc", "1.5M"], "is not a size"),
+        (["kernel", "kfree", "-"], "is not an address"),
+    ],
+)
+def test_kernel_commands_refuse_bad_arguments_without_a_traceback(
+    command: list[str], complaint: str
+) -> None:
+    result = runner.invoke(app, [*command, "--addr", "127.0.0.1:1"])
+    assert result.exit_code == 2
+    assert complaint in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output
+
+
+def test_demo_reports_an_oom_killed_hog_as_killed_not_as_swap_corruption(
+    server_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from vmsim import demo
+    from vmsim.client import Inspector, Process
+
+    real_run = Process.run
+
+    def killed_halfway(self: Process, operations: list[object]) -> list[object]:
+        outcomes = real_run(self, operations)  # type: ignore[arg-type]
+        # what run() returns when the OOM killer takes the process mid-stream
+        outcomes[len(outcomes) // 2] = vmsim.OomKilled(
+            f"process {self.pid} was killed by SIGKILL: out of memory", "FAILED_PRECONDITION"
+        )
+        return outcomes
+
+    monkeypatch.setattr(Process, "run", killed_halfway)
+    with Inspector(server_address) as inspector, pytest.raises(demo.DemoFailed) as failed:
+        demo._swapping(server_address, inspector, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    assert "killed by the OOM killer" in str(failed.value)
+    assert "differs" not in str(failed.value)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from typer.testing import CliRunner
 
 from vmsim.cli import app
 from vmsim.load import LoadConfig, run_load, write_csv
-from vmsim.workloads import WORKLOADS, Workload, page_batches
+from vmsim.workloads import WORKLOADS, Workload, page_batches, thrash_region_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +71,8 @@ def test_a_thrashing_load_reports_faults_swapping_and_latencies(
         # Writes: reads of never-written pages map the zero page and use no memory.
         Workload(pattern="thrash", region_pages=1200, batch=128, write_ratio=1.0),
         clients=3,
-        duration=2.0,
+        duration=None,
+        operations=30,  # ~4 passes over each region, however slowly the workers start
         mode=mode,
         workers=2,
     )
@@ -104,34 +108,107 @@ def test_load_command_prints_json(server_address: str) -> None:
     assert report["operations"] == 40 and report["touches"] == 40 * 256
 
 
-def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Path) -> None:
+def _locust(address: str, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     locust = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}")
-    result = subprocess.run(
-        [
-            locust,
-            "-f",
-            str(ROOT / "bench" / "locustfile.py"),
-            "--headless",
-            "-u",
-            "4",
-            "-r",
-            "4",
-            "-t",
-            "3s",
-            "--host",
-            server_address,
-            "--only-summary",
-            "--json",
-            "--vmsim-workload",
-            "seq",
-        ],
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}:{ROOT / 'common'}")
+    command = [locust, "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--host"]
+    return subprocess.run(
+        [*command, address, "--only-summary", "--json", *options],
         capture_output=True,
         text=True,
         env=env,
         cwd=tmp_path,
         timeout=90,
     )
+
+
+def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Path) -> None:
+    result = _locust(server_address, tmp_path, "-u", "4", "-r", "4", "-t", "3s")
     stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
     assert stats["TouchMany"]["num_requests"] > 0
     assert all(entry["num_failures"] == 0 for entry in stats.values())
+
+
+def test_the_readme_locust_command_fits_its_users_in_memory(
+    server_address: str, tmp_path: Path
+) -> None:
+    # README: -u 100 -r 20 -t 60s --vmsim-workload zipf (shorter here, same users)
+    result = _locust(
+        server_address, tmp_path, "-u", "100", "-r", "50", "-t", "4s", "--vmsim-workload", "zipf"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert stats["Spawn"]["num_requests"] > 0  # (all 100 unless this machine is very busy)
+    assert all(entry["num_failures"] == 0 for entry in stats.values())
+
+
+def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> None:
+    (tmp_path / "trace.txt").write_text("# textbook\n7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")
+    result = _locust(
+        server_address,
+        tmp_path,
+        *("-u", "2", "-r", "2", "-t", "4s", "--vmsim-workload", "trace"),
+        *("--vmsim-trace", "trace.txt"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert stats["TouchMany"]["num_requests"] > 0
+    missing = _locust(server_address, tmp_path, "-u", "1", "-t", "1s", "--vmsim-workload", "trace")
+    assert missing.returncode == 1
+    assert "--vmsim-workload trace needs --vmsim-trace FILE" in missing.stderr
+
+
+def test_locust_groups_failures_by_code_not_by_pid(start_server: Any, tmp_path: Path) -> None:
+    # 4 users that each write 32 MiB on a 16 MiB machine without swap: OOM kills, restarts
+    server = start_server(swap_bytes=0, overcommit_memory=1)
+    _locust(
+        server.address,
+        tmp_path,
+        *("-u", "4", "-r", "4", "-t", "5s", "--csv", "run", "--vmsim-workload", "seq"),
+        *("--vmsim-pages", "8192", "--vmsim-write-ratio", "1"),
+    )
+    with (tmp_path / "run_failures.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    killed = [row for row in rows if "killed" in row["Error"]]
+    assert killed and sum(int(row["Occurrences"]) for row in killed) >= 2
+    assert len(killed) <= 3  # one row per kind of kill, whatever the pids and addresses
+    assert not any(char.isdigit() for row in killed for char in row["Error"].split(":", 1)[1])
+
+
+def test_thrash_regions_loop_over_more_than_ram_but_fit_in_ram_and_swap() -> None:
+    ram_kb, swap_kb = 64 * 1024, 128 * 1024
+    per_client = thrash_region_pages(ram_kb, swap_kb, clients=200)
+    assert per_client * 200 > ram_kb // 4  # larger than RAM: every pass evicts the next one
+    assert per_client * 200 < (ram_kb + swap_kb) // 4  # but no OOM
+    with pytest.raises(ValueError, match="thrash needs swap"):
+        thrash_region_pages(ram_kb, 0, clients=4)
+    batches = page_batches(Workload(pattern="thrash", region_pages=10, batch=4, write_ratio=0), 0)
+    first = [next(batches) for _ in range(5)]
+    assert all(write for _, write in first)  # it dirties its working set
+    assert np.concatenate([b for b, _ in first]).tolist()[:12] == [*range(10), 0, 1]
+
+
+def test_the_readme_thrash_command_major_faults_without_an_oom_storm(server_address: str) -> None:
+    # The README's numbers (many clients, --pages 4096) scaled to the 16 MiB test machine.
+    result = CliRunner().invoke(
+        app,
+        [
+            *("load", "--addr", server_address, "--clients", "8", "--workload", "thrash"),
+            *("--pages", "4096", "--operations", "8", "--duration", "0", "--json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["major_faults"] > 0 and report["swap_out"] > 0
+    assert report["oom_kills"] == 0 and report["errors"] == {}
+
+
+def test_load_against_a_down_server_is_one_clear_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(app, ["load", "--addr", f"127.0.0.1:{port}", "--duration", "1"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vmsim: UNAVAILABLE:"), result.output
+    assert "Traceback" not in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import stat
@@ -568,3 +569,51 @@ def test_generated_code_is_fresh() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_metrics_show_zones_reclaim_time_and_queueing_without_created_series(
+    start_server: StartServer,
+) -> None:
+    port = free_port()
+    server = start_server(metrics_port=port)
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+    rpc.mmap(pid, token, 3 * 4096, flags=0x8000)
+    time.sleep(0.3)  # a few event-loop lag samples
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = reply.read().decode()
+    free_pages = server.call(lambda: {z.name: z.free for z in server.running.machine.zoneinfo()})
+    for zone, pages in free_pages.items():
+        if pages:
+            assert f'vmsim_zone_free_pages{{zone="{zone}"}} {float(pages)}' in text
+    assert 'vmsim_pgscan_pages_total{reclaimer="kswapd"} 0.0' in text
+    assert 'vmsim_pgsteal_pages_total{reclaimer="direct"} 0.0' in text
+    assert 'vmsim_lru_pages{list="inactive_anon"}' in text
+    assert 'vmsim_cpu_seconds_total{mode="system"}' in text
+    assert 'vmsim_lock_hold_seconds_total{lock="&zone->lock"}' in text
+    assert "vmsim_rpc_queue_seconds_count" in text
+    assert "_created" not in text
+
+
+def test_the_grafana_dashboard_and_scrape_config_name_metrics_the_server_exports(
+    start_server: StartServer,
+) -> None:
+    port = free_port()
+    server = start_server(metrics_port=port)
+    open_stubs(server.address).spawn()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        exported = set(re.findall(r"^(vmsim_\w+?)(?:\{| )", reply.read().decode(), re.MULTILINE))
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/vmsim.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"vmsim_\w+", target["expr"])
+    }
+    assert len(used) >= 12
+    assert used <= exported, used - exported
+    scrape = (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert '"server:9100"' in scrape and '"--metrics-port", "9100"' in compose
+    assert not compose.startswith("version") and "\nversion:" not in compose

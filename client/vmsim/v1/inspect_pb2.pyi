@@ -19,6 +19,18 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_SEGV: _ClassVar[EventKind]
     EVENT_KIND_PROCESS_SPAWN: _ClassVar[EventKind]
     EVENT_KIND_PROCESS_EXIT: _ClassVar[EventKind]
+
+class FrameUse(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_USE_UNSPECIFIED: _ClassVar[FrameUse]
+    FRAME_USE_FREE: _ClassVar[FrameUse]
+    FRAME_USE_USER: _ClassVar[FrameUse]
+    FRAME_USE_PAGE_TABLE: _ClassVar[FrameUse]
+    FRAME_USE_KERNEL: _ClassVar[FrameUse]
+    FRAME_USE_SLAB: _ClassVar[FrameUse]
+    FRAME_USE_VMALLOC: _ClassVar[FrameUse]
+    FRAME_USE_SWAP_CACHE: _ClassVar[FrameUse]
+    FRAME_USE_KMALLOC: _ClassVar[FrameUse]
 EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_MINOR_FAULT: EventKind
 EVENT_KIND_MAJOR_FAULT: EventKind
@@ -28,6 +40,15 @@ EVENT_KIND_OOM_KILL: EventKind
 EVENT_KIND_SEGV: EventKind
 EVENT_KIND_PROCESS_SPAWN: EventKind
 EVENT_KIND_PROCESS_EXIT: EventKind
+FRAME_USE_UNSPECIFIED: FrameUse
+FRAME_USE_FREE: FrameUse
+FRAME_USE_USER: FrameUse
+FRAME_USE_PAGE_TABLE: FrameUse
+FRAME_USE_KERNEL: FrameUse
+FRAME_USE_SLAB: FrameUse
+FRAME_USE_VMALLOC: FrameUse
+FRAME_USE_SWAP_CACHE: FrameUse
+FRAME_USE_KMALLOC: FrameUse
 
 class GetMeminfoRequest(_message.Message):
     __slots__ = ()
@@ -374,3 +395,21 @@ class GetMissRatioCurveResponse(_message.Message):
     distinct_pages: int
     misses: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, references: _Optional[int] = ..., distinct_pages: _Optional[int] = ..., misses: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetFrameMapRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetFrameMapResponse(_message.Message):
+    __slots__ = ("nr_frames", "uses", "pids", "flags", "zones")
+    NR_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    USES_FIELD_NUMBER: _ClassVar[int]
+    PIDS_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    nr_frames: int
+    uses: bytes
+    pids: _containers.RepeatedScalarFieldContainer[int]
+    flags: _containers.RepeatedScalarFieldContainer[int]
+    zones: _containers.RepeatedCompositeFieldContainer[Zone]
+    def __init__(self, nr_frames: _Optional[int] = ..., uses: _Optional[bytes] = ..., pids: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ...) -> None: ...

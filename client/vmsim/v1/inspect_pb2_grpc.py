@@ -105,6 +105,11 @@ class InspectServiceStub:
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
                 response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
                 _registered_method=True)
+        self.GetFrameMap = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetFrameMap',
+                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapRequest.SerializeToString,
+                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapResponse.FromString,
+                _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/vmsim.v1.InspectService/WatchEvents',
                 request_serializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
@@ -224,6 +229,14 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFrameMap(self, request, context):
+        """Every physical frame's use, owner and flags (like /proc/kpageflags with page_owner),
+        for pictures of physical memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -310,6 +323,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.GetCpuTimes,
                     request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.FromString,
                     response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.SerializeToString,
+            ),
+            'GetFrameMap': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFrameMap,
+                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapRequest.FromString,
+                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapResponse.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
@@ -701,6 +719,33 @@ class InspectService:
             '/vmsim.v1.InspectService/GetCpuTimes',
             vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
             vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFrameMap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetFrameMap',
+            vmsim_dot_v1_dot_inspect__pb2.GetFrameMapRequest.SerializeToString,
+            vmsim_dot_v1_dot_inspect__pb2.GetFrameMapResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,15 @@
+"""The live web dashboard: a client of the gRPC API that serves one page with server-sent events.
+
+    vmsim dashboard --addr 127.0.0.1:50051 --port 8080      # then open http://127.0.0.1:8080/
+
+One poller per dashboard reads the machine's reports (meminfo, vmstat, zones, processes,
+lock_stat, CPU times, the frame map) every interval and follows the event feed; every open
+page receives each new snapshot over /api/stream. The page draws the physical memory map,
+processes, page walks, charts (uPlot), zones and buddy free areas, lock_stat and the events.
+"""
+
+from __future__ import annotations
+
+from .app import DEFAULT_EVENT_KINDS, DashboardState, create_app, frame_cells, serve_dashboard
+
+__all__ = ["DEFAULT_EVENT_KINDS", "DashboardState", "create_app", "frame_cells", "serve_dashboard"]

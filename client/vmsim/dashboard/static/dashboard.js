@@ -1,0 +1,290 @@
+// vmsim dashboard: renders each snapshot pushed by /api/stream (server-sent events).
+"use strict";
+
+const HISTORY = 300;
+const USE_COLOURS = {
+  kernel: "#7f1d1d", page_table: "#f97316", slab: "#9333ea", vmalloc: "#db2777",
+  swap_cache: "#0d9488", kmalloc: "#92400e",
+};
+const ZONE_FREE_COLOURS = { DMA: "#dbe4f0", Normal: "#e5e7eb", HighMem: "#e3efe3" };
+const FLAG_NAMES = ["locked", "referenced", "uptodate", "dirty", "lru", "active", "slab",
+  "reserved", "swapcache", "swapbacked", "buddy", "pagetable", "anon", "vmalloc", "kmalloc"];
+const EVENT_KINDS = ["minor_fault", "major_fault", "swap_out", "swap_in", "oom_kill", "segv",
+  "process_spawn", "process_exit"];
+
+const state = {
+  snapshot: null, previous: null, names: new Map(), cells: null, selectedPid: null,
+  history: { t: [], free: [], used: [], swap: [], minor: [], major: [], pswpin: [], pswpout: [],
+             pgscan: [], pgsteal: [] },
+  charts: {}, eventKinds: new Set(EVENT_KINDS.filter(k => k !== "minor_fault")),
+};
+window.vmsimDashboard = state;
+
+function $(id) { return document.getElementById(id); }
+function kb(bytes) { return Math.floor(bytes / 1024).toLocaleString(); }
+function hex(n) { return "0x" + (n >>> 0).toString(16).padStart(8, "0"); }
+
+function pidColour(pid) {
+  const hue = (pid * 137.508) % 360;
+  return `hsl(${hue}, 65%, 48%)`;
+}
+
+function zoneOf(cells, pfn) {
+  for (const z of cells.zones) {
+    if (pfn >= z.start_pfn && pfn < z.start_pfn + z.spanned) return z.name;
+  }
+  return "?";
+}
+
+function cellColour(cells, index, use) {
+  if (use === "free") return ZONE_FREE_COLOURS[zoneOf(cells, index * cells.group)] || "#eee";
+  if (use === "user") return pidColour(cells.pids[index]);
+  return USE_COLOURS[use] || "#000";
+}
+
+function decodeUses(b64) {
+  const raw = atob(b64);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+function drawMap(cells) {
+  const canvas = $("memory-map");
+  const uses = decodeUses(cells.uses);
+  cells.useBytes = uses;
+  const columns = cells.nr_cells > 4096 ? 256 : 128;
+  const size = Math.max(2, Math.floor(1024 / columns));
+  const rows = Math.ceil(cells.nr_cells / columns);
+  canvas.width = columns * size;
+  canvas.height = rows * size;
+  const ctx = canvas.getContext("2d");
+  for (let i = 0; i < cells.nr_cells; i++) {
+    ctx.fillStyle = cellColour(cells, i, cells.use_names[uses[i]]);
+    ctx.fillRect((i % columns) * size, Math.floor(i / columns) * size, size - (size > 3 ? 1 : 0),
+                 size - (size > 3 ? 1 : 0));
+  }
+  cells.columns = columns;
+  cells.size = size;
+  state.cells = cells;
+  let signature = 0;
+  for (let i = 0; i < uses.length; i++) signature = (signature * 31 + uses[i] + cells.pids[i]) | 0;
+  canvas.dataset.signature = String(signature);
+  canvas.dataset.cells = String(cells.nr_cells);
+  const counts = {};
+  uses.forEach(u => { counts[cells.use_names[u]] = (counts[cells.use_names[u]] || 0) + 1; });
+  $("map-caption").textContent = `${cells.nr_frames.toLocaleString()} frames, ` +
+    `${cells.group} per cell; ` + cells.zones.filter(z => z.spanned)
+      .map(z => `${z.name} pfn ${z.start_pfn}..${z.start_pfn + z.spanned - 1}`).join(", ");
+  const legend = [];
+  for (const [zone, colour] of Object.entries(ZONE_FREE_COLOURS))
+    legend.push(`<span style="--c:${colour}">free ${zone}</span>`);
+  legend.push(`<span style="--c:${pidColour(1)}" class="legend-user">user (colour per process)</span>`);
+  for (const [use, colour] of Object.entries(USE_COLOURS))
+    legend.push(`<span style="--c:${colour}">${use.replace("_", " ")} ${counts[use] || 0}</span>`);
+  $("map-legend").innerHTML = legend.join("");
+}
+
+function describeCell(index) {
+  const cells = state.cells;
+  const use = cells.use_names[cells.useBytes[index]];
+  const first = index * cells.group;
+  const last = Math.min(first + cells.group, cells.nr_frames) - 1;
+  const pid = cells.pids[index];
+  const flags = FLAG_NAMES.filter((_, bit) => cells.flags[index] & (1 << bit));
+  const owner = pid ? `pid ${pid} ${state.names.get(pid) || ""}` : (use === "free" ? "-" : "kernel");
+  return (cells.group > 1 ? `pfn ${first}..${last}` : `pfn ${first}`) +
+    ` (${hex(first * 4096)})\nzone  ${zoneOf(cells, first)}\nuse   ${use}\nowner ${owner}` +
+    `\nflags ${flags.join(" ") || "-"}`;
+}
+
+function setupMapHover() {
+  const canvas = $("memory-map");
+  const tip = $("map-tooltip");
+  canvas.addEventListener("mousemove", ev => {
+    const cells = state.cells;
+    if (!cells) return;
+    const rect = canvas.getBoundingClientRect();
+    const x = (ev.clientX - rect.left) * canvas.width / rect.width;
+    const y = (ev.clientY - rect.top) * canvas.height / rect.height;
+    const index = Math.floor(y / cells.size) * cells.columns + Math.floor(x / cells.size);
+    if (index < 0 || index >= cells.nr_cells) { tip.hidden = true; return; }
+    tip.textContent = describeCell(index);
+    tip.style.left = (ev.clientX + 12) + "px";
+    tip.style.top = (ev.clientY + 12) + "px";
+    tip.hidden = false;
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+}
+
+function makeChart(id, title, series) {
+  const el = $(id);
+  const opts = {
+    title, width: Math.max(300, el.clientWidth || 480), height: 180,
+    scales: { x: { time: true } },
+    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
+    axes: [{}, { size: 60 }],
+  };
+  return new uPlot(opts, [[], ...series.map(() => [])], el);
+}
+
+function setupCharts() {
+  state.charts.memory = makeChart("chart-memory", "memory (MiB)",
+    [["free", "#16a34a"], ["used", "#2563eb"], ["swap used", "#dc2626"]]);
+  state.charts.faults = makeChart("chart-faults", "page faults /s",
+    [["minor", "#2563eb"], ["major", "#dc2626"]]);
+  state.charts.swap = makeChart("chart-swap", "swap pages /s",
+    [["pswpin", "#0d9488"], ["pswpout", "#f97316"]]);
+  state.charts.reclaim = makeChart("chart-reclaim", "reclaim pages /s",
+    [["pgscan", "#9333ea"], ["pgsteal", "#db2777"]]);
+}
+
+function push(name, value) {
+  const list = state.history[name];
+  list.push(value);
+  if (list.length > HISTORY) list.shift();
+}
+
+function updateCharts(snap, prev) {
+  const m = snap.meminfo, v = snap.vmstat;
+  push("t", snap.time);
+  push("free", m.MemFree / 1024);
+  push("used", (m.MemTotal - m.MemFree) / 1024);
+  push("swap", (m.SwapTotal - m.SwapFree) / 1024);
+  const dt = prev && prev.vmstat ? Math.max(snap.time - prev.time, 1e-3) : 0;
+  const rate = (f) => dt ? Math.max(0, f(v) - f(prev.vmstat)) / dt : 0;
+  push("minor", rate(x => x.pgfault - x.pgmajfault));
+  push("major", rate(x => x.pgmajfault));
+  push("pswpin", rate(x => x.pswpin));
+  push("pswpout", rate(x => x.pswpout));
+  push("pgscan", rate(x => x.pgscan_kswapd + x.pgscan_direct));
+  push("pgsteal", rate(x => x.pgsteal_kswapd + x.pgsteal_direct));
+  const h = state.history;
+  state.charts.memory.setData([h.t, h.free, h.used, h.swap]);
+  state.charts.faults.setData([h.t, h.minor, h.major]);
+  state.charts.swap.setData([h.t, h.pswpin, h.pswpout]);
+  state.charts.reclaim.setData([h.t, h.pgscan, h.pgsteal]);
+}
+
+function fillTable(id, rows) {
+  $(id).querySelector("tbody").innerHTML = rows.join("");
+}
+
+function esc(text) {
+  return String(text).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+}
+
+function renderProcesses(processes) {
+  const showZombies = $("show-zombies").checked;
+  state.names = new Map(processes.map(p => [p.pid, p.name]));
+  fillTable("processes", processes.filter(p => showZombies || p.state !== "Z").map(p =>
+    `<tr data-pid="${p.pid}" class="${p.state === "Z" ? "zombie" : ""}${p.pid === state.selectedPid ? " selected" : ""}">` +
+    `<td>${p.pid}</td><td>${esc(p.name)}</td><td>${p.state}</td><td>${kb(p.vm_size)}</td>` +
+    `<td>${kb(p.vm_rss)}</td><td>${kb(p.vm_swap)}</td><td>${kb(p.vm_pte)}</td>` +
+    `<td>${p.minor_faults}</td><td>${p.major_faults}</td><td>${esc(p.killed_by || "")}</td></tr>`));
+}
+
+async function showMaps(pid) {
+  state.selectedPid = pid;
+  $("vmas-pid").textContent = `pid ${pid}`;
+  $("walk-pid").value = pid;
+  const reply = await fetch(`/api/maps/${pid}`).then(r => r.json());
+  $("vmas").textContent = reply.error ? reply.error : (reply.text || "(no VMAs)");
+  if (!reply.error && reply.vmas.length && !$("walk-addr").value)
+    $("walk-addr").value = hex(reply.vmas[0].start);
+}
+
+async function walk(ev) {
+  ev.preventDefault();
+  const pid = $("walk-pid").value, addr = $("walk-addr").value;
+  const reply = await fetch(`/api/translate?pid=${encodeURIComponent(pid)}&addr=${encodeURIComponent(addr)}`)
+    .then(r => r.json());
+  const steps = $("walk-steps");
+  if (reply.error) {
+    steps.innerHTML = `<li class="error">${esc(reply.error)}</li>`;
+    $("walk-text").textContent = "";
+    return;
+  }
+  const items = [`CR3 ${hex(reply.cr3)}`,
+    `PDE [${hex(reply.pde_address)}] = ${hex(reply.pde)}`];
+  if (reply.pte_address !== null) items.push(`PTE [${hex(reply.pte_address)}] = ${hex(reply.pte)}`);
+  items.push(reply.present ? `frame pfn ${reply.pfn} -> physical ${hex(reply.physical)}`
+                           : (reply.swap_offset !== null ? `swapped out: slot ${reply.swap_offset}`
+                                                         : `not present (${reply.fault || "unmapped"})`));
+  steps.innerHTML = items.map(s => `<li>${esc(s)}</li>`).join("");
+  $("walk-text").textContent = reply.text;
+}
+
+function renderZones(zones) {
+  fillTable("zones", zones.filter(z => z.present).map(z =>
+    `<tr><td>${z.name}</td><td>${z.free}</td><td>${z.min}</td><td>${z.low}</td><td>${z.high}</td>` +
+    `<td>${z.managed}</td><td>${z.free_area.join(" ")}</td></tr>`));
+}
+
+function renderLocks(rows) {
+  fillTable("locks", rows.map(c =>
+    `<tr><td>${esc(c.name)}</td><td>${c.kind}</td><td>${c.contentions}</td><td>${c.acquisitions}</td>` +
+    `<td>${(c.wait_total_ns / 1000).toFixed(1)}</td><td>${(c.hold_total_ns / 1000).toFixed(1)}</td></tr>`));
+}
+
+function setupEventFilters(kinds) {
+  $("event-filters").innerHTML = kinds.map(k =>
+    `<label><input type="checkbox" value="${k}" ${state.eventKinds.has(k) ? "checked" : ""}> ${k}</label>`).join("");
+  if (state.filtersReady) return;
+  state.filtersReady = true;
+  $("event-filters").addEventListener("change", ev => {
+    if (ev.target.checked) state.eventKinds.add(ev.target.value);
+    else state.eventKinds.delete(ev.target.value);
+    if (state.snapshot) renderEvents(state.snapshot);
+  });
+}
+
+function renderEvents(snap) {
+  const shown = snap.events.filter(e => state.eventKinds.has(e.kind)).slice(-100).reverse();
+  $("events").innerHTML = shown.map(e =>
+    `<li class="${e.kind}">${String(e.seq).padStart(8)} ${e.kind.padEnd(14)} pid=${e.pid}` +
+    (e.address !== null ? ` addr=${hex(e.address)}` : "") + (e.pfn !== null ? ` pfn=${e.pfn}` : "") +
+    ` ${esc(e.detail)}</li>`).join("");
+  $("events-dropped").textContent = snap.dropped_events ? `(${snap.dropped_events} dropped by the feed)` : "";
+}
+
+function render(snap) {
+  const status = $("status");
+  if (snap.error) {
+    status.textContent = `server unreachable: ${snap.error}`;
+    status.className = "status down";
+    return;
+  }
+  state.previous = state.snapshot;
+  state.snapshot = snap;
+  if (!state.previous) setupEventFilters(snap.event_kinds);
+  status.textContent = "live";
+  status.className = "status live";
+  status.dataset.version = String(snap.version);
+  $("server").textContent = snap.address;
+  const m = snap.meminfo;
+  $("summary").textContent = `MemFree ${m.MemFree.toLocaleString()} kB, SwapFree ` +
+    `${m.SwapFree.toLocaleString()} kB, ${snap.processes.filter(p => p.state !== "Z").length} processes`;
+  drawMap(snap.frames);
+  updateCharts(snap, state.previous);
+  renderProcesses(snap.processes);
+  renderZones(snap.zones);
+  renderLocks(snap.lock_stat);
+  renderEvents(snap);
+}
+
+function start() {
+  setupCharts();
+  setupMapHover();
+  $("processes").addEventListener("click", ev => {
+    const row = ev.target.closest("tr[data-pid]");
+    if (row) showMaps(Number(row.dataset.pid));
+  });
+  $("show-zombies").addEventListener("change", () => state.snapshot && renderProcesses(state.snapshot.processes));
+  $("walk-form").addEventListener("submit", walk);
+  const source = new EventSource("/api/stream");
+  source.addEventListener("snapshot", ev => render(JSON.parse(ev.data)));
+  source.onerror = () => { $("status").textContent = "reconnecting"; $("status").className = "status down"; };
+}
+
+start();

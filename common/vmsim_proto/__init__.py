@@ -1,0 +1,11 @@
+"""What the server and the client share: the text formats both accept (sizes, traces).
+
+A neutral package: the server (vmsim_server, and vmsim_kernel for trace files) and the
+client (vmsim) both import it, and it imports neither of them.
+"""
+
+from __future__ import annotations
+
+from .parsing import parse_size, parse_trace
+
+__all__ = ["parse_size", "parse_trace"]

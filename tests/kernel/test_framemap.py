@@ -1,0 +1,56 @@
+"""The frame map: every frame's use and owner, as the dashboard's memory picture shows it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from vmsim_kernel import PAGE_SIZE, Machine, MiB
+from vmsim_kernel.framemap import FrameUse, frame_map
+from vmsim_kernel.physmem import PageFlag
+
+
+def _count(machine: Machine, use: FrameUse) -> int:
+    return int(np.count_nonzero(frame_map(machine).uses == use))
+
+
+def test_free_frames_match_the_buddy_allocator(machine: Machine) -> None:
+    assert _count(machine, FrameUse.FREE) == machine.allocator.nr_free_pages()
+
+
+def test_written_pages_belong_to_their_process(machine: Machine) -> None:
+    pid = machine.spawn("writer")
+    addr = machine.mmap(pid, 0, 1 * MiB, 3, 0x22)
+    machine.touch_many(pid, list(range(addr, addr + 1 * MiB, PAGE_SIZE)), write=True)
+    frames = frame_map(machine)
+    user = frames.uses == FrameUse.USER
+    assert int(np.count_nonzero(user)) == 256
+    assert set(frames.pids[user].tolist()) == {pid}
+    walk = machine.translate(pid, addr)
+    assert walk.pfn is not None and frames.pids[walk.pfn] == pid
+    assert frames.flags[walk.pfn] & PageFlag.ANON
+    # the page table that maps them is charged to the process too
+    assert walk.pte_address is not None
+    table_pfn = walk.pte_address // PAGE_SIZE
+    assert frames.uses[table_pfn] == FrameUse.PAGE_TABLE and frames.pids[table_pfn] == pid
+
+
+def test_an_exited_process_frees_its_frames(machine: Machine) -> None:
+    free_before = _count(machine, FrameUse.FREE)
+    pid = machine.spawn("short")
+    addr = machine.mmap(pid, 0, 256 * 1024, 3, 0x22)
+    machine.touch_many(pid, list(range(addr, addr + 256 * 1024, PAGE_SIZE)), write=True)
+    assert _count(machine, FrameUse.FREE) < free_before - 64
+    machine.exit(pid)
+    assert _count(machine, FrameUse.FREE) == free_before
+    assert _count(machine, FrameUse.USER) == 0
+
+
+def test_kernel_allocations_show_as_slab_and_vmalloc(make_machine: Callable[..., Machine]) -> None:
+    machine = make_machine()
+    machine.kmalloc(128)
+    machine.vmalloc(64 * 1024)
+    assert _count(machine, FrameUse.SLAB) >= 1
+    assert _count(machine, FrameUse.VMALLOC) == 16
+    assert _count(machine, FrameUse.KERNEL) >= machine.nr_boot_reserved

@@ -32,7 +32,7 @@ from common import (
 
 import vmsim
 from vmsim.calls import CHANNEL_OPTIONS
-from vmsim.v1 import process_pb2, process_pb2_grpc
+from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 RW = vmsim.PROT_READ | vmsim.PROT_WRITE
 ANON = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS

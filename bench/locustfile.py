@@ -32,9 +32,9 @@ from vmsim.constants import (
     PROT_READ,
     PROT_WRITE,
 )
-from vmsim.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 from vmsim.workloads import WORKLOADS, Workload, page_batches
 from vmsim_proto import parse_trace
+from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 
 MAX_AUTO_PAGES = 1024  # the most pages a user maps when --vmsim-pages is left to the server
 MEMORY_SHARE = 0.5  # of RAM + free swap, shared among the users when sizing automatically

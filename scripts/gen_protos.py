@@ -1,7 +1,7 @@
-"""Generate the Python code of the wire contract: protos/vmsim/v1/*.proto -> client/vmsim/v1/.
+"""Generate the Python code of the wire contract: protos/vmsim_proto/v1/*.proto -> common/vmsim_proto/v1/.
 
     python scripts/gen_protos.py          # regenerate
-    python scripts/gen_protos.py --check  # exit 1 if client/vmsim/v1 is stale (CI)
+    python scripts/gen_protos.py --check  # exit 1 if common/vmsim_proto/v1 is stale (CI)
 
 The protos are laid out by package path and compiled with proto_path=protos into client/,
 so the generated imports (`from vmsim.v1 import common_pb2`) resolve inside the client package.
@@ -22,8 +22,8 @@ from grpc_tools import protoc  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-PACKAGE_DIR = Path("vmsim") / "v1"
-OUTPUT_ROOT = ROOT / "client"
+PACKAGE_DIR = Path("vmsim_proto") / "v1"
+OUTPUT_ROOT = ROOT / "common"
 
 
 def include_paths() -> list[str]:

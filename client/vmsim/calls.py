@@ -20,10 +20,11 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from vmsim_proto.v1 import admin_pb2, inspect_pb2, process_pb2
+
 from . import results
 from .constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from .html import html_table
-from .v1 import admin_pb2, inspect_pb2, process_pb2
 
 __all__ = [
     "CHANNEL_OPTIONS",

@@ -20,6 +20,14 @@ from typing import Any, TypeVar
 import grpc
 import numpy.typing as npt
 
+from vmsim_proto.v1 import (
+    admin_pb2_grpc,
+    inspect_pb2_grpc,
+    lab_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
+
 from . import calls, results
 from .calls import Call, Listing
 from .channels import Tls, admin_token_from, client_metadata, open_channel
@@ -34,7 +42,6 @@ from .constants import (
     TOKEN_METADATA_KEY,
 )
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
-from .v1 import admin_pb2_grpc, inspect_pb2_grpc, lab_pb2_grpc, process_pb2, process_pb2_grpc
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import grpc
 
+from vmsim_proto.v1 import kernel_pb2, kernel_pb2_grpc
+
 from . import results
 from .channels import Tls, admin_token_from, client_metadata, open_channel
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 from .errors import VmsimError, error_from_rpc
-from .v1 import kernel_pb2, kernel_pb2_grpc
 
 __all__ = ["GFP", "Kernel", "KernelTranslation"]
 

@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from vmsim_proto.v1 import lab_pb2
+
 from .calls import Call
 from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
 from .errors import VmsimError
 from .html import html_table
-from .v1 import lab_pb2
 
 __all__ = [
     "LAB_TOKEN_METADATA_KEY",

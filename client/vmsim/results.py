@@ -9,8 +9,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmsim_proto.v1 import common_pb2, inspect_pb2, process_pb2
+
 from .html import html_table
-from .v1 import common_pb2, inspect_pb2, process_pb2
 
 __all__ = [
     "FAULT_KINDS",

@@ -7,8 +7,8 @@ from typing import Any
 
 import grpc
 
-from vmsim.v1 import admin_pb2, admin_pb2_grpc
 from vmsim_kernel import Machine, PermissionDenied, Signal
+from vmsim_proto.v1 import admin_pb2, admin_pb2_grpc
 
 from .sessions import ADMIN_TOKEN_METADATA_KEY
 

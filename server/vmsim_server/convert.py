@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmsim.v1 import common_pb2, inspect_pb2, kernel_pb2
 from vmsim_kernel import (
     LOCK_CLASSES,
     CallCost,
@@ -20,6 +19,7 @@ from vmsim_kernel import (
 )
 from vmsim_kernel.framemap import FrameMap
 from vmsim_kernel.segmentation import SegmentTranslation
+from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2
 
 __all__ = [
     "EVENT_KIND_TO_PROTO",

@@ -13,10 +13,10 @@ from typing import Any
 import grpc
 import numpy as np
 
-from vmsim.v1 import inspect_pb2, inspect_pb2_grpc
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
 from vmsim_kernel.framemap import frame_map
 from vmsim_kernel.replay_fast import lru_miss_curve
+from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
 
 from . import convert
 from .events import EventHub

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 import structlog
 
-from vmsim.v1 import common_pb2, kernel_pb2, kernel_pb2_grpc
 from vmsim_kernel import PAGE_SIZE, Gfp, InvalidArgument, LimitExceeded, Machine
+from vmsim_proto.v1 import common_pb2, kernel_pb2, kernel_pb2_grpc
 
 from . import convert
 from .admin_service import require_admin

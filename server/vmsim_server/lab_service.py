@@ -13,9 +13,9 @@ from typing import Any
 
 import grpc
 
-from vmsim.v1 import lab_pb2, lab_pb2_grpc
 from vmsim_lab import EXERCISES, CheckResult, Question, check_answers, questions
 from vmsim_lab.grading import LabStore
+from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
 
 from .admin_service import require_admin
 from .errors import Unauthenticated

@@ -20,7 +20,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
-from vmsim.v1 import (
+from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
+from vmsim_lab.grading import LabConfig, LabStore
+from vmsim_proto.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     inspect_pb2,
@@ -32,8 +34,6 @@ from vmsim.v1 import (
     process_pb2,
     process_pb2_grpc,
 )
-from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
-from vmsim_lab.grading import LabConfig, LabStore
 
 from .admin_service import AdminService
 from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials

@@ -15,7 +15,6 @@ from typing import Any
 import grpc
 import numpy as np
 
-from vmsim.v1 import process_pb2, process_pb2_grpc
 from vmsim_kernel import (
     InvalidArgument,
     KernelError,
@@ -28,6 +27,7 @@ from vmsim_kernel import (
 )
 from vmsim_kernel.sched import CallTask
 from vmsim_kernel.timing import CallCost
+from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 from . import convert
 from .admin_service import require_admin

@@ -23,7 +23,7 @@ import pytest
 import vmsim
 from vmsim import calls
 from vmsim.errors import error_from_rpc
-from vmsim.v1 import process_pb2
+from vmsim_proto.v1 import process_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 StartServer = Callable[..., Any]  # the conftest factory: start_server(**settings) -> server

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import vmsim
 from vmsim import calls
 from vmsim.cli import app
-from vmsim.v1 import process_pb2, process_pb2_grpc
+from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 PAGE = vmsim.PAGE_SIZE
 RW = vmsim.PROT_READ | vmsim.PROT_WRITE

@@ -27,7 +27,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from vmsim.v1 import (
+from vmsim_kernel import ProcessState
+from vmsim_proto.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     inspect_pb2,
@@ -37,7 +38,6 @@ from vmsim.v1 import (
     process_pb2,
     process_pb2_grpc,
 )
-from vmsim_kernel import ProcessState
 
 ADMIN_TOKEN = "admin-secret"  # the conftest servers' token
 

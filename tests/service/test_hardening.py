@@ -27,7 +27,10 @@ from typer.testing import CliRunner
 
 import vmsim
 from vmsim.cli import app
-from vmsim.v1 import (
+from vmsim_kernel import InvalidArgument as KernelInvalidArgument
+from vmsim_kernel import ProcessState
+from vmsim_kernel.swap import SwapIo
+from vmsim_proto.v1 import (
     inspect_pb2,
     inspect_pb2_grpc,
     kernel_pb2,
@@ -35,9 +38,6 @@ from vmsim.v1 import (
     process_pb2,
     process_pb2_grpc,
 )
-from vmsim_kernel import InvalidArgument as KernelInvalidArgument
-from vmsim_kernel import ProcessState
-from vmsim_kernel.swap import SwapIo
 from vmsim_server import parse_settings
 from vmsim_server.observability import configure_logging
 

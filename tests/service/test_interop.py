@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 
 import vmsim
-from vmsim.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
@@ -36,6 +35,7 @@ from vmsim_kernel import (
     OutOfMemory,
     ProcessState,
 )
+from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 
 StartServer = Callable[..., Any]
 PAGE = vmsim.PAGE_SIZE

@@ -11,7 +11,7 @@ from tests.service.conftest import ADMIN_TOKEN, StartServer
 
 import vmsim
 from vmsim.lab import Exercises, Lab, scoreboard
-from vmsim.v1 import lab_pb2, lab_pb2_grpc
+from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
 
 LAB_FILE = """
 title = "Paging lab"

@@ -24,7 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from vmsim.v1 import (
+from vmsim_kernel import KernelBug
+from vmsim_proto.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     common_pb2,
@@ -33,7 +34,6 @@ from vmsim.v1 import (
     process_pb2,
     process_pb2_grpc,
 )
-from vmsim_kernel import KernelBug
 from vmsim_server import ServerSettings, parse_settings
 from vmsim_server.credentials import fingerprint
 

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from vmsim.v1 import process_pb2 as vmsim_dot_v1_dot_process__pb2
+from vmsim_proto.v1 import process_pb2 as vmsim__proto_dot_v1_dot_process__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in vmsim/v1/process_pb2_grpc.py depends on'
+        + ' but the generated code in vmsim_proto/v1/process_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,83 +37,83 @@ class ProcessServiceStub:
         """
         self.Spawn = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Spawn',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.SpawnRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.SpawnResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnResponse.FromString,
                 _registered_method=True)
         self.Heartbeat = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Heartbeat',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.HeartbeatRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.HeartbeatResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.HeartbeatResponse.FromString,
                 _registered_method=True)
         self.Mmap = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Mmap',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.MmapRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.MmapResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MmapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MmapResponse.FromString,
                 _registered_method=True)
         self.Munmap = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Munmap',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.MunmapRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.MunmapResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapResponse.FromString,
                 _registered_method=True)
         self.Mprotect = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Mprotect',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.MprotectRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.MprotectResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MprotectRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MprotectResponse.FromString,
                 _registered_method=True)
         self.Brk = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Brk',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.BrkRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.BrkResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.BrkRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.BrkResponse.FromString,
                 _registered_method=True)
         self.Madvise = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Madvise',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.MadviseRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.MadviseResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MadviseRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MadviseResponse.FromString,
                 _registered_method=True)
         self.Touch = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Touch',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.TouchRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.TouchResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.TouchRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.TouchResponse.FromString,
                 _registered_method=True)
         self.TouchMany = channel.unary_unary(
                 '/vmsim.v1.ProcessService/TouchMany',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.TouchManyRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.TouchManyResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.TouchManyRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.TouchManyResponse.FromString,
                 _registered_method=True)
         self.Read = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Read',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.ReadRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.ReadResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ReadRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ReadResponse.FromString,
                 _registered_method=True)
         self.Write = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Write',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.WriteRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.WriteResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.WriteRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.WriteResponse.FromString,
                 _registered_method=True)
         self.Translate = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Translate',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.TranslateRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.TranslateResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.TranslateRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.TranslateResponse.FromString,
                 _registered_method=True)
         self.Exit = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Exit',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.ExitRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.ExitResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ExitRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ExitResponse.FromString,
                 _registered_method=True)
         self.SpawnThread = channel.unary_unary(
                 '/vmsim.v1.ProcessService/SpawnThread',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnThreadRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnThreadResponse.FromString,
                 _registered_method=True)
         self.ExitThread = channel.unary_unary(
                 '/vmsim.v1.ProcessService/ExitThread',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.ExitThreadRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.ExitThreadResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ExitThreadRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ExitThreadResponse.FromString,
                 _registered_method=True)
         self.Run = channel.stream_stream(
                 '/vmsim.v1.ProcessService/Run',
-                request_serializer=vmsim_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_process__pb2.RunResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.RunResponse.FromString,
                 _registered_method=True)
 
 
@@ -250,83 +250,83 @@ def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Spawn': grpc.unary_unary_rpc_method_handler(
                     servicer.Spawn,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.SpawnRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.SpawnResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnResponse.SerializeToString,
             ),
             'Heartbeat': grpc.unary_unary_rpc_method_handler(
                     servicer.Heartbeat,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.HeartbeatRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.HeartbeatResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.HeartbeatRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.HeartbeatResponse.SerializeToString,
             ),
             'Mmap': grpc.unary_unary_rpc_method_handler(
                     servicer.Mmap,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.MmapRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.MmapResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MmapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MmapResponse.SerializeToString,
             ),
             'Munmap': grpc.unary_unary_rpc_method_handler(
                     servicer.Munmap,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.MunmapRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.MunmapResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapResponse.SerializeToString,
             ),
             'Mprotect': grpc.unary_unary_rpc_method_handler(
                     servicer.Mprotect,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.MprotectRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.MprotectResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MprotectRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MprotectResponse.SerializeToString,
             ),
             'Brk': grpc.unary_unary_rpc_method_handler(
                     servicer.Brk,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.BrkRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.BrkResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.BrkRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.BrkResponse.SerializeToString,
             ),
             'Madvise': grpc.unary_unary_rpc_method_handler(
                     servicer.Madvise,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.MadviseRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.MadviseResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MadviseRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MadviseResponse.SerializeToString,
             ),
             'Touch': grpc.unary_unary_rpc_method_handler(
                     servicer.Touch,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.TouchRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.TouchResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.TouchRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.TouchResponse.SerializeToString,
             ),
             'TouchMany': grpc.unary_unary_rpc_method_handler(
                     servicer.TouchMany,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.TouchManyRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.TouchManyResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.TouchManyRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.TouchManyResponse.SerializeToString,
             ),
             'Read': grpc.unary_unary_rpc_method_handler(
                     servicer.Read,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.ReadRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.ReadResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ReadRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ReadResponse.SerializeToString,
             ),
             'Write': grpc.unary_unary_rpc_method_handler(
                     servicer.Write,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.WriteRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.WriteResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.WriteRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.WriteResponse.SerializeToString,
             ),
             'Translate': grpc.unary_unary_rpc_method_handler(
                     servicer.Translate,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.TranslateRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.TranslateResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.TranslateRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.TranslateResponse.SerializeToString,
             ),
             'Exit': grpc.unary_unary_rpc_method_handler(
                     servicer.Exit,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.ExitRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.ExitResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ExitRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ExitResponse.SerializeToString,
             ),
             'SpawnThread': grpc.unary_unary_rpc_method_handler(
                     servicer.SpawnThread,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.SpawnThreadResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnThreadRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.SpawnThreadResponse.SerializeToString,
             ),
             'ExitThread': grpc.unary_unary_rpc_method_handler(
                     servicer.ExitThread,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.ExitThreadRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.ExitThreadResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ExitThreadRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ExitThreadResponse.SerializeToString,
             ),
             'Run': grpc.stream_stream_rpc_method_handler(
                     servicer.Run,
-                    request_deserializer=vmsim_dot_v1_dot_process__pb2.RunRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_process__pb2.RunResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.RunRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.RunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,8 +355,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Spawn',
-            vmsim_dot_v1_dot_process__pb2.SpawnRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.SpawnResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.SpawnRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.SpawnResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -382,8 +382,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Heartbeat',
-            vmsim_dot_v1_dot_process__pb2.HeartbeatRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.HeartbeatResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.HeartbeatRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.HeartbeatResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -409,8 +409,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Mmap',
-            vmsim_dot_v1_dot_process__pb2.MmapRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.MmapResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.MmapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MmapResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -436,8 +436,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Munmap',
-            vmsim_dot_v1_dot_process__pb2.MunmapRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.MunmapResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.MunmapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MunmapResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -463,8 +463,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Mprotect',
-            vmsim_dot_v1_dot_process__pb2.MprotectRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.MprotectResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.MprotectRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MprotectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -490,8 +490,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Brk',
-            vmsim_dot_v1_dot_process__pb2.BrkRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.BrkResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.BrkRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.BrkResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -517,8 +517,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Madvise',
-            vmsim_dot_v1_dot_process__pb2.MadviseRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.MadviseResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.MadviseRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MadviseResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -544,8 +544,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Touch',
-            vmsim_dot_v1_dot_process__pb2.TouchRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.TouchResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.TouchRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.TouchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -571,8 +571,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/TouchMany',
-            vmsim_dot_v1_dot_process__pb2.TouchManyRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.TouchManyResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.TouchManyRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.TouchManyResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -598,8 +598,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Read',
-            vmsim_dot_v1_dot_process__pb2.ReadRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.ReadResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.ReadRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ReadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -625,8 +625,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Write',
-            vmsim_dot_v1_dot_process__pb2.WriteRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.WriteResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.WriteRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.WriteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -652,8 +652,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Translate',
-            vmsim_dot_v1_dot_process__pb2.TranslateRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.TranslateResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.TranslateRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.TranslateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -679,8 +679,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/Exit',
-            vmsim_dot_v1_dot_process__pb2.ExitRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.ExitResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.ExitRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ExitResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -706,8 +706,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/SpawnThread',
-            vmsim_dot_v1_dot_process__pb2.SpawnThreadRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.SpawnThreadResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.SpawnThreadRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.SpawnThreadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -733,8 +733,8 @@ class ProcessService:
             request,
             target,
             '/vmsim.v1.ProcessService/ExitThread',
-            vmsim_dot_v1_dot_process__pb2.ExitThreadRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.ExitThreadResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.ExitThreadRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ExitThreadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -760,8 +760,8 @@ class ProcessService:
             request_iterator,
             target,
             '/vmsim.v1.ProcessService/Run',
-            vmsim_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
-            vmsim_dot_v1_dot_process__pb2.RunResponse.FromString,
+            vmsim__proto_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.RunResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from vmsim.v1 import inspect_pb2 as vmsim_dot_v1_dot_inspect__pb2
+from vmsim_proto.v1 import inspect_pb2 as vmsim__proto_dot_v1_dot_inspect__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in vmsim/v1/inspect_pb2_grpc.py depends on'
+        + ' but the generated code in vmsim_proto/v1/inspect_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,88 +37,88 @@ class InspectServiceStub:
         """
         self.GetMeminfo = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetMeminfo',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMeminfoRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMeminfoResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMeminfoRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMeminfoResponse.FromString,
                 _registered_method=True)
         self.GetVmstat = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetVmstat',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetVmstatRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetVmstatResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetVmstatRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetVmstatResponse.FromString,
                 _registered_method=True)
         self.GetZoneinfo = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetZoneinfo',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetZoneinfoRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetZoneinfoResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetZoneinfoRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetZoneinfoResponse.FromString,
                 _registered_method=True)
         self.GetBuddyinfo = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetBuddyinfo',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.FromString,
                 _registered_method=True)
         self.GetSwaps = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetSwaps',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetSwapsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetSwapsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsResponse.FromString,
                 _registered_method=True)
         self.ListProcesses = channel.unary_unary(
                 '/vmsim.v1.InspectService/ListProcesses',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.ListProcessesRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.ListProcessesResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListProcessesRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListProcessesResponse.FromString,
                 _registered_method=True)
         self.GetMaps = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetMaps',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMapsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMapsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMapsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMapsResponse.FromString,
                 _registered_method=True)
         self.GetSmaps = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetSmaps',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetSmapsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetSmapsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsResponse.FromString,
                 _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetStatus',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
         self.GetTranslation = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetTranslation',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetTranslationRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetTranslationResponse.FromString,
                 _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/vmsim.v1.InspectService/Replay',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
                 _registered_method=True)
         self.GetMissRatioCurve = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetMissRatioCurve',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.FromString,
                 _registered_method=True)
         self.GetLockStat = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetLockStat',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLockStatResponse.FromString,
                 _registered_method=True)
         self.GetCpuTimes = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetCpuTimes',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
                 _registered_method=True)
         self.GetFrameMap = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetFrameMap',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetFrameMapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetFrameMapResponse.FromString,
                 _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/vmsim.v1.InspectService/WatchEvents',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
         self.GetLayout = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetLayout',
-                request_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
                 _registered_method=True)
 
 
@@ -256,88 +256,88 @@ def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetMeminfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMeminfo,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMeminfoRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMeminfoResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMeminfoRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMeminfoResponse.SerializeToString,
             ),
             'GetVmstat': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVmstat,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetVmstatRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetVmstatResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetVmstatRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetVmstatResponse.SerializeToString,
             ),
             'GetZoneinfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetZoneinfo,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetZoneinfoRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetZoneinfoResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetZoneinfoRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetZoneinfoResponse.SerializeToString,
             ),
             'GetBuddyinfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBuddyinfo,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.SerializeToString,
             ),
             'GetSwaps': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSwaps,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetSwapsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetSwapsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsResponse.SerializeToString,
             ),
             'ListProcesses': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProcesses,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.ListProcessesRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.ListProcessesResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListProcessesRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListProcessesResponse.SerializeToString,
             ),
             'GetMaps': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMaps,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMapsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMapsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMapsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMapsResponse.SerializeToString,
             ),
             'GetSmaps': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSmaps,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetSmapsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetSmapsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetStatusResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetStatusRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetStatusResponse.SerializeToString,
             ),
             'GetTranslation': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTranslation,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetTranslationResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetTranslationRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetTranslationResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ReplayRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ReplayResponse.SerializeToString,
             ),
             'GetMissRatioCurve': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMissRatioCurve,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.SerializeToString,
             ),
             'GetLockStat': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLockStat,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLockStatResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLockStatRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLockStatResponse.SerializeToString,
             ),
             'GetCpuTimes': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCpuTimes,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.SerializeToString,
             ),
             'GetFrameMap': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFrameMap,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetFrameMapResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetFrameMapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetFrameMapResponse.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.WatchEventsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.WatchEventsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.WatchEventsResponse.SerializeToString,
             ),
             'GetLayout': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLayout,
-                    request_deserializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_inspect__pb2.GetLayoutResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -366,8 +366,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetMeminfo',
-            vmsim_dot_v1_dot_inspect__pb2.GetMeminfoRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetMeminfoResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetMeminfoRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetMeminfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -393,8 +393,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetVmstat',
-            vmsim_dot_v1_dot_inspect__pb2.GetVmstatRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetVmstatResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetVmstatRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetVmstatResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -420,8 +420,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetZoneinfo',
-            vmsim_dot_v1_dot_inspect__pb2.GetZoneinfoRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetZoneinfoResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetZoneinfoRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetZoneinfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -447,8 +447,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetBuddyinfo',
-            vmsim_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -474,8 +474,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetSwaps',
-            vmsim_dot_v1_dot_inspect__pb2.GetSwapsRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetSwapsResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -501,8 +501,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/ListProcesses',
-            vmsim_dot_v1_dot_inspect__pb2.ListProcessesRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.ListProcessesResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListProcessesRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListProcessesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -528,8 +528,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetMaps',
-            vmsim_dot_v1_dot_inspect__pb2.GetMapsRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetMapsResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetMapsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetMapsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -555,8 +555,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetSmaps',
-            vmsim_dot_v1_dot_inspect__pb2.GetSmapsRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetSmapsResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -582,8 +582,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetStatus',
-            vmsim_dot_v1_dot_inspect__pb2.GetStatusRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetStatusResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetStatusRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -609,8 +609,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetTranslation',
-            vmsim_dot_v1_dot_inspect__pb2.GetTranslationRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetTranslationResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetTranslationRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetTranslationResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -636,8 +636,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/Replay',
-            vmsim_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ReplayRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ReplayResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -663,8 +663,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetMissRatioCurve',
-            vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetMissRatioCurveRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetMissRatioCurveResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -690,8 +690,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetLockStat',
-            vmsim_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetLockStatResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetLockStatRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetLockStatResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -717,8 +717,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetCpuTimes',
-            vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetCpuTimesRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetCpuTimesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -744,8 +744,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetFrameMap',
-            vmsim_dot_v1_dot_inspect__pb2.GetFrameMapRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetFrameMapResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetFrameMapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetFrameMapResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -771,8 +771,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/WatchEvents',
-            vmsim_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.WatchEventsResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.WatchEventsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -798,8 +798,8 @@ class InspectService:
             request,
             target,
             '/vmsim.v1.InspectService/GetLayout',
-            vmsim_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
-            vmsim_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from vmsim.v1 import admin_pb2 as vmsim_dot_v1_dot_admin__pb2
+from vmsim_proto.v1 import admin_pb2 as vmsim__proto_dot_v1_dot_admin__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in vmsim/v1/admin_pb2_grpc.py depends on'
+        + ' but the generated code in vmsim_proto/v1/admin_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,13 +37,13 @@ class AdminServiceStub:
         """
         self.KillProcess = channel.unary_unary(
                 '/vmsim.v1.AdminService/KillProcess',
-                request_serializer=vmsim_dot_v1_dot_admin__pb2.KillProcessRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_admin__pb2.KillProcessResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.KillProcessRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.KillProcessResponse.FromString,
                 _registered_method=True)
         self.ResetLockStat = channel.unary_unary(
                 '/vmsim.v1.AdminService/ResetLockStat',
-                request_serializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
                 _registered_method=True)
 
 
@@ -72,13 +72,13 @@ def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'KillProcess': grpc.unary_unary_rpc_method_handler(
                     servicer.KillProcess,
-                    request_deserializer=vmsim_dot_v1_dot_admin__pb2.KillProcessRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_admin__pb2.KillProcessResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.KillProcessRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.KillProcessResponse.SerializeToString,
             ),
             'ResetLockStat': grpc.unary_unary_rpc_method_handler(
                     servicer.ResetLockStat,
-                    request_deserializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_admin__pb2.ResetLockStatResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -107,8 +107,8 @@ class AdminService:
             request,
             target,
             '/vmsim.v1.AdminService/KillProcess',
-            vmsim_dot_v1_dot_admin__pb2.KillProcessRequest.SerializeToString,
-            vmsim_dot_v1_dot_admin__pb2.KillProcessResponse.FromString,
+            vmsim__proto_dot_v1_dot_admin__pb2.KillProcessRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_admin__pb2.KillProcessResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -134,8 +134,8 @@ class AdminService:
             request,
             target,
             '/vmsim.v1.AdminService/ResetLockStat',
-            vmsim_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
-            vmsim_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
+            vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from vmsim.v1 import kernel_pb2 as vmsim_dot_v1_dot_kernel__pb2
+from vmsim_proto.v1 import kernel_pb2 as vmsim__proto_dot_v1_dot_kernel__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in vmsim/v1/kernel_pb2_grpc.py depends on'
+        + ' but the generated code in vmsim_proto/v1/kernel_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,93 +36,93 @@ class KernelServiceStub:
         """
         self.OpenSession = channel.unary_unary(
                 '/vmsim.v1.KernelService/OpenSession',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.OpenSessionRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.OpenSessionResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.OpenSessionRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.OpenSessionResponse.FromString,
                 _registered_method=True)
         self.CloseSession = channel.unary_unary(
                 '/vmsim.v1.KernelService/CloseSession',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.CloseSessionRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.CloseSessionResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.CloseSessionRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.CloseSessionResponse.FromString,
                 _registered_method=True)
         self.Kmalloc = channel.unary_unary(
                 '/vmsim.v1.KernelService/Kmalloc',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KmallocRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KmallocResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmallocRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmallocResponse.FromString,
                 _registered_method=True)
         self.Kfree = channel.unary_unary(
                 '/vmsim.v1.KernelService/Kfree',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KfreeRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KfreeResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KfreeRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KfreeResponse.FromString,
                 _registered_method=True)
         self.Vmalloc = channel.unary_unary(
                 '/vmsim.v1.KernelService/Vmalloc',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.VmallocRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.VmallocResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.VmallocRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.VmallocResponse.FromString,
                 _registered_method=True)
         self.Vfree = channel.unary_unary(
                 '/vmsim.v1.KernelService/Vfree',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.VfreeRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.VfreeResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.VfreeRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.VfreeResponse.FromString,
                 _registered_method=True)
         self.Kmap = channel.unary_unary(
                 '/vmsim.v1.KernelService/Kmap',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KmapRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KmapResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapResponse.FromString,
                 _registered_method=True)
         self.Kunmap = channel.unary_unary(
                 '/vmsim.v1.KernelService/Kunmap',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KunmapRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KunmapResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapResponse.FromString,
                 _registered_method=True)
         self.KmapAtomic = channel.unary_unary(
                 '/vmsim.v1.KernelService/KmapAtomic',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KmapAtomicRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KmapAtomicResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapAtomicRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapAtomicResponse.FromString,
                 _registered_method=True)
         self.KunmapAtomic = channel.unary_unary(
                 '/vmsim.v1.KernelService/KunmapAtomic',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KunmapAtomicRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KunmapAtomicResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapAtomicRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapAtomicResponse.FromString,
                 _registered_method=True)
         self.Pa = channel.unary_unary(
                 '/vmsim.v1.KernelService/Pa',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.PaRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.PaResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.PaRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.PaResponse.FromString,
                 _registered_method=True)
         self.Va = channel.unary_unary(
                 '/vmsim.v1.KernelService/Va',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.VaRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.VaResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.VaRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.VaResponse.FromString,
                 _registered_method=True)
         self.KernelRead = channel.unary_unary(
                 '/vmsim.v1.KernelService/KernelRead',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KernelReadRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KernelReadResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelReadRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelReadResponse.FromString,
                 _registered_method=True)
         self.KernelWrite = channel.unary_unary(
                 '/vmsim.v1.KernelService/KernelWrite',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KernelWriteRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KernelWriteResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelWriteRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelWriteResponse.FromString,
                 _registered_method=True)
         self.KernelTranslate = channel.unary_unary(
                 '/vmsim.v1.KernelService/KernelTranslate',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.KernelTranslateRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.KernelTranslateResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelTranslateRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelTranslateResponse.FromString,
                 _registered_method=True)
         self.GetSlabinfo = channel.unary_unary(
                 '/vmsim.v1.KernelService/GetSlabinfo',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.GetSlabinfoRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.GetSlabinfoResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetSlabinfoRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetSlabinfoResponse.FromString,
                 _registered_method=True)
         self.GetVmallocinfo = channel.unary_unary(
                 '/vmsim.v1.KernelService/GetVmallocinfo',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.GetVmallocinfoRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.GetVmallocinfoResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetVmallocinfoRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetVmallocinfoResponse.FromString,
                 _registered_method=True)
         self.DumpPageTable = channel.unary_unary(
                 '/vmsim.v1.KernelService/DumpPageTable',
-                request_serializer=vmsim_dot_v1_dot_kernel__pb2.DumpPageTableRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_kernel__pb2.DumpPageTableResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.DumpPageTableRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.DumpPageTableResponse.FromString,
                 _registered_method=True)
 
 
@@ -260,93 +260,93 @@ def add_KernelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'OpenSession': grpc.unary_unary_rpc_method_handler(
                     servicer.OpenSession,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.OpenSessionRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.OpenSessionResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.OpenSessionRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.OpenSessionResponse.SerializeToString,
             ),
             'CloseSession': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseSession,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.CloseSessionRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.CloseSessionResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.CloseSessionRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.CloseSessionResponse.SerializeToString,
             ),
             'Kmalloc': grpc.unary_unary_rpc_method_handler(
                     servicer.Kmalloc,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KmallocRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KmallocResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmallocRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmallocResponse.SerializeToString,
             ),
             'Kfree': grpc.unary_unary_rpc_method_handler(
                     servicer.Kfree,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KfreeRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KfreeResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KfreeRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KfreeResponse.SerializeToString,
             ),
             'Vmalloc': grpc.unary_unary_rpc_method_handler(
                     servicer.Vmalloc,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.VmallocRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.VmallocResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.VmallocRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.VmallocResponse.SerializeToString,
             ),
             'Vfree': grpc.unary_unary_rpc_method_handler(
                     servicer.Vfree,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.VfreeRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.VfreeResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.VfreeRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.VfreeResponse.SerializeToString,
             ),
             'Kmap': grpc.unary_unary_rpc_method_handler(
                     servicer.Kmap,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KmapRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KmapResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapResponse.SerializeToString,
             ),
             'Kunmap': grpc.unary_unary_rpc_method_handler(
                     servicer.Kunmap,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KunmapRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KunmapResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapResponse.SerializeToString,
             ),
             'KmapAtomic': grpc.unary_unary_rpc_method_handler(
                     servicer.KmapAtomic,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KmapAtomicRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KmapAtomicResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapAtomicRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KmapAtomicResponse.SerializeToString,
             ),
             'KunmapAtomic': grpc.unary_unary_rpc_method_handler(
                     servicer.KunmapAtomic,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KunmapAtomicRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KunmapAtomicResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapAtomicRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KunmapAtomicResponse.SerializeToString,
             ),
             'Pa': grpc.unary_unary_rpc_method_handler(
                     servicer.Pa,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.PaRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.PaResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.PaRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.PaResponse.SerializeToString,
             ),
             'Va': grpc.unary_unary_rpc_method_handler(
                     servicer.Va,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.VaRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.VaResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.VaRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.VaResponse.SerializeToString,
             ),
             'KernelRead': grpc.unary_unary_rpc_method_handler(
                     servicer.KernelRead,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KernelReadRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KernelReadResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelReadRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelReadResponse.SerializeToString,
             ),
             'KernelWrite': grpc.unary_unary_rpc_method_handler(
                     servicer.KernelWrite,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KernelWriteRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KernelWriteResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelWriteRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelWriteResponse.SerializeToString,
             ),
             'KernelTranslate': grpc.unary_unary_rpc_method_handler(
                     servicer.KernelTranslate,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.KernelTranslateRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.KernelTranslateResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelTranslateRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.KernelTranslateResponse.SerializeToString,
             ),
             'GetSlabinfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSlabinfo,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.GetSlabinfoRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.GetSlabinfoResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetSlabinfoRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetSlabinfoResponse.SerializeToString,
             ),
             'GetVmallocinfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVmallocinfo,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.GetVmallocinfoRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.GetVmallocinfoResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetVmallocinfoRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.GetVmallocinfoResponse.SerializeToString,
             ),
             'DumpPageTable': grpc.unary_unary_rpc_method_handler(
                     servicer.DumpPageTable,
-                    request_deserializer=vmsim_dot_v1_dot_kernel__pb2.DumpPageTableRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_kernel__pb2.DumpPageTableResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_kernel__pb2.DumpPageTableRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_kernel__pb2.DumpPageTableResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -374,8 +374,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/OpenSession',
-            vmsim_dot_v1_dot_kernel__pb2.OpenSessionRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.OpenSessionResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.OpenSessionRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.OpenSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -401,8 +401,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/CloseSession',
-            vmsim_dot_v1_dot_kernel__pb2.CloseSessionRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.CloseSessionResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.CloseSessionRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.CloseSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -428,8 +428,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Kmalloc',
-            vmsim_dot_v1_dot_kernel__pb2.KmallocRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KmallocResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KmallocRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KmallocResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -455,8 +455,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Kfree',
-            vmsim_dot_v1_dot_kernel__pb2.KfreeRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KfreeResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KfreeRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KfreeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -482,8 +482,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Vmalloc',
-            vmsim_dot_v1_dot_kernel__pb2.VmallocRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.VmallocResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.VmallocRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.VmallocResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -509,8 +509,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Vfree',
-            vmsim_dot_v1_dot_kernel__pb2.VfreeRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.VfreeResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.VfreeRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.VfreeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -536,8 +536,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Kmap',
-            vmsim_dot_v1_dot_kernel__pb2.KmapRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KmapResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KmapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KmapResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -563,8 +563,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Kunmap',
-            vmsim_dot_v1_dot_kernel__pb2.KunmapRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KunmapResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KunmapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KunmapResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -590,8 +590,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/KmapAtomic',
-            vmsim_dot_v1_dot_kernel__pb2.KmapAtomicRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KmapAtomicResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KmapAtomicRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KmapAtomicResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -617,8 +617,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/KunmapAtomic',
-            vmsim_dot_v1_dot_kernel__pb2.KunmapAtomicRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KunmapAtomicResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KunmapAtomicRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KunmapAtomicResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -644,8 +644,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Pa',
-            vmsim_dot_v1_dot_kernel__pb2.PaRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.PaResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.PaRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.PaResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -671,8 +671,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/Va',
-            vmsim_dot_v1_dot_kernel__pb2.VaRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.VaResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.VaRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.VaResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -698,8 +698,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/KernelRead',
-            vmsim_dot_v1_dot_kernel__pb2.KernelReadRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KernelReadResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KernelReadRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KernelReadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -725,8 +725,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/KernelWrite',
-            vmsim_dot_v1_dot_kernel__pb2.KernelWriteRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KernelWriteResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KernelWriteRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KernelWriteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -752,8 +752,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/KernelTranslate',
-            vmsim_dot_v1_dot_kernel__pb2.KernelTranslateRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.KernelTranslateResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KernelTranslateRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.KernelTranslateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -779,8 +779,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/GetSlabinfo',
-            vmsim_dot_v1_dot_kernel__pb2.GetSlabinfoRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.GetSlabinfoResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.GetSlabinfoRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.GetSlabinfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -806,8 +806,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/GetVmallocinfo',
-            vmsim_dot_v1_dot_kernel__pb2.GetVmallocinfoRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.GetVmallocinfoResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.GetVmallocinfoRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.GetVmallocinfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -833,8 +833,8 @@ class KernelService:
             request,
             target,
             '/vmsim.v1.KernelService/DumpPageTable',
-            vmsim_dot_v1_dot_kernel__pb2.DumpPageTableRequest.SerializeToString,
-            vmsim_dot_v1_dot_kernel__pb2.DumpPageTableResponse.FromString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.DumpPageTableRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_kernel__pb2.DumpPageTableResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from vmsim.v1 import lab_pb2 as vmsim_dot_v1_dot_lab__pb2
+from vmsim_proto.v1 import lab_pb2 as vmsim__proto_dot_v1_dot_lab__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in vmsim/v1/lab_pb2_grpc.py depends on'
+        + ' but the generated code in vmsim_proto/v1/lab_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,18 +37,18 @@ class ExerciseServiceStub:
         """
         self.ListExercises = channel.unary_unary(
                 '/vmsim.v1.ExerciseService/ListExercises',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.ListExercisesRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.ListExercisesResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.ListExercisesRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.ListExercisesResponse.FromString,
                 _registered_method=True)
         self.GetQuestions = channel.unary_unary(
                 '/vmsim.v1.ExerciseService/GetQuestions',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.GetQuestionsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.GetQuestionsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetQuestionsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetQuestionsResponse.FromString,
                 _registered_method=True)
         self.CheckAnswers = channel.unary_unary(
                 '/vmsim.v1.ExerciseService/CheckAnswers',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.CheckAnswersRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.CheckAnswersResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.CheckAnswersRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.CheckAnswersResponse.FromString,
                 _registered_method=True)
 
 
@@ -82,18 +82,18 @@ def add_ExerciseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ListExercises': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExercises,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.ListExercisesRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.ListExercisesResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.ListExercisesRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.ListExercisesResponse.SerializeToString,
             ),
             'GetQuestions': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuestions,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.GetQuestionsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.GetQuestionsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetQuestionsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetQuestionsResponse.SerializeToString,
             ),
             'CheckAnswers': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckAnswers,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.CheckAnswersRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.CheckAnswersResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.CheckAnswersRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.CheckAnswersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -122,8 +122,8 @@ class ExerciseService:
             request,
             target,
             '/vmsim.v1.ExerciseService/ListExercises',
-            vmsim_dot_v1_dot_lab__pb2.ListExercisesRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.ListExercisesResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.ListExercisesRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.ListExercisesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -149,8 +149,8 @@ class ExerciseService:
             request,
             target,
             '/vmsim.v1.ExerciseService/GetQuestions',
-            vmsim_dot_v1_dot_lab__pb2.GetQuestionsRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.GetQuestionsResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.GetQuestionsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.GetQuestionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -176,8 +176,8 @@ class ExerciseService:
             request,
             target,
             '/vmsim.v1.ExerciseService/CheckAnswers',
-            vmsim_dot_v1_dot_lab__pb2.CheckAnswersRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.CheckAnswersResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.CheckAnswersRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.CheckAnswersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -201,23 +201,23 @@ class LabServiceStub:
         """
         self.JoinLab = channel.unary_unary(
                 '/vmsim.v1.LabService/JoinLab',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.JoinLabRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.JoinLabResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.JoinLabRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.JoinLabResponse.FromString,
                 _registered_method=True)
         self.GetLabQuestions = channel.unary_unary(
                 '/vmsim.v1.LabService/GetLabQuestions',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.GetLabQuestionsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.GetLabQuestionsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabQuestionsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabQuestionsResponse.FromString,
                 _registered_method=True)
         self.SubmitLabAnswers = channel.unary_unary(
                 '/vmsim.v1.LabService/SubmitLabAnswers',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.SubmitLabAnswersRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.SubmitLabAnswersResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.SubmitLabAnswersRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.SubmitLabAnswersResponse.FromString,
                 _registered_method=True)
         self.GetLabResults = channel.unary_unary(
                 '/vmsim.v1.LabService/GetLabResults',
-                request_serializer=vmsim_dot_v1_dot_lab__pb2.GetLabResultsRequest.SerializeToString,
-                response_deserializer=vmsim_dot_v1_dot_lab__pb2.GetLabResultsResponse.FromString,
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsResponse.FromString,
                 _registered_method=True)
 
 
@@ -259,23 +259,23 @@ def add_LabServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'JoinLab': grpc.unary_unary_rpc_method_handler(
                     servicer.JoinLab,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.JoinLabRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.JoinLabResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.JoinLabRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.JoinLabResponse.SerializeToString,
             ),
             'GetLabQuestions': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLabQuestions,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.GetLabQuestionsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.GetLabQuestionsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabQuestionsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabQuestionsResponse.SerializeToString,
             ),
             'SubmitLabAnswers': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitLabAnswers,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.SubmitLabAnswersRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.SubmitLabAnswersResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.SubmitLabAnswersRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.SubmitLabAnswersResponse.SerializeToString,
             ),
             'GetLabResults': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLabResults,
-                    request_deserializer=vmsim_dot_v1_dot_lab__pb2.GetLabResultsRequest.FromString,
-                    response_serializer=vmsim_dot_v1_dot_lab__pb2.GetLabResultsResponse.SerializeToString,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,8 +304,8 @@ class LabService:
             request,
             target,
             '/vmsim.v1.LabService/JoinLab',
-            vmsim_dot_v1_dot_lab__pb2.JoinLabRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.JoinLabResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.JoinLabRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.JoinLabResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -331,8 +331,8 @@ class LabService:
             request,
             target,
             '/vmsim.v1.LabService/GetLabQuestions',
-            vmsim_dot_v1_dot_lab__pb2.GetLabQuestionsRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.GetLabQuestionsResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.GetLabQuestionsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.GetLabQuestionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -358,8 +358,8 @@ class LabService:
             request,
             target,
             '/vmsim.v1.LabService/SubmitLabAnswers',
-            vmsim_dot_v1_dot_lab__pb2.SubmitLabAnswersRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.SubmitLabAnswersResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.SubmitLabAnswersRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.SubmitLabAnswersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -385,8 +385,8 @@ class LabService:
             request,
             target,
             '/vmsim.v1.LabService/GetLabResults',
-            vmsim_dot_v1_dot_lab__pb2.GetLabResultsRequest.SerializeToString,
-            vmsim_dot_v1_dot_lab__pb2.GetLabResultsResponse.FromString,
+            vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -223,7 +223,7 @@ def many_clients_rows(quick: bool) -> list[Row]:
     pages_each = 4
     with (
         plain_server() as (plain_address, _plain_pid),
-        vmsim_server("--ram", "256M") as (address, server_pid),
+        vmsim_server("--ram", "256M", "--client-max-processes", "4096") as (address, server_pid),
     ):
         rss_before = rss_kb(server_pid)
 

@@ -282,48 +282,9 @@ def zoneinfo(machine: Machine) -> list[ZoneInfo]:
 
 # The node counters zoneinfo prints under "per-node stats", and the zone counters after
 # "protection:", in the order of a 6.1 kernel (node_stat_item, zone_stat_item).
-_NODE_STAT_NAMES = [
-    "nr_inactive_anon",
-    "nr_active_anon",
-    "nr_inactive_file",
-    "nr_active_file",
-    "nr_unevictable",
-    "nr_slab_reclaimable",
-    "nr_slab_unreclaimable",
-    "nr_isolated_anon",
-    "nr_isolated_file",
-    "workingset_nodes",
-    "workingset_refault_anon",
-    "workingset_refault_file",
-    "workingset_activate_anon",
-    "workingset_activate_file",
-    "workingset_restore_anon",
-    "workingset_restore_file",
-    "workingset_nodereclaim",
-    "nr_anon_pages",
-    "nr_mapped",
-    "nr_file_pages",
-    "nr_dirty",
-    "nr_writeback",
-    "nr_writeback_temp",
-    "nr_shmem",
-    "nr_shmem_hugepages",
-    "nr_shmem_pmdmapped",
-    "nr_file_hugepages",
-    "nr_file_pmdmapped",
-    "nr_anon_transparent_hugepages",
-    "nr_vmscan_write",
-    "nr_vmscan_immediate_reclaim",
-    "nr_dirtied",
-    "nr_written",
-    "nr_throttled_written",
-    "nr_kernel_misc_reclaimable",
-    "nr_foll_pin_acquired",
-    "nr_foll_pin_released",
-    "nr_kernel_stack",
-    "nr_page_table_pages",
-    "nr_sec_page_table_pages",
-    "nr_swapcached",
+# vmstat prints the node counters as one run of its lines, in the same order: one list for both.
+_NODE_STAT_NAMES = VMSTAT_EVENT_NAMES[
+    VMSTAT_EVENT_NAMES.index("nr_inactive_anon") : VMSTAT_EVENT_NAMES.index("nr_swapcached") + 1
 ]
 _ZONE_STAT_NAMES = [
     "nr_free_pages",

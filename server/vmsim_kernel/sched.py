@@ -38,6 +38,7 @@ __all__ = [
     "MIN_QUANTUM_ADDRESSES",
     "QUANTUM_COPY_BYTES",
     "QUANTUM_FAULTS",
+    "QUANTUM_ZAP_PAGES",
     "CallTask",
     "JournalHook",
     "Scheduler",
@@ -53,6 +54,9 @@ MAX_QUANTUM_ADDRESSES: Final = 32_768
 MIN_QUANTUM_ADDRESSES: Final = 1_024
 QUANTUM_FAULTS: Final = 4
 QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quantum
+# munmap, exit and MADV_DONTNEED tear down at most this many PTEs per quantum (a zapped page
+# costs the host ~30 us: a quantum stays within a few ms).
+QUANTUM_ZAP_PAGES: Final = 128
 
 Steps = Generator[None, None, Any]
 

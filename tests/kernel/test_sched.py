@@ -10,6 +10,8 @@ import pytest
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_POPULATE,
     MAP_PRIVATE,
     PAGE_SIZE,
     PROT_READ,
@@ -18,11 +20,12 @@ from vmsim_kernel import (
     KernelError,
     Machine,
     MiB,
+    ProcessState,
 )
 from vmsim_kernel.journal import replay_journal
 from vmsim_kernel.lock_experiment import run_experiment
 from vmsim_kernel.locks import BusyIntervals
-from vmsim_kernel.sched import QUANTUM_FAULTS, TaskState
+from vmsim_kernel.sched import QUANTUM_FAULTS, QUANTUM_ZAP_PAGES, TaskState
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
@@ -97,6 +100,117 @@ def test_a_cancelled_call_keeps_what_its_quanta_did_and_nothing_more(machine: Ma
     assert (
         machine.touch(pid, int(addrs[-1]), write=True) is FaultResult.MINOR
     )  # the process goes on
+
+
+def step_checked(machine: Machine, task: Any) -> list[int]:
+    """Step *task* to its end, checking the machine at every quantum boundary; the resident
+    set size of the process after each quantum."""
+    rss = []
+    while not task.done:
+        machine.sched.step(task)
+        machine.check_invariants()
+        rss.append(machine.process(task.thread.pid).vm_rss // PAGE_SIZE)
+    return rss
+
+
+def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
+    make_machine: Any,
+) -> None:
+    machine: Machine = make_machine(ram_bytes=16 * MiB, swap_bytes=64 * MiB)
+    pid = machine.spawn()
+    task = machine.submit("mmap", pid, 0, 24 * MiB, RW, ANON | MAP_POPULATE)
+    rss = step_checked(machine, task)
+    start = task.outcome()
+    assert task.nr_quanta >= 6144 // QUANTUM_FAULTS
+    assert max(b - a for a, b in zip([0, *rss], rss, strict=False)) <= QUANTUM_FAULTS
+    info = machine.process(pid)
+    assert info.minor_faults + info.major_faults >= 6144  # every page was faulted in
+    fixed = 0x40000000
+    cut = machine.submit("mmap", pid, fixed, 8 * MiB, RW, ANON | MAP_FIXED | MAP_POPULATE)
+    for _ in range(5):
+        machine.sched.step(cut)
+    machine.sched.cancel(cut, KernelError("stopped"))
+    machine.check_invariants()
+    # The mapping stays (mmap itself completed) with exactly a prefix populated.
+    assert any(vma.start <= fixed and fixed + 8 * MiB <= vma.end for vma in machine.maps(pid))
+    populated = resident(machine, pid, pages(fixed, 2048))
+    assert 0 < populated <= 5 * QUANTUM_FAULTS
+    assert resident(machine, pid, pages(fixed, populated)) == populated
+    assert start != fixed
+
+
+def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
+    make_machine: Any,
+) -> None:
+    machine: Machine = make_machine(ram_bytes=64 * MiB)
+    pid = machine.spawn()
+    base = machine.mmap(pid, 0, 16 * MiB, RW, ANON)
+    addrs = pages(base, 4096)
+    machine.touch_many(pid, addrs, write=True)
+    task = machine.submit("munmap", pid, base, 16 * MiB)
+    rss = [machine.process(pid).vm_rss // PAGE_SIZE]
+    for _ in range(3):
+        machine.sched.step(task)
+        machine.check_invariants()
+        rss.append(machine.process(pid).vm_rss // PAGE_SIZE)
+    assert [a - b for a, b in zip(rss, rss[1:], strict=False)] == [QUANTUM_ZAP_PAGES] * 3
+    machine.sched.cancel(task, KernelError("stopped"))
+    machine.check_invariants()
+    gone = 3 * QUANTUM_ZAP_PAGES
+    assert resident(machine, pid, addrs[gone - 1 : gone + 1]) == 1  # a prefix is unmapped ...
+    assert machine.maps(pid)[0].start == base + gone * PAGE_SIZE  # ... and only that prefix
+    with pytest.raises(KernelError):  # SIGSEGV: the prefix is really gone
+        machine.touch(pid, base)
+    assert machine.process(pid).state is ProcessState.ZOMBIE
+
+
+def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
+    make_machine: Any,
+) -> None:
+    machine: Machine = make_machine(ram_bytes=64 * MiB)
+    pid = machine.spawn()
+    addrs = pages(machine.mmap(pid, 0, 16 * MiB, RW, ANON), 4096)
+    machine.touch_many(pid, addrs, write=True)
+    free_before = machine.meminfo()["MemFree"]
+    stopped = machine.submit("exit", pid)
+    for _ in range(4):
+        machine.sched.step(stopped)
+        machine.check_invariants()
+    machine.sched.cancel(stopped, KernelError("stopped"))
+    assert machine.process(pid).state is ProcessState.RUNNING  # still alive, a prefix freed
+    assert machine.process(pid).vm_rss // PAGE_SIZE == 4096 - 4 * QUANTUM_ZAP_PAGES
+    machine.touch(pid, int(addrs[-1]), write=True)  # the rest is intact
+    task = machine.submit("exit", pid)
+    step_checked(machine, task)
+    assert task.outcome() is None
+    assert task.nr_quanta >= (4096 - 4 * QUANTUM_ZAP_PAGES) // QUANTUM_ZAP_PAGES
+    assert machine.process(pid).state is ProcessState.ZOMBIE
+    assert machine.meminfo()["MemFree"] >= free_before + 4096 * 4
+
+
+def test_a_probe_beside_a_huge_munmap_or_exit_waits_about_one_slice(make_machine: Any) -> None:
+    machine: Machine = make_machine(ram_bytes=64 * MiB, nr_cpus=1)
+    hogs = [machine.spawn(f"hog{i}") for i in range(2)]
+    for pid in hogs:
+        base = machine.mmap(pid, 0, 16 * MiB, RW, ANON)
+        machine.touch_many(pid, pages(base, 4096), write=True)
+    big = [
+        machine.submit("munmap", hogs[0], machine.maps(hogs[0])[0].start, 16 * MiB),
+        machine.submit("exit", hogs[1]),
+    ]
+    probe = machine.spawn("probe")
+    page = machine.mmap(probe, 0, PAGE_SIZE, RW, ANON)
+    for _ in range(3):
+        machine.sched.step()  # the hogs are running
+        probe_task = machine.submit("touch", probe, page, True)
+        steps = 0
+        while not probe_task.done:
+            machine.sched.step()
+            steps += 1
+        assert steps <= 3 and not all(task.done for task in big)
+    while machine.sched.nr_running:
+        machine.sched.step()
+    machine.check_invariants()
 
 
 def test_two_hogs_share_the_cpu_fairly_and_a_probe_waits_one_quantum(make_machine: Any) -> None:

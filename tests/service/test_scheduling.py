@@ -161,6 +161,58 @@ def run_hog_beside(
     return float(np.percentile(latencies_ms, 99)), float(latencies_ms.max())
 
 
+def probe_latencies_ms(
+    probe: vmsim.Process, page: int, busy: threading.Thread
+) -> np.ndarray[Any, Any]:
+    """Touch *page* every 5 ms while *busy* runs; each touch's latency in ms."""
+    latencies = []
+    while busy.is_alive():
+        began = time.perf_counter()
+        probe.touch(page)
+        latencies.append(time.perf_counter() - began)
+        time.sleep(0.005)
+    return np.array(latencies) * 1000
+
+
+def test_a_huge_populate_munmap_and_exit_never_hold_another_clients_touch(
+    thrash_server: ServerProcess,
+) -> None:
+    """MAP_POPULATE, munmap and exit of 24 MiB (6,144 pages each, about a second of host
+    work apiece) run in quanta: a probe's touches keep the TouchMany latency bounds."""
+    address = thrash_server.address
+    probe = vmsim.connect(address, name="probe")
+    page = probe.mmap(vmsim.PAGE_SIZE)
+    probe.touch(page, write=True)
+    hog = vmsim.connect(address, name="hog")
+    size = 24 * vmsim.MiB
+    populate = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS | vmsim.MAP_POPULATE
+    timings: dict[str, float] = {}
+
+    def timed(name: str, call: Any, *args: Any) -> Any:
+        began = time.monotonic()
+        result = call(*args)
+        timings[name] = time.monotonic() - began
+        return result
+
+    def run_hog() -> None:
+        base = timed("populate", hog.mmap, size, vmsim.PROT_READ | vmsim.PROT_WRITE, populate)
+        timed("munmap", hog.munmap, base, size)
+        timed("populate again", hog.mmap, size, vmsim.PROT_READ | vmsim.PROT_WRITE, populate)
+        timed("exit", hog.exit)
+
+    hog_thread = threading.Thread(target=run_hog)
+    hog_thread.start()
+    latencies = probe_latencies_ms(probe, page, hog_thread)
+    hog_thread.join()
+    assert list(timings) == ["populate", "munmap", "populate again", "exit"], timings
+    with vmsim.Inspector(address) as inspector:
+        assert inspector.status(hog.pid).state == "Z"  # exited, its memory freed
+        assert inspector.status(probe.pid).state == "R"
+    p99, worst = float(np.percentile(latencies, 99)), float(latencies.max())
+    assert len(latencies) > 20 and p99 < 50 and worst < 250, (p99, worst, timings)
+    probe.close()
+
+
 def test_a_cancelled_call_stops_at_a_quantum_boundary(start_server: Any) -> None:
     server = start_server(ram_bytes=16 << 20, swap_bytes=64 << 20)
 

@@ -3,6 +3,7 @@ cancellation, overlap-only contention, deterministic replay, the lock experiment
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,7 @@ def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
     rss = step_checked(machine, task)
     start = task.outcome()
     assert task.nr_quanta >= 6144 // QUANTUM_FAULTS
-    assert max(b - a for a, b in zip([0, *rss], rss, strict=False)) <= QUANTUM_FAULTS
+    assert max(b - a for a, b in pairwise([0, *rss])) <= QUANTUM_FAULTS
     info = machine.process(pid)
     assert info.minor_faults + info.major_faults >= 6144  # every page was faulted in
     fixed = 0x40000000
@@ -153,7 +154,7 @@ def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
         machine.sched.step(task)
         machine.check_invariants()
         rss.append(machine.process(pid).vm_rss // PAGE_SIZE)
-    assert [a - b for a, b in zip(rss, rss[1:], strict=False)] == [QUANTUM_ZAP_PAGES] * 3
+    assert [a - b for a, b in pairwise(rss)] == [QUANTUM_ZAP_PAGES] * 3
     machine.sched.cancel(task, KernelError("stopped"))
     machine.check_invariants()
     gone = 3 * QUANTUM_ZAP_PAGES

@@ -3,10 +3,11 @@
 Models the two waiting disciplines of kernel/locking (a spinlock's waiter burns CPU; a
 mutex/semaphore's waiter sleeps, paying context switches but leaving the CPU free) and
 the per-class statistics of kernel/locking/lockdep_proc.c (/proc/lock_stat).
-A lock remembers the simulated intervals during which it was held (BusyIntervals); a thread
-arriving at time t waits only if t falls inside one of them, until its end. Holders and
-waiters contend exactly as their critical sections overlap in simulated time, whatever
-order the scheduler ran their quanta in: no phantom waits behind a holder that ran later.
+A lock remembers the simulated interval of each hold (LockHolds); a thread arriving at time t
+waits only if t falls inside holds, until the latest end among those. Holders and waiters
+contend exactly as their critical sections overlap in simulated time, whatever order the
+scheduler ran their quanta in: no phantom waits behind a holder that ran later, and no wait
+longer than the hold it waited for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from .errors import InvalidArgument, KernelBug
 if TYPE_CHECKING:
     from .timing import CostModel, SimThread
 
-__all__ = ["LOCK_CLASSES", "BusyIntervals", "LockClassStats", "LockKind", "LockRegistry", "SimLock"]
+__all__ = [
+    "LOCK_CLASSES",
+    "BusyIntervals",
+    "LockClassStats",
+    "LockHolds",
+    "LockKind",
+    "LockRegistry",
+    "SimLock",
+]
 
 
 class LockKind(StrEnum):
@@ -72,20 +81,17 @@ class LockClassStats:
 
 
 class BusyIntervals:
-    """The simulated time during which something was held or busy: disjoint [start, end)
-    intervals, sorted; overlapping ones are merged (busy is busy, whoever held it). Touching
-    ones are merged only with *merge_touching* (a device); a lock keeps back-to-back holds
-    apart, because a waiter takes the lock between them (a ticket spinlock's hand-off).
+    """The simulated time during which a device was busy: disjoint [start, end) intervals,
+    sorted; overlapping and touching ones are merged (busy is busy, whoever asked).
 
     Only the most recent `limit` intervals are kept: a thread far behind everyone else's
     clock (an idle process) then finds nothing busy, which is what a live kernel would show.
     """
 
-    def __init__(self, limit: int = 1024, *, merge_touching: bool = False) -> None:
+    def __init__(self, limit: int = 1024) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._limit = limit
-        self._merge_touching = merge_touching
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -100,19 +106,14 @@ class BusyIntervals:
         if end_ns <= start_ns:
             return
         starts, ends = self._starts, self._ends
-        touching = self._merge_touching
-        if not starts or start_ns > ends[-1] or (start_ns == ends[-1] and not touching):
+        if not starts or start_ns > ends[-1]:
             starts.append(start_ns)  # the common case: after everything known
             ends.append(end_ns)
         else:
-            # The intervals to merge: from the first that ends after (or at) start to the
-            # last that starts before (or at) end.
-            if touching:
-                first = bisect.bisect_left(ends, start_ns)
-                last = bisect.bisect_right(starts, end_ns)
-            else:
-                first = bisect.bisect_right(ends, start_ns)
-                last = bisect.bisect_left(starts, end_ns)
+            # The intervals to merge: from the first that ends at or after start to the
+            # last that starts at or before end.
+            first = bisect.bisect_left(ends, start_ns)
+            last = bisect.bisect_right(starts, end_ns)
             if first < last:
                 start_ns = min(start_ns, starts[first])
                 end_ns = max(end_ns, ends[last - 1])
@@ -121,16 +122,13 @@ class BusyIntervals:
         if len(starts) > self._limit:
             del starts[0], ends[0]
 
-    def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
+    def free_from(self, at_ns: int) -> int:
         """The first time at or after *at_ns* that is not busy (the end of the interval that
-        holds *at_ns*). *handed_over*: the caller was handed the resource at *at_ns* by its
-        previous holder, so an interval starting exactly then does not hold it off."""
+        holds *at_ns*)."""
         ends = self._ends
         if not ends or at_ns >= ends[-1]:
             return at_ns
         index = bisect.bisect_right(self._starts, at_ns) - 1
-        if handed_over and index >= 0 and self._starts[index] == at_ns:
-            index -= 1
         if index >= 0 and ends[index] > at_ns:
             return ends[index]
         return at_ns
@@ -153,6 +151,68 @@ class BusyIntervals:
             moment = ends[index]
 
 
+class LockHolds:
+    """The simulated interval [acquired, released) of each hold of one lock, sorted by start.
+
+    Holds are kept one by one, never merged: quanta run one after another, so a quantum run
+    later may take the lock at a simulated time an earlier-run quantum already found free,
+    and its hold then overlaps that one. A thread arriving at t waits for the holds that
+    contain t, until the latest end among them (`reach`: the running maximum of the ends),
+    so its wait never exceeds the one hold it waited behind; it is not chained on to holds
+    recorded after its turn. Only about the most recent `limit` holds are kept (see
+    BusyIntervals).
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._reach: list[int] = []  # reach[i] = max(ends[: i + 1])
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def add(self, start_ns: int, end_ns: int) -> None:
+        """Record one hold (an empty one is dropped)."""
+        if end_ns <= start_ns:
+            return
+        starts, ends, reach = self._starts, self._ends, self._reach
+        if not starts or start_ns >= starts[-1]:
+            starts.append(start_ns)  # the common case: the latest hold so far
+            ends.append(end_ns)
+            reach.append(max(reach[-1], end_ns) if reach else end_ns)
+        else:
+            index = bisect.bisect_right(starts, start_ns)
+            starts.insert(index, start_ns)
+            ends.insert(index, end_ns)
+            reach.insert(index, 0)
+            self._recompute_reach(index)
+        if len(starts) > 2 * self._limit:  # trim in batches: reach is recomputed once
+            del starts[: self._limit], ends[: self._limit], reach[: self._limit]
+            self._recompute_reach(0)
+
+    def _recompute_reach(self, index: int) -> None:
+        ends, reach = self._ends, self._reach
+        running = reach[index - 1] if index else 0
+        for i in range(index, len(ends)):
+            running = max(running, ends[i])
+            reach[i] = running
+
+    def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
+        """When a thread arriving at *at_ns* gets the lock: the latest end of the holds that
+        contain *at_ns*, or *at_ns* when none does. *handed_over*: the caller was handed the
+        lock at *at_ns* by its previous holder, so a hold starting exactly then does not hold
+        it off (a ticket spinlock's hand-off: the waiter slips in between)."""
+        reach = self._reach
+        if not reach or at_ns >= reach[-1]:
+            return at_ns
+        find = bisect.bisect_left if handed_over else bisect.bisect_right
+        index = find(self._starts, at_ns) - 1
+        if index >= 0 and reach[index] > at_ns:
+            return reach[index]
+        return at_ns
+
+
 class SimLock:
     """One lock instance (a zone's lock, an mm's mmap_lock ...); readers share when rw."""
 
@@ -160,8 +220,8 @@ class SimLock:
         self._registry = registry
         self.lock_class = lock_class
         self.rw = rw
-        self.exclusive_holds = BusyIntervals()  # writers, or every holder of a plain lock
-        self.shared_holds = BusyIntervals()  # readers of a reader-writer lock
+        self.exclusive_holds = LockHolds()  # writers, or every holder of a plain lock
+        self.shared_holds = LockHolds()  # readers of a reader-writer lock
         self.last_owner = -1
         self._held: dict[int, tuple[int, bool, bool]] = {}  # tid -> (acquired at, read?, bounced)
         # The statistics rows this lock feeds, looked up once (the hot path takes locks often).

@@ -82,16 +82,19 @@ class LockClassStats:
 
 class BusyIntervals:
     """The simulated time during which a device was busy: disjoint [start, end) intervals,
-    sorted; overlapping and touching ones are merged (busy is busy, whoever asked).
+    sorted; overlapping and touching ones are merged (busy is busy, whoever asked), and so
+    are ones less than *min_gap_ns* apart when no request is shorter than that (the gap could
+    never serve one), which keeps a long busy stretch one interval however it was filled.
 
     Only the most recent `limit` intervals are kept: a thread far behind everyone else's
     clock (an idle process) then finds nothing busy, which is what a live kernel would show.
     """
 
-    def __init__(self, limit: int = 1024) -> None:
+    def __init__(self, limit: int = 1024, *, min_gap_ns: int = 0) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._limit = limit
+        self._slack = max(min_gap_ns - 1, 0)  # intervals this close (or closer) are one
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -105,15 +108,15 @@ class BusyIntervals:
         """Record one busy interval (an empty one is dropped)."""
         if end_ns <= start_ns:
             return
-        starts, ends = self._starts, self._ends
-        if not starts or start_ns > ends[-1]:
+        starts, ends, slack = self._starts, self._ends, self._slack
+        if not starts or start_ns > ends[-1] + slack:
             starts.append(start_ns)  # the common case: after everything known
             ends.append(end_ns)
         else:
-            # The intervals to merge: from the first that ends at or after start to the
-            # last that starts at or before end.
-            first = bisect.bisect_left(ends, start_ns)
-            last = bisect.bisect_right(starts, end_ns)
+            # The intervals to merge: from the first that ends at or after start (less the
+            # slack) to the last that starts at or before end (plus the slack).
+            first = bisect.bisect_left(ends, start_ns - slack)
+            last = bisect.bisect_right(starts, end_ns + slack)
             if first < last:
                 start_ns = min(start_ns, starts[first])
                 end_ns = max(end_ns, ends[last - 1])
@@ -139,16 +142,18 @@ class BusyIntervals:
         return None if free == at_ns else free
 
     def first_gap(self, at_ns: int, length_ns: int) -> int:
-        """The earliest start at or after *at_ns* of a free stretch *length_ns* long."""
-        moment = self.free_from(at_ns)
+        """The earliest start at or after *at_ns* of a free stretch *length_ns* long
+        (*length_ns* at least the min_gap_ns the intervals were built with)."""
         starts, ends = self._starts, self._ends
-        while True:
-            while (end := self.covering_end(moment)) is not None:
-                moment = end
-            index = bisect.bisect_right(starts, moment)  # the first interval after moment
-            if index == len(starts) or starts[index] >= moment + length_ns:
-                return moment
+        moment = at_ns
+        index = bisect.bisect_right(starts, moment) - 1  # the interval that may hold moment
+        if index >= 0 and ends[index] > moment:
             moment = ends[index]
+        index += 1  # the intervals are disjoint and sorted: walk them in order
+        while index < len(starts) and starts[index] < moment + length_ns:
+            moment = max(moment, ends[index])
+            index += 1
+        return moment
 
 
 class LockHolds:
@@ -157,16 +162,17 @@ class LockHolds:
     Holds are kept one by one, never merged: quanta run one after another, so a quantum run
     later may take the lock at a simulated time an earlier-run quantum already found free,
     and its hold then overlaps that one. A thread arriving at t waits for the holds that
-    contain t, until the latest end among them (`reach`: the running maximum of the ends),
-    so its wait never exceeds the one hold it waited behind; it is not chained on to holds
-    recorded after its turn. Only about the most recent `limit` holds are kept (see
-    BusyIntervals).
+    contain t, until the latest end among them, so its wait never exceeds the one hold it
+    waited behind; it is not chained on to holds recorded after its turn. A hold containing
+    t started after t - (the longest hold kept), so only those few are looked at. Only about
+    the most recent `limit` holds are kept (see BusyIntervals).
     """
 
     def __init__(self, limit: int = 1024) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
-        self._reach: list[int] = []  # reach[i] = max(ends[: i + 1])
+        self._latest_end = 0
+        self._longest = 0
         self._limit = limit
 
     def __len__(self) -> int:
@@ -176,41 +182,36 @@ class LockHolds:
         """Record one hold (an empty one is dropped)."""
         if end_ns <= start_ns:
             return
-        starts, ends, reach = self._starts, self._ends, self._reach
+        starts, ends = self._starts, self._ends
         if not starts or start_ns >= starts[-1]:
             starts.append(start_ns)  # the common case: the latest hold so far
             ends.append(end_ns)
-            reach.append(max(reach[-1], end_ns) if reach else end_ns)
         else:
             index = bisect.bisect_right(starts, start_ns)
             starts.insert(index, start_ns)
             ends.insert(index, end_ns)
-            reach.insert(index, 0)
-            self._recompute_reach(index)
-        if len(starts) > 2 * self._limit:  # trim in batches: reach is recomputed once
-            del starts[: self._limit], ends[: self._limit], reach[: self._limit]
-            self._recompute_reach(0)
-
-    def _recompute_reach(self, index: int) -> None:
-        ends, reach = self._ends, self._reach
-        running = reach[index - 1] if index else 0
-        for i in range(index, len(ends)):
-            running = max(running, ends[i])
-            reach[i] = running
+        self._latest_end = max(self._latest_end, end_ns)
+        self._longest = max(self._longest, end_ns - start_ns)
+        if len(starts) > 2 * self._limit:  # trim in batches: the longest is found again once
+            del starts[: self._limit], ends[: self._limit]
+            self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
 
     def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
         """When a thread arriving at *at_ns* gets the lock: the latest end of the holds that
         contain *at_ns*, or *at_ns* when none does. *handed_over*: the caller was handed the
         lock at *at_ns* by its previous holder, so a hold starting exactly then does not hold
         it off (a ticket spinlock's hand-off: the waiter slips in between)."""
-        reach = self._reach
-        if not reach or at_ns >= reach[-1]:
+        if at_ns >= self._latest_end:
             return at_ns
+        starts, ends = self._starts, self._ends
         find = bisect.bisect_left if handed_over else bisect.bisect_right
-        index = find(self._starts, at_ns) - 1
-        if index >= 0 and reach[index] > at_ns:
-            return reach[index]
-        return at_ns
+        index = find(starts, at_ns) - 1
+        horizon = at_ns - self._longest  # a hold that started by then has ended by at_ns
+        free = at_ns
+        while index >= 0 and starts[index] >= horizon:
+            free = max(free, ends[index])
+            index -= 1
+        return free
 
 
 class SimLock:

@@ -55,6 +55,18 @@ def test_busy_intervals_merge_and_answer_when_free() -> None:
     assert busy.covering_end(450) is None and busy.covering_end(550) == 600
 
 
+def test_a_device_merges_gaps_no_request_fits_in_and_serves_every_request_the_same() -> None:
+    service = 100
+    exact, merged = BusyIntervals(), BusyIntervals(min_gap_ns=service)
+    rng = np.random.default_rng(3)
+    for at in sorted(rng.integers(0, 50_000, 400).tolist()) + rng.integers(0, 50_000, 400).tolist():
+        start = exact.first_gap(at, service)
+        assert merged.first_gap(at, service) == start  # the same answer, every time
+        exact.add(start, start + service)
+        merged.add(start, start + service)
+    assert len(merged) < len(exact) / 2  # a busy stretch is one interval, not hundreds
+
+
 def test_a_lock_waiter_waits_only_for_the_holds_its_arrival_falls_in() -> None:
     holds = LockHolds()  # one interval per hold, never merged
     holds.add(0, 150)

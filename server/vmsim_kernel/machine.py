@@ -62,6 +62,7 @@ from .sched import (
     MIN_QUANTUM_ADDRESSES,
     QUANTUM_COPY_BYTES,
     QUANTUM_FAULTS,
+    QUANTUM_RECLAIM_FAULTS,
     CallTask,
     JournalHook,
     Scheduler,
@@ -397,17 +398,22 @@ class Machine:
     def _touch_in_quanta(
         self, pid: int, task: Task, array: npt.NDArray[np.uint32], write: bool
     ) -> Generator[None, None, TouchSummary]:
-        """Touch *array* in order, a quantum of at most QUANTUM_FAULTS faults at a time."""
+        """Touch *array* in order, a quantum of at most QUANTUM_FAULTS faults at a time
+        (QUANTUM_RECLAIM_FAULTS after a quantum that reclaimed directly)."""
+        events = self.kernel.vm_events
         counts = [0, 0, 0]  # hits, minor, major
-        position, length = 0, MIN_QUANTUM_ADDRESSES
+        position, length, max_faults = 0, MIN_QUANTUM_ADDRESSES, QUANTUM_FAULTS
         while True:
+            scanned = events.pgscan_direct
             part = memory.touch_many(
                 self.kernel,
                 task,
                 array[position : position + length],
                 write,
-                max_faults=QUANTUM_FAULTS,
+                max_faults=max_faults,
             )
+            reclaimed = events.pgscan_direct != scanned
+            max_faults = QUANTUM_RECLAIM_FAULTS if reclaimed else QUANTUM_FAULTS
             counts = [
                 counts[0] + part.nr_hits,
                 counts[1] + part.nr_minor,

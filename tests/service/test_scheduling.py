@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,20 +123,16 @@ def run_hog_beside(
         outcome["ended"] = time.monotonic()
         outcome["elapsed"] = outcome["ended"] - began
 
+    def check_health() -> None:  # the standard health check is served too, mid-hog
+        with grpc.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1.0
+            )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+
     hog_thread = threading.Thread(target=run_hog)
     hog_thread.start()
-    latencies = []
-    while hog_thread.is_alive():
-        began = time.perf_counter()
-        probe.touch(page)
-        latencies.append(time.perf_counter() - began)
-        time.sleep(0.005)
-        if len(latencies) == 10:  # the standard health check is served too, mid-hog
-            with grpc.insecure_channel(address) as channel:
-                health = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-            assert health.status == health_pb2.HealthCheckResponse.SERVING
+    latencies_ms = probe_latencies_ms(probe, page, hog_thread, after_ten=check_health)
     hog_thread.join()
     with vmsim.Inspector(address) as inspector:
         after_deadline = fault_count(inspector, hog.pid)
@@ -156,21 +152,26 @@ def run_hog_beside(
     assert "run_queue 0 " in schedstat and "cpu0 " in schedstat and f"pid {hog.pid} " in schedstat
     assert hog.touch(base, write=True) in ("hit", "minor", "major")  # still serves the hog too
     hog.close()
-    latencies_ms = np.array(latencies) * 1000
     assert len(latencies_ms) > 20
     return float(np.percentile(latencies_ms, 99)), float(latencies_ms.max())
 
 
 def probe_latencies_ms(
-    probe: vmsim.Process, page: int, busy: threading.Thread
+    probe: vmsim.Process,
+    page: int,
+    busy: threading.Thread,
+    after_ten: Callable[[], None] | None = None,
 ) -> np.ndarray[Any, Any]:
-    """Touch *page* every 5 ms while *busy* runs; each touch's latency in ms."""
+    """Touch *page* every 5 ms while *busy* runs (calling *after_ten* after the tenth touch);
+    each touch's latency in ms."""
     latencies = []
     while busy.is_alive():
         began = time.perf_counter()
         probe.touch(page)
         latencies.append(time.perf_counter() - began)
         time.sleep(0.005)
+        if len(latencies) == 10 and after_ten is not None:
+            after_ten()
     return np.array(latencies) * 1000
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
 from .calls import Call
@@ -72,16 +73,6 @@ class Question:
     text: str
     items: tuple[QuestionItem, ...]
     working: str = ""
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """Right or wrong, with the expected answer when revealed."""
-
-    id: str
-    correct: bool
-    given: str
-    expected: str
 
 
 @dataclass(frozen=True)
@@ -179,28 +170,6 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
             for s in message.students
         ),
     )
-
-
-def parse_answers(text: str) -> dict[str, str]:
-    """Answers as lines "ID: answer" (or "ID answer"); '#' starts a comment.
-
-    Raises:
-        ValueError: a non-empty line without an item id and an answer.
-    """
-    answers: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        item, sep, answer = body.partition(":")
-        if not sep:
-            item, _, answer = body.partition(" ")
-        if not item.strip() or not answer.strip():
-            raise ValueError(
-                f"line {number}: {line.strip()!r} is not 'ID: answer' (e.g. '1a: 0x1000')"
-            )
-        answers[item.strip().lower()] = answer.strip()
-    return answers
 
 
 class _Handle:

@@ -38,11 +38,8 @@ app.add_typer(stat_app, name="stat")
 console = Console()
 T = TypeVar("T")
 
-# VMSIM_ADDRESS is the deprecated old name of VMSIM_ADDR (the server reads both too).
-Address = Annotated[
-    str,
-    typer.Option("--addr", envvar=["VMSIM_ADDR", "VMSIM_ADDRESS"], help="server host:port"),
-]
+# VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
+Address = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 
 

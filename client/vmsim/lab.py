@@ -35,10 +35,12 @@ __all__ = [
     "LabResults",
     "Question",
     "QuestionItem",
+    "Scoreboard",
     "StudentResult",
     "Submission",
     "lab_results",
     "parse_answers",
+    "scoreboard",
 ]
 
 T = TypeVar("T")
@@ -286,10 +288,28 @@ class Lab(_Handle):
         )
 
 
-def scoreboard(address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> LabResults:
-    """The lab's scoreboard (needs the admin token)."""
-    handle = _Handle(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),)))
-    with handle:
-        return handle._invoke(
+class Scoreboard(_Handle):
+    """The instructor's view of a graded lab: the scoreboard, read with the admin token.
+
+    One channel for many reads (the dashboard polls it); `scoreboard()` reads it once.
+    """
+
+    def __init__(self, address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),)))
+
+    def results(self) -> LabResults:
+        """Every student's score per exercise, total and submissions.
+
+        Raises:
+            VmsimError: UNIMPLEMENTED when the server runs no lab (NO_LAB says how to start
+                one); PERMISSION_DENIED or UNAUTHENTICATED for a wrong or missing token.
+        """
+        return self._invoke(
             Call("lab", "GetLabResults", lab_pb2.GetLabResultsRequest(), lab_results)
         )
+
+
+def scoreboard(address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> LabResults:
+    """The lab's scoreboard (needs the admin token)."""
+    with Scoreboard(address, admin_token, timeout) as board:
+        return board.results()

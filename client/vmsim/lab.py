@@ -311,5 +311,8 @@ class Scoreboard(_Handle):
 
 def scoreboard(address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> LabResults:
     """The lab's scoreboard (needs the admin token)."""
-    with Scoreboard(address, admin_token, timeout) as board:
+    board = Scoreboard(address, admin_token, timeout)
+    try:
         return board.results()
+    finally:
+        board.close()

@@ -20,6 +20,7 @@ from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
 from .calls import Call
+from .channels import admin_token_from
 from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
 from .errors import VmsimError
@@ -291,11 +292,15 @@ class Lab(_Handle):
 class Scoreboard(_Handle):
     """The instructor's view of a graded lab: the scoreboard, read with the admin token.
 
-    One channel for many reads (the dashboard polls it); `scoreboard()` reads it once.
+    One channel for many reads (the dashboard polls it); `scoreboard()` reads it once. An
+    empty *admin_token* is read from VMSIM_ADMIN_TOKEN or the file VMSIM_ADMIN_TOKEN_FILE names.
     """
 
-    def __init__(self, address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),)))
+    def __init__(
+        self, address: str, admin_token: str = "", timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        token = admin_token_from(admin_token)
+        super().__init__(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, token),)))
 
     def results(self) -> LabResults:
         """Every student's score per exercise, total and submissions.
@@ -309,8 +314,8 @@ class Scoreboard(_Handle):
         )
 
 
-def scoreboard(address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> LabResults:
-    """The lab's scoreboard (needs the admin token)."""
+def scoreboard(address: str, admin_token: str = "", timeout: float = DEFAULT_TIMEOUT) -> LabResults:
+    """The lab's scoreboard (needs the admin token: *admin_token*, or as Scoreboard finds it)."""
     board = Scoreboard(address, admin_token, timeout)
     try:
         return board.results()

@@ -105,3 +105,12 @@ def test_the_shared_parsers_import_neither_side_nor_the_network() -> None:
         assert not imported_roots(path) & {"vmsim", "vmsim_kernel", "vmsim_server", "grpc"}, (
             path.relative_to(ROOT)
         )
+
+
+def test_the_server_side_never_imports_the_client_package() -> None:
+    """The generated code lives in the neutral vmsim_proto, not in the client's package."""
+    for package in (SERVER, KERNEL, LAB):
+        for path in modules(package):
+            assert "vmsim" not in imported_roots(path), path.relative_to(ROOT)
+    assert (COMMON / "v1" / "process_pb2.py").exists()
+    assert not (CLIENT / "v1").exists()

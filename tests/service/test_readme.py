@@ -340,3 +340,22 @@ def test_the_python_example_runs_as_written(shell: Shell) -> None:
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["summary"].minor > 0  # (the example asserts what it reads back itself)
+
+
+def test_bench_run_all_as_written_runs_outside_the_venv(tmp_path: Path) -> None:
+    """`python bench/run_all.py` from a python without vmsim's packages (-S: no site-packages)
+    re-executes itself in the project's .venv instead of failing on an import."""
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("run_all.py re-executes in the checkout's .venv, which this run lacks")
+    outside = Path(sys.base_prefix) / "bin" / "python3"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(outside), "-S", "bench/run_all.py", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--quick" in done.stdout and "--only" in done.stdout

@@ -254,9 +254,6 @@ async def serve(settings: ServerSettings) -> RunningServer:
         lab_pb2_grpc.add_LabServiceServicer_to_server(LabService(lab, settings.admin_token), server)
     await server.start()
     runner.start()
-    # What booted lives as long as the server: out of the collector's sight from now on, so a
-    # full collection in a burst of calls scans what the calls made, not the whole boot.
-    gc.freeze()
     for name in ("", *SERVICE_NAMES, *((LAB_SERVICE_NAME,) if lab else ())):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reaper = asyncio.get_running_loop().create_task(
@@ -379,6 +376,9 @@ async def _run_until_signalled(settings: ServerSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     running = await serve(settings)
+    # What booted lives as long as the server process: out of the collector's sight from now
+    # on, so a full collection in a burst of calls scans what the calls made, not the boot.
+    gc.freeze()
     await stop.wait()
     log.info("shutting down", grace_seconds=settings.grace_seconds)
     await running.stop()

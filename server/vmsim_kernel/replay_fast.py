@@ -69,34 +69,6 @@ class MissRatioCurve:
 
 
 # ---- the loops (plain Python here; numba compiles them on first use) --------------------------
-def _fifo(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int64Array]:
-    resident = np.zeros(nr_pages, np.bool_)
-    queue = np.empty(frames, np.int64)
-    head = 0
-    count = 0
-    faults_at = np.empty(len(pages), np.int64)
-    victims = np.empty(len(pages), np.int64)
-    nr_faults = 0
-    nr_victims = 0
-    for position in range(len(pages)):
-        page = pages[position]
-        if resident[page]:
-            continue
-        faults_at[nr_faults] = position
-        nr_faults += 1
-        if count >= frames:
-            victim = queue[head]
-            head = (head + 1) % frames
-            count -= 1
-            resident[victim] = False
-            victims[nr_victims] = victim
-            nr_victims += 1
-        queue[(head + count) % frames] = page
-        count += 1
-        resident[page] = True
-    return faults_at[:nr_faults], victims[:nr_victims]
-
-
 def _lru(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int64Array]:
     # A doubly linked list over page numbers: head is the coldest page, tail the hottest.
     previous = np.full(nr_pages, -1, np.int64)
@@ -147,8 +119,11 @@ def _lru(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int
     return faults_at[:nr_faults], victims[:nr_victims]
 
 
-def _clock(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int64Array]:
-    # The ring with the hand at its front: a second chance moves a page to the back.
+def _ring(
+    pages: Int64Array, frames: int, nr_pages: int, second_chance: bool
+) -> tuple[Int64Array, Int64Array]:
+    # FIFO, and CLOCK with second_chance: the ring with the hand at its front; a second
+    # chance moves a referenced page to the back. FIFO is CLOCK whose bits are never set.
     resident = np.zeros(nr_pages, np.bool_)
     referenced = np.zeros(nr_pages, np.bool_)
     ring = np.empty(frames, np.int64)
@@ -174,13 +149,13 @@ def _clock(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, I
                     break
                 count -= 1
                 resident[candidate] = False
-                referenced[candidate] = False
                 victims[nr_victims] = candidate
                 nr_victims += 1
             ring[(head + count) % frames] = page
             count += 1
             resident[page] = True
-        referenced[page] = True
+        if second_chance:
+            referenced[page] = True
     return faults_at[:nr_faults], victims[:nr_victims]
 
 
@@ -540,12 +515,11 @@ def try_replay(
     if pages is None:
         return None
     nr_pages = int(pages.max()) + 1 if pages.size else 1
-    if policy is ReplacementPolicy.FIFO:
-        faults_at, victims = _kernel("_fifo")(pages, frames, nr_pages)
+    if policy in (ReplacementPolicy.FIFO, ReplacementPolicy.CLOCK):
+        second_chance = policy is ReplacementPolicy.CLOCK
+        faults_at, victims = _kernel("_ring")(pages, frames, nr_pages, second_chance)
     elif policy is ReplacementPolicy.LRU:
         faults_at, victims = _kernel("_lru")(pages, frames, nr_pages)
-    elif policy is ReplacementPolicy.CLOCK:
-        faults_at, victims = _kernel("_clock")(pages, frames, nr_pages)
     elif policy is ReplacementPolicy.OPT:
         faults_at, victims = _kernel("_opt")(pages, frames, nr_pages)
     else:  # RANDOM

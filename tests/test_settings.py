@@ -6,7 +6,9 @@ import dataclasses
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -107,3 +109,21 @@ def test_vmsim_server_and_the_vmsim_server_command_are_one_command_line() -> Non
     assert outputs[0].returncode == outputs[1].returncode == 0
     assert outputs[0].stdout == outputs[1].stdout
     assert "Usage: vmsim-server [OPTIONS]" in outputs[1].stdout
+
+
+def test_every_command_option_and_argument_of_both_programs_has_help() -> None:
+    import typer
+
+    from vmsim.cli import app
+
+    def missing(command: Any, path: str) -> Iterator[str]:
+        if not (command.help or "").strip():
+            yield path
+        for param in command.params:
+            if not getattr(param, "help", None):
+                yield f"{path} {param.name}"
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from missing(sub, f"{path} {name}")
+
+    server = typer.main.get_command(command_line(lambda _settings: None))
+    assert [*missing(typer.main.get_command(app), "vmsim"), *missing(server, "vmsim-server")] == []

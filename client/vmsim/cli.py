@@ -38,12 +38,16 @@ app.add_typer(stat_app, name="stat")
 console = Console()
 T = TypeVar("T")
 
-# VMSIM_ADDRESS is the deprecated old name of VMSIM_ADDR (the server reads both too).
-Address = Annotated[
-    str,
-    typer.Option("--addr", envvar=["VMSIM_ADDR", "VMSIM_ADDRESS"], help="server host:port"),
-]
+# VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
+Address = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+AdminToken = Annotated[
+    str,
+    typer.Option(
+        envvar="VMSIM_ADMIN_TOKEN",
+        help="the server's admin token (or VMSIM_ADMIN_TOKEN_FILE / --admin-token-file)",
+    ),
+]
 
 
 @app.callback()
@@ -809,8 +813,11 @@ def dashboard(
             f"would make the kernel report every fault); one of {', '.join(calls.EVENT_KINDS)}",
         ),
     ] = None,
+    admin_token: AdminToken = "",
 ) -> None:
-    """Serve the live web dashboard of the server at --addr: memory map, processes, charts, events."""
+    """Serve the live web dashboard of the server at --addr: memory map, processes, charts,
+    events, and the lab scoreboard (with the admin token, when the server runs a lab)."""
+    from .channels import admin_token_from
     from .dashboard import DEFAULT_EVENT_KINDS, serve_dashboard
 
     kinds = tuple(event_kind or DEFAULT_EVENT_KINDS)
@@ -818,8 +825,16 @@ def dashboard(
         calls.watch_request(kinds, None)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--event-kind") from None
+    try:
+        token = admin_token_from(admin_token)
+    except OSError as error:
+        raise typer.BadParameter(
+            f"cannot read the admin token file: {error}", param_hint="--admin-token-file"
+        ) from None
     console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
-    serve_dashboard(addr, host, port, kinds)
+    if not token:
+        console.print("no admin token: the lab scoreboard stays empty (see --help)")
+    serve_dashboard(addr, host, port, kinds, token)
 
 
 kernel_app = typer.Typer(
@@ -827,13 +842,6 @@ kernel_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(kernel_app, name="kernel")
-AdminToken = Annotated[
-    str,
-    typer.Option(
-        envvar="VMSIM_ADMIN_TOKEN",
-        help="the server's admin token (or VMSIM_ADMIN_TOKEN_FILE / --admin-token-file)",
-    ),
-]
 SessionOption = Annotated[
     int | None,
     typer.Option(

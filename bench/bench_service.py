@@ -9,10 +9,8 @@ python bench/bench_service.py [--quick]     # run_all.py takes rows()
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,11 +20,11 @@ from common import (
     REPEATS,
     Row,
     cpu_seconds,
-    fmt,
     plain_server,
     ratio_at_least,
     ratio_at_most,
     rss_kb,
+    run_as_script,
     value_at_least,
     vmsim_server,
 )
@@ -338,14 +336,5 @@ def rows(quick: bool) -> list[Row]:
     return rpc_rows(quick) + touch_many_rows(quick) + many_clients_rows(quick)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for row in rows(args.quick):
-        anchor = f"  anchor median {fmt(statistics.median(row.anchor))}" if row.anchor else ""
-        print(f"{row.path:55} median {fmt(statistics.median(row.vmsim))} {row.unit}{anchor}")
-
-
 if __name__ == "__main__":
-    main()
+    run_as_script(__doc__.splitlines()[0], rows)

@@ -7,8 +7,7 @@ accessed bit and install a swap entry without walking page tables again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +24,8 @@ _ACCESSED = PTE_ACCESSED
 _DIRTY = PTE_DIRTY
 
 
-@dataclass(frozen=True)
-class Mapping:
-    """One PTE mapping a frame."""
+class Mapping(NamedTuple):
+    """One PTE mapping a frame (a named tuple: a batch of faults builds thousands)."""
 
     mm: MmStruct
     address: int
@@ -46,6 +44,31 @@ class ReverseMap:
         """page_add_anon_rmap: *pfn* is now mapped at *address* in *mm*."""
         self._mappings.setdefault(pfn, []).append(Mapping(mm, address, pte_word))
         self._mapcount[pfn] += 1
+
+    def add_new_pages(
+        self,
+        pfns: npt.NDArray[np.int64],
+        mm: MmStruct,
+        addresses: npt.NDArray[np.int64],
+        pte_words: npt.NDArray[np.int64],
+    ) -> None:
+        """add() for a batch of pages that nothing maps yet (fresh from the allocator):
+        one mapping each, page i at addresses[i] through the PTE at pte_words[i].
+
+        Raises:
+            KernelBug: one of the pages is mapped already.
+        """
+        mappings = self._mappings
+        before = len(mappings)
+        mappings.update(
+            (pfn, [Mapping(mm, address, word)])
+            for pfn, address, word in zip(
+                pfns.tolist(), addresses.tolist(), pte_words.tolist(), strict=True
+            )
+        )
+        if len(mappings) != before + len(pfns):
+            raise KernelBug("a page of a batch of new mappings was mapped already")
+        self._mapcount[pfns] += 1
 
     def remove(self, pfn: int, mm: MmStruct, address: int) -> int:
         """page_remove_rmap: drop one mapping; return how many remain."""

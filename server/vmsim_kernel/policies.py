@@ -255,7 +255,7 @@ class TwoListPolicy(PagePolicy):
         """lru_cache_add of a batch (one pagevec drain): all onto the inactive list, in order."""
         inactive = self.inactive
         before = len(inactive)
-        if not self.active.keys().isdisjoint(keys):
+        if self.active and not self.active.keys().isdisjoint(keys):
             raise KernelBug("linux: a key of the batch is already on the active list")
         inactive.update(dict.fromkeys(keys))
         if len(inactive) != before + len(keys):

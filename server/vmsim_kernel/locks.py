@@ -71,6 +71,18 @@ class LockClassStats:
         self.hold_total_ns += hold_ns
 
 
+    def record_holds(self, count: int, hold_ns: int, first_bounced: bool) -> None:
+        """record_hold for *count* holds of *hold_ns* by one thread, in a row."""
+        if count <= 0:
+            return
+        first = self.acquisitions == 0
+        self.acquisitions += count
+        self.acq_bounces += first_bounced
+        self.hold_min_ns = hold_ns if first else min(self.hold_min_ns, hold_ns)
+        self.hold_max_ns = max(self.hold_max_ns, hold_ns)
+        self.hold_total_ns += count * hold_ns
+
+
 class BusyIntervals:
     """The simulated time during which something was held or busy: disjoint [start, end)
     intervals, sorted; overlapping ones are merged (busy is busy, whoever held it). Touching
@@ -120,6 +132,19 @@ class BusyIntervals:
             ends[first:last] = [end_ns]
         if len(starts) > self._limit:
             del starts[0], ends[0]
+
+    def add_after(self, starts: list[int], length_ns: int) -> None:
+        """add() of [start, start + length_ns) for each of *starts*, ascending and apart by at
+        least *length_ns*, none before what is recorded already (the batch form)."""
+        if not starts or length_ns <= 0:
+            return
+        if starts[0] < self.latest_end_ns:
+            raise KernelBug("add_after: an interval starts before the recorded ones end")
+        self._starts.extend(starts)
+        self._ends.extend(start + length_ns for start in starts)
+        excess = len(self._starts) - self._limit
+        if excess > 0:
+            del self._starts[:excess], self._ends[:excess]
 
     def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
         """The first time at or after *at_ns* that is not busy (the end of the interval that
@@ -201,6 +226,35 @@ class SimLock:
                 thread.times.lock_wait_ns += wait
                 thread.run(2 * costs.context_switch_ns)  # switched out, then woken and back in
         self._held[thread.tid] = (thread.now_ns, shared, bounced)
+        self.last_owner = thread.tid
+
+    def free_after(self, at_ns: int) -> bool:
+        """Whether no hold, by anyone, lasts beyond *at_ns*: from then on nobody waits."""
+        return (
+            self.exclusive_holds.latest_end_ns <= at_ns
+            and self.shared_holds.latest_end_ns <= at_ns
+            and not self._held
+        )
+
+    def record_holds(
+        self, thread: SimThread, starts: list[int], hold_ns: int, *, read: bool = False
+    ) -> None:
+        """What acquire, hold_ns of work and release at each of *starts* (ascending, at least
+        hold_ns apart) by *thread* would record, when the lock is free_after(starts[0]):
+        no waits, so only the holds and the statistics. The thread's clock is the caller's.
+
+        Raises:
+            KernelBug: the lock may be busy then, so the holds could have waited.
+        """
+        if not starts:
+            return
+        if not self.free_after(starts[0]):
+            raise KernelBug(f"{self.lock_class}: batched holds on a lock that may be busy")
+        shared = read and self.rw
+        (self.shared_holds if shared else self.exclusive_holds).add_after(starts, hold_ns)
+        bounced = self.last_owner not in (-1, thread.tid)
+        stats = self._stats_read if shared else self._stats_exclusive
+        stats.record_holds(len(starts), hold_ns, bounced)
         self.last_owner = thread.tid
 
     def record_blocked(self, wait_ns: int) -> None:

@@ -23,6 +23,7 @@ from .constants import (
     STACK_RLIMIT,
     STACK_TOP,
     TASK_SIZE,
+    ZONELIST,
     Gfp,
 )
 from .errors import KernelBug, SwapIoError
@@ -235,12 +236,14 @@ def do_anonymous_pages(
     A page that needs a page table or the allocator's slow path (kswapd, reclaim) is left
     to the single path, so the batch never changes what happens.
 
-    What is batched, as Linux batches it: the frames come from one bulk allocation
-    (alloc_pages_bulk) under one zone-lock hold per zone, pages join the LRU in one
-    pagevec drain under one lru_lock hold, mmap_lock is taken once. Each hold lasts as
-    long as the single path's holds together, so simulated time is the same; /proc/lock_stat
-    counts one acquisition per batch. Frames never used since boot are not cleared
-    (PhysicalMemory.zero_user_frames), as in the single path.
+    What is batched is the host's work: the frames come from one bulk allocation
+    (alloc_pages_bulk), PTEs, page flags, rmap and LRU are written with numpy or in one
+    call, frames never used since boot are not cleared (PhysicalMemory.zero_user_frames).
+    The simulated machine sees the single path exactly: the same clock, CPU times, lock
+    holds at the same moments and /proc/lock_stat counts (SimLock.record_holds). That needs
+    the locks to be free for the whole batch; when a hold by another thread (kswapd, a
+    thread with a later clock) may lie ahead, the batch is declined and the single path
+    handles the fault, waits included.
     """
     if not write or len(addresses) < 2:
         return 0
@@ -264,46 +267,57 @@ def do_anonymous_pages(
     if nr_pages < 2:
         return 0
     thread, costs = machine.current, machine.costs
-    thread.run(nr_pages * costs.fault_entry_ns)
     lock = task.mmap_lock
     assert lock is not None
-    lock.acquire(thread, read=True)
-    try:
-        batches = machine.allocator.get_pages_bulk_from_freelist(
-            Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
+    zone_locks = [machine.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
+    start_ns = thread.now_ns
+    if not all(held.free_after(start_ns) for held in (lock, machine.lru_lock, *zone_locks)):
+        return 0  # a hold by another thread may lie ahead: only the single path is exact
+    batches = machine.allocator.get_pages_bulk_from_freelist(
+        Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
+    )
+    if not batches:
+        return 0
+    pfns = batches[0][1] if len(batches) == 1 else np.concatenate([b[1] for b in batches])
+    nr_pages = len(pfns)
+    # The single path's timeline, page i starting at start_ns + i * period: fault entry,
+    # then under mmap_lock (read) the zone lock's allocation work, clear_page, the LRU
+    # lock's work; then the restarted access's page walk (user time).
+    in_mmap_ns = costs.page_alloc_ns + costs.zero_page_ns + costs.lru_update_ns
+    period = costs.fault_entry_ns + in_mmap_ns + costs.page_walk_ns
+    acquired = range(start_ns + costs.fault_entry_ns, start_ns + nr_pages * period, period)
+    lock.record_holds(thread, list(acquired), in_mmap_ns, read=True)
+    first = 0
+    for _zone, zone_pfns in batches:
+        machine.count_allocation(int(zone_pfns[0]), len(zone_pfns))
+        zone_lock = machine.zone_locks[machine.allocator.zone_of(int(zone_pfns[0])).zone_type]
+        zone_lock.record_holds(
+            thread, list(acquired[first : first + len(zone_pfns)]), costs.page_alloc_ns
         )
-        for _zone, zone_pfns in batches:
-            machine.count_allocation(int(zone_pfns[0]), len(zone_pfns))
-            machine.charge_zone_lock(int(zone_pfns[0]), len(zone_pfns))
-        if not batches:
-            return 0
-        pfns = batches[0][1] if len(batches) == 1 else np.concatenate([b[1] for b in batches])
-        nr_pages = len(pfns)
-        physmem = machine.physmem
-        physmem.zero_user_frames(pfns)
-        thread.run(nr_pages * costs.zero_page_ns)
-        physmem.flags[pfns] |= np.uint32(
-            _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
-        )
-        words = pte_words[:nr_pages]
-        bits = user_pte_bits(vma.writable, True) | _A | _D
-        ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
-        page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
-        machine.rmap.add_new_pages(pfns, mm, page_vas, words)
-        pfn_list = pfns.tolist()
-        machine.policy.insert_many(pfn_list)
-        machine.charge_lru_lock(nr_pages, costs.lru_update_ns)
-        mm.count_resident(vma.shared, nr_pages)
-        task.min_flt += nr_pages
-        machine.vm_events.pgfault += nr_pages
-        machine.emit_many(
-            EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list
-        )
-    finally:
-        lock.release(thread)
+        first += len(zone_pfns)
+    lru_offset = costs.page_alloc_ns + costs.zero_page_ns
+    machine.lru_lock.record_holds(
+        thread, [t + lru_offset for t in acquired], costs.lru_update_ns
+    )
+    thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
+    thread.run(nr_pages * costs.page_walk_ns, user=True)
+
+    physmem = machine.physmem
+    physmem.zero_user_frames(pfns)
+    physmem.flags[pfns] |= np.uint32(_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
+    words = pte_words[:nr_pages]
+    bits = user_pte_bits(vma.writable, True) | _A | _D
+    ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
+    page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
+    machine.rmap.add_new_pages(pfns, mm, page_vas, words)
+    pfn_list = pfns.tolist()
+    machine.policy.insert_many(pfn_list)
+    mm.count_resident(vma.shared, nr_pages)
+    task.min_flt += nr_pages
+    machine.vm_events.pgfault += nr_pages
+    machine.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
     # Each faulting access is restarted: it walks the new PTE and fills the TLB.
     thread.tlb.access_many(vpns[:nr_pages])
-    thread.run(nr_pages * costs.page_walk_ns, user=True)
     return nr_pages
 
 

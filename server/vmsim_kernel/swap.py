@@ -599,7 +599,6 @@ class SwapDevice:
             self._require_in_use(offset, "writing")
             if view.nbytes != PAGE_SIZE:
                 raise KernelBug(f"swap writes whole pages, not {view.nbytes} bytes")
-            self.slot_written[offset] = 0  # until the write is known to be complete
         fd = self._require_fd()
         outcome: list[SwapIoError | None] = []
         errors = 0
@@ -608,6 +607,8 @@ class SwapDevice:
             end = index + 1
             while end < len(offsets) and offsets[end] == offsets[end - 1] + 1:
                 end += 1
+            for offset in offsets[index:end]:
+                self.slot_written[offset] = 0  # until the write is known to be complete
             try:
                 written = self.io.pwritev(fd, views[index:end], offsets[index] * PAGE_SIZE)
                 failure = f"short write: {written % PAGE_SIZE} of {PAGE_SIZE} bytes"

@@ -168,6 +168,7 @@ def run_scenario(
         bytes(machine.physmem.ram),
         machine.cpu_times(),
         machine.kswapd.now_ns,
+        machine.lock_stat(),
     )
 
 
@@ -180,7 +181,7 @@ def test_batched_first_touches_leave_the_machine_as_single_faults_do(
     # 8 MiB of RAM for 12 MiB of pages: batches end at the low watermark, reclaim follows.
     batched = run_scenario(make_machine(ram_bytes=8 * MiB), True, monkeypatch, flags)
     single = run_scenario(make_machine(ram_bytes=8 * MiB), False, monkeypatch, flags)
-    names = ["events", "vmstat", "meminfo", "process", "lru", "ram", "cpu times", "kswapd"]
+    names = ["events", "vmstat", "meminfo", "process", "lru", "ram", "cpu", "kswapd", "lock_stat"]
     for name, got, expected in zip(names, batched, single, strict=True):
         assert got == expected, name
     assert batched[1]["pswpout"] > 0  # the scenario did reach reclaim

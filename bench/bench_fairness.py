@@ -125,7 +125,7 @@ def scheduler_overhead(repeats: int, nr_touches: int) -> tuple[float, float, flo
             for path in order:  # alternated, so neither always runs on a warmer cache
                 began = time.perf_counter()
                 if path == "direct":
-                    memory.touch_many(machine, task, addrs, False)  # the pre-scheduler body
+                    memory.touch_many(machine.kernel, task, addrs, False)  # the pre-scheduler body
                 else:
                     machine.touch_many(pid, addrs)
                 timings[path] = time.perf_counter() - began

@@ -105,3 +105,43 @@ def test_the_shared_parsers_import_neither_side_nor_the_network() -> None:
         assert not imported_roots(path) & {"vmsim", "vmsim_kernel", "vmsim_server", "grpc"}, (
             path.relative_to(ROOT)
         )
+
+
+def kernel_modules_imported(path: Path) -> set[str]:
+    """The vmsim_kernel modules *path* imports (relative or absolute, TYPE_CHECKING included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                names.add(node.module.split(".")[0])
+            elif node.level == 1:  # from . import memory, vmscan
+                names |= {alias.name for alias in node.names}
+            elif node.module and node.module.startswith("vmsim_kernel."):
+                names.add(node.module.split(".")[1])
+    return names
+
+
+# The syscall surface (machine.py, entered through entry.py) and what drives it from outside:
+# a journal replays calls on a Machine, the lock experiment runs programs on one, the
+# package exports it.
+SYSCALL_SURFACE_USERS = {
+    "machine.py",
+    "entry.py",
+    "journal.py",
+    "lock_experiment.py",
+    "__init__.py",
+}
+
+
+def test_the_kernel_state_and_the_mm_code_never_reach_up_into_the_syscall_surface() -> None:
+    """A fault travels down (Machine -> memory -> page_alloc / vmscan -> swap): every kernel
+    module but the syscall surface and its drivers takes a kernel.Kernel, never a Machine."""
+    below = [path for path in modules(KERNEL) if path.name not in SYSCALL_SURFACE_USERS]
+    assert {"memory.py", "vmscan.py", "swap.py", "page_alloc.py", "kernel.py"} <= {
+        path.name for path in below
+    }
+    for path in below:
+        assert "machine" not in kernel_modules_imported(path), path.relative_to(ROOT)
+        assert "Machine" not in {
+            node.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Name)
+        }, path.relative_to(ROOT)

@@ -53,7 +53,7 @@ def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]
         assert tid is None or isinstance(tid, int)
         if machine.journal is not None:
             machine.journal.append((method.__name__, args[1:], dict(kwargs), tid))
-        thread = machine.thread_of(pid, tid)
+        thread = machine.kernel.thread_of(pid, tid)
         task = machine.sched.submit(method.__name__, thread, method(*args, **kwargs))
         sched, journal, sched.journal = machine.sched, machine.sched.journal, None
         try:
@@ -79,7 +79,7 @@ def submit(machine: Machine, name: str, pid: int, *args: Any, tid: int | None = 
         raise InvalidArgument("name", f"{name!r} is not a process call", "mmap, touch_many ...")
     if machine.journal is not None:
         machine.journal.append(("__submit__", (name, pid, *args), {"tid": tid}, tid))
-    thread = machine.thread_of(pid, tid)
+    thread = machine.kernel.thread_of(pid, tid)
     method_of_class = hasattr(entry, "__self__")  # else set on the instance (a test's stub)
     work = steps(machine, pid, *args, tid=tid) if method_of_class else steps(pid, *args, tid=tid)
     return machine.sched.submit(name, thread, work)

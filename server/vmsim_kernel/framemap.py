@@ -20,7 +20,7 @@ from .pgtable import PTE_PRESENT
 from .physmem import PageFlag
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .kernel import Kernel
 
 __all__ = ["FrameMap", "FrameUse", "frame_map"]
 
@@ -54,9 +54,9 @@ class FrameMap:
     flags: npt.NDArray[np.uint32]
 
 
-def frame_map(machine: Machine) -> FrameMap:
+def frame_map(kernel: Kernel) -> FrameMap:
     """The use, owner and flags of every frame, computed from the current state."""
-    flags = machine.physmem.flags.copy()
+    flags = kernel.physmem.flags.copy()
     uses = np.full(flags.shape, FrameUse.KERNEL, dtype=np.uint8)
     pids = np.zeros(flags.shape, dtype=np.uint32)
     for flag, use in (
@@ -68,7 +68,7 @@ def frame_map(machine: Machine) -> FrameMap:
         (PageFlag.KMALLOC, FrameUse.KMALLOC),
     ):
         uses[(flags & np.uint32(flag)) != 0] = use
-    for zone in machine.allocator.zones:
+    for zone in kernel.allocator.zones:
         for order, area in enumerate(zone.free_area):
             for pfn in area.free_list:
                 uses[pfn : pfn + (1 << order)] = FrameUse.FREE
@@ -76,12 +76,12 @@ def frame_map(machine: Machine) -> FrameMap:
     # per-page Python work, so a scrape stays cheap on a large machine under load).
     anon = np.uint32(PageFlag.ANON)
     present_bit = np.uint32(PTE_PRESENT)
-    tables_of_ram = machine.ram32.reshape(-1, 1024)
-    for pid, task in machine.tasks.items():
+    tables_of_ram = kernel.ram32.reshape(-1, 1024)
+    for pid, task in kernel.tasks.items():
         if not task.alive:
             continue
         pgd_pfn = task.mm.pgd_pfn
-        directory = machine.ram32[pgd_pfn << 10 : (pgd_pfn << 10) + KERNEL_PGD_INDEX]
+        directory = kernel.ram32[pgd_pfn << 10 : (pgd_pfn << 10) + KERNEL_PGD_INDEX]
         tables = directory[(directory & present_bit) != 0] >> np.uint32(12)
         pids[pgd_pfn] = pid
         pids[tables] = pid

@@ -59,9 +59,10 @@ from .pgtable import (
 )
 from .physmem import MAX_PHYS_FRAMES, PageFlag
 from .results import Translation
+from .vmscan import alloc_page
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .kernel import Kernel
 
 __all__ = [
     "FIXADDR_START",
@@ -95,7 +96,7 @@ _PSE_FRAME_MASK = PSE_FRAME_MASK
 # A PTE of a kernel mapping made after boot (vmalloc, kmap, kmap_atomic): PAGE_KERNEL, 0x163:
 # present, writable, accessed, dirty and global, never U/S.
 KERNEL_PTE_BITS: Final = _P | _RW | _A | _D | _G
-# A PDE pointing at a kernel page table: _KERNPG_TABLE, 0x063, as the boot tables' (machine.py).
+# A PDE pointing at a kernel page table: _KERNPG_TABLE, 0x063, as the boot tables' (kernel.py).
 _KERNEL_PDE_BITS: Final = _P | _RW | _A | _D
 
 KM_TYPE_NR: Final = 16  # kmap_atomic slots per CPU (include/asm-generic/kmap_types.h)
@@ -187,12 +188,12 @@ def kernel_region(vaddr: int, nr_lowmem_frames: int) -> str:
 
 # ---- kernel page tables ------------------------------------------------------------------------
 def kernel_pte_word(
-    machine: Machine, vaddr: int, allocate: bool, gfp: Gfp = Gfp.KERNEL
+    kernel: Kernel, vaddr: int, allocate: bool, gfp: Gfp = Gfp.KERNEL
 ) -> int | None:
     """ram32 index of the PTE mapping kernel address *vaddr* in swapper_pg_dir.
 
     With *allocate*, a missing page table is made (zeroed, flagged PAGETABLE) and its new PDE
-    copied into every process's directory (machine.sync_kernel_pde, like sync_global_pgds).
+    copied into every process's directory (kernel.sync_kernel_pde, like sync_global_pgds).
 
     Returns:
         The PTE's word index, or None when the page table is missing and *allocate* is False.
@@ -206,18 +207,18 @@ def kernel_pte_word(
         raise InvalidArgument(
             "vaddr", f"0x{vaddr:x} is not a kernel address", "0xc0000000 .. 0xffffffff"
         )
-    words = machine.ram_words
-    pde_word = (machine.swapper_pg_dir << 10) + (vaddr >> PGDIR_SHIFT)
+    words = kernel.ram_words
+    pde_word = (kernel.swapper_pg_dir << 10) + (vaddr >> PGDIR_SHIFT)
     pde = words[pde_word]
     if not pde & _P:
         if not allocate:
             return None
-        table_pfn = machine.allocate_page(gfp, None)
-        machine.ram32[pte_words_of_table(table_pfn)] = 0
-        machine.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
+        table_pfn = alloc_page(kernel, gfp, None)
+        kernel.ram32[pte_words_of_table(table_pfn)] = 0
+        kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
         pde = make_entry(table_pfn, _KERNEL_PDE_BITS)
         words[pde_word] = pde
-        sync_kernel_pde: Callable[[int], None] | None = getattr(machine, "sync_kernel_pde", None)
+        sync_kernel_pde: Callable[[int], None] | None = getattr(kernel, "sync_kernel_pde", None)
         if sync_kernel_pde is not None:
             sync_kernel_pde(vaddr >> PGDIR_SHIFT)
     elif pde & _PSE:
@@ -225,25 +226,25 @@ def kernel_pte_word(
     return ((pde & FRAME_MASK) >> 2) + ((vaddr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
 
 
-def nr_kernel_pagetable_pages(machine: Machine) -> int:
+def nr_kernel_pagetable_pages(kernel: Kernel) -> int:
     """Kernel page tables made after boot (vmalloc, pkmap, fixmap): counted as PageTables.
 
     The direct map's tables are boot reservations and are not counted.
     """
-    words = machine.ram_words
-    first = machine.swapper_pg_dir << 10
+    words = kernel.ram_words
+    first = kernel.swapper_pg_dir << 10
     count = 0
     for index in range(PAGE_OFFSET >> PGDIR_SHIFT, ADDRESS_SPACE_END >> PGDIR_SHIFT):
         pde = words[first + index]
         if pde & _P and not pde & _PSE:
             table_pfn = pde >> PAGE_SHIFT
-            if not machine.physmem.test_flags(table_pfn, PageFlag.RESERVED):
+            if not kernel.physmem.test_flags(table_pfn, PageFlag.RESERVED):
                 count += 1
     return count
 
 
 # ---- kernel-mode access: the MMU walk in swapper_pg_dir ----------------------------------------
-def kernel_walk(machine: Machine, vaddr: int) -> Translation:
+def kernel_walk(kernel: Kernel, vaddr: int) -> Translation:
     """The MMU walk of *vaddr* in the kernel page directory, every intermediate value included.
 
     A kernel-mode access needs no U/S bit; `fault` says "not present" when the PDE or the PTE
@@ -254,15 +255,15 @@ def kernel_walk(machine: Machine, vaddr: int) -> Translation:
     """
     if not 0 <= vaddr < ADDRESS_SPACE_END:
         raise OutOfRange("vaddr", f"0x{vaddr:x} is not a 32-bit address", "0x0 .. 0xffffffff")
-    result = walk(machine.ram_words, machine.swapper_pg_dir, vaddr)
+    result = walk(kernel.ram_words, kernel.swapper_pg_dir, vaddr)
     return replace(result, fault=None if result.present else "not present")
 
 
-def _kernel_physical(machine: Machine, vaddr: int, write: bool) -> int:
+def _kernel_physical(kernel: Kernel, vaddr: int, write: bool) -> int:
     """Translate one kernel-mode access, setting A (and D) like the MMU; oops if it cannot."""
-    words = machine.ram_words
+    words = kernel.ram_words
     access = "write" if write else "read"
-    pde_word = (machine.swapper_pg_dir << 10) + (vaddr >> PGDIR_SHIFT)
+    pde_word = (kernel.swapper_pg_dir << 10) + (vaddr >> PGDIR_SHIFT)
     pde = words[pde_word]
     if not pde & _P:
         raise KernelOops(vaddr, "not present", access)
@@ -281,7 +282,7 @@ def _kernel_physical(machine: Machine, vaddr: int, write: bool) -> int:
     updated = entry | _A | (_D if write else 0)
     if updated != entry:
         words[entry_word] = updated
-    if physical >= machine.physmem.nr_bytes:
+    if physical >= kernel.physmem.nr_bytes:
         raise KernelBug(f"kernel PTE for 0x{vaddr:08x} points outside RAM")
     return physical
 
@@ -293,7 +294,7 @@ def _check_kernel_range(vaddr: int, length: int) -> None:
         )
 
 
-def kernel_read(machine: Machine, vaddr: int, length: int) -> bytes:
+def kernel_read(kernel: Kernel, vaddr: int, length: int) -> bytes:
     """Read *length* bytes at kernel virtual address *vaddr* through the kernel page tables.
 
     Raises:
@@ -301,17 +302,17 @@ def kernel_read(machine: Machine, vaddr: int, length: int) -> bytes:
         OutOfRange: the range leaves the 32-bit space.
     """
     _check_kernel_range(vaddr, length)
-    physmem = machine.physmem
+    physmem = kernel.physmem
     chunks = []
     address, end = vaddr, vaddr + length
     while address < end:
         chunk = min(end, (address | (PAGE_SIZE - 1)) + 1) - address
-        chunks.append(physmem.read_phys(_kernel_physical(machine, address, False), chunk))
+        chunks.append(physmem.read_phys(_kernel_physical(kernel, address, False), chunk))
         address += chunk
     return b"".join(chunks)
 
 
-def kernel_write(machine: Machine, vaddr: int, data: bytes) -> None:
+def kernel_write(kernel: Kernel, vaddr: int, data: bytes) -> None:
     """Write *data* at kernel virtual address *vaddr* through the kernel page tables.
 
     Every page is translated before any byte is stored, so an oops leaves memory unchanged.
@@ -325,11 +326,11 @@ def kernel_write(machine: Machine, vaddr: int, data: bytes) -> None:
     address, end = vaddr, vaddr + len(data)
     while address < end:
         chunk = min(end, (address | (PAGE_SIZE - 1)) + 1) - address
-        pieces.append((_kernel_physical(machine, address, True), address - vaddr, chunk))
+        pieces.append((_kernel_physical(kernel, address, True), address - vaddr, chunk))
         address += chunk
     view = memoryview(data)
     for physical, start, chunk in pieces:
-        machine.physmem.write_phys(physical, view[start : start + chunk])
+        kernel.physmem.write_phys(physical, view[start : start + chunk])
 
 
 # ---- kmap_atomic: per-CPU fixmap slots ---------------------------------------------------------
@@ -366,9 +367,9 @@ class Highmem:
         waiting: owners whose kmap is waiting for a slot, in arrival order.
     """
 
-    def __init__(self, machine: Machine) -> None:
-        self.machine = machine
-        self.nr_cpus = machine.config.nr_cpus
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.nr_cpus = kernel.config.nr_cpus
         self.pkmap_count = [0] * LAST_PKMAP
         self.slot_page: list[int | None] = [None] * LAST_PKMAP
         self.page_slot: dict[int, int] = {}  # page_address(): pfn -> slot
@@ -450,8 +451,8 @@ class Highmem:
                 "(in_atomic(): 1); kunmap_atomic first or use kmap_atomic"
             )
         self._check_pfn(pfn)
-        machine = self.machine
-        if pfn < machine.nr_lowmem_frames:
+        kernel = self.kernel
+        if pfn < kernel.nr_lowmem_frames:
             vaddr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
         else:
             slot = self.page_slot.get(pfn)
@@ -489,9 +490,9 @@ class Highmem:
             if count == 0:
                 return None  # Linux sleeps on pkmap_map_wait here
         slot = self.last_pkmap_nr
-        word = kernel_pte_word(self.machine, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=True)
+        word = kernel_pte_word(self.kernel, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=True)
         assert word is not None
-        self.machine.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
+        self.kernel.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
         self.pkmap_count[slot] = 1
         self.slot_page[slot] = pfn
         self.page_slot[pfn] = slot
@@ -499,7 +500,7 @@ class Highmem:
 
     def _flush_all_zero_pkmaps(self) -> None:
         """Clear the PTEs of the slots nobody uses any more (count 1), then flush the TLB once."""
-        words = self.machine.ram_words
+        words = self.kernel.ram_words
         flushed = False
         for slot, count in enumerate(self.pkmap_count):
             if count != 1:
@@ -509,7 +510,7 @@ class Highmem:
             assert pfn is not None
             del self.page_slot[pfn]
             self.slot_page[slot] = None
-            word = kernel_pte_word(self.machine, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=False)
+            word = kernel_pte_word(self.kernel, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=False)
             assert word is not None
             words[word] = 0
             flushed = True
@@ -540,7 +541,7 @@ class Highmem:
             del held[pfn]
             if not held:
                 self._held.pop(owner, None)
-        if pfn < self.machine.nr_lowmem_frames:
+        if pfn < self.kernel.nr_lowmem_frames:
             return False
         slot = self.page_slot[pfn]
         self.pkmap_count[slot] -= 1
@@ -553,7 +554,7 @@ class Highmem:
 
     def _resolve_kmapped(self, pfn_or_addr: int) -> int:
         """The pfn named by a pfn, a pkmap address or a direct-map address."""
-        machine = self.machine
+        kernel = self.kernel
         if 0 <= pfn_or_addr < MAX_PHYS_FRAMES:
             self._check_pfn(pfn_or_addr)
             return pfn_or_addr
@@ -565,7 +566,7 @@ class Highmem:
                     "addr", f"kunmap: 0x{pfn_or_addr:08x} is not a kmapped slot", "a kmap address"
                 )
             return pfn
-        if PAGE_OFFSET <= pfn_or_addr < high_memory(machine.nr_lowmem_frames):
+        if PAGE_OFFSET <= pfn_or_addr < high_memory(kernel.nr_lowmem_frames):
             return (pfn_or_addr - PAGE_OFFSET) >> PAGE_SHIFT
         raise InvalidArgument(
             "addr",
@@ -593,17 +594,17 @@ class Highmem:
                 f"kmap_atomic: cpu {cpu} already holds {KM_TYPE_NR} nested atomic kmaps "
                 f"(KM_TYPE_NR = {KM_TYPE_NR}); kunmap_atomic before mapping more"
             )
-        if pfn < self.machine.nr_lowmem_frames:
+        if pfn < self.kernel.nr_lowmem_frames:
             stack.append(AtomicKmap(PAGE_OFFSET + (pfn << PAGE_SHIFT), pfn, None, owner))
             return stack[-1].vaddr
         used = {entry.km_type for entry in stack}
         km_type = next(t for t in range(KM_TYPE_NR) if t not in used)
         vaddr = fix_to_virt(FIX_KMAP_BEGIN + km_type + KM_TYPE_NR * cpu)
-        word = kernel_pte_word(self.machine, vaddr, allocate=True, gfp=Gfp.ATOMIC)
+        word = kernel_pte_word(self.kernel, vaddr, allocate=True, gfp=Gfp.ATOMIC)
         assert word is not None
-        if self.machine.ram_words[word]:
+        if self.kernel.ram_words[word]:
             raise KernelBug(f"fixmap slot 0x{vaddr:08x} of cpu {cpu} is already mapped")
-        self.machine.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
+        self.kernel.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
         stack.append(AtomicKmap(vaddr, pfn, km_type, owner))
         return vaddr
 
@@ -633,9 +634,9 @@ class Highmem:
     def _drop_atomic(self, cpu: int, position: int) -> None:
         entry = self._atomic[cpu].pop(position)
         if entry.km_type is not None:
-            word = kernel_pte_word(self.machine, entry.vaddr, allocate=False)
+            word = kernel_pte_word(self.kernel, entry.vaddr, allocate=False)
             assert word is not None
-            self.machine.ram_words[word] = 0  # kpte_clear_flush
+            self.kernel.ram_words[word] = 0  # kpte_clear_flush
 
     # ---- ownership --------------------------------------------------------------------------------
     def release_owner(self, owner: int) -> int:
@@ -663,7 +664,7 @@ class Highmem:
             raise InvalidArgument("cpu", f"no cpu {cpu}", f"0 .. {self.nr_cpus - 1}")
 
     def _check_pfn(self, pfn: int) -> None:
-        nr_frames = self.machine.physmem.nr_frames
+        nr_frames = self.kernel.physmem.nr_frames
         if not 0 <= pfn < nr_frames:
             raise InvalidArgument("pfn", f"{pfn} is not a frame of RAM", f"0 .. {nr_frames - 1}")
 

@@ -70,7 +70,6 @@ class LockClassStats:
         self.hold_max_ns = max(self.hold_max_ns, hold_ns)
         self.hold_total_ns += hold_ns
 
-
     def record_holds(self, count: int, hold_ns: int, first_bounced: bool) -> None:
         """record_hold for *count* holds of *hold_ns* by one thread, in a row."""
         if count <= 0:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import numpy.typing as npt
 
+from . import task_exit, vmscan
 from .constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -28,6 +29,8 @@ from .constants import (
 )
 from .errors import KernelBug, SwapIoError
 from .mm import MmStruct, Vma
+from .overcommit import commit_pages, uncommit_pages
+from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .pgtable import (
     FRAME_MASK,
     PDE_USER_TABLE,
@@ -43,20 +46,19 @@ from .pgtable import (
     user_pte_bits,
     walk,
 )
-from .page_alloc import WatermarkLevel
 from .physmem import PageFlag
 from .printk import LogLevel
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
-from .swap import swp_offset, swp_type
+from .swap import swap_free_entry, swp_offset, swp_type, wait_for_swap_read
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .kernel import Kernel
     from .process import Task
 
 __all__ = [
     "BATCHED_TOUCHES_PER_FAULT",
-    "do_anonymous_pages",
     "access_user_memory",
+    "do_anonymous_pages",
     "exit_mmap",
     "free_pgtables",
     "handle_mm_fault",
@@ -87,37 +89,37 @@ _ANON_BIT: Final = int(PageFlag.ANON)
 
 
 # ---- page-table pages --------------------------------------------------------------------
-def pte_word_or_none(machine: Machine, mm: MmStruct, address: int) -> int | None:
+def pte_word_or_none(kernel: Kernel, mm: MmStruct, address: int) -> int | None:
     """ram32 index of the PTE for *address*, or None when its page table does not exist."""
-    words = machine.ram_words
+    words = kernel.ram_words
     pde = words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)]
     if not pde & _P:
         return None
     return ((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)
 
 
-def pte_alloc(machine: Machine, task: Task, address: int) -> int:
+def pte_alloc(kernel: Kernel, task: Task, address: int) -> int:
     """ram32 index of the PTE for *address*, allocating its page table first (__pte_alloc)."""
     mm = task.mm
-    word = pte_word_or_none(machine, mm, address)
+    word = pte_word_or_none(kernel, mm, address)
     if word is not None:
         return word
-    table_pfn = machine.allocate_page(Gfp.KERNEL, task)
-    machine.ram32[pte_words_of_table(table_pfn)] = 0
-    machine.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
+    table_pfn = vmscan.alloc_page(kernel, Gfp.KERNEL, task)
+    kernel.ram32[pte_words_of_table(table_pfn)] = 0
+    kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
     # Reclaim inside allocate_page never frees page tables, so the PDE is still empty.
-    machine.ram_words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)] = make_entry(
+    kernel.ram_words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)] = make_entry(
         table_pfn, PDE_USER_TABLE
     )
     mm.nr_ptes += 1
-    word = pte_word_or_none(machine, mm, address)
+    word = pte_word_or_none(kernel, mm, address)
     assert word is not None
     return word
 
 
-def free_pgtables(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
+def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
     """Free the page tables of [start, end) that no VMA needs any more (free_pgtables)."""
-    words = machine.ram_words
+    words = kernel.ram_words
     for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
         span_start = index << PGDIR_SHIFT
         if mm.overlapping(span_start, span_start + (1 << PGDIR_SHIFT)):
@@ -127,58 +129,58 @@ def free_pgtables(machine: Machine, mm: MmStruct, start: int, end: int) -> None:
         if not pde & _P:
             continue
         table_pfn = pde >> PAGE_SHIFT
-        if machine.ram32[pte_words_of_table(table_pfn)].any():
+        if kernel.ram32[pte_words_of_table(table_pfn)].any():
             raise KernelBug(f"freeing page table {table_pfn} that still has entries")
         words[pde_word] = 0
-        machine.physmem.clear_flags(table_pfn, PageFlag.PAGETABLE)
-        machine.free_page(table_pfn)
+        kernel.physmem.clear_flags(table_pfn, PageFlag.PAGETABLE)
+        free_page(kernel, table_pfn)
         mm.nr_ptes -= 1
 
 
 # ---- faults --------------------------------------------------------------------------------
-def handle_mm_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
+def handle_mm_fault(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
     """Resolve a fault at *address* under mmap_lock (reader), or kill the task with SIGSEGV."""
-    machine.current.run(machine.costs.fault_entry_ns)
-    lock, thread = task.mmap_lock, machine.current
+    kernel.current.run(kernel.costs.fault_entry_ns)
+    lock, thread = task.mmap_lock, kernel.current
     assert lock is not None
     lock.acquire(thread, read=True)
     try:
-        return _resolve_fault(machine, task, address, write)
+        return _resolve_fault(kernel, task, address, write)
     finally:
         lock.release(thread)
 
 
-def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
+def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
     mm = task.mm
     if address >= TASK_SIZE:
         # do_kern_addr_fault: a user access to kernel space is a bad area, SEGV_MAPERR.
-        raise machine.segv(
-            task, address, "user-mode access to kernel space (U/S bit clear)", SEGV_MAPERR
+        raise task_exit.segv(
+            kernel, task, address, "user-mode access to kernel space (U/S bit clear)", SEGV_MAPERR
         )
-    vma = mm.find_vma(address) or expand_stack(machine, task, address)
+    vma = mm.find_vma(address) or expand_stack(kernel, task, address)
     if vma is None:
-        raise machine.segv(task, address, "no VMA covers the address", SEGV_MAPERR)
+        raise task_exit.segv(kernel, task, address, "no VMA covers the address", SEGV_MAPERR)
     if write and not vma.writable:
-        raise machine.segv(task, address, f"write to a {vma.perms} mapping", SEGV_ACCERR)
+        raise task_exit.segv(kernel, task, address, f"write to a {vma.perms} mapping", SEGV_ACCERR)
     if not vma.accessible:
-        raise machine.segv(task, address, "access to a PROT_NONE mapping", SEGV_ACCERR)
-    word = pte_alloc(machine, task, address)
+        raise task_exit.segv(kernel, task, address, "access to a PROT_NONE mapping", SEGV_ACCERR)
+    word = pte_alloc(kernel, task, address)
     if not task.alive:
-        raise machine.dead(task)
-    pte = machine.ram_words[word]
+        raise task_exit.dead(task)
+    pte = kernel.ram_words[word]
     if pte == 0:
         if not write and not vma.shared:
-            return do_anonymous_zero_page(machine, task, address, word)
-        return do_anonymous_page(machine, task, vma, address, word, write)
+            return do_anonymous_zero_page(kernel, task, address, word)
+        return do_anonymous_page(kernel, task, vma, address, word, write)
     if not pte & _MAPPED:
-        return do_swap_page(machine, task, vma, address, word, write)
-    is_zero_page = pte >> PAGE_SHIFT == machine.zero_pfn
+        return do_swap_page(kernel, task, vma, address, word, write)
+    is_zero_page = pte >> PAGE_SHIFT == kernel.zero_pfn
     if write and is_zero_page:
         # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
-        return do_anonymous_page(machine, task, vma, address, word, write)
+        return do_anonymous_page(kernel, task, vma, address, word, write)
     # Present but the access was refused: the protection was widened since (mprotect raced
     # nothing here, so this is only the accessed/dirty update of a spurious fault).
-    machine.ram_words[word] = (
+    kernel.ram_words[word] = (
         (pte & FRAME_MASK)
         | user_pte_bits(vma.writable and not is_zero_page, True)
         | (pte & (_A | _D))
@@ -188,42 +190,42 @@ def _resolve_fault(machine: Machine, task: Task, address: int, write: bool) -> F
     return FaultResult.HIT
 
 
-def do_anonymous_zero_page(machine: Machine, task: Task, address: int, word: int) -> FaultResult:
+def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) -> FaultResult:
     """A first read of a private anonymous page: map the shared zero page read-only (minor fault).
 
     Nothing is allocated: the zero page is not in the task's RSS, on no LRU list and has no
     reverse mapping (pte_mkspecial); the first write faults again and copies it.
     """
-    machine.ram_words[word] = make_entry(machine.zero_pfn, _P | _US | _A)
+    kernel.ram_words[word] = make_entry(kernel.zero_pfn, _P | _US | _A)
     task.min_flt += 1
-    machine.vm_events.pgfault += 1
-    machine.emit(EventKind.MINOR_FAULT, task.pid, address, machine.zero_pfn, "zero page")
+    kernel.vm_events.pgfault += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, kernel.zero_pfn, "zero page")
     return FaultResult.MINOR
 
 
 def do_anonymous_page(
-    machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> FaultResult:
     """A zeroed frame of the task's own, mapped (minor fault): the first write of an anonymous
     page, whether its PTE is empty or maps the zero page (the copy of zeroes is a clear)."""
-    pfn = machine.allocate_page(Gfp.HIGHUSER, task)
+    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
     if not task.alive:
-        machine.free_page(pfn)
-        raise machine.dead(task)
-    machine.physmem.zero_user_frame(pfn)
-    machine.current.run(machine.costs.zero_page_ns)
-    flags = machine.physmem.flags
+        free_page(kernel, pfn)
+        raise task_exit.dead(task)
+    kernel.physmem.zero_user_frame(pfn)
+    kernel.current.run(kernel.costs.zero_page_ns)
+    flags = kernel.physmem.flags
     flags[pfn] = flags.item(pfn) | (_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
     bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
-    map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
     task.min_flt += 1
-    machine.vm_events.pgfault += 1
-    machine.emit(EventKind.MINOR_FAULT, task.pid, address, pfn)
+    kernel.vm_events.pgfault += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn)
     return FaultResult.MINOR
 
 
 def do_anonymous_pages(
-    machine: Machine, task: Task, addresses: npt.NDArray[np.uint32], write: bool
+    kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool
 ) -> int:
     """A run of first-touch write faults as one batch: do_anonymous_page for each address,
     in order, with the same frames, PTEs, counters, events and simulated time; returns how
@@ -252,7 +254,7 @@ def do_anonymous_pages(
     if vma is None or not vma.writable or not vma.accessible:
         return 0
     vpns = addresses >> np.uint32(PAGE_SHIFT)
-    ram32 = machine.ram32
+    ram32 = kernel.ram32
     pgd = ram32[mm.pgd_pfn << 10 : (mm.pgd_pfn << 10) + 1024]
     pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
     pdes = pgd[pde_index]
@@ -266,14 +268,14 @@ def do_anonymous_pages(
     nr_pages = int(np.argmin(ok)) if not ok.all() else len(ok)
     if nr_pages < 2:
         return 0
-    thread, costs = machine.current, machine.costs
+    thread, costs = kernel.current, kernel.costs
     lock = task.mmap_lock
     assert lock is not None
-    zone_locks = [machine.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
+    zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
     start_ns = thread.now_ns
-    if not all(held.free_after(start_ns) for held in (lock, machine.lru_lock, *zone_locks)):
+    if not all(held.free_after(start_ns) for held in (lock, kernel.lru_lock, *zone_locks)):
         return 0  # a hold by another thread may lie ahead: only the single path is exact
-    batches = machine.allocator.get_pages_bulk_from_freelist(
+    batches = kernel.allocator.get_pages_bulk_from_freelist(
         Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
     )
     if not batches:
@@ -289,53 +291,49 @@ def do_anonymous_pages(
     lock.record_holds(thread, list(acquired), in_mmap_ns, read=True)
     first = 0
     for _zone, zone_pfns in batches:
-        machine.count_allocation(int(zone_pfns[0]), len(zone_pfns))
-        zone_lock = machine.zone_locks[machine.allocator.zone_of(int(zone_pfns[0])).zone_type]
+        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
+        zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
         zone_lock.record_holds(
             thread, list(acquired[first : first + len(zone_pfns)]), costs.page_alloc_ns
         )
         first += len(zone_pfns)
     lru_offset = costs.page_alloc_ns + costs.zero_page_ns
-    machine.lru_lock.record_holds(
-        thread, [t + lru_offset for t in acquired], costs.lru_update_ns
-    )
+    kernel.lru_lock.record_holds(thread, [t + lru_offset for t in acquired], costs.lru_update_ns)
     thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
     thread.run(nr_pages * costs.page_walk_ns, user=True)
 
-    physmem = machine.physmem
+    physmem = kernel.physmem
     physmem.zero_user_frames(pfns)
     physmem.flags[pfns] |= np.uint32(_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
     words = pte_words[:nr_pages]
     bits = user_pte_bits(vma.writable, True) | _A | _D
     ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
     page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
-    machine.rmap.add_new_pages(pfns, mm, page_vas, words)
+    kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
     pfn_list = pfns.tolist()
-    machine.policy.insert_many(pfn_list)
+    kernel.policy.insert_many(pfn_list)
     mm.count_resident(vma.shared, nr_pages)
     task.min_flt += nr_pages
-    machine.vm_events.pgfault += nr_pages
-    machine.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
+    kernel.vm_events.pgfault += nr_pages
+    kernel.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
     # Each faulting access is restarted: it walks the new PTE and fills the TLB.
     thread.tlb.access_many(vpns[:nr_pages])
     return nr_pages
 
 
 def do_swap_page(
-    machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> FaultResult:
     """Touch of a swapped-out page: read it back from the swap device (major fault)."""
-    swap_in_page(machine, task, vma, address, word, write)
+    swap_in_page(kernel, task, vma, address, word, write)
     task.maj_flt += 1
-    machine.vm_events.pgfault += 1
-    machine.vm_events.pgmajfault += 1
-    machine.emit(EventKind.MAJOR_FAULT, task.pid, address, machine.ram_words[word] >> PAGE_SHIFT)
+    kernel.vm_events.pgfault += 1
+    kernel.vm_events.pgmajfault += 1
+    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, kernel.ram_words[word] >> PAGE_SHIFT)
     return FaultResult.MAJOR
 
 
-def swap_in_page(
-    machine: Machine, task: Task, vma: Vma, address: int, word: int, write: bool
-) -> int:
+def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool) -> int:
     """Read the page whose swap entry is at *word* into a new frame and map it; return the pfn.
 
     The slot is kept (the page joins the swap cache, so an unchanged page can later be
@@ -343,25 +341,25 @@ def swap_in_page(
     do_swap_page() does with vm_swap_full(). A slot that cannot be read back intact kills
     the task with SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
     """
-    swap = machine.swap
-    entry = machine.ram_words[word]
+    swap = kernel.swap
+    entry = kernel.ram_words[word]
     if swap is None or swp_type(entry) != swap.swap_type:
         raise KernelBug(f"swap entry {entry:#x} names no swap device")
     offset = swp_offset(entry)
-    pfn = machine.allocate_page(Gfp.HIGHUSER, task)
+    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
     if not task.alive:
-        machine.free_page(pfn)
-        raise machine.dead(task)
-    if machine.ram_words[word] != entry:
+        free_page(kernel, pfn)
+        raise task_exit.dead(task)
+    if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
-    waited = machine.wait_for_swap_read()
+    waited = wait_for_swap_read(kernel)
     try:
-        swap.read_slot_into(offset, machine.physmem.frame_view(pfn))
+        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
     except SwapIoError as error:
-        machine.free_page(pfn)
-        machine.printk_ratelimited(LogLevel.ERR, error.message)
-        raise machine.sigbus(task, address, error.message) from None
-    physmem = machine.physmem
+        free_page(kernel, pfn)
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
+        raise task_exit.sigbus(kernel, task, address, error.message) from None
+    physmem = kernel.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | (
         _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
     )
@@ -373,27 +371,27 @@ def swap_in_page(
         physmem.private[pfn] = entry
     task.mm.swap_entries -= 1
     bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
-    map_user_page(machine, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
-    machine.vm_events.pswpin += 1
-    machine.vm_events.pgpgin += PAGE_SIZE // 1024
+    map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    kernel.vm_events.pswpin += 1
+    kernel.vm_events.pgpgin += PAGE_SIZE // 1024
     # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
-    machine.vm_events.workingset_refault_anon += 1
-    machine.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
+    kernel.vm_events.workingset_refault_anon += 1
+    kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     return pfn
 
 
 def map_user_page(
-    machine: Machine, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
 ) -> None:
     """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
-    machine.ram_words[word] = make_entry(pfn, bits)
-    machine.rmap.add(pfn, mm, page_va, word)
-    machine.policy.insert(pfn)
-    machine.charge_lru_lock(1, machine.costs.lru_update_ns)
-    mm.count_resident(not machine.physmem.flags.item(pfn) & _ANON_BIT, 1)
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, mm, page_va, word)
+    kernel.policy.insert(pfn)
+    vmscan.charge_lru_lock(kernel, 1, kernel.costs.lru_update_ns)
+    mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 
-def expand_stack(machine: Machine, task: Task, address: int) -> Vma | None:
+def expand_stack(kernel: Kernel, task: Task, address: int) -> Vma | None:
     """Grow the stack VMA down to cover *address* if the stack rlimit and guard gap allow."""
     mm = task.mm
     stack = mm.stack_vma()
@@ -403,7 +401,7 @@ def expand_stack(machine: Machine, task: Task, address: int) -> Vma | None:
     below = mm.prev_vma_before(stack.start)
     if below is not None and below.end + STACK_GUARD_GAP > new_start:
         return None
-    if not machine.commit_pages(task, (stack.start - new_start) // PAGE_SIZE, refuse=False):
+    if not commit_pages(kernel, task, (stack.start - new_start) // PAGE_SIZE, refuse=False):
         return None
     grown = Vma(new_start, stack.start, stack.prot, stack.shared, stack.kind, stack.accounted, True)
     mm.insert(grown)
@@ -421,9 +419,9 @@ BATCHED_TOUCHES_PER_FAULT: Final = 64
 _MAX_FIRST_TOUCH_BATCH: Final = 4096
 
 
-def touch_one(machine: Machine, task: Task, address: int, write: bool) -> FaultResult:
+def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
     """One user-mode access: the hardware walk, and the fault handler if it fails."""
-    words = machine.ram_words
+    words = kernel.ram_words
     pde_word = (task.mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)
     pde = words[pde_word]
     if pde & (_P | _US) == (_P | _US):
@@ -431,25 +429,25 @@ def touch_one(machine: Machine, task: Task, address: int, write: bool) -> FaultR
         pte = words[word]
         need = (_P | _US | _RW) if write else (_P | _US)
         if pte & need == need:
-            thread = machine.current
+            thread = kernel.current
             hit = thread.tlb.access(address >> PAGE_SHIFT)
-            thread.run(machine.costs.tlb_hit_ns if hit else machine.costs.page_walk_ns, user=True)
+            thread.run(kernel.costs.tlb_hit_ns if hit else kernel.costs.page_walk_ns, user=True)
             words[word] = pte | _A | (_D if write else 0)
             if not pde & _A:
                 words[pde_word] = pde | _A
-            if machine.policy_tracks_access:
-                machine.policy.access(pte >> PAGE_SHIFT)
+            if kernel.policy_tracks_access:
+                kernel.policy.access(pte >> PAGE_SHIFT)
             return FaultResult.HIT
-    result = handle_mm_fault(machine, task, address, write)
+    result = handle_mm_fault(kernel, task, address, write)
     # The faulting access is restarted: it walks the new PTE and fills the TLB.
-    thread = machine.current
+    thread = kernel.current
     thread.tlb.access(address >> PAGE_SHIFT)
-    thread.run(machine.costs.page_walk_ns, user=True)
+    thread.run(kernel.costs.page_walk_ns, user=True)
     return result
 
 
 def touch_many(
-    machine: Machine,
+    kernel: Kernel,
     task: Task,
     addresses: Sequence[int] | npt.NDArray[np.uint32],
     write: bool,
@@ -469,7 +467,7 @@ def touch_many(
         raise KernelBug("touch_many expects a flat sequence of addresses")
     need = (_P | _US | _RW) if write else (_P | _US)
     set_bits = np.uint32(_A | (_D if write else 0))
-    ram32 = machine.ram32
+    ram32 = kernel.ram32
     pgd_base = np.uint32(task.mm.pgd_pfn << 10)
     counts = [0, 0, 0]  # hits, minor, major
     # The quantum's fault budget: a quantum that ends while no other task is runnable
@@ -477,7 +475,7 @@ def touch_many(
     # run queue counts a batched first touch as 1/BATCHED_TOUCHES_PER_FAULT of a fault (the
     # host cost it has); with others waiting, every fault counts whole and the interleaving
     # is exactly that of single faults.
-    per_fault = BATCHED_TOUCHES_PER_FAULT if machine.sched.nr_running <= 1 else 1
+    per_fault = BATCHED_TOUCHES_PER_FAULT if kernel.sched.nr_running <= 1 else 1
     fault_units = 0
     position = 0
     window = 16
@@ -497,9 +495,9 @@ def touch_many(
         first_miss = int(np.argmin(ok))
         nr_hits = len(rest) if ok[first_miss] else first_miss
         if nr_hits:
-            thread = machine.current
+            thread = kernel.current
             tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
-            costs = machine.costs
+            costs = kernel.costs
             thread.run(
                 (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
                 user=True,
@@ -513,8 +511,8 @@ def touch_many(
             used_tables = np.zeros(1024, dtype=bool)
             used_tables[pde_index[:nr_hits]] = True
             pgd[used_tables] |= np.uint32(_A)
-            if machine.policy_tracks_access:
-                machine.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+            if kernel.policy_tracks_access:
+                kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
             counts[0] += nr_hits
             position += nr_hits
             if nr_hits == len(rest):
@@ -528,7 +526,7 @@ def touch_many(
                 room = _MAX_FIRST_TOUCH_BATCH
                 if max_faults is not None:
                     room = min(room, max_faults * per_fault - fault_units)
-                batched = _first_touch_batch(machine, task, addrs[position : position + room])
+                batched = _first_touch_batch(kernel, task, addrs[position : position + room])
                 if batched:
                     counts[1] += batched
                     fault_units += batched
@@ -537,7 +535,7 @@ def touch_many(
                     if max_faults is not None and fault_units >= max_faults * per_fault:
                         return TouchSummary(position, counts[0], counts[1], counts[2])
                     continue
-            result = touch_one(machine, task, int(addrs[position]), write)
+            result = touch_one(kernel, task, int(addrs[position]), write)
             counts[result] += 1
             faults_in_window += result != FaultResult.HIT
             fault_units += per_fault if result != FaultResult.HIT else 0
@@ -548,36 +546,36 @@ def touch_many(
     return TouchSummary(total, counts[0], counts[1], counts[2])
 
 
-def _first_touch_batch(machine: Machine, task: Task, addresses: npt.NDArray[np.uint32]) -> int:
+def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32]) -> int:
     """do_anonymous_pages at the front of *addresses* when it can apply; a scalar look at the
     first PTE and at the allocator's fast path first, so a fault that cannot be batched
     (swapped out, present, or needing reclaim) costs the single path almost nothing more."""
     if len(addresses) < 2:
         return 0
-    word = pte_word_or_none(machine, task.mm, int(addresses[0]))
-    if word is None or machine.ram_words[word]:
+    word = pte_word_or_none(kernel, task.mm, int(addresses[0]))
+    if word is None or kernel.ram_words[word]:
         return 0
-    allowed = machine.allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
+    allowed = kernel.allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
     if allowed < 2:
         return 0
-    return do_anonymous_pages(machine, task, addresses[:allowed], True)
+    return do_anonymous_pages(kernel, task, addresses[:allowed], True)
 
 
 def access_user_memory(
-    machine: Machine, task: Task, address: int, length: int, data: bytes | None
+    kernel: Kernel, task: Task, address: int, length: int, data: bytes | None
 ) -> bytes:
     """Copy to (data given) or from user memory page by page, faulting pages in (access_process_vm)."""
     out = bytearray()
     done = 0
     write = data is not None
-    ram = machine.physmem.ram
+    ram = kernel.physmem.ram
     while done < length:
         va = address + done
         chunk = min(length - done, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
-        touch_one(machine, task, va, write)
-        word = pte_word_or_none(machine, task.mm, va)
+        touch_one(kernel, task, va, write)
+        word = pte_word_or_none(kernel, task.mm, va)
         assert word is not None
-        physical = (machine.ram_words[word] & FRAME_MASK) | (va & (PAGE_SIZE - 1))
+        physical = (kernel.ram_words[word] & FRAME_MASK) | (va & (PAGE_SIZE - 1))
         if data is not None:
             ram[physical : physical + chunk] = data[done : done + chunk]
         else:
@@ -586,33 +584,33 @@ def access_user_memory(
     return bytes(out)
 
 
-def populate_range(machine: Machine, task: Task, start: int, end: int, write: bool) -> None:
+def populate_range(kernel: Kernel, task: Task, start: int, end: int, write: bool) -> None:
     """MAP_POPULATE / mlock-style prefault of every page in [start, end)."""
     pages = np.arange(start, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
-    touch_many(machine, task, pages, write)
+    touch_many(kernel, task, pages, write)
 
 
-def swapin_range(machine: Machine, task: Task, start: int, end: int) -> int:
+def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:
     """MADV_WILLNEED: read the swapped-out pages of [start, end) back in now; return how many."""
     count = 0
     for va in range(start, end, PAGE_SIZE):
-        word = pte_word_or_none(machine, task.mm, va)
-        pte = machine.ram_words[word] if word is not None else 0
+        word = pte_word_or_none(kernel, task.mm, va)
+        pte = kernel.ram_words[word] if word is not None else 0
         if word is None or not pte or pte & _MAPPED:  # no swap entry there
             continue
         vma = task.mm.find_vma(va)
         assert vma is not None
-        swap_in_page(machine, task, vma, va, word, False)
-        machine.vm_events.swap_ra += 1
+        swap_in_page(kernel, task, vma, va, word, False)
+        kernel.vm_events.swap_ra += 1
         count += 1
     return count
 
 
 # ---- tearing down and changing ranges -----------------------------------------------------
-def pte_runs(machine: Machine, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
+def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
     """(first va, first ram32 word, nr entries) for each existing page table under [start, end)."""
     runs = []
-    words = machine.ram_words
+    words = kernel.ram_words
     for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
         pde = words[(mm.pgd_pfn << 10) + index]
         if not pde & _P:
@@ -624,53 +622,53 @@ def pte_runs(machine: Machine, mm: MmStruct, start: int, end: int) -> list[tuple
     return runs
 
 
-def zap_range(machine: Machine, mm: MmStruct, start: int, end: int) -> int:
+def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
     """Unmap every page of [start, end): free frames no one else maps and swap slots (zap_pte_range).
 
     Returns the number of PTEs cleared. The LRU and zone-lock work of the freed pages is
     charged once per range, as the kernel batches it (free_pages_and_swap_cache).
     """
-    ram32 = machine.ram32
+    ram32 = kernel.ram32
     cleared = 0
     freed: list[int] = []
-    for first_va, first_word, count in pte_runs(machine, mm, start, end):
+    for first_va, first_word, count in pte_runs(kernel, mm, start, end):
         entries = ram32[first_word : first_word + count]
         for k in np.flatnonzero(entries).tolist():
             pte = int(entries[k])
             if pte & _MAPPED:
                 pfn = pte >> PAGE_SHIFT
-                if pfn == machine.zero_pfn:
+                if pfn == kernel.zero_pfn:
                     pass  # the zero page is nobody's: clearing the PTE is all
-                elif unmap_user_page(machine, mm, pfn, first_va + (k << PAGE_SHIFT)):
+                elif unmap_user_page(kernel, mm, pfn, first_va + (k << PAGE_SHIFT)):
                     freed.append(pfn)
             else:
-                machine.swap_free_entry(pte)
+                swap_free_entry(kernel, pte)
                 mm.swap_entries -= 1
             entries[k] = 0
             cleared += 1
     if freed:
-        machine.charge_lru_lock(len(freed), machine.costs.lru_update_ns)
-        machine.charge_zone_lock(freed[0], len(freed))
+        vmscan.charge_lru_lock(kernel, len(freed), kernel.costs.lru_update_ns)
+        charge_zone_lock(kernel, freed[0], len(freed))
     return cleared
 
 
-def unmap_user_page(machine: Machine, mm: MmStruct, pfn: int, page_va: int) -> bool:
+def unmap_user_page(kernel: Kernel, mm: MmStruct, pfn: int, page_va: int) -> bool:
     """Drop one mapping of a user page; free the page (and say so) when it was the last."""
-    mm.count_resident(not machine.physmem.flags.item(pfn) & _ANON_BIT, -1)
-    if machine.rmap.remove(pfn, mm, page_va) == 0:
-        machine.policy.remove(pfn)
-        machine.release_user_page(pfn, charge=False)
+    mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, -1)
+    if kernel.rmap.remove(pfn, mm, page_va) == 0:
+        kernel.policy.remove(pfn)
+        release_user_page(kernel, pfn, charge=False)
         return True
     return False
 
 
-def update_protection(machine: Machine, mm: MmStruct, start: int, end: int, vma: Vma) -> None:
+def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: Vma) -> None:
     """Rewrite the R/W and U/S bits of the present PTEs of [start, end) for *vma* (change_protection)."""
-    ram32 = machine.ram32
+    ram32 = kernel.ram32
     bits = np.uint32(user_pte_bits(vma.writable, vma.accessible))
     zero_page_bits = np.uint32(user_pte_bits(False, vma.accessible))
-    zero_pfn = np.uint32(machine.zero_pfn)
-    for _va, first_word, count in pte_runs(machine, mm, start, end):
+    zero_pfn = np.uint32(kernel.zero_pfn)
+    for _va, first_word, count in pte_runs(kernel, mm, start, end):
         entries = ram32[first_word : first_word + count]
         present = (entries & np.uint32(_MAPPED)) != 0
         # The zero page stays read-only whatever the VMA allows: a write must copy it.
@@ -679,22 +677,22 @@ def update_protection(machine: Machine, mm: MmStruct, start: int, end: int, vma:
         entries[present] = np.where(is_zero, kept | zero_page_bits, kept | bits)[present]
 
 
-def exit_mmap(machine: Machine, task: Task) -> None:
+def exit_mmap(kernel: Kernel, task: Task) -> None:
     """Tear down a whole address space: pages, swap slots, page tables and the directory."""
     mm = task.mm
     for vma in list(mm):
-        zap_range(machine, mm, vma.start, vma.end)
+        zap_range(kernel, mm, vma.start, vma.end)
     mm.remove_range(0, TASK_SIZE)
-    free_pgtables(machine, mm, 0, TASK_SIZE)
-    machine.uncommit_pages(mm.committed_pages)
+    free_pgtables(kernel, mm, 0, TASK_SIZE)
+    uncommit_pages(kernel, mm.committed_pages)
     mm.committed_pages = 0
-    machine.free_page(mm.pgd_pfn)
+    free_page(kernel, mm.pgd_pfn)
 
 
 # ---- inspection -----------------------------------------------------------------------------
-def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | None) -> Translation:
+def translate(kernel: Kernel, task: Task, linear: int, vma_info: VmaInfo | None) -> Translation:
     """The walk of *linear* in the process's tables, with what a user access would meet (follow_page)."""
-    result = walk(machine.ram_words, task.mm.pgd_pfn, linear)
+    result = walk(kernel.ram_words, task.mm.pgd_pfn, linear)
     if result.present:
         fault = None if result.user else "supervisor-only or PROT_NONE page (U/S clear)"
     elif vma_info is None:
@@ -708,3 +706,12 @@ def translate(machine: Machine, task: Task, linear: int, vma_info: VmaInfo | Non
     else:
         fault = "not touched yet (minor fault on access)"
     return replace(result, fault=fault, vma=vma_info)
+
+
+def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
+    """The last mapping of a user page went away: drop its swap-cache slot and free it."""
+    if kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
+        swap_free_entry(kernel, int(kernel.physmem.private[pfn]))
+        kernel.physmem.private[pfn] = 0
+    kernel.physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
+    free_page(kernel, pfn, charge=charge)

@@ -7,6 +7,8 @@ commit charge, change the VMAs under mmap_lock, then the page tables (memory.py)
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -26,10 +28,12 @@ from .constants import (
 )
 from .errors import InvalidArgument, OutOfMemory, OutOfRange
 from .mm import Vma, VmaKind, needs_accounting
+from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .kernel import Kernel
     from .process import Task
+    from .timing import SimThread
 
 __all__ = ["do_brk", "do_madvise", "do_mmap", "do_mprotect", "do_munmap", "unmap_range"]
 
@@ -80,7 +84,7 @@ def mapped_range_end(task: Task, addr: int, length: int) -> int | None:
     return end
 
 
-def do_mmap(machine: Machine, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
+def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
     """mmap(2) of anonymous memory; returns the start address."""
     mm = task.mm
     if length <= 0:
@@ -132,39 +136,39 @@ def do_mmap(machine: Machine, task: Task, addr: int, length: int, prot: int, fla
         start = found
     noreserve = (
         bool(flags & MapFlag.NORESERVE)
-        and machine.config.overcommit_memory is not OvercommitMode.NEVER
+        and kernel.config.overcommit_memory is not OvercommitMode.NEVER
     )
     accounted = needs_accounting(Prot(prot), shared, noreserve)
     # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
     replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
     charge = length // PAGE_SIZE if accounted else 0
-    if not machine.commit_allowed(charge - (replaced if fixed else 0), task):
-        raise machine.commit_refused(charge)
-    with machine.address_space_change(task):
+    if not commit_allowed(kernel, charge - (replaced if fixed else 0), task):
+        raise commit_refused(kernel, charge)
+    with address_space_change(kernel, task):
         if fixed:
-            unmap_range(machine, task, start, start + length)
-            machine.shoot_down_tlbs(task)
-        machine.commit_pages(task, charge)
+            unmap_range(kernel, task, start, start + length)
+            shoot_down_tlbs(kernel, task)
+        commit_pages(kernel, task, charge)
         kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
         mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
     # mm_populate runs after mmap_lock is dropped, faulting like the process would.
     if flags & MapFlag.POPULATE and prot != Prot.NONE:
-        memory.populate_range(machine, task, start, start + length, bool(prot & Prot.WRITE))
+        memory.populate_range(kernel, task, start, start + length, bool(prot & Prot.WRITE))
     return start
 
 
-def do_munmap(machine: Machine, task: Task, addr: int, length: int) -> None:
+def do_munmap(kernel: Kernel, task: Task, addr: int, length: int) -> None:
     """munmap(2)."""
     check_aligned("addr", addr)
     if length <= 0:
         raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
     check_range("addr", addr, page_align_up(length))
-    with machine.address_space_change(task):
-        unmap_range(machine, task, addr, addr + page_align_up(length))
-        machine.shoot_down_tlbs(task)
+    with address_space_change(kernel, task):
+        unmap_range(kernel, task, addr, addr + page_align_up(length))
+        shoot_down_tlbs(kernel, task)
 
 
-def do_mprotect(machine: Machine, task: Task, addr: int, length: int, prot: int) -> None:
+def do_mprotect(kernel: Kernel, task: Task, addr: int, length: int, prot: int) -> None:
     """mprotect(2)."""
     mm = task.mm
     check_aligned("addr", addr)
@@ -180,15 +184,15 @@ def do_mprotect(machine: Machine, task: Task, addr: int, length: int, prot: int)
         newly = not piece.accounted and needs_accounting(new_prot, piece.shared, False)
         charge += piece.nr_pages if newly else 0
         pieces.append(replace(piece, prot=new_prot, accounted=piece.accounted or newly))
-    machine.commit_pages(task, charge)
-    with machine.address_space_change(task):
+    commit_pages(kernel, task, charge)
+    with address_space_change(kernel, task):
         mm.replace_range(addr, end, pieces)
         for piece in pieces:
-            memory.update_protection(machine, mm, piece.start, piece.end, piece)
-        machine.shoot_down_tlbs(task)
+            memory.update_protection(kernel, mm, piece.start, piece.end, piece)
+        shoot_down_tlbs(kernel, task)
 
 
-def do_brk(machine: Machine, task: Task, addr: int) -> int:
+def do_brk(kernel: Kernel, task: Task, addr: int) -> int:
     """brk(2): addr 0 queries; returns the (new) program break."""
     mm = task.mm
     if addr == 0 or addr == mm.brk:
@@ -205,20 +209,20 @@ def do_brk(machine: Machine, task: Task, addr: int) -> int:
             blocker = mm.next_vma_after(old_end)
             where = f"0x{blocker.start:x}" if blocker else "the stack"
             raise OutOfMemory(f"brk to 0x{addr:x} would run into the mapping at {where}")
-        machine.commit_pages(task, (new_end - old_end) // PAGE_SIZE)
-        with machine.address_space_change(task):
+        commit_pages(kernel, task, (new_end - old_end) // PAGE_SIZE)
+        with address_space_change(kernel, task):
             mm.insert(
                 Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
             )
     elif new_end < old_end:
-        with machine.address_space_change(task):
-            unmap_range(machine, task, new_end, old_end)
-            machine.shoot_down_tlbs(task)
+        with address_space_change(kernel, task):
+            unmap_range(kernel, task, new_end, old_end)
+            shoot_down_tlbs(kernel, task)
     mm.brk = addr
     return addr
 
 
-def do_madvise(machine: Machine, task: Task, addr: int, length: int, advice: int) -> None:
+def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) -> None:
     """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED/(NO)HUGEPAGE."""
     check_aligned("addr", addr)
     if advice not in set(Madvise):
@@ -231,24 +235,44 @@ def do_madvise(machine: Machine, task: Task, addr: int, length: int, advice: int
     end = mapped_range_end(task, addr, length)
     if end is None:
         return
-    machine.current.run(machine.costs.syscall_ns)
+    kernel.current.run(kernel.costs.syscall_ns)
     assert task.mmap_lock is not None
-    with machine.holding(task.mmap_lock, read=True) as thread:
+    with kernel.holding(task.mmap_lock, read=True) as thread:
         if advice == Madvise.DONTNEED:
-            thread.run(machine.costs.zap_page_ns * memory.zap_range(machine, task.mm, addr, end))
-            machine.shoot_down_tlbs(task)
+            thread.run(kernel.costs.zap_page_ns * memory.zap_range(kernel, task.mm, addr, end))
+            shoot_down_tlbs(kernel, task)
         elif advice == Madvise.WILLNEED:
-            memory.swapin_range(machine, task, addr, end)
+            memory.swapin_range(kernel, task, addr, end)
 
 
-def unmap_range(machine: Machine, task: Task, start: int, end: int) -> None:
+def unmap_range(kernel: Kernel, task: Task, start: int, end: int) -> None:
     """Remove [start, end) from the VMAs and the page tables, giving back its commit charge."""
     mm = task.mm
     for piece in mm.remove_range(start, end):
-        machine.current.run(
-            machine.costs.zap_page_ns * memory.zap_range(machine, mm, piece.start, piece.end)
+        kernel.current.run(
+            kernel.costs.zap_page_ns * memory.zap_range(kernel, mm, piece.start, piece.end)
         )
         if piece.accounted:
-            machine.uncommit_pages(piece.nr_pages)
+            uncommit_pages(kernel, piece.nr_pages)
             mm.committed_pages -= piece.nr_pages
-    memory.free_pgtables(machine, mm, start, end)
+    memory.free_pgtables(kernel, mm, start, end)
+
+
+def shoot_down_tlbs(kernel: Kernel, task: Task) -> None:
+    """flush_tlb_mm after unmapping or reprotecting: every thread's TLB; IPIs cost the caller."""
+    caller = kernel.current
+    for thread in task.threads.values():
+        thread.tlb.flush()
+        if thread is not caller:
+            caller.run(kernel.costs.tlb_shootdown_ns)
+
+
+@contextlib.contextmanager
+def address_space_change(kernel: Kernel, task: Task) -> Iterator[SimThread]:
+    """A syscall that changes the VMAs: entry cost, then the work under mmap_lock (writer)."""
+    thread = kernel.current
+    thread.run(kernel.costs.syscall_ns)
+    assert task.mmap_lock is not None
+    with kernel.holding(task.mmap_lock):
+        thread.run(kernel.costs.vma_op_ns)
+        yield thread

@@ -7,15 +7,22 @@ oom_score_adj in thousandths of all memory; -1000 makes a task unkillable.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from .process import Task
+from . import task_exit
+from .constants import Gfp, Signal
+from .results import EventKind
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .process import Task
 
 __all__ = [
     "OOM_SCORE_ADJ_MAX",
     "OOM_SCORE_ADJ_MIN",
     "oom_badness",
     "oom_score",
+    "out_of_memory",
     "select_bad_process",
 ]
 
@@ -57,3 +64,25 @@ def select_bad_process(tasks: Iterable[Task], totalpages: int) -> Task | None:
         if chosen is None or points > chosen_points:
             chosen, chosen_points = task, points
     return chosen
+
+
+def out_of_memory(kernel: Kernel, requester: Task | None, gfp: Gfp) -> bool:
+    """out_of_memory: kill the task with the highest badness; False when nothing can be killed."""
+    victim = select_bad_process(kernel.tasks.values(), kernel.oom_totalpages)
+    if victim is None:
+        return False
+    mm = victim.mm
+    reason = (
+        f"Out of memory: Killed process {victim.pid} ({victim.name}) "
+        f"total-vm:{mm.total_vm_pages * 4}kB, anon-rss:{mm.rss_anon * 4}kB, "
+        f"shmem-rss:{mm.rss_shmem * 4}kB, "
+        f"swap:{mm.swap_entries * 4}kB, pgtables:{mm.nr_ptes * 4}kB "
+        f"oom_score_adj:{victim.oom_score_adj} (for a {gfp.name} allocation"
+        f"{f' by pid {requester.pid}' if requester else ''})"
+    )
+    # The oom_kill event comes first, then the victim's exit (oom_kill_process logs, then
+    # the task dies and exits).
+    kernel.vm_events.oom_kill += 1
+    kernel.emit(EventKind.OOM_KILL, victim.pid, None, None, reason)
+    task_exit.kill_task(kernel, victim, Signal.SIGKILL, None, reason)
+    return True

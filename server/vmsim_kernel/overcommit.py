@@ -9,10 +9,26 @@ init_admin_reserve / init_user_reserve defaults.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .config import OvercommitMode
 from .constants import PAGE_SIZE
+from .errors import OutOfMemory
 
-__all__ = ["admin_reserve_pages", "commit_limit", "user_reserve_pages", "vm_enough_memory"]
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .process import Task
+
+__all__ = [
+    "admin_reserve_pages",
+    "commit_allowed",
+    "commit_limit",
+    "commit_pages",
+    "commit_refused",
+    "uncommit_pages",
+    "user_reserve_pages",
+    "vm_enough_memory",
+]
 
 
 def commit_limit(total_ram_pages: int, total_swap_pages: int, ratio: int) -> int:
@@ -56,3 +72,50 @@ def vm_enough_memory(
     if caller_total_vm_pages is not None:
         allowed -= min(caller_total_vm_pages // 32, user_reserve_pages(total_ram_pages))
     return committed + pages < allowed
+
+
+def commit_allowed(kernel: Kernel, pages: int, task: Task | None = None) -> bool:
+    """Whether *pages* more may be committed by *task* (__vm_enough_memory)."""
+    cfg = kernel.config
+    return pages <= 0 or vm_enough_memory(
+        cfg.overcommit_memory,
+        pages,
+        kernel.committed_pages,
+        kernel.nr_managed_pages,
+        kernel.nr_swap_pages,
+        cfg.overcommit_ratio,
+        caller_total_vm_pages=task.mm.total_vm_pages if task is not None else None,
+    )
+
+
+def commit_refused(kernel: Kernel, pages: int) -> OutOfMemory:
+    """The error for a refused commit, with the numbers a user needs."""
+    reserves = ""
+    if kernel.config.overcommit_memory is OvercommitMode.NEVER:
+        reserves = (
+            f", less admin_reserve {admin_reserve_pages(kernel.nr_managed_pages)} and "
+            f"user_reserve up to {user_reserve_pages(kernel.nr_managed_pages)} pages"
+        )
+    return OutOfMemory(
+        f"cannot commit {pages} more pages: Committed_AS {kernel.committed_pages} pages, "
+        f"CommitLimit {kernel.commit_limit_pages} pages{reserves} "
+        f"(vm.overcommit_memory={int(kernel.config.overcommit_memory)})"
+    )
+
+
+def commit_pages(kernel: Kernel, task: Task, pages: int, *, refuse: bool = True) -> bool:
+    """Charge *pages* to Committed_AS; False (or OutOfMemory when *refuse*) if not allowed."""
+    if pages <= 0:
+        return True
+    if not commit_allowed(kernel, pages, task):
+        if refuse:
+            raise commit_refused(kernel, pages)
+        return False
+    kernel.committed_pages += pages
+    task.mm.committed_pages += pages
+    return True
+
+
+def uncommit_pages(kernel: Kernel, pages: int) -> None:
+    """Release commit charge (the mm's own share is adjusted by the caller)."""
+    kernel.committed_pages -= pages

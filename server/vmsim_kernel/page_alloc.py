@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,9 @@ from .constants import (
 from .errors import KernelBug
 from .physmem import PageFlag, PhysicalMemory
 
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
 __all__ = [
     "LOWMEM_RESERVE_RATIO",
     "WATERMARK_SCALE_FACTOR",
@@ -36,6 +39,9 @@ __all__ = [
     "PageAllocator",
     "WatermarkLevel",
     "Zone",
+    "charge_zone_lock",
+    "count_allocation",
+    "free_page",
 ]
 
 ZONE_NAMES: Final[dict[ZoneType, str]] = {
@@ -556,9 +562,7 @@ class PageAllocator:
         harder = gfp is Gfp.ATOMIC
         zonelist = ZONELIST[gfp]
         return sum(
-            self.zones[zone_type].order0_pages_allowed(
-                level, classzone=zonelist[0], harder=harder
-            )
+            self.zones[zone_type].order0_pages_allowed(level, classzone=zonelist[0], harder=harder)
             for zone_type in zonelist
             if not self.zones[zone_type].is_empty
         )
@@ -675,3 +679,30 @@ def _aligned_blocks(start: int, end: int) -> list[tuple[int, int]]:
         blocks.append((pfn, order))
         pfn += 1 << order
     return blocks
+
+
+def charge_zone_lock(kernel: Kernel, pfn: int, nr_pages: int) -> None:
+    """Buddy work on *nr_pages* under the lock of pfn's zone (&zone->lock)."""
+    zone = kernel.allocator.zone_of(pfn).zone_type
+    kernel.charge_locked(kernel.zone_locks[zone], kernel.costs.page_alloc_ns * nr_pages)
+
+
+def free_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
+    """free_page: an order-0 page back to the buddy allocator (charge=False: the caller
+    batches the zone-lock cost)."""
+    kernel.physmem.clear_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    kernel.allocator.free_pages(pfn, 0)
+    kernel.vm_events.pgfree += 1
+    if charge:
+        charge_zone_lock(kernel, pfn, 1)
+
+
+def count_allocation(kernel: Kernel, pfn: int, nr_pages: int = 1) -> None:
+    """pgalloc_<zone> accounting of *nr_pages* taken from pfn's zone."""
+    zone = kernel.allocator.zone_of(pfn).zone_type
+    if zone is ZoneType.DMA:
+        kernel.vm_events.pgalloc_dma += nr_pages
+    elif zone is ZoneType.NORMAL:
+        kernel.vm_events.pgalloc_normal += nr_pages
+    else:
+        kernel.vm_events.pgalloc_high += nr_pages

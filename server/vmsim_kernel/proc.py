@@ -31,13 +31,14 @@ from .highmem import FIXADDR_START, nr_kernel_pagetable_pages
 from .layout import format_layout_block, format_memblock, virtual_layout
 from .memory import pte_runs
 from .mm import MmStruct, Vma
+from .oom_kill import oom_score
 from .pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_MAPPED, PTE_PRESENT
 from .physmem import PageFlag
-from .results import VmaInfo, ZoneInfo
+from .results import ProcessInfo, VmaInfo, ZoneInfo
 from .vmstat import VMSTAT_EVENT_NAMES
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .kernel import Kernel
     from .process import Task
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "format_zoneinfo",
     "layout",
     "meminfo",
+    "process_info",
     "swaps",
     "vma_info",
     "vmstat",
@@ -68,60 +70,60 @@ def _kb(pages: int) -> int:
     return pages * (PAGE_SIZE // 1024)
 
 
-def _lru_sizes(machine: Machine) -> tuple[list[int], list[int]]:
+def _lru_sizes(kernel: Kernel) -> tuple[list[int], list[int]]:
     """(active pfns, inactive pfns) of user pages; policies without two lists report all inactive."""
-    snapshot = machine.policy.snapshot()
+    snapshot = kernel.policy.snapshot()
     if "active" in snapshot:
         return snapshot["active"], snapshot.get("inactive", [])
     everything = [pfn for pfns in snapshot.values() for pfn in pfns]
     return [], everything
 
 
-def _nr_swapcache(machine: Machine) -> int:
-    return int(np.count_nonzero(machine.physmem.flags & np.uint32(PageFlag.SWAPCACHE)))
+def _nr_swapcache(kernel: Kernel) -> int:
+    return int(np.count_nonzero(kernel.physmem.flags & np.uint32(PageFlag.SWAPCACHE)))
 
 
-def _nr_shmem(machine: Machine) -> int:
+def _nr_shmem(kernel: Kernel) -> int:
     """Shmem pages (NR_SHMEM): MAP_SHARED anonymous memory, swap-backed but not PageAnon."""
-    flags = machine.physmem.flags
+    flags = kernel.physmem.flags
     backed = (flags & np.uint32(PageFlag.SWAPBACKED)) != 0
     return int(np.count_nonzero(backed & ((flags & np.uint32(PageFlag.ANON)) == 0)))
 
 
-def _nr_pagetable_pages(machine: Machine) -> int:
+def _nr_pagetable_pages(kernel: Kernel) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
-    user = sum(task.mm.nr_ptes + 1 for task in machine.tasks.values() if task.alive)
-    return user + nr_kernel_pagetable_pages(machine)
+    user = sum(task.mm.nr_ptes + 1 for task in kernel.tasks.values() if task.alive)
+    return user + nr_kernel_pagetable_pages(kernel)
 
 
-def _nr_kernel_pages(machine: Machine) -> int:
+def _nr_kernel_pages(kernel: Kernel) -> int:
     """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas."""
-    slab = machine.slab
-    return slab.nr_slab_pages + slab.nr_large_kmalloc_pages + machine.vmalloc_space.nr_vmalloc_pages
+    slab = kernel.slab
+    return slab.nr_slab_pages + slab.nr_large_kmalloc_pages + kernel.vmalloc_space.nr_vmalloc_pages
 
 
-def meminfo(machine: Machine) -> dict[str, int]:
+def meminfo(kernel: Kernel) -> dict[str, int]:
     """/proc/meminfo in kB, in Linux's order."""
-    allocator = machine.allocator
+    allocator = kernel.allocator
     zones = allocator.zones
     high = zones[ZoneType.HIGHMEM]
     low_total = sum(z.managed_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
     low_free = sum(z.nr_free_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
     free = allocator.nr_free_pages()
     reserve = allocator.totalreserve_pages()
-    active, inactive = _lru_sizes(machine)
-    shmem = _nr_shmem(machine)
-    swap = machine.swap
+    active, inactive = _lru_sizes(kernel)
+    shmem = _nr_shmem(kernel)
+    swap = kernel.swap
     swap_total = swap.nr_usable_slots if swap else 0
     swap_free = swap_total - (swap.inuse_pages if swap else 0)
     return {
-        "MemTotal": _kb(machine.nr_managed_pages),
+        "MemTotal": _kb(kernel.nr_managed_pages),
         "MemFree": _kb(free),
         "MemAvailable": _kb(max(0, free - reserve)),
         "Buffers": 0,
         "Cached": _kb(shmem),  # shmem pages are page cache
-        "SwapCached": _kb(_nr_swapcache(machine)),
+        "SwapCached": _kb(_nr_swapcache(kernel)),
         "Active": _kb(len(active)),
         "Inactive": _kb(len(inactive)),
         "Active(anon)": _kb(len(active)),
@@ -140,23 +142,23 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "Zswapped": 0,
         "Dirty": 0,
         "Writeback": 0,
-        "AnonPages": _kb(machine.rmap.nr_mapped_pages() - shmem),
+        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - shmem),
         "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
         "Shmem": _kb(shmem),
         "KReclaimable": 0,
-        "Slab": _kb(machine.slab.nr_slab_pages + machine.slab.nr_large_kmalloc_pages),
+        "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
         "SReclaimable": 0,
-        "SUnreclaim": _kb(machine.slab.nr_slab_pages + machine.slab.nr_large_kmalloc_pages),
+        "SUnreclaim": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
         "KernelStack": 0,
-        "PageTables": _kb(_nr_pagetable_pages(machine)),
+        "PageTables": _kb(_nr_pagetable_pages(kernel)),
         "SecPageTables": 0,
         "NFS_Unstable": 0,
         "Bounce": 0,
         "WritebackTmp": 0,
-        "CommitLimit": _kb(machine.commit_limit_pages),
-        "Committed_AS": _kb(machine.committed_pages),
-        "VmallocTotal": (VMALLOC_END - vmalloc_start(machine.nr_lowmem_frames)) // 1024,
-        "VmallocUsed": machine.vmalloc_space.used_bytes // 1024,
+        "CommitLimit": _kb(kernel.commit_limit_pages),
+        "Committed_AS": _kb(kernel.committed_pages),
+        "VmallocTotal": (VMALLOC_END - vmalloc_start(kernel.nr_lowmem_frames)) // 1024,
+        "VmallocUsed": kernel.vmalloc_space.used_bytes // 1024,
         "VmallocChunk": 0,  # Linux prints 0 since 5.3 (finding the chunk took the vmap lock)
         "Percpu": 0,
         "HardwareCorrupted": 0,
@@ -165,8 +167,8 @@ def meminfo(machine: Machine) -> dict[str, int]:
         "ShmemPmdMapped": 0,
         "FileHugePages": 0,
         "FilePmdMapped": 0,
-        "DirectMap4k": _kb(machine.nr_lowmem_frames - machine.nr_direct_map_4m_chunks * 1024),
-        "DirectMap4M": _kb(machine.nr_direct_map_4m_chunks * 1024),
+        "DirectMap4k": _kb(kernel.nr_lowmem_frames - kernel.nr_direct_map_4m_chunks * 1024),
+        "DirectMap4M": _kb(kernel.nr_direct_map_4m_chunks * 1024),
     }
 
 
@@ -192,21 +194,21 @@ _HUGETLB_LINES = (
 )
 
 
-def format_meminfo(machine: Machine) -> str:
+def format_meminfo(kernel: Kernel) -> str:
     """/proc/meminfo text, line for line as fs/proc/meminfo.c prints it on i386."""
     lines = []
-    for name, value in meminfo(machine).items():
+    for name, value in meminfo(kernel).items():
         if name == "DirectMap4k":
             lines.append(_HUGETLB_LINES)
         lines.append(_kb_line(name, value) + "\n")
     return "".join(lines)
 
 
-def _dirty_thresholds(machine: Machine) -> tuple[int, int]:
+def _dirty_thresholds(kernel: Kernel) -> tuple[int, int]:
     """(nr_dirty_threshold, nr_dirty_background_threshold): vm.dirty_ratio 20 and
     vm.dirty_background_ratio 10 percent of the dirtyable memory, which is free low memory
     above the reserves (vm.highmem_is_dirtyable 0), as global_dirty_limits computes them."""
-    allocator = machine.allocator
+    allocator = kernel.allocator
     dirtyable = max(
         0,
         sum(z.nr_free_pages for z in allocator.zones if z.zone_type is not ZoneType.HIGHMEM)
@@ -215,40 +217,40 @@ def _dirty_thresholds(machine: Machine) -> tuple[int, int]:
     return dirtyable * 20 // 100, dirtyable * 10 // 100
 
 
-def vmstat(machine: Machine) -> dict[str, int]:
+def vmstat(kernel: Kernel) -> dict[str, int]:
     """/proc/vmstat: every line a 6.1 i386 kernel prints, in its order (vmstat.VMSTAT_EVENT_NAMES)."""
-    active, inactive = _lru_sizes(machine)
-    slab = machine.slab
-    shmem = _nr_shmem(machine)
-    dirty_threshold, dirty_background_threshold = _dirty_thresholds(machine)
+    active, inactive = _lru_sizes(kernel)
+    slab = kernel.slab
+    shmem = _nr_shmem(kernel)
+    dirty_threshold, dirty_background_threshold = _dirty_thresholds(kernel)
     values = {
-        "nr_free_pages": machine.allocator.nr_free_pages(),
+        "nr_free_pages": kernel.allocator.nr_free_pages(),
         "nr_zone_inactive_anon": len(inactive),
         "nr_zone_active_anon": len(active),
         "nr_inactive_anon": len(inactive),
         "nr_active_anon": len(active),
         "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
-        "nr_anon_pages": machine.rmap.nr_mapped_pages() - shmem,
+        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - shmem,
         "nr_mapped": shmem,
         "nr_file_pages": shmem,
         "nr_shmem": shmem,
-        "nr_page_table_pages": _nr_pagetable_pages(machine),
-        "nr_swapcached": _nr_swapcache(machine),
+        "nr_page_table_pages": _nr_pagetable_pages(kernel),
+        "nr_swapcached": _nr_swapcache(kernel),
         "nr_dirty_threshold": dirty_threshold,
         "nr_dirty_background_threshold": dirty_background_threshold,
-    } | machine.vm_events.as_dict()
+    } | kernel.vm_events.as_dict()
     return {name: values.get(name, 0) for name in VMSTAT_EVENT_NAMES}
 
 
-def format_vmstat(machine: Machine) -> str:
+def format_vmstat(kernel: Kernel) -> str:
     """/proc/vmstat text: "name value" lines."""
-    return "".join(f"{k} {v}\n" for k, v in vmstat(machine).items())
+    return "".join(f"{k} {v}\n" for k, v in vmstat(kernel).items())
 
 
-def zoneinfo(machine: Machine) -> list[ZoneInfo]:
+def zoneinfo(kernel: Kernel) -> list[ZoneInfo]:
     """Per-zone numbers, all three zones (empty ones with zero pages)."""
-    allocator = machine.allocator
-    active, inactive = _lru_sizes(machine)
+    allocator = kernel.allocator
+    active, inactive = _lru_sizes(kernel)
     zone_ids = [zone.zone_type for zone in allocator.zones]
     per_zone_active = [0] * len(zone_ids)
     per_zone_inactive = [0] * len(zone_ids)
@@ -319,20 +321,20 @@ def _stat_threshold(managed_pages: int, nr_cpus: int) -> int:
     return min(125, 2 * nr_cpus.bit_length() * (1 + mem.bit_length()))
 
 
-def format_zoneinfo(machine: Machine) -> str:
+def format_zoneinfo(kernel: Kernel) -> str:
     """/proc/zoneinfo text as zoneinfo_show_print writes it: the node's counters with the
     first populated zone, then each zone (DMA, Normal, HighMem and the empty Movable) with
     its marks, `protection:` (lowmem_reserve per classzone), counters and per-CPU pagesets.
 
     The simulator keeps no per-CPU free lists, so each pageset's count is 0; its high and
     batch are the sizes Linux would give it."""
-    node = vmstat(machine) | machine.vm_events.as_dict()
-    allocator = machine.allocator
-    nr_cpus = machine.config.nr_cpus
+    node = vmstat(kernel) | kernel.vm_events.as_dict()
+    allocator = kernel.allocator
+    nr_cpus = kernel.config.nr_cpus
     out: list[str] = []
     printed_node = False
     highmem_populated = not allocator.zones[ZoneType.HIGHMEM].is_empty
-    for zone, info in zip(allocator.zones, zoneinfo(machine), strict=True):
+    for zone, info in zip(allocator.zones, zoneinfo(kernel), strict=True):
         out.append(f"Node 0, zone {zone.name:>8}")
         if zone.present_pages and not printed_node:
             printed_node = True
@@ -397,9 +399,9 @@ def _zone_header(
     ]
 
 
-def swaps(machine: Machine) -> list[dict[str, str | int]]:
+def swaps(kernel: Kernel) -> list[dict[str, str | int]]:
     """/proc/swaps rows."""
-    swap = machine.swap
+    swap = kernel.swap
     if swap is None:
         return []
     return [
@@ -413,29 +415,29 @@ def swaps(machine: Machine) -> list[dict[str, str | int]]:
     ]
 
 
-def format_swaps(machine: Machine) -> str:
+def format_swaps(kernel: Kernel) -> str:
     """/proc/swaps text."""
-    if machine.swap is None:
+    if kernel.swap is None:
         return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-    return machine.swap.proc_swaps()
+    return kernel.swap.proc_swaps()
 
 
-def _present_own_pages(machine: Machine, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
     """Which PTEs map a page of the process's own: present and not the shared zero page."""
     present: npt.NDArray[np.bool_] = (entries & np.uint32(PTE_MAPPED)) != 0
-    own: npt.NDArray[np.bool_] = (entries >> np.uint32(PAGE_SHIFT)) != np.uint32(machine.zero_pfn)
+    own: npt.NDArray[np.bool_] = (entries >> np.uint32(PAGE_SHIFT)) != np.uint32(kernel.zero_pfn)
     return present & own
 
 
-def vma_info(machine: Machine, mm: MmStruct, vma: Vma) -> VmaInfo:
+def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
     """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range)."""
     rss = swap = referenced = dirty = shared = 0
     pss_pages = 0.0
-    ram32 = machine.ram32
-    mapcount = machine.physmem.mapcount
-    for _va, first, count in pte_runs(machine, mm, vma.start, vma.end):
+    ram32 = kernel.ram32
+    mapcount = kernel.physmem.mapcount
+    for _va, first, count in pte_runs(kernel, mm, vma.start, vma.end):
         entries = ram32[first : first + count]
-        present = _present_own_pages(machine, entries)
+        present = _present_own_pages(kernel, entries)
         rss += int(present.sum())
         swap += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
         referenced += int(np.count_nonzero(entries[present] & np.uint32(_A)))
@@ -467,9 +469,9 @@ def _maps_line(info: VmaInfo) -> str:
     return prefix.ljust(48) + " " + info.name if info.name else prefix
 
 
-def format_maps(machine: Machine, task: Task) -> str:
+def format_maps(kernel: Kernel, task: Task) -> str:
     """/proc/<pid>/maps text."""
-    return "".join(_maps_line(vma_info(machine, task.mm, vma)) + "\n" for vma in task.mm)
+    return "".join(_maps_line(vma_info(kernel, task.mm, vma)) + "\n" for vma in task.mm)
 
 
 def _vm_flags(vma: Vma) -> str:
@@ -485,11 +487,11 @@ def _vm_flags(vma: Vma) -> str:
     return " ".join(flags)
 
 
-def format_smaps(machine: Machine, task: Task) -> str:
+def format_smaps(kernel: Kernel, task: Task) -> str:
     """/proc/<pid>/smaps text."""
     out = []
     for vma in task.mm:
-        info = vma_info(machine, task.mm, vma)
+        info = vma_info(kernel, task.mm, vma)
         out.append(_maps_line(info))
         for name, value in (
             ("Size", (vma.end - vma.start) // 1024),
@@ -520,9 +522,39 @@ def format_smaps(machine: Machine, task: Task) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def format_status(machine: Machine, task: Task) -> str:
+def process_info(kernel: Kernel, task: Task) -> ProcessInfo:
+    """Status of one process (live or zombie): /proc/<pid>/status and stat in one record."""
+    mm = task.mm
+    times = task.cpu_times()
+    death = task.death
+    return ProcessInfo(
+        pid=task.pid,
+        name=task.name,
+        state=task.state,
+        vm_size=mm.total_vm_pages * PAGE_SIZE if task.alive else 0,
+        vm_rss=mm.rss * PAGE_SIZE,
+        vm_swap=mm.swap_entries * PAGE_SIZE,
+        vm_pte=mm.nr_ptes * PAGE_SIZE,
+        vm_peak=mm.hiwater_vm * PAGE_SIZE,
+        vm_hwm=mm.hiwater_rss * PAGE_SIZE,
+        minor_faults=task.min_flt,
+        major_faults=task.maj_flt,
+        oom_score_adj=task.oom_score_adj,
+        oom_score=oom_score(task, kernel.oom_totalpages),
+        killed_by=death.signal if death else None,
+        kill_address=death.address if death else None,
+        kill_reason=death.reason if death else None,
+        nr_threads=len(task.threads),
+        user_ns=times.user_ns,
+        system_ns=times.system_ns,
+        iowait_ns=times.iowait_ns,
+        lock_wait_ns=times.lock_wait_ns,
+    )
+
+
+def format_status(kernel: Kernel, task: Task) -> str:
     """/proc/<pid>/status text (the memory lines and the identity lines around them)."""
-    info = machine.process(task.pid)
+    info = process_info(kernel, task)
     state = "R (running)" if task.alive else "Z (zombie)"
     stack = task.mm.stack_vma()
     data_kb = (
@@ -562,55 +594,55 @@ def format_status(machine: Machine, task: Task) -> str:
         kb("VmPTE", info.vm_pte),
         kb("VmSwap", info.vm_swap),
         f"Threads:\t{len(task.threads) if task.alive else 1}",
-        f"SigQ:\t0/{machine.config.max_processes}",
+        f"SigQ:\t0/{kernel.config.max_processes}",
         f"voluntary_ctxt_switches:\t{task.maj_flt}",
         "nonvoluntary_ctxt_switches:\t0",
     ]
     return "\n".join(lines) + "\n"
 
 
-def check_invariants(machine: Machine) -> None:
+def check_invariants(kernel: Kernel) -> None:
     """Raise KernelBug unless frames, mappings, page tables, swap slots and commit add up."""
-    machine.allocator.check_invariants()
-    machine.slab.check_invariants()
-    machine.vmalloc_space.check_invariants()
-    if machine.swap is not None:
-        machine.swap.check_invariants()
-    live = [task for task in machine.tasks.values() if task.alive]
-    managed = machine.nr_managed_pages
-    free = machine.allocator.nr_free_pages()
-    mapped = machine.rmap.nr_mapped_pages()
-    tables = _nr_pagetable_pages(machine)
-    kernel = _nr_kernel_pages(machine)
-    if free + mapped + tables + kernel != managed:
+    kernel.allocator.check_invariants()
+    kernel.slab.check_invariants()
+    kernel.vmalloc_space.check_invariants()
+    if kernel.swap is not None:
+        kernel.swap.check_invariants()
+    live = [task for task in kernel.tasks.values() if task.alive]
+    managed = kernel.nr_managed_pages
+    free = kernel.allocator.nr_free_pages()
+    mapped = kernel.rmap.nr_mapped_pages()
+    tables = _nr_pagetable_pages(kernel)
+    kernel_pages = _nr_kernel_pages(kernel)
+    if free + mapped + tables + kernel_pages != managed:
         raise KernelBug(
-            f"frames: free {free} + user {mapped} + page tables {tables} + kernel {kernel} "
+            f"frames: free {free} + user {mapped} + page tables {tables} + kernel {kernel_pages} "
             f"!= managed {managed}"
         )
-    if sum(task.mm.rss for task in live) != int(machine.physmem.mapcount.sum()):
+    if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
-    if len(machine.policy) != mapped:
-        raise KernelBug(f"policy tracks {len(machine.policy)} pages but {mapped} are mapped")
-    for pfn, mappings in machine.rmap.items():
+    if len(kernel.policy) != mapped:
+        raise KernelBug(f"policy tracks {len(kernel.policy)} pages but {mapped} are mapped")
+    for pfn, mappings in kernel.rmap.items():
         owners = {id(m.mm) for m in mappings}
         if len(owners) > 1:
             vmas = [m.mm.find_vma(m.address) for m in mappings]
             if not all(v is not None and v.shared for v in vmas):
                 raise KernelBug(f"pfn {pfn} is mapped privately by {len(owners)} processes")
         for mapping in mappings:
-            if machine.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
-                machine.ram_words[mapping.pte_word] & PTE_MAPPED
+            if kernel.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
+                kernel.ram_words[mapping.pte_word] & PTE_MAPPED
             ):
                 raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
-    swap_refs = _nr_swapcache(machine)
+    swap_refs = _nr_swapcache(kernel)
     committed = 0
     for task in live:
         mm = task.mm
         committed += mm.committed_pages
         present = swapped = 0
-        for _va, first, count in pte_runs(machine, mm, 0, TASK_SIZE):
-            entries = machine.ram32[first : first + count]
-            present += int(_present_own_pages(machine, entries).sum())
+        for _va, first, count in pte_runs(kernel, mm, 0, TASK_SIZE):
+            entries = kernel.ram32[first : first + count]
+            present += int(_present_own_pages(kernel, entries).sum())
             swapped += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
         if present != mm.rss or swapped != mm.swap_entries:
             raise KernelBug(
@@ -618,26 +650,26 @@ def check_invariants(machine: Machine) -> None:
                 f"counters say {mm.rss} and {mm.swap_entries}"
             )
         nr_tables = sum(
-            1 for i in range(0, TASK_SIZE >> 22) if machine.ram_words[(mm.pgd_pfn << 10) + i] & _P
+            1 for i in range(0, TASK_SIZE >> 22) if kernel.ram_words[(mm.pgd_pfn << 10) + i] & _P
         )
         if nr_tables != mm.nr_ptes:
             raise KernelBug(f"pid {task.pid}: {nr_tables} page tables but nr_ptes {mm.nr_ptes}")
         swap_refs += swapped
-    if machine.swap is not None and int(machine.swap.swap_map.sum()) != swap_refs:
+    if kernel.swap is not None and int(kernel.swap.swap_map.sum()) != swap_refs:
         raise KernelBug(
-            f"swap map counts {int(machine.swap.swap_map.sum())} references, found {swap_refs}"
+            f"swap map counts {int(kernel.swap.swap_map.sum())} references, found {swap_refs}"
         )
-    if committed != machine.committed_pages:
-        raise KernelBug(f"Committed_AS {machine.committed_pages} != sum over processes {committed}")
+    if committed != kernel.committed_pages:
+        raise KernelBug(f"Committed_AS {kernel.committed_pages} != sum over processes {committed}")
 
 
-def layout(machine: Machine) -> dict[str, int]:
+def layout(kernel: Kernel) -> dict[str, int]:
     """The layout the machine uses, by the kernel's names; the image as physical addresses."""
-    image = machine.boot.image
+    image = kernel.boot.image
     return {
         "PAGE_OFFSET": PAGE_OFFSET,
-        "high_memory": high_memory(machine.nr_lowmem_frames),
-        "VMALLOC_START": vmalloc_start(machine.nr_lowmem_frames),
+        "high_memory": high_memory(kernel.nr_lowmem_frames),
+        "VMALLOC_START": vmalloc_start(kernel.nr_lowmem_frames),
         "VMALLOC_END": VMALLOC_END,
         "PKMAP_BASE": PKMAP_BASE,
         "FIXADDR_START": FIXADDR_START,
@@ -651,17 +683,17 @@ def layout(machine: Machine) -> dict[str, int]:
     }
 
 
-def format_layout(machine: Machine) -> str:
+def format_layout(kernel: Kernel) -> str:
     """The boot layout: Linux's "virtual kernel memory layout" block derived for the configured
     CPUs, the layout this simulated machine uses, the memblock reservations and the boot
     "Memory:" line."""
-    nr_frames = machine.config.nr_frames
-    linux = virtual_layout(machine.config.nr_cpus, nr_frames)
-    image = machine.boot.image
-    high_memory_va = high_memory(machine.nr_lowmem_frames)
-    start = vmalloc_start(machine.nr_lowmem_frames)
+    nr_frames = kernel.config.nr_frames
+    linux = virtual_layout(kernel.config.nr_cpus, nr_frames)
+    image = kernel.boot.image
+    high_memory_va = high_memory(kernel.nr_lowmem_frames)
+    start = vmalloc_start(kernel.nr_lowmem_frames)
     kb = PAGE_SIZE // 1024
-    allocator = machine.allocator
+    allocator = kernel.allocator
     highmem_kb = allocator.zones[ZoneType.HIGHMEM].managed_pages * kb
     text_kb = (image.data_pfn - image.text_pfn) * kb
     data_kb = (image.bss_pfn - image.data_pfn) * kb
@@ -679,24 +711,24 @@ def format_layout(machine: Machine) -> str:
         f"({(VMALLOC_END - start) // MiB:4d} MB)",
         f"    lowmem  : 0x{PAGE_OFFSET:08x} - 0x{high_memory_va:08x}   "
         f"({(high_memory_va - PAGE_OFFSET) // MiB:4d} MB)",
-        *format_memblock(machine.boot.reserved),
-        f"Memory: {machine.nr_managed_pages * kb}K/{nr_frames * kb}K available "
+        *format_memblock(kernel.boot.reserved),
+        f"Memory: {kernel.nr_managed_pages * kb}K/{nr_frames * kb}K available "
         f"({text_kb}K kernel code, {data_kb}K rwdata, {bss_kb}K bss, "
-        f"{machine.nr_boot_reserved * kb}K reserved, 0K cma-reserved, {highmem_kb}K highmem)",
+        f"{kernel.nr_boot_reserved * kb}K reserved, 0K cma-reserved, {highmem_kb}K highmem)",
     ]
     return "\n".join(lines) + "\n"
 
 
-def format_stat(machine: Machine) -> str:
+def format_stat(kernel: Kernel) -> str:
     """/proc/stat's cpu line, in simulated nanoseconds instead of USER_HZ ticks, plus process counts."""
-    times = machine.cpu_times()
-    live = sum(1 for task in machine.tasks.values() if task.alive)
+    times = kernel.cpu_times()
+    live = sum(1 for task in kernel.tasks.values() if task.alive)
     return (
         "# simulated nanoseconds: user nice system idle iowait irq softirq steal guest guest_nice\n"
         f"cpu  {times.user_ns} 0 {times.system_ns} 0 {times.iowait_ns} 0 0 0 0 0\n"
         f"lock_wait {times.lock_wait_ns}\n"
-        f"kswapd {machine.kswapd.times.system_ns}\n"
-        f"clock {machine.now_ns}\n"
-        f"processes {len(machine.tasks)}\n"
+        f"kswapd {kernel.kswapd.times.system_ns}\n"
+        f"clock {kernel.now_ns}\n"
+        f"processes {len(kernel.tasks)}\n"
         f"procs_running {live}\n"
     )

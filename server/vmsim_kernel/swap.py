@@ -21,13 +21,16 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from .constants import PAGE_SIZE, SWP_OFFSET_SHIFT, SWP_TYPE_BITS, SWP_TYPE_SHIFT, KiB, PageTableBit
 from .errors import InvalidArgument, KernelBug, SwapIoError
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
 
 __all__ = [
     "MAX_SWAPFILES",
@@ -39,9 +42,11 @@ __all__ = [
     "SwapHeader",
     "SwapIo",
     "is_swap_pte",
+    "swap_free_entry",
     "swp_entry",
     "swp_offset",
     "swp_type",
+    "wait_for_swap_read",
 ]
 
 # ---- swap entries (pgtable-2level.h) ----------------------------------------------------------
@@ -787,3 +792,21 @@ class SwapDevice:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def wait_for_swap_read(kernel: Kernel) -> int:
+    """A swap-in by the current thread: queue on the device and sleep until done (the
+    swap_readpage + wait_on_page_locked of do_swap_page); returns the wait."""
+    thread = kernel.current
+    done = kernel.swap_queue.submit(thread.now_ns)
+    waited = done - thread.now_ns
+    thread.now_ns = done
+    thread.times.iowait_ns += waited
+    return waited
+
+
+def swap_free_entry(kernel: Kernel, entry: int) -> None:
+    """swap_free: drop one reference to the swap slot named by a swap PTE value."""
+    if kernel.swap is None:
+        raise KernelBug(f"swap entry {entry:#x} without a swap device")
+    kernel.swap.free_slot(swp_offset(entry))

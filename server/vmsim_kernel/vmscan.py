@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
+from . import oom_kill, task_exit
 from .constants import PAGE_SIZE, ZONELIST, Gfp, ZoneType
 from .errors import KernelBug, OutOfMemory, SwapIoError
-from .page_alloc import WatermarkLevel
+from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .physmem import PageFlag
 from .printk import LogLevel
 from .results import EventKind
@@ -23,13 +24,15 @@ from .rmap import Mapping
 from .swap import swp_entry, swp_offset
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .kernel import Kernel
     from .process import Task
 
 __all__ = [
     "PAGE_ALLOC_COSTLY_ORDER",
     "PageoutResult",
+    "alloc_page",
     "alloc_pages",
+    "charge_lru_lock",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
@@ -68,13 +71,13 @@ class _Victim:
     result: PageoutResult = PageoutResult.CLEAN
 
 
-def pageout(machine: Machine, pfn: int) -> PageoutResult:
+def pageout(kernel: Kernel, pfn: int) -> PageoutResult:
     """Evict one mapped anonymous page to swap and free its frame."""
-    return shrink_page_list(machine, [pfn])[0]
+    return shrink_page_list(kernel, [pfn])[0]
 
 
 def shrink_page_list(
-    machine: Machine, pfns: list[int], max_errors: int | None = None
+    kernel: Kernel, pfns: list[int], max_errors: int | None = None
 ) -> list[PageoutResult]:
     """shrink_page_list + swap_writepage for a batch of victims: evict them to swap in
     order, the dirty ones written with one vectored request per run of slots.
@@ -87,9 +90,9 @@ def shrink_page_list(
     same way, without a write (NOT_TRIED). Without swap space a page is KEEP, and so is
     the rest of the batch.
     """
-    physmem = machine.physmem
-    rmap = machine.rmap
-    swap = machine.swap
+    physmem = kernel.physmem
+    rmap = kernel.rmap
+    swap = kernel.swap
     victims: list[_Victim] = []
     for pfn in pfns:
         mappings = rmap.mappings(pfn)
@@ -107,19 +110,19 @@ def shrink_page_list(
             if victim.in_swap_cache:
                 offset = swp_offset(int(physmem.private[pfn]))
             else:
-                with machine.holding(machine.swap_lock) as thread:
-                    thread.run(machine.costs.page_alloc_ns)
+                with kernel.holding(kernel.swap_lock) as thread:
+                    thread.run(kernel.costs.page_alloc_ns)
                     slot = swap.alloc_slot()
                 if slot is None:
                     victim.result = PageoutResult.KEEP
                     break
                 offset = slot
             # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
-            machine.swap_queue.submit(machine.current.now_ns)
+            kernel.swap_queue.submit(kernel.current.now_ns)
             victim.write_offset = offset
             victim.entry = swp_entry(swap.swap_type, offset)
             victim.result = PageoutResult.SUCCESS
-        machine.charge_zone_lock(pfn, 1)  # free_page's share, see above
+        charge_zone_lock(kernel, pfn, 1)  # free_page's share, see above
     results = [PageoutResult.KEEP] * len(pfns)
     written = [victim for victim in victims if victim.write_offset is not None]
     if written:
@@ -133,25 +136,25 @@ def shrink_page_list(
             error = outcome[index] if index < tried else None
             if index >= tried:
                 victim.result = PageoutResult.NOT_TRIED
-                _keep_dirty(machine, victim, None)
+                _keep_dirty(kernel, victim, None)
             elif error is not None:
                 victim.result = PageoutResult.WRITE_ERROR
-                _keep_dirty(machine, victim, error)
+                _keep_dirty(kernel, victim, error)
             else:
-                machine.vm_events.pswpout += 1
-                machine.vm_events.pgpgout += PAGE_SIZE // 1024
+                kernel.vm_events.pswpout += 1
+                kernel.vm_events.pgpgout += PAGE_SIZE // 1024
     for index, victim in enumerate(victims):
         results[index] = victim.result
         if victim.result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
-            _unmap_and_free(machine, victim)
+            _unmap_and_free(kernel, victim)
     return results
 
 
-def _unmap_and_free(machine: Machine, victim: _Victim) -> None:
+def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged)."""
-    swap = machine.swap
+    swap = kernel.swap
     assert swap is not None
-    physmem = machine.physmem
+    physmem = kernel.physmem
     pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
     # The slot's count: one per PTE that will hold the entry; the swap cache's own
     # reference (or the fresh allocation's) becomes the first of them.
@@ -159,13 +162,13 @@ def _unmap_and_free(machine: Machine, victim: _Victim) -> None:
         swap.duplicate(swp_offset(entry))
     shmem = not physmem.test_flags(pfn, PageFlag.ANON)
     for mapping in mappings:
-        machine.ram_words[mapping.pte_word] = entry
-        machine.rmap.remove(pfn, mapping.mm, mapping.address)
+        kernel.ram_words[mapping.pte_word] = entry
+        kernel.rmap.remove(pfn, mapping.mm, mapping.address)
         mapping.mm.count_resident(shmem, -1)
         mapping.mm.swap_entries += 1
     first = mappings[0]
-    owner = machine.pid_of_mm(first.mm)
-    machine.emit(
+    owner = kernel.pid_of_mm(first.mm)
+    kernel.emit(
         EventKind.SWAP_OUT,
         owner,
         first.address,
@@ -174,48 +177,48 @@ def _unmap_and_free(machine: Machine, victim: _Victim) -> None:
     )
     physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
     physmem.private[pfn] = 0
-    machine.free_page(pfn, charge=False)
+    free_page(kernel, pfn, charge=False)
 
 
-def _keep_dirty(machine: Machine, victim: _Victim, error: SwapIoError | None) -> None:
+def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> None:
     """end_swap_bio_write with an error (or a write never sent): the page stays mapped and
     dirty, its slot is freed.
 
     Nothing was unmapped yet, so every PTE still points at the frame; only the dirty bit
     that page_referenced cleared moves to the page flag.
     """
-    assert machine.swap is not None and victim.write_offset is not None
-    physmem = machine.physmem
+    assert kernel.swap is not None and victim.write_offset is not None
+    physmem = kernel.physmem
     pfn = victim.pfn
     physmem.set_flags(pfn, PageFlag.DIRTY)
     if victim.in_swap_cache:  # the swap cache held the slot: it lets go of it
         physmem.clear_flags(pfn, PageFlag.SWAPCACHE)
         physmem.private[pfn] = 0
-    machine.swap.free_slot(victim.write_offset)
+    kernel.swap.free_slot(victim.write_offset)
     if error is not None:
-        machine.printk_ratelimited(LogLevel.ERR, error.message)
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
 
 
-def shrink_pages(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
+def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
     """Evict up to *nr_to_reclaim* pages chosen by the policy; return how many were freed.
 
     Direct reclaim runs on the allocating thread's clock; background reclaim on kswapd's,
     which wakes no earlier than the thread that woke it.
     """
     if direct:
-        return _shrink(machine, nr_to_reclaim, direct=True)
-    kswapd, woken_by = machine.kswapd, machine.current
+        return _shrink(kernel, nr_to_reclaim, direct=True)
+    kswapd, woken_by = kernel.kswapd, kernel.current
     kswapd.now_ns = max(kswapd.now_ns, woken_by.now_ns)
-    machine.current = kswapd
+    kernel.current = kswapd
     try:
-        return _shrink(machine, nr_to_reclaim, direct=False)
+        return _shrink(kernel, nr_to_reclaim, direct=False)
     finally:
-        machine.current = woken_by
+        kernel.current = woken_by
 
 
-def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
-    policy = machine.policy
-    events = machine.vm_events
+def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
+    policy = kernel.policy
+    events = kernel.vm_events
     looked_at, activated, deactivated, refilled = (
         policy.nr_scanned,
         policy.nr_activated,
@@ -226,7 +229,7 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
     scanned = 0
     write_errors = 0
     budget = len(policy) + SWAP_CLUSTER_MAX
-    swap = machine.swap
+    swap = kernel.swap
     while reclaimed < nr_to_reclaim and budget > 0:
         # Victims go to swap SWAP_CLUSTER_MAX at a time when there are slots for all of
         # them; otherwise one at a time, so the pass ends at the first page that finds no
@@ -237,16 +240,14 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
         victims: list[int] = []
         while len(victims) < want and budget > 0:
             budget -= 1
-            pfn = policy.choose_victim(machine.rmap.page_referenced)
+            pfn = policy.choose_victim(kernel.rmap.page_referenced)
             if pfn is None:
                 break
             victims.append(pfn)
         if not victims:
             break
         scanned += len(victims)
-        results = shrink_page_list(
-            machine, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors
-        )
+        results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
         for pfn, result in zip(victims, results, strict=True):
             if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
                 reclaimed += 1
@@ -260,7 +261,7 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.
     scanned = max(scanned, policy.nr_scanned - looked_at)
-    machine.charge_lru_lock(scanned, machine.costs.reclaim_scan_ns)
+    charge_lru_lock(kernel, scanned, kernel.costs.reclaim_scan_ns)
     events.pgactivate += policy.nr_activated - activated
     events.pgdeactivate += policy.nr_deactivated - deactivated
     events.pgrefill += policy.nr_refilled - refilled
@@ -276,7 +277,7 @@ def _shrink(machine: Machine, nr_to_reclaim: int, *, direct: bool) -> int:
 
 
 # ---- kswapd ----------------------------------------------------------------------------------
-def pgdat_balanced(machine: Machine, classzone: ZoneType) -> bool:
+def pgdat_balanced(kernel: Kernel, classzone: ZoneType) -> bool:
     """pgdat_balanced: whether some zone up to *classzone* is above its high watermark.
 
     The mark includes the zone's lowmem_reserve for *classzone*, as kswapd checks it; one
@@ -284,23 +285,23 @@ def pgdat_balanced(machine: Machine, classzone: ZoneType) -> bool:
     """
     return any(
         zone.watermark_ok(0, WatermarkLevel.HIGH, classzone=classzone)
-        for zone in machine.allocator.zones[: classzone + 1]
+        for zone in kernel.allocator.zones[: classzone + 1]
         if not zone.is_empty
     )
 
 
-def wakeup_kswapd(machine: Machine, classzone: ZoneType) -> None:
+def wakeup_kswapd(kernel: Kernel, classzone: ZoneType) -> None:
     """wakeup_kswapd: note that kswapd must balance the node for *classzone*.
 
     kswapd runs between calls (`kswapd_run`), on its own clock, never inside the call that
     woke it. A node that is already balanced for the classzone does not wake it.
     """
-    if pgdat_balanced(machine, classzone):
+    if pgdat_balanced(kernel, classzone):
         return
-    pending = machine.kswapd_classzone
+    pending = kernel.kswapd_classzone
     if pending is None:
-        machine.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
-    machine.kswapd_classzone = classzone if pending is None else max(pending, classzone)
+        kernel.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
+    kernel.kswapd_classzone = classzone if pending is None else max(pending, classzone)
 
 
 # kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
@@ -308,30 +309,30 @@ def wakeup_kswapd(machine: Machine, classzone: ZoneType) -> None:
 KSWAPD_BATCHES_PER_TURN: Final = 4
 
 
-def kswapd_run(machine: Machine) -> int:
+def kswapd_run(kernel: Kernel) -> int:
     """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
     it freed. It stays woken until the node is balanced or reclaim makes no progress."""
-    classzone = machine.kswapd_classzone
+    classzone = kernel.kswapd_classzone
     if classzone is None:
         return 0
-    freed, finished = kswapd_balance(machine, classzone, KSWAPD_BATCHES_PER_TURN)
+    freed, finished = kswapd_balance(kernel, classzone, KSWAPD_BATCHES_PER_TURN)
     if finished:
-        machine.kswapd_classzone = None
+        kernel.kswapd_classzone = None
     return freed
 
 
 def kswapd_balance(
-    machine: Machine, classzone: ZoneType = ZoneType.HIGHMEM, max_batches: int | None = None
+    kernel: Kernel, classzone: ZoneType = ZoneType.HIGHMEM, max_batches: int | None = None
 ) -> tuple[int, bool]:
     """balance_pgdat: reclaim in SWAP_CLUSTER_MAX batches until a zone up to *classzone* is above
     its high watermark (plus lowmem_reserve), until reclaim makes no progress, or for at most
     *max_batches* batches; returns (pages freed, whether kswapd is done)."""
     freed = 0
     batches = 0
-    while not pgdat_balanced(machine, classzone):
+    while not pgdat_balanced(kernel, classzone):
         if max_batches is not None and batches >= max_batches:
             return freed, False
-        progress = shrink_pages(machine, SWAP_CLUSTER_MAX, direct=False)
+        progress = shrink_pages(kernel, SWAP_CLUSTER_MAX, direct=False)
         batches += 1
         if not progress:
             break
@@ -349,7 +350,7 @@ _ALLOCSTALL_FIELD: Final = {
 
 
 def alloc_pages(
-    machine: Machine,
+    kernel: Kernel,
     gfp: Gfp,
     order: int,
     task: Task | None,
@@ -370,44 +371,54 @@ def alloc_pages(
         OomKilled/ProcessKilled: the OOM killer chose *task* itself.
         OutOfMemory: nothing left to reclaim or kill, or a high-order block is missing.
     """
-    allocator = machine.allocator
+    allocator = kernel.allocator
     pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
     if pfn is None and not may_reclaim:
         pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     elif pfn is None:
-        pfn = _alloc_pages_slowpath(machine, gfp, order, task)
+        pfn = _alloc_pages_slowpath(kernel, gfp, order, task)
     if pfn is None:
         raise OutOfMemory(
             f"no free block of order {order} ({PAGE_SIZE << order} bytes) for a {gfp.name} "
             "allocation and nothing to reclaim or kill"
         )
-    machine.count_allocation(pfn, 1 << order)
-    machine.charge_zone_lock(pfn, 1 << order)
+    count_allocation(kernel, pfn, 1 << order)
+    charge_zone_lock(kernel, pfn, 1 << order)
     return pfn
 
 
-def _alloc_pages_slowpath(machine: Machine, gfp: Gfp, order: int, task: Task | None) -> int | None:
-    allocator = machine.allocator
-    wakeup_kswapd(machine, ZONELIST[gfp][0])
+def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None) -> int | None:
+    allocator = kernel.allocator
+    wakeup_kswapd(kernel, ZONELIST[gfp][0])
     pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     if pfn is not None or gfp is Gfp.ATOMIC:
         return pfn
     stall_field = _ALLOCSTALL_FIELD[gfp]
-    events = machine.vm_events
+    events = kernel.vm_events
     kills = 0
     while pfn is None:
         for _ in range(MAX_RECLAIM_RETRIES):
             setattr(events, stall_field, getattr(events, stall_field) + 1)
-            progress = shrink_pages(machine, SWAP_CLUSTER_MAX << order, direct=True)
+            progress = shrink_pages(kernel, SWAP_CLUSTER_MAX << order, direct=True)
             pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
             if pfn is not None or not progress:
                 break
         if pfn is not None or order > PAGE_ALLOC_COSTLY_ORDER:
             break
-        if kills >= MAX_OOM_KILLS_PER_ALLOCATION or not machine.out_of_memory(task, gfp):
+        if kills >= MAX_OOM_KILLS_PER_ALLOCATION or not oom_kill.out_of_memory(kernel, task, gfp):
             break
         kills += 1
         if task is not None and not task.alive:
-            raise machine.dead(task)
+            raise task_exit.dead(task)
         pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     return pfn
+
+
+def alloc_page(kernel: Kernel, gfp: Gfp, task: Task | None) -> int:
+    """alloc_page: one page, reclaiming or OOM-killing if needed (alloc_pages of order 0)."""
+    return alloc_pages(kernel, gfp, 0, task)
+
+
+def charge_lru_lock(kernel: Kernel, nr_pages: int, per_page_ns: int) -> None:
+    """LRU list work on *nr_pages* under the LRU lock (lruvec->lru_lock)."""
+    kernel.charge_locked(kernel.lru_lock, per_page_ns * nr_pages)

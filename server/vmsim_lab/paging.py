@@ -58,7 +58,7 @@ def _map_fixed(machine: Machine, pid: int, start: int, nr_pages: int) -> None:
 
 
 def _word(machine: Machine, physical: int) -> int:
-    return int(machine.ram_words[physical >> 2])
+    return int(machine.kernel.ram_words[physical >> 2])
 
 
 def _user_access(walk: Translation, write: bool) -> tuple[str, str]:

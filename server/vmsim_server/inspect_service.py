@@ -163,7 +163,7 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetFrameMap(
         self, request: inspect_pb2.GetFrameMapRequest, context: Context
     ) -> inspect_pb2.GetFrameMapResponse:
-        return convert.frame_map(frame_map(self._machine), self._machine.zoneinfo())
+        return convert.frame_map(frame_map(self._machine.kernel), self._machine.zoneinfo())
 
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context

@@ -149,7 +149,7 @@ class KernelService(kernel_pb2_grpc.KernelServiceServicer):
                 try:
                     await asyncio.wait_for(self._slot_freed.wait(), timeout=timeout)
                 except TimeoutError:
-                    self._machine.highmem.cancel_wait(request.session)
+                    self._machine.kernel.highmem.cancel_wait(request.session)
                     raise LimitExceeded(
                         "kmap: all LAST_PKMAP=1024 slots stayed busy until the call's deadline"
                     ) from None
@@ -238,7 +238,7 @@ class KernelService(kernel_pb2_grpc.KernelServiceServicer):
         self, request: kernel_pb2.GetVmallocinfoRequest, context: Context
     ) -> kernel_pb2.GetVmallocinfoResponse:
         self._admit(context)
-        space = self._machine.vmalloc_space
+        space = self._machine.kernel.vmalloc_space
         return kernel_pb2.GetVmallocinfoResponse(
             text=self._machine.report("vmallocinfo"),
             used_bytes=space.used_bytes,

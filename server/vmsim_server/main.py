@@ -240,7 +240,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
             lab.close()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
-    machine.kernel_log.add_console(log_kernel_message)
+    machine.kernel.kernel_log.add_console(log_kernel_message)
     asyncio.get_running_loop().set_exception_handler(log_loop_exception)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)

@@ -239,7 +239,7 @@ def test_overcommit_never_refuses_beyond_commit_limit(make_machine: object) -> N
     limit_kb = machine.meminfo()["CommitLimit"]
     committed_kb = machine.meminfo()["Committed_AS"]
     # The admin reserve (3% of RAM) and the user reserve (1/32 of the process) stay free.
-    admin_kb = machine.nr_managed_pages // 32 * 4
+    admin_kb = machine.kernel.nr_managed_pages // 32 * 4
     user_kb = machine.process(pid).vm_size // 32 // 4096 * 4
     room = (limit_kb - committed_kb - admin_kb - user_kb) * 1024 - PAGE_SIZE
     addr = machine.mmap(pid, 0, room, RW, ANON)

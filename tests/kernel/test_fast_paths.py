@@ -129,10 +129,10 @@ def test_a_kernel_write_to_a_free_frame_is_cleared_before_a_process_sees_it(
     base = machine.mmap(pid, 0, 64 * PAGE_SIZE, RW, ANON)
     machine.touch(pid, base, True)  # the page table exists from here on
     # The frame the next user fault gets (LIFO), all of 16 MiB being direct-mapped.
-    pfn = machine.allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW)
+    pfn = machine.kernel.allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW)
     assert pfn is not None
-    machine.allocator.free_pages(pfn, 0)
-    machine.physmem.pristine[pfn] = True  # as if never used: only the write may spoil it
+    machine.kernel.allocator.free_pages(pfn, 0)
+    machine.kernel.physmem.pristine[pfn] = True  # as if never used: only the write may spoil it
     machine.kernel_write(machine.va(pfn * PAGE_SIZE), b"\xff" * PAGE_SIZE)
     assert machine.touch_many(pid, pages(base, 64), True).nr_minor == 63
     assert machine.translate(pid, base + PAGE_SIZE).pfn == pfn
@@ -164,10 +164,10 @@ def run_scenario(
         machine.vmstat(),
         machine.meminfo(),
         process,
-        machine.policy.snapshot(),
-        bytes(machine.physmem.ram),
+        machine.kernel.policy.snapshot(),
+        bytes(machine.kernel.physmem.ram),
         machine.cpu_times(),
-        machine.kswapd.now_ns,
+        machine.kernel.kswapd.now_ns,
         machine.lock_stat(),
     )
 

@@ -46,14 +46,14 @@ def test_touch_sets_accessed_and_dirty_bits_in_the_real_pte(machine: Machine) ->
     # A first read maps the shared zero page read-only.
     assert walk.present and walk.accessed and not walk.dirty and walk.user and not walk.writable
     assert walk.pte is not None and walk.pte & 0x67 == 0x25  # P|U|A
-    assert walk.pfn == machine.zero_pfn
+    assert walk.pfn == machine.kernel.zero_pfn
     machine.touch(pid, addr, write=True)
     walk = machine.translate(pid, addr)
-    assert walk.dirty and walk.writable and walk.pfn != machine.zero_pfn
+    assert walk.dirty and walk.writable and walk.pfn != machine.kernel.zero_pfn
     assert walk.pte is not None and walk.pte & 0x67 == 0x67  # P|RW|U|A|D
     assert walk.pte_address == (walk.pde & 0xFFFFF000) + 4 * walk.pte_index
     # The bytes of the page table in simulated RAM hold exactly that PTE.
-    raw = machine.physmem.read_phys(walk.pte_address, 4)
+    raw = machine.kernel.physmem.read_phys(walk.pte_address, 4)
     assert int.from_bytes(raw, "little") == walk.pte
     assert walk.physical == (walk.pfn << 12) | (addr & 0xFFF)
 

@@ -12,18 +12,18 @@ from vmsim_kernel.physmem import PageFlag
 
 
 def _count(machine: Machine, use: FrameUse) -> int:
-    return int(np.count_nonzero(frame_map(machine).uses == use))
+    return int(np.count_nonzero(frame_map(machine.kernel).uses == use))
 
 
 def test_free_frames_match_the_buddy_allocator(machine: Machine) -> None:
-    assert _count(machine, FrameUse.FREE) == machine.allocator.nr_free_pages()
+    assert _count(machine, FrameUse.FREE) == machine.kernel.allocator.nr_free_pages()
 
 
 def test_written_pages_belong_to_their_process(machine: Machine) -> None:
     pid = machine.spawn("writer")
     addr = machine.mmap(pid, 0, 1 * MiB, 3, 0x22)
     machine.touch_many(pid, list(range(addr, addr + 1 * MiB, PAGE_SIZE)), write=True)
-    frames = frame_map(machine)
+    frames = frame_map(machine.kernel)
     user = frames.uses == FrameUse.USER
     assert int(np.count_nonzero(user)) == 256
     assert set(frames.pids[user].tolist()) == {pid}
@@ -53,4 +53,4 @@ def test_kernel_allocations_show_as_slab_and_vmalloc(make_machine: Callable[...,
     machine.vmalloc(64 * 1024)
     assert _count(machine, FrameUse.SLAB) >= 1
     assert _count(machine, FrameUse.VMALLOC) == 16
-    assert _count(machine, FrameUse.KERNEL) >= machine.nr_boot_reserved
+    assert _count(machine, FrameUse.KERNEL) >= machine.kernel.nr_boot_reserved

@@ -55,7 +55,7 @@ class VirtualMemory(RuleBasedStateMachine):
 
     def _on_swap_out(self, event: Event) -> None:
         """Reclaim must not swap while every zone a user page may use is above its high mark."""
-        zones = [zone for zone in self.machine.allocator.zones if not zone.is_empty]
+        zones = [zone for zone in self.machine.kernel.allocator.zones if not zone.is_empty]
         if all(z.watermark_ok(0, WatermarkLevel.HIGH, classzone=ZoneType.HIGHMEM) for z in zones):
             self.early_swap_outs.append(event.seq)
 
@@ -186,13 +186,15 @@ class VirtualMemory(RuleBasedStateMachine):
     @invariant()
     def zero_page_mappings_are_never_in_rss(self) -> None:
         machine = self.machine
-        zero_pfn = machine.zero_pfn
-        assert machine.physmem.mapcount[zero_pfn] == 0 and zero_pfn not in machine.policy
+        zero_pfn = machine.kernel.zero_pfn
+        assert (
+            machine.kernel.physmem.mapcount[zero_pfn] == 0 and zero_pfn not in machine.kernel.policy
+        )
         for pid in self.live:
             mm = machine.tasks[pid].mm
             present = zero_mapped = 0
-            for _va, first, count in pte_runs(machine, mm, 0, TASK_SIZE):
-                entries = machine.ram32[first : first + count]
+            for _va, first, count in pte_runs(machine.kernel, mm, 0, TASK_SIZE):
+                entries = machine.kernel.ram32[first : first + count]
                 is_present = (entries & np.uint32(PTE_MAPPED)) != 0
                 present += int(is_present.sum())
                 zero_mapped += int(

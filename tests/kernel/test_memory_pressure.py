@@ -12,10 +12,10 @@ from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import Machine
 from vmsim_kernel.constants import PAGE_SIZE, Gfp, GiB, MiB, ZoneType
-from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel, free_page
 from vmsim_kernel.physmem import PhysicalMemory
 from vmsim_kernel.results import Event, EventKind
-from vmsim_kernel.vmscan import pgdat_balanced
+from vmsim_kernel.vmscan import alloc_page, pgdat_balanced
 
 RW = 3
 ANON_PRIVATE = 0x22
@@ -29,7 +29,7 @@ def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
 
 
 def free_pages(machine: Machine) -> int:
-    return machine.allocator.nr_free_pages()
+    return machine.kernel.allocator.nr_free_pages()
 
 
 def guard_swap_outs(machine: Machine) -> list[str]:
@@ -38,7 +38,7 @@ def guard_swap_outs(machine: Machine) -> list[str]:
     complaints: list[str] = []
 
     def on_swap_out(event: Event) -> None:
-        zones = [z for z in machine.allocator.zones if not z.is_empty]
+        zones = [z for z in machine.kernel.allocator.zones if not z.is_empty]
         if all(z.watermark_ok(0, WatermarkLevel.HIGH, classzone=ZoneType.HIGHMEM) for z in zones):
             complaints.append(f"swap-out of pfn {event.pfn} with every zone above high")
 
@@ -77,7 +77,7 @@ def test_lowmem_reserve_and_watermarks_match_a_real_1_gib_kernel() -> None:
 
 def test_zoneinfo_prints_protection_per_classzone(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=0)
-    _dma, normal, high = machine.allocator.zones
+    _dma, normal, high = machine.kernel.allocator.zones
     text = machine.report("zoneinfo")
     dma_reserve = (normal.managed_pages // 256, (normal.managed_pages + high.managed_pages) // 256)
     assert f"protection: (0, {dma_reserve[0]}, {dma_reserve[1]}, {dma_reserve[1]})" in text
@@ -89,12 +89,12 @@ def test_a_dma_allocation_ignores_the_reserve_kept_from_higher_classzones(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine(ram_bytes=64 * MiB, swap_bytes=0)
-    dma = machine.allocator.zones[ZoneType.DMA]
+    dma = machine.kernel.allocator.zones[ZoneType.DMA]
     reserve = dma.lowmem_reserve[ZoneType.NORMAL]
     assert reserve > 0
     # Leave DMA just above low but below low + reserve: user pages may not take it, DMA may.
     while dma.nr_free_pages > dma.watermark_low + reserve // 2:
-        machine.allocator.allocate_pages(dma, 0)
+        machine.kernel.allocator.allocate_pages(dma, 0)
     assert not dma.watermark_ok(0, WatermarkLevel.LOW, classzone=ZoneType.HIGHMEM)
     assert dma.watermark_ok(0, WatermarkLevel.LOW, classzone=ZoneType.DMA)
 
@@ -106,7 +106,7 @@ def test_writing_400_mib_on_1_gib_takes_highmem_then_normal_and_swaps_nothing(
     """linux32 c-1g-swap-4k: HighMem is drained to its low mark, Normal gives the rest, no DMA,
     no scanning, no swap-out."""
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=256 * MiB)
-    high = machine.allocator.zones[ZoneType.HIGHMEM]
+    high = machine.kernel.allocator.zones[ZoneType.HIGHMEM]
     pid = machine.spawn("memtouch")
     write_pages(machine, pid, 400 * MiB // PAGE_SIZE)
     vmstat, meminfo = machine.vmstat(), machine.meminfo()
@@ -126,7 +126,7 @@ def test_a_zone_under_its_low_mark_is_skipped_for_the_next_not_reclaimed(
     pid = machine.spawn("fits")
     write_pages(machine, pid, 24 * MiB // PAGE_SIZE)
     vmstat = machine.vmstat()
-    normal = machine.allocator.zones[ZoneType.NORMAL]
+    normal = machine.kernel.allocator.zones[ZoneType.NORMAL]
     assert vmstat["pgalloc_dma"] > 0 and vmstat["pgalloc_normal"] > 0
     assert normal.nr_free_pages <= normal.watermark_low + normal.lowmem_reserve[ZoneType.HIGHMEM]
     assert (
@@ -163,7 +163,7 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
     machine = make_machine(ram_bytes=32 * MiB, swap_bytes=32 * MiB)
     complaints = guard_swap_outs(machine)
     pid = machine.spawn("grow")
-    events = machine.vm_events
+    events = machine.kernel.vm_events
     addr = machine.mmap(pid, 0, 31 * MiB, RW, ANON_PRIVATE)
     thread = machine.tasks[pid].main_thread
     for page in range(31 * MiB // PAGE_SIZE):
@@ -179,12 +179,12 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
     assert events.pgscan_direct == 0 and events.allocstall_movable == 0
     # kswapd balances in bounded turns between calls: a few more calls and it is done.
     for _ in range(64):
-        if machine.kswapd_classzone is None:
+        if machine.kernel.kswapd_classzone is None:
             break
         page += 1
         machine.touch(pid, addr + page * PAGE_SIZE, write=True)
-    assert pgdat_balanced(machine, ZoneType.HIGHMEM)
-    assert machine.kswapd_classzone is None
+    assert pgdat_balanced(machine.kernel, ZoneType.HIGHMEM)
+    assert machine.kernel.kswapd_classzone is None
     assert events.pgscan_direct == 0
     # Balanced: the next calls do not wake it again.
     runs = events.pageoutrun
@@ -195,8 +195,8 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
 
 def test_gfp_kernel_never_takes_highmem(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=0)
-    high = machine.allocator.zones[ZoneType.HIGHMEM]
-    pfns = [machine.allocate_page(Gfp.KERNEL, None) for _ in range(100)]
+    high = machine.kernel.allocator.zones[ZoneType.HIGHMEM]
+    pfns = [alloc_page(machine.kernel, Gfp.KERNEL, None) for _ in range(100)]
     assert all(not high.contains(pfn) for pfn in pfns)
     for pfn in pfns:
-        machine.free_page(pfn)
+        free_page(machine.kernel, pfn)

@@ -192,12 +192,12 @@ def test_fewer_cpus_shrink_the_fixmap_and_grow_lowmem() -> None:
 
 def test_the_image_sits_at_16_mib_and_dma_stays_managed(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=64 * MiB)
-    image = machine.boot.image
+    image = machine.kernel.boot.image
     assert image.text_pfn << 12 == 16 * MiB
-    dma = machine.allocator.zones[0]
+    dma = machine.kernel.allocator.zones[0]
     assert dma.managed_pages == 3840  # all but the first 1 MiB, as on the linux32 box
-    assert image.text_pfn <= machine.swapper_pg_dir < image.end_pfn
-    assert image.text_pfn <= machine.zero_pfn < image.end_pfn
+    assert image.text_pfn <= machine.kernel.swapper_pg_dir < image.end_pfn
+    assert image.text_pfn <= machine.kernel.zero_pfn < image.end_pfn
     text = machine.report("layout")
     assert "virtual kernel memory layout:" in text and "memblock reserved:" in text
     assert "[mem 0x01000000-" in text and "kernel image" in text
@@ -209,7 +209,7 @@ def test_a_machine_too_small_for_16_mib_loads_the_image_at_1_mib(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine(ram_bytes=8 * MiB)
-    assert machine.boot.image.text_pfn << 12 == 1 * MiB
+    assert machine.kernel.boot.image.text_pfn << 12 == 1 * MiB
     machine.check_invariants()
 
 

@@ -224,18 +224,20 @@ def test_a_failed_swap_write_keeps_the_page_resident_and_dirty(small: Machine) -
     swap = small.swap
     assert swap.nr_write_errors > 0 and swap.nr_writes == 0
     assert swap.inuse_pages == 0  # every failed slot was given back
-    assert small.vm_events.pswpout == 0
-    assert any("Write-error on swap-device" in record.text for record in small.kernel_log.records)
+    assert small.kernel.vm_events.pswpout == 0
+    assert any(
+        "Write-error on swap-device" in record.text for record in small.kernel.kernel_log.records
+    )
     # The keeper's pages were tried and failed: still mapped, dirty, not in the swap cache.
     walks = [small.translate(keeper, kept + index * PAGE_SIZE) for index in range(1024)]
     assert all(walk.present for walk in walks)
     dirty = [
         walk.pfn
         for walk in walks
-        if walk.pfn is not None and small.physmem.test_flags(walk.pfn, PageFlag.DIRTY)
+        if walk.pfn is not None and small.kernel.physmem.test_flags(walk.pfn, PageFlag.DIRTY)
     ]
     assert dirty
-    assert not any(small.physmem.test_flags(pfn, PageFlag.SWAPCACHE) for pfn in dirty)
+    assert not any(small.kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE) for pfn in dirty)
     assert small.read(keeper, kept + 5 * PAGE_SIZE, PAGE_SIZE) == stamp(keeper, 5)
     small.check_invariants()
 
@@ -258,7 +260,7 @@ def test_a_full_disk_ends_in_oom_semantics_and_everything_can_exit(small: Machin
             outcomes.append(type(error).__name__)
         small.check_invariants()
     # Memory ran out with nothing writable to swap: ENOMEM or OOM kills, never a KernelBug.
-    assert set(outcomes) - {"ok"} or small.vm_events.oom_kill > 0, outcomes
+    assert set(outcomes) - {"ok"} or small.kernel.vm_events.oom_kill > 0, outcomes
     assert small.swap.nr_write_errors > 0 and small.swap.inuse_pages == 0
     for pid in [bystander, *pids]:
         if small.process(pid).state is ProcessState.RUNNING:
@@ -289,7 +291,7 @@ def test_a_transient_write_error_does_not_stop_reclaim(small: Machine) -> None:
     pid = small.spawn()
     addr = fill(small, pid, 3 * 1024)
     assert small.swap.nr_write_errors == 1 and small.swap.nr_writes > 0
-    assert small.vm_events.oom_kill == 0
+    assert small.kernel.vm_events.oom_kill == 0
     for index in (0, 1, 2, 1000, 3071):
         assert small.read(pid, addr + index * PAGE_SIZE, PAGE_SIZE) == stamp(pid, index)
     small.check_invariants()
@@ -392,20 +394,20 @@ def test_a_failed_rewrite_of_a_swap_cache_page_drops_its_slot(small: Machine) ->
     page_va = addr + out[0] * PAGE_SIZE
     small.read(pid, page_va, 8)  # swap-in by a read: the page joins the swap cache
     pfn = small.translate(pid, page_va).pfn
-    assert pfn is not None and small.physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+    assert pfn is not None and small.kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE)
     small.write(pid, page_va, b"changed!")  # dirty: the cached copy is stale
     used_before = small.swap.inuse_pages
     small.swap.io = FailingIo(write_errno=errno.EIO)
-    assert pageout(small, pfn) is PageoutResult.WRITE_ERROR
+    assert pageout(small.kernel, pfn) is PageoutResult.WRITE_ERROR
     walk = small.translate(pid, page_va)
     assert walk.present and walk.pfn == pfn
-    assert not small.physmem.test_flags(pfn, PageFlag.SWAPCACHE)
-    assert small.physmem.test_flags(pfn, PageFlag.DIRTY)
+    assert not small.kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+    assert small.kernel.physmem.test_flags(pfn, PageFlag.DIRTY)
     assert small.swap.inuse_pages == used_before - 1  # the cache's slot was let go
     small.swap.io = SwapIo()
     assert small.read(pid, page_va, 8) == b"changed!"
     small.check_invariants()
-    small.policy.remove(pfn)  # as choose_victim takes it off the LRU
-    assert pageout(small, pfn) is PageoutResult.SUCCESS  # a healthy device takes it again
+    small.kernel.policy.remove(pfn)  # as choose_victim takes it off the LRU
+    assert pageout(small.kernel, pfn) is PageoutResult.SUCCESS  # a healthy device takes it again
     assert small.read(pid, page_va, 8) == b"changed!"
     small.check_invariants()

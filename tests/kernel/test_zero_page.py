@@ -140,23 +140,25 @@ def test_reading_8_mib_faults_2048_times_without_rss_like_linux32(machine: Machi
 def test_a_read_maps_the_zero_page_read_only_and_a_write_copies_it(machine: Machine) -> None:
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, 2 * PAGE_SIZE, RW, ANON_PRIVATE)
-    free_before = machine.allocator.nr_free_pages()
+    free_before = machine.kernel.allocator.nr_free_pages()
     assert machine.touch(pid, addr) is FaultResult.MINOR
     assert machine.touch(pid, addr + PAGE_SIZE) is FaultResult.MINOR
     for page in (addr, addr + PAGE_SIZE):
         walk = machine.translate(pid, page)
-        assert walk.pfn == machine.zero_pfn and not walk.writable
+        assert walk.pfn == machine.kernel.zero_pfn and not walk.writable
     assert machine.read(pid, addr, 16) == bytes(16)
-    assert machine.allocator.nr_free_pages() == free_before - 1  # only the page table
-    assert machine.vmstat()["nr_anon_pages"] == 0 and len(machine.policy) == 0
+    assert machine.kernel.allocator.nr_free_pages() == free_before - 1  # only the page table
+    assert machine.vmstat()["nr_anon_pages"] == 0 and len(machine.kernel.policy) == 0
     assert machine.touch(pid, addr) is FaultResult.HIT
     # The first write is a write-protect fault that gives the page a zeroed frame of its own.
     assert machine.touch(pid, addr, write=True) is FaultResult.MINOR
     walk = machine.translate(pid, addr)
-    assert walk.pfn != machine.zero_pfn and walk.writable and walk.dirty
+    assert walk.pfn != machine.kernel.zero_pfn and walk.writable and walk.dirty
     assert machine.read(pid, addr, 16) == bytes(16)
     assert machine.process(pid).vm_rss == PAGE_SIZE
-    assert machine.physmem.read_phys(machine.zero_pfn * PAGE_SIZE, PAGE_SIZE) == bytes(PAGE_SIZE)
+    assert machine.kernel.physmem.read_phys(
+        machine.kernel.zero_pfn * PAGE_SIZE, PAGE_SIZE
+    ) == bytes(PAGE_SIZE)
     smaps = machine.maps(pid)[0]
     assert smaps.rss == PAGE_SIZE  # the zero-page mapping is not in Rss
     machine.check_invariants()
@@ -170,7 +172,7 @@ def test_mprotect_never_makes_the_zero_page_writable(machine: Machine) -> None:
     assert not machine.translate(pid, addr).writable
     machine.write(pid, addr, b"mine")
     assert machine.read(pid, addr, 4) == b"mine"
-    assert machine.physmem.read_phys(machine.zero_pfn * PAGE_SIZE, 4) == bytes(4)
+    assert machine.kernel.physmem.read_phys(machine.kernel.zero_pfn * PAGE_SIZE, 4) == bytes(4)
     machine.check_invariants()
 
 
@@ -178,7 +180,7 @@ def test_shared_anonymous_reads_allocate_like_shmem(machine: Machine) -> None:
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_SHARED)
     machine.touch(pid, addr)
-    assert machine.translate(pid, addr).pfn != machine.zero_pfn
+    assert machine.translate(pid, addr).pfn != machine.kernel.zero_pfn
 
 
 def test_zero_page_mappings_go_away_with_munmap_dontneed_and_exit(machine: Machine) -> None:

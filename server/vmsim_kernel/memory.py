@@ -49,7 +49,15 @@ from .pgtable import (
 from .physmem import PageFlag
 from .printk import LogLevel
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
-from .swap import swap_free_entry, swp_offset, swp_type, wait_for_swap_read
+from .swap import swp_offset, swp_type, wait_for_swap_read
+from .swap_state import (
+    add_to_swap_cache,
+    delete_from_swap_cache,
+    free_swap_and_cache,
+    lookup_swap_cache,
+    readahead_offsets,
+    swap_cluster_readahead,
+)
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -86,6 +94,7 @@ _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag
 # A MAP_SHARED anonymous page is shmem: swap-backed, but not PageAnon.
 _NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 _ANON_BIT: Final = int(PageFlag.ANON)
+_READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -324,28 +333,42 @@ def do_anonymous_pages(
 def do_swap_page(
     kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> FaultResult:
-    """Touch of a swapped-out page: read it back from the swap device (major fault)."""
-    swap_in_page(kernel, task, vma, address, word, write)
-    task.maj_flt += 1
+    """Touch of a swapped-out page: a major fault that reads it back from the swap device,
+    or a minor one when it is in the swap cache already (read ahead by an earlier fault)."""
+    pfn, read = swap_in_page(kernel, task, vma, address, word, write)
     kernel.vm_events.pgfault += 1
+    if not read:
+        task.min_flt += 1
+        kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "swap cache")
+        return FaultResult.MINOR
+    task.maj_flt += 1
     kernel.vm_events.pgmajfault += 1
-    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, kernel.ram_words[word] >> PAGE_SHIFT)
+    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn)
     return FaultResult.MAJOR
 
 
-def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool) -> int:
-    """Read the page whose swap entry is at *word* into a new frame and map it; return the pfn.
+def swap_in_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> tuple[int, bool]:
+    """Bring in the page whose swap entry is at *word* and map it; return (pfn, whether it
+    was read from the device rather than found in the swap cache).
 
-    The slot is kept (the page joins the swap cache, so an unchanged page can later be
-    dropped without a write) unless the access writes or swap is over half full, as
-    do_swap_page() does with vm_swap_full(). A slot that cannot be read back intact kills
-    the task with SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
+    A miss reads the page into a new frame, then reads ahead the rest of its slot cluster
+    into the swap cache (swap_state.swap_cluster_readahead, vm.page-cluster). The slot is
+    kept (the page stays in the swap cache, so an unchanged page can later be dropped
+    without a write) unless the access writes or swap is over half full, as do_swap_page()
+    does with vm_swap_full(). A slot that cannot be read back intact kills the task with
+    SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
     """
     swap = kernel.swap
     entry = kernel.ram_words[word]
     if swap is None or swp_type(entry) != swap.swap_type:
         raise KernelBug(f"swap entry {entry:#x} names no swap device")
     offset = swp_offset(entry)
+    cached = lookup_swap_cache(kernel, offset)
+    if cached is not None:
+        _map_swap_cache_page(kernel, task, vma, address, word, write, cached)
+        return cached, False
     pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
     if not task.alive:
         free_page(kernel, pfn)
@@ -366,9 +389,8 @@ def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, 
     if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
         swap.free_slot(offset)
         physmem.set_flags(pfn, PageFlag.DIRTY)
-    else:
-        physmem.set_flags(pfn, PageFlag.SWAPCACHE)
-        physmem.private[pfn] = entry
+    else:  # the PTE's reference on the slot becomes the swap cache's
+        add_to_swap_cache(kernel, pfn, entry)
     task.mm.swap_entries -= 1
     bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
     map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
@@ -377,7 +399,38 @@ def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, 
     # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
     kernel.vm_events.workingset_refault_anon += 1
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
-    return pfn
+    swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
+    return pfn, True
+
+
+def _map_swap_cache_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool, pfn: int
+) -> None:
+    """do_swap_page on a swap-cache hit: map the page already there, no I/O (a minor fault).
+
+    The PTE's reference on the slot is dropped (the cache keeps its own), and the page
+    leaves the swap cache altogether when the access writes or swap is over half full. A
+    page read ahead is on the LRU already; finding it is a swap_ra_hit.
+    """
+    swap = kernel.swap
+    assert swap is not None
+    physmem = kernel.physmem
+    flags = physmem.flags.item(pfn)
+    if flags & _READAHEAD_BIT:
+        kernel.vm_events.swap_ra_hit += 1
+    new_flags = _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
+    physmem.flags[pfn] = (flags & ~_READAHEAD_BIT) | new_flags
+    offset = swp_offset(physmem.private.item(pfn))
+    swap.free_slot(offset)  # the PTE's
+    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+        delete_from_swap_cache(kernel, pfn)
+        swap.free_slot(offset)  # the cache's
+        physmem.set_flags(pfn, PageFlag.DIRTY)
+    task.mm.swap_entries -= 1
+    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, task.mm, address & ~(PAGE_SIZE - 1), word)
+    task.mm.count_resident(vma.shared, 1)
 
 
 def map_user_page(
@@ -600,8 +653,8 @@ def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:
             continue
         vma = task.mm.find_vma(va)
         assert vma is not None
-        swap_in_page(kernel, task, vma, va, word, False)
-        kernel.vm_events.swap_ra += 1
+        _pfn, read = swap_in_page(kernel, task, vma, va, word, False)
+        kernel.vm_events.swap_ra += read
         count += 1
     return count
 
@@ -642,7 +695,7 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
                 elif unmap_user_page(kernel, mm, pfn, first_va + (k << PAGE_SHIFT)):
                     freed.append(pfn)
             else:
-                swap_free_entry(kernel, pte)
+                free_swap_and_cache(kernel, pte)
                 mm.swap_entries -= 1
             entries[k] = 0
             cleared += 1
@@ -711,7 +764,8 @@ def translate(kernel: Kernel, task: Task, linear: int, vma_info: VmaInfo | None)
 def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
     """The last mapping of a user page went away: drop its swap-cache slot and free it."""
     if kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
-        swap_free_entry(kernel, int(kernel.physmem.private[pfn]))
-        kernel.physmem.private[pfn] = 0
-    kernel.physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
+        offset = delete_from_swap_cache(kernel, pfn)
+        assert kernel.swap is not None
+        kernel.swap.free_slot(offset)  # the cache's reference
+    kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
     free_page(kernel, pfn, charge=charge)

@@ -42,6 +42,7 @@ class PageFlag(IntFlag):
     ANON = 1 << 12  # anonymous user page (page->mapping & PAGE_MAPPING_ANON)
     VMALLOC = 1 << 13  # backs part of a vmalloc area
     KMALLOC = 1 << 14  # a large kmalloc served straight from the page allocator
+    READAHEAD = 1 << 15  # read ahead from swap and not yet faulted on (swap_ra_hit when it is)
 
 
 class PhysicalMemory:

@@ -355,6 +355,10 @@ class SwapDevice:
         self._cluster_capacity[-1] = self.nr_slots - (nr_clusters - 1) * SWAPFILE_CLUSTER
         self._cluster_capacity[0] -= 1  # the header slot is never free
         self.cluster_free: npt.NDArray[np.int32] = self._cluster_capacity.copy()
+        # The swap cache (swapper_spaces): slot -> the frame holding its page (swap_state.py),
+        # and for a page read ahead, the simulated time its read completes (PG_locked until).
+        self.cache: dict[int, int] = {}
+        self.cache_ready_ns: dict[int, int] = {}
 
     # ---- header --------------------------------------------------------------------------------
     def _write_header(self, seed: int) -> None:
@@ -741,7 +745,8 @@ class SwapDevice:
 
         Raises:
             KernelBug: slot 0 is in use, inuse_pages or cluster_free disagree with swap_map,
-                or a free slot lies outside lowest_bit..highest_bit.
+                the swap cache holds a free slot, or a free slot lies outside
+                lowest_bit..highest_bit.
         """
         if self.swap_map[0]:
             raise KernelBug("the swap header slot is in use")
@@ -755,6 +760,9 @@ class SwapDevice:
         used_per_cluster = np.add.reduceat(in_use.astype(np.int32), starts)
         if not np.array_equal(self.cluster_free, self._cluster_capacity - used_per_cluster):
             raise KernelBug("cluster_free disagrees with swap_map")
+        uncounted = [offset for offset in self.cache if not self.swap_map[offset]]
+        if uncounted:
+            raise KernelBug(f"swap cache pages hold free slots {uncounted[:8]}")
         free = np.flatnonzero(~in_use[1:]) + 1
         if free.size and (free[0] < self.lowest_bit or free[-1] > self.highest_bit):
             raise KernelBug(

@@ -22,6 +22,7 @@ from .printk import LogLevel
 from .results import EventKind
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
+from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -96,9 +97,10 @@ def shrink_page_list(
     victims: list[_Victim] = []
     for pfn in pfns:
         mappings = rmap.mappings(pfn)
-        if not mappings:
+        in_swap_cache = physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+        if not mappings and not in_swap_cache:
             raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
-        victim = _Victim(pfn, mappings, physmem.test_flags(pfn, PageFlag.SWAPCACHE))
+        victim = _Victim(pfn, mappings, in_swap_cache)
         victims.append(victim)
         dirty = rmap.test_and_clear_dirty(pfn) or physmem.test_flags(pfn, PageFlag.DIRTY)
         if victim.in_swap_cache and not dirty:
@@ -151,11 +153,16 @@ def shrink_page_list(
 
 
 def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
-    """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged)."""
+    """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged).
+
+    A page nobody maps (read ahead, never faulted on) just leaves the swap cache."""
     swap = kernel.swap
     assert swap is not None
     physmem = kernel.physmem
     pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
+    if not mappings:
+        drop_unmapped_swap_cache_page(kernel, pfn, charge=False)
+        return
     # The slot's count: one per PTE that will hold the entry; the swap cache's own
     # reference (or the fresh allocation's) becomes the first of them.
     for _ in range(len(mappings) - 1):
@@ -175,8 +182,9 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
         pfn,
         f"slot {swp_offset(entry)} {victim.result.value}",
     )
-    physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
-    physmem.private[pfn] = 0
+    if victim.in_swap_cache:
+        delete_from_swap_cache(kernel, pfn)
+    physmem.clear_flags(pfn, PageFlag.DIRTY)
     free_page(kernel, pfn, charge=False)
 
 
@@ -192,8 +200,7 @@ def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> N
     pfn = victim.pfn
     physmem.set_flags(pfn, PageFlag.DIRTY)
     if victim.in_swap_cache:  # the swap cache held the slot: it lets go of it
-        physmem.clear_flags(pfn, PageFlag.SWAPCACHE)
-        physmem.private[pfn] = 0
+        delete_from_swap_cache(kernel, pfn)
     kernel.swap.free_slot(victim.write_offset)
     if error is not None:
         kernel.printk_ratelimited(LogLevel.ERR, error.message)

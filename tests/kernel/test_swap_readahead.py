@@ -50,6 +50,19 @@ def rewrite_run(machine: Machine, nr_pages: int) -> tuple[int, dict[str, int]]:
     return base, {name: after[name] - before[name] for name in COUNTERS}
 
 
+def overcommitted(machine: Machine, nr_pages: int = 3072) -> tuple[int, int, list[int]]:
+    """A process that wrote more pages than RAM holds: (pid, address, its swapped-out pages)."""
+    pid = machine.spawn()
+    base = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
+    machine.touch_many(pid, pages(base, nr_pages), True)
+    swapped = [
+        int(a)
+        for a in pages(base, nr_pages)
+        if machine.translate(pid, int(a)).swap_offset is not None
+    ]
+    return pid, base, swapped
+
+
 def test_a_rewrite_under_pressure_reads_clusters_as_linux_does(
     make_machine: Callable[..., Machine],
 ) -> None:
@@ -95,12 +108,7 @@ def test_a_page_read_ahead_goes_when_its_owner_unmaps_it(
     make_machine: Callable[..., Machine],
 ) -> None:
     machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB)
-    pid = machine.spawn()
-    base = machine.mmap(pid, 0, 3072 * PAGE_SIZE, RW, ANON)
-    machine.touch_many(pid, pages(base, 3072), True)
-    swapped = [
-        int(a) for a in pages(base, 3072) if machine.translate(pid, int(a)).swap_offset is not None
-    ]
+    pid, base, swapped = overcommitted(machine)
     machine.touch(pid, swapped[0])  # one major fault reads its neighbours ahead
     assert machine.meminfo()["SwapCached"] > 4  # kB: the faulted page and what came along
     machine.munmap(pid, base, 3072 * PAGE_SIZE)
@@ -113,12 +121,7 @@ def test_reclaim_drops_pages_read_ahead_without_writing_them(
     make_machine: Callable[..., Machine],
 ) -> None:
     machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB)
-    pid = machine.spawn()
-    base = machine.mmap(pid, 0, 3072 * PAGE_SIZE, RW, ANON)
-    machine.touch_many(pid, pages(base, 3072), True)
-    swapped = [
-        int(a) for a in pages(base, 3072) if machine.translate(pid, int(a)).swap_offset is not None
-    ]
+    pid, _base, swapped = overcommitted(machine)
     # Fault one page of each cluster, reading the rest ahead, and never touch those.
     for address in swapped[::8][:64]:
         machine.touch(pid, address)

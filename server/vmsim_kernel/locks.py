@@ -140,7 +140,7 @@ class BusyIntervals:
         if starts[0] < self.latest_end_ns:
             raise KernelBug("add_after: an interval starts before the recorded ones end")
         self._starts.extend(starts)
-        self._ends.extend(start + length_ns for start in starts)
+        self._ends.extend([start + length_ns for start in starts])
         excess = len(self._starts) - self._limit
         if excess > 0:
             del self._starts[:excess], self._ends[:excess]

@@ -296,18 +296,19 @@ def do_anonymous_pages(
     # lock's work; then the restarted access's page walk (user time).
     in_mmap_ns = costs.page_alloc_ns + costs.zero_page_ns + costs.lru_update_ns
     period = costs.fault_entry_ns + in_mmap_ns + costs.page_walk_ns
-    acquired = range(start_ns + costs.fault_entry_ns, start_ns + nr_pages * period, period)
-    lock.record_holds(thread, list(acquired), in_mmap_ns, read=True)
+    acquired = list(range(start_ns + costs.fault_entry_ns, start_ns + nr_pages * period, period))
+    lock.record_holds(thread, acquired, in_mmap_ns, read=True)
     first = 0
     for _zone, zone_pfns in batches:
         count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
         zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
         zone_lock.record_holds(
-            thread, list(acquired[first : first + len(zone_pfns)]), costs.page_alloc_ns
+            thread, acquired[first : first + len(zone_pfns)], costs.page_alloc_ns
         )
         first += len(zone_pfns)
     lru_offset = costs.page_alloc_ns + costs.zero_page_ns
-    kernel.lru_lock.record_holds(thread, [t + lru_offset for t in acquired], costs.lru_update_ns)
+    lru_starts = list(range(acquired[0] + lru_offset, acquired[-1] + lru_offset + 1, period))
+    kernel.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
     thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
     thread.run(nr_pages * costs.page_walk_ns, user=True)
 

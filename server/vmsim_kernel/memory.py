@@ -469,7 +469,7 @@ _BULK_CHUNK: Final = 32768
 # A batched first touch costs the host a small fraction of a single fault (the per-fault
 # Python calls are paid once per batch): a quantum's fault budget (max_faults) holds this
 # many of them per fault, so a quantum still holds the host about as long.
-BATCHED_TOUCHES_PER_FAULT: Final = 64
+BATCHED_TOUCHES_PER_FAULT: Final = 256
 _MAX_FIRST_TOUCH_BATCH: Final = 4096
 
 

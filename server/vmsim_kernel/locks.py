@@ -168,13 +168,12 @@ class BusyIntervals:
         """The earliest start at or after *at_ns* of a free stretch *length_ns* long."""
         moment = self.free_from(at_ns)
         starts, ends = self._starts, self._ends
-        while True:
-            while (end := self.covering_end(moment)) is not None:
-                moment = end
-            index = bisect.bisect_right(starts, moment)  # the first interval after moment
-            if index == len(starts) or starts[index] >= moment + length_ns:
-                return moment
+        # One pass over the intervals from moment on: a backlogged device has many.
+        index = bisect.bisect_left(starts, moment)  # the first interval not before moment
+        while index < len(starts) and starts[index] < moment + length_ns:
             moment = ends[index]
+            index += 1
+        return moment
 
 
 class SimLock:

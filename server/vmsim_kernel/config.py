@@ -64,6 +64,9 @@ class MachineConfig:
         record: keep a journal of every call so the run can be replayed (journal.py).
         direct_map_pse: map the direct map with 4 MiB PSE pages (as Linux does on CPUs with
             PSE) instead of 4 KiB PTEs; a tail shorter than 4 MiB still uses PTEs.
+        page_cluster: vm.page-cluster: a swap-in reads the aligned cluster of
+            2**page_cluster slots around the faulting one (0..5; 0 reads only the page
+            faulted on, as the textbook model and LTP's swap tests expect).
     """
 
     ram_bytes: int = 64 * MiB
@@ -82,6 +85,7 @@ class MachineConfig:
     lock_kinds: dict[str, str] = field(default_factory=dict)
     record: bool = False
     direct_map_pse: bool = False
+    page_cluster: int = 3
 
     def __post_init__(self) -> None:
         if not MIN_RAM <= self.ram_bytes <= MAX_RAM or self.ram_bytes % PAGE_SIZE:
@@ -106,6 +110,8 @@ class MachineConfig:
             raise InvalidArgument("nr_cpus", f"{self.nr_cpus}", "1..64")
         if self.min_free_kbytes is not None and not 128 <= self.min_free_kbytes <= 262144:
             raise InvalidArgument("min_free_kbytes", f"{self.min_free_kbytes}", "128..262144")
+        if not 0 <= self.page_cluster <= 5:
+            raise InvalidArgument("page_cluster", f"{self.page_cluster}", "0..5")
         if not 1 <= self.max_processes <= 32768:
             raise InvalidArgument("max_processes", f"{self.max_processes}", "1..32768")
         for lock_class, kind in self.lock_kinds.items():

@@ -316,6 +316,17 @@ class Kernel:
                 if kinds is None or kind in kinds:
                     listener(event)
 
+    def emit_many(
+        self, kind: EventKind, pid: int, addresses: list[int], pfns: list[int], detail: str = ""
+    ) -> None:
+        """emit() once per (address, pfn) pair, in order: a batch of faults reports each of
+        its pages as its own event, with the sequence numbers the single path would give."""
+        if kind not in self._wanted_kinds:
+            self._event_seq += len(addresses)
+            return
+        for address, pfn in zip(addresses, pfns, strict=True):
+            self.emit(kind, pid, address, pfn, detail)
+
     def add_event_listener(
         self, listener: EventListener, kinds: frozenset[EventKind] | None = None
     ) -> None:

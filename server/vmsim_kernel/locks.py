@@ -79,6 +79,17 @@ class LockClassStats:
         self.hold_max_ns = max(self.hold_max_ns, hold_ns)
         self.hold_total_ns += hold_ns
 
+    def record_holds(self, count: int, hold_ns: int, first_bounced: bool) -> None:
+        """record_hold for *count* holds of *hold_ns* by one thread, in a row."""
+        if count <= 0:
+            return
+        first = self.acquisitions == 0
+        self.acquisitions += count
+        self.acq_bounces += first_bounced
+        self.hold_min_ns = hold_ns if first else min(self.hold_min_ns, hold_ns)
+        self.hold_max_ns = max(self.hold_max_ns, hold_ns)
+        self.hold_total_ns += count * hold_ns
+
 
 class BusyIntervals:
     """The simulated time during which a device was busy: disjoint [start, end) intervals,
@@ -178,6 +189,28 @@ class LockHolds:
     def __len__(self) -> int:
         return len(self._starts)
 
+    @property
+    def latest_end_ns(self) -> int:
+        """When the last recorded hold ends (0 when none is kept)."""
+        return self._latest_end
+
+    def add_after(self, starts: list[int], length_ns: int) -> None:
+        """add() of [start, start + length_ns) for each of *starts*, ascending and apart by at
+        least *length_ns*, none before the recorded holds end (the batch form)."""
+        if not starts or length_ns <= 0:
+            return
+        if starts[0] < self._latest_end:
+            raise KernelBug("add_after: a hold starts before the recorded ones end")
+        self._starts.extend(starts)
+        self._ends.extend([start + length_ns for start in starts])
+        self._latest_end = starts[-1] + length_ns
+        self._longest = max(self._longest, length_ns)
+        if len(self._starts) > 2 * self._limit:
+            del self._starts[: self._limit], self._ends[: self._limit]
+            self._longest = max(
+                end - start for start, end in zip(self._starts, self._ends, strict=True)
+            )
+
     def add(self, start_ns: int, end_ns: int) -> None:
         """Record one hold (an empty one is dropped)."""
         if end_ns <= start_ns:
@@ -262,6 +295,35 @@ class SimLock:
                 thread.times.lock_wait_ns += wait
                 thread.run(2 * costs.context_switch_ns)  # switched out, then woken and back in
         self._held[thread.tid] = (thread.now_ns, shared, bounced)
+        self.last_owner = thread.tid
+
+    def free_after(self, at_ns: int) -> bool:
+        """Whether no hold, by anyone, lasts beyond *at_ns*: from then on nobody waits."""
+        return (
+            self.exclusive_holds.latest_end_ns <= at_ns
+            and self.shared_holds.latest_end_ns <= at_ns
+            and not self._held
+        )
+
+    def record_holds(
+        self, thread: SimThread, starts: list[int], hold_ns: int, *, read: bool = False
+    ) -> None:
+        """What acquire, hold_ns of work and release at each of *starts* (ascending, at least
+        hold_ns apart) by *thread* would record, when the lock is free_after(starts[0]):
+        no waits, so only the holds and the statistics. The thread's clock is the caller's.
+
+        Raises:
+            KernelBug: the lock may be busy then, so the holds could have waited.
+        """
+        if not starts:
+            return
+        if not self.free_after(starts[0]):
+            raise KernelBug(f"{self.lock_class}: batched holds on a lock that may be busy")
+        shared = read and self.rw
+        (self.shared_holds if shared else self.exclusive_holds).add_after(starts, hold_ns)
+        bounced = self.last_owner not in (-1, thread.tid)
+        stats = self._stats_read if shared else self._stats_exclusive
+        stats.record_holds(len(starts), hold_ns, bounced)
         self.last_owner = thread.tid
 
     def record_blocked(self, wait_ns: int) -> None:

@@ -24,12 +24,13 @@ from .constants import (
     STACK_RLIMIT,
     STACK_TOP,
     TASK_SIZE,
+    ZONELIST,
     Gfp,
 )
 from .errors import KernelBug, SwapIoError
 from .mm import MmStruct, Vma
 from .overcommit import commit_pages, uncommit_pages
-from .page_alloc import charge_zone_lock, free_page
+from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .pgtable import (
     FRAME_MASK,
     PDE_USER_TABLE,
@@ -48,14 +49,24 @@ from .pgtable import (
 from .physmem import PageFlag
 from .printk import LogLevel
 from .results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
-from .swap import swap_free_entry, swp_offset, swp_type, wait_for_swap_read
+from .swap import swp_offset, swp_type, wait_for_swap_read
+from .swap_state import (
+    add_to_swap_cache,
+    delete_from_swap_cache,
+    free_swap_and_cache,
+    lookup_swap_cache,
+    readahead_offsets,
+    swap_cluster_readahead,
+)
 
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .process import Task
 
 __all__ = [
+    "BATCHED_TOUCHES_PER_FAULT",
     "access_user_memory",
+    "do_anonymous_pages",
     "exit_mmap",
     "free_pgtables",
     "handle_mm_fault",
@@ -82,6 +93,7 @@ _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag
 # A MAP_SHARED anonymous page is shmem: swap-backed, but not PageAnon.
 _NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 _ANON_BIT: Final = int(PageFlag.ANON)
+_READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -208,7 +220,7 @@ def do_anonymous_page(
     if not task.alive:
         free_page(kernel, pfn)
         raise task_exit.dead(task)
-    kernel.physmem.zero_frame(pfn)
+    kernel.physmem.zero_user_frame(pfn)
     kernel.current.run(kernel.costs.zero_page_ns)
     flags = kernel.physmem.flags
     flags[pfn] = flags.item(pfn) | (_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
@@ -220,31 +232,143 @@ def do_anonymous_page(
     return FaultResult.MINOR
 
 
+def do_anonymous_pages(
+    kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool
+) -> int:
+    """A run of first-touch write faults as one batch: do_anonymous_page for each address,
+    in order, with the same frames, PTEs, counters, events and simulated time; returns how
+    many addresses from the front of *addresses* it handled (0: none, use touch_one).
+
+    The run is the longest prefix of *addresses* that the single path would treat as that
+    many do_anonymous_page calls: strictly increasing pages, one writable VMA, page tables
+    present, PTEs empty, and no more pages than the allocator's fast path gives
+    (get_pages_bulk_from_freelist at the low mark, the same frames one by one would get).
+    A page that needs a page table or the allocator's slow path (kswapd, reclaim) is left
+    to the single path, so the batch never changes what happens.
+
+    What is batched is the host's work: the frames come from one bulk allocation
+    (alloc_pages_bulk), PTEs, page flags, rmap and LRU are written with numpy or in one
+    call, frames never used since boot are not cleared (PhysicalMemory.zero_user_frames).
+    The simulated machine sees the single path exactly: the same clock, CPU times, lock
+    holds at the same moments and /proc/lock_stat counts (SimLock.record_holds). That needs
+    the locks to be free for the whole batch; when a hold by another thread (kswapd, a
+    thread with a later clock) may lie ahead, the batch is declined and the single path
+    handles the fault, waits included.
+    """
+    if not write or len(addresses) < 2:
+        return 0
+    mm = task.mm
+    vma = mm.find_vma(int(addresses[0]))
+    if vma is None or not vma.writable or not vma.accessible:
+        return 0
+    vpns = addresses >> np.uint32(PAGE_SHIFT)
+    ram32 = kernel.ram32
+    pgd = ram32[mm.pgd_pfn << 10 : (mm.pgd_pfn << 10) + 1024]
+    pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
+    pdes = pgd[pde_index]
+    pte_words = ((pdes & np.uint32(FRAME_MASK)) >> np.uint32(2)).astype(np.int64) + (
+        vpns & np.uint32(1023)
+    )
+    ok = (pdes & np.uint32(_P)) != 0
+    ok[1:] &= vpns[1:] > vpns[:-1]
+    ok &= addresses < np.uint32(vma.end)
+    ok &= ram32[np.where(ok, pte_words, 0)] == 0
+    nr_pages = int(np.argmin(ok)) if not ok.all() else len(ok)
+    if nr_pages < 2:
+        return 0
+    thread, costs = kernel.current, kernel.costs
+    lock = task.mmap_lock
+    assert lock is not None
+    zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
+    start_ns = thread.now_ns
+    if not all(held.free_after(start_ns) for held in (lock, kernel.lru_lock, *zone_locks)):
+        return 0  # a hold by another thread may lie ahead: only the single path is exact
+    batches = kernel.allocator.get_pages_bulk_from_freelist(
+        Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
+    )
+    if not batches:
+        return 0
+    pfns = batches[0][1] if len(batches) == 1 else np.concatenate([b[1] for b in batches])
+    nr_pages = len(pfns)
+    # The single path's timeline, page i starting at start_ns + i * period: fault entry,
+    # then under mmap_lock (read) the zone lock's allocation work, clear_page, the LRU
+    # lock's work; then the restarted access's page walk (user time).
+    in_mmap_ns = costs.page_alloc_ns + costs.zero_page_ns + costs.lru_update_ns
+    period = costs.fault_entry_ns + in_mmap_ns + costs.page_walk_ns
+    acquired = list(range(start_ns + costs.fault_entry_ns, start_ns + nr_pages * period, period))
+    lock.record_holds(thread, acquired, in_mmap_ns, read=True)
+    first = 0
+    for _zone, zone_pfns in batches:
+        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
+        zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
+        zone_lock.record_holds(
+            thread, acquired[first : first + len(zone_pfns)], costs.page_alloc_ns
+        )
+        first += len(zone_pfns)
+    lru_offset = costs.page_alloc_ns + costs.zero_page_ns
+    lru_starts = list(range(acquired[0] + lru_offset, acquired[-1] + lru_offset + 1, period))
+    kernel.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
+    thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
+    thread.run(nr_pages * costs.page_walk_ns, user=True)
+
+    physmem = kernel.physmem
+    physmem.zero_user_frames(pfns)
+    physmem.flags[pfns] |= np.uint32(_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
+    words = pte_words[:nr_pages]
+    bits = user_pte_bits(vma.writable, True) | _A | _D
+    ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
+    page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
+    kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
+    pfn_list = pfns.tolist()
+    kernel.policy.insert_many(pfn_list)
+    mm.count_resident(vma.shared, nr_pages)
+    task.min_flt += nr_pages
+    kernel.vm_events.pgfault += nr_pages
+    kernel.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
+    # Each faulting access is restarted: it walks the new PTE and fills the TLB.
+    thread.tlb.access_many(vpns[:nr_pages])
+    return nr_pages
+
+
 def do_swap_page(
     kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> FaultResult:
-    """Touch of a swapped-out page: read it back from the swap device (major fault)."""
-    swap_in_page(kernel, task, vma, address, word, write)
-    task.maj_flt += 1
+    """Touch of a swapped-out page: a major fault that reads it back from the swap device,
+    or a minor one when it is in the swap cache already (read ahead by an earlier fault)."""
+    pfn, read = swap_in_page(kernel, task, vma, address, word, write)
     kernel.vm_events.pgfault += 1
+    if not read:
+        task.min_flt += 1
+        kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "swap cache")
+        return FaultResult.MINOR
+    task.maj_flt += 1
     kernel.vm_events.pgmajfault += 1
-    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, kernel.ram_words[word] >> PAGE_SHIFT)
+    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn)
     return FaultResult.MAJOR
 
 
-def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool) -> int:
-    """Read the page whose swap entry is at *word* into a new frame and map it; return the pfn.
+def swap_in_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> tuple[int, bool]:
+    """Bring in the page whose swap entry is at *word* and map it; return (pfn, whether it
+    was read from the device rather than found in the swap cache).
 
-    The slot is kept (the page joins the swap cache, so an unchanged page can later be
-    dropped without a write) unless the access writes or swap is over half full, as
-    do_swap_page() does with vm_swap_full(). A slot that cannot be read back intact kills
-    the task with SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
+    A miss reads the page into a new frame, then reads ahead the rest of its slot cluster
+    into the swap cache (swap_state.swap_cluster_readahead, vm.page-cluster). The slot is
+    kept (the page stays in the swap cache, so an unchanged page can later be dropped
+    without a write) unless the access writes or swap is over half full, as do_swap_page()
+    does with vm_swap_full(). A slot that cannot be read back intact kills the task with
+    SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
     """
     swap = kernel.swap
     entry = kernel.ram_words[word]
     if swap is None or swp_type(entry) != swap.swap_type:
         raise KernelBug(f"swap entry {entry:#x} names no swap device")
     offset = swp_offset(entry)
+    cached = lookup_swap_cache(kernel, offset)
+    if cached is not None:
+        _map_swap_cache_page(kernel, task, vma, address, word, write, cached)
+        return cached, False
     pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
     if not task.alive:
         free_page(kernel, pfn)
@@ -265,9 +389,8 @@ def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, 
     if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
         swap.free_slot(offset)
         physmem.set_flags(pfn, PageFlag.DIRTY)
-    else:
-        physmem.set_flags(pfn, PageFlag.SWAPCACHE)
-        physmem.private[pfn] = entry
+    else:  # the PTE's reference on the slot becomes the swap cache's
+        add_to_swap_cache(kernel, pfn, entry)
     task.mm.swap_entries -= 1
     bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
     map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
@@ -276,7 +399,38 @@ def swap_in_page(kernel: Kernel, task: Task, vma: Vma, address: int, word: int, 
     # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
     kernel.vm_events.workingset_refault_anon += 1
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
-    return pfn
+    swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
+    return pfn, True
+
+
+def _map_swap_cache_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool, pfn: int
+) -> None:
+    """do_swap_page on a swap-cache hit: map the page already there, no I/O (a minor fault).
+
+    The PTE's reference on the slot is dropped (the cache keeps its own), and the page
+    leaves the swap cache altogether when the access writes or swap is over half full. A
+    page read ahead is on the LRU already; finding it is a swap_ra_hit.
+    """
+    swap = kernel.swap
+    assert swap is not None
+    physmem = kernel.physmem
+    flags = physmem.flags.item(pfn)
+    if flags & _READAHEAD_BIT:
+        kernel.vm_events.swap_ra_hit += 1
+    new_flags = _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
+    physmem.flags[pfn] = (flags & ~_READAHEAD_BIT) | new_flags
+    offset = swp_offset(physmem.private.item(pfn))
+    swap.free_slot(offset)  # the PTE's
+    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+        delete_from_swap_cache(kernel, pfn)
+        swap.free_slot(offset)  # the cache's
+        physmem.set_flags(pfn, PageFlag.DIRTY)
+    task.mm.swap_entries -= 1
+    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, task.mm, address & ~(PAGE_SIZE - 1), word)
+    task.mm.count_resident(vma.shared, 1)
 
 
 def map_user_page(
@@ -311,6 +465,11 @@ def expand_stack(kernel: Kernel, task: Task, address: int) -> Vma | None:
 # Addresses checked per bulk step of touch_many: numpy temporaries stay in the CPU cache and
 # are reused by malloc instead of being mapped (and first-touch faulted) afresh per batch.
 _BULK_CHUNK: Final = 32768
+# A batched first touch costs the host a small fraction of a single fault (the per-fault
+# Python calls are paid once per batch): a quantum's fault budget (max_faults) holds this
+# many of them per fault, so a quantum still holds the host about as long.
+BATCHED_TOUCHES_PER_FAULT: Final = 256
+_MAX_FIRST_TOUCH_BATCH: Final = 4096
 
 
 def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
@@ -364,6 +523,13 @@ def touch_many(
     ram32 = kernel.ram32
     pgd_base = np.uint32(task.mm.pgd_pfn << 10)
     counts = [0, 0, 0]  # hits, minor, major
+    # The quantum's fault budget: a quantum that ends while no other task is runnable
+    # changes nothing in the schedule (there is no one to switch to), so a task alone on the
+    # run queue counts a batched first touch as 1/BATCHED_TOUCHES_PER_FAULT of a fault (the
+    # host cost it has); with others waiting, every fault counts whole and the interleaving
+    # is exactly that of single faults.
+    per_fault = BATCHED_TOUCHES_PER_FAULT if kernel.sched.nr_running <= 1 else 1
+    fault_units = 0
     position = 0
     window = 16
     total = len(addrs)
@@ -409,14 +575,43 @@ def touch_many(
         faults_in_window = 0
         end = min(total, position + window)
         while position < end:
+            if write:
+                room = _MAX_FIRST_TOUCH_BATCH
+                if max_faults is not None:
+                    room = min(room, max_faults * per_fault - fault_units)
+                batched = _first_touch_batch(kernel, task, addrs[position : position + room])
+                if batched:
+                    counts[1] += batched
+                    fault_units += batched
+                    faults_in_window += batched
+                    position += batched
+                    if max_faults is not None and fault_units >= max_faults * per_fault:
+                        return TouchSummary(position, counts[0], counts[1], counts[2])
+                    continue
             result = touch_one(kernel, task, int(addrs[position]), write)
             counts[result] += 1
             faults_in_window += result != FaultResult.HIT
+            fault_units += per_fault if result != FaultResult.HIT else 0
             position += 1
-            if max_faults is not None and counts[1] + counts[2] >= max_faults:
+            if max_faults is not None and fault_units >= max_faults * per_fault:
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32]) -> int:
+    """do_anonymous_pages at the front of *addresses* when it can apply; a scalar look at the
+    first PTE and at the allocator's fast path first, so a fault that cannot be batched
+    (swapped out, present, or needing reclaim) costs the single path almost nothing more."""
+    if len(addresses) < 2:
+        return 0
+    word = pte_word_or_none(kernel, task.mm, int(addresses[0]))
+    if word is None or kernel.ram_words[word]:
+        return 0
+    allowed = kernel.allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
+    if allowed < 2:
+        return 0
+    return do_anonymous_pages(kernel, task, addresses[:allowed], True)
 
 
 def access_user_memory(
@@ -452,8 +647,8 @@ def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:
             continue
         vma = task.mm.find_vma(va)
         assert vma is not None
-        swap_in_page(kernel, task, vma, va, word, False)
-        kernel.vm_events.swap_ra += 1
+        _pfn, read = swap_in_page(kernel, task, vma, va, word, False)
+        kernel.vm_events.swap_ra += read
         count += 1
     return count
 
@@ -494,7 +689,7 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
                 elif unmap_user_page(kernel, mm, pfn, first_va + (k << PAGE_SHIFT)):
                     freed.append(pfn)
             else:
-                swap_free_entry(kernel, pte)
+                free_swap_and_cache(kernel, pte)
                 mm.swap_entries -= 1
             entries[k] = 0
             cleared += 1
@@ -563,7 +758,8 @@ def translate(kernel: Kernel, task: Task, linear: int, vma_info: VmaInfo | None)
 def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
     """The last mapping of a user page went away: drop its swap-cache slot and free it."""
     if kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
-        swap_free_entry(kernel, int(kernel.physmem.private[pfn]))
-        kernel.physmem.private[pfn] = 0
-    kernel.physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
+        offset = delete_from_swap_cache(kernel, pfn)
+        assert kernel.swap is not None
+        kernel.swap.free_slot(offset)  # the cache's reference
+    kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
     free_page(kernel, pfn, charge=charge)

@@ -178,16 +178,34 @@ class Zone:
         """
         if level is WatermarkLevel.NONE:
             return self._has_free_block(order)
-        mark = self.watermark(level)
-        if harder:
-            mark -= mark // 4
-        if classzone is not None:
-            mark += self.lowmem_reserve[classzone]
+        mark = self.effective_mark(level, classzone=classzone, harder=harder)
         # The block's other pages are gone too, but only its first one counts as "the" page.
         free_pages = self.nr_free_pages - ((1 << order) - 1)
         if free_pages <= mark:
             return False
         return order == 0 or self._has_free_block(order)
+
+    def effective_mark(
+        self, level: WatermarkLevel, *, classzone: ZoneType | None = None, harder: bool = False
+    ) -> int:
+        """The free pages an allocation at *level* must leave above: the mark, a quarter
+        lower for *harder*, plus lowmem_reserve[*classzone*] (0 for level NONE)."""
+        mark = self.watermark(level)
+        if harder:
+            mark -= mark // 4
+        if classzone is not None:
+            mark += self.lowmem_reserve[classzone]
+        return mark
+
+    def order0_pages_allowed(
+        self, level: WatermarkLevel, *, classzone: ZoneType | None = None, harder: bool = False
+    ) -> int:
+        """How many order-0 pages in a row watermark_ok(0, ...) lets this zone give now:
+        each one needs the free pages above the mark, so nr_free_pages - mark of them."""
+        if level is WatermarkLevel.NONE:
+            return self.nr_free_pages
+        mark = self.effective_mark(level, classzone=classzone, harder=harder)
+        return max(0, self.nr_free_pages - mark)
 
     def _has_free_block(self, order: int) -> bool:
         return any(self.free_area[current].free_list for current in range(order, MAX_ORDER))
@@ -361,6 +379,55 @@ class PageAllocator:
         zone.nr_allocated_pages += 1 << order
         return Pfn(pfn)
 
+    def allocate_pages_bulk(self, zone: Zone, nr_pages: int) -> npt.NDArray[np.int64]:
+        """rmqueue_bulk: up to *nr_pages* order-0 pages from *zone*, watermarks ignored.
+
+        The result (and the free lists left behind) are exactly those of as many
+        allocate_pages(zone, 0) calls in a row, only without splitting a block page by page:
+        once the order-0 list is empty, __rmqueue_smallest splits the smallest block and
+        then hands out its pages from the head upwards, so a block taken whole is a run
+        of consecutive frames, and a block taken in part leaves the naturally aligned
+        pieces of its tail on the (empty) lower lists, as expand() would have.
+
+        Returns:
+            The pfns in allocation order; shorter than *nr_pages* when the zone runs out.
+        """
+        if nr_pages < 0:
+            raise KernelBug(f"bulk allocation of {nr_pages} pages")
+        runs: list[npt.NDArray[np.int64]] = []
+        singles: list[int] = []
+        taken = 0
+        free_area = zone.free_area
+        while taken < nr_pages:
+            order0 = free_area[0].free_list
+            if order0:
+                pfn = next(reversed(order0))
+                self._del_free_block(zone, pfn, 0)
+                singles.append(pfn)
+                taken += 1
+                continue
+            for order in range(1, MAX_ORDER):
+                if free_area[order].free_list:
+                    break
+            else:
+                break  # the zone is empty
+            if singles:
+                runs.append(np.array(singles, dtype=np.int64))
+                singles = []
+            head = next(reversed(free_area[order].free_list))
+            self._del_free_block(zone, head, order)
+            want = min(1 << order, nr_pages - taken)
+            runs.append(np.arange(head, head + want, dtype=np.int64))
+            for pfn, piece_order in _aligned_blocks(head + want, head + (1 << order)):
+                self._add_free_block(zone, pfn, piece_order)
+            taken += want
+        if singles:
+            runs.append(np.array(singles, dtype=np.int64))
+        zone.nr_allocated_pages += taken
+        if not runs:
+            return np.zeros(0, dtype=np.int64)
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+
     def free_pages(self, pfn: int, order: int) -> None:
         """__free_one_page: return a block, merging with its buddy while the buddy is free.
 
@@ -384,9 +451,11 @@ class PageAllocator:
         if order == 0:
             physmem.flags[pfn] = 0
             physmem.private[pfn] = 0
+            physmem.pristine[pfn] = False
         else:
             physmem.flags[pfn : pfn + nr_pages] = 0
             physmem.private[pfn : pfn + nr_pages] = 0
+            physmem.pristine[pfn : pfn + nr_pages] = False
         zone.nr_allocated_pages -= nr_pages
         buddy_order = self.buddy_order
         while order < MAX_ORDER - 1:
@@ -451,6 +520,52 @@ class PageAllocator:
             if pfn is not None:
                 return pfn
         return None
+
+    def get_pages_bulk_from_freelist(
+        self, gfp: Gfp, nr_pages: int, level: WatermarkLevel
+    ) -> list[tuple[Zone, npt.NDArray[np.int64]]]:
+        """__alloc_pages_bulk: up to *nr_pages* order-0 pages for *gfp*, the same frames as
+        that many get_page_from_freelist(gfp, 0, level) calls in a row would give.
+
+        Taking a page only lowers its own zone's free count, so a zone the watermark check
+        refuses stays refused for the rest of the batch: the single-page walk would take
+        order0_pages_allowed pages from the first eligible zone of the zonelist, then move
+        on to the next. Unlike Linux's bulk allocator (which tries one zone and leaves the
+        rest to the single-page path), the whole zonelist is used, since the single-page
+        path would do that too. Fewer pages than asked means the next single allocation
+        needs the slow path (kswapd, reclaim).
+
+        Returns:
+            (zone, pfns) per zone used, in zonelist order.
+        """
+        harder = gfp is Gfp.ATOMIC
+        zonelist = ZONELIST[gfp]
+        classzone = zonelist[0]
+        result = []
+        for zone_type in zonelist:
+            if nr_pages <= 0:
+                break
+            zone = self.zones[zone_type]
+            if zone.is_empty:
+                continue
+            allowed = zone.order0_pages_allowed(level, classzone=classzone, harder=harder)
+            if allowed <= 0:
+                continue
+            pfns = self.allocate_pages_bulk(zone, min(allowed, nr_pages))
+            if len(pfns):
+                result.append((zone, pfns))
+                nr_pages -= len(pfns)
+        return result
+
+    def bulk_pages_allowed(self, gfp: Gfp, level: WatermarkLevel) -> int:
+        """How many order-0 pages get_pages_bulk_from_freelist(gfp, ..., level) could give now."""
+        harder = gfp is Gfp.ATOMIC
+        zonelist = ZONELIST[gfp]
+        return sum(
+            self.zones[zone_type].order0_pages_allowed(level, classzone=zonelist[0], harder=harder)
+            for zone_type in zonelist
+            if not self.zones[zone_type].is_empty
+        )
 
     # ---- queries -------------------------------------------------------------------------------
     def zone_of(self, pfn: int) -> Zone:

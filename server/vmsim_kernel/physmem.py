@@ -42,6 +42,7 @@ class PageFlag(IntFlag):
     ANON = 1 << 12  # anonymous user page (page->mapping & PAGE_MAPPING_ANON)
     VMALLOC = 1 << 13  # backs part of a vmalloc area
     KMALLOC = 1 << 14  # a large kmalloc served straight from the page allocator
+    READAHEAD = 1 << 15  # read ahead from swap and not yet faulted on (swap_ra_hit when it is)
 
 
 class PhysicalMemory:
@@ -56,6 +57,10 @@ class PhysicalMemory:
         flags: PageFlag bits per frame (page->flags).
         mapcount: PTEs mapping each frame (0-based, unlike Linux's -1 based _mapcount).
         private: the swap entry of a SWAPCACHE frame (page_private).
+        pristine: per frame, never freed nor written from outside since boot. A free frame
+            that is still pristine was never handed out, so its bytes are the host's fresh
+            zeroes and the host has not even backed them yet: clearing it (clear_page)
+            would only make the host fault the page in (see zero_user_frames).
     """
 
     def __init__(self, nr_frames: int) -> None:
@@ -76,6 +81,7 @@ class PhysicalMemory:
         self.flags: npt.NDArray[np.uint32] = np.zeros(nr_frames, dtype=np.uint32)
         self.mapcount: npt.NDArray[np.int32] = np.zeros(nr_frames, dtype=np.int32)
         self.private: npt.NDArray[np.uint32] = np.zeros(nr_frames, dtype=np.uint32)
+        self.pristine: npt.NDArray[np.bool_] = np.ones(nr_frames, dtype=np.bool_)
 
     # ---- bounds checks: kernel-internal callers, so a bad address is a bug ------------------
     def _check_frame(self, pfn: int) -> None:
@@ -97,6 +103,7 @@ class PhysicalMemory:
     def frame_view(self, pfn: int) -> memoryview:
         """The 4096 bytes of frame *pfn*, writable in place (page_address / kmap)."""
         self._check_frame(pfn)
+        self.pristine[pfn] = False  # the caller may write through the view
         start = pfn << PAGE_SHIFT
         return self._ram_view[start : start + PAGE_SIZE]
 
@@ -105,6 +112,37 @@ class PhysicalMemory:
         self._check_frame(pfn)
         start = pfn << PAGE_SHIFT
         self.ram8[start : start + PAGE_SIZE] = 0
+
+    def zero_user_frame(self, pfn: int) -> bool:
+        """zero_user_frames for one frame (the single-fault path); True if it was cleared."""
+        self._check_frame(pfn)
+        if self.pristine.item(pfn):
+            self.pristine[pfn] = False
+            return False
+        self.zero_frame(pfn)
+        return True
+
+    def zero_user_frames(self, pfns: npt.NDArray[np.int64]) -> int:
+        """clear_page() for freshly allocated frames, skipping the pristine ones; returns how
+        many were really cleared.
+
+        A pristine frame holds zeroes already (nothing ever wrote it), and writing them
+        again would make the host back the page for nothing: that host fault was the largest
+        single cost of a simulated first touch. The frames stop being pristine here, since
+        their new owner will write them.
+        """
+        if len(pfns) == 0:
+            return 0
+        used = pfns[~self.pristine[pfns]]
+        self.pristine[pfns] = False
+        for pfn in used.tolist():
+            self.zero_frame(pfn)
+        return len(used)
+
+    def mark_used(self, first_pfn: int, nr_frames: int) -> None:
+        """Frames [first_pfn, first_pfn + nr_frames) may hold data now: never treat them as
+        fresh host zeroes again (freeing a frame, or a write from outside its owner)."""
+        self.pristine[first_pfn : first_pfn + nr_frames] = False
 
     def copy_frame(self, src_pfn: int, dst_pfn: int) -> None:
         """copy_page(): copy frame *src_pfn* over frame *dst_pfn*."""
@@ -123,6 +161,9 @@ class PhysicalMemory:
         """Store *data* at physical address *physical*; may cross frame boundaries."""
         length = len(data) if isinstance(data, bytes) else data.nbytes
         self._check_phys(physical, length)
+        if length:  # kernel_write may write a free frame: it is no longer all zeroes
+            first = physical >> PAGE_SHIFT
+            self.mark_used(first, ((physical + length - 1) >> PAGE_SHIFT) - first + 1)
         # mmap slice assignment takes any contiguous buffer, whatever its item format.
         self.ram[physical : physical + length] = data
 

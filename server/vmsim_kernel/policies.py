@@ -54,6 +54,11 @@ class PagePolicy(ABC):
     def insert(self, key: int) -> None:
         """*key* became resident (it was just used)."""
 
+    def insert_many(self, keys: list[int]) -> None:
+        """The batch form of insert, in order (keys distinct and not resident)."""
+        for key in keys:
+            self.insert(key)
+
     def access(self, key: int) -> None:  # noqa: B027 - most policies learn recency from the accessed bit
         """A resident *key* was used; only exact-recency policies do work here."""
 
@@ -91,6 +96,13 @@ class _OrderedPolicy(PagePolicy):
         if key in self._queue:
             raise KernelBug(f"{self.name}: key {key} is already resident")
         self._queue[key] = None
+
+    def insert_many(self, keys: list[int]) -> None:
+        queue = self._queue
+        before = len(queue)
+        queue.update(dict.fromkeys(keys))
+        if len(queue) != before + len(keys):
+            raise KernelBug(f"{self.name}: a key of the batch was already resident")
 
     def remove(self, key: int) -> None:
         try:
@@ -238,6 +250,16 @@ class TwoListPolicy(PagePolicy):
         if key in self.active or key in self.inactive:
             raise KernelBug(f"linux: key {key} is already on an LRU list")
         self.inactive[key] = None
+
+    def insert_many(self, keys: list[int]) -> None:
+        """lru_cache_add of a batch (one pagevec drain): all onto the inactive list, in order."""
+        inactive = self.inactive
+        before = len(inactive)
+        if self.active and not self.active.keys().isdisjoint(keys):
+            raise KernelBug("linux: a key of the batch is already on the active list")
+        inactive.update(dict.fromkeys(keys))
+        if len(inactive) != before + len(keys):
+            raise KernelBug("linux: a key of the batch was already on the inactive list")
 
     def remove(self, key: int) -> None:
         if key in self.inactive:

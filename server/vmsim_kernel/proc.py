@@ -612,17 +612,28 @@ def check_invariants(kernel: Kernel) -> None:
     managed = kernel.nr_managed_pages
     free = kernel.allocator.nr_free_pages()
     mapped = kernel.rmap.nr_mapped_pages()
+    # Pages read ahead into the swap cache: on the LRU, mapped by nobody yet.
+    cached = [
+        pfn
+        for pfn in (kernel.swap.cache.values() if kernel.swap is not None else ())
+        if not kernel.rmap.is_mapped(pfn)
+    ]
     tables = _nr_pagetable_pages(kernel)
     kernel_pages = _nr_kernel_pages(kernel)
-    if free + mapped + tables + kernel_pages != managed:
+    if free + mapped + len(cached) + tables + kernel_pages != managed:
         raise KernelBug(
-            f"frames: free {free} + user {mapped} + page tables {tables} + kernel {kernel_pages} "
-            f"!= managed {managed}"
+            f"frames: free {free} + user {mapped} + swap cache {len(cached)} + page tables "
+            f"{tables} + kernel {kernel_pages} != managed {managed}"
         )
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
-    if len(kernel.policy) != mapped:
-        raise KernelBug(f"policy tracks {len(kernel.policy)} pages but {mapped} are mapped")
+    if len(kernel.policy) != mapped + len(cached) or not all(
+        pfn in kernel.policy for pfn in cached
+    ):
+        raise KernelBug(
+            f"policy tracks {len(kernel.policy)} pages but {mapped} are mapped "
+            f"and {len(cached)} read ahead"
+        )
     for pfn, mappings in kernel.rmap.items():
         owners = {id(m.mm) for m in mappings}
         if len(owners) > 1:

@@ -18,6 +18,7 @@ import struct
 import tempfile
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -152,6 +153,45 @@ class SwapIo:
     def preadv(self, fd: int, buffer: memoryview, offset: int) -> int:
         """Read into *buffer* from byte *offset*; returns the bytes read (OSError on failure)."""
         return os.preadv(fd, [buffer], offset)
+
+    def pwritev(self, fd: int, buffers: list[memoryview], offset: int) -> int:
+        """Write *buffers* back to back from byte *offset* in one request (a multi-page bio).
+
+        Returns the bytes written; OSError when nothing could be written. A block layer
+        that overrides only pwrite (fault injection) sees the pages one by one through it,
+        and a failure after some pages is a short count.
+        """
+        if type(self).pwrite is SwapIo.pwrite:
+            return os.pwritev(fd, buffers, offset)
+        return _one_by_one(self.pwrite, fd, buffers, offset)
+
+    def preadv_pages(self, fd: int, buffers: list[memoryview], offset: int) -> int:
+        """Read back to back into *buffers* from byte *offset* in one request; as pwritev."""
+        if type(self).preadv is SwapIo.preadv:
+            return os.preadv(fd, buffers, offset)
+        return _one_by_one(self.preadv, fd, buffers, offset)
+
+
+def _one_by_one(
+    transfer: Callable[[int, memoryview, int], int],
+    fd: int,
+    buffers: list[memoryview],
+    offset: int,
+) -> int:
+    """A vectored request as single-buffer ones: bytes moved until the first short or failed
+    one (whose OSError is raised only if nothing moved at all)."""
+    done = 0
+    for buffer in buffers:
+        try:
+            moved = transfer(fd, buffer, offset + done)
+        except OSError:
+            if done:
+                return done
+            raise
+        done += moved
+        if moved != buffer.nbytes:
+            break
+    return done
 
 
 def _has_swap_signature(fd: int) -> bool:
@@ -315,6 +355,10 @@ class SwapDevice:
         self._cluster_capacity[-1] = self.nr_slots - (nr_clusters - 1) * SWAPFILE_CLUSTER
         self._cluster_capacity[0] -= 1  # the header slot is never free
         self.cluster_free: npt.NDArray[np.int32] = self._cluster_capacity.copy()
+        # The swap cache (swapper_spaces): slot -> the frame holding its page (swap_state.py),
+        # and for a page read ahead, the simulated time its read completes (PG_locked until).
+        self.cache: dict[int, int] = {}
+        self.cache_ready_ns: dict[int, int] = {}
 
     # ---- header --------------------------------------------------------------------------------
     def _write_header(self, seed: int) -> None:
@@ -406,6 +450,21 @@ class SwapDevice:
             offset = found
         self._take_slot(offset)
         return offset
+
+    def alloc_slots(self, nr_slots: int) -> list[int]:
+        """scan_swap_map_slots for a reclaim batch: up to *nr_slots* slots, each as
+        alloc_slot would give it in turn (fewer when the area fills up).
+
+        Next-fit inside a free cluster makes them consecutive, so the batch is written with
+        one vectored request per run (write_slots).
+        """
+        slots = []
+        for _ in range(nr_slots):
+            slot = self.alloc_slot()
+            if slot is None:
+                break
+            slots.append(slot)
+        return slots
 
     def _take_slot(self, offset: int) -> None:
         self.swap_map[offset] = 1
@@ -514,20 +573,123 @@ class SwapDevice:
                 slot then holds nothing readable and the caller keeps the page.
             KernelBug: the slot is free or *data* is not exactly one page.
         """
-        self._require_in_use(offset, "writing")
-        view = memoryview(data).cast("B")
-        if view.nbytes != PAGE_SIZE:
-            raise KernelBug(f"swap writes whole pages, not {view.nbytes} bytes")
-        self.slot_written[offset] = 0  # until the write is known to be complete
-        try:
-            written = self.io.pwrite(self._require_fd(), view, offset * PAGE_SIZE)
-        except OSError as error:
-            raise self._io_error("Write", offset, error.strerror or repr(error)) from None
-        if written != PAGE_SIZE:
-            raise self._io_error("Write", offset, f"short write: {written} of {PAGE_SIZE} bytes")
-        self.slot_crc[offset] = zlib.crc32(view)
-        self.slot_written[offset] = self.slot_generation[offset]
-        self.nr_writes += 1
+        outcome, _ = self.write_slots([offset], [memoryview(data)])
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def write_slots(
+        self,
+        offsets: list[int],
+        pages: list[memoryview],
+        max_errors: int | None = None,
+    ) -> tuple[list[SwapIoError | None], int]:
+        """swap_writepage for a batch: one pwritev per run of consecutive slots.
+
+        Each slot is checked and recorded as write_slot does (CRC-32 and generation). A
+        failed or short request fails exactly the page it stopped at; the pages after it
+        are sent again as the next request, so one bad page costs only itself.
+
+        Args:
+            offsets: allocated slots, one per page.
+            pages: the pages' bytes (a frame view each).
+            max_errors: stop after this many failed pages (a failing device is not
+                hammered); the pages not tried then are left out of the result.
+
+        Returns:
+            (per page tried: None when written, else its SwapIoError; how many were tried).
+
+        Raises:
+            KernelBug: a slot is free, the lists differ in length, or a page is not a page.
+        """
+        if len(offsets) != len(pages):
+            raise KernelBug(f"{len(offsets)} slots for {len(pages)} pages")
+        views = [memoryview(page).cast("B") for page in pages]
+        for offset, view in zip(offsets, views, strict=True):
+            self._require_in_use(offset, "writing")
+            if view.nbytes != PAGE_SIZE:
+                raise KernelBug(f"swap writes whole pages, not {view.nbytes} bytes")
+        fd = self._require_fd()
+        outcome: list[SwapIoError | None] = []
+        errors = 0
+        index = 0
+        while index < len(offsets) and (max_errors is None or errors < max_errors):
+            end = index + 1
+            while end < len(offsets) and offsets[end] == offsets[end - 1] + 1:
+                end += 1
+            for offset in offsets[index:end]:
+                self.slot_written[offset] = 0  # until the write is known to be complete
+            try:
+                written = self.io.pwritev(fd, views[index:end], offsets[index] * PAGE_SIZE)
+                failure = f"short write: {written % PAGE_SIZE} of {PAGE_SIZE} bytes"
+            except OSError as error:
+                written, failure = 0, error.strerror or repr(error)
+            complete = min(written // PAGE_SIZE, end - index)
+            for offset, view in zip(
+                offsets[index : index + complete], views[index : index + complete], strict=True
+            ):
+                self.slot_crc[offset] = zlib.crc32(view)
+                self.slot_written[offset] = self.slot_generation[offset]
+            self.nr_writes += complete
+            outcome.extend([None] * complete)
+            index += complete
+            if index < end:  # the request stopped at this page
+                outcome.append(self._io_error("Write", offsets[index], failure))
+                errors += 1
+                index += 1
+        return outcome, index
+
+    def read_slots_into(
+        self, offsets: list[int], buffers: list[memoryview]
+    ) -> list[SwapIoError | None]:
+        """swap_readpage for a batch (readahead): one preadv per run of consecutive slots,
+        then each page verified as read_slot_into does.
+
+        Returns:
+            Per page: None when read and verified, else its SwapIoError (the buffer then
+            holds nothing to use). A failed request fails its pages, not the batch.
+
+        Raises:
+            KernelBug: a slot is free or a buffer is not exactly one page.
+        """
+        if len(offsets) != len(buffers):
+            raise KernelBug(f"{len(offsets)} slots for {len(buffers)} buffers")
+        outcome: list[SwapIoError | None] = [None] * len(offsets)
+        runs: list[tuple[int, int]] = []
+        for index, (offset, buffer) in enumerate(zip(offsets, buffers, strict=True)):
+            self._require_in_use(offset, "reading")
+            if buffer.nbytes != PAGE_SIZE:
+                raise KernelBug(f"swap reads whole pages, not {buffer.nbytes} bytes")
+            generation = int(self.slot_generation[offset])
+            if int(self.slot_written[offset]) != generation:
+                outcome[index] = self._io_error(
+                    "Read", offset, f"not written in generation {generation}"
+                )
+            elif runs and runs[-1][1] == index and offsets[index - 1] + 1 == offset:
+                runs[-1] = (runs[-1][0], index + 1)
+            else:
+                runs.append((index, index + 1))
+        fd = self._require_fd()
+        for start, end in runs:
+            try:
+                got = self.io.preadv_pages(fd, buffers[start:end], offsets[start] * PAGE_SIZE)
+                failure = f"short read: {got % PAGE_SIZE} of {PAGE_SIZE} bytes"
+            except OSError as error:
+                got, failure = 0, error.strerror or repr(error)
+            for index in range(start, end):
+                offset = offsets[index]
+                if (index - start + 1) * PAGE_SIZE > got:
+                    outcome[index] = self._io_error("Read", offset, failure)
+                    continue
+                crc = zlib.crc32(buffers[index])
+                if crc != int(self.slot_crc[offset]):
+                    outcome[index] = self._io_error(
+                        "Read",
+                        offset,
+                        f"checksum {crc:08x}, expected {int(self.slot_crc[offset]):08x}",
+                    )
+                    continue
+                self.nr_reads += 1
+        return outcome
 
     def read_slot(self, offset: int) -> bytes:
         """swap_readpage: the page stored in an allocated slot, as a new bytes object.
@@ -549,24 +711,9 @@ class SwapDevice:
                 swap-device"); *buffer* then holds nothing to use.
             KernelBug: the slot is free or *buffer* is not exactly one writable page.
         """
-        self._require_in_use(offset, "reading")
-        if buffer.nbytes != PAGE_SIZE:
-            raise KernelBug(f"swap reads whole pages, not {buffer.nbytes} bytes")
-        generation = int(self.slot_generation[offset])
-        if int(self.slot_written[offset]) != generation:
-            raise self._io_error("Read", offset, f"not written in generation {generation}")
-        try:
-            got = self.io.preadv(self._require_fd(), buffer, offset * PAGE_SIZE)
-        except OSError as error:
-            raise self._io_error("Read", offset, error.strerror or repr(error)) from None
-        if got != PAGE_SIZE:
-            raise self._io_error("Read", offset, f"short read: {got} of {PAGE_SIZE} bytes")
-        crc = zlib.crc32(buffer)
-        if crc != int(self.slot_crc[offset]):
-            raise self._io_error(
-                "Read", offset, f"checksum {crc:08x}, expected {int(self.slot_crc[offset]):08x}"
-            )
-        self.nr_reads += 1
+        outcome = self.read_slots_into([offset], [buffer])
+        if outcome[0] is not None:
+            raise outcome[0]
 
     def _io_error(self, direction: str, offset: int, reason: str) -> SwapIoError:
         """Count a failed slot I/O and describe it as page_io.c logs it."""
@@ -598,7 +745,8 @@ class SwapDevice:
 
         Raises:
             KernelBug: slot 0 is in use, inuse_pages or cluster_free disagree with swap_map,
-                or a free slot lies outside lowest_bit..highest_bit.
+                the swap cache holds a free slot, or a free slot lies outside
+                lowest_bit..highest_bit.
         """
         if self.swap_map[0]:
             raise KernelBug("the swap header slot is in use")
@@ -612,6 +760,9 @@ class SwapDevice:
         used_per_cluster = np.add.reduceat(in_use.astype(np.int32), starts)
         if not np.array_equal(self.cluster_free, self._cluster_capacity - used_per_cluster):
             raise KernelBug("cluster_free disagrees with swap_map")
+        uncounted = [offset for offset in self.cache if not self.swap_map[offset]]
+        if uncounted:
+            raise KernelBug(f"swap cache pages hold free slots {uncounted[:8]}")
         free = np.flatnonzero(~in_use[1:]) + 1
         if free.size and (free[0] < self.lowest_bit or free[-1] > self.highest_bit):
             raise KernelBug(

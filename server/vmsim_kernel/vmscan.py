@@ -9,6 +9,7 @@ Which page to evict is the replacement policy's choice (policies.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
@@ -19,7 +20,9 @@ from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free
 from .physmem import PageFlag
 from .printk import LogLevel
 from .results import EventKind
+from .rmap import Mapping
 from .swap import swp_entry, swp_offset
+from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -34,6 +37,7 @@ __all__ = [
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
+    "shrink_page_list",
     "shrink_pages",
     "wakeup_kswapd",
 ]
@@ -53,44 +57,112 @@ class PageoutResult(Enum):
     SUCCESS = "success"  # written to swap, unmapped and freed
     CLEAN = "clean"  # unchanged copy already in swap: unmapped and freed without a write
     WRITE_ERROR = "write_error"  # the swap write failed: kept resident and dirty, slot freed
+    NOT_TRIED = "not_tried"  # its batch gave up on a failing device first: kept, dirty
+
+
+@dataclass
+class _Victim:
+    """One page of a reclaim batch between choosing its slot and finishing it."""
+
+    pfn: int
+    mappings: list[Mapping]
+    in_swap_cache: bool
+    entry: int = 0  # the swap entry its PTEs get
+    write_offset: int | None = None  # the slot it is written to, if it needs a write
+    result: PageoutResult = PageoutResult.CLEAN
 
 
 def pageout(kernel: Kernel, pfn: int) -> PageoutResult:
     """Evict one mapped anonymous page to swap and free its frame."""
+    return shrink_page_list(kernel, [pfn])[0]
+
+
+def shrink_page_list(
+    kernel: Kernel, pfns: list[int], max_errors: int | None = None
+) -> list[PageoutResult]:
+    """shrink_page_list + swap_writepage for a batch of victims: evict them to swap in
+    order, the dirty ones written with one vectored request per run of slots.
+
+    Everything but the write happens page by page as for a single victim, in the same order
+    with the same simulated costs: the slot (under swap_lock), the device request, and the
+    zone-lock work of freeing the frame, charged when the write is issued (it follows
+    unless the write fails). A failed write keeps its page resident and dirty and frees its
+    slot (WRITE_ERROR); after *max_errors* failures the pages not yet written are kept the
+    same way, without a write (NOT_TRIED). Without swap space a page is KEEP, and so is
+    the rest of the batch.
+    """
     physmem = kernel.physmem
     rmap = kernel.rmap
-    mappings = rmap.mappings(pfn)
-    if not mappings:
-        raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
     swap = kernel.swap
-    in_swap_cache = physmem.test_flags(pfn, PageFlag.SWAPCACHE)
-    dirty = rmap.test_and_clear_dirty(pfn) or physmem.test_flags(pfn, PageFlag.DIRTY)
-    result = PageoutResult.CLEAN
-    if in_swap_cache and not dirty:
-        entry = int(physmem.private[pfn])
-    else:
-        if swap is None:
-            return PageoutResult.KEEP
-        if in_swap_cache:
-            offset = swp_offset(int(physmem.private[pfn]))
+    victims: list[_Victim] = []
+    for pfn in pfns:
+        mappings = rmap.mappings(pfn)
+        in_swap_cache = physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+        if not mappings and not in_swap_cache:
+            raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
+        victim = _Victim(pfn, mappings, in_swap_cache)
+        victims.append(victim)
+        dirty = rmap.test_and_clear_dirty(pfn) or physmem.test_flags(pfn, PageFlag.DIRTY)
+        if victim.in_swap_cache and not dirty:
+            victim.entry = int(physmem.private[pfn])
         else:
-            with kernel.holding(kernel.swap_lock) as thread:
-                thread.run(kernel.costs.page_alloc_ns)
-                slot = swap.alloc_slot()
-            if slot is None:
-                return PageoutResult.KEEP
-            offset = slot
-        # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
-        kernel.swap_queue.submit(kernel.current.now_ns)
-        try:
-            swap.write_slot(offset, physmem.frame_view(pfn))
-        except SwapIoError as error:
-            return _write_error(kernel, pfn, offset, in_swap_cache, error)
-        kernel.vm_events.pswpout += 1
-        kernel.vm_events.pgpgout += PAGE_SIZE // 1024
-        entry = swp_entry(swap.swap_type, offset)
-        result = PageoutResult.SUCCESS
+            if swap is None:
+                victim.result = PageoutResult.KEEP
+                break
+            if victim.in_swap_cache:
+                offset = swp_offset(int(physmem.private[pfn]))
+            else:
+                with kernel.holding(kernel.swap_lock) as thread:
+                    thread.run(kernel.costs.page_alloc_ns)
+                    slot = swap.alloc_slot()
+                if slot is None:
+                    victim.result = PageoutResult.KEEP
+                    break
+                offset = slot
+            # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
+            kernel.swap_queue.submit(kernel.current.now_ns)
+            victim.write_offset = offset
+            victim.entry = swp_entry(swap.swap_type, offset)
+            victim.result = PageoutResult.SUCCESS
+        charge_zone_lock(kernel, pfn, 1)  # free_page's share, see above
+    results = [PageoutResult.KEEP] * len(pfns)
+    written = [victim for victim in victims if victim.write_offset is not None]
+    if written:
+        assert swap is not None
+        outcome, tried = swap.write_slots(
+            [victim.write_offset for victim in written if victim.write_offset is not None],
+            [physmem.frame_view(victim.pfn) for victim in written],
+            max_errors,
+        )
+        for index, victim in enumerate(written):
+            error = outcome[index] if index < tried else None
+            if index >= tried:
+                victim.result = PageoutResult.NOT_TRIED
+                _keep_dirty(kernel, victim, None)
+            elif error is not None:
+                victim.result = PageoutResult.WRITE_ERROR
+                _keep_dirty(kernel, victim, error)
+            else:
+                kernel.vm_events.pswpout += 1
+                kernel.vm_events.pgpgout += PAGE_SIZE // 1024
+    for index, victim in enumerate(victims):
+        results[index] = victim.result
+        if victim.result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
+            _unmap_and_free(kernel, victim)
+    return results
+
+
+def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
+    """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged).
+
+    A page nobody maps (read ahead, never faulted on) just leaves the swap cache."""
+    swap = kernel.swap
     assert swap is not None
+    physmem = kernel.physmem
+    pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
+    if not mappings:
+        drop_unmapped_swap_cache_page(kernel, pfn, charge=False)
+        return
     # The slot's count: one per PTE that will hold the entry; the swap cache's own
     # reference (or the fresh allocation's) becomes the first of them.
     for _ in range(len(mappings) - 1):
@@ -98,37 +170,40 @@ def pageout(kernel: Kernel, pfn: int) -> PageoutResult:
     shmem = not physmem.test_flags(pfn, PageFlag.ANON)
     for mapping in mappings:
         kernel.ram_words[mapping.pte_word] = entry
-        rmap.remove(pfn, mapping.mm, mapping.address)
+        kernel.rmap.remove(pfn, mapping.mm, mapping.address)
         mapping.mm.count_resident(shmem, -1)
         mapping.mm.swap_entries += 1
     first = mappings[0]
     owner = kernel.pid_of_mm(first.mm)
     kernel.emit(
-        EventKind.SWAP_OUT, owner, first.address, pfn, f"slot {swp_offset(entry)} {result.value}"
+        EventKind.SWAP_OUT,
+        owner,
+        first.address,
+        pfn,
+        f"slot {swp_offset(entry)} {victim.result.value}",
     )
-    physmem.clear_flags(pfn, PageFlag.SWAPCACHE | PageFlag.DIRTY)
-    physmem.private[pfn] = 0
-    free_page(kernel, pfn)
-    return result
+    if victim.in_swap_cache:
+        delete_from_swap_cache(kernel, pfn)
+    physmem.clear_flags(pfn, PageFlag.DIRTY)
+    free_page(kernel, pfn, charge=False)
 
 
-def _write_error(
-    kernel: Kernel, pfn: int, offset: int, in_swap_cache: bool, error: SwapIoError
-) -> PageoutResult:
-    """end_swap_bio_write with an error: the page stays mapped and dirty, its slot is freed.
+def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> None:
+    """end_swap_bio_write with an error (or a write never sent): the page stays mapped and
+    dirty, its slot is freed.
 
     Nothing was unmapped yet, so every PTE still points at the frame; only the dirty bit
     that page_referenced cleared moves to the page flag.
     """
-    assert kernel.swap is not None
+    assert kernel.swap is not None and victim.write_offset is not None
     physmem = kernel.physmem
+    pfn = victim.pfn
     physmem.set_flags(pfn, PageFlag.DIRTY)
-    if in_swap_cache:  # the swap cache held the slot: it lets go of it
-        physmem.clear_flags(pfn, PageFlag.SWAPCACHE)
-        physmem.private[pfn] = 0
-    kernel.swap.free_slot(offset)
-    kernel.printk_ratelimited(LogLevel.ERR, error.message)
-    return PageoutResult.WRITE_ERROR
+    if victim.in_swap_cache:  # the swap cache held the slot: it lets go of it
+        delete_from_swap_cache(kernel, pfn)
+    kernel.swap.free_slot(victim.write_offset)
+    if error is not None:
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
 
 
 def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
@@ -161,23 +236,35 @@ def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
     scanned = 0
     write_errors = 0
     budget = len(policy) + SWAP_CLUSTER_MAX
+    swap = kernel.swap
     while reclaimed < nr_to_reclaim and budget > 0:
-        budget -= 1
-        pfn = policy.choose_victim(kernel.rmap.page_referenced)
-        if pfn is None:
-            break
-        scanned += 1
-        result = pageout(kernel, pfn)
-        if result is PageoutResult.KEEP:
-            policy.insert(pfn)
-            break  # no swap space: no anonymous page can be reclaimed now
-        if result is PageoutResult.WRITE_ERROR:
-            policy.insert(pfn)  # back on the list, as activate_page after a failed write
-            write_errors += 1
-            if write_errors >= MAX_WRITE_ERRORS_PER_PASS:
+        # Victims go to swap SWAP_CLUSTER_MAX at a time when there are slots for all of
+        # them; otherwise one at a time, so the pass ends at the first page that finds no
+        # slot, having aged no page beyond it.
+        want = min(SWAP_CLUSTER_MAX, nr_to_reclaim - reclaimed)
+        if swap is None or swap.nr_free_slots < want:
+            want = 1
+        victims: list[int] = []
+        while len(victims) < want and budget > 0:
+            budget -= 1
+            pfn = policy.choose_victim(kernel.rmap.page_referenced)
+            if pfn is None:
                 break
-            continue  # reclaim moves on to the next victim
-        reclaimed += 1
+            victims.append(pfn)
+        if not victims:
+            break
+        scanned += len(victims)
+        results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
+        for pfn, result in zip(victims, results, strict=True):
+            if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
+                reclaimed += 1
+            else:  # back on the list, as activate_page after a failed write
+                policy.insert(pfn)
+                write_errors += result is PageoutResult.WRITE_ERROR
+        if PageoutResult.KEEP in results or write_errors >= MAX_WRITE_ERRORS_PER_PASS:
+            break  # no swap space, or a failing device: no anonymous page can go now
+        if len(victims) < want:
+            break  # the lists ran dry
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.
     scanned = max(scanned, policy.nr_scanned - looked_at)

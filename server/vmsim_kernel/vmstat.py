@@ -44,7 +44,8 @@ class VmEvents:
     pgsteal_anon: int = 0
     pageoutrun: int = 0  # kswapd balancing runs (balance_pgdat)
     oom_kill: int = 0
-    swap_ra: int = 0  # pages read ahead by MADV_WILLNEED
+    swap_ra: int = 0  # pages read ahead from swap (fault readahead and MADV_WILLNEED)
+    swap_ra_hit: int = 0  # faults that found a read-ahead page in the swap cache
     workingset_refault_anon: int = 0  # evicted anonymous pages faulted back in (a node gauge)
 
     def as_dict(self) -> dict[str, int]:

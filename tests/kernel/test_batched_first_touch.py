@@ -1,0 +1,199 @@
+"""Batched first touches and bulk allocation give exactly what the single-page paths give."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    Machine,
+    MiB,
+)
+from vmsim_kernel import memory as memory_module
+from vmsim_kernel.constants import Gfp
+from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.physmem import PhysicalMemory
+from vmsim_kernel.results import Event
+
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+
+
+def pages(base: int, count: int) -> np.ndarray[Any, Any]:
+    return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
+
+
+# ---- bulk allocation ------------------------------------------------------------------------
+def shuffled_allocator(seed: int, nr_frames: int = 4096) -> PageAllocator:
+    """An allocator whose free lists were stirred by random allocations and frees."""
+    allocator = PageAllocator(PhysicalMemory(nr_frames), [(0, 1)], 128)
+    rng = random.Random(seed)
+    held: list[tuple[int, int]] = []
+    for _ in range(300):
+        if held and rng.random() < 0.4:
+            pfn, order = held.pop(rng.randrange(len(held)))
+            allocator.free_pages(pfn, order)
+            continue
+        order = rng.choice([0, 0, 0, 1, 2, 3, 5])
+        zone = allocator.zones[rng.randrange(len(allocator.zones))]
+        if zone.is_empty:
+            continue
+        pfn = allocator.allocate_pages(zone, order)
+        if pfn is not None:
+            held.append((pfn, order))
+    return allocator
+
+
+def lists_of(allocator: PageAllocator) -> list[list[list[int]]]:
+    return [[list(area.free_list) for area in zone.free_area] for zone in allocator.zones]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nr_pages=st.integers(0, 5000))
+def test_a_bulk_allocation_takes_the_frames_single_allocations_would(
+    seed: int, nr_pages: int
+) -> None:
+    bulk, single = shuffled_allocator(seed), shuffled_allocator(seed)
+    got = [
+        (zone.zone_type, pfns.tolist())
+        for zone, pfns in bulk.get_pages_bulk_from_freelist(
+            Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
+        )
+    ]
+    expected: list[tuple[Any, list[int]]] = []
+    for _ in range(nr_pages):
+        pfn = single.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW)
+        if pfn is None:
+            break
+        zone_type = single.zone_of(pfn).zone_type
+        if not expected or expected[-1][0] != zone_type:
+            expected.append((zone_type, []))
+        expected[-1][1].append(pfn)
+    assert got == expected
+    assert lists_of(bulk) == lists_of(single)
+    assert np.array_equal(bulk.buddy_order, single.buddy_order)
+    assert np.array_equal(bulk.physmem.flags, single.physmem.flags)
+    assert bulk.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW) == single.bulk_pages_allowed(
+        Gfp.HIGHUSER, WatermarkLevel.LOW
+    )
+    bulk.check_invariants()
+    bulk.physmem.close()
+    single.physmem.close()
+
+
+def test_a_bulk_allocation_stops_at_the_watermark_the_single_path_stops_at() -> None:
+    allocator = shuffled_allocator(7)
+    allowed = allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
+    taken = allocator.get_pages_bulk_from_freelist(Gfp.HIGHUSER, allowed + 100, WatermarkLevel.LOW)
+    assert sum(len(pfns) for _, pfns in taken) == allowed
+    assert allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW) is None
+    assert allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.MIN) is not None
+    allocator.physmem.close()
+
+
+# ---- frames the host never handed out --------------------------------------------------------
+def test_only_frames_never_used_since_boot_skip_their_clearing() -> None:
+    physmem = PhysicalMemory(64)
+    allocator = PageAllocator(physmem, [(0, 1)], 128)
+    zone = next(z for z in allocator.zones if not z.is_empty)
+    pfn = allocator.allocate_pages(zone, 0)
+    assert pfn is not None and physmem.pristine[pfn]
+    assert physmem.zero_user_frame(pfn) is False  # fresh host memory: nothing to clear
+    physmem.write_phys(pfn * PAGE_SIZE, b"secret")
+    allocator.free_pages(pfn, 0)
+    again = allocator.allocate_pages(zone, 0)
+    assert again == pfn and not physmem.pristine[pfn]
+    assert physmem.zero_user_frames(np.array([pfn], dtype=np.int64)) == 1
+    assert physmem.read_phys(pfn * PAGE_SIZE, PAGE_SIZE) == bytes(PAGE_SIZE)
+    physmem.close()
+
+
+def test_a_kernel_write_to_a_free_frame_is_cleared_before_a_process_sees_it(
+    make_machine: Callable[..., Machine],
+) -> None:
+    machine = make_machine(ram_bytes=16 * MiB)
+    pid = machine.spawn()
+    base = machine.mmap(pid, 0, 64 * PAGE_SIZE, RW, ANON)
+    machine.touch(pid, base, True)  # the page table exists from here on
+    # The frame the next user fault gets (LIFO), all of 16 MiB being direct-mapped.
+    pfn = machine.kernel.allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW)
+    assert pfn is not None
+    machine.kernel.allocator.free_pages(pfn, 0)
+    machine.kernel.physmem.pristine[pfn] = True  # as if never used: only the write may spoil it
+    machine.kernel_write(machine.va(pfn * PAGE_SIZE), b"\xff" * PAGE_SIZE)
+    assert machine.touch_many(pid, pages(base, 64), True).nr_minor == 63
+    assert machine.translate(pid, base + PAGE_SIZE).pfn == pfn
+    assert machine.read(pid, base, 64 * PAGE_SIZE) == bytes(64 * PAGE_SIZE)
+
+
+# ---- the batch against the single path ------------------------------------------------------
+def run_scenario(
+    machine: Machine, batched: bool, monkeypatch: pytest.MonkeyPatch, flags: int
+) -> tuple[Any, ...]:
+    events: list[Event] = []
+    machine.add_event_listener(events.append)
+    if not batched:
+        monkeypatch.setattr(memory_module, "_first_touch_batch", lambda *args: 0)
+    try:
+        pid = machine.spawn()
+        base = machine.mmap(pid, 0, 12 * MiB, RW, flags)
+        addrs = pages(base, 3072)
+        machine.touch_many(pid, addrs[::2], True)  # half, then all (hits between faults)
+        machine.touch_many(pid, addrs, True)
+        machine.touch_many(pid, addrs[::-1][:300], True)  # descending: no batch runs
+        machine.touch_many(pid, addrs, True)  # under pressure: swap-ins and reclaim
+    finally:
+        monkeypatch.undo()
+    machine.check_invariants()
+    process = machine.process(pid)
+    return (
+        [(e.seq, e.kind, e.pid, e.address, e.pfn, e.detail) for e in events],
+        machine.vmstat(),
+        machine.meminfo(),
+        process,
+        machine.kernel.policy.snapshot(),
+        bytes(machine.kernel.physmem.ram),
+        machine.cpu_times(),
+        machine.kernel.kswapd.now_ns,
+        machine.lock_stat(),
+    )
+
+
+@pytest.mark.parametrize(
+    "flags", [ANON | MAP_NORESERVE, MAP_SHARED | MAP_ANONYMOUS], ids=["private", "shared"]
+)
+def test_batched_first_touches_leave_the_machine_as_single_faults_do(
+    make_machine: Callable[..., Machine], monkeypatch: pytest.MonkeyPatch, flags: int
+) -> None:
+    # 8 MiB of RAM for 12 MiB of pages: batches end at the low watermark, reclaim follows.
+    batched = run_scenario(make_machine(ram_bytes=8 * MiB), True, monkeypatch, flags)
+    single = run_scenario(make_machine(ram_bytes=8 * MiB), False, monkeypatch, flags)
+    names = ["events", "vmstat", "meminfo", "process", "lru", "ram", "cpu", "kswapd", "lock_stat"]
+    for name, got, expected in zip(names, batched, single, strict=True):
+        assert got == expected, name
+    assert batched[1]["pswpout"] > 0  # the scenario did reach reclaim
+
+
+def test_a_batch_reports_every_page_as_its_own_minor_fault(machine: Machine) -> None:
+    events: list[Event] = []
+    machine.add_event_listener(events.append)
+    pid = machine.spawn()
+    base = machine.mmap(pid, 0, 256 * PAGE_SIZE, RW, ANON)
+    summary = machine.touch_many(pid, pages(base, 256), True)
+    assert summary.nr_minor == 256
+    faults = [e for e in events if e.kind.name == "MINOR_FAULT"]
+    assert [e.address for e in faults] == pages(base, 256).tolist()
+    assert len({e.pfn for e in faults}) == 256

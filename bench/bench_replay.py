@@ -10,9 +10,7 @@ python bench/bench_replay.py [--quick]     # run_all.py takes rows()
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REPEATS, Row, fmt, ratio_at_most
+from common import REPEATS, Row, ratio_at_most, run_as_script
 
 VMSIM_SCRIPT = """
 import json, sys, time
@@ -131,15 +129,5 @@ def rows(quick: bool) -> list[Row]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for row in rows(args.quick):
-        anchor = f"  anchor median {fmt(statistics.median(row.anchor))}" if row.anchor else ""
-        ours = fmt(statistics.median(row.vmsim)) if row.vmsim else "-"
-        print(f"{row.path:70} median {ours} {row.unit}{anchor} {row.note}")
-
-
 if __name__ == "__main__":
-    main()
+    run_as_script(__doc__.splitlines()[0], rows)

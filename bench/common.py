@@ -7,6 +7,7 @@ is taken of the medians, and of the best runs.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import statistics
@@ -98,6 +99,24 @@ def interleaved(
         anchor_samples.append(anchor())
         vmsim_samples.append(vmsim())
     return anchor_samples, vmsim_samples
+
+
+def run_as_script(description: str, rows: Callable[[bool], list[Row]]) -> None:
+    """A sub-benchmark run alone: `--quick`, then one line per row (min / median, the ratio)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    for row in rows(args.quick):
+        ours = (
+            f"{fmt(row.best(row.vmsim))} / {fmt(statistics.median(row.vmsim))}"
+            if row.vmsim
+            else "-"
+        )
+        line = f"{row.path}: {ours} {row.unit}"
+        if row.anchor:
+            line += f"  anchor {fmt(row.best(row.anchor))} / {fmt(statistics.median(row.anchor))}"
+            line += f"  ratio {row.ratio:.2f}x (best {row.best_ratio:.2f}x)"
+        print(f"{line} {row.note}".rstrip())
 
 
 def fmt(value: float) -> str:

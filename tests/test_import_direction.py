@@ -145,3 +145,12 @@ def test_the_kernel_state_and_the_mm_code_never_reach_up_into_the_syscall_surfac
         assert "Machine" not in {
             node.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Name)
         }, path.relative_to(ROOT)
+
+
+def test_the_server_side_never_imports_the_client_package() -> None:
+    """The generated code lives in the neutral vmsim_proto, not in the client's package."""
+    for package in (SERVER, KERNEL, LAB):
+        for path in modules(package):
+            assert "vmsim" not in imported_roots(path), path.relative_to(ROOT)
+    assert (COMMON / "v1" / "process_pb2.py").exists()
+    assert not (CLIENT / "v1").exists()

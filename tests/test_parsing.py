@@ -48,14 +48,39 @@ def test_one_address_variable_for_server_and_commands(monkeypatch: pytest.Monkey
 
     from vmsim.cli import app
 
-    monkeypatch.delenv("VMSIM_ADDRESS", raising=False)
     monkeypatch.setenv("VMSIM_ADDR", "127.0.0.1:6001")
     assert parse_settings([]).address == "127.0.0.1:6001"
     assert parse_settings(["--addr", "127.0.0.1:6002"]).address == "127.0.0.1:6002"
+    result = CliRunner().invoke(app, ["free"], env={"VMSIM_ADDR": "127.0.0.1:1"})
+    assert result.exit_code == 1 and "127.0.0.1:1" in result.output
+    # the old second name is read by neither side
     monkeypatch.delenv("VMSIM_ADDR")
     monkeypatch.setenv("VMSIM_ADDRESS", "127.0.0.1:6003")
-    with pytest.warns(FutureWarning, match="use VMSIM_ADDR"):
-        assert parse_settings([]).address == "127.0.0.1:6003"
-    # the commands read the deprecated name too: the error names the address they tried
+    assert parse_settings([]).address == "127.0.0.1:50051"
     result = CliRunner().invoke(app, ["free"], env={"VMSIM_ADDRESS": "127.0.0.1:1"})
-    assert result.exit_code == 1 and "127.0.0.1:1" in result.output
+    assert "127.0.0.1:1" not in result.output
+
+
+def test_client_and_lab_read_answers_with_the_one_shared_module() -> None:
+    import vmsim.lab
+    import vmsim_lab
+    import vmsim_lab.exercise
+    import vmsim_proto.answers
+
+    assert vmsim.lab.parse_answers is vmsim_proto.answers.parse_answers
+    assert vmsim_lab.normalize_answer is vmsim_proto.answers.normalize_answer
+    assert vmsim.lab.ItemResult is vmsim_lab.ItemResult is vmsim_proto.answers.ItemResult
+    assert not hasattr(vmsim_lab.exercise, "_SYNONYMS")  # no second copy of the rules
+
+
+def test_an_item_id_is_the_same_item_whichever_side_spells_it() -> None:
+    from vmsim_lab import check_answers, questions
+    from vmsim_proto import parse_answers
+
+    assert parse_answers("1A: 0x10  # mine\n\n 2b  miss\n") == {"1a": "0x10", "2b": "miss"}
+    (first, *_) = questions("replace", 3, 1)[0].items
+    # a client that does not go through parse_answers (the Python API) may send "1A"
+    (checked, *_) = check_answers("replace", 3, 1, {first.id.upper(): first.answer.upper()}).items
+    assert checked.id == first.id and checked.correct
+    with pytest.raises(ValueError, match="line 1: 'nothing' is not 'ID: answer'"):
+        parse_answers("nothing")

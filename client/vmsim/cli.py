@@ -38,12 +38,19 @@ app.add_typer(stat_app, name="stat")
 console = Console()
 T = TypeVar("T")
 
-# VMSIM_ADDRESS is the deprecated old name of VMSIM_ADDR (the server reads both too).
-Address = Annotated[
-    str,
-    typer.Option("--addr", envvar=["VMSIM_ADDR", "VMSIM_ADDRESS"], help="server host:port"),
-]
+# VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
+Address = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+Pid = Annotated[int, typer.Argument(help="process id (see `vmsim ps`)")]
+KernelSize = Annotated[str, typer.Argument(help="bytes: 4096, 0x1000, 16k, 1M")]
+KernelAddress = Annotated[str, typer.Argument(help="kernel virtual address, e.g. 0xc4800000")]
+AdminToken = Annotated[
+    str,
+    typer.Option(
+        envvar="VMSIM_ADMIN_TOKEN",
+        help="the server's admin token (or VMSIM_ADMIN_TOKEN_FILE / --admin-token-file)",
+    ),
+]
 
 
 @app.callback()
@@ -321,9 +328,11 @@ def ps(
 
 @app.command()
 def maps(
-    pid: int,
+    pid: Pid,
     addr: Address = DEFAULT_ADDRESS,
-    smaps: Annotated[bool, typer.Option("--smaps")] = False,
+    smaps: Annotated[
+        bool, typer.Option("--smaps", help="/proc/PID/smaps: per-mapping sizes")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """/proc/PID/maps (or smaps)."""
@@ -336,7 +345,7 @@ def maps(
 
 
 @app.command()
-def status(pid: int, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
+def status(pid: Pid, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     """/proc/PID/status."""
     with Inspector(addr) as inspector:
         info = guarded(lambda: inspector.status(pid))
@@ -348,7 +357,7 @@ def status(pid: int, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False)
 
 @app.command()
 def translate(
-    pid: int,
+    pid: Pid,
     address: Annotated[
         str,
         typer.Argument(help="virtual address (0xb7000000) or selector:offset (0x7b:0xb7000000)"),
@@ -527,7 +536,7 @@ def _print_miss_ratio_curve(
 
 @app.command()
 def kill(
-    pid: int,
+    pid: Pid,
     addr: Address = DEFAULT_ADDRESS,
     admin_token: Annotated[
         str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
@@ -721,7 +730,7 @@ def free(
 
 @app.command()
 def pmap(
-    pid: int,
+    pid: Pid,
     extended: Annotated[bool, typer.Option("-x", help="extended format (the only one)")] = True,
     addr: Address = DEFAULT_ADDRESS,
 ) -> None:
@@ -809,8 +818,11 @@ def dashboard(
             f"would make the kernel report every fault); one of {', '.join(calls.EVENT_KINDS)}",
         ),
     ] = None,
+    admin_token: AdminToken = "",
 ) -> None:
-    """Serve the live web dashboard of the server at --addr: memory map, processes, charts, events."""
+    """Serve the live web dashboard of the server at --addr: memory map, processes, charts,
+    events, and the lab scoreboard (with the admin token, when the server runs a lab)."""
+    from .channels import admin_token_from
     from .dashboard import DEFAULT_EVENT_KINDS, serve_dashboard
 
     kinds = tuple(event_kind or DEFAULT_EVENT_KINDS)
@@ -818,8 +830,16 @@ def dashboard(
         calls.watch_request(kinds, None)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--event-kind") from None
+    try:
+        token = admin_token_from(admin_token)
+    except OSError as error:
+        raise typer.BadParameter(
+            f"cannot read the admin token file: {error}", param_hint="--admin-token-file"
+        ) from None
     console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
-    serve_dashboard(addr, host, port, kinds)
+    if not token:
+        console.print("no admin token: the lab scoreboard stays empty (see --help)")
+    serve_dashboard(addr, host, port, kinds, token)
 
 
 kernel_app = typer.Typer(
@@ -827,13 +847,6 @@ kernel_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(kernel_app, name="kernel")
-AdminToken = Annotated[
-    str,
-    typer.Option(
-        envvar="VMSIM_ADMIN_TOKEN",
-        help="the server's admin token (or VMSIM_ADMIN_TOKEN_FILE / --admin-token-file)",
-    ),
-]
 SessionOption = Annotated[
     int | None,
     typer.Option(
@@ -883,7 +896,9 @@ def kernel_session(addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
 
 @kernel_app.command("close")
 def kernel_close(
-    session: int, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
+    session: Annotated[int, typer.Argument(help="the session `vmsim kernel session` printed")],
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
 ) -> None:
     """End a kernel session: everything it allocated or mapped is freed."""
     kernel = _kernel(addr, admin_token, session)
@@ -900,7 +915,7 @@ def _print_address(value: int, note: str, borrowed: bool) -> None:
 
 @kernel_app.command("kmalloc")
 def kernel_kmalloc(
-    size: str,
+    size: KernelSize,
     gfp: Annotated[
         str, typer.Option(help="kernel, atomic or dma (user pages are highmem)")
     ] = "kernel",
@@ -919,7 +934,7 @@ def kernel_kmalloc(
 
 @kernel_app.command("kfree")
 def kernel_kfree(
-    address: str,
+    address: KernelAddress,
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
@@ -931,7 +946,7 @@ def kernel_kfree(
 
 @kernel_app.command("vmalloc")
 def kernel_vmalloc(
-    size: str,
+    size: KernelSize,
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
@@ -947,7 +962,7 @@ def kernel_vmalloc(
 
 @kernel_app.command("vfree")
 def kernel_vfree(
-    address: str,
+    address: KernelAddress,
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
@@ -959,7 +974,7 @@ def kernel_vfree(
 
 @kernel_app.command("kmap")
 def kernel_kmap(
-    pfn: int,
+    pfn: Annotated[int, typer.Argument(help="page frame number to map")],
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
@@ -975,7 +990,9 @@ def kernel_kmap(
 
 @kernel_app.command("kunmap")
 def kernel_kunmap(
-    pfn_or_address: str,
+    pfn_or_address: Annotated[
+        str, typer.Argument(help="the page frame number or the address kmap returned")
+    ],
     addr: Address = DEFAULT_ADDRESS,
     admin_token: AdminToken = "",
     session: SessionOption = None,
@@ -986,14 +1003,20 @@ def kernel_kunmap(
 
 
 @kernel_app.command("pa")
-def kernel_pa(vaddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+def kernel_pa(
+    vaddr: KernelAddress, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
+) -> None:
     """__pa(VADDR): direct-map addresses only."""
     linear = _argument(parse_address, vaddr, "VADDR")
     print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(linear)):08x}")
 
 
 @kernel_app.command("va")
-def kernel_va(paddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+def kernel_va(
+    paddr: Annotated[str, typer.Argument(help="physical address, e.g. 0x100000")],
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+) -> None:
     """__va(PADDR): low memory only (a high page must be kmapped)."""
     physical = _argument(parse_address, paddr, "PADDR")
     print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(physical)):08x}")
@@ -1001,7 +1024,11 @@ def kernel_va(paddr: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminTok
 
 @kernel_app.command("translate")
 def kernel_translate(
-    address: str, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
+    address: Annotated[
+        str, typer.Argument(help="linear or logical address: 0xc0100000, __KERNEL_DS:0xc0100000")
+    ],
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
 ) -> None:
     """The walk of a kernel address, or selector:offset (e.g. __KERNEL_DS:0xc0100000) through the GDT."""
     logical = address if ":" in address else ""

@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
 from .calls import Call
+from .channels import admin_token_from
 from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
 from .errors import VmsimError
@@ -34,10 +36,12 @@ __all__ = [
     "LabResults",
     "Question",
     "QuestionItem",
+    "Scoreboard",
     "StudentResult",
     "Submission",
     "lab_results",
     "parse_answers",
+    "scoreboard",
 ]
 
 T = TypeVar("T")
@@ -72,16 +76,6 @@ class Question:
     text: str
     items: tuple[QuestionItem, ...]
     working: str = ""
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """Right or wrong, with the expected answer when revealed."""
-
-    id: str
-    correct: bool
-    given: str
-    expected: str
 
 
 @dataclass(frozen=True)
@@ -179,28 +173,6 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
             for s in message.students
         ),
     )
-
-
-def parse_answers(text: str) -> dict[str, str]:
-    """Answers as lines "ID: answer" (or "ID answer"); '#' starts a comment.
-
-    Raises:
-        ValueError: a non-empty line without an item id and an answer.
-    """
-    answers: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        item, sep, answer = body.partition(":")
-        if not sep:
-            item, _, answer = body.partition(" ")
-        if not item.strip() or not answer.strip():
-            raise ValueError(
-                f"line {number}: {line.strip()!r} is not 'ID: answer' (e.g. '1a: 0x1000')"
-            )
-        answers[item.strip().lower()] = answer.strip()
-    return answers
 
 
 class _Handle:
@@ -317,10 +289,35 @@ class Lab(_Handle):
         )
 
 
-def scoreboard(address: str, admin_token: str, timeout: float = DEFAULT_TIMEOUT) -> LabResults:
-    """The lab's scoreboard (needs the admin token)."""
-    handle = _Handle(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, admin_token),)))
-    with handle:
-        return handle._invoke(
+class Scoreboard(_Handle):
+    """The instructor's view of a graded lab: the scoreboard, read with the admin token.
+
+    One channel for many reads (the dashboard polls it); `scoreboard()` reads it once. An
+    empty *admin_token* is read from VMSIM_ADMIN_TOKEN or the file VMSIM_ADMIN_TOKEN_FILE names.
+    """
+
+    def __init__(
+        self, address: str, admin_token: str = "", timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        token = admin_token_from(admin_token)
+        super().__init__(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, token),)))
+
+    def results(self) -> LabResults:
+        """Every student's score per exercise, total and submissions.
+
+        Raises:
+            VmsimError: UNIMPLEMENTED when the server runs no lab (NO_LAB says how to start
+                one); PERMISSION_DENIED or UNAUTHENTICATED for a wrong or missing token.
+        """
+        return self._invoke(
             Call("lab", "GetLabResults", lab_pb2.GetLabResultsRequest(), lab_results)
         )
+
+
+def scoreboard(address: str, admin_token: str = "", timeout: float = DEFAULT_TIMEOUT) -> LabResults:
+    """The lab's scoreboard (needs the admin token: *admin_token*, or as Scoreboard finds it)."""
+    board = Scoreboard(address, admin_token, timeout)
+    try:
+        return board.results()
+    finally:
+        board.close()

@@ -1,4 +1,4 @@
-"""What the server and the client share: the text formats both accept (sizes, traces).
+"""What the server and the client share: the text formats both accept (sizes, traces, lab answers).
 
 A neutral package: the server (vmsim_server, and vmsim_kernel for trace files) and the
 client (vmsim) both import it, and it imports neither of them.
@@ -6,6 +6,14 @@ client (vmsim) both import it, and it imports neither of them.
 
 from __future__ import annotations
 
+from .answers import ItemResult, normalize_answer, normalize_item_id, parse_answers
 from .parsing import parse_size, parse_trace
 
-__all__ = ["parse_size", "parse_trace"]
+__all__ = [
+    "ItemResult",
+    "normalize_answer",
+    "normalize_item_id",
+    "parse_answers",
+    "parse_size",
+    "parse_trace",
+]

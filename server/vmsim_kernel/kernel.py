@@ -126,8 +126,10 @@ class Kernel:
         self.kswapd = SimThread(KSWAPD_TID, 0)
         self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
         self.sched = Scheduler(self.config.nr_cpus, self.costs, self.kernel_thread)
-        # kswapd, once woken, balances in the background between calls, on its own clock.
+        # kswapd, once woken, balances in the background between calls, on its own clock (a
+        # turn of its own after the call that ended, see Scheduler.step).
         self.sched.between_calls = lambda: kswapd_run(self)
+        self.sched.background_due = lambda: self.kswapd_classzone is not None
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
         self.slab = SlabAllocator(self)

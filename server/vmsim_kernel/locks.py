@@ -3,10 +3,11 @@
 Models the two waiting disciplines of kernel/locking (a spinlock's waiter burns CPU; a
 mutex/semaphore's waiter sleeps, paying context switches but leaving the CPU free) and
 the per-class statistics of kernel/locking/lockdep_proc.c (/proc/lock_stat).
-A lock remembers the simulated intervals during which it was held (BusyIntervals); a thread
-arriving at time t waits only if t falls inside one of them, until its end. Holders and
-waiters contend exactly as their critical sections overlap in simulated time, whatever
-order the scheduler ran their quanta in: no phantom waits behind a holder that ran later.
+A lock remembers the simulated interval of each hold (LockHolds); a thread arriving at time t
+waits only if t falls inside holds, until the latest end among those. Holders and waiters
+contend exactly as their critical sections overlap in simulated time, whatever order the
+scheduler ran their quanta in: no phantom waits behind a holder that ran later, and no wait
+longer than the hold it waited for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from .errors import InvalidArgument, KernelBug
 if TYPE_CHECKING:
     from .timing import CostModel, SimThread
 
-__all__ = ["LOCK_CLASSES", "BusyIntervals", "LockClassStats", "LockKind", "LockRegistry", "SimLock"]
+__all__ = [
+    "LOCK_CLASSES",
+    "BusyIntervals",
+    "LockClassStats",
+    "LockHolds",
+    "LockKind",
+    "LockRegistry",
+    "SimLock",
+]
 
 
 class LockKind(StrEnum):
@@ -83,20 +92,20 @@ class LockClassStats:
 
 
 class BusyIntervals:
-    """The simulated time during which something was held or busy: disjoint [start, end)
-    intervals, sorted; overlapping ones are merged (busy is busy, whoever held it). Touching
-    ones are merged only with *merge_touching* (a device); a lock keeps back-to-back holds
-    apart, because a waiter takes the lock between them (a ticket spinlock's hand-off).
+    """The simulated time during which a device was busy: disjoint [start, end) intervals,
+    sorted; overlapping and touching ones are merged (busy is busy, whoever asked), and so
+    are ones less than *min_gap_ns* apart when no request is shorter than that (the gap could
+    never serve one), which keeps a long busy stretch one interval however it was filled.
 
     Only the most recent `limit` intervals are kept: a thread far behind everyone else's
     clock (an idle process) then finds nothing busy, which is what a live kernel would show.
     """
 
-    def __init__(self, limit: int = 1024, *, merge_touching: bool = False) -> None:
+    def __init__(self, limit: int = 1024, *, min_gap_ns: int = 0) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._limit = limit
-        self._merge_touching = merge_touching
+        self._slack = max(min_gap_ns - 1, 0)  # intervals this close (or closer) are one
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -110,20 +119,15 @@ class BusyIntervals:
         """Record one busy interval (an empty one is dropped)."""
         if end_ns <= start_ns:
             return
-        starts, ends = self._starts, self._ends
-        touching = self._merge_touching
-        if not starts or start_ns > ends[-1] or (start_ns == ends[-1] and not touching):
+        starts, ends, slack = self._starts, self._ends, self._slack
+        if not starts or start_ns > ends[-1] + slack:
             starts.append(start_ns)  # the common case: after everything known
             ends.append(end_ns)
         else:
-            # The intervals to merge: from the first that ends after (or at) start to the
-            # last that starts before (or at) end.
-            if touching:
-                first = bisect.bisect_left(ends, start_ns)
-                last = bisect.bisect_right(starts, end_ns)
-            else:
-                first = bisect.bisect_right(ends, start_ns)
-                last = bisect.bisect_left(starts, end_ns)
+            # The intervals to merge: from the first that ends at or after start (less the
+            # slack) to the last that starts at or before end (plus the slack).
+            first = bisect.bisect_left(ends, start_ns - slack)
+            last = bisect.bisect_right(starts, end_ns + slack)
             if first < last:
                 start_ns = min(start_ns, starts[first])
                 end_ns = max(end_ns, ends[last - 1])
@@ -132,29 +136,13 @@ class BusyIntervals:
         if len(starts) > self._limit:
             del starts[0], ends[0]
 
-    def add_after(self, starts: list[int], length_ns: int) -> None:
-        """add() of [start, start + length_ns) for each of *starts*, ascending and apart by at
-        least *length_ns*, none before what is recorded already (the batch form)."""
-        if not starts or length_ns <= 0:
-            return
-        if starts[0] < self.latest_end_ns:
-            raise KernelBug("add_after: an interval starts before the recorded ones end")
-        self._starts.extend(starts)
-        self._ends.extend([start + length_ns for start in starts])
-        excess = len(self._starts) - self._limit
-        if excess > 0:
-            del self._starts[:excess], self._ends[:excess]
-
-    def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
+    def free_from(self, at_ns: int) -> int:
         """The first time at or after *at_ns* that is not busy (the end of the interval that
-        holds *at_ns*). *handed_over*: the caller was handed the resource at *at_ns* by its
-        previous holder, so an interval starting exactly then does not hold it off."""
+        holds *at_ns*)."""
         ends = self._ends
         if not ends or at_ns >= ends[-1]:
             return at_ns
         index = bisect.bisect_right(self._starts, at_ns) - 1
-        if handed_over and index >= 0 and self._starts[index] == at_ns:
-            index -= 1
         if index >= 0 and ends[index] > at_ns:
             return ends[index]
         return at_ns
@@ -165,15 +153,98 @@ class BusyIntervals:
         return None if free == at_ns else free
 
     def first_gap(self, at_ns: int, length_ns: int) -> int:
-        """The earliest start at or after *at_ns* of a free stretch *length_ns* long."""
-        moment = self.free_from(at_ns)
+        """The earliest start at or after *at_ns* of a free stretch *length_ns* long
+        (*length_ns* at least the min_gap_ns the intervals were built with)."""
         starts, ends = self._starts, self._ends
-        # One pass over the intervals from moment on: a backlogged device has many.
-        index = bisect.bisect_left(starts, moment)  # the first interval not before moment
-        while index < len(starts) and starts[index] < moment + length_ns:
+        moment = at_ns
+        index = bisect.bisect_right(starts, moment) - 1  # the interval that may hold moment
+        if index >= 0 and ends[index] > moment:
             moment = ends[index]
+        index += 1  # the intervals are disjoint and sorted: walk them in order
+        while index < len(starts) and starts[index] < moment + length_ns:
+            moment = max(moment, ends[index])
             index += 1
         return moment
+
+
+class LockHolds:
+    """The simulated interval [acquired, released) of each hold of one lock, sorted by start.
+
+    Holds are kept one by one, never merged: quanta run one after another, so a quantum run
+    later may take the lock at a simulated time an earlier-run quantum already found free,
+    and its hold then overlaps that one. A thread arriving at t waits for the holds that
+    contain t, until the latest end among them, so its wait never exceeds the one hold it
+    waited behind; it is not chained on to holds recorded after its turn. A hold containing
+    t started after t - (the longest hold kept), so only those few are looked at. Only about
+    the most recent `limit` holds are kept (see BusyIntervals).
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._latest_end = 0
+        self._longest = 0
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def add(self, start_ns: int, end_ns: int) -> None:
+        """Record one hold (an empty one is dropped)."""
+        if end_ns <= start_ns:
+            return
+        starts, ends = self._starts, self._ends
+        if not starts or start_ns >= starts[-1]:
+            starts.append(start_ns)  # the common case: the latest hold so far
+            ends.append(end_ns)
+        else:
+            index = bisect.bisect_right(starts, start_ns)
+            starts.insert(index, start_ns)
+            ends.insert(index, end_ns)
+        self._latest_end = max(self._latest_end, end_ns)
+        self._longest = max(self._longest, end_ns - start_ns)
+        if len(starts) > 2 * self._limit:  # trim in batches: the longest is found again once
+            del starts[: self._limit], ends[: self._limit]
+            self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
+
+    @property
+    def latest_end_ns(self) -> int:
+        """No hold kept lasts beyond this."""
+        return self._latest_end
+
+    def add_after(self, starts: list[int], length_ns: int) -> None:
+        """add() of [start, start + length_ns) for each of *starts* (ascending), when none
+        starts before the latest hold kept: the batch form, with add()'s trimming."""
+        if not starts or length_ns <= 0:
+            return
+        if self._starts and starts[0] < self._starts[-1]:
+            raise KernelBug("add_after: a hold starts before the latest one kept")
+        self._starts.extend(starts)
+        self._ends.extend([start + length_ns for start in starts])
+        self._latest_end = max(self._latest_end, starts[-1] + length_ns)
+        self._longest = max(self._longest, length_ns)
+        while len(self._starts) > 2 * self._limit:  # as add() trims, one add at a time
+            del self._starts[: self._limit], self._ends[: self._limit]
+            self._longest = max(
+                end - start for start, end in zip(self._starts, self._ends, strict=True)
+            )
+
+    def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
+        """When a thread arriving at *at_ns* gets the lock: the latest end of the holds that
+        contain *at_ns*, or *at_ns* when none does. *handed_over*: the caller was handed the
+        lock at *at_ns* by its previous holder, so a hold starting exactly then does not hold
+        it off (a ticket spinlock's hand-off: the waiter slips in between)."""
+        if at_ns >= self._latest_end:
+            return at_ns
+        starts, ends = self._starts, self._ends
+        find = bisect.bisect_left if handed_over else bisect.bisect_right
+        index = find(starts, at_ns) - 1
+        horizon = at_ns - self._longest  # a hold that started by then has ended by at_ns
+        free = at_ns
+        while index >= 0 and starts[index] >= horizon:
+            free = max(free, ends[index])
+            index -= 1
+        return free
 
 
 class SimLock:
@@ -183,8 +254,8 @@ class SimLock:
         self._registry = registry
         self.lock_class = lock_class
         self.rw = rw
-        self.exclusive_holds = BusyIntervals()  # writers, or every holder of a plain lock
-        self.shared_holds = BusyIntervals()  # readers of a reader-writer lock
+        self.exclusive_holds = LockHolds()  # writers, or every holder of a plain lock
+        self.shared_holds = LockHolds()  # readers of a reader-writer lock
         self.last_owner = -1
         self._held: dict[int, tuple[int, bool, bool]] = {}  # tid -> (acquired at, read?, bounced)
         # The statistics rows this lock feeds, looked up once (the hot path takes locks often).

@@ -23,7 +23,9 @@ from .constants import (
     ADDRESS_SPACE_END,
     KERNEL_PGD_INDEX,
     PAGE_SHIFT,
+    PAGE_SIZE,
     STACK_TOP,
+    TASK_SIZE,
     Gfp,
     Prot,
     Signal,
@@ -60,6 +62,7 @@ from .sched import (
     MIN_QUANTUM_ADDRESSES,
     QUANTUM_COPY_BYTES,
     QUANTUM_FAULTS,
+    QUANTUM_RECLAIM_FAULTS,
     CallTask,
     JournalHook,
     Scheduler,
@@ -251,10 +254,16 @@ class Machine:
         thread = task.threads.pop(tid)
         task.dead_threads_times.add(thread.times)
 
-    @journaled
-    def exit(self, pid: int) -> None:
-        """The process exits: every frame and swap slot it holds is freed."""
+    @preemptible
+    def exit(self, pid: int, *, tid: int | None = None) -> Generator[None, None, None]:
+        """The process exits: every frame and swap slot it holds is freed.
+
+        exit_mmap in quanta: the address space is unmapped a slice at a time (as munmap), so
+        a stopped exit leaves a live process with a prefix of its memory gone; the last
+        quantum frees the page directory and makes the process a zombie.
+        """
         task = self._live(pid)
+        yield from mmap_calls.unmap_in_slices(self.kernel, task, 0, TASK_SIZE)
         task_exit.release_task(self.kernel, task)
         task.state = ProcessState.ZOMBIE
         task.exited_normally = True
@@ -295,17 +304,31 @@ class Machine:
         ]
 
     # ---- syscalls -------------------------------------------------------------------------------
-    @syscall
+    @preemptible
     def mmap(
         self, pid: int, addr: int, length: int, prot: int, flags: int, *, tid: int | None = None
-    ) -> int:
-        """mmap(2) for anonymous memory; returns the start address (mmap_calls.do_mmap)."""
-        return mmap_calls.do_mmap(self.kernel, self._live(pid), addr, length, prot, flags)
+    ) -> Generator[None, None, int]:
+        """mmap(2) for anonymous memory; returns the start address (mmap_calls.do_mmap).
 
-    @syscall
-    def munmap(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> None:
-        """munmap(2)."""
-        mmap_calls.do_munmap(self.kernel, self._live(pid), addr, length)
+        MAP_POPULATE then faults the pages in quanta, as TouchMany does: a stopped call keeps
+        its mapping with a prefix populated.
+        """
+        task = self._live(pid)
+        start = mmap_calls.do_mmap(self.kernel, task, addr, length, prot, flags)
+        span = mmap_calls.populate_span(start, length, prot, flags)
+        if span is not None:
+            first, end, write = span
+            pages = np.arange(first, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+            yield from self._touch_in_quanta(pid, task, pages, write)
+        return start
+
+    @preemptible
+    def munmap(
+        self, pid: int, addr: int, length: int, *, tid: int | None = None
+    ) -> Generator[None, None, None]:
+        """munmap(2), in quanta of at most sched.QUANTUM_ZAP_PAGES pages (a stopped call has
+        unmapped a prefix of the range)."""
+        yield from mmap_calls.do_munmap(self.kernel, self._live(pid), addr, length)
 
     @syscall
     def mprotect(
@@ -370,16 +393,27 @@ class Machine:
             if len(array) and (int(array.min()) < 0 or int(array.max()) >= ADDRESS_SPACE_END):
                 raise OutOfRange("addrs", "an address is not 32-bit", "0x0 .. 0xFFFFFFFF")
             array = array.astype(np.uint32)
+        return (yield from self._touch_in_quanta(pid, task, array, bool(write)))
+
+    def _touch_in_quanta(
+        self, pid: int, task: Task, array: npt.NDArray[np.uint32], write: bool
+    ) -> Generator[None, None, TouchSummary]:
+        """Touch *array* in order, a quantum of at most QUANTUM_FAULTS faults at a time
+        (QUANTUM_RECLAIM_FAULTS after a quantum that reclaimed directly)."""
+        events = self.kernel.vm_events
         counts = [0, 0, 0]  # hits, minor, major
-        position, length = 0, MIN_QUANTUM_ADDRESSES
+        position, length, max_faults = 0, MIN_QUANTUM_ADDRESSES, QUANTUM_FAULTS
         while True:
+            scanned = events.pgscan_direct
             part = memory.touch_many(
                 self.kernel,
                 task,
                 array[position : position + length],
-                bool(write),
-                max_faults=QUANTUM_FAULTS,
+                write,
+                max_faults=max_faults,
             )
+            reclaimed = events.pgscan_direct != scanned
+            max_faults = QUANTUM_RECLAIM_FAULTS if reclaimed else QUANTUM_FAULTS
             counts = [
                 counts[0] + part.nr_hits,
                 counts[1] + part.nr_minor,

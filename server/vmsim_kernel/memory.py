@@ -70,7 +70,6 @@ __all__ = [
     "exit_mmap",
     "free_pgtables",
     "handle_mm_fault",
-    "populate_range",
     "pte_runs",
     "swapin_range",
     "touch_many",
@@ -636,12 +635,6 @@ def access_user_memory(
             out += ram[physical : physical + chunk]
         done += chunk
     return bytes(out)
-
-
-def populate_range(kernel: Kernel, task: Task, start: int, end: int, write: bool) -> None:
-    """MAP_POPULATE / mlock-style prefault of every page in [start, end)."""
-    pages = np.arange(start, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
-    touch_many(kernel, task, pages, write)
 
 
 def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:

@@ -8,16 +8,19 @@ commit charge, change the VMAs under mmap_lock, then the page tables (memory.py)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import memory
+import numpy as np
+
+from . import memory, task_exit
 from .config import OvercommitMode
 from .constants import (
     ADDRESS_SPACE_END,
     MAP_KNOWN,
     MMAP_MIN_ADDR,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PROT_ALL,
     TASK_SIZE,
@@ -27,15 +30,28 @@ from .constants import (
     page_align_up,
 )
 from .errors import InvalidArgument, OutOfMemory, OutOfRange
-from .mm import Vma, VmaKind, needs_accounting
+from .mm import MmStruct, Vma, VmaKind, needs_accounting
 from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
+from .sched import QUANTUM_ZAP_PAGES
 
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .process import Task
     from .timing import SimThread
 
-__all__ = ["do_brk", "do_madvise", "do_mmap", "do_mprotect", "do_munmap", "unmap_range"]
+__all__ = [
+    "address_space_change",
+    "do_brk",
+    "do_madvise",
+    "do_mmap",
+    "do_mprotect",
+    "do_munmap",
+    "populate_span",
+    "shoot_down_tlbs",
+    "unmap_in_slices",
+    "unmap_range",
+    "zap_slice_end",
+]
 
 
 def check_range(field: str, addr: int, length: int) -> None:
@@ -151,21 +167,66 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
         commit_pages(kernel, task, charge)
         kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
         mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
-    # mm_populate runs after mmap_lock is dropped, faulting like the process would.
-    if flags & MapFlag.POPULATE and prot != Prot.NONE:
-        memory.populate_range(kernel, task, start, start + length, bool(prot & Prot.WRITE))
     return start
 
 
-def do_munmap(kernel: Kernel, task: Task, addr: int, length: int) -> None:
-    """munmap(2)."""
+def populate_span(start: int, length: int, prot: int, flags: int) -> tuple[int, int, bool] | None:
+    """What mm_populate prefaults after a MAP_POPULATE mmap: (start, end, write), or None.
+
+    It runs after mmap_lock is dropped, faulting like the process would (the caller does it
+    in quanta, so a huge populate never holds a CPU for long).
+    """
+    if not flags & MapFlag.POPULATE or prot == Prot.NONE:
+        return None
+    return start, start + page_align_up(length), bool(prot & Prot.WRITE)
+
+
+def do_munmap(kernel: Kernel, task: Task, addr: int, length: int) -> Generator[None, None, None]:
+    """munmap(2), in quanta (see unmap_in_slices)."""
     check_aligned("addr", addr)
     if length <= 0:
         raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
     check_range("addr", addr, page_align_up(length))
-    with address_space_change(kernel, task):
-        unmap_range(kernel, task, addr, addr + page_align_up(length))
-        shoot_down_tlbs(kernel, task)
+    yield from unmap_in_slices(kernel, task, addr, addr + page_align_up(length))
+
+
+def unmap_in_slices(
+    kernel: Kernel, task: Task, start: int, end: int
+) -> Generator[None, None, None]:
+    """Unmap [start, end) a slice at a time, yielding at each quantum boundary.
+
+    A slice holds at most QUANTUM_ZAP_PAGES PTEs (zap_slice_end) and is a whole munmap of
+    its part under mmap_lock: VMAs cut, pages and swap slots freed, commit given back, empty
+    page tables freed, TLBs shot down. So at every boundary the address space is consistent
+    (a prefix of the range is gone, the rest still mapped), and a call stopped there has
+    done exactly that much, as zap_page_range's cond_resched() lets Linux stop between
+    batches. The first slice pays the syscall entry; the later ones retake mmap_lock.
+    """
+    cursor = start
+    while True:
+        stop = zap_slice_end(kernel, task.mm, cursor, end)
+        with address_space_change(kernel, task, entry=cursor == start):
+            unmap_range(kernel, task, cursor, stop)
+            shoot_down_tlbs(kernel, task)
+        if stop >= end:
+            return
+        cursor = stop
+        yield
+        if not task.alive:  # killed between two slices: its teardown freed the rest
+            raise task_exit.dead(task)
+
+
+def zap_slice_end(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
+    """Where a slice of unmapping that starts at *start* ends: after QUANTUM_ZAP_PAGES
+    non-empty PTEs (present or swap), or at *end*."""
+    ram32 = kernel.ram32
+    budget = QUANTUM_ZAP_PAGES
+    for first_va, first_word, count in memory.pte_runs(kernel, mm, start, end):
+        used = np.flatnonzero(ram32[first_word : first_word + count])
+        if len(used) > budget:
+            return first_va + (int(used[budget]) << PAGE_SHIFT)
+        budget -= len(used)
+    return end
 
 
 def do_mprotect(kernel: Kernel, task: Task, addr: int, length: int, prot: int) -> None:
@@ -268,10 +329,12 @@ def shoot_down_tlbs(kernel: Kernel, task: Task) -> None:
 
 
 @contextlib.contextmanager
-def address_space_change(kernel: Kernel, task: Task) -> Iterator[SimThread]:
-    """A syscall that changes the VMAs: entry cost, then the work under mmap_lock (writer)."""
+def address_space_change(kernel: Kernel, task: Task, *, entry: bool = True) -> Iterator[SimThread]:
+    """A syscall that changes the VMAs: entry cost (unless *entry* is False: a later slice of
+    the same call), then the work under mmap_lock (writer)."""
     thread = kernel.current
-    thread.run(kernel.costs.syscall_ns)
+    if entry:
+        thread.run(kernel.costs.syscall_ns)
     assert task.mmap_lock is not None
     with kernel.holding(task.mmap_lock):
         thread.run(kernel.costs.vma_op_ns)

@@ -59,19 +59,12 @@ def replay(
             f"{len(trace)} references x {frames} frames is too large a table",
             f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
         )
-    if not steps:
+    if not steps and replay_fast.worth_compiling(len(trace)):
         compiled = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
         if compiled is not None:  # the same answer from compiled loops (replay_fast.py)
             return compiled
-    limit = 1 << (32 if addresses else 20)
-    pages = []
-    for index, value in enumerate(trace):
-        if not isinstance(value, int) or not 0 <= value < limit:
-            what = "a 32-bit address" if addresses else "a page number below 2**20"
-            raise InvalidArgument(
-                "trace", f"entry {index} = {value!r} is not {what}", f"0 .. {limit - 1}"
-            )
-        pages.append(value >> PAGE_SHIFT if addresses else value)
+    checked = replay_fast.pages_of(trace, addresses)  # an array checked at once, if it can be
+    pages = checked.tolist() if checked is not None else _checked_pages(trace, addresses)
     needs_future = chosen in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
     state = make_policy(chosen, seed=seed, future=pages if needs_future else None)
     opt = state if isinstance(state, OptPolicy) else None
@@ -122,6 +115,20 @@ def replay(
         faults_at=tuple(faults_at),
         steps=tuple(history),
     )
+
+
+def _checked_pages(trace: Sequence[int], addresses: bool) -> list[int]:
+    """The trace as page numbers, entry by entry; InvalidArgument names the first bad one."""
+    limit = 1 << (32 if addresses else 20)
+    pages = []
+    for index, value in enumerate(trace):
+        if not isinstance(value, int) or not 0 <= value < limit:
+            what = "a 32-bit address" if addresses else "a page number below 2**20"
+            raise InvalidArgument(
+                "trace", f"entry {index} = {value!r} is not {what}", f"0 .. {limit - 1}"
+            )
+        pages.append(value >> PAGE_SHIFT if addresses else value)
+    return pages
 
 
 def _step(

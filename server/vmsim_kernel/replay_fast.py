@@ -11,6 +11,11 @@ stack distances counted with a Fenwick tree, O(n log n) for every frame count at
 
 numba is imported on first use only (the server and the kernel do not pay for it), and its
 compiled code is cached on disk (cache=True) so a later process loads rather than compiles.
+Even so its first use costs a process about half a second (the import, LLVM's start-up, the
+cache load, and ~80,000 objects the collector then scans, at exit too): what the Python loops
+take for about COMPILE_FROM_REFERENCES references. So a process that has not loaded numba
+replays shorter traces in Python (worth_compiling) and reads plain decimal trace files with
+numpy (parse_trace_bytes).
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ from .constants import PAGE_SHIFT
 from .results import ReplayResult
 
 __all__ = [
+    "COMPILE_FROM_REFERENCES",
     "MissRatioCurve",
     "compiled",
     "load_trace",
+    "loaded",
     "lru_miss_curve",
+    "pages_of",
     "parse_trace_bytes",
     "try_replay",
+    "worth_compiling",
 ]
 
 Int64Array = npt.NDArray[np.int64]
@@ -44,6 +53,9 @@ _MT_M: Final = 397
 _U32: Final = 0xFFFFFFFF
 _PAGE_LIMIT: Final = 1 << 20  # page numbers of a 32-bit address space
 _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
+# Measured (bench/bench_replay.py, whole processes): numba's one-time cost equals the Python
+# loops' time at about a million references (0.35-0.7 us each on a 2-core box).
+COMPILE_FROM_REFERENCES: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -69,34 +81,6 @@ class MissRatioCurve:
 
 
 # ---- the loops (plain Python here; numba compiles them on first use) --------------------------
-def _fifo(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int64Array]:
-    resident = np.zeros(nr_pages, np.bool_)
-    queue = np.empty(frames, np.int64)
-    head = 0
-    count = 0
-    faults_at = np.empty(len(pages), np.int64)
-    victims = np.empty(len(pages), np.int64)
-    nr_faults = 0
-    nr_victims = 0
-    for position in range(len(pages)):
-        page = pages[position]
-        if resident[page]:
-            continue
-        faults_at[nr_faults] = position
-        nr_faults += 1
-        if count >= frames:
-            victim = queue[head]
-            head = (head + 1) % frames
-            count -= 1
-            resident[victim] = False
-            victims[nr_victims] = victim
-            nr_victims += 1
-        queue[(head + count) % frames] = page
-        count += 1
-        resident[page] = True
-    return faults_at[:nr_faults], victims[:nr_victims]
-
-
 def _lru(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int64Array]:
     # A doubly linked list over page numbers: head is the coldest page, tail the hottest.
     previous = np.full(nr_pages, -1, np.int64)
@@ -147,8 +131,11 @@ def _lru(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int
     return faults_at[:nr_faults], victims[:nr_victims]
 
 
-def _clock(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, Int64Array]:
-    # The ring with the hand at its front: a second chance moves a page to the back.
+def _ring(
+    pages: Int64Array, frames: int, nr_pages: int, second_chance: bool
+) -> tuple[Int64Array, Int64Array]:
+    # FIFO, and CLOCK with second_chance: the ring with the hand at its front; a second
+    # chance moves a referenced page to the back. FIFO is CLOCK whose bits are never set.
     resident = np.zeros(nr_pages, np.bool_)
     referenced = np.zeros(nr_pages, np.bool_)
     ring = np.empty(frames, np.int64)
@@ -174,13 +161,13 @@ def _clock(pages: Int64Array, frames: int, nr_pages: int) -> tuple[Int64Array, I
                     break
                 count -= 1
                 resident[candidate] = False
-                referenced[candidate] = False
                 victims[nr_victims] = candidate
                 nr_victims += 1
             ring[(head + count) % frames] = page
             count += 1
             resident[page] = True
-        referenced[page] = True
+        if second_chance:
+            referenced[page] = True
     return faults_at[:nr_faults], victims[:nr_victims]
 
 
@@ -420,6 +407,17 @@ _jitted: set[str] = set()
 _jit_lock = threading.Lock()  # the server computes curves in worker threads
 
 
+def loaded() -> bool:
+    """Whether numba is imported in this process already (its one-time cost is paid)."""
+    return _numba is not None and _numba is not False
+
+
+def worth_compiling(references: int) -> bool:
+    """Whether replaying *references* references should use the compiled loops: numba is
+    loaded already, or the trace is long enough to repay loading it."""
+    return loaded() or references > COMPILE_FROM_REFERENCES
+
+
 def compiled() -> bool:
     """Whether numba is there to compile the loops (imported on first call)."""
     global _numba
@@ -453,7 +451,12 @@ def parse_trace_bytes(data: bytes) -> Int64Array | None:
 
     None for anything beyond plain decimal/0x-hex tokens, or bytes other than printable
     ASCII and the separators (Python's own parser then answers, with its error messages).
+    Before numba is loaded, whitespace-separated decimals are read by numpy instead.
     """
+    if not loaded():
+        values = _parse_plain_decimal(data)
+        if values is not None:
+            return values
     if not compiled():
         return None
     raw = np.frombuffer(data, dtype=np.uint8)
@@ -462,6 +465,24 @@ def parse_trace_bytes(data: bytes) -> Int64Array | None:
         return None
     values, count = _kernel("_parse")(raw)
     return None if count == _NOT_SIMPLE else values
+
+
+def _parse_plain_decimal(data: bytes) -> Int64Array | None:
+    """Whitespace-separated decimal integers, read by numpy (no numba), or None for anything
+    else: other separators, comments, hex, leading zeros, numbers of more than 18 digits."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    digit = (raw >= 48) & (raw <= 57)
+    if not (digit | (raw == 32) | (raw == 9) | (raw == 10) | (raw == 13)).all():
+        return None
+    edges = np.flatnonzero(np.diff(digit, prepend=False, append=False))
+    starts, ends = edges[0::2], edges[1::2]  # each token is raw[start:end]
+    if not starts.size:
+        return np.empty(0, np.int64)
+    lengths = ends - starts
+    if lengths.max() > 18 or ((raw[starts] == 48) & (lengths > 1)).any():
+        return None
+    values = np.fromstring(data, dtype=np.int64, sep=" ")
+    return values if values.size == starts.size else None
 
 
 def load_trace(path: str | Path) -> Int64Array:
@@ -479,7 +500,7 @@ def load_trace(path: str | Path) -> Int64Array:
     return values
 
 
-def _pages_of(trace: Any, addresses: bool) -> Int64Array | None:
+def pages_of(trace: Any, addresses: bool) -> Int64Array | None:
     """The trace as page numbers, or None if any entry is not a valid one (Python explains)."""
     array = np.asarray(trace)
     if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
@@ -536,16 +557,15 @@ def try_replay(
     """
     if policy not in _COMPILED_POLICIES or not compiled():
         return None  # linux, mru, unopt: the Python policies answer
-    pages = _pages_of(trace, addresses)
+    pages = pages_of(trace, addresses)
     if pages is None:
         return None
     nr_pages = int(pages.max()) + 1 if pages.size else 1
-    if policy is ReplacementPolicy.FIFO:
-        faults_at, victims = _kernel("_fifo")(pages, frames, nr_pages)
+    if policy in (ReplacementPolicy.FIFO, ReplacementPolicy.CLOCK):
+        second_chance = policy is ReplacementPolicy.CLOCK
+        faults_at, victims = _kernel("_ring")(pages, frames, nr_pages, second_chance)
     elif policy is ReplacementPolicy.LRU:
         faults_at, victims = _kernel("_lru")(pages, frames, nr_pages)
-    elif policy is ReplacementPolicy.CLOCK:
-        faults_at, victims = _kernel("_clock")(pages, frames, nr_pages)
     elif policy is ReplacementPolicy.OPT:
         faults_at, victims = _kernel("_opt")(pages, frames, nr_pages)
     else:  # RANDOM
@@ -575,7 +595,7 @@ def lru_miss_curve(trace: Any, *, addresses: bool = False) -> MissRatioCurve:
 
     if len(trace) > MAX_TRACE_LENGTH:
         raise InvalidArgument("trace", f"{len(trace)} references", f"at most {MAX_TRACE_LENGTH}")
-    pages = _pages_of(trace, addresses)
+    pages = pages_of(trace, addresses)
     if pages is None:
         limit = 1 << (32 if addresses else 20)
         what = "32-bit addresses" if addresses else "page numbers below 2**20"

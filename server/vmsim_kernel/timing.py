@@ -173,7 +173,7 @@ class SwapQueue:
 
     def __init__(self, costs: CostModel) -> None:
         self._costs = costs
-        self._busy = BusyIntervals(limit=4096, merge_touching=True)
+        self._busy = BusyIntervals(limit=4096, min_gap_ns=costs.swap_service_ns)
         self.requests = 0
         self.total_wait_ns = 0
 

@@ -312,8 +312,9 @@ def wakeup_kswapd(kernel: Kernel, classzone: ZoneType) -> None:
 
 
 # kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
-# most this many SWAP_CLUSTER_MAX batches, so a long balance never holds up other clients.
-KSWAPD_BATCHES_PER_TURN: Final = 4
+# most this many SWAP_CLUSTER_MAX batches (a few ms of host time), so a long balance never
+# holds up other clients: the scheduler gives it a step of its own after a call ends.
+KSWAPD_BATCHES_PER_TURN: Final = 1
 
 
 def kswapd_run(kernel: Kernel) -> int:

@@ -9,11 +9,11 @@ second implementation. Questions come from `random.Random("<kind>:<seed>:<number
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from vmsim_kernel import InvalidArgument
+from vmsim_proto.answers import ItemResult, normalize_answer, normalize_item_id
 
 __all__ = [
     "EXERCISES",
@@ -81,16 +81,6 @@ class Exercise:
 
 
 @dataclass(frozen=True)
-class ItemResult:
-    """The check of one item."""
-
-    id: str
-    correct: bool
-    given: str
-    expected: str
-
-
-@dataclass(frozen=True)
 class CheckResult:
     """The check of a set of answers."""
 
@@ -152,34 +142,18 @@ def questions(kind: str, seed: int, count: int = 1) -> list[Question]:
     ]
 
 
-_SYNONYMS = {"h": "hit", "m": "miss", "y": "yes", "n": "no", "-": "none", "segfault": "segv"}
-_SEPARATORS = re.compile(r"[\s,;\[\]]+")
-
-
-def normalize_answer(text: str) -> str:
-    """Canonical form of an answer: case, spacing and number bases do not matter.
-
-    "0x10" and "16" are the same number; "M 7" is "miss 7"; "[1, 2]" is "1 2".
-    """
-    tokens = []
-    for token in _SEPARATORS.split(text.strip().lower()):
-        if not token:
-            continue
-        try:
-            tokens.append(str(int(token, 0)))
-        except ValueError:
-            tokens.append(_SYNONYMS.get(token, token))
-    return " ".join(tokens)
-
-
 def check_answers(kind: str, seed: int, count: int, answers: Mapping[str, str]) -> CheckResult:
     """Check *answers* (item id -> answer) against the questions of (kind, seed, count).
+
+    Item ids are compared as normalize_item_id writes them ("1A" is "1a"), answers as
+    normalize_answer does.
 
     Raises:
         InvalidArgument: as questions(), or an answer for an item the questions do not have.
     """
     asked = questions(kind, seed, count)
     ids = [item.id for question in asked for item in question.items]
+    answers = {normalize_item_id(item): answer for item, answer in answers.items()}
     unknown = sorted(set(answers) - set(ids))
     if unknown:
         raise InvalidArgument(

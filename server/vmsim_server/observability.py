@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import grpc
@@ -49,6 +50,29 @@ __all__ = [
 
 log = structlog.get_logger("vmsim.server")
 
+# The RPC being handled by this task: (request id, method, grpc context, request). Set once
+# per call (one ContextVar.set); turned into log fields only when a line is actually logged.
+_current_call: contextvars.ContextVar[tuple[str, str, Any, Any] | None] = contextvars.ContextVar(
+    "vmsim_current_call", default=None
+)
+_debug_enabled = False  # whether configure_logging let debug lines through
+
+
+def _add_call_context(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the current RPC's request id, method, peer and pid, if any."""
+    call = _current_call.get()
+    if call is not None:
+        request_id, method, context, request = call
+        event.setdefault("request_id", request_id)
+        event.setdefault("method", method)
+        event.setdefault("peer", context.peer())
+        pid = getattr(request, "pid", None)
+        if isinstance(pid, int):
+            event.setdefault("pid", pid)
+    return event
+
 
 def configure_logging(log_format: str, level: str) -> None:
     """structlog as JSON lines (production) or coloured console lines (a terminal)."""
@@ -60,16 +84,18 @@ def configure_logging(log_format: str, level: str) -> None:
         if console
         else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     )
+    global _debug_enabled
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    _debug_enabled = threshold <= logging.DEBUG
     structlog.configure(
         processors=[
+            _add_call_context,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             *renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
@@ -323,8 +349,9 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     Kept slim because every call pays it: the wrapped handler is built once per method,
     the metric children are looked up once per method (and code), request ids come from a
-    counter behind a per-server random prefix, and the error mapping is entered only when
-    a call raises.
+    counter behind a per-server random prefix, the log context is one context variable
+    expanded only when a line is logged (_add_call_context), the per-call debug line is
+    skipped unless debug is on, and the error mapping is entered only when a call raises.
     """
 
     def __init__(self, rpcs: Counter, latency: Histogram) -> None:
@@ -375,15 +402,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def _begin(self, method: str, request: Any, context: Any) -> float:
         # Each RPC runs in its own task, hence its own copy of the context variables.
-        bound = {
-            "request_id": f"{self._id_prefix}{next(self._ids):06x}",
-            "method": method,
-            "peer": context.peer(),
-        }
-        pid = getattr(request, "pid", None)
-        if isinstance(pid, int):
-            bound["pid"] = pid
-        structlog.contextvars.bind_contextvars(**bound)
+        _current_call.set((f"{self._id_prefix}{next(self._ids):06x}", method, context, request))
         return time.perf_counter()
 
     def _end(self, method: str, latency: Any, started: float, code: grpc.StatusCode) -> None:
@@ -393,7 +412,8 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             counted = self._counted[method, code] = self._rpcs.labels(method, code.name)
         counted.inc()
         latency.observe(elapsed)
-        log.debug("rpc", code=code.name, duration_ms=round(elapsed * 1000, 3))
+        if _debug_enabled:
+            log.debug("rpc", code=code.name, duration_ms=round(elapsed * 1000, 3))
 
     def _wrap_unary(self, method: str, latency: Any, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: Any) -> Any:

@@ -280,8 +280,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Exit(
         self, request: process_pb2.ExitRequest, context: Context
     ) -> process_pb2.ExitResponse:
-        self._authorize(context, request.pid)
-        self._machine.exit(request.pid)
+        session = self._authorize(context, request.pid)
+        with self._sessions.call_in_flight(session):  # exit_mmap runs in quanta (runner.py)
+            await self._runner.call("exit", request.pid, tid=None, timeout=context.time_remaining())
         self._sessions.close(request.pid)
         return process_pb2.ExitResponse()
 

@@ -1,17 +1,24 @@
-"""Server configuration from command-line flags and VMSIM_* environment variables.
+"""Server configuration: one table of settings, read from flags and VMSIM_* variables.
 
-Flags win over the environment, the environment over the lab defaults. Sizes are parsed by
-the parser the command line uses too (vmsim_proto.parse_size: "64M", "64Mi", "0x4000000").
+Each field of ServerSettings carries its flag (`setting(...)`): name, help, environment
+variable, parser. The `vmsim-server` command line (Typer, as every `vmsim` command) is
+generated from those fields, so a setting is written once. Flags win over the environment,
+the environment over the defaults. Sizes go through the parser every `vmsim` command uses
+(vmsim_proto.parse_size: "64M", "64Mi", "0x4000000"); the address is VMSIM_ADDR, the
+variable every `vmsim` command reads.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import dataclasses
+import inspect
 import sys
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import typer
 
 from vmsim_kernel import LOCK_CLASSES, MachineConfig, OvercommitMode, ReplacementPolicy
 from vmsim_proto import parse_size
@@ -20,9 +27,9 @@ __all__ = [
     "CLIENT_IDENTITIES",
     "LOG_FORMATS",
     "LOG_LEVELS",
+    "Flag",
     "ServerSettings",
-    "address_from_environment",
-    "build_parser",
+    "command_line",
     "parse_settings",
     "parse_size",
 ]
@@ -32,98 +39,262 @@ LOG_FORMATS = ("auto", "json", "console")
 # x-vmsim-client metadata, or its network address; auto takes the first one available.
 CLIENT_IDENTITIES = ("auto", "cert", "name", "peer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-# opt needs the future, so it exists only in trace replay.
 # OPT and UNOPT need the future reference string: trace replay only.
 SERVED_POLICIES = tuple(
     p.value for p in ReplacementPolicy if p not in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
 )
+
+MACHINE, LIMITS, ACCESS, RUNNING, LAB = "Machine", "Limits", "Access", "Running", "Lab"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How one setting is given: on the command line and in the environment.
+
+    Attributes:
+        names: the flag and its aliases ("--address", "--addr").
+        help: what it means (the --help text).
+        panel: the --help section it is listed in.
+        env: the environment variable; VMSIM_ and the flag's name by default.
+        parse: converts the text of a flag or variable (parse_size for sizes).
+        choices: the allowed values, when they are few.
+        metavar: how --help names the value.
+    """
+
+    names: tuple[str, ...]
+    help: str
+    panel: str
+    env: str = ""
+    parse: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+
+    @property
+    def envvar(self) -> str:
+        """The environment variable of this setting."""
+        return self.env or "VMSIM_" + self.names[0].removeprefix("--").replace("-", "_").upper()
+
+
+def setting(default: Any, *names: str, help: str, panel: str, **how: Any) -> Any:
+    """A settings field with its flag (see Flag for *how*)."""
+    return field(default=default, metadata={"flag": Flag(names, help, panel, **how)})
+
+
+def _size_text(nr_bytes: int) -> str:
+    """64 << 20 -> "64M": a default as people write it."""
+    for suffix, shift in (("G", 30), ("M", 20), ("k", 10)):
+        if nr_bytes and nr_bytes % (1 << shift) == 0:
+            return f"{nr_bytes >> shift}{suffix}"
+    return str(nr_bytes)
+
+
+def _lock_kinds(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """["zone=sleep,mmap=spin", "lru=spin"] -> (("zone", "sleep"), ...); __post_init__ checks."""
+    pairs = []
+    for item in items:
+        for one in item.split(","):
+            if one.strip():
+                lock_class, _, kind = one.partition("=")
+                pairs.append((lock_class.strip(), kind.strip()))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything the server needs; the machine's part becomes a MachineConfig.
 
-    Attributes:
-        address: host:port to listen on; port 0 picks a free port.
-        ram_bytes: simulated RAM.
-        swap_bytes: swap device size; 0 for none.
-        swap_path: swap file; None makes an anonymous temporary file (gone with the server).
-        swap_file_overwrite: take an existing swap_path that has no swap signature.
-        policy: page replacement policy of reclaim (a ReplacementPolicy value except opt).
-        overcommit_memory: vm.overcommit_memory, 0 heuristic, 1 always, 2 never.
-        overcommit_ratio: vm.overcommit_ratio.
-        swappiness: vm.swappiness.
-        nr_cpus: simulated CPUs.
-        seed: seeds every random choice of the kernel.
-        lease_seconds: a process whose client is silent this long (and has no open Run
-            stream) is killed.
-        max_processes: most live processes.
-        max_batch: most addresses in one TouchMany (and references in one Replay).
-        max_io_bytes: largest single Read or Write.
-        max_message_bytes: largest gRPC message either way.
-        max_concurrent_rpcs: more concurrent calls are refused with RESOURCE_EXHAUSTED.
-        admin_token: token of AdminService calls; empty: read from admin_token_file, or
-            generated by serve() and written to a private file whose path is logged.
-        admin_token_file: file holding the admin token (created, mode 0600, with a generated
-            token when it does not exist).
-        tls_cert: PEM certificate chain of the server; with tls_key, the server speaks TLS.
-        tls_key: PEM private key of tls_cert.
-        tls_client_ca: PEM CA certificates; when set, clients must present a certificate
-            signed by one of them (mutual TLS).
-        client_identity: what per-client limits count by (CLIENT_IDENTITIES).
-        client_max_processes: live processes one client identity may hold.
-        max_threads: threads per process, the main thread included.
-        client_max_watchers: WatchEvents streams one client identity may hold open.
-        client_max_inflight_bytes: request bytes one client identity may have being handled.
-        log_format: json, console, or auto (console when stderr is a terminal).
-        log_level: debug (one line per RPC), info, warning or error.
-        grace_seconds: how long calls in flight may finish at shutdown.
-        metrics_port: port of the Prometheus /metrics endpoint; 0 = off.
-        direct_map_pse: build the direct map from 4 MiB PSE pages instead of 4 KiB PTEs.
-        realtime_factor: each reply is held for its simulated cost times this (0 = as fast
-            as possible, 1 = real time), without blocking other clients.
-        lock_kinds: waiting discipline per lock class ("zone", "lru", "mmap", "swap",
-            "pkmap"): "spin" or "sleep".
-        lab_path: the instructor's lab file (TOML); None serves no LabService.
-        lab_db: the lab's SQLite database; None puts it beside the lab file (.sqlite3).
+    Each field's meaning is the help of its flag (`vmsim-server --help`). admin_token, when
+    empty, is read from admin_token_file or generated by serve() into a private file.
     """
 
-    address: str = "127.0.0.1:50051"
-    ram_bytes: int = 64 << 20
-    swap_bytes: int = 128 << 20
-    swap_path: str | None = None
-    policy: str = "linux"
-    overcommit_memory: int = 0
-    overcommit_ratio: int = 50
-    swappiness: int = 60
-    nr_cpus: int = 2
-    seed: int = 0
-    lease_seconds: float = 120.0
-    max_processes: int = 4096
-    max_batch: int = 1_000_000
-    max_io_bytes: int = 4 << 20
-    max_message_bytes: int = 16 << 20
-    max_concurrent_rpcs: int = 4096
-    admin_token: str = ""
-    admin_token_file: str | None = None
-    swap_file_overwrite: bool = False
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_client_ca: str | None = None
-    client_identity: str = "auto"
-    client_max_processes: int = 1024
-    max_threads: int = 256
-    client_max_watchers: int = 32
-    client_max_inflight_bytes: int = 64 << 20
-    log_format: str = "auto"
-    log_level: str = "info"
-    grace_seconds: float = 5.0
-    metrics_port: int = 0
-    realtime_factor: float = 0.0
-    direct_map_pse: bool = False
-    lock_kinds: tuple[tuple[str, str], ...] = ()
-    lab_path: str | None = None
-    lab_db: str | None = None
+    address: str = setting(
+        "127.0.0.1:50051",
+        *("--address", "--addr"),
+        env="VMSIM_ADDR",
+        metavar="HOST:PORT",
+        help="where to listen (port 0 picks a free one); VMSIM_ADDR is the variable every "
+        "vmsim command reads",
+        panel=RUNNING,
+    )
+    ram_bytes: int = setting(
+        64 << 20, "--ram", parse=parse_size, help="simulated RAM, 4M..4G", panel=MACHINE
+    )
+    swap_bytes: int = setting(
+        128 << 20, "--swap", parse=parse_size, help="swap size, 0 for none", panel=MACHINE
+    )
+    swap_path: str | None = setting(
+        None,
+        "--swap-file",
+        metavar="PATH",
+        help="swap file, created 0600; an existing file must be a swap file (default: an "
+        "anonymous file, gone with the server)",
+        panel=MACHINE,
+    )
+    swap_file_overwrite: bool = setting(
+        False,
+        "--swap-file-overwrite",
+        help="let --swap-file overwrite an existing file that has no swap signature",
+        panel=MACHINE,
+    )
+    policy: str = setting(
+        "linux",
+        "--policy",
+        choices=SERVED_POLICIES,
+        help="page replacement policy of reclaim (linux: active/inactive lists)",
+        panel=MACHINE,
+    )
+    overcommit_memory: int = setting(
+        0,
+        "--overcommit",
+        help="vm.overcommit_memory: 0 heuristic, 1 always, 2 never",
+        panel=MACHINE,
+    )
+    overcommit_ratio: int = setting(
+        50, "--overcommit-ratio", help="vm.overcommit_ratio (mode 2)", panel=MACHINE
+    )
+    swappiness: int = setting(60, "--swappiness", help="vm.swappiness (reported)", panel=MACHINE)
+    nr_cpus: int = setting(
+        2, "--cpus", help="simulated CPUs: each has a clock and runs calls in quanta", panel=MACHINE
+    )
+    seed: int = setting(
+        0,
+        "--seed",
+        help="seed of every random choice (same seed + calls = same state)",
+        panel=MACHINE,
+    )
+    direct_map_pse: bool = setting(
+        False,
+        "--direct-map-pse",
+        help="build the kernel's direct map from 4 MiB PSE pages instead of 4 KiB PTEs",
+        panel=MACHINE,
+    )
+    lock_kinds: tuple[tuple[str, str], ...] = setting(
+        (),
+        "--lock-kind",
+        env="VMSIM_LOCK_KINDS",
+        metavar="CLASS=spin|sleep",
+        help="waiting discipline of a lock class (" + ", ".join(LOCK_CLASSES) + "); "
+        "repeatable or comma-separated (VMSIM_LOCK_KINDS=zone=sleep,mmap=spin)",
+        panel=MACHINE,
+    )
+    realtime_factor: float = setting(
+        0.0,
+        "--realtime-factor",
+        help="hold each reply for its simulated cost times this (0 = as fast as possible, "
+        "1 = real time), without blocking other clients",
+        panel=RUNNING,
+    )
+    lease_seconds: float = setting(
+        120.0,
+        "--lease",
+        help="seconds a silent client's process lives (no call, no open Run stream)",
+        panel=RUNNING,
+    )
+    max_processes: int = setting(4096, "--max-processes", help="live processes", panel=LIMITS)
+    max_batch: int = setting(
+        1_000_000, "--max-batch", help="addresses per TouchMany (and Replay)", panel=LIMITS
+    )
+    max_io_bytes: int = setting(
+        4 << 20, "--max-io", parse=parse_size, help="bytes per Read/Write", panel=LIMITS
+    )
+    max_message_bytes: int = setting(
+        16 << 20, "--max-message", parse=parse_size, help="gRPC message size", panel=LIMITS
+    )
+    max_concurrent_rpcs: int = setting(
+        4096,
+        "--max-concurrent-rpcs",
+        help="RPCs in flight (more are RESOURCE_EXHAUSTED)",
+        panel=LIMITS,
+    )
+    client_max_processes: int = setting(
+        1024, "--client-max-processes", help="live processes per client", panel=LIMITS
+    )
+    max_threads: int = setting(
+        256, "--max-threads", help="threads per process, the main thread included", panel=LIMITS
+    )
+    client_max_watchers: int = setting(
+        32, "--client-max-watchers", help="open WatchEvents streams per client", panel=LIMITS
+    )
+    client_max_inflight_bytes: int = setting(
+        64 << 20,
+        "--client-max-inflight",
+        parse=parse_size,
+        help="request bytes being handled per client (requests of 64 KiB and more count)",
+        panel=LIMITS,
+    )
+    admin_token: str = setting(
+        "",
+        "--admin-token",
+        help="the admin token itself (a command line is visible to every local user: prefer "
+        "--admin-token-file or the environment)",
+        panel=ACCESS,
+    )
+    admin_token_file: str | None = setting(
+        None,
+        "--admin-token-file",
+        metavar="FILE",
+        help="file holding the admin token, created 0600 with a new token if missing "
+        "(default: a generated token in a private file, removed at exit)",
+        panel=ACCESS,
+    )
+    tls_cert: str | None = setting(
+        None, "--tls-cert", metavar="PEM", help="certificate chain: serve TLS", panel=ACCESS
+    )
+    tls_key: str | None = setting(
+        None, "--tls-key", metavar="PEM", help="private key of --tls-cert", panel=ACCESS
+    )
+    tls_client_ca: str | None = setting(
+        None,
+        "--tls-client-ca",
+        metavar="PEM",
+        help="mutual TLS: clients must present a certificate signed by this CA",
+        panel=ACCESS,
+    )
+    client_identity: str = setting(
+        "auto",
+        "--client-identity",
+        choices=CLIENT_IDENTITIES,
+        help="what per-client limits count by: cert (client certificate), name "
+        "(x-vmsim-client metadata), peer (address), auto (the first available)",
+        panel=ACCESS,
+    )
+    log_format: str = setting(
+        "auto",
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="json, console, or auto (console on a terminal)",
+        panel=RUNNING,
+    )
+    log_level: str = setting(
+        "info",
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="debug logs every RPC with its request id",
+        panel=RUNNING,
+    )
+    grace_seconds: float = setting(
+        5.0, "--grace", help="seconds calls in flight may finish at SIGTERM/SIGINT", panel=RUNNING
+    )
+    metrics_port: int = setting(
+        0,
+        "--metrics-port",
+        help="port of the Prometheus /metrics endpoint (0 = off)",
+        panel=RUNNING,
+    )
+    lab_path: str | None = setting(
+        None,
+        "--lab",
+        metavar="FILE",
+        help="serve a graded lab (LabService) described by this TOML file",
+        panel=LAB,
+    )
+    lab_db: str | None = setting(
+        None,
+        "--lab-db",
+        metavar="PATH",
+        help="SQLite database of the lab: secret, students, answers (default: FILE.sqlite3)",
+        panel=LAB,
+    )
 
     def __post_init__(self) -> None:
         """Refuse settings the server cannot run with (the machine's own are checked by MachineConfig).
@@ -198,244 +369,72 @@ class ServerSettings:
         )
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"VMSIM_{name}", default)
+def _option(flag: Flag, kind: Any, default: Any) -> tuple[Any, Any]:
+    """The Typer annotation and default of one setting's flag."""
+    if flag.choices:
+        kind = Literal[flag.choices]
+    if kind == tuple[tuple[str, str], ...]:  # the repeatable --lock-kind
+        kind, default = list[str], []
+    elif flag.parse is parse_size:
+        default = _size_text(default)
+    option = typer.Option(
+        *flag.names,
+        envvar=flag.envvar,
+        help=flag.help,
+        parser=flag.parse,
+        metavar=flag.metavar or ("SIZE" if flag.parse is parse_size else None),
+        rich_help_panel=flag.panel,
+        show_default=default not in (None, "", []),
+    )
+    return Annotated[kind, option], default
 
 
-def address_from_environment(default: str = "127.0.0.1:50051") -> str:
-    """VMSIM_ADDR, the variable every vmsim command reads; VMSIM_ADDRESS is its deprecated
-    old name, still honoured with a warning."""
-    if "VMSIM_ADDR" in os.environ:
-        return os.environ["VMSIM_ADDR"]
-    if "VMSIM_ADDRESS" in os.environ:
-        warnings.warn("VMSIM_ADDRESS is deprecated: use VMSIM_ADDR", FutureWarning, stacklevel=2)
-        return os.environ["VMSIM_ADDRESS"]
-    return default
+def command_line(take: Callable[[ServerSettings], None]) -> typer.Typer:
+    """The `vmsim-server` command line, one option per field of ServerSettings; it hands the
+    settings to *take*. A refused combination is a usage error (exit 2)."""
+    kinds = typing.get_type_hints(ServerSettings)
+    parameters = []
+    for item in dataclasses.fields(ServerSettings):
+        annotation, default = _option(item.metadata["flag"], kinds[item.name], item.default)
+        parameters.append(
+            inspect.Parameter(
+                item.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+        )
 
+    def settings(**values: Any) -> None:
+        values["lock_kinds"] = _lock_kinds(values["lock_kinds"])
+        try:
+            take(ServerSettings(**values))
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
 
-def build_parser() -> argparse.ArgumentParser:
-    """Flags; each default comes from the matching VMSIM_* variable when set.
-
-    Defaults are strings converted by each flag's type, so a bad environment value is
-    reported by argparse like a bad flag.
-    """
-    parser = argparse.ArgumentParser(
-        prog="vmsim-server",
-        description="Run one simulated 32-bit x86 Linux machine behind a gRPC API.",
-        epilog="Every flag can also be set as VMSIM_<NAME> in the environment "
-        "(e.g. VMSIM_RAM=256M, VMSIM_ADMIN_TOKEN=...).",
+    settings.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    settings.__annotations__ = {p.name: p.annotation for p in parameters}
+    settings.__doc__ = (
+        "Run one simulated 32-bit x86 Linux machine behind a gRPC API.\n\n"
+        "Every flag can also be set in the environment variable shown beside it "
+        "(VMSIM_RAM=256M, VMSIM_ADMIN_TOKEN_FILE=...); sizes read as everywhere in vmsim: "
+        "67108864, 0x4000000, 65536k, 64M, 64Mi, 64MiB."
     )
-    add = parser.add_argument
-    add(
-        "--address",
-        "--addr",
-        default=address_from_environment(),
-        help="host:port (port 0 picks one); env VMSIM_ADDR, as for the vmsim commands",
-    )
-    add("--ram", default=_env("RAM", "64M"), type=parse_size, help="simulated RAM, 4M..4G (64M)")
-    add("--swap", default=_env("SWAP", "128M"), type=parse_size, help="swap size, 0 = none (128M)")
-    add(
-        "--swap-file",
-        default=os.environ.get("VMSIM_SWAP_FILE"),
-        help="swap file path, created 0600; an existing file must be a swap file "
-        "(default: an anonymous temporary file)",
-    )
-    add(
-        "--swap-file-overwrite",
-        action="store_true",
-        default=_env("SWAP_FILE_OVERWRITE", "") in ("1", "true", "yes"),
-        help="let --swap-file overwrite an existing file that has no swap signature",
-    )
-    add(
-        "--policy",
-        default=_env("POLICY", "linux"),
-        choices=SERVED_POLICIES,
-        help="page replacement policy (linux)",
-    )
-    add(
-        "--overcommit",
-        default=_env("OVERCOMMIT", "0"),
-        type=int,
-        choices=[0, 1, 2],
-        help="vm.overcommit_memory: 0 heuristic, 1 always, 2 never (0)",
-    )
-    add("--overcommit-ratio", default=_env("OVERCOMMIT_RATIO", "50"), type=int, help="(50)")
-    add("--swappiness", default=_env("SWAPPINESS", "60"), type=int, help="vm.swappiness (60)")
-    add("--cpus", default=_env("CPUS", "2"), type=int, help="simulated CPUs (2)")
-    add("--seed", default=_env("SEED", "0"), type=int, help="seed of every random choice (0)")
-    add(
-        "--lease",
-        default=_env("LEASE", "120"),
-        type=float,
-        help="seconds a silent client's process lives (120)",
-    )
-    add("--max-processes", default=_env("MAX_PROCESSES", "4096"), type=int, help="(4096)")
-    add(
-        "--max-batch",
-        default=_env("MAX_BATCH", "1000000"),
-        type=int,
-        help="most addresses in one TouchMany (1000000)",
-    )
-    add("--max-io", default=_env("MAX_IO", "4M"), type=parse_size, help="largest Read/Write (4M)")
-    add(
-        "--max-message",
-        default=_env("MAX_MESSAGE", "16M"),
-        type=parse_size,
-        help="largest gRPC message (16M)",
-    )
-    add(
-        "--max-concurrent-rpcs",
-        default=_env("MAX_CONCURRENT_RPCS", "4096"),
-        type=int,
-        help="(4096)",
-    )
-    add(
-        "--admin-token",
-        default=_env("ADMIN_TOKEN", ""),
-        help="token of AdminService calls; prefer --admin-token-file or VMSIM_ADMIN_TOKEN, "
-        "since a command line is visible to every local user",
-    )
-    add(
-        "--admin-token-file",
-        default=os.environ.get("VMSIM_ADMIN_TOKEN_FILE"),
-        help="file holding the admin token; created (0600) with a generated token if missing "
-        "(default: a generated token in a private file whose path is logged)",
-    )
-    add("--tls-cert", default=os.environ.get("VMSIM_TLS_CERT"), help="PEM certificate: serve TLS")
-    add("--tls-key", default=os.environ.get("VMSIM_TLS_KEY"), help="PEM private key of --tls-cert")
-    add(
-        "--tls-client-ca",
-        default=os.environ.get("VMSIM_TLS_CLIENT_CA"),
-        help="PEM CA: require client certificates signed by it (mutual TLS)",
-    )
-    add(
-        "--client-identity",
-        default=_env("CLIENT_IDENTITY", "auto"),
-        choices=CLIENT_IDENTITIES,
-        help="what per-client limits count by: cert (TLS client certificate), name "
-        "(x-vmsim-client metadata), peer (network address), auto (the first available) (auto)",
-    )
-    add(
-        "--client-max-processes",
-        default=_env("CLIENT_MAX_PROCESSES", "1024"),
-        type=int,
-        help="live processes per client (1024)",
-    )
-    add(
-        "--max-threads",
-        default=_env("MAX_THREADS", "256"),
-        type=int,
-        help="threads per process (256)",
-    )
-    add(
-        "--client-max-watchers",
-        default=_env("CLIENT_MAX_WATCHERS", "32"),
-        type=int,
-        help="open WatchEvents streams per client (32)",
-    )
-    add(
-        "--client-max-inflight",
-        default=_env("CLIENT_MAX_INFLIGHT", "64M"),
-        type=parse_size,
-        help="request bytes being handled per client (64M)",
-    )
-    add("--log-format", default=_env("LOG_FORMAT", "auto"), choices=LOG_FORMATS)
-    add("--log-level", default=_env("LOG_LEVEL", "info"), choices=LOG_LEVELS)
-    add(
-        "--grace",
-        default=_env("GRACE", "5"),
-        type=float,
-        help="seconds calls in flight may finish at shutdown (5)",
-    )
-    add(
-        "--metrics-port",
-        default=_env("METRICS_PORT", "0"),
-        type=int,
-        help="port of the Prometheus /metrics endpoint, 0 = off (0)",
-    )
-    add(
-        "--direct-map-pse",
-        action="store_true",
-        default=_env("DIRECT_MAP_PSE", "") in ("1", "true", "yes"),
-        help="map the kernel's direct map with 4 MiB PSE pages instead of 4 KiB PTEs",
-    )
-    add(
-        "--realtime-factor",
-        default=_env("REALTIME_FACTOR", "0"),
-        type=float,
-        help="hold each reply for its simulated cost times this: 0 = as fast as possible, 1 = real time (0)",
-    )
-    add(
-        "--lock-kind",
-        action="append",
-        default=[item for item in _env("LOCK_KINDS", "").split(",") if item],
-        metavar="CLASS=spin|sleep",
-        help="waiting discipline of a lock class (zone, lru, mmap, swap, pkmap); repeatable; "
-        "env VMSIM_LOCK_KINDS=zone=sleep,mmap=spin",
-    )
-    add(
-        "--lab",
-        default=os.environ.get("VMSIM_LAB"),
-        metavar="FILE",
-        help="serve a graded lab (LabService) described by this TOML file",
-    )
-    add(
-        "--lab-db",
-        default=os.environ.get("VMSIM_LAB_DB"),
-        metavar="PATH",
-        help="SQLite database of the lab's students and answers (default: FILE.sqlite3)",
-    )
-    return parser
-
-
-def _lock_kind(item: str) -> tuple[str, str]:
-    """'zone=sleep' -> ("zone", "sleep"); ServerSettings checks the names."""
-    lock_class, _, kind = item.partition("=")
-    return lock_class.strip(), kind.strip()
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(settings)
+    return app
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> ServerSettings:
-    """Settings from *argv* (default sys.argv[1:]) and the environment; exits 2 on a bad value."""
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    """Settings from *argv* (default sys.argv[1:]) and the environment.
+
+    Raises:
+        SystemExit: 0 after --help, 2 after a usage message for a bad flag or value.
+    """
+    taken: list[ServerSettings] = []
     try:
-        return ServerSettings(
-            address=args.address,
-            ram_bytes=args.ram,
-            swap_bytes=args.swap,
-            swap_path=args.swap_file,
-            policy=args.policy,
-            overcommit_memory=args.overcommit,
-            overcommit_ratio=args.overcommit_ratio,
-            swappiness=args.swappiness,
-            nr_cpus=args.cpus,
-            seed=args.seed,
-            lease_seconds=args.lease,
-            max_processes=args.max_processes,
-            max_batch=args.max_batch,
-            max_io_bytes=args.max_io,
-            max_message_bytes=args.max_message,
-            max_concurrent_rpcs=args.max_concurrent_rpcs,
-            admin_token=args.admin_token,
-            admin_token_file=args.admin_token_file,
-            swap_file_overwrite=args.swap_file_overwrite,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            tls_client_ca=args.tls_client_ca,
-            client_identity=args.client_identity,
-            client_max_processes=args.client_max_processes,
-            max_threads=args.max_threads,
-            client_max_watchers=args.client_max_watchers,
-            client_max_inflight_bytes=args.client_max_inflight,
-            log_format=args.log_format,
-            log_level=args.log_level,
-            grace_seconds=args.grace,
-            metrics_port=args.metrics_port,
-            realtime_factor=args.realtime_factor,
-            direct_map_pse=args.direct_map_pse,
-            lock_kinds=tuple(_lock_kind(item) for item in args.lock_kind),
-            lab_path=args.lab,
-            lab_db=args.lab_db,
+        command_line(taken.append)(
+            list(sys.argv[1:] if argv is None else argv), prog_name="vmsim-server"
         )
-    except ValueError as error:
-        parser.error(str(error))
+    except SystemExit as done:
+        if done.code in (0, None) and taken:
+            return taken[0]
+        raise
+    raise AssertionError("the command line returned without exiting")  # click always exits

@@ -61,10 +61,51 @@ def test_replay_dispatches_to_the_compiled_loops(monkeypatch: pytest.MonkeyPatch
         return original(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(fast, "try_replay", spy)
+    assert fast.compiled()  # numba loaded: even a short trace takes the compiled loops
     assert (
         replay([7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1], 3, "lru").misses == 12
     )
     assert seen == [ReplacementPolicy.LRU]
+
+
+def test_a_process_without_numba_loaded_replays_a_short_trace_in_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fast, "_numba", None)  # as in a fresh process
+    monkeypatch.setattr(fast, "try_replay", lambda *args: pytest.fail("compiled"))
+    result = replay(np.asarray([7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3], dtype=np.int64), 3, "fifo")
+    assert (result.misses, result.victims) == (10, (7, 0, 1, 2, 3, 0, 4))
+    assert not fast.loaded()
+
+
+def test_a_trace_long_enough_to_repay_numba_is_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast, "_numba", None)
+    assert not fast.worth_compiling(fast.COMPILE_FROM_REFERENCES)
+    assert fast.worth_compiling(fast.COMPILE_FROM_REFERENCES + 1)
+    monkeypatch.setattr(fast, "_numba", fast._numba or __import__("numba"))
+    assert fast.worth_compiling(1)
+
+
+def test_a_plain_decimal_file_is_read_without_numba(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast, "_numba", None)
+    path = tmp_path / "t.txt"
+    path.write_text("1 2\r\n3\t40\n\n 987654321012345678\n")
+    assert fast.load_trace(path).tolist() == [1, 2, 3, 40, 987654321012345678]
+    assert not fast.loaded()
+
+
+@pytest.mark.parametrize(
+    "text", ["0x10 2", "1,2", "1 # c", "01 2", "1234567890123456789", "-1", "1 2 a", "\x00"]
+)
+def test_numpy_reader_leaves_anything_but_plain_decimals_to_the_others(text: str) -> None:
+    assert fast._parse_plain_decimal(text.encode()) is None
+
+
+def test_numpy_reader_reads_nothing_from_blank_text() -> None:
+    values = fast._parse_plain_decimal(b" \n\t ")
+    assert values is not None and values.size == 0
 
 
 def test_bad_entries_still_get_the_python_error() -> None:
@@ -99,6 +140,7 @@ def test_libcachesim_counts_the_same_misses_as_compiled_and_python(
             theirs = round(miss_ratio * reader.get_num_of_req())
             python = replay(trace, frames, policy).misses
             fast._numba = None  # compiled again for this comparison
+            assert fast.compiled()
             compiled = replay(fast.load_trace(path), frames, policy).misses
             fast._numba = False
             assert compiled == python == theirs, (policy, frames)
@@ -131,24 +173,29 @@ TRACE_TEXTS = [
     "1_000 2",  # underscores: Python's int() takes them
     "0o17 0b101 +3",  # other bases and a sign: Python's parser
     "12 abc",
+    "0 10 0\n3\t40\r\n 987654321012345678",  # plain decimals: numpy reads them too
 ]
 
 
 @pytest.mark.parametrize("text", TRACE_TEXTS)
-def test_compiled_parser_agrees_with_the_python_parser(text: str) -> None:
+def test_compiled_and_numpy_parsers_agree_with_the_python_parser(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fast.compiled()  # loaded: parse_trace takes the compiled parser
     try:
         compiled: list[int] | str = parse_trace(text)
     except InvalidArgument as error:
         compiled = str(error)
-    fast._numba, saved = False, fast._numba
-    try:
+    numpy_read = fast._parse_plain_decimal(text.encode())
+    with monkeypatch.context() as patch:
+        patch.setattr(fast, "parse_trace_bytes", lambda data: None)  # Python's parser alone
         try:
             reference: list[int] | str = parse_trace(text)
         except InvalidArgument as error:
             reference = str(error)
-    finally:
-        fast._numba = saved
     assert compiled == reference
+    if numpy_read is not None:
+        assert numpy_read.tolist() == reference
 
 
 def test_load_trace_reads_a_file(tmp_path: Path) -> None:

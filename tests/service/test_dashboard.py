@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.service.conftest import ADMIN_TOKEN
 
 import vmsim
 from vmsim.dashboard import create_app
@@ -35,13 +36,15 @@ return s.cells.useBytes.filter(u => u === user).length; }"
 class DashboardThread:
     """uvicorn serving the dashboard on a free loopback port, in a thread."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, admin_token: str = "") -> None:
         import uvicorn
 
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/"
-        config = uvicorn.Config(create_app(address, interval=0.2), log_level="warning")
+        config = uvicorn.Config(
+            create_app(address, interval=0.2, admin_token=admin_token), log_level="warning"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -197,3 +200,104 @@ def test_the_dashboard_command_serves_the_page_and_snapshots(server_address: str
     finally:
         dashboard.terminate()
         dashboard.wait(10)
+
+
+LAB_FILE = """
+title = "Paging lab"
+
+[[exercise]]
+kind = "replace"
+count = 1
+weight = 2.0
+
+[[exercise]]
+kind = "kmap"
+attempts = 2
+"""
+
+
+def _scoreboard_cell(page: Any, student: str, column: int) -> str:
+    return str(
+        page.locator(f"#scoreboard tr[data-student='{student}'] td").nth(column).inner_text()
+    )
+
+
+def test_the_lab_scoreboard_changes_when_a_student_submits(
+    browser: Any, start_server: Any, tmp_path: Path
+) -> None:
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(LAB_FILE)
+    server = start_server(lab_path=str(lab_file))
+    dashboard = DashboardThread(server.address, admin_token=ADMIN_TOKEN)
+    page = browser.new_page(viewport={"width": 1300, "height": 1800})
+    try:
+        _open(page, dashboard.url)
+        with vmsim.Lab(server.address, "ada") as ada, vmsim.Lab(server.address, "grace") as grace:
+            page.wait_for_selector("#scoreboard tr[data-student='grace']", timeout=10_000)
+            assert "Paging lab" in page.locator("#lab-title").inner_text()
+            assert "2 student(s), 0 submission(s)" in page.locator("#lab-status").inner_text()
+            assert _scoreboard_cell(page, "ada", 1) == "0.00 / 3.00"  # nothing answered of 2 + 1
+
+            # the instructor's key: ada's questions with their answers, from the lab's store
+            assert server.running is not None and server.running.lab is not None
+            (question,) = server.running.lab.questions_of("ada", "replace")
+            assert [q.text for q in ada.questions("replace")] == [question.text]
+            ada.submit("replace", {item.id: item.answer for item in question.items})
+            page.wait_for_selector("#scoreboard th:has-text('replace')", timeout=10_000)
+            page.wait_for_function(
+                "() => document.querySelector(\"#scoreboard tr[data-student='ada'] td:last-child\")"
+                ".textContent === '1'",
+                timeout=10_000,
+            )
+            # ada answered replace (all right: its weight, 2), grace answered nothing yet
+            assert _scoreboard_cell(page, "ada", 1) == "2.00"
+            assert _scoreboard_cell(page, "grace", 1) == "-"
+            assert "changed" in str(
+                page.locator("#scoreboard tr[data-student='ada']").get_attribute("class")
+            )
+
+            grace.submit("kmap", {"1a": "no idea"})
+            page.wait_for_selector("#scoreboard th:has-text('kmap')", timeout=10_000)
+            page.wait_for_function(
+                "() => document.getElementById('lab-status').textContent.includes('2 submission(s)')",
+                timeout=10_000,
+            )
+            header = page.locator("#scoreboard thead").inner_text().split()
+            assert header[:3] == ["student", "kmap", "replace"]
+            assert _scoreboard_cell(page, "grace", 1) == "0.00"  # kmap, answered wrong
+            assert _scoreboard_cell(page, "grace", 2) == "-"  # replace, not answered
+            page.locator("#lab-section").screenshot(path=str(tmp_path / "scoreboard.png"))
+            # the table is drawn: student names, scores and the header
+            assert _distinct_colours(tmp_path / "scoreboard.png") >= 3
+    finally:
+        page.close()
+        dashboard.stop()
+
+
+def test_the_scoreboard_says_why_it_is_empty(
+    browser: Any, start_server: Any, tmp_path: Path
+) -> None:
+    server = start_server()  # no --lab
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(LAB_FILE)
+    lab_server = start_server(lab_path=str(lab_file))
+    without_token = DashboardThread(lab_server.address)
+    with_token = DashboardThread(server.address, admin_token=ADMIN_TOKEN)
+    wrong_token = DashboardThread(lab_server.address, admin_token="not-the-token")
+    page = browser.new_page()
+    try:
+        for dashboard, state, says in (
+            (without_token, "no_token", "no admin token given"),
+            (with_token, "no_lab", "runs no graded lab: start it with --lab FILE"),
+            (wrong_token, "error", "PERMISSION_DENIED"),
+        ):
+            _open(page, dashboard.url)
+            status = page.locator(f"#lab-status[data-state='{state}']")
+            status.wait_for(timeout=10_000)
+            assert says in status.inner_text()
+            assert page.locator("#scoreboard").is_hidden()
+            assert page.locator("#memory-map").get_attribute("data-cells")  # the rest is live
+    finally:
+        page.close()
+        for dashboard in (without_token, with_token, wrong_token):
+            dashboard.stop()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,20 +123,16 @@ def run_hog_beside(
         outcome["ended"] = time.monotonic()
         outcome["elapsed"] = outcome["ended"] - began
 
+    def check_health() -> None:  # the standard health check is served too, mid-hog
+        with grpc.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1.0
+            )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+
     hog_thread = threading.Thread(target=run_hog)
     hog_thread.start()
-    latencies = []
-    while hog_thread.is_alive():
-        began = time.perf_counter()
-        probe.touch(page)
-        latencies.append(time.perf_counter() - began)
-        time.sleep(0.005)
-        if len(latencies) == 10:  # the standard health check is served too, mid-hog
-            with grpc.insecure_channel(address) as channel:
-                health = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-            assert health.status == health_pb2.HealthCheckResponse.SERVING
+    latencies_ms = probe_latencies_ms(probe, page, hog_thread, after_ten=check_health)
     hog_thread.join()
     with vmsim.Inspector(address) as inspector:
         after_deadline = fault_count(inspector, hog.pid)
@@ -156,9 +152,66 @@ def run_hog_beside(
     assert "run_queue 0 " in schedstat and "cpu0 " in schedstat and f"pid {hog.pid} " in schedstat
     assert hog.touch(base, write=True) in ("hit", "minor", "major")  # still serves the hog too
     hog.close()
-    latencies_ms = np.array(latencies) * 1000
     assert len(latencies_ms) > 20
     return float(np.percentile(latencies_ms, 99)), float(latencies_ms.max())
+
+
+def probe_latencies_ms(
+    probe: vmsim.Process,
+    page: int,
+    busy: threading.Thread,
+    after_ten: Callable[[], None] | None = None,
+) -> np.ndarray[Any, Any]:
+    """Touch *page* every 5 ms while *busy* runs (calling *after_ten* after the tenth touch);
+    each touch's latency in ms."""
+    latencies = []
+    while busy.is_alive():
+        began = time.perf_counter()
+        probe.touch(page)
+        latencies.append(time.perf_counter() - began)
+        time.sleep(0.005)
+        if len(latencies) == 10 and after_ten is not None:
+            after_ten()
+    return np.array(latencies) * 1000
+
+
+def test_a_huge_populate_munmap_and_exit_never_hold_another_clients_touch(
+    thrash_server: ServerProcess,
+) -> None:
+    """MAP_POPULATE, munmap and exit of 24 MiB (6,144 pages each, about a second of host
+    work apiece) run in quanta: a probe's touches keep the TouchMany latency bounds."""
+    address = thrash_server.address
+    probe = vmsim.connect(address, name="probe")
+    page = probe.mmap(vmsim.PAGE_SIZE)
+    probe.touch(page, write=True)
+    hog = vmsim.connect(address, name="hog")
+    size = 24 * vmsim.MiB
+    populate = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS | vmsim.MAP_POPULATE
+    timings: dict[str, float] = {}
+
+    def timed(name: str, call: Any, *args: Any) -> Any:
+        began = time.monotonic()
+        result = call(*args)
+        timings[name] = time.monotonic() - began
+        return result
+
+    def run_hog() -> None:
+        base = timed("populate", hog.mmap, size, vmsim.PROT_READ | vmsim.PROT_WRITE, populate)
+        timed("munmap", hog.munmap, base, size)
+        timed("populate again", hog.mmap, size, vmsim.PROT_READ | vmsim.PROT_WRITE, populate)
+        timed("exit", hog.exit)
+
+    hog_thread = threading.Thread(target=run_hog)
+    hog_thread.start()
+    latencies = probe_latencies_ms(probe, page, hog_thread)
+    hog_thread.join()
+    assert list(timings) == ["populate", "munmap", "populate again", "exit"], timings
+    with vmsim.Inspector(address) as inspector:
+        assert inspector.status(hog.pid).state == "Z"  # exited, its memory freed
+        assert inspector.status(probe.pid).state == "R"
+    p99, worst = float(np.percentile(latencies, 99)), float(latencies.max())
+    assert len(latencies) > 20 and p99 < 50 and worst < 250, (p99, worst, timings)
+    probe.close()
 
 
 def test_a_cancelled_call_stops_at_a_quantum_boundary(start_server: Any) -> None:

@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..aio import AsyncInspector
 from ..errors import VmsimError
+from ..lab import Scoreboard
 from ..render import parse_address
 from ..results import FRAME_USES, FrameMap
 
@@ -33,6 +34,11 @@ __all__ = ["DEFAULT_EVENT_KINDS", "DashboardState", "create_app", "frame_cells",
 STATIC = Path(__file__).parent / "static"
 MAX_CELLS = 16384  # cells of the memory map; larger machines show groups of frames per cell
 RECENT_EVENTS = 200  # events kept for pages that open later
+NO_ADMIN_TOKEN = (
+    "no admin token given: the lab scoreboard needs the server's admin token "
+    "(vmsim --admin-token-file FILE dashboard, --admin-token, VMSIM_ADMIN_TOKEN_FILE or "
+    "VMSIM_ADMIN_TOKEN)"
+)
 # Minor faults are left out by default: following them makes the kernel report every fault.
 DEFAULT_EVENT_KINDS = (
     "major_fault",
@@ -98,8 +104,10 @@ class DashboardState:
         interval: float = 1.0,
         max_cells: int = MAX_CELLS,
         event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
+        admin_token: str = "",
     ) -> None:
         self.address = address
+        self.admin_token = admin_token
         self.event_kinds = event_kinds
         self.interval = interval
         self.max_cells = max_cells
@@ -109,6 +117,7 @@ class DashboardState:
         self.dropped_events = 0
         self._changed = asyncio.Condition()
         self._inspector: AsyncInspector | None = None
+        self._scoreboard: Scoreboard | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -132,6 +141,30 @@ class DashboardState:
                 await task
         if self._inspector is not None:
             await self._inspector.close()
+        if self._scoreboard is not None:
+            self._scoreboard.close()
+
+    async def lab(self) -> dict[str, Any]:
+        """The lab scoreboard, or why there is none: state "live", "no_token", "no_lab" or
+        "error", with a message for the last three."""
+        if not self.admin_token:
+            return {"state": "no_token", "message": NO_ADMIN_TOKEN}
+        if self._scoreboard is None:
+            self._scoreboard = Scoreboard(self.address, self.admin_token, timeout=10)
+        try:
+            # the lab calls have a blocking client only; one short call a poll, off the loop
+            board = await asyncio.to_thread(self._scoreboard.results)
+        except VmsimError as error:
+            if error.code == "UNIMPLEMENTED":
+                return {"state": "no_lab", "message": error.message}
+            return {"state": "error", "message": f"{error.code}: {error.message}"}
+        kinds = sorted({kind for student in board.students for kind in student.scores})
+        return {
+            "state": "live",
+            "title": board.title,
+            "kinds": kinds,
+            "students": [dataclasses.asdict(student) for student in board.students],
+        }
 
     async def collect(self) -> dict[str, Any]:
         """One snapshot of the machine as JSON-ready values."""
@@ -139,7 +172,7 @@ class DashboardState:
         meminfo, vmstat = await asyncio.gather(inspector.meminfo(), inspector.vmstat())
         zones, processes = await asyncio.gather(inspector.zoneinfo(), inspector.processes())
         locks, cpu = await asyncio.gather(inspector.lock_stat(), inspector.cpu_times())
-        frames = await inspector.frame_map()
+        frames, lab = await asyncio.gather(inspector.frame_map(), self.lab())
         return {
             "time": time.time(),
             "address": self.address,
@@ -153,6 +186,7 @@ class DashboardState:
             "events": list(self.events),
             "dropped_events": self.dropped_events,
             "event_kinds": list(self.event_kinds),
+            "lab": lab,
         }
 
     async def _publish(self, snapshot: dict[str, Any]) -> None:
@@ -197,10 +231,12 @@ def create_app(
     interval: float = 1.0,
     max_cells: int = MAX_CELLS,
     event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
+    admin_token: str = "",
 ) -> Starlette:
     """The dashboard for the server at *address*, refreshed every *interval* seconds,
-    following the events of *event_kinds* (names of vmsim.calls.EVENT_KINDS)."""
-    state = DashboardState(address, interval, max_cells, event_kinds)
+    following the events of *event_kinds* (names of vmsim.calls.EVENT_KINDS); with the
+    server's *admin_token* it shows the lab scoreboard of a server run with --lab."""
+    state = DashboardState(address, interval, max_cells, event_kinds, admin_token)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -264,9 +300,10 @@ def serve_dashboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
+    admin_token: str = "",
 ) -> None:
     """Serve the dashboard with uvicorn until Ctrl-C."""
     import uvicorn
 
-    app = create_app(address, event_kinds=event_kinds)
+    app = create_app(address, event_kinds=event_kinds, admin_token=admin_token)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -14,6 +14,7 @@ const EVENT_KINDS = ["minor_fault", "major_fault", "swap_out", "swap_in", "oom_k
 
 const state = {
   snapshot: null, previous: null, names: new Map(), cells: null, selectedPid: null,
+  submissions: new Map(), submittedAt: new Map(),
   history: { t: [], free: [], used: [], swap: [], minor: [], major: [], pswpin: [], pswpout: [],
              pgscan: [], pgsteal: [] },
   charts: {}, eventKinds: new Set(EVENT_KINDS.filter(k => k !== "minor_fault")),
@@ -248,6 +249,41 @@ function renderEvents(snap) {
   $("events-dropped").textContent = snap.dropped_events ? `(${snap.dropped_events} dropped by the feed)` : "";
 }
 
+// The scoreboard: one row per student, a score per exercise ("-": not answered yet), the
+// total out of what is possible, and the submissions; a row stays marked for a few seconds
+// after its student submits.
+function renderLab(lab) {
+  const status = $("lab-status"), table = $("scoreboard");
+  status.className = `lab-status ${lab.state}`;
+  status.dataset.state = lab.state;
+  if (lab.state !== "live") {
+    status.textContent = lab.message;
+    table.hidden = true;
+    $("lab-title").textContent = "";
+    return;
+  }
+  $("lab-title").textContent = lab.title;
+  const students = lab.students;
+  status.textContent = `${students.length} student(s), ` +
+    `${students.reduce((n, s) => n + s.submissions, 0)} submission(s)`;
+  table.hidden = false;
+  table.querySelector("thead").innerHTML = "<tr><th>student</th>" +
+    lab.kinds.map(k => `<th>${esc(k)}</th>`).join("") + "<th>total</th><th>submissions</th></tr>";
+  fillTable("scoreboard", students.map(s => {
+    const before = state.submissions.get(s.name);
+    if (before !== undefined && before !== s.submissions) state.submittedAt.set(s.name, Date.now());
+    state.submissions.set(s.name, s.submissions);
+    const changed = Date.now() - (state.submittedAt.get(s.name) || 0) < 4000;
+    const cells = lab.kinds.map(k => k in s.scores
+      ? `<td data-kind="${esc(k)}">${s.scores[k].toFixed(2)}</td>`
+      : `<td data-kind="${esc(k)}" class="missing">-</td>`).join("");
+    const full = s.possible > 0 && s.total >= s.possible;
+    return `<tr data-student="${esc(s.name)}" class="${changed ? "changed" : ""}">` +
+      `<td>${esc(s.name)}</td>${cells}<td class="${full ? "full" : ""}">` +
+      `${s.total.toFixed(2)} / ${s.possible.toFixed(2)}</td><td>${s.submissions}</td></tr>`;
+  }));
+}
+
 function render(snap) {
   const status = $("status");
   if (snap.error) {
@@ -270,6 +306,7 @@ function render(snap) {
   renderProcesses(snap.processes);
   renderZones(snap.zones);
   renderLocks(snap.lock_stat);
+  renderLab(snap.lab);
   renderEvents(snap);
 }
 

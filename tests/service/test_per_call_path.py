@@ -1,0 +1,111 @@
+"""The per-call path: a lone call needs no hand-off to the stepping loop, a longer one still
+gets it, and a log line written during an RPC names that RPC."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+import structlog
+
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    FaultResult,
+    Machine,
+    MachineConfig,
+    MiB,
+)
+from vmsim_kernel.sched import MIN_QUANTUM_ADDRESSES
+from vmsim_server import observability
+from vmsim_server.runner import TaskRunner
+
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+
+
+def _machine_with_resident_pages(pages: int) -> tuple[Machine, int, int]:
+    machine = Machine(MachineConfig(ram_bytes=16 * MiB))
+    pid = machine.spawn("probe")
+    base = machine.mmap(pid, 0, pages * PAGE_SIZE, RW, ANON)
+    addrs = np.arange(base, base + pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
+    machine.touch_many(pid, addrs, True)
+    return machine, pid, base
+
+
+def test_a_call_alone_on_the_run_queue_is_answered_without_the_stepping_loop() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    runner = TaskRunner(machine)  # never started: nothing steps the run queue
+
+    async def touch() -> Any:
+        return await asyncio.wait_for(
+            runner.call("touch", pid, base, False, tid=None, timeout=5), 2
+        )
+
+    task = asyncio.run(touch())
+    assert task.result is FaultResult.HIT
+    assert task.nr_quanta == 1
+    assert machine.sched.nr_running == 0
+
+
+def test_a_call_behind_another_waits_for_the_stepping_loop() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    runner = TaskRunner(machine)  # not started: a queued call cannot finish
+    machine.submit("touch", pid, base, False)  # someone else is already on the run queue
+
+    async def touch() -> None:
+        await asyncio.wait_for(runner.call("touch", pid, base, False, tid=None, timeout=5), 0.3)
+
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(touch())
+
+
+def test_a_call_of_many_quanta_runs_its_first_at_once_and_the_rest_on_the_loop() -> None:
+    pages = 64
+    machine, pid, base = _machine_with_resident_pages(pages)
+    many = base + (np.arange(8 * MIN_QUANTUM_ADDRESSES, dtype=np.uint32) % pages) * PAGE_SIZE
+
+    async def touch_many() -> Any:
+        runner = TaskRunner(machine)
+        runner.start()
+        try:
+            return await runner.call("touch_many", pid, many, False, tid=None, timeout=5)
+        finally:
+            await runner.stop()
+
+    task = asyncio.run(touch_many())
+    assert task.result.nr_hits == len(many)
+    assert task.nr_quanta > 1
+
+
+class _Context:
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:4242"
+
+
+class _Request:
+    pid = 7
+
+
+def test_a_line_logged_during_an_rpc_names_its_request_method_peer_and_pid(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    observability.configure_logging("json", "info")
+    token = observability._current_call.set(("abc000001", "Touch", _Context(), _Request()))
+    try:
+        structlog.get_logger("vmsim.server").info("inside a call")
+    finally:
+        observability._current_call.reset(token)
+    structlog.get_logger("vmsim.server").info("outside any call")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert inside["request_id"] == "abc000001"
+    assert inside["method"] == "Touch"
+    assert inside["peer"] == "ipv4:127.0.0.1:4242"
+    assert inside["pid"] == 7
+    assert "request_id" not in outside

@@ -189,28 +189,6 @@ class LockHolds:
     def __len__(self) -> int:
         return len(self._starts)
 
-    @property
-    def latest_end_ns(self) -> int:
-        """When the last recorded hold ends (0 when none is kept)."""
-        return self._latest_end
-
-    def add_after(self, starts: list[int], length_ns: int) -> None:
-        """add() of [start, start + length_ns) for each of *starts*, ascending and apart by at
-        least *length_ns*, none before the recorded holds end (the batch form)."""
-        if not starts or length_ns <= 0:
-            return
-        if starts[0] < self._latest_end:
-            raise KernelBug("add_after: a hold starts before the recorded ones end")
-        self._starts.extend(starts)
-        self._ends.extend([start + length_ns for start in starts])
-        self._latest_end = starts[-1] + length_ns
-        self._longest = max(self._longest, length_ns)
-        if len(self._starts) > 2 * self._limit:
-            del self._starts[: self._limit], self._ends[: self._limit]
-            self._longest = max(
-                end - start for start, end in zip(self._starts, self._ends, strict=True)
-            )
-
     def add(self, start_ns: int, end_ns: int) -> None:
         """Record one hold (an empty one is dropped)."""
         if end_ns <= start_ns:
@@ -228,6 +206,28 @@ class LockHolds:
         if len(starts) > 2 * self._limit:  # trim in batches: the longest is found again once
             del starts[: self._limit], ends[: self._limit]
             self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
+
+    @property
+    def latest_end_ns(self) -> int:
+        """No hold kept lasts beyond this."""
+        return self._latest_end
+
+    def add_after(self, starts: list[int], length_ns: int) -> None:
+        """add() of [start, start + length_ns) for each of *starts* (ascending), when none
+        starts before the latest hold kept: the batch form, with add()'s trimming."""
+        if not starts or length_ns <= 0:
+            return
+        if self._starts and starts[0] < self._starts[-1]:
+            raise KernelBug("add_after: a hold starts before the latest one kept")
+        self._starts.extend(starts)
+        self._ends.extend([start + length_ns for start in starts])
+        self._latest_end = max(self._latest_end, starts[-1] + length_ns)
+        self._longest = max(self._longest, length_ns)
+        while len(self._starts) > 2 * self._limit:  # as add() trims, one add at a time
+            del self._starts[: self._limit], self._ends[: self._limit]
+            self._longest = max(
+                end - start for start, end in zip(self._starts, self._ends, strict=True)
+            )
 
     def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
         """When a thread arriving at *at_ns* gets the lock: the latest end of the holds that

@@ -104,6 +104,7 @@ def main() -> None:
         "--only", action="append", default=[], help="run only these modules (repeatable)"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     began = time.time()
     rows: list[Row] = []
     raw_outputs: list[tuple[str, str]] = []
@@ -160,6 +161,9 @@ def main() -> None:
         "# vmsim benchmark results\n\n"
         f"Date: {today}. Commit: {commit()}.\n\n"
         f"Machine: {machine_description()}.\n\n"
+        f"Load average (1 min) at the start and the end: {load_before:.1f} and "
+        f"{os.getloadavg()[0]:.1f}; above the core count, other processes shared the cores "
+        "and every number (anchors too) ran slower.\n\n"
         f"Produced by `python bench/run_all.py{' --quick' if args.quick else ''}` in "
         f"{elapsed:.0f} s. Each vmsim number was measured interleaved with its anchor "
         "(anchor, vmsim, anchor, vmsim ...), three times; min is the best run (max for "

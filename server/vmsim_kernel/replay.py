@@ -81,6 +81,9 @@ def replay(
     faults_at: list[int] = []
     slots: list[int] = []  # the page in each frame slot, kept only for steps
     history: list[ReplayStep] = []
+    # Only CLOCK and the two-list policy read the referenced bits (and CLOCK's steps show them).
+    keeps_bits = chosen in (ReplacementPolicy.CLOCK, ReplacementPolicy.LINUX)
+    access, insert, choose_victim = state.access, state.insert, state.choose_victim
     for position, page in enumerate(pages):
         if opt is not None:
             opt.advance(position)
@@ -88,21 +91,22 @@ def replay(
         hit = page in state
         if hit:
             hits += 1
-            state.access(page)
+            access(page)
         else:
             faults_at.append(position)
             if len(state) >= frames:
-                victim = state.choose_victim(test_and_clear)
+                victim = choose_victim(test_and_clear)
                 assert victim is not None
                 referenced.discard(victim)
                 victims.append(victim)
-            state.insert(page)
+            insert(page)
             if steps:
                 if victim is None:
                     slots.append(page)
                 else:
                     slots[slots.index(victim)] = page
-        referenced.add(page)
+        if keeps_bits:
+            referenced.add(page)
         if steps:
             history.append(_step(state, page, hit, victim, slots, frames, referenced))
     return ReplayResult(

@@ -53,8 +53,10 @@ _MT_M: Final = 397
 _U32: Final = 0xFFFFFFFF
 _PAGE_LIMIT: Final = 1 << 20  # page numbers of a 32-bit address space
 _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
-# Measured (bench/bench_replay.py, whole processes): numba's one-time cost equals the Python
-# loops' time at about a million references (0.35-0.7 us each on a 2-core box).
+# Measured in CPU time on a 2-core box: numba's import and first cached call 0.39-0.51 s, plus
+# ~0.04 s a full collection then costs (at exit too); the Python loops 0.38-0.46 us a reference
+# (LRU, FIFO). They break even at 1-1.4 million references; whole processes on a 1M-reference
+# trace measured the same (bench/bench_replay.py).
 COMPILE_FROM_REFERENCES: Final = 1_000_000
 
 

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import vmsim
 from vmsim.cli import app
 from vmsim.load import LoadConfig, run_load, write_csv
 from vmsim.workloads import WORKLOADS, Workload, page_batches, thrash_region_pages
@@ -108,17 +110,23 @@ def test_load_command_prints_json(server_address: str) -> None:
     assert report["operations"] == 40 and report["touches"] == 40 * 256
 
 
-def _locust(address: str, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def _locust(address: str, tmp_path: Path, *options: str, wait: bool = True) -> Any:
+    """A headless Locust run against *address*: its result, or (wait=False) the running process."""
     locust = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}:{ROOT / 'common'}")
     command = [locust, "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--host"]
+    command += [address, "--only-summary", "--json", *options]
+    if not wait:
+        return subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
     return subprocess.run(
-        [*command, address, "--only-summary", "--json", *options],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=90,
+        command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90
     )
 
 
@@ -132,12 +140,28 @@ def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Pa
 def test_the_readme_locust_command_fits_its_users_in_memory(
     server_address: str, tmp_path: Path
 ) -> None:
-    # README: -u 100 -r 20 -t 60s --vmsim-workload zipf (shorter here, same users)
-    result = _locust(
-        server_address, tmp_path, "-u", "100", "-r", "50", "-t", "4s", "--vmsim-workload", "zipf"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    # README: -u 100 -r 20 -t 20s --vmsim-workload zipf (shorter here, same users). Before the
+    # users were sized to fit, each mapped 4 MiB whatever the server: 100 of them exceeded
+    # RAM + swap, and a run long enough to touch it all ended in OOM kills (exit 1).
+    with vmsim.Inspector(server_address) as inspector:
+        meminfo = inspector.meminfo()
+        room = (meminfo["MemTotal"] + meminfo["SwapTotal"]) * 1024
+        running = _locust(
+            server_address,
+            tmp_path,
+            *("-u", "100", "-r", "50", "-t", "5s", "--vmsim-workload", "zipf"),
+            wait=False,
+        )
+        peak_users = peak_mapped = 0
+        while running.poll() is None:
+            live = [p for p in inspector.processes() if p.state != "Z"]
+            peak_users = max(peak_users, len(live))
+            peak_mapped = max(peak_mapped, sum(p.vm_size for p in live))
+            time.sleep(0.1)
+    stdout, stderr = running.communicate()
+    assert running.returncode == 0, stderr[-2000:]
+    assert peak_users > 10 and 0 < peak_mapped <= room  # every user mapped, all within memory
+    stats = {entry["name"]: entry for entry in json.loads(stdout)}
     assert stats["Spawn"]["num_requests"] > 0  # (all 100 unless this machine is very busy)
     assert all(entry["num_failures"] == 0 for entry in stats.values())
 

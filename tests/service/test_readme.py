@@ -263,8 +263,13 @@ class Shell:
             assert " ".join(line.split()) in printed, (line, done.stdout)
 
     def stop(self) -> None:
-        """Ctrl-C for what still runs, last started first; each must end without a traceback."""
-        for name, process in reversed(self.background):
+        """Ctrl-C for what still runs, last started first (a Locust master before its workers,
+        which it stops; servers last); each must end without a traceback."""
+
+        def order(item: tuple[str, subprocess.Popen[str]]) -> int:
+            return 0 if "--master" in item[0] else 2 if item[0].startswith("vmsim server") else 1
+
+        for name, process in sorted(reversed(self.background), key=order):
             if process.poll() is None:
                 process.send_signal(
                     signal.SIGINT if not name.startswith("vmsim server") else signal.SIGTERM

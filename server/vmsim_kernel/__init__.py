@@ -8,9 +8,16 @@ it directly.
     pid = machine.spawn("demo")
     addr = machine.mmap(pid, 0, 1 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     machine.touch(pid, addr, write=True)      # FaultResult.MINOR
+
+Importing the package is cheap: a public name's module loads on first use (PEP 562), so
+`from vmsim_kernel import replay` loads the replay code and not the whole machine.
 """
 
-from .config import MachineConfig, OvercommitMode, ReplacementPolicy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .constants import (
     PAGE_OFFSET,
     PAGE_SIZE,
@@ -25,39 +32,85 @@ from .constants import (
     Signal,
     ZoneType,
 )
-from .errors import (
-    InvalidArgument,
-    KernelBug,
-    KernelError,
-    LimitExceeded,
-    NoSuchProcess,
-    OomKilled,
-    OutOfMemory,
-    OutOfRange,
-    PermissionDenied,
-    ProcessKilled,
-    SegmentationFault,
-)
-from .highmem import AtomicContextViolation, KernelOops
-from .journal import replay_journal
-from .locks import LOCK_CLASSES, LockKind
-from .machine import EventListener, Machine
+
+# The reference-string replay is bound now: its submodule shares the function's name, and a
+# later first import of the submodule would rebind the package attribute to the module.
 from .replay import parse_trace, replay
-from .results import (
-    Event,
-    EventKind,
-    FaultResult,
-    ProcessInfo,
-    ProcessState,
-    ReplayResult,
-    ReplayStep,
-    TouchSummary,
-    Translation,
-    VmaInfo,
-    ZoneInfo,
-)
-from .segmentation import GeneralProtectionFault
-from .timing import CallCost, CostModel, CpuTimes
+
+if TYPE_CHECKING:
+    from .config import MachineConfig, OvercommitMode, ReplacementPolicy
+    from .errors import (
+        InvalidArgument,
+        KernelBug,
+        KernelError,
+        LimitExceeded,
+        NoSuchProcess,
+        OomKilled,
+        OutOfMemory,
+        OutOfRange,
+        PermissionDenied,
+        ProcessKilled,
+        SegmentationFault,
+    )
+    from .highmem import AtomicContextViolation, KernelOops
+    from .journal import replay_journal
+    from .locks import LOCK_CLASSES, LockKind
+    from .machine import EventListener, Machine
+    from .results import (
+        Event,
+        EventKind,
+        FaultResult,
+        ProcessInfo,
+        ProcessState,
+        ReplayResult,
+        ReplayStep,
+        TouchSummary,
+        Translation,
+        VmaInfo,
+        ZoneInfo,
+    )
+    from .segmentation import GeneralProtectionFault
+    from .timing import CallCost, CostModel, CpuTimes
+
+# public name -> the module that defines it; loaded by __getattr__ on first use
+_LAZY: dict[str, str] = {
+    "MachineConfig": "config",
+    "OvercommitMode": "config",
+    "ReplacementPolicy": "config",
+    "InvalidArgument": "errors",
+    "KernelBug": "errors",
+    "KernelError": "errors",
+    "LimitExceeded": "errors",
+    "NoSuchProcess": "errors",
+    "OomKilled": "errors",
+    "OutOfMemory": "errors",
+    "OutOfRange": "errors",
+    "PermissionDenied": "errors",
+    "ProcessKilled": "errors",
+    "SegmentationFault": "errors",
+    "AtomicContextViolation": "highmem",
+    "KernelOops": "highmem",
+    "replay_journal": "journal",
+    "LOCK_CLASSES": "locks",
+    "LockKind": "locks",
+    "EventListener": "machine",
+    "Machine": "machine",
+    "Event": "results",
+    "EventKind": "results",
+    "FaultResult": "results",
+    "ProcessInfo": "results",
+    "ProcessState": "results",
+    "ReplayResult": "results",
+    "ReplayStep": "results",
+    "TouchSummary": "results",
+    "Translation": "results",
+    "VmaInfo": "results",
+    "ZoneInfo": "results",
+    "GeneralProtectionFault": "segmentation",
+    "CallCost": "timing",
+    "CostModel": "timing",
+    "CpuTimes": "timing",
+}
 
 PROT_NONE = Prot.NONE
 PROT_READ = Prot.READ
@@ -134,3 +187,19 @@ __all__ = [
     "replay",
     "replay_journal",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
+
+    def __getattr__(name: str) -> object:
+        """Load the module defining public *name* on first use and keep the name bound here."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

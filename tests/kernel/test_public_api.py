@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import vmsim_kernel
 
 
@@ -73,3 +76,25 @@ def test_public_names_are_pinned() -> None:
     )
     for name in vmsim_kernel.__all__:
         assert hasattr(vmsim_kernel, name)
+
+
+def test_dir_lists_every_public_name_before_it_is_loaded() -> None:
+    assert set(vmsim_kernel.__all__) <= set(dir(vmsim_kernel))
+    assert not hasattr(vmsim_kernel, "NoSuchName")
+
+
+def test_replay_loads_the_replay_code_and_not_the_machine() -> None:
+    # A fresh interpreter: this one has long imported everything.
+    script = (
+        "import sys\n"
+        "import vmsim_kernel.replay\n"
+        "from vmsim_kernel import replay\n"
+        "print(callable(replay), sorted(m for m in sys.modules if m.startswith('vmsim_kernel.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    is_function, modules = done.stdout.split(" ", 1)
+    assert is_function == "True"  # the function, not its submodule of the same name
+    assert "vmsim_kernel.machine" not in modules
+    assert "vmsim_kernel.layout" not in modules

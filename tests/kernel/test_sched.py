@@ -27,7 +27,14 @@ from vmsim_kernel.journal import replay_journal
 from vmsim_kernel.lock_experiment import run_experiment
 from vmsim_kernel.locks import BusyIntervals, LockHolds, LockRegistry
 from vmsim_kernel.memory import BATCHED_TOUCHES_PER_FAULT
-from vmsim_kernel.sched import QUANTUM_FAULTS, QUANTUM_ZAP_PAGES, TaskState
+from vmsim_kernel.sched import (
+    MAX_QUANTUM_ADDRESSES,
+    MIN_QUANTUM_ADDRESSES,
+    QUANTUM_FAULTS,
+    QUANTUM_ZAP_PAGES,
+    RESIDENT_WINDOW_GROWTH,
+    TaskState,
+)
 from vmsim_kernel.timing import CostModel, SimThread
 
 RW = PROT_READ | PROT_WRITE
@@ -107,6 +114,19 @@ def test_a_long_touch_many_runs_in_bounded_quanta(make_machine: Any) -> None:
     assert faults_per_quantum.count(QUANTUM_FAULTS) > 0  # the faults that reclaim
     assert task.cost.total_ns == task.running_ns > 0
     machine.check_invariants()
+
+
+def test_a_resident_touch_many_reaches_full_quanta_after_two_small_ones(machine: Machine) -> None:
+    pid = machine.spawn()
+    base = machine.mmap(pid, 0, 64 * PAGE_SIZE, RW, ANON | MAP_POPULATE)
+    addrs = pages(base, 64)[np.arange(200_000) % 64]  # every access hits
+    task = machine.submit("touch_many", pid, addrs, False)
+    while not task.done:
+        machine.sched.step(task)
+    assert task.outcome().nr_hits == 200_000
+    second = MIN_QUANTUM_ADDRESSES * RESIDENT_WINDOW_GROWTH
+    full = (200_000 - MIN_QUANTUM_ADDRESSES - second) // MAX_QUANTUM_ADDRESSES
+    assert task.nr_quanta == 2 + full + 1  # 1,024, 16,384, full ones, the rest
 
 
 def test_a_cancelled_call_keeps_what_its_quanta_did_and_nothing_more(machine: Machine) -> None:

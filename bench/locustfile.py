@@ -139,7 +139,7 @@ class VmsimUser(User):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
-        plain = grpc.insecure_channel(self.host)
+        plain = self._channel = grpc.insecure_channel(self.host)
         self._workload = Workload(
             pattern=options.vmsim_workload,
             region_pages=options.vmsim_pages or _pages_per_user(plain, options.num_users),
@@ -183,3 +183,6 @@ class VmsimUser(User):
             self._stub.Exit(
                 process_pb2.ExitRequest(pid=self._pid), metadata=self._metadata, timeout=10
             )
+        # Closed here, not by the garbage collector at exit: there gevent may already be
+        # finalizing the greenlet, and grpc's __del__ then prints a traceback on Ctrl-C.
+        self._channel.close()

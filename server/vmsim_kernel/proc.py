@@ -284,23 +284,11 @@ def zoneinfo(kernel: Kernel) -> list[ZoneInfo]:
 
 # The node counters zoneinfo prints under "per-node stats", and the zone counters after
 # "protection:", in the order of a 6.1 kernel (node_stat_item, zone_stat_item).
-# vmstat prints the node counters as one run of its lines, in the same order: one list for both.
+# vmstat prints each as one run of its lines, in the same order: one list for both.
 _NODE_STAT_NAMES = VMSTAT_EVENT_NAMES[
     VMSTAT_EVENT_NAMES.index("nr_inactive_anon") : VMSTAT_EVENT_NAMES.index("nr_swapcached") + 1
 ]
-_ZONE_STAT_NAMES = [
-    "nr_free_pages",
-    "nr_zone_inactive_anon",
-    "nr_zone_active_anon",
-    "nr_zone_inactive_file",
-    "nr_zone_active_file",
-    "nr_zone_unevictable",
-    "nr_zone_write_pending",
-    "nr_mlock",
-    "nr_bounce",
-    "nr_zspages",
-    "nr_free_cma",
-]
+_ZONE_STAT_NAMES = VMSTAT_EVENT_NAMES[: VMSTAT_EVENT_NAMES.index("nr_free_cma") + 1]
 
 
 def _protection(lowmem_reserve: list[int]) -> tuple[int, ...]:

@@ -203,9 +203,17 @@ class LockHolds:
             ends.insert(index, end_ns)
         self._latest_end = max(self._latest_end, end_ns)
         self._longest = max(self._longest, end_ns - start_ns)
-        if len(starts) > 2 * self._limit:  # trim in batches: the longest is found again once
+        self._trim()
+
+    def _trim(self) -> None:
+        """Keep about the latest `limit` holds, trimmed in batches so the longest is found
+        again only once per batch."""
+        starts, ends = self._starts, self._ends
+        if len(starts) <= 2 * self._limit:
+            return
+        while len(starts) > 2 * self._limit:
             del starts[: self._limit], ends[: self._limit]
-            self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
+        self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
 
     @property
     def latest_end_ns(self) -> int:
@@ -214,7 +222,7 @@ class LockHolds:
 
     def add_after(self, starts: list[int], length_ns: int) -> None:
         """add() of [start, start + length_ns) for each of *starts* (ascending), when none
-        starts before the latest hold kept: the batch form, with add()'s trimming."""
+        starts before the latest hold kept: the batch form."""
         if not starts or length_ns <= 0:
             return
         if self._starts and starts[0] < self._starts[-1]:
@@ -223,11 +231,7 @@ class LockHolds:
         self._ends.extend([start + length_ns for start in starts])
         self._latest_end = max(self._latest_end, starts[-1] + length_ns)
         self._longest = max(self._longest, length_ns)
-        while len(self._starts) > 2 * self._limit:  # as add() trims, one add at a time
-            del self._starts[: self._limit], self._ends[: self._limit]
-            self._longest = max(
-                end - start for start, end in zip(self._starts, self._ends, strict=True)
-            )
+        self._trim()
 
     def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
         """When a thread arriving at *at_ns* gets the lock: the latest end of the holds that

@@ -59,10 +59,10 @@ def replay(
             f"{len(trace)} references x {frames} frames is too large a table",
             f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
         )
-    if not steps and replay_fast.worth_compiling(len(trace)):
-        compiled = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
-        if compiled is not None:  # the same answer from compiled loops (replay_fast.py)
-            return compiled
+    if not steps:
+        fast = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
+        if fast is not None:  # the same answer from the fast loops (replay_fast.py)
+            return fast
     checked = replay_fast.pages_of(trace, addresses)  # an array checked at once, if it can be
     pages = checked.tolist() if checked is not None else _checked_pages(trace, addresses)
     needs_future = chosen in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)

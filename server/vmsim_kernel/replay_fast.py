@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -171,6 +172,62 @@ def _ring(
         if second_chance:
             referenced[page] = True
     return faults_at[:nr_faults], victims[:nr_victims]
+
+
+# ---- the same loops for CPython, for processes that have not loaded numba --------------------
+# Indexing numpy arrays from Python costs ~0.4 us a reference; CPython's C containers
+# (OrderedDict's move_to_end/popitem, set, deque) keep the same lists at ~0.1-0.2 us.
+def _lru_in_python(pages: list[int], frames: int) -> tuple[list[int], list[int]]:
+    """_lru with an OrderedDict as the list (coldest first), as LruPolicy keeps it."""
+    queue: OrderedDict[int, None] = OrderedDict()
+    move_to_end, popitem = queue.move_to_end, queue.popitem
+    faults_at: list[int] = []
+    victims: list[int] = []
+    fault, evict = faults_at.append, victims.append
+    count = 0
+    for position, page in enumerate(pages):
+        if page in queue:
+            move_to_end(page)
+            continue
+        fault(position)
+        if count >= frames:
+            evict(popitem(False)[0])
+        else:
+            count += 1
+        queue[page] = None
+    return faults_at, victims
+
+
+def _ring_in_python(
+    pages: list[int], frames: int, second_chance: bool
+) -> tuple[list[int], list[int]]:
+    """_ring with a deque as the ring (the hand at its left end) and sets for the bits."""
+    resident: set[int] = set()
+    referenced: set[int] = set()
+    ring: deque[int] = deque()
+    push, pop_front = ring.append, ring.popleft
+    faults_at: list[int] = []
+    victims: list[int] = []
+    fault, evict = faults_at.append, victims.append
+    count = 0
+    for position, page in enumerate(pages):
+        if page not in resident:
+            fault(position)
+            if count >= frames:
+                candidate = pop_front()
+                while candidate in referenced:  # a second chance: cleared, to the back
+                    referenced.remove(candidate)
+                    push(candidate)
+                    candidate = pop_front()
+                resident.remove(candidate)
+                evict(candidate)
+            else:
+                count += 1
+            resident.add(page)
+            push(page)
+        if second_chance:
+            referenced.add(page)
+    return faults_at, victims
 
 
 def _mt_next(state: Int64Array, cursor: npt.NDArray[np.int64]) -> int:
@@ -549,19 +606,36 @@ _COMPILED_POLICIES: Final = frozenset(
 )
 
 
+# FIFO, LRU and CLOCK also have CPython loops; OPT and RANDOM without numba take replay()'s path.
+_INTERPRETED_POLICIES: Final = frozenset(
+    {ReplacementPolicy.FIFO, ReplacementPolicy.LRU, ReplacementPolicy.CLOCK}
+)
+
+
 def try_replay(
     trace: Any, frames: int, policy: ReplacementPolicy, seed: int, addresses: bool
 ) -> ReplayResult | None:
-    """replay()'s answer from the compiled loops, or None when the Python path must answer.
+    """replay()'s answer from the fast loops, or None when the Python policies must answer.
 
-    *frames* and the trace length are already checked by replay(); entries are checked here
-    and a bad one returns None so that replay() names it.
+    The compiled loops when worth_compiling() says so (and numba is there), else the CPython
+    loops for FIFO, LRU and CLOCK. *frames* and the trace length are already checked by
+    replay(); entries are checked here and a bad one returns None so that replay() names it.
     """
-    if policy not in _COMPILED_POLICIES or not compiled():
+    if policy not in _COMPILED_POLICIES:
         return None  # linux, mru, unopt: the Python policies answer
+    interpreted = not worth_compiling(len(trace)) or not compiled()
+    if interpreted and policy not in _INTERPRETED_POLICIES:
+        return None
     pages = pages_of(trace, addresses)
     if pages is None:
         return None
+    if interpreted:
+        listed = pages.tolist()
+        if policy is ReplacementPolicy.LRU:
+            faults, evicted = _lru_in_python(listed, frames)
+        else:
+            faults, evicted = _ring_in_python(listed, frames, policy is ReplacementPolicy.CLOCK)
+        return _result(policy, frames, len(listed), faults, evicted)
     nr_pages = int(pages.max()) + 1 if pages.size else 1
     if policy in (ReplacementPolicy.FIFO, ReplacementPolicy.CLOCK):
         second_chance = policy is ReplacementPolicy.CLOCK
@@ -575,14 +649,24 @@ def try_replay(
             return None
         state, cursor = _mersenne_state(seed)
         faults_at, victims = _kernel("_random")(pages, frames, nr_pages, state, cursor)
+    return _result(policy, frames, len(pages), faults_at.tolist(), victims.tolist())
+
+
+def _result(
+    policy: ReplacementPolicy,
+    frames: int,
+    references: int,
+    faults_at: list[int],
+    victims: list[int],
+) -> ReplayResult:
     return ReplayResult(
         policy=policy.value,
         frames=frames,
-        references=len(pages),
-        hits=len(pages) - len(faults_at),
+        references=references,
+        hits=references - len(faults_at),
         misses=len(faults_at),
-        victims=tuple(victims.tolist()),
-        faults_at=tuple(faults_at.tolist()),
+        victims=tuple(victims),
+        faults_at=tuple(faults_at),
     )
 
 

@@ -1,10 +1,11 @@
-"""Compiled trace replay: the textbook reference-string loops and the trace parser, with numba.
+"""Fast trace replay: the textbook reference-string loops and the trace parser, compiled with
+numba, and the FIFO/LRU/CLOCK loops again in CPython for processes that have not loaded numba.
 
 The fast twin of replay.py, whose Python policies (policies.py) stay the reference: replay()
 hands a trace here first and gets the identical ReplayResult (same hits, misses, victims and
 fault positions; RANDOM draws from the same Mersenne Twister stream as random.Random(seed)).
-Anything the compiled loops do not cover (another policy, a bad entry, a trace token the
-fast parser does not know) returns None and the Python path answers, errors included.
+Anything the fast loops do not cover (another policy, a bad entry, a trace token the fast
+parser does not know) returns None and the Python path answers, errors included.
 
 Also the whole LRU miss-ratio curve in one pass: Mattson, Gecsei, Slutz and Traiger (1970)
 stack distances counted with a Fenwick tree, O(n log n) for every frame count at once.
@@ -12,10 +13,12 @@ stack distances counted with a Fenwick tree, O(n log n) for every frame count at
 numba is imported on first use only (the server and the kernel do not pay for it), and its
 compiled code is cached on disk (cache=True) so a later process loads rather than compiles.
 Even so its first use costs a process about half a second (the import, LLVM's start-up, the
-cache load, and ~80,000 objects the collector then scans, at exit too): what the Python loops
-take for about COMPILE_FROM_REFERENCES references. So a process that has not loaded numba
-replays shorter traces in Python (worth_compiling) and reads plain decimal trace files with
-numpy (parse_trace_bytes).
+cache load, and ~80,000 objects the collector then scans, at exit too): what the CPython
+loops take for about COMPILE_FROM_REFERENCES references. So a process that has not loaded
+numba replays shorter traces with the CPython loops (worth_compiling; the same lists kept in
+OrderedDict, deque and set, whose operations are C) and reads plain decimal trace files with
+numpy (parse_trace_bytes). This is what makes a short replay's whole process as cheap as a
+C simulator's (bench/bench_replay.py against libCacheSim).
 """
 
 from __future__ import annotations
@@ -54,11 +57,12 @@ _MT_M: Final = 397
 _U32: Final = 0xFFFFFFFF
 _PAGE_LIMIT: Final = 1 << 20  # page numbers of a 32-bit address space
 _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
-# Measured in CPU time on a 2-core box: numba's import and first cached call 0.39-0.51 s, plus
-# ~0.04 s a full collection then costs (at exit too); the Python loops 0.38-0.46 us a reference
-# (LRU, FIFO). They break even at 1-1.4 million references; whole processes on a 1M-reference
-# trace measured the same (bench/bench_replay.py).
-COMPILE_FROM_REFERENCES: Final = 1_000_000
+# Measured in CPU time of whole processes on a 2-core box (bench_replay.py's zipf traces,
+# 1000 frames, LRU and FIFO): numba's import and first cached call cost ~0.45 s more than the
+# CPython loops at 1M references; the CPython path then costs ~0.29 us a reference more
+# (parse, loop, result) against ~0.13 us compiled. They break even near 3.5-4 million (3M:
+# 0.87-0.92 s CPython vs 1.00-1.05 s numba; 6M: 1.82-1.86 s vs 1.46-1.60 s).
+COMPILE_FROM_REFERENCES: Final = 4_000_000
 
 
 @dataclass(frozen=True)

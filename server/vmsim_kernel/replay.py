@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vmsim_proto import parse_trace as parse_trace_text
-
 from . import replay_fast
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
 from .errors import InvalidArgument
 from .policies import ClockPolicy, OptPolicy, PagePolicy, make_policy
-from .results import ReplayResult, ReplayStep
+from .replay_results import ReplayResult, ReplayStep
 
 __all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
 
@@ -168,6 +166,8 @@ def parse_trace(text: str) -> list[int]:
     compiled = replay_fast.parse_trace_bytes(text.encode())
     if compiled is not None:  # plain tokens: the compiled parser (replay_fast.py)
         return compiled.tolist()  # type: ignore[no-any-return]
+    from vmsim_proto import parse_trace as parse_trace_text  # only for what numpy/numba decline
+
     try:
         return parse_trace_text(text)
     except ValueError as error:

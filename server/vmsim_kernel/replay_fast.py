@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
-from .results import ReplayResult
+from .replay_results import ReplayResult
 
 __all__ = [
     "COMPILE_FROM_REFERENCES",

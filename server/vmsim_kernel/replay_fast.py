@@ -58,10 +58,11 @@ _U32: Final = 0xFFFFFFFF
 _PAGE_LIMIT: Final = 1 << 20  # page numbers of a 32-bit address space
 _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
 # Measured in CPU time of whole processes on a 2-core box (bench_replay.py's zipf traces,
-# 1000 frames, LRU and FIFO): numba's import and first cached call cost ~0.45 s more than the
-# CPython loops at 1M references; the CPython path then costs ~0.29 us a reference more
-# (parse, loop, result) against ~0.13 us compiled. They break even near 3.5-4 million (3M:
-# 0.87-0.92 s CPython vs 1.00-1.05 s numba; 6M: 1.82-1.86 s vs 1.46-1.60 s).
+# 1000 frames, LRU and FIFO, min of 3): numba's import and first cached call cost ~0.45 s
+# more than the CPython loops at 1M references (0.84-0.96 s vs 0.37-0.44 s); the CPython
+# path then costs ~0.3 us a reference more (parse, loop, result) against ~0.15 us compiled.
+# They break even near 4 million: 3M 1.04-1.17 s CPython vs 1.13-1.28 s numba, 4M 1.42-1.61
+# vs 1.56-1.59 s, 6M 2.04-2.48 vs 1.66-1.86 s.
 COMPILE_FROM_REFERENCES: Final = 4_000_000
 
 

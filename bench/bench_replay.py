@@ -3,7 +3,8 @@
 Each side is a fresh Python process that reads the trace file, simulates and prints its
 miss count: vmsim through its kernel API (replay_fast.load_trace + replay), the anchor
 through libCacheSim's Python package (`pip install libcachesim`; a C simulator). Whole processes
-include interpreter start and imports on both sides; the in-process time of each is printed too.
+include interpreter start and imports on both sides (each loading compiled bytecode, as
+installed packages do); the in-process time of each is printed too.
 
 python bench/bench_replay.py [--quick]     # run_all.py takes rows()
 """

@@ -60,7 +60,7 @@ _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
 # Measured in CPU time of whole processes on a 2-core box (bench_replay.py's zipf traces,
 # 1000 frames, LRU and FIFO, min of 3): numba's import and first cached call cost ~0.45 s
 # more than the CPython loops at 1M references (0.84-0.96 s vs 0.37-0.44 s); the CPython
-# path then costs ~0.3 us a reference more (parse, loop, result) against ~0.15 us compiled.
+# path then costs ~0.3 us a further reference (parse, loop, result), the compiled ~0.15 us.
 # They break even near 4 million: 3M 1.04-1.17 s CPython vs 1.13-1.28 s numba, 4M 1.42-1.61
 # vs 1.56-1.59 s, 6M 2.04-2.48 vs 1.66-1.86 s.
 COMPILE_FROM_REFERENCES: Final = 4_000_000

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vmsim_proto import parse_trace as parse_trace_text
-
 from . import replay_fast
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
 from .errors import InvalidArgument
 from .policies import ClockPolicy, OptPolicy, PagePolicy, make_policy
-from .results import ReplayResult, ReplayStep
+from .replay_results import ReplayResult, ReplayStep
 
 __all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
 
@@ -59,10 +57,10 @@ def replay(
             f"{len(trace)} references x {frames} frames is too large a table",
             f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
         )
-    if not steps and replay_fast.worth_compiling(len(trace)):
-        compiled = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
-        if compiled is not None:  # the same answer from compiled loops (replay_fast.py)
-            return compiled
+    if not steps:
+        fast = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
+        if fast is not None:  # the same answer from the fast loops (replay_fast.py)
+            return fast
     checked = replay_fast.pages_of(trace, addresses)  # an array checked at once, if it can be
     pages = checked.tolist() if checked is not None else _checked_pages(trace, addresses)
     needs_future = chosen in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
@@ -168,6 +166,8 @@ def parse_trace(text: str) -> list[int]:
     compiled = replay_fast.parse_trace_bytes(text.encode())
     if compiled is not None:  # plain tokens: the compiled parser (replay_fast.py)
         return compiled.tolist()  # type: ignore[no-any-return]
+    from vmsim_proto import parse_trace as parse_trace_text  # only for what numpy/numba decline
+
     try:
         return parse_trace_text(text)
     except ValueError as error:

@@ -1,10 +1,11 @@
-"""Compiled trace replay: the textbook reference-string loops and the trace parser, with numba.
+"""Fast trace replay: the textbook reference-string loops and the trace parser, compiled with
+numba, and the FIFO/LRU/CLOCK loops again in CPython for processes that have not loaded numba.
 
 The fast twin of replay.py, whose Python policies (policies.py) stay the reference: replay()
 hands a trace here first and gets the identical ReplayResult (same hits, misses, victims and
 fault positions; RANDOM draws from the same Mersenne Twister stream as random.Random(seed)).
-Anything the compiled loops do not cover (another policy, a bad entry, a trace token the
-fast parser does not know) returns None and the Python path answers, errors included.
+Anything the fast loops do not cover (another policy, a bad entry, a trace token the fast
+parser does not know) returns None and the Python path answers, errors included.
 
 Also the whole LRU miss-ratio curve in one pass: Mattson, Gecsei, Slutz and Traiger (1970)
 stack distances counted with a Fenwick tree, O(n log n) for every frame count at once.
@@ -12,16 +13,19 @@ stack distances counted with a Fenwick tree, O(n log n) for every frame count at
 numba is imported on first use only (the server and the kernel do not pay for it), and its
 compiled code is cached on disk (cache=True) so a later process loads rather than compiles.
 Even so its first use costs a process about half a second (the import, LLVM's start-up, the
-cache load, and ~80,000 objects the collector then scans, at exit too): what the Python loops
-take for about COMPILE_FROM_REFERENCES references. So a process that has not loaded numba
-replays shorter traces in Python (worth_compiling) and reads plain decimal trace files with
-numpy (parse_trace_bytes).
+cache load, and ~80,000 objects the collector then scans, at exit too): what the CPython
+loops take for about COMPILE_FROM_REFERENCES references. So a process that has not loaded
+numba replays shorter traces with the CPython loops (worth_compiling; the same lists kept in
+OrderedDict, deque and set, whose operations are C) and reads plain decimal trace files with
+numpy (parse_trace_bytes). This is what makes a short replay's whole process as cheap as a
+C simulator's (bench/bench_replay.py against libCacheSim).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -31,7 +35,7 @@ import numpy.typing as npt
 
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
-from .results import ReplayResult
+from .replay_results import ReplayResult
 
 __all__ = [
     "COMPILE_FROM_REFERENCES",
@@ -53,11 +57,13 @@ _MT_M: Final = 397
 _U32: Final = 0xFFFFFFFF
 _PAGE_LIMIT: Final = 1 << 20  # page numbers of a 32-bit address space
 _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
-# Measured in CPU time on a 2-core box: numba's import and first cached call 0.39-0.51 s, plus
-# ~0.04 s a full collection then costs (at exit too); the Python loops 0.38-0.46 us a reference
-# (LRU, FIFO). They break even at 1-1.4 million references; whole processes on a 1M-reference
-# trace measured the same (bench/bench_replay.py).
-COMPILE_FROM_REFERENCES: Final = 1_000_000
+# Measured in CPU time of whole processes on a 2-core box (bench_replay.py's zipf traces,
+# 1000 frames, LRU and FIFO, min of 3): numba's import and first cached call cost ~0.45 s
+# more than the CPython loops at 1M references (0.84-0.96 s vs 0.37-0.44 s); the CPython
+# path then costs ~0.3 us a further reference (parse, loop, result), the compiled ~0.15 us.
+# They break even near 4 million: 3M 1.04-1.17 s CPython vs 1.13-1.28 s numba, 4M 1.42-1.61
+# vs 1.56-1.59 s, 6M 2.04-2.48 vs 1.66-1.86 s.
+COMPILE_FROM_REFERENCES: Final = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,62 @@ def _ring(
         if second_chance:
             referenced[page] = True
     return faults_at[:nr_faults], victims[:nr_victims]
+
+
+# ---- the same loops for CPython, for processes that have not loaded numba --------------------
+# Indexing numpy arrays from Python costs ~0.4 us a reference; CPython's C containers
+# (OrderedDict's move_to_end/popitem, set, deque) keep the same lists at ~0.1-0.2 us.
+def _lru_in_python(pages: list[int], frames: int) -> tuple[list[int], list[int]]:
+    """_lru with an OrderedDict as the list (coldest first), as LruPolicy keeps it."""
+    queue: OrderedDict[int, None] = OrderedDict()
+    move_to_end, popitem = queue.move_to_end, queue.popitem
+    faults_at: list[int] = []
+    victims: list[int] = []
+    fault, evict = faults_at.append, victims.append
+    count = 0
+    for position, page in enumerate(pages):
+        if page in queue:
+            move_to_end(page)
+            continue
+        fault(position)
+        if count >= frames:
+            evict(popitem(False)[0])
+        else:
+            count += 1
+        queue[page] = None
+    return faults_at, victims
+
+
+def _ring_in_python(
+    pages: list[int], frames: int, second_chance: bool
+) -> tuple[list[int], list[int]]:
+    """_ring with a deque as the ring (the hand at its left end) and sets for the bits."""
+    resident: set[int] = set()
+    referenced: set[int] = set()
+    ring: deque[int] = deque()
+    push, pop_front = ring.append, ring.popleft
+    faults_at: list[int] = []
+    victims: list[int] = []
+    fault, evict = faults_at.append, victims.append
+    count = 0
+    for position, page in enumerate(pages):
+        if page not in resident:
+            fault(position)
+            if count >= frames:
+                candidate = pop_front()
+                while candidate in referenced:  # a second chance: cleared, to the back
+                    referenced.remove(candidate)
+                    push(candidate)
+                    candidate = pop_front()
+                resident.remove(candidate)
+                evict(candidate)
+            else:
+                count += 1
+            resident.add(page)
+            push(page)
+        if second_chance:
+            referenced.add(page)
+    return faults_at, victims
 
 
 def _mt_next(state: Int64Array, cursor: npt.NDArray[np.int64]) -> int:
@@ -549,19 +611,36 @@ _COMPILED_POLICIES: Final = frozenset(
 )
 
 
+# FIFO, LRU and CLOCK also have CPython loops; OPT and RANDOM without numba take replay()'s path.
+_INTERPRETED_POLICIES: Final = frozenset(
+    {ReplacementPolicy.FIFO, ReplacementPolicy.LRU, ReplacementPolicy.CLOCK}
+)
+
+
 def try_replay(
     trace: Any, frames: int, policy: ReplacementPolicy, seed: int, addresses: bool
 ) -> ReplayResult | None:
-    """replay()'s answer from the compiled loops, or None when the Python path must answer.
+    """replay()'s answer from the fast loops, or None when the Python policies must answer.
 
-    *frames* and the trace length are already checked by replay(); entries are checked here
-    and a bad one returns None so that replay() names it.
+    The compiled loops when worth_compiling() says so (and numba is there), else the CPython
+    loops for FIFO, LRU and CLOCK. *frames* and the trace length are already checked by
+    replay(); entries are checked here and a bad one returns None so that replay() names it.
     """
-    if policy not in _COMPILED_POLICIES or not compiled():
+    if policy not in _COMPILED_POLICIES:
         return None  # linux, mru, unopt: the Python policies answer
+    interpreted = not worth_compiling(len(trace)) or not compiled()
+    if interpreted and policy not in _INTERPRETED_POLICIES:
+        return None
     pages = pages_of(trace, addresses)
     if pages is None:
         return None
+    if interpreted:
+        listed = pages.tolist()
+        if policy is ReplacementPolicy.LRU:
+            faults, evicted = _lru_in_python(listed, frames)
+        else:
+            faults, evicted = _ring_in_python(listed, frames, policy is ReplacementPolicy.CLOCK)
+        return _result(policy, frames, len(listed), faults, evicted)
     nr_pages = int(pages.max()) + 1 if pages.size else 1
     if policy in (ReplacementPolicy.FIFO, ReplacementPolicy.CLOCK):
         second_chance = policy is ReplacementPolicy.CLOCK
@@ -575,14 +654,24 @@ def try_replay(
             return None
         state, cursor = _mersenne_state(seed)
         faults_at, victims = _kernel("_random")(pages, frames, nr_pages, state, cursor)
+    return _result(policy, frames, len(pages), faults_at.tolist(), victims.tolist())
+
+
+def _result(
+    policy: ReplacementPolicy,
+    frames: int,
+    references: int,
+    faults_at: list[int],
+    victims: list[int],
+) -> ReplayResult:
     return ReplayResult(
         policy=policy.value,
         frames=frames,
-        references=len(pages),
-        hits=len(pages) - len(faults_at),
+        references=references,
+        hits=references - len(faults_at),
         misses=len(faults_at),
-        victims=tuple(victims.tolist()),
-        faults_at=tuple(faults_at.tolist()),
+        victims=tuple(victims),
+        faults_at=tuple(faults_at),
     )
 
 

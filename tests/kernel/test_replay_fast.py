@@ -1,27 +1,36 @@
-"""Compiled replay (replay_fast.py) gives the Python reference's answers, and libCacheSim's counts."""
+"""The fast replay loops (replay_fast.py: compiled, and CPython's) give the Python reference's
+answers, and libCacheSim's counts."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vmsim_kernel import InvalidArgument, ReplacementPolicy, parse_trace, replay
+from vmsim_kernel import InvalidArgument, ReplacementPolicy, ReplayResult, parse_trace, replay
 from vmsim_kernel import replay_fast as fast
 
 POLICIES = ("fifo", "lru", "clock", "opt", "random")
 
 
-@pytest.fixture
-def python_only() -> Iterator[None]:
-    """replay() and parse_trace() on their Python paths (the reference)."""
-    saved = fast._numba
-    fast._numba = False
-    yield
-    fast._numba = saved
+def reference(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> ReplayResult:
+    """replay() on the Python policies of policies.py alone: the reference answer."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "try_replay", lambda *args: None)
+        return replay(trace, frames, policy, seed=seed)
+
+
+def in_python(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> ReplayResult:
+    """replay() as a process without numba runs it: FIFO, LRU and CLOCK on the CPython loops."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "_numba", False)
+        patch.setattr(fast, "_kernel", lambda name: pytest.fail(f"compiled {name}"))
+        return replay(trace, frames, policy, seed=seed)
 
 
 def random_traces(count: int, seed: int = 0) -> Iterator[tuple[list[int], int]]:
@@ -44,12 +53,26 @@ def test_compiled_replay_gives_the_python_reference_answer_for_every_policy() ->
     for index, (trace, frames) in enumerate(random_traces(120)):
         for policy in POLICIES:
             compiled = fast.try_replay(trace, frames, ReplacementPolicy(policy), index, False)
-            fast._numba, saved = False, fast._numba
-            try:
-                reference = replay(trace, frames, policy, seed=index)
-            finally:
-                fast._numba = saved
-            assert compiled == reference, (policy, frames, trace)
+            assert compiled == reference(trace, frames, policy, seed=index), (policy, frames)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    trace=st.lists(st.integers(0, 40), max_size=300),
+    frames=st.integers(1, 20),
+    policy=st.sampled_from(POLICIES),
+)
+def test_the_cpython_loops_give_the_python_reference_answer(
+    trace: list[int], frames: int, policy: str
+) -> None:
+    assert in_python(trace, frames, policy, seed=5) == reference(trace, frames, policy, seed=5)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_the_textbook_string_gives_one_answer_on_every_path(policy: str) -> None:
+    classic = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
+    compiled = fast.try_replay(classic, 3, ReplacementPolicy(policy), 0, False)
+    assert compiled == in_python(classic, 3, policy) == reference(classic, 3, policy)
 
 
 def test_replay_dispatches_to_the_compiled_loops(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,9 +95,20 @@ def test_a_process_without_numba_loaded_replays_a_short_trace_in_python(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fast, "_numba", None)  # as in a fresh process
-    monkeypatch.setattr(fast, "try_replay", lambda *args: pytest.fail("compiled"))
+    monkeypatch.setattr(fast, "_kernel", lambda name: pytest.fail(f"compiled {name}"))
     result = replay(np.asarray([7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3], dtype=np.int64), 3, "fifo")
     assert (result.misses, result.victims) == (10, (7, 0, 1, 2, 3, 0, 4))
+    assert result.faults_at == (0, 1, 2, 3, 5, 6, 7, 8, 9, 10)
+    assert not fast.loaded()
+
+
+def test_opt_and_random_without_numba_take_the_python_policies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fast, "_numba", None)
+    for policy in ("opt", "random"):
+        assert fast.try_replay([1, 2, 1], 1, ReplacementPolicy(policy), 0, False) is None
+    assert replay([1, 2, 3, 1], 2, "opt").victims == (2,)
     assert not fast.loaded()
 
 
@@ -122,9 +156,7 @@ def test_addresses_become_pages_in_the_compiled_path_too() -> None:
     assert (result.hits, result.misses, result.victims) == (1, 3, (1, 2))
 
 
-def test_libcachesim_counts_the_same_misses_as_compiled_and_python(
-    tmp_path: Path, python_only: None
-) -> None:
+def test_libcachesim_counts_the_same_misses_as_every_path(tmp_path: Path) -> None:
     lcs = pytest.importorskip("libcachesim")
     rng = np.random.default_rng(7)
     for trial in range(4):
@@ -138,12 +170,14 @@ def test_libcachesim_counts_the_same_misses_as_compiled_and_python(
             )
             miss_ratio, _ = cache_class(frames).process_trace(reader)
             theirs = round(miss_ratio * reader.get_num_of_req())
-            python = replay(trace, frames, policy).misses
-            fast._numba = None  # compiled again for this comparison
+            python = reference(trace, frames, policy).misses
+            loops = in_python(fast.load_trace(path), frames, policy).misses
             assert fast.compiled()
-            compiled = replay(fast.load_trace(path), frames, policy).misses
-            fast._numba = False
-            assert compiled == python == theirs, (policy, frames)
+            compiled = fast.try_replay(
+                fast.load_trace(path), frames, ReplacementPolicy(policy), 0, False
+            )
+            assert compiled is not None
+            assert compiled.misses == loops == python == theirs, (policy, frames)
 
 
 def test_miss_ratio_curve_equals_an_lru_run_per_frame_count() -> None:

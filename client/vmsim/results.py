@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmsim_proto import replay_results
+from vmsim_proto.replay_results import MissRatioCurve, ReplayStep
 from vmsim_proto.v1 import common_pb2, inspect_pb2, process_pb2
 
 from .html import html_table
@@ -209,46 +211,8 @@ class SwapArea:
     priority: int
 
 
-@dataclass(frozen=True)
-class ReplayStep:
-    """Memory after one reference (frames by slot, -1 empty; CLOCK's use bits and hand)."""
-
-    page: int
-    hit: bool
-    victim: int | None
-    frames: tuple[int, ...]
-    order: tuple[int, ...]
-    use_bits: tuple[bool, ...] = ()
-    hand: int = -1
-
-    def frames_text(self) -> str:
-        """The frames as OSTEP prints them: '.' empty, '*' use bit, '>' the clock hand."""
-        cells = []
-        for slot, page in enumerate(self.frames):
-            cell = "." if page < 0 else str(page)
-            if self.use_bits:
-                cell += "*" if self.use_bits[slot] else " "
-            cells.append((">" if slot == self.hand else "") + cell)
-        return "[" + " ".join(cells) + "]"
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    """A trace replay's outcome (steps only when asked for)."""
-
-    policy: str
-    frames: int
-    references: int
-    hits: int
-    misses: int
-    victims: tuple[int, ...]
-    faults_at: tuple[int, ...]
-    steps: tuple[ReplayStep, ...] = ()
-
-    @property
-    def hit_ratio(self) -> float:
-        """Hits per reference."""
-        return self.hits / self.references if self.references else 0.0
+class ReplayResult(replay_results.ReplayResult):
+    """A trace replay's outcome (steps only when asked for), shown as a table in a notebook."""
 
     def _repr_html_(self) -> str:
         caption = (
@@ -274,25 +238,6 @@ class ReplayResult:
             ],
             caption,
         )
-
-
-@dataclass(frozen=True)
-class MissRatioCurve:
-    """LRU misses for every number of frames (Mattson stack distances, one pass)."""
-
-    references: int
-    distinct_pages: int
-    misses: tuple[int, ...]  # misses[f - 1]: the LRU miss count with f frames
-
-    def misses_with(self, frames: int) -> int:
-        """LRU misses with *frames* frames (>= 1); only cold misses from distinct_pages on."""
-        if frames < 1:
-            raise ValueError("frames must be >= 1")
-        return self.misses[frames - 1] if frames <= len(self.misses) else self.distinct_pages
-
-    def miss_ratio(self, frames: int) -> float:
-        """Misses per reference with *frames* frames."""
-        return self.misses_with(frames) / self.references if self.references else 0.0
 
 
 @dataclass(frozen=True)

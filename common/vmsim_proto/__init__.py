@@ -1,7 +1,8 @@
-"""What the server and the client share: the text formats both accept (sizes, traces, lab answers).
+"""What the server and the client share: the text formats both accept (sizes, traces, lab
+answers) and the values a trace replay answers (replay_results).
 
-A neutral package: the server (vmsim_server, and vmsim_kernel for trace files) and the
-client (vmsim) both import it, and it imports neither of them.
+A neutral package: the server (vmsim_server, and vmsim_kernel for trace files and replay
+results) and the client (vmsim) both import it, and it imports neither of them.
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vmsim_proto.replay_results import ReplayResult, ReplayStep
+
 from . import replay_fast
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
 from .errors import InvalidArgument
 from .policies import ClockPolicy, OptPolicy, PagePolicy, make_policy
-from .replay_results import ReplayResult, ReplayStep
 
 __all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
 

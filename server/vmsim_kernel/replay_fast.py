@@ -26,16 +26,16 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict, deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from vmsim_proto.replay_results import MissRatioCurve, ReplayResult
+
 from .config import ReplacementPolicy
 from .constants import PAGE_SHIFT
-from .replay_results import ReplayResult
 
 __all__ = [
     "COMPILE_FROM_REFERENCES",
@@ -64,28 +64,6 @@ _KEY_BITS: Final = 21  # OPT heap keys: next use << 21 | (2**21 - 1 - page)
 # They break even near 4 million: 3M 1.04-1.17 s CPython vs 1.13-1.28 s numba, 4M 1.42-1.61
 # vs 1.56-1.59 s, 6M 2.04-2.48 vs 1.66-1.86 s.
 COMPILE_FROM_REFERENCES: Final = 4_000_000
-
-
-@dataclass(frozen=True)
-class MissRatioCurve:
-    """LRU misses for every number of frames, from one pass over the trace.
-
-    Attributes:
-        references: length of the trace.
-        distinct_pages: pages referenced at least once (the cold misses; with that many
-            frames or more, LRU misses only those).
-        misses: misses[f - 1] is the LRU miss count with f frames, f = 1 .. distinct_pages.
-    """
-
-    references: int
-    distinct_pages: int
-    misses: tuple[int, ...]
-
-    def misses_with(self, frames: int) -> int:
-        """LRU misses with *frames* frames (>= 1)."""
-        if frames < 1:
-            raise ValueError("frames must be >= 1")
-        return self.misses[frames - 1] if frames <= len(self.misses) else self.distinct_pages
 
 
 # ---- the loops (plain Python here; numba compiles them on first use) --------------------------

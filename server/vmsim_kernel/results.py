@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from vmsim_proto.replay_results import ReplayResult, ReplayStep
+
 from .constants import Signal
-from .replay_results import ReplayResult, ReplayStep
 
 __all__ = [
     "Event",

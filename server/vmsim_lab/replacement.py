@@ -22,18 +22,10 @@ def format_steps(result: ReplayResult) -> str:
     """The memory after every reference, one line each (OSTEP's paging-policy.py -c)."""
     lines = []
     for step in result.steps:
-        frames = []
-        for slot, page in enumerate(step.frames):
-            shown = "." if page < 0 else str(page)
-            if step.use_bits:
-                shown += "*" if step.use_bits[slot] else " "
-            if slot == step.hand:
-                shown = ">" + shown
-            frames.append(shown)
         outcome = "hit " if step.hit else "miss"
         victim = f" evict {step.victim}" if step.victim is not None else ""
         lines.append(
-            f"access {step.page:>3}  {outcome}{victim:<10} frames [{' '.join(frames)}]"
+            f"access {step.page:>3}  {outcome}{victim:<10} frames {step.frames_text()}"
             f"  {result.policy} order {list(step.order)}"
         )
     if any(step.use_bits for step in result.steps):

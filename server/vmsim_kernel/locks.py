@@ -13,6 +13,7 @@ longer than the hold it waited for.
 from __future__ import annotations
 
 import bisect
+import operator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -202,18 +203,26 @@ class LockHolds:
             starts.insert(index, start_ns)
             ends.insert(index, end_ns)
         self._latest_end = max(self._latest_end, end_ns)
-        self._longest = max(self._longest, end_ns - start_ns)
+        if self._longest >= 0:  # known (see _trim)
+            self._longest = max(self._longest, end_ns - start_ns)
         self._trim()
 
     def _trim(self) -> None:
-        """Keep about the latest `limit` holds, trimmed in batches so the longest is found
-        again only once per batch."""
+        """Keep about the latest `limit` holds: when more than twice that many are kept,
+        the oldest go `limit` at a time (in one cut); the longest hold kept is then found
+        again when free_from next needs it, not at every trim."""
         starts, ends = self._starts, self._ends
-        if len(starts) <= 2 * self._limit:
+        excess = len(starts) - 2 * self._limit
+        if excess <= 0:
             return
-        while len(starts) > 2 * self._limit:
-            del starts[: self._limit], ends[: self._limit]
-        self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
+        drop = -(-excess // self._limit) * self._limit
+        del starts[:drop], ends[:drop]
+        self._longest = -1  # unknown until free_from measures it
+
+    def _longest_kept(self) -> int:
+        if self._longest < 0:
+            self._longest = max(map(operator.sub, self._ends, self._starts), default=0)
+        return self._longest
 
     @property
     def latest_end_ns(self) -> int:
@@ -228,9 +237,10 @@ class LockHolds:
         if self._starts and starts[0] < self._starts[-1]:
             raise KernelBug("add_after: a hold starts before the latest one kept")
         self._starts.extend(starts)
-        self._ends.extend([start + length_ns for start in starts])
+        self._ends.extend(map(length_ns.__add__, starts))
         self._latest_end = max(self._latest_end, starts[-1] + length_ns)
-        self._longest = max(self._longest, length_ns)
+        if self._longest >= 0:  # known (see _trim)
+            self._longest = max(self._longest, length_ns)
         self._trim()
 
     def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
@@ -243,7 +253,7 @@ class LockHolds:
         starts, ends = self._starts, self._ends
         find = bisect.bisect_left if handed_over else bisect.bisect_right
         index = find(starts, at_ns) - 1
-        horizon = at_ns - self._longest  # a hold that started by then has ended by at_ns
+        horizon = at_ns - self._longest_kept()  # a hold that started by then has ended by at_ns
         free = at_ns
         while index >= 0 and starts[index] >= horizon:
             free = max(free, ends[index])

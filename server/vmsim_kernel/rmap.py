@@ -92,15 +92,18 @@ class ReverseMap:
         pte_words: npt.NDArray[np.int64],
     ) -> None:
         """add() for a batch of distinct pages that nothing maps yet (fresh from the
-        allocator): page i at addresses[i] through the PTE at pte_words[i].
+        allocator): page i at addresses[i] through the PTE at pte_words[i] (distinct PTEs).
 
         Raises:
-            KernelBug: one of the pages is mapped already.
+            KernelBug: one of the pages is mapped already, or appears twice in the batch.
         """
-        if np.any(self._mapcount[pfns]) or len(np.unique(pfns)) != len(pfns):
+        if np.any(self._mapcount[pfns]):
             raise KernelBug("a page of a batch of new mappings is mapped already")
-        self._mm_of_pgd[mm.pgd_pfn] = mm
         self._sole_word[pfns] = pte_words
+        # A page given twice keeps only its last PTE: the earlier one then reads back wrong.
+        if not np.array_equal(self._sole_word[pfns], pte_words):
+            raise KernelBug("a page of a batch of new mappings appears twice in it")
+        self._mm_of_pgd[mm.pgd_pfn] = mm
         self._sole_address[pfns] = addresses
         self._sole_pgd[pfns] = mm.pgd_pfn
         self._nr_sole += len(pfns)

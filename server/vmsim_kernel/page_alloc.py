@@ -66,6 +66,8 @@ _BAD_FLAGS_AT_FREE: Final = int(
 # Plain ints: IntFlag operators go through enum.__and__ and cost more than the rest of a free.
 _RESERVED_BIT: Final = int(PageFlag.RESERVED)
 _BUDDY_BIT: Final = int(PageFlag.BUDDY)
+# What free_page clears of a user page (one IntFlag value, not three ORed per free).
+_USER_PAGE_FLAGS: Final = PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE
 
 
 class WatermarkLevel(IntEnum):
@@ -690,7 +692,7 @@ def charge_zone_lock(kernel: Kernel, pfn: int, nr_pages: int) -> None:
 def free_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
     """free_page: an order-0 page back to the buddy allocator (charge=False: the caller
     batches the zone-lock cost)."""
-    kernel.physmem.clear_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    kernel.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
     kernel.allocator.free_pages(pfn, 0)
     kernel.vm_events.pgfree += 1
     if charge:

@@ -534,42 +534,46 @@ def touch_many(
     window = 16
     total = len(addrs)
     pgd = ram32[int(pgd_base) : int(pgd_base) + 1024]  # a view: the page directory itself
+    words, pgd_word = kernel.ram_words, int(pgd_base)
     while position < total:
-        rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
-        vpns = rest >> np.uint32(PAGE_SHIFT)
-        pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
-        # Per page table, not per address: which tables a user access may walk, and where.
-        table_present = (pgd & np.uint32(_P | _US)) == np.uint32(_P | _US)
-        table_words = np.where(table_present, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
-        pte_words = table_words.astype(np.uint32)[pde_index] + (vpns & np.uint32(1023))
-        ptes = ram32[pte_words]
-        ok = (ptes & np.uint32(need)) == np.uint32(need)
-        ok &= table_present[pde_index]
-        first_miss = int(np.argmin(ok))
-        nr_hits = len(rest) if ok[first_miss] else first_miss
-        if nr_hits:
-            thread = kernel.current
-            tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
-            costs = kernel.costs
-            thread.run(
-                (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
-                user=True,
-            )
-            # Only PTEs still lacking the accessed (and dirty) bit are written back.
-            hit_ptes = ptes[:nr_hits]
-            stale = (hit_ptes & set_bits) != set_bits
-            if stale.any():
-                ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
-            # The accessed bit once per distinct page table, not once per address.
-            used_tables = np.zeros(1024, dtype=bool)
-            used_tables[pde_index[:nr_hits]] = True
-            pgd[used_tables] |= np.uint32(_A)
-            if kernel.policy_tracks_access:
-                kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
-            counts[0] += nr_hits
-            position += nr_hits
-            if nr_hits == len(rest):
-                continue  # the whole chunk hit: check the next one in bulk too
+        # A quantum of a thrashing task starts with a fault: the scalar look at its first
+        # address spares the bulk check of everything after it.
+        if _would_hit(words, pgd_word, int(addrs[position]), need):
+            rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
+            vpns = rest >> np.uint32(PAGE_SHIFT)
+            pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
+            # Per page table, not per address: which tables a user access may walk, and where.
+            table_present = (pgd & np.uint32(_P | _US)) == np.uint32(_P | _US)
+            table_words = np.where(table_present, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
+            pte_words = table_words.astype(np.uint32)[pde_index] + (vpns & np.uint32(1023))
+            ptes = ram32[pte_words]
+            ok = (ptes & np.uint32(need)) == np.uint32(need)
+            ok &= table_present[pde_index]
+            first_miss = int(np.argmin(ok))
+            nr_hits = len(rest) if ok[first_miss] else first_miss
+            if nr_hits:
+                thread = kernel.current
+                tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
+                costs = kernel.costs
+                thread.run(
+                    (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
+                    user=True,
+                )
+                # Only PTEs still lacking the accessed (and dirty) bit are written back.
+                hit_ptes = ptes[:nr_hits]
+                stale = (hit_ptes & set_bits) != set_bits
+                if stale.any():
+                    ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
+                # The accessed bit once per distinct page table, not once per address.
+                used_tables = np.zeros(1024, dtype=bool)
+                used_tables[pde_index[:nr_hits]] = True
+                pgd[used_tables] |= np.uint32(_A)
+                if kernel.policy_tracks_access:
+                    kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+                counts[0] += nr_hits
+                position += nr_hits
+                if nr_hits == len(rest):
+                    continue  # the whole chunk hit: check the next one in bulk too
         if position >= total:
             break
         faults_in_window = 0
@@ -597,6 +601,14 @@ def touch_many(
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def _would_hit(words: memoryview, pgd_word: int, address: int, need: int) -> bool:
+    """Whether a user access to *address* with the PTE bits *need* would not fault."""
+    pde = words[pgd_word + (address >> PGDIR_SHIFT)]
+    if pde & (_P | _US) != (_P | _US):
+        return False
+    return words[((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)] & need == need
 
 
 def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32]) -> int:

@@ -22,9 +22,9 @@ from vmsim_kernel import (
     PROT_WRITE,
     Machine,
     MiB,
+    vmscan,
 )
 from vmsim_kernel import memory as memory_module
-from vmsim_kernel import vmscan
 from vmsim_kernel.constants import Gfp
 from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
 from vmsim_kernel.physmem import PhysicalMemory
@@ -146,6 +146,7 @@ def test_a_kernel_write_to_a_free_frame_is_cleared_before_a_process_sees_it(
 SINGLE_PATHS: dict[str, tuple[Any, str, Callable[..., Any]]] = {
     "first touch": (memory_module, "_first_touch_batch", lambda *args: 0),
     "reclaim locks": (vmscan, "_reclaim_locks_free_ahead", lambda *args: False),
+    "swap cache hits": (memory_module, "do_swap_cache_pages", lambda *args: 0),
 }
 
 

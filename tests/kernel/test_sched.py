@@ -104,6 +104,17 @@ def test_a_trimmed_lock_history_still_finds_the_long_hold_a_waiter_falls_in() ->
     assert holds.free_from(1_601) == 1_605 and holds.free_from(1_606) == 1_606
 
 
+def test_holds_of_different_lengths_recorded_in_bulk_are_those_taken_one_by_one() -> None:
+    one_by_one, in_bulk = LockHolds(), LockHolds()
+    starts, lengths = [0, 100, 150, 400], [50, 0, 200, 30]  # an empty hold is no hold
+    for start, length in zip(starts, lengths, strict=True):
+        one_by_one.add(start, start + length)
+    in_bulk.add_after(starts, lengths)
+    assert len(in_bulk) == len(one_by_one) == 3
+    for at in range(0, 500, 10):
+        assert in_bulk.free_from(at) == one_by_one.free_from(at)
+
+
 def test_a_long_touch_many_runs_in_bounded_quanta(make_machine: Any) -> None:
     machine: Machine = make_machine(ram_bytes=16 * MiB, swap_bytes=64 * MiB)
     pid = machine.spawn()

@@ -95,6 +95,7 @@ _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag
 _NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 _ANON_BIT: Final = int(PageFlag.ANON)
 _READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -383,6 +384,7 @@ def do_swap_cache_pages(
     ):
         return 0
     cache, swap_type, events = swap.cache, swap.swap_type, kernel.vm_events
+    bits = _swap_in_pte_bits(vma, write)
     starts: list[int] = []
     holds: list[int] = []
     for address in addresses.tolist():
@@ -398,7 +400,7 @@ def do_swap_cache_pages(
         acquired = thread.now_ns
         pfn = lookup_swap_cache(kernel, swp_offset(pte))
         assert pfn is not None
-        _map_swap_cache_page(kernel, task, vma, address, word, write, pfn)
+        _map_swap_cache_page(kernel, task, vma, address, word, write, pfn, bits)
         starts.append(acquired)
         holds.append(thread.now_ns - acquired)
         events.pgfault += 1
@@ -456,8 +458,9 @@ def swap_in_page(
     else:  # the PTE's reference on the slot becomes the swap cache's
         add_to_swap_cache(kernel, pfn, entry)
     task.mm.swap_entries -= 1
-    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
-    map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    map_user_page(
+        kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, _swap_in_pte_bits(vma, write)
+    )
     kernel.vm_events.pswpin += 1
     kernel.vm_events.pgpgin += PAGE_SIZE // 1024
     # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
@@ -468,13 +471,21 @@ def swap_in_page(
 
 
 def _map_swap_cache_page(
-    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool, pfn: int
+    kernel: Kernel,
+    task: Task,
+    vma: Vma,
+    address: int,
+    word: int,
+    write: bool,
+    pfn: int,
+    bits: int | None = None,
 ) -> None:
     """do_swap_page on a swap-cache hit: map the page already there, no I/O (a minor fault).
 
     The PTE's reference on the slot is dropped (the cache keeps its own), and the page
     leaves the swap cache altogether when the access writes or swap is over half full. A
-    page read ahead is on the LRU already; finding it is a swap_ra_hit.
+    page read ahead is on the LRU already; finding it is a swap_ra_hit. *bits*: the PTE
+    bits for *vma* and this access, when the caller has them already.
     """
     swap = kernel.swap
     assert swap is not None
@@ -483,18 +494,26 @@ def _map_swap_cache_page(
     if flags & _READAHEAD_BIT:
         kernel.vm_events.swap_ra_hit += 1
     new_flags = _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
-    physmem.flags[pfn] = (flags & ~_READAHEAD_BIT) | new_flags
+    flags = (flags & ~_READAHEAD_BIT) | new_flags
+    physmem.flags[pfn] = flags
     offset = swp_offset(physmem.private.item(pfn))
     swap.free_slot(offset)  # the PTE's
     if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
         delete_from_swap_cache(kernel, pfn)
         swap.free_slot(offset)  # the cache's
-        physmem.set_flags(pfn, PageFlag.DIRTY)
-    task.mm.swap_entries -= 1
-    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+        physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
+    mm = task.mm
+    mm.swap_entries -= 1
+    if bits is None:
+        bits = _swap_in_pte_bits(vma, write)
     kernel.ram_words[word] = make_entry(pfn, bits)
-    kernel.rmap.add(pfn, task.mm, address & ~(PAGE_SIZE - 1), word)
-    task.mm.count_resident(vma.shared, 1)
+    kernel.rmap.add(pfn, mm, address & ~(PAGE_SIZE - 1), word)
+    mm.count_resident(vma.shared, 1)
+
+
+def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
+    """The PTE bits of a page swapped in (or found in the swap cache) by an access."""
+    return user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
 
 
 def map_user_page(

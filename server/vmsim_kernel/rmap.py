@@ -71,6 +71,10 @@ class ReverseMap:
 
     def add(self, pfn: int, mm: MmStruct, address: int, pte_word: int) -> None:
         """page_add_anon_rmap: *pfn* is now mapped at *address* in *mm*."""
+        if self._mapcount.item(pfn) == 0:  # the common case: a page's first mapping
+            self._set_sole(pfn, mm, address, pte_word)
+            self._mapcount[pfn] = 1
+            return
         shared = self._mappings.get(pfn)
         if shared is not None:
             shared.append(Mapping(mm, address, pte_word))

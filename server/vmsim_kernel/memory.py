@@ -666,28 +666,15 @@ def touch_many(
         faults_in_window = 0
         end = min(total, position + window)
         while position < end:
-            if write:
-                room = _MAX_FIRST_TOUCH_BATCH
-                if max_faults is not None:
-                    room = min(room, max_faults * per_fault - fault_units)
-                batched = _first_touch_batch(kernel, task, addrs[position : position + room])
-                if batched:
-                    counts[1] += batched
-                    fault_units += batched
-                    faults_in_window += batched
-                    position += batched
-                    if max_faults is not None and fault_units >= max_faults * per_fault:
-                        return TouchSummary(position, counts[0], counts[1], counts[2])
-                    continue
-            limit = _MAX_SWAP_CACHE_BATCH
+            room = _MAX_FIRST_TOUCH_BATCH
             if max_faults is not None:
-                limit = min(limit, max_faults * per_fault - fault_units)
-            found = do_swap_cache_pages(kernel, task, addrs[position : position + limit], write)
-            if found:  # a batch of faults, counted as first touches are
-                counts[1] += found
-                fault_units += found
-                faults_in_window += found
-                position += found
+                room = min(room, max_faults * per_fault - fault_units)
+            batched = _fault_batch(kernel, task, addrs[position : position + room], write)
+            if batched:  # minor faults, each one unit of the budget
+                counts[1] += batched
+                fault_units += batched
+                faults_in_window += batched
+                position += batched
                 if max_faults is not None and fault_units >= max_faults * per_fault:
                     return TouchSummary(position, counts[0], counts[1], counts[2])
                 continue
@@ -700,6 +687,16 @@ def touch_many(
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def _fault_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool) -> int:
+    """The batch of minor faults at the front of *addresses*, if one applies: first
+    touches (writes) or swap-cache hits; how many addresses it handled (0: none)."""
+    if write:
+        batched = _first_touch_batch(kernel, task, addresses)
+        if batched:
+            return batched
+    return do_swap_cache_pages(kernel, task, addresses[:_MAX_SWAP_CACHE_BATCH], write)
 
 
 def _would_hit(words: memoryview, pgd_word: int, address: int, need: int) -> bool:

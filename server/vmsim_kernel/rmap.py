@@ -155,25 +155,29 @@ class ReverseMap:
 
     def page_referenced(self, pfn: int) -> bool:
         """Test and clear the accessed bit in every PTE mapping *pfn* (page_referenced)."""
-        referenced = False
-        ram32 = self._ram32
-        for word in self._pte_words(pfn):
-            pte = ram32.item(word)
-            if pte & _ACCESSED:
-                referenced = True
-                ram32[word] = pte & ~_ACCESSED
-        return referenced
+        return self._test_and_clear(pfn, _ACCESSED)
 
     def test_and_clear_dirty(self, pfn: int) -> bool:
         """Collect the hardware dirty bits of every mapping into one answer (page_mkclean)."""
-        dirty = False
+        return self._test_and_clear(pfn, _DIRTY)
+
+    def _test_and_clear(self, pfn: int, bit: int) -> bool:
+        """Whether *bit* was set in any PTE mapping *pfn*; it is clear in all of them after."""
         ram32 = self._ram32
+        sole_word = self._sole_word.item(pfn)
+        if sole_word >= 0:  # the common case, without building a list
+            pte = ram32.item(sole_word)
+            if not pte & bit:
+                return False
+            ram32[sole_word] = pte & ~bit
+            return True
+        found = False
         for word in self._pte_words(pfn):
             pte = ram32.item(word)
-            if pte & _DIRTY:
-                dirty = True
-                ram32[word] = pte & ~_DIRTY
-        return dirty
+            if pte & bit:
+                found = True
+                ram32[word] = pte & ~bit
+        return found
 
     def nr_mapped_pages(self) -> int:
         """Frames with at least one mapping."""

@@ -316,6 +316,11 @@ class Kernel:
                 if kinds is None or kind in kinds:
                     listener(event)
 
+    def wants_event(self, kind: EventKind) -> bool:
+        """Whether a listener wants events of *kind* (else emit builds nothing: a caller can
+        skip building the event's details too)."""
+        return kind in self._wanted_kinds
+
     def emit_many(
         self, kind: EventKind, pid: int, addresses: list[int], pfns: list[int], detail: str = ""
     ) -> None:

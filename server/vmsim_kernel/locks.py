@@ -13,6 +13,7 @@ longer than the hold it waited for.
 from __future__ import annotations
 
 import bisect
+import operator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -79,16 +80,21 @@ class LockClassStats:
         self.hold_max_ns = max(self.hold_max_ns, hold_ns)
         self.hold_total_ns += hold_ns
 
-    def record_holds(self, count: int, hold_ns: int, first_bounced: bool) -> None:
-        """record_hold for *count* holds of *hold_ns* by one thread, in a row."""
+    def record_holds(self, count: int, hold_ns: int | list[int], first_bounced: bool) -> None:
+        """record_hold for *count* holds by one thread, in a row: each *hold_ns* long, or
+        as long as its item of the list."""
         if count <= 0:
             return
+        if isinstance(hold_ns, int):
+            shortest, longest, total = hold_ns, hold_ns, count * hold_ns
+        else:
+            shortest, longest, total = min(hold_ns), max(hold_ns), sum(hold_ns)
         first = self.acquisitions == 0
         self.acquisitions += count
         self.acq_bounces += first_bounced
-        self.hold_min_ns = hold_ns if first else min(self.hold_min_ns, hold_ns)
-        self.hold_max_ns = max(self.hold_max_ns, hold_ns)
-        self.hold_total_ns += count * hold_ns
+        self.hold_min_ns = shortest if first else min(self.hold_min_ns, shortest)
+        self.hold_max_ns = max(self.hold_max_ns, longest)
+        self.hold_total_ns += total
 
 
 class BusyIntervals:
@@ -123,6 +129,8 @@ class BusyIntervals:
         if not starts or start_ns > ends[-1] + slack:
             starts.append(start_ns)  # the common case: after everything known
             ends.append(end_ns)
+        elif start_ns >= starts[-1]:  # joins the last interval only: the others end before it
+            ends[-1] = max(ends[-1], end_ns)
         else:
             # The intervals to merge: from the first that ends at or after start (less the
             # slack) to the last that starts at or before end (plus the slack).
@@ -156,6 +164,10 @@ class BusyIntervals:
         """The earliest start at or after *at_ns* of a free stretch *length_ns* long
         (*length_ns* at least the min_gap_ns the intervals were built with)."""
         starts, ends = self._starts, self._ends
+        if not starts or at_ns >= ends[-1]:
+            return at_ns  # after everything known
+        if at_ns >= starts[-1]:
+            return ends[-1]  # inside the last interval (a backlog), with nothing after it
         moment = at_ns
         index = bisect.bisect_right(starts, moment) - 1  # the interval that may hold moment
         if index >= 0 and ends[index] > moment:
@@ -202,35 +214,59 @@ class LockHolds:
             starts.insert(index, start_ns)
             ends.insert(index, end_ns)
         self._latest_end = max(self._latest_end, end_ns)
-        self._longest = max(self._longest, end_ns - start_ns)
+        if self._longest >= 0:  # known (see _trim)
+            self._longest = max(self._longest, end_ns - start_ns)
         self._trim()
 
     def _trim(self) -> None:
-        """Keep about the latest `limit` holds, trimmed in batches so the longest is found
-        again only once per batch."""
+        """Keep about the latest `limit` holds: when more than twice that many are kept,
+        the oldest go `limit` at a time (in one cut); the longest hold kept is then found
+        again when free_from next needs it, not at every trim."""
         starts, ends = self._starts, self._ends
-        if len(starts) <= 2 * self._limit:
+        excess = len(starts) - 2 * self._limit
+        if excess <= 0:
             return
-        while len(starts) > 2 * self._limit:
-            del starts[: self._limit], ends[: self._limit]
-        self._longest = max(end - start for start, end in zip(starts, ends, strict=True))
+        drop = -(-excess // self._limit) * self._limit
+        del starts[:drop], ends[:drop]
+        self._longest = -1  # unknown until free_from measures it
+
+    def _longest_kept(self) -> int:
+        if self._longest < 0:
+            self._longest = max(map(operator.sub, self._ends, self._starts), default=0)
+        return self._longest
 
     @property
     def latest_end_ns(self) -> int:
         """No hold kept lasts beyond this."""
         return self._latest_end
 
-    def add_after(self, starts: list[int], length_ns: int) -> None:
-        """add() of [start, start + length_ns) for each of *starts* (ascending), when none
-        starts before the latest hold kept: the batch form."""
-        if not starts or length_ns <= 0:
+    def add_after(self, starts: list[int], length_ns: int | list[int]) -> None:
+        """add() of [start, start + length) for each of *starts* (ascending, the holds
+        disjoint), when none starts before the latest hold kept: the batch form. The
+        length is *length_ns*, or each hold's item of the list (empty holds are dropped)."""
+        if isinstance(length_ns, int):
+            if length_ns <= 0:
+                return
+            ends = [start + length_ns for start in starts]
+            longest = length_ns
+        else:
+            kept = [
+                (start, length)
+                for start, length in zip(starts, length_ns, strict=True)
+                if length > 0
+            ]
+            starts = [start for start, _length in kept]
+            ends = [start + length for start, length in kept]
+            longest = max((length for _start, length in kept), default=0)
+        if not starts:
             return
         if self._starts and starts[0] < self._starts[-1]:
             raise KernelBug("add_after: a hold starts before the latest one kept")
         self._starts.extend(starts)
-        self._ends.extend([start + length_ns for start in starts])
-        self._latest_end = max(self._latest_end, starts[-1] + length_ns)
-        self._longest = max(self._longest, length_ns)
+        self._ends.extend(ends)
+        self._latest_end = max(self._latest_end, ends[-1])
+        if self._longest >= 0:  # known (see _trim)
+            self._longest = max(self._longest, longest)
         self._trim()
 
     def free_from(self, at_ns: int, *, handed_over: bool = False) -> int:
@@ -243,7 +279,7 @@ class LockHolds:
         starts, ends = self._starts, self._ends
         find = bisect.bisect_left if handed_over else bisect.bisect_right
         index = find(starts, at_ns) - 1
-        horizon = at_ns - self._longest  # a hold that started by then has ended by at_ns
+        horizon = at_ns - self._longest_kept()  # a hold that started by then has ended by at_ns
         free = at_ns
         while index >= 0 and starts[index] >= horizon:
             free = max(free, ends[index])
@@ -310,11 +346,12 @@ class SimLock:
         )
 
     def record_holds(
-        self, thread: SimThread, starts: list[int], hold_ns: int, *, read: bool = False
+        self, thread: SimThread, starts: list[int], hold_ns: int | list[int], *, read: bool = False
     ) -> None:
-        """What acquire, hold_ns of work and release at each of *starts* (ascending, at least
-        hold_ns apart) by *thread* would record, when the lock is free_after(starts[0]):
-        no waits, so only the holds and the statistics. The thread's clock is the caller's.
+        """What acquire, hold_ns of work and release at each of *starts* (ascending, the
+        holds disjoint) by *thread* would record, when the lock is free_after(starts[0]):
+        no waits, so only the holds and the statistics. *hold_ns* is one length for all, or
+        one per hold. The thread's clock is the caller's.
 
         Raises:
             KernelBug: the lock may be busy then, so the holds could have waited.

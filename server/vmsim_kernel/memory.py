@@ -67,6 +67,7 @@ __all__ = [
     "BATCHED_TOUCHES_PER_FAULT",
     "access_user_memory",
     "do_anonymous_pages",
+    "do_swap_cache_pages",
     "exit_mmap",
     "free_pgtables",
     "handle_mm_fault",
@@ -94,6 +95,7 @@ _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag
 _NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 _ANON_BIT: Final = int(PageFlag.ANON)
 _READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -347,6 +349,70 @@ def do_swap_page(
     return FaultResult.MAJOR
 
 
+def do_swap_cache_pages(
+    kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool
+) -> int:
+    """A run of faults that find their pages in the swap cache (read ahead by an earlier
+    fault) as one batch: do_swap_page for each address, in order, with the same frames,
+    PTEs, counters, events and simulated time; returns how many addresses from the front
+    of *addresses* it handled (0: none, use touch_one).
+
+    The run ends at the first address that is not such a fault in the same VMA. Each page
+    goes through the single path's own steps (lookup_swap_cache, waiting for its read,
+    then _map_swap_cache_page); what is batched is the rest of the fault's host work and
+    mmap_lock: its holds (fault entry done, until the page is mapped) are recorded in bulk
+    (SimLock.record_holds), which needs the lock free for the whole run, as first touches
+    do (do_anonymous_pages).
+    """
+    swap = kernel.swap
+    if swap is None or not len(addresses):
+        return 0
+    mm = task.mm
+    words = kernel.ram_words
+    first_va = int(addresses[0])
+    word = pte_word_or_none(kernel, mm, first_va)
+    if word is None or swp_offset(words[word]) not in swap.cache:
+        return 0  # cheap refusal: not a swap-cache page (a major fault, a first touch, ...)
+    vma = mm.find_vma(first_va)
+    lock, thread, costs = task.mmap_lock, kernel.current, kernel.costs
+    assert lock is not None
+    if (
+        vma is None
+        or (write and not vma.writable)
+        or not vma.accessible
+        or not lock.free_after(thread.now_ns)
+    ):
+        return 0
+    cache, swap_type, events = swap.cache, swap.swap_type, kernel.vm_events
+    bits = _swap_in_pte_bits(vma, write)
+    starts: list[int] = []
+    holds: list[int] = []
+    for address in addresses.tolist():
+        if not vma.start <= address < vma.end:
+            break
+        word = pte_word_or_none(kernel, mm, address)
+        if word is None:
+            break
+        pte = words[word]
+        if not pte or pte & _MAPPED or swp_type(pte) != swap_type or swp_offset(pte) not in cache:
+            break
+        thread.run(costs.fault_entry_ns)
+        acquired = thread.now_ns
+        pfn = lookup_swap_cache(kernel, swp_offset(pte))
+        assert pfn is not None
+        _map_swap_cache_page(kernel, task, vma, address, word, write, pfn, bits)
+        starts.append(acquired)
+        holds.append(thread.now_ns - acquired)
+        events.pgfault += 1
+        task.min_flt += 1
+        kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "swap cache")
+        # The faulting access is restarted: it walks the new PTE and fills the TLB.
+        thread.tlb.access(address >> PAGE_SHIFT)
+        thread.run(costs.page_walk_ns, user=True)
+    lock.record_holds(thread, starts, holds, read=True)
+    return len(starts)
+
+
 def swap_in_page(
     kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> tuple[int, bool]:
@@ -392,8 +458,9 @@ def swap_in_page(
     else:  # the PTE's reference on the slot becomes the swap cache's
         add_to_swap_cache(kernel, pfn, entry)
     task.mm.swap_entries -= 1
-    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
-    map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    map_user_page(
+        kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, _swap_in_pte_bits(vma, write)
+    )
     kernel.vm_events.pswpin += 1
     kernel.vm_events.pgpgin += PAGE_SIZE // 1024
     # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
@@ -404,13 +471,21 @@ def swap_in_page(
 
 
 def _map_swap_cache_page(
-    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool, pfn: int
+    kernel: Kernel,
+    task: Task,
+    vma: Vma,
+    address: int,
+    word: int,
+    write: bool,
+    pfn: int,
+    bits: int | None = None,
 ) -> None:
     """do_swap_page on a swap-cache hit: map the page already there, no I/O (a minor fault).
 
     The PTE's reference on the slot is dropped (the cache keeps its own), and the page
     leaves the swap cache altogether when the access writes or swap is over half full. A
-    page read ahead is on the LRU already; finding it is a swap_ra_hit.
+    page read ahead is on the LRU already; finding it is a swap_ra_hit. *bits*: the PTE
+    bits for *vma* and this access, when the caller has them already.
     """
     swap = kernel.swap
     assert swap is not None
@@ -419,18 +494,26 @@ def _map_swap_cache_page(
     if flags & _READAHEAD_BIT:
         kernel.vm_events.swap_ra_hit += 1
     new_flags = _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
-    physmem.flags[pfn] = (flags & ~_READAHEAD_BIT) | new_flags
+    flags = (flags & ~_READAHEAD_BIT) | new_flags
+    physmem.flags[pfn] = flags
     offset = swp_offset(physmem.private.item(pfn))
     swap.free_slot(offset)  # the PTE's
     if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
         delete_from_swap_cache(kernel, pfn)
         swap.free_slot(offset)  # the cache's
-        physmem.set_flags(pfn, PageFlag.DIRTY)
-    task.mm.swap_entries -= 1
-    bits = user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+        physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
+    mm = task.mm
+    mm.swap_entries -= 1
+    if bits is None:
+        bits = _swap_in_pte_bits(vma, write)
     kernel.ram_words[word] = make_entry(pfn, bits)
-    kernel.rmap.add(pfn, task.mm, address & ~(PAGE_SIZE - 1), word)
-    task.mm.count_resident(vma.shared, 1)
+    kernel.rmap.add(pfn, mm, address & ~(PAGE_SIZE - 1), word)
+    mm.count_resident(vma.shared, 1)
+
+
+def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
+    """The PTE bits of a page swapped in (or found in the swap cache) by an access."""
+    return user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
 
 
 def map_user_page(
@@ -467,9 +550,13 @@ def expand_stack(kernel: Kernel, task: Task, address: int) -> Vma | None:
 _BULK_CHUNK: Final = 32768
 # A batched first touch costs the host a small fraction of a single fault (the per-fault
 # Python calls are paid once per batch): a quantum's fault budget (max_faults) holds this
-# many of them per fault, so a quantum still holds the host about as long.
+# many of them per fault, so a quantum still holds the host about as long. A batched
+# swap-cache hit costs more (~1/5 of a single fault) and counts the same: a quantum of
+# nothing but such hits holds the host ~10 ms, one with a major fault ends at it.
 BATCHED_TOUCHES_PER_FAULT: Final = 256
 _MAX_FIRST_TOUCH_BATCH: Final = 4096
+# A run of swap-cache hits is at most a readahead cluster (vm.page-cluster) long, often less.
+_MAX_SWAP_CACHE_BATCH: Final = 64
 
 
 def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
@@ -525,69 +612,72 @@ def touch_many(
     counts = [0, 0, 0]  # hits, minor, major
     # The quantum's fault budget: a quantum that ends while no other task is runnable
     # changes nothing in the schedule (there is no one to switch to), so a task alone on the
-    # run queue counts a batched first touch as 1/BATCHED_TOUCHES_PER_FAULT of a fault (the
-    # host cost it has); with others waiting, every fault counts whole and the interleaving
-    # is exactly that of single faults.
+    # run queue counts a fault of a batch (first touches, swap-cache hits) as
+    # 1/BATCHED_TOUCHES_PER_FAULT of a fault (the host cost it has); with others waiting,
+    # every fault counts whole and the interleaving is exactly that of single faults.
     per_fault = BATCHED_TOUCHES_PER_FAULT if kernel.sched.nr_running <= 1 else 1
     fault_units = 0
     position = 0
     window = 16
     total = len(addrs)
     pgd = ram32[int(pgd_base) : int(pgd_base) + 1024]  # a view: the page directory itself
+    words, pgd_word = kernel.ram_words, int(pgd_base)
     while position < total:
-        rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
-        vpns = rest >> np.uint32(PAGE_SHIFT)
-        pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
-        # Per page table, not per address: which tables a user access may walk, and where.
-        table_present = (pgd & np.uint32(_P | _US)) == np.uint32(_P | _US)
-        table_words = np.where(table_present, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
-        pte_words = table_words.astype(np.uint32)[pde_index] + (vpns & np.uint32(1023))
-        ptes = ram32[pte_words]
-        ok = (ptes & np.uint32(need)) == np.uint32(need)
-        ok &= table_present[pde_index]
-        first_miss = int(np.argmin(ok))
-        nr_hits = len(rest) if ok[first_miss] else first_miss
-        if nr_hits:
-            thread = kernel.current
-            tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
-            costs = kernel.costs
-            thread.run(
-                (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
-                user=True,
-            )
-            # Only PTEs still lacking the accessed (and dirty) bit are written back.
-            hit_ptes = ptes[:nr_hits]
-            stale = (hit_ptes & set_bits) != set_bits
-            if stale.any():
-                ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
-            # The accessed bit once per distinct page table, not once per address.
-            used_tables = np.zeros(1024, dtype=bool)
-            used_tables[pde_index[:nr_hits]] = True
-            pgd[used_tables] |= np.uint32(_A)
-            if kernel.policy_tracks_access:
-                kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
-            counts[0] += nr_hits
-            position += nr_hits
-            if nr_hits == len(rest):
-                continue  # the whole chunk hit: check the next one in bulk too
+        # A quantum of a thrashing task starts with a fault: the scalar look at its first
+        # address spares the bulk check of everything after it.
+        if _would_hit(words, pgd_word, int(addrs[position]), need):
+            rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
+            vpns = rest >> np.uint32(PAGE_SHIFT)
+            pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
+            # Per page table, not per address: which tables a user access may walk, and where.
+            table_present = (pgd & np.uint32(_P | _US)) == np.uint32(_P | _US)
+            table_words = np.where(table_present, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
+            pte_words = table_words.astype(np.uint32)[pde_index] + (vpns & np.uint32(1023))
+            ptes = ram32[pte_words]
+            ok = (ptes & np.uint32(need)) == np.uint32(need)
+            ok &= table_present[pde_index]
+            first_miss = int(np.argmin(ok))
+            nr_hits = len(rest) if ok[first_miss] else first_miss
+            if nr_hits:
+                thread = kernel.current
+                tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
+                costs = kernel.costs
+                thread.run(
+                    (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
+                    user=True,
+                )
+                # Only PTEs still lacking the accessed (and dirty) bit are written back.
+                hit_ptes = ptes[:nr_hits]
+                stale = (hit_ptes & set_bits) != set_bits
+                if stale.any():
+                    ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
+                # The accessed bit once per distinct page table, not once per address.
+                used_tables = np.zeros(1024, dtype=bool)
+                used_tables[pde_index[:nr_hits]] = True
+                pgd[used_tables] |= np.uint32(_A)
+                if kernel.policy_tracks_access:
+                    kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+                counts[0] += nr_hits
+                position += nr_hits
+                if nr_hits == len(rest):
+                    continue  # the whole chunk hit: check the next one in bulk too
         if position >= total:
             break
         faults_in_window = 0
         end = min(total, position + window)
         while position < end:
-            if write:
-                room = _MAX_FIRST_TOUCH_BATCH
-                if max_faults is not None:
-                    room = min(room, max_faults * per_fault - fault_units)
-                batched = _first_touch_batch(kernel, task, addrs[position : position + room])
-                if batched:
-                    counts[1] += batched
-                    fault_units += batched
-                    faults_in_window += batched
-                    position += batched
-                    if max_faults is not None and fault_units >= max_faults * per_fault:
-                        return TouchSummary(position, counts[0], counts[1], counts[2])
-                    continue
+            room = _MAX_FIRST_TOUCH_BATCH
+            if max_faults is not None:
+                room = min(room, max_faults * per_fault - fault_units)
+            batched = _fault_batch(kernel, task, addrs[position : position + room], write)
+            if batched:  # minor faults, each one unit of the budget
+                counts[1] += batched
+                fault_units += batched
+                faults_in_window += batched
+                position += batched
+                if max_faults is not None and fault_units >= max_faults * per_fault:
+                    return TouchSummary(position, counts[0], counts[1], counts[2])
+                continue
             result = touch_one(kernel, task, int(addrs[position]), write)
             counts[result] += 1
             faults_in_window += result != FaultResult.HIT
@@ -597,6 +687,24 @@ def touch_many(
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def _fault_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool) -> int:
+    """The batch of minor faults at the front of *addresses*, if one applies: first
+    touches (writes) or swap-cache hits; how many addresses it handled (0: none)."""
+    if write:
+        batched = _first_touch_batch(kernel, task, addresses)
+        if batched:
+            return batched
+    return do_swap_cache_pages(kernel, task, addresses[:_MAX_SWAP_CACHE_BATCH], write)
+
+
+def _would_hit(words: memoryview, pgd_word: int, address: int, need: int) -> bool:
+    """Whether a user access to *address* with the PTE bits *need* would not fault."""
+    pde = words[pgd_word + (address >> PGDIR_SHIFT)]
+    if pde & (_P | _US) != (_P | _US):
+        return False
+    return words[((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)] & need == need
 
 
 def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32]) -> int:

@@ -66,6 +66,10 @@ _BAD_FLAGS_AT_FREE: Final = int(
 # Plain ints: IntFlag operators go through enum.__and__ and cost more than the rest of a free.
 _RESERVED_BIT: Final = int(PageFlag.RESERVED)
 _BUDDY_BIT: Final = int(PageFlag.BUDDY)
+# (order, the mask that takes a pfn to the head of its aligned block of that order).
+_HEAD_MASKS: Final = tuple((order, ~((1 << order) - 1)) for order in range(MAX_ORDER))
+# What free_page clears of a user page (one IntFlag value, not three ORed per free).
+_USER_PAGE_FLAGS: Final = PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE
 
 
 class WatermarkLevel(IntEnum):
@@ -490,10 +494,9 @@ class PageAllocator:
 
     def _inside_free_block(self, pfn: int, order: int) -> bool:
         """Whether [pfn, pfn + 2**order) lies inside a larger free block."""
-        buddy_order = self.buddy_order
-        for larger_order in range(order + 1, MAX_ORDER):
-            head = pfn & ~((1 << larger_order) - 1)
-            if buddy_order.item(head) >= larger_order:
+        item = self.buddy_order.item
+        for larger_order, head_mask in _HEAD_MASKS[order + 1 :]:
+            if item(pfn & head_mask) >= larger_order:
                 return True
         return False
 
@@ -690,7 +693,7 @@ def charge_zone_lock(kernel: Kernel, pfn: int, nr_pages: int) -> None:
 def free_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
     """free_page: an order-0 page back to the buddy allocator (charge=False: the caller
     batches the zone-lock cost)."""
-    kernel.physmem.clear_flags(pfn, PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+    kernel.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
     kernel.allocator.free_pages(pfn, 0)
     kernel.vm_events.pgfree += 1
     if charge:

@@ -71,6 +71,10 @@ class ReverseMap:
 
     def add(self, pfn: int, mm: MmStruct, address: int, pte_word: int) -> None:
         """page_add_anon_rmap: *pfn* is now mapped at *address* in *mm*."""
+        if self._mapcount.item(pfn) == 0:  # the common case: a page's first mapping
+            self._set_sole(pfn, mm, address, pte_word)
+            self._mapcount[pfn] = 1
+            return
         shared = self._mappings.get(pfn)
         if shared is not None:
             shared.append(Mapping(mm, address, pte_word))
@@ -92,15 +96,18 @@ class ReverseMap:
         pte_words: npt.NDArray[np.int64],
     ) -> None:
         """add() for a batch of distinct pages that nothing maps yet (fresh from the
-        allocator): page i at addresses[i] through the PTE at pte_words[i].
+        allocator): page i at addresses[i] through the PTE at pte_words[i] (distinct PTEs).
 
         Raises:
-            KernelBug: one of the pages is mapped already.
+            KernelBug: one of the pages is mapped already, or appears twice in the batch.
         """
-        if np.any(self._mapcount[pfns]) or len(np.unique(pfns)) != len(pfns):
+        if np.any(self._mapcount[pfns]):
             raise KernelBug("a page of a batch of new mappings is mapped already")
-        self._mm_of_pgd[mm.pgd_pfn] = mm
         self._sole_word[pfns] = pte_words
+        # A page given twice keeps only its last PTE: the earlier one then reads back wrong.
+        if not np.array_equal(self._sole_word[pfns], pte_words):
+            raise KernelBug("a page of a batch of new mappings appears twice in it")
+        self._mm_of_pgd[mm.pgd_pfn] = mm
         self._sole_address[pfns] = addresses
         self._sole_pgd[pfns] = mm.pgd_pfn
         self._nr_sole += len(pfns)
@@ -148,25 +155,29 @@ class ReverseMap:
 
     def page_referenced(self, pfn: int) -> bool:
         """Test and clear the accessed bit in every PTE mapping *pfn* (page_referenced)."""
-        referenced = False
-        ram32 = self._ram32
-        for word in self._pte_words(pfn):
-            pte = ram32.item(word)
-            if pte & _ACCESSED:
-                referenced = True
-                ram32[word] = pte & ~_ACCESSED
-        return referenced
+        return self._test_and_clear(pfn, _ACCESSED)
 
     def test_and_clear_dirty(self, pfn: int) -> bool:
         """Collect the hardware dirty bits of every mapping into one answer (page_mkclean)."""
-        dirty = False
+        return self._test_and_clear(pfn, _DIRTY)
+
+    def _test_and_clear(self, pfn: int, bit: int) -> bool:
+        """Whether *bit* was set in any PTE mapping *pfn*; it is clear in all of them after."""
         ram32 = self._ram32
+        sole_word = self._sole_word.item(pfn)
+        if sole_word >= 0:  # the common case, without building a list
+            pte = ram32.item(sole_word)
+            if not pte & bit:
+                return False
+            ram32[sole_word] = pte & ~bit
+            return True
+        found = False
         for word in self._pte_words(pfn):
             pte = ram32.item(word)
-            if pte & _DIRTY:
-                dirty = True
-                ram32[word] = pte & ~_DIRTY
-        return dirty
+            if pte & bit:
+                found = True
+                ram32[word] = pte & ~bit
+        return found
 
     def nr_mapped_pages(self) -> int:
         """Frames with at least one mapping."""

@@ -441,7 +441,7 @@ class SwapDevice:
         offset = max(self.cluster_next, self.lowest_bit)
         if offset > self.highest_bit:
             offset = self.lowest_bit
-        if self.swap_map[offset]:
+        if self.swap_map.item(offset):
             found = self._scan_free(offset + 1, self.highest_bit + 1)
             if found is None:
                 found = self._scan_free(self.lowest_bit, offset)
@@ -469,7 +469,7 @@ class SwapDevice:
     def _take_slot(self, offset: int) -> None:
         self.swap_map[offset] = 1
         # A new life for the slot: what it held before can no longer pass the read check.
-        self.slot_generation[offset] = int(self.slot_generation[offset]) % 0xFFFFFFFF + 1
+        self.slot_generation[offset] = self.slot_generation.item(offset) % 0xFFFFFFFF + 1
         self.inuse_pages += 1
         self.cluster_free[offset // SWAPFILE_CLUSTER] -= 1
         if offset == self.lowest_bit:
@@ -524,13 +524,10 @@ class SwapDevice:
         free = np.flatnonzero(self.swap_map[start:stop] == 0)
         return start + int(free[0]) if free.size else None
 
-    def _check_offset(self, offset: int) -> None:
+    def _require_in_use(self, offset: int, action: str) -> int:
         if not 0 < offset < self.nr_slots:
             raise KernelBug(f"swap offset {offset} outside 1..{self.nr_slots - 1}")
-
-    def _require_in_use(self, offset: int, action: str) -> int:
-        self._check_offset(offset)
-        count = int(self.swap_map[offset])
+        count: int = self.swap_map.item(offset)
         if count == 0:
             raise KernelBug(f"{action} free swap slot {offset}")
         return count
@@ -659,8 +656,8 @@ class SwapDevice:
             self._require_in_use(offset, "reading")
             if buffer.nbytes != PAGE_SIZE:
                 raise KernelBug(f"swap reads whole pages, not {buffer.nbytes} bytes")
-            generation = int(self.slot_generation[offset])
-            if int(self.slot_written[offset]) != generation:
+            generation = self.slot_generation.item(offset)
+            if self.slot_written.item(offset) != generation:
                 outcome[index] = self._io_error(
                     "Read", offset, f"not written in generation {generation}"
                 )
@@ -681,7 +678,7 @@ class SwapDevice:
                     outcome[index] = self._io_error("Read", offset, failure)
                     continue
                 crc = zlib.crc32(buffers[index])
-                if crc != int(self.slot_crc[offset]):
+                if crc != self.slot_crc.item(offset):
                     outcome[index] = self._io_error(
                         "Read",
                         offset,

@@ -172,20 +172,24 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     physmem = kernel.physmem
     outcome = swap.read_slots_into(offsets, [physmem.frame_view(pfn) for pfn in pfns])
     now = kernel.current.now_ns
-    read = 0
+    submit, flags = kernel.swap_queue.submit, physmem.flags
+    detailed = kernel.wants_event(EventKind.SWAP_IN)
+    cached: list[int] = []
     for offset, pfn, error in zip(offsets, pfns, outcome, strict=True):
         if error is not None:
             free_page(kernel, pfn)
             continue
-        ready = kernel.swap_queue.submit(now)
-        entry = swp_entry(swap.swap_type, offset)
-        add_to_swap_cache(kernel, pfn, entry)
+        ready = submit(now)
+        add_to_swap_cache(kernel, pfn, swp_entry(swap.swap_type, offset))
         swap.cache_ready_ns[offset] = ready
-        physmem.flags[pfn] = physmem.flags.item(pfn) | _READAHEAD_PAGE_FLAGS
+        flags[pfn] = flags.item(pfn) | _READAHEAD_PAGE_FLAGS
         swap.duplicate(offset)  # the swap cache's reference
-        kernel.policy.insert(pfn)
-        kernel.emit(EventKind.SWAP_IN, pid, None, pfn, f"slot {offset}, readahead")
-        read += 1
+        cached.append(pfn)
+        kernel.emit(
+            EventKind.SWAP_IN, pid, None, pfn, f"slot {offset}, readahead" if detailed else ""
+        )
+    kernel.policy.insert_many(cached)  # nothing else touched the LRU meanwhile
+    read = len(cached)
     if read:
         kernel.charge_locked(kernel.lru_lock, read * kernel.costs.lru_update_ns)
         events = kernel.vm_events

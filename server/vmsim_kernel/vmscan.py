@@ -46,6 +46,9 @@ SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
 MAX_RECLAIM_RETRIES: Final = 16
 MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
 PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
+_SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
+_ANON_BIT: Final = int(PageFlag.ANON)
 # A failing device is not hammered: a pass gives up on swap after this many write errors.
 MAX_WRITE_ERRORS_PER_PASS: Final = 8
 
@@ -90,41 +93,68 @@ def shrink_page_list(
     slot (WRITE_ERROR); after *max_errors* failures the pages not yet written are kept the
     same way, without a write (NOT_TRIED). Without swap space a page is KEEP, and so is
     the rest of the batch.
+
+    When no hold by anyone may lie ahead on swap_lock and the zone locks (the usual case),
+    the holds are not taken one by one: their moments are computed and recorded in bulk
+    (SimLock.record_holds), which is what taking them would have recorded.
     """
     physmem = kernel.physmem
+    flags = physmem.flags
     rmap = kernel.rmap
     swap = kernel.swap
+    thread = kernel.current
+    hold_ns = kernel.costs.page_alloc_ns
+    in_bulk = _reclaim_locks_free_ahead(kernel, thread.now_ns)
+    now = thread.now_ns  # the thread's clock as the single path would move it (in_bulk)
+    swap_lock_starts: list[int] = []
+    zone_lock_starts: dict[ZoneType, list[int]] = {}
+    zone_of = kernel.allocator.zone_of
     victims: list[_Victim] = []
     for pfn in pfns:
         mappings = rmap.mappings(pfn)
-        in_swap_cache = physmem.test_flags(pfn, PageFlag.SWAPCACHE)
+        in_swap_cache = bool(flags.item(pfn) & _SWAPCACHE_BIT)
         if not mappings and not in_swap_cache:
             raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
         victim = _Victim(pfn, mappings, in_swap_cache)
         victims.append(victim)
-        dirty = rmap.test_and_clear_dirty(pfn) or physmem.test_flags(pfn, PageFlag.DIRTY)
+        dirty = rmap.test_and_clear_dirty(pfn) or bool(flags.item(pfn) & _DIRTY_BIT)
         if victim.in_swap_cache and not dirty:
-            victim.entry = int(physmem.private[pfn])
+            victim.entry = physmem.private.item(pfn)
         else:
             if swap is None:
                 victim.result = PageoutResult.KEEP
                 break
             if victim.in_swap_cache:
-                offset = swp_offset(int(physmem.private[pfn]))
+                offset = swp_offset(physmem.private.item(pfn))
             else:
-                with kernel.holding(kernel.swap_lock) as thread:
-                    thread.run(kernel.costs.page_alloc_ns)
+                if in_bulk:
+                    swap_lock_starts.append(now)
+                    now += hold_ns
                     slot = swap.alloc_slot()
+                else:
+                    with kernel.holding(kernel.swap_lock) as holder:
+                        holder.run(hold_ns)
+                        slot = swap.alloc_slot()
                 if slot is None:
                     victim.result = PageoutResult.KEEP
                     break
                 offset = slot
             # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
-            kernel.swap_queue.submit(kernel.current.now_ns)
+            kernel.swap_queue.submit(now if in_bulk else thread.now_ns)
             victim.write_offset = offset
             victim.entry = swp_entry(swap.swap_type, offset)
             victim.result = PageoutResult.SUCCESS
-        charge_zone_lock(kernel, pfn, 1)  # free_page's share, see above
+        # free_page's share, see above
+        if in_bulk:
+            zone_lock_starts.setdefault(zone_of(pfn).zone_type, []).append(now)
+            now += hold_ns
+        else:
+            charge_zone_lock(kernel, pfn, 1)
+    if in_bulk:
+        kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
+        for zone_type, starts in zone_lock_starts.items():
+            kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
+        thread.run(now - thread.now_ns)
     results = [PageoutResult.KEEP] * len(pfns)
     written = [victim for victim in victims if victim.write_offset is not None]
     if written:
@@ -152,6 +182,14 @@ def shrink_page_list(
     return results
 
 
+def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:
+    """Whether swap_lock and every zone lock are free from *at_ns* on, for everyone: then a
+    reclaim batch never waits, and its holds can be recorded in bulk."""
+    return kernel.swap_lock.free_after(at_ns) and all(
+        lock.free_after(at_ns) for lock in kernel.zone_locks
+    )
+
+
 def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged).
 
@@ -167,24 +205,28 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     # reference (or the fresh allocation's) becomes the first of them.
     for _ in range(len(mappings) - 1):
         swap.duplicate(swp_offset(entry))
-    shmem = not physmem.test_flags(pfn, PageFlag.ANON)
+    page_flags = physmem.flags.item(pfn)
+    shmem = not page_flags & _ANON_BIT
+    ram_words, rmap = kernel.ram_words, kernel.rmap
     for mapping in mappings:
-        kernel.ram_words[mapping.pte_word] = entry
-        kernel.rmap.remove(pfn, mapping.mm, mapping.address)
+        ram_words[mapping.pte_word] = entry
+        rmap.remove(pfn, mapping.mm, mapping.address)
         mapping.mm.count_resident(shmem, -1)
         mapping.mm.swap_entries += 1
     first = mappings[0]
-    owner = kernel.pid_of_mm(first.mm)
     kernel.emit(
         EventKind.SWAP_OUT,
-        owner,
+        kernel.pid_of_mm(first.mm),
         first.address,
         pfn,
-        f"slot {swp_offset(entry)} {victim.result.value}",
+        f"slot {swp_offset(entry)} {victim.result.value}"
+        if kernel.wants_event(EventKind.SWAP_OUT)
+        else "",
     )
     if victim.in_swap_cache:
         delete_from_swap_cache(kernel, pfn)
-    physmem.clear_flags(pfn, PageFlag.DIRTY)
+        page_flags = physmem.flags.item(pfn)
+    physmem.flags[pfn] = page_flags & ~_DIRTY_BIT
     free_page(kernel, pfn, charge=False)
 
 

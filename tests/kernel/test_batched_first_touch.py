@@ -1,4 +1,5 @@
-"""Batched first touches and bulk allocation give exactly what the single-page paths give."""
+"""Batched first touches, bulk allocation and batched reclaim give exactly what the
+single-page paths give."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from vmsim_kernel import (
     PROT_WRITE,
     Machine,
     MiB,
+    vmscan,
 )
 from vmsim_kernel import memory as memory_module
 from vmsim_kernel.constants import Gfp
@@ -140,51 +142,96 @@ def test_a_kernel_write_to_a_free_frame_is_cleared_before_a_process_sees_it(
 
 
 # ---- the batch against the single path ------------------------------------------------------
+# What turns each batched path off, so the single path runs instead.
+SINGLE_PATHS: dict[str, tuple[Any, str, Callable[..., Any]]] = {
+    "first touch": (memory_module, "_first_touch_batch", lambda *args: 0),
+    "reclaim locks": (vmscan, "_reclaim_locks_free_ahead", lambda *args: False),
+    "swap cache hits": (memory_module, "do_swap_cache_pages", lambda *args: 0),
+}
+
+
+def machine_state(machine: Machine, pid: int, events: list[Event]) -> dict[str, Any]:
+    """Everything a client or a test can see of the machine after a scenario."""
+    machine.check_invariants()
+    swap = machine.kernel.swap
+    assert swap is not None
+    return {
+        "events": [(e.seq, e.kind, e.pid, e.address, e.pfn, e.detail) for e in events],
+        "vmstat": machine.vmstat(),
+        "meminfo": machine.meminfo(),
+        "process": machine.process(pid),
+        "lru": machine.kernel.policy.snapshot(),
+        "ram": bytes(machine.kernel.physmem.ram),
+        "slots": (swap.swap_map.tobytes(), swap.slot_crc.tobytes(), swap.slot_generation.tobytes()),
+        "cpu": machine.cpu_times(),
+        "kswapd": machine.kernel.kswapd.now_ns,
+        "lock_stat": machine.lock_stat(),
+    }
+
+
 def run_scenario(
-    machine: Machine, batched: bool, monkeypatch: pytest.MonkeyPatch, flags: int
-) -> tuple[Any, ...]:
+    machine: Machine,
+    single: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: int,
+    passes: Callable[[Machine, int, np.ndarray[Any, Any]], None],
+) -> dict[str, Any]:
+    """*passes* over 12 MiB of pages, with the batched paths named in *single* turned off."""
     events: list[Event] = []
     machine.add_event_listener(events.append)
-    if not batched:
-        monkeypatch.setattr(memory_module, "_first_touch_batch", lambda *args: 0)
+    for name in single:
+        monkeypatch.setattr(*SINGLE_PATHS[name])
     try:
         pid = machine.spawn()
-        base = machine.mmap(pid, 0, 12 * MiB, RW, flags)
-        addrs = pages(base, 3072)
-        machine.touch_many(pid, addrs[::2], True)  # half, then all (hits between faults)
-        machine.touch_many(pid, addrs, True)
-        machine.touch_many(pid, addrs[::-1][:300], True)  # descending: no batch runs
-        machine.touch_many(pid, addrs, True)  # under pressure: swap-ins and reclaim
+        passes(machine, pid, pages(machine.mmap(pid, 0, 12 * MiB, RW, flags), 3072))
     finally:
         monkeypatch.undo()
-    machine.check_invariants()
-    process = machine.process(pid)
-    return (
-        [(e.seq, e.kind, e.pid, e.address, e.pfn, e.detail) for e in events],
-        machine.vmstat(),
-        machine.meminfo(),
-        process,
-        machine.kernel.policy.snapshot(),
-        bytes(machine.kernel.physmem.ram),
-        machine.cpu_times(),
-        machine.kernel.kswapd.now_ns,
-        machine.lock_stat(),
-    )
+    return machine_state(machine, pid, events)
 
 
+def first_touch_passes(machine: Machine, pid: int, addrs: np.ndarray[Any, Any]) -> None:
+    machine.touch_many(pid, addrs[::2], True)  # half, then all (hits between faults)
+    machine.touch_many(pid, addrs, True)
+    machine.touch_many(pid, addrs[::-1][:300], True)  # descending: no batch runs
+    machine.touch_many(pid, addrs, True)  # under pressure: swap-ins and reclaim
+
+
+def thrashing_passes(machine: Machine, pid: int, addrs: np.ndarray[Any, Any]) -> None:
+    machine.touch_many(pid, addrs, True)  # 12 MiB written in 8 MiB of RAM
+    machine.touch_many(pid, addrs, False)  # read back: swap cache pages kept, dropped clean
+    machine.touch_many(pid, addrs[::3], True)
+    machine.touch_many(pid, addrs, True)
+
+
+# The scenarios compared: their passes, and the batched paths turned off for the single run.
+SCENARIOS: dict[str, tuple[Callable[[Machine, int, np.ndarray[Any, Any]], None], list[str]]] = {
+    # 8 MiB of RAM for 12 MiB of pages: batches end at the low watermark, reclaim follows.
+    "first touch": (first_touch_passes, ["first touch"]),
+    # Every page written, read and written again through 8 MiB: reclaim and swap-ins.
+    "thrashing": (thrashing_passes, list(SINGLE_PATHS)),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize(
     "flags", [ANON | MAP_NORESERVE, MAP_SHARED | MAP_ANONYMOUS], ids=["private", "shared"]
 )
-def test_batched_first_touches_leave_the_machine_as_single_faults_do(
-    make_machine: Callable[..., Machine], monkeypatch: pytest.MonkeyPatch, flags: int
+def test_batched_faults_and_reclaim_leave_the_machine_as_single_pages_do(
+    make_machine: Callable[..., Machine],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: int,
+    scenario: str,
 ) -> None:
-    # 8 MiB of RAM for 12 MiB of pages: batches end at the low watermark, reclaim follows.
-    batched = run_scenario(make_machine(ram_bytes=8 * MiB), True, monkeypatch, flags)
-    single = run_scenario(make_machine(ram_bytes=8 * MiB), False, monkeypatch, flags)
-    names = ["events", "vmstat", "meminfo", "process", "lru", "ram", "cpu", "kswapd", "lock_stat"]
-    for name, got, expected in zip(names, batched, single, strict=True):
-        assert got == expected, name
-    assert batched[1]["pswpout"] > 0  # the scenario did reach reclaim
+    passes, single_paths = SCENARIOS[scenario]
+    batched = run_scenario(make_machine(ram_bytes=8 * MiB), [], monkeypatch, flags, passes)
+    single = run_scenario(make_machine(ram_bytes=8 * MiB), single_paths, monkeypatch, flags, passes)
+    for name, got in batched.items():
+        assert got == single[name], name
+    vmstat = batched["vmstat"]
+    assert vmstat["pswpout"] > 0  # the scenario did reach reclaim
+    if scenario == "thrashing":
+        assert vmstat["pswpout"] > 3072 and vmstat["pswpin"] > 3072
+        assert vmstat["swap_ra_hit"] > 0 and vmstat["pgscan_kswapd"] > 0
 
 
 def test_a_batch_reports_every_page_as_its_own_minor_fault(machine: Machine) -> None:

@@ -91,6 +91,30 @@ def test_a_lock_waiter_waits_only_for_the_holds_its_arrival_falls_in() -> None:
     assert holds.free_from(450) == 550 and holds.free_from(350) == 350
 
 
+def test_a_trimmed_lock_history_still_finds_the_long_hold_a_waiter_falls_in() -> None:
+    holds = LockHolds(limit=4)
+    holds.add(0, 10)
+    holds.add(20, 1_000)  # long: a waiter at 900 is inside it
+    holds.add_after(list(range(30, 100, 10)), 5)  # 7 short ones: 9 kept > 2 * limit, trimmed
+    assert len(holds) == 5  # the oldest 4 went in one cut, the long one with them
+    assert holds.free_from(900) == 900  # nothing kept contains 900 any more
+    holds.add_after([1_000, 1_010], 500)  # two long ones, then short ones trim again
+    holds.add_after(list(range(1_600, 1_650, 10)), 5)
+    assert len(holds) == 8 and holds.free_from(1_400) == 1_510  # measured again after the trim
+    assert holds.free_from(1_601) == 1_605 and holds.free_from(1_606) == 1_606
+
+
+def test_holds_of_different_lengths_recorded_in_bulk_are_those_taken_one_by_one() -> None:
+    one_by_one, in_bulk = LockHolds(), LockHolds()
+    starts, lengths = [0, 100, 150, 400], [50, 0, 200, 30]  # an empty hold is no hold
+    for start, length in zip(starts, lengths, strict=True):
+        one_by_one.add(start, start + length)
+    in_bulk.add_after(starts, lengths)
+    assert len(in_bulk) == len(one_by_one) == 3
+    for at in range(0, 500, 10):
+        assert in_bulk.free_from(at) == one_by_one.free_from(at)
+
+
 def test_a_long_touch_many_runs_in_bounded_quanta(make_machine: Any) -> None:
     machine: Machine = make_machine(ram_bytes=16 * MiB, swap_bytes=64 * MiB)
     pid = machine.spawn()

@@ -502,6 +502,35 @@ def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
     assert "pid=" not in text
 
 
+def test_each_rpc_is_counted_under_its_status_code_with_its_duration(
+    start_server: StartServer,
+) -> None:
+    server = start_server()
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+    segv = failure(
+        lambda: rpc.process.Touch(
+            process_pb2.TouchRequest(pid=pid, addr=0x1000), metadata=token, timeout=5
+        )
+    )
+    unknown = failure(
+        lambda: rpc.channel.unary_unary("/vmsim.v1.ProcessService/NoSuchMethod")(b"", timeout=5)
+    )
+    assert code_of(unknown) == grpc.StatusCode.UNIMPLEMENTED
+    registry = server.running.registry
+
+    def sample(name: str, **labels: str) -> float | None:
+        return server.call(lambda: registry.get_sample_value(name, labels))
+
+    assert sample("vmsim_rpcs_total", method="Spawn", code="OK") == 1
+    assert sample("vmsim_rpcs_total", method="Touch", code=code_of(segv).name) == 1
+    assert sample("vmsim_rpcs_total", method="Touch", code="OK") is None
+    assert sample("vmsim_rpc_duration_seconds_count", method="Touch") == 1
+    assert sample("vmsim_rpc_duration_seconds_bucket", method="Touch", le="+Inf") == 1
+    assert 0 < (sample("vmsim_rpc_duration_seconds_sum", method="Touch") or 0) < 5
+    assert sample("vmsim_rpc_duration_seconds_count", method="NoSuchMethod") is None
+
+
 def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VMSIM_SEED", "7")
     monkeypatch.setenv("VMSIM_RAM", "32M")

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import structlog
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
@@ -265,6 +266,8 @@ async def serve(settings: ServerSettings) -> RunningServer:
     log.info(
         "server started",
         address=address,
+        # the loop actually running: "uvloop" or "asyncio"
+        event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
         ram=config.ram_bytes,
         swap=config.swap_bytes,
         swap_file=machine.swap.path if machine.swap else None,
@@ -422,8 +425,9 @@ async def _run_until_signalled(settings: ServerSettings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """vmsim-server: parse flags and environment, serve until SIGTERM/SIGINT, exit 0."""
     settings = parse_settings(argv)
+    new_loop = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
-        with asyncio.Runner() as runner:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(_run_until_signalled(settings))
     except (KernelError, OSError, ValueError) as error:
         configure_logging(settings.log_format, settings.log_level)

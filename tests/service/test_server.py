@@ -558,6 +558,7 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
     assert server.stderr is not None
     started = json.loads(server.stderr.readline())
     assert started["event"] == "server started" and started["address"].startswith("127.0.0.1:")
+    assert started["event_loop"] == "uvloop"  # the default
     assert started["swap_file"].endswith(" (deleted)")  # anonymous: nothing on disk
     token_file = Path(started["admin_token_file"])
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -571,6 +572,33 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
     assert token not in json.dumps(started) + rest
     assert not token_file.exists()
     assert list(tmp_path.iterdir()) == []  # no swap file, no token file
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_the_server_runs_on_the_event_loop_its_flag_names(loop: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
+    command += ["--log-format", "json", "--grace", "0.5", "--event-loop", loop]
+    env = {
+        "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
+        "PATH": "/usr/bin:/bin",
+        "TMPDIR": str(tmp_path),
+    }
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    assert server.stderr is not None
+    try:
+        started = json.loads(server.stderr.readline())
+        assert started["event"] == "server started" and started["event_loop"] == loop
+        rpc = open_stubs(started["address"])
+        pid, token = rpc.spawn()
+        touch = process_pb2.TouchRequest(pid=pid, addr=rpc.mmap(pid, token), write=True)
+        assert (
+            rpc.process.Touch(touch, metadata=token, timeout=5).result
+            == common_pb2.FAULT_KIND_MINOR
+        )
+        rpc.channel.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
 
 
 def test_a_sigkilled_server_leaves_no_swap_file(tmp_path: Path) -> None:

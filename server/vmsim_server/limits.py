@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 import grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FieldDescriptor
 
 from vmsim_kernel import LimitExceeded
 
@@ -27,6 +29,7 @@ __all__ = [
     "ClientLimits",
     "counting_request_bytes",
     "peer_host",
+    "requests_stay_small",
 ]
 
 CLIENT_METADATA_KEY: Final = "x-vmsim-client"
@@ -131,14 +134,20 @@ class ClientLimits:
                 del self.inflight_bytes[identity]
 
 
-def counting_request_bytes(limits: ClientLimits, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
-    """*handler* with its large requests counted in flight per client identity
-    (ClientLimits.in_flight). Applied once per method, inside RpcObserver's wrapping, whose
-    error mapping turns a LimitExceeded into RESOURCE_EXHAUSTED."""
+def counting_request_bytes(
+    limits: ClientLimits, path: str, handler: grpc.RpcMethodHandler[Any, Any]
+) -> Any:
+    """*handler* (of the method at *path*) with its large requests counted in flight per
+    client identity (ClientLimits.in_flight). Applied once per method, inside RpcObserver's
+    wrapping, whose error mapping turns a LimitExceeded into RESOURCE_EXHAUSTED. A method
+    whose requests can never be large (a Touch) is left as it is: nothing to count, and no
+    wrapper for every call to pass through."""
     options = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+    if requests_stay_small(path):
+        return handler
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             _counted_unary(limits, handler.unary_unary), **options
@@ -148,6 +157,21 @@ def counting_request_bytes(limits: ClientLimits, handler: grpc.RpcMethodHandler[
             _counted_stream_requests(limits, handler.stream_stream), **options
         )
     return handler
+
+
+def requests_stay_small(path: str) -> bool:
+    """Whether the request message of the method at *path* ("/vmsim.v1.ProcessService/Touch")
+    has only scalar fields (no repeated, string, bytes or message field): a few dozen bytes
+    at most, never INFLIGHT_ACCOUNTING_BYTES. False for a method the descriptor pool lacks."""
+    try:
+        method = descriptor_pool.Default().FindMethodByName(path.strip("/").replace("/", "."))
+    except KeyError:
+        return False
+    unbounded = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES)
+    return not any(
+        field.is_repeated or field.message_type is not None or field.type in unbounded
+        for field in method.input_type.fields
+    )
 
 
 def _counted_unary(limits: ClientLimits, behaviour: Any) -> Any:

@@ -249,7 +249,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
     runner = TaskRunner(machine)
     observer = RpcObserver(rpc_metrics)
     table = _ServiceTable(
-        lambda path, handler: observer.wrap(path, counting_request_bytes(limits, handler))
+        lambda path, handler: observer.wrap(path, counting_request_bytes(limits, path, handler))
     )
     health_servicer = _add_services(
         table, machine, sessions, kernel_sessions, events, settings, runner, limits, lab

@@ -546,9 +546,11 @@ def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPat
         parse_settings([])
 
 
-def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: Path) -> None:
+def server_process(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """`python -m vmsim_server` with JSON logs and *flags*, its temporary files in *tmp_path*;
+    returns the process and its parsed first log line."""
     command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-    command += ["--log-format", "json", "--grace", "0.5"]
+    command += ["--log-format", "json", *flags]
     env = {
         "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
         "PATH": "/usr/bin:/bin",
@@ -556,7 +558,12 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
     }
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     assert server.stderr is not None
-    started = json.loads(server.stderr.readline())
+    return server, json.loads(server.stderr.readline())
+
+
+def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: Path) -> None:
+    server, started = server_process(tmp_path, "--grace", "0.5")
+    assert server.stderr is not None
     assert started["event"] == "server started" and started["address"].startswith("127.0.0.1:")
     assert started["event_loop"] == "uvloop"  # the default
     assert started["swap_file"].endswith(" (deleted)")  # anonymous: nothing on disk
@@ -576,17 +583,8 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_the_server_runs_on_the_event_loop_its_flag_names(loop: str, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-    command += ["--log-format", "json", "--grace", "0.5", "--event-loop", loop]
-    env = {
-        "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
-        "PATH": "/usr/bin:/bin",
-        "TMPDIR": str(tmp_path),
-    }
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    assert server.stderr is not None
+    server, started = server_process(tmp_path, "--grace", "0.5", "--event-loop", loop)
     try:
-        started = json.loads(server.stderr.readline())
         assert started["event"] == "server started" and started["event_loop"] == loop
         rpc = open_stubs(started["address"])
         pid, token = rpc.spawn()
@@ -602,16 +600,7 @@ def test_the_server_runs_on_the_event_loop_its_flag_names(loop: str, tmp_path: P
 
 
 def test_a_sigkilled_server_leaves_no_swap_file(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-    command += ["--log-format", "json", "--admin-token-file", str(tmp_path / "token")]
-    env = {
-        "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
-        "PATH": "/usr/bin:/bin",
-        "TMPDIR": str(tmp_path),
-    }
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    assert server.stderr is not None
-    started = json.loads(server.stderr.readline())
+    server, started = server_process(tmp_path, "--admin-token-file", str(tmp_path / "token"))
     assert started["admin_token_file"] == str(tmp_path / "token")
     server.kill()
     server.wait(30)

@@ -192,11 +192,13 @@ class Scheduler:
         """Put a call on the run queue (it runs when step() picks it)."""
         task = CallTask(next(self._ids), name, thread, steps)
         task._times_before = thread.snapshot()
-        pid = thread.pid
-        queued = [self.vruntime_ns.get(t.thread.pid, 0) for t in self.run_queue]
-        floor = min(queued) if queued else 0
-        # place_entity(): a process that slept does not bank CPU time to spend in one go.
-        self.vruntime_ns[pid] = max(self.vruntime_ns.get(pid, 0), floor)
+        if self.run_queue:
+            # place_entity(): a process that slept does not bank CPU time to spend in one go.
+            vruntime = self.vruntime_ns
+            floor = min(vruntime.get(t.thread.pid, 0) for t in self.run_queue)
+            pid = thread.pid
+            if vruntime.get(pid, 0) < floor:
+                vruntime[pid] = floor
         self.run_queue.append(task)
         return task
 
@@ -227,12 +229,19 @@ class Scheduler:
 
     def _place(self, task: CallTask) -> SimCpu:
         """The CPU the task runs its next quantum on."""
-        ready = task.thread.now_ns
+        thread = task.thread
+        ready = thread.now_ns
         if task.last_cpu is not None and self.cpus[task.last_cpu].now_ns <= ready:
             return self.cpus[task.last_cpu]
-        free = [cpu for cpu in self.cpus if cpu.now_ns <= ready]
-        if free:
-            return next((c for c in free if c.last_thread is task.thread), free[0])
+        first_free = None
+        for cpu in self.cpus:
+            if cpu.now_ns <= ready:
+                if cpu.last_thread is thread:
+                    return cpu
+                if first_free is None:
+                    first_free = cpu
+        if first_free is not None:
+            return first_free
         return min(self.cpus, key=lambda cpu: (cpu.now_ns, cpu.cpu))
 
     # ---- running ------------------------------------------------------------------------------
@@ -242,24 +251,28 @@ class Scheduler:
         When a call ended in the previous step and background work is owed (kswapd's turn),
         this step runs that instead and *task* stays as it was: callers step until done.
         """
-        task = task or self.pick_next()
         if task is None:
-            return None
-        if task.done:
+            task = self.pick_next()
+            if task is None:
+                return None
+        if task.state is not TaskState.RUNNABLE:
             raise KernelBug(f"task {task.task_id} ({task.name}) already finished")
         if self.journal is not None:
             self.journal.record("__step__", task.task_id)
         if self.background_pending:
             self.run_background()
             return task
+        # Plain attribute arithmetic below, no snapshots: every process call pays this step.
         thread = task.thread
+        times = thread.times
         cpu = self._place(task)
-        start = max(cpu.now_ns, thread.now_ns)
+        start = cpu.now_ns if cpu.now_ns > thread.now_ns else thread.now_ns
         if task.nr_quanta:
             task.runqueue_wait_ns += start - thread.now_ns
-        cpu.idle_ns += max(0, start - cpu.now_ns)
+        if start > cpu.now_ns:
+            cpu.idle_ns += start - cpu.now_ns
         thread.now_ns = start
-        _, user0, system0, _, _ = thread.snapshot()
+        busy_before = times.user_ns + times.system_ns
         if cpu.last_thread is not None and cpu.last_thread is not thread:
             thread.run(self.costs.context_switch_ns)
             cpu.nr_switches += 1
@@ -278,25 +291,30 @@ class Scheduler:
             raise
         finally:
             self.current = previous
-            _, user1, system1, _, _ = thread.snapshot()
-            used = (user1 - user0) + (system1 - system0)
+            used = times.user_ns + times.system_ns - busy_before
+            ran = thread.now_ns - start
             cpu.now_ns = start + used
             cpu.busy_ns += used
             cpu.nr_quanta += 1
             cpu.last_thread = thread
             task.last_cpu = cpu.cpu
             task.nr_quanta += 1
-            task.running_ns += thread.now_ns - start
+            task.running_ns += ran
             pid = thread.pid
             self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
-            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + thread.now_ns - start
+            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
             self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
-            self.now_ns = max(self.now_ns, thread.now_ns)
-            if task.done:
+            if thread.now_ns > self.now_ns:
+                self.now_ns = thread.now_ns
+            if task.state is not TaskState.RUNNABLE:
                 task._final_cost = task.cost
                 self.run_queue.remove(task)
                 self.nr_finished += 1
-        if task.done and self.between_calls is not None and self.background_due():
+        if (
+            task.state is not TaskState.RUNNABLE
+            and self.between_calls is not None
+            and self.background_due()
+        ):
             self.background_pending = True
         return task
 

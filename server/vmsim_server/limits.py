@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 import grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FieldDescriptor
 
 from vmsim_kernel import LimitExceeded
 
@@ -25,8 +27,9 @@ __all__ = [
     "CLIENT_METADATA_KEY",
     "INFLIGHT_ACCOUNTING_BYTES",
     "ClientLimits",
-    "LimitInterceptor",
+    "counting_request_bytes",
     "peer_host",
+    "requests_stay_small",
 ]
 
 CLIENT_METADATA_KEY: Final = "x-vmsim-client"
@@ -131,62 +134,70 @@ class ClientLimits:
                 del self.inflight_bytes[identity]
 
 
-class LimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Counts large requests in flight per client identity (runs inside RpcInterceptor, whose
-    error mapping turns a LimitExceeded into RESOURCE_EXHAUSTED)."""
-
-    def __init__(self, limits: ClientLimits) -> None:
-        self._limits = limits
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary), **options
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream_requests(handler.stream_stream), **options
-            )
+def counting_request_bytes(
+    limits: ClientLimits, path: str, handler: grpc.RpcMethodHandler[Any, Any]
+) -> Any:
+    """*handler* (of the method at *path*) with its large requests counted in flight per
+    client identity (ClientLimits.in_flight). Applied once per method, inside RpcObserver's
+    wrapping, whose error mapping turns a LimitExceeded into RESOURCE_EXHAUSTED. A method
+    whose requests can never be large (a Touch) is left as it is: nothing to count, and no
+    wrapper for every call to pass through."""
+    options = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if requests_stay_small(path):
         return handler
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            _counted_unary(limits, handler.unary_unary), **options
+        )
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(
+            _counted_stream_requests(limits, handler.stream_stream), **options
+        )
+    return handler
 
-    def _wrap_unary(self, behaviour: Any) -> Any:
-        limits = self._limits
 
-        async def wrapper(request: Any, context: Any) -> Any:
+def requests_stay_small(path: str) -> bool:
+    """Whether the request message of the method at *path* ("/vmsim.v1.ProcessService/Touch")
+    has only scalar fields (no repeated, string, bytes or message field): a few dozen bytes
+    at most, never INFLIGHT_ACCOUNTING_BYTES. False for a method the descriptor pool lacks."""
+    try:
+        method = descriptor_pool.Default().FindMethodByName(path.strip("/").replace("/", "."))
+    except KeyError:
+        return False
+    unbounded = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES)
+    return not any(
+        field.is_repeated or field.message_type is not None or field.type in unbounded
+        for field in method.input_type.fields
+    )
+
+
+def _counted_unary(limits: ClientLimits, behaviour: Any) -> Any:
+    async def wrapper(request: Any, context: Any) -> Any:
+        size = request.ByteSize()
+        if size < INFLIGHT_ACCOUNTING_BYTES:
+            return await behaviour(request, context)
+        with limits.in_flight(limits.identity(context), size):
+            return await behaviour(request, context)
+
+    return wrapper
+
+
+def _counted_stream_requests(limits: ClientLimits, behaviour: Any) -> Any:
+    async def counted(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        identity: str | None = None
+        async for request in requests:
             size = request.ByteSize()
             if size < INFLIGHT_ACCOUNTING_BYTES:
-                return await behaviour(request, context)
-            with limits.in_flight(limits.identity(context), size):
-                return await behaviour(request, context)
+                yield request
+                continue
+            identity = identity or limits.identity(context)
+            with limits.in_flight(identity, size):
+                yield request  # held until the handler asks for the next message
 
-        return wrapper
+    def wrapper(requests: AsyncIterator[Any], context: Any) -> Any:
+        return behaviour(counted(requests, context), context)
 
-    def _wrap_stream_requests(self, behaviour: Any) -> Any:
-        limits = self._limits
-
-        async def counted(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            identity: str | None = None
-            async for request in requests:
-                size = request.ByteSize()
-                if size < INFLIGHT_ACCOUNTING_BYTES:
-                    yield request
-                    continue
-                identity = identity or limits.identity(context)
-                with limits.in_flight(identity, size):
-                    yield request  # held until the handler asks for the next message
-
-        def wrapper(requests: AsyncIterator[Any], context: Any) -> Any:
-            return behaviour(counted(requests, context), context)
-
-        return wrapper
+    return wrapper

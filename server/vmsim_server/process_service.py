@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -96,20 +96,25 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return response
 
     async def _pace(self, response: Any) -> None:
-        """Real-time mode: hold the reply for the simulated cost times the factor.
+        """Real-time mode (realtime_factor set): hold the reply for the simulated cost times
+        the factor.
 
         Only this call waits; the event loop serves every other client meanwhile.
         """
-        factor = self._settings.realtime_factor
-        if factor and response.HasField("cost"):
-            await asyncio.sleep(response.cost.total_ns * factor / 1e9)
+        if response.HasField("cost"):
+            await asyncio.sleep(response.cost.total_ns * self._settings.realtime_factor / 1e9)
 
     def _authorize(self, context: Context, pid: int) -> Session:
         return self._sessions.authorize(token_of(context), pid)
 
-    async def _task(self, name: str, r: Any, timeout: float | None, *args: Any) -> CallTask:
-        """Run kernel call *name* for request *r* as a scheduler task (in quanta)."""
-        return await self._runner.call(name, r.pid, *args, tid=r.tid or None, timeout=timeout)
+    def _task(
+        self, name: str, r: Any, timeout: float | None, *args: Any
+    ) -> Coroutine[Any, Any, CallTask]:
+        """Run kernel call *name* for request *r* as a scheduler task (in quanta): await it.
+
+        The runner's own coroutine, not one around it: one frame less on every call.
+        """
+        return self._runner.call(name, r.pid, *args, tid=r.tid or None, timeout=timeout)
 
     # ---- operations -----------------------------------------------------------------------------
     async def _mmap(self, r: process_pb2.MmapRequest, timeout: float | None) -> Performed:
@@ -224,7 +229,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         session = self._authorize(context, request.pid)
         with self._sessions.call_in_flight(session):  # a queued or running call holds the lease
             response = await self._perform(operation, request, context.time_remaining())
-        await self._pace(response)
+        if self._settings.realtime_factor:
+            await self._pace(response)
         return response
 
     async def Mmap(
@@ -311,7 +317,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             async for op in request_iterator:
                 reply = await self._run_one(session, op, context.time_remaining())
                 which = reply.WhichOneof("result")
-                if which in TIMED_OPERATIONS:
+                if which in TIMED_OPERATIONS and self._settings.realtime_factor:
                     await self._pace(getattr(reply, which))
                 yield reply
         finally:

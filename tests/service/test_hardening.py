@@ -39,6 +39,7 @@ from vmsim_proto.v1 import (
     process_pb2_grpc,
 )
 from vmsim_server import parse_settings
+from vmsim_server.limits import requests_stay_small
 from vmsim_server.observability import configure_logging
 
 StartServer = Callable[..., Any]  # the conftest factory: start_server(**settings) -> server
@@ -294,6 +295,24 @@ def test_request_bytes_in_flight_are_limited_per_client(start_server: StartServe
         # Paced replies hold their bytes: only one 200 KiB write fits in 300 KiB at a time.
         assert "OK" in results and "RESOURCE_EXHAUSTED" in results, results
         assert proc.write(addr, bytes(200 << 10)) == 200 << 10  # all released afterwards
+
+
+@pytest.mark.parametrize(
+    ("method", "counted"),
+    [
+        ("vmsim.v1.ProcessService/Touch", False),  # pid, addr, write, tid: a few bytes
+        ("vmsim.v1.ProcessService/Mmap", False),
+        ("vmsim.v1.ProcessService/TouchMany", True),  # repeated and bytes addresses
+        ("vmsim.v1.ProcessService/Write", True),  # bytes
+        ("vmsim.v1.ProcessService/Run", True),  # operations, a TouchMany among them
+        ("vmsim.v1.ProcessService/Spawn", True),  # a name of any length
+        ("vmsim.v1.NoSuchService/Touch", True),  # unknown: counted, to be safe
+    ],
+)
+def test_only_requests_that_can_grow_large_are_counted_in_flight(
+    method: str, counted: bool
+) -> None:
+    assert requests_stay_small(f"/{method}") is not counted
 
 
 def test_raising_priority_needs_the_admin_token(server_address: str) -> None:

@@ -7,9 +7,11 @@ import asyncio
 import json
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 import structlog
+from prometheus_client import CollectorRegistry
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -97,15 +99,40 @@ def test_a_line_logged_during_an_rpc_names_its_request_method_peer_and_pid(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     observability.configure_logging("json", "info")
-    token = observability._current_call.set(("abc000001", "Touch", _Context(), _Request()))
+    token = observability._current_call.set(("abc", 1, "Touch", _Context(), _Request()))
     try:
         structlog.get_logger("vmsim.server").info("inside a call")
     finally:
         observability._current_call.reset(token)
     structlog.get_logger("vmsim.server").info("outside any call")
     inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
-    assert inside["request_id"] == "abc000001"
+    assert inside["request_id"] == "abc000001"  # the server's prefix, the call number in hex
     assert inside["method"] == "Touch"
     assert inside["peer"] == "ipv4:127.0.0.1:4242"
     assert inside["pid"] == 7
     assert "request_id" not in outside
+
+
+def test_rpc_durations_land_in_the_first_bucket_whose_bound_is_not_below_them() -> None:
+    registry = CollectorRegistry()
+    metrics = observability.RpcMetrics()
+    registry.register(metrics)
+    for seconds in (0.005, 0.3, 100.0):
+        metrics.record("Touch", grpc.StatusCode.OK, seconds)
+    metrics.record("Touch", grpc.StatusCode.CANCELLED, 0.0)
+
+    def bucket(le: str) -> float | None:
+        return registry.get_sample_value(
+            "vmsim_rpc_duration_seconds_bucket", {"method": "Touch", "le": le}
+        )
+
+    assert bucket("0.005") == 2  # 0.0 and 0.005: a bound holds the durations equal to it
+    assert bucket("0.25") == 2
+    assert bucket("0.5") == 3
+    assert bucket("10.0") == 3
+    assert bucket("+Inf") == 4
+    total = registry.get_sample_value("vmsim_rpc_duration_seconds_sum", {"method": "Touch"})
+    assert total == pytest.approx(100.305)
+    calls = {"method": "Touch", "code": "OK"}
+    assert registry.get_sample_value("vmsim_rpcs_total", calls) == 3
+    assert registry.get_sample_value("vmsim_rpcs_total", {**calls, "code": "CANCELLED"}) == 1

@@ -502,6 +502,35 @@ def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
     assert "pid=" not in text
 
 
+def test_each_rpc_is_counted_under_its_status_code_with_its_duration(
+    start_server: StartServer,
+) -> None:
+    server = start_server()
+    rpc = open_stubs(server.address)
+    pid, token = rpc.spawn()
+    segv = failure(
+        lambda: rpc.process.Touch(
+            process_pb2.TouchRequest(pid=pid, addr=0x1000), metadata=token, timeout=5
+        )
+    )
+    unknown = failure(
+        lambda: rpc.channel.unary_unary("/vmsim.v1.ProcessService/NoSuchMethod")(b"", timeout=5)
+    )
+    assert code_of(unknown) == grpc.StatusCode.UNIMPLEMENTED
+    registry = server.running.registry
+
+    def sample(name: str, **labels: str) -> float | None:
+        return server.call(lambda: registry.get_sample_value(name, labels))
+
+    assert sample("vmsim_rpcs_total", method="Spawn", code="OK") == 1
+    assert sample("vmsim_rpcs_total", method="Touch", code=code_of(segv).name) == 1
+    assert sample("vmsim_rpcs_total", method="Touch", code="OK") is None
+    assert sample("vmsim_rpc_duration_seconds_count", method="Touch") == 1
+    assert sample("vmsim_rpc_duration_seconds_bucket", method="Touch", le="+Inf") == 1
+    assert 0 < (sample("vmsim_rpc_duration_seconds_sum", method="Touch") or 0) < 5
+    assert sample("vmsim_rpc_duration_seconds_count", method="NoSuchMethod") is None
+
+
 def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VMSIM_SEED", "7")
     monkeypatch.setenv("VMSIM_RAM", "32M")
@@ -517,9 +546,11 @@ def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPat
         parse_settings([])
 
 
-def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: Path) -> None:
+def server_process(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """`python -m vmsim_server` with JSON logs and *flags*, its temporary files in *tmp_path*;
+    returns the process and its parsed first log line."""
     command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-    command += ["--log-format", "json", "--grace", "0.5"]
+    command += ["--log-format", "json", *flags]
     env = {
         "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
         "PATH": "/usr/bin:/bin",
@@ -527,8 +558,14 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
     }
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     assert server.stderr is not None
-    started = json.loads(server.stderr.readline())
+    return server, json.loads(server.stderr.readline())
+
+
+def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: Path) -> None:
+    server, started = server_process(tmp_path, "--grace", "0.5")
+    assert server.stderr is not None
     assert started["event"] == "server started" and started["address"].startswith("127.0.0.1:")
+    assert started["event_loop"] == "uvloop"  # the default
     assert started["swap_file"].endswith(" (deleted)")  # anonymous: nothing on disk
     token_file = Path(started["admin_token_file"])
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -544,17 +581,26 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
     assert list(tmp_path.iterdir()) == []  # no swap file, no token file
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_the_server_runs_on_the_event_loop_its_flag_names(loop: str, tmp_path: Path) -> None:
+    server, started = server_process(tmp_path, "--grace", "0.5", "--event-loop", loop)
+    try:
+        assert started["event"] == "server started" and started["event_loop"] == loop
+        rpc = open_stubs(started["address"])
+        pid, token = rpc.spawn()
+        touch = process_pb2.TouchRequest(pid=pid, addr=rpc.mmap(pid, token), write=True)
+        assert (
+            rpc.process.Touch(touch, metadata=token, timeout=5).result
+            == common_pb2.FAULT_KIND_MINOR
+        )
+        rpc.channel.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+
+
 def test_a_sigkilled_server_leaves_no_swap_file(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-    command += ["--log-format", "json", "--admin-token-file", str(tmp_path / "token")]
-    env = {
-        "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
-        "PATH": "/usr/bin:/bin",
-        "TMPDIR": str(tmp_path),
-    }
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    assert server.stderr is not None
-    started = json.loads(server.stderr.readline())
+    server, started = server_process(tmp_path, "--admin-token-file", str(tmp_path / "token"))
     assert started["admin_token_file"] == str(tmp_path / "token")
     server.kill()
     server.wait(30)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 import grpc
 import grpc.experimental.gevent as grpc_gevent
 import numpy as np
@@ -40,6 +42,18 @@ MAX_AUTO_PAGES = 1024  # the most pages a user maps when --vmsim-pages is left t
 MEMORY_SHARE = 0.5  # of RAM + free swap, shared among the users when sizing automatically
 
 grpc_gevent.init_gevent()  # grpc's own threads must cooperate with Locust's gevent loop
+
+_MAIN_GREENLET = gevent.getcurrent()  # Locust imports its locustfile from its main greenlet
+
+
+def _interrupt_main_greenlet() -> None:
+    """Ctrl-C as Locust's main greenlet expects it (it catches KeyboardInterrupt, quits the run
+    and shuts down cleanly). Python's own handler raises it in whichever greenlet runs when the
+    signal lands: on a busy worker a user's, which then dies printing a traceback."""
+    _MAIN_GREENLET.throw(KeyboardInterrupt)
+
+
+gevent.signal_handler(signal.SIGINT, _interrupt_main_greenlet)
 
 
 @events.init_command_line_parser.add_listener

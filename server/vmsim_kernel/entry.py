@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .machine import Machine
     from .sched import CallTask
 
-__all__ = ["preemptible", "submit", "syscall"]
+__all__ = ["one_quantum_calls", "preemptible", "submit", "syscall"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,7 +34,9 @@ def syscall(method: Callable[P, R]) -> Callable[P, R]:
         yield  # a generator that never yields: the whole call is one quantum
 
     functools.update_wrapper(steps, method)
-    return preemptible(steps)
+    wrapper = preemptible(steps)
+    wrapper.once = method  # type: ignore[attr-defined]  # for Scheduler.run_alone (one_quantum)
+    return wrapper
 
 
 def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]:
@@ -65,6 +67,17 @@ def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]
 
     wrapper.steps = method  # type: ignore[attr-defined]
     return wrapper
+
+
+def one_quantum_calls(machine: Machine) -> dict[str, Callable[..., Any]]:
+    """The process calls of *machine* that are one quantum by construction (`syscall`), by
+    name: their plain functions, called as f(machine, pid, *args) by Scheduler.run_alone."""
+    calls = {}
+    for name in dir(type(machine)):
+        once = getattr(getattr(type(machine), name), "once", None)
+        if once is not None:
+            calls[name] = once
+    return calls
 
 
 def submit(machine: Machine, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:

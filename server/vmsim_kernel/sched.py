@@ -42,6 +42,7 @@ __all__ = [
     "QUANTUM_ZAP_PAGES",
     "RESIDENT_WINDOW_GROWTH",
     "CallTask",
+    "CostNumbers",
     "JournalHook",
     "Scheduler",
     "SimCpu",
@@ -71,6 +72,8 @@ QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quan
 QUANTUM_ZAP_PAGES: Final = 128
 
 Steps = Generator[None, None, Any]
+# A call's cost as plain numbers (ns): total, user, system, iowait, lock wait (CallCost's fields).
+CostNumbers = tuple[int, int, int, int, int]
 
 
 def next_quantum_length(length: int, nr_touched: int) -> int:
@@ -227,12 +230,11 @@ class Scheduler:
         """Tasks on the run queue."""
         return len(self.run_queue)
 
-    def _place(self, task: CallTask) -> SimCpu:
-        """The CPU the task runs its next quantum on."""
-        thread = task.thread
+    def _place(self, thread: SimThread, last_cpu: int | None) -> SimCpu:
+        """The CPU *thread*'s task runs its next quantum on (*last_cpu*: where it ran the last)."""
         ready = thread.now_ns
-        if task.last_cpu is not None and self.cpus[task.last_cpu].now_ns <= ready:
-            return self.cpus[task.last_cpu]
+        if last_cpu is not None and self.cpus[last_cpu].now_ns <= ready:
+            return self.cpus[last_cpu]
         first_free = None
         for cpu in self.cpus:
             if cpu.now_ns <= ready:
@@ -265,7 +267,7 @@ class Scheduler:
         # Plain attribute arithmetic below, no snapshots: every process call pays this step.
         thread = task.thread
         times = thread.times
-        cpu = self._place(task)
+        cpu = self._place(thread, task.last_cpu)
         start = cpu.now_ns if cpu.now_ns > thread.now_ns else thread.now_ns
         if task.nr_quanta:
             task.runqueue_wait_ns += start - thread.now_ns
@@ -317,6 +319,73 @@ class Scheduler:
         ):
             self.background_pending = True
         return task
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, no background work owed and no journal: run_alone may run a call."""
+        return not self.run_queue and not self.background_pending and self.journal is None
+
+    def run_alone(
+        self, thread: SimThread, work: Callable[..., Any], *args: Any
+    ) -> tuple[Any, CostNumbers]:
+        """Run a call of one quantum by construction (a `syscall`) of *thread* at once, while
+        the scheduler is `idle`: returns (result, cost) or raises the call's KernelError.
+
+        Exactly what submit() and one step() would do (the task id drawn, the CPU placement,
+        clocks, CPU times, context switch, vruntime, kswapd's turn owed), with plain numbers
+        instead of a CallTask, a generator and CallCost objects: every Touch pays this path.
+        The cost is (total, user, system, iowait, lock wait) in ns, as CallCost's fields.
+
+        Raises:
+            KernelError: the call failed (its quantum ran: the time it took is charged).
+            Exception: any other is a defect, raised as it came after its quantum is
+                charged (as step() does).
+        """
+        next(self._ids)
+        times = thread.times
+        user0, system0, iowait0, wait0 = (
+            times.user_ns,
+            times.system_ns,
+            times.iowait_ns,
+            times.lock_wait_ns,
+        )
+        cpu = self._place(thread, None)
+        cpu_now = cpu.now_ns
+        start = cpu_now if cpu_now > thread.now_ns else thread.now_ns
+        if start > cpu_now:
+            cpu.idle_ns += start - cpu_now
+        thread.now_ns = start
+        if cpu.last_thread is not None and cpu.last_thread is not thread:
+            thread.run(self.costs.context_switch_ns)
+            cpu.nr_switches += 1
+        previous, self.current = self.current, thread
+        result: Any = None
+        error: KernelError | None = None
+        try:
+            result = work(*args)
+        except KernelError as refused:
+            error = refused
+        finally:  # a defect too is charged the quantum it ran, as step() does
+            self.current = previous
+            user, system = times.user_ns - user0, times.system_ns - system0
+            used = user + system
+            ran = thread.now_ns - start
+            cpu.now_ns = start + used
+            cpu.busy_ns += used
+            cpu.nr_quanta += 1
+            cpu.last_thread = thread
+            pid = thread.pid
+            self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
+            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
+            self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
+            if thread.now_ns > self.now_ns:
+                self.now_ns = thread.now_ns
+            self.nr_finished += 1
+        if self.between_calls is not None and self.background_due():
+            self.background_pending = True
+        if error is not None:
+            raise error
+        return result, (ran, user, system, times.iowait_ns - iowait0, times.lock_wait_ns - wait0)
 
     def run_background(self) -> None:
         """The background work owed since a call ended (kswapd's turn), if any."""

@@ -138,8 +138,26 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.MadviseResponse(), task.cost
 
     async def _touch(self, r: process_pb2.TouchRequest, timeout: float | None) -> Performed:
+        response = self._touch_at_once(r, timeout)
+        if response is not None:
+            return response, None  # its cost is in it already
         task = await self._task("touch", r, timeout, r.addr, r.write)
         return process_pb2.TouchResponse(result=convert.FAULT_TO_PROTO[task.result]), task.cost
+
+    def _touch_at_once(
+        self, r: process_pb2.TouchRequest, timeout: float | None
+    ) -> process_pb2.TouchResponse | None:
+        """The Touch run at once when the scheduler is idle (TaskRunner.run_alone), its reply
+        with its cost; None when it must be queued."""
+        done = self._runner.run_alone(
+            "touch", r.pid, r.addr, r.write, tid=r.tid or None, timeout=timeout
+        )
+        if done is None:
+            return None
+        result, cost = done
+        return process_pb2.TouchResponse(
+            result=convert.FAULT_TO_PROTO[result], cost=convert.call_cost(cost)
+        )
 
     async def _touch_many(
         self, r: process_pb2.TouchManyRequest, timeout: float | None
@@ -225,8 +243,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             raise death_of(info)
         return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
-    async def _unary(self, operation: str, request: Any, context: Context) -> Any:
-        session = self._authorize(context, request.pid)
+    async def _unary(
+        self, operation: str, request: Any, context: Context, session: Session | None = None
+    ) -> Any:
+        """One operation as a unary RPC (*session*: already authorized)."""
+        session = session or self._authorize(context, request.pid)
         with self._sessions.call_in_flight(session):  # a queued or running call holds the lease
             response = await self._perform(operation, request, context.time_remaining())
         if self._settings.realtime_factor:
@@ -261,7 +282,15 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Touch(
         self, request: process_pb2.TouchRequest, context: Context
     ) -> process_pb2.TouchResponse:
-        return await self._unary("touch", request, context)  # type: ignore[no-any-return]
+        # The common call: run at once (no queue, no task) unless the scheduler is busy. Its
+        # lease needs no call_in_flight: the call begins and ends in this one step of the loop,
+        # right after authorize renewed the lease.
+        session = self._authorize(context, request.pid)
+        if not self._settings.realtime_factor:
+            response = self._touch_at_once(request, context.time_remaining())
+            if response is not None:
+                return response
+        return await self._unary("touch", request, context, session)  # type: ignore[no-any-return]
 
     async def TouchMany(
         self, request: process_pb2.TouchManyRequest, context: Context

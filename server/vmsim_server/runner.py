@@ -21,8 +21,9 @@ from typing import Any
 
 import structlog
 
-from vmsim_kernel import KernelError, Machine
-from vmsim_kernel.sched import CallTask
+from vmsim_kernel import KernelBug, KernelError, Machine
+from vmsim_kernel.entry import one_quantum_calls
+from vmsim_kernel.sched import CallTask, CostNumbers
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
 
@@ -54,6 +55,38 @@ class TaskRunner:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._one_quantum = one_quantum_calls(machine)
+
+    def run_alone(
+        self, name: str, pid: int, *args: Any, tid: int | None, timeout: float | None
+    ) -> tuple[Any, CostNumbers] | None:
+        """Process call *name* at once when it is one quantum by construction (a Touch, an
+        mprotect ...) and the scheduler is idle: (result, cost numbers); None otherwise (the
+        caller then queues it with call()).
+
+        The machine ends up exactly as call() would leave it (Scheduler.run_alone), minus
+        the CallTask, the generator and the cost objects: the common Touch's path.
+
+        Raises:
+            KernelError: the call failed (KernelBug, logged, for a defect in it).
+        """
+        machine = self._machine
+        work = self._one_quantum.get(name)
+        if (
+            work is None
+            or self._closing
+            or not machine.sched.idle
+            or (timeout is not None and timeout <= 0)  # call() stops it: DEADLINE_EXCEEDED
+        ):
+            return None
+        thread = machine.kernel.thread_of(pid, tid)
+        try:
+            return machine.sched.run_alone(thread, work, machine, pid, *args)
+        except KernelError:
+            raise
+        except Exception as error:
+            log.exception("quantum failed", call=name, error=repr(error))
+            raise KernelBug(f"{error!r}") from error
 
     def start(self) -> None:
         """Begin stepping (call once, on the server's event loop)."""

@@ -19,7 +19,9 @@ lock and swap-queue waits inside them), never the time it sat on the run queue.
 
 A task's work is a generator that yields at quantum boundaries. Cancelling a task closes its
 generator at such a boundary, so the machine is never left half-way through a step: the
-pages an interrupted TouchMany touched stay touched, and nothing else happened.
+pages an interrupted TouchMany touched stay touched, and nothing else happened. A call of
+one quantum by construction on an idle scheduler may skip the task and the generator
+(run_alone): the same accounting, in plain numbers.
 """
 
 from __future__ import annotations

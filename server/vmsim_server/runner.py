@@ -3,7 +3,8 @@
 Every timed process call is queued on the kernel's scheduler (vmsim_kernel.sched). A call
 that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
 the scheduler would pick it anyway, and a call of one quantum (a Touch, a small TouchMany)
-then costs no hand-off at all. Everything else is awaited: one coroutine steps the run queue
+then costs no hand-off at all; a call of one quantum by construction (a Touch) on an idle
+scheduler runs through run_alone, without even a task. Everything else is awaited: one coroutine steps the run queue
 a quantum at a time and yields to the event loop between quanta, so health checks,
 heartbeats, other clients and signals are served while a long TouchMany runs. Before each
 quantum the runner stops the calls whose client cancelled or whose deadline passed: they

@@ -249,6 +249,39 @@ class Scheduler:
         return min(self.cpus, key=lambda cpu: (cpu.now_ns, cpu.cpu))
 
     # ---- running ------------------------------------------------------------------------------
+    def _begin_quantum(self, thread: SimThread, last_cpu: int | None) -> tuple[SimCpu, int]:
+        """Put *thread* on its CPU for a quantum: (the CPU, the quantum's start time).
+
+        The CPU idles until the thread is ready; a CPU that last ran another thread charges
+        this one a context switch.
+        """
+        cpu = self._place(thread, last_cpu)
+        cpu_now = cpu.now_ns
+        start = cpu_now if cpu_now > thread.now_ns else thread.now_ns
+        if start > cpu_now:
+            cpu.idle_ns += start - cpu_now
+        thread.now_ns = start
+        if cpu.last_thread is not None and cpu.last_thread is not thread:
+            thread.run(self.costs.context_switch_ns)
+            cpu.nr_switches += 1
+        return cpu, start
+
+    def _end_quantum(self, cpu: SimCpu, thread: SimThread, start: int, used: int) -> int:
+        """Charge a quantum begun at *start* that used *used* ns of CPU: returns how long it
+        ran in simulated time (its waits included)."""
+        ran = thread.now_ns - start
+        cpu.now_ns = start + used
+        cpu.busy_ns += used
+        cpu.nr_quanta += 1
+        cpu.last_thread = thread
+        pid = thread.pid
+        self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
+        self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
+        self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
+        if thread.now_ns > self.now_ns:
+            self.now_ns = thread.now_ns
+        return ran
+
     def step(self, task: CallTask | None = None) -> CallTask | None:
         """Run one quantum of *task* (default: the one pick_next chooses); returns it.
 
@@ -269,17 +302,11 @@ class Scheduler:
         # Plain attribute arithmetic below, no snapshots: every process call pays this step.
         thread = task.thread
         times = thread.times
-        cpu = self._place(thread, task.last_cpu)
-        start = cpu.now_ns if cpu.now_ns > thread.now_ns else thread.now_ns
-        if task.nr_quanta:
-            task.runqueue_wait_ns += start - thread.now_ns
-        if start > cpu.now_ns:
-            cpu.idle_ns += start - cpu.now_ns
-        thread.now_ns = start
+        ready = thread.now_ns
         busy_before = times.user_ns + times.system_ns
-        if cpu.last_thread is not None and cpu.last_thread is not thread:
-            thread.run(self.costs.context_switch_ns)
-            cpu.nr_switches += 1
+        cpu, start = self._begin_quantum(thread, task.last_cpu)
+        if task.nr_quanta:
+            task.runqueue_wait_ns += start - ready
         previous, self.current = self.current, thread
         try:
             next(task.steps)
@@ -296,20 +323,9 @@ class Scheduler:
         finally:
             self.current = previous
             used = times.user_ns + times.system_ns - busy_before
-            ran = thread.now_ns - start
-            cpu.now_ns = start + used
-            cpu.busy_ns += used
-            cpu.nr_quanta += 1
-            cpu.last_thread = thread
             task.last_cpu = cpu.cpu
             task.nr_quanta += 1
-            task.running_ns += ran
-            pid = thread.pid
-            self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
-            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
-            self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
-            if thread.now_ns > self.now_ns:
-                self.now_ns = thread.now_ns
+            task.running_ns += self._end_quantum(cpu, thread, start, used)
             if task.state is not TaskState.RUNNABLE:
                 task._final_cost = task.cost
                 self.run_queue.remove(task)
@@ -345,21 +361,8 @@ class Scheduler:
         """
         next(self._ids)
         times = thread.times
-        user0, system0, iowait0, wait0 = (
-            times.user_ns,
-            times.system_ns,
-            times.iowait_ns,
-            times.lock_wait_ns,
-        )
-        cpu = self._place(thread, None)
-        cpu_now = cpu.now_ns
-        start = cpu_now if cpu_now > thread.now_ns else thread.now_ns
-        if start > cpu_now:
-            cpu.idle_ns += start - cpu_now
-        thread.now_ns = start
-        if cpu.last_thread is not None and cpu.last_thread is not thread:
-            thread.run(self.costs.context_switch_ns)
-            cpu.nr_switches += 1
+        _now, user0, system0, iowait0, wait0 = thread.snapshot()
+        cpu, start = self._begin_quantum(thread, None)
         previous, self.current = self.current, thread
         result: Any = None
         error: KernelError | None = None
@@ -370,18 +373,7 @@ class Scheduler:
         finally:  # a defect too is charged the quantum it ran, as step() does
             self.current = previous
             user, system = times.user_ns - user0, times.system_ns - system0
-            used = user + system
-            ran = thread.now_ns - start
-            cpu.now_ns = start + used
-            cpu.busy_ns += used
-            cpu.nr_quanta += 1
-            cpu.last_thread = thread
-            pid = thread.pid
-            self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
-            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
-            self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
-            if thread.now_ns > self.now_ns:
-                self.now_ns = thread.now_ns
+            ran = self._end_quantum(cpu, thread, start, user + system)
             self.nr_finished += 1
         if self.between_calls is not None and self.background_due():
             self.background_pending = True

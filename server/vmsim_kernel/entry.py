@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .machine import Machine
     from .sched import CallTask
 
-__all__ = ["one_quantum_calls", "preemptible", "submit", "syscall"]
+__all__ = ["one_quantum", "preemptible", "submit", "syscall"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,15 +69,14 @@ def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]
     return wrapper
 
 
-def one_quantum_calls(machine: Machine) -> dict[str, Callable[..., Any]]:
-    """The process calls of *machine* that are one quantum by construction (`syscall`), by
-    name: their plain functions, called as f(machine, pid, *args) by Scheduler.run_alone."""
-    calls = {}
-    for name in dir(type(machine)):
-        once = getattr(getattr(type(machine), name), "once", None)
-        if once is not None:
-            calls[name] = once
-    return calls
+def one_quantum(machine: Machine, name: str) -> Callable[..., Any] | None:
+    """Process call *name* of *machine* as a plain function, f(machine, pid, *args), if it is
+    one quantum by construction (`syscall`), for Scheduler.run_alone; else None (a call set
+    on the instance, as a test's stub, is always submitted)."""
+    entry = getattr(machine, name, None)
+    if not hasattr(entry, "__self__"):
+        return None
+    return getattr(entry, "once", None)
 
 
 def submit(machine: Machine, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:

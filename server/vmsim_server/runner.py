@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from vmsim_kernel import KernelBug, KernelError, Machine
-from vmsim_kernel.entry import one_quantum_calls
+from vmsim_kernel.entry import one_quantum
 from vmsim_kernel.sched import CallTask, CostNumbers
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
@@ -56,7 +56,7 @@ class TaskRunner:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
-        self._one_quantum = one_quantum_calls(machine)
+        self._sched = machine.sched
 
     def run_alone(
         self, name: str, pid: int, *args: Any, tid: int | None, timeout: float | None
@@ -72,17 +72,17 @@ class TaskRunner:
             KernelError: the call failed (KernelBug, logged, for a defect in it).
         """
         machine = self._machine
-        work = self._one_quantum.get(name)
+        work = one_quantum(machine, name)
         if (
             work is None
             or self._closing
-            or not machine.sched.idle
+            or not self._sched.idle
             or (timeout is not None and timeout <= 0)  # call() stops it: DEADLINE_EXCEEDED
         ):
             return None
         thread = machine.kernel.thread_of(pid, tid)
         try:
-            return machine.sched.run_alone(thread, work, machine, pid, *args)
+            return self._sched.run_alone(thread, work, machine, pid, *args)
         except KernelError:
             raise
         except Exception as error:

@@ -3,6 +3,7 @@ cancellation, overlap-only contention, deterministic replay, the lock experiment
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from itertools import pairwise
 from typing import Any
 
@@ -24,7 +25,7 @@ from vmsim_kernel import (
     MiB,
     ProcessState,
 )
-from vmsim_kernel.entry import one_quantum_calls
+from vmsim_kernel.entry import one_quantum
 from vmsim_kernel.journal import replay_journal
 from vmsim_kernel.lock_experiment import run_experiment
 from vmsim_kernel.locks import BusyIntervals, LockHolds, LockRegistry
@@ -422,7 +423,8 @@ def _touch_sequence(fast: bool) -> tuple[list[Any], Machine, list[Any]]:
     events: list[Any] = []
     machine.add_event_listener(events.append)
     sched = machine.sched
-    once = one_quantum_calls(machine)["touch"]
+    once = one_quantum(machine, "touch")
+    assert once is not None
     pids = [machine.spawn("a"), machine.spawn("b")]
     bases = [machine.mmap(pid, 0, 3 * 8 * MiB, RW, ANON) for pid in pids]
     outcomes: list[Any] = []
@@ -476,3 +478,27 @@ def test_a_touch_run_at_once_leaves_the_machine_as_the_queued_touch_does() -> No
     assert fast.lock_stat() == general.lock_stat()
     assert fast.sched.schedstat() == general.sched.schedstat()
     assert fast.sched.nr_finished == general.sched.nr_finished
+
+
+def test_a_defect_in_a_call_run_at_once_is_raised_after_its_quantum_is_charged() -> None:
+    def broken(machine: Machine, pid: int) -> None:
+        machine.kernel.current.run(5_000)  # it computed, then broke an invariant
+        raise RuntimeError("invariant broken on purpose")
+
+    machines = [Machine(MachineConfig(ram_bytes=8 * MiB, swap_bytes=0)) for _ in range(2)]
+    pids = [machine.spawn("p") for machine in machines]
+    at_once, queued = machines
+    thread = at_once.kernel.thread_of(pids[0], None)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        at_once.sched.run_alone(thread, broken, at_once, pids[0])
+
+    def broken_steps() -> Generator[None, None, None]:  # the same call, queued as a task
+        broken(queued, pids[1])
+        yield
+
+    task = queued.sched.submit("broken", queued.kernel.thread_of(pids[1], None), broken_steps())
+    with pytest.raises(RuntimeError, match="on purpose"):
+        queued.sched.step(task)
+    assert at_once.sched.schedstat() == queued.sched.schedstat()
+    assert at_once.cpu_times() == queued.cpu_times() and at_once.now_ns == queued.now_ns
+    assert at_once.sched.idle  # nothing left queued: the next call runs at once too

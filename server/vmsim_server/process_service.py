@@ -25,7 +25,7 @@ from vmsim_kernel import (
     ProcessKilled,
     ProcessState,
 )
-from vmsim_kernel.sched import CallTask
+from vmsim_kernel.sched import CallTask, CostNumbers
 from vmsim_kernel.timing import CallCost
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
@@ -44,6 +44,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 TIMED_OPERATIONS = frozenset(
     {"mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write"}
 )
+TOUCH_REPLIES_KEPT = 1024  # distinct Touch replies kept for reuse (then forgotten at once)
 # A reply, and the cost of the scheduler task that produced it (None: not a timed call).
 Performed = tuple[Any, CallCost | None]
 
@@ -72,6 +73,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._settings = settings
         self._runner = runner
         self._limits = limits or ClientLimits(settings)
+        # Touch replies by (result, cost): built once, then shared (read only: grpc serializes
+        # them, a Run stream copies them into its RunResponse). Saves ~3 us a call.
+        self._touch_replies: dict[tuple[Any, CostNumbers], process_pb2.TouchResponse] = {}
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
@@ -154,10 +158,15 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         )
         if done is None:
             return None
-        result, cost = done
-        return process_pb2.TouchResponse(
-            result=convert.FAULT_TO_PROTO[result], cost=convert.call_cost(cost)
-        )
+        reply = self._touch_replies.get(done)
+        if reply is None:  # few distinct (result, cost) pairs: a resident touch costs the same
+            if len(self._touch_replies) >= TOUCH_REPLIES_KEPT:
+                self._touch_replies.clear()
+            result, cost = done
+            reply = self._touch_replies[done] = process_pb2.TouchResponse(
+                result=convert.FAULT_TO_PROTO[result], cost=convert.call_cost(cost)
+            )
+        return reply
 
     async def _touch_many(
         self, r: process_pb2.TouchManyRequest, timeout: float | None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .machine import Machine
     from .sched import CallTask
 
-__all__ = ["preemptible", "submit", "syscall"]
+__all__ = ["one_quantum", "preemptible", "submit", "syscall"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,7 +34,9 @@ def syscall(method: Callable[P, R]) -> Callable[P, R]:
         yield  # a generator that never yields: the whole call is one quantum
 
     functools.update_wrapper(steps, method)
-    return preemptible(steps)
+    wrapper = preemptible(steps)
+    wrapper.once = method  # type: ignore[attr-defined]  # for Scheduler.run_alone (one_quantum)
+    return wrapper
 
 
 def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]:
@@ -65,6 +67,16 @@ def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]
 
     wrapper.steps = method  # type: ignore[attr-defined]
     return wrapper
+
+
+def one_quantum(machine: Machine, name: str) -> Callable[..., Any] | None:
+    """Process call *name* of *machine* as a plain function, f(machine, pid, *args), if it is
+    one quantum by construction (`syscall`), for Scheduler.run_alone; else None (a call set
+    on the instance, as a test's stub, is always submitted)."""
+    entry = getattr(machine, name, None)
+    if not hasattr(entry, "__self__"):
+        return None
+    return getattr(entry, "once", None)
 
 
 def submit(machine: Machine, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:

@@ -19,7 +19,9 @@ lock and swap-queue waits inside them), never the time it sat on the run queue.
 
 A task's work is a generator that yields at quantum boundaries. Cancelling a task closes its
 generator at such a boundary, so the machine is never left half-way through a step: the
-pages an interrupted TouchMany touched stay touched, and nothing else happened.
+pages an interrupted TouchMany touched stay touched, and nothing else happened. A call of
+one quantum by construction on an idle scheduler may skip the task and the generator
+(run_alone): the same accounting, in plain numbers.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "QUANTUM_ZAP_PAGES",
     "RESIDENT_WINDOW_GROWTH",
     "CallTask",
+    "CostNumbers",
     "JournalHook",
     "Scheduler",
     "SimCpu",
@@ -71,6 +74,8 @@ QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quan
 QUANTUM_ZAP_PAGES: Final = 128
 
 Steps = Generator[None, None, Any]
+# A call's cost as plain numbers (ns): total, user, system, iowait, lock wait (CallCost's fields).
+CostNumbers = tuple[int, int, int, int, int]
 
 
 def next_quantum_length(length: int, nr_touched: int) -> int:
@@ -227,12 +232,11 @@ class Scheduler:
         """Tasks on the run queue."""
         return len(self.run_queue)
 
-    def _place(self, task: CallTask) -> SimCpu:
-        """The CPU the task runs its next quantum on."""
-        thread = task.thread
+    def _place(self, thread: SimThread, last_cpu: int | None) -> SimCpu:
+        """The CPU *thread*'s task runs its next quantum on (*last_cpu*: where it ran the last)."""
         ready = thread.now_ns
-        if task.last_cpu is not None and self.cpus[task.last_cpu].now_ns <= ready:
-            return self.cpus[task.last_cpu]
+        if last_cpu is not None and self.cpus[last_cpu].now_ns <= ready:
+            return self.cpus[last_cpu]
         first_free = None
         for cpu in self.cpus:
             if cpu.now_ns <= ready:
@@ -245,6 +249,39 @@ class Scheduler:
         return min(self.cpus, key=lambda cpu: (cpu.now_ns, cpu.cpu))
 
     # ---- running ------------------------------------------------------------------------------
+    def _begin_quantum(self, thread: SimThread, last_cpu: int | None) -> tuple[SimCpu, int]:
+        """Put *thread* on its CPU for a quantum: (the CPU, the quantum's start time).
+
+        The CPU idles until the thread is ready; a CPU that last ran another thread charges
+        this one a context switch.
+        """
+        cpu = self._place(thread, last_cpu)
+        cpu_now = cpu.now_ns
+        start = cpu_now if cpu_now > thread.now_ns else thread.now_ns
+        if start > cpu_now:
+            cpu.idle_ns += start - cpu_now
+        thread.now_ns = start
+        if cpu.last_thread is not None and cpu.last_thread is not thread:
+            thread.run(self.costs.context_switch_ns)
+            cpu.nr_switches += 1
+        return cpu, start
+
+    def _end_quantum(self, cpu: SimCpu, thread: SimThread, start: int, used: int) -> int:
+        """Charge a quantum begun at *start* that used *used* ns of CPU: returns how long it
+        ran in simulated time (its waits included)."""
+        ran = thread.now_ns - start
+        cpu.now_ns = start + used
+        cpu.busy_ns += used
+        cpu.nr_quanta += 1
+        cpu.last_thread = thread
+        pid = thread.pid
+        self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
+        self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
+        self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
+        if thread.now_ns > self.now_ns:
+            self.now_ns = thread.now_ns
+        return ran
+
     def step(self, task: CallTask | None = None) -> CallTask | None:
         """Run one quantum of *task* (default: the one pick_next chooses); returns it.
 
@@ -265,17 +302,11 @@ class Scheduler:
         # Plain attribute arithmetic below, no snapshots: every process call pays this step.
         thread = task.thread
         times = thread.times
-        cpu = self._place(task)
-        start = cpu.now_ns if cpu.now_ns > thread.now_ns else thread.now_ns
-        if task.nr_quanta:
-            task.runqueue_wait_ns += start - thread.now_ns
-        if start > cpu.now_ns:
-            cpu.idle_ns += start - cpu.now_ns
-        thread.now_ns = start
+        ready = thread.now_ns
         busy_before = times.user_ns + times.system_ns
-        if cpu.last_thread is not None and cpu.last_thread is not thread:
-            thread.run(self.costs.context_switch_ns)
-            cpu.nr_switches += 1
+        cpu, start = self._begin_quantum(thread, task.last_cpu)
+        if task.nr_quanta:
+            task.runqueue_wait_ns += start - ready
         previous, self.current = self.current, thread
         try:
             next(task.steps)
@@ -292,20 +323,9 @@ class Scheduler:
         finally:
             self.current = previous
             used = times.user_ns + times.system_ns - busy_before
-            ran = thread.now_ns - start
-            cpu.now_ns = start + used
-            cpu.busy_ns += used
-            cpu.nr_quanta += 1
-            cpu.last_thread = thread
             task.last_cpu = cpu.cpu
             task.nr_quanta += 1
-            task.running_ns += ran
-            pid = thread.pid
-            self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
-            self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
-            self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
-            if thread.now_ns > self.now_ns:
-                self.now_ns = thread.now_ns
+            task.running_ns += self._end_quantum(cpu, thread, start, used)
             if task.state is not TaskState.RUNNABLE:
                 task._final_cost = task.cost
                 self.run_queue.remove(task)
@@ -317,6 +337,49 @@ class Scheduler:
         ):
             self.background_pending = True
         return task
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, no background work owed and no journal: run_alone may run a call."""
+        return not self.run_queue and not self.background_pending and self.journal is None
+
+    def run_alone(
+        self, thread: SimThread, work: Callable[..., Any], *args: Any
+    ) -> tuple[Any, CostNumbers]:
+        """Run a call of one quantum by construction (a `syscall`) of *thread* at once, while
+        the scheduler is `idle`: returns (result, cost) or raises the call's KernelError.
+
+        Exactly what submit() and one step() would do (the task id drawn, the CPU placement,
+        clocks, CPU times, context switch, vruntime, kswapd's turn owed), with plain numbers
+        instead of a CallTask, a generator and CallCost objects: every Touch pays this path.
+        The cost is (total, user, system, iowait, lock wait) in ns, as CallCost's fields.
+
+        Raises:
+            KernelError: the call failed (its quantum ran: the time it took is charged).
+            Exception: any other is a defect, raised as it came after its quantum is
+                charged (as step() does).
+        """
+        next(self._ids)
+        times = thread.times
+        _now, user0, system0, iowait0, wait0 = thread.snapshot()
+        cpu, start = self._begin_quantum(thread, None)
+        previous, self.current = self.current, thread
+        result: Any = None
+        error: KernelError | None = None
+        try:
+            result = work(*args)
+        except KernelError as refused:
+            error = refused
+        finally:  # a defect too is charged the quantum it ran, as step() does
+            self.current = previous
+            user, system = times.user_ns - user0, times.system_ns - system0
+            ran = self._end_quantum(cpu, thread, start, user + system)
+            self.nr_finished += 1
+        if self.between_calls is not None and self.background_due():
+            self.background_pending = True
+        if error is not None:
+            raise error
+        return result, (ran, user, system, times.iowait_ns - iowait0, times.lock_wait_ns - wait0)
 
     def run_background(self) -> None:
         """The background work owed since a call ended (kswapd's turn), if any."""

@@ -18,6 +18,7 @@ from vmsim_kernel import (
     ZoneInfo,
 )
 from vmsim_kernel.framemap import FrameMap
+from vmsim_kernel.sched import CostNumbers
 from vmsim_kernel.segmentation import SegmentTranslation
 from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2
 
@@ -242,14 +243,13 @@ def watch_event(event: Event, dropped: int) -> inspect_pb2.WatchEventsResponse:
     return message
 
 
-def call_cost(cost: CallCost) -> common_pb2.CallCost:
-    """A call's simulated cost."""
+def call_cost(cost: CallCost | CostNumbers) -> common_pb2.CallCost:
+    """A call's simulated cost (a CallCost, or its fields as plain numbers)."""
+    if isinstance(cost, CallCost):
+        cost = (cost.total_ns, cost.user_ns, cost.system_ns, cost.iowait_ns, cost.lock_wait_ns)
+    total, user, system, iowait, wait = cost
     return common_pb2.CallCost(
-        total_ns=cost.total_ns,
-        user_ns=cost.user_ns,
-        system_ns=cost.system_ns,
-        iowait_ns=cost.iowait_ns,
-        lock_wait_ns=cost.lock_wait_ns,
+        total_ns=total, user_ns=user, system_ns=system, iowait_ns=iowait, lock_wait_ns=wait
     )
 
 

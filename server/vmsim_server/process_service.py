@@ -25,7 +25,7 @@ from vmsim_kernel import (
     ProcessKilled,
     ProcessState,
 )
-from vmsim_kernel.sched import CallTask
+from vmsim_kernel.sched import CallTask, CostNumbers
 from vmsim_kernel.timing import CallCost
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
@@ -44,6 +44,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 TIMED_OPERATIONS = frozenset(
     {"mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write"}
 )
+TOUCH_REPLIES_KEPT = 1024  # distinct Touch replies kept for reuse (then forgotten at once)
 # A reply, and the cost of the scheduler task that produced it (None: not a timed call).
 Performed = tuple[Any, CallCost | None]
 
@@ -72,6 +73,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._settings = settings
         self._runner = runner
         self._limits = limits or ClientLimits(settings)
+        # Touch replies by (result, cost): built once, then shared (read only: grpc serializes
+        # them, a Run stream copies them into its RunResponse). Saves ~3 us a call.
+        self._touch_replies: dict[tuple[Any, CostNumbers], process_pb2.TouchResponse] = {}
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
@@ -138,8 +142,31 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.MadviseResponse(), task.cost
 
     async def _touch(self, r: process_pb2.TouchRequest, timeout: float | None) -> Performed:
+        response = self._touch_at_once(r, timeout)
+        if response is not None:
+            return response, None  # its cost is in it already
         task = await self._task("touch", r, timeout, r.addr, r.write)
         return process_pb2.TouchResponse(result=convert.FAULT_TO_PROTO[task.result]), task.cost
+
+    def _touch_at_once(
+        self, r: process_pb2.TouchRequest, timeout: float | None
+    ) -> process_pb2.TouchResponse | None:
+        """The Touch run at once when the scheduler is idle (TaskRunner.run_alone), its reply
+        with its cost; None when it must be queued."""
+        done = self._runner.run_alone(
+            "touch", r.pid, r.addr, r.write, tid=r.tid or None, timeout=timeout
+        )
+        if done is None:
+            return None
+        reply = self._touch_replies.get(done)
+        if reply is None:  # few distinct (result, cost) pairs: a resident touch costs the same
+            if len(self._touch_replies) >= TOUCH_REPLIES_KEPT:
+                self._touch_replies.clear()
+            result, cost = done
+            reply = self._touch_replies[done] = process_pb2.TouchResponse(
+                result=convert.FAULT_TO_PROTO[result], cost=convert.call_cost(cost)
+            )
+        return reply
 
     async def _touch_many(
         self, r: process_pb2.TouchManyRequest, timeout: float | None
@@ -225,8 +252,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             raise death_of(info)
         return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
-    async def _unary(self, operation: str, request: Any, context: Context) -> Any:
-        session = self._authorize(context, request.pid)
+    async def _unary(
+        self, operation: str, request: Any, context: Context, session: Session | None = None
+    ) -> Any:
+        """One operation as a unary RPC (*session*: already authorized)."""
+        session = session or self._authorize(context, request.pid)
         with self._sessions.call_in_flight(session):  # a queued or running call holds the lease
             response = await self._perform(operation, request, context.time_remaining())
         if self._settings.realtime_factor:
@@ -261,7 +291,15 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Touch(
         self, request: process_pb2.TouchRequest, context: Context
     ) -> process_pb2.TouchResponse:
-        return await self._unary("touch", request, context)  # type: ignore[no-any-return]
+        # The common call: run at once (no queue, no task) unless the scheduler is busy. Its
+        # lease needs no call_in_flight: the call begins and ends in this one step of the loop,
+        # right after authorize renewed the lease.
+        session = self._authorize(context, request.pid)
+        if not self._settings.realtime_factor:
+            response = self._touch_at_once(request, context.time_remaining())
+            if response is not None:
+                return response
+        return await self._unary("touch", request, context, session)  # type: ignore[no-any-return]
 
     async def TouchMany(
         self, request: process_pb2.TouchManyRequest, context: Context

@@ -3,7 +3,8 @@
 Every timed process call is queued on the kernel's scheduler (vmsim_kernel.sched). A call
 that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
 the scheduler would pick it anyway, and a call of one quantum (a Touch, a small TouchMany)
-then costs no hand-off at all. Everything else is awaited: one coroutine steps the run queue
+then costs no hand-off at all; a call of one quantum by construction (a Touch) on an idle
+scheduler runs through run_alone, without even a task. Everything else is awaited: one coroutine steps the run queue
 a quantum at a time and yields to the event loop between quanta, so health checks,
 heartbeats, other clients and signals are served while a long TouchMany runs. Before each
 quantum the runner stops the calls whose client cancelled or whose deadline passed: they
@@ -21,8 +22,9 @@ from typing import Any
 
 import structlog
 
-from vmsim_kernel import KernelError, Machine
-from vmsim_kernel.sched import CallTask
+from vmsim_kernel import KernelBug, KernelError, Machine
+from vmsim_kernel.entry import one_quantum
+from vmsim_kernel.sched import CallTask, CostNumbers
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
 
@@ -54,6 +56,38 @@ class TaskRunner:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._sched = machine.sched
+
+    def run_alone(
+        self, name: str, pid: int, *args: Any, tid: int | None, timeout: float | None
+    ) -> tuple[Any, CostNumbers] | None:
+        """Process call *name* at once when it is one quantum by construction (a Touch, an
+        mprotect ...) and the scheduler is idle: (result, cost numbers); None otherwise (the
+        caller then queues it with call()).
+
+        The machine ends up exactly as call() would leave it (Scheduler.run_alone), minus
+        the CallTask, the generator and the cost objects: the common Touch's path.
+
+        Raises:
+            KernelError: the call failed (KernelBug, logged, for a defect in it).
+        """
+        machine = self._machine
+        work = one_quantum(machine, name)
+        if (
+            work is None
+            or self._closing
+            or not self._sched.idle
+            or (timeout is not None and timeout <= 0)  # call() stops it: DEADLINE_EXCEEDED
+        ):
+            return None
+        thread = machine.kernel.thread_of(pid, tid)
+        try:
+            return self._sched.run_alone(thread, work, machine, pid, *args)
+        except KernelError:
+            raise
+        except Exception as error:
+            log.exception("quantum failed", call=name, error=repr(error))
+            raise KernelBug(f"{error!r}") from error
 
     def start(self) -> None:
         """Begin stepping (call once, on the server's event loop)."""

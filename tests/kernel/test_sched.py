@@ -3,6 +3,7 @@ cancellation, overlap-only contention, deterministic replay, the lock experiment
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from itertools import pairwise
 from typing import Any
 
@@ -20,9 +21,11 @@ from vmsim_kernel import (
     FaultResult,
     KernelError,
     Machine,
+    MachineConfig,
     MiB,
     ProcessState,
 )
+from vmsim_kernel.entry import one_quantum
 from vmsim_kernel.journal import replay_journal
 from vmsim_kernel.lock_experiment import run_experiment
 from vmsim_kernel.locks import BusyIntervals, LockHolds, LockRegistry
@@ -410,3 +413,92 @@ def test_the_lock_experiment_shows_both_textbook_orderings_deterministically() -
     for run in (verdict.short_spin, verdict.io_spin, verdict.io_sleep):
         assert run.waittime_max_ns <= run.holdtime_max_ns and "lock" in run.lock_stat
     assert run_experiment(seed=4) == verdict
+
+
+def _touch_sequence(fast: bool) -> tuple[list[Any], Machine, list[Any]]:
+    """Two processes touching 3x RAM's worth of pages in turn (hits, first touches, reclaim,
+    kswapd, swap-ins, a refused address), each Touch run at once by Scheduler.run_alone when
+    *fast* and the scheduler is idle, else submitted and stepped as the server's queue does."""
+    machine = Machine(MachineConfig(ram_bytes=8 * MiB, swap_bytes=32 * MiB))
+    events: list[Any] = []
+    machine.add_event_listener(events.append)
+    sched = machine.sched
+    once = one_quantum(machine, "touch")
+    assert once is not None
+    pids = [machine.spawn("a"), machine.spawn("b")]
+    bases = [machine.mmap(pid, 0, 3 * 8 * MiB, RW, ANON) for pid in pids]
+    outcomes: list[Any] = []
+    machine.nr_at_once = 0  # type: ignore[attr-defined]
+    rng = np.random.default_rng(1)
+    calls = [
+        (i % 2, int(rng.integers(0, 3 * 8 * MiB // PAGE_SIZE)), bool(i % 3)) for i in range(6000)
+    ]
+    calls.insert(100, (0, -1, False))  # an address that is not 32-bit: refused
+    for which, page, write in calls:
+        pid = pids[which]
+        addr = bases[which] + page * PAGE_SIZE if page >= 0 else 1 << 32
+        if fast and sched.idle:
+            machine.nr_at_once += 1  # type: ignore[attr-defined]
+            try:
+                outcomes.append(
+                    sched.run_alone(
+                        machine.kernel.thread_of(pid, None), once, machine, pid, addr, write
+                    )
+                )
+            except KernelError as error:
+                outcomes.append(repr(error))
+            continue
+        task = machine.submit("touch", pid, addr, write)
+        while not task.done:
+            sched.step(task)
+        cost = task.cost
+        outcome = (
+            (
+                task.result,
+                (cost.total_ns, cost.user_ns, cost.system_ns, cost.iowait_ns, cost.lock_wait_ns),
+            )
+            if task.error is None
+            else repr(task.error)
+        )
+        outcomes.append(outcome)
+    return outcomes, machine, events
+
+
+def test_a_touch_run_at_once_leaves_the_machine_as_the_queued_touch_does() -> None:
+    queued, general, general_events = _touch_sequence(fast=False)
+    at_once, fast, fast_events = _touch_sequence(fast=True)
+    assert at_once == queued  # results and costs, call by call
+    assert fast.nr_at_once > len(queued) // 2  # type: ignore[attr-defined]  # most ran at once
+    assert FaultResult.MAJOR in {o[0] for o in queued if isinstance(o, tuple)}  # swap-ins ran
+    assert general.vmstat()["pgscan_kswapd"] > 0  # kswapd's turns ran between calls
+    assert fast_events == general_events
+    assert fast.vmstat() == general.vmstat()
+    assert fast.cpu_times() == general.cpu_times()
+    assert fast.now_ns == general.now_ns
+    assert fast.lock_stat() == general.lock_stat()
+    assert fast.sched.schedstat() == general.sched.schedstat()
+    assert fast.sched.nr_finished == general.sched.nr_finished
+
+
+def test_a_defect_in_a_call_run_at_once_is_raised_after_its_quantum_is_charged() -> None:
+    def broken(machine: Machine, pid: int) -> None:
+        machine.kernel.current.run(5_000)  # it computed, then broke an invariant
+        raise RuntimeError("invariant broken on purpose")
+
+    machines = [Machine(MachineConfig(ram_bytes=8 * MiB, swap_bytes=0)) for _ in range(2)]
+    pids = [machine.spawn("p") for machine in machines]
+    at_once, queued = machines
+    thread = at_once.kernel.thread_of(pids[0], None)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        at_once.sched.run_alone(thread, broken, at_once, pids[0])
+
+    def broken_steps() -> Generator[None, None, None]:  # the same call, queued as a task
+        broken(queued, pids[1])
+        yield
+
+    task = queued.sched.submit("broken", queued.kernel.thread_of(pids[1], None), broken_steps())
+    with pytest.raises(RuntimeError, match="on purpose"):
+        queued.sched.step(task)
+    assert at_once.sched.schedstat() == queued.sched.schedstat()
+    assert at_once.cpu_times() == queued.cpu_times() and at_once.now_ns == queued.now_ns
+    assert at_once.sched.idle  # nothing left queued: the next call runs at once too

@@ -56,6 +56,27 @@ def test_a_call_alone_on_the_run_queue_is_answered_without_the_stepping_loop() -
     assert machine.sched.nr_running == 0
 
 
+def test_a_lone_touch_runs_at_once_without_a_task_and_reports_its_own_cost() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    runner = TaskRunner(machine)  # never started
+    untouched = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
+    hit = runner.run_alone("touch", pid, base, False, tid=None, timeout=5)
+    fault = runner.run_alone("touch", pid, untouched, True, tid=None, timeout=None)
+    assert hit is not None and fault is not None
+    assert hit[0] is FaultResult.HIT and fault[0] is FaultResult.MINOR
+    assert 0 < hit[1][0] < fault[1][0]  # a first touch costs more than a resident one
+    assert machine.sched.nr_running == 0 and machine.sched.nr_finished >= 2
+
+
+def test_a_touch_is_not_run_at_once_behind_a_queued_call_or_past_its_deadline() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    runner = TaskRunner(machine)
+    assert runner.run_alone("touch", pid, base, False, tid=None, timeout=0) is None
+    assert runner.run_alone("touch_many", pid, [base], False, tid=None, timeout=5) is None
+    machine.submit("touch", pid, base, False)  # someone else is already on the run queue
+    assert runner.run_alone("touch", pid, base, False, tid=None, timeout=5) is None
+
+
 def test_a_call_behind_another_waits_for_the_stepping_loop() -> None:
     machine, pid, base = _machine_with_resident_pages(1)
     runner = TaskRunner(machine)  # not started: a queued call cannot finish

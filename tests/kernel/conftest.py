@@ -6,11 +6,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from vmsim_kernel import Machine, MachineConfig, MiB
+from vmsim_kernel import PAGE_SIZE, Machine, MachineConfig, MiB
 
 MachineFactory = Callable[..., Machine]
+
+
+def pages(base: int, count: int) -> np.ndarray[Any, Any]:
+    """The addresses of *count* pages from *base*, as touch_many takes them."""
+    return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
 @pytest.fixture

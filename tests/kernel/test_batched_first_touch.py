@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.kernel.conftest import pages
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -32,10 +33,6 @@ from vmsim_kernel.results import Event
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
-
-
-def pages(base: int, count: int) -> np.ndarray[Any, Any]:
-    return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
 # ---- bulk allocation ------------------------------------------------------------------------

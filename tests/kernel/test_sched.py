@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.kernel.conftest import pages
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -42,10 +43,6 @@ from vmsim_kernel.timing import CostModel, SimThread
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
-
-
-def pages(base: int, count: int) -> np.ndarray[Any, Any]:
-    return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
 def resident(machine: Machine, pid: int, addrs: np.ndarray[Any, Any]) -> int:

@@ -7,8 +7,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pytest
+from tests.kernel.conftest import pages
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -27,10 +27,6 @@ from vmsim_kernel import (
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
 COUNTERS = ("pswpin", "pswpout", "pgmajfault", "pgfault", "swap_ra", "swap_ra_hit")
-
-
-def pages(base: int, count: int) -> np.ndarray[Any, Any]:
-    return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
 def stamp(index: int) -> bytes:

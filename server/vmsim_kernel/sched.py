@@ -49,6 +49,7 @@ __all__ = [
     "Scheduler",
     "SimCpu",
     "TaskState",
+    "as_kernel_bug",
     "next_quantum_length",
 ]
 
@@ -76,6 +77,11 @@ QUANTUM_ZAP_PAGES: Final = 128
 Steps = Generator[None, None, Any]
 # A call's cost as plain numbers (ns): total, user, system, iowait, lock wait (CallCost's fields).
 CostNumbers = tuple[int, int, int, int, int]
+
+
+def as_kernel_bug(error: Exception) -> KernelBug:
+    """A defect in a quantum as its caller sees it: a KernelBug (another exception's repr)."""
+    return error if isinstance(error, KernelBug) else KernelBug(f"{error!r}")
 
 
 def next_quantum_length(length: int, nr_touched: int) -> int:
@@ -317,7 +323,7 @@ class Scheduler:
             task.error = error
             task.state = TaskState.DONE
         except Exception as error:  # a defect: the call is over, the caller sees the bug
-            task.error = error if isinstance(error, KernelBug) else KernelBug(f"{error!r}")
+            task.error = as_kernel_bug(error)
             task.state = TaskState.DONE
             raise
         finally:

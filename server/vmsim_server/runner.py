@@ -4,12 +4,12 @@ Every timed process call is queued on the kernel's scheduler (vmsim_kernel.sched
 that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
 the scheduler would pick it anyway, and a call of one quantum (a Touch, a small TouchMany)
 then costs no hand-off at all; a call of one quantum by construction (a Touch) on an idle
-scheduler runs through run_alone, without even a task. Everything else is awaited: one coroutine steps the run queue
-a quantum at a time and yields to the event loop between quanta, so health checks,
-heartbeats, other clients and signals are served while a long TouchMany runs. Before each
-quantum the runner stops the calls whose client cancelled or whose deadline passed: they
-end at a quantum boundary with CANCELLED or DEADLINE_EXCEEDED, and what their earlier
-quanta did stays done.
+scheduler runs through run_alone, without even a task. Everything else is awaited: one
+coroutine steps the run queue a quantum at a time and yields to the event loop between quanta,
+so health checks, heartbeats, other clients and signals are served while a long TouchMany
+runs. Before each quantum the runner stops the calls whose client cancelled or whose deadline
+passed: they end at a quantum boundary with CANCELLED or DEADLINE_EXCEEDED, and what their
+earlier quanta did stays done.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 import structlog
 
-from vmsim_kernel import KernelBug, KernelError, Machine
+from vmsim_kernel import KernelError, Machine
 from vmsim_kernel.entry import one_quantum
-from vmsim_kernel.sched import CallTask, CostNumbers
+from vmsim_kernel.sched import CallTask, CostNumbers, as_kernel_bug
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
 
@@ -87,7 +87,7 @@ class TaskRunner:
             raise
         except Exception as error:
             log.exception("quantum failed", call=name, error=repr(error))
-            raise KernelBug(f"{error!r}") from error
+            raise as_kernel_bug(error) from error
 
     def start(self) -> None:
         """Begin stepping (call once, on the server's event loop)."""

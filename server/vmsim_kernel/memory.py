@@ -621,11 +621,12 @@ def touch_many(
     window = 16
     total = len(addrs)
     pgd = ram32[int(pgd_base) : int(pgd_base) + 1024]  # a view: the page directory itself
-    words, pgd_word = kernel.ram_words, int(pgd_base)
+    words, mm = kernel.ram_words, task.mm
     while position < total:
         # A quantum of a thrashing task starts with a fault: the scalar look at its first
         # address spares the bulk check of everything after it.
-        if _would_hit(words, pgd_word, int(addrs[position]), need):
+        word = pte_word_or_none(kernel, mm, int(addrs[position]))
+        if word is not None and words[word] & need == need:
             rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
             vpns = rest >> np.uint32(PAGE_SHIFT)
             pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
@@ -697,14 +698,6 @@ def _fault_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], 
         if batched:
             return batched
     return do_swap_cache_pages(kernel, task, addresses[:_MAX_SWAP_CACHE_BATCH], write)
-
-
-def _would_hit(words: memoryview, pgd_word: int, address: int, need: int) -> bool:
-    """Whether a user access to *address* with the PTE bits *need* would not fault."""
-    pde = words[pgd_word + (address >> PGDIR_SHIFT)]
-    if pde & (_P | _US) != (_P | _US):
-        return False
-    return words[((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)] & need == need
 
 
 def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32]) -> int:

@@ -323,9 +323,8 @@ class _ServiceTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     ) -> None:
         self._wrap = wrap
         self._services: list[grpc.GenericRpcHandler[Any, Any]] = []
-        self._wrapped: dict[
-            str, grpc.RpcMethodHandler[Any, Any]
-        ] = {}  # method path -> wrapped handler
+        # method path -> its wrapped handler
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def add_generic_rpc_handlers(
         self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]

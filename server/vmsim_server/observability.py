@@ -52,10 +52,13 @@ __all__ = [
 
 log = structlog.get_logger("vmsim.server")
 
-# The RPC being handled by this task: (request id prefix, call number, method, grpc context,
-# request). Set once per call (one ContextVar.set); turned into log fields (the request id is
-# the prefix and the number in hex) only when a line is actually logged.
-_current_call: contextvars.ContextVar[tuple[str, int, str, Any, Any] | None] = (
+# The RPC being handled by this task: (request id prefix, call number, method, peer, request).
+# Set once per call (one ContextVar.set); turned into log fields (the request id is the prefix
+# and the number in hex) only when a line is actually logged. The peer is read from the grpc
+# context when the call starts, never later: a line logged after the call ended (a Run
+# stream's teardown ends its process and logs the exit) must not touch the context, whose
+# C call is freed by then (context.peer() on it was a SIGSEGV that any client could cause).
+_current_call: contextvars.ContextVar[tuple[str, int, str, str, Any] | None] = (
     contextvars.ContextVar("vmsim_current_call", default=None)
 )
 _debug_enabled = False  # whether configure_logging let debug lines through
@@ -67,10 +70,10 @@ def _add_call_context(
     """structlog processor: the current RPC's request id, method, peer and pid, if any."""
     call = _current_call.get()
     if call is not None:
-        prefix, number, method, context, request = call
+        prefix, number, method, peer, request = call
         event.setdefault("request_id", f"{prefix}{number:06x}")
         event.setdefault("method", method)
-        event.setdefault("peer", context.peer())
+        event.setdefault("peer", peer)
         pid = getattr(request, "pid", None)
         if isinstance(pid, int):
             event.setdefault("pid", pid)
@@ -430,7 +433,7 @@ class RpcObserver:
 
     def _begin(self, method: str, request: Any, context: Any) -> float:
         # Each RPC runs in its own task, hence its own copy of the context variables.
-        _current_call.set((self._id_prefix, next(self._ids), method, context, request))
+        _current_call.set((self._id_prefix, next(self._ids), method, context.peer(), request))
         return time.perf_counter()
 
     def _end(self, method: str, started: float, code: grpc.StatusCode) -> None:

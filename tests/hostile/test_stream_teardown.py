@@ -1,0 +1,70 @@
+"""Item 1: a client that dies or cancels with Run-stream replies unread never takes the server
+down (it was a SIGSEGV: the stream's teardown logged the process's exit and the log line read
+the peer from the finished call's context)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from conftest import StartServerProcess, client_command, client_env
+from vmsim_proto.v1 import process_pb2, process_pb2_grpc
+
+# Kill and cancel at several points of the server's writing: just after the first reply, and
+# while it is blocked on a full flow-control window with replies queued.
+DELAYS = ("0", "0.3", "0.6", "1.0")
+
+
+def bystander_touches(address: str, seconds: float) -> list[float]:
+    """A well-behaved client touching one resident page for *seconds*: each call's latency."""
+    channel = grpc.insecure_channel(address)
+    stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+    spawned = stub.Spawn(process_pb2.SpawnRequest(name="bystander"), timeout=10)
+    metadata = (("x-vmsim-token", spawned.token),)
+    mapping = process_pb2.MmapRequest(pid=spawned.pid, length=4096, prot=3, flags=0x22)
+    addr = stub.Mmap(mapping, metadata=metadata, timeout=10).addr
+    latencies = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        began = time.perf_counter()
+        touch = process_pb2.TouchRequest(pid=spawned.pid, addr=addr, write=True)
+        stub.Touch(touch, metadata=metadata, timeout=10)
+        latencies.append(time.perf_counter() - began)
+        time.sleep(0.02)
+    stub.Exit(process_pb2.ExitRequest(pid=spawned.pid), metadata=metadata, timeout=10)
+    channel.close()
+    return latencies
+
+
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_clients_dying_or_cancelling_mid_stream_leave_the_server_serving(
+    event_loop: str, start_server_process: StartServerProcess
+) -> None:
+    server = start_server_process("--event-loop", event_loop)
+    clients = [
+        subprocess.Popen(
+            client_command("hostile_stream_client.py", server.address, mode, delay),
+            env=client_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in ("kill", "cancel")
+        for delay in DELAYS
+    ]
+    latencies = bystander_touches(server.address, 4.0)
+    for client in clients:
+        out, err = client.communicate(timeout=60)
+        assert "received one" in out, err
+    time.sleep(0.5)  # every stream's teardown has run by now (ends within a loop turn)
+    assert server.alive(), server.log()
+    assert latencies and max(latencies) < 5.0
+    # Every hostile process ended with its stream, and the server still answers a newcomer.
+    assert len(bystander_touches(server.address, 0.1)) >= 1
+    log = server.log()
+    assert log.count('"process exited"') >= len(clients) + 1, log
+    assert "Segmentation fault" not in log and "Fatal Python error" not in log
+    assert server.stop() == 0

@@ -6,9 +6,14 @@ simulated thread becomes a CallTask on the run queue; `nr_cpus` CPUs run tasks o
 earliest in simulated time (global time order) and, among those runnable when a CPU frees
 up, the one whose process has had the least CPU time (CFS's vruntime, placed at the queue's
 minimum when it wakes, as place_entity() does), so a process with one short call is served
-after about one quantum of a hog. A task goes back to the CPU it last ran on when that CPU is free by the time the
-task is ready (cache affinity), else to the CPU that frees up first; a CPU that switches to
-another thread charges the incoming one a context switch.
+after about one quantum of a hog. Simulated-time order alone could starve a task in real
+time: a thread whose clock ran ahead (it slept through seconds of swap I/O) would wait until
+every busy thread caught up with it, however many quanta that took. So a task passed over
+for MAX_RUNQUEUE_WAIT_QUANTA quanta per CPU is run next, oldest first, whatever its clock
+(the bound CFS's scheduling latency gives a runnable task). A task goes back to the CPU it
+last ran on when that CPU is free by the time the task is ready (cache affinity), else to the
+CPU that frees up first; a CPU that switches to another thread charges the incoming one a
+context switch.
 
 Time: each CPU has a clock, the time until which it is busy. A quantum starts at
 max(CPU clock, thread clock); the thread's clock then runs through the quantum's work,
@@ -37,6 +42,7 @@ from .timing import CallCost, CostModel, SimThread
 
 __all__ = [
     "MAX_QUANTUM_ADDRESSES",
+    "MAX_RUNQUEUE_WAIT_QUANTA",
     "MIN_QUANTUM_ADDRESSES",
     "QUANTUM_COPY_BYTES",
     "QUANTUM_FAULTS",
@@ -73,6 +79,10 @@ QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quan
 # munmap, exit and MADV_DONTNEED tear down at most this many PTEs per quantum (a zapped page
 # costs the host ~30 us: a quantum stays within a few ms).
 QUANTUM_ZAP_PAGES: Final = 128
+
+# A runnable task waits at most this many quanta of others per CPU before it runs (sched_latency
+# 6 ms over sched_min_granularity 0.75 ms: CFS runs every task of a full queue within 8 slices).
+MAX_RUNQUEUE_WAIT_QUANTA: Final = 8
 
 Steps = Generator[None, None, Any]
 # A call's cost as plain numbers (ns): total, user, system, iowait, lock wait (CallCost's fields).
@@ -133,6 +143,7 @@ class CallTask:
     running_ns: int = 0  # sum of the quanta's simulated lengths: the call's total cost
     runqueue_wait_ns: int = 0  # ready but no CPU free (not part of the cost)
     last_cpu: int | None = None
+    ready_since_quantum: int = 0  # the scheduler's quantum count when it last became runnable
     _times_before: tuple[int, int, int, int, int] = field(default=(0, 0, 0, 0, 0))
     _final_cost: CallCost | None = None  # fixed when the task ends
 
@@ -195,6 +206,7 @@ class Scheduler:
         self.nr_quanta_of: dict[int, int] = {}
         self.journal: JournalHook | None = None
         self._ids = itertools.count(1)
+        self.nr_quanta = 0  # quanta run on every CPU: the clock of the real-time wait bound
         self.nr_cancelled = 0
         self.nr_finished = 0
 
@@ -203,6 +215,7 @@ class Scheduler:
         """Put a call on the run queue (it runs when step() picks it)."""
         task = CallTask(next(self._ids), name, thread, steps)
         task._times_before = thread.snapshot()
+        task.ready_since_quantum = self.nr_quanta
         if self.run_queue:
             # place_entity(): a process that slept does not bank CPU time to spend in one go.
             vruntime = self.vruntime_ns
@@ -216,12 +229,19 @@ class Scheduler:
     def pick_next(self) -> CallTask | None:
         """The task that can start earliest in simulated time; among those runnable as soon as
         a CPU frees up, the one whose process has had the least CPU time (oldest on ties).
+        A task passed over for MAX_RUNQUEUE_WAIT_QUANTA quanta per CPU goes first, the longest
+        waiting first, whatever its clock.
 
         A task whose thread is still asleep (its clock is past every CPU's, e.g. after a
-        swap-in) waits for its wake-up time instead of idling a CPU that others could use.
+        swap-in) waits for its wake-up time instead of idling a CPU that others could use,
+        but only for that bound: in real time, its client is waiting.
         """
         if not self.run_queue:
             return None
+        starved_before = self.nr_quanta - MAX_RUNQUEUE_WAIT_QUANTA * len(self.cpus)
+        oldest = min(self.run_queue, key=lambda t: t.ready_since_quantum)
+        if oldest.ready_since_quantum <= starved_before:
+            return oldest
         cpu_free_at = min(cpu.now_ns for cpu in self.cpus)
         vruntime = self.vruntime_ns
         return min(
@@ -280,6 +300,7 @@ class Scheduler:
         cpu.busy_ns += used
         cpu.nr_quanta += 1
         cpu.last_thread = thread
+        self.nr_quanta += 1
         pid = thread.pid
         self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
         self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
@@ -332,6 +353,7 @@ class Scheduler:
             task.last_cpu = cpu.cpu
             task.nr_quanta += 1
             task.running_ns += self._end_quantum(cpu, thread, start, used)
+            task.ready_since_quantum = self.nr_quanta
             if task.state is not TaskState.RUNNABLE:
                 task._final_cost = task.cost
                 self.run_queue.remove(task)

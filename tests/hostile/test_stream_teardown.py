@@ -9,8 +9,8 @@ import time
 
 import grpc
 import pytest
+from tests.hostile.conftest import StartServerProcess, client_command, client_env
 
-from conftest import StartServerProcess, client_command, client_env
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 # Kill and cancel at several points of the server's writing: just after the first reply, and

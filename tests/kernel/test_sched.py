@@ -33,6 +33,7 @@ from vmsim_kernel.locks import BusyIntervals, LockHolds, LockRegistry
 from vmsim_kernel.memory import BATCHED_TOUCHES_PER_FAULT
 from vmsim_kernel.sched import (
     MAX_QUANTUM_ADDRESSES,
+    MAX_RUNQUEUE_WAIT_QUANTA,
     MIN_QUANTUM_ADDRESSES,
     QUANTUM_FAULTS,
     QUANTUM_ZAP_PAGES,
@@ -499,3 +500,37 @@ def test_a_defect_in_a_call_run_at_once_is_raised_after_its_quantum_is_charged()
     assert at_once.sched.schedstat() == queued.sched.schedstat()
     assert at_once.cpu_times() == queued.cpu_times() and at_once.now_ns == queued.now_ns
     assert at_once.sched.idle  # nothing left queued: the next call runs at once too
+
+
+@pytest.mark.parametrize("nr_cpus", [1, 2])
+def test_a_task_whose_clock_ran_ahead_waits_a_bounded_number_of_quanta(
+    make_machine: Any, nr_cpus: int
+) -> None:
+    """A process that slept through seconds of swap I/O has a clock far ahead of the busy
+    ones: ordered by simulated time alone, its one-page touch waited until every hog caught
+    up (17 s of real time in the report). It now runs within the real-time bound."""
+    machine: Machine = make_machine(ram_bytes=64 * MiB, nr_cpus=nr_cpus)
+    hogs = [machine.spawn(f"hog{i}") for i in range(3)]
+    tasks = [
+        machine.submit(
+            "touch_many", pid, pages(machine.mmap(pid, 0, 8 * MiB, RW, ANON), 2048), True
+        )
+        for pid in hogs
+    ]
+    for _ in range(5):
+        machine.sched.step()
+    probe = machine.spawn("probe")
+    page = machine.mmap(probe, 0, PAGE_SIZE, RW, ANON)
+    probe_task = machine.submit("touch", probe, page, True)
+    probe_task.thread.now_ns += 20 * 10**9  # it slept 20 simulated seconds in swap I/O
+    steps = 0
+    while not probe_task.done:
+        machine.sched.step()
+        steps += 1
+    assert steps <= MAX_RUNQUEUE_WAIT_QUANTA * nr_cpus + 1
+    assert probe_task.outcome() is FaultResult.MINOR
+    assert not any(task.done for task in tasks)  # the hogs did not have to catch up first
+    while machine.sched.nr_running:
+        machine.sched.step()
+    assert all(task.done and task.error is None for task in tasks)
+    machine.check_invariants()

@@ -67,6 +67,10 @@ class MachineConfig:
         page_cluster: vm.page-cluster: a swap-in reads the aligned cluster of
             2**page_cluster slots around the faulting one (0..5; 0 reads only the page
             faulted on, as the textbook model and LTP's swap tests expect).
+        realtime_clients: the calls come from clients that wait in real time (a server): the
+            scheduler bounds how many quanta a new call waits whatever its thread's clock
+            (sched.WAKEUP_WAIT_QUANTA). Off for a closed simulation (the lock experiment),
+            where simulated-time order alone decides who runs.
     """
 
     ram_bytes: int = 64 * MiB
@@ -86,6 +90,7 @@ class MachineConfig:
     record: bool = False
     direct_map_pse: bool = False
     page_cluster: int = 3
+    realtime_clients: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_RAM <= self.ram_bytes <= MAX_RAM or self.ram_bytes % PAGE_SIZE:

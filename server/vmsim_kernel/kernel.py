@@ -125,7 +125,12 @@ class Kernel:
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
         self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
-        self.sched = Scheduler(self.config.nr_cpus, self.costs, self.kernel_thread)
+        self.sched = Scheduler(
+            self.config.nr_cpus,
+            self.costs,
+            self.kernel_thread,
+            realtime_clients=self.config.realtime_clients,
+        )
         # kswapd, once woken, balances in the background between calls, on its own clock (a
         # turn of its own after the call that ended, see Scheduler.step).
         self.sched.between_calls = lambda: kswapd_run(self)

@@ -8,9 +8,14 @@ up, the one whose process has had the least CPU time (CFS's vruntime, placed at 
 minimum when it wakes, as place_entity() does), so a process with one short call is served
 after about one quantum of a hog. Simulated-time order alone could starve a task in real
 time: a thread whose clock ran ahead (it slept through seconds of swap I/O) would wait until
-every busy thread caught up with it, however many quanta that took. So a task passed over
-for MAX_RUNQUEUE_WAIT_QUANTA quanta per CPU is run next, oldest first, whatever its clock
-(the bound CFS's scheduling latency gives a runnable task). A task goes back to the CPU it
+every busy thread caught up with it, however many quanta that took. Two real-time bounds
+model what CFS guarantees instead: a new call of a thread whose clock is past every free CPU's
+runs after at most WAKEUP_WAIT_QUANTA quanta of others, as a task woken from sleep preempts
+the running one (check_preempt_wakeup); and no task waits more than
+MAX_RUNQUEUE_WAIT_QUANTA quanta (the scheduling latency), the longest waiting first. Both
+apply where clients wait in real time (a server: MachineConfig.realtime_clients); a closed
+simulation such as the lock experiment keeps simulated-time order alone.
+A task goes back to the CPU it
 last ran on when that CPU is free by the time the task is ready (cache affinity), else to the
 CPU that frees up first; a CPU that switches to another thread charges the incoming one a
 context switch.
@@ -49,6 +54,7 @@ __all__ = [
     "QUANTUM_RECLAIM_FAULTS",
     "QUANTUM_ZAP_PAGES",
     "RESIDENT_WINDOW_GROWTH",
+    "WAKEUP_WAIT_QUANTA",
     "CallTask",
     "CostNumbers",
     "JournalHook",
@@ -80,9 +86,15 @@ QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quan
 # costs the host ~30 us: a quantum stays within a few ms).
 QUANTUM_ZAP_PAGES: Final = 128
 
-# A runnable task waits at most this many quanta of others per CPU before it runs (sched_latency
-# 6 ms over sched_min_granularity 0.75 ms: CFS runs every task of a full queue within 8 slices).
+# A runnable task waits at most this many quanta of others before it runs (sched_latency 6 ms
+# over sched_min_granularity 0.75 ms: CFS runs every task of a full queue within 8 slices).
+# Counted over all CPUs: the quanta of the simulated CPUs run one after another in real time,
+# and real time is what the waiting client feels.
 MAX_RUNQUEUE_WAIT_QUANTA: Final = 8
+# A new call whose thread's clock is past every free CPU's waits at most this many quanta of
+# others: a woken task preempts at the next tick (check_preempt_wakeup), it does not wait for
+# the busy threads to catch up with its clock.
+WAKEUP_WAIT_QUANTA: Final = 1
 
 Steps = Generator[None, None, Any]
 # A call's cost as plain numbers (ns): total, user, system, iowait, lock wait (CallCost's fields).
@@ -189,7 +201,9 @@ class JournalHook:
 class Scheduler:
     """The run queue and the CPUs of one machine."""
 
-    def __init__(self, nr_cpus: int, costs: CostModel, current: SimThread) -> None:
+    def __init__(
+        self, nr_cpus: int, costs: CostModel, current: SimThread, realtime_clients: bool = False
+    ) -> None:
         self.cpus = [SimCpu(cpu) for cpu in range(nr_cpus)]
         self.costs = costs
         self.current = current  # the thread whose code runs right now (kernel code reads it)
@@ -206,7 +220,10 @@ class Scheduler:
         self.nr_quanta_of: dict[int, int] = {}
         self.journal: JournalHook | None = None
         self._ids = itertools.count(1)
-        self.nr_quanta = 0  # quanta run on every CPU: the clock of the real-time wait bound
+        self.nr_quanta = 0  # quanta run on every CPU: the clock of the real-time wait bounds
+        # Whether the bounds apply: calls come from clients waiting in real time (a server),
+        # not from a closed simulation that only simulated time orders (MachineConfig).
+        self.realtime_clients = realtime_clients
         self.nr_cancelled = 0
         self.nr_finished = 0
 
@@ -229,20 +246,31 @@ class Scheduler:
     def pick_next(self) -> CallTask | None:
         """The task that can start earliest in simulated time; among those runnable as soon as
         a CPU frees up, the one whose process has had the least CPU time (oldest on ties).
-        A task passed over for MAX_RUNQUEUE_WAIT_QUANTA quanta per CPU goes first, the longest
-        waiting first, whatever its clock.
 
         A task whose thread is still asleep (its clock is past every CPU's, e.g. after a
-        swap-in) waits for its wake-up time instead of idling a CPU that others could use,
-        but only for that bound: in real time, its client is waiting.
+        swap-in) waits for its wake-up time instead of idling a CPU that others could use.
+        Inside a call that sleep is the kernel's (an I/O or a sleeping lock) and is kept; a
+        new call whose thread's clock ran ahead in earlier calls waits only WAKEUP_WAIT_QUANTA
+        quanta: its client has woken it and waits in real time. And any task passed over
+        for MAX_RUNQUEUE_WAIT_QUANTA quanta goes first, the longest waiting first.
         """
         if not self.run_queue:
             return None
-        starved_before = self.nr_quanta - MAX_RUNQUEUE_WAIT_QUANTA * len(self.cpus)
-        oldest = min(self.run_queue, key=lambda t: t.ready_since_quantum)
-        if oldest.ready_since_quantum <= starved_before:
-            return oldest
         cpu_free_at = min(cpu.now_ns for cpu in self.cpus)
+        if self.realtime_clients:
+            now = self.nr_quanta
+            starved = [
+                task
+                for task in self.run_queue
+                if (waited := now - task.ready_since_quantum) >= MAX_RUNQUEUE_WAIT_QUANTA
+                or (
+                    waited >= WAKEUP_WAIT_QUANTA
+                    and not task.nr_quanta
+                    and task.thread.now_ns > cpu_free_at
+                )
+            ]
+            if starved:
+                return min(starved, key=lambda task: task.ready_since_quantum)
         vruntime = self.vruntime_ns
         return min(
             self.run_queue,

@@ -378,6 +378,7 @@ class ServerSettings:
             max_processes=self.max_processes,
             lock_kinds=dict(self.lock_kinds),
             direct_map_pse=self.direct_map_pse,
+            realtime_clients=True,  # every call comes from a client waiting for its answer
         )
 
 

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import sqlite3
 import tomllib
@@ -99,6 +100,11 @@ class LabConfig:
         exercises = []
         for number, entry in enumerate(raw_exercises, start=1):
             exercises.append(_lab_exercise(entry, f"{where}: exercise {number}"))
+        if not math.isfinite(sum(exercise.weight for exercise in exercises)):
+            raise ValueError(
+                f"{where}: the weights sum to infinity "
+                f"({', '.join(f'{e.kind} {e.weight:g}' for e in exercises)}); use smaller weights"
+            )
         kinds = [exercise.kind for exercise in exercises]
         if len(set(kinds)) != len(kinds):
             raise ValueError(f"{where}: an exercise kind is listed twice ({', '.join(kinds)})")
@@ -146,6 +152,7 @@ def _lab_exercise(entry: object, where: str) -> LabExercise:
     kind = entry.get("kind")
     if kind not in EXERCISES:
         raise ValueError(f"{where}: kind {kind!r} is not one of {', '.join(sorted(EXERCISES))}")
+    where = f"{where} ({kind})"
     count, weight, attempts = (
         entry.get("count", 1),
         entry.get("weight", 1.0),
@@ -153,8 +160,8 @@ def _lab_exercise(entry: object, where: str) -> LabExercise:
     )
     if not isinstance(count, int) or not 1 <= count <= MAX_QUESTIONS:
         raise ValueError(f"{where}: count {count!r} must be an integer 1..{MAX_QUESTIONS}")
-    if not isinstance(weight, int | float) or weight < 0:
-        raise ValueError(f"{where}: weight {weight!r} must be a number >= 0")
+    if not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"{where}: weight {weight!r} must be a finite number >= 0")
     if not isinstance(attempts, int) or not 1 <= attempts <= 100:
         raise ValueError(f"{where}: attempts {attempts!r} must be an integer 1..100")
     return LabExercise(str(kind), count, float(weight), attempts)

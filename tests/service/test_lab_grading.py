@@ -111,6 +111,8 @@ def test_the_export_has_items_times_late_flags_percent_and_no_formulas(
             app, ["lab", "submit", "translate", str(answers), "--token", token, "--addr", address]
         )
         assert done.exit_code == 0, done.output
+    scoreboard = runner.invoke(app, [*admin("results"), "--csv", "--addr", address]).stdout
+    assert [row[0] for row in csv.reader(io.StringIO(scoreboard))][1:] == ["'" + evil, "bob"]
     exported = runner.invoke(app, [*admin("export"), "--addr", address])
     assert exported.exit_code == 0, exported.output
     header, attacker, bob = list(csv.reader(io.StringIO(exported.stdout)))  # "=" sorts first
@@ -171,3 +173,55 @@ def test_an_item_id_as_printed_is_accepted_by_check() -> None:
     checked = runner.invoke(app, ["lab", "check", "lazy", "--seed", "11"], input="1a) minor\n")
     assert "1a) right  minor" in checked.output
     assert "1 of 9 right" in checked.output
+
+
+def test_a_partial_file_is_confirmed_at_a_prompt_on_a_terminal(
+    address: str, tmp_path: Path
+) -> None:
+    """Typed `n`: nothing is submitted; typed `y`: the attempt is made."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    token = join(address, "ada")
+    partial = tmp_path / "answers.txt"
+    partial.write_text("1a: 0xc0000000\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(str(root / part) for part in ("server", "client", "common")),
+        VMSIM_ADDR=address,
+        VMSIM_LAB_TOKEN=token,
+    )
+    outputs = []
+    for reply in ("n", "y"):
+        controller, terminal = pty.openpty()
+        submit = subprocess.Popen(
+            [sys.executable, "-m", "vmsim", "lab", "submit", "kmap", str(partial)],
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            env=env,
+        )
+        os.close(terminal)
+        output = b""
+        while b"anyway?" not in output:
+            chunk = os.read(controller, 4096)
+            assert chunk, output.decode()
+            output += chunk
+        os.write(controller, f"{reply}\n".encode())
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(controller)
+        outputs.append((submit.wait(60), output.decode()))
+    (declined, said_no), (accepted, said_yes) = outputs
+    assert "5 of 6 item(s) unanswered (1b, 1c, 1d, 1e, 1f)" in said_no
+    assert declined == 1 and "not submitted" in said_no
+    assert accepted == 0 and "attempt 1 of 2, LATE" in said_yes

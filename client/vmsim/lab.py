@@ -409,7 +409,9 @@ class Lab(_Handle):
         self.exercises: dict[str, tuple[int, float, int]] = {}
         self.deadline_unix = 0
         self.terms = LabTerms()
-        self.attempts_used = (0, 0)  # (used, allowed) of the exercise fetched last
+        # of the exercise whose questions were fetched last
+        self.attempts_used = 0
+        self.attempts_allowed = 0
         if name:
             try:
                 joined = self._invoke(
@@ -431,12 +433,12 @@ class Lab(_Handle):
         self._endpoint.metadata = ((LAB_TOKEN_METADATA_KEY, self.token),)
 
     def questions(self, kind: str) -> list[Question]:
-        """My questions of exercise *kind* (no answers); refreshes `terms` and `attempts_used`."""
+        """My questions of exercise *kind* (no answers); refreshes `terms` and the attempts."""
         reply = self._invoke(
             Call("lab", "GetLabQuestions", lab_pb2.GetLabQuestionsRequest(kind=kind), lambda r: r)
         )
         self.terms = _terms(reply.terms)
-        self.attempts_used = (reply.attempts_used, reply.attempts)
+        self.attempts_used, self.attempts_allowed = reply.attempts_used, reply.attempts
         return [_question(q) for q in reply.questions]
 
     def submit(self, kind: str, answers: Mapping[str, str], dry_run: bool = False) -> Submission:

@@ -217,8 +217,10 @@ def lab_fetch(kind: Kind, token: Token = "", addr: ServerAddress = DEFAULT_ADDRE
     """Your questions of one exercise of the graded lab, with your deadline and attempts."""
     with _student(addr, token) as lab:
         questions = guarded(lambda: lab.questions(kind))
-        used, allowed = lab.attempts_used
-        print(f"{lab.terms.describe()}; {kind}: attempt {used} of {allowed} used\n")
+        print(
+            f"{lab.terms.describe()}; {kind}: attempt {lab.attempts_used} of "
+            f"{lab.attempts_allowed} used\n"
+        )
         _print_questions(questions, with_answers=False)
 
 

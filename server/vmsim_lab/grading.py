@@ -203,8 +203,10 @@ class LabConfig:
         """When *name*'s last attempt is accepted: the deadline when late work is refused,
         else `close` (or the extension, when later)."""
         deadline = self.deadline_of(name)
-        if self.late_penalty is None or self.close is None:
-            return deadline if self.late_penalty is None else None
+        if self.late_penalty is None:  # late work is refused
+            return deadline
+        if self.close is None:  # late work is taken, with its penalty, for good
+            return None
         return self.close if deadline is None else max(self.close, deadline)
 
     def is_late(self, name: str, when: dt.datetime) -> bool:

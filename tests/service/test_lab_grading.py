@@ -225,3 +225,13 @@ def test_a_partial_file_is_confirmed_at_a_prompt_on_a_terminal(
     assert "5 of 6 item(s) unanswered (1b, 1c, 1d, 1e, 1f)" in said_no
     assert declined == 1 and "not submitted" in said_no
     assert accepted == 0 and "attempt 1 of 2, LATE" in said_yes
+
+
+def test_a_look_alike_name_is_refused_over_the_wire(address: str) -> None:
+    join(address, "alice")
+    cyrillic = runner.invoke(app, ["lab", "join", "\u0430lice", "--addr", address])
+    assert cyrillic.exit_code == 1
+    assert "PERMISSION_DENIED" in cyrillic.stderr and "looks like 'alice'" in cyrillic.stderr
+    huge = runner.invoke(app, ["lab", "join", "x" * 100_000, "--addr", address])
+    assert huge.exit_code == 1 and "INVALID_ARGUMENT" in huge.stderr
+    assert len(huge.stderr) < 400  # the name is not echoed in full

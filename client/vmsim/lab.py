@@ -181,11 +181,7 @@ class ExerciseResult:
     submitted_unix: int
     late: bool
     items: tuple[tuple[str, bool], ...]  # (item id, right), in order
-
-    @property
-    def submitted_at(self) -> str:
-        """When the counted attempt came, ISO 8601 UTC."""
-        return dt.datetime.fromtimestamp(self.submitted_unix, dt.UTC).isoformat()
+    submitted_at: str = ""  # submitted_unix in ISO 8601 UTC, for people and spreadsheets
 
 
 @dataclass(frozen=True)
@@ -325,6 +321,7 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
                         e.submitted_unix,
                         e.late,
                         tuple((i.id, i.correct) for i in e.items),
+                        dt.datetime.fromtimestamp(e.submitted_unix, dt.UTC).isoformat(),
                     )
                     for kind, e in s.exercises.items()
                 },

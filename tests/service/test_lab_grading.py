@@ -128,10 +128,12 @@ def test_the_export_has_items_times_late_flags_percent_and_no_formulas(
     assert float(row["percent"]) == pytest.approx(100 * float(row["total"]) / 3, abs=0.05)
     output = tmp_path / "grades.json"
     written = runner.invoke(app, [*admin("export"), "--json", "-o", str(output), "--addr", address])
-    assert written.exit_code == 0 and json.loads(output.read_text())["kinds"] == [
-        "kmap",
-        "translate",
-    ]
+    assert written.exit_code == 0, written.output
+    book = json.loads(output.read_text())
+    assert book["kinds"] == ["kmap", "translate"]
+    graded = book["students"][1]["exercises"]["translate"]
+    assert graded["submitted_at"].startswith("20") and graded["late"] is False
+    assert [item for item, _ in graded["items"]] == ["1a", "1b", "1c", "1d"]
 
 
 def test_the_instructor_resets_a_lost_token_and_regrades(address: str) -> None:

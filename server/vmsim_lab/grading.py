@@ -425,7 +425,8 @@ class LabStore:
         self._db.close()
 
     def _token_hash(self, token: str) -> str:
-        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
+        # The "token" prefix keeps these apart from the seeds, HMACs of the same secret.
+        return hmac.new(self._secret, b"token\0" + token.encode(), hashlib.sha256).hexdigest()
 
     def _names(self) -> list[str]:
         return [

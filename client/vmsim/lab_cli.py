@@ -5,23 +5,38 @@ vmsim lab question replace --seed 7 -n 2 [--answers]
 vmsim lab check replace --seed 7 -n 2 answers.txt        # or piped, or typed at prompts
 vmsim lab join ada --addr HOST:PORT                        # graded: prints the token
 vmsim lab fetch translate --token T --addr HOST:PORT
+vmsim lab submit translate answers.txt --dry-run --token T --addr HOST:PORT
 vmsim lab submit translate answers.txt --token T --addr HOST:PORT
-vmsim lab results --csv --admin-token A --addr HOST:PORT
+vmsim --admin-token-file F lab results [--csv | --json] --addr HOST:PORT     # the instructor's
+vmsim --admin-token-file F lab export [--json] [-o FILE] --addr HOST:PORT
+vmsim --admin-token-file F lab regrade --addr HOST:PORT
+vmsim --admin-token-file F lab reset-token NAME --addr HOST:PORT
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from .cli import JsonFlag, OptionalAddress, _offline_guarded, emit_json, guarded
+from .cli import AdminToken, JsonFlag, OptionalAddress, _offline_guarded, emit_json, guarded
 from .constants import DEFAULT_ADDRESS
-from .lab import CheckResult, Exercises, Lab, Question, parse_answers, scoreboard
+from .lab import (
+    CheckResult,
+    Exercises,
+    Lab,
+    LabResults,
+    Question,
+    Scoreboard,
+    formula_safe,
+    parse_answers,
+)
 
 __all__ = ["lab_app"]
 
@@ -181,6 +196,7 @@ def lab_join(
     with guarded(lambda: Lab(addr, name, token)) as lab:
         print(lab.token)
         print(f"lab: {lab.title}", file=sys.stderr)
+        print(f"  {lab.terms.describe()}", file=sys.stderr)
         for kind, (count, weight, attempts) in lab.exercises.items():
             print(
                 f"  {kind}: {count} question(s), weight {weight:g}, {attempts} attempt(s)",
@@ -198,9 +214,14 @@ def _student(addr: str, token: str) -> Lab:
 
 @lab_app.command("fetch")
 def lab_fetch(kind: Kind, token: Token = "", addr: ServerAddress = DEFAULT_ADDRESS) -> None:
-    """Your questions of one exercise of the graded lab."""
+    """Your questions of one exercise of the graded lab, with your deadline and attempts."""
     with _student(addr, token) as lab:
-        _print_questions(guarded(lambda: lab.questions(kind)), with_answers=False)
+        questions = guarded(lambda: lab.questions(kind))
+        print(
+            f"{lab.terms.describe()}; {kind}: attempt {lab.attempts_used} of "
+            f"{lab.attempts_allowed} used\n"
+        )
+        _print_questions(questions, with_answers=False)
 
 
 @lab_app.command("submit")
@@ -209,43 +230,150 @@ def lab_submit(
     source: AnswersFile = None,
     token: Token = "",
     addr: ServerAddress = DEFAULT_ADDRESS,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="only check the answers' form (item ids, attempts left, deadline): "
+            "no attempt is used, nothing is graded",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="submit a partial answer file without asking"),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Submit answers to one exercise of the graded lab; the server checks and stores them."""
+    """Submit answers to one exercise of the graded lab; the server checks and stores them.
+
+    Answers that leave items out are confirmed first (at a prompt, or with --yes): an
+    attempt spent on them cannot be taken back.
+    """
     with _student(addr, token) as lab:
-        shown = (
-            None
-            if source is not None or not sys.stdin.isatty()
-            else guarded(lambda: lab.questions(kind))
-        )
+        from_terminal = source is None and sys.stdin.isatty()
+        shown = guarded(lambda: lab.questions(kind)) if from_terminal else None
         answers = _read_answers(source, shown)
+        checked = guarded(lambda: lab.submit(kind, answers, dry_run=True))
+        if dry_run:
+            if as_json:
+                emit_json(checked)
+                return
+            _print_dry_run(kind, checked.attempt, checked.attempts, checked.unanswered)
+            print(checked.terms.describe() + ("; this one would be LATE" if checked.late else ""))
+            return
+        if checked.unanswered and not yes:
+            _confirm_partial(
+                checked.unanswered, checked.result.total, checked.attempt, checked.attempts
+            )
         submission = guarded(lambda: lab.submit(kind, answers))
     if as_json:
         emit_json(submission)
         return
     _print_check(submission.result)
-    print(f"attempt {submission.attempt} of {submission.attempts}, score {submission.score:g}")
+    late = ", LATE" if submission.late else ""
+    print(
+        f"attempt {submission.attempt} of {submission.attempts}{late}, "
+        f"score {submission.score:g}; {submission.terms.describe()}"
+    )
+
+
+def _print_dry_run(kind: str, attempt: int, attempts: int, unanswered: tuple[str, ...]) -> None:
+    left = f"unanswered: {', '.join(unanswered)}" if unanswered else "every item answered"
+    print(f"dry run: {kind} would be attempt {attempt} of {attempts}; {left}")
+
+
+def _confirm_partial(unanswered: tuple[str, ...], total: int, attempt: int, attempts: int) -> None:
+    question = (
+        f"{len(unanswered)} of {total} item(s) unanswered ({', '.join(unanswered)}): they count "
+        f"as wrong. Use attempt {attempt} of {attempts} anyway?"
+    )
+    if not sys.stdin.isatty():  # no one to ask: the answers came on stdin, or a script runs
+        typer.echo(f"vmsim: {question} Not submitted: pass --yes to submit it.", err=True)
+        raise typer.Exit(1)
+    if not typer.confirm(question, default=False, err=True):
+        typer.echo("not submitted", err=True)
+        raise typer.Exit(1)
+
+
+def _board(addr: str, admin_token: str) -> Scoreboard:
+    return guarded(lambda: Scoreboard(addr, admin_token))
+
+
+def _results(addr: str, admin_token: str) -> LabResults:
+    with _board(addr, admin_token) as board:
+        results: LabResults = guarded(board.results)
+    return results
 
 
 @lab_app.command("results")
 def lab_results(
     addr: ServerAddress = DEFAULT_ADDRESS,
-    admin_token: Annotated[
-        str, typer.Option(envvar="VMSIM_ADMIN_TOKEN", help="the server's admin token")
-    ] = "",
+    admin_token: AdminToken = "",
     as_csv: Annotated[bool, typer.Option("--csv", help="print CSV")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The scoreboard of the graded lab (needs the admin token)."""
-    board = guarded(lambda: scoreboard(addr, admin_token))
+    """The scoreboard of the graded lab (needs the admin token); `-`: never submitted."""
+    board = _results(addr, admin_token)
     if as_json:
         emit_json(dataclasses.asdict(board))
         return
-    rows = board.rows()
     if as_csv:
-        csv.writer(sys.stdout).writerows(rows)
+        csv.writer(sys.stdout).writerows(_safe(board.rows(missing="")))
         return
-    print(board.title)
+    rows = board.rows()
+    print(f"{board.title} ({board.policy} attempt counts)")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _safe(rows: list[list[str]]) -> list[list[str]]:
+    return [[formula_safe(cell) for cell in row] for row in rows]
+
+
+@lab_app.command("export")
+def lab_export(
+    addr: ServerAddress = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    as_json: JsonFlag = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")
+    ] = None,
+) -> None:
+    """The gradebook (needs the admin token): per exercise the counted attempt's score,
+    attempts, submission time, late flag and per-item marks; total and percent. CSV cells
+    that a spreadsheet would run as a formula are quoted."""
+    board = _results(addr, admin_token)
+    stream = io.StringIO()
+    if as_json:
+        json.dump(dataclasses.asdict(board), stream, indent=2)
+        stream.write("\n")
+    else:
+        csv.writer(stream).writerows(board.export_rows())
+    if output is None:
+        sys.stdout.write(stream.getvalue())
+    else:
+        output.write_text(stream.getvalue())
+
+
+@lab_app.command("regrade")
+def lab_regrade(addr: ServerAddress = DEFAULT_ADDRESS, admin_token: AdminToken = "") -> None:
+    """Check every stored answer again against the lab file's questions (needs the admin
+    token). Weights, policy and deadlines apply without it: scores are computed when read."""
+    with _board(addr, admin_token) as board:
+        checked, changed = guarded(board.regrade)
+    print(f"regraded {checked} submission(s): {changed} changed")
+
+
+@lab_app.command("reset-token")
+def lab_reset_token(
+    name: Annotated[str, typer.Argument(help="the student's name (letter case does not matter)")],
+    addr: ServerAddress = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+) -> None:
+    """A new token for a student who lost theirs (needs the admin token); the old one stops
+    working. Prints the token: hand it to the student only."""
+    with _board(addr, admin_token) as board:
+        stored, token = guarded(lambda: board.reset_token(name))
+    print(token)
+    print(f"new token for {stored!r}: the old one no longer works", file=sys.stderr)

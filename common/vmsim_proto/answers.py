@@ -34,8 +34,8 @@ class ItemResult:
 
 
 def normalize_item_id(text: str) -> str:
-    """An item id as the questions write it: "1A " -> "1a"."""
-    return text.strip().lower()
+    """An item id as the questions write it: "1A " -> "1a", and "1a)" as printed -> "1a"."""
+    return text.strip().removesuffix(")").strip().lower()
 
 
 def normalize_answer(text: str) -> str:

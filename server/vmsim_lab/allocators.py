@@ -20,6 +20,7 @@ from vmsim_kernel import (
     PROT_READ,
     PROT_WRITE,
     Gfp,
+    KernelBug,
     Machine,
     MachineConfig,
     MiB,
@@ -231,6 +232,24 @@ def kmap_question(rng: random.Random, number: int) -> Question:
 
 
 # ---- overcommit and the OOM killer -------------------------------------------------------------
+FIRST_MAPPING_MIB = (2, 4, 6)
+
+
+def _first_mapping_mib(machine: Machine, drawn_mib: int) -> int:
+    """The drawn size of part 1's first mapping, or the largest that still fits CommitLimit.
+
+    A small machine with a low overcommit_ratio (16 MiB, ratio 25, no swap: CommitLimit
+    3.6 MiB) cannot commit 4 or 6 MiB, and the question must exist for every seed. Keeping
+    the drawn size whenever it fits leaves every question that was generable unchanged.
+    """
+    meminfo = machine.meminfo()
+    headroom_kib = meminfo["CommitLimit"] - meminfo["Committed_AS"]
+    fitting = [mib for mib in FIRST_MAPPING_MIB if mib * 1024 <= headroom_kib]
+    if not fitting:
+        raise KernelBug(f"oom question: CommitLimit leaves {headroom_kib} kB, under 2 MiB")
+    return drawn_mib if drawn_mib in fitting else fitting[-1]
+
+
 @register(
     "oom",
     "overcommit (vm.overcommit_memory=2) and the OOM killer's victim and oom_score",
@@ -254,7 +273,7 @@ def oom_question(rng: random.Random, number: int) -> Question:
         )
     ) as machine:
         pid = machine.spawn("first")
-        first_mib = rng.choice((2, 4, 6))
+        first_mib = _first_mapping_mib(machine, rng.choice(FIRST_MAPPING_MIB))
         machine.mmap(pid, 0, first_mib * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
         meminfo = machine.meminfo()
         try:

@@ -118,10 +118,21 @@ class LabService(lab_pb2_grpc.LabServiceServicer):
                 raise Unauthenticated(f"{LAB_TOKEN_METADATA_KEY} is not a token of this lab")
         raise Unauthenticated(f"missing {LAB_TOKEN_METADATA_KEY} metadata: join the lab first")
 
+    def _terms(self, name: str) -> lab_pb2.LabTerms:
+        lab = self._store.lab
+        deadline, closes = lab.deadline_of(name), lab.close_of(name)
+        return lab_pb2.LabTerms(
+            policy=lab.policy.value,
+            deadline_unix=_unix(deadline),
+            extended=deadline != lab.deadline,
+            late_penalty=-1.0 if lab.late_penalty is None else lab.late_penalty,
+            close_unix=_unix(closes),
+        )
+
     async def JoinLab(
         self, request: lab_pb2.JoinLabRequest, context: Context
     ) -> lab_pb2.JoinLabResponse:
-        token = self._store.join(request.name, request.token, self._now())
+        name, token = self._store.join(request.name, request.token, self._now())
         lab = self._store.lab
         return lab_pb2.JoinLabResponse(
             token=token,
@@ -132,7 +143,8 @@ class LabService(lab_pb2_grpc.LabServiceServicer):
                 )
                 for e in lab.exercises
             ],
-            deadline_unix=int(lab.deadline.timestamp()) if lab.deadline else 0,
+            deadline_unix=_unix(lab.deadline),
+            terms=self._terms(name),
         )
 
     async def GetLabQuestions(
@@ -141,39 +153,88 @@ class LabService(lab_pb2_grpc.LabServiceServicer):
         name = self._student(context)
         generated = self._store.questions_of(name, request.kind)
         return lab_pb2.GetLabQuestionsResponse(
-            questions=[question_message(q, with_answers=False) for q in generated]
+            questions=[question_message(q, with_answers=False) for q in generated],
+            terms=self._terms(name),
+            attempts_used=self._store.attempts_used(name, request.kind),
+            attempts=self._store.lab.exercise(request.kind).attempts,
         )
 
     async def SubmitLabAnswers(
         self, request: lab_pb2.SubmitLabAnswersRequest, context: Context
     ) -> lab_pb2.SubmitLabAnswersResponse:
         name = self._student(context)
-        result, attempt, score = self._store.submit(
-            name, request.kind, request.answers, self._now()
+        outcome = self._store.submit(
+            name, request.kind, request.answers, self._now(), dry_run=request.dry_run
         )
-        attempts = self._store.lab.exercise(request.kind).attempts
+        # A dry run grades nothing: its marks would be a free attempt.
+        result = (
+            lab_pb2.CheckResult(total=outcome.result.total)
+            if outcome.dry_run
+            else check_message(outcome.result, reveal=outcome.attempt >= outcome.attempts)
+        )
         return lab_pb2.SubmitLabAnswersResponse(
-            result=check_message(result, reveal=attempt >= attempts),
-            attempt=attempt,
-            attempts=attempts,
-            score=score,
+            result=result,
+            attempt=outcome.attempt,
+            attempts=outcome.attempts,
+            score=outcome.score,
+            dry_run=outcome.dry_run,
+            late=outcome.late,
+            unanswered=outcome.unanswered,
+            terms=self._terms(name),
         )
 
     async def GetLabResults(
         self, request: lab_pb2.GetLabResultsRequest, context: Context
     ) -> lab_pb2.GetLabResultsResponse:
         require_admin(context, self._admin_token)
-        possible = sum(e.weight for e in self._store.lab.exercises)
+        lab = self._store.lab
+        possible = lab.possible
         return lab_pb2.GetLabResultsResponse(
-            title=self._store.lab.title,
+            title=lab.title,
+            kinds=[entry.kind for entry in lab.exercises],
+            policy=lab.policy.value,
             students=[
                 lab_pb2.StudentResult(
                     name=line.name,
-                    scores=line.scores,
+                    scores={kind: grade.score for kind, grade in line.exercises.items()},
                     total=line.total,
                     possible=possible,
                     submissions=line.submissions,
+                    percent=100 * line.total / possible if possible else 0.0,
+                    exercises={
+                        kind: lab_pb2.ExerciseResult(
+                            score=grade.score,
+                            attempt=grade.attempt,
+                            attempts_used=grade.attempts_used,
+                            submitted_unix=_unix(grade.submitted_at),
+                            late=grade.late,
+                            items=[
+                                lab_pb2.ItemMark(id=item, correct=right)
+                                for item, right in grade.items
+                            ],
+                        )
+                        for kind, grade in line.exercises.items()
+                    },
                 )
-                for line in self._store.scoreboard()
+                for line in self._store.grades()
             ],
         )
+
+    async def RegradeLab(
+        self, request: lab_pb2.RegradeLabRequest, context: Context
+    ) -> lab_pb2.RegradeLabResponse:
+        require_admin(context, self._admin_token)
+        # Every stored attempt's questions are generated again: off the event loop.
+        checked, changed = await asyncio.to_thread(self._store.regrade)
+        return lab_pb2.RegradeLabResponse(submissions=checked, changed=changed)
+
+    async def ResetLabToken(
+        self, request: lab_pb2.ResetLabTokenRequest, context: Context
+    ) -> lab_pb2.ResetLabTokenResponse:
+        require_admin(context, self._admin_token)
+        name, token = self._store.reset_token(request.name)
+        return lab_pb2.ResetLabTokenResponse(name=name, token=token)
+
+
+def _unix(when: dt.datetime | None) -> int:
+    return int(when.timestamp()) if when is not None else 0

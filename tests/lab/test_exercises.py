@@ -14,6 +14,8 @@ from contextlib import closing
 
 import libcachesim
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vmsim_lab
 from vmsim_kernel import InvalidArgument, replay
@@ -511,6 +513,23 @@ def test_oom_answers_follow_commit_limit_and_badness(seed: int) -> None:
     assert int(limit[ids[-1]]) == max(badness, key=lambda pid: (badness[pid], -pid))
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**64 - 1))
+def test_every_seed_gives_an_oom_question(seed: int) -> None:
+    """About 3% of seeds drew a first mapping larger than a small machine's CommitLimit."""
+    (question,) = questions("oom", seed, 1)
+    first = re.search(r"holds a (\d+) MiB", question.text)
+    assert first is not None and int(first.group(1)) in (2, 4, 6)
+
+
+@pytest.mark.parametrize("seed", [16, 19, 6034249889595496388])
+def test_seeds_whose_first_mapping_did_not_fit_give_a_question(seed: int) -> None:
+    (question,) = questions("oom", seed, 1)
+    committed = re.search(r"Committed_AS (\d+) kB", question.text)
+    limit = next(item.answer for item in question.items if item.prompt == "CommitLimit in kB")
+    assert committed is not None and int(committed.group(1)) <= int(limit)
+
+
 # ---- lab files -----------------------------------------------------------------------------------------
 def test_the_example_lab_file_is_valid() -> None:
     from pathlib import Path
@@ -531,6 +550,12 @@ def test_the_example_lab_file_is_valid() -> None:
         ('[[exercise]]\nkind = "replace"\n[[exercise]]\nkind = "replace"\n', "listed twice"),
         ('deadline = "tomorrow"\n[[exercise]]\nkind = "replace"\n', "deadline must be"),
         ('[[exercise]]\nkind = "replace"\nweigth = 2\n', "unknown key 'weigth'"),
+        ('[[exercise]]\nkind = "replace"\nweight = nan\n', r"exercise 1 \(replace\): weight nan"),
+        ('[[exercise]]\nkind = "kmap"\nweight = inf\n', r"exercise 1 \(kmap\): weight inf"),
+        (
+            '[[exercise]]\nkind = "kmap"\nweight = 1e308\n[[exercise]]\nkind = "oom"\nweight = 1e308\n',
+            r"weights sum to infinity \(kmap 1e\+308, oom 1e\+308\)",
+        ),
     ],
 )
 def test_bad_lab_files_say_what_is_wrong(tmp_path: object, toml: str, message: str) -> None:

@@ -105,8 +105,8 @@ def test_graded_lab_from_the_command_line(start_server: StartServer, tmp_path: P
     assert submitted.exit_code == 0 and "attempt 1 of 1, score 1" in submitted.output
     board = runner.invoke(app, ["lab", "results", "--csv", "--admin-token", ADMIN_TOKEN, *where])
     assert list(csv.reader(io.StringIO(board.output))) == [
-        ["name", "kmap", "total", "possible", "submissions"],
-        ["ada", "1", "1", "1", "1"],
+        ["name", "kmap", "total", "possible", "percent", "submissions"],
+        ["ada", "1", "1", "1", "100.0", "1"],
     ]
     as_json = json.loads(
         runner.invoke(

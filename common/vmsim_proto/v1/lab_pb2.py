@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vmsim_proto/v1/lab.proto\x12\x08vmsim.v1\">\n\x08\x45xercise\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x15\n\ranswer_format\x18\x03 \x01(\t\":\n\x0cQuestionItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\"n\n\x08Question\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\r\x12\x0c\n\x04text\x18\x03 \x01(\t\x12%\n\x05items\x18\x04 \x03(\x0b\x32\x16.vmsim.v1.QuestionItem\x12\x0f\n\x07working\x18\x05 \x01(\t\"J\n\nItemResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x02 \x01(\x08\x12\r\n\x05given\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\"c\n\x0b\x43heckResult\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.vmsim.v1.ItemResult\x12\x0f\n\x07\x63orrect\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0f\n\x07working\x18\x04 \x03(\t\"\x16\n\x14ListExercisesRequest\">\n\x15ListExercisesResponse\x12%\n\texercises\x18\x01 \x03(\x0b\x32\x12.vmsim.v1.Exercise\"V\n\x13GetQuestionsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x14\n\x0cwith_answers\x18\x04 \x01(\x08\"=\n\x14GetQuestionsResponse\x12%\n\tquestions\x18\x01 \x03(\x0b\x32\x12.vmsim.v1.Question\"\xad\x01\n\x13\x43heckAnswersRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12;\n\x07\x61nswers\x18\x04 \x03(\x0b\x32*.vmsim.v1.CheckAnswersRequest.AnswersEntry\x1a.\n\x0c\x41nswersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x14\x43heckAnswersResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.vmsim.v1.CheckResult\"-\n\x0eJoinLabRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"L\n\x0bLabExercise\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\"p\n\x0fJoinLabResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12(\n\texercises\x18\x03 \x03(\x0b\x32\x15.vmsim.v1.LabExercise\x12\x15\n\rdeadline_unix\x18\x04 \x01(\x03\"&\n\x16GetLabQuestionsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\"@\n\x17GetLabQuestionsResponse\x12%\n\tquestions\x18\x01 \x03(\x0b\x32\x12.vmsim.v1.Question\"\x98\x01\n\x17SubmitLabAnswersRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12?\n\x07\x61nswers\x18\x02 \x03(\x0b\x32..vmsim.v1.SubmitLabAnswersRequest.AnswersEntry\x1a.\n\x0c\x41nswersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x18SubmitLabAnswersResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.vmsim.v1.CheckResult\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\r\n\x05score\x18\x04 \x01(\x01\"\x16\n\x14GetLabResultsRequest\"\xb7\x01\n\rStudentResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x06scores\x18\x02 \x03(\x0b\x32#.vmsim.v1.StudentResult.ScoresEntry\x12\r\n\x05total\x18\x03 \x01(\x01\x12\x10\n\x08possible\x18\x04 \x01(\x01\x12\x13\n\x0bsubmissions\x18\x05 \x01(\r\x1a-\n\x0bScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"Q\n\x15GetLabResultsResponse\x12\r\n\x05title\x18\x01 \x01(\t\x12)\n\x08students\x18\x02 \x03(\x0b\x32\x17.vmsim.v1.StudentResult2\x81\x02\n\x0f\x45xerciseService\x12P\n\rListExercises\x12\x1e.vmsim.v1.ListExercisesRequest\x1a\x1f.vmsim.v1.ListExercisesResponse\x12M\n\x0cGetQuestions\x12\x1d.vmsim.v1.GetQuestionsRequest\x1a\x1e.vmsim.v1.GetQuestionsResponse\x12M\n\x0c\x43heckAnswers\x12\x1d.vmsim.v1.CheckAnswersRequest\x1a\x1e.vmsim.v1.CheckAnswersResponse2\xd1\x02\n\nLabService\x12>\n\x07JoinLab\x12\x18.vmsim.v1.JoinLabRequest\x1a\x19.vmsim.v1.JoinLabResponse\x12V\n\x0fGetLabQuestions\x12 .vmsim.v1.GetLabQuestionsRequest\x1a!.vmsim.v1.GetLabQuestionsResponse\x12Y\n\x10SubmitLabAnswers\x12!.vmsim.v1.SubmitLabAnswersRequest\x1a\".vmsim.v1.SubmitLabAnswersResponse\x12P\n\rGetLabResults\x12\x1e.vmsim.v1.GetLabResultsRequest\x1a\x1f.vmsim.v1.GetLabResultsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vmsim_proto/v1/lab.proto\x12\x08vmsim.v1\">\n\x08\x45xercise\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x15\n\ranswer_format\x18\x03 \x01(\t\":\n\x0cQuestionItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\"n\n\x08Question\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\r\x12\x0c\n\x04text\x18\x03 \x01(\t\x12%\n\x05items\x18\x04 \x03(\x0b\x32\x16.vmsim.v1.QuestionItem\x12\x0f\n\x07working\x18\x05 \x01(\t\"J\n\nItemResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x02 \x01(\x08\x12\r\n\x05given\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\"c\n\x0b\x43heckResult\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.vmsim.v1.ItemResult\x12\x0f\n\x07\x63orrect\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0f\n\x07working\x18\x04 \x03(\t\"\x16\n\x14ListExercisesRequest\">\n\x15ListExercisesResponse\x12%\n\texercises\x18\x01 \x03(\x0b\x32\x12.vmsim.v1.Exercise\"V\n\x13GetQuestionsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x14\n\x0cwith_answers\x18\x04 \x01(\x08\"=\n\x14GetQuestionsResponse\x12%\n\tquestions\x18\x01 \x03(\x0b\x32\x12.vmsim.v1.Question\"\xad\x01\n\x13\x43heckAnswersRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12;\n\x07\x61nswers\x18\x04 \x03(\x0b\x32*.vmsim.v1.CheckAnswersRequest.AnswersEntry\x1a.\n\x0c\x41nswersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x14\x43heckAnswersResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.vmsim.v1.CheckResult\"-\n\x0eJoinLabRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"L\n\x0bLabExercise\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\"m\n\x08LabTerms\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x15\n\rdeadline_unix\x18\x02 \x01(\x03\x12\x10\n\x08\x65xtended\x18\x03 \x01(\x08\x12\x14\n\x0clate_penalty\x18\x04 \x01(\x01\x12\x12\n\nclose_unix\x18\x05 \x01(\x03\"\x93\x01\n\x0fJoinLabResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12(\n\texercises\x18\x03 \x03(\x0b\x32\x15.vmsim.v1.LabExercise\x12\x15\n\rdeadline_unix\x18\x04 \x01(\x03\x12!\n\x05terms\x18\x05 \x01(\x0b\x32\x12.vmsim.v1.LabTerms\"&\n\x16GetLabQuestionsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\"\x8c\x01\n\x17GetLabQuestionsResponse\x12%\n\tquestions\x18\x01 \x03(\x0b\x32\x12.vmsim.v1.Question\x12!\n\x05terms\x18\x02 \x01(\x0b\x32\x12.vmsim.v1.LabTerms\x12\x15\n\rattempts_used\x18\x03 \x01(\r\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\"\xa9\x01\n\x17SubmitLabAnswersRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12?\n\x07\x61nswers\x18\x02 \x03(\x0b\x32..vmsim.v1.SubmitLabAnswersRequest.AnswersEntry\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x1a.\n\x0c\x41nswersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc9\x01\n\x18SubmitLabAnswersResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.vmsim.v1.CheckResult\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\x12\x0c\n\x04late\x18\x06 \x01(\x08\x12\x12\n\nunanswered\x18\x07 \x03(\t\x12!\n\x05terms\x18\x08 \x01(\x0b\x32\x12.vmsim.v1.LabTerms\"\x16\n\x14GetLabResultsRequest\"\'\n\x08ItemMark\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x02 \x01(\x08\"\x90\x01\n\x0e\x45xerciseResult\x12\r\n\x05score\x18\x01 \x01(\x01\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x15\n\rattempts_used\x18\x03 \x01(\r\x12\x16\n\x0esubmitted_unix\x18\x04 \x01(\x03\x12\x0c\n\x04late\x18\x05 \x01(\x08\x12!\n\x05items\x18\x06 \x03(\x0b\x32\x12.vmsim.v1.ItemMark\"\xcf\x02\n\rStudentResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x06scores\x18\x02 \x03(\x0b\x32#.vmsim.v1.StudentResult.ScoresEntry\x12\r\n\x05total\x18\x03 \x01(\x01\x12\x10\n\x08possible\x18\x04 \x01(\x01\x12\x13\n\x0bsubmissions\x18\x05 \x01(\r\x12\x0f\n\x07percent\x18\x06 \x01(\x01\x12\x39\n\texercises\x18\x07 \x03(\x0b\x32&.vmsim.v1.StudentResult.ExercisesEntry\x1a-\n\x0bScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1aJ\n\x0e\x45xercisesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.vmsim.v1.ExerciseResult:\x02\x38\x01\"p\n\x15GetLabResultsResponse\x12\r\n\x05title\x18\x01 \x01(\t\x12)\n\x08students\x18\x02 \x03(\x0b\x32\x17.vmsim.v1.StudentResult\x12\r\n\x05kinds\x18\x03 \x03(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\"\x13\n\x11RegradeLabRequest\":\n\x12RegradeLabResponse\x12\x13\n\x0bsubmissions\x18\x01 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\r\"$\n\x14ResetLabTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x15ResetLabTokenResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t2\x81\x02\n\x0f\x45xerciseService\x12P\n\rListExercises\x12\x1e.vmsim.v1.ListExercisesRequest\x1a\x1f.vmsim.v1.ListExercisesResponse\x12M\n\x0cGetQuestions\x12\x1d.vmsim.v1.GetQuestionsRequest\x1a\x1e.vmsim.v1.GetQuestionsResponse\x12M\n\x0c\x43heckAnswers\x12\x1d.vmsim.v1.CheckAnswersRequest\x1a\x1e.vmsim.v1.CheckAnswersResponse2\xec\x03\n\nLabService\x12>\n\x07JoinLab\x12\x18.vmsim.v1.JoinLabRequest\x1a\x19.vmsim.v1.JoinLabResponse\x12V\n\x0fGetLabQuestions\x12 .vmsim.v1.GetLabQuestionsRequest\x1a!.vmsim.v1.GetLabQuestionsResponse\x12Y\n\x10SubmitLabAnswers\x12!.vmsim.v1.SubmitLabAnswersRequest\x1a\".vmsim.v1.SubmitLabAnswersResponse\x12P\n\rGetLabResults\x12\x1e.vmsim.v1.GetLabResultsRequest\x1a\x1f.vmsim.v1.GetLabResultsResponse\x12G\n\nRegradeLab\x12\x1b.vmsim.v1.RegradeLabRequest\x1a\x1c.vmsim.v1.RegradeLabResponse\x12P\n\rResetLabToken\x12\x1e.vmsim.v1.ResetLabTokenRequest\x1a\x1f.vmsim.v1.ResetLabTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITLABANSWERSREQUEST_ANSWERSENTRY']._serialized_options = b'8\001'
   _globals['_STUDENTRESULT_SCORESENTRY']._loaded_options = None
   _globals['_STUDENTRESULT_SCORESENTRY']._serialized_options = b'8\001'
+  _globals['_STUDENTRESULT_EXERCISESENTRY']._loaded_options = None
+  _globals['_STUDENTRESULT_EXERCISESENTRY']._serialized_options = b'8\001'
   _globals['_EXERCISE']._serialized_start=38
   _globals['_EXERCISE']._serialized_end=100
   _globals['_QUESTIONITEM']._serialized_start=102
@@ -65,28 +67,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOINLABREQUEST']._serialized_end=974
   _globals['_LABEXERCISE']._serialized_start=976
   _globals['_LABEXERCISE']._serialized_end=1052
-  _globals['_JOINLABRESPONSE']._serialized_start=1054
-  _globals['_JOINLABRESPONSE']._serialized_end=1166
-  _globals['_GETLABQUESTIONSREQUEST']._serialized_start=1168
-  _globals['_GETLABQUESTIONSREQUEST']._serialized_end=1206
-  _globals['_GETLABQUESTIONSRESPONSE']._serialized_start=1208
-  _globals['_GETLABQUESTIONSRESPONSE']._serialized_end=1272
-  _globals['_SUBMITLABANSWERSREQUEST']._serialized_start=1275
-  _globals['_SUBMITLABANSWERSREQUEST']._serialized_end=1427
+  _globals['_LABTERMS']._serialized_start=1054
+  _globals['_LABTERMS']._serialized_end=1163
+  _globals['_JOINLABRESPONSE']._serialized_start=1166
+  _globals['_JOINLABRESPONSE']._serialized_end=1313
+  _globals['_GETLABQUESTIONSREQUEST']._serialized_start=1315
+  _globals['_GETLABQUESTIONSREQUEST']._serialized_end=1353
+  _globals['_GETLABQUESTIONSRESPONSE']._serialized_start=1356
+  _globals['_GETLABQUESTIONSRESPONSE']._serialized_end=1496
+  _globals['_SUBMITLABANSWERSREQUEST']._serialized_start=1499
+  _globals['_SUBMITLABANSWERSREQUEST']._serialized_end=1668
   _globals['_SUBMITLABANSWERSREQUEST_ANSWERSENTRY']._serialized_start=818
   _globals['_SUBMITLABANSWERSREQUEST_ANSWERSENTRY']._serialized_end=864
-  _globals['_SUBMITLABANSWERSRESPONSE']._serialized_start=1429
-  _globals['_SUBMITLABANSWERSRESPONSE']._serialized_end=1544
-  _globals['_GETLABRESULTSREQUEST']._serialized_start=1546
-  _globals['_GETLABRESULTSREQUEST']._serialized_end=1568
-  _globals['_STUDENTRESULT']._serialized_start=1571
-  _globals['_STUDENTRESULT']._serialized_end=1754
-  _globals['_STUDENTRESULT_SCORESENTRY']._serialized_start=1709
-  _globals['_STUDENTRESULT_SCORESENTRY']._serialized_end=1754
-  _globals['_GETLABRESULTSRESPONSE']._serialized_start=1756
-  _globals['_GETLABRESULTSRESPONSE']._serialized_end=1837
-  _globals['_EXERCISESERVICE']._serialized_start=1840
-  _globals['_EXERCISESERVICE']._serialized_end=2097
-  _globals['_LABSERVICE']._serialized_start=2100
-  _globals['_LABSERVICE']._serialized_end=2437
+  _globals['_SUBMITLABANSWERSRESPONSE']._serialized_start=1671
+  _globals['_SUBMITLABANSWERSRESPONSE']._serialized_end=1872
+  _globals['_GETLABRESULTSREQUEST']._serialized_start=1874
+  _globals['_GETLABRESULTSREQUEST']._serialized_end=1896
+  _globals['_ITEMMARK']._serialized_start=1898
+  _globals['_ITEMMARK']._serialized_end=1937
+  _globals['_EXERCISERESULT']._serialized_start=1940
+  _globals['_EXERCISERESULT']._serialized_end=2084
+  _globals['_STUDENTRESULT']._serialized_start=2087
+  _globals['_STUDENTRESULT']._serialized_end=2422
+  _globals['_STUDENTRESULT_SCORESENTRY']._serialized_start=2301
+  _globals['_STUDENTRESULT_SCORESENTRY']._serialized_end=2346
+  _globals['_STUDENTRESULT_EXERCISESENTRY']._serialized_start=2348
+  _globals['_STUDENTRESULT_EXERCISESENTRY']._serialized_end=2422
+  _globals['_GETLABRESULTSRESPONSE']._serialized_start=2424
+  _globals['_GETLABRESULTSRESPONSE']._serialized_end=2536
+  _globals['_REGRADELABREQUEST']._serialized_start=2538
+  _globals['_REGRADELABREQUEST']._serialized_end=2557
+  _globals['_REGRADELABRESPONSE']._serialized_start=2559
+  _globals['_REGRADELABRESPONSE']._serialized_end=2617
+  _globals['_RESETLABTOKENREQUEST']._serialized_start=2619
+  _globals['_RESETLABTOKENREQUEST']._serialized_end=2655
+  _globals['_RESETLABTOKENRESPONSE']._serialized_start=2657
+  _globals['_RESETLABTOKENRESPONSE']._serialized_end=2709
+  _globals['_EXERCISESERVICE']._serialized_start=2712
+  _globals['_EXERCISESERVICE']._serialized_end=2969
+  _globals['_LABSERVICE']._serialized_start=2972
+  _globals['_LABSERVICE']._serialized_end=3464
 # @@protoc_insertion_point(module_scope)

@@ -137,17 +137,33 @@ class LabExercise(_message.Message):
     attempts: int
     def __init__(self, kind: _Optional[str] = ..., count: _Optional[int] = ..., weight: _Optional[float] = ..., attempts: _Optional[int] = ...) -> None: ...
 
+class LabTerms(_message.Message):
+    __slots__ = ("policy", "deadline_unix", "extended", "late_penalty", "close_unix")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    EXTENDED_FIELD_NUMBER: _ClassVar[int]
+    LATE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    policy: str
+    deadline_unix: int
+    extended: bool
+    late_penalty: float
+    close_unix: int
+    def __init__(self, policy: _Optional[str] = ..., deadline_unix: _Optional[int] = ..., extended: _Optional[bool] = ..., late_penalty: _Optional[float] = ..., close_unix: _Optional[int] = ...) -> None: ...
+
 class JoinLabResponse(_message.Message):
-    __slots__ = ("token", "title", "exercises", "deadline_unix")
+    __slots__ = ("token", "title", "exercises", "deadline_unix", "terms")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     EXERCISES_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
     token: str
     title: str
     exercises: _containers.RepeatedCompositeFieldContainer[LabExercise]
     deadline_unix: int
-    def __init__(self, token: _Optional[str] = ..., title: _Optional[str] = ..., exercises: _Optional[_Iterable[_Union[LabExercise, _Mapping]]] = ..., deadline_unix: _Optional[int] = ...) -> None: ...
+    terms: LabTerms
+    def __init__(self, token: _Optional[str] = ..., title: _Optional[str] = ..., exercises: _Optional[_Iterable[_Union[LabExercise, _Mapping]]] = ..., deadline_unix: _Optional[int] = ..., terms: _Optional[_Union[LabTerms, _Mapping]] = ...) -> None: ...
 
 class GetLabQuestionsRequest(_message.Message):
     __slots__ = ("kind",)
@@ -156,13 +172,19 @@ class GetLabQuestionsRequest(_message.Message):
     def __init__(self, kind: _Optional[str] = ...) -> None: ...
 
 class GetLabQuestionsResponse(_message.Message):
-    __slots__ = ("questions",)
+    __slots__ = ("questions", "terms", "attempts_used", "attempts")
     QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_USED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     questions: _containers.RepeatedCompositeFieldContainer[Question]
-    def __init__(self, questions: _Optional[_Iterable[_Union[Question, _Mapping]]] = ...) -> None: ...
+    terms: LabTerms
+    attempts_used: int
+    attempts: int
+    def __init__(self, questions: _Optional[_Iterable[_Union[Question, _Mapping]]] = ..., terms: _Optional[_Union[LabTerms, _Mapping]] = ..., attempts_used: _Optional[int] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class SubmitLabAnswersRequest(_message.Message):
-    __slots__ = ("kind", "answers")
+    __slots__ = ("kind", "answers", "dry_run")
     class AnswersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -172,28 +194,62 @@ class SubmitLabAnswersRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KIND_FIELD_NUMBER: _ClassVar[int]
     ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     kind: str
     answers: _containers.ScalarMap[str, str]
-    def __init__(self, kind: _Optional[str] = ..., answers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    dry_run: bool
+    def __init__(self, kind: _Optional[str] = ..., answers: _Optional[_Mapping[str, str]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class SubmitLabAnswersResponse(_message.Message):
-    __slots__ = ("result", "attempt", "attempts", "score")
+    __slots__ = ("result", "attempt", "attempts", "score", "dry_run", "late", "unanswered", "terms")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    UNANSWERED_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
     result: CheckResult
     attempt: int
     attempts: int
     score: float
-    def __init__(self, result: _Optional[_Union[CheckResult, _Mapping]] = ..., attempt: _Optional[int] = ..., attempts: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+    dry_run: bool
+    late: bool
+    unanswered: _containers.RepeatedScalarFieldContainer[str]
+    terms: LabTerms
+    def __init__(self, result: _Optional[_Union[CheckResult, _Mapping]] = ..., attempt: _Optional[int] = ..., attempts: _Optional[int] = ..., score: _Optional[float] = ..., dry_run: _Optional[bool] = ..., late: _Optional[bool] = ..., unanswered: _Optional[_Iterable[str]] = ..., terms: _Optional[_Union[LabTerms, _Mapping]] = ...) -> None: ...
 
 class GetLabResultsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ItemMark(_message.Message):
+    __slots__ = ("id", "correct")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    correct: bool
+    def __init__(self, id: _Optional[str] = ..., correct: _Optional[bool] = ...) -> None: ...
+
+class ExerciseResult(_message.Message):
+    __slots__ = ("score", "attempt", "attempts_used", "submitted_unix", "late", "items")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_USED_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    attempt: int
+    attempts_used: int
+    submitted_unix: int
+    late: bool
+    items: _containers.RepeatedCompositeFieldContainer[ItemMark]
+    def __init__(self, score: _Optional[float] = ..., attempt: _Optional[int] = ..., attempts_used: _Optional[int] = ..., submitted_unix: _Optional[int] = ..., late: _Optional[bool] = ..., items: _Optional[_Iterable[_Union[ItemMark, _Mapping]]] = ...) -> None: ...
+
 class StudentResult(_message.Message):
-    __slots__ = ("name", "scores", "total", "possible", "submissions")
+    __slots__ = ("name", "scores", "total", "possible", "submissions", "percent", "exercises")
     class ScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -201,22 +257,63 @@ class StudentResult(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ExercisesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ExerciseResult
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ExerciseResult, _Mapping]] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     POSSIBLE_FIELD_NUMBER: _ClassVar[int]
     SUBMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    EXERCISES_FIELD_NUMBER: _ClassVar[int]
     name: str
     scores: _containers.ScalarMap[str, float]
     total: float
     possible: float
     submissions: int
-    def __init__(self, name: _Optional[str] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., possible: _Optional[float] = ..., submissions: _Optional[int] = ...) -> None: ...
+    percent: float
+    exercises: _containers.MessageMap[str, ExerciseResult]
+    def __init__(self, name: _Optional[str] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., possible: _Optional[float] = ..., submissions: _Optional[int] = ..., percent: _Optional[float] = ..., exercises: _Optional[_Mapping[str, ExerciseResult]] = ...) -> None: ...
 
 class GetLabResultsResponse(_message.Message):
-    __slots__ = ("title", "students")
+    __slots__ = ("title", "students", "kinds", "policy")
     TITLE_FIELD_NUMBER: _ClassVar[int]
     STUDENTS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     title: str
     students: _containers.RepeatedCompositeFieldContainer[StudentResult]
-    def __init__(self, title: _Optional[str] = ..., students: _Optional[_Iterable[_Union[StudentResult, _Mapping]]] = ...) -> None: ...
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    policy: str
+    def __init__(self, title: _Optional[str] = ..., students: _Optional[_Iterable[_Union[StudentResult, _Mapping]]] = ..., kinds: _Optional[_Iterable[str]] = ..., policy: _Optional[str] = ...) -> None: ...
+
+class RegradeLabRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RegradeLabResponse(_message.Message):
+    __slots__ = ("submissions", "changed")
+    SUBMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    submissions: int
+    changed: int
+    def __init__(self, submissions: _Optional[int] = ..., changed: _Optional[int] = ...) -> None: ...
+
+class ResetLabTokenRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ResetLabTokenResponse(_message.Message):
+    __slots__ = ("name", "token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    token: str
+    def __init__(self, name: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...

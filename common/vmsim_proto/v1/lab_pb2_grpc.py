@@ -219,6 +219,16 @@ class LabServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsResponse.FromString,
                 _registered_method=True)
+        self.RegradeLab = channel.unary_unary(
+                '/vmsim.v1.LabService/RegradeLab',
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.RegradeLabRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.RegradeLabResponse.FromString,
+                _registered_method=True)
+        self.ResetLabToken = channel.unary_unary(
+                '/vmsim.v1.LabService/ResetLabToken',
+                request_serializer=vmsim__proto_dot_v1_dot_lab__pb2.ResetLabTokenRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.ResetLabTokenResponse.FromString,
+                _registered_method=True)
 
 
 class LabServiceServicer:
@@ -248,7 +258,21 @@ class LabServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetLabResults(self, request, context):
-        """The scoreboard (admin token).
+        """The scoreboard with every exercise's attempts, times, late flags and items (admin token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegradeLab(self, request, context):
+        """Check every stored answer again against the lab file's current questions (admin token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetLabToken(self, request, context):
+        """A new token for a student who lost theirs; the old one stops working (admin token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -276,6 +300,16 @@ def add_LabServiceServicer_to_server(servicer, server):
                     servicer.GetLabResults,
                     request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsResponse.SerializeToString,
+            ),
+            'RegradeLab': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegradeLab,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.RegradeLabRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.RegradeLabResponse.SerializeToString,
+            ),
+            'ResetLabToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetLabToken,
+                    request_deserializer=vmsim__proto_dot_v1_dot_lab__pb2.ResetLabTokenRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_lab__pb2.ResetLabTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -387,6 +421,60 @@ class LabService:
             '/vmsim.v1.LabService/GetLabResults',
             vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_lab__pb2.GetLabResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegradeLab(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.LabService/RegradeLab',
+            vmsim__proto_dot_v1_dot_lab__pb2.RegradeLabRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.RegradeLabResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetLabToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.LabService/ResetLabToken',
+            vmsim__proto_dot_v1_dot_lab__pb2.ResetLabTokenRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_lab__pb2.ResetLabTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

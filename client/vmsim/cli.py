@@ -819,9 +819,13 @@ def dashboard(
         ),
     ] = None,
     admin_token: AdminToken = "",
+    max_streams: Annotated[
+        int, typer.Option(min=1, help="pages that may follow the live stream at once")
+    ] = 64,
 ) -> None:
     """Serve the live web dashboard of the server at --addr: memory map, processes, charts,
-    events, and the lab scoreboard (with the admin token, when the server runs a lab)."""
+    events, and the lab scoreboard (with the admin token, when the server runs a lab; only
+    for browsers that opened the printed key URL once). --port 0 picks a free port."""
     from .channels import admin_token_from
     from .dashboard import DEFAULT_EVENT_KINDS, serve_dashboard
 
@@ -836,10 +840,10 @@ def dashboard(
         raise typer.BadParameter(
             f"cannot read the admin token file: {error}", param_hint="--admin-token-file"
         ) from None
-    console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
-    if not token:
-        console.print("no admin token: the lab scoreboard stays empty (see --help)")
-    serve_dashboard(addr, host, port, kinds, token)
+    try:  # prints the URL with the port it really got
+        serve_dashboard(addr, host, port, kinds, token, max_streams)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot listen there: {error}", param_hint="--port") from None
 
 
 kernel_app = typer.Typer(

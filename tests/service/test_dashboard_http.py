@@ -313,3 +313,33 @@ def test_the_grafana_lock_panel_keeps_contentions_off_the_seconds_axis() -> None
             elif "seconds_total" in target["expr"]:
                 assert _axis(panel, target)[1] != "contentions/s", panel["title"]
     assert checked >= 1
+
+
+def test_a_client_that_never_reads_its_stream_is_dropped_with_its_queue_bounded(
+    server: Any,
+) -> None:
+    dashboard = DashboardThread(server.address, interval=0.05)
+    try:
+        wait_for_snapshot(dashboard.url, "meminfo")
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast
+        stalled.connect(("127.0.0.1", dashboard.port))
+        stalled.sendall(b"GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        deadline = time.monotonic() + 30
+        while not dashboard.state.readers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (reader,) = dashboard.state.readers
+        largest = 0
+        while not reader.dropped and time.monotonic() < deadline:
+            largest = max(largest, reader.queue.qsize())
+            time.sleep(0.01)
+        assert reader.dropped and reader not in dashboard.state.readers
+        assert largest <= dashboard.state.reader_queue
+        assert reader.queue.qsize() == 1  # only the end-of-stream mark left
+        # a reader that keeps up still gets the stream
+        connection, head = _open_stream(dashboard.port)
+        connection.close()
+        assert " 200 " in head
+        stalled.close()
+    finally:
+        dashboard.stop()

@@ -91,6 +91,16 @@ def test_the_dashboard_command_prints_its_real_port_and_waits_for_the_server(
     start_server(address=address)  # the server comes: the dashboard follows without a restart
     _wait_for_line(stderr, f"connected to the vmsim server at {address}")
     assert wait_for_snapshot(url, "meminfo")["frames"]["nr_frames"] == 4096
+    # and its event feed too
+    deadline = time.monotonic() + 20
+    spawned = 0
+    while spawned == 0 and time.monotonic() < deadline:
+        with vmsim.connect(address, name="late"):
+            pass
+        time.sleep(1.0)  # one event a second, until one is counted
+        rates = wait_for_snapshot(url, "event_rates")["event_rates"]
+        spawned = sum(rates["kinds"]["process_spawn"]["per_second"])
+    assert spawned > 0
 
 
 @pytest.fixture

@@ -381,14 +381,19 @@ class DashboardState:
             await asyncio.sleep(self.interval)
 
     async def _follow_events(self) -> None:
+        # a channel of its own, new at each try: the poller closes its channel to reconnect,
+        # which would cancel this stream
         while True:
+            inspector = AsyncInspector(self.address, timeout=10)
             try:
-                async for event in self.inspector.events(self.event_kinds):
+                async for event in inspector.events(self.event_kinds):
                     self.dropped_events = event.dropped
                     self.events.append(dataclasses.asdict(event))
                     self.event_rates.add(event.kind, time.time())
             except VmsimError:
                 pass  # the server is down or restarting: try again
+            finally:
+                await inspector.close()
             await asyncio.sleep(self.interval)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import IO, Any
 
 from vmsim.dashboard import create_app
 
@@ -73,3 +74,29 @@ def wait_for_snapshot(url: str, field: str, timeout: float = 20.0, **query: str)
                 return snapshot
         time.sleep(0.1)
     raise AssertionError(f"no snapshot with {field!r} in {timeout} s; last: {snapshot}")
+
+
+def stdout_lines(stream: IO[str]) -> queue.Queue[str]:
+    """The lines of *stream*, read by a thread so a test can wait with a deadline."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def wait_for_line(lines: queue.Queue[str], needle: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"no line with {needle!r} in {timeout} s; got {seen}")

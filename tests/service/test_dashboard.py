@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 from tests.service.conftest import ADMIN_TOKEN
-from tests.service.dashboard_support import DashboardThread, get, wait_for_snapshot
+from tests.service.dashboard_support import (
+    DashboardThread,
+    get,
+    stdout_lines,
+    wait_for_line,
+    wait_for_snapshot,
+)
 
 import vmsim
 
@@ -37,6 +43,9 @@ CHROMIUM_ARGS = [
 USER_CELLS = "() => { const s = window.vmsimDashboard; if (!s.cells) return -1; \
 const user = s.cells.use_names.indexOf('user'); \
 return s.cells.useBytes.filter(u => u === user).length; }"
+# the colour of *pid*'s legend swatch (arguments: [pid]); in one task, between two redraws
+SWATCH_OF_PID = """([pid]) => getComputedStyle(document.querySelector(
+`#map-legend .legend-pid[data-pid='${pid}']`), '::before').backgroundColor"""
 # the canvas pixel of the first cell of *pid* (arguments: [pid])
 PIXEL_OF_PID = """([pid]) => { const c = window.vmsimDashboard.cells;
 const user = c.use_names.indexOf('user');
@@ -177,7 +186,7 @@ def test_the_port_the_dashboard_command_prints_is_the_one_it_serves(
     page = browser.new_page()
     try:
         assert dashboard.stdout is not None
-        line = dashboard.stdout.readline()  # printed once the port is bound
+        line = wait_for_line(stdout_lines(dashboard.stdout), " on http://")  # once bound
         match = re.search(r" on (http://127\.0\.0\.1:(\d+)/) ", line)
         assert match and int(match[2]) != 0, line
         url = match[1]
@@ -201,6 +210,7 @@ def test_the_page_says_when_no_server_answers(browser: Any) -> None:
         assert "No vmsim server answers at 127.0.0.1:1" in banner.inner_text()
         assert "vmsim server" in banner.inner_text()
         assert page.locator("#status").inner_text() == "server unreachable"
+        assert page.locator("#server").inner_text() == "127.0.0.1:1"
     finally:
         page.close()
         dashboard.stop()
@@ -230,17 +240,11 @@ def test_the_legend_names_each_process_in_its_colour_and_hover_highlights(
         entry = legend.locator(f".legend-pid[data-pid='{editor.pid}']")
         assert "editor" in entry.inner_text() and str(editor.pid) in entry.inner_text()
         # each swatch has the colour its process's frames are drawn in
-        swatch = entry.evaluate("el => getComputedStyle(el, '::before').backgroundColor")
-        red, green, blue = (int(c) for c in re.findall(r"\d+", swatch)[:3])
+        colours = {p.pid: page.evaluate(SWATCH_OF_PID, [p.pid]) for p in (editor, compiler, other)}
+        assert len(set(colours.values())) == 3
+        red, green, blue = (int(c) for c in re.findall(r"\d+", colours[editor.pid])[:3])
         pixel = page.evaluate(PIXEL_OF_PID, [editor.pid])
         assert max(abs(a - b) for a, b in zip(pixel[:3], (red, green, blue), strict=True)) <= 2
-        colours = {
-            legend.locator(f".legend-pid[data-pid='{p.pid}']").evaluate(
-                "el => getComputedStyle(el, '::before').backgroundColor"
-            )
-            for p in (editor, compiler, other)
-        }
-        assert len(colours) == 3
         assert "free DMA" in legend.inner_text() and "page table" in legend.inner_text()
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), clip={"x": 0, "y": 0, "width": 1300, "height": 980})

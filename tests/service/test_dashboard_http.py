@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from tests.service.conftest import ADMIN_TOKEN
-from tests.service.dashboard_support import DashboardThread, get, wait_for_snapshot
+from tests.service.dashboard_support import (
+    DashboardThread,
+    get,
+    stdout_lines,
+    wait_for_line,
+    wait_for_snapshot,
+)
 
 import vmsim
 from vmsim.dashboard.app import DashboardState, EventRates
@@ -30,32 +34,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _lines(stream: IO[str]) -> queue.Queue[str]:
-    """The lines of *stream*, read by a thread so a test can wait with a deadline."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
-
-
-def _wait_for_line(lines: queue.Queue[str], needle: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        seen.append(line)
-        if needle in line:
-            return line
-    raise AssertionError(f"no line with {needle!r} in {timeout} s; got {seen}")
 
 
 @pytest.fixture
@@ -74,22 +52,20 @@ def test_the_dashboard_command_prints_its_real_port_and_waits_for_the_server(
 ) -> None:
     process, address = dashboard_process
     assert process.stdout is not None and process.stderr is not None
-    stdout, stderr = _lines(process.stdout), _lines(process.stderr)
-    line = _wait_for_line(stdout, "on http://")
+    stdout, stderr = stdout_lines(process.stdout), stdout_lines(process.stderr)
+    line = wait_for_line(stdout, "on http://")
     url = line.split(" on ")[1].split()[0]
     port = int(url.rsplit(":", 1)[1].rstrip("/"))
     assert port != 0 and url == f"http://127.0.0.1:{port}/"
     # no server yet: said on stderr and in the snapshot the page turns into a banner
-    assert "start one with `vmsim server`" in _wait_for_line(
-        stderr, f"no vmsim server at {address}"
-    )
+    assert "start one with `vmsim server`" in wait_for_line(stderr, f"no vmsim server at {address}")
     down = wait_for_snapshot(url, "error")
     assert "UNAVAILABLE" in down["error"] and down["address"] == address
     status, _headers, page = get(url)
     assert status == 200 and b'id="banner"' in page
 
     start_server(address=address)  # the server comes: the dashboard follows without a restart
-    _wait_for_line(stderr, f"connected to the vmsim server at {address}")
+    wait_for_line(stderr, f"connected to the vmsim server at {address}")
     assert wait_for_snapshot(url, "meminfo")["frames"]["nr_frames"] == 4096
     # and its event feed too
     deadline = time.monotonic() + 20

@@ -380,6 +380,7 @@ function showBanner(text) {
 
 function render(snap) {
   const status = $("status");
+  $("server").textContent = snap.address || "";
   if (snap.error) {
     status.textContent = "server unreachable";
     status.className = "status down";
@@ -394,7 +395,6 @@ function render(snap) {
   status.textContent = "live";
   status.className = "status live";
   status.dataset.version = String(snap.version);
-  $("server").textContent = snap.address;
   const m = snap.meminfo;
   $("summary").textContent = `MemFree ${m.MemFree.toLocaleString()} kB, SwapFree ` +
     `${m.SwapFree.toLocaleString()} kB, ${snap.processes.filter(p => p.state !== "Z").length} processes`;

@@ -809,7 +809,9 @@ def top(
 def dashboard(
     addr: Address = DEFAULT_ADDRESS,
     host: Annotated[str, typer.Option(help="interface the web page listens on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port of the web page")] = 8080,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="port of the web page (0: any free one)")
+    ] = 8080,
     event_kind: Annotated[
         list[str] | None,
         typer.Option(

@@ -103,6 +103,44 @@ def test_a_malformed_pid_in_a_path_or_query_is_a_400_with_a_json_error(
         assert "pid must be a decimal number from 1 to 4294967295" in json.loads(body)["error"]
 
 
+@pytest.mark.parametrize("bad_address", ["0x100000000", "zz", "", "-1"])
+def test_a_malformed_address_to_walk_is_a_400_with_a_json_error(
+    dashboard: DashboardThread, bad_address: str
+) -> None:
+    status, headers, body = get(f"{dashboard.url}api/translate?pid=1&addr={bad_address}")
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert "address" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--port", "70000"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--max-streams", "0"], "--max-streams"),
+    ],
+)
+def test_the_dashboard_command_refuses_bad_flags_with_a_usage_error(
+    flags: list[str], says: str
+) -> None:
+    command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", "127.0.0.1:1", *flags]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_dashboard_command_says_when_its_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", "127.0.0.1:1"]
+        result = subprocess.run(
+            [*command, "--port", port], capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2 and "cannot listen there" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_well_formed_pid_gets_its_maps_or_a_404(dashboard: DashboardThread) -> None:
     with vmsim.connect(dashboard.state.address, name="mapper") as proc:
         proc.mmap(vmsim.MiB)

@@ -23,8 +23,10 @@ from tests.service.dashboard_support import (
     wait_for_line,
     wait_for_snapshot,
 )
+from typer.testing import CliRunner
 
 import vmsim
+from vmsim.cli import app
 from vmsim.dashboard.app import DashboardState, EventRates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,9 +125,9 @@ def test_a_malformed_address_to_walk_is_a_400_with_a_json_error(
 def test_the_dashboard_command_refuses_bad_flags_with_a_usage_error(
     flags: list[str], says: str
 ) -> None:
-    command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", "127.0.0.1:1", *flags]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+    result = CliRunner().invoke(app, ["dashboard", "--addr", "127.0.0.1:1", *flags])
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_the_dashboard_command_says_when_its_port_is_taken() -> None:
@@ -133,12 +135,9 @@ def test_the_dashboard_command_says_when_its_port_is_taken() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", "127.0.0.1:1"]
-        result = subprocess.run(
-            [*command, "--port", port], capture_output=True, text=True, timeout=60
-        )
-    assert result.returncode == 2 and "cannot listen there" in result.stderr
-    assert "Traceback" not in result.stderr
+        result = CliRunner().invoke(app, ["dashboard", "--addr", "127.0.0.1:1", "--port", port])
+    assert result.exit_code == 2 and "cannot listen there" in result.output, result.output
+    assert isinstance(result.exception, SystemExit)
 
 
 def test_a_well_formed_pid_gets_its_maps_or_a_404(dashboard: DashboardThread) -> None:

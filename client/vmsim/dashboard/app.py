@@ -154,7 +154,7 @@ class EventRates:
         self._buckets: deque[tuple[int, Counter[str]]] = deque()
 
     def add(self, kind: str, now: float) -> None:
-        """Count one event of *kind* that arrived at *now* (seconds since the epoch)."""
+        """Count one event of *kind* that arrived at *now* (seconds of a monotonic clock)."""
         second = int(now)
         if not self._buckets or self._buckets[-1][0] != second:
             self._buckets.append((second, Counter()))
@@ -289,7 +289,7 @@ class DashboardState:
             "cpu": _fields(cpu),
             "frames": frame_cells(frames, self.max_cells),
             "events": list(self.events),
-            "event_rates": self.event_rates.summary(now),
+            "event_rates": self.event_rates.summary(time.monotonic()),
             "dropped_events": self.dropped_events,
             "event_kinds": list(self.event_kinds),
         }
@@ -389,7 +389,7 @@ class DashboardState:
                 async for event in inspector.events(self.event_kinds):
                     self.dropped_events = event.dropped
                     self.events.append(dataclasses.asdict(event))
-                    self.event_rates.add(event.kind, time.time())
+                    self.event_rates.add(event.kind, time.monotonic())
             except VmsimError:
                 pass  # the server is down or restarting: try again
             finally:

@@ -251,6 +251,8 @@ def test_the_scoreboard_is_served_only_to_a_browser_that_presented_the_key(
 
         # a dashboard without the admin token has no key and no scoreboard for anyone
         assert without_token.app.state.viewer_key == ""
+        status, _headers, body = get(f"{without_token.url}?key=anything")
+        assert status == 403 and b"serves no lab scoreboard" in body
         assert "lab" not in wait_for_snapshot(without_token.url, "meminfo", key="")
     finally:
         with_token.stop()

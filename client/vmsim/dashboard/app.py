@@ -72,6 +72,10 @@ SEND_TIMEOUT_SECONDS = 30.0  # a stream whose client takes longer to accept one 
 RETRY_AFTER_SECONDS = 5
 MAX_PID = 0xFFFFFFFF  # pids travel as uint32
 KEY_COOKIE = "vmsim_dashboard_key"
+NO_SCOREBOARD = (
+    "this dashboard serves no lab scoreboard: start it with the server's admin token "
+    "(vmsim --admin-token-file FILE dashboard) and open the key URL it prints"
+)
 WRONG_KEY = (
     "this is not the dashboard's scoreboard key: use the URL `vmsim dashboard` printed "
     "(the key changes at each start)"
@@ -457,7 +461,7 @@ def create_app(
         if "key" not in request.query_params:
             return FileResponse(STATIC / "index.html")
         if not sees_scoreboard(request):
-            return PlainTextResponse(WRONG_KEY, status_code=403)
+            return PlainTextResponse(WRONG_KEY if key else NO_SCOREBOARD, status_code=403)
         # the key leaves the address bar (and the history) and stays in the cookie
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")

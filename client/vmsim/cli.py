@@ -809,7 +809,9 @@ def top(
 def dashboard(
     addr: Address = DEFAULT_ADDRESS,
     host: Annotated[str, typer.Option(help="interface the web page listens on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port of the web page")] = 8080,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="port of the web page (0: any free one)")
+    ] = 8080,
     event_kind: Annotated[
         list[str] | None,
         typer.Option(
@@ -819,9 +821,13 @@ def dashboard(
         ),
     ] = None,
     admin_token: AdminToken = "",
+    max_streams: Annotated[
+        int, typer.Option(min=1, help="pages that may follow the live stream at once")
+    ] = 64,
 ) -> None:
     """Serve the live web dashboard of the server at --addr: memory map, processes, charts,
-    events, and the lab scoreboard (with the admin token, when the server runs a lab)."""
+    events, and the lab scoreboard (with the admin token, when the server runs a lab; only
+    for browsers that opened the printed key URL once). --port 0 picks a free port."""
     from .channels import admin_token_from
     from .dashboard import DEFAULT_EVENT_KINDS, serve_dashboard
 
@@ -836,10 +842,10 @@ def dashboard(
         raise typer.BadParameter(
             f"cannot read the admin token file: {error}", param_hint="--admin-token-file"
         ) from None
-    console.print(f"vmsim dashboard of {addr} on http://{host}:{port}/ (Ctrl-C stops)")
-    if not token:
-        console.print("no admin token: the lab scoreboard stays empty (see --help)")
-    serve_dashboard(addr, host, port, kinds, token)
+    try:  # prints the URL with the port it really got
+        serve_dashboard(addr, host, port, kinds, token, max_streams)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot listen there: {error}", param_hint="--port") from None
 
 
 kernel_app = typer.Typer(

@@ -5,8 +5,10 @@ CI installs chromium with apt (.ci/run); Playwright's own browser download is ne
 
 from __future__ import annotations
 
-import socket
-import threading
+import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +16,20 @@ from typing import Any
 
 import pytest
 from tests.service.conftest import ADMIN_TOKEN
+from tests.service.dashboard_support import (
+    DashboardThread,
+    get,
+    stdout_lines,
+    wait_for_line,
+    wait_for_snapshot,
+)
 
 import vmsim
-from vmsim.dashboard import create_app
 
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "dashboard.png"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -31,33 +43,16 @@ CHROMIUM_ARGS = [
 USER_CELLS = "() => { const s = window.vmsimDashboard; if (!s.cells) return -1; \
 const user = s.cells.use_names.indexOf('user'); \
 return s.cells.useBytes.filter(u => u === user).length; }"
-
-
-class DashboardThread:
-    """uvicorn serving the dashboard on a free loopback port, in a thread."""
-
-    def __init__(self, address: str, admin_token: str = "") -> None:
-        import uvicorn
-
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/"
-        config = uvicorn.Config(
-            create_app(address, interval=0.2, admin_token=admin_token), log_level="warning"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
+# the colour of *pid*'s legend swatch (arguments: [pid]); in one task, between two redraws
+SWATCH_OF_PID = """([pid]) => getComputedStyle(document.querySelector(
+`#map-legend .legend-pid[data-pid='${pid}']`), '::before').backgroundColor"""
+# the canvas pixel of the first cell of *pid* (arguments: [pid])
+PIXEL_OF_PID = """([pid]) => { const c = window.vmsimDashboard.cells;
+const user = c.use_names.indexOf('user');
+const i = c.pids.findIndex((p, k) => p === pid && c.useBytes[k] === user);
+const ctx = document.getElementById('memory-map').getContext('2d');
+const x = (i % c.columns) * c.size, y = Math.floor(i / c.columns) * c.size;
+return Array.from(ctx.getImageData(x, y, 1, 1).data); }"""
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +159,16 @@ def test_an_oom_kill_is_highlighted_in_the_event_feed(page: Any, machine: tuple[
     with pytest.raises(vmsim.OomKilled):
         proc.touch_many(range(start, start + 32 * vmsim.MiB, vmsim.PAGE_SIZE), write=True)
     proc.close()
+    # the per-kind view counts it (highlighted); the raw feed shows it once asked for
+    page.wait_for_function(
+        "() => document.querySelector(\"#event-rates tr[data-kind='oom_kill'] .total\")"
+        ".textContent === '1'",
+        timeout=10_000,
+    )
+    row = page.locator("#event-rates tr[data-kind='oom_kill']")
+    assert row.evaluate("el => getComputedStyle(el).backgroundColor") != "rgba(0, 0, 0, 0)"
+    assert page.locator("#raw-events").is_hidden()
+    page.check("#show-raw-events")
     oom = page.locator("#events li.oom_kill")
     oom.first.wait_for(timeout=10_000)
     colour = oom.first.evaluate("el => getComputedStyle(el).backgroundColor")
@@ -173,33 +178,168 @@ def test_an_oom_kill_is_highlighted_in_the_event_feed(page: Any, machine: tuple[
     assert page.locator("#events li.oom_kill").count() == 0
 
 
-def test_the_dashboard_command_serves_the_page_and_snapshots(server_address: str) -> None:
-    import json
-    import subprocess
-    import sys
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_the_port_the_dashboard_command_prints_is_the_one_it_serves(
+    browser: Any, server_address: str
+) -> None:
     command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", server_address]
-    dashboard = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE)
+    dashboard = subprocess.Popen([*command, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    page = browser.new_page()
     try:
-        deadline = time.monotonic() + 30
-        snapshot: dict[str, Any] = {}
-        while time.monotonic() < deadline and "meminfo" not in snapshot:
-            time.sleep(0.2)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/snapshot") as reply:
-                    snapshot = json.loads(reply.read())
-            except OSError:
-                continue
-        assert snapshot["frames"]["nr_frames"] == 4096  # the 16 MiB test machine
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as reply:
-            assert b"Physical memory" in reply.read()
+        assert dashboard.stdout is not None
+        line = wait_for_line(stdout_lines(dashboard.stdout), " on http://")  # once bound
+        match = re.search(r" on (http://127\.0\.0\.1:(\d+)/) ", line)
+        assert match and int(match[2]) != 0, line
+        url = match[1]
+        assert wait_for_snapshot(url, "meminfo")["frames"]["nr_frames"] == 4096
+        _open(page, url)
+        assert page.locator("#server").inner_text() == server_address
+        assert page.locator("#banner").is_hidden()
     finally:
+        page.close()
         dashboard.terminate()
         dashboard.wait(10)
+
+
+def test_the_page_says_when_no_server_answers(browser: Any) -> None:
+    dashboard = DashboardThread("127.0.0.1:1")  # nothing listens on port 1
+    page = browser.new_page()
+    try:
+        page.goto(dashboard.url)
+        banner = page.locator("#banner")
+        banner.wait_for(timeout=15_000)
+        assert "No vmsim server answers at 127.0.0.1:1" in banner.inner_text()
+        assert "vmsim server" in banner.inner_text()
+        assert page.locator("#status").inner_text() == "server unreachable"
+        assert page.locator("#server").inner_text() == "127.0.0.1:1"
+    finally:
+        page.close()
+        dashboard.stop()
+
+
+def _write(proc: vmsim.Process, nbytes: int) -> int:
+    start = proc.mmap(nbytes)
+    proc.touch_many(range(start, start + nbytes, vmsim.PAGE_SIZE), write=True)
+    return start
+
+
+def test_the_legend_names_each_process_in_its_colour_and_hover_highlights(
+    page: Any, machine: tuple[str, str]
+) -> None:
+    address, url = machine
+    with (
+        vmsim.connect(address, name="editor") as editor,
+        vmsim.connect(address, name="compiler") as compiler,
+        vmsim.connect(address, name="browser") as other,
+    ):
+        for proc, size in ((editor, 3), (compiler, 2), (other, 1)):
+            _write(proc, size * vmsim.MiB)
+        _open(page, url)
+        legend = page.locator("#map-legend")
+        for proc in (editor, compiler, other):
+            legend.locator(f".legend-pid[data-pid='{proc.pid}']").wait_for(timeout=10_000)
+        entry = legend.locator(f".legend-pid[data-pid='{editor.pid}']")
+        assert "editor" in entry.inner_text() and str(editor.pid) in entry.inner_text()
+        # each swatch has the colour its process's frames are drawn in
+        colours = {p.pid: page.evaluate(SWATCH_OF_PID, [p.pid]) for p in (editor, compiler, other)}
+        assert len(set(colours.values())) == 3
+        red, green, blue = (int(c) for c in re.findall(r"\d+", colours[editor.pid])[:3])
+        pixel = page.evaluate(PIXEL_OF_PID, [editor.pid])
+        assert max(abs(a - b) for a, b in zip(pixel[:3], (red, green, blue), strict=True)) <= 2
+        assert "free DMA" in legend.inner_text() and "page table" in legend.inner_text()
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), clip={"x": 0, "y": 0, "width": 1300, "height": 980})
+
+        # hovering a process in the legend fades every other frame
+        compiler_pixel = page.evaluate(PIXEL_OF_PID, [compiler.pid])
+        entry.hover()
+        canvas = page.locator("#memory-map")
+        page.wait_for_function(
+            f"() => document.getElementById('memory-map').dataset.highlight === '{editor.pid}'",
+            timeout=5_000,
+        )
+        assert "highlight" in str(entry.get_attribute("class"))
+        assert int(canvas.get_attribute("data-lit")) == int(entry.locator("small").inner_text())
+        assert page.evaluate(PIXEL_OF_PID, [editor.pid]) == pixel  # its own frames as before
+        assert page.evaluate(PIXEL_OF_PID, [compiler.pid]) != compiler_pixel  # faded
+
+        # and hovering one of a process's frames highlights it in the legend
+        page.mouse.move(0, 0)
+        index = page.evaluate(
+            "([pid]) => { const c = window.vmsimDashboard.cells; "
+            "return c.pids.findIndex((p, k) => p === pid && "
+            "c.useBytes[k] === c.use_names.indexOf('user')); }",
+            [compiler.pid],
+        )
+        box = canvas.bounding_box()
+        columns, size, width = page.evaluate(
+            "() => { const c = window.vmsimDashboard.cells; "
+            "return [c.columns, c.size, document.getElementById('memory-map').width]; }"
+        )
+        scale = box["width"] / width
+        page.mouse.move(
+            box["x"] + ((index % columns) * size + size / 2) * scale,
+            box["y"] + ((index // columns) * size + size / 2) * scale,
+        )
+        compiler_entry = legend.locator(f".legend-pid[data-pid='{compiler.pid}']")
+        page.wait_for_function(
+            f"() => document.querySelector(\"#map-legend .legend-pid[data-pid='{compiler.pid}']\")"
+            ".classList.contains('highlight')",
+            timeout=5_000,
+        )
+        assert "highlight" not in str(entry.get_attribute("class"))
+        assert f"pid {compiler.pid} compiler" in page.locator("#map-tooltip").inner_text()
+        assert canvas.get_attribute("data-highlight") == str(compiler.pid)
+        assert compiler_entry.is_visible()
+
+
+def test_the_event_view_shows_per_kind_rates_and_the_raw_feed_on_demand(
+    browser: Any, start_server: Any
+) -> None:
+    server = start_server()  # 16 MiB of RAM and 64 MiB of swap: writing 24 MiB swaps
+    dashboard = DashboardThread(server.address)
+    page = browser.new_page(viewport={"width": 1300, "height": 1600})
+    try:
+        _open(page, dashboard.url)
+        with vmsim.connect(server.address, name="swapper") as proc:
+            start = _write(proc, 24 * vmsim.MiB)
+            proc.touch_many(range(start, start + 4 * vmsim.MiB, vmsim.PAGE_SIZE))
+        rates = page.locator("#event-rates")
+        page.wait_for_function(
+            # swapped in and out, a hundred pages or more each
+            "() => ['swap_out', 'swap_in'].every(kind => Number(document.querySelector("
+            "`#event-rates tr[data-kind='${kind}'] .total`).textContent.replace(/,/g, '')) >= 100)",
+            timeout=15_000,
+        )
+        kinds = rates.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.kind)")
+        assert {"swap_in", "swap_out", "major_fault", "oom_kill"} <= set(kinds)
+        for kind in ("swap_in", "swap_out"):
+            row = rates.locator(f"tr[data-kind='{kind}']")
+            assert re.fullmatch(r"[\d,]+/s", row.locator(".rate").inner_text())
+            assert row.locator("svg polyline").count() == 1
+        assert page.locator("#raw-events").is_hidden()
+        assert page.locator("#events li").count() == 0
+        page.check("#show-raw-events")
+        page.locator("#events li.swap_in").first.wait_for(timeout=10_000)
+        page.uncheck("#show-raw-events")
+        assert page.locator("#raw-events").is_hidden()
+    finally:
+        page.close()
+        dashboard.stop()
+
+
+def test_the_charts_start_with_what_happened_before_the_page_opened(
+    page: Any, machine: tuple[str, str]
+) -> None:
+    address, url = machine
+    with vmsim.connect(address, name="early") as proc:
+        _write(proc, 4 * vmsim.MiB)
+    deadline = time.monotonic() + 10  # a few samples after the writes, before the page
+    while time.monotonic() < deadline and len(json.loads(get(f"{url}api/history")[2])) < 4:
+        time.sleep(0.1)
+    _open(page, url)
+    history = page.evaluate("window.vmsimDashboard.history")
+    assert len(history["t"]) >= 4  # at once, not one point per second from now on
+    assert max(history["minor"]) > 0  # the writes made before the page opened
 
 
 LAB_FILE = """
@@ -231,7 +371,8 @@ def test_the_lab_scoreboard_changes_when_a_student_submits(
     dashboard = DashboardThread(server.address, admin_token=ADMIN_TOKEN)
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
     try:
-        _open(page, dashboard.url)
+        _open(page, dashboard.scoreboard_url)  # the instructor's link: the key, then a cookie
+        assert page.url == dashboard.url
         with vmsim.Lab(server.address, "ada") as ada, vmsim.Lab(server.address, "grace") as grace:
             page.wait_for_selector("#scoreboard tr[data-student='grace']", timeout=10_000)
             assert "Paging lab" in page.locator("#lab-title").inner_text()
@@ -274,7 +415,7 @@ def test_the_lab_scoreboard_changes_when_a_student_submits(
         dashboard.stop()
 
 
-def test_the_scoreboard_says_why_it_is_empty(
+def test_the_scoreboard_panel_shows_only_for_a_lab_and_the_key(
     browser: Any, start_server: Any, tmp_path: Path
 ) -> None:
     server = start_server()  # no --lab
@@ -282,22 +423,27 @@ def test_the_scoreboard_says_why_it_is_empty(
     lab_file.write_text(LAB_FILE)
     lab_server = start_server(lab_path=str(lab_file))
     without_token = DashboardThread(lab_server.address)
-    with_token = DashboardThread(server.address, admin_token=ADMIN_TOKEN)
+    no_lab = DashboardThread(server.address, admin_token=ADMIN_TOKEN)
+    with_token = DashboardThread(lab_server.address, admin_token=ADMIN_TOKEN)
     wrong_token = DashboardThread(lab_server.address, admin_token="not-the-token")
     page = browser.new_page()
     try:
-        for dashboard, state, says in (
-            (without_token, "no_token", "no admin token given"),
-            (with_token, "no_lab", "runs no graded lab: start it with --lab FILE"),
-            (wrong_token, "error", "PERMISSION_DENIED"),
-        ):
-            _open(page, dashboard.url)
-            status = page.locator(f"#lab-status[data-state='{state}']")
-            status.wait_for(timeout=10_000)
-            assert says in status.inner_text()
-            assert page.locator("#scoreboard").is_hidden()
+        # hidden: a dashboard without the token, a server without a lab, a browser without
+        # the key (a student's)
+        for url in (without_token.url, no_lab.scoreboard_url, with_token.url):
+            _open(page, url)
+            page.wait_for_function("() => window.vmsimDashboard.snapshot.version >= 2")
+            assert page.locator("#lab-section").is_hidden(), url
+            assert "no admin token" not in page.content()
             assert page.locator("#memory-map").get_attribute("data-cells")  # the rest is live
+        # shown to the key holder: the scoreboard, or why it cannot be read
+        _open(page, wrong_token.scoreboard_url)
+        status = page.locator("#lab-status[data-state='error']")
+        status.wait_for(timeout=10_000)
+        assert "PERMISSION_DENIED" in status.inner_text()
+        assert page.locator("#lab-section").is_visible()
+        assert page.locator("#scoreboard").is_hidden()
     finally:
         page.close()
-        for dashboard in (without_token, with_token, wrong_token):
+        for dashboard in (without_token, no_lab, with_token, wrong_token):
             dashboard.stop()

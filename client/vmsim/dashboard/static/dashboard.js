@@ -2,6 +2,7 @@
 "use strict";
 
 const HISTORY = 300;
+const LEGEND_PROCESSES = 32;  // the processes with most frames get a legend entry each
 const USE_COLOURS = {
   kernel: "#7f1d1d", page_table: "#f97316", slab: "#9333ea", vmalloc: "#db2777",
   swap_cache: "#0d9488", kmalloc: "#92400e",
@@ -13,7 +14,8 @@ const EVENT_KINDS = ["minor_fault", "major_fault", "swap_out", "swap_in", "oom_k
   "process_spawn", "process_exit"];
 
 const state = {
-  snapshot: null, previous: null, names: new Map(), cells: null, selectedPid: null,
+  snapshot: null, lastSample: null, names: new Map(), cells: null, selectedPid: null,
+  highlightPid: null,
   submissions: new Map(), submittedAt: new Map(),
   history: { t: [], free: [], used: [], swap: [], minor: [], major: [], pswpin: [], pswpout: [],
              pgscan: [], pgsteal: [] },
@@ -51,39 +53,73 @@ function decodeUses(b64) {
 }
 
 function drawMap(cells) {
-  const canvas = $("memory-map");
   const uses = decodeUses(cells.uses);
   cells.useBytes = uses;
-  const columns = cells.nr_cells > 4096 ? 256 : 128;
-  const size = Math.max(2, Math.floor(1024 / columns));
-  const rows = Math.ceil(cells.nr_cells / columns);
-  canvas.width = columns * size;
-  canvas.height = rows * size;
-  const ctx = canvas.getContext("2d");
-  for (let i = 0; i < cells.nr_cells; i++) {
-    ctx.fillStyle = cellColour(cells, i, cells.use_names[uses[i]]);
-    ctx.fillRect((i % columns) * size, Math.floor(i / columns) * size, size - (size > 3 ? 1 : 0),
-                 size - (size > 3 ? 1 : 0));
-  }
-  cells.columns = columns;
-  cells.size = size;
+  cells.columns = cells.nr_cells > 4096 ? 256 : 128;
+  cells.size = Math.max(2, Math.floor(1024 / cells.columns));
   state.cells = cells;
+  const canvas = $("memory-map");
   let signature = 0;
   for (let i = 0; i < uses.length; i++) signature = (signature * 31 + uses[i] + cells.pids[i]) | 0;
   canvas.dataset.signature = String(signature);
   canvas.dataset.cells = String(cells.nr_cells);
-  const counts = {};
-  uses.forEach(u => { counts[cells.use_names[u]] = (counts[cells.use_names[u]] || 0) + 1; });
   $("map-caption").textContent = `${cells.nr_frames.toLocaleString()} frames, ` +
     `${cells.group} per cell; ` + cells.zones.filter(z => z.spanned)
       .map(z => `${z.name} pfn ${z.start_pfn}..${z.start_pfn + z.spanned - 1}`).join(", ");
-  const legend = [];
+  paintMap();
+  drawLegend(cells);
+}
+
+// Every cell in its colour; while a process is highlighted, every other cell faded.
+function paintMap() {
+  const cells = state.cells, canvas = $("memory-map");
+  const { columns, size } = cells;
+  canvas.width = columns * size;
+  canvas.height = Math.ceil(cells.nr_cells / columns) * size;
+  const ctx = canvas.getContext("2d");
+  const user = cells.use_names.indexOf("user");
+  const gap = size > 3 ? 1 : 0;
+  let lit = 0;
+  for (let i = 0; i < cells.nr_cells; i++) {
+    const mine = cells.useBytes[i] === user && cells.pids[i] === state.highlightPid;
+    ctx.globalAlpha = state.highlightPid === null || mine ? 1 : 0.15;
+    if (ctx.globalAlpha === 1) lit++;
+    ctx.fillStyle = cellColour(cells, i, cells.use_names[cells.useBytes[i]]);
+    ctx.fillRect((i % columns) * size, Math.floor(i / columns) * size, size - gap, size - gap);
+  }
+  ctx.globalAlpha = 1;
+  canvas.dataset.highlight = state.highlightPid === null ? "" : String(state.highlightPid);
+  canvas.dataset.lit = String(lit);
+}
+
+// One swatch per process (its colour, pid, name and cells), then free by zone and the
+// kernel's uses with their cell counts.
+function drawLegend(cells) {
+  const user = cells.use_names.indexOf("user");
+  const counts = {}, perPid = new Map();
+  cells.useBytes.forEach((u, i) => {
+    counts[cells.use_names[u]] = (counts[cells.use_names[u]] || 0) + 1;
+    if (u === user) perPid.set(cells.pids[i], (perPid.get(cells.pids[i]) || 0) + 1);
+  });
+  const owners = [...perPid.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const legend = owners.slice(0, LEGEND_PROCESSES).map(([pid, n]) =>
+    `<span class="legend-pid${pid === state.highlightPid ? " highlight" : ""}" data-pid="${pid}" ` +
+    `style="--c:${pidColour(pid)}">${pid} ${esc(state.names.get(pid) || "?")} <small>${n}</small></span>`);
+  if (owners.length > LEGEND_PROCESSES)
+    legend.push(`<span style="--c:#999">${owners.length - LEGEND_PROCESSES} more processes</span>`);
   for (const [zone, colour] of Object.entries(ZONE_FREE_COLOURS))
     legend.push(`<span style="--c:${colour}">free ${zone}</span>`);
-  legend.push(`<span style="--c:${pidColour(1)}" class="legend-user">user (colour per process)</span>`);
   for (const [use, colour] of Object.entries(USE_COLOURS))
     legend.push(`<span style="--c:${colour}">${use.replace("_", " ")} ${counts[use] || 0}</span>`);
   $("map-legend").innerHTML = legend.join("");
+}
+
+function setHighlight(pid) {
+  if (pid === state.highlightPid || !state.cells) return;
+  state.highlightPid = pid;
+  document.querySelectorAll("#map-legend .legend-pid").forEach(el =>
+    el.classList.toggle("highlight", Number(el.dataset.pid) === pid));
+  paintMap();
 }
 
 function describeCell(index) {
@@ -109,13 +145,21 @@ function setupMapHover() {
     const x = (ev.clientX - rect.left) * canvas.width / rect.width;
     const y = (ev.clientY - rect.top) * canvas.height / rect.height;
     const index = Math.floor(y / cells.size) * cells.columns + Math.floor(x / cells.size);
-    if (index < 0 || index >= cells.nr_cells) { tip.hidden = true; return; }
+    if (index < 0 || index >= cells.nr_cells) { tip.hidden = true; setHighlight(null); return; }
+    const user = cells.useBytes[index] === cells.use_names.indexOf("user");
+    setHighlight(user ? cells.pids[index] : null);
     tip.textContent = describeCell(index);
     tip.style.left = (ev.clientX + 12) + "px";
     tip.style.top = (ev.clientY + 12) + "px";
     tip.hidden = false;
   });
-  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; setHighlight(null); });
+  const legend = $("map-legend");
+  legend.addEventListener("mouseover", ev => {
+    const entry = ev.target.closest(".legend-pid");
+    setHighlight(entry ? Number(entry.dataset.pid) : null);
+  });
+  legend.addEventListener("mouseleave", () => setHighlight(null));
 }
 
 function makeChart(id, title, series) {
@@ -146,13 +190,17 @@ function push(name, value) {
   if (list.length > HISTORY) list.shift();
 }
 
-function updateCharts(snap, prev) {
-  const m = snap.meminfo, v = snap.vmstat;
-  push("t", snap.time);
+// One chart point from a sample ({time, meminfo, vmstat}): levels, and rates against the
+// sample before it.
+function addSample(sample) {
+  const prev = state.lastSample;
+  if (prev && sample.time <= prev.time) return;
+  const m = sample.meminfo, v = sample.vmstat;
+  push("t", sample.time);
   push("free", m.MemFree / 1024);
   push("used", (m.MemTotal - m.MemFree) / 1024);
   push("swap", (m.SwapTotal - m.SwapFree) / 1024);
-  const dt = prev && prev.vmstat ? Math.max(snap.time - prev.time, 1e-3) : 0;
+  const dt = prev ? Math.max(sample.time - prev.time, 1e-3) : 0;
   const rate = (f) => dt ? Math.max(0, f(v) - f(prev.vmstat)) / dt : 0;
   push("minor", rate(x => x.pgfault - x.pgmajfault));
   push("major", rate(x => x.pgmajfault));
@@ -160,11 +208,24 @@ function updateCharts(snap, prev) {
   push("pswpout", rate(x => x.pswpout));
   push("pgscan", rate(x => x.pgscan_kswapd + x.pgscan_direct));
   push("pgsteal", rate(x => x.pgsteal_kswapd + x.pgsteal_direct));
+  state.lastSample = sample;
+}
+
+function drawCharts() {
   const h = state.history;
   state.charts.memory.setData([h.t, h.free, h.used, h.swap]);
   state.charts.faults.setData([h.t, h.minor, h.major]);
   state.charts.swap.setData([h.t, h.pswpin, h.pswpout]);
   state.charts.reclaim.setData([h.t, h.pgscan, h.pgsteal]);
+}
+
+// The dashboard's recent samples, sent first on every (re)connection: the charts start
+// with what happened before the page opened.
+function seedHistory(samples) {
+  for (const list of Object.values(state.history)) list.length = 0;
+  state.lastSample = null;
+  samples.forEach(addSample);
+  drawCharts();
 }
 
 function fillTable(id, rows) {
@@ -240,19 +301,46 @@ function setupEventFilters(kinds) {
   });
 }
 
+function sparkline(counts, peak) {
+  const w = 120, h = 18, step = w / Math.max(1, counts.length - 1);
+  const points = counts.map((n, i) =>
+    `${(i * step).toFixed(1)},${(h - 1 - (peak ? n / peak : 0) * (h - 2)).toFixed(1)}`).join(" ");
+  return `<svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">` +
+    `<polyline fill="none" stroke="#2563eb" stroke-width="1.5" points="${points}"/></svg>`;
+}
+
+// One row per followed kind: the last complete second's count as a rate, the last minute as
+// a sparkline, its peak and its sum.
+function renderEventRates(rates) {
+  fillTable("event-rates", Object.entries(rates.kinds).map(([kind, r]) => {
+    const total = r.per_second.reduce((a, b) => a + b, 0);
+    return `<tr data-kind="${esc(kind)}" class="${esc(kind)}${total ? " seen" : " idle"}">` +
+      `<td>${esc(kind)}</td><td class="rate">${r.last.toLocaleString("en-US")}/s</td>` +
+      `<td>${sparkline(r.per_second, r.peak)}</td><td>${r.peak.toLocaleString("en-US")}</td>` +
+      `<td class="total">${total.toLocaleString("en-US")}</td></tr>`;
+  }));
+}
+
 function renderEvents(snap) {
+  renderEventRates(snap.event_rates);
+  if ($("raw-events").hidden) return;
   const shown = snap.events.filter(e => state.eventKinds.has(e.kind)).slice(-100).reverse();
   $("events").innerHTML = shown.map(e =>
     `<li class="${e.kind}">${String(e.seq).padStart(8)} ${e.kind.padEnd(14)} pid=${e.pid}` +
     (e.address !== null ? ` addr=${hex(e.address)}` : "") + (e.pfn !== null ? ` pfn=${e.pfn}` : "") +
     ` ${esc(e.detail)}</li>`).join("");
-  $("events-dropped").textContent = snap.dropped_events ? `(${snap.dropped_events} dropped by the feed)` : "";
+  $("events-dropped").textContent = snap.dropped_events
+    ? `the server skipped ${snap.dropped_events.toLocaleString("en-US")} events this feed read too slowly; the rates above count what arrived`
+    : "";
 }
 
 // The scoreboard: one row per student, a score per exercise ("-": not answered yet), the
 // total out of what is possible, and the submissions; a row stays marked for a few seconds
 // after its student submits.
 function renderLab(lab) {
+  const section = $("lab-section");
+  section.hidden = !lab || lab.state === "no_lab";
+  if (section.hidden) return;
   const status = $("lab-status"), table = $("scoreboard");
   status.className = `lab-status ${lab.state}`;
   status.dataset.state = lab.state;
@@ -284,26 +372,36 @@ function renderLab(lab) {
   }));
 }
 
+function showBanner(text) {
+  const banner = $("banner");
+  banner.textContent = text || "";
+  banner.hidden = !text;
+}
+
 function render(snap) {
   const status = $("status");
+  $("server").textContent = snap.address || "";
   if (snap.error) {
-    status.textContent = `server unreachable: ${snap.error}`;
+    status.textContent = "server unreachable";
     status.className = "status down";
+    showBanner(`No vmsim server answers at ${snap.address || "its address"} (${snap.error}). ` +
+      "Start one with `vmsim server`; the dashboard keeps retrying and this page follows.");
     return;
   }
-  state.previous = state.snapshot;
+  showBanner("");
+  const first = !state.snapshot;
   state.snapshot = snap;
-  if (!state.previous) setupEventFilters(snap.event_kinds);
+  if (first) setupEventFilters(snap.event_kinds);
   status.textContent = "live";
   status.className = "status live";
   status.dataset.version = String(snap.version);
-  $("server").textContent = snap.address;
   const m = snap.meminfo;
   $("summary").textContent = `MemFree ${m.MemFree.toLocaleString()} kB, SwapFree ` +
     `${m.SwapFree.toLocaleString()} kB, ${snap.processes.filter(p => p.state !== "Z").length} processes`;
-  drawMap(snap.frames);
-  updateCharts(snap, state.previous);
   renderProcesses(snap.processes);
+  drawMap(snap.frames);
+  addSample(snap);
+  drawCharts();
   renderZones(snap.zones);
   renderLocks(snap.lock_stat);
   renderLab(snap.lab);
@@ -318,10 +416,23 @@ function start() {
     if (row) showMaps(Number(row.dataset.pid));
   });
   $("show-zombies").addEventListener("change", () => state.snapshot && renderProcesses(state.snapshot.processes));
+  $("show-raw-events").addEventListener("change", ev => {
+    $("raw-events").hidden = !ev.target.checked;
+    if (state.snapshot) renderEvents(state.snapshot);
+  });
   $("walk-form").addEventListener("submit", walk);
   const source = new EventSource("/api/stream");
+  source.addEventListener("history", ev => seedHistory(JSON.parse(ev.data)));
   source.addEventListener("snapshot", ev => render(JSON.parse(ev.data)));
-  source.onerror = () => { $("status").textContent = "reconnecting"; $("status").className = "status down"; };
+  source.onerror = () => {
+    $("status").className = "status down";
+    // a refused stream (HTTP 503: too many pages open) is not retried by the browser
+    const refused = source.readyState === EventSource.CLOSED;
+    $("status").textContent = refused ? "refused" : "reconnecting";
+    showBanner(refused
+      ? "The dashboard refused the live stream (too many pages open: see --max-streams); reload later."
+      : "The dashboard itself stopped answering; reconnecting.");
+  };
 }
 
 start();

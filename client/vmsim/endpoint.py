@@ -10,7 +10,17 @@ from typing import Any, TypeVar
 
 import grpc
 
-from vmsim_proto.v1 import admin_pb2_grpc, inspect_pb2_grpc, lab_pb2_grpc, process_pb2_grpc
+from vmsim_proto.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    inspect_pb2,
+    inspect_pb2_grpc,
+    kernel_pb2,
+    lab_pb2,
+    lab_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 
 from . import results
 from .calls import Call
@@ -29,6 +39,15 @@ SERVICE_STUBS: dict[str, Any] = {
     "exercise": lab_pb2_grpc.ExerciseServiceStub,
     "lab": lab_pb2_grpc.LabServiceStub,
 }
+
+
+# The replies that report what the call cost its thread (read per call: a set lookup).
+_COSTED_REPLIES = frozenset(
+    getattr(module, name)
+    for module in (admin_pb2, inspect_pb2, kernel_pb2, lab_pb2, process_pb2)
+    for name, message in module.DESCRIPTOR.message_types_by_name.items()
+    if "cost" in message.fields_by_name
+)
 
 
 class EndpointBase:
@@ -74,6 +93,6 @@ class EndpointBase:
 
     def finish(self, call: Call[T], reply: Any) -> T:
         """Read *reply* for *call*, keeping the cost a timed process call reports."""
-        if reply.DESCRIPTOR.fields_by_name.get("cost") is not None:
+        if type(reply) in _COSTED_REPLIES:
             self._last_cost = reply.cost
         return call.read(reply)

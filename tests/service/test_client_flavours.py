@@ -61,6 +61,89 @@ def test_twin_members_take_the_same_parameters(sync: type, aio: type) -> None:
     assert differing == {}
 
 
+# Where each call description of vmsim.calls is a method: (sync class, its method, whether the
+# method supplies the process's own pid). An empty list: no method, and why.
+PROCESS_CALLS = [
+    "mmap",
+    "munmap",
+    "mprotect",
+    "brk",
+    "madvise",
+    "touch",
+    "touch_many",
+    "read",
+    "write",
+    "translate",
+    "status",
+    "maps",
+    "smaps",
+    "spawn_thread",
+    "exit_thread",
+]
+INSPECTOR_CALLS = [
+    "meminfo",
+    "vmstat",
+    "layout",
+    "zoneinfo",
+    "buddyinfo",
+    "swaps",
+    "processes",
+    "maps",
+    "smaps",
+    "status",
+    "translation",
+    "lock_stat",
+    "cpu_times",
+    "frame_map",
+    "replay",
+    "miss_ratio_curve",
+]
+CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
+    "spawn": [],  # made by connect() / AsyncProcess.start
+    "heartbeat": [],  # made by the keepalive
+    "on_thread": [],  # wraps another description, for Process.call
+    "exit_process": [(vmsim.Process, "exit", True)],
+    "kill": [(vmsim.Admin, "kill", False)],
+    "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
+}
+for _name in PROCESS_CALLS:
+    CALL_METHODS.setdefault(_name, []).append((vmsim.Process, _name, True))
+for _name in INSPECTOR_CALLS:
+    CALL_METHODS.setdefault(_name, []).append((vmsim.Inspector, _name, False))
+ASYNC_TWIN = dict(TWINS)
+
+
+def call_descriptions() -> dict[str, Callable[..., Any]]:
+    """The functions of vmsim.calls that build one Call."""
+    return {
+        name: function
+        for name, function in inspect.getmembers(calls, inspect.isfunction)
+        if str(inspect.signature(function).return_annotation).startswith("Call[")
+    }
+
+
+def test_every_call_description_has_its_place_in_the_table() -> None:
+    assert sorted(call_descriptions()) == sorted(CALL_METHODS)
+
+
+@pytest.mark.parametrize(
+    ("name", "place"),
+    [(name, place) for name, places in sorted(CALL_METHODS.items()) for place in places],
+    ids=lambda value: value if isinstance(value, str) else f"{value[0].__name__}.{value[1]}",
+)
+def test_a_call_description_is_a_method_of_both_flavours_with_its_parameters(
+    name: str, place: tuple[type, str, bool]
+) -> None:
+    sync, method, own_pid = place
+    described = [p.name for p in inspect.signature(call_descriptions()[name]).parameters.values()]
+    if own_pid:  # Process.mmap(length, ...) is calls.mmap(pid, length, ...) for its own pid
+        described.remove("pid")
+    for cls in (sync, ASYNC_TWIN[sync]):
+        taken = [p.name for p in inspect.signature(getattr(cls, method)).parameters.values()]
+        # The method may add a per-call timeout after the description's parameters.
+        assert taken[1:] in (described, [*described, "timeout"]), cls.__name__
+
+
 @pytest.mark.parametrize("name", ["connect", "inspect"])
 def test_module_functions_take_the_same_parameters(name: str) -> None:
     assert parameters(getattr(vmsim, name)) == parameters(getattr(vmsim.aio, name))

@@ -1,5 +1,10 @@
 """The asyncio client: the same operations as client.py, awaited (built from the same calls.py).
 
+Both flavours execute the call descriptions of calls.py through one endpoint base
+(endpoint.py: stubs, metadata, deadline, reply); each method here is the await of its sync
+twin, and tests/service/test_client_flavours.py fails when a method, a parameter or a default
+differs between the two or when a description of calls.py is missing from either.
+
 async with vmsim.aio.connect(addr, name="worker") as proc:
     a = await proc.mmap(16 * MiB)
     await proc.touch_many(range(a, a + 16 * MiB, PAGE_SIZE))

@@ -1,9 +1,9 @@
 """The wire types written once: client records and server converters generated from the protos.
 
 A report field used to be written six times: the kernel's value, the .proto, the server's
-converter (convert.py), the client's dataclass and its reader (results.py). Measured before
-this generator: convert.py 303 lines, client/vmsim/results.py 546 lines, of which about 330
-were field-by-field copies of a .proto message.
+converter (convert.py), the client's dataclass and its reader (results.py). Measured: with the
+copies written by hand, server/vmsim_server/convert.py had 303 lines and client/vmsim/results.py
+546; generated, they keep 214 and 233 (what no message mirrors: texts, enums, replay, frame map).
 
 Two designs were weighed. A declarative table read at run time by both sides would still need
 the client's dataclasses written by hand (mypy and the users see their attributes), and it

@@ -325,7 +325,8 @@ class Process:
 
     A daemon thread renews the server's lease every lease_seconds/3 until the process
     exits, so an idle but living client keeps its process; a client that dies stops
-    renewing and the server reclaims the memory.
+    renewing and the server reclaims the memory. With over_stream the open Run stream holds
+    the lease instead, and the process calls travel on it.
     """
 
     def __init__(

@@ -1,7 +1,10 @@
 """Generate the Python code of the wire contract: protos/vmsim_proto/v1/*.proto -> common/vmsim_proto/v1/.
 
     python scripts/gen_protos.py          # regenerate
-    python scripts/gen_protos.py --check  # exit 1 if common/vmsim_proto/v1 is stale (CI)
+    python scripts/gen_protos.py --check  # exit 1 if any generated file is stale (CI)
+
+Besides protoc's *_pb2 modules it writes the client's result records and the server's
+converters from the same descriptors (scripts/wire_records.py says which and why).
 
 The protos are laid out by package path and compiled with proto_path=protos into client/,
 so the generated imports (`from vmsim.v1 import common_pb2`) resolve inside the client package.
@@ -18,7 +21,9 @@ from importlib import resources
 from pathlib import Path
 
 import google.rpc
+from google.protobuf import descriptor_pb2
 from grpc_tools import protoc  # type: ignore[import-untyped]
+from wire_records import CLIENT_OUTPUT, SERVER_OUTPUT, render_client, render_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
@@ -37,16 +42,28 @@ def include_paths() -> list[str]:
     return [str(PROTO_ROOT), bundled, googleapis]
 
 
-def generate(out_root: Path) -> None:
-    """Run protoc on every vmsim/v1 .proto, writing *_pb2.py, *_pb2.pyi and *_pb2_grpc.py."""
+def generate(out_root: Path, records_root: Path) -> None:
+    """Run protoc on every vmsim/v1 .proto, writing *_pb2.py, *_pb2.pyi and *_pb2_grpc.py
+    under *out_root*, then the records and converters (wire_records.py) under *records_root*."""
     protos = sorted(
         str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_DIR).glob("*.proto")
     )
     (out_root / PACKAGE_DIR).mkdir(parents=True, exist_ok=True)
-    args = ["grpc_tools.protoc", *[f"--proto_path={p}" for p in include_paths()]]
-    args += [f"--python_out={out_root}", f"--pyi_out={out_root}", f"--grpc_python_out={out_root}"]
-    if protoc.main([*args, *protos]) != 0:
-        raise SystemExit("protoc failed (see its message above)")
+    with tempfile.TemporaryDirectory() as scratch:
+        descriptors = Path(scratch) / "vmsim.pb"
+        args = ["grpc_tools.protoc", *[f"--proto_path={p}" for p in include_paths()]]
+        args += [f"--python_out={out_root}", f"--pyi_out={out_root}"]
+        args += [f"--grpc_python_out={out_root}"]
+        args += [f"--descriptor_set_out={descriptors}", "--include_source_info"]
+        if protoc.main([*args, *protos]) != 0:
+            raise SystemExit("protoc failed (see its message above)")
+        files = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes())
+    for path, text in (
+        (CLIENT_OUTPUT, render_client(files)),
+        (SERVER_OUTPUT, render_server(files)),
+    ):
+        (records_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (records_root / path).write_text(text)
 
 
 def generated_files(directory: Path) -> list[str]:
@@ -76,16 +93,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.check:
         for old in generated_files(target):
             (target / old).unlink()
-        generate(OUTPUT_ROOT)
+        generate(OUTPUT_ROOT, ROOT)
         print(f"generated {len(generated_files(target))} files in {target.relative_to(ROOT)}")
+        print(f"generated {CLIENT_OUTPUT} and {SERVER_OUTPUT}")
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        generate(Path(scratch))
+        generate(Path(scratch), Path(scratch))
         stale = stale_files(Path(scratch) / PACKAGE_DIR, target)
+        stale += [
+            str(path)
+            for path in (CLIENT_OUTPUT, SERVER_OUTPUT)
+            if not (ROOT / path).exists()
+            or not filecmp.cmp(Path(scratch) / path, ROOT / path, shallow=False)
+        ]
     if stale:
         print(
-            f"generated code in {target.relative_to(ROOT)} is stale ({', '.join(stale)}): "
-            "run python scripts/gen_protos.py",
+            f"generated code is stale ({', '.join(stale)}): run python scripts/gen_protos.py",
             file=sys.stderr,
         )
         return 1

@@ -1,5 +1,10 @@
 """The asyncio client: the same operations as client.py, awaited (built from the same calls.py).
 
+Both flavours execute the call descriptions of calls.py through one endpoint base
+(endpoint.py: stubs, metadata, deadline, reply); each method here is the await of its sync
+twin, and tests/service/test_client_flavours.py fails when a method, a parameter or a default
+differs between the two or when a description of calls.py is missing from either.
+
 async with vmsim.aio.connect(addr, name="worker") as proc:
     a = await proc.mmap(16 * MiB)
     await proc.touch_many(range(a, a + 16 * MiB, PAGE_SIZE))
@@ -17,11 +22,9 @@ from typing import Any, TypeVar
 import grpc
 import numpy.typing as npt
 
-from vmsim_proto.v1 import admin_pb2_grpc, inspect_pb2_grpc, process_pb2_grpc
-
 from . import calls, results
 from .calls import Call, Listing
-from .channels import Tls, admin_token_from, aio_channel, client_metadata
+from .channels import Tls, admin_token_from, aio_channel
 from .constants import (
     ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
@@ -32,6 +35,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
+from .endpoint import EndpointBase
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 
 __all__ = [
@@ -47,7 +51,7 @@ T = TypeVar("T")
 _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # the end-of-stream marker grpc-stubs lacks
 
 
-class _AsyncEndpoint:
+class _AsyncEndpoint(EndpointBase):
     """An asyncio channel and its stubs; executes Call descriptions."""
 
     def __init__(
@@ -58,26 +62,18 @@ class _AsyncEndpoint:
         tls: Tls | None = None,
         client_name: str | None = None,
     ) -> None:
-        self.address = address
-        self.timeout = timeout
-        self.identity = client_metadata(client_name)  # sent with every call
-        self.metadata = (*self.identity, *metadata)
         self.channel = aio_channel(address, tls)
-        self.stubs: dict[str, Any] = {
-            "process": process_pb2_grpc.ProcessServiceStub(self.channel),
-            "inspect": inspect_pb2_grpc.InspectServiceStub(self.channel),
-            "admin": admin_pb2_grpc.AdminServiceStub(self.channel),
-        }
+        super().__init__(address, timeout, self.channel, metadata, client_name)
 
     async def invoke(self, call: Call[T], timeout: float | None = None) -> T:
         method = getattr(self.stubs[call.service], call.method)
         try:
             reply = await method(
-                call.request, timeout=timeout or self.timeout, metadata=self.metadata
+                call.request, timeout=self.deadline(timeout), metadata=self.metadata
             )
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
-        return call.read(reply)
+        return self.finish(call, reply)
 
     async def close(self) -> None:
         await self.channel.close(None)
@@ -102,6 +98,10 @@ class AsyncInspector:
     async def vmstat(self) -> results.Report:
         """/proc/vmstat."""
         return await self._endpoint.invoke(calls.vmstat())
+
+    async def layout(self) -> results.Report:
+        """The boot layout: virtual kernel memory layout, memblock reservations."""
+        return await self._endpoint.invoke(calls.layout())
 
     async def zoneinfo(self) -> Listing[results.Zone]:
         """/proc/zoneinfo."""
@@ -131,9 +131,9 @@ class AsyncInspector:
         """/proc/<pid>/status (its Linux text in .text)."""
         return await self._endpoint.invoke(calls.status(pid))
 
-    async def translation(self, pid: int, addr: int) -> results.Translation:
-        """The page walk of *addr* in any process (no token needed, nothing faults)."""
-        return await self._endpoint.invoke(calls.translation(pid, addr))
+    async def translation(self, pid: int, addr: int, logical: str = "") -> results.Translation:
+        """The page walk of *addr*, or of "selector:offset" via the GDT, in any process (nothing faults)."""
+        return await self._endpoint.invoke(calls.translation(pid, addr, logical))
 
     async def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat."""
@@ -222,6 +222,10 @@ class AsyncAdmin:
             client_name,
         )
 
+    async def reset_lock_stat(self) -> None:
+        """Clear /proc/lock_stat."""
+        await self._endpoint.invoke(calls.reset_lock_stat())
+
     async def kill(self, pid: int, reason: str = "") -> None:
         """SIGKILL a process."""
         await self._endpoint.invoke(calls.kill(pid, reason))
@@ -280,7 +284,7 @@ class AsyncOperationStream:
         which = reply.WhichOneof("result")
         if which == "error":
             raise error_from_status(reply.error)
-        return call.read(getattr(reply, which))
+        return self._process._endpoint.finish(call, getattr(reply, which))
 
     async def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
         """Send every operation, then collect the results in order (an error is returned as its VmsimError)."""
@@ -382,6 +386,27 @@ class AsyncProcess:
             self._keepalive.cancel()
             self._keepalive = None
 
+    @property
+    def last_cost(self) -> results.CallCost | None:
+        """The simulated cost of this process's latest timed call (mmap, touch, read ...)."""
+        return self._endpoint.last_cost
+
+    async def call(self, call: Call[T], timeout: float | None = None) -> T:
+        """Make one call description (e.g. calls.on_thread(calls.touch(pid, a), tid)).
+
+        *timeout* (seconds) overrides the connection's for this call; past it the server
+        stops the call between two quanta and DeadlineExceeded is raised.
+        """
+        return await self._endpoint.invoke(call, timeout)
+
+    async def spawn_thread(self) -> int:
+        """A thread sharing this address space with its own clock; returns its tid."""
+        return await self._endpoint.invoke(calls.spawn_thread(self.pid))
+
+    async def exit_thread(self, tid: int) -> None:
+        """End a thread from spawn_thread."""
+        await self._endpoint.invoke(calls.exit_thread(self.pid, tid))
+
     async def mmap(
         self,
         length: int,
@@ -418,8 +443,7 @@ class AsyncProcess:
         write: bool = False,
         timeout: float | None = None,
     ) -> results.TouchSummary:
-        """Many accesses in one message; past *timeout* seconds the server stops it between
-        two quanta and DeadlineExceeded is raised."""
+        """Many accesses in one message (*timeout*: see `call`)."""
         return await self._invoke(calls.touch_many(self.pid, addrs, write), timeout)
 
     async def read(self, addr: int, length: int) -> bytes:
@@ -463,7 +487,8 @@ class AsyncProcess:
         """Run process calls (from `vmsim.calls`) on one Run stream kept open until `close`."""
         if self._run_stream is None:
             self._run_stream = AsyncOperationStream(self)
-        return await self._run_stream.run(operations)
+        async with self._stream_lock:  # over_stream calls share this stream
+            return await self._run_stream.run(operations)
 
     def _stream_closed(self) -> None:
         # The server ended the process with its stream: nothing left to renew or exit.

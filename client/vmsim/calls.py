@@ -292,13 +292,12 @@ def buddyinfo() -> Call[Listing[results.Zone]]:
 def swaps() -> Call[Listing[results.SwapArea]]:
     """/proc/swaps."""
 
-    def read_swaps(r: inspect_pb2.GetSwapsResponse) -> Listing[results.SwapArea]:
-        areas = [
-            results.SwapArea(a.filename, a.type, a.size_kb, a.used_kb, a.priority) for a in r.areas
-        ]
-        return Listing(areas, r.text)
-
-    return Call("inspect", "GetSwaps", inspect_pb2.GetSwapsRequest(), read_swaps)
+    return Call(
+        "inspect",
+        "GetSwaps",
+        inspect_pb2.GetSwapsRequest(),
+        lambda r: Listing([results.swap_area(a) for a in r.areas], r.text),
+    )
 
 
 def processes(all: bool = False) -> Call[list[results.ProcessStatus]]:

@@ -20,17 +20,11 @@ from typing import Any, TypeVar
 import grpc
 import numpy.typing as npt
 
-from vmsim_proto.v1 import (
-    admin_pb2_grpc,
-    inspect_pb2_grpc,
-    lab_pb2_grpc,
-    process_pb2,
-    process_pb2_grpc,
-)
+from vmsim_proto.v1 import process_pb2
 
 from . import calls, results
 from .calls import Call, Listing
-from .channels import Tls, admin_token_from, client_metadata, open_channel
+from .channels import Tls, admin_token_from, open_channel
 from .constants import (
     ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
@@ -41,6 +35,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
+from .endpoint import EndpointBase
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
@@ -48,8 +43,8 @@ __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspe
 T = TypeVar("T")
 
 
-class _Endpoint:
-    """A channel and its stubs; executes Call descriptions."""
+class _Endpoint(EndpointBase):
+    """A blocking channel and its stubs; executes Call descriptions."""
 
     def __init__(
         self,
@@ -59,29 +54,16 @@ class _Endpoint:
         tls: Tls | None = None,
         client_name: str | None = None,
     ) -> None:
-        self.address = address
-        self.timeout = timeout
-        self.identity = client_metadata(client_name)  # sent with every call
-        self.metadata = (*self.identity, *metadata)
-        self.last_cost: results.CallCost | None = None  # of the latest timed process call
         self.channel = open_channel(address, tls)
-        self.stubs: dict[str, Any] = {
-            "process": process_pb2_grpc.ProcessServiceStub(self.channel),
-            "inspect": inspect_pb2_grpc.InspectServiceStub(self.channel),
-            "admin": admin_pb2_grpc.AdminServiceStub(self.channel),
-            "exercise": lab_pb2_grpc.ExerciseServiceStub(self.channel),
-            "lab": lab_pb2_grpc.LabServiceStub(self.channel),
-        }
+        super().__init__(address, timeout, self.channel, metadata, client_name)
 
     def invoke(self, call: Call[T], timeout: float | None = None) -> T:
         method = getattr(self.stubs[call.service], call.method)
         try:
-            reply = method(call.request, timeout=timeout or self.timeout, metadata=self.metadata)
+            reply = method(call.request, timeout=self.deadline(timeout), metadata=self.metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
-        if reply.DESCRIPTOR.fields_by_name.get("cost") is not None:
-            self.last_cost = results.call_cost(reply.cost)
-        return call.read(reply)
+        return self.finish(call, reply)
 
     def close(self) -> None:
         self.channel.close()
@@ -304,7 +286,7 @@ class OperationStream:
         which = reply.WhichOneof("result")
         if which == "error":
             raise error_from_status(reply.error)
-        return call.read(getattr(reply, which))
+        return self._process._endpoint.finish(call, getattr(reply, which))
 
     def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
         """Send every operation, then collect the results in order (an error is returned as its VmsimError)."""
@@ -343,12 +325,13 @@ class Process:
 
     A daemon thread renews the server's lease every lease_seconds/3 until the process
     exits, so an idle but living client keeps its process; a client that dies stops
-    renewing and the server reclaims the memory.
+    renewing and the server reclaims the memory. With over_stream the open Run stream holds
+    the lease instead, and the process calls travel on it.
     """
 
     def __init__(
         self,
-        address: str,
+        address: str = DEFAULT_ADDRESS,
         name: str = "",
         oom_score_adj: int = 0,
         timeout: float = DEFAULT_TIMEOUT,
@@ -356,6 +339,7 @@ class Process:
         tls: Tls | None = None,
         client_name: str | None = None,
         admin_token: str | None = None,
+        over_stream: bool = False,
     ) -> None:
         # The admin token goes with Spawn only: an oom_score_adj below 0 needs it.
         privileged = ((ADMIN_TOKEN_METADATA_KEY, admin_token),) if admin_token else ()
@@ -371,7 +355,13 @@ class Process:
         self._closed = threading.Event()
         self._run_stream: OperationStream | None = None
         self._keepalive: threading.Thread | None = None
-        if keepalive:
+        # Process calls over one Run stream opened now, instead of one RPC each: many
+        # clients then cost the server a message per call rather than a whole RPC.
+        self._over_stream = over_stream
+        self._stream_lock = threading.Lock()
+        if over_stream:
+            self._run_stream = OperationStream(self)  # the open stream holds the lease
+        elif keepalive:
             self._keepalive = threading.Thread(
                 target=self._heartbeat, name=f"vmsim-keepalive-{self.pid}", daemon=True
             )
@@ -418,27 +408,27 @@ class Process:
         addr: int = 0,
     ) -> int:
         """mmap(2); returns the address."""
-        return self._endpoint.invoke(calls.mmap(self.pid, length, prot, flags, addr))
+        return self._invoke(calls.mmap(self.pid, length, prot, flags, addr))
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
-        self._endpoint.invoke(calls.munmap(self.pid, addr, length))
+        self._invoke(calls.munmap(self.pid, addr, length))
 
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
-        self._endpoint.invoke(calls.mprotect(self.pid, addr, length, prot))
+        self._invoke(calls.mprotect(self.pid, addr, length, prot))
 
     def brk(self, addr: int = 0) -> int:
         """brk(2): 0 queries; returns the break."""
-        return self._endpoint.invoke(calls.brk(self.pid, addr))
+        return self._invoke(calls.brk(self.pid, addr))
 
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
-        self._endpoint.invoke(calls.madvise(self.pid, addr, length, advice))
+        self._invoke(calls.madvise(self.pid, addr, length, advice))
 
     def touch(self, addr: int, write: bool = False) -> results.FaultKind:
         """One access; what it cost: FaultKind.HIT, MINOR or MAJOR."""
-        return self._endpoint.invoke(calls.touch(self.pid, addr, write))
+        return self._invoke(calls.touch(self.pid, addr, write))
 
     def touch_many(
         self,
@@ -447,19 +437,19 @@ class Process:
         timeout: float | None = None,
     ) -> results.TouchSummary:
         """Many accesses in one message (*timeout*: see `call`)."""
-        return self._endpoint.invoke(calls.touch_many(self.pid, addrs, write), timeout)
+        return self._invoke(calls.touch_many(self.pid, addrs, write), timeout)
 
     def read(self, addr: int, length: int) -> bytes:
         """Read the process's memory."""
-        return self._endpoint.invoke(calls.read(self.pid, addr, length))
+        return self._invoke(calls.read(self.pid, addr, length))
 
     def write(self, addr: int, data: bytes) -> int:
         """Write the process's memory; returns bytes written."""
-        return self._endpoint.invoke(calls.write(self.pid, addr, data))
+        return self._invoke(calls.write(self.pid, addr, data))
 
     def translate(self, addr: int) -> results.Translation:
         """The page walk of *addr*."""
-        return self._endpoint.invoke(calls.translate(self.pid, addr))
+        return self._invoke(calls.translate(self.pid, addr))
 
     def status(self) -> results.ProcessStatus:
         """This process's /proc status."""
@@ -473,6 +463,15 @@ class Process:
         """This process's smaps."""
         return self._endpoint.invoke(calls.smaps(self.pid))
 
+    def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
+        """One process call: a unary RPC, or a message on the open Run stream (over_stream);
+        a call with its own *timeout* is always an RPC, so its deadline is the server's too."""
+        if self._run_stream is None or not self._over_stream or timeout is not None:
+            return self._endpoint.invoke(call, timeout)
+        with self._stream_lock:  # one operation at a time keeps replies in step
+            self._run_stream.send(call)
+            return self._run_stream.receive()  # type: ignore[no-any-return]
+
     def stream(self) -> OperationStream:
         """A Run stream for high rates; closing it ends the process."""
         return OperationStream(self)
@@ -485,7 +484,8 @@ class Process:
         """
         if self._run_stream is None:
             self._run_stream = OperationStream(self)
-        return self._run_stream.run(operations)
+        with self._stream_lock:  # over_stream calls share this stream
+            return self._run_stream.run(operations)
 
     def _stream_closed(self) -> None:
         # The server ended the process with its stream: nothing left to renew or exit.
@@ -526,11 +526,16 @@ def connect(
     tls: Tls | None = None,
     client_name: str | None = None,
     admin_token: str | None = None,
+    over_stream: bool = False,
 ) -> Process:
     """Spawn a process on the server at *address*; use it as a context manager.
 
     *tls* (default: VMSIM_TLS_* from the environment) secures the channel; *client_name*
     (default VMSIM_CLIENT_NAME) is who the server counts per-client limits against;
-    *admin_token* is needed only for an oom_score_adj below 0.
+    *admin_token* is needed only for an oom_score_adj below 0. With *over_stream*, the
+    process calls (mmap, touch, touch_many, read, write ...) travel on one Run stream opened
+    at connect; closing the process closes the stream.
     """
-    return Process(address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token)
+    return Process(
+        address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token, over_stream
+    )

@@ -1,4 +1,10 @@
-"""Kernel result values -> vmsim.v1 messages (one function per kind of value)."""
+"""Kernel result values -> vmsim.v1 messages (one function per kind of value).
+
+The field-by-field copies are generated from the protos (generated/messages.py, see
+scripts/wire_records.py): a new field is a .proto edit plus the kernel's attribute of that name.
+What stays here is what the proto cannot say: the fields computed from kernel enums or keys,
+the readable texts, and call_cost, which is on Touch's hot path and gets a bare tuple.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +20,14 @@ from vmsim_kernel import (
     ProcessInfo,
     ReplayResult,
     Translation,
-    VmaInfo,
     ZoneInfo,
 )
 from vmsim_kernel.framemap import FrameMap
 from vmsim_kernel.sched import CostNumbers
 from vmsim_kernel.segmentation import SegmentTranslation
 from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2
+
+from .generated import messages
 
 __all__ = [
     "EVENT_KIND_TO_PROTO",
@@ -50,48 +57,13 @@ EVENT_KIND_TO_PROTO: dict[EventKind, Any] = {
 }
 
 
-def vma(info: VmaInfo) -> common_pb2.Vma:
-    """One maps/smaps row."""
-    return common_pb2.Vma(
-        start=info.start,
-        end=info.end,
-        perms=info.perms,
-        name=info.name,
-        rss=info.rss,
-        swap=info.swap,
-        anonymous=info.anonymous,
-        referenced=info.referenced,
-        shared_clean=info.shared_clean,
-        shared_dirty=info.shared_dirty,
-        private_clean=info.private_clean,
-        private_dirty=info.private_dirty,
-        pss=info.pss,
-    )
+vma = messages.vma
+zone = messages.zone
 
 
 def translation(walk: Translation, logical: str = "") -> common_pb2.Translation:
-    """A page walk."""
-    message = common_pb2.Translation(
-        linear=walk.linear,
-        cr3=walk.cr3,
-        pde_index=walk.pde_index,
-        pde_address=walk.pde_address,
-        pde=walk.pde,
-        pte_index=walk.pte_index,
-        present=walk.present,
-        writable=walk.writable,
-        user=walk.user,
-        accessed=walk.accessed,
-        dirty=walk.dirty,
-        logical=logical,
-    )
-    for name in ("pte_address", "pte", "pfn", "physical", "swap_type", "swap_offset", "fault"):
-        value = getattr(walk, name)
-        if value is not None:
-            setattr(message, name, value)
-    if walk.vma is not None:
-        message.vma.CopyFrom(vma(walk.vma))
-    return message
+    """A page walk (*logical*: the selector:offset it started from, if any)."""
+    return messages.translation(walk, logical=logical)
 
 
 def _bits(entry: int) -> str:
@@ -135,34 +107,9 @@ def format_translation(walk: Translation) -> str:
 
 
 def process_status(info: ProcessInfo) -> common_pb2.ProcessStatus:
-    """One process's status."""
-    message = common_pb2.ProcessStatus(
-        pid=info.pid,
-        name=info.name,
-        state=info.state.value,
-        vm_size=info.vm_size,
-        vm_rss=info.vm_rss,
-        vm_swap=info.vm_swap,
-        vm_pte=info.vm_pte,
-        vm_peak=info.vm_peak,
-        vm_hwm=info.vm_hwm,
-        minor_faults=info.minor_faults,
-        major_faults=info.major_faults,
-        oom_score_adj=info.oom_score_adj,
-        oom_score=info.oom_score,
-        nr_threads=info.nr_threads,
-        user_ns=info.user_ns,
-        system_ns=info.system_ns,
-        iowait_ns=info.iowait_ns,
-        lock_wait_ns=info.lock_wait_ns,
-    )
-    if info.killed_by is not None:
-        message.killed_by = info.killed_by.name
-    if info.kill_address is not None:
-        message.kill_address = info.kill_address
-    if info.kill_reason is not None:
-        message.kill_reason = info.kill_reason
-    return message
+    """One process's status ("R"/"Z" for its state, the signal's name for killed_by)."""
+    killed_by = None if info.killed_by is None else info.killed_by.name
+    return messages.process_status(info, state=info.state.value, killed_by=killed_by)
 
 
 def counters(values: dict[str, int], unit: str) -> list[common_pb2.Counter]:
@@ -171,24 +118,6 @@ def counters(values: dict[str, int], unit: str) -> list[common_pb2.Counter]:
         common_pb2.Counter(name=name, value=max(0, value), unit=unit)
         for name, value in values.items()
     ]
-
-
-def zone(info: ZoneInfo) -> inspect_pb2.Zone:
-    """One zone."""
-    return inspect_pb2.Zone(
-        name=info.name,
-        start_pfn=info.start_pfn,
-        spanned=info.spanned,
-        present=info.present,
-        managed=info.managed,
-        free=info.free,
-        min=info.min,
-        low=info.low,
-        high=info.high,
-        free_area=list(info.free_area),
-        counters=counters(info.counters, ""),
-        protection=list(info.protection),
-    )
 
 
 def frame_map(frames: FrameMap, zones: list[ZoneInfo]) -> inspect_pb2.GetFrameMapResponse:
@@ -229,22 +158,15 @@ def replay_response(result: ReplayResult) -> inspect_pb2.ReplayResponse:
 
 def watch_event(event: Event, dropped: int) -> inspect_pb2.WatchEventsResponse:
     """One event of the feed, with the count the watcher lost before it."""
-    message = inspect_pb2.WatchEventsResponse(
-        seq=event.seq,
-        kind=EVENT_KIND_TO_PROTO[event.kind],
-        pid=event.pid,
-        detail=event.detail,
-        dropped=dropped,
-    )
-    if event.address is not None:
-        message.address = event.address
-    if event.pfn is not None:
-        message.pfn = event.pfn
-    return message
+    return messages.watch_event(event, kind=EVENT_KIND_TO_PROTO[event.kind], dropped=dropped)
 
 
 def call_cost(cost: CallCost | CostNumbers) -> common_pb2.CallCost:
-    """A call's simulated cost (a CallCost, or its fields as plain numbers)."""
+    """A call's simulated cost (a CallCost, or its fields as plain numbers).
+
+    Written by hand: the scheduler hands Touch's cost over as a bare tuple, which a
+    generated converter reading attributes cannot take.
+    """
     if isinstance(cost, CallCost):
         cost = (cost.total_ns, cost.user_ns, cost.system_ns, cost.iowait_ns, cost.lock_wait_ns)
     total, user, system, iowait, wait = cost
@@ -257,19 +179,8 @@ def lock_classes(machine: Machine) -> list[inspect_pb2.LockClass]:
     """The lock_stat rows, with each class's waiting discipline."""
     kinds = {LOCK_CLASSES[c][0]: kind.value for c, kind in machine.locks.kinds.items()}
     return [
-        inspect_pb2.LockClass(
-            name=name,
-            kind=kinds.get(name.removesuffix("-R").removesuffix("-W"), ""),
-            con_bounces=s.con_bounces,
-            contentions=s.contentions,
-            wait_min_ns=s.wait_min_ns,
-            wait_max_ns=s.wait_max_ns,
-            wait_total_ns=s.wait_total_ns,
-            acq_bounces=s.acq_bounces,
-            acquisitions=s.acquisitions,
-            hold_min_ns=s.hold_min_ns,
-            hold_max_ns=s.hold_max_ns,
-            hold_total_ns=s.hold_total_ns,
+        messages.lock_class(
+            s, name=name, kind=kinds.get(name.removesuffix("-R").removesuffix("-W"), "")
         )
         for name, s in machine.locks.stats().items()
     ]

@@ -1,0 +1,98 @@
+"""What the sync and asyncio endpoints share: the stubs, the metadata, the deadline, the reply.
+
+A flavour adds only how it waits for a reply (client.py blocks, aio.py awaits); everything
+decided about a call is here, once, so the two flavours cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import grpc
+
+from vmsim_proto.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    inspect_pb2,
+    inspect_pb2_grpc,
+    kernel_pb2,
+    lab_pb2,
+    lab_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
+
+from . import results
+from .calls import Call
+from .channels import client_metadata
+from .errors import DeadlineExceeded
+
+__all__ = ["SERVICE_STUBS", "EndpointBase"]
+
+T = TypeVar("T")
+
+# Call.service -> the generated stub class of that service.
+SERVICE_STUBS: dict[str, Any] = {
+    "process": process_pb2_grpc.ProcessServiceStub,
+    "inspect": inspect_pb2_grpc.InspectServiceStub,
+    "admin": admin_pb2_grpc.AdminServiceStub,
+    "exercise": lab_pb2_grpc.ExerciseServiceStub,
+    "lab": lab_pb2_grpc.LabServiceStub,
+}
+
+
+# The replies that report what the call cost its thread (read per call: a set lookup).
+_COSTED_REPLIES = frozenset(
+    getattr(module, name)
+    for module in (admin_pb2, inspect_pb2, kernel_pb2, lab_pb2, process_pb2)
+    for name, message in module.DESCRIPTOR.message_types_by_name.items()
+    if "cost" in message.fields_by_name
+)
+
+
+class EndpointBase:
+    """A channel's stubs, the metadata sent with every call and the default deadline."""
+
+    def __init__(
+        self,
+        address: str,
+        timeout: float,
+        channel: grpc.Channel | grpc.aio.Channel,
+        metadata: tuple[tuple[str, str], ...] = (),
+        client_name: str | None = None,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.identity = client_metadata(client_name)  # sent with every call
+        self.metadata = (*self.identity, *metadata)
+        self._last_cost: Any = None  # the CallCost message of the latest timed process call
+        self.stubs: dict[str, Any] = {name: stub(channel) for name, stub in SERVICE_STUBS.items()}
+
+    @property
+    def last_cost(self) -> results.CallCost | None:
+        """The simulated cost of the latest timed process call, None before the first."""
+        # Converted when asked for, not per call: most callers never look at it.
+        return None if self._last_cost is None else results.call_cost(self._last_cost)
+
+    def deadline(self, timeout: float | None) -> float:
+        """The call's own *timeout* when given, else the connection's.
+
+        Raises:
+            DeadlineExceeded: *timeout* is 0 or less. gRPC would race such a deadline against
+                a fast reply; it has passed before the call starts, so the call is not sent.
+        """
+        if timeout is None:
+            return self.timeout
+        if timeout <= 0:
+            raise DeadlineExceeded(
+                f"timeout={timeout}: the deadline passed before the call was sent "
+                "(give a positive number of seconds, or None for the connection's)",
+                "DEADLINE_EXCEEDED",
+            )
+        return timeout
+
+    def finish(self, call: Call[T], reply: Any) -> T:
+        """Read *reply* for *call*, keeping the cost a timed process call reports."""
+        if type(reply) in _COSTED_REPLIES:
+            self._last_cost = reply.cost
+        return call.read(reply)

@@ -78,8 +78,8 @@ class Flag:
         parse: converts the text of a flag or variable (parse_size for sizes).
         choices: the allowed values, when they are few.
         metavar: how --help names the value.
-        bounds: the lowest and highest value of a number (check_number); None for the
-            machine's own numbers, which MachineConfig checks.
+        bounds: the lowest and highest value of a number (check_number); None for a
+            number whose limits the kernel keeps (MachineConfig checks it, at parse time).
     """
 
     names: tuple[str, ...]
@@ -177,7 +177,11 @@ class ServerSettings:
         64 << 20, "--ram", parse=parse_size, help="simulated RAM, 4M..4G", panel=MACHINE
     )
     swap_bytes: int = setting(
-        128 << 20, "--swap", parse=parse_size, help="swap size, 0 for none", panel=MACHINE
+        128 << 20,
+        "--swap",
+        parse=parse_size,
+        help="swap size, 0 for none, else 8k..16G",
+        panel=MACHINE,
     )
     swap_path: str | None = setting(
         None,
@@ -208,11 +212,16 @@ class ServerSettings:
         panel=MACHINE,
     )
     overcommit_ratio: int = setting(
-        50, "--overcommit-ratio", help="vm.overcommit_ratio (mode 2)", panel=MACHINE
+        50, "--overcommit-ratio", help="vm.overcommit_ratio (mode 2), 0..1000", panel=MACHINE
     )
-    swappiness: int = setting(60, "--swappiness", help="vm.swappiness (reported)", panel=MACHINE)
+    swappiness: int = setting(
+        60, "--swappiness", help="vm.swappiness (reported), 0..200", panel=MACHINE
+    )
     nr_cpus: int = setting(
-        2, "--cpus", help="simulated CPUs: each has a clock and runs calls in quanta", panel=MACHINE
+        2,
+        "--cpus",
+        help="simulated CPUs: each has a clock and runs calls in quanta, 1..64",
+        panel=MACHINE,
     )
     seed: int = setting(
         0,

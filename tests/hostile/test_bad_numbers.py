@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 from tests.hostile.conftest import ROOT, StartServerProcess, client_env
 
 from vmsim_server.settings import parse_settings
@@ -140,7 +141,14 @@ def test_a_token_file_or_key_others_may_read_is_warned_of_at_start(
     token_file = tmp_path / "admin-token"
     token_file.write_text("s3cret-token\n")
     os.chmod(token_file, 0o644)
-    server = start_server_process("--admin-token-file", str(token_file))
+    issued = trustme.CA().issue_cert("127.0.0.1")
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    os.chmod(key, 0o640)
+    server = start_server_process(
+        "--admin-token-file", str(token_file), "--tls-cert", str(cert), "--tls-key", str(key)
+    )
     private = tmp_path / "private-token"
     private.write_text("s3cret-token\n")
     os.chmod(private, 0o600)
@@ -149,8 +157,10 @@ def test_a_token_file_or_key_others_may_read_is_warned_of_at_start(
     warnings = [
         line
         for line in map(json.loads, server.log().splitlines())
-        if line.get("level") == "warning" and line.get("file") == str(token_file)
+        if line.get("level") == "warning" and "readable beyond its owner" in line["event"]
     ]
-    assert [(w["kind"], w["mode"]) for w in warnings] == [("admin token file", "0644")]
-    assert "secret file readable beyond its owner" in warnings[0]["event"]
+    assert [(w["kind"], w["file"], w["mode"]) for w in warnings] == [
+        ("admin token file", str(token_file), "0644"),
+        ("TLS key file", str(key), "0640"),
+    ]
     assert "readable beyond its owner" not in quiet.log()

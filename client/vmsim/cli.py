@@ -22,7 +22,7 @@ from .calls import Listing
 from .client import Admin, Inspector
 from .constants import DEFAULT_ADDRESS
 from .errors import VmsimError
-from .render import parse_address, parse_size, parse_trace_text
+from .render import MAX_TRACE_BYTES, parse_address, parse_size, parse_trace_text, read_trace
 from .results import Event, MissRatioCurve, ProcessStatus, Report
 
 __all__ = ["app", "main"]
@@ -454,11 +454,17 @@ def replay(
     policy: Annotated[
         str, typer.Option(help="fifo, lru, mru, clock, random, opt, unopt or linux")
     ] = "lru",
-    frames: Annotated[int, typer.Option(help="number of frames")] = 3,
+    frames: Annotated[int, typer.Option(min=1, max=1_000_000, help="number of frames")] = 3,
     seed: Annotated[int, typer.Option(help="seed for random")] = 0,
     addresses: Annotated[
         bool, typer.Option("--addresses", help="the trace holds byte addresses")
     ] = False,
+    max_trace_size: Annotated[
+        int,
+        typer.Option(
+            parser=parse_size, metavar="SIZE", help="refuse a trace file larger than this"
+        ),
+    ] = MAX_TRACE_BYTES,
     mrc: Annotated[
         bool,
         typer.Option(
@@ -474,15 +480,13 @@ def replay(
 ) -> None:
     """Replay a reference string: hits, misses and the victims, as in the textbook (offline by default)."""
     try:
-        text = sys.stdin.read() if trace == "-" else Path(trace).read_text()
+        pages = read_trace(trace, addresses=addresses, max_bytes=max_trace_size)
     except OSError as error:
         raise typer.BadParameter(
             f"cannot read {trace}: {error.strerror}", param_hint="TRACE"
         ) from None
-    try:
-        pages = parse_trace_text(text)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="TRACE") from None
+        raise typer.BadParameter(f"{trace}: {error}", param_hint="TRACE") from None
     if not pages:
         raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
     if mrc:

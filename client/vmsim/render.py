@@ -5,7 +5,7 @@ Sizes and traces are parsed by vmsim_proto, the same parser the server uses.
 
 from __future__ import annotations
 
-from vmsim_proto import parse_size
+from vmsim_proto import MAX_TRACE_BYTES, parse_size, read_trace
 from vmsim_proto import parse_trace as parse_trace_text
 
 from .constants import (
@@ -22,12 +22,14 @@ from .constants import (
 )
 
 __all__ = [
+    "MAX_TRACE_BYTES",
     "hexdump",
     "parse_address",
     "parse_flags",
     "parse_prot",
     "parse_size",
     "parse_trace_text",
+    "read_trace",
 ]
 
 _PROT_LETTERS = {"r": PROT_READ, "w": PROT_WRITE, "x": PROT_EXEC, "-": 0}

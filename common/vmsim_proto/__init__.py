@@ -8,13 +8,15 @@ results) and the client (vmsim) both import it, and it imports neither of them.
 from __future__ import annotations
 
 from .answers import ItemResult, normalize_answer, normalize_item_id, parse_answers
-from .parsing import parse_size, parse_trace
+from .parsing import MAX_TRACE_BYTES, parse_size, parse_trace, read_trace
 
 __all__ = [
+    "MAX_TRACE_BYTES",
     "ItemResult",
     "normalize_answer",
     "normalize_item_id",
     "parse_answers",
     "parse_size",
     "parse_trace",
+    "read_trace",
 ]

@@ -170,7 +170,8 @@ def parse_trace(text: str) -> list[int]:
     from vmsim_proto import parse_trace as parse_trace_text  # only for what numpy/numba decline
 
     try:
-        return parse_trace_text(text)
+        # As far as the compiled parser reads (int64): replay() checks the range it needs.
+        return parse_trace_text(text, largest=(1 << 63) - 1)
     except ValueError as error:
         raise InvalidArgument(
             "trace", str(error), "non-negative decimal or 0x-hex integers"

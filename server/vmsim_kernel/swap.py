@@ -11,6 +11,7 @@ damaged or truncated file is an I/O error, never silently wrong data.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import stat
@@ -228,31 +229,54 @@ def open_swap_file(path: str | None, overwrite: bool) -> tuple[int, str]:
     flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
     allowed = "a new path, an existing swap file, or --swap-file-overwrite for any regular file"
     try:
-        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600), os.path.abspath(path)
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
     except FileExistsError:
-        pass
+        created = False
+        try:
+            fd = os.open(path, flags)
+        except OSError as error:
+            if os.path.islink(path):
+                raise InvalidArgument(
+                    "swap_path", f"{path} is a symbolic link; it is not followed", allowed
+                ) from None
+            raise error from None
     try:
-        fd = os.open(path, flags)
-    except OSError as error:
-        if os.path.islink(path):
-            raise InvalidArgument(
-                "swap_path", f"{path} is a symbolic link; it is not followed", allowed
-            ) from None
-        raise error from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InvalidArgument("swap_path", f"{path} is not a regular file", allowed)
-        if not overwrite and not _has_swap_signature(fd):
-            raise InvalidArgument(
-                "swap_path",
-                f"{path} exists and has no swap signature; refusing to overwrite it",
-                allowed,
-            )
-        os.fchmod(fd, 0o600)  # user pages will be written here
+        _lock_swap_file(fd, path)  # before anything reads or truncates what may be live swap
+        if not created:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InvalidArgument("swap_path", f"{path} is not a regular file", allowed)
+            if not overwrite and not _has_swap_signature(fd):
+                raise InvalidArgument(
+                    "swap_path",
+                    f"{path} exists and has no swap signature; refusing to overwrite it",
+                    allowed,
+                )
+            os.fchmod(fd, 0o600)  # user pages will be written here
     except BaseException:
         os.close(fd)
         raise
     return fd, os.path.abspath(path)
+
+
+def _lock_swap_file(fd: int, path: str) -> None:
+    """Take the file's exclusive lock for as long as *fd* is open (swapon's claim on the
+    inode: Linux refuses a second swapon of a file already in use with EBUSY).
+
+    The lock is flock(2)'s, held by the open file description, so it is released when the
+    descriptor is closed, including by the host when the server dies.
+
+    Raises:
+        InvalidArgument: another open file description (another server) holds the lock.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise InvalidArgument(
+            "swap_path",
+            f"{path} is in use: another server holds its lock",
+            "a swap file no running server is using",
+        ) from None
 
 
 def _mangle_path(path: str) -> str:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "AdminToken",
     "fingerprint",
     "load_admin_token",
+    "loose_permissions",
     "server_credentials",
 ]
 
@@ -95,6 +97,16 @@ def load_admin_token(token: str, token_file: str | None) -> AdminToken:
             shutil.rmtree(private_dir)
         raise
     return AdminToken(value, str(path), generated=True, private_dir=private_dir)
+
+
+def loose_permissions(path: str) -> str | None:
+    """The mode of the file at *path* as octal text ("0644") when its group or other users
+    may read or write it; None for a private file (or one that is gone)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    return f"{mode:04o}" if mode & 0o066 else None
 
 
 def server_credentials(

@@ -17,12 +17,13 @@ from typing import Any
 
 import grpc
 import structlog
+import typer
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from vmsim_kernel import KernelError, Machine, NoSuchProcess, Signal
+from vmsim_kernel import InvalidArgument, KernelError, Machine, NoSuchProcess, Signal
 from vmsim_lab.grading import LabConfig, LabStore
 from vmsim_proto.v1 import (
     admin_pb2,
@@ -38,7 +39,13 @@ from vmsim_proto.v1 import (
 )
 
 from .admin_service import AdminService
-from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials
+from .credentials import (
+    AdminToken,
+    fingerprint,
+    load_admin_token,
+    loose_permissions,
+    server_credentials,
+)
 from .events import EventHub
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
@@ -58,7 +65,7 @@ from .observability import (
 from .process_service import ProcessService
 from .runner import TaskRunner
 from .sessions import SessionTable
-from .settings import ServerSettings, parse_settings
+from .settings import ServerSettings, parse_settings, refused_setting
 
 __all__ = ["SERVICE_NAMES", "RunningServer", "main", "serve"]
 
@@ -288,6 +295,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         admin_token_fingerprint=fingerprint(admin_token.token),
         lab=settings.lab_path,
     )
+    _warn_of_exposed_secrets(admin_token, settings)
     return RunningServer(
         server,
         machine,
@@ -303,6 +311,20 @@ async def serve(settings: ServerSettings) -> RunningServer:
         admin_token,
         lab,
     )
+
+
+def _warn_of_exposed_secrets(admin_token: AdminToken, settings: ServerSettings) -> None:
+    """A warning (not a refusal: the operator may share a group on purpose) for each secret
+    file that users other than its owner may read or write."""
+    for kind, path in (("admin token file", admin_token.path), ("TLS key file", settings.tls_key)):
+        mode = loose_permissions(path) if path else None
+        if mode is not None:
+            log.warning(
+                "secret file readable beyond its owner: chmod 600 it",
+                kind=kind,
+                file=path,
+                mode=mode,
+            )
 
 
 class _ServiceTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
@@ -428,6 +450,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(_run_until_signalled(settings))
+    except InvalidArgument as error:
+        # What the host refused at boot (a --swap-file in use, a symbolic link ...) is the
+        # flag's fault: a usage error, as a bad flag is.
+        typer.BadParameter(refused_setting(error)).show()
+        raise SystemExit(2) from None
     except (KernelError, OSError, ValueError) as error:
         configure_logging(settings.log_format, settings.log_level)
         log.error("server failed to start", error=str(error))

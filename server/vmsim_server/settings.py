@@ -11,7 +11,9 @@ variable every `vmsim` command reads.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
+import math
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -20,7 +22,13 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from vmsim_kernel import LOCK_CLASSES, MachineConfig, OvercommitMode, ReplacementPolicy
+from vmsim_kernel import (
+    LOCK_CLASSES,
+    InvalidArgument,
+    MachineConfig,
+    OvercommitMode,
+    ReplacementPolicy,
+)
 from vmsim_proto import parse_size
 
 __all__ = [
@@ -30,9 +38,11 @@ __all__ = [
     "LOG_LEVELS",
     "Flag",
     "ServerSettings",
+    "check_number",
     "command_line",
     "parse_settings",
     "parse_size",
+    "refused_setting",
 ]
 
 LOG_FORMATS = ("auto", "json", "console")
@@ -49,6 +59,12 @@ SERVED_POLICIES = tuple(
 
 MACHINE, LIMITS, ACCESS, RUNNING, LAB = "Machine", "Limits", "Access", "Running", "Lab"
 
+# What one call needs in a message (a page of Read/Write, a batch of addresses, a report);
+# below it every call would be refused. grpc keeps message sizes in a signed 32-bit int.
+MIN_MESSAGE_BYTES = 64 << 10
+MAX_MESSAGE_BYTES = (2 << 30) - 1
+WEEK_SECONDS = 7 * 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -62,6 +78,8 @@ class Flag:
         parse: converts the text of a flag or variable (parse_size for sizes).
         choices: the allowed values, when they are few.
         metavar: how --help names the value.
+        bounds: the lowest and highest value of a number (check_number); None for a
+            number whose limits the kernel keeps (MachineConfig checks it, at parse time).
     """
 
     names: tuple[str, ...]
@@ -71,6 +89,7 @@ class Flag:
     parse: Callable[[str], Any] | None = None
     choices: tuple[str, ...] = ()
     metavar: str | None = None
+    bounds: tuple[float, float] | None = None
 
     @property
     def envvar(self) -> str:
@@ -89,6 +108,41 @@ def _size_text(nr_bytes: int) -> str:
         if nr_bytes and nr_bytes % (1 << shift) == 0:
             return f"{nr_bytes >> shift}{suffix}"
     return str(nr_bytes)
+
+
+def check_number(
+    flag: str, value: float, low: float, high: float, show: Callable[[Any], str] = str
+) -> None:
+    """Refuse a number that is not finite or not in low..high (the one check of every
+    number a flag, variable or file gives the server).
+
+    Args:
+        flag: how the user gave it ("--lease"), named in the message.
+        show: writes a number as the user would (sizes as 64M).
+
+    Raises:
+        ValueError: naming *flag*, the value and the allowed range.
+    """
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(
+            f"{flag} {show(value)} is out of range: allowed {show(low)} .. {show(high)}"
+        )
+
+
+def _shown(flag: Flag, value: float) -> str:
+    """A number of *flag* as people write it: a size as 64M, 604800.0 as 604800."""
+    if flag.parse is parse_size and math.isfinite(value):
+        return _size_text(int(value))
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def refused_setting(error: InvalidArgument) -> str:
+    """What the kernel refused, named by its flag: "ram_bytes: 2097152 ..." -> "--ram: 2097152 ..."."""
+    flag = error.field
+    for item in dataclasses.fields(ServerSettings):
+        if item.name == error.field:
+            flag = item.metadata["flag"].names[0]
+    return flag + str(error).removeprefix(error.field)
 
 
 def _lock_kinds(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -123,7 +177,11 @@ class ServerSettings:
         64 << 20, "--ram", parse=parse_size, help="simulated RAM, 4M..4G", panel=MACHINE
     )
     swap_bytes: int = setting(
-        128 << 20, "--swap", parse=parse_size, help="swap size, 0 for none", panel=MACHINE
+        128 << 20,
+        "--swap",
+        parse=parse_size,
+        help="swap size, 0 for none, else 8k..16G",
+        panel=MACHINE,
     )
     swap_path: str | None = setting(
         None,
@@ -149,19 +207,26 @@ class ServerSettings:
     overcommit_memory: int = setting(
         0,
         "--overcommit",
+        bounds=(0, 2),
         help="vm.overcommit_memory: 0 heuristic, 1 always, 2 never",
         panel=MACHINE,
     )
     overcommit_ratio: int = setting(
-        50, "--overcommit-ratio", help="vm.overcommit_ratio (mode 2)", panel=MACHINE
+        50, "--overcommit-ratio", help="vm.overcommit_ratio (mode 2), 0..1000", panel=MACHINE
     )
-    swappiness: int = setting(60, "--swappiness", help="vm.swappiness (reported)", panel=MACHINE)
+    swappiness: int = setting(
+        60, "--swappiness", help="vm.swappiness (reported), 0..200", panel=MACHINE
+    )
     nr_cpus: int = setting(
-        2, "--cpus", help="simulated CPUs: each has a clock and runs calls in quanta", panel=MACHINE
+        2,
+        "--cpus",
+        help="simulated CPUs: each has a clock and runs calls in quanta, 1..64",
+        panel=MACHINE,
     )
     seed: int = setting(
         0,
         "--seed",
+        bounds=(0, (1 << 64) - 1),
         help="seed of every random choice (same seed + calls = same state)",
         panel=MACHINE,
     )
@@ -183,6 +248,7 @@ class ServerSettings:
     realtime_factor: float = setting(
         0.0,
         "--realtime-factor",
+        bounds=(0, 1000),
         help="hold each reply for its simulated cost times this (0 = as fast as possible, "
         "1 = real time), without blocking other clients",
         panel=RUNNING,
@@ -190,38 +256,69 @@ class ServerSettings:
     lease_seconds: float = setting(
         120.0,
         "--lease",
+        bounds=(0.1, WEEK_SECONDS),
         help="seconds a silent client's process lives (no call, no open Run stream)",
         panel=RUNNING,
     )
-    max_processes: int = setting(4096, "--max-processes", help="live processes", panel=LIMITS)
+    max_processes: int = setting(
+        4096, "--max-processes", help="live processes, 1..32768", panel=LIMITS
+    )
     max_batch: int = setting(
-        1_000_000, "--max-batch", help="addresses per TouchMany (and Replay)", panel=LIMITS
+        1_000_000,
+        "--max-batch",
+        bounds=(1, 10_000_000),  # the longest trace a replay takes
+        help="addresses per TouchMany (and Replay)",
+        panel=LIMITS,
     )
     max_io_bytes: int = setting(
-        4 << 20, "--max-io", parse=parse_size, help="bytes per Read/Write", panel=LIMITS
+        4 << 20,
+        "--max-io",
+        parse=parse_size,
+        bounds=(1, MAX_MESSAGE_BYTES),
+        help="bytes per Read/Write",
+        panel=LIMITS,
     )
     max_message_bytes: int = setting(
-        16 << 20, "--max-message", parse=parse_size, help="gRPC message size", panel=LIMITS
+        16 << 20,
+        "--max-message",
+        parse=parse_size,
+        bounds=(MIN_MESSAGE_BYTES, MAX_MESSAGE_BYTES),
+        help="gRPC message size (less than 64k would refuse every call)",
+        panel=LIMITS,
     )
     max_concurrent_rpcs: int = setting(
         4096,
         "--max-concurrent-rpcs",
+        bounds=(1, 1_000_000),
         help="RPCs in flight (more are RESOURCE_EXHAUSTED)",
         panel=LIMITS,
     )
     client_max_processes: int = setting(
-        1024, "--client-max-processes", help="live processes per client", panel=LIMITS
+        1024,
+        "--client-max-processes",
+        bounds=(1, 32768),
+        help="live processes per client",
+        panel=LIMITS,
     )
     max_threads: int = setting(
-        256, "--max-threads", help="threads per process, the main thread included", panel=LIMITS
+        256,
+        "--max-threads",
+        bounds=(1, 32768),
+        help="threads per process, the main thread included",
+        panel=LIMITS,
     )
     client_max_watchers: int = setting(
-        32, "--client-max-watchers", help="open WatchEvents streams per client", panel=LIMITS
+        32,
+        "--client-max-watchers",
+        bounds=(1, 1_000_000),
+        help="open WatchEvents streams per client",
+        panel=LIMITS,
     )
     client_max_inflight_bytes: int = setting(
         64 << 20,
         "--client-max-inflight",
         parse=parse_size,
+        bounds=(1, 1 << 40),
         help="request bytes being handled per client (requests of 64 KiB and more count)",
         panel=LIMITS,
     )
@@ -276,7 +373,11 @@ class ServerSettings:
         panel=RUNNING,
     )
     grace_seconds: float = setting(
-        5.0, "--grace", help="seconds calls in flight may finish at SIGTERM/SIGINT", panel=RUNNING
+        5.0,
+        "--grace",
+        bounds=(0, 3600),
+        help="seconds calls in flight may finish at SIGTERM/SIGINT",
+        panel=RUNNING,
     )
     event_loop: str = setting(
         "uvloop",
@@ -288,6 +389,7 @@ class ServerSettings:
     metrics_port: int = setting(
         0,
         "--metrics-port",
+        bounds=(0, 65535),
         help="port of the Prometheus /metrics endpoint (0 = off)",
         panel=RUNNING,
     )
@@ -315,36 +417,19 @@ class ServerSettings:
         host, _, port = self.address.rpartition(":")
         if not host or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"address {self.address!r} is not host:port")
-        positive = {
-            "lease_seconds": self.lease_seconds,
-            "max_batch": self.max_batch,
-            "max_io_bytes": self.max_io_bytes,
-            "max_message_bytes": self.max_message_bytes,
-            "max_concurrent_rpcs": self.max_concurrent_rpcs,
-            "client_max_processes": self.client_max_processes,
-            "max_threads": self.max_threads,
-            "client_max_watchers": self.client_max_watchers,
-            "client_max_inflight_bytes": self.client_max_inflight_bytes,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, not {value}")
+        for item in dataclasses.fields(self):
+            flag: Flag = item.metadata["flag"]
+            if flag.bounds is not None:
+                show = functools.partial(_shown, flag)
+                check_number(flag.names[0], getattr(self, item.name), *flag.bounds, show=show)
         if self.policy not in SERVED_POLICIES:
             raise ValueError(f"policy {self.policy!r}: one of {', '.join(SERVED_POLICIES)}")
-        if self.overcommit_memory not in (0, 1, 2):
-            raise ValueError(f"overcommit_memory {self.overcommit_memory}: 0, 1 or 2")
-        if self.grace_seconds < 0:
-            raise ValueError(f"grace_seconds must not be negative, not {self.grace_seconds}")
-        if not 0 <= self.realtime_factor <= 1000:
-            raise ValueError(f"realtime_factor {self.realtime_factor}: 0 (off) .. 1000")
         for lock_class, kind in self.lock_kinds:
             if lock_class not in LOCK_CLASSES or kind not in ("spin", "sleep"):
                 raise ValueError(
                     f"lock kind {lock_class}={kind}: CLASS=spin|sleep with CLASS one of "
                     + ", ".join(LOCK_CLASSES)
                 )
-        if not 0 <= self.metrics_port <= 65535:
-            raise ValueError(f"metrics_port {self.metrics_port} is not a port (0 = off)")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
         if self.tls_client_ca and not self.tls_cert:
@@ -361,6 +446,10 @@ class ServerSettings:
             raise ValueError(f"log_level {self.log_level!r}: one of {', '.join(LOG_LEVELS)}")
         if self.event_loop not in EVENT_LOOPS:
             raise ValueError(f"event_loop {self.event_loop!r}: one of {', '.join(EVENT_LOOPS)}")
+        try:  # the machine's own numbers, checked where the kernel knows their limits
+            self.machine_config()
+        except InvalidArgument as error:
+            raise ValueError(refused_setting(error)) from None
 
     def machine_config(self) -> MachineConfig:
         """The kernel's configuration (validated by MachineConfig itself)."""
@@ -390,10 +479,15 @@ def _option(flag: Flag, kind: Any, default: Any) -> tuple[Any, Any]:
         kind, default = list[str], []
     elif flag.parse is parse_size:
         default = _size_text(default)
+    if flag.bounds is not None:
+        low, high = flag.bounds
+        help_text = f"{flag.help}; {_shown(flag, low)}..{_shown(flag, high)}"
+    else:
+        help_text = flag.help
     option = typer.Option(
         *flag.names,
         envvar=flag.envvar,
-        help=flag.help,
+        help=help_text,
         parser=flag.parse,
         metavar=flag.metavar or ("SIZE" if flag.parse is parse_size else None),
         rich_help_panel=flag.panel,

@@ -1,0 +1,206 @@
+"""The soak: a server process under a mix of fuzzed calls, process churn and clients SIGKILLed
+mid-stream, round after round for SOAK_SECONDS, must come back to the same plateau after
+each round: MemFree, SwapFree and Committed_AS where they were after the warm-up round, its
+own RSS not growing, alive, and no call answered INTERNAL or UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from tests.hostile.conftest import ServerProcess, StartServerProcess, client_command, client_env
+from tests.service.test_fuzz import METHODS, SERVICES, Target, invoke, message_strategy
+
+from vmsim import connect
+from vmsim.client import Inspector
+from vmsim_proto.v1 import kernel_pb2, process_pb2
+
+SOAK_SECONDS = 90.0  # the rounds after the warm-up start within this; each is bounded too
+FUZZ_SECONDS_PER_ROUND = 5.0
+FUZZ_CALLS_PER_ROUND = 400
+CHURN_PROCESSES_PER_ROUND = 12
+SWAPPER_PAGES = 10240  # 40 MiB written into 32 MiB of RAM: every round swaps
+KILLED_STREAMS_PER_ROUND = 3
+SETTLE_SECONDS = 30.0  # the most a round may take to return to its plateau
+ADMIN_TOKEN = "admin-secret"  # the token test_fuzz's requests carry
+PAGE = 4096
+# How far the plateau may move: a few pages of kernel bookkeeping (slab caches grown by one
+# round may keep a partly used page), never a round's worth of leaked processes.
+MEMINFO_TOLERANCE_KB = 256
+RSS_GROWTH_ALLOWED = 0.20
+# KernelWrite may write any byte of RAM with the admin token, as /dev/mem can: a fuzzed one
+# would corrupt pages the soak then blames on the server.
+SOAK_METHODS = [(s, m) for s, m in METHODS if m.name != "KernelWrite"]
+PLATEAU_FIELDS = ("MemFree", "SwapFree", "Committed_AS")
+T = TypeVar("T")
+
+
+@dataclass
+class Plateau:
+    """What the machine and the server process look like once a round has settled."""
+
+    meminfo_kb: dict[str, int]
+    rss_kb: int
+
+
+def server_rss_kb(server: ServerProcess) -> int:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def poll(check: Callable[[], T | None], seconds: float, what: str) -> T:
+    """The first value *check* gives that is not None, polled until *seconds* have passed."""
+    deadline = time.monotonic() + seconds
+    while (value := check()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {seconds} s")
+        time.sleep(0.1)
+    return value
+
+
+def fuzz_round(target: Target, codes: Counter[str]) -> None:
+    """FUZZ_CALLS_PER_ROUND calls drawn by test_fuzz's strategies, bounded in time."""
+    began = time.monotonic()
+
+    @settings(
+        max_examples=FUZZ_CALLS_PER_ROUND,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.generate],
+    )
+    @given(data=st.data())
+    def one_call(data: st.DataObject) -> None:
+        service, method = data.draw(st.sampled_from(SOAK_METHODS))
+        request = data.draw(message_strategy(method.input_type, target))
+        if time.monotonic() - began > FUZZ_SECONDS_PER_ROUND:
+            return
+        for code in invoke(target, service, method, request):
+            codes[f"{service.name}.{method.name}:{code}"] += 1
+        if sum(codes.values()) % 50 == 0:
+            target.spawn_own()  # a fuzzed Exit or SIGSEGV may have ended the fuzzer's own
+
+    one_call()
+
+
+def churn_round(address: str, inspector: Inspector) -> None:
+    """Processes that spawn, map, write, start a thread, and exit (or are left to the lease);
+    one that pushes the machine into swap; a replay and a miss-ratio curve of a long trace
+    (the compiled code the server loads on first use belongs to every round, warm-up too)."""
+    with connect(address, name="swapper") as swapper:
+        base = swapper.mmap(SWAPPER_PAGES * PAGE)
+        addresses = [base + page * PAGE for page in range(SWAPPER_PAGES)]
+        swapper.touch_many(addresses, write=True, timeout=60)
+        swapper.touch_many(addresses[:1024], write=False, timeout=60)  # some come back in
+    trace = [number % 5000 for number in range(50_000)]
+    inspector.replay(trace, 1000, "lru")
+    inspector.miss_ratio_curve(trace)
+    for number in range(CHURN_PROCESSES_PER_ROUND):
+        process = connect(address, name=f"churn{number}", keepalive=False)
+        base = process.mmap(64 * PAGE)
+        process.touch_many([base + page * PAGE for page in range(64)], write=True)
+        process.write(base, b"churn" * 100)
+        tid = process.spawn_thread()
+        process.exit_thread(tid)
+        if number % 3:
+            process.close()  # exit; every third one is abandoned to the lease reaper
+
+
+def killed_streams_round(address: str) -> None:
+    """Clients SIGKILLed with Run-stream replies unread (tests/hostile/hostile_stream_client.py)."""
+    clients = [
+        subprocess.Popen(
+            client_command("hostile_stream_client.py", address, "kill", str(0.2 * number)),
+            env=client_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for number in range(KILLED_STREAMS_PER_ROUND)
+    ]
+    for client in clients:
+        client.wait(60)
+
+
+def settled(server: ServerProcess, inspector: Inspector) -> Plateau:
+    """The plateau once every process of the round is gone and meminfo holds still."""
+    poll(lambda: True if not inspector.processes() else None, SETTLE_SECONDS, "no live process")
+
+    def still() -> dict[str, int] | None:
+        first = {name: inspector.meminfo()[name] for name in PLATEAU_FIELDS}
+        time.sleep(0.3)
+        second = {name: inspector.meminfo()[name] for name in PLATEAU_FIELDS}
+        return second if first == second else None
+
+    return Plateau(poll(still, SETTLE_SECONDS, "meminfo holding still"), server_rss_kb(server))
+
+
+def new_target(address: str) -> Target:
+    """test_fuzz's Target, on a server in another process: stubs, own process, a bystander."""
+    channel = grpc.insecure_channel(address)
+    stubs = {
+        service.name: getattr(module, f"{service.name}Stub")(channel)
+        for service, module in SERVICES
+    }
+    target = Target(None, channel, stubs)
+    target.spawn_own()
+    bystander = stubs["ProcessService"].Spawn(process_pb2.SpawnRequest(name="by"), timeout=5)
+    target.bystander = bystander.pid
+    admin = (("x-vmsim-admin-token", ADMIN_TOKEN),)
+    target.session = (
+        stubs["KernelService"]
+        .OpenSession(kernel_pb2.OpenSessionRequest(), metadata=admin, timeout=5)
+        .session
+    )
+    return target
+
+
+@pytest.mark.slow
+def test_the_server_returns_to_its_plateau_after_rounds_of_abuse(
+    start_server_process: StartServerProcess,
+) -> None:
+    server = start_server_process(
+        *("--ram", "32M", "--swap", "64M", "--lease", "1", "--admin-token", ADMIN_TOKEN),
+        *("--max-batch", "100000", "--max-message", "4M"),
+    )
+    codes: Counter[str] = Counter()
+    plateaus: list[Plateau] = []
+    pswpout: list[int] = []  # pages swapped out so far, after each round
+    began = time.monotonic()
+    with Inspector(server.address) as inspector:
+        while not plateaus or time.monotonic() - began < SOAK_SECONDS:
+            target = new_target(server.address)
+            fuzz_round(target, codes)
+            target.channel.close()
+            churn_round(server.address, inspector)
+            killed_streams_round(server.address)
+            assert server.alive(), server.log()[-3000:]
+            plateaus.append(settled(server, inspector))
+            pswpout.append(inspector.vmstat()["pswpout"])
+            print(f"round {len(plateaus)}: {plateaus[-1]}, pswpout {pswpout[-1]}", flush=True)
+            if len(plateaus) == 1:
+                began = time.monotonic()  # the warm-up round does not count
+    print(f"{len(plateaus)} rounds, {sum(codes.values())} fuzzed calls")
+    warm, last = plateaus[0], plateaus[-1]
+    assert len(plateaus) >= 3, "the soak ran too few rounds to show a plateau"
+    # Every round swapped (so SwapFree coming back means its slots were all freed).
+    assert all(later > earlier for earlier, later in itertools.pairwise([0, *pswpout])), pswpout
+    for name in PLATEAU_FIELDS:
+        moved = [abs(p.meminfo_kb[name] - warm.meminfo_kb[name]) for p in plateaus[1:]]
+        assert max(moved) <= MEMINFO_TOLERANCE_KB, (name, [p.meminfo_kb for p in plateaus])
+    assert last.rss_kb <= warm.rss_kb * (1 + RSS_GROWTH_ALLOWED), [p.rss_kb for p in plateaus]
+    bad = {call: n for call, n in codes.items() if call.endswith((":INTERNAL", ":UNKNOWN"))}
+    assert bad == {}
+    assert server.alive()
+    assert server.stop() == 0, server.log()[-3000:]
+    assert "Traceback" not in server.log()

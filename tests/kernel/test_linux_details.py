@@ -157,6 +157,7 @@ def test_ps_lists_the_live_processes_unless_asked_for_all(machine: Machine) -> N
     assert [p.pid for p in machine.processes(include_dead=True)] == [alive, ended]
 
 
+@pytest.mark.subprocess
 def test_a_machine_never_closed_leaves_no_swap_file(tmp_path: Path) -> None:
     script = (
         "from vmsim_kernel import Machine, MachineConfig\n"

@@ -69,6 +69,7 @@ def test_the_uuid_depends_only_on_the_seed(tmp_path: Path) -> None:
     assert uuid_of("c", 1) != uuid_of("d", 2)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(shutil.which("mkswap") is None, reason="mkswap is not installed")
 def test_header_is_byte_identical_to_mkswap(tmp_path: Path) -> None:
     with make_device(tmp_path, 256, "ours", seed=3) as device:

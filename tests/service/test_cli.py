@@ -50,6 +50,7 @@ def test_help_everywhere() -> None:
         assert result.exit_code == 0 and "Usage" in result.output, command
 
 
+@pytest.mark.subprocess
 def test_server_passes_every_argument_to_the_server() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "server", "--help"],
@@ -145,6 +146,7 @@ def test_errors_are_one_line_and_exit_1(server_address: str) -> None:
     assert result.stderr.startswith("vmsim: NOT_FOUND: ") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.subprocess
 def test_no_server_is_one_line_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -210,6 +212,7 @@ def test_replay_reads_addresses_from_stdin(server_address: str) -> None:
     assert (data["references"], data["hits"], data["misses"]) == (4, 1, 3)
 
 
+@pytest.mark.subprocess
 def test_events_follows_the_feed(server_address: str) -> None:
     follower = subprocess.Popen(
         [
@@ -262,6 +265,7 @@ def test_kill_needs_and_uses_the_admin_token(server_address: str) -> None:
             proc.brk()
 
 
+@pytest.mark.subprocess
 def test_shell_session(server_address: str, tmp_path: Path) -> None:
     script = "\n".join(
         [
@@ -298,6 +302,7 @@ def test_shell_session(server_address: str, tmp_path: Path) -> None:
     assert "the process died" in out and "respawn" in out and "replaced by pid" in out
 
 
+@pytest.mark.subprocess
 def test_demo_runs_against_its_own_server() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "demo"],

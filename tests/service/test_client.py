@@ -309,6 +309,7 @@ def test_fifty_concurrent_processes_swap_and_read_back_their_bytes(
         assert vmstat["pswpout"] > 0 and vmstat["pswpin"] > 0
 
 
+@pytest.mark.subprocess
 def test_a_client_killed_mid_way_has_its_memory_freed(start_server: StartServer) -> None:
     server = start_server(lease_seconds=1.0)
     script = (

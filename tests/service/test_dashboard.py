@@ -173,6 +173,7 @@ def test_an_oom_kill_is_highlighted_in_the_event_feed(page: Any, machine: tuple[
     assert page.locator("#events li.oom_kill").count() == 0
 
 
+@pytest.mark.subprocess
 def test_the_dashboard_command_serves_the_page_and_snapshots(server_address: str) -> None:
     import json
     import subprocess

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from tests.service.conftest import ADMIN_TOKEN, StartServer
 from typer.testing import CliRunner
 
@@ -118,6 +119,7 @@ def test_graded_lab_from_the_command_line(start_server: StartServer, tmp_path: P
     assert denied.exit_code == 1 and "PERMISSION_DENIED" in denied.output
 
 
+@pytest.mark.subprocess
 def test_a_student_can_type_answers_at_prompts(tmp_path: Path) -> None:
     """On a terminal `vmsim lab check` shows the questions and asks for each item in turn."""
     import os

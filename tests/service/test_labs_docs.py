@@ -60,6 +60,7 @@ def run_shell_line(line: str, cwd: Path, env: dict[str, str]) -> None:
         target.write_text(result.stdout)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("lab", LABS, ids=[lab.stem for lab in LABS])
 def test_every_command_of_the_lab_runs(
     lab: Path, start_server: StartServer, tmp_path: Path

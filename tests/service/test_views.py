@@ -32,6 +32,7 @@ def swapping(server_address: str) -> Iterator[vmsim.Process]:
         yield proc
 
 
+@pytest.mark.subprocess
 def test_vmstat_columns_are_those_of_procps(server_address: str) -> None:
     lines = _invoke("vmstat", "--addr", server_address).splitlines()
     assert lines[1].split() == (

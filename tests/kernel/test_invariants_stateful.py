@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -218,4 +219,4 @@ VirtualMemory.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestVirtualMemory = VirtualMemory.TestCase
+TestVirtualMemory = pytest.mark.slow(VirtualMemory.TestCase)  # many random runs

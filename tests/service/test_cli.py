@@ -26,6 +26,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}", **extra)
 
 
+@pytest.mark.slow
 def test_help_everywhere() -> None:
     for command in (
         [],
@@ -103,6 +104,7 @@ def test_addr_comes_from_vmsim_addr(server_address: str) -> None:
     assert result.exit_code == 0 and "MemTotal:" in result.output
 
 
+@pytest.mark.slow
 def test_ps_maps_status_translate(server_address: str) -> None:
     with vmsim.connect(server_address, name="cli-target") as proc:
         addr = proc.mmap(vmsim.MiB)

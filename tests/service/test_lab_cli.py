@@ -86,6 +86,7 @@ def test_lab_errors_are_one_line(tmp_path: Path) -> None:
     assert no_such_item.exit_code == 1 and "no item 9z" in no_such_item.output
 
 
+@pytest.mark.slow
 def test_graded_lab_from_the_command_line(start_server: StartServer, tmp_path: Path) -> None:
     lab_file = tmp_path / "lab.toml"
     lab_file.write_text('title = "CLI lab"\n[[exercise]]\nkind = "kmap"\n')

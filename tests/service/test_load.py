@@ -63,6 +63,7 @@ def test_bad_workloads_are_refused() -> None:
         Workload(pattern="trace")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["asyncio", "processes"])
 def test_a_thrashing_load_reports_faults_swapping_and_latencies(
     start_server: object, mode: str, tmp_path: Path
@@ -87,6 +88,7 @@ def test_a_thrashing_load_reports_faults_swapping_and_latencies(
     assert (tmp_path / "load.csv").read_text().startswith("second,operations,minor_faults")
 
 
+@pytest.mark.slow
 def test_load_command_prints_json(server_address: str) -> None:
     result = CliRunner().invoke(
         app,
@@ -216,6 +218,7 @@ def test_thrash_regions_loop_over_more_than_ram_but_fit_in_ram_and_swap() -> Non
     assert np.concatenate([b for b, _ in first]).tolist()[:12] == [*range(10), 0, 1]
 
 
+@pytest.mark.slow
 def test_the_readme_thrash_command_major_faults_without_an_oom_storm(server_address: str) -> None:
     # The README's numbers (many clients, --pages 4096) scaled to the 16 MiB test machine.
     result = CliRunner().invoke(

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import vmsim
 from vmsim.cli import app
+from vmsim.shell import ProcessShell
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -267,41 +268,54 @@ def test_kill_needs_and_uses_the_admin_token(server_address: str) -> None:
             proc.brk()
 
 
+SHELL_SESSION = [
+    "mmap 64k rw private,fixed 0x40000000",
+    "maps",
+    "touchrange 0x40000000 16k w",
+    "write 0x40000000 hello",
+    "read 0x40000000 5",
+    "translate 0x40000000",
+    "frobnicate",
+    "mmap lots",
+    "touch 0x10",
+    "status",
+    "respawn",
+    "brk",
+    "exit",
+]
+
+
+def assert_the_session_printed_what_it_did(out: str) -> None:
+    assert "0x40000000" in out and "rw-p" in out
+    assert "4 pages: 0 hits, 4 minor faults, 0 major faults" in out
+    assert "40000000  68 65 6c 6c 6f" in out and "|hello|" in out
+    assert "PTE" in out and "unknown command 'frobnicate'" in out and "usage:" in out
+    assert "the process died" in out and "respawn" in out and "replaced by pid" in out
+
+
 @pytest.mark.subprocess
 def test_shell_session(server_address: str, tmp_path: Path) -> None:
-    script = "\n".join(
-        [
-            "mmap 64k rw private,fixed 0x40000000",
-            "maps",
-            "touchrange 0x40000000 16k w",
-            "write 0x40000000 hello",
-            "read 0x40000000 5",
-            "translate 0x40000000",
-            "frobnicate",
-            "mmap lots",
-            "touch 0x10",
-            "status",
-            "respawn",
-            "brk",
-            "exit",
-            "",
-        ]
-    )
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "shell", "--addr", server_address],
-        input=script,
+        input="\n".join([*SHELL_SESSION, ""]),
         capture_output=True,
         text=True,
         env=cli_env(HOME=str(tmp_path)),
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "0x40000000" in out and "rw-p" in out
-    assert "4 pages: 0 hits, 4 minor faults, 0 major faults" in out
-    assert "40000000  68 65 6c 6c 6f" in out and "|hello|" in out
-    assert "PTE" in out and "unknown command 'frobnicate'" in out and "usage:" in out
-    assert "the process died" in out and "respawn" in out and "replaced by pid" in out
+    assert_the_session_printed_what_it_did(result.stdout)
+
+
+def test_the_shell_session_in_process_keeps_its_history_where_it_is_told(
+    server_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history"
+    shell = ProcessShell(server_address, history=history)
+    stops = [shell.onecmd(line) for line in SHELL_SESSION]
+    assert stops[-1] is True and not any(stops[:-1])  # only exit ends the loop
+    assert_the_session_printed_what_it_did(capsys.readouterr().out)
+    assert history.exists()
 
 
 @pytest.mark.subprocess

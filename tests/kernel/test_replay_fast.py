@@ -49,6 +49,7 @@ def test_compiled_loops_are_there() -> None:
     assert fast.compiled(), "numba is a dependency: pip install -e ."
 
 
+@pytest.mark.slow
 def test_compiled_replay_gives_the_python_reference_answer_for_every_policy() -> None:
     for index, (trace, frames) in enumerate(random_traces(120)):
         for policy in POLICIES:

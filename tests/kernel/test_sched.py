@@ -219,6 +219,7 @@ def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
     assert start != fixed
 
 
+@pytest.mark.slow
 def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
     make_machine: Any,
 ) -> None:

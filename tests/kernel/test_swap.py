@@ -173,6 +173,7 @@ def test_random_alloc_free_and_duplicate_agree_with_a_reference_count_model(
         device.check_invariants()
 
 
+@pytest.mark.slow
 def test_same_operations_give_the_same_slots(tmp_path: Path) -> None:
     def run(name: str) -> list[int | None]:
         rng = random.Random(11)

@@ -213,6 +213,7 @@ def test_failed_and_short_writes_leave_nothing_readable(tmp_path: Path) -> None:
 
 
 # ---- swap write errors in reclaim --------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failed_swap_write_keeps_the_page_resident_and_dirty(small: Machine) -> None:
     assert small.swap is not None
     keeper = small.spawn("keeper")

@@ -121,6 +121,7 @@ def _writer_behind_io(make_machine: object, kind: str) -> tuple[int, int]:
     return cost.system_ns, cost.lock_wait_ns
 
 
+@pytest.mark.slow
 def test_sleeping_locks_win_when_the_holder_waits_for_io(make_machine: object) -> None:
     spin_cpu, spin_wait = _writer_behind_io(make_machine, "spin")
     sleep_cpu, sleep_wait = _writer_behind_io(make_machine, "sleep")

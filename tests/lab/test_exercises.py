@@ -275,6 +275,7 @@ def lcs_misses(cache: libcachesim.CacheBase, trace: list[int]) -> int:
 LCS = {"fifo": libcachesim.FIFO, "lru": libcachesim.LRU, "opt": libcachesim.Belady}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(8))
 def test_replay_agrees_with_libcachesim_and_a_naive_simulator(seed: int) -> None:
     import random

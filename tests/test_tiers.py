@@ -76,6 +76,7 @@ def test_fixtures_folders_and_marks_choose_the_tiers(project: pytest.Pytester) -
     }
 
 
+@pytest.mark.slow
 def test_a_misspelt_marker_is_an_error(project: pytest.Pytester) -> None:
     project.makepyfile(test_typo="import pytest\n\n@pytest.mark.slwo\ndef test_x():\n    pass\n")
     result = project.runpytest("test_typo.py", "--collect-only", "-p", "no:cacheprovider")
@@ -83,6 +84,7 @@ def test_a_misspelt_marker_is_an_error(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*'slwo' not found in `markers` configuration option*"])
 
 
+@pytest.mark.slow
 def test_a_fast_test_over_the_budget_is_named_at_the_end(project: pytest.Pytester) -> None:
     result = project.runpytest("-m", "fast", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, deselected=4)

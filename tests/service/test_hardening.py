@@ -287,6 +287,7 @@ def test_event_watchers_are_limited_per_client(start_server: StartServer) -> Non
     channel.close()
 
 
+@pytest.mark.timing
 def test_request_bytes_in_flight_are_limited_per_client(start_server: StartServer) -> None:
     server = start_server(client_max_inflight_bytes=300 << 10, realtime_factor=200)
     with vmsim.connect(server.address) as proc:

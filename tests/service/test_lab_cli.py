@@ -30,6 +30,7 @@ def test_replay_works_offline_and_prints_every_step_with_the_clock_hand(tmp_path
     assert "hits 1  misses 4" in result.output
 
 
+@pytest.mark.slow
 def test_replay_offline_and_on_a_server_agree(server_address: str, tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
     trace.write_text("7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")

@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tests.service.conftest import wait_until
 
 import vmsim
 from vmsim.errors import error_from_status
@@ -304,7 +305,8 @@ def test_sigterm_during_a_long_call_stops_within_the_grace_period() -> None:
 
         thread = threading.Thread(target=run_hog)
         thread.start()
-        time.sleep(0.5)
+        with vmsim.Inspector(server.address) as inspector:  # the long call is under way
+            assert wait_until(lambda: fault_count(inspector, hog.pid) > 0, 30)
         began = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(15) == 0

@@ -1,12 +1,84 @@
-"""Shared pytest set-up: make server/ and client/ importable from a plain checkout."""
+"""Shared pytest set-up: server/ and client/ importable from a plain checkout, and the tiers.
+
+Tiers, as CPython's regrtest resources are (the markers are registered in pyproject.toml):
+
+    slow        the test takes seconds of work on 2 cores (marked where it is written)
+    timing      the outcome depends on host time or load (wall-clock pacing, real time)
+    browser     drives chromium through Playwright (any test using the `browser` fixture)
+    subprocess  starts Python processes: a server (`start_server_process`), the CLI, Locust
+    fast        none of the above; added here to every other test
+
+`python -m pytest -q -m fast` is the tier a developer runs between edits; the plain
+`python -m pytest -q` runs every tier, as .ci/run does. A new test file is tiered here by
+what it uses (its directory and its fixtures), and by its own marks for the rest.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
+
+pytest_plugins = ["pytester"]  # tests/test_tiers.py runs this file's hooks on made-up tests
+
 ROOT = Path(__file__).resolve().parent.parent
 for part in ("server", "client"):
     path = str(ROOT / part)
     if path not in sys.path:
         sys.path.insert(0, path)
+
+# The tiers that keep a test out of the fast one.
+HEAVY_TIERS = ("slow", "timing", "browser", "subprocess")
+# What makes a test heavy whoever wrote it: fixtures it uses, and directories it lives in.
+FIXTURE_TIERS = {
+    "start_server_process": ("subprocess",),  # tests/hostile: `python -m vmsim_server`
+    "browser": ("browser",),  # tests/service/test_dashboard.py: Playwright's chromium
+    "thrash_server": ("subprocess", "timing"),  # test_scheduling.py: a server process, latencies
+}
+DIRECTORY_TIERS = {
+    "hostile": ("subprocess",),  # every hostile-client test runs the server in a child process
+}
+
+
+def tiers_of(item: pytest.Item) -> set[str]:
+    """The heavy tiers of *item*: its own marks, then what its fixtures and folder imply."""
+    tiers = {tier for tier in HEAVY_TIERS if item.get_closest_marker(tier) is not None}
+    for fixture in getattr(item, "fixturenames", ()):
+        tiers.update(FIXTURE_TIERS.get(fixture, ()))
+    for folder in item.path.parts[:-1]:
+        tiers.update(DIRECTORY_TIERS.get(folder, ()))
+    return tiers
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tiers = tiers_of(item)
+        for tier in sorted(tiers):
+            if item.get_closest_marker(tier) is None:
+                item.add_marker(tier)
+        if not tiers:
+            item.add_marker("fast")
+
+
+# A fast-tier test slower than this (its call alone) is named at the end of the run: mark it slow.
+FAST_TEST_SECONDS = 5.0
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reports = [
+        report
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", "") == "call" and "fast" in report.keywords
+    ]
+    over = sorted(
+        (report for report in reports if report.duration > FAST_TEST_SECONDS),
+        key=lambda report: -report.duration,
+    )
+    if over:
+        terminalreporter.write_sep("-", f"fast-tier tests over {FAST_TEST_SECONDS:g} s")
+        for report in over:
+            terminalreporter.write_line(
+                f"{report.duration:6.1f} s  {report.nodeid}  (mark it slow)"
+            )

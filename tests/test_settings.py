@@ -1,4 +1,5 @@
-"""vmsim-server's command line: one settings table, Typer help for every flag, the README's table."""
+"""vmsim-server's command line: one settings table, Typer help for every flag, the operations
+guide's table (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ def test_every_setting_has_a_flag_a_variable_and_help_shown_by_help() -> None:
     assert "[default: 64M]" in text  # sizes are shown as people write them
 
 
-def test_the_readme_table_lists_each_flag_with_its_variable() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Server configuration", 1)[1].split("\n## ", 1)[0]
+def test_the_operations_table_lists_each_flag_with_its_variable() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    section = guide.split("## Server configuration", 1)[1].split("\n## ", 1)[0]
     cells = [re.split(r"(?<!\\)\|", row) for row in section.splitlines() if row.startswith("| `--")]
     rows = {
         name: re.findall(r"VMSIM_\w+", c[2])
@@ -41,7 +42,9 @@ def test_the_readme_table_lists_each_flag_with_its_variable() -> None:
         for name in re.findall(r"--[a-z-]+", c[1])
     }
     for flag in FLAGS:
-        assert flag.envvar in rows.get(flag.names[0], ()), f"README lacks {flag.names[0]}"
+        assert flag.envvar in rows.get(flag.names[0], ()), (
+            f"docs/operations.md lacks {flag.names[0]}"
+        )
     assert set(rows) == {name for flag in FLAGS for name in flag.names}
 
 
@@ -91,6 +94,7 @@ def test_bad_flags_are_usage_errors_that_say_why(
     assert complaint in " ".join(capsys.readouterr().err.replace("│", " ").split())
 
 
+@pytest.mark.subprocess
 def test_vmsim_server_and_the_vmsim_server_command_are_one_command_line() -> None:
     scripts = Path(sys.executable).parent
     outputs = [

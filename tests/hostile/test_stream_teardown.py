@@ -10,6 +10,7 @@ import time
 import grpc
 import pytest
 from tests.hostile.conftest import StartServerProcess, client_command, client_env
+from tests.service.conftest import wait_until
 
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
@@ -59,7 +60,10 @@ def test_clients_dying_or_cancelling_mid_stream_leave_the_server_serving(
     for client in clients:
         out, err = client.communicate(timeout=60)
         assert "received one" in out, err
-    time.sleep(0.5)  # every stream's teardown has run by now (ends within a loop turn)
+    # Every hostile stream's teardown ends its process (and the bystander has exited): wait
+    # for all of them, not a guessed time.
+    exits = len(clients) + 1
+    assert wait_until(lambda: server.log().count('"process exited"') >= exits, 30), server.log()
     assert server.alive(), server.log()
     assert latencies and max(latencies) < 5.0
     # Every hostile process ended with its stream, and the server still answers a newcomer.

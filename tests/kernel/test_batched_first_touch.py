@@ -60,6 +60,7 @@ def lists_of(allocator: PageAllocator) -> list[list[list[int]]]:
     return [[list(area.free_list) for area in zone.free_area] for zone in allocator.zones]
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), nr_pages=st.integers(0, 5000))
 def test_a_bulk_allocation_takes_the_frames_single_allocations_would(
@@ -209,6 +210,7 @@ SCENARIOS: dict[str, tuple[Callable[[Machine, int, np.ndarray[Any, Any]], None],
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize(
     "flags", [ANON | MAP_NORESERVE, MAP_SHARED | MAP_ANONYMOUS], ids=["private", "shared"]

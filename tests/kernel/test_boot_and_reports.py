@@ -121,6 +121,7 @@ def test_event_listener_sees_faults_and_process_life(machine: Machine) -> None:
     assert [e.seq for e in events] == sorted(e.seq for e in events)
 
 
+@pytest.mark.slow
 def test_same_config_and_calls_reach_the_same_state(make_machine: object) -> None:
     def run() -> tuple[dict[str, int], dict[str, int], list[object]]:
         machine: Machine = make_machine(ram_bytes=8 * MiB, swap_bytes=16 * MiB, seed=5)  # type: ignore[operator]

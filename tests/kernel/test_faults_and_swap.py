@@ -118,6 +118,7 @@ def _fill(machine: Machine, pid: int, addr: int, pages: int, rng: random.Random)
     return patterns
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "policy",
     # OPT and UNOPT need the future: trace replay only
@@ -143,6 +144,7 @@ def test_bytes_survive_swap_out_and_in_with_several_processes(
     machine.check_invariants()
 
 
+@pytest.mark.slow
 def test_clean_page_in_swap_cache_is_dropped_without_a_write(make_machine: object) -> None:
     machine: Machine = make_machine(
         ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO
@@ -202,6 +204,7 @@ def test_oom_score_adj_protects_a_process(make_machine: object) -> None:
     machine.check_invariants()
 
 
+@pytest.mark.slow
 def test_exit_frees_every_frame_and_swap_slot(make_machine: object) -> None:
     machine: Machine = make_machine(ram_bytes=8 * MiB, swap_bytes=16 * MiB)  # type: ignore[operator]
     boot = machine.meminfo()
@@ -217,6 +220,7 @@ def test_exit_frees_every_frame_and_swap_slot(make_machine: object) -> None:
     machine.check_invariants()
 
 
+@pytest.mark.slow
 def test_madvise_willneed_reads_swapped_pages_back(make_machine: object) -> None:
     from vmsim_kernel import Madvise
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -218,4 +219,18 @@ VirtualMemory.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestVirtualMemory = VirtualMemory.TestCase
+TestVirtualMemory = pytest.mark.slow(VirtualMemory.TestCase)  # many random runs
+
+
+def test_a_few_short_random_runs_keep_every_invariant() -> None:
+    """The fast tier's share of the state machine above: the same rules, three short runs."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    brief = settings(
+        max_examples=3,
+        stateful_step_count=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        database=None,
+    )
+    run_state_machine_as_test(VirtualMemory, settings=brief)

@@ -177,7 +177,13 @@ def test_kfree_of_an_address_kmalloc_never_returned_is_refused(machine64: Machin
 
 
 def test_kfree_of_null_does_nothing(machine64: Machine) -> None:
-    SlabAllocator(machine64.kernel).kfree(0)
+    slab = SlabAllocator(machine64.kernel)
+    kept = slab.kmalloc(64)
+    before = free_pages(machine64)
+    slab.kfree(0)  # kfree(NULL) is a no-op, as in mm/slab_common.c
+    assert [a.addr for a in slab.allocations()] == [kept]
+    assert free_pages(machine64) == before
+    slab.check_invariants()
 
 
 def test_an_owner_cannot_kfree_another_owners_object(machine64: Machine) -> None:

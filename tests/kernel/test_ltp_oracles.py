@@ -64,6 +64,7 @@ def test_overcommit_memory_modes_as_ltp_checks_them(
         assert alloc_succeeds(always, pid, size_kb)
 
 
+@pytest.mark.slow
 def test_swapping01_a_slightly_oversized_process_swaps_no_more_than_available_memory(
     make_machine: MachineFactory,
 ) -> None:

@@ -77,12 +77,14 @@ def test_lowmem_reserve_and_watermarks_match_a_real_1_gib_kernel() -> None:
 
 def test_zoneinfo_prints_protection_per_classzone(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=0)
-    _dma, normal, high = machine.kernel.allocator.zones
     text = machine.report("zoneinfo")
-    dma_reserve = (normal.managed_pages // 256, (normal.managed_pages + high.managed_pages) // 256)
-    assert f"protection: (0, {dma_reserve[0]}, {dma_reserve[1]}, {dma_reserve[1]})" in text
-    assert f"protection: (0, 0, {high.managed_pages // 32}, {high.managed_pages // 32})" in text
-    assert text.count("protection:") == 4  # DMA, Normal, HighMem and the empty Movable
+    # The reserves themselves are checked against the real kernel's numbers above; here, that
+    # each zone prints its own, with the Movable classzone's (the same as HighMem's) last.
+    printed = [line.split(":", 1)[1].strip() for line in text.splitlines() if "protection:" in line]
+    kept = [zone.lowmem_reserve for zone in machine.kernel.allocator.zones]
+    assert printed[:3] == [f"({', '.join(map(str, [*r, r[-1]]))})" for r in kept]
+    assert kept[0][1] > 0 and kept[1][2] > 0  # lower zones do keep something back
+    assert printed[3] == "(0, 0, 0, 0)"  # the empty Movable zone
 
 
 def test_a_dma_allocation_ignores_the_reserve_kept_from_higher_classzones(
@@ -100,6 +102,7 @@ def test_a_dma_allocation_ignores_the_reserve_kept_from_higher_classzones(
 
 
 # ---- the fast path walks the zonelist -------------------------------------------------------------
+@pytest.mark.slow
 def test_writing_400_mib_on_1_gib_takes_highmem_then_normal_and_swaps_nothing(
     make_machine: MachineFactory,
 ) -> None:
@@ -137,6 +140,7 @@ def test_a_zone_under_its_low_mark_is_skipped_for_the_next_not_reclaimed(
     machine.check_invariants()
 
 
+@pytest.mark.slow
 def test_writing_ram_plus_half_the_swap_swaps_out_little_more_than_the_excess(
     make_machine: MachineFactory,
 ) -> None:
@@ -157,6 +161,7 @@ def test_writing_ram_plus_half_the_swap_swaps_out_little_more_than_the_excess(
 
 
 # ---- kswapd -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
     make_machine: MachineFactory,
 ) -> None:

@@ -343,6 +343,7 @@ def test_gfp_masks_pick_their_preferred_zone(boot: BootAllocator) -> None:
     )
 
 
+@pytest.mark.slow
 def test_gfp_highuser_falls_back_from_highmem_to_normal_to_dma(boot: BootAllocator) -> None:
     allocator = boot(1 * GiB)
     high, normal = allocator.zones[ZoneType.HIGHMEM], allocator.zones[ZoneType.NORMAL]
@@ -369,6 +370,7 @@ def test_gfp_dma_only_ever_uses_the_dma_zone(boot: BootAllocator) -> None:
     assert allocator.get_page_from_freelist(Gfp.DMA, 0, WatermarkLevel.NONE) is None
 
 
+@pytest.mark.slow
 def test_gfp_kernel_never_uses_highmem(boot: BootAllocator) -> None:
     allocator = boot(1 * GiB)
     drain(allocator, allocator.zones[ZoneType.DMA])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import vmsim_kernel
 
 
@@ -83,6 +85,7 @@ def test_dir_lists_every_public_name_before_it_is_loaded() -> None:
     assert not hasattr(vmsim_kernel, "NoSuchName")
 
 
+@pytest.mark.subprocess
 def test_replay_loads_the_replay_code_and_not_the_machine() -> None:
     # A fresh interpreter: this one has long imported everything.
     script = (

@@ -94,12 +94,14 @@ def test_bad_replay_arguments_are_refused() -> None:
         replay([1, -2], 2, "lru")
 
 
+@pytest.mark.slow
 def test_parse_trace_reads_hex_commas_and_comments() -> None:
     assert parse_trace("# header\n1, 2 0x10\n\n3 # tail\n") == [1, 2, 16, 3]
     with pytest.raises(InvalidArgument, match="line 2"):
         parse_trace("1 2\n3 x\n")
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 15), min_size=1, max_size=120), st.integers(1, 6))
 def test_every_policy_accounts_for_every_reference(trace: list[int], frames: int) -> None:

@@ -116,6 +116,7 @@ def test_holds_of_different_lengths_recorded_in_bulk_are_those_taken_one_by_one(
         assert in_bulk.free_from(at) == one_by_one.free_from(at)
 
 
+@pytest.mark.slow
 def test_a_long_touch_many_runs_in_bounded_quanta(make_machine: Any) -> None:
     machine: Machine = make_machine(ram_bytes=16 * MiB, swap_bytes=64 * MiB)
     pid = machine.spawn()
@@ -188,6 +189,7 @@ def step_checked(machine: Machine, task: Any) -> list[int]:
     return rss
 
 
+@pytest.mark.slow
 def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
     make_machine: Any,
 ) -> None:
@@ -217,6 +219,7 @@ def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
     assert start != fixed
 
 
+@pytest.mark.slow
 def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
     make_machine: Any,
 ) -> None:
@@ -242,6 +245,7 @@ def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
     assert machine.process(pid).state is ProcessState.ZOMBIE
 
 
+@pytest.mark.slow
 def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
     make_machine: Any,
 ) -> None:
@@ -291,6 +295,7 @@ def test_a_probe_beside_a_huge_munmap_or_exit_waits_about_one_slice(make_machine
     machine.check_invariants()
 
 
+@pytest.mark.slow
 def test_two_hogs_share_the_cpu_fairly_and_a_probe_waits_one_quantum(make_machine: Any) -> None:
     machine: Machine = make_machine(ram_bytes=64 * MiB, nr_cpus=1)
     hogs = [machine.spawn(f"hog{i}") for i in range(2)]
@@ -320,6 +325,7 @@ def test_two_hogs_share_the_cpu_fairly_and_a_probe_waits_one_quantum(make_machin
     )
 
 
+@pytest.mark.slow
 def test_a_minor_fault_after_another_process_swap_burst_costs_microseconds(
     make_machine: Any,
 ) -> None:
@@ -341,6 +347,7 @@ def test_a_minor_fault_after_another_process_swap_burst_costs_microseconds(
             assert row.wait_max_ns <= row.hold_max_ns or row.contentions == 0, name
 
 
+@pytest.mark.slow
 def test_lock_waits_never_exceed_what_overlapping_holders_held(make_machine: Any) -> None:
     machine: Machine = make_machine(ram_bytes=32 * MiB, nr_cpus=2)
     pids = [machine.spawn(), machine.spawn()]
@@ -402,6 +409,7 @@ def test_an_interleaved_run_replays_to_identical_costs(make_machine: Any) -> Non
     assert replayed[-1] == machine.last_cost and tasks[1].cost.total_ns > 0
 
 
+@pytest.mark.slow
 def test_the_lock_experiment_shows_both_textbook_orderings_deterministically() -> None:
     verdict = run_experiment(seed=4)
     assert verdict.spin_wins_short and verdict.sleep_wins_io
@@ -462,6 +470,7 @@ def _touch_sequence(fast: bool) -> tuple[list[Any], Machine, list[Any]]:
     return outcomes, machine, events
 
 
+@pytest.mark.slow
 def test_a_touch_run_at_once_leaves_the_machine_as_the_queued_touch_does() -> None:
     queued, general, general_events = _touch_sequence(fast=False)
     at_once, fast, fast_events = _touch_sequence(fast=True)
@@ -502,6 +511,7 @@ def test_a_defect_in_a_call_run_at_once_is_raised_after_its_quantum_is_charged()
     assert at_once.sched.idle  # nothing left queued: the next call runs at once too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nr_cpus", [1, 2])
 def test_a_task_whose_clock_ran_ahead_waits_a_bounded_number_of_quanta(
     make_machine: Any, nr_cpus: int

@@ -69,6 +69,7 @@ def test_the_uuid_depends_only_on_the_seed(tmp_path: Path) -> None:
     assert uuid_of("c", 1) != uuid_of("d", 2)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(shutil.which("mkswap") is None, reason="mkswap is not installed")
 def test_header_is_byte_identical_to_mkswap(tmp_path: Path) -> None:
     with make_device(tmp_path, 256, "ours", seed=3) as device:
@@ -172,6 +173,7 @@ def test_random_alloc_free_and_duplicate_agree_with_a_reference_count_model(
         device.check_invariants()
 
 
+@pytest.mark.slow
 def test_same_operations_give_the_same_slots(tmp_path: Path) -> None:
     def run(name: str) -> list[int | None]:
         rng = random.Random(11)

@@ -213,6 +213,7 @@ def test_failed_and_short_writes_leave_nothing_readable(tmp_path: Path) -> None:
 
 
 # ---- swap write errors in reclaim --------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failed_swap_write_keeps_the_page_resident_and_dirty(small: Machine) -> None:
     assert small.swap is not None
     keeper = small.spawn("keeper")
@@ -242,6 +243,7 @@ def test_a_failed_swap_write_keeps_the_page_resident_and_dirty(small: Machine) -
     small.check_invariants()
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_in_oom_semantics_and_everything_can_exit(small: Machine) -> None:
     boot = small.meminfo()
     assert small.swap is not None
@@ -274,6 +276,7 @@ def test_a_full_disk_ends_in_oom_semantics_and_everything_can_exit(small: Machin
     assert after["Committed_AS"] == boot["Committed_AS"]
 
 
+@pytest.mark.slow
 def test_a_transient_write_error_does_not_stop_reclaim(small: Machine) -> None:
     """One bad write: the page stays, reclaim writes the next victim instead."""
     assert small.swap is not None
@@ -298,6 +301,7 @@ def test_a_transient_write_error_does_not_stop_reclaim(small: Machine) -> None:
 
 
 # ---- swap read errors: SIGBUS for the owner only -----------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "io", [FailingIo(read_errno=errno.EIO), FailingIo(short_read=True)], ids=["eio", "short"]
 )
@@ -327,6 +331,7 @@ def test_a_failed_swap_read_kills_only_the_owner_with_sigbus(small: Machine, io:
     assert small.meminfo()["SwapFree"] == boot["SwapFree"]
 
 
+@pytest.mark.slow
 def test_a_truncated_swap_file_returns_no_wrong_byte(small: Machine) -> None:
     """The real file is cut to nothing under a running machine: SIGBUS, never stale data."""
     boot = small.meminfo()
@@ -355,6 +360,7 @@ def test_a_truncated_swap_file_returns_no_wrong_byte(small: Machine) -> None:
     assert (after["MemFree"], after["SwapFree"]) == (boot["MemFree"], boot["SwapFree"])
 
 
+@pytest.mark.slow
 def test_a_file_zeroed_behind_the_kernel_fails_the_checksum(small: Machine) -> None:
     pid = small.spawn()
     addr = fill(small, pid, 3 * 1024)
@@ -382,6 +388,7 @@ def test_printk_ratelimited_lets_a_burst_through_then_counts_the_rest() -> None:
     assert str(log.records[0]).startswith("[    0.000001] Write-error")
 
 
+@pytest.mark.slow
 def test_a_failed_rewrite_of_a_swap_cache_page_drops_its_slot(small: Machine) -> None:
     """A page read back from swap keeps its slot (swap cache); rewriting it fails: slot gone."""
     assert small.swap is not None

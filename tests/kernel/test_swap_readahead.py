@@ -59,6 +59,7 @@ def overcommitted(machine: Machine, nr_pages: int = 3072) -> tuple[int, int, lis
     return pid, base, swapped
 
 
+@pytest.mark.slow
 def test_a_rewrite_under_pressure_reads_clusters_as_linux_does(
     make_machine: Callable[..., Machine],
 ) -> None:
@@ -71,6 +72,7 @@ def test_a_rewrite_under_pressure_reads_clusters_as_linux_does(
     assert delta["pswpin"] / delta["pgmajfault"] > 4
 
 
+@pytest.mark.slow
 def test_page_cluster_zero_reads_one_page_per_major_fault(
     make_machine: Callable[..., Machine],
 ) -> None:
@@ -87,6 +89,7 @@ def test_page_cluster_is_checked(tmp_path: Any) -> None:
         MachineConfig(page_cluster=-1)
 
 
+@pytest.mark.slow
 def test_pages_read_ahead_come_back_intact(make_machine: Callable[..., Machine]) -> None:
     machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB)
     pid = machine.spawn()
@@ -100,6 +103,7 @@ def test_pages_read_ahead_come_back_intact(make_machine: Callable[..., Machine])
     machine.check_invariants()
 
 
+@pytest.mark.slow
 def test_a_page_read_ahead_goes_when_its_owner_unmaps_it(
     make_machine: Callable[..., Machine],
 ) -> None:
@@ -113,6 +117,7 @@ def test_a_page_read_ahead_goes_when_its_owner_unmaps_it(
     assert machine.swaps()[0]["used_kb"] == 0
 
 
+@pytest.mark.slow
 def test_reclaim_drops_pages_read_ahead_without_writing_them(
     make_machine: Callable[..., Machine],
 ) -> None:
@@ -131,6 +136,7 @@ def test_reclaim_drops_pages_read_ahead_without_writing_them(
     assert machine.vmstat()["pswpout"] - writes <= 1024
 
 
+@pytest.mark.slow
 def test_a_damaged_slot_read_ahead_kills_only_when_faulted(
     make_machine: Callable[..., Machine],
 ) -> None:

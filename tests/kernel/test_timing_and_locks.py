@@ -64,6 +64,7 @@ def test_contention_rises_with_two_faulting_processes_and_stays_zero_with_one(
     assert contentions(together) == 0
 
 
+@pytest.mark.slow
 def test_swap_in_latency_grows_with_queue_depth(make_machine: object) -> None:
     machine: Machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB)  # type: ignore[operator]
     pid = machine.spawn()
@@ -120,6 +121,7 @@ def _writer_behind_io(make_machine: object, kind: str) -> tuple[int, int]:
     return cost.system_ns, cost.lock_wait_ns
 
 
+@pytest.mark.slow
 def test_sleeping_locks_win_when_the_holder_waits_for_io(make_machine: object) -> None:
     spin_cpu, spin_wait = _writer_behind_io(make_machine, "spin")
     sleep_cpu, sleep_wait = _writer_behind_io(make_machine, "sleep")
@@ -169,6 +171,7 @@ def test_resident_touches_pay_walks_only_on_tlb_misses(machine: Machine) -> None
     assert machine.last_cost.user_ns == 255 * costs.page_walk_ns + costs.tlb_hit_ns
 
 
+@pytest.mark.slow
 def test_a_recorded_run_replays_to_identical_costs(make_machine: object) -> None:
     machine: Machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB, record=True)  # type: ignore[operator]
     recorded = []

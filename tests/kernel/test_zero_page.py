@@ -109,6 +109,7 @@ def within_two_percent(host: int, simulated: int, scale: int) -> bool:
     return abs(host - simulated) <= 0.02 * scale
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs the host's Linux kernel")
 def test_fault_counts_and_rss_match_the_host_kernel(make_machine: MachineFactory) -> None:
     host = run_on_host(NR_PAGES)

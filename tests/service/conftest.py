@@ -7,12 +7,17 @@ Fixtures:
         fields as overrides; usable as a context manager (`with start_server(...) as s:`).
         Every server it started is stopped after the test.
     start_module_server: the same factory for servers shared by a whole test module.
+
+Helper:
+    wait_until(condition, seconds): poll *condition* until it holds or the deadline passes,
+        instead of sleeping a guessed time and hoping the server got there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +30,16 @@ from vmsim_server import RunningServer, ServerSettings, serve
 
 ADMIN_TOKEN = "admin-secret"
 T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    """Whether *condition* holds within *seconds*, polled every 20 ms."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
 
 
 class ServerThread:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import vmsim
 from vmsim.cli import app
+from vmsim.shell import ProcessShell
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -26,6 +27,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}", **extra)
 
 
+@pytest.mark.slow
 def test_help_everywhere() -> None:
     for command in (
         [],
@@ -50,6 +52,7 @@ def test_help_everywhere() -> None:
         assert result.exit_code == 0 and "Usage" in result.output, command
 
 
+@pytest.mark.subprocess
 def test_server_passes_every_argument_to_the_server() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "server", "--help"],
@@ -102,6 +105,7 @@ def test_addr_comes_from_vmsim_addr(server_address: str) -> None:
     assert result.exit_code == 0 and "MemTotal:" in result.output
 
 
+@pytest.mark.slow
 def test_ps_maps_status_translate(server_address: str) -> None:
     with vmsim.connect(server_address, name="cli-target") as proc:
         addr = proc.mmap(vmsim.MiB)
@@ -145,6 +149,7 @@ def test_errors_are_one_line_and_exit_1(server_address: str) -> None:
     assert result.stderr.startswith("vmsim: NOT_FOUND: ") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.subprocess
 def test_no_server_is_one_line_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -210,6 +215,7 @@ def test_replay_reads_addresses_from_stdin(server_address: str) -> None:
     assert (data["references"], data["hits"], data["misses"]) == (4, 1, 3)
 
 
+@pytest.mark.subprocess
 def test_events_follows_the_feed(server_address: str) -> None:
     follower = subprocess.Popen(
         [
@@ -262,35 +268,24 @@ def test_kill_needs_and_uses_the_admin_token(server_address: str) -> None:
             proc.brk()
 
 
-def test_shell_session(server_address: str, tmp_path: Path) -> None:
-    script = "\n".join(
-        [
-            "mmap 64k rw private,fixed 0x40000000",
-            "maps",
-            "touchrange 0x40000000 16k w",
-            "write 0x40000000 hello",
-            "read 0x40000000 5",
-            "translate 0x40000000",
-            "frobnicate",
-            "mmap lots",
-            "touch 0x10",
-            "status",
-            "respawn",
-            "brk",
-            "exit",
-            "",
-        ]
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "vmsim", "shell", "--addr", server_address],
-        input=script,
-        capture_output=True,
-        text=True,
-        env=cli_env(HOME=str(tmp_path)),
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+SHELL_SESSION = [
+    "mmap 64k rw private,fixed 0x40000000",
+    "maps",
+    "touchrange 0x40000000 16k w",
+    "write 0x40000000 hello",
+    "read 0x40000000 5",
+    "translate 0x40000000",
+    "frobnicate",
+    "mmap lots",
+    "touch 0x10",
+    "status",
+    "respawn",
+    "brk",
+    "exit",
+]
+
+
+def assert_the_session_printed_what_it_did(out: str) -> None:
     assert "0x40000000" in out and "rw-p" in out
     assert "4 pages: 0 hits, 4 minor faults, 0 major faults" in out
     assert "40000000  68 65 6c 6c 6f" in out and "|hello|" in out
@@ -298,6 +293,32 @@ def test_shell_session(server_address: str, tmp_path: Path) -> None:
     assert "the process died" in out and "respawn" in out and "replaced by pid" in out
 
 
+@pytest.mark.subprocess
+def test_shell_session(server_address: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vmsim", "shell", "--addr", server_address],
+        input="\n".join([*SHELL_SESSION, ""]),
+        capture_output=True,
+        text=True,
+        env=cli_env(HOME=str(tmp_path)),
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_the_session_printed_what_it_did(result.stdout)
+
+
+def test_the_shell_session_in_process_keeps_its_history_where_it_is_told(
+    server_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history"
+    shell = ProcessShell(server_address, history=history)
+    stops = [shell.onecmd(line) for line in SHELL_SESSION]
+    assert stops[-1] is True and not any(stops[:-1])  # only exit ends the loop
+    assert_the_session_printed_what_it_did(capsys.readouterr().out)
+    assert history.exists()
+
+
+@pytest.mark.subprocess
 def test_demo_runs_against_its_own_server() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "demo"],

@@ -153,6 +153,7 @@ def test_no_server_is_unavailable() -> None:
         inspector.meminfo()
 
 
+@pytest.mark.timing
 def test_keepalive_outlives_the_lease_and_silence_does_not(start_server: StartServer) -> None:
     server = start_server(lease_seconds=1.0)
     with (
@@ -228,6 +229,7 @@ def test_inspector_follows_events(server_address: str) -> None:
     assert (event.kind, event.detail) == ("process_spawn", "seen")
 
 
+@pytest.mark.slow
 def test_swapped_page_translates_to_its_swap_entry(start_server: StartServer) -> None:
     server = start_server(ram_bytes=8 << 20, swap_bytes=32 << 20)
     with vmsim.connect(server.address) as proc:
@@ -286,6 +288,7 @@ def test_asyncio_processes_run_concurrently(server_address: str) -> None:
     assert asyncio.run(all_workers()) == [bytes([n]) * 8 for n in range(20)]
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_processes_swap_and_read_back_their_bytes(
     start_server: StartServer,
 ) -> None:
@@ -309,6 +312,7 @@ def test_fifty_concurrent_processes_swap_and_read_back_their_bytes(
         assert vmstat["pswpout"] > 0 and vmstat["pswpin"] > 0
 
 
+@pytest.mark.subprocess
 def test_a_client_killed_mid_way_has_its_memory_freed(start_server: StartServer) -> None:
     server = start_server(lease_seconds=1.0)
     script = (

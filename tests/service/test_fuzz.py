@@ -24,7 +24,7 @@ from google.protobuf import descriptor as pb_descriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from vmsim_kernel import ProcessState
@@ -75,10 +75,6 @@ SERVICES: list[tuple[Any, Any]] = [
     (kernel_pb2.DESCRIPTOR.services_by_name["KernelService"], kernel_pb2_grpc),
 ]
 METHODS = [(service, method) for service, _ in SERVICES for method in service.methods]
-STATUS_COUNTS: Counter[str] = Counter()
-# Failures are collected, not raised inside hypothesis: the server's state moves on between
-# examples, so a failing example could not be replayed; the last test reports them all.
-FAILURES: list[str] = []
 
 
 @dataclass
@@ -295,67 +291,83 @@ def check_isolation_and_invariants(target: Target) -> None:
     assert data == BYSTANDER_BYTES
 
 
-@settings(
-    max_examples=FUZZ_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-    # Generation only: with the server's state moving on, replaying or shrinking means nothing.
-    phases=[Phase.generate],
-)
-@given(data=st.data())
-def test_every_rpc_with_boundary_values_gives_no_internal_error(
-    target: Target, data: st.DataObject
-) -> None:
-    service, method = data.draw(st.sampled_from(METHODS), label="rpc")
-    request = data.draw(message_strategy(method.input_type, target), label="request")
-    if method.name == "KernelWrite":
-        # A kernel write with the admin token can change any byte of RAM, as /dev/mem can;
-        # confined to the fuzzer's own object, it cannot be blamed for what it corrupts.
-        request.addr = target.kernel_object + request.addr % (PAGE - 64)
-        request.data = request.data[:64]
-    # Checked after the draws, so every example draws alike (hypothesis insists on it).
-    if time.monotonic() - target.started > FUZZ_BUDGET_SECONDS or len(FAILURES) >= 20:
-        return  # the time budget is spent (or enough found): the remaining examples are no-ops
-    call = f"{service.name}.{method.name}({' '.join(str(request).split())})"
-    try:
-        codes = invoke(target, service, method, request)
-    except Exception as error:  # a client-side failure is a finding too
-        FAILURES.append(f"{call} raised {error!r}")
-        return
-    STATUS_COUNTS.update(f"{service.name}.{method.name}:{code}" for code in codes)
-    if {"INTERNAL", "UNKNOWN"} & set(codes):
-        FAILURES.append(f"{call} -> {codes}")
-    target.examples += 1
-    try:
+@dataclass
+class Findings:
+    """What one fuzz run saw: status codes per method and the calls that went wrong."""
+
+    status_counts: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def record(self, call: str, service: Any, method: Any, codes: list[str]) -> None:
+        self.status_counts.update(f"{service.name}.{method.name}:{code}" for code in codes)
+        if {"INTERNAL", "UNKNOWN"} & set(codes):
+            self.failures.append(f"{call} -> {codes}")
+
+
+def fuzz_every_rpc(target: Target, findings: Findings) -> None:
+    """Up to FUZZ_EXAMPLES generated calls within FUZZ_BUDGET_SECONDS.
+
+    An INTERNAL or UNKNOWN status is collected (up to 20), not raised inside hypothesis: the
+    server's state moves on between examples, so a failing example could not be replayed.
+    Anything else that goes wrong (a client-side exception, a broken invariant, a harmed
+    bystander) fails the example at once, with the call that led to it noted.
+    """
+
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+        # Generation only: with the server's state moving on, replaying or shrinking means nothing.
+        phases=[Phase.generate],
+    )
+    @given(data=st.data())
+    def one_call(data: st.DataObject) -> None:
+        service, method = data.draw(st.sampled_from(METHODS), label="rpc")
+        request = data.draw(message_strategy(method.input_type, target), label="request")
+        if method.name == "KernelWrite":
+            # A kernel write with the admin token can change any byte of RAM, as /dev/mem can;
+            # confined to the fuzzer's own object, it cannot be blamed for what it corrupts.
+            request.addr = target.kernel_object + request.addr % (PAGE - 64)
+            request.data = request.data[:64]
+        # Checked after the draws, so every example draws alike (hypothesis insists on it).
+        if time.monotonic() - target.started > FUZZ_BUDGET_SECONDS or len(findings.failures) >= 20:
+            return  # the time budget is spent (or enough found): the remaining examples are no-ops
+        call = f"{service.name}.{method.name}({' '.join(str(request).split())})"
+        note(f"the call: {call}")
+        findings.record(call, service, method, invoke(target, service, method, request))
+        target.examples += 1
         if not target.own_alive():
             target.spawn_own()  # a fuzzed touch may well have been a SIGSEGV
         if target.examples % CHECK_EVERY == 0:
             check_isolation_and_invariants(target)
-    except Exception as error:  # reported by the last test, with the call that led to it
-        FAILURES.append(f"after {call}: {error!r}")
+
+    one_call()
 
 
-def test_after_fuzzing_the_server_is_healthy_and_consistent(target: Target) -> None:
+@pytest.mark.slow
+def test_every_rpc_with_boundary_values_gives_no_internal_error(target: Target) -> None:
+    findings = Findings()
+    fuzz_every_rpc(target, findings)
     health = health_pb2_grpc.HealthStub(target.channel)  # type: ignore[no-untyped-call]
     reply = health.Check(health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     for service, method in METHODS:  # a slow machine may have spent its budget early
-        if not any(key.startswith(f"{service.name}.{method.name}:") for key in STATUS_COUNTS):
+        if not any(
+            key.startswith(f"{service.name}.{method.name}:") for key in findings.status_counts
+        ):
             request = GetMessageClass(method.input_type)(**_own_fields(method, target))
-            codes = invoke(target, service, method, request)
-            STATUS_COUNTS.update(f"{service.name}.{method.name}:{code}" for code in codes)
-            if {"INTERNAL", "UNKNOWN"} & set(codes):
-                FAILURES.append(f"{service.name}.{method.name}({request}) -> {codes}")
+            call = f"{service.name}.{method.name}({request})"
+            findings.record(call, service, method, invoke(target, service, method, request))
     check_isolation_and_invariants(target)
     by_code: Counter[str] = Counter()
-    for key, count in STATUS_COUNTS.items():
+    for key, count in findings.status_counts.items():
         by_code[key.rsplit(":", 1)[1]] += count
-    methods_called = {key.rsplit(":", 1)[0] for key in STATUS_COUNTS}
+    methods_called = {key.rsplit(":", 1)[0] for key in findings.status_counts}
     print(f"\nfuzz: {target.examples} calls in {time.monotonic() - target.started:.1f} s")
     print("fuzz status codes: " + ", ".join(f"{c}={n}" for c, n in by_code.most_common()))
     print(f"fuzz methods reached: {len(methods_called)} of {len(METHODS)}")
-    assert not FAILURES, "\n".join(FAILURES[:20])
+    assert not findings.failures, "\n".join(findings.failures[:20])
     assert target.examples > 100
     assert "INTERNAL" not in by_code and "UNKNOWN" not in by_code
     assert len(methods_called) == len(METHODS)

@@ -23,6 +23,7 @@ import trustme
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import generate_latest
+from tests.service.conftest import wait_until
 from typer.testing import CliRunner
 
 import vmsim
@@ -69,6 +70,7 @@ def code_of(action: Callable[[], object]) -> str:
 
 
 # ---- disk faults ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_full_disk_ends_with_no_internal_error_and_every_process_can_exit(
     start_server: StartServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,6 +133,7 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
+@pytest.mark.slow
 def test_the_issues_full_disk_scenario_on_a_real_2_mib_tmpfs(
     start_server: StartServer, tiny_tmpfs: Path
 ) -> None:
@@ -169,6 +172,7 @@ def test_the_issues_full_disk_scenario_on_a_real_2_mib_tmpfs(
     assert not running.reaper.done()
 
 
+@pytest.mark.slow
 def test_a_truncated_swap_file_is_sigbus_for_its_owner_over_grpc(start_server: StartServer) -> None:
     server = start_server(ram_bytes=8 << 20)
     machine = server.running.machine if server.running else None
@@ -209,9 +213,14 @@ def test_processes_are_limited_per_client_name(start_server: StartServer) -> Non
 def test_a_killed_process_does_not_count_against_its_client(start_server: StartServer) -> None:
     server = start_server(client_max_processes=1, client_identity="name")
     proc = vmsim.connect(server.address, client_name="carol")
+    with pytest.raises(vmsim.LimitExceeded, match="client_max_processes"):
+        vmsim.connect(server.address, client_name="carol")  # the limit holds while it lives
     with vmsim.Admin(server.address, ADMIN_TOKEN) as admin:
         admin.kill(proc.pid)
-    vmsim.connect(server.address, client_name="carol").close()
+    with vmsim.connect(server.address, client_name="carol") as second:
+        assert second.pid != proc.pid
+    with pytest.raises(vmsim.ProcessKilled, match="killed by admin"):
+        proc.brk()  # the first one really is dead, not merely uncounted
     proc.close()
 
 
@@ -249,7 +258,9 @@ def test_event_watchers_are_limited_per_client(start_server: StartServer) -> Non
         stub.WatchEvents(inspect_pb2.WatchEventsRequest(), metadata=metadata, timeout=30)
         for _ in range(2)
     ]
-    time.sleep(0.3)  # both are open on the server
+    hub = server.running.events if server.running else None
+    assert hub is not None
+    assert wait_until(lambda: server.call(lambda: len(hub)) == 2), "both streams open on the server"
     third = stub.WatchEvents(inspect_pb2.WatchEventsRequest(), metadata=metadata, timeout=30)
     with pytest.raises(grpc.RpcError) as refused:
         next(third)
@@ -267,7 +278,7 @@ def test_event_watchers_are_limited_per_client(start_server: StartServer) -> Non
         next(other)
     assert timed_out.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED  # admitted, then idle
     streams[0].cancel()
-    time.sleep(0.3)
+    assert wait_until(lambda: server.call(lambda: len(hub)) == 1), "the cancelled stream gone"
     again = stub.WatchEvents(inspect_pb2.WatchEventsRequest(), metadata=metadata, timeout=0.3)
     with pytest.raises(grpc.RpcError) as admitted:
         next(again)
@@ -276,6 +287,7 @@ def test_event_watchers_are_limited_per_client(start_server: StartServer) -> Non
     channel.close()
 
 
+@pytest.mark.timing
 def test_request_bytes_in_flight_are_limited_per_client(start_server: StartServer) -> None:
     server = start_server(client_max_inflight_bytes=300 << 10, realtime_factor=200)
     with vmsim.connect(server.address) as proc:
@@ -409,6 +421,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return files
 
 
+@pytest.mark.slow
 def test_tls_serves_clients_that_trust_the_ca_and_refuses_plaintext(
     start_server: StartServer, pki: dict[str, str]
 ) -> None:
@@ -534,6 +547,7 @@ def test_the_lease_reaper_survives_an_exception(start_server: StartServer) -> No
     proc.close()
 
 
+@pytest.mark.slow
 def test_a_failing_background_task_is_logged_and_the_server_goes_on(
     start_server: StartServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -547,14 +561,21 @@ def test_a_failing_background_task_is_logged_and_the_server_goes_on(
         task.add_done_callback(lambda _task: None)
 
     server.call(start_and_forget)
-    time.sleep(0.1)
-    server.call(lambda: gc.collect())  # an unretrieved task error is reported when collected
+    err = ""
+
+    def reported() -> bool:
+        nonlocal err
+        server.call(lambda: gc.collect())  # an unretrieved task error is reported when collected
+        err += capsys.readouterr().err
+        return '"background task failed"' in err
+
+    assert wait_until(reported), err
+    assert "RuntimeError: a background defect" in err
     with vmsim.Inspector(server.address) as inspector:
         assert inspector.meminfo()["MemTotal"] > 0
-    err = capsys.readouterr().err
-    assert '"background task failed"' in err and "RuntimeError: a background defect" in err
 
 
+@pytest.mark.slow
 def test_open_streams_end_their_processes_before_the_machine_closes(
     start_server: StartServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

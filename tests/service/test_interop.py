@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from tests.service.conftest import wait_until
 
 import vmsim
 from vmsim_kernel import (
@@ -48,15 +49,6 @@ def spawn(stub: Any, name: str = "interop") -> tuple[int, tuple[tuple[str, str],
     return reply.pid, (("x-vmsim-token", reply.token),)
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.fixture(scope="module")
 def interop(start_module_server: StartServer) -> Iterator[tuple[Any, Any]]:
     """A server with a 1 MiB message limit, and raw process/inspect stubs on one channel."""
@@ -77,8 +69,11 @@ def test_cancel_after_begin_ends_the_process(interop: tuple[Any, Any]) -> None:
         yield from ()
 
     call = stub.Run(nothing_yet(), metadata=token)
-    time.sleep(0.2)  # the server has begun the call
-    call.cancel()
+    sessions = server.running.sessions
+    assert wait_until(
+        lambda: server.call(lambda: sessions.session_of(token[0][1]).open_streams) == 1
+    )
+    call.cancel()  # the server has begun the call
     with pytest.raises(grpc.RpcError) as cancelled:
         next(call)
     assert cancelled.value.code() is grpc.StatusCode.CANCELLED
@@ -142,6 +137,7 @@ def test_a_request_just_under_the_message_limit_is_served_and_just_over_refused(
     stub.Exit(process_pb2.ExitRequest(pid=pid), metadata=token, timeout=5)
 
 
+@pytest.mark.slow
 def test_a_thousand_concurrent_calls_all_succeed(interop: tuple[Any, Any]) -> None:
     server, _channel = interop
 
@@ -175,6 +171,7 @@ def test_a_thousand_concurrent_calls_all_succeed(interop: tuple[Any, Any]) -> No
 
 
 # ---- soak -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_thousand_cycles_on_the_embedded_kernel_give_everything_back(tmp_path: Path) -> None:
     machine = Machine(
         MachineConfig(ram_bytes=8 * MiB, swap_bytes=16 * MiB, swap_path=str(tmp_path / "swap"))
@@ -225,6 +222,7 @@ def test_a_thousand_cycles_on_the_embedded_kernel_give_everything_back(tmp_path:
     assert {key: end[key] for key in SOAK_FIELDS} == {key: boot[key] for key in SOAK_FIELDS}
 
 
+@pytest.mark.slow
 def test_grpc_cycles_give_everything_back(start_server: StartServer) -> None:
     server = start_server()
     cycles = 200

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
+from tests.service.conftest import wait_until
 from typer.testing import CliRunner
 
 import vmsim
@@ -74,6 +74,7 @@ def test_logical_translation_through_the_gdt(server_address: str) -> None:
         assert kernel.translate(logical="__KERNEL_DS:0xc0100000").translation.physical == 0x100000
 
 
+@pytest.mark.slow
 def test_kernel_cli(server_address: str) -> None:
     runner = CliRunner()
     base = ["--addr", server_address, "--admin-token", TOKEN]
@@ -96,6 +97,7 @@ def test_kernel_cli(server_address: str) -> None:
     assert refused.exit_code == 1
 
 
+@pytest.mark.slow
 def test_kmap_waits_for_a_free_slot_until_the_deadline(start_server: Any) -> None:
     server = start_server(ram_bytes=1 << 30, swap_bytes=8 << 20)
     with vmsim.Kernel(server.address, TOKEN) as kernel:
@@ -111,7 +113,8 @@ def test_kmap_waits_for_a_free_slot_until_the_deadline(start_server: Any) -> Non
             target=lambda: result.append(waiter.kmap(first_high + 2000, timeout=10))
         )
         blocked.start()
-        time.sleep(0.5)
+        highmem = server.running.machine.kernel.highmem
+        assert wait_until(lambda: server.call(lambda: highmem.nr_waiters) == 1)  # it sleeps
         assert blocked.is_alive() and not result
         kernel.kunmap(first_high)
         blocked.join(10)

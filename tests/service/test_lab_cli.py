@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from tests.service.conftest import ADMIN_TOKEN, StartServer
 from typer.testing import CliRunner
 
@@ -29,6 +30,7 @@ def test_replay_works_offline_and_prints_every_step_with_the_clock_hand(tmp_path
     assert "hits 1  misses 4" in result.output
 
 
+@pytest.mark.slow
 def test_replay_offline_and_on_a_server_agree(server_address: str, tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
     trace.write_text("7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")
@@ -85,6 +87,7 @@ def test_lab_errors_are_one_line(tmp_path: Path) -> None:
     assert no_such_item.exit_code == 1 and "no item 9z" in no_such_item.output
 
 
+@pytest.mark.slow
 def test_graded_lab_from_the_command_line(start_server: StartServer, tmp_path: Path) -> None:
     lab_file = tmp_path / "lab.toml"
     lab_file.write_text('title = "CLI lab"\n[[exercise]]\nkind = "kmap"\n')
@@ -118,6 +121,7 @@ def test_graded_lab_from_the_command_line(start_server: StartServer, tmp_path: P
     assert denied.exit_code == 1 and "PERMISSION_DENIED" in denied.output
 
 
+@pytest.mark.subprocess
 def test_a_student_can_type_answers_at_prompts(tmp_path: Path) -> None:
     """On a terminal `vmsim lab check` shows the questions and asks for each item in turn."""
     import os

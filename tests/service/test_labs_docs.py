@@ -78,6 +78,7 @@ def run_shell_line(line: str, cwd: Path, env: dict[str, str]) -> str:
     return result.stdout
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("lab", LABS, ids=[lab.stem for lab in LABS])
 def test_every_command_of_the_lab_runs(
     lab: Path, start_server: StartServer, tmp_path: Path

@@ -63,6 +63,7 @@ def test_bad_workloads_are_refused() -> None:
         Workload(pattern="trace")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["asyncio", "processes"])
 def test_a_thrashing_load_reports_faults_swapping_and_latencies(
     start_server: object, mode: str, tmp_path: Path
@@ -87,6 +88,7 @@ def test_a_thrashing_load_reports_faults_swapping_and_latencies(
     assert (tmp_path / "load.csv").read_text().startswith("second,operations,minor_faults")
 
 
+@pytest.mark.slow
 def test_load_command_prints_json(server_address: str) -> None:
     result = CliRunner().invoke(
         app,
@@ -130,6 +132,7 @@ def _locust(address: str, tmp_path: Path, *options: str, wait: bool = True) -> A
     )
 
 
+@pytest.mark.subprocess
 def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Path) -> None:
     result = _locust(server_address, tmp_path, "-u", "4", "-r", "4", "-t", "3s")
     stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
@@ -137,6 +140,7 @@ def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Pa
     assert all(entry["num_failures"] == 0 for entry in stats.values())
 
 
+@pytest.mark.subprocess
 def test_the_readme_locust_command_fits_its_users_in_memory(
     server_address: str, tmp_path: Path
 ) -> None:
@@ -166,6 +170,7 @@ def test_the_readme_locust_command_fits_its_users_in_memory(
     assert all(entry["num_failures"] == 0 for entry in stats.values())
 
 
+@pytest.mark.subprocess
 def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> None:
     (tmp_path / "trace.txt").write_text("# textbook\n7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")
     result = _locust(
@@ -182,6 +187,7 @@ def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> Non
     assert "--vmsim-workload trace needs --vmsim-trace FILE" in missing.stderr
 
 
+@pytest.mark.subprocess
 def test_locust_groups_failures_by_code_not_by_pid(start_server: Any, tmp_path: Path) -> None:
     # 4 users that each write 32 MiB on a 16 MiB machine without swap: OOM kills, restarts
     server = start_server(swap_bytes=0, overcommit_memory=1)
@@ -212,6 +218,7 @@ def test_thrash_regions_loop_over_more_than_ram_but_fit_in_ram_and_swap() -> Non
     assert np.concatenate([b for b, _ in first]).tolist()[:12] == [*range(10), 0, 1]
 
 
+@pytest.mark.slow
 def test_the_readme_thrash_command_major_faults_without_an_oom_storm(server_address: str) -> None:
     # The README's numbers (many clients, --pages 4096) scaled to the 16 MiB test machine.
     result = CliRunner().invoke(

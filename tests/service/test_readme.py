@@ -128,8 +128,12 @@ class Shell:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
         self.address = f"127.0.0.1:{free_port()}"
+        # A home of its own: `vmsim shell` keeps ~/.vmsim_history, never the tester's.
+        self.home = cwd / "home"
+        self.home.mkdir()
         self.env = dict(
             os.environ,
+            HOME=str(self.home),
             PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             VMSIM_ADDR=self.address,
             COLUMNS="160",
@@ -258,6 +262,7 @@ class Shell:
             timeout=120,
         )
         assert done.returncode == 0, done.stderr[-2000:]
+        assert (self.home / ".vmsim_history").exists()  # written in the block's own home
         printed = " ".join(done.stdout.split())
         for line in shown:
             assert " ".join(line.split()) in printed, (line, done.stdout)
@@ -315,6 +320,7 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
 BLOCKS = sorted({c.block for c in readme_commands() if c.text not in ELSEWHERE})
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{b}" for b in BLOCKS])
 def test_the_block_runs_as_written(block: int, shell: Shell) -> None:
     commands = [c for c in readme_commands() if c.block == block]
@@ -325,6 +331,7 @@ def test_the_block_runs_as_written(block: int, shell: Shell) -> None:
             shell.run(command)
 
 
+@pytest.mark.subprocess
 def test_the_commands_with_a_pid_run_on_a_live_process(shell: Shell) -> None:
     shell.run(Command(-1, TOUR_SERVER + " --admin-token-file admin.token &"))
     shell.env["VMSIM_ADMIN_TOKEN_FILE"] = "admin.token"
@@ -341,6 +348,7 @@ def test_the_commands_with_a_pid_run_on_a_live_process(shell: Shell) -> None:
             proc.brk()
 
 
+@pytest.mark.subprocess
 def test_the_python_example_runs_as_written(shell: Shell) -> None:
     shell.run(Command(-1, TOUR_SERVER + " &"))
     (example,) = [body for language, body in FENCE.findall(README) if language == "python"]
@@ -352,6 +360,7 @@ def test_the_python_example_runs_as_written(shell: Shell) -> None:
     assert namespace["summary"].minor > 0  # (the example asserts what it reads back itself)
 
 
+@pytest.mark.subprocess
 def test_bench_run_all_as_written_runs_outside_the_venv(tmp_path: Path) -> None:
     """`python bench/run_all.py` from a python without vmsim's packages (-S: no site-packages)
     re-executes itself in the project's .venv instead of failing on an import."""
@@ -369,3 +378,27 @@ def test_bench_run_all_as_written_runs_outside_the_venv(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--quick" in done.stdout and "--only" in done.stdout
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of *markdown* (lower case, punctuation dropped)."""
+    headings = re.findall(r"^#+ (.+)$", FENCE.sub("", markdown), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/architecture.md", "docs/operations.md"])
+def test_every_link_between_the_readme_and_the_docs_leads_somewhere(page: str) -> None:
+    """The README links to the guides that took its operations and design sections; a link
+    to a file that moved, or to a heading that was renamed, fails here."""
+    path = ROOT / page
+    links = [link for link in LINK.findall(path.read_text()) if "://" not in link]
+    assert links, f"{page} links to nothing"
+    for link in links:
+        target, _, anchor = link.partition("#")
+        resolved = (path.parent / target).resolve() if target else path
+        assert resolved.exists(), f"{page}: {link} leads to no file"
+        if anchor:
+            assert anchor in heading_anchors(resolved.read_text()), f"{page}: no heading #{anchor}"

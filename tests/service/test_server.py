@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from tests.service.conftest import wait_until
 
 from vmsim_kernel import KernelBug
 from vmsim_proto.v1 import (
@@ -115,15 +115,6 @@ def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
         d.Unpack(info) for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)
     )
     return info
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_health_is_serving_and_reflection_lists_the_services(server_address: str) -> None:
@@ -561,6 +552,7 @@ def server_process(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], 
     return server, json.loads(server.stderr.readline())
 
 
+@pytest.mark.subprocess
 def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: Path) -> None:
     server, started = server_process(tmp_path, "--grace", "0.5")
     assert server.stderr is not None
@@ -581,6 +573,7 @@ def test_sigterm_shuts_down_gracefully_and_never_logs_the_admin_token(tmp_path: 
     assert list(tmp_path.iterdir()) == []  # no swap file, no token file
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_the_server_runs_on_the_event_loop_its_flag_names(loop: str, tmp_path: Path) -> None:
     server, started = server_process(tmp_path, "--grace", "0.5", "--event-loop", loop)
@@ -599,6 +592,7 @@ def test_the_server_runs_on_the_event_loop_its_flag_names(loop: str, tmp_path: P
         assert server.wait(30) == 0
 
 
+@pytest.mark.subprocess
 def test_a_sigkilled_server_leaves_no_swap_file(tmp_path: Path) -> None:
     server, started = server_process(tmp_path, "--admin-token-file", str(tmp_path / "token"))
     assert started["admin_token_file"] == str(tmp_path / "token")
@@ -607,6 +601,7 @@ def test_a_sigkilled_server_leaves_no_swap_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["token"]  # kept: the operator's file
 
 
+@pytest.mark.subprocess
 def test_generated_code_is_fresh() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"],
@@ -625,10 +620,17 @@ def test_metrics_show_zones_reclaim_time_and_queueing_without_created_series(
     rpc = open_stubs(server.address)
     pid, token = rpc.spawn()
     rpc.mmap(pid, token, 3 * 4096, flags=0x8000)
-    time.sleep(0.3)  # a few event-loop lag samples
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = reply.read().decode()
+    text = ""
+
+    def lag_sampled() -> bool:  # the event loop's lag is sampled every LAG_PERIOD
+        nonlocal text
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = reply.read().decode()
+        counts = re.findall(r"^vmsim_rpc_queue_seconds_count(?:\{.*\})? (\S+)$", text, re.M)
+        return any(float(count) > 0 for count in counts)
+
+    assert wait_until(lag_sampled), text
     free_pages = server.call(lambda: {z.name: z.free for z in server.running.machine.zoneinfo()})
     for zone, pages in free_pages.items():
         if pages:

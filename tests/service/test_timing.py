@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 import vmsim
@@ -61,6 +62,7 @@ def test_real_time_mode_holds_replies_for_their_cost(start_server: Any) -> None:
         assert cost is not None and elapsed >= cost.total_ns * 200 / 1e9 * 0.9
 
 
+@pytest.mark.slow
 def test_lock_stat_cli_and_reset(server_address: str) -> None:
     runner = CliRunner()
     with vmsim.connect(server_address) as proc:

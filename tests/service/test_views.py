@@ -32,6 +32,7 @@ def swapping(server_address: str) -> Iterator[vmsim.Process]:
         yield proc
 
 
+@pytest.mark.subprocess
 def test_vmstat_columns_are_those_of_procps(server_address: str) -> None:
     lines = _invoke("vmstat", "--addr", server_address).splitlines()
     assert lines[1].split() == (
@@ -60,6 +61,7 @@ def test_vmstat_columns_are_those_of_procps(server_address: str) -> None:
     assert len(lines) == 3 and len(lines[2].split()) == 16
 
 
+@pytest.mark.slow
 def test_vmstat_lines_are_rates_per_interval(server_address: str, swapping: vmsim.Process) -> None:
     lines = _invoke("vmstat", "0.1", "3", "--addr", server_address).splitlines()[2:]
     assert len(lines) == 3
@@ -100,6 +102,7 @@ def test_free_shows_meminfo_in_kib_or_human_sizes(server_address: str) -> None:
     assert human_size(16 * 1024) == "16Mi" and human_size(1536 * 1024) == "1.5Gi"
 
 
+@pytest.mark.slow
 def test_pmap_lists_each_mapping_and_totals(server_address: str, swapping: vmsim.Process) -> None:
     text = _invoke("pmap", "-x", str(swapping.pid), "--addr", server_address)
     lines = text.splitlines()
@@ -124,6 +127,7 @@ def test_top_sorts_live_processes_by_the_chosen_column() -> None:
         top_rows(processes, "size")
 
 
+@pytest.mark.slow
 def test_top_prints_a_table_and_exits_after_its_iterations(
     server_address: str, swapping: vmsim.Process
 ) -> None:

@@ -174,3 +174,6 @@ else
   for s in $(echo "$SCENARIOS" | awk 'NF{print $1}'); do run_one "$s"; done
 fi
 python3 "$HERE/summarize.py" "$OUT" > "$OUT/summary-generated.md" && echo "wrote $OUT/summary-generated.md"
+# the vmprobe scenarios' VP lines as tables (run from $OUT so each heading is the bare log name)
+( cd "$OUT" && vplogs=$(grep -l '^VP scenario' -- *.log || true) && [ -n "$vplogs" ] && \
+  python3 "$HERE/vptables.py" $vplogs > vptables-generated.md && echo "wrote $OUT/vptables-generated.md" ) || true

@@ -19,7 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import JsonFlag, OptionalAddress, _offline_guarded, emit_json, guarded
+from .cli_common import JsonFlag, OptionalAddress, emit_json, guarded
+from .cli_common import offline_guarded as _offline_guarded
 from .constants import DEFAULT_ADDRESS
 from .lab import CheckResult, Exercises, Lab, Question, parse_answers, scoreboard
 

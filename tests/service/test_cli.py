@@ -145,10 +145,14 @@ def test_errors_are_one_line_and_exit_1(server_address: str) -> None:
     assert result.stderr.startswith("vmsim: NOT_FOUND: ") and result.stderr.count("\n") == 1
 
 
-def test_no_server_is_one_line_unavailable() -> None:
+def _address_with_no_server() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_no_server_is_one_line_saying_how_to_start_one() -> None:
+    address = _address_with_no_server()
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "ps", "--addr", address],
         capture_output=True,
@@ -157,7 +161,8 @@ def test_no_server_is_one_line_unavailable() -> None:
         timeout=60,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("vmsim: UNAVAILABLE: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"vmsim: no server at {address}: start one with `vmsim server`")
+    assert result.stderr.count("\n") == 1 and "UNAVAILABLE" not in result.stderr
 
 
 def test_bad_arguments_are_usage_errors(server_address: str, tmp_path: Path) -> None:
@@ -335,7 +340,7 @@ def test_events_shows_each_gap_once_not_the_running_total(
         def events(self, *_args: object, **_kwargs: object) -> Iterator[Event]:
             yield from feed
 
-    monkeypatch.setattr("vmsim.cli.Inspector", FakeInspector)
+    monkeypatch.setattr("vmsim.cli.process.Inspector", FakeInspector)
     result = runner.invoke(app, ["events"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -16,6 +16,7 @@ from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+from typer._click.exceptions import UsageError
 
 from ..cli_common import Address, JsonFlag, Pid, console, emit_json, guarded
 from ..client import Inspector
@@ -102,9 +103,8 @@ def free(
         if flag
     ] + (["h"] if human else [])
     if len(chosen) > 1:
-        raise typer.BadParameter(
-            "give at most one of -b, -k, -m, -g, -h", param_hint=" ".join(f"-{u}" for u in chosen)
-        )
+        together = " and ".join(f"-{unit}" for unit in chosen)
+        raise UsageError(f"{together} together: give at most one of -b, -k, -m, -g, -h")
     with Inspector(addr) as inspector:
         info = guarded(inspector.meminfo)
     if as_json:

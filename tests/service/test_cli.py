@@ -396,3 +396,24 @@ def test_demo_reports_an_oom_killed_hog_as_killed_not_as_swap_corruption(
         demo._swapping(server_address, inspector, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     assert "killed by the OOM killer" in str(failed.value)
     assert "differs" not in str(failed.value)
+
+
+def test_kernel_close_of_an_unknown_or_closed_session_is_an_error(server_address: str) -> None:
+    token = {"VMSIM_ADMIN_TOKEN": "admin-secret"}
+    opened = runner.invoke(app, ["kernel", "session", "--addr", server_address], env=token)
+    session = opened.stdout.strip()
+    area = runner.invoke(
+        app, ["kernel", "vmalloc", "8k", "--session", session, "--addr", server_address], env=token
+    )
+    assert area.exit_code == 0, area.output
+    closed = runner.invoke(app, ["kernel", "close", session, "--addr", server_address], env=token)
+    assert (
+        closed.exit_code == 0
+        and closed.stdout == f"session {session} closed: 1 allocations and mappings freed\n"
+    )
+    for unknown in (session, "999"):
+        again = runner.invoke(
+            app, ["kernel", "close", unknown, "--addr", server_address], env=token
+        )
+        assert again.exit_code == 1 and again.stdout == ""
+        assert f"no open kernel session {unknown}" in again.stderr

@@ -450,6 +450,7 @@ def test_the_demo_sizes_its_hogs_to_the_machine_it_meets() -> None:
     assert plan_swapping(zones, swap_free_kb=0) is None  # nothing to swap to: step skipped
 
 
+@pytest.mark.slow
 def test_demo_against_a_256_mib_server_finishes_in_well_under_a_minute(
     start_server: Any,
 ) -> None:

@@ -53,11 +53,12 @@ def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[
         yield from _commands(sub, (*path, name))
 
 
-def _every_command() -> list[tuple[tuple[str, ...], Any]]:
+def _every_command(with_lab: bool = False) -> list[tuple[tuple[str, ...], Any]]:
+    """Every leaf command; the lab group (lab_cli's, with JSON of its own) only on request."""
     return [
         (path, command)
         for path, command in _commands(typer.main.get_command(app))
-        if path[0] != "lab"  # the lab engineer's group (it gets the same help classes)
+        if with_lab or path[0] != "lab"
     ]
 
 
@@ -67,7 +68,8 @@ def test_version_prints_the_installed_version() -> None:
 
 
 def test_help_has_no_type_placeholders_and_usage_names_arguments_in_capitals() -> None:
-    for path in [(), ("stat",), ("kernel",), ("lab",), *(p for p, _ in _every_command())]:
+    groups = [(), ("stat",), ("kernel",), ("experiment",), ("lab",)]
+    for path in [*groups, *(p for p, _ in _every_command(with_lab=True))]:
         if path == ("server",):  # every argument goes to vmsim-server (its own help)
             continue
         result = runner.invoke(app, [*path, "--help"], env=WIDE)

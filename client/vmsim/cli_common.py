@@ -62,14 +62,23 @@ AdminToken = Annotated[
 ]
 
 
-def _address_in_use() -> str:
-    """The server address of the command being run (for messages that name it)."""
+def _param_in_use(name: str) -> str:
+    """The value of option *name* of the command being run (or of a group above it), or ''."""
     context = get_current_context(silent=True)
     while context is not None:
-        if context.params.get("addr"):
-            return str(context.params["addr"])
+        if context.params.get(name):
+            return str(context.params[name])
         context = context.parent
-    return os.environ.get("VMSIM_ADDR") or DEFAULT_ADDRESS
+    return ""
+
+
+def _admin_token_given() -> bool:
+    from .channels import admin_token_from
+
+    try:
+        return bool(admin_token_from(_param_in_use("admin_token")))
+    except OSError:  # an unreadable token file: as good as none
+        return False
 
 
 def cli_message(error: VmsimError) -> str:
@@ -79,14 +88,19 @@ def cli_message(error: VmsimError) -> str:
     shell needs the option that fixes it.
     """
     if isinstance(error, Unavailable):
+        address = _param_in_use("addr") or os.environ.get("VMSIM_ADDR") or DEFAULT_ADDRESS
         return (
-            f"no server at {_address_in_use()}: start one with `vmsim server` "
-            "(or give --addr / VMSIM_ADDR)"
+            f"no server at {address}: start one with `vmsim server` (or give --addr / VMSIM_ADDR)"
         )
     if isinstance(error, PermissionDenied | Unauthenticated) and "admin token" in error.message:
+        problem = (
+            "the admin token given is not this server's"
+            if _admin_token_given()
+            else "this command needs the server's admin token"
+        )
         return (
-            f"{error.code}: this command needs the server's admin token: give "
-            "--admin-token-file FILE (before the command) or set VMSIM_ADMIN_TOKEN_FILE"
+            f"{error.code}: {problem}: give --admin-token-file FILE (before the command) "
+            "or set VMSIM_ADMIN_TOKEN_FILE"
         )
     message = " ".join(error.message.split())  # one line, whatever the server wrote
     return f"{error.code}: {message}"

@@ -129,6 +129,11 @@ def test_a_missing_admin_token_names_the_flag_and_the_variable(server_address: s
         assert result.exit_code == 1, (command, result.output)
         assert "--admin-token-file" in result.stderr and "VMSIM_ADMIN_TOKEN_FILE" in result.stderr
         assert "metadata" not in result.stderr and "x-vmsim" not in result.stderr
+        assert "needs the server's admin token" in result.stderr
+    wrong = runner.invoke(
+        app, ["kill", "1", "--addr", server_address], env={"VMSIM_ADMIN_TOKEN": "guess"}
+    )
+    assert wrong.exit_code == 1 and "the admin token given is not this server's" in wrong.stderr
 
 
 @pytest.fixture(scope="module")

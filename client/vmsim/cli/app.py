@@ -29,6 +29,8 @@ _TYPE_WORDS: dict[Any, str] = {
 
 def _plain_value_error(param: TyperArgument | TyperOption, value: Any, error: BadParameter) -> None:
     """Re-raise a failed conversion in the command line's words (pydantic's are not ours)."""
+    # typer converts with pydantic: its ValidationError is the cause (named, not imported:
+    # pydantic is typer's dependency, not ours)
     if error.__cause__ is None or type(error.__cause__).__name__ != "ValidationError":
         raise error
     annotation = param.type_descriptor.annotation

@@ -32,6 +32,7 @@ __all__ = [
     "fail",
     "guarded",
     "offline_guarded",
+    "parsed_argument",
 ]
 
 console = Console()
@@ -118,6 +119,14 @@ def guarded(action: Callable[[], T]) -> T:
         return action()
     except VmsimError as error:
         fail(error)
+
+
+def parsed_argument(parse: Callable[[str], T], text: str, hint: str) -> T:
+    """*text* parsed, or a usage error naming the argument and what it accepts (exit 2)."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=hint) from None
 
 
 def offline_guarded(addr: str | None, action: Callable[[str], T]) -> T:

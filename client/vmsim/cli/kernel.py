@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from ..cli_common import Address, AdminToken, JsonFlag, emit_json, guarded
+from ..cli_common import Address, AdminToken, JsonFlag, emit_json, guarded, parsed_argument
 from ..constants import DEFAULT_ADDRESS
 from ..render import parse_address, parse_size
 from .app import App
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
 
 __all__ = ["kernel_app"]
 
@@ -29,14 +32,6 @@ SessionOption = Annotated[
 ]
 
 
-def _argument(parse: Callable[[str], int], text: str, hint: str) -> int:
-    """*text* parsed, or a usage error naming the argument and what it accepts (exit 2)."""
-    try:
-        return parse(text)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint=hint) from None
-
-
 def _gfp(name: str) -> str:
     from ..kernel import GFP
 
@@ -45,13 +40,15 @@ def _gfp(name: str) -> str:
     return name
 
 
-def _kernel(addr: str, admin_token: str, session: int | None) -> Any:
+def _kernel(addr: str, admin_token: str, session: int | None) -> Kernel:
     from ..kernel import Kernel
 
     return guarded(lambda: Kernel(addr, admin_token, session=session))
 
 
-def _kernel_do(addr: str, admin_token: str, session: int | None, action: Callable[[Any], T]) -> T:
+def _kernel_do(
+    addr: str, admin_token: str, session: int | None, action: Callable[[Kernel], T]
+) -> T:
     kernel = _kernel(addr, admin_token, session)
     try:
         return guarded(lambda: action(kernel))
@@ -98,7 +95,7 @@ def kernel_kmalloc(
     session: SessionOption = None,
 ) -> None:
     """kmalloc(SIZE, GFP): an object from the kmalloc-N slab caches (pages above 8 KiB)."""
-    nr_bytes, gfp = _argument(parse_size, size, "SIZE"), _gfp(gfp)
+    nr_bytes, gfp = parsed_argument(parse_size, size, "SIZE"), _gfp(gfp)
     _print_address(
         _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(nr_bytes, gfp)),
         "object",
@@ -114,7 +111,7 @@ def kernel_kfree(
     session: SessionOption = None,
 ) -> None:
     """kfree(ADDRESS)."""
-    vaddr = _argument(parse_address, address, "ADDRESS")
+    vaddr = parsed_argument(parse_address, address, "ADDRESS")
     _kernel_do(addr, admin_token, session, lambda k: k.kfree(vaddr))
 
 
@@ -126,7 +123,7 @@ def kernel_vmalloc(
     session: SessionOption = None,
 ) -> None:
     """vmalloc(SIZE): virtually contiguous, physically scattered, a guard page after it."""
-    nr_bytes = _argument(parse_size, size, "SIZE")
+    nr_bytes = parsed_argument(parse_size, size, "SIZE")
     _print_address(
         _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(nr_bytes)),
         "area",
@@ -142,7 +139,7 @@ def kernel_vfree(
     session: SessionOption = None,
 ) -> None:
     """vfree(ADDRESS)."""
-    vaddr = _argument(parse_address, address, "ADDRESS")
+    vaddr = parsed_argument(parse_address, address, "ADDRESS")
     _kernel_do(addr, admin_token, session, lambda k: k.vfree(vaddr))
 
 
@@ -172,7 +169,7 @@ def kernel_kunmap(
     session: SessionOption = None,
 ) -> None:
     """kunmap(page): by PFN or by its kmap address."""
-    page = _argument(parse_address, pfn_or_address, "PFN_OR_ADDRESS")
+    page = parsed_argument(parse_address, pfn_or_address, "PFN_OR_ADDRESS")
     _kernel_do(addr, admin_token, session, lambda k: k.kunmap(page))
 
 
@@ -181,7 +178,7 @@ def kernel_pa(
     vaddr: KernelAddress, addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = ""
 ) -> None:
     """__pa(VADDR): direct-map addresses only."""
-    linear = _argument(parse_address, vaddr, "VADDR")
+    linear = parsed_argument(parse_address, vaddr, "VADDR")
     print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.pa(linear)):08x}")
 
 
@@ -192,7 +189,7 @@ def kernel_va(
     admin_token: AdminToken = "",
 ) -> None:
     """__va(PADDR): low memory only (a high page must be kmapped)."""
-    physical = _argument(parse_address, paddr, "PADDR")
+    physical = parsed_argument(parse_address, paddr, "PADDR")
     print(f"0x{_kernel_do(addr, admin_token, None, lambda k: k.va(physical)):08x}")
 
 
@@ -207,7 +204,7 @@ def kernel_translate(
 ) -> None:
     """The walk of a kernel address, or selector:offset (e.g. __KERNEL_DS:0xc0100000) through the GDT."""
     logical = address if ":" in address else ""
-    linear = 0 if logical else _argument(parse_address, address, "ADDRESS")
+    linear = 0 if logical else parsed_argument(parse_address, address, "ADDRESS")
     walk = _kernel_do(addr, admin_token, None, lambda k: k.translate(linear, logical))
     if as_json:
         emit_json(walk)

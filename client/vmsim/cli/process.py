@@ -13,7 +13,17 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import calls
-from ..cli_common import Address, AdminToken, JsonFlag, Pid, console, emit_json, fail, guarded
+from ..cli_common import (
+    Address,
+    AdminToken,
+    JsonFlag,
+    Pid,
+    console,
+    emit_json,
+    fail,
+    guarded,
+    parsed_argument,
+)
 from ..client import Admin, Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..errors import VmsimError
@@ -128,10 +138,7 @@ def translate(
 ) -> None:
     """Show the walk of ADDRESS in process PID: logical -> linear -> PDE -> PTE -> physical."""
     logical = address if ":" in address else ""
-    try:
-        linear = 0 if logical else parse_address(address)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="ADDRESS") from None
+    linear = 0 if logical else parsed_argument(parse_address, address, "ADDRESS")
     with Inspector(addr) as inspector:
         walk = guarded(lambda: inspector.translation(pid, linear, logical))
     if as_json:

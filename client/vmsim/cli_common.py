@@ -90,8 +90,11 @@ def cli_message(error: VmsimError) -> str:
     """
     if isinstance(error, Unavailable):
         address = _param_in_use("addr") or os.environ.get("VMSIM_ADDR") or DEFAULT_ADDRESS
+        # a TLS server refuses a plaintext client the same way: say so when no CA was given
+        tls = "" if os.environ.get("VMSIM_TLS_CA") else "; a TLS server needs --tls-ca"
         return (
-            f"no server at {address}: start one with `vmsim server` (or give --addr / VMSIM_ADDR)"
+            f"no server at {address}: start one with `vmsim server` "
+            f"(or give --addr / VMSIM_ADDR{tls})"
         )
     if isinstance(error, PermissionDenied | Unauthenticated) and "admin token" in error.message:
         problem = (

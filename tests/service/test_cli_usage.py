@@ -118,7 +118,7 @@ def test_no_server_names_the_address_prints_no_header_and_exits_1() -> None:
         assert result.exit_code == 1 and result.stdout == "", (command, result.stdout)
         assert result.stderr == (
             f"vmsim: no server at {address}: start one with `vmsim server` "
-            "(or give --addr / VMSIM_ADDR)\n"
+            "(or give --addr / VMSIM_ADDR; a TLS server needs --tls-ca)\n"
         )
 
 

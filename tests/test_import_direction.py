@@ -154,3 +154,40 @@ def test_the_server_side_never_imports_the_client_package() -> None:
             assert "vmsim" not in imported_roots(path), path.relative_to(ROOT)
     assert (COMMON / "v1" / "process_pb2.py").exists()
     assert not (CLIENT / "v1").exists()
+
+
+def _client_module_name(path: Path) -> str:
+    parts = path.relative_to(CLIENT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _client_imports(path: Path, known: set[str]) -> set[str]:
+    """The client modules *path* imports (relative or absolute), at any depth in the file."""
+    name = _client_module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in known}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            # `from . import calls` names a module (its package's __init__ runs first, as for
+            # any submodule: not an edge); `from .cli_common import guarded` names a value.
+            submodules = {f"{target}.{alias.name}" for alias in node.names} & known
+            found |= submodules or ({target} & known)
+    return found - {name}
+
+
+def test_client_modules_import_each_other_without_a_cycle() -> None:
+    """The client's layers only call down (STYLE.md 13): cli -> lab_cli -> cli was a cycle."""
+    import graphlib
+
+    paths = modules(CLIENT)
+    known = {_client_module_name(path) for path in paths}
+    graph = {_client_module_name(path): _client_imports(path, known) for path in paths}
+    assert "vmsim.lab_cli" in graph["vmsim.cli"]  # the graph sees the imports
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from rich.console import Console
@@ -25,6 +26,7 @@ from rich.table import Table
 from . import calls
 from .client import Inspector, Process, connect
 from .constants import (
+    DEFAULT_TIMEOUT,
     MAP_ANONYMOUS,
     MAP_NORESERVE,
     MAP_PRIVATE,
@@ -35,8 +37,17 @@ from .constants import (
     MiB,
 )
 from .errors import OomKilled, ProcessKilled, SegmentationFault, VmsimError
+from .results import Zone
 
-__all__ = ["DemoFailed", "run_demo", "server_process", "start_server_process"]
+__all__ = [
+    "DemoFailed",
+    "SwapPlan",
+    "plan_swapping",
+    "run_demo",
+    "server_process",
+    "start_server_process",
+    "user_room_pages",
+]
 
 # The demo machine: small enough to fill in a second, big enough for three zones.
 DEMO_SERVER_ARGS = ("--ram", "64M", "--swap", "128M", "--seed", "0", "--grace", "1")
@@ -179,19 +190,73 @@ def _lazy_allocation(address: str, out: Console) -> None:
         out.print(proc.translate(addr + 0x10).text.rstrip(), highlight=False)
 
 
+# The swapping step writes this much beyond what user pages can take: enough to swap, little
+# enough that swapping (thousands of pages a second, the slow part) takes seconds on any machine.
+EXCESS_MIN, EXCESS_MAX = 4 * MiB, 16 * MiB
+TOUCH_CHUNK = 16 * MiB  # one TouchMany per chunk: every call well inside the default deadline
+STAMPS_PER_HOG = 512  # stamped pages per hog, spread evenly whatever the machine's size
+# A hog's exit frees every page it holds in one call (about 16,000 pages a second measured
+# on a 1 GiB server): its deadline grows with its size, at a quarter of that pace.
+EXIT_PAGES_PER_SECOND = 4096
+
+
+@dataclass(frozen=True)
+class SwapPlan:
+    """How the swapping step is sized for the machine it meets (from zoneinfo and meminfo)."""
+
+    room_pages: int  # free pages user allocations can take before reclaim starts
+    excess_pages: int  # pages written beyond them: what must go to swap
+    hog_bytes: int  # each of the two hogs maps and writes this much
+    stride: int  # bytes between two stamped pages
+
+
+def user_room_pages(zones: list[Zone]) -> int:
+    """Free pages a GFP_HIGHUSER allocation can take before reclaim: in each zone, the free
+    pages above its high watermark and its lowmem_reserve against HighMem allocations."""
+    names = [zone.name for zone in zones]
+    classzone = names.index("HighMem") if "HighMem" in names else len(zones) - 1
+    return sum(
+        max(0, z.free - z.high - (z.protection[classzone] if classzone < len(z.protection) else 0))
+        for z in zones
+    )
+
+
+def plan_swapping(zones: list[Zone], swap_free_kb: int) -> SwapPlan | None:
+    """Two hogs that together write a little more than fits (None: no swap to show it with)."""
+    room_pages = user_room_pages(zones)
+    excess = min(max(room_pages * PAGE_SIZE // 4, EXCESS_MIN), EXCESS_MAX, swap_free_kb * 1024 // 2)
+    if excess < MiB:
+        return None
+    hog_bytes = (room_pages * PAGE_SIZE + excess) // 2 // PAGE_SIZE * PAGE_SIZE
+    stride = max(16, hog_bytes // PAGE_SIZE // STAMPS_PER_HOG) * PAGE_SIZE
+    return SwapPlan(room_pages, 2 * hog_bytes // PAGE_SIZE - room_pages, hog_bytes, stride)
+
+
+def _write_all(hog: Process, base: int, size: int) -> None:
+    for start in range(base, base + size, TOUCH_CHUNK):
+        hog.touch_many(range(start, min(start + TOUCH_CHUNK, base + size), PAGE_SIZE), write=True)
+
+
 def _swapping(address: str, inspector: Inspector, out: Console) -> None:
     out.rule("3. swapping under pressure: two processes want more than RAM")
     ram_kb = inspector.meminfo()["MemTotal"]
-    size = (ram_kb * 1024 * 3 // 4) // PAGE_SIZE * PAGE_SIZE
-    stride = 16 * PAGE_SIZE  # one stamped page in sixteen keeps the demo quick
+    plan = plan_swapping(inspector.zoneinfo().items, inspector.meminfo()["SwapFree"])
+    if plan is None:
+        out.print("this server has no swap free: nothing can be swapped out (skipped)")
+        return
+    size, stride = plan.hog_bytes, plan.stride
     before = inspector.vmstat()
-    free_kb = inspector.meminfo()["MemFree"]
-    hogs = [Process(address, name=f"hog{n}") for n in range(2)]
+    hogs: list[Process] = []
     try:
         bases = []
-        for n, hog in enumerate(hogs):
+        for n in range(2):
+            # Each hog starts when it is its turn: a process that sat idle while another
+            # wrote hundreds of MiB ran ~100x slower on the server of December 2026.
+            deadline = max(DEFAULT_TIMEOUT, size // PAGE_SIZE / EXIT_PAGES_PER_SECOND)
+            hog = Process(address, name=f"hog{n}", timeout=deadline)
+            hogs.append(hog)
             base = hog.mmap(size)
-            hog.touch_many(range(base, base + size, PAGE_SIZE), write=True)
+            _write_all(hog, base, size)
             # One Run stream carries all the stamps: many writes in flight, no round trip each.
             _run_all(
                 hog,
@@ -202,17 +267,16 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
         out.print(
             f"each of 2 processes wrote {size // MiB} MiB; the machine has {ram_kb // 1024} MiB of RAM"
         )
-        # What did not fit: the pages written beyond the free memory at the start.
-        excess_pages = max(0, 2 * size // PAGE_SIZE - free_kb * 1024 // PAGE_SIZE)
         swapped_writing = written["pswpout"] - before["pswpout"]
         out.print(
             f"pswpout +{swapped_writing} pages while writing: only what did not fit in the "
-            f"{free_kb // 1024} MiB that were free ({excess_pages} pages); "
-            "no zone is reclaimed while another has room"
+            f"{plan.room_pages * PAGE_SIZE // MiB} MiB that user pages could take "
+            f"({plan.excess_pages} pages); no zone is reclaimed while another has room"
         )
+        # kswapd reclaims a little beyond the excess, up to each zone's high watermark
         _check(
-            swapped_writing <= 1.1 * excess_pages,
-            f"swapped {swapped_writing} pages, but only {excess_pages} did not fit",
+            swapped_writing <= 1.1 * plan.excess_pages + 256,
+            f"swapped {swapped_writing} pages, but only {plan.excess_pages} did not fit",
         )
         table = Table("PID", "NAME", "RSS kB", "SWAP kB", "MINFLT", "MAJFLT")
         for hog in hogs:

@@ -21,7 +21,7 @@ from .channels import Tls, admin_token_from, client_metadata, open_channel
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 from .errors import VmsimError, error_from_rpc
 
-__all__ = ["GFP", "Kernel", "KernelTranslation"]
+__all__ = ["GFP", "Kernel", "KernelTranslation", "parse_slabinfo", "parse_vmallocinfo"]
 
 GFP = {"kernel": kernel_pb2.GFP_KERNEL, "atomic": kernel_pb2.GFP_ATOMIC, "dma": kernel_pb2.GFP_DMA}
 
@@ -159,6 +159,21 @@ class Kernel:
         reply = self._call("DumpPageTable", kernel_pb2.DumpPageTableRequest(addr=addr, pages=pages))
         return [results.translation_of(t) for t in reply.entries]
 
+    def end_session(self) -> int:
+        """CloseSession now: free what the session holds; returns how many allocations and
+        mappings that released.
+
+        Raises:
+            InvalidArgument: no such session is open (never opened, closed, or expired).
+        """
+        self._owns_session = False  # closed here: close() must not try again
+        reply = self._call("CloseSession", kernel_pb2.CloseSessionRequest(session=self.session))
+        return int(reply.freed)
+
+    def keep_session(self) -> None:
+        """Leave the session open when this client closes (it lives on until its lease ends)."""
+        self._owns_session = False
+
     def close(self) -> None:
         """End the session (freeing what it holds) unless it was borrowed, and close the channel."""
         if self._owns_session:
@@ -171,3 +186,43 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def parse_slabinfo(text: str) -> list[dict[str, int | str]]:
+    """/proc/slabinfo's rows as {column: value}, named by its "# name <active_objs> ..." header."""
+    columns: list[str] = []
+    rows: list[dict[str, int | str]] = []
+    for line in text.splitlines():
+        if line.startswith("# name"):
+            columns = ["name", *(word.strip("<>") for word in line.split()[2:] if word[0] == "<")]
+        elif columns and line and not line.startswith(("slabinfo", "#")):
+            name, *numbers = (
+                word for word in line.split() if word not in (":", "tunables", "slabdata")
+            )
+            rows.append({"name": name} | dict(zip(columns[1:], map(int, numbers), strict=True)))
+    return rows
+
+
+def parse_vmallocinfo(text: str) -> list[dict[str, int | str | list[str]]]:
+    """/proc/vmallocinfo's areas: start, end, size, caller, pages (when shown) and the flag words."""
+    areas: list[dict[str, int | str | list[str]]] = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or "-" not in words[0]:
+            continue
+        start, end = (int(part, 16) for part in words[0].split("-"))
+        area: dict[str, int | str | list[str]] = {
+            "start": start,
+            "end": end,
+            "size": int(words[1]),
+            "caller": words[2],
+        }
+        flags: list[str] = []
+        for word in words[3:]:
+            key, equals, value = word.partition("=")
+            if equals and value.isdigit():
+                area[key] = int(value)
+            else:
+                flags.append(word)
+        areas.append(area | {"flags": flags})
+    return areas

@@ -25,7 +25,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import AdminToken, JsonFlag, OptionalAddress, _offline_guarded, emit_json, guarded
+from .cli_common import AdminToken, JsonFlag, OptionalAddress, emit_json, guarded
+from .cli_common import offline_guarded as _offline_guarded
 from .constants import DEFAULT_ADDRESS
 from .lab import (
     CheckResult,

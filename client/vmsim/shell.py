@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import cmd
 import contextlib
+import difflib
 import shlex
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from .constants import (
 )
 from .errors import ProcessKilled, VmsimError
 from .render import hexdump, parse_address, parse_flags, parse_prot, parse_size
+from .views import VMSTAT_HEADER, read_vmstat_sample, vmstat_line
 
 __all__ = ["HISTORY", "ProcessShell"]
 
@@ -38,6 +41,20 @@ _ADVICE = {
     "willneed": MADV_WILLNEED,
     "dontneed": MADV_DONTNEED,
 }
+_ACCESS = {"r": False, "w": True}  # the access letter of touch and touchrange -> is a write
+
+
+def _is_write(args: list[str], position: int) -> bool:
+    """The optional access letter at *position*: r (a read, the default) or w (a write).
+
+    Raises:
+        ValueError: any other word.
+    """
+    if len(args) <= position:
+        return False
+    if args[position] not in _ACCESS:
+        raise ValueError(f"access {args[position]!r}: r (read, the default) or w (write)")
+    return _ACCESS[args[position]]
 
 
 class ProcessShell(cmd.Cmd):
@@ -145,22 +162,22 @@ class ProcessShell(cmd.Cmd):
         self._run(act)
 
     def do_touch(self, line: str) -> None:
-        """touch ADDR [w]   one access (a read, or a write with w): hit, minor or major"""
+        """touch ADDR [r|w]   one access (a read, or a write with w): hit, minor or major"""
 
         def act() -> str:
-            args = self._args(line, 1, "touch ADDR [w]")
-            return str(self.process.touch(parse_address(args[0]), args[1:2] == ["w"]))
+            args = self._args(line, 1, "touch ADDR [r|w]")
+            return str(self.process.touch(parse_address(args[0]), _is_write(args, 1)))
 
         self._run(act)
 
     def do_touchrange(self, line: str) -> None:
-        """touchrange START SIZE [w]   touch every page of a range in one batch"""
+        """touchrange START SIZE [r|w]   touch every page of a range in one batch"""
 
         def act() -> str:
-            args = self._args(line, 2, "touchrange START SIZE [w]")
-            start, size = parse_address(args[0]), parse_size(args[1])
+            args = self._args(line, 2, "touchrange START SIZE [r|w]")
+            start, size, write = parse_address(args[0]), parse_size(args[1]), _is_write(args, 2)
             pages = range(start - start % PAGE_SIZE, start + size, PAGE_SIZE)
-            s = self.process.touch_many(pages, args[2:3] == ["w"])
+            s = self.process.touch_many(pages, write)
             return (
                 f"{s.touched} pages: {s.hits} hits, {s.minor} minor faults, {s.major} major faults"
             )
@@ -198,13 +215,25 @@ class ProcessShell(cmd.Cmd):
 
         self._run(act)
 
+    def _mappings(self, text: str) -> str:
+        """A maps listing, or why there is none: a dead process has no address space left."""
+        if text.strip():
+            return text.rstrip()
+        status = self.process.status()
+        if self.dead or status.state == "Z":
+            self.dead = True
+            self._set_prompt()
+            why = f" (killed by {status.killed_by})" if status.killed_by else ""
+            return f"process {status.pid} is dead{why}: no address space (type respawn)"
+        return "(no mappings)"
+
     def do_maps(self, line: str) -> None:
         """maps   /proc/self/maps"""
-        self._run(lambda: self.process.maps().text.rstrip() or "(no mappings)")
+        self._run(lambda: self._mappings(self.process.maps().text))
 
     def do_smaps(self, line: str) -> None:
         """smaps   /proc/self/smaps"""
-        self._run(lambda: self.process.smaps().text.rstrip() or "(no mappings)")
+        self._run(lambda: self._mappings(self.process.smaps().text))
 
     def do_status(self, line: str) -> None:
         """status   /proc/self/status"""
@@ -215,8 +244,18 @@ class ProcessShell(cmd.Cmd):
         self._run(lambda: self.inspector.meminfo().text.rstrip())
 
     def do_vmstat(self, line: str) -> None:
-        """vmstat   /proc/vmstat"""
-        self._run(lambda: self.inspector.vmstat().text.rstrip())
+        """vmstat [--full]   the vmstat(8) summary line since boot (--full: all of /proc/vmstat)"""
+
+        def act() -> str:
+            args = shlex.split(line)
+            if args not in ([], ["--full"]):
+                raise ValueError("vmstat [--full]")
+            if args:
+                return self.inspector.vmstat().text.rstrip()
+            sample = read_vmstat_sample(self.inspector, time.monotonic())
+            return f"{VMSTAT_HEADER}\n{vmstat_line(None, sample)}"
+
+        self._run(act)
 
     def do_respawn(self, line: str) -> None:
         """respawn   a fresh process in place of this one (after it died)"""
@@ -249,5 +288,9 @@ class ProcessShell(cmd.Cmd):
         return False
 
     def default(self, line: str) -> None:
-        """An unknown command: say so and point at help."""
-        print(f"unknown command {line.split()[0]!r}; type help")
+        """An unknown command: say so, suggest the nearest one (difflib), and point at help."""
+        word = line.split()[0]
+        commands = [name.removeprefix("do_") for name in self.get_names() if name.startswith("do_")]
+        close = difflib.get_close_matches(word, commands, n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        print(f"unknown command {word!r}{suggestion} (type help)")

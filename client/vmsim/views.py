@@ -1,4 +1,4 @@
-"""Terminal views in the formats of procps: vmstat(8), free(1), pmap(1) -x and top(1)'s table.
+"""Terminal views in the formats of procps: vmstat(8), free(1), pmap(1) and top(1)'s table.
 
 Each view is a pure function of reports read from the server, so the same numbers can be
 printed once (`vmsim free`) or every interval (`vmsim vmstat 1`, `vmsim top`).
@@ -14,14 +14,19 @@ from .client import Inspector
 from .results import CpuTimes, LockClass, ProcessStatus, Vma
 
 __all__ = [
+    "FREE_UNITS",
     "TOP_SORT_KEYS",
     "VMSTAT_HEADER",
     "VmstatSample",
     "format_free",
     "format_pmap",
+    "free_table",
     "human_size",
+    "pmap_rows",
     "read_vmstat_sample",
+    "top_header",
     "top_rows",
+    "vmstat_columns",
     "vmstat_line",
 ]
 
@@ -64,8 +69,8 @@ def _context_switches(locks: tuple[LockClass, ...]) -> int:
     return sum(2 * c.contentions for c in locks if c.kind == "sleep")
 
 
-def vmstat_line(previous: VmstatSample | None, current: VmstatSample) -> str:
-    """One vmstat(8) line: memory now, rates since *previous* (since boot when None).
+def vmstat_columns(previous: VmstatSample | None, current: VmstatSample) -> dict[str, int]:
+    """The columns of one vmstat(8) line: memory now, rates since *previous* (since boot when None).
 
     si/so are kB swapped in/out per second, bi/bo kB paged in/out per second (1 KiB blocks),
     in is page faults per second (the simulated machine's only traps), cs context switches
@@ -93,21 +98,42 @@ def vmstat_line(previous: VmstatSample | None, current: VmstatSample) -> str:
     elapsed = max(cpu.clock_ns - old_cpu.clock_ns, user + system + iowait, 1)
     idle = elapsed - user - system - iowait
     old_cs = _context_switches(previous.locks) if previous else 0
-    cs = round((_context_switches(current.locks) - old_cs) / seconds)
     page_kb = 4
-    values = (
-        f"{current.procs_running:2d} {0:2d} "
-        f"{m['SwapTotal'] - m['SwapFree']:6d} {m['MemFree']:6d} {m['Buffers']:6d} "
-        f"{m['Cached'] + m.get('SReclaimable', 0):6d} "
-        f"{rate('pswpin', page_kb):4d} {rate('pswpout', page_kb):4d} "
-        f"{rate('pgpgin'):5d} {rate('pgpgout'):5d} {rate('pgfault'):4d} {cs:4d} "
-        + " ".join(f"{round(100 * part / elapsed):2d}" for part in (user, system, idle, iowait))
-    )
-    return values
+    return {
+        "r": current.procs_running,
+        "b": 0,
+        "swpd": m["SwapTotal"] - m["SwapFree"],
+        "free": m["MemFree"],
+        "buff": m["Buffers"],
+        "cache": m["Cached"] + m.get("SReclaimable", 0),
+        "si": rate("pswpin", page_kb),
+        "so": rate("pswpout", page_kb),
+        "bi": rate("pgpgin"),
+        "bo": rate("pgpgout"),
+        "in": rate("pgfault"),
+        "cs": round((_context_switches(current.locks) - old_cs) / seconds),
+        **{
+            name: round(100 * part / elapsed)
+            for name, part in (("us", user), ("sy", system), ("id", idle), ("wa", iowait))
+        },
+    }
+
+
+# procps' widths of the columns, in the order of VMSTAT_HEADER
+_VMSTAT_WIDTHS = {"r": 2, "b": 2, "swpd": 6, "free": 6, "buff": 6, "cache": 6, "si": 4, "so": 4}
+_VMSTAT_WIDTHS |= {"bi": 5, "bo": 5, "in": 4, "cs": 4, "us": 2, "sy": 2, "id": 2, "wa": 2}
+
+
+def vmstat_line(previous: VmstatSample | None, current: VmstatSample) -> str:
+    """One vmstat(8) line under VMSTAT_HEADER (the columns of vmstat_columns)."""
+    columns = vmstat_columns(previous, current)
+    return " ".join(f"{columns[name]:{width}d}" for name, width in _VMSTAT_WIDTHS.items())
 
 
 def human_size(kb: int) -> str:
-    """free -h style: 1023Ki, 16Mi, 1.5Gi."""
+    """free -h style: 0B, 1023Ki, 16Mi, 1.5Gi."""
+    if kb == 0:
+        return "0B"  # free -h prints an empty swap as 0B
     value, unit = float(kb), "Ki"
     for next_unit in ("Mi", "Gi", "Ti"):
         if value < 1024:
@@ -116,50 +142,101 @@ def human_size(kb: int) -> str:
     return f"{value:.0f}{unit}" if value >= 10 or unit == "Ki" else f"{value:.1f}{unit}"
 
 
-def format_free(meminfo: dict[str, int], human: bool = False) -> str:
-    """free(1): Mem and Swap lines in KiB (or human-readable sizes with *human*)."""
+# free(1)'s unit flags: how a KiB value is shown (-h picks a unit per value)
+FREE_UNITS = ("b", "k", "m", "g", "h")
+
+
+def free_table(meminfo: dict[str, int]) -> dict[str, dict[str, int]]:
+    """free(1)'s numbers in KiB: total, used, free, shared, buff/cache and available per row."""
     total, free = meminfo["MemTotal"], meminfo["MemFree"]
     buff_cache = meminfo["Buffers"] + meminfo["Cached"] + meminfo.get("SReclaimable", 0)
-    used = total - free - buff_cache
     swap_total, swap_free = meminfo["SwapTotal"], meminfo["SwapFree"]
+    return {
+        "Mem": {
+            "total": total,
+            "used": total - free - buff_cache,
+            "free": free,
+            "shared": meminfo.get("Shmem", 0),
+            "buff/cache": buff_cache,
+            "available": meminfo["MemAvailable"],
+        },
+        "Swap": {"total": swap_total, "used": swap_total - swap_free, "free": swap_free},
+    }
 
-    def row(label: str, cells: tuple[int | str, ...]) -> str:
+
+def _free_cell(kb: int, unit: str) -> str:
+    if unit == "h":
+        return human_size(kb)
+    if unit == "b":
+        return str(kb * 1024)
+    return str(kb // 1024 ** "kmg".index(unit))  # free(1) truncates, as here
+
+
+def format_free(meminfo: dict[str, int], unit: str = "k") -> str:
+    """free(1): Mem and Swap lines in KiB, or in the unit of free's -b/-m/-g/-h flag."""
+    if unit not in FREE_UNITS:
+        raise ValueError(f"unit {unit!r}: one of {', '.join(FREE_UNITS)}")
+    table = free_table(meminfo)
+
+    def row(label: str, cells: list[str]) -> str:
         # procps: the label in 8 columns, then each value right-aligned in 12
-        return f"{label:<8}" + "".join(
-            f" {human_size(c) if human and isinstance(c, int) else c:>11}" for c in cells
-        )
+        return f"{label:<8}" + "".join(f" {cell:>11}" for cell in cells)
 
-    header = row("", ("total", "used", "free", "shared", "buff/cache", "available"))
-    mem = row(
-        "Mem:",
-        (total, used, free, meminfo.get("Shmem", 0), buff_cache, meminfo["MemAvailable"]),
-    )
-    swap = row("Swap:", (swap_total, swap_total - swap_free, swap_free))
-    return "\n".join((header, mem, swap)) + "\n"
-
-
-def format_pmap(process: ProcessStatus, vmas: Listing[Vma]) -> str:
-    """pmap -x PID: address, Kbytes, RSS, Dirty, mode and mapping of each VMA, then totals."""
-    lines = [
-        f"{process.pid}:   {process.name}",
-        f"{'Address':<8} {'Kbytes':>7} {'RSS':>7} {'Dirty':>7} Mode  Mapping",
+    lines = [row("", list(table["Mem"]))]
+    lines += [
+        row(f"{name}:", [_free_cell(kb, unit) for kb in cells.values()])
+        for name, cells in table.items()
     ]
-    totals = [0, 0, 0]
-    for vma in vmas.items:
-        sizes = [
-            (vma.end - vma.start) // 1024,
-            vma.rss // 1024,
-            (vma.private_dirty + vma.shared_dirty) // 1024,
-        ]
-        totals = [a + b for a, b in zip(totals, sizes, strict=True)]
-        mode = vma.perms[:3] + "--"
-        mapping = vma.name or "[ anon ]"  # pmap's name for an anonymous mapping
+    return "\n".join(lines) + "\n"
+
+
+def pmap_rows(vmas: Listing[Vma]) -> list[dict[str, int | str]]:
+    """Each mapping as pmap shows it: address, Kbytes, RSS and Dirty (kB), mode, mapping."""
+    return [
+        {
+            "address": vma.start,
+            "kbytes": (vma.end - vma.start) // 1024,
+            "rss": vma.rss // 1024,
+            "dirty": (vma.private_dirty + vma.shared_dirty) // 1024,
+            "mode": vma.perms[:3] + "--",
+            "mapping": vma.name or "[ anon ]",  # pmap's name for an anonymous mapping
+        }
+        for vma in vmas.items
+    ]
+
+
+def format_pmap(process: ProcessStatus, vmas: Listing[Vma], extended: bool = False) -> str:
+    """pmap PID: address, Kbytes, mode and mapping of each VMA and the total; with *extended*
+    (pmap -x) also RSS and Dirty, under a header."""
+    rows = pmap_rows(vmas)
+    lines = [f"{process.pid}:   {process.name}"]
+    if not extended:
+        for r in rows:
+            lines.append(f"{r['address']:08x} {r['kbytes']:>6}K {r['mode']} {r['mapping']}")
+        lines.append(f" total {sum(int(r['kbytes']) for r in rows):>15}K")
+        return "\n".join(lines) + "\n"
+    lines.append(f"{'Address':<8} {'Kbytes':>7} {'RSS':>7} {'Dirty':>7} Mode  Mapping")
+    for r in rows:
         lines.append(
-            f"{vma.start:08x} {sizes[0]:>7} {sizes[1]:>7} {sizes[2]:>7} {mode}   {mapping}"
+            f"{r['address']:08x} {r['kbytes']:>7} {r['rss']:>7} {r['dirty']:>7} {r['mode']}   "
+            f"{r['mapping']}"
         )
+    totals = [sum(int(r[key]) for r in rows) for key in ("kbytes", "rss", "dirty")]
     lines.append("-------- ------- ------- -------")
     lines.append(f"{'total kB':<8} {totals[0]:>7} {totals[1]:>7} {totals[2]:>7}")
     return "\n".join(lines) + "\n"
+
+
+def top_header(address: str, meminfo: dict[str, int], processes: list[ProcessStatus]) -> list[str]:
+    """top(1)'s summary lines, each well under 80 columns whatever the terminal's width."""
+    live = sum(1 for p in processes if p.state != "Z")
+    return [
+        f"vmsim top - {address} - {live} processes, {len(processes) - live} zombie",
+        f"KiB Mem : {meminfo['MemTotal']:>9} total, {meminfo['MemFree']:>9} free, "
+        f"{meminfo['MemAvailable']:>9} avail",
+        f"KiB Swap: {meminfo['SwapTotal']:>9} total, {meminfo['SwapFree']:>9} free, "
+        f"{meminfo['SwapTotal'] - meminfo['SwapFree']:>9} used",
+    ]
 
 
 def top_rows(processes: list[ProcessStatus], sort: str, limit: int = 0) -> list[ProcessStatus]:

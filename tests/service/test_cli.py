@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -149,11 +150,15 @@ def test_errors_are_one_line_and_exit_1(server_address: str) -> None:
     assert result.stderr.startswith("vmsim: NOT_FOUND: ") and result.stderr.count("\n") == 1
 
 
-@pytest.mark.subprocess
-def test_no_server_is_one_line_unavailable() -> None:
+def _address_with_no_server() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.subprocess
+def test_no_server_is_one_line_saying_how_to_start_one() -> None:
+    address = _address_with_no_server()
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "ps", "--addr", address],
         capture_output=True,
@@ -162,7 +167,8 @@ def test_no_server_is_one_line_unavailable() -> None:
         timeout=60,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("vmsim: UNAVAILABLE: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"vmsim: no server at {address}: start one with `vmsim server`")
+    assert result.stderr.count("\n") == 1 and "UNAVAILABLE" not in result.stderr
 
 
 def test_bad_arguments_are_usage_errors(server_address: str, tmp_path: Path) -> None:
@@ -356,7 +362,7 @@ def test_events_shows_each_gap_once_not_the_running_total(
         def events(self, *_args: object, **_kwargs: object) -> Iterator[Event]:
             yield from feed
 
-    monkeypatch.setattr("vmsim.cli.Inspector", FakeInspector)
+    monkeypatch.setattr("vmsim.cli.process.Inspector", FakeInspector)
     result = runner.invoke(app, ["events"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -412,3 +418,72 @@ def test_demo_reports_an_oom_killed_hog_as_killed_not_as_swap_corruption(
         demo._swapping(server_address, inspector, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     assert "killed by the OOM killer" in str(failed.value)
     assert "differs" not in str(failed.value)
+
+
+def test_kernel_close_of_an_unknown_or_closed_session_is_an_error(server_address: str) -> None:
+    token = {"VMSIM_ADMIN_TOKEN": "admin-secret"}
+    opened = runner.invoke(app, ["kernel", "session", "--addr", server_address], env=token)
+    session = opened.stdout.strip()
+    area = runner.invoke(
+        app, ["kernel", "vmalloc", "8k", "--session", session, "--addr", server_address], env=token
+    )
+    assert area.exit_code == 0, area.output
+    closed = runner.invoke(app, ["kernel", "close", session, "--addr", server_address], env=token)
+    assert (
+        closed.exit_code == 0
+        and closed.stdout == f"session {session} closed: 1 allocations and mappings freed\n"
+    )
+    for unknown in (session, "999"):
+        again = runner.invoke(
+            app, ["kernel", "close", unknown, "--addr", server_address], env=token
+        )
+        assert again.exit_code == 1 and again.stdout == ""
+        assert f"no open kernel session {unknown}" in again.stderr
+
+
+def _zone(name: str, free: int, high: int, protection: tuple[int, ...]) -> Any:
+    from vmsim.results import Zone
+
+    return Zone(name, 0, free, free, free, free, 0, 0, high, (), {}, protection)
+
+
+# The zones of a fresh 1 GiB vmsim server (vmsim stat zoneinfo --json): free, high, protection.
+ONE_GIB_ZONES = (
+    ("DMA", 3840, 24, (0, 863, 991, 991)),
+    ("Normal", 220960, 1395, (0, 0, 1024, 1024)),
+    ("HighMem", 32768, 100, (0, 0, 0, 0)),
+)
+
+
+def test_the_demo_sizes_its_hogs_to_the_machine_it_meets() -> None:
+    from vmsim.demo import plan_swapping, user_room_pages
+
+    zones = [_zone(*z) for z in ONE_GIB_ZONES]
+    # each zone's free pages above high + its reserve against HighMem allocations
+    room = (3840 - 24 - 991) + (220960 - 1395 - 1024) + (32768 - 100)
+    assert user_room_pages(zones) == room == 254034
+    plan = plan_swapping(zones, swap_free_kb=128 * 1024)
+    assert plan is not None and plan.excess_pages == 4096  # 16 MiB beyond the room, no more
+    assert plan.hog_bytes == (room + 4096) // 2 * 4096  # not 3/4 of RAM each (1.5 GiB in all)
+    assert plan.hog_bytes // plan.stride <= 512  # stamps do not grow with the machine
+    small_swap = plan_swapping(zones, swap_free_kb=6 * 1024)
+    assert small_swap is not None and small_swap.excess_pages == 3 * 1024 // 4  # half the swap
+    assert plan_swapping(zones, swap_free_kb=0) is None  # nothing to swap to: step skipped
+
+
+@pytest.mark.slow
+def test_demo_against_a_256_mib_server_finishes_in_well_under_a_minute(
+    start_server: Any,
+) -> None:
+    server = start_server(ram_bytes=256 << 20, swap_bytes=64 << 20)
+    result = subprocess.run(
+        [sys.executable, "-m", "vmsim", "demo", "--addr", server.address],
+        capture_output=True,
+        text=True,
+        env=cli_env(COLUMNS="120"),
+        timeout=60,  # main: DEADLINE_EXCEEDED after the 30 s deadline of one 192 MiB TouchMany
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "identical" in result.stdout and "demo finished" in result.stdout
+    wrote = next(line for line in result.stdout.splitlines() if "processes wrote" in line)
+    assert wrote.startswith("each of 2 processes wrote 1") and "MiB of RAM" in wrote

@@ -241,5 +241,8 @@ def test_load_against_a_down_server_is_one_clear_line() -> None:
     result = CliRunner().invoke(app, ["load", "--addr", f"127.0.0.1:{port}", "--duration", "1"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vmsim: UNAVAILABLE:"), result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(
+        f"vmsim: no server at 127.0.0.1:{port}: start one with `vmsim server`"
+    )
     assert "Traceback" not in result.output

@@ -102,6 +102,39 @@ def test_free_shows_meminfo_in_kib_or_human_sizes(server_address: str) -> None:
     assert human_size(16 * 1024) == "16Mi" and human_size(1536 * 1024) == "1.5Gi"
 
 
+def test_free_takes_the_unit_flags_of_procps(server_address: str) -> None:
+    with vmsim.Inspector(server_address) as inspector:
+        info = inspector.meminfo()  # nothing runs on the server: the numbers stay put
+
+    def mem_and_swap(*flags: str) -> tuple[list[str], list[str]]:
+        _, mem, swap = _invoke("free", *flags, "--addr", server_address).splitlines()
+        return mem.split()[1:], swap.split()[1:]
+
+    kib = mem_and_swap()
+    assert mem_and_swap("-k") == kib
+    assert mem_and_swap("-b")[0][0] == str(info["MemTotal"] * 1024)
+    assert mem_and_swap("-m")[0][0] == str(info["MemTotal"] // 1024)  # truncated, as free
+    assert mem_and_swap("-g")[1][0] == str(info["SwapTotal"] // 1024**2) == "0"  # 64 MiB
+    human_mem, human_swap = mem_and_swap("--human")
+    assert human_mem[0] == f"{info['MemTotal'] // 1024}Mi"
+    assert human_swap == ["64Mi", "0B", "64Mi"]  # an unused swap is 0B, as free -h prints
+    assert human_size(0) == "0B" and human_size(512) == "512Ki"
+
+
+def test_pmap_without_x_prints_address_kbytes_mode_and_mapping(
+    server_address: str, swapping: vmsim.Process
+) -> None:
+    lines = _invoke("pmap", str(swapping.pid), "--addr", server_address).splitlines()
+    assert lines[0].split() == [f"{swapping.pid}:", "hog"]
+    anon = next(line for line in lines if "[ anon ]" in line)
+    address, kbytes, mode, *mapping = anon.split()
+    assert int(address, 16) == swapping.maps().items[0].start
+    assert (kbytes, mode, mapping) == (f"{24 * 1024}K", "rw---", ["[", "anon", "]"])
+    sizes = [int(line.split()[1].removesuffix("K")) for line in lines[1:-1]]
+    assert lines[-1].split() == ["total", f"{sum(sizes)}K"]
+    assert "RSS" not in "".join(lines) and "Dirty" not in "".join(lines)
+
+
 @pytest.mark.slow
 def test_pmap_lists_each_mapping_and_totals(server_address: str, swapping: vmsim.Process) -> None:
     text = _invoke("pmap", "-x", str(swapping.pid), "--addr", server_address)
@@ -135,6 +168,63 @@ def test_top_prints_a_table_and_exits_after_its_iterations(
     assert "hog" in text and "SWAP" in text and "sorted by swap" in text
     result = runner.invoke(app, ["top", "--sort", "size", "--addr", server_address])
     assert result.exit_code == 2 and "rss, swap, faults" in result.output
+
+
+def test_top_in_a_pipe_logs_every_frame_like_top_b(server_address: str) -> None:
+    """CliRunner's stdout is no terminal: each of the -n frames follows the previous one."""
+    with vmsim.connect(server_address, name="watched"):
+        piped = _invoke("top", "-n", "3", "-d", "0.01", "--addr", server_address)
+        batch = _invoke("top", "-b", "-n", "2", "-d", "0.01", "--addr", server_address)
+    assert piped.count("vmsim top - ") == 3 and piped.count("watched") == 3
+    assert batch.count("vmsim top - ") == 2
+
+
+def test_top_header_fits_80_columns_in_a_wide_terminal(server_address: str) -> None:
+    with vmsim.connect(server_address, name="watched"):
+        result = runner.invoke(
+            app, ["top", "-n", "1", "--addr", server_address], env={"COLUMNS": "150"}
+        )
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("vmsim top - "))
+    header = lines[start : start + 3]
+    assert [line.split(":")[0] for line in header[1:]] == ["KiB Mem ", "KiB Swap"]
+    assert all(len(line.rstrip()) <= 80 for line in header), header
+    assert header[1].rstrip().endswith("avail") and header[2].rstrip().endswith("used")
+
+
+def test_top_on_a_terminal_quits_on_q(server_address: str) -> None:
+    """A pty for stdin and stdout, as a person at a terminal: q ends top long before -d 60."""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    from tests.service.test_cli import cli_env
+
+    controller, terminal = pty.openpty()
+    top = subprocess.Popen(
+        [sys.executable, "-m", "vmsim", "top", "-d", "60", "--addr", server_address],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=cli_env(COLUMNS="100", LINES="40", TERM="xterm"),
+    )
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 60
+    try:
+        while b"vmsim top - " not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([controller], [], [], 1)[0]:
+                seen += os.read(controller, 65536)
+        os.write(controller, b"q")
+        assert top.wait(timeout=30) == 0
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait()
+        os.close(controller)
 
 
 def test_ps_shows_zombies_only_with_all(server_address: str) -> None:

@@ -1,0 +1,259 @@
+"""The procps views: vmstat(8), free(1), pmap(1) and top(1), each with --json."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import sys
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+from typer._click.exceptions import UsageError
+
+from ..cli_common import Address, JsonFlag, Pid, console, emit_json, guarded
+from ..client import Inspector
+from ..constants import DEFAULT_ADDRESS
+from ..results import ProcessStatus
+from ..views import (
+    TOP_SORT_KEYS,
+    VMSTAT_HEADER,
+    format_free,
+    format_pmap,
+    free_table,
+    pmap_rows,
+    read_vmstat_sample,
+    top_header,
+    top_rows,
+    vmstat_columns,
+    vmstat_line,
+)
+from .app import App
+from .process import memory_cells, status_fields
+
+__all__ = ["procps_app"]
+
+procps_app = App()
+
+
+@procps_app.command()
+def vmstat(
+    delay: Annotated[
+        float | None, typer.Argument(help="seconds between lines (one line since boot without it)")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Argument(help="lines to print (default: until Ctrl-C)")
+    ] = None,
+    addr: Address = DEFAULT_ADDRESS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object of the columns per line")
+    ] = False,
+) -> None:
+    """vmstat(8): processes, memory, swap, io, system and cpu columns, rates per interval."""
+    if delay is not None and delay <= 0:
+        raise typer.BadParameter(f"{delay} is not a positive number of seconds", param_hint="DELAY")
+    if count is not None and count <= 0:
+        raise typer.BadParameter(f"{count} is not a positive number of lines", param_hint="COUNT")
+    lines = count if count is not None else (None if delay else 1)
+    with Inspector(addr) as inspector:
+        # The first sample comes before the header: with no server, only the error is printed.
+        sample = guarded(lambda: read_vmstat_sample(inspector, time.monotonic()))
+        if not as_json:
+            print(VMSTAT_HEADER)
+        previous = None
+        printed = 0
+        try:
+            while True:
+                if as_json:
+                    print(json.dumps(vmstat_columns(previous, sample)), flush=True)
+                else:
+                    print(vmstat_line(previous, sample), flush=True)
+                previous, printed = sample, printed + 1
+                if lines is not None and printed >= lines:
+                    break
+                time.sleep(delay or 0)  # vmstat's interval, not a synchronisation
+                sample = guarded(lambda: read_vmstat_sample(inspector, time.monotonic()))
+        except KeyboardInterrupt:
+            pass
+
+
+@procps_app.command()
+def free(
+    in_bytes: Annotated[bool, typer.Option("-b", "--bytes", help="sizes in bytes")] = False,
+    in_kibi: Annotated[bool, typer.Option("-k", "--kibi", help="sizes in KiB (default)")] = False,
+    in_mebi: Annotated[bool, typer.Option("-m", "--mebi", help="sizes in MiB")] = False,
+    in_gibi: Annotated[bool, typer.Option("-g", "--gibi", help="sizes in GiB")] = False,
+    human: Annotated[bool, typer.Option("-h", "--human", help="sizes like 16Mi, 0B")] = False,
+    addr: Address = DEFAULT_ADDRESS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print JSON for machines (sizes in KiB)")
+    ] = False,
+) -> None:
+    """free(1): total, used, free, shared, buff/cache and available memory and swap."""
+    chosen = [
+        unit
+        for unit, flag in (("b", in_bytes), ("k", in_kibi), ("m", in_mebi), ("g", in_gibi))
+        if flag
+    ] + (["h"] if human else [])
+    if len(chosen) > 1:
+        together = " and ".join(f"-{unit}" for unit in chosen)
+        raise UsageError(f"{together} together: give at most one of -b, -k, -m, -g, -h")
+    with Inspector(addr) as inspector:
+        info = guarded(inspector.meminfo)
+    if as_json:
+        emit_json(free_table(info.values))
+    else:
+        print(format_free(info.values, chosen[0] if chosen else "k"), end="")
+
+
+@procps_app.command()
+def pmap(
+    pid: Pid,
+    extended: Annotated[
+        bool, typer.Option("-x", "--extended", help="also RSS and Dirty kB of each mapping")
+    ] = False,
+    addr: Address = DEFAULT_ADDRESS,
+    as_json: JsonFlag = False,
+) -> None:
+    """pmap(1): each mapping of PID with its address, Kbytes, mode and name (-x: RSS, Dirty)."""
+    with Inspector(addr) as inspector:
+        process = guarded(lambda: inspector.status(pid))
+        vmas = guarded(lambda: inspector.smaps(pid))
+    if as_json:
+        emit_json({"pid": process.pid, "name": process.name, "mappings": pmap_rows(vmas)})
+    else:
+        print(format_pmap(process, vmas, extended), end="")
+
+
+@contextlib.contextmanager
+def _keys_from_terminal() -> Iterator[bool]:
+    """Put stdin in cbreak mode while top runs, when it is a terminal; yields whether it is."""
+    if not sys.stdin.isatty():
+        yield False
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+    try:
+        yield True
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _wait_for_quit(seconds: float, keys: bool) -> bool:
+    """Wait up to *seconds* (top's delay); True when q was typed meanwhile."""
+    if not keys:
+        time.sleep(seconds)  # top's interval, not a synchronisation
+        return False
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([sys.stdin], [], [], left)
+        if ready and os.read(sys.stdin.fileno(), 1) in (b"q", b"Q"):
+            return True
+    return False
+
+
+@procps_app.command()
+def top(
+    addr: Address = DEFAULT_ADDRESS,
+    sort: Annotated[
+        str, typer.Option(metavar="KEY", help=f"one of {', '.join(TOP_SORT_KEYS)}")
+    ] = "rss",
+    delay: Annotated[
+        float, typer.Option("--delay", "-d", metavar="SECONDS", help="seconds between updates")
+    ] = 2.0,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", help="updates before exiting (0 = until q)")
+    ] = 0,
+    batch: Annotated[
+        bool,
+        typer.Option("--batch", "-b", help="log every frame, one after another (also when piped)"),
+    ] = False,
+    limit: Annotated[int, typer.Option(help="rows to show (0 = all)")] = 30,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one frame as JSON and exit")
+    ] = False,
+) -> None:
+    """A live process table like top(1), sorted by RSS, swap or faults; q quits."""
+    if sort not in TOP_SORT_KEYS:
+        raise typer.BadParameter(
+            f"{sort!r} is not one of {', '.join(TOP_SORT_KEYS)}", param_hint="--sort"
+        )
+    if delay <= 0:
+        raise typer.BadParameter(f"{delay} is not a positive number of seconds", param_hint="-d")
+    with Inspector(addr) as inspector:
+        if as_json:
+            meminfo, processes = guarded(lambda: _read_top(inspector))
+            emit_json(
+                {
+                    "summary": top_header(addr, meminfo, processes),
+                    "processes": [status_fields(p) for p in top_rows(processes, sort, limit)],
+                }
+            )
+            return
+
+        def frame() -> Group:
+            meminfo, processes = guarded(lambda: _read_top(inspector))
+            return _top_frame(addr, meminfo, processes, sort, limit)
+
+        if batch or not console.is_terminal:
+            _top_batch(frame, iterations, delay)
+        else:
+            _top_live(frame, iterations, delay)
+
+
+def _read_top(inspector: Inspector) -> tuple[dict[str, int], list[ProcessStatus]]:
+    return inspector.meminfo().values, inspector.processes()
+
+
+def _top_frame(
+    addr: str, meminfo: dict[str, int], processes: list[ProcessStatus], sort: str, limit: int
+) -> Group:
+    table = Table(box=box.SIMPLE_HEAD, caption=f"sorted by {sort}; sizes in kB")
+    for heading in ("PID", "NAME", "VIRT", "RES", "SWAP", "PTE", "MINFLT", "MAJFLT"):
+        table.add_column(heading, justify="left" if heading == "NAME" else "right")
+    for p in top_rows(processes, sort, limit):
+        table.add_row(str(p.pid), p.name, *memory_cells(p))
+    header = Text("\n".join(top_header(addr, meminfo, processes)), no_wrap=True)
+    return Group(header, table)
+
+
+def _top_batch(frame: Any, iterations: int, delay: float) -> None:
+    """top -b: every frame printed after the previous one, for a log or a pipe."""
+    out = Console(width=max(console.width, 80), force_terminal=False, highlight=False)
+    shown = 0
+    try:
+        while True:
+            out.print(frame())
+            shown += 1
+            if iterations and shown >= iterations:
+                return
+            time.sleep(delay)  # top's interval, not a synchronisation
+    except KeyboardInterrupt:
+        pass
+
+
+def _top_live(frame: Any, iterations: int, delay: float) -> None:
+    """top on a terminal: one frame redrawn in place until q, Ctrl-C or the last iteration."""
+    from rich.live import Live
+
+    with _keys_from_terminal() as keys, Live(frame(), console=console, auto_refresh=False) as live:
+        shown = 1
+        try:
+            while not iterations or shown < iterations:
+                if _wait_for_quit(delay, keys):
+                    return
+                live.update(frame(), refresh=True)
+                shown += 1
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,154 @@
+"""What every `vmsim` command group shares: the common options, JSON output, and the one place
+where a client error becomes the command line's message.
+
+It sits beside the `vmsim.cli` package, not inside it, so that `lab_cli` (a command group
+the package imports) can use it without importing the package back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from typer._click.globals import get_current_context
+
+from .constants import DEFAULT_ADDRESS
+from .errors import PermissionDenied, Unauthenticated, Unavailable, VmsimError
+
+__all__ = [
+    "Address",
+    "AdminToken",
+    "JsonFlag",
+    "OptionalAddress",
+    "Pid",
+    "cli_message",
+    "console",
+    "emit_json",
+    "fail",
+    "guarded",
+    "offline_guarded",
+    "parsed_argument",
+]
+
+console = Console()
+T = TypeVar("T")
+
+# VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
+Address = Annotated[
+    str, typer.Option("--addr", envvar="VMSIM_ADDR", metavar="HOST:PORT", help="server host:port")
+]
+OptionalAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--addr",
+        envvar="VMSIM_ADDR",
+        metavar="HOST:PORT",
+        help="server host:port (default: an in-process server, offline)",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+Pid = Annotated[int, typer.Argument(help="process id (see `vmsim ps`)")]
+AdminToken = Annotated[
+    str,
+    typer.Option(
+        envvar="VMSIM_ADMIN_TOKEN",
+        metavar="TOKEN",
+        help="the server's admin token (better: --admin-token-file or VMSIM_ADMIN_TOKEN_FILE)",
+    ),
+]
+
+
+def _param_in_use(name: str) -> str:
+    """The value of option *name* of the command being run (or of a group above it), or ''."""
+    context = get_current_context(silent=True)
+    while context is not None:
+        if context.params.get(name):
+            return str(context.params[name])
+        context = context.parent
+    return ""
+
+
+def _admin_token_given() -> bool:
+    from .channels import admin_token_from
+
+    try:
+        return bool(admin_token_from(_param_in_use("admin_token")))
+    except OSError:  # an unreadable token file: as good as none
+        return False
+
+
+def cli_message(error: VmsimError) -> str:
+    """What the command line says for a client error: the flag or variable to use, not the wire.
+
+    The server speaks for every client (metadata keys, status codes); a person at the
+    shell needs the option that fixes it.
+    """
+    if isinstance(error, Unavailable):
+        address = _param_in_use("addr") or os.environ.get("VMSIM_ADDR") or DEFAULT_ADDRESS
+        # a TLS server refuses a plaintext client the same way: say so when no CA was given
+        tls = "" if os.environ.get("VMSIM_TLS_CA") else "; a TLS server needs --tls-ca"
+        return (
+            f"no server at {address}: start one with `vmsim server` "
+            f"(or give --addr / VMSIM_ADDR{tls})"
+        )
+    if isinstance(error, PermissionDenied | Unauthenticated) and "admin token" in error.message:
+        problem = (
+            "the admin token given is not this server's"
+            if _admin_token_given()
+            else "this command needs the server's admin token"
+        )
+        return (
+            f"{error.code}: {problem}: give --admin-token-file FILE (before the command) "
+            "or set VMSIM_ADMIN_TOKEN_FILE"
+        )
+    message = " ".join(error.message.split())  # one line, whatever the server wrote
+    return f"{error.code}: {message}"
+
+
+def fail(error: VmsimError) -> NoReturn:
+    """One line on stderr, exit 1: never a traceback for a server error."""
+    typer.echo(f"vmsim: {cli_message(error)}", err=True)
+    raise typer.Exit(1)
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run *action*, turning client errors into the one-line failure."""
+    try:
+        return action()
+    except VmsimError as error:
+        fail(error)
+
+
+def parsed_argument(parse: Callable[[str], T], text: str, hint: str) -> T:
+    """*text* parsed, or a usage error naming the argument and what it accepts (exit 2)."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=hint) from None
+
+
+def offline_guarded(addr: str | None, action: Callable[[str], T]) -> T:
+    """Run *action* against *addr*, or against an embedded server when no address is given."""
+    from .offline import server_address
+
+    def run() -> T:
+        with server_address(addr) as address:
+            return action(address)
+
+    return guarded(run)
+
+
+def emit_json(value: Any) -> None:
+    """Print *value* (dataclasses included) as JSON."""
+
+    def default(item: Any) -> Any:
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            return dataclasses.asdict(item)
+        raise TypeError(f"cannot encode {type(item).__name__}")
+
+    print(json.dumps(value, default=default, indent=2))

@@ -161,12 +161,26 @@ def _client_module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of *tree* outside `if TYPE_CHECKING:` blocks (imports for annotations only
+    never run, so they make no import-time cycle)."""
+    skipped = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for child in ast.walk(statement)
+    }
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
 def _client_imports(path: Path, known: set[str]) -> set[str]:
-    """The client modules *path* imports (relative or absolute), at any depth in the file."""
+    """The client modules *path* imports (relative or absolute), at any depth in the file,
+    outside `if TYPE_CHECKING:` blocks."""
     name = _client_module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name in known}
         elif isinstance(node, ast.ImportFrom):

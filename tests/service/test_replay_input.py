@@ -53,22 +53,15 @@ def test_a_page_number_beyond_the_address_space_names_its_line(where: str, tmp_p
     )
 
 
-@pytest.mark.parametrize(
-    ("frames", "bound"),
-    [
-        ("-1", "greater than or equal to 1"),
-        ("0", "greater than or equal to 1"),
-        ("1000001", "less than or equal to 1000000"),
-        (str(2**64), "less than or equal to 1000000"),
-    ],
-)
+@pytest.mark.parametrize("frames", ["-1", "0", "1000001", str(2**64)])
 def test_frames_outside_one_to_a_million_are_refused(
-    frames: str, bound: str, where: str, tmp_path: Path
+    frames: str, where: str, tmp_path: Path
 ) -> None:
     trace = tmp_path / "ok.trace"
     trace.write_text("1 2 3\n")
-    message = usage_error([str(trace), "--frames", frames], where)
-    assert f"Invalid value for '--frames': Input should be {bound}" in message
+    message = " ".join(usage_error([str(trace), "--frames", frames], where).split())
+    assert "Invalid value for '--frames'" in message
+    assert f"{frames} is not in the range 1<=x<=1000000" in message
 
 
 def test_a_binary_file_names_its_first_byte_that_is_not_text(where: str, tmp_path: Path) -> None:

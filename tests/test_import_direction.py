@@ -122,13 +122,11 @@ def kernel_modules_imported(path: Path) -> set[str]:
 
 
 # The syscall surface (machine.py, entered through entry.py) and what drives it from outside:
-# a journal replays calls on a Machine, the lock experiment runs programs on one, the
-# package exports it.
+# a journal replays calls on a Machine, the package exports it.
 SYSCALL_SURFACE_USERS = {
     "machine.py",
     "entry.py",
     "journal.py",
-    "lock_experiment.py",
     "__init__.py",
 }
 
@@ -137,7 +135,7 @@ def test_the_kernel_state_and_the_mm_code_never_reach_up_into_the_syscall_surfac
     """A fault travels down (Machine -> memory -> page_alloc / vmscan -> swap): every kernel
     module but the syscall surface and its drivers takes a kernel.Kernel, never a Machine."""
     below = [path for path in modules(KERNEL) if path.name not in SYSCALL_SURFACE_USERS]
-    assert {"memory.py", "vmscan.py", "swap.py", "page_alloc.py", "kernel.py"} <= {
+    assert {"memory.py", "vmscan.py", "swap.py", "page_alloc.py", "main.py"} <= {
         path.name for path in below
     }
     for path in below:

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
+    from vmsim_kernel.kernel.sched import CallTask
+
     from .machine import Machine
-    from .sched import CallTask
 
 __all__ = ["one_quantum", "preemptible", "submit", "syscall"]
 

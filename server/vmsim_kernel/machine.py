@@ -17,9 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import entry, memory, mmap_calls, proc, task_exit
-from .config import MachineConfig
-from .constants import (
+from vmsim_kernel.arch.x86.constants import (
     ADDRESS_SPACE_END,
     KERNEL_PGD_INDEX,
     PAGE_SHIFT,
@@ -30,6 +28,37 @@ from .constants import (
     Prot,
     Signal,
 )
+from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslation, parse_logical
+from vmsim_kernel.fs.proc import reports as proc
+from vmsim_kernel.init.main import EventListener, Kernel
+from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.locks import LockRegistry, SimLock
+from vmsim_kernel.kernel.process import TASK_COMM_LEN, Task
+from vmsim_kernel.kernel.sched import (
+    MIN_QUANTUM_ADDRESSES,
+    QUANTUM_COPY_BYTES,
+    QUANTUM_FAULTS,
+    QUANTUM_RECLAIM_FAULTS,
+    CallTask,
+    JournalHook,
+    Scheduler,
+    next_quantum_length,
+)
+from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
+from vmsim_kernel.mm import memory
+from vmsim_kernel.mm import mmap as mmap_calls
+from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
+from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
+from vmsim_kernel.mm.highmem import va as direct_map_of_physical
+from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score
+from vmsim_kernel.mm.overcommit import commit_pages
+from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.swap import SwapDevice
+from vmsim_kernel.mm.vma import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
+from vmsim_kernel.mm.vmscan import alloc_page
+
+from . import entry
+from .config import MachineConfig
 from .entry import preemptible, syscall
 from .errors import (
     InvalidArgument,
@@ -38,16 +67,6 @@ from .errors import (
     OutOfMemory,
     OutOfRange,
 )
-from .highmem import kernel_read, kernel_walk, kernel_write
-from .highmem import pa as physical_of_direct_map
-from .highmem import va as direct_map_of_physical
-from .kernel import EventListener, Kernel
-from .locks import LockRegistry, SimLock
-from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
-from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score
-from .overcommit import commit_pages
-from .page_alloc import free_page
-from .process import TASK_COMM_LEN, Task
 from .results import (
     EventKind,
     FaultResult,
@@ -58,20 +77,6 @@ from .results import (
     VmaInfo,
     ZoneInfo,
 )
-from .sched import (
-    MIN_QUANTUM_ADDRESSES,
-    QUANTUM_COPY_BYTES,
-    QUANTUM_FAULTS,
-    QUANTUM_RECLAIM_FAULTS,
-    CallTask,
-    JournalHook,
-    Scheduler,
-    next_quantum_length,
-)
-from .segmentation import SegmentRegister, SegmentTranslation, parse_logical
-from .swap import SwapDevice
-from .timing import CallCost, CpuTimes, SimThread
-from .vmscan import alloc_page
 
 __all__ = ["EventListener", "Machine"]
 

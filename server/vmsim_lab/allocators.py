@@ -26,11 +26,11 @@ from vmsim_kernel import (
     OutOfMemory,
     OvercommitMode,
 )
-from vmsim_kernel.constants import FIXADDR_TOP, PKMAP_BASE
-from vmsim_kernel.highmem import KM_TYPE_NR
-from vmsim_kernel.oom_kill import out_of_memory
-from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
-from vmsim_kernel.physmem import PhysicalMemory
+from vmsim_kernel.arch.x86.constants import FIXADDR_TOP, PKMAP_BASE
+from vmsim_kernel.mm.highmem import KM_TYPE_NR
+from vmsim_kernel.mm.oom_kill import out_of_memory
+from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.mm.physmem import PhysicalMemory
 
 from .exercise import Item, Question, item_ids, register
 

@@ -14,9 +14,9 @@ import grpc
 import numpy as np
 
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
-from vmsim_kernel.framemap import frame_map
-from vmsim_kernel.replay_fast import lru_miss_curve
+from vmsim_kernel.fs.proc.framemap import frame_map
 from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
+from vmsim_teach.replay_fast import lru_miss_curve
 
 from . import convert
 from .events import EventHub

@@ -1,6 +1,6 @@
 """The simulated machine's CPUs driven from the event loop: one quantum, then everyone else.
 
-Every timed process call is queued on the kernel's scheduler (vmsim_kernel.sched). A call
+Every timed process call is queued on the kernel's scheduler (vmsim_kernel.kernel.sched). A call
 that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
 the scheduler would pick it anyway, and a call of one quantum (a Touch, a small TouchMany)
 then costs no hand-off at all; a call of one quantum by construction (a Touch) on an idle
@@ -24,7 +24,7 @@ import structlog
 
 from vmsim_kernel import KernelError, Machine
 from vmsim_kernel.entry import one_quantum
-from vmsim_kernel.sched import CallTask, CostNumbers, as_kernel_bug
+from vmsim_kernel.kernel.sched import CallTask, CostNumbers, as_kernel_bug
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
 

@@ -28,10 +28,8 @@ from vmsim_kernel import (
 )
 from vmsim_kernel.entry import one_quantum
 from vmsim_kernel.journal import replay_journal
-from vmsim_kernel.lock_experiment import run_experiment
-from vmsim_kernel.locks import BusyIntervals, LockHolds, LockRegistry
-from vmsim_kernel.memory import BATCHED_TOUCHES_PER_FAULT
-from vmsim_kernel.sched import (
+from vmsim_kernel.kernel.locks import BusyIntervals, LockHolds, LockRegistry
+from vmsim_kernel.kernel.sched import (
     MAX_QUANTUM_ADDRESSES,
     MAX_RUNQUEUE_WAIT_QUANTA,
     MIN_QUANTUM_ADDRESSES,
@@ -40,7 +38,9 @@ from vmsim_kernel.sched import (
     RESIDENT_WINDOW_GROWTH,
     TaskState,
 )
-from vmsim_kernel.timing import CostModel, SimThread
+from vmsim_kernel.kernel.time import CostModel, SimThread
+from vmsim_kernel.mm.memory import BATCHED_TOUCHES_PER_FAULT
+from vmsim_teach.lock_experiment import run_experiment
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS

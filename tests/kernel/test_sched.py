@@ -26,7 +26,7 @@ from vmsim_kernel import (
     MiB,
     ProcessState,
 )
-from vmsim_kernel.entry import one_quantum
+from vmsim_kernel.entry import SYSCALL_TABLE
 from vmsim_kernel.journal import replay_journal
 from vmsim_kernel.kernel.locks import BusyIntervals, LockHolds, LockRegistry
 from vmsim_kernel.kernel.sched import (
@@ -421,8 +421,8 @@ def _touch_sequence(fast: bool) -> tuple[list[Any], Machine, list[Any]]:
     events: list[Any] = []
     machine.add_event_listener(events.append)
     sched = machine.sched
-    once = one_quantum(machine, "touch")
-    assert once is not None
+    once = SYSCALL_TABLE["touch"].work
+    assert SYSCALL_TABLE["touch"].one_quantum
     pids = [machine.spawn("a"), machine.spawn("b")]
     bases = [machine.mmap(pid, 0, 3 * 8 * MiB, RW, ANON) for pid in pids]
     outcomes: list[Any] = []

@@ -31,11 +31,12 @@ one quantum by construction on an idle scheduler may skip the task and the gener
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from vmsim_kernel.errors import KernelBug, KernelError
 
@@ -53,6 +54,7 @@ __all__ = [
     "CallTask",
     "CostNumbers",
     "JournalHook",
+    "QuantumRun",
     "Scheduler",
     "SimCpu",
     "TaskState",
@@ -88,6 +90,7 @@ MAX_RUNQUEUE_WAIT_QUANTA: Final = 8
 Steps = Generator[None, None, Any]
 # A call's cost as plain numbers (ns): total, user, system, iowait, lock wait (CallCost's fields).
 CostNumbers = tuple[int, int, int, int, int]
+R = TypeVar("R")
 
 
 def as_kernel_bug(error: Exception) -> KernelBug:
@@ -178,13 +181,32 @@ class CallTask:
 
 
 class JournalHook:
-    """Where the scheduler records what it did, so a recorded run can be replayed exactly."""
+    """Where every journal entry of a machine is written (entry.py's calls and this
+    scheduler's steps), so a recorded run can be replayed exactly."""
 
     def __init__(self, journal: list[tuple[str, tuple[Any, ...], dict[str, Any], int | None]]):
         self.journal = journal
 
-    def record(self, kind: str, *args: Any) -> None:
-        self.journal.append((kind, args, {}, None))
+    def record(
+        self,
+        kind: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None = None,
+        tid: int | None = None,
+    ) -> None:
+        """Append one entry: a call's name or __submit__/__step__/__cancel__, its arguments."""
+        self.journal.append((kind, args, dict(kwargs or {}), tid))
+
+
+@dataclass(slots=True)
+class QuantumRun:
+    """What the last quantum run by Scheduler.run_quantum took (rewritten by each quantum)."""
+
+    cpu: int = 0
+    start_ns: int = 0  # when it began on its CPU
+    ran_ns: int = 0  # its simulated length, waits included
+    user_ns: int = 0
+    system_ns: int = 0
 
 
 class Scheduler:
@@ -210,6 +232,16 @@ class Scheduler:
         self.nr_quanta = 0  # quanta run on every CPU: the clock of the real-time wait bound
         self.nr_cancelled = 0
         self.nr_finished = 0
+        self.last_quantum = QuantumRun()
+
+    @contextlib.contextmanager
+    def unjournaled(self) -> Iterator[None]:
+        """Steps taken inside are not journaled (a call journaled whole, see entry.call)."""
+        journal, self.journal = self.journal, None
+        try:
+            yield
+        finally:
+            self.journal = journal
 
     # ---- the run queue -----------------------------------------------------------------------
     def submit(self, name: str, thread: SimThread, steps: Steps) -> CallTask:
@@ -323,21 +355,13 @@ class Scheduler:
         if task.state is not TaskState.RUNNABLE:
             raise KernelBug(f"task {task.task_id} ({task.name}) already finished")
         if self.journal is not None:
-            self.journal.record("__step__", task.task_id)
+            self.journal.record("__step__", (task.task_id,))
         if self.background_pending:
             self.run_background()
             return task
-        # Plain attribute arithmetic below, no snapshots: every process call pays this step.
-        thread = task.thread
-        times = thread.times
-        ready = thread.now_ns
-        busy_before = times.user_ns + times.system_ns
-        cpu, start = self._begin_quantum(thread, task.last_cpu)
-        if task.nr_quanta:
-            task.runqueue_wait_ns += start - ready
-        previous, self.current = self.current, thread
+        ready = task.thread.now_ns
         try:
-            next(task.steps)
+            self.run_quantum(task.thread, task.last_cpu, next, (task.steps,))
         except StopIteration as stop:
             task.result = stop.value
             task.state = TaskState.DONE
@@ -349,11 +373,12 @@ class Scheduler:
             task.state = TaskState.DONE
             raise
         finally:
-            self.current = previous
-            used = times.user_ns + times.system_ns - busy_before
-            task.last_cpu = cpu.cpu
+            quantum = self.last_quantum
+            if task.nr_quanta:
+                task.runqueue_wait_ns += quantum.start_ns - ready
+            task.last_cpu = quantum.cpu
             task.nr_quanta += 1
-            task.running_ns += self._end_quantum(cpu, thread, start, used)
+            task.running_ns += quantum.ran_ns
             task.ready_since_quantum = self.nr_quanta
             if task.state is not TaskState.RUNNABLE:
                 task._final_cost = task.cost
@@ -367,6 +392,31 @@ class Scheduler:
             self.background_pending = True
         return task
 
+    def run_quantum(
+        self, thread: SimThread, last_cpu: int | None, work: Callable[..., R], args: tuple[Any, ...]
+    ) -> R:
+        """Run work(*args) as one quantum of *thread* on a CPU (*last_cpu*: where it ran the
+        last): the CPU placement, context switch, clocks, CPU times and vruntime, charged even
+        when *work* raises; what the quantum took is left in `last_quantum`.
+
+        The one place a quantum is accounted: step() and run_alone() both come here. Plain
+        attribute arithmetic, no snapshots: every process call pays it.
+        """
+        times = thread.times
+        user0, system0 = times.user_ns, times.system_ns
+        cpu, start = self._begin_quantum(thread, last_cpu)
+        previous, self.current = self.current, thread
+        try:
+            return work(*args)
+        finally:
+            self.current = previous
+            quantum = self.last_quantum
+            quantum.cpu = cpu.cpu
+            quantum.start_ns = start
+            quantum.user_ns = user = times.user_ns - user0
+            quantum.system_ns = system = times.system_ns - system0
+            quantum.ran_ns = self._end_quantum(cpu, thread, start, user + system)
+
     @property
     def idle(self) -> bool:
         """Nothing queued, no background work owed and no journal: run_alone may run a call."""
@@ -375,13 +425,12 @@ class Scheduler:
     def run_alone(
         self, thread: SimThread, work: Callable[..., Any], *args: Any
     ) -> tuple[Any, CostNumbers]:
-        """Run a call of one quantum by construction (a `syscall`) of *thread* at once, while
-        the scheduler is `idle`: returns (result, cost) or raises the call's KernelError.
+        """Run a call of one quantum by construction of *thread* at once, while the scheduler
+        is `idle`: returns (result, cost) or raises the call's KernelError.
 
-        Exactly what submit() and one step() would do (the task id drawn, the CPU placement,
-        clocks, CPU times, context switch, vruntime, kswapd's turn owed), with plain numbers
-        instead of a CallTask, a generator and CallCost objects: every Touch pays this path.
-        The cost is (total, user, system, iowait, lock wait) in ns, as CallCost's fields.
+        Exactly what submit() and one step() would do (the task id drawn, the quantum, kswapd's
+        turn owed), with plain numbers instead of a CallTask, a generator and CallCost
+        objects. The cost is (total, user, system, iowait, lock wait) in ns, as CallCost's.
 
         Raises:
             KernelError: the call failed (its quantum ran: the time it took is charged).
@@ -390,25 +439,27 @@ class Scheduler:
         """
         next(self._ids)
         times = thread.times
-        _now, user0, system0, iowait0, wait0 = thread.snapshot()
-        cpu, start = self._begin_quantum(thread, None)
-        previous, self.current = self.current, thread
+        iowait0, wait0 = times.iowait_ns, times.lock_wait_ns
         result: Any = None
         error: KernelError | None = None
         try:
-            result = work(*args)
+            result = self.run_quantum(thread, None, work, args)
         except KernelError as refused:
             error = refused
-        finally:  # a defect too is charged the quantum it ran, as step() does
-            self.current = previous
-            user, system = times.user_ns - user0, times.system_ns - system0
-            ran = self._end_quantum(cpu, thread, start, user + system)
+        finally:  # a defect too ends the call, as step() does
             self.nr_finished += 1
         if self.between_calls is not None and self.background_due():
             self.background_pending = True
         if error is not None:
             raise error
-        return result, (ran, user, system, times.iowait_ns - iowait0, times.lock_wait_ns - wait0)
+        quantum = self.last_quantum
+        return result, (
+            quantum.ran_ns,
+            quantum.user_ns,
+            quantum.system_ns,
+            times.iowait_ns - iowait0,
+            times.lock_wait_ns - wait0,
+        )
 
     def run_background(self) -> None:
         """The background work owed since a call ended (kswapd's turn), if any."""
@@ -430,20 +481,13 @@ class Scheduler:
         if task.done:
             return
         if self.journal is not None:
-            self.journal.record("__cancel__", task.task_id)
+            self.journal.record("__cancel__", (task.task_id,))
         task.steps.close()
         task._final_cost = task.cost
         task.error = error
         task.state = TaskState.CANCELLED
         self.run_queue.remove(task)
         self.nr_cancelled += 1
-
-    def cancel_all(self, error: KernelError) -> int:
-        """Stop every queued task (shutdown); returns how many were stopped."""
-        stopped = list(self.run_queue)
-        for task in stopped:
-            self.cancel(task, error)
-        return len(stopped)
 
     # ---- reports -----------------------------------------------------------------------------
     def schedstat(self) -> str:

@@ -30,9 +30,11 @@ from vmsim_kernel.arch.x86.constants import (
 )
 from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslation, parse_logical
 from vmsim_kernel.fs.proc import reports as proc
+from vmsim_kernel.fs.proc.framemap import FrameMap, frame_map
 from vmsim_kernel.init.main import EventListener, Kernel
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.locks import LockRegistry, SimLock
+from vmsim_kernel.kernel.printk import LogLevel, LogRecord
 from vmsim_kernel.kernel.process import TASK_COMM_LEN, Task
 from vmsim_kernel.kernel.sched import (
     MIN_QUANTUM_ADDRESSES,
@@ -40,8 +42,10 @@ from vmsim_kernel.kernel.sched import (
     QUANTUM_FAULTS,
     QUANTUM_RECLAIM_FAULTS,
     CallTask,
+    CostNumbers,
     JournalHook,
     Scheduler,
+    as_kernel_bug,
     next_quantum_length,
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
@@ -50,7 +54,7 @@ from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
-from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score
+from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
 from vmsim_kernel.mm.overcommit import commit_pages
 from vmsim_kernel.mm.page_alloc import free_page
 from vmsim_kernel.mm.swap import SwapDevice
@@ -78,7 +82,20 @@ from .results import (
     ZoneInfo,
 )
 
-__all__ = ["EventListener", "Machine"]
+# Machine and the value types its callers (the server) hold: the one surface of the kernel
+# outside vmsim_kernel (tests/test_import_direction.py).
+__all__ = [
+    "CallCost",
+    "CallTask",
+    "CostNumbers",
+    "EventListener",
+    "FrameMap",
+    "LogLevel",
+    "LogRecord",
+    "Machine",
+    "SegmentTranslation",
+    "as_kernel_bug",
+]
 
 FIRST_PID = 100
 MAX_IO_BYTES = 64 * 1024 * 1024  # largest single read/write the kernel accepts
@@ -551,6 +568,43 @@ class Machine:
             )
         return machine_wide[name](self.kernel)
 
+    def frame_map(self) -> FrameMap:
+        """The use, owner and flags of every physical frame, computed now."""
+        return frame_map(self.kernel)
+
+    def vmalloc_usage(self) -> dict[str, int]:
+        """The vmalloc area in bytes: used_bytes, largest_free_chunk, total_bytes."""
+        space = self.kernel.vmalloc_space
+        return {
+            "used_bytes": space.used_bytes,
+            "largest_free_chunk": space.largest_free_chunk,
+            "total_bytes": space.total_bytes,
+        }
+
+    @property
+    def vmalloc_start(self) -> int:
+        """VMALLOC_START of this boot (high_memory + VMALLOC_OFFSET)."""
+        return self.kernel.vmalloc_space.start
+
+    @property
+    def nr_lowmem_frames(self) -> int:
+        """Frames of the direct-mapped low memory (ZONE_DMA and ZONE_NORMAL)."""
+        return self.kernel.nr_lowmem_frames
+
+    @property
+    def oom_totalpages(self) -> int:
+        """RAM + swap pages: the scale of oom_score and oom_score_adj."""
+        return self.kernel.oom_totalpages
+
+    def out_of_memory(self) -> bool:
+        """Run the OOM killer now, as a failed user allocation would: False when nothing can
+        be killed."""
+        return out_of_memory(self.kernel, None, Gfp.HIGHUSER)
+
+    def add_kernel_console(self, console: Callable[[LogRecord], None]) -> None:
+        """register_console: *console* sees every later kernel log record."""
+        self.kernel.kernel_log.add_console(console)
+
     # ---- kernel space -------------------------------------------------------------------------
     def _kernel_op(self, work_ns: int, lock: SimLock | None = None) -> SimThread:
         """Kernel-space calls run on the kernel thread's clock; *lock* is held for the work."""
@@ -600,6 +654,10 @@ class Machine:
         """kmap_atomic(page) on *cpu*: a per-CPU fixmap slot; never waits, strictly nested."""
         self._kernel_op(self.kernel.costs.tlb_hit_ns)
         return self.kernel.highmem.kmap_atomic(pfn, cpu, owner)
+
+    def cancel_kmap_wait(self, owner: int) -> None:
+        """The waiting kmap of *owner* gave up (its deadline passed)."""
+        self.kernel.highmem.cancel_wait(owner)
 
     def kunmap_atomic(self, addr: int, cpu: int) -> None:
         """kunmap_atomic(addr) on *cpu*: must undo the most recent kmap_atomic."""

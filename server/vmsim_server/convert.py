@@ -17,9 +17,7 @@ from vmsim_kernel import (
     VmaInfo,
     ZoneInfo,
 )
-from vmsim_kernel.arch.x86.segmentation import SegmentTranslation
-from vmsim_kernel.fs.proc.framemap import FrameMap
-from vmsim_kernel.kernel.sched import CostNumbers
+from vmsim_kernel.machine import CostNumbers, FrameMap, SegmentTranslation
 from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2
 
 __all__ = [

@@ -241,7 +241,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
             lab.close()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
-    machine.kernel.kernel_log.add_console(log_kernel_message)
+    machine.add_kernel_console(log_kernel_message)
     asyncio.get_running_loop().set_exception_handler(log_loop_exception)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)

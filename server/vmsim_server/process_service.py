@@ -25,8 +25,7 @@ from vmsim_kernel import (
     ProcessKilled,
     ProcessState,
 )
-from vmsim_kernel.kernel.sched import CallTask, CostNumbers
-from vmsim_kernel.kernel.time import CallCost
+from vmsim_kernel.machine import CallCost, CallTask, CostNumbers
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 from . import convert

@@ -1,7 +1,7 @@
 """The simulated machine's CPUs driven from the event loop: one quantum, then everyone else.
 
-Every timed process call is queued on the kernel's scheduler (vmsim_kernel.kernel.sched). A call
-that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
+Every timed process call is queued on the kernel's scheduler (vmsim_kernel/kernel/sched.py). A
+call that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
 the scheduler would pick it anyway, and a call of one quantum (a Touch, a small TouchMany)
 then costs no hand-off at all; a call of one quantum by construction (a Touch) on an idle
 scheduler runs through run_alone, without even a task. Everything else is awaited: one
@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from vmsim_kernel import KernelError, Machine
-from vmsim_kernel.kernel.sched import CallTask, CostNumbers, as_kernel_bug
+from vmsim_kernel.machine import CallTask, CostNumbers, as_kernel_bug
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from vmsim_kernel.arch.x86.constants import Signal
 from vmsim_kernel.errors import NoSuchProcess, ProcessKilled
-from vmsim_kernel.mm import memory
+from vmsim_kernel.mm.unmap import exit_mmap
 from vmsim_kernel.results import EventKind
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def kill_task(
 
 def release_task(kernel: Kernel, task: Task) -> None:
     """exit_mm: every frame and swap slot of the task goes back; its threads' times are kept."""
-    memory.exit_mmap(kernel, task)
+    exit_mmap(kernel, task)
     kernel.mm_owner.pop(id(task.mm), None)
     # A zombie keeps its main thread's record only; the others' times are folded in.
     for tid in [tid for tid in task.threads if tid != task.pid]:

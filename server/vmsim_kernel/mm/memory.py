@@ -1,7 +1,6 @@
 """Page faults and page-table maintenance for user address spaces.
 
-Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, zap_pte_range,
-free_pgtables, change_protection (mm/mprotect.c), access_process_vm and follow_page;
+Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, change_protection (mm/mprotect.c), access_process_vm and follow_page;
 plus expand_stack from mm/mmap.c. The resident-page hit path (`touch_one`, `touch_many`)
 is the MMU itself and is written for speed; everything else for reading.
 """
@@ -47,18 +46,18 @@ from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 
 from . import vmscan
-from .overcommit import commit_pages, uncommit_pages
-from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
+from .overcommit import commit_pages
+from .page_alloc import WatermarkLevel, count_allocation, free_page
 from .physmem import PageFlag
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
     add_to_swap_cache,
     delete_from_swap_cache,
-    free_swap_and_cache,
     lookup_swap_cache,
     readahead_offsets,
     swap_cluster_readahead,
 )
+from .unmap import charge_lru_lock, pte_runs
 from .vma import MmStruct, Vma
 
 if TYPE_CHECKING:
@@ -70,16 +69,12 @@ __all__ = [
     "access_user_memory",
     "do_anonymous_pages",
     "do_swap_cache_pages",
-    "exit_mmap",
-    "free_pgtables",
     "handle_mm_fault",
-    "pte_runs",
     "swapin_range",
     "touch_many",
     "touch_one",
     "translate",
     "update_protection",
-    "zap_range",
 ]
 
 SEGV_MAPERR: Final = "SEGV_MAPERR"  # si_code: no mapping at the address
@@ -127,26 +122,6 @@ def pte_alloc(kernel: Kernel, task: Task, address: int) -> int:
     word = pte_word_or_none(kernel, mm, address)
     assert word is not None
     return word
-
-
-def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
-    """Free the page tables of [start, end) that no VMA needs any more (free_pgtables)."""
-    words = kernel.ram_words
-    for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
-        span_start = index << PGDIR_SHIFT
-        if mm.overlapping(span_start, span_start + (1 << PGDIR_SHIFT)):
-            continue
-        pde_word = (mm.pgd_pfn << 10) + index
-        pde = words[pde_word]
-        if not pde & _P:
-            continue
-        table_pfn = pde >> PAGE_SHIFT
-        if kernel.ram32[pte_words_of_table(table_pfn)].any():
-            raise KernelBug(f"freeing page table {table_pfn} that still has entries")
-        words[pde_word] = 0
-        kernel.physmem.clear_flags(table_pfn, PageFlag.PAGETABLE)
-        free_page(kernel, table_pfn)
-        mm.nr_ptes -= 1
 
 
 # ---- faults --------------------------------------------------------------------------------
@@ -525,7 +500,7 @@ def map_user_page(
     kernel.ram_words[word] = make_entry(pfn, bits)
     kernel.rmap.add(pfn, mm, page_va, word)
     kernel.policy.insert(pfn)
-    vmscan.charge_lru_lock(kernel, 1, kernel.costs.lru_update_ns)
+    charge_lru_lock(kernel, 1, kernel.costs.lru_update_ns)
     mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 
@@ -757,61 +732,6 @@ def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:
 
 
 # ---- tearing down and changing ranges -----------------------------------------------------
-def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
-    """(first va, first ram32 word, nr entries) for each existing page table under [start, end)."""
-    runs = []
-    words = kernel.ram_words
-    for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
-        pde = words[(mm.pgd_pfn << 10) + index]
-        if not pde & _P:
-            continue
-        lo = max(start, index << PGDIR_SHIFT)
-        hi = min(end, (index + 1) << PGDIR_SHIFT)
-        first = ((pde & FRAME_MASK) >> 2) + ((lo >> PAGE_SHIFT) & 1023)
-        runs.append((lo, first, (hi - lo) >> PAGE_SHIFT))
-    return runs
-
-
-def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
-    """Unmap every page of [start, end): free frames no one else maps and swap slots (zap_pte_range).
-
-    Returns the number of PTEs cleared. The LRU and zone-lock work of the freed pages is
-    charged once per range, as the kernel batches it (free_pages_and_swap_cache).
-    """
-    ram32 = kernel.ram32
-    cleared = 0
-    freed: list[int] = []
-    for first_va, first_word, count in pte_runs(kernel, mm, start, end):
-        entries = ram32[first_word : first_word + count]
-        for k in np.flatnonzero(entries).tolist():
-            pte = int(entries[k])
-            if pte & _MAPPED:
-                pfn = pte >> PAGE_SHIFT
-                if pfn == kernel.zero_pfn:
-                    pass  # the zero page is nobody's: clearing the PTE is all
-                elif unmap_user_page(kernel, mm, pfn, first_va + (k << PAGE_SHIFT)):
-                    freed.append(pfn)
-            else:
-                free_swap_and_cache(kernel, pte)
-                mm.swap_entries -= 1
-            entries[k] = 0
-            cleared += 1
-    if freed:
-        vmscan.charge_lru_lock(kernel, len(freed), kernel.costs.lru_update_ns)
-        charge_zone_lock(kernel, freed[0], len(freed))
-    return cleared
-
-
-def unmap_user_page(kernel: Kernel, mm: MmStruct, pfn: int, page_va: int) -> bool:
-    """Drop one mapping of a user page; free the page (and say so) when it was the last."""
-    mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, -1)
-    if kernel.rmap.remove(pfn, mm, page_va) == 0:
-        kernel.policy.remove(pfn)
-        release_user_page(kernel, pfn, charge=False)
-        return True
-    return False
-
-
 def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: Vma) -> None:
     """Rewrite the R/W and U/S bits of the present PTEs of [start, end) for *vma* (change_protection)."""
     ram32 = kernel.ram32
@@ -825,18 +745,6 @@ def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: V
         is_zero = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
         kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
         entries[present] = np.where(is_zero, kept | zero_page_bits, kept | bits)[present]
-
-
-def exit_mmap(kernel: Kernel, task: Task) -> None:
-    """Tear down a whole address space: pages, swap slots, page tables and the directory."""
-    mm = task.mm
-    for vma in list(mm):
-        zap_range(kernel, mm, vma.start, vma.end)
-    mm.remove_range(0, TASK_SIZE)
-    free_pgtables(kernel, mm, 0, TASK_SIZE)
-    uncommit_pages(kernel, mm.committed_pages)
-    mm.committed_pages = 0
-    free_page(kernel, mm.pgd_pfn)
 
 
 # ---- inspection -----------------------------------------------------------------------------
@@ -856,13 +764,3 @@ def translate(kernel: Kernel, task: Task, linear: int, vma_info: VmaInfo | None)
     else:
         fault = "not touched yet (minor fault on access)"
     return replace(result, fault=fault, vma=vma_info)
-
-
-def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
-    """The last mapping of a user page went away: drop its swap-cache slot and free it."""
-    if kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
-        offset = delete_from_swap_cache(kernel, pfn)
-        assert kernel.swap is not None
-        kernel.swap.free_slot(offset)  # the cache's reference
-    kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
-    free_page(kernel, pfn, charge=charge)

@@ -34,6 +34,7 @@ from vmsim_kernel.kernel.sched import QUANTUM_ZAP_PAGES
 
 from . import memory
 from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
+from .unmap import free_pgtables, pte_runs, zap_range
 from .vma import MmStruct, Vma, VmaKind, needs_accounting
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def zap_slice_end(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
     non-empty PTEs (present or swap), or at *end*."""
     ram32 = kernel.ram32
     budget = QUANTUM_ZAP_PAGES
-    for first_va, first_word, count in memory.pte_runs(kernel, mm, start, end):
+    for first_va, first_word, count in pte_runs(kernel, mm, start, end):
         used = np.flatnonzero(ram32[first_word : first_word + count])
         if len(used) > budget:
             return first_va + (int(used[budget]) << PAGE_SHIFT)
@@ -302,7 +303,7 @@ def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) 
     assert task.mmap_lock is not None
     with kernel.holding(task.mmap_lock, read=True) as thread:
         if advice == Madvise.DONTNEED:
-            thread.run(kernel.costs.zap_page_ns * memory.zap_range(kernel, task.mm, addr, end))
+            thread.run(kernel.costs.zap_page_ns * zap_range(kernel, task.mm, addr, end))
             shoot_down_tlbs(kernel, task)
         elif advice == Madvise.WILLNEED:
             memory.swapin_range(kernel, task, addr, end)
@@ -312,13 +313,11 @@ def unmap_range(kernel: Kernel, task: Task, start: int, end: int) -> None:
     """Remove [start, end) from the VMAs and the page tables, giving back its commit charge."""
     mm = task.mm
     for piece in mm.remove_range(start, end):
-        kernel.current.run(
-            kernel.costs.zap_page_ns * memory.zap_range(kernel, mm, piece.start, piece.end)
-        )
+        kernel.current.run(kernel.costs.zap_page_ns * zap_range(kernel, mm, piece.start, piece.end))
         if piece.accounted:
             uncommit_pages(kernel, piece.nr_pages)
             mm.committed_pages -= piece.nr_pages
-    memory.free_pgtables(kernel, mm, start, end)
+    free_pgtables(kernel, mm, start, end)
 
 
 def shoot_down_tlbs(kernel: Kernel, task: Task) -> None:

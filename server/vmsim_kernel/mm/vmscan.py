@@ -25,6 +25,7 @@ from .physmem import PageFlag
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
+from .unmap import charge_lru_lock
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -35,7 +36,6 @@ __all__ = [
     "PageoutResult",
     "alloc_page",
     "alloc_pages",
-    "charge_lru_lock",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
@@ -469,8 +469,3 @@ def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | Non
 def alloc_page(kernel: Kernel, gfp: Gfp, task: Task | None) -> int:
     """alloc_page: one page, reclaiming or OOM-killing if needed (alloc_pages of order 0)."""
     return alloc_pages(kernel, gfp, 0, task)
-
-
-def charge_lru_lock(kernel: Kernel, nr_pages: int, per_page_ns: int) -> None:
-    """LRU list work on *nr_pages* under the LRU lock (lruvec->lru_lock)."""
-    kernel.charge_locked(kernel.lru_lock, per_page_ns * nr_pages)

@@ -30,9 +30,9 @@ from vmsim_kernel.arch.x86.layout import format_layout_block, format_memblock, v
 from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_MAPPED, PTE_PRESENT
 from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm.highmem import FIXADDR_START, nr_kernel_pagetable_pages
-from vmsim_kernel.mm.memory import pte_runs
 from vmsim_kernel.mm.oom_kill import oom_score
 from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.mm.vma import MmStruct, Vma
 from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES
 from vmsim_kernel.results import ProcessInfo, VmaInfo, ZoneInfo

@@ -20,7 +20,6 @@ import numpy.typing as npt
 from vmsim_kernel.arch.x86.constants import (
     ADDRESS_SPACE_END,
     KERNEL_PGD_INDEX,
-    PAGE_SHIFT,
     PAGE_SIZE,
     STACK_TOP,
     TASK_SIZE,
@@ -28,6 +27,7 @@ from vmsim_kernel.arch.x86.constants import (
     Prot,
     Signal,
 )
+from vmsim_kernel.arch.x86.pgtable import pgd_words
 from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslation, parse_logical
 from vmsim_kernel.fs.proc import reports as proc
 from vmsim_kernel.fs.proc.framemap import FrameMap, frame_map
@@ -232,14 +232,11 @@ class Machine:
         pid = self._next_pid
         comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
         pgd_pfn = alloc_page(self.kernel, Gfp.KERNEL, None)
-        pgd = slice(pgd_pfn << (PAGE_SHIFT - 2), (pgd_pfn + 1) << (PAGE_SHIFT - 2))
-        swapper = self.kernel.swapper_pg_dir << (PAGE_SHIFT - 2)
-        ram32 = self.kernel.ram32
-        ram32[pgd] = 0
+        directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
+        directory[:] = 0
         # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
-        ram32[pgd.start + KERNEL_PGD_INDEX : pgd.stop] = ram32[
-            swapper + KERNEL_PGD_INDEX : swapper + 1024
-        ]
+        swapper = self.kernel.ram32[pgd_words(self.kernel.swapper_pg_dir)]
+        directory[KERNEL_PGD_INDEX:] = swapper[KERNEL_PGD_INDEX:]
         mm = MmStruct(pgd_pfn)
         task = Task(pid, comm, mm, oom_score_adj, mmap_lock=self.locks.new_lock("mmap", rw=True))
         task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)

@@ -27,6 +27,12 @@ from vmsim_kernel.arch.x86.constants import (
     ZoneType,
 )
 from vmsim_kernel.arch.x86.layout import BootLayout, plan_boot
+from vmsim_kernel.arch.x86.pgtable import (
+    make_entry,
+    pgd_entry_word,
+    pgd_words,
+    pte_words_of_table,
+)
 from vmsim_kernel.arch.x86.segmentation import linux_gdt
 from vmsim_kernel.config import MachineConfig, ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument, KernelBug
@@ -165,22 +171,22 @@ class Kernel:
         through a page table; otherwise every page has a 4 KiB PTE.
         """
         ram32 = self.ram32
-        pgd_word = self.swapper_pg_dir << (PAGE_SHIFT - 2)
+        directory = ram32[pgd_words(self.swapper_pg_dir)]  # a view
         self.nr_direct_map_4m_chunks = (
             self.nr_lowmem_frames // 1024 if self.config.direct_map_pse else 0
         )
         for chunk in range(self.nr_direct_map_4m_chunks):
-            ram32[pgd_word + KERNEL_PGD_INDEX + chunk] = (
+            directory[KERNEL_PGD_INDEX + chunk] = (
                 (chunk << PGDIR_SHIFT) | KERNEL_DIRECT_MAP_BITS | int(PageTableBit.PSE)
             )
         first_pfn = self.nr_direct_map_4m_chunks * 1024
         pfns = np.arange(first_pfn, self.nr_lowmem_frames, dtype=np.uint32)
         entries = (pfns << np.uint32(PAGE_SHIFT)) | np.uint32(KERNEL_DIRECT_MAP_BITS)
-        first_word = tables.start << (PAGE_SHIFT - 2)
+        first_word = pte_words_of_table(tables.start).start  # the tables are consecutive frames
         ram32[first_word : first_word + len(entries)] = entries
         for i, table_pfn in enumerate(tables):
             pde_index = KERNEL_PGD_INDEX + self.nr_direct_map_4m_chunks + i
-            ram32[pgd_word + pde_index] = (table_pfn << PAGE_SHIFT) | KERNEL_PDE_BITS
+            directory[pde_index] = make_entry(table_pfn, KERNEL_PDE_BITS)
 
     def shutdown(self) -> None:
         """After the last task is gone: swapoff (removing a temporary file), release RAM."""
@@ -261,10 +267,10 @@ class Kernel:
         directory, as sync_global_pgds does, so the kernel half stays identical everywhere."""
         if not KERNEL_PGD_INDEX <= pde_index < 1024:
             raise KernelBug(f"PDE {pde_index} is not in the kernel half")
-        value = self.ram_words[(self.swapper_pg_dir << 10) + pde_index]
+        value = self.ram_words[pgd_entry_word(self.swapper_pg_dir, pde_index)]
         for task in self.tasks.values():
             if task.alive:
-                self.ram_words[(task.mm.pgd_pfn << 10) + pde_index] = value
+                self.ram_words[pgd_entry_word(task.mm.pgd_pfn, pde_index)] = value
 
     def pid_of_mm(self, mm: MmStruct) -> int:
         """The pid owning an address space."""

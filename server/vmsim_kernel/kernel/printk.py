@@ -98,10 +98,6 @@ class KernelLog:
         """register_console: *console* sees every later record."""
         self._consoles.append(console)
 
-    def remove_console(self, console: Console) -> None:
-        """unregister_console."""
-        self._consoles = [c for c in self._consoles if c != console]
-
     def text(self) -> str:
         """The buffer as dmesg prints it, one record a line."""
         return "".join(f"{record}\n" for record in self.records)

@@ -155,17 +155,6 @@ class SimThread:
         t = self.times
         return self.now_ns, t.user_ns, t.system_ns, t.iowait_ns, t.lock_wait_ns
 
-    def cost_since(self, before: tuple[int, int, int, int, int]) -> CallCost:
-        """The cost of what ran since *before* was taken."""
-        now, user, system, iowait, wait = self.snapshot()
-        return CallCost(
-            now - before[0],
-            user - before[1],
-            system - before[2],
-            iowait - before[3],
-            wait - before[4],
-        )
-
 
 class SwapQueue:
     """The swap device as a single server: a request issued at t is served in the first idle

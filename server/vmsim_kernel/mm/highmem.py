@@ -33,10 +33,8 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_OFFSET,
     PAGE_SHIFT,
     PAGE_SIZE,
-    PGDIR_SHIFT,
     PGDIR_SIZE,
     PKMAP_BASE,
-    PTRS_PER_PTE,
     VMALLOC_END,
     Gfp,
     PageTableBit,
@@ -53,6 +51,10 @@ from vmsim_kernel.arch.x86.pgtable import (
     PTE_RW,
     PTE_USER,
     make_entry,
+    pde_index,
+    pde_word,
+    pgd_entry_word,
+    pte_word,
     pte_words_of_table,
     walk,
 )
@@ -215,8 +217,8 @@ def kernel_pte_word(
             "vaddr", f"0x{vaddr:x} is not a kernel address", "0xc0000000 .. 0xffffffff"
         )
     words = kernel.ram_words
-    pde_word = (kernel.swapper_pg_dir << 10) + (vaddr >> PGDIR_SHIFT)
-    pde = words[pde_word]
+    pde_at = pde_word(kernel.swapper_pg_dir, vaddr)
+    pde = words[pde_at]
     if not pde & _P:
         if not allocate:
             return None
@@ -224,13 +226,13 @@ def kernel_pte_word(
         kernel.ram32[pte_words_of_table(table_pfn)] = 0
         kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
         pde = make_entry(table_pfn, _KERNEL_PDE_BITS)
-        words[pde_word] = pde
+        words[pde_at] = pde
         sync_kernel_pde: Callable[[int], None] | None = getattr(kernel, "sync_kernel_pde", None)
         if sync_kernel_pde is not None:
-            sync_kernel_pde(vaddr >> PGDIR_SHIFT)
+            sync_kernel_pde(pde_index(vaddr))
     elif pde & _PSE:
         raise KernelBug(f"0x{vaddr:08x} is mapped by a 4 MiB page: it has no page table")
-    return ((pde & FRAME_MASK) >> 2) + ((vaddr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
+    return pte_word(pde, vaddr)
 
 
 def nr_kernel_pagetable_pages(kernel: Kernel) -> int:
@@ -239,10 +241,9 @@ def nr_kernel_pagetable_pages(kernel: Kernel) -> int:
     The direct map's tables are boot reservations and are not counted.
     """
     words = kernel.ram_words
-    first = kernel.swapper_pg_dir << 10
     count = 0
-    for index in range(PAGE_OFFSET >> PGDIR_SHIFT, ADDRESS_SPACE_END >> PGDIR_SHIFT):
-        pde = words[first + index]
+    for index in range(pde_index(PAGE_OFFSET), pde_index(ADDRESS_SPACE_END - 1) + 1):
+        pde = words[pgd_entry_word(kernel.swapper_pg_dir, index)]
         if pde & _P and not pde & _PSE:
             table_pfn = pde >> PAGE_SHIFT
             if not kernel.physmem.test_flags(table_pfn, PageFlag.RESERVED):
@@ -270,15 +271,15 @@ def _kernel_physical(kernel: Kernel, vaddr: int, write: bool) -> int:
     """Translate one kernel-mode access, setting A (and D) like the MMU; oops if it cannot."""
     words = kernel.ram_words
     access = "write" if write else "read"
-    pde_word = (kernel.swapper_pg_dir << 10) + (vaddr >> PGDIR_SHIFT)
-    pde = words[pde_word]
+    pde_at = pde_word(kernel.swapper_pg_dir, vaddr)
+    pde = words[pde_at]
     if not pde & _P:
         raise KernelOops(vaddr, "not present", access)
     if pde & _PSE:
-        entry_word, entry = pde_word, pde
+        entry_word, entry = pde_at, pde
         physical = (pde & _PSE_FRAME_MASK) | (vaddr & (PGDIR_SIZE - 1))
     else:
-        entry_word = ((pde & FRAME_MASK) >> 2) + ((vaddr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
+        entry_word = pte_word(pde, vaddr)
         entry = words[entry_word]
         if not entry & _P:
             raise KernelOops(vaddr, "not present", access)
@@ -413,11 +414,6 @@ class Highmem:
         """Atomic kmaps held on *cpu* (its preempt count from kmap_atomic)."""
         self._check_cpu(cpu)
         return len(self._atomic[cpu])
-
-    def atomic_kmaps(self, cpu: int) -> list[AtomicKmap]:
-        """The atomic mappings of *cpu*, oldest first."""
-        self._check_cpu(cpu)
-        return list(self._atomic[cpu])
 
     # ---- kmap / kunmap ------------------------------------------------------------------------
     def kmap(self, pfn: int, owner: int = 0, cpu: int | None = None) -> int | None:

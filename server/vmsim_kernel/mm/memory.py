@@ -36,6 +36,10 @@ from vmsim_kernel.arch.x86.pgtable import (
     PTE_RW,
     PTE_USER,
     make_entry,
+    pde_word,
+    pgd_words,
+    pte_word_or_none,
+    pte_words_many,
     pte_words_of_table,
     user_pte_bits,
     walk,
@@ -96,30 +100,19 @@ _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 
 
 # ---- page-table pages --------------------------------------------------------------------
-def pte_word_or_none(kernel: Kernel, mm: MmStruct, address: int) -> int | None:
-    """ram32 index of the PTE for *address*, or None when its page table does not exist."""
-    words = kernel.ram_words
-    pde = words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)]
-    if not pde & _P:
-        return None
-    return ((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)
-
-
 def pte_alloc(kernel: Kernel, task: Task, address: int) -> int:
     """ram32 index of the PTE for *address*, allocating its page table first (__pte_alloc)."""
     mm = task.mm
-    word = pte_word_or_none(kernel, mm, address)
+    word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
     if word is not None:
         return word
     table_pfn = vmscan.alloc_page(kernel, Gfp.KERNEL, task)
     kernel.ram32[pte_words_of_table(table_pfn)] = 0
     kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
     # Reclaim inside allocate_page never frees page tables, so the PDE is still empty.
-    kernel.ram_words[(mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)] = make_entry(
-        table_pfn, PDE_USER_TABLE
-    )
+    kernel.ram_words[pde_word(mm.pgd_pfn, address)] = make_entry(table_pfn, PDE_USER_TABLE)
     mm.nr_ptes += 1
-    word = pte_word_or_none(kernel, mm, address)
+    word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
     assert word is not None
     return word
 
@@ -242,13 +235,8 @@ def do_anonymous_pages(
         return 0
     vpns = addresses >> np.uint32(PAGE_SHIFT)
     ram32 = kernel.ram32
-    pgd = ram32[mm.pgd_pfn << 10 : (mm.pgd_pfn << 10) + 1024]
-    pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
-    pdes = pgd[pde_index]
-    pte_words = ((pdes & np.uint32(FRAME_MASK)) >> np.uint32(2)).astype(np.int64) + (
-        vpns & np.uint32(1023)
-    )
-    ok = (pdes & np.uint32(_P)) != 0
+    pte_words32, ok, _pde_indexes = pte_words_many(ram32[pgd_words(mm.pgd_pfn)], vpns, _P)
+    pte_words = pte_words32.astype(np.int64)
     ok[1:] &= vpns[1:] > vpns[:-1]
     ok &= addresses < np.uint32(vma.end)
     ok &= ram32[np.where(ok, pte_words, 0)] == 0
@@ -347,7 +335,7 @@ def do_swap_cache_pages(
     mm = task.mm
     words = kernel.ram_words
     first_va = int(addresses[0])
-    word = pte_word_or_none(kernel, mm, first_va)
+    word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, first_va)
     if word is None or swp_offset(words[word]) not in swap.cache:
         return 0  # cheap refusal: not a swap-cache page (a major fault, a first touch, ...)
     vma = mm.find_vma(first_va)
@@ -367,7 +355,7 @@ def do_swap_cache_pages(
     for address in addresses.tolist():
         if not vma.start <= address < vma.end:
             break
-        word = pte_word_or_none(kernel, mm, address)
+        word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
         if word is None:
             break
         pte = words[word]
@@ -538,9 +526,13 @@ _MAX_SWAP_CACHE_BATCH: Final = 64
 
 def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
     """One user-mode access: the hardware walk, and the fault handler if it fails."""
+    # The one page walk written out instead of through pgtable.pde_word / pte_word (same
+    # arithmetic): it is the resident touch, the hottest path (bench/bench_kernel.py, "vmsim
+    # resident touches/s, one touch() call each"); the two calls cost about 0.4-0.8 us of a
+    # ~5 us touch on the 2-core development machine (timeit, inline vs accessors).
     words = kernel.ram_words
-    pde_word = (task.mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)
-    pde = words[pde_word]
+    pde_at = (task.mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)
+    pde = words[pde_at]
     if pde & (_P | _US) == (_P | _US):
         word = ((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)
         pte = words[word]
@@ -551,7 +543,7 @@ def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultRes
             thread.run(kernel.costs.tlb_hit_ns if hit else kernel.costs.page_walk_ns, user=True)
             words[word] = pte | _A | (_D if write else 0)
             if not pde & _A:
-                words[pde_word] = pde | _A
+                words[pde_at] = pde | _A
             if kernel.policy_tracks_access:
                 kernel.policy.access(pte >> PAGE_SHIFT)
             return FaultResult.HIT
@@ -585,7 +577,6 @@ def touch_many(
     need = (_P | _US | _RW) if write else (_P | _US)
     set_bits = np.uint32(_A | (_D if write else 0))
     ram32 = kernel.ram32
-    pgd_base = np.uint32(task.mm.pgd_pfn << 10)
     counts = [0, 0, 0]  # hits, minor, major
     # The quantum's fault budget: a quantum that ends while no other task is runnable
     # changes nothing in the schedule (there is no one to switch to), so a task alone on the
@@ -597,23 +588,19 @@ def touch_many(
     position = 0
     window = 16
     total = len(addrs)
-    pgd = ram32[int(pgd_base) : int(pgd_base) + 1024]  # a view: the page directory itself
+    pgd = ram32[pgd_words(task.mm.pgd_pfn)]  # a view: the page directory itself
     words, mm = kernel.ram_words, task.mm
     while position < total:
         # A quantum of a thrashing task starts with a fault: the scalar look at its first
         # address spares the bulk check of everything after it.
-        word = pte_word_or_none(kernel, mm, int(addrs[position]))
+        word = pte_word_or_none(words, mm.pgd_pfn, int(addrs[position]))
         if word is not None and words[word] & need == need:
             rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
             vpns = rest >> np.uint32(PAGE_SHIFT)
-            pde_index = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
-            # Per page table, not per address: which tables a user access may walk, and where.
-            table_present = (pgd & np.uint32(_P | _US)) == np.uint32(_P | _US)
-            table_words = np.where(table_present, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
-            pte_words = table_words.astype(np.uint32)[pde_index] + (vpns & np.uint32(1023))
+            # the tables a user access may walk (P and U/S in the PDE), and where
+            pte_words, ok, pde_index = pte_words_many(pgd, vpns, _P | _US)
             ptes = ram32[pte_words]
-            ok = (ptes & np.uint32(need)) == np.uint32(need)
-            ok &= table_present[pde_index]
+            ok &= (ptes & np.uint32(need)) == np.uint32(need)
             first_miss = int(np.argmin(ok))
             nr_hits = len(rest) if ok[first_miss] else first_miss
             if nr_hits:
@@ -683,7 +670,7 @@ def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uin
     (swapped out, present, or needing reclaim) costs the single path almost nothing more."""
     if len(addresses) < 2:
         return 0
-    word = pte_word_or_none(kernel, task.mm, int(addresses[0]))
+    word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, int(addresses[0]))
     if word is None or kernel.ram_words[word]:
         return 0
     allowed = kernel.allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
@@ -704,7 +691,7 @@ def access_user_memory(
         va = address + done
         chunk = min(length - done, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
         touch_one(kernel, task, va, write)
-        word = pte_word_or_none(kernel, task.mm, va)
+        word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, va)
         assert word is not None
         physical = (kernel.ram_words[word] & FRAME_MASK) | (va & (PAGE_SIZE - 1))
         if data is not None:
@@ -719,7 +706,7 @@ def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:
     """MADV_WILLNEED: read the swapped-out pages of [start, end) back in now; return how many."""
     count = 0
     for va in range(start, end, PAGE_SIZE):
-        word = pte_word_or_none(kernel, task.mm, va)
+        word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, va)
         pte = kernel.ram_words[word] if word is not None else 0
         if word is None or not pte or pte & _MAPPED:  # no swap entry there
             continue

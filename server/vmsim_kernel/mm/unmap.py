@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from vmsim_kernel.arch.x86.constants import PAGE_SHIFT, PGDIR_SHIFT, TASK_SIZE
-from vmsim_kernel.arch.x86.pgtable import FRAME_MASK, PTE_MAPPED, PTE_PRESENT, pte_words_of_table
+from vmsim_kernel.arch.x86.pgtable import (
+    PTE_MAPPED,
+    PTE_PRESENT,
+    pde_index,
+    pgd_entry_word,
+    pte_word,
+    pte_words_of_table,
+)
 from vmsim_kernel.errors import KernelBug
 
 from .overcommit import uncommit_pages
@@ -51,13 +58,13 @@ def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[i
     """(first va, first ram32 word, nr entries) for each existing page table under [start, end)."""
     runs = []
     words = kernel.ram_words
-    for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
-        pde = words[(mm.pgd_pfn << 10) + index]
+    for index in range(pde_index(start), pde_index(end - 1) + 1):
+        pde = words[pgd_entry_word(mm.pgd_pfn, index)]
         if not pde & _P:
             continue
         lo = max(start, index << PGDIR_SHIFT)
         hi = min(end, (index + 1) << PGDIR_SHIFT)
-        first = ((pde & FRAME_MASK) >> 2) + ((lo >> PAGE_SHIFT) & 1023)
+        first = pte_word(pde, lo)
         runs.append((lo, first, (hi - lo) >> PAGE_SHIFT))
     return runs
 
@@ -115,11 +122,11 @@ def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
 def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
     """Free the page tables of [start, end) that no VMA needs any more (free_pgtables)."""
     words = kernel.ram_words
-    for index in range(start >> PGDIR_SHIFT, ((end - 1) >> PGDIR_SHIFT) + 1):
+    for index in range(pde_index(start), pde_index(end - 1) + 1):
         span_start = index << PGDIR_SHIFT
         if mm.overlapping(span_start, span_start + (1 << PGDIR_SHIFT)):
             continue
-        pde_word = (mm.pgd_pfn << 10) + index
+        pde_word = pgd_entry_word(mm.pgd_pfn, index)
         pde = words[pde_word]
         if not pde & _P:
             continue

@@ -199,11 +199,6 @@ class MmStruct:
                 return vma
         return None
 
-    def heap_vma(self) -> Vma | None:
-        """The [heap] VMA, if any."""
-        vma = self.find_vma(self.start_brk)
-        return vma if vma is not None and vma.kind == VmaKind.HEAP else None
-
     # ---- changes ------------------------------------------------------------
     def insert(self, vma: Vma) -> None:
         """Add *vma*, merging with compatible neighbours; KernelBug on overlap."""

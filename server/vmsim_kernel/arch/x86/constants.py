@@ -146,11 +146,6 @@ class Signal(IntEnum):
     SIGTERM = 15
 
 
-def page_align_down(addr: int) -> int:
-    """Round *addr* down to a page boundary."""
-    return addr & ~(PAGE_SIZE - 1)
-
-
 def page_align_up(addr: int) -> int:
     """Round *addr* up to a page boundary."""
     return (addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)

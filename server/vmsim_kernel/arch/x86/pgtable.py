@@ -39,13 +39,15 @@ __all__ = [
     "PTE_PROTNONE",
     "PTE_RW",
     "PTE_USER",
-    "decode_entry_bits",
     "make_entry",
     "pde_index",
     "pde_word",
+    "pgd_entry_word",
+    "pgd_words",
     "pte_index",
-    "pte_present",
     "pte_word",
+    "pte_word_or_none",
+    "pte_words_many",
     "pte_words_of_table",
     "walk",
 ]
@@ -94,6 +96,39 @@ def pte_word(pde: int, linear: int) -> int:
     return ((pde & FRAME_MASK) >> 2) + ((linear >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
 
 
+def pgd_entry_word(pgd_pfn: int, index: int) -> int:
+    """Index into ram32 of PDE number *index* of the directory at *pgd_pfn*."""
+    return (pgd_pfn << (PAGE_SHIFT - 2)) + index
+
+
+def pte_word_or_none(words: memoryview, pgd_pfn: int, linear: int) -> int | None:
+    """Index into ram32 of the PTE for *linear*, or None when its page table is not present."""
+    pde = words[pde_word(pgd_pfn, linear)]
+    if not pde & _P:
+        return None
+    return pte_word(pde, linear)
+
+
+def pte_words_many(
+    pgd: npt.NDArray[np.uint32], vpns: npt.NDArray[np.uint32], pde_bits: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    """The walk of many virtual page numbers at once, for numpy: *pgd* is the directory's
+    1024 PDEs (a view of ram32, pgd_words). Returns, per page, the ram32 index of its PTE,
+    whether its PDE has every bit of *pde_bits* (where not, the index is meaningless: mask
+    it), and its PDE index. Each PDE is decoded once, not once per address."""
+    pde_indexes = vpns >> np.uint32(PGDIR_SHIFT - PAGE_SHIFT)
+    bits = np.uint32(pde_bits)
+    table_ok = (pgd & bits) == bits
+    table_words = np.where(table_ok, (pgd & np.uint32(FRAME_MASK)) >> np.uint32(2), 0)
+    pte_words = table_words.astype(np.uint32)[pde_indexes] + (vpns & np.uint32(PTRS_PER_PTE - 1))
+    return pte_words, table_ok[pde_indexes], pde_indexes
+
+
+def pgd_words(pgd_pfn: int) -> slice:
+    """The ram32 slice holding the 1024 PDEs of the directory in frame *pgd_pfn*."""
+    return pte_words_of_table(pgd_pfn)
+
+
 def pte_words_of_table(table_pfn: int) -> slice:
     """The ram32 slice holding all 1024 entries of the table in frame *table_pfn*."""
     first = table_pfn << (PAGE_SHIFT - 2)
@@ -105,26 +140,11 @@ def make_entry(pfn: int, bits: int) -> int:
     return (pfn << PAGE_SHIFT) | bits
 
 
-def decode_entry_bits(entry: int) -> list[str]:
-    """Names of the flag bits set in a present PDE/PTE, low bit first (for translate reports)."""
-    return [bit.name or "" for bit in PageTableBit if entry & bit]
-
-
 def user_pte_bits(writable: bool, accessible: bool) -> int:
     """PTE bits for a user page of a VMA; PROT_NONE is P clear with _PAGE_PROTNONE set."""
     if not accessible:
         return PTE_PROTNONE
     return _P | _US | (_RW if writable else 0)
-
-
-def pte_present(pte: int) -> bool:
-    """pte_present(): the PTE names a frame (present, or PROT_NONE)."""
-    return bool(pte & PTE_MAPPED)
-
-
-def present_mask(entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
-    """Which of *entries* are present."""
-    return (entries & _P).astype(bool)
 
 
 def walk(words: memoryview, pgd_pfn: int, linear: int) -> Translation:
@@ -133,14 +153,12 @@ def walk(words: memoryview, pgd_pfn: int, linear: int) -> Translation:
     Every intermediate value is kept. `fault` is None when the walk ends in a frame, else
     says where it stopped; callers that know the access (user mode, a VMA) refine it.
     """
-    pde_index = linear >> PGDIR_SHIFT
-    pde_address = (pgd_pfn << PAGE_SHIFT) + 4 * pde_index
-    pde = words[pde_address >> 2]
-    index = (linear >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    pde = words[pde_word(pgd_pfn, linear)]
+    index = pte_index(linear)
     stopped = Translation(
         linear=linear,
-        pde_index=pde_index,
-        pde_address=pde_address,
+        pde_index=pde_index(linear),
+        pde_address=(pgd_pfn << PAGE_SHIFT) + 4 * pde_index(linear),
         pde=pde,
         pte_index=index,
         pte_address=None,
@@ -163,7 +181,7 @@ def walk(words: memoryview, pgd_pfn: int, linear: int) -> Translation:
         physical = (pde & PSE_FRAME_MASK) | (linear & (PGDIR_SIZE - 1))
         return _mapped(stopped, pde, physical)
     pte_address = (pde & FRAME_MASK) + 4 * index
-    pte = words[pte_address >> 2]
+    pte = words[pte_word(pde, linear)]
     stopped = replace(stopped, pte_address=pte_address, pte=pte, fault="page not present")
     if pte & _P:
         physical = (pte & FRAME_MASK) | (linear & (PAGE_SIZE - 1))

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vmsim_kernel.arch.x86.constants import KERNEL_PGD_INDEX
-from vmsim_kernel.arch.x86.pgtable import PTE_PRESENT
+from vmsim_kernel.arch.x86.pgtable import PTE_PRESENT, pgd_words
 from vmsim_kernel.mm.physmem import PageFlag
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def frame_map(kernel: Kernel) -> FrameMap:
         if not task.alive:
             continue
         pgd_pfn = task.mm.pgd_pfn
-        directory = kernel.ram32[pgd_pfn << 10 : (pgd_pfn << 10) + KERNEL_PGD_INDEX]
+        directory = kernel.ram32[pgd_words(pgd_pfn)][:KERNEL_PGD_INDEX]
         tables = directory[(directory & present_bit) != 0] >> np.uint32(12)
         pids[pgd_pfn] = pid
         pids[tables] = pid

@@ -27,7 +27,14 @@ from vmsim_kernel.arch.x86.constants import (
     vmalloc_start,
 )
 from vmsim_kernel.arch.x86.layout import format_layout_block, format_memblock, virtual_layout
-from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_MAPPED, PTE_PRESENT
+from vmsim_kernel.arch.x86.pgtable import (
+    PTE_ACCESSED,
+    PTE_DIRTY,
+    PTE_MAPPED,
+    PTE_PRESENT,
+    pde_index,
+    pgd_words,
+)
 from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm.highmem import FIXADDR_START, nr_kernel_pagetable_pages
 from vmsim_kernel.mm.oom_kill import oom_score
@@ -648,9 +655,8 @@ def check_invariants(kernel: Kernel) -> None:
                 f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "
                 f"counters say {mm.rss} and {mm.swap_entries}"
             )
-        nr_tables = sum(
-            1 for i in range(0, TASK_SIZE >> 22) if kernel.ram_words[(mm.pgd_pfn << 10) + i] & _P
-        )
+        user_pdes = kernel.ram32[pgd_words(mm.pgd_pfn)][: pde_index(TASK_SIZE)]
+        nr_tables = int(np.count_nonzero(user_pdes & np.uint32(_P)))
         if nr_tables != mm.nr_ptes:
             raise KernelBug(f"pid {task.pid}: {nr_tables} page tables but nr_ptes {mm.nr_ptes}")
         swap_refs += swapped

@@ -65,10 +65,10 @@ __all__ = [
 # Quantum sizes: a TouchMany quantum is at most MAX_QUANTUM_ADDRESSES resident accesses
 # and at most QUANTUM_FAULTS faults (a fault costs the host ~1000x a resident access), so no
 # quantum holds the host for more than a few milliseconds. Deterministic, so replayable.
-# 65,536 resident accesses are 1.3-2.8 ms of host work (measured: 50M addr/s embedded, less
-# on a loaded host): each quantum ends in a breather of the event loop (~1 ms with gRPC's
-# wake-ups), so a smaller bound spends a large batch's time in breathers, a larger one makes
-# everyone else wait longer.
+# The bound is a few milliseconds of host work at the embedded resident rate (bench/
+# bench_kernel.py measures it): each quantum ends in a breather of the event loop (about a
+# millisecond with gRPC's wake-ups), so a smaller bound spends a large batch's time in
+# breathers, a larger one makes everyone else wait longer.
 MAX_QUANTUM_ADDRESSES: Final = 65_536
 MIN_QUANTUM_ADDRESSES: Final = 1_024
 # A quantum that hit in its whole window: the next window is this many times longer (1,024,
@@ -80,7 +80,7 @@ QUANTUM_FAULTS: Final = 4
 QUANTUM_RECLAIM_FAULTS: Final = 1
 QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quantum
 # munmap, exit and MADV_DONTNEED tear down at most this many PTEs per quantum (a zapped page
-# costs the host ~30 us: a quantum stays within a few ms).
+# costs the host tens of microseconds: a quantum stays within a few milliseconds).
 QUANTUM_ZAP_PAGES: Final = 128
 
 # A runnable task waits at most this many quanta of others per CPU before it runs (sched_latency

@@ -51,7 +51,7 @@ from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translati
 
 from . import vmscan
 from .overcommit import commit_pages
-from .page_alloc import WatermarkLevel, count_allocation, free_page
+from .page_alloc import WatermarkLevel, Zone, count_allocation, free_page
 from .physmem import PageFlag
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
@@ -243,7 +243,7 @@ def do_anonymous_pages(
     nr_pages = int(np.argmin(ok)) if not ok.all() else len(ok)
     if nr_pages < 2:
         return 0
-    thread, costs = kernel.current, kernel.costs
+    thread = kernel.current
     lock = task.mmap_lock
     assert lock is not None
     zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
@@ -257,6 +257,39 @@ def do_anonymous_pages(
         return 0
     pfns = batches[0][1] if len(batches) == 1 else np.concatenate([b[1] for b in batches])
     nr_pages = len(pfns)
+    _charge_first_touches(kernel, task, batches, nr_pages, start_ns)
+
+    physmem = kernel.physmem
+    physmem.zero_user_frames(pfns)
+    physmem.flags[pfns] |= np.uint32(_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
+    words = pte_words[:nr_pages]
+    bits = user_pte_bits(vma.writable, True) | _A | _D
+    ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
+    page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
+    kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
+    pfn_list = pfns.tolist()
+    kernel.policy.insert_many(pfn_list)
+    mm.count_resident(vma.shared, nr_pages)
+    task.min_flt += nr_pages
+    kernel.vm_events.pgfault += nr_pages
+    kernel.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
+    # Each faulting access is restarted: it walks the new PTE and fills the TLB.
+    thread.tlb.access_many(vpns[:nr_pages])
+    return nr_pages
+
+
+def _charge_first_touches(
+    kernel: Kernel,
+    task: Task,
+    batches: list[tuple[Zone, npt.NDArray[np.int64]]],
+    nr_pages: int,
+    start_ns: int,
+) -> None:
+    """Charge a batch of *nr_pages* first touches from *start_ns* exactly as that many single
+    faults would be: the same lock holds at the same moments, the same CPU times."""
+    thread, costs = kernel.current, kernel.costs
+    lock = task.mmap_lock
+    assert lock is not None
     # The single path's timeline, page i starting at start_ns + i * period: fault entry,
     # then under mmap_lock (read) the zone lock's allocation work, clear_page, the LRU
     # lock's work; then the restarted access's page walk (user time).
@@ -277,24 +310,6 @@ def do_anonymous_pages(
     kernel.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
     thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
     thread.run(nr_pages * costs.page_walk_ns, user=True)
-
-    physmem = kernel.physmem
-    physmem.zero_user_frames(pfns)
-    physmem.flags[pfns] |= np.uint32(_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
-    words = pte_words[:nr_pages]
-    bits = user_pte_bits(vma.writable, True) | _A | _D
-    ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
-    page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
-    kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
-    pfn_list = pfns.tolist()
-    kernel.policy.insert_many(pfn_list)
-    mm.count_resident(vma.shared, nr_pages)
-    task.min_flt += nr_pages
-    kernel.vm_events.pgfault += nr_pages
-    kernel.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
-    # Each faulting access is restarted: it walks the new PTE and fills the TLB.
-    thread.tlb.access_many(vpns[:nr_pages])
-    return nr_pages
 
 
 def do_swap_page(
@@ -575,8 +590,6 @@ def touch_many(
     if addrs.ndim != 1:
         raise KernelBug("touch_many expects a flat sequence of addresses")
     need = (_P | _US | _RW) if write else (_P | _US)
-    set_bits = np.uint32(_A | (_D if write else 0))
-    ram32 = kernel.ram32
     counts = [0, 0, 0]  # hits, minor, major
     # The quantum's fault budget: a quantum that ends while no other task is runnable
     # changes nothing in the schedule (there is no one to switch to), so a task alone on the
@@ -588,7 +601,7 @@ def touch_many(
     position = 0
     window = 16
     total = len(addrs)
-    pgd = ram32[pgd_words(task.mm.pgd_pfn)]  # a view: the page directory itself
+    pgd = kernel.ram32[pgd_words(task.mm.pgd_pfn)]  # a view: the page directory itself
     words, mm = kernel.ram_words, task.mm
     while position < total:
         # A quantum of a thrashing task starts with a fault: the scalar look at its first
@@ -596,32 +609,8 @@ def touch_many(
         word = pte_word_or_none(words, mm.pgd_pfn, int(addrs[position]))
         if word is not None and words[word] & need == need:
             rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
-            vpns = rest >> np.uint32(PAGE_SHIFT)
-            # the tables a user access may walk (P and U/S in the PDE), and where
-            pte_words, ok, pde_index = pte_words_many(pgd, vpns, _P | _US)
-            ptes = ram32[pte_words]
-            ok &= (ptes & np.uint32(need)) == np.uint32(need)
-            first_miss = int(np.argmin(ok))
-            nr_hits = len(rest) if ok[first_miss] else first_miss
+            nr_hits = _touch_resident_prefix(kernel, pgd, rest, need, write)
             if nr_hits:
-                thread = kernel.current
-                tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
-                costs = kernel.costs
-                thread.run(
-                    (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
-                    user=True,
-                )
-                # Only PTEs still lacking the accessed (and dirty) bit are written back.
-                hit_ptes = ptes[:nr_hits]
-                stale = (hit_ptes & set_bits) != set_bits
-                if stale.any():
-                    ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
-                # The accessed bit once per distinct page table, not once per address.
-                used_tables = np.zeros(1024, dtype=bool)
-                used_tables[pde_index[:nr_hits]] = True
-                pgd[used_tables] |= np.uint32(_A)
-                if kernel.policy_tracks_access:
-                    kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
                 counts[0] += nr_hits
                 position += nr_hits
                 if nr_hits == len(rest):
@@ -652,6 +641,48 @@ def touch_many(
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def _touch_resident_prefix(
+    kernel: Kernel,
+    pgd: npt.NDArray[np.uint32],
+    addresses: npt.NDArray[np.uint32],
+    need: int,
+    write: bool,
+) -> int:
+    """The accesses at the front of *addresses* that hit (PTE with every bit of *need*), done
+    in bulk as the MMU would: TLB, user time, accessed (and dirty) bits in the PTEs and once
+    per page table in the PDEs (*pgd*: the directory's view). Returns how many hit."""
+    ram32 = kernel.ram32
+    vpns = addresses >> np.uint32(PAGE_SHIFT)
+    # the tables a user access may walk (P and U/S in the PDE), and where
+    pte_words, ok, pde_index = pte_words_many(pgd, vpns, _P | _US)
+    ptes = ram32[pte_words]
+    ok &= (ptes & np.uint32(need)) == np.uint32(need)
+    first_miss = int(np.argmin(ok))
+    nr_hits = len(addresses) if ok[first_miss] else first_miss
+    if not nr_hits:
+        return 0
+    thread = kernel.current
+    tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
+    costs = kernel.costs
+    thread.run(
+        (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
+        user=True,
+    )
+    # Only PTEs still lacking the accessed (and dirty) bit are written back.
+    set_bits = np.uint32(_A | (_D if write else 0))
+    hit_ptes = ptes[:nr_hits]
+    stale = (hit_ptes & set_bits) != set_bits
+    if stale.any():
+        ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
+    # The accessed bit once per distinct page table, not once per address.
+    used_tables = np.zeros(1024, dtype=bool)
+    used_tables[pde_index[:nr_hits]] = True
+    pgd[used_tables] |= np.uint32(_A)
+    if kernel.policy_tracks_access:
+        kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+    return nr_hits
 
 
 def _fault_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool) -> int:

@@ -158,30 +158,40 @@ def shrink_page_list(
             kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
         thread.run(now - thread.now_ns)
     results = [PageoutResult.KEEP] * len(pfns)
-    written = [victim for victim in victims if victim.write_offset is not None]
-    if written:
-        assert swap is not None
-        outcome, tried = swap.write_slots(
-            [victim.write_offset for victim in written if victim.write_offset is not None],
-            [physmem.frame_view(victim.pfn) for victim in written],
-            max_errors,
-        )
-        for index, victim in enumerate(written):
-            error = outcome[index] if index < tried else None
-            if index >= tried:
-                victim.result = PageoutResult.NOT_TRIED
-                _keep_dirty(kernel, victim, None)
-            elif error is not None:
-                victim.result = PageoutResult.WRITE_ERROR
-                _keep_dirty(kernel, victim, error)
-            else:
-                kernel.vm_events.pswpout += 1
-                kernel.vm_events.pgpgout += PAGE_SIZE // 1024
+    _write_victims(kernel, victims, max_errors)
     for index, victim in enumerate(victims):
         results[index] = victim.result
         if victim.result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
             _unmap_and_free(kernel, victim)
     return results
+
+
+def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | None) -> None:
+    """swap_writepage for the victims given a slot: one vectored request per run of slots.
+    A failed write keeps its page (WRITE_ERROR), and after *max_errors* failures the rest
+    are kept unwritten (NOT_TRIED)."""
+    physmem = kernel.physmem
+    swap = kernel.swap
+    written = [victim for victim in victims if victim.write_offset is not None]
+    if not written:
+        return
+    assert swap is not None
+    outcome, tried = swap.write_slots(
+        [victim.write_offset for victim in written if victim.write_offset is not None],
+        [physmem.frame_view(victim.pfn) for victim in written],
+        max_errors,
+    )
+    for index, victim in enumerate(written):
+        error = outcome[index] if index < tried else None
+        if index >= tried:
+            victim.result = PageoutResult.NOT_TRIED
+            _keep_dirty(kernel, victim, None)
+        elif error is not None:
+            victim.result = PageoutResult.WRITE_ERROR
+            _keep_dirty(kernel, victim, error)
+        else:
+            kernel.vm_events.pswpout += 1
+            kernel.vm_events.pgpgout += PAGE_SIZE // 1024
 
 
 def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:

@@ -218,14 +218,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         raise
     registry, rpc_metrics = make_registry(machine)
     limits = ClientLimits(settings)
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-    )
+    server = _grpc_server(settings)
     try:
         address = _listen(server, settings.address, credentials)
         host = address.rsplit(":", 1)[0].strip("[]")
@@ -262,6 +255,41 @@ async def serve(settings: ServerSettings) -> RunningServer:
     reaper = asyncio.get_running_loop().create_task(
         _reap_expired_leases(machine, sessions, kernel_sessions)
     )
+    _log_started(settings, machine, address, credentials is not None, admin_token)
+    return RunningServer(
+        server,
+        machine,
+        settings,
+        address,
+        health_servicer,
+        sessions,
+        events,
+        registry,
+        reaper,
+        runner,
+        metrics_server,
+        admin_token,
+        lab,
+    )
+
+
+def _grpc_server(settings: ServerSettings) -> grpc.aio.Server:
+    """The grpc.aio server with the message and concurrency limits of *settings*; a port is
+    never shared silently (so_reuseport 0)."""
+    return grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+
+
+def _log_started(
+    settings: ServerSettings, machine: Machine, address: str, tls: bool, admin_token: AdminToken
+) -> None:
+    """The one line that says the server is up, with the configuration and seed it runs."""
     config = machine.config
     log.info(
         "server started",
@@ -281,27 +309,12 @@ async def serve(settings: ServerSettings) -> RunningServer:
         max_batch=settings.max_batch,
         max_io_bytes=settings.max_io_bytes,
         metrics_port=settings.metrics_port,
-        tls="mutual" if settings.tls_client_ca else "on" if credentials else "off",
+        tls="mutual" if settings.tls_client_ca else "on" if tls else "off",
         client_identity=settings.client_identity,
         # The token itself is never logged: where to find it, and a fingerprint to compare.
         admin_token_file=admin_token.path,
         admin_token_fingerprint=fingerprint(admin_token.token),
         lab=settings.lab_path,
-    )
-    return RunningServer(
-        server,
-        machine,
-        settings,
-        address,
-        health_servicer,
-        sessions,
-        events,
-        registry,
-        reaper,
-        runner,
-        metrics_server,
-        admin_token,
-        lab,
     )
 
 

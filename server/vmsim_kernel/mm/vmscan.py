@@ -153,10 +153,7 @@ def shrink_page_list(
         else:
             charge_zone_lock(kernel, pfn, 1)
     if in_bulk:
-        kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
-        for zone_type, starts in zone_lock_starts.items():
-            kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
-        thread.run(now - thread.now_ns)
+        _record_reclaim_holds(kernel, swap_lock_starts, zone_lock_starts, now)
     results = [PageoutResult.KEEP] * len(pfns)
     _write_victims(kernel, victims, max_errors)
     for index, victim in enumerate(victims):
@@ -164,6 +161,22 @@ def shrink_page_list(
         if victim.result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
             _unmap_and_free(kernel, victim)
     return results
+
+
+def _record_reclaim_holds(
+    kernel: Kernel,
+    swap_lock_starts: list[int],
+    zone_lock_starts: dict[ZoneType, list[int]],
+    now: int,
+) -> None:
+    """The swap_lock and zone-lock holds of a reclaim batch, recorded in bulk at the moments
+    taking them one by one would have (the current thread's clock then runs to *now*)."""
+    thread = kernel.current
+    hold_ns = kernel.costs.page_alloc_ns
+    kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
+    for zone_type, starts in zone_lock_starts.items():
+        kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
+    thread.run(now - thread.now_ns)
 
 
 def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | None) -> None:

@@ -49,7 +49,6 @@ __all__ = [
     "SwapHeader",
     "SwapIo",
     "is_swap_pte",
-    "swap_free_entry",
     "swp_entry",
     "swp_offset",
     "swp_type",
@@ -815,10 +814,3 @@ def wait_for_swap_read(kernel: Kernel) -> int:
     thread.now_ns = done
     thread.times.iowait_ns += waited
     return waited
-
-
-def swap_free_entry(kernel: Kernel, entry: int) -> None:
-    """swap_free: drop one reference to the swap slot named by a swap PTE value."""
-    if kernel.swap is None:
-        raise KernelBug(f"swap entry {entry:#x} without a swap device")
-    kernel.swap.free_slot(swp_offset(entry))

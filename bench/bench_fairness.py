@@ -47,8 +47,8 @@ from vmsim_kernel import (  # noqa: E402
     Machine,
     MachineConfig,
     MiB,
-    memory,
 )
+from vmsim_kernel.mm import memory  # noqa: E402
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS

@@ -26,7 +26,7 @@ VMSIM_SCRIPT = """
 import json, sys, time
 began = time.perf_counter()
 from vmsim_kernel import replay
-from vmsim_kernel.replay_fast import load_trace
+from vmsim_teach.replay_fast import load_trace
 pages = load_trace(sys.argv[1])
 result = replay(pages, int(sys.argv[2]), sys.argv[3])
 print(json.dumps({"misses": result.misses, "references": result.references,

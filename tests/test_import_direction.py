@@ -15,7 +15,7 @@ CLIENT = ROOT / "client" / "vmsim"
 KERNEL = ROOT / "server" / "vmsim_kernel"
 SERVER = ROOT / "server" / "vmsim_server"
 LAB = ROOT / "server" / "vmsim_lab"
-SERVER_SIDE = {"vmsim_kernel", "vmsim_server", "vmsim_lab"}
+SERVER_SIDE = {"vmsim_kernel", "vmsim_server", "vmsim_lab", "vmsim_teach"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -107,44 +107,172 @@ def test_the_shared_parsers_import_neither_side_nor_the_network() -> None:
         )
 
 
-def kernel_modules_imported(path: Path) -> set[str]:
-    """The vmsim_kernel modules *path* imports (relative or absolute, TYPE_CHECKING included)."""
+def module_name(path: Path) -> str:
+    """The dotted name of the module at *path* under server/ (a package is its __init__)."""
+    parts = path.relative_to(ROOT / "server").with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of the nodes under `if TYPE_CHECKING:` (annotations only: no import at run time)."""
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for statement in node.body:
+                hidden |= {id(inner) for inner in ast.walk(statement)}
+    return hidden
+
+
+def imported_modules(path: Path, *, at_run_time: bool) -> set[str]:
+    """The dotted names *path* imports, relative imports resolved; `from package import name`
+    counts package.name too, since name may be a submodule. *at_run_time*: leave out what
+    only `if TYPE_CHECKING:` imports."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    hidden = type_checking_only(tree) if at_run_time else set()
+    package = (
+        module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    )
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                names.add(node.module.split(".")[0])
-            elif node.level == 1:  # from . import memory, vmscan
-                names |= {alias.name for alias in node.names}
-            elif node.module and node.module.startswith("vmsim_kernel."):
-                names.add(node.module.split(".")[1])
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names.add(target)
+            names |= {f"{target}.{alias.name}" for alias in node.names}
     return names
 
 
+def kernel_import_graph(*, at_run_time: bool) -> dict[str, set[str]]:
+    """Each vmsim_kernel module -> the vmsim_kernel modules it imports."""
+    paths = {module_name(path): path for path in modules(KERNEL)}
+    return {
+        name: {
+            target
+            for target in imported_modules(path, at_run_time=at_run_time)
+            if target in paths and target != name
+        }
+        for name, path in paths.items()
+    }
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan): each holds a cycle."""
+    index: dict[str, int] = {}
+    lowlink: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = lowlink[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                lowlink[node] = min(lowlink[node], lowlink[target])
+            elif target in stack:
+                lowlink[node] = min(lowlink[node], index[target])
+        if lowlink[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle_and_passes_a_chain() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_cycle_among_kernel_modules() -> None:
+    """A layer imports only what lies below it (memory -> vmscan -> oom_kill -> exit -> unmap):
+    a module that imports, even inside a function, a module that imports it back is a cycle.
+    Imports for annotations only (`if TYPE_CHECKING:`) are not imports at run time."""
+    graph = kernel_import_graph(at_run_time=True)
+    assert {"vmsim_kernel.mm.memory", "vmsim_kernel.kernel.exit"} <= set(graph)
+    assert import_cycles(graph) == []
+
+
+# The kernel as the services see it: Machine and the value types it hands out (machine.py's
+# __all__), the results, the errors, the configuration and the package root.
+MACHINE_SURFACE = {
+    "vmsim_kernel",
+    "vmsim_kernel.machine",
+    "vmsim_kernel.results",
+    "vmsim_kernel.errors",
+    "vmsim_kernel.config",
+}
+
+
+def test_the_services_use_the_kernel_only_through_the_machine_surface() -> None:
+    for path in modules(SERVER):
+        kernel_imports = {
+            name
+            for name in imported_modules(path, at_run_time=False)
+            if name.split(".")[0] == "vmsim_kernel"
+        }
+        # `from vmsim_kernel import Machine` also lists vmsim_kernel.Machine: a name, not a module
+        reached = {
+            name for name in kernel_imports if name.rpartition(".")[0] not in MACHINE_SURFACE
+        }
+        assert reached <= MACHINE_SURFACE, (path.relative_to(ROOT), reached - MACHINE_SURFACE)
+        assert ".kernel." not in path.read_text().replace("vmsim_kernel.", ""), (
+            path.relative_to(ROOT),
+            "reads machine.kernel: use a Machine method",
+        )
+
+
 # The syscall surface (machine.py, entered through entry.py) and what drives it from outside:
-# a journal replays calls on a Machine, the lock experiment runs programs on one, the
-# package exports it.
+# a journal replays calls on a Machine, the package exports it.
 SYSCALL_SURFACE_USERS = {
     "machine.py",
     "entry.py",
     "journal.py",
-    "lock_experiment.py",
     "__init__.py",
 }
 
 
 def test_the_kernel_state_and_the_mm_code_never_reach_up_into_the_syscall_surface() -> None:
     """A fault travels down (Machine -> memory -> page_alloc / vmscan -> swap): every kernel
-    module but the syscall surface and its drivers takes a kernel.Kernel, never a Machine."""
-    below = [path for path in modules(KERNEL) if path.name not in SYSCALL_SURFACE_USERS]
-    assert {"memory.py", "vmscan.py", "swap.py", "page_alloc.py", "kernel.py"} <= {
+    module but the syscall surface and its drivers takes a Kernel (init/main.py), never a
+    Machine."""
+    below = [
+        path
+        for path in modules(KERNEL)
+        if path.name not in SYSCALL_SURFACE_USERS or path.parent != KERNEL
+    ]
+    assert {"memory.py", "vmscan.py", "swap.py", "page_alloc.py", "main.py"} <= {
         path.name for path in below
     }
     for path in below:
-        assert "machine" not in kernel_modules_imported(path), path.relative_to(ROOT)
+        assert "vmsim_kernel.machine" not in imported_modules(path, at_run_time=False), (
+            path.relative_to(ROOT)
+        )
         assert "Machine" not in {
             node.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Name)
         }, path.relative_to(ROOT)
+
+
+def test_the_kernel_never_imports_the_teaching_tools() -> None:
+    """They build on it (the package root names replay for the public API, loaded lazily)."""
+    for path in modules(KERNEL):
+        imported = imported_modules(path, at_run_time=True)
+        assert not any(name.split(".")[0] == "vmsim_teach" for name in imported), path
 
 
 def test_the_server_side_never_imports_the_client_package() -> None:

@@ -1,6 +1,6 @@
 """What a trace replay answers, the same values on both sides of the wire.
 
-The kernel builds them (vmsim_kernel.replay, replay_fast) and the client rebuilds them from a
+The kernel builds them (vmsim_teach.replay, replay_fast) and the client rebuilds them from a
 Replay or GetMissRatioCurve reply, so both hand back one class with one way of printing a step:
 the rows of OSTEP's `paging-policy.py -c`. The kernel may import this package (it imports
 neither side); it holds no wire code, so a process that only replays a trace loads no protobuf.

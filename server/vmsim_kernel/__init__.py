@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .constants import (
+from vmsim_kernel.arch.x86.constants import (
     PAGE_OFFSET,
     PAGE_SIZE,
     TASK_SIZE,
@@ -33,11 +33,13 @@ from .constants import (
     ZoneType,
 )
 
-# The reference-string replay is bound now: its submodule shares the function's name, and a
-# later first import of the submodule would rebind the package attribute to the module.
-from .replay import parse_trace, replay
-
 if TYPE_CHECKING:
+    from vmsim_kernel.arch.x86.segmentation import GeneralProtectionFault
+    from vmsim_kernel.kernel.locks import LOCK_CLASSES, LockKind
+    from vmsim_kernel.kernel.time import CallCost, CostModel, CpuTimes
+    from vmsim_kernel.mm.highmem import AtomicContextViolation, KernelOops
+    from vmsim_teach.replay import parse_trace, replay
+
     from .config import MachineConfig, OvercommitMode, ReplacementPolicy
     from .errors import (
         InvalidArgument,
@@ -52,9 +54,7 @@ if TYPE_CHECKING:
         ProcessKilled,
         SegmentationFault,
     )
-    from .highmem import AtomicContextViolation, KernelOops
     from .journal import replay_journal
-    from .locks import LOCK_CLASSES, LockKind
     from .machine import EventListener, Machine
     from .results import (
         Event,
@@ -69,47 +69,49 @@ if TYPE_CHECKING:
         VmaInfo,
         ZoneInfo,
     )
-    from .segmentation import GeneralProtectionFault
-    from .timing import CallCost, CostModel, CpuTimes
 
-# public name -> the module that defines it; loaded by __getattr__ on first use
+# public name -> the module that defines it (relative to this package unless absolute);
+# loaded by __getattr__ on first use. replay and parse_trace come from the teaching tools,
+# which this package re-exports but never imports eagerly.
 _LAZY: dict[str, str] = {
-    "MachineConfig": "config",
-    "OvercommitMode": "config",
-    "ReplacementPolicy": "config",
-    "InvalidArgument": "errors",
-    "KernelBug": "errors",
-    "KernelError": "errors",
-    "LimitExceeded": "errors",
-    "NoSuchProcess": "errors",
-    "OomKilled": "errors",
-    "OutOfMemory": "errors",
-    "OutOfRange": "errors",
-    "PermissionDenied": "errors",
-    "ProcessKilled": "errors",
-    "SegmentationFault": "errors",
-    "AtomicContextViolation": "highmem",
-    "KernelOops": "highmem",
-    "replay_journal": "journal",
-    "LOCK_CLASSES": "locks",
-    "LockKind": "locks",
-    "EventListener": "machine",
-    "Machine": "machine",
-    "Event": "results",
-    "EventKind": "results",
-    "FaultResult": "results",
-    "ProcessInfo": "results",
-    "ProcessState": "results",
-    "ReplayResult": "results",
-    "ReplayStep": "results",
-    "TouchSummary": "results",
-    "Translation": "results",
-    "VmaInfo": "results",
-    "ZoneInfo": "results",
-    "GeneralProtectionFault": "segmentation",
-    "CallCost": "timing",
-    "CostModel": "timing",
-    "CpuTimes": "timing",
+    "parse_trace": "vmsim_teach.replay",
+    "replay": "vmsim_teach.replay",
+    "MachineConfig": ".config",
+    "OvercommitMode": ".config",
+    "ReplacementPolicy": ".config",
+    "InvalidArgument": ".errors",
+    "KernelBug": ".errors",
+    "KernelError": ".errors",
+    "LimitExceeded": ".errors",
+    "NoSuchProcess": ".errors",
+    "OomKilled": ".errors",
+    "OutOfMemory": ".errors",
+    "OutOfRange": ".errors",
+    "PermissionDenied": ".errors",
+    "ProcessKilled": ".errors",
+    "SegmentationFault": ".errors",
+    "AtomicContextViolation": ".mm.highmem",
+    "KernelOops": ".mm.highmem",
+    "replay_journal": ".journal",
+    "LOCK_CLASSES": ".kernel.locks",
+    "LockKind": ".kernel.locks",
+    "EventListener": ".machine",
+    "Machine": ".machine",
+    "Event": ".results",
+    "EventKind": ".results",
+    "FaultResult": ".results",
+    "ProcessInfo": ".results",
+    "ProcessState": ".results",
+    "ReplayResult": ".results",
+    "ReplayStep": ".results",
+    "TouchSummary": ".results",
+    "Translation": ".results",
+    "VmaInfo": ".results",
+    "ZoneInfo": ".results",
+    "GeneralProtectionFault": ".arch.x86.segmentation",
+    "CallCost": ".kernel.time",
+    "CostModel": ".kernel.time",
+    "CpuTimes": ".kernel.time",
 }
 
 PROT_NONE = Prot.NONE
@@ -196,7 +198,7 @@ if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt nam
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value
         return value
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from .constants import PAGE_SIZE, GiB, MiB
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
+from vmsim_kernel.kernel.time import CostModel
+
 from .errors import InvalidArgument
-from .timing import CostModel
 
 __all__ = ["MachineConfig", "OvercommitMode", "ReplacementPolicy"]
 

@@ -1,97 +1,156 @@
-"""System-call entry: a process call enters the kernel as a task of its thread on the scheduler.
+"""System-call entry: the one executor every process call goes through.
 
-Models arch/x86/entry/common.c (do_syscall_64) in spirit: the call's work runs in the
-context of the calling thread, here as a sched.CallTask stepped in quanta. `syscall` marks a
-call that fits in one quantum, `preemptible` a generator that yields at quantum boundaries.
-Called directly (embedded use, tests, journal replay), a call is journaled, stepped alone to
-completion and its cost kept in `last_cost`; `submit` queues it instead, for a caller that
-interleaves quanta of many calls (the server), each step journaled by the scheduler.
+Models arch/x86/entry/common.c (do_syscall_64) and the sys_call_table in spirit: each call
+is an entry of SYSCALL_TABLE (filled by the `syscall` and `preemptible` decorators, as
+SYSCALL_DEFINE fills Linux's table), and it runs in the context of the calling thread as
+quanta on the scheduler (Scheduler.run_quantum, shared by every path):
+
+- `call`: the embedded path (tests, journal replay, Machine's methods): journaled as one
+  call, stepped alone to completion, its cost kept in `machine.last_cost`;
+- `submit`: queued as a task for a caller that interleaves quanta of many calls (the
+  server), each step journaled by the scheduler;
+- `run_at_once`: a call of one quantum by construction on an idle scheduler, without a
+  task (Scheduler.run_alone): the same accounting in plain numbers, the common Touch's path.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from vmsim_kernel.kernel.sched import CostNumbers
 
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from .machine import Machine
-    from .sched import CallTask
+    from vmsim_kernel.kernel.sched import CallTask
 
-__all__ = ["one_quantum", "preemptible", "submit", "syscall"]
+    from .machine import Machine
+
+__all__ = ["SYSCALL_TABLE", "Syscall", "call", "preemptible", "run_at_once", "submit", "syscall"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@dataclass(frozen=True, slots=True)
+class Syscall:
+    """One entry of SYSCALL_TABLE: how process call *name* runs."""
+
+    name: str
+    # work(machine, pid, *args, tid=...): the call's generator of quanta, or, when
+    # one_quantum, a plain function doing the whole call.
+    work: Callable[..., Any]
+    # One quantum by construction (mprotect, brk, madvise, touch): on an idle scheduler it may
+    # run without a task (run_at_once); otherwise it is a task of one quantum.
+    one_quantum: bool
+
+    def quanta(self, machine: Machine, pid: int, args: tuple[Any, ...], kwargs: Any) -> Steps:
+        """The call as the scheduler steps it: a generator yielding at quantum boundaries."""
+        if self.one_quantum:
+            return _single_quantum(self.work, machine, pid, args, kwargs)
+        return self.work(machine, pid, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+Steps = Generator[None, None, Any]
+
+# process call name -> its entry; Machine's decorated methods fill it at import
+SYSCALL_TABLE: dict[str, Syscall] = {}
+
+
+def _single_quantum(
+    work: Callable[..., Any], machine: Machine, pid: int, args: tuple[Any, ...], kwargs: Any
+) -> Steps:
+    return work(machine, pid, *args, **kwargs)
+    yield  # a generator that never yields: the whole call is one quantum
+
+
+def _register(method: Callable[..., Any], one_quantum: bool) -> Callable[..., Any]:
+    entry = Syscall(method.__name__, method, one_quantum)
+    SYSCALL_TABLE[entry.name] = entry
+
+    @functools.wraps(method)
+    def enter(machine: Machine, pid: int, *args: Any, **kwargs: Any) -> Any:
+        return call(machine, entry.name, pid, *args, **kwargs)
+
+    return enter
+
+
 def syscall(method: Callable[P, R]) -> Callable[P, R]:
-    """A process call that runs in one quantum (see preemptible)."""
-
-    def steps(*args: P.args, **kwargs: P.kwargs) -> Generator[None, None, R]:
-        return method(*args, **kwargs)
-        yield  # a generator that never yields: the whole call is one quantum
-
-    functools.update_wrapper(steps, method)
-    wrapper = preemptible(steps)
-    wrapper.once = method  # type: ignore[attr-defined]  # for Scheduler.run_alone (one_quantum)
-    return wrapper
+    """A process call that runs in one quantum: a plain method (machine, pid, ..., tid=)."""
+    return _register(method, one_quantum=True)
 
 
 def preemptible(method: Callable[P, Generator[None, None, R]]) -> Callable[P, R]:
-    """A process call run as a task of its thread on the scheduler (sched.py).
+    """A process call run in quanta: a generator method (machine, pid, ..., tid=) that yields
+    at quantum boundaries; `tid=` picks a thread of that process (default: its main thread)."""
+    return _register(method, one_quantum=False)
 
-    The method is a generator that yields at quantum boundaries. The wrapped method's first
-    two arguments are (machine, pid); `tid=` picks a thread of that process (default: its
-    main thread).
+
+def lookup(name: str) -> Syscall:
+    """The entry of process call *name*.
+
+    Raises:
+        InvalidArgument: *name* is not a process call.
     """
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        machine: Machine = args[0]  # type: ignore[assignment]
-        pid: int = args[1]  # type: ignore[assignment]
-        tid = kwargs.get("tid")
-        assert tid is None or isinstance(tid, int)
-        if machine.journal is not None:
-            machine.journal.append((method.__name__, args[1:], dict(kwargs), tid))
-        thread = machine.kernel.thread_of(pid, tid)
-        task = machine.sched.submit(method.__name__, thread, method(*args, **kwargs))
-        sched, journal, sched.journal = machine.sched, machine.sched.journal, None
-        try:
-            sched.run_to_completion(task)  # journaled above as one call, not step by step
-        finally:
-            sched.journal = journal
-            machine.last_cost = task.cost
-        return task.outcome()  # type: ignore[no-any-return]
-
-    wrapper.steps = method  # type: ignore[attr-defined]
-    return wrapper
+    entry = SYSCALL_TABLE.get(name)
+    if entry is None:
+        raise InvalidArgument("name", f"{name!r} is not a process call", ", ".join(SYSCALL_TABLE))
+    return entry
 
 
-def one_quantum(machine: Machine, name: str) -> Callable[..., Any] | None:
-    """Process call *name* of *machine* as a plain function, f(machine, pid, *args), if it is
-    one quantum by construction (`syscall`), for Scheduler.run_alone; else None (a call set
-    on the instance, as a test's stub, is always submitted)."""
-    entry = getattr(machine, name, None)
-    if not hasattr(entry, "__self__"):
-        return None
-    return getattr(entry, "once", None)
+def _queue(
+    machine: Machine, entry: Syscall, pid: int, args: tuple[Any, ...], kwargs: Any
+) -> CallTask:
+    thread = machine.kernel.thread_of(pid, kwargs.get("tid"))
+    return machine.sched.submit(entry.name, thread, entry.quanta(machine, pid, args, kwargs))
+
+
+def call(machine: Machine, name: str, pid: int, *args: Any, **kwargs: Any) -> Any:
+    """Run process call *name* alone to completion (the embedded path): journaled as one
+    call, its cost kept in `machine.last_cost`; returns its result or raises its error."""
+    entry = lookup(name)
+    sched = machine.sched
+    if sched.journal is not None:
+        sched.journal.record(name, (pid, *args), kwargs, kwargs.get("tid"))
+    task = _queue(machine, entry, pid, args, kwargs)
+    try:
+        with sched.unjournaled():  # journaled above as one call, not step by step
+            sched.run_to_completion(task)
+    finally:
+        machine.last_cost = task.cost
+    return task.outcome()
 
 
 def submit(machine: Machine, name: str, pid: int, *args: Any, tid: int | None = None) -> CallTask:
-    """Queue process call *name* of *machine* as a task (journaled for replay).
+    """Queue process call *name* as a task (journaled for replay); the scheduler steps it.
 
     Raises:
         InvalidArgument: *name* is not a process call, or *tid* is not a thread of *pid*.
     """
-    entry = getattr(machine, name, None)
-    steps = getattr(entry, "steps", None)
-    if steps is None:
-        raise InvalidArgument("name", f"{name!r} is not a process call", "mmap, touch_many ...")
-    if machine.journal is not None:
-        machine.journal.append(("__submit__", (name, pid, *args), {"tid": tid}, tid))
+    entry = lookup(name)
+    journal = machine.sched.journal
+    if journal is not None:
+        journal.record("__submit__", (name, pid, *args), {"tid": tid}, tid)
+    return _queue(machine, entry, pid, args, {"tid": tid})
+
+
+def run_at_once(
+    machine: Machine, name: str, pid: int, *args: Any, tid: int | None = None
+) -> tuple[Any, CostNumbers] | None:
+    """Process call *name* run at once, without a task, when it is one quantum by construction
+    and the scheduler is idle: (result, cost numbers); None when it must be submitted.
+
+    The machine ends up exactly as submit() and one step would leave it (Scheduler.run_alone).
+
+    Raises:
+        KernelError: the call failed (any other exception is a defect, raised as it came).
+    """
+    entry = SYSCALL_TABLE.get(name)
+    sched = machine.sched
+    if entry is None or not entry.one_quantum or not sched.idle:
+        return None
     thread = machine.kernel.thread_of(pid, tid)
-    method_of_class = hasattr(entry, "__self__")  # else set on the instance (a test's stub)
-    work = steps(machine, pid, *args, tid=tid) if method_of_class else steps(pid, *args, tid=tid)
-    return machine.sched.submit(name, thread, work)
+    return sched.run_alone(thread, entry.work, machine, pid, *args)

@@ -22,7 +22,7 @@ Models the errno values returned by mm/mmap.c and friends and the siginfo of a f
 
 from __future__ import annotations
 
-from .constants import Signal
+from vmsim_kernel.arch.x86.constants import Signal
 
 __all__ = [
     "InvalidArgument",

@@ -14,11 +14,12 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
+from vmsim_kernel.kernel.sched import CallTask
+from vmsim_kernel.kernel.time import CallCost
+
 from .config import MachineConfig
 from .errors import KernelError
 from .machine import Machine
-from .sched import CallTask
-from .timing import CallCost
 
 __all__ = ["JournalEntry", "replay_journal"]
 

@@ -17,12 +17,9 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import entry, memory, mmap_calls, proc, task_exit
-from .config import MachineConfig
-from .constants import (
+from vmsim_kernel.arch.x86.constants import (
     ADDRESS_SPACE_END,
     KERNEL_PGD_INDEX,
-    PAGE_SHIFT,
     PAGE_SIZE,
     STACK_TOP,
     TASK_SIZE,
@@ -30,6 +27,42 @@ from .constants import (
     Prot,
     Signal,
 )
+from vmsim_kernel.arch.x86.pgtable import pgd_words
+from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslation, parse_logical
+from vmsim_kernel.fs.proc import reports as proc
+from vmsim_kernel.fs.proc.framemap import FrameMap, frame_map
+from vmsim_kernel.init.main import EventListener, Kernel
+from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.locks import LockRegistry, SimLock
+from vmsim_kernel.kernel.printk import LogLevel, LogRecord
+from vmsim_kernel.kernel.process import TASK_COMM_LEN, Task
+from vmsim_kernel.kernel.sched import (
+    MIN_QUANTUM_ADDRESSES,
+    QUANTUM_COPY_BYTES,
+    QUANTUM_FAULTS,
+    QUANTUM_RECLAIM_FAULTS,
+    CallTask,
+    CostNumbers,
+    JournalHook,
+    Scheduler,
+    as_kernel_bug,
+    next_quantum_length,
+)
+from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
+from vmsim_kernel.mm import memory
+from vmsim_kernel.mm import mmap as mmap_calls
+from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
+from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
+from vmsim_kernel.mm.highmem import va as direct_map_of_physical
+from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
+from vmsim_kernel.mm.overcommit import commit_pages
+from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.swap import SwapDevice
+from vmsim_kernel.mm.vma import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
+from vmsim_kernel.mm.vmscan import alloc_page
+
+from . import entry
+from .config import MachineConfig
 from .entry import preemptible, syscall
 from .errors import (
     InvalidArgument,
@@ -38,16 +71,6 @@ from .errors import (
     OutOfMemory,
     OutOfRange,
 )
-from .highmem import kernel_read, kernel_walk, kernel_write
-from .highmem import pa as physical_of_direct_map
-from .highmem import va as direct_map_of_physical
-from .kernel import EventListener, Kernel
-from .locks import LockRegistry, SimLock
-from .mm import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
-from .oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score
-from .overcommit import commit_pages
-from .page_alloc import free_page
-from .process import TASK_COMM_LEN, Task
 from .results import (
     EventKind,
     FaultResult,
@@ -58,22 +81,21 @@ from .results import (
     VmaInfo,
     ZoneInfo,
 )
-from .sched import (
-    MIN_QUANTUM_ADDRESSES,
-    QUANTUM_COPY_BYTES,
-    QUANTUM_FAULTS,
-    QUANTUM_RECLAIM_FAULTS,
-    CallTask,
-    JournalHook,
-    Scheduler,
-    next_quantum_length,
-)
-from .segmentation import SegmentRegister, SegmentTranslation, parse_logical
-from .swap import SwapDevice
-from .timing import CallCost, CpuTimes, SimThread
-from .vmscan import alloc_page
 
-__all__ = ["EventListener", "Machine"]
+# Machine and the value types its callers (the server) hold: the one surface of the kernel
+# outside vmsim_kernel (tests/test_import_direction.py).
+__all__ = [
+    "CallCost",
+    "CallTask",
+    "CostNumbers",
+    "EventListener",
+    "FrameMap",
+    "LogLevel",
+    "LogRecord",
+    "Machine",
+    "SegmentTranslation",
+    "as_kernel_bug",
+]
 
 FIRST_PID = 100
 MAX_IO_BYTES = 64 * 1024 * 1024  # largest single read/write the kernel accepts
@@ -83,13 +105,14 @@ R = TypeVar("R")
 
 
 def journaled(method: Callable[P, R]) -> Callable[P, R]:
-    """Record a call that changes the machine but costs nothing (spawn, exit, kill ...)."""
+    """Record a call that changes the machine but costs nothing (spawn, exit_thread, kill ...)."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         machine: Machine = args[0]  # type: ignore[assignment]
-        if machine.journal is not None:
-            machine.journal.append((method.__name__, args[1:], dict(kwargs), None))
+        journal = machine.sched.journal
+        if journal is not None:
+            journal.record(method.__name__, args[1:], kwargs)
         return method(*args, **kwargs)
 
     return wrapper
@@ -164,6 +187,12 @@ class Machine:
         """Queue process call *name* as a task; run it with sched.step (entry.submit)."""
         return entry.submit(self, name, pid, *args, tid=tid)
 
+    # (machine, name, pid, *args, tid=None) -> (result, cost numbers) | None: process call
+    # *name* at once when it is one quantum by construction and the scheduler is idle, None
+    # when it must be submitted. The executor's own function bound as a method: the common
+    # Touch's path pays no extra call.
+    run_at_once = entry.run_at_once
+
     def cpu_times(self) -> CpuTimes:
         """Machine-wide user/system/iowait/lock-wait time: every process plus kswapd."""
         return self.kernel.cpu_times()
@@ -203,14 +232,11 @@ class Machine:
         pid = self._next_pid
         comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
         pgd_pfn = alloc_page(self.kernel, Gfp.KERNEL, None)
-        pgd = slice(pgd_pfn << (PAGE_SHIFT - 2), (pgd_pfn + 1) << (PAGE_SHIFT - 2))
-        swapper = self.kernel.swapper_pg_dir << (PAGE_SHIFT - 2)
-        ram32 = self.kernel.ram32
-        ram32[pgd] = 0
+        directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
+        directory[:] = 0
         # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
-        ram32[pgd.start + KERNEL_PGD_INDEX : pgd.stop] = ram32[
-            swapper + KERNEL_PGD_INDEX : swapper + 1024
-        ]
+        swapper = self.kernel.ram32[pgd_words(self.kernel.swapper_pg_dir)]
+        directory[KERNEL_PGD_INDEX:] = swapper[KERNEL_PGD_INDEX:]
         mm = MmStruct(pgd_pfn)
         task = Task(pid, comm, mm, oom_score_adj, mmap_lock=self.locks.new_lock("mmap", rw=True))
         task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)
@@ -539,6 +565,43 @@ class Machine:
             )
         return machine_wide[name](self.kernel)
 
+    def frame_map(self) -> FrameMap:
+        """The use, owner and flags of every physical frame, computed now."""
+        return frame_map(self.kernel)
+
+    def vmalloc_usage(self) -> dict[str, int]:
+        """The vmalloc area in bytes: used_bytes, largest_free_chunk, total_bytes."""
+        space = self.kernel.vmalloc_space
+        return {
+            "used_bytes": space.used_bytes,
+            "largest_free_chunk": space.largest_free_chunk,
+            "total_bytes": space.total_bytes,
+        }
+
+    @property
+    def vmalloc_start(self) -> int:
+        """VMALLOC_START of this boot (high_memory + VMALLOC_OFFSET)."""
+        return self.kernel.vmalloc_space.start
+
+    @property
+    def nr_lowmem_frames(self) -> int:
+        """Frames of the direct-mapped low memory (ZONE_DMA and ZONE_NORMAL)."""
+        return self.kernel.nr_lowmem_frames
+
+    @property
+    def oom_totalpages(self) -> int:
+        """RAM + swap pages: the scale of oom_score and oom_score_adj."""
+        return self.kernel.oom_totalpages
+
+    def out_of_memory(self) -> bool:
+        """Run the OOM killer now, as a failed user allocation would: False when nothing can
+        be killed."""
+        return out_of_memory(self.kernel, None, Gfp.HIGHUSER)
+
+    def add_kernel_console(self, console: Callable[[LogRecord], None]) -> None:
+        """register_console: *console* sees every later kernel log record."""
+        self.kernel.kernel_log.add_console(console)
+
     # ---- kernel space -------------------------------------------------------------------------
     def _kernel_op(self, work_ns: int, lock: SimLock | None = None) -> SimThread:
         """Kernel-space calls run on the kernel thread's clock; *lock* is held for the work."""
@@ -588,6 +651,10 @@ class Machine:
         """kmap_atomic(page) on *cpu*: a per-CPU fixmap slot; never waits, strictly nested."""
         self._kernel_op(self.kernel.costs.tlb_hit_ns)
         return self.kernel.highmem.kmap_atomic(pfn, cpu, owner)
+
+    def cancel_kmap_wait(self, owner: int) -> None:
+        """The waiting kmap of *owner* gave up (its deadline passed)."""
+        self.kernel.highmem.cancel_wait(owner)
 
     def kunmap_atomic(self, addr: int, cpu: int) -> None:
         """kunmap_atomic(addr) on *cpu*: must undo the most recent kmap_atomic."""

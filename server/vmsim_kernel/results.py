@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from vmsim_kernel.arch.x86.constants import Signal
 from vmsim_proto.replay_results import ReplayResult, ReplayStep
-
-from .constants import Signal
 
 __all__ = [
     "Event",

@@ -27,11 +27,10 @@ from vmsim_kernel import (
     OutOfMemory,
     OvercommitMode,
 )
-from vmsim_kernel.constants import FIXADDR_TOP, PKMAP_BASE
-from vmsim_kernel.highmem import KM_TYPE_NR
-from vmsim_kernel.oom_kill import out_of_memory
-from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
-from vmsim_kernel.physmem import PhysicalMemory
+from vmsim_kernel.arch.x86.constants import FIXADDR_TOP, PKMAP_BASE
+from vmsim_kernel.mm.highmem import KM_TYPE_NR
+from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.mm.physmem import PhysicalMemory
 
 from .exercise import Item, Question, item_ids, register
 
@@ -186,14 +185,14 @@ def kmap_question(rng: random.Random, number: int) -> Question:
     with closing(
         Machine(MachineConfig(ram_bytes=1024 * MiB, swap_bytes=0, nr_cpus=nr_cpus))
     ) as machine:
-        low_frames = machine.kernel.nr_lowmem_frames
+        low_frames = machine.nr_lowmem_frames
         nr_frames = machine.config.nr_frames
         low_paddr = rng.randrange(0, low_frames * PAGE_SIZE, 4)
         low_pfn = rng.randrange(low_frames)
         high_pfns = rng.sample(range(low_frames, nr_frames), 2)
         cpu = rng.randrange(nr_cpus)
         sizes = [rng.choice((1, 2, 3, 5)) * PAGE_SIZE - rng.randrange(0, 100) for _ in range(2)]
-        vmalloc_start = machine.kernel.vmalloc_space.start
+        vmalloc_start = machine.vmalloc_start
         calls = [
             (f"__va(0x{low_paddr:08x})", machine.va(low_paddr)),
             (f"kmap(page of pfn {low_pfn})", machine.kmap(low_pfn)),
@@ -310,8 +309,8 @@ def oom_question(rng: random.Random, number: int) -> Question:
             machine.touch_many(pid, [base + page * PAGE_SIZE for page in range(pages)], write=True)
             rows.append(pid)
         infos = [machine.process(pid) for pid in rows]
-        totalpages = machine.kernel.oom_totalpages
-        out_of_memory(machine.kernel, None, Gfp.HIGHUSER)
+        totalpages = machine.oom_totalpages
+        machine.out_of_memory()
         killed = [info.pid for info in infos if machine.process(info.pid).killed_by is not None]
     victim = str(killed[0]) if killed else "none"
     table = "\n".join(

@@ -23,7 +23,7 @@ from vmsim_kernel import (
     MiB,
     Translation,
 )
-from vmsim_kernel.segmentation import (
+from vmsim_kernel.arch.x86.segmentation import (
     GDT_ENTRY_USER_DS,
     Gdt,
     GeneralProtectionFault,

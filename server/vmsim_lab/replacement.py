@@ -1,6 +1,6 @@
 """Page replacement exercises: hits, misses and victims of a reference string, state per step.
 
-The answers come from the kernel's trace replay (vmsim_kernel.replay, the policy objects
+The answers come from the kernel's trace replay (vmsim_teach.replay, the policy objects
 reclaim uses, policies.py): FIFO, LRU, OPT, CLOCK (hand and use bits), RANDOM, MRU, UNOPT.
 """
 

@@ -22,9 +22,7 @@ from vmsim_kernel import (
     Translation,
     ZoneInfo,
 )
-from vmsim_kernel.framemap import FrameMap
-from vmsim_kernel.sched import CostNumbers
-from vmsim_kernel.segmentation import SegmentTranslation
+from vmsim_kernel.machine import CostNumbers, FrameMap, SegmentTranslation
 from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2
 
 from .generated import messages

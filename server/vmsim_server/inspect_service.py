@@ -14,9 +14,8 @@ import grpc
 import numpy as np
 
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
-from vmsim_kernel.framemap import frame_map
-from vmsim_kernel.replay_fast import lru_miss_curve
 from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
+from vmsim_teach.replay_fast import lru_miss_curve
 
 from . import convert
 from .events import EventHub
@@ -163,7 +162,7 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetFrameMap(
         self, request: inspect_pb2.GetFrameMapRequest, context: Context
     ) -> inspect_pb2.GetFrameMapResponse:
-        return convert.frame_map(frame_map(self._machine.kernel), self._machine.zoneinfo())
+        return convert.frame_map(self._machine.frame_map(), self._machine.zoneinfo())
 
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context

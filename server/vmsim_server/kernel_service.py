@@ -149,7 +149,7 @@ class KernelService(kernel_pb2_grpc.KernelServiceServicer):
                 try:
                     await asyncio.wait_for(self._slot_freed.wait(), timeout=timeout)
                 except TimeoutError:
-                    self._machine.kernel.highmem.cancel_wait(request.session)
+                    self._machine.cancel_kmap_wait(request.session)
                     raise LimitExceeded(
                         "kmap: all LAST_PKMAP=1024 slots stayed busy until the call's deadline"
                     ) from None
@@ -238,12 +238,8 @@ class KernelService(kernel_pb2_grpc.KernelServiceServicer):
         self, request: kernel_pb2.GetVmallocinfoRequest, context: Context
     ) -> kernel_pb2.GetVmallocinfoResponse:
         self._admit(context)
-        space = self._machine.kernel.vmalloc_space
         return kernel_pb2.GetVmallocinfoResponse(
-            text=self._machine.report("vmallocinfo"),
-            used_bytes=space.used_bytes,
-            largest_free_chunk=space.largest_free_chunk,
-            total_bytes=space.total_bytes,
+            text=self._machine.report("vmallocinfo"), **self._machine.vmalloc_usage()
         )
 
     async def DumpPageTable(

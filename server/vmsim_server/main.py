@@ -225,14 +225,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         raise
     registry, rpc_metrics = make_registry(machine)
     limits = ClientLimits(settings)
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-    )
+    server = _grpc_server(settings)
     try:
         address = _listen(server, settings.address, credentials)
         host = address.rsplit(":", 1)[0].strip("[]")
@@ -248,7 +241,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
             lab.close()
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
-    machine.kernel.kernel_log.add_console(log_kernel_message)
+    machine.add_kernel_console(log_kernel_message)
     asyncio.get_running_loop().set_exception_handler(log_loop_exception)
     sessions = SessionTable(settings.lease_seconds)
     events = EventHub(machine)
@@ -269,6 +262,41 @@ async def serve(settings: ServerSettings) -> RunningServer:
     reaper = asyncio.get_running_loop().create_task(
         _reap_expired_leases(machine, sessions, kernel_sessions)
     )
+    _log_started(settings, machine, address, credentials is not None, admin_token)
+    return RunningServer(
+        server,
+        machine,
+        settings,
+        address,
+        health_servicer,
+        sessions,
+        events,
+        registry,
+        reaper,
+        runner,
+        metrics_server,
+        admin_token,
+        lab,
+    )
+
+
+def _grpc_server(settings: ServerSettings) -> grpc.aio.Server:
+    """The grpc.aio server with the message and concurrency limits of *settings*; a port is
+    never shared silently (so_reuseport 0)."""
+    return grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+
+
+def _log_started(
+    settings: ServerSettings, machine: Machine, address: str, tls: bool, admin_token: AdminToken
+) -> None:
+    """The one line that says the server is up, with the configuration and seed it runs."""
     config = machine.config
     log.info(
         "server started",
@@ -288,7 +316,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         max_batch=settings.max_batch,
         max_io_bytes=settings.max_io_bytes,
         metrics_port=settings.metrics_port,
-        tls="mutual" if settings.tls_client_ca else "on" if credentials else "off",
+        tls="mutual" if settings.tls_client_ca else "on" if tls else "off",
         client_identity=settings.client_identity,
         # The token itself is never logged: where to find it, and a fingerprint to compare.
         admin_token_file=admin_token.path,
@@ -296,21 +324,6 @@ async def serve(settings: ServerSettings) -> RunningServer:
         lab=settings.lab_path,
     )
     _warn_of_exposed_secrets(admin_token, settings)
-    return RunningServer(
-        server,
-        machine,
-        settings,
-        address,
-        health_servicer,
-        sessions,
-        events,
-        registry,
-        reaper,
-        runner,
-        metrics_server,
-        admin_token,
-        lab,
-    )
 
 
 def _warn_of_exposed_secrets(admin_token: AdminToken, settings: ServerSettings) -> None:

@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from vmsim_kernel import Event, EventKind, Machine, ProcessState
-from vmsim_kernel.printk import LogLevel, LogRecord
+from vmsim_kernel.machine import LogLevel, LogRecord
 
 from .errors import CallOutcome, statuses_of_errors
 

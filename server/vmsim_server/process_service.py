@@ -25,8 +25,7 @@ from vmsim_kernel import (
     ProcessKilled,
     ProcessState,
 )
-from vmsim_kernel.sched import CallTask, CostNumbers
-from vmsim_kernel.timing import CallCost
+from vmsim_kernel.machine import CallCost, CallTask, CostNumbers
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 from . import convert
@@ -291,15 +290,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Touch(
         self, request: process_pb2.TouchRequest, context: Context
     ) -> process_pb2.TouchResponse:
-        # The common call: run at once (no queue, no task) unless the scheduler is busy. Its
-        # lease needs no call_in_flight: the call begins and ends in this one step of the loop,
-        # right after authorize renewed the lease.
-        session = self._authorize(context, request.pid)
-        if not self._settings.realtime_factor:
-            response = self._touch_at_once(request, context.time_remaining())
-            if response is not None:
-                return response
-        return await self._unary("touch", request, context, session)  # type: ignore[no-any-return]
+        # The common call: _touch runs it at once (no queue, no task) unless the scheduler is
+        # busy; that one attempt serves the unary call, the streams and real-time mode alike.
+        return await self._unary("touch", request, context)  # type: ignore[no-any-return]
 
     async def TouchMany(
         self, request: process_pb2.TouchManyRequest, context: Context

@@ -1,7 +1,7 @@
 """The simulated machine's CPUs driven from the event loop: one quantum, then everyone else.
 
-Every timed process call is queued on the kernel's scheduler (vmsim_kernel.sched). A call
-that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
+Every timed process call is queued on the kernel's scheduler (vmsim_kernel/kernel/sched.py). A
+call that finds the run queue otherwise empty runs its first quantum at once, in its own handler:
 the scheduler would pick it anyway, and a call of one quantum (a Touch, a small TouchMany)
 then costs no hand-off at all; a call of one quantum by construction (a Touch) on an idle
 scheduler runs through run_alone, without even a task. Everything else is awaited: one
@@ -23,8 +23,7 @@ from typing import Any
 import structlog
 
 from vmsim_kernel import KernelError, Machine
-from vmsim_kernel.entry import one_quantum
-from vmsim_kernel.sched import CallTask, CostNumbers, as_kernel_bug
+from vmsim_kernel.machine import CallTask, CostNumbers, as_kernel_bug
 
 from .errors import CallCancelled, DeadlineExceeded, ShuttingDown
 
@@ -65,24 +64,16 @@ class TaskRunner:
         mprotect ...) and the scheduler is idle: (result, cost numbers); None otherwise (the
         caller then queues it with call()).
 
-        The machine ends up exactly as call() would leave it (Scheduler.run_alone), minus
+        The machine ends up exactly as call() would leave it (Machine.run_at_once), minus
         the CallTask, the generator and the cost objects: the common Touch's path.
 
         Raises:
             KernelError: the call failed (KernelBug, logged, for a defect in it).
         """
-        machine = self._machine
-        work = one_quantum(machine, name)
-        if (
-            work is None
-            or self._closing
-            or not self._sched.idle
-            or (timeout is not None and timeout <= 0)  # call() stops it: DEADLINE_EXCEEDED
-        ):
-            return None
-        thread = machine.kernel.thread_of(pid, tid)
+        if self._closing or (timeout is not None and timeout <= 0):
+            return None  # call() refuses it (UNAVAILABLE) or stops it (DEADLINE_EXCEEDED)
         try:
-            return self._sched.run_alone(thread, work, machine, pid, *args)
+            return self._machine.run_at_once(name, pid, *args, tid=tid)
         except KernelError:
             raise
         except Exception as error:

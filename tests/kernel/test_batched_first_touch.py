@@ -23,12 +23,12 @@ from vmsim_kernel import (
     PROT_WRITE,
     Machine,
     MiB,
-    vmscan,
 )
-from vmsim_kernel import memory as memory_module
-from vmsim_kernel.constants import Gfp
-from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel
-from vmsim_kernel.physmem import PhysicalMemory
+from vmsim_kernel.arch.x86.constants import Gfp
+from vmsim_kernel.mm import memory as memory_module
+from vmsim_kernel.mm import vmscan
+from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.results import Event
 
 RW = PROT_READ | PROT_WRITE

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 
 from vmsim_kernel import PAGE_SIZE, Machine, MiB
-from vmsim_kernel.framemap import FrameUse, frame_map
-from vmsim_kernel.physmem import PageFlag
+from vmsim_kernel.fs.proc.framemap import FrameUse, frame_map
+from vmsim_kernel.mm.physmem import PageFlag
 
 
 def _count(machine: Machine, use: FrameUse) -> int:

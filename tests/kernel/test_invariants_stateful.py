@@ -25,10 +25,10 @@ from vmsim_kernel import (
     Madvise,
     MiB,
 )
-from vmsim_kernel.constants import TASK_SIZE, ZoneType
-from vmsim_kernel.memory import pte_runs
-from vmsim_kernel.page_alloc import WatermarkLevel
-from vmsim_kernel.pgtable import PTE_MAPPED
+from vmsim_kernel.arch.x86.constants import TASK_SIZE, ZoneType
+from vmsim_kernel.arch.x86.pgtable import PTE_MAPPED
+from vmsim_kernel.mm.page_alloc import WatermarkLevel
+from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.results import Event, EventKind
 
 RW = PROT_READ | PROT_WRITE

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from vmsim_kernel import InvalidArgument, Machine, MiB
-from vmsim_kernel.constants import (
+from vmsim_kernel.arch.x86.constants import (
     FIXADDR_TOP,
     LAST_PKMAP,
     PAGE_OFFSET,
@@ -16,7 +16,7 @@ from vmsim_kernel.constants import (
     GiB,
     ZoneType,
 )
-from vmsim_kernel.highmem import (
+from vmsim_kernel.mm.highmem import (
     KM_TYPE_NR,
     AtomicContextViolation,
     Highmem,

@@ -15,8 +15,8 @@ from vmsim_kernel import (
     Machine,
     SegmentationFault,
 )
-from vmsim_kernel.highmem import KernelOops
-from vmsim_kernel.segmentation import GeneralProtectionFault
+from vmsim_kernel.arch.x86.segmentation import GeneralProtectionFault
+from vmsim_kernel.mm.highmem import KernelOops
 
 
 def test_kmalloc_and_vmalloc_show_in_meminfo_and_keep_every_frame_accounted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vmsim_kernel import InvalidArgument
-from vmsim_kernel.segmentation import (
+from vmsim_kernel.arch.x86.segmentation import (
     GDT_ENTRIES,
     GDT_ENTRY_KERNEL_CS,
     GDT_ENTRY_KERNEL_DS,

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
-from vmsim_kernel.constants import PAGE_SIZE, Gfp, ZoneType
-from vmsim_kernel.highmem import KernelOops, kernel_read, kernel_write, pa, va
-from vmsim_kernel.physmem import PageFlag
-from vmsim_kernel.slab import KMALLOC_MAX_SIZE, ZERO_SIZE_PTR, SlabAllocator, calculate_order
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp, ZoneType
+from vmsim_kernel.mm.highmem import KernelOops, kernel_read, kernel_write, pa, va
+from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.slab import KMALLOC_MAX_SIZE, ZERO_SIZE_PTR, SlabAllocator, calculate_order
 
 MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 

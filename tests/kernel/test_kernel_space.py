@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfRange
-from vmsim_kernel.constants import PAGE_OFFSET, PAGE_SIZE, Gfp, ZoneType, high_memory
-from vmsim_kernel.highmem import (
+from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SIZE, Gfp, ZoneType, high_memory
+from vmsim_kernel.mm.highmem import (
     KernelOops,
     kernel_pte_word,
     kernel_read,
@@ -19,11 +19,11 @@ from vmsim_kernel.highmem import (
     pa,
     va,
 )
-from vmsim_kernel.page_alloc import free_page
-from vmsim_kernel.physmem import PageFlag
-from vmsim_kernel.slab import SlabAllocator
-from vmsim_kernel.vmalloc import VmallocSpace
-from vmsim_kernel.vmscan import alloc_page
+from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.slab import SlabAllocator
+from vmsim_kernel.mm.vmalloc import VmallocSpace
+from vmsim_kernel.mm.vmscan import alloc_page
 
 MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 

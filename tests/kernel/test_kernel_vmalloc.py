@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
-from vmsim_kernel.constants import PAGE_SIZE, VMALLOC_END, ZoneType, vmalloc_start
-from vmsim_kernel.highmem import KernelOops, kernel_read, kernel_write, nr_kernel_pagetable_pages
-from vmsim_kernel.physmem import PageFlag
-from vmsim_kernel.vmalloc import VmallocSpace
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, VMALLOC_END, ZoneType, vmalloc_start
+from vmsim_kernel.mm.highmem import KernelOops, kernel_read, kernel_write, nr_kernel_pagetable_pages
+from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.vmalloc import VmallocSpace
 
 MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 

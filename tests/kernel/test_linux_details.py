@@ -19,9 +19,9 @@ from vmsim_kernel import (
     ProcessKilled,
     SegmentationFault,
 )
-from vmsim_kernel.constants import PAGE_OFFSET, PAGE_SIZE, Prot
-from vmsim_kernel.highmem import kernel_walk
-from vmsim_kernel.oom_kill import oom_badness
+from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SIZE, Prot
+from vmsim_kernel.mm.highmem import kernel_walk
+from vmsim_kernel.mm.oom_kill import oom_badness
 from vmsim_kernel.results import Event, EventKind
 
 RW = 3

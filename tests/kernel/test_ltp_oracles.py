@@ -13,7 +13,7 @@ import pytest
 from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import Machine, MiB, OomKilled, OutOfMemory, OvercommitMode
-from vmsim_kernel.constants import PAGE_SIZE
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE
 
 RW = 3
 ANON_PRIVATE = 0x22

@@ -11,11 +11,11 @@ import pytest
 from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import Machine
-from vmsim_kernel.constants import PAGE_SIZE, Gfp, GiB, MiB, ZoneType
-from vmsim_kernel.page_alloc import PageAllocator, WatermarkLevel, free_page
-from vmsim_kernel.physmem import PhysicalMemory
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp, GiB, MiB, ZoneType
+from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel, free_page
+from vmsim_kernel.mm.physmem import PhysicalMemory
+from vmsim_kernel.mm.vmscan import alloc_page, pgdat_balanced
 from vmsim_kernel.results import Event, EventKind
-from vmsim_kernel.vmscan import alloc_page, pgdat_balanced
 
 RW = 3
 ANON_PRIVATE = 0x22

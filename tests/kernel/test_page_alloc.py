@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmsim_kernel.constants import MAX_ORDER, PAGE_SIZE, Gfp, GiB, MiB, ZoneType
+from vmsim_kernel.arch.x86.constants import MAX_ORDER, PAGE_SIZE, Gfp, GiB, MiB, ZoneType
 from vmsim_kernel.errors import KernelBug
-from vmsim_kernel.page_alloc import FreeArea, PageAllocator, WatermarkLevel, Zone
-from vmsim_kernel.physmem import PageFlag, PhysicalMemory
+from vmsim_kernel.mm.page_alloc import FreeArea, PageAllocator, WatermarkLevel, Zone
+from vmsim_kernel.mm.physmem import PageFlag, PhysicalMemory
 
 BootAllocator = Callable[..., PageAllocator]
 

@@ -15,9 +15,9 @@ import pytest
 from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import Machine
-from vmsim_kernel.constants import PAGE_SIZE, GiB, MiB
-from vmsim_kernel.layout import format_layout_block, plan_boot, virtual_layout
-from vmsim_kernel.vmstat import VMSTAT_EVENT_NAMES, VmEvents
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
+from vmsim_kernel.arch.x86.layout import format_layout_block, plan_boot, virtual_layout
+from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES, VmEvents
 
 DATA = Path(__file__).parent / "data"
 RW = 3

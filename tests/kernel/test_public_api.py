@@ -90,7 +90,7 @@ def test_replay_loads_the_replay_code_and_not_the_machine() -> None:
     # A fresh interpreter: this one has long imported everything.
     script = (
         "import sys\n"
-        "import vmsim_kernel.replay\n"
+        "import vmsim_teach.replay\n"
         "from vmsim_kernel import replay\n"
         "print(callable(replay), sorted(m for m in sys.modules if m.startswith('vmsim_kernel.')))"
     )
@@ -100,4 +100,4 @@ def test_replay_loads_the_replay_code_and_not_the_machine() -> None:
     is_function, modules = done.stdout.split(" ", 1)
     assert is_function == "True"  # the function, not its submodule of the same name
     assert "vmsim_kernel.machine" not in modules
-    assert "vmsim_kernel.layout" not in modules
+    assert "vmsim_kernel.arch.x86.layout" not in modules

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmsim_kernel import InvalidArgument, ReplacementPolicy, parse_trace, replay
-from vmsim_kernel.policies import ClockPolicy, TwoListPolicy, make_policy
+from vmsim_kernel.mm.policies import ClockPolicy, TwoListPolicy, make_policy
 
 CLASSIC = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
 BELADY = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5]

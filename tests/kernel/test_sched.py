@@ -26,12 +26,10 @@ from vmsim_kernel import (
     MiB,
     ProcessState,
 )
-from vmsim_kernel.entry import one_quantum
+from vmsim_kernel.entry import SYSCALL_TABLE
 from vmsim_kernel.journal import replay_journal
-from vmsim_kernel.lock_experiment import run_experiment
-from vmsim_kernel.locks import BusyIntervals, LockHolds, LockRegistry
-from vmsim_kernel.memory import BATCHED_TOUCHES_PER_FAULT
-from vmsim_kernel.sched import (
+from vmsim_kernel.kernel.locks import BusyIntervals, LockHolds, LockRegistry
+from vmsim_kernel.kernel.sched import (
     MAX_QUANTUM_ADDRESSES,
     MIN_QUANTUM_ADDRESSES,
     QUANTUM_FAULTS,
@@ -40,7 +38,9 @@ from vmsim_kernel.sched import (
     WAKEUP_WAIT_QUANTA,
     TaskState,
 )
-from vmsim_kernel.timing import CostModel, SimThread
+from vmsim_kernel.kernel.time import CostModel, SimThread
+from vmsim_kernel.mm.memory import BATCHED_TOUCHES_PER_FAULT
+from vmsim_teach.lock_experiment import run_experiment
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
@@ -429,8 +429,8 @@ def _touch_sequence(fast: bool) -> tuple[list[Any], Machine, list[Any]]:
     events: list[Any] = []
     machine.add_event_listener(events.append)
     sched = machine.sched
-    once = one_quantum(machine, "touch")
-    assert once is not None
+    once = SYSCALL_TABLE["touch"].work
+    assert SYSCALL_TABLE["touch"].one_quantum
     pids = [machine.spawn("a"), machine.spawn("b")]
     bases = [machine.mmap(pid, 0, 3 * 8 * MiB, RW, ANON) for pid in pids]
     outcomes: list[Any] = []

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmsim_kernel.constants import GiB, MiB
+from vmsim_kernel.arch.x86.constants import GiB, MiB
 from vmsim_kernel.errors import KernelBug
-from vmsim_kernel.swap import (
+from vmsim_kernel.mm.swap import (
     MAX_SWAP_OFFSET,
     PROC_SWAPS_HEADER,
     SWAPFILE_CLUSTER,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vmsim_kernel import PAGE_SIZE, MiB
-from vmsim_kernel.swap import SwapDevice, SwapIo
+from vmsim_kernel.mm.swap import SwapDevice, SwapIo
 
 
 class CountingIo(SwapIo):

@@ -27,10 +27,10 @@ from vmsim_kernel import (
     Signal,
 )
 from vmsim_kernel.errors import SwapIoError
-from vmsim_kernel.physmem import PageFlag
-from vmsim_kernel.printk import RATELIMIT_BURST, RATELIMIT_INTERVAL_NS, KernelLog, LogLevel
-from vmsim_kernel.swap import SWAP_MAGIC, SwapDevice, SwapIo
-from vmsim_kernel.vmscan import PageoutResult, pageout
+from vmsim_kernel.kernel.printk import RATELIMIT_BURST, RATELIMIT_INTERVAL_NS, KernelLog, LogLevel
+from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.swap import SWAP_MAGIC, SwapDevice, SwapIo
+from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS

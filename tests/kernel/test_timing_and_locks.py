@@ -15,7 +15,7 @@ from vmsim_kernel import (
     MiB,
 )
 from vmsim_kernel.journal import replay_journal
-from vmsim_kernel.timing import CostModel, TlbModel
+from vmsim_kernel.kernel.time import CostModel, TlbModel
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS

@@ -18,7 +18,7 @@ import pytest
 from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import Machine
-from vmsim_kernel.constants import PAGE_SIZE, Madvise, MiB
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Madvise, MiB
 from vmsim_kernel.results import FaultResult
 
 RW = 3

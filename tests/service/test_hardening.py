@@ -30,7 +30,7 @@ import vmsim
 from vmsim.cli import app
 from vmsim_kernel import InvalidArgument as KernelInvalidArgument
 from vmsim_kernel import ProcessState
-from vmsim_kernel.swap import SwapIo
+from vmsim_kernel.mm.swap import SwapIo
 from vmsim_proto.v1 import (
     inspect_pb2,
     inspect_pb2_grpc,

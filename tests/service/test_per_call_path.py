@@ -24,7 +24,7 @@ from vmsim_kernel import (
     MachineConfig,
     MiB,
 )
-from vmsim_kernel.sched import MIN_QUANTUM_ADDRESSES
+from vmsim_kernel.kernel.sched import MIN_QUANTUM_ADDRESSES
 from vmsim_server import observability
 from vmsim_server.runner import TaskRunner
 

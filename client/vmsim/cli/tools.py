@@ -59,10 +59,10 @@ def locks(
 ) -> None:
     """Spinlock versus sleeping lock, with numbers from lock_stat (deterministic for a seed).
 
-    Runs the kernel's experiment (vmsim_kernel.lock_experiment) in a child process, as
+    Runs the kernel's experiment (vmsim_teach.lock_experiment) in a child process, as
     `vmsim server` does; exits 1 if the textbook ordering did not hold.
     """
-    command = [sys.executable, "-m", "vmsim_kernel.lock_experiment", "--seed", str(seed)]
+    command = [sys.executable, "-m", "vmsim_teach.lock_experiment", "--seed", str(seed)]
     os.execv(sys.executable, [*command, *(["--json"] if as_json else [])])
 
 

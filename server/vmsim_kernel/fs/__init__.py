@@ -1,0 +1,1 @@
+"""File systems, as Linux's fs/: only /proc is simulated."""

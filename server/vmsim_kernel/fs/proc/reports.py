@@ -1,0 +1,739 @@
+"""The /proc reports: meminfo, vmstat, zoneinfo, swaps and per-process maps, smaps, status.
+
+Models fs/proc/meminfo.c, mm/vmstat.c (vmstat, zoneinfo), mm/swapfile.c (swaps),
+fs/proc/task_mmu.c (maps, smaps) and fs/proc/array.c (status). The numbers are
+computed from the machine's state each time; nothing here is cached.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from vmsim_kernel.arch.x86.constants import (
+    FIXADDR_TOP,
+    LAST_PKMAP,
+    PAGE_OFFSET,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PKMAP_BASE,
+    TASK_SIZE,
+    VMALLOC_END,
+    MiB,
+    ZoneType,
+    high_memory,
+    vmalloc_start,
+)
+from vmsim_kernel.arch.x86.layout import format_layout_block, format_memblock, virtual_layout
+from vmsim_kernel.arch.x86.pgtable import (
+    PTE_ACCESSED,
+    PTE_DIRTY,
+    PTE_MAPPED,
+    PTE_PRESENT,
+    pde_index,
+    pgd_words,
+)
+from vmsim_kernel.errors import KernelBug
+from vmsim_kernel.mm.highmem import FIXADDR_START, nr_kernel_pagetable_pages
+from vmsim_kernel.mm.oom_kill import oom_score
+from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.unmap import pte_runs
+from vmsim_kernel.mm.vma import MmStruct, Vma
+from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES
+from vmsim_kernel.results import ProcessInfo, VmaInfo, ZoneInfo
+
+if TYPE_CHECKING:
+    from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.process import Task
+
+__all__ = [
+    "check_invariants",
+    "format_layout",
+    "format_maps",
+    "format_meminfo",
+    "format_smaps",
+    "format_stat",
+    "format_status",
+    "format_swaps",
+    "format_vmstat",
+    "format_zoneinfo",
+    "layout",
+    "meminfo",
+    "process_info",
+    "swaps",
+    "vma_info",
+    "vmstat",
+    "zoneinfo",
+]
+
+_P = PTE_PRESENT
+_A = PTE_ACCESSED
+_D = PTE_DIRTY
+
+
+def _kb(pages: int) -> int:
+    return pages * (PAGE_SIZE // 1024)
+
+
+def _lru_sizes(kernel: Kernel) -> tuple[list[int], list[int]]:
+    """(active pfns, inactive pfns) of user pages; policies without two lists report all inactive."""
+    snapshot = kernel.policy.snapshot()
+    if "active" in snapshot:
+        return snapshot["active"], snapshot.get("inactive", [])
+    everything = [pfn for pfns in snapshot.values() for pfn in pfns]
+    return [], everything
+
+
+def _nr_swapcache(kernel: Kernel) -> int:
+    return int(np.count_nonzero(kernel.physmem.flags & np.uint32(PageFlag.SWAPCACHE)))
+
+
+def _nr_shmem(kernel: Kernel) -> int:
+    """Shmem pages (NR_SHMEM): MAP_SHARED anonymous memory, swap-backed but not PageAnon."""
+    flags = kernel.physmem.flags
+    backed = (flags & np.uint32(PageFlag.SWAPBACKED)) != 0
+    return int(np.count_nonzero(backed & ((flags & np.uint32(PageFlag.ANON)) == 0)))
+
+
+def _nr_pagetable_pages(kernel: Kernel) -> int:
+    """User page tables, one page directory per live process, and the kernel page tables made
+    after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
+    user = sum(task.mm.nr_ptes + 1 for task in kernel.tasks.values() if task.alive)
+    return user + nr_kernel_pagetable_pages(kernel)
+
+
+def _nr_kernel_pages(kernel: Kernel) -> int:
+    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas."""
+    slab = kernel.slab
+    return slab.nr_slab_pages + slab.nr_large_kmalloc_pages + kernel.vmalloc_space.nr_vmalloc_pages
+
+
+def meminfo(kernel: Kernel) -> dict[str, int]:
+    """/proc/meminfo in kB, in Linux's order."""
+    allocator = kernel.allocator
+    zones = allocator.zones
+    high = zones[ZoneType.HIGHMEM]
+    low_total = sum(z.managed_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
+    low_free = sum(z.nr_free_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
+    free = allocator.nr_free_pages()
+    reserve = allocator.totalreserve_pages()
+    active, inactive = _lru_sizes(kernel)
+    shmem = _nr_shmem(kernel)
+    swap = kernel.swap
+    swap_total = swap.nr_usable_slots if swap else 0
+    swap_free = swap_total - (swap.inuse_pages if swap else 0)
+    return {
+        "MemTotal": _kb(kernel.nr_managed_pages),
+        "MemFree": _kb(free),
+        "MemAvailable": _kb(max(0, free - reserve)),
+        "Buffers": 0,
+        "Cached": _kb(shmem),  # shmem pages are page cache
+        "SwapCached": _kb(_nr_swapcache(kernel)),
+        "Active": _kb(len(active)),
+        "Inactive": _kb(len(inactive)),
+        "Active(anon)": _kb(len(active)),
+        "Inactive(anon)": _kb(len(inactive)),
+        "Active(file)": 0,
+        "Inactive(file)": 0,
+        "Unevictable": 0,
+        "Mlocked": 0,
+        "HighTotal": _kb(high.managed_pages),
+        "HighFree": _kb(high.nr_free_pages),
+        "LowTotal": _kb(low_total),
+        "LowFree": _kb(low_free),
+        "SwapTotal": _kb(swap_total),
+        "SwapFree": _kb(swap_free),
+        "Zswap": 0,
+        "Zswapped": 0,
+        "Dirty": 0,
+        "Writeback": 0,
+        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - shmem),
+        "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
+        "Shmem": _kb(shmem),
+        "KReclaimable": 0,
+        "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
+        "SReclaimable": 0,
+        "SUnreclaim": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
+        "KernelStack": 0,
+        "PageTables": _kb(_nr_pagetable_pages(kernel)),
+        "SecPageTables": 0,
+        "NFS_Unstable": 0,
+        "Bounce": 0,
+        "WritebackTmp": 0,
+        "CommitLimit": _kb(kernel.commit_limit_pages),
+        "Committed_AS": _kb(kernel.committed_pages),
+        "VmallocTotal": (VMALLOC_END - vmalloc_start(kernel.nr_lowmem_frames)) // 1024,
+        "VmallocUsed": kernel.vmalloc_space.used_bytes // 1024,
+        "VmallocChunk": 0,  # Linux prints 0 since 5.3 (finding the chunk took the vmap lock)
+        "Percpu": 0,
+        "HardwareCorrupted": 0,
+        "AnonHugePages": 0,
+        "ShmemHugePages": 0,
+        "ShmemPmdMapped": 0,
+        "FileHugePages": 0,
+        "FilePmdMapped": 0,
+        "DirectMap4k": _kb(kernel.nr_lowmem_frames - kernel.nr_direct_map_4m_chunks * 1024),
+        "DirectMap4M": _kb(kernel.nr_direct_map_4m_chunks * 1024),
+    }
+
+
+def _kb_line(name: str, value: int) -> str:
+    """One "Name:      1234 kB" line (show_val_kb, SEQ_PUT_DEC): the label padded to 16 and the
+    number to 8, so that the numbers end in column 24; a longer label keeps one space and
+    takes it from the number's width ("Private_Hugetlb: %7lu", "HardwareCorrupted: %5lu")."""
+    label = f"{name}:"
+    if len(label) < 16:
+        return f"{label.ljust(16)}{value:>8} kB"
+    return f"{label} {value:>{max(1, 23 - len(label))}} kB"
+
+
+# The hugetlb block (hugetlb_report_meminfo) sits between FilePmdMapped and DirectMap4k;
+# there are no huge pages here, and a huge page of non-PAE x86 is 4 MiB.
+_HUGETLB_LINES = (
+    "HugePages_Total:       0\n"
+    "HugePages_Free:        0\n"
+    "HugePages_Rsvd:        0\n"
+    "HugePages_Surp:        0\n"
+    "Hugepagesize:       4096 kB\n"
+    "Hugetlb:               0 kB\n"
+)
+
+
+def format_meminfo(kernel: Kernel) -> str:
+    """/proc/meminfo text, line for line as fs/proc/meminfo.c prints it on i386."""
+    lines = []
+    for name, value in meminfo(kernel).items():
+        if name == "DirectMap4k":
+            lines.append(_HUGETLB_LINES)
+        lines.append(_kb_line(name, value) + "\n")
+    return "".join(lines)
+
+
+def _dirty_thresholds(kernel: Kernel) -> tuple[int, int]:
+    """(nr_dirty_threshold, nr_dirty_background_threshold): vm.dirty_ratio 20 and
+    vm.dirty_background_ratio 10 percent of the dirtyable memory, which is free low memory
+    above the reserves (vm.highmem_is_dirtyable 0), as global_dirty_limits computes them."""
+    allocator = kernel.allocator
+    dirtyable = max(
+        0,
+        sum(z.nr_free_pages for z in allocator.zones if z.zone_type is not ZoneType.HIGHMEM)
+        - allocator.totalreserve_pages(),
+    )
+    return dirtyable * 20 // 100, dirtyable * 10 // 100
+
+
+def vmstat(kernel: Kernel) -> dict[str, int]:
+    """/proc/vmstat: every line a 6.1 i386 kernel prints, in its order (vmstat.VMSTAT_EVENT_NAMES)."""
+    active, inactive = _lru_sizes(kernel)
+    slab = kernel.slab
+    shmem = _nr_shmem(kernel)
+    dirty_threshold, dirty_background_threshold = _dirty_thresholds(kernel)
+    values = {
+        "nr_free_pages": kernel.allocator.nr_free_pages(),
+        "nr_zone_inactive_anon": len(inactive),
+        "nr_zone_active_anon": len(active),
+        "nr_inactive_anon": len(inactive),
+        "nr_active_anon": len(active),
+        "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
+        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - shmem,
+        "nr_mapped": shmem,
+        "nr_file_pages": shmem,
+        "nr_shmem": shmem,
+        "nr_page_table_pages": _nr_pagetable_pages(kernel),
+        "nr_swapcached": _nr_swapcache(kernel),
+        "nr_dirty_threshold": dirty_threshold,
+        "nr_dirty_background_threshold": dirty_background_threshold,
+    } | kernel.vm_events.as_dict()
+    return {name: values.get(name, 0) for name in VMSTAT_EVENT_NAMES}
+
+
+def format_vmstat(kernel: Kernel) -> str:
+    """/proc/vmstat text: "name value" lines."""
+    return "".join(f"{k} {v}\n" for k, v in vmstat(kernel).items())
+
+
+def zoneinfo(kernel: Kernel) -> list[ZoneInfo]:
+    """Per-zone numbers, all three zones (empty ones with zero pages)."""
+    allocator = kernel.allocator
+    active, inactive = _lru_sizes(kernel)
+    zone_ids = [zone.zone_type for zone in allocator.zones]
+    per_zone_active = [0] * len(zone_ids)
+    per_zone_inactive = [0] * len(zone_ids)
+    for pfns, counts in ((active, per_zone_active), (inactive, per_zone_inactive)):
+        for pfn in pfns:
+            counts[allocator.zone_of(pfn).zone_type] += 1
+    result = []
+    for zone in allocator.zones:
+        result.append(
+            ZoneInfo(
+                name=zone.name,
+                start_pfn=zone.start_pfn,
+                spanned=zone.end_pfn - zone.start_pfn,
+                present=zone.present_pages,
+                managed=zone.managed_pages,
+                free=zone.nr_free_pages,
+                min=zone.watermark_min,
+                low=zone.watermark_low,
+                high=zone.watermark_high,
+                free_area=tuple(area.nr_free for area in zone.free_area),
+                counters={
+                    "nr_free_pages": zone.nr_free_pages,
+                    "nr_zone_inactive_anon": per_zone_inactive[zone.zone_type],
+                    "nr_zone_active_anon": per_zone_active[zone.zone_type],
+                },
+                protection=_protection(zone.lowmem_reserve),
+            )
+        )
+    return result
+
+
+# The node counters zoneinfo prints under "per-node stats", and the zone counters after
+# "protection:", in the order of a 6.1 kernel (node_stat_item, zone_stat_item).
+# vmstat prints each as one run of its lines, in the same order: one list for both.
+_NODE_STAT_NAMES = VMSTAT_EVENT_NAMES[
+    VMSTAT_EVENT_NAMES.index("nr_inactive_anon") : VMSTAT_EVENT_NAMES.index("nr_swapcached") + 1
+]
+_ZONE_STAT_NAMES = VMSTAT_EVENT_NAMES[: VMSTAT_EVENT_NAMES.index("nr_free_cma") + 1]
+
+
+def _protection(lowmem_reserve: list[int]) -> tuple[int, ...]:
+    """The protection columns: one per zone type, the empty ZONE_MOVABLE's equal to HighMem's."""
+    return (*lowmem_reserve, lowmem_reserve[-1])
+
+
+def _pageset_batch(managed_pages: int) -> int:
+    """zone_batchsize: pages moved per refill of a per-CPU list (at least 1)."""
+    batch = min(managed_pages >> 10, (1 * MiB) // PAGE_SIZE) // 4
+    batch = max(batch, 1)
+    return max(1, (1 << ((batch + batch // 2).bit_length() - 1)) - 1)
+
+
+def _stat_threshold(managed_pages: int, nr_cpus: int) -> int:
+    """calculate_normal_threshold: per-CPU counter drift allowed before folding."""
+    mem = managed_pages >> (27 - PAGE_SHIFT)
+    return min(125, 2 * nr_cpus.bit_length() * (1 + mem.bit_length()))
+
+
+def format_zoneinfo(kernel: Kernel) -> str:
+    """/proc/zoneinfo text as zoneinfo_show_print writes it: the node's counters with the
+    first populated zone, then each zone (DMA, Normal, HighMem and the empty Movable) with
+    its marks, `protection:` (lowmem_reserve per classzone), counters and per-CPU pagesets.
+
+    The simulator keeps no per-CPU free lists, so each pageset's count is 0; its high and
+    batch are the sizes Linux would give it."""
+    node = vmstat(kernel) | kernel.vm_events.as_dict()
+    allocator = kernel.allocator
+    nr_cpus = kernel.config.nr_cpus
+    out: list[str] = []
+    printed_node = False
+    highmem_populated = not allocator.zones[ZoneType.HIGHMEM].is_empty
+    for zone, info in zip(allocator.zones, zoneinfo(kernel), strict=True):
+        out.append(f"Node 0, zone {zone.name:>8}")
+        if zone.present_pages and not printed_node:
+            printed_node = True
+            out.append("  per-node stats")
+            out += [f"      {name:<12} {node.get(name, 0)}" for name in _NODE_STAT_NAMES]
+        out += _zone_header(
+            zone.nr_free_pages,
+            zone.watermark_min,
+            zone.watermark_low,
+            zone.watermark_high,
+            info.spanned,
+            zone.present_pages,
+            zone.managed_pages,
+            zone.lowmem_reserve,
+        )
+        if not zone.present_pages:
+            continue
+        out += [f"      {name:<12} {info.counters.get(name, 0)}" for name in _ZONE_STAT_NAMES]
+        out.append("  pagesets")
+        batch = _pageset_batch(zone.managed_pages)
+        high = max(zone.watermark_low // nr_cpus, batch * 4)
+        for cpu in range(nr_cpus):
+            out += [
+                f"    cpu: {cpu}",
+                "              count: 0",
+                f"              high:  {high}",
+                f"              batch: {batch}",
+            ]
+        out.append(f"  vm stats threshold: {_stat_threshold(zone.managed_pages, nr_cpus)}")
+        out.append("  node_unreclaimable:  0")
+        out.append(f"  start_pfn:           {zone.start_pfn}")
+    # ZONE_MOVABLE exists but is empty; its marks are the highmem clamp when it would take
+    # its pages from HighMem.
+    movable_mark = 32 if highmem_populated else 0
+    out.append(f"Node 0, zone {'Movable':>8}")
+    out += _zone_header(0, movable_mark, movable_mark, movable_mark, 0, 0, 0, [0, 0, 0])
+    return "\n".join(out) + "\n"
+
+
+def _zone_header(
+    free: int,
+    low_min: int,
+    low: int,
+    high: int,
+    spanned: int,
+    present: int,
+    managed: int,
+    lowmem_reserve: list[int],
+) -> list[str]:
+    protection = ", ".join(str(v) for v in _protection(lowmem_reserve))
+    return [
+        f"  pages free     {free}",
+        "        boost    0",
+        f"        min      {low_min}",
+        f"        low      {low}",
+        f"        high     {high}",
+        f"        spanned  {spanned}",
+        f"        present  {present}",
+        f"        managed  {managed}",
+        "        cma      0",
+        f"        protection: ({protection})",
+    ]
+
+
+def swaps(kernel: Kernel) -> list[dict[str, str | int]]:
+    """/proc/swaps rows."""
+    swap = kernel.swap
+    if swap is None:
+        return []
+    return [
+        {
+            "filename": swap.path,
+            "type": "file",
+            "size_kb": swap.size_kb,
+            "used_kb": swap.used_kb,
+            "priority": swap.priority,
+        }
+    ]
+
+
+def format_swaps(kernel: Kernel) -> str:
+    """/proc/swaps text."""
+    if kernel.swap is None:
+        return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+    return kernel.swap.proc_swaps()
+
+
+def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+    """Which PTEs map a page of the process's own: present and not the shared zero page."""
+    present: npt.NDArray[np.bool_] = (entries & np.uint32(PTE_MAPPED)) != 0
+    own: npt.NDArray[np.bool_] = (entries >> np.uint32(PAGE_SHIFT)) != np.uint32(kernel.zero_pfn)
+    return present & own
+
+
+def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
+    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range)."""
+    rss = swap = referenced = dirty = shared = 0
+    pss_pages = 0.0
+    ram32 = kernel.ram32
+    mapcount = kernel.physmem.mapcount
+    for _va, first, count in pte_runs(kernel, mm, vma.start, vma.end):
+        entries = ram32[first : first + count]
+        present = _present_own_pages(kernel, entries)
+        rss += int(present.sum())
+        swap += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
+        referenced += int(np.count_nonzero(entries[present] & np.uint32(_A)))
+        dirty += int(np.count_nonzero(entries[present] & np.uint32(_D)))
+        counts = mapcount[(entries[present] >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
+        shared += int(np.count_nonzero(counts > 1))
+        pss_pages += float((1.0 / np.maximum(counts, 1)).sum())
+    private = rss - shared
+    return VmaInfo(
+        start=vma.start,
+        end=vma.end,
+        perms=vma.perms,
+        name=vma.kind,
+        rss=rss * PAGE_SIZE,
+        swap=swap * PAGE_SIZE,
+        anonymous=0 if vma.shared else rss * PAGE_SIZE,  # shmem pages are not Anonymous
+        referenced=referenced * PAGE_SIZE,
+        shared_clean=0,
+        shared_dirty=shared * PAGE_SIZE,
+        private_clean=max(0, private - min(dirty, private)) * PAGE_SIZE,
+        private_dirty=min(dirty, private) * PAGE_SIZE,
+        pss=int(pss_pages * PAGE_SIZE),
+    )
+
+
+def _maps_line(info: VmaInfo) -> str:
+    """One maps line; the name column starts at 49 as seq_pad pads it on 32-bit."""
+    prefix = f"{info.start:08x}-{info.end:08x} {info.perms} 00000000 00:00 0 "
+    return prefix.ljust(48) + " " + info.name if info.name else prefix
+
+
+def format_maps(kernel: Kernel, task: Task) -> str:
+    """/proc/<pid>/maps text."""
+    return "".join(_maps_line(vma_info(kernel, task.mm, vma)) + "\n" for vma in task.mm)
+
+
+def _vm_flags(vma: Vma) -> str:
+    flags = []
+    flags += ["rd"] if vma.prot & 1 else []
+    flags += ["wr"] if vma.prot & 2 else []
+    flags += ["ex"] if vma.prot & 4 else []
+    flags += ["sh"] if vma.shared else []
+    flags += ["mr", "mw", "me"]
+    flags += ["ms"] if vma.shared else []
+    flags += ["gd"] if vma.grows_down else []
+    flags += ["ac"] if vma.accounted else []
+    return " ".join(flags)
+
+
+def format_smaps(kernel: Kernel, task: Task) -> str:
+    """/proc/<pid>/smaps text."""
+    out = []
+    for vma in task.mm:
+        info = vma_info(kernel, task.mm, vma)
+        out.append(_maps_line(info))
+        for name, value in (
+            ("Size", (vma.end - vma.start) // 1024),
+            ("KernelPageSize", 4),
+            ("MMUPageSize", 4),
+            ("Rss", info.rss // 1024),
+            ("Pss", info.pss // 1024),
+            ("Pss_Dirty", info.private_dirty // 1024 + info.shared_dirty // 1024),
+            ("Shared_Clean", info.shared_clean // 1024),
+            ("Shared_Dirty", info.shared_dirty // 1024),
+            ("Private_Clean", info.private_clean // 1024),
+            ("Private_Dirty", info.private_dirty // 1024),
+            ("Referenced", info.referenced // 1024),
+            ("Anonymous", info.anonymous // 1024),
+            ("LazyFree", 0),
+            ("AnonHugePages", 0),
+            ("ShmemPmdMapped", 0),
+            ("FilePmdMapped", 0),
+            ("Shared_Hugetlb", 0),
+            ("Private_Hugetlb", 0),
+            ("Swap", info.swap // 1024),
+            ("SwapPss", info.swap // 1024),
+            ("Locked", 0),
+        ):
+            out.append(_kb_line(name, value))
+        out.append(f"{'THPeligible:':<16}{0:>8}")
+        out.append(f"VmFlags: {_vm_flags(vma)} ")  # each mnemonic is followed by a space
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def process_info(kernel: Kernel, task: Task) -> ProcessInfo:
+    """Status of one process (live or zombie): /proc/<pid>/status and stat in one record."""
+    mm = task.mm
+    times = task.cpu_times()
+    death = task.death
+    return ProcessInfo(
+        pid=task.pid,
+        name=task.name,
+        state=task.state,
+        vm_size=mm.total_vm_pages * PAGE_SIZE if task.alive else 0,
+        vm_rss=mm.rss * PAGE_SIZE,
+        vm_swap=mm.swap_entries * PAGE_SIZE,
+        vm_pte=mm.nr_ptes * PAGE_SIZE,
+        vm_peak=mm.hiwater_vm * PAGE_SIZE,
+        vm_hwm=mm.hiwater_rss * PAGE_SIZE,
+        minor_faults=task.min_flt,
+        major_faults=task.maj_flt,
+        oom_score_adj=task.oom_score_adj,
+        oom_score=oom_score(task, kernel.oom_totalpages),
+        killed_by=death.signal if death else None,
+        kill_address=death.address if death else None,
+        kill_reason=death.reason if death else None,
+        nr_threads=len(task.threads),
+        user_ns=times.user_ns,
+        system_ns=times.system_ns,
+        iowait_ns=times.iowait_ns,
+        lock_wait_ns=times.lock_wait_ns,
+    )
+
+
+def format_status(kernel: Kernel, task: Task) -> str:
+    """/proc/<pid>/status text (the memory lines and the identity lines around them)."""
+    info = process_info(kernel, task)
+    state = "R (running)" if task.alive else "Z (zombie)"
+    stack = task.mm.stack_vma()
+    data_kb = (
+        sum(v.end - v.start for v in task.mm if not v.shared and v.writable and not v.grows_down)
+        // 1024
+    )
+
+    def kb(name: str, value: int) -> str:
+        return f"{name}:\t{value // 1024:>8} kB"
+
+    lines = [
+        f"Name:\t{task.name}",
+        "Umask:\t0022",
+        f"State:\t{state}",
+        f"Tgid:\t{task.pid}",
+        "Ngid:\t0",
+        f"Pid:\t{task.pid}",
+        "PPid:\t1",
+        "TracerPid:\t0",
+        "Uid:\t1000\t1000\t1000\t1000",
+        "Gid:\t1000\t1000\t1000\t1000",
+        "FDSize:\t64",
+        "Groups:\t1000",
+        kb("VmPeak", info.vm_peak),
+        kb("VmSize", info.vm_size),
+        kb("VmLck", 0),
+        kb("VmPin", 0),
+        kb("VmHWM", info.vm_hwm),
+        kb("VmRSS", info.vm_rss),
+        kb("RssAnon", task.mm.rss_anon * PAGE_SIZE),
+        kb("RssFile", 0),
+        kb("RssShmem", task.mm.rss_shmem * PAGE_SIZE),
+        kb("VmData", data_kb * 1024),
+        kb("VmStk", (stack.end - stack.start) if stack else 0),
+        kb("VmExe", 0),
+        kb("VmLib", 0),
+        kb("VmPTE", info.vm_pte),
+        kb("VmSwap", info.vm_swap),
+        f"Threads:\t{len(task.threads) if task.alive else 1}",
+        f"SigQ:\t0/{kernel.config.max_processes}",
+        f"voluntary_ctxt_switches:\t{task.maj_flt}",
+        "nonvoluntary_ctxt_switches:\t0",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def check_invariants(kernel: Kernel) -> None:
+    """Raise KernelBug unless frames, mappings, page tables, swap slots and commit add up."""
+    kernel.allocator.check_invariants()
+    kernel.slab.check_invariants()
+    kernel.vmalloc_space.check_invariants()
+    if kernel.swap is not None:
+        kernel.swap.check_invariants()
+    live = [task for task in kernel.tasks.values() if task.alive]
+    managed = kernel.nr_managed_pages
+    free = kernel.allocator.nr_free_pages()
+    mapped = kernel.rmap.nr_mapped_pages()
+    # Pages read ahead into the swap cache: on the LRU, mapped by nobody yet.
+    cached = [
+        pfn
+        for pfn in (kernel.swap.cache.values() if kernel.swap is not None else ())
+        if not kernel.rmap.is_mapped(pfn)
+    ]
+    tables = _nr_pagetable_pages(kernel)
+    kernel_pages = _nr_kernel_pages(kernel)
+    if free + mapped + len(cached) + tables + kernel_pages != managed:
+        raise KernelBug(
+            f"frames: free {free} + user {mapped} + swap cache {len(cached)} + page tables "
+            f"{tables} + kernel {kernel_pages} != managed {managed}"
+        )
+    if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
+        raise KernelBug("sum of RSS differs from the sum of mapcounts")
+    if len(kernel.policy) != mapped + len(cached) or not all(
+        pfn in kernel.policy for pfn in cached
+    ):
+        raise KernelBug(
+            f"policy tracks {len(kernel.policy)} pages but {mapped} are mapped "
+            f"and {len(cached)} read ahead"
+        )
+    for pfn, mappings in kernel.rmap.items():
+        owners = {id(m.mm) for m in mappings}
+        if len(owners) > 1:
+            vmas = [m.mm.find_vma(m.address) for m in mappings]
+            if not all(v is not None and v.shared for v in vmas):
+                raise KernelBug(f"pfn {pfn} is mapped privately by {len(owners)} processes")
+        for mapping in mappings:
+            if kernel.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
+                kernel.ram_words[mapping.pte_word] & PTE_MAPPED
+            ):
+                raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
+    swap_refs = _nr_swapcache(kernel)
+    committed = 0
+    for task in live:
+        mm = task.mm
+        committed += mm.committed_pages
+        present = swapped = 0
+        for _va, first, count in pte_runs(kernel, mm, 0, TASK_SIZE):
+            entries = kernel.ram32[first : first + count]
+            present += int(_present_own_pages(kernel, entries).sum())
+            swapped += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
+        if present != mm.rss or swapped != mm.swap_entries:
+            raise KernelBug(
+                f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "
+                f"counters say {mm.rss} and {mm.swap_entries}"
+            )
+        user_pdes = kernel.ram32[pgd_words(mm.pgd_pfn)][: pde_index(TASK_SIZE)]
+        nr_tables = int(np.count_nonzero(user_pdes & np.uint32(_P)))
+        if nr_tables != mm.nr_ptes:
+            raise KernelBug(f"pid {task.pid}: {nr_tables} page tables but nr_ptes {mm.nr_ptes}")
+        swap_refs += swapped
+    if kernel.swap is not None and int(kernel.swap.swap_map.sum()) != swap_refs:
+        raise KernelBug(
+            f"swap map counts {int(kernel.swap.swap_map.sum())} references, found {swap_refs}"
+        )
+    if committed != kernel.committed_pages:
+        raise KernelBug(f"Committed_AS {kernel.committed_pages} != sum over processes {committed}")
+
+
+def layout(kernel: Kernel) -> dict[str, int]:
+    """The layout the machine uses, by the kernel's names; the image as physical addresses."""
+    image = kernel.boot.image
+    return {
+        "PAGE_OFFSET": PAGE_OFFSET,
+        "high_memory": high_memory(kernel.nr_lowmem_frames),
+        "VMALLOC_START": vmalloc_start(kernel.nr_lowmem_frames),
+        "VMALLOC_END": VMALLOC_END,
+        "PKMAP_BASE": PKMAP_BASE,
+        "FIXADDR_START": FIXADDR_START,
+        "FIXADDR_TOP": FIXADDR_TOP,
+        "_text": image.text_pfn << PAGE_SHIFT,
+        "_etext": image.data_pfn << PAGE_SHIFT,
+        "_edata": image.bss_pfn << PAGE_SHIFT,
+        "_end": image.end_pfn << PAGE_SHIFT,
+        "swapper_pg_dir": image.swapper_pg_dir << PAGE_SHIFT,
+        "empty_zero_page": image.zero_pfn << PAGE_SHIFT,
+    }
+
+
+def format_layout(kernel: Kernel) -> str:
+    """The boot layout: Linux's "virtual kernel memory layout" block derived for the configured
+    CPUs, the layout this simulated machine uses, the memblock reservations and the boot
+    "Memory:" line."""
+    nr_frames = kernel.config.nr_frames
+    linux = virtual_layout(kernel.config.nr_cpus, nr_frames)
+    image = kernel.boot.image
+    high_memory_va = high_memory(kernel.nr_lowmem_frames)
+    start = vmalloc_start(kernel.nr_lowmem_frames)
+    kb = PAGE_SIZE // 1024
+    allocator = kernel.allocator
+    highmem_kb = allocator.zones[ZoneType.HIGHMEM].managed_pages * kb
+    text_kb = (image.data_pfn - image.text_pfn) * kb
+    data_kb = (image.bss_pfn - image.data_pfn) * kb
+    bss_kb = (image.end_pfn - image.bss_pfn) * kb
+    lines = [
+        f"# as a 6.1 i386 kernel derives it for NR_CPUS={linux.nr_cpus} "
+        f"(MAXMEM {linux.maxmem // MiB} MiB)",
+        *format_layout_block(linux, image),
+        "# what this simulated machine uses: the textbook split at 896 MiB with a small fixmap",
+        f"    fixmap  : 0x{FIXADDR_START:08x} - 0x{FIXADDR_TOP:08x}   "
+        f"({(FIXADDR_TOP - FIXADDR_START) // 1024:4d} kB)",
+        f"    pkmap   : 0x{PKMAP_BASE:08x} - 0x{PKMAP_BASE + LAST_PKMAP * PAGE_SIZE:08x}   "
+        f"({LAST_PKMAP * PAGE_SIZE // 1024:4d} kB)",
+        f"    vmalloc : 0x{start:08x} - 0x{VMALLOC_END:08x}   "
+        f"({(VMALLOC_END - start) // MiB:4d} MB)",
+        f"    lowmem  : 0x{PAGE_OFFSET:08x} - 0x{high_memory_va:08x}   "
+        f"({(high_memory_va - PAGE_OFFSET) // MiB:4d} MB)",
+        *format_memblock(kernel.boot.reserved),
+        f"Memory: {kernel.nr_managed_pages * kb}K/{nr_frames * kb}K available "
+        f"({text_kb}K kernel code, {data_kb}K rwdata, {bss_kb}K bss, "
+        f"{kernel.nr_boot_reserved * kb}K reserved, 0K cma-reserved, {highmem_kb}K highmem)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def format_stat(kernel: Kernel) -> str:
+    """/proc/stat's cpu line, in simulated nanoseconds instead of USER_HZ ticks, plus process counts."""
+    times = kernel.cpu_times()
+    live = sum(1 for task in kernel.tasks.values() if task.alive)
+    return (
+        "# simulated nanoseconds: user nice system idle iowait irq softirq steal guest guest_nice\n"
+        f"cpu  {times.user_ns} 0 {times.system_ns} 0 {times.iowait_ns} 0 0 0 0 0\n"
+        f"lock_wait {times.lock_wait_ns}\n"
+        f"kswapd {kernel.kswapd.times.system_ns}\n"
+        f"clock {kernel.now_ns}\n"
+        f"processes {len(kernel.tasks)}\n"
+        f"procs_running {live}\n"
+    )

@@ -1,0 +1,362 @@
+"""The kernel's state: what every mm function receives (the kernel's "globals").
+
+Models what init/main.c (start_kernel) sets up and the rest of the kernel shares: the
+memblock reservations and the direct map of arch/x86/mm/init_32.c, mem_map (physmem), the
+zones and buddy allocator, swap (swapon), the lock classes, the scheduler and its clock,
+kswapd, vm_event counters, the kernel log and the task list. It holds no syscall: the
+syscall surface is machine.Machine, which owns one Kernel. The mm modules (memory, vmscan,
+swap, page_alloc, mmap_calls, ...) take a Kernel and never reach up into Machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from vmsim_kernel.arch.x86.constants import (
+    KERNEL_PGD_INDEX,
+    MAX_LOW_ADDRESS,
+    PAGE_SHIFT,
+    PGDIR_SHIFT,
+    PageTableBit,
+    ZoneType,
+)
+from vmsim_kernel.arch.x86.layout import BootLayout, plan_boot
+from vmsim_kernel.arch.x86.pgtable import (
+    make_entry,
+    pgd_entry_word,
+    pgd_words,
+    pte_words_of_table,
+)
+from vmsim_kernel.arch.x86.segmentation import linux_gdt
+from vmsim_kernel.config import MachineConfig, ReplacementPolicy
+from vmsim_kernel.errors import InvalidArgument, KernelBug
+from vmsim_kernel.kernel.locks import LockKind, LockRegistry, SimLock
+from vmsim_kernel.kernel.printk import KernelLog, LogLevel
+from vmsim_kernel.kernel.process import Task
+from vmsim_kernel.kernel.sched import Scheduler
+from vmsim_kernel.kernel.time import CpuTimes, SimThread, SwapQueue
+from vmsim_kernel.mm.highmem import Highmem
+from vmsim_kernel.mm.overcommit import commit_limit
+from vmsim_kernel.mm.page_alloc import PageAllocator
+from vmsim_kernel.mm.physmem import PhysicalMemory
+from vmsim_kernel.mm.policies import make_policy
+from vmsim_kernel.mm.rmap import ReverseMap
+from vmsim_kernel.mm.slab import SlabAllocator
+from vmsim_kernel.mm.swap import SwapDevice
+from vmsim_kernel.mm.vma import MmStruct
+from vmsim_kernel.mm.vmalloc import VmallocSpace
+from vmsim_kernel.mm.vmscan import kswapd_run
+from vmsim_kernel.mm.vmstat import VmEvents
+from vmsim_kernel.results import Event, EventKind
+
+__all__ = ["EventListener", "Kernel"]
+
+EventListener = Callable[[Event], None]
+
+KERNEL_DIRECT_MAP_BITS = int(
+    PageTableBit.PRESENT
+    | PageTableBit.RW
+    | PageTableBit.ACCESSED
+    | PageTableBit.DIRTY
+    | PageTableBit.GLOBAL
+)
+# _KERNPG_TABLE (0x063): a PDE pointing at a kernel page table.
+KERNEL_PDE_BITS = int(
+    PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED | PageTableBit.DIRTY
+)
+KERNEL_TID = 0  # the thread that runs boot work and calls made outside any process
+KSWAPD_TID = 1  # background reclaim has a clock of its own
+
+
+class Kernel:
+    """One booted kernel's state. Not thread-safe: callers serialise.
+
+    physmem (mem_map and RAM), allocator (zones and buddy lists), swap, rmap, policy (the
+    LRU lists), locks, sched (run queue and per-CPU clocks), kswapd, vm_events, the kernel
+    log, the event stream and the task list.
+    """
+
+    def __init__(self, config: MachineConfig) -> None:
+        self.config = config
+        nr_frames = self.config.nr_frames
+        self.physmem = PhysicalMemory(nr_frames)
+        self.ram32 = self.physmem.ram32
+        # memoryview indexing returns plain ints and is faster than numpy for single entries.
+        self.ram_words = memoryview(self.physmem.ram).cast("I")
+        self.nr_lowmem_frames = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
+        self.boot = self._plan_boot(nr_frames)
+        self.swapper_pg_dir = self.boot.image.swapper_pg_dir
+        self.zero_pfn = self.boot.image.zero_pfn  # empty_zero_page, in the image's .bss
+        reserved = [(region.start_pfn, region.end_pfn) for region in self.boot.reserved]
+        self.nr_boot_reserved = sum(region.nr_pages for region in self.boot.reserved)
+        self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
+        self._build_direct_map(self.boot.direct_map_tables)
+        self.swap: SwapDevice | None = (
+            SwapDevice(
+                self.config.swap_bytes,
+                self.config.swap_path,
+                seed=self.config.seed,
+                overwrite=self.config.swap_file_overwrite,
+            )
+            if self.config.swap_bytes
+            else None
+        )
+        # A kernel dropped without close() (or still open at interpreter exit) still does
+        # swapoff, so a temporary swap file never outlives it.
+        self._swapoff_at_exit = (
+            weakref.finalize(self, self.swap.close) if self.swap is not None else None
+        )
+        if self.config.policy is ReplacementPolicy.OPT:
+            raise InvalidArgument(
+                "policy",
+                "opt needs the future and works only in trace replay",
+                "linux, fifo, lru, clock, random",
+            )
+        self.policy = make_policy(self.config.policy, seed=self.config.seed)
+        self.policy_tracks_access = self.config.policy is ReplacementPolicy.LRU
+        self.costs = self.config.costs
+        self.locks = LockRegistry(
+            self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
+        )
+        self.zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
+        self.lru_lock = self.locks.new_lock("lru")
+        self.swap_lock = self.locks.new_lock("swap")
+        self.swap_queue = SwapQueue(self.costs)
+        self.kernel_thread = SimThread(KERNEL_TID, 0)
+        self.kswapd = SimThread(KSWAPD_TID, 0)
+        self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
+        self.sched = Scheduler(
+            self.config.nr_cpus,
+            self.costs,
+            self.kernel_thread,
+            realtime_clients=self.config.realtime_clients,
+        )
+        # kswapd, once woken, balances in the background between calls, on its own clock (a
+        # turn of its own after the call that ended, see Scheduler.step).
+        self.sched.between_calls = lambda: kswapd_run(self)
+        self.sched.background_due = lambda: self.kswapd_classzone is not None
+        # The shared kernel space (built lazily: no frame is spent until first use).
+        self.pkmap_lock = self.locks.new_lock("pkmap")
+        self.slab = SlabAllocator(self)
+        self.vmalloc_space = VmallocSpace(self)
+        self.highmem = Highmem(self)
+        self.gdt = linux_gdt()
+        self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
+        self.vm_events = VmEvents()
+        self.kernel_log = KernelLog()
+        self.committed_pages = 0
+        self.tasks: OrderedDict[int, Task] = OrderedDict()
+        self.mm_owner: dict[int, int] = {}
+        self._event_seq = 0
+        self._listeners: list[tuple[EventListener, frozenset[EventKind] | None]] = []
+        self._wanted_kinds: frozenset[EventKind] = frozenset()
+        self.closed = False
+
+    # ---- boot ---------------------------------------------------------------------------------
+    def _plan_boot(self, nr_frames: int) -> BootLayout:
+        """memblock: the first 1 MiB, the image at 16 MiB, mem_map and the direct-map tables."""
+        # PSE maps whole 4 MiB chunks from the PDE itself; only a shorter tail needs a table.
+        nr_tables = (
+            int(self.nr_lowmem_frames % 1024 != 0)
+            if self.config.direct_map_pse
+            else math.ceil(self.nr_lowmem_frames / 1024)
+        )
+        return plan_boot(nr_frames, self.nr_lowmem_frames, nr_tables)
+
+    def _build_direct_map(self, tables: range) -> None:
+        """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).
+
+        With direct_map_pse the whole 4 MiB chunks are PSE PDEs and only the tail goes
+        through a page table; otherwise every page has a 4 KiB PTE.
+        """
+        ram32 = self.ram32
+        directory = ram32[pgd_words(self.swapper_pg_dir)]  # a view
+        self.nr_direct_map_4m_chunks = (
+            self.nr_lowmem_frames // 1024 if self.config.direct_map_pse else 0
+        )
+        for chunk in range(self.nr_direct_map_4m_chunks):
+            directory[KERNEL_PGD_INDEX + chunk] = (
+                (chunk << PGDIR_SHIFT) | KERNEL_DIRECT_MAP_BITS | int(PageTableBit.PSE)
+            )
+        first_pfn = self.nr_direct_map_4m_chunks * 1024
+        pfns = np.arange(first_pfn, self.nr_lowmem_frames, dtype=np.uint32)
+        entries = (pfns << np.uint32(PAGE_SHIFT)) | np.uint32(KERNEL_DIRECT_MAP_BITS)
+        first_word = pte_words_of_table(tables.start).start  # the tables are consecutive frames
+        ram32[first_word : first_word + len(entries)] = entries
+        for i, table_pfn in enumerate(tables):
+            pde_index = KERNEL_PGD_INDEX + self.nr_direct_map_4m_chunks + i
+            directory[pde_index] = make_entry(table_pfn, KERNEL_PDE_BITS)
+
+    def shutdown(self) -> None:
+        """After the last task is gone: swapoff (removing a temporary file), release RAM."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._swapoff_at_exit is not None:
+            self._swapoff_at_exit()  # swapoff once; the finalizer is spent
+        self.ram_words.release()
+        self.ram32 = np.zeros(0, dtype=np.uint32)
+        self.physmem.close()
+
+    # ---- the scheduler -----------------------------------------------------------------------
+    @property
+    def current(self) -> SimThread:
+        """The thread whose code runs now (the scheduler's current task's thread)."""
+        return self.sched.current
+
+    @current.setter
+    def current(self, thread: SimThread) -> None:
+        self.sched.current = thread
+
+    @property
+    def now_ns(self) -> int:
+        """The latest simulated time any thread has reached."""
+        return self.sched.now_ns
+
+    @now_ns.setter
+    def now_ns(self, value: int) -> None:
+        self.sched.now_ns = value
+
+    def thread_of(self, pid: int, tid: int | None) -> SimThread:
+        """The thread a call runs on (the kernel thread for a pid the call will reject)."""
+        task = self.tasks.get(pid)
+        if task is None or not task.threads or not task.alive:
+            return self.kernel_thread
+        if tid is None or tid == pid:
+            return task.main_thread
+        thread = task.threads.get(tid)
+        if thread is None:
+            raise InvalidArgument(
+                "tid",
+                f"{tid} is not a thread of pid {pid}",
+                ", ".join(str(t) for t in task.threads),
+            )
+        return thread
+
+    # ---- simulated time under locks -------------------------------------------------------------
+    @contextlib.contextmanager
+    def holding(self, lock: SimLock, *, read: bool = False) -> Iterator[SimThread]:
+        """Run the block on the current thread with *lock* held."""
+        thread = self.current
+        lock.acquire(thread, read=read)
+        try:
+            yield thread
+        finally:
+            lock.release(thread)
+
+    def charge_locked(self, lock: SimLock, work_ns: int) -> None:
+        """*work_ns* of the current thread's work under *lock* (the hot-path form of holding)."""
+        thread = self.current
+        lock.acquire(thread)
+        thread.run(work_ns)
+        lock.release(thread)
+
+    def cpu_times(self) -> CpuTimes:
+        """Machine-wide user/system/iowait/lock-wait time: every process plus kswapd."""
+        total = CpuTimes()
+        total.add(self.kswapd.times)
+        total.add(self.kernel_thread.times)
+        for task in self.tasks.values():
+            total.add(task.cpu_times())
+        return total
+
+    # ---- the kernel page directory -------------------------------------------------------------
+    def sync_kernel_pde(self, pde_index: int) -> None:
+        """A new kernel page table appeared in swapper_pg_dir: copy its PDE into every process's
+        directory, as sync_global_pgds does, so the kernel half stays identical everywhere."""
+        if not KERNEL_PGD_INDEX <= pde_index < 1024:
+            raise KernelBug(f"PDE {pde_index} is not in the kernel half")
+        value = self.ram_words[pgd_entry_word(self.swapper_pg_dir, pde_index)]
+        for task in self.tasks.values():
+            if task.alive:
+                self.ram_words[pgd_entry_word(task.mm.pgd_pfn, pde_index)] = value
+
+    def pid_of_mm(self, mm: MmStruct) -> int:
+        """The pid owning an address space."""
+        return self.mm_owner.get(id(mm), 0)
+
+    # ---- sizes --------------------------------------------------------------------------------
+    @property
+    def nr_managed_pages(self) -> int:
+        """Pages the buddy allocator manages (MemTotal)."""
+        return sum(zone.managed_pages for zone in self.allocator.zones)
+
+    @property
+    def nr_swap_pages(self) -> int:
+        """Usable swap slots (SwapTotal)."""
+        return self.swap.nr_usable_slots if self.swap else 0
+
+    @property
+    def commit_limit_pages(self) -> int:
+        """CommitLimit."""
+        return commit_limit(self.nr_managed_pages, self.nr_swap_pages, self.config.overcommit_ratio)
+
+    @property
+    def oom_totalpages(self) -> int:
+        """RAM + swap pages: the scale of oom_score_adj."""
+        return self.nr_managed_pages + self.nr_swap_pages
+
+    # ---- the kernel log and the event stream -----------------------------------------------------
+    def printk(self, level: LogLevel, text: str) -> None:
+        """One line into the kernel log (dmesg), stamped with the current thread's simulated time."""
+        self.kernel_log.printk(level, text, self.current.now_ns)
+
+    def printk_ratelimited(self, level: LogLevel, text: str) -> None:
+        """printk_ratelimited: at most a burst of lines per interval of simulated time."""
+        self.kernel_log.printk_ratelimited(level, text, self.current.now_ns)
+
+    def emit(
+        self,
+        kind: EventKind,
+        pid: int,
+        address: int | None = None,
+        pfn: int | None = None,
+        detail: str = "",
+    ) -> None:
+        """Hand an event to the listeners that want its kind (nothing is built when none do)."""
+        self._event_seq += 1
+        if kind in self._wanted_kinds:
+            event = Event(self._event_seq, kind, pid, address, pfn, detail)
+            for listener, kinds in list(self._listeners):
+                if kinds is None or kind in kinds:
+                    listener(event)
+
+    def wants_event(self, kind: EventKind) -> bool:
+        """Whether a listener wants events of *kind* (else emit builds nothing: a caller can
+        skip building the event's details too)."""
+        return kind in self._wanted_kinds
+
+    def emit_many(
+        self, kind: EventKind, pid: int, addresses: list[int], pfns: list[int], detail: str = ""
+    ) -> None:
+        """emit() once per (address, pfn) pair, in order: a batch of faults reports each of
+        its pages as its own event, with the sequence numbers the single path would give."""
+        if kind not in self._wanted_kinds:
+            self._event_seq += len(addresses)
+            return
+        for address, pfn in zip(addresses, pfns, strict=True):
+            self.emit(kind, pid, address, pfn, detail)
+
+    def add_event_listener(
+        self, listener: EventListener, kinds: frozenset[EventKind] | None = None
+    ) -> None:
+        """Call *listener* with every event (or every event of *kinds*) from now on."""
+        self._listeners.append((listener, kinds))
+        self._update_wanted_kinds()
+
+    def remove_event_listener(self, listener: EventListener) -> None:
+        """Stop calling *listener*."""
+        self._listeners = [(fn, kinds) for fn, kinds in self._listeners if fn != listener]
+        self._update_wanted_kinds()
+
+    def _update_wanted_kinds(self) -> None:
+        wanted: set[EventKind] = set()
+        for _listener, kinds in self._listeners:
+            wanted |= set(EventKind) if kinds is None else kinds
+        self._wanted_kinds = frozenset(wanted)

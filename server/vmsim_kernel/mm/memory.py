@@ -1,0 +1,784 @@
+"""Page faults and page-table maintenance for user address spaces.
+
+Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, change_protection (mm/mprotect.c), access_process_vm and follow_page;
+plus expand_stack from mm/mmap.c. The resident-page hit path (`touch_one`, `touch_many`)
+is the MMU itself and is written for speed; everything else for reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from vmsim_kernel.arch.x86.constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PGDIR_SHIFT,
+    STACK_GUARD_GAP,
+    STACK_RLIMIT,
+    STACK_TOP,
+    TASK_SIZE,
+    ZONELIST,
+    Gfp,
+)
+from vmsim_kernel.arch.x86.pgtable import (
+    FRAME_MASK,
+    PDE_USER_TABLE,
+    PTE_ACCESSED,
+    PTE_DIRTY,
+    PTE_MAPPED,
+    PTE_PRESENT,
+    PTE_PROTNONE,
+    PTE_RW,
+    PTE_USER,
+    make_entry,
+    pde_word,
+    pgd_words,
+    pte_word_or_none,
+    pte_words_many,
+    pte_words_of_table,
+    user_pte_bits,
+    walk,
+)
+from vmsim_kernel.errors import KernelBug, SwapIoError
+from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.printk import LogLevel
+from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
+
+from . import vmscan
+from .overcommit import commit_pages
+from .page_alloc import WatermarkLevel, Zone, count_allocation, free_page
+from .physmem import PageFlag
+from .swap import swp_offset, swp_type, wait_for_swap_read
+from .swap_state import (
+    add_to_swap_cache,
+    delete_from_swap_cache,
+    lookup_swap_cache,
+    readahead_offsets,
+    swap_cluster_readahead,
+)
+from .unmap import charge_lru_lock, pte_runs
+from .vma import MmStruct, Vma
+
+if TYPE_CHECKING:
+    from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.process import Task
+
+__all__ = [
+    "BATCHED_TOUCHES_PER_FAULT",
+    "access_user_memory",
+    "do_anonymous_pages",
+    "do_swap_cache_pages",
+    "handle_mm_fault",
+    "swapin_range",
+    "touch_many",
+    "touch_one",
+    "translate",
+    "update_protection",
+]
+
+SEGV_MAPERR: Final = "SEGV_MAPERR"  # si_code: no mapping at the address
+SEGV_ACCERR: Final = "SEGV_ACCERR"  # si_code: mapped, but the access is not permitted
+_P = PTE_PRESENT
+_RW = PTE_RW
+_US = PTE_USER
+_A = PTE_ACCESSED
+_D = PTE_DIRTY
+_MAPPED = PTE_MAPPED
+_PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _A | _D
+# A new anonymous page's flags, as a plain int: IntFlag arithmetic per fault is measurable.
+_NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+# A MAP_SHARED anonymous page is shmem: swap-backed, but not PageAnon.
+_NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+_ANON_BIT: Final = int(PageFlag.ANON)
+_READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
+
+
+# ---- page-table pages --------------------------------------------------------------------
+def pte_alloc(kernel: Kernel, task: Task, address: int) -> int:
+    """ram32 index of the PTE for *address*, allocating its page table first (__pte_alloc)."""
+    mm = task.mm
+    word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
+    if word is not None:
+        return word
+    table_pfn = vmscan.alloc_page(kernel, Gfp.KERNEL, task)
+    kernel.ram32[pte_words_of_table(table_pfn)] = 0
+    kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
+    # Reclaim inside allocate_page never frees page tables, so the PDE is still empty.
+    kernel.ram_words[pde_word(mm.pgd_pfn, address)] = make_entry(table_pfn, PDE_USER_TABLE)
+    mm.nr_ptes += 1
+    word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
+    assert word is not None
+    return word
+
+
+# ---- faults --------------------------------------------------------------------------------
+def handle_mm_fault(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
+    """Resolve a fault at *address* under mmap_lock (reader), or kill the task with SIGSEGV."""
+    kernel.current.run(kernel.costs.fault_entry_ns)
+    lock, thread = task.mmap_lock, kernel.current
+    assert lock is not None
+    lock.acquire(thread, read=True)
+    try:
+        return _resolve_fault(kernel, task, address, write)
+    finally:
+        lock.release(thread)
+
+
+def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
+    mm = task.mm
+    if address >= TASK_SIZE:
+        # do_kern_addr_fault: a user access to kernel space is a bad area, SEGV_MAPERR.
+        raise task_exit.segv(
+            kernel, task, address, "user-mode access to kernel space (U/S bit clear)", SEGV_MAPERR
+        )
+    vma = mm.find_vma(address) or expand_stack(kernel, task, address)
+    if vma is None:
+        raise task_exit.segv(kernel, task, address, "no VMA covers the address", SEGV_MAPERR)
+    if write and not vma.writable:
+        raise task_exit.segv(kernel, task, address, f"write to a {vma.perms} mapping", SEGV_ACCERR)
+    if not vma.accessible:
+        raise task_exit.segv(kernel, task, address, "access to a PROT_NONE mapping", SEGV_ACCERR)
+    word = pte_alloc(kernel, task, address)
+    if not task.alive:
+        raise task_exit.dead(task)
+    pte = kernel.ram_words[word]
+    if pte == 0:
+        if not write and not vma.shared:
+            return do_anonymous_zero_page(kernel, task, address, word)
+        return do_anonymous_page(kernel, task, vma, address, word, write)
+    if not pte & _MAPPED:
+        return do_swap_page(kernel, task, vma, address, word, write)
+    is_zero_page = pte >> PAGE_SHIFT == kernel.zero_pfn
+    if write and is_zero_page:
+        # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
+        return do_anonymous_page(kernel, task, vma, address, word, write)
+    # Present but the access was refused: the protection was widened since (mprotect raced
+    # nothing here, so this is only the accessed/dirty update of a spurious fault).
+    kernel.ram_words[word] = (
+        (pte & FRAME_MASK)
+        | user_pte_bits(vma.writable and not is_zero_page, True)
+        | (pte & (_A | _D))
+        | _A
+        | (_D if write else 0)
+    )
+    return FaultResult.HIT
+
+
+def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) -> FaultResult:
+    """A first read of a private anonymous page: map the shared zero page read-only (minor fault).
+
+    Nothing is allocated: the zero page is not in the task's RSS, on no LRU list and has no
+    reverse mapping (pte_mkspecial); the first write faults again and copies it.
+    """
+    kernel.ram_words[word] = make_entry(kernel.zero_pfn, _P | _US | _A)
+    task.min_flt += 1
+    kernel.vm_events.pgfault += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, kernel.zero_pfn, "zero page")
+    return FaultResult.MINOR
+
+
+def do_anonymous_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """A zeroed frame of the task's own, mapped (minor fault): the first write of an anonymous
+    page, whether its PTE is empty or maps the zero page (the copy of zeroes is a clear)."""
+    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel, pfn)
+        raise task_exit.dead(task)
+    kernel.physmem.zero_user_frame(pfn)
+    kernel.current.run(kernel.costs.zero_page_ns)
+    flags = kernel.physmem.flags
+    flags[pfn] = flags.item(pfn) | (_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
+    bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
+    map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
+    task.min_flt += 1
+    kernel.vm_events.pgfault += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn)
+    return FaultResult.MINOR
+
+
+def do_anonymous_pages(
+    kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool
+) -> int:
+    """A run of first-touch write faults as one batch: do_anonymous_page for each address,
+    in order, with the same frames, PTEs, counters, events and simulated time; returns how
+    many addresses from the front of *addresses* it handled (0: none, use touch_one).
+
+    The run is the longest prefix of *addresses* that the single path would treat as that
+    many do_anonymous_page calls: strictly increasing pages, one writable VMA, page tables
+    present, PTEs empty, and no more pages than the allocator's fast path gives
+    (get_pages_bulk_from_freelist at the low mark, the same frames one by one would get).
+    A page that needs a page table or the allocator's slow path (kswapd, reclaim) is left
+    to the single path, so the batch never changes what happens.
+
+    What is batched is the host's work: the frames come from one bulk allocation
+    (alloc_pages_bulk), PTEs, page flags, rmap and LRU are written with numpy or in one
+    call, frames never used since boot are not cleared (PhysicalMemory.zero_user_frames).
+    The simulated machine sees the single path exactly: the same clock, CPU times, lock
+    holds at the same moments and /proc/lock_stat counts (SimLock.record_holds). That needs
+    the locks to be free for the whole batch; when a hold by another thread (kswapd, a
+    thread with a later clock) may lie ahead, the batch is declined and the single path
+    handles the fault, waits included.
+    """
+    if not write or len(addresses) < 2:
+        return 0
+    mm = task.mm
+    vma = mm.find_vma(int(addresses[0]))
+    if vma is None or not vma.writable or not vma.accessible:
+        return 0
+    vpns = addresses >> np.uint32(PAGE_SHIFT)
+    ram32 = kernel.ram32
+    pte_words32, ok, _pde_indexes = pte_words_many(ram32[pgd_words(mm.pgd_pfn)], vpns, _P)
+    pte_words = pte_words32.astype(np.int64)
+    ok[1:] &= vpns[1:] > vpns[:-1]
+    ok &= addresses < np.uint32(vma.end)
+    ok &= ram32[np.where(ok, pte_words, 0)] == 0
+    nr_pages = int(np.argmin(ok)) if not ok.all() else len(ok)
+    if nr_pages < 2:
+        return 0
+    thread = kernel.current
+    lock = task.mmap_lock
+    assert lock is not None
+    zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
+    start_ns = thread.now_ns
+    if not all(held.free_after(start_ns) for held in (lock, kernel.lru_lock, *zone_locks)):
+        return 0  # a hold by another thread may lie ahead: only the single path is exact
+    batches = kernel.allocator.get_pages_bulk_from_freelist(
+        Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
+    )
+    if not batches:
+        return 0
+    pfns = batches[0][1] if len(batches) == 1 else np.concatenate([b[1] for b in batches])
+    nr_pages = len(pfns)
+    _charge_first_touches(kernel, task, batches, nr_pages, start_ns)
+
+    physmem = kernel.physmem
+    physmem.zero_user_frames(pfns)
+    physmem.flags[pfns] |= np.uint32(_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
+    words = pte_words[:nr_pages]
+    bits = user_pte_bits(vma.writable, True) | _A | _D
+    ram32[words] = (pfns.astype(np.uint32) << np.uint32(PAGE_SHIFT)) | np.uint32(bits)
+    page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
+    kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
+    pfn_list = pfns.tolist()
+    kernel.policy.insert_many(pfn_list)
+    mm.count_resident(vma.shared, nr_pages)
+    task.min_flt += nr_pages
+    kernel.vm_events.pgfault += nr_pages
+    kernel.emit_many(EventKind.MINOR_FAULT, task.pid, addresses[:nr_pages].tolist(), pfn_list)
+    # Each faulting access is restarted: it walks the new PTE and fills the TLB.
+    thread.tlb.access_many(vpns[:nr_pages])
+    return nr_pages
+
+
+def _charge_first_touches(
+    kernel: Kernel,
+    task: Task,
+    batches: list[tuple[Zone, npt.NDArray[np.int64]]],
+    nr_pages: int,
+    start_ns: int,
+) -> None:
+    """Charge a batch of *nr_pages* first touches from *start_ns* exactly as that many single
+    faults would be: the same lock holds at the same moments, the same CPU times."""
+    thread, costs = kernel.current, kernel.costs
+    lock = task.mmap_lock
+    assert lock is not None
+    # The single path's timeline, page i starting at start_ns + i * period: fault entry,
+    # then under mmap_lock (read) the zone lock's allocation work, clear_page, the LRU
+    # lock's work; then the restarted access's page walk (user time).
+    in_mmap_ns = costs.page_alloc_ns + costs.zero_page_ns + costs.lru_update_ns
+    period = costs.fault_entry_ns + in_mmap_ns + costs.page_walk_ns
+    acquired = list(range(start_ns + costs.fault_entry_ns, start_ns + nr_pages * period, period))
+    lock.record_holds(thread, acquired, in_mmap_ns, read=True)
+    first = 0
+    for _zone, zone_pfns in batches:
+        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
+        zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
+        zone_lock.record_holds(
+            thread, acquired[first : first + len(zone_pfns)], costs.page_alloc_ns
+        )
+        first += len(zone_pfns)
+    lru_offset = costs.page_alloc_ns + costs.zero_page_ns
+    lru_starts = list(range(acquired[0] + lru_offset, acquired[-1] + lru_offset + 1, period))
+    kernel.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
+    thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
+    thread.run(nr_pages * costs.page_walk_ns, user=True)
+
+
+def do_swap_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """Touch of a swapped-out page: a major fault that reads it back from the swap device,
+    or a minor one when it is in the swap cache already (read ahead by an earlier fault)."""
+    pfn, read = swap_in_page(kernel, task, vma, address, word, write)
+    kernel.vm_events.pgfault += 1
+    if not read:
+        task.min_flt += 1
+        kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "swap cache")
+        return FaultResult.MINOR
+    task.maj_flt += 1
+    kernel.vm_events.pgmajfault += 1
+    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn)
+    return FaultResult.MAJOR
+
+
+def do_swap_cache_pages(
+    kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool
+) -> int:
+    """A run of faults that find their pages in the swap cache (read ahead by an earlier
+    fault) as one batch: do_swap_page for each address, in order, with the same frames,
+    PTEs, counters, events and simulated time; returns how many addresses from the front
+    of *addresses* it handled (0: none, use touch_one).
+
+    The run ends at the first address that is not such a fault in the same VMA. Each page
+    goes through the single path's own steps (lookup_swap_cache, waiting for its read,
+    then _map_swap_cache_page); what is batched is the rest of the fault's host work and
+    mmap_lock: its holds (fault entry done, until the page is mapped) are recorded in bulk
+    (SimLock.record_holds), which needs the lock free for the whole run, as first touches
+    do (do_anonymous_pages).
+    """
+    swap = kernel.swap
+    if swap is None or not len(addresses):
+        return 0
+    mm = task.mm
+    words = kernel.ram_words
+    first_va = int(addresses[0])
+    word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, first_va)
+    if word is None or swp_offset(words[word]) not in swap.cache:
+        return 0  # cheap refusal: not a swap-cache page (a major fault, a first touch, ...)
+    vma = mm.find_vma(first_va)
+    lock, thread, costs = task.mmap_lock, kernel.current, kernel.costs
+    assert lock is not None
+    if (
+        vma is None
+        or (write and not vma.writable)
+        or not vma.accessible
+        or not lock.free_after(thread.now_ns)
+    ):
+        return 0
+    cache, swap_type, events = swap.cache, swap.swap_type, kernel.vm_events
+    bits = _swap_in_pte_bits(vma, write)
+    starts: list[int] = []
+    holds: list[int] = []
+    for address in addresses.tolist():
+        if not vma.start <= address < vma.end:
+            break
+        word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
+        if word is None:
+            break
+        pte = words[word]
+        if not pte or pte & _MAPPED or swp_type(pte) != swap_type or swp_offset(pte) not in cache:
+            break
+        thread.run(costs.fault_entry_ns)
+        acquired = thread.now_ns
+        pfn = lookup_swap_cache(kernel, swp_offset(pte))
+        assert pfn is not None
+        _map_swap_cache_page(kernel, task, vma, address, word, write, pfn, bits)
+        starts.append(acquired)
+        holds.append(thread.now_ns - acquired)
+        events.pgfault += 1
+        task.min_flt += 1
+        kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "swap cache")
+        # The faulting access is restarted: it walks the new PTE and fills the TLB.
+        thread.tlb.access(address >> PAGE_SHIFT)
+        thread.run(costs.page_walk_ns, user=True)
+    lock.record_holds(thread, starts, holds, read=True)
+    return len(starts)
+
+
+def swap_in_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> tuple[int, bool]:
+    """Bring in the page whose swap entry is at *word* and map it; return (pfn, whether it
+    was read from the device rather than found in the swap cache).
+
+    A miss reads the page into a new frame, then reads ahead the rest of its slot cluster
+    into the swap cache (swap_state.swap_cluster_readahead, vm.page-cluster). The slot is
+    kept (the page stays in the swap cache, so an unchanged page can later be dropped
+    without a write) unless the access writes or swap is over half full, as do_swap_page()
+    does with vm_swap_full(). A slot that cannot be read back intact kills the task with
+    SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
+    """
+    swap = kernel.swap
+    entry = kernel.ram_words[word]
+    if swap is None or swp_type(entry) != swap.swap_type:
+        raise KernelBug(f"swap entry {entry:#x} names no swap device")
+    offset = swp_offset(entry)
+    cached = lookup_swap_cache(kernel, offset)
+    if cached is not None:
+        _map_swap_cache_page(kernel, task, vma, address, word, write, cached)
+        return cached, False
+    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel, pfn)
+        raise task_exit.dead(task)
+    if kernel.ram_words[word] != entry:
+        raise KernelBug("swap PTE changed while its page was being read")
+    waited = wait_for_swap_read(kernel)
+    try:
+        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
+    except SwapIoError as error:
+        free_page(kernel, pfn)
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
+        raise task_exit.sigbus(kernel, task, address, error.message) from None
+    physmem = kernel.physmem
+    physmem.flags[pfn] = physmem.flags.item(pfn) | (
+        _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
+    )
+    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+        swap.free_slot(offset)
+        physmem.set_flags(pfn, PageFlag.DIRTY)
+    else:  # the PTE's reference on the slot becomes the swap cache's
+        add_to_swap_cache(kernel, pfn, entry)
+    task.mm.swap_entries -= 1
+    map_user_page(
+        kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, _swap_in_pte_bits(vma, write)
+    )
+    kernel.vm_events.pswpin += 1
+    kernel.vm_events.pgpgin += PAGE_SIZE // 1024
+    # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
+    kernel.vm_events.workingset_refault_anon += 1
+    kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
+    swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
+    return pfn, True
+
+
+def _map_swap_cache_page(
+    kernel: Kernel,
+    task: Task,
+    vma: Vma,
+    address: int,
+    word: int,
+    write: bool,
+    pfn: int,
+    bits: int | None = None,
+) -> None:
+    """do_swap_page on a swap-cache hit: map the page already there, no I/O (a minor fault).
+
+    The PTE's reference on the slot is dropped (the cache keeps its own), and the page
+    leaves the swap cache altogether when the access writes or swap is over half full. A
+    page read ahead is on the LRU already; finding it is a swap_ra_hit. *bits*: the PTE
+    bits for *vma* and this access, when the caller has them already.
+    """
+    swap = kernel.swap
+    assert swap is not None
+    physmem = kernel.physmem
+    flags = physmem.flags.item(pfn)
+    if flags & _READAHEAD_BIT:
+        kernel.vm_events.swap_ra_hit += 1
+    new_flags = _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
+    flags = (flags & ~_READAHEAD_BIT) | new_flags
+    physmem.flags[pfn] = flags
+    offset = swp_offset(physmem.private.item(pfn))
+    swap.free_slot(offset)  # the PTE's
+    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+        delete_from_swap_cache(kernel, pfn)
+        swap.free_slot(offset)  # the cache's
+        physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
+    mm = task.mm
+    mm.swap_entries -= 1
+    if bits is None:
+        bits = _swap_in_pte_bits(vma, write)
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, mm, address & ~(PAGE_SIZE - 1), word)
+    mm.count_resident(vma.shared, 1)
+
+
+def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
+    """The PTE bits of a page swapped in (or found in the swap cache) by an access."""
+    return user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+
+
+def map_user_page(
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+) -> None:
+    """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, mm, page_va, word)
+    kernel.policy.insert(pfn)
+    charge_lru_lock(kernel, 1, kernel.costs.lru_update_ns)
+    mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
+
+
+def expand_stack(kernel: Kernel, task: Task, address: int) -> Vma | None:
+    """Grow the stack VMA down to cover *address* if the stack rlimit and guard gap allow."""
+    mm = task.mm
+    stack = mm.stack_vma()
+    if stack is None or address >= stack.start or address < STACK_TOP - STACK_RLIMIT:
+        return None
+    new_start = address & ~(PAGE_SIZE - 1)
+    below = mm.prev_vma_before(stack.start)
+    if below is not None and below.end + STACK_GUARD_GAP > new_start:
+        return None
+    if not commit_pages(kernel, task, (stack.start - new_start) // PAGE_SIZE, refuse=False):
+        return None
+    grown = Vma(new_start, stack.start, stack.prot, stack.shared, stack.kind, stack.accounted, True)
+    mm.insert(grown)
+    return mm.find_vma(address)
+
+
+# ---- the MMU -------------------------------------------------------------------------------
+# Addresses checked per bulk step of touch_many: numpy temporaries stay in the CPU cache and
+# are reused by malloc instead of being mapped (and first-touch faulted) afresh per batch.
+_BULK_CHUNK: Final = 32768
+# A batched first touch costs the host a small fraction of a single fault (the per-fault
+# Python calls are paid once per batch): a quantum's fault budget (max_faults) holds this
+# many of them per fault, so a quantum still holds the host about as long. A batched
+# swap-cache hit costs more (~1/5 of a single fault) and counts the same: a quantum of
+# nothing but such hits holds the host ~10 ms, one with a major fault ends at it.
+BATCHED_TOUCHES_PER_FAULT: Final = 256
+_MAX_FIRST_TOUCH_BATCH: Final = 4096
+# A run of swap-cache hits is at most a readahead cluster (vm.page-cluster) long, often less.
+_MAX_SWAP_CACHE_BATCH: Final = 64
+
+
+def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultResult:
+    """One user-mode access: the hardware walk, and the fault handler if it fails."""
+    # The one page walk written out instead of through pgtable.pde_word / pte_word (same
+    # arithmetic): it is the resident touch, the hottest path (bench/bench_kernel.py, "vmsim
+    # resident touches/s, one touch() call each"); the two calls cost about 0.4-0.8 us of a
+    # ~5 us touch on the 2-core development machine (timeit, inline vs accessors).
+    words = kernel.ram_words
+    pde_at = (task.mm.pgd_pfn << 10) + (address >> PGDIR_SHIFT)
+    pde = words[pde_at]
+    if pde & (_P | _US) == (_P | _US):
+        word = ((pde & FRAME_MASK) >> 2) + ((address >> PAGE_SHIFT) & 1023)
+        pte = words[word]
+        need = (_P | _US | _RW) if write else (_P | _US)
+        if pte & need == need:
+            thread = kernel.current
+            hit = thread.tlb.access(address >> PAGE_SHIFT)
+            thread.run(kernel.costs.tlb_hit_ns if hit else kernel.costs.page_walk_ns, user=True)
+            words[word] = pte | _A | (_D if write else 0)
+            if not pde & _A:
+                words[pde_at] = pde | _A
+            if kernel.policy_tracks_access:
+                kernel.policy.access(pte >> PAGE_SHIFT)
+            return FaultResult.HIT
+    result = handle_mm_fault(kernel, task, address, write)
+    # The faulting access is restarted: it walks the new PTE and fills the TLB.
+    thread = kernel.current
+    thread.tlb.access(address >> PAGE_SHIFT)
+    thread.run(kernel.costs.page_walk_ns, user=True)
+    return result
+
+
+def touch_many(
+    kernel: Kernel,
+    task: Task,
+    addresses: Sequence[int] | npt.NDArray[np.uint32],
+    write: bool,
+    max_faults: int | None = None,
+) -> TouchSummary:
+    """Many accesses in order; resident pages are checked and marked in bulk with numpy.
+
+    With *max_faults* it stops after that many faults (a scheduler quantum's worth):
+    nr_touched then says how many of the addresses were done.
+
+    After a fault, reclaim may have changed any PTE, so the bulk check is redone for what
+    follows; a window of scalar accesses between bulk checks grows while faults keep
+    coming, keeping a batch of first touches linear rather than quadratic.
+    """
+    addrs = np.asarray(addresses, dtype=np.uint32)
+    if addrs.ndim != 1:
+        raise KernelBug("touch_many expects a flat sequence of addresses")
+    need = (_P | _US | _RW) if write else (_P | _US)
+    counts = [0, 0, 0]  # hits, minor, major
+    # The quantum's fault budget: a quantum that ends while no other task is runnable
+    # changes nothing in the schedule (there is no one to switch to), so a task alone on the
+    # run queue counts a fault of a batch (first touches, swap-cache hits) as
+    # 1/BATCHED_TOUCHES_PER_FAULT of a fault (the host cost it has); with others waiting,
+    # every fault counts whole and the interleaving is exactly that of single faults.
+    per_fault = BATCHED_TOUCHES_PER_FAULT if kernel.sched.nr_running <= 1 else 1
+    fault_units = 0
+    position = 0
+    window = 16
+    total = len(addrs)
+    pgd = kernel.ram32[pgd_words(task.mm.pgd_pfn)]  # a view: the page directory itself
+    words, mm = kernel.ram_words, task.mm
+    while position < total:
+        # A quantum of a thrashing task starts with a fault: the scalar look at its first
+        # address spares the bulk check of everything after it.
+        word = pte_word_or_none(words, mm.pgd_pfn, int(addrs[position]))
+        if word is not None and words[word] & need == need:
+            rest = addrs[position : position + _BULK_CHUNK]  # cache-sized temporaries
+            nr_hits = _touch_resident_prefix(kernel, pgd, rest, need, write)
+            if nr_hits:
+                counts[0] += nr_hits
+                position += nr_hits
+                if nr_hits == len(rest):
+                    continue  # the whole chunk hit: check the next one in bulk too
+        if position >= total:
+            break
+        faults_in_window = 0
+        end = min(total, position + window)
+        while position < end:
+            room = _MAX_FIRST_TOUCH_BATCH
+            if max_faults is not None:
+                room = min(room, max_faults * per_fault - fault_units)
+            batched = _fault_batch(kernel, task, addrs[position : position + room], write)
+            if batched:  # minor faults, each one unit of the budget
+                counts[1] += batched
+                fault_units += batched
+                faults_in_window += batched
+                position += batched
+                if max_faults is not None and fault_units >= max_faults * per_fault:
+                    return TouchSummary(position, counts[0], counts[1], counts[2])
+                continue
+            result = touch_one(kernel, task, int(addrs[position]), write)
+            counts[result] += 1
+            faults_in_window += result != FaultResult.HIT
+            fault_units += per_fault if result != FaultResult.HIT else 0
+            position += 1
+            if max_faults is not None and fault_units >= max_faults * per_fault:
+                return TouchSummary(position, counts[0], counts[1], counts[2])
+        window = min(window * 2, 1 << 16) if faults_in_window else 16
+    return TouchSummary(total, counts[0], counts[1], counts[2])
+
+
+def _touch_resident_prefix(
+    kernel: Kernel,
+    pgd: npt.NDArray[np.uint32],
+    addresses: npt.NDArray[np.uint32],
+    need: int,
+    write: bool,
+) -> int:
+    """The accesses at the front of *addresses* that hit (PTE with every bit of *need*), done
+    in bulk as the MMU would: TLB, user time, accessed (and dirty) bits in the PTEs and once
+    per page table in the PDEs (*pgd*: the directory's view). Returns how many hit."""
+    ram32 = kernel.ram32
+    vpns = addresses >> np.uint32(PAGE_SHIFT)
+    # the tables a user access may walk (P and U/S in the PDE), and where
+    pte_words, ok, pde_index = pte_words_many(pgd, vpns, _P | _US)
+    ptes = ram32[pte_words]
+    ok &= (ptes & np.uint32(need)) == np.uint32(need)
+    first_miss = int(np.argmin(ok))
+    nr_hits = len(addresses) if ok[first_miss] else first_miss
+    if not nr_hits:
+        return 0
+    thread = kernel.current
+    tlb_misses = thread.tlb.access_many(vpns[:nr_hits])
+    costs = kernel.costs
+    thread.run(
+        (nr_hits - tlb_misses) * costs.tlb_hit_ns + tlb_misses * costs.page_walk_ns,
+        user=True,
+    )
+    # Only PTEs still lacking the accessed (and dirty) bit are written back.
+    set_bits = np.uint32(_A | (_D if write else 0))
+    hit_ptes = ptes[:nr_hits]
+    stale = (hit_ptes & set_bits) != set_bits
+    if stale.any():
+        ram32[pte_words[:nr_hits][stale]] = hit_ptes[stale] | set_bits
+    # The accessed bit once per distinct page table, not once per address.
+    used_tables = np.zeros(1024, dtype=bool)
+    used_tables[pde_index[:nr_hits]] = True
+    pgd[used_tables] |= np.uint32(_A)
+    if kernel.policy_tracks_access:
+        kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+    return nr_hits
+
+
+def _fault_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32], write: bool) -> int:
+    """The batch of minor faults at the front of *addresses*, if one applies: first
+    touches (writes) or swap-cache hits; how many addresses it handled (0: none)."""
+    if write:
+        batched = _first_touch_batch(kernel, task, addresses)
+        if batched:
+            return batched
+    return do_swap_cache_pages(kernel, task, addresses[:_MAX_SWAP_CACHE_BATCH], write)
+
+
+def _first_touch_batch(kernel: Kernel, task: Task, addresses: npt.NDArray[np.uint32]) -> int:
+    """do_anonymous_pages at the front of *addresses* when it can apply; a scalar look at the
+    first PTE and at the allocator's fast path first, so a fault that cannot be batched
+    (swapped out, present, or needing reclaim) costs the single path almost nothing more."""
+    if len(addresses) < 2:
+        return 0
+    word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, int(addresses[0]))
+    if word is None or kernel.ram_words[word]:
+        return 0
+    allowed = kernel.allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
+    if allowed < 2:
+        return 0
+    return do_anonymous_pages(kernel, task, addresses[:allowed], True)
+
+
+def access_user_memory(
+    kernel: Kernel, task: Task, address: int, length: int, data: bytes | None
+) -> bytes:
+    """Copy to (data given) or from user memory page by page, faulting pages in (access_process_vm)."""
+    out = bytearray()
+    done = 0
+    write = data is not None
+    ram = kernel.physmem.ram
+    while done < length:
+        va = address + done
+        chunk = min(length - done, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+        touch_one(kernel, task, va, write)
+        word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, va)
+        assert word is not None
+        physical = (kernel.ram_words[word] & FRAME_MASK) | (va & (PAGE_SIZE - 1))
+        if data is not None:
+            ram[physical : physical + chunk] = data[done : done + chunk]
+        else:
+            out += ram[physical : physical + chunk]
+        done += chunk
+    return bytes(out)
+
+
+def swapin_range(kernel: Kernel, task: Task, start: int, end: int) -> int:
+    """MADV_WILLNEED: read the swapped-out pages of [start, end) back in now; return how many."""
+    count = 0
+    for va in range(start, end, PAGE_SIZE):
+        word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, va)
+        pte = kernel.ram_words[word] if word is not None else 0
+        if word is None or not pte or pte & _MAPPED:  # no swap entry there
+            continue
+        vma = task.mm.find_vma(va)
+        assert vma is not None
+        _pfn, read = swap_in_page(kernel, task, vma, va, word, False)
+        kernel.vm_events.swap_ra += read
+        count += 1
+    return count
+
+
+# ---- tearing down and changing ranges -----------------------------------------------------
+def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: Vma) -> None:
+    """Rewrite the R/W and U/S bits of the present PTEs of [start, end) for *vma* (change_protection)."""
+    ram32 = kernel.ram32
+    bits = np.uint32(user_pte_bits(vma.writable, vma.accessible))
+    zero_page_bits = np.uint32(user_pte_bits(False, vma.accessible))
+    zero_pfn = np.uint32(kernel.zero_pfn)
+    for _va, first_word, count in pte_runs(kernel, mm, start, end):
+        entries = ram32[first_word : first_word + count]
+        present = (entries & np.uint32(_MAPPED)) != 0
+        # The zero page stays read-only whatever the VMA allows: a write must copy it.
+        is_zero = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
+        kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
+        entries[present] = np.where(is_zero, kept | zero_page_bits, kept | bits)[present]
+
+
+# ---- inspection -----------------------------------------------------------------------------
+def translate(kernel: Kernel, task: Task, linear: int, vma_info: VmaInfo | None) -> Translation:
+    """The walk of *linear* in the process's tables, with what a user access would meet (follow_page)."""
+    result = walk(kernel.ram_words, task.mm.pgd_pfn, linear)
+    if result.present:
+        fault = None if result.user else "supervisor-only or PROT_NONE page (U/S clear)"
+    elif vma_info is None:
+        fault = "no VMA covers the address"
+    elif result.pte is not None and result.pte & PTE_PROTNONE:
+        fault = "PROT_NONE page (P clear, _PAGE_PROTNONE set): any access is SIGSEGV"
+    elif result.swap_offset is not None:
+        fault = "page is swapped out (major fault on access)"
+    elif result.pte is None:
+        fault = "page table not allocated yet"
+    else:
+        fault = "not touched yet (minor fault on access)"
+    return replace(result, fault=fault, vma=vma_info)

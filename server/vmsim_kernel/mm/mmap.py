@@ -1,0 +1,342 @@
+"""The address-space system calls: mmap, munmap, mprotect, brk and madvise.
+
+Models mm/mmap.c (do_mmap, do_vmi_munmap, do_brk_flags), mm/mprotect.c (mprotect_fixup) and
+mm/madvise.c: validate every argument first (a refused call changes nothing), account the
+commit charge, change the VMAs under mmap_lock, then the page tables (memory.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vmsim_kernel.arch.x86.constants import (
+    ADDRESS_SPACE_END,
+    MAP_KNOWN,
+    MMAP_MIN_ADDR,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_ALL,
+    TASK_SIZE,
+    Madvise,
+    MapFlag,
+    Prot,
+    page_align_up,
+)
+from vmsim_kernel.config import OvercommitMode
+from vmsim_kernel.errors import InvalidArgument, OutOfMemory, OutOfRange
+from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.sched import QUANTUM_ZAP_PAGES
+
+from . import memory
+from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
+from .unmap import free_pgtables, pte_runs, zap_range
+from .vma import MmStruct, Vma, VmaKind, needs_accounting
+
+if TYPE_CHECKING:
+    from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.process import Task
+    from vmsim_kernel.kernel.time import SimThread
+
+__all__ = [
+    "address_space_change",
+    "do_brk",
+    "do_madvise",
+    "do_mmap",
+    "do_mprotect",
+    "do_munmap",
+    "populate_span",
+    "shoot_down_tlbs",
+    "unmap_in_slices",
+    "unmap_range",
+    "zap_slice_end",
+]
+
+
+def check_range(field: str, addr: int, length: int) -> None:
+    """An address range must lie in user space (below 0xC0000000)."""
+    if addr < 0 or length < 0 or addr + length > TASK_SIZE:
+        raise OutOfRange(
+            field,
+            f"range 0x{addr:x}+0x{length:x} leaves user space",
+            "addresses and ranges within 0x00000000..0xBFFFFFFF",
+        )
+
+
+def check_aligned(field: str, addr: int) -> None:
+    """Addresses of these calls must be page aligned."""
+    if addr % PAGE_SIZE:
+        raise InvalidArgument(field, f"0x{addr:x} is not page aligned", "a multiple of 4096")
+
+
+def check_prot(prot: int) -> None:
+    """Only PROT_READ, PROT_WRITE and PROT_EXEC bits exist."""
+    if prot < 0 or prot & ~int(PROT_ALL):
+        raise InvalidArgument(
+            "prot",
+            f"unknown bits in 0x{prot:x}",
+            "PROT_NONE 0, PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4",
+        )
+
+
+def mapped_range_end(task: Task, addr: int, length: int) -> int | None:
+    """End of [addr, addr+length) rounded to pages, checked to be wholly mapped; None if empty.
+
+    mprotect and madvise accept a zero length and refuse holes with ENOMEM, as Linux does.
+    """
+    if length < 0:
+        raise InvalidArgument("length", f"{length} is negative", "0 .. 3 GiB")
+    end = addr + page_align_up(length)
+    check_range("addr", addr, end - addr)
+    if addr == end:
+        return None
+    if not task.mm.is_fully_mapped(addr, end):
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x}..0x{end:x} contains unmapped pages (ENOMEM)",
+            "a range covered by mappings",
+        )
+    return end
+
+
+def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
+    """mmap(2) of anonymous memory; returns the start address."""
+    mm = task.mm
+    if length <= 0:
+        raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
+    if length > TASK_SIZE:
+        raise OutOfRange("length", f"{length} bytes do not fit in user space", "at most 3 GiB")
+    check_prot(prot)
+    if flags < 0 or flags & ~int(MAP_KNOWN):
+        raise InvalidArgument(
+            "flags",
+            f"unknown bits in 0x{flags:x}",
+            "MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_POPULATE, "
+            "MAP_FIXED_NOREPLACE",
+        )
+    shared = bool(flags & MapFlag.SHARED)
+    if shared == bool(flags & MapFlag.PRIVATE):
+        raise InvalidArgument(
+            "flags",
+            "need exactly one of MAP_SHARED and MAP_PRIVATE",
+            "MAP_SHARED or MAP_PRIVATE",
+        )
+    if not flags & MapFlag.ANONYMOUS:
+        raise InvalidArgument(
+            "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
+        )
+    if not 0 <= addr < ADDRESS_SPACE_END:
+        raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
+    length = page_align_up(length)
+    fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
+    if fixed:
+        check_aligned("addr", addr)
+        if addr < MMAP_MIN_ADDR or addr + length > TASK_SIZE:
+            raise OutOfRange(
+                "addr",
+                f"0x{addr:x}+0x{length:x} is outside the mappable range",
+                f"0x{MMAP_MIN_ADDR:x} .. 0xBFFFFFFF",
+            )
+        if flags & MapFlag.FIXED_NOREPLACE and mm.overlapping(addr, addr + length):
+            raise InvalidArgument(
+                "addr",
+                f"0x{addr:x}+0x{length:x} overlaps an existing mapping (EEXIST)",
+                "a free range with MAP_FIXED_NOREPLACE",
+            )
+        start = addr
+    else:
+        found = mm.get_unmapped_area(length, addr)
+        if found is None:
+            raise OutOfMemory(f"no free virtual range of {length} bytes in the address space")
+        start = found
+    noreserve = (
+        bool(flags & MapFlag.NORESERVE)
+        and kernel.config.overcommit_memory is not OvercommitMode.NEVER
+    )
+    accounted = needs_accounting(Prot(prot), shared, noreserve)
+    # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
+    replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
+    charge = length // PAGE_SIZE if accounted else 0
+    if not commit_allowed(kernel, charge - (replaced if fixed else 0), task):
+        raise commit_refused(kernel, charge)
+    with address_space_change(kernel, task):
+        if fixed:
+            unmap_range(kernel, task, start, start + length)
+            shoot_down_tlbs(kernel, task)
+        commit_pages(kernel, task, charge)
+        kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
+        mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+    return start
+
+
+def populate_span(start: int, length: int, prot: int, flags: int) -> tuple[int, int, bool] | None:
+    """What mm_populate prefaults after a MAP_POPULATE mmap: (start, end, write), or None.
+
+    It runs after mmap_lock is dropped, faulting like the process would (the caller does it
+    in quanta, so a huge populate never holds a CPU for long).
+    """
+    if not flags & MapFlag.POPULATE or prot == Prot.NONE:
+        return None
+    return start, start + page_align_up(length), bool(prot & Prot.WRITE)
+
+
+def do_munmap(kernel: Kernel, task: Task, addr: int, length: int) -> Generator[None, None, None]:
+    """munmap(2), in quanta (see unmap_in_slices)."""
+    check_aligned("addr", addr)
+    if length <= 0:
+        raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
+    check_range("addr", addr, page_align_up(length))
+    yield from unmap_in_slices(kernel, task, addr, addr + page_align_up(length))
+
+
+def unmap_in_slices(
+    kernel: Kernel, task: Task, start: int, end: int
+) -> Generator[None, None, None]:
+    """Unmap [start, end) a slice at a time, yielding at each quantum boundary.
+
+    A slice holds at most QUANTUM_ZAP_PAGES PTEs (zap_slice_end) and is a whole munmap of
+    its part under mmap_lock: VMAs cut, pages and swap slots freed, commit given back, empty
+    page tables freed, TLBs shot down. So at every boundary the address space is consistent
+    (a prefix of the range is gone, the rest still mapped), and a call stopped there has
+    done exactly that much, as zap_page_range's cond_resched() lets Linux stop between
+    batches. The first slice pays the syscall entry; the later ones retake mmap_lock.
+    """
+    cursor = start
+    while True:
+        stop = zap_slice_end(kernel, task.mm, cursor, end)
+        with address_space_change(kernel, task, entry=cursor == start):
+            unmap_range(kernel, task, cursor, stop)
+            shoot_down_tlbs(kernel, task)
+        if stop >= end:
+            return
+        cursor = stop
+        yield
+        if not task.alive:  # killed between two slices: its teardown freed the rest
+            raise task_exit.dead(task)
+
+
+def zap_slice_end(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
+    """Where a slice of unmapping that starts at *start* ends: after QUANTUM_ZAP_PAGES
+    non-empty PTEs (present or swap), or at *end*."""
+    ram32 = kernel.ram32
+    budget = QUANTUM_ZAP_PAGES
+    for first_va, first_word, count in pte_runs(kernel, mm, start, end):
+        used = np.flatnonzero(ram32[first_word : first_word + count])
+        if len(used) > budget:
+            return first_va + (int(used[budget]) << PAGE_SHIFT)
+        budget -= len(used)
+    return end
+
+
+def do_mprotect(kernel: Kernel, task: Task, addr: int, length: int, prot: int) -> None:
+    """mprotect(2)."""
+    mm = task.mm
+    check_aligned("addr", addr)
+    check_prot(prot)
+    end = mapped_range_end(task, addr, length)
+    if end is None:
+        return
+    new_prot = Prot(prot)
+    pieces = []
+    charge = 0
+    for vma in mm.overlapping(addr, end):
+        piece = replace(vma, start=max(vma.start, addr), end=min(vma.end, end))
+        newly = not piece.accounted and needs_accounting(new_prot, piece.shared, False)
+        charge += piece.nr_pages if newly else 0
+        pieces.append(replace(piece, prot=new_prot, accounted=piece.accounted or newly))
+    commit_pages(kernel, task, charge)
+    with address_space_change(kernel, task):
+        mm.replace_range(addr, end, pieces)
+        for piece in pieces:
+            memory.update_protection(kernel, mm, piece.start, piece.end, piece)
+        shoot_down_tlbs(kernel, task)
+
+
+def do_brk(kernel: Kernel, task: Task, addr: int) -> int:
+    """brk(2): addr 0 queries; returns the (new) program break."""
+    mm = task.mm
+    if addr == 0 or addr == mm.brk:
+        return mm.brk
+    if addr < mm.start_brk or addr >= TASK_SIZE:
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x} is not a possible program break",
+            f"0x{mm.start_brk:x} .. below the mappings above the heap",
+        )
+    old_end, new_end = page_align_up(mm.brk), page_align_up(addr)
+    if new_end > old_end:
+        if not mm.range_is_free(old_end, new_end) or not mm._clear_of_stack_gap(new_end):
+            blocker = mm.next_vma_after(old_end)
+            where = f"0x{blocker.start:x}" if blocker else "the stack"
+            raise OutOfMemory(f"brk to 0x{addr:x} would run into the mapping at {where}")
+        commit_pages(kernel, task, (new_end - old_end) // PAGE_SIZE)
+        with address_space_change(kernel, task):
+            mm.insert(
+                Vma(old_end, new_end, Prot.READ | Prot.WRITE, kind=VmaKind.HEAP, accounted=True)
+            )
+    elif new_end < old_end:
+        with address_space_change(kernel, task):
+            unmap_range(kernel, task, new_end, old_end)
+            shoot_down_tlbs(kernel, task)
+    mm.brk = addr
+    return addr
+
+
+def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) -> None:
+    """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED/(NO)HUGEPAGE."""
+    check_aligned("addr", addr)
+    if advice not in set(Madvise):
+        raise InvalidArgument(
+            "advice",
+            f"{advice} is not supported",
+            "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4, HUGEPAGE 14, "
+            "NOHUGEPAGE 15",
+        )
+    end = mapped_range_end(task, addr, length)
+    if end is None:
+        return
+    kernel.current.run(kernel.costs.syscall_ns)
+    assert task.mmap_lock is not None
+    with kernel.holding(task.mmap_lock, read=True) as thread:
+        if advice == Madvise.DONTNEED:
+            thread.run(kernel.costs.zap_page_ns * zap_range(kernel, task.mm, addr, end))
+            shoot_down_tlbs(kernel, task)
+        elif advice == Madvise.WILLNEED:
+            memory.swapin_range(kernel, task, addr, end)
+
+
+def unmap_range(kernel: Kernel, task: Task, start: int, end: int) -> None:
+    """Remove [start, end) from the VMAs and the page tables, giving back its commit charge."""
+    mm = task.mm
+    for piece in mm.remove_range(start, end):
+        kernel.current.run(kernel.costs.zap_page_ns * zap_range(kernel, mm, piece.start, piece.end))
+        if piece.accounted:
+            uncommit_pages(kernel, piece.nr_pages)
+            mm.committed_pages -= piece.nr_pages
+    free_pgtables(kernel, mm, start, end)
+
+
+def shoot_down_tlbs(kernel: Kernel, task: Task) -> None:
+    """flush_tlb_mm after unmapping or reprotecting: every thread's TLB; IPIs cost the caller."""
+    caller = kernel.current
+    for thread in task.threads.values():
+        thread.tlb.flush()
+        if thread is not caller:
+            caller.run(kernel.costs.tlb_shootdown_ns)
+
+
+@contextlib.contextmanager
+def address_space_change(kernel: Kernel, task: Task, *, entry: bool = True) -> Iterator[SimThread]:
+    """A syscall that changes the VMAs: entry cost (unless *entry* is False: a later slice of
+    the same call), then the work under mmap_lock (writer)."""
+    thread = kernel.current
+    if entry:
+        thread.run(kernel.costs.syscall_ns)
+    assert task.mmap_lock is not None
+    with kernel.holding(task.mmap_lock):
+        thread.run(kernel.costs.vma_op_ns)
+        yield thread

@@ -1,0 +1,712 @@
+"""Zones and the binary buddy allocator with min/low/high watermarks.
+
+Models mm/page_alloc.c (__rmqueue_smallest, expand, __free_one_page, __zone_watermark_ok,
+get_page_from_freelist, __setup_per_zone_wmarks, memblock_free_all) and include/linux/mmzone.h.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from vmsim_kernel.arch.x86.constants import (
+    MAX_DMA_ADDRESS,
+    MAX_LOW_ADDRESS,
+    MAX_ORDER,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    ZONELIST,
+    Gfp,
+    KiB,
+    Pfn,
+    ZoneType,
+)
+from vmsim_kernel.errors import KernelBug
+
+from .physmem import PageFlag, PhysicalMemory
+
+if TYPE_CHECKING:
+    from vmsim_kernel.init.main import Kernel
+
+__all__ = [
+    "LOWMEM_RESERVE_RATIO",
+    "WATERMARK_SCALE_FACTOR",
+    "FreeArea",
+    "PageAllocator",
+    "WatermarkLevel",
+    "Zone",
+    "charge_zone_lock",
+    "count_allocation",
+    "free_page",
+]
+
+ZONE_NAMES: Final[dict[ZoneType, str]] = {
+    ZoneType.DMA: "DMA",
+    ZoneType.NORMAL: "Normal",
+    ZoneType.HIGHMEM: "HighMem",
+}
+
+WATERMARK_SCALE_FACTOR: Final = 10  # vm.watermark_scale_factor, in 1/10000 of the zone
+# vm.lowmem_reserve_ratio per zone (DMA, Normal, HighMem): a zone keeps 1/ratio of the managed
+# pages of the zones above it from allocations that could have used those (0: keeps nothing).
+LOWMEM_RESERVE_RATIO: Final = (256, 32, 0)
+SWAP_CLUSTER_MAX: Final = 32  # the smallest HIGHMEM min watermark
+MIN_FREE_KBYTES_FLOOR: Final = 128  # init_per_zone_wmark_min's clamp
+MIN_FREE_KBYTES_CEILING: Final = 262144
+
+# free_page_is_bad (PAGE_FLAGS_CHECK_AT_FREE): a page freed with these still set is in use.
+# SWAPCACHE is added because freeing a swap-cache page would leak its swap slot.
+_BAD_FLAGS_AT_FREE: Final = int(
+    PageFlag.LOCKED | PageFlag.LRU | PageFlag.ACTIVE | PageFlag.SLAB | PageFlag.SWAPCACHE
+)
+# Plain ints: IntFlag operators go through enum.__and__ and cost more than the rest of a free.
+_RESERVED_BIT: Final = int(PageFlag.RESERVED)
+_BUDDY_BIT: Final = int(PageFlag.BUDDY)
+# (order, the mask that takes a pfn to the head of its aligned block of that order).
+_HEAD_MASKS: Final = tuple((order, ~((1 << order) - 1)) for order in range(MAX_ORDER))
+# What free_page clears of a user page (one IntFlag value, not three ORed per free).
+_USER_PAGE_FLAGS: Final = PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE
+
+
+class WatermarkLevel(IntEnum):
+    """The watermark an allocation must leave the zone's free pages above (ALLOC_WMARK_*)."""
+
+    MIN = 0  # ALLOC_WMARK_MIN: the slow path, after kswapd was woken; below it reclaim directly
+    LOW = 1  # ALLOC_WMARK_LOW: the fast path; below it kswapd is woken
+    HIGH = 2  # ALLOC_WMARK_HIGH: the level kswapd restores before it sleeps again
+    NONE = 3  # ALLOC_NO_WATERMARKS: boot and emergency allocations that may empty the zone
+
+
+class FreeArea:
+    """free_area[order]: the free blocks of 2**order pages of one zone.
+
+    Attributes:
+        free_list: head pfns as an insertion-ordered set. The last inserted is taken first
+            (LIFO, like list_add at the list head), which keeps allocation deterministic.
+    """
+
+    def __init__(self) -> None:
+        self.free_list: dict[int, None] = {}
+
+    @property
+    def nr_free(self) -> int:
+        """Number of free blocks of this order."""
+        return len(self.free_list)
+
+
+class Zone:
+    """One memory zone: a pfn range, its free lists and its watermarks (struct zone).
+
+    Attributes:
+        zone_type: DMA, NORMAL or HIGHMEM.
+        name: the name /proc prints ("DMA", "Normal", "HighMem").
+        start_pfn: first frame of the zone.
+        end_pfn: one past the last frame (empty zone: end_pfn == start_pfn).
+        present_pages: frames of RAM in the zone (the simulated memory map has no holes).
+        managed_pages: present pages minus the boot-time (memblock) reservations.
+        free_area: MAX_ORDER free lists, orders 0..10.
+        nr_free_pages: pages in the free lists (NR_FREE_PAGES).
+        nr_allocated_pages: pages handed out and not yet freed (simulator bookkeeping).
+        watermark_min, watermark_low, watermark_high: the three marks, in pages.
+        lowmem_reserve: per classzone (the highest zone an allocation may use), the pages this
+            zone keeps back from such allocations (zone->lowmem_reserve, zoneinfo's
+            `protection:`), so that allocations which could use a higher zone do not exhaust
+            a lower one that others can only use.
+    """
+
+    def __init__(self, zone_type: ZoneType, start_pfn: int, end_pfn: int) -> None:
+        if end_pfn < start_pfn:
+            raise KernelBug(f"zone {zone_type.name} ends at {end_pfn} before {start_pfn}")
+        self.zone_type = zone_type
+        self.name = ZONE_NAMES[zone_type]
+        self.start_pfn = start_pfn
+        self.end_pfn = end_pfn
+        self.present_pages = end_pfn - start_pfn
+        self.managed_pages = self.present_pages
+        self.free_area = [FreeArea() for _ in range(MAX_ORDER)]
+        self.nr_free_pages = 0
+        self.nr_allocated_pages = 0
+        self.watermark_min = 0
+        self.watermark_low = 0
+        self.watermark_high = 0
+        self.lowmem_reserve = [0] * len(ZoneType)
+
+    @property
+    def spanned_pages(self) -> int:
+        """Frames between start_pfn and end_pfn."""
+        return self.end_pfn - self.start_pfn
+
+    @property
+    def nr_reserved_pages(self) -> int:
+        """Frames of the zone kept out of the buddy allocator at boot."""
+        return self.present_pages - self.managed_pages
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the zone has no page it could ever give (no managed pages)."""
+        return self.managed_pages == 0
+
+    def contains(self, pfn: int) -> bool:
+        """Whether frame *pfn* lies in this zone."""
+        return self.start_pfn <= pfn < self.end_pfn
+
+    def watermark(self, level: WatermarkLevel) -> int:
+        """The mark of *level* in pages (0 for NONE)."""
+        if level is WatermarkLevel.MIN:
+            return self.watermark_min
+        if level is WatermarkLevel.LOW:
+            return self.watermark_low
+        if level is WatermarkLevel.HIGH:
+            return self.watermark_high
+        return 0
+
+    def watermark_ok(
+        self,
+        order: int,
+        level: WatermarkLevel,
+        *,
+        classzone: ZoneType | None = None,
+        harder: bool = False,
+    ) -> bool:
+        """__zone_watermark_ok: may a 2**order block be taken at *level*?
+
+        The free pages left after the allocation must stay above the mark plus the zone's
+        lowmem_reserve for *classzone* (the highest zone of the allocation's zonelist; None
+        means the zone's own, which reserves nothing), and for order > 0 a free block of at
+        least that order must exist. *harder* (GFP_ATOMIC, ALLOC_HARDER) lowers the mark by
+        a quarter. Level NONE only asks whether a block exists.
+        """
+        if level is WatermarkLevel.NONE:
+            return self._has_free_block(order)
+        mark = self.effective_mark(level, classzone=classzone, harder=harder)
+        # The block's other pages are gone too, but only its first one counts as "the" page.
+        free_pages = self.nr_free_pages - ((1 << order) - 1)
+        if free_pages <= mark:
+            return False
+        return order == 0 or self._has_free_block(order)
+
+    def effective_mark(
+        self, level: WatermarkLevel, *, classzone: ZoneType | None = None, harder: bool = False
+    ) -> int:
+        """The free pages an allocation at *level* must leave above: the mark, a quarter
+        lower for *harder*, plus lowmem_reserve[*classzone*] (0 for level NONE)."""
+        mark = self.watermark(level)
+        if harder:
+            mark -= mark // 4
+        if classzone is not None:
+            mark += self.lowmem_reserve[classzone]
+        return mark
+
+    def order0_pages_allowed(
+        self, level: WatermarkLevel, *, classzone: ZoneType | None = None, harder: bool = False
+    ) -> int:
+        """How many order-0 pages in a row watermark_ok(0, ...) lets this zone give now:
+        each one needs the free pages above the mark, so nr_free_pages - mark of them."""
+        if level is WatermarkLevel.NONE:
+            return self.nr_free_pages
+        mark = self.effective_mark(level, classzone=classzone, harder=harder)
+        return max(0, self.nr_free_pages - mark)
+
+    def _has_free_block(self, order: int) -> bool:
+        return any(self.free_area[current].free_list for current in range(order, MAX_ORDER))
+
+
+class PageAllocator:
+    """The buddy allocators of the node's three zones (one pglist_data).
+
+    Attributes:
+        physmem: the RAM and frame descriptors the allocator manages.
+        zones: always three, in DMA, NORMAL, HIGHMEM order (index = ZoneType).
+        buddy_order: per frame, the order of the free block headed there, or -1.
+        min_free_kbytes: vm.min_free_kbytes the watermarks were computed from.
+    """
+
+    def __init__(
+        self,
+        physmem: PhysicalMemory,
+        reserved: Sequence[tuple[int, int]],
+        min_free_kbytes: int | None = None,
+    ) -> None:
+        """Build the zones, reserve *reserved* and free everything else into the buddy lists.
+
+        Args:
+            physmem: the machine's RAM.
+            reserved: [start, end) pfn ranges that never enter the buddy lists (memblock_reserve).
+            min_free_kbytes: vm.min_free_kbytes; None computes Linux's default from low memory.
+
+        Raises:
+            KernelBug: a reserved range lies outside RAM or is empty.
+        """
+        self.physmem = physmem
+        nr_frames = physmem.nr_frames
+        dma_end = min(nr_frames, MAX_DMA_ADDRESS >> PAGE_SHIFT)
+        low_end = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
+        self.zones = [
+            Zone(ZoneType.DMA, 0, dma_end),
+            Zone(ZoneType.NORMAL, dma_end, low_end),
+            Zone(ZoneType.HIGHMEM, low_end, nr_frames),
+        ]
+        self.buddy_order: npt.NDArray[np.int8] = np.full(nr_frames, -1, dtype=np.int8)
+        is_reserved = self._memblock_reserve(reserved)
+        self._memblock_free_all(is_reserved)
+        self.min_free_kbytes = self._setup_per_zone_wmarks(min_free_kbytes)
+        self._setup_per_zone_lowmem_reserve()
+
+    # ---- boot ---------------------------------------------------------------------------------
+    def _memblock_reserve(self, reserved: Sequence[tuple[int, int]]) -> npt.NDArray[np.bool_]:
+        """Flag the reserved frames PG_reserved and take them out of managed_pages."""
+        nr_frames = self.physmem.nr_frames
+        is_reserved = np.zeros(nr_frames, dtype=np.bool_)
+        for start, end in reserved:
+            if not 0 <= start < end <= nr_frames:
+                raise KernelBug(f"reserved range [{start}, {end}) is empty or outside RAM")
+            is_reserved[start:end] = True
+        self.physmem.flags[is_reserved] |= np.uint32(PageFlag.RESERVED)
+        for zone in self.zones:
+            nr_reserved = int(np.count_nonzero(is_reserved[zone.start_pfn : zone.end_pfn]))
+            zone.managed_pages = zone.present_pages - nr_reserved
+        return is_reserved
+
+    def _memblock_free_all(self, is_reserved: npt.NDArray[np.bool_]) -> None:
+        """memblock_free_all: give every unreserved run to its zone in maximal aligned blocks.
+
+        Works per block, never per frame: 4 GiB is about a thousand order-10 blocks. The
+        blocks are linked highest pfn first, so the lowest pfn sits on top of each list and
+        is allocated first, as __free_pages_core's FPI_TO_TAIL arranges in Linux.
+        """
+        blocks: list[tuple[Zone, int, int]] = []
+        for zone in self.zones:
+            unreserved = ~is_reserved[zone.start_pfn : zone.end_pfn]
+            # Edges of the runs of unreserved frames: +1 where a run starts, -1 past its end.
+            edges = np.diff(unreserved.astype(np.int8), prepend=0, append=0)
+            run_starts = np.flatnonzero(edges == 1) + zone.start_pfn
+            run_ends = np.flatnonzero(edges == -1) + zone.start_pfn
+            for start, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
+                blocks.extend((zone, pfn, order) for pfn, order in _aligned_blocks(start, end))
+        for zone, pfn, order in reversed(blocks):
+            self._add_free_block(zone, pfn, order)
+
+    def _setup_per_zone_wmarks(self, min_free_kbytes: int | None) -> int:
+        """__setup_per_zone_wmarks, with init_per_zone_wmark_min's default min_free_kbytes.
+
+        min_free_kbytes defaults to int_sqrt(lowmem_kbytes * 16) clamped to 128..262144 kB;
+        pages_min is that in pages. Each low-memory zone gets a share of pages_min in
+        proportion to its managed pages as its min mark; HIGHMEM's min is capped to
+        clamp(managed / 1024, 32, 128) since atomic and reclaim allocations cannot use it.
+        The distance min->low and low->high is max(share / 4, managed * 10 / 10000), where
+        share is the zone's proportional part of pages_min even for HIGHMEM (Linux does not
+        cap the kswapd distances). An empty HIGHMEM zone gets the clamp's 32 for all three
+        marks, as zoneinfo shows on Linux; other empty zones keep 0.
+
+        Returns:
+            The min_free_kbytes in effect.
+        """
+        lowmem_pages = sum(
+            zone.managed_pages for zone in self.zones if zone.zone_type is not ZoneType.HIGHMEM
+        )
+        if min_free_kbytes is None:
+            lowmem_kbytes = lowmem_pages * (PAGE_SIZE // KiB)
+            min_free_kbytes = min(
+                max(math.isqrt(lowmem_kbytes * 16), MIN_FREE_KBYTES_FLOOR),
+                MIN_FREE_KBYTES_CEILING,
+            )
+        pages_min = min_free_kbytes >> (PAGE_SHIFT - 10)
+        for zone in self.zones:
+            if zone.is_empty and zone.zone_type is not ZoneType.HIGHMEM:
+                continue
+            share = pages_min * zone.managed_pages // max(1, lowmem_pages)
+            if zone.zone_type is ZoneType.HIGHMEM:
+                zone.watermark_min = min(max(zone.managed_pages // 1024, SWAP_CLUSTER_MAX), 128)
+            else:
+                zone.watermark_min = share
+            distance = max(share >> 2, zone.managed_pages * WATERMARK_SCALE_FACTOR // 10000)
+            zone.watermark_low = zone.watermark_min + distance
+            zone.watermark_high = zone.watermark_low + distance
+        return min_free_kbytes
+
+    def _setup_per_zone_lowmem_reserve(self) -> None:
+        """setup_per_zone_lowmem_reserve: zone i keeps (managed pages of zones i+1..j) / ratio[i]
+        from allocations whose classzone is j. A zone with ratio 0 or no pages keeps nothing."""
+        for lower in self.zones:
+            ratio = LOWMEM_RESERVE_RATIO[lower.zone_type]
+            upper_managed = 0
+            for upper in self.zones[lower.zone_type + 1 :]:
+                upper_managed += upper.managed_pages
+                lower.lowmem_reserve[upper.zone_type] = (
+                    upper_managed // ratio if ratio and lower.managed_pages else 0
+                )
+
+    # ---- free list primitives ------------------------------------------------------------------
+    def _add_free_block(self, zone: Zone, pfn: int, order: int) -> None:
+        """Link a free block at the top of its list (add_to_free_list + set_buddy_order)."""
+        zone.free_area[order].free_list[pfn] = None
+        zone.nr_free_pages += 1 << order
+        self.buddy_order[pfn] = order
+        flags = self.physmem.flags
+        flags[pfn] = flags.item(pfn) | _BUDDY_BIT
+
+    def _del_free_block(self, zone: Zone, pfn: int, order: int) -> None:
+        """Unlink a free block (del_page_from_free_list)."""
+        del zone.free_area[order].free_list[pfn]
+        zone.nr_free_pages -= 1 << order
+        self.buddy_order[pfn] = -1
+        flags = self.physmem.flags
+        flags[pfn] = flags.item(pfn) & ~_BUDDY_BIT
+
+    # ---- the buddy allocator -------------------------------------------------------------------
+    def allocate_pages(self, zone: Zone, order: int) -> Pfn | None:
+        """__rmqueue_smallest: the smallest free block >= *order*, split down to *order*.
+
+        Ignores watermarks: get_page_from_freelist decides whether the zone may be used.
+
+        Returns:
+            The first pfn of 2**order free frames, or None when the zone has no such block.
+        """
+        if not 0 <= order < MAX_ORDER:
+            raise KernelBug(f"order {order} outside 0..{MAX_ORDER - 1}")
+        for current_order in range(order, MAX_ORDER):
+            free_list = zone.free_area[current_order].free_list
+            if free_list:
+                break
+        else:
+            return None
+        pfn = next(reversed(free_list))  # the most recently linked block: LIFO
+        self._del_free_block(zone, pfn, current_order)
+        # expand(): the upper half of each split goes back on the list one order down.
+        while current_order > order:
+            current_order -= 1
+            self._add_free_block(zone, pfn + (1 << current_order), current_order)
+        zone.nr_allocated_pages += 1 << order
+        return Pfn(pfn)
+
+    def allocate_pages_bulk(self, zone: Zone, nr_pages: int) -> npt.NDArray[np.int64]:
+        """rmqueue_bulk: up to *nr_pages* order-0 pages from *zone*, watermarks ignored.
+
+        The result (and the free lists left behind) are exactly those of as many
+        allocate_pages(zone, 0) calls in a row, only without splitting a block page by page:
+        once the order-0 list is empty, __rmqueue_smallest splits the smallest block and
+        then hands out its pages from the head upwards, so a block taken whole is a run
+        of consecutive frames, and a block taken in part leaves the naturally aligned
+        pieces of its tail on the (empty) lower lists, as expand() would have.
+
+        Returns:
+            The pfns in allocation order; shorter than *nr_pages* when the zone runs out.
+        """
+        if nr_pages < 0:
+            raise KernelBug(f"bulk allocation of {nr_pages} pages")
+        runs: list[npt.NDArray[np.int64]] = []
+        singles: list[int] = []
+        taken = 0
+        free_area = zone.free_area
+        while taken < nr_pages:
+            order0 = free_area[0].free_list
+            if order0:
+                pfn = next(reversed(order0))
+                self._del_free_block(zone, pfn, 0)
+                singles.append(pfn)
+                taken += 1
+                continue
+            for order in range(1, MAX_ORDER):
+                if free_area[order].free_list:
+                    break
+            else:
+                break  # the zone is empty
+            if singles:
+                runs.append(np.array(singles, dtype=np.int64))
+                singles = []
+            head = next(reversed(free_area[order].free_list))
+            self._del_free_block(zone, head, order)
+            want = min(1 << order, nr_pages - taken)
+            runs.append(np.arange(head, head + want, dtype=np.int64))
+            for pfn, piece_order in _aligned_blocks(head + want, head + (1 << order)):
+                self._add_free_block(zone, pfn, piece_order)
+            taken += want
+        if singles:
+            runs.append(np.array(singles, dtype=np.int64))
+        zone.nr_allocated_pages += taken
+        if not runs:
+            return np.zeros(0, dtype=np.int64)
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+
+    def free_pages(self, pfn: int, order: int) -> None:
+        """__free_one_page: return a block, merging with its buddy while the buddy is free.
+
+        The frames' descriptors are blanked (flags, private) as free_pages_prepare does.
+
+        Raises:
+            KernelBug: the block is unaligned, outside RAM, reserved,
+                is (partly) free already, or a page is still mapped or in use (bad_page).
+        """
+        if not 0 <= order < MAX_ORDER:
+            raise KernelBug(f"order {order} outside 0..{MAX_ORDER - 1}")
+        nr_pages = 1 << order
+        if pfn & (nr_pages - 1):
+            raise KernelBug(f"freeing unaligned block pfn {pfn} order {order}")
+        if not 0 <= pfn <= self.physmem.nr_frames - nr_pages:
+            raise KernelBug(f"freeing pfn {pfn} order {order} outside RAM")
+        # Zone boundaries are multiples of 2**10 pages: an aligned block lies in one zone.
+        zone = self.zone_of(pfn)
+        self._check_free_block(pfn, order)
+        physmem = self.physmem
+        if order == 0:
+            physmem.flags[pfn] = 0
+            physmem.private[pfn] = 0
+            physmem.pristine[pfn] = False
+        else:
+            physmem.flags[pfn : pfn + nr_pages] = 0
+            physmem.private[pfn : pfn + nr_pages] = 0
+            physmem.pristine[pfn : pfn + nr_pages] = False
+        zone.nr_allocated_pages -= nr_pages
+        buddy_order = self.buddy_order
+        while order < MAX_ORDER - 1:
+            buddy = pfn ^ (1 << order)
+            if not zone.start_pfn <= buddy < zone.end_pfn or buddy_order.item(buddy) != order:
+                break
+            self._del_free_block(zone, buddy, order)
+            pfn &= buddy  # the merged block starts at the lower of the two
+            order += 1
+        self._add_free_block(zone, pfn, order)
+
+    def _check_free_block(self, pfn: int, order: int) -> None:
+        """free_page_is_bad plus double-free detection for [pfn, pfn + 2**order)."""
+        physmem = self.physmem
+        if order == 0:  # the common case: scalar reads are several times faster than slices
+            page_flags = physmem.flags.item(pfn)
+            mapped = physmem.mapcount.item(pfn) != 0
+        else:
+            end = pfn + (1 << order)
+            page_flags = int(np.bitwise_or.reduce(physmem.flags[pfn:end]))
+            mapped = bool(np.any(physmem.mapcount[pfn:end]))
+        if page_flags & _RESERVED_BIT:
+            raise KernelBug(f"freeing reserved pfn in block {pfn} order {order}")
+        # BUDDY marks exactly the free heads, so a set bit means part of the block is free.
+        if page_flags & _BUDDY_BIT or self._inside_free_block(pfn, order):
+            raise KernelBug(f"double free of pfn {pfn} order {order}")
+        if mapped:
+            raise KernelBug(f"bad page: freeing pfn {pfn} order {order} while it is mapped")
+        bad_flags = page_flags & _BAD_FLAGS_AT_FREE
+        if bad_flags:
+            raise KernelBug(f"bad page: freeing pfn {pfn} with flags {PageFlag(bad_flags)!r}")
+
+    def _inside_free_block(self, pfn: int, order: int) -> bool:
+        """Whether [pfn, pfn + 2**order) lies inside a larger free block."""
+        item = self.buddy_order.item
+        for larger_order, head_mask in _HEAD_MASKS[order + 1 :]:
+            if item(pfn & head_mask) >= larger_order:
+                return True
+        return False
+
+    def get_page_from_freelist(self, gfp: Gfp, order: int, level: WatermarkLevel) -> Pfn | None:
+        """Walk the zonelist of *gfp*; take from the first zone whose watermark allows it.
+
+        A zone under its mark (plus its lowmem_reserve for the classzone of *gfp*) is simply
+        skipped for the next one. No reclaim here: the caller (vmscan) wakes kswapd,
+        reclaims and retries.
+
+        Returns:
+            The first pfn of the block, or None when no zone of the zonelist qualifies.
+        """
+        harder = gfp is Gfp.ATOMIC
+        zonelist = ZONELIST[gfp]
+        classzone = zonelist[0]
+        for zone_type in zonelist:
+            zone = self.zones[zone_type]
+            if zone.is_empty or not zone.watermark_ok(
+                order, level, classzone=classzone, harder=harder
+            ):
+                continue
+            pfn = self.allocate_pages(zone, order)
+            if pfn is not None:
+                return pfn
+        return None
+
+    def get_pages_bulk_from_freelist(
+        self, gfp: Gfp, nr_pages: int, level: WatermarkLevel
+    ) -> list[tuple[Zone, npt.NDArray[np.int64]]]:
+        """__alloc_pages_bulk: up to *nr_pages* order-0 pages for *gfp*, the same frames as
+        that many get_page_from_freelist(gfp, 0, level) calls in a row would give.
+
+        Taking a page only lowers its own zone's free count, so a zone the watermark check
+        refuses stays refused for the rest of the batch: the single-page walk would take
+        order0_pages_allowed pages from the first eligible zone of the zonelist, then move
+        on to the next. Unlike Linux's bulk allocator (which tries one zone and leaves the
+        rest to the single-page path), the whole zonelist is used, since the single-page
+        path would do that too. Fewer pages than asked means the next single allocation
+        needs the slow path (kswapd, reclaim).
+
+        Returns:
+            (zone, pfns) per zone used, in zonelist order.
+        """
+        harder = gfp is Gfp.ATOMIC
+        zonelist = ZONELIST[gfp]
+        classzone = zonelist[0]
+        result = []
+        for zone_type in zonelist:
+            if nr_pages <= 0:
+                break
+            zone = self.zones[zone_type]
+            if zone.is_empty:
+                continue
+            allowed = zone.order0_pages_allowed(level, classzone=classzone, harder=harder)
+            if allowed <= 0:
+                continue
+            pfns = self.allocate_pages_bulk(zone, min(allowed, nr_pages))
+            if len(pfns):
+                result.append((zone, pfns))
+                nr_pages -= len(pfns)
+        return result
+
+    def bulk_pages_allowed(self, gfp: Gfp, level: WatermarkLevel) -> int:
+        """How many order-0 pages get_pages_bulk_from_freelist(gfp, ..., level) could give now."""
+        harder = gfp is Gfp.ATOMIC
+        zonelist = ZONELIST[gfp]
+        return sum(
+            self.zones[zone_type].order0_pages_allowed(level, classzone=zonelist[0], harder=harder)
+            for zone_type in zonelist
+            if not self.zones[zone_type].is_empty
+        )
+
+    # ---- queries -------------------------------------------------------------------------------
+    def zone_of(self, pfn: int) -> Zone:
+        """The zone holding frame *pfn* (page_zone)."""
+        for zone in self.zones:
+            if zone.start_pfn <= pfn < zone.end_pfn:
+                return zone
+        raise KernelBug(f"pfn {pfn} is in no zone")
+
+    def totalreserve_pages(self) -> int:
+        """calculate_totalreserve_pages: per zone its high mark plus its largest lowmem_reserve,
+        at most its managed pages; what MemAvailable keeps back."""
+        return sum(
+            min(zone.managed_pages, zone.watermark_high + max(zone.lowmem_reserve))
+            for zone in self.zones
+        )
+
+    def nr_free_pages(self) -> int:
+        """Free pages in all zones."""
+        return sum(zone.nr_free_pages for zone in self.zones)
+
+    def nr_managed_pages(self) -> int:
+        """Pages handed to the buddy allocator at boot (MemTotal)."""
+        return sum(zone.managed_pages for zone in self.zones)
+
+    def nr_reserved_pages(self) -> int:
+        """Pages kept out of the buddy allocator by the boot reservations."""
+        return sum(zone.nr_reserved_pages for zone in self.zones)
+
+    def buddyinfo(self) -> str:
+        """/proc/buddyinfo: free blocks per order, one line per populated zone."""
+        lines = []
+        for zone in self.zones:
+            if zone.present_pages == 0:  # populated_zone()
+                continue
+            counts = "".join(f"{area.nr_free:6d} " for area in zone.free_area)
+            lines.append(f"Node 0, zone {zone.name:>8s} {counts}")
+        return "\n".join(lines) + "\n"
+
+    def check_invariants(self) -> None:
+        """Raise KernelBug unless free lists, buddy_order, page flags and counters agree.
+
+        Checks: each zone's counter equals the pages on its lists; every free head is
+        aligned, inside its zone, flagged BUDDY (and nothing else) and recorded in
+        buddy_order; no two free blocks overlap; no free frame is reserved, flagged or
+        mapped; free + allocated + reserved = present in every zone.
+        """
+        physmem = self.physmem
+        nr_frames = physmem.nr_frames
+        buddy_order = self.buddy_order
+        nr_listed = 0
+        for zone in self.zones:
+            nr_listed_pages = 0
+            for order, area in enumerate(zone.free_area):
+                for pfn in area.free_list:
+                    if buddy_order[pfn] != order:
+                        raise KernelBug(f"free block {pfn} on order-{order} list is not marked so")
+                    if pfn & ((1 << order) - 1):
+                        raise KernelBug(f"free block {pfn} is not aligned to order {order}")
+                    if pfn < zone.start_pfn or pfn + (1 << order) > zone.end_pfn:
+                        raise KernelBug(f"free block {pfn} order {order} is outside {zone.name}")
+                    if int(physmem.flags[pfn]) != PageFlag.BUDDY:
+                        raise KernelBug(f"free block {pfn} has flags {int(physmem.flags[pfn]):#x}")
+                    nr_listed_pages += 1 << order
+                nr_listed += area.nr_free
+            if nr_listed_pages != zone.nr_free_pages:
+                raise KernelBug(
+                    f"zone {zone.name}: lists hold {nr_listed_pages} pages, "
+                    f"nr_free_pages says {zone.nr_free_pages}"
+                )
+            accounted = zone.nr_free_pages + zone.nr_allocated_pages + zone.nr_reserved_pages
+            if accounted != zone.present_pages or zone.nr_allocated_pages < 0:
+                raise KernelBug(
+                    f"zone {zone.name}: free {zone.nr_free_pages} + allocated "
+                    f"{zone.nr_allocated_pages} + reserved {zone.nr_reserved_pages} "
+                    f"!= present {zone.present_pages}"
+                )
+            zone_flags = physmem.flags[zone.start_pfn : zone.end_pfn]
+            nr_flagged = int(np.count_nonzero(zone_flags & np.uint32(PageFlag.RESERVED)))
+            if nr_flagged != zone.nr_reserved_pages:
+                raise KernelBug(f"zone {zone.name}: {nr_flagged} frames flagged reserved")
+
+        is_head = buddy_order >= 0
+        heads = np.flatnonzero(is_head)
+        if len(heads) != nr_listed:
+            raise KernelBug(f"{len(heads)} frames marked as free heads, {nr_listed} listed")
+        if not np.array_equal(is_head, (physmem.flags & np.uint32(_BUDDY_BIT)) != 0):
+            raise KernelBug("BUDDY flags disagree with buddy_order")
+        # Coverage count per frame: +1 at each free block's head, -1 one past its end.
+        ends = heads + (np.int64(1) << buddy_order[heads].astype(np.int64))
+        coverage_delta = np.zeros(nr_frames + 1, dtype=np.int32)
+        coverage_delta[heads] += 1
+        coverage_delta[ends] -= 1
+        coverage = np.cumsum(coverage_delta[:-1])
+        if len(heads) and int(coverage.max()) > 1:
+            raise KernelBug(f"free blocks overlap at pfn {int(np.argmax(coverage > 1))}")
+        is_free = coverage == 1
+        if np.any(physmem.flags[is_free & ~is_head]):
+            raise KernelBug("a free frame inside a block carries page flags")
+        if np.any(physmem.mapcount[is_free]):
+            raise KernelBug("a free frame is still mapped")
+
+
+def _aligned_blocks(start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) cut into maximal naturally aligned blocks: (pfn, order) pairs, ascending."""
+    blocks = []
+    pfn = start
+    while pfn < end:
+        alignment = (pfn & -pfn).bit_length() - 1 if pfn else MAX_ORDER - 1
+        order = min(MAX_ORDER - 1, alignment, (end - pfn).bit_length() - 1)
+        blocks.append((pfn, order))
+        pfn += 1 << order
+    return blocks
+
+
+def charge_zone_lock(kernel: Kernel, pfn: int, nr_pages: int) -> None:
+    """Buddy work on *nr_pages* under the lock of pfn's zone (&zone->lock)."""
+    zone = kernel.allocator.zone_of(pfn).zone_type
+    kernel.charge_locked(kernel.zone_locks[zone], kernel.costs.page_alloc_ns * nr_pages)
+
+
+def free_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
+    """free_page: an order-0 page back to the buddy allocator (charge=False: the caller
+    batches the zone-lock cost)."""
+    kernel.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
+    kernel.allocator.free_pages(pfn, 0)
+    kernel.vm_events.pgfree += 1
+    if charge:
+        charge_zone_lock(kernel, pfn, 1)
+
+
+def count_allocation(kernel: Kernel, pfn: int, nr_pages: int = 1) -> None:
+    """pgalloc_<zone> accounting of *nr_pages* taken from pfn's zone."""
+    zone = kernel.allocator.zone_of(pfn).zone_type
+    if zone is ZoneType.DMA:
+        kernel.vm_events.pgalloc_dma += nr_pages
+    elif zone is ZoneType.NORMAL:
+        kernel.vm_events.pgalloc_normal += nr_pages
+    else:
+        kernel.vm_events.pgalloc_high += nr_pages

@@ -1,0 +1,403 @@
+"""Page replacement policies: Linux's two-list LRU and the textbook FIFO, LRU, CLOCK, RANDOM, OPT,
+plus MRU and UNOPT (OSTEP's paging-policy.py has them as foils).
+
+Models mm/vmscan.c + mm/swap.c (active/inactive lists, shrink_active_list deactivation,
+second chance on the accessed bit in shrink_page_list) and the classic algorithms. One
+policy object serves reclaim (keys are pfns; `referenced` tests and clears the accessed
+bits of the PTEs through the reverse map) and trace replay (keys are page numbers).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from vmsim_kernel.config import ReplacementPolicy
+from vmsim_kernel.errors import InvalidArgument, KernelBug
+
+__all__ = [
+    "ClockPolicy",
+    "FifoPolicy",
+    "LruPolicy",
+    "MruPolicy",
+    "OptPolicy",
+    "PagePolicy",
+    "RandomPolicy",
+    "ReferencedFn",
+    "TwoListPolicy",
+    "UnoptPolicy",
+    "make_policy",
+]
+
+ReferencedFn = Callable[[int], bool]
+
+
+class PagePolicy(ABC):
+    """What reclaim asks of a replacement policy."""
+
+    name: ClassVar[str]
+    # Movements between the active and inactive lists, for pgactivate/pgdeactivate/pgrefill;
+    # only the two-list policy has lists to move between.
+    nr_scanned: int = 0  # inactive pages looked at by reclaim (victims and second chances)
+    nr_activated: int = 0
+    nr_deactivated: int = 0
+    nr_refilled: int = 0
+
+    @abstractmethod
+    def insert(self, key: int) -> None:
+        """*key* became resident (it was just used)."""
+
+    def insert_many(self, keys: list[int]) -> None:
+        """The batch form of insert, in order (keys distinct and not resident)."""
+        for key in keys:
+            self.insert(key)
+
+    def access(self, key: int) -> None:  # noqa: B027 - most policies learn recency from the accessed bit
+        """A resident *key* was used; only exact-recency policies do work here."""
+
+    def access_many(self, keys: npt.NDArray[np.int64]) -> None:
+        """The batch form of access, in order."""
+        for key in keys.tolist():
+            self.access(key)
+
+    @abstractmethod
+    def remove(self, key: int) -> None:
+        """*key* left memory for another reason (munmap, exit)."""
+
+    @abstractmethod
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        """Pick a victim, stop tracking it and return it; None when nothing is tracked."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __contains__(self, key: object) -> bool: ...
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, list[int]]:
+        """The lists, coldest first, for reports and tests."""
+
+
+class _OrderedPolicy(PagePolicy):
+    """Shared bookkeeping of the policies kept as one ordered list (coldest first)."""
+
+    def __init__(self) -> None:
+        self._queue: OrderedDict[int, None] = OrderedDict()
+
+    def insert(self, key: int) -> None:
+        if key in self._queue:
+            raise KernelBug(f"{self.name}: key {key} is already resident")
+        self._queue[key] = None
+
+    def insert_many(self, keys: list[int]) -> None:
+        queue = self._queue
+        before = len(queue)
+        queue.update(dict.fromkeys(keys))
+        if len(queue) != before + len(keys):
+            raise KernelBug(f"{self.name}: a key of the batch was already resident")
+
+    def remove(self, key: int) -> None:
+        try:
+            del self._queue[key]
+        except KeyError:
+            raise KernelBug(f"{self.name}: key {key} is not resident") from None
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._queue
+
+    def snapshot(self) -> dict[str, list[int]]:
+        return {"queue": list(self._queue)}
+
+
+class FifoPolicy(_OrderedPolicy):
+    """First in, first out: the oldest resident page goes, used or not."""
+
+    name = "fifo"
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        if not self._queue:
+            return None
+        return self._queue.popitem(last=False)[0]
+
+
+class LruPolicy(_OrderedPolicy):
+    """Exact least recently used: every access moves the page to the hot end."""
+
+    name = "lru"
+
+    def access(self, key: int) -> None:
+        self._queue.move_to_end(key)
+
+    def access_many(self, keys: npt.NDArray[np.int64]) -> None:
+        move = self._queue.move_to_end
+        for key in keys.tolist():
+            move(key)
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        if not self._queue:
+            return None
+        return self._queue.popitem(last=False)[0]
+
+
+class MruPolicy(LruPolicy):
+    """Most recently used: the hot end goes first (right for a loop bigger than memory)."""
+
+    name = "mru"
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        if not self._queue:
+            return None
+        return self._queue.popitem(last=True)[0]
+
+
+class ClockPolicy(_OrderedPolicy):
+    """One-handed clock: the hand points at the oldest page; a referenced page gets a second chance.
+
+    The ring is the ordered list with the hand at its front: passing a referenced page
+    clears its bit and moves it behind the hand; new pages enter just behind the hand.
+    """
+
+    name = "clock"
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        queue = self._queue
+        for _ in range(len(queue) + 1):
+            if not queue:
+                return None
+            key = next(iter(queue))
+            if referenced(key):
+                queue.move_to_end(key)
+                continue
+            del queue[key]
+            return key
+        return queue.popitem(last=False)[0] if queue else None
+
+
+class RandomPolicy(PagePolicy):
+    """A uniformly random resident page, from a seeded generator."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self._random = random.Random(seed)
+        self._keys: list[int] = []
+        self._index: dict[int, int] = {}
+
+    def insert(self, key: int) -> None:
+        if key in self._index:
+            raise KernelBug(f"random: key {key} is already resident")
+        self._index[key] = len(self._keys)
+        self._keys.append(key)
+
+    def remove(self, key: int) -> None:
+        position = self._index.pop(key, None)
+        if position is None:
+            raise KernelBug(f"random: key {key} is not resident")
+        last = self._keys.pop()
+        if last != key:
+            self._keys[position] = last
+            self._index[last] = position
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        if not self._keys:
+            return None
+        key = self._keys[self._random.randrange(len(self._keys))]
+        self.remove(key)
+        return key
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def snapshot(self) -> dict[str, list[int]]:
+        return {"resident": sorted(self._keys)}
+
+
+class TwoListPolicy(PagePolicy):
+    """Linux's active/inactive lists with second chance on the accessed bit.
+
+    New anonymous pages start on the inactive list (lru_cache_add, Linux 5.9+ workingset
+    rules). When the inactive list is smaller than the active one, pages move from the
+    active tail to the inactive head with their accessed bits cleared (shrink_active_list
+    deactivates anonymous pages whether referenced or not). Reclaim scans the inactive
+    tail: a referenced page is activated, an unreferenced one is the victim.
+    """
+
+    name = "linux"
+
+    def __init__(self) -> None:
+        self.active: OrderedDict[int, None] = OrderedDict()  # coldest first
+        self.inactive: OrderedDict[int, None] = OrderedDict()
+        self.nr_scanned = 0
+        self.nr_activated = 0
+        self.nr_deactivated = 0
+        self.nr_refilled = 0  # active pages scanned (all are deactivated: anon ignores references)
+
+    def insert(self, key: int) -> None:
+        if key in self.active or key in self.inactive:
+            raise KernelBug(f"linux: key {key} is already on an LRU list")
+        self.inactive[key] = None
+
+    def insert_many(self, keys: list[int]) -> None:
+        """lru_cache_add of a batch (one pagevec drain): all onto the inactive list, in order."""
+        inactive = self.inactive
+        before = len(inactive)
+        if self.active and not self.active.keys().isdisjoint(keys):
+            raise KernelBug("linux: a key of the batch is already on the active list")
+        inactive.update(dict.fromkeys(keys))
+        if len(inactive) != before + len(keys):
+            raise KernelBug("linux: a key of the batch was already on the inactive list")
+
+    def remove(self, key: int) -> None:
+        if key in self.inactive:
+            del self.inactive[key]
+        elif key in self.active:
+            del self.active[key]
+        else:
+            raise KernelBug(f"linux: key {key} is on no LRU list")
+
+    def _age_active(self, referenced: ReferencedFn) -> None:
+        """shrink_active_list: move the coldest active pages to the inactive list."""
+        nr_to_move = max(1, (len(self.active) - len(self.inactive) + 1) // 2)
+        for _ in range(min(nr_to_move, len(self.active))):
+            key = self.active.popitem(last=False)[0]
+            referenced(key)
+            self.inactive[key] = None
+            self.nr_refilled += 1
+            self.nr_deactivated += 1
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        for _ in range(2 * len(self) + 2):
+            if not self.inactive or len(self.inactive) < len(self.active):
+                self._age_active(referenced)
+            if not self.inactive:
+                return None
+            key = self.inactive.popitem(last=False)[0]
+            self.nr_scanned += 1
+            if referenced(key):
+                self.active[key] = None
+                self.nr_activated += 1
+                continue
+            return key
+        # Every page kept being referenced: take the coldest inactive page anyway.
+        if not self.inactive:
+            self._age_active(referenced)
+        return self.inactive.popitem(last=False)[0] if self.inactive else None
+
+    def __len__(self) -> int:
+        return len(self.active) + len(self.inactive)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.active or key in self.inactive
+
+    def snapshot(self) -> dict[str, list[int]]:
+        return {"active": list(self.active), "inactive": list(self.inactive)}
+
+
+class OptPolicy(PagePolicy):
+    """Belady's optimal policy: evict the page whose next use is furthest away.
+
+    Built from the whole reference string; the replay calls `advance(position)` before
+    each reference so the policy knows where in the future it stands.
+    """
+
+    name = "opt"
+    NEVER = 1 << 62
+
+    _SIGN: ClassVar[int] = -1  # heap order: the furthest next use first
+
+    def __init__(self, future: Sequence[int]) -> None:
+        trace = list(future)
+        self._next_use = [self.NEVER] * len(trace)
+        last_seen: dict[int, int] = {}
+        for position in range(len(trace) - 1, -1, -1):
+            self._next_use[position] = last_seen.get(trace[position], self.NEVER)
+            last_seen[trace[position]] = position
+        self._position = 0
+        self._resident: dict[int, int] = {}  # key -> its next use
+        self._heap: list[tuple[int, int]] = []  # (+-next use, key), stale entries skipped
+
+    def advance(self, position: int) -> None:
+        """The next reference is trace[position]."""
+        self._position = position
+
+    def _touch(self, key: int) -> None:
+        next_use = (
+            self._next_use[self._position] if self._position < len(self._next_use) else self.NEVER
+        )
+        self._resident[key] = next_use
+        heapq.heappush(self._heap, (self._SIGN * next_use, key))
+
+    def insert(self, key: int) -> None:
+        if key in self._resident:
+            raise KernelBug(f"opt: key {key} is already resident")
+        self._touch(key)
+
+    def access(self, key: int) -> None:
+        self._touch(key)
+
+    def remove(self, key: int) -> None:
+        if self._resident.pop(key, None) is None:
+            raise KernelBug(f"opt: key {key} is not resident")
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        while self._heap:
+            signed_next, key = heapq.heappop(self._heap)
+            if self._resident.get(key) == self._SIGN * signed_next:
+                del self._resident[key]
+                return key
+        return None
+
+    def __len__(self) -> int:
+        return len(self._resident)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._resident
+
+    def snapshot(self) -> dict[str, list[int]]:
+        return {"resident": sorted(self._resident)}
+
+
+class UnoptPolicy(OptPolicy):
+    """UNOPT: evict the page used soonest (pages never used again go last), OSTEP's worst case."""
+
+    name = "unopt"
+    _SIGN = 1  # heap order: the soonest next use first
+
+
+def make_policy(
+    policy: ReplacementPolicy, *, seed: int = 0, future: Sequence[int] | None = None
+) -> PagePolicy:
+    """The policy object for a configuration value."""
+    if policy is ReplacementPolicy.LINUX:
+        return TwoListPolicy()
+    if policy is ReplacementPolicy.FIFO:
+        return FifoPolicy()
+    if policy is ReplacementPolicy.LRU:
+        return LruPolicy()
+    if policy is ReplacementPolicy.CLOCK:
+        return ClockPolicy()
+    if policy is ReplacementPolicy.RANDOM:
+        return RandomPolicy(seed)
+    if policy is ReplacementPolicy.MRU:
+        return MruPolicy()
+    if future is None:
+        raise InvalidArgument(
+            "policy",
+            f"{policy.value} needs the future reference string: use trace replay",
+            "linux, fifo, lru, mru, clock, random",
+        )
+    return UnoptPolicy(future) if policy is ReplacementPolicy.UNOPT else OptPolicy(future)

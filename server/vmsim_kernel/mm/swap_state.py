@@ -1,0 +1,201 @@
+"""The swap cache and swap-in readahead.
+
+Models mm/swap_state.c: add_to_swap_cache / delete_from_swap_cache / lookup_swap_cache
+(the swapper address space, here a dict from slot to frame kept by the device), and
+swap_cluster_readahead, which reads the naturally aligned cluster of 2**page_cluster slots
+around a faulting one (vm.page-cluster, default 3: 8 pages) so that a later fault on one of
+them finds it in the swap cache: a minor fault, no I/O. Counted as Linux 6.1 counts it:
+pswpin for every page read (readahead included), pgmajfault only for the fault that read,
+swap_ra per page read ahead, swap_ra_hit when a fault finds a read-ahead page.
+
+A page in the swap cache holds one reference on its slot (Linux's SWAP_HAS_CACHE), on top of
+one per PTE holding the swap entry. A page read ahead is on the LRU (inactive) but mapped
+by nobody: reclaim drops it without a write (it is clean), and when the last PTE naming its
+slot goes away it is dropped too (free_swap_and_cache).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp
+from vmsim_kernel.errors import KernelBug
+from vmsim_kernel.results import EventKind
+
+from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
+from .physmem import PageFlag
+from .swap import swp_entry, swp_offset
+
+if TYPE_CHECKING:
+    from vmsim_kernel.init.main import Kernel
+
+__all__ = [
+    "PAGE_CLUSTER_MAX",
+    "add_to_swap_cache",
+    "delete_from_swap_cache",
+    "drop_unmapped_swap_cache_page",
+    "free_swap_and_cache",
+    "lookup_swap_cache",
+    "readahead_offsets",
+    "swap_cluster_readahead",
+]
+
+PAGE_CLUSTER_MAX: Final = 5  # 32 pages: one SWAP_CLUSTER_MAX batch at most
+# A page read ahead: swap-backed, valid, in the swap cache, not yet anybody's (PageReadahead).
+_READAHEAD_PAGE_FLAGS: Final = int(
+    PageFlag.SWAPBACKED | PageFlag.UPTODATE | PageFlag.SWAPCACHE | PageFlag.READAHEAD
+)
+_SWAPCACHE: Final = int(PageFlag.SWAPCACHE)
+
+
+def add_to_swap_cache(kernel: Kernel, pfn: int, entry: int) -> None:
+    """add_to_swap_cache: frame *pfn* now holds the page of swap *entry* (page->private)."""
+    swap = kernel.swap
+    if swap is None:
+        raise KernelBug("a swap cache without a swap device")
+    offset = swp_offset(entry)
+    if offset in swap.cache:
+        raise KernelBug(f"slot {offset} is in the swap cache already")
+    physmem = kernel.physmem
+    physmem.flags[pfn] = physmem.flags.item(pfn) | _SWAPCACHE
+    physmem.private[pfn] = entry
+    swap.cache[offset] = pfn
+
+
+def delete_from_swap_cache(kernel: Kernel, pfn: int) -> int:
+    """delete_from_swap_cache: frame *pfn* leaves the swap cache; returns its slot.
+
+    The slot's references are the caller's business (the cache's own is not dropped here).
+    """
+    swap = kernel.swap
+    physmem = kernel.physmem
+    if swap is None or not physmem.flags.item(pfn) & _SWAPCACHE:
+        raise KernelBug(f"pfn {pfn} is not in the swap cache")
+    offset = swp_offset(physmem.private.item(pfn))
+    if swap.cache.pop(offset, None) != pfn:
+        raise KernelBug(f"the swap cache does not hold pfn {pfn} for slot {offset}")
+    swap.cache_ready_ns.pop(offset, None)
+    physmem.flags[pfn] = physmem.flags.item(pfn) & ~_SWAPCACHE
+    physmem.private[pfn] = 0
+    return offset
+
+
+def lookup_swap_cache(kernel: Kernel, offset: int) -> int | None:
+    """lookup_swap_cache: the frame holding slot *offset*, if one does. A page whose
+    readahead is still in flight is waited for (lock_page: the read must complete)."""
+    swap = kernel.swap
+    if swap is None:
+        return None
+    pfn = swap.cache.get(offset)
+    ready = swap.cache_ready_ns.pop(offset, None)
+    if ready is not None:
+        thread = kernel.current
+        if ready > thread.now_ns:
+            thread.times.iowait_ns += ready - thread.now_ns
+            thread.now_ns = ready
+    return pfn
+
+
+def drop_unmapped_swap_cache_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
+    """__remove_mapping of a clean swap-cache page nobody maps (a page read ahead): off the
+    LRU and the swap cache, the cache's reference on the slot dropped, the frame freed."""
+    swap = kernel.swap
+    assert swap is not None
+    if kernel.rmap.is_mapped(pfn):
+        raise KernelBug(f"dropping pfn {pfn} from the swap cache while it is mapped")
+    offset = delete_from_swap_cache(kernel, pfn)
+    kernel.physmem.clear_flags(pfn, PageFlag.READAHEAD | PageFlag.DIRTY)
+    swap.free_slot(offset)
+    free_page(kernel, pfn, charge=charge)
+
+
+def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
+    """free_swap_and_cache: a PTE holding swap *entry* is gone; when only the swap cache
+    still holds the slot and its page is mapped by nobody, the page goes too."""
+    swap = kernel.swap
+    if swap is None:
+        raise KernelBug(f"swap entry {entry:#x} without a swap device")
+    offset = swp_offset(entry)
+    if swap.free_slot(offset) == 1:
+        pfn = swap.cache.get(offset)
+        if pfn is not None and not kernel.rmap.is_mapped(pfn):
+            kernel.policy.remove(pfn)
+            drop_unmapped_swap_cache_page(kernel, pfn)
+
+
+def readahead_offsets(kernel: Kernel, offset: int) -> list[int]:
+    """The other slots of the aligned cluster of 2**page_cluster around *offset* that can be
+    read ahead: in use, written in their current generation, in no page of the swap cache.
+    Empty when vm.page-cluster is 0."""
+    swap = kernel.swap
+    page_cluster = kernel.config.page_cluster
+    if swap is None or page_cluster == 0:
+        return []
+    mask = (1 << page_cluster) - 1
+    start = max(offset & ~mask, 1)  # slot 0 is the header
+    end = min(offset | mask, swap.nr_slots - 1)
+    swap_map, written, generation = swap.swap_map, swap.slot_written, swap.slot_generation
+    return [
+        other
+        for other in range(start, end + 1)
+        if other != offset
+        and swap_map.item(other)
+        and written.item(other) == generation.item(other)
+        and other not in swap.cache
+    ]
+
+
+def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
+    """Read the slots *offsets* into new frames of the swap cache, mapped by nobody, after the
+    faulting page's own read; returns how many were read.
+
+    Frames come only from the allocator's fast path (readahead never reclaims, so it can
+    never make the fault that asked for it slower than reading alone); a slot that fails
+    its read or check is simply not cached (the fault that needs it reads it itself and
+    meets the error then). The device gets one request per page, issued behind the
+    faulting one: the faulting thread does not wait for them, a later fault on one of them
+    waits for its completion (lookup_swap_cache).
+    """
+    swap = kernel.swap
+    if swap is None or not offsets:
+        return 0
+    batches = kernel.allocator.get_pages_bulk_from_freelist(
+        Gfp.HIGHUSER, len(offsets), WatermarkLevel.MIN
+    )
+    pfns: list[int] = []
+    for _zone, zone_pfns in batches:
+        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
+        charge_zone_lock(kernel, int(zone_pfns[0]), len(zone_pfns))
+        pfns.extend(zone_pfns.tolist())
+    offsets = offsets[: len(pfns)]
+    if not offsets:
+        return 0
+    physmem = kernel.physmem
+    outcome = swap.read_slots_into(offsets, [physmem.frame_view(pfn) for pfn in pfns])
+    now = kernel.current.now_ns
+    submit, flags = kernel.swap_queue.submit, physmem.flags
+    detailed = kernel.wants_event(EventKind.SWAP_IN)
+    cached: list[int] = []
+    for offset, pfn, error in zip(offsets, pfns, outcome, strict=True):
+        if error is not None:
+            free_page(kernel, pfn)
+            continue
+        ready = submit(now)
+        add_to_swap_cache(kernel, pfn, swp_entry(swap.swap_type, offset))
+        swap.cache_ready_ns[offset] = ready
+        flags[pfn] = flags.item(pfn) | _READAHEAD_PAGE_FLAGS
+        swap.duplicate(offset)  # the swap cache's reference
+        cached.append(pfn)
+        kernel.emit(
+            EventKind.SWAP_IN, pid, None, pfn, f"slot {offset}, readahead" if detailed else ""
+        )
+    kernel.policy.insert_many(cached)  # nothing else touched the LRU meanwhile
+    read = len(cached)
+    if read:
+        kernel.charge_locked(kernel.lru_lock, read * kernel.costs.lru_update_ns)
+        events = kernel.vm_events
+        events.pswpin += read
+        events.pgpgin += read * (PAGE_SIZE // 1024)
+        events.workingset_refault_anon += read
+        events.swap_ra += read
+    return read

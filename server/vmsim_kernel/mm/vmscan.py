@@ -1,0 +1,494 @@
+"""Page reclaim: kswapd balancing, direct reclaim and pageout to swap.
+
+Models mm/vmscan.c (shrink_page_list, pageout, wakeup_kswapd, kswapd/balance_pgdat,
+pgdat_balanced, try_to_free_pages), mm/page_alloc.c's __alloc_pages (fast path over the
+zonelist, __alloc_pages_slowpath: wake kswapd, retry at min, direct reclaim, OOM)
+and mm/swap_state.c (a clean page still in the swap cache is dropped without a write).
+Which page to evict is the replacement policy's choice (policies.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Final
+
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, ZONELIST, Gfp, ZoneType
+from vmsim_kernel.errors import KernelBug, OutOfMemory, SwapIoError
+from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.printk import LogLevel
+from vmsim_kernel.results import EventKind
+
+from . import oom_kill
+from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
+from .physmem import PageFlag
+from .rmap import Mapping
+from .swap import swp_entry, swp_offset
+from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
+from .unmap import charge_lru_lock
+
+if TYPE_CHECKING:
+    from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.process import Task
+
+__all__ = [
+    "PAGE_ALLOC_COSTLY_ORDER",
+    "PageoutResult",
+    "alloc_page",
+    "alloc_pages",
+    "kswapd_balance",
+    "kswapd_run",
+    "pgdat_balanced",
+    "shrink_page_list",
+    "shrink_pages",
+    "wakeup_kswapd",
+]
+
+SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
+MAX_RECLAIM_RETRIES: Final = 16
+MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
+PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
+_SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
+_ANON_BIT: Final = int(PageFlag.ANON)
+# A failing device is not hammered: a pass gives up on swap after this many write errors.
+MAX_WRITE_ERRORS_PER_PASS: Final = 8
+
+
+class PageoutResult(Enum):
+    """What reclaim did with one victim page."""
+
+    KEEP = "keep"  # could not be evicted (no swap space): back on the list
+    SUCCESS = "success"  # written to swap, unmapped and freed
+    CLEAN = "clean"  # unchanged copy already in swap: unmapped and freed without a write
+    WRITE_ERROR = "write_error"  # the swap write failed: kept resident and dirty, slot freed
+    NOT_TRIED = "not_tried"  # its batch gave up on a failing device first: kept, dirty
+
+
+@dataclass
+class _Victim:
+    """One page of a reclaim batch between choosing its slot and finishing it."""
+
+    pfn: int
+    mappings: list[Mapping]
+    in_swap_cache: bool
+    entry: int = 0  # the swap entry its PTEs get
+    write_offset: int | None = None  # the slot it is written to, if it needs a write
+    result: PageoutResult = PageoutResult.CLEAN
+
+
+def pageout(kernel: Kernel, pfn: int) -> PageoutResult:
+    """Evict one mapped anonymous page to swap and free its frame."""
+    return shrink_page_list(kernel, [pfn])[0]
+
+
+def shrink_page_list(
+    kernel: Kernel, pfns: list[int], max_errors: int | None = None
+) -> list[PageoutResult]:
+    """shrink_page_list + swap_writepage for a batch of victims: evict them to swap in
+    order, the dirty ones written with one vectored request per run of slots.
+
+    Everything but the write happens page by page as for a single victim, in the same order
+    with the same simulated costs: the slot (under swap_lock), the device request, and the
+    zone-lock work of freeing the frame, charged when the write is issued (it follows
+    unless the write fails). A failed write keeps its page resident and dirty and frees its
+    slot (WRITE_ERROR); after *max_errors* failures the pages not yet written are kept the
+    same way, without a write (NOT_TRIED). Without swap space a page is KEEP, and so is
+    the rest of the batch.
+
+    When no hold by anyone may lie ahead on swap_lock and the zone locks (the usual case),
+    the holds are not taken one by one: their moments are computed and recorded in bulk
+    (SimLock.record_holds), which is what taking them would have recorded.
+    """
+    physmem = kernel.physmem
+    flags = physmem.flags
+    rmap = kernel.rmap
+    swap = kernel.swap
+    thread = kernel.current
+    hold_ns = kernel.costs.page_alloc_ns
+    in_bulk = _reclaim_locks_free_ahead(kernel, thread.now_ns)
+    now = thread.now_ns  # the thread's clock as the single path would move it (in_bulk)
+    swap_lock_starts: list[int] = []
+    zone_lock_starts: dict[ZoneType, list[int]] = {}
+    zone_of = kernel.allocator.zone_of
+    victims: list[_Victim] = []
+    for pfn in pfns:
+        mappings = rmap.mappings(pfn)
+        in_swap_cache = bool(flags.item(pfn) & _SWAPCACHE_BIT)
+        if not mappings and not in_swap_cache:
+            raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
+        victim = _Victim(pfn, mappings, in_swap_cache)
+        victims.append(victim)
+        dirty = rmap.test_and_clear_dirty(pfn) or bool(flags.item(pfn) & _DIRTY_BIT)
+        if victim.in_swap_cache and not dirty:
+            victim.entry = physmem.private.item(pfn)
+        else:
+            if swap is None:
+                victim.result = PageoutResult.KEEP
+                break
+            if victim.in_swap_cache:
+                offset = swp_offset(physmem.private.item(pfn))
+            else:
+                if in_bulk:
+                    swap_lock_starts.append(now)
+                    now += hold_ns
+                    slot = swap.alloc_slot()
+                else:
+                    with kernel.holding(kernel.swap_lock) as holder:
+                        holder.run(hold_ns)
+                        slot = swap.alloc_slot()
+                if slot is None:
+                    victim.result = PageoutResult.KEEP
+                    break
+                offset = slot
+            # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
+            kernel.swap_queue.submit(now if in_bulk else thread.now_ns)
+            victim.write_offset = offset
+            victim.entry = swp_entry(swap.swap_type, offset)
+            victim.result = PageoutResult.SUCCESS
+        # free_page's share, see above
+        if in_bulk:
+            zone_lock_starts.setdefault(zone_of(pfn).zone_type, []).append(now)
+            now += hold_ns
+        else:
+            charge_zone_lock(kernel, pfn, 1)
+    if in_bulk:
+        _record_reclaim_holds(kernel, swap_lock_starts, zone_lock_starts, now)
+    results = [PageoutResult.KEEP] * len(pfns)
+    _write_victims(kernel, victims, max_errors)
+    for index, victim in enumerate(victims):
+        results[index] = victim.result
+        if victim.result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
+            _unmap_and_free(kernel, victim)
+    return results
+
+
+def _record_reclaim_holds(
+    kernel: Kernel,
+    swap_lock_starts: list[int],
+    zone_lock_starts: dict[ZoneType, list[int]],
+    now: int,
+) -> None:
+    """The swap_lock and zone-lock holds of a reclaim batch, recorded in bulk at the moments
+    taking them one by one would have (the current thread's clock then runs to *now*)."""
+    thread = kernel.current
+    hold_ns = kernel.costs.page_alloc_ns
+    kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
+    for zone_type, starts in zone_lock_starts.items():
+        kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
+    thread.run(now - thread.now_ns)
+
+
+def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | None) -> None:
+    """swap_writepage for the victims given a slot: one vectored request per run of slots.
+    A failed write keeps its page (WRITE_ERROR), and after *max_errors* failures the rest
+    are kept unwritten (NOT_TRIED)."""
+    physmem = kernel.physmem
+    swap = kernel.swap
+    written = [victim for victim in victims if victim.write_offset is not None]
+    if not written:
+        return
+    assert swap is not None
+    outcome, tried = swap.write_slots(
+        [victim.write_offset for victim in written if victim.write_offset is not None],
+        [physmem.frame_view(victim.pfn) for victim in written],
+        max_errors,
+    )
+    for index, victim in enumerate(written):
+        error = outcome[index] if index < tried else None
+        if index >= tried:
+            victim.result = PageoutResult.NOT_TRIED
+            _keep_dirty(kernel, victim, None)
+        elif error is not None:
+            victim.result = PageoutResult.WRITE_ERROR
+            _keep_dirty(kernel, victim, error)
+        else:
+            kernel.vm_events.pswpout += 1
+            kernel.vm_events.pgpgout += PAGE_SIZE // 1024
+
+
+def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:
+    """Whether swap_lock and every zone lock are free from *at_ns* on, for everyone: then a
+    reclaim batch never waits, and its holds can be recorded in bulk."""
+    return kernel.swap_lock.free_after(at_ns) and all(
+        lock.free_after(at_ns) for lock in kernel.zone_locks
+    )
+
+
+def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
+    """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged).
+
+    A page nobody maps (read ahead, never faulted on) just leaves the swap cache."""
+    swap = kernel.swap
+    assert swap is not None
+    physmem = kernel.physmem
+    pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
+    if not mappings:
+        drop_unmapped_swap_cache_page(kernel, pfn, charge=False)
+        return
+    # The slot's count: one per PTE that will hold the entry; the swap cache's own
+    # reference (or the fresh allocation's) becomes the first of them.
+    for _ in range(len(mappings) - 1):
+        swap.duplicate(swp_offset(entry))
+    page_flags = physmem.flags.item(pfn)
+    shmem = not page_flags & _ANON_BIT
+    ram_words, rmap = kernel.ram_words, kernel.rmap
+    for mapping in mappings:
+        ram_words[mapping.pte_word] = entry
+        rmap.remove(pfn, mapping.mm, mapping.address)
+        mapping.mm.count_resident(shmem, -1)
+        mapping.mm.swap_entries += 1
+    first = mappings[0]
+    kernel.emit(
+        EventKind.SWAP_OUT,
+        kernel.pid_of_mm(first.mm),
+        first.address,
+        pfn,
+        f"slot {swp_offset(entry)} {victim.result.value}"
+        if kernel.wants_event(EventKind.SWAP_OUT)
+        else "",
+    )
+    if victim.in_swap_cache:
+        delete_from_swap_cache(kernel, pfn)
+        page_flags = physmem.flags.item(pfn)
+    physmem.flags[pfn] = page_flags & ~_DIRTY_BIT
+    free_page(kernel, pfn, charge=False)
+
+
+def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> None:
+    """end_swap_bio_write with an error (or a write never sent): the page stays mapped and
+    dirty, its slot is freed.
+
+    Nothing was unmapped yet, so every PTE still points at the frame; only the dirty bit
+    that page_referenced cleared moves to the page flag.
+    """
+    assert kernel.swap is not None and victim.write_offset is not None
+    physmem = kernel.physmem
+    pfn = victim.pfn
+    physmem.set_flags(pfn, PageFlag.DIRTY)
+    if victim.in_swap_cache:  # the swap cache held the slot: it lets go of it
+        delete_from_swap_cache(kernel, pfn)
+    kernel.swap.free_slot(victim.write_offset)
+    if error is not None:
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
+
+
+def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
+    """Evict up to *nr_to_reclaim* pages chosen by the policy; return how many were freed.
+
+    Direct reclaim runs on the allocating thread's clock; background reclaim on kswapd's,
+    which wakes no earlier than the thread that woke it.
+    """
+    if direct:
+        return _shrink(kernel, nr_to_reclaim, direct=True)
+    kswapd, woken_by = kernel.kswapd, kernel.current
+    kswapd.now_ns = max(kswapd.now_ns, woken_by.now_ns)
+    kernel.current = kswapd
+    try:
+        return _shrink(kernel, nr_to_reclaim, direct=False)
+    finally:
+        kernel.current = woken_by
+
+
+def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
+    policy = kernel.policy
+    events = kernel.vm_events
+    looked_at, activated, deactivated, refilled = (
+        policy.nr_scanned,
+        policy.nr_activated,
+        policy.nr_deactivated,
+        policy.nr_refilled,
+    )
+    reclaimed = 0
+    scanned = 0
+    write_errors = 0
+    budget = len(policy) + SWAP_CLUSTER_MAX
+    swap = kernel.swap
+    while reclaimed < nr_to_reclaim and budget > 0:
+        # Victims go to swap SWAP_CLUSTER_MAX at a time when there are slots for all of
+        # them; otherwise one at a time, so the pass ends at the first page that finds no
+        # slot, having aged no page beyond it.
+        want = min(SWAP_CLUSTER_MAX, nr_to_reclaim - reclaimed)
+        if swap is None or swap.nr_free_slots < want:
+            want = 1
+        victims: list[int] = []
+        while len(victims) < want and budget > 0:
+            budget -= 1
+            pfn = policy.choose_victim(kernel.rmap.page_referenced)
+            if pfn is None:
+                break
+            victims.append(pfn)
+        if not victims:
+            break
+        scanned += len(victims)
+        results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
+        for pfn, result in zip(victims, results, strict=True):
+            if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
+                reclaimed += 1
+            else:  # back on the list, as activate_page after a failed write
+                policy.insert(pfn)
+                write_errors += result is PageoutResult.WRITE_ERROR
+        if PageoutResult.KEEP in results or write_errors >= MAX_WRITE_ERRORS_PER_PASS:
+            break  # no swap space, or a failing device: no anonymous page can go now
+        if len(victims) < want:
+            break  # the lists ran dry
+    # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
+    # those too; single-list policies count their victims.
+    scanned = max(scanned, policy.nr_scanned - looked_at)
+    charge_lru_lock(kernel, scanned, kernel.costs.reclaim_scan_ns)
+    events.pgactivate += policy.nr_activated - activated
+    events.pgdeactivate += policy.nr_deactivated - deactivated
+    events.pgrefill += policy.nr_refilled - refilled
+    events.pgscan_anon += scanned
+    events.pgsteal_anon += reclaimed
+    if direct:
+        events.pgscan_direct += scanned
+        events.pgsteal_direct += reclaimed
+    else:
+        events.pgscan_kswapd += scanned
+        events.pgsteal_kswapd += reclaimed
+    return reclaimed
+
+
+# ---- kswapd ----------------------------------------------------------------------------------
+def pgdat_balanced(kernel: Kernel, classzone: ZoneType) -> bool:
+    """pgdat_balanced: whether some zone up to *classzone* is above its high watermark.
+
+    The mark includes the zone's lowmem_reserve for *classzone*, as kswapd checks it; one
+    balanced eligible zone is enough, since the allocation could be served from it.
+    """
+    return any(
+        zone.watermark_ok(0, WatermarkLevel.HIGH, classzone=classzone)
+        for zone in kernel.allocator.zones[: classzone + 1]
+        if not zone.is_empty
+    )
+
+
+def wakeup_kswapd(kernel: Kernel, classzone: ZoneType) -> None:
+    """wakeup_kswapd: note that kswapd must balance the node for *classzone*.
+
+    kswapd runs between calls (`kswapd_run`), on its own clock, never inside the call that
+    woke it. A node that is already balanced for the classzone does not wake it.
+    """
+    if pgdat_balanced(kernel, classzone):
+        return
+    pending = kernel.kswapd_classzone
+    if pending is None:
+        kernel.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
+    kernel.kswapd_classzone = classzone if pending is None else max(pending, classzone)
+
+
+# kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
+# most this many SWAP_CLUSTER_MAX batches (a few ms of host time), so a long balance never
+# holds up other clients: the scheduler gives it a step of its own after a call ends.
+KSWAPD_BATCHES_PER_TURN: Final = 1
+
+
+def kswapd_run(kernel: Kernel) -> int:
+    """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
+    it freed. It stays woken until the node is balanced or reclaim makes no progress."""
+    classzone = kernel.kswapd_classzone
+    if classzone is None:
+        return 0
+    freed, finished = kswapd_balance(kernel, classzone, KSWAPD_BATCHES_PER_TURN)
+    if finished:
+        kernel.kswapd_classzone = None
+    return freed
+
+
+def kswapd_balance(
+    kernel: Kernel, classzone: ZoneType = ZoneType.HIGHMEM, max_batches: int | None = None
+) -> tuple[int, bool]:
+    """balance_pgdat: reclaim in SWAP_CLUSTER_MAX batches until a zone up to *classzone* is above
+    its high watermark (plus lowmem_reserve), until reclaim makes no progress, or for at most
+    *max_batches* batches; returns (pages freed, whether kswapd is done)."""
+    freed = 0
+    batches = 0
+    while not pgdat_balanced(kernel, classzone):
+        if max_batches is not None and batches >= max_batches:
+            return freed, False
+        progress = shrink_pages(kernel, SWAP_CLUSTER_MAX, direct=False)
+        batches += 1
+        if not progress:
+            break
+        freed += progress
+    return freed, True
+
+
+# ---- the allocator's slow path ---------------------------------------------------------------
+_ALLOCSTALL_FIELD: Final = {
+    Gfp.HIGHUSER: "allocstall_movable",  # GFP_HIGHUSER_MOVABLE: classzone ZONE_MOVABLE
+    Gfp.KERNEL: "allocstall_normal",
+    Gfp.ATOMIC: "allocstall_normal",
+    Gfp.DMA: "allocstall_dma",
+}
+
+
+def alloc_pages(
+    kernel: Kernel,
+    gfp: Gfp,
+    order: int,
+    task: Task | None,
+    *,
+    may_reclaim: bool = True,
+) -> int:
+    """__alloc_pages: 2**order pages for *gfp*, following mm/page_alloc.c.
+
+    Fast path: the first zone of the zonelist that passes zone_watermark_ok at the low mark
+    plus its lowmem_reserve; a zone under it is skipped for the next one. Only when every
+    eligible zone fails (__alloc_pages_slowpath): wake kswapd (it runs after this call),
+    retry at the min mark (GFP_ATOMIC a quarter lower and never more), then reclaim
+    directly in the calling task (allocstall_<zone>) while that makes progress, then the
+    OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER. *may_reclaim* False tries the
+    free lists at low then min only (SLUB's first attempt at a costly order).
+
+    Raises:
+        OomKilled/ProcessKilled: the OOM killer chose *task* itself.
+        OutOfMemory: nothing left to reclaim or kill, or a high-order block is missing.
+    """
+    allocator = kernel.allocator
+    pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
+    if pfn is None and not may_reclaim:
+        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+    elif pfn is None:
+        pfn = _alloc_pages_slowpath(kernel, gfp, order, task)
+    if pfn is None:
+        raise OutOfMemory(
+            f"no free block of order {order} ({PAGE_SIZE << order} bytes) for a {gfp.name} "
+            "allocation and nothing to reclaim or kill"
+        )
+    count_allocation(kernel, pfn, 1 << order)
+    charge_zone_lock(kernel, pfn, 1 << order)
+    return pfn
+
+
+def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None) -> int | None:
+    allocator = kernel.allocator
+    wakeup_kswapd(kernel, ZONELIST[gfp][0])
+    pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+    if pfn is not None or gfp is Gfp.ATOMIC:
+        return pfn
+    stall_field = _ALLOCSTALL_FIELD[gfp]
+    events = kernel.vm_events
+    kills = 0
+    while pfn is None:
+        for _ in range(MAX_RECLAIM_RETRIES):
+            setattr(events, stall_field, getattr(events, stall_field) + 1)
+            progress = shrink_pages(kernel, SWAP_CLUSTER_MAX << order, direct=True)
+            pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+            if pfn is not None or not progress:
+                break
+        if pfn is not None or order > PAGE_ALLOC_COSTLY_ORDER:
+            break
+        if kills >= MAX_OOM_KILLS_PER_ALLOCATION or not oom_kill.out_of_memory(kernel, task, gfp):
+            break
+        kills += 1
+        if task is not None and not task.alive:
+            raise task_exit.dead(task)
+        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+    return pfn
+
+
+def alloc_page(kernel: Kernel, gfp: Gfp, task: Task | None) -> int:
+    """alloc_page: one page, reclaiming or OOM-killing if needed (alloc_pages of order 0)."""
+    return alloc_pages(kernel, gfp, 0, task)

@@ -20,7 +20,7 @@ from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
 
 from . import convert
 from .events import EventHub
-from .limits import ClientLimits
+from .limits import ClientLimits, StreamKind
 
 __all__ = ["InspectService"]
 
@@ -205,7 +205,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         kinds = event_kinds(request.kinds)
         with contextlib.ExitStack() as held:
             if self._limits is not None:
-                held.enter_context(self._limits.watching(self._limits.identity(context)))
+                identity = self._limits.identity(context)
+                held.enter_context(self._limits.streaming(identity, StreamKind.WATCH))
             subscription = self._hub.subscribe(
                 kinds, request.pid if request.HasField("pid") else None
             )

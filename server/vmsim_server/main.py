@@ -217,7 +217,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
             lab.close()
         raise
     registry, rpc_metrics = make_registry(machine)
-    limits = ClientLimits(settings)
+    limits = ClientLimits(settings, lab.student if lab is not None else None)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),

@@ -36,9 +36,10 @@ __all__ = [
 ]
 
 LOG_FORMATS = ("auto", "json", "console")
-# Who a per-client limit applies to: the TLS client certificate's name, the client's
-# x-vmsim-client metadata, or its network address; auto takes the first one available.
-CLIENT_IDENTITIES = ("auto", "cert", "name", "peer")
+# Who a per-client limit applies to: the TLS client certificate's name, or its network
+# address; auto takes the certificate, else a graded lab's student token, else the address.
+# Never the x-vmsim-client name a client gives itself: that is only a label in the logs.
+CLIENT_IDENTITIES = ("auto", "cert", "peer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # The event loop vmsim-server runs on: uvloop (libuv) spends less CPU per RPC than asyncio's.
 EVENT_LOOPS = ("uvloop", "asyncio")
@@ -212,11 +213,41 @@ class ServerSettings:
     client_max_processes: int = setting(
         1024, "--client-max-processes", help="live processes per client", panel=LIMITS
     )
+    client_reserve_processes: int = setting(
+        16,
+        "--client-reserve-processes",
+        help="the last process slots (of --max-processes, at most a quarter of them), kept "
+        "for clients that hold none",
+        panel=LIMITS,
+    )
+    max_map_count: int = setting(
+        65530,
+        "--max-map-count",
+        help="vm.max_map_count: mappings (VMAs) per process; one more mmap is ENOMEM",
+        panel=LIMITS,
+    )
     max_threads: int = setting(
         256, "--max-threads", help="threads per process, the main thread included", panel=LIMITS
     )
     client_max_watchers: int = setting(
         32, "--client-max-watchers", help="open WatchEvents streams per client", panel=LIMITS
+    )
+    client_max_streams: int = setting(
+        64, "--client-max-streams", help="open Run streams per client", panel=LIMITS
+    )
+    client_reserve_streams: int = setting(
+        16,
+        "--client-reserve-streams",
+        help="the last streams (of --max-concurrent-rpcs, at most a quarter of them), kept "
+        "for clients that hold none",
+        panel=LIMITS,
+    )
+    client_heavy_calls_per_second: float = setting(
+        4.0,
+        "--client-heavy-rate",
+        help="calls per second per client of the costly methods (questions, smaps, replay, "
+        "miss-ratio curve); bursts of up to this many",
+        panel=LIMITS,
     )
     client_max_inflight_bytes: int = setting(
         64 << 20,
@@ -257,8 +288,8 @@ class ServerSettings:
         "auto",
         "--client-identity",
         choices=CLIENT_IDENTITIES,
-        help="what per-client limits count by: cert (client certificate), name "
-        "(x-vmsim-client metadata), peer (address), auto (the first available)",
+        help="what per-client limits count by: cert (client certificate), peer (address), "
+        "auto (the certificate, else a lab student token, else the address)",
         panel=ACCESS,
     )
     log_format: str = setting(
@@ -325,10 +356,16 @@ class ServerSettings:
             "max_threads": self.max_threads,
             "client_max_watchers": self.client_max_watchers,
             "client_max_inflight_bytes": self.client_max_inflight_bytes,
+            "client_max_streams": self.client_max_streams,
+            "max_map_count": self.max_map_count,
+            "client_heavy_calls_per_second": self.client_heavy_calls_per_second,
         }
         for name, value in positive.items():
-            if value <= 0:
+            if not value > 0:  # NaN too
                 raise ValueError(f"{name} must be positive, not {value}")
+        for name in ("client_reserve_processes", "client_reserve_streams"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
         if self.policy not in SERVED_POLICIES:
             raise ValueError(f"policy {self.policy!r}: one of {', '.join(SERVED_POLICIES)}")
         if self.overcommit_memory not in (0, 1, 2):
@@ -376,6 +413,7 @@ class ServerSettings:
             nr_cpus=self.nr_cpus,
             seed=self.seed,
             max_processes=self.max_processes,
+            max_map_count=self.max_map_count,
             lock_kinds=dict(self.lock_kinds),
             direct_map_pse=self.direct_map_pse,
         )

@@ -162,7 +162,7 @@ class ClientLimits:
                 "client_max_processes",
             )
         free = self.machine_max_processes - live_on_machine
-        if live and free <= self.reserve_processes:
+        if live and self.reserve_processes and free <= self.reserve_processes:
             raise LimitExceeded(
                 f"client {identity} has {live} live processes and only {free} process slots "
                 f"are left, kept for clients that have none "
@@ -198,7 +198,7 @@ class ClientLimits:
             )
         holds_any = held or any(other[identity] for other in self.streams.values())
         free = self.max_concurrent_rpcs - self.nr_open_streams
-        if holds_any and free <= self.reserve_streams:
+        if holds_any and self.reserve_streams and free <= self.reserve_streams:
             raise LimitExceeded(
                 f"client {identity} holds open streams and only {free} of max_concurrent_rpcs="
                 f"{self.max_concurrent_rpcs} are left, kept for clients that have none "

@@ -39,6 +39,7 @@ from vmsim_proto.v1 import (
 
 from .admin_service import AdminService
 from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials
+from .decoding import decoding_checked
 from .events import EventHub
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
@@ -249,7 +250,9 @@ async def serve(settings: ServerSettings) -> RunningServer:
     runner = TaskRunner(machine)
     observer = RpcObserver(rpc_metrics)
     table = _ServiceTable(
-        lambda path, handler: observer.wrap(path, counting_request_bytes(limits, path, handler))
+        lambda path, handler: observer.wrap(
+            path, counting_request_bytes(limits, path, decoding_checked(path, handler))
+        )
     )
     health_servicer = _add_services(
         table, machine, sessions, kernel_sessions, events, settings, runner, limits, lab

@@ -6,7 +6,6 @@ Open to every client, like /proc. Also trace replay and the event feed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -20,6 +19,7 @@ from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
 
 from . import convert
 from .events import EventHub
+from .heavy import HeavyCalls
 from .limits import ClientLimits, StreamKind
 
 __all__ = ["InspectService"]
@@ -36,12 +36,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         machine: Machine,
         hub: EventHub,
         max_trace: int,
-        limits: ClientLimits | None = None,
+        limits: ClientLimits,
+        heavy: HeavyCalls,
     ) -> None:
         self._machine = machine
         self._hub = hub
         self._max_trace = max_trace
         self._limits = limits
+        self._heavy = heavy
 
     async def GetMeminfo(
         self, request: inspect_pb2.GetMeminfoRequest, context: Context
@@ -173,8 +175,9 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}",
                 "max_batch",
             )
-        # A long trace is a pure computation: a worker thread runs it, the event loop serves on.
-        result = await asyncio.to_thread(
+        self._heavy.admit(self._limits.identity(context))
+        # A long trace is a pure computation: the worker process runs it, the loop serves on.
+        result = await self._heavy.in_worker(
             replay,
             list(request.trace),
             request.frames,
@@ -192,9 +195,12 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise LimitExceeded(
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
             )
+        self._heavy.admit(self._limits.identity(context))
         trace = np.asarray(request.trace, dtype=np.uint32)
         # A pure computation apart from the machine: off the event loop (numba drops the GIL).
-        curve = await asyncio.to_thread(lru_miss_curve, trace, addresses=request.addresses)
+        curve = await self._heavy.counted(
+            asyncio.to_thread(lru_miss_curve, trace, addresses=request.addresses)
+        )
         return inspect_pb2.GetMissRatioCurveResponse(
             references=curve.references, distinct_pages=curve.distinct_pages, misses=curve.misses
         )
@@ -203,10 +209,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         self, request: inspect_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[inspect_pb2.WatchEventsResponse]:
         kinds = event_kinds(request.kinds)
-        with contextlib.ExitStack() as held:
-            if self._limits is not None:
-                identity = self._limits.identity(context)
-                held.enter_context(self._limits.streaming(identity, StreamKind.WATCH))
+        identity = self._limits.identity(context)
+        with self._limits.streaming(identity, StreamKind.WATCH):
             subscription = self._hub.subscribe(
                 kinds, request.pid if request.HasField("pid") else None
             )

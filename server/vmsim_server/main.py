@@ -41,6 +41,7 @@ from .admin_service import AdminService
 from .credentials import AdminToken, fingerprint, load_admin_token, server_credentials
 from .decoding import decoding_checked
 from .events import EventHub
+from .heavy import HeavyCalls
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
 from .lab_service import ExerciseService, LabService
@@ -94,6 +95,7 @@ class RunningServer:
         metrics_server: the /metrics HTTP server, when metrics_port is set.
         admin_token: where the admin token came from (a generated file is removed at stop).
         lab: the graded lab's store, when the server runs one (--lab).
+        heavy: the rate and the worker process of the costly calls.
     """
 
     server: grpc.aio.Server
@@ -109,6 +111,7 @@ class RunningServer:
     metrics_server: MetricsServer | None = None
     admin_token: AdminToken | None = None
     lab: LabStore | None = None
+    heavy: HeavyCalls | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
@@ -145,6 +148,8 @@ class RunningServer:
             self.admin_token.remove()
         if self.lab is not None:
             self.lab.close()
+        if self.heavy is not None:
+            self.heavy.close()
         log.info("server stopped", address=self.address)
 
 
@@ -219,6 +224,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         raise
     registry, rpc_metrics = make_registry(machine)
     limits = ClientLimits(settings, lab.student if lab is not None else None)
+    heavy = HeavyCalls(settings.client_heavy_calls_per_second)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -255,7 +261,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         )
     )
     health_servicer = _add_services(
-        table, machine, sessions, kernel_sessions, events, settings, runner, limits, lab
+        table, machine, sessions, kernel_sessions, events, settings, runner, limits, heavy, lab
     )
     server.add_generic_rpc_handlers((table,))
     await server.start()
@@ -305,6 +311,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         metrics_server,
         admin_token,
         lab,
+        heavy,
     )
 
 
@@ -377,6 +384,7 @@ def _add_services(
     settings: ServerSettings,
     runner: TaskRunner,
     limits: ClientLimits,
+    heavy: HeavyCalls,
     lab: LabStore | None,
 ) -> Any:
     """Put the vmsim services, health and reflection in the table; returns the health servicer."""
@@ -387,15 +395,15 @@ def _add_services(
         ProcessService(machine, sessions, settings, runner, limits), generic
     )
     inspect_pb2_grpc.add_InspectServiceServicer_to_server(
-        InspectService(machine, events, settings.max_batch, limits), generic
+        InspectService(machine, events, settings.max_batch, limits, heavy), generic
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), generic
     )
-    lab_pb2_grpc.add_ExerciseServiceServicer_to_server(ExerciseService(), generic)
+    lab_pb2_grpc.add_ExerciseServiceServicer_to_server(ExerciseService(limits, heavy), generic)
     if lab is not None:
         lab_pb2_grpc.add_LabServiceServicer_to_server(
-            LabService(lab, settings.admin_token), generic
+            LabService(lab, settings.admin_token, limits, heavy), generic
         )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)

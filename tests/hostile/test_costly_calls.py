@@ -1,0 +1,177 @@
+"""Item 5: calls anyone can make never hold the event loop or keep the server's memory.
+
+Question generation runs in a worker process at a per-client rate; a flood of it leaves a
+bystander's Touch near its baseline and the server's RSS near its plateau. A process cannot
+have more than vm.max_map_count mappings, and its smaps comes a bounded page at a time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from tests.hostile.conftest import ServerProcess, StartServerProcess
+
+from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc, process_pb2, process_pb2_grpc
+
+LAB_FILE = """
+title = "Flood"
+deadline = 2999-01-01T00:00:00Z
+
+[[exercise]]
+kind = "zone"
+count = 10
+weight = 1.0
+"""
+FLOOD_SECONDS = 3.0
+
+
+def server_rss_kb(server: ServerProcess) -> int:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+class Bystander:
+    """A client touching one resident page: each call's latency."""
+
+    def __init__(self, address: str) -> None:
+        self._channel = grpc.insecure_channel(address)
+        self._stub = process_pb2_grpc.ProcessServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        spawned = self._stub.Spawn(process_pb2.SpawnRequest(name="bystander"), timeout=10)
+        self._metadata = (("x-vmsim-token", spawned.token),)
+        mapping = process_pb2.MmapRequest(pid=spawned.pid, length=4096, prot=3, flags=0x22)
+        addr = self._stub.Mmap(mapping, metadata=self._metadata, timeout=10).addr
+        self._touch = process_pb2.TouchRequest(pid=spawned.pid, addr=addr, write=True)
+
+    def touches(self, seconds: float) -> list[float]:
+        latencies = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            self._stub.Touch(self._touch, metadata=self._metadata, timeout=30)
+            latencies.append(time.perf_counter() - began)
+            time.sleep(0.005)
+        return latencies
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def flood(
+    address: str, threads: int, request: object, method: str, tokens: list[str]
+) -> dict[str, int]:
+    """*threads* clients calling *method* back to back for FLOOD_SECONDS: codes counted."""
+    codes: dict[str, int] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + FLOOD_SECONDS
+
+    def hammer(index: int) -> None:
+        with grpc.insecure_channel(address) as channel:
+            call = channel.unary_unary(
+                method,
+                request_serializer=lambda m: m.SerializeToString(),  # type: ignore[attr-defined]
+                response_deserializer=None,
+            )
+            metadata = (("x-vmsim-lab-token", tokens[index % len(tokens)]),) if tokens else ()
+            while time.monotonic() < deadline:
+                try:
+                    call(request, metadata=metadata, timeout=30)
+                    code = "OK"
+                except grpc.RpcError as error:
+                    code = error.code().name  # type: ignore[attr-defined]
+                with lock:
+                    codes[code] = codes.get(code, 0) + 1
+
+    workers = [threading.Thread(target=hammer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    return codes
+
+
+def join(address: str, names: list[str]) -> list[str]:
+    with grpc.insecure_channel(address) as channel:
+        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        return [lab.JoinLab(lab_pb2.JoinLabRequest(name=n), timeout=10).token for n in names]
+
+
+@pytest.mark.slow
+def test_a_question_flood_leaves_a_bystanders_touch_near_its_baseline(
+    start_server_process: StartServerProcess, tmp_path: Path
+) -> None:
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(LAB_FILE)
+    server = start_server_process("--lab", str(lab_file), "--client-heavy-rate", "1000")
+    address = server.address
+    tokens = join(address, [f"student{i}" for i in range(4)])
+    request = lab_pb2.GetLabQuestionsRequest(kind="zone")
+    with grpc.insecure_channel(address) as channel:  # the worker process is up
+        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", tokens[0]),), timeout=60)
+    bystander = Bystander(address)
+    baseline = statistics.median(bystander.touches(1.0))
+    during: list[float] = []
+    # Touching only while the flood runs (a touch held up by it still counts, however long).
+    watcher = threading.Thread(target=lambda: during.extend(bystander.touches(FLOOD_SECONDS)))
+    watcher.start()
+    codes = flood(address, 4, request, "/vmsim.v1.LabService/GetLabQuestions", tokens)
+    watcher.join(60)
+    bystander.close()
+    p50 = statistics.median(during)
+    # Before: p50 1.6 ms -> 775 ms beside a student looping GetLabQuestions.
+    print(
+        f"bystander Touch p50 {baseline * 1e3:.2f} ms alone, {p50 * 1e3:.2f} ms in a flood {codes}"
+    )
+    assert codes.get("OK", 0) >= 4, codes
+    assert p50 < 0.2 and p50 < 10 * baseline + 0.002, (baseline, p50)
+
+
+def test_costly_calls_are_rate_limited_per_client(
+    start_server_process: StartServerProcess, tmp_path: Path
+) -> None:
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(LAB_FILE)
+    server = start_server_process("--lab", str(lab_file), "--client-heavy-rate", "0.2")
+    alice, bob, carol = join(server.address, ["alice", "bob", "carol"])
+    with grpc.insecure_channel(server.address) as channel:
+        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        request = lab_pb2.GetLabQuestionsRequest(kind="zone")
+        # Carol's call starts the worker process (seconds): then alice's calls come quickly.
+        lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", carol),), timeout=60)
+        refused = []
+        for _ in range(3):
+            try:
+                lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", alice),), timeout=30)
+            except grpc.RpcError as error:
+                refused.append(error)
+        assert len(refused) == 2  # one call, then none for 5 s
+        assert refused[0].code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        details = refused[0].details() or ""
+        assert "client_heavy_calls_per_second=0.2" in details and "--client-heavy-rate" in details
+        # Another student is not slowed by alice's use.
+        lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", bob),), timeout=30)
+
+
+@pytest.mark.slow
+def test_server_memory_returns_near_its_plateau_after_a_question_flood(
+    start_server_process: StartServerProcess,
+) -> None:
+    server = start_server_process("--client-heavy-rate", "1000")
+    request = lab_pb2.GetQuestionsRequest(kind="zone", count=20)
+    method = "/vmsim.v1.ExerciseService/GetQuestions"
+    with grpc.insecure_channel(server.address) as channel:
+        call = channel.unary_unary(method, lambda m: m.SerializeToString(), None)  # type: ignore[attr-defined]
+        call(request, timeout=60)  # the plateau: everything a question needs is loaded
+    plateau = server_rss_kb(server)
+    codes = flood(server.address, 16, request, method, [])
+    after = server_rss_kb(server)
+    # Before: 79 MB -> 1.12 GB with 16 threads flooding, and it stayed near 1 GB.
+    print(f"server RSS {plateau // 1024} MB before, {after // 1024} MB after {codes}")
+    assert codes.get("OK", 0) >= 1, codes
+    assert after < plateau + 64 * 1024, (plateau, after)
+    assert server.alive()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import queue
 import threading
@@ -129,11 +130,11 @@ class Inspector:
 
     def maps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/maps."""
-        return self._endpoint.invoke(calls.maps(pid))
+        return calls.whole_report(functools.partial(calls.maps, pid), self._endpoint.invoke)
 
     def smaps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/smaps."""
-        return self._endpoint.invoke(calls.smaps(pid))
+        return calls.whole_report(functools.partial(calls.smaps, pid), self._endpoint.invoke)
 
     def status(self, pid: int) -> results.ProcessStatus:
         """/proc/<pid>/status (its Linux text in .text)."""
@@ -467,11 +468,11 @@ class Process:
 
     def maps(self) -> Listing[results.Vma]:
         """This process's maps."""
-        return self._endpoint.invoke(calls.maps(self.pid))
+        return calls.whole_report(functools.partial(calls.maps, self.pid), self._endpoint.invoke)
 
     def smaps(self) -> Listing[results.Vma]:
         """This process's smaps."""
-        return self._endpoint.invoke(calls.smaps(self.pid))
+        return calls.whole_report(functools.partial(calls.smaps, self.pid), self._endpoint.invoke)
 
     def stream(self) -> OperationStream:
         """A Run stream for high rates; closing it ends the process."""

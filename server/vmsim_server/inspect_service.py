@@ -15,7 +15,7 @@ import numpy as np
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
 from vmsim_kernel.framemap import frame_map
 from vmsim_kernel.replay_fast import lru_miss_curve
-from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
+from vmsim_proto.v1 import common_pb2, inspect_pb2, inspect_pb2_grpc
 
 from . import convert
 from .events import EventHub
@@ -25,6 +25,10 @@ from .limits import ClientLimits, StreamKind
 __all__ = ["InspectService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# VMAs in one part of a maps or smaps report (the client asks for the next part), and VMAs
+# built between two turns of the event loop (~4 ms of smaps).
+MAPS_PART_VMAS = 1024
+MAPS_QUANTUM_VMAS = 64
 _PROTO_TO_EVENT_KIND = {value: kind for kind, value in convert.EVENT_KIND_TO_PROTO.items()}
 
 
@@ -100,18 +104,40 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetMaps(
         self, request: inspect_pb2.GetMapsRequest, context: Context
     ) -> inspect_pb2.GetMapsResponse:
-        vmas = [convert.vma(v) for v in self._machine.maps(request.pid)]
-        return inspect_pb2.GetMapsResponse(
-            vmas=vmas, text=self._machine.report("maps", request.pid)
-        )
+        rows, text, next_addr = await self._maps_part(request, context, smaps=False)
+        return inspect_pb2.GetMapsResponse(vmas=rows, text=text, next_addr=next_addr)
 
     async def GetSmaps(
         self, request: inspect_pb2.GetSmapsRequest, context: Context
     ) -> inspect_pb2.GetSmapsResponse:
-        vmas = [convert.vma(v) for v in self._machine.maps(request.pid)]
-        return inspect_pb2.GetSmapsResponse(
-            vmas=vmas, text=self._machine.report("smaps", request.pid)
-        )
+        rows, text, next_addr = await self._maps_part(request, context, smaps=True)
+        return inspect_pb2.GetSmapsResponse(vmas=rows, text=text, next_addr=next_addr)
+
+    async def _maps_part(
+        self,
+        request: inspect_pb2.GetMapsRequest | inspect_pb2.GetSmapsRequest,
+        context: Context,
+        smaps: bool,
+    ) -> tuple[list[common_pb2.Vma], str, int]:
+        """One part of a maps or smaps report: at most MAPS_PART_VMAS VMAs, built
+        MAPS_QUANTUM_VMAS at a time with the event loop serving others in between (as
+        Linux's seq_file drops mmap_lock between reads, a part may see the process change).
+        A report longer than one quantum counts as a costly call of its client."""
+        most = min(request.max_vmas or MAPS_PART_VMAS, MAPS_PART_VMAS)
+        rows: list[common_pb2.Vma] = []
+        texts: list[str] = []
+        cursor = request.start_addr
+        while True:
+            part, text, cursor = self._machine.maps_part(
+                request.pid, cursor, min(MAPS_QUANTUM_VMAS, most - len(rows)), smaps
+            )
+            rows += (convert.vma(v) for v in part)
+            texts.append(text)
+            if not cursor or len(rows) >= most:
+                return rows, "".join(texts), cursor
+            if len(rows) == MAPS_QUANTUM_VMAS:  # a long report: the client pays for it
+                self._heavy.admit(self._limits.identity(context))
+            await asyncio.sleep(0)
 
     async def GetStatus(
         self, request: inspect_pb2.GetStatusRequest, context: Context

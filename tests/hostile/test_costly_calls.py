@@ -16,7 +16,16 @@ import grpc
 import pytest
 from tests.hostile.conftest import ServerProcess, StartServerProcess
 
-from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc, process_pb2, process_pb2_grpc
+import vmsim
+from vmsim_kernel import Machine, MachineConfig, OutOfMemory
+from vmsim_proto.v1 import (
+    inspect_pb2,
+    inspect_pb2_grpc,
+    lab_pb2,
+    lab_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 
 LAB_FILE = """
 title = "Flood"
@@ -175,3 +184,44 @@ def test_server_memory_returns_near_its_plateau_after_a_question_flood(
     assert codes.get("OK", 0) >= 1, codes
     assert after < plateau + 64 * 1024, (plateau, after)
     assert server.alive()
+
+
+def test_the_mapping_past_max_map_count_is_enomem_as_linux() -> None:
+    assert MachineConfig().max_map_count == 65530  # Linux's DEFAULT_MAX_MAP_COUNT
+    # A smaller limit, the same check: 65530 mappings take minutes to make one by one.
+    machine = Machine(MachineConfig(ram_bytes=16 << 20, swap_bytes=0, max_map_count=500))
+    pid = machine.spawn("many")
+    nr_vmas = len(machine.maps(pid))  # the stack
+    prots = (vmsim.PROT_READ, vmsim.PROT_READ | vmsim.PROT_WRITE)  # alternating: no merging
+    while nr_vmas < 500:
+        machine.mmap(pid, 0, 4096, prots[nr_vmas % 2], vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
+        nr_vmas += 1
+    with pytest.raises(OutOfMemory, match=r"already has 500 mappings \(vm.max_map_count=500\)"):
+        machine.mmap(pid, 0, 4096, prots[0], vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
+    assert len(machine.maps(pid)) == 500
+    machine.close()
+
+
+def test_smaps_of_a_process_with_many_mappings_comes_in_bounded_parts(
+    start_server_process: StartServerProcess,
+) -> None:
+    server = start_server_process("--max-map-count", "3000", "--client-heavy-rate", "1000")
+    with vmsim.connect(server.address) as proc:
+        prots = (vmsim.PROT_READ, vmsim.PROT_READ | vmsim.PROT_WRITE)
+        for index in range(2999):  # and the stack
+            proc.mmap(4096, prots[index % 2])
+        with pytest.raises(vmsim.OutOfMemory, match=r"vm.max_map_count=3000"):
+            proc.mmap(4096)
+        with grpc.insecure_channel(server.address) as channel:
+            inspect = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+            first = inspect.GetSmaps(inspect_pb2.GetSmapsRequest(pid=proc.pid), timeout=30)
+            assert len(first.vmas) == 1024 and first.next_addr == first.vmas[-1].end
+            assert first.text.count("VmFlags:") == 1024
+            second = inspect.GetSmaps(
+                inspect_pb2.GetSmapsRequest(pid=proc.pid, start_addr=first.next_addr), timeout=30
+            )
+            assert second.vmas[0].start == first.next_addr
+        whole = proc.smaps()  # the client library reads every part
+        assert len(whole.items) == 3000 and whole.text.count("VmFlags:") == 3000
+        assert [v.start for v in whole.items] == sorted(v.start for v in whole.items)
+        assert len(proc.maps().items) == 3000

@@ -17,7 +17,7 @@ import asyncio
 import functools
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final, TypeVar
 
@@ -51,6 +51,8 @@ class HeavyCalls:
         self._buckets: dict[str, tuple[float, float]] = {}  # identity -> (tokens, when)
         self._pool: ProcessPoolExecutor | None = None
         self.nr_pending = 0
+        # Costly work that must run on the loop (a report of the machine) goes one at a time.
+        self._on_loop = asyncio.Lock()
 
     def admit(self, identity: str) -> None:
         """Take one of *identity*'s calls.
@@ -104,6 +106,17 @@ class HeavyCalls:
             return await work
         finally:
             self.nr_pending -= 1
+
+    async def on_loop(self, steps: Iterator[None]) -> None:
+        """Run *steps* (a generator doing a bounded piece of work per step) on the event loop,
+        one costly caller at a time and on at most half the loop's time: after each step
+        the loop serves everyone else for as long as the step took."""
+        async with self._on_loop:
+            while True:
+                began = time.perf_counter()
+                if next(steps, StopIteration) is StopIteration:
+                    return
+                await asyncio.sleep(time.perf_counter() - began)
 
     def close(self) -> None:
         """Stop the worker process (calls still queued are cancelled)."""

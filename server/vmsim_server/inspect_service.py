@@ -29,6 +29,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # built between two turns of the event loop (~2 ms of smaps).
 MAPS_PART_VMAS = 1024
 MAPS_QUANTUM_VMAS = 32
+# A trace longer than this makes Replay and GetMissRatioCurve costly calls of their client.
+COSTLY_TRACE_REFERENCES = 10_000
 _PROTO_TO_EVENT_KIND = {value: kind for kind, value in convert.EVENT_KIND_TO_PROTO.items()}
 
 
@@ -208,7 +210,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}",
                 "max_batch",
             )
-        self._heavy.admit(self._limits.identity(context))
+        if len(request.trace) > COSTLY_TRACE_REFERENCES:
+            self._heavy.admit(self._limits.identity(context))
         # A long trace is a pure computation: the worker process runs it, the loop serves on.
         result = await self._heavy.in_worker(
             replay,
@@ -228,7 +231,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise LimitExceeded(
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
             )
-        self._heavy.admit(self._limits.identity(context))
+        if len(request.trace) > COSTLY_TRACE_REFERENCES:
+            self._heavy.admit(self._limits.identity(context))
         trace = np.asarray(request.trace, dtype=np.uint32)
         # A pure computation apart from the machine: off the event loop (numba drops the GIL).
         curve = await self._heavy.counted(

@@ -233,7 +233,10 @@ class ServerSettings:
         32, "--client-max-watchers", help="open WatchEvents streams per client", panel=LIMITS
     )
     client_max_streams: int = setting(
-        64, "--client-max-streams", help="open Run streams per client", panel=LIMITS
+        1024,
+        "--client-max-streams",
+        help="open Run streams per client (one per process: as --client-max-processes)",
+        panel=LIMITS,
     )
     client_reserve_streams: int = setting(
         16,

@@ -17,7 +17,7 @@ import pytest
 from tests.hostile.conftest import ServerProcess, StartServerProcess
 
 import vmsim
-from vmsim_kernel import Machine, MachineConfig, OutOfMemory
+from vmsim_kernel import LimitExceeded, Machine, MachineConfig, OutOfMemory
 from vmsim_proto.v1 import (
     inspect_pb2,
     inspect_pb2_grpc,
@@ -26,6 +26,7 @@ from vmsim_proto.v1 import (
     process_pb2,
     process_pb2_grpc,
 )
+from vmsim_server.heavy import MAX_PENDING, HeavyCalls
 
 LAB_FILE = """
 title = "Flood"
@@ -252,3 +253,20 @@ def test_a_smaps_flood_leaves_a_bystanders_touch_near_its_baseline(
     )
     assert codes.get("OK", 0) >= 4, codes
     assert p50 < 0.2 and p50 < 10 * baseline + 0.002, (baseline, p50)
+
+
+def test_each_client_gets_its_rate_of_costly_calls_and_the_queue_is_bounded() -> None:
+    now = [0.0]
+    heavy = HeavyCalls(2.0, clock=lambda: now[0])
+    heavy.admit("peer:a")
+    heavy.admit("peer:a")  # a burst of two
+    with pytest.raises(LimitExceeded, match=r"client_heavy_calls_per_second=2\.0"):
+        heavy.admit("peer:a")
+    heavy.admit("peer:b")  # another client has its own
+    now[0] += 0.5  # one more call's worth
+    heavy.admit("peer:a")
+    with pytest.raises(LimitExceeded):
+        heavy.admit("peer:a")
+    heavy.nr_pending = MAX_PENDING  # as many as may wait are queued or running
+    with pytest.raises(LimitExceeded, match="already queued or running"):
+        heavy.admit("peer:c")

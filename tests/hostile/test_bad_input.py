@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_status import rpc_status
-from tests.hostile.conftest import ServerProcess, StartServerProcess
+from tests.hostile.conftest import ServerProcess, StartServerProcess, write_lab_file
 
 from vmsim_proto.v1 import (
     admin_pb2,
@@ -27,21 +27,11 @@ from vmsim_proto.v1 import (
 
 MIB = 1 << 20
 HUGE = "x" * MIB
-LAB_FILE = """
-title = "Bad input"
-deadline = 2999-01-01T00:00:00Z
-
-[[exercise]]
-kind = "replace"
-count = 1
-weight = 1.0
-"""
 
 
 @pytest.fixture
 def lab_server(start_server_process: StartServerProcess, tmp_path: Path) -> ServerProcess:
-    lab_file = tmp_path / "lab.toml"
-    lab_file.write_text(LAB_FILE)
+    lab_file = write_lab_file(tmp_path)
     return start_server_process("--lab", str(lab_file), "--admin-token", "admin-secret")
 
 

@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 
 import grpc
-from tests.hostile.conftest import StartServerProcess
+from tests.hostile.conftest import StartServerProcess, write_lab_file
 
 from vmsim_proto.v1 import (
     inspect_pb2,
@@ -22,15 +22,6 @@ from vmsim_proto.v1 import (
 )
 
 NAMES = [f"name-{i}" for i in range(8)]
-LAB_FILE = """
-title = "Identities"
-deadline = 2999-01-01T00:00:00Z
-
-[[exercise]]
-kind = "replace"
-count = 1
-weight = 1.0
-"""
 
 
 def spawn_until_refused(
@@ -71,8 +62,7 @@ def test_one_peer_under_eight_names_takes_no_more_than_its_limit(
 def test_naming_yourself_after_another_client_does_not_spend_its_quota(
     start_server_process: StartServerProcess, tmp_path: Path
 ) -> None:
-    lab_file = tmp_path / "lab.toml"
-    lab_file.write_text(LAB_FILE)
+    lab_file = write_lab_file(tmp_path)
     server = start_server_process("--client-max-processes", "4", "--lab", str(lab_file))
     alice = (("x-vmsim-lab-token", lab_token(server.address, "alice")), ("x-vmsim-client", "alice"))
     with grpc.insecure_channel(server.address) as channel:
@@ -93,8 +83,7 @@ def test_naming_yourself_after_another_client_does_not_spend_its_quota(
 def test_the_last_process_slots_are_kept_for_clients_that_hold_none(
     start_server_process: StartServerProcess, tmp_path: Path
 ) -> None:
-    lab_file = tmp_path / "lab.toml"
-    lab_file.write_text(LAB_FILE)
+    lab_file = write_lab_file(tmp_path)
     server = start_server_process(
         *("--max-processes", "32", "--client-max-processes", "32"),
         *("--client-reserve-processes", "4", "--lab", str(lab_file)),

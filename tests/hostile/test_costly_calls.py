@@ -181,6 +181,7 @@ def test_server_memory_returns_near_its_plateau_after_a_question_flood(
     assert codes.get("OK", 0) >= 1, codes
     assert after < plateau + 64 * 1024, (plateau, after)
     assert server.alive()
+    assert server.stop() == 0  # its worker process stopped with it
 
 
 def test_the_mapping_past_max_map_count_is_enomem_as_linux() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
@@ -121,11 +122,15 @@ class AsyncInspector:
 
     async def maps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/maps."""
-        return await self._endpoint.invoke(calls.maps(pid))
+        return await calls.whole_report_async(
+            functools.partial(calls.maps, pid), self._endpoint.invoke
+        )
 
     async def smaps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/smaps."""
-        return await self._endpoint.invoke(calls.smaps(pid))
+        return await calls.whole_report_async(
+            functools.partial(calls.smaps, pid), self._endpoint.invoke
+        )
 
     async def status(self, pid: int) -> results.ProcessStatus:
         """/proc/<pid>/status (its Linux text in .text)."""
@@ -464,11 +469,15 @@ class AsyncProcess:
 
     async def maps(self) -> Listing[results.Vma]:
         """This process's maps."""
-        return await self._endpoint.invoke(calls.maps(self.pid))
+        return await calls.whole_report_async(
+            functools.partial(calls.maps, self.pid), self._endpoint.invoke
+        )
 
     async def smaps(self) -> Listing[results.Vma]:
         """This process's smaps."""
-        return await self._endpoint.invoke(calls.smaps(self.pid))
+        return await calls.whole_report_async(
+            functools.partial(calls.smaps, self.pid), self._endpoint.invoke
+        )
 
     async def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
         """One process call: a unary RPC, or a message on the open Run stream (over_stream);

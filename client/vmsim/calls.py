@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -59,6 +59,8 @@ __all__ = [
     "translation",
     "vmstat",
     "watch_request",
+    "whole_report",
+    "whole_report_async",
     "write",
     "zoneinfo",
 ]
@@ -90,10 +92,16 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 
 @dataclass(frozen=True)
 class Listing(Generic[T]):
-    """Structured rows of a report plus its Linux text."""
+    """Structured rows of a report plus its Linux text (next_addr: where the next part of a
+    report sent in parts starts, 0 for the last or only part)."""
 
     items: list[T]
     text: str
+    next_addr: int = 0
+
+    def followed_by(self, part: Listing[T]) -> Listing[T]:
+        """This part of a report and the next one as one listing."""
+        return Listing(self.items + part.items, self.text + part.text, part.next_addr)
 
     def _repr_html_(self) -> str:
         """The rows as a table (dataclass fields as columns), else the text."""
@@ -310,24 +318,47 @@ def processes(all: bool = False) -> Call[list[results.ProcessStatus]]:
     )
 
 
-def maps(pid: int) -> Call[Listing[results.Vma]]:
-    """/proc/<pid>/maps."""
+def maps(pid: int, start_addr: int = 0) -> Call[Listing[results.Vma]]:
+    """/proc/<pid>/maps, the part from the first VMA ending above *start_addr* (the server
+    sends a long report in parts: see whole_report)."""
     return Call(
         "inspect",
         "GetMaps",
-        inspect_pb2.GetMapsRequest(pid=pid),
-        lambda r: Listing([results.vma(v) for v in r.vmas], r.text),
+        inspect_pb2.GetMapsRequest(pid=pid, start_addr=start_addr),
+        lambda r: Listing([results.vma(v) for v in r.vmas], r.text, r.next_addr),
     )
 
 
-def smaps(pid: int) -> Call[Listing[results.Vma]]:
-    """/proc/<pid>/smaps."""
+def smaps(pid: int, start_addr: int = 0) -> Call[Listing[results.Vma]]:
+    """/proc/<pid>/smaps, the part from the first VMA ending above *start_addr* (the server
+    sends a long report in parts: see whole_report)."""
     return Call(
         "inspect",
         "GetSmaps",
-        inspect_pb2.GetSmapsRequest(pid=pid),
-        lambda r: Listing([results.vma(v) for v in r.vmas], r.text),
+        inspect_pb2.GetSmapsRequest(pid=pid, start_addr=start_addr),
+        lambda r: Listing([results.vma(v) for v in r.vmas], r.text, r.next_addr),
     )
+
+
+def whole_report(
+    call: Callable[[int], Call[Listing[T]]], invoke: Callable[[Call[Listing[T]]], Listing[T]]
+) -> Listing[T]:
+    """Every part of a report the server sends in parts (maps, smaps), as one listing."""
+    listing = invoke(call(0))
+    while listing.next_addr:
+        listing = listing.followed_by(invoke(call(listing.next_addr)))
+    return listing
+
+
+async def whole_report_async(
+    call: Callable[[int], Call[Listing[T]]],
+    invoke: Callable[[Call[Listing[T]]], Awaitable[Listing[T]]],
+) -> Listing[T]:
+    """whole_report for the asyncio client."""
+    listing = await invoke(call(0))
+    while listing.next_addr:
+        listing = listing.followed_by(await invoke(call(listing.next_addr)))
+    return listing
 
 
 def status(pid: int) -> Call[results.ProcessStatus]:

@@ -98,7 +98,7 @@ def aio_channel(address: str, tls: Tls | None = None) -> grpc.aio.Channel:
 def client_metadata(client_name: str | None = None) -> tuple[tuple[str, str], ...]:
     """The x-vmsim-client metadata naming this client (or VMSIM_CLIENT_NAME); empty if unnamed.
 
-    A server configured to count limits by client name groups calls by it.
+    A label only: the server never counts its per-client limits by a name a client chooses.
     """
     name = client_name or os.environ.get("VMSIM_CLIENT_NAME")
     return ((CLIENT_METADATA_KEY, name),) if name else ()

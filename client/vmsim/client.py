@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import queue
 import threading
@@ -111,11 +112,11 @@ class Inspector:
 
     def maps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/maps."""
-        return self._endpoint.invoke(calls.maps(pid))
+        return calls.whole_report(functools.partial(calls.maps, pid), self._endpoint.invoke)
 
     def smaps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/smaps."""
-        return self._endpoint.invoke(calls.smaps(pid))
+        return calls.whole_report(functools.partial(calls.smaps, pid), self._endpoint.invoke)
 
     def status(self, pid: int) -> results.ProcessStatus:
         """/proc/<pid>/status (its Linux text in .text)."""
@@ -457,11 +458,11 @@ class Process:
 
     def maps(self) -> Listing[results.Vma]:
         """This process's maps."""
-        return self._endpoint.invoke(calls.maps(self.pid))
+        return calls.whole_report(functools.partial(calls.maps, self.pid), self._endpoint.invoke)
 
     def smaps(self) -> Listing[results.Vma]:
         """This process's smaps."""
-        return self._endpoint.invoke(calls.smaps(self.pid))
+        return calls.whole_report(functools.partial(calls.smaps, self.pid), self._endpoint.invoke)
 
     def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
         """One process call: a unary RPC, or a message on the open Run stream (over_stream);

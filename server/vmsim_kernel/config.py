@@ -60,6 +60,8 @@ class MachineConfig:
         nr_cpus: number of CPUs (per-CPU kmap_atomic slots, reports).
         seed: seeds every random choice the kernel makes.
         max_processes: most live processes at once (like pid_max / RLIMIT_NPROC).
+        max_map_count: vm.max_map_count, most VMAs per process; an mmap at the limit is
+            ENOMEM (it bounds the work and size of a process's maps and smaps).
         costs: simulated nanoseconds per operation (timing.CostModel).
         lock_kinds: per lock class ("zone", "lru", "mmap", "swap", "pkmap"): "spin" or "sleep".
         record: keep a journal of every call so the run can be replayed (journal.py).
@@ -86,6 +88,7 @@ class MachineConfig:
     nr_cpus: int = 2
     seed: int = 0
     max_processes: int = 4096
+    max_map_count: int = 65530
     costs: CostModel = field(default_factory=CostModel)
     lock_kinds: dict[str, str] = field(default_factory=dict)
     record: bool = False
@@ -120,6 +123,8 @@ class MachineConfig:
             raise InvalidArgument("page_cluster", f"{self.page_cluster}", "0..5")
         if not 1 <= self.max_processes <= 32768:
             raise InvalidArgument("max_processes", f"{self.max_processes}", "1..32768")
+        if not 1 <= self.max_map_count <= 2**31 - 1:
+            raise InvalidArgument("max_map_count", f"{self.max_map_count}", "1 .. 2147483647")
         for lock_class, kind in self.lock_kinds.items():
             if kind not in ("spin", "sleep"):
                 raise InvalidArgument("lock_kinds", f"{lock_class}={kind!r}", "spin or sleep")

@@ -532,6 +532,19 @@ class Machine:
         task = self._task(pid)
         return [proc.vma_info(self.kernel, task.mm, vma) for vma in task.mm]
 
+    def maps_part(
+        self, pid: int, start_addr: int, max_vmas: int, smaps: bool = False
+    ) -> tuple[list[VmaInfo], str, int]:
+        """Up to *max_vmas* rows of /proc/<pid>/maps (smaps with *smaps*) from the first VMA
+        ending above *start_addr*: (rows, their text, where the next part starts, or 0 when
+        this part is the last), so a huge report is built and sent a bounded part at a time."""
+        task = self._task(pid)
+        vmas = task.mm.vmas_from(start_addr, max_vmas)
+        rows = [proc.vma_info(self.kernel, task.mm, vma) for vma in vmas]
+        text = (proc.format_smaps if smaps else proc.format_maps)(self.kernel, task, vmas)
+        more = bool(vmas) and bool(task.mm.vmas_from(vmas[-1].end, 1))
+        return rows, text, vmas[-1].end if more else 0
+
     def report(self, name: str, pid: int | None = None) -> str:
         """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, layout, and per
         process maps, smaps, status, oom_score, oom_score_adj."""

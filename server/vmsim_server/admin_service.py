@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from vmsim_kernel import Machine, PermissionDenied, Signal
+from vmsim_kernel import InvalidArgument, Machine, PermissionDenied, Signal
 from vmsim_proto.v1 import admin_pb2, admin_pb2_grpc
 
 from .sessions import ADMIN_TOKEN_METADATA_KEY
@@ -15,6 +15,7 @@ from .sessions import ADMIN_TOKEN_METADATA_KEY
 __all__ = ["AdminService", "require_admin"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
+MAX_KILL_REASON = 256  # characters of a KillProcess reason
 
 
 def require_admin(context: Context, admin_token: str) -> None:
@@ -43,6 +44,12 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.KillProcessRequest, context: Context
     ) -> admin_pb2.KillProcessResponse:
         require_admin(context, self._admin_token)
+        if len(request.reason) > MAX_KILL_REASON:  # it is logged and told to the process's client
+            raise InvalidArgument(
+                "reason",
+                f"{len(request.reason.encode())} bytes is too long",
+                f"at most {MAX_KILL_REASON} characters",
+            )
         self._machine.kill(request.pid, Signal.SIGKILL, request.reason or "killed by admin")
         return admin_pb2.KillProcessResponse()
 

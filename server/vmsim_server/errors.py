@@ -13,7 +13,9 @@
     ShuttingDown    -> UNAVAILABLE (server-side: stopped by a graceful shutdown)
     anything else   -> INTERNAL (a defect: logged with its traceback)
 Every kernel status carries an ErrorInfo whose reason is the error's class name, so clients
-rebuild the same exception. statuses_of_errors is the context manager every RPC runs in.
+rebuild the same exception. Every text of a status is bounded (bounded_text): an error may
+echo what the client sent, and a 1 MiB item id pushed the status past grpc's 16 KiB metadata
+limit (the client saw RESOURCE_EXHAUSTED "Stream removed" instead of the error). statuses_of_errors is the context manager every RPC runs in.
 """
 
 from __future__ import annotations
@@ -53,12 +55,16 @@ __all__ = [
     "DeadlineExceeded",
     "ShuttingDown",
     "Unauthenticated",
+    "bounded_text",
     "grpc_code_of",
     "status_of",
     "statuses_of_errors",
 ]
 
 ERROR_DOMAIN = "vmsim.dev"
+# Characters of one error text sent to a client. Percent-encoded (up to 12 bytes a character)
+# in grpc-message, and twice more in the details, this keeps a status well under 16 KiB.
+ERROR_TEXT_CHARS = 300
 
 log = structlog.get_logger("vmsim.server")
 
@@ -114,6 +120,27 @@ def grpc_code_of(error: KernelError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+def bounded_text(text: str, limit: int = ERROR_TEXT_CHARS) -> str:
+    """*text*, cut to *limit* characters with "... (N bytes)" saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text.encode(errors='replace'))} bytes)"
+
+
+def _bounded_message(error: KernelError) -> str:
+    """The error's message with its middle (where an echoed input sits) bounded: a bad
+    argument keeps its field and what is allowed, however long the value it quotes."""
+    text = error.message
+    if len(text) <= ERROR_TEXT_CHARS or not isinstance(error, InvalidArgument | OutOfRange):
+        return bounded_text(text)
+    head = f"{error.field}: "
+    tail = f" (allowed: {error.allowed})" if error.allowed else ""
+    if not (text.startswith(head) and text.endswith(tail)):
+        return bounded_text(text)
+    middle = text[len(head) : len(text) - len(tail)]
+    return bounded_text(head) + bounded_text(middle, 200) + bounded_text(tail)
+
+
 def _metadata(error: KernelError) -> dict[str, str]:
     metadata = {"errno": error.errno_name}
     if isinstance(error, InvalidArgument | OutOfRange):
@@ -128,12 +155,13 @@ def _metadata(error: KernelError) -> dict[str, str]:
         metadata["pid"] = str(error.pid)
     if isinstance(error, LimitExceeded) and error.limit:
         metadata["limit"] = error.limit
-    return metadata
+    return {key: bounded_text(value) for key, value in metadata.items()}
 
 
 def status_of(error: KernelError) -> status_pb2.Status:
     """google.rpc.Status for *error*: code, message, ErrorInfo and (for bad arguments) BadRequest."""
     details = []
+    message = _bounded_message(error)
     info = any_pb2.Any()
     info.Pack(
         error_details_pb2.ErrorInfo(
@@ -143,7 +171,7 @@ def status_of(error: KernelError) -> status_pb2.Status:
     details.append(info)
     if isinstance(error, InvalidArgument | OutOfRange):
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=error.field, description=error.message
+            field=bounded_text(error.field), description=message
         )
         bad = any_pb2.Any()
         bad.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
@@ -154,14 +182,14 @@ def status_of(error: KernelError) -> status_pb2.Status:
             error_details_pb2.QuotaFailure(
                 violations=[
                     error_details_pb2.QuotaFailure.Violation(
-                        subject=error.limit, description=error.message
+                        subject=error.limit, description=message
                     )
                 ]
             )
         )
         details.append(quota)
     code = grpc_code_of(error)
-    return status_pb2.Status(code=code.value[0], message=error.message, details=details)
+    return status_pb2.Status(code=code.value[0], message=message, details=details)
 
 
 @dataclass
@@ -193,4 +221,4 @@ async def statuses_of_errors(context: Any, outcome: CallOutcome) -> AsyncIterato
     except Exception as error:
         outcome.code = grpc.StatusCode.INTERNAL
         log.exception("rpc failed", error=repr(error))
-        await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {error!r}")
+        await context.abort(grpc.StatusCode.INTERNAL, bounded_text(f"internal error: {error!r}"))

@@ -6,24 +6,30 @@ Open to every client, like /proc. Also trace replay and the event feed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import grpc
 import numpy as np
 
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
-from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
+from vmsim_proto.v1 import common_pb2, inspect_pb2, inspect_pb2_grpc
 from vmsim_teach.replay_fast import lru_miss_curve
 
 from . import convert
 from .events import EventHub
-from .limits import ClientLimits
+from .heavy import HeavyCalls
+from .limits import ClientLimits, StreamKind
 
 __all__ = ["InspectService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# VMAs in one part of a maps or smaps report (the client asks for the next part), and VMAs
+# built between two turns of the event loop (~2 ms of smaps).
+MAPS_PART_VMAS = 1024
+MAPS_QUANTUM_VMAS = 32
+# A trace longer than this makes Replay and GetMissRatioCurve costly calls of their client.
+COSTLY_TRACE_REFERENCES = 10_000
 _PROTO_TO_EVENT_KIND = {value: kind for kind, value in convert.EVENT_KIND_TO_PROTO.items()}
 
 
@@ -35,12 +41,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         machine: Machine,
         hub: EventHub,
         max_trace: int,
-        limits: ClientLimits | None = None,
+        limits: ClientLimits,
+        heavy: HeavyCalls,
     ) -> None:
         self._machine = machine
         self._hub = hub
         self._max_trace = max_trace
         self._limits = limits
+        self._heavy = heavy
 
     async def GetMeminfo(
         self, request: inspect_pb2.GetMeminfoRequest, context: Context
@@ -97,18 +105,47 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetMaps(
         self, request: inspect_pb2.GetMapsRequest, context: Context
     ) -> inspect_pb2.GetMapsResponse:
-        vmas = [convert.vma(v) for v in self._machine.maps(request.pid)]
-        return inspect_pb2.GetMapsResponse(
-            vmas=vmas, text=self._machine.report("maps", request.pid)
-        )
+        rows, text, next_addr = await self._maps_part(request, context, smaps=False)
+        return inspect_pb2.GetMapsResponse(vmas=rows, text=text, next_addr=next_addr)
 
     async def GetSmaps(
         self, request: inspect_pb2.GetSmapsRequest, context: Context
     ) -> inspect_pb2.GetSmapsResponse:
-        vmas = [convert.vma(v) for v in self._machine.maps(request.pid)]
-        return inspect_pb2.GetSmapsResponse(
-            vmas=vmas, text=self._machine.report("smaps", request.pid)
-        )
+        rows, text, next_addr = await self._maps_part(request, context, smaps=True)
+        return inspect_pb2.GetSmapsResponse(vmas=rows, text=text, next_addr=next_addr)
+
+    async def _maps_part(
+        self,
+        request: inspect_pb2.GetMapsRequest | inspect_pb2.GetSmapsRequest,
+        context: Context,
+        smaps: bool,
+    ) -> tuple[list[common_pb2.Vma], str, int]:
+        """One part of a maps or smaps report: at most MAPS_PART_VMAS VMAs, built
+        MAPS_QUANTUM_VMAS at a time with the event loop serving others in between (as
+        Linux's seq_file drops mmap_lock between reads, a part may see the process change).
+        A report longer than one quantum is a costly call of its client (HeavyCalls.on_loop)."""
+        most = min(request.max_vmas or MAPS_PART_VMAS, MAPS_PART_VMAS)
+        rows: list[common_pb2.Vma] = []
+        texts: list[str] = []
+        cursor = request.start_addr
+
+        def quanta() -> Iterator[None]:
+            nonlocal cursor
+            while True:
+                part, text, cursor = self._machine.maps_part(
+                    request.pid, cursor, min(MAPS_QUANTUM_VMAS, most - len(rows)), smaps
+                )
+                rows.extend(convert.vma(v) for v in part)
+                texts.append(text)
+                if not cursor or len(rows) >= most:
+                    return
+                yield
+
+        steps = quanta()
+        if next(steps, StopIteration) is not StopIteration:  # long: the client pays for it
+            self._heavy.admit(self._limits.identity(context))
+            await self._heavy.on_loop(steps)
+        return rows, "".join(texts), cursor
 
     async def GetStatus(
         self, request: inspect_pb2.GetStatusRequest, context: Context
@@ -172,8 +209,10 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}",
                 "max_batch",
             )
-        # A long trace is a pure computation: a worker thread runs it, the event loop serves on.
-        result = await asyncio.to_thread(
+        if len(request.trace) > COSTLY_TRACE_REFERENCES:
+            self._heavy.admit(self._limits.identity(context))
+        # A long trace is a pure computation: the worker process runs it, the loop serves on.
+        result = await self._heavy.in_worker(
             replay,
             list(request.trace),
             request.frames,
@@ -191,9 +230,13 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             raise LimitExceeded(
                 f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
             )
+        if len(request.trace) > COSTLY_TRACE_REFERENCES:
+            self._heavy.admit(self._limits.identity(context))
         trace = np.asarray(request.trace, dtype=np.uint32)
         # A pure computation apart from the machine: off the event loop (numba drops the GIL).
-        curve = await asyncio.to_thread(lru_miss_curve, trace, addresses=request.addresses)
+        curve = await self._heavy.counted(
+            asyncio.to_thread(lru_miss_curve, trace, addresses=request.addresses)
+        )
         return inspect_pb2.GetMissRatioCurveResponse(
             references=curve.references, distinct_pages=curve.distinct_pages, misses=curve.misses
         )
@@ -202,9 +245,8 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         self, request: inspect_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[inspect_pb2.WatchEventsResponse]:
         kinds = event_kinds(request.kinds)
-        with contextlib.ExitStack() as held:
-            if self._limits is not None:
-                held.enter_context(self._limits.watching(self._limits.identity(context)))
+        identity = self._limits.identity(context)
+        with self._limits.streaming(identity, StreamKind.WATCH):
             subscription = self._hub.subscribe(
                 kinds, request.pid if request.HasField("pid") else None
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -19,6 +19,10 @@ from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
 
 from .admin_service import require_admin
 from .errors import Unauthenticated
+from .heavy import HeavyCalls
+
+if TYPE_CHECKING:  # limits.py reads this module's LAB_TOKEN_METADATA_KEY
+    from .limits import ClientLimits
 
 __all__ = ["LAB_TOKEN_METADATA_KEY", "ExerciseService", "LabService"]
 
@@ -64,8 +68,12 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
     """Stateless practice: list, generate, check.
 
     Each question boots its own small machine and shares nothing with the served one, so
-    generation runs in a worker thread and never holds the event loop.
+    generation runs in the costly calls' worker process (heavy.py), at the caller's rate.
     """
+
+    def __init__(self, limits: ClientLimits, heavy: HeavyCalls) -> None:
+        self._limits = limits
+        self._heavy = heavy
 
     async def ListExercises(
         self, request: lab_pb2.ListExercisesRequest, context: Context
@@ -80,7 +88,8 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
     async def GetQuestions(
         self, request: lab_pb2.GetQuestionsRequest, context: Context
     ) -> lab_pb2.GetQuestionsResponse:
-        generated = await asyncio.to_thread(
+        self._heavy.admit(self._limits.identity(context))
+        generated = await self._heavy.in_worker(
             questions, request.kind, request.seed, request.count or 1
         )
         return lab_pb2.GetQuestionsResponse(
@@ -90,7 +99,8 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
     async def CheckAnswers(
         self, request: lab_pb2.CheckAnswersRequest, context: Context
     ) -> lab_pb2.CheckAnswersResponse:
-        result = await asyncio.to_thread(
+        self._heavy.admit(self._limits.identity(context))
+        result = await self._heavy.in_worker(
             check_answers, request.kind, request.seed, request.count or 1, dict(request.answers)
         )
         return lab_pb2.CheckAnswersResponse(result=check_message(result, reveal=True))
@@ -103,8 +113,12 @@ class LabService(lab_pb2_grpc.LabServiceServicer):
         self,
         store: LabStore,
         admin_token: str,
+        limits: ClientLimits,
+        heavy: HeavyCalls,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        self._limits = limits
+        self._heavy = heavy
         self._store = store
         self._admin_token = admin_token
         self._now = now
@@ -151,7 +165,11 @@ class LabService(lab_pb2_grpc.LabServiceServicer):
         self, request: lab_pb2.GetLabQuestionsRequest, context: Context
     ) -> lab_pb2.GetLabQuestionsResponse:
         name = self._student(context)
-        generated = self._store.questions_of(name, request.kind)
+        self._heavy.admit(self._limits.identity(context))
+        # store.questions_of's generation, in the worker process (the store stays here).
+        count = self._store.lab.exercise(request.kind).count
+        seed = self._store.seed(name, request.kind)
+        generated = await self._heavy.in_worker(questions, request.kind, seed, count)
         return lab_pb2.GetLabQuestionsResponse(
             questions=[question_message(q, with_answers=False) for q in generated],
             terms=self._terms(name),

@@ -1,17 +1,24 @@
 """Per-client limits: who a client is, and how much of the server one client may hold.
 
 Like the per-user limits of kernel/fork.c (RLIMIT_NPROC counts a user's processes, not a
-process's): a client identity is the name in its TLS certificate, the x-vmsim-client name
-it sends, or its network address, as configured. Limits: live processes per identity,
-threads per process, open WatchEvents streams per identity, and request bytes being
-handled per identity. Exceeding one is LimitExceeded (RESOURCE_EXHAUSTED) naming the limit.
+process's): a client identity is something a client cannot choose. It is the name in its
+TLS client certificate, else the student of the graded-lab token it sends, else its network
+address (the host, never the port). The x-vmsim-client name a client gives itself is only a
+label in logs and metrics: counting by it let one peer under 8 names take 256 of 256 slots.
+
+Limits: live processes per identity, threads per process, open Run streams and WatchEvents
+streams per identity, request bytes being handled per identity, and the rate of the costly
+calls (heavy.py). The last process slots and streams are kept for identities that hold none,
+so one client cannot take the last ones. Exceeding one is LimitExceeded (RESOURCE_EXHAUSTED)
+naming the limit and its flag.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final
 
 import grpc
@@ -21,21 +28,36 @@ from google.protobuf.descriptor import FieldDescriptor
 from vmsim_kernel import LimitExceeded
 
 from .errors import Unauthenticated
+from .lab_service import LAB_TOKEN_METADATA_KEY
 from .settings import ServerSettings
 
 __all__ = [
-    "CLIENT_METADATA_KEY",
     "INFLIGHT_ACCOUNTING_BYTES",
     "ClientLimits",
+    "StreamKind",
     "counting_request_bytes",
     "peer_host",
     "requests_stay_small",
 ]
 
-CLIENT_METADATA_KEY: Final = "x-vmsim-client"
 # Smaller requests are not counted in flight: max_concurrent_rpcs already bounds them to a
 # few hundred MiB in all, and skipping them keeps the common call free of the bookkeeping.
 INFLIGHT_ACCOUNTING_BYTES: Final = 64 * 1024
+# Identities remembered per connection (peer string) and per lab token; past that the cache
+# is emptied and refilled, so a client opening connection after connection costs no memory.
+IDENTITIES_CACHED: Final = 4096
+
+
+class StreamKind(enum.Enum):
+    """A long-lived call that holds one of the server's concurrent RPCs while it is open."""
+
+    RUN = ("client_max_streams", "--client-max-streams", "Run")  # a process's op stream
+    WATCH = ("client_max_watchers", "--client-max-watchers", "WatchEvents")  # the event feed
+
+    def __init__(self, setting: str, flag: str, method: str) -> None:
+        self.setting = setting
+        self.flag = flag
+        self.method = method
 
 
 def peer_host(peer: str) -> str:
@@ -48,24 +70,64 @@ def peer_host(peer: str) -> str:
 
 
 class ClientLimits:
-    """The configured limits and the per-identity counts that are not kept elsewhere."""
+    """The configured limits and the per-identity counts that are not kept elsewhere.
 
-    def __init__(self, settings: ServerSettings) -> None:
+    Args:
+        settings: the server's settings.
+        lab_student: the student holding a graded-lab token, or None for a token of no one
+            (None when the server runs no lab).
+    """
+
+    def __init__(
+        self, settings: ServerSettings, lab_student: Callable[[str], str | None] | None = None
+    ) -> None:
         self.mode = settings.client_identity
         self.uses_tls = bool(settings.tls_client_ca)
         self.max_processes = settings.client_max_processes
+        self.machine_max_processes = settings.max_processes
+        # A quarter at most: a small server (a few processes) still lets a client hold many.
+        self.reserve_processes = min(settings.client_reserve_processes, settings.max_processes // 4)
         self.max_threads = settings.max_threads
-        self.max_watchers = settings.client_max_watchers
         self.max_inflight_bytes = settings.client_max_inflight_bytes
-        self.watchers: Counter[str] = Counter()
+        self.max_streams = {
+            StreamKind.RUN: settings.client_max_streams,
+            StreamKind.WATCH: settings.client_max_watchers,
+        }
+        self.max_concurrent_rpcs = settings.max_concurrent_rpcs
+        self.reserve_streams = min(
+            settings.client_reserve_streams, settings.max_concurrent_rpcs // 4
+        )
+        self.streams: dict[StreamKind, Counter[str]] = {kind: Counter() for kind in StreamKind}
+        self.nr_open_streams = 0
         self.inflight_bytes: Counter[str] = Counter()
+        self._lab_student = lab_student
+        self._by_peer: dict[str, str] = {}
+        self._by_lab_token: dict[str, str | None] = {}
 
     def identity(self, context: Any) -> str:
-        """Who is calling, as "cert:NAME", "name:NAME" or "peer:HOST".
+        """Who is calling, as "cert:NAME", "lab:STUDENT" or "peer:HOST".
+
+        Looked up once per connection (and per lab token), then read from a cache.
 
         Raises:
             Unauthenticated: identities are certificates and the call presented none.
         """
+        if self._lab_student is not None and not self.uses_tls and self.mode == "auto":
+            for key, value in context.invocation_metadata() or ():
+                if key == LAB_TOKEN_METADATA_KEY:
+                    student = self._lab_identity(value)
+                    if student is not None:
+                        return student
+        peer = context.peer() or ""
+        identity = self._by_peer.get(peer)
+        if identity is None:
+            identity = self._connection_identity(context, peer)
+            if len(self._by_peer) >= IDENTITIES_CACHED:
+                self._by_peer.clear()
+            self._by_peer[peer] = identity
+        return identity
+
+    def _connection_identity(self, context: Any, peer: str) -> str:
         if self.uses_tls and self.mode in ("auto", "cert"):
             auth = context.auth_context() or {}
             names = auth.get("x509_common_name") or auth.get("x509_subject_alternative_name")
@@ -74,19 +136,38 @@ class ClientLimits:
                 return "cert:" + (name.decode() if isinstance(name, bytes) else str(name))
             if self.mode == "cert":
                 raise Unauthenticated("this server tells clients apart by certificate: send one")
-        if self.mode in ("auto", "name"):
-            for key, value in context.invocation_metadata() or ():
-                if key == CLIENT_METADATA_KEY and value:
-                    return "name:" + (value if isinstance(value, str) else value.decode())
-        return "peer:" + peer_host(context.peer() or "")
+        return "peer:" + peer_host(peer)
 
-    def check_processes(self, identity: str, live: int) -> None:
-        """LimitExceeded if *identity* already holds client_max_processes live processes."""
+    def _lab_identity(self, token: str | bytes) -> str | None:
+        """ "lab:STUDENT" for a token of the lab; None for any other (then the address counts)."""
+        text = token if isinstance(token, str) else token.decode(errors="replace")
+        if text in self._by_lab_token:
+            return self._by_lab_token[text]
+        assert self._lab_student is not None
+        student = self._lab_student(text)
+        identity = None if student is None else "lab:" + student
+        if len(self._by_lab_token) >= IDENTITIES_CACHED:
+            self._by_lab_token.clear()
+        self._by_lab_token[text] = identity
+        return identity
+
+    def check_processes(self, identity: str, live: int, live_on_machine: int) -> None:
+        """LimitExceeded if *identity*, holding *live* of the machine's *live_on_machine* live
+        processes, may not spawn one more: it holds client_max_processes already, or it holds
+        some and only the reserve kept for clients that hold none is left."""
         if live >= self.max_processes:
             raise LimitExceeded(
                 f"client {identity} already has {live} live processes "
                 f"(client_max_processes={self.max_processes}, --client-max-processes)",
                 "client_max_processes",
+            )
+        free = self.machine_max_processes - live_on_machine
+        if live and self.reserve_processes and free <= self.reserve_processes:
+            raise LimitExceeded(
+                f"client {identity} has {live} live processes and only {free} process slots "
+                f"are left, kept for clients that have none "
+                f"(client_reserve_processes={self.reserve_processes}, --client-reserve-processes)",
+                "client_reserve_processes",
             )
 
     def check_threads(self, pid: int, nr_threads: int) -> None:
@@ -99,21 +180,40 @@ class ClientLimits:
             )
 
     @contextlib.contextmanager
-    def watching(self, identity: str) -> Iterator[None]:
-        """Hold one of *identity*'s WatchEvents slots for the block."""
-        if self.watchers[identity] >= self.max_watchers:
+    def streaming(self, identity: str, kind: StreamKind) -> Iterator[None]:
+        """Hold one of *identity*'s streams of *kind* for the block.
+
+        Raises:
+            LimitExceeded: *identity* holds its limit of such streams, or holds streams and
+                only the reserve of max_concurrent_rpcs kept for clients that hold none is left.
+        """
+        counts = self.streams[kind]
+        held = counts[identity]
+        limit = self.max_streams[kind]
+        if held >= limit:
             raise LimitExceeded(
-                f"client {identity} already has {self.watchers[identity]} open WatchEvents "
-                f"streams (client_max_watchers={self.max_watchers}, --client-max-watchers)",
-                "client_max_watchers",
+                f"client {identity} already has {held} open {kind.method} streams "
+                f"({kind.setting}={limit}, {kind.flag})",
+                kind.setting,
             )
-        self.watchers[identity] += 1
+        holds_any = held or any(other[identity] for other in self.streams.values())
+        free = self.max_concurrent_rpcs - self.nr_open_streams
+        if holds_any and self.reserve_streams and free <= self.reserve_streams:
+            raise LimitExceeded(
+                f"client {identity} holds open streams and only {free} of max_concurrent_rpcs="
+                f"{self.max_concurrent_rpcs} are left, kept for clients that have none "
+                f"(client_reserve_streams={self.reserve_streams}, --client-reserve-streams)",
+                "client_reserve_streams",
+            )
+        counts[identity] = held + 1
+        self.nr_open_streams += 1
         try:
             yield
         finally:
-            self.watchers[identity] -= 1
-            if not self.watchers[identity]:
-                del self.watchers[identity]
+            self.nr_open_streams -= 1
+            counts[identity] -= 1
+            if not counts[identity]:
+                del counts[identity]
 
     @contextlib.contextmanager
     def in_flight(self, identity: str, nbytes: int) -> Iterator[None]:

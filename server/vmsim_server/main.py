@@ -46,7 +46,9 @@ from .credentials import (
     loose_permissions,
     server_credentials,
 )
+from .decoding import decoding_checked
 from .events import EventHub
+from .heavy import HeavyCalls
 from .inspect_service import InspectService
 from .kernel_service import KernelService, KernelSessions
 from .lab_service import ExerciseService, LabService
@@ -100,6 +102,7 @@ class RunningServer:
         metrics_server: the /metrics HTTP server, when metrics_port is set.
         admin_token: where the admin token came from (a generated file is removed at stop).
         lab: the graded lab's store, when the server runs one (--lab).
+        heavy: the rate and the worker process of the costly calls.
     """
 
     server: grpc.aio.Server
@@ -115,6 +118,7 @@ class RunningServer:
     metrics_server: MetricsServer | None = None
     admin_token: AdminToken | None = None
     lab: LabStore | None = None
+    heavy: HeavyCalls | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: NOT_SERVING, let calls finish within the grace period, free the machine.
@@ -151,6 +155,8 @@ class RunningServer:
             self.admin_token.remove()
         if self.lab is not None:
             self.lab.close()
+        if self.heavy is not None:
+            self.heavy.close()
         log.info("server stopped", address=self.address)
 
 
@@ -224,7 +230,8 @@ async def serve(settings: ServerSettings) -> RunningServer:
             lab.close()
         raise
     registry, rpc_metrics = make_registry(machine)
-    limits = ClientLimits(settings)
+    limits = ClientLimits(settings, lab.student if lab is not None else None)
+    heavy = HeavyCalls(settings.client_heavy_calls_per_second)
     server = _grpc_server(settings)
     try:
         address = _listen(server, settings.address, credentials)
@@ -249,10 +256,12 @@ async def serve(settings: ServerSettings) -> RunningServer:
     runner = TaskRunner(machine)
     observer = RpcObserver(rpc_metrics)
     table = _ServiceTable(
-        lambda path, handler: observer.wrap(path, counting_request_bytes(limits, path, handler))
+        lambda path, handler: observer.wrap(
+            path, counting_request_bytes(limits, path, decoding_checked(path, handler))
+        )
     )
     health_servicer = _add_services(
-        table, machine, sessions, kernel_sessions, events, settings, runner, limits, lab
+        table, machine, sessions, kernel_sessions, events, settings, runner, limits, heavy, lab
     )
     server.add_generic_rpc_handlers((table,))
     await server.start()
@@ -277,6 +286,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
         metrics_server,
         admin_token,
         lab,
+        heavy,
     )
 
 
@@ -409,6 +419,7 @@ def _add_services(
     settings: ServerSettings,
     runner: TaskRunner,
     limits: ClientLimits,
+    heavy: HeavyCalls,
     lab: LabStore | None,
 ) -> Any:
     """Put the vmsim services, health and reflection in the table; returns the health servicer."""
@@ -419,15 +430,15 @@ def _add_services(
         ProcessService(machine, sessions, settings, runner, limits), generic
     )
     inspect_pb2_grpc.add_InspectServiceServicer_to_server(
-        InspectService(machine, events, settings.max_batch, limits), generic
+        InspectService(machine, events, settings.max_batch, limits, heavy), generic
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminService(machine, settings.admin_token), generic
     )
-    lab_pb2_grpc.add_ExerciseServiceServicer_to_server(ExerciseService(), generic)
+    lab_pb2_grpc.add_ExerciseServiceServicer_to_server(ExerciseService(limits, heavy), generic)
     if lab is not None:
         lab_pb2_grpc.add_LabServiceServicer_to_server(
-            LabService(lab, settings.admin_token), generic
+            LabService(lab, settings.admin_token, limits, heavy), generic
         )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)

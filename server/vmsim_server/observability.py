@@ -34,6 +34,7 @@ from prometheus_client.utils import floatToGoString
 from vmsim_kernel import Event, EventKind, Machine, ProcessState
 from vmsim_kernel.machine import LogLevel, LogRecord
 
+from .decoding import UndecodableRequest
 from .errors import CallOutcome, statuses_of_errors
 
 __all__ = [
@@ -74,7 +75,8 @@ def _add_call_context(
         event.setdefault("request_id", f"{prefix}{number:06x}")
         event.setdefault("method", method)
         event.setdefault("peer", peer)
-        pid = getattr(request, "pid", None)
+        # An undecodable request (decoding.py) raises at any look: it has no pid to show.
+        pid = None if isinstance(request, UndecodableRequest) else getattr(request, "pid", None)
         if isinstance(pid, int):
             event.setdefault("pid", pid)
     return event

@@ -31,7 +31,7 @@ from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 from . import convert
 from .admin_service import require_admin
 from .errors import status_of
-from .limits import ClientLimits
+from .limits import ClientLimits, StreamKind
 from .runner import TaskRunner
 from .sessions import TOKEN_METADATA_KEY, Session, SessionTable, check_owner
 from .settings import ServerSettings
@@ -226,7 +226,8 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         if request.oom_score_adj < 0:  # raising priority needs privilege (CAP_SYS_RESOURCE)
             require_admin(context, self._settings.admin_token)
         identity = self._limits.identity(context)
-        self._limits.check_processes(identity, self._live_processes(identity))
+        live_on_machine = sum(1 for task in self._machine.tasks.values() if task.alive)
+        self._limits.check_processes(identity, self._live_processes(identity), live_on_machine)
         pid = self._machine.spawn(request.name, request.oom_score_adj)
         return process_pb2.SpawnResponse(
             pid=pid,
@@ -343,20 +344,23 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         # The stream holds the process from its first moment: an idle stream keeps the
         # lease, and its end (close, cancel or disconnect) is the process's exit.
         session = self._sessions.session_of(token_of(context))
-        session.open_streams += 1
-        try:
-            async for op in request_iterator:
-                reply = await self._run_one(session, op, context.time_remaining())
-                which = reply.WhichOneof("result")
-                if which in TIMED_OPERATIONS and self._settings.realtime_factor:
-                    await self._pace(getattr(reply, which))
-                yield reply
-        finally:
-            session.open_streams -= 1
-            # A closed session's process was already ended (by Exit, or by the shutdown,
-            # which may close the machine before a cut stream gets here).
-            if session.open_streams == 0 and not session.closed:
-                self._end_process(session.pid)
+        # Refused before it holds anything (RESOURCE_EXHAUSTED naming the limit): the process
+        # lives on, an idle stream must not take the server's last concurrent RPCs.
+        with self._limits.streaming(session.identity, StreamKind.RUN):
+            session.open_streams += 1
+            try:
+                async for op in request_iterator:
+                    reply = await self._run_one(session, op, context.time_remaining())
+                    which = reply.WhichOneof("result")
+                    if which in TIMED_OPERATIONS and self._settings.realtime_factor:
+                        await self._pace(getattr(reply, which))
+                    yield reply
+            finally:
+                session.open_streams -= 1
+                # A closed session's process was already ended (by Exit, or by the shutdown,
+                # which may close the machine before a cut stream gets here).
+                if session.open_streams == 0 and not session.closed:
+                    self._end_process(session.pid)
 
     async def _run_one(
         self, session: Session, op: process_pb2.RunRequest, timeout: float | None

@@ -88,3 +88,13 @@ def client_command(script: str, *args: str) -> list[str]:
 
 def client_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=PYTHONPATH)
+
+
+def write_lab_file(tmp_path: Path, kind: str = "replace", count: int = 1) -> Path:
+    """A graded lab of one exercise (*count* questions of *kind*), open until 2999."""
+    path = tmp_path / "lab.toml"
+    path.write_text(
+        f'title = "Hostile"\ndeadline = 2999-01-01T00:00:00Z\n\n'
+        f'[[exercise]]\nkind = "{kind}"\ncount = {count}\nweight = 1.0\n'
+    )
+    return path

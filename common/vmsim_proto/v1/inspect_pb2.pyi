@@ -165,32 +165,44 @@ class ListProcessesResponse(_message.Message):
     def __init__(self, processes: _Optional[_Iterable[_Union[_common_pb2.ProcessStatus, _Mapping]]] = ...) -> None: ...
 
 class GetMapsRequest(_message.Message):
-    __slots__ = ("pid",)
+    __slots__ = ("pid", "start_addr", "max_vmas")
     PID_FIELD_NUMBER: _ClassVar[int]
+    START_ADDR_FIELD_NUMBER: _ClassVar[int]
+    MAX_VMAS_FIELD_NUMBER: _ClassVar[int]
     pid: int
-    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+    start_addr: int
+    max_vmas: int
+    def __init__(self, pid: _Optional[int] = ..., start_addr: _Optional[int] = ..., max_vmas: _Optional[int] = ...) -> None: ...
 
 class GetMapsResponse(_message.Message):
-    __slots__ = ("vmas", "text")
+    __slots__ = ("vmas", "text", "next_addr")
     VMAS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ADDR_FIELD_NUMBER: _ClassVar[int]
     vmas: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vma]
     text: str
-    def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+    next_addr: int
+    def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ..., next_addr: _Optional[int] = ...) -> None: ...
 
 class GetSmapsRequest(_message.Message):
-    __slots__ = ("pid",)
+    __slots__ = ("pid", "start_addr", "max_vmas")
     PID_FIELD_NUMBER: _ClassVar[int]
+    START_ADDR_FIELD_NUMBER: _ClassVar[int]
+    MAX_VMAS_FIELD_NUMBER: _ClassVar[int]
     pid: int
-    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+    start_addr: int
+    max_vmas: int
+    def __init__(self, pid: _Optional[int] = ..., start_addr: _Optional[int] = ..., max_vmas: _Optional[int] = ...) -> None: ...
 
 class GetSmapsResponse(_message.Message):
-    __slots__ = ("vmas", "text")
+    __slots__ = ("vmas", "text", "next_addr")
     VMAS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ADDR_FIELD_NUMBER: _ClassVar[int]
     vmas: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vma]
     text: str
-    def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+    next_addr: int
+    def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ..., next_addr: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ("pid",)

@@ -132,6 +132,11 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
     if not 0 <= addr < ADDRESS_SPACE_END:
         raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
     length = page_align_up(length)
+    if len(mm) >= kernel.config.max_map_count:  # as do_mmap: checked before any merge
+        raise OutOfMemory(
+            f"the process already has {len(mm)} mappings "
+            f"(vm.max_map_count={kernel.config.max_map_count})"
+        )
     fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
     if fixed:
         check_aligned("addr", addr)

@@ -178,6 +178,14 @@ class MmStruct:
             i += 1
         return found
 
+    def vmas_from(self, addr: int, count: int) -> list[Vma]:
+        """Up to *count* VMAs in address order from the first one ending above *addr* (where
+        a read of /proc/<pid>/maps resumes, as seq_file's m_start does)."""
+        i = max(bisect.bisect_right(self._starts, addr) - 1, 0)
+        if i < len(self._vmas) and self._vmas[i].end <= addr:
+            i += 1
+        return self._vmas[i : i + count]
+
     def is_fully_mapped(self, start: int, end: int) -> bool:
         """Whether every page of [start, end) is in some VMA."""
         cursor = start

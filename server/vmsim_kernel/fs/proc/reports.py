@@ -7,6 +7,7 @@ computed from the machine's state each time; nothing here is cached.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -464,9 +465,10 @@ def _maps_line(info: VmaInfo) -> str:
     return prefix.ljust(48) + " " + info.name if info.name else prefix
 
 
-def format_maps(kernel: Kernel, task: Task) -> str:
-    """/proc/<pid>/maps text."""
-    return "".join(_maps_line(vma_info(kernel, task.mm, vma)) + "\n" for vma in task.mm)
+def format_maps(kernel: Kernel, task: Task, vmas: Iterable[Vma] | None = None) -> str:
+    """/proc/<pid>/maps text (of *vmas* only, when given: a part of the report)."""
+    chosen = task.mm if vmas is None else vmas
+    return "".join(_maps_line(vma_info(kernel, task.mm, vma)) + "\n" for vma in chosen)
 
 
 def _vm_flags(vma: Vma) -> str:
@@ -482,10 +484,10 @@ def _vm_flags(vma: Vma) -> str:
     return " ".join(flags)
 
 
-def format_smaps(kernel: Kernel, task: Task) -> str:
-    """/proc/<pid>/smaps text."""
+def format_smaps(kernel: Kernel, task: Task, vmas: Iterable[Vma] | None = None) -> str:
+    """/proc/<pid>/smaps text (of *vmas* only, when given: a part of the report)."""
     out = []
-    for vma in task.mm:
+    for vma in task.mm if vmas is None else vmas:
         info = vma_info(kernel, task.mm, vma)
         out.append(_maps_line(info))
         for name, value in (

@@ -40,6 +40,7 @@ from bench_replay import LIBCACHESIM_SCRIPT, compile_bytecode, libcachesim_avail
 from common import (
     HERE,
     Row,
+    interleaved,
     ratio_at_least,
     ratio_at_most,
     repeats,
@@ -186,10 +187,7 @@ def lab_row() -> Row:
     """`vmsim lab question translate --seed 7 --answers` against OSTEP's generator, -s 7 -c."""
     ostep = [sys.executable, str(OSTEP_TRANSLATE), "-s", "7", "-c"]
     ours = [*vmsim_command(), "lab", "question", "translate", "--seed", "7", "--answers"]
-    anchor, samples = [], []
-    for _ in range(repeats()):
-        anchor.append(timed(ostep)[0])
-        samples.append(timed(ours)[0])
+    anchor, samples = interleaved(lambda: timed(ostep)[0], lambda: timed(ours)[0])
     return Row(
         "vmsim lab question translate --seed 7 --answers (offline)",
         "s",
@@ -205,10 +203,7 @@ def ps_row(address: str) -> Row:
     """`vmsim ps --addr` against the import of grpc alone, the same interpreter."""
     grpc_only = [sys.executable, "-c", "import grpc"]
     ours = [*vmsim_command(), "ps", "--addr", address]
-    anchor, samples = [], []
-    for _ in range(repeats()):
-        anchor.append(timed(grpc_only)[0])
-        samples.append(timed(ours)[0])
+    anchor, samples = interleaved(lambda: timed(grpc_only)[0], lambda: timed(ours)[0])
     return Row(
         "vmsim ps --addr (a running server)",
         "s",

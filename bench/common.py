@@ -137,20 +137,25 @@ def run_as_script(description: str, rows: Callable[[bool], list[Row]]) -> None:
         print(f"{line} {row.note}".rstrip())
 
 
+def _at_least_one(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
+
+
 def add_repeat_options(parser: argparse.ArgumentParser) -> None:
     """--quick (small sizes, one repeat) and --repeats N, the same for every benchmark."""
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat")
     parser.add_argument(
         "--repeats",
-        type=int,
+        type=_at_least_one,
         default=None,
         help=f"runs of each comparison (default {REPEATS}; 1 with --quick)",
     )
 
 
 def apply_repeat_options(args: argparse.Namespace) -> None:
-    if args.repeats is not None and args.repeats < 1:
-        raise SystemExit(f"--repeats must be at least 1, not {args.repeats}")
     set_repeats(args.repeats or (1 if args.quick else REPEATS))
 
 

@@ -4,8 +4,10 @@ python bench/run_all.py            # a few minutes on a 2-core machine
 python bench/run_all.py --quick    # smaller sizes, for a smoke run
 
 Every vmsim number sits next to an outside anchor measured in the same run, interleaved,
-three times: the host kernel's own minor fault, raw 4 KiB pwrite/pread on the same file
-system, a plain grpc.aio server with an empty RPC, and libCacheSim on the same trace file.
+three times (--repeats N): the host kernel's own minor fault, raw 4 KiB pwrite/pread on the
+same file system, a plain grpc.aio server with an empty RPC, libCacheSim's process on the
+same trace file, OSTEP's translate generator, and `python -c "import grpc"` (the last three
+against whole `vmsim` commands, bench_commands.py).
 Outside the project's virtualenv the script re-executes itself with .venv/bin/python.
 """
 

@@ -1,6 +1,6 @@
 """Fairness and scheduler overhead: a probe's latency under a thrashing hog, and quanta's cost.
 
-Run: python bench/bench_fairness.py [--repeats 3]
+Run: python bench/bench_fairness.py [--repeats 3] [--quick]
 
 1. Probe latency: a client touching one resident page, alone and while another client runs
    a thrashing TouchMany (400,000 addresses over 48 MiB on a 32 MiB machine, stopped by a
@@ -189,10 +189,14 @@ def scheduler_overhead(repeats: int, nr_touches: int) -> tuple[float, float, flo
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of each measurement")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repeats of each measurement (default 3)"
+    )
+    parser.add_argument("--quick", action="store_true", help="one repeat (run_all.py --quick)")
     parser.add_argument("--seconds", type=float, default=3.0, help="hog deadline and probe time")
     parser.add_argument("--touches", type=int, default=2_000_000, help="resident touches")
     args = parser.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 3)
     print(f"bench_fairness: {args.repeats} repeats, {args.seconds:.1f} s each, 32 MiB machine")
     rows = []
     for _ in range(args.repeats):

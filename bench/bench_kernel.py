@@ -21,6 +21,8 @@ from common import (
     interleaved,
     ratio_at_least,
     ratio_at_most,
+    repeats,
+    set_repeats,
     value_at_least,
 )
 
@@ -41,9 +43,9 @@ RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
-def best_of(repeats: int, run: Callable[[], float]) -> float:
-    """The fastest of *repeats* runs (least disturbed by other load), in seconds."""
-    return min(run() for _ in range(repeats))
+def best_of(runs: int, run: Callable[[], float]) -> float:
+    """The fastest of *runs* runs (least disturbed by other load), in seconds."""
+    return min(run() for _ in range(runs))
 
 
 def host_first_touch_once(pages: int) -> float:
@@ -66,8 +68,8 @@ def host_first_touch_once(pages: int) -> float:
 
 
 def host_first_touch(pages: int) -> float:
-    """The best of three host_first_touch_once runs."""
-    return best_of(3, lambda: host_first_touch_once(pages))
+    """The best of repeats() host_first_touch_once runs."""
+    return best_of(repeats(), lambda: host_first_touch_once(pages))
 
 
 def vmsim_first_touch_once(pages: int, batched: bool = True) -> float:
@@ -94,8 +96,8 @@ def vmsim_first_touch_once(pages: int, batched: bool = True) -> float:
 
 
 def vmsim_first_touch(pages: int, batched: bool) -> float:
-    """The best of three vmsim_first_touch_once runs."""
-    return best_of(3, lambda: vmsim_first_touch_once(pages, batched))
+    """The best of repeats() vmsim_first_touch_once runs."""
+    return best_of(repeats(), lambda: vmsim_first_touch_once(pages, batched))
 
 
 def swap_once(pages: int, directory: str) -> tuple[float, int]:
@@ -179,7 +181,7 @@ def rows(quick: bool) -> list[Row]:
         swap_pages = 3000 if quick else 6000
         raw: list[float] = []
         kernel: list[float] = []
-        for _ in range(REPEATS):
+        for _ in range(repeats()):
             rate, moved = swap_once(swap_pages, directory)
             kernel.append(rate)
             raw.append(raw_io_once(moved, directory))
@@ -200,7 +202,7 @@ def rows(quick: bool) -> list[Row]:
         Row(
             "TouchMany embedded, resident",
             "addr/s",
-            [embedded_resident_once(4096, touches) for _ in range(REPEATS)],
+            [embedded_resident_once(4096, touches) for _ in range(repeats())],
             higher_is_better=True,
             goal=">= 30M/s",
             goal_met=value_at_least(30e6),
@@ -238,8 +240,8 @@ def vmsim_resident_touches(pages: int, touches: int) -> tuple[float, float]:
                 machine.touch(pid, a)
             return time.perf_counter() - start
 
-        rate_batched = touches / best_of(3, batched)
-        rate_single = len(single_addrs) / best_of(3, single)
+        rate_batched = touches / best_of(repeats(), batched)
+        rate_single = len(single_addrs) / best_of(repeats(), single)
         machine.close()
         return rate_batched, rate_single
 
@@ -248,7 +250,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, default=20000, help="pages to first-touch")
     parser.add_argument("--touches", type=int, default=2_000_000, help="resident touches per batch")
+    parser.add_argument(
+        "--repeats", type=int, default=REPEATS, help="runs of each measurement; the best is shown"
+    )
     args = parser.parse_args(argv)
+    set_repeats(args.repeats)
     host = host_first_touch(args.pages)
     batched = vmsim_first_touch(args.pages, batched=True)
     single = vmsim_first_touch(args.pages // 4, batched=False)

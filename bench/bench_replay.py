@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REPEATS, Row, ratio_at_most, run_as_script
+from common import Row, ratio_at_most, repeats, run_as_script
 
 VMSIM_SCRIPT = """
 import json, sys, time
@@ -112,7 +112,7 @@ def rows(quick: bool) -> list[Row]:
         for policy in ("lru", "fifo"):
             ours, anchor, inside_ours, inside_anchor = [], [], [], []
             notes = []
-            for _ in range(REPEATS):
+            for _ in range(repeats()):
                 elapsed, found = _run(LIBCACHESIM_SCRIPT, trace, frames, policy)
                 anchor.append(elapsed)
                 inside_anchor.append(found["inside_s"])

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 import grpc
 import numpy as np
 from common import (
-    REPEATS,
     Row,
     cpu_seconds,
     plain_server,
     ratio_at_least,
     ratio_at_most,
+    repeats,
     rss_kb,
     run_as_script,
     value_at_least,
@@ -121,7 +121,7 @@ def rpc_rows(quick: bool) -> list[Row]:
                 touch = await _resident_touch(channel)
                 streamed = await _streamed_touches(address, 32)
                 anchor, ours, anchor_cpu, our_cpu = [], [], [], []
-                for _ in range(REPEATS):
+                for _ in range(repeats()):
                     on_streams.append(await _rate_each(streamed, seconds))
                     cpu = cpu_seconds(plain_pid)
                     began = time.perf_counter()
@@ -180,7 +180,7 @@ def touch_many_rows(quick: bool) -> list[Row]:
         proc.touch_many(range(addr, addr + pages * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE), write=True)
         addrs = (addr + rng.integers(0, pages * vmsim.PAGE_SIZE, batch)).astype(np.uint32)
         proc.touch_many(addrs)  # warm
-        for _ in range(REPEATS):
+        for _ in range(repeats()):
             began = time.perf_counter()
             for _ in range(rounds):
                 summary = proc.touch_many(addrs)
@@ -267,7 +267,7 @@ def many_clients_rows(quick: bool) -> list[Row]:
             # land in whichever burst happens to trigger it.
             gc.freeze()
             anchor_p99, vmsim_p99, stream_p99 = [], [], []
-            for _ in range(REPEATS):
+            for _ in range(repeats()):
                 latencies, _ = await _burst(empties)
                 anchor_p99.append(float(np.percentile(latencies, 99)))
                 latencies, failed = await _burst(touches)  # type: ignore[arg-type]

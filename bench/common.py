@@ -26,6 +26,20 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 REPEATS = 3
+_repeats = REPEATS
+
+
+def repeats() -> int:
+    """How many times each comparison runs: REPEATS, or --repeats N (1 with --quick)."""
+    return _repeats
+
+
+def set_repeats(count: int) -> None:
+    """Set by the command line (run_as_script, run_all.py) before any row is measured."""
+    global _repeats
+    if count < 1:
+        raise ValueError(f"repeats must be at least 1, not {count}")
+    _repeats = count
 
 
 @dataclass
@@ -91,11 +105,14 @@ def value_at_least(bound: float) -> Callable[[float | None, float], bool]:
 
 
 def interleaved(
-    anchor: Callable[[], float], vmsim: Callable[[], float], repeats: int = REPEATS
+    anchor: Callable[[], float], vmsim: Callable[[], float], count: int | None = None
 ) -> tuple[list[float], list[float]]:
-    """Run anchor, vmsim, anchor, vmsim ... so drift on a noisy machine hits both alike."""
+    """Run anchor, vmsim, anchor, vmsim ... so drift on a noisy machine hits both alike.
+
+    *count* pairs, by default repeats().
+    """
     anchor_samples, vmsim_samples = [], []
-    for _ in range(repeats):
+    for _ in range(repeats() if count is None else count):
         anchor_samples.append(anchor())
         vmsim_samples.append(vmsim())
     return anchor_samples, vmsim_samples
@@ -104,8 +121,9 @@ def interleaved(
 def run_as_script(description: str, rows: Callable[[bool], list[Row]]) -> None:
     """A sub-benchmark run alone: `--quick`, then one line per row (min / median, the ratio)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true")
+    add_repeat_options(parser)
     args = parser.parse_args()
+    apply_repeat_options(args)
     for row in rows(args.quick):
         ours = (
             f"{fmt(row.best(row.vmsim))} / {fmt(statistics.median(row.vmsim))}"
@@ -117,6 +135,28 @@ def run_as_script(description: str, rows: Callable[[bool], list[Row]]) -> None:
             line += f"  anchor {fmt(row.best(row.anchor))} / {fmt(statistics.median(row.anchor))}"
             line += f"  ratio {row.ratio:.2f}x (best {row.best_ratio:.2f}x)"
         print(f"{line} {row.note}".rstrip())
+
+
+def _at_least_one(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
+
+
+def add_repeat_options(parser: argparse.ArgumentParser) -> None:
+    """--quick (small sizes, one repeat) and --repeats N, the same for every benchmark."""
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat")
+    parser.add_argument(
+        "--repeats",
+        type=_at_least_one,
+        default=None,
+        help=f"runs of each comparison (default {REPEATS}; 1 with --quick)",
+    )
+
+
+def apply_repeat_options(args: argparse.Namespace) -> None:
+    set_repeats(args.repeats or (1 if args.quick else REPEATS))
 
 
 def fmt(value: float) -> str:

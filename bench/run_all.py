@@ -4,8 +4,10 @@ python bench/run_all.py            # a few minutes on a 2-core machine
 python bench/run_all.py --quick    # smaller sizes, for a smoke run
 
 Every vmsim number sits next to an outside anchor measured in the same run, interleaved,
-three times: the host kernel's own minor fault, raw 4 KiB pwrite/pread on the same file
-system, a plain grpc.aio server with an empty RPC, and libCacheSim on the same trace file.
+three times (--repeats N): the host kernel's own minor fault, raw 4 KiB pwrite/pread on the
+same file system, a plain grpc.aio server with an empty RPC, libCacheSim's process on the
+same trace file, OSTEP's translate generator, and `python -c "import grpc"` (the last three
+against whole `vmsim` commands, bench_commands.py).
 Outside the project's virtualenv the script re-executes itself with .venv/bin/python.
 """
 
@@ -29,7 +31,7 @@ ROOT = HERE.parent
 # The sub-benchmarks, in order: each module's rows(quick) returns its Rows. A module listed
 # here whose file is absent is skipped; one without rows() is run as a script and its
 # output kept as it printed it.
-BENCHMARKS = ["bench_kernel", "bench_service", "bench_replay", "bench_fairness"]
+BENCHMARKS = ["bench_kernel", "bench_service", "bench_replay", "bench_commands", "bench_fairness"]
 
 BASELINE = """\
 | path | vmsim | anchor | ratio | goal |
@@ -95,15 +97,16 @@ def commit() -> str:
 def main() -> None:
     _reexec_in_venv()
     sys.path.insert(0, str(HERE))
-    from common import Row, fmt
+    from common import Row, add_repeat_options, apply_repeat_options, fmt, repeats
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    add_repeat_options(parser)
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
     parser.add_argument(
         "--only", action="append", default=[], help="run only these modules (repeatable)"
     )
     args = parser.parse_args()
+    apply_repeat_options(args)
     load_before = os.getloadavg()[0]
     began = time.time()
     rows: list[Row] = []
@@ -143,7 +146,12 @@ def main() -> None:
         measure = getattr(module, "rows", None)
         if measure is None:
             done = subprocess.run(
-                [sys.executable, str(HERE / f"{name}.py"), *(["--quick"] if args.quick else [])],
+                [
+                    sys.executable,
+                    str(HERE / f"{name}.py"),
+                    *(["--quick"] if args.quick else []),
+                    *(["--repeats", str(args.repeats)] if args.repeats else []),
+                ],
                 capture_output=True,
                 text=True,
             )
@@ -164,9 +172,10 @@ def main() -> None:
         f"Load average (1 min) at the start and the end: {load_before:.1f} and "
         f"{os.getloadavg()[0]:.1f}; above the core count, other processes shared the cores "
         "and every number (anchors too) ran slower.\n\n"
-        f"Produced by `python bench/run_all.py{' --quick' if args.quick else ''}` in "
+        f"Produced by `python bench/run_all.py{' --quick' if args.quick else ''}"
+        f"{f' --repeats {args.repeats}' if args.repeats else ''}` in "
         f"{elapsed:.0f} s. Each vmsim number was measured interleaved with its anchor "
-        "(anchor, vmsim, anchor, vmsim ...), three times; min is the best run (max for "
+        f"(anchor, vmsim, anchor, vmsim ...), {repeats()} times; min is the best run (max for "
         "rates), the ratio is vmsim / anchor of the medians, then of the best runs. Every "
         "anchor is outside vmsim's code.\n\n"
         "## This run\n\n" + "\n".join(lines) + "\n" + extra + "\n"

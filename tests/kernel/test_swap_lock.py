@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vmsim_kernel import PAGE_SIZE, InvalidArgument
-from vmsim_kernel.swap import SwapDevice
+from vmsim_kernel.mm.swap import SwapDevice
 
 
 def test_a_swap_file_in_use_is_refused_to_a_second_device_and_left_untouched(

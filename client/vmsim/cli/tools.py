@@ -34,7 +34,7 @@ __all__ = ["experiment_app", "tools_app"]
 
 tools_app = App()
 experiment_app = App(help="Experiments run on embedded machines.")
-# The kernel's limit on replay frames (vmsim_kernel.replay.MAX_FRAMES), checked here too so
+# The kernel's limit on replay frames (vmsim_teach.replay.MAX_FRAMES), checked here too so
 # that a bad --frames is a usage error before any server is started.
 MAX_REPLAY_FRAMES = 1_000_000
 

@@ -135,7 +135,12 @@ def test_a_call_description_is_a_method_of_both_flavours_with_its_parameters(
     name: str, place: tuple[type, str, bool]
 ) -> None:
     sync, method, own_pid = place
-    described = [p.name for p in inspect.signature(call_descriptions()[name]).parameters.values()]
+    described = [
+        p.name
+        for p in inspect.signature(call_descriptions()[name]).parameters.values()
+        # A report's paging cursor is the client's own business: maps/smaps read every part.
+        if p.name != "start_addr"
+    ]
     if own_pid:  # Process.mmap(length, ...) is calls.mmap(pid, length, ...) for its own pid
         described.remove("pid")
     for cls in (sync, ASYNC_TWIN[sync]):

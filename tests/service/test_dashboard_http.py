@@ -49,6 +49,7 @@ def dashboard_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     process.wait(10)
 
 
+@pytest.mark.slow
 def test_the_dashboard_command_prints_its_real_port_and_waits_for_the_server(
     dashboard_process: tuple[subprocess.Popen[str], str], start_server: Any
 ) -> None:
@@ -340,6 +341,7 @@ def test_the_grafana_lock_panel_keeps_contentions_off_the_seconds_axis() -> None
     assert checked >= 1
 
 
+@pytest.mark.slow
 def test_a_client_that_never_reads_its_stream_is_dropped_with_its_queue_bounded(
     server: Any,
 ) -> None:

@@ -36,7 +36,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import EndpointBase
+from .endpoint import AsyncClosedOnExit, EndpointBase
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 
 __all__ = [
@@ -80,7 +80,7 @@ class _AsyncEndpoint(EndpointBase):
         await self.channel.close(None)
 
 
-class AsyncInspector:
+class AsyncInspector(AsyncClosedOnExit):
     """The machine's /proc over the network, awaited (no token needed)."""
 
     def __init__(
@@ -194,12 +194,6 @@ class AsyncInspector:
         """Close the channel."""
         await self._endpoint.close()
 
-    async def __aenter__(self) -> AsyncInspector:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
 
 def inspect(
     address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT, tls: Tls | None = None
@@ -208,7 +202,7 @@ def inspect(
     return AsyncInspector(address, timeout, tls)
 
 
-class AsyncAdmin:
+class AsyncAdmin(AsyncClosedOnExit):
     """Privileged calls, awaited; needs the server's admin token (from its token file)."""
 
     def __init__(
@@ -239,14 +233,8 @@ class AsyncAdmin:
         """Close the channel."""
         await self._endpoint.close()
 
-    async def __aenter__(self) -> AsyncAdmin:
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-class AsyncOperationStream:
+class AsyncOperationStream(AsyncClosedOnExit):
     """A Run stream, awaited: send many operations, receive their results in order.
 
     The stream owns the process's lifetime: when it closes, the server ends the process.
@@ -316,14 +304,8 @@ class AsyncOperationStream:
                 pass
         self._process._stream_closed()
 
-    async def __aenter__(self) -> AsyncOperationStream:
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-class AsyncProcess:
+class AsyncProcess(AsyncClosedOnExit):
     """One simulated process, awaited; create it with `connect` and `async with`.
 
     A task renews the server's lease every lease_seconds/3 until the process exits.
@@ -522,9 +504,6 @@ class AsyncProcess:
 
     async def __aenter__(self) -> AsyncProcess:
         return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def connect(

@@ -15,7 +15,6 @@ import itertools
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
@@ -36,7 +35,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import EndpointBase
+from .endpoint import ClosedOnExit, EndpointBase
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
@@ -70,7 +69,7 @@ class _Endpoint(EndpointBase):
         self.channel.close()
 
 
-class Inspector:
+class Inspector(ClosedOnExit):
     """The machine's /proc over the network (no token needed)."""
 
     def __init__(
@@ -178,12 +177,6 @@ class Inspector:
         """Close the channel."""
         self._endpoint.close()
 
-    def __enter__(self) -> Inspector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def inspect(
     address: str = DEFAULT_ADDRESS, timeout: float = DEFAULT_TIMEOUT, tls: Tls | None = None
@@ -192,7 +185,7 @@ def inspect(
     return Inspector(address, timeout, tls)
 
 
-class Admin:
+class Admin(ClosedOnExit):
     """Privileged calls; needs the server's admin token (from its token file).
 
     An empty *admin_token* is read from VMSIM_ADMIN_TOKEN or the file VMSIM_ADMIN_TOKEN_FILE.
@@ -226,14 +219,8 @@ class Admin:
         """Close the channel."""
         self._endpoint.close()
 
-    def __enter__(self) -> Admin:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class OperationStream:
+class OperationStream(ClosedOnExit):
     """A Run stream: many operations in flight on one call, results in the order sent.
 
     Operations are the process calls of `vmsim.calls` (e.g. `calls.touch_many(pid, addrs)`).
@@ -314,14 +301,8 @@ class OperationStream:
                 pass
         self._process._stream_closed()
 
-    def __enter__(self) -> OperationStream:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Process:
+class Process(ClosedOnExit):
     """One simulated process; create it with `connect`.
 
     A daemon thread renews the server's lease every lease_seconds/3 until the process
@@ -505,17 +486,6 @@ class Process:
             with contextlib.suppress(VmsimError):  # already dead or already gone
                 self.exit()
         self._endpoint.close()
-
-    def __enter__(self) -> Process:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def connect(

@@ -6,7 +6,7 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 
@@ -27,7 +27,7 @@ from .calls import Call
 from .channels import client_metadata
 from .errors import DeadlineExceeded
 
-__all__ = ["SERVICE_STUBS", "EndpointBase"]
+__all__ = ["SERVICE_STUBS", "AsyncClosedOnExit", "ClosedOnExit", "EndpointBase"]
 
 T = TypeVar("T")
 
@@ -96,3 +96,29 @@ class EndpointBase:
         if type(reply) in _COSTED_REPLIES:
             self._last_cost = reply.cost
         return call.read(reply)
+
+
+class ClosedOnExit:
+    """`with handle:` closes the handle (its channel, its process) when the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClosedOnExit:
+    """`async with handle:` closes the handle when the block ends."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

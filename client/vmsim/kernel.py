@@ -19,6 +19,7 @@ from vmsim_proto.v1 import kernel_pb2, kernel_pb2_grpc
 from . import results
 from .channels import Tls, admin_token_from, client_metadata, open_channel
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
+from .endpoint import ClosedOnExit
 from .errors import VmsimError, error_from_rpc
 
 __all__ = ["GFP", "Kernel", "KernelTranslation", "parse_slabinfo", "parse_vmallocinfo"]
@@ -36,7 +37,7 @@ class KernelTranslation:
     text: str
 
 
-class Kernel:
+class Kernel(ClosedOnExit):
     """One kernel session on a server; needs the server's admin token (from its token file)."""
 
     def __init__(
@@ -180,12 +181,6 @@ class Kernel:
             with contextlib.suppress(VmsimError):  # already expired: the server freed it then
                 self._call("CloseSession", kernel_pb2.CloseSessionRequest(session=self.session))
         self._channel.close()
-
-    def __enter__(self) -> Kernel:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def parse_slabinfo(text: str) -> list[dict[str, int | str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
@@ -24,6 +24,7 @@ from .calls import Call
 from .channels import admin_token_from
 from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
+from .endpoint import ClosedOnExit
 from .errors import VmsimError
 from .html import html_table
 
@@ -333,7 +334,7 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
     )
 
 
-class _Handle:
+class _Handle(ClosedOnExit):
     def __init__(self, endpoint: _Endpoint) -> None:
         self._endpoint = endpoint
 
@@ -348,12 +349,6 @@ class _Handle:
     def close(self) -> None:
         """Close the channel."""
         self._endpoint.close()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Exercises(_Handle):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -91,8 +92,18 @@ def test_kernel_cli(server_address: str) -> None:
     assert runner.invoke(app, ["kernel", "pa", "0xc0100000", *base]).output.strip() == "0x00100000"
     walk = runner.invoke(app, ["kernel", "translate", "__KERNEL_DS:0xc0100000", *base])
     assert "physical 0x00100000" in walk.output
-    assert runner.invoke(app, ["kernel", "close", sid, *base]).exit_code == 0
+    freed = runner.invoke(app, ["kernel", "vfree", area, *base, "--session", sid])
+    assert freed.exit_code == 0, freed.output
     assert area not in runner.invoke(app, ["kernel", "vmallocinfo", *base]).output
+    kfreed = runner.invoke(
+        app, ["kernel", "kfree", allocated.output.strip(), *base, "--session", sid]
+    )
+    assert kfreed.exit_code == 0, kfreed.output
+    slabs = json.loads(runner.invoke(app, ["kernel", "slabinfo", "--json", *base]).output)
+    assert any(cache["name"] == "kmalloc-128" for cache in slabs)
+    one_shot = runner.invoke(app, ["kernel", "vmalloc", "4k", *base]).output
+    assert "area freed again as this one-shot session ended" in one_shot
+    assert runner.invoke(app, ["kernel", "close", sid, *base]).exit_code == 0
     refused = runner.invoke(app, ["kernel", "va", "0x7fffffff", *base])
     assert refused.exit_code == 1
 

@@ -77,7 +77,13 @@ def kernel_close(
     print(f"session {session} closed: {freed} allocations and mappings freed")
 
 
-def _print_address(value: int, note: str, borrowed: bool) -> None:
+def _print_allocated(
+    addr: str, admin_token: str, session: int | None, note: str, allocate: Callable[[Kernel], int]
+) -> None:
+    """Run *allocate* and print the address it returned; without a session the one-shot
+    session has already freed it again, which the line says."""
+    value = _kernel_do(addr, admin_token, session, allocate)
+    borrowed = session is not None
     print(
         f"0x{value:08x}"
         + ("" if borrowed else f"  ({note} freed again as this one-shot session ended)")
@@ -96,23 +102,25 @@ def kernel_kmalloc(
 ) -> None:
     """kmalloc(SIZE, GFP): an object from the kmalloc-N slab caches (pages above 8 KiB)."""
     nr_bytes, gfp = parsed_argument(parse_size, size, "SIZE"), _gfp(gfp)
-    _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.kmalloc(nr_bytes, gfp)),
-        "object",
-        session is not None,
-    )
+    _print_allocated(addr, admin_token, session, "object", lambda k: k.kmalloc(nr_bytes, gfp))
 
 
-@kernel_app.command("kfree")
-def kernel_kfree(
-    address: KernelAddress,
-    addr: Address = DEFAULT_ADDRESS,
-    admin_token: AdminToken = "",
-    session: SessionOption = None,
-) -> None:
-    """kfree(ADDRESS)."""
-    vaddr = parsed_argument(parse_address, address, "ADDRESS")
-    _kernel_do(addr, admin_token, session, lambda k: k.kfree(vaddr))
+def _add_free_command(name: str, free: Callable[[Kernel, int], None]) -> None:
+    """`vmsim kernel NAME ADDRESS`: give back what the allocator of the same family returned."""
+
+    @kernel_app.command(name, help=f"{name}(ADDRESS).")
+    def free_command(
+        address: KernelAddress,
+        addr: Address = DEFAULT_ADDRESS,
+        admin_token: AdminToken = "",
+        session: SessionOption = None,
+    ) -> None:
+        vaddr = parsed_argument(parse_address, address, "ADDRESS")
+        _kernel_do(addr, admin_token, session, lambda k: free(k, vaddr))
+
+
+_add_free_command("kfree", lambda kernel, vaddr: kernel.kfree(vaddr))
+_add_free_command("vfree", lambda kernel, vaddr: kernel.vfree(vaddr))
 
 
 @kernel_app.command("vmalloc")
@@ -124,23 +132,7 @@ def kernel_vmalloc(
 ) -> None:
     """vmalloc(SIZE): virtually contiguous, physically scattered, a guard page after it."""
     nr_bytes = parsed_argument(parse_size, size, "SIZE")
-    _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.vmalloc(nr_bytes)),
-        "area",
-        session is not None,
-    )
-
-
-@kernel_app.command("vfree")
-def kernel_vfree(
-    address: KernelAddress,
-    addr: Address = DEFAULT_ADDRESS,
-    admin_token: AdminToken = "",
-    session: SessionOption = None,
-) -> None:
-    """vfree(ADDRESS)."""
-    vaddr = parsed_argument(parse_address, address, "ADDRESS")
-    _kernel_do(addr, admin_token, session, lambda k: k.vfree(vaddr))
+    _print_allocated(addr, admin_token, session, "area", lambda k: k.vmalloc(nr_bytes))
 
 
 @kernel_app.command("kmap")
@@ -152,11 +144,7 @@ def kernel_kmap(
     wait: Annotated[float, typer.Option(help="seconds to wait for a free pkmap slot")] = 30.0,
 ) -> None:
     """kmap(page PFN): its kernel address (a pkmap slot for a high page)."""
-    _print_address(
-        _kernel_do(addr, admin_token, session, lambda k: k.kmap(pfn, wait)),
-        "mapping",
-        session is not None,
-    )
+    _print_allocated(addr, admin_token, session, "mapping", lambda k: k.kmap(pfn, wait))
 
 
 @kernel_app.command("kunmap")
@@ -212,6 +200,21 @@ def kernel_translate(
         print(walk.text, end="")
 
 
+def _print_report(
+    addr: str,
+    admin_token: str,
+    as_json: bool,
+    read: Callable[[Kernel], str],
+    parse: Callable[[str], object],
+) -> None:
+    """A /proc report as the kernel wrote it, or (--json) as *parse* reads it."""
+    text = _kernel_do(addr, admin_token, None, read)
+    if as_json:
+        emit_json(parse(text))
+    else:
+        print(text, end="")
+
+
 @kernel_app.command("slabinfo")
 def kernel_slabinfo(
     addr: Address = DEFAULT_ADDRESS, admin_token: AdminToken = "", as_json: JsonFlag = False
@@ -219,11 +222,7 @@ def kernel_slabinfo(
     """/proc/slabinfo (--json: one object per cache, named by the header's columns)."""
     from ..kernel import parse_slabinfo
 
-    text = _kernel_do(addr, admin_token, None, lambda k: k.slabinfo())
-    if as_json:
-        emit_json(parse_slabinfo(text))
-    else:
-        print(text, end="")
+    _print_report(addr, admin_token, as_json, lambda k: k.slabinfo(), parse_slabinfo)
 
 
 @kernel_app.command("vmallocinfo")
@@ -233,8 +232,4 @@ def kernel_vmallocinfo(
     """/proc/vmallocinfo (--json: one object per area)."""
     from ..kernel import parse_vmallocinfo
 
-    text = _kernel_do(addr, admin_token, None, lambda k: k.vmallocinfo())
-    if as_json:
-        emit_json(parse_vmallocinfo(text))
-    else:
-        print(text, end="")
+    _print_report(addr, admin_token, as_json, lambda k: k.vmallocinfo(), parse_vmallocinfo)

@@ -8,14 +8,16 @@ Fixtures:
         Every server it started is stopped after the test.
     start_module_server: the same factory for servers shared by a whole test module.
 
-Helper:
+Helpers:
     wait_until(condition, seconds): poll *condition* until it holds or the deadline passes,
         instead of sleeping a guessed time and hoping the server got there.
+    read_until_closed(controller, output): what a command wrote to its pseudo-terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +42,18 @@ def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def read_until_closed(controller: int, output: bytes = b"") -> bytes:
+    """All a command writes to its pseudo-terminal (after *output*) until the terminal closes."""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the command ended
+            return output
+        if not chunk:
+            return output
+        output += chunk
 
 
 class ServerThread:

@@ -23,7 +23,7 @@ import trustme
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import generate_latest
-from tests.service.conftest import wait_until
+from tests.service.conftest import ServerThread, StartServer, wait_until
 from typer.testing import CliRunner
 
 import vmsim
@@ -43,7 +43,6 @@ from vmsim_server import parse_settings
 from vmsim_server.limits import requests_stay_small
 from vmsim_server.observability import configure_logging
 
-StartServer = Callable[..., Any]  # the conftest factory: start_server(**settings) -> server
 ADMIN_TOKEN = "admin-secret"
 PAGE = vmsim.PAGE_SIZE
 FAULT_CODES = {"INTERNAL", "UNKNOWN"}
@@ -70,6 +69,16 @@ def code_of(action: Callable[[], object]) -> str:
 
 
 # ---- disk faults ------------------------------------------------------------------------------
+def assert_all_given_back(server: ServerThread, boot: dict[str, int]) -> None:
+    """Once every process has exited, the machine is consistent and holds what it did at boot."""
+    running = server.running
+    assert running is not None
+    server.call(running.machine.check_invariants)
+    after = server.call(running.machine.meminfo)
+    given_back = ("MemFree", "SwapFree", "Committed_AS")
+    assert {key: after[key] for key in given_back} == {key: boot[key] for key in given_back}
+
+
 @pytest.mark.slow
 def test_a_full_disk_ends_with_no_internal_error_and_every_process_can_exit(
     start_server: StartServer, capsys: pytest.CaptureFixture[str]
@@ -100,13 +109,7 @@ def test_a_full_disk_ends_with_no_internal_error_and_every_process_can_exit(
     for proc in procs:
         assert code_of(proc.exit) in ("OK", "FAILED_PRECONDITION")  # killed ones say why
         proc.close()
-    server.call(machine.check_invariants)
-    after = server.call(machine.meminfo)
-    assert (after["MemFree"], after["SwapFree"], after["Committed_AS"]) == (
-        boot["MemFree"],
-        boot["SwapFree"],
-        boot["Committed_AS"],
-    )
+    assert_all_given_back(server, boot)
     assert not running.reaper.done()
     assert machine.swap is not None and machine.swap.nr_write_errors > 0
     assert "Write-error on swap-device" in capsys.readouterr().err
@@ -162,13 +165,7 @@ def test_the_issues_full_disk_scenario_on_a_real_2_mib_tmpfs(
             assert proc.read(addrs[proc.pid], PAGE) == stamp(proc.pid, 0)
         assert code_of(proc.exit) in ("OK", "FAILED_PRECONDITION")
         proc.close()
-    server.call(machine.check_invariants)
-    after = server.call(machine.meminfo)
-    assert (after["MemFree"], after["SwapFree"], after["Committed_AS"]) == (
-        boot["MemFree"],
-        boot["SwapFree"],
-        boot["Committed_AS"],
-    )
+    assert_all_given_back(server, boot)
     assert not running.reaper.done()
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.service.conftest import ADMIN_TOKEN, StartServer
+from tests.service.conftest import ADMIN_TOKEN, StartServer, read_until_closed
 from typer.testing import CliRunner
 
 from vmsim.cli import app
@@ -142,15 +142,7 @@ def test_a_student_can_type_answers_at_prompts(tmp_path: Path) -> None:
     )
     os.close(terminal)
     os.write(controller, "".join(f"{answer}\n" for answer in answers).encode())
-    output = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal closed: the command ended
-            break
-        if not chunk:
-            break
-        output += chunk
+    output = read_until_closed(controller)
     assert check.wait(60) == 0, output.decode()
     text = output.decode()
     assert "1a) access" in text and f"{len(answers)} of {len(answers)} right" in text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.service.conftest import ADMIN_TOKEN, StartServer
+from tests.service.conftest import ADMIN_TOKEN, StartServer, read_until_closed
 from typer.testing import CliRunner
 
 from vmsim.cli import app
@@ -213,14 +213,7 @@ def test_a_partial_file_is_confirmed_at_a_prompt_on_a_terminal(
             assert chunk, output.decode()
             output += chunk
         os.write(controller, f"{reply}\n".encode())
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal closed: the command ended
-                break
-            if not chunk:
-                break
-            output += chunk
+        output = read_until_closed(controller, output)
         os.close(controller)
         outputs.append((submit.wait(60), output.decode()))
     (declined, said_no), (accepted, said_yes) = outputs

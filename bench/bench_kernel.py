@@ -7,14 +7,16 @@ in this one run, so the ratios mean something on a noisy machine). run_all.py ta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import mmap
 import os
 import resource
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
+import numpy.typing as npt
 from common import (
     REPEATS,
     Row,
@@ -136,28 +138,40 @@ def raw_io_once(operations: int, directory: str) -> float:
         os.unlink(path)
 
 
-def embedded_resident_once(pages: int, touches: int) -> float:
-    """Resident touches per second through the embedded kernel's touch_many."""
+@contextlib.contextmanager
+def resident_pages(
+    pages: int, touches: int
+) -> Iterator[tuple[Machine, int, npt.NDArray[np.uint32]]]:
+    """A machine whose process has *pages* written pages, and *touches* random addresses in
+    them (seeded): resident touches measure the page walk, not the fault path."""
     with tempfile.TemporaryDirectory() as directory:
         machine = Machine(
             MachineConfig(ram_bytes=256 * MiB, swap_bytes=64 * MiB, swap_path=f"{directory}/swap")
         )
-        pid = machine.spawn("bench")
-        base = machine.mmap(pid, 0, pages * PAGE_SIZE, RW, ANON)
-        machine.touch_many(
-            pid,
-            np.arange(base, base + pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64).astype(np.uint32),
-            True,
-        )
-        rng = np.random.default_rng(0)
-        addrs = (base + rng.integers(0, pages * PAGE_SIZE, touches)).astype(np.uint32)
+        try:
+            pid = machine.spawn("bench")
+            base = machine.mmap(pid, 0, pages * PAGE_SIZE, RW, ANON)
+            end = base + pages * PAGE_SIZE
+            every_page = np.arange(base, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+            machine.touch_many(pid, every_page, True)
+            rng = np.random.default_rng(0)
+            yield (
+                machine,
+                pid,
+                (base + rng.integers(0, pages * PAGE_SIZE, touches)).astype(np.uint32),
+            )
+        finally:
+            machine.close()
+
+
+def embedded_resident_once(pages: int, touches: int) -> float:
+    """Resident touches per second through the embedded kernel's touch_many."""
+    with resident_pages(pages, touches) as (machine, pid, addrs):
         machine.touch_many(pid, addrs)  # warm
         began = time.perf_counter()
         for _ in range(5):
             machine.touch_many(pid, addrs)
-        rate = 5 * touches / (time.perf_counter() - began)
-        machine.close()
-        return rate
+        return 5 * touches / (time.perf_counter() - began)
 
 
 def rows(quick: bool) -> list[Row]:
@@ -213,19 +227,7 @@ def rows(quick: bool) -> list[Row]:
 
 def vmsim_resident_touches(pages: int, touches: int) -> tuple[float, float]:
     """(batched, single-call) resident touches per second on already-mapped pages."""
-    with tempfile.TemporaryDirectory() as directory:
-        machine = Machine(
-            MachineConfig(ram_bytes=256 * MiB, swap_bytes=64 * MiB, swap_path=f"{directory}/swap")
-        )
-        pid = machine.spawn("bench")
-        addr = machine.mmap(pid, 0, pages * PAGE_SIZE, RW, ANON)
-        machine.touch_many(
-            pid,
-            np.arange(addr, addr + pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint64).astype(np.uint32),
-            True,
-        )
-        rng = np.random.default_rng(0)
-        addrs = (addr + rng.integers(0, pages * PAGE_SIZE, touches)).astype(np.uint32)
+    with resident_pages(pages, touches) as (machine, pid, addrs):
 
         def batched() -> float:
             start = time.perf_counter()
@@ -242,7 +244,6 @@ def vmsim_resident_touches(pages: int, touches: int) -> tuple[float, float]:
 
         rate_batched = touches / best_of(repeats(), batched)
         rate_single = len(single_addrs) / best_of(repeats(), single)
-        machine.close()
         return rate_batched, rate_single
 
 

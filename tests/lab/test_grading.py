@@ -32,12 +32,18 @@ def key_of(store: LabStore, name: str, kind: str) -> dict[str, str]:
 KMAP = '[[exercise]]\nkind = "kmap"\nweight = 2.0\nattempts = 3\n'
 
 
+def store_joined_by_ada(database: Path) -> LabStore:
+    """The KMAP lab's store in *database*, the student ada joined before the deadline."""
+    store = LabStore(database, lab(KMAP))
+    store.join("ada", "", BEFORE)
+    return store
+
+
 def test_the_best_attempt_counts_by_default_and_the_last_when_the_lab_says_so(
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "lab.sqlite3"
-    store = LabStore(database, lab(KMAP))
-    store.join("ada", "", BEFORE)
+    store = store_joined_by_ada(database)
     right = key_of(store, "ada", "kmap")
     first = next(iter(right))
     store.submit("ada", "kmap", {first: right[first]}, BEFORE)  # 1 of 6 right
@@ -53,8 +59,7 @@ def test_the_best_attempt_counts_by_default_and_the_last_when_the_lab_says_so(
 
 def test_a_weight_change_regrades_every_stored_attempt(tmp_path: Path) -> None:
     database = tmp_path / "lab.sqlite3"
-    store = LabStore(database, lab(KMAP))
-    store.join("ada", "", BEFORE)
+    store = store_joined_by_ada(database)
     store.submit("ada", "kmap", key_of(store, "ada", "kmap"), BEFORE)
     assert store.grades()[0].total == pytest.approx(2.0)
     store.close()
@@ -66,8 +71,7 @@ def test_regrade_checks_the_stored_answers_again_when_the_questions_change(
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "lab.sqlite3"
-    store = LabStore(database, lab(KMAP))
-    store.join("ada", "", BEFORE)
+    store = store_joined_by_ada(database)
     store.submit("ada", "kmap", key_of(store, "ada", "kmap"), BEFORE)
     store.close()
     two = LabStore(database, lab(KMAP + "count = 2\n"))
@@ -107,8 +111,7 @@ def test_without_a_late_penalty_late_attempts_are_refused() -> None:
 
 
 def test_a_dry_run_checks_the_form_and_uses_no_attempt(tmp_path: Path) -> None:
-    store = LabStore(tmp_path / "lab.sqlite3", lab(KMAP))
-    store.join("ada", "", BEFORE)
+    store = store_joined_by_ada(tmp_path / "lab.sqlite3")
     checked = store.submit("ada", "kmap", {"1a)": "0x1"}, BEFORE, dry_run=True)
     assert checked.dry_run and checked.attempt == 1
     assert checked.unanswered == ("1b", "1c", "1d", "1e", "1f")

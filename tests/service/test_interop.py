@@ -58,17 +58,19 @@ def interop(start_module_server: StartServer) -> Iterator[tuple[Any, Any]]:
     channel.close()
 
 
+def requests_held_until(released: threading.Event) -> Iterator[Any]:
+    """A request stream that sends nothing and stays open until *released* (10 s at most)."""
+    released.wait(10)
+    yield from ()
+
+
 def test_cancel_after_begin_ends_the_process(interop: tuple[Any, Any]) -> None:
     server, channel = interop
     stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
     pid, token = spawn(stub)
     never = threading.Event()
 
-    def nothing_yet() -> Iterator[Any]:
-        never.wait(10)
-        yield from ()
-
-    call = stub.Run(nothing_yet(), metadata=token)
+    call = stub.Run(requests_held_until(never), metadata=token)
     sessions = server.running.sessions
     assert wait_until(
         lambda: server.call(lambda: sessions.session_of(token[0][1]).open_streams) == 1
@@ -94,12 +96,8 @@ def test_timeout_on_sleeping_server(interop: tuple[Any, Any]) -> None:
     pid, token = spawn(stub)
     hold = threading.Event()
 
-    def silent() -> Iterator[Any]:
-        hold.wait(10)
-        yield from ()
-
     with pytest.raises(grpc.RpcError) as stream_expired:
-        next(stub.Run(silent(), metadata=token, timeout=0.2))
+        next(stub.Run(requests_held_until(hold), metadata=token, timeout=0.2))
     hold.set()
     assert stream_expired.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     machine = server.running.machine

@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tests.hostile.conftest import ServerProcess
 from tests.service.conftest import wait_until
 
 import vmsim
@@ -27,43 +28,12 @@ from vmsim.errors import error_from_status
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class ServerProcess:
-    """`python -m vmsim_server` in its own process (no GIL shared with the test's clients)."""
-
-    def __init__(self, *flags: str) -> None:
-        command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-        command += ["--log-format", "json", "--log-level", "warning", *flags]
-        env = {
-            "PYTHONPATH": f"{ROOT / 'server'}:{ROOT / 'client'}",
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        }
-        # warning level hides the start line: ask for info just for it.
-        command[command.index("warning")] = "info"
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-        assert self.process.stderr is not None
-        line = self.process.stderr.readline()
-        while '"server started"' not in line:
-            assert line, "the server exited before starting"
-            line = self.process.stderr.readline()
-        self.address = line.split('"address": "')[1].split('"')[0]
-        self.swap_file = line.split('"swap_file": "')[1].split('"')[0]
-        # Drain the log so the server never blocks on a full pipe.
-        self._drain = threading.Thread(target=self.process.stderr.read, daemon=True)
-        self._drain.start()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 @pytest.fixture
-def thrash_server() -> Iterator[ServerProcess]:
+def thrash_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """32 MiB of RAM, a 1 s lease."""
-    server = ServerProcess("--ram", "32M", "--swap", "128M", "--lease", "1", "--grace", "1")
+    server = ServerProcess(
+        tmp_path, "--ram", "32M", "--swap", "128M", "--lease", "1", "--grace", "1"
+    )
     yield server
     server.stop()
 
@@ -289,8 +259,8 @@ def test_the_lease_reaper_survives_its_own_errors(start_server: Any) -> None:
 
 @pytest.mark.subprocess
 @pytest.mark.timing
-def test_sigterm_during_a_long_call_stops_within_the_grace_period() -> None:
-    server = ServerProcess("--ram", "32M", "--swap", "128M", "--grace", "1")
+def test_sigterm_during_a_long_call_stops_within_the_grace_period(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, "--ram", "32M", "--swap", "128M", "--grace", "1")
     try:
         hog = vmsim.connect(server.address, keepalive=False)
         base = hog.mmap(48 * vmsim.MiB)
@@ -313,7 +283,7 @@ def test_sigterm_during_a_long_call_stops_within_the_grace_period() -> None:
         assert time.monotonic() - began < 3.0  # grace 1 s, then stopped at a quantum boundary
         thread.join(10)
         assert errors and isinstance(errors[0], vmsim.Unavailable | vmsim.Cancelled)
-        assert not Path(server.swap_file).exists()
+        assert not Path(server.started["swap_file"]).exists()
     finally:
         server.stop()
 

@@ -36,7 +36,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import AsyncClosedOnExit, EndpointBase
+from .endpoint import AsyncClosedOnExit, EndpointBase, parameters_of
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 
 __all__ = [
@@ -506,17 +506,8 @@ class AsyncProcess(AsyncClosedOnExit):
         return await self.start()
 
 
-def connect(
-    address: str = DEFAULT_ADDRESS,
-    name: str = "",
-    oom_score_adj: int = 0,
-    timeout: float = DEFAULT_TIMEOUT,
-    keepalive: bool = True,
-    tls: Tls | None = None,
-    client_name: str | None = None,
-    admin_token: str | None = None,
-    over_stream: bool = False,
-) -> AsyncProcess:
+@parameters_of(AsyncProcess)
+def connect(*args: Any, **kwargs: Any) -> AsyncProcess:
     """`async with vmsim.aio.connect(addr) as proc:` spawns a process for the block.
 
     Without `async with`, call `await proc.start()` first and `await proc.close()` after.
@@ -524,6 +515,4 @@ def connect(
     process calls (mmap, touch, touch_many, read, write ...) travel on one Run stream opened at
     start; closing the process closes the stream.
     """
-    return AsyncProcess(
-        address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token, over_stream
-    )
+    return AsyncProcess(*args, **kwargs)

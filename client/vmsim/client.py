@@ -35,7 +35,7 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import ClosedOnExit, EndpointBase
+from .endpoint import ClosedOnExit, EndpointBase, parameters_of
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
@@ -488,17 +488,8 @@ class Process(ClosedOnExit):
         self._endpoint.close()
 
 
-def connect(
-    address: str = DEFAULT_ADDRESS,
-    name: str = "",
-    oom_score_adj: int = 0,
-    timeout: float = DEFAULT_TIMEOUT,
-    keepalive: bool = True,
-    tls: Tls | None = None,
-    client_name: str | None = None,
-    admin_token: str | None = None,
-    over_stream: bool = False,
-) -> Process:
+@parameters_of(Process)
+def connect(*args: Any, **kwargs: Any) -> Process:
     """Spawn a process on the server at *address*; use it as a context manager.
 
     *tls* (default: VMSIM_TLS_* from the environment) secures the channel; *client_name*
@@ -507,6 +498,4 @@ def connect(
     process calls (mmap, touch, touch_many, read, write ...) travel on one Run stream opened
     at connect; closing the process closes the stream.
     """
-    return Process(
-        address, name, oom_score_adj, timeout, keepalive, tls, client_name, admin_token, over_stream
-    )
+    return Process(*args, **kwargs)

@@ -6,7 +6,9 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Self, TypeVar
+import inspect
+from collections.abc import Callable
+from typing import Any, ParamSpec, Self, TypeVar
 
 import grpc
 
@@ -27,9 +29,17 @@ from .calls import Call
 from .channels import client_metadata
 from .errors import DeadlineExceeded
 
-__all__ = ["SERVICE_STUBS", "AsyncClosedOnExit", "ClosedOnExit", "EndpointBase"]
+__all__ = [
+    "SERVICE_STUBS",
+    "AsyncClosedOnExit",
+    "ClosedOnExit",
+    "EndpointBase",
+    "parameters_of",
+]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 # Call.service -> the generated stub class of that service.
 SERVICE_STUBS: dict[str, Any] = {
@@ -122,3 +132,20 @@ class AsyncClosedOnExit:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def parameters_of(
+    target: Callable[P, Any],
+) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """Give the decorated factory *target*'s parameters, for type checkers and
+    inspect.signature (help(), the flavour test) alike: a factory such as `connect` that passes
+    its arguments on to a class then lists them once, in the class."""
+
+    def give(factory: Callable[..., R]) -> Callable[P, R]:
+        returns = inspect.signature(factory).return_annotation
+        factory.__signature__ = inspect.signature(target).replace(  # type: ignore[attr-defined]
+            return_annotation=returns
+        )
+        return factory
+
+    return give

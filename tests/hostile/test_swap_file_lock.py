@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.hostile.conftest import ROOT, StartServerProcess, client_env
+from tests.usage_text import flat
 
 from vmsim import connect
 from vmsim.client import Inspector
@@ -52,7 +53,7 @@ def test_a_second_server_on_the_same_swap_file_refuses_and_the_first_keeps_its_p
             cwd=ROOT,
         )
         assert second.returncode == 2, second.stderr
-        message = " ".join(second.stderr.replace("│", " ").split())
+        message = flat(second.stderr)
         assert "--swap-file" in message and str(swap_file) in message.replace(" ", "")
         assert "another server holds its lock" in message
         assert "Traceback" not in second.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.usage_text import flat
 from typer.testing import CliRunner
 
 import vmsim
@@ -391,7 +392,7 @@ def test_kernel_commands_refuse_bad_arguments_without_a_traceback(
 ) -> None:
     result = runner.invoke(app, [*command, "--addr", "127.0.0.1:1"])
     assert result.exit_code == 2
-    assert complaint in " ".join(result.output.replace("│", " ").split())
+    assert complaint in flat(result.output)
     assert "Traceback" not in result.output
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import typer
+from tests.usage_text import flat
 from typer.testing import CliRunner
 
 import vmsim
@@ -100,7 +101,7 @@ def test_a_bad_value_is_a_usage_error_in_the_command_lines_words(
     command: list[str], complaint: str
 ) -> None:
     result = runner.invoke(app, [*command, "--addr", "127.0.0.1:1"], env=WIDE)
-    said = " ".join(result.output.replace("│", " ").split())
+    said = flat(result.output)
     assert result.exit_code == 2, said
     assert complaint in said and "Input should" not in said and "Traceback" not in said
 

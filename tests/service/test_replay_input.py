@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from tests.usage_text import flat
 from typer.testing import CliRunner
 
 from vmsim.cli import app
@@ -27,7 +28,7 @@ def usage_error(args: list[str], where: str, stdin: bytes | None = None) -> str:
     result = runner.invoke(app, ["replay", *args, *address], input=stdin)
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    return " ".join(result.output.replace("│", " ").split())
+    return flat(result.output)
 
 
 @pytest.fixture(params=[OFFLINE, "server"])
@@ -85,7 +86,7 @@ def test_dev_zero_is_refused_after_its_first_chunk() -> None:
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    assert "byte 0: 0x00 is not trace text" in " ".join(done.stderr.replace("│", " ").split())
+    assert "byte 0: 0x00 is not trace text" in flat(done.stderr)
     assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
 
 
@@ -109,7 +110,7 @@ def test_an_endless_pipe_of_good_references_stops_at_the_limit() -> None:
         endless.kill()
         endless.wait()
     assert done.returncode == 2, done.stderr
-    assert "more than 1048576 bytes" in " ".join(done.stderr.replace("│", " ").split())
+    assert "more than 1048576 bytes" in flat(done.stderr)
 
 
 def test_a_trace_within_the_limit_is_read_whole(tmp_path: Path) -> None:

@@ -277,29 +277,25 @@ def layout() -> Call[results.Report]:
     return Call("inspect", "GetLayout", inspect_pb2.GetLayoutRequest(), results.report)
 
 
+def _zone_listing(
+    reply: inspect_pb2.GetZoneinfoResponse | inspect_pb2.GetBuddyinfoResponse,
+) -> Listing[results.Zone]:
+    """The zones of a GetZoneinfo or GetBuddyinfo reply, with the report's text."""
+    return Listing([results.zone(z) for z in reply.zones], reply.text)
+
+
 def zoneinfo() -> Call[Listing[results.Zone]]:
     """/proc/zoneinfo."""
-    return Call(
-        "inspect",
-        "GetZoneinfo",
-        inspect_pb2.GetZoneinfoRequest(),
-        lambda r: Listing([results.zone(z) for z in r.zones], r.text),
-    )
+    return Call("inspect", "GetZoneinfo", inspect_pb2.GetZoneinfoRequest(), _zone_listing)
 
 
 def buddyinfo() -> Call[Listing[results.Zone]]:
     """/proc/buddyinfo."""
-    return Call(
-        "inspect",
-        "GetBuddyinfo",
-        inspect_pb2.GetBuddyinfoRequest(),
-        lambda r: Listing([results.zone(z) for z in r.zones], r.text),
-    )
+    return Call("inspect", "GetBuddyinfo", inspect_pb2.GetBuddyinfoRequest(), _zone_listing)
 
 
 def swaps() -> Call[Listing[results.SwapArea]]:
     """/proc/swaps."""
-
     return Call(
         "inspect",
         "GetSwaps",

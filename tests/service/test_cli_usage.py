@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import typer
+from tests.service.conftest import ADMIN_TOKEN
 from tests.usage_text import flat
 from typer.testing import CliRunner
 
@@ -19,7 +20,6 @@ import vmsim
 from vmsim.cli import app
 
 runner = CliRunner()
-ADMIN_TOKEN = "admin-secret"  # the test servers' token (conftest.py)
 WIDE = {"COLUMNS": "200"}
 # Typer's type labels, which click programs never print
 PLACEHOLDER = re.compile(r"<(str|bool|int|float|path|Path)[^>]*>")

@@ -26,6 +26,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
+from tests.service.conftest import ADMIN_TOKEN
 
 from vmsim_kernel import ProcessState
 from vmsim_proto.v1 import (
@@ -38,8 +39,6 @@ from vmsim_proto.v1 import (
     process_pb2,
     process_pb2_grpc,
 )
-
-ADMIN_TOKEN = "admin-secret"  # the conftest servers' token
 
 FUZZ_EXAMPLES = 1000
 FUZZ_BUDGET_SECONDS = 16.0  # the whole fuzz run, whatever the machine's speed

@@ -23,7 +23,7 @@ import trustme
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import generate_latest
-from tests.service.conftest import ServerThread, StartServer, wait_until
+from tests.service.conftest import ADMIN_TOKEN, ServerThread, StartServer, wait_until
 from typer.testing import CliRunner
 
 import vmsim
@@ -43,7 +43,6 @@ from vmsim_server import parse_settings
 from vmsim_server.limits import requests_stay_small
 from vmsim_server.observability import configure_logging
 
-ADMIN_TOKEN = "admin-secret"
 PAGE = vmsim.PAGE_SIZE
 FAULT_CODES = {"INTERNAL", "UNKNOWN"}
 

@@ -7,13 +7,11 @@ import threading
 from typing import Any
 
 import pytest
-from tests.service.conftest import wait_until
+from tests.service.conftest import ADMIN_TOKEN, wait_until
 from typer.testing import CliRunner
 
 import vmsim
 from vmsim.cli import app
-
-TOKEN = "admin-secret"
 
 
 def test_kernel_calls_need_the_admin_token(server_address: str) -> None:
@@ -24,7 +22,7 @@ def test_kernel_calls_need_the_admin_token(server_address: str) -> None:
 def test_kmalloc_vmalloc_and_session_end_frees_everything(server_address: str) -> None:
     with vmsim.Inspector(server_address) as inspector:
         before = inspector.meminfo()
-        kernel = vmsim.Kernel(server_address, TOKEN)
+        kernel = vmsim.Kernel(server_address, ADMIN_TOKEN)
         objects = [kernel.kmalloc(64) for _ in range(100)]
         area = kernel.vmalloc(20 * vmsim.PAGE_SIZE)
         during = inspector.meminfo()
@@ -45,7 +43,7 @@ def test_kmalloc_vmalloc_and_session_end_frees_everything(server_address: str) -
 
 
 def test_kernel_errors_have_clear_statuses(server_address: str) -> None:
-    with vmsim.Kernel(server_address, TOKEN) as kernel:
+    with vmsim.Kernel(server_address, ADMIN_TOKEN) as kernel:
         with pytest.raises(vmsim.InvalidArgument):
             kernel.kfree(0xC0001234)
         with pytest.raises(vmsim.InvalidArgument, match="paddr"):
@@ -71,14 +69,14 @@ def test_logical_translation_through_the_gdt(server_address: str) -> None:
         with pytest.raises(vmsim.VmsimError) as gp:
             inspector.translation(proc.pid, 0, f"0x68:{addr:#x}")
         assert gp.value.code == "FAILED_PRECONDITION"
-    with vmsim.Kernel(server_address, TOKEN) as kernel:
+    with vmsim.Kernel(server_address, ADMIN_TOKEN) as kernel:
         assert kernel.translate(logical="__KERNEL_DS:0xc0100000").translation.physical == 0x100000
 
 
 @pytest.mark.slow
 def test_kernel_cli(server_address: str) -> None:
     runner = CliRunner()
-    base = ["--addr", server_address, "--admin-token", TOKEN]
+    base = ["--addr", server_address, "--admin-token", ADMIN_TOKEN]
     session = runner.invoke(app, ["kernel", "session", *base])
     assert session.exit_code == 0, session.output
     sid = session.output.strip()
@@ -111,14 +109,14 @@ def test_kernel_cli(server_address: str) -> None:
 @pytest.mark.slow
 def test_kmap_waits_for_a_free_slot_until_the_deadline(start_server: Any) -> None:
     server = start_server(ram_bytes=1 << 30, swap_bytes=8 << 20)
-    with vmsim.Kernel(server.address, TOKEN) as kernel:
+    with vmsim.Kernel(server.address, ADMIN_TOKEN) as kernel:
         first_high = (900 << 20) // vmsim.PAGE_SIZE
         addrs = [kernel.kmap(first_high + i) for i in range(1024)]
         assert len(set(addrs)) == 1024
         with pytest.raises(vmsim.LimitExceeded, match="LAST_PKMAP"):
             kernel.kmap(first_high + 2000, timeout=1.0)
         # A kmap that blocks is resumed by another session's kunmap.
-        waiter = vmsim.Kernel(server.address, TOKEN)
+        waiter = vmsim.Kernel(server.address, ADMIN_TOKEN)
         result: list[int] = []
         blocked = threading.Thread(
             target=lambda: result.append(waiter.kmap(first_high + 2000, timeout=10))

@@ -22,7 +22,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from tests.service.conftest import wait_until
+from tests.service.conftest import ADMIN_TOKEN, wait_until
 
 from vmsim_kernel import KernelBug
 from vmsim_kernel.mm import memory
@@ -41,7 +41,6 @@ from vmsim_server.credentials import fingerprint
 ROOT = Path(__file__).resolve().parents[2]
 PRIVATE_ANONYMOUS = 0x22  # MAP_PRIVATE | MAP_ANONYMOUS
 READ_WRITE = 3  # PROT_READ | PROT_WRITE
-ADMIN_TOKEN = "admin-secret"  # the token the conftest servers are started with
 Metadata = tuple[tuple[str, str], ...]
 StartServer = Callable[..., Any]  # conftest: start_server(**settings) -> ServerThread
 

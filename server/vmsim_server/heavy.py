@@ -50,6 +50,8 @@ class HeavyCalls:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # identity -> (tokens, when)
         self._pool: ProcessPoolExecutor | None = None
+        self._nr_pool_calls = 0  # calls handed to the current pool
+        self._retired: list[ProcessPoolExecutor] = []  # replaced pools finishing their calls
         self.nr_pending = 0
         # Costly work that must run on the loop (a report of the machine) goes one at a time.
         self._on_loop = asyncio.Lock()
@@ -83,14 +85,21 @@ class HeavyCalls:
     async def in_worker(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """function(*args, **kwargs) in the worker process (a pure, module-level function
         whose arguments and result pickle); its KernelError is raised here."""
+        if self._pool is not None and self._nr_pool_calls >= WORKER_TASKS:
+            # The worker is replaced by a new pool, not by max_tasks_per_child: on Python
+            # 3.11 that option left the pool's manager thread waiting for a worker that had
+            # gone, and the interpreter's exit (which joins that thread) hung after a flood.
+            self._pool.shutdown(wait=False)  # its calls finish; then its worker exits
+            self._retired = [pool for pool in self._retired if _busy(pool)] + [self._pool]
+            self._pool = None
         if self._pool is None:
             # Workers fork from a clean process that imported the lab and the kernel once:
             # never a fork of this one (it runs grpc threads), and a fresh worker starts fast.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(WORKER_PRELOAD))
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=context, max_tasks_per_child=WORKER_TASKS
-            )
+            self._pool = ProcessPoolExecutor(1, mp_context=context)
+            self._nr_pool_calls = 0
+        self._nr_pool_calls += 1
         call = functools.partial(_reporting_errors, function, args, kwargs)
         result, error = await self.counted(
             asyncio.get_running_loop().run_in_executor(self._pool, call)
@@ -119,10 +128,18 @@ class HeavyCalls:
                 await asyncio.sleep(time.perf_counter() - began)
 
     def close(self) -> None:
-        """Stop the worker process (calls still queued are cancelled)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop the worker processes: calls still queued are cancelled, running ones cut."""
+        pools = [*self._retired, *([self._pool] if self._pool is not None else [])]
+        for pool in pools:
+            for worker in list((pool._processes or {}).values()):
+                worker.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._retired = None, []
+
+
+def _busy(pool: ProcessPoolExecutor) -> bool:
+    """Whether a retired pool still has a worker process alive (its calls not all done)."""
+    return any(worker.is_alive() for worker in (pool._processes or {}).values())
 
 
 ErrorState = tuple[type[KernelError], tuple[Any, ...], dict[str, Any]]

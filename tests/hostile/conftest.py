@@ -51,14 +51,19 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:
-        """SIGTERM, then the exit code (SIGKILL after 30 s)."""
+        """SIGTERM, then the exit code. A server still running 30 s later gets SIGABRT, so
+        faulthandler writes every thread's stack to its log (where it hung), then SIGKILL."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                self.process.send_signal(signal.SIGABRT)
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(10)
         self._log.close()
         return self.process.returncode
 

@@ -99,6 +99,9 @@ def test_the_last_process_slots_are_kept_for_clients_that_hold_none(
             assert spawn_until_refused(stub, token, 2)[0] == 1
 
 
+RACED_REFUSAL = "(refused while the client was writing: the server's status was lost)"
+
+
 async def open_streams(
     opens: list[grpc.aio.Call], first_reply: object, count: int
 ) -> tuple[list[grpc.aio.Call], list[str]]:
@@ -110,9 +113,15 @@ async def open_streams(
             await asyncio.wait_for(first_reply(call), 10)  # type: ignore[operator]
             admitted.append(call)
         except grpc.aio.AioRpcError:
-            # The call's own status (a write to a refused call may fail otherwise first).
-            assert await call.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, await call.details()
-            refused.append(await call.details() or "")
+            # The call's own status. A write that raced the server's refusal fails in the
+            # client's core first and that becomes the call's status (INTERNAL "Internal
+            # error from Core"): counted as a refusal, its text kept as the marker below.
+            code, details = await call.code(), await call.details() or ""
+            if code is grpc.StatusCode.INTERNAL and "from Core" in details:
+                refused.append(RACED_REFUSAL)
+                continue
+            assert code is grpc.StatusCode.RESOURCE_EXHAUSTED, details
+            refused.append(details)
     return admitted, refused
 
 
@@ -192,6 +201,8 @@ def test_idle_run_streams_of_one_token_leave_room_for_every_other_client(
     admitted, refused, bystander = asyncio.run(attack())
     assert admitted == 8, (admitted, refused)
     assert len(refused) == 12
-    assert all("client_max_streams" in text and "--client-max-streams" in text for text in refused)
+    stated = [text for text in refused if text != RACED_REFUSAL]
+    assert stated, refused  # at least one refusal came with the server's own status
+    assert all("client_max_streams" in text and "--client-max-streams" in text for text in stated)
     assert len(bystander) == 5
     assert server.alive()

@@ -26,7 +26,7 @@ from vmsim import connect
 from vmsim.client import Inspector
 from vmsim_proto.v1 import kernel_pb2, process_pb2
 
-SOAK_SECONDS = 90.0  # the rounds after the warm-up start within this; each is bounded too
+SOAK_SECONDS = 60.0  # the rounds after the warm-up start within this; each is bounded too
 FUZZ_SECONDS_PER_ROUND = 5.0
 FUZZ_CALLS_PER_ROUND = 400
 CHURN_PROCESSES_PER_ROUND = 12

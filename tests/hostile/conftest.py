@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+
+from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = os.pathsep.join(str(ROOT / part) for part in ("server", "client", "common"))
@@ -66,6 +69,37 @@ class ServerProcess:
                     self.process.wait(10)
         self._log.close()
         return self.process.returncode
+
+
+class Bystander:
+    """A well-behaved client touching one resident page: each call's latency."""
+
+    def __init__(self, address: str) -> None:
+        self._channel = grpc.insecure_channel(address)
+        self._stub = process_pb2_grpc.ProcessServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        spawned = self._stub.Spawn(process_pb2.SpawnRequest(name="bystander"), timeout=10)
+        self._pid = spawned.pid
+        self._metadata = (("x-vmsim-token", spawned.token),)
+        mapping = process_pb2.MmapRequest(pid=spawned.pid, length=4096, prot=3, flags=0x22)
+        addr = self._stub.Mmap(mapping, metadata=self._metadata, timeout=10).addr
+        self._touch = process_pb2.TouchRequest(pid=spawned.pid, addr=addr, write=True)
+
+    def touches(self, seconds: float, pause: float = 0.005) -> list[float]:
+        """Touch for *seconds*, *pause* apart: each call's latency in seconds."""
+        latencies = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            self._stub.Touch(self._touch, metadata=self._metadata, timeout=30)
+            latencies.append(time.perf_counter() - began)
+            time.sleep(pause)
+        return latencies
+
+    def close(self) -> None:
+        """Exit the process and close the channel."""
+        exit_request = process_pb2.ExitRequest(pid=self._pid)
+        self._stub.Exit(exit_request, metadata=self._metadata, timeout=10)
+        self._channel.close()
 
 
 StartServerProcess = Callable[..., ServerProcess]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.hostile.conftest import ServerProcess, StartServerProcess, write_lab_file
+from tests.hostile.conftest import Bystander, ServerProcess, StartServerProcess, write_lab_file
 
 import vmsim
 from vmsim_kernel import LimitExceeded, Machine, MachineConfig, OutOfMemory
@@ -23,8 +23,6 @@ from vmsim_proto.v1 import (
     inspect_pb2_grpc,
     lab_pb2,
     lab_pb2_grpc,
-    process_pb2,
-    process_pb2_grpc,
 )
 from vmsim_server.heavy import MAX_PENDING, HeavyCalls
 
@@ -34,32 +32,6 @@ FLOOD_SECONDS = 3.0
 def server_rss_kb(server: ServerProcess) -> int:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
-
-
-class Bystander:
-    """A client touching one resident page: each call's latency."""
-
-    def __init__(self, address: str) -> None:
-        self._channel = grpc.insecure_channel(address)
-        self._stub = process_pb2_grpc.ProcessServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        spawned = self._stub.Spawn(process_pb2.SpawnRequest(name="bystander"), timeout=10)
-        self._metadata = (("x-vmsim-token", spawned.token),)
-        mapping = process_pb2.MmapRequest(pid=spawned.pid, length=4096, prot=3, flags=0x22)
-        addr = self._stub.Mmap(mapping, metadata=self._metadata, timeout=10).addr
-        self._touch = process_pb2.TouchRequest(pid=spawned.pid, addr=addr, write=True)
-
-    def touches(self, seconds: float) -> list[float]:
-        latencies = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            began = time.perf_counter()
-            self._stub.Touch(self._touch, metadata=self._metadata, timeout=30)
-            latencies.append(time.perf_counter() - began)
-            time.sleep(0.005)
-        return latencies
-
-    def close(self) -> None:
-        self._channel.close()
 
 
 def flood(

@@ -5,14 +5,10 @@ the peer from the finished call's context)."""
 from __future__ import annotations
 
 import subprocess
-import time
 
-import grpc
 import pytest
-from tests.hostile.conftest import StartServerProcess, client_command, client_env
+from tests.hostile.conftest import Bystander, StartServerProcess, client_command, client_env
 from tests.service.conftest import wait_until
-
-from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 # Kill and cancel at several points of the server's writing: just after the first reply, and
 # while it is blocked on a full flow-control window with replies queued.
@@ -20,24 +16,12 @@ DELAYS = ("0", "0.3", "0.6", "1.0")
 
 
 def bystander_touches(address: str, seconds: float) -> list[float]:
-    """A well-behaved client touching one resident page for *seconds*: each call's latency."""
-    channel = grpc.insecure_channel(address)
-    stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
-    spawned = stub.Spawn(process_pb2.SpawnRequest(name="bystander"), timeout=10)
-    metadata = (("x-vmsim-token", spawned.token),)
-    mapping = process_pb2.MmapRequest(pid=spawned.pid, length=4096, prot=3, flags=0x22)
-    addr = stub.Mmap(mapping, metadata=metadata, timeout=10).addr
-    latencies = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        began = time.perf_counter()
-        touch = process_pb2.TouchRequest(pid=spawned.pid, addr=addr, write=True)
-        stub.Touch(touch, metadata=metadata, timeout=10)
-        latencies.append(time.perf_counter() - began)
-        time.sleep(0.02)
-    stub.Exit(process_pb2.ExitRequest(pid=spawned.pid), metadata=metadata, timeout=10)
-    channel.close()
-    return latencies
+    """A well-behaved client touching one resident page for *seconds*, then exiting."""
+    bystander = Bystander(address)
+    try:
+        return bystander.touches(seconds, pause=0.02)
+    finally:
+        bystander.close()
 
 
 @pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])

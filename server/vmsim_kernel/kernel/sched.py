@@ -14,11 +14,10 @@ runs after at most WAKEUP_WAIT_QUANTA quanta of others, as a task woken from sle
 the running one (check_preempt_wakeup); and no task waits more than
 MAX_RUNQUEUE_WAIT_QUANTA quanta (the scheduling latency), the longest waiting first. Both
 apply where clients wait in real time (a server: MachineConfig.realtime_clients); a closed
-simulation such as the lock experiment keeps simulated-time order alone.
-A task goes back to the CPU it
-last ran on when that CPU is free by the time the task is ready (cache affinity), else to the
-CPU that frees up first; a CPU that switches to another thread charges the incoming one a
-context switch.
+simulation such as the lock experiment keeps simulated-time order alone. A task goes back
+to the CPU it last ran on when that CPU is free by the time the task is ready (cache
+affinity), else to the CPU that frees up first; a CPU that switches to another thread charges
+the incoming one a context switch.
 
 Time: each CPU has a clock, the time until which it is busy. A quantum starts at
 max(CPU clock, thread clock); the thread's clock then runs through the quantum's work,

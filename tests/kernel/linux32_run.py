@@ -1,0 +1,277 @@
+"""Run a linux32 capture's scenario on vmsim and return the same kind of figures as the capture.
+
+The machine is built the way the capture's QEMU guest was (RAM, swap size, vm.page-cluster,
+vm.swappiness, one CPU) and driven through the kernel's public `Machine` API, the embedded form
+of what the gRPC server does for a client: memtouch's passes are one touch_many each, as a client
+sends them in one TouchMany. The results are linux32's own types (MemtouchRun, Snapshot,
+ZoneStats ...), read back from vmsim's /proc-format reports with the capture's parsers, so a test
+or scripts/linux32/compare.py compares like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tests.kernel.linux32 import (
+    Capture,
+    MemtouchPhase,
+    MemtouchRun,
+    OcprobeResult,
+    OomKillReport,
+    OomScore,
+    Snapshot,
+    parse_buddyinfo,
+    parse_meminfo,
+    parse_zoneinfo,
+)
+
+from vmsim_kernel import (
+    PAGE_SIZE,
+    KiB,
+    Machine,
+    MachineConfig,
+    MapFlag,
+    MiB,
+    OutOfMemory,
+    OvercommitMode,
+    ProcessKilled,
+    Prot,
+)
+from vmsim_kernel.results import Event, EventKind
+
+__all__ = [
+    "MemtouchResult",
+    "OomRun",
+    "booted",
+    "machine_config",
+    "run_memtouch",
+    "run_ocprobe",
+    "run_oom",
+    "snapshot",
+]
+
+RW = int(Prot.READ | Prot.WRITE)
+ANON_PRIVATE = int(MapFlag.PRIVATE | MapFlag.ANONYMOUS)
+SWAP_HEADER_KB = PAGE_SIZE // KiB  # mkswap's header page: /proc/swaps' Size leaves it out
+
+
+def machine_config(capture: Capture, **overrides: Any) -> MachineConfig:
+    """The machine the capture ran on: its RAM, swap area, page-cluster, swappiness, 1 CPU."""
+    settings: dict[str, Any] = {
+        "ram_bytes": capture.ram_mib * MiB,
+        "swap_bytes": (capture.swap_kb + SWAP_HEADER_KB) * KiB if capture.swap_kb else 0,
+        "page_cluster": capture.page_cluster,
+        "swappiness": capture.sysctl.get("swappiness", 60),
+        "nr_cpus": 1,  # qemu -smp 1
+    }
+    settings.update(overrides)
+    return MachineConfig(**settings)
+
+
+@contextmanager
+def booted(capture: Capture, **overrides: Any) -> Iterator[Machine]:
+    """A fresh vmsim machine configured like *capture*'s guest, closed afterwards."""
+    machine = Machine(machine_config(capture, **overrides))
+    try:
+        yield machine
+    finally:
+        machine.close()
+
+
+def snapshot(machine: Machine, phase: str, vmstat_before: dict[str, int]) -> Snapshot:
+    """What snap prints, from vmsim's reports: vmstat (and its change), meminfo, zones, buddy."""
+    vmstat = machine.vmstat()
+    return Snapshot(
+        phase=phase,
+        vmstat=vmstat,
+        vmstat_delta={name: value - vmstat_before.get(name, 0) for name, value in vmstat.items()},
+        meminfo=parse_meminfo(machine.report("meminfo")),
+        zones=parse_zoneinfo(machine.report("zoneinfo")),
+        buddyinfo=parse_buddyinfo(machine.report("buddyinfo")),
+    )
+
+
+def _pages(base: int, nr_pages: int) -> npt.NDArray[np.uint32]:
+    return np.arange(base, base + nr_pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
+
+
+@dataclass(frozen=True)
+class MemtouchResult:
+    """A memtouch run on vmsim: its process, its phases and the snapshots taken."""
+
+    pid: int
+    run: MemtouchRun
+    snapshots: dict[str, Snapshot]
+
+
+class _Rusage:
+    """getrusage deltas of one simulated process, phase by phase (memtouch's report())."""
+
+    def __init__(self, machine: Machine, pid: int) -> None:
+        self.machine, self.pid = machine, pid
+        self.minflt = self.majflt = 0
+        self.phases: dict[str, MemtouchPhase] = {}
+
+    def report(self, name: str) -> None:
+        info = self.machine.process(self.pid)
+        self.phases[name] = MemtouchPhase(
+            name=name,
+            minflt=info.minor_faults,
+            majflt=info.major_faults,
+            d_minflt=info.minor_faults - self.minflt,
+            d_majflt=info.major_faults - self.majflt,
+            vm_rss_kb=info.vm_rss // KiB,
+            vm_size_kb=info.vm_size // KiB,
+            vm_pte_kb=info.vm_pte // KiB,
+        )
+        self.minflt, self.majflt = info.minor_faults, info.major_faults
+
+
+def run_memtouch(
+    machine: Machine,
+    mib: int,
+    *,
+    read_pass: bool = False,
+    snapshots: bool = True,
+    oom_score_adj: int = 0,
+    name: str = "memtouch",
+    hold: bool = False,
+) -> MemtouchResult:
+    """memtouch MiB [read]: mmap, (read every page,) write every page, rewrite every page;
+    with *snapshots*, snap while held and after munmap (vmstat deltas from the start).
+    With *hold*, the mapping stays (the OOM scenario's A, B and C)."""
+    vmstat_before = machine.vmstat()
+    nr_pages = mib * MiB // PAGE_SIZE
+    pid = machine.spawn(name, oom_score_adj=oom_score_adj)
+    rusage = _Rusage(machine, pid)
+    rusage.report("start")
+    base = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    rusage.report("mmap")
+    maps = tuple(machine.report("maps", pid).splitlines())
+    if read_pass:
+        machine.touch_many(pid, _pages(base, nr_pages), False)
+        rusage.report("read")
+    machine.touch_many(pid, _pages(base, nr_pages), True)
+    rusage.report("write")
+    machine.touch_many(pid, _pages(base, nr_pages), True)
+    rusage.report("rewrite")
+    vm_swap_kb = machine.process(pid).vm_swap // KiB
+    taken: dict[str, Snapshot] = {}
+    if snapshots:
+        taken["held"] = snapshot(machine, "held", vmstat_before)
+    if not hold:
+        machine.munmap(pid, base, nr_pages * PAGE_SIZE)
+        rusage.report("munmap")
+        if snapshots:
+            taken["after-munmap"] = snapshot(machine, "after-munmap", vmstat_before)
+    run = MemtouchRun(
+        title=f"{name} {mib}",
+        mib=mib,
+        nr_pages=nr_pages,
+        read_pass=read_pass,
+        phases=rusage.phases,
+        vm_swap_kb=vm_swap_kb,
+        maps=maps,
+        exit_status=None,
+    )
+    return MemtouchResult(pid, replace(run, exit_status=None if hold else 0), taken)
+
+
+@dataclass(frozen=True)
+class OomRun:
+    """The OOM scenarios' figures: scores before, who survived, the zones at each kill."""
+
+    oom_scores: tuple[OomScore, ...]
+    survivors: dict[str, bool]
+    kills: tuple[OomKillReport, ...]
+    last: MemtouchRun  # the process that pushed the machine into OOM
+    vmstat_delta: dict[str, int]
+
+
+def run_oom(machine: Machine, held_mib: dict[str, tuple[int, int]], last_mib: int) -> OomRun:
+    """Hold a memtouch per *held_mib* entry (who -> (MiB, oom_score_adj)), note their
+    oom_score, then let one more process write *last_mib*; record the zones at each OOM kill
+    (the kernel's show_mem) and who is alive at the end."""
+    vmstat_before = machine.vmstat()
+    pids: dict[str, int] = {}
+    for who, (mib, adj) in held_mib.items():
+        held = run_memtouch(machine, mib, snapshots=False, oom_score_adj=adj, name=who, hold=True)
+        pids[who] = held.pid
+    scores = tuple(
+        OomScore(
+            who=who,
+            oom_score=machine.process(pid).oom_score,
+            oom_score_adj=machine.process(pid).oom_score_adj,
+            vm_rss_kb=machine.process(pid).vm_rss // KiB,
+        )
+        for who, pid in pids.items()
+    )
+    kills: list[OomKillReport] = []
+
+    def at_kill(event: Event) -> None:
+        zones = parse_zoneinfo(machine.report("zoneinfo"))
+        info = machine.process(event.pid)
+        kills.append(
+            OomKillReport(
+                victim_pid=event.pid,
+                victim_comm=info.name,
+                anon_rss_kb=info.vm_rss // KiB,
+                pgtables_kb=info.vm_pte // KiB,
+                zone_free_kb={zone.name: zone.free * PAGE_SIZE // KiB for zone in zones},
+                zone_min_kb={zone.name: zone.min * PAGE_SIZE // KiB for zone in zones},
+                lowmem_reserve={zone.name: zone.protection for zone in zones},
+            )
+        )
+
+    machine.add_event_listener(at_kill, frozenset({EventKind.OOM_KILL}))
+    try:
+        last = run_memtouch(machine, last_mib, snapshots=False, name="last").run
+    except ProcessKilled:
+        last = MemtouchRun(f"last {last_mib}", last_mib, 0, False, {}, None, (), 137)
+    finally:
+        machine.remove_event_listener(at_kill)
+    alive = {info.pid for info in machine.processes()}
+    after = machine.vmstat()
+    return OomRun(
+        oom_scores=scores,
+        survivors={who: pid in alive for who, pid in pids.items()},
+        kills=tuple(kills),
+        last=last,
+        vmstat_delta={name: value - vmstat_before.get(name, 0) for name, value in after.items()},
+    )
+
+
+def largest_mmap_pages(machine: Machine, pid: int, limit_pages: int) -> int:
+    """ocprobe: the largest private writable anonymous mmap (in pages) that succeeds, by
+    bisection between 0 and *limit_pages*; every successful probe is unmapped again."""
+    low, high = 0, limit_pages + 1  # low succeeds (or is 0), high fails
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            addr = machine.mmap(pid, 0, middle * PAGE_SIZE, RW, ANON_PRIVATE)
+        except OutOfMemory:
+            high = middle
+        else:
+            machine.munmap(pid, addr, middle * PAGE_SIZE)
+            low = middle
+    return low
+
+
+def run_ocprobe(capture: Capture, mode: int) -> OcprobeResult:
+    """ocprobe in vm.overcommit_memory *mode* on a machine like *capture*'s."""
+    with booted(capture, overcommit_memory=OvercommitMode(mode)) as machine:
+        pid = machine.spawn("ocprobe")
+        largest = largest_mmap_pages(machine, pid, 0xC0000000 // PAGE_SIZE)
+        meminfo = machine.meminfo()
+        return OcprobeResult(
+            mode=mode,
+            largest_ok_kb=largest * PAGE_SIZE // KiB,
+            commit_limit_kb=meminfo["CommitLimit"],
+            mem_total_kb=meminfo["MemTotal"],
+            swap_total_kb=meminfo["SwapTotal"],
+        )

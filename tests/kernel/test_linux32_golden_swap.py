@@ -1,0 +1,49 @@
+"""vmsim against the real i686 Linux 6.1 kernel under swap pressure (issue 22's matching rows).
+
+c-256m-swap-4k: 400 MiB written then rewritten on 256 MiB RAM + 256 MiB swap, page-cluster 3.
+pswpin and pswpout depend on reclaim's timing: issue 21 allows 10%. c-1g-swap-4k: the same
+400 MiB on 1 GiB swaps nothing. page-cluster 0 (h-256m-swap-4k) is test_linux32_golden_swap0.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tests.kernel import linux32
+from tests.kernel.linux32_run import MemtouchResult, booted, run_memtouch
+
+pytestmark = pytest.mark.slow
+
+SWAP_TOLERANCE = 0.10  # issue 21: "within 10% for the swap ... counters (pswpin/pswpout ...)"
+
+
+@pytest.fixture(scope="module")
+def rewrite_256m() -> MemtouchResult:
+    capture = linux32.load("c-256m-swap-4k")
+    with booted(capture) as machine:
+        return run_memtouch(machine, capture.run().mib)
+
+
+def test_the_write_pass_faults_once_per_page_even_under_pressure(
+    rewrite_256m: MemtouchResult,
+) -> None:
+    linux = linux32.load("c-256m-swap-4k").run().phases["write"]
+    ours = rewrite_256m.run.phases["write"]
+    assert (ours.d_minflt, ours.d_majflt) == (linux.d_minflt, linux.d_majflt)
+
+
+@pytest.mark.parametrize("counter", ["pswpin", "pswpout"])
+def test_swap_traffic_of_the_rewrite_is_linuxs_within_10_percent(
+    rewrite_256m: MemtouchResult, counter: str
+) -> None:
+    linux = linux32.load("c-256m-swap-4k").snapshots["held"].vmstat_delta[counter]
+    ours = rewrite_256m.snapshots["held"].vmstat_delta[counter]
+    assert abs(ours - linux) <= SWAP_TOLERANCE * linux, (ours, linux)
+
+
+def test_400_mib_on_1_gib_swaps_nothing_as_on_linux() -> None:
+    capture = linux32.load("c-1g-swap-4k")
+    with booted(capture) as machine:
+        ours = run_memtouch(machine, capture.run().mib).snapshots["held"].vmstat_delta
+    linux = capture.snapshots["held"].vmstat_delta
+    for counter in ("pswpin", "pswpout", "pgscan_kswapd", "pgscan_direct"):
+        assert ours[counter] == linux[counter], counter

@@ -185,8 +185,12 @@ class Capture:
         return _zone(self.zones, name) if phase is None else self.snapshots[phase].zone(name)
 
     def vp_rows(self, kind: str, who: str = "") -> list[VpRow]:
-        """vmprobe's rows of one kind (and process), in phase order."""
+        """vmprobe's rows of one kind and process ("" for machine-wide rows), in phase order."""
         return [row for row in self.vp if row.kind == kind and row.who == who]
+
+    def vp_rows_of_kind(self, kind: str) -> list[VpRow]:
+        """vmprobe's rows of one kind for every process, in the order the log has them."""
+        return [row for row in self.vp if row.kind == kind]
 
 
 def _zone(zones: tuple[ZoneStats, ...], name: str) -> ZoneStats:

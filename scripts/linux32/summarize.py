@@ -8,7 +8,12 @@ import re
 import sys
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "kernel" / "data" / "linux32"
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.kernel.linux32 import sections  # noqa: E402  (the captures' one block reader)
+
+DEFAULT_OUT = ROOT / "tests" / "kernel" / "data" / "linux32"
 LAYOUT_SECTION = "vmlayout (module re-creating the old mem_init printout)"
 BOOT_LOG_LINES = (
     r"HIGHMEM available|LOWMEM available|low ram|Zone ranges|  DMA |  Normal |  HighMem |node   0:"
@@ -80,24 +85,6 @@ VM_KEYS = [
 ]
 # The phases init.sh snapshots with vm_delta: while the mapping is held, and after it is gone.
 SNAPSHOT_PHASES = ("held", "after-munmap", "after-oom")
-
-
-def sections(text: str) -> dict[str, str]:
-    """Every BEGIN/END pair, nested ones included; the first occurrence of each name wins."""
-    found: dict[str, str] = {}
-    open_sections: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        marker = re.match(r"=== (BEGIN|END) (.*) ===$", line)
-        if marker:
-            kind, name = marker.groups()
-            if kind == "BEGIN":
-                open_sections[name] = []
-            elif name in open_sections:
-                found.setdefault(name, "\n".join(open_sections.pop(name)) + "\n")
-            continue
-        for lines in open_sections.values():
-            lines.append(line)
-    return found
 
 
 def zoneinfo(text: str) -> list[dict[str, str]]:

@@ -32,6 +32,7 @@ __all__ = [
     "parse_vmstat_deltas",
     "parse_zoneinfo",
     "scenario_names",
+    "sections",
 ]
 
 DATA_DIR = Path(__file__).parent / "data" / "linux32"
@@ -275,7 +276,7 @@ def parse_buddyinfo(text: str) -> dict[str, tuple[int, ...]]:
 
 
 # ---- the whole log -----------------------------------------------------------------------------
-def _sections(text: str) -> dict[str, str]:
+def sections(text: str) -> dict[str, str]:
     """Every BEGIN/END block, nested ones included; the first block of each name wins."""
     found: dict[str, str] = {}
     open_blocks: dict[str, list[str]] = {}
@@ -346,12 +347,12 @@ def _memtouch_run(title: str, body: str) -> MemtouchRun:
     )
 
 
-def _memtouch_runs(text: str, sections: dict[str, str]) -> tuple[MemtouchRun, ...]:
+def _memtouch_runs(text: str, blocks: dict[str, str]) -> tuple[MemtouchRun, ...]:
     """memtouch runs: each `memtouch ...` block, plus runs printed outside any block (the OOM
     scenario's held processes A, B, C), split at their `MEMTOUCH start` lines."""
     runs = [
         _memtouch_run(name, body)
-        for name, body in sections.items()
+        for name, body in blocks.items()
         if name.startswith("memtouch ") and "MEMTOUCH start" in body
     ]
     loose: list[list[str]] = []
@@ -370,19 +371,19 @@ def _memtouch_runs(text: str, sections: dict[str, str]) -> tuple[MemtouchRun, ..
     return tuple(runs)
 
 
-def _snapshots(sections: dict[str, str]) -> dict[str, Snapshot]:
+def _snapshots(blocks: dict[str, str]) -> dict[str, Snapshot]:
     snapshots: dict[str, Snapshot] = {}
     for phase in ("held", "after-munmap", "after-oom"):
-        if f"vmstat-delta {phase}" not in sections and f"meminfo {phase}" not in sections:
+        if f"vmstat-delta {phase}" not in blocks and f"meminfo {phase}" not in blocks:
             continue
-        values, deltas = parse_vmstat_deltas(sections.get(f"vmstat-delta {phase}", ""))
+        values, deltas = parse_vmstat_deltas(blocks.get(f"vmstat-delta {phase}", ""))
         snapshots[phase] = Snapshot(
             phase=phase,
             vmstat=values,
             vmstat_delta=deltas,
-            meminfo=parse_meminfo(sections.get(f"meminfo {phase}", "")),
-            zones=parse_zoneinfo(sections.get(f"zoneinfo {phase}", "")),
-            buddyinfo=parse_buddyinfo(sections.get(f"buddyinfo {phase}", "")),
+            meminfo=parse_meminfo(blocks.get(f"meminfo {phase}", "")),
+            zones=parse_zoneinfo(blocks.get(f"zoneinfo {phase}", "")),
+            buddyinfo=parse_buddyinfo(blocks.get(f"buddyinfo {phase}", "")),
         )
     return snapshots
 
@@ -460,11 +461,11 @@ def _anchors(text: str) -> tuple[str, dict[str, int]]:
 def load(name: str) -> Capture:
     """The capture of scenario *name* (e.g. "c-256m-swap-4k"), parsed once per test session."""
     text = (DATA_DIR / f"{name}.log").read_text(errors="replace")
-    sections = _sections(text)
+    blocks = sections(text)
     ram = re.search(r"^### host command: .* -m (\d+) ", text, re.MULTILINE)
     if ram is None:
         raise ValueError(f"{name}: no qemu command line with -m")
-    swaps = tuple(line for line in sections.get("/proc/swaps", "").splitlines() if line.strip())
+    swaps = tuple(line for line in blocks.get("/proc/swaps", "").splitlines() if line.strip())
     swap_kb = sum(int(line.split()[2]) for line in swaps if line.startswith("/dev/"))
     thp, sysctl = _anchors(text)
     ocprobe = {}
@@ -486,14 +487,14 @@ def load(name: str) -> Capture:
             oom_score_adj=int(values["oom_score_adj"]),
             vm_rss_kb=int(re.search(r"VmRSS: (\d+) kB", line).group(1)),  # type: ignore[union-attr]
         )
-        for line in sections.get("oom_score before", "").splitlines()
+        for line in blocks.get("oom_score before", "").splitlines()
         if line.startswith("OOMSCORE ") and "VmRSS:" in line
         for values in [_key_values(line)]
     )
     survivors = {
         match.group(1): match.group(2) == "alive"
         for match in re.finditer(
-            r"^(\S+) pid=\d+ (alive|dead)$", sections.get("survivors", ""), re.MULTILINE
+            r"^(\S+) pid=\d+ (alive|dead)$", blocks.get("survivors", ""), re.MULTILINE
         )
     }
     return Capture(
@@ -502,16 +503,16 @@ def load(name: str) -> Capture:
         swap_kb=swap_kb,
         thp=thp,
         sysctl=sysctl,
-        sections=sections,
-        meminfo=parse_meminfo(sections.get("/proc/meminfo", "")),
-        zones=parse_zoneinfo(sections.get("/proc/zoneinfo", "")),
-        buddyinfo=parse_buddyinfo(sections.get("/proc/buddyinfo", "")),
+        sections=blocks,
+        meminfo=parse_meminfo(blocks.get("/proc/meminfo", "")),
+        zones=parse_zoneinfo(blocks.get("/proc/zoneinfo", "")),
+        buddyinfo=parse_buddyinfo(blocks.get("/proc/buddyinfo", "")),
         swaps=swaps,
-        memtouch=_memtouch_runs(text, sections),
-        snapshots=_snapshots(sections),
+        memtouch=_memtouch_runs(text, blocks),
+        snapshots=_snapshots(blocks),
         oom_scores=oom_scores,
         survivors=survivors,
-        oom_kills=_oom_kills(sections.get("dmesg oom", "")),
+        oom_kills=_oom_kills(blocks.get("dmesg oom", "")),
         ocprobe=ocprobe,
         vp=_vp_rows(text),
     )

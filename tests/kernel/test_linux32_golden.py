@@ -15,6 +15,7 @@ import re
 import pytest
 from tests.kernel import linux32
 from tests.kernel.linux32_run import OomRun, booted, run_memtouch, run_ocprobe, run_oom
+from tests.kernel.test_proc_formats import field_shape
 
 # MemTotal differs by 0.8% at 1 GiB and 2.8% at 256 MiB (issue 22's "e820 / memblock" row:
 # vmsim has no reserved ranges), which moves every limit derived from it.
@@ -157,12 +158,6 @@ def test_the_largest_mmap_in_each_overcommit_mode_is_linuxs(name: str) -> None:
 
 
 # ---- /proc formats ---------------------------------------------------------------------------------
-def field_shape(line: str) -> str:
-    """A line with each padded number (leading spaces and digits) replaced by '#'s of the same
-    width: equal for two lines printed with the same format whatever the values."""
-    return re.sub(r" *\d+", lambda match: "#" * len(match.group()), line)
-
-
 def hex_shape(line: str) -> str:
     """A maps line with each run of hex digits replaced by '#'s of the same width."""
     return re.sub(r"[0-9a-f]+", lambda match: "#" * len(match.group()), line)

@@ -34,6 +34,7 @@ from tests.kernel.linux32_run import (  # noqa: E402
     run_memtouch,
     run_ocprobe,
     run_oom,
+    run_shared_anon_write,
     snapshot,
 )
 
@@ -438,13 +439,8 @@ def shared_anon_rows(name: str) -> Iterator[Row]:
         _vp_meminfo(capture, "p0-parent-write-all"),
     )
     with booted(capture) as machine:
-        pid = machine.spawn("P")
-        start = machine.meminfo()
-        addr = machine.mmap(pid, 0, nr_pages * 4096, 3, 0x21)  # MAP_SHARED | MAP_ANONYMOUS
-        faults = machine.process(pid).minor_faults
-        machine.touch_many(pid, range(addr, addr + nr_pages * 4096, 4096), True)
-        minflt = machine.process(pid).minor_faults - faults
-        end = machine.meminfo()
+        shared = run_shared_anon_write(machine, nr_pages)
+    minflt, start, end = shared.minflt, shared.meminfo_before, shared.meminfo_after
     yield Row(name, "parent writes all: minflt", nr_pages, minflt, issue="21")
     for key in ("Shmem", "Cached", "Mapped"):
         yield Row(

@@ -47,16 +47,19 @@ from vmsim_kernel.results import Event, EventKind
 __all__ = [
     "MemtouchResult",
     "OomRun",
+    "SharedWrite",
     "booted",
     "machine_config",
     "run_memtouch",
     "run_ocprobe",
     "run_oom",
+    "run_shared_anon_write",
     "snapshot",
 ]
 
 RW = int(Prot.READ | Prot.WRITE)
 ANON_PRIVATE = int(MapFlag.PRIVATE | MapFlag.ANONYMOUS)
+ANON_SHARED = int(MapFlag.SHARED | MapFlag.ANONYMOUS)
 SWAP_HEADER_KB = PAGE_SIZE // KiB  # mkswap's header page: /proc/swaps' Size leaves it out
 
 
@@ -244,6 +247,24 @@ def run_oom(machine: Machine, held_mib: dict[str, tuple[int, int]], last_mib: in
         last=last,
         vmstat_delta={name: value - vmstat_before.get(name, 0) for name, value in after.items()},
     )
+
+
+@dataclass(frozen=True)
+class SharedWrite:
+    """vmprobe shanon's first phase: one process writes a MAP_SHARED|MAP_ANONYMOUS mapping."""
+
+    minflt: int
+    meminfo_before: dict[str, int]  # after the mmap, before the writes (kB)
+    meminfo_after: dict[str, int]
+
+
+def run_shared_anon_write(machine: Machine, nr_pages: int) -> SharedWrite:
+    """mmap *nr_pages* MAP_SHARED|MAP_ANONYMOUS read-write and write every page once."""
+    pid = machine.spawn("P")
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON_SHARED)
+    before, faults = machine.meminfo(), machine.process(pid).minor_faults
+    machine.touch_many(pid, _pages(addr, nr_pages), True)
+    return SharedWrite(machine.process(pid).minor_faults - faults, before, machine.meminfo())
 
 
 def largest_mmap_pages(machine: Machine, pid: int, limit_pages: int) -> int:

@@ -14,7 +14,14 @@ import re
 
 import pytest
 from tests.kernel import linux32
-from tests.kernel.linux32_run import OomRun, booted, run_memtouch, run_ocprobe, run_oom
+from tests.kernel.linux32_run import (
+    OomRun,
+    booted,
+    run_memtouch,
+    run_ocprobe,
+    run_oom,
+    run_shared_anon_write,
+)
 from tests.kernel.test_proc_formats import field_shape
 
 # MemTotal differs by 0.8% at 1 GiB and 2.8% at 256 MiB (issue 22's "e820 / memblock" row:
@@ -155,6 +162,23 @@ def test_the_largest_mmap_in_each_overcommit_mode_is_linuxs(name: str) -> None:
     assert heuristic.largest_ok_kb == heuristic.mem_total_kb + heuristic.swap_total_kb
     ours = run_ocprobe(capture, 0)
     assert ours.largest_ok_kb == ours.mem_total_kb + ours.swap_total_kb
+
+
+# ---- shared anonymous memory (issue 21's part that needs no fork) ------------------------------
+def test_writing_a_shared_anonymous_mapping_faults_and_counts_shmem_as_linux() -> None:
+    """shanon-1g-4k, the parent's first phase: one minor fault per page, and Shmem, Cached and
+    Mapped grow by the mapping's size (exact, as issue 21 asks for shared-anon faults)."""
+    capture = linux32.load("shanon-1g-4k")
+    (phase,) = [row for row in capture.vp_rows("proc", "P") if row.phase == "p0-parent-write-all"]
+    (before,) = [row for row in capture.vp_rows("meminfo") if row.phase == "p0a-mmap-shared"]
+    (after,) = [row for row in capture.vp_rows("meminfo") if row.phase == "p0-parent-write-all"]
+    nr_pages = phase.values["d_minflt"]
+    with booted(capture) as machine:
+        ours = run_shared_anon_write(machine, nr_pages)
+    assert ours.minflt == phase.values["d_minflt"]
+    for key in ("Shmem", "Cached", "Mapped"):
+        linux_growth = after.values[key] - before.values[key]
+        assert ours.meminfo_after[key] - ours.meminfo_before[key] == linux_growth, key
 
 
 # ---- /proc formats ---------------------------------------------------------------------------------

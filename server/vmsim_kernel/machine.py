@@ -56,10 +56,9 @@ from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
 from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
 from vmsim_kernel.mm.overcommit import commit_pages
-from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.page_alloc import alloc_page, free_page
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
-from vmsim_kernel.mm.vmscan import alloc_page
 
 from . import entry
 from .config import MachineConfig
@@ -231,7 +230,7 @@ class Machine:
             )
         pid = self._next_pid
         comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
-        pgd_pfn = alloc_page(self.kernel, Gfp.KERNEL, None)
+        pgd_pfn = alloc_page(self.kernel.pgdat, Gfp.KERNEL, None)
         directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
         directory[:] = 0
         # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
@@ -249,7 +248,7 @@ class Machine:
             grows_down=True,
         )
         if not commit_pages(self.kernel, task, stack.nr_pages, refuse=False):
-            free_page(self.kernel, pgd_pfn)
+            free_page(self.kernel.pgdat, pgd_pfn)
             raise OutOfMemory("cannot commit the stack of a new process")
         mm.insert(stack)
         self._next_pid += 1

@@ -19,11 +19,10 @@ from vmsim_kernel.mm.highmem import (
     pa,
     va,
 )
-from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.page_alloc import alloc_page, free_page
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.slab import SlabAllocator
 from vmsim_kernel.mm.vmalloc import VmallocSpace
-from vmsim_kernel.mm.vmscan import alloc_page
 
 MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 
@@ -96,12 +95,12 @@ def test_kernel_write_through_the_direct_map_lands_in_the_frame(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine()
-    pfn = alloc_page(machine.kernel, Gfp.KERNEL, None)
+    pfn = alloc_page(machine.kernel.pgdat, Gfp.KERNEL, None)
     vaddr = va(pfn * PAGE_SIZE, machine.kernel.nr_lowmem_frames)
     kernel_write(machine.kernel, vaddr + 100, b"direct map")
     assert bytes(machine.kernel.physmem.frame_view(pfn)[100:110]) == b"direct map"
     assert kernel_read(machine.kernel, vaddr + 100, 10) == b"direct map"
-    free_page(machine.kernel, pfn)
+    free_page(machine.kernel.pgdat, pfn)
 
 
 @pytest.mark.parametrize("vaddr", [0x0, 0x08048000, 0xF9000000, 0xFF800000])

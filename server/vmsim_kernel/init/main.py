@@ -43,7 +43,7 @@ from vmsim_kernel.kernel.sched import Scheduler
 from vmsim_kernel.kernel.time import CpuTimes, SimThread, SwapQueue
 from vmsim_kernel.mm.highmem import Highmem
 from vmsim_kernel.mm.overcommit import commit_limit
-from vmsim_kernel.mm.page_alloc import PageAllocator
+from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
@@ -51,7 +51,7 @@ from vmsim_kernel.mm.slab import SlabAllocator
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
-from vmsim_kernel.mm.vmscan import kswapd_run
+from vmsim_kernel.mm.vmscan import alloc_pages_slowpath, kswapd_run
 from vmsim_kernel.mm.vmstat import VmEvents
 from vmsim_kernel.results import Event, EventKind
 
@@ -141,6 +141,9 @@ class Kernel:
         # turn of its own after the call that ended, see Scheduler.step).
         self.sched.between_calls = lambda: kswapd_run(self)
         self.sched.background_due = lambda: self.kswapd_classzone is not None
+        self.vm_events = VmEvents()
+        self.pgdat = PglistData(self.allocator, self.zone_locks, self.vm_events, self.sched)
+        self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
         self.slab = SlabAllocator(self)
@@ -148,7 +151,6 @@ class Kernel:
         self.highmem = Highmem(self)
         self.gdt = linux_gdt()
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
-        self.vm_events = VmEvents()
         self.kernel_log = KernelLog()
         self.committed_pages = 0
         self.tasks: OrderedDict[int, Task] = OrderedDict()
@@ -252,10 +254,7 @@ class Kernel:
 
     def charge_locked(self, lock: SimLock, work_ns: int) -> None:
         """*work_ns* of the current thread's work under *lock* (the hot-path form of holding)."""
-        thread = self.current
-        lock.acquire(thread)
-        thread.run(work_ns)
-        lock.release(thread)
+        lock.charge(self.current, work_ns)
 
     def cpu_times(self) -> CpuTimes:
         """Machine-wide user/system/iowait/lock-wait time: every process plus kswapd."""

@@ -67,8 +67,8 @@ from vmsim_kernel.errors import (
 )
 from vmsim_kernel.results import Translation
 
+from .page_alloc import alloc_page
 from .physmem import MAX_PHYS_FRAMES, PageFlag
-from .vmscan import alloc_page
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -222,7 +222,7 @@ def kernel_pte_word(
     if not pde & _P:
         if not allocate:
             return None
-        table_pfn = alloc_page(kernel, gfp, None)
+        table_pfn = alloc_page(kernel.pgdat, gfp, None)
         kernel.ram32[pte_words_of_table(table_pfn)] = 0
         kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
         pde = make_entry(table_pfn, _KERNEL_PDE_BITS)

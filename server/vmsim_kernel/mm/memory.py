@@ -49,9 +49,8 @@ from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 
-from . import vmscan
 from .overcommit import commit_pages
-from .page_alloc import WatermarkLevel, Zone, count_allocation, free_page
+from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
 from .physmem import PageFlag
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
@@ -106,7 +105,7 @@ def pte_alloc(kernel: Kernel, task: Task, address: int) -> int:
     word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
     if word is not None:
         return word
-    table_pfn = vmscan.alloc_page(kernel, Gfp.KERNEL, task)
+    table_pfn = alloc_page(kernel.pgdat, Gfp.KERNEL, task)
     kernel.ram32[pte_words_of_table(table_pfn)] = 0
     kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
     # Reclaim inside allocate_page never frees page tables, so the PDE is still empty.
@@ -188,9 +187,9 @@ def do_anonymous_page(
 ) -> FaultResult:
     """A zeroed frame of the task's own, mapped (minor fault): the first write of an anonymous
     page, whether its PTE is empty or maps the zero page (the copy of zeroes is a clear)."""
-    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
+    pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
     if not task.alive:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         raise task_exit.dead(task)
     kernel.physmem.zero_user_frame(pfn)
     kernel.current.run(kernel.costs.zero_page_ns)
@@ -299,7 +298,7 @@ def _charge_first_touches(
     lock.record_holds(thread, acquired, in_mmap_ns, read=True)
     first = 0
     for _zone, zone_pfns in batches:
-        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
+        count_allocation(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
         zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
         zone_lock.record_holds(
             thread, acquired[first : first + len(zone_pfns)], costs.page_alloc_ns
@@ -415,9 +414,9 @@ def swap_in_page(
     if cached is not None:
         _map_swap_cache_page(kernel, task, vma, address, word, write, cached)
         return cached, False
-    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
+    pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
     if not task.alive:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         raise task_exit.dead(task)
     if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
@@ -425,7 +424,7 @@ def swap_in_page(
     try:
         swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
     except SwapIoError as error:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         kernel.printk_ratelimited(LogLevel.ERR, error.message)
         raise task_exit.sigbus(kernel, task, address, error.message) from None
     physmem = kernel.physmem

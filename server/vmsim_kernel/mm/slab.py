@@ -23,9 +23,8 @@ from vmsim_kernel.arch.x86.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, 
 from vmsim_kernel.errors import InvalidArgument, KernelBug, OutOfMemory
 
 from .highmem import check_owner, pa, va
-from .page_alloc import charge_zone_lock, free_page
+from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, alloc_pages, charge_zone_lock, free_page
 from .physmem import PageFlag
-from .vmscan import PAGE_ALLOC_COSTLY_ORDER, alloc_pages
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -56,7 +55,7 @@ _KERNEL_OWNER_FLAGS_CLEAR: Final = np.uint32(
 def alloc_kernel_pages(kernel: Kernel, gfp: Gfp, order: int, *, may_reclaim: bool = True) -> int:
     """A block of 2**order pages for kernel use, following the allocation rules of *gfp*.
 
-    The page allocator's own path (vmscan.alloc_pages): the fast path at the low watermark,
+    The page allocator's own path (page_alloc.alloc_pages): the fast path at the low watermark,
     then kswapd, the min mark, direct reclaim and for cheap orders the OOM killer. Reclaim
     frees single pages, so a high-order block may still be missing afterwards
     (fragmentation): that is OutOfMemory.
@@ -70,18 +69,18 @@ def alloc_kernel_pages(kernel: Kernel, gfp: Gfp, order: int, *, may_reclaim: boo
     Raises:
         OutOfMemory: no block could be found.
     """
-    return alloc_pages(kernel, gfp, order, None, may_reclaim=may_reclaim)
+    return alloc_pages(kernel.pgdat, gfp, order, None, may_reclaim=may_reclaim)
 
 
 def free_kernel_pages(kernel: Kernel, pfn: int, order: int) -> None:
     """Give a kernel block back to the buddy allocator (its SLAB/KMALLOC/VMALLOC flags go)."""
     kernel.physmem.flags[pfn : pfn + (1 << order)] &= _KERNEL_OWNER_FLAGS_CLEAR
     if order == 0:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         return
     kernel.allocator.free_pages(pfn, order)
     kernel.vm_events.pgfree += 1 << order
-    charge_zone_lock(kernel, pfn, 1 << order)
+    charge_zone_lock(kernel.pgdat, pfn, 1 << order)
 
 
 # ---- caches and slabs ------------------------------------------------------------------------------

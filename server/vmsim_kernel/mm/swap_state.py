@@ -106,7 +106,7 @@ def drop_unmapped_swap_cache_page(kernel: Kernel, pfn: int, *, charge: bool = Tr
     offset = delete_from_swap_cache(kernel, pfn)
     kernel.physmem.clear_flags(pfn, PageFlag.READAHEAD | PageFlag.DIRTY)
     swap.free_slot(offset)
-    free_page(kernel, pfn, charge=charge)
+    free_page(kernel.pgdat, pfn, charge=charge)
 
 
 def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
@@ -164,8 +164,8 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     )
     pfns: list[int] = []
     for _zone, zone_pfns in batches:
-        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
-        charge_zone_lock(kernel, int(zone_pfns[0]), len(zone_pfns))
+        count_allocation(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
+        charge_zone_lock(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
         pfns.extend(zone_pfns.tolist())
     offsets = offsets[: len(pfns)]
     if not offsets:
@@ -178,7 +178,7 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     cached: list[int] = []
     for offset, pfn, error in zip(offsets, pfns, outcome, strict=True):
         if error is not None:
-            free_page(kernel, pfn)
+            free_page(kernel.pgdat, pfn)
             continue
         ready = submit(now)
         add_to_swap_cache(kernel, pfn, swp_entry(swap.swap_type, offset))

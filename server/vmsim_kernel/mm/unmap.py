@@ -95,7 +95,7 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
             cleared += 1
     if freed:
         charge_lru_lock(kernel, len(freed), kernel.costs.lru_update_ns)
-        charge_zone_lock(kernel, freed[0], len(freed))
+        charge_zone_lock(kernel.pgdat, freed[0], len(freed))
     return cleared
 
 
@@ -116,7 +116,7 @@ def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
         assert kernel.swap is not None
         kernel.swap.free_slot(offset)  # the cache's reference
     kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
-    free_page(kernel, pfn, charge=charge)
+    free_page(kernel.pgdat, pfn, charge=charge)
 
 
 def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
@@ -135,7 +135,7 @@ def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
             raise KernelBug(f"freeing page table {table_pfn} that still has entries")
         words[pde_word] = 0
         kernel.physmem.clear_flags(table_pfn, PageFlag.PAGETABLE)
-        free_page(kernel, table_pfn)
+        free_page(kernel.pgdat, table_pfn)
         mm.nr_ptes -= 1
 
 
@@ -148,4 +148,4 @@ def exit_mmap(kernel: Kernel, task: Task) -> None:
     free_pgtables(kernel, mm, 0, TASK_SIZE)
     uncommit_pages(kernel, mm.committed_pages)
     mm.committed_pages = 0
-    free_page(kernel, mm.pgd_pfn)
+    free_page(kernel.pgdat, mm.pgd_pfn)

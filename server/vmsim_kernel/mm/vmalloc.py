@@ -30,9 +30,9 @@ from vmsim_kernel.errors import InvalidArgument, KernelBug, KernelError, OutOfMe
 from vmsim_kernel.results import Translation
 
 from .highmem import KERNEL_PTE_BITS, check_owner, kernel_pte_word, kernel_walk
+from .page_alloc import alloc_page
 from .physmem import PageFlag
 from .slab import free_kernel_pages
-from .vmscan import alloc_page
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -131,7 +131,7 @@ class VmallocSpace:
         pages: list[int] = []
         try:
             for _ in range(nr_pages):
-                pfn = alloc_page(kernel, Gfp.HIGHUSER, None)
+                pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, None)
                 kernel.physmem.set_flags(pfn, PageFlag.VMALLOC)
                 pages.append(pfn)
             for index, pfn in enumerate(pages):

@@ -1,8 +1,8 @@
 """Page reclaim: kswapd balancing, direct reclaim and pageout to swap.
 
 Models mm/vmscan.c (shrink_page_list, pageout, wakeup_kswapd, kswapd/balance_pgdat,
-pgdat_balanced, try_to_free_pages), mm/page_alloc.c's __alloc_pages (fast path over the
-zonelist, __alloc_pages_slowpath: wake kswapd, retry at min, direct reclaim, OOM)
+pgdat_balanced, try_to_free_pages), mm/page_alloc.c's __alloc_pages_slowpath (wake kswapd,
+retry at min, direct reclaim, OOM: page_alloc's fast path calls it through the node's hook)
 and mm/swap_state.c (a clean page still in the swap cache is dropped without a write).
 Which page to evict is the replacement policy's choice (policies.py).
 """
@@ -14,13 +14,13 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, ZONELIST, Gfp, ZoneType
-from vmsim_kernel.errors import KernelBug, OutOfMemory, SwapIoError
+from vmsim_kernel.errors import KernelBug, SwapIoError
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind
 
 from . import oom_kill
-from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
+from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, WatermarkLevel, charge_zone_lock, free_page
 from .physmem import PageFlag
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
@@ -32,10 +32,8 @@ if TYPE_CHECKING:
     from vmsim_kernel.kernel.process import Task
 
 __all__ = [
-    "PAGE_ALLOC_COSTLY_ORDER",
     "PageoutResult",
-    "alloc_page",
-    "alloc_pages",
+    "alloc_pages_slowpath",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
@@ -47,7 +45,6 @@ __all__ = [
 SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
 MAX_RECLAIM_RETRIES: Final = 16
 MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
-PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _ANON_BIT: Final = int(PageFlag.ANON)
@@ -151,7 +148,7 @@ def shrink_page_list(
             zone_lock_starts.setdefault(zone_of(pfn).zone_type, []).append(now)
             now += hold_ns
         else:
-            charge_zone_lock(kernel, pfn, 1)
+            charge_zone_lock(kernel.pgdat, pfn, 1)
     if in_bulk:
         _record_reclaim_holds(kernel, swap_lock_starts, zone_lock_starts, now)
     results = [PageoutResult.KEEP] * len(pfns)
@@ -252,7 +249,7 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
         delete_from_swap_cache(kernel, pfn)
         page_flags = physmem.flags.item(pfn)
     physmem.flags[pfn] = page_flags & ~_DIRTY_BIT
-    free_page(kernel, pfn, charge=False)
+    free_page(kernel.pgdat, pfn, charge=False)
 
 
 def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> None:
@@ -424,45 +421,17 @@ _ALLOCSTALL_FIELD: Final = {
 }
 
 
-def alloc_pages(
-    kernel: Kernel,
-    gfp: Gfp,
-    order: int,
-    task: Task | None,
-    *,
-    may_reclaim: bool = True,
-) -> int:
-    """__alloc_pages: 2**order pages for *gfp*, following mm/page_alloc.c.
+def alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None) -> int | None:
+    """__alloc_pages_slowpath, after every zone failed its low mark: wake kswapd (it runs
+    after this call), retry at the min mark (GFP_ATOMIC a quarter lower and never more),
+    then reclaim directly in the calling task (allocstall_<zone>) while that makes
+    progress, then the OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER.
 
-    Fast path: the first zone of the zonelist that passes zone_watermark_ok at the low mark
-    plus its lowmem_reserve; a zone under it is skipped for the next one. Only when every
-    eligible zone fails (__alloc_pages_slowpath): wake kswapd (it runs after this call),
-    retry at the min mark (GFP_ATOMIC a quarter lower and never more), then reclaim
-    directly in the calling task (allocstall_<zone>) while that makes progress, then the
-    OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER. *may_reclaim* False tries the
-    free lists at low then min only (SLUB's first attempt at a costly order).
+    Boot registers it as the node's slow path (page_alloc.PglistData.slowpath).
 
     Raises:
         OomKilled/ProcessKilled: the OOM killer chose *task* itself.
-        OutOfMemory: nothing left to reclaim or kill, or a high-order block is missing.
     """
-    allocator = kernel.allocator
-    pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
-    if pfn is None and not may_reclaim:
-        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
-    elif pfn is None:
-        pfn = _alloc_pages_slowpath(kernel, gfp, order, task)
-    if pfn is None:
-        raise OutOfMemory(
-            f"no free block of order {order} ({PAGE_SIZE << order} bytes) for a {gfp.name} "
-            "allocation and nothing to reclaim or kill"
-        )
-    count_allocation(kernel, pfn, 1 << order)
-    charge_zone_lock(kernel, pfn, 1 << order)
-    return pfn
-
-
-def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None) -> int | None:
     allocator = kernel.allocator
     wakeup_kswapd(kernel, ZONELIST[gfp][0])
     pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
@@ -487,8 +456,3 @@ def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | Non
             raise task_exit.dead(task)
         pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     return pfn
-
-
-def alloc_page(kernel: Kernel, gfp: Gfp, task: Task | None) -> int:
-    """alloc_page: one page, reclaiming or OOM-killing if needed (alloc_pages of order 0)."""
-    return alloc_pages(kernel, gfp, 0, task)

@@ -685,17 +685,17 @@ class Machine:
         """A kernel-mode read through swapper_pg_dir (no U/S check; KernelOops if not present)."""
         if not 0 <= length <= MAX_IO_BYTES:
             raise InvalidArgument("length", f"{length}", f"0 .. {MAX_IO_BYTES} bytes")
-        return kernel_read(self.kernel, vaddr, length)
+        return kernel_read(self.kernel.init_mm, vaddr, length)
 
     def kernel_write(self, vaddr: int, data: bytes) -> None:
         """A kernel-mode write through swapper_pg_dir."""
         if len(data) > MAX_IO_BYTES:
             raise InvalidArgument("data", f"{len(data)} bytes", f"at most {MAX_IO_BYTES} bytes")
-        kernel_write(self.kernel, vaddr, bytes(data))
+        kernel_write(self.kernel.init_mm, vaddr, bytes(data))
 
     def kernel_translate(self, vaddr: int) -> Translation:
         """The walk of a kernel virtual address in the kernel page directory."""
-        return kernel_walk(self.kernel, vaddr)
+        return kernel_walk(self.kernel.init_mm, vaddr)
 
     def translate_logical(
         self, logical: str, pid: int | None = None, *, cpl: int | None = None
@@ -713,7 +713,7 @@ class Machine:
         walk = (
             self.translate(pid, segment.linear)
             if pid is not None
-            else kernel_walk(self.kernel, segment.linear)
+            else kernel_walk(self.kernel.init_mm, segment.linear)
         )
         return segment, walk
 

@@ -41,7 +41,7 @@ from vmsim_kernel.kernel.printk import KernelLog, LogLevel
 from vmsim_kernel.kernel.process import Task
 from vmsim_kernel.kernel.sched import Scheduler
 from vmsim_kernel.kernel.time import CpuTimes, SimThread, SwapQueue
-from vmsim_kernel.mm.highmem import Highmem
+from vmsim_kernel.mm.highmem import Highmem, InitMm
 from vmsim_kernel.mm.overcommit import commit_limit
 from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
@@ -146,9 +146,16 @@ class Kernel:
         self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
-        self.slab = SlabAllocator(self)
-        self.vmalloc_space = VmallocSpace(self)
-        self.highmem = Highmem(self)
+        self.init_mm = InitMm(
+            self.pgdat,
+            self.ram_words,
+            self.swapper_pg_dir,
+            self.nr_lowmem_frames,
+            sync_global_pgds=self.sync_kernel_pde,
+        )
+        self.slab = SlabAllocator(self.init_mm, self.config.nr_cpus)
+        self.vmalloc_space = VmallocSpace(self.init_mm)
+        self.highmem = Highmem(self.init_mm, self.config.nr_cpus)
         self.gdt = linux_gdt()
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
         self.kernel_log = KernelLog()

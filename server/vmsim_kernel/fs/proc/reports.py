@@ -102,7 +102,7 @@ def _nr_pagetable_pages(kernel: Kernel) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
     user = sum(task.mm.nr_ptes + 1 for task in kernel.tasks.values() if task.alive)
-    return user + nr_kernel_pagetable_pages(kernel)
+    return user + nr_kernel_pagetable_pages(kernel.init_mm)
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:

@@ -45,7 +45,7 @@ from vmsim_kernel.mm.highmem import Highmem, InitMm
 from vmsim_kernel.mm.overcommit import commit_limit
 from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
-from vmsim_kernel.mm.policies import make_policy
+from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
 from vmsim_kernel.mm.slab import SlabAllocator
 from vmsim_kernel.mm.swap import SwapDevice
@@ -77,9 +77,10 @@ KSWAPD_TID = 1  # background reclaim has a clock of its own
 class Kernel:
     """One booted kernel's state. Not thread-safe: callers serialise.
 
-    physmem (mem_map and RAM), allocator (zones and buddy lists), swap, rmap, policy (the
-    LRU lists), locks, sched (run queue and per-CPU clocks), kswapd, vm_events, the kernel
-    log, the event stream and the task list.
+    physmem (mem_map and RAM), pgdat (the node: zones, buddy lists, the allocator's slow
+    path), lruvec (the LRU lists and their lock), init_mm (the kernel's page tables), swap,
+    rmap, locks, sched (run queue and per-CPU clocks), kswapd, vm_events, the kernel log,
+    the event stream and the task list.
     """
 
     def __init__(self, config: MachineConfig) -> None:
@@ -118,14 +119,13 @@ class Kernel:
                 "opt needs the future and works only in trace replay",
                 "linux, fifo, lru, clock, random",
             )
-        self.policy = make_policy(self.config.policy, seed=self.config.seed)
-        self.policy_tracks_access = self.config.policy is ReplacementPolicy.LRU
+        policy = make_policy(self.config.policy, seed=self.config.seed)
         self.costs = self.config.costs
         self.locks = LockRegistry(
             self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
         )
         self.zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
-        self.lru_lock = self.locks.new_lock("lru")
+        lru_lock = self.locks.new_lock("lru")
         self.swap_lock = self.locks.new_lock("swap")
         self.swap_queue = SwapQueue(self.costs)
         self.kernel_thread = SimThread(KERNEL_TID, 0)
@@ -141,6 +141,12 @@ class Kernel:
         # turn of its own after the call that ended, see Scheduler.step).
         self.sched.between_calls = lambda: kswapd_run(self)
         self.sched.background_due = lambda: self.kswapd_classzone is not None
+        self.lruvec = Lruvec(
+            policy,
+            lru_lock,
+            self.sched,
+            tracks_access=self.config.policy is ReplacementPolicy.LRU,
+        )
         self.vm_events = VmEvents()
         self.pgdat = PglistData(self.allocator, self.zone_locks, self.vm_events, self.sched)
         self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)

@@ -52,6 +52,7 @@ from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translati
 from .overcommit import commit_pages
 from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
 from .physmem import PageFlag
+from .policies import lru_cache_add
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
     add_to_swap_cache,
@@ -60,7 +61,7 @@ from .swap_state import (
     readahead_offsets,
     swap_cluster_readahead,
 )
-from .unmap import charge_lru_lock, pte_runs
+from .unmap import pte_runs
 from .vma import MmStruct, Vma
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def do_anonymous_pages(
     assert lock is not None
     zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
     start_ns = thread.now_ns
-    if not all(held.free_after(start_ns) for held in (lock, kernel.lru_lock, *zone_locks)):
+    if not all(held.free_after(start_ns) for held in (lock, kernel.lruvec.lru_lock, *zone_locks)):
         return 0  # a hold by another thread may lie ahead: only the single path is exact
     batches = kernel.allocator.get_pages_bulk_from_freelist(
         Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
@@ -267,7 +268,7 @@ def do_anonymous_pages(
     page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
     kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
     pfn_list = pfns.tolist()
-    kernel.policy.insert_many(pfn_list)
+    kernel.lruvec.policy.insert_many(pfn_list)
     mm.count_resident(vma.shared, nr_pages)
     task.min_flt += nr_pages
     kernel.vm_events.pgfault += nr_pages
@@ -306,7 +307,7 @@ def _charge_first_touches(
         first += len(zone_pfns)
     lru_offset = costs.page_alloc_ns + costs.zero_page_ns
     lru_starts = list(range(acquired[0] + lru_offset, acquired[-1] + lru_offset + 1, period))
-    kernel.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
+    kernel.lruvec.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
     thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
     thread.run(nr_pages * costs.page_walk_ns, user=True)
 
@@ -501,8 +502,7 @@ def map_user_page(
     """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
     kernel.ram_words[word] = make_entry(pfn, bits)
     kernel.rmap.add(pfn, mm, page_va, word)
-    kernel.policy.insert(pfn)
-    charge_lru_lock(kernel, 1, kernel.costs.lru_update_ns)
+    lru_cache_add(kernel.lruvec, pfn)
     mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 
@@ -558,8 +558,8 @@ def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultRes
             words[word] = pte | _A | (_D if write else 0)
             if not pde & _A:
                 words[pde_at] = pde | _A
-            if kernel.policy_tracks_access:
-                kernel.policy.access(pte >> PAGE_SHIFT)
+            if kernel.lruvec.tracks_access:
+                kernel.lruvec.policy.access(pte >> PAGE_SHIFT)
             return FaultResult.HIT
     result = handle_mm_fault(kernel, task, address, write)
     # The faulting access is restarted: it walks the new PTE and fills the TLB.
@@ -679,8 +679,8 @@ def _touch_resident_prefix(
     used_tables = np.zeros(1024, dtype=bool)
     used_tables[pde_index[:nr_hits]] = True
     pgd[used_tables] |= np.uint32(_A)
-    if kernel.policy_tracks_access:
-        kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+    if kernel.lruvec.tracks_access:
+        kernel.lruvec.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
     return nr_hits
 
 

@@ -24,6 +24,7 @@ from vmsim_kernel.results import EventKind
 
 from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .physmem import PageFlag
+from .policies import lru_cache_add_many
 from .swap import swp_entry, swp_offset
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
     if swap.free_slot(offset) == 1:
         pfn = swap.cache.get(offset)
         if pfn is not None and not kernel.rmap.is_mapped(pfn):
-            kernel.policy.remove(pfn)
+            kernel.lruvec.policy.remove(pfn)
             drop_unmapped_swap_cache_page(kernel, pfn)
 
 
@@ -189,10 +190,9 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
         kernel.emit(
             EventKind.SWAP_IN, pid, None, pfn, f"slot {offset}, readahead" if detailed else ""
         )
-    kernel.policy.insert_many(cached)  # nothing else touched the LRU meanwhile
+    lru_cache_add_many(kernel.lruvec, cached)  # nothing else touched the LRU meanwhile
     read = len(cached)
     if read:
-        kernel.charge_locked(kernel.lru_lock, read * kernel.costs.lru_update_ns)
         events = kernel.vm_events
         events.pswpin += read
         events.pgpgin += read * (PAGE_SIZE // 1024)

@@ -22,10 +22,10 @@ from vmsim_kernel.results import EventKind
 from . import oom_kill
 from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, WatermarkLevel, charge_zone_lock, free_page
 from .physmem import PageFlag
+from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
-from .unmap import charge_lru_lock
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -33,10 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PageoutResult",
+    "ScanControl",
     "alloc_pages_slowpath",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
+    "shrink_lruvec",
     "shrink_page_list",
     "shrink_pages",
     "wakeup_kswapd",
@@ -270,25 +272,38 @@ def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> N
         kernel.printk_ratelimited(LogLevel.ERR, error.message)
 
 
+@dataclass(frozen=True)
+class ScanControl:
+    """scan_control: what one reclaim pass is asked to do."""
+
+    nr_to_reclaim: int  # stop once this many pages are freed
+    direct: bool  # in the allocating task (pgscan_direct), else kswapd's (pgscan_kswapd)
+
+
 def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
     """Evict up to *nr_to_reclaim* pages chosen by the policy; return how many were freed.
 
     Direct reclaim runs on the allocating thread's clock; background reclaim on kswapd's,
     which wakes no earlier than the thread that woke it.
     """
+    sc = ScanControl(nr_to_reclaim, direct)
     if direct:
-        return _shrink(kernel, nr_to_reclaim, direct=True)
+        return shrink_lruvec(kernel.lruvec, sc, kernel)
     kswapd, woken_by = kernel.kswapd, kernel.current
     kswapd.now_ns = max(kswapd.now_ns, woken_by.now_ns)
     kernel.current = kswapd
     try:
-        return _shrink(kernel, nr_to_reclaim, direct=False)
+        return shrink_lruvec(kernel.lruvec, sc, kernel)
     finally:
         kernel.current = woken_by
 
 
-def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
-    policy = kernel.policy
+def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
+    """Reclaim from *lruvec* as *sc* asks: victims chosen by its policy in SWAP_CLUSTER_MAX
+    batches, paged out by shrink_page_list (which still needs the kernel: the swap device
+    and the reverse map are not reachable from the lruvec yet); return the pages freed."""
+    nr_to_reclaim, direct = sc.nr_to_reclaim, sc.direct
+    policy = lruvec.policy
     events = kernel.vm_events
     looked_at, activated, deactivated, refilled = (
         policy.nr_scanned,
@@ -332,7 +347,7 @@ def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.
     scanned = max(scanned, policy.nr_scanned - looked_at)
-    charge_lru_lock(kernel, scanned, kernel.costs.reclaim_scan_ns)
+    charge_lru_lock(lruvec, scanned, kernel.costs.reclaim_scan_ns)
     events.pgactivate += policy.nr_activated - activated
     events.pgdeactivate += policy.nr_deactivated - deactivated
     events.pgrefill += policy.nr_refilled - refilled

@@ -80,7 +80,7 @@ def _kb(pages: int) -> int:
 
 def _lru_sizes(kernel: Kernel) -> tuple[list[int], list[int]]:
     """(active pfns, inactive pfns) of user pages; policies without two lists report all inactive."""
-    snapshot = kernel.policy.snapshot()
+    snapshot = kernel.lruvec.policy.snapshot()
     if "active" in snapshot:
         return snapshot["active"], snapshot.get("inactive", [])
     everything = [pfn for pfns in snapshot.values() for pfn in pfns]
@@ -624,11 +624,11 @@ def check_invariants(kernel: Kernel) -> None:
         )
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
-    if len(kernel.policy) != mapped + len(cached) or not all(
-        pfn in kernel.policy for pfn in cached
+    if len(kernel.lruvec.policy) != mapped + len(cached) or not all(
+        pfn in kernel.lruvec.policy for pfn in cached
     ):
         raise KernelBug(
-            f"policy tracks {len(kernel.policy)} pages but {mapped} are mapped "
+            f"policy tracks {len(kernel.lruvec.policy)} pages but {mapped} are mapped "
             f"and {len(cached)} read ahead"
         )
     for pfn, mappings in kernel.rmap.items():

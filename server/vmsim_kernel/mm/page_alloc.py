@@ -52,6 +52,7 @@ __all__ = [
     "charge_zone_lock",
     "count_allocation",
     "free_page",
+    "zone_watermark_ok",
 ]
 
 ZONE_NAMES: Final[dict[ZoneType, str]] = {
@@ -183,22 +184,18 @@ class Zone:
         classzone: ZoneType | None = None,
         harder: bool = False,
     ) -> bool:
-        """__zone_watermark_ok: may a 2**order block be taken at *level*?
+        """zone_watermark_ok at *level*: may a 2**order block be taken?
 
-        The free pages left after the allocation must stay above the mark plus the zone's
-        lowmem_reserve for *classzone* (the highest zone of the allocation's zonelist; None
-        means the zone's own, which reserves nothing), and for order > 0 a free block of at
-        least that order must exist. *harder* (GFP_ATOMIC, ALLOC_HARDER) lowers the mark by
-        a quarter. Level NONE only asks whether a block exists.
+        The mark is the level's plus the zone's lowmem_reserve for *classzone* (the highest
+        zone of the allocation's zonelist; None means the zone's own, which reserves
+        nothing); *harder* (GFP_ATOMIC, ALLOC_HARDER) lowers it by a quarter. Level NONE
+        only asks whether a block exists.
         """
         if level is WatermarkLevel.NONE:
-            return self._has_free_block(order)
-        mark = self.effective_mark(level, classzone=classzone, harder=harder)
-        # The block's other pages are gone too, but only its first one counts as "the" page.
-        free_pages = self.nr_free_pages - ((1 << order) - 1)
-        if free_pages <= mark:
-            return False
-        return order == 0 or self._has_free_block(order)
+            return self.has_free_block(order)
+        return zone_watermark_ok(
+            self, order, self.effective_mark(level, classzone=classzone, harder=harder)
+        )
 
     def effective_mark(
         self, level: WatermarkLevel, *, classzone: ZoneType | None = None, harder: bool = False
@@ -222,8 +219,22 @@ class Zone:
         mark = self.effective_mark(level, classzone=classzone, harder=harder)
         return max(0, self.nr_free_pages - mark)
 
-    def _has_free_block(self, order: int) -> bool:
+    def has_free_block(self, order: int) -> bool:
+        """Whether a free block of at least *order* is on the zone's lists."""
         return any(self.free_area[current].free_list for current in range(order, MAX_ORDER))
+
+
+def zone_watermark_ok(zone: Zone, order: int, mark: int) -> bool:
+    """__zone_watermark_ok: may a 2**order block be taken from *zone* and leave its free
+    pages above *mark* (in pages, lowmem_reserve and any ALLOC_HARDER discount included)?
+
+    For order > 0 a free block of at least that order must exist too.
+    """
+    # The block's other pages are gone too, but only its first one counts as "the" page.
+    free_pages = zone.nr_free_pages - ((1 << order) - 1)
+    if free_pages <= mark:
+        return False
+    return order == 0 or zone.has_free_block(order)
 
 
 class PageAllocator:

@@ -184,12 +184,12 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
     assert events.pgscan_direct == 0 and events.allocstall_movable == 0
     # kswapd balances in bounded turns between calls: a few more calls and it is done.
     for _ in range(64):
-        if machine.kernel.kswapd_classzone is None:
+        if machine.kernel.pgdat.kswapd_classzone is None:
             break
         page += 1
         machine.touch(pid, addr + page * PAGE_SIZE, write=True)
-    assert pgdat_balanced(machine.kernel, ZoneType.HIGHMEM)
-    assert machine.kernel.kswapd_classzone is None
+    assert pgdat_balanced(machine.kernel.pgdat, ZoneType.HIGHMEM)
+    assert machine.kernel.pgdat.kswapd_classzone is None
     assert events.pgscan_direct == 0
     # Balanced: the next calls do not wake it again.
     runs = events.pageoutrun

@@ -24,7 +24,6 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SHIFT,
     PGDIR_SHIFT,
     PageTableBit,
-    ZoneType,
 )
 from vmsim_kernel.arch.x86.layout import BootLayout, plan_boot
 from vmsim_kernel.arch.x86.pgtable import (
@@ -130,7 +129,6 @@ class Kernel:
         self.swap_queue = SwapQueue(self.costs)
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
-        self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
         self.sched = Scheduler(
             self.config.nr_cpus,
             self.costs,
@@ -140,7 +138,7 @@ class Kernel:
         # kswapd, once woken, balances in the background between calls, on its own clock (a
         # turn of its own after the call that ended, see Scheduler.step).
         self.sched.between_calls = lambda: kswapd_run(self)
-        self.sched.background_due = lambda: self.kswapd_classzone is not None
+        self.sched.background_due = lambda: self.pgdat.kswapd_classzone is not None
         self.lruvec = Lruvec(
             policy,
             lru_lock,

@@ -20,7 +20,13 @@ from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind
 
 from . import oom_kill
-from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, WatermarkLevel, charge_zone_lock, free_page
+from .page_alloc import (
+    PAGE_ALLOC_COSTLY_ORDER,
+    PglistData,
+    WatermarkLevel,
+    charge_zone_lock,
+    free_page,
+)
 from .physmem import PageFlag
 from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
@@ -363,7 +369,7 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
 
 
 # ---- kswapd ----------------------------------------------------------------------------------
-def pgdat_balanced(kernel: Kernel, classzone: ZoneType) -> bool:
+def pgdat_balanced(pgdat: PglistData, classzone: ZoneType) -> bool:
     """pgdat_balanced: whether some zone up to *classzone* is above its high watermark.
 
     The mark includes the zone's lowmem_reserve for *classzone*, as kswapd checks it; one
@@ -371,23 +377,23 @@ def pgdat_balanced(kernel: Kernel, classzone: ZoneType) -> bool:
     """
     return any(
         zone.watermark_ok(0, WatermarkLevel.HIGH, classzone=classzone)
-        for zone in kernel.allocator.zones[: classzone + 1]
+        for zone in pgdat.allocator.zones[: classzone + 1]
         if not zone.is_empty
     )
 
 
-def wakeup_kswapd(kernel: Kernel, classzone: ZoneType) -> None:
+def wakeup_kswapd(pgdat: PglistData, classzone: ZoneType) -> None:
     """wakeup_kswapd: note that kswapd must balance the node for *classzone*.
 
     kswapd runs between calls (`kswapd_run`), on its own clock, never inside the call that
     woke it. A node that is already balanced for the classzone does not wake it.
     """
-    if pgdat_balanced(kernel, classzone):
+    if pgdat_balanced(pgdat, classzone):
         return
-    pending = kernel.kswapd_classzone
+    pending = pgdat.kswapd_classzone
     if pending is None:
-        kernel.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
-    kernel.kswapd_classzone = classzone if pending is None else max(pending, classzone)
+        pgdat.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
+    pgdat.kswapd_classzone = classzone if pending is None else max(pending, classzone)
 
 
 # kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
@@ -399,12 +405,12 @@ KSWAPD_BATCHES_PER_TURN: Final = 1
 def kswapd_run(kernel: Kernel) -> int:
     """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
     it freed. It stays woken until the node is balanced or reclaim makes no progress."""
-    classzone = kernel.kswapd_classzone
+    classzone = kernel.pgdat.kswapd_classzone
     if classzone is None:
         return 0
     freed, finished = kswapd_balance(kernel, classzone, KSWAPD_BATCHES_PER_TURN)
     if finished:
-        kernel.kswapd_classzone = None
+        kernel.pgdat.kswapd_classzone = None
     return freed
 
 
@@ -416,7 +422,7 @@ def kswapd_balance(
     *max_batches* batches; returns (pages freed, whether kswapd is done)."""
     freed = 0
     batches = 0
-    while not pgdat_balanced(kernel, classzone):
+    while not pgdat_balanced(kernel.pgdat, classzone):
         if max_batches is not None and batches >= max_batches:
             return freed, False
         progress = shrink_pages(kernel, SWAP_CLUSTER_MAX, direct=False)
@@ -448,7 +454,7 @@ def alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None
         OomKilled/ProcessKilled: the OOM killer chose *task* itself.
     """
     allocator = kernel.allocator
-    wakeup_kswapd(kernel, ZONELIST[gfp][0])
+    wakeup_kswapd(kernel.pgdat, ZONELIST[gfp][0])
     pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     if pfn is not None or gfp is Gfp.ATOMIC:
         return pfn

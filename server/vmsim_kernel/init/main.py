@@ -97,21 +97,6 @@ class Kernel:
         self.nr_boot_reserved = sum(region.nr_pages for region in self.boot.reserved)
         self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
         self._build_direct_map(self.boot.direct_map_tables)
-        self.swap: SwapDevice | None = (
-            SwapDevice(
-                self.config.swap_bytes,
-                self.config.swap_path,
-                seed=self.config.seed,
-                overwrite=self.config.swap_file_overwrite,
-            )
-            if self.config.swap_bytes
-            else None
-        )
-        # A kernel dropped without close() (or still open at interpreter exit) still does
-        # swapoff, so a temporary swap file never outlives it.
-        self._swapoff_at_exit = (
-            weakref.finalize(self, self.swap.close) if self.swap is not None else None
-        )
         if self.config.policy is ReplacementPolicy.OPT:
             raise InvalidArgument(
                 "policy",
@@ -125,8 +110,25 @@ class Kernel:
         )
         self.zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
         lru_lock = self.locks.new_lock("lru")
-        self.swap_lock = self.locks.new_lock("swap")
-        self.swap_queue = SwapQueue(self.costs)
+        # si->lock is registered (its lock_stat row) whether or not a device is swapped on.
+        swap_lock = self.locks.new_lock("swap")
+        self.swap: SwapDevice | None = (
+            SwapDevice(
+                self.config.swap_bytes,
+                self.config.swap_path,
+                seed=self.config.seed,
+                overwrite=self.config.swap_file_overwrite,
+                lock=swap_lock,
+                queue=SwapQueue(self.costs),
+            )
+            if self.config.swap_bytes
+            else None
+        )
+        # A kernel dropped without close() (or still open at interpreter exit) still does
+        # swapoff, so a temporary swap file never outlives it.
+        self._swapoff_at_exit = (
+            weakref.finalize(self, self.swap.close) if self.swap is not None else None
+        )
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
         self.sched = Scheduler(

@@ -421,7 +421,7 @@ def swap_in_page(
         raise task_exit.dead(task)
     if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
-    waited = wait_for_swap_read(kernel)
+    waited = wait_for_swap_read(swap, kernel.current)
     try:
         swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
     except SwapIoError as error:

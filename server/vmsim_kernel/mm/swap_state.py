@@ -174,7 +174,7 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     physmem = kernel.physmem
     outcome = swap.read_slots_into(offsets, [physmem.frame_view(pfn) for pfn in pfns])
     now = kernel.current.now_ns
-    submit, flags = kernel.swap_queue.submit, physmem.flags
+    submit, flags = swap.queue.submit, physmem.flags
     detailed = kernel.wants_event(EventKind.SWAP_IN)
     cached: list[int] = []
     for offset, pfn, error in zip(offsets, pfns, outcome, strict=True):

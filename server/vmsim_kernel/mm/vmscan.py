@@ -94,14 +94,14 @@ def shrink_page_list(
     order, the dirty ones written with one vectored request per run of slots.
 
     Everything but the write happens page by page as for a single victim, in the same order
-    with the same simulated costs: the slot (under swap_lock), the device request, and the
+    with the same simulated costs: the slot (under the device's si->lock), the device request, and the
     zone-lock work of freeing the frame, charged when the write is issued (it follows
     unless the write fails). A failed write keeps its page resident and dirty and frees its
     slot (WRITE_ERROR); after *max_errors* failures the pages not yet written are kept the
     same way, without a write (NOT_TRIED). Without swap space a page is KEEP, and so is
     the rest of the batch.
 
-    When no hold by anyone may lie ahead on swap_lock and the zone locks (the usual case),
+    When no hold by anyone may lie ahead on si->lock and the zone locks (the usual case),
     the holds are not taken one by one: their moments are computed and recorded in bulk
     (SimLock.record_holds), which is what taking them would have recorded.
     """
@@ -139,7 +139,7 @@ def shrink_page_list(
                     now += hold_ns
                     slot = swap.alloc_slot()
                 else:
-                    with kernel.holding(kernel.swap_lock) as holder:
+                    with kernel.holding(swap.lock) as holder:
                         holder.run(hold_ns)
                         slot = swap.alloc_slot()
                 if slot is None:
@@ -147,7 +147,7 @@ def shrink_page_list(
                     break
                 offset = slot
             # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
-            kernel.swap_queue.submit(now if in_bulk else thread.now_ns)
+            swap.queue.submit(now if in_bulk else thread.now_ns)
             victim.write_offset = offset
             victim.entry = swp_entry(swap.swap_type, offset)
             victim.result = PageoutResult.SUCCESS
@@ -174,11 +174,12 @@ def _record_reclaim_holds(
     zone_lock_starts: dict[ZoneType, list[int]],
     now: int,
 ) -> None:
-    """The swap_lock and zone-lock holds of a reclaim batch, recorded in bulk at the moments
+    """The si->lock and zone-lock holds of a reclaim batch, recorded in bulk at the moments
     taking them one by one would have (the current thread's clock then runs to *now*)."""
     thread = kernel.current
     hold_ns = kernel.costs.page_alloc_ns
-    kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
+    if kernel.swap is not None:
+        kernel.swap.lock.record_holds(thread, swap_lock_starts, hold_ns)
     for zone_type, starts in zone_lock_starts.items():
         kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
     thread.run(now - thread.now_ns)
@@ -213,9 +214,9 @@ def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | Non
 
 
 def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:
-    """Whether swap_lock and every zone lock are free from *at_ns* on, for everyone: then a
+    """Whether si->lock and every zone lock are free from *at_ns* on, for everyone: then a
     reclaim batch never waits, and its holds can be recorded in bulk."""
-    return kernel.swap_lock.free_after(at_ns) and all(
+    return (kernel.swap is None or kernel.swap.lock.free_after(at_ns)) and all(
         lock.free_after(at_ns) for lock in kernel.zone_locks
     )
 

@@ -108,7 +108,7 @@ class Kernel:
         self.locks = LockRegistry(
             self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
         )
-        self.zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
+        zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
         lru_lock = self.locks.new_lock("lru")
         # si->lock is registered (its lock_stat row) whether or not a device is swapped on.
         swap_lock = self.locks.new_lock("swap")
@@ -148,7 +148,7 @@ class Kernel:
             tracks_access=self.config.policy is ReplacementPolicy.LRU,
         )
         self.vm_events = VmEvents()
-        self.pgdat = PglistData(self.allocator, self.zone_locks, self.vm_events, self.sched)
+        self.pgdat = PglistData(self.allocator, zone_locks, self.vm_events, self.sched)
         self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")

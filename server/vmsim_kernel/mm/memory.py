@@ -246,7 +246,7 @@ def do_anonymous_pages(
     thread = kernel.current
     lock = task.mmap_lock
     assert lock is not None
-    zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
+    zone_locks = [kernel.pgdat.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
     start_ns = thread.now_ns
     if not all(held.free_after(start_ns) for held in (lock, kernel.lruvec.lru_lock, *zone_locks)):
         return 0  # a hold by another thread may lie ahead: only the single path is exact
@@ -300,7 +300,7 @@ def _charge_first_touches(
     first = 0
     for _zone, zone_pfns in batches:
         count_allocation(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
-        zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
+        zone_lock = kernel.pgdat.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
         zone_lock.record_holds(
             thread, acquired[first : first + len(zone_pfns)], costs.page_alloc_ns
         )

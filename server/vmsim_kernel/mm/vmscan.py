@@ -181,7 +181,7 @@ def _record_reclaim_holds(
     if kernel.swap is not None:
         kernel.swap.lock.record_holds(thread, swap_lock_starts, hold_ns)
     for zone_type, starts in zone_lock_starts.items():
-        kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
+        kernel.pgdat.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
     thread.run(now - thread.now_ns)
 
 
@@ -217,7 +217,7 @@ def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:
     """Whether si->lock and every zone lock are free from *at_ns* on, for everyone: then a
     reclaim batch never waits, and its holds can be recorded in bulk."""
     return (kernel.swap is None or kernel.swap.lock.free_after(at_ns)) and all(
-        lock.free_after(at_ns) for lock in kernel.zone_locks
+        lock.free_after(at_ns) for lock in kernel.pgdat.zone_locks
     )
 
 

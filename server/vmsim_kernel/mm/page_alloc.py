@@ -716,10 +716,10 @@ class PglistData:
     The zones and their buddy lists (`allocator`), one zone->lock per zone, the vm_event
     counters the allocator feeds, the cost table, and the scheduler whose current thread
     pays for the work; `kswapd_classzone` is the highest zone kswapd was woken to balance
-    (pgdat->kswapd_highest_zoneidx; None while it sleeps). `slowpath` is __alloc_pages_slowpath (kswapd, direct reclaim, the
-    OOM killer): mm/vmscan registers it at boot, since reclaim calls the allocator's
-    free path and so cannot be imported from here; without one, an allocation that misses
-    the fast path fails.
+    (pgdat->kswapd_highest_zoneidx; None while it sleeps). `slowpath` is
+    __alloc_pages_slowpath (kswapd, direct reclaim, the OOM killer): mm/vmscan registers it
+    at boot, since reclaim calls the allocator's free path and so cannot be imported from
+    here; without one, an allocation that fails at the low mark retries at min, then fails.
     """
 
     def __init__(

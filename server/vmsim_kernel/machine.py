@@ -524,7 +524,7 @@ class Machine:
 
     def swaps(self) -> list[dict[str, str | int]]:
         """/proc/swaps rows: filename, type, size_kb, used_kb, priority."""
-        return proc.swaps(self.kernel)
+        return proc.swaps(self.kernel.swap)
 
     def maps(self, pid: int) -> list[VmaInfo]:
         """/proc/<pid>/maps rows (smaps numbers filled in)."""
@@ -563,7 +563,7 @@ class Machine:
             "vmstat": proc.format_vmstat,
             "zoneinfo": proc.format_zoneinfo,
             "buddyinfo": lambda kernel: kernel.allocator.buddyinfo(),
-            "swaps": proc.format_swaps,
+            "swaps": lambda kernel: proc.format_swaps(kernel.swap),
             "lock_stat": lambda kernel: kernel.locks.report(),
             "slabinfo": lambda kernel: kernel.slab.slabinfo(),
             "vmallocinfo": lambda kernel: kernel.vmalloc_space.vmallocinfo(),

@@ -56,10 +56,9 @@ from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
 from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
 from vmsim_kernel.mm.overcommit import commit_pages
-from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.page_alloc import alloc_page, free_page
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import INITIAL_STACK_SIZE, MmStruct, Vma, VmaKind
-from vmsim_kernel.mm.vmscan import alloc_page
 
 from . import entry
 from .config import MachineConfig
@@ -231,7 +230,7 @@ class Machine:
             )
         pid = self._next_pid
         comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
-        pgd_pfn = alloc_page(self.kernel, Gfp.KERNEL, None)
+        pgd_pfn = alloc_page(self.kernel.pgdat, Gfp.KERNEL, None)
         directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
         directory[:] = 0
         # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
@@ -249,7 +248,7 @@ class Machine:
             grows_down=True,
         )
         if not commit_pages(self.kernel, task, stack.nr_pages, refuse=False):
-            free_page(self.kernel, pgd_pfn)
+            free_page(self.kernel.pgdat, pgd_pfn)
             raise OutOfMemory("cannot commit the stack of a new process")
         mm.insert(stack)
         self._next_pid += 1
@@ -525,7 +524,7 @@ class Machine:
 
     def swaps(self) -> list[dict[str, str | int]]:
         """/proc/swaps rows: filename, type, size_kb, used_kb, priority."""
-        return proc.swaps(self.kernel)
+        return proc.swaps(self.kernel.swap)
 
     def maps(self, pid: int) -> list[VmaInfo]:
         """/proc/<pid>/maps rows (smaps numbers filled in)."""
@@ -564,7 +563,7 @@ class Machine:
             "vmstat": proc.format_vmstat,
             "zoneinfo": proc.format_zoneinfo,
             "buddyinfo": lambda kernel: kernel.allocator.buddyinfo(),
-            "swaps": proc.format_swaps,
+            "swaps": lambda kernel: proc.format_swaps(kernel.swap),
             "lock_stat": lambda kernel: kernel.locks.report(),
             "slabinfo": lambda kernel: kernel.slab.slabinfo(),
             "vmallocinfo": lambda kernel: kernel.vmalloc_space.vmallocinfo(),
@@ -686,17 +685,17 @@ class Machine:
         """A kernel-mode read through swapper_pg_dir (no U/S check; KernelOops if not present)."""
         if not 0 <= length <= MAX_IO_BYTES:
             raise InvalidArgument("length", f"{length}", f"0 .. {MAX_IO_BYTES} bytes")
-        return kernel_read(self.kernel, vaddr, length)
+        return kernel_read(self.kernel.init_mm, vaddr, length)
 
     def kernel_write(self, vaddr: int, data: bytes) -> None:
         """A kernel-mode write through swapper_pg_dir."""
         if len(data) > MAX_IO_BYTES:
             raise InvalidArgument("data", f"{len(data)} bytes", f"at most {MAX_IO_BYTES} bytes")
-        kernel_write(self.kernel, vaddr, bytes(data))
+        kernel_write(self.kernel.init_mm, vaddr, bytes(data))
 
     def kernel_translate(self, vaddr: int) -> Translation:
         """The walk of a kernel virtual address in the kernel page directory."""
-        return kernel_walk(self.kernel, vaddr)
+        return kernel_walk(self.kernel.init_mm, vaddr)
 
     def translate_logical(
         self, logical: str, pid: int | None = None, *, cpl: int | None = None
@@ -714,7 +713,7 @@ class Machine:
         walk = (
             self.translate(pid, segment.linear)
             if pid is not None
-            else kernel_walk(self.kernel, segment.linear)
+            else kernel_walk(self.kernel.init_mm, segment.linear)
         )
         return segment, walk
 

@@ -204,7 +204,9 @@ def run_io_holder(kind: str, seed: int) -> LockRun:
         # The experiment starts once the device has written back what the setup swapped out
         # (else the first swap-in waits ~100 ms behind it and the I/O dwarfs everything).
         threads = [t for task in machine.tasks.values() for t in task.threads.values()]
-        started = max(machine.kernel.swap_queue.busy_until_ns, *(t.now_ns for t in threads))
+        swap = machine.swap
+        assert swap is not None  # the configuration above has swap
+        started = max(swap.queue.busy_until_ns, *(t.now_ns for t in threads))
         for thread in threads:
             thread.now_ns = started
         busy_before = sum(cpu.busy_ns for cpu in machine.sched.cpus)

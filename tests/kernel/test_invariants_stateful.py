@@ -189,7 +189,8 @@ class VirtualMemory(RuleBasedStateMachine):
         machine = self.machine
         zero_pfn = machine.kernel.zero_pfn
         assert (
-            machine.kernel.physmem.mapcount[zero_pfn] == 0 and zero_pfn not in machine.kernel.policy
+            machine.kernel.physmem.mapcount[zero_pfn] == 0
+            and zero_pfn not in machine.kernel.lruvec.policy
         )
         for pid in self.live:
             mm = machine.tasks[pid].mm

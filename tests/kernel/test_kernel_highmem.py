@@ -43,7 +43,7 @@ def first_high_pfn(machine: Machine) -> int:
 def test_kmap_of_a_low_page_returns_its_direct_map_address_and_uses_no_slot(
     gib_machine: Machine,
 ) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     assert highmem.kmap(0x1234) == PAGE_OFFSET + 0x1234 * PAGE_SIZE
     assert highmem.nr_free_slots == LAST_PKMAP
     assert highmem.kunmap(0x1234) is False
@@ -52,21 +52,21 @@ def test_kmap_of_a_low_page_returns_its_direct_map_address_and_uses_no_slot(
 
 
 def test_kmap_of_a_high_page_maps_it_in_a_pkmap_slot(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     pfn = first_high_pfn(gib_machine) + 5
     vaddr = highmem.kmap(pfn)
     assert vaddr is not None
     assert PKMAP_BASE <= vaddr < PKMAP_BASE + LAST_PKMAP * PAGE_SIZE
-    walk = kernel_walk(gib_machine.kernel, vaddr)
+    walk = kernel_walk(gib_machine.kernel.init_mm, vaddr)
     assert walk.present and walk.pfn == pfn and not walk.user
-    kernel_write(gib_machine.kernel, vaddr + 10, b"high page")
+    kernel_write(gib_machine.kernel.init_mm, vaddr + 10, b"high page")
     assert bytes(gib_machine.kernel.physmem.frame_view(pfn)[10:19]) == b"high page"
-    assert kernel_read(gib_machine.kernel, vaddr + 10, 9) == b"high page"
-    assert nr_kernel_pagetable_pages(gib_machine.kernel) == 1  # the pkmap page table
+    assert kernel_read(gib_machine.kernel.init_mm, vaddr + 10, 9) == b"high page"
+    assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == 1  # the pkmap page table
 
 
 def test_kmapping_a_page_twice_shares_its_slot(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     pfn = first_high_pfn(gib_machine)
     first = highmem.kmap(pfn, owner=1)
     assert highmem.kmap(pfn, owner=2) == first
@@ -78,20 +78,20 @@ def test_kmapping_a_page_twice_shares_its_slot(gib_machine: Machine) -> None:
 
 
 def test_kunmap_leaves_the_pte_until_the_lazy_flush(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     pfn = first_high_pfn(gib_machine)
     vaddr = highmem.kmap(pfn)
     assert vaddr is not None
     highmem.kunmap(pfn)
     assert highmem.nr_free_slots == LAST_PKMAP
     assert kernel_walk(
-        gib_machine.kernel, vaddr
+        gib_machine.kernel.init_mm, vaddr
     ).present  # count 1: stale until flush_all_zero_pkmaps
     assert highmem.nr_pkmap_flushes == 0
 
 
 def test_kmap_blocks_at_1024_slots_and_resumes_after_a_kunmap(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     addrs = [highmem.kmap(base + i, owner=1) for i in range(LAST_PKMAP)]
     assert None not in addrs and len(set(addrs)) == LAST_PKMAP
@@ -112,11 +112,11 @@ def test_kmap_blocks_at_1024_slots_and_resumes_after_a_kunmap(gib_machine: Machi
     assert vaddr is not None and vaddr == addrs[100]  # the only slot freed, after a lazy flush
     assert highmem.nr_pkmap_flushes == flushes + 1
     assert highmem.nr_waiters == 0
-    assert kernel_walk(gib_machine.kernel, vaddr).pfn == base + LAST_PKMAP
+    assert kernel_walk(gib_machine.kernel.init_mm, vaddr).pfn == base + LAST_PKMAP
 
 
 def test_a_wait_given_up_is_counted_as_a_timeout(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     for i in range(LAST_PKMAP):
         highmem.kmap(base + i, owner=1)
@@ -126,7 +126,7 @@ def test_a_wait_given_up_is_counted_as_a_timeout(gib_machine: Machine) -> None:
 
 
 def test_kunmap_refuses_pages_the_owner_did_not_kmap(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     pfn = first_high_pfn(gib_machine)
     highmem.kmap(pfn, owner=1)
     with pytest.raises(InvalidArgument, match="not kmapped by owner 2"):
@@ -141,11 +141,13 @@ def test_kunmap_refuses_pages_the_owner_did_not_kmap(gib_machine: Machine) -> No
 
 def test_kmap_refuses_a_frame_outside_ram(gib_machine: Machine) -> None:
     with pytest.raises(InvalidArgument, match="not a frame of RAM"):
-        Highmem(gib_machine.kernel).kmap(gib_machine.kernel.physmem.nr_frames)
+        Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus).kmap(
+            gib_machine.kernel.physmem.nr_frames
+        )
 
 
 def test_release_owner_drops_all_its_kmaps(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     highmem.kmap(base, owner=1)
     highmem.kmap(base, owner=1)
@@ -162,26 +164,26 @@ def test_release_owner_drops_all_its_kmaps(gib_machine: Machine) -> None:
 
 # ---- kmap_atomic --------------------------------------------------------------------------------------
 def test_kmap_atomic_uses_per_cpu_fixmap_slots_and_nests(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     first = highmem.kmap_atomic(base, cpu=0)
     second = highmem.kmap_atomic(base + 1, cpu=0)
     other_cpu = highmem.kmap_atomic(base + 2, cpu=1)
     assert (first, second) == (FIXADDR_TOP, FIXADDR_TOP - PAGE_SIZE)
     assert other_cpu == FIXADDR_TOP - KM_TYPE_NR * PAGE_SIZE
-    assert kernel_walk(gib_machine.kernel, second).pfn == base + 1
+    assert kernel_walk(gib_machine.kernel.init_mm, second).pfn == base + 1
     assert highmem.in_atomic(0) == 2
     highmem.kunmap_atomic(second + 123, cpu=0)  # any address inside the page
     highmem.kunmap_atomic(first, cpu=0)
-    assert not kernel_walk(gib_machine.kernel, first).present
-    assert not kernel_walk(gib_machine.kernel, second).present
+    assert not kernel_walk(gib_machine.kernel.init_mm, first).present
+    assert not kernel_walk(gib_machine.kernel.init_mm, second).present
     assert highmem.in_atomic(0) == 0 and highmem.in_atomic(1) == 1
 
 
 def test_kmap_atomic_of_a_low_page_is_its_direct_map_address_but_still_atomic(
     gib_machine: Machine,
 ) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     vaddr = highmem.kmap_atomic(42, cpu=0)
     assert vaddr == PAGE_OFFSET + 42 * PAGE_SIZE
     assert highmem.in_atomic(0) == 1
@@ -194,7 +196,7 @@ def test_kmap_atomic_of_a_low_page_is_its_direct_map_address_but_still_atomic(
 
 
 def test_kunmap_atomic_out_of_order_is_reported(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     first = highmem.kmap_atomic(base, cpu=0)
     highmem.kmap_atomic(base + 1, cpu=0)
@@ -204,7 +206,7 @@ def test_kunmap_atomic_out_of_order_is_reported(gib_machine: Machine) -> None:
 
 
 def test_unbalanced_kunmap_atomic_is_reported(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     vaddr = highmem.kmap_atomic(first_high_pfn(gib_machine), cpu=1)
     highmem.kunmap_atomic(vaddr, cpu=1)
     with pytest.raises(AtomicContextViolation, match="kunmap_atomic: unbalanced"):
@@ -214,7 +216,7 @@ def test_unbalanced_kunmap_atomic_is_reported(gib_machine: Machine) -> None:
 def test_kmap_while_holding_an_atomic_kmap_is_sleeping_in_atomic_context(
     gib_machine: Machine,
 ) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     highmem.kmap_atomic(base, cpu=1)
     with pytest.raises(AtomicContextViolation, match="BUG: sleeping function called"):
@@ -223,7 +225,7 @@ def test_kmap_while_holding_an_atomic_kmap_is_sleeping_in_atomic_context(
 
 
 def test_more_than_km_type_nr_nested_atomic_kmaps_is_an_error(gib_machine: Machine) -> None:
-    highmem = Highmem(gib_machine.kernel)
+    highmem = Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus)
     base = first_high_pfn(gib_machine)
     addrs = [highmem.kmap_atomic(base + i, cpu=0) for i in range(KM_TYPE_NR)]
     assert len(set(addrs)) == KM_TYPE_NR
@@ -236,17 +238,19 @@ def test_more_than_km_type_nr_nested_atomic_kmaps_is_an_error(gib_machine: Machi
 
 def test_kmap_atomic_refuses_a_cpu_that_does_not_exist(gib_machine: Machine) -> None:
     with pytest.raises(InvalidArgument, match="no cpu 2"):
-        Highmem(gib_machine.kernel).kmap_atomic(1, cpu=gib_machine.config.nr_cpus)
+        Highmem(gib_machine.kernel.init_mm, gib_machine.config.nr_cpus).kmap_atomic(
+            1, cpu=gib_machine.config.nr_cpus
+        )
 
 
 def test_64_cpus_of_atomic_slots_fit_the_last_page_table(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=1024 * MiB, swap_bytes=0, nr_cpus=64)
-    highmem = Highmem(machine.kernel)
+    highmem = Highmem(machine.kernel.init_mm, machine.config.nr_cpus)
     base = first_high_pfn(machine)
     addrs = [highmem.kmap_atomic(base + i, cpu=63) for i in range(KM_TYPE_NR)]
     assert addrs[0] == FIXADDR_TOP - 63 * KM_TYPE_NR * PAGE_SIZE
     assert addrs[-1] == 0xFFC00000  # the first page above the pkmap area
-    assert kernel_walk(machine.kernel, addrs[-1]).pfn == base + KM_TYPE_NR - 1
+    assert kernel_walk(machine.kernel.init_mm, addrs[-1]).pfn == base + KM_TYPE_NR - 1
 
 
 def test_kmap_while_the_caller_holds_a_kmap_atomic_is_a_bug_even_without_a_cpu(

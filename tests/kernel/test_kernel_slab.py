@@ -28,7 +28,7 @@ def free_pages(machine: Machine) -> dict[ZoneType, int]:
 
 
 def test_first_kmalloc_takes_one_normal_page_and_kfree_gives_it_back(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     before = free_pages(machine64)
     addr = slab.kmalloc(100)
     after = free_pages(machine64)
@@ -64,7 +64,7 @@ def test_first_kmalloc_takes_one_normal_page_and_kfree_gives_it_back(machine64: 
 def test_kmalloc_uses_the_smallest_linux_size_class_that_fits(
     machine64: Machine, size: int, cache: str
 ) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addr = slab.kmalloc(size)
     [allocation] = slab.allocations()
     assert allocation.addr == addr and allocation.cache == cache and allocation.size == size
@@ -77,7 +77,7 @@ def test_slab_orders_follow_slub_for_two_cpus() -> None:
 
 
 def test_objects_share_a_slab_until_it_is_full(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addrs = [slab.kmalloc(128) for _ in range(33)]
     assert [b - a for a, b in itertools.pairwise(addrs[:32])] == [128] * 31  # one slab
     assert addrs[0] % PAGE_SIZE == 0
@@ -87,7 +87,7 @@ def test_objects_share_a_slab_until_it_is_full(machine64: Machine) -> None:
 
 
 def test_a_freed_object_is_the_next_one_handed_out(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     first, second, _third = (slab.kmalloc(64) for _ in range(3))
     slab.kfree(second)
     assert slab.kmalloc(64) == second
@@ -95,7 +95,7 @@ def test_a_freed_object_is_the_next_one_handed_out(machine64: Machine) -> None:
 
 
 def test_large_kmalloc_is_a_buddy_block_flagged_kmalloc(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     before = free_pages(machine64)
     addr = slab.kmalloc(20000)  # 5 pages -> order 3
     assert before[ZoneType.NORMAL] - free_pages(machine64)[ZoneType.NORMAL] == 8
@@ -113,7 +113,7 @@ def test_large_kmalloc_is_a_buddy_block_flagged_kmalloc(machine64: Machine) -> N
 
 
 def test_gfp_dma_objects_come_from_the_dma_zone_and_dma_caches(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addr = slab.kmalloc(64, Gfp.DMA)
     assert pa(addr, machine64.kernel.nr_lowmem_frames) < 16 * MiB
     assert slab.allocations()[0].cache == "dma-kmalloc-64"
@@ -127,26 +127,26 @@ def test_gfp_dma_objects_come_from_the_dma_zone_and_dma_caches(machine64: Machin
 )
 def test_kmalloc_refuses_impossible_requests(machine64: Machine, size: int, gfp: Gfp) -> None:
     with pytest.raises(InvalidArgument):
-        SlabAllocator(machine64.kernel).kmalloc(size, gfp)
+        SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus).kmalloc(size, gfp)
 
 
 def test_kzalloc_clears_what_a_previous_object_left(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     keep = slab.kmalloc(32)  # keeps the slab alive across the free
     addr = slab.kmalloc(32)
-    kernel_write(machine64.kernel, addr, b"\xff" * 32)
+    kernel_write(machine64.kernel.init_mm, addr, b"\xff" * 32)
     slab.kfree(addr)
     assert slab.kmalloc(32) == addr
-    assert kernel_read(machine64.kernel, addr, 32) == b"\xff" * 32  # kmalloc does not clear
+    assert kernel_read(machine64.kernel.init_mm, addr, 32) == b"\xff" * 32  # kmalloc does not clear
     slab.kfree(addr)
     assert slab.kmalloc(32, zero=True) == addr
-    assert kernel_read(machine64.kernel, addr, 32) == bytes(32)
+    assert kernel_read(machine64.kernel.init_mm, addr, 32) == bytes(32)
     slab.kfree(keep)
 
 
 # ---- kfree checks ----------------------------------------------------------------------------------
 def test_double_kfree_is_refused(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     keep = slab.kmalloc(64)
     addr = slab.kmalloc(64)
     slab.kfree(addr)
@@ -158,7 +158,7 @@ def test_double_kfree_is_refused(machine64: Machine) -> None:
 
 
 def test_kfree_of_an_interior_pointer_is_refused(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addr = slab.kmalloc(64)
     with pytest.raises(InvalidArgument, match="interior pointer"):
         slab.kfree(addr + 8)
@@ -169,7 +169,7 @@ def test_kfree_of_an_interior_pointer_is_refused(machine64: Machine) -> None:
 
 
 def test_kfree_of_an_address_kmalloc_never_returned_is_refused(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     with pytest.raises(InvalidArgument, match="not a direct-map address"):
         slab.kfree(0x08048000)
     with pytest.raises(InvalidArgument, match="not a kmalloc object"):
@@ -177,7 +177,7 @@ def test_kfree_of_an_address_kmalloc_never_returned_is_refused(machine64: Machin
 
 
 def test_kfree_of_null_does_nothing(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     kept = slab.kmalloc(64)
     before = free_pages(machine64)
     slab.kfree(0)  # kfree(NULL) is a no-op, as in mm/slab_common.c
@@ -187,7 +187,7 @@ def test_kfree_of_null_does_nothing(machine64: Machine) -> None:
 
 
 def test_an_owner_cannot_kfree_another_owners_object(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addr = slab.kmalloc(64, owner=1)
     with pytest.raises(PermissionDenied):
         slab.kfree(addr, owner=2)
@@ -195,7 +195,7 @@ def test_an_owner_cannot_kfree_another_owners_object(machine64: Machine) -> None
 
 
 def test_release_owner_frees_everything_that_owner_holds(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     before = free_pages(machine64)
     for size in (8, 8, 100, 700, 5000, 70000):
         slab.kmalloc(size, owner=7)
@@ -213,7 +213,7 @@ def test_release_owner_frees_everything_that_owner_holds(machine64: Machine) -> 
 # ---- GFP rules ---------------------------------------------------------------------------------------
 def test_gfp_atomic_dips_below_min_but_never_reclaims(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=32 * MiB)
-    slab = SlabAllocator(machine.kernel)
+    slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
     events = machine.kernel.vm_events
     with pytest.raises(OutOfMemory):
         while True:
@@ -231,7 +231,7 @@ def test_gfp_atomic_dips_below_min_but_never_reclaims(make_machine: MachineFacto
 
 # ---- /proc/slabinfo ------------------------------------------------------------------------------------
 def test_slabinfo_has_the_version_2_1_header_and_one_row_per_cache(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     for _ in range(3):
         slab.kmalloc(200)
     lines = slab.slabinfo().splitlines()
@@ -259,9 +259,9 @@ def test_slabinfo_has_the_version_2_1_header_and_one_row_per_cache(machine64: Ma
 
 
 def test_kmalloc_0_returns_zero_size_ptr_which_faults_and_kfree_accepts(machine64: Machine) -> None:
-    slab = SlabAllocator(machine64.kernel)
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     assert slab.kmalloc(0) == ZERO_SIZE_PTR == 16
     assert slab.allocations() == []
     slab.kfree(ZERO_SIZE_PTR)  # a no-op, as ZERO_OR_NULL_PTR
     with pytest.raises(KernelOops):
-        kernel_read(machine64.kernel, ZERO_SIZE_PTR, 1)
+        kernel_read(machine64.kernel.init_mm, ZERO_SIZE_PTR, 1)

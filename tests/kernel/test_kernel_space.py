@@ -19,11 +19,10 @@ from vmsim_kernel.mm.highmem import (
     pa,
     va,
 )
-from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.page_alloc import alloc_page, free_page
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.slab import SlabAllocator
 from vmsim_kernel.mm.vmalloc import VmallocSpace
-from vmsim_kernel.mm.vmscan import alloc_page
 
 MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 
@@ -83,7 +82,7 @@ def test_kernel_walk_of_the_direct_map_finds_a_global_supervisor_pte(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine()
-    walk = kernel_walk(machine.kernel, PAGE_OFFSET + 0x5123)
+    walk = kernel_walk(machine.kernel.init_mm, PAGE_OFFSET + 0x5123)
     assert walk.present and walk.fault is None
     assert walk.pfn == 5 and walk.physical == 0x5123
     assert walk.cr3 == machine.kernel.swapper_pg_dir * PAGE_SIZE
@@ -96,12 +95,12 @@ def test_kernel_write_through_the_direct_map_lands_in_the_frame(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine()
-    pfn = alloc_page(machine.kernel, Gfp.KERNEL, None)
+    pfn = alloc_page(machine.kernel.pgdat, Gfp.KERNEL, None)
     vaddr = va(pfn * PAGE_SIZE, machine.kernel.nr_lowmem_frames)
-    kernel_write(machine.kernel, vaddr + 100, b"direct map")
+    kernel_write(machine.kernel.init_mm, vaddr + 100, b"direct map")
     assert bytes(machine.kernel.physmem.frame_view(pfn)[100:110]) == b"direct map"
-    assert kernel_read(machine.kernel, vaddr + 100, 10) == b"direct map"
-    free_page(machine.kernel, pfn)
+    assert kernel_read(machine.kernel.init_mm, vaddr + 100, 10) == b"direct map"
+    free_page(machine.kernel.pgdat, pfn)
 
 
 @pytest.mark.parametrize("vaddr", [0x0, 0x08048000, 0xF9000000, 0xFF800000])
@@ -112,24 +111,26 @@ def test_kernel_access_to_an_unmapped_address_oopses(
     with pytest.raises(
         KernelOops, match=r"unable to handle page fault for address: 0x.* \(not present\)"
     ):
-        kernel_read(machine.kernel, vaddr, 4)
+        kernel_read(machine.kernel.init_mm, vaddr, 4)
 
 
 def test_kernel_write_that_would_oops_part_way_stores_nothing(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine()
-    vmalloc = VmallocSpace(machine.kernel)
+    vmalloc = VmallocSpace(machine.kernel.init_mm)
     addr = vmalloc.vmalloc(PAGE_SIZE, zero=True)
     with pytest.raises(KernelOops):
-        kernel_write(machine.kernel, addr + PAGE_SIZE - 2, b"abcd")  # runs into the guard page
-    assert kernel_read(machine.kernel, addr + PAGE_SIZE - 2, 2) == b"\0\0"
+        kernel_write(
+            machine.kernel.init_mm, addr + PAGE_SIZE - 2, b"abcd"
+        )  # runs into the guard page
+    assert kernel_read(machine.kernel.init_mm, addr + PAGE_SIZE - 2, 2) == b"\0\0"
 
 
 def test_kernel_access_beyond_4_gib_is_out_of_range(make_machine: MachineFactory) -> None:
     machine = make_machine()
     with pytest.raises(OutOfRange):
-        kernel_read(machine.kernel, 0xFFFFFFFF, 2)
+        kernel_read(machine.kernel.init_mm, 0xFFFFFFFF, 2)
 
 
 def test_new_kernel_page_table_is_synced_into_process_directories(
@@ -137,24 +138,24 @@ def test_new_kernel_page_table_is_synced_into_process_directories(
 ) -> None:
     machine = make_machine()
     synced: list[int] = []
-    monkeypatch.setattr(machine.kernel, "sync_kernel_pde", synced.append, raising=False)
+    monkeypatch.setattr(machine.kernel.init_mm, "sync_global_pgds", synced.append)
     vaddr = 0xF0000000
-    assert kernel_pte_word(machine.kernel, vaddr, allocate=False) is None
-    word = kernel_pte_word(machine.kernel, vaddr, allocate=True)
+    assert kernel_pte_word(machine.kernel.init_mm, vaddr, allocate=False) is None
+    word = kernel_pte_word(machine.kernel.init_mm, vaddr, allocate=True)
     assert word is not None
     assert synced == [vaddr >> 22]
     # A second lookup finds the same table and syncs nothing.
-    assert kernel_pte_word(machine.kernel, vaddr + PAGE_SIZE, allocate=True) == word + 1
+    assert kernel_pte_word(machine.kernel.init_mm, vaddr + PAGE_SIZE, allocate=True) == word + 1
     assert synced == [vaddr >> 22]
-    table_pfn = kernel_walk(machine.kernel, vaddr).pde >> 12
+    table_pfn = kernel_walk(machine.kernel.init_mm, vaddr).pde >> 12
     assert machine.kernel.physmem.test_flags(table_pfn, PageFlag.PAGETABLE)
-    assert nr_kernel_pagetable_pages(machine.kernel) == 1
+    assert nr_kernel_pagetable_pages(machine.kernel.init_mm) == 1
 
 
 def test_kernel_pte_word_refuses_user_addresses(make_machine: MachineFactory) -> None:
     machine = make_machine()
     with pytest.raises(InvalidArgument):
-        kernel_pte_word(machine.kernel, 0x1000, allocate=True)
+        kernel_pte_word(machine.kernel.init_mm, 0x1000, allocate=True)
 
 
 # ---- accounting -------------------------------------------------------------------------------------
@@ -162,8 +163,8 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine(**GIB_MACHINE)
-    slab = SlabAllocator(machine.kernel)
-    vmalloc = VmallocSpace(machine.kernel)
+    slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
+    vmalloc = VmallocSpace(machine.kernel.init_mm)
     for size in (8, 100, 3000, 8192, 20000, 1 * MiB):
         slab.kmalloc(size, owner=1)
     slab.kmalloc(64, Gfp.DMA, owner=1)
@@ -175,7 +176,7 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
             slab.nr_slab_pages
             + slab.nr_large_kmalloc_pages
             + vmalloc.nr_vmalloc_pages
-            + nr_kernel_pagetable_pages(machine.kernel)
+            + nr_kernel_pagetable_pages(machine.kernel.init_mm)
         )
 
     managed = machine.kernel.allocator.nr_managed_pages()
@@ -186,7 +187,7 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
     vmalloc.release_owner(1)
     vmalloc.release_owner(2)
     assert (
-        kernel_pages() == nr_kernel_pagetable_pages(machine.kernel) == 1
+        kernel_pages() == nr_kernel_pagetable_pages(machine.kernel.init_mm) == 1
     )  # tables stay, as in Linux
     assert machine.kernel.allocator.nr_free_pages() + 1 == managed
     machine.kernel.allocator.check_invariants()
@@ -196,7 +197,7 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
 
 def test_highmem_machine_keeps_kmalloc_out_of_highmem(make_machine: MachineFactory) -> None:
     machine = make_machine(**GIB_MACHINE)
-    slab = SlabAllocator(machine.kernel)
+    slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
     high_free = machine.kernel.allocator.zones[ZoneType.HIGHMEM].nr_free_pages
     for _ in range(50):
         slab.kmalloc(4096)

@@ -28,7 +28,7 @@ def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(
     zones = gib_machine.kernel.allocator.zones
     high_before = zones[ZoneType.HIGHMEM].nr_free_pages
     normal_before = zones[ZoneType.NORMAL].nr_free_pages
-    vmalloc = VmallocSpace(gib_machine.kernel)
+    vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
     addr = vmalloc.vmalloc(100 * PAGE_SIZE)
     assert addr == vmalloc_start(gib_machine.kernel.nr_lowmem_frames) == 0xF8800000
     [area] = vmalloc.areas()
@@ -46,16 +46,16 @@ def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(
     # Free pages dropped by exactly the area's pages, plus one kernel page table from NORMAL.
     assert high_before - zones[ZoneType.HIGHMEM].nr_free_pages == 100
     assert normal_before - zones[ZoneType.NORMAL].nr_free_pages == 1
-    assert nr_kernel_pagetable_pages(gib_machine.kernel) == 1
+    assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == 1
     vmalloc.check_invariants()
 
 
 def test_kernel_write_then_read_across_the_whole_area(gib_machine: Machine) -> None:
-    vmalloc = VmallocSpace(gib_machine.kernel)
+    vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
     addr = vmalloc.vmalloc(100 * PAGE_SIZE)
     data = bytes((i * 7 + i // 4096) & 0xFF for i in range(100 * PAGE_SIZE))
-    kernel_write(gib_machine.kernel, addr, data)
-    assert kernel_read(gib_machine.kernel, addr, len(data)) == data
+    kernel_write(gib_machine.kernel.init_mm, addr, data)
+    assert kernel_read(gib_machine.kernel.init_mm, addr, len(data)) == data
     # The bytes sit in the scattered frames, page by page.
     for index, pfn in enumerate(vmalloc.areas()[0].pages):
         page = data[index * PAGE_SIZE : (index + 1) * PAGE_SIZE]
@@ -64,18 +64,18 @@ def test_kernel_write_then_read_across_the_whole_area(gib_machine: Machine) -> N
 
 
 def test_page_table_dump_shows_the_guard_page_not_present(gib_machine: Machine) -> None:
-    vmalloc = VmallocSpace(gib_machine.kernel)
+    vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
     addr = vmalloc.vmalloc(4 * PAGE_SIZE)
     walks = vmalloc.page_table_dump(addr, 5)
     assert [w.present for w in walks] == [True, True, True, True, False]
     guard = walks[4]
     assert guard.pte == 0 and guard.fault == "not present" and guard.pfn is None
     with pytest.raises(KernelOops, match="not present"):
-        kernel_read(gib_machine.kernel, addr + 4 * PAGE_SIZE, 1)
+        kernel_read(gib_machine.kernel.init_mm, addr + 4 * PAGE_SIZE, 1)
 
 
 def test_each_area_starts_after_the_previous_areas_guard_page(make_machine: MachineFactory) -> None:
-    vmalloc = VmallocSpace(make_machine().kernel)
+    vmalloc = VmallocSpace(make_machine().kernel.init_mm)
     first = vmalloc.vmalloc(3 * PAGE_SIZE)
     second = vmalloc.vmalloc(1)
     assert second == first + 4 * PAGE_SIZE
@@ -85,23 +85,23 @@ def test_each_area_starts_after_the_previous_areas_guard_page(make_machine: Mach
 def test_vfree_unmaps_and_returns_the_pages_but_keeps_the_page_table(
     gib_machine: Machine,
 ) -> None:
-    vmalloc = VmallocSpace(gib_machine.kernel)
+    vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
     free_before = gib_machine.kernel.allocator.nr_free_pages()
     addr = vmalloc.vmalloc(10 * PAGE_SIZE)
     pages = vmalloc.areas()[0].pages
     vmalloc.vfree(addr)
     assert gib_machine.kernel.allocator.nr_free_pages() == free_before - 1  # the page table stays
-    assert nr_kernel_pagetable_pages(gib_machine.kernel) == 1
+    assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == 1
     assert not any(w.present for w in vmalloc.page_table_dump(addr, 10))
     assert not any(gib_machine.kernel.physmem.test_flags(pfn, PageFlag.VMALLOC) for pfn in pages)
     with pytest.raises(KernelOops):
-        kernel_read(gib_machine.kernel, addr, 1)
+        kernel_read(gib_machine.kernel.init_mm, addr, 1)
     assert vmalloc.used_bytes == 0 and vmalloc.areas() == []
     gib_machine.kernel.allocator.check_invariants()
 
 
 def test_vfree_refuses_anything_but_the_start_of_a_live_area(make_machine: MachineFactory) -> None:
-    vmalloc = VmallocSpace(make_machine().kernel)
+    vmalloc = VmallocSpace(make_machine().kernel.init_mm)
     addr = vmalloc.vmalloc(2 * PAGE_SIZE)
     with pytest.raises(InvalidArgument, match=r"nonexistent vm area .*inside the area"):
         vmalloc.vfree(addr + PAGE_SIZE)
@@ -112,7 +112,7 @@ def test_vfree_refuses_anything_but_the_start_of_a_live_area(make_machine: Machi
 
 
 def test_an_owner_cannot_vfree_another_owners_area(make_machine: MachineFactory) -> None:
-    vmalloc = VmallocSpace(make_machine().kernel)
+    vmalloc = VmallocSpace(make_machine().kernel.init_mm)
     addr = vmalloc.vmalloc(PAGE_SIZE, owner=1)
     with pytest.raises(PermissionDenied):
         vmalloc.vfree(addr, owner=2)
@@ -122,7 +122,7 @@ def test_an_owner_cannot_vfree_another_owners_area(make_machine: MachineFactory)
 def test_first_fit_reuses_a_freed_gap_and_the_gaps_show_fragmentation(
     make_machine: MachineFactory,
 ) -> None:
-    vmalloc = VmallocSpace(make_machine().kernel)
+    vmalloc = VmallocSpace(make_machine().kernel.init_mm)
     a = vmalloc.vmalloc(4 * PAGE_SIZE)
     b = vmalloc.vmalloc(4 * PAGE_SIZE)
     c = vmalloc.vmalloc(4 * PAGE_SIZE)
@@ -138,7 +138,7 @@ def test_first_fit_reuses_a_freed_gap_and_the_gaps_show_fragmentation(
 
 
 def test_vmallocinfo_lists_each_area_like_linux(make_machine: MachineFactory) -> None:
-    vmalloc = VmallocSpace(make_machine().kernel)
+    vmalloc = VmallocSpace(make_machine().kernel.init_mm)
     first = vmalloc.vmalloc(4 * PAGE_SIZE)
     vmalloc.vmalloc(1, caller="test_driver")
     lines = vmalloc.vmallocinfo().splitlines()
@@ -153,7 +153,7 @@ def test_vmallocinfo_lists_each_area_like_linux(make_machine: MachineFactory) ->
 
 def test_release_owner_vfrees_only_that_owners_areas(make_machine: MachineFactory) -> None:
     machine = make_machine()
-    vmalloc = VmallocSpace(machine.kernel)
+    vmalloc = VmallocSpace(machine.kernel.init_mm)
     for pages in (1, 2, 3):
         vmalloc.vmalloc(pages * PAGE_SIZE, owner=5)
     kept = vmalloc.vmalloc(PAGE_SIZE, owner=6)
@@ -167,12 +167,12 @@ def test_vmalloc_bigger_than_ram_fails_and_gives_back_every_page(
     make_machine: MachineFactory,
 ) -> None:
     machine = make_machine(swap_bytes=0)  # 16 MiB, nothing to reclaim
-    vmalloc = VmallocSpace(machine.kernel)
+    vmalloc = VmallocSpace(machine.kernel.init_mm)
     vmalloc.vmalloc(PAGE_SIZE)  # makes the first kernel page table
     free_before = machine.kernel.allocator.nr_free_pages()
     with pytest.raises(OutOfMemory):
         vmalloc.vmalloc(64 * MiB)
-    tables_made = nr_kernel_pagetable_pages(machine.kernel) - 1
+    tables_made = nr_kernel_pagetable_pages(machine.kernel.init_mm) - 1
     assert machine.kernel.allocator.nr_free_pages() == free_before - tables_made
     assert len(vmalloc.areas()) == 1
     machine.kernel.allocator.check_invariants()
@@ -180,7 +180,7 @@ def test_vmalloc_bigger_than_ram_fails_and_gives_back_every_page(
 
 
 def test_vmalloc_larger_than_the_vmalloc_area_is_invalid(make_machine: MachineFactory) -> None:
-    vmalloc = VmallocSpace(make_machine().kernel)
+    vmalloc = VmallocSpace(make_machine().kernel.init_mm)
     with pytest.raises(InvalidArgument):
         vmalloc.vmalloc(vmalloc.total_bytes)
     with pytest.raises(InvalidArgument):
@@ -189,9 +189,9 @@ def test_vmalloc_larger_than_the_vmalloc_area_is_invalid(make_machine: MachineFa
 
 def test_vzalloc_returns_zeroed_pages(make_machine: MachineFactory) -> None:
     machine = make_machine()
-    vmalloc = VmallocSpace(machine.kernel)
+    vmalloc = VmallocSpace(machine.kernel.init_mm)
     addr = vmalloc.vmalloc(2 * PAGE_SIZE)
-    kernel_write(machine.kernel, addr, b"\xaa" * 2 * PAGE_SIZE)
+    kernel_write(machine.kernel.init_mm, addr, b"\xaa" * 2 * PAGE_SIZE)
     vmalloc.vfree(addr)
     again = vmalloc.vmalloc(2 * PAGE_SIZE, zero=True)
-    assert kernel_read(machine.kernel, again, 2 * PAGE_SIZE) == bytes(2 * PAGE_SIZE)
+    assert kernel_read(machine.kernel.init_mm, again, 2 * PAGE_SIZE) == bytes(2 * PAGE_SIZE)

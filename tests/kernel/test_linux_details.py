@@ -33,14 +33,14 @@ def test_user_and_kernel_pdes_carry_page_table_and_kernpg_table(machine: Machine
     addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_PRIVATE)
     machine.touch(pid, addr, write=True)
     assert machine.translate(pid, addr).pde & 0xFFF == 0x067  # _PAGE_TABLE
-    walk = kernel_walk(machine.kernel, PAGE_OFFSET + 0x100000)
+    walk = kernel_walk(machine.kernel.init_mm, PAGE_OFFSET + 0x100000)
     assert walk.pde & 0xFFF == 0x063  # _KERNPG_TABLE
     assert walk.pte is not None and walk.pte & 0xFFF == 0x163  # PAGE_KERNEL | _PAGE_GLOBAL
 
 
 def test_vmalloc_ptes_are_page_kernel_with_dirty_set(machine: Machine) -> None:
     addr = machine.vmalloc(PAGE_SIZE)
-    walk = kernel_walk(machine.kernel, addr)
+    walk = kernel_walk(machine.kernel.init_mm, addr)
     assert walk.pte is not None and walk.pte & 0xFFF == 0x163
 
 

@@ -12,9 +12,9 @@ from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp, GiB, MiB, ZoneType
-from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel, free_page
+from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel, alloc_page, free_page
 from vmsim_kernel.mm.physmem import PhysicalMemory
-from vmsim_kernel.mm.vmscan import alloc_page, pgdat_balanced
+from vmsim_kernel.mm.vmscan import pgdat_balanced
 from vmsim_kernel.results import Event, EventKind
 
 RW = 3
@@ -184,12 +184,12 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
     assert events.pgscan_direct == 0 and events.allocstall_movable == 0
     # kswapd balances in bounded turns between calls: a few more calls and it is done.
     for _ in range(64):
-        if machine.kernel.kswapd_classzone is None:
+        if machine.kernel.pgdat.kswapd_classzone is None:
             break
         page += 1
         machine.touch(pid, addr + page * PAGE_SIZE, write=True)
-    assert pgdat_balanced(machine.kernel, ZoneType.HIGHMEM)
-    assert machine.kernel.kswapd_classzone is None
+    assert pgdat_balanced(machine.kernel.pgdat, ZoneType.HIGHMEM)
+    assert machine.kernel.pgdat.kswapd_classzone is None
     assert events.pgscan_direct == 0
     # Balanced: the next calls do not wake it again.
     runs = events.pageoutrun
@@ -201,7 +201,7 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
 def test_gfp_kernel_never_takes_highmem(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=0)
     high = machine.kernel.allocator.zones[ZoneType.HIGHMEM]
-    pfns = [alloc_page(machine.kernel, Gfp.KERNEL, None) for _ in range(100)]
+    pfns = [alloc_page(machine.kernel.pgdat, Gfp.KERNEL, None) for _ in range(100)]
     assert all(not high.contains(pfn) for pfn in pfns)
     for pfn in pfns:
-        free_page(machine.kernel, pfn)
+        free_page(machine.kernel.pgdat, pfn)

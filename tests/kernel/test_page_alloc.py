@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from vmsim_kernel.arch.x86.constants import MAX_ORDER, PAGE_SIZE, Gfp, GiB, MiB, ZoneType
 from vmsim_kernel.errors import KernelBug
-from vmsim_kernel.mm.page_alloc import FreeArea, PageAllocator, WatermarkLevel, Zone
+from vmsim_kernel.mm.page_alloc import (
+    FreeArea,
+    PageAllocator,
+    WatermarkLevel,
+    Zone,
+    zone_watermark_ok,
+)
 from vmsim_kernel.mm.physmem import PageFlag, PhysicalMemory
 
 BootAllocator = Callable[..., PageAllocator]
@@ -475,6 +481,23 @@ def test_a_fragmented_zone_refuses_higher_orders(boot: BootAllocator) -> None:
     assert not dma.watermark_ok(1, WatermarkLevel.MIN)
     assert not dma.watermark_ok(1, WatermarkLevel.NONE)
     assert allocator.get_page_from_freelist(Gfp.DMA, 1, WatermarkLevel.NONE) is None
+
+
+def test_zone_watermark_ok_takes_the_zone_and_a_mark_in_pages(boot: BootAllocator) -> None:
+    """__zone_watermark_ok(zone, order, mark): the free pages left must stay above *mark*."""
+    allocator = boot(8 * MiB, reserved=[])
+    dma = allocator.zones[ZoneType.DMA]
+    assert dma.nr_free_pages == 2048  # two whole order-10 blocks
+    assert zone_watermark_ok(dma, 0, 2047)
+    assert not zone_watermark_ok(dma, 0, 2048)
+    # An order-3 block leaves 7 pages fewer than "the" page counted at order 0.
+    assert zone_watermark_ok(dma, 3, 2040)
+    assert not zone_watermark_ok(dma, 3, 2041)
+    pages = drain(allocator, dma)
+    for pfn in pages[::2]:  # 1024 free pages, but no two buddies together
+        allocator.free_pages(pfn, 0)
+    assert zone_watermark_ok(dma, 0, 0)
+    assert not zone_watermark_ok(dma, 1, 0)
 
 
 # ---- reports and invariants ------------------------------------------------------------------

@@ -8,12 +8,21 @@ import shutil
 import struct
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    Machine,
+)
 from vmsim_kernel.arch.x86.constants import GiB, MiB
 from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm.swap import (
@@ -28,6 +37,7 @@ from vmsim_kernel.mm.swap import (
 )
 
 PAGE = 4096
+MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
 
 
 def make_device(tmp_path: Path, nr_slots: int, name: str = "swap", **kwargs: int) -> SwapDevice:
@@ -360,6 +370,26 @@ def test_size_and_used_follow_the_slots_in_kb(tmp_path: Path) -> None:
         device.duplicate(slots[0])  # a shared slot is counted once
         assert device.used_kb == 40
         assert device.proc_swaps().splitlines()[1].split()[2:4] == ["1024", "40"]
+
+
+# ---- the device in a kernel ---------------------------------------------------------------------
+def test_a_swapped_on_device_owns_si_lock_and_its_request_queue(
+    make_machine: MachineFactory,
+) -> None:
+    """swap_info holds si->lock (the kernel's lock_stat row) and the device's request queue."""
+    machine = make_machine(ram_bytes=8 * MiB, swap_bytes=16 * MiB)
+    swap = machine.swap
+    assert swap is not None
+    pid = machine.spawn("writer")
+    region = machine.mmap(pid, 0, 12 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    machine.touch_many(pid, range(region, region + 12 * MiB, PAGE_SIZE), write=True)
+    assert swap.nr_writes > 0
+    assert swap.queue.requests >= swap.nr_writes  # every write went through its queue
+    assert not swap.lock.free_after(0)  # slot allocations were held under si->lock
+    assert machine.kernel.locks.stats()["&si->lock"].acquisitions > 0
+    alone = SwapDevice(4 * PAGE)  # a device used alone: a lock and queue nobody shares
+    assert alone.lock.free_after(0) and alone.queue.requests == 0
+    alone.close()
 
 
 # ---- file lifetime -----------------------------------------------------------------------------

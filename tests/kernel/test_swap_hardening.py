@@ -414,7 +414,7 @@ def test_a_failed_rewrite_of_a_swap_cache_page_drops_its_slot(small: Machine) ->
     small.swap.io = SwapIo()
     assert small.read(pid, page_va, 8) == b"changed!"
     small.check_invariants()
-    small.kernel.policy.remove(pfn)  # as choose_victim takes it off the LRU
+    small.kernel.lruvec.policy.remove(pfn)  # as choose_victim takes it off the LRU
     assert pageout(small.kernel, pfn) is PageoutResult.SUCCESS  # a healthy device takes it again
     assert small.read(pid, page_va, 8) == b"changed!"
     small.check_invariants()

@@ -149,7 +149,7 @@ def test_a_read_maps_the_zero_page_read_only_and_a_write_copies_it(machine: Mach
         assert walk.pfn == machine.kernel.zero_pfn and not walk.writable
     assert machine.read(pid, addr, 16) == bytes(16)
     assert machine.kernel.allocator.nr_free_pages() == free_before - 1  # only the page table
-    assert machine.vmstat()["nr_anon_pages"] == 0 and len(machine.kernel.policy) == 0
+    assert machine.vmstat()["nr_anon_pages"] == 0 and len(machine.kernel.lruvec.policy) == 0
     assert machine.touch(pid, addr) is FaultResult.HIT
     # The first write is a write-protect fault that gives the page a zeroed frame of its own.
     assert machine.touch(pid, addr, write=True) is FaultResult.MINOR

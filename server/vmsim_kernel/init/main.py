@@ -24,7 +24,6 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SHIFT,
     PGDIR_SHIFT,
     PageTableBit,
-    ZoneType,
 )
 from vmsim_kernel.arch.x86.layout import BootLayout, plan_boot
 from vmsim_kernel.arch.x86.pgtable import (
@@ -41,17 +40,17 @@ from vmsim_kernel.kernel.printk import KernelLog, LogLevel
 from vmsim_kernel.kernel.process import Task
 from vmsim_kernel.kernel.sched import Scheduler
 from vmsim_kernel.kernel.time import CpuTimes, SimThread, SwapQueue
-from vmsim_kernel.mm.highmem import Highmem
+from vmsim_kernel.mm.highmem import Highmem, InitMm
 from vmsim_kernel.mm.overcommit import commit_limit
-from vmsim_kernel.mm.page_alloc import PageAllocator
+from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
-from vmsim_kernel.mm.policies import make_policy
+from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
 from vmsim_kernel.mm.slab import SlabAllocator
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
-from vmsim_kernel.mm.vmscan import kswapd_run
+from vmsim_kernel.mm.vmscan import alloc_pages_slowpath, kswapd_run
 from vmsim_kernel.mm.vmstat import VmEvents
 from vmsim_kernel.results import Event, EventKind
 
@@ -77,9 +76,10 @@ KSWAPD_TID = 1  # background reclaim has a clock of its own
 class Kernel:
     """One booted kernel's state. Not thread-safe: callers serialise.
 
-    physmem (mem_map and RAM), allocator (zones and buddy lists), swap, rmap, policy (the
-    LRU lists), locks, sched (run queue and per-CPU clocks), kswapd, vm_events, the kernel
-    log, the event stream and the task list.
+    physmem (mem_map and RAM), pgdat (the node: zones, buddy lists, the allocator's slow
+    path), lruvec (the LRU lists and their lock), init_mm (the kernel's page tables), swap,
+    rmap, locks, sched (run queue and per-CPU clocks), kswapd, vm_events, the kernel log,
+    the event stream and the task list.
     """
 
     def __init__(self, config: MachineConfig) -> None:
@@ -97,12 +97,29 @@ class Kernel:
         self.nr_boot_reserved = sum(region.nr_pages for region in self.boot.reserved)
         self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
         self._build_direct_map(self.boot.direct_map_tables)
+        if self.config.policy is ReplacementPolicy.OPT:
+            raise InvalidArgument(
+                "policy",
+                "opt needs the future and works only in trace replay",
+                "linux, fifo, lru, clock, random",
+            )
+        policy = make_policy(self.config.policy, seed=self.config.seed)
+        self.costs = self.config.costs
+        self.locks = LockRegistry(
+            self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
+        )
+        zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
+        lru_lock = self.locks.new_lock("lru")
+        # si->lock is registered (its lock_stat row) whether or not a device is swapped on.
+        swap_lock = self.locks.new_lock("swap")
         self.swap: SwapDevice | None = (
             SwapDevice(
                 self.config.swap_bytes,
                 self.config.swap_path,
                 seed=self.config.seed,
                 overwrite=self.config.swap_file_overwrite,
+                lock=swap_lock,
+                queue=SwapQueue(self.costs),
             )
             if self.config.swap_bytes
             else None
@@ -112,25 +129,8 @@ class Kernel:
         self._swapoff_at_exit = (
             weakref.finalize(self, self.swap.close) if self.swap is not None else None
         )
-        if self.config.policy is ReplacementPolicy.OPT:
-            raise InvalidArgument(
-                "policy",
-                "opt needs the future and works only in trace replay",
-                "linux, fifo, lru, clock, random",
-            )
-        self.policy = make_policy(self.config.policy, seed=self.config.seed)
-        self.policy_tracks_access = self.config.policy is ReplacementPolicy.LRU
-        self.costs = self.config.costs
-        self.locks = LockRegistry(
-            self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
-        )
-        self.zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
-        self.lru_lock = self.locks.new_lock("lru")
-        self.swap_lock = self.locks.new_lock("swap")
-        self.swap_queue = SwapQueue(self.costs)
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
-        self.kswapd_classzone: ZoneType | None = None  # set when woken, until it has run
         self.sched = Scheduler(
             self.config.nr_cpus,
             self.costs,
@@ -140,15 +140,30 @@ class Kernel:
         # kswapd, once woken, balances in the background between calls, on its own clock (a
         # turn of its own after the call that ended, see Scheduler.step).
         self.sched.between_calls = lambda: kswapd_run(self)
-        self.sched.background_due = lambda: self.kswapd_classzone is not None
+        self.sched.background_due = lambda: self.pgdat.kswapd_classzone is not None
+        self.lruvec = Lruvec(
+            policy,
+            lru_lock,
+            self.sched,
+            tracks_access=self.config.policy is ReplacementPolicy.LRU,
+        )
+        self.vm_events = VmEvents()
+        self.pgdat = PglistData(self.allocator, zone_locks, self.vm_events, self.sched)
+        self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)
         # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
-        self.slab = SlabAllocator(self)
-        self.vmalloc_space = VmallocSpace(self)
-        self.highmem = Highmem(self)
+        self.init_mm = InitMm(
+            self.pgdat,
+            self.ram_words,
+            self.swapper_pg_dir,
+            self.nr_lowmem_frames,
+            sync_global_pgds=self.sync_kernel_pde,
+        )
+        self.slab = SlabAllocator(self.init_mm, self.config.nr_cpus)
+        self.vmalloc_space = VmallocSpace(self.init_mm)
+        self.highmem = Highmem(self.init_mm, self.config.nr_cpus)
         self.gdt = linux_gdt()
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
-        self.vm_events = VmEvents()
         self.kernel_log = KernelLog()
         self.committed_pages = 0
         self.tasks: OrderedDict[int, Task] = OrderedDict()
@@ -252,10 +267,7 @@ class Kernel:
 
     def charge_locked(self, lock: SimLock, work_ns: int) -> None:
         """*work_ns* of the current thread's work under *lock* (the hot-path form of holding)."""
-        thread = self.current
-        lock.acquire(thread)
-        thread.run(work_ns)
-        lock.release(thread)
+        lock.charge(self.current, work_ns)
 
     def cpu_times(self) -> CpuTimes:
         """Machine-wide user/system/iowait/lock-wait time: every process plus kswapd."""

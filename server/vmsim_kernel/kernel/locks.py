@@ -371,6 +371,12 @@ class SimLock:
         """A waiter that must sleep for a resource this lock guards (e.g. a free pkmap slot)."""
         self._stats_exclusive.record_wait(wait_ns, bounced=True)
 
+    def charge(self, thread: SimThread, work_ns: int) -> None:
+        """*work_ns* of *thread*'s work with the lock held (acquire, run, release)."""
+        self.acquire(thread)
+        thread.run(work_ns)
+        self.release(thread)
+
     def release(self, thread: SimThread) -> None:
         """Drop the lock at the thread's time."""
         held = self._held.pop(thread.tid, None)

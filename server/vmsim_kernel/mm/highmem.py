@@ -67,11 +67,12 @@ from vmsim_kernel.errors import (
 )
 from vmsim_kernel.results import Translation
 
+from .page_alloc import alloc_page
 from .physmem import MAX_PHYS_FRAMES, PageFlag
-from .vmscan import alloc_page
 
 if TYPE_CHECKING:
-    from vmsim_kernel.init.main import Kernel
+    from .page_alloc import PglistData
+    from .physmem import PhysicalMemory
 
 __all__ = [
     "FIXADDR_START",
@@ -80,6 +81,7 @@ __all__ = [
     "AtomicContextViolation",
     "AtomicKmap",
     "Highmem",
+    "InitMm",
     "KernelOops",
     "check_owner",
     "fix_to_virt",
@@ -105,7 +107,7 @@ _PSE_FRAME_MASK = PSE_FRAME_MASK
 # A PTE of a kernel mapping made after boot (vmalloc, kmap, kmap_atomic): PAGE_KERNEL, 0x163:
 # present, writable, accessed, dirty and global, never U/S.
 KERNEL_PTE_BITS: Final = _P | _RW | _A | _D | _G
-# A PDE pointing at a kernel page table: _KERNPG_TABLE, 0x063, as the boot tables' (kernel.py).
+# A PDE pointing at a kernel page table: _KERNPG_TABLE, 0x063, as the boot tables' (init/main.py).
 _KERNEL_PDE_BITS: Final = _P | _RW | _A | _D
 
 KM_TYPE_NR: Final = 16  # kmap_atomic slots per CPU (include/asm-generic/kmap_types.h)
@@ -195,14 +197,45 @@ def kernel_region(vaddr: int, nr_lowmem_frames: int) -> str:
     return "the fixmap (kmap_atomic)"
 
 
+class InitMm:
+    """init_mm: the kernel's own address space, shared by every process (mm/init-mm.c).
+
+    What kernel-space code (kmap, vmalloc, slab, kernel-mode access) needs, and no more.
+
+    Attributes:
+        pgdat: the node the kernel's page tables and pages come from.
+        physmem: the RAM that holds them.
+        ram_words: RAM as 32-bit words (the kernel's own view, released at shutdown).
+        swapper_pg_dir: pfn of the kernel page directory.
+        nr_lowmem_frames: frames in low memory (the direct map ends there).
+        sync_global_pgds: copies the kernel PDE at an index into every process's directory;
+            boot registers it, since the task list belongs to the kernel, not to init_mm.
+    """
+
+    def __init__(
+        self,
+        pgdat: PglistData,
+        ram_words: memoryview,
+        swapper_pg_dir: int,
+        nr_lowmem_frames: int,
+        sync_global_pgds: Callable[[int], None],
+    ) -> None:
+        self.pgdat = pgdat
+        self.physmem: PhysicalMemory = pgdat.physmem
+        self.ram_words = ram_words
+        self.swapper_pg_dir = swapper_pg_dir
+        self.nr_lowmem_frames = nr_lowmem_frames
+        self.sync_global_pgds = sync_global_pgds
+
+
 # ---- kernel page tables ------------------------------------------------------------------------
 def kernel_pte_word(
-    kernel: Kernel, vaddr: int, allocate: bool, gfp: Gfp = Gfp.KERNEL
+    init_mm: InitMm, vaddr: int, allocate: bool, gfp: Gfp = Gfp.KERNEL
 ) -> int | None:
     """ram32 index of the PTE mapping kernel address *vaddr* in swapper_pg_dir.
 
     With *allocate*, a missing page table is made (zeroed, flagged PAGETABLE) and its new PDE
-    copied into every process's directory (kernel.sync_kernel_pde, like sync_global_pgds).
+    copied into every process's directory (init_mm.sync_global_pgds).
 
     Returns:
         The PTE's word index, or None when the page table is missing and *allocate* is False.
@@ -216,43 +249,41 @@ def kernel_pte_word(
         raise InvalidArgument(
             "vaddr", f"0x{vaddr:x} is not a kernel address", "0xc0000000 .. 0xffffffff"
         )
-    words = kernel.ram_words
-    pde_at = pde_word(kernel.swapper_pg_dir, vaddr)
+    words = init_mm.ram_words
+    pde_at = pde_word(init_mm.swapper_pg_dir, vaddr)
     pde = words[pde_at]
     if not pde & _P:
         if not allocate:
             return None
-        table_pfn = alloc_page(kernel, gfp, None)
-        kernel.ram32[pte_words_of_table(table_pfn)] = 0
-        kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
+        table_pfn = alloc_page(init_mm.pgdat, gfp, None)
+        init_mm.physmem.ram32[pte_words_of_table(table_pfn)] = 0
+        init_mm.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
         pde = make_entry(table_pfn, _KERNEL_PDE_BITS)
         words[pde_at] = pde
-        sync_kernel_pde: Callable[[int], None] | None = getattr(kernel, "sync_kernel_pde", None)
-        if sync_kernel_pde is not None:
-            sync_kernel_pde(pde_index(vaddr))
+        init_mm.sync_global_pgds(pde_index(vaddr))
     elif pde & _PSE:
         raise KernelBug(f"0x{vaddr:08x} is mapped by a 4 MiB page: it has no page table")
     return pte_word(pde, vaddr)
 
 
-def nr_kernel_pagetable_pages(kernel: Kernel) -> int:
+def nr_kernel_pagetable_pages(init_mm: InitMm) -> int:
     """Kernel page tables made after boot (vmalloc, pkmap, fixmap): counted as PageTables.
 
     The direct map's tables are boot reservations and are not counted.
     """
-    words = kernel.ram_words
+    words = init_mm.ram_words
     count = 0
     for index in range(pde_index(PAGE_OFFSET), pde_index(ADDRESS_SPACE_END - 1) + 1):
-        pde = words[pgd_entry_word(kernel.swapper_pg_dir, index)]
+        pde = words[pgd_entry_word(init_mm.swapper_pg_dir, index)]
         if pde & _P and not pde & _PSE:
             table_pfn = pde >> PAGE_SHIFT
-            if not kernel.physmem.test_flags(table_pfn, PageFlag.RESERVED):
+            if not init_mm.physmem.test_flags(table_pfn, PageFlag.RESERVED):
                 count += 1
     return count
 
 
 # ---- kernel-mode access: the MMU walk in swapper_pg_dir ----------------------------------------
-def kernel_walk(kernel: Kernel, vaddr: int) -> Translation:
+def kernel_walk(init_mm: InitMm, vaddr: int) -> Translation:
     """The MMU walk of *vaddr* in the kernel page directory, every intermediate value included.
 
     A kernel-mode access needs no U/S bit; `fault` says "not present" when the PDE or the PTE
@@ -263,15 +294,15 @@ def kernel_walk(kernel: Kernel, vaddr: int) -> Translation:
     """
     if not 0 <= vaddr < ADDRESS_SPACE_END:
         raise OutOfRange("vaddr", f"0x{vaddr:x} is not a 32-bit address", "0x0 .. 0xffffffff")
-    result = walk(kernel.ram_words, kernel.swapper_pg_dir, vaddr)
+    result = walk(init_mm.ram_words, init_mm.swapper_pg_dir, vaddr)
     return replace(result, fault=None if result.present else "not present")
 
 
-def _kernel_physical(kernel: Kernel, vaddr: int, write: bool) -> int:
+def _kernel_physical(init_mm: InitMm, vaddr: int, write: bool) -> int:
     """Translate one kernel-mode access, setting A (and D) like the MMU; oops if it cannot."""
-    words = kernel.ram_words
+    words = init_mm.ram_words
     access = "write" if write else "read"
-    pde_at = pde_word(kernel.swapper_pg_dir, vaddr)
+    pde_at = pde_word(init_mm.swapper_pg_dir, vaddr)
     pde = words[pde_at]
     if not pde & _P:
         raise KernelOops(vaddr, "not present", access)
@@ -290,7 +321,7 @@ def _kernel_physical(kernel: Kernel, vaddr: int, write: bool) -> int:
     updated = entry | _A | (_D if write else 0)
     if updated != entry:
         words[entry_word] = updated
-    if physical >= kernel.physmem.nr_bytes:
+    if physical >= init_mm.physmem.nr_bytes:
         raise KernelBug(f"kernel PTE for 0x{vaddr:08x} points outside RAM")
     return physical
 
@@ -302,7 +333,7 @@ def _check_kernel_range(vaddr: int, length: int) -> None:
         )
 
 
-def kernel_read(kernel: Kernel, vaddr: int, length: int) -> bytes:
+def kernel_read(init_mm: InitMm, vaddr: int, length: int) -> bytes:
     """Read *length* bytes at kernel virtual address *vaddr* through the kernel page tables.
 
     Raises:
@@ -310,17 +341,17 @@ def kernel_read(kernel: Kernel, vaddr: int, length: int) -> bytes:
         OutOfRange: the range leaves the 32-bit space.
     """
     _check_kernel_range(vaddr, length)
-    physmem = kernel.physmem
+    physmem = init_mm.physmem
     chunks = []
     address, end = vaddr, vaddr + length
     while address < end:
         chunk = min(end, (address | (PAGE_SIZE - 1)) + 1) - address
-        chunks.append(physmem.read_phys(_kernel_physical(kernel, address, False), chunk))
+        chunks.append(physmem.read_phys(_kernel_physical(init_mm, address, False), chunk))
         address += chunk
     return b"".join(chunks)
 
 
-def kernel_write(kernel: Kernel, vaddr: int, data: bytes) -> None:
+def kernel_write(init_mm: InitMm, vaddr: int, data: bytes) -> None:
     """Write *data* at kernel virtual address *vaddr* through the kernel page tables.
 
     Every page is translated before any byte is stored, so an oops leaves memory unchanged.
@@ -334,11 +365,11 @@ def kernel_write(kernel: Kernel, vaddr: int, data: bytes) -> None:
     address, end = vaddr, vaddr + len(data)
     while address < end:
         chunk = min(end, (address | (PAGE_SIZE - 1)) + 1) - address
-        pieces.append((_kernel_physical(kernel, address, True), address - vaddr, chunk))
+        pieces.append((_kernel_physical(init_mm, address, True), address - vaddr, chunk))
         address += chunk
     view = memoryview(data)
     for physical, start, chunk in pieces:
-        kernel.physmem.write_phys(physical, view[start : start + chunk])
+        init_mm.physmem.write_phys(physical, view[start : start + chunk])
 
 
 # ---- kmap_atomic: per-CPU fixmap slots ---------------------------------------------------------
@@ -375,9 +406,9 @@ class Highmem:
         waiting: owners whose kmap is waiting for a slot, in arrival order.
     """
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.nr_cpus = kernel.config.nr_cpus
+    def __init__(self, init_mm: InitMm, nr_cpus: int) -> None:
+        self.init_mm = init_mm
+        self.nr_cpus = nr_cpus
         self.pkmap_count = [0] * LAST_PKMAP
         self.slot_page: list[int | None] = [None] * LAST_PKMAP
         self.page_slot: dict[int, int] = {}  # page_address(): pfn -> slot
@@ -454,8 +485,8 @@ class Highmem:
                 "(in_atomic(): 1); kunmap_atomic first or use kmap_atomic"
             )
         self._check_pfn(pfn)
-        kernel = self.kernel
-        if pfn < kernel.nr_lowmem_frames:
+        init_mm = self.init_mm
+        if pfn < init_mm.nr_lowmem_frames:
             vaddr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
         else:
             slot = self.page_slot.get(pfn)
@@ -493,9 +524,9 @@ class Highmem:
             if count == 0:
                 return None  # Linux sleeps on pkmap_map_wait here
         slot = self.last_pkmap_nr
-        word = kernel_pte_word(self.kernel, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=True)
+        word = kernel_pte_word(self.init_mm, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=True)
         assert word is not None
-        self.kernel.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
+        self.init_mm.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
         self.pkmap_count[slot] = 1
         self.slot_page[slot] = pfn
         self.page_slot[pfn] = slot
@@ -503,7 +534,7 @@ class Highmem:
 
     def _flush_all_zero_pkmaps(self) -> None:
         """Clear the PTEs of the slots nobody uses any more (count 1), then flush the TLB once."""
-        words = self.kernel.ram_words
+        words = self.init_mm.ram_words
         flushed = False
         for slot, count in enumerate(self.pkmap_count):
             if count != 1:
@@ -513,7 +544,7 @@ class Highmem:
             assert pfn is not None
             del self.page_slot[pfn]
             self.slot_page[slot] = None
-            word = kernel_pte_word(self.kernel, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=False)
+            word = kernel_pte_word(self.init_mm, PKMAP_BASE + (slot << PAGE_SHIFT), allocate=False)
             assert word is not None
             words[word] = 0
             flushed = True
@@ -544,7 +575,7 @@ class Highmem:
             del held[pfn]
             if not held:
                 self._held.pop(owner, None)
-        if pfn < self.kernel.nr_lowmem_frames:
+        if pfn < self.init_mm.nr_lowmem_frames:
             return False
         slot = self.page_slot[pfn]
         self.pkmap_count[slot] -= 1
@@ -557,7 +588,7 @@ class Highmem:
 
     def _resolve_kmapped(self, pfn_or_addr: int) -> int:
         """The pfn named by a pfn, a pkmap address or a direct-map address."""
-        kernel = self.kernel
+        init_mm = self.init_mm
         if 0 <= pfn_or_addr < MAX_PHYS_FRAMES:
             self._check_pfn(pfn_or_addr)
             return pfn_or_addr
@@ -569,7 +600,7 @@ class Highmem:
                     "addr", f"kunmap: 0x{pfn_or_addr:08x} is not a kmapped slot", "a kmap address"
                 )
             return pfn
-        if PAGE_OFFSET <= pfn_or_addr < high_memory(kernel.nr_lowmem_frames):
+        if PAGE_OFFSET <= pfn_or_addr < high_memory(init_mm.nr_lowmem_frames):
             return (pfn_or_addr - PAGE_OFFSET) >> PAGE_SHIFT
         raise InvalidArgument(
             "addr",
@@ -597,17 +628,17 @@ class Highmem:
                 f"kmap_atomic: cpu {cpu} already holds {KM_TYPE_NR} nested atomic kmaps "
                 f"(KM_TYPE_NR = {KM_TYPE_NR}); kunmap_atomic before mapping more"
             )
-        if pfn < self.kernel.nr_lowmem_frames:
+        if pfn < self.init_mm.nr_lowmem_frames:
             stack.append(AtomicKmap(PAGE_OFFSET + (pfn << PAGE_SHIFT), pfn, None, owner))
             return stack[-1].vaddr
         used = {entry.km_type for entry in stack}
         km_type = next(t for t in range(KM_TYPE_NR) if t not in used)
         vaddr = fix_to_virt(FIX_KMAP_BEGIN + km_type + KM_TYPE_NR * cpu)
-        word = kernel_pte_word(self.kernel, vaddr, allocate=True, gfp=Gfp.ATOMIC)
+        word = kernel_pte_word(self.init_mm, vaddr, allocate=True, gfp=Gfp.ATOMIC)
         assert word is not None
-        if self.kernel.ram_words[word]:
+        if self.init_mm.ram_words[word]:
             raise KernelBug(f"fixmap slot 0x{vaddr:08x} of cpu {cpu} is already mapped")
-        self.kernel.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
+        self.init_mm.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
         stack.append(AtomicKmap(vaddr, pfn, km_type, owner))
         return vaddr
 
@@ -637,9 +668,9 @@ class Highmem:
     def _drop_atomic(self, cpu: int, position: int) -> None:
         entry = self._atomic[cpu].pop(position)
         if entry.km_type is not None:
-            word = kernel_pte_word(self.kernel, entry.vaddr, allocate=False)
+            word = kernel_pte_word(self.init_mm, entry.vaddr, allocate=False)
             assert word is not None
-            self.kernel.ram_words[word] = 0  # kpte_clear_flush
+            self.init_mm.ram_words[word] = 0  # kpte_clear_flush
 
     # ---- ownership --------------------------------------------------------------------------------
     def release_owner(self, owner: int) -> int:
@@ -667,7 +698,7 @@ class Highmem:
             raise InvalidArgument("cpu", f"no cpu {cpu}", f"0 .. {self.nr_cpus - 1}")
 
     def _check_pfn(self, pfn: int) -> None:
-        nr_frames = self.kernel.physmem.nr_frames
+        nr_frames = self.init_mm.physmem.nr_frames
         if not 0 <= pfn < nr_frames:
             raise InvalidArgument("pfn", f"{pfn} is not a frame of RAM", f"0 .. {nr_frames - 1}")
 

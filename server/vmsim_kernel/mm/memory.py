@@ -49,10 +49,10 @@ from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 
-from . import vmscan
 from .overcommit import commit_pages
-from .page_alloc import WatermarkLevel, Zone, count_allocation, free_page
+from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
 from .physmem import PageFlag
+from .policies import lru_cache_add
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
     add_to_swap_cache,
@@ -61,7 +61,7 @@ from .swap_state import (
     readahead_offsets,
     swap_cluster_readahead,
 )
-from .unmap import charge_lru_lock, pte_runs
+from .unmap import pte_runs
 from .vma import MmStruct, Vma
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def pte_alloc(kernel: Kernel, task: Task, address: int) -> int:
     word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, address)
     if word is not None:
         return word
-    table_pfn = vmscan.alloc_page(kernel, Gfp.KERNEL, task)
+    table_pfn = alloc_page(kernel.pgdat, Gfp.KERNEL, task)
     kernel.ram32[pte_words_of_table(table_pfn)] = 0
     kernel.physmem.set_flags(table_pfn, PageFlag.PAGETABLE)
     # Reclaim inside allocate_page never frees page tables, so the PDE is still empty.
@@ -188,9 +188,9 @@ def do_anonymous_page(
 ) -> FaultResult:
     """A zeroed frame of the task's own, mapped (minor fault): the first write of an anonymous
     page, whether its PTE is empty or maps the zero page (the copy of zeroes is a clear)."""
-    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
+    pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
     if not task.alive:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         raise task_exit.dead(task)
     kernel.physmem.zero_user_frame(pfn)
     kernel.current.run(kernel.costs.zero_page_ns)
@@ -246,9 +246,9 @@ def do_anonymous_pages(
     thread = kernel.current
     lock = task.mmap_lock
     assert lock is not None
-    zone_locks = [kernel.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
+    zone_locks = [kernel.pgdat.zone_locks[zone_type] for zone_type in ZONELIST[Gfp.HIGHUSER]]
     start_ns = thread.now_ns
-    if not all(held.free_after(start_ns) for held in (lock, kernel.lru_lock, *zone_locks)):
+    if not all(held.free_after(start_ns) for held in (lock, kernel.lruvec.lru_lock, *zone_locks)):
         return 0  # a hold by another thread may lie ahead: only the single path is exact
     batches = kernel.allocator.get_pages_bulk_from_freelist(
         Gfp.HIGHUSER, nr_pages, WatermarkLevel.LOW
@@ -268,7 +268,7 @@ def do_anonymous_pages(
     page_vas = vpns[:nr_pages].astype(np.int64) << PAGE_SHIFT
     kernel.rmap.add_new_pages(pfns, mm, page_vas, words)
     pfn_list = pfns.tolist()
-    kernel.policy.insert_many(pfn_list)
+    kernel.lruvec.policy.insert_many(pfn_list)
     mm.count_resident(vma.shared, nr_pages)
     task.min_flt += nr_pages
     kernel.vm_events.pgfault += nr_pages
@@ -299,15 +299,15 @@ def _charge_first_touches(
     lock.record_holds(thread, acquired, in_mmap_ns, read=True)
     first = 0
     for _zone, zone_pfns in batches:
-        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
-        zone_lock = kernel.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
+        count_allocation(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
+        zone_lock = kernel.pgdat.zone_locks[kernel.allocator.zone_of(int(zone_pfns[0])).zone_type]
         zone_lock.record_holds(
             thread, acquired[first : first + len(zone_pfns)], costs.page_alloc_ns
         )
         first += len(zone_pfns)
     lru_offset = costs.page_alloc_ns + costs.zero_page_ns
     lru_starts = list(range(acquired[0] + lru_offset, acquired[-1] + lru_offset + 1, period))
-    kernel.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
+    kernel.lruvec.lru_lock.record_holds(thread, lru_starts, costs.lru_update_ns)
     thread.run(nr_pages * (costs.fault_entry_ns + in_mmap_ns))
     thread.run(nr_pages * costs.page_walk_ns, user=True)
 
@@ -415,17 +415,17 @@ def swap_in_page(
     if cached is not None:
         _map_swap_cache_page(kernel, task, vma, address, word, write, cached)
         return cached, False
-    pfn = vmscan.alloc_page(kernel, Gfp.HIGHUSER, task)
+    pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
     if not task.alive:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         raise task_exit.dead(task)
     if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
-    waited = wait_for_swap_read(kernel)
+    waited = wait_for_swap_read(swap, kernel.current)
     try:
         swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
     except SwapIoError as error:
-        free_page(kernel, pfn)
+        free_page(kernel.pgdat, pfn)
         kernel.printk_ratelimited(LogLevel.ERR, error.message)
         raise task_exit.sigbus(kernel, task, address, error.message) from None
     physmem = kernel.physmem
@@ -502,8 +502,7 @@ def map_user_page(
     """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
     kernel.ram_words[word] = make_entry(pfn, bits)
     kernel.rmap.add(pfn, mm, page_va, word)
-    kernel.policy.insert(pfn)
-    charge_lru_lock(kernel, 1, kernel.costs.lru_update_ns)
+    lru_cache_add(kernel.lruvec, pfn)
     mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 
@@ -559,8 +558,8 @@ def touch_one(kernel: Kernel, task: Task, address: int, write: bool) -> FaultRes
             words[word] = pte | _A | (_D if write else 0)
             if not pde & _A:
                 words[pde_at] = pde | _A
-            if kernel.policy_tracks_access:
-                kernel.policy.access(pte >> PAGE_SHIFT)
+            if kernel.lruvec.tracks_access:
+                kernel.lruvec.policy.access(pte >> PAGE_SHIFT)
             return FaultResult.HIT
     result = handle_mm_fault(kernel, task, address, write)
     # The faulting access is restarted: it walks the new PTE and fills the TLB.
@@ -680,8 +679,8 @@ def _touch_resident_prefix(
     used_tables = np.zeros(1024, dtype=bool)
     used_tables[pde_index[:nr_hits]] = True
     pgd[used_tables] |= np.uint32(_A)
-    if kernel.policy_tracks_access:
-        kernel.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
+    if kernel.lruvec.tracks_access:
+        kernel.lruvec.policy.access_many((hit_ptes >> np.uint32(PAGE_SHIFT)).astype(np.int64))
     return nr_hits
 
 

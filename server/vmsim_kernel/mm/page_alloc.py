@@ -7,7 +7,7 @@ get_page_from_freelist, __setup_per_zone_wmarks, memblock_free_all) and include/
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Final
 
@@ -26,23 +26,33 @@ from vmsim_kernel.arch.x86.constants import (
     Pfn,
     ZoneType,
 )
-from vmsim_kernel.errors import KernelBug
+from vmsim_kernel.errors import KernelBug, OutOfMemory
 
 from .physmem import PageFlag, PhysicalMemory
 
 if TYPE_CHECKING:
-    from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.locks import SimLock
+    from vmsim_kernel.kernel.process import Task
+    from vmsim_kernel.kernel.sched import Scheduler
+
+    from .vmstat import VmEvents
 
 __all__ = [
     "LOWMEM_RESERVE_RATIO",
+    "PAGE_ALLOC_COSTLY_ORDER",
     "WATERMARK_SCALE_FACTOR",
     "FreeArea",
     "PageAllocator",
+    "PglistData",
+    "SlowPath",
     "WatermarkLevel",
     "Zone",
+    "alloc_page",
+    "alloc_pages",
     "charge_zone_lock",
     "count_allocation",
     "free_page",
+    "zone_watermark_ok",
 ]
 
 ZONE_NAMES: Final[dict[ZoneType, str]] = {
@@ -58,6 +68,7 @@ LOWMEM_RESERVE_RATIO: Final = (256, 32, 0)
 SWAP_CLUSTER_MAX: Final = 32  # the smallest HIGHMEM min watermark
 MIN_FREE_KBYTES_FLOOR: Final = 128  # init_per_zone_wmark_min's clamp
 MIN_FREE_KBYTES_CEILING: Final = 262144
+PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
 
 # free_page_is_bad (PAGE_FLAGS_CHECK_AT_FREE): a page freed with these still set is in use.
 # SWAPCACHE is added because freeing a swap-cache page would leak its swap slot.
@@ -173,22 +184,18 @@ class Zone:
         classzone: ZoneType | None = None,
         harder: bool = False,
     ) -> bool:
-        """__zone_watermark_ok: may a 2**order block be taken at *level*?
+        """zone_watermark_ok at *level*: may a 2**order block be taken?
 
-        The free pages left after the allocation must stay above the mark plus the zone's
-        lowmem_reserve for *classzone* (the highest zone of the allocation's zonelist; None
-        means the zone's own, which reserves nothing), and for order > 0 a free block of at
-        least that order must exist. *harder* (GFP_ATOMIC, ALLOC_HARDER) lowers the mark by
-        a quarter. Level NONE only asks whether a block exists.
+        The mark is the level's plus the zone's lowmem_reserve for *classzone* (the highest
+        zone of the allocation's zonelist; None means the zone's own, which reserves
+        nothing); *harder* (GFP_ATOMIC, ALLOC_HARDER) lowers it by a quarter. Level NONE
+        only asks whether a block exists.
         """
         if level is WatermarkLevel.NONE:
-            return self._has_free_block(order)
-        mark = self.effective_mark(level, classzone=classzone, harder=harder)
-        # The block's other pages are gone too, but only its first one counts as "the" page.
-        free_pages = self.nr_free_pages - ((1 << order) - 1)
-        if free_pages <= mark:
-            return False
-        return order == 0 or self._has_free_block(order)
+            return self.has_free_block(order)
+        return zone_watermark_ok(
+            self, order, self.effective_mark(level, classzone=classzone, harder=harder)
+        )
 
     def effective_mark(
         self, level: WatermarkLevel, *, classzone: ZoneType | None = None, harder: bool = False
@@ -212,12 +219,26 @@ class Zone:
         mark = self.effective_mark(level, classzone=classzone, harder=harder)
         return max(0, self.nr_free_pages - mark)
 
-    def _has_free_block(self, order: int) -> bool:
+    def has_free_block(self, order: int) -> bool:
+        """Whether a free block of at least *order* is on the zone's lists."""
         return any(self.free_area[current].free_list for current in range(order, MAX_ORDER))
 
 
+def zone_watermark_ok(zone: Zone, order: int, mark: int) -> bool:
+    """__zone_watermark_ok: may a 2**order block be taken from *zone* and leave its free
+    pages above *mark* (in pages, lowmem_reserve and any ALLOC_HARDER discount included)?
+
+    For order > 0 a free block of at least that order must exist too.
+    """
+    # The block's other pages are gone too, but only its first one counts as "the" page.
+    free_pages = zone.nr_free_pages - ((1 << order) - 1)
+    if free_pages <= mark:
+        return False
+    return order == 0 or zone.has_free_block(order)
+
+
 class PageAllocator:
-    """The buddy allocators of the node's three zones (one pglist_data).
+    """The buddy allocators of the node's three zones (pglist_data's node_zones).
 
     Attributes:
         physmem: the RAM and frame descriptors the allocator manages.
@@ -685,28 +706,106 @@ def _aligned_blocks(start: int, end: int) -> list[tuple[int, int]]:
     return blocks
 
 
-def charge_zone_lock(kernel: Kernel, pfn: int, nr_pages: int) -> None:
+# __alloc_pages_slowpath(gfp, order, task): a pfn, or None when nothing could be freed.
+SlowPath = Callable[[Gfp, int, "Task | None"], "int | None"]
+
+
+class PglistData:
+    """pglist_data: the node, as the allocation path sees it.
+
+    The zones and their buddy lists (`allocator`), one zone->lock per zone, the vm_event
+    counters the allocator feeds, the cost table, and the scheduler whose current thread
+    pays for the work; `kswapd_classzone` is the highest zone kswapd was woken to balance
+    (pgdat->kswapd_highest_zoneidx; None while it sleeps). `slowpath` is
+    __alloc_pages_slowpath (kswapd, direct reclaim, the OOM killer): mm/vmscan registers it
+    at boot, since reclaim calls the allocator's free path and so cannot be imported from
+    here; without one, an allocation that fails at the low mark retries at min, then fails.
+    """
+
+    def __init__(
+        self,
+        allocator: PageAllocator,
+        zone_locks: Sequence[SimLock],
+        vm_events: VmEvents,
+        sched: Scheduler,
+    ) -> None:
+        self.allocator = allocator
+        self.physmem = allocator.physmem
+        self.zone_locks = list(zone_locks)
+        self.vm_events = vm_events
+        self.sched = sched
+        self.costs = sched.costs
+        self.kswapd_classzone: ZoneType | None = None
+        self.slowpath: SlowPath | None = None
+
+
+def alloc_pages(
+    pgdat: PglistData,
+    gfp: Gfp,
+    order: int,
+    task: Task | None,
+    *,
+    may_reclaim: bool = True,
+) -> int:
+    """__alloc_pages: 2**order pages for *gfp*, following mm/page_alloc.c.
+
+    Fast path: the first zone of the zonelist that passes zone_watermark_ok at the low mark
+    plus its lowmem_reserve; a zone under it is skipped for the next one. Only when every
+    eligible zone fails, the node's slow path (__alloc_pages_slowpath, mm/vmscan): wake
+    kswapd (it runs after this call), retry at the min mark (GFP_ATOMIC a quarter lower and
+    never more), then reclaim directly in the calling task (allocstall_<zone>) while that
+    makes progress, then the OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER.
+    *may_reclaim* False tries the free lists at low then min only (SLUB's first attempt at
+    a costly order).
+
+    Raises:
+        OomKilled/ProcessKilled: the OOM killer chose *task* itself.
+        OutOfMemory: nothing left to reclaim or kill, or a high-order block is missing.
+    """
+    allocator = pgdat.allocator
+    pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
+    if pfn is None and (not may_reclaim or pgdat.slowpath is None):
+        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+    elif pfn is None and pgdat.slowpath is not None:
+        pfn = pgdat.slowpath(gfp, order, task)
+    if pfn is None:
+        raise OutOfMemory(
+            f"no free block of order {order} ({PAGE_SIZE << order} bytes) for a {gfp.name} "
+            "allocation and nothing to reclaim or kill"
+        )
+    count_allocation(pgdat, pfn, 1 << order)
+    charge_zone_lock(pgdat, pfn, 1 << order)
+    return pfn
+
+
+def alloc_page(pgdat: PglistData, gfp: Gfp, task: Task | None) -> int:
+    """alloc_page: one page, reclaiming or OOM-killing if needed (alloc_pages of order 0)."""
+    return alloc_pages(pgdat, gfp, 0, task)
+
+
+def charge_zone_lock(pgdat: PglistData, pfn: int, nr_pages: int) -> None:
     """Buddy work on *nr_pages* under the lock of pfn's zone (&zone->lock)."""
-    zone = kernel.allocator.zone_of(pfn).zone_type
-    kernel.charge_locked(kernel.zone_locks[zone], kernel.costs.page_alloc_ns * nr_pages)
+    zone = pgdat.allocator.zone_of(pfn).zone_type
+    pgdat.zone_locks[zone].charge(pgdat.sched.current, pgdat.costs.page_alloc_ns * nr_pages)
 
 
-def free_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
+def free_page(pgdat: PglistData, pfn: int, *, charge: bool = True) -> None:
     """free_page: an order-0 page back to the buddy allocator (charge=False: the caller
     batches the zone-lock cost)."""
-    kernel.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
-    kernel.allocator.free_pages(pfn, 0)
-    kernel.vm_events.pgfree += 1
+    pgdat.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
+    pgdat.allocator.free_pages(pfn, 0)
+    pgdat.vm_events.pgfree += 1
     if charge:
-        charge_zone_lock(kernel, pfn, 1)
+        charge_zone_lock(pgdat, pfn, 1)
 
 
-def count_allocation(kernel: Kernel, pfn: int, nr_pages: int = 1) -> None:
+def count_allocation(pgdat: PglistData, pfn: int, nr_pages: int = 1) -> None:
     """pgalloc_<zone> accounting of *nr_pages* taken from pfn's zone."""
-    zone = kernel.allocator.zone_of(pfn).zone_type
+    zone = pgdat.allocator.zone_of(pfn).zone_type
+    events = pgdat.vm_events
     if zone is ZoneType.DMA:
-        kernel.vm_events.pgalloc_dma += nr_pages
+        events.pgalloc_dma += nr_pages
     elif zone is ZoneType.NORMAL:
-        kernel.vm_events.pgalloc_normal += nr_pages
+        events.pgalloc_normal += nr_pages
     else:
-        kernel.vm_events.pgalloc_high += nr_pages
+        events.pgalloc_high += nr_pages

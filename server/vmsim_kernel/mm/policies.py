@@ -14,7 +14,7 @@ import random
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,10 +22,15 @@ import numpy.typing as npt
 from vmsim_kernel.config import ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument, KernelBug
 
+if TYPE_CHECKING:
+    from vmsim_kernel.kernel.locks import SimLock
+    from vmsim_kernel.kernel.sched import Scheduler
+
 __all__ = [
     "ClockPolicy",
     "FifoPolicy",
     "LruPolicy",
+    "Lruvec",
     "MruPolicy",
     "OptPolicy",
     "PagePolicy",
@@ -33,6 +38,9 @@ __all__ = [
     "ReferencedFn",
     "TwoListPolicy",
     "UnoptPolicy",
+    "charge_lru_lock",
+    "lru_cache_add",
+    "lru_cache_add_many",
     "make_policy",
 ]
 
@@ -401,3 +409,45 @@ def make_policy(
             "linux, fifo, lru, mru, clock, random",
         )
     return UnoptPolicy(future) if policy is ReplacementPolicy.UNOPT else OptPolicy(future)
+
+
+class Lruvec:
+    """lruvec: the node's LRU lists, their lock, and the list movements reclaim reports.
+
+    The lists are the replacement policy's (Linux's two lists, or a textbook policy), and so
+    are the movement counters (nr_scanned, nr_activated, ...) that vmstat's pgscan,
+    pgactivate, pgdeactivate and pgrefill come from.
+
+    Attributes:
+        policy: the lists, coldest first, and their counters.
+        lru_lock: &lruvec->lru_lock.
+        tracks_access: whether the policy must hear of every access (exact LRU), not only
+            see the accessed bits when reclaim scans.
+        sched: the scheduler whose current thread pays for list work.
+    """
+
+    def __init__(
+        self, policy: PagePolicy, lru_lock: SimLock, sched: Scheduler, *, tracks_access: bool
+    ) -> None:
+        self.policy = policy
+        self.lru_lock = lru_lock
+        self.sched = sched
+        self.tracks_access = tracks_access
+
+
+def charge_lru_lock(lruvec: Lruvec, nr_pages: int, per_page_ns: int) -> None:
+    """LRU list work on *nr_pages* under the LRU lock (lruvec->lru_lock)."""
+    lruvec.lru_lock.charge(lruvec.sched.current, per_page_ns * nr_pages)
+
+
+def lru_cache_add(lruvec: Lruvec, pfn: int) -> None:
+    """lru_cache_add: a new resident page goes on the lists, under the LRU lock."""
+    lruvec.policy.insert(pfn)
+    charge_lru_lock(lruvec, 1, lruvec.sched.costs.lru_update_ns)
+
+
+def lru_cache_add_many(lruvec: Lruvec, pfns: list[int]) -> None:
+    """lru_cache_add of a batch of new resident pages, in order, in one hold of the LRU lock."""
+    lruvec.policy.insert_many(pfns)
+    if pfns:
+        charge_lru_lock(lruvec, len(pfns), lruvec.sched.costs.lru_update_ns)

@@ -23,12 +23,12 @@ from vmsim_kernel.arch.x86.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, 
 from vmsim_kernel.errors import InvalidArgument, KernelBug, OutOfMemory
 
 from .highmem import check_owner, pa, va
-from .page_alloc import charge_zone_lock, free_page
+from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, alloc_pages, charge_zone_lock, free_page
 from .physmem import PageFlag
-from .vmscan import PAGE_ALLOC_COSTLY_ORDER, alloc_pages
 
 if TYPE_CHECKING:
-    from vmsim_kernel.init.main import Kernel
+    from .highmem import InitMm
+    from .page_alloc import PglistData
 
 __all__ = [
     "KMALLOC_MAX_CACHE_SIZE",
@@ -53,16 +53,16 @@ _KERNEL_OWNER_FLAGS_CLEAR: Final = np.uint32(
 
 
 # ---- pages for the kernel: any order, with the GFP rules of __alloc_pages -----------------------
-def alloc_kernel_pages(kernel: Kernel, gfp: Gfp, order: int, *, may_reclaim: bool = True) -> int:
+def alloc_kernel_pages(pgdat: PglistData, gfp: Gfp, order: int, *, may_reclaim: bool = True) -> int:
     """A block of 2**order pages for kernel use, following the allocation rules of *gfp*.
 
-    The page allocator's own path (vmscan.alloc_pages): the fast path at the low watermark,
+    The page allocator's own path (page_alloc.alloc_pages): the fast path at the low watermark,
     then kswapd, the min mark, direct reclaim and for cheap orders the OOM killer. Reclaim
     frees single pages, so a high-order block may still be missing afterwards
     (fragmentation): that is OutOfMemory.
 
     Args:
-        kernel: the kernel.
+        pgdat: the node the block comes from.
         gfp: KERNEL, ATOMIC or DMA (HIGHUSER for callers that can map high pages).
         order: log2 of the number of pages.
         may_reclaim: False tries the free lists only (SLUB's first attempt at a costly order).
@@ -70,18 +70,18 @@ def alloc_kernel_pages(kernel: Kernel, gfp: Gfp, order: int, *, may_reclaim: boo
     Raises:
         OutOfMemory: no block could be found.
     """
-    return alloc_pages(kernel, gfp, order, None, may_reclaim=may_reclaim)
+    return alloc_pages(pgdat, gfp, order, None, may_reclaim=may_reclaim)
 
 
-def free_kernel_pages(kernel: Kernel, pfn: int, order: int) -> None:
+def free_kernel_pages(pgdat: PglistData, pfn: int, order: int) -> None:
     """Give a kernel block back to the buddy allocator (its SLAB/KMALLOC/VMALLOC flags go)."""
-    kernel.physmem.flags[pfn : pfn + (1 << order)] &= _KERNEL_OWNER_FLAGS_CLEAR
+    pgdat.physmem.flags[pfn : pfn + (1 << order)] &= _KERNEL_OWNER_FLAGS_CLEAR
     if order == 0:
-        free_page(kernel, pfn)
+        free_page(pgdat, pfn)
         return
-    kernel.allocator.free_pages(pfn, order)
-    kernel.vm_events.pgfree += 1 << order
-    charge_zone_lock(kernel, pfn, 1 << order)
+    pgdat.allocator.free_pages(pfn, order)
+    pgdat.vm_events.pgfree += 1 << order
+    charge_zone_lock(pgdat, pfn, 1 << order)
 
 
 # ---- caches and slabs ------------------------------------------------------------------------------
@@ -193,9 +193,8 @@ class SlabAllocator:
             NR_SLAB_UNRECLAIMABLE_B too, so meminfo Slab = SUnreclaim = the sum of both.
     """
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        nr_cpus = kernel.config.nr_cpus
+    def __init__(self, init_mm: InitMm, nr_cpus: int) -> None:
+        self.init_mm = init_mm
         self._caches: dict[Gfp, list[KmemCache]] = {
             gfp: [
                 KmemCache(
@@ -249,8 +248,8 @@ class SlabAllocator:
         self._objects[allocation.addr] = allocation
         self._by_owner.setdefault(owner, {})[allocation.addr] = None
         if zero:
-            physical = pa(allocation.addr, self.kernel.nr_lowmem_frames)
-            self.kernel.physmem.write_phys(physical, bytes(allocation.object_size))
+            physical = pa(allocation.addr, self.init_mm.nr_lowmem_frames)
+            self.init_mm.physmem.write_phys(physical, bytes(allocation.object_size))
         return allocation.addr
 
     def _cache_for(self, size: int, gfp: Gfp) -> KmemCache:
@@ -270,7 +269,7 @@ class SlabAllocator:
         offset = index * cache.object_size
         physical = (slab.pfn << PAGE_SHIFT) + offset
         return KmallocAllocation(
-            addr=va(physical, self.kernel.nr_lowmem_frames),
+            addr=va(physical, self.init_mm.nr_lowmem_frames),
             size=size,
             object_size=cache.object_size,
             cache=cache.name,
@@ -286,15 +285,15 @@ class SlabAllocator:
         order = cache.order
         if order > cache.min_order:
             try:
-                pfn = alloc_kernel_pages(self.kernel, slab_gfp, order, may_reclaim=False)
+                pfn = alloc_kernel_pages(self.init_mm.pgdat, slab_gfp, order, may_reclaim=False)
             except OutOfMemory:
                 pfn = None
         if pfn is None:
             order = cache.min_order
-            pfn = alloc_kernel_pages(self.kernel, slab_gfp, order)
+            pfn = alloc_kernel_pages(self.init_mm.pgdat, slab_gfp, order)
         nr_pages = 1 << order
         # Linux marks only the compound head PG_slab; every frame is marked here for dumps.
-        self.kernel.physmem.flags[pfn : pfn + nr_pages] |= int(PageFlag.SLAB)
+        self.init_mm.physmem.flags[pfn : pfn + nr_pages] |= int(PageFlag.SLAB)
         nr_objects = (PAGE_SIZE << order) // cache.object_size
         slab = Slab(pfn, order, nr_objects, list(reversed(range(nr_objects))))
         cache.slabs[pfn] = slab
@@ -307,10 +306,10 @@ class SlabAllocator:
     def _kmalloc_large(self, size: int, gfp: Gfp, owner: int) -> KmallocAllocation:
         """kmalloc_large: a whole buddy block, its frames flagged KMALLOC."""
         order = _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE)
-        pfn = alloc_kernel_pages(self.kernel, gfp, order)
+        pfn = alloc_kernel_pages(self.init_mm.pgdat, gfp, order)
         nr_pages = 1 << order
-        self.kernel.physmem.flags[pfn : pfn + nr_pages] |= int(PageFlag.KMALLOC)
-        addr = va(pfn << PAGE_SHIFT, self.kernel.nr_lowmem_frames)
+        self.init_mm.physmem.flags[pfn : pfn + nr_pages] |= int(PageFlag.KMALLOC)
+        addr = va(pfn << PAGE_SHIFT, self.init_mm.nr_lowmem_frames)
         for frame in range(pfn, pfn + nr_pages):
             self._large_of_pfn[frame] = addr
         self.nr_large_kmalloc_pages += nr_pages
@@ -361,7 +360,7 @@ class SlabAllocator:
         for frame in range(allocation.pfn, allocation.pfn + nr_pages):
             del self._large_of_pfn[frame]
         self.nr_large_kmalloc_pages -= nr_pages
-        free_kernel_pages(self.kernel, allocation.pfn, allocation.order)
+        free_kernel_pages(self.init_mm.pgdat, allocation.pfn, allocation.order)
 
     def _discard_slab(self, cache: KmemCache, slab: Slab) -> None:
         nr_pages = 1 << slab.order
@@ -370,12 +369,12 @@ class SlabAllocator:
         for frame in range(slab.pfn, slab.pfn + nr_pages):
             del self._slab_of_pfn[frame]
         self.nr_slab_pages -= nr_pages
-        free_kernel_pages(self.kernel, slab.pfn, slab.order)
+        free_kernel_pages(self.init_mm.pgdat, slab.pfn, slab.order)
 
     def _explain_bad_free(self, addr: int) -> str:
         """Why *addr* cannot be freed, in the words of SLUB's free checks."""
         pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
-        if addr < PAGE_OFFSET or pfn >= self.kernel.nr_lowmem_frames:
+        if addr < PAGE_OFFSET or pfn >= self.init_mm.nr_lowmem_frames:
             return f"0x{addr:08x} is not a direct-map address: kmalloc never returned it"
         if pfn in self._slab_of_pfn:
             cache, slab = self._slab_of_pfn[pfn]
@@ -452,7 +451,7 @@ class SlabAllocator:
 
     def check_invariants(self) -> None:
         """Raise KernelBug unless slabs, objects, page flags and counters agree."""
-        physmem = self.kernel.physmem
+        physmem = self.init_mm.physmem
         nr_slab_pages = 0
         inuse_by_slab: dict[int, int] = {}
         for allocation in self._objects.values():

@@ -36,9 +36,11 @@ from vmsim_kernel.arch.x86.constants import (
     PageTableBit,
 )
 from vmsim_kernel.errors import InvalidArgument, KernelBug, SwapIoError
+from vmsim_kernel.kernel.locks import LockRegistry, SimLock
+from vmsim_kernel.kernel.time import CostModel, SwapQueue
 
 if TYPE_CHECKING:
-    from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.time import SimThread
 
 __all__ = [
     "MAX_SWAPFILES",
@@ -315,6 +317,8 @@ class SwapDevice:
         nr_writes: slots written (swap-outs).
         nr_read_errors: reads that failed, came back short or failed the check.
         nr_write_errors: writes that failed or came back short.
+        lock: si->lock, held while a slot is allocated.
+        queue: the device's request queue (when a read or write of a slot completes).
     """
 
     def __init__(
@@ -325,6 +329,9 @@ class SwapDevice:
         priority: int = -2,
         seed: int = 0,
         overwrite: bool = False,
+        *,
+        lock: SimLock | None = None,
+        queue: SwapQueue | None = None,
     ) -> None:
         """mkswap then swapon: open the file safely, write the header, set up an empty swap_map.
 
@@ -337,6 +344,10 @@ class SwapDevice:
             priority: the priority shown in /proc/swaps.
             seed: seeds the header's UUID, so the same configuration writes the same bytes.
             overwrite: take an existing regular file even without a swap signature.
+            lock: si->lock from the kernel's lock registry (its lock_stat row); None for a
+                device used alone, which nobody else contends for.
+            queue: the request queue, priced by the kernel's cost table; None for a device
+                used alone (the default cost table).
 
         Raises:
             KernelBug: the size or type cannot describe a swap area (the configuration
@@ -348,6 +359,12 @@ class SwapDevice:
             raise KernelBug(f"swap size {size_bytes} is not 2..{MAX_SWAP_OFFSET + 1} whole pages")
         if not 0 <= swap_type < MAX_SWAPFILES:
             raise KernelBug(f"swap type {swap_type} outside 0..{MAX_SWAPFILES - 1}")
+        if lock is None or queue is None:
+            alone = LockRegistry(CostModel())
+            lock = lock if lock is not None else alone.new_lock("swap")
+            queue = queue if queue is not None else SwapQueue(alone.costs)
+        self.lock = lock
+        self.queue = queue
         self.nr_slots = size_bytes // PAGE_SIZE
         self.swap_type = swap_type
         self.priority = priority
@@ -829,11 +846,10 @@ class SwapDevice:
         self.close()
 
 
-def wait_for_swap_read(kernel: Kernel) -> int:
-    """A swap-in by the current thread: queue on the device and sleep until done (the
+def wait_for_swap_read(si: SwapDevice, thread: SimThread) -> int:
+    """A swap-in by *thread*: queue on the device and sleep until done (the
     swap_readpage + wait_on_page_locked of do_swap_page); returns the wait."""
-    thread = kernel.current
-    done = kernel.swap_queue.submit(thread.now_ns)
+    done = si.queue.submit(thread.now_ns)
     waited = done - thread.now_ns
     thread.now_ns = done
     thread.times.iowait_ns += waited

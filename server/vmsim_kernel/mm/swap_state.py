@@ -24,6 +24,7 @@ from vmsim_kernel.results import EventKind
 
 from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .physmem import PageFlag
+from .policies import lru_cache_add_many
 from .swap import swp_entry, swp_offset
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def drop_unmapped_swap_cache_page(kernel: Kernel, pfn: int, *, charge: bool = Tr
     offset = delete_from_swap_cache(kernel, pfn)
     kernel.physmem.clear_flags(pfn, PageFlag.READAHEAD | PageFlag.DIRTY)
     swap.free_slot(offset)
-    free_page(kernel, pfn, charge=charge)
+    free_page(kernel.pgdat, pfn, charge=charge)
 
 
 def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
@@ -119,7 +120,7 @@ def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
     if swap.free_slot(offset) == 1:
         pfn = swap.cache.get(offset)
         if pfn is not None and not kernel.rmap.is_mapped(pfn):
-            kernel.policy.remove(pfn)
+            kernel.lruvec.policy.remove(pfn)
             drop_unmapped_swap_cache_page(kernel, pfn)
 
 
@@ -164,8 +165,8 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     )
     pfns: list[int] = []
     for _zone, zone_pfns in batches:
-        count_allocation(kernel, int(zone_pfns[0]), len(zone_pfns))
-        charge_zone_lock(kernel, int(zone_pfns[0]), len(zone_pfns))
+        count_allocation(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
+        charge_zone_lock(kernel.pgdat, int(zone_pfns[0]), len(zone_pfns))
         pfns.extend(zone_pfns.tolist())
     offsets = offsets[: len(pfns)]
     if not offsets:
@@ -173,12 +174,12 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     physmem = kernel.physmem
     outcome = swap.read_slots_into(offsets, [physmem.frame_view(pfn) for pfn in pfns])
     now = kernel.current.now_ns
-    submit, flags = kernel.swap_queue.submit, physmem.flags
+    submit, flags = swap.queue.submit, physmem.flags
     detailed = kernel.wants_event(EventKind.SWAP_IN)
     cached: list[int] = []
     for offset, pfn, error in zip(offsets, pfns, outcome, strict=True):
         if error is not None:
-            free_page(kernel, pfn)
+            free_page(kernel.pgdat, pfn)
             continue
         ready = submit(now)
         add_to_swap_cache(kernel, pfn, swp_entry(swap.swap_type, offset))
@@ -189,10 +190,9 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
         kernel.emit(
             EventKind.SWAP_IN, pid, None, pfn, f"slot {offset}, readahead" if detailed else ""
         )
-    kernel.policy.insert_many(cached)  # nothing else touched the LRU meanwhile
+    lru_cache_add_many(kernel.lruvec, cached)  # nothing else touched the LRU meanwhile
     read = len(cached)
     if read:
-        kernel.charge_locked(kernel.lru_lock, read * kernel.costs.lru_update_ns)
         events = kernel.vm_events
         events.pswpin += read
         events.pgpgin += read * (PAGE_SIZE // 1024)

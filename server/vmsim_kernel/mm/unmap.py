@@ -26,6 +26,7 @@ from vmsim_kernel.errors import KernelBug
 from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page
 from .physmem import PageFlag
+from .policies import charge_lru_lock
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from .vma import MmStruct
 
 __all__ = [
-    "charge_lru_lock",
     "exit_mmap",
     "free_pgtables",
     "pte_runs",
@@ -47,11 +47,6 @@ __all__ = [
 _P = PTE_PRESENT
 _MAPPED = PTE_MAPPED
 _ANON_BIT: Final = int(PageFlag.ANON)
-
-
-def charge_lru_lock(kernel: Kernel, nr_pages: int, per_page_ns: int) -> None:
-    """LRU list work on *nr_pages* under the LRU lock (lruvec->lru_lock)."""
-    kernel.charge_locked(kernel.lru_lock, per_page_ns * nr_pages)
 
 
 def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -94,8 +89,8 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
             entries[k] = 0
             cleared += 1
     if freed:
-        charge_lru_lock(kernel, len(freed), kernel.costs.lru_update_ns)
-        charge_zone_lock(kernel, freed[0], len(freed))
+        charge_lru_lock(kernel.lruvec, len(freed), kernel.costs.lru_update_ns)
+        charge_zone_lock(kernel.pgdat, freed[0], len(freed))
     return cleared
 
 
@@ -103,7 +98,7 @@ def unmap_user_page(kernel: Kernel, mm: MmStruct, pfn: int, page_va: int) -> boo
     """Drop one mapping of a user page; free the page (and say so) when it was the last."""
     mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, -1)
     if kernel.rmap.remove(pfn, mm, page_va) == 0:
-        kernel.policy.remove(pfn)
+        kernel.lruvec.policy.remove(pfn)
         release_user_page(kernel, pfn, charge=False)
         return True
     return False
@@ -116,7 +111,7 @@ def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
         assert kernel.swap is not None
         kernel.swap.free_slot(offset)  # the cache's reference
     kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
-    free_page(kernel, pfn, charge=charge)
+    free_page(kernel.pgdat, pfn, charge=charge)
 
 
 def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
@@ -135,7 +130,7 @@ def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
             raise KernelBug(f"freeing page table {table_pfn} that still has entries")
         words[pde_word] = 0
         kernel.physmem.clear_flags(table_pfn, PageFlag.PAGETABLE)
-        free_page(kernel, table_pfn)
+        free_page(kernel.pgdat, table_pfn)
         mm.nr_ptes -= 1
 
 
@@ -148,4 +143,4 @@ def exit_mmap(kernel: Kernel, task: Task) -> None:
     free_pgtables(kernel, mm, 0, TASK_SIZE)
     uncommit_pages(kernel, mm.committed_pages)
     mm.committed_pages = 0
-    free_page(kernel, mm.pgd_pfn)
+    free_page(kernel.pgdat, mm.pgd_pfn)

@@ -30,12 +30,12 @@ from vmsim_kernel.errors import InvalidArgument, KernelBug, KernelError, OutOfMe
 from vmsim_kernel.results import Translation
 
 from .highmem import KERNEL_PTE_BITS, check_owner, kernel_pte_word, kernel_walk
+from .page_alloc import alloc_page
 from .physmem import PageFlag
 from .slab import free_kernel_pages
-from .vmscan import alloc_page
 
 if TYPE_CHECKING:
-    from vmsim_kernel.init.main import Kernel
+    from .highmem import InitMm
 
 __all__ = ["VMALLOC_CALLER", "VmallocArea", "VmallocSpace"]
 
@@ -73,9 +73,9 @@ class VmallocSpace:
         nr_vmalloc_pages: pages backing live areas (VmallocUsed / PAGE_SIZE).
     """
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.start = vmalloc_start(kernel.nr_lowmem_frames)
+    def __init__(self, init_mm: InitMm) -> None:
+        self.init_mm = init_mm
+        self.start = vmalloc_start(init_mm.nr_lowmem_frames)
         self.end = VMALLOC_END
         self._starts: list[int] = []  # area addresses, sorted (the vmap_area rbtree)
         self._areas: dict[int, VmallocArea] = {}
@@ -113,7 +113,7 @@ class VmallocSpace:
         self.nr_vmalloc_pages += nr_pages
         if zero:
             for pfn in pages:
-                self.kernel.physmem.zero_frame(pfn)
+                self.init_mm.physmem.zero_frame(pfn)
         return addr
 
     def _find_gap(self, area_size: int) -> int | None:
@@ -127,17 +127,17 @@ class VmallocSpace:
 
     def _alloc_and_map(self, addr: int, nr_pages: int) -> list[int]:
         """__vmalloc_area_node: allocate the pages one by one, then map them; undo on failure."""
-        kernel = self.kernel
+        init_mm = self.init_mm
         pages: list[int] = []
         try:
             for _ in range(nr_pages):
-                pfn = alloc_page(kernel, Gfp.HIGHUSER, None)
-                kernel.physmem.set_flags(pfn, PageFlag.VMALLOC)
+                pfn = alloc_page(init_mm.pgdat, Gfp.HIGHUSER, None)
+                init_mm.physmem.set_flags(pfn, PageFlag.VMALLOC)
                 pages.append(pfn)
             for index, pfn in enumerate(pages):
-                word = kernel_pte_word(kernel, addr + (index << PAGE_SHIFT), allocate=True)
+                word = kernel_pte_word(init_mm, addr + (index << PAGE_SHIFT), allocate=True)
                 assert word is not None
-                kernel.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
+                init_mm.ram_words[word] = make_entry(pfn, KERNEL_PTE_BITS)
         except KernelError:
             self._unmap_and_free(addr, pages)
             raise
@@ -145,12 +145,12 @@ class VmallocSpace:
 
     def _unmap_and_free(self, addr: int, pages: list[int] | tuple[int, ...]) -> None:
         """vunmap the range (its page tables stay) and give the pages back."""
-        kernel = self.kernel
+        init_mm = self.init_mm
         for index, pfn in enumerate(pages):
-            word = kernel_pte_word(kernel, addr + (index << PAGE_SHIFT), allocate=False)
-            if word is not None and kernel.ram_words[word] >> PAGE_SHIFT == pfn:
-                kernel.ram_words[word] = 0
-            free_kernel_pages(kernel, pfn, 0)
+            word = kernel_pte_word(init_mm, addr + (index << PAGE_SHIFT), allocate=False)
+            if word is not None and init_mm.ram_words[word] >> PAGE_SHIFT == pfn:
+                init_mm.ram_words[word] = 0
+            free_kernel_pages(init_mm.pgdat, pfn, 0)
 
     # ---- vfree -------------------------------------------------------------------------------
     def vfree(self, addr: int, owner: int | None = None) -> None:
@@ -250,11 +250,11 @@ class VmallocSpace:
         if not 1 <= nr_pages <= 1024:
             raise InvalidArgument("nr_pages", f"{nr_pages}", "1 .. 1024")
         first = addr & ~(PAGE_SIZE - 1)
-        return [kernel_walk(self.kernel, first + (i << PAGE_SHIFT)) for i in range(nr_pages)]
+        return [kernel_walk(self.init_mm, first + (i << PAGE_SHIFT)) for i in range(nr_pages)]
 
     def check_invariants(self) -> None:
         """Raise KernelBug unless every area is mapped page by page and its guard is not."""
-        kernel = self.kernel
+        init_mm = self.init_mm
         nr_pages = 0
         previous_end = self.start
         for addr in self._starts:
@@ -264,14 +264,14 @@ class VmallocSpace:
             previous_end = area.end
             nr_pages += area.nr_pages
             for index, pfn in enumerate(area.pages):
-                word = kernel_pte_word(kernel, addr + (index << PAGE_SHIFT), allocate=False)
-                pte = kernel.ram_words[word] if word is not None else 0
+                word = kernel_pte_word(init_mm, addr + (index << PAGE_SHIFT), allocate=False)
+                pte = init_mm.ram_words[word] if word is not None else 0
                 if pte >> PAGE_SHIFT != pfn or not pte & PageTableBit.PRESENT:
                     raise KernelBug(f"vmalloc page {index} of 0x{addr:08x} is not mapped to {pfn}")
-                if not kernel.physmem.test_flags(pfn, PageFlag.VMALLOC):
+                if not init_mm.physmem.test_flags(pfn, PageFlag.VMALLOC):
                     raise KernelBug(f"vmalloc page {pfn} is not flagged VMALLOC")
-            guard = kernel_pte_word(kernel, addr + area.size - GUARD_SIZE, allocate=False)
-            if guard is not None and kernel.ram_words[guard]:
+            guard = kernel_pte_word(init_mm, addr + area.size - GUARD_SIZE, allocate=False)
+            if guard is not None and init_mm.ram_words[guard]:
                 raise KernelBug(f"the guard page of vmalloc area 0x{addr:08x} is mapped")
         if nr_pages != self.nr_vmalloc_pages:
             raise KernelBug(f"areas hold {nr_pages} pages, counter {self.nr_vmalloc_pages}")

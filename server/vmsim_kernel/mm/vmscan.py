@@ -1,8 +1,8 @@
 """Page reclaim: kswapd balancing, direct reclaim and pageout to swap.
 
 Models mm/vmscan.c (shrink_page_list, pageout, wakeup_kswapd, kswapd/balance_pgdat,
-pgdat_balanced, try_to_free_pages), mm/page_alloc.c's __alloc_pages (fast path over the
-zonelist, __alloc_pages_slowpath: wake kswapd, retry at min, direct reclaim, OOM)
+pgdat_balanced, try_to_free_pages), mm/page_alloc.c's __alloc_pages_slowpath (wake kswapd,
+retry at min, direct reclaim, OOM: page_alloc's fast path calls it through the node's hook)
 and mm/swap_state.c (a clean page still in the swap cache is dropped without a write).
 Which page to evict is the replacement policy's choice (policies.py).
 """
@@ -14,31 +14,37 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, ZONELIST, Gfp, ZoneType
-from vmsim_kernel.errors import KernelBug, OutOfMemory, SwapIoError
+from vmsim_kernel.errors import KernelBug, SwapIoError
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind
 
 from . import oom_kill
-from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
+from .page_alloc import (
+    PAGE_ALLOC_COSTLY_ORDER,
+    PglistData,
+    WatermarkLevel,
+    charge_zone_lock,
+    free_page,
+)
 from .physmem import PageFlag
+from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
-from .unmap import charge_lru_lock
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
 
 __all__ = [
-    "PAGE_ALLOC_COSTLY_ORDER",
     "PageoutResult",
-    "alloc_page",
-    "alloc_pages",
+    "ScanControl",
+    "alloc_pages_slowpath",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
+    "shrink_lruvec",
     "shrink_page_list",
     "shrink_pages",
     "wakeup_kswapd",
@@ -47,7 +53,6 @@ __all__ = [
 SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
 MAX_RECLAIM_RETRIES: Final = 16
 MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
-PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _ANON_BIT: Final = int(PageFlag.ANON)
@@ -89,14 +94,14 @@ def shrink_page_list(
     order, the dirty ones written with one vectored request per run of slots.
 
     Everything but the write happens page by page as for a single victim, in the same order
-    with the same simulated costs: the slot (under swap_lock), the device request, and the
+    with the same simulated costs: the slot (under the device's si->lock), the device request, and the
     zone-lock work of freeing the frame, charged when the write is issued (it follows
     unless the write fails). A failed write keeps its page resident and dirty and frees its
     slot (WRITE_ERROR); after *max_errors* failures the pages not yet written are kept the
     same way, without a write (NOT_TRIED). Without swap space a page is KEEP, and so is
     the rest of the batch.
 
-    When no hold by anyone may lie ahead on swap_lock and the zone locks (the usual case),
+    When no hold by anyone may lie ahead on si->lock and the zone locks (the usual case),
     the holds are not taken one by one: their moments are computed and recorded in bulk
     (SimLock.record_holds), which is what taking them would have recorded.
     """
@@ -134,7 +139,7 @@ def shrink_page_list(
                     now += hold_ns
                     slot = swap.alloc_slot()
                 else:
-                    with kernel.holding(kernel.swap_lock) as holder:
+                    with kernel.holding(swap.lock) as holder:
                         holder.run(hold_ns)
                         slot = swap.alloc_slot()
                 if slot is None:
@@ -142,7 +147,7 @@ def shrink_page_list(
                     break
                 offset = slot
             # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
-            kernel.swap_queue.submit(now if in_bulk else thread.now_ns)
+            swap.queue.submit(now if in_bulk else thread.now_ns)
             victim.write_offset = offset
             victim.entry = swp_entry(swap.swap_type, offset)
             victim.result = PageoutResult.SUCCESS
@@ -151,7 +156,7 @@ def shrink_page_list(
             zone_lock_starts.setdefault(zone_of(pfn).zone_type, []).append(now)
             now += hold_ns
         else:
-            charge_zone_lock(kernel, pfn, 1)
+            charge_zone_lock(kernel.pgdat, pfn, 1)
     if in_bulk:
         _record_reclaim_holds(kernel, swap_lock_starts, zone_lock_starts, now)
     results = [PageoutResult.KEEP] * len(pfns)
@@ -169,13 +174,14 @@ def _record_reclaim_holds(
     zone_lock_starts: dict[ZoneType, list[int]],
     now: int,
 ) -> None:
-    """The swap_lock and zone-lock holds of a reclaim batch, recorded in bulk at the moments
+    """The si->lock and zone-lock holds of a reclaim batch, recorded in bulk at the moments
     taking them one by one would have (the current thread's clock then runs to *now*)."""
     thread = kernel.current
     hold_ns = kernel.costs.page_alloc_ns
-    kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
+    if kernel.swap is not None:
+        kernel.swap.lock.record_holds(thread, swap_lock_starts, hold_ns)
     for zone_type, starts in zone_lock_starts.items():
-        kernel.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
+        kernel.pgdat.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
     thread.run(now - thread.now_ns)
 
 
@@ -208,10 +214,10 @@ def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | Non
 
 
 def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:
-    """Whether swap_lock and every zone lock are free from *at_ns* on, for everyone: then a
+    """Whether si->lock and every zone lock are free from *at_ns* on, for everyone: then a
     reclaim batch never waits, and its holds can be recorded in bulk."""
-    return kernel.swap_lock.free_after(at_ns) and all(
-        lock.free_after(at_ns) for lock in kernel.zone_locks
+    return (kernel.swap is None or kernel.swap.lock.free_after(at_ns)) and all(
+        lock.free_after(at_ns) for lock in kernel.pgdat.zone_locks
     )
 
 
@@ -252,7 +258,7 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
         delete_from_swap_cache(kernel, pfn)
         page_flags = physmem.flags.item(pfn)
     physmem.flags[pfn] = page_flags & ~_DIRTY_BIT
-    free_page(kernel, pfn, charge=False)
+    free_page(kernel.pgdat, pfn, charge=False)
 
 
 def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> None:
@@ -273,25 +279,38 @@ def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> N
         kernel.printk_ratelimited(LogLevel.ERR, error.message)
 
 
+@dataclass(frozen=True)
+class ScanControl:
+    """scan_control: what one reclaim pass is asked to do."""
+
+    nr_to_reclaim: int  # stop once this many pages are freed
+    direct: bool  # in the allocating task (pgscan_direct), else kswapd's (pgscan_kswapd)
+
+
 def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
     """Evict up to *nr_to_reclaim* pages chosen by the policy; return how many were freed.
 
     Direct reclaim runs on the allocating thread's clock; background reclaim on kswapd's,
     which wakes no earlier than the thread that woke it.
     """
+    sc = ScanControl(nr_to_reclaim, direct)
     if direct:
-        return _shrink(kernel, nr_to_reclaim, direct=True)
+        return shrink_lruvec(kernel.lruvec, sc, kernel)
     kswapd, woken_by = kernel.kswapd, kernel.current
     kswapd.now_ns = max(kswapd.now_ns, woken_by.now_ns)
     kernel.current = kswapd
     try:
-        return _shrink(kernel, nr_to_reclaim, direct=False)
+        return shrink_lruvec(kernel.lruvec, sc, kernel)
     finally:
         kernel.current = woken_by
 
 
-def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
-    policy = kernel.policy
+def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
+    """Reclaim from *lruvec* as *sc* asks: victims chosen by its policy in SWAP_CLUSTER_MAX
+    batches, paged out by shrink_page_list (which still needs the kernel: the swap device
+    and the reverse map are not reachable from the lruvec yet); return the pages freed."""
+    nr_to_reclaim, direct = sc.nr_to_reclaim, sc.direct
+    policy = lruvec.policy
     events = kernel.vm_events
     looked_at, activated, deactivated, refilled = (
         policy.nr_scanned,
@@ -335,7 +354,7 @@ def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.
     scanned = max(scanned, policy.nr_scanned - looked_at)
-    charge_lru_lock(kernel, scanned, kernel.costs.reclaim_scan_ns)
+    charge_lru_lock(lruvec, scanned, kernel.costs.reclaim_scan_ns)
     events.pgactivate += policy.nr_activated - activated
     events.pgdeactivate += policy.nr_deactivated - deactivated
     events.pgrefill += policy.nr_refilled - refilled
@@ -351,7 +370,7 @@ def _shrink(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
 
 
 # ---- kswapd ----------------------------------------------------------------------------------
-def pgdat_balanced(kernel: Kernel, classzone: ZoneType) -> bool:
+def pgdat_balanced(pgdat: PglistData, classzone: ZoneType) -> bool:
     """pgdat_balanced: whether some zone up to *classzone* is above its high watermark.
 
     The mark includes the zone's lowmem_reserve for *classzone*, as kswapd checks it; one
@@ -359,23 +378,23 @@ def pgdat_balanced(kernel: Kernel, classzone: ZoneType) -> bool:
     """
     return any(
         zone.watermark_ok(0, WatermarkLevel.HIGH, classzone=classzone)
-        for zone in kernel.allocator.zones[: classzone + 1]
+        for zone in pgdat.allocator.zones[: classzone + 1]
         if not zone.is_empty
     )
 
 
-def wakeup_kswapd(kernel: Kernel, classzone: ZoneType) -> None:
+def wakeup_kswapd(pgdat: PglistData, classzone: ZoneType) -> None:
     """wakeup_kswapd: note that kswapd must balance the node for *classzone*.
 
     kswapd runs between calls (`kswapd_run`), on its own clock, never inside the call that
     woke it. A node that is already balanced for the classzone does not wake it.
     """
-    if pgdat_balanced(kernel, classzone):
+    if pgdat_balanced(pgdat, classzone):
         return
-    pending = kernel.kswapd_classzone
+    pending = pgdat.kswapd_classzone
     if pending is None:
-        kernel.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
-    kernel.kswapd_classzone = classzone if pending is None else max(pending, classzone)
+        pgdat.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
+    pgdat.kswapd_classzone = classzone if pending is None else max(pending, classzone)
 
 
 # kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
@@ -387,12 +406,12 @@ KSWAPD_BATCHES_PER_TURN: Final = 1
 def kswapd_run(kernel: Kernel) -> int:
     """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
     it freed. It stays woken until the node is balanced or reclaim makes no progress."""
-    classzone = kernel.kswapd_classzone
+    classzone = kernel.pgdat.kswapd_classzone
     if classzone is None:
         return 0
     freed, finished = kswapd_balance(kernel, classzone, KSWAPD_BATCHES_PER_TURN)
     if finished:
-        kernel.kswapd_classzone = None
+        kernel.pgdat.kswapd_classzone = None
     return freed
 
 
@@ -404,7 +423,7 @@ def kswapd_balance(
     *max_batches* batches; returns (pages freed, whether kswapd is done)."""
     freed = 0
     batches = 0
-    while not pgdat_balanced(kernel, classzone):
+    while not pgdat_balanced(kernel.pgdat, classzone):
         if max_batches is not None and batches >= max_batches:
             return freed, False
         progress = shrink_pages(kernel, SWAP_CLUSTER_MAX, direct=False)
@@ -424,47 +443,19 @@ _ALLOCSTALL_FIELD: Final = {
 }
 
 
-def alloc_pages(
-    kernel: Kernel,
-    gfp: Gfp,
-    order: int,
-    task: Task | None,
-    *,
-    may_reclaim: bool = True,
-) -> int:
-    """__alloc_pages: 2**order pages for *gfp*, following mm/page_alloc.c.
+def alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None) -> int | None:
+    """__alloc_pages_slowpath, after every zone failed its low mark: wake kswapd (it runs
+    after this call), retry at the min mark (GFP_ATOMIC a quarter lower and never more),
+    then reclaim directly in the calling task (allocstall_<zone>) while that makes
+    progress, then the OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER.
 
-    Fast path: the first zone of the zonelist that passes zone_watermark_ok at the low mark
-    plus its lowmem_reserve; a zone under it is skipped for the next one. Only when every
-    eligible zone fails (__alloc_pages_slowpath): wake kswapd (it runs after this call),
-    retry at the min mark (GFP_ATOMIC a quarter lower and never more), then reclaim
-    directly in the calling task (allocstall_<zone>) while that makes progress, then the
-    OOM killer for orders up to PAGE_ALLOC_COSTLY_ORDER. *may_reclaim* False tries the
-    free lists at low then min only (SLUB's first attempt at a costly order).
+    Boot registers it as the node's slow path (page_alloc.PglistData.slowpath).
 
     Raises:
         OomKilled/ProcessKilled: the OOM killer chose *task* itself.
-        OutOfMemory: nothing left to reclaim or kill, or a high-order block is missing.
     """
     allocator = kernel.allocator
-    pfn: int | None = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.LOW)
-    if pfn is None and not may_reclaim:
-        pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
-    elif pfn is None:
-        pfn = _alloc_pages_slowpath(kernel, gfp, order, task)
-    if pfn is None:
-        raise OutOfMemory(
-            f"no free block of order {order} ({PAGE_SIZE << order} bytes) for a {gfp.name} "
-            "allocation and nothing to reclaim or kill"
-        )
-    count_allocation(kernel, pfn, 1 << order)
-    charge_zone_lock(kernel, pfn, 1 << order)
-    return pfn
-
-
-def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None) -> int | None:
-    allocator = kernel.allocator
-    wakeup_kswapd(kernel, ZONELIST[gfp][0])
+    wakeup_kswapd(kernel.pgdat, ZONELIST[gfp][0])
     pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     if pfn is not None or gfp is Gfp.ATOMIC:
         return pfn
@@ -487,8 +478,3 @@ def _alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | Non
             raise task_exit.dead(task)
         pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
     return pfn
-
-
-def alloc_page(kernel: Kernel, gfp: Gfp, task: Task | None) -> int:
-    """alloc_page: one page, reclaiming or OOM-killing if needed (alloc_pages of order 0)."""
-    return alloc_pages(kernel, gfp, 0, task)

@@ -48,6 +48,8 @@ from vmsim_kernel.results import ProcessInfo, VmaInfo, ZoneInfo
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
+    from vmsim_kernel.mm.policies import Lruvec
+    from vmsim_kernel.mm.swap import SwapDevice
 
 __all__ = [
     "check_invariants",
@@ -78,9 +80,9 @@ def _kb(pages: int) -> int:
     return pages * (PAGE_SIZE // 1024)
 
 
-def _lru_sizes(kernel: Kernel) -> tuple[list[int], list[int]]:
+def _lru_sizes(lruvec: Lruvec) -> tuple[list[int], list[int]]:
     """(active pfns, inactive pfns) of user pages; policies without two lists report all inactive."""
-    snapshot = kernel.policy.snapshot()
+    snapshot = lruvec.policy.snapshot()
     if "active" in snapshot:
         return snapshot["active"], snapshot.get("inactive", [])
     everything = [pfn for pfns in snapshot.values() for pfn in pfns]
@@ -102,7 +104,7 @@ def _nr_pagetable_pages(kernel: Kernel) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
     user = sum(task.mm.nr_ptes + 1 for task in kernel.tasks.values() if task.alive)
-    return user + nr_kernel_pagetable_pages(kernel)
+    return user + nr_kernel_pagetable_pages(kernel.init_mm)
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:
@@ -120,7 +122,7 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
     low_free = sum(z.nr_free_pages for z in zones if z.zone_type is not ZoneType.HIGHMEM)
     free = allocator.nr_free_pages()
     reserve = allocator.totalreserve_pages()
-    active, inactive = _lru_sizes(kernel)
+    active, inactive = _lru_sizes(kernel.lruvec)
     shmem = _nr_shmem(kernel)
     swap = kernel.swap
     swap_total = swap.nr_usable_slots if swap else 0
@@ -227,7 +229,7 @@ def _dirty_thresholds(kernel: Kernel) -> tuple[int, int]:
 
 def vmstat(kernel: Kernel) -> dict[str, int]:
     """/proc/vmstat: every line a 6.1 i386 kernel prints, in its order (vmstat.VMSTAT_EVENT_NAMES)."""
-    active, inactive = _lru_sizes(kernel)
+    active, inactive = _lru_sizes(kernel.lruvec)
     slab = kernel.slab
     shmem = _nr_shmem(kernel)
     dirty_threshold, dirty_background_threshold = _dirty_thresholds(kernel)
@@ -258,7 +260,7 @@ def format_vmstat(kernel: Kernel) -> str:
 def zoneinfo(kernel: Kernel) -> list[ZoneInfo]:
     """Per-zone numbers, all three zones (empty ones with zero pages)."""
     allocator = kernel.allocator
-    active, inactive = _lru_sizes(kernel)
+    active, inactive = _lru_sizes(kernel.lruvec)
     zone_ids = [zone.zone_type for zone in allocator.zones]
     per_zone_active = [0] * len(zone_ids)
     per_zone_inactive = [0] * len(zone_ids)
@@ -395,9 +397,8 @@ def _zone_header(
     ]
 
 
-def swaps(kernel: Kernel) -> list[dict[str, str | int]]:
-    """/proc/swaps rows."""
-    swap = kernel.swap
+def swaps(swap: SwapDevice | None) -> list[dict[str, str | int]]:
+    """/proc/swaps rows (none without a swap device)."""
     if swap is None:
         return []
     return [
@@ -411,11 +412,11 @@ def swaps(kernel: Kernel) -> list[dict[str, str | int]]:
     ]
 
 
-def format_swaps(kernel: Kernel) -> str:
-    """/proc/swaps text."""
-    if kernel.swap is None:
+def format_swaps(swap: SwapDevice | None) -> str:
+    """/proc/swaps text (the header alone without a swap device)."""
+    if swap is None:
         return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-    return kernel.swap.proc_swaps()
+    return swap.proc_swaps()
 
 
 def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
@@ -624,11 +625,11 @@ def check_invariants(kernel: Kernel) -> None:
         )
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
-    if len(kernel.policy) != mapped + len(cached) or not all(
-        pfn in kernel.policy for pfn in cached
+    if len(kernel.lruvec.policy) != mapped + len(cached) or not all(
+        pfn in kernel.lruvec.policy for pfn in cached
     ):
         raise KernelBug(
-            f"policy tracks {len(kernel.policy)} pages but {mapped} are mapped "
+            f"policy tracks {len(kernel.lruvec.policy)} pages but {mapped} are mapped "
             f"and {len(cached)} read ahead"
         )
     for pfn, mappings in kernel.rmap.items():

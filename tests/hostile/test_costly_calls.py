@@ -156,19 +156,60 @@ def test_server_memory_returns_near_its_plateau_after_a_question_flood(
     assert server.stop() == 0  # its worker process stopped with it
 
 
+def _machine_at_the_map_limit(limit: int) -> tuple[Machine, int]:
+    """A machine with vm.max_map_count=*limit* and a process holding limit + 1 mappings of
+    one page each (alternating protections, so none merge), as many as do_mmap allows."""
+    machine = Machine(MachineConfig(ram_bytes=16 << 20, swap_bytes=0, max_map_count=limit))
+    pid = machine.spawn("many")
+    nr_vmas = len(machine.maps(pid))  # the stack
+    prots = (vmsim.PROT_READ, vmsim.PROT_READ | vmsim.PROT_WRITE)
+    while nr_vmas <= limit:
+        machine.mmap(pid, 0, 4096, prots[nr_vmas % 2], vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
+        nr_vmas += 1
+    return machine, pid
+
+
 def test_the_mapping_past_max_map_count_is_enomem_as_linux() -> None:
     assert MachineConfig().max_map_count == 65530  # Linux's DEFAULT_MAX_MAP_COUNT
     # A smaller limit, the same check: 65530 mappings take minutes to make one by one.
-    machine = Machine(MachineConfig(ram_bytes=16 << 20, swap_bytes=0, max_map_count=500))
-    pid = machine.spawn("many")
-    nr_vmas = len(machine.maps(pid))  # the stack
-    prots = (vmsim.PROT_READ, vmsim.PROT_READ | vmsim.PROT_WRITE)  # alternating: no merging
-    while nr_vmas < 500:
-        machine.mmap(pid, 0, 4096, prots[nr_vmas % 2], vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
-        nr_vmas += 1
-    with pytest.raises(OutOfMemory, match=r"already has 500 mappings \(vm.max_map_count=500\)"):
-        machine.mmap(pid, 0, 4096, prots[0], vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
-    assert len(machine.maps(pid)) == 500
+    machine, pid = _machine_at_the_map_limit(500)
+    # LTP mem/tunable/max_map_count's pass rule: the count ends at max_map_count + 1.
+    assert len(machine.maps(pid)) == 501
+    with pytest.raises(OutOfMemory, match=r"already has 501 mappings \(vm.max_map_count=500\)"):
+        machine.mmap(pid, 0, 4096, vmsim.PROT_READ, vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
+    assert len(machine.maps(pid)) == 501
+    machine.close()
+
+
+def test_a_split_at_max_map_count_is_enomem_and_changes_nothing() -> None:
+    machine, pid = _machine_at_the_map_limit(20)
+    machine.munmap(pid, machine.maps(pid)[0].start, 4096)  # 20 mappings: at the limit
+    big = machine.mmap(pid, 0, 4 * 4096, vmsim.PROT_READ, vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS)
+    before = machine.maps(pid)
+    assert len(before) == 21
+    for split in (
+        lambda: machine.munmap(pid, big + 4096, 4096),  # a hole in the middle of one VMA
+        lambda: machine.mprotect(pid, big + 4096, 4096, vmsim.PROT_NONE),  # two splits
+        lambda: machine.mmap(  # MAP_FIXED over the middle: do_munmap's split first
+            pid,
+            big + 4096,
+            4096,
+            vmsim.PROT_NONE,
+            vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS | vmsim.MAP_FIXED,
+        ),
+    ):
+        with pytest.raises(OutOfMemory, match=r"vm.max_map_count=20"):
+            split()
+        assert machine.maps(pid) == before
+    # What makes no new VMA is allowed at the limit: munmap of a VMA's last page, mprotect
+    # of a whole VMA.
+    machine.munmap(pid, big + 3 * 4096, 4096)
+    machine.mprotect(pid, big, 3 * 4096, vmsim.PROT_NONE)
+    after = machine.maps(pid)
+    assert len(after) == 21
+    assert [(vma.start, vma.end, vma.perms) for vma in after if vma.start == big] == [
+        (big, big + 3 * 4096, "---p")
+    ]
     machine.close()
 
 
@@ -178,7 +219,7 @@ def test_smaps_of_a_process_with_many_mappings_comes_in_bounded_parts(
     server = start_server_process("--max-map-count", "3000", "--client-heavy-rate", "1000")
     with vmsim.connect(server.address) as proc:
         prots = (vmsim.PROT_READ, vmsim.PROT_READ | vmsim.PROT_WRITE)
-        for index in range(2999):  # and the stack
+        for index in range(3000):  # and the stack: max_map_count + 1, as Linux allows
             proc.mmap(4096, prots[index % 2])
         with pytest.raises(vmsim.OutOfMemory, match=r"vm.max_map_count=3000"):
             proc.mmap(4096)
@@ -192,9 +233,9 @@ def test_smaps_of_a_process_with_many_mappings_comes_in_bounded_parts(
             )
             assert second.vmas[0].start == first.next_addr
         whole = proc.smaps()  # the client library reads every part
-        assert len(whole.items) == 3000 and whole.text.count("VmFlags:") == 3000
+        assert len(whole.items) == 3001 and whole.text.count("VmFlags:") == 3001
         assert [v.start for v in whole.items] == sorted(v.start for v in whole.items)
-        assert len(proc.maps().items) == 3000
+        assert len(proc.maps().items) == 3001
 
 
 @pytest.mark.slow

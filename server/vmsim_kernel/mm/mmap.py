@@ -132,11 +132,10 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
     if not 0 <= addr < ADDRESS_SPACE_END:
         raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
     length = page_align_up(length)
-    if len(mm) >= kernel.config.max_map_count:  # as do_mmap: checked before any merge
-        raise OutOfMemory(
-            f"the process already has {len(mm)} mappings "
-            f"(vm.max_map_count={kernel.config.max_map_count})"
-        )
+    # do_mmap refuses only past the limit (map_count > max), so a process ends with
+    # max_map_count + 1 mappings, which is LTP's pass rule (mem/tunable/max_map_count).
+    if len(mm) > kernel.config.max_map_count:
+        raise too_many_mappings(kernel, mm)
     fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
     if fixed:
         check_aligned("addr", addr)
@@ -162,6 +161,8 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
         bool(flags & MapFlag.NORESERVE)
         and kernel.config.overcommit_memory is not OvercommitMode.NEVER
     )
+    if fixed:
+        check_map_count_for_hole(kernel, mm, start, start + length)
     accounted = needs_accounting(Prot(prot), shared, noreserve)
     # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
     replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
@@ -189,12 +190,49 @@ def populate_span(start: int, length: int, prot: int, flags: int) -> tuple[int, 
     return start, start + page_align_up(length), bool(prot & Prot.WRITE)
 
 
+def too_many_mappings(kernel: Kernel, mm: MmStruct) -> OutOfMemory:
+    """ENOMEM for a call that would take the process past vm.max_map_count."""
+    return OutOfMemory(
+        f"the process already has {len(mm)} mappings "
+        f"(vm.max_map_count={kernel.config.max_map_count})"
+    )
+
+
+def check_map_count_for_hole(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
+    """Unmapping [start, end) out of the middle of one VMA leaves two where there was one:
+    do_mas_align_munmap refuses that at the limit (map_count >= max), before changing
+    anything, so munmap and a MAP_FIXED mmap cannot push a process past it."""
+    vma = mm.find_vma(start)
+    if vma is None or not (vma.start < start and end < vma.end):
+        return
+    if len(mm) >= kernel.config.max_map_count:
+        raise too_many_mappings(kernel, mm)
+
+
+def check_map_count_for_splits(
+    kernel: Kernel, mm: MmStruct, start: int, end: int, prot: Prot
+) -> None:
+    """mprotect of [start, end) to *prot* splits the first VMA if it starts before *start*
+    and the last if it ends after *end*, unless their protection is already *prot*
+    (mprotect_fixup returns early then); split_vma refuses each split at the limit
+    (map_count >= max).
+    Checked for both splits before anything changes (Linux may have changed the first VMAs
+    when the second split fails; here a refused call changes nothing)."""
+    vmas = mm.overlapping(start, end)
+    first, last = vmas[0], vmas[-1]
+    splits = int(first.start < start and first.prot != prot)
+    splits += int(last.end > end and last.prot != prot)
+    if splits and len(mm) + splits - 1 >= kernel.config.max_map_count:
+        raise too_many_mappings(kernel, mm)
+
+
 def do_munmap(kernel: Kernel, task: Task, addr: int, length: int) -> Generator[None, None, None]:
     """munmap(2), in quanta (see unmap_in_slices)."""
     check_aligned("addr", addr)
     if length <= 0:
         raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
     check_range("addr", addr, page_align_up(length))
+    check_map_count_for_hole(kernel, task.mm, addr, addr + page_align_up(length))
     yield from unmap_in_slices(kernel, task, addr, addr + page_align_up(length))
 
 
@@ -246,6 +284,7 @@ def do_mprotect(kernel: Kernel, task: Task, addr: int, length: int, prot: int) -
     if end is None:
         return
     new_prot = Prot(prot)
+    check_map_count_for_splits(kernel, mm, addr, end, new_prot)
     pieces = []
     charge = 0
     for vma in mm.overlapping(addr, end):

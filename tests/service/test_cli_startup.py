@@ -111,7 +111,15 @@ def test_lab_question_offline_imports_its_generator_and_no_server(tmp_path: Path
         "vmsim_server.errors",
         "vmsim_server.exercises",
     ]
-    for absent in ("vmsim.aio", "pydantic", "typer._adapters", "multiprocessing", "structlog"):
+    not_for_lab = (
+        "vmsim.aio",
+        "pydantic",
+        "typer._adapters",
+        "multiprocessing",
+        "structlog",
+        "rich",
+    )
+    for absent in not_for_lab:
         assert not loaded(modules, absent), absent
 
 

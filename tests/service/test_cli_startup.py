@@ -247,3 +247,17 @@ def test_offline_answers_are_the_servers(start_server: StartServer) -> None:
                 there.questions(*bad)
             assert str(offline_error.value) == str(served_error.value)
             assert offline_error.value.field == served_error.value.field
+
+
+def test_an_install_without_the_exercises_entry_point_practises_on_the_embedded_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with offline.exercises() as here:
+        expected = here.questions("replace", 7, 1, with_answers=True)
+    registered = offline._embedded
+    monkeypatch.setattr(
+        offline, "_embedded", lambda name: None if name == "exercises" else registered(name)
+    )
+    with offline.exercises() as fallback:
+        assert not isinstance(fallback._endpoint, type(here._endpoint))  # over loopback gRPC
+        assert fallback.questions("replace", 7, 1, with_answers=True) == expected

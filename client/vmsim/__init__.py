@@ -9,12 +9,17 @@
 
 `vmsim.inspect(addr)` reads the machine's /proc, `vmsim.Admin` kills, `vmsim.calls`
 builds operations for `proc.run([...])` / `proc.stream()`, `vmsim.aio` has the asyncio flavour.
+
+Importing the package is cheap: constants load at once, every other public name (and the
+submodules aio, calls, lab, offline) on first use (PEP 562), so a command that only reads
+/proc pays for neither numpy nor asyncio.
 """
 
-from . import aio, calls, lab, offline
-from .calls import Listing
-from .channels import Tls
-from .client import Admin, Inspector, OperationStream, Process, connect, inspect
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .constants import (
     MADV_DONTNEED,
     MADV_NORMAL,
@@ -37,38 +42,93 @@ from .constants import (
     KiB,
     MiB,
 )
-from .errors import (
-    Cancelled,
-    DeadlineExceeded,
-    InvalidArgument,
-    LabClosed,
-    LimitExceeded,
-    NoSuchProcess,
-    OomKilled,
-    OutOfMemory,
-    OutOfRange,
-    PermissionDenied,
-    ProcessKilled,
-    SegmentationFault,
-    Unauthenticated,
-    Unavailable,
-    VmsimError,
-)
-from .kernel import Kernel
-from .lab import Exercises, Lab
-from .results import (
-    Event,
-    FaultKind,
-    ProcessStatus,
-    ReplayResult,
-    ReplayStep,
-    Report,
-    SwapArea,
-    TouchSummary,
-    Translation,
-    Vma,
-    Zone,
-)
+
+if TYPE_CHECKING:
+    from . import aio, calls, lab, offline
+    from .calls import Listing
+    from .channels import Tls
+    from .client import Admin, Inspector, OperationStream, Process, connect, inspect
+    from .errors import (
+        Cancelled,
+        DeadlineExceeded,
+        InvalidArgument,
+        LabClosed,
+        LimitExceeded,
+        NoSuchProcess,
+        OomKilled,
+        OutOfMemory,
+        OutOfRange,
+        PermissionDenied,
+        ProcessKilled,
+        SegmentationFault,
+        Unauthenticated,
+        Unavailable,
+        VmsimError,
+    )
+    from .kernel import Kernel
+    from .lab import Exercises, Lab
+    from .results import (
+        Event,
+        FaultKind,
+        ProcessStatus,
+        ReplayResult,
+        ReplayStep,
+        Report,
+        SwapArea,
+        TouchSummary,
+        Translation,
+        Vma,
+        Zone,
+    )
+
+_SUBMODULES = ("aio", "calls", "lab", "offline")
+# public name -> the submodule that defines it; loaded by __getattr__ on first use
+_LAZY: dict[str, str] = {
+    "Listing": "calls",
+    "Tls": "channels",
+    **dict.fromkeys(
+        ("Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"), "client"
+    ),
+    **dict.fromkeys(
+        (
+            "Cancelled",
+            "DeadlineExceeded",
+            "InvalidArgument",
+            "LabClosed",
+            "LimitExceeded",
+            "NoSuchProcess",
+            "OomKilled",
+            "OutOfMemory",
+            "OutOfRange",
+            "PermissionDenied",
+            "ProcessKilled",
+            "SegmentationFault",
+            "Unauthenticated",
+            "Unavailable",
+            "VmsimError",
+        ),
+        "errors",
+    ),
+    "Kernel": "kernel",
+    "Exercises": "lab",
+    "Lab": "lab",
+    **dict.fromkeys(
+        (
+            "Event",
+            "FaultKind",
+            "ProcessStatus",
+            "ReplayResult",
+            "ReplayStep",
+            "Report",
+            "SwapArea",
+            "TouchSummary",
+            "Translation",
+            "Vma",
+            "Zone",
+        ),
+        "results",
+    ),
+}
 
 __all__ = [
     "MADV_DONTNEED",
@@ -133,3 +193,21 @@ __all__ = [
     "lab",
     "offline",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
+
+    def __getattr__(name: str) -> object:
+        """Load the submodule of public *name* on first use and keep the name bound here."""
+        if name in _SUBMODULES:
+            return importlib.import_module(f"{__name__}.{name}")
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

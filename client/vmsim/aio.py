@@ -18,10 +18,9 @@ import contextlib
 import functools
 import itertools
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
-import numpy.typing as npt
 
 from . import calls, results
 from .calls import Call, Listing
@@ -38,6 +37,9 @@ from .constants import (
 )
 from .endpoint import AsyncClosedOnExit, EndpointBase, parameters_of
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "AsyncAdmin",

@@ -15,16 +15,16 @@ import html
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from vmsim_proto.v1 import admin_pb2, inspect_pb2, process_pb2
 
 from . import results
 from .constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from .html import html_table
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "CHANNEL_OPTIONS",
@@ -134,6 +134,8 @@ def _ignore(_reply: Any) -> None:
 
 def as_addresses(addrs: Sequence[int] | npt.NDArray[Any]) -> list[int]:
     """Addresses as a list of 32-bit ints (numpy arrays are converted in one step)."""
+    import numpy as np  # here, not above: only batched touches need it, /proc readers never
+
     return (
         np.asarray(addrs, dtype=np.uint32).tolist()
         if isinstance(addrs, np.ndarray)
@@ -206,6 +208,8 @@ def packed_addresses(addrs: range | npt.NDArray[Any]) -> bytes:
 
     Values wrap to 32 bits as numpy's astype does (addresses are 32-bit).
     """
+    import numpy as np
+
     if isinstance(addrs, range):
         array = np.arange(addrs.start, addrs.stop, addrs.step, dtype=np.int64)
     else:
@@ -221,6 +225,8 @@ def touch_many(
     Arrays and ranges travel as raw little-endian bytes (packed_addrs); other sequences as
     the repeated field.
     """
+    import numpy as np
+
     if isinstance(addrs, range | np.ndarray):
         request = process_pb2.TouchManyRequest(
             pid=pid, packed_addrs=packed_addresses(addrs), write=write

@@ -11,10 +11,9 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 from typer._click.globals import get_current_context
 
 from .constants import DEFAULT_ADDRESS
@@ -35,7 +34,11 @@ __all__ = [
     "parsed_argument",
 ]
 
-console = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    console: Console  # made by __getattr__ on first use
+
 T = TypeVar("T")
 
 # VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
@@ -152,3 +155,16 @@ def emit_json(value: Any) -> None:
         raise TypeError(f"cannot encode {type(item).__name__}")
 
     print(json.dumps(value, default=default, indent=2))
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
+
+    def __getattr__(name: str) -> object:
+        """`console`, rich's, made on first use: the commands that print plain text (lab,
+        --json) do not import rich."""
+        if name != "console":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from rich.console import Console
+
+        made = globals()["console"] = Console()
+        return made

@@ -15,10 +15,9 @@ import itertools
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
-import numpy.typing as npt
 
 from vmsim_proto.v1 import process_pb2
 
@@ -37,6 +36,9 @@ from .constants import (
 )
 from .endpoint import ClosedOnExit, EndpointBase, parameters_of
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
 

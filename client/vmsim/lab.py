@@ -13,9 +13,11 @@ with vmsim.Lab("127.0.0.1:50051", "ada") as lab:         # a server started with
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from google.rpc import status_pb2
 
 from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
@@ -25,7 +27,7 @@ from .channels import admin_token_from
 from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
 from .endpoint import ClosedOnExit
-from .errors import VmsimError
+from .errors import VmsimError, error_from_status
 from .html import html_table
 
 __all__ = [
@@ -334,8 +336,28 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
     )
 
 
+class _InProcess:
+    """An endpoint whose calls are answered by a function in this process (vmsim.offline).
+
+    *answer* takes (method, request) and returns the reply, or the google.rpc.Status the
+    service would have failed the call with; the reply is read as a remote one is.
+    """
+
+    def __init__(self, answer: Callable[[str, Any], Any]) -> None:
+        self._answer = answer
+
+    def invoke(self, call: Call[T]) -> T:
+        reply = self._answer(call.method, call.request)
+        if isinstance(reply, status_pb2.Status):
+            raise error_from_status(reply)
+        return call.read(reply)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 class _Handle(ClosedOnExit):
-    def __init__(self, endpoint: _Endpoint) -> None:
+    def __init__(self, endpoint: _Endpoint | _InProcess) -> None:
         self._endpoint = endpoint
 
     def _invoke(self, call: Call[T]) -> T:
@@ -356,6 +378,16 @@ class Exercises(_Handle):
 
     def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         super().__init__(_Endpoint(address, timeout))
+
+    @classmethod
+    def in_process(cls, answer: Callable[[str, Any], Any]) -> Exercises:
+        """Exercises answered by *answer*(method, request) in this process, not over a channel.
+
+        vmsim.offline.exercises() passes the server package's in-process ExerciseService.
+        """
+        exercises = cls.__new__(cls)
+        _Handle.__init__(exercises, _InProcess(answer))
+        return exercises
 
     def kinds(self) -> list[Exercise]:
         """Every exercise kind."""
@@ -394,7 +426,8 @@ class Lab(_Handle):
     def __init__(
         self, address: str, name: str = "", token: str = "", timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        super().__init__(_Endpoint(address, timeout))
+        endpoint = _Endpoint(address, timeout)
+        super().__init__(endpoint)
         self.name = name
         self.token = token
         self.title = ""
@@ -422,7 +455,7 @@ class Lab(_Handle):
             self.exercises = {e.kind: (e.count, e.weight, e.attempts) for e in joined.exercises}
             self.deadline_unix = joined.deadline_unix
             self.terms = _terms(joined.terms)
-        self._endpoint.metadata = ((LAB_TOKEN_METADATA_KEY, self.token),)
+        endpoint.metadata = ((LAB_TOKEN_METADATA_KEY, self.token),)
 
     def questions(self, kind: str) -> list[Question]:
         """My questions of exercise *kind* (no answers); refreshes `terms` and the attempts."""

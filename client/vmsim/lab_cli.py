@@ -20,13 +20,13 @@ import dataclasses
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import typer
 
 from .cli_common import AdminToken, JsonFlag, OptionalAddress, emit_json, guarded
-from .cli_common import offline_guarded as _offline_guarded
 from .constants import DEFAULT_ADDRESS
 from .lab import (
     CheckResult,
@@ -40,6 +40,8 @@ from .lab import (
 )
 
 __all__ = ["lab_app"]
+
+T = TypeVar("T")
 
 lab_app = typer.Typer(
     help="Lab exercises: seeded questions with answers (offline by default) and graded labs.",
@@ -58,6 +60,18 @@ AnswersFile = Annotated[
     str | None,
     typer.Argument(help="answers, one 'ID: answer' per line; '-' for stdin; omit to type them"),
 ]
+
+
+def _practice(addr: str | None, action: Callable[[Exercises], T]) -> T:
+    """*action* on the server at *addr*, or offline: answered in this process, no server."""
+
+    def run() -> T:
+        from . import offline  # the offline path only: it finds the server package's exercises
+
+        with Exercises(addr) if addr else offline.exercises() as exercises:
+            return action(exercises)
+
+    return guarded(run)
 
 
 def _print_questions(questions: list[Question], with_answers: bool) -> None:
@@ -112,11 +126,7 @@ def _print_check(result: CheckResult) -> None:
 def lab_list(addr: OptionalAddress = None, as_json: JsonFlag = False) -> None:
     """The exercise kinds."""
 
-    def run(address: str) -> Any:
-        with Exercises(address) as exercises:
-            return exercises.kinds()
-
-    kinds = _offline_guarded(addr, run)
+    kinds = _practice(addr, lambda exercises: exercises.kinds())
     if as_json:
         emit_json(kinds)
         return
@@ -143,11 +153,9 @@ def lab_question(
 ) -> None:
     """Print COUNT questions of KIND from SEED (with --answers: the answers and how to get them)."""
 
-    def run(address: str) -> Any:
-        with Exercises(address) as exercises:
-            return exercises.questions(kind, seed, count, with_answers=answers or key)
-
-    questions = _offline_guarded(addr, run)
+    questions = _practice(
+        addr, lambda exercises: exercises.questions(kind, seed, count, with_answers=answers or key)
+    )
     if key:
         for question in questions:
             for item in question.items:
@@ -169,16 +177,15 @@ def lab_check(
 ) -> None:
     """Check answers to `vmsim lab question KIND --seed S -n N`; exit 1 unless all are right."""
 
-    def run(address: str) -> Any:
-        with Exercises(address) as exercises:
-            shown = (
-                None
-                if source is not None or not sys.stdin.isatty()
-                else exercises.questions(kind, seed, count)
-            )
-            return exercises.check(kind, seed, count, _read_answers(source, shown))
+    def check(exercises: Exercises) -> CheckResult:
+        shown = (
+            None
+            if source is not None or not sys.stdin.isatty()
+            else exercises.questions(kind, seed, count)
+        )
+        return exercises.check(kind, seed, count, _read_answers(source, shown))
 
-    result = _offline_guarded(addr, run)
+    result = _practice(addr, check)
     if as_json:
         emit_json(result)
     else:

@@ -1,10 +1,16 @@
-"""Offline use: an in-process server for `vmsim lab` and `vmsim replay` when no --addr is given.
+"""Offline use: `vmsim lab` and `vmsim replay` answered on this machine when no --addr is given.
 
-The client package never imports the server. The server package registers a context
-manager under the `vmsim.embedded` entry point (`vmsim_server.embedded:embedded_server`);
-this module looks it up by that name, starts it (a grpc.aio server on a free loopback port
-in a background thread) and hands back its address, so every offline answer goes through
-the same wire contract and the same code as a remote server's.
+The client package never imports the server. The server package registers two things under
+the `vmsim.embedded` entry point group, and this module looks them up by name:
+
+- `server` (`vmsim_server.embedded:embedded_server`): a context manager that starts a
+  grpc.aio server on a free loopback port in a background thread and yields its address;
+- `exercises` (`vmsim_server.exercises:exercise_call`): ExerciseService answered in this
+  process, request and reply being the wire's messages and an error the google.rpc.Status
+  the service would send. A practice question then costs its generator, not a server.
+
+Either way an offline answer goes through the same messages and the same code as a remote
+server's.
 """
 
 from __future__ import annotations
@@ -15,8 +21,15 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from .errors import VmsimError
+from .lab import Exercises
 
-__all__ = ["ENTRY_POINT_GROUP", "OfflineUnavailable", "embedded_address", "server_address"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "OfflineUnavailable",
+    "embedded_address",
+    "exercises",
+    "server_address",
+]
 
 ENTRY_POINT_GROUP = "vmsim.embedded"
 
@@ -25,19 +38,40 @@ class OfflineUnavailable(VmsimError):
     """No embedded server is installed (the client was installed without the server)."""
 
 
+def _embedded(name: str) -> Any:
+    """The object the installed server package registers as *name*, or None."""
+    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
+    return next(iter(found)).load() if found else None
+
+
 @contextlib.contextmanager
 def embedded_address() -> Iterator[str]:
     """Start the installed embedded server; yield its host:port; stop it after."""
-    found = entry_points(group=ENTRY_POINT_GROUP, name="server")
-    if not found:
+    start = _embedded("server")
+    if start is None:
         raise OfflineUnavailable(
             "offline use needs the vmsim server package installed (pip install vmsim); "
             "or pass --addr HOST:PORT to use a running server",
             "UNAVAILABLE",
         )
-    start: Any = next(iter(found)).load()
     with start() as address:
         yield str(address)
+
+
+@contextlib.contextmanager
+def exercises() -> Iterator[Exercises]:
+    """Practice questions and checks answered in this process, with no server.
+
+    An installation whose metadata predates the `exercises` entry point gets them from the
+    embedded server instead: the same answers, at the cost of starting it.
+    """
+    answer = _embedded("exercises")
+    if answer is not None:
+        with Exercises.in_process(answer) as practice:
+            yield practice
+        return
+    with embedded_address() as address, Exercises(address) as practice:
+        yield practice
 
 
 @contextlib.contextmanager

@@ -8,9 +8,16 @@ A library beside vmsim_kernel (it imports the kernel, never grpc or the client):
 
 `grading` holds the instructor's side: the lab file (TOML), per-student seeds derived
 from a server secret, and the SQLite store of submissions.
+
+Importing the package is cheap: the generators' modules (and the kernel parts they drive)
+load when their kind is first asked for, or when the names below are first used (PEP 562).
 """
 
-from . import allocators, paging, replacement
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .exercise import (
     EXERCISES,
     MAX_QUESTIONS,
@@ -24,7 +31,12 @@ from .exercise import (
     normalize_answer,
     questions,
 )
-from .replacement import format_steps
+
+if TYPE_CHECKING:
+    from . import allocators, paging, replacement
+    from .replacement import format_steps
+
+_SUBMODULES = ("allocators", "paging", "replacement")
 
 __all__ = [
     "EXERCISES",
@@ -43,3 +55,20 @@ __all__ = [
     "questions",
     "replacement",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
+
+    def __getattr__(name: str) -> object:
+        """Load a generator module, or format_steps, on first use."""
+        if name in _SUBMODULES:
+            return importlib.import_module(f"{__name__}.{name}")
+        if name == "format_steps":
+            from .replacement import format_steps
+
+            return format_steps
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

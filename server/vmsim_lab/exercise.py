@@ -4,19 +4,24 @@ Each generator builds a real `vmsim_kernel.Machine` (or the kernel piece it asks
 drives it, and reads the answers off the kernel: the solver is the kernel itself, never a
 second implementation. Questions come from `random.Random("<kind>:<seed>:<number>")`
 (string seeds go through SHA-512, so they are the same on every run and machine).
+
+A kind's generator module is imported when the kind is first asked for (GENERATOR_MODULES),
+so one question loads one generator and the kernel parts it drives, not every exercise.
 """
 
 from __future__ import annotations
 
+import importlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from vmsim_kernel import InvalidArgument
+from vmsim_kernel import InvalidArgument, KernelBug
 from vmsim_proto.answers import ItemResult, normalize_answer, normalize_item_id
 
 __all__ = [
     "EXERCISES",
+    "GENERATOR_MODULES",
     "MAX_QUESTIONS",
     "CheckResult",
     "Exercise",
@@ -98,14 +103,49 @@ class CheckResult:
         return len(self.items)
 
 
-EXERCISES: dict[str, Exercise] = {}
+# kind -> the module of this package whose generator registers it, in the order of the list
+GENERATOR_MODULES: dict[str, str] = {
+    **dict.fromkeys(("buddy", "zone", "kmap", "oom"), "allocators"),
+    **dict.fromkeys(("translate", "segment", "lazy"), "paging"),
+    "replace": "replacement",
+}
+
+
+class _Exercises(Mapping[str, Exercise]):
+    """Every kind of GENERATOR_MODULES; looking one up imports its module on first use."""
+
+    def __init__(self) -> None:
+        self._registered: dict[str, Exercise] = {}
+
+    def __getitem__(self, kind: str) -> Exercise:
+        if kind not in self._registered:
+            module = GENERATOR_MODULES[kind]  # KeyError: no such kind
+            importlib.import_module(f"{__package__}.{module}")
+        return self._registered[kind]
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in GENERATOR_MODULES  # without importing the generator
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(GENERATOR_MODULES)
+
+    def __len__(self) -> int:
+        return len(GENERATOR_MODULES)
+
+    def add(self, exercise: Exercise) -> None:
+        if GENERATOR_MODULES.get(exercise.kind) != exercise.generate.__module__.rpartition(".")[2]:
+            raise KernelBug(f"exercise {exercise.kind!r}: name its module in GENERATOR_MODULES")
+        self._registered[exercise.kind] = exercise
+
+
+EXERCISES = _Exercises()
 
 
 def register(kind: str, title: str, answer_format: str) -> Callable[[Generator], Generator]:
     """Decorator: add a generator to EXERCISES under *kind*."""
 
     def add(generate: Generator) -> Generator:
-        EXERCISES[kind] = Exercise(kind, title, answer_format, generate)
+        EXERCISES.add(Exercise(kind, title, answer_format, generate))
         return generate
 
     return add

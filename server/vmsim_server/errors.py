@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import structlog
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -65,8 +64,6 @@ ERROR_DOMAIN = "vmsim.dev"
 # Characters of one error text sent to a client. Percent-encoded (up to 12 bytes a character)
 # in grpc-message, and twice more in the details, this keeps a status well under 16 KiB.
 ERROR_TEXT_CHARS = 300
-
-log = structlog.get_logger("vmsim.server")
 
 
 class Unauthenticated(KernelError):
@@ -220,5 +217,9 @@ async def statuses_of_errors(context: Any, outcome: CallOutcome) -> AsyncIterato
         raise
     except Exception as error:
         outcome.code = grpc.StatusCode.INTERNAL
-        log.exception("rpc failed", error=repr(error))
+        # imported here: structlog (and the rich console it brings) is the server's, loaded
+        # by main.py; the client's offline exercises use status_of without it
+        import structlog
+
+        structlog.get_logger("vmsim.server").exception("rpc failed", error=repr(error))
         await context.abort(grpc.StatusCode.INTERNAL, bounded_text(f"internal error: {error!r}"))

@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from vmsim_lab import EXERCISES, CheckResult, Question, check_answers, questions
+from vmsim_lab import check_answers, questions
 from vmsim_lab.grading import LabStore
 from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
 
 from .admin_service import require_admin
 from .errors import Unauthenticated
+from .exercises import (
+    check_message,
+    check_response,
+    exercises_response,
+    question_message,
+    questions_response,
+)
 from .heavy import HeavyCalls
 
 if TYPE_CHECKING:  # limits.py reads this module's LAB_TOKEN_METADATA_KEY
@@ -28,40 +35,6 @@ __all__ = ["LAB_TOKEN_METADATA_KEY", "ExerciseService", "LabService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 LAB_TOKEN_METADATA_KEY = "x-vmsim-lab-token"
-
-
-def question_message(question: Question, with_answers: bool) -> lab_pb2.Question:
-    """A question on the wire, answers and working only when asked for."""
-    return lab_pb2.Question(
-        kind=question.kind,
-        number=question.number,
-        text=question.text,
-        items=[
-            lab_pb2.QuestionItem(
-                id=item.id, prompt=item.prompt, answer=item.answer if with_answers else ""
-            )
-            for item in question.items
-        ],
-        working=question.working if with_answers else "",
-    )
-
-
-def check_message(result: CheckResult, reveal: bool) -> lab_pb2.CheckResult:
-    """A check on the wire; the right answers and working only when *reveal*."""
-    return lab_pb2.CheckResult(
-        items=[
-            lab_pb2.ItemResult(
-                id=item.id,
-                correct=item.correct,
-                given=item.given,
-                expected=item.expected if reveal else "",
-            )
-            for item in result.items
-        ],
-        correct=result.correct,
-        total=result.total,
-        working=list(result.working) if reveal else [],
-    )
 
 
 class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
@@ -78,12 +51,7 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
     async def ListExercises(
         self, request: lab_pb2.ListExercisesRequest, context: Context
     ) -> lab_pb2.ListExercisesResponse:
-        return lab_pb2.ListExercisesResponse(
-            exercises=[
-                lab_pb2.Exercise(kind=e.kind, title=e.title, answer_format=e.answer_format)
-                for e in EXERCISES.values()
-            ]
-        )
+        return exercises_response()
 
     async def GetQuestions(
         self, request: lab_pb2.GetQuestionsRequest, context: Context
@@ -92,9 +60,7 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
         generated = await self._heavy.in_worker(
             questions, request.kind, request.seed, request.count or 1
         )
-        return lab_pb2.GetQuestionsResponse(
-            questions=[question_message(q, request.with_answers) for q in generated]
-        )
+        return questions_response(request, generated)
 
     async def CheckAnswers(
         self, request: lab_pb2.CheckAnswersRequest, context: Context
@@ -103,7 +69,7 @@ class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):
         result = await self._heavy.in_worker(
             check_answers, request.kind, request.seed, request.count or 1, dict(request.answers)
         )
-        return lab_pb2.CheckAnswersResponse(result=check_message(result, reveal=True))
+        return check_response(result)
 
 
 class LabService(lab_pb2_grpc.LabServiceServicer):

@@ -3,6 +3,9 @@
 stat (machine-wide /proc reports), process (ps, maps, status, translate, events, kill),
 procps (vmstat, free, pmap, top), kernel (kernel space), tools (server, demo, shell, replay,
 load, dashboard, experiments) and lab (lab_cli). They share cli_common; none imports this one.
+
+This module imports none of them: `VmsimGroup` loads the module of the command being run
+(and all of them only for `vmsim --help`), so a command pays only for its own imports.
 """
 
 from __future__ import annotations
@@ -12,18 +15,79 @@ from typing import Annotated
 
 import typer
 
-from ..lab_cli import lab_app
-from .app import App, version_callback
-from .kernel import kernel_app
-from .process import process_app
-from .procps import procps_app
-from .stat import stat_app
-from .tools import experiment_app, tools_app
+from .app import App, CommandSource, LazyGroup, version_callback
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "VmsimGroup", "app", "main"]
+
+
+def _tools() -> typer.Typer:
+    from .tools import tools_app
+
+    return tools_app
+
+
+def _process() -> typer.Typer:
+    from .process import process_app
+
+    return process_app
+
+
+def _procps() -> typer.Typer:
+    from .procps import procps_app
+
+    return procps_app
+
+
+def _stat() -> typer.Typer:
+    from .stat import stat_app
+
+    return stat_app
+
+
+def _kernel() -> typer.Typer:
+    from .kernel import kernel_app
+
+    return kernel_app
+
+
+def _experiment() -> typer.Typer:
+    from .tools import experiment_app
+
+    return experiment_app
+
+
+def _lab() -> typer.Typer:
+    from ..lab_cli import lab_app
+
+    return lab_app
+
+
+# Every command, in the order of `vmsim --help`: running things first, then the reports.
+# (tests/service/test_cli_usage.py checks that each app's commands are all here.)
+COMMANDS: dict[str, CommandSource] = {
+    **dict.fromkeys(
+        ("server", "demo", "shell", "replay", "load", "dashboard"), CommandSource(_tools)
+    ),
+    **dict.fromkeys(
+        ("ps", "maps", "status", "translate", "events", "kill"), CommandSource(_process)
+    ),
+    **dict.fromkeys(("vmstat", "free", "pmap", "top"), CommandSource(_procps)),
+    "stat": CommandSource(_stat, whole_app=True),
+    "kernel": CommandSource(_kernel, whole_app=True),
+    "experiment": CommandSource(_experiment, whole_app=True),
+    "lab": CommandSource(_lab, whole_app=True),
+}
+
+
+class VmsimGroup(LazyGroup):
+    """The `vmsim` command: its commands load when named."""
+
+    sources = COMMANDS
+
 
 app = App(
-    help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine."
+    cls=VmsimGroup,
+    help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine.",
 )
 
 
@@ -88,16 +152,6 @@ def connection_options(
     for name, value in chosen.items():
         if value:
             os.environ[name] = value
-
-
-# The order of `vmsim --help`: running things first, then the reports.
-app.add_typer(tools_app)
-app.add_typer(process_app)
-app.add_typer(procps_app)
-app.add_typer(stat_app, name="stat")
-app.add_typer(kernel_app, name="kernel")
-app.add_typer(experiment_app, name="experiment")
-app.add_typer(lab_app, name="lab")
 
 
 def main() -> None:

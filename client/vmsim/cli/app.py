@@ -5,19 +5,27 @@ required argument in braces (`vmsim pmap [OPTIONS] {pid}`) and reports a bad num
 pydantic's words. The classes here give click's conventions instead: `--addr HOST:PORT`,
 flags with no label, `vmsim pmap [OPTIONS] PID`, and "'x' is not a number".
 `Group` applies them to every command below it, including groups built elsewhere (lab).
+`LazyGroup` builds a command only when it is named, so `vmsim ps` imports the ps module and
+not the lab's, the load generator's or the dashboard's; and plain text and numbers are
+converted without pydantic (see `_PlainRuntimeParam`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import typer
+from typer._click.core import Command as ClickCommand
 from typer._click.core import Context
 from typer._click.exceptions import BadParameter
+from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-__all__ = ["App", "Command", "Group", "version_callback"]
+__all__ = ["App", "Command", "CommandSource", "Group", "LazyGroup", "version_callback"]
 
 # click's names for value types, as `--count INTEGER` reads in any click program's help
 _TYPE_LABELS: dict[Any, str] = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH"}
@@ -52,6 +60,70 @@ def _parses_as(annotation: Any, value: Any) -> bool:
     return True
 
 
+# The spellings Python and pydantic read alike; any other goes to typer's own conversion.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class _PlainRuntimeParam(RuntimeParam):
+    """Text, whole numbers, numbers and flags converted without pydantic, as click's types did.
+
+    typer converts every value through a pydantic TypeAdapter: importing pydantic and
+    building the adapters costs a short command (`vmsim ps`) more than its own work. A value
+    this cannot take exactly as pydantic would (another spelling, out of range) goes to
+    typer's conversion, so answers and error messages stay what they were.
+    """
+
+    descriptor: TypeDescriptor
+
+    def _coerce_value(self, value: Any, param: Any, ctx: Context) -> Any:
+        converted = _plain_value(self.annotation, value)
+        info = self.parameter_info
+        in_range = converted is not None and (
+            self.annotation in (str, bool)
+            or (
+                (info.min is None or converted >= info.min)
+                and (info.max is None or converted <= info.max)
+            )
+        )
+        if in_range:
+            return converted
+        return build_runtime_param(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+
+def _plain_value(annotation: Any, value: Any) -> Any:
+    """*value* as *annotation* (str, int, float or bool), or None if it is not plainly one."""
+    if annotation is bool:  # a flag's value is a bool already; "yes" and such go to typer
+        return value if isinstance(value, bool) else None
+    if annotation is str:
+        return value if isinstance(value, str) else None
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return int(value) if isinstance(value, str) and _INTEGER.fullmatch(value) else None
+    if isinstance(value, float):
+        return value
+    return float(value) if isinstance(value, str) and _DECIMAL.fullmatch(value) else None
+
+
+def _runtime_param(param: TyperArgument | TyperOption) -> RuntimeParam:
+    """The plain conversion when the parameter is one str, int, float or bool, else typer's."""
+    descriptor = param.type_descriptor
+    info = descriptor.parameter_info
+    plain = (
+        descriptor.annotation in (str, int, float, bool)
+        and info.parser is None
+        and not info.clamp
+        and not descriptor.is_path
+        and param.nargs == 1
+        and not param.multiple
+    )
+    if plain:
+        return _PlainRuntimeParam(info, descriptor.annotation, descriptor)
+    return build_runtime_param(descriptor)
+
+
 class _Argument(TyperArgument):
     """A positional argument named in capitals, bare when required: `PID`, `[DELAY]`."""
 
@@ -62,6 +134,11 @@ class _Argument(TyperArgument):
         name = self.display_name_raw
         name = name if self.required else f"[{name}]"
         return f"{name}..." if self.nargs != 1 else name
+
+    def get_runtime_param(self) -> RuntimeParam:
+        if self._runtime_param is None:
+            self._runtime_param = _runtime_param(self)
+        return self._runtime_param
 
     def process_value(self, ctx: Context, value: Any) -> Any:
         try:
@@ -79,6 +156,11 @@ class _Option(TyperOption):
         if self.metavar is not None:
             return self.metavar
         return _TYPE_LABELS.get(self.type_descriptor.annotation, "TEXT")
+
+    def get_runtime_param(self) -> RuntimeParam:
+        if self._runtime_param is None:
+            self._runtime_param = _runtime_param(self)
+        return self._runtime_param
 
     def process_value(self, ctx: Context, value: Any) -> Any:
         try:
@@ -128,11 +210,85 @@ class Group(TyperGroup):
         return _adopted_help_option(super().get_help_option(ctx))
 
 
+@dataclass(frozen=True)
+class CommandSource:
+    """Where a command of a `LazyGroup` comes from: the typer app that declares it.
+
+    Attributes:
+        load: imports the app's module and returns the app.
+        whole_app: the app is the command (a group of its own, `vmsim lab ...`); otherwise
+            the command is the one of that name among the app's commands (`vmsim ps`).
+    """
+
+    load: Callable[[], typer.Typer]
+    whole_app: bool = False
+
+    def command(self, name: str) -> ClickCommand:
+        """The click command *name*, built from the loaded app with the vocabulary above."""
+        group = typer.main.get_group(self.load())
+        if self.whole_app:
+            group.name = name
+            command: ClickCommand = group
+        else:
+            command = group.commands[name]
+        _adopt(command)
+        return command
+
+
+class _LazyCommands(MutableMapping[str, ClickCommand]):
+    """Command name -> command, each built on its first lookup from its `CommandSource`.
+
+    The group's `commands` itself, so click's lookup, typer's "Did you mean" and the help
+    listing all see every name while only the command that runs is imported.
+    """
+
+    def __init__(self, sources: Mapping[str, CommandSource]) -> None:
+        self._sources = dict(sources)
+        self._order = list(sources)
+        self._built: dict[str, ClickCommand] = {}
+
+    def __getitem__(self, name: str) -> ClickCommand:
+        if name not in self._built:
+            self._built[name] = self._sources[name].command(name)  # KeyError: no such command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: ClickCommand) -> None:
+        if name not in self._order:
+            self._order.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._order.remove(name)
+        self._built.pop(name, None)
+        self._sources.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class LazyGroup(Group):
+    """A `Group` whose commands are imported when named (click's lazy-loading pattern).
+
+    Subclasses set `sources`: command name -> CommandSource, in the order of the help.
+    """
+
+    sources: ClassVar[Mapping[str, CommandSource]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        eager = dict(self.commands)
+        self.commands = _LazyCommands(self.sources)
+        self.commands.update(eager)
+
+
 class App(typer.Typer):
     """A typer app whose click group is a `Group` (help without type placeholders)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cls=Group, add_completion=False, no_args_is_help=True, **kwargs)
+    def __init__(self, cls: type[Group] = Group, **kwargs: Any) -> None:
+        super().__init__(cls=cls, add_completion=False, no_args_is_help=True, **kwargs)
 
 
 def version_callback(show: bool) -> None:

@@ -11,13 +11,9 @@ import random
 from contextlib import closing
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
     MAP_FIXED,
-    MAP_PRIVATE,
     PAGE_OFFSET,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     Machine,
     MachineConfig,
     MiB,
@@ -32,7 +28,7 @@ from vmsim_kernel.arch.x86.segmentation import (
     linux_gdt,
 )
 
-from .exercise import Item, Question, item_ids, register
+from .exercise import ANON, RW, Item, Question, item_ids, prompt_lines, register
 
 __all__ = ["lazy_question", "segment_question", "translate_question"]
 
@@ -52,8 +48,8 @@ def _map_fixed(machine: Machine, pid: int, start: int, nr_pages: int) -> None:
         pid,
         start,
         nr_pages * PAGE_SIZE,
-        PROT_READ | PROT_WRITE,
-        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+        RW,
+        ANON | MAP_FIXED,
     )
 
 
@@ -160,8 +156,7 @@ def translate_question(rng: random.Random, number: int) -> Question:
     text = (
         f"A process runs in user mode on a 32-bit x86 (non-PAE, 4 KiB pages).\n{dump}\n"
         "For each access give the physical address the MMU reaches, or 'fault' when the MMU "
-        "raises a page fault instead (the kernel may then handle it):\n"
-        + "\n".join(f"  {item.id}) {item.prompt}" for item in items)
+        "raises a page fault instead (the kernel may then handle it):\n" + prompt_lines(items)
     )
     return Question("translate", number, text, tuple(items), "\n".join(working))
 
@@ -296,9 +291,7 @@ def lazy_question(rng: random.Random, number: int) -> Question:
     with closing(_machine(rng, 32)) as machine:
         pid = machine.spawn("student")
         nr_pages = rng.randint(4, 8)
-        base = machine.mmap(
-            pid, 0, nr_pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
-        )
+        base = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
         before = machine.process(pid)
         script = [(rng.randrange(nr_pages), rng.random() < 0.5) for _ in range(rng.randint(6, 9))]
         ids = item_ids(number, len(script) + 2)
@@ -325,7 +318,7 @@ def lazy_question(rng: random.Random, number: int) -> Question:
         f"A process maps {nr_pages} pages with mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)"
         " and nothing else happens on the machine (plenty of free RAM, no swap).",
         "Then it runs this script; for each access say hit, minor or major:",
-        *(f"  {item.id}) {item.prompt}" for item in items[:-2]),
-        *(f"  {item.id}) {item.prompt}?" for item in items[-2:]),
+        prompt_lines(items[:-2]),
+        prompt_lines(items[-2:], "?"),
     ]
     return Question("lazy", number, "\n".join(lines), tuple(items), "\n".join(working))

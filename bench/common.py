@@ -180,6 +180,8 @@ def vmsim_server(*args: str) -> Iterator[tuple[str, int]]:
 @contextlib.contextmanager
 def plain_server() -> Iterator[tuple[str, int]]:
     """The anchor server (plain_server.py) as its own process: (address, pid)."""
+    from vmsim.demo import stop_process
+
     process = subprocess.Popen(
         [sys.executable, str(HERE / "plain_server.py")], stdout=subprocess.PIPE, text=True
     )
@@ -190,12 +192,7 @@ def plain_server() -> Iterator[tuple[str, int]]:
             raise RuntimeError(f"the plain server did not start: {line!r}")
         yield line.split()[1], process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_seconds=10)
 
 
 def rss_kb(pid: int) -> int:

@@ -444,10 +444,7 @@ def create_app(
         announce=announce,
     )
     key = (viewer_key or secrets.token_urlsafe(18)) if admin_token else ""
-
-    def sees_scoreboard(request: Request) -> bool:
-        offered = request.query_params.get("key") or request.cookies.get(KEY_COOKIE, "")
-        return bool(key) and secrets.compare_digest(offered.encode(), key.encode())
+    pages = _Pages(state, key)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -457,26 +454,54 @@ def create_app(
         finally:
             await state.stop()
 
-    async def index(request: Request) -> Response:
+    routes = [
+        Route("/", pages.index),
+        Route("/api/snapshot", pages.snapshot),
+        Route("/api/history", pages.history),
+        Route("/api/stream", pages.stream),
+        Route("/api/maps/{pid}", pages.maps),
+        Route("/api/translate", pages.translate),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.dashboard = state
+    app.state.viewer_key = key
+    return app
+
+
+class _Pages:
+    """The dashboard's HTTP endpoints, served from the poller's *state*; the scoreboard only
+    to a browser that presents *key* (none when *key* is empty)."""
+
+    def __init__(self, state: DashboardState, key: str) -> None:
+        self.state = state
+        self.key = key
+
+    def sees_scoreboard(self, request: Request) -> bool:
+        offered = request.query_params.get("key") or request.cookies.get(KEY_COOKIE, "")
+        return bool(self.key) and secrets.compare_digest(offered.encode(), self.key.encode())
+
+    async def index(self, request: Request) -> Response:
         if "key" not in request.query_params:
             return FileResponse(STATIC / "index.html")
-        if not sees_scoreboard(request):
-            return PlainTextResponse(WRONG_KEY if key else NO_SCOREBOARD, status_code=403)
+        if not self.sees_scoreboard(request):
+            return PlainTextResponse(WRONG_KEY if self.key else NO_SCOREBOARD, status_code=403)
         # the key leaves the address bar (and the history) and stays in the cookie
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+        response.set_cookie(KEY_COOKIE, self.key, httponly=True, samesite="strict")
         return response
 
-    async def snapshot(request: Request) -> Response:
+    async def snapshot(self, request: Request) -> Response:
         return Response(
-            state.snapshot_json(sees_scoreboard(request)), media_type="application/json"
+            self.state.snapshot_json(self.sees_scoreboard(request)), media_type="application/json"
         )
 
-    async def history(_request: Request) -> Response:
-        return Response(state.history_json, media_type="application/json")
+    async def history(self, _request: Request) -> Response:
+        return Response(self.state.history_json, media_type="application/json")
 
-    async def stream(request: Request) -> Response:
-        reader = state.subscribe(sees_scoreboard(request))
+    async def stream(self, request: Request) -> Response:
+        state = self.state
+        reader = state.subscribe(self.sees_scoreboard(request))
         if reader is None:
             return JSONResponse(
                 {
@@ -497,42 +522,28 @@ def create_app(
 
         return EventSourceResponse(messages(), ping=15, send_timeout=SEND_TIMEOUT_SECONDS)
 
-    async def maps(request: Request) -> Response:
+    async def maps(self, request: Request) -> Response:
         try:
             pid = parse_pid(request.path_params["pid"])
         except ValueError as error:
             return _bad_request(str(error))
         try:
-            listing = await state.inspector.maps(pid)
+            listing = await self.state.inspector.maps(pid)
         except VmsimError as error:
             return JSONResponse({"error": error.message}, status_code=404)
         return JSONResponse({"vmas": [_fields(v) for v in listing.items], "text": listing.text})
 
-    async def translate(request: Request) -> Response:
+    async def translate(self, request: Request) -> Response:
         try:
             pid = parse_pid(request.query_params.get("pid", ""))
             linear = parse_address(request.query_params.get("addr", ""))
         except ValueError as error:
             return _bad_request(str(error))
         try:
-            walk = await state.inspector.translation(pid, linear)
+            walk = await self.state.inspector.translation(pid, linear)
         except VmsimError as error:
             return _bad_request(error.message)
         return JSONResponse(_fields(walk, ()))
-
-    routes = [
-        Route("/", index),
-        Route("/api/snapshot", snapshot),
-        Route("/api/history", history),
-        Route("/api/stream", stream),
-        Route("/api/maps/{pid}", maps),
-        Route("/api/translate", translate),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.dashboard = state
-    app.state.viewer_key = key
-    return app
 
 
 def serve_dashboard(

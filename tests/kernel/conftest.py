@@ -9,9 +9,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vmsim_kernel import PAGE_SIZE, Machine, MachineConfig, MiB
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    Machine,
+    MachineConfig,
+    MiB,
+)
 
 MachineFactory = Callable[..., Machine]
+# the mapping most tests make: writable, private, anonymous
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def pages(base: int, count: int) -> np.ndarray[Any, Any]:

@@ -9,16 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import pages
+from tests.kernel.conftest import ANON, RW, pages
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_POPULATE,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     FaultResult,
     KernelError,
     Machine,
@@ -41,9 +37,6 @@ from vmsim_kernel.kernel.sched import (
 from vmsim_kernel.kernel.time import CostModel, SimThread
 from vmsim_kernel.mm.memory import BATCHED_TOUCHES_PER_FAULT
 from vmsim_teach.lock_experiment import run_experiment
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def resident(machine: Machine, pid: int, addrs: np.ndarray[Any, Any]) -> int:

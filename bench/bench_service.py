@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 import grpc
 import numpy as np
 from common import (
+    ANON,
+    RW,
     Row,
     cpu_seconds,
     plain_server,
@@ -33,8 +35,6 @@ import vmsim
 from vmsim.calls import CHANNEL_OPTIONS
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
-RW = vmsim.PROT_READ | vmsim.PROT_WRITE
-ANON = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS
 EMPTY_METHOD = "/bench.Plain/Empty"
 
 

@@ -25,6 +25,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(ROOT / "server"), str(ROOT / "client"), os.environ.get("PYTHONPATH", "")]
 )
 
+from vmsim.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE  # noqa: E402
+
+# the mapping the benchmarks make: writable, private, anonymous
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
 REPEATS = 3
 _repeats = REPEATS
 

@@ -31,6 +31,13 @@ def pages(base: int, count: int) -> np.ndarray[Any, Any]:
     return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
+def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
+    """mmap *nr_pages* and write each once in one call; return the mapping's address."""
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
+    machine.touch_many(pid, pages(addr, nr_pages), write=True)
+    return addr
+
+
 @pytest.fixture
 def make_machine(tmp_path: Path) -> Iterator[MachineFactory]:
     """Build machines with config overrides; all are closed after the test."""

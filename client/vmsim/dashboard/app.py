@@ -191,6 +191,12 @@ class Reader:
 class DashboardState:
     """The poller shared by every open page: the latest snapshot (serialised once per
     interval for all readers), the recent chart samples, events and per-second event counts.
+
+    It polls the server at *address* every *interval* seconds and follows the events of
+    *event_kinds* (names of vmsim.calls.EVENT_KINDS); with the server's *admin_token* it
+    also polls the lab scoreboard of a server run with --lab. At most *max_streams* pages
+    follow the stream at once (more get HTTP 503), each at most *reader_queue* snapshots
+    behind. *announce* is told whenever the server starts or stops answering.
     """
 
     def __init__(
@@ -416,34 +422,14 @@ def _bad_request(message: str) -> Response:
     return JSONResponse({"error": message}, status_code=400)
 
 
-def create_app(
-    address: str,
-    interval: float = 1.0,
-    max_cells: int = MAX_CELLS,
-    event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
-    admin_token: str = "",
-    max_streams: int = MAX_STREAMS,
-    viewer_key: str | None = None,
-    announce: Callable[[str], None] | None = None,
-) -> Starlette:
-    """The dashboard for the server at *address*, refreshed every *interval* seconds,
-    following the events of *event_kinds* (names of vmsim.calls.EVENT_KINDS).
+def create_app(state: DashboardState, viewer_key: str | None = None) -> Starlette:
+    """The dashboard's web app over *state*, whose poller runs while the app does.
 
-    With the server's *admin_token* it polls the lab scoreboard of a server run with --lab
-    and serves it only to browsers that presented *viewer_key* once (`/?key=KEY`, kept in
-    a cookie); a random key is made when none is given (app.state.dashboard.viewer_key).
-    At most *max_streams* pages follow the stream at once; more get HTTP 503.
+    With an admin token in *state* the lab scoreboard is served only to browsers that
+    presented *viewer_key* once (`/?key=KEY`, kept in a cookie); a random key is made when
+    none is given (app.state.viewer_key).
     """
-    state = DashboardState(
-        address,
-        interval,
-        max_cells,
-        event_kinds,
-        admin_token,
-        max_streams=max_streams,
-        announce=announce,
-    )
-    key = (viewer_key or secrets.token_urlsafe(18)) if admin_token else ""
+    key = (viewer_key or secrets.token_urlsafe(18)) if state.admin_token else ""
     pages = _Pages(state, key)
 
     @asynccontextmanager
@@ -573,11 +559,13 @@ def serve_dashboard(
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"
     app = create_app(
-        address,
-        event_kinds=event_kinds,
-        admin_token=admin_token,
-        max_streams=max_streams,
-        announce=announce,
+        DashboardState(
+            address,
+            event_kinds=event_kinds,
+            admin_token=admin_token,
+            max_streams=max_streams,
+            announce=announce,
+        )
     )
     print(f"vmsim dashboard of {address} on {url} (Ctrl-C stops)", flush=True)
     if admin_token:

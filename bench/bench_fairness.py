@@ -21,59 +21,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import ANON, RW, vmsim_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
-sys.path.insert(0, str(ROOT / "client"))
-
-import vmsim  # noqa: E402
-from vmsim_kernel import (  # noqa: E402
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
-    PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
-    Machine,
-    MachineConfig,
-    MiB,
-)
-from vmsim_kernel.mm import memory  # noqa: E402
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
-
-
-class Server:
-    """`python -m vmsim_server` on a free loopback port, in its own process."""
-
-    def __init__(self, *flags: str) -> None:
-        command = [sys.executable, "-m", "vmsim_server", "--address", "127.0.0.1:0"]
-        command += ["--log-format", "json", *flags]
-        env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}")
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-        assert self.process.stderr is not None
-        line = self.process.stderr.readline()
-        while '"server started"' not in line:
-            if not line:
-                raise RuntimeError("the server exited before starting")
-            line = self.process.stderr.readline()
-        self.address = line.split('"address": "')[1].split('"')[0]
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
+import vmsim
+from vmsim_kernel import PAGE_SIZE, Machine, MachineConfig, MiB
+from vmsim_kernel.mm import memory
 
 
 def probe_latencies(address: str, seconds: float, hog: bool) -> tuple[np.ndarray[Any, Any], int]:
@@ -200,12 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bench_fairness: {args.repeats} repeats, {args.seconds:.1f} s each, 32 MiB machine")
     rows = []
     for _ in range(args.repeats):
-        server = Server("--ram", "32M", "--swap", "256M")
-        try:
-            alone, _ = probe_latencies(server.address, args.seconds, hog=False)
-            loaded, hog_touched = probe_latencies(server.address, args.seconds, hog=True)
-        finally:
-            server.stop()
+        with vmsim_server("--ram", "32M", "--swap", "256M") as (address, _pid):
+            alone, _ = probe_latencies(address, args.seconds, hog=False)
+            loaded, hog_touched = probe_latencies(address, args.seconds, hog=True)
         rows.append((alone, loaded, hog_touched))
     print(f"{'probe touch latency (ms)':42} {'p50':>8} {'p99':>8} {'max':>8} {'n':>6}")
     for name, index in (("alone", 0), ("under a thrashing hog", 1)):
@@ -227,11 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     ahead = []
     for _ in range(args.repeats):
-        server = Server("--ram", "64M", "--swap", "256M")
-        try:
-            ahead.append(probe_after_swapping(server.address, args.seconds * 3))
-        finally:
-            server.stop()
+        with vmsim_server("--ram", "64M", "--swap", "256M") as (address, _pid):
+            ahead.append(probe_after_swapping(address, args.seconds * 3))
     print(
         f"{'probe whose clock ran ahead, 4 writers (ms)':42} {'p50':>8} {'max':>8} "
         f"{'touches':>8} {'writes':>8}"

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import numpy.typing as npt
 from common import (
+    ANON,
     REPEATS,
+    RW,
     Row,
     interleaved,
     ratio_at_least,
@@ -29,20 +31,13 @@ from common import (
 )
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
     MAP_NORESERVE,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     GiB,
     Machine,
     MachineConfig,
     MiB,
 )
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def best_of(runs: int, run: Callable[[], float]) -> float:

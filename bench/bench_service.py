@@ -13,10 +13,13 @@ import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
 from common import (
+    ANON,
+    RW,
     Row,
     cpu_seconds,
     plain_server,
@@ -33,8 +36,6 @@ import vmsim
 from vmsim.calls import CHANNEL_OPTIONS
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
-RW = vmsim.PROT_READ | vmsim.PROT_WRITE
-ANON = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS
 EMPTY_METHOD = "/bench.Plain/Empty"
 
 
@@ -216,119 +217,129 @@ async def _burst(calls: list[Callable[[], Awaitable[object]]]) -> tuple[list[flo
     return latencies, errors
 
 
+@dataclass
+class _ManyClients:
+    """What the many-clients scenario measured: latencies in ms, RSS in kB."""
+
+    probe_ms: list[float] = field(default_factory=list)
+    anchor_p99: list[float] = field(default_factory=list)
+    vmsim_p99: list[float] = field(default_factory=list)
+    stream_p99: list[float] = field(default_factory=list)
+    errors: int = 0
+    rss_kb: float = 0.0
+
+
+async def _connected_processes(
+    address: str, count: int, pages_each: int
+) -> tuple[list[vmsim.aio.AsyncProcess], list[int]]:
+    """*count* processes (started 100 at a time), each with *pages_each* resident pages:
+    (processes, their mappings' addresses)."""
+    procs: list[vmsim.aio.AsyncProcess] = []
+    for start in range(0, count, 100):
+        procs += await asyncio.gather(
+            *(
+                vmsim.aio.AsyncProcess(address, f"c{i}").start()
+                for i in range(start, min(count, start + 100))
+            )
+        )
+    addrs = await asyncio.gather(*(p.mmap(pages_each * vmsim.PAGE_SIZE) for p in procs))
+    await asyncio.gather(
+        *(
+            p.touch_many(range(a, a + pages_each * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE), True)
+            for p, a in zip(procs, addrs, strict=True)
+        )
+    )
+    return procs, list(addrs)
+
+
+async def _probe_touches(
+    probe: vmsim.aio.AsyncProcess, addr: int, found: _ManyClients, nr_touches: int = 300
+) -> None:
+    """One process touching its resident page *nr_touches* times, one after another."""
+    for _ in range(nr_touches):
+        began = time.perf_counter()
+        try:
+            await probe.touch(addr)
+        except vmsim.VmsimError:
+            found.errors += 1
+        found.probe_ms.append((time.perf_counter() - began) * 1000)
+
+
+async def _many_clients(
+    address: str, server_pid: int, plain_address: str, count: int
+) -> _ManyClients:
+    """*count* connected processes and as many channels to the plain server: a probe alone,
+    then bursts of every process touching at once, unary and over Run streams, against
+    bursts of empty RPCs."""
+    found = _ManyClients()
+    rss_before = rss_kb(server_pid)
+    procs, addrs = await _connected_processes(address, count, pages_each=4)
+    found.rss_kb = (rss_kb(server_pid) - rss_before) / count
+    channels = [
+        grpc.aio.insecure_channel(plain_address, options=CHANNEL_OPTIONS) for _ in range(count)
+    ]
+    empties = [empty_rpc(c) for c in channels]
+    await _burst(empties)  # connect them all before measuring
+    await _probe_touches(procs[0], addrs[0], found)
+    touches = [(lambda p=p, a=a: p.touch(a)) for p, a in zip(procs, addrs, strict=True)]
+    streamed = await _streamed_touches(address, count)
+    stream_touches = [(lambda p=p, a=a: p.touch(a)) for p, a in streamed]
+    # This driver's own 3,000 channels and 2,000 processes are set up for good: out of
+    # its collector's sight, so a full collection (measured: up to 330 ms here) does not
+    # land in whichever burst happens to trigger it.
+    gc.freeze()
+    for _ in range(repeats()):
+        latencies, _ = await _burst(empties)
+        found.anchor_p99.append(float(np.percentile(latencies, 99)))
+        latencies, failed = await _burst(touches)  # type: ignore[arg-type]
+        found.vmsim_p99.append(float(np.percentile(latencies, 99)))
+        found.errors += failed
+        latencies, failed = await _burst(stream_touches)  # type: ignore[arg-type]
+        found.stream_p99.append(float(np.percentile(latencies, 99)))
+        found.errors += failed
+    await asyncio.gather(*(p.close() for p, _ in streamed))
+    await asyncio.gather(*(c.close() for c in channels))
+    await asyncio.gather(*(p.close() for p in procs))
+    gc.unfreeze()
+    return found
+
+
 def many_clients_rows(quick: bool) -> list[Row]:
     """*count* connected processes: probe latency, the burst p99 against the plain server's, RSS."""
     count = 200 if quick else 1000
-    pages_each = 4
     with (
         plain_server() as (plain_address, _plain_pid),
         vmsim_server("--ram", "256M", "--client-max-processes", "4096") as (address, server_pid),
     ):
-        rss_before = rss_kb(server_pid)
-
-        async def scenario() -> dict[str, list[float] | float]:
-            procs: list[vmsim.aio.AsyncProcess] = []
-            for start in range(0, count, 100):
-                procs += await asyncio.gather(
-                    *(
-                        vmsim.aio.AsyncProcess(address, f"c{i}").start()
-                        for i in range(start, min(count, start + 100))
-                    )
-                )
-            addrs = await asyncio.gather(*(p.mmap(pages_each * vmsim.PAGE_SIZE) for p in procs))
-            await asyncio.gather(
-                *(
-                    p.touch_many(range(a, a + pages_each * vmsim.PAGE_SIZE, vmsim.PAGE_SIZE), True)
-                    for p, a in zip(procs, addrs, strict=True)
-                )
-            )
-            rss_connected = rss_kb(server_pid)
-            channels = [
-                grpc.aio.insecure_channel(plain_address, options=CHANNEL_OPTIONS)
-                for _ in range(count)
-            ]
-            empties = [empty_rpc(c) for c in channels]
-            await _burst(empties)  # connect them all before measuring
-            probe, probe_addr = procs[0], addrs[0]
-            probe_ms = []
-            errors = 0
-            for _ in range(300):
-                began = time.perf_counter()
-                try:
-                    await probe.touch(probe_addr)
-                except vmsim.VmsimError:
-                    errors += 1
-                probe_ms.append((time.perf_counter() - began) * 1000)
-            touches = [(lambda p=p, a=a: p.touch(a)) for p, a in zip(procs, addrs, strict=True)]
-            streamed = await _streamed_touches(address, count)
-            stream_touches = [(lambda p=p, a=a: p.touch(a)) for p, a in streamed]
-            # This driver's own 3,000 channels and 2,000 processes are set up for good: out of
-            # its collector's sight, so a full collection (measured: up to 330 ms here) does not
-            # land in whichever burst happens to trigger it.
-            gc.freeze()
-            anchor_p99, vmsim_p99, stream_p99 = [], [], []
-            for _ in range(repeats()):
-                latencies, _ = await _burst(empties)
-                anchor_p99.append(float(np.percentile(latencies, 99)))
-                latencies, failed = await _burst(touches)  # type: ignore[arg-type]
-                vmsim_p99.append(float(np.percentile(latencies, 99)))
-                errors += failed
-                latencies, failed = await _burst(stream_touches)  # type: ignore[arg-type]
-                stream_p99.append(float(np.percentile(latencies, 99)))
-                errors += failed
-            await asyncio.gather(*(p.close() for p, _ in streamed))
-            await asyncio.gather(*(c.close() for c in channels))
-            await asyncio.gather(*(p.close() for p in procs))
-            gc.unfreeze()
-            return {
-                "probe_ms": probe_ms,
-                "anchor_p99": anchor_p99,
-                "vmsim_p99": vmsim_p99,
-                "stream_p99": stream_p99,
-                "errors": errors,
-                "rss_kb": (rss_connected - rss_before) / count,
-            }
-
-        found = asyncio.run(scenario())
-    probe = found["probe_ms"]
-    assert isinstance(probe, list)
-    vmsim_p99, anchor_p99 = found["vmsim_p99"], found["anchor_p99"]
-    assert isinstance(vmsim_p99, list) and isinstance(anchor_p99, list)
+        found = asyncio.run(_many_clients(address, server_pid, plain_address, count))
+    burst_anchor = "the same burst of empty RPCs on a plain grpc.aio server"
     return [
         Row(
             f"{count} clients touching at once, p99",
             "ms",
-            vmsim_p99,
-            "the same burst of empty RPCs on a plain grpc.aio server",
-            anchor_p99,
+            found.vmsim_p99,
+            burst_anchor,
+            found.anchor_p99,
             goal="<= 1.05x",
             goal_met=ratio_at_most(1.05),
         ),
         Row(
             f"{count} clients touching at once over their Run streams, p99",
             "ms",
-            found["stream_p99"],  # type: ignore[arg-type]
-            "the same burst of empty RPCs on a plain grpc.aio server",
-            anchor_p99,
+            found.stream_p99,
+            burst_anchor,
+            found.anchor_p99,
             goal="<= 1.05x",
             goal_met=ratio_at_most(1.05),
         ),
         Row(
             f"probe touch p50 / p99 with {count} connected",
             "ms",
-            [float(np.percentile(probe, 50)), float(np.percentile(probe, 99))],
+            [float(np.percentile(found.probe_ms, 50)), float(np.percentile(found.probe_ms, 99))],
             note="one probe process, 300 touches, the others idle",
         ),
-        Row(
-            f"errors, {count} clients",
-            "",
-            [float(found["errors"])],  # type: ignore[arg-type]
-        ),
-        Row(
-            "server RSS per connected process",
-            "kB",
-            [float(found["rss_kb"])],  # type: ignore[arg-type]
-        ),
+        Row(f"errors, {count} clients", "", [float(found.errors)]),
+        Row("server RSS per connected process", "kB", [found.rss_kb]),
     ]
 
 

@@ -25,6 +25,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(ROOT / "server"), str(ROOT / "client"), os.environ.get("PYTHONPATH", "")]
 )
 
+from vmsim.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE  # noqa: E402
+
+# the mapping the benchmarks make: writable, private, anonymous
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
 REPEATS = 3
 _repeats = REPEATS
 
@@ -180,6 +185,8 @@ def vmsim_server(*args: str) -> Iterator[tuple[str, int]]:
 @contextlib.contextmanager
 def plain_server() -> Iterator[tuple[str, int]]:
     """The anchor server (plain_server.py) as its own process: (address, pid)."""
+    from vmsim.demo import stop_process
+
     process = subprocess.Popen(
         [sys.executable, str(HERE / "plain_server.py")], stdout=subprocess.PIPE, text=True
     )
@@ -190,12 +197,7 @@ def plain_server() -> Iterator[tuple[str, int]]:
             raise RuntimeError(f"the plain server did not start: {line!r}")
         yield line.split()[1], process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_seconds=10)
 
 
 def rss_kb(pid: int) -> int:

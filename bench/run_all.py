@@ -24,6 +24,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from common import Row
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -97,7 +101,7 @@ def commit() -> str:
 def main() -> None:
     _reexec_in_venv()
     sys.path.insert(0, str(HERE))
-    from common import Row, add_repeat_options, apply_repeat_options, fmt, repeats
+    from common import add_repeat_options, apply_repeat_options
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_repeat_options(parser)
@@ -109,7 +113,6 @@ def main() -> None:
     apply_repeat_options(args)
     load_before = os.getloadavg()[0]
     began = time.time()
-    rows: list[Row] = []
     raw_outputs: list[tuple[str, str]] = []
     header = (
         f"| {'path':62} | {'vmsim min / median':>26} | {'anchor min / median':>24} | "
@@ -117,55 +120,76 @@ def main() -> None:
     )
     lines = [header, "|" + "---|" * 6]
     print(header, flush=True)
-
-    def show(row: Row) -> None:
-        def pair(samples: list[float]) -> str:
-            if not samples:
-                return "—"
-            best = row.best(samples)
-            return f"{fmt(best)} / {fmt(statistics.median(samples))} {row.unit}".strip()
-
-        ratio = (
-            f"{row.ratio:.2f}x, {row.best_ratio:.2f}x"
-            if row.ratio is not None and row.best_ratio is not None
-            else "—"
-        )
-        anchor = f"{row.anchor_name}: {pair(row.anchor)}" if row.anchor else "—"
-        note = f" ({row.note})" if row.note else ""
-        line = (
-            f"| {row.path + note:62} | {pair(row.vmsim):>26} | {anchor:>24} | {ratio:>20} | "
-            f"{row.goal or '—'} | {row.met or '—'} |"
-        )
-        lines.append(line)
-        print(line, flush=True)
-
     for name in args.only or BENCHMARKS:
         if not (HERE / f"{name}.py").exists():
             continue
         module = importlib.import_module(name)
         measure = getattr(module, "rows", None)
         if measure is None:
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    str(HERE / f"{name}.py"),
-                    *(["--quick"] if args.quick else []),
-                    *(["--repeats", str(args.repeats)] if args.repeats else []),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            raw_outputs.append((name, done.stdout + done.stderr))
-            print(f"\n{name}:\n{done.stdout}{done.stderr}", flush=True)
+            output = _run_script(name, args.quick, args.repeats)
+            raw_outputs.append((name, output))
+            print(f"\n{name}:\n{output}", flush=True)
             continue
         for row in measure(args.quick):
-            rows.append(row)
-            show(row)
+            lines.append(_row_line(row))
+            print(lines[-1], flush=True)
+    args.output.write_text(
+        _report(args, lines, raw_outputs, load_before, elapsed=time.time() - began)
+    )
+    print(f"\nwritten to {args.output}")
 
-    elapsed = time.time() - began
+
+def _run_script(name: str, quick: bool, nr_repeats: int | None) -> str:
+    """Run a benchmark that prints its own report (it has no rows()): its stdout and stderr."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / f"{name}.py"),
+            *(["--quick"] if quick else []),
+            *(["--repeats", str(nr_repeats)] if nr_repeats else []),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout + done.stderr
+
+
+def _row_line(row: Row) -> str:
+    """One row of the results table: vmsim's and the anchor's best / median, their ratios."""
+    from common import fmt
+
+    def pair(samples: list[float]) -> str:
+        if not samples:
+            return "—"
+        best = row.best(samples)
+        return f"{fmt(best)} / {fmt(statistics.median(samples))} {row.unit}".strip()
+
+    ratio = (
+        f"{row.ratio:.2f}x, {row.best_ratio:.2f}x"
+        if row.ratio is not None and row.best_ratio is not None
+        else "—"
+    )
+    anchor = f"{row.anchor_name}: {pair(row.anchor)}" if row.anchor else "—"
+    note = f" ({row.note})" if row.note else ""
+    return (
+        f"| {row.path + note:62} | {pair(row.vmsim):>26} | {anchor:>24} | {ratio:>20} | "
+        f"{row.goal or '—'} | {row.met or '—'} |"
+    )
+
+
+def _report(
+    args: argparse.Namespace,
+    lines: list[str],
+    raw_outputs: list[tuple[str, str]],
+    load_before: float,
+    elapsed: float,
+) -> str:
+    """results.md: how the run was made, its table, the scripts' own reports, the baseline."""
+    from common import repeats
+
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     extra = "".join(f"\n## {name}\n\n```\n{text.rstrip()}\n```\n" for name, text in raw_outputs)
-    args.output.write_text(
+    return (
         "# vmsim benchmark results\n\n"
         f"Date: {today}. Commit: {commit()}.\n\n"
         f"Machine: {machine_description()}.\n\n"
@@ -181,7 +205,6 @@ def main() -> None:
         "## This run\n\n" + "\n".join(lines) + "\n" + extra + "\n"
         "## Baseline (issue 12, measured on main before this work)\n\n" + BASELINE
     )
-    print(f"\nwritten to {args.output}")
 
 
 if __name__ == "__main__":

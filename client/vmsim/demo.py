@@ -46,6 +46,7 @@ __all__ = [
     "run_demo",
     "server_process",
     "start_server_process",
+    "stop_process",
     "user_room_pages",
 ]
 
@@ -123,12 +124,18 @@ def server_process(*args: str, startup_seconds: float = 30) -> Iterator[tuple[st
         threading.Thread(target=_drain, args=(server.stderr, tail), daemon=True).start()
         yield address, server.pid
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, grace_seconds=15)
+
+
+def stop_process(process: subprocess.Popen[Any], grace_seconds: float) -> None:
+    """SIGTERM *process* and wait for it; SIGKILL it if it is still running after
+    *grace_seconds* (a server stops gracefully within its --grace)."""
+    process.terminate()
+    try:
+        process.wait(grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _check(condition: bool, what: str) -> None:
@@ -244,25 +251,11 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
     if plan is None:
         out.print("this server has no swap free: nothing can be swapped out (skipped)")
         return
-    size, stride = plan.hog_bytes, plan.stride
+    size = plan.hog_bytes
     before = inspector.vmstat()
     hogs: list[Process] = []
     try:
-        bases = []
-        for n in range(2):
-            # Each hog starts when it is its turn: a process that sat idle while another
-            # wrote hundreds of MiB ran ~100x slower on the server of December 2026.
-            deadline = max(DEFAULT_TIMEOUT, size // PAGE_SIZE / EXIT_PAGES_PER_SECOND)
-            hog = Process(address, name=f"hog{n}", timeout=deadline)
-            hogs.append(hog)
-            base = hog.mmap(size)
-            _write_all(hog, base, size)
-            # One Run stream carries all the stamps: many writes in flight, no round trip each.
-            _run_all(
-                hog,
-                [calls.write(hog.pid, base + o, _pattern(n, o)) for o in range(0, size, stride)],
-            )
-            bases.append(base)
+        bases = [_start_hog(address, n, plan, hogs) for n in range(2)]
         written = inspector.vmstat()
         out.print(
             f"each of 2 processes wrote {size // MiB} MiB; the machine has {ram_kb // 1024} MiB of RAM"
@@ -278,31 +271,9 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
             swapped_writing <= 1.1 * plan.excess_pages + 256,
             f"swapped {swapped_writing} pages, but only {plan.excess_pages} did not fit",
         )
-        table = Table("PID", "NAME", "RSS kB", "SWAP kB", "MINFLT", "MAJFLT")
-        for hog in hogs:
-            s = hog.status()
-            table.add_row(
-                str(s.pid),
-                s.name,
-                f"{s.vm_rss // 1024:,}",
-                f"{s.vm_swap // 1024:,}",
-                str(s.minor_faults),
-                str(s.major_faults),
-            )
-        out.print(table)
-        meminfo = inspector.meminfo().text
-        out.print("/proc/meminfo (excerpt) while they run:")
-        out.print(
-            "".join(
-                line + "\n"
-                for line in meminfo.splitlines()
-                if line.split(":")[0] in MEMINFO_EXCERPT
-            ).rstrip(),
-            highlight=False,
-        )
+        _show_hogs(hogs, inspector, out)
         intact = all(
-            _run_all(hog, [calls.read(hog.pid, base + o, 64) for o in range(0, size, stride)])
-            == [_pattern(n, o) for o in range(0, size, stride)]
+            _stamps_intact(hog, n, base, plan)
             for n, (hog, base) in enumerate(zip(hogs, bases, strict=True))
         )
         after = inspector.vmstat()
@@ -319,6 +290,56 @@ def _swapping(address: str, inspector: Inspector, out: Console) -> None:
     finally:
         for hog in hogs:
             hog.close()
+
+
+def _start_hog(address: str, n: int, plan: SwapPlan, hogs: list[Process]) -> int:
+    """Start hog *n* (added to *hogs* at once, for the caller to close), write all of its
+    mapping and stamp one page every plan.stride bytes; the mapping's base."""
+    size = plan.hog_bytes
+    # Each hog starts when it is its turn: a process that sat idle while another
+    # wrote hundreds of MiB ran ~100x slower on the server of December 2026.
+    deadline = max(DEFAULT_TIMEOUT, size // PAGE_SIZE / EXIT_PAGES_PER_SECOND)
+    hog = Process(address, name=f"hog{n}", timeout=deadline)
+    hogs.append(hog)
+    base = hog.mmap(size)
+    _write_all(hog, base, size)
+    # One Run stream carries all the stamps: many writes in flight, no round trip each.
+    _run_all(
+        hog,
+        [calls.write(hog.pid, base + o, _pattern(n, o)) for o in range(0, size, plan.stride)],
+    )
+    return base
+
+
+def _stamps_intact(hog: Process, n: int, base: int, plan: SwapPlan) -> bool:
+    """Whether every stamp _start_hog wrote reads back as written, in one Run stream."""
+    offsets = range(0, plan.hog_bytes, plan.stride)
+    read_back = _run_all(hog, [calls.read(hog.pid, base + o, 64) for o in offsets])
+    return read_back == [_pattern(n, o) for o in offsets]
+
+
+def _show_hogs(hogs: list[Process], inspector: Inspector, out: Console) -> None:
+    """The hogs' /proc/PID/status numbers as a table, and an excerpt of /proc/meminfo."""
+    table = Table("PID", "NAME", "RSS kB", "SWAP kB", "MINFLT", "MAJFLT")
+    for hog in hogs:
+        s = hog.status()
+        table.add_row(
+            str(s.pid),
+            s.name,
+            f"{s.vm_rss // 1024:,}",
+            f"{s.vm_swap // 1024:,}",
+            str(s.minor_faults),
+            str(s.major_faults),
+        )
+    out.print(table)
+    meminfo = inspector.meminfo().text
+    out.print("/proc/meminfo (excerpt) while they run:")
+    out.print(
+        "".join(
+            line + "\n" for line in meminfo.splitlines() if line.split(":")[0] in MEMINFO_EXCERPT
+        ).rstrip(),
+        highlight=False,
+    )
 
 
 def _pattern(n: int, offset: int) -> bytes:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from contextlib import closing
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_OFFSET,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     Gfp,
     KernelBug,
     Machine,
@@ -32,7 +29,7 @@ from vmsim_kernel.mm.highmem import KM_TYPE_NR
 from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
 from vmsim_kernel.mm.physmem import PhysicalMemory
 
-from .exercise import Item, Question, item_ids, register
+from .exercise import ANON, RW, Item, Question, item_ids, prompt_lines, register
 
 __all__ = ["buddy_question", "kmap_question", "oom_question", "zone_question"]
 
@@ -167,8 +164,7 @@ def zone_question(rng: random.Random, number: int) -> Question:
         "A 1 GiB machine's zones (from /proc/zoneinfo, in pages):\n"
         f"{zoneinfo}\n"
         "Each allocation below is tried alone on this state, on the fast path (the low "
-        "watermark). Which zone serves it ('none' if no zone may)?\n"
-        + "\n".join(f"  {item.id}) {item.prompt}" for item in items)
+        "watermark). Which zone serves it ('none' if no zone may)?\n" + prompt_lines(items)
     )
     return Question("zone", number, text, tuple(items), "\n".join(working))
 
@@ -220,8 +216,7 @@ def kmap_question(rng: random.Random, number: int) -> Question:
         f"  fixmap: FIXADDR_TOP 0x{FIXADDR_TOP:08x}; kmap_atomic slot idx = type + "
         f"{KM_TYPE_NR} * cpu (type 0 for a first, unnested kmap_atomic) sits at "
         "FIXADDR_TOP - idx * 4096\n"
-        "The kernel makes these calls in order. What does each return?\n"
-        + "\n".join(f"  {item.id}) {item.prompt}" for item in items)
+        "The kernel makes these calls in order. What does each return?\n" + prompt_lines(items)
     )
     working = (
         "\n".join(f"{item.id}) {item.prompt} = {item.answer}" for item in items)
@@ -256,11 +251,24 @@ def _first_mapping_mib(machine: Machine, drawn_mib: int) -> int:
 )
 def oom_question(rng: random.Random, number: int) -> Question:
     """Strict overcommit on one machine; then processes of known size and who the OOM killer picks."""
+    ids = item_ids(number, 2 + 2 + 4)
+    overcommit_items, overcommit_working, overcommit_text = _overcommit_part(rng, ids[:2])
+    oom_items, oom_working, oom_text = _oom_killer_part(rng, ids[2:6])
+    return Question(
+        "oom",
+        number,
+        f"{overcommit_text}\n{oom_text}",
+        overcommit_items + oom_items,
+        f"{overcommit_working}\n{oom_working}",
+    )
+
+
+def _overcommit_part(rng: random.Random, ids: Sequence[str]) -> tuple[tuple[Item, ...], str, str]:
+    """Part 1 as (items, working, text): CommitLimit under vm.overcommit_memory=2, and
+    whether one more mmap is refused."""
     ratio = rng.choice((25, 50, 80, 100))
     ram_mib, swap_mib = rng.choice((16, 32)), rng.choice((0, 8, 16))
     request_mib = rng.choice((4, 8, 12, 16, 24))
-    ids = item_ids(number, 2 + 2 + 4)
-    items, working = [], []
     with closing(
         Machine(
             MachineConfig(
@@ -273,39 +281,41 @@ def oom_question(rng: random.Random, number: int) -> Question:
     ) as machine:
         pid = machine.spawn("first")
         first_mib = _first_mapping_mib(machine, rng.choice(FIRST_MAPPING_MIB))
-        machine.mmap(pid, 0, first_mib * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        machine.mmap(pid, 0, first_mib * MiB, RW, ANON)
         meminfo = machine.meminfo()
         try:
-            machine.mmap(
-                pid, 0, request_mib * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
-            )
+            machine.mmap(pid, 0, request_mib * MiB, RW, ANON)
             allowed = "yes"
         except OutOfMemory:
             allowed = "no"
-    items.append(Item(ids[0], "CommitLimit in kB", str(meminfo["CommitLimit"])))
-    items.append(
-        Item(ids[1], f"does a further {request_mib} MiB private writable mmap succeed", allowed)
+    items = (
+        Item(ids[0], "CommitLimit in kB", str(meminfo["CommitLimit"])),
+        Item(ids[1], f"does a further {request_mib} MiB private writable mmap succeed", allowed),
     )
-    working.append(
+    working = (
         f"{ids[0]}) CommitLimit = SwapTotal + MemTotal * {ratio} / 100 = {meminfo['CommitLimit']} kB\n"
         f"{ids[1]}) Committed_AS {meminfo['Committed_AS']} kB + {request_mib * 1024} kB against "
         f"CommitLimit {meminfo['CommitLimit']} kB -> {allowed}"
     )
-    overcommit_text = (
+    text = (
         f"Part 1. vm.overcommit_memory=2, vm.overcommit_ratio={ratio}. MemTotal {meminfo['MemTotal']} kB, "
         f"SwapTotal {meminfo['SwapTotal']} kB, Committed_AS {meminfo['Committed_AS']} kB "
         f"(a process holds a {first_mib} MiB private writable mapping).\n"
-        f"  {ids[0]}) {items[0].prompt}?\n  {ids[1]}) {items[1].prompt}?"
+        + prompt_lines(items, "?")
     )
+    return items, working, text
+
+
+def _oom_killer_part(rng: random.Random, ids: Sequence[str]) -> tuple[tuple[Item, ...], str, str]:
+    """Part 2 as (items, working, text): three processes' oom_score and the OOM killer's
+    victim on a 32 MiB machine without swap."""
     with closing(Machine(MachineConfig(ram_bytes=32 * MiB, swap_bytes=0))) as machine:
         rows = []
         for name in ("alpha", "beta", "gamma"):
             adj = rng.choice((0, 0, 0, -500, 300, 800))
             pid = machine.spawn(name, oom_score_adj=adj)
             pages = rng.randint(8, 400)
-            base = machine.mmap(
-                pid, 0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
-            )
+            base = machine.mmap(pid, 0, pages * PAGE_SIZE, RW, ANON)
             machine.touch_many(pid, [base + page * PAGE_SIZE for page in range(pages)], write=True)
             rows.append(pid)
         infos = [machine.process(pid) for pid in rows]
@@ -319,24 +329,26 @@ def oom_question(rng: random.Random, number: int) -> Question:
         f"oom_score_adj {info.oom_score_adj}"
         for info in infos
     )
-    for item_id, info in zip(ids[2:5], infos, strict=True):
-        items.append(Item(item_id, f"/proc/{info.pid}/oom_score", str(info.oom_score)))
-    items.append(Item(ids[5], "the pid the OOM killer kills", victim))
-    working.append(
+    items = (
+        *(
+            Item(item_id, f"/proc/{info.pid}/oom_score", str(info.oom_score))
+            for item_id, info in zip(ids[:3], infos, strict=True)
+        ),
+        Item(ids[3], "the pid the OOM killer kills", victim),
+    )
+    working = (
         "\n".join(
             f"{item_id}) badness = rss + swap + page tables + adj * totalpages / 1000 for pid "
             f"{info.pid}; oom_score = {info.oom_score}"
-            for item_id, info in zip(ids[2:5], infos, strict=True)
+            for item_id, info in zip(ids[:3], infos, strict=True)
         )
-        + f"\n{ids[5]}) the highest badness: pid {victim}"
+        + f"\n{ids[3]}) the highest badness: pid {victim}"
     )
-    oom_text = (
+    text = (
         f"Part 2. Memory runs out on a machine with totalpages = {totalpages} (RAM + swap pages). "
         f"Its processes:\n{table}\n"
         "oom_score = 1000 + badness * 1000 / totalpages, clamped to 0..2000, where badness = "
         "rss + swap + page-table pages + oom_score_adj * totalpages / 1000.\n"
-        + "\n".join(f"  {item.id}) {item.prompt}?" for item in items[2:])
+        + prompt_lines(items, "?")
     )
-    return Question(
-        "oom", number, f"{overcommit_text}\n{oom_text}", tuple(items), "\n".join(working)
-    )
+    return items, working, text

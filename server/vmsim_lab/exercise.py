@@ -16,13 +16,22 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from vmsim_kernel import InvalidArgument, KernelBug
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PROT_READ,
+    PROT_WRITE,
+    InvalidArgument,
+    KernelBug,
+)
 from vmsim_proto.answers import ItemResult, normalize_answer, normalize_item_id
 
 __all__ = [
+    "ANON",
     "EXERCISES",
     "GENERATOR_MODULES",
     "MAX_QUESTIONS",
+    "RW",
     "CheckResult",
     "Exercise",
     "Item",
@@ -31,11 +40,15 @@ __all__ = [
     "check_answers",
     "exercise",
     "normalize_answer",
+    "prompt_lines",
     "questions",
     "register",
 ]
 
 MAX_QUESTIONS = 50
+# the protection and flags of the mappings the generators make: writable, private, anonymous
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 @dataclass(frozen=True)
@@ -218,3 +231,9 @@ def check_answers(kind: str, seed: int, count: int, answers: Mapping[str, str]) 
 def item_ids(number: int, count: int) -> Sequence[str]:
     """Ids of *count* items of question *number*: "1a", "1b", ..."""
     return [f"{number}{chr(ord('a') + index)}" for index in range(count)]
+
+
+def prompt_lines(items: Sequence[Item], mark: str = "") -> str:
+    """The items as a question lists them, one indented "1a) prompt" line each, every prompt
+    followed by *mark* ("?" where the prompt is a bare noun phrase)."""
+    return "\n".join(f"  {item.id}) {item.prompt}{mark}" for item in items)

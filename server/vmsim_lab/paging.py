@@ -11,13 +11,9 @@ import random
 from contextlib import closing
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
     MAP_FIXED,
-    MAP_PRIVATE,
     PAGE_OFFSET,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     Machine,
     MachineConfig,
     MiB,
@@ -32,7 +28,7 @@ from vmsim_kernel.arch.x86.segmentation import (
     linux_gdt,
 )
 
-from .exercise import Item, Question, item_ids, register
+from .exercise import ANON, RW, Item, Question, item_ids, prompt_lines, register
 
 __all__ = ["lazy_question", "segment_question", "translate_question"]
 
@@ -52,8 +48,8 @@ def _map_fixed(machine: Machine, pid: int, start: int, nr_pages: int) -> None:
         pid,
         start,
         nr_pages * PAGE_SIZE,
-        PROT_READ | PROT_WRITE,
-        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+        RW,
+        ANON | MAP_FIXED,
     )
 
 
@@ -160,8 +156,7 @@ def translate_question(rng: random.Random, number: int) -> Question:
     text = (
         f"A process runs in user mode on a 32-bit x86 (non-PAE, 4 KiB pages).\n{dump}\n"
         "For each access give the physical address the MMU reaches, or 'fault' when the MMU "
-        "raises a page fault instead (the kernel may then handle it):\n"
-        + "\n".join(f"  {item.id}) {item.prompt}" for item in items)
+        "raises a page fault instead (the kernel may then handle it):\n" + prompt_lines(items)
     )
     return Question("translate", number, text, tuple(items), "\n".join(working))
 
@@ -174,6 +169,7 @@ _CUSTOM_SEGMENTS = (
     ("data, read/write, DPL 0", 0x4092),
     ("code, execute/read, DPL 3", 0x40FA),
 )
+_FIRST_CUSTOM = GDT_ENTRY_USER_DS + 1  # the custom entries follow Linux's __USER_DS
 
 
 @register(
@@ -190,74 +186,35 @@ def segment_question(rng: random.Random, number: int) -> Question:
         _map_fixed(machine, pid, region, nr_pages)
         for page in range(nr_pages):
             machine.touch(pid, region + page * PAGE_SIZE, write=True)
-        gdt = Gdt({index: linux_gdt().descriptor(index) for index in range(12, 16)})
-        first_custom = GDT_ENTRY_USER_DS + 1
-        for offset, (_, flags) in enumerate(_CUSTOM_SEGMENTS):
-            base = region - rng.randrange(0, 4) * PAGE_SIZE - rng.randrange(0, 0x1000, 0x10)
-            limit = region + nr_pages * PAGE_SIZE - base - 1 - rng.randrange(0, 3) * PAGE_SIZE
-            gdt.set_descriptor(first_custom + offset, gdt_entry_init(flags, base, limit))
-        accesses = []
-        for _ in range(3):
-            index = first_custom + rng.randrange(len(_CUSTOM_SEGMENTS))
-            if rng.random() < 0.2:
-                index = GDT_ENTRY_USER_DS
-            selector = index * 8 + 3
-            descriptor = gdt.descriptor(index)
-            span = region + nr_pages * PAGE_SIZE - descriptor.base
-            offset = (
-                region - descriptor.base + rng.randrange(nr_pages * PAGE_SIZE)
-                if index == GDT_ENTRY_USER_DS
-                else rng.randrange(max(1, span + 0x800))
-            )
-            accesses.append((selector, offset, rng.random() < 0.4))
+        end = region + nr_pages * PAGE_SIZE
+        gdt = _custom_gdt(rng, region, end)
+        accesses = [_segment_access(rng, gdt, region, end) for _ in range(3)]
         ids = item_ids(number, 2 * len(accesses))
         items, working, prompts = [], [], []
-        for position, (selector, offset, write) in enumerate(accesses):
+        for position, access in enumerate(accesses):
             linear_id, physical_id = ids[2 * position], ids[2 * position + 1]
+            selector, offset, write = access
             what = "write" if write else "read"
             prompts.append(
                 f"  {what} at 0x{selector:04x}:0x{offset:08x}: {linear_id}) linear  {physical_id}) physical"
             )
-            try:
-                segment = gdt.logical_to_linear(
-                    selector, offset, 3, register=SegmentRegister.DS, write=write
-                )
-            except GeneralProtectionFault as fault:
-                items += [
-                    Item(
-                        linear_id,
-                        f"linear address of the {what} at 0x{selector:04x}:0x{offset:08x}",
-                        "fault",
-                    ),
-                    Item(physical_id, "its physical address", "fault"),
-                ]
-                working.append(f"{linear_id}) {fault} -> no linear address, no physical address")
-                continue
-            descriptor = segment.descriptor
-            walk = machine.translate(pid, segment.linear)
-            answer, why = _user_access(walk, write)
+            linear, physical, why = _segment_answers(machine, pid, gdt, access, physical_id)
             items += [
                 Item(
                     linear_id,
                     f"linear address of the {what} at 0x{selector:04x}:0x{offset:08x}",
-                    f"0x{segment.linear:08x}",
+                    linear,
                 ),
-                Item(physical_id, "its physical address", answer),
+                Item(physical_id, "its physical address", physical),
             ]
-            working.append(
-                f"{linear_id}) selector 0x{selector:04x}: index {segment.index}, TI {segment.ti}, "
-                f"RPL {segment.rpl}; descriptor 0x{descriptor.raw:016x}: base 0x{descriptor.base:08x}, "
-                f"limit 0x{descriptor.effective_limit:x}, DPL {descriptor.dpl}, {descriptor.kind}; "
-                f"linear = base + offset = 0x{segment.linear:08x}\n"
-                f"{physical_id}) {_walk_text(walk)}\n  -> {why}"
-            )
+            working.append(f"{linear_id}) {why}")
         gdt_lines = [
             f"  [{index:2d}] 0x{gdt.descriptor(index).raw:016x}"
-            for index in range(12, first_custom + len(_CUSTOM_SEGMENTS))
+            for index in range(12, _FIRST_CUSTOM + len(_CUSTOM_SEGMENTS))
         ]
         page_lines = [
             f"  linear page 0x{va:08x} -> frame 0x{walk.physical:08x}"
-            for va in range(region, region + nr_pages * PAGE_SIZE, PAGE_SIZE)
+            for va in range(region, end, PAGE_SIZE)
             if (walk := machine.translate(pid, va)).physical is not None
         ]
     text = (
@@ -273,6 +230,56 @@ def segment_question(rng: random.Random, number: int) -> Question:
     return Question("segment", number, text, tuple(items), "\n".join(working))
 
 
+def _custom_gdt(rng: random.Random, region: int, end: int) -> Gdt:
+    """Linux's GDT entries 12-15 and, after them, one of each _CUSTOM_SEGMENTS whose base
+    and limit cover most of the mapped region [region, end)."""
+    gdt = Gdt({index: linux_gdt().descriptor(index) for index in range(12, 16)})
+    for offset, (_, flags) in enumerate(_CUSTOM_SEGMENTS):
+        base = region - rng.randrange(0, 4) * PAGE_SIZE - rng.randrange(0, 0x1000, 0x10)
+        limit = end - base - 1 - rng.randrange(0, 3) * PAGE_SIZE
+        gdt.set_descriptor(_FIRST_CUSTOM + offset, gdt_entry_init(flags, base, limit))
+    return gdt
+
+
+def _segment_access(rng: random.Random, gdt: Gdt, region: int, end: int) -> tuple[int, int, bool]:
+    """One access as (selector with RPL 3, offset, write): mostly through a custom segment,
+    at an offset that may pass its limit; sometimes through __USER_DS into the region."""
+    index = _FIRST_CUSTOM + rng.randrange(len(_CUSTOM_SEGMENTS))
+    if rng.random() < 0.2:
+        index = GDT_ENTRY_USER_DS
+    descriptor = gdt.descriptor(index)
+    offset = (
+        region - descriptor.base + rng.randrange(end - region)
+        if index == GDT_ENTRY_USER_DS
+        else rng.randrange(max(1, end - descriptor.base + 0x800))
+    )
+    return index * 8 + 3, offset, rng.random() < 0.4
+
+
+def _segment_answers(
+    machine: Machine, pid: int, gdt: Gdt, access: tuple[int, int, bool], physical_id: str
+) -> tuple[str, str, str]:
+    """(linear answer, physical answer, the working from the selector on) for one access."""
+    selector, offset, write = access
+    try:
+        segment = gdt.logical_to_linear(
+            selector, offset, 3, register=SegmentRegister.DS, write=write
+        )
+    except GeneralProtectionFault as fault:
+        return "fault", "fault", f"{fault} -> no linear address, no physical address"
+    descriptor = segment.descriptor
+    walk = machine.translate(pid, segment.linear)
+    physical, why = _user_access(walk, write)
+    working = (
+        f"selector 0x{selector:04x}: index {segment.index}, TI {segment.ti}, "
+        f"RPL {segment.rpl}; descriptor 0x{descriptor.raw:016x}: base 0x{descriptor.base:08x}, "
+        f"limit 0x{descriptor.effective_limit:x}, DPL {descriptor.dpl}, {descriptor.kind}; "
+        f"linear = base + offset = 0x{segment.linear:08x}\n"
+        f"{physical_id}) {_walk_text(walk)}\n  -> {why}"
+    )
+    return f"0x{segment.linear:08x}", physical, working
+
+
 # ---- lazy allocation ----------------------------------------------------------------------------
 @register(
     "lazy",
@@ -284,9 +291,7 @@ def lazy_question(rng: random.Random, number: int) -> Question:
     with closing(_machine(rng, 32)) as machine:
         pid = machine.spawn("student")
         nr_pages = rng.randint(4, 8)
-        base = machine.mmap(
-            pid, 0, nr_pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
-        )
+        base = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
         before = machine.process(pid)
         script = [(rng.randrange(nr_pages), rng.random() < 0.5) for _ in range(rng.randint(6, 9))]
         ids = item_ids(number, len(script) + 2)
@@ -313,7 +318,7 @@ def lazy_question(rng: random.Random, number: int) -> Question:
         f"A process maps {nr_pages} pages with mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)"
         " and nothing else happens on the machine (plenty of free RAM, no swap).",
         "Then it runs this script; for each access say hit, minor or major:",
-        *(f"  {item.id}) {item.prompt}" for item in items[:-2]),
-        *(f"  {item.id}) {item.prompt}?" for item in items[-2:]),
+        prompt_lines(items[:-2]),
+        prompt_lines(items[-2:], "?"),
     ]
     return Question("lazy", number, "\n".join(lines), tuple(items), "\n".join(working))

@@ -11,7 +11,7 @@ import random
 from vmsim_kernel import replay
 from vmsim_kernel.results import ReplayResult
 
-from .exercise import Item, Question, item_ids, register
+from .exercise import Item, Question, item_ids, prompt_lines, register
 
 __all__ = ["POLICIES", "format_steps", "replacement_question"]
 
@@ -77,7 +77,7 @@ def replacement_question(rng: random.Random, number: int) -> Question:
         f"Memory holds {frames} frames, empty at first. Policy {rule}.\n"
         f"Reference string: {' '.join(map(str, trace))}\n"
         "For each access write 'hit', 'miss', or 'miss N' if page N is evicted:\n"
-        + "\n".join(f"  {item.id}) {item.prompt}" for item in items[:-1])
+        + prompt_lines(items[:-1])
         + f"\n  {items[-1].id}) {items[-1].prompt} (sorted)?"
     )
     return Question("replace", number, text, tuple(items), format_steps(result))

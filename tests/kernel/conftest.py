@@ -9,14 +9,33 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vmsim_kernel import PAGE_SIZE, Machine, MachineConfig, MiB
+from vmsim_kernel import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    Machine,
+    MachineConfig,
+    MiB,
+)
 
 MachineFactory = Callable[..., Machine]
+# the mapping most tests make: writable, private, anonymous
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def pages(base: int, count: int) -> np.ndarray[Any, Any]:
     """The addresses of *count* pages from *base*, as touch_many takes them."""
     return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
+
+
+def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
+    """mmap *nr_pages* and write each once in one call; return the mapping's address."""
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
+    machine.touch_many(pid, pages(addr, nr_pages), write=True)
+    return addr
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -15,7 +16,6 @@ from vmsim_kernel import (
     PAGE_SIZE,
     PROT_NONE,
     PROT_READ,
-    PROT_WRITE,
     FaultResult,
     GiB,
     InvalidArgument,
@@ -26,9 +26,6 @@ from vmsim_kernel import (
     OutOfRange,
     SegmentationFault,
 )
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def maps_of(machine: Machine, pid: int) -> list[tuple[int, int, str, str]]:

@@ -11,16 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.kernel.conftest import pages
+from tests.kernel.conftest import ANON, RW, pages
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_NORESERVE,
-    MAP_PRIVATE,
     MAP_SHARED,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     Machine,
     MiB,
 )
@@ -30,9 +27,6 @@ from vmsim_kernel.mm import vmscan
 from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.results import Event
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 # ---- bulk allocation ------------------------------------------------------------------------

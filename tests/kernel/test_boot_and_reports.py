@@ -6,21 +6,15 @@ import re
 import resource
 
 import pytest
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     EventKind,
     GiB,
     Machine,
     MiB,
 )
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 @pytest.mark.parametrize("ram", [4 * MiB, 16 * MiB, 64 * MiB, 1 * GiB, 4 * GiB])

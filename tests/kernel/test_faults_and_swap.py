@@ -6,13 +6,11 @@ import random
 
 import numpy as np
 import pytest
+from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
     PROT_READ,
-    PROT_WRITE,
     EventKind,
     FaultResult,
     Machine,
@@ -24,9 +22,6 @@ from vmsim_kernel import (
     SegmentationFault,
     Signal,
 )
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def test_write_then_read_crosses_page_boundaries(machine: Machine) -> None:
@@ -118,6 +113,18 @@ def _fill(machine: Machine, pid: int, addr: int, pages: int, rng: random.Random)
     return patterns
 
 
+def _first_pages_swapped_out(
+    make_machine: MachineFactory, rng: random.Random
+) -> tuple[Machine, int, int]:
+    """An 8 MiB FIFO machine whose one process wrote 2500 pages of a 12 MiB mapping (the
+    first pages went to swap): (machine, pid, the mapping's address)."""
+    machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO)
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
+    _fill(machine, pid, addr, 2500, rng)
+    return machine, pid, addr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "policy",
@@ -145,13 +152,8 @@ def test_bytes_survive_swap_out_and_in_with_several_processes(
 
 
 @pytest.mark.slow
-def test_clean_page_in_swap_cache_is_dropped_without_a_write(make_machine: object) -> None:
-    machine: Machine = make_machine(
-        ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO
-    )  # type: ignore[operator]
-    pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
-    _fill(machine, pid, addr, 2500, random.Random(1))
+def test_clean_page_in_swap_cache_is_dropped_without_a_write(make_machine: MachineFactory) -> None:
+    machine, pid, addr = _first_pages_swapped_out(make_machine, random.Random(1))
     first = machine.translate(pid, addr)
     assert not first.present and first.swap_offset is not None
     machine.touch(pid, addr)  # read fault: the page comes back and stays in the swap cache
@@ -221,15 +223,10 @@ def test_exit_frees_every_frame_and_swap_slot(make_machine: object) -> None:
 
 
 @pytest.mark.slow
-def test_madvise_willneed_reads_swapped_pages_back(make_machine: object) -> None:
+def test_madvise_willneed_reads_swapped_pages_back(make_machine: MachineFactory) -> None:
     from vmsim_kernel import Madvise
 
-    machine: Machine = make_machine(
-        ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO
-    )  # type: ignore[operator]
-    pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
-    _fill(machine, pid, addr, 2500, random.Random(2))
+    machine, pid, addr = _first_pages_swapped_out(make_machine, random.Random(2))
     assert not machine.translate(pid, addr).present
     machine.madvise(pid, addr, 4 * PAGE_SIZE, Madvise.WILLNEED)
     assert machine.translate(pid, addr).present

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from tests.kernel.conftest import RW
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -18,7 +19,6 @@ from vmsim_kernel import (
     PAGE_SIZE,
     PROT_NONE,
     PROT_READ,
-    PROT_WRITE,
     KernelError,
     Machine,
     MachineConfig,
@@ -31,7 +31,6 @@ from vmsim_kernel.mm.page_alloc import WatermarkLevel
 from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.results import Event, EventKind
 
-RW = PROT_READ | PROT_WRITE
 PROTS = st.sampled_from([PROT_NONE, PROT_READ, RW])
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import (
     Machine,
@@ -24,13 +24,10 @@ from vmsim_kernel.mm.highmem import kernel_walk
 from vmsim_kernel.mm.oom_kill import oom_badness
 from vmsim_kernel.results import Event, EventKind
 
-RW = 3
-ANON_PRIVATE = 0x22
-
 
 def test_user_and_kernel_pdes_carry_page_table_and_kernpg_table(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
     machine.touch(pid, addr, write=True)
     assert machine.translate(pid, addr).pde & 0xFFF == 0x067  # _PAGE_TABLE
     walk = kernel_walk(machine.kernel.init_mm, PAGE_OFFSET + 0x100000)
@@ -52,7 +49,7 @@ def test_segv_carries_its_si_code(make_machine: MachineFactory) -> None:
         machine.touch(pid, 0x1000)
     cases.append(unmapped.value)
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, PAGE_SIZE, int(Prot.READ), ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, PAGE_SIZE, int(Prot.READ), ANON)
     with pytest.raises(SegmentationFault) as read_only:
         machine.touch(pid, addr, write=True)
     cases.append(read_only.value)
@@ -66,7 +63,7 @@ def test_segv_carries_its_si_code(make_machine: MachineFactory) -> None:
 
 def test_oom_score_is_the_2_3_scaled_badness_and_a_proc_file(machine: Machine) -> None:
     pid = machine.spawn(oom_score_adj=100)
-    addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON)
     machine.touch_many(pid, range(addr, addr + 4 * MiB, PAGE_SIZE), True)
     # Worked by hand, as mm/oom_kill.c and fs/proc/base.c count: totalpages is RAM + swap,
     # MemTotal 14704 kB + SwapTotal 32764 kB = 3676 + 8191 = 11867 pages; badness is
@@ -96,7 +93,7 @@ def test_the_oom_kill_event_comes_before_the_victims_exit(make_machine: MachineF
     seen: list[Event] = []
     machine.add_event_listener(seen.append, frozenset({EventKind.OOM_KILL, EventKind.PROCESS_EXIT}))
     pid = machine.spawn("hog")
-    addr = machine.mmap(pid, 0, 16 * MiB, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 16 * MiB, RW, ANON)
     with pytest.raises(ProcessKilled):  # the hog is the victim
         machine.touch_many(pid, range(addr, addr + 16 * MiB, PAGE_SIZE), True)
     kinds = [(event.kind, event.pid) for event in seen]
@@ -107,12 +104,12 @@ def test_a_call_on_an_exited_process_is_esrch_not_a_kill(machine: Machine) -> No
     pid = machine.spawn()
     machine.exit(pid)
     with pytest.raises(NoSuchProcess, match="exited"):
-        machine.mmap(pid, 0, PAGE_SIZE, RW, ANON_PRIVATE)
+        machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
 
 
 def test_prot_none_is_p_clear_with_protnone_and_keeps_the_frame(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 2 * PAGE_SIZE, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 2 * PAGE_SIZE, RW, ANON)
     machine.write(pid, addr, b"kept")
     pfn = machine.translate(pid, addr).pfn
     machine.mprotect(pid, addr, 2 * PAGE_SIZE, int(Prot.NONE))
@@ -134,7 +131,7 @@ def test_map_shared_anonymous_memory_is_shmem(make_machine: MachineFactory) -> N
     machine = make_machine(ram_bytes=8 * MiB, swap_bytes=16 * MiB)
     pid = machine.spawn()
     shared = machine.mmap(pid, 0, 16 * PAGE_SIZE, RW, 0x21)  # MAP_SHARED | MAP_ANONYMOUS
-    private = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON_PRIVATE)
+    private = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON)
     machine.touch_many(pid, range(shared, shared + 16 * PAGE_SIZE, PAGE_SIZE), True)
     machine.touch_many(pid, range(private, private + 4 * PAGE_SIZE, PAGE_SIZE), True)
     meminfo, status = machine.meminfo(), machine.report("status", pid)
@@ -146,7 +143,7 @@ def test_map_shared_anonymous_memory_is_shmem(make_machine: MachineFactory) -> N
     assert smaps[shared].anonymous == 0 and smaps[private].anonymous == 4 * PAGE_SIZE
     # Under pressure shmem pages swap like anonymous ones and keep their kind.
     hog = machine.spawn()
-    big = machine.mmap(hog, 0, 12 * MiB, RW, ANON_PRIVATE)
+    big = machine.mmap(hog, 0, 12 * MiB, RW, ANON)
     machine.touch_many(hog, range(big, big + 12 * MiB, PAGE_SIZE), True)
     machine.check_invariants()
     machine.touch_many(pid, range(shared, shared + 16 * PAGE_SIZE, PAGE_SIZE), False)

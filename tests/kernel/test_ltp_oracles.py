@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import Machine, MiB, OomKilled, OutOfMemory, OvercommitMode
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE
-
-RW = 3
-ANON_PRIVATE = 0x22
 
 
 def alloc_succeeds(machine: Machine, pid: int, size_kb: int) -> bool:
     """LTP's alloc_and_check: malloc (an anonymous mapping) of *size_kb*, then free it."""
     try:
-        addr = machine.mmap(pid, 0, size_kb * 1024, RW, ANON_PRIVATE)
+        addr = machine.mmap(pid, 0, size_kb * 1024, RW, ANON)
     except OutOfMemory:
         return False
     machine.munmap(pid, addr, size_kb * 1024)
@@ -73,7 +70,7 @@ def test_swapping01_a_slightly_oversized_process_swaps_no_more_than_available_me
     swap_free_init_kb = machine.meminfo()["SwapFree"]
     size = (mem_available_kb + mem_available_kb * 3 // 10) * 1024  # COE_SLIGHT_OVER 0.3
     pid = machine.spawn("swapping01")
-    addr = machine.mmap(pid, 0, size, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, size, RW, ANON)
     machine.touch_many(pid, np.arange(addr, addr + size, PAGE_SIZE), True)
     swapped_kb = swap_free_init_kb - machine.meminfo()["SwapFree"]
     assert 0 < swapped_kb <= mem_available_kb  # "heavy swapping detected" otherwise
@@ -83,7 +80,7 @@ def test_swapping01_a_slightly_oversized_process_swaps_no_more_than_available_me
 
 def _hog(machine: Machine, name: str, size: int) -> tuple[int, int]:
     pid = machine.spawn(name)
-    return pid, machine.mmap(pid, 0, size, RW, ANON_PRIVATE)
+    return pid, machine.mmap(pid, 0, size, RW, ANON)
 
 
 def test_oom01_mode_2_refuses_with_enomem_before_any_kill(make_machine: MachineFactory) -> None:
@@ -92,7 +89,7 @@ def test_oom01_mode_2_refuses_with_enomem_before_any_kill(make_machine: MachineF
     machine.touch_many(small, np.arange(addr, addr + 1 * MiB, PAGE_SIZE), True)
     big = machine.spawn("big")
     with pytest.raises(OutOfMemory, match="CommitLimit"):
-        machine.mmap(big, 0, 32 * MiB, RW, ANON_PRIVATE)
+        machine.mmap(big, 0, 32 * MiB, RW, ANON)
     assert machine.vmstat()["oom_kill"] == 0
     assert [p.pid for p in machine.processes()] == [small, big]
 

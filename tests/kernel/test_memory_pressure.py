@@ -6,9 +6,8 @@ Reference figures come from a real Debian 6.1 686 kernel (linux32/summary.md bes
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory, write_pages
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp, GiB, MiB, ZoneType
@@ -16,16 +15,6 @@ from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel, alloc_page
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.vmscan import pgdat_balanced
 from vmsim_kernel.results import Event, EventKind
-
-RW = 3
-ANON_PRIVATE = 0x22
-
-
-def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
-    """mmap *nr_pages* and write each once in one call; return the mapping's address."""
-    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
-    machine.touch_many(pid, np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE), True)
-    return addr
 
 
 def free_pages(machine: Machine) -> int:
@@ -169,7 +158,7 @@ def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
     complaints = guard_swap_outs(machine)
     pid = machine.spawn("grow")
     events = machine.kernel.vm_events
-    addr = machine.mmap(pid, 0, 31 * MiB, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 31 * MiB, RW, ANON)
     thread = machine.tasks[pid].main_thread
     for page in range(31 * MiB // PAGE_SIZE):
         system_before = thread.times.system_ns

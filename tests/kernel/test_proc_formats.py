@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
@@ -20,8 +20,6 @@ from vmsim_kernel.arch.x86.layout import format_layout_block, plan_boot, virtual
 from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES, VmEvents
 
 DATA = Path(__file__).parent / "data"
-RW = 3
-ANON_PRIVATE = 0x22
 
 
 def golden(name: str) -> list[str]:
@@ -56,7 +54,7 @@ def busy_1g(make_machine: MachineFactory) -> Machine:
     """A 1 GiB machine with a process that has used some memory."""
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=16 * MiB)
     pid = machine.spawn("busy")
-    addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON)
     machine.touch_many(pid, np.arange(addr, addr + 4 * MiB, PAGE_SIZE), True)
     return machine
 
@@ -224,7 +222,7 @@ def test_swaps_and_maps_lines_are_laid_out_as_on_the_real_i386_kernel(
     assert re.fullmatch(r"\S+ +file\t\t262140\t\t0\t\t-2", line) and line.index("file") >= 40
     pid = machine.spawn()
     machine.brk(pid, machine.brk(pid, 0) + 2 * PAGE_SIZE)
-    anon = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON_PRIVATE)
+    anon = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON)
     lines = machine.report("maps", pid).splitlines()
     assert f"{anon:08x}-{anon + 4 * PAGE_SIZE:08x} rw-p 00000000 00:00 0 " in lines  # no name
     for name in ("[heap]", "[stack]"):

@@ -9,16 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import pages
+from tests.kernel.conftest import ANON, RW, pages, write_pages
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_POPULATE,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     FaultResult,
     KernelError,
     Machine,
@@ -41,9 +37,6 @@ from vmsim_kernel.kernel.sched import (
 from vmsim_kernel.kernel.time import CostModel, SimThread
 from vmsim_kernel.mm.memory import BATCHED_TOUCHES_PER_FAULT
 from vmsim_teach.lock_experiment import run_experiment
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def resident(machine: Machine, pid: int, addrs: np.ndarray[Any, Any]) -> int:
@@ -225,9 +218,8 @@ def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
 ) -> None:
     machine: Machine = make_machine(ram_bytes=64 * MiB)
     pid = machine.spawn()
-    base = machine.mmap(pid, 0, 16 * MiB, RW, ANON)
+    base = write_pages(machine, pid, 4096)
     addrs = pages(base, 4096)
-    machine.touch_many(pid, addrs, write=True)
     task = machine.submit("munmap", pid, base, 16 * MiB)
     rss = [machine.process(pid).vm_rss // PAGE_SIZE]
     for _ in range(3):
@@ -251,8 +243,7 @@ def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
 ) -> None:
     machine: Machine = make_machine(ram_bytes=64 * MiB)
     pid = machine.spawn()
-    addrs = pages(machine.mmap(pid, 0, 16 * MiB, RW, ANON), 4096)
-    machine.touch_many(pid, addrs, write=True)
+    addrs = pages(write_pages(machine, pid, 4096), 4096)
     free_before = machine.meminfo()["MemFree"]
     stopped = machine.submit("exit", pid)
     for _ in range(4):
@@ -274,8 +265,7 @@ def test_a_probe_beside_a_huge_munmap_or_exit_waits_about_one_slice(make_machine
     machine: Machine = make_machine(ram_bytes=64 * MiB, nr_cpus=1)
     hogs = [machine.spawn(f"hog{i}") for i in range(2)]
     for pid in hogs:
-        base = machine.mmap(pid, 0, 16 * MiB, RW, ANON)
-        machine.touch_many(pid, pages(base, 4096), write=True)
+        write_pages(machine, pid, 4096)
     big = [
         machine.submit("munmap", hogs[0], machine.maps(hogs[0])[0].start, 16 * MiB),
         machine.submit("exit", hogs[1]),
@@ -333,7 +323,7 @@ def test_a_minor_fault_after_another_process_swap_burst_costs_microseconds(
     early = machine.spawn("early")  # its clock stays where it was
     early_page = machine.mmap(early, 0, PAGE_SIZE, RW, ANON)
     burst = machine.spawn("burst")
-    machine.touch_many(burst, pages(machine.mmap(burst, 0, 32 * MiB, RW, ANON), 8192), write=True)
+    write_pages(machine, burst, 8192)
     assert machine.vmstat()["pswpout"] > 1000
     late = machine.spawn("late")  # spawned at the machine's latest time
     late_page = machine.mmap(late, 0, PAGE_SIZE, RW, ANON)

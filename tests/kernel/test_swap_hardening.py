@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -10,13 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     InvalidArgument,
     Machine,
     MachineConfig,
@@ -31,9 +29,6 @@ from vmsim_kernel.kernel.printk import RATELIMIT_BURST, RATELIMIT_INTERVAL_NS, K
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.swap import SWAP_MAGIC, SwapDevice, SwapIo
 from vmsim_kernel.mm.vmscan import PageoutResult, pageout
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 # ---- fault injection ---------------------------------------------------------------------------
@@ -161,11 +156,18 @@ def test_the_machine_passes_the_overwrite_setting_on(tmp_path: Path) -> None:
 
 
 # ---- slot integrity ----------------------------------------------------------------------------
-def test_a_corrupted_slot_fails_its_checksum(tmp_path: Path) -> None:
-    with SwapDevice(8 * PAGE_SIZE, str(tmp_path / "swap")) as device:
+@contextlib.contextmanager
+def one_slot_written(path: Path, nr_slots: int = 8) -> Iterator[tuple[SwapDevice, int]]:
+    """A swap device of *nr_slots* slots in *path* and its first slot, written with 0x11s."""
+    with SwapDevice(nr_slots * PAGE_SIZE, str(path)) as device:
         slot = device.alloc_slot()
         assert slot is not None
         device.write_slot(slot, b"\x11" * PAGE_SIZE)
+        yield device, slot
+
+
+def test_a_corrupted_slot_fails_its_checksum(tmp_path: Path) -> None:
+    with one_slot_written(tmp_path / "swap") as (device, slot):
         with open(tmp_path / "swap", "r+b") as raw:
             raw.seek(slot * PAGE_SIZE + 17)
             raw.write(b"\x12")
@@ -175,20 +177,14 @@ def test_a_corrupted_slot_fails_its_checksum(tmp_path: Path) -> None:
 
 
 def test_a_truncated_file_is_a_short_read(tmp_path: Path) -> None:
-    with SwapDevice(8 * PAGE_SIZE, str(tmp_path / "swap")) as device:
-        slot = device.alloc_slot()
-        assert slot is not None
-        device.write_slot(slot, b"\x11" * PAGE_SIZE)
+    with one_slot_written(tmp_path / "swap") as (device, slot):
         os.truncate(tmp_path / "swap", 0)
         with pytest.raises(SwapIoError, match="short read: 0 of 4096"):
             device.read_slot(slot)
 
 
 def test_a_slot_from_an_earlier_life_cannot_be_read(tmp_path: Path) -> None:
-    with SwapDevice(2 * PAGE_SIZE, str(tmp_path / "swap")) as device:
-        slot = device.alloc_slot()
-        assert slot is not None
-        device.write_slot(slot, b"\x11" * PAGE_SIZE)
+    with one_slot_written(tmp_path / "swap", nr_slots=2) as (device, slot):
         device.free_slot(slot)
         assert device.alloc_slot() == slot  # the only free slot: a new generation
         with pytest.raises(SwapIoError, match="not written in generation 2"):
@@ -196,10 +192,7 @@ def test_a_slot_from_an_earlier_life_cannot_be_read(tmp_path: Path) -> None:
 
 
 def test_failed_and_short_writes_leave_nothing_readable(tmp_path: Path) -> None:
-    with SwapDevice(8 * PAGE_SIZE, str(tmp_path / "swap")) as device:
-        slot = device.alloc_slot()
-        assert slot is not None
-        device.write_slot(slot, b"\x11" * PAGE_SIZE)
+    with one_slot_written(tmp_path / "swap") as (device, slot):
         device.io = FailingIo(write_errno=errno.ENOSPC)
         with pytest.raises(SwapIoError, match=r"Write-error on swap-device.*No space left"):
             device.write_slot(slot, b"\x22" * PAGE_SIZE)

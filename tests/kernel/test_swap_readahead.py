@@ -8,15 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.kernel.conftest import pages
+from tests.kernel.conftest import RW, pages
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_NORESERVE,
     MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     InvalidArgument,
     Machine,
     MachineConfig,
@@ -24,7 +22,6 @@ from vmsim_kernel import (
     ProcessKilled,
 )
 
-RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
 COUNTERS = ("pswpin", "pswpout", "pgmajfault", "pgfault", "swap_ra", "swap_ra_hit")
 

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     InvalidArgument,
     Machine,
     MiB,
 )
 from vmsim_kernel.journal import replay_journal
 from vmsim_kernel.kernel.time import CostModel, TlbModel
-
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 def contentions(machine: Machine) -> int:

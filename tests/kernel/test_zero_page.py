@@ -15,14 +15,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Madvise, MiB
 from vmsim_kernel.results import FaultResult
 
-RW = 3
-ANON_PRIVATE = 0x22
 ANON_SHARED = 0x21
 NR_PAGES = 2000
 
@@ -87,7 +85,7 @@ def run_on_vmsim(machine: Machine, nr_pages: int) -> dict[str, int]:
     def rss_anon_kb() -> int:
         return machine.process(pid).vm_rss // 1024
 
-    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
     machine.madvise(pid, addr, nr_pages * PAGE_SIZE, Madvise.NOHUGEPAGE)
     pages = np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE)
     out = {"rss0": rss_anon_kb()}
@@ -140,7 +138,7 @@ def test_reading_8_mib_faults_2048_times_without_rss_like_linux32(machine: Machi
 
 def test_a_read_maps_the_zero_page_read_only_and_a_write_copies_it(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 2 * PAGE_SIZE, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 2 * PAGE_SIZE, RW, ANON)
     free_before = machine.kernel.allocator.nr_free_pages()
     assert machine.touch(pid, addr) is FaultResult.MINOR
     assert machine.touch(pid, addr + PAGE_SIZE) is FaultResult.MINOR
@@ -167,7 +165,7 @@ def test_a_read_maps_the_zero_page_read_only_and_a_write_copies_it(machine: Mach
 
 def test_mprotect_never_makes_the_zero_page_writable(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, PAGE_SIZE, 1, ANON_PRIVATE)  # PROT_READ
+    addr = machine.mmap(pid, 0, PAGE_SIZE, 1, ANON)  # PROT_READ
     machine.touch(pid, addr)
     machine.mprotect(pid, addr, PAGE_SIZE, RW)
     assert not machine.translate(pid, addr).writable
@@ -186,7 +184,7 @@ def test_shared_anonymous_reads_allocate_like_shmem(machine: Machine) -> None:
 
 def test_zero_page_mappings_go_away_with_munmap_dontneed_and_exit(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 64 * PAGE_SIZE, RW, ANON_PRIVATE)
+    addr = machine.mmap(pid, 0, 64 * PAGE_SIZE, RW, ANON)
     pages = np.arange(addr, addr + 64 * PAGE_SIZE, PAGE_SIZE)
     machine.touch_many(pid, pages, False)
     machine.madvise(pid, addr, 32 * PAGE_SIZE, Madvise.DONTNEED)

@@ -11,12 +11,12 @@ import urllib.error
 import urllib.request
 from typing import IO, Any
 
-from vmsim.dashboard import create_app
+from vmsim.dashboard import DashboardState, create_app
 
 
 class DashboardThread:
     """uvicorn serving the dashboard on a free loopback port, in a thread; *options* go to
-    create_app."""
+    DashboardState."""
 
     def __init__(self, address: str, admin_token: str = "", **options: Any) -> None:
         import uvicorn
@@ -26,7 +26,7 @@ class DashboardThread:
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         options.setdefault("interval", 0.2)
-        self.app = create_app(address, admin_token=admin_token, **options)
+        self.app = create_app(DashboardState(address, admin_token=admin_token, **options))
         self.state = self.app.state.dashboard
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
         self._thread = threading.Thread(

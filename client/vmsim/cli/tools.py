@@ -7,7 +7,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,6 +29,9 @@ from ..constants import DEFAULT_ADDRESS
 from ..render import MAX_TRACE_BYTES, parse_size, parse_trace_text, read_trace
 from ..results import MissRatioCurve
 from .app import App
+
+if TYPE_CHECKING:
+    from ..load import LoadConfig, LoadReport
 
 __all__ = ["experiment_app", "tools_app"]
 
@@ -232,22 +235,19 @@ def load(
     as_json: JsonFlag = False,
 ) -> None:
     """Load-test a server: N clients run a workload, then a report of rates, latencies, faults, errors."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from ..load import LoadConfig, run_load, write_csv, write_plot
+    from ..load import LoadConfig, write_csv, write_plot
     from ..workloads import Workload
 
     try:
-        pattern = Workload(
-            pattern=workload,
-            region_pages=pages,
-            batch=batch,
-            write_ratio=write_ratio,
-            trace=parse_trace_text(trace.read_text()) if trace else (),
-        )
         config = LoadConfig(
             address=addr,
-            workload=pattern,
+            workload=Workload(
+                pattern=workload,
+                region_pages=pages,
+                batch=batch,
+                write_ratio=write_ratio,
+                trace=parse_trace_text(trace.read_text()) if trace else (),
+            ),
             clients=clients,
             duration=duration or None,
             operations=operations or None,
@@ -259,26 +259,7 @@ def load(
         )
     except (ValueError, OSError) as error:
         raise typer.BadParameter(str(error)) from None
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def update(done: int, seconds: float) -> None:
-            rate = done / seconds if seconds else 0.0
-            bar.update(
-                task, description=f"{clients} clients, {done:,} operations, {rate:,.0f} ops/s"
-            )
-
-        try:
-            report = guarded(lambda: run_load(config, update))
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
+    report = _run_load_with_progress(config, show_progress=not as_json)
     if csv_path:
         write_csv(report, csv_path)
     if plot:
@@ -289,12 +270,43 @@ def load(
     if as_json:
         emit_json(report.as_dict())
         return
-    table = Table(
-        "measure",
-        "value",
-        title=f"vmsim load: {clients} clients, {workload}, {report.seconds:.1f} s",
-    )
+    console.print(_load_table(report, f"{clients} clients, {workload}"))
+
+
+def _run_load_with_progress(config: LoadConfig, show_progress: bool) -> LoadReport:
+    """Run the load with a spinner on stderr counting operations (none when *show_progress*
+    is false: --json keeps stderr quiet)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ..load import run_load
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not show_progress,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(done: int, seconds: float) -> None:
+            rate = done / seconds if seconds else 0.0
+            bar.update(
+                task,
+                description=f"{config.clients} clients, {done:,} operations, {rate:,.0f} ops/s",
+            )
+
+        try:
+            return guarded(lambda: run_load(config, update))
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+
+
+def _load_table(report: LoadReport, what: str) -> Table:
+    """The load report as the table `vmsim load` prints: rates, latencies, faults, errors."""
     latency = report.latency_ms
+    table = Table("measure", "value", title=f"vmsim load: {what}, {report.seconds:.1f} s")
     for name, value in (
         ("operations", f"{report.operations:,} ({report.operations_per_second:,.0f}/s)"),
         ("touches", f"{report.touches:,} ({report.touches_per_second:,.0f}/s)"),
@@ -317,7 +329,7 @@ def load(
         ),
     ):
         table.add_row(name, value)
-    console.print(table)
+    return table
 
 
 @tools_app.command()

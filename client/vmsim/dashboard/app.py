@@ -191,6 +191,12 @@ class Reader:
 class DashboardState:
     """The poller shared by every open page: the latest snapshot (serialised once per
     interval for all readers), the recent chart samples, events and per-second event counts.
+
+    It polls the server at *address* every *interval* seconds and follows the events of
+    *event_kinds* (names of vmsim.calls.EVENT_KINDS); with the server's *admin_token* it
+    also polls the lab scoreboard of a server run with --lab. At most *max_streams* pages
+    follow the stream at once (more get HTTP 503), each at most *reader_queue* snapshots
+    behind. *announce* is told whenever the server starts or stops answering.
     """
 
     def __init__(
@@ -416,38 +422,15 @@ def _bad_request(message: str) -> Response:
     return JSONResponse({"error": message}, status_code=400)
 
 
-def create_app(
-    address: str,
-    interval: float = 1.0,
-    max_cells: int = MAX_CELLS,
-    event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS,
-    admin_token: str = "",
-    max_streams: int = MAX_STREAMS,
-    viewer_key: str | None = None,
-    announce: Callable[[str], None] | None = None,
-) -> Starlette:
-    """The dashboard for the server at *address*, refreshed every *interval* seconds,
-    following the events of *event_kinds* (names of vmsim.calls.EVENT_KINDS).
+def create_app(state: DashboardState, viewer_key: str | None = None) -> Starlette:
+    """The dashboard's web app over *state*, whose poller runs while the app does.
 
-    With the server's *admin_token* it polls the lab scoreboard of a server run with --lab
-    and serves it only to browsers that presented *viewer_key* once (`/?key=KEY`, kept in
-    a cookie); a random key is made when none is given (app.state.dashboard.viewer_key).
-    At most *max_streams* pages follow the stream at once; more get HTTP 503.
+    With an admin token in *state* the lab scoreboard is served only to browsers that
+    presented *viewer_key* once (`/?key=KEY`, kept in a cookie); a random key is made when
+    none is given (app.state.viewer_key).
     """
-    state = DashboardState(
-        address,
-        interval,
-        max_cells,
-        event_kinds,
-        admin_token,
-        max_streams=max_streams,
-        announce=announce,
-    )
-    key = (viewer_key or secrets.token_urlsafe(18)) if admin_token else ""
-
-    def sees_scoreboard(request: Request) -> bool:
-        offered = request.query_params.get("key") or request.cookies.get(KEY_COOKIE, "")
-        return bool(key) and secrets.compare_digest(offered.encode(), key.encode())
+    key = (viewer_key or secrets.token_urlsafe(18)) if state.admin_token else ""
+    pages = _Pages(state, key)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -457,26 +440,54 @@ def create_app(
         finally:
             await state.stop()
 
-    async def index(request: Request) -> Response:
+    routes = [
+        Route("/", pages.index),
+        Route("/api/snapshot", pages.snapshot),
+        Route("/api/history", pages.history),
+        Route("/api/stream", pages.stream),
+        Route("/api/maps/{pid}", pages.maps),
+        Route("/api/translate", pages.translate),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.dashboard = state
+    app.state.viewer_key = key
+    return app
+
+
+class _Pages:
+    """The dashboard's HTTP endpoints, served from the poller's *state*; the scoreboard only
+    to a browser that presents *key* (none when *key* is empty)."""
+
+    def __init__(self, state: DashboardState, key: str) -> None:
+        self.state = state
+        self.key = key
+
+    def sees_scoreboard(self, request: Request) -> bool:
+        offered = request.query_params.get("key") or request.cookies.get(KEY_COOKIE, "")
+        return bool(self.key) and secrets.compare_digest(offered.encode(), self.key.encode())
+
+    async def index(self, request: Request) -> Response:
         if "key" not in request.query_params:
             return FileResponse(STATIC / "index.html")
-        if not sees_scoreboard(request):
-            return PlainTextResponse(WRONG_KEY if key else NO_SCOREBOARD, status_code=403)
+        if not self.sees_scoreboard(request):
+            return PlainTextResponse(WRONG_KEY if self.key else NO_SCOREBOARD, status_code=403)
         # the key leaves the address bar (and the history) and stays in the cookie
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+        response.set_cookie(KEY_COOKIE, self.key, httponly=True, samesite="strict")
         return response
 
-    async def snapshot(request: Request) -> Response:
+    async def snapshot(self, request: Request) -> Response:
         return Response(
-            state.snapshot_json(sees_scoreboard(request)), media_type="application/json"
+            self.state.snapshot_json(self.sees_scoreboard(request)), media_type="application/json"
         )
 
-    async def history(_request: Request) -> Response:
-        return Response(state.history_json, media_type="application/json")
+    async def history(self, _request: Request) -> Response:
+        return Response(self.state.history_json, media_type="application/json")
 
-    async def stream(request: Request) -> Response:
-        reader = state.subscribe(sees_scoreboard(request))
+    async def stream(self, request: Request) -> Response:
+        state = self.state
+        reader = state.subscribe(self.sees_scoreboard(request))
         if reader is None:
             return JSONResponse(
                 {
@@ -497,42 +508,28 @@ def create_app(
 
         return EventSourceResponse(messages(), ping=15, send_timeout=SEND_TIMEOUT_SECONDS)
 
-    async def maps(request: Request) -> Response:
+    async def maps(self, request: Request) -> Response:
         try:
             pid = parse_pid(request.path_params["pid"])
         except ValueError as error:
             return _bad_request(str(error))
         try:
-            listing = await state.inspector.maps(pid)
+            listing = await self.state.inspector.maps(pid)
         except VmsimError as error:
             return JSONResponse({"error": error.message}, status_code=404)
         return JSONResponse({"vmas": [_fields(v) for v in listing.items], "text": listing.text})
 
-    async def translate(request: Request) -> Response:
+    async def translate(self, request: Request) -> Response:
         try:
             pid = parse_pid(request.query_params.get("pid", ""))
             linear = parse_address(request.query_params.get("addr", ""))
         except ValueError as error:
             return _bad_request(str(error))
         try:
-            walk = await state.inspector.translation(pid, linear)
+            walk = await self.state.inspector.translation(pid, linear)
         except VmsimError as error:
             return _bad_request(error.message)
         return JSONResponse(_fields(walk, ()))
-
-    routes = [
-        Route("/", index),
-        Route("/api/snapshot", snapshot),
-        Route("/api/history", history),
-        Route("/api/stream", stream),
-        Route("/api/maps/{pid}", maps),
-        Route("/api/translate", translate),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.dashboard = state
-    app.state.viewer_key = key
-    return app
 
 
 def serve_dashboard(
@@ -562,11 +559,13 @@ def serve_dashboard(
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"
     app = create_app(
-        address,
-        event_kinds=event_kinds,
-        admin_token=admin_token,
-        max_streams=max_streams,
-        announce=announce,
+        DashboardState(
+            address,
+            event_kinds=event_kinds,
+            admin_token=admin_token,
+            max_streams=max_streams,
+            announce=announce,
+        )
     )
     print(f"vmsim dashboard of {address} on {url} (Ctrl-C stops)", flush=True)
     if admin_token:

@@ -1,10 +1,16 @@
-"""Offline use: an in-process server for `vmsim lab` and `vmsim replay` when no --addr is given.
+"""Offline use: `vmsim lab` and `vmsim replay` when no --addr is given.
 
-The client package never imports the server. The server package registers a context
-manager under the `vmsim.embedded` entry point (`vmsim_server.embedded:embedded_server`);
-this module looks it up by that name, starts it (a grpc.aio server on a free loopback port
-in a background thread) and hands back its address, so every offline answer goes through
-the same wire contract and the same code as a remote server's.
+The client package never imports the server. The server package registers two things under
+the `vmsim.embedded` entry points (pyproject.toml), found here by name:
+
+- `server` (`vmsim_server.embedded:embedded_server`): a context manager that starts a
+  grpc.aio server on a free loopback port in a background thread and hands back its address;
+- `calls` (`vmsim_server.replay_rpc:call_in_process`): the server's own functions for the
+  pure computations (Replay, GetMissRatioCurve), called in this process with the request
+  message and answering the reply message or the google.rpc.Status of the error.
+
+Either way an offline answer goes through the same messages and the same server code as a
+remote server's; `calls` spares a replay the start of a whole server (issue 23).
 """
 
 from __future__ import annotations
@@ -12,11 +18,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import VmsimError
+from .errors import VmsimError, error_from_status
 
-__all__ = ["ENTRY_POINT_GROUP", "OfflineUnavailable", "embedded_address", "server_address"]
+if TYPE_CHECKING:
+    from .calls import Call
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "OfflineUnavailable",
+    "call_in_process",
+    "embedded_address",
+    "server_address",
+]
+
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "vmsim.embedded"
 
@@ -25,17 +42,34 @@ class OfflineUnavailable(VmsimError):
     """No embedded server is installed (the client was installed without the server)."""
 
 
-@contextlib.contextmanager
-def embedded_address() -> Iterator[str]:
-    """Start the installed embedded server; yield its host:port; stop it after."""
-    found = entry_points(group=ENTRY_POINT_GROUP, name="server")
+def _embedded(name: str) -> Any:
+    """The object the installed server registers as *name* in ENTRY_POINT_GROUP."""
+    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
     if not found:
         raise OfflineUnavailable(
             "offline use needs the vmsim server package installed (pip install vmsim); "
             "or pass --addr HOST:PORT to use a running server",
             "UNAVAILABLE",
         )
-    start: Any = next(iter(found)).load()
+    return next(iter(found)).load()
+
+
+def call_in_process(call: Call[T]) -> T:
+    """*call* (calls.replay or calls.miss_ratio_curve) answered by the installed server's code
+    in this process, with no server started: the reply read as from a server, an error
+    raised as from a server's status."""
+    from google.rpc import status_pb2
+
+    answer = _embedded("calls")(call.service, call.method, call.request)
+    if isinstance(answer, status_pb2.Status):
+        raise error_from_status(answer)
+    return call.read(answer)
+
+
+@contextlib.contextmanager
+def embedded_address() -> Iterator[str]:
+    """Start the installed embedded server; yield its host:port; stop it after."""
+    start = _embedded("server")
     with start() as address:
         yield str(address)
 

@@ -17,6 +17,8 @@ from vmsim import InvalidArgument, calls
 from vmsim.cli import app
 from vmsim.client import Inspector
 from vmsim.offline import call_in_process
+from vmsim_kernel import replay as kernel_replay
+from vmsim_teach import replay_fast
 
 runner = CliRunner()
 
@@ -36,7 +38,8 @@ def mixed_trace(references: int, seed: int) -> np.ndarray:
 def test_offline_and_server_answers_are_the_same(
     server_address: str, policy: str, frames: int
 ) -> None:
-    trace = mixed_trace(20_000, seed=frames)
+    # Below COSTLY_TRACE_REFERENCES: the server's rate of costly calls does not apply.
+    trace = mixed_trace(9_000, seed=frames)
     with Inspector(server_address) as inspector:
         for counts_only in (False, True):
             call = calls.replay(trace, frames, policy, counts_only=counts_only)
@@ -49,6 +52,28 @@ def test_offline_and_server_answers_are_the_same(
     assert call_in_process(calls.miss_ratio_curve(trace)) == curve
     if policy == "lru":
         assert curve.misses_with(frames) == served.misses
+
+
+@pytest.mark.parametrize(
+    "policy", ["fifo", "lru", "mru", "clock", "random", "opt", "unopt", "linux"]
+)
+def test_every_policy_of_the_help_answers_alike_on_every_path(
+    server_address: str, policy: str
+) -> None:
+    """Offline, over the wire and on the kernel's Python policies (the reference): one answer."""
+    trace = mixed_trace(3_000, seed=11)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replay_fast, "try_replay", lambda *args: None)
+        reference = kernel_replay(trace, 50, policy, seed=4)
+    offline = call_in_process(calls.replay(trace, 50, policy, seed=4))
+    with Inspector(server_address) as inspector:
+        served = inspector.replay(trace, 50, policy, seed=4)
+    assert offline == served
+    assert (offline.misses, offline.victims, offline.faults_at) == (
+        reference.misses,
+        reference.victims,
+        reference.faults_at,
+    )
 
 
 def test_offline_errors_are_the_servers_errors(server_address: str) -> None:

@@ -84,11 +84,12 @@ check_outcome(Outcome *o, Py_ssize_t frames, Py_ssize_t nr_pages)
     return 0;
 }
 
-/* ---- LRU: a doubly linked list over page numbers, head the coldest ------------------------- */
+/* ---- LRU and MRU: a doubly linked list over page numbers, head the coldest, tail the hottest */
 
 static int
-lru_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
-         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+recency_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
+             int hottest_first, int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults,
+             Py_ssize_t *nr_victims)
 {
     int64_t *previous = malloc(nr_pages * sizeof(int64_t));
     int64_t *following = malloc(nr_pages * sizeof(int64_t));
@@ -112,7 +113,17 @@ lru_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pa
             previous[after] = before; /* page is not the tail: after exists */
         } else {
             faults_at[faults++] = position;
-            if (count >= frames) {
+            if (count >= frames && hottest_first) { /* MRU: the tail goes */
+                int64_t victim = tail;
+                tail = previous[victim];
+                if (tail >= 0)
+                    following[tail] = -1;
+                else
+                    head = -1;
+                resident[victim] = 0;
+                count--;
+                victims[evicted++] = victim;
+            } else if (count >= frames) { /* LRU: the head goes */
                 int64_t victim = head;
                 head = following[victim];
                 if (head >= 0)
@@ -170,10 +181,32 @@ run_outcome_loop(PyObject *args, OutcomeLoop loop, Py_ssize_t largest_nr_pages)
     return failed ? NULL : Py_BuildValue("nn", nr_faults, nr_victims);
 }
 
+static int
+lru_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
+         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+{
+    return recency_loop(pages, n, frames, nr_pages, 0, faults_at, victims, nr_faults,
+                        nr_victims);
+}
+
+static int
+mru_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
+         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+{
+    return recency_loop(pages, n, frames, nr_pages, 1, faults_at, victims, nr_faults,
+                        nr_victims);
+}
+
 static PyObject *
 lru(PyObject *Py_UNUSED(self), PyObject *args)
 {
     return run_outcome_loop(args, lru_loop, PY_SSIZE_T_MAX);
+}
+
+static PyObject *
+mru(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return run_outcome_loop(args, mru_loop, PY_SSIZE_T_MAX);
 }
 
 /* ---- FIFO, and CLOCK with second_chance: a ring with the hand at its front ----------------- */
@@ -388,11 +421,21 @@ random_draws(PyObject *Py_UNUSED(self), PyObject *args)
     return failed ? NULL : Py_NewRef(Py_None);
 }
 
-/* ---- OPT (Belady): the resident page used furthest ahead goes, ties to the smallest page -- */
+/* ---- OPT (Belady): the resident page used furthest ahead goes, ties to the smallest page;
+ * UNOPT (soonest): the page used soonest goes (never again: last), ties to the smallest page.
+ * One max-heap of keys: OPT's next use << 21 | (2**21 - 1 - page), UNOPT's the complement of
+ * next use << 21 | page, so that the largest key is the victim either way. */
+
+static inline int64_t
+heap_key(int64_t next_use, int64_t page, int soonest, int64_t key_mask)
+{
+    return soonest ? ~((next_use << KEY_BITS) | page) : (next_use << KEY_BITS) | (key_mask - page);
+}
 
 static int
-opt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
-         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+belady_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
+            int soonest, int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults,
+            Py_ssize_t *nr_victims)
 {
     const int64_t never = n; /* beyond every position, like OptPolicy.NEVER */
     const int64_t key_mask = ((int64_t)1 << KEY_BITS) - 1;
@@ -434,8 +477,9 @@ opt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pa
                     }
                     if (size > 0)
                         heap[hole] = last;
-                    victim = key_mask - (top & key_mask);
-                    if (resident_next[victim] == (top >> KEY_BITS))
+                    int64_t plain = soonest ? ~top : top;
+                    victim = soonest ? (plain & key_mask) : key_mask - (plain & key_mask);
+                    if (resident_next[victim] == (plain >> KEY_BITS))
                         break;
                 }
                 resident_next[victim] = -1;
@@ -445,7 +489,7 @@ opt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pa
             count++;
         }
         resident_next[page] = next_use[position];
-        int64_t key = (next_use[position] << KEY_BITS) | (key_mask - page);
+        int64_t key = heap_key(next_use[position], page, soonest, key_mask);
         Py_ssize_t hole = size++;
         while (hole > 0) {
             Py_ssize_t parent = (hole - 1) / 2;
@@ -461,10 +505,32 @@ opt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pa
     return 0;
 }
 
+static int
+opt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
+         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+{
+    return belady_loop(pages, n, frames, nr_pages, 0, faults_at, victims, nr_faults,
+                       nr_victims);
+}
+
+static int
+unopt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
+           int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+{
+    return belady_loop(pages, n, frames, nr_pages, 1, faults_at, victims, nr_faults,
+                       nr_victims);
+}
+
 static PyObject *
 opt(PyObject *Py_UNUSED(self), PyObject *args)
 {
     return run_outcome_loop(args, opt_loop, (Py_ssize_t)1 << KEY_BITS); /* pages fit a key */
+}
+
+static PyObject *
+unopt(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return run_outcome_loop(args, unopt_loop, (Py_ssize_t)1 << KEY_BITS);
 }
 
 /* ---- the LRU miss-ratio curve: Mattson's stack distances with a Fenwick tree --------------- */
@@ -619,7 +685,9 @@ static PyMethodDef methods[] = {
      "random(pages, frames, nr_pages, mt_state, mt_cursor, faults_at, victims)"},
     {"random_draws", random_draws, METH_VARARGS,
      "random_draws(mt_state, mt_cursor, bounds, out): randrange(bound) for each bound"},
+    {"mru", mru, METH_VARARGS, "mru(pages, frames, nr_pages, faults_at, victims)"},
     {"opt", opt, METH_VARARGS, "opt(pages, frames, nr_pages, faults_at, victims)"},
+    {"unopt", unopt, METH_VARARGS, "unopt(pages, frames, nr_pages, faults_at, victims)"},
     {"stack_distance_misses", stack_distance_misses, METH_VARARGS,
      "stack_distance_misses(pages, nr_pages, misses) -> distinct pages"},
     {"parse", parse, METH_VARARGS, "parse(data, values) -> count, or -1: Python must parse"},

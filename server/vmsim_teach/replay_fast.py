@@ -1,5 +1,5 @@
 """Fast trace replay: the textbook reference-string loops in C (_replay_loops.c, built at
-install), and the FIFO/LRU/CLOCK loops again in CPython for an install without a compiler.
+install), and the FIFO/LRU/MRU/CLOCK loops again in CPython for an install without a compiler.
 
 The fast twin of replay.py, whose Python policies (policies.py) stay the reference: replay()
 hands a trace here first and gets the identical ReplayResult (same hits, misses, victims and
@@ -55,8 +55,11 @@ def compiled() -> bool:
 # ---- the same loops for CPython, for an install without the C module ------------------------
 # Indexing numpy arrays from Python costs ~0.4 us a reference; CPython's C containers
 # (OrderedDict's move_to_end/popitem, set, deque) keep the same lists at ~0.1-0.2 us.
-def _lru_in_python(pages: list[int], frames: int) -> tuple[list[int], list[int]]:
-    """_lru with an OrderedDict as the list (coldest first), as LruPolicy keeps it."""
+def _lru_in_python(
+    pages: list[int], frames: int, hottest_first: bool = False
+) -> tuple[list[int], list[int]]:
+    """LRU (MRU with *hottest_first*) with an OrderedDict as the list (coldest first), as
+    LruPolicy and MruPolicy keep it."""
     queue: OrderedDict[int, None] = OrderedDict()
     move_to_end, popitem = queue.move_to_end, queue.popitem
     faults_at: list[int] = []
@@ -69,7 +72,7 @@ def _lru_in_python(pages: list[int], frames: int) -> tuple[list[int], list[int]]
             continue
         fault(position)
         if count >= frames:
-            evict(popitem(False)[0])
+            evict(popitem(hottest_first)[0])
         else:
             count += 1
         queue[page] = None
@@ -196,18 +199,21 @@ def _random_matches_python() -> bool:
     return _RANDOM_MATCHES_PYTHON
 
 
-# FIFO, LRU and CLOCK also have CPython loops; OPT and RANDOM without C take replay()'s path.
+# Every policy but the two-list one (linux) has a C loop; FIFO, LRU, MRU and CLOCK also have
+# CPython loops, and the others without C take replay()'s path.
 _COMPILED_POLICIES: Final = frozenset(
     {
         ReplacementPolicy.FIFO,
         ReplacementPolicy.LRU,
+        ReplacementPolicy.MRU,
         ReplacementPolicy.CLOCK,
         ReplacementPolicy.OPT,
+        ReplacementPolicy.UNOPT,
         ReplacementPolicy.RANDOM,
     }
 )
 _INTERPRETED_POLICIES: Final = frozenset(
-    {ReplacementPolicy.FIFO, ReplacementPolicy.LRU, ReplacementPolicy.CLOCK}
+    {ReplacementPolicy.FIFO, ReplacementPolicy.LRU, ReplacementPolicy.MRU, ReplacementPolicy.CLOCK}
 )
 
 
@@ -221,20 +227,20 @@ def try_replay(
 ) -> ReplayResult | None:
     """replay()'s answer from the fast loops, or None when the Python policies must answer.
 
-    The C loops when they were built, else the CPython loops for FIFO, LRU and CLOCK.
+    The C loops when they were built, else the CPython loops for FIFO, LRU, MRU and CLOCK.
     *frames* and the trace length are already checked by replay(); entries are checked here
     and a bad one returns None so that replay() names it. Without *lists* the result
     carries the counts only (no victims, no fault positions).
     """
     if policy not in (_COMPILED_POLICIES if _loops is not None else _INTERPRETED_POLICIES):
-        return None  # linux, mru, unopt: the Python policies answer
+        return None  # linux (and without C opt, unopt, random): the Python policies answer
     pages = pages_of(trace, addresses)
     if pages is None:
         return None
     if _loops is None:
         listed = pages.tolist()
-        if policy is ReplacementPolicy.LRU:
-            faults, evicted = _lru_in_python(listed, frames)
+        if policy in (ReplacementPolicy.LRU, ReplacementPolicy.MRU):
+            faults, evicted = _lru_in_python(listed, frames, policy is ReplacementPolicy.MRU)
         else:
             faults, evicted = _ring_in_python(listed, frames, policy is ReplacementPolicy.CLOCK)
         return _result(policy, frames, len(listed), faults, evicted, lists)
@@ -248,8 +254,12 @@ def try_replay(
         counts = _loops.ring(pages, frames, nr_pages, second_chance, faults_at, victims)
     elif policy is ReplacementPolicy.LRU:
         counts = _loops.lru(pages, frames, nr_pages, faults_at, victims)
+    elif policy is ReplacementPolicy.MRU:
+        counts = _loops.mru(pages, frames, nr_pages, faults_at, victims)
     elif policy is ReplacementPolicy.OPT:
         counts = _loops.opt(pages, frames, nr_pages, faults_at, victims)
+    elif policy is ReplacementPolicy.UNOPT:
+        counts = _loops.unopt(pages, frames, nr_pages, faults_at, victims)
     else:  # RANDOM
         state, cursor = _mersenne_state(seed)
         counts = _loops.random(pages, frames, nr_pages, state, cursor, faults_at, victims)

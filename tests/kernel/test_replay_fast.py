@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from vmsim_kernel import InvalidArgument, ReplacementPolicy, ReplayResult, replay
 from vmsim_teach import replay_fast as fast
 
-POLICIES = ("fifo", "lru", "clock", "opt", "random")
+POLICIES = ("fifo", "lru", "mru", "clock", "opt", "unopt", "random")
 
 
 def reference(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> ReplayResult:
@@ -28,7 +28,7 @@ def reference(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> 
 
 
 def in_python(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> ReplayResult:
-    """replay() as an install without the C module runs it: FIFO, LRU and CLOCK on the CPython
+    """replay() as an install without the C module runs it: FIFO, LRU, MRU and CLOCK on the CPython
     loops, the others on the Python policies."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fast, "_loops", None)
@@ -109,7 +109,7 @@ def test_opt_and_random_without_the_c_module_take_the_python_policies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fast, "_loops", None)
-    for policy in ("opt", "random"):
+    for policy in ("opt", "unopt", "random", "linux"):
         assert fast.try_replay([1, 2, 1], 1, ReplacementPolicy(policy), 0, False) is None
     assert replay([1, 2, 3, 1], 2, "opt").victims == (2,)
 

@@ -210,7 +210,13 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             )
         if nr_references > COSTLY_TRACE_REFERENCES:
             self._heavy.admit(self._limits.identity(context))
-        # A long trace is a pure computation: the worker process runs it, the loop serves on.
+        # A pure computation, off the event loop: the counts of a replay in C in a thread
+        # (the GIL released; 20-50 ms sooner than the hops to the worker process and back),
+        # anything longer under the GIL in the worker process, so that the loop serves on.
+        if replay_rpc.holds_the_gil_briefly(request):
+            return await self._heavy.counted(  # type: ignore[no-any-return]
+                asyncio.to_thread(replay_rpc.replay_response, request)
+            )
         return await self._heavy.in_worker(replay_rpc.replay_response, request)
 
     async def GetMissRatioCurve(

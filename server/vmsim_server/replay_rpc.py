@@ -17,15 +17,17 @@ import numpy.typing as npt
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
+from vmsim_kernel.config import ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument, KernelError
 from vmsim_proto.replay_results import ReplayResult
 from vmsim_proto.v1 import inspect_pb2
 from vmsim_teach.replay import replay
-from vmsim_teach.replay_fast import lru_miss_curve
+from vmsim_teach.replay_fast import lru_miss_curve, runs_in_c
 
 __all__ = [
     "IN_PROCESS_METHODS",
     "call_in_process",
+    "holds_the_gil_briefly",
     "miss_ratio_curve_response",
     "replay_response",
     "request_trace",
@@ -60,6 +62,17 @@ def request_trace(request: TraceRequest) -> npt.NDArray[np.uint32]:
     if request.packed_trace:
         return np.frombuffer(request.packed_trace, dtype="<u4")
     return np.asarray(request.trace, dtype=np.uint32)
+
+
+def holds_the_gil_briefly(request: inspect_pb2.ReplayRequest) -> bool:
+    """Whether replay_response(request) holds the GIL for a few milliseconds only: the counts
+    of a replay in C (the victims and fault positions of a long trace would be millions of
+    Python ints, and the Python policies hold the GIL throughout)."""
+    try:
+        policy = ReplacementPolicy(request.policy.lower())
+    except ValueError:
+        return False  # refused with its message wherever it runs
+    return request.counts_only and not request.steps and runs_in_c(policy)
 
 
 def replay_response(request: inspect_pb2.ReplayRequest) -> inspect_pb2.ReplayResponse:

@@ -35,6 +35,7 @@ __all__ = [
     "load_trace",
     "lru_miss_curve",
     "pages_of",
+    "runs_in_c",
     "try_replay",
 ]
 
@@ -215,6 +216,12 @@ _COMPILED_POLICIES: Final = frozenset(
 _INTERPRETED_POLICIES: Final = frozenset(
     {ReplacementPolicy.FIFO, ReplacementPolicy.LRU, ReplacementPolicy.MRU, ReplacementPolicy.CLOCK}
 )
+
+
+def runs_in_c(policy: ReplacementPolicy) -> bool:
+    """Whether a replay under *policy* (without steps) runs in the C loops, which release
+    the GIL: the whole replay then holds it for a few milliseconds at most."""
+    return _loops is not None and policy in _COMPILED_POLICIES
 
 
 def try_replay(

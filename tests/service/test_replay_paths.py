@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from vmsim.cli import app
 from vmsim.client import Inspector
 from vmsim.offline import call_in_process
 from vmsim_kernel import replay as kernel_replay
+from vmsim_proto.v1 import inspect_pb2
+from vmsim_server import replay_rpc
 from vmsim_teach import replay_fast
 
 runner = CliRunner()
@@ -74,6 +77,34 @@ def test_every_policy_of_the_help_answers_alike_on_every_path(
         reference.victims,
         reference.faults_at,
     )
+
+
+def test_only_the_counts_of_a_replay_in_c_run_beside_the_event_loop() -> None:
+    """A thread for what holds the GIL a few milliseconds; the worker process for the rest."""
+
+    def request(policy: str = "lru", **fields: bool) -> inspect_pb2.ReplayRequest:
+        return inspect_pb2.ReplayRequest(frames=3, policy=policy, **fields)
+
+    assert replay_rpc.holds_the_gil_briefly(request(counts_only=True))
+    assert replay_rpc.holds_the_gil_briefly(request("FIFO", counts_only=True))
+    assert not replay_rpc.holds_the_gil_briefly(request())  # a million victims as ints
+    assert not replay_rpc.holds_the_gil_briefly(request("linux", counts_only=True))
+    assert not replay_rpc.holds_the_gil_briefly(request(counts_only=True, steps=True))
+    assert not replay_rpc.holds_the_gil_briefly(request("bogus", counts_only=True))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replay_fast, "_loops", None)
+        assert not replay_rpc.holds_the_gil_briefly(request(counts_only=True))
+
+
+def test_a_long_replay_of_counts_starts_no_worker_process(start_server: Any) -> None:
+    server = start_server()
+    trace = mixed_trace(50_000, seed=5)
+    with Inspector(server.address) as inspector:
+        counted = inspector.replay(trace, 1000, "lru", counts_only=True)
+        assert server.running.heavy._pool is None  # answered in a thread
+        listed = inspector.replay(trace, 1000, "lru")
+        assert server.running.heavy._pool is not None
+    assert (counted.hits, counted.misses) == (listed.hits, listed.misses)
 
 
 def test_offline_errors_are_the_servers_errors(server_address: str) -> None:

@@ -8,7 +8,11 @@ COPY client ./client
 COPY common ./common
 COPY protos ./protos
 COPY bench ./bench
-RUN pip install --no-cache-dir ".[load]" \
+# gcc only while pip builds the C replay loops (vmsim_teach/_replay_loops.c; without a
+# compiler the install still succeeds, on the slower CPython loops).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir ".[load]" \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 vmsim && useradd --uid 10001 --gid vmsim --no-create-home vmsim
 USER vmsim
 EXPOSE 50051 9100 8080 8089

@@ -105,7 +105,7 @@ def rows(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as directory:
         trace = Path(directory) / "trace.txt"
         write_trace(trace, references)
-        # Once each first: bytecode, numba's on-disk cache and the page cache are warm for
+        # Once each first: the bytecode and the page cache are warm for
         # every sample.
         compile_bytecode()
         _run(VMSIM_SCRIPT, trace, frames, "lru")

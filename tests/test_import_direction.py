@@ -84,8 +84,9 @@ def test_the_offline_path_is_the_embedded_entry_point_into_the_server() -> None:
 
     from vmsim.offline import ENTRY_POINT_GROUP
 
-    (found,) = entry_points(group=ENTRY_POINT_GROUP, name="server")
-    assert found.value.split(".")[0] == "vmsim_server"
+    for name in ("server", "calls"):  # a whole server; the replay calls answered in-process
+        (found,) = entry_points(group=ENTRY_POINT_GROUP, name=name)
+        assert found.value.split(".")[0] == "vmsim_server"
 
 
 def test_lab_uses_the_kernel_but_no_network_and_no_client() -> None:

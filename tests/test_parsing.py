@@ -84,3 +84,49 @@ def test_an_item_id_is_the_same_item_whichever_side_spells_it() -> None:
     assert checked.id == first.id and checked.correct
     with pytest.raises(ValueError, match="line 1: 'nothing' is not 'ID: answer'"):
         parse_answers("nothing")
+
+
+TRACE_TEXTS = [
+    "7 0 1 2\n0, 3 ,0\t4 # comment 99\n0x10 0XfF 0\n",
+    "1,2,,3\r\n# only a comment\n\n4",
+    "",
+    " \n\t ",
+    "007 1",  # not Python syntax: the token parser explains
+    "1_000 2",  # underscores: Python's int() takes them
+    "0o17 0b101 +3",  # other bases and a sign: the token parser
+    "12 abc",
+    "0x 1",
+    "0 0x0 00",
+    "1 0xFFFFFFFF",
+    "0x100000000",  # beyond a 32-bit address
+    "0 10 0\n3\t40\r\n 4294967295",
+    "123456789012345678901234567890",
+]
+
+
+@pytest.mark.parametrize("text", TRACE_TEXTS)
+def test_the_vectorised_reader_agrees_with_the_token_parser(text: str) -> None:
+    from vmsim_proto import parsing
+
+    try:
+        expected: list[int] | str = parsing._parse_trace_tokens(text, parsing.LARGEST_ADDRESS)
+    except ValueError as error:
+        expected = str(error)
+    try:
+        found: list[int] | str = parse_trace(text)
+    except ValueError as error:
+        found = str(error)
+    assert found == expected
+    vectorised = parsing._vectorised_trace(text.encode(), parsing.LARGEST_ADDRESS)
+    if vectorised is not None:  # None: it left the text to the token parser
+        assert vectorised.tolist() == expected
+
+
+def test_plain_decimal_and_hex_traces_are_read_without_the_token_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vmsim_proto import parsing
+
+    monkeypatch.setattr(parsing, "_parse_trace_tokens", lambda *args: pytest.fail("tokens"))
+    assert parsing.parse_trace_array(b"1 2\r\n3\t40\n").tolist() == [1, 2, 3, 40]
+    assert parse_trace("0x10, 0XfF # c\n7") == [16, 255, 7]

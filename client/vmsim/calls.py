@@ -45,6 +45,7 @@ __all__ = [
     "mprotect",
     "munmap",
     "packed_addresses",
+    "packed_trace",
     "processes",
     "read",
     "replay",
@@ -380,29 +381,65 @@ def translation(pid: int, addr: int, logical: str = "") -> Call[results.Translat
 
 
 def replay(
-    trace: Sequence[int],
+    trace: Sequence[int] | npt.NDArray[Any],
     frames: int,
     policy: str,
     seed: int = 0,
     addresses: bool = False,
     steps: bool = False,
+    counts_only: bool = False,
 ) -> Call[results.ReplayResult]:
-    """Replay a reference string against *frames* frames under *policy* (*steps*: state per reference)."""
+    """Replay a reference string against *frames* frames under *policy* (*steps*: state per
+    reference; *counts_only*: no victims or fault positions in the reply).
+
+    Raises:
+        ValueError: an entry of *trace* is not an integer in 0 .. 2**32 - 1.
+    """
     request = inspect_pb2.ReplayRequest(
-        trace=list(trace),
+        packed_trace=packed_trace(trace),
         frames=frames,
         policy=policy,
         seed=seed,
         addresses=addresses,
         steps=steps,
+        counts_only=counts_only,
     )
     return Call("inspect", "Replay", request, results.replay_result)
 
 
-def miss_ratio_curve(trace: Sequence[int], addresses: bool = False) -> Call[results.MissRatioCurve]:
+def miss_ratio_curve(
+    trace: Sequence[int] | npt.NDArray[Any], addresses: bool = False
+) -> Call[results.MissRatioCurve]:
     """LRU misses for every number of frames, from one pass over *trace*."""
-    request = inspect_pb2.GetMissRatioCurveRequest(trace=list(trace), addresses=addresses)
+    request = inspect_pb2.GetMissRatioCurveRequest(
+        packed_trace=packed_trace(trace), addresses=addresses
+    )
     return Call("inspect", "GetMissRatioCurve", request, results.miss_ratio_curve)
+
+
+_LARGEST_TRACE_ENTRY = 0xFFFF_FFFF
+
+
+def packed_trace(trace: Sequence[int] | npt.NDArray[Any]) -> bytes:
+    """*trace* as the requests' `packed_trace` field carries it (packed_addresses, after a
+    check: a trace entry that does not fit 32 bits is refused, not wrapped).
+
+    Raises:
+        ValueError: an entry is not an integer in 0 .. 2**32 - 1.
+    """
+    import numpy as np  # here, as above: only replays need it
+
+    values = np.asarray(trace)
+    if values.size and (
+        values.ndim != 1
+        or values.dtype.kind not in "iu"
+        or int(values.min()) < 0
+        or int(values.max()) > _LARGEST_TRACE_ENTRY
+    ):
+        raise ValueError(
+            "a trace holds integers in 0 .. 4294967295 (page numbers or 32-bit addresses)"
+        )
+    return packed_addresses(values)
 
 
 EVENT_KINDS = [

@@ -141,21 +141,26 @@ class Inspector(ClosedOnExit):
 
     def replay(
         self,
-        trace: Sequence[int],
+        trace: Sequence[int] | npt.NDArray[Any],
         frames: int,
         policy: str = "lru",
         seed: int = 0,
         addresses: bool = False,
         steps: bool = False,
+        counts_only: bool = False,
     ) -> results.ReplayResult:
         """Replay a reference string against *frames* frames under *policy* on the server.
 
-        With *steps* the result holds the memory after every reference (`result.steps`).
+        With *steps* the result holds the memory after every reference (`result.steps`);
+        with *counts_only* it holds no victims or fault positions (a long trace's lists cost
+        more to send than the replay).
         """
-        return self._endpoint.invoke(calls.replay(trace, frames, policy, seed, addresses, steps))
+        return self._endpoint.invoke(
+            calls.replay(trace, frames, policy, seed, addresses, steps, counts_only)
+        )
 
     def miss_ratio_curve(
-        self, trace: Sequence[int], addresses: bool = False
+        self, trace: Sequence[int] | npt.NDArray[Any], addresses: bool = False
     ) -> results.MissRatioCurve:
         """LRU misses for every number of frames at once, computed by the server in one pass."""
         return self._endpoint.invoke(calls.miss_ratio_curve(trace, addresses))

@@ -1,16 +1,18 @@
 """Offline use: `vmsim lab` and `vmsim replay` answered on this machine when no --addr is given.
 
-The client package never imports the server. The server package registers two things under
-the `vmsim.embedded` entry point group, and this module looks them up by name:
+The client package never imports the server. The server package registers three things under
+the `vmsim.embedded` entry point group (pyproject.toml), and this module looks them up by name:
 
 - `server` (`vmsim_server.embedded:embedded_server`): a context manager that starts a
   grpc.aio server on a free loopback port in a background thread and yields its address;
+- `calls` (`vmsim_server.replay_rpc:call_in_process`): the server's own functions for the
+  pure computations (Replay, GetMissRatioCurve), called in this process with the request
+  message and answering the reply message or the google.rpc.Status of the error;
 - `exercises` (`vmsim_server.exercises:exercise_call`): ExerciseService answered in this
-  process, request and reply being the wire's messages and an error the google.rpc.Status
-  the service would send. A practice question then costs its generator, not a server.
+  process the same way. A practice question then costs its generator, not a server.
 
-Either way an offline answer goes through the same messages and the same code as a remote
-server's.
+Either way an offline answer goes through the same messages and the same server code as a
+remote server's.
 """
 
 from __future__ import annotations
@@ -18,18 +20,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import VmsimError
+from .errors import VmsimError, error_from_status
 from .lab import Exercises
+
+if TYPE_CHECKING:
+    from .calls import Call
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "OfflineUnavailable",
+    "call_in_process",
     "embedded_address",
     "exercises",
     "server_address",
 ]
+
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "vmsim.embedded"
 
@@ -44,16 +52,34 @@ def _embedded(name: str) -> Any:
     return next(iter(found)).load() if found else None
 
 
-@contextlib.contextmanager
-def embedded_address() -> Iterator[str]:
-    """Start the installed embedded server; yield its host:port; stop it after."""
-    start = _embedded("server")
-    if start is None:
+def _required(name: str) -> Any:
+    """The object the installed server registers as *name*; OfflineUnavailable without it."""
+    found = _embedded(name)
+    if found is None:
         raise OfflineUnavailable(
             "offline use needs the vmsim server package installed (pip install vmsim); "
             "or pass --addr HOST:PORT to use a running server",
             "UNAVAILABLE",
         )
+    return found
+
+
+def call_in_process(call: Call[T]) -> T:
+    """*call* (calls.replay or calls.miss_ratio_curve) answered by the installed server's code
+    in this process, with no server started: the reply read as from a server, an error
+    raised as from a server's status."""
+    from google.rpc import status_pb2
+
+    answer = _required("calls")(call.service, call.method, call.request)
+    if isinstance(answer, status_pb2.Status):
+        raise error_from_status(answer)
+    return call.read(answer)
+
+
+@contextlib.contextmanager
+def embedded_address() -> Iterator[str]:
+    """Start the installed embedded server; yield its host:port; stop it after."""
+    start = _required("server")
     with start() as address:
         yield str(address)
 

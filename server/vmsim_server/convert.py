@@ -18,7 +18,6 @@ from vmsim_kernel import (
     FaultResult,
     Machine,
     ProcessInfo,
-    ReplayResult,
     Translation,
     ZoneInfo,
 )
@@ -36,7 +35,6 @@ __all__ = [
     "format_translation",
     "lock_classes",
     "process_status",
-    "replay_response",
     "segment_step",
     "translation",
     "vma",
@@ -126,31 +124,6 @@ def frame_map(frames: FrameMap, zones: list[ZoneInfo]) -> inspect_pb2.GetFrameMa
         pids=frames.pids.tolist(),
         flags=frames.flags.tolist(),
         zones=[zone(z) for z in zones],
-    )
-
-
-def replay_response(result: ReplayResult) -> inspect_pb2.ReplayResponse:
-    """A replay's outcome."""
-    return inspect_pb2.ReplayResponse(
-        policy=result.policy,
-        frames=result.frames,
-        references=result.references,
-        hits=result.hits,
-        misses=result.misses,
-        victims=list(result.victims),
-        faults_at=list(result.faults_at),
-        steps=[
-            inspect_pb2.ReplayStep(
-                page=step.page,
-                hit=step.hit,
-                victim=step.victim,
-                frames=list(step.frames),
-                order=list(step.order),
-                use_bits=list(step.use_bits),
-                hand=step.hand,
-            )
-            for step in result.steps
-        ],
     )
 
 

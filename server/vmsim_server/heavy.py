@@ -31,7 +31,13 @@ MAX_PENDING: Final = 16
 # Calls a worker process serves before a fresh one replaces it (its memory returned).
 WORKER_TASKS: Final = 32
 # What the worker processes import before they fork, so that each one starts in milliseconds.
-WORKER_PRELOAD: Final = ("vmsim_lab", "vmsim_kernel", "vmsim_server.heavy")
+# (vmsim_server's __init__ loads lazily: each module a worker runs is named here.)
+WORKER_PRELOAD: Final = (
+    "vmsim_lab",
+    "vmsim_kernel",
+    "vmsim_server.heavy",
+    "vmsim_server.replay_rpc",
+)
 
 
 class HeavyCalls:

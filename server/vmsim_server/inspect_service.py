@@ -10,13 +10,11 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import grpc
-import numpy as np
 
-from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
+from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine
 from vmsim_proto.v1 import common_pb2, inspect_pb2, inspect_pb2_grpc
-from vmsim_teach.replay_fast import lru_miss_curve
 
-from . import convert
+from . import convert, replay_rpc
 from .events import EventHub
 from .heavy import HeavyCalls
 from .limits import ClientLimits, StreamKind
@@ -204,41 +202,36 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def Replay(
         self, request: inspect_pb2.ReplayRequest, context: Context
     ) -> inspect_pb2.ReplayResponse:
-        if len(request.trace) > self._max_trace:
+        nr_references = replay_rpc.trace_length(request)
+        if nr_references > self._max_trace:
             raise LimitExceeded(
-                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}",
+                f"a trace of {nr_references} references exceeds max_batch={self._max_trace}",
                 "max_batch",
             )
-        if len(request.trace) > COSTLY_TRACE_REFERENCES:
+        if nr_references > COSTLY_TRACE_REFERENCES:
             self._heavy.admit(self._limits.identity(context))
-        # A long trace is a pure computation: the worker process runs it, the loop serves on.
-        result = await self._heavy.in_worker(
-            replay,
-            list(request.trace),
-            request.frames,
-            request.policy,
-            seed=request.seed,
-            addresses=request.addresses,
-            steps=request.steps,
-        )
-        return convert.replay_response(result)
+        # A pure computation, off the event loop: the counts of a replay in C in a thread
+        # (the GIL released; 20-50 ms sooner than the hops to the worker process and back),
+        # anything longer under the GIL in the worker process, so that the loop serves on.
+        if replay_rpc.holds_the_gil_briefly(request):
+            return await self._heavy.counted(  # type: ignore[no-any-return]
+                asyncio.to_thread(replay_rpc.replay_response, request)
+            )
+        return await self._heavy.in_worker(replay_rpc.replay_response, request)
 
     async def GetMissRatioCurve(
         self, request: inspect_pb2.GetMissRatioCurveRequest, context: Context
     ) -> inspect_pb2.GetMissRatioCurveResponse:
-        if len(request.trace) > self._max_trace:
+        nr_references = replay_rpc.trace_length(request)
+        if nr_references > self._max_trace:
             raise LimitExceeded(
-                f"a trace of {len(request.trace)} references exceeds max_batch={self._max_trace}"
+                f"a trace of {nr_references} references exceeds max_batch={self._max_trace}"
             )
-        if len(request.trace) > COSTLY_TRACE_REFERENCES:
+        if nr_references > COSTLY_TRACE_REFERENCES:
             self._heavy.admit(self._limits.identity(context))
-        trace = np.asarray(request.trace, dtype=np.uint32)
-        # A pure computation apart from the machine: off the event loop (numba drops the GIL).
-        curve = await self._heavy.counted(
-            asyncio.to_thread(lru_miss_curve, trace, addresses=request.addresses)
-        )
-        return inspect_pb2.GetMissRatioCurveResponse(
-            references=curve.references, distinct_pages=curve.distinct_pages, misses=curve.misses
+        # A pure computation apart from the machine: off the event loop (the C loop drops the GIL).
+        return await self._heavy.counted(  # type: ignore[no-any-return]
+            asyncio.to_thread(replay_rpc.miss_ratio_curve_response, request)
         )
 
     async def WatchEvents(

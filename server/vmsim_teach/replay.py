@@ -7,16 +7,28 @@ two-list policy test is kept here per page: set by every use, cleared by the tes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from vmsim_kernel.arch.x86.constants import PAGE_SHIFT
 from vmsim_kernel.config import ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument
 from vmsim_kernel.mm.policies import ClockPolicy, OptPolicy, PagePolicy, make_policy
+from vmsim_proto.parsing import parse_trace_array
 from vmsim_proto.replay_results import ReplayResult, ReplayStep
 
 from . import replay_fast
 
-__all__ = ["MAX_FRAMES", "MAX_STEP_CELLS", "MAX_TRACE_LENGTH", "parse_trace", "replay"]
+__all__ = [
+    "MAX_FRAMES",
+    "MAX_STEP_CELLS",
+    "MAX_TRACE_LENGTH",
+    "parse_trace",
+    "parse_trace_bytes",
+    "replay",
+]
 
 MAX_FRAMES = 1_000_000
 MAX_TRACE_LENGTH = 10_000_000
@@ -35,17 +47,20 @@ def _policy_of(policy: ReplacementPolicy | str) -> ReplacementPolicy:
 
 
 def replay(
-    trace: Sequence[int],
+    trace: Sequence[int] | npt.NDArray[np.integer[Any]],
     frames: int,
     policy: ReplacementPolicy | str,
     *,
     seed: int = 0,
     addresses: bool = False,
     steps: bool = False,
+    lists: bool = True,
 ) -> ReplayResult:
     """Run *trace* (page numbers, or byte addresses with *addresses*) through *frames* frames.
 
-    With *steps* the result also holds the memory after every reference (ReplayStep).
+    With *steps* the result also holds the memory after every reference (ReplayStep);
+    without *lists* it holds the counts only (no victims, no fault positions: on a long
+    trace those lists cost more to build and send than the replay itself).
     """
     chosen = _policy_of(policy)
     if not 1 <= frames <= MAX_FRAMES:
@@ -59,11 +74,16 @@ def replay(
             f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
         )
     if not steps:
-        fast = replay_fast.try_replay(trace, frames, chosen, seed, addresses)
+        fast = replay_fast.try_replay(trace, frames, chosen, seed, addresses, lists)
         if fast is not None:  # the same answer from the fast loops (replay_fast.py)
             return fast
     checked = replay_fast.pages_of(trace, addresses)  # an array checked at once, if it can be
-    pages = checked.tolist() if checked is not None else _checked_pages(trace, addresses)
+    if checked is not None:
+        pages = checked.tolist()
+    else:  # entry by entry, as Python ints (a numpy array's scalars are not int)
+        pages = _checked_pages(
+            trace.tolist() if isinstance(trace, np.ndarray) else trace, addresses
+        )
     needs_future = chosen in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
     state = make_policy(chosen, seed=seed, future=pages if needs_future else None)
     opt = state if isinstance(state, OptPolicy) else None
@@ -114,8 +134,8 @@ def replay(
         references=len(pages),
         hits=hits,
         misses=len(faults_at),
-        victims=tuple(victims),
-        faults_at=tuple(faults_at),
+        victims=tuple(victims) if lists else (),
+        faults_at=tuple(faults_at) if lists else (),
         steps=tuple(history),
     )
 
@@ -164,14 +184,14 @@ def parse_trace(text: str) -> list[int]:
 
     The one trace parser (vmsim_proto.parse_trace), with its errors as InvalidArgument.
     """
-    compiled = replay_fast.parse_trace_bytes(text.encode())
-    if compiled is not None:  # plain tokens: the compiled parser (replay_fast.py)
-        return compiled.tolist()  # type: ignore[no-any-return]
-    from vmsim_proto import parse_trace as parse_trace_text  # only for what numpy/numba decline
+    return parse_trace_bytes(text.encode()).tolist()  # type: ignore[no-any-return]
 
+
+def parse_trace_bytes(data: bytes) -> npt.NDArray[np.int64]:
+    """parse_trace of bytes, as an array (vmsim_proto's vectorised parser)."""
     try:
-        # As far as the compiled parser reads (int64): replay() checks the range it needs.
-        return parse_trace_text(text, largest=(1 << 63) - 1)
+        # As far as an int64 holds: replay() checks the range it needs.
+        return parse_trace_array(data, largest=(1 << 63) - 1)
     except ValueError as error:
         raise InvalidArgument(
             "trace", str(error), "non-negative decimal or 0x-hex integers"

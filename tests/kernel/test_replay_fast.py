@@ -1,21 +1,23 @@
-"""The fast replay loops (replay_fast.py: compiled, and CPython's) give the Python reference's
-answers, and libCacheSim's counts."""
+"""The fast replay loops (replay_fast.py: the C module built at install, and CPython's) give
+the Python reference's answers, and libCacheSim's counts."""
 
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmsim_kernel import InvalidArgument, ReplacementPolicy, ReplayResult, parse_trace, replay
+from vmsim_kernel import InvalidArgument, ReplacementPolicy, ReplayResult, replay
 from vmsim_teach import replay_fast as fast
 
-POLICIES = ("fifo", "lru", "clock", "opt", "random")
+POLICIES = ("fifo", "lru", "mru", "clock", "opt", "unopt", "random")
 
 
 def reference(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> ReplayResult:
@@ -26,10 +28,10 @@ def reference(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> 
 
 
 def in_python(trace: Sequence[int], frames: int, policy: str, seed: int = 0) -> ReplayResult:
-    """replay() as a process without numba runs it: FIFO, LRU and CLOCK on the CPython loops."""
+    """replay() as an install without the C module runs it: FIFO, LRU, MRU and CLOCK on the CPython
+    loops, the others on the Python policies."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fast, "_numba", False)
-        patch.setattr(fast, "_kernel", lambda name: pytest.fail(f"compiled {name}"))
+        patch.setattr(fast, "_loops", None)
         return replay(trace, frames, policy, seed=seed)
 
 
@@ -45,8 +47,9 @@ def random_traces(count: int, seed: int = 0) -> Iterator[tuple[list[int], int]]:
         yield trace, rng.randrange(1, 16)
 
 
-def test_compiled_loops_are_there() -> None:
-    assert fast.compiled(), "numba is a dependency: pip install -e ."
+def test_the_c_loops_are_built_at_install() -> None:
+    assert fast.compiled(), "pip install -e . builds vmsim_teach/_replay_loops.c (gcc, Python.h)"
+    assert "numba" not in sys.modules
 
 
 @pytest.mark.slow
@@ -78,70 +81,78 @@ def test_the_textbook_string_gives_one_answer_on_every_path(policy: str) -> None
 
 
 def test_replay_dispatches_to_the_compiled_loops(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = []
-    original = fast.try_replay
+    calls = []
+    loops = fast._loops
+    assert loops is not None
 
     def spy(*args: object) -> object:
-        seen.append(args[2])
-        return original(*args)  # type: ignore[arg-type]
+        calls.append(len(args))
+        return loops.lru(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fast, "try_replay", spy)
-    assert fast.compiled()  # numba loaded: even a short trace takes the compiled loops
+    monkeypatch.setattr(fast, "_loops", SimpleNamespace(lru=spy))
     assert (
         replay([7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1], 3, "lru").misses == 12
     )
-    assert seen == [ReplacementPolicy.LRU]
+    assert calls == [5]
 
 
-def test_a_process_without_numba_loaded_replays_a_short_trace_in_python(
+def test_an_install_without_the_c_module_replays_in_python(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(fast, "_numba", None)  # as in a fresh process
-    monkeypatch.setattr(fast, "_kernel", lambda name: pytest.fail(f"compiled {name}"))
+    monkeypatch.setattr(fast, "_loops", None)
     result = replay(np.asarray([7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3], dtype=np.int64), 3, "fifo")
     assert (result.misses, result.victims) == (10, (7, 0, 1, 2, 3, 0, 4))
     assert result.faults_at == (0, 1, 2, 3, 5, 6, 7, 8, 9, 10)
-    assert not fast.loaded()
 
 
-def test_opt_and_random_without_numba_take_the_python_policies(
+def test_opt_and_random_without_the_c_module_take_the_python_policies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(fast, "_numba", None)
-    for policy in ("opt", "random"):
+    monkeypatch.setattr(fast, "_loops", None)
+    for policy in ("opt", "unopt", "random", "linux"):
         assert fast.try_replay([1, 2, 1], 1, ReplacementPolicy(policy), 0, False) is None
     assert replay([1, 2, 3, 1], 2, "opt").victims == (2,)
-    assert not fast.loaded()
 
 
-def test_a_trace_long_enough_to_repay_numba_is_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fast, "_numba", None)
-    assert not fast.worth_compiling(fast.COMPILE_FROM_REFERENCES)
-    assert fast.worth_compiling(fast.COMPILE_FROM_REFERENCES + 1)
-    monkeypatch.setattr(fast, "_numba", fast._numba or __import__("numba"))
-    assert fast.worth_compiling(1)
+def test_the_c_randrange_draws_what_random_random_draws() -> None:
+    assert fast._random_matches_python()
+    loops = fast._loops
+    assert loops is not None
+    for seed in (0, 1, 99):
+        state, cursor = fast._mersenne_state(seed)
+        bounds = np.arange(1, 3000, dtype=np.int64)
+        draws = np.empty_like(bounds)
+        loops.random_draws(state, cursor, bounds, draws)
+        reference = random.Random(seed)
+        assert draws.tolist() == [reference.randrange(int(n)) for n in bounds]
 
 
-def test_a_plain_decimal_file_is_read_without_numba(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(fast, "_numba", None)
-    path = tmp_path / "t.txt"
-    path.write_text("1 2\r\n3\t40\n\n 987654321012345678\n")
-    assert fast.load_trace(path).tolist() == [1, 2, 3, 40, 987654321012345678]
-    assert not fast.loaded()
+def test_counts_only_leaves_the_lists_out_on_every_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    classic = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
+    full = replay(classic, 3, "lru")
+    assert full.victims and full.faults_at
+    counted = replay(classic, 3, "lru", lists=False)
+    assert (counted.hits, counted.misses, counted.victims, counted.faults_at) == (
+        full.hits,
+        full.misses,
+        (),
+        (),
+    )
+    assert replay(classic, 3, "linux", lists=False).victims == ()  # the Python policies
+    monkeypatch.setattr(fast, "_loops", None)
+    assert replay(classic, 3, "lru", lists=False) == counted
 
 
-@pytest.mark.parametrize(
-    "text", ["0x10 2", "1,2", "1 # c", "01 2", "1234567890123456789", "-1", "1 2 a", "\x00"]
-)
-def test_numpy_reader_leaves_anything_but_plain_decimals_to_the_others(text: str) -> None:
-    assert fast._parse_plain_decimal(text.encode()) is None
-
-
-def test_numpy_reader_reads_nothing_from_blank_text() -> None:
-    values = fast._parse_plain_decimal(b" \n\t ")
-    assert values is not None and values.size == 0
+def test_the_c_loops_refuse_pages_outside_their_tables() -> None:
+    loops = fast._loops
+    assert loops is not None
+    out = np.empty(3, np.int64)
+    with pytest.raises(ValueError, match=r"outside 0 \.\. 4"):
+        loops.lru(np.asarray([1, 5, 2], np.int64), 2, 5, out, out.copy())
+    with pytest.raises(ValueError, match="frames"):
+        loops.ring(np.asarray([1, 2], np.int64), 0, 5, False, out, out.copy())
+    with pytest.raises(ValueError, match="at least 3"):
+        loops.opt(np.asarray([1, 2, 3], np.int64), 1, 5, out[:2], out)
 
 
 def test_bad_entries_still_get_the_python_error() -> None:
@@ -176,7 +187,6 @@ def test_libcachesim_counts_the_same_misses_as_every_path(tmp_path: Path) -> Non
             theirs = round(miss_ratio * reader.get_num_of_req())
             python = reference(trace, frames, policy).misses
             loops = in_python(fast.load_trace(path), frames, policy).misses
-            assert fast.compiled()
             compiled = fast.try_replay(
                 fast.load_trace(path), frames, ReplacementPolicy(policy), 0, False
             )
@@ -194,6 +204,14 @@ def test_miss_ratio_curve_equals_an_lru_run_per_frame_count() -> None:
             assert curve.misses_with(frames) == replay(trace, frames, "lru").misses, frames
 
 
+def test_miss_ratio_curve_in_c_equals_the_python_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    for trace, _frames in random_traces(25, seed=4):
+        compiled = fast.lru_miss_curve(trace)
+        with monkeypatch.context() as patch:
+            patch.setattr(fast, "_loops", None)
+            assert fast.lru_miss_curve(trace) == compiled
+
+
 def test_miss_ratio_curve_of_the_textbook_string() -> None:
     curve = fast.lru_miss_curve([1, 2, 3, 1, 2, 3, 4, 1])
     assert curve.misses == (8, 8, 5, 4)  # a loop of 3 pages thrashes 2 frames
@@ -202,39 +220,6 @@ def test_miss_ratio_curve_of_the_textbook_string() -> None:
 def test_miss_ratio_curve_refuses_a_bad_trace() -> None:
     with pytest.raises(InvalidArgument, match="page numbers"):
         fast.lru_miss_curve([1, 1 << 20])
-
-
-TRACE_TEXTS = [
-    "7 0 1 2\n0, 3 ,0\t4 # comment 99\n0x10 0XfF 0\n",
-    "1,2,,3\r\n# only a comment\n\n4",
-    "",
-    "007 1",  # not Python syntax: the Python parser explains
-    "1_000 2",  # underscores: Python's int() takes them
-    "0o17 0b101 +3",  # other bases and a sign: Python's parser
-    "12 abc",
-    "0 10 0\n3\t40\r\n 987654321012345678",  # plain decimals: numpy reads them too
-]
-
-
-@pytest.mark.parametrize("text", TRACE_TEXTS)
-def test_compiled_and_numpy_parsers_agree_with_the_python_parser(
-    text: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert fast.compiled()  # loaded: parse_trace takes the compiled parser
-    try:
-        compiled: list[int] | str = parse_trace(text)
-    except InvalidArgument as error:
-        compiled = str(error)
-    numpy_read = fast._parse_plain_decimal(text.encode())
-    with monkeypatch.context() as patch:
-        patch.setattr(fast, "parse_trace_bytes", lambda data: None)  # Python's parser alone
-        try:
-            reference: list[int] | str = parse_trace(text)
-        except InvalidArgument as error:
-            reference = str(error)
-    assert compiled == reference
-    if numpy_read is not None:
-        assert numpy_read.tolist() == reference
 
 
 def test_load_trace_reads_a_file(tmp_path: Path) -> None:

@@ -185,7 +185,9 @@ def test_bad_arguments_are_usage_errors(server_address: str, tmp_path: Path) -> 
     assert missing.exit_code == 2 and "Traceback" not in missing.output
 
 
-def test_replay_prints_hits_misses_and_victims(server_address: str, tmp_path: Path) -> None:
+def test_replay_prints_hits_and_misses_and_the_victims_when_asked(
+    server_address: str, tmp_path: Path
+) -> None:
     trace = tmp_path / "trace.txt"
     trace.write_text("# Silberschatz\n7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")
     result = runner.invoke(
@@ -204,11 +206,15 @@ def test_replay_prints_hits_misses_and_victims(server_address: str, tmp_path: Pa
     )
     data = json.loads(result.output)
     assert (data["misses"], data["hits"], data["hit_ratio"]) == (9, 11, 0.55)
-    text = runner.invoke(
-        app, ["replay", str(trace), "--policy", "fifo", "--frames", "3", "--addr", server_address]
-    )
+    assert "victims" not in data and "faults_at" not in data  # the counts only
+    fifo = ["replay", str(trace), "--policy", "fifo", "--frames", "3", "--addr", server_address]
+    text = runner.invoke(app, [*fifo, "--victims"])
     assert "misses 15" in text.output and "victims 7 0 1" in text.output
     assert "hit ratio 0.250" in text.output
+    assert "victims" not in runner.invoke(app, fifo).output
+    listed = json.loads(runner.invoke(app, [*fifo, "--victims", "--json"]).output)
+    assert listed["victims"][:3] == [7, 0, 1] and len(listed["victims"]) == 12
+    assert listed["faults_at"][:4] == [0, 1, 2, 3] and len(listed["faults_at"]) == 15
 
 
 def test_replay_reads_addresses_from_stdin(server_address: str) -> None:

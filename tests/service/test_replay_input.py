@@ -116,10 +116,8 @@ def test_an_endless_pipe_of_good_references_stops_at_the_limit() -> None:
 def test_a_trace_within_the_limit_is_read_whole(tmp_path: Path) -> None:
     trace = tmp_path / "ok.trace"
     trace.write_bytes(b"# two pages\r\n0x1000,\t0x2fff\n")
-    assert read_trace(str(trace), addresses=True, max_bytes=trace.stat().st_size) == [
-        0x1000,
-        0x2FFF,
-    ]
+    read = read_trace(str(trace), addresses=True, max_bytes=trace.stat().st_size)
+    assert read.tolist() == [0x1000, 0x2FFF]
 
 
 def test_the_replay_rpcs_refuse_bad_frames_and_pages(server_address: str) -> None:
@@ -139,3 +137,62 @@ def test_the_replay_rpcs_refuse_bad_frames_and_pages(server_address: str) -> Non
             stub.GetMissRatioCurve(curve, timeout=10)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "page numbers below 2**20" in (refused.value.details() or "")
+
+
+def test_the_packed_trace_is_read_as_little_endian_uint32(server_address: str) -> None:
+    classic = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
+    packed = b"".join(page.to_bytes(4, "little") for page in classic)
+    with grpc.insecure_channel(server_address) as channel:
+        stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+        listed = stub.Replay(
+            inspect_pb2.ReplayRequest(trace=classic, frames=3, policy="fifo"), timeout=10
+        )
+        compact = stub.Replay(
+            inspect_pb2.ReplayRequest(packed_trace=packed, frames=3, policy="fifo"), timeout=10
+        )
+        assert compact == listed and listed.misses == 15 and len(listed.victims) == 12
+        counts = stub.Replay(
+            inspect_pb2.ReplayRequest(
+                packed_trace=packed, frames=3, policy="fifo", counts_only=True
+            ),
+            timeout=10,
+        )
+        assert (counts.hits, counts.misses, list(counts.victims), list(counts.faults_at)) == (
+            5,
+            15,
+            [],
+            [],
+        )
+        curve = stub.GetMissRatioCurve(
+            inspect_pb2.GetMissRatioCurveRequest(packed_trace=packed), timeout=10
+        )
+        assert curve == stub.GetMissRatioCurve(
+            inspect_pb2.GetMissRatioCurveRequest(trace=classic), timeout=10
+        )
+
+
+def test_a_packed_trace_of_broken_values_or_beside_a_list_is_refused(server_address: str) -> None:
+    replay = inspect_pb2.ReplayRequest
+    with grpc.insecure_channel(server_address) as channel:
+        stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+        for method, request, expected in [
+            (
+                stub.Replay,
+                replay(packed_trace=b"\x01\x00\x00", frames=2, policy="lru"),
+                "3 bytes are not whole uint32 values (allowed: a multiple of 4 bytes",
+            ),
+            (
+                stub.Replay,
+                replay(trace=[1], packed_trace=b"\x01\x00\x00\x00", frames=2, policy="lru"),
+                "both trace and packed_trace are set (allowed: one of the two)",
+            ),
+            (
+                stub.GetMissRatioCurve,
+                inspect_pb2.GetMissRatioCurveRequest(packed_trace=b"\x01\x00\x00\x00\x00"),
+                "5 bytes are not whole uint32 values",
+            ),
+        ]:
+            with pytest.raises(grpc.RpcError) as refused:
+                method(request, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert expected in (refused.value.details() or "")

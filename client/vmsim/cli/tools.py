@@ -4,6 +4,7 @@ experiments."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -22,15 +23,17 @@ from ..cli_common import (
     console,
     emit_json,
     guarded,
-    offline_guarded,
 )
 from ..client import Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..render import MAX_TRACE_BYTES, parse_size, parse_trace_text, read_trace
-from ..results import MissRatioCurve
+from ..results import MissRatioCurve, ReplayResult
 from .app import App
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from ..load import LoadConfig, LoadReport
 
 __all__ = ["experiment_app", "tools_app"]
@@ -127,10 +130,20 @@ def replay(
         bool,
         typer.Option("--steps", help="print the memory after every reference (OSTEP's -c)"),
     ] = False,
+    victims: Annotated[
+        bool,
+        typer.Option(
+            "--victims",
+            help="also list the evicted pages in order (and, with --json, the positions of "
+            "the misses)",
+        ),
+    ] = False,
     addr: OptionalAddress = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replay a reference string: hits, misses and the victims, as in the textbook (offline by default)."""
+    """Replay a reference string: hits and misses (and the victims), as in the textbook (offline by default)."""
+    from ..offline import call_in_process
+
     try:
         pages = read_trace(trace, addresses=addresses, max_bytes=max_trace_size)
     except OSError as error:
@@ -139,19 +152,26 @@ def replay(
         ) from None
     except ValueError as error:
         raise typer.BadParameter(f"{trace}: {error}", param_hint="TRACE") from None
-    if not pages:
+    if not pages.size:
         raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
     if mrc:
         _print_miss_ratio_curve(pages, addresses, addr, as_json)
         return
 
-    def run(address: str) -> Any:
-        with Inspector(address) as inspector:
-            return inspector.replay(pages, frames, policy, seed, addresses, steps)
+    def run() -> ReplayResult:
+        # Without --addr the server's own replay code answers in this process (offline.py).
+        if addr is None:
+            return call_in_process(
+                calls.replay(pages, frames, policy, seed, addresses, steps, not victims)
+            )
+        with Inspector(addr) as inspector:
+            return inspector.replay(
+                pages, frames, policy, seed, addresses, steps, counts_only=not victims
+            )
 
-    result = offline_guarded(addr, run)
+    result = guarded(run)
     if as_json:
-        emit_json(dataclasses.asdict(result) | {"hit_ratio": result.hit_ratio})
+        print(json.dumps(_replay_fields(result, victims)))
         return
     print(f"policy {result.policy}, {result.frames} frames, {result.references} references")
     for step in result.steps:
@@ -161,21 +181,52 @@ def replay(
     if result.steps and result.steps[0].use_bits:
         print("(* use bit set, > the clock hand)")
     print(f"hits {result.hits}  misses {result.misses}  hit ratio {result.hit_ratio:.3f}")
-    print("victims " + (" ".join(str(v) for v in result.victims) or "-"))
+    if victims:
+        print("victims " + (" ".join(map(str, result.victims)) or "-"))
+
+
+def _replay_fields(result: ReplayResult, victims: bool) -> dict[str, Any]:
+    """`vmsim replay --json`: the counts; the lists with --victims; the steps with --steps.
+
+    Plain dicts, lists and ints, written by json's C encoder in one line (an indent would
+    take its pure-Python encoder: seconds for a million victims).
+    """
+    fields: dict[str, Any] = {
+        "policy": result.policy,
+        "frames": result.frames,
+        "references": result.references,
+        "hits": result.hits,
+        "misses": result.misses,
+        "hit_ratio": result.hit_ratio,
+    }
+    if victims:
+        fields["victims"] = list(result.victims)
+        fields["faults_at"] = list(result.faults_at)
+    if result.steps:  # at most MAX_STEP_CELLS cells: small enough for asdict
+        fields["steps"] = [dataclasses.asdict(step) for step in result.steps]
+    return fields
 
 
 def _print_miss_ratio_curve(
-    pages: list[int], addresses: bool, addr: str | None, as_json: bool
+    pages: npt.NDArray[np.int64], addresses: bool, addr: str | None, as_json: bool
 ) -> None:
     """`vmsim replay --mrc`: every frame count in JSON; about 30 of them, log-spaced, as text."""
+    from ..offline import call_in_process
 
-    def run(address: str) -> MissRatioCurve:
-        with Inspector(address) as inspector:
+    def run() -> MissRatioCurve:
+        if addr is None:
+            return call_in_process(calls.miss_ratio_curve(pages, addresses))
+        with Inspector(addr) as inspector:
             return inspector.miss_ratio_curve(pages, addresses)
 
-    curve = offline_guarded(addr, run)
+    curve = guarded(run)
     if as_json:
-        emit_json(dataclasses.asdict(curve))
+        fields = {
+            "references": curve.references,
+            "distinct_pages": curve.distinct_pages,
+            "misses": list(curve.misses),
+        }
+        print(json.dumps(fields))  # one line: json's C encoder, as _replay_fields says
         return
     print(
         f"LRU miss-ratio curve: {curve.references} references, {curve.distinct_pages} distinct "

@@ -237,20 +237,24 @@ class GetTranslationResponse(_message.Message):
     def __init__(self, translation: _Optional[_Union[_common_pb2.Translation, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ReplayRequest(_message.Message):
-    __slots__ = ("trace", "frames", "policy", "seed", "addresses", "steps")
+    __slots__ = ("trace", "frames", "policy", "seed", "addresses", "steps", "packed_trace", "counts_only")
     TRACE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_TRACE_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_ONLY_FIELD_NUMBER: _ClassVar[int]
     trace: _containers.RepeatedScalarFieldContainer[int]
     frames: int
     policy: str
     seed: int
     addresses: bool
     steps: bool
-    def __init__(self, trace: _Optional[_Iterable[int]] = ..., frames: _Optional[int] = ..., policy: _Optional[str] = ..., seed: _Optional[int] = ..., addresses: _Optional[bool] = ..., steps: _Optional[bool] = ...) -> None: ...
+    packed_trace: bytes
+    counts_only: bool
+    def __init__(self, trace: _Optional[_Iterable[int]] = ..., frames: _Optional[int] = ..., policy: _Optional[str] = ..., seed: _Optional[int] = ..., addresses: _Optional[bool] = ..., steps: _Optional[bool] = ..., packed_trace: _Optional[bytes] = ..., counts_only: _Optional[bool] = ...) -> None: ...
 
 class ReplayStep(_message.Message):
     __slots__ = ("page", "hit", "victim", "frames", "order", "use_bits", "hand")
@@ -391,12 +395,14 @@ class GetLayoutResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class GetMissRatioCurveRequest(_message.Message):
-    __slots__ = ("trace", "addresses")
+    __slots__ = ("trace", "addresses", "packed_trace")
     TRACE_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    PACKED_TRACE_FIELD_NUMBER: _ClassVar[int]
     trace: _containers.RepeatedScalarFieldContainer[int]
     addresses: bool
-    def __init__(self, trace: _Optional[_Iterable[int]] = ..., addresses: _Optional[bool] = ...) -> None: ...
+    packed_trace: bytes
+    def __init__(self, trace: _Optional[_Iterable[int]] = ..., addresses: _Optional[bool] = ..., packed_trace: _Optional[bytes] = ...) -> None: ...
 
 class GetMissRatioCurveResponse(_message.Message):
     __slots__ = ("references", "distinct_pages", "misses")

@@ -42,6 +42,7 @@ __all__ = [
     "vma",
     "watch_event",
     "zone",
+    "zone_page_types",
 ]
 
 FAULT_TO_PROTO = {
@@ -57,6 +58,7 @@ EVENT_KIND_TO_PROTO: dict[EventKind, Any] = {
 
 vma = messages.vma
 zone = messages.zone
+zone_page_types = messages.zone_page_types
 
 
 def translation(walk: Translation, logical: str = "") -> common_pb2.Translation:

@@ -78,6 +78,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         zones = [convert.zone(z) for z in self._machine.zoneinfo() if z.present]
         return inspect_pb2.GetBuddyinfoResponse(zones=zones, text=self._machine.report("buddyinfo"))
 
+    async def GetPagetypeinfo(
+        self, request: inspect_pb2.GetPagetypeinfoRequest, context: Context
+    ) -> inspect_pb2.GetPagetypeinfoResponse:
+        zones = [convert.zone_page_types(z) for z in self._machine.pagetypeinfo()]
+        return inspect_pb2.GetPagetypeinfoResponse(
+            zones=zones, text=self._machine.report("pagetypeinfo")
+        )
+
     async def GetSwaps(
         self, request: inspect_pb2.GetSwapsRequest, context: Context
     ) -> inspect_pb2.GetSwapsResponse:
@@ -146,6 +154,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             self._heavy.admit(self._limits.identity(context))
             await self._heavy.on_loop(steps)
         return rows, "".join(texts), cursor
+
+    async def GetSmapsRollup(
+        self, request: inspect_pb2.GetSmapsRollupRequest, context: Context
+    ) -> inspect_pb2.GetSmapsRollupResponse:
+        return inspect_pb2.GetSmapsRollupResponse(
+            entries=convert.counters(self._machine.smaps_rollup(request.pid), "kB"),
+            text=self._machine.report("smaps_rollup", request.pid),
+        )
 
     async def GetStatus(
         self, request: inspect_pb2.GetStatusRequest, context: Context

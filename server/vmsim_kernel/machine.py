@@ -32,6 +32,7 @@ from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslati
 from vmsim_kernel.fs.proc import reports as proc
 from vmsim_kernel.fs.proc.framemap import FrameMap, frame_map
 from vmsim_kernel.fs.proc.pagetypeinfo import ZonePageTypes, format_pagetypeinfo, pagetypeinfo
+from vmsim_kernel.fs.proc.reports import SmapsRollup
 from vmsim_kernel.init.main import EventListener, Kernel
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.locks import LockRegistry, SimLock
@@ -94,6 +95,7 @@ __all__ = [
     "LogRecord",
     "Machine",
     "SegmentTranslation",
+    "SmapsRollup",
     "ZonePageTypes",
     "as_kernel_bug",
 ]
@@ -528,11 +530,24 @@ class Machine:
         """/proc/pagetypeinfo: free blocks per migratetype and order, pageblocks per type."""
         return pagetypeinfo(self.kernel)
 
-    def smaps_rollup(self, pid: int) -> dict[str, int]:
-        """/proc/<pid>/smaps_rollup: the smaps sizes of every VMA summed, in kB (none for a
-        zombie)."""
+    def smaps_rollup(self, pid: int) -> SmapsRollup:
+        """/proc/<pid>/smaps_rollup: the smaps sizes of every VMA summed (.kb() by name,
+        .text() as Linux prints it), in one pass."""
+        return proc.smaps_rollup(self.kernel, self._task(pid))
+
+    def smaps_rollup_part(self, pid: int, rollup: SmapsRollup, max_vmas: int) -> bool:
+        """Add to *rollup* up to *max_vmas* more VMAs of the process, from the first one ending
+        above rollup.end, so that a huge process is summed a bounded part at a time (the
+        process may change between parts, as Linux's walk drops mmap_lock). Returns whether
+        VMAs remain."""
         task = self._task(pid)
-        return proc.smaps_rollup(self.kernel, task) if task.alive else {}
+        rollup.alive = task.alive
+        if not task.alive:
+            return False
+        vmas = task.mm.vmas_from(rollup.end, max_vmas)
+        for vma in vmas:
+            rollup.add(self.kernel, task.mm, vma)
+        return bool(vmas) and bool(task.mm.vmas_from(vmas[-1].end, 1))
 
     def swaps(self) -> list[dict[str, str | int]]:
         """/proc/swaps rows: filename, type, size_kb, used_kb, priority."""

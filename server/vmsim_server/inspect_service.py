@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine, replay
+from vmsim_kernel.machine import SmapsRollup
 from vmsim_proto.v1 import common_pb2, inspect_pb2, inspect_pb2_grpc
 from vmsim_teach.replay_fast import lru_miss_curve
 
@@ -158,9 +159,18 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetSmapsRollup(
         self, request: inspect_pb2.GetSmapsRollupRequest, context: Context
     ) -> inspect_pb2.GetSmapsRollupResponse:
+        rollup = SmapsRollup()
+
+        def quanta() -> Iterator[None]:  # as _maps_part: a long walk is a costly call
+            while self._machine.smaps_rollup_part(request.pid, rollup, MAPS_QUANTUM_VMAS):
+                yield
+
+        steps = quanta()
+        if next(steps, StopIteration) is not StopIteration:
+            self._heavy.admit(self._limits.identity(context))
+            await self._heavy.on_loop(steps)
         return inspect_pb2.GetSmapsRollupResponse(
-            entries=convert.counters(self._machine.smaps_rollup(request.pid), "kB"),
-            text=self._machine.report("smaps_rollup", request.pid),
+            entries=convert.counters(rollup.kb(), "kB"), text=rollup.text()
         )
 
     async def GetStatus(

@@ -17,6 +17,7 @@ from tests.kernel.linux32 import DATA_DIR, load
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
 from vmsim_kernel.fs.proc.framemap import FrameUse
+from vmsim_kernel.machine import SmapsRollup
 
 RW = 3
 ANON_PRIVATE = 0x22
@@ -135,7 +136,7 @@ def test_smaps_rollup_sums_smaps_and_splits_pss_by_memory_kind(
     shared = machine.mmap(pid, 0, 16 * PAGE_SIZE, RW, ANON_SHARED)
     machine.touch_many(pid, pages(private, 6), True)
     machine.touch_many(pid, pages(shared, 4), True)
-    rollup = machine.smaps_rollup(pid)
+    rollup = machine.smaps_rollup(pid).kb()
     vmas = machine.maps(pid)
     assert rollup["Rss"] == sum(v.rss for v in vmas) // 1024 == 40
     assert rollup["Pss_Anon"] == 24 and rollup["Pss_Shmem"] == 16 and rollup["Pss_File"] == 0
@@ -144,10 +145,27 @@ def test_smaps_rollup_sums_smaps_and_splits_pss_by_memory_kind(
     assert "\nPss_Shmem:            16 kB\n" in text and "\nRss:                  40 kB\n" in text
 
 
+def test_smaps_rollup_summed_a_few_vmas_at_a_time_is_the_one_pass_sum(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine()
+    pid = machine.spawn()
+    for n in range(7):  # alternate protections: seven VMAs that do not merge
+        addr = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW if n % 2 else 1, ANON_PRIVATE)
+        machine.touch_many(pid, pages(addr, n % 4 + 1), n % 2 == 1)
+    parts = SmapsRollup()
+    nr_parts = 1
+    while machine.smaps_rollup_part(pid, parts, 2):
+        nr_parts += 1
+    whole = machine.smaps_rollup(pid)
+    assert nr_parts == (len(machine.maps(pid)) + 1) // 2 >= 4
+    assert parts == whole and parts.text() == machine.report("smaps_rollup", pid)
+
+
 def test_a_zombie_has_no_smaps_rollup(machine: Machine) -> None:
     pid = machine.spawn()
     machine.kill(pid)
-    assert machine.report("smaps_rollup", pid) == "" and machine.smaps_rollup(pid) == {}
+    assert machine.report("smaps_rollup", pid) == "" and machine.smaps_rollup(pid).kb() == {}
 
 
 # ---- status ------------------------------------------------------------------------------------

@@ -43,6 +43,18 @@ def test_smaps_rollup_sums_the_smaps_of_a_process(server_address: str) -> None:
     assert unknown.value.code == "NOT_FOUND"
 
 
+def test_smaps_rollup_of_many_mappings_is_summed_in_parts(server_address: str) -> None:
+    with vmsim.connect(server_address, name="many") as proc:
+        for n in range(80):  # alternate protections: 80 VMAs, more than one quantum's 32
+            addr = proc.mmap(vmsim.PAGE_SIZE, prot=vmsim.PROT_READ | (n % 2) * vmsim.PROT_WRITE)
+            proc.touch(addr, write=n % 2 == 1)
+        smaps = proc.smaps()
+        assert len(smaps.items) > 80
+        rollup = proc.smaps_rollup()
+    assert rollup["Rss"] == sum(v.rss for v in smaps.items) // 1024 > 0
+    assert rollup["Referenced"] == sum(v.referenced for v in smaps.items) // 1024
+
+
 def test_pagetypeinfo_lists_every_migratetype_of_each_populated_zone(
     server_address: str,
 ) -> None:

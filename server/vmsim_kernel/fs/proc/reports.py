@@ -8,6 +8,7 @@ computed from the machine's state each time; nothing here is cached.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from vmsim_kernel.mm.swap import SwapDevice
 
 __all__ = [
+    "SmapsRollup",
     "check_invariants",
     "format_layout",
     "format_maps",
@@ -550,33 +552,72 @@ def format_smaps(kernel: Kernel, task: Task, vmas: Iterable[Vma] | None = None) 
     return "\n".join(out) + ("\n" if out else "")
 
 
-def smaps_rollup(kernel: Kernel, task: Task) -> dict[str, int]:
-    """/proc/<pid>/smaps_rollup's sizes in kB, in its order: every VMA's smaps summed in bytes
-    before the shift to kB (as show_smaps_rollup does), with Pss split by what the pages are:
-    MAP_SHARED mappings hold shmem, the rest anonymous memory; there are no file pages."""
-    rollup = {"Rss": 0, "Pss": 0, "Pss_Dirty": 0, "Pss_Anon": 0, "Pss_File": 0, "Pss_Shmem": 0}
-    for vma in task.mm:
-        info = vma_info(kernel, task.mm, vma)
-        rollup["Rss"] += info.rss
-        rollup["Pss"] += info.pss
-        rollup["Pss_Dirty"] += info.pss_dirty
-        rollup["Pss_Shmem" if vma.shared else "Pss_Anon"] += info.pss
+# The Pss lines only smaps_rollup prints (__show_smap with rollup set).
+_ROLLUP_PSS = ("Pss_Anon", "Pss_File", "Pss_Shmem")
+
+
+@dataclass
+class SmapsRollup:
+    """What show_smaps_rollup sums while it walks a process's VMAs: every VMA's smaps in bytes
+    (shifted to kB only at the end, as Linux does), Pss split by what the pages are (MAP_SHARED
+    mappings hold shmem, the rest anonymous memory; there are no file pages), and the range
+    walked. It can be filled a few VMAs at a time (Machine.smaps_rollup_part).
+
+    Attributes:
+        alive: False for a zombie, which has no mm: its file is empty here (reading Linux's
+            fails with ESRCH).
+        start: the first VMA's start (0 before any VMA, as Linux prints for none).
+        end: the last VMA's end so far: where the next part of the walk starts.
+        sizes: the sums in bytes by smaps_rollup line name, in the file's order.
+    """
+
+    alive: bool = True
+    start: int = 0
+    end: int = 0
+    sizes: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("Rss", "Pss", "Pss_Dirty", *_ROLLUP_PSS), 0)
+    )
+
+    def add(self, kernel: Kernel, mm: MmStruct, vma: Vma) -> None:
+        """Count one VMA (smap_gather_stats)."""
+        info = vma_info(kernel, mm, vma)
+        if not self.end:
+            self.start = vma.start
+        self.end = vma.end
+        sizes = self.sizes
+        sizes["Rss"] += info.rss
+        sizes["Pss"] += info.pss
+        sizes["Pss_Dirty"] += info.pss_dirty
+        sizes["Pss_Shmem" if vma.shared else "Pss_Anon"] += info.pss
         for name, size in _smap_sizes(info).items():
-            rollup[name] = rollup.get(name, 0) + size
-    return {name: size // 1024 for name, size in rollup.items()}
+            sizes[name] = sizes.get(name, 0) + size
+
+    def kb(self) -> dict[str, int]:
+        """The sums in kB by name (none for a zombie)."""
+        return {name: size // 1024 for name, size in self.sizes.items()} if self.alive else {}
+
+    def text(self) -> str:
+        """The /proc/<pid>/smaps_rollup text: a maps-style header from the first VMA's start to
+        the last one's end, named [rollup], then the summed smaps lines without Size and
+        THPeligible."""
+        if not self.alive:
+            return ""
+        lines = [_kb_line(name, kb) for name, kb in self.kb().items()]
+        return "\n".join([_vma_header(self.start, self.end, "---p", "[rollup]"), *lines]) + "\n"
+
+
+def smaps_rollup(kernel: Kernel, task: Task) -> SmapsRollup:
+    """/proc/<pid>/smaps_rollup of *task*, every VMA summed in one pass."""
+    rollup = SmapsRollup(alive=task.alive)
+    if task.alive:
+        for vma in task.mm:
+            rollup.add(kernel, task.mm, vma)
+    return rollup
 
 
 def format_smaps_rollup(kernel: Kernel, task: Task) -> str:
-    """/proc/<pid>/smaps_rollup text: a maps-style header from the first VMA's start to the
-    last one's end (00000000-00000000 without VMAs), named [rollup], then the summed smaps
-    lines without Size and THPeligible. A zombie has no mm: its file is empty here (reading
-    Linux's fails with ESRCH)."""
-    if not task.alive:
-        return ""
-    vmas = list(task.mm)
-    start, end = (vmas[0].start, vmas[-1].end) if vmas else (0, 0)
-    lines = [_kb_line(name, kb) for name, kb in smaps_rollup(kernel, task).items()]
-    return "\n".join([_vma_header(start, end, "---p", "[rollup]"), *lines]) + "\n"
+    """/proc/<pid>/smaps_rollup text (empty for a zombie)."""
+    return smaps_rollup(kernel, task).text()
 
 
 def process_info(kernel: Kernel, task: Task) -> ProcessInfo:

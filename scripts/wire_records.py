@@ -96,6 +96,18 @@ RECORDS = (
     Record("Zone", "Zone", "One zone of zoneinfo/buddyinfo (pages).", server="zone"),
     Record("SwapArea", "SwapArea", "A /proc/swaps row."),
     Record(
+        "MigrateTypeCount",
+        "MigrateTypeCount",
+        "Free blocks per order and pageblocks of one migratetype in one zone (pagetypeinfo).",
+        server="migratetype_count",
+    ),
+    Record(
+        "ZonePageTypes",
+        "ZonePageTypes",
+        "One zone of /proc/pagetypeinfo: every migratetype's free blocks and pageblocks.",
+        server="zone_page_types",
+    ),
+    Record(
         "LockClass",
         "LockClass",
         "One /proc/lock_stat row (times in nanoseconds).",

@@ -114,6 +114,10 @@ class AsyncInspector(AsyncClosedOnExit):
         """/proc/buddyinfo."""
         return await self._endpoint.invoke(calls.buddyinfo())
 
+    async def pagetypeinfo(self) -> Listing[results.ZonePageTypes]:
+        """/proc/pagetypeinfo."""
+        return await self._endpoint.invoke(calls.pagetypeinfo())
+
     async def swaps(self) -> Listing[results.SwapArea]:
         """/proc/swaps."""
         return await self._endpoint.invoke(calls.swaps())
@@ -133,6 +137,10 @@ class AsyncInspector(AsyncClosedOnExit):
         return await calls.whole_report_async(
             functools.partial(calls.smaps, pid), self._endpoint.invoke
         )
+
+    async def smaps_rollup(self, pid: int) -> results.Report:
+        """/proc/<pid>/smaps_rollup (kB by name; its Linux text in .text)."""
+        return await self._endpoint.invoke(calls.smaps_rollup(pid))
 
     async def status(self, pid: int) -> results.ProcessStatus:
         """/proc/<pid>/status (its Linux text in .text)."""
@@ -465,6 +473,10 @@ class AsyncProcess(AsyncClosedOnExit):
         return await calls.whole_report_async(
             functools.partial(calls.smaps, self.pid), self._endpoint.invoke
         )
+
+    async def smaps_rollup(self) -> results.Report:
+        """This process's smaps_rollup."""
+        return await self._endpoint.invoke(calls.smaps_rollup(self.pid))
 
     async def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
         """One process call: a unary RPC, or a message on the open Run stream (over_stream);

@@ -46,11 +46,13 @@ __all__ = [
     "munmap",
     "packed_addresses",
     "packed_trace",
+    "pagetypeinfo",
     "processes",
     "read",
     "replay",
     "run_request",
     "smaps",
+    "smaps_rollup",
     "spawn",
     "status",
     "swaps",
@@ -301,6 +303,16 @@ def buddyinfo() -> Call[Listing[results.Zone]]:
     return Call("inspect", "GetBuddyinfo", inspect_pb2.GetBuddyinfoRequest(), _zone_listing)
 
 
+def pagetypeinfo() -> Call[Listing[results.ZonePageTypes]]:
+    """/proc/pagetypeinfo."""
+    return Call(
+        "inspect",
+        "GetPagetypeinfo",
+        inspect_pb2.GetPagetypeinfoRequest(),
+        lambda r: Listing([results.zone_page_types(z) for z in r.zones], r.text),
+    )
+
+
 def swaps() -> Call[Listing[results.SwapArea]]:
     """/proc/swaps."""
     return Call(
@@ -340,6 +352,16 @@ def smaps(pid: int, start_addr: int = 0) -> Call[Listing[results.Vma]]:
         "GetSmaps",
         inspect_pb2.GetSmapsRequest(pid=pid, start_addr=start_addr),
         lambda r: Listing([results.vma(v) for v in r.vmas], r.text, r.next_addr),
+    )
+
+
+def smaps_rollup(pid: int) -> Call[results.Report]:
+    """/proc/<pid>/smaps_rollup: the smaps sizes of every VMA summed (kB by name)."""
+    return Call(
+        "inspect",
+        "GetSmapsRollup",
+        inspect_pb2.GetSmapsRollupRequest(pid=pid),
+        results.report,
     )
 
 

@@ -103,6 +103,10 @@ class Inspector(ClosedOnExit):
         """/proc/buddyinfo."""
         return self._endpoint.invoke(calls.buddyinfo())
 
+    def pagetypeinfo(self) -> Listing[results.ZonePageTypes]:
+        """/proc/pagetypeinfo."""
+        return self._endpoint.invoke(calls.pagetypeinfo())
+
     def swaps(self) -> Listing[results.SwapArea]:
         """/proc/swaps."""
         return self._endpoint.invoke(calls.swaps())
@@ -118,6 +122,10 @@ class Inspector(ClosedOnExit):
     def smaps(self, pid: int) -> Listing[results.Vma]:
         """/proc/<pid>/smaps."""
         return calls.whole_report(functools.partial(calls.smaps, pid), self._endpoint.invoke)
+
+    def smaps_rollup(self, pid: int) -> results.Report:
+        """/proc/<pid>/smaps_rollup (kB by name; its Linux text in .text)."""
+        return self._endpoint.invoke(calls.smaps_rollup(pid))
 
     def status(self, pid: int) -> results.ProcessStatus:
         """/proc/<pid>/status (its Linux text in .text)."""
@@ -451,6 +459,10 @@ class Process(ClosedOnExit):
     def smaps(self) -> Listing[results.Vma]:
         """This process's smaps."""
         return calls.whole_report(functools.partial(calls.smaps, self.pid), self._endpoint.invoke)
+
+    def smaps_rollup(self) -> results.Report:
+        """This process's smaps_rollup."""
+        return self._endpoint.invoke(calls.smaps_rollup(self.pid))
 
     def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
         """One process call: a unary RPC, or a message on the open Run stream (over_stream);

@@ -22,12 +22,14 @@ from .generated.records import (
     CpuTimes,
     Event,
     LockClass,
+    MigrateTypeCount,
     ProcessStatus,
     SwapArea,
     TouchSummary,
     Translation,
     Vma,
     Zone,
+    ZonePageTypes,
 )
 from .html import html_table
 
@@ -40,6 +42,7 @@ __all__ = [
     "FaultKind",
     "FrameMap",
     "LockClass",
+    "MigrateTypeCount",
     "MissRatioCurve",
     "ProcessStatus",
     "ReplayResult",
@@ -50,6 +53,7 @@ __all__ = [
     "Translation",
     "Vma",
     "Zone",
+    "ZonePageTypes",
     "call_cost",
     "cpu_times",
     "event",
@@ -65,6 +69,7 @@ __all__ = [
     "translation_of",
     "vma",
     "zone",
+    "zone_page_types",
 ]
 
 
@@ -132,6 +137,7 @@ translation_of = records.translation_from_message
 process_status = records.process_status_from_message
 zone = records.zone_from_message
 swap_area = records.swap_area_from_message
+zone_page_types = records.zone_page_types_from_message
 event = records.event_from_message
 call_cost = records.call_cost_from_message
 lock_class = records.lock_class_from_message

@@ -235,6 +235,10 @@ class ProcessShell(cmd.Cmd):
         """smaps   /proc/self/smaps"""
         self._run(lambda: self._mappings(self.process.smaps().text))
 
+    def do_smaps_rollup(self, line: str) -> None:
+        """smaps_rollup   /proc/self/smaps_rollup"""
+        self._run(lambda: self._mappings(self.process.smaps_rollup().text))
+
     def do_status(self, line: str) -> None:
         """status   /proc/self/status"""
         self._run(lambda: self.process.status().text.rstrip())

@@ -31,6 +31,8 @@ from vmsim_kernel.arch.x86.pgtable import pgd_words
 from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslation, parse_logical
 from vmsim_kernel.fs.proc import reports as proc
 from vmsim_kernel.fs.proc.framemap import FrameMap, frame_map
+from vmsim_kernel.fs.proc.pagetypeinfo import ZonePageTypes, format_pagetypeinfo, pagetypeinfo
+from vmsim_kernel.fs.proc.reports import SmapsRollup
 from vmsim_kernel.init.main import EventListener, Kernel
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.locks import LockRegistry, SimLock
@@ -93,6 +95,8 @@ __all__ = [
     "LogRecord",
     "Machine",
     "SegmentTranslation",
+    "SmapsRollup",
+    "ZonePageTypes",
     "as_kernel_bug",
 ]
 
@@ -522,6 +526,29 @@ class Machine:
         """Per-zone numbers."""
         return proc.zoneinfo(self.kernel)
 
+    def pagetypeinfo(self) -> list[ZonePageTypes]:
+        """/proc/pagetypeinfo: free blocks per migratetype and order, pageblocks per type."""
+        return pagetypeinfo(self.kernel)
+
+    def smaps_rollup(self, pid: int) -> SmapsRollup:
+        """/proc/<pid>/smaps_rollup: the smaps sizes of every VMA summed (.kb() by name,
+        .text() as Linux prints it), in one pass."""
+        return proc.smaps_rollup(self.kernel, self._task(pid))
+
+    def smaps_rollup_part(self, pid: int, rollup: SmapsRollup, max_vmas: int) -> bool:
+        """Add to *rollup* up to *max_vmas* more VMAs of the process, from the first one ending
+        above rollup.end, so that a huge process is summed a bounded part at a time (the
+        process may change between parts, as Linux's walk drops mmap_lock). Returns whether
+        VMAs remain."""
+        task = self._task(pid)
+        rollup.alive = task.alive
+        if not task.alive:
+            return False
+        vmas = task.mm.vmas_from(rollup.end, max_vmas)
+        for vma in vmas:
+            rollup.add(self.kernel, task.mm, vma)
+        return bool(vmas) and bool(task.mm.vmas_from(vmas[-1].end, 1))
+
     def swaps(self) -> list[dict[str, str | int]]:
         """/proc/swaps rows: filename, type, size_kb, used_kb, priority."""
         return proc.swaps(self.kernel.swap)
@@ -545,11 +572,12 @@ class Machine:
         return rows, text, vmas[-1].end if more else 0
 
     def report(self, name: str, pid: int | None = None) -> str:
-        """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, swaps, layout, and per
-        process maps, smaps, status, oom_score, oom_score_adj."""
+        """Linux text of a report: meminfo, vmstat, zoneinfo, buddyinfo, pagetypeinfo, swaps,
+        layout, and per process maps, smaps, smaps_rollup, status, oom_score, oom_score_adj."""
         per_process: dict[str, Callable[[Kernel, Task], str]] = {
             "maps": proc.format_maps,
             "smaps": proc.format_smaps,
+            "smaps_rollup": proc.format_smaps_rollup,
             "status": proc.format_status,
             "oom_score": lambda kernel, task: f"{oom_score(task, kernel.oom_totalpages)}\n",
             "oom_score_adj": lambda kernel, task: f"{task.oom_score_adj}\n",
@@ -563,6 +591,7 @@ class Machine:
             "vmstat": proc.format_vmstat,
             "zoneinfo": proc.format_zoneinfo,
             "buddyinfo": lambda kernel: kernel.allocator.buddyinfo(),
+            "pagetypeinfo": format_pagetypeinfo,
             "swaps": lambda kernel: proc.format_swaps(kernel.swap),
             "lock_stat": lambda kernel: kernel.locks.report(),
             "slabinfo": lambda kernel: kernel.slab.slabinfo(),

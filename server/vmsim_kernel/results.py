@@ -98,6 +98,7 @@ class VmaInfo:
     private_clean: int = 0
     private_dirty: int = 0
     pss: int = 0
+    pss_dirty: int = 0  # the part of pss in dirty pages
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ __all__ = [
     "vma",
     "watch_event",
     "zone",
+    "zone_page_types",
 ]
 
 FAULT_TO_PROTO = {
@@ -55,6 +56,7 @@ EVENT_KIND_TO_PROTO: dict[EventKind, Any] = {
 
 vma = messages.vma
 zone = messages.zone
+zone_page_types = messages.zone_page_types
 
 
 def translation(walk: Translation, logical: str = "") -> common_pb2.Translation:

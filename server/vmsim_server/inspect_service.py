@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from vmsim_kernel import EventKind, InvalidArgument, LimitExceeded, Machine
+from vmsim_kernel.machine import SmapsRollup
 from vmsim_proto.v1 import common_pb2, inspect_pb2, inspect_pb2_grpc
 
 from . import convert, replay_rpc
@@ -75,6 +76,14 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     ) -> inspect_pb2.GetBuddyinfoResponse:
         zones = [convert.zone(z) for z in self._machine.zoneinfo() if z.present]
         return inspect_pb2.GetBuddyinfoResponse(zones=zones, text=self._machine.report("buddyinfo"))
+
+    async def GetPagetypeinfo(
+        self, request: inspect_pb2.GetPagetypeinfoRequest, context: Context
+    ) -> inspect_pb2.GetPagetypeinfoResponse:
+        zones = [convert.zone_page_types(z) for z in self._machine.pagetypeinfo()]
+        return inspect_pb2.GetPagetypeinfoResponse(
+            zones=zones, text=self._machine.report("pagetypeinfo")
+        )
 
     async def GetSwaps(
         self, request: inspect_pb2.GetSwapsRequest, context: Context
@@ -144,6 +153,23 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             self._heavy.admit(self._limits.identity(context))
             await self._heavy.on_loop(steps)
         return rows, "".join(texts), cursor
+
+    async def GetSmapsRollup(
+        self, request: inspect_pb2.GetSmapsRollupRequest, context: Context
+    ) -> inspect_pb2.GetSmapsRollupResponse:
+        rollup = SmapsRollup()
+
+        def quanta() -> Iterator[None]:  # as _maps_part: a long walk is a costly call
+            while self._machine.smaps_rollup_part(request.pid, rollup, MAPS_QUANTUM_VMAS):
+                yield
+
+        steps = quanta()
+        if next(steps, StopIteration) is not StopIteration:
+            self._heavy.admit(self._limits.identity(context))
+            await self._heavy.on_loop(steps)
+        return inspect_pb2.GetSmapsRollupResponse(
+            entries=convert.counters(rollup.kb(), "kB"), text=rollup.text()
+        )
 
     async def GetStatus(
         self, request: inspect_pb2.GetStatusRequest, context: Context

@@ -51,6 +51,7 @@ ELSEWHERE = {
     ".venv/bin/pip install -e '.[load]'": CI,
     "vmsim pmap -x PID": PID_TEST,
     "vmsim maps PID [--smaps]": PID_TEST,
+    "vmsim smaps_rollup PID": PID_TEST,
     "vmsim status PID": PID_TEST,
     "vmsim translate PID 0xb7000000": PID_TEST,
     "vmsim translate PID 0x7b:0xb7000000": PID_TEST,

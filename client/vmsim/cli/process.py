@@ -119,6 +119,13 @@ def maps(
         )
 
 
+@process_app.command("smaps_rollup")
+def smaps_rollup(pid: Pid, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
+    """/proc/PID/smaps_rollup: the smaps of every mapping summed."""
+    with Inspector(addr) as inspector:
+        print_report(guarded(lambda: inspector.smaps_rollup(pid)), as_json)
+
+
 @process_app.command()
 def status(pid: Pid, addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     """/proc/PID/status."""

@@ -25,6 +25,7 @@ _PLAIN_REPORTS = {
     "vmstat": "/proc/vmstat.",
     "zoneinfo": "/proc/zoneinfo.",
     "buddyinfo": "/proc/buddyinfo.",
+    "pagetypeinfo": "/proc/pagetypeinfo: free blocks per migratetype and order.",
     "swaps": "/proc/swaps.",
     "layout": 'Boot layout: the "virtual kernel memory layout" block and the memblock reservations.',
 }

@@ -16,22 +16,26 @@ __all__ = [
     "CpuTimes",
     "Event",
     "LockClass",
+    "MigrateTypeCount",
     "ProcessStatus",
     "SwapArea",
     "TouchSummary",
     "Translation",
     "Vma",
     "Zone",
+    "ZonePageTypes",
     "call_cost_from_message",
     "cpu_times_from_message",
     "event_from_message",
     "lock_class_from_message",
+    "migrate_type_count_from_message",
     "process_status_from_message",
     "swap_area_from_message",
     "touch_summary_from_message",
     "translation_from_message",
     "vma_from_message",
     "zone_from_message",
+    "zone_page_types_from_message",
 ]
 
 # vmsim.v1.EventKind values by number, as lower-case names without the enum's prefix.
@@ -68,6 +72,8 @@ class Vma:
     private_dirty: int = 0
     # Proportional set size: each resident page divided by the number of its mappers.
     pss: int = 0
+    # The part of pss in dirty pages (smaps' Pss_Dirty).
+    pss_dirty: int = 0
 
 
 def vma_from_message(message: common_pb2.Vma) -> Vma:
@@ -86,6 +92,7 @@ def vma_from_message(message: common_pb2.Vma) -> Vma:
         message.private_clean,
         message.private_dirty,
         message.pss,
+        message.pss_dirty,
     )
 
 
@@ -338,6 +345,45 @@ def swap_area_from_message(message: inspect_pb2.SwapArea) -> SwapArea:
         message.size_kb,
         message.used_kb,
         message.priority,
+    )
+
+
+@dataclass(frozen=True)
+class MigrateTypeCount:
+    """Free blocks per order and pageblocks of one migratetype in one zone (pagetypeinfo)."""
+
+    # "Unmovable", "Movable", "Reclaimable", "HighAtomic" or "Isolate".
+    migratetype: str = ""
+    # Free blocks of each order 0..10 on this migratetype's free lists.
+    nr_free: tuple[int, ...] = ()
+    # Pageblocks (1024 pages each) of this migratetype.
+    nr_blocks: int = 0
+
+
+def migrate_type_count_from_message(message: inspect_pb2.MigrateTypeCount) -> MigrateTypeCount:
+    """MigrateTypeCount from a vmsim.v1.MigrateTypeCount."""
+    return MigrateTypeCount(
+        message.migratetype,
+        tuple(message.nr_free),
+        message.nr_blocks,
+    )
+
+
+@dataclass(frozen=True)
+class ZonePageTypes:
+    """One zone of /proc/pagetypeinfo: every migratetype's free blocks and pageblocks."""
+
+    # "DMA", "Normal" or "HighMem".
+    zone: str = ""
+    # Every migratetype, in the order above.
+    migratetypes: tuple[MigrateTypeCount, ...] = ()
+
+
+def zone_page_types_from_message(message: inspect_pb2.ZonePageTypes) -> ZonePageTypes:
+    """ZonePageTypes from a vmsim.v1.ZonePageTypes."""
+    return ZonePageTypes(
+        message.zone,
+        tuple(migrate_type_count_from_message(m) for m in message.migratetypes),
     )
 
 

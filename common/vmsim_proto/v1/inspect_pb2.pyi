@@ -126,6 +126,36 @@ class GetBuddyinfoResponse(_message.Message):
     text: str
     def __init__(self, zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
 
+class GetPagetypeinfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MigrateTypeCount(_message.Message):
+    __slots__ = ("migratetype", "nr_free", "nr_blocks")
+    MIGRATETYPE_FIELD_NUMBER: _ClassVar[int]
+    NR_FREE_FIELD_NUMBER: _ClassVar[int]
+    NR_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    migratetype: str
+    nr_free: _containers.RepeatedScalarFieldContainer[int]
+    nr_blocks: int
+    def __init__(self, migratetype: _Optional[str] = ..., nr_free: _Optional[_Iterable[int]] = ..., nr_blocks: _Optional[int] = ...) -> None: ...
+
+class ZonePageTypes(_message.Message):
+    __slots__ = ("zone", "migratetypes")
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    MIGRATETYPES_FIELD_NUMBER: _ClassVar[int]
+    zone: str
+    migratetypes: _containers.RepeatedCompositeFieldContainer[MigrateTypeCount]
+    def __init__(self, zone: _Optional[str] = ..., migratetypes: _Optional[_Iterable[_Union[MigrateTypeCount, _Mapping]]] = ...) -> None: ...
+
+class GetPagetypeinfoResponse(_message.Message):
+    __slots__ = ("zones", "text")
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    zones: _containers.RepeatedCompositeFieldContainer[ZonePageTypes]
+    text: str
+    def __init__(self, zones: _Optional[_Iterable[_Union[ZonePageTypes, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
 class SwapArea(_message.Message):
     __slots__ = ("filename", "type", "size_kb", "used_kb", "priority")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +233,20 @@ class GetSmapsResponse(_message.Message):
     text: str
     next_addr: int
     def __init__(self, vmas: _Optional[_Iterable[_Union[_common_pb2.Vma, _Mapping]]] = ..., text: _Optional[str] = ..., next_addr: _Optional[int] = ...) -> None: ...
+
+class GetSmapsRollupRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class GetSmapsRollupResponse(_message.Message):
+    __slots__ = ("entries", "text")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
+    text: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ("pid",)

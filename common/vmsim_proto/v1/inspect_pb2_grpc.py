@@ -55,6 +55,11 @@ class InspectServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.FromString,
                 _registered_method=True)
+        self.GetPagetypeinfo = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetPagetypeinfo',
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetPagetypeinfoRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetPagetypeinfoResponse.FromString,
+                _registered_method=True)
         self.GetSwaps = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetSwaps',
                 request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsRequest.SerializeToString,
@@ -74,6 +79,11 @@ class InspectServiceStub:
                 '/vmsim.v1.InspectService/GetSmaps',
                 request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsResponse.FromString,
+                _registered_method=True)
+        self.GetSmapsRollup = channel.unary_unary(
+                '/vmsim.v1.InspectService/GetSmapsRollup',
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRollupRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRollupResponse.FromString,
                 _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/vmsim.v1.InspectService/GetStatus',
@@ -154,6 +164,14 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPagetypeinfo(self, request, context):
+        """/proc/pagetypeinfo: free blocks per migratetype and order, and pageblocks per type, in
+        each populated zone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSwaps(self, request, context):
         """/proc/swaps.
         """
@@ -177,6 +195,13 @@ class InspectServiceServicer:
 
     def GetSmaps(self, request, context):
         """/proc/<pid>/smaps. NOT_FOUND for an unknown pid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSmapsRollup(self, request, context):
+        """/proc/<pid>/smaps_rollup: the smaps of every VMA summed. NOT_FOUND for an unknown pid.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -274,6 +299,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetBuddyinfoResponse.SerializeToString,
             ),
+            'GetPagetypeinfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPagetypeinfo,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetPagetypeinfoRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetPagetypeinfoResponse.SerializeToString,
+            ),
             'GetSwaps': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSwaps,
                     request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSwapsRequest.FromString,
@@ -293,6 +323,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.GetSmaps,
                     request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsResponse.SerializeToString,
+            ),
+            'GetSmapsRollup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSmapsRollup,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRollupRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRollupResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
@@ -460,6 +495,33 @@ class InspectService:
             _registered_method=True)
 
     @staticmethod
+    def GetPagetypeinfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetPagetypeinfo',
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetPagetypeinfoRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetPagetypeinfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetSwaps(request,
             target,
             options=(),
@@ -557,6 +619,33 @@ class InspectService:
             '/vmsim.v1.InspectService/GetSmaps',
             vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSmapsRollup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/GetSmapsRollup',
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRollupRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.GetSmapsRollupResponse.FromString,
             options,
             channel_credentials,
             insecure,

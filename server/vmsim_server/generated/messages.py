@@ -12,11 +12,13 @@ from vmsim_proto.v1 import common_pb2, inspect_pb2
 
 __all__ = [
     "lock_class",
+    "migratetype_count",
     "process_status",
     "translation",
     "vma",
     "watch_event",
     "zone",
+    "zone_page_types",
 ]
 
 
@@ -36,6 +38,7 @@ def vma(value: Any) -> common_pb2.Vma:
         private_clean=value.private_clean,
         private_dirty=value.private_dirty,
         pss=value.pss,
+        pss_dirty=value.pss_dirty,
     )
 
 
@@ -107,6 +110,23 @@ def zone(value: Any) -> inspect_pb2.Zone:
         free_area=value.free_area,
         counters=[common_pb2.Counter(name=k, value=max(0, v)) for k, v in value.counters.items()],
         protection=value.protection,
+    )
+
+
+def migratetype_count(value: Any) -> inspect_pb2.MigrateTypeCount:
+    """vmsim.v1.MigrateTypeCount from *value*'s attributes of the same names."""
+    return inspect_pb2.MigrateTypeCount(
+        migratetype=value.migratetype,
+        nr_free=value.nr_free,
+        nr_blocks=value.nr_blocks,
+    )
+
+
+def zone_page_types(value: Any) -> inspect_pb2.ZonePageTypes:
+    """vmsim.v1.ZonePageTypes from *value*'s attributes of the same names."""
+    return inspect_pb2.ZonePageTypes(
+        zone=value.zone,
+        migratetypes=[migratetype_count(v) for v in value.migratetypes],
     )
 
 

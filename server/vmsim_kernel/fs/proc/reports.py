@@ -8,6 +8,7 @@ computed from the machine's state each time; nothing here is cached.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,11 +53,13 @@ if TYPE_CHECKING:
     from vmsim_kernel.mm.swap import SwapDevice
 
 __all__ = [
+    "SmapsRollup",
     "check_invariants",
     "format_layout",
     "format_maps",
     "format_meminfo",
     "format_smaps",
+    "format_smaps_rollup",
     "format_stat",
     "format_status",
     "format_swaps",
@@ -65,6 +68,7 @@ __all__ = [
     "layout",
     "meminfo",
     "process_info",
+    "smaps_rollup",
     "swaps",
     "vma_info",
     "vmstat",
@@ -427,9 +431,11 @@ def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.N
 
 
 def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
-    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range)."""
-    rss = swap = referenced = dirty = shared = 0
-    pss_pages = 0.0
+    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range): a page mapped by more
+    than one process is Shared, and counts 1/mapcount of a page towards Pss (and Pss_Dirty
+    when its PTE is dirty)."""
+    rss = swap = referenced = shared_dirty = shared_clean = private_dirty = 0
+    pss_pages = pss_dirty_pages = 0.0
     ram32 = kernel.ram32
     mapcount = kernel.physmem.mapcount
     for _va, first, count in pte_runs(kernel, mm, vma.start, vma.end):
@@ -437,12 +443,18 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         present = _present_own_pages(kernel, entries)
         rss += int(present.sum())
         swap += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
-        referenced += int(np.count_nonzero(entries[present] & np.uint32(_A)))
-        dirty += int(np.count_nonzero(entries[present] & np.uint32(_D)))
-        counts = mapcount[(entries[present] >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
-        shared += int(np.count_nonzero(counts > 1))
-        pss_pages += float((1.0 / np.maximum(counts, 1)).sum())
-    private = rss - shared
+        mapped = entries[present]
+        referenced += int(np.count_nonzero(mapped & np.uint32(_A)))
+        dirty = (mapped & np.uint32(_D)) != 0
+        counts = mapcount[(mapped >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
+        shared = counts > 1
+        shared_dirty += int(np.count_nonzero(shared & dirty))
+        shared_clean += int(np.count_nonzero(shared & ~dirty))
+        private_dirty += int(np.count_nonzero(~shared & dirty))
+        share = 1.0 / np.maximum(counts, 1)
+        pss_pages += float(share.sum())
+        pss_dirty_pages += float(share[dirty].sum())
+    private_clean = rss - shared_dirty - shared_clean - private_dirty
     return VmaInfo(
         start=vma.start,
         end=vma.end,
@@ -452,18 +464,23 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         swap=swap * PAGE_SIZE,
         anonymous=0 if vma.shared else rss * PAGE_SIZE,  # shmem pages are not Anonymous
         referenced=referenced * PAGE_SIZE,
-        shared_clean=0,
-        shared_dirty=shared * PAGE_SIZE,
-        private_clean=max(0, private - min(dirty, private)) * PAGE_SIZE,
-        private_dirty=min(dirty, private) * PAGE_SIZE,
+        shared_clean=shared_clean * PAGE_SIZE,
+        shared_dirty=shared_dirty * PAGE_SIZE,
+        private_clean=private_clean * PAGE_SIZE,
+        private_dirty=private_dirty * PAGE_SIZE,
         pss=int(pss_pages * PAGE_SIZE),
+        pss_dirty=int(pss_dirty_pages * PAGE_SIZE),
     )
 
 
+def _vma_header(start: int, end: int, perms: str, name: str) -> str:
+    """One maps line (show_vma_header_prefix); seq_pad puts a name in column 49 on 32-bit."""
+    prefix = f"{start:08x}-{end:08x} {perms} 00000000 00:00 0 "
+    return prefix.ljust(48) + " " + name if name else prefix
+
+
 def _maps_line(info: VmaInfo) -> str:
-    """One maps line; the name column starts at 49 as seq_pad pads it on 32-bit."""
-    prefix = f"{info.start:08x}-{info.end:08x} {info.perms} 00000000 00:00 0 "
-    return prefix.ljust(48) + " " + info.name if info.name else prefix
+    return _vma_header(info.start, info.end, info.perms, info.name)
 
 
 def format_maps(kernel: Kernel, task: Task, vmas: Iterable[Vma] | None = None) -> str:
@@ -485,39 +502,122 @@ def _vm_flags(vma: Vma) -> str:
     return " ".join(flags)
 
 
+def _smap_sizes(info: VmaInfo) -> dict[str, int]:
+    """The sizes __show_smap prints for one VMA, in bytes and in its order after Pss_Dirty
+    (no huge pages, no MADV_FREE, no mlock here: those lines are 0)."""
+    return {
+        "Shared_Clean": info.shared_clean,
+        "Shared_Dirty": info.shared_dirty,
+        "Private_Clean": info.private_clean,
+        "Private_Dirty": info.private_dirty,
+        "Referenced": info.referenced,
+        "Anonymous": info.anonymous,
+        "LazyFree": 0,
+        "AnonHugePages": 0,
+        "ShmemPmdMapped": 0,
+        "FilePmdMapped": 0,
+        "Shared_Hugetlb": 0,
+        "Private_Hugetlb": 0,
+        "Swap": info.swap,
+        "SwapPss": info.swap,
+        "Locked": 0,
+    }
+
+
+def _kb_lines(sizes: dict[str, int]) -> list[str]:
+    return [_kb_line(name, size // 1024) for name, size in sizes.items()]
+
+
 def format_smaps(kernel: Kernel, task: Task, vmas: Iterable[Vma] | None = None) -> str:
-    """/proc/<pid>/smaps text (of *vmas* only, when given: a part of the report)."""
+    """/proc/<pid>/smaps text (of *vmas* only, when given: a part of the report), as 6.1's
+    show_smap prints it on i686: THPeligible unpadded, and no ProtectionKey line (x86 has
+    protection keys only with 64-bit page tables)."""
     out = []
     for vma in task.mm if vmas is None else vmas:
         info = vma_info(kernel, task.mm, vma)
         out.append(_maps_line(info))
-        for name, value in (
-            ("Size", (vma.end - vma.start) // 1024),
-            ("KernelPageSize", 4),
-            ("MMUPageSize", 4),
-            ("Rss", info.rss // 1024),
-            ("Pss", info.pss // 1024),
-            ("Pss_Dirty", info.private_dirty // 1024 + info.shared_dirty // 1024),
-            ("Shared_Clean", info.shared_clean // 1024),
-            ("Shared_Dirty", info.shared_dirty // 1024),
-            ("Private_Clean", info.private_clean // 1024),
-            ("Private_Dirty", info.private_dirty // 1024),
-            ("Referenced", info.referenced // 1024),
-            ("Anonymous", info.anonymous // 1024),
-            ("LazyFree", 0),
-            ("AnonHugePages", 0),
-            ("ShmemPmdMapped", 0),
-            ("FilePmdMapped", 0),
-            ("Shared_Hugetlb", 0),
-            ("Private_Hugetlb", 0),
-            ("Swap", info.swap // 1024),
-            ("SwapPss", info.swap // 1024),
-            ("Locked", 0),
-        ):
-            out.append(_kb_line(name, value))
-        out.append(f"{'THPeligible:':<16}{0:>8}")
+        out += _kb_lines(
+            {
+                "Size": vma.end - vma.start,
+                "KernelPageSize": PAGE_SIZE,
+                "MMUPageSize": PAGE_SIZE,
+                "Rss": info.rss,
+                "Pss": info.pss,
+                "Pss_Dirty": info.pss_dirty,
+            }
+            | _smap_sizes(info)
+        )
+        out.append("THPeligible:    0")  # seq_printf("THPeligible:    %d\n"): no THP here
         out.append(f"VmFlags: {_vm_flags(vma)} ")  # each mnemonic is followed by a space
     return "\n".join(out) + ("\n" if out else "")
+
+
+# The Pss lines only smaps_rollup prints (__show_smap with rollup set).
+_ROLLUP_PSS = ("Pss_Anon", "Pss_File", "Pss_Shmem")
+
+
+@dataclass
+class SmapsRollup:
+    """What show_smaps_rollup sums while it walks a process's VMAs: every VMA's smaps in bytes
+    (shifted to kB only at the end, as Linux does), Pss split by what the pages are (MAP_SHARED
+    mappings hold shmem, the rest anonymous memory; there are no file pages), and the range
+    walked. It can be filled a few VMAs at a time (Machine.smaps_rollup_part).
+
+    Attributes:
+        alive: False for a zombie, which has no mm: its file is empty here (reading Linux's
+            fails with ESRCH).
+        start: the first VMA's start (0 before any VMA, as Linux prints for none).
+        end: the last VMA's end so far: where the next part of the walk starts.
+        sizes: the sums in bytes by smaps_rollup line name, in the file's order.
+    """
+
+    alive: bool = True
+    start: int = 0
+    end: int = 0
+    sizes: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("Rss", "Pss", "Pss_Dirty", *_ROLLUP_PSS), 0)
+    )
+
+    def add(self, kernel: Kernel, mm: MmStruct, vma: Vma) -> None:
+        """Count one VMA (smap_gather_stats)."""
+        info = vma_info(kernel, mm, vma)
+        if not self.end:
+            self.start = vma.start
+        self.end = vma.end
+        sizes = self.sizes
+        sizes["Rss"] += info.rss
+        sizes["Pss"] += info.pss
+        sizes["Pss_Dirty"] += info.pss_dirty
+        sizes["Pss_Shmem" if vma.shared else "Pss_Anon"] += info.pss
+        for name, size in _smap_sizes(info).items():
+            sizes[name] = sizes.get(name, 0) + size
+
+    def kb(self) -> dict[str, int]:
+        """The sums in kB by name (none for a zombie)."""
+        return {name: size // 1024 for name, size in self.sizes.items()} if self.alive else {}
+
+    def text(self) -> str:
+        """The /proc/<pid>/smaps_rollup text: a maps-style header from the first VMA's start to
+        the last one's end, named [rollup], then the summed smaps lines without Size and
+        THPeligible."""
+        if not self.alive:
+            return ""
+        lines = [_kb_line(name, kb) for name, kb in self.kb().items()]
+        return "\n".join([_vma_header(self.start, self.end, "---p", "[rollup]"), *lines]) + "\n"
+
+
+def smaps_rollup(kernel: Kernel, task: Task) -> SmapsRollup:
+    """/proc/<pid>/smaps_rollup of *task*, every VMA summed in one pass."""
+    rollup = SmapsRollup(alive=task.alive)
+    if task.alive:
+        for vma in task.mm:
+            rollup.add(kernel, task.mm, vma)
+    return rollup
+
+
+def format_smaps_rollup(kernel: Kernel, task: Task) -> str:
+    """/proc/<pid>/smaps_rollup text (empty for a zombie)."""
+    return smaps_rollup(kernel, task).text()
 
 
 def process_info(kernel: Kernel, task: Task) -> ProcessInfo:
@@ -550,49 +650,116 @@ def process_info(kernel: Kernel, task: Task) -> ProcessInfo:
     )
 
 
-def format_status(kernel: Kernel, task: Task) -> str:
-    """/proc/<pid>/status text (the memory lines and the identity lines around them)."""
-    info = process_info(kernel, task)
-    state = "R (running)" if task.alive else "Z (zombie)"
-    stack = task.mm.stack_vma()
-    data_kb = (
-        sum(v.end - v.start for v in task.mm if not v.shared and v.writable and not v.grows_down)
-        // 1024
-    )
+# A client's process runs as an ordinary user: uid/gid 1000, no capabilities but the bounding
+# set of 6.1 (CAP_LAST_CAP 40: 41 bits).
+_USER_ID = 1000
+_CAP_BOUNDING_SET = (1 << 41) - 1
+# THREAD_SIZE is 8 KiB on i386: fork_init sizes max_threads to totalram / 16 pages.
+_PAGES_PER_THREAD_LIMIT = 8 * 8192 // PAGE_SIZE
+_MIN_THREADS = 20
 
-    def kb(name: str, value: int) -> str:
-        return f"{name}:\t{value // 1024:>8} kB"
 
-    lines = [
-        f"Name:\t{task.name}",
-        "Umask:\t0022",
-        f"State:\t{state}",
-        f"Tgid:\t{task.pid}",
-        "Ngid:\t0",
-        f"Pid:\t{task.pid}",
-        "PPid:\t1",
-        "TracerPid:\t0",
-        "Uid:\t1000\t1000\t1000\t1000",
-        "Gid:\t1000\t1000\t1000\t1000",
-        "FDSize:\t64",
-        "Groups:\t1000",
+def _cpumask(nr_cpus: int) -> str:
+    """Every one of *nr_cpus* CPUs as "%*pb" prints a cpumask of nr_cpu_ids bits: hex in
+    comma-separated 32-bit chunks, the first one padded to its own width."""
+    mask = (1 << nr_cpus) - 1
+    chunks = []
+    for bit in range(0, nr_cpus, 32):
+        width = (min(32, nr_cpus - bit) + 3) // 4
+        chunks.append(f"{(mask >> bit) & 0xFFFFFFFF:0{width}x}")
+    return ",".join(reversed(chunks))
+
+
+def _cpulist(nr_cpus: int) -> str:
+    """Every one of *nr_cpus* CPUs as "%*pbl" prints it: "0" or "0-N"."""
+    return "0" if nr_cpus == 1 else f"0-{nr_cpus - 1}"
+
+
+def _sigpending_limit(nr_managed_pages: int) -> int:
+    """RLIMIT_SIGPENDING of init, which every process inherits: max_threads / 2, with
+    max_threads from the RAM at boot (fork_init, set_max_threads)."""
+    return max(_MIN_THREADS, nr_managed_pages // _PAGES_PER_THREAD_LIMIT) // 2
+
+
+def _status_memory_lines(task: Task, info: ProcessInfo) -> list[str]:
+    """task_mem's lines, then the other lines only a process with an mm has."""
+    mm = task.mm
+    stack = mm.stack_vma()
+    data = sum(v.end - v.start for v in mm if not v.shared and v.writable and not v.grows_down)
+
+    def kb(name: str, size: int) -> str:
+        return f"{name}:\t{size // 1024:>8} kB"
+
+    return [
         kb("VmPeak", info.vm_peak),
         kb("VmSize", info.vm_size),
-        kb("VmLck", 0),
+        kb("VmLck", 0),  # no mlock here
         kb("VmPin", 0),
         kb("VmHWM", info.vm_hwm),
         kb("VmRSS", info.vm_rss),
-        kb("RssAnon", task.mm.rss_anon * PAGE_SIZE),
-        kb("RssFile", 0),
-        kb("RssShmem", task.mm.rss_shmem * PAGE_SIZE),
-        kb("VmData", data_kb * 1024),
+        kb("RssAnon", mm.rss_anon * PAGE_SIZE),
+        kb("RssFile", 0),  # no file mappings: a process here maps no executable or library
+        kb("RssShmem", mm.rss_shmem * PAGE_SIZE),
+        kb("VmData", data),
         kb("VmStk", (stack.end - stack.start) if stack else 0),
         kb("VmExe", 0),
         kb("VmLib", 0),
         kb("VmPTE", info.vm_pte),
         kb("VmSwap", info.vm_swap),
+        kb("HugetlbPages", 0),
+        "CoreDumping:\t0",
+        "THP_enabled:\t1",  # MMF_DISABLE_THP unset: 1 even with THP "never", as on Linux
+    ]
+
+
+def format_status(kernel: Kernel, task: Task) -> str:
+    """/proc/<pid>/status text: every line of 6.1's proc_pid_status on i686, in its order.
+
+    The memory lines, the thread count and the CPUs come from the machine; the rest is what
+    Linux shows for a process of an ordinary user with no signals pending, blocked, ignored
+    or caught, no seccomp filter and no capabilities, started without a session. A zombie has
+    no mm, so its file lacks the memory lines, as Linux's does.
+    """
+    info = process_info(kernel, task)
+    nr_cpus = kernel.config.nr_cpus
+    no_signals = "0" * 16
+    lines = [
+        f"Name:\t{task.name}",
+        "Umask:\t0022",
+        f"State:\t{'R (running)' if task.alive else 'Z (zombie)'}",
+        f"Tgid:\t{task.pid}",
+        "Ngid:\t0",
+        f"Pid:\t{task.pid}",
+        "PPid:\t1",
+        "TracerPid:\t0",
+        f"Uid:\t{_USER_ID}\t{_USER_ID}\t{_USER_ID}\t{_USER_ID}",
+        f"Gid:\t{_USER_ID}\t{_USER_ID}\t{_USER_ID}\t{_USER_ID}",
+        "FDSize:\t32",  # NR_OPEN_DEFAULT: BITS_PER_LONG descriptors in the first fd table
+        f"Groups:\t{_USER_ID} ",  # Linux ends the list with a space
+        f"NStgid:\t{task.pid}",
+        f"NSpid:\t{task.pid}",
+        "NSpgid:\t0",
+        "NSsid:\t0",
+        *(_status_memory_lines(task, info) if task.alive else []),
         f"Threads:\t{len(task.threads) if task.alive else 1}",
-        f"SigQ:\t0/{kernel.config.max_processes}",
+        f"SigQ:\t0/{_sigpending_limit(kernel.nr_managed_pages)}",
+        *(f"{name}:\t{no_signals}" for name in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")),
+        f"CapInh:\t{0:016x}",
+        f"CapPrm:\t{0:016x}",
+        f"CapEff:\t{0:016x}",
+        f"CapBnd:\t{_CAP_BOUNDING_SET:016x}",
+        f"CapAmb:\t{0:016x}",
+        "NoNewPrivs:\t0",
+        "Seccomp:\t0",
+        "Seccomp_filters:\t0",
+        "Speculation_Store_Bypass:\tvulnerable",  # the simulated CPU has no SSBD, like qemu32
+        "SpeculationIndirectBranch:\talways enabled",
+        f"Cpus_allowed:\t{_cpumask(nr_cpus)}",
+        f"Cpus_allowed_list:\t{_cpulist(nr_cpus)}",
+        "Mems_allowed:\t1",  # one node
+        "Mems_allowed_list:\t0",
+        # A task sleeps only for swap I/O (each major fault); the scheduler keeps no
+        # per-task count of preemptions.
         f"voluntary_ctxt_switches:\t{task.maj_flt}",
         "nonvoluntary_ctxt_switches:\t0",
     ]

@@ -156,6 +156,7 @@ def test_every_data_command_prints_json(busy_server: tuple[str, int]) -> None:
     arguments = {
         "ps": [],
         "maps": [str(pid)],
+        "smaps_rollup": [str(pid)],
         "status": [str(pid)],
         "translate": [str(pid), "0xb7000000"],
         "replay": ["-"],

@@ -69,7 +69,8 @@ COMMANDS: dict[str, CommandSource] = {
         ("server", "demo", "shell", "replay", "load", "dashboard"), CommandSource(_tools)
     ),
     **dict.fromkeys(
-        ("ps", "maps", "status", "translate", "events", "kill"), CommandSource(_process)
+        ("ps", "maps", "smaps_rollup", "status", "translate", "events", "kill"),
+        CommandSource(_process),
     ),
     **dict.fromkeys(("vmstat", "free", "pmap", "top"), CommandSource(_procps)),
     "stat": CommandSource(_stat, whole_app=True),

@@ -9,9 +9,11 @@ Tiers, as CPython's regrtest resources are (the markers are registered in pyproj
     fast        none of the above; added here to every other test
 
 `python -m pytest -q -m fast -n 2 --dist loadfile` is the tier a developer runs between edits;
-without `-m fast` it runs every tier, as .ci/run does (pytest-xdist, one worker per core; a
-file's tests stay on one worker, so its module-scoped servers and runs are built once). A new test file is tiered here by
-what it uses (its directory and its fixtures), and by its own marks for the rest.
+`-m 'not timing'` then a serial `-m timing` run every tier, as .ci/run does (pytest-xdist, one
+worker per core; a file's tests stay on one worker, so its module-scoped servers and runs are
+built once; timing tests measure real time and need the other core quiet). A new test file
+is tiered here by what it uses (its directory and its fixtures), and by its own marks for the
+rest.
 """
 
 from __future__ import annotations

@@ -8,9 +8,12 @@ Tiers, as CPython's regrtest resources are (the markers are registered in pyproj
     subprocess  starts Python processes: a server (`start_server_process`), the CLI, Locust
     fast        none of the above; added here to every other test
 
-`python -m pytest -q -m fast` is the tier a developer runs between edits; the plain
-`python -m pytest -q` runs every tier, as .ci/run does. A new test file is tiered here by
-what it uses (its directory and its fixtures), and by its own marks for the rest.
+`python -m pytest -q -m fast -n 2 --dist loadfile` is the tier a developer runs between edits;
+`-m 'not timing'` then a serial `-m timing` run every tier, as .ci/run does (pytest-xdist, one
+worker per core; a file's tests stay on one worker, so its module-scoped servers and runs are
+built once; timing tests measure real time and need the other core quiet). A new test file
+is tiered here by what it uses (its directory and its fixtures), and by its own marks for the
+rest.
 """
 
 from __future__ import annotations

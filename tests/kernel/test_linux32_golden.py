@@ -11,10 +11,12 @@ where timing or the known lowmem/e820 differences of issue 22 move the figure. T
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from tests.kernel import linux32
 from tests.kernel.linux32_run import (
+    MemtouchResult,
     OomRun,
     booted,
     run_memtouch,
@@ -42,14 +44,32 @@ def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
     return abs(ours - linux) <= tolerance * abs(linux)
 
 
+MemtouchOf = Callable[[str], MemtouchResult]
+
+
+@pytest.fixture(scope="module")
+def memtouch_of() -> MemtouchOf:
+    """The capture's memtouch run on vmsim (with its snapshots), run once per scenario and
+    module: several tests read a-1g-4k's 400 MiB write, and none of them changes it."""
+    runs: dict[str, MemtouchResult] = {}
+
+    def memtouch(name: str) -> MemtouchResult:
+        if name not in runs:
+            capture = linux32.load(name)
+            linux = capture.run()
+            with booted(capture) as machine:
+                runs[name] = run_memtouch(machine, linux.mib, read_pass=linux.read_pass)
+        return runs[name]
+
+    return memtouch
+
+
 # ---- fault counts without pressure -------------------------------------------------------------
 @pytest.mark.parametrize("name", ["a-1g-4k", "b-1g-4k"])
-def test_fault_counts_of_each_pass_are_linuxs_exactly(name: str) -> None:
+def test_fault_counts_of_each_pass_are_linuxs_exactly(name: str, memtouch_of: MemtouchOf) -> None:
     """a: write 400 MiB, rewrite; b: read 8 MiB (zero page), write, rewrite."""
-    capture = linux32.load(name)
-    linux = capture.run()
-    with booted(capture) as machine:
-        ours = run_memtouch(machine, linux.mib, read_pass=linux.read_pass, snapshots=False).run
+    linux = linux32.load(name).run()
+    ours = memtouch_of(name).run
     passes = ["read", "write", "rewrite"] if linux.read_pass else ["write", "rewrite"]
     for phase in passes:
         assert (ours.phases[phase].d_minflt, ours.phases[phase].d_majflt) == (
@@ -58,23 +78,21 @@ def test_fault_counts_of_each_pass_are_linuxs_exactly(name: str) -> None:
         ), phase
 
 
-def test_the_page_tables_of_a_400_mib_mapping_are_linuxs() -> None:
+def test_the_page_tables_of_a_400_mib_mapping_are_linuxs(memtouch_of: MemtouchOf) -> None:
     """VmPTE grows by one page table per 4 MiB written (Linux's also holds the binary's)."""
-    capture = linux32.load("a-1g-4k")
-    linux = capture.run()
-    with booted(capture) as machine:
-        ours = run_memtouch(machine, linux.mib, snapshots=False).run
+    linux = linux32.load("a-1g-4k").run()
+    ours = memtouch_of("a-1g-4k").run
     linux_growth = linux.phases["write"].vm_pte_kb - linux.phases["mmap"].vm_pte_kb
     assert ours.phases["write"].vm_pte_kb - ours.phases["mmap"].vm_pte_kb == linux_growth
 
 
 # ---- zone order ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["a-1g-4k", pytest.param("g-2g-4k", marks=pytest.mark.slow)])
-def test_highmem_is_drained_to_its_low_mark_before_normal_gives_pages(name: str) -> None:
-    capture = linux32.load(name)
-    linux = capture.snapshots["held"]
-    with booted(capture) as machine:
-        ours = run_memtouch(machine, capture.run().mib).snapshots["held"]
+def test_highmem_is_drained_to_its_low_mark_before_normal_gives_pages(
+    name: str, memtouch_of: MemtouchOf
+) -> None:
+    linux = linux32.load(name).snapshots["held"]
+    ours = memtouch_of(name).snapshots["held"]
     for who, snap in (("linux", linux), ("vmsim", ours)):
         high = snap.zone("HighMem")
         assert high.free <= high.low, who  # HighMem went first, down to its watermark
@@ -152,15 +170,15 @@ def test_lowmem_reserve_holds_normal_back_when_2_gib_runs_out() -> None:
 @pytest.mark.parametrize("name", ["d-1g-4k", "d-256m-swap-4k"])
 def test_the_largest_mmap_in_each_overcommit_mode_is_linuxs(name: str) -> None:
     capture = linux32.load(name)
+    ours_by_mode = {mode: run_ocprobe(capture, mode) for mode in capture.ocprobe}
     for mode, linux in capture.ocprobe.items():
-        ours = run_ocprobe(capture, mode)
+        ours = ours_by_mode[mode]
         tolerance = ADDRESS_SPACE_TOLERANCE if mode == 1 else COMMIT_TOLERANCE
         assert ratio_ok(ours.largest_ok_kb, linux.largest_ok_kb, tolerance), (mode, ours, linux)
         assert ratio_ok(ours.commit_limit_kb, linux.commit_limit_kb, COMMIT_TOLERANCE), mode
     # Mode 0 refuses what RAM + swap cannot hold, in both.
-    heuristic = capture.ocprobe[0]
+    heuristic, ours = capture.ocprobe[0], ours_by_mode[0]
     assert heuristic.largest_ok_kb == heuristic.mem_total_kb + heuristic.swap_total_kb
-    ours = run_ocprobe(capture, 0)
     assert ours.largest_ok_kb == ours.mem_total_kb + ours.swap_total_kb
 
 

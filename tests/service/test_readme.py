@@ -47,7 +47,7 @@ CI = ".ci/run"
 PID_TEST = "tests/service/test_readme.py::test_the_commands_with_a_pid_run_on_a_live_process"
 ELSEWHERE = {
     "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/vmsim demo": CI,
-    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/python -m pytest -q": CI,
+    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/python -m pytest -q -n 2 --dist loadfile -m 'not timing' && .venv/bin/python -m pytest -q -m timing": CI,
     ".venv/bin/pip install -e '.[load]'": CI,
     "vmsim pmap -x PID": PID_TEST,
     "vmsim maps PID [--smaps]": PID_TEST,

@@ -118,11 +118,11 @@ def _locust(address: str, tmp_path: Path, *options: str, wait: bool = True) -> A
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}:{ROOT / 'common'}")
     command = [locust, "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--host"]
     command += [address, "--only-summary", "--json", *options]
-    if not wait:
+    if not wait:  # output to files: pipes nobody reads while it runs could fill and block it
         return subprocess.Popen(
             command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=(tmp_path / "locust.out").open("w"),
+            stderr=(tmp_path / "locust.err").open("w"),
             text=True,
             env=env,
             cwd=tmp_path,
@@ -173,7 +173,8 @@ def test_the_readme_locust_command_fits_its_users_in_memory(
             peak_users = max(peak_users, len(live))
             peak_mapped = max(peak_mapped, sum(p.vm_size for p in live))
             time.sleep(0.1)
-    stdout, stderr = running.communicate()
+    running.wait(timeout=90)
+    stdout, stderr = ((tmp_path / f"locust.{kind}").read_text() for kind in ("out", "err"))
     assert running.returncode == 0, stderr[-2000:]
     assert peak_users > 10 and 0 < peak_mapped <= room  # every user mapped, all within memory
     stats = {entry["name"]: entry for entry in json.loads(stdout)}

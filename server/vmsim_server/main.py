@@ -39,6 +39,7 @@ from vmsim_proto.v1 import (
 )
 
 from .admin_service import AdminService
+from .call_metadata import remember_call_metadata
 from .credentials import (
     AdminToken,
     fingerprint,
@@ -382,6 +383,9 @@ class _ServiceTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        # grpc built this tuple to ask us; the servicers read the token from it rather than
+        # have the context build it again (call_metadata.py).
+        remember_call_metadata(handler_call_details.invocation_metadata)
         path = handler_call_details.method
         wrapped = self._wrapped.get(path)
         if wrapped is None:

@@ -226,9 +226,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
     try:
         machine = Machine(settings.machine_config())
     except BaseException:
-        admin_token.remove()
-        if lab is not None:
-            lab.close()
+        _release_boot(admin_token, lab)
         raise
     registry, rpc_metrics = make_registry(machine)
     limits = ClientLimits(settings, lab.student if lab is not None else None)
@@ -243,10 +241,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
             else None
         )
     except BaseException:
-        machine.close()
-        admin_token.remove()
-        if lab is not None:
-            lab.close()
+        _release_boot(admin_token, lab, machine)
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
     machine.add_kernel_console(log_kernel_message)
@@ -289,6 +284,17 @@ async def serve(settings: ServerSettings) -> RunningServer:
         lab,
         heavy,
     )
+
+
+def _release_boot(
+    admin_token: AdminToken, lab: LabStore | None, machine: Machine | None = None
+) -> None:
+    """Undo what serve() had set up when booting fails half way."""
+    if machine is not None:
+        machine.close()
+    admin_token.remove()
+    if lab is not None:
+        lab.close()
 
 
 def _grpc_server(settings: ServerSettings) -> grpc.aio.Server:

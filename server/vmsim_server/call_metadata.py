@@ -25,24 +25,21 @@ _call_metadata: contextvars.ContextVar[tuple[asyncio.Task[Any] | None, Metadata]
 )
 
 
-def _current_task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running event loop
-        return None
-
-
 def remember_call_metadata(metadata: Metadata | None) -> None:
-    """Keep *metadata* (HandlerCallDetails.invocation_metadata) as the current task's call's."""
-    task = _current_task()
-    if task is not None and metadata is not None:
-        _call_metadata.set((task, metadata))
+    """Keep *metadata* (HandlerCallDetails.invocation_metadata) as the current task's call's
+    (called on the event loop, by grpc, while it finds the call's handler)."""
+    if metadata is not None:
+        _call_metadata.set((asyncio.current_task(), metadata))
 
 
 def call_metadata(context: Any) -> Metadata:
     """The metadata of the call *context* belongs to: the tuple remembered for this task, else
     the context's own."""
     held = _call_metadata.get()
-    if held is not None and held[0] is _current_task():
-        return held[1]
+    if held is not None and held[0] is not None:
+        try:
+            if held[0] is asyncio.current_task():
+                return held[1]
+        except RuntimeError:  # no running loop: a thread the context was copied to (to_thread)
+            pass
     return context.invocation_metadata() or ()

@@ -266,3 +266,14 @@ def test_a_touch_with_another_process_token_is_refused_before_it_runs() -> None:
     with pytest.raises(PermissionDenied):
         asyncio.run(service.Touch(process_pb2.TouchRequest(pid=pid, addr=base), context))  # type: ignore[arg-type]
     assert (machine.vmstat()["pgfault"], machine.sched.nr_finished) == before
+
+
+def test_a_thread_the_calls_context_was_copied_to_reads_its_own_context() -> None:
+    async def call() -> str | None:
+        remember_call_metadata((("x-vmsim-token", "token-of-the-call"),))
+        # asyncio.to_thread copies the context variables into the worker thread.
+        return await asyncio.to_thread(
+            token_of, _Context((("x-vmsim-token", "token-of-the-thread"),))
+        )
+
+    assert asyncio.run(call()) == "token-of-the-thread"

@@ -225,6 +225,8 @@ class _ManyClients:
     anchor_p99: list[float] = field(default_factory=list)
     vmsim_p99: list[float] = field(default_factory=list)
     stream_p99: list[float] = field(default_factory=list)
+    anchor_cpu: list[float] = field(default_factory=list)  # server CPU per call, us
+    vmsim_cpu: list[float] = field(default_factory=list)
     errors: int = 0
     rss_kb: float = 0.0
 
@@ -266,7 +268,7 @@ async def _probe_touches(
 
 
 async def _many_clients(
-    address: str, server_pid: int, plain_address: str, count: int
+    address: str, server_pid: int, plain_address: str, plain_pid: int, count: int
 ) -> _ManyClients:
     """*count* connected processes and as many channels to the plain server: a probe alone,
     then bursts of every process touching at once, unary and over Run streams, against
@@ -289,9 +291,13 @@ async def _many_clients(
     # land in whichever burst happens to trigger it.
     gc.freeze()
     for _ in range(repeats()):
+        cpu = cpu_seconds(plain_pid)
         latencies, _ = await _burst(empties)
+        found.anchor_cpu.append((cpu_seconds(plain_pid) - cpu) / count * 1e6)
         found.anchor_p99.append(float(np.percentile(latencies, 99)))
+        cpu = cpu_seconds(server_pid)
         latencies, failed = await _burst(touches)  # type: ignore[arg-type]
+        found.vmsim_cpu.append((cpu_seconds(server_pid) - cpu) / count * 1e6)
         found.vmsim_p99.append(float(np.percentile(latencies, 99)))
         found.errors += failed
         latencies, failed = await _burst(stream_touches)  # type: ignore[arg-type]
@@ -308,10 +314,10 @@ def many_clients_rows(quick: bool) -> list[Row]:
     """*count* connected processes: probe latency, the burst p99 against the plain server's, RSS."""
     count = 200 if quick else 1000
     with (
-        plain_server() as (plain_address, _plain_pid),
+        plain_server() as (plain_address, plain_pid),
         vmsim_server("--ram", "256M", "--client-max-processes", "4096") as (address, server_pid),
     ):
-        found = asyncio.run(_many_clients(address, server_pid, plain_address, count))
+        found = asyncio.run(_many_clients(address, server_pid, plain_address, plain_pid, count))
     burst_anchor = "the same burst of empty RPCs on a plain grpc.aio server"
     return [
         Row(
@@ -322,6 +328,14 @@ def many_clients_rows(quick: bool) -> list[Row]:
             found.anchor_p99,
             goal="<= 1.05x",
             goal_met=ratio_at_most(1.05),
+        ),
+        Row(
+            f"server CPU per call in the burst of {count} unary Touches",
+            "us/call",
+            found.vmsim_cpu,
+            "the plain server's, same burst of empty RPCs",
+            found.anchor_cpu,
+            note="what the p99 rests on: both servers are CPU-bound through a burst",
         ),
         Row(
             f"{count} clients touching at once over their Run streams, p99",

@@ -10,6 +10,7 @@ import grpc
 from vmsim_kernel import InvalidArgument, Machine, PermissionDenied, Signal
 from vmsim_proto.v1 import admin_pb2, admin_pb2_grpc
 
+from .call_metadata import call_metadata
 from .sessions import ADMIN_TOKEN_METADATA_KEY
 
 __all__ = ["AdminService", "require_admin"]
@@ -20,7 +21,7 @@ MAX_KILL_REASON = 256  # characters of a KillProcess reason
 
 def require_admin(context: Context, admin_token: str) -> None:
     """PermissionDenied unless the call carries the admin token (compared in constant time)."""
-    for key, value in context.invocation_metadata() or ():
+    for key, value in call_metadata(context):
         given = value if isinstance(value, str) else value.decode()
         if (
             key == ADMIN_TOKEN_METADATA_KEY

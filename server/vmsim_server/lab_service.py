@@ -18,6 +18,7 @@ from vmsim_lab.grading import LabStore
 from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
 
 from .admin_service import require_admin
+from .call_metadata import call_metadata
 from .errors import Unauthenticated
 from .exercises import (
     check_message,
@@ -90,7 +91,7 @@ class LabService(lab_pb2_grpc.LabServiceServicer):
         self._now = now
 
     def _student(self, context: Context) -> str:
-        for key, value in context.invocation_metadata() or ():
+        for key, value in call_metadata(context):
             if key == LAB_TOKEN_METADATA_KEY:
                 name = self._store.student(value if isinstance(value, str) else value.decode())
                 if name is not None:

@@ -27,6 +27,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from vmsim_kernel import LimitExceeded
 
+from .call_metadata import call_metadata
 from .errors import Unauthenticated
 from .lab_service import LAB_TOKEN_METADATA_KEY
 from .settings import ServerSettings
@@ -113,7 +114,7 @@ class ClientLimits:
             Unauthenticated: identities are certificates and the call presented none.
         """
         if self._lab_student is not None and not self.uses_tls and self.mode == "auto":
-            for key, value in context.invocation_metadata() or ():
+            for key, value in call_metadata(context):
                 if key == LAB_TOKEN_METADATA_KEY:
                     student = self._lab_identity(value)
                     if student is not None:

@@ -39,6 +39,7 @@ from vmsim_proto.v1 import (
 )
 
 from .admin_service import AdminService
+from .call_metadata import remember_call_metadata
 from .credentials import (
     AdminToken,
     fingerprint,
@@ -225,9 +226,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
     try:
         machine = Machine(settings.machine_config())
     except BaseException:
-        admin_token.remove()
-        if lab is not None:
-            lab.close()
+        _release_boot(admin_token, lab)
         raise
     registry, rpc_metrics = make_registry(machine)
     limits = ClientLimits(settings, lab.student if lab is not None else None)
@@ -242,10 +241,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
             else None
         )
     except BaseException:
-        machine.close()
-        admin_token.remove()
-        if lab is not None:
-            lab.close()
+        _release_boot(admin_token, lab, machine)
         raise
     machine.add_event_listener(log_process_lifecycle, LIFECYCLE_EVENTS)
     machine.add_kernel_console(log_kernel_message)
@@ -288,6 +284,17 @@ async def serve(settings: ServerSettings) -> RunningServer:
         lab,
         heavy,
     )
+
+
+def _release_boot(
+    admin_token: AdminToken, lab: LabStore | None, machine: Machine | None = None
+) -> None:
+    """Undo what serve() had set up when booting fails half way."""
+    if machine is not None:
+        machine.close()
+    admin_token.remove()
+    if lab is not None:
+        lab.close()
 
 
 def _grpc_server(settings: ServerSettings) -> grpc.aio.Server:
@@ -382,6 +389,9 @@ class _ServiceTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        # grpc built this tuple to ask us; the servicers read the token from it rather than
+        # have the context build it again (call_metadata.py).
+        remember_call_metadata(handler_call_details.invocation_metadata)
         path = handler_call_details.method
         wrapped = self._wrapped.get(path)
         if wrapped is None:

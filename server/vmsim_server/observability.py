@@ -40,6 +40,7 @@ from .errors import CallOutcome, statuses_of_errors
 __all__ = [
     "LIFECYCLE_EVENTS",
     "MachineCollector",
+    "MethodMetrics",
     "MetricsServer",
     "RpcMetrics",
     "RpcObserver",
@@ -217,45 +218,67 @@ class MachineCollector(Collector):
         yield contentions
 
 
+class MethodMetrics:
+    """One method's share of RpcMetrics: calls by status code, and durations by bucket."""
+
+    __slots__ = ("buckets", "calls")
+
+    def __init__(self, nr_buckets: int) -> None:
+        # grpc.StatusCode -> calls (the code's name is read at scrape time: an enum's .name is
+        # a Python-level property, which every call would pay)
+        self.calls: dict[grpc.StatusCode, int] = {}
+        # calls per bucket (not cumulative), then the sum of durations
+        self.buckets: list[float] = [0] * (nr_buckets + 1)
+
+    def record(self, code: grpc.StatusCode, seconds: float) -> None:
+        """One call that ended with *code* after *seconds*."""
+        calls = self.calls
+        calls[code] = calls.get(code, 0) + 1
+        buckets = self.buckets
+        buckets[bisect.bisect_left(RpcMetrics.BUCKETS, seconds)] += 1  # first bound >= seconds
+        buckets[-1] += seconds
+
+
 class RpcMetrics(Collector):
     """vmsim_rpcs_total{method, code} and vmsim_rpc_duration_seconds{method}, per RPC.
 
     Kept as plain numbers and turned into metric families at scrape time: a prometheus_client
     Counter and Histogram take a lock per update and check their state, which cost every call
-    ~8 us (measured). Updated and read on the event loop only.
+    ~8 us (measured). Each method's numbers (MethodMetrics) are found once, when its handler is
+    wrapped, not looked up per call. Updated and read on the event loop only.
     """
 
     BUCKETS = Histogram.DEFAULT_BUCKETS  # upper bounds in seconds, the last +Inf
 
     def __init__(self) -> None:
-        self._calls: dict[tuple[str, str], int] = {}  # (method, code name) -> calls
-        # method -> calls per bucket (not cumulative), then the sum of durations
-        self._durations: dict[str, list[float]] = {}
+        self._methods: dict[str, MethodMetrics] = {}
+
+    def of(self, method: str) -> MethodMetrics:
+        """The numbers of *method* (created at its first use)."""
+        metrics = self._methods.get(method)
+        if metrics is None:
+            metrics = self._methods[method] = MethodMetrics(len(self.BUCKETS))
+        return metrics
 
     def record(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         """One call of *method* that ended with *code* after *seconds*."""
-        key = (method, code.name)
-        self._calls[key] = self._calls.get(key, 0) + 1
-        durations = self._durations.get(method)
-        if durations is None:
-            durations = self._durations[method] = [0] * (len(self.BUCKETS) + 1)
-        durations[bisect.bisect_left(self.BUCKETS, seconds)] += 1  # the first bound >= seconds
-        durations[-1] += seconds
+        self.of(method).record(code, seconds)
 
     def collect(self) -> Iterator[Any]:
         calls = CounterMetricFamily("vmsim_rpcs", "RPCs handled", labels=["method", "code"])
-        for (method, code), count in list(self._calls.items()):
-            calls.add_metric([method, code], count)
-        yield calls
         durations = HistogramMetricFamily(
             "vmsim_rpc_duration_seconds", "RPC handling time", labels=["method"]
         )
         bounds = [floatToGoString(bound) for bound in self.BUCKETS]  # type: ignore[no-untyped-call]
-        for method, counts in list(self._durations.items()):
+        for method, metrics in list(self._methods.items()):
+            for code, count in list(metrics.calls.items()):
+                calls.add_metric([method, code.name], count)
+            counts = list(metrics.buckets)
             cumulative = list(itertools.accumulate(counts[:-1]))
             durations.add_metric(
                 [method], list(zip(bounds, cumulative, strict=True)), sum_value=counts[-1]
             )
+        yield calls
         yield durations
 
 
@@ -399,7 +422,8 @@ class RpcObserver:
     method (main.py); no grpc interceptor runs per call. Kept slim because every call pays
     it: request ids come from a counter behind a per-server random prefix and are formatted
     only when a line is logged, the log context is one context variable expanded only then
-    (_add_call_context), the metrics are plain numbers (RpcMetrics), the per-call debug line
+    (_add_call_context), the metrics are plain numbers found when a method is wrapped
+    (RpcMetrics.of), the per-call debug line
     is skipped unless debug is on, and the error mapping is entered only when a call raises.
     """
 
@@ -433,20 +457,22 @@ class RpcObserver:
             )
         return handler
 
-    def _begin(self, method: str, request: Any, context: Any) -> float:
-        # Each RPC runs in its own task, hence its own copy of the context variables.
-        _current_call.set((self._id_prefix, next(self._ids), method, context.peer(), request))
-        return time.perf_counter()
-
-    def _end(self, method: str, started: float, code: grpc.StatusCode) -> None:
+    @staticmethod
+    def _end(metrics: MethodMetrics, started: float, code: grpc.StatusCode) -> None:
         elapsed = time.perf_counter() - started
-        self._metrics.record(method, code, elapsed)
+        metrics.record(code, elapsed)
         if _debug_enabled:
             log.debug("rpc", code=code.name, duration_ms=round(elapsed * 1000, 3))
 
     def _wrap_unary(self, method: str, behaviour: Any) -> Any:
+        metrics = self._metrics.of(method)
+        prefix, ids = self._id_prefix, self._ids
+
         async def wrapper(request: Any, context: Any) -> Any:
-            started = self._begin(method, request, context)
+            # The call's log context. Each RPC runs in its own task, hence its own copy of the
+            # context variables. Set here, not by a method: every call pays one call less.
+            _current_call.set((prefix, next(ids), method, context.peer(), request))
+            started = time.perf_counter()
             try:
                 response = await behaviour(request, context)
             except BaseException:
@@ -457,21 +483,25 @@ class RpcObserver:
                     async with statuses_of_errors(context, outcome):
                         raise
                 finally:
-                    self._end(method, started, outcome.code)
-            self._end(method, started, grpc.StatusCode.OK)
+                    self._end(metrics, started, outcome.code)
+            self._end(metrics, started, grpc.StatusCode.OK)
             return response
 
         return wrapper
 
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
+        metrics = self._metrics.of(method)
+        prefix, ids = self._id_prefix, self._ids
+
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
-            started = self._begin(method, request, context)
+            _current_call.set((prefix, next(ids), method, context.peer(), request))  # as unary
+            started = time.perf_counter()
             outcome = CallOutcome()
             try:
                 async with statuses_of_errors(context, outcome):
                     async for item in behaviour(request, context):
                         yield item
             finally:
-                self._end(method, started, outcome.code)
+                self._end(metrics, started, outcome.code)
 
         return wrapper

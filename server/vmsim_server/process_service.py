@@ -30,6 +30,7 @@ from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 from . import convert
 from .admin_service import require_admin
+from .call_metadata import call_metadata
 from .errors import status_of
 from .limits import ClientLimits, StreamKind
 from .runner import TaskRunner
@@ -50,7 +51,7 @@ Performed = tuple[Any, CallCost | None]
 
 def token_of(context: Context) -> str | None:
     """The x-vmsim-token metadata value, if any."""
-    for key, value in context.invocation_metadata() or ():
+    for key, value in call_metadata(context):
         if key == TOKEN_METADATA_KEY:
             return value if isinstance(value, str) else value.decode()
     return None
@@ -291,9 +292,16 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Touch(
         self, request: process_pb2.TouchRequest, context: Context
     ) -> process_pb2.TouchResponse:
-        # The common call: _touch runs it at once (no queue, no task) unless the scheduler is
-        # busy; that one attempt serves the unary call, the streams and real-time mode alike.
-        return await self._unary("touch", request, context)  # type: ignore[no-any-return]
+        # The common call, answered here when it runs at once (_touch_at_once: an idle
+        # scheduler): no await between the authorization and the reply, so no lease bookkeeping
+        # (call_in_flight) is needed and no coroutine of _unary's chain is made. A Touch that
+        # must be queued, or paced in real-time mode, takes the way of every other call.
+        session = self._authorize(context, request.pid)
+        if not self._settings.realtime_factor:
+            reply = self._touch_at_once(request, context.time_remaining())
+            if reply is not None:
+                return reply
+        return await self._unary("touch", request, context, session)  # type: ignore[no-any-return]
 
     async def TouchMany(
         self, request: process_pb2.TouchManyRequest, context: Context

@@ -1,5 +1,7 @@
 """The per-call path: a lone call needs no hand-off to the stepping loop, a longer one still
-gets it, and a log line written during an RPC names that RPC."""
+gets it, a Touch on an idle scheduler skips the other calls' chain, the token is read from the
+metadata grpc already converted (and never from another call's), and a log line written during
+an RPC names that RPC."""
 
 from __future__ import annotations
 
@@ -23,10 +25,15 @@ from vmsim_kernel import (
     Machine,
     MachineConfig,
     MiB,
+    PermissionDenied,
 )
 from vmsim_kernel.kernel.sched import MIN_QUANTUM_ADDRESSES
-from vmsim_server import observability
+from vmsim_proto.v1 import common_pb2, process_pb2
+from vmsim_server import ServerSettings, observability
+from vmsim_server.call_metadata import remember_call_metadata
+from vmsim_server.process_service import ProcessService, token_of
 from vmsim_server.runner import TaskRunner
+from vmsim_server.sessions import SessionTable
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
@@ -154,3 +161,119 @@ def test_rpc_durations_land_in_the_first_bucket_whose_bound_is_not_below_them() 
     calls = {"method": "Touch", "code": "OK"}
     assert registry.get_sample_value("vmsim_rpcs_total", calls) == 3
     assert registry.get_sample_value("vmsim_rpcs_total", {**calls, "code": "CANCELLED"}) == 1
+
+
+class _Context:
+    """The parts of a grpc.aio servicer context the process calls read."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+        self.metadata_reads = 0
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        self.metadata_reads += 1
+        return self.metadata
+
+    def time_remaining(self) -> float:
+        return 5.0
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:4242"
+
+
+def test_the_token_is_read_from_the_metadata_grpc_converted_to_find_the_handler() -> None:
+    seen: list[str | None] = []
+
+    async def call() -> None:
+        remember_call_metadata((("x-vmsim-token", "token-of-this-call"),))
+        context = _Context((("x-vmsim-token", "never read"),))
+        seen.append(token_of(context))
+        assert context.metadata_reads == 0  # not converted a second time
+
+    asyncio.run(call())
+    assert seen == ["token-of-this-call"]
+
+
+def test_a_task_started_by_a_call_reads_its_own_context_not_the_calls_metadata() -> None:
+    async def call() -> tuple[str | None, str | None]:
+        remember_call_metadata((("x-vmsim-token", "token-of-the-call"),))
+
+        async def other() -> str | None:
+            # A task copies the context variables of the one that made it: the call's
+            # metadata must not pass for another call's.
+            return token_of(_Context((("x-vmsim-token", "token-of-the-other"),)))
+
+        return token_of(_Context(())), await asyncio.create_task(other())
+
+    assert asyncio.run(call()) == ("token-of-the-call", "token-of-the-other")
+
+
+def _process_service(machine: Machine) -> tuple[ProcessService, SessionTable, TaskRunner]:
+    settings = ServerSettings(address="127.0.0.1:0")
+    sessions = SessionTable(settings.lease_seconds)
+    runner = TaskRunner(machine)
+    return ProcessService(machine, sessions, settings, runner), sessions, runner
+
+
+def test_a_touch_run_at_once_skips_the_chain_of_the_other_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    service, sessions, _runner = _process_service(machine)
+    session = sessions.open(pid)
+    context = _Context((("x-vmsim-token", session.token),))
+    request = process_pb2.TouchRequest(pid=pid, addr=base)
+
+    async def unary(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an idle scheduler's Touch went through _unary")
+
+    monkeypatch.setattr(service, "_unary", unary)
+    reply = asyncio.run(service.Touch(request, context))  # type: ignore[arg-type]
+    assert reply.result == common_pb2.FAULT_KIND_HIT and reply.cost.total_ns > 0
+    assert session.calls_in_flight == 0
+
+
+def test_a_touch_behind_a_queued_call_still_waits_its_turn_and_holds_the_lease() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    service, sessions, runner = _process_service(machine)
+    session = sessions.open(pid)
+    context = _Context((("x-vmsim-token", session.token),))
+    request = process_pb2.TouchRequest(pid=pid, addr=base)
+    machine.submit("touch", pid, base, False)  # someone else is already on the run queue
+
+    async def touch() -> Any:
+        runner.start()
+        try:
+            call = asyncio.create_task(service.Touch(request, context))  # type: ignore[arg-type]
+            await asyncio.sleep(0)  # it is queued: its lease is held while it waits
+            assert session.calls_in_flight == 1
+            return await asyncio.wait_for(call, 5)
+        finally:
+            await runner.stop()
+
+    reply = asyncio.run(touch())
+    assert reply.result == common_pb2.FAULT_KIND_HIT
+    assert session.calls_in_flight == 0
+
+
+def test_a_touch_with_another_process_token_is_refused_before_it_runs() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    service, sessions, _runner = _process_service(machine)
+    other = sessions.open(machine.spawn("other"))
+    sessions.open(pid)
+    context = _Context((("x-vmsim-token", other.token),))
+    before = machine.vmstat()["pgfault"], machine.sched.nr_finished
+    with pytest.raises(PermissionDenied):
+        asyncio.run(service.Touch(process_pb2.TouchRequest(pid=pid, addr=base), context))  # type: ignore[arg-type]
+    assert (machine.vmstat()["pgfault"], machine.sched.nr_finished) == before
+
+
+def test_a_thread_the_calls_context_was_copied_to_reads_its_own_context() -> None:
+    async def call() -> str | None:
+        remember_call_metadata((("x-vmsim-token", "token-of-the-call"),))
+        # asyncio.to_thread copies the context variables into the worker thread.
+        return await asyncio.to_thread(
+            token_of, _Context((("x-vmsim-token", "token-of-the-thread"),))
+        )
+
+    assert asyncio.run(call()) == "token-of-the-thread"

@@ -73,6 +73,7 @@ __all__ = [
     "access_user_memory",
     "do_anonymous_pages",
     "do_swap_cache_pages",
+    "do_wp_page",
     "handle_mm_fault",
     "swapin_range",
     "touch_many",
@@ -158,6 +159,8 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
     if write and is_zero_page:
         # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
         return do_anonymous_page(kernel, task, vma, address, word, write)
+    if write and pte & (_P | _US | _RW) == _P | _US:
+        return do_wp_page(kernel, task, address, word, pte)
     # Present but the access was refused: the protection was widened since (mprotect raced
     # nothing here, so this is only the accessed/dirty update of a spurious fault).
     kernel.ram_words[word] = (
@@ -180,6 +183,20 @@ def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) 
     task.min_flt += 1
     kernel.vm_events.pgfault += 1
     kernel.emit(EventKind.MINOR_FAULT, task.pid, address, kernel.zero_pfn, "zero page")
+    return FaultResult.MINOR
+
+
+def do_wp_page(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> FaultResult:
+    """A write to a read-only PTE of a writable VMA: the page is the task's alone (anonymous
+    and exclusive: there is no fork to share it), so wp_page_reuse makes the PTE writable and
+    dirty in place, no copy (a minor fault, counted as pgreuse). A page swapped in by a load
+    is mapped this way (do_swap_page), and so is reached by the store that follows it."""
+    kernel.ram_words[word] = pte | _RW | _A | _D
+    task.min_flt += 1
+    events = kernel.vm_events
+    events.pgfault += 1
+    events.pgreuse += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pte >> PAGE_SHIFT, "write-protect reuse")
     return FaultResult.MINOR
 
 
@@ -492,8 +509,15 @@ def _map_swap_cache_page(
 
 
 def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
-    """The PTE bits of a page swapped in (or found in the swap cache) by an access."""
-    return user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+    """The PTE bits of a page swapped in (or found in the swap cache) by an access.
+
+    do_swap_page maps a private anonymous page writable only on a write fault (the page is
+    exclusive: there is no fork to share it); a load maps it read-only and the store after
+    it is a write-protect fault that reuses the page (do_wp_page). A MAP_SHARED page (shmem)
+    is mapped with the VMA's protection, as shmem_fault's mapping would be.
+    """
+    writable = vma.writable and (write or vma.shared)
+    return user_pte_bits(writable, vma.accessible) | _A | (_D if write else 0)
 
 
 def map_user_page(

@@ -36,6 +36,7 @@ class VmEvents:
     pgfault: int = 0  # every page fault, minor or major
     pgmajfault: int = 0  # faults that read from swap
     pgrefill: int = 0  # active-list pages scanned by shrink_active_list
+    pgreuse: int = 0  # write faults on a read-only exclusive anon page: made writable in place
     pgsteal_kswapd: int = 0  # pages reclaimed by kswapd
     pgsteal_direct: int = 0  # pages reclaimed by allocating tasks
     pgscan_kswapd: int = 0  # inactive pages scanned by kswapd

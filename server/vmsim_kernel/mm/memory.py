@@ -1,6 +1,6 @@
 """Page faults and page-table maintenance for user address spaces.
 
-Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, change_protection (mm/mprotect.c), access_process_vm and follow_page;
+Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, do_wp_page, change_protection (mm/mprotect.c), access_process_vm and follow_page;
 plus expand_stack from mm/mmap.c. The resident-page hit path (`touch_one`, `touch_many`)
 is the MMU itself and is written for speed; everything else for reading.
 """
@@ -63,6 +63,7 @@ from .swap_state import (
 )
 from .unmap import pte_runs
 from .vma import MmStruct, Vma
+from .workingset import workingset_refault
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -455,13 +456,19 @@ def swap_in_page(
     else:  # the PTE's reference on the slot becomes the swap cache's
         add_to_swap_cache(kernel, pfn, entry)
     task.mm.swap_entries -= 1
+    # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
+    active = workingset_refault(kernel.lruvec, swap, offset, kernel.vm_events)
     map_user_page(
-        kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, _swap_in_pte_bits(vma, write)
+        kernel,
+        task.mm,
+        pfn,
+        address & ~(PAGE_SIZE - 1),
+        word,
+        _swap_in_pte_bits(vma, write),
+        active=active,
     )
     kernel.vm_events.pswpin += 1
     kernel.vm_events.pgpgin += PAGE_SIZE // 1024
-    # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
-    kernel.vm_events.workingset_refault_anon += 1
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
     return pfn, True
@@ -521,12 +528,20 @@ def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
 
 
 def map_user_page(
-    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+    kernel: Kernel,
+    mm: MmStruct,
+    pfn: int,
+    page_va: int,
+    word: int,
+    bits: int,
+    *,
+    active: bool = False,
 ) -> None:
-    """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
+    """Install the PTE, the reverse mapping and the LRU entry of a new user page (on the
+    active list when *active*: a refault the workingset rules activated)."""
     kernel.ram_words[word] = make_entry(pfn, bits)
     kernel.rmap.add(pfn, mm, page_va, word)
-    lru_cache_add(kernel.lruvec, pfn)
+    lru_cache_add(kernel.lruvec, pfn, active=active)
     mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 

@@ -32,6 +32,7 @@ from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
+from .workingset import workingset_eviction
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -229,6 +230,7 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     assert swap is not None
     physmem = kernel.physmem
     pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
+    workingset_eviction(kernel.lruvec, swap, swp_offset(entry))
     if not mappings:
         drop_unmapped_swap_cache_page(kernel, pfn, charge=False)
         return

@@ -48,6 +48,8 @@ class VmEvents:
     swap_ra: int = 0  # pages read ahead from swap (fault readahead and MADV_WILLNEED)
     swap_ra_hit: int = 0  # faults that found a read-ahead page in the swap cache
     workingset_refault_anon: int = 0  # evicted anonymous pages faulted back in (a node gauge)
+    # refaulted pages whose refault distance put them in the workingset: back on the active list
+    workingset_activate_anon: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Counters by /proc/vmstat name, in declaration order."""

@@ -38,10 +38,13 @@ if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
 
+    from .swap import SwapDevice
+
 __all__ = [
     "PageoutResult",
     "ScanControl",
     "alloc_pages_slowpath",
+    "can_reclaim_anon_pages",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
@@ -307,10 +310,21 @@ def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
         kernel.current = woken_by
 
 
+def can_reclaim_anon_pages(si: SwapDevice | None) -> bool:
+    """can_reclaim_anon_pages: whether swap can take anonymous pages (get_nr_swap_pages() > 0).
+
+    Every LRU page here is swap-backed, so without a free slot get_scan_count scans nothing:
+    no page is looked at, aged or activated, and reclaim makes no progress.
+    """
+    return si is not None and si.nr_free_slots > 0
+
+
 def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
     """Reclaim from *lruvec* as *sc* asks: victims chosen by its policy in SWAP_CLUSTER_MAX
     batches, paged out by shrink_page_list (which still needs the kernel: the swap device
     and the reverse map are not reachable from the lruvec yet); return the pages freed."""
+    if not can_reclaim_anon_pages(kernel.swap):
+        return 0
     nr_to_reclaim, direct = sc.nr_to_reclaim, sc.direct
     policy = lruvec.policy
     events = kernel.vm_events

@@ -410,8 +410,16 @@ def wakeup_kswapd(pgdat: PglistData, classzone: ZoneType) -> None:
     pending = pgdat.kswapd_classzone
     if pending is None:
         pgdat.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
+        slept_at = pgdat.kswapd_slept_at_ns
+        if slept_at is not None and pgdat.sched.current.now_ns - slept_at < KSWAPD_SHORT_SLEEP_NS:
+            # woken during kswapd_try_to_sleep's short nap: the low mark was hit quickly
+            pgdat.vm_events.kswapd_low_wmark_hit_quickly += 1
     pgdat.kswapd_classzone = classzone if pending is None else max(pending, classzone)
 
+
+# kswapd_try_to_sleep naps HZ/10 once the node is balanced before it sleeps for good: a
+# wake-up within the nap counts kswapd_low_wmark_hit_quickly.
+KSWAPD_SHORT_SLEEP_NS: Final = 100_000_000
 
 # kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
 # most this many SWAP_CLUSTER_MAX batches (a few ms of host time), so a long balance never
@@ -420,15 +428,21 @@ KSWAPD_BATCHES_PER_TURN: Final = 1
 
 
 def kswapd_run(kernel: Kernel) -> int:
-    """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
-    it freed. It stays woken until the node is balanced or reclaim makes no progress."""
+    """kswapd's turn, a quantum of its own thread on a CPU (the scheduler gives it one after
+    the quanta that earned it): a slice of balance_pgdat if it was woken; returns how long
+    the turn ran in simulated time (0: it was asleep). It stays woken until the node is
+    balanced or reclaim makes no progress."""
     classzone = kernel.pgdat.kswapd_classzone
     if classzone is None:
         return 0
-    freed, finished = kswapd_balance(kernel, classzone, KSWAPD_BATCHES_PER_TURN)
+    sched = kernel.sched
+    _freed, finished = sched.run_quantum(
+        kernel.kswapd, None, kswapd_balance, (kernel, classzone, KSWAPD_BATCHES_PER_TURN)
+    )
     if finished:
         kernel.pgdat.kswapd_classzone = None
-    return freed
+        kernel.pgdat.kswapd_slept_at_ns = kernel.kswapd.now_ns
+    return max(1, sched.last_quantum.ran_ns)
 
 
 def kswapd_balance(

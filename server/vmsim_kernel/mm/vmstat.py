@@ -44,6 +44,7 @@ class VmEvents:
     pgscan_anon: int = 0  # all scanned pages are anonymous here
     pgsteal_anon: int = 0
     pageoutrun: int = 0  # kswapd balancing runs (balance_pgdat)
+    kswapd_low_wmark_hit_quickly: int = 0  # kswapd woken again during its short nap
     oom_kill: int = 0
     swap_ra: int = 0  # pages read ahead from swap (fault readahead and MADV_WILLNEED)
     swap_ra_hit: int = 0  # faults that found a read-ahead page in the swap cache

@@ -634,7 +634,12 @@ def touch_many(
     # run queue counts a fault of a batch (first touches, swap-cache hits) as
     # 1/BATCHED_TOUCHES_PER_FAULT of a fault (the host cost it has); with others waiting,
     # every fault counts whole and the interleaving is exactly that of single faults.
-    per_fault = BATCHED_TOUCHES_PER_FAULT if kernel.sched.nr_running <= 1 else 1
+    # A woken kswapd waits for the CPU too: while it is awake every fault counts whole, and
+    # the fault that wakes it ends the quantum, so its turns come after the same faults
+    # whether they were batched or single (the batches never take the slow path that wakes it).
+    kswapd_asleep = kernel.pgdat.kswapd_classzone is None
+    alone = kernel.sched.nr_running <= 1 and kswapd_asleep
+    per_fault = BATCHED_TOUCHES_PER_FAULT if alone else 1
     fault_units = 0
     position = 0
     window = 16
@@ -675,7 +680,10 @@ def touch_many(
             faults_in_window += result != FaultResult.HIT
             fault_units += per_fault if result != FaultResult.HIT else 0
             position += 1
-            if max_faults is not None and fault_units >= max_faults * per_fault:
+            if max_faults is not None and (
+                fault_units >= max_faults * per_fault
+                or (kswapd_asleep and kernel.pgdat.kswapd_classzone is not None)
+            ):
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])

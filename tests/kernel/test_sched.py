@@ -138,7 +138,9 @@ def test_a_long_touch_many_runs_in_bounded_quanta(make_machine: Any) -> None:
     bound = QUANTUM_FAULTS * BATCHED_TOUCHES_PER_FAULT
     assert task.nr_quanta >= 6144 // bound
     assert max(faults_per_quantum) <= bound
-    assert faults_per_quantum.count(QUANTUM_FAULTS) > 0  # the faults that reclaim
+    # kswapd, a thread taking turns, reclaims here: its turns are steps of their own, after
+    # the quanta that earned them (the fault that wakes it ends its quantum)
+    assert faults_per_quantum.count(0) > 0 and machine.vmstat()["pgscan_kswapd"] > 0
     assert task.cost.total_ns == task.running_ns > 0
     machine.check_invariants()
 

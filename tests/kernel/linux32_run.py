@@ -103,6 +103,19 @@ def _pages(base: int, nr_pages: int) -> npt.NDArray[np.uint32]:
     return np.arange(base, base + nr_pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
+# memtouch's rewrite is `p[i] ^= 0x5a`: a load, then a store, per page. A vmsim call carries
+# one kind of access, so the pages go in batches of this many, each loaded then stored: a page
+# swapped in by its load is still there for its store (reclaim takes the coldest pages).
+LOAD_STORE_BATCH_PAGES = 64
+
+
+def _load_and_store(machine: Machine, pid: int, pages: npt.NDArray[np.uint32]) -> None:
+    for start in range(0, len(pages), LOAD_STORE_BATCH_PAGES):
+        batch = pages[start : start + LOAD_STORE_BATCH_PAGES]
+        machine.touch_many(pid, batch, False)
+        machine.touch_many(pid, batch, True)
+
+
 @dataclass(frozen=True)
 class MemtouchResult:
     """A memtouch run on vmsim: its process, its phases and the snapshots taken."""
@@ -161,7 +174,7 @@ def run_memtouch(
         rusage.report("read")
     machine.touch_many(pid, _pages(base, nr_pages), True)
     rusage.report("write")
-    machine.touch_many(pid, _pages(base, nr_pages), True)
+    _load_and_store(machine, pid, _pages(base, nr_pages))
     rusage.report("rewrite")
     vm_swap_kb = machine.process(pid).vm_swap // KiB
     taken: dict[str, Snapshot] = {}

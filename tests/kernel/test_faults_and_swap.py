@@ -231,3 +231,46 @@ def test_madvise_willneed_reads_swapped_pages_back(make_machine: MachineFactory)
     machine.madvise(pid, addr, 4 * PAGE_SIZE, Madvise.WILLNEED)
     assert machine.translate(pid, addr).present
     assert machine.vmstat()["swap_ra"] >= 1
+
+
+def test_a_load_maps_a_swapped_page_read_only_and_the_store_reuses_it(
+    make_machine: object,
+) -> None:
+    """do_swap_page: a load maps the page read-only; the store after it is a second, minor,
+    fault that makes the same frame writable (do_wp_page's reuse, pgreuse)."""
+    machine: Machine = make_machine(
+        ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO, page_cluster=0
+    )  # type: ignore[operator]
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
+    patterns = _fill(machine, pid, addr, 2500, random.Random(3))
+    assert not machine.translate(pid, addr).present
+    before = machine.process(pid)
+    assert machine.touch(pid, addr) is FaultResult.MAJOR
+    loaded = machine.translate(pid, addr)
+    assert loaded.present and not loaded.writable and not loaded.dirty
+    reuses = machine.vmstat()["pgreuse"]
+    assert machine.touch(pid, addr, write=True) is FaultResult.MINOR
+    stored = machine.translate(pid, addr)
+    assert stored.writable and stored.dirty and stored.pfn == loaded.pfn
+    assert machine.vmstat()["pgreuse"] == reuses + 1
+    after = machine.process(pid)
+    assert (after.major_faults - before.major_faults, after.minor_faults - before.minor_faults) == (
+        1,
+        1,
+    )
+    assert machine.touch(pid, addr, write=True) is FaultResult.HIT
+    assert machine.read(pid, addr, PAGE_SIZE) == patterns[0]
+    machine.check_invariants()
+
+
+def test_a_store_to_a_swapped_page_maps_it_writable_at_once(make_machine: object) -> None:
+    machine: Machine = make_machine(
+        ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO, page_cluster=0
+    )  # type: ignore[operator]
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
+    _fill(machine, pid, addr, 2500, random.Random(4))
+    assert machine.touch(pid, addr, write=True) is FaultResult.MAJOR
+    assert machine.translate(pid, addr).writable
+    assert machine.touch(pid, addr, write=True) is FaultResult.HIT

@@ -56,15 +56,44 @@ def test_random_is_reproducible_with_a_seed() -> None:
     )
 
 
-def test_two_list_policy_activates_referenced_pages_and_evicts_cold_ones() -> None:
+def test_two_list_policy_activates_pages_referenced_on_two_trips_and_evicts_cold_ones() -> None:
+    """folio_check_references: a first reference only marks the page and rotates it (every
+    mapped page has its fault's reference); referenced again on the next trip, it is active."""
     policy = TwoListPolicy()
-    for key in range(4):
+    for key in range(2):
         policy.insert(key)
     hot = {0}
-    assert policy.choose_victim(lambda k: k in hot) == 1  # 0 was referenced on the inactive list
-    assert 0 in policy.snapshot()["active"]
-    assert policy.nr_activated == 1 and policy.nr_scanned == 2
-    assert policy.choose_victim(lambda k: False) == 2
+    assert policy.choose_victim(lambda k: k in hot) == 1  # 0 was referenced: marked, rotated
+    assert policy.snapshot() == {"active": [], "inactive": [0]}
+    assert policy.nr_activated == 0 and policy.nr_scanned == 2
+    policy.insert(2)
+    assert policy.choose_victim(lambda k: k in hot) == 2  # 0's second trip, referenced again
+    assert policy.snapshot() == {"active": [0], "inactive": []}
+    assert policy.nr_activated == 1
+
+
+def test_two_list_policy_evicts_a_page_referenced_only_once() -> None:
+    policy = TwoListPolicy()
+    for key in range(2):
+        policy.insert(key)
+    references = {0: 1}  # 0 referenced by the fault that mapped it, never again
+
+    def referenced(key: int) -> bool:
+        left = references.get(key, 0)
+        references[key] = max(left - 1, 0)
+        return left > 0
+
+    assert policy.choose_victim(referenced) == 1
+    assert policy.choose_victim(referenced) == 0  # unreferenced on its second trip: reclaimed
+    assert policy.nr_activated == 0
+
+
+def test_a_refault_in_the_workingset_goes_to_the_active_list() -> None:
+    policy = TwoListPolicy()
+    policy.insert(1)
+    policy.insert_active(2)
+    assert policy.snapshot() == {"active": [2], "inactive": [1]}
+    assert policy.nr_active == 1
 
 
 def test_lru_tracks_accesses_in_batches() -> None:

@@ -32,6 +32,7 @@ from vmsim_kernel.kernel.sched import (
     QUANTUM_ZAP_PAGES,
     RESIDENT_WINDOW_GROWTH,
     WAKEUP_WAIT_QUANTA,
+    Scheduler,
     TaskState,
 )
 from vmsim_kernel.kernel.time import CostModel, SimThread
@@ -130,7 +131,9 @@ def test_a_long_touch_many_runs_in_bounded_quanta(make_machine: Any) -> None:
     bound = QUANTUM_FAULTS * BATCHED_TOUCHES_PER_FAULT
     assert task.nr_quanta >= 6144 // bound
     assert max(faults_per_quantum) <= bound
-    assert faults_per_quantum.count(QUANTUM_FAULTS) > 0  # the faults that reclaim
+    # kswapd, a thread taking turns, reclaims here: its turns are steps of their own, after
+    # the quanta that earned them (the fault that wakes it ends its quantum)
+    assert faults_per_quantum.count(0) > 0 and machine.vmstat()["pgscan_kswapd"] > 0
     assert task.cost.total_ns == task.running_ns > 0
     machine.check_invariants()
 
@@ -538,3 +541,49 @@ def test_a_task_whose_clock_ran_ahead_waits_a_bounded_number_of_quanta(
         machine.sched.step()
     assert all(task.done and task.error is None for task in tasks)
     machine.check_invariants()
+
+
+def _work(thread: SimThread, nr_quanta: int, ns: int) -> Generator[None, None, None]:
+    for quantum in range(nr_quanta):
+        thread.run(ns)
+        if quantum < nr_quanta - 1:
+            yield
+
+
+def _kernel_thread_turns(nr_calls: int) -> tuple[list[int], int]:
+    """Six quanta of 1000 ns in *nr_calls* calls beside an always-woken kernel thread whose
+    turn runs 500 ns: the lengths of its turns, and how long the worker's quanta ran."""
+    sched = Scheduler(1, CostModel(), SimThread(0, 0))
+    kthread = SimThread(1, 0)
+    turns: list[int] = []
+
+    def turn() -> int:
+        sched.run_quantum(kthread, None, kthread.run, (500,))
+        turns.append(sched.last_quantum.ran_ns)
+        return sched.last_quantum.ran_ns
+
+    sched.between_calls = turn
+    sched.background_due = lambda: True
+    worker = SimThread(2, 2)
+    for _ in range(nr_calls):
+        sched.run_to_completion(sched.submit("work", worker, _work(worker, 6 // nr_calls, 1000)))
+    return turns, sched.run_time_ns[worker.pid]
+
+
+def test_a_woken_kernel_thread_earns_its_turns_by_quanta_not_by_calls() -> None:
+    """kswapd, while woken, is owed the simulated time the tasks' quanta ran and takes it
+    in turns of its own after them: one call of six quanta and six calls of one earn it
+    the same turns, about as much time as the worker ran (never a whole turn more)."""
+    turns, worker_ran = _kernel_thread_turns(1)
+    assert (turns, worker_ran) == _kernel_thread_turns(6)
+    assert worker_ran <= sum(turns) < worker_ran + max(turns)
+
+
+def test_a_kernel_thread_asleep_gets_no_turn() -> None:
+    sched = Scheduler(1, CostModel(), SimThread(0, 0))
+    turns: list[int] = []
+    sched.between_calls = lambda: turns.append(1) or 1
+    sched.background_due = lambda: False
+    worker = SimThread(2, 2)
+    sched.run_to_completion(sched.submit("work", worker, _work(worker, 3, 1000)))
+    assert turns == [] and sched.background_credit_ns == 0

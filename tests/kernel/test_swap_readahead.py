@@ -125,12 +125,15 @@ def test_reclaim_drops_pages_read_ahead_without_writing_them(
         machine.touch(pid, address)
     cached = machine.meminfo()["SwapCached"]
     writes = machine.vmstat()["pswpout"]
+    # The pages read ahead are the youngest on the inactive list: reclaim reaches them once
+    # the older pages (referenced only by their faults, so not activated) have gone, so the
+    # other process writes all of RAM.
     other = machine.spawn()
-    machine.touch_many(other, pages(machine.mmap(other, 0, 4 * MiB, RW, ANON), 1024), True)
+    machine.touch_many(other, pages(machine.mmap(other, 0, 8 * MiB, RW, ANON), 2048), True)
     machine.check_invariants()
     assert machine.meminfo()["SwapCached"] < cached
     # Dropping them cost no write: only the pages that were in use went out.
-    assert machine.vmstat()["pswpout"] - writes <= 1024
+    assert machine.vmstat()["pswpout"] - writes <= 2048
 
 
 @pytest.mark.slow

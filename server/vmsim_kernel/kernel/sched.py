@@ -230,12 +230,16 @@ class Scheduler:
         self.costs = costs
         self.current = current  # the thread whose code runs right now (kernel code reads it)
         self.now_ns = 0  # the latest simulated time any thread has reached
-        # Background work owed when a call ends (the kernel sets kswapd's turn here). It runs
-        # as the next step of its own, so the call that ended is answered first and no call
-        # carries another's background work in its latency.
-        self.between_calls: Callable[[], object] | None = None
+        # A kernel thread's turns (the kernel sets kswapd's here): while it is woken
+        # (background_due), it is owed as much simulated time as the tasks' quanta ran since,
+        # as CFS shares one CPU between two runnable threads, and takes it in turns of its own
+        # (between_calls returns how long a turn ran) after the quantum that earned it, so
+        # no call carries its work in its latency. Quanta, not calls, earn the turns: one
+        # long call and many short ones doing the same work give it the same time.
+        self.between_calls: Callable[[], int] | None = None
         self.background_due: Callable[[], bool] = lambda: True  # whether any is owed now
         self.background_pending = False
+        self.background_credit_ns = 0  # simulated time the woken kernel thread is owed
         self.run_queue: list[CallTask] = []
         self.vruntime_ns: dict[int, int] = {}  # per process (pid): CPU time it received
         self.run_time_ns: dict[int, int] = {}  # per process: simulated time its quanta ran
@@ -411,13 +415,14 @@ class Scheduler:
                 task._final_cost = task.cost
                 self.run_queue.remove(task)
                 self.nr_finished += 1
-        if (
-            task.state is not TaskState.RUNNABLE
-            and self.between_calls is not None
-            and self.background_due()
-        ):
-            self.background_pending = True
+        self._earn_background(self.last_quantum.ran_ns)
         return task
+
+    def _earn_background(self, ran_ns: int) -> None:
+        """A quantum of *ran_ns* ran: the woken kernel thread is owed as much, in a turn next."""
+        if self.between_calls is not None and self.background_due():
+            self.background_credit_ns += ran_ns
+            self.background_pending = True
 
     def run_quantum(
         self, thread: SimThread, last_cpu: int | None, work: Callable[..., R], args: tuple[Any, ...]
@@ -475,11 +480,10 @@ class Scheduler:
             error = refused
         finally:  # a defect too ends the call, as step() does
             self.nr_finished += 1
-        if self.between_calls is not None and self.background_due():
-            self.background_pending = True
+        quantum = self.last_quantum
+        self._earn_background(quantum.ran_ns)
         if error is not None:
             raise error
-        quantum = self.last_quantum
         return result, (
             quantum.ran_ns,
             quantum.user_ns,
@@ -489,11 +493,21 @@ class Scheduler:
         )
 
     def run_background(self) -> None:
-        """The background work owed since a call ended (kswapd's turn), if any."""
-        if self.background_pending:
-            self.background_pending = False
-            if self.between_calls is not None:
-                self.between_calls()
+        """The kernel thread's turns owed since the last quanta (kswapd's), if any: turns
+        while it is still woken and owed time (at least one), each a quantum of its own."""
+        if not self.background_pending:
+            return
+        self.background_pending = False
+        turn = self.between_calls
+        if turn is None:
+            return
+        while self.background_credit_ns > 0 and self.background_due():
+            ran = turn()
+            if ran <= 0:
+                break
+            self.background_credit_ns -= ran
+        if not self.background_due():
+            self.background_credit_ns = 0  # asleep: a new wake-up starts owed nothing
 
     def run_to_completion(self, task: CallTask) -> CallTask:
         """Step *task* alone until it finishes, then run the background work it owes (the

@@ -1,6 +1,6 @@
 """Page faults and page-table maintenance for user address spaces.
 
-Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, change_protection (mm/mprotect.c), access_process_vm and follow_page;
+Models mm/memory.c: handle_mm_fault, do_anonymous_page, do_swap_page, do_wp_page, change_protection (mm/mprotect.c), access_process_vm and follow_page;
 plus expand_stack from mm/mmap.c. The resident-page hit path (`touch_one`, `touch_many`)
 is the MMU itself and is written for speed; everything else for reading.
 """
@@ -63,6 +63,7 @@ from .swap_state import (
 )
 from .unmap import pte_runs
 from .vma import MmStruct, Vma
+from .workingset import workingset_refault
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -73,6 +74,7 @@ __all__ = [
     "access_user_memory",
     "do_anonymous_pages",
     "do_swap_cache_pages",
+    "do_wp_page",
     "handle_mm_fault",
     "swapin_range",
     "touch_many",
@@ -158,6 +160,8 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
     if write and is_zero_page:
         # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
         return do_anonymous_page(kernel, task, vma, address, word, write)
+    if write and pte & (_P | _US | _RW) == _P | _US:
+        return do_wp_page(kernel, task, address, word, pte)
     # Present but the access was refused: the protection was widened since (mprotect raced
     # nothing here, so this is only the accessed/dirty update of a spurious fault).
     kernel.ram_words[word] = (
@@ -180,6 +184,20 @@ def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) 
     task.min_flt += 1
     kernel.vm_events.pgfault += 1
     kernel.emit(EventKind.MINOR_FAULT, task.pid, address, kernel.zero_pfn, "zero page")
+    return FaultResult.MINOR
+
+
+def do_wp_page(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> FaultResult:
+    """A write to a read-only PTE of a writable VMA: the page is the task's alone (anonymous
+    and exclusive: there is no fork to share it), so wp_page_reuse makes the PTE writable and
+    dirty in place, no copy (a minor fault, counted as pgreuse). A page swapped in by a load
+    is mapped this way (do_swap_page), and so is reached by the store that follows it."""
+    kernel.ram_words[word] = pte | _RW | _A | _D
+    task.min_flt += 1
+    events = kernel.vm_events
+    events.pgfault += 1
+    events.pgreuse += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pte >> PAGE_SHIFT, "write-protect reuse")
     return FaultResult.MINOR
 
 
@@ -438,13 +456,19 @@ def swap_in_page(
     else:  # the PTE's reference on the slot becomes the swap cache's
         add_to_swap_cache(kernel, pfn, entry)
     task.mm.swap_entries -= 1
+    # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
+    active = workingset_refault(kernel.lruvec, swap, offset, kernel.vm_events)
     map_user_page(
-        kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, _swap_in_pte_bits(vma, write)
+        kernel,
+        task.mm,
+        pfn,
+        address & ~(PAGE_SIZE - 1),
+        word,
+        _swap_in_pte_bits(vma, write),
+        active=active,
     )
     kernel.vm_events.pswpin += 1
     kernel.vm_events.pgpgin += PAGE_SIZE // 1024
-    # Every swapped-out page left a shadow entry: reading it back is a workingset refault.
-    kernel.vm_events.workingset_refault_anon += 1
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
     return pfn, True
@@ -492,17 +516,32 @@ def _map_swap_cache_page(
 
 
 def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
-    """The PTE bits of a page swapped in (or found in the swap cache) by an access."""
-    return user_pte_bits(vma.writable, vma.accessible) | _A | (_D if write else 0)
+    """The PTE bits of a page swapped in (or found in the swap cache) by an access.
+
+    do_swap_page maps a private anonymous page writable only on a write fault (the page is
+    exclusive: there is no fork to share it); a load maps it read-only and the store after
+    it is a write-protect fault that reuses the page (do_wp_page). A MAP_SHARED page (shmem)
+    is mapped with the VMA's protection, as shmem_fault's mapping would be.
+    """
+    writable = vma.writable and (write or vma.shared)
+    return user_pte_bits(writable, vma.accessible) | _A | (_D if write else 0)
 
 
 def map_user_page(
-    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+    kernel: Kernel,
+    mm: MmStruct,
+    pfn: int,
+    page_va: int,
+    word: int,
+    bits: int,
+    *,
+    active: bool = False,
 ) -> None:
-    """Install the PTE, the reverse mapping and the LRU entry of a new user page."""
+    """Install the PTE, the reverse mapping and the LRU entry of a new user page (on the
+    active list when *active*: a refault the workingset rules activated)."""
     kernel.ram_words[word] = make_entry(pfn, bits)
     kernel.rmap.add(pfn, mm, page_va, word)
-    lru_cache_add(kernel.lruvec, pfn)
+    lru_cache_add(kernel.lruvec, pfn, active=active)
     mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, 1)
 
 
@@ -595,7 +634,12 @@ def touch_many(
     # run queue counts a fault of a batch (first touches, swap-cache hits) as
     # 1/BATCHED_TOUCHES_PER_FAULT of a fault (the host cost it has); with others waiting,
     # every fault counts whole and the interleaving is exactly that of single faults.
-    per_fault = BATCHED_TOUCHES_PER_FAULT if kernel.sched.nr_running <= 1 else 1
+    # A woken kswapd waits for the CPU too: while it is awake every fault counts whole, and
+    # the fault that wakes it ends the quantum, so its turns come after the same faults
+    # whether they were batched or single (the batches never take the slow path that wakes it).
+    kswapd_asleep = kernel.pgdat.kswapd_classzone is None
+    alone = kernel.sched.nr_running <= 1 and kswapd_asleep
+    per_fault = BATCHED_TOUCHES_PER_FAULT if alone else 1
     fault_units = 0
     position = 0
     window = 16
@@ -636,7 +680,10 @@ def touch_many(
             faults_in_window += result != FaultResult.HIT
             fault_units += per_fault if result != FaultResult.HIT else 0
             position += 1
-            if max_faults is not None and fault_units >= max_faults * per_fault:
+            if max_faults is not None and (
+                fault_units >= max_faults * per_fault
+                or (kswapd_asleep and kernel.pgdat.kswapd_classzone is not None)
+            ):
                 return TouchSummary(position, counts[0], counts[1], counts[2])
         window = min(window * 2, 1 << 16) if faults_in_window else 16
     return TouchSummary(total, counts[0], counts[1], counts[2])

@@ -736,6 +736,7 @@ class PglistData:
         self.sched = sched
         self.costs = sched.costs
         self.kswapd_classzone: ZoneType | None = None
+        self.kswapd_slept_at_ns: int | None = None  # when kswapd last went to sleep balanced
         self.slowpath: SlowPath | None = None
 
 

@@ -62,6 +62,16 @@ class PagePolicy(ABC):
     def insert(self, key: int) -> None:
         """*key* became resident (it was just used)."""
 
+    def insert_active(self, key: int) -> None:
+        """*key* became resident and belongs to the workingset (a refault close enough to
+        its eviction): the active list where there is one."""
+        self.insert(key)
+
+    @property
+    def nr_active(self) -> int:
+        """Pages on the active list (0 for a policy without one)."""
+        return 0
+
     def insert_many(self, keys: list[int]) -> None:
         """The batch form of insert, in order (keys distinct and not resident)."""
         for key in keys:
@@ -238,10 +248,14 @@ class TwoListPolicy(PagePolicy):
     """Linux's active/inactive lists with second chance on the accessed bit.
 
     New anonymous pages start on the inactive list (lru_cache_add, Linux 5.9+ workingset
-    rules). When the inactive list is smaller than the active one, pages move from the
-    active tail to the inactive head with their accessed bits cleared (shrink_active_list
-    deactivates anonymous pages whether referenced or not). Reclaim scans the inactive
-    tail: a referenced page is activated, an unreferenced one is the victim.
+    rules); a refault the workingset rules keep goes to the active list (insert_active).
+    When the inactive list is smaller than the active one, pages move from the active tail
+    to the inactive head with their accessed bits cleared (shrink_active_list deactivates
+    anonymous pages whether referenced or not). Reclaim scans the inactive tail as
+    folio_check_references does: every mapped page starts with the accessed bit of the fault
+    that mapped it, so a first reference only marks the page (PG_referenced) and rotates it
+    for another trip; a page referenced again on that trip is activated; an unreferenced
+    one is the victim.
     """
 
     name = "linux"
@@ -253,11 +267,21 @@ class TwoListPolicy(PagePolicy):
         self.nr_activated = 0
         self.nr_deactivated = 0
         self.nr_refilled = 0  # active pages scanned (all are deactivated: anon ignores references)
+        self.marked: set[int] = set()  # PG_referenced: referenced once on the inactive list
 
     def insert(self, key: int) -> None:
         if key in self.active or key in self.inactive:
             raise KernelBug(f"linux: key {key} is already on an LRU list")
         self.inactive[key] = None
+
+    def insert_active(self, key: int) -> None:
+        if key in self.active or key in self.inactive:
+            raise KernelBug(f"linux: key {key} is already on an LRU list")
+        self.active[key] = None
+
+    @property
+    def nr_active(self) -> int:
+        return len(self.active)
 
     def insert_many(self, keys: list[int]) -> None:
         """lru_cache_add of a batch (one pagevec drain): all onto the inactive list, in order."""
@@ -276,6 +300,7 @@ class TwoListPolicy(PagePolicy):
             del self.active[key]
         else:
             raise KernelBug(f"linux: key {key} is on no LRU list")
+        self.marked.discard(key)
 
     def _age_active(self, referenced: ReferencedFn) -> None:
         """shrink_active_list: move the coldest active pages to the inactive list."""
@@ -295,15 +320,26 @@ class TwoListPolicy(PagePolicy):
                 return None
             key = self.inactive.popitem(last=False)[0]
             self.nr_scanned += 1
+            marked = self.marked
             if referenced(key):
-                self.active[key] = None
-                self.nr_activated += 1
+                if key in marked:  # referenced on its second trip too: the workingset
+                    # (the mark stays, so a page deactivated but still used comes back quickly)
+                    self.active[key] = None
+                    self.nr_activated += 1
+                else:  # FOLIOREF_KEEP: marked, back at the head for another trip
+                    marked.add(key)
+                    self.inactive[key] = None
                 continue
+            marked.discard(key)
             return key
         # Every page kept being referenced: take the coldest inactive page anyway.
         if not self.inactive:
             self._age_active(referenced)
-        return self.inactive.popitem(last=False)[0] if self.inactive else None
+        if not self.inactive:
+            return None
+        key = self.inactive.popitem(last=False)[0]
+        self.marked.discard(key)
+        return key
 
     def __len__(self) -> int:
         return len(self.active) + len(self.inactive)
@@ -424,6 +460,10 @@ class Lruvec:
         tracks_access: whether the policy must hear of every access (exact LRU), not only
             see the accessed bits when reclaim scans.
         sched: the scheduler whose current thread pays for list work.
+        nonresident_age: lruvec->nonresident_age, the clock of the workingset rules
+            (mm/workingset.c): it ticks once per page evicted and once per refault
+            activated, and a page's refault distance is how far it ticked while the page
+            was out.
     """
 
     def __init__(
@@ -433,6 +473,7 @@ class Lruvec:
         self.lru_lock = lru_lock
         self.sched = sched
         self.tracks_access = tracks_access
+        self.nonresident_age = 0
 
 
 def charge_lru_lock(lruvec: Lruvec, nr_pages: int, per_page_ns: int) -> None:
@@ -440,9 +481,13 @@ def charge_lru_lock(lruvec: Lruvec, nr_pages: int, per_page_ns: int) -> None:
     lruvec.lru_lock.charge(lruvec.sched.current, per_page_ns * nr_pages)
 
 
-def lru_cache_add(lruvec: Lruvec, pfn: int) -> None:
-    """lru_cache_add: a new resident page goes on the lists, under the LRU lock."""
-    lruvec.policy.insert(pfn)
+def lru_cache_add(lruvec: Lruvec, pfn: int, *, active: bool = False) -> None:
+    """lru_cache_add: a new resident page goes on the lists (the active one for a refault
+    workingset_refault activated), under the LRU lock."""
+    if active:
+        lruvec.policy.insert_active(pfn)
+    else:
+        lruvec.policy.insert(pfn)
     charge_lru_lock(lruvec, 1, lruvec.sched.costs.lru_update_ns)
 
 

@@ -319,6 +319,7 @@ class SwapDevice:
         nr_write_errors: writes that failed or came back short.
         lock: si->lock, held while a slot is allocated.
         queue: the device's request queue (when a read or write of a slot completes).
+        shadow_age: per slot, the shadow entry of the page evicted into it (mm/workingset.c).
     """
 
     def __init__(
@@ -406,6 +407,9 @@ class SwapDevice:
         # and for a page read ahead, the simulated time its read completes (PG_locked until).
         self.cache: dict[int, int] = {}
         self.cache_ready_ns: dict[int, int] = {}
+        # The shadow entry an evicted page leaves in its slot of the swap cache: the lruvec's
+        # nonresident age at its eviction (workingset_eviction), read back when it refaults.
+        self.shadow_age: npt.NDArray[np.int64] = np.zeros(self.nr_slots, dtype=np.int64)
 
     # ---- header --------------------------------------------------------------------------------
     def _write_header(self, seed: int) -> None:

@@ -24,8 +24,9 @@ from vmsim_kernel.results import EventKind
 
 from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .physmem import PageFlag
-from .policies import lru_cache_add_many
+from .policies import lru_cache_add, lru_cache_add_many
 from .swap import swp_entry, swp_offset
+from .workingset import workingset_refault
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -177,6 +178,8 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     submit, flags = swap.queue.submit, physmem.flags
     detailed = kernel.wants_event(EventKind.SWAP_IN)
     cached: list[int] = []
+    activated: list[int] = []
+    lruvec, events = kernel.lruvec, kernel.vm_events
     for offset, pfn, error in zip(offsets, pfns, outcome, strict=True):
         if error is not None:
             free_page(kernel.pgdat, pfn)
@@ -186,16 +189,19 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
         swap.cache_ready_ns[offset] = ready
         flags[pfn] = flags.item(pfn) | _READAHEAD_PAGE_FLAGS
         swap.duplicate(offset)  # the swap cache's reference
-        cached.append(pfn)
+        if workingset_refault(lruvec, swap, offset, events):
+            activated.append(pfn)
+        else:
+            cached.append(pfn)
         kernel.emit(
             EventKind.SWAP_IN, pid, None, pfn, f"slot {offset}, readahead" if detailed else ""
         )
-    lru_cache_add_many(kernel.lruvec, cached)  # nothing else touched the LRU meanwhile
-    read = len(cached)
+    lru_cache_add_many(lruvec, cached)  # nothing else touched the LRU meanwhile
+    for pfn in activated:
+        lru_cache_add(lruvec, pfn, active=True)
+    read = len(cached) + len(activated)
     if read:
-        events = kernel.vm_events
         events.pswpin += read
         events.pgpgin += read * (PAGE_SIZE // 1024)
-        events.workingset_refault_anon += read
         events.swap_ra += read
     return read

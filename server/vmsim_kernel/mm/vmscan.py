@@ -32,15 +32,19 @@ from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
+from .workingset import workingset_eviction
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
 
+    from .swap import SwapDevice
+
 __all__ = [
     "PageoutResult",
     "ScanControl",
     "alloc_pages_slowpath",
+    "can_reclaim_anon_pages",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
@@ -229,6 +233,7 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     assert swap is not None
     physmem = kernel.physmem
     pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
+    workingset_eviction(kernel.lruvec, swap, swp_offset(entry))
     if not mappings:
         drop_unmapped_swap_cache_page(kernel, pfn, charge=False)
         return
@@ -305,10 +310,21 @@ def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
         kernel.current = woken_by
 
 
+def can_reclaim_anon_pages(si: SwapDevice | None) -> bool:
+    """can_reclaim_anon_pages: whether swap can take anonymous pages (get_nr_swap_pages() > 0).
+
+    Every LRU page here is swap-backed, so without a free slot get_scan_count scans nothing:
+    no page is looked at, aged or activated, and reclaim makes no progress.
+    """
+    return si is not None and si.nr_free_slots > 0
+
+
 def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
     """Reclaim from *lruvec* as *sc* asks: victims chosen by its policy in SWAP_CLUSTER_MAX
     batches, paged out by shrink_page_list (which still needs the kernel: the swap device
     and the reverse map are not reachable from the lruvec yet); return the pages freed."""
+    if not can_reclaim_anon_pages(kernel.swap):
+        return 0
     nr_to_reclaim, direct = sc.nr_to_reclaim, sc.direct
     policy = lruvec.policy
     events = kernel.vm_events
@@ -394,8 +410,16 @@ def wakeup_kswapd(pgdat: PglistData, classzone: ZoneType) -> None:
     pending = pgdat.kswapd_classzone
     if pending is None:
         pgdat.vm_events.pageoutrun += 1  # a new balance_pgdat run begins
+        slept_at = pgdat.kswapd_slept_at_ns
+        if slept_at is not None and pgdat.sched.current.now_ns - slept_at < KSWAPD_SHORT_SLEEP_NS:
+            # woken during kswapd_try_to_sleep's short nap: the low mark was hit quickly
+            pgdat.vm_events.kswapd_low_wmark_hit_quickly += 1
     pgdat.kswapd_classzone = classzone if pending is None else max(pending, classzone)
 
+
+# kswapd_try_to_sleep naps HZ/10 once the node is balanced before it sleeps for good: a
+# wake-up within the nap counts kswapd_low_wmark_hit_quickly.
+KSWAPD_SHORT_SLEEP_NS: Final = 100_000_000
 
 # kswapd runs beside the tasks, not instead of them: one turn between two calls reclaims at
 # most this many SWAP_CLUSTER_MAX batches (a few ms of host time), so a long balance never
@@ -404,15 +428,21 @@ KSWAPD_BATCHES_PER_TURN: Final = 1
 
 
 def kswapd_run(kernel: Kernel) -> int:
-    """kswapd's turn between calls: a slice of balance_pgdat if it was woken; return the pages
-    it freed. It stays woken until the node is balanced or reclaim makes no progress."""
+    """kswapd's turn, a quantum of its own thread on a CPU (the scheduler gives it one after
+    the quanta that earned it): a slice of balance_pgdat if it was woken; returns how long
+    the turn ran in simulated time (0: it was asleep). It stays woken until the node is
+    balanced or reclaim makes no progress."""
     classzone = kernel.pgdat.kswapd_classzone
     if classzone is None:
         return 0
-    freed, finished = kswapd_balance(kernel, classzone, KSWAPD_BATCHES_PER_TURN)
+    sched = kernel.sched
+    _freed, finished = sched.run_quantum(
+        kernel.kswapd, None, kswapd_balance, (kernel, classzone, KSWAPD_BATCHES_PER_TURN)
+    )
     if finished:
         kernel.pgdat.kswapd_classzone = None
-    return freed
+        kernel.pgdat.kswapd_slept_at_ns = kernel.kswapd.now_ns
+    return max(1, sched.last_quantum.ran_ns)
 
 
 def kswapd_balance(

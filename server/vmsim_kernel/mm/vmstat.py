@@ -36,6 +36,7 @@ class VmEvents:
     pgfault: int = 0  # every page fault, minor or major
     pgmajfault: int = 0  # faults that read from swap
     pgrefill: int = 0  # active-list pages scanned by shrink_active_list
+    pgreuse: int = 0  # write faults on a read-only exclusive anon page: made writable in place
     pgsteal_kswapd: int = 0  # pages reclaimed by kswapd
     pgsteal_direct: int = 0  # pages reclaimed by allocating tasks
     pgscan_kswapd: int = 0  # inactive pages scanned by kswapd
@@ -43,10 +44,13 @@ class VmEvents:
     pgscan_anon: int = 0  # all scanned pages are anonymous here
     pgsteal_anon: int = 0
     pageoutrun: int = 0  # kswapd balancing runs (balance_pgdat)
+    kswapd_low_wmark_hit_quickly: int = 0  # kswapd woken again during its short nap
     oom_kill: int = 0
     swap_ra: int = 0  # pages read ahead from swap (fault readahead and MADV_WILLNEED)
     swap_ra_hit: int = 0  # faults that found a read-ahead page in the swap cache
     workingset_refault_anon: int = 0  # evicted anonymous pages faulted back in (a node gauge)
+    # refaulted pages whose refault distance put them in the workingset: back on the active list
+    workingset_activate_anon: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Counters by /proc/vmstat name, in declaration order."""

@@ -6,28 +6,19 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any, ParamSpec, Self, TypeVar
-
-import grpc
-
-from vmsim_proto.v1 import (
-    admin_pb2,
-    admin_pb2_grpc,
-    inspect_pb2,
-    inspect_pb2_grpc,
-    kernel_pb2,
-    lab_pb2,
-    lab_pb2_grpc,
-    process_pb2,
-    process_pb2_grpc,
-)
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
 from . import results
 from .calls import Call
 from .channels import client_metadata
 from .errors import DeadlineExceeded
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "SERVICE_STUBS",
@@ -41,23 +32,34 @@ T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 
-# Call.service -> the generated stub class of that service.
-SERVICE_STUBS: dict[str, Any] = {
-    "process": process_pb2_grpc.ProcessServiceStub,
-    "inspect": inspect_pb2_grpc.InspectServiceStub,
-    "admin": admin_pb2_grpc.AdminServiceStub,
-    "exercise": lab_pb2_grpc.ExerciseServiceStub,
-    "lab": lab_pb2_grpc.LabServiceStub,
+# Call.service -> (generated module, stub class) of that service. A stub's module (and the
+# messages it imports) loads on the service's first call: `vmsim ps` loads InspectService's only.
+SERVICE_STUBS: dict[str, tuple[str, str]] = {
+    "process": ("vmsim_proto.v1.process_pb2_grpc", "ProcessServiceStub"),
+    "inspect": ("vmsim_proto.v1.inspect_pb2_grpc", "InspectServiceStub"),
+    "admin": ("vmsim_proto.v1.admin_pb2_grpc", "AdminServiceStub"),
+    "exercise": ("vmsim_proto.v1.lab_pb2_grpc", "ExerciseServiceStub"),
+    "lab": ("vmsim_proto.v1.lab_pb2_grpc", "LabServiceStub"),
 }
 
 
-# The replies that report what the call cost its thread (read per call: a set lookup).
-_COSTED_REPLIES = frozenset(
-    getattr(module, name)
-    for module in (admin_pb2, inspect_pb2, kernel_pb2, lab_pb2, process_pb2)
-    for name, message in module.DESCRIPTOR.message_types_by_name.items()
-    if "cost" in message.fields_by_name
-)
+class _Stubs(dict[str, Any]):
+    """Service name -> the stub of that service on one channel, made on first lookup."""
+
+    def __init__(self, channel: grpc.Channel | grpc.aio.Channel) -> None:
+        super().__init__()
+        self._channel = channel
+
+    def __missing__(self, service: str) -> Any:
+        module, stub_class = SERVICE_STUBS[service]  # KeyError: no such service
+        stub = self[service] = getattr(importlib.import_module(module), stub_class)(self._channel)
+        return stub
+
+
+@functools.cache
+def _reports_cost(reply_descriptor: Any) -> bool:
+    """Does a reply of this message type (its Descriptor) report what the call cost its thread?"""
+    return "cost" in reply_descriptor.fields_by_name
 
 
 class EndpointBase:
@@ -76,7 +78,7 @@ class EndpointBase:
         self.identity = client_metadata(client_name)  # sent with every call
         self.metadata = (*self.identity, *metadata)
         self._last_cost: Any = None  # the CallCost message of the latest timed process call
-        self.stubs: dict[str, Any] = {name: stub(channel) for name, stub in SERVICE_STUBS.items()}
+        self.stubs: dict[str, Any] = _Stubs(channel)
 
     @property
     def last_cost(self) -> results.CallCost | None:
@@ -103,7 +105,7 @@ class EndpointBase:
 
     def finish(self, call: Call[T], reply: Any) -> T:
         """Read *reply* for *call*, keeping the cost a timed process call reports."""
-        if type(reply) in _COSTED_REPLIES:
+        if _reports_cost(reply.DESCRIPTOR):
             self._last_cost = reply.cost
         return call.read(reply)
 

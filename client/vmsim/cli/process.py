@@ -8,17 +8,13 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
-from .. import calls
+from .. import calls, cli_common
 from ..cli_common import (
     Address,
     AdminToken,
     JsonFlag,
     Pid,
-    console,
     emit_json,
     fail,
     guarded,
@@ -66,6 +62,11 @@ def ps(
     if as_json:
         emit_json([status_fields(p) for p in processes])
         return
+    # rich here, not at the top: the other commands of this module print plain text
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -100,7 +101,7 @@ def ps(
             *(f"{ns / 1e6:.3f}" for ns in (p.user_ns, p.system_ns, p.iowait_ns, p.lock_wait_ns)),
             p.killed_by or "",
         )
-    Console(width=max(console.width, 150)).print(table)  # wide enough for every column
+    Console(width=max(cli_common.console.width, 150)).print(table)  # wide enough for every column
 
 
 @process_app.command()

@@ -7,7 +7,6 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
@@ -21,26 +20,41 @@ if TYPE_CHECKING:
     import grpc
 
 __all__ = [
-    "SERVICE_STUBS",
     "AsyncClosedOnExit",
     "ClosedOnExit",
     "EndpointBase",
     "parameters_of",
+    "stub_class",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 
-# Call.service -> (generated module, stub class) of that service. A stub's module (and the
-# messages it imports) loads on the service's first call: `vmsim ps` loads InspectService's only.
-SERVICE_STUBS: dict[str, tuple[str, str]] = {
-    "process": ("vmsim_proto.v1.process_pb2_grpc", "ProcessServiceStub"),
-    "inspect": ("vmsim_proto.v1.inspect_pb2_grpc", "InspectServiceStub"),
-    "admin": ("vmsim_proto.v1.admin_pb2_grpc", "AdminServiceStub"),
-    "exercise": ("vmsim_proto.v1.lab_pb2_grpc", "ExerciseServiceStub"),
-    "lab": ("vmsim_proto.v1.lab_pb2_grpc", "LabServiceStub"),
-}
+
+def stub_class(service: str) -> Any:
+    """The generated stub class of *service* (Call.service), its module imported on first use:
+    `vmsim ps` loads InspectService's stubs only, not the other services' messages.
+
+    Raises:
+        KeyError: no such service.
+    """
+    if service == "inspect":
+        from vmsim_proto.v1 import inspect_pb2_grpc
+
+        return inspect_pb2_grpc.InspectServiceStub
+    if service == "process":
+        from vmsim_proto.v1 import process_pb2_grpc
+
+        return process_pb2_grpc.ProcessServiceStub
+    if service == "admin":
+        from vmsim_proto.v1 import admin_pb2_grpc
+
+        return admin_pb2_grpc.AdminServiceStub
+    from vmsim_proto.v1 import lab_pb2_grpc
+
+    lab_stubs = {"exercise": lab_pb2_grpc.ExerciseServiceStub, "lab": lab_pb2_grpc.LabServiceStub}
+    return lab_stubs[service]
 
 
 class _Stubs(dict[str, Any]):
@@ -51,8 +65,7 @@ class _Stubs(dict[str, Any]):
         self._channel = channel
 
     def __missing__(self, service: str) -> Any:
-        module, stub_class = SERVICE_STUBS[service]  # KeyError: no such service
-        stub = self[service] = getattr(importlib.import_module(module), stub_class)(self._channel)
+        stub = self[service] = stub_class(service)(self._channel)
         return stub
 
 

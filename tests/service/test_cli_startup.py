@@ -116,9 +116,12 @@ def test_lab_question_offline_imports_its_generator_and_no_server(tmp_path: Path
         assert not loaded(modules, absent), absent
     assert loaded(modules, "vmsim_server") == [
         "vmsim_server",
-        "vmsim_server.errors",
         "vmsim_server.exercises",
+        "vmsim_server.in_process",
     ]
+    # nor the replay side of the one `calls` entry point
+    for absent in ("vmsim_server.replay_rpc", "vmsim_teach"):
+        assert not loaded(modules, absent), absent
     not_for_lab = (
         "vmsim.aio",
         "pydantic",
@@ -257,15 +260,29 @@ def test_offline_answers_are_the_servers(start_server: StartServer) -> None:
             assert offline_error.value.field == served_error.value.field
 
 
-def test_an_install_without_the_exercises_entry_point_practises_on_the_embedded_server(
+def test_an_install_without_the_calls_entry_point_practises_on_the_embedded_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with offline.exercises() as here:
         expected = here.questions("replace", 7, 1, with_answers=True)
     registered = offline._embedded
     monkeypatch.setattr(
-        offline, "_embedded", lambda name: None if name == "exercises" else registered(name)
+        offline, "_embedded", lambda name: None if name == "calls" else registered(name)
     )
     with offline.exercises() as fallback:
         assert not isinstance(fallback._endpoint, type(here._endpoint))  # over loopback gRPC
         assert fallback.questions("replace", 7, 1, with_answers=True) == expected
+
+
+@pytest.mark.subprocess
+def test_replay_offline_imports_the_replay_calls_and_no_lab(tmp_path: Path) -> None:
+    """One `calls` entry point for replay and lab, each method's module imported on its call."""
+    trace = tmp_path / "trace.txt"
+    trace.write_text("1\n2\n3\n1\n4\n1\n")
+    out, modules = modules_of_command(
+        tmp_path, "replay", "--policy", "lru", "--frames", "2", str(trace)
+    )
+    assert "misses" in out
+    assert "vmsim_server.in_process" in modules and "vmsim_server.replay_rpc" in modules
+    for absent in ("vmsim_server.exercises", "vmsim_lab", "vmsim_server.main"):
+        assert not loaded(modules, absent), absent

@@ -64,6 +64,7 @@ NOT_FOR_PS = (
     "vmsim_proto.v1.kernel_pb2",
     "vmsim_proto.v1.process_pb2_grpc",
     "vmsim_proto.v1.admin_pb2_grpc",
+    "html",  # the standard library's, for notebooks' _repr_html_ only
 )
 
 

@@ -352,7 +352,16 @@ def test_ps_leaves_markup_emoji_non_ascii_and_wide_tables_to_rich(name: str) -> 
 
 
 @pytest.mark.subprocess
-def test_ps_to_a_pipe_prints_without_rich(tmp_path: Path, server_address: str) -> None:
+def test_ps_to_a_pipe_prints_without_rich(
+    tmp_path: Path, server_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for forces_rich in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(forces_rich, raising=False)
     out, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
     assert out.splitlines()[0].startswith("PID   NAME")
     assert not loaded(modules, "rich"), "rich"
+    # with rich's own override the same command goes through rich, and prints the same
+    monkeypatch.setenv("FORCE_COLOR", "")
+    through_rich, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
+    assert loaded(modules, "rich")
+    assert through_rich == out

@@ -365,3 +365,21 @@ def test_ps_to_a_pipe_prints_without_rich(
     through_rich, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
     assert loaded(modules, "rich")
     assert through_rich == out
+
+
+def test_a_command_of_a_group_of_commands_is_built_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    build = typer.main.get_command_from_info
+
+    def recording(command_info: typer.models.CommandInfo, **options: object) -> object:
+        command = build(command_info, **options)  # type: ignore[arg-type]
+        built.append(str(command.name))
+        return command
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", recording)
+    for name in ("ps", "smaps_rollup", "free"):
+        built.clear()
+        assert COMMANDS[name].command(name).name == name
+        assert built == [name]
+    with pytest.raises(KeyError):
+        COMMANDS["ps"].command("nosuch")

@@ -75,7 +75,7 @@ def compile_bytecode() -> None:
     anchor loaded compiled ones. Python still checks each .pyc against its source's mtime.
     """
     packages = []
-    for name in ("vmsim_kernel", "vmsim_proto"):
+    for name in ("vmsim", "vmsim_server", "vmsim_kernel", "vmsim_proto"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations:
             packages.extend(spec.submodule_search_locations)

@@ -19,6 +19,13 @@ A new field is then: the .proto edit, the kernel's value (an attribute of the sa
 Generated (never edit them; ruff skips them, mypy --strict checks them):
     client/vmsim/generated/records.py      frozen dataclasses + <record>_from_message readers
     server/vmsim_server/generated/messages.py  <name>(value, *, computed...) -> message
+
+The client's records are dataclasses whose __init__, __repr__, __eq__ and __hash__ are written
+out here, the bodies `dataclass(frozen=True)` would give them, rather than made by dataclasses
+at import: it compiles six methods per class with exec, and for these twelve records that was
+~20 ms of every `vmsim` command's start (issue 23), against ~2 ms to load them written out.
+`_record` (dataclass_transform, frozen by default) keeps them dataclasses for fields(),
+asdict() and replace(), and frozen for mypy; `_Record` refuses assignment at run time.
 """
 
 from __future__ import annotations
@@ -256,7 +263,11 @@ def render_client(files: descriptor_pb2.FileDescriptorSet) -> str:
     records = {r.message: r for r in RECORDS}
     clients = [r for r in RECORDS if r.client]
     lines = _header("The client's result records and their readers, one per wire message.")
-    lines += ["from dataclasses import dataclass, field", ""]
+    lines += [
+        "from dataclasses import FrozenInstanceError, dataclass, field",
+        "from typing import Any, TypeVar, dataclass_transform",
+        "",
+    ]
     methods = sorted({target for r in clients for _, target in r.methods})
     for target in methods:
         module, function = target.split(":")
@@ -265,6 +276,7 @@ def render_client(files: descriptor_pb2.FileDescriptorSet) -> str:
     lines += [f"from vmsim_proto.v1 import {', '.join(modules)}", ""]
     names = [r.client for r in clients] + [f"{snake(r.client)}_from_message" for r in clients]
     lines += ["__all__ = [", *[f'    "{n}",' for n in sorted(names)], "]", ""]
+    lines += _RECORD_BASE
     for enum in _enums_used(records, messages):
         table = f"_{snake(enum.rsplit('.', 1)[-1]).upper()}_NAMES"
         lines += [
@@ -277,20 +289,24 @@ def render_client(files: descriptor_pb2.FileDescriptorSet) -> str:
         fields = [f for f in message.proto.field if f.name not in record.omit]
         lines += [
             "",
-            "@dataclass(frozen=True)",
-            f"class {record.client}:",
+            "@_record",
+            f"class {record.client}(_Record):",
             f'    """{record.doc}"""',
             "",
         ]
         reads = []
+        declared = []  # (name, annotation, default) of every field, in order
         for f in fields:
             annotation, default, read = _client_field(f, records)
             if message.comments[f.name]:
                 lines.append(f"    # {message.comments[f.name]}")
             lines.append(f"    {f.name}: {annotation} = {default}")
             reads.append(read)
+            declared.append((f.name, annotation, default))
         for name, annotation, default in record.extra:
             lines.append(f"    {name}: {annotation} = {default}")
+            declared.append((name, annotation, default))
+        lines += _dataclass_methods(record.client, declared)
         for name, target in record.methods:
             lines += ["", f"    {name} = {target.split(':')[1]}"]
         extra_params = "".join(f", {n}: {a} = {d}" for n, a, d in record.extra)
@@ -307,6 +323,74 @@ def render_client(files: descriptor_pb2.FileDescriptorSet) -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# What every client record shares, written once at the top of records.py.
+_RECORD_BASE = [
+    '_T = TypeVar("_T")',
+    "# The default of a field made by its default_factory (dataclasses' own sentinel's role).",
+    "_FACTORY: Any = object()",
+    "",
+    "",
+    "@dataclass_transform(frozen_default=True, field_specifiers=(field,))",
+    "def _record(cls: type[_T]) -> type[_T]:",
+    '    """A dataclass whose __init__, __repr__, __eq__ and __hash__ the class writes out',
+    '    (see scripts/wire_records.py: dataclasses would compile them with exec at import)."""',
+    "    return dataclass(init=False, repr=False, eq=False)(cls)",
+    "",
+    "",
+    "class _Record:",
+    '    """Fields set once, by __init__, as a frozen dataclass\'s are."""',
+    "",
+    "    __slots__ = ()",
+    "",
+    "    def __setattr__(self, name: str, value: object) -> None:",
+    '        raise FrozenInstanceError(f"cannot assign to field {name!r}")',
+    "",
+    "    def __delattr__(self, name: str) -> None:",
+    '        raise FrozenInstanceError(f"cannot delete field {name!r}")',
+    "",
+    "",
+]
+
+
+def _dataclass_methods(cls: str, declared: list[tuple[str, str, str]]) -> list[str]:
+    """__init__, __repr__, __eq__ and __hash__ as `dataclass(frozen=True)` makes them."""
+    params, sets = [], []
+    for name, annotation, default in declared:
+        if default.startswith("field(default_factory="):
+            factory = default.removeprefix("field(default_factory=").removesuffix(")")
+            params.append(f"{name}: {annotation} = _FACTORY")
+            sets.append(
+                f'        _set(self, "{name}", {factory}() if {name} is _FACTORY else {name})'
+            )
+        else:
+            params.append(f"{name}: {annotation} = {default}")
+            sets.append(f'        _set(self, "{name}", {name})')
+    names = [name for name, _, _ in declared]
+    shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+    ours = ", ".join(f"self.{n}" for n in names) + ","
+    theirs = ", ".join(f"other.{n}" for n in names) + ","
+    return [
+        "",
+        "    def __init__(",
+        "        self,",
+        *[f"        {param}," for param in params],
+        "    ) -> None:",
+        "        _set = object.__setattr__",
+        *sets,
+        "",
+        "    def __repr__(self) -> str:",
+        f'        return f"{{self.__class__.__qualname__}}({shown})"',
+        "",
+        "    def __eq__(self, other: object) -> bool:",
+        f"        if isinstance(other, {cls}) and other.__class__ is self.__class__:",
+        f"            return ({ours}) == ({theirs})",
+        "        return NotImplemented",
+        "",
+        "    def __hash__(self) -> int:",
+        f"        return hash(({ours}))",
+    ]
 
 
 def render_server(files: descriptor_pb2.FileDescriptorSet) -> str:

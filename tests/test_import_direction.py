@@ -84,9 +84,10 @@ def test_the_offline_path_is_the_embedded_entry_point_into_the_server() -> None:
 
     from vmsim.offline import ENTRY_POINT_GROUP
 
-    for name in ("server", "calls"):  # a whole server; the replay calls answered in-process
-        (found,) = entry_points(group=ENTRY_POINT_GROUP, name=name)
-        assert found.value.split(".")[0] == "vmsim_server"
+    # a whole server; the pure calls (replay, exercises) answered in-process: nothing else
+    found = {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
+    assert set(found) == {"server", "calls"}
+    assert all(value.split(".")[0] == "vmsim_server" for value in found.values())
 
 
 def test_lab_uses_the_kernel_but_no_network_and_no_client() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
+from dataclasses import MISSING
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from vmsim import results
+from vmsim.generated import records
 from vmsim_proto.v1 import common_pb2, inspect_pb2, process_pb2
 from vmsim_server.generated import messages
 
@@ -100,3 +103,81 @@ def test_a_new_proto_field_reaches_both_sides_with_no_other_edit() -> None:
     client, server = wire_records.render_client(files), wire_records.render_server(files)
     assert "    nr_huge: int = 0\n" in client and "        message.nr_huge,\n" in client
     assert "        nr_huge=value.nr_huge,\n" in server
+
+
+def _twin(record_class: type) -> Any:
+    """The class `dataclass(frozen=True)` makes from the same fields, with its own methods."""
+    return dataclasses.make_dataclass(
+        record_class.__name__,
+        [
+            (
+                f.name,
+                f.type,
+                dataclasses.field(default=f.default, default_factory=f.default_factory),
+            )
+            for f in dataclasses.fields(record_class)
+        ],
+        frozen=True,
+    )
+
+
+def _sample(value: object) -> object:
+    """A value other than the default *value* of a field, of the same kind."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 7
+    if isinstance(value, str):
+        return value + "x"
+    return value
+
+
+@pytest.mark.parametrize(
+    "record", [r for r in wire_records.RECORDS if r.client], ids=lambda r: r.message
+)
+def test_a_record_behaves_as_the_frozen_dataclass_of_its_fields(
+    record: wire_records.Record,
+) -> None:
+    """The generator writes the methods out (cheaper to import): they answer as dataclasses'."""
+    ours = getattr(results, record.client)
+    twin = _twin(ours)
+    factories = {f.name for f in dataclasses.fields(ours) if f.default_factory is not MISSING}
+    parameters = [
+        (p.name, p.kind, p.annotation, None if p.name in factories else p.default)
+        for p in inspect.signature(ours).parameters.values()
+    ]
+    assert parameters == [
+        (p.name, p.kind, p.annotation, None if p.name in factories else p.default)
+        for p in inspect.signature(twin).parameters.values()
+    ]
+    defaults = ours()
+    values = {k: _sample(v) for k, v in dataclasses.asdict(defaults).items()}
+    for kwargs in ({}, values):
+        mine, theirs = ours(**kwargs), twin(**kwargs)
+        assert repr(mine) == repr(theirs)
+        assert dataclasses.asdict(mine) == dataclasses.asdict(theirs)
+        assert dataclasses.astuple(mine) == dataclasses.astuple(theirs)
+        assert mine == ours(**kwargs) and mine != theirs  # another class is never equal
+        assert (mine == defaults) == (theirs == twin())
+        try:
+            expected_hash: object = hash(theirs)
+        except TypeError as error:  # a dict field: unhashable, as the dataclass is
+            expected_hash = str(error)
+            with pytest.raises(TypeError, match=str(error)):
+                hash(mine)
+        else:
+            assert hash(mine) == expected_hash
+        name = dataclasses.fields(ours)[0].name
+        with pytest.raises(
+            dataclasses.FrozenInstanceError, match=f"cannot assign to field '{name}'"
+        ):
+            setattr(mine, name, 1)
+        with pytest.raises(dataclasses.FrozenInstanceError, match=f"cannot delete field '{name}'"):
+            delattr(mine, name)
+        assert dataclasses.replace(mine, **{name: getattr(defaults, name)}) == ours(
+            **{**kwargs, name: getattr(defaults, name)}
+        )
+    assert ours.__match_args__ == twin.__match_args__
+    # written in the generated module, not compiled by dataclasses with exec at import
+    for method in ("__init__", "__repr__", "__eq__", "__hash__"):
+        assert vars(ours)[method].__code__.co_filename == records.__file__, method

@@ -11,7 +11,6 @@ operations of a Run stream:
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -112,7 +111,9 @@ class Listing(Generic[T]):
             names = [f.name for f in dataclasses.fields(self.items[0]) if f.name != "text"]
             rows = [[_cell(getattr(item, name)) for name in names] for item in self.items]
             return html_table(names, rows)
-        return f"<pre>{html.escape(self.text)}</pre>"
+        from html import escape  # a notebook's call, not a command's
+
+        return f"<pre>{escape(self.text)}</pre>"
 
 
 def _cell(value: Any) -> str:

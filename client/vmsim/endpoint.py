@@ -6,58 +6,73 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, ParamSpec, Self, TypeVar
-
-import grpc
-
-from vmsim_proto.v1 import (
-    admin_pb2,
-    admin_pb2_grpc,
-    inspect_pb2,
-    inspect_pb2_grpc,
-    kernel_pb2,
-    lab_pb2,
-    lab_pb2_grpc,
-    process_pb2,
-    process_pb2_grpc,
-)
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
 from . import results
 from .calls import Call
 from .channels import client_metadata
 from .errors import DeadlineExceeded
 
+if TYPE_CHECKING:
+    import grpc
+
 __all__ = [
-    "SERVICE_STUBS",
     "AsyncClosedOnExit",
     "ClosedOnExit",
     "EndpointBase",
     "parameters_of",
+    "stub_class",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 
-# Call.service -> the generated stub class of that service.
-SERVICE_STUBS: dict[str, Any] = {
-    "process": process_pb2_grpc.ProcessServiceStub,
-    "inspect": inspect_pb2_grpc.InspectServiceStub,
-    "admin": admin_pb2_grpc.AdminServiceStub,
-    "exercise": lab_pb2_grpc.ExerciseServiceStub,
-    "lab": lab_pb2_grpc.LabServiceStub,
-}
+
+def stub_class(service: str) -> Any:
+    """The generated stub class of *service* (Call.service), its module imported on first use:
+    `vmsim ps` loads InspectService's stubs only, not the other services' messages.
+
+    Raises:
+        KeyError: no such service.
+    """
+    if service == "inspect":
+        from vmsim_proto.v1 import inspect_pb2_grpc
+
+        return inspect_pb2_grpc.InspectServiceStub
+    if service == "process":
+        from vmsim_proto.v1 import process_pb2_grpc
+
+        return process_pb2_grpc.ProcessServiceStub
+    if service == "admin":
+        from vmsim_proto.v1 import admin_pb2_grpc
+
+        return admin_pb2_grpc.AdminServiceStub
+    from vmsim_proto.v1 import lab_pb2_grpc
+
+    lab_stubs = {"exercise": lab_pb2_grpc.ExerciseServiceStub, "lab": lab_pb2_grpc.LabServiceStub}
+    return lab_stubs[service]
 
 
-# The replies that report what the call cost its thread (read per call: a set lookup).
-_COSTED_REPLIES = frozenset(
-    getattr(module, name)
-    for module in (admin_pb2, inspect_pb2, kernel_pb2, lab_pb2, process_pb2)
-    for name, message in module.DESCRIPTOR.message_types_by_name.items()
-    if "cost" in message.fields_by_name
-)
+class _Stubs(dict[str, Any]):
+    """Service name -> the stub of that service on one channel, made on first lookup."""
+
+    def __init__(self, channel: grpc.Channel | grpc.aio.Channel) -> None:
+        super().__init__()
+        self._channel = channel
+
+    def __missing__(self, service: str) -> Any:
+        stub = self[service] = stub_class(service)(self._channel)
+        return stub
+
+
+@functools.cache
+def _reports_cost(reply_descriptor: Any) -> bool:
+    """Does a reply of this message type (its Descriptor) report what the call cost its thread?"""
+    return "cost" in reply_descriptor.fields_by_name
 
 
 class EndpointBase:
@@ -76,7 +91,7 @@ class EndpointBase:
         self.identity = client_metadata(client_name)  # sent with every call
         self.metadata = (*self.identity, *metadata)
         self._last_cost: Any = None  # the CallCost message of the latest timed process call
-        self.stubs: dict[str, Any] = {name: stub(channel) for name, stub in SERVICE_STUBS.items()}
+        self.stubs: dict[str, Any] = _Stubs(channel)
 
     @property
     def last_cost(self) -> results.CallCost | None:
@@ -103,7 +118,7 @@ class EndpointBase:
 
     def finish(self, call: Call[T], reply: Any) -> T:
         """Read *reply* for *call*, keeping the cost a timed process call reports."""
-        if type(reply) in _COSTED_REPLIES:
+        if _reports_cost(reply.DESCRIPTOR):
             self._last_cost = reply.cost
         return call.read(reply)
 

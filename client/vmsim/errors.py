@@ -19,15 +19,20 @@ VmsimError                                  (message, code, metadata)
 
 The class comes from ErrorInfo.reason (the kernel error's class name) when the status
 carries one, else from the status code; ErrorInfo.metadata supplies the attributes.
+
+grpc, grpc_status and the google.rpc messages are imported when a failure is read, not with
+this module: every command imports the error classes, and a command that succeeds (or needs
+no server) never reads a status.
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
-import grpc
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+if TYPE_CHECKING:
+    import grpc
+    from google.rpc import status_pb2
 
 __all__ = [
     "Cancelled",
@@ -202,6 +207,9 @@ _BY_CODE: dict[str, type[VmsimError]] = {
 
 def error_from_status(status: status_pb2.Status) -> VmsimError:
     """The exception for a google.rpc.Status (as carried by a Run stream result)."""
+    import grpc
+    from google.rpc import error_details_pb2
+
     code = next((c.name for c in grpc.StatusCode if c.value[0] == status.code), "UNKNOWN")
     reason, metadata = "", {}
     for detail in status.details:
@@ -215,6 +223,8 @@ def error_from_status(status: status_pb2.Status) -> VmsimError:
 
 def error_from_rpc(error: grpc.RpcError) -> VmsimError:
     """The exception for a failed call (sync or asyncio), read from its rich status when it has one."""
+    from grpc_status import rpc_status
+
     status = None
     if hasattr(error, "trailing_metadata"):
         # AioRpcError is not a grpc.Call but has the same synchronous accessors,

@@ -1,9 +1,12 @@
-"""HTML tables for Jupyter: the `_repr_html_` of reports, walks, listings and replays."""
+"""HTML tables for Jupyter: the `_repr_html_` of reports, walks, listings and replays.
+
+The standard library's html (and its table of entities) loads when a table is made, in a
+notebook: every command imports this module through the records, and none prints HTML.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the generated records name translation_html as their _repr_html_
@@ -14,6 +17,8 @@ __all__ = ["html_table", "translation_html"]
 
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], caption: str = "") -> str:
     """A plain <table>: one header row, one row per item, every cell escaped."""
+    from html import escape
+
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows

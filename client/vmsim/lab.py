@@ -336,18 +336,18 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
     )
 
 
-class _InProcess:
+class InProcessEndpoint:
     """An endpoint whose calls are answered by a function in this process (vmsim.offline).
 
-    *answer* takes (method, request) and returns the reply, or the google.rpc.Status the
-    service would have failed the call with; the reply is read as a remote one is.
+    *answer* takes (service, method, request) and returns the reply, or the google.rpc.Status
+    the service would have failed the call with; the reply is read as a remote one is.
     """
 
-    def __init__(self, answer: Callable[[str, Any], Any]) -> None:
+    def __init__(self, answer: Callable[[str, str, Any], Any]) -> None:
         self._answer = answer
 
     def invoke(self, call: Call[T]) -> T:
-        reply = self._answer(call.method, call.request)
+        reply = self._answer(call.service, call.method, call.request)
         if isinstance(reply, status_pb2.Status):
             raise error_from_status(reply)
         return call.read(reply)
@@ -357,7 +357,7 @@ class _InProcess:
 
 
 class _Handle(ClosedOnExit):
-    def __init__(self, endpoint: _Endpoint | _InProcess) -> None:
+    def __init__(self, endpoint: _Endpoint | InProcessEndpoint) -> None:
         self._endpoint = endpoint
 
     def _invoke(self, call: Call[T]) -> T:
@@ -380,13 +380,14 @@ class Exercises(_Handle):
         super().__init__(_Endpoint(address, timeout))
 
     @classmethod
-    def in_process(cls, answer: Callable[[str, Any], Any]) -> Exercises:
-        """Exercises answered by *answer*(method, request) in this process, not over a channel.
+    def in_process(cls, answer: Callable[[str, str, Any], Any]) -> Exercises:
+        """Exercises answered by *answer*(service, method, request) in this process, not over
+        a channel.
 
-        vmsim.offline.exercises() passes the server package's in-process ExerciseService.
+        vmsim.offline.exercises() passes the server package's in-process calls.
         """
         exercises = cls.__new__(cls)
-        _Handle.__init__(exercises, _InProcess(answer))
+        _Handle.__init__(exercises, InProcessEndpoint(answer))
         return exercises
 
     def kinds(self) -> list[Exercise]:

@@ -1,15 +1,14 @@
 """Offline use: `vmsim lab` and `vmsim replay` answered on this machine when no --addr is given.
 
-The client package never imports the server. The server package registers three things under
+The client package never imports the server. The server package registers two things under
 the `vmsim.embedded` entry point group (pyproject.toml), and this module looks them up by name:
 
 - `server` (`vmsim_server.embedded:embedded_server`): a context manager that starts a
   grpc.aio server on a free loopback port in a background thread and yields its address;
-- `calls` (`vmsim_server.replay_rpc:call_in_process`): the server's own functions for the
-  pure computations (Replay, GetMissRatioCurve), called in this process with the request
-  message and answering the reply message or the google.rpc.Status of the error;
-- `exercises` (`vmsim_server.exercises:exercise_call`): ExerciseService answered in this
-  process the same way. A practice question then costs its generator, not a server.
+- `calls` (`vmsim_server.in_process:call_in_process`): the server's own functions for the
+  pure computations (Replay, GetMissRatioCurve, ExerciseService), called in this process with
+  (service, method, request) and answering the reply message or the google.rpc.Status of the
+  error. A replay or a practice question then costs its own code, not a server.
 
 Either way an offline answer goes through the same messages and the same server code as a
 remote server's.
@@ -22,8 +21,8 @@ from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import VmsimError, error_from_status
-from .lab import Exercises
+from .errors import VmsimError
+from .lab import Exercises, InProcessEndpoint
 
 if TYPE_CHECKING:
     from .calls import Call
@@ -68,12 +67,7 @@ def call_in_process(call: Call[T]) -> T:
     """*call* (calls.replay or calls.miss_ratio_curve) answered by the installed server's code
     in this process, with no server started: the reply read as from a server, an error
     raised as from a server's status."""
-    from google.rpc import status_pb2
-
-    answer = _required("calls")(call.service, call.method, call.request)
-    if isinstance(answer, status_pb2.Status):
-        raise error_from_status(answer)
-    return call.read(answer)
+    return InProcessEndpoint(_required("calls")).invoke(call)
 
 
 @contextlib.contextmanager
@@ -88,10 +82,10 @@ def embedded_address() -> Iterator[str]:
 def exercises() -> Iterator[Exercises]:
     """Practice questions and checks answered in this process, with no server.
 
-    An installation whose metadata predates the `exercises` entry point gets them from the
-    embedded server instead: the same answers, at the cost of starting it.
+    An installation whose metadata lacks the `calls` entry point gets them from the embedded
+    server instead: the same answers, at the cost of starting it.
     """
-    answer = _embedded("exercises")
+    answer = _embedded("calls")
     if answer is not None:
         with Exercises.in_process(answer) as practice:
             yield practice

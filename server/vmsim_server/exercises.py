@@ -1,29 +1,23 @@
-"""ExerciseService's messages, and the service answered in the caller's process.
+"""ExerciseService's messages, and the service's methods answered in the caller's process.
 
-The servicer (lab_service.py) and `exercise_call` build the same messages with the functions
-here. `exercise_call` is what the client's offline `vmsim lab list/question/check` reach
-through the `vmsim.embedded` entry point (name `exercises`): the request and reply are the
-wire's messages and an error is the google.rpc.Status the servicer would abort with, but no
-server, event loop or worker process is started, and only the generator of the kind asked
-for is imported.
+The servicer (lab_service.py) and the per-method functions at the end build the same
+messages with the functions here. Those functions are what the client's offline
+`vmsim lab list/question/check` reach through in_process.call_in_process (the
+`vmsim.embedded` entry point `calls`); only the generator of the kind asked for is imported.
 """
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-from google.rpc import status_pb2
-
-from vmsim_kernel import InvalidArgument, KernelError
 from vmsim_lab import EXERCISES, CheckResult, Question, check_answers, questions
 from vmsim_proto.v1 import lab_pb2
 
-from .errors import status_of
-
 __all__ = [
     "check_message",
+    "check_practice_answers",
     "check_response",
-    "exercise_call",
     "exercises_response",
+    "get_questions",
+    "list_exercises",
     "question_message",
     "questions_response",
 ]
@@ -87,22 +81,25 @@ def check_response(result: CheckResult) -> lab_pb2.CheckAnswersResponse:
     return lab_pb2.CheckAnswersResponse(result=check_message(result, reveal=True))
 
 
-def exercise_call(method: str, request: Message) -> Message | status_pb2.Status:
-    """ExerciseService's *method* answered here: its reply, or the status it would fail with.
+def list_exercises(request: lab_pb2.ListExercisesRequest) -> lab_pb2.ListExercisesResponse:
+    """ListExercises answered in this process (in_process.call_in_process)."""
+    return exercises_response()
+
+
+def get_questions(request: lab_pb2.GetQuestionsRequest) -> lab_pb2.GetQuestionsResponse:
+    """GetQuestions answered in this process: only the generator of the kind is imported.
 
     Raises:
-        InvalidArgument: *method* is not one of ExerciseService's (a defect of the caller).
+        InvalidArgument: an unknown kind, or a count or seed out of range.
     """
-    try:
-        if method == "ListExercises":
-            return exercises_response()
-        if isinstance(request, lab_pb2.GetQuestionsRequest):
-            count = request.count or 1
-            return questions_response(request, questions(request.kind, request.seed, count))
-        if isinstance(request, lab_pb2.CheckAnswersRequest):
-            count = request.count or 1
-            answers = dict(request.answers)
-            return check_response(check_answers(request.kind, request.seed, count, answers))
-    except KernelError as error:
-        return status_of(error)
-    raise InvalidArgument("method", method, "ListExercises, GetQuestions, CheckAnswers")
+    return questions_response(request, questions(request.kind, request.seed, request.count or 1))
+
+
+def check_practice_answers(request: lab_pb2.CheckAnswersRequest) -> lab_pb2.CheckAnswersResponse:
+    """CheckAnswers answered in this process.
+
+    Raises:
+        InvalidArgument: an unknown kind, or a count or seed out of range.
+    """
+    count = request.count or 1
+    return check_response(check_answers(request.kind, request.seed, count, dict(request.answers)))

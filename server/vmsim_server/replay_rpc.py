@@ -2,31 +2,26 @@
 
 One decoder, one kernel call and one encoder for both ways a replay is asked for: the
 InspectService runs these functions (in its worker process, or a thread), and the client's
-offline `vmsim replay` calls them in this process through the `vmsim.embedded` entry point
-`calls` (call_in_process), so an offline answer is the server's answer, message for message,
-without starting a server. This module imports neither grpc nor the rest of the server.
+offline `vmsim replay` calls them in this process through in_process.call_in_process (the
+`vmsim.embedded` entry point `calls`), so an offline answer is the server's answer, message
+for message, without starting a server. This module imports neither grpc nor the rest of the server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf.message import Message
-from google.rpc import status_pb2
 
 from vmsim_kernel.config import ReplacementPolicy
-from vmsim_kernel.errors import InvalidArgument, KernelError
+from vmsim_kernel.errors import InvalidArgument
 from vmsim_proto.replay_results import ReplayResult
 from vmsim_proto.v1 import inspect_pb2
 from vmsim_teach.replay import replay
 from vmsim_teach.replay_fast import lru_miss_curve, runs_in_c
 
 __all__ = [
-    "IN_PROCESS_METHODS",
-    "call_in_process",
     "holds_the_gil_briefly",
     "miss_ratio_curve_response",
     "replay_response",
@@ -129,26 +124,3 @@ def miss_ratio_curve_response(
     return inspect_pb2.GetMissRatioCurveResponse(
         references=curve.references, distinct_pages=curve.distinct_pages, misses=curve.misses
     )
-
-
-# The methods a client may call without a server: (service, method) as in vmsim.calls.Call.
-IN_PROCESS_METHODS: Final[dict[tuple[str, str], Callable[[Any], Message]]] = {
-    ("inspect", "Replay"): replay_response,
-    ("inspect", "GetMissRatioCurve"): miss_ratio_curve_response,
-}
-
-
-def call_in_process(service: str, method: str, request: Message) -> Message | status_pb2.Status:
-    """The reply to *request*, or the google.rpc.Status the server would have sent instead
-    (the `vmsim.embedded` entry point `calls`; errors mapped by errors.status_of, as always).
-
-    Raises:
-        KeyError: the method is not one of IN_PROCESS_METHODS.
-    """
-    answer = IN_PROCESS_METHODS[service, method]
-    try:
-        return answer(request)
-    except KernelError as error:
-        from .errors import status_of  # only on failure: it loads grpc and the lab
-
-        return status_of(error)

@@ -8,6 +8,7 @@ The subprocess tests read `sys.modules` of a fresh `vmsim` process, never its ti
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -55,6 +56,15 @@ NOT_FOR_PS = (
     "vmsim.lab",
     "vmsim.load",
     "rich.live",
+    # read only when a call fails: the error mapping and its googleapis messages
+    "grpc_status",
+    "google.rpc.error_details_pb2",  # (status_pb2 is a message of process.proto)
+    # the stubs and messages of services these commands never call
+    "vmsim_proto.v1.lab_pb2",
+    "vmsim_proto.v1.kernel_pb2",
+    "vmsim_proto.v1.process_pb2_grpc",
+    "vmsim_proto.v1.admin_pb2_grpc",
+    "html",  # the standard library's, for notebooks' _repr_html_ only
 )
 
 
@@ -92,7 +102,7 @@ def test_free_and_meminfo_import_no_numpy_asyncio_client_pydantic_or_server(
 ) -> None:
     for command in (["free"], ["stat", "meminfo"], ["vmstat", "1", "1"]):
         _, modules = modules_of_command(tmp_path, *command, "--addr", server_address)
-        for package in NOT_FOR_PS:
+        for package in (*NOT_FOR_PS, "rich"):  # plain text: no table printer either
             assert not loaded(modules, package), (command, package)
 
 
@@ -108,9 +118,12 @@ def test_lab_question_offline_imports_its_generator_and_no_server(tmp_path: Path
         assert not loaded(modules, absent), absent
     assert loaded(modules, "vmsim_server") == [
         "vmsim_server",
-        "vmsim_server.errors",
         "vmsim_server.exercises",
+        "vmsim_server.in_process",
     ]
+    # nor the replay side of the one `calls` entry point
+    for absent in ("vmsim_server.replay_rpc", "vmsim_teach"):
+        assert not loaded(modules, absent), absent
     not_for_lab = (
         "vmsim.aio",
         "pydantic",
@@ -249,15 +262,124 @@ def test_offline_answers_are_the_servers(start_server: StartServer) -> None:
             assert offline_error.value.field == served_error.value.field
 
 
-def test_an_install_without_the_exercises_entry_point_practises_on_the_embedded_server(
+def test_an_install_without_the_calls_entry_point_practises_on_the_embedded_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with offline.exercises() as here:
         expected = here.questions("replace", 7, 1, with_answers=True)
     registered = offline._embedded
     monkeypatch.setattr(
-        offline, "_embedded", lambda name: None if name == "exercises" else registered(name)
+        offline, "_embedded", lambda name: None if name == "calls" else registered(name)
     )
     with offline.exercises() as fallback:
         assert not isinstance(fallback._endpoint, type(here._endpoint))  # over loopback gRPC
         assert fallback.questions("replace", 7, 1, with_answers=True) == expected
+
+
+@pytest.mark.subprocess
+def test_replay_offline_imports_the_replay_calls_and_no_lab(tmp_path: Path) -> None:
+    """One `calls` entry point for replay and lab, each method's module imported on its call."""
+    trace = tmp_path / "trace.txt"
+    trace.write_text("1\n2\n3\n1\n4\n1\n")
+    out, modules = modules_of_command(
+        tmp_path, "replay", "--policy", "lru", "--frames", "2", str(trace)
+    )
+    assert "misses" in out
+    assert "vmsim_server.in_process" in modules and "vmsim_server.replay_rpc" in modules
+    for absent in ("vmsim_server.exercises", "vmsim_lab", "vmsim_server.main"):
+        assert not loaded(modules, absent), absent
+
+
+def _rich_text(rows: list[list[str]], width: int) -> str:
+    """ps's rich table as rich prints it to a file (no terminal) of *width* columns."""
+    from rich.console import Console
+
+    from vmsim.cli.process import rich_ps_table
+
+    out = io.StringIO()
+    Console(file=out, width=width).print(rich_ps_table(rows))
+    return out.getvalue()
+
+
+def _row(pid: int, name: str, killed_by: str = "", big: bool = False) -> list[str]:
+    n = 10**9 if big else 7
+    return [
+        str(pid),
+        name,
+        "R",
+        f"{n:,}",
+        "4",
+        "0",
+        "8",
+        str(n),
+        "0",
+        "1",
+        "0.123",
+        f"{n / 7:.3f}",
+        "0.000",
+        "0.000",
+        killed_by,
+    ]
+
+
+PS_TABLES = {
+    "no processes": [],
+    "one": [_row(100, "demo")],
+    "several, killed, spaces": [
+        _row(100, "demo"),
+        _row(101, "a name with  spaces", "SIGSEGV"),
+        _row(1002, "x", "SIGKILL", big=True),
+    ],
+    "long name": [_row(7, "n" * 15, "SIGKILL", big=True)],
+}
+
+
+@pytest.mark.parametrize("rows", PS_TABLES.values(), ids=PS_TABLES.keys())
+@pytest.mark.parametrize("width", [150, 200])
+def test_ps_plain_table_is_what_rich_prints_to_a_file(rows: list[list[str]], width: int) -> None:
+    from vmsim.cli.process import _PS_CAPTION, _PS_COLUMNS, plain_table
+
+    plain = plain_table(_PS_COLUMNS, rows, _PS_CAPTION)
+    assert plain is not None
+    assert plain == _rich_text(rows, width)
+
+
+@pytest.mark.parametrize("name", ["[bold]x", "a:smile:", "naïve", "tab\there", "w" * 120], ids=repr)
+def test_ps_leaves_markup_emoji_non_ascii_and_wide_tables_to_rich(name: str) -> None:
+    from vmsim.cli.process import _PS_CAPTION, _PS_COLUMNS, plain_table
+
+    assert plain_table(_PS_COLUMNS, [_row(1, name)], _PS_CAPTION) is None
+
+
+@pytest.mark.subprocess
+def test_ps_to_a_pipe_prints_without_rich(
+    tmp_path: Path, server_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for forces_rich in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(forces_rich, raising=False)
+    out, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
+    assert out.splitlines()[0].startswith("PID   NAME")
+    assert not loaded(modules, "rich"), "rich"
+    # with rich's own override the same command goes through rich, and prints the same
+    monkeypatch.setenv("FORCE_COLOR", "")
+    through_rich, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
+    assert loaded(modules, "rich")
+    assert through_rich == out
+
+
+def test_a_command_of_a_group_of_commands_is_built_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    build = typer.main.get_command_from_info
+
+    def recording(command_info: typer.models.CommandInfo, **options: object) -> object:
+        command = build(command_info, **options)  # type: ignore[arg-type]
+        built.append(str(command.name))
+        return command
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", recording)
+    for name in ("ps", "smaps_rollup", "free"):
+        built.clear()
+        assert COMMANDS[name].command(name).name == name
+        assert built == [name]
+    with pytest.raises(KeyError):
+        COMMANDS["ps"].command("nosuch")

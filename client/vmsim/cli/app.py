@@ -24,6 +24,7 @@ from typer._click.core import Context
 from typer._click.exceptions import BadParameter
 from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandInfo
 
 __all__ = ["App", "Command", "CommandSource", "Group", "LazyGroup", "version_callback"]
 
@@ -224,15 +225,38 @@ class CommandSource:
     whole_app: bool = False
 
     def command(self, name: str) -> ClickCommand:
-        """The click command *name*, built from the loaded app with the vocabulary above."""
-        group = typer.main.get_group(self.load())
+        """The click command *name*, built from the loaded app with the vocabulary above.
+
+        Of an app of several commands only *name* is built, as typer's get_group would build
+        it: building them all (their parameters read from each signature) cost `vmsim ps`
+        several milliseconds for six commands it does not run.
+
+        Raises:
+            KeyError: the app has no command *name*.
+        """
+        app = self.load()
+        command: ClickCommand
         if self.whole_app:
-            group.name = name
-            command: ClickCommand = group
+            command = typer.main.get_group(app)
+            command.name = name
         else:
-            command = group.commands[name]
+            command = typer.main.get_command_from_info(
+                _registered(app, name),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
         _adopt(command)
         return command
+
+
+def _registered(app: typer.Typer, name: str) -> CommandInfo:
+    """The command of *app* that typer names *name* (its given name, or the function's)."""
+    for info in app.registered_commands:
+        if info.callback is not None and name == (
+            info.name or typer.main.get_command_name(info.callback.__name__)
+        ):
+            return info
+    raise KeyError(name)
 
 
 class _LazyCommands(MutableMapping[str, ClickCommand]):

@@ -9,16 +9,13 @@ import select
 import sys
 import time
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
 from typer._click.exceptions import UsageError
 
-from ..cli_common import Address, JsonFlag, Pid, console, emit_json, guarded
+from .. import cli_common
+from ..cli_common import Address, JsonFlag, Pid, emit_json, guarded
 from ..client import Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..results import ProcessStatus
@@ -37,6 +34,9 @@ from ..views import (
 )
 from .app import App
 from .process import memory_cells, status_fields
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 __all__ = ["procps_app"]
 
@@ -206,7 +206,7 @@ def top(
             meminfo, processes = guarded(lambda: _read_top(inspector))
             return _top_frame(addr, meminfo, processes, sort, limit)
 
-        if batch or not console.is_terminal:
+        if batch or not cli_common.console.is_terminal:
             _top_batch(frame, iterations, delay)
         else:
             _top_live(frame, iterations, delay)
@@ -219,6 +219,12 @@ def _read_top(inspector: Inspector) -> tuple[dict[str, int], list[ProcessStatus]
 def _top_frame(
     addr: str, meminfo: dict[str, int], processes: list[ProcessStatus], sort: str, limit: int
 ) -> Group:
+    # rich here, not at the top: vmstat, free and pmap print plain text and never load it
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAD, caption=f"sorted by {sort}; sizes in kB")
     for heading in ("PID", "NAME", "VIRT", "RES", "SWAP", "PTE", "MINFLT", "MAJFLT"):
         table.add_column(heading, justify="left" if heading == "NAME" else "right")
@@ -230,7 +236,9 @@ def _top_frame(
 
 def _top_batch(frame: Any, iterations: int, delay: float) -> None:
     """top -b: every frame printed after the previous one, for a log or a pipe."""
-    out = Console(width=max(console.width, 80), force_terminal=False, highlight=False)
+    from rich.console import Console
+
+    out = Console(width=max(cli_common.console.width, 80), force_terminal=False, highlight=False)
     shown = 0
     try:
         while True:
@@ -247,7 +255,10 @@ def _top_live(frame: Any, iterations: int, delay: float) -> None:
     """top on a terminal: one frame redrawn in place until q, Ctrl-C or the last iteration."""
     from rich.live import Live
 
-    with _keys_from_terminal() as keys, Live(frame(), console=console, auto_refresh=False) as live:
+    with (
+        _keys_from_terminal() as keys,
+        Live(frame(), console=cli_common.console, auto_refresh=False) as live,
+    ):
         shown = 1
         try:
             while not iterations or shown < iterations:

@@ -6,7 +6,8 @@ scripts/wire_records.py: do not edit (change the .proto, then regenerate).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
+from typing import Any, TypeVar, dataclass_transform
 
 from vmsim.html import translation_html
 from vmsim_proto.v1 import common_pb2, inspect_pb2, process_pb2
@@ -38,12 +39,36 @@ __all__ = [
     "zone_page_types_from_message",
 ]
 
+_T = TypeVar("_T")
+# The default of a field made by its default_factory (dataclasses' own sentinel's role).
+_FACTORY: Any = object()
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _record(cls: type[_T]) -> type[_T]:
+    """A dataclass whose __init__, __repr__, __eq__ and __hash__ the class writes out
+    (see scripts/wire_records.py: dataclasses would compile them with exec at import)."""
+    return dataclass(init=False, repr=False, eq=False)(cls)
+
+
+class _Record:
+    """Fields set once, by __init__, as a frozen dataclass's are."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
 # vmsim.v1.EventKind values by number, as lower-case names without the enum's prefix.
 _EVENT_KIND_NAMES: dict[int, str] = {0: 'unspecified', 1: 'minor_fault', 2: 'major_fault', 3: 'swap_out', 4: 'swap_in', 5: 'oom_kill', 6: 'segv', 7: 'process_spawn', 8: 'process_exit'}
 
 
-@dataclass(frozen=True)
-class Vma:
+@_record
+class Vma(_Record):
     """A maps/smaps row (sizes in bytes)."""
 
     # First address of the mapping (page aligned).
@@ -75,6 +100,50 @@ class Vma:
     # The part of pss in dirty pages (smaps' Pss_Dirty).
     pss_dirty: int = 0
 
+    def __init__(
+        self,
+        start: int = 0,
+        end: int = 0,
+        perms: str = "",
+        name: str = "",
+        rss: int = 0,
+        swap: int = 0,
+        anonymous: int = 0,
+        referenced: int = 0,
+        shared_clean: int = 0,
+        shared_dirty: int = 0,
+        private_clean: int = 0,
+        private_dirty: int = 0,
+        pss: int = 0,
+        pss_dirty: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "start", start)
+        _set(self, "end", end)
+        _set(self, "perms", perms)
+        _set(self, "name", name)
+        _set(self, "rss", rss)
+        _set(self, "swap", swap)
+        _set(self, "anonymous", anonymous)
+        _set(self, "referenced", referenced)
+        _set(self, "shared_clean", shared_clean)
+        _set(self, "shared_dirty", shared_dirty)
+        _set(self, "private_clean", private_clean)
+        _set(self, "private_dirty", private_dirty)
+        _set(self, "pss", pss)
+        _set(self, "pss_dirty", pss_dirty)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(start={self.start!r}, end={self.end!r}, perms={self.perms!r}, name={self.name!r}, rss={self.rss!r}, swap={self.swap!r}, anonymous={self.anonymous!r}, referenced={self.referenced!r}, shared_clean={self.shared_clean!r}, shared_dirty={self.shared_dirty!r}, private_clean={self.private_clean!r}, private_dirty={self.private_dirty!r}, pss={self.pss!r}, pss_dirty={self.pss_dirty!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Vma) and other.__class__ is self.__class__:
+            return (self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty,) == (other.start, other.end, other.perms, other.name, other.rss, other.swap, other.anonymous, other.referenced, other.shared_clean, other.shared_dirty, other.private_clean, other.private_dirty, other.pss, other.pss_dirty,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty,))
+
 
 def vma_from_message(message: common_pb2.Vma) -> Vma:
     """Vma from a vmsim.v1.Vma."""
@@ -96,8 +165,8 @@ def vma_from_message(message: common_pb2.Vma) -> Vma:
     )
 
 
-@dataclass(frozen=True)
-class Translation:
+@_record
+class Translation(_Record):
     """A page walk with every intermediate value; `text` is the readable form."""
 
     # The linear address that was walked.
@@ -142,6 +211,64 @@ class Translation:
     logical: str = ""
     text: str = ""
 
+    def __init__(
+        self,
+        linear: int = 0,
+        cr3: int = 0,
+        pde_index: int = 0,
+        pde_address: int = 0,
+        pde: int = 0,
+        pte_index: int = 0,
+        pte_address: int | None = None,
+        pte: int | None = None,
+        present: bool = False,
+        pfn: int | None = None,
+        physical: int | None = None,
+        writable: bool = False,
+        user: bool = False,
+        accessed: bool = False,
+        dirty: bool = False,
+        swap_type: int | None = None,
+        swap_offset: int | None = None,
+        fault: str | None = None,
+        vma: Vma | None = None,
+        logical: str = "",
+        text: str = "",
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "linear", linear)
+        _set(self, "cr3", cr3)
+        _set(self, "pde_index", pde_index)
+        _set(self, "pde_address", pde_address)
+        _set(self, "pde", pde)
+        _set(self, "pte_index", pte_index)
+        _set(self, "pte_address", pte_address)
+        _set(self, "pte", pte)
+        _set(self, "present", present)
+        _set(self, "pfn", pfn)
+        _set(self, "physical", physical)
+        _set(self, "writable", writable)
+        _set(self, "user", user)
+        _set(self, "accessed", accessed)
+        _set(self, "dirty", dirty)
+        _set(self, "swap_type", swap_type)
+        _set(self, "swap_offset", swap_offset)
+        _set(self, "fault", fault)
+        _set(self, "vma", vma)
+        _set(self, "logical", logical)
+        _set(self, "text", text)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(linear={self.linear!r}, cr3={self.cr3!r}, pde_index={self.pde_index!r}, pde_address={self.pde_address!r}, pde={self.pde!r}, pte_index={self.pte_index!r}, pte_address={self.pte_address!r}, pte={self.pte!r}, present={self.present!r}, pfn={self.pfn!r}, physical={self.physical!r}, writable={self.writable!r}, user={self.user!r}, accessed={self.accessed!r}, dirty={self.dirty!r}, swap_type={self.swap_type!r}, swap_offset={self.swap_offset!r}, fault={self.fault!r}, vma={self.vma!r}, logical={self.logical!r}, text={self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Translation) and other.__class__ is self.__class__:
+            return (self.linear, self.cr3, self.pde_index, self.pde_address, self.pde, self.pte_index, self.pte_address, self.pte, self.present, self.pfn, self.physical, self.writable, self.user, self.accessed, self.dirty, self.swap_type, self.swap_offset, self.fault, self.vma, self.logical, self.text,) == (other.linear, other.cr3, other.pde_index, other.pde_address, other.pde, other.pte_index, other.pte_address, other.pte, other.present, other.pfn, other.physical, other.writable, other.user, other.accessed, other.dirty, other.swap_type, other.swap_offset, other.fault, other.vma, other.logical, other.text,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.linear, self.cr3, self.pde_index, self.pde_address, self.pde, self.pte_index, self.pte_address, self.pte, self.present, self.pfn, self.physical, self.writable, self.user, self.accessed, self.dirty, self.swap_type, self.swap_offset, self.fault, self.vma, self.logical, self.text,))
+
     _repr_html_ = translation_html
 
 
@@ -172,8 +299,8 @@ def translation_from_message(message: common_pb2.Translation, text: str = "") ->
     )
 
 
-@dataclass(frozen=True)
-class ProcessStatus:
+@_record
+class ProcessStatus(_Record):
     """/proc/<pid>/status numbers (bytes); `text` is the /proc text (empty in a listing)."""
 
     # The process id.
@@ -217,6 +344,66 @@ class ProcessStatus:
     lock_wait_ns: int = 0
     text: str = ""
 
+    def __init__(
+        self,
+        pid: int = 0,
+        name: str = "",
+        state: str = "",
+        vm_size: int = 0,
+        vm_rss: int = 0,
+        vm_swap: int = 0,
+        vm_pte: int = 0,
+        vm_peak: int = 0,
+        vm_hwm: int = 0,
+        minor_faults: int = 0,
+        major_faults: int = 0,
+        oom_score_adj: int = 0,
+        oom_score: int = 0,
+        killed_by: str | None = None,
+        kill_address: int | None = None,
+        kill_reason: str | None = None,
+        nr_threads: int = 0,
+        user_ns: int = 0,
+        system_ns: int = 0,
+        iowait_ns: int = 0,
+        lock_wait_ns: int = 0,
+        text: str = "",
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "pid", pid)
+        _set(self, "name", name)
+        _set(self, "state", state)
+        _set(self, "vm_size", vm_size)
+        _set(self, "vm_rss", vm_rss)
+        _set(self, "vm_swap", vm_swap)
+        _set(self, "vm_pte", vm_pte)
+        _set(self, "vm_peak", vm_peak)
+        _set(self, "vm_hwm", vm_hwm)
+        _set(self, "minor_faults", minor_faults)
+        _set(self, "major_faults", major_faults)
+        _set(self, "oom_score_adj", oom_score_adj)
+        _set(self, "oom_score", oom_score)
+        _set(self, "killed_by", killed_by)
+        _set(self, "kill_address", kill_address)
+        _set(self, "kill_reason", kill_reason)
+        _set(self, "nr_threads", nr_threads)
+        _set(self, "user_ns", user_ns)
+        _set(self, "system_ns", system_ns)
+        _set(self, "iowait_ns", iowait_ns)
+        _set(self, "lock_wait_ns", lock_wait_ns)
+        _set(self, "text", text)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(pid={self.pid!r}, name={self.name!r}, state={self.state!r}, vm_size={self.vm_size!r}, vm_rss={self.vm_rss!r}, vm_swap={self.vm_swap!r}, vm_pte={self.vm_pte!r}, vm_peak={self.vm_peak!r}, vm_hwm={self.vm_hwm!r}, minor_faults={self.minor_faults!r}, major_faults={self.major_faults!r}, oom_score_adj={self.oom_score_adj!r}, oom_score={self.oom_score!r}, killed_by={self.killed_by!r}, kill_address={self.kill_address!r}, kill_reason={self.kill_reason!r}, nr_threads={self.nr_threads!r}, user_ns={self.user_ns!r}, system_ns={self.system_ns!r}, iowait_ns={self.iowait_ns!r}, lock_wait_ns={self.lock_wait_ns!r}, text={self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProcessStatus) and other.__class__ is self.__class__:
+            return (self.pid, self.name, self.state, self.vm_size, self.vm_rss, self.vm_swap, self.vm_pte, self.vm_peak, self.vm_hwm, self.minor_faults, self.major_faults, self.oom_score_adj, self.oom_score, self.killed_by, self.kill_address, self.kill_reason, self.nr_threads, self.user_ns, self.system_ns, self.iowait_ns, self.lock_wait_ns, self.text,) == (other.pid, other.name, other.state, other.vm_size, other.vm_rss, other.vm_swap, other.vm_pte, other.vm_peak, other.vm_hwm, other.minor_faults, other.major_faults, other.oom_score_adj, other.oom_score, other.killed_by, other.kill_address, other.kill_reason, other.nr_threads, other.user_ns, other.system_ns, other.iowait_ns, other.lock_wait_ns, other.text,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.pid, self.name, self.state, self.vm_size, self.vm_rss, self.vm_swap, self.vm_pte, self.vm_peak, self.vm_hwm, self.minor_faults, self.major_faults, self.oom_score_adj, self.oom_score, self.killed_by, self.kill_address, self.kill_reason, self.nr_threads, self.user_ns, self.system_ns, self.iowait_ns, self.lock_wait_ns, self.text,))
+
 
 def process_status_from_message(message: common_pb2.ProcessStatus, text: str = "") -> ProcessStatus:
     """ProcessStatus from a vmsim.v1.ProcessStatus."""
@@ -246,8 +433,8 @@ def process_status_from_message(message: common_pb2.ProcessStatus, text: str = "
     )
 
 
-@dataclass(frozen=True)
-class CallCost:
+@_record
+class CallCost(_Record):
     """What one call cost its thread in simulated nanoseconds."""
 
     # Everything: the thread's clock advanced by this much.
@@ -261,6 +448,32 @@ class CallCost:
     # Asleep on a sleeping lock (mutex / rw-semaphore) held by another thread.
     lock_wait_ns: int = 0
 
+    def __init__(
+        self,
+        total_ns: int = 0,
+        user_ns: int = 0,
+        system_ns: int = 0,
+        iowait_ns: int = 0,
+        lock_wait_ns: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "total_ns", total_ns)
+        _set(self, "user_ns", user_ns)
+        _set(self, "system_ns", system_ns)
+        _set(self, "iowait_ns", iowait_ns)
+        _set(self, "lock_wait_ns", lock_wait_ns)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(total_ns={self.total_ns!r}, user_ns={self.user_ns!r}, system_ns={self.system_ns!r}, iowait_ns={self.iowait_ns!r}, lock_wait_ns={self.lock_wait_ns!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CallCost) and other.__class__ is self.__class__:
+            return (self.total_ns, self.user_ns, self.system_ns, self.iowait_ns, self.lock_wait_ns,) == (other.total_ns, other.user_ns, other.system_ns, other.iowait_ns, other.lock_wait_ns,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.total_ns, self.user_ns, self.system_ns, self.iowait_ns, self.lock_wait_ns,))
+
 
 def call_cost_from_message(message: common_pb2.CallCost) -> CallCost:
     """CallCost from a vmsim.v1.CallCost."""
@@ -273,8 +486,8 @@ def call_cost_from_message(message: common_pb2.CallCost) -> CallCost:
     )
 
 
-@dataclass(frozen=True)
-class Zone:
+@_record
+class Zone(_Record):
     """One zone of zoneinfo/buddyinfo (pages)."""
 
     # "DMA", "Normal" or "HighMem".
@@ -302,6 +515,46 @@ class Zone:
     # lowmem_reserve: pages this zone keeps from allocations whose highest zone is DMA, Normal, HighMem, Movable (zoneinfo's `protection:` line).
     protection: tuple[int, ...] = ()
 
+    def __init__(
+        self,
+        name: str = "",
+        start_pfn: int = 0,
+        spanned: int = 0,
+        present: int = 0,
+        managed: int = 0,
+        free: int = 0,
+        min: int = 0,
+        low: int = 0,
+        high: int = 0,
+        free_area: tuple[int, ...] = (),
+        counters: dict[str, int] = _FACTORY,
+        protection: tuple[int, ...] = (),
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "start_pfn", start_pfn)
+        _set(self, "spanned", spanned)
+        _set(self, "present", present)
+        _set(self, "managed", managed)
+        _set(self, "free", free)
+        _set(self, "min", min)
+        _set(self, "low", low)
+        _set(self, "high", high)
+        _set(self, "free_area", free_area)
+        _set(self, "counters", dict() if counters is _FACTORY else counters)
+        _set(self, "protection", protection)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, start_pfn={self.start_pfn!r}, spanned={self.spanned!r}, present={self.present!r}, managed={self.managed!r}, free={self.free!r}, min={self.min!r}, low={self.low!r}, high={self.high!r}, free_area={self.free_area!r}, counters={self.counters!r}, protection={self.protection!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Zone) and other.__class__ is self.__class__:
+            return (self.name, self.start_pfn, self.spanned, self.present, self.managed, self.free, self.min, self.low, self.high, self.free_area, self.counters, self.protection,) == (other.name, other.start_pfn, other.spanned, other.present, other.managed, other.free, other.min, other.low, other.high, other.free_area, other.counters, other.protection,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.start_pfn, self.spanned, self.present, self.managed, self.free, self.min, self.low, self.high, self.free_area, self.counters, self.protection,))
+
 
 def zone_from_message(message: inspect_pb2.Zone) -> Zone:
     """Zone from a vmsim.v1.Zone."""
@@ -321,8 +574,8 @@ def zone_from_message(message: inspect_pb2.Zone) -> Zone:
     )
 
 
-@dataclass(frozen=True)
-class SwapArea:
+@_record
+class SwapArea(_Record):
     """A /proc/swaps row."""
 
     # Path of the swap file on the server's host.
@@ -336,6 +589,32 @@ class SwapArea:
     # Swap priority (-2 for the first area, as swapon without a priority gives).
     priority: int = 0
 
+    def __init__(
+        self,
+        filename: str = "",
+        type: str = "",
+        size_kb: int = 0,
+        used_kb: int = 0,
+        priority: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "filename", filename)
+        _set(self, "type", type)
+        _set(self, "size_kb", size_kb)
+        _set(self, "used_kb", used_kb)
+        _set(self, "priority", priority)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(filename={self.filename!r}, type={self.type!r}, size_kb={self.size_kb!r}, used_kb={self.used_kb!r}, priority={self.priority!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SwapArea) and other.__class__ is self.__class__:
+            return (self.filename, self.type, self.size_kb, self.used_kb, self.priority,) == (other.filename, other.type, other.size_kb, other.used_kb, other.priority,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.filename, self.type, self.size_kb, self.used_kb, self.priority,))
+
 
 def swap_area_from_message(message: inspect_pb2.SwapArea) -> SwapArea:
     """SwapArea from a vmsim.v1.SwapArea."""
@@ -348,8 +627,8 @@ def swap_area_from_message(message: inspect_pb2.SwapArea) -> SwapArea:
     )
 
 
-@dataclass(frozen=True)
-class MigrateTypeCount:
+@_record
+class MigrateTypeCount(_Record):
     """Free blocks per order and pageblocks of one migratetype in one zone (pagetypeinfo)."""
 
     # "Unmovable", "Movable", "Reclaimable", "HighAtomic" or "Isolate".
@@ -358,6 +637,28 @@ class MigrateTypeCount:
     nr_free: tuple[int, ...] = ()
     # Pageblocks (1024 pages each) of this migratetype.
     nr_blocks: int = 0
+
+    def __init__(
+        self,
+        migratetype: str = "",
+        nr_free: tuple[int, ...] = (),
+        nr_blocks: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "migratetype", migratetype)
+        _set(self, "nr_free", nr_free)
+        _set(self, "nr_blocks", nr_blocks)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(migratetype={self.migratetype!r}, nr_free={self.nr_free!r}, nr_blocks={self.nr_blocks!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MigrateTypeCount) and other.__class__ is self.__class__:
+            return (self.migratetype, self.nr_free, self.nr_blocks,) == (other.migratetype, other.nr_free, other.nr_blocks,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.migratetype, self.nr_free, self.nr_blocks,))
 
 
 def migrate_type_count_from_message(message: inspect_pb2.MigrateTypeCount) -> MigrateTypeCount:
@@ -369,14 +670,34 @@ def migrate_type_count_from_message(message: inspect_pb2.MigrateTypeCount) -> Mi
     )
 
 
-@dataclass(frozen=True)
-class ZonePageTypes:
+@_record
+class ZonePageTypes(_Record):
     """One zone of /proc/pagetypeinfo: every migratetype's free blocks and pageblocks."""
 
     # "DMA", "Normal" or "HighMem".
     zone: str = ""
     # Every migratetype, in the order above.
     migratetypes: tuple[MigrateTypeCount, ...] = ()
+
+    def __init__(
+        self,
+        zone: str = "",
+        migratetypes: tuple[MigrateTypeCount, ...] = (),
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "zone", zone)
+        _set(self, "migratetypes", migratetypes)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(zone={self.zone!r}, migratetypes={self.migratetypes!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ZonePageTypes) and other.__class__ is self.__class__:
+            return (self.zone, self.migratetypes,) == (other.zone, other.migratetypes,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.zone, self.migratetypes,))
 
 
 def zone_page_types_from_message(message: inspect_pb2.ZonePageTypes) -> ZonePageTypes:
@@ -387,8 +708,8 @@ def zone_page_types_from_message(message: inspect_pb2.ZonePageTypes) -> ZonePage
     )
 
 
-@dataclass(frozen=True)
-class LockClass:
+@_record
+class LockClass(_Record):
     """One /proc/lock_stat row (times in nanoseconds)."""
 
     # "&zone->lock", "&mm->mmap_lock-W" ...
@@ -405,6 +726,46 @@ class LockClass:
     hold_min_ns: int = 0
     hold_max_ns: int = 0
     hold_total_ns: int = 0
+
+    def __init__(
+        self,
+        name: str = "",
+        kind: str = "",
+        con_bounces: int = 0,
+        contentions: int = 0,
+        wait_min_ns: int = 0,
+        wait_max_ns: int = 0,
+        wait_total_ns: int = 0,
+        acq_bounces: int = 0,
+        acquisitions: int = 0,
+        hold_min_ns: int = 0,
+        hold_max_ns: int = 0,
+        hold_total_ns: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "kind", kind)
+        _set(self, "con_bounces", con_bounces)
+        _set(self, "contentions", contentions)
+        _set(self, "wait_min_ns", wait_min_ns)
+        _set(self, "wait_max_ns", wait_max_ns)
+        _set(self, "wait_total_ns", wait_total_ns)
+        _set(self, "acq_bounces", acq_bounces)
+        _set(self, "acquisitions", acquisitions)
+        _set(self, "hold_min_ns", hold_min_ns)
+        _set(self, "hold_max_ns", hold_max_ns)
+        _set(self, "hold_total_ns", hold_total_ns)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, kind={self.kind!r}, con_bounces={self.con_bounces!r}, contentions={self.contentions!r}, wait_min_ns={self.wait_min_ns!r}, wait_max_ns={self.wait_max_ns!r}, wait_total_ns={self.wait_total_ns!r}, acq_bounces={self.acq_bounces!r}, acquisitions={self.acquisitions!r}, hold_min_ns={self.hold_min_ns!r}, hold_max_ns={self.hold_max_ns!r}, hold_total_ns={self.hold_total_ns!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LockClass) and other.__class__ is self.__class__:
+            return (self.name, self.kind, self.con_bounces, self.contentions, self.wait_min_ns, self.wait_max_ns, self.wait_total_ns, self.acq_bounces, self.acquisitions, self.hold_min_ns, self.hold_max_ns, self.hold_total_ns,) == (other.name, other.kind, other.con_bounces, other.contentions, other.wait_min_ns, other.wait_max_ns, other.wait_total_ns, other.acq_bounces, other.acquisitions, other.hold_min_ns, other.hold_max_ns, other.hold_total_ns,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.kind, self.con_bounces, self.contentions, self.wait_min_ns, self.wait_max_ns, self.wait_total_ns, self.acq_bounces, self.acquisitions, self.hold_min_ns, self.hold_max_ns, self.hold_total_ns,))
 
 
 def lock_class_from_message(message: inspect_pb2.LockClass) -> LockClass:
@@ -425,8 +786,8 @@ def lock_class_from_message(message: inspect_pb2.LockClass) -> LockClass:
     )
 
 
-@dataclass(frozen=True)
-class CpuTimes:
+@_record
+class CpuTimes(_Record):
     """Machine-wide simulated time (nanoseconds) and its /proc/stat-style text."""
 
     user_ns: int = 0
@@ -439,6 +800,36 @@ class CpuTimes:
     clock_ns: int = 0
     # /proc/stat-style
     text: str = ""
+
+    def __init__(
+        self,
+        user_ns: int = 0,
+        system_ns: int = 0,
+        iowait_ns: int = 0,
+        lock_wait_ns: int = 0,
+        kswapd_ns: int = 0,
+        clock_ns: int = 0,
+        text: str = "",
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "user_ns", user_ns)
+        _set(self, "system_ns", system_ns)
+        _set(self, "iowait_ns", iowait_ns)
+        _set(self, "lock_wait_ns", lock_wait_ns)
+        _set(self, "kswapd_ns", kswapd_ns)
+        _set(self, "clock_ns", clock_ns)
+        _set(self, "text", text)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(user_ns={self.user_ns!r}, system_ns={self.system_ns!r}, iowait_ns={self.iowait_ns!r}, lock_wait_ns={self.lock_wait_ns!r}, kswapd_ns={self.kswapd_ns!r}, clock_ns={self.clock_ns!r}, text={self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CpuTimes) and other.__class__ is self.__class__:
+            return (self.user_ns, self.system_ns, self.iowait_ns, self.lock_wait_ns, self.kswapd_ns, self.clock_ns, self.text,) == (other.user_ns, other.system_ns, other.iowait_ns, other.lock_wait_ns, other.kswapd_ns, other.clock_ns, other.text,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.user_ns, self.system_ns, self.iowait_ns, self.lock_wait_ns, self.kswapd_ns, self.clock_ns, self.text,))
 
 
 def cpu_times_from_message(message: inspect_pb2.GetCpuTimesResponse) -> CpuTimes:
@@ -454,8 +845,8 @@ def cpu_times_from_message(message: inspect_pb2.GetCpuTimesResponse) -> CpuTimes
     )
 
 
-@dataclass(frozen=True)
-class Event:
+@_record
+class Event(_Record):
     """One event of the feed."""
 
     # Machine-wide sequence number (the kernel's only clock); gaps are events not selected.
@@ -473,6 +864,36 @@ class Event:
     # Events this watcher lost to a full queue so far (it fell behind).
     dropped: int = 0
 
+    def __init__(
+        self,
+        seq: int = 0,
+        kind: str = "",
+        pid: int = 0,
+        address: int | None = None,
+        pfn: int | None = None,
+        detail: str = "",
+        dropped: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "seq", seq)
+        _set(self, "kind", kind)
+        _set(self, "pid", pid)
+        _set(self, "address", address)
+        _set(self, "pfn", pfn)
+        _set(self, "detail", detail)
+        _set(self, "dropped", dropped)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(seq={self.seq!r}, kind={self.kind!r}, pid={self.pid!r}, address={self.address!r}, pfn={self.pfn!r}, detail={self.detail!r}, dropped={self.dropped!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Event) and other.__class__ is self.__class__:
+            return (self.seq, self.kind, self.pid, self.address, self.pfn, self.detail, self.dropped,) == (other.seq, other.kind, other.pid, other.address, other.pfn, other.detail, other.dropped,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.seq, self.kind, self.pid, self.address, self.pfn, self.detail, self.dropped,))
+
 
 def event_from_message(message: inspect_pb2.WatchEventsResponse) -> Event:
     """Event from a vmsim.v1.WatchEventsResponse."""
@@ -487,8 +908,8 @@ def event_from_message(message: inspect_pb2.WatchEventsResponse) -> Event:
     )
 
 
-@dataclass(frozen=True)
-class TouchSummary:
+@_record
+class TouchSummary(_Record):
     """Outcome of a batched touch."""
 
     # Accesses performed.
@@ -499,6 +920,30 @@ class TouchSummary:
     minor: int = 0
     # Major faults (pages read back from swap).
     major: int = 0
+
+    def __init__(
+        self,
+        touched: int = 0,
+        hits: int = 0,
+        minor: int = 0,
+        major: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "touched", touched)
+        _set(self, "hits", hits)
+        _set(self, "minor", minor)
+        _set(self, "major", major)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(touched={self.touched!r}, hits={self.hits!r}, minor={self.minor!r}, major={self.major!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TouchSummary) and other.__class__ is self.__class__:
+            return (self.touched, self.hits, self.minor, self.major,) == (other.touched, other.hits, other.minor, other.major,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.touched, self.hits, self.minor, self.major,))
 
 
 def touch_summary_from_message(message: process_pb2.TouchManyResponse) -> TouchSummary:

@@ -8,7 +8,6 @@ The subprocess tests read `sys.modules` of a fresh `vmsim` process, never its ti
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -288,83 +287,6 @@ def test_replay_offline_imports_the_replay_calls_and_no_lab(tmp_path: Path) -> N
     assert "vmsim_server.in_process" in modules and "vmsim_server.replay_rpc" in modules
     for absent in ("vmsim_server.exercises", "vmsim_lab", "vmsim_server.main"):
         assert not loaded(modules, absent), absent
-
-
-def _rich_text(rows: list[list[str]], width: int) -> str:
-    """ps's rich table as rich prints it to a file (no terminal) of *width* columns."""
-    from rich.console import Console
-
-    from vmsim.cli.process import rich_ps_table
-
-    out = io.StringIO()
-    Console(file=out, width=width).print(rich_ps_table(rows))
-    return out.getvalue()
-
-
-def _row(pid: int, name: str, killed_by: str = "", big: bool = False) -> list[str]:
-    n = 10**9 if big else 7
-    return [
-        str(pid),
-        name,
-        "R",
-        f"{n:,}",
-        "4",
-        "0",
-        "8",
-        str(n),
-        "0",
-        "1",
-        "0.123",
-        f"{n / 7:.3f}",
-        "0.000",
-        "0.000",
-        killed_by,
-    ]
-
-
-PS_TABLES = {
-    "no processes": [],
-    "one": [_row(100, "demo")],
-    "several, killed, spaces": [
-        _row(100, "demo"),
-        _row(101, "a name with  spaces", "SIGSEGV"),
-        _row(1002, "x", "SIGKILL", big=True),
-    ],
-    "long name": [_row(7, "n" * 15, "SIGKILL", big=True)],
-}
-
-
-@pytest.mark.parametrize("rows", PS_TABLES.values(), ids=PS_TABLES.keys())
-@pytest.mark.parametrize("width", [150, 200])
-def test_ps_plain_table_is_what_rich_prints_to_a_file(rows: list[list[str]], width: int) -> None:
-    from vmsim.cli.process import _PS_CAPTION, _PS_COLUMNS, plain_table
-
-    plain = plain_table(_PS_COLUMNS, rows, _PS_CAPTION)
-    assert plain is not None
-    assert plain == _rich_text(rows, width)
-
-
-@pytest.mark.parametrize("name", ["[bold]x", "a:smile:", "naïve", "tab\there", "w" * 120], ids=repr)
-def test_ps_leaves_markup_emoji_non_ascii_and_wide_tables_to_rich(name: str) -> None:
-    from vmsim.cli.process import _PS_CAPTION, _PS_COLUMNS, plain_table
-
-    assert plain_table(_PS_COLUMNS, [_row(1, name)], _PS_CAPTION) is None
-
-
-@pytest.mark.subprocess
-def test_ps_to_a_pipe_prints_without_rich(
-    tmp_path: Path, server_address: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for forces_rich in ("FORCE_COLOR", "TTY_COMPATIBLE"):
-        monkeypatch.delenv(forces_rich, raising=False)
-    out, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
-    assert out.splitlines()[0].startswith("PID   NAME")
-    assert not loaded(modules, "rich"), "rich"
-    # with rich's own override the same command goes through rich, and prints the same
-    monkeypatch.setenv("FORCE_COLOR", "")
-    through_rich, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
-    assert loaded(modules, "rich")
-    assert through_rich == out
 
 
 def test_a_command_of_a_group_of_commands_is_built_alone(monkeypatch: pytest.MonkeyPatch) -> None:

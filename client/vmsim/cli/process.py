@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -33,7 +31,7 @@ from .stat import print_report
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["memory_cells", "plain_table", "process_app", "rich_ps_table", "status_fields"]
+__all__ = ["memory_cells", "process_app", "rich_ps_table", "status_fields"]
 
 process_app = App()
 
@@ -78,8 +76,6 @@ _PS_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 _PS_CAPTION = "sizes in kB; times are simulated milliseconds"
 _PS_MIN_WIDTH = 150  # the console width ps asks rich for at least: every column fits
-# Characters rich reads as something else in a cell: markup tags, :emoji: codes.
-_RICH_SYNTAX = frozenset("[:")
 
 
 def _ps_row(p: ProcessStatus) -> list[str]:
@@ -93,48 +89,6 @@ def _ps_row(p: ProcessStatus) -> list[str]:
         *(f"{ns / 1e6:.3f}" for ns in times),
         p.killed_by or "",
     ]
-
-
-def plain_table(
-    columns: tuple[tuple[str, str], ...], rows: list[list[str]], caption: str
-) -> str | None:
-    """The table exactly as rich prints it to a file (box.SIMPLE_HEAD, show_edge and
-    pad_edge off, a console of at least _PS_MIN_WIDTH columns), or None where only rich can
-    print it: a cell that is not plain printable ASCII or holds markup or emoji syntax, or a
-    table wider than _PS_MIN_WIDTH, which rich would wrap.
-
-    `vmsim ps` is mostly read by scripts and pipes; this spares them importing rich (about a
-    tenth of the command's start-up, issue 23).
-    """
-    cells = [[heading for heading, _ in columns], *rows]
-    if any(
-        not c.isascii() or not c.isprintable() or _RICH_SYNTAX & set(c) for r in cells for c in r
-    ):
-        return None
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    width = sum(widths) + 3 * (len(widths) - 1)  # a space each side of the " " column rule
-    if width > _PS_MIN_WIDTH or len(caption) > width:
-        return None
-    lines = []
-    for row in cells:
-        justified = [
-            cell.rjust(w) if justify == "right" else cell.ljust(w)
-            for cell, w, (_, justify) in zip(row, widths, columns, strict=True)
-        ]
-        lines.append("   ".join(justified))
-        if row is cells[0]:
-            lines.append("\u2500" * width)
-    left = (width - len(caption)) // 2
-    lines.append(" " * left + caption + " " * (width - len(caption) - left))
-    return "\n".join(lines) + "\n"
-
-
-def _prints_plain_text() -> bool:
-    """Would rich print to stdout without styles, and in UTF-8 (its box-drawing rule)?"""
-    if os.environ.get("TTY_COMPATIBLE") or os.environ.get("FORCE_COLOR") is not None:
-        return False  # rich's own overrides: leave them to rich
-    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower()
-    return encoding.startswith("utf") and not sys.stdout.isatty()
 
 
 @process_app.command()
@@ -152,18 +106,14 @@ def ps(
         emit_json([status_fields(p) for p in processes])
         return
     rows = [_ps_row(p) for p in processes]
-    plain = plain_table(_PS_COLUMNS, rows, _PS_CAPTION) if _prints_plain_text() else None
-    if plain is not None:
-        sys.stdout.write(plain)
-        return
-    # rich for a terminal (styles) and for what plain_table leaves to it
+    # rich here, not at the top: the other commands of this module print plain text
     from rich.console import Console
 
     Console(width=max(cli_common.console.width, _PS_MIN_WIDTH)).print(rich_ps_table(rows))
 
 
 def rich_ps_table(rows: list[list[str]]) -> Table:
-    """ps's table for rich to print (plain_table prints the same to a file)."""
+    """ps's table for rich to print."""
     from rich import box
     from rich.table import Table
 

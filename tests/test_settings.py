@@ -61,6 +61,7 @@ def test_the_operations_table_lists_each_flag_with_its_variable() -> None:
             (("zone", "sleep"), ("mmap", "spin"), ("lru", "spin")),
         ),
         (["--swap-file-overwrite", "--policy", "clock"], "policy", "clock"),
+        (["--textbook-split"], "textbook_split", True),
     ],
 )
 def test_flags_become_settings(argv: list[str], field: str, value: object) -> None:

@@ -70,6 +70,9 @@ class MachineConfig:
         page_cluster: vm.page-cluster: a swap-in reads the aligned cluster of
             2**page_cluster slots around the faulting one (0..5; 0 reads only the page
             faulted on, as the textbook model and LTP's swap tests expect).
+        textbook_split: end low memory at 896 MiB, the classic picture, instead of where a
+            6.1 i386 kernel built for NR_CPUS CPUs ends it (875 MiB for Debian's 32: its fixmap
+            and cpu_entry_area push VMALLOC_END, and so MAXMEM, down).
         realtime_clients: the calls come from clients that wait in real time (a server): the
             scheduler bounds how many quanta a new call waits whatever its thread's clock
             (sched.WAKEUP_WAIT_QUANTA). Off for a closed simulation (the lock experiment),
@@ -94,6 +97,7 @@ class MachineConfig:
     record: bool = False
     direct_map_pse: bool = False
     page_cluster: int = 3
+    textbook_split: bool = False
     realtime_clients: bool = False
 
     def __post_init__(self) -> None:

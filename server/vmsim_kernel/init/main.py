@@ -20,12 +20,19 @@ import numpy as np
 
 from vmsim_kernel.arch.x86.constants import (
     KERNEL_PGD_INDEX,
-    MAX_LOW_ADDRESS,
     PAGE_SHIFT,
     PGDIR_SHIFT,
     PageTableBit,
 )
-from vmsim_kernel.arch.x86.layout import BootLayout, plan_boot
+from vmsim_kernel.arch.x86.layout import (
+    BootLayout,
+    config_nr_cpus,
+    e820_table,
+    find_low_pfn_range,
+    memblock_memory,
+    plan_boot,
+    virtual_layout,
+)
 from vmsim_kernel.arch.x86.pgtable import (
     make_entry,
     pgd_entry_word,
@@ -89,13 +96,25 @@ class Kernel:
         self.ram32 = self.physmem.ram32
         # memoryview indexing returns plain ints and is faster than numpy for single entries.
         self.ram_words = memoryview(self.physmem.ram).cast("I")
-        self.nr_lowmem_frames = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
-        self.boot = self._plan_boot(nr_frames)
+        self.e820 = e820_table(self.config.ram_bytes)
+        self.memory = memblock_memory(self.e820)
+        self.max_pfn = self.memory[-1].stop
+        self.virtual_layout = virtual_layout(config_nr_cpus(self.config.nr_cpus), self.max_pfn)
+        self.nr_lowmem_frames = find_low_pfn_range(
+            self.max_pfn, self.virtual_layout, textbook=self.config.textbook_split
+        )
+        self.boot = self._plan_boot()
         self.swapper_pg_dir = self.boot.image.swapper_pg_dir
         self.zero_pfn = self.boot.image.zero_pfn  # empty_zero_page, in the image's .bss
         reserved = [(region.start_pfn, region.end_pfn) for region in self.boot.reserved]
-        self.nr_boot_reserved = sum(region.nr_pages for region in self.boot.reserved)
-        self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
+        self.allocator = PageAllocator(
+            self.physmem,
+            reserved,
+            self.config.min_free_kbytes,
+            memory=self.memory,
+            max_low_pfn=self.nr_lowmem_frames,
+        )
+        self.nr_boot_reserved = self.allocator.nr_reserved_pages()
         self._build_direct_map(self.boot.direct_map_tables)
         if self.config.policy is ReplacementPolicy.OPT:
             raise InvalidArgument(
@@ -174,15 +193,15 @@ class Kernel:
         self.closed = False
 
     # ---- boot ---------------------------------------------------------------------------------
-    def _plan_boot(self, nr_frames: int) -> BootLayout:
-        """memblock: the first 1 MiB, the image at 16 MiB, mem_map and the direct-map tables."""
+    def _plan_boot(self) -> BootLayout:
+        """memblock: the first 1 MiB, the image at 16 MiB, and the early allocations."""
         # PSE maps whole 4 MiB chunks from the PDE itself; only a shorter tail needs a table.
         nr_tables = (
             int(self.nr_lowmem_frames % 1024 != 0)
             if self.config.direct_map_pse
             else math.ceil(self.nr_lowmem_frames / 1024)
         )
-        return plan_boot(nr_frames, self.nr_lowmem_frames, nr_tables)
+        return plan_boot(self.memory, self.nr_lowmem_frames, nr_tables, self.config.nr_cpus)
 
     def _build_direct_map(self, tables: range) -> None:
         """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).

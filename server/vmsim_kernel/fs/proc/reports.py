@@ -27,7 +27,7 @@ from vmsim_kernel.arch.x86.constants import (
     high_memory,
     vmalloc_start,
 )
-from vmsim_kernel.arch.x86.layout import format_layout_block, format_memblock, virtual_layout
+from vmsim_kernel.arch.x86.layout import format_e820, format_layout_block, format_memblock
 from vmsim_kernel.arch.x86.pgtable import (
     PTE_ACCESSED,
     PTE_DIRTY,
@@ -695,8 +695,7 @@ def format_layout(kernel: Kernel) -> str:
     """The boot layout: Linux's "virtual kernel memory layout" block derived for the configured
     CPUs, the layout this simulated machine uses, the memblock reservations and the boot
     "Memory:" line."""
-    nr_frames = kernel.config.nr_frames
-    linux = virtual_layout(kernel.config.nr_cpus, nr_frames)
+    linux = kernel.virtual_layout
     image = kernel.boot.image
     high_memory_va = high_memory(kernel.nr_lowmem_frames)
     start = vmalloc_start(kernel.nr_lowmem_frames)
@@ -706,11 +705,19 @@ def format_layout(kernel: Kernel) -> str:
     text_kb = (image.data_pfn - image.text_pfn) * kb
     data_kb = (image.bss_pfn - image.data_pfn) * kb
     bss_kb = (image.end_pfn - image.bss_pfn) * kb
+    split = (
+        "the textbook split (low memory up to 896 MiB)"
+        if kernel.config.textbook_split
+        else "low memory up to MAXMEM, as above"
+    )
+    nr_present = sum(zone.present_pages for zone in allocator.zones)
     lines = [
+        *format_e820(kernel.e820),
         f"# as a 6.1 i386 kernel derives it for NR_CPUS={linux.nr_cpus} "
         f"(MAXMEM {linux.maxmem // MiB} MiB)",
         *format_layout_block(linux, image),
-        "# what this simulated machine uses: the textbook split at 896 MiB with a small fixmap",
+        f"# what this simulated machine uses: {split}; fixmap, pkmap and vmalloc's end "
+        "where the textbook's small fixmap puts them",
         f"    fixmap  : 0x{FIXADDR_START:08x} - 0x{FIXADDR_TOP:08x}   "
         f"({(FIXADDR_TOP - FIXADDR_START) // 1024:4d} kB)",
         f"    pkmap   : 0x{PKMAP_BASE:08x} - 0x{PKMAP_BASE + LAST_PKMAP * PAGE_SIZE:08x}   "
@@ -720,7 +727,7 @@ def format_layout(kernel: Kernel) -> str:
         f"    lowmem  : 0x{PAGE_OFFSET:08x} - 0x{high_memory_va:08x}   "
         f"({(high_memory_va - PAGE_OFFSET) // MiB:4d} MB)",
         *format_memblock(kernel.boot.reserved),
-        f"Memory: {kernel.nr_managed_pages * kb}K/{nr_frames * kb}K available "
+        f"Memory: {kernel.nr_managed_pages * kb}K/{nr_present * kb}K available "
         f"({text_kb}K kernel code, {data_kb}K rwdata, {bss_kb}K bss, "
         f"{kernel.nr_boot_reserved * kb}K reserved, 0K cma-reserved, {highmem_kb}K highmem)",
     ]

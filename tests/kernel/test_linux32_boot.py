@@ -19,6 +19,16 @@ from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SHIFT
 
 BOOT_SCENARIOS = ["base-256m", "base-1g-4k", "base-2g"]
 BOOT_TOLERANCE = 0.005  # issue 22: zone sizes and MemTotal within 0.5%
+# Kernel memory at boot (issue 22 asks for "the range" of base-*.log): the slab objects and
+# kernel threads are modelled on base-1g-4k's, so Slab and KernelStack land within 5%;
+# MemFree within 4%, since vmsim has no initramfs files (Cached ~3 MB), no init process and
+# no driver allocations; the Normal zone's order-10 blocks within 10% (the lower orders are
+# pcp and driver churn vmsim does not model).
+KERNEL_MEMORY_TOLERANCE = 0.05
+# dentry and inode slabs are packed by vmsim's SLUB orders, not Linux's (7% more pages)
+SRECLAIMABLE_TOLERANCE = 0.08
+MEMFREE_TOLERANCE = 0.04
+BUDDY_TOP_ORDER_TOLERANCE = 0.10
 
 
 def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
@@ -85,6 +95,27 @@ def test_the_layout_report_ends_lowmem_where_zoneinfo_and_linux_do(name: str) ->
     assert int(derived, 16) == int(machines_own, 16) == linux_end
     normal = ours.zone("Normal")
     assert PAGE_OFFSET + ((normal.start_pfn + normal.spanned) << PAGE_SHIFT) == linux_end
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_kernel_memory_at_boot_is_in_the_range_linux_shows(name: str) -> None:
+    """Slab (dentry, inode_cache, kernfs ...), kernel stacks, the first percpu chunk."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = snapshot(machine, "boot", {})
+        machine.check_invariants()
+    for key, tolerance in (
+        ("Slab", KERNEL_MEMORY_TOLERANCE),
+        ("KernelStack", KERNEL_MEMORY_TOLERANCE),
+        ("SReclaimable", SRECLAIMABLE_TOLERANCE),
+    ):
+        linux_kb, ours_kb = capture.meminfo[key], ours.meminfo[key]
+        assert ratio_ok(ours_kb, linux_kb, tolerance), (key, ours_kb, linux_kb)
+    assert ours.meminfo["Percpu"] == capture.meminfo["Percpu"]
+    assert ratio_ok(ours.meminfo["MemFree"], capture.meminfo["MemFree"], MEMFREE_TOLERANCE)
+    assert ratio_ok(
+        ours.buddyinfo["Normal"][-1], capture.buddyinfo["Normal"][-1], BUDDY_TOP_ORDER_TOLERANCE
+    )
 
 
 def test_the_textbook_split_ends_lowmem_at_896_mib() -> None:

@@ -33,6 +33,7 @@ from .constants import (
 
 __all__ = [
     "CONFIG_NR_CPUS",
+    "IMAGE_PAGES",
     "PHYSICAL_START",
     "TEXTBOOK_MAXMEM",
     "BootLayout",

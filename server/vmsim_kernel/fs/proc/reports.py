@@ -108,9 +108,14 @@ def _nr_pagetable_pages(kernel: Kernel) -> int:
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:
-    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas."""
+    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas, stacks."""
     slab = kernel.slab
-    return slab.nr_slab_pages + slab.nr_large_kmalloc_pages + kernel.vmalloc_space.nr_vmalloc_pages
+    return (
+        slab.nr_slab_pages
+        + slab.nr_large_kmalloc_pages
+        + kernel.vmalloc_space.nr_vmalloc_pages
+        + kernel.nr_kernel_stack_pages
+    )
 
 
 def meminfo(kernel: Kernel) -> dict[str, int]:
@@ -155,11 +160,15 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - shmem),
         "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
         "Shmem": _kb(shmem),
-        "KReclaimable": 0,
+        "KReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
         "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
-        "SReclaimable": 0,
-        "SUnreclaim": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
-        "KernelStack": 0,
+        "SReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
+        "SUnreclaim": _kb(
+            kernel.slab.nr_slab_pages
+            - kernel.slab.nr_slab_reclaimable_pages
+            + kernel.slab.nr_large_kmalloc_pages
+        ),
+        "KernelStack": _kb(kernel.nr_kernel_stack_pages),
         "PageTables": _kb(_nr_pagetable_pages(kernel)),
         "SecPageTables": 0,
         "NFS_Unstable": 0,
@@ -170,7 +179,7 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "VmallocTotal": (VMALLOC_END - vmalloc_start(kernel.nr_lowmem_frames)) // 1024,
         "VmallocUsed": kernel.vmalloc_space.used_bytes // 1024,
         "VmallocChunk": 0,  # Linux prints 0 since 5.3 (finding the chunk took the vmap lock)
-        "Percpu": 0,
+        "Percpu": _kb(len(kernel.boot.percpu)),
         "HardwareCorrupted": 0,
         "AnonHugePages": 0,
         "ShmemHugePages": 0,

@@ -384,18 +384,13 @@ def overcommit_rows(name: str) -> Iterator[Row]:
 
 
 def _reserves_kb(capture: linux32.Capture) -> dict[str, int]:
-    """vmsim's admin/user reserves, from the kernel's own functions (no report shows them
-    yet); empty if the kernel no longer has them where this script looks."""
-    try:
-        from vmsim_kernel.mm.overcommit import admin_reserve_pages, user_reserve_pages
-    except ImportError:
-        return {}
+    """vmsim's admin/user reserves at boot, as its vm sysctls read."""
     with booted(capture) as machine:
-        total = machine.kernel.nr_managed_pages
-    return {
-        "admin_reserve_kbytes": admin_reserve_pages(total) * 4,
-        "user_reserve_kbytes": user_reserve_pages(total) * 4,
-    }
+        vm = machine.kernel.vm_sysctl
+        return {
+            "admin_reserve_kbytes": vm.admin_reserve_kbytes,
+            "user_reserve_kbytes": vm.user_reserve_kbytes,
+        }
 
 
 def formats_rows(name: str) -> Iterator[Row]:

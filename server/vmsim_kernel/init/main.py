@@ -50,9 +50,14 @@ from vmsim_kernel.kernel.locks import LockKind, LockRegistry, SimLock
 from vmsim_kernel.kernel.printk import KernelLog, LogLevel
 from vmsim_kernel.kernel.process import Task
 from vmsim_kernel.kernel.sched import Scheduler
+from vmsim_kernel.kernel.sysctl import VmSysctl
 from vmsim_kernel.kernel.time import CpuTimes, SimThread, SwapQueue
 from vmsim_kernel.mm.highmem import Highmem, InitMm
-from vmsim_kernel.mm.overcommit import commit_limit
+from vmsim_kernel.mm.overcommit import (
+    commit_limit,
+    init_admin_reserve_kbytes,
+    init_user_reserve_kbytes,
+)
 from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
@@ -243,6 +248,17 @@ class Kernel:
         self.closed = False
         self.nr_kernel_stack_pages = 0
         self._boot_allocations()
+        # mm/util.c's initcalls size the reserves from the memory still free after boot.
+        nr_free_pages = self.allocator.nr_free_pages()
+        self.vm_sysctl = VmSysctl(
+            overcommit_memory=self.config.overcommit_memory,
+            overcommit_ratio=self.config.overcommit_ratio,
+            overcommit_kbytes=0,
+            admin_reserve_kbytes=init_admin_reserve_kbytes(nr_free_pages),
+            user_reserve_kbytes=init_user_reserve_kbytes(nr_free_pages),
+            swappiness=self.config.swappiness,
+            page_cluster=self.config.page_cluster,
+        )
 
     # ---- boot ---------------------------------------------------------------------------------
     def _plan_boot(self) -> BootLayout:
@@ -410,7 +426,10 @@ class Kernel:
     @property
     def commit_limit_pages(self) -> int:
         """CommitLimit."""
-        return commit_limit(self.nr_managed_pages, self.nr_swap_pages, self.config.overcommit_ratio)
+        vm = self.vm_sysctl
+        return commit_limit(
+            self.nr_managed_pages, self.nr_swap_pages, vm.overcommit_ratio, vm.overcommit_kbytes
+        )
 
     @property
     def oom_totalpages(self) -> int:

@@ -160,7 +160,7 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
         start = found
     noreserve = (
         bool(flags & MapFlag.NORESERVE)
-        and kernel.config.overcommit_memory is not OvercommitMode.NEVER
+        and kernel.vm_sysctl.overcommit_memory is not OvercommitMode.NEVER
     )
     accounted = needs_accounting(Prot(prot), shared, noreserve)
     # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.

@@ -245,6 +245,8 @@ class PageAllocator:
         zones: always three, in DMA, NORMAL, HIGHMEM order (index = ZoneType).
         buddy_order: per frame, the order of the free block headed there, or -1.
         min_free_kbytes: vm.min_free_kbytes the watermarks were computed from.
+        watermark_scale_factor: vm.watermark_scale_factor (1/10000 of a zone between marks).
+        lowmem_reserve_ratio: vm.lowmem_reserve_ratio per zone (DMA, Normal, HighMem).
     """
 
     def __init__(
@@ -297,8 +299,10 @@ class PageAllocator:
         self.buddy_order: npt.NDArray[np.int8] = np.full(nr_frames, -1, dtype=np.int8)
         is_reserved = self._memblock_reserve(reserved)
         self._memblock_free_all(is_reserved)
-        self.min_free_kbytes = self._setup_per_zone_wmarks(min_free_kbytes)
-        self._setup_per_zone_lowmem_reserve()
+        self.watermark_scale_factor = WATERMARK_SCALE_FACTOR
+        self.lowmem_reserve_ratio: tuple[int, ...] = LOWMEM_RESERVE_RATIO
+        self.min_free_kbytes = self.setup_per_zone_wmarks(min_free_kbytes)
+        self.setup_per_zone_lowmem_reserve()
 
     # ---- boot ---------------------------------------------------------------------------------
     def _memblock_reserve(self, reserved: Sequence[tuple[int, int]]) -> npt.NDArray[np.bool_]:
@@ -337,7 +341,7 @@ class PageAllocator:
         for zone, pfn, order in reversed(blocks):
             self._add_free_block(zone, pfn, order)
 
-    def _setup_per_zone_wmarks(self, min_free_kbytes: int | None) -> int:
+    def setup_per_zone_wmarks(self, min_free_kbytes: int | None) -> int:
         """__setup_per_zone_wmarks, with init_per_zone_wmark_min's default min_free_kbytes.
 
         min_free_kbytes defaults to int_sqrt(lowmem_kbytes * 16) clamped to 128..262144 kB;
@@ -361,6 +365,7 @@ class PageAllocator:
                 max(math.isqrt(lowmem_kbytes * 16), MIN_FREE_KBYTES_FLOOR),
                 MIN_FREE_KBYTES_CEILING,
             )
+        self.min_free_kbytes = min_free_kbytes
         pages_min = min_free_kbytes >> (PAGE_SHIFT - 10)
         for zone in self.zones:
             if zone.is_empty and zone.zone_type is not ZoneType.HIGHMEM:
@@ -370,16 +375,16 @@ class PageAllocator:
                 zone.watermark_min = min(max(zone.managed_pages // 1024, SWAP_CLUSTER_MAX), 128)
             else:
                 zone.watermark_min = share
-            distance = max(share >> 2, zone.managed_pages * WATERMARK_SCALE_FACTOR // 10000)
+            distance = max(share >> 2, zone.managed_pages * self.watermark_scale_factor // 10000)
             zone.watermark_low = zone.watermark_min + distance
             zone.watermark_high = zone.watermark_low + distance
         return min_free_kbytes
 
-    def _setup_per_zone_lowmem_reserve(self) -> None:
+    def setup_per_zone_lowmem_reserve(self) -> None:
         """setup_per_zone_lowmem_reserve: zone i keeps (managed pages of zones i+1..j) / ratio[i]
         from allocations whose classzone is j. A zone with ratio 0 or no pages keeps nothing."""
         for lower in self.zones:
-            ratio = LOWMEM_RESERVE_RATIO[lower.zone_type]
+            ratio = self.lowmem_reserve_ratio[lower.zone_type]
             upper_managed = 0
             for upper in self.zones[lower.zone_type + 1 :]:
                 upper_managed += upper.managed_pages

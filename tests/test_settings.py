@@ -68,6 +68,11 @@ def test_flags_become_settings(argv: list[str], field: str, value: object) -> No
     assert getattr(parse_settings(argv), field) == value
 
 
+def test_the_textbook_split_reaches_the_machine_config() -> None:
+    assert parse_settings(["--textbook-split"]).machine_config().textbook_split
+    assert not parse_settings([]).machine_config().textbook_split  # Linux 6.1's MAXMEM
+
+
 def test_environment_values_are_parsed_like_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VMSIM_RAM", "0x8000000")
     monkeypatch.setenv("VMSIM_LOCK_KINDS", "zone=sleep,mmap=spin")

@@ -61,10 +61,16 @@ def test_the_operations_table_lists_each_flag_with_its_variable() -> None:
             (("zone", "sleep"), ("mmap", "spin"), ("lru", "spin")),
         ),
         (["--swap-file-overwrite", "--policy", "clock"], "policy", "clock"),
+        (["--textbook-split"], "textbook_split", True),
     ],
 )
 def test_flags_become_settings(argv: list[str], field: str, value: object) -> None:
     assert getattr(parse_settings(argv), field) == value
+
+
+def test_the_textbook_split_reaches_the_machine_config() -> None:
+    assert parse_settings(["--textbook-split"]).machine_config().textbook_split
+    assert not parse_settings([]).machine_config().textbook_split  # Linux 6.1's MAXMEM
 
 
 def test_environment_values_are_parsed_like_flags(monkeypatch: pytest.MonkeyPatch) -> None:

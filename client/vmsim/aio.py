@@ -106,6 +106,10 @@ class AsyncInspector(AsyncClosedOnExit):
         """The boot layout: virtual kernel memory layout, memblock reservations."""
         return await self._endpoint.invoke(calls.layout())
 
+    async def sysctl(self, name: str = "") -> dict[str, str]:
+        """vm sysctls by full name: *name*'s ("vm.swappiness"), or all when empty."""
+        return await self._endpoint.invoke(calls.sysctl(name))
+
     async def zoneinfo(self) -> Listing[results.Zone]:
         """/proc/zoneinfo."""
         return await self._endpoint.invoke(calls.zoneinfo())
@@ -237,6 +241,10 @@ class AsyncAdmin(AsyncClosedOnExit):
     async def reset_lock_stat(self) -> None:
         """Clear /proc/lock_stat."""
         await self._endpoint.invoke(calls.reset_lock_stat())
+
+    async def set_sysctl(self, name: str, value: str | int) -> str:
+        """sysctl -w vm.NAME=VALUE; returns the value now in effect."""
+        return await self._endpoint.invoke(calls.set_sysctl(name, value))
 
     async def kill(self, pid: int, reason: str = "") -> None:
         """SIGKILL a process."""

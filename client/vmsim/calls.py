@@ -533,6 +533,26 @@ def frame_map() -> Call[results.FrameMap]:
     return Call("inspect", "GetFrameMap", inspect_pb2.GetFrameMapRequest(), results.frame_map)
 
 
+def sysctl(name: str = "") -> Call[dict[str, str]]:
+    """vm sysctls by full name ("vm.swappiness": "60"): *name*'s, or all if empty (anyone)."""
+    return Call(
+        "admin",
+        "GetSysctl",
+        admin_pb2.GetSysctlRequest(name=name),
+        lambda r: {entry.name: entry.value for entry in r.sysctls},
+    )
+
+
+def set_sysctl(name: str, value: str | int) -> Call[str]:
+    """Write vm.NAME (admin); reads back the value now in effect."""
+    return Call(
+        "admin",
+        "SetSysctl",
+        admin_pb2.SetSysctlRequest(name=name, value=str(value)),
+        lambda r: r.sysctl.value,
+    )
+
+
 def reset_lock_stat() -> Call[None]:
     """Clear /proc/lock_stat (admin)."""
     return Call("admin", "ResetLockStat", admin_pb2.ResetLockStatRequest(), _ignore)

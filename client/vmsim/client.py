@@ -95,6 +95,10 @@ class Inspector(ClosedOnExit):
         """The boot layout: virtual kernel memory layout, memblock reservations."""
         return self._endpoint.invoke(calls.layout())
 
+    def sysctl(self, name: str = "") -> dict[str, str]:
+        """vm sysctls by full name: *name*'s ("vm.swappiness"), or all when empty."""
+        return self._endpoint.invoke(calls.sysctl(name))
+
     def zoneinfo(self) -> Listing[results.Zone]:
         """/proc/zoneinfo."""
         return self._endpoint.invoke(calls.zoneinfo())
@@ -225,6 +229,10 @@ class Admin(ClosedOnExit):
     def reset_lock_stat(self) -> None:
         """Clear /proc/lock_stat."""
         self._endpoint.invoke(calls.reset_lock_stat())
+
+    def set_sysctl(self, name: str, value: str | int) -> str:
+        """sysctl -w vm.NAME=VALUE; returns the value now in effect."""
+        return self._endpoint.invoke(calls.set_sysctl(name, value))
 
     def kill(self, pid: int, reason: str = "") -> None:
         """SIGKILL a process."""

@@ -53,9 +53,10 @@ class MachineConfig:
         swap_path: file backing the swap device; None makes an anonymous temporary file.
         swap_file_overwrite: take an existing swap_path even if it has no swap signature.
         policy: page replacement policy used by reclaim.
-        overcommit_memory: vm.overcommit_memory.
-        overcommit_ratio: vm.overcommit_ratio, percent of RAM counted in mode 2.
-        swappiness: vm.swappiness (0..200); kept for reports, anon is all there is to reclaim.
+        overcommit_memory: vm.overcommit_memory at boot (the kernel's vm_sysctl record holds
+            the value in effect: `sysctl -w` changes it, kernel/sysctl.py).
+        overcommit_ratio: vm.overcommit_ratio at boot, percent of RAM counted in mode 2.
+        swappiness: vm.swappiness at boot (0..200).
         min_free_kbytes: None computes Linux's sqrt(lowmem_kbytes * 16) clamp.
         nr_cpus: number of CPUs (per-CPU kmap_atomic slots, reports).
         seed: seeds every random choice the kernel makes.
@@ -67,9 +68,12 @@ class MachineConfig:
         record: keep a journal of every call so the run can be replayed (journal.py).
         direct_map_pse: map the direct map with 4 MiB PSE pages (as Linux does on CPUs with
             PSE) instead of 4 KiB PTEs; a tail shorter than 4 MiB still uses PTEs.
-        page_cluster: vm.page-cluster: a swap-in reads the aligned cluster of
+        page_cluster: vm.page-cluster at boot: a swap-in reads the aligned cluster of
             2**page_cluster slots around the faulting one (0..5; 0 reads only the page
             faulted on, as the textbook model and LTP's swap tests expect).
+        textbook_split: end low memory at 896 MiB, the classic picture, instead of where a
+            6.1 i386 kernel built for NR_CPUS CPUs ends it (875 MiB for Debian's 32: its fixmap
+            and cpu_entry_area push VMALLOC_END, and so MAXMEM, down).
         realtime_clients: the calls come from clients that wait in real time (a server): the
             scheduler bounds how many quanta a new call waits whatever its thread's clock
             (sched.WAKEUP_WAIT_QUANTA). Off for a closed simulation (the lock experiment),
@@ -94,6 +98,7 @@ class MachineConfig:
     record: bool = False
     direct_map_pse: bool = False
     page_cluster: int = 3
+    textbook_split: bool = False
     realtime_clients: bool = False
 
     def __post_init__(self) -> None:

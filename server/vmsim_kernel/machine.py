@@ -50,6 +50,13 @@ from vmsim_kernel.kernel.sched import (
     as_kernel_bug,
     next_quantum_length,
 )
+from vmsim_kernel.kernel.sysctl import (
+    format_proc_sys_vm,
+    sysctl_name,
+    sysctl_names,
+    sysctl_read,
+    sysctl_write,
+)
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
 from vmsim_kernel.mm import memory
 from vmsim_kernel.mm import mmap as mmap_calls
@@ -207,6 +214,20 @@ class Machine:
     def reset_lock_stat(self) -> None:
         """Clear the lock statistics (echo 0 > /proc/lock_stat)."""
         self.kernel.locks.reset()
+
+    def sysctl(self, name: str = "") -> dict[str, str]:
+        """vm sysctls by full name, as /proc/sys/vm prints them: *name*'s, or all if empty."""
+        names = [sysctl_name(name)] if name else sysctl_names()
+        return {full: sysctl_read(self.kernel, full) for full in names}
+
+    def set_sysctl(self, name: str, value: str) -> str:
+        """Write vm.NAME (sysctl -w) with the kernel's side effects; return the value read back.
+
+        Raises:
+            InvalidArgument: no such sysctl, or *value* out of the kernel's limits (nothing
+                changes then).
+        """
+        return sysctl_write(self.kernel, name, value)
 
     def add_event_listener(
         self, listener: EventListener, kinds: frozenset[EventKind] | None = None
@@ -599,6 +620,7 @@ class Machine:
             "stat": proc.format_stat,
             "layout": proc.format_layout,
             "schedstat": lambda kernel: kernel.sched.schedstat(),
+            "sys_vm": format_proc_sys_vm,
         }
         if name not in machine_wide:
             raise InvalidArgument(

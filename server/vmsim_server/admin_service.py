@@ -1,4 +1,5 @@
-"""AdminService: privileged calls (kernel/signal.c kill), allowed only with the admin token."""
+"""AdminService: privileged calls (kernel/signal.c kill, sysctl -w), allowed only with the
+admin token; reading a sysctl is allowed to anyone."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def require_admin(context: Context, admin_token: str) -> None:
 
 
 class AdminService(admin_pb2_grpc.AdminServiceServicer):
-    """Killing processes."""
+    """Killing processes, clearing lock_stat, the vm sysctls."""
 
     def __init__(self, machine: Machine, admin_token: str) -> None:
         self._machine = machine
@@ -60,3 +61,21 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         require_admin(context, self._admin_token)
         self._machine.reset_lock_stat()
         return admin_pb2.ResetLockStatResponse()
+
+    async def GetSysctl(
+        self, request: admin_pb2.GetSysctlRequest, context: Context
+    ) -> admin_pb2.GetSysctlResponse:
+        values = self._machine.sysctl(request.name)
+        return admin_pb2.GetSysctlResponse(
+            sysctls=[admin_pb2.Sysctl(name=name, value=value) for name, value in values.items()]
+        )
+
+    async def SetSysctl(
+        self, request: admin_pb2.SetSysctlRequest, context: Context
+    ) -> admin_pb2.SetSysctlResponse:
+        require_admin(context, self._admin_token)
+        name = request.name
+        value = self._machine.set_sysctl(name, request.value)
+        return admin_pb2.SetSysctlResponse(
+            sysctl=admin_pb2.Sysctl(name=next(iter(self._machine.sysctl(name))), value=value)
+        )

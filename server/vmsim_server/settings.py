@@ -237,6 +237,13 @@ class ServerSettings:
         help="build the kernel's direct map from 4 MiB PSE pages instead of 4 KiB PTEs",
         panel=MACHINE,
     )
+    textbook_split: bool = setting(
+        False,
+        "--textbook-split",
+        help="end low memory at 896 MiB (the textbook picture) instead of at the 875 MiB "
+        "a 6.1 i386 kernel built for 32 CPUs leaves it",
+        panel=MACHINE,
+    )
     lock_kinds: tuple[tuple[str, str], ...] = setting(
         (),
         "--lock-kind",
@@ -507,6 +514,7 @@ class ServerSettings:
             max_map_count=self.max_map_count,
             lock_kinds=dict(self.lock_kinds),
             direct_map_pse=self.direct_map_pse,
+            textbook_split=self.textbook_split,
             realtime_clients=True,  # every call comes from a client waiting for its answer
         )
 

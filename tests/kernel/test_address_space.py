@@ -235,13 +235,15 @@ def test_overcommit_never_refuses_beyond_commit_limit(make_machine: object) -> N
     pid = machine.spawn()
     info = machine.meminfo()
     # Worked by hand for this 16 MiB machine with 32 MiB of swap, as mm/util.c's
-    # __vm_enough_memory counts: CommitLimit = 32764 kB of swap + 50% of 14704 kB of RAM =
-    # 40116 kB, of which the new process's stack commits 132 kB; the admin reserve (1/32 of
-    # the 3676 RAM pages: 114 pages, 456 kB) and the user reserve (1/32 of the caller's 132 kB:
-    # one page, 4 kB) stay free. That leaves 39524 kB, less a page of slack.
-    assert (info["MemTotal"], info["SwapTotal"]) == (14704, 32764)
-    assert (info["CommitLimit"], info["Committed_AS"]) == (40116, 132)
-    room = 39524 * 1024 - PAGE_SIZE
+    # __vm_enough_memory counts: CommitLimit = 8191 pages of swap + 50% of the 3441 RAM pages
+    # (1720) = 39644 kB, of which the new process's stack commits 132 kB; the admin reserve
+    # (vm.admin_reserve_kbytes: 1/32 of the 12844 kB free at boot, 401 kB, so 100 pages) and
+    # the user reserve (1/32 of the caller's 132 kB: one page, 4 kB) stay free. That leaves
+    # 39108 kB, less a page of slack.
+    assert (info["MemTotal"], info["SwapTotal"]) == (13764, 32764)
+    assert (info["CommitLimit"], info["Committed_AS"]) == (39644, 132)
+    assert machine.sysctl("vm.admin_reserve_kbytes") == {"vm.admin_reserve_kbytes": "401"}
+    room = 39108 * 1024 - PAGE_SIZE
     addr = machine.mmap(pid, 0, room, RW, ANON)
     assert addr
     with pytest.raises(OutOfMemory, match="CommitLimit"):

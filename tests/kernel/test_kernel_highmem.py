@@ -31,7 +31,7 @@ MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.
 
 @pytest.fixture
 def gib_machine(make_machine: MachineFactory) -> Machine:
-    """1 GiB of RAM: frames from 229376 on are HIGHMEM."""
+    """1 GiB of RAM: frames from max_low_pfn (MAXMEM, pfn 224254) on are HIGHMEM."""
     return make_machine(ram_bytes=1024 * MiB, swap_bytes=0)
 
 

@@ -30,7 +30,9 @@ def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(
     normal_before = zones[ZoneType.NORMAL].nr_free_pages
     vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
     addr = vmalloc.vmalloc(100 * PAGE_SIZE)
-    assert addr == vmalloc_start(gib_machine.kernel.nr_lowmem_frames) == 0xF8800000
+    # 8 MiB above the end of low memory, which a 6.1 kernel puts at MAXMEM (875 MiB).
+    layout = gib_machine.kernel.virtual_layout
+    assert addr == vmalloc_start(gib_machine.kernel.nr_lowmem_frames) == layout.vmalloc_start
     [area] = vmalloc.areas()
     assert len(area.pages) == 100 and len(set(area.pages)) == 100
     assert all(
@@ -43,10 +45,13 @@ def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(
     assert [w.linear for w in walks] == [addr + i * PAGE_SIZE for i in range(100)]
     assert [w.pfn for w in walks] == list(area.pages)
     assert all(w.present and not w.user and w.writable for w in walks)
-    # Free pages dropped by exactly the area's pages, plus one kernel page table from NORMAL.
+    # Free pages dropped by exactly the area's pages, plus one kernel page table from NORMAL
+    # for each 4 MiB the area touches (0xf73fe000 + 101 pages crosses 0xf7400000).
+    nr_tables = len({(addr + i * PAGE_SIZE) >> 22 for i in range(100)})
+    assert nr_tables == 2
     assert high_before - zones[ZoneType.HIGHMEM].nr_free_pages == 100
-    assert normal_before - zones[ZoneType.NORMAL].nr_free_pages == 1
-    assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == 1
+    assert normal_before - zones[ZoneType.NORMAL].nr_free_pages == nr_tables
+    assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == nr_tables
     vmalloc.check_invariants()
 
 
@@ -90,8 +95,10 @@ def test_vfree_unmaps_and_returns_the_pages_but_keeps_the_page_table(
     addr = vmalloc.vmalloc(10 * PAGE_SIZE)
     pages = vmalloc.areas()[0].pages
     vmalloc.vfree(addr)
-    assert gib_machine.kernel.allocator.nr_free_pages() == free_before - 1  # the page table stays
-    assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == 1
+    nr_tables = nr_kernel_pagetable_pages(gib_machine.kernel.init_mm)
+    assert nr_tables >= 1
+    # the page tables stay
+    assert gib_machine.kernel.allocator.nr_free_pages() == free_before - nr_tables
     assert not any(w.present for w in vmalloc.page_table_dump(addr, 10))
     assert not any(gib_machine.kernel.physmem.test_flags(pfn, PageFlag.VMALLOC) for pfn in pages)
     with pytest.raises(KernelOops):

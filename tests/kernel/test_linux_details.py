@@ -66,15 +66,15 @@ def test_oom_score_is_the_2_3_scaled_badness_and_a_proc_file(machine: Machine) -
     addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON)
     machine.touch_many(pid, range(addr, addr + 4 * MiB, PAGE_SIZE), True)
     # Worked by hand, as mm/oom_kill.c and fs/proc/base.c count: totalpages is RAM + swap,
-    # MemTotal 14704 kB + SwapTotal 32764 kB = 3676 + 8191 = 11867 pages; badness is
-    # 1024 resident + 0 swapped + 1 page table + oom_score_adj 100 * (11867 // 1000) = 2125;
-    # oom_score = (1000 + 2125 * 1000 // 11867) * 2 // 3 = (1000 + 179) * 2 // 3 = 786.
+    # MemTotal 13764 kB + SwapTotal 32764 kB = 3441 + 8191 = 11632 pages; badness is
+    # 1024 resident + 0 swapped + 1 page table + oom_score_adj 100 * (11632 // 1000) = 2125;
+    # oom_score = (1000 + 2125 * 1000 // 11632) * 2 // 3 = (1000 + 182) * 2 // 3 = 788.
     info = machine.meminfo()
-    assert (info["MemTotal"], info["SwapTotal"]) == (14704, 32764)
-    assert machine.kernel.oom_totalpages == 11867
-    assert oom_badness(machine.tasks[pid], 11867) == 2125
-    assert machine.process(pid).oom_score == 786
-    assert machine.report("oom_score", pid) == "786\n"
+    assert (info["MemTotal"], info["SwapTotal"]) == (13764, 32764)
+    assert machine.kernel.oom_totalpages == 11632
+    assert oom_badness(machine.tasks[pid], 11632) == 2125
+    assert machine.process(pid).oom_score == 788
+    assert machine.report("oom_score", pid) == "788\n"
     assert machine.report("oom_score_adj", pid) == "100\n"
     idle = machine.spawn(oom_score_adj=-1000)
     assert machine.report("oom_score", idle) == "0\n"

@@ -101,9 +101,9 @@ def test_oom01_modes_0_and_1_kill_the_largest(
     machine = make_machine(ram_bytes=16 * MiB, swap_bytes=0, overcommit_memory=mode)
     small, small_addr = _hog(machine, "small", 1 * MiB)
     machine.touch_many(small, np.arange(small_addr, small_addr + 1 * MiB, PAGE_SIZE), True)
-    big, big_addr = _hog(machine, "big", 14 * MiB)  # fits mode 0, not RAM beside "small"
+    big, big_addr = _hog(machine, "big", 13 * MiB)  # fits mode 0, not RAM beside "small"
     with pytest.raises(OomKilled):
-        machine.touch_many(big, np.arange(big_addr, big_addr + 14 * MiB, PAGE_SIZE), True)
+        machine.touch_many(big, np.arange(big_addr, big_addr + 13 * MiB, PAGE_SIZE), True)
     assert machine.vmstat()["oom_kill"] == 1
     assert [p.pid for p in machine.processes()] == [small]
     assert machine.process(small).vm_rss == 1 * MiB

@@ -16,7 +16,13 @@ from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
-from vmsim_kernel.arch.x86.layout import format_layout_block, plan_boot, virtual_layout
+from vmsim_kernel.arch.x86.layout import (
+    e820_table,
+    format_layout_block,
+    memblock_memory,
+    plan_boot,
+    virtual_layout,
+)
 from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES, VmEvents
 
 DATA = Path(__file__).parent / "data"
@@ -167,7 +173,7 @@ def test_status_memory_lines_are_formatted_like_the_hosts(busy_1g: Machine) -> N
 def test_the_layout_for_32_cpus_is_the_one_a_real_6_1_kernel_printed() -> None:
     """linux32 base-1g: NR_CPUS=32, usable RAM up to 0x3ffdf000 (262112 frames)."""
     layout = virtual_layout(32, 262112)
-    boot = plan_boot(262144, layout.max_low_pfn, 0)
+    boot = plan_boot(memblock_memory(e820_table(1 * GiB)), layout.max_low_pfn, 0, 1)
     block = format_layout_block(layout, boot.image)
     assert block[:5] == [
         "virtual kernel memory layout:",
@@ -201,7 +207,7 @@ def test_the_image_sits_at_16_mib_and_dma_stays_managed(make_machine: MachineFac
     text = machine.report("layout")
     assert "virtual kernel memory layout:" in text and "memblock reserved:" in text
     assert "[mem 0x01000000-" in text and "kernel image" in text
-    assert f"derives it for NR_CPUS={machine.config.nr_cpus}" in text
+    assert "derives it for NR_CPUS=32" in text  # Debian's build, whatever the machine's CPUs
     assert machine.layout()["_text"] == 16 * MiB
 
 

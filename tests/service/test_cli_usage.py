@@ -167,6 +167,7 @@ def test_every_data_command_prints_json(busy_server: tuple[str, int]) -> None:
         "kernel translate": ["0xc0100000"],
         "kernel slabinfo": [],
         "kernel vmallocinfo": [],
+        "sysctl": ["-a"],
     }
     printed: dict[str, Any] = {}
     for path, command in _every_command():
@@ -180,6 +181,7 @@ def test_every_data_command_prints_json(busy_server: tuple[str, int]) -> None:
         printed[name] = json.loads(result.stdout)
     assert set(arguments) <= set(printed)
     meminfo = printed["stat meminfo"]
+    assert printed["sysctl"]["vm.overcommit_memory"] == "0"
     assert printed["free"]["Mem"]["total"] == meminfo["MemTotal"]
     assert printed["free"]["Swap"]["used"] == meminfo["SwapTotal"] - meminfo["SwapFree"]
     assert set(printed["vmstat"]) == {

@@ -108,6 +108,8 @@ CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
     "exit_process": [(vmsim.Process, "exit", True)],
     "kill": [(vmsim.Admin, "kill", False)],
     "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
+    "set_sysctl": [(vmsim.Admin, "set_sysctl", False)],
+    "sysctl": [(vmsim.Inspector, "sysctl", False)],
 }
 for _name in PROCESS_CALLS:
     CALL_METHODS.setdefault(_name, []).append((vmsim.Process, _name, True))

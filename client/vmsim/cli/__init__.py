@@ -72,7 +72,7 @@ COMMANDS: dict[str, CommandSource] = {
         ("ps", "maps", "smaps_rollup", "status", "translate", "events", "kill"),
         CommandSource(_process),
     ),
-    **dict.fromkeys(("vmstat", "free", "pmap", "top"), CommandSource(_procps)),
+    **dict.fromkeys(("vmstat", "free", "pmap", "top", "sysctl"), CommandSource(_procps)),
     "stat": CommandSource(_stat, whole_app=True),
     "kernel": CommandSource(_kernel, whole_app=True),
     "experiment": CommandSource(_experiment, whole_app=True),

@@ -1,4 +1,4 @@
-"""The procps views: vmstat(8), free(1), pmap(1) and top(1), each with --json."""
+"""The procps views: vmstat(8), free(1), pmap(1), top(1) and sysctl(8), each with --json."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import typer
 from typer._click.exceptions import UsageError
 
 from .. import cli_common
-from ..cli_common import Address, JsonFlag, Pid, emit_json, guarded
-from ..client import Inspector
+from ..cli_common import Address, AdminToken, JsonFlag, Pid, emit_json, guarded
+from ..client import Admin, Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..results import ProcessStatus
 from ..views import (
@@ -82,6 +82,42 @@ def vmstat(
                 sample = guarded(lambda: read_vmstat_sample(inspector, time.monotonic()))
         except KeyboardInterrupt:
             pass
+
+
+@procps_app.command()
+def sysctl(
+    setting: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="vm.NAME[=VALUE]", help="the sysctl to read, or to write with =VALUE"
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("-a", "--all", help="every vm sysctl")] = False,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """sysctl(8) for vm.*: read one (anyone), write one with =VALUE (admin token), or -a.
+
+    A write takes effect at once (vm.min_free_kbytes moves the watermarks ...); a value out
+    of the kernel's limits is refused and changes nothing.
+    """
+    if (setting is None) == (not show_all):
+        raise typer.BadParameter(
+            "give vm.NAME, vm.NAME=VALUE or -a (one of them)", param_hint="vm.NAME[=VALUE]"
+        )
+    if setting is not None and "=" in setting:
+        name, _, value = setting.partition("=")
+        with Admin(addr, admin_token) as admin:
+            guarded(lambda: admin.set_sysctl(name.strip(), value.strip()))
+        setting = name.strip()  # print it as read back, as sysctl -w does
+    with Inspector(addr) as inspector:
+        values = guarded(lambda: inspector.sysctl(setting or ""))
+    if as_json:
+        emit_json(values)
+        return
+    for full_name, value in values.items():
+        print(f"{full_name} = {value}")
 
 
 @procps_app.command()

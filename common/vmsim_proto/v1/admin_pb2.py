@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avmsim_proto/v1/admin.proto\x12\x08vmsim.v1\"1\n\x12KillProcessRequest\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x15\n\x13KillProcessResponse\"\x16\n\x14ResetLockStatRequest\"\x17\n\x15ResetLockStatResponse2\xac\x01\n\x0c\x41\x64minService\x12J\n\x0bKillProcess\x12\x1c.vmsim.v1.KillProcessRequest\x1a\x1d.vmsim.v1.KillProcessResponse\x12P\n\rResetLockStat\x12\x1e.vmsim.v1.ResetLockStatRequest\x1a\x1f.vmsim.v1.ResetLockStatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avmsim_proto/v1/admin.proto\x12\x08vmsim.v1\"1\n\x12KillProcessRequest\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x15\n\x13KillProcessResponse\"\x16\n\x14ResetLockStatRequest\"\x17\n\x15ResetLockStatResponse\"%\n\x06Sysctl\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\" \n\x10GetSysctlRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x11GetSysctlResponse\x12!\n\x07sysctls\x18\x01 \x03(\x0b\x32\x10.vmsim.v1.Sysctl\"/\n\x10SetSysctlRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"5\n\x11SetSysctlResponse\x12 \n\x06sysctl\x18\x01 \x01(\x0b\x32\x10.vmsim.v1.Sysctl2\xb8\x02\n\x0c\x41\x64minService\x12J\n\x0bKillProcess\x12\x1c.vmsim.v1.KillProcessRequest\x1a\x1d.vmsim.v1.KillProcessResponse\x12P\n\rResetLockStat\x12\x1e.vmsim.v1.ResetLockStatRequest\x1a\x1f.vmsim.v1.ResetLockStatResponse\x12\x44\n\tGetSysctl\x12\x1a.vmsim.v1.GetSysctlRequest\x1a\x1b.vmsim.v1.GetSysctlResponse\x12\x44\n\tSetSysctl\x12\x1a.vmsim.v1.SetSysctlRequest\x1a\x1b.vmsim.v1.SetSysctlResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESETLOCKSTATREQUEST']._serialized_end=136
   _globals['_RESETLOCKSTATRESPONSE']._serialized_start=138
   _globals['_RESETLOCKSTATRESPONSE']._serialized_end=161
-  _globals['_ADMINSERVICE']._serialized_start=164
-  _globals['_ADMINSERVICE']._serialized_end=336
+  _globals['_SYSCTL']._serialized_start=163
+  _globals['_SYSCTL']._serialized_end=200
+  _globals['_GETSYSCTLREQUEST']._serialized_start=202
+  _globals['_GETSYSCTLREQUEST']._serialized_end=234
+  _globals['_GETSYSCTLRESPONSE']._serialized_start=236
+  _globals['_GETSYSCTLRESPONSE']._serialized_end=290
+  _globals['_SETSYSCTLREQUEST']._serialized_start=292
+  _globals['_SETSYSCTLREQUEST']._serialized_end=339
+  _globals['_SETSYSCTLRESPONSE']._serialized_start=341
+  _globals['_SETSYSCTLRESPONSE']._serialized_end=394
+  _globals['_ADMINSERVICE']._serialized_start=397
+  _globals['_ADMINSERVICE']._serialized_end=709
 # @@protoc_insertion_point(module_scope)

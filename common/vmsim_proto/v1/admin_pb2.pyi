@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -23,3 +25,37 @@ class ResetLockStatRequest(_message.Message):
 class ResetLockStatResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class Sysctl(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class GetSysctlRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetSysctlResponse(_message.Message):
+    __slots__ = ("sysctls",)
+    SYSCTLS_FIELD_NUMBER: _ClassVar[int]
+    sysctls: _containers.RepeatedCompositeFieldContainer[Sysctl]
+    def __init__(self, sysctls: _Optional[_Iterable[_Union[Sysctl, _Mapping]]] = ...) -> None: ...
+
+class SetSysctlRequest(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class SetSysctlResponse(_message.Message):
+    __slots__ = ("sysctl",)
+    SYSCTL_FIELD_NUMBER: _ClassVar[int]
+    sysctl: Sysctl
+    def __init__(self, sysctl: _Optional[_Union[Sysctl, _Mapping]] = ...) -> None: ...

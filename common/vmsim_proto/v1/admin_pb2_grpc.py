@@ -45,6 +45,16 @@ class AdminServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
                 _registered_method=True)
+        self.GetSysctl = channel.unary_unary(
+                '/vmsim.v1.AdminService/GetSysctl',
+                request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.GetSysctlRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.GetSysctlResponse.FromString,
+                _registered_method=True)
+        self.SetSysctl = channel.unary_unary(
+                '/vmsim.v1.AdminService/SetSysctl',
+                request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -67,6 +77,23 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSysctl(self, request, context):
+        """Read vm sysctls, like `sysctl vm.NAME` (or `sysctl -a` with an empty name): anyone may.
+        An unknown name is INVALID_ARGUMENT listing the names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSysctl(self, request, context):
+        """Write a vm sysctl, like `sysctl -w vm.NAME=VALUE`, with the kernel's side effects at once
+        (min_free_kbytes recomputes the watermarks ...). A value out of the kernel's limits is
+        INVALID_ARGUMENT naming the limit, and nothing changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +106,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ResetLockStat,
                     request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatResponse.SerializeToString,
+            ),
+            'GetSysctl': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSysctl,
+                    request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.GetSysctlRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.GetSysctlResponse.SerializeToString,
+            ),
+            'SetSysctl': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSysctl,
+                    request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +173,60 @@ class AdminService:
             '/vmsim.v1.AdminService/ResetLockStat',
             vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_admin__pb2.ResetLockStatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSysctl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.AdminService/GetSysctl',
+            vmsim__proto_dot_v1_dot_admin__pb2.GetSysctlRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_admin__pb2.GetSysctlResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSysctl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.AdminService/SetSysctl',
+            vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,21 +11,32 @@ swap, page_alloc, mmap_calls, ...) take a Kernel and never reach up into Machine
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from typing import Final
 
 import numpy as np
 
 from vmsim_kernel.arch.x86.constants import (
     KERNEL_PGD_INDEX,
-    MAX_LOW_ADDRESS,
     PAGE_SHIFT,
     PGDIR_SHIFT,
+    Gfp,
     PageTableBit,
 )
-from vmsim_kernel.arch.x86.layout import BootLayout, plan_boot
+from vmsim_kernel.arch.x86.layout import (
+    IMAGE_PAGES,
+    BootLayout,
+    config_nr_cpus,
+    e820_table,
+    find_low_pfn_range,
+    memblock_memory,
+    plan_boot,
+    virtual_layout,
+)
 from vmsim_kernel.arch.x86.pgtable import (
     make_entry,
     pgd_entry_word,
@@ -39,14 +50,19 @@ from vmsim_kernel.kernel.locks import LockKind, LockRegistry, SimLock
 from vmsim_kernel.kernel.printk import KernelLog, LogLevel
 from vmsim_kernel.kernel.process import Task
 from vmsim_kernel.kernel.sched import Scheduler
+from vmsim_kernel.kernel.sysctl import VmSysctl
 from vmsim_kernel.kernel.time import CpuTimes, SimThread, SwapQueue
 from vmsim_kernel.mm.highmem import Highmem, InitMm
-from vmsim_kernel.mm.overcommit import commit_limit
+from vmsim_kernel.mm.overcommit import (
+    commit_limit,
+    init_admin_reserve_kbytes,
+    init_user_reserve_kbytes,
+)
 from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
-from vmsim_kernel.mm.slab import SlabAllocator
+from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
@@ -69,6 +85,52 @@ KERNEL_DIRECT_MAP_BITS = int(
 KERNEL_PDE_BITS = int(
     PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED | PageTableBit.DIRTY
 )
+# What a 6.1 kernel has allocated from its slab caches by the time init runs: the largest
+# caches of linux32 base-1g-4k's /proc/slabinfo (the same at 256 MiB and 2 GiB: sysfs, the
+# initramfs and ftrace's events fill them, not RAM), as (cache, object size, reclaimable,
+# active objects); the kmalloc rows are served by the kmalloc size classes.
+BOOT_SLAB_OBJECTS: Final = (
+    ("inode_cache", 416, True, 10431),
+    ("dentry", 128, True, 10848),
+    ("kernfs_node_cache", 80, False, 10047),
+    ("shmem_inode_cache", 488, True, 392),
+    ("lsm_file_cache", 16, False, 11008),
+    ("task_struct", 2944, False, 55),
+    ("biovec-max", 3072, False, 50),
+    ("ftrace_event_field", 40, False, 3366),
+    ("trace_event_file", 56, False, 1460),
+    ("sighand_cache", 1312, False, 60),
+    ("radix_tree_node", 304, True, 247),
+    ("signal_cache", 736, False, 55),
+    ("proc_dir_entry", 128, False, 288),
+    ("sgpool-128", 2560, False, 12),
+    ("names_cache", 4096, False, 8),
+    ("kmem_cache", 160, False, 150),
+    ("Acpi-State", 48, False, 510),
+    ("sock_inode_cache", 608, True, 26),
+    ("sgpool-64", 1280, False, 12),
+    ("proc_inode_cache", 456, True, 34),
+    ("perf_event", 848, False, 19),
+    ("maple_node", 256, False, 64),
+    ("vmap_area", 32, False, 384),
+)
+BOOT_KMALLOC_OBJECTS: Final = (
+    (8192, 8),
+    (2048, 32),
+    (1024, 136),
+    (512, 296),
+    (256, 224),
+    (192, 231),
+    (128, 384),
+    (64, 704),
+    (32, 1152),
+    (16, 2304),
+)
+THREAD_SIZE_ORDER: Final = 1  # 8 KiB kernel stacks on i386
+# Kernel threads alive when init runs on a 1-CPU linux32 guest (KernelStack 352 kB / 8 kB):
+# kthreadd, rcu, kswapd0, kworkers ... and per CPU cpuhp, migration, ksoftirqd and kworkers.
+BOOT_KTHREADS_SHARED: Final = 38
+BOOT_KTHREADS_PER_CPU: Final = 6
 KERNEL_TID = 0  # the thread that runs boot work and calls made outside any process
 KSWAPD_TID = 1  # background reclaim has a clock of its own
 
@@ -89,13 +151,25 @@ class Kernel:
         self.ram32 = self.physmem.ram32
         # memoryview indexing returns plain ints and is faster than numpy for single entries.
         self.ram_words = memoryview(self.physmem.ram).cast("I")
-        self.nr_lowmem_frames = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
-        self.boot = self._plan_boot(nr_frames)
+        self.e820 = e820_table(self.config.ram_bytes)
+        self.memory = memblock_memory(self.e820)
+        self.max_pfn = self.memory[-1].stop
+        self.virtual_layout = virtual_layout(config_nr_cpus(self.config.nr_cpus), self.max_pfn)
+        self.nr_lowmem_frames = find_low_pfn_range(
+            self.max_pfn, self.virtual_layout, textbook=self.config.textbook_split
+        )
+        self.boot = self._plan_boot()
         self.swapper_pg_dir = self.boot.image.swapper_pg_dir
         self.zero_pfn = self.boot.image.zero_pfn  # empty_zero_page, in the image's .bss
         reserved = [(region.start_pfn, region.end_pfn) for region in self.boot.reserved]
-        self.nr_boot_reserved = sum(region.nr_pages for region in self.boot.reserved)
-        self.allocator = PageAllocator(self.physmem, reserved, self.config.min_free_kbytes)
+        self.allocator = PageAllocator(
+            self.physmem,
+            reserved,
+            self.config.min_free_kbytes,
+            memory=self.memory,
+            max_low_pfn=self.nr_lowmem_frames,
+        )
+        self.nr_boot_reserved = self.allocator.nr_reserved_pages()
         self._build_direct_map(self.boot.direct_map_tables)
         if self.config.policy is ReplacementPolicy.OPT:
             raise InvalidArgument(
@@ -172,17 +246,62 @@ class Kernel:
         self._listeners: list[tuple[EventListener, frozenset[EventKind] | None]] = []
         self._wanted_kinds: frozenset[EventKind] = frozenset()
         self.closed = False
+        self.nr_kernel_stack_pages = 0
+        self._boot_allocations()
+        # mm/util.c's initcalls size the reserves from the memory still free after boot.
+        nr_free_pages = self.allocator.nr_free_pages()
+        self.vm_sysctl = VmSysctl(
+            overcommit_memory=self.config.overcommit_memory,
+            overcommit_ratio=self.config.overcommit_ratio,
+            overcommit_kbytes=0,
+            admin_reserve_kbytes=init_admin_reserve_kbytes(nr_free_pages),
+            user_reserve_kbytes=init_user_reserve_kbytes(nr_free_pages),
+            swappiness=self.config.swappiness,
+            page_cluster=self.config.page_cluster,
+        )
 
     # ---- boot ---------------------------------------------------------------------------------
-    def _plan_boot(self, nr_frames: int) -> BootLayout:
-        """memblock: the first 1 MiB, the image at 16 MiB, mem_map and the direct-map tables."""
+    def _plan_boot(self) -> BootLayout:
+        """memblock: the first 1 MiB, the image at 16 MiB, and the early allocations."""
         # PSE maps whole 4 MiB chunks from the PDE itself; only a shorter tail needs a table.
         nr_tables = (
             int(self.nr_lowmem_frames % 1024 != 0)
             if self.config.direct_map_pse
             else math.ceil(self.nr_lowmem_frames / 1024)
         )
-        return plan_boot(nr_frames, self.nr_lowmem_frames, nr_tables)
+        return plan_boot(self.memory, self.nr_lowmem_frames, nr_tables, self.config.nr_cpus)
+
+    def _boot_allocations(self) -> None:
+        """What start_kernel and the initcalls leave allocated when init runs: the slab objects
+        of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
+        KernelStack). A machine whose image is a smaller build (under 224 MiB, see plan_boot)
+        gets the same fraction of them, at least one of each. Boot happens before simulated
+        time starts: the zone lock is charged nothing for it."""
+        run_costs = self.pgdat.costs
+        self.pgdat.costs = dataclasses.replace(run_costs, page_alloc_ns=0)
+        try:
+            self._allocate_boot_objects()
+        finally:
+            self.pgdat.costs = run_costs
+
+    def _allocate_boot_objects(self) -> None:
+        image = self.boot.image
+        scale = (image.end_pfn - image.text_pfn) / IMAGE_PAGES
+
+        def scaled(count: int) -> int:
+            return max(1, round(count * scale))
+
+        for name, size, reclaimable, count in BOOT_SLAB_OBJECTS:
+            self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
+            for _ in range(scaled(count)):
+                self.slab.kmem_cache_alloc(name, owner=KERNEL_TID)
+        for size, count in BOOT_KMALLOC_OBJECTS:
+            for _ in range(scaled(count)):
+                self.slab.kmalloc(size, owner=KERNEL_TID)
+        nr_kthreads = BOOT_KTHREADS_SHARED + BOOT_KTHREADS_PER_CPU * self.config.nr_cpus
+        for _ in range(scaled(nr_kthreads)):
+            alloc_kernel_pages(self.pgdat, Gfp.KERNEL, THREAD_SIZE_ORDER)
+            self.nr_kernel_stack_pages += 1 << THREAD_SIZE_ORDER
 
     def _build_direct_map(self, tables: range) -> None:
         """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).
@@ -307,7 +426,10 @@ class Kernel:
     @property
     def commit_limit_pages(self) -> int:
         """CommitLimit."""
-        return commit_limit(self.nr_managed_pages, self.nr_swap_pages, self.config.overcommit_ratio)
+        vm = self.vm_sysctl
+        return commit_limit(
+            self.nr_managed_pages, self.nr_swap_pages, vm.overcommit_ratio, vm.overcommit_kbytes
+        )
 
     @property
     def oom_totalpages(self) -> int:

@@ -159,7 +159,7 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
         start = found
     noreserve = (
         bool(flags & MapFlag.NORESERVE)
-        and kernel.config.overcommit_memory is not OvercommitMode.NEVER
+        and kernel.vm_sysctl.overcommit_memory is not OvercommitMode.NEVER
     )
     if fixed:
         check_map_count_for_hole(kernel, mm, start, start + length)

@@ -2,16 +2,17 @@
 
 Models __vm_enough_memory() in mm/util.c: vm.overcommit_memory 0 (heuristic: refuse only
 what could never fit in RAM + swap), 1 (always), 2 (never beyond CommitLimit =
-swap + RAM * overcommit_ratio / 100, less vm.admin_reserve_kbytes for a non-root caller and
-vm.user_reserve_kbytes, capped at 1/32 of the caller's size), and mm/util.c's
-init_admin_reserve / init_user_reserve defaults.
+swap + RAM * overcommit_ratio / 100, or swap + vm.overcommit_kbytes when that is set, less
+vm.admin_reserve_kbytes for a non-root caller and vm.user_reserve_kbytes, capped at 1/32 of
+the caller's size), and mm/util.c's init_admin_reserve / init_user_reserve defaults. The
+settings in effect are the kernel's vm_sysctl record (kernel/sysctl.py writes it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vmsim_kernel.arch.x86.constants import PAGE_SIZE
+from vmsim_kernel.arch.x86.constants import PAGE_SHIFT, KiB, MiB
 from vmsim_kernel.config import OvercommitMode
 from vmsim_kernel.errors import OutOfMemory
 
@@ -20,30 +21,37 @@ if TYPE_CHECKING:
     from vmsim_kernel.kernel.process import Task
 
 __all__ = [
-    "admin_reserve_pages",
     "commit_allowed",
     "commit_limit",
     "commit_pages",
     "commit_refused",
+    "init_admin_reserve_kbytes",
+    "init_user_reserve_kbytes",
     "uncommit_pages",
-    "user_reserve_pages",
     "vm_enough_memory",
 ]
 
+_KB_TO_PAGES_SHIFT = PAGE_SHIFT - 10
 
-def commit_limit(total_ram_pages: int, total_swap_pages: int, ratio: int) -> int:
-    """CommitLimit in pages."""
+
+def commit_limit(
+    total_ram_pages: int, total_swap_pages: int, ratio: int, overcommit_kbytes: int = 0
+) -> int:
+    """CommitLimit in pages (vm_commit_limit): overcommit_kbytes if set, else ratio % of RAM,
+    plus swap."""
+    if overcommit_kbytes:
+        return (overcommit_kbytes >> _KB_TO_PAGES_SHIFT) + total_swap_pages
     return total_ram_pages * ratio // 100 + total_swap_pages
 
 
-def admin_reserve_pages(total_ram_pages: int) -> int:
-    """vm.admin_reserve_kbytes in pages: min(3% of RAM, 8 MiB) (init_admin_reserve)."""
-    return min(total_ram_pages // 32, (8 * 1024 * 1024) // PAGE_SIZE)
+def init_admin_reserve_kbytes(nr_free_pages: int) -> int:
+    """vm.admin_reserve_kbytes at boot: min(3% of free memory, 8 MiB) (init_admin_reserve)."""
+    return min((nr_free_pages << _KB_TO_PAGES_SHIFT) // 32, 8 * MiB // KiB)
 
 
-def user_reserve_pages(total_ram_pages: int) -> int:
-    """vm.user_reserve_kbytes in pages: min(3% of RAM, 128 MiB) (init_user_reserve)."""
-    return min(total_ram_pages // 32, (128 * 1024 * 1024) // PAGE_SIZE)
+def init_user_reserve_kbytes(nr_free_pages: int) -> int:
+    """vm.user_reserve_kbytes at boot: min(3% of free memory, 128 MiB) (init_user_reserve)."""
+    return min((nr_free_pages << _KB_TO_PAGES_SHIFT) // 32, 128 * MiB // KiB)
 
 
 def vm_enough_memory(
@@ -52,7 +60,9 @@ def vm_enough_memory(
     committed: int,
     total_ram_pages: int,
     total_swap_pages: int,
-    ratio: int,
+    limit_pages: int,
+    admin_reserve_pages: int,
+    user_reserve_pages: int,
     *,
     caller_total_vm_pages: int | None = None,
 ) -> bool:
@@ -67,39 +77,41 @@ def vm_enough_memory(
         return True
     if mode is OvercommitMode.HEURISTIC:
         return pages <= total_ram_pages + total_swap_pages
-    allowed = commit_limit(total_ram_pages, total_swap_pages, ratio)
-    allowed -= admin_reserve_pages(total_ram_pages)
+    allowed = limit_pages - admin_reserve_pages
     if caller_total_vm_pages is not None:
-        allowed -= min(caller_total_vm_pages // 32, user_reserve_pages(total_ram_pages))
+        allowed -= min(caller_total_vm_pages // 32, user_reserve_pages)
     return committed + pages < allowed
 
 
 def commit_allowed(kernel: Kernel, pages: int, task: Task | None = None) -> bool:
     """Whether *pages* more may be committed by *task* (__vm_enough_memory)."""
-    cfg = kernel.config
+    vm = kernel.vm_sysctl
     return pages <= 0 or vm_enough_memory(
-        cfg.overcommit_memory,
+        vm.overcommit_memory,
         pages,
         kernel.committed_pages,
         kernel.nr_managed_pages,
         kernel.nr_swap_pages,
-        cfg.overcommit_ratio,
+        kernel.commit_limit_pages,
+        vm.admin_reserve_kbytes >> _KB_TO_PAGES_SHIFT,
+        vm.user_reserve_kbytes >> _KB_TO_PAGES_SHIFT,
         caller_total_vm_pages=task.mm.total_vm_pages if task is not None else None,
     )
 
 
 def commit_refused(kernel: Kernel, pages: int) -> OutOfMemory:
     """The error for a refused commit, with the numbers a user needs."""
+    vm = kernel.vm_sysctl
     reserves = ""
-    if kernel.config.overcommit_memory is OvercommitMode.NEVER:
+    if vm.overcommit_memory is OvercommitMode.NEVER:
         reserves = (
-            f", less admin_reserve {admin_reserve_pages(kernel.nr_managed_pages)} and "
-            f"user_reserve up to {user_reserve_pages(kernel.nr_managed_pages)} pages"
+            f", less admin_reserve {vm.admin_reserve_kbytes >> _KB_TO_PAGES_SHIFT} and "
+            f"user_reserve up to {vm.user_reserve_kbytes >> _KB_TO_PAGES_SHIFT} pages"
         )
     return OutOfMemory(
         f"cannot commit {pages} more pages: Committed_AS {kernel.committed_pages} pages, "
         f"CommitLimit {kernel.commit_limit_pages} pages{reserves} "
-        f"(vm.overcommit_memory={int(kernel.config.overcommit_memory)})"
+        f"(vm.overcommit_memory={int(vm.overcommit_memory)})"
     )
 
 

@@ -16,7 +16,6 @@ import numpy.typing as npt
 
 from vmsim_kernel.arch.x86.constants import (
     MAX_DMA_ADDRESS,
-    MAX_LOW_ADDRESS,
     MAX_ORDER,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -26,6 +25,7 @@ from vmsim_kernel.arch.x86.constants import (
     Pfn,
     ZoneType,
 )
+from vmsim_kernel.arch.x86.layout import TEXTBOOK_MAXMEM
 from vmsim_kernel.errors import KernelBug, OutOfMemory
 
 from .physmem import PageFlag, PhysicalMemory
@@ -118,7 +118,7 @@ class Zone:
         name: the name /proc prints ("DMA", "Normal", "HighMem").
         start_pfn: first frame of the zone.
         end_pfn: one past the last frame (empty zone: end_pfn == start_pfn).
-        present_pages: frames of RAM in the zone (the simulated memory map has no holes).
+        present_pages: frames of RAM in the zone: spanned less the BIOS map's holes.
         managed_pages: present pages minus the boot-time (memblock) reservations.
         free_area: MAX_ORDER free lists, orders 0..10.
         nr_free_pages: pages in the free lists (NR_FREE_PAGES).
@@ -245,6 +245,8 @@ class PageAllocator:
         zones: always three, in DMA, NORMAL, HIGHMEM order (index = ZoneType).
         buddy_order: per frame, the order of the free block headed there, or -1.
         min_free_kbytes: vm.min_free_kbytes the watermarks were computed from.
+        watermark_scale_factor: vm.watermark_scale_factor (1/10000 of a zone between marks).
+        lowmem_reserve_ratio: vm.lowmem_reserve_ratio per zone (DMA, Normal, HighMem).
     """
 
     def __init__(
@@ -252,6 +254,9 @@ class PageAllocator:
         physmem: PhysicalMemory,
         reserved: Sequence[tuple[int, int]],
         min_free_kbytes: int | None = None,
+        *,
+        memory: Sequence[range] | None = None,
+        max_low_pfn: int | None = None,
     ) -> None:
         """Build the zones, reserve *reserved* and free everything else into the buddy lists.
 
@@ -259,35 +264,58 @@ class PageAllocator:
             physmem: the machine's RAM.
             reserved: [start, end) pfn ranges that never enter the buddy lists (memblock_reserve).
             min_free_kbytes: vm.min_free_kbytes; None computes Linux's default from low memory.
+            memory: the pfn ranges of usable RAM, ascending (memblock.memory); frames outside
+                them are holes: in no free list and no zone's present pages. None: all of RAM.
+            max_low_pfn: the end of low memory: ZONE_NORMAL ends and ZONE_HIGHMEM starts there.
+                None: the textbook 896 MiB.
 
         Raises:
-            KernelBug: a reserved range lies outside RAM or is empty.
+            KernelBug: a reserved or memory range lies outside RAM or is empty.
         """
         self.physmem = physmem
         nr_frames = physmem.nr_frames
-        dma_end = min(nr_frames, MAX_DMA_ADDRESS >> PAGE_SHIFT)
-        low_end = min(nr_frames, MAX_LOW_ADDRESS >> PAGE_SHIFT)
+        if memory is None:
+            memory = (range(nr_frames),)
+        if max_low_pfn is None:
+            max_low_pfn = TEXTBOOK_MAXMEM >> PAGE_SHIFT
+        self.is_present: npt.NDArray[np.bool_] = np.zeros(nr_frames, dtype=np.bool_)
+        for pfns in memory:
+            if not 0 <= pfns.start < pfns.stop <= nr_frames:
+                raise KernelBug(f"memory range {pfns} is empty or outside RAM")
+            self.is_present[pfns.start : pfns.stop] = True
+        # free_area_init: zones span from the first to the last usable frame (max_pfn).
+        first_pfn, max_pfn = memory[0].start, memory[-1].stop
+        dma_end = min(max_pfn, MAX_DMA_ADDRESS >> PAGE_SHIFT)
+        low_end = max(dma_end, min(max_low_pfn, max_pfn))
         self.zones = [
-            Zone(ZoneType.DMA, 0, dma_end),
+            Zone(ZoneType.DMA, min(first_pfn, dma_end), dma_end),
             Zone(ZoneType.NORMAL, dma_end, low_end),
-            Zone(ZoneType.HIGHMEM, low_end, nr_frames),
+            Zone(ZoneType.HIGHMEM, low_end, max_pfn),
         ]
+        for zone in self.zones:
+            zone.present_pages = int(
+                np.count_nonzero(self.is_present[zone.start_pfn : zone.end_pfn])
+            )
         self.buddy_order: npt.NDArray[np.int8] = np.full(nr_frames, -1, dtype=np.int8)
         is_reserved = self._memblock_reserve(reserved)
         self._memblock_free_all(is_reserved)
-        self.min_free_kbytes = self._setup_per_zone_wmarks(min_free_kbytes)
-        self._setup_per_zone_lowmem_reserve()
+        self.watermark_scale_factor = WATERMARK_SCALE_FACTOR
+        self.lowmem_reserve_ratio: tuple[int, ...] = LOWMEM_RESERVE_RATIO
+        self.min_free_kbytes = self.setup_per_zone_wmarks(min_free_kbytes)
+        self.setup_per_zone_lowmem_reserve()
 
     # ---- boot ---------------------------------------------------------------------------------
     def _memblock_reserve(self, reserved: Sequence[tuple[int, int]]) -> npt.NDArray[np.bool_]:
-        """Flag the reserved frames PG_reserved and take them out of managed_pages."""
+        """Flag the reserved frames and the holes PG_reserved (init_unavailable_range does the
+        holes) and take the reserved RAM out of managed_pages."""
         nr_frames = self.physmem.nr_frames
         is_reserved = np.zeros(nr_frames, dtype=np.bool_)
         for start, end in reserved:
             if not 0 <= start < end <= nr_frames:
                 raise KernelBug(f"reserved range [{start}, {end}) is empty or outside RAM")
             is_reserved[start:end] = True
-        self.physmem.flags[is_reserved] |= np.uint32(PageFlag.RESERVED)
+        self.physmem.flags[is_reserved | ~self.is_present] |= np.uint32(PageFlag.RESERVED)
+        is_reserved &= self.is_present
         for zone in self.zones:
             nr_reserved = int(np.count_nonzero(is_reserved[zone.start_pfn : zone.end_pfn]))
             zone.managed_pages = zone.present_pages - nr_reserved
@@ -302,7 +330,8 @@ class PageAllocator:
         """
         blocks: list[tuple[Zone, int, int]] = []
         for zone in self.zones:
-            unreserved = ~is_reserved[zone.start_pfn : zone.end_pfn]
+            span = slice(zone.start_pfn, zone.end_pfn)
+            unreserved = ~is_reserved[span] & self.is_present[span]
             # Edges of the runs of unreserved frames: +1 where a run starts, -1 past its end.
             edges = np.diff(unreserved.astype(np.int8), prepend=0, append=0)
             run_starts = np.flatnonzero(edges == 1) + zone.start_pfn
@@ -312,7 +341,7 @@ class PageAllocator:
         for zone, pfn, order in reversed(blocks):
             self._add_free_block(zone, pfn, order)
 
-    def _setup_per_zone_wmarks(self, min_free_kbytes: int | None) -> int:
+    def setup_per_zone_wmarks(self, min_free_kbytes: int | None) -> int:
         """__setup_per_zone_wmarks, with init_per_zone_wmark_min's default min_free_kbytes.
 
         min_free_kbytes defaults to int_sqrt(lowmem_kbytes * 16) clamped to 128..262144 kB;
@@ -336,6 +365,7 @@ class PageAllocator:
                 max(math.isqrt(lowmem_kbytes * 16), MIN_FREE_KBYTES_FLOOR),
                 MIN_FREE_KBYTES_CEILING,
             )
+        self.min_free_kbytes = min_free_kbytes
         pages_min = min_free_kbytes >> (PAGE_SHIFT - 10)
         for zone in self.zones:
             if zone.is_empty and zone.zone_type is not ZoneType.HIGHMEM:
@@ -345,16 +375,16 @@ class PageAllocator:
                 zone.watermark_min = min(max(zone.managed_pages // 1024, SWAP_CLUSTER_MAX), 128)
             else:
                 zone.watermark_min = share
-            distance = max(share >> 2, zone.managed_pages * WATERMARK_SCALE_FACTOR // 10000)
+            distance = max(share >> 2, zone.managed_pages * self.watermark_scale_factor // 10000)
             zone.watermark_low = zone.watermark_min + distance
             zone.watermark_high = zone.watermark_low + distance
         return min_free_kbytes
 
-    def _setup_per_zone_lowmem_reserve(self) -> None:
+    def setup_per_zone_lowmem_reserve(self) -> None:
         """setup_per_zone_lowmem_reserve: zone i keeps (managed pages of zones i+1..j) / ratio[i]
         from allocations whose classzone is j. A zone with ratio 0 or no pages keeps nothing."""
         for lower in self.zones:
-            ratio = LOWMEM_RESERVE_RATIO[lower.zone_type]
+            ratio = self.lowmem_reserve_ratio[lower.zone_type]
             upper_managed = 0
             for upper in self.zones[lower.zone_type + 1 :]:
                 upper_managed += upper.managed_pages
@@ -670,7 +700,7 @@ class PageAllocator:
                 )
             zone_flags = physmem.flags[zone.start_pfn : zone.end_pfn]
             nr_flagged = int(np.count_nonzero(zone_flags & np.uint32(PageFlag.RESERVED)))
-            if nr_flagged != zone.nr_reserved_pages:
+            if nr_flagged != zone.nr_reserved_pages + zone.spanned_pages - zone.present_pages:
                 raise KernelBug(f"zone {zone.name}: {nr_flagged} frames flagged reserved")
 
         is_head = buddy_order >= 0

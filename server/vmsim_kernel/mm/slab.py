@@ -131,6 +131,7 @@ class KmemCache:
     order: int  # the preferred slab order (oo)
     min_order: int  # the fallback: the smallest order holding one object (min)
     gfp: Gfp  # where its slabs come from: KERNEL (NORMAL, DMA) or DMA
+    reclaimable: bool = False  # SLAB_RECLAIM_ACCOUNT: a shrinker can free it (SReclaimable)
     slabs: dict[int, Slab] = field(default_factory=dict)  # by first pfn
     partial: dict[int, None] = field(default_factory=dict)  # slabs with free objects
 
@@ -183,12 +184,15 @@ class KmallocAllocation:
 
 
 class SlabAllocator:
-    """kmalloc caches for GFP_KERNEL/GFP_ATOMIC and GFP_DMA, plus large kmallocs.
+    """kmalloc caches for GFP_KERNEL/GFP_ATOMIC and GFP_DMA, large kmallocs, and the named
+    caches of kmem_cache_create (dentry, inode_cache ...).
 
     Objects are addressed by their direct-map address: slabs come from NORMAL or DMA only.
 
     Attributes:
-        nr_slab_pages: pages held by slabs (all unreclaimable: no shrinker frees them).
+        nr_slab_pages: pages held by slabs.
+        nr_slab_reclaimable_pages: the part of nr_slab_pages in SLAB_RECLAIM_ACCOUNT caches
+            (meminfo's SReclaimable; no shrinker runs, they only count as reclaimable).
         nr_large_kmalloc_pages: pages of large kmallocs; Linux (kmalloc_order) adds them to
             NR_SLAB_UNRECLAIMABLE_B too, so meminfo Slab = SUnreclaim = the sum of both.
     """
@@ -208,12 +212,52 @@ class SlabAllocator:
             ]
             for gfp in (Gfp.KERNEL, Gfp.DMA)
         }
+        self._named: dict[str, KmemCache] = {}
+        self._nr_cpus = nr_cpus
         self._objects: dict[int, KmallocAllocation] = {}
         self._by_owner: dict[int, dict[int, None]] = {}
         self._slab_of_pfn: dict[int, tuple[KmemCache, Slab]] = {}
         self._large_of_pfn: dict[int, int] = {}  # every frame of a large kmalloc -> its address
         self.nr_slab_pages = 0
+        self.nr_slab_reclaimable_pages = 0
         self.nr_large_kmalloc_pages = 0
+
+    # ---- named caches ------------------------------------------------------------------------
+    def kmem_cache_create(self, name: str, object_size: int, *, reclaimable: bool = False) -> None:
+        """kmem_cache_create(name, size, SLAB_RECLAIM_ACCOUNT if *reclaimable*).
+
+        Raises:
+            InvalidArgument: the name is taken or the size is not 1 .. KMALLOC_MAX_CACHE_SIZE.
+        """
+        if name in self._named or any(
+            cache.name == name for caches in self._caches.values() for cache in caches
+        ):
+            raise InvalidArgument("name", f"a cache named {name!r} exists", "a new cache name")
+        if not 1 <= object_size <= KMALLOC_MAX_CACHE_SIZE:
+            raise InvalidArgument("object_size", f"{object_size}", f"1..{KMALLOC_MAX_CACHE_SIZE}")
+        self._named[name] = KmemCache(
+            name,
+            object_size,
+            calculate_order(object_size, self._nr_cpus),
+            _order_for((object_size + PAGE_SIZE - 1) // PAGE_SIZE),
+            Gfp.KERNEL,
+            reclaimable=reclaimable,
+        )
+
+    def kmem_cache_alloc(self, name: str, owner: int = 0) -> int:
+        """kmem_cache_alloc(cache, GFP_KERNEL): one object of the named cache; kfree frees it.
+
+        Raises:
+            InvalidArgument: no cache has that name.
+            OutOfMemory: no page could be found for a new slab.
+        """
+        cache = self._named.get(name)
+        if cache is None:
+            raise InvalidArgument("name", f"no cache named {name!r}", ", ".join(self._named))
+        allocation = self._slab_alloc(cache, cache.object_size, Gfp.KERNEL, owner)
+        self._objects[allocation.addr] = allocation
+        self._by_owner.setdefault(owner, {})[allocation.addr] = None
+        return allocation.addr
 
     # ---- kmalloc ---------------------------------------------------------------------------
     def kmalloc(
@@ -301,6 +345,8 @@ class SlabAllocator:
         for frame in range(pfn, pfn + nr_pages):
             self._slab_of_pfn[frame] = (cache, slab)
         self.nr_slab_pages += nr_pages
+        if cache.reclaimable:
+            self.nr_slab_reclaimable_pages += nr_pages
         return slab
 
     def _kmalloc_large(self, size: int, gfp: Gfp, owner: int) -> KmallocAllocation:
@@ -369,6 +415,8 @@ class SlabAllocator:
         for frame in range(slab.pfn, slab.pfn + nr_pages):
             del self._slab_of_pfn[frame]
         self.nr_slab_pages -= nr_pages
+        if cache.reclaimable:
+            self.nr_slab_reclaimable_pages -= nr_pages
         free_kernel_pages(self.init_mm.pgdat, slab.pfn, slab.order)
 
     def _explain_bad_free(self, addr: int) -> str:
@@ -415,10 +463,11 @@ class SlabAllocator:
         return len(addrs)
 
     def caches(self) -> list[SlabCacheInfo]:
-        """The /proc/slabinfo rows, in its order: the newest cache (dma-kmalloc-8k) first."""
+        """The /proc/slabinfo rows, in its order: the newest cache first (the named caches, newest
+        first, then dma-kmalloc-8k ... kmalloc-8)."""
         rows = []
-        for gfp in (Gfp.DMA, Gfp.KERNEL):
-            for cache in reversed(self._caches[gfp]):
+        for caches in (list(self._named.values()), self._caches[Gfp.DMA], self._caches[Gfp.KERNEL]):
+            for cache in reversed(caches):
                 rows.append(
                     SlabCacheInfo(
                         name=cache.name,
@@ -458,10 +507,12 @@ class SlabAllocator:
             if allocation.cache is not None:
                 _cache, slab = self._slab_of_pfn[allocation.pfn]
                 inuse_by_slab[slab.pfn] = inuse_by_slab.get(slab.pfn, 0) + 1
-        for caches in self._caches.values():
+        nr_reclaimable_pages = 0
+        for caches in (*self._caches.values(), list(self._named.values())):
             for cache in caches:
                 for pfn, slab in cache.slabs.items():
                     nr_slab_pages += 1 << slab.order
+                    nr_reclaimable_pages += (1 << slab.order) if cache.reclaimable else 0
                     if slab.inuse + len(slab.freelist) != slab.nr_objects or slab.inuse == 0:
                         raise KernelBug(f"{cache.name}: slab {pfn} counts do not add up")
                     if inuse_by_slab.get(pfn, 0) != slab.inuse:
@@ -472,5 +523,7 @@ class SlabAllocator:
                         raise KernelBug(f"{cache.name}: slab {pfn} is not flagged SLAB")
         if nr_slab_pages != self.nr_slab_pages:
             raise KernelBug(f"slabs hold {nr_slab_pages} pages, counter {self.nr_slab_pages}")
+        if nr_reclaimable_pages != self.nr_slab_reclaimable_pages:
+            raise KernelBug(f"reclaimable slabs hold {nr_reclaimable_pages} pages, counter wrong")
         if len(self._large_of_pfn) != self.nr_large_kmalloc_pages:
             raise KernelBug("large kmalloc page count is wrong")

@@ -130,7 +130,7 @@ def readahead_offsets(kernel: Kernel, offset: int) -> list[int]:
     read ahead: in use, written in their current generation, in no page of the swap cache.
     Empty when vm.page-cluster is 0."""
     swap = kernel.swap
-    page_cluster = kernel.config.page_cluster
+    page_cluster = kernel.vm_sysctl.page_cluster
     if swap is None or page_cluster == 0:
         return []
     mask = (1 << page_cluster) - 1

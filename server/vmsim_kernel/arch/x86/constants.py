@@ -33,7 +33,6 @@ KERNEL_PGD_INDEX: Final = PAGE_OFFSET >> PGDIR_SHIFT  # 768
 
 # Physical zone boundaries (DESIGN.md section 1).
 MAX_DMA_ADDRESS: Final = 16 * MiB
-MAX_LOW_ADDRESS: Final = 896 * MiB
 
 MAX_ORDER: Final = 11  # orders 0..10
 

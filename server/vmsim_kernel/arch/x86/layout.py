@@ -1,7 +1,9 @@
-"""Boot-time layout: where the kernel image and memblock reservations sit, and the kernel's
-virtual memory layout as 32-bit x86 derives it from NR_CPUS.
+"""Boot-time layout: the BIOS memory map, where the kernel image and memblock reservations sit,
+and the kernel's virtual memory layout as 32-bit x86 derives it from NR_CPUS.
 
-Models arch/x86/kernel/setup.c (the first 1 MiB reserved, the image at CONFIG_PHYSICAL_START,
+Models arch/x86/kernel/e820.c (SeaBIOS's map as QEMU's pc machine gives it, trimmed as
+e820__memblock_setup and trim_bios_range do), arch/x86/mm/init_32.c (find_low_pfn_range),
+arch/x86/kernel/setup.c (the first 1 MiB reserved, the image at CONFIG_PHYSICAL_START,
 memblock allocations top-down below max_low_pfn), arch/x86/include/asm/fixmap.h,
 pgtable_32_areas.h and cpu_entry_area.h (FIXADDR_START, CPU_ENTRY_AREA_BASE, LDT_BASE_ADDR,
 PKMAP_BASE, VMALLOC_END, MAXMEM), and the "virtual kernel memory layout" block that
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from vmsim_kernel.errors import KernelBug
@@ -29,20 +32,49 @@ from .constants import (
 )
 
 __all__ = [
+    "CONFIG_NR_CPUS",
+    "IMAGE_PAGES",
     "PHYSICAL_START",
+    "TEXTBOOK_MAXMEM",
     "BootLayout",
+    "E820Entry",
+    "E820Type",
     "KernelImage",
     "MemblockRegion",
     "VirtualLayout",
+    "config_nr_cpus",
+    "e820_table",
+    "find_low_pfn_range",
+    "format_e820",
     "format_layout_block",
     "format_memblock",
+    "memblock_memory",
     "plan_boot",
     "virtual_layout",
 ]
 
 PHYSICAL_START: Final = 16 * MiB  # CONFIG_PHYSICAL_START: where the image is loaded
 FIRST_MEGABYTE_PFNS: Final = (1 * MiB) >> PAGE_SHIFT  # reserved whole since Linux 5.13
-STRUCT_PAGE_BYTES: Final = 32  # sizeof(struct page) on i386 without debug options
+CONFIG_NR_CPUS: Final = 32  # Debian's 686 kernel is built for at most 32 CPUs
+TEXTBOOK_MAXMEM: Final = 896 * MiB  # the classic split: a small fixmap, 128 MiB of vmalloc
+# Boot metadata per page frame: mem_map's struct page plus the page_ext 32-bit keeps for the
+# page flags it has no room for. The linux32 captures' reserved memory grows by 2560 pages from
+# 1 GiB to 2 GiB (262144 more frames, nothing else changes): 40 bytes a frame.
+MEM_MAP_BYTES_PER_PAGE: Final = 40
+MAX_ORDER_NR_PAGES: Final = 1024  # mem_map covers whole MAX_ORDER blocks
+PERCPU_PAGES_PER_CPU: Final = 33  # linux32: "percpu: Embedded 33 pages/cpu"
+HASH_BUCKET_BYTES: Final = 4  # an hlist_bl_head on i386
+# alloc_large_system_hash's scale (one bucket per 2**scale bytes of low memory) of the two
+# boot-time hash tables whose size follows RAM: the dentry cache's and the inode cache's.
+BOOT_HASH_SCALES: Final = (("Dentry cache hash table", 13), ("Inode-cache hash table", 14))
+# SeaBIOS's e820 map on QEMU's pc machine: base memory up to the EBDA, the BIOS ROM, and the
+# top 128 KiB of RAM below 4 GiB kept for the BIOS's own tables.
+EBDA_START: Final = 0x9FC00
+ISA_START: Final = 0xA0000  # the legacy VGA/ROM hole Linux removes from RAM (trim_bios_range)
+BIOS_ROM_START: Final = 0xF0000
+ISA_END: Final = 1 * MiB
+SEABIOS_TOP_RESERVED: Final = 128 * KiB
+HIGH_BIOS_START: Final = 0xFFFC0000  # the flash image of the BIOS, just below 4 GiB
 
 # fixmap.h on i386 (HIGHMEM, X86_LOCAL_APIC, X86_IO_APIC, 64 IO-APICs): the permanent slots
 # before FIX_KMAP_BEGIN, and after FIX_KMAP_END; 16 kmap_atomic slots per CPU (KM_MAX_IDX).
@@ -53,10 +85,81 @@ TOTAL_FIX_BTMAPS: Final = 512  # NR_FIX_BTMAPS 64 x FIX_BTMAPS_SLOTS 8 (early io
 FIX_SLOTS_AFTER_BTMAP: Final = 1  # FIX_TBOOT_BASE
 CPU_ENTRY_AREA_PAGES_PER_CPU: Final = 43  # sizeof(struct cpu_entry_area) / PAGE_SIZE on i386
 VMALLOC_RESERVE: Final = 128 * MiB  # __VMALLOC_RESERVE: the least vmalloc space
-# How the image of Debian's 686 kernel divides (linux32: .text 9327 kB, .data incl. rodata
-# 4435 kB, the rest .init/.bss/brk): the simulated image keeps these proportions.
-_TEXT_SHARE: Final = 0.61
-_DATA_SHARE: Final = 0.29
+# The image of Debian's 686 kernel once init memory is freed (linux32's "Memory:" line: 9327K
+# kernel code, 1246K rwdata + 3188K rodata, 464K bss); smaller machines get a smaller build.
+IMAGE_TEXT_KB: Final = 9327
+IMAGE_DATA_KB: Final = 1246 + 3188
+IMAGE_BSS_KB: Final = 464
+IMAGE_PAGES: Final = math.ceil((IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB) * KiB / PAGE_SIZE)
+
+
+class E820Type(StrEnum):
+    """The type of a BIOS memory map entry, as dmesg's BIOS-e820 lines name it."""
+
+    USABLE = "usable"  # RAM the kernel may use
+    RESERVED = "reserved"  # firmware's: the EBDA, the BIOS ROM, its tables at the top of RAM
+
+
+@dataclass(frozen=True)
+class E820Entry:
+    """One entry of the BIOS memory map: physical bytes [start, end)."""
+
+    start: int
+    end: int
+    type: E820Type
+
+
+def e820_table(ram_bytes: int) -> tuple[E820Entry, ...]:
+    """The map SeaBIOS hands a QEMU pc machine with *ram_bytes* of RAM (below 4 GiB)."""
+    return (
+        E820Entry(0, EBDA_START, E820Type.USABLE),
+        E820Entry(EBDA_START, ISA_START, E820Type.RESERVED),
+        E820Entry(BIOS_ROM_START, ISA_END, E820Type.RESERVED),
+        E820Entry(ISA_END, ram_bytes - SEABIOS_TOP_RESERVED, E820Type.USABLE),
+        E820Entry(ram_bytes - SEABIOS_TOP_RESERVED, ram_bytes, E820Type.RESERVED),
+        E820Entry(HIGH_BIOS_START, 1 << 32, E820Type.RESERVED),
+    )
+
+
+def memblock_memory(table: tuple[E820Entry, ...]) -> tuple[range, ...]:
+    """The pfn ranges memblock.memory holds: the usable entries, whole pages only, without
+    the first page (e820 "update [mem 0x00000000-0x00000fff] usable ==> reserved") and the
+    ISA hole 640 KiB..1 MiB (trim_bios_range)."""
+    ranges = []
+    for entry in table:
+        if entry.type is not E820Type.USABLE:
+            continue
+        start_pfn = max(math.ceil(entry.start / PAGE_SIZE), 1)
+        end_pfn = entry.end >> PAGE_SHIFT
+        if entry.start < ISA_START:
+            end_pfn = min(end_pfn, ISA_START >> PAGE_SHIFT)
+        if start_pfn < end_pfn:
+            ranges.append(range(start_pfn, end_pfn))
+    return tuple(ranges)
+
+
+def format_e820(table: tuple[E820Entry, ...]) -> list[str]:
+    """dmesg's "BIOS-e820: [mem start-end] type" lines (end inclusive, 16 hex digits)."""
+    return [
+        f"BIOS-e820: [mem 0x{entry.start:016x}-0x{entry.end - 1:016x}] {entry.type.value}"
+        for entry in table
+    ]
+
+
+def config_nr_cpus(nr_cpus: int) -> int:
+    """NR_CPUS of the kernel a machine with *nr_cpus* CPUs boots: Debian's 32, or a build for
+    more when the machine has more (nr_cpu_ids can never exceed NR_CPUS)."""
+    return max(CONFIG_NR_CPUS, nr_cpus)
+
+
+def find_low_pfn_range(max_pfn: int, layout: VirtualLayout, *, textbook: bool = False) -> int:
+    """max_low_pfn: the end of the direct map, MAXMEM or all of RAM if less.
+
+    *textbook* draws the classic picture instead: low memory ends at 896 MiB whatever the
+    fixmap needs (the value textbooks and the seed article give).
+    """
+    maxmem = TEXTBOOK_MAXMEM if textbook else layout.maxmem
+    return min(max_pfn, maxmem >> PAGE_SHIFT)
 
 
 @dataclass(frozen=True)
@@ -91,49 +194,93 @@ class KernelImage:
 
 @dataclass(frozen=True)
 class BootLayout:
-    """Physical memory at boot: the image, the reservations and the direct-map page tables."""
+    """Physical memory at boot: the image, the reservations and the early allocations.
+
+    Attributes:
+        image: the loaded kernel.
+        reserved: every memblock reservation, lowest first.
+        direct_map_tables: frames of the page tables mapping low memory.
+        mem_map: frames of the struct page array.
+        percpu: frames of the first per-cpu chunk (meminfo's Percpu).
+    """
 
     image: KernelImage
     reserved: tuple[MemblockRegion, ...]
-    direct_map_tables: range  # frames of the page tables mapping low memory
-    mem_map: range  # frames of the struct page array
+    direct_map_tables: range
+    mem_map: range
+    percpu: range
 
 
-def plan_boot(nr_frames: int, nr_lowmem_frames: int, nr_direct_map_tables: int) -> BootLayout:
-    """Place the image and the early allocations as setup_arch and memblock do.
+def _boot_hash_pages(nr_kernel_pages: int, scale: int) -> int:
+    """alloc_large_system_hash's size in pages: one bucket per 2**scale bytes of low memory
+    (rounded up to a megabyte), at least a page of buckets, a power of two of them."""
+    megabyte_pages = MiB // PAGE_SIZE
+    entries = -(-nr_kernel_pages // megabyte_pages) * megabyte_pages >> (scale - PAGE_SHIFT)
+    entries = max(entries, PAGE_SIZE // HASH_BUCKET_BYTES)
+    entries = 1 << (entries - 1).bit_length()
+    return entries * HASH_BUCKET_BYTES // PAGE_SIZE
+
+
+def plan_boot(
+    memory: tuple[range, ...], max_low_pfn: int, nr_direct_map_tables: int, nr_cpus: int
+) -> BootLayout:
+    """Place the image and the early allocations as setup_arch, start_kernel and memblock do.
 
     The first 1 MiB is reserved (BIOS data, EBDA, the real-mode trampoline). The image is
     loaded at CONFIG_PHYSICAL_START (16 MiB), so ZONE_DMA stays free for the allocator; a
     machine too small to hold it there gets it at 1 MiB, where a bootloader puts a
-    relocatable kernel. mem_map and the direct-map page tables are memblock allocations,
-    taken top-down from the end of low memory. The image is scaled to the RAM (1/32 of it,
-    256 kB .. 8 MiB) so that small teaching machines keep most of their memory.
+    relocatable kernel. Then memblock allocates top-down from the end of low memory: the
+    direct map's page tables, mem_map (for every frame up to max_pfn, in whole MAX_ORDER
+    blocks), the first per-cpu chunk (one unit per CPU) and the dentry and inode hash tables
+    (sized from low memory). The image is Debian 686's; a machine under 224 MiB gets a build
+    of 1/16 of its RAM (at least 256 kB), so small teaching machines keep most of their memory.
+
+    Args:
+        memory: the pfn ranges of usable RAM (memblock_memory), ascending.
+        max_low_pfn: the end of low memory (find_low_pfn_range).
+        nr_direct_map_tables: page tables the direct map needs.
+        nr_cpus: possible CPUs (per-cpu units).
 
     Raises:
         KernelBug: RAM too small for the first megabyte, the image and the early tables.
     """
-    image_pages = max(64, min(2048, nr_frames // 32))
-    mem_map_pages = math.ceil(nr_frames * STRUCT_PAGE_BYTES / PAGE_SIZE)
-    memblock_top = nr_lowmem_frames - mem_map_pages - nr_direct_map_tables
+    max_pfn = memory[-1].stop
+    nr_kernel_pages = sum(len(range(r.start, min(r.stop, max_low_pfn))) for r in memory)
+    image_pages = min(IMAGE_PAGES, max(64, max_pfn // 16))
+    mem_map_frames = -(-max_pfn // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+    top = max_low_pfn
+    early: list[MemblockRegion] = []
+
+    def memblock_alloc(nr_pages: int, name: str) -> range:
+        nonlocal top
+        top -= nr_pages
+        early.append(MemblockRegion(top, top + nr_pages, name))
+        return range(top, top + nr_pages)
+
+    tables = memblock_alloc(nr_direct_map_tables, "direct map page tables")
+    mem_map = memblock_alloc(
+        math.ceil(mem_map_frames * MEM_MAP_BYTES_PER_PAGE / PAGE_SIZE),
+        "mem_map (struct page array, page_ext)",
+    )
+    percpu = memblock_alloc(PERCPU_PAGES_PER_CPU * nr_cpus, "percpu first chunk")
+    for name, scale in BOOT_HASH_SCALES:
+        memblock_alloc(_boot_hash_pages(nr_kernel_pages, scale), name)
     start = PHYSICAL_START >> PAGE_SHIFT
-    if start + image_pages + 1024 > memblock_top:  # keep at least 4 MiB above the image
+    if start + image_pages + 1024 > top:  # keep at least 4 MiB above the image
         start = FIRST_MEGABYTE_PFNS
     end = start + image_pages
-    if end > memblock_top:
+    if end > top:
         raise KernelBug("RAM too small for the kernel image")
-    data = start + int(image_pages * _TEXT_SHARE)
-    bss = data + int(image_pages * _DATA_SHARE)
+    text_kb = IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB
+    data = start + image_pages * IMAGE_TEXT_KB // text_kb
+    bss = data + image_pages * IMAGE_DATA_KB // text_kb
     image = KernelImage(start, data, bss, end, swapper_pg_dir=end - 2, zero_pfn=end - 1)
-    tables = range(memblock_top, memblock_top + nr_direct_map_tables)
-    mem_map = range(memblock_top + nr_direct_map_tables, nr_lowmem_frames)
     reserved = [
-        MemblockRegion(0, min(FIRST_MEGABYTE_PFNS, nr_frames), "BIOS, EBDA and real mode (1 MiB)"),
+        MemblockRegion(0, min(FIRST_MEGABYTE_PFNS, max_pfn), "BIOS, EBDA and real mode (1 MiB)"),
         MemblockRegion(start, end, "kernel image (.text .data .bss)"),
+        *(region for region in reversed(early) if region.nr_pages),
     ]
-    if tables:
-        reserved.append(MemblockRegion(tables.start, tables.stop, "direct map page tables"))
-    reserved.append(MemblockRegion(mem_map.start, mem_map.stop, "mem_map (struct page array)"))
-    return BootLayout(image, tuple(reserved), tables, mem_map)
+    return BootLayout(image, tuple(reserved), tables, mem_map, percpu)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from vmsim_kernel.arch.x86.constants import (
     high_memory,
     vmalloc_start,
 )
-from vmsim_kernel.arch.x86.layout import format_layout_block, format_memblock, virtual_layout
+from vmsim_kernel.arch.x86.layout import format_e820, format_layout_block, format_memblock
 from vmsim_kernel.arch.x86.pgtable import (
     PTE_ACCESSED,
     PTE_DIRTY,
@@ -112,9 +112,14 @@ def _nr_pagetable_pages(kernel: Kernel) -> int:
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:
-    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas."""
+    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas, stacks."""
     slab = kernel.slab
-    return slab.nr_slab_pages + slab.nr_large_kmalloc_pages + kernel.vmalloc_space.nr_vmalloc_pages
+    return (
+        slab.nr_slab_pages
+        + slab.nr_large_kmalloc_pages
+        + kernel.vmalloc_space.nr_vmalloc_pages
+        + kernel.nr_kernel_stack_pages
+    )
 
 
 def meminfo(kernel: Kernel) -> dict[str, int]:
@@ -159,11 +164,15 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - shmem),
         "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
         "Shmem": _kb(shmem),
-        "KReclaimable": 0,
+        "KReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
         "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
-        "SReclaimable": 0,
-        "SUnreclaim": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
-        "KernelStack": 0,
+        "SReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
+        "SUnreclaim": _kb(
+            kernel.slab.nr_slab_pages
+            - kernel.slab.nr_slab_reclaimable_pages
+            + kernel.slab.nr_large_kmalloc_pages
+        ),
+        "KernelStack": _kb(kernel.nr_kernel_stack_pages),
         "PageTables": _kb(_nr_pagetable_pages(kernel)),
         "SecPageTables": 0,
         "NFS_Unstable": 0,
@@ -174,7 +183,7 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "VmallocTotal": (VMALLOC_END - vmalloc_start(kernel.nr_lowmem_frames)) // 1024,
         "VmallocUsed": kernel.vmalloc_space.used_bytes // 1024,
         "VmallocChunk": 0,  # Linux prints 0 since 5.3 (finding the chunk took the vmap lock)
-        "Percpu": 0,
+        "Percpu": _kb(len(kernel.boot.percpu)),
         "HardwareCorrupted": 0,
         "AnonHugePages": 0,
         "ShmemHugePages": 0,
@@ -862,8 +871,7 @@ def format_layout(kernel: Kernel) -> str:
     """The boot layout: Linux's "virtual kernel memory layout" block derived for the configured
     CPUs, the layout this simulated machine uses, the memblock reservations and the boot
     "Memory:" line."""
-    nr_frames = kernel.config.nr_frames
-    linux = virtual_layout(kernel.config.nr_cpus, nr_frames)
+    linux = kernel.virtual_layout
     image = kernel.boot.image
     high_memory_va = high_memory(kernel.nr_lowmem_frames)
     start = vmalloc_start(kernel.nr_lowmem_frames)
@@ -873,11 +881,19 @@ def format_layout(kernel: Kernel) -> str:
     text_kb = (image.data_pfn - image.text_pfn) * kb
     data_kb = (image.bss_pfn - image.data_pfn) * kb
     bss_kb = (image.end_pfn - image.bss_pfn) * kb
+    split = (
+        "the textbook split (low memory up to 896 MiB)"
+        if kernel.config.textbook_split
+        else "low memory up to MAXMEM, as above"
+    )
+    nr_present = sum(zone.present_pages for zone in allocator.zones)
     lines = [
+        *format_e820(kernel.e820),
         f"# as a 6.1 i386 kernel derives it for NR_CPUS={linux.nr_cpus} "
         f"(MAXMEM {linux.maxmem // MiB} MiB)",
         *format_layout_block(linux, image),
-        "# what this simulated machine uses: the textbook split at 896 MiB with a small fixmap",
+        f"# what this simulated machine uses: {split}; fixmap, pkmap and vmalloc's end "
+        "where the textbook's small fixmap puts them",
         f"    fixmap  : 0x{FIXADDR_START:08x} - 0x{FIXADDR_TOP:08x}   "
         f"({(FIXADDR_TOP - FIXADDR_START) // 1024:4d} kB)",
         f"    pkmap   : 0x{PKMAP_BASE:08x} - 0x{PKMAP_BASE + LAST_PKMAP * PAGE_SIZE:08x}   "
@@ -887,7 +903,7 @@ def format_layout(kernel: Kernel) -> str:
         f"    lowmem  : 0x{PAGE_OFFSET:08x} - 0x{high_memory_va:08x}   "
         f"({(high_memory_va - PAGE_OFFSET) // MiB:4d} MB)",
         *format_memblock(kernel.boot.reserved),
-        f"Memory: {kernel.nr_managed_pages * kb}K/{nr_frames * kb}K available "
+        f"Memory: {kernel.nr_managed_pages * kb}K/{nr_present * kb}K available "
         f"({text_kb}K kernel code, {data_kb}K rwdata, {bss_kb}K bss, "
         f"{kernel.nr_boot_reserved * kb}K reserved, 0K cma-reserved, {highmem_kb}K highmem)",
     ]

@@ -1,0 +1,131 @@
+"""vmsim's boot against the real i686 Linux 6.1 kernel's (issue 22: lowmem, e820, memblock).
+
+Each test boots a vmsim machine like a base-* capture's guest (tests/kernel/linux32_run.py)
+and compares zoneinfo, meminfo and the layout with what the capture recorded (read from
+data/linux32/<scenario>.log, never typed here). Zone boundaries and present pages follow
+from the e820 map and MAXMEM alone, so they are exact; managed pages and MemTotal also
+depend on the size of every boot-time reservation, so they agree within issue 22's 0.5%.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tests.kernel import linux32
+from tests.kernel.linux32_run import booted, snapshot
+
+from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SHIFT
+
+BOOT_SCENARIOS = ["base-256m", "base-1g-4k", "base-2g"]
+BOOT_TOLERANCE = 0.005  # issue 22: zone sizes and MemTotal within 0.5%
+# Kernel memory at boot (issue 22 asks for "the range" of base-*.log): the slab objects and
+# kernel threads are modelled on base-1g-4k's, so Slab and KernelStack land within 5%;
+# MemFree within 4%, since vmsim has no initramfs files (Cached ~3 MB), no init process and
+# no driver allocations; the Normal zone's order-10 blocks within 10% (the lower orders are
+# pcp and driver churn vmsim does not model).
+KERNEL_MEMORY_TOLERANCE = 0.05
+# dentry and inode slabs are packed by vmsim's SLUB orders, not Linux's (7% more pages)
+SRECLAIMABLE_TOLERANCE = 0.08
+MEMFREE_TOLERANCE = 0.04
+BUDDY_TOP_ORDER_TOLERANCE = 0.10
+
+
+def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
+    return abs(ours - linux) <= tolerance * abs(linux)
+
+
+def _lowmem_end(layout_text: str) -> int:
+    """The end address of the first "lowmem : 0xc0000000 - 0x..." line of a layout block."""
+    found = re.search(r"lowmem\s*:\s*0x[0-9a-f]+ - 0x([0-9a-f]+)", layout_text)
+    assert found, layout_text
+    return int(found.group(1), 16)
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_zone_boundaries_and_present_pages_are_linuxs_exactly(name: str) -> None:
+    """DMA from pfn 1 with the 640 KiB-1 MiB hole, HighMem from MAXMEM, all up to max_pfn."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = snapshot(machine, "boot", {})
+    assert [zone.name for zone in ours.zones if zone.present] == [
+        zone.name for zone in capture.zones if zone.present
+    ]
+    for linux_zone in capture.zones:
+        zone = ours.zone(linux_zone.name)
+        assert (zone.start_pfn, zone.spanned, zone.present) == (
+            linux_zone.start_pfn,
+            linux_zone.spanned,
+            linux_zone.present,
+        ), zone.name
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_managed_pages_and_memtotal_are_within_half_a_percent_of_linuxs(name: str) -> None:
+    """The memblock reservations (first 1 MiB, image, mem_map, page tables, percpu, hashes)."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = snapshot(machine, "boot", {})
+    for linux_zone in capture.zones:
+        managed = ours.zone(linux_zone.name).managed
+        assert ratio_ok(managed, linux_zone.managed, BOOT_TOLERANCE), (
+            linux_zone.name,
+            managed,
+            linux_zone.managed,
+        )
+    for key in ("MemTotal", "LowTotal", "HighTotal"):
+        linux_kb, ours_kb = capture.meminfo[key], ours.meminfo[key]
+        if linux_kb == 0:
+            assert ours_kb == 0, key
+        else:
+            assert ratio_ok(ours_kb, linux_kb, BOOT_TOLERANCE), (key, ours_kb, linux_kb)
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_the_layout_report_ends_lowmem_where_zoneinfo_and_linux_do(name: str) -> None:
+    """`vmsim stat layout`: the derived block and the machine's own lowmem line both end where
+    HighMem (or RAM) begins, as the capture's vmlayout block does."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        text = machine.report("layout")
+        ours = snapshot(machine, "boot", {})
+    (vmlayout,) = [text for title, text in capture.sections.items() if title.startswith("vmlayout")]
+    linux_end = _lowmem_end(vmlayout)
+    derived, machines_own = re.findall(r"lowmem\s*:\s*0x[0-9a-f]+ - 0x([0-9a-f]+)", text)
+    assert int(derived, 16) == int(machines_own, 16) == linux_end
+    normal = ours.zone("Normal")
+    assert PAGE_OFFSET + ((normal.start_pfn + normal.spanned) << PAGE_SHIFT) == linux_end
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_kernel_memory_at_boot_is_in_the_range_linux_shows(name: str) -> None:
+    """Slab (dentry, inode_cache, kernfs ...), kernel stacks, the first percpu chunk."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = snapshot(machine, "boot", {})
+        machine.check_invariants()
+    for key, tolerance in (
+        ("Slab", KERNEL_MEMORY_TOLERANCE),
+        ("KernelStack", KERNEL_MEMORY_TOLERANCE),
+        ("SReclaimable", SRECLAIMABLE_TOLERANCE),
+    ):
+        linux_kb, ours_kb = capture.meminfo[key], ours.meminfo[key]
+        assert ratio_ok(ours_kb, linux_kb, tolerance), (key, ours_kb, linux_kb)
+    assert ours.meminfo["Percpu"] == capture.meminfo["Percpu"]
+    assert ratio_ok(ours.meminfo["MemFree"], capture.meminfo["MemFree"], MEMFREE_TOLERANCE)
+    assert ratio_ok(
+        ours.buddyinfo["Normal"][-1], capture.buddyinfo["Normal"][-1], BUDDY_TOP_ORDER_TOLERANCE
+    )
+
+
+def test_the_textbook_split_ends_lowmem_at_896_mib() -> None:
+    capture = linux32.load("base-1g-4k")
+    with booted(capture, textbook_split=True) as machine:
+        ours = snapshot(machine, "boot", {})
+        text = machine.report("layout")
+    assert ours.zone("HighMem").start_pfn << PAGE_SHIFT == 896 << 20
+    # 21 MiB more low memory than Linux 6.1 leaves, so that much less HighMem
+    assert ours.meminfo["LowTotal"] > capture.meminfo["LowTotal"]
+    assert ours.meminfo["HighTotal"] < capture.meminfo["HighTotal"]
+    assert "the textbook split (low memory up to 896 MiB)" in text
+    assert _lowmem_end(text.split("# what this simulated machine uses")[1]) == 0xF8000000

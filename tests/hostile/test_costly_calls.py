@@ -92,6 +92,7 @@ def join(address: str, names: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a latency against its baseline: run with the other core quiet
 def test_a_question_flood_leaves_a_bystanders_touch_near_its_baseline(
     start_server_process: StartServerProcess, tmp_path: Path
 ) -> None:
@@ -239,6 +240,7 @@ def test_smaps_of_a_process_with_many_mappings_comes_in_bounded_parts(
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a latency against its baseline: run with the other core quiet
 def test_a_smaps_flood_leaves_a_bystanders_touch_near_its_baseline(
     start_server_process: StartServerProcess,
 ) -> None:

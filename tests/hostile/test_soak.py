@@ -38,7 +38,11 @@ PAGE = 4096
 # How far the plateau may move: a few pages of kernel bookkeeping (slab caches grown by one
 # round may keep a partly used page), never a round's worth of leaked processes.
 MEMINFO_TOLERANCE_KB = 256
-RSS_GROWTH_ALLOWED = 0.20
+# The server's RSS is compared from the end of the third round on: the first rounds fill
+# what stays filled (malloc arenas of grpc's and the replay threads, modules loaded on first
+# use, ~40 MB, with or without numba's 130 MB); after them a leak shows as growth per round.
+RSS_WARM_ROUNDS = 3
+RSS_GROWTH_ALLOWED = 0.10
 # KernelWrite may write any byte of RAM with the admin token, as /dev/mem can: a fuzzed one
 # would corrupt pages the soak then blames on the server.
 SOAK_METHODS = [(s, m) for s, m in METHODS if m.name != "KernelWrite"]
@@ -192,13 +196,14 @@ def test_the_server_returns_to_its_plateau_after_rounds_of_abuse(
                 began = time.monotonic()  # the warm-up round does not count
     print(f"{len(plateaus)} rounds, {sum(codes.values())} fuzzed calls")
     warm, last = plateaus[0], plateaus[-1]
-    assert len(plateaus) >= 3, "the soak ran too few rounds to show a plateau"
+    assert len(plateaus) >= RSS_WARM_ROUNDS + 2, "the soak ran too few rounds to show a plateau"
     # Every round swapped (so SwapFree coming back means its slots were all freed).
     assert all(later > earlier for earlier, later in itertools.pairwise([0, *pswpout])), pswpout
     for name in PLATEAU_FIELDS:
         moved = [abs(p.meminfo_kb[name] - warm.meminfo_kb[name]) for p in plateaus[1:]]
         assert max(moved) <= MEMINFO_TOLERANCE_KB, (name, [p.meminfo_kb for p in plateaus])
-    assert last.rss_kb <= warm.rss_kb * (1 + RSS_GROWTH_ALLOWED), [p.rss_kb for p in plateaus]
+    rss_warm = plateaus[RSS_WARM_ROUNDS - 1].rss_kb
+    assert last.rss_kb <= rss_warm * (1 + RSS_GROWTH_ALLOWED), [p.rss_kb for p in plateaus]
     bad = {call: n for call, n in codes.items() if call.endswith((":INTERNAL", ":UNKNOWN"))}
     assert bad == {}
     assert server.alive()

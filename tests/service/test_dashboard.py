@@ -221,6 +221,44 @@ def test_the_page_says_when_no_server_answers(browser: Any) -> None:
         dashboard.stop()
 
 
+# the min watermark shown in the zone table's DMA row
+DMA_MIN = """() => [...document.querySelectorAll('#zones tbody tr')]
+.find(row => row.cells[0].textContent === 'DMA').cells[2].textContent"""
+
+
+def _sysctl_shown(page: Any, name: str) -> str:
+    return str(page.locator(f"#zones-section [data-name='{name}'] .value").inner_text())
+
+
+def test_the_zone_panel_shows_a_sysctl_the_admin_sets_with_the_watermarks_it_moves(
+    page: Any, machine: tuple[str, str]
+) -> None:
+    address, url = machine
+    _open(page, url)
+    page.locator("#sysctl-zones [data-name='vm.min_free_kbytes']").wait_for(timeout=10_000)
+    default_kb = int(_sysctl_shown(page, "vm.min_free_kbytes"))
+    min_before = int(page.evaluate(DMA_MIN))
+    assert _sysctl_shown(page, "vm.lowmem_reserve_ratio").split() == ["256", "32", "0"]
+    assert _sysctl_shown(page, "vm.swappiness") == "60"  # the rest, in the compact list
+    # read-only: nothing in the panel writes, and its help says why
+    zones_section = page.locator("#zones-section")
+    assert zones_section.locator("input, button, form").count() == 0
+    assert "admin token" in zones_section.locator(".help").inner_text()
+
+    with vmsim.Admin(address, ADMIN_TOKEN) as admin:
+        admin.set_sysctl("vm.min_free_kbytes", 2 * default_kb)
+        admin.set_sysctl("vm.swappiness", 10)
+    page.wait_for_function(
+        "() => document.querySelector(\"#sysctl-rest [data-name='vm.swappiness'] .value\")"
+        ".textContent === '10'",
+        timeout=10_000,
+    )
+    assert _sysctl_shown(page, "vm.min_free_kbytes") == str(2 * default_kb)
+    with vmsim.Inspector(address) as inspector:
+        dma = next(zone for zone in inspector.zoneinfo().items if zone.name == "DMA")
+    assert int(page.evaluate(DMA_MIN)) == dma.min > min_before
+
+
 def _write(proc: vmsim.Process, nbytes: int) -> int:
     start = proc.mmap(nbytes)
     proc.touch_many(range(start, start + nbytes, vmsim.PAGE_SIZE), write=True)

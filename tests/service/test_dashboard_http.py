@@ -150,6 +150,34 @@ def test_a_well_formed_pid_gets_its_maps_or_a_404(dashboard: DashboardThread) ->
     assert status == 404 and json.loads(body)["error"]
 
 
+def _dma(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return next(zone for zone in snapshot["zones"] if zone["name"] == "DMA")
+
+
+def test_the_snapshot_carries_the_vm_sysctls_beside_the_zones_they_move(
+    dashboard: DashboardThread,
+) -> None:
+    address = dashboard.state.address
+    with vmsim.Inspector(address) as inspector:
+        assert wait_for_snapshot(dashboard.url, "sysctl")["sysctl"] == inspector.sysctl()
+        default_kb = int(inspector.sysctl("vm.min_free_kbytes")["vm.min_free_kbytes"])
+    before = wait_for_snapshot(dashboard.url, "sysctl")
+    assert before["sysctl"]["vm.lowmem_reserve_ratio"].split() == ["256", "32", "0"]
+    with vmsim.Admin(address, ADMIN_TOKEN) as admin:
+        admin.set_sysctl("vm.min_free_kbytes", 2 * default_kb)
+    # the first snapshot with the new value has the watermarks it set, none lags behind
+    deadline = time.monotonic() + 20
+    after = before
+    while after["sysctl"]["vm.min_free_kbytes"] != str(2 * default_kb):
+        assert time.monotonic() < deadline, after["sysctl"]
+        time.sleep(0.05)
+        after = json.loads(get(f"{dashboard.url}api/snapshot")[2])
+    with vmsim.Inspector(address) as inspector:
+        zoneinfo_dma = next(zone for zone in inspector.zoneinfo().items if zone.name == "DMA")
+    assert _dma(after)["min"] == zoneinfo_dma.min > _dma(before)["min"]
+    assert _dma(after)["high"] == zoneinfo_dma.high > _dma(before)["high"]
+
+
 def _open_stream(port: int) -> tuple[socket.socket, str]:
     """A raw connection to /api/stream and the status line and headers it got (the body
     that came with them is left out)."""

@@ -281,10 +281,19 @@ class DashboardState:
         }
 
     async def collect(self) -> dict[str, Any]:
-        """One snapshot of the machine as JSON-ready values; "lab" only with the admin token."""
+        """One snapshot of the machine as JSON-ready values; "lab" only with the admin token.
+
+        "sysctl" holds the vm sysctls by full name as `sysctl -a` prints them (values are
+        strings: lowmem_reserve_ratio has one per zone); the page only shows them, since
+        writing one needs the admin token no browser is given.
+        """
         inspector = self.inspector
         meminfo, vmstat = await asyncio.gather(inspector.meminfo(), inspector.vmstat())
-        zones, processes = await asyncio.gather(inspector.zoneinfo(), inspector.processes())
+        # the sysctls with the zones, so a page shows a new min_free_kbytes with the watermarks
+        # it moved
+        zones, sysctl, processes = await asyncio.gather(
+            inspector.zoneinfo(), inspector.sysctl(), inspector.processes()
+        )
         locks, cpu = await asyncio.gather(inspector.lock_stat(), inspector.cpu_times())
         frames = await inspector.frame_map()
         now = time.time()
@@ -294,6 +303,7 @@ class DashboardState:
             "meminfo": meminfo.values,
             "vmstat": vmstat.values,
             "zones": [_fields(z, ("counters",)) for z in zones.items],
+            "sysctl": sysctl,
             "processes": [_fields(p) for p in processes],
             "lock_stat": [_fields(c) for c in locks.items],
             "cpu": _fields(cpu),

@@ -10,6 +10,8 @@ const USE_COLOURS = {
 const ZONE_FREE_COLOURS = { DMA: "#dbe4f0", Normal: "#e5e7eb", HighMem: "#e3efe3" };
 const FLAG_NAMES = ["locked", "referenced", "uptodate", "dirty", "lru", "active", "slab",
   "reserved", "swapcache", "swapbacked", "buddy", "pagetable", "anon", "vmalloc", "kmalloc"];
+// the sysctls the zone table's figures are computed from
+const ZONE_SYSCTLS = ["vm.min_free_kbytes", "vm.watermark_scale_factor", "vm.lowmem_reserve_ratio"];
 const EVENT_KINDS = ["minor_fault", "major_fault", "swap_out", "swap_in", "oom_kill", "segv",
   "process_spawn", "process_exit"];
 
@@ -280,7 +282,18 @@ async function walk(ev) {
 function renderZones(zones) {
   fillTable("zones", zones.filter(z => z.present).map(z =>
     `<tr><td>${z.name}</td><td>${z.free}</td><td>${z.min}</td><td>${z.low}</td><td>${z.high}</td>` +
-    `<td>${z.managed}</td><td>${z.free_area.join(" ")}</td></tr>`));
+    `<td>${z.managed}</td><td>${z.protection.join(" ")}</td><td>${z.free_area.join(" ")}</td></tr>`));
+}
+
+// The vm sysctls, from the same snapshot as the zones: first the ones the zone table's
+// watermarks and protection are computed from, then the rest in one compact list.
+function renderSysctls(sysctl) {
+  const moving = ZONE_SYSCTLS.filter(name => name in sysctl);
+  fillTable("sysctl-zones", moving.map(name =>
+    `<tr data-name="${esc(name)}"><td>${esc(name)}</td><td class="value">${esc(sysctl[name])}</td></tr>`));
+  $("sysctl-rest").innerHTML = Object.keys(sysctl).filter(name => !ZONE_SYSCTLS.includes(name))
+    .map(name => `<li data-name="${esc(name)}">${esc(name)} = <span class="value">` +
+      `${esc(sysctl[name])}</span></li>`).join("");
 }
 
 function renderLocks(rows) {
@@ -403,6 +416,7 @@ function render(snap) {
   addSample(snap);
   drawCharts();
   renderZones(snap.zones);
+  renderSysctls(snap.sysctl);
   renderLocks(snap.lock_stat);
   renderLab(snap.lab);
   renderEvents(snap);

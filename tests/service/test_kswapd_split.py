@@ -6,22 +6,27 @@ batches of 64 over a Run stream. kswapd's share of the pages scanned, pgscan_ksw
 (pgscan_kswapd + pgscan_direct) from /proc/vmstat, must not depend on how the client cut
 its work (within 10%), and each must be within a factor 1.5 of the share in Linux's
 capture (77%). tests/kernel/test_linux32_golden_kswapd.py asks the same of the embedded
-Machine; this asks it of the server, whose scheduler waits for clients in real time.
+Machine; this asks it of a real `python -m vmsim_server`, whose scheduler waits for clients
+in real time. The server runs in a child process so that it and the client each have a
+core: the 102,400 Touch messages take a third less time than with the server in a thread.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from tests.hostile.conftest import ServerProcess
 from tests.kernel import linux32
 from tests.kernel.linux32_run import machine_config
-from tests.service.conftest import ADMIN_TOKEN, StartServer
 
 import vmsim
 from vmsim import PAGE_SIZE, MiB, calls
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 SCENARIO = "c-256m-swap-4k"
+ADMIN_TOKEN = "admin-secret"  # to set vm.page-cluster as the capture had it
 SPLIT_AGREEMENT = 0.10  # issue 22: "the same whether ... one TouchMany or ... Touch calls"
 LINUX_FACTOR = 1.5  # issue 22: "within a factor 1.5 of the real kernel's"
 RUN_BATCH = 64  # Touch calls sent on the Run stream before their replies are read
@@ -36,22 +41,32 @@ def _kswapd_share(vmstat: Vmstat) -> float:
     return vmstat["pgscan_kswapd"] / scanned
 
 
-def _write(start_server: StartServer, one_touch_many: bool) -> Vmstat:
+def _write(tmp_path: Path, one_touch_many: bool) -> Vmstat:
     """The scenario's write on a fresh server configured like the capture's guest; the
     /proc/vmstat change it caused."""
     capture = linux32.load(SCENARIO)
     config = machine_config(capture)
-    server = start_server(
-        ram_bytes=config.ram_bytes,
-        swap_bytes=config.swap_bytes,
-        swappiness=config.swappiness,
-        nr_cpus=config.nr_cpus,
+    token_path = tmp_path / "admin-token"
+    token_path.write_text(ADMIN_TOKEN)
+    token_path.chmod(0o600)
+    server = ServerProcess(
+        tmp_path,
+        *("--ram", str(config.ram_bytes), "--swap", str(config.swap_bytes)),
+        *("--swap-file", str(tmp_path / "swap"), "--swappiness", str(config.swappiness)),
+        *("--cpus", str(config.nr_cpus), "--admin-token-file", str(token_path)),
     )
-    with vmsim.Admin(server.address, ADMIN_TOKEN) as admin:
-        admin.set_sysctl("vm.page-cluster", config.page_cluster)
-    with vmsim.Inspector(server.address, CALL_TIMEOUT_SECONDS) as inspector:
+    try:
+        with vmsim.Admin(server.address, ADMIN_TOKEN) as admin:
+            admin.set_sysctl("vm.page-cluster", config.page_cluster)
+        return _write_on(server.address, capture, one_touch_many)
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def _write_on(address: str, capture: linux32.Capture, one_touch_many: bool) -> Vmstat:
+    with vmsim.Inspector(address, CALL_TIMEOUT_SECONDS) as inspector:
         before = inspector.vmstat().values
-        with vmsim.connect(server.address, "memtouch", timeout=CALL_TIMEOUT_SECONDS) as process:
+        with vmsim.connect(address, "memtouch", timeout=CALL_TIMEOUT_SECONDS) as process:
             nr_pages = capture.run().mib * MiB // PAGE_SIZE
             base = process.mmap(nr_pages * PAGE_SIZE)
             pages = range(base, base + nr_pages * PAGE_SIZE, PAGE_SIZE)
@@ -68,9 +83,12 @@ def _write(start_server: StartServer, one_touch_many: bool) -> Vmstat:
 
 
 @pytest.fixture(scope="module")
-def both_ways(start_module_server: StartServer) -> tuple[Vmstat, Vmstat]:
+def both_ways(tmp_path_factory: pytest.TempPathFactory) -> tuple[Vmstat, Vmstat]:
     """(one TouchMany, Touch calls in batches of 64 on a Run stream), each on its own server."""
-    return _write(start_module_server, True), _write(start_module_server, False)
+    return (
+        _write(tmp_path_factory.mktemp("touch-many"), True),
+        _write(tmp_path_factory.mktemp("run-stream"), False),
+    )
 
 
 def test_kswapds_share_is_the_same_for_one_touchmany_and_touches_over_a_run_stream(

@@ -145,9 +145,42 @@ class Kernel:
     """
 
     def __init__(self, config: MachineConfig) -> None:
+        # In start_kernel's order: the memory map, locks, swap, the scheduler, then mm.
         self.config = config
-        nr_frames = self.config.nr_frames
-        self.physmem = PhysicalMemory(nr_frames)
+        self.costs = config.costs
+        if config.policy is ReplacementPolicy.OPT:
+            raise InvalidArgument(
+                "policy",
+                "opt needs the future and works only in trace replay",
+                "linux, fifo, lru, clock, random",
+            )
+        self._setup_arch()
+        self.locks = LockRegistry(
+            self.costs, {name: LockKind(kind) for name, kind in config.lock_kinds.items()}
+        )
+        zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
+        lru_lock = self.locks.new_lock("lru")
+        # si->lock is registered (its lock_stat row) whether or not a device is swapped on.
+        self._swapon_boot_device(self.locks.new_lock("swap"))
+        self._sched_init()
+        self._mm_init(zone_locks, lru_lock)
+        self.gdt = linux_gdt()
+        self.kernel_log = KernelLog()
+        self.committed_pages = 0
+        self.tasks: OrderedDict[int, Task] = OrderedDict()
+        self.mm_owner: dict[int, int] = {}
+        self._event_seq = 0
+        self._listeners: list[tuple[EventListener, frozenset[EventKind] | None]] = []
+        self._wanted_kinds: frozenset[EventKind] = frozenset()
+        self.closed = False
+        self.nr_kernel_stack_pages = 0
+        self._boot_allocations()
+        self._init_vm_sysctl()
+
+    def _setup_arch(self) -> None:
+        """setup_arch: RAM, the e820 map, where low memory ends, memblock, the buddy
+        allocator's zones and the direct map."""
+        self.physmem = PhysicalMemory(self.config.nr_frames)
         self.ram32 = self.physmem.ram32
         # memoryview indexing returns plain ints and is faster than numpy for single entries.
         self.ram_words = memoryview(self.physmem.ram).cast("I")
@@ -171,21 +204,9 @@ class Kernel:
         )
         self.nr_boot_reserved = self.allocator.nr_reserved_pages()
         self._build_direct_map(self.boot.direct_map_tables)
-        if self.config.policy is ReplacementPolicy.OPT:
-            raise InvalidArgument(
-                "policy",
-                "opt needs the future and works only in trace replay",
-                "linux, fifo, lru, clock, random",
-            )
-        policy = make_policy(self.config.policy, seed=self.config.seed)
-        self.costs = self.config.costs
-        self.locks = LockRegistry(
-            self.costs, {name: LockKind(kind) for name, kind in self.config.lock_kinds.items()}
-        )
-        zone_locks = [self.locks.new_lock("zone") for _ in self.allocator.zones]
-        lru_lock = self.locks.new_lock("lru")
-        # si->lock is registered (its lock_stat row) whether or not a device is swapped on.
-        swap_lock = self.locks.new_lock("swap")
+
+    def _swapon_boot_device(self, swap_lock: SimLock) -> None:
+        """The swap device configured at boot, swapped on, or None."""
         self.swap: SwapDevice | None = (
             SwapDevice(
                 self.config.swap_bytes,
@@ -203,6 +224,9 @@ class Kernel:
         self._swapoff_at_exit = (
             weakref.finalize(self, self.swap.close) if self.swap is not None else None
         )
+
+    def _sched_init(self) -> None:
+        """The scheduler, the kernel's own thread and kswapd's."""
         self.kernel_thread = SimThread(KERNEL_TID, 0)
         self.kswapd = SimThread(KSWAPD_TID, 0)
         self.sched = Scheduler(
@@ -211,12 +235,16 @@ class Kernel:
             self.kernel_thread,
             realtime_clients=self.config.realtime_clients,
         )
-        # kswapd, once woken, balances in the background between calls, on its own clock (a
-        # turn of its own after the call that ended, see Scheduler.step).
+        # kswapd, once woken, takes turns of its own on a CPU beside the tasks (see
+        # Scheduler.between_calls and background_due).
         self.sched.between_calls = lambda: kswapd_run(self)
         self.sched.background_due = lambda: self.pgdat.kswapd_classzone is not None
+
+    def _mm_init(self, zone_locks: list[SimLock], lru_lock: SimLock) -> None:
+        """mm_init: the node (pglist_data) and its lruvec, init_mm and the kernel space
+        (slab, vmalloc, kmap; built lazily: no frame is spent until first use), rmap."""
         self.lruvec = Lruvec(
-            policy,
+            make_policy(self.config.policy, seed=self.config.seed),
             lru_lock,
             self.sched,
             tracks_access=self.config.policy is ReplacementPolicy.LRU,
@@ -224,7 +252,6 @@ class Kernel:
         self.vm_events = VmEvents()
         self.pgdat = PglistData(self.allocator, zone_locks, self.vm_events, self.sched)
         self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)
-        # The shared kernel space (built lazily: no frame is spent until first use).
         self.pkmap_lock = self.locks.new_lock("pkmap")
         self.init_mm = InitMm(
             self.pgdat,
@@ -236,19 +263,11 @@ class Kernel:
         self.slab = SlabAllocator(self.init_mm, self.config.nr_cpus)
         self.vmalloc_space = VmallocSpace(self.init_mm)
         self.highmem = Highmem(self.init_mm, self.config.nr_cpus)
-        self.gdt = linux_gdt()
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
-        self.kernel_log = KernelLog()
-        self.committed_pages = 0
-        self.tasks: OrderedDict[int, Task] = OrderedDict()
-        self.mm_owner: dict[int, int] = {}
-        self._event_seq = 0
-        self._listeners: list[tuple[EventListener, frozenset[EventKind] | None]] = []
-        self._wanted_kinds: frozenset[EventKind] = frozenset()
-        self.closed = False
-        self.nr_kernel_stack_pages = 0
-        self._boot_allocations()
-        # mm/util.c's initcalls size the reserves from the memory still free after boot.
+
+    def _init_vm_sysctl(self) -> None:
+        """The vm sysctls' boot values; mm/util.c's initcalls size the reserves from the
+        memory still free after boot."""
         nr_free_pages = self.allocator.nr_free_pages()
         self.vm_sysctl = VmSysctl(
             overcommit_memory=self.config.overcommit_memory,

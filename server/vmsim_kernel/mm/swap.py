@@ -383,6 +383,11 @@ class SwapDevice:
             self.close()
             raise
 
+        self._setup_swap_map()
+
+    def _setup_swap_map(self) -> None:
+        """setup_swap_map_and_extents: every slot free but the header, the cluster counts,
+        an empty swap cache and no shadow entries."""
         self.swap_map: npt.NDArray[np.uint16] = np.zeros(self.nr_slots, dtype=np.uint16)
         self.inuse_pages = 0
         self.slot_generation: npt.NDArray[np.uint32] = np.zeros(self.nr_slots, dtype=np.uint32)

@@ -65,6 +65,7 @@ def memtouch_of() -> MemtouchOf:
 
 
 # ---- fault counts without pressure -------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["a-1g-4k", "b-1g-4k"])
 def test_fault_counts_of_each_pass_are_linuxs_exactly(name: str, memtouch_of: MemtouchOf) -> None:
     """a: write 400 MiB, rewrite; b: read 8 MiB (zero page), write, rewrite."""

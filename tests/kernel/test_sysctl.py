@@ -136,6 +136,7 @@ def test_the_reserves_at_boot_are_3_percent_of_free_memory_as_linux_sizes_them(n
         assert abs(ours - linux) <= RESERVE_TOLERANCE * linux, (key, ours, linux)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page_cluster", [0, 3])
 def test_page_cluster_written_at_run_time_sets_the_next_swap_ins_readahead(
     machine: Machine, page_cluster: int

@@ -55,6 +55,7 @@ def test_the_same_seed_gives_the_same_questions_in_another_process() -> None:
     assert json.loads(outputs.pop()) == here
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(vmsim_lab.EXERCISES))
 def test_different_seeds_give_different_questions(kind: str) -> None:
     texts = {questions(kind, seed, 1)[0].text for seed in range(6)}
@@ -481,6 +482,7 @@ def test_oom_answers_follow_commit_limit_and_badness(seed: int) -> None:
     assert int(limit[ids[-1]]) == max(badness, key=lambda pid: (badness[pid], -pid))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=2**64 - 1))
 def test_every_seed_gives_an_oom_question(seed: int) -> None:

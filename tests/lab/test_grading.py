@@ -67,6 +67,7 @@ def test_a_weight_change_regrades_every_stored_attempt(tmp_path: Path) -> None:
     assert heavier.grades()[0].total == pytest.approx(4.0)
 
 
+@pytest.mark.slow
 def test_regrade_checks_the_stored_answers_again_when_the_questions_change(
     tmp_path: Path,
 ) -> None:

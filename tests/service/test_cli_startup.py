@@ -241,6 +241,7 @@ def test_plain_conversion_gives_typers_value_or_its_error(name: str, given: obje
     assert _outcome(ours, option, given) == _outcome(theirs, option, given)
 
 
+@pytest.mark.slow
 def test_offline_answers_are_the_servers(start_server: StartServer) -> None:
     """In-process ExerciseService and the served one: the same questions, checks and errors."""
     served = start_server(client_heavy_calls_per_second=1000.0)

@@ -177,6 +177,7 @@ def test_an_item_id_as_printed_is_accepted_by_check() -> None:
     assert "1 of 9 right" in checked.output
 
 
+@pytest.mark.slow
 def test_a_partial_file_is_confirmed_at_a_prompt_on_a_terminal(
     address: str, tmp_path: Path
 ) -> None:

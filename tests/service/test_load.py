@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -132,22 +133,37 @@ def _locust(address: str, tmp_path: Path, *options: str, wait: bool = True) -> A
     )
 
 
-def _locust_until_it_touches(address: str, tmp_path: Path, *options: str) -> dict[str, Any]:
-    """Locust's per-request stats of a headless run long enough for a user to reach its
-    TouchMany task: on a busy machine Locust's start-up and the users' set-up can take the
-    whole of a short run, so the run time grows (3, 10, 30 s) until one did."""
+T = TypeVar("T")
+
+
+def _locust_until(
+    address: str,
+    tmp_path: Path,
+    *options: str,
+    until: Callable[[subprocess.CompletedProcess[str]], T | None],
+) -> T:
+    """The first answer *until* gives for a headless Locust run: on a busy machine Locust's
+    start-up and the users' set-up can take the whole of a short run, so the run time grows
+    (3, 10, 30 s) until what the test waits for has happened."""
     for seconds in (3, 10, 30):
-        result = _locust(address, tmp_path, *options, "-t", f"{seconds}s")
-        assert result.returncode == 0, result.stderr[-2000:]
-        stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
-        if stats.get("TouchMany", {}).get("num_requests", 0) > 0:
-            return stats
-    raise AssertionError(f"no TouchMany in 30 s of Locust: {sorted(stats)}")
+        found = until(_locust(address, tmp_path, *options, "-t", f"{seconds}s"))
+        if found is not None:
+            return found
+    raise AssertionError(f"not in 30 s of Locust with {options}")
+
+
+def _stats_once_it_touched(result: subprocess.CompletedProcess[str]) -> dict[str, Any] | None:
+    """Locust's per-request stats, once a user reached its TouchMany task."""
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    return stats if stats.get("TouchMany", {}).get("num_requests", 0) > 0 else None
 
 
 @pytest.mark.subprocess
 def test_locust_runs_headless_against_a_server(server_address: str, tmp_path: Path) -> None:
-    stats = _locust_until_it_touches(server_address, tmp_path, "-u", "4", "-r", "4")
+    stats = _locust_until(
+        server_address, tmp_path, "-u", "4", "-r", "4", until=_stats_once_it_touched
+    )
     assert all(entry["num_failures"] == 0 for entry in stats.values())
 
 
@@ -185,11 +201,12 @@ def test_the_readme_locust_command_fits_its_users_in_memory(
 @pytest.mark.subprocess
 def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> None:
     (tmp_path / "trace.txt").write_text("# textbook\n7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1\n")
-    stats = _locust_until_it_touches(
+    stats = _locust_until(
         server_address,
         tmp_path,
         *("-u", "2", "-r", "2", "--vmsim-workload", "trace"),
         *("--vmsim-trace", "trace.txt"),
+        until=_stats_once_it_touched,
     )
     assert all(entry["num_failures"] == 0 for entry in stats.values())
     missing = _locust(server_address, tmp_path, "-u", "1", "-t", "1s", "--vmsim-workload", "trace")
@@ -201,19 +218,19 @@ def test_locust_replays_a_trace_file(server_address: str, tmp_path: Path) -> Non
 def test_locust_groups_failures_by_code_not_by_pid(start_server: Any, tmp_path: Path) -> None:
     # 4 users that each write 32 MiB on a 16 MiB machine without swap: OOM kills, restarts
     server = start_server(swap_bytes=0, overcommit_memory=1)
-    for seconds in (5, 15, 40):  # longer on a busy machine, until two users were killed
-        _locust(
-            server.address,
-            tmp_path,
-            *("-u", "4", "-r", "4", "-t", f"{seconds}s", "--csv", "run"),
-            *("--vmsim-workload", "seq", "--vmsim-pages", "8192", "--vmsim-write-ratio", "1"),
-        )
+
+    def two_users_killed(_: subprocess.CompletedProcess[str]) -> list[dict[str, str]] | None:
         with (tmp_path / "run_failures.csv").open() as handle:
-            rows = list(csv.DictReader(handle))
-        killed = [row for row in rows if "killed" in row["Error"]]
-        if sum(int(row["Occurrences"]) for row in killed) >= 2:
-            break
-    assert killed and sum(int(row["Occurrences"]) for row in killed) >= 2
+            killed = [row for row in csv.DictReader(handle) if "killed" in row["Error"]]
+        return killed if sum(int(row["Occurrences"]) for row in killed) >= 2 else None
+
+    killed = _locust_until(
+        server.address,
+        tmp_path,
+        *("-u", "4", "-r", "4", "--csv", "run"),
+        *("--vmsim-workload", "seq", "--vmsim-pages", "8192", "--vmsim-write-ratio", "1"),
+        until=two_users_killed,
+    )
     assert len(killed) <= 3  # one row per kind of kill, whatever the pids and addresses
     assert not any(char.isdigit() for row in killed for char in row["Error"].split(":", 1)[1])
 

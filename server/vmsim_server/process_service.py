@@ -47,6 +47,8 @@ TIMED_OPERATIONS = frozenset(
 TOUCH_REPLIES_KEPT = 1024  # distinct Touch replies kept for reuse (then forgotten at once)
 # A reply, and the cost of the scheduler task that produced it (None: not a timed call).
 Performed = tuple[Any, CallCost | None]
+# One operation: (request, timeout) -> Performed.
+Operation = Callable[[Any, float | None], Awaitable[Performed]]
 
 
 def token_of(context: Context) -> str | None:
@@ -79,7 +81,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         # Whole seconds on the wire; a sub-second test lease reads as 0.
         self._lease_seconds = int(sessions.lease_seconds)
         # The operations a Run stream may carry, by oneof field name; the unary methods use them too.
-        self._operations: dict[str, Callable[[Any, float | None], Awaitable[Performed]]] = {
+        self._operations: dict[str, Operation] = {
             "mmap": self._mmap,
             "munmap": self._munmap,
             "mprotect": self._mprotect,
@@ -92,9 +94,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             "translate": self._translate,
         }
 
-    async def _perform(self, operation: str, request: Any, timeout: float | None) -> Any:
+    async def _perform(self, operation: Operation, request: Any, timeout: float | None) -> Any:
         """One operation; a timed one's reply carries what it cost its thread."""
-        response, cost = await self._operations[operation](request, timeout)
+        response, cost = await operation(request, timeout)
         if cost is not None:
             response.cost.CopyFrom(convert.call_cost(cost))
         return response
@@ -145,6 +147,10 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         response = self._touch_at_once(r, timeout)
         if response is not None:
             return response, None  # its cost is in it already
+        return await self._touch_queued(r, timeout)
+
+    async def _touch_queued(self, r: process_pb2.TouchRequest, timeout: float | None) -> Performed:
+        """The Touch as a scheduler task, behind the calls queued before it."""
         task = await self._task("touch", r, timeout, r.addr, r.write)
         return process_pb2.TouchResponse(result=convert.FAULT_TO_PROTO[task.result]), task.cost
 
@@ -254,7 +260,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
     async def _unary(
-        self, operation: str, request: Any, context: Context, session: Session | None = None
+        self, operation: Operation, request: Any, context: Context, session: Session | None = None
     ) -> Any:
         """One operation as a unary RPC (*session*: already authorized)."""
         session = session or self._authorize(context, request.pid)
@@ -267,27 +273,27 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def Mmap(
         self, request: process_pb2.MmapRequest, context: Context
     ) -> process_pb2.MmapResponse:
-        return await self._unary("mmap", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._mmap, request, context)  # type: ignore[no-any-return]
 
     async def Munmap(
         self, request: process_pb2.MunmapRequest, context: Context
     ) -> process_pb2.MunmapResponse:
-        return await self._unary("munmap", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._munmap, request, context)  # type: ignore[no-any-return]
 
     async def Mprotect(
         self, request: process_pb2.MprotectRequest, context: Context
     ) -> process_pb2.MprotectResponse:
-        return await self._unary("mprotect", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._mprotect, request, context)  # type: ignore[no-any-return]
 
     async def Brk(
         self, request: process_pb2.BrkRequest, context: Context
     ) -> process_pb2.BrkResponse:
-        return await self._unary("brk", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._brk, request, context)  # type: ignore[no-any-return]
 
     async def Madvise(
         self, request: process_pb2.MadviseRequest, context: Context
     ) -> process_pb2.MadviseResponse:
-        return await self._unary("madvise", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._madvise, request, context)  # type: ignore[no-any-return]
 
     async def Touch(
         self, request: process_pb2.TouchRequest, context: Context
@@ -297,31 +303,33 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         # (call_in_flight) is needed and no coroutine of _unary's chain is made. A Touch that
         # must be queued, or paced in real-time mode, takes the way of every other call.
         session = self._authorize(context, request.pid)
-        if not self._settings.realtime_factor:
-            reply = self._touch_at_once(request, context.time_remaining())
-            if reply is not None:
-                return reply
-        return await self._unary("touch", request, context, session)  # type: ignore[no-any-return]
+        if self._settings.realtime_factor:
+            return await self._unary(self._touch, request, context, session)  # type: ignore[no-any-return]
+        reply = self._touch_at_once(request, context.time_remaining())
+        if reply is not None:
+            return reply
+        # Tried at once already: queue it, without a second attempt.
+        return await self._unary(self._touch_queued, request, context, session)  # type: ignore[no-any-return]
 
     async def TouchMany(
         self, request: process_pb2.TouchManyRequest, context: Context
     ) -> process_pb2.TouchManyResponse:
-        return await self._unary("touch_many", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._touch_many, request, context)  # type: ignore[no-any-return]
 
     async def Read(
         self, request: process_pb2.ReadRequest, context: Context
     ) -> process_pb2.ReadResponse:
-        return await self._unary("read", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._read, request, context)  # type: ignore[no-any-return]
 
     async def Write(
         self, request: process_pb2.WriteRequest, context: Context
     ) -> process_pb2.WriteResponse:
-        return await self._unary("write", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._write, request, context)  # type: ignore[no-any-return]
 
     async def Translate(
         self, request: process_pb2.TranslateRequest, context: Context
     ) -> process_pb2.TranslateResponse:
-        return await self._unary("translate", request, context)  # type: ignore[no-any-return]
+        return await self._unary(self._translate, request, context)  # type: ignore[no-any-return]
 
     async def Exit(
         self, request: process_pb2.ExitRequest, context: Context
@@ -380,7 +388,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
                 raise InvalidArgument("op", "the operation is empty", ", ".join(self._operations))
             inner = getattr(op, which)
             check_owner(session, inner.pid)
-            result = await self._perform(which, inner, timeout)
+            result = await self._perform(self._operations[which], inner, timeout)
         except KernelError as error:
             return process_pb2.RunResponse(id=op.id, error=status_of(error))
         return process_pb2.RunResponse(id=op.id, **{which: result})

@@ -63,16 +63,7 @@ def replay(
     trace those lists cost more to build and send than the replay itself).
     """
     chosen = _policy_of(policy)
-    if not 1 <= frames <= MAX_FRAMES:
-        raise InvalidArgument("frames", f"{frames}", f"1 .. {MAX_FRAMES}")
-    if len(trace) > MAX_TRACE_LENGTH:
-        raise InvalidArgument("trace", f"{len(trace)} references", f"at most {MAX_TRACE_LENGTH}")
-    if steps and len(trace) * frames > MAX_STEP_CELLS:
-        raise InvalidArgument(
-            "steps",
-            f"{len(trace)} references x {frames} frames is too large a table",
-            f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
-        )
+    _check_sizes(len(trace), frames, steps)
     if not steps:
         fast = replay_fast.try_replay(trace, frames, chosen, seed, addresses, lists)
         if fast is not None:  # the same answer from the fast loops (replay_fast.py)
@@ -84,6 +75,33 @@ def replay(
         pages = _checked_pages(
             trace.tolist() if isinstance(trace, np.ndarray) else trace, addresses
         )
+    return _replay_pages(pages, frames, chosen, seed=seed, steps=steps, lists=lists)
+
+
+def _check_sizes(references: int, frames: int, steps: bool) -> None:
+    """InvalidArgument unless the frames, the trace and a stepped table are within bounds."""
+    if not 1 <= frames <= MAX_FRAMES:
+        raise InvalidArgument("frames", f"{frames}", f"1 .. {MAX_FRAMES}")
+    if references > MAX_TRACE_LENGTH:
+        raise InvalidArgument("trace", f"{references} references", f"at most {MAX_TRACE_LENGTH}")
+    if steps and references * frames > MAX_STEP_CELLS:
+        raise InvalidArgument(
+            "steps",
+            f"{references} references x {frames} frames is too large a table",
+            f"references x frames at most {MAX_STEP_CELLS}; replay without steps",
+        )
+
+
+def _replay_pages(
+    pages: list[int],
+    frames: int,
+    chosen: ReplacementPolicy,
+    *,
+    seed: int,
+    steps: bool,
+    lists: bool,
+) -> ReplayResult:
+    """The replay loop in Python: the policy objects reclaim uses, one reference at a time."""
     needs_future = chosen in (ReplacementPolicy.OPT, ReplacementPolicy.UNOPT)
     state = make_policy(chosen, seed=seed, future=pages if needs_future else None)
     opt = state if isinstance(state, OptPolicy) else None

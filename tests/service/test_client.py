@@ -191,6 +191,27 @@ def test_operation_stream_runs_in_order(server_address: str) -> None:
     proc.close()
 
 
+def test_both_stream_flavours_refuse_a_receive_or_a_run_out_of_turn(server_address: str) -> None:
+    with vmsim.connect(server_address) as proc, proc.stream() as stream:
+        with pytest.raises(RuntimeError, match="no operation in flight"):
+            stream.receive()
+        stream.send(calls.brk(proc.pid))
+        with pytest.raises(RuntimeError, match="run\\(\\) with 1 operations still to receive"):
+            stream.run([calls.brk(proc.pid)])
+        assert stream.receive() > 0 and stream.in_flight == 0
+
+    async def scenario() -> None:
+        async with vmsim.aio.connect(server_address) as proc, proc.stream() as stream:
+            with pytest.raises(RuntimeError, match="no operation in flight"):
+                await stream.receive()
+            await stream.send(calls.brk(proc.pid))
+            with pytest.raises(RuntimeError, match="run\\(\\) with 1 operations still"):
+                await stream.run([calls.brk(proc.pid)])
+            assert await stream.receive() > 0 and stream.in_flight == 0
+
+    asyncio.run(scenario())
+
+
 def test_process_run_keeps_one_stream_until_close(server_address: str) -> None:
     with vmsim.connect(server_address) as proc:
         (addr,) = proc.run([calls.mmap(proc.pid, vmsim.MiB)])

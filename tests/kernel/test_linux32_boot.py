@@ -13,7 +13,7 @@ import re
 
 import pytest
 from tests.kernel import linux32
-from tests.kernel.linux32_run import booted, snapshot
+from tests.kernel.linux32_run import booted, ratio_ok, snapshot
 
 from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SHIFT
 
@@ -29,10 +29,6 @@ KERNEL_MEMORY_TOLERANCE = 0.05
 SRECLAIMABLE_TOLERANCE = 0.08
 MEMFREE_TOLERANCE = 0.04
 BUDDY_TOP_ORDER_TOLERANCE = 0.10
-
-
-def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
-    return abs(ours - linux) <= tolerance * abs(linux)
 
 
 def _lowmem_end(layout_text: str) -> int:

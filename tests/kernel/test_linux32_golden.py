@@ -19,6 +19,7 @@ from tests.kernel.linux32_run import (
     MemtouchResult,
     OomRun,
     booted,
+    ratio_ok,
     run_memtouch,
     run_ocprobe,
     run_oom,
@@ -38,10 +39,6 @@ OOM_ZONE_TOLERANCE = 0.02
 # mode 1 refuses only what the address space cannot hold: the largest free gap, which on
 # Linux is cut by the binary at 0x08048000, its heap and the vDSO; vmsim maps none of them.
 ADDRESS_SPACE_TOLERANCE = 0.05
-
-
-def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
-    return abs(ours - linux) <= tolerance * abs(linux)
 
 
 MemtouchOf = Callable[[str], MemtouchResult]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from tests.api_doc import documented_names
+from tests.fresh_python import run_fresh_python
 
 import vmsim_kernel
 
@@ -34,9 +32,7 @@ def test_replay_loads_the_replay_code_and_not_the_machine() -> None:
         "from vmsim_kernel import replay\n"
         "print(callable(replay), sorted(m for m in sys.modules if m.startswith('vmsim_kernel.')))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
+    done = run_fresh_python(script)
     is_function, modules = done.stdout.split(" ", 1)
     assert is_function == "True"  # the function, not its submodule of the same name
     assert "vmsim_kernel.machine" not in modules

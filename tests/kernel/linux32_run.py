@@ -50,7 +50,6 @@ __all__ = [
     "SharedWrite",
     "booted",
     "machine_config",
-    "ratio_ok",
     "run_memtouch",
     "run_ocprobe",
     "run_oom",
@@ -62,11 +61,6 @@ RW = int(Prot.READ | Prot.WRITE)
 ANON_PRIVATE = int(MapFlag.PRIVATE | MapFlag.ANONYMOUS)
 ANON_SHARED = int(MapFlag.SHARED | MapFlag.ANONYMOUS)
 SWAP_HEADER_KB = PAGE_SIZE // KiB  # mkswap's header page: /proc/swaps' Size leaves it out
-
-
-def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
-    """Does vmsim's figure lie within *tolerance* (a fraction) of Linux's?"""
-    return abs(ours - linux) <= tolerance * abs(linux)
 
 
 def machine_config(capture: Capture, **overrides: Any) -> MachineConfig:

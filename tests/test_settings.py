@@ -135,3 +135,19 @@ def test_every_command_option_and_argument_of_both_programs_has_help() -> None:
 
     server = typer.main.get_command(command_line(lambda _settings: None))
     assert [*missing(typer.main.get_command(app), "vmsim"), *missing(server, "vmsim-server")] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "allowed"),
+    [
+        ("policy", "linux, fifo"),
+        ("client_identity", "auto, cert, peer"),
+        ("log_format", "auto, json, console"),
+        ("log_level", "debug, info, warning, error"),
+        ("event_loop", "uvloop, asyncio"),
+    ],
+)
+def test_a_setting_outside_its_choices_is_refused_naming_them(field: str, allowed: str) -> None:
+    # Settings built in Python skip the command line's own check of the choices.
+    with pytest.raises(ValueError, match=f"^{field} 'nope': one of {allowed}"):
+        ServerSettings(**{field: "nope"})

@@ -32,6 +32,12 @@ def message_class(record: wire_records.Record) -> Any:
     raise AssertionError(f"no message {record.message}")
 
 
+# Every record the client has a class for, one test case each (named by its message).
+each_client_record = pytest.mark.parametrize(
+    "record", [r for r in wire_records.RECORDS if r.client], ids=lambda r: r.message
+)
+
+
 def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     files = descriptor_pb2.FileDescriptorSet()
     for module in MODULES.values():
@@ -39,9 +45,7 @@ def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     return files
 
 
-@pytest.mark.parametrize(
-    "record", [r for r in wire_records.RECORDS if r.client], ids=lambda r: r.message
-)
+@each_client_record
 def test_every_message_field_is_an_attribute_of_the_client_record(
     record: wire_records.Record,
 ) -> None:
@@ -132,9 +136,7 @@ def _sample(value: object) -> object:
     return value
 
 
-@pytest.mark.parametrize(
-    "record", [r for r in wire_records.RECORDS if r.client], ids=lambda r: r.message
-)
+@each_client_record
 def test_a_record_behaves_as_the_frozen_dataclass_of_its_fields(
     record: wire_records.Record,
 ) -> None:

@@ -13,10 +13,8 @@ async with vmsim.aio.connect(addr, name="worker") as proc:
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
-import itertools
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,8 +33,8 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import AsyncClosedOnExit, EndpointBase, parameters_of
-from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
+from .endpoint import AsyncClosedOnExit, EndpointBase, RunStreamBase, parameters_of
+from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -255,55 +253,41 @@ class AsyncAdmin(AsyncClosedOnExit):
         await self._endpoint.close()
 
 
-class AsyncOperationStream(AsyncClosedOnExit):
+class AsyncOperationStream(RunStreamBase, AsyncClosedOnExit):
     """A Run stream, awaited: send many operations, receive their results in order.
 
     The stream owns the process's lifetime: when it closes, the server ends the process.
     """
 
     def __init__(self, process: AsyncProcess) -> None:
+        super().__init__(process._endpoint)
         self._process = process
-        self._ids = itertools.count(1)
-        self._pending: collections.deque[Call[Any]] = collections.deque()
-        self._closed = False
         endpoint = process._endpoint
         self._call = endpoint.stubs["process"].Run(metadata=endpoint.metadata)
 
-    @property
-    def in_flight(self) -> int:
-        """Operations sent whose results have not been received yet."""
-        return len(self._pending)
-
     async def send(self, call: Call[Any]) -> int:
         """Send one operation without waiting for its result; returns its id."""
-        op_id = next(self._ids)
-        self._pending.append(call)
+        op_id, request = self._next_request(call)
         try:
-            await self._call.write(calls.run_request(op_id, call))
+            await self._call.write(request)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
         return op_id
 
     async def receive(self) -> Any:
         """The result of the oldest operation in flight; raises that operation's error."""
-        if not self._pending:
-            raise RuntimeError("receive() with no operation in flight")
-        call = self._pending.popleft()
+        call = self._oldest()
         try:
             reply = await self._call.read()
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
         if reply is _EOF:
             raise Unavailable("the server ended the Run stream", "UNAVAILABLE")
-        which = reply.WhichOneof("result")
-        if which == "error":
-            raise error_from_status(reply.error)
-        return self._process._endpoint.finish(call, getattr(reply, which))
+        return self._result(call, reply)
 
     async def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
         """Send every operation, then collect the results in order (an error is returned as its VmsimError)."""
-        if self._pending:
-            raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
+        self._check_nothing_in_flight()
         for operation in operations:
             await self.send(operation)
         outcomes: list[Any] = []

@@ -334,6 +334,13 @@ def processes(all: bool = False) -> Call[list[results.ProcessStatus]]:
     )
 
 
+def _vma_listing(
+    reply: inspect_pb2.GetMapsResponse | inspect_pb2.GetSmapsResponse,
+) -> Listing[results.Vma]:
+    """One part of a maps or smaps report: its VMAs, its text, where the next part starts."""
+    return Listing([results.vma(v) for v in reply.vmas], reply.text, reply.next_addr)
+
+
 def maps(pid: int, start_addr: int = 0) -> Call[Listing[results.Vma]]:
     """/proc/<pid>/maps, the part from the first VMA ending above *start_addr* (the server
     sends a long report in parts: see whole_report)."""
@@ -341,7 +348,7 @@ def maps(pid: int, start_addr: int = 0) -> Call[Listing[results.Vma]]:
         "inspect",
         "GetMaps",
         inspect_pb2.GetMapsRequest(pid=pid, start_addr=start_addr),
-        lambda r: Listing([results.vma(v) for v in r.vmas], r.text, r.next_addr),
+        _vma_listing,
     )
 
 
@@ -352,7 +359,7 @@ def smaps(pid: int, start_addr: int = 0) -> Call[Listing[results.Vma]]:
         "inspect",
         "GetSmaps",
         inspect_pb2.GetSmapsRequest(pid=pid, start_addr=start_addr),
-        lambda r: Listing([results.vma(v) for v in r.vmas], r.text, r.next_addr),
+        _vma_listing,
     )
 
 

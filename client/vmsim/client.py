@@ -8,10 +8,8 @@ with vmsim.connect("127.0.0.1:50051", name="demo") as proc:
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
-import itertools
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
@@ -34,8 +32,8 @@ from .constants import (
     PROT_WRITE,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import ClosedOnExit, EndpointBase, parameters_of
-from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc, error_from_status
+from .endpoint import ClosedOnExit, EndpointBase, RunStreamBase, parameters_of
+from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -243,7 +241,7 @@ class Admin(ClosedOnExit):
         self._endpoint.close()
 
 
-class OperationStream(ClosedOnExit):
+class OperationStream(RunStreamBase, ClosedOnExit):
     """A Run stream: many operations in flight on one call, results in the order sent.
 
     Operations are the process calls of `vmsim.calls` (e.g. `calls.touch_many(pid, addrs)`).
@@ -259,11 +257,9 @@ class OperationStream(ClosedOnExit):
     _END = object()
 
     def __init__(self, process: Process) -> None:
+        super().__init__(process._endpoint)
         self._process = process
         self._outgoing: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._ids = itertools.count(1)
-        self._pending: collections.deque[Call[Any]] = collections.deque()
-        self._closed = False
         stub = process._endpoint.stubs["process"]
         self._replies = stub.Run(self._requests(), metadata=process._endpoint.metadata)
 
@@ -271,38 +267,26 @@ class OperationStream(ClosedOnExit):
         while (item := self._outgoing.get()) is not self._END:
             yield item
 
-    @property
-    def in_flight(self) -> int:
-        """Operations sent whose results have not been received yet."""
-        return len(self._pending)
-
     def send(self, call: Call[Any]) -> int:
         """Queue one operation without waiting for its result; returns its id."""
-        op_id = next(self._ids)
-        self._pending.append(call)
-        self._outgoing.put(calls.run_request(op_id, call))
+        op_id, request = self._next_request(call)
+        self._outgoing.put(request)
         return op_id
 
     def receive(self) -> Any:
         """The result of the oldest operation in flight; raises that operation's error."""
-        if not self._pending:
-            raise RuntimeError("receive() with no operation in flight")
-        call = self._pending.popleft()
+        call = self._oldest()
         try:
             reply = next(self._replies)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
         except StopIteration:
             raise Unavailable("the server ended the Run stream", "UNAVAILABLE") from None
-        which = reply.WhichOneof("result")
-        if which == "error":
-            raise error_from_status(reply.error)
-        return self._process._endpoint.finish(call, getattr(reply, which))
+        return self._result(call, reply)
 
     def run(self, operations: Sequence[Call[Any]]) -> list[Any]:
         """Send every operation, then collect the results in order (an error is returned as its VmsimError)."""
-        if self._pending:
-            raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
+        self._check_nothing_in_flight()
         for operation in operations:
             self.send(operation)
         outcomes: list[Any] = []

@@ -6,15 +6,17 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
-from . import results
+from . import calls, results
 from .calls import Call
 from .channels import client_metadata
-from .errors import DeadlineExceeded
+from .errors import DeadlineExceeded, error_from_status
 
 if TYPE_CHECKING:
     import grpc
@@ -23,6 +25,7 @@ __all__ = [
     "AsyncClosedOnExit",
     "ClosedOnExit",
     "EndpointBase",
+    "RunStreamBase",
     "parameters_of",
     "stub_class",
 ]
@@ -121,6 +124,51 @@ class EndpointBase:
         if _reports_cost(reply.DESCRIPTOR):
             self._last_cost = reply.cost
         return call.read(reply)
+
+
+class RunStreamBase:
+    """What the sync and asyncio Run streams share: operation ids, the operations in flight
+    (the server answers them in the order sent) and the reading of one reply. A flavour adds
+    only how it writes a request and waits for a reply."""
+
+    def __init__(self, endpoint: EndpointBase) -> None:
+        self._endpoint = endpoint
+        self._ids = itertools.count(1)
+        self._pending: collections.deque[Call[Any]] = collections.deque()
+        self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        """Operations sent whose results have not been received yet."""
+        return len(self._pending)
+
+    def _next_request(self, call: Call[Any]) -> tuple[int, Any]:
+        """Give *call* the next id and count it in flight: (its id, its RunRequest)."""
+        op_id = next(self._ids)
+        self._pending.append(call)
+        return op_id, calls.run_request(op_id, call)
+
+    def _oldest(self) -> Call[Any]:
+        """The operation the next reply answers, no longer in flight.
+
+        Raises:
+            RuntimeError: no operation is in flight.
+        """
+        if not self._pending:
+            raise RuntimeError("receive() with no operation in flight")
+        return self._pending.popleft()
+
+    def _result(self, call: Call[Any], reply: Any) -> Any:
+        """*call*'s result from its RunResponse *reply*; raises the error the reply holds."""
+        which = reply.WhichOneof("result")
+        if which == "error":
+            raise error_from_status(reply.error)
+        return self._endpoint.finish(call, getattr(reply, which))
+
+    def _check_nothing_in_flight(self) -> None:
+        """run() collects its own results only: refuse it while others are still owed."""
+        if self._pending:
+            raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
 
 
 class ClosedOnExit:

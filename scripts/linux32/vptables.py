@@ -4,9 +4,13 @@
 python3 vptables.py tests/kernel/data/linux32/cow-1g-4k.log [more logs...]
 """
 
-import re
 import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.kernel.linux32 import VpRow, parse_vp_rows  # noqa: E402  (the captures' one VP reader)
 
 PROC = ["d_minflt", "d_majflt", "d_ru_minflt", "VmRSS", "RssAnon", "RssFile", "RssShmem"]
 PROC += ["VmSwap", "VmPTE"]
@@ -58,55 +62,34 @@ VM = [
     "oom_kill",
 ]
 
-Rows = list[tuple[str, dict[str, str]]]
 
-
-def key_values(line: str) -> dict[str, str]:
-    return dict(re.findall(r"(\S+?)=(\S+)", line))
-
-
-def table(rows: Rows, columns: list[str], title: str) -> str:
-    present = [c for c in columns if any(c in values for _, values in rows)]
+def table(rows: list[VpRow], columns: list[str], title: str) -> str:
+    present = [c for c in columns if any(c in row.values for row in rows)]
     out = ["", f"**{title}**", "", "| phase | " + " | ".join(present) + " |"]
     out.append("|---" * (len(present) + 1) + "|")
-    for phase, values in rows:
-        out.append(f"| {phase} | " + " | ".join(values.get(c, "") for c in present) + " |")
+    for row in rows:
+        cells = (str(row.values[c]) if c in row.values else "" for c in present)
+        out.append(f"| {row.phase} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
 def tables_for(path: Path) -> str:
-    procs: dict[str, Rows] = {}
-    vmas: dict[str, Rows] = {}
-    rollups: dict[str, Rows] = {}
-    meminfos: Rows = []
-    vmdeltas: Rows = []
-    ops: list[str] = []
-    for line in path.read_text(errors="replace").splitlines():
-        if not line.startswith("VP "):
-            continue
-        kind = line.split()[1]
-        values = key_values(line)
-        phase = values.get("phase", "")
-        if kind == "proc":
-            procs.setdefault(values["who"], []).append((phase, values))
-        elif kind == "vma":
-            vmas.setdefault(values["who"], []).append((phase, values))
-        elif kind == "rollup":
-            rollups.setdefault(values["who"], []).append((phase, values))
-        elif kind == "meminfo":
-            meminfos.append((phase, values))
-        elif kind == "vmdelta":
-            vmdeltas.append((phase, {k: v.lstrip("+") for k, v in values.items()}))
-        elif kind == "op":
-            ops.append(line[3:])
+    text = path.read_text(errors="replace")
+    rows = parse_vp_rows(text)
+    by_kind: dict[str, dict[str, list[VpRow]]] = {}
+    for row in rows:
+        by_kind.setdefault(row.kind, {}).setdefault(row.who, []).append(row)
+    ops = [line[3:] for line in text.splitlines() if line.startswith("VP op ")]
     out = [f"## {path}", "\nops:\n```\n" + "\n".join(ops) + "\n```"]
-    for who, rows in procs.items():
-        out.append(table(rows, PROC, f"process {who}: /proc/PID/stat fault deltas + status (kB)"))
+    vmas, rollups = by_kind.get("vma", {}), by_kind.get("rollup", {})
+    for who, procs in by_kind.get("proc", {}).items():
+        out.append(table(procs, PROC, f"process {who}: /proc/PID/stat fault deltas + status (kB)"))
         if who in vmas:
             out.append(table(vmas[who], VMA, f"process {who}: smaps of the test VMA (kB)"))
         if who in rollups:
             out.append(table(rollups[who], ROLL, f"process {who}: smaps_rollup (kB)"))
-    out.append(table(meminfos, MI, "meminfo (kB)"))
+    out.append(table(by_kind.get("meminfo", {}).get("", []), MI, "meminfo (kB)"))
+    vmdeltas = by_kind.get("vmdelta", {}).get("", [])
     out.append(table(vmdeltas, VM, "vmstat deltas over the phase (pages / events)"))
     return "\n".join(out) + "\n"
 

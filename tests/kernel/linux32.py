@@ -30,6 +30,7 @@ __all__ = [
     "parse_buddyinfo",
     "parse_meminfo",
     "parse_vmstat_deltas",
+    "parse_vp_rows",
     "parse_zoneinfo",
     "scenario_names",
     "sections",
@@ -428,7 +429,8 @@ def _oom_kills(dmesg: str) -> tuple[OomKillReport, ...]:
     return tuple(kills)
 
 
-def _vp_rows(text: str) -> tuple[VpRow, ...]:
+def parse_vp_rows(text: str) -> tuple[VpRow, ...]:
+    """Every vmprobe `VP <kind> phase=...` line of a log, its numbers read (+N as N)."""
     rows: list[VpRow] = []
     for line in text.splitlines():
         parts = line.split()
@@ -514,7 +516,7 @@ def load(name: str) -> Capture:
         survivors=survivors,
         oom_kills=_oom_kills(blocks.get("dmesg oom", "")),
         ocprobe=ocprobe,
-        vp=_vp_rows(text),
+        vp=parse_vp_rows(text),
     )
 
 

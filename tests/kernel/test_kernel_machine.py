@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     GiB,
     InvalidArgument,
     Machine,
@@ -23,7 +20,7 @@ def test_kmalloc_and_vmalloc_show_in_meminfo_and_keep_every_frame_accounted(
     machine: Machine,
 ) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = machine.mmap(pid, 0, 16 * PAGE_SIZE, RW, ANON)
     machine.touch_many(pid, range(addr, addr + 16 * PAGE_SIZE, PAGE_SIZE), write=True)
     before = machine.meminfo()
     objects = [machine.kmalloc(100, owner=7) for _ in range(50)]
@@ -72,7 +69,7 @@ def test_direct_map_helpers_and_high_memory(make_machine: object) -> None:
 
 def test_logical_addresses_go_through_the_gdt(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
     machine.touch(pid, addr, write=True)
     segment, walk = machine.translate_logical(f"0x7b:{addr:#x}", pid)
     assert segment.linear == addr and walk.present and walk.physical is not None

@@ -31,10 +31,6 @@ MEMFREE_TOLERANCE = 0.04
 BUDDY_TOP_ORDER_TOLERANCE = 0.10
 
 
-def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
-    return abs(ours - linux) <= tolerance * abs(linux)
-
-
 def _lowmem_end(layout_text: str) -> int:
     """The end address of the first "lowmem : 0xc0000000 - 0x..." line of a layout block."""
     found = re.search(r"lowmem\s*:\s*0x[0-9a-f]+ - 0x([0-9a-f]+)", layout_text)
@@ -68,7 +64,7 @@ def test_managed_pages_and_memtotal_are_within_half_a_percent_of_linuxs(name: st
         ours = snapshot(machine, "boot", {})
     for linux_zone in capture.zones:
         managed = ours.zone(linux_zone.name).managed
-        assert ratio_ok(managed, linux_zone.managed, BOOT_TOLERANCE), (
+        assert managed == pytest.approx(linux_zone.managed, rel=BOOT_TOLERANCE), (
             linux_zone.name,
             managed,
             linux_zone.managed,
@@ -78,7 +74,7 @@ def test_managed_pages_and_memtotal_are_within_half_a_percent_of_linuxs(name: st
         if linux_kb == 0:
             assert ours_kb == 0, key
         else:
-            assert ratio_ok(ours_kb, linux_kb, BOOT_TOLERANCE), (key, ours_kb, linux_kb)
+            assert ours_kb == pytest.approx(linux_kb, rel=BOOT_TOLERANCE), (key, ours_kb, linux_kb)
 
 
 @pytest.mark.parametrize("name", BOOT_SCENARIOS)
@@ -110,11 +106,13 @@ def test_kernel_memory_at_boot_is_in_the_range_linux_shows(name: str) -> None:
         ("SReclaimable", SRECLAIMABLE_TOLERANCE),
     ):
         linux_kb, ours_kb = capture.meminfo[key], ours.meminfo[key]
-        assert ratio_ok(ours_kb, linux_kb, tolerance), (key, ours_kb, linux_kb)
+        assert ours_kb == pytest.approx(linux_kb, rel=tolerance), (key, ours_kb, linux_kb)
     assert ours.meminfo["Percpu"] == capture.meminfo["Percpu"]
-    assert ratio_ok(ours.meminfo["MemFree"], capture.meminfo["MemFree"], MEMFREE_TOLERANCE)
-    assert ratio_ok(
-        ours.buddyinfo["Normal"][-1], capture.buddyinfo["Normal"][-1], BUDDY_TOP_ORDER_TOLERANCE
+    assert ours.meminfo["MemFree"] == pytest.approx(
+        capture.meminfo["MemFree"], rel=MEMFREE_TOLERANCE
+    )
+    assert ours.buddyinfo["Normal"][-1] == pytest.approx(
+        capture.buddyinfo["Normal"][-1], rel=BUDDY_TOP_ORDER_TOLERANCE
     )
 
 

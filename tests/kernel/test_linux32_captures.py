@@ -6,6 +6,10 @@ the parser, not vmsim (test_linux32_golden.py compares vmsim with the captures).
 
 from __future__ import annotations
 
+import importlib.util
+import re
+from pathlib import Path
+
 import pytest
 from tests.kernel import linux32
 
@@ -116,6 +120,27 @@ def test_vmprobe_rows_are_read_per_process_and_phase() -> None:
     assert meminfo and "MemFree" in meminfo[0].values
     deltas = capture.vp_rows("vmdelta")
     assert deltas[0].values["pgalloc_high"] == 5  # "+5" in the log
+
+
+def test_vptables_rebuilds_its_committed_tables_from_the_parsers_vp_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # scripts/linux32/vptables.py reads VP lines with parse_vp_rows, not a parser of its own;
+    # run.sh wrote data/linux32/vptables-generated.md from its output, run in the data folder.
+    script = Path(__file__).resolve().parents[2] / "scripts" / "linux32" / "vptables.py"
+    spec = importlib.util.spec_from_file_location("linux32_vptables", script)
+    assert spec is not None and spec.loader is not None
+    vptables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vptables)
+    monkeypatch.chdir(linux32.DATA_DIR)
+    logs = sorted(
+        path.name
+        for path in linux32.DATA_DIR.glob("*.log")
+        if re.search(r"^VP scenario", path.read_text(errors="replace"), re.MULTILINE)
+    )
+    assert len(logs) == 9
+    rebuilt = "".join(vptables.tables_for(Path(name)) + "\n" for name in logs)
+    assert rebuilt == Path("vptables-generated.md").read_text()
 
 
 def test_single_file_parsers_ignore_printk_lines_inside_a_block() -> None:

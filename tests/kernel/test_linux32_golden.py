@@ -40,10 +40,6 @@ OOM_ZONE_TOLERANCE = 0.02
 ADDRESS_SPACE_TOLERANCE = 0.05
 
 
-def ratio_ok(ours: float, linux: float, tolerance: float) -> bool:
-    return abs(ours - linux) <= tolerance * abs(linux)
-
-
 MemtouchOf = Callable[[str], MemtouchResult]
 
 
@@ -101,10 +97,8 @@ def test_highmem_is_drained_to_its_low_mark_before_normal_gives_pages(
         assert snap.vmstat_delta["pgalloc_dma"] == 0, who  # DMA is the last fallback
     # The share of the write HighMem took differs only by the zones' sizes (issue 22's
     # lowmem-end row): compare it as a share of HighMem's managed pages.
-    assert ratio_ok(
-        ours.vmstat_delta["pgalloc_high"] / ours.zone("HighMem").managed,
-        linux.vmstat_delta["pgalloc_high"] / linux.zone("HighMem").managed,
-        0.03,
+    assert ours.vmstat_delta["pgalloc_high"] / ours.zone("HighMem").managed == pytest.approx(
+        linux.vmstat_delta["pgalloc_high"] / linux.zone("HighMem").managed, rel=0.03
     )
 
 
@@ -128,7 +122,7 @@ def test_oom_score_of_each_held_process_is_linuxs(oom_256m: OomRun) -> None:
     ours = {score.who: score.oom_score for score in oom_256m.oom_scores}
     assert sorted(ours, key=ours.__getitem__) == sorted(linux, key=linux.__getitem__)
     for who, score in linux.items():
-        assert ratio_ok(ours[who], score, OOM_SCORE_TOLERANCE), (who, ours[who], score)
+        assert ours[who] == pytest.approx(score, rel=OOM_SCORE_TOLERANCE), (who, ours[who], score)
 
 
 def test_the_oom_killer_takes_the_same_victims_and_the_writer_finishes(oom_256m: OomRun) -> None:
@@ -161,9 +155,11 @@ def test_lowmem_reserve_holds_normal_back_when_2_gib_runs_out() -> None:
     assert ours.zone_free_kb["HighMem"] <= ours.zone_min_kb["HighMem"]
     assert linux.zone_free_kb["HighMem"] <= linux.zone_min_kb["HighMem"]
     for zone in ("Normal", "DMA"):
-        assert ratio_ok(ours.zone_free_kb[zone], linux.zone_free_kb[zone], OOM_ZONE_TOLERANCE)
-    assert ratio_ok(
-        ours.lowmem_reserve["Normal"][2], linux.lowmem_reserve["Normal"][2], OOM_ZONE_TOLERANCE
+        assert ours.zone_free_kb[zone] == pytest.approx(
+            linux.zone_free_kb[zone], rel=OOM_ZONE_TOLERANCE
+        )
+    assert ours.lowmem_reserve["Normal"][2] == pytest.approx(
+        linux.lowmem_reserve["Normal"][2], rel=OOM_ZONE_TOLERANCE
     )
 
 
@@ -175,8 +171,14 @@ def test_the_largest_mmap_in_each_overcommit_mode_is_linuxs(name: str) -> None:
     for mode, linux in capture.ocprobe.items():
         ours = ours_by_mode[mode]
         tolerance = ADDRESS_SPACE_TOLERANCE if mode == 1 else COMMIT_TOLERANCE
-        assert ratio_ok(ours.largest_ok_kb, linux.largest_ok_kb, tolerance), (mode, ours, linux)
-        assert ratio_ok(ours.commit_limit_kb, linux.commit_limit_kb, COMMIT_TOLERANCE), mode
+        assert ours.largest_ok_kb == pytest.approx(linux.largest_ok_kb, rel=tolerance), (
+            mode,
+            ours,
+            linux,
+        )
+        assert ours.commit_limit_kb == pytest.approx(linux.commit_limit_kb, rel=COMMIT_TOLERANCE), (
+            mode
+        )
     # Mode 0 refuses what RAM + swap cannot hold, in both.
     heuristic, ours = capture.ocprobe[0], ours_by_mode[0]
     assert heuristic.largest_ok_kb == heuristic.mem_total_kb + heuristic.swap_total_kb

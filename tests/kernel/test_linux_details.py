@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.fresh_python import run_fresh_python
 from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import (
@@ -165,9 +164,7 @@ def test_a_machine_never_closed_leaves_no_swap_file(tmp_path: Path) -> None:
         "machine = Machine(MachineConfig(swap_bytes=1 << 20))\n"
         "print(machine.swap.path)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
+    done = run_fresh_python(script, timeout=60)
     assert not Path(done.stdout.strip()).exists()
     # The temporary swap file is anonymous from the start (unlinked at once, as /proc/swaps
     # shows with "(deleted)"), so even a process that dies without closing leaves nothing.

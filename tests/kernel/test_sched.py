@@ -219,13 +219,18 @@ def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
     assert start != fixed
 
 
+def a_process_with_written_pages(make_machine: Any, nr_pages: int) -> tuple[Machine, int, int]:
+    """A 64 MiB machine and a process that wrote *nr_pages* pages: (machine, pid, first address)."""
+    machine: Machine = make_machine(ram_bytes=64 * MiB)
+    pid = machine.spawn()
+    return machine, pid, write_pages(machine, pid, nr_pages)
+
+
 @pytest.mark.slow
 def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
     make_machine: Any,
 ) -> None:
-    machine: Machine = make_machine(ram_bytes=64 * MiB)
-    pid = machine.spawn()
-    base = write_pages(machine, pid, 4096)
+    machine, pid, base = a_process_with_written_pages(make_machine, 4096)
     addrs = pages(base, 4096)
     task = machine.submit("munmap", pid, base, 16 * MiB)
     rss = [machine.process(pid).vm_rss // PAGE_SIZE]
@@ -248,9 +253,8 @@ def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
 def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
     make_machine: Any,
 ) -> None:
-    machine: Machine = make_machine(ram_bytes=64 * MiB)
-    pid = machine.spawn()
-    addrs = pages(write_pages(machine, pid, 4096), 4096)
+    machine, pid, base = a_process_with_written_pages(make_machine, 4096)
+    addrs = pages(base, 4096)
     free_before = machine.meminfo()["MemFree"]
     stopped = machine.submit("exit", pid)
     for _ in range(4):

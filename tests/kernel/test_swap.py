@@ -14,13 +14,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     Machine,
 )
 from vmsim_kernel.arch.x86.constants import GiB, MiB
@@ -381,7 +378,7 @@ def test_a_swapped_on_device_owns_si_lock_and_its_request_queue(
     swap = machine.swap
     assert swap is not None
     pid = machine.spawn("writer")
-    region = machine.mmap(pid, 0, 12 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    region = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
     machine.touch_many(pid, range(region, region + 12 * MiB, PAGE_SIZE), write=True)
     assert swap.nr_writes > 0
     assert swap.queue.requests >= swap.nr_writes  # every write went through its queue

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import pytest
 from tests.kernel import linux32
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory
 from tests.kernel.linux32_run import booted
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
     PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
     InvalidArgument,
     Machine,
     MiB,
     OutOfMemory,
 )
 
-RW = PROT_READ | PROT_WRITE
-ANON = MAP_PRIVATE | MAP_ANONYMOUS
 RESERVE_TOLERANCE = 0.02  # the reserves are 1/32 of the memory free at boot, which is 1.4% off
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from tests.fresh_python import run_fresh_python
 
 from vmsim_kernel import KernelBug
 from vmsim_lab import EXERCISES
@@ -23,9 +21,7 @@ def test_a_question_imports_its_generator_module_only() -> None:
         "after = sorted(m for m in sys.modules if m.startswith('vmsim_lab.'))\n"
         "print(before, after, 'vmsim_kernel.machine' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
+    done = run_fresh_python(script)
     assert done.stdout.split() == [
         "['vmsim_lab.exercise']",
         "['vmsim_lab.exercise',",

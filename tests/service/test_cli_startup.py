@@ -16,6 +16,7 @@ from typing import Annotated
 
 import pytest
 import typer
+from tests.fresh_python import run_fresh_python
 from tests.service.conftest import StartServer
 from typer._click.exceptions import BadParameter
 from typer._coercion import build_runtime_param
@@ -142,9 +143,7 @@ def test_import_vmsim_loads_names_on_first_use() -> None:
         "assert vmsim.connect.__module__ == 'vmsim.client'\n"
         "print(before, 'numpy' in sys.modules, 'vmsim.aio' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
+    done = run_fresh_python(script)
     assert done.stdout.split() == ["['vmsim.constants']", "False", "False"]
 
 

@@ -5,13 +5,12 @@ point) and gets the messages a running server sends, errors included, without st
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.fresh_python import run_fresh_python
 from typer.testing import CliRunner
 
 from vmsim import InvalidArgument, calls
@@ -149,9 +148,6 @@ def test_an_offline_replay_starts_no_server(tmp_path: Path) -> None:
         " if m in sys.modules]\n"
         "print(loaded, file=sys.stderr)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_fresh_python(script)
     assert json.loads(done.stdout)["misses"] == 15
     assert done.stderr.strip().splitlines()[-1] == "[]"

@@ -44,6 +44,8 @@ def release_task(kernel: Kernel, task: Task) -> None:
     """exit_mm: every frame and swap slot of the task goes back; its threads' times are kept."""
     exit_mmap(kernel, task)
     kernel.mm_owner.pop(id(task.mm), None)
+    if task.mmap_lock is not None:  # the zombie kept for reporting needs no lock history
+        task.mmap_lock.forget_holds()
     # A zombie keeps its main thread's record only; the others' times are folded in.
     for tid in [tid for tid in task.threads if tid != task.pid]:
         task.dead_threads_times.add(task.threads.pop(tid).times)

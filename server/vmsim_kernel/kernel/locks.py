@@ -302,6 +302,12 @@ class SimLock:
         self._stats_read = registry.stats_for(lock_class, True, write=False)
         self._stats_exclusive = registry.stats_for(lock_class, False, write=rw)
 
+    def forget_holds(self) -> None:
+        """Drop the hold history (the lock's owner is gone): each of up to 2 x `limit`
+        holds kept is two ints, and an exited task's record lives on as a zombie."""
+        self.exclusive_holds = LockHolds()
+        self.shared_holds = LockHolds()
+
     def acquire(self, thread: SimThread, *, read: bool = False) -> None:
         """Take the lock at the thread's time, waiting as the lock's kind says."""
         if thread.tid in self._held:

@@ -90,7 +90,7 @@ def test_ps_imports_no_numpy_asyncio_client_pydantic_or_server(
 ) -> None:
     out, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
     assert "PID" in out
-    assert "grpc" in modules and "vmsim.cli.process" in modules  # it did its work
+    assert "grpc" in modules and "vmsim.cli.ps" in modules  # it did its work
     for package in NOT_FOR_PS:
         assert not loaded(modules, package), package
 
@@ -233,9 +233,9 @@ def _outcome(runtime: object, option: TyperOption, given: object) -> object:
     ],
 )
 def test_plain_conversion_gives_typers_value_or_its_error(name: str, given: object) -> None:
-    """The pydantic-free conversion of cli/app.py answers as typer's own does, error included."""
+    """The pydantic-free conversion of cli/base.py answers as typer's own does, error included."""
     option = _probe_options()[name]
-    ours = sys.modules["vmsim.cli.app"]._runtime_param(option)
+    ours = sys.modules["vmsim.cli.base"]._runtime_param(option)
     assert type(ours).__name__ == "_PlainRuntimeParam"
     theirs = build_runtime_param(option.type_descriptor)
     assert _outcome(ours, option, given) == _outcome(theirs, option, given)

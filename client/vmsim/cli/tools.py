@@ -15,20 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import calls
-from ..cli_common import (
-    Address,
-    AdminToken,
-    JsonFlag,
-    OptionalAddress,
-    console,
-    emit_json,
-    guarded,
-)
+from ..cli_common import console, emit_json, guarded
 from ..client import Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..render import MAX_TRACE_BYTES, parse_size, parse_trace_text, read_trace
 from ..results import MissRatioCurve, ReplayResult
-from .app import App
+from .base import Address, AdminToken, App, JsonFlag, OptionalAddress
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,6 +6,8 @@ everything it should (help, usage errors, odd spellings, options before the comm
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,3 +198,23 @@ def test_the_vmsim_help_still_lists_both_commands() -> None:
     assert f"{PS.path[0]} " in listed and PS.help.split(" (")[0][:20] in listed
     lab = runner.invoke(app, ["lab", "--help"]).output
     assert "question" in lab and LAB_QUESTION.help[:30] in " ".join(lab.split())
+
+
+@pytest.mark.subprocess
+def test_the_console_script_ends_at_once_with_its_output_flushed_and_exit_handlers_run() -> None:
+    """main() ends a fast command with os._exit (cli/fast.py end_process): no output lost."""
+    arguments = ["lab", "question", "replace", "--seed", "5", "-n", "50", "--answers"]
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
+        f"sys.argv = ['vmsim', *{arguments!r}]\n"
+        "from vmsim.cli import main\n"
+        "main()\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "handler ran\n"
+    expected = runner.invoke(app, arguments).stdout
+    assert len(expected) > 65536  # more than a pipe holds: all of it had to be flushed
+    assert done.stdout == expected

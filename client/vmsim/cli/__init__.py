@@ -21,10 +21,11 @@ def main() -> None:
     """Console-script entry point."""
     from . import fast
 
-    if not fast.run(sys.argv[1:]):
-        from .group import app
+    if fast.run(sys.argv[1:]):
+        fast.end_process()
+    from .group import app
 
-        app(prog_name="vmsim")
+    app(prog_name="vmsim")
 
 
 if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name

@@ -16,14 +16,20 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 from typer._click.core import Command as ClickCommand
 from typer._click.core import Context
 from typer._click.exceptions import BadParameter
 from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
-from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.core import (
+    TyperArgument,
+    TyperCommand,
+    TyperGroup,
+    TyperOption,
+    _TyperParameter,  # the base of both: _PlainParameter overrides its conversion
+)
 from typer.models import CommandInfo
 
 from .spec import ADDRESS, JSON, OPTIONAL_ADDRESS, REQUIRED, CommandSpec, Param, plain_value
@@ -53,7 +59,7 @@ _TYPE_WORDS: dict[Any, str] = {
 }
 
 
-def _plain_value_error(param: TyperArgument | TyperOption, value: Any, error: BadParameter) -> None:
+def _plain_value_error(param: _PlainParameter, value: Any, error: BadParameter) -> None:
     """Re-raise a failed conversion in the command line's words (pydantic's are not ours)."""
     # typer converts with pydantic: its ValidationError is the cause (named, not imported:
     # pydantic is typer's dependency, not ours)
@@ -105,7 +111,7 @@ class _PlainRuntimeParam(RuntimeParam):
         return build_runtime_param(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
 
 
-def _runtime_param(param: TyperArgument | TyperOption) -> RuntimeParam:
+def _runtime_param(param: _TyperParameter) -> RuntimeParam:
     """The plain conversion when the parameter is one str, int, float or bool, else typer's."""
     descriptor = param.type_descriptor
     info = descriptor.parameter_info
@@ -122,7 +128,27 @@ def _runtime_param(param: TyperArgument | TyperOption) -> RuntimeParam:
     return build_runtime_param(descriptor)
 
 
-class _Argument(TyperArgument):
+class _PlainParameter(_TyperParameter):
+    """A parameter whose plain values are converted without pydantic (`_PlainRuntimeParam`)
+    and whose failed conversion is reported in click's words (`_plain_value_error`)."""
+
+    if TYPE_CHECKING:  # TyperArgument and TyperOption each define it, after this in the MRO
+
+        def _get_number_range_help_str(self) -> str | None: ...
+
+    def get_runtime_param(self) -> RuntimeParam:
+        if self._runtime_param is None:
+            self._runtime_param = _runtime_param(self)
+        return self._runtime_param
+
+    def process_value(self, ctx: Context, value: Any) -> Any:
+        try:
+            return super().process_value(ctx, value)
+        except BadParameter as error:
+            _plain_value_error(self, value, error)
+
+
+class _Argument(_PlainParameter, TyperArgument):
     """A positional argument named in capitals, bare when required: `PID`, `[DELAY]`."""
 
     def display_type_rich(self, ctx: Context) -> str | None:
@@ -133,19 +159,8 @@ class _Argument(TyperArgument):
         name = name if self.required else f"[{name}]"
         return f"{name}..." if self.nargs != 1 else name
 
-    def get_runtime_param(self) -> RuntimeParam:
-        if self._runtime_param is None:
-            self._runtime_param = _runtime_param(self)
-        return self._runtime_param
 
-    def process_value(self, ctx: Context, value: Any) -> Any:
-        try:
-            return super().process_value(ctx, value)
-        except BadParameter as error:
-            _plain_value_error(self, value, error)
-
-
-class _Option(TyperOption):
+class _Option(_PlainParameter, TyperOption):
     """An option labelled by its metavar or click's type name; a flag has no label."""
 
     def display_type_rich(self, ctx: Context) -> str | None:
@@ -154,17 +169,6 @@ class _Option(TyperOption):
         if self.metavar is not None:
             return self.metavar
         return _TYPE_LABELS.get(self.type_descriptor.annotation, "TEXT")
-
-    def get_runtime_param(self) -> RuntimeParam:
-        if self._runtime_param is None:
-            self._runtime_param = _runtime_param(self)
-        return self._runtime_param
-
-    def process_value(self, ctx: Context, value: Any) -> Any:
-        try:
-            return super().process_value(ctx, value)
-        except BadParameter as error:
-            _plain_value_error(self, value, error)
 
 
 def _adopt(command: Any) -> None:

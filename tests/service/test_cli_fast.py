@@ -191,6 +191,10 @@ def test_no_server_is_reported_alike_with_the_address_given(
     ours, theirs = _both_outputs(["ps", "--addr", "127.0.0.1:1"], capsys)
     assert ours == theirs
     assert ours[0] == 1 and "no server at 127.0.0.1:1" in ours[2]
+    # and a typer command run after it in the same process names its own address
+    assert (
+        "no server at 127.0.0.1:2" in runner.invoke(app, ["free", "--addr", "127.0.0.1:2"]).stderr
+    )
 
 
 def test_the_vmsim_help_still_lists_both_commands() -> None:

@@ -120,7 +120,7 @@ def run(arguments: Sequence[str]) -> bool:
         return False
     from ..cli_common import fast_params
 
-    fast_params.set(values)
+    given = fast_params.set(values)
     try:
         spec.load()(**values)
     except (KeyboardInterrupt, EOFError):  # as click's standalone mode ends them
@@ -130,6 +130,8 @@ def run(arguments: Sequence[str]) -> bool:
         # (the Python documentation's recipe: stdout's last flush at exit must not fail again)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    finally:
+        fast_params.reset(given)  # a typer command run after it reads click's context again
     return True
 
 

@@ -78,6 +78,8 @@ SAME_VALUES = [
     ["lab", "question", "-s", "-4", "lazy", "-c", "--key", "--json"],
     ["lab", "question", "--count=2", "buddy", "--addr", "h:3", "-s+5"],
     ["lab", "question", "translate", "-cs", "9"],
+    ["lab", "question", "translate", "-n", "0", "--seed", "0"],  # given, though falsy
+    ["ps", "--addr", ""],
 ]
 
 
@@ -133,7 +135,7 @@ def test_a_variable_is_read_as_click_reads_it_or_left_to_typer(
     assert fast.parse(spec, []) == {"seed": 12}
     assert fast.parse(spec, ["--seed", "3"]) == {"seed": 3}
     monkeypatch.setenv("VMSIM_TEST_SEED", "1_2")  # int() would take it: typer decides
-    with pytest.raises(fast._Declined):
+    with pytest.raises(fast.Declined):
         fast.parse(spec, [])
     monkeypatch.setenv("VMSIM_TEST_SEED", "")  # as click: an empty variable is not set
     assert fast.parse(spec, []) == {"seed": 0}

@@ -16,12 +16,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .spec import FAST_COMMANDS, REQUIRED, CommandSpec, Param, plain_value
+from .spec import FAST_COMMANDS, CommandSpec, Param, plain_value
 
-__all__ = ["end_process", "parse", "run"]
+__all__ = ["Declined", "end_process", "parse", "run"]
 
 
-class _Declined(Exception):
+class Declined(Exception):
     """The arguments are for typer's command line to read (help, an error, an odd value)."""
 
 
@@ -32,7 +32,7 @@ class _Formatter(argparse.HelpFormatter):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise _Declined(message)
+        raise Declined(message)
 
 
 def _converter(param: Param) -> Any:
@@ -58,9 +58,13 @@ def _parser(spec: CommandSpec) -> _Parser:
         if not param.flags:
             parser.add_argument(param.name, type=_converter(param))
         elif param.type is bool:
-            parser.add_argument(*param.flags, dest=param.name, action="store_true")
+            parser.add_argument(
+                *param.flags, dest=param.name, action="store_true", default=argparse.SUPPRESS
+            )
         else:
-            parser.add_argument(*param.flags, dest=param.name, type=_converter(param))
+            parser.add_argument(
+                *param.flags, dest=param.name, type=_converter(param), default=argparse.SUPPRESS
+            )
     return parser
 
 
@@ -71,7 +75,7 @@ def _from_environment(param: Param) -> Any:
         return None
     value = plain_value(param.type, text)
     if value is None:
-        raise _Declined(f"{param.envvar}={text!r}")
+        raise Declined(f"{param.envvar}={text!r}")
     return value
 
 
@@ -79,21 +83,18 @@ def parse(spec: CommandSpec, arguments: Sequence[str]) -> dict[str, Any]:
     """The values of *spec*'s parameters in *arguments*, by name, defaults filled in.
 
     Raises:
-        _Declined: typer's command line is to read them.
+        Declined: typer's command line is to read them.
     """
     if "--help" in arguments:
-        raise _Declined("--help")
-    given = vars(_parser(spec).parse_args(arguments))
+        raise Declined("--help")
+    given = vars(_parser(spec).parse_args(arguments))  # an option not given is absent
     values = {}
     for param in spec.params:
-        value = given[param.name]
-        if param.flags and value in (None, False):
-            value = _from_environment(param)
-            if value is None:
-                value = param.default
-        if value is REQUIRED:  # not reached: argparse requires positional arguments
-            raise _Declined(param.name)
-        values[param.name] = value
+        if param.name in given:
+            values[param.name] = given[param.name]
+        else:
+            from_environment = _from_environment(param)
+            values[param.name] = param.default if from_environment is None else from_environment
     return values
 
 
@@ -116,7 +117,7 @@ def run(arguments: Sequence[str]) -> bool:
     spec, rest = found
     try:
         values = parse(spec, rest)
-    except _Declined:
+    except Declined:
         return False
     from ..cli_common import fast_params
 

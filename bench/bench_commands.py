@@ -9,7 +9,9 @@ interleaved with vmsim's runs (anchor, vmsim, anchor, vmsim ...):
   libCacheSim's process on the same trace file; the miss counts of both sides are printed
   and must be equal.
 - `vmsim lab question translate --seed 7 --answers` against OSTEP's own
-  paging-multilevel-translate.py -s 7 -c (bench/anchors/), with the same interpreter.
+  paging-multilevel-translate.py -s 7 -c (bench/anchors/), with the same interpreter; and
+  the question's floor against the same anchor: `import numpy` alone, and the generator
+  alone (it boots a kernel Machine, whose memory is numpy arrays).
 - `vmsim ps --addr` against `python -c "import grpc"`, the floor of any gRPC client.
 - swap through the public API (a process touching 48 MiB on a 32 MiB server, pages moved
   from the server's vmstat pswpin/pswpout) against raw 4 KiB pwrite+pread on the same
@@ -225,6 +227,29 @@ def lab_row() -> Row:
     )
 
 
+def lab_floor_rows() -> list[Row]:
+    """The question's own floor against the same anchor: the translate generator answers with
+    the kernel's page walk on a booted Machine, whose memory is numpy arrays; importing numpy
+    alone, and importing the generator and generating, with no command line around them."""
+    anchor = [sys.executable, str(OSTEP_TRANSLATE), "-s", "7", "-c"]
+    generate = "from vmsim_lab import questions; questions('translate', 7, 1)"
+    numpy_samples, generator_samples, anchor_samples = [], [], []
+    for _ in range(COMMAND_PAIRS_PER_REPEAT * repeats()):
+        anchor_samples.append(timed(anchor)[0])
+        numpy_samples.append(timed([sys.executable, "-c", "import numpy"])[0])
+        generator_samples.append(timed([sys.executable, "-c", generate])[0])
+    return [
+        Row('  floor: python -c "import numpy"', "s", numpy_samples, "OSTEP", anchor_samples),
+        Row(
+            "  floor: the translate generator alone (vmsim_lab.questions)",
+            "s",
+            generator_samples,
+            "OSTEP",
+            anchor_samples,
+        ),
+    ]
+
+
 def ps_row(address: str) -> Row:
     """`vmsim ps --addr` against the import of grpc alone, the same interpreter."""
     return command_row(
@@ -374,7 +399,7 @@ def rows(quick: bool) -> list[Row]:
             result.append(
                 Row("vmsim replay", "s", [], note="libCacheSim missing: pip install -e '.[dev]'")
             )
-        measure += [lambda: [ps_row(address)], lambda: [lab_row()]]
+        measure += [lambda: [ps_row(address)], lambda: [lab_row()], lab_floor_rows]
         for step in measure:
             result += step()
         result += import_rows(address)

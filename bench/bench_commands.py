@@ -9,13 +9,18 @@ interleaved with vmsim's runs (anchor, vmsim, anchor, vmsim ...):
   libCacheSim's process on the same trace file; the miss counts of both sides are printed
   and must be equal.
 - `vmsim lab question translate --seed 7 --answers` against OSTEP's own
-  paging-multilevel-translate.py -s 7 -c (bench/anchors/), with the same interpreter.
+  paging-multilevel-translate.py -s 7 -c (bench/anchors/), with the same interpreter; and
+  the question's floor against the same anchor: `import numpy` alone, and the generator
+  alone (it boots a kernel Machine, whose memory is numpy arrays).
 - `vmsim ps --addr` against `python -c "import grpc"`, the floor of any gRPC client.
 - swap through the public API (a process touching 48 MiB on a 32 MiB server, pages moved
   from the server's vmstat pswpin/pswpout) against raw 4 KiB pwrite+pread on the same
   file system.
-- `python -X importtime -c "import vmsim.cli"`: the total against `import grpc`, and the
-  ten slowest imports by cumulative time (issue 23's CLI start-up item).
+- `python -X importtime` of `vmsim ps` and `vmsim lab question`: all their imports against
+  `import grpc`'s, and the packages that take most of it (issue 23's CLI start-up item).
+
+The two start-up rows (ps, lab question) run COMMAND_PAIRS_PER_REPEAT pairs per repeat:
+a 0.05-0.3 s process on a shared 2-core machine is noisy, and a pair costs under a second.
 
 python bench/bench_commands.py [--quick] [--repeats N]     # run_all.py takes rows()
 """
@@ -58,6 +63,7 @@ QUICK_TRACE_REFERENCES = 200_000
 SWAP_RAM_MIB = 32
 SWAP_SIZE_MIB = 64
 THRASH_BYTES = 48 * vmsim.MiB
+COMMAND_PAIRS_PER_REPEAT = 5
 _TEXT_MISSES = re.compile(r"^hits (\d+)\s+misses (\d+)", re.MULTILINE)
 _IMPORT_TIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)\s*$")
 
@@ -194,7 +200,11 @@ def command_row(
     name: str, ours: list[str], anchor_name: str, anchor: list[str], at_most: float
 ) -> Row:
     """Seconds of our command against an anchor command, the runs interleaved."""
-    anchor_samples, samples = interleaved(lambda: timed(anchor)[0], lambda: timed(ours)[0])
+    anchor_samples, samples = interleaved(
+        lambda: timed(anchor)[0],
+        lambda: timed(ours)[0],
+        count=COMMAND_PAIRS_PER_REPEAT * repeats(),
+    )
     return Row(
         name,
         "s",
@@ -217,6 +227,29 @@ def lab_row() -> Row:
     )
 
 
+def lab_floor_rows() -> list[Row]:
+    """The question's own floor against the same anchor: the translate generator answers with
+    the kernel's page walk on a booted Machine, whose memory is numpy arrays; importing numpy
+    alone, and importing the generator and generating, with no command line around them."""
+    anchor = [sys.executable, str(OSTEP_TRANSLATE), "-s", "7", "-c"]
+    generate = "from vmsim_lab import questions; questions('translate', 7, 1)"
+    numpy_samples, generator_samples, anchor_samples = [], [], []
+    for _ in range(COMMAND_PAIRS_PER_REPEAT * repeats()):
+        anchor_samples.append(timed(anchor)[0])
+        numpy_samples.append(timed([sys.executable, "-c", "import numpy"])[0])
+        generator_samples.append(timed([sys.executable, "-c", generate])[0])
+    return [
+        Row('  floor: python -c "import numpy"', "s", numpy_samples, "OSTEP", anchor_samples),
+        Row(
+            "  floor: the translate generator alone (vmsim_lab.questions)",
+            "s",
+            generator_samples,
+            "OSTEP",
+            anchor_samples,
+        ),
+    ]
+
+
 def ps_row(address: str) -> Row:
     """`vmsim ps --addr` against the import of grpc alone, the same interpreter."""
     return command_row(
@@ -228,10 +261,15 @@ def ps_row(address: str) -> Row:
     )
 
 
-def cumulative_imports(module: str) -> dict[str, float]:
-    """Milliseconds of each import, cumulative, from `python -X importtime -c "import MODULE"`."""
+# A `vmsim` command run as the console script runs it, under python -X importtime.
+_RUN_VMSIM = "import sys; sys.argv = ['vmsim', *sys.argv[1:]]; from vmsim.cli import main; main()"
+
+
+def import_times(*arguments: str) -> dict[str, float]:
+    """Milliseconds of each import's own work (-X importtime's self column) in `python
+    ARGUMENTS`: summed, the time the process spent importing."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        [sys.executable, "-X", "importtime", *arguments],
         capture_output=True,
         text=True,
         check=True,
@@ -240,37 +278,50 @@ def cumulative_imports(module: str) -> dict[str, float]:
     for line in done.stderr.splitlines():
         match = _IMPORT_TIME.match(line)
         if match:
-            found[match.group(3)] = int(match.group(2)) / 1000
+            found[match.group(3)] = int(match.group(1)) / 1000
     return found
 
 
-def import_rows() -> list[Row]:
-    """`import vmsim.cli` against `import grpc` (cumulative ms), then its ten slowest imports."""
-    cli_runs, grpc_runs = [], []
-    for _ in range(repeats()):
-        grpc_runs.append(cumulative_imports("grpc"))
-        cli_runs.append(cumulative_imports("vmsim.cli"))
-    result = [
-        Row(
-            "import vmsim.cli, cumulative (python -X importtime)",
-            "ms",
-            [run["vmsim.cli"] for run in cli_runs],
-            "import grpc",
-            [run["grpc"] for run in grpc_runs],
-        )
-    ]
-    # The ten slowest by median below vmsim.cli itself (the row above).
-    medians = {
-        name: statistics.median(run[name] for run in cli_runs if name in run)
-        for name in set().union(*cli_runs) - {"vmsim.cli"}
+def _by_package(run: dict[str, float]) -> dict[str, float]:
+    packages: dict[str, float] = {}
+    for module, ms in run.items():
+        package = module.partition(".")[0]
+        packages[package] = packages.get(package, 0.0) + ms
+    return packages
+
+
+def import_rows(address: str) -> list[Row]:
+    """What `vmsim ps` and `vmsim lab question` import, in all, against `import grpc`; then
+    the five packages each spends most of it in (python -X importtime, self times summed)."""
+    commands = {
+        "vmsim ps --addr": ("ps", "--addr", address),
+        "vmsim lab question translate (offline)": ("lab", "question", "translate", "-s", "7"),
     }
-    slowest = sorted(medians, key=medians.__getitem__, reverse=True)[:10]
-    print("  python -X importtime -c 'import vmsim.cli', top 10 cumulative (ms, median):")
-    for name in slowest:
-        print(f"    {medians[name]:8.1f}  {name}", flush=True)
+    grpc_runs = [import_times("-c", "import grpc") for _ in range(repeats())]
+    grpc_totals = [sum(run.values()) for run in grpc_runs]
+    result = []
+    for name, arguments in commands.items():
+        runs = [_by_package(import_times("-c", _RUN_VMSIM, *arguments)) for _ in range(repeats())]
         result.append(
-            Row(f"  import {name}, cumulative", "ms", [r[name] for r in cli_runs if name in r])
+            Row(
+                f"imports of {name}, in all (python -X importtime)",
+                "ms",
+                [sum(run.values()) for run in runs],
+                "import grpc",
+                grpc_totals,
+            )
         )
+        medians = {
+            package: statistics.median(run.get(package, 0.0) for run in runs)
+            for package in set().union(*runs)
+        }
+        heaviest = sorted(medians, key=medians.__getitem__, reverse=True)[:5]
+        print(f"  python -X importtime, {name}: the heaviest packages (ms, median):")
+        for package in heaviest:
+            print(f"    {medians[package]:8.1f}  {package}", flush=True)
+            result.append(
+                Row(f"  imports of {package}", "ms", [run.get(package, 0.0) for run in runs])
+            )
     return result
 
 
@@ -348,11 +399,11 @@ def rows(quick: bool) -> list[Row]:
             result.append(
                 Row("vmsim replay", "s", [], note="libCacheSim missing: pip install -e '.[dev]'")
             )
-        measure += [lambda: [ps_row(address)], lambda: [lab_row()]]
+        measure += [lambda: [ps_row(address)], lambda: [lab_row()], lab_floor_rows]
         for step in measure:
             result += step()
+        result += import_rows(address)
     result.append(swap_row(quick))
-    result += import_rows()
     return result
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import grpc
+from typing import TYPE_CHECKING, Any
 
 from .calls import CHANNEL_OPTIONS
 from .constants import CLIENT_METADATA_KEY
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "Tls",
@@ -66,6 +67,8 @@ class Tls:
         Raises:
             OSError: a file cannot be read.
         """
+        import grpc  # here and below, not at the top: practice answered in-process needs none
+
         return grpc.ssl_channel_credentials(
             root_certificates=Path(self.ca).read_bytes() if self.ca else None,
             private_key=Path(self.key).read_bytes() if self.key else None,
@@ -81,6 +84,8 @@ class Tls:
 
 def open_channel(address: str, tls: Tls | None = None) -> grpc.Channel:
     """A blocking channel: TLS with *tls* (or the environment's), plaintext otherwise."""
+    import grpc
+
     tls = tls or Tls.from_env()
     if tls is None:
         return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
@@ -89,6 +94,8 @@ def open_channel(address: str, tls: Tls | None = None) -> grpc.Channel:
 
 def aio_channel(address: str, tls: Tls | None = None) -> grpc.aio.Channel:
     """The asyncio flavour of open_channel."""
+    import grpc.aio
+
     tls = tls or Tls.from_env()
     if tls is None:
         return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)

@@ -1,8 +1,8 @@
-"""What every `vmsim` command group shares: the common options, JSON output, and the one place
-where a client error becomes the command line's message.
+"""What every `vmsim` command shares: JSON output, and the one place where a client error
+becomes the command line's message.
 
-It sits beside the `vmsim.cli` package, not inside it, so that `lab_cli` (a command group
-the package imports) can use it without importing the package back.
+It imports neither typer nor rich, so that the argparse front end (cli/fast.py) runs a
+command with it; the typer options every command shares are in cli/base.py.
 """
 
 from __future__ import annotations
@@ -10,25 +10,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
-
-import typer
-from typer._click.globals import get_current_context
+import sys
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .constants import DEFAULT_ADDRESS
 from .errors import PermissionDenied, Unauthenticated, Unavailable, VmsimError
 
 __all__ = [
-    "Address",
-    "AdminToken",
-    "JsonFlag",
-    "OptionalAddress",
-    "Pid",
     "cli_message",
     "console",
     "emit_json",
     "fail",
+    "fast_params",
     "guarded",
     "offline_guarded",
     "parsed_argument",
@@ -41,33 +36,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
-Address = Annotated[
-    str, typer.Option("--addr", envvar="VMSIM_ADDR", metavar="HOST:PORT", help="server host:port")
-]
-OptionalAddress = Annotated[
-    str | None,
-    typer.Option(
-        "--addr",
-        envvar="VMSIM_ADDR",
-        metavar="HOST:PORT",
-        help="server host:port (default: an in-process server, offline)",
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
-Pid = Annotated[int, typer.Argument(help="process id (see `vmsim ps`)")]
-AdminToken = Annotated[
-    str,
-    typer.Option(
-        envvar="VMSIM_ADMIN_TOKEN",
-        metavar="TOKEN",
-        help="the server's admin token (better: --admin-token-file or VMSIM_ADMIN_TOKEN_FILE)",
-    ),
-]
+# The options of the command being run when the argparse front end runs it (cli/fast.py);
+# when typer runs it, they are in click's context.
+fast_params: ContextVar[Mapping[str, Any]] = ContextVar("fast_params")
 
 
 def _param_in_use(name: str) -> str:
     """The value of option *name* of the command being run (or of a group above it), or ''."""
+    given = fast_params.get(None)
+    if given is not None:
+        return str(given[name]) if given.get(name) else ""
+    from typer._click.globals import get_current_context  # typer runs the command: loaded
+
     context = get_current_context(silent=True)
     while context is not None:
         if context.params.get(name):
@@ -115,8 +95,8 @@ def cli_message(error: VmsimError) -> str:
 
 def fail(error: VmsimError) -> NoReturn:
     """One line on stderr, exit 1: never a traceback for a server error."""
-    typer.echo(f"vmsim: {cli_message(error)}", err=True)
-    raise typer.Exit(1)
+    print(f"vmsim: {cli_message(error)}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def guarded(action: Callable[[], T]) -> T:
@@ -129,6 +109,8 @@ def guarded(action: Callable[[], T]) -> T:
 
 def parsed_argument(parse: Callable[[str], T], text: str, hint: str) -> T:
     """*text* parsed, or a usage error naming the argument and what it accepts (exit 2)."""
+    import typer  # only typer's commands parse their arguments with this
+
     try:
         return parse(text)
     except ValueError as error:

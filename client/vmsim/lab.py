@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.rpc import status_pb2
 
@@ -23,12 +23,13 @@ from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
 from .calls import Call
-from .channels import admin_token_from
-from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
 from .endpoint import ClosedOnExit
 from .errors import VmsimError, error_from_status
 from .html import html_table
+
+if TYPE_CHECKING:
+    from .client import _Endpoint
 
 __all__ = [
     "LAB_TOKEN_METADATA_KEY",
@@ -356,6 +357,16 @@ class InProcessEndpoint:
         """Nothing to close."""
 
 
+def _channel(address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()) -> _Endpoint:
+    """A channel to the server at *address*.
+
+    The client module (and grpc) load here: practice answered in this process needs neither.
+    """
+    from .client import _Endpoint
+
+    return _Endpoint(address, timeout, metadata)
+
+
 class _Handle(ClosedOnExit):
     def __init__(self, endpoint: _Endpoint | InProcessEndpoint) -> None:
         self._endpoint = endpoint
@@ -377,7 +388,7 @@ class Exercises(_Handle):
     """Practice on any server: seeded questions, answers and checks (no state on the server)."""
 
     def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(_Endpoint(address, timeout))
+        super().__init__(_channel(address, timeout))
 
     @classmethod
     def in_process(cls, answer: Callable[[str, str, Any], Any]) -> Exercises:
@@ -427,7 +438,7 @@ class Lab(_Handle):
     def __init__(
         self, address: str, name: str = "", token: str = "", timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        endpoint = _Endpoint(address, timeout)
+        endpoint = _channel(address, timeout)
         super().__init__(endpoint)
         self.name = name
         self.token = token
@@ -493,8 +504,10 @@ class Scoreboard(_Handle):
     def __init__(
         self, address: str, admin_token: str = "", timeout: float = DEFAULT_TIMEOUT
     ) -> None:
+        from .channels import admin_token_from  # (it imports grpc)
+
         token = admin_token_from(admin_token)
-        super().__init__(_Endpoint(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, token),)))
+        super().__init__(_channel(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, token),)))
 
     def results(self) -> LabResults:
         """Every student's score per exercise, total and submissions.

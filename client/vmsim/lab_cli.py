@@ -20,13 +20,15 @@ import dataclasses
 import io
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
-from .cli_common import AdminToken, JsonFlag, OptionalAddress, emit_json, guarded
+from .cli.base import AdminToken, JsonFlag, OptionalAddress, parameter_info, typer_command
+from .cli.lab_question import practice, print_questions
+from .cli.spec import COUNT, KIND, LAB_QUESTION, SEED
+from .cli_common import emit_json, guarded
 from .constants import DEFAULT_ADDRESS
 from .lab import (
     CheckResult,
@@ -48,9 +50,9 @@ lab_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Seed = Annotated[int, typer.Option("--seed", "-s", help="the seed: same seed, same questions")]
-Count = Annotated[int, typer.Option("--count", "-n", help="number of questions")]
-Kind = Annotated[str, typer.Argument(help="exercise kind (see `vmsim lab list`)")]
+Seed = Annotated[int, parameter_info(SEED)]
+Count = Annotated[int, parameter_info(COUNT)]
+Kind = Annotated[str, parameter_info(KIND)]
 ServerAddress = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
 Token = Annotated[
     str,
@@ -60,31 +62,6 @@ AnswersFile = Annotated[
     str | None,
     typer.Argument(help="answers, one 'ID: answer' per line; '-' for stdin; omit to type them"),
 ]
-
-
-def _practice(addr: str | None, action: Callable[[Exercises], T]) -> T:
-    """*action* on the server at *addr*, or offline: answered in this process, no server."""
-
-    def run() -> T:
-        from . import offline  # the offline path only: it finds the server package's exercises
-
-        with Exercises(addr) if addr else offline.exercises() as exercises:
-            return action(exercises)
-
-    return guarded(run)
-
-
-def _print_questions(questions: list[Question], with_answers: bool) -> None:
-    for question in questions:
-        print(f"--- {question.kind} question {question.number} ---")
-        print(question.text)
-        if with_answers:
-            print("Answers:")
-            for item in question.items:
-                print(f"  {item.id}) {item.answer}")
-            print("Working:")
-            print(question.working)
-        print()
 
 
 def _read_answers(source: str | None, questions: list[Question] | None) -> dict[str, str]:
@@ -126,7 +103,7 @@ def _print_check(result: CheckResult) -> None:
 def lab_list(addr: OptionalAddress = None, as_json: JsonFlag = False) -> None:
     """The exercise kinds."""
 
-    kinds = _practice(addr, lambda exercises: exercises.kinds())
+    kinds = practice(addr, lambda exercises: exercises.kinds())
     if as_json:
         emit_json(kinds)
         return
@@ -134,36 +111,7 @@ def lab_list(addr: OptionalAddress = None, as_json: JsonFlag = False) -> None:
         print(f"{entry.kind:<10} {entry.title}\n{'':<10} answers: {entry.answer_format}")
 
 
-@lab_app.command("question")
-def lab_question(
-    kind: Kind,
-    seed: Seed = 0,
-    count: Count = 1,
-    answers: Annotated[
-        bool, typer.Option("--answers", "-c", help="also print the answers and the working")
-    ] = False,
-    key: Annotated[
-        bool,
-        typer.Option(
-            "--key", help="print only the answer key, in the format `vmsim lab check` reads"
-        ),
-    ] = False,
-    addr: OptionalAddress = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Print COUNT questions of KIND from SEED (with --answers: the answers and how to get them)."""
-
-    questions = _practice(
-        addr, lambda exercises: exercises.questions(kind, seed, count, with_answers=answers or key)
-    )
-    if key:
-        for question in questions:
-            for item in question.items:
-                print(f"{item.id}: {item.answer}")
-    elif as_json:
-        emit_json(questions)
-    else:
-        _print_questions(questions, answers)
+lab_app.command("question")(typer_command(LAB_QUESTION))
 
 
 @lab_app.command("check")
@@ -185,7 +133,7 @@ def lab_check(
         )
         return exercises.check(kind, seed, count, _read_answers(source, shown))
 
-    result = _practice(addr, check)
+    result = practice(addr, check)
     if as_json:
         emit_json(result)
     else:
@@ -229,7 +177,7 @@ def lab_fetch(kind: Kind, token: Token = "", addr: ServerAddress = DEFAULT_ADDRE
             f"{lab.terms.describe()}; {kind}: attempt {lab.attempts_used} of "
             f"{lab.attempts_allowed} used\n"
         )
-        _print_questions(questions, with_answers=False)
+        print_questions(questions, with_answers=False)
 
 
 @lab_app.command("submit")

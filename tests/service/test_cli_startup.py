@@ -1,8 +1,9 @@
 """Does a command import only what it uses (issue 23, CLI start-up)?
 
-`vmsim ps` needs grpc, the messages and the table printer: not numpy, the asyncio client,
-pydantic or any server-side package. `vmsim lab question` offline needs the one generator
-and the kernel it drives: not the server, its worker processes or the other generators.
+`vmsim ps` needs grpc, the messages and the table printer: not typer, numpy, the asyncio
+client, pydantic or any server-side package. `vmsim lab question` offline needs the one
+generator and the kernel it drives: not grpc, typer, the server, its worker processes or the
+other generators. Both pin the packages they load beyond the interpreter's (or grpc's) own.
 The subprocess tests read `sys.modules` of a fresh `vmsim` process, never its times.
 """
 
@@ -85,15 +86,47 @@ def loaded(modules: set[str], package: str) -> list[str]:
     return sorted(m for m in modules if m == package or m.startswith(f"{package}."))
 
 
+def packages_beyond(modules: set[str], code: str) -> set[str]:
+    """The top-level packages outside the standard library in *modules* that a fresh
+    `python -c CODE` does not load (the interpreter's own start-up, or grpc's, say)."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    baseline = {name.partition(".")[0] for name in done.stdout.split()}
+    return {name.partition(".")[0] for name in modules} - baseline - set(sys.stdlib_module_names)
+
+
+# The only packages beyond `import grpc` that `vmsim ps` may load: the messages (protobuf),
+# the table printer, and its own. Not typer, click or pydantic (the argparse front end runs
+# it: cli/fast.py), nor numpy, structlog or the server's.
+PS_PACKAGES = {"google", "rich", "vmsim", "vmsim_proto"}
+# The only packages `vmsim lab question` (offline) may load: the generator and the kernel it
+# drives (numpy with it), the in-process ExerciseService and its messages. Not grpc either.
+LAB_QUESTION_PACKAGES = {
+    "google",
+    "numpy",
+    "vmsim",
+    "vmsim_kernel",
+    "vmsim_lab",
+    "vmsim_proto",
+    "vmsim_server",
+}
+
+
 @pytest.mark.subprocess
 def test_ps_imports_no_numpy_asyncio_client_pydantic_or_server(
     tmp_path: Path, server_address: str
 ) -> None:
     out, modules = modules_of_command(tmp_path, "ps", "--addr", server_address)
     assert "PID" in out
-    assert "grpc" in modules and "vmsim.cli.process" in modules  # it did its work
-    for package in NOT_FOR_PS:
+    assert "grpc" in modules and "vmsim.cli.ps" in modules  # it did its work
+    for package in (*NOT_FOR_PS, "typer"):
         assert not loaded(modules, package), package
+    assert packages_beyond(modules, "import grpc") == PS_PACKAGES
+    assert "argparse" in modules and "vmsim.cli.group" not in modules  # the fast front end
 
 
 @pytest.mark.subprocess
@@ -124,16 +157,10 @@ def test_lab_question_offline_imports_its_generator_and_no_server(tmp_path: Path
     # nor the replay side of the one `calls` entry point
     for absent in ("vmsim_server.replay_rpc", "vmsim_teach"):
         assert not loaded(modules, absent), absent
-    not_for_lab = (
-        "vmsim.aio",
-        "pydantic",
-        "typer._adapters",
-        "multiprocessing",
-        "structlog",
-        "rich",
-    )
+    not_for_lab = ("vmsim.aio", "vmsim.client", "multiprocessing", "asyncio")
     for absent in not_for_lab:
         assert not loaded(modules, absent), absent
+    assert packages_beyond(modules, "pass") == LAB_QUESTION_PACKAGES
 
 
 def test_import_vmsim_loads_names_on_first_use() -> None:
@@ -232,9 +259,9 @@ def _outcome(runtime: object, option: TyperOption, given: object) -> object:
     ],
 )
 def test_plain_conversion_gives_typers_value_or_its_error(name: str, given: object) -> None:
-    """The pydantic-free conversion of cli/app.py answers as typer's own does, error included."""
+    """The pydantic-free conversion of cli/base.py answers as typer's own does, error included."""
     option = _probe_options()[name]
-    ours = sys.modules["vmsim.cli.app"]._runtime_param(option)
+    ours = sys.modules["vmsim.cli.base"]._runtime_param(option)
     assert type(ours).__name__ == "_PlainRuntimeParam"
     theirs = build_runtime_param(option.type_descriptor)
     assert _outcome(ours, option, given) == _outcome(theirs, option, given)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from ..cli_common import Address, AdminToken, JsonFlag, emit_json, guarded, parsed_argument
+from ..cli_common import emit_json, guarded, parsed_argument
 from ..constants import DEFAULT_ADDRESS
 from ..render import parse_address, parse_size
-from .app import App
+from .base import Address, AdminToken, App, JsonFlag
 
 if TYPE_CHECKING:
     from ..kernel import Kernel

@@ -5,125 +5,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from .. import calls, cli_common
-from ..cli_common import (
-    Address,
-    AdminToken,
-    JsonFlag,
-    Pid,
-    emit_json,
-    fail,
-    guarded,
-    parsed_argument,
-)
+from .. import calls
+from ..cli_common import emit_json, fail, guarded, parsed_argument
 from ..client import Admin, Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..errors import VmsimError
 from ..render import parse_address
-from ..results import Event, ProcessStatus
-from .app import App
+from ..results import Event
+from .base import Address, AdminToken, App, JsonFlag, Pid, typer_command
+from .spec import PS
 from .stat import print_report
 
-if TYPE_CHECKING:
-    from rich.table import Table
-
-__all__ = ["memory_cells", "process_app", "rich_ps_table", "status_fields"]
+__all__ = ["process_app"]
 
 process_app = App()
-
-
-def status_fields(status: ProcessStatus) -> dict[str, Any]:
-    """The numbers of a status, for JSON (the text is for people)."""
-    return {k: v for k, v in dataclasses.asdict(status).items() if k != "text"}
-
-
-def _kb(value: int) -> str:
-    return f"{value // 1024:,}"
-
-
-def memory_cells(p: ProcessStatus) -> list[str]:
-    """VSZ, RSS, SWAP, PTE (kB) and the minor and major fault counts, as ps and top print them."""
-    sizes = (p.vm_size, p.vm_rss, p.vm_swap, p.vm_pte)
-    return [*map(_kb, sizes), str(p.minor_faults), str(p.major_faults)]
-
-
-# ps's columns (heading, justification) and caption
-_PS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("PID", "right"),
-    ("NAME", "left"),
-    ("S", "left"),
-    *(
-        (heading, "right")
-        for heading in (
-            "VSZ",
-            "RSS",
-            "SWAP",
-            "PTE",
-            "MINFLT",
-            "MAJFLT",
-            "THR",
-            "USR ms",
-            "SYS ms",
-            "IO ms",
-            "LOCK ms",
-        )
-    ),
-    ("KILLED BY", "left"),
-)
-_PS_CAPTION = "sizes in kB; times are simulated milliseconds"
-_PS_MIN_WIDTH = 150  # the console width ps asks rich for at least: every column fits
-
-
-def _ps_row(p: ProcessStatus) -> list[str]:
-    times = (p.user_ns, p.system_ns, p.iowait_ns, p.lock_wait_ns)
-    return [
-        str(p.pid),
-        p.name,
-        p.state,
-        *memory_cells(p),
-        str(p.nr_threads),
-        *(f"{ns / 1e6:.3f}" for ns in times),
-        p.killed_by or "",
-    ]
-
-
-@process_app.command()
-def ps(
-    addr: Address = DEFAULT_ADDRESS,
-    as_json: JsonFlag = False,
-    show_all: Annotated[
-        bool, typer.Option("--all", "-a", help="also the processes that have ended (zombies)")
-    ] = False,
-) -> None:
-    """Live processes with their memory (kB) and fault counts."""
-    with Inspector(addr) as inspector:
-        processes = guarded(lambda: inspector.processes(all=show_all))
-    if as_json:
-        emit_json([status_fields(p) for p in processes])
-        return
-    rows = [_ps_row(p) for p in processes]
-    # rich here, not at the top: the other commands of this module print plain text
-    from rich.console import Console
-
-    Console(width=max(cli_common.console.width, _PS_MIN_WIDTH)).print(rich_ps_table(rows))
-
-
-def rich_ps_table(rows: list[list[str]]) -> Table:
-    """ps's table for rich to print."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_PS_CAPTION)
-    for heading, justify in _PS_COLUMNS:
-        no_wrap = heading in ("NAME", "KILLED BY")
-        table.add_column(heading, justify=justify, no_wrap=no_wrap)  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(*row)
-    return table
+process_app.command("ps")(typer_command(PS))
 
 
 @process_app.command()

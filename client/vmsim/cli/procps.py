@@ -15,7 +15,7 @@ import typer
 from typer._click.exceptions import UsageError
 
 from .. import cli_common
-from ..cli_common import Address, AdminToken, JsonFlag, Pid, emit_json, guarded
+from ..cli_common import emit_json, guarded
 from ..client import Admin, Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..results import ProcessStatus
@@ -32,8 +32,8 @@ from ..views import (
     vmstat_columns,
     vmstat_line,
 )
-from .app import App
-from .process import memory_cells, status_fields
+from .base import Address, AdminToken, App, JsonFlag, Pid
+from .ps import memory_cells, status_fields
 
 if TYPE_CHECKING:
     from rich.console import Group

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from ..calls import Listing
-from ..cli_common import Address, AdminToken, JsonFlag, emit_json, guarded
+from ..cli_common import emit_json, guarded
 from ..client import Admin, Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..results import Report
-from .app import App
+from .base import Address, AdminToken, App, JsonFlag
 
 __all__ = ["print_report", "stat_app"]
 

@@ -15,20 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import calls
-from ..cli_common import (
-    Address,
-    AdminToken,
-    JsonFlag,
-    OptionalAddress,
-    console,
-    emit_json,
-    guarded,
-)
+from ..cli_common import console, emit_json, guarded
 from ..client import Inspector
 from ..constants import DEFAULT_ADDRESS
 from ..render import MAX_TRACE_BYTES, parse_size, parse_trace_text, read_trace
 from ..results import MissRatioCurve, ReplayResult
-from .app import App
+from .base import Address, AdminToken, App, JsonFlag, OptionalAddress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -144,16 +136,7 @@ def replay(
     """Replay a reference string: hits and misses (and the victims), as in the textbook (offline by default)."""
     from ..offline import call_in_process
 
-    try:
-        pages = read_trace(trace, addresses=addresses, max_bytes=max_trace_size)
-    except OSError as error:
-        raise typer.BadParameter(
-            f"cannot read {trace}: {error.strerror}", param_hint="TRACE"
-        ) from None
-    except ValueError as error:
-        raise typer.BadParameter(f"{trace}: {error}", param_hint="TRACE") from None
-    if not pages.size:
-        raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
+    pages = _trace_pages(trace, addresses, max_trace_size)
     if mrc:
         _print_miss_ratio_curve(pages, addresses, addr, as_json)
         return
@@ -172,7 +155,27 @@ def replay(
     result = guarded(run)
     if as_json:
         print(json.dumps(_replay_fields(result, victims)))
-        return
+    else:
+        _print_replay(result, victims)
+
+
+def _trace_pages(trace: str, addresses: bool, max_trace_size: int) -> npt.NDArray[np.int64]:
+    """The references of the file *trace* ('-': stdin), or a usage error naming TRACE."""
+    try:
+        pages = read_trace(trace, addresses=addresses, max_bytes=max_trace_size)
+    except OSError as error:
+        raise typer.BadParameter(
+            f"cannot read {trace}: {error.strerror}", param_hint="TRACE"
+        ) from None
+    except ValueError as error:
+        raise typer.BadParameter(f"{trace}: {error}", param_hint="TRACE") from None
+    if not pages.size:
+        raise typer.BadParameter(f"{trace} holds no references", param_hint="TRACE")
+    return pages
+
+
+def _print_replay(result: ReplayResult, victims: bool) -> None:
+    """The replay as the textbook's tools print it: each step (with --steps), then the counts."""
     print(f"policy {result.policy}, {result.frames} frames, {result.references} references")
     for step in result.steps:
         outcome = "hit " if step.hit else "miss"

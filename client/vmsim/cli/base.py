@@ -12,21 +12,44 @@ converted without pydantic (see `_PlainRuntimeParam`).
 
 from __future__ import annotations
 
-import re
+import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 from typer._click.core import Command as ClickCommand
 from typer._click.core import Context
 from typer._click.exceptions import BadParameter
 from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
-from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.core import (
+    TyperArgument,
+    TyperCommand,
+    TyperGroup,
+    TyperOption,
+    _TyperParameter,  # the base of both: _PlainParameter overrides its conversion
+)
 from typer.models import CommandInfo
 
-__all__ = ["App", "Command", "CommandSource", "Group", "LazyGroup", "version_callback"]
+from .spec import ADDRESS, JSON, OPTIONAL_ADDRESS, REQUIRED, CommandSpec, Param, plain_value
+
+__all__ = [
+    "Address",
+    "AdminToken",
+    "App",
+    "Command",
+    "CommandSource",
+    "Group",
+    "JsonFlag",
+    "LazyGroup",
+    "OptionalAddress",
+    "Pid",
+    "parameter_info",
+    "typer_annotation",
+    "typer_command",
+    "version_callback",
+]
 
 # click's names for value types, as `--count INTEGER` reads in any click program's help
 _TYPE_LABELS: dict[Any, str] = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH"}
@@ -36,7 +59,7 @@ _TYPE_WORDS: dict[Any, str] = {
 }
 
 
-def _plain_value_error(param: TyperArgument | TyperOption, value: Any, error: BadParameter) -> None:
+def _plain_value_error(param: _PlainParameter, value: Any, error: BadParameter) -> None:
     """Re-raise a failed conversion in the command line's words (pydantic's are not ours)."""
     # typer converts with pydantic: its ValidationError is the cause (named, not imported:
     # pydantic is typer's dependency, not ours)
@@ -61,11 +84,6 @@ def _parses_as(annotation: Any, value: Any) -> bool:
     return True
 
 
-# The spellings Python and pydantic read alike; any other goes to typer's own conversion.
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-
-
 @dataclass(frozen=True)
 class _PlainRuntimeParam(RuntimeParam):
     """Text, whole numbers, numbers and flags converted without pydantic, as click's types did.
@@ -79,7 +97,7 @@ class _PlainRuntimeParam(RuntimeParam):
     descriptor: TypeDescriptor
 
     def _coerce_value(self, value: Any, param: Any, ctx: Context) -> Any:
-        converted = _plain_value(self.annotation, value)
+        converted = plain_value(self.annotation, value)
         info = self.parameter_info
         in_range = converted is not None and (
             self.annotation in (str, bool)
@@ -93,22 +111,7 @@ class _PlainRuntimeParam(RuntimeParam):
         return build_runtime_param(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
 
 
-def _plain_value(annotation: Any, value: Any) -> Any:
-    """*value* as *annotation* (str, int, float or bool), or None if it is not plainly one."""
-    if annotation is bool:  # a flag's value is a bool already; "yes" and such go to typer
-        return value if isinstance(value, bool) else None
-    if annotation is str:
-        return value if isinstance(value, str) else None
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        return int(value) if isinstance(value, str) and _INTEGER.fullmatch(value) else None
-    if isinstance(value, float):
-        return value
-    return float(value) if isinstance(value, str) and _DECIMAL.fullmatch(value) else None
-
-
-def _runtime_param(param: TyperArgument | TyperOption) -> RuntimeParam:
+def _runtime_param(param: _TyperParameter) -> RuntimeParam:
     """The plain conversion when the parameter is one str, int, float or bool, else typer's."""
     descriptor = param.type_descriptor
     info = descriptor.parameter_info
@@ -125,7 +128,27 @@ def _runtime_param(param: TyperArgument | TyperOption) -> RuntimeParam:
     return build_runtime_param(descriptor)
 
 
-class _Argument(TyperArgument):
+class _PlainParameter(_TyperParameter):
+    """A parameter whose plain values are converted without pydantic (`_PlainRuntimeParam`)
+    and whose failed conversion is reported in click's words (`_plain_value_error`)."""
+
+    if TYPE_CHECKING:  # TyperArgument and TyperOption each define it, after this in the MRO
+
+        def _get_number_range_help_str(self) -> str | None: ...
+
+    def get_runtime_param(self) -> RuntimeParam:
+        if self._runtime_param is None:
+            self._runtime_param = _runtime_param(self)
+        return self._runtime_param
+
+    def process_value(self, ctx: Context, value: Any) -> Any:
+        try:
+            return super().process_value(ctx, value)
+        except BadParameter as error:
+            _plain_value_error(self, value, error)
+
+
+class _Argument(_PlainParameter, TyperArgument):
     """A positional argument named in capitals, bare when required: `PID`, `[DELAY]`."""
 
     def display_type_rich(self, ctx: Context) -> str | None:
@@ -136,19 +159,8 @@ class _Argument(TyperArgument):
         name = name if self.required else f"[{name}]"
         return f"{name}..." if self.nargs != 1 else name
 
-    def get_runtime_param(self) -> RuntimeParam:
-        if self._runtime_param is None:
-            self._runtime_param = _runtime_param(self)
-        return self._runtime_param
 
-    def process_value(self, ctx: Context, value: Any) -> Any:
-        try:
-            return super().process_value(ctx, value)
-        except BadParameter as error:
-            _plain_value_error(self, value, error)
-
-
-class _Option(TyperOption):
+class _Option(_PlainParameter, TyperOption):
     """An option labelled by its metavar or click's type name; a flag has no label."""
 
     def display_type_rich(self, ctx: Context) -> str | None:
@@ -157,17 +169,6 @@ class _Option(TyperOption):
         if self.metavar is not None:
             return self.metavar
         return _TYPE_LABELS.get(self.type_descriptor.annotation, "TEXT")
-
-    def get_runtime_param(self) -> RuntimeParam:
-        if self._runtime_param is None:
-            self._runtime_param = _runtime_param(self)
-        return self._runtime_param
-
-    def process_value(self, ctx: Context, value: Any) -> Any:
-        try:
-            return super().process_value(ctx, value)
-        except BadParameter as error:
-            _plain_value_error(self, value, error)
 
 
 def _adopt(command: Any) -> None:
@@ -322,3 +323,58 @@ def version_callback(show: bool) -> None:
 
         typer.echo(f"vmsim {version('vmsim')}")
         raise typer.Exit()
+
+
+def parameter_info(param: Param) -> Any:
+    """typer's declaration of *param*: its `typer.Option(...)`, or `typer.Argument(...)`."""
+    if not param.flags:
+        return typer.Argument(help=param.help, metavar=param.metavar)
+    return typer.Option(*param.flags, help=param.help, metavar=param.metavar, envvar=param.envvar)
+
+
+def typer_annotation(param: Param) -> Any:
+    """*param* as typer reads a parameter: `Annotated[type, typer.Option(...)]`."""
+    value_type = param.type | None if param.default is None else param.type
+    return Annotated[value_type, parameter_info(param)]
+
+
+def typer_command(spec: CommandSpec) -> Callable[..., None]:
+    """A function for `app.command()` that declares *spec*'s parameters and runs *spec*.
+
+    typer reads a command's parameters off its function's signature: this one's is made
+    from the spec, so `vmsim ps --help` and the argparse front end (cli/fast.py) show and
+    take the same options, with the same defaults, and run the same function.
+    """
+
+    def command(**values: Any) -> None:
+        spec.load()(**values)
+
+    parameters = [
+        inspect.Parameter(
+            param.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=inspect.Parameter.empty if param.default is REQUIRED else param.default,
+            annotation=typer_annotation(param),
+        )
+        for param in spec.params
+    ]
+    command.__name__ = spec.path[-1].replace("-", "_")
+    command.__doc__ = spec.help
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return command
+
+
+# The options every command shares.
+Address = Annotated[str, parameter_info(ADDRESS)]
+OptionalAddress = Annotated[str | None, parameter_info(OPTIONAL_ADDRESS)]
+JsonFlag = Annotated[bool, parameter_info(JSON)]
+Pid = Annotated[int, typer.Argument(help="process id (see `vmsim ps`)")]
+AdminToken = Annotated[
+    str,
+    typer.Option(
+        envvar="VMSIM_ADMIN_TOKEN",
+        metavar="TOKEN",
+        help="the server's admin token (better: --admin-token-file or VMSIM_ADMIN_TOKEN_FILE)",
+    ),
+]

@@ -1,0 +1,155 @@
+"""The `vmsim` command group (typer), one module per group of commands.
+
+stat (machine-wide /proc reports), process (ps, maps, status, translate, events, kill),
+procps (vmstat, free, pmap, top), kernel (kernel space), tools (server, demo, shell, replay,
+load, dashboard, experiments) and lab (lab_cli). They share cli_common; none imports this one.
+
+This module imports none of them: `VmsimGroup` loads the module of the command being run
+(and all of them only for `vmsim --help`), so a command pays only for its own imports.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from .base import App, CommandSource, LazyGroup, version_callback
+
+__all__ = ["COMMANDS", "VmsimGroup", "app"]
+
+
+def _tools() -> typer.Typer:
+    from .tools import tools_app
+
+    return tools_app
+
+
+def _process() -> typer.Typer:
+    from .process import process_app
+
+    return process_app
+
+
+def _procps() -> typer.Typer:
+    from .procps import procps_app
+
+    return procps_app
+
+
+def _stat() -> typer.Typer:
+    from .stat import stat_app
+
+    return stat_app
+
+
+def _kernel() -> typer.Typer:
+    from .kernel import kernel_app
+
+    return kernel_app
+
+
+def _experiment() -> typer.Typer:
+    from .tools import experiment_app
+
+    return experiment_app
+
+
+def _lab() -> typer.Typer:
+    from ..lab_cli import lab_app
+
+    return lab_app
+
+
+# Every command, in the order of `vmsim --help`: running things first, then the reports.
+# (tests/service/test_cli_usage.py checks that each app's commands are all here.)
+COMMANDS: dict[str, CommandSource] = {
+    **dict.fromkeys(
+        ("server", "demo", "shell", "replay", "load", "dashboard"), CommandSource(_tools)
+    ),
+    **dict.fromkeys(
+        ("ps", "maps", "smaps_rollup", "status", "translate", "events", "kill"),
+        CommandSource(_process),
+    ),
+    **dict.fromkeys(("vmstat", "free", "pmap", "top", "sysctl"), CommandSource(_procps)),
+    "stat": CommandSource(_stat, whole_app=True),
+    "kernel": CommandSource(_kernel, whole_app=True),
+    "experiment": CommandSource(_experiment, whole_app=True),
+    "lab": CommandSource(_lab, whole_app=True),
+}
+
+
+class VmsimGroup(LazyGroup):
+    """The `vmsim` command: its commands load when named."""
+
+    sources = COMMANDS
+
+
+app = App(
+    cls=VmsimGroup,
+    help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine.",
+)
+
+
+@app.callback()
+def connection_options(
+    tls_ca: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VMSIM_TLS_CA",
+            metavar="FILE",
+            help="PEM CA of the server's certificate: use TLS",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VMSIM_TLS_CERT", metavar="FILE", help="PEM client certificate (mutual TLS)"
+        ),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option(envvar="VMSIM_TLS_KEY", metavar="FILE", help="PEM key of --tls-cert"),
+    ] = None,
+    tls_server_name: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VMSIM_TLS_SERVER_NAME", metavar="NAME", help="name to check the certificate for"
+        ),
+    ] = None,
+    client_name: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VMSIM_CLIENT_NAME",
+            metavar="NAME",
+            help="who this client is, for per-client limits",
+        ),
+    ] = None,
+    admin_token_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VMSIM_ADMIN_TOKEN_FILE", metavar="FILE", help="file holding the admin token"
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Options for every command: how to reach the server (before the command name)."""
+    # Every client object reads these from the environment (channels.py), so they reach the
+    # demo, the shell and load-generator worker processes too.
+    chosen = {
+        "VMSIM_TLS_CA": tls_ca,
+        "VMSIM_TLS_CERT": tls_cert,
+        "VMSIM_TLS_KEY": tls_key,
+        "VMSIM_TLS_SERVER_NAME": tls_server_name,
+        "VMSIM_CLIENT_NAME": client_name,
+        "VMSIM_ADMIN_TOKEN_FILE": admin_token_file,
+    }
+    for name, value in chosen.items():
+        if value:
+            os.environ[name] = value

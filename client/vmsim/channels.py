@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calls import CHANNEL_OPTIONS
 from .constants import CLIENT_METADATA_KEY
+from .errors import InvalidArgument
 
 if TYPE_CHECKING:
     import grpc
@@ -65,14 +66,14 @@ class Tls:
         """grpc.ssl_channel_credentials from the files.
 
         Raises:
-            OSError: a file cannot be read.
+            InvalidArgument: a file cannot be read (which one, and why).
         """
         import grpc  # here and below, not at the top: practice answered in-process needs none
 
         return grpc.ssl_channel_credentials(
-            root_certificates=Path(self.ca).read_bytes() if self.ca else None,
-            private_key=Path(self.key).read_bytes() if self.key else None,
-            certificate_chain=Path(self.cert).read_bytes() if self.cert else None,
+            root_certificates=_read_pem("VMSIM_TLS_CA", self.ca),
+            private_key=_read_pem("VMSIM_TLS_KEY", self.key),
+            certificate_chain=_read_pem("VMSIM_TLS_CERT", self.cert),
         )
 
     def options(self) -> list[tuple[str, Any]]:
@@ -80,6 +81,21 @@ class Tls:
         if self.server_name:
             return [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", self.server_name)]
         return CHANNEL_OPTIONS
+
+
+def _read_pem(variable: str, path: str | None) -> bytes | None:
+    """The PEM file *path* names (None when none is given), or InvalidArgument saying which."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        option = variable.removeprefix("VMSIM_").lower().replace("_", "-")
+        raise InvalidArgument(
+            f"cannot read the --{option} / {variable} file {path}: {error.strerror}",
+            "INVALID_ARGUMENT",
+            {"field": variable, "allowed": "a readable PEM file"},
+        ) from None
 
 
 def open_channel(address: str, tls: Tls | None = None) -> grpc.Channel:

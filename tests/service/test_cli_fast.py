@@ -6,13 +6,16 @@ everything it should (help, usage errors, odd spellings, options before the comm
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from tests.usage_text import flat
 from typer.core import TyperArgument, TyperOption
 from typer.testing import CliRunner
 
@@ -224,3 +227,33 @@ def test_the_console_script_ends_at_once_with_its_output_flushed_and_exit_handle
     expected = runner.invoke(app, arguments).stdout
     assert len(expected) > 65536  # more than a pipe holds: all of it had to be flushed
     assert done.stdout == expected
+
+
+@pytest.mark.subprocess
+def test_an_unreadable_tls_file_in_the_environment_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """`vmsim ps` reads VMSIM_TLS_CA only when its channel opens: main() still turns the
+    error into the one-line failure (it was a traceback, and exit 0). The typer commands
+    check the file with the option itself (below)."""
+    missing = tmp_path / "ca.pem"
+    script = "import sys\nsys.argv = ['vmsim', 'ps']\nfrom vmsim.cli import main\nmain()\n"
+    env = dict(os.environ, VMSIM_TLS_CA=str(missing), VMSIM_ADDR="127.0.0.1:1")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert done.stderr == (
+        f"vmsim: INVALID_ARGUMENT: cannot read the --tls-ca / VMSIM_TLS_CA file {missing}: "
+        "No such file or directory\n"
+    )
+
+
+def test_a_missing_tls_file_is_a_usage_error_for_the_typer_commands(tmp_path: Path) -> None:
+    missing = str(tmp_path / "ca.pem")
+    for arguments, env in (
+        (["--tls-ca", missing, "ps"], {"COLUMNS": "300"}),
+        (["free", "--addr", "127.0.0.1:1"], {"VMSIM_TLS_CA": missing, "COLUMNS": "300"}),
+    ):
+        result = runner.invoke(app, arguments, env=env)
+        said = flat(result.output)
+        assert (
+            result.exit_code == 2
+            and f"'--tls-ca' (env var: 'VMSIM_TLS_CA'): file '{missing}' does not exist" in said
+        ), said

@@ -18,14 +18,21 @@ __all__ = ["COMMANDS", "VmsimGroup", "app", "main"]
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a client error that no command caught (say, an unreadable
+    TLS file when the channel opens) is still one line and exit 1, never a traceback."""
+    from ..errors import VmsimError
     from . import fast
 
-    if fast.run(sys.argv[1:]):
-        fast.end_process()
-    from .group import app
+    try:
+        if fast.run(sys.argv[1:]):
+            fast.end_process()
+        from .group import app
 
-    app(prog_name="vmsim")
+        app(prog_name="vmsim")
+    except VmsimError as error:
+        from ..cli_common import fail
+
+        fail(error)
 
 
 if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name

@@ -11,6 +11,7 @@ This module imports none of them: `VmsimGroup` loads the module of the command b
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,6 +87,10 @@ class VmsimGroup(LazyGroup):
     sources = COMMANDS
 
 
+# A TLS file option names a readable file: a missing one is a usage error (exit 2), not a traceback
+# from deep in the channel set-up.
+_EXISTING_FILE: dict[str, bool] = {"exists": True, "dir_okay": False, "readable": True}
+
 app = App(
     cls=VmsimGroup,
     help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine.",
@@ -95,22 +100,28 @@ app = App(
 @app.callback()
 def connection_options(
     tls_ca: Annotated[
-        str | None,
+        Path | None,
         typer.Option(
+            **_EXISTING_FILE,
             envvar="VMSIM_TLS_CA",
             metavar="FILE",
             help="PEM CA of the server's certificate: use TLS",
         ),
     ] = None,
     tls_cert: Annotated[
-        str | None,
+        Path | None,
         typer.Option(
-            envvar="VMSIM_TLS_CERT", metavar="FILE", help="PEM client certificate (mutual TLS)"
+            **_EXISTING_FILE,
+            envvar="VMSIM_TLS_CERT",
+            metavar="FILE",
+            help="PEM client certificate (mutual TLS)",
         ),
     ] = None,
     tls_key: Annotated[
-        str | None,
-        typer.Option(envvar="VMSIM_TLS_KEY", metavar="FILE", help="PEM key of --tls-cert"),
+        Path | None,
+        typer.Option(
+            **_EXISTING_FILE, envvar="VMSIM_TLS_KEY", metavar="FILE", help="PEM key of --tls-cert"
+        ),
     ] = None,
     tls_server_name: Annotated[
         str | None,
@@ -129,7 +140,9 @@ def connection_options(
     admin_token_file: Annotated[
         str | None,
         typer.Option(
-            envvar="VMSIM_ADMIN_TOKEN_FILE", metavar="FILE", help="file holding the admin token"
+            envvar="VMSIM_ADMIN_TOKEN_FILE",
+            metavar="FILE",
+            help="file holding the admin token",
         ),
     ] = None,
     version: Annotated[
@@ -152,4 +165,4 @@ def connection_options(
     }
     for name, value in chosen.items():
         if value:
-            os.environ[name] = value
+            os.environ[name] = str(value)

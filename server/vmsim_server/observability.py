@@ -23,6 +23,7 @@ import grpc
 import structlog
 from prometheus_client import (
     CollectorRegistry,
+    GCCollector,
     Histogram,
     disable_created_metrics,
     make_asgi_app,
@@ -283,10 +284,12 @@ class RpcMetrics(Collector):
 
 
 def make_registry(machine: Machine) -> tuple[CollectorRegistry, RpcMetrics]:
-    """A registry with the machine collector and the RPC metrics (no `_created` series)."""
+    """A registry with the machine collector, the RPC metrics and the server process's
+    garbage collections (python_gc_*, read at scrape time); no `_created` series."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     registry.register(MachineCollector(machine))
+    GCCollector(registry)
     rpcs = RpcMetrics()
     registry.register(rpcs)
     return registry, rpcs

@@ -83,13 +83,6 @@ SERVICE_NAMES = (
 )
 LAB_SERVICE_NAME = lab_pb2.DESCRIPTOR.services_by_name["LabService"].full_name
 LEASE_EXPIRED = "lease expired: the client went away"
-# The collector's youngest generation is collected after this many more allocations than
-# frees of tracked objects (CPython's default: 700). Through a burst of 1,000 calls in flight,
-# the objects of the calls still waiting pile up: at 700 the collector ran ~20 times a burst,
-# scanning them and promoting them to be scanned again (5-10 us a call, measured with
-# bench/bench_service.py's burst: 4x the plain grpc.aio server's); at 20,000, about once.
-# Only garbage in reference cycles waits for a collection; the rest is freed at once.
-GC_YOUNG_THRESHOLD = 20_000
 
 
 @dataclass
@@ -486,17 +479,9 @@ async def _run_until_signalled(settings: ServerSettings) -> None:
     # What booted lives as long as the server process: out of the collector's sight from now
     # on, so a full collection in a burst of calls scans what the calls made, not the boot.
     gc.freeze()
-    collect_young_garbage_rarely()
     await stop.wait()
     log.info("shutting down", grace_seconds=settings.grace_seconds)
     await running.stop()
-
-
-def collect_young_garbage_rarely() -> None:
-    """The server process's collector: its youngest generation at GC_YOUNG_THRESHOLD, the
-    older ones as CPython has them (python_gc_collections_total on /metrics counts them)."""
-    _young, *older = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *older)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -341,3 +341,24 @@ def test_a_resident_touch_costs_the_server_13_python_calls_besides_the_kernels()
     assert reply.result == common_pb2.FAULT_KIND_HIT and reply.cost.total_ns > 0
     assert len(server) == SERVER_CALLS_PER_TOUCH, server
     assert "touch_one" in kernel
+
+
+def test_a_unary_calls_log_context_ends_with_its_handler_not_with_the_task() -> None:
+    seen: list[Any] = []
+
+    async def behaviour(request: Any, context: Any) -> str:
+        seen.append(observability._current_call.get())
+        return "reply"
+
+    wrapped = RpcObserver(RpcMetrics()).wrap(
+        "/vmsim.v1.ProcessService/Touch", grpc.unary_unary_rpc_method_handler(behaviour)
+    )
+
+    async def call() -> tuple[str, Any]:
+        reply = await wrapped.unary_unary(_Request(), _Context(()))
+        # grpc's task goes on to send the reply: the call's objects are no longer held by it
+        return reply, observability._current_call.get()
+
+    reply, after = asyncio.run(call())
+    assert reply == "reply" and after is None
+    assert seen[0][2:4] == ("Touch", "ipv4:127.0.0.1:4242")  # named the call while it ran

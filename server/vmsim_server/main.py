@@ -250,12 +250,7 @@ async def serve(settings: ServerSettings) -> RunningServer:
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
     runner = TaskRunner(machine)
-    observer = RpcObserver(rpc_metrics)
-    table = _ServiceTable(
-        lambda path, handler: observer.wrap(
-            path, counting_request_bytes(limits, path, decoding_checked(path, handler))
-        )
-    )
+    table = _ServiceTable(per_call_wrapping(RpcObserver(rpc_metrics), limits))
     health_servicer = _add_services(
         table, machine, sessions, kernel_sessions, events, settings, runner, limits, heavy, lab
     )
@@ -357,6 +352,21 @@ def _warn_of_exposed_secrets(admin_token: AdminToken, settings: ServerSettings) 
             )
 
 
+# (method path, its handler) -> the handler the server calls (a type alias: grpc's classes
+# take type arguments only in their stubs)
+MethodWrapping = Callable[
+    [str, "grpc.RpcMethodHandler[Any, Any]"], "grpc.RpcMethodHandler[Any, Any]"
+]
+
+
+def per_call_wrapping(observer: RpcObserver, limits: ClientLimits) -> MethodWrapping:
+    """What the service table wraps each method's handler in, once: the observation (log
+    context, errors to statuses, metrics), the large requests' accounting, the decoding check."""
+    return lambda path, handler: observer.wrap(
+        path, counting_request_bytes(limits, path, decoding_checked(path, handler))
+    )
+
+
 class _ServiceTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     """Every vmsim service, as the server's one generic handler, each method wrapped once.
 
@@ -369,10 +379,7 @@ class _ServiceTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     Touch at 32 in flight, of ~450; bench/bench_service.py).
     """
 
-    def __init__(
-        self,
-        wrap: Callable[[str, grpc.RpcMethodHandler[Any, Any]], grpc.RpcMethodHandler[Any, Any]],
-    ) -> None:
+    def __init__(self, wrap: MethodWrapping) -> None:
         self._wrap = wrap
         self._services: list[grpc.GenericRpcHandler[Any, Any]] = []
         # method path -> its wrapped handler

@@ -23,6 +23,7 @@ import grpc
 import structlog
 from prometheus_client import (
     CollectorRegistry,
+    GCCollector,
     Histogram,
     disable_created_metrics,
     make_asgi_app,
@@ -221,22 +222,35 @@ class MachineCollector(Collector):
 class MethodMetrics:
     """One method's share of RpcMetrics: calls by status code, and durations by bucket."""
 
-    __slots__ = ("buckets", "calls")
+    __slots__ = ("buckets", "calls", "nr_ok")
 
     def __init__(self, nr_buckets: int) -> None:
-        # grpc.StatusCode -> calls (the code's name is read at scrape time: an enum's .name is
-        # a Python-level property, which every call would pay)
+        # Calls that ended OK, the common case, as a plain count: grpc.StatusCode is an Enum,
+        # whose hash is a Python-level call that a dict keyed by it pays twice per update.
+        self.nr_ok = 0
+        # every other grpc.StatusCode -> calls (the code's name is read at scrape time: an
+        # enum's .name is a Python-level property, which every call would pay)
         self.calls: dict[grpc.StatusCode, int] = {}
         # calls per bucket (not cumulative), then the sum of durations
         self.buckets: list[float] = [0] * (nr_buckets + 1)
 
     def record(self, code: grpc.StatusCode, seconds: float) -> None:
         """One call that ended with *code* after *seconds*."""
-        calls = self.calls
-        calls[code] = calls.get(code, 0) + 1
+        if code is grpc.StatusCode.OK:
+            self.nr_ok += 1
+        else:
+            calls = self.calls
+            calls[code] = calls.get(code, 0) + 1
         buckets = self.buckets
         buckets[bisect.bisect_left(RpcMetrics.BUCKETS, seconds)] += 1  # first bound >= seconds
         buckets[-1] += seconds
+
+    def by_code(self) -> dict[grpc.StatusCode, int]:
+        """Calls by status code (the codes that ended at least one call)."""
+        counts = dict(self.calls)
+        if self.nr_ok:
+            counts[grpc.StatusCode.OK] = self.nr_ok
+        return counts
 
 
 class RpcMetrics(Collector):
@@ -271,7 +285,7 @@ class RpcMetrics(Collector):
         )
         bounds = [floatToGoString(bound) for bound in self.BUCKETS]  # type: ignore[no-untyped-call]
         for method, metrics in list(self._methods.items()):
-            for code, count in list(metrics.calls.items()):
+            for code, count in metrics.by_code().items():
                 calls.add_metric([method, code.name], count)
             counts = list(metrics.buckets)
             cumulative = list(itertools.accumulate(counts[:-1]))
@@ -283,10 +297,12 @@ class RpcMetrics(Collector):
 
 
 def make_registry(machine: Machine) -> tuple[CollectorRegistry, RpcMetrics]:
-    """A registry with the machine collector and the RPC metrics (no `_created` series)."""
+    """A registry with the machine collector, the RPC metrics and the server process's
+    garbage collections (python_gc_*, read at scrape time); no `_created` series."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     registry.register(MachineCollector(machine))
+    GCCollector(registry)
     rpcs = RpcMetrics()
     registry.register(rpcs)
     return registry, rpcs
@@ -467,11 +483,15 @@ class RpcObserver:
     def _wrap_unary(self, method: str, behaviour: Any) -> Any:
         metrics = self._metrics.of(method)
         prefix, ids = self._id_prefix, self._ids
+        ok = grpc.StatusCode.OK
 
         async def wrapper(request: Any, context: Any) -> Any:
             # The call's log context. Each RPC runs in its own task, hence its own copy of the
             # context variables. Set here, not by a method: every call pays one call less.
-            _current_call.set((prefix, next(ids), method, context.peer(), request))
+            # Reset when the handler ends, not when grpc ends the task after sending the reply:
+            # in a burst, the calls waiting to send held it (and the request) alive for the
+            # garbage collector to scan (~19 young collections a burst of 1,000, 17 with it).
+            call = _current_call.set((prefix, next(ids), method, context.peer(), request))
             started = time.perf_counter()
             try:
                 response = await behaviour(request, context)
@@ -484,7 +504,12 @@ class RpcObserver:
                         raise
                 finally:
                     self._end(metrics, started, outcome.code)
-            self._end(metrics, started, grpc.StatusCode.OK)
+                    _current_call.reset(call)
+            if _debug_enabled:
+                self._end(metrics, started, ok)
+            else:  # _end without its debug line: one call less on every call
+                metrics.record(ok, time.perf_counter() - started)
+            _current_call.reset(call)
             return response
 
         return wrapper

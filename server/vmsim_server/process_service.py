@@ -302,7 +302,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         # scheduler): no await between the authorization and the reply, so no lease bookkeeping
         # (call_in_flight) is needed and no coroutine of _unary's chain is made. A Touch that
         # must be queued, or paced in real-time mode, takes the way of every other call.
-        session = self._authorize(context, request.pid)
+        session = self._sessions.authorize(token_of(context), request.pid)  # as _authorize
         if self._settings.realtime_factor:
             return await self._unary(self._touch, request, context, session)  # type: ignore[no-any-return]
         reply = self._touch_at_once(request, context.time_remaining())

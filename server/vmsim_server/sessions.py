@@ -90,8 +90,11 @@ class SessionTable:
             Unauthenticated: see session_of.
             PermissionDenied: the token belongs to another process.
         """
-        session = self.session_of(token)
-        check_owner(session, pid)
+        session = self._by_token.get(token) if token else None
+        if session is None or session.pid != pid:  # refused: session_of or check_owner says why
+            session = self.session_of(token)
+            check_owner(session, pid)
+        session.last_seen = time.monotonic()
         return session
 
     def call_in_flight(self, session: Session) -> CallInFlight:

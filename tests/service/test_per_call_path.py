@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import grpc
@@ -28,9 +29,12 @@ from vmsim_kernel import (
     PermissionDenied,
 )
 from vmsim_kernel.kernel.sched import MIN_QUANTUM_ADDRESSES
-from vmsim_proto.v1 import common_pb2, process_pb2
+from vmsim_proto.v1 import common_pb2, process_pb2, process_pb2_grpc
 from vmsim_server import ServerSettings, observability
 from vmsim_server.call_metadata import remember_call_metadata
+from vmsim_server.limits import ClientLimits
+from vmsim_server.main import _ServiceTable, per_call_wrapping
+from vmsim_server.observability import RpcMetrics, RpcObserver
 from vmsim_server.process_service import ProcessService, token_of
 from vmsim_server.runner import TaskRunner
 from vmsim_server.sessions import SessionTable
@@ -277,3 +281,84 @@ def test_a_thread_the_calls_context_was_copied_to_reads_its_own_context() -> Non
         )
 
     assert asyncio.run(call()) == "token-of-the-thread"
+
+
+class _Details:
+    """grpc's HandlerCallDetails of a Touch carrying *token*."""
+
+    method = "/vmsim.v1.ProcessService/Touch"
+
+    def __init__(self, token: str) -> None:
+        self.invocation_metadata = (("x-vmsim-token", token),)
+
+
+# The server's own Python calls of a resident Touch (the handler lookup, the request's decoding
+# check, the observation, the session check, the at-once run): the kernel's are counted apart.
+SERVER_CALLS_PER_TOUCH = 13
+
+
+def test_a_resident_touch_costs_the_server_13_python_calls_besides_the_kernels() -> None:
+    machine, pid, base = _machine_with_resident_pages(1)
+    settings = ServerSettings(address="127.0.0.1:0")
+    sessions = SessionTable(settings.lease_seconds)
+    limits = ClientLimits(settings)
+    table = _ServiceTable(per_call_wrapping(RpcObserver(RpcMetrics()), limits))
+    service = ProcessService(machine, sessions, settings, TaskRunner(machine), limits)
+    process_pb2_grpc.add_ProcessServiceServicer_to_server(service, table)
+    details = _Details(sessions.open(pid).token)
+    raw = process_pb2.TouchRequest(pid=pid, addr=base).SerializeToString()
+    context = _Context(())
+
+    def handle() -> bytes:
+        """What grpc.aio does with one call: find the handler, decode, run, encode."""
+        handler = table.service(details)  # type: ignore[arg-type]
+        assert handler is not None
+        running = handler.unary_unary(handler.request_deserializer(raw), context)
+        try:
+            running.send(None)
+        except StopIteration as done:  # answered without awaiting anything
+            return handler.response_serializer(done.value)  # type: ignore[no-any-return]
+        raise AssertionError("the Touch awaited")
+
+    server: list[str] = []
+    kernel: list[str] = []
+
+    def count(frame: Any, event: str, _arg: Any) -> None:
+        code = frame.f_code
+        if event != "call" or code.co_filename == __file__:  # handle(), and _Context for grpc's
+            return
+        (kernel if "/vmsim_kernel/" in code.co_filename else server).append(code.co_name)
+
+    async def touch() -> bytes:
+        handle()  # the method's handler is wrapped at its first call
+        sys.setprofile(count)
+        try:
+            return handle()
+        finally:
+            sys.setprofile(None)
+
+    reply = process_pb2.TouchResponse.FromString(asyncio.run(touch()))
+    assert reply.result == common_pb2.FAULT_KIND_HIT and reply.cost.total_ns > 0
+    assert len(server) == SERVER_CALLS_PER_TOUCH, server
+    assert "touch_one" in kernel
+
+
+def test_a_unary_calls_log_context_ends_with_its_handler_not_with_the_task() -> None:
+    seen: list[Any] = []
+
+    async def behaviour(request: Any, context: Any) -> str:
+        seen.append(observability._current_call.get())
+        return "reply"
+
+    wrapped = RpcObserver(RpcMetrics()).wrap(
+        "/vmsim.v1.ProcessService/Touch", grpc.unary_unary_rpc_method_handler(behaviour)
+    )
+
+    async def call() -> tuple[str, Any]:
+        reply = await wrapped.unary_unary(_Request(), _Context(()))
+        # grpc's task goes on to send the reply: the call's objects are no longer held by it
+        return reply, observability._current_call.get()
+
+    reply, after = asyncio.run(call())
+    assert reply == "reply" and after is None
+    assert seen[0][2:4] == ("Touch", "ipv4:127.0.0.1:4242")  # named the call while it ran

@@ -91,6 +91,11 @@ IMAGE_TEXT_KB: Final = 9327
 IMAGE_DATA_KB: Final = 1246 + 3188
 IMAGE_BSS_KB: Final = 464
 IMAGE_PAGES: Final = math.ceil((IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB) * KiB / PAGE_SIZE)
+# Boot memory the kernel gives back once init runs (linux32: "Freeing initrd memory: 1512K",
+# "Freeing unused kernel image (initmem) memory: 912K"): reserved while the initcalls size the
+# watermarks and the per-cpu lists, so those see less memory than MemTotal later shows.
+INITRD_KB: Final = 1512
+IMAGE_INIT_KB: Final = 912
 
 
 class E820Type(StrEnum):
@@ -202,6 +207,8 @@ class BootLayout:
         direct_map_tables: frames of the page tables mapping low memory.
         mem_map: frames of the struct page array.
         percpu: frames of the first per-cpu chunk (meminfo's Percpu).
+        freed_after_init: reservations given back to the page allocator at the end of boot
+            (free_initrd_mem, free_initmem): the initramfs and the image's .init sections.
     """
 
     image: KernelImage
@@ -209,6 +216,7 @@ class BootLayout:
     direct_map_tables: range
     mem_map: range
     percpu: range
+    freed_after_init: tuple[MemblockRegion, ...] = ()
 
 
 def _boot_hash_pages(nr_kernel_pages: int, scale: int) -> int:
@@ -232,8 +240,11 @@ def plan_boot(
     relocatable kernel. Then memblock allocates top-down from the end of low memory: the
     direct map's page tables, mem_map (for every frame up to max_pfn, in whole MAX_ORDER
     blocks), the first per-cpu chunk (one unit per CPU) and the dentry and inode hash tables
-    (sized from low memory). The image is Debian 686's; a machine under 224 MiB gets a build
-    of 1/16 of its RAM (at least 256 kB), so small teaching machines keep most of their memory.
+    (sized from low memory), then the initramfs (relocated below them, as "Move RAMDISK"
+    does). The initramfs and the image's .init sections, just above it, are given back at
+    the end of boot (freed_after_init). The image is Debian 686's; a machine under 224 MiB
+    gets a build of 1/16 of its RAM (at least 256 kB), so small teaching machines keep most
+    of their memory.
 
     Args:
         memory: the pfn ranges of usable RAM (memblock_memory), ascending.
@@ -265,11 +276,15 @@ def plan_boot(
     percpu = memblock_alloc(PERCPU_PAGES_PER_CPU * nr_cpus, "percpu first chunk")
     for name, scale in BOOT_HASH_SCALES:
         memblock_alloc(_boot_hash_pages(nr_kernel_pages, scale), name)
+    # A smaller build has a smaller initramfs and .init, in the same proportion.
+    initrd = memblock_alloc(INITRD_KB * image_pages // (IMAGE_PAGES * 4), "initramfs")
+    early.pop()
+    init_pages = IMAGE_INIT_KB * image_pages // (IMAGE_PAGES * 4)
     start = PHYSICAL_START >> PAGE_SHIFT
-    if start + image_pages + 1024 > top:  # keep at least 4 MiB above the image
+    if start + image_pages + init_pages + 1024 > top:  # keep at least 4 MiB above the image
         start = FIRST_MEGABYTE_PFNS
     end = start + image_pages
-    if end > top:
+    if end + init_pages > top:
         raise KernelBug("RAM too small for the kernel image")
     text_kb = IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB
     data = start + image_pages * IMAGE_TEXT_KB // text_kb
@@ -280,7 +295,18 @@ def plan_boot(
         MemblockRegion(start, end, "kernel image (.text .data .bss)"),
         *(region for region in reversed(early) if region.nr_pages),
     ]
-    return BootLayout(image, tuple(reserved), tables, mem_map, percpu)
+    freed = (
+        MemblockRegion(end, end + init_pages, "kernel image (.init)"),
+        MemblockRegion(initrd.start, initrd.stop, "initramfs"),
+    )
+    return BootLayout(
+        image,
+        tuple(reserved),
+        tables,
+        mem_map,
+        percpu,
+        tuple(region for region in freed if region.nr_pages),
+    )
 
 
 @dataclass(frozen=True)

@@ -313,7 +313,10 @@ class Kernel:
 
     def _allocate_boot_objects(self) -> None:
         image = self.boot.image
-        scale = (image.end_pfn - image.text_pfn) / IMAGE_PAGES
+        init_pages = (
+            image.bss_pfn - image.edata_pfn
+        )  # freed at the end of boot: no part of the build's size
+        scale = (image.end_pfn - image.text_pfn - init_pages) / IMAGE_PAGES
 
         def scaled(count: int) -> int:
             return max(1, round(count * scale))

@@ -849,7 +849,7 @@ def layout(kernel: Kernel) -> dict[str, int]:
         "FIXADDR_TOP": FIXADDR_TOP,
         "_text": image.text_pfn << PAGE_SHIFT,
         "_etext": image.data_pfn << PAGE_SHIFT,
-        "_edata": image.bss_pfn << PAGE_SHIFT,
+        "_edata": image.edata_pfn << PAGE_SHIFT,
         "_end": image.end_pfn << PAGE_SHIFT,
         "swapper_pg_dir": image.swapper_pg_dir << PAGE_SHIFT,
         "empty_zero_page": image.zero_pfn << PAGE_SHIFT,
@@ -868,7 +868,7 @@ def format_layout(kernel: Kernel) -> str:
     allocator = kernel.allocator
     highmem_kb = allocator.zones[ZoneType.HIGHMEM].managed_pages * kb
     text_kb = (image.data_pfn - image.text_pfn) * kb
-    data_kb = (image.bss_pfn - image.data_pfn) * kb
+    data_kb = (image.edata_pfn - image.data_pfn) * kb
     bss_kb = (image.end_pfn - image.bss_pfn) * kb
     split = (
         "the textbook split (low memory up to 896 MiB)"

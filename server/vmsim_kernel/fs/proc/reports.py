@@ -300,6 +300,9 @@ def zoneinfo(kernel: Kernel) -> list[ZoneInfo]:
                     "nr_zone_active_anon": per_zone_active[zone.zone_type],
                 },
                 protection=_protection(zone.lowmem_reserve),
+                pcp_count=zone.nr_pcp_pages,
+                pcp_high=zone.pageset_high,
+                pcp_batch=zone.pageset_batch,
             )
         )
     return result

@@ -132,6 +132,21 @@ def boot_rows(name: str) -> Iterator[Row]:
         " ".join(map(str, capture.buddyinfo["Normal"])),
         " ".join(map(str, ours.buddyinfo["Normal"])),
     )
+    yield Row(
+        name,
+        "Normal pcp count at boot",
+        capture.zone("Normal").pcp_count or 0,
+        ours.zone("Normal").pcp_count or 0,
+        TIMING,
+    )
+    if capture.thp == "never":  # pageset high follows the low mark, which THP would raise
+        for zone in capture.zones:
+            yield Row(
+                name,
+                f"{zone.name} pageset high / batch",
+                f"{zone.pcp_high} / {zone.pcp_batch}",
+                f"{ours.zone(zone.name).pcp_high} / {ours.zone(zone.name).pcp_batch}",
+            )
     if (
         capture.thp == "never"
     ):  # with THP, khugepaged raises min_free_kbytes (set_recommended_min_free_kbytes)

@@ -144,6 +144,9 @@ class ZoneInfo:
     free_area: tuple[int, ...]  # nr_free per order 0..10
     counters: dict[str, int] = field(default_factory=dict)
     protection: tuple[int, ...] = ()  # lowmem_reserve per classzone DMA, Normal, HighMem, Movable
+    pcp_count: int = 0  # pages on every CPU's per-cpu lists (not in free)
+    pcp_high: int = 0  # a CPU's list gives a batch back at this many pages
+    pcp_batch: int = 0  # pages moved between a list and the buddy lists at a time
 
 
 class EventKind(StrEnum):

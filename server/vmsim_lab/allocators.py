@@ -141,6 +141,7 @@ def zone_question(rng: random.Random, number: int) -> Question:
                 while zone.nr_free_pages - (1 << order) >= target:
                     if allocator.allocate_pages(zone, order) is None:
                         break
+        allocator.drain_all_pages()  # boot's pages on the per-cpu lists: free, as shown
         zoneinfo = "\n".join(
             line for line in machine.report("zoneinfo").splitlines() if _ZONEINFO_KEEP.match(line)
         )
@@ -157,7 +158,8 @@ def zone_question(rng: random.Random, number: int) -> Question:
                 zone = allocator.zone_of(pfn)
                 answer = zone.name
                 why = f"the first zone of the zonelist that passes: {zone.name} (pfn {pfn})"
-                allocator.free_pages(pfn, order)
+                allocator.free_unref_page(pfn, order)
+            allocator.drain_all_pages()  # a refill's other pages back: the next item sees this state
             items.append(Item(item_id, f"{name}, order {order}", answer))
             working.append(f"{item_id}) {name} order {order}: {why}")
     text = (

@@ -31,6 +31,15 @@ def pages(base: int, count: int) -> np.ndarray[Any, Any]:
     return np.arange(base, base + count * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
 
 
+def free_with_pcp(free_area_owner: Any) -> int:
+    """Free pages of a zone or of the whole allocator counting the per-cpu lists too: a
+    freed page may sit on a CPU's list (not in MemFree, as on Linux) rather than in the
+    buddy lists, and an allocation may leave a refill's other pages there."""
+    if hasattr(free_area_owner, "per_cpu_pageset"):
+        return int(free_area_owner.nr_free_pages + free_area_owner.nr_pcp_pages)
+    return int(free_area_owner.nr_free_pages() + free_area_owner.nr_pcp_pages())
+
+
 def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
     """mmap *nr_pages* and write each once in one call; return the mapping's address."""
     addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)

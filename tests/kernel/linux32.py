@@ -59,6 +59,8 @@ class ZoneStats:
     high: int
     protection: tuple[int, ...]
     pcp_count: int | None  # the first CPU's pageset `count:`; None for an empty zone
+    pcp_high: int | None = None  # the first CPU's pageset `high:` (zone_highsize)
+    pcp_batch: int | None = None  # and its `batch:` (zone_batchsize)
     counters: dict[str, int] = field(default_factory=dict)  # nr_zone_* and friends
 
 
@@ -237,6 +239,8 @@ def parse_zoneinfo(text: str) -> tuple[ZoneStats, ...]:
             zone["protection"] = stripped.split(":", 1)[1].strip()
         elif stripped.startswith("count:"):
             zone.setdefault("pcp_count", stripped.split()[-1])
+        elif stripped.startswith(("high:", "batch:")):  # the pageset's, not the watermark
+            zone.setdefault(f"pcp_{stripped.split(':')[0]}", stripped.split()[-1])
         else:
             match = re.match(r"^([a-z_]+):?\s+(-?\d+)$", stripped)
             if match:
@@ -260,6 +264,8 @@ def parse_zoneinfo(text: str) -> tuple[ZoneStats, ...]:
                 high=int(zone["high"]),
                 protection=protection,
                 pcp_count=int(zone["pcp_count"]) if "pcp_count" in zone else None,
+                pcp_high=int(zone["pcp_high"]) if "pcp_high" in zone else None,
+                pcp_batch=int(zone["pcp_batch"]) if "pcp_batch" in zone else None,
                 counters=counters,
             )
         )

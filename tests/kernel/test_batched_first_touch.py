@@ -30,15 +30,23 @@ from vmsim_kernel.results import Event
 
 
 # ---- bulk allocation ------------------------------------------------------------------------
-def shuffled_allocator(seed: int, nr_frames: int = 4096) -> PageAllocator:
-    """An allocator whose free lists were stirred by random allocations and frees."""
+def shuffled_allocator(seed: int, nr_frames: int = 4096, *, pcp: bool = False) -> PageAllocator:
+    """An allocator whose free lists were stirred by random allocations and frees; with
+    *pcp*, through per-cpu lists (the frees of single pages through them too)."""
     allocator = PageAllocator(PhysicalMemory(nr_frames), [(0, 1)], 128)
+    if pcp:
+        allocator.setup_per_cpu_pageset(1, lambda: 0)
     rng = random.Random(seed)
     held: list[tuple[int, int]] = []
     for _ in range(300):
         if held and rng.random() < 0.4:
             pfn, order = held.pop(rng.randrange(len(held)))
-            allocator.free_pages(pfn, order)
+            allocator.free_unref_page(pfn, order)
+            continue
+        if pcp and rng.random() < 0.3:
+            pfn = allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW)
+            if pfn is not None:
+                held.append((pfn, 0))
             continue
         order = rng.choice([0, 0, 0, 1, 2, 3, 5])
         zone = allocator.zones[rng.randrange(len(allocator.zones))]
@@ -51,16 +59,26 @@ def shuffled_allocator(seed: int, nr_frames: int = 4096) -> PageAllocator:
 
 
 def lists_of(allocator: PageAllocator) -> list[list[list[int]]]:
-    return [[list(area.free_list) for area in zone.free_area] for zone in allocator.zones]
+    """The buddy lists and every CPU's per-cpu lists, in order."""
+    return [
+        [list(area.free_list) for area in zone.free_area]
+        + [list(pages) for pcp in zone.per_cpu_pageset for pages in pcp.lists]
+        for zone in allocator.zones
+    ]
 
 
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), nr_pages=st.integers(0, 5000))
+@given(seed=st.integers(0, 10_000), nr_pages=st.integers(0, 20_000), pcp=st.booleans())
 def test_a_bulk_allocation_takes_the_frames_single_allocations_would(
-    seed: int, nr_pages: int
+    seed: int, nr_pages: int, pcp: bool
 ) -> None:
-    bulk, single = shuffled_allocator(seed), shuffled_allocator(seed)
+    """Per-cpu lists included: the list first, then refills of a batch, and a refill that
+    takes the zone to its mark strands all but its first page on the list."""
+    # 64 MiB with per-cpu lists: Normal's batch is 3, so refills and stranded pages occur.
+    nr_frames = 16384 if pcp else 4096
+    bulk = shuffled_allocator(seed, nr_frames, pcp=pcp)
+    single = shuffled_allocator(seed, nr_frames, pcp=pcp)
     got = [
         (zone.zone_type, pfns.tolist())
         for zone, pfns in bulk.get_pages_bulk_from_freelist(
@@ -88,8 +106,9 @@ def test_a_bulk_allocation_takes_the_frames_single_allocations_would(
     single.physmem.close()
 
 
-def test_a_bulk_allocation_stops_at_the_watermark_the_single_path_stops_at() -> None:
-    allocator = shuffled_allocator(7)
+@pytest.mark.parametrize("pcp", [False, True])
+def test_a_bulk_allocation_stops_at_the_watermark_the_single_path_stops_at(pcp: bool) -> None:
+    allocator = shuffled_allocator(7, 16384 if pcp else 4096, pcp=pcp)
     allowed = allocator.bulk_pages_allowed(Gfp.HIGHUSER, WatermarkLevel.LOW)
     taken = allocator.get_pages_bulk_from_freelist(Gfp.HIGHUSER, allowed + 100, WatermarkLevel.LOW)
     assert sum(len(pfns) for _, pfns in taken) == allowed
@@ -125,7 +144,7 @@ def test_a_kernel_write_to_a_free_frame_is_cleared_before_a_process_sees_it(
     # The frame the next user fault gets (LIFO), all of 16 MiB being direct-mapped.
     pfn = machine.kernel.allocator.get_page_from_freelist(Gfp.HIGHUSER, 0, WatermarkLevel.LOW)
     assert pfn is not None
-    machine.kernel.allocator.free_pages(pfn, 0)
+    machine.kernel.allocator.free_unref_page(pfn)  # back to the front of the CPU's list
     machine.kernel.physmem.pristine[pfn] = True  # as if never used: only the write may spoil it
     machine.kernel_write(machine.va(pfn * PAGE_SIZE), b"\xff" * PAGE_SIZE)
     assert machine.touch_many(pid, pages(base, 64), True).nr_minor == 63

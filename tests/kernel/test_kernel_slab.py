@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from tests.kernel.conftest import free_with_pcp
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp, ZoneType
@@ -24,7 +25,7 @@ def machine64(make_machine: MachineFactory) -> Machine:
 
 
 def free_pages(machine: Machine) -> dict[ZoneType, int]:
-    return {zone.zone_type: zone.nr_free_pages for zone in machine.kernel.allocator.zones}
+    return {zone.zone_type: free_with_pcp(zone) for zone in machine.kernel.allocator.zones}
 
 
 def test_first_kmalloc_takes_one_normal_page_and_kfree_gives_it_back(machine64: Machine) -> None:

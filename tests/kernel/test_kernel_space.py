@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from tests.kernel.conftest import free_with_pcp
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfRange
 from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SIZE, Gfp, ZoneType, high_memory
@@ -169,7 +170,7 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
 ) -> None:
     machine = make_machine(**GIB_MACHINE)
     # what the kernel itself allocated at boot (its slabs, kernel stacks) is not free either
-    free_at_boot = machine.kernel.allocator.nr_free_pages()
+    free_at_boot = free_with_pcp(machine.kernel.allocator)
     slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
     vmalloc = VmallocSpace(machine.kernel.init_mm)
     for size in (8, 100, 3000, 8192, 20000, 1 * MiB):
@@ -187,14 +188,14 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
             + nr_kernel_pagetable_pages(machine.kernel.init_mm)
         )
 
-    assert machine.kernel.allocator.nr_free_pages() + kernel_pages() == free_at_boot
+    assert free_with_pcp(machine.kernel.allocator) + kernel_pages() == free_at_boot
     slab.release_owner(1)
     vmalloc.release_owner(1)
     vmalloc.release_owner(2)
     assert (
         kernel_pages() == nr_kernel_pagetable_pages(machine.kernel.init_mm) == nr_tables
     )  # tables stay, as in Linux
-    assert machine.kernel.allocator.nr_free_pages() + nr_tables == free_at_boot
+    assert free_with_pcp(machine.kernel.allocator) + nr_tables == free_at_boot
     machine.kernel.allocator.check_invariants()
     slab.check_invariants()
     vmalloc.check_invariants()
@@ -203,8 +204,8 @@ def test_every_kernel_page_is_accounted_free_plus_kernel_equals_managed(
 def test_highmem_machine_keeps_kmalloc_out_of_highmem(make_machine: MachineFactory) -> None:
     machine = make_machine(**GIB_MACHINE)
     slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
-    high_free = machine.kernel.allocator.zones[ZoneType.HIGHMEM].nr_free_pages
+    high_free = free_with_pcp(machine.kernel.allocator.zones[ZoneType.HIGHMEM])
     for _ in range(50):
         slab.kmalloc(4096)
     slab.kmalloc(2 * MiB)
-    assert machine.kernel.allocator.zones[ZoneType.HIGHMEM].nr_free_pages == high_free
+    assert free_with_pcp(machine.kernel.allocator.zones[ZoneType.HIGHMEM]) == high_free

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from tests.kernel.conftest import free_with_pcp
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, VMALLOC_END, ZoneType, vmalloc_start
@@ -26,8 +27,8 @@ def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(
     gib_machine: Machine,
 ) -> None:
     zones = gib_machine.kernel.allocator.zones
-    high_before = zones[ZoneType.HIGHMEM].nr_free_pages
-    normal_before = zones[ZoneType.NORMAL].nr_free_pages
+    high_before = free_with_pcp(zones[ZoneType.HIGHMEM])
+    normal_before = free_with_pcp(zones[ZoneType.NORMAL])
     vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
     addr = vmalloc.vmalloc(100 * PAGE_SIZE)
     # 8 MiB above the end of low memory, which a 6.1 kernel puts at MAXMEM (875 MiB).
@@ -49,8 +50,8 @@ def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(
     # for each 4 MiB the area touches (0xf73fe000 + 101 pages crosses 0xf7400000).
     nr_tables = len({(addr + i * PAGE_SIZE) >> 22 for i in range(100)})
     assert nr_tables == 2
-    assert high_before - zones[ZoneType.HIGHMEM].nr_free_pages == 100
-    assert normal_before - zones[ZoneType.NORMAL].nr_free_pages == nr_tables
+    assert high_before - free_with_pcp(zones[ZoneType.HIGHMEM]) == 100
+    assert normal_before - free_with_pcp(zones[ZoneType.NORMAL]) == nr_tables
     assert nr_kernel_pagetable_pages(gib_machine.kernel.init_mm) == nr_tables
     vmalloc.check_invariants()
 
@@ -91,14 +92,14 @@ def test_vfree_unmaps_and_returns_the_pages_but_keeps_the_page_table(
     gib_machine: Machine,
 ) -> None:
     vmalloc = VmallocSpace(gib_machine.kernel.init_mm)
-    free_before = gib_machine.kernel.allocator.nr_free_pages()
+    free_before = free_with_pcp(gib_machine.kernel.allocator)
     addr = vmalloc.vmalloc(10 * PAGE_SIZE)
     pages = vmalloc.areas()[0].pages
     vmalloc.vfree(addr)
     nr_tables = nr_kernel_pagetable_pages(gib_machine.kernel.init_mm)
     assert nr_tables >= 1
     # the page tables stay
-    assert gib_machine.kernel.allocator.nr_free_pages() == free_before - nr_tables
+    assert free_with_pcp(gib_machine.kernel.allocator) == free_before - nr_tables
     assert not any(w.present for w in vmalloc.page_table_dump(addr, 10))
     assert not any(gib_machine.kernel.physmem.test_flags(pfn, PageFlag.VMALLOC) for pfn in pages)
     with pytest.raises(KernelOops):
@@ -176,11 +177,11 @@ def test_vmalloc_bigger_than_ram_fails_and_gives_back_every_page(
     machine = make_machine(swap_bytes=0)  # 16 MiB, nothing to reclaim
     vmalloc = VmallocSpace(machine.kernel.init_mm)
     vmalloc.vmalloc(PAGE_SIZE)  # makes the first kernel page table
-    free_before = machine.kernel.allocator.nr_free_pages()
+    free_before = free_with_pcp(machine.kernel.allocator)
     with pytest.raises(OutOfMemory):
         vmalloc.vmalloc(64 * MiB)
     tables_made = nr_kernel_pagetable_pages(machine.kernel.init_mm) - 1
-    assert machine.kernel.allocator.nr_free_pages() == free_before - tables_made
+    assert free_with_pcp(machine.kernel.allocator) == free_before - tables_made
     assert len(vmalloc.areas()) == 1
     machine.kernel.allocator.check_invariants()
     vmalloc.check_invariants()

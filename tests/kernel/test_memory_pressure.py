@@ -105,7 +105,10 @@ def test_writing_400_mib_on_1_gib_takes_highmem_then_normal_and_swaps_nothing(
     assert vmstat["pswpout"] == 0 and vmstat["pgscan_kswapd"] == vmstat["pgscan_direct"] == 0
     assert meminfo["SwapFree"] == meminfo["SwapTotal"] == 256 * 1024 - 4
     assert vmstat["pgalloc_dma"] == 0
-    assert vmstat["pgalloc_high"] == high.managed_pages - high.watermark_low
+    # HighMem drained to its low mark: the refill of this CPU's list that took it there gave
+    # one page, the rest of that batch waits on the list (nothing handed those out)
+    assert high.nr_free_pages <= high.watermark_low < high.nr_free_pages + high.pageset_batch
+    assert vmstat["pgalloc_high"] == high.managed_pages - high.nr_free_pages - high.nr_pcp_pages
     assert vmstat["pgalloc_normal"] > 65000  # 102400 pages + page tables - HighMem's share
     assert machine.process(pid).vm_rss == 400 * MiB
 

@@ -388,13 +388,16 @@ def test_gfp_kernel_never_uses_highmem(boot: BootAllocator) -> None:
 # ---- watermarks ----------------------------------------------------------------------------------
 def test_watermarks_match_linux_for_a_1_gib_machine(boot: BootAllocator) -> None:
     allocator = boot(1 * GiB)
-    # lowmem = 4095 + 225280 managed pages = 917500 kB; int_sqrt(917500 * 16) = 3831 kB;
-    # pages_min = 957, shared out by managed pages: DMA 17, Normal 939 (HighMem 136).
-    assert allocator.min_free_kbytes == 3831
+    # lowmem = 4095 + 225280 managed pages = 917500 kB. init_per_zone_wmark_min:
+    # int_sqrt(917500 * 16) = 3831 kB, pages_min 957: high marks DMA 17 + 8, Normal 939 + 468.
+    # 512 MiB or more: hugepage_init (THP off) recalculates above those high marks:
+    # (229375 - 25 - 1407) * 4 = 911772 kB, int_sqrt(911772 * 16) = 3819 kB; pages_min = 954,
+    # shared out by managed pages: DMA 17, Normal 936 (HighMem 136).
+    assert allocator.min_free_kbytes == 3819
     marks = [(z.watermark_min, z.watermark_low, z.watermark_high) for z in allocator.zones]
     assert marks == [
         (17, 17 + 4, 17 + 8),  # distance max(17 // 4, 4095 * 10 // 10000) = 4
-        (939, 939 + 234, 939 + 468),  # distance max(939 // 4, 225) = 234
+        (936, 936 + 234, 936 + 468),  # distance max(936 // 4, 225) = 234
         (32, 32 + 34, 32 + 68),  # min clamp(32, 32, 128); distance max(136 // 4, 32) = 34
     ]
     assert all(z.watermark_min < z.watermark_low < z.watermark_high for z in allocator.zones)
@@ -403,8 +406,9 @@ def test_watermarks_match_linux_for_a_1_gib_machine(boot: BootAllocator) -> None
 def test_highmem_min_watermark_is_capped_at_128_pages(boot: BootAllocator) -> None:
     high = boot(4 * GiB).zones[ZoneType.HIGHMEM]
     assert high.watermark_min == 128
-    # The kswapd distances are not capped: max(3417 // 4, 819200 * 10 // 10000) = 854.
-    assert (high.watermark_low, high.watermark_high) == (128 + 854, 128 + 2 * 854)
+    # The kswapd distances are not capped: pages_min 954 (as at 1 GiB: the same low memory),
+    # share 954 * 819200 // 229375 = 3407, max(3407 // 4, 819200 * 10 // 10000) = 851.
+    assert (high.watermark_low, high.watermark_high) == (128 + 851, 128 + 2 * 851)
 
 
 def test_min_free_kbytes_is_clamped_to_128_and_can_be_set(boot: BootAllocator) -> None:

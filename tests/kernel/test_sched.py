@@ -269,7 +269,9 @@ def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
     assert task.outcome() is None
     assert task.nr_quanta >= (4096 - 4 * QUANTUM_ZAP_PAGES) // QUANTUM_ZAP_PAGES
     assert machine.process(pid).state is ProcessState.ZOMBIE
-    assert machine.meminfo()["MemFree"] >= free_before + 4096 * 4
+    # The freed pages are free again, in the buddy lists or on this CPU's per-cpu list.
+    on_pcp_kb = machine.kernel.allocator.nr_pcp_pages() * PAGE_SIZE // 1024
+    assert machine.meminfo()["MemFree"] + on_pcp_kb >= free_before + 4096 * 4
 
 
 def test_a_probe_beside_a_huge_munmap_or_exit_waits_about_one_slice(make_machine: Any) -> None:

@@ -112,6 +112,7 @@ def test_the_page_shows_every_view(page: Any, machine: tuple[str, str], tmp_path
         row.wait_for(timeout=10_000)
         assert "writer" in row.inner_text()
         assert page.locator("#zones tbody tr").count() >= 1
+        assert "pcp high" in page.locator("#zones thead").inner_text()
         assert page.locator("#locks tbody tr").count() >= 1
         assert page.locator(".uplot").count() == 4
         assert int(page.locator("#memory-map").get_attribute("data-cells")) == 4096

@@ -514,6 +514,12 @@ class Zone(_Record):
     counters: dict[str, int] = field(default_factory=dict)
     # lowmem_reserve: pages this zone keeps from allocations whose highest zone is DMA, Normal, HighMem, Movable (zoneinfo's `protection:` line).
     protection: tuple[int, ...] = ()
+    # Free pages parked on the CPUs' per-cpu lists (the sum of zoneinfo's `count:` lines); not in `free`, as Linux's NR_FREE_PAGES leaves them out.
+    pcp_count: int = 0
+    # Each CPU's list gives a batch back to the buddy lists when it holds this many (`high:`).
+    pcp_high: int = 0
+    # Pages a list takes from or gives to the buddy lists at a time (`batch:`).
+    pcp_batch: int = 0
 
     def __init__(
         self,
@@ -529,6 +535,9 @@ class Zone(_Record):
         free_area: tuple[int, ...] = (),
         counters: dict[str, int] = _FACTORY,
         protection: tuple[int, ...] = (),
+        pcp_count: int = 0,
+        pcp_high: int = 0,
+        pcp_batch: int = 0,
     ) -> None:
         _set = object.__setattr__
         _set(self, "name", name)
@@ -543,17 +552,20 @@ class Zone(_Record):
         _set(self, "free_area", free_area)
         _set(self, "counters", dict() if counters is _FACTORY else counters)
         _set(self, "protection", protection)
+        _set(self, "pcp_count", pcp_count)
+        _set(self, "pcp_high", pcp_high)
+        _set(self, "pcp_batch", pcp_batch)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, start_pfn={self.start_pfn!r}, spanned={self.spanned!r}, present={self.present!r}, managed={self.managed!r}, free={self.free!r}, min={self.min!r}, low={self.low!r}, high={self.high!r}, free_area={self.free_area!r}, counters={self.counters!r}, protection={self.protection!r})"
+        return f"{self.__class__.__qualname__}(name={self.name!r}, start_pfn={self.start_pfn!r}, spanned={self.spanned!r}, present={self.present!r}, managed={self.managed!r}, free={self.free!r}, min={self.min!r}, low={self.low!r}, high={self.high!r}, free_area={self.free_area!r}, counters={self.counters!r}, protection={self.protection!r}, pcp_count={self.pcp_count!r}, pcp_high={self.pcp_high!r}, pcp_batch={self.pcp_batch!r})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Zone) and other.__class__ is self.__class__:
-            return (self.name, self.start_pfn, self.spanned, self.present, self.managed, self.free, self.min, self.low, self.high, self.free_area, self.counters, self.protection,) == (other.name, other.start_pfn, other.spanned, other.present, other.managed, other.free, other.min, other.low, other.high, other.free_area, other.counters, other.protection,)
+            return (self.name, self.start_pfn, self.spanned, self.present, self.managed, self.free, self.min, self.low, self.high, self.free_area, self.counters, self.protection, self.pcp_count, self.pcp_high, self.pcp_batch,) == (other.name, other.start_pfn, other.spanned, other.present, other.managed, other.free, other.min, other.low, other.high, other.free_area, other.counters, other.protection, other.pcp_count, other.pcp_high, other.pcp_batch,)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.name, self.start_pfn, self.spanned, self.present, self.managed, self.free, self.min, self.low, self.high, self.free_area, self.counters, self.protection,))
+        return hash((self.name, self.start_pfn, self.spanned, self.present, self.managed, self.free, self.min, self.low, self.high, self.free_area, self.counters, self.protection, self.pcp_count, self.pcp_high, self.pcp_batch,))
 
 
 def zone_from_message(message: inspect_pb2.Zone) -> Zone:
@@ -571,6 +583,9 @@ def zone_from_message(message: inspect_pb2.Zone) -> Zone:
         tuple(message.free_area),
         {c.name: c.value for c in message.counters},
         tuple(message.protection),
+        message.pcp_count,
+        message.pcp_high,
+        message.pcp_batch,
     )
 
 

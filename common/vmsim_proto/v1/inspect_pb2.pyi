@@ -75,7 +75,7 @@ class GetVmstatResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Zone(_message.Message):
-    __slots__ = ("name", "start_pfn", "spanned", "present", "managed", "free", "min", "low", "high", "free_area", "counters", "protection")
+    __slots__ = ("name", "start_pfn", "spanned", "present", "managed", "free", "min", "low", "high", "free_area", "counters", "protection", "pcp_count", "pcp_high", "pcp_batch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     START_PFN_FIELD_NUMBER: _ClassVar[int]
     SPANNED_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,9 @@ class Zone(_message.Message):
     FREE_AREA_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
     PROTECTION_FIELD_NUMBER: _ClassVar[int]
+    PCP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PCP_HIGH_FIELD_NUMBER: _ClassVar[int]
+    PCP_BATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     start_pfn: int
     spanned: int
@@ -100,7 +103,10 @@ class Zone(_message.Message):
     free_area: _containers.RepeatedScalarFieldContainer[int]
     counters: _containers.RepeatedCompositeFieldContainer[_common_pb2.Counter]
     protection: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, name: _Optional[str] = ..., start_pfn: _Optional[int] = ..., spanned: _Optional[int] = ..., present: _Optional[int] = ..., managed: _Optional[int] = ..., free: _Optional[int] = ..., min: _Optional[int] = ..., low: _Optional[int] = ..., high: _Optional[int] = ..., free_area: _Optional[_Iterable[int]] = ..., counters: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., protection: _Optional[_Iterable[int]] = ...) -> None: ...
+    pcp_count: int
+    pcp_high: int
+    pcp_batch: int
+    def __init__(self, name: _Optional[str] = ..., start_pfn: _Optional[int] = ..., spanned: _Optional[int] = ..., present: _Optional[int] = ..., managed: _Optional[int] = ..., free: _Optional[int] = ..., min: _Optional[int] = ..., low: _Optional[int] = ..., high: _Optional[int] = ..., free_area: _Optional[_Iterable[int]] = ..., counters: _Optional[_Iterable[_Union[_common_pb2.Counter, _Mapping]]] = ..., protection: _Optional[_Iterable[int]] = ..., pcp_count: _Optional[int] = ..., pcp_high: _Optional[int] = ..., pcp_batch: _Optional[int] = ...) -> None: ...
 
 class GetZoneinfoRequest(_message.Message):
     __slots__ = ()

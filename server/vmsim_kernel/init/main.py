@@ -175,6 +175,7 @@ class Kernel:
         self.closed = False
         self.nr_kernel_stack_pages = 0
         self._boot_allocations()
+        self._free_init_memory()
         self._init_vm_sysctl()
 
     def _setup_arch(self) -> None:
@@ -194,7 +195,10 @@ class Kernel:
         self.boot = self._plan_boot()
         self.swapper_pg_dir = self.boot.image.swapper_pg_dir
         self.zero_pfn = self.boot.image.zero_pfn  # empty_zero_page, in the image's .bss
-        reserved = [(region.start_pfn, region.end_pfn) for region in self.boot.reserved]
+        reserved = [
+            (region.start_pfn, region.end_pfn)
+            for region in (*self.boot.reserved, *self.boot.freed_after_init)
+        ]
         self.allocator = PageAllocator(
             self.physmem,
             reserved,
@@ -241,7 +245,8 @@ class Kernel:
         self.sched.background_due = lambda: self.pgdat.kswapd_classzone is not None
 
     def _mm_init(self, zone_locks: list[SimLock], lru_lock: SimLock) -> None:
-        """mm_init: the node (pglist_data) and its lruvec, init_mm and the kernel space
+        """mm_init: the node (pglist_data) and its lruvec, the per-cpu page lists
+        (setup_per_cpu_pageset), init_mm and the kernel space
         (slab, vmalloc, kmap; built lazily: no frame is spent until first use), rmap."""
         self.lruvec = Lruvec(
             make_policy(self.config.policy, seed=self.config.seed),
@@ -252,6 +257,7 @@ class Kernel:
         self.vm_events = VmEvents()
         self.pgdat = PglistData(self.allocator, zone_locks, self.vm_events, self.sched)
         self.pgdat.slowpath = lambda gfp, order, task: alloc_pages_slowpath(self, gfp, order, task)
+        self.allocator.setup_per_cpu_pageset(self.config.nr_cpus, lambda: self.sched.current_cpu)
         self.pkmap_lock = self.locks.new_lock("pkmap")
         self.init_mm = InitMm(
             self.pgdat,
@@ -268,7 +274,9 @@ class Kernel:
     def _init_vm_sysctl(self) -> None:
         """The vm sysctls' boot values; mm/util.c's initcalls size the reserves from the
         memory still free after boot."""
-        nr_free_pages = self.allocator.nr_free_pages()
+        # Boot's frees parked on the per-cpu lists count: the initcall runs before the
+        # churn that leaves them there.
+        nr_free_pages = self.allocator.nr_free_pages() + self.allocator.nr_pcp_pages()
         self.vm_sysctl = VmSysctl(
             overcommit_memory=self.config.overcommit_memory,
             overcommit_ratio=self.config.overcommit_ratio,
@@ -305,7 +313,10 @@ class Kernel:
 
     def _allocate_boot_objects(self) -> None:
         image = self.boot.image
-        scale = (image.end_pfn - image.text_pfn) / IMAGE_PAGES
+        init_pages = (
+            image.bss_pfn - image.edata_pfn
+        )  # freed at the end of boot: no part of the build's size
+        scale = (image.end_pfn - image.text_pfn - init_pages) / IMAGE_PAGES
 
         def scaled(count: int) -> int:
             return max(1, round(count * scale))
@@ -321,6 +332,12 @@ class Kernel:
         for _ in range(scaled(nr_kthreads)):
             alloc_kernel_pages(self.pgdat, Gfp.KERNEL, THREAD_SIZE_ORDER)
             self.nr_kernel_stack_pages += 1 << THREAD_SIZE_ORDER
+
+    def _free_init_memory(self) -> None:
+        """free_initrd_mem and free_initmem, the last of boot: the initramfs and the image's
+        .init sections go back to the page allocator."""
+        for region in self.boot.freed_after_init:
+            self.allocator.free_reserved_area(region.start_pfn, region.end_pfn)
 
     def _build_direct_map(self, tables: range) -> None:
         """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).

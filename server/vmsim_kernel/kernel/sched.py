@@ -229,6 +229,7 @@ class Scheduler:
         self.cpus = [SimCpu(cpu) for cpu in range(nr_cpus)]
         self.costs = costs
         self.current = current  # the thread whose code runs right now (kernel code reads it)
+        self.current_cpu = 0  # the CPU it runs on (smp_processor_id: per-cpu page lists)
         self.now_ns = 0  # the latest simulated time any thread has reached
         # A kernel thread's turns (the kernel sets kswapd's here): while it is woken
         # (background_due), it is owed as much simulated time as the tasks' quanta ran since,
@@ -438,10 +439,11 @@ class Scheduler:
         user0, system0 = times.user_ns, times.system_ns
         cpu, start = self._begin_quantum(thread, last_cpu)
         previous, self.current = self.current, thread
+        previous_cpu, self.current_cpu = self.current_cpu, cpu.cpu
         try:
             return work(*args)
         finally:
-            self.current = previous
+            self.current, self.current_cpu = previous, previous_cpu
             quantum = self.last_quantum
             quantum.cpu = cpu.cpu
             quantum.start_ns = start

@@ -1,12 +1,15 @@
-"""Zones and the binary buddy allocator with min/low/high watermarks.
+"""Zones, the binary buddy allocator with min/low/high watermarks, and the per-cpu page lists.
 
 Models mm/page_alloc.c (__rmqueue_smallest, expand, __free_one_page, __zone_watermark_ok,
-get_page_from_freelist, __setup_per_zone_wmarks, memblock_free_all) and include/linux/mmzone.h.
+get_page_from_freelist, __setup_per_zone_wmarks, memblock_free_all; the per_cpu_pages of 6.1:
+rmqueue_pcplist, rmqueue_bulk, free_unref_page, free_pcppages_bulk, drain_all_pages,
+zone_batchsize, zone_highsize) and include/linux/mmzone.h.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Final
@@ -22,6 +25,7 @@ from vmsim_kernel.arch.x86.constants import (
     ZONELIST,
     Gfp,
     KiB,
+    MiB,
     Pfn,
     ZoneType,
 )
@@ -43,6 +47,7 @@ __all__ = [
     "WATERMARK_SCALE_FACTOR",
     "FreeArea",
     "PageAllocator",
+    "PerCpuPages",
     "PglistData",
     "SlowPath",
     "WatermarkLevel",
@@ -52,6 +57,8 @@ __all__ = [
     "charge_zone_lock",
     "count_allocation",
     "free_page",
+    "zone_batchsize",
+    "zone_highsize",
     "zone_watermark_ok",
 ]
 
@@ -68,7 +75,16 @@ LOWMEM_RESERVE_RATIO: Final = (256, 32, 0)
 SWAP_CLUSTER_MAX: Final = 32  # the smallest HIGHMEM min watermark
 MIN_FREE_KBYTES_FLOOR: Final = 128  # init_per_zone_wmark_min's clamp
 MIN_FREE_KBYTES_CEILING: Final = 262144
+# hugepage_init gives up (THP off for good) below 512 MiB of RAM; above, it sets min_free_kbytes.
+THP_MIN_RAM_PAGES: Final = 512 * MiB // PAGE_SIZE
 PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM killer
+# pcp_allowed_order: the per-cpu lists hold blocks of orders 0..PAGE_ALLOC_COSTLY_ORDER (6.1
+# also keeps a THP list, which a machine of 4 KiB pages never uses).
+NR_PCP_ORDERS: Final = PAGE_ALLOC_COSTLY_ORDER + 1
+PERCPU_PAGELIST_HIGH_FRACTION: Final = 0  # vm.percpu_pagelist_high_fraction: 0 follows the low mark
+# buddy_order's value for the head of a block on a per-cpu list: neither free (>= 0, in the
+# buddy lists) nor handed out (-1), so a second free of it is caught as a double free.
+_ON_PCP: Final = -2
 
 # free_page_is_bad (PAGE_FLAGS_CHECK_AT_FREE): a page freed with these still set is in use.
 # SWAPCACHE is added because freeing a swap-cache page would leak its swap slot.
@@ -110,6 +126,53 @@ class FreeArea:
         return len(self.free_list)
 
 
+class PerCpuPages:
+    """struct per_cpu_pages: one CPU's cache of free blocks of one zone, orders 0..3.
+
+    Attributes:
+        count: pages on the lists (a block of order n counts 2**n), zoneinfo's `count:`.
+        high: above this many pages a free gives a batch back to the buddy lists.
+        batch: pages taken from (rmqueue_bulk) or given back to (free_pcppages_bulk) the
+            buddy lists at a time.
+        free_factor: how many frees in a row came without an allocation: each such run
+            doubles the batch freed (nr_pcp_free); an allocation halves it.
+        lists: per order, head pfns. An allocation takes the first; a free puts the block
+            first (the cache-hot one is reused next); a refill appends at the end; a drain
+            takes from the end (the coldest). One list per order, not per order and
+            migratetype: the buddy lists here are not split by migratetype either.
+    """
+
+    def __init__(self, high: int = 0, batch: int = 1) -> None:
+        self.count = 0
+        self.high = high
+        self.batch = batch
+        self.free_factor = 0
+        self.lists: list[deque[int]] = [deque() for _ in range(NR_PCP_ORDERS)]
+
+
+def zone_batchsize(managed_pages: int) -> int:
+    """zone_batchsize, with zone_set_high_and_batch's floor of 1: about 0.1% of the zone or
+    1 MiB, whichever is smaller, divided by 4 and rounded to 2**n - 1 (power-of-two batches
+    alias in the cache)."""
+    batch = min(managed_pages >> 10, MiB // PAGE_SIZE) // 4
+    batch = max(batch, 1)
+    return max(1, (1 << ((batch + batch // 2).bit_length() - 1)) - 1)
+
+
+def zone_highsize(
+    managed_pages: int,
+    low_wmark: int,
+    batch: int,
+    nr_cpus: int,
+    high_fraction: int = PERCPU_PAGELIST_HIGH_FRACTION,
+) -> int:
+    """zone_highsize: the zone's low mark (or managed / vm.percpu_pagelist_high_fraction when
+    set) split over the node's CPUs, so that full lists never wake kswapd early; at least
+    4 batches."""
+    total_pages = managed_pages // high_fraction if high_fraction else low_wmark
+    return max(total_pages // max(1, nr_cpus), batch << 2)
+
+
 class Zone:
     """One memory zone: a pfn range, its free lists and its watermarks (struct zone).
 
@@ -128,6 +191,11 @@ class Zone:
             zone keeps back from such allocations (zone->lowmem_reserve, zoneinfo's
             `protection:`), so that allocations which could use a higher zone do not exhaust
             a lower one that others can only use.
+        per_cpu_pageset: one PerCpuPages per CPU (zone->per_cpu_pageset); until boot calls
+            setup_per_cpu_pageset every CPU has the boot pageset (high 0, batch 1), which
+            hands pages straight between the caller and the buddy lists.
+        pageset_high, pageset_batch: the high and batch every CPU's pageset gets
+            (zone_set_high_and_batch).
     """
 
     def __init__(self, zone_type: ZoneType, start_pfn: int, end_pfn: int) -> None:
@@ -146,6 +214,14 @@ class Zone:
         self.watermark_low = 0
         self.watermark_high = 0
         self.lowmem_reserve = [0] * len(ZoneType)
+        self.per_cpu_pageset = [PerCpuPages()]
+        self.pageset_high = 0
+        self.pageset_batch = 1
+
+    @property
+    def nr_pcp_pages(self) -> int:
+        """Pages on the per-cpu lists of every CPU (not in NR_FREE_PAGES, not allocated)."""
+        return sum(pcp.count for pcp in self.per_cpu_pageset)
 
     @property
     def spanned_pages(self) -> int:
@@ -247,6 +323,8 @@ class PageAllocator:
         min_free_kbytes: vm.min_free_kbytes the watermarks were computed from.
         watermark_scale_factor: vm.watermark_scale_factor (1/10000 of a zone between marks).
         lowmem_reserve_ratio: vm.lowmem_reserve_ratio per zone (DMA, Normal, HighMem).
+        nr_cpus: CPUs with a pageset in every zone (1 until setup_per_cpu_pageset).
+        smp_processor_id: the CPU the calling code runs on, whose per-cpu lists it uses.
     """
 
     def __init__(
@@ -297,11 +375,14 @@ class PageAllocator:
                 np.count_nonzero(self.is_present[zone.start_pfn : zone.end_pfn])
             )
         self.buddy_order: npt.NDArray[np.int8] = np.full(nr_frames, -1, dtype=np.int8)
+        self.nr_cpus = 1
+        self.smp_processor_id: Callable[[], int] = lambda: 0
+        self.pcp_enabled = False
         is_reserved = self._memblock_reserve(reserved)
         self._memblock_free_all(is_reserved)
         self.watermark_scale_factor = WATERMARK_SCALE_FACTOR
         self.lowmem_reserve_ratio: tuple[int, ...] = LOWMEM_RESERVE_RATIO
-        self.min_free_kbytes = self.setup_per_zone_wmarks(min_free_kbytes)
+        self.min_free_kbytes = self._init_per_zone_wmark_min(min_free_kbytes)
         self.setup_per_zone_lowmem_reserve()
 
     # ---- boot ---------------------------------------------------------------------------------
@@ -341,11 +422,53 @@ class PageAllocator:
         for zone, pfn, order in reversed(blocks):
             self._add_free_block(zone, pfn, order)
 
+    def _init_per_zone_wmark_min(self, min_free_kbytes: int | None) -> int:
+        """The watermarks the initcalls leave: init_per_zone_wmark_min's (postcore, no marks
+        yet), then on a machine of 512 MiB or more hugepage_init's: with THP off,
+        set_recommended_min_free_kbytes recalculates min_free_kbytes once more, now above
+        the high marks just set. A given *min_free_kbytes* is used as it is."""
+        if min_free_kbytes is not None:
+            return self.setup_per_zone_wmarks(min_free_kbytes)
+        min_free_kbytes = self.setup_per_zone_wmarks(None)
+        if self.nr_managed_pages() >= THP_MIN_RAM_PAGES:
+            min_free_kbytes = self.setup_per_zone_wmarks(None)
+        return min_free_kbytes
+
+    def calculate_min_free_kbytes(self) -> int:
+        """calculate_min_free_kbytes: int_sqrt(16 x the low memory above the zones' high marks
+        (nr_free_buffer_pages), in kB), clamped to 128..262144."""
+        lowmem_pages = sum(
+            max(0, zone.managed_pages - zone.watermark_high)
+            for zone in self.zones
+            if zone.zone_type is not ZoneType.HIGHMEM
+        )
+        return min(
+            max(math.isqrt(lowmem_pages * (PAGE_SIZE // KiB) * 16), MIN_FREE_KBYTES_FLOOR),
+            MIN_FREE_KBYTES_CEILING,
+        )
+
+    def free_reserved_area(self, start_pfn: int, end_pfn: int) -> None:
+        """free_reserved_area: boot memory given back (the initramfs, the image's .init): each
+        present frame becomes managed and is freed as a page (free_reserved_page, through this
+        CPU's list). The watermarks and the per-cpu lists keep the sizes the initcalls gave
+        them; lowmem_reserve follows the new managed pages."""
+        flags = self.physmem.flags
+        for pfn in range(start_pfn, end_pfn):
+            if not self.is_present[pfn]:
+                continue
+            if not flags.item(pfn) & _RESERVED_BIT:
+                raise KernelBug(f"freeing boot memory at pfn {pfn}, which is not reserved")
+            flags[pfn] = flags.item(pfn) & ~_RESERVED_BIT
+            zone = self.zone_of(pfn)
+            zone.managed_pages += 1
+            zone.nr_allocated_pages += 1  # handed out by memblock, now freed
+            self.free_unref_page(pfn, 0)
+        self.setup_per_zone_lowmem_reserve()
+
     def setup_per_zone_wmarks(self, min_free_kbytes: int | None) -> int:
         """__setup_per_zone_wmarks, with init_per_zone_wmark_min's default min_free_kbytes.
 
-        min_free_kbytes defaults to int_sqrt(lowmem_kbytes * 16) clamped to 128..262144 kB;
-        pages_min is that in pages. Each low-memory zone gets a share of pages_min in
+        min_free_kbytes None: calculate_min_free_kbytes; pages_min is that in pages. Each low-memory zone gets a share of pages_min in
         proportion to its managed pages as its min mark; HIGHMEM's min is capped to
         clamp(managed / 1024, 32, 128) since atomic and reclaim allocations cannot use it.
         The distance min->low and low->high is max(share / 4, managed * 10 / 10000), where
@@ -360,11 +483,7 @@ class PageAllocator:
             zone.managed_pages for zone in self.zones if zone.zone_type is not ZoneType.HIGHMEM
         )
         if min_free_kbytes is None:
-            lowmem_kbytes = lowmem_pages * (PAGE_SIZE // KiB)
-            min_free_kbytes = min(
-                max(math.isqrt(lowmem_kbytes * 16), MIN_FREE_KBYTES_FLOOR),
-                MIN_FREE_KBYTES_CEILING,
-            )
+            min_free_kbytes = self.calculate_min_free_kbytes()
         self.min_free_kbytes = min_free_kbytes
         pages_min = min_free_kbytes >> (PAGE_SHIFT - 10)
         for zone in self.zones:
@@ -378,6 +497,8 @@ class PageAllocator:
             distance = max(share >> 2, zone.managed_pages * self.watermark_scale_factor // 10000)
             zone.watermark_low = zone.watermark_min + distance
             zone.watermark_high = zone.watermark_low + distance
+        # The pagesets' high follows the low mark.
+        self.zone_pcp_update()
         return min_free_kbytes
 
     def setup_per_zone_lowmem_reserve(self) -> None:
@@ -391,6 +512,223 @@ class PageAllocator:
                 lower.lowmem_reserve[upper.zone_type] = (
                     upper_managed // ratio if ratio and lower.managed_pages else 0
                 )
+
+    # ---- per-cpu pagesets ------------------------------------------------------------------------
+    def setup_per_cpu_pageset(self, nr_cpus: int, smp_processor_id: Callable[[], int]) -> None:
+        """setup_per_cpu_pageset: from now on every CPU of *nr_cpus* keeps free pages of each
+        zone on lists of its own, sized by zone_pcp_update; *smp_processor_id* tells which
+        CPU the code that allocates or frees runs on."""
+        self.nr_cpus = nr_cpus
+        self.smp_processor_id = smp_processor_id
+        for zone in self.zones:
+            zone.per_cpu_pageset = [PerCpuPages() for _ in range(nr_cpus)]
+        self.pcp_enabled = True
+        self.zone_pcp_update()
+
+    def zone_pcp_update(self) -> None:
+        """zone_pcp_update(zone, 0) for every zone: batch from the managed pages, high from
+        the low mark split over the CPUs (zone_set_high_and_batch). A no-op while the zones
+        still have their boot pagesets."""
+        if not self.pcp_enabled:
+            return
+        for zone in self.zones:
+            batch = zone_batchsize(zone.managed_pages)
+            high = zone_highsize(zone.managed_pages, zone.watermark_low, batch, self.nr_cpus)
+            zone.pageset_high, zone.pageset_batch = high, batch
+            for pcp in zone.per_cpu_pageset:
+                pcp.high, pcp.batch = high, batch
+
+    def nr_pcp_pages(self) -> int:
+        """Pages on every CPU's lists in every zone."""
+        return sum(zone.nr_pcp_pages for zone in self.zones)
+
+    def _this_cpu_pageset(self, zone: Zone) -> PerCpuPages:
+        return zone.per_cpu_pageset[self.smp_processor_id()]
+
+    def rmqueue(self, zone: Zone, order: int) -> Pfn | None:
+        """rmqueue: a block of 2**order from *zone*, through this CPU's list for orders up
+        to PAGE_ALLOC_COSTLY_ORDER (rmqueue_pcplist), else from the buddy lists."""
+        if order < NR_PCP_ORDERS and zone.pageset_high:
+            return self._rmqueue_pcplist(zone, self._this_cpu_pageset(zone), order)
+        return self.allocate_pages(zone, order)
+
+    def _rmqueue_pcplist(self, zone: Zone, pcp: PerCpuPages, order: int) -> Pfn | None:
+        """__rmqueue_pcplist: the first block of the order's list, refilled by one batch
+        (scaled down for higher orders) when empty."""
+        pcp.free_factor >>= 1
+        pages = pcp.lists[order]
+        if not pages:
+            batch = pcp.batch
+            if batch > 1:
+                batch = max(batch >> order, 2)
+            self._rmqueue_bulk(zone, pcp, order, batch)
+            if not pages:
+                return None
+        pfn = pages.popleft()
+        pcp.count -= 1 << order
+        self.buddy_order[pfn] = -1
+        zone.nr_allocated_pages += 1 << order
+        return Pfn(pfn)
+
+    def _rmqueue_bulk(self, zone: Zone, pcp: PerCpuPages, order: int, count: int) -> None:
+        """rmqueue_bulk: up to *count* blocks of *order* from the buddy lists (one
+        __rmqueue each, under one hold of zone->lock) to the end of the CPU's list."""
+        if order == 0:
+            got: list[int] = self.allocate_pages_bulk(zone, count).tolist()
+        else:
+            got = []
+            for _ in range(count):
+                pfn = self.allocate_pages(zone, order)
+                if pfn is None:
+                    break
+                got.append(pfn)
+        self._to_pcp_tail(zone, pcp, order, got)
+
+    def _to_pcp_tail(self, zone: Zone, pcp: PerCpuPages, order: int, pfns: list[int]) -> None:
+        """Blocks just taken from the buddy lists go to the end of the CPU's list: no longer
+        free, not yet handed out."""
+        if not pfns:
+            return
+        zone.nr_allocated_pages -= len(pfns) << order
+        self.buddy_order[pfns] = _ON_PCP
+        pcp.lists[order].extend(pfns)
+        pcp.count += len(pfns) << order
+
+    def free_unref_page(self, pfn: int, order: int = 0, *, reclaim_active: bool = False) -> None:
+        """free_unref_page: a block of order up to PAGE_ALLOC_COSTLY_ORDER goes to the front
+        of this CPU's list; when the list then holds `high` pages or more, free_pcppages_bulk
+        gives a batch (growing while frees come without allocations) back to the buddy lists.
+        *reclaim_active* (kswapd is balancing the zone, ZONE_RECLAIM_ACTIVE) caps high at four
+        batches, so that reclaimed pages reach the buddy lists.
+
+        Raises:
+            KernelBug: as free_pages does.
+        """
+        zone = self.zone_of(pfn)
+        if order >= NR_PCP_ORDERS or not zone.pageset_high:
+            self.free_pages(pfn, order)
+            return
+        self._free_pages_prepare(zone, pfn, order)
+        pcp = self._this_cpu_pageset(zone)
+        pcp.lists[order].appendleft(pfn)
+        self.buddy_order[pfn] = _ON_PCP
+        pcp.count += 1 << order
+        # Higher orders freed in a run go back at once: they fragment the zone while parked.
+        free_high = bool(pcp.free_factor and order)
+        high = 0 if free_high else pcp.high
+        if high and reclaim_active:
+            high = min(pcp.batch << 2, high)
+        if pcp.count >= high:
+            self.free_pcppages_bulk(zone, pcp, self._nr_pcp_free(pcp, high, free_high), order)
+
+    @staticmethod
+    def _nr_pcp_free(pcp: PerCpuPages, high: int, free_high: bool) -> int:
+        """nr_pcp_free: how many pages a free over high gives back: a batch, doubled for
+        each free in a row without an allocation, leaving at least a batch on the lists."""
+        if free_high:
+            return pcp.count
+        batch = pcp.batch
+        if high < batch:
+            return 1
+        min_nr_free, max_nr_free = batch, high - batch
+        batch <<= pcp.free_factor
+        if batch < max_nr_free:
+            pcp.free_factor += 1
+        return max(min_nr_free, min(batch, max_nr_free))
+
+    def free_pcppages_bulk(self, zone: Zone, pcp: PerCpuPages, count: int, order: int) -> None:
+        """free_pcppages_bulk: *count* pages from the ends of the CPU's lists (the coldest)
+        back to the buddy lists, the list of *order* first, then round-robin by order."""
+        count = min(pcp.count, count)
+        lists = pcp.lists
+        min_index, max_index = 0, NR_PCP_ORDERS - 1
+        index = order - 1
+        buddy_order = self.buddy_order
+        while count > 0:
+            while True:
+                index += 1
+                if index > max_index:
+                    index = min_index
+                if lists[index]:
+                    break
+                if index == max_index:
+                    max_index -= 1
+                if index == min_index:
+                    min_index += 1
+            pages, nr_pages = lists[index], 1 << index
+            while True:
+                pfn = pages.pop()
+                count -= nr_pages
+                pcp.count -= nr_pages
+                buddy_order[pfn] = -1
+                self._free_one_page(zone, pfn, index)
+                if count <= 0 or not pages:
+                    break
+
+    def drain_all_pages(self) -> int:
+        """drain_all_pages(NULL): every CPU's lists of every zone back to the buddy lists
+        (before retrying an allocation that failed after direct reclaim).
+
+        Returns:
+            The pages drained.
+        """
+        drained = 0
+        for zone in self.zones:
+            for pcp in zone.per_cpu_pageset:
+                if pcp.count:
+                    drained += pcp.count
+                    self.free_pcppages_bulk(zone, pcp, pcp.count, 0)
+        return drained
+
+    def _order0_plan(self, zone: Zone, mark: int, nr_wanted: int | None) -> tuple[int, int, int]:
+        """What *nr_wanted* (None: as many as allowed) order-0 allocations in a row from
+        *zone* at *mark* do, each checked as zone_watermark_fast checks it (the buddy lists'
+        free pages above the mark; pages on a CPU's list do not count): (pages taken from
+        this CPU's list, pages its refills take from the buddy lists, pages of the refills
+        handed out). A refill that takes the zone to its mark gives its first page only;
+        the rest stay on the list until something drains it.
+        """
+        above = zone.nr_free_pages - mark
+        if above <= 0 or nr_wanted == 0:
+            return 0, 0, 0
+        if not zone.pageset_high:  # the boot pageset: straight from the buddy lists
+            taken = above if nr_wanted is None else min(above, nr_wanted)
+            return 0, taken, taken
+        pcp = self._this_cpu_pageset(zone)
+        batch = pcp.batch
+        nr_listed = len(pcp.lists[0])
+        from_list = nr_listed if nr_wanted is None else min(nr_listed, nr_wanted)
+        rest = None if nr_wanted is None else nr_wanted - from_list
+        if rest == 0:
+            return from_list, 0, 0
+        full_refills = (above - 1) // batch  # refills after which the zone still passes
+        if rest is not None and rest <= full_refills * batch:
+            return from_list, -(-rest // batch) * batch, rest
+        last = min(batch, zone.nr_free_pages - full_refills * batch)
+        return from_list, full_refills * batch + last, full_refills * batch + 1
+
+    def _rmqueue_order0_many(self, zone: Zone, mark: int, nr_wanted: int) -> npt.NDArray[np.int64]:
+        """*nr_wanted* order-0 allocations in a row from *zone* at *mark* (fewer when the
+        zone reaches its mark): the pages and lists _order0_plan describes."""
+        from_list, refilled, from_refill = self._order0_plan(zone, mark, nr_wanted)
+        if not zone.pageset_high:
+            return self.allocate_pages_bulk(zone, from_refill)
+        pcp = self._this_cpu_pageset(zone)
+        pcp.free_factor >>= from_list + from_refill
+        pages = pcp.lists[0]
+        listed = [pages.popleft() for _ in range(from_list)]
+        if listed:
+            self.buddy_order[listed] = -1
+            pcp.count -= from_list
+            zone.nr_allocated_pages += from_list
+        taken = np.array(listed, dtype=np.int64)
+        if refilled:
+            refill = self.allocate_pages_bulk(zone, refilled)
+            self._to_pcp_tail(zone, pcp, 0, refill[from_refill:].tolist())
+            taken = (
+                np.concatenate([taken, refill[:from_refill]]) if listed else refill[:from_refill]
+            )
+        return taken
 
     # ---- free list primitives ------------------------------------------------------------------
     def _add_free_block(self, zone: Zone, pfn: int, order: int) -> None:
@@ -493,6 +831,15 @@ class PageAllocator:
             KernelBug: the block is unaligned, outside RAM, reserved,
                 is (partly) free already, or a page is still mapped or in use (bad_page).
         """
+        if not 0 <= pfn < self.physmem.nr_frames:
+            raise KernelBug(f"freeing pfn {pfn} order {order} outside RAM")
+        zone = self.zone_of(pfn)
+        self._free_pages_prepare(zone, pfn, order)
+        self._free_one_page(zone, pfn, order)
+
+    def _free_pages_prepare(self, zone: Zone, pfn: int, order: int) -> None:
+        """free_pages_prepare: check the block (bad_page, double free) and blank its frames'
+        descriptors; it stops counting as allocated."""
         if not 0 <= order < MAX_ORDER:
             raise KernelBug(f"order {order} outside 0..{MAX_ORDER - 1}")
         nr_pages = 1 << order
@@ -500,8 +847,6 @@ class PageAllocator:
             raise KernelBug(f"freeing unaligned block pfn {pfn} order {order}")
         if not 0 <= pfn <= self.physmem.nr_frames - nr_pages:
             raise KernelBug(f"freeing pfn {pfn} order {order} outside RAM")
-        # Zone boundaries are multiples of 2**10 pages: an aligned block lies in one zone.
-        zone = self.zone_of(pfn)
         self._check_free_block(pfn, order)
         physmem = self.physmem
         if order == 0:
@@ -513,6 +858,11 @@ class PageAllocator:
             physmem.private[pfn : pfn + nr_pages] = 0
             physmem.pristine[pfn : pfn + nr_pages] = False
         zone.nr_allocated_pages -= nr_pages
+
+    def _free_one_page(self, zone: Zone, pfn: int, order: int) -> None:
+        """__free_one_page: link a checked block, merging with its buddy while the buddy is
+        free. Zone boundaries may fall inside a 2**10 block, so a buddy outside the zone
+        is never merged."""
         buddy_order = self.buddy_order
         while order < MAX_ORDER - 1:
             buddy = pfn ^ (1 << order)
@@ -536,7 +886,11 @@ class PageAllocator:
         if page_flags & _RESERVED_BIT:
             raise KernelBug(f"freeing reserved pfn in block {pfn} order {order}")
         # BUDDY marks exactly the free heads, so a set bit means part of the block is free.
-        if page_flags & _BUDDY_BIT or self._inside_free_block(pfn, order):
+        if (
+            page_flags & _BUDDY_BIT
+            or self.buddy_order.item(pfn) == _ON_PCP
+            or self._inside_free_block(pfn, order)
+        ):
             raise KernelBug(f"double free of pfn {pfn} order {order}")
         if mapped:
             raise KernelBug(f"bad page: freeing pfn {pfn} order {order} while it is mapped")
@@ -571,7 +925,7 @@ class PageAllocator:
                 order, level, classzone=classzone, harder=harder
             ):
                 continue
-            pfn = self.allocate_pages(zone, order)
+            pfn = self.rmqueue(zone, order)
             if pfn is not None:
                 return pfn
         return None
@@ -603,10 +957,8 @@ class PageAllocator:
             zone = self.zones[zone_type]
             if zone.is_empty:
                 continue
-            allowed = zone.order0_pages_allowed(level, classzone=classzone, harder=harder)
-            if allowed <= 0:
-                continue
-            pfns = self.allocate_pages_bulk(zone, min(allowed, nr_pages))
+            mark = self._order0_mark(zone, level, classzone, harder)
+            pfns = self._rmqueue_order0_many(zone, mark, nr_pages)
             if len(pfns):
                 result.append((zone, pfns))
                 nr_pages -= len(pfns)
@@ -616,11 +968,21 @@ class PageAllocator:
         """How many order-0 pages get_pages_bulk_from_freelist(gfp, ..., level) could give now."""
         harder = gfp is Gfp.ATOMIC
         zonelist = ZONELIST[gfp]
-        return sum(
-            self.zones[zone_type].order0_pages_allowed(level, classzone=zonelist[0], harder=harder)
-            for zone_type in zonelist
-            if not self.zones[zone_type].is_empty
-        )
+        allowed = 0
+        for zone_type in zonelist:
+            zone = self.zones[zone_type]
+            if not zone.is_empty:
+                mark = self._order0_mark(zone, level, zonelist[0], harder)
+                from_list, _refilled, from_refill = self._order0_plan(zone, mark, None)
+                allowed += from_list + from_refill
+        return allowed
+
+    @staticmethod
+    def _order0_mark(zone: Zone, level: WatermarkLevel, classzone: ZoneType, harder: bool) -> int:
+        """The free pages an order-0 allocation at *level* must find above (NONE: any)."""
+        if level is WatermarkLevel.NONE:
+            return 0
+        return zone.effective_mark(level, classzone=classzone, harder=harder)
 
     # ---- queries -------------------------------------------------------------------------------
     def zone_of(self, pfn: int) -> Zone:
@@ -691,18 +1053,39 @@ class PageAllocator:
                     f"zone {zone.name}: lists hold {nr_listed_pages} pages, "
                     f"nr_free_pages says {zone.nr_free_pages}"
                 )
-            accounted = zone.nr_free_pages + zone.nr_allocated_pages + zone.nr_reserved_pages
+            for cpu, pcp in enumerate(zone.per_cpu_pageset):
+                on_lists = 0
+                for order, pages in enumerate(pcp.lists):
+                    for pfn in pages:
+                        if buddy_order[pfn] != _ON_PCP or not zone.contains(pfn):
+                            raise KernelBug(f"pfn {pfn} on cpu {cpu}'s {zone.name} list is not")
+                    on_lists += len(pages) << order
+                if on_lists != pcp.count:
+                    raise KernelBug(
+                        f"zone {zone.name} cpu {cpu}: lists hold {on_lists}, count {pcp.count}"
+                    )
+            accounted = (
+                zone.nr_free_pages
+                + zone.nr_pcp_pages
+                + zone.nr_allocated_pages
+                + zone.nr_reserved_pages
+            )
             if accounted != zone.present_pages or zone.nr_allocated_pages < 0:
                 raise KernelBug(
-                    f"zone {zone.name}: free {zone.nr_free_pages} + allocated "
-                    f"{zone.nr_allocated_pages} + reserved {zone.nr_reserved_pages} "
-                    f"!= present {zone.present_pages}"
+                    f"zone {zone.name}: free {zone.nr_free_pages} + per-cpu "
+                    f"{zone.nr_pcp_pages} + allocated {zone.nr_allocated_pages} + reserved "
+                    f"{zone.nr_reserved_pages} != present {zone.present_pages}"
                 )
             zone_flags = physmem.flags[zone.start_pfn : zone.end_pfn]
             nr_flagged = int(np.count_nonzero(zone_flags & np.uint32(PageFlag.RESERVED)))
             if nr_flagged != zone.nr_reserved_pages + zone.spanned_pages - zone.present_pages:
                 raise KernelBug(f"zone {zone.name}: {nr_flagged} frames flagged reserved")
 
+        nr_on_pcp = sum(
+            len(pages) for zone in self.zones for pcp in zone.per_cpu_pageset for pages in pcp.lists
+        )
+        if int(np.count_nonzero(buddy_order == _ON_PCP)) != nr_on_pcp:
+            raise KernelBug("frames marked as on a per-cpu list disagree with the lists")
         is_head = buddy_order >= 0
         heads = np.flatnonzero(is_head)
         if len(heads) != nr_listed:
@@ -821,10 +1204,14 @@ def charge_zone_lock(pgdat: PglistData, pfn: int, nr_pages: int) -> None:
 
 
 def free_page(pgdat: PglistData, pfn: int, *, charge: bool = True) -> None:
-    """free_page: an order-0 page back to the buddy allocator (charge=False: the caller
-    batches the zone-lock cost)."""
+    """free_page: an order-0 page back to the page allocator, through this CPU's list
+    (free_unref_page; charge=False: the caller batches the zone-lock cost)."""
     pgdat.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
-    pgdat.allocator.free_pages(pfn, 0)
+    allocator = pgdat.allocator
+    classzone = pgdat.kswapd_classzone
+    # ZONE_RECLAIM_ACTIVE: kswapd balances the zones up to the one it was woken for.
+    reclaim_active = classzone is not None and allocator.zone_of(pfn).zone_type <= classzone
+    allocator.free_unref_page(pfn, 0, reclaim_active=reclaim_active)
     pgdat.vm_events.pgfree += 1
     if charge:
         charge_zone_lock(pgdat, pfn, 1)

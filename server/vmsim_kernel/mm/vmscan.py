@@ -497,6 +497,8 @@ def alloc_pages_slowpath(kernel: Kernel, gfp: Gfp, order: int, task: Task | None
             setattr(events, stall_field, getattr(events, stall_field) + 1)
             progress = shrink_pages(kernel, SWAP_CLUSTER_MAX << order, direct=True)
             pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
+            if pfn is None and progress and allocator.drain_all_pages():  # pcp pages, once
+                pfn = allocator.get_page_from_freelist(gfp, order, WatermarkLevel.MIN)
             if pfn is not None or not progress:
                 break
         if pfn is not None or order > PAGE_ALLOC_COSTLY_ORDER:

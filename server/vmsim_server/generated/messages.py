@@ -110,6 +110,9 @@ def zone(value: Any) -> inspect_pb2.Zone:
         free_area=value.free_area,
         counters=[common_pb2.Counter(name=k, value=max(0, v)) for k, v in value.counters.items()],
         protection=value.protection,
+        pcp_count=value.pcp_count,
+        pcp_high=value.pcp_high,
+        pcp_batch=value.pcp_batch,
     )
 
 

@@ -282,7 +282,9 @@ async function walk(ev) {
 function renderZones(zones) {
   fillTable("zones", zones.filter(z => z.present).map(z =>
     `<tr><td>${z.name}</td><td>${z.free}</td><td>${z.min}</td><td>${z.low}</td><td>${z.high}</td>` +
-    `<td>${z.managed}</td><td>${z.protection.join(" ")}</td><td>${z.free_area.join(" ")}</td></tr>`));
+    `<td>${z.managed}</td><td>${z.protection.join(" ")}</td>` +
+    `<td>${z.pcp_count}</td><td>${z.pcp_high}</td><td>${z.pcp_batch}</td>` +
+    `<td>${z.free_area.join(" ")}</td></tr>`));
 }
 
 // The vm sysctls, from the same snapshot as the zones: first the ones the zone table's

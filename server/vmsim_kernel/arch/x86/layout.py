@@ -91,6 +91,11 @@ IMAGE_TEXT_KB: Final = 9327
 IMAGE_DATA_KB: Final = 1246 + 3188
 IMAGE_BSS_KB: Final = 464
 IMAGE_PAGES: Final = math.ceil((IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB) * KiB / PAGE_SIZE)
+# Boot memory the kernel gives back once init runs (linux32: "Freeing initrd memory: 1512K",
+# "Freeing unused kernel image (initmem) memory: 912K"): reserved while the initcalls size the
+# watermarks and the per-cpu lists, so those see less memory than MemTotal later shows.
+INITRD_KB: Final = 1512
+IMAGE_INIT_KB: Final = 912
 
 
 class E820Type(StrEnum):
@@ -178,7 +183,8 @@ class MemblockRegion:
 
 @dataclass(frozen=True)
 class KernelImage:
-    """The loaded kernel: [_text, _etext) code, [_etext, _edata) data, [_edata, _end) bss.
+    """The loaded kernel: [_text, _etext) code, [_etext, _edata) data, [__init_begin,
+    __init_end) the .init sections (freed at the end of boot), [__bss_start, _end) bss.
 
     The bss holds the boot page directory (swapper_pg_dir) and empty_zero_page, page aligned,
     as in Linux. All fields are physical frame numbers.
@@ -190,6 +196,12 @@ class KernelImage:
     end_pfn: int
     swapper_pg_dir: int
     zero_pfn: int
+    init_pfn: int = -1  # where .init starts (_edata); -1: none, the data runs up to the bss
+
+    @property
+    def edata_pfn(self) -> int:
+        """_edata: the end of the data, where .init (or else the bss) begins."""
+        return self.init_pfn if self.init_pfn >= 0 else self.bss_pfn
 
 
 @dataclass(frozen=True)
@@ -202,6 +214,8 @@ class BootLayout:
         direct_map_tables: frames of the page tables mapping low memory.
         mem_map: frames of the struct page array.
         percpu: frames of the first per-cpu chunk (meminfo's Percpu).
+        freed_after_init: reservations given back to the page allocator at the end of boot
+            (free_initrd_mem, free_initmem): the initramfs and the image's .init sections.
     """
 
     image: KernelImage
@@ -209,6 +223,7 @@ class BootLayout:
     direct_map_tables: range
     mem_map: range
     percpu: range
+    freed_after_init: tuple[MemblockRegion, ...] = ()
 
 
 def _boot_hash_pages(nr_kernel_pages: int, scale: int) -> int:
@@ -230,10 +245,14 @@ def plan_boot(
     loaded at CONFIG_PHYSICAL_START (16 MiB), so ZONE_DMA stays free for the allocator; a
     machine too small to hold it there gets it at 1 MiB, where a bootloader puts a
     relocatable kernel. Then memblock allocates top-down from the end of low memory: the
-    direct map's page tables, mem_map (for every frame up to max_pfn, in whole MAX_ORDER
-    blocks), the first per-cpu chunk (one unit per CPU) and the dentry and inode hash tables
-    (sized from low memory). The image is Debian 686's; a machine under 224 MiB gets a build
-    of 1/16 of its RAM (at least 256 kB), so small teaching machines keep most of their memory.
+    initramfs (relocate_initrd moves it there, "Move RAMDISK"), the direct map's page
+    tables, mem_map (for every frame up to max_pfn, in whole MAX_ORDER blocks), the first
+    per-cpu chunk (one unit per CPU) and the dentry and inode hash tables (sized from low
+    memory). The initramfs and the image's .init sections (between its data and its bss)
+    are given back at the end of boot (freed_after_init), as blocks hemmed in by what stays
+    reserved: the small free blocks a real boot's buddyinfo shows. The image is Debian 686's; a machine under 224 MiB
+    gets a build of 1/16 of its RAM (at least 256 kB), so small teaching machines keep most
+    of their memory.
 
     Args:
         memory: the pfn ranges of usable RAM (memblock_memory), ascending.
@@ -257,6 +276,10 @@ def plan_boot(
         early.append(MemblockRegion(top, top + nr_pages, name))
         return range(top, top + nr_pages)
 
+    # A smaller build has a smaller initramfs and .init, in the same proportion.
+    initrd = memblock_alloc(INITRD_KB * image_pages // (IMAGE_PAGES * 4), "initramfs")
+    early.pop()  # given back at the end of boot, not a lasting reservation
+    init_pages = IMAGE_INIT_KB * image_pages // (IMAGE_PAGES * 4)
     tables = memblock_alloc(nr_direct_map_tables, "direct map page tables")
     mem_map = memblock_alloc(
         math.ceil(mem_map_frames * MEM_MAP_BYTES_PER_PAGE / PAGE_SIZE),
@@ -266,21 +289,36 @@ def plan_boot(
     for name, scale in BOOT_HASH_SCALES:
         memblock_alloc(_boot_hash_pages(nr_kernel_pages, scale), name)
     start = PHYSICAL_START >> PAGE_SHIFT
-    if start + image_pages + 1024 > top:  # keep at least 4 MiB above the image
+    if start + image_pages + init_pages + 1024 > top:  # keep at least 4 MiB above the image
         start = FIRST_MEGABYTE_PFNS
-    end = start + image_pages
+    end = start + image_pages + init_pages
     if end > top:
         raise KernelBug("RAM too small for the kernel image")
     text_kb = IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB
     data = start + image_pages * IMAGE_TEXT_KB // text_kb
-    bss = data + image_pages * IMAGE_DATA_KB // text_kb
-    image = KernelImage(start, data, bss, end, swapper_pg_dir=end - 2, zero_pfn=end - 1)
+    init = data + image_pages * IMAGE_DATA_KB // text_kb
+    bss = init + init_pages
+    image = KernelImage(
+        start, data, bss, end, swapper_pg_dir=end - 2, zero_pfn=end - 1, init_pfn=init
+    )
     reserved = [
         MemblockRegion(0, min(FIRST_MEGABYTE_PFNS, max_pfn), "BIOS, EBDA and real mode (1 MiB)"),
-        MemblockRegion(start, end, "kernel image (.text .data .bss)"),
+        MemblockRegion(start, init, "kernel image (.text .data)"),
+        MemblockRegion(bss, end, "kernel image (.bss)"),
         *(region for region in reversed(early) if region.nr_pages),
     ]
-    return BootLayout(image, tuple(reserved), tables, mem_map, percpu)
+    freed = (
+        MemblockRegion(init, bss, "kernel image (.init)"),
+        MemblockRegion(initrd.start, initrd.stop, "initramfs"),
+    )
+    return BootLayout(
+        image,
+        tuple(reserved),
+        tables,
+        mem_map,
+        percpu,
+        tuple(region for region in freed if region.nr_pages),
+    )
 
 
 @dataclass(frozen=True)
@@ -371,9 +409,10 @@ def format_layout_block(layout: VirtualLayout, image: KernelImage) -> list[str]:
     def virt(pfn: int) -> int:
         return PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
-    text, data, bss, end = (
+    text, data, edata, bss, end = (
         virt(image.text_pfn),
         virt(image.data_pfn),
+        virt(image.edata_pfn),
         virt(image.bss_pfn),
         virt(image.end_pfn),
     )
@@ -390,7 +429,7 @@ def format_layout_block(layout: VirtualLayout, image: KernelImage) -> list[str]:
         f"({_mb(vmalloc_size):4d} MB)",
         f"    lowmem  : 0x{PAGE_OFFSET:08x} - 0x{layout.high_memory:08x}   "
         f"({_mb(lowmem_size):4d} MB)",
-        f"      .data : 0x{data:08x} - 0x{bss:08x}   ({_kb(bss - data):4d} kB)",
+        f"      .data : 0x{data:08x} - 0x{edata:08x}   ({_kb(edata - data):4d} kB)",
         f"      .text : 0x{text:08x} - 0x{data:08x}   ({_kb(data - text):4d} kB)",
         f"      .bss  : 0x{bss:08x} - 0x{end:08x}   ({_kb(end - bss):4d} kB)",
     ]

@@ -28,7 +28,7 @@ __all__ = ["FrameMap", "FrameUse", "frame_map"]
 class FrameUse(IntEnum):
     """What a frame is used for (one byte per frame on the wire)."""
 
-    FREE = 1  # inside a free block of the buddy allocator
+    FREE = 1  # inside a free block of the buddy allocator or on a CPU's per-cpu list
     USER = 2  # an anonymous page of a process (mapped, or its owner is being torn down)
     PAGE_TABLE = 3  # a page directory or page table
     KERNEL = 4  # boot reservations (kernel image, mem_map, direct map tables), the zero page ...
@@ -72,6 +72,10 @@ def frame_map(kernel: Kernel) -> FrameMap:
         for order, area in enumerate(zone.free_area):
             for pfn in area.free_list:
                 uses[pfn : pfn + (1 << order)] = FrameUse.FREE
+        for pcp in zone.per_cpu_pageset:  # free pages parked on a CPU's list are free too
+            for order, pcp_pages in enumerate(pcp.lists):
+                for pfn in pcp_pages:
+                    uses[pfn : pfn + (1 << order)] = FrameUse.FREE
     # Owners from each process's own page tables, read as the MMU would (vectorised: no
     # per-page Python work, so a scrape stays cheap on a large machine under load).
     anon = np.uint32(PageFlag.ANON)

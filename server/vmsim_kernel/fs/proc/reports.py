@@ -300,6 +300,9 @@ def zoneinfo(kernel: Kernel) -> list[ZoneInfo]:
                     "nr_zone_active_anon": per_zone_active[zone.zone_type],
                 },
                 protection=_protection(zone.lowmem_reserve),
+                pcp_count=zone.nr_pcp_pages,
+                pcp_high=zone.pageset_high,
+                pcp_batch=zone.pageset_batch,
             )
         )
     return result
@@ -319,13 +322,6 @@ def _protection(lowmem_reserve: list[int]) -> tuple[int, ...]:
     return (*lowmem_reserve, lowmem_reserve[-1])
 
 
-def _pageset_batch(managed_pages: int) -> int:
-    """zone_batchsize: pages moved per refill of a per-CPU list (at least 1)."""
-    batch = min(managed_pages >> 10, (1 * MiB) // PAGE_SIZE) // 4
-    batch = max(batch, 1)
-    return max(1, (1 << ((batch + batch // 2).bit_length() - 1)) - 1)
-
-
 def _stat_threshold(managed_pages: int, nr_cpus: int) -> int:
     """calculate_normal_threshold: per-CPU counter drift allowed before folding."""
     mem = managed_pages >> (27 - PAGE_SHIFT)
@@ -335,10 +331,8 @@ def _stat_threshold(managed_pages: int, nr_cpus: int) -> int:
 def format_zoneinfo(kernel: Kernel) -> str:
     """/proc/zoneinfo text as zoneinfo_show_print writes it: the node's counters with the
     first populated zone, then each zone (DMA, Normal, HighMem and the empty Movable) with
-    its marks, `protection:` (lowmem_reserve per classzone), counters and per-CPU pagesets.
-
-    The simulator keeps no per-CPU free lists, so each pageset's count is 0; its high and
-    batch are the sizes Linux would give it."""
+    its marks, `protection:` (lowmem_reserve per classzone), counters and per-CPU pagesets
+    (each CPU's pages on its lists, their high and batch)."""
     node = vmstat(kernel) | kernel.vm_events.as_dict()
     allocator = kernel.allocator
     nr_cpus = kernel.config.nr_cpus
@@ -365,14 +359,12 @@ def format_zoneinfo(kernel: Kernel) -> str:
             continue
         out += [f"      {name:<12} {info.counters.get(name, 0)}" for name in _ZONE_STAT_NAMES]
         out.append("  pagesets")
-        batch = _pageset_batch(zone.managed_pages)
-        high = max(zone.watermark_low // nr_cpus, batch * 4)
-        for cpu in range(nr_cpus):
+        for cpu, pcp in enumerate(zone.per_cpu_pageset):
             out += [
                 f"    cpu: {cpu}",
-                "              count: 0",
-                f"              high:  {high}",
-                f"              batch: {batch}",
+                f"              count: {pcp.count}",
+                f"              high:  {pcp.high}",
+                f"              batch: {pcp.batch}",
             ]
         out.append(f"  vm stats threshold: {_stat_threshold(zone.managed_pages, nr_cpus)}")
         out.append("  node_unreclaimable:  0")
@@ -784,7 +776,7 @@ def check_invariants(kernel: Kernel) -> None:
         kernel.swap.check_invariants()
     live = [task for task in kernel.tasks.values() if task.alive]
     managed = kernel.nr_managed_pages
-    free = kernel.allocator.nr_free_pages()
+    free = kernel.allocator.nr_free_pages() + kernel.allocator.nr_pcp_pages()
     mapped = kernel.rmap.nr_mapped_pages()
     # Pages read ahead into the swap cache: on the LRU, mapped by nobody yet.
     cached = [
@@ -860,7 +852,7 @@ def layout(kernel: Kernel) -> dict[str, int]:
         "FIXADDR_TOP": FIXADDR_TOP,
         "_text": image.text_pfn << PAGE_SHIFT,
         "_etext": image.data_pfn << PAGE_SHIFT,
-        "_edata": image.bss_pfn << PAGE_SHIFT,
+        "_edata": image.edata_pfn << PAGE_SHIFT,
         "_end": image.end_pfn << PAGE_SHIFT,
         "swapper_pg_dir": image.swapper_pg_dir << PAGE_SHIFT,
         "empty_zero_page": image.zero_pfn << PAGE_SHIFT,
@@ -879,7 +871,7 @@ def format_layout(kernel: Kernel) -> str:
     allocator = kernel.allocator
     highmem_kb = allocator.zones[ZoneType.HIGHMEM].managed_pages * kb
     text_kb = (image.data_pfn - image.text_pfn) * kb
-    data_kb = (image.bss_pfn - image.data_pfn) * kb
+    data_kb = (image.edata_pfn - image.data_pfn) * kb
     bss_kb = (image.end_pfn - image.bss_pfn) * kb
     split = (
         "the textbook split (low memory up to 896 MiB)"

@@ -1,0 +1,121 @@
+"""The per-cpu page lists of mm/page_alloc.c (6.1): what a free and an allocation do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from vmsim_kernel.arch.x86.constants import Gfp, ZoneType
+from vmsim_kernel.errors import KernelBug
+from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.mm.physmem import PhysicalMemory
+
+NR_FRAMES = 64 << 8  # 64 MiB: Normal has about 12000 pages, batch 3
+
+
+@pytest.fixture
+def allocator() -> Iterator[PageAllocator]:
+    allocator = PageAllocator(PhysicalMemory(NR_FRAMES), [(0, 1)], 128)
+    cpu = [0]
+    allocator.setup_per_cpu_pageset(2, lambda: cpu[0])
+    allocator.cpu = cpu  # type: ignore[attr-defined]  # the tests switch CPUs through it
+    yield allocator
+    allocator.check_invariants()
+    allocator.physmem.close()
+
+
+def take(allocator: PageAllocator) -> int:
+    pfn = allocator.get_page_from_freelist(Gfp.KERNEL, 0, WatermarkLevel.LOW)
+    assert pfn is not None
+    return pfn
+
+
+def test_a_first_allocation_refills_the_list_with_a_batch_from_the_buddy_lists(
+    allocator: PageAllocator,
+) -> None:
+    normal = allocator.zones[ZoneType.NORMAL]
+    pcp = normal.per_cpu_pageset[0]
+    free_before = normal.nr_free_pages
+    first = take(allocator)
+    assert normal.nr_free_pages == free_before - pcp.batch  # NR_FREE_PAGES drops by a batch
+    assert pcp.count == pcp.batch - 1
+    assert [take(allocator) for _ in range(pcp.batch - 1)] == list(
+        range(first + 1, first + pcp.batch)
+    )  # the rest of the batch, in the order the buddy lists gave it
+    assert normal.nr_free_pages == free_before - pcp.batch
+
+
+def test_a_freed_page_is_the_next_one_allocated_and_not_counted_free(
+    allocator: PageAllocator,
+) -> None:
+    normal = allocator.zones[ZoneType.NORMAL]
+    pfns = [take(allocator) for _ in range(5)]
+    free_before = normal.nr_free_pages
+    allocator.free_unref_page(pfns[2])
+    assert normal.nr_free_pages == free_before  # on the list, not in MemFree
+    assert allocator.nr_pcp_pages() == normal.per_cpu_pageset[0].count > 0
+    assert take(allocator) == pfns[2]  # cache-hot first
+
+
+def test_each_cpu_has_its_own_list(allocator: PageAllocator) -> None:
+    pfn = take(allocator)
+    allocator.cpu[0] = 1  # type: ignore[attr-defined]
+    allocator.free_unref_page(pfn)
+    normal = allocator.zones[ZoneType.NORMAL]
+    assert pfn in normal.per_cpu_pageset[1].lists[0]
+    assert pfn not in normal.per_cpu_pageset[0].lists[0]
+    assert take(allocator) == pfn
+
+
+def test_frees_above_high_give_the_coldest_pages_back_in_growing_batches(
+    allocator: PageAllocator,
+) -> None:
+    normal = allocator.zones[ZoneType.NORMAL]
+    pcp = normal.per_cpu_pageset[0]
+    pfns = [take(allocator) for _ in range(pcp.high + 40)]
+    for pfn in pfns[: pcp.high - 1 - pcp.count]:
+        allocator.free_unref_page(pfn)
+    assert pcp.count == pcp.high - 1
+    free_before = normal.nr_free_pages
+    allocator.free_unref_page(pfns[pcp.high])  # reaches high: a batch goes back
+    assert pcp.count == pcp.high - pcp.batch
+    assert normal.nr_free_pages == free_before + pcp.batch
+    assert pcp.free_factor == 1
+    allocator.free_unref_page(pfns[pcp.high + 1])
+    allocator.free_unref_page(pfns[pcp.high + 2])
+    allocator.free_unref_page(pfns[pcp.high + 3])  # high again: now two batches go
+    assert pcp.count == pcp.high - 2 * pcp.batch
+    take(allocator)
+    assert pcp.free_factor == 1  # an allocation halves it
+
+
+def test_kswapd_at_work_caps_the_list_at_four_batches(allocator: PageAllocator) -> None:
+    normal = allocator.zones[ZoneType.NORMAL]
+    pcp = normal.per_cpu_pageset[0]
+    pfns = [take(allocator) for _ in range(50)]
+    for pfn in pfns:
+        allocator.free_unref_page(pfn, reclaim_active=True)
+        assert pcp.count < pcp.batch << 2
+    assert pcp.high > pcp.batch << 2
+
+
+def test_drain_all_pages_empties_every_cpus_list(allocator: PageAllocator) -> None:
+    pfns = [take(allocator) for _ in range(10)]
+    allocator.cpu[0] = 1  # type: ignore[attr-defined]
+    for pfn in pfns:
+        allocator.free_unref_page(pfn)
+    on_lists = allocator.nr_pcp_pages()
+    free_before = allocator.nr_free_pages()
+    assert allocator.drain_all_pages() == on_lists > 0
+    assert allocator.nr_pcp_pages() == 0
+    assert allocator.nr_free_pages() == free_before + on_lists
+
+
+def test_freeing_a_page_that_is_on_a_list_is_a_double_free(allocator: PageAllocator) -> None:
+    pfn = take(allocator)
+    allocator.free_unref_page(pfn)
+    with pytest.raises(KernelBug, match="double free"):
+        allocator.free_unref_page(pfn)
+    with pytest.raises(KernelBug, match="double free"):
+        allocator.free_pages(pfn, 0)

@@ -1,6 +1,6 @@
 """The soak: a server process under a mix of fuzzed calls, process churn and clients SIGKILLed
 mid-stream, round after round for SOAK_SECONDS, must come back to the same plateau after
-each round: MemFree, SwapFree and Committed_AS where they were after the warm-up round, its
+each round: MemFree (with the per-cpu lists), SwapFree and Committed_AS where they were after the warm-up round, its
 own RSS not growing, alive, and no call answered INTERNAL or UNKNOWN.
 """
 
@@ -19,6 +19,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from tests.given_back import GIVEN_BACK_FIELDS, held_kb
 from tests.hostile.conftest import ServerProcess, StartServerProcess, client_command, client_env
 from tests.service.test_fuzz import METHODS, SERVICES, Target, invoke, message_strategy
 
@@ -46,7 +47,6 @@ RSS_GROWTH_ALLOWED = 0.10
 # KernelWrite may write any byte of RAM with the admin token, as /dev/mem can: a fuzzed one
 # would corrupt pages the soak then blames on the server.
 SOAK_METHODS = [(s, m) for s, m in METHODS if m.name != "KernelWrite"]
-PLATEAU_FIELDS = ("MemFree", "SwapFree", "Committed_AS")
 T = TypeVar("T")
 
 
@@ -141,9 +141,9 @@ def settled(server: ServerProcess, inspector: Inspector) -> Plateau:
     poll(lambda: True if not inspector.processes() else None, SETTLE_SECONDS, "no live process")
 
     def still() -> dict[str, int] | None:
-        first = {name: inspector.meminfo()[name] for name in PLATEAU_FIELDS}
+        first = held_kb(inspector.meminfo(), inspector.zoneinfo().items)
         time.sleep(0.3)
-        second = {name: inspector.meminfo()[name] for name in PLATEAU_FIELDS}
+        second = held_kb(inspector.meminfo(), inspector.zoneinfo().items)
         return second if first == second else None
 
     return Plateau(poll(still, SETTLE_SECONDS, "meminfo holding still"), server_rss_kb(server))
@@ -199,7 +199,7 @@ def test_the_server_returns_to_its_plateau_after_rounds_of_abuse(
     assert len(plateaus) >= RSS_WARM_ROUNDS + 2, "the soak ran too few rounds to show a plateau"
     # Every round swapped (so SwapFree coming back means its slots were all freed).
     assert all(later > earlier for earlier, later in itertools.pairwise([0, *pswpout])), pswpout
-    for name in PLATEAU_FIELDS:
+    for name in GIVEN_BACK_FIELDS:
         moved = [abs(p.meminfo_kb[name] - warm.meminfo_kb[name]) for p in plateaus[1:]]
         assert max(moved) <= MEMINFO_TOLERANCE_KB, (name, [p.meminfo_kb for p in plateaus])
     rss_warm = plateaus[RSS_WARM_ROUNDS - 1].rss_kb

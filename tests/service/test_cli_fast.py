@@ -255,5 +255,5 @@ def test_a_missing_tls_file_is_a_usage_error_for_the_typer_commands(tmp_path: Pa
         said = flat(result.output)
         assert (
             result.exit_code == 2
-            and f"'--tls-ca' (env var: 'VMSIM_TLS_CA'): file '{missing}' does not exist" in said
+            and f"'--tls-ca' (env var: 'VMSIM_TLS_CA'): '{missing}' is not a readable file" in said
         ), said

@@ -23,6 +23,7 @@ import trustme
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import generate_latest
+from tests.given_back import held_kb
 from tests.service.conftest import ADMIN_TOKEN, ServerThread, StartServer, wait_until
 from typer.testing import CliRunner
 
@@ -69,13 +70,13 @@ def code_of(action: Callable[[], object]) -> str:
 
 # ---- disk faults ------------------------------------------------------------------------------
 def assert_all_given_back(server: ServerThread, boot: dict[str, int]) -> None:
-    """Once every process has exited, the machine is consistent and holds what it did at boot."""
+    """Once every process has exited, the machine is consistent and holds what it did at boot
+    (*boot*: held_kb then)."""
     running = server.running
     assert running is not None
     server.call(running.machine.check_invariants)
-    after = server.call(running.machine.meminfo)
-    given_back = ("MemFree", "SwapFree", "Committed_AS")
-    assert {key: after[key] for key in given_back} == {key: boot[key] for key in given_back}
+    machine = running.machine
+    assert server.call(lambda: held_kb(machine.meminfo(), machine.zoneinfo())) == boot
 
 
 @pytest.mark.slow
@@ -86,7 +87,7 @@ def test_a_full_disk_ends_with_no_internal_error_and_every_process_can_exit(
     running = server.running
     assert running is not None
     machine = running.machine
-    boot = server.call(machine.meminfo)
+    boot = server.call(lambda: held_kb(machine.meminfo(), machine.zoneinfo()))
     server.call(lambda: setattr(machine.swap, "io", FullDisk()))
     codes: Counter[str] = Counter()
     procs = [vmsim.connect(server.address, name=f"hog{i}") for i in range(4)]
@@ -144,7 +145,7 @@ def test_the_issues_full_disk_scenario_on_a_real_2_mib_tmpfs(
     running = server.running
     assert running is not None
     machine = running.machine
-    boot = server.call(machine.meminfo)
+    boot = server.call(lambda: held_kb(machine.meminfo(), machine.zoneinfo()))
     codes: Counter[str] = Counter()
     procs = [vmsim.connect(server.address, name=f"hog{i}") for i in range(3)]
     addrs = {}

@@ -115,7 +115,7 @@ def test_costly_calls_are_rate_limited_per_client(
     start_server_process: StartServerProcess, tmp_path: Path
 ) -> None:
     lab_file = write_lab_file(tmp_path, "zone", 10)
-    server = start_server_process("--lab", str(lab_file), "--client-heavy-rate", "0.2")
+    server = start_server_process("--lab", str(lab_file), "--client-heavy-rate", "0.01")
     alice, bob, carol = join(server.address, ["alice", "bob", "carol"])
     with grpc.insecure_channel(server.address) as channel:
         lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
@@ -128,10 +128,12 @@ def test_costly_calls_are_rate_limited_per_client(
                 lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", alice),), timeout=30)
             except grpc.RpcError as error:
                 refused.append(error)
-        assert len(refused) == 2  # one call, then none for 5 s
+        assert (
+            len(refused) == 2
+        )  # one call, then none for 100 s (however slow a call runs on a loaded machine)
         assert refused[0].code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         details = refused[0].details() or ""
-        assert "client_heavy_calls_per_second=0.2" in details and "--client-heavy-rate" in details
+        assert "client_heavy_calls_per_second=0.01" in details and "--client-heavy-rate" in details
         # Another student is not slowed by alice's use.
         lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", bob),), timeout=30)
 

@@ -128,9 +128,8 @@ def test_costly_calls_are_rate_limited_per_client(
                 lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", alice),), timeout=30)
             except grpc.RpcError as error:
                 refused.append(error)
-        assert (
-            len(refused) == 2
-        )  # one call, then none for 100 s (however slow a call runs on a loaded machine)
+        # One call, then none for 100 s (however slowly a call runs on a loaded machine).
+        assert len(refused) == 2
         assert refused[0].code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         details = refused[0].details() or ""
         assert "client_heavy_calls_per_second=0.01" in details and "--client-heavy-rate" in details

@@ -35,6 +35,7 @@ from vmsim_kernel.fs.proc.pagetypeinfo import ZonePageTypes, format_pagetypeinfo
 from vmsim_kernel.fs.proc.reports import SmapsRollup
 from vmsim_kernel.init.main import EventListener, Kernel
 from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.fork import dup_mmap
 from vmsim_kernel.kernel.locks import LockRegistry, SimLock
 from vmsim_kernel.kernel.printk import LogLevel, LogRecord
 from vmsim_kernel.kernel.process import TASK_COMM_LEN, Task
@@ -247,23 +248,8 @@ class Machine:
             raise InvalidArgument("oom_score_adj", f"{oom_score_adj}", "-1000..1000")
         if not isinstance(name, str) or any(ord(c) < 32 for c in name):
             raise InvalidArgument("name", "must be printable text", "up to 15 printable characters")
-        alive = sum(1 for task in self.tasks.values() if task.alive)
-        if alive >= self.config.max_processes:
-            raise LimitExceeded(
-                f"{alive} processes already run (max_processes={self.config.max_processes})",
-                "max_processes",
-            )
-        pid = self._next_pid
-        comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
-        pgd_pfn = alloc_page(self.kernel.pgdat, Gfp.KERNEL, None)
-        directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
-        directory[:] = 0
-        # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
-        swapper = self.kernel.ram32[pgd_words(self.kernel.swapper_pg_dir)]
-        directory[KERNEL_PGD_INDEX:] = swapper[KERNEL_PGD_INDEX:]
-        mm = MmStruct(pgd_pfn)
-        task = Task(pid, comm, mm, oom_score_adj, mmap_lock=self.locks.new_lock("mmap", rw=True))
-        task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)
+        self._check_process_limit()
+        task = self._new_task((name or f"proc{self._next_pid}")[: TASK_COMM_LEN - 1], oom_score_adj)
         stack = Vma(
             STACK_TOP - INITIAL_STACK_SIZE,
             STACK_TOP,
@@ -273,14 +259,70 @@ class Machine:
             grows_down=True,
         )
         if not commit_pages(self.kernel, task, stack.nr_pages, refuse=False):
-            free_page(self.kernel.pgdat, pgd_pfn)
+            free_page(self.kernel.pgdat, task.mm.pgd_pfn)
             raise OutOfMemory("cannot commit the stack of a new process")
-        mm.insert(stack)
-        self._next_pid += 1
-        self.kernel.tasks[pid] = task
-        self.kernel.mm_owner[id(mm)] = pid
-        self.kernel.emit(EventKind.PROCESS_SPAWN, pid, None, None, comm)
-        return pid
+        task.mm.insert(stack)
+        self._register(task)
+        return task.pid
+
+    def _check_process_limit(self) -> None:
+        alive = sum(1 for task in self.tasks.values() if task.alive)
+        if alive >= self.config.max_processes:
+            raise LimitExceeded(
+                f"{alive} processes already run (max_processes={self.config.max_processes})",
+                "max_processes",
+            )
+
+    def _new_task(self, comm: str, oom_score_adj: int) -> Task:
+        """A task with the next pid and an empty user address space: a page directory whose
+        kernel half points at the kernel's page tables (pgd_alloc). Not on the task list yet."""
+        pid = self._next_pid
+        pgd_pfn = alloc_page(self.kernel.pgdat, Gfp.KERNEL, None)
+        directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
+        directory[:] = 0
+        # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
+        swapper = self.kernel.ram32[pgd_words(self.kernel.swapper_pg_dir)]
+        directory[KERNEL_PGD_INDEX:] = swapper[KERNEL_PGD_INDEX:]
+        task = Task(
+            pid,
+            comm,
+            MmStruct(pgd_pfn),
+            oom_score_adj,
+            mmap_lock=self.locks.new_lock("mmap", rw=True),
+        )
+        task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)
+        return task
+
+    def _register(self, task: Task) -> None:
+        """The new task joins the task list (its pid is taken)."""
+        self._next_pid = task.pid + 1
+        self.kernel.tasks[task.pid] = task
+        self.kernel.mm_owner[id(task.mm)] = task.pid
+        self.kernel.emit(EventKind.PROCESS_SPAWN, task.pid, None, None, task.name)
+
+    @syscall
+    def fork(self, pid: int, *, tid: int | None = None) -> int:
+        """fork(2): a child process with a copy-on-write copy of the address space; returns
+        the child's pid (kernel/fork.c: copy_process, dup_mmap).
+
+        Raises:
+            LimitExceeded: max_processes processes run already (nothing changes).
+            OutOfMemory: the child's commit charge was refused, or no memory for its page
+                tables (nothing changes).
+        """
+        parent = self._live(pid)
+        self._check_process_limit()
+        kernel = self.kernel
+        kernel.current.run(kernel.costs.syscall_ns)
+        child = self._new_task(parent.name, parent.oom_score_adj)
+        assert parent.mmap_lock is not None
+        with kernel.holding(parent.mmap_lock) as thread:
+            thread.run(kernel.costs.vma_op_ns * len(parent.mm))
+            dup_mmap(kernel, parent, child)
+            mmap_calls.shoot_down_tlbs(kernel, parent)  # the parent's PTEs lost R/W
+        child.main_thread.now_ns = kernel.current.now_ns
+        self._register(child)
+        return child.pid
 
     @journaled
     def spawn_thread(self, pid: int) -> int:

@@ -99,6 +99,7 @@ class VmaInfo:
     private_dirty: int = 0
     pss: int = 0
     pss_dirty: int = 0  # the part of pss in dirty pages
+    swap_pss: int = 0  # swap divided among the PTEs holding each slot (SwapPss)
 
 
 @dataclass(frozen=True)

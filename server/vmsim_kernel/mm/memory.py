@@ -61,7 +61,7 @@ from .swap_state import (
     readahead_offsets,
     swap_cluster_readahead,
 )
-from .unmap import pte_runs
+from .unmap import pte_runs, unmap_user_page
 from .vma import MmStruct, Vma
 from .workingset import workingset_refault
 
@@ -76,11 +76,13 @@ __all__ = [
     "do_swap_cache_pages",
     "do_wp_page",
     "handle_mm_fault",
+    "page_exclusive",
     "swapin_range",
     "touch_many",
     "touch_one",
     "translate",
     "update_protection",
+    "wp_page_copy",
 ]
 
 SEGV_MAPERR: Final = "SEGV_MAPERR"  # si_code: no mapping at the address
@@ -99,6 +101,7 @@ _NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 _ANON_BIT: Final = int(PageFlag.ANON)
 _READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
+_SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -161,7 +164,7 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
         # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
         return do_anonymous_page(kernel, task, vma, address, word, write)
     if write and pte & (_P | _US | _RW) == _P | _US:
-        return do_wp_page(kernel, task, address, word, pte)
+        return do_wp_page(kernel, task, vma, address, word, pte)
     # Present but the access was refused: the protection was widened since (mprotect raced
     # nothing here, so this is only the accessed/dirty update of a spurious fault).
     kernel.ram_words[word] = (
@@ -187,18 +190,73 @@ def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) 
     return FaultResult.MINOR
 
 
-def do_wp_page(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> FaultResult:
-    """A write to a read-only PTE of a writable VMA: the page is the task's alone (anonymous
-    and exclusive: there is no fork to share it), so wp_page_reuse makes the PTE writable and
-    dirty in place, no copy (a minor fault, counted as pgreuse). A page swapped in by a load
-    is mapped this way (do_swap_page), and so is reached by the store that follows it."""
-    kernel.ram_words[word] = pte | _RW | _A | _D
-    task.min_flt += 1
+def page_exclusive(kernel: Kernel, pfn: int) -> bool:
+    """Whether the user page *pfn* belongs to one PTE alone, so a write may reuse it in place
+    (do_wp_page's test, as page_count() <= 1 + PageSwapCache() with try_to_free_swap): at
+    most one mapping, and when it is in the swap cache, no PTE of another process still
+    holds its slot (a fork shared it, then reclaim put the entry in that PTE)."""
+    physmem = kernel.physmem
+    if physmem.mapcount.item(pfn) > 1:
+        return False
+    if not physmem.flags.item(pfn) & _SWAPCACHE_BIT:
+        return True
+    swap = kernel.swap
+    assert swap is not None
+    return bool(swap.swap_map.item(swp_offset(physmem.private.item(pfn))) <= 1)
+
+
+def do_wp_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, pte: int
+) -> FaultResult:
+    """A write to a read-only PTE of a writable VMA (a minor fault).
+
+    A page the task alone maps (page_exclusive) is reused: wp_page_reuse makes the PTE
+    writable and dirty in place, no copy (counted as pgreuse). A page swapped in by a load
+    is mapped read-only this way (do_swap_page), and so is reached by the store after it;
+    so is every page of a private mapping after fork() once the other side has copied its
+    own. A page still shared after fork() is copied (wp_page_copy): the task gets a page of
+    its own and the others keep the original.
+    """
+    pfn = pte >> PAGE_SHIFT
     events = kernel.vm_events
+    if vma.shared or page_exclusive(kernel, pfn):
+        kernel.ram_words[word] = pte | _RW | _A | _D
+        events.pgreuse += 1
+        detail = "write-protect reuse"
+    else:
+        copied = wp_page_copy(kernel, task, address, word, pte)
+        if copied is None:  # reclaim changed the PTE while the copy's page was found
+            return _resolve_fault(kernel, task, address, True)
+        pfn, detail = copied, "copy-on-write"
+    task.min_flt += 1
     events.pgfault += 1
-    events.pgreuse += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pte >> PAGE_SHIFT, "write-protect reuse")
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, detail)
     return FaultResult.MINOR
+
+
+def wp_page_copy(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> int | None:
+    """Break copy-on-write: copy the page *pte* maps into a new page mapped writable and
+    dirty at *word* in its place, and drop the task's mapping of the original (freed when it
+    was the last). Returns the new pfn, or None when the PTE changed while the new page was
+    allocated (reclaim took the original: the fault is retried, as pte_same() fails)."""
+    old_pfn = pte >> PAGE_SHIFT
+    pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel.pgdat, pfn)
+        raise task_exit.dead(task)
+    if kernel.ram_words[word] & ~(_A | _D) != pte & ~(_A | _D):
+        free_page(kernel.pgdat, pfn)
+        return None
+    physmem = kernel.physmem
+    physmem.copy_frame(old_pfn, pfn)
+    physmem.pristine[pfn] = False
+    kernel.current.run(kernel.costs.zero_page_ns)  # copy_page costs what clear_page does
+    physmem.flags[pfn] = physmem.flags.item(pfn) | _NEW_ANON_PAGE_FLAGS
+    page_va = address & ~(PAGE_SIZE - 1)
+    mm = task.mm
+    unmap_user_page(kernel, mm, old_pfn, page_va, dirty=bool(pte & _D))
+    map_user_page(kernel, mm, pfn, page_va, word, user_pte_bits(True, True) | _A | _D)
+    return pfn
 
 
 def do_anonymous_page(
@@ -394,6 +452,11 @@ def do_swap_cache_pages(
         pte = words[word]
         if not pte or pte & _MAPPED or swp_type(pte) != swap_type or swp_offset(pte) not in cache:
             break
+        if write and (
+            swap.swap_map.item(swp_offset(pte)) > 2
+            or kernel.physmem.mapcount.item(cache[swp_offset(pte)])
+        ):
+            break  # a page fork shared: the single path copies it (do_wp_page)
         thread.run(costs.fault_entry_ns)
         acquired = thread.now_ns
         pfn = lookup_swap_cache(kernel, swp_offset(pte))
@@ -450,7 +513,10 @@ def swap_in_page(
     physmem.flags[pfn] = physmem.flags.item(pfn) | (
         _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
     )
-    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+    # A slot another PTE still names (a fork shared the page) stays in the swap cache, so
+    # that PTE's fault finds this page (a MAP_SHARED page) or the bytes it had (private).
+    slot_shared = swap.swap_map.item(offset) > 1
+    if (write or swap.inuse_pages * 2 > swap.nr_usable_slots) and not (slot_shared and vma.shared):
         swap.free_slot(offset)
         physmem.set_flags(pfn, PageFlag.DIRTY)
     else:  # the PTE's reference on the slot becomes the swap cache's
@@ -501,18 +567,28 @@ def _map_swap_cache_page(
     flags = (flags & ~_READAHEAD_BIT) | new_flags
     physmem.flags[pfn] = flags
     offset = swp_offset(physmem.private.item(pfn))
-    swap.free_slot(offset)  # the PTE's
-    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+    # Shared: another process maps the page already, or another PTE still names its slot
+    # (fork shared it); it keeps its place in the swap cache then (try_to_free_swap fails).
+    mapped_elsewhere = physmem.mapcount.item(pfn) > 0
+    shared = swap.free_slot(offset) > 1 or mapped_elsewhere  # free_slot: the PTE's reference
+    if not shared and (write or swap.inuse_pages * 2 > swap.nr_usable_slots):
         delete_from_swap_cache(kernel, pfn)
         swap.free_slot(offset)  # the cache's
         physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
     mm = task.mm
     mm.swap_entries -= 1
-    if bits is None:
-        bits = _swap_in_pte_bits(vma, write)
-    kernel.ram_words[word] = make_entry(pfn, bits)
-    kernel.rmap.add(pfn, mm, address & ~(PAGE_SIZE - 1), word)
+    # A write to a private page still shared is mapped read-only and copied at once
+    # (do_swap_page calls do_wp_page within the same fault).
+    copy = write and shared and not vma.shared
+    if bits is None or copy:
+        bits = _swap_in_pte_bits(vma, write and not copy)
+    page_va = address & ~(PAGE_SIZE - 1)
+    pte = make_entry(pfn, bits)
+    kernel.ram_words[word] = pte
+    kernel.rmap.add(pfn, mm, page_va, word)
     mm.count_resident(vma.shared, 1)
+    if copy and wp_page_copy(kernel, task, address, word, pte) is None:
+        _resolve_fault(kernel, task, address, True)  # reclaim took it first: fault again
 
 
 def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
@@ -806,9 +882,14 @@ def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: V
         entries = ram32[first_word : first_word + count]
         present = (entries & np.uint32(_MAPPED)) != 0
         # The zero page stays read-only whatever the VMA allows: a write must copy it.
-        is_zero = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
+        stays_read_only = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
         kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
-        entries[present] = np.where(is_zero, kept | zero_page_bits, kept | bits)[present]
+        if vma.writable and not vma.shared:
+            # A page fork shared stays read-only too: its first write must copy it
+            # (change_pte_range makes a PTE writable only for an exclusive anon page).
+            pfns = (entries >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+            stays_read_only |= present & (kernel.physmem.mapcount[np.where(present, pfns, 0)] > 1)
+        entries[present] = np.where(stays_read_only, kept | zero_page_bits, kept | bits)[present]
 
 
 # ---- inspection -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 
 from vmsim_kernel.arch.x86.constants import PAGE_SHIFT, PGDIR_SHIFT, TASK_SIZE
 from vmsim_kernel.arch.x86.pgtable import (
+    PTE_DIRTY,
     PTE_MAPPED,
     PTE_PRESENT,
     pde_index,
@@ -27,6 +28,7 @@ from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page
 from .physmem import PageFlag
 from .policies import charge_lru_lock
+from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
 
 if TYPE_CHECKING:
@@ -46,7 +48,10 @@ __all__ = [
 
 _P = PTE_PRESENT
 _MAPPED = PTE_MAPPED
+_D = PTE_DIRTY
 _ANON_BIT: Final = int(PageFlag.ANON)
+_SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
 
 
 def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -81,7 +86,9 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
                 pfn = pte >> PAGE_SHIFT
                 if pfn == kernel.zero_pfn:
                     pass  # the zero page is nobody's: clearing the PTE is all
-                elif unmap_user_page(kernel, mm, pfn, first_va + (k << PAGE_SHIFT)):
+                elif unmap_user_page(
+                    kernel, mm, pfn, first_va + (k << PAGE_SHIFT), dirty=bool(pte & _D)
+                ):
                     freed.append(pfn)
             else:
                 free_swap_and_cache(kernel, pte)
@@ -94,14 +101,34 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
     return cleared
 
 
-def unmap_user_page(kernel: Kernel, mm: MmStruct, pfn: int, page_va: int) -> bool:
-    """Drop one mapping of a user page; free the page (and say so) when it was the last."""
-    mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, -1)
-    if kernel.rmap.remove(pfn, mm, page_va) == 0:
-        kernel.lruvec.policy.remove(pfn)
-        release_user_page(kernel, pfn, charge=False)
-        return True
-    return False
+def unmap_user_page(
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, *, dirty: bool = False
+) -> bool:
+    """Drop one mapping of a user page (its PTE *dirty* or not); free the page (and say so)
+    when it was the last.
+
+    A page in the swap cache whose slot another PTE still names (a fork shared it, then
+    reclaim unmapped it from that process) stays in the swap cache and on the LRU, as the
+    page's swap-cache reference keeps it in Linux: the other process's fault finds it there.
+    The PTE's dirty bit then moves to the page (zap_pte_range's set_page_dirty).
+    """
+    physmem = kernel.physmem
+    page_flags = physmem.flags.item(pfn)
+    mm.count_resident(not page_flags & _ANON_BIT, -1)
+    if kernel.rmap.remove(pfn, mm, page_va) != 0:
+        return False
+    swap = kernel.swap
+    if (
+        page_flags & _SWAPCACHE_BIT
+        and swap is not None
+        and swap.swap_map.item(swp_offset(physmem.private.item(pfn))) > 1
+    ):
+        if dirty:
+            physmem.flags[pfn] = page_flags | _DIRTY_BIT
+        return False
+    kernel.lruvec.policy.remove(pfn)
+    release_user_page(kernel, pfn, charge=False)
+    return True
 
 
 def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:

@@ -21,6 +21,7 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PKMAP_BASE,
+    SWP_OFFSET_SHIFT,
     TASK_SIZE,
     VMALLOC_END,
     MiB,
@@ -34,6 +35,7 @@ from vmsim_kernel.arch.x86.pgtable import (
     PTE_DIRTY,
     PTE_MAPPED,
     PTE_PRESENT,
+    PTE_RW,
     pde_index,
     pgd_words,
 )
@@ -439,30 +441,57 @@ def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.N
     return present & own
 
 
+# fs/proc/task_mmu.c keeps Pss in fixed point: bytes << PSS_SHIFT, each shared page adding
+# (PAGE_SIZE << PSS_SHIFT) / mapcount, shifted back only when printed.
+PSS_SHIFT = 12
+_PAGE_PSS = PAGE_SIZE << PSS_SHIFT
+
+
+def _swap_counts(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+    """swp_swapcount of each swap entry: the PTEs that hold its slot (swap_map without the
+    swap cache's own reference)."""
+    swap = kernel.swap
+    if swap is None or not len(entries):
+        return np.zeros(len(entries), dtype=np.int64)
+    offsets = (entries >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
+    counts = swap.swap_map[offsets].astype(np.int64)
+    cache = swap.cache
+    counts -= np.fromiter((offset in cache for offset in offsets.tolist()), bool, len(offsets))
+    return counts
+
+
 def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
-    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range): a page mapped by more
-    than one process is Shared, and counts 1/mapcount of a page towards Pss (and Pss_Dirty
-    when its PTE is dirty)."""
+    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range, smaps_account): a page
+    mapped more than once is Shared, and adds PAGE_SIZE / mapcount to Pss (and to Pss_Dirty
+    when its PTE or the page is dirty); a swap entry adds PAGE_SIZE / (PTEs holding its slot)
+    to SwapPss. Both sum in Linux's fixed point (PSS_SHIFT)."""
     rss = swap = referenced = shared_dirty = shared_clean = private_dirty = 0
-    pss_pages = pss_dirty_pages = 0.0
+    pss = pss_dirty = swap_pss = 0  # fixed point
     ram32 = kernel.ram32
     mapcount = kernel.physmem.mapcount
+    page_flags = kernel.physmem.flags
     for _va, first, count in pte_runs(kernel, mm, vma.start, vma.end):
         entries = ram32[first : first + count]
         present = _present_own_pages(kernel, entries)
         rss += int(present.sum())
-        swap += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
+        swapped = entries[(entries & np.uint32(PTE_MAPPED)) == 0]
+        swapped = swapped[swapped != 0]
+        swap += len(swapped)
+        swap_pss += int((_PAGE_PSS // np.maximum(_swap_counts(kernel, swapped), 1)).sum())
         mapped = entries[present]
         referenced += int(np.count_nonzero(mapped & np.uint32(_A)))
-        dirty = (mapped & np.uint32(_D)) != 0
-        counts = mapcount[(mapped >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
+        pfns = (mapped >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+        dirty = ((mapped & np.uint32(_D)) != 0) | (
+            (page_flags[pfns] & np.uint32(PageFlag.DIRTY)) != 0
+        )
+        counts = mapcount[pfns]
         shared = counts > 1
         shared_dirty += int(np.count_nonzero(shared & dirty))
         shared_clean += int(np.count_nonzero(shared & ~dirty))
         private_dirty += int(np.count_nonzero(~shared & dirty))
-        share = 1.0 / np.maximum(counts, 1)
-        pss_pages += float(share.sum())
-        pss_dirty_pages += float(share[dirty].sum())
+        share = _PAGE_PSS // np.maximum(counts, 1).astype(np.int64)
+        pss += int(share.sum())
+        pss_dirty += int(share[dirty].sum())
     private_clean = rss - shared_dirty - shared_clean - private_dirty
     return VmaInfo(
         start=vma.start,
@@ -477,8 +506,9 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         shared_dirty=shared_dirty * PAGE_SIZE,
         private_clean=private_clean * PAGE_SIZE,
         private_dirty=private_dirty * PAGE_SIZE,
-        pss=int(pss_pages * PAGE_SIZE),
-        pss_dirty=int(pss_dirty_pages * PAGE_SIZE),
+        pss=pss >> PSS_SHIFT,
+        pss_dirty=pss_dirty >> PSS_SHIFT,
+        swap_pss=swap_pss >> PSS_SHIFT,
     )
 
 
@@ -528,7 +558,7 @@ def _smap_sizes(info: VmaInfo) -> dict[str, int]:
         "Shared_Hugetlb": 0,
         "Private_Hugetlb": 0,
         "Swap": info.swap,
-        "SwapPss": info.swap,
+        "SwapPss": info.swap_pss,
         "Locked": 0,
     }
 
@@ -809,11 +839,12 @@ def check_invariants(kernel: Kernel) -> None:
             f"and {len(cached)} read ahead"
         )
     for pfn, mappings in kernel.rmap.items():
-        owners = {id(m.mm) for m in mappings}
-        if len(owners) > 1:
+        if len(mappings) > 1:
             vmas = [m.mm.find_vma(m.address) for m in mappings]
-            if not all(v is not None and v.shared for v in vmas):
-                raise KernelBug(f"pfn {pfn} is mapped privately by {len(owners)} processes")
+            # A private page fork shared is copy-on-write: no PTE of it may be writable.
+            private = not all(v is not None and v.shared for v in vmas)
+            if private and any(kernel.ram_words[m.pte_word] & PTE_RW for m in mappings):
+                raise KernelBug(f"pfn {pfn} is shared copy-on-write but writable in a PTE")
         for mapping in mappings:
             if kernel.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
                 kernel.ram_words[mapping.pte_word] & PTE_MAPPED

@@ -354,7 +354,9 @@ class AsyncProcess(AsyncClosedOnExit):
         self._name = name
         self._oom_score_adj = oom_score_adj
         self._want_keepalive = keepalive
+        self._tls, self._client_name = tls, client_name
         self.pid = 0
+        self.token = ""  # what `attach` needs to act on this process elsewhere
         self.lease_seconds = 0
         self._exited = False
         self._run_stream: AsyncOperationStream | None = None
@@ -370,14 +372,67 @@ class AsyncProcess(AsyncClosedOnExit):
         except VmsimError:
             await self._endpoint.close()
             raise
-        self.pid, self.lease_seconds = spawned.pid, spawned.lease_seconds
-        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, spawned.token))
+        return self._begin(spawned.pid, spawned.token, spawned.lease_seconds)
+
+    def _begin(self, pid: int, token: str, lease_seconds: int) -> AsyncProcess:
+        """Act on process *pid* with *token* from now on (a spawned or an attached one)."""
+        self.pid, self.token, self.lease_seconds = pid, token, lease_seconds
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, token))
         if self._over_stream:
             self._run_stream = AsyncOperationStream(self)
             return self  # the open stream holds the lease: no heartbeats needed
         if self._want_keepalive:
             self._keepalive = asyncio.get_running_loop().create_task(self._heartbeat())
         return self
+
+    @classmethod
+    async def attach(
+        cls,
+        pid: int,
+        token: str,
+        address: str = DEFAULT_ADDRESS,
+        timeout: float = DEFAULT_TIMEOUT,
+        keepalive: bool = True,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+        over_stream: bool = False,
+    ) -> AsyncProcess:
+        """A handle on a process that exists already, from its pid and token (a child from
+        `fork`, handed to another script): its own connection, heartbeats and lease.
+
+        Raises:
+            Unauthenticated, PermissionDenied: the token is unknown, or not *pid*'s.
+            ProcessKilled, NoSuchProcess: the process has ended.
+        """
+        self = cls(
+            address,
+            timeout=timeout,
+            keepalive=keepalive,
+            tls=tls,
+            client_name=client_name,
+            over_stream=over_stream,
+        )
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, token))
+        try:
+            lease_seconds = await self._endpoint.invoke(calls.heartbeat(pid))
+        except VmsimError:
+            await self._endpoint.close()
+            raise
+        return self._begin(pid, token, lease_seconds)
+
+    async def fork(self) -> AsyncProcess:
+        """fork(2): the child process, a copy-on-write copy of this one, on a connection of
+        its own; its `pid` and `token` let another script `attach` to it."""
+        reply = await self._endpoint.invoke(calls.fork(self.pid))
+        child = AsyncProcess(
+            self._endpoint.address,
+            timeout=self._endpoint.timeout,
+            keepalive=self._want_keepalive,
+            tls=self._tls,
+            client_name=self._client_name,
+            over_stream=self._over_stream,
+        )
+        return child._begin(reply.pid, reply.token, reply.lease_seconds)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -528,7 +583,8 @@ class AsyncProcess(AsyncClosedOnExit):
         await self._endpoint.close()
 
     async def __aenter__(self) -> AsyncProcess:
-        return await self.start()
+        # A forked or attached process is running already: the block only ends it.
+        return self if self.pid else await self.start()
 
 
 @parameters_of(AsyncProcess)

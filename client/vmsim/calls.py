@@ -33,6 +33,7 @@ __all__ = [
     "brk",
     "buddyinfo",
     "exit_process",
+    "fork",
     "frame_map",
     "heartbeat",
     "kill",
@@ -156,6 +157,11 @@ def spawn(name: str, oom_score_adj: int) -> Call[process_pb2.SpawnResponse]:
         process_pb2.SpawnRequest(name=name, oom_score_adj=oom_score_adj),
         lambda r: r,
     )
+
+
+def fork(pid: int) -> Call[process_pb2.ForkResponse]:
+    """fork(2) (the reply carries the child's pid, token and lease)."""
+    return Call("process", "Fork", process_pb2.ForkRequest(pid=pid), lambda r: r)
 
 
 def heartbeat(pid: int) -> Call[int]:

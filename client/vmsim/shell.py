@@ -69,6 +69,7 @@ class ProcessShell(cmd.Cmd):
         self.history = history
         self.inspector = Inspector(address)
         self.process = Process(address, name)
+        self.others: dict[int, Process] = {}  # the processes fork made, and the ones left by switch
         self.dead = False
         self._set_prompt()
         if self.history is not None:
@@ -274,6 +275,37 @@ class ProcessShell(cmd.Cmd):
 
         self._run(act)
 
+    def do_fork(self, line: str) -> None:
+        """fork   a child process sharing this one's pages copy-on-write (switch PID to drive it)"""
+
+        def act() -> str:
+            self._args(line, 0, "fork")
+            child = self.process.fork()
+            self.others[child.pid] = child
+            return (
+                f"child pid {child.pid} (token {child.token}); "
+                f"type switch {child.pid} to act as it, switch {self.process.pid} to come back"
+            )
+
+        self._run(act)
+
+    def do_switch(self, line: str) -> None:
+        """switch PID   act as another process of this shell (one that fork made)"""
+
+        def act() -> str:
+            (word,) = self._args(line, 1, "switch PID")
+            pid = int(word, 0)
+            if pid not in self.others:
+                known = ", ".join(str(other) for other in self.others) or "none (fork makes one)"
+                raise KeyError(f"switch PID: {pid} is not a process of this shell ({known})")
+            self.others[self.process.pid] = self.process
+            self.process = self.others.pop(pid)
+            self.dead = False
+            self._set_prompt()
+            return f"now pid {pid}"
+
+        self._run(act)
+
     def do_exit(self, line: str) -> bool:
         """exit   end the process and leave (Ctrl-D too)"""
         if self.history is not None:
@@ -282,6 +314,8 @@ class ProcessShell(cmd.Cmd):
 
                 readline.write_history_file(self.history)
         self.process.close()
+        for other in self.others.values():
+            other.close()
         self.inspector.close()
         return True
 

@@ -393,6 +393,25 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             return process_pb2.RunResponse(id=op.id, error=status_of(error))
         return process_pb2.RunResponse(id=op.id, **{which: result})
 
+    async def Fork(
+        self, request: process_pb2.ForkRequest, context: Context
+    ) -> process_pb2.ForkResponse:
+        session = self._authorize(context, request.pid)
+        identity = session.identity
+        live_on_machine = sum(1 for task in self._machine.tasks.values() if task.alive)
+        self._limits.check_processes(identity, self._live_processes(identity), live_on_machine)
+        with self._sessions.call_in_flight(session):
+            task = await self._runner.call(
+                "fork", request.pid, tid=request.tid or None, timeout=context.time_remaining()
+            )
+        child: int = task.result
+        return process_pb2.ForkResponse(
+            pid=child,
+            token=self._sessions.open(child, identity).token,
+            lease_seconds=self._lease_seconds,
+            cost=convert.call_cost(task.cost),
+        )
+
     def _end_process(self, pid: int) -> None:
         """The client is gone: its process exits and its memory is freed."""
         with contextlib.suppress(KernelError):  # already dead: its record says why

@@ -106,6 +106,7 @@ CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
     "heartbeat": [],  # made by the keepalive
     "on_thread": [],  # wraps another description, for Process.call
     "exit_process": [(vmsim.Process, "exit", True)],
+    "fork": [(vmsim.Process, "fork", True)],
     "kill": [(vmsim.Admin, "kill", False)],
     "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
     "set_sysctl": [(vmsim.Admin, "set_sysctl", False)],

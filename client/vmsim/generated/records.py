@@ -99,6 +99,8 @@ class Vma(_Record):
     pss: int = 0
     # The part of pss in dirty pages (smaps' Pss_Dirty).
     pss_dirty: int = 0
+    # Swapped-out bytes, each slot's page divided among the PTEs that hold it (SwapPss).
+    swap_pss: int = 0
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class Vma(_Record):
         private_dirty: int = 0,
         pss: int = 0,
         pss_dirty: int = 0,
+        swap_pss: int = 0,
     ) -> None:
         _set = object.__setattr__
         _set(self, "start", start)
@@ -132,17 +135,18 @@ class Vma(_Record):
         _set(self, "private_dirty", private_dirty)
         _set(self, "pss", pss)
         _set(self, "pss_dirty", pss_dirty)
+        _set(self, "swap_pss", swap_pss)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(start={self.start!r}, end={self.end!r}, perms={self.perms!r}, name={self.name!r}, rss={self.rss!r}, swap={self.swap!r}, anonymous={self.anonymous!r}, referenced={self.referenced!r}, shared_clean={self.shared_clean!r}, shared_dirty={self.shared_dirty!r}, private_clean={self.private_clean!r}, private_dirty={self.private_dirty!r}, pss={self.pss!r}, pss_dirty={self.pss_dirty!r})"
+        return f"{self.__class__.__qualname__}(start={self.start!r}, end={self.end!r}, perms={self.perms!r}, name={self.name!r}, rss={self.rss!r}, swap={self.swap!r}, anonymous={self.anonymous!r}, referenced={self.referenced!r}, shared_clean={self.shared_clean!r}, shared_dirty={self.shared_dirty!r}, private_clean={self.private_clean!r}, private_dirty={self.private_dirty!r}, pss={self.pss!r}, pss_dirty={self.pss_dirty!r}, swap_pss={self.swap_pss!r})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Vma) and other.__class__ is self.__class__:
-            return (self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty,) == (other.start, other.end, other.perms, other.name, other.rss, other.swap, other.anonymous, other.referenced, other.shared_clean, other.shared_dirty, other.private_clean, other.private_dirty, other.pss, other.pss_dirty,)
+            return (self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty, self.swap_pss,) == (other.start, other.end, other.perms, other.name, other.rss, other.swap, other.anonymous, other.referenced, other.shared_clean, other.shared_dirty, other.private_clean, other.private_dirty, other.pss, other.pss_dirty, other.swap_pss,)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty,))
+        return hash((self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty, self.swap_pss,))
 
 
 def vma_from_message(message: common_pb2.Vma) -> Vma:
@@ -162,6 +166,7 @@ def vma_from_message(message: common_pb2.Vma) -> Vma:
         message.private_dirty,
         message.pss,
         message.pss_dirty,
+        message.swap_pss,
     )
 
 

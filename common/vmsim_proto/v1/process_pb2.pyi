@@ -329,3 +329,23 @@ class ExitThreadRequest(_message.Message):
 class ExitThreadResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ForkRequest(_message.Message):
+    __slots__ = ("pid", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ForkResponse(_message.Message):
+    __slots__ = ("pid", "token", "lease_seconds", "cost")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    token: str
+    lease_seconds: int
+    cost: _common_pb2.CallCost
+    def __init__(self, pid: _Optional[int] = ..., token: _Optional[str] = ..., lease_seconds: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...

@@ -115,6 +115,11 @@ class ProcessServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.RunResponse.FromString,
                 _registered_method=True)
+        self.Fork = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Fork',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ForkRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ForkResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessServiceServicer:
@@ -245,6 +250,17 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Fork(self, request, context):
+        """fork(2): a child process whose address space is a copy-on-write copy of this one's
+        (private pages shared read-only until either side writes; MAP_SHARED pages shared for
+        good). The child has its own token, which another client may use; it belongs to the
+        same client for the per-client process limit (RESOURCE_EXHAUSTED past it, or past
+        max_processes). RESOURCE_EXHAUSTED also when the child's commit charge is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -327,6 +343,11 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.Run,
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.RunRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_process__pb2.RunResponse.SerializeToString,
+            ),
+            'Fork': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fork,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ForkRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ForkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -762,6 +783,33 @@ class ProcessService:
             '/vmsim.v1.ProcessService/Run',
             vmsim__proto_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_process__pb2.RunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Fork',
+            vmsim__proto_dot_v1_dot_process__pb2.ForkRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ForkResponse.FromString,
             options,
             channel_credentials,
             insecure,

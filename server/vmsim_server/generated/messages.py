@@ -39,6 +39,7 @@ def vma(value: Any) -> common_pb2.Vma:
         private_dirty=value.private_dirty,
         pss=value.pss,
         pss_dirty=value.pss_dirty,
+        swap_pss=value.swap_pss,
     )
 
 

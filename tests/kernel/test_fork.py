@@ -228,3 +228,35 @@ def test_fork_replays_from_the_journal_to_the_same_costs() -> None:
         assert costs[fork_index] is not None
     finally:
         machine.close()
+
+
+@pytest.mark.slow
+def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> None:
+    """xv6's cowtest: a process using more than half of RAM forks (possible only with COW),
+    both write every page, each reads back its own bytes; after both exit, free memory and
+    swap are what they were before."""
+    machine = Machine(MachineConfig(ram_bytes=64 * MiB, swap_bytes=64 * MiB, nr_cpus=1))
+    try:
+        swap = machine.kernel.swap
+        assert swap is not None
+        free_before = machine.meminfo()["MemFree"]
+        nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
+        parent = machine.spawn("cowtest")
+        addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, PRIVATE)
+        machine.touch_many(parent, _pages(addr, nr_pages), True)
+        child = machine.fork(parent)
+        for pid, tag in ((child, b"C"), (parent, b"P")):
+            for page in range(nr_pages):
+                machine.write(pid, addr + page * PAGE_SIZE, tag + page.to_bytes(4, "little"))
+        for pid, tag in ((parent, b"P"), (child, b"C")):
+            for page in range(0, nr_pages, 7):
+                expected = tag + page.to_bytes(4, "little")
+                assert machine.read(pid, addr + page * PAGE_SIZE, 5) == expected
+        machine.check_invariants()
+        machine.exit(child)
+        machine.exit(parent)
+        assert machine.meminfo()["MemFree"] == free_before
+        assert swap.inuse_pages == 0
+        machine.check_invariants()
+    finally:
+        machine.close()

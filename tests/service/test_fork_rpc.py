@@ -95,3 +95,24 @@ def test_the_shell_forks_and_switches_between_parent_and_child(
         assert "is not a process of this shell" in capsys.readouterr().out
     finally:
         shell.do_exit("")
+
+
+def test_xv6_cowtest_through_the_server(server_address: str) -> None:
+    """A process using more than half of the server's 16 MiB forks; both write everything
+    (swap takes what RAM cannot hold); each reads its own bytes back; after both exit the
+    free memory is what it was."""
+    chunk = 1 << 20
+    with vmsim.inspect(server_address) as inspector:
+        free_before = inspector.meminfo()["MemFree"]
+        size = inspector.meminfo()["MemTotal"] * 1024 * 6 // 10 // chunk * chunk
+        with vmsim.connect(server_address, name="cowtest") as parent:
+            addr = parent.mmap(size)
+            parent.touch_many(range(addr, addr + size, 4096), write=True)
+            with parent.fork() as child:
+                for proc, tag in ((child, b"c"), (parent, b"p")):
+                    for offset in range(0, size, chunk):
+                        proc.write(addr + offset, tag * chunk)
+                for proc, tag in ((parent, b"p"), (child, b"c")):
+                    for offset in range(0, size, chunk):
+                        assert proc.read(addr + offset, chunk) == tag * chunk
+        assert inspector.meminfo()["MemFree"] == free_before

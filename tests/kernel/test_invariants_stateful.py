@@ -119,7 +119,12 @@ class VirtualMemory(RuleBasedStateMachine):
         except KernelError:
             self._sync_deaths()
             return
-        self.contents[(pid, addr + page * PAGE_SIZE)] = payload
+        page_va = addr + page * PAGE_SIZE
+        vma = self.machine.tasks[pid].mm.find_vma(page_va)
+        if vma is not None and vma.shared:  # another process may map the same page
+            for key in [k for k in self.contents if k[1] == page_va and k[0] != pid]:
+                del self.contents[key]
+        self.contents[(pid, page_va)] = payload
 
     @precondition(lambda self: self.contents)
     @rule(data=st.data())
@@ -171,6 +176,24 @@ class VirtualMemory(RuleBasedStateMachine):
             k for k in self.contents if k[0] == pid and addr <= k[1] < addr + pages * PAGE_SIZE
         ]:
             del self.contents[key]
+
+    @precondition(lambda self: self.live and len(self.live) < 4)
+    @rule(data=st.data())
+    def fork(self, data: st.DataObject) -> None:
+        """The child sees every byte the parent wrote; later writes of either side are their
+        own (copy-on-write), but for MAP_SHARED pages (write_and_remember forgets the
+        other processes' copy of those)."""
+        parent = data.draw(st.sampled_from(self.live))
+        try:
+            child = self.machine.fork(parent)
+        except KernelError:
+            self._sync_deaths()
+            return
+        self.live.append(child)
+        self.mappings[child] = list(self.mappings[parent])
+        for (pid, addr), payload in list(self.contents.items()):
+            if pid == parent:
+                self.contents[(child, addr)] = payload
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())

@@ -852,14 +852,20 @@ def check_invariants(kernel: Kernel) -> None:
                 raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
     swap_refs = _nr_swapcache(kernel)
     committed = 0
+    mapped_pfns: list[npt.NDArray[np.uint32]] = []  # every PTE's page, for the mapcounts
+    swap_entries: list[npt.NDArray[np.uint32]] = []  # every PTE's swap entry, for swap_map
     for task in live:
         mm = task.mm
         committed += mm.committed_pages
         present = swapped = 0
         for _va, first, count in pte_runs(kernel, mm, 0, TASK_SIZE):
             entries = kernel.ram32[first : first + count]
-            present += int(_present_own_pages(kernel, entries).sum())
-            swapped += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
+            own = _present_own_pages(kernel, entries)
+            present += int(own.sum())
+            mapped_pfns.append(entries[own] >> np.uint32(PAGE_SHIFT))
+            in_swap = entries[(entries & np.uint32(PTE_MAPPED)) == 0]
+            swapped += int(np.count_nonzero(in_swap))
+            swap_entries.append(in_swap[in_swap != 0])
         if present != mm.rss or swapped != mm.swap_entries:
             raise KernelBug(
                 f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "
@@ -874,8 +880,42 @@ def check_invariants(kernel: Kernel) -> None:
         raise KernelBug(
             f"swap map counts {int(kernel.swap.swap_map.sum())} references, found {swap_refs}"
         )
+    _check_counts_per_page(kernel, mapped_pfns, swap_entries)
     if committed != kernel.committed_pages:
         raise KernelBug(f"Committed_AS {kernel.committed_pages} != sum over processes {committed}")
+
+
+def _check_counts_per_page(
+    kernel: Kernel,
+    mapped_pfns: list[npt.NDArray[np.uint32]],
+    swap_entries: list[npt.NDArray[np.uint32]],
+) -> None:
+    """Raise KernelBug unless each page's mapcount is the number of PTEs that map it, and
+    each swap slot's count the number of PTEs that hold it plus the swap cache's reference."""
+    nr_frames = kernel.physmem.nr_frames
+    pfns = np.concatenate(mapped_pfns) if mapped_pfns else np.zeros(0, np.uint32)
+    ptes_per_page = np.bincount(pfns.astype(np.int64), minlength=nr_frames)
+    wrong = np.flatnonzero(ptes_per_page != kernel.physmem.mapcount)
+    if len(wrong):
+        pfn = int(wrong[0])
+        raise KernelBug(
+            f"pfn {pfn}: mapcount {kernel.physmem.mapcount[pfn]} but {ptes_per_page[pfn]} PTEs"
+        )
+    swap = kernel.swap
+    if swap is None:
+        return
+    entries = np.concatenate(swap_entries) if swap_entries else np.zeros(0, np.uint32)
+    offsets = (entries >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
+    refs = np.bincount(offsets, minlength=swap.nr_slots)
+    cached = np.fromiter(swap.cache, np.int64, len(swap.cache))
+    refs[cached] += 1
+    wrong = np.flatnonzero(refs != swap.swap_map)
+    if len(wrong):
+        offset = int(wrong[0])
+        raise KernelBug(
+            f"swap slot {offset}: swap_map {swap.swap_map[offset]} but {refs[offset]} "
+            "PTEs and swap-cache references"
+        )
 
 
 def layout(kernel: Kernel) -> dict[str, int]:

@@ -56,6 +56,7 @@ __all__ = [
     "run_memtouch",
     "run_ocprobe",
     "run_oom",
+    "run_shanon",
     "run_shared_anon_write",
     "snapshot",
 ]
@@ -368,10 +369,12 @@ class Vmprobe:
         self.rows.append(VpRow("vmdelta", name, "", delta))
 
     def vma_smaps(self, pid: int) -> dict[str, int]:
-        """The smaps lines of the test VMA of *pid*, in kB."""
+        """The smaps lines of the test VMA of *pid*, in kB (none once it is unmapped)."""
         lines = self.machine.report("smaps", pid).splitlines()
         header = f"{self.addr:08x}-"
-        start = next(i for i, line in enumerate(lines) if line.startswith(header))
+        start = next((i for i, line in enumerate(lines) if line.startswith(header)), None)
+        if start is None:
+            return {}
         values: dict[str, int] = {}
         for line in lines[start + 1 :]:
             key, _, rest = line.partition(":")
@@ -424,4 +427,32 @@ def run_cow(machine: Machine, nr_pages: int) -> Vmprobe:
     probe.phase("x2-parent-write-all")
     machine.touch_many(parent, every, True)
     probe.phase("x3-parent-rewrite-all")
+    return probe
+
+
+def run_shanon(machine: Machine, nr_pages: int) -> Vmprobe:
+    """vmprobe shanon: *nr_pages* MAP_SHARED|MAP_ANONYMOUS written by P; fork; C writes all;
+    P reads all; P writes the first half and C reads all; C exits; P unmaps."""
+    probe = Vmprobe(machine)
+    parent = machine.spawn("P")
+    probe.start("P", parent)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_SHARED)
+    probe.phase("p0a-mmap-shared")
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(parent, every, True)
+    probe.phase("p0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    machine.touch_many(child, every, True)
+    probe.phase("p1-child-write-all")
+    machine.touch_many(parent, every, False)
+    probe.phase("p2-parent-read-verify")
+    machine.touch_many(parent, probe.pages(0, nr_pages // 2), True)
+    machine.touch_many(child, every, False)
+    probe.phase("p3-parent-write-half-child-verify")
+    machine.exit(child)
+    probe.phase("p4-child-exited")
+    machine.munmap(parent, probe.addr, nr_pages * PAGE_SIZE)
+    probe.phase("p5-parent-munmap")
     return probe

@@ -5,8 +5,8 @@ Models kernel/fork.c (copy_process, dup_mm, dup_mmap) and copy_page_range of mm/
 page table for each of the parent's under a private mapping, whose PTEs map the parent's
 pages. A writable PTE of a private mapping is write-protected in both, so the first write
 on either side faults and copies the page (do_wp_page); a swap entry is duplicated
-(swap_duplicate); a MAP_SHARED mapping's PTEs are copied as they are, both sides keep
-writing the same pages.
+(swap_duplicate). A MAP_SHARED mapping's PTEs are not copied: it maps a shmem object,
+whose pages the child's faults find (mm/shmem.py), so both sides write the same pages.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vmsim_kernel.arch.x86.constants import PAGE_SHIFT
-from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_MAPPED, PTE_RW
+from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_MAPPED, PTE_RW
 from vmsim_kernel.errors import OutOfMemory
 from vmsim_kernel.mm.memory import pte_alloc
 from vmsim_kernel.mm.overcommit import commit_pages
@@ -36,7 +36,6 @@ __all__ = ["dup_mmap"]
 _MAPPED = np.uint32(PTE_MAPPED)
 _RW = np.uint32(PTE_RW)
 _OLD = np.uint32(~PTE_ACCESSED & 0xFFFFFFFF)  # pte_mkold: the child has not used it yet
-_CLEAN = np.uint32(~PTE_DIRTY & 0xFFFFFFFF)
 
 
 def dup_mmap(kernel: Kernel, parent: Task, child: Task) -> None:
@@ -82,6 +81,8 @@ def copy_page_range(kernel: Kernel, parent: Task, child: Task, vma: Vma) -> None
     reclaim change them, its entries are copied: present pages gain the child's mapping in
     the rmap (their mapcount), swap entries a reference on their slot.
     """
+    if vma.shmem is not None:
+        return  # the child's faults find the object's pages (copy_page_range skips it)
     ram32 = kernel.ram32
     zero_pfn = np.uint32(kernel.zero_pfn)
     for first_va, first_word, count in pte_runs(kernel, parent.mm, vma.start, vma.end):
@@ -91,15 +92,12 @@ def copy_page_range(kernel: Kernel, parent: Task, child: Task, vma: Vma) -> None
         # Reclaim inside pte_alloc may have changed the parent's PTEs: read them after it.
         entries = ram32[first_word : first_word + count]
         present = (entries & _MAPPED) != 0
-        if not vma.shared:  # is_cow_mapping: write-protect in the parent too
-            entries[present] &= ~_RW
-            copied = entries & _OLD
-        else:
-            copied = entries & _OLD & _CLEAN
+        entries[present] &= ~_RW  # is_cow_mapping: write-protected in the parent too
+        copied = entries & _OLD
         ram32[child_word : child_word + count] = copied
         pfns = (entries >> np.uint32(PAGE_SHIFT)).astype(np.int64)
         pages = np.flatnonzero(present & (entries >> np.uint32(PAGE_SHIFT) != zero_pfn))
-        _share_pages(kernel, child.mm, first_va, child_word, pfns, pages, vma.shared)
+        _share_pages(kernel, child.mm, first_va, child_word, pfns, pages)
         swapped = np.flatnonzero((entries != 0) & ~present)
         if len(swapped):
             swap = kernel.swap
@@ -117,11 +115,10 @@ def _share_pages(
     first_word: int,
     pfns: np.ndarray[tuple[int], np.dtype[np.int64]],
     indexes: np.ndarray[tuple[int], np.dtype[np.intp]],
-    shared: bool,
 ) -> None:
     """page_dup_anon_rmap: the pages at *indexes* of a table copied to *mm* (first entry at
     *first_va*, ram32 word *first_word*) gain the child's mapping."""
     rmap = kernel.rmap
     for index in indexes.tolist():
         rmap.add(pfns.item(index), mm, first_va + (index << PAGE_SHIFT), first_word + index)
-    mm.count_resident(shared, len(indexes))
+    mm.count_resident(False, len(indexes))

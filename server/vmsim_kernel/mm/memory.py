@@ -53,6 +53,7 @@ from .overcommit import commit_pages
 from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
 from .physmem import PageFlag
 from .policies import lru_cache_add
+from .shmem import ShmemObject, shmem_add_page
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
     add_to_swap_cache,
@@ -71,12 +72,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCHED_TOUCHES_PER_FAULT",
+    "FAULT_AROUND_BYTES",
     "access_user_memory",
     "do_anonymous_pages",
+    "do_fault_around",
+    "do_shmem_fault",
     "do_swap_cache_pages",
     "do_wp_page",
     "handle_mm_fault",
     "page_exclusive",
+    "shmem_get_page",
     "swapin_range",
     "touch_many",
     "touch_one",
@@ -94,6 +99,9 @@ _A = PTE_ACCESSED
 _D = PTE_DIRTY
 _MAPPED = PTE_MAPPED
 _PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _A | _D
+# fault_around_bytes (a debugfs knob in Linux): a read fault of a shmem or file mapping maps
+# the resident pages of this aligned window around it.
+FAULT_AROUND_BYTES: Final = 65536
 # A new anonymous page's flags, as a plain int: IntFlag arithmetic per fault is measurable.
 _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 # A MAP_SHARED anonymous page is shmem: swap-backed, but not PageAnon.
@@ -153,6 +161,8 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
     if not task.alive:
         raise task_exit.dead(task)
     pte = kernel.ram_words[word]
+    if pte == 0 and vma.shmem is not None:
+        return do_shmem_fault(kernel, task, vma, address, word, write)
     if pte == 0:
         if not write and not vma.shared:
             return do_anonymous_zero_page(kernel, task, address, word)
@@ -259,6 +269,123 @@ def wp_page_copy(kernel: Kernel, task: Task, address: int, word: int, pte: int) 
     return pfn
 
 
+def do_shmem_fault(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """A fault on an empty PTE of a shared memory mapping (do_read_fault / do_shared_fault
+    with shmem_fault): the object's page at that index is mapped, read back from swap (a
+    major fault) or allocated zeroed when the object has none yet. No one's page is copied:
+    every process that maps the object maps the same page.
+
+    A read first maps the pages of the object already resident around it (do_fault_around:
+    the aligned fault_around_bytes window, within the VMA and its page table), so a reader
+    of pages someone else wrote faults once per window.
+    """
+    obj = vma.shmem
+    assert obj is not None
+    page_va = address & ~(PAGE_SIZE - 1)
+    if not write and do_fault_around(kernel, task, vma, page_va) and kernel.ram_words[word]:
+        pfn, read = kernel.ram_words[word] >> PAGE_SHIFT, False
+    else:
+        pfn, read = shmem_get_page(kernel, task, obj, vma.shmem_index(page_va))
+        bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
+        _map_shmem_page(kernel, task.mm, pfn, page_va, word, bits)
+        if write:  # do_shared_fault's fault_dirty_shared_page
+            physmem = kernel.physmem
+            physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
+    kernel.vm_events.pgfault += 1
+    if read:
+        task.maj_flt += 1
+        kernel.vm_events.pgmajfault += 1
+        kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, "shmem swap-in")
+        return FaultResult.MAJOR
+    task.min_flt += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "shmem")
+    return FaultResult.MINOR
+
+
+def do_fault_around(kernel: Kernel, task: Task, vma: Vma, page_va: int) -> int:
+    """Map the object's resident pages in the fault_around_bytes window of *page_va* whose
+    PTEs are empty (do_fault_around, filemap_map_pages); returns how many were mapped. The
+    PTEs are old (prefaulted), except the faulting one's, which the access makes young."""
+    obj = vma.shmem
+    assert obj is not None
+    table_va = page_va & ~((1 << PGDIR_SHIFT) - 1)
+    start = max(page_va & ~(FAULT_AROUND_BYTES - 1), vma.start, table_va)
+    end = min(start + FAULT_AROUND_BYTES, vma.end, table_va + (1 << PGDIR_SHIFT))
+    words, mm = kernel.ram_words, task.mm
+    bits = user_pte_bits(vma.writable, True)
+    mapped = 0
+    for va in range(start, end, PAGE_SIZE):
+        pfn = obj.pages.get(vma.shmem_index(va))
+        word = pte_word_or_none(words, mm.pgd_pfn, va)
+        if pfn is None or word is None or words[word]:
+            continue
+        _map_shmem_page(kernel, mm, pfn, va, word, bits | (_A if va == page_va else 0))
+        mapped += 1
+    kernel.current.run(kernel.costs.zap_page_ns * mapped)
+    return mapped
+
+
+def _map_shmem_page(
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+) -> None:
+    """Install the PTE and the reverse mapping of an object's page (on the LRU already)."""
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, mm, page_va, word)
+    mm.count_resident(True, 1)
+
+
+def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> tuple[int, bool]:
+    """shmem_get_folio(SGP_CACHE): *obj*'s page at *index*, read back from swap or allocated
+    zeroed when the object has none; returns (pfn, whether it was read from swap).
+
+    Raises:
+        ProcessKilled: the allocation's OOM kill chose *task*, or the slot could not be read
+            back (SIGBUS).
+    """
+    pfn = obj.pages.get(index)
+    if pfn is not None:
+        return pfn, False
+    new_pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel.pgdat, new_pfn)
+        raise task_exit.dead(task)
+    pfn = obj.pages.get(index)  # another fault brought it in while reclaim ran
+    if pfn is not None:
+        free_page(kernel.pgdat, new_pfn)
+        return pfn, False
+    physmem = kernel.physmem
+    entry = obj.swapped.get(index)
+    active = False
+    if entry is None:
+        physmem.zero_user_frame(new_pfn)
+        kernel.current.run(kernel.costs.zero_page_ns)
+    else:
+        swap = kernel.swap
+        assert swap is not None
+        offset = swp_offset(entry)
+        waited = wait_for_swap_read(swap, kernel.current)
+        try:
+            swap.read_slot_into(offset, physmem.frame_view(new_pfn))
+        except SwapIoError as error:
+            free_page(kernel.pgdat, new_pfn)
+            kernel.printk_ratelimited(LogLevel.ERR, error.message)
+            raise task_exit.sigbus(kernel, task, index * PAGE_SIZE, error.message) from None
+        # shmem_swapin_folio: the page is the object's again, its slot is let go.
+        del obj.swapped[index]
+        swap.free_slot(offset)
+        active = workingset_refault(kernel.lruvec, swap, offset, kernel.vm_events)
+        kernel.vm_events.pswpin += 1
+        kernel.vm_events.pgpgin += PAGE_SIZE // 1024
+        kernel.emit(
+            EventKind.SWAP_IN, task.pid, None, new_pfn, f"shmem slot {offset}, waited {waited} ns"
+        )
+    shmem_add_page(kernel, obj, index, new_pfn)
+    lru_cache_add(kernel.lruvec, new_pfn, active=active)
+    return new_pfn, entry is not None
+
+
 def do_anonymous_page(
     kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
 ) -> FaultResult:
@@ -307,8 +434,8 @@ def do_anonymous_pages(
         return 0
     mm = task.mm
     vma = mm.find_vma(int(addresses[0]))
-    if vma is None or not vma.writable or not vma.accessible:
-        return 0
+    if vma is None or not vma.writable or not vma.accessible or vma.shmem is not None:
+        return 0  # a shmem page is the object's: shmem_fault finds or adds it one by one
     vpns = addresses >> np.uint32(PAGE_SHIFT)
     ram32 = kernel.ram32
     pte_words32, ok, _pde_indexes = pte_words_many(ram32[pgd_words(mm.pgd_pfn)], vpns, _P)

@@ -34,7 +34,7 @@ from vmsim_kernel.kernel.sched import QUANTUM_ZAP_PAGES
 
 from . import memory
 from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
-from .unmap import free_pgtables, pte_runs, zap_range
+from .unmap import free_pgtables, pte_runs, release_unmapped_objects, zap_range
 from .vma import MmStruct, Vma, VmaKind, needs_accounting
 
 if TYPE_CHECKING:
@@ -175,7 +175,21 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
             shoot_down_tlbs(kernel, task)
         commit_pages(kernel, task, charge)
         kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
-        mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+        # shmem_zero_setup: a MAP_SHARED anonymous mapping maps an object of its own, which
+        # a fork's child maps too.
+        obj = kernel.shmem.new_object("", length // PAGE_SIZE) if shared else None
+        mm.insert(
+            Vma(
+                start,
+                start + length,
+                Prot(prot),
+                shared,
+                kind,
+                accounted,
+                shmem=obj,
+                shmem_base=start if shared else 0,
+            )
+        )
     return start
 
 
@@ -356,12 +370,14 @@ def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) 
 def unmap_range(kernel: Kernel, task: Task, start: int, end: int) -> None:
     """Remove [start, end) from the VMAs and the page tables, giving back its commit charge."""
     mm = task.mm
-    for piece in mm.remove_range(start, end):
+    pieces = mm.remove_range(start, end)
+    for piece in pieces:
         kernel.current.run(kernel.costs.zap_page_ns * zap_range(kernel, mm, piece.start, piece.end))
         if piece.accounted:
             uncommit_pages(kernel, piece.nr_pages)
             mm.committed_pages -= piece.nr_pages
     free_pgtables(kernel, mm, start, end)
+    release_unmapped_objects(kernel, pieces)
 
 
 def shoot_down_tlbs(kernel: Kernel, task: Task) -> None:

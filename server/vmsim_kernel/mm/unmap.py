@@ -28,19 +28,23 @@ from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page
 from .physmem import PageFlag
 from .policies import charge_lru_lock
+from .shmem import shmem_release
 from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
 
-    from .vma import MmStruct
+    from .vma import MmStruct, Vma
 
 __all__ = [
     "exit_mmap",
     "free_pgtables",
     "pte_runs",
+    "release_unmapped_objects",
     "release_user_page",
     "unmap_user_page",
     "zap_range",
@@ -117,6 +121,10 @@ def unmap_user_page(
     mm.count_resident(not page_flags & _ANON_BIT, -1)
     if kernel.rmap.remove(pfn, mm, page_va) != 0:
         return False
+    if pfn in kernel.shmem.owner_of:  # a shmem object's page: the object keeps it
+        if dirty:
+            physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
+        return False
     swap = kernel.swap
     if (
         page_flags & _SWAPCACHE_BIT
@@ -161,12 +169,18 @@ def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
         mm.nr_ptes -= 1
 
 
+def release_unmapped_objects(kernel: Kernel, vmas: Iterable[Vma]) -> None:
+    """The shmem objects of *vmas*, just unmapped, are freed if nothing holds them now."""
+    for obj in {id(vma.shmem): vma.shmem for vma in vmas if vma.shmem is not None}.values():
+        shmem_release(kernel, obj)
+
+
 def exit_mmap(kernel: Kernel, task: Task) -> None:
     """Tear down a whole address space: pages, swap slots, page tables and the directory."""
     mm = task.mm
     for vma in list(mm):
         zap_range(kernel, mm, vma.start, vma.end)
-    mm.remove_range(0, TASK_SIZE)
+    release_unmapped_objects(kernel, mm.remove_range(0, TASK_SIZE))
     free_pgtables(kernel, mm, 0, TASK_SIZE)
     uncommit_pages(kernel, mm.committed_pages)
     mm.committed_pages = 0

@@ -106,6 +106,15 @@ def _nr_shmem(kernel: Kernel) -> int:
     return int(np.count_nonzero(backed & ((flags & np.uint32(PageFlag.ANON)) == 0)))
 
 
+def _nr_shmem_mapped(kernel: Kernel) -> int:
+    """Shmem pages some PTE maps (NR_FILE_MAPPED: they are the only file pages here)."""
+    flags = kernel.physmem.flags
+    shmem = (flags & np.uint32(PageFlag.SWAPBACKED | PageFlag.ANON)) == np.uint32(
+        PageFlag.SWAPBACKED
+    )
+    return int(np.count_nonzero(shmem & (kernel.physmem.mapcount > 0)))
+
+
 def _nr_pagetable_pages(kernel: Kernel) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
@@ -135,6 +144,7 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
     reserve = allocator.totalreserve_pages()
     active, inactive = _lru_sizes(kernel.lruvec)
     shmem = _nr_shmem(kernel)
+    mapped_shmem = _nr_shmem_mapped(kernel)
     swap = kernel.swap
     swap_total = swap.nr_usable_slots if swap else 0
     swap_free = swap_total - (swap.inuse_pages if swap else 0)
@@ -163,8 +173,8 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "Zswapped": 0,
         "Dirty": 0,
         "Writeback": 0,
-        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - shmem),
-        "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
+        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - mapped_shmem),
+        "Mapped": _kb(mapped_shmem),
         "Shmem": _kb(shmem),
         "KReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
         "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
@@ -255,8 +265,8 @@ def vmstat(kernel: Kernel) -> dict[str, int]:
         "nr_inactive_anon": len(inactive),
         "nr_active_anon": len(active),
         "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
-        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - shmem,
-        "nr_mapped": shmem,
+        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - _nr_shmem_mapped(kernel),
+        "nr_mapped": _nr_shmem_mapped(kernel),
         "nr_file_pages": shmem,
         "nr_shmem": shmem,
         "nr_page_table_pages": _nr_pagetable_pages(kernel),
@@ -493,6 +503,9 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         pss += int(share.sum())
         pss_dirty += int(share[dirty].sum())
     private_clean = rss - shared_dirty - shared_clean - private_dirty
+    if vma.shmem is not None:  # shmem_swap_usage: the object's pages in swap, not PTEs'
+        first, last = vma.shmem_index(vma.start), vma.shmem_index(vma.end)
+        swap += sum(1 for index in vma.shmem.swapped if first <= index < last)
     return VmaInfo(
         start=vma.start,
         end=vma.end,
@@ -822,6 +835,8 @@ def check_invariants(kernel: Kernel) -> None:
         for pfn in (kernel.swap.cache.values() if kernel.swap is not None else ())
         if not kernel.rmap.is_mapped(pfn)
     ]
+    # Pages of shmem objects that no PTE maps now: on the LRU, held by their object.
+    cached += [pfn for pfn in kernel.shmem.owner_of if not kernel.rmap.is_mapped(pfn)]
     tables = _nr_pagetable_pages(kernel)
     kernel_pages = _nr_kernel_pages(kernel)
     if free + mapped + len(cached) + tables + kernel_pages != managed:
@@ -850,10 +865,13 @@ def check_invariants(kernel: Kernel) -> None:
                 kernel.ram_words[mapping.pte_word] & PTE_MAPPED
             ):
                 raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
-    swap_refs = _nr_swapcache(kernel)
+    shmem_entries = [
+        np.array(list(obj.swapped.values()), dtype=np.uint32) for obj in kernel.shmem.objects
+    ]
+    swap_refs = _nr_swapcache(kernel) + sum(len(entries) for entries in shmem_entries)
     committed = 0
     mapped_pfns: list[npt.NDArray[np.uint32]] = []  # every PTE's page, for the mapcounts
-    swap_entries: list[npt.NDArray[np.uint32]] = []  # every PTE's swap entry, for swap_map
+    swap_entries = list(shmem_entries)  # every swap entry of a PTE or an object, for swap_map
     for task in live:
         mm = task.mm
         committed += mm.committed_pages

@@ -1,0 +1,100 @@
+"""Shared memory on vmsim against the real i686 Linux 6.1 kernel: MAP_SHARED|MAP_ANONYMOUS
+across fork (shanon-1g-4k), backed by a shmem object whose pages every process finds.
+
+Figures are read from the capture and compared exactly: the faults of the writes (one per
+page, the child's too: its PTEs are not copied, its faults find the parent's pages), no new
+page for the child, smaps' Rss/Pss/Shared_Dirty of both, and nr_shmem / nr_mapped /
+nr_anon_pages. Linux's parent faults once in its read-verify phase (its own code, not the
+mapping: the pages are mapped already); vmsim's parent does not fault at all there.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tests.kernel import linux32
+from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, booted, run_shanon
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shanon() -> tuple[linux32.Capture, Vmprobe]:
+    capture = linux32.load("shanon-1g-4k")
+    (pages,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
+    with booted(capture) as machine:
+        probe = run_shanon(machine, pages)
+        machine.check_invariants()
+    return capture, probe
+
+
+def _linux(capture: linux32.Capture, kind: str, phase: str, who: str = "") -> dict[str, int]:
+    (row,) = [row for row in capture.vp_rows(kind, who) if row.phase == phase]
+    return row.values
+
+
+SHANON_VMAS = [
+    ("P", "p0a-mmap-shared"),
+    ("P", "p0-parent-write-all"),
+    ("P", "fork"),
+    ("C", "fork"),
+    ("P", "p1-child-write-all"),
+    ("C", "p1-child-write-all"),
+    ("P", "p2-parent-read-verify"),
+    ("C", "p2-parent-read-verify"),
+    ("P", "p3-parent-write-half-child-verify"),
+    ("C", "p3-parent-write-half-child-verify"),
+    ("P", "p4-child-exited"),
+]
+
+
+@pytest.mark.parametrize(("who", "phase"), SHANON_VMAS)
+def test_shared_anon_smaps_match_linux_exactly(
+    shanon: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+) -> None:
+    capture, probe = shanon
+    linux = _linux(capture, "vma", phase, who)
+    assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
+
+
+@pytest.mark.parametrize(
+    ("who", "phase"),
+    [
+        ("P", "p0-parent-write-all"),
+        ("C", "p1-child-write-all"),
+        ("P", "p3-parent-write-half-child-verify"),
+        ("C", "p3-parent-write-half-child-verify"),
+    ],
+)
+def test_shared_anon_faults_match_linux_exactly(
+    shanon: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+) -> None:
+    capture, probe = shanon
+    linux = _linux(capture, "proc", phase, who)
+    assert probe.row("proc", phase, who) == {
+        "d_minflt": linux["d_minflt"],
+        "d_majflt": linux["d_majflt"],
+    }
+
+
+def test_the_parent_reads_the_childs_bytes_without_a_fault(
+    shanon: tuple[linux32.Capture, Vmprobe],
+) -> None:
+    capture, probe = shanon
+    assert _linux(capture, "proc", "p2-parent-read-verify", "P")["d_minflt"] <= 1
+    assert probe.row("proc", "p2-parent-read-verify", "P")["d_minflt"] == 0
+
+
+@pytest.mark.parametrize(
+    "phase", ["p0-parent-write-all", "p1-child-write-all", "p4-child-exited", "p5-parent-munmap"]
+)
+def test_shmem_and_mapped_pages_match_linux_exactly(
+    shanon: tuple[linux32.Capture, Vmprobe], phase: str
+) -> None:
+    """Shmem grows by the mapping's pages once (the child's writes add none), Mapped with it,
+    AnonPages not at all (Linux's few anon pages of a phase are its processes' own)."""
+    capture, probe = shanon
+    linux = _linux(capture, "vmdelta", phase)
+    vmsim = probe.row("vmdelta", phase)
+    assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])
+    assert vmsim["nr_anon_pages"] == 0
+    assert abs(linux["nr_anon_pages"]) <= 10

@@ -24,6 +24,7 @@ from vmsim_kernel.arch.x86.constants import (
     STACK_TOP,
     TASK_SIZE,
     Gfp,
+    MapFlag,
     Prot,
     Signal,
 )
@@ -59,7 +60,7 @@ from vmsim_kernel.kernel.sysctl import (
     sysctl_write,
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
-from vmsim_kernel.mm import memory
+from vmsim_kernel.mm import memory, shmem
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
@@ -85,6 +86,7 @@ from .results import (
     FaultResult,
     ProcessInfo,
     ProcessState,
+    ShmInfo,
     TouchSummary,
     Translation,
     VmaInfo,
@@ -109,6 +111,8 @@ __all__ = [
 ]
 
 FIRST_PID = 100
+DEFAULT_UID = 1000  # the uid a process runs as unless spawned with another
+MAX_UID = 65535
 MAX_IO_BYTES = 64 * 1024 * 1024  # largest single read/write the kernel accepts
 
 P = ParamSpec("P")
@@ -242,14 +246,18 @@ class Machine:
 
     # ---- processes ------------------------------------------------------------------------------
     @journaled
-    def spawn(self, name: str = "", oom_score_adj: int = 0) -> int:
-        """Create a process with an empty user address space (plus stack VMA); return its pid."""
+    def spawn(self, name: str = "", oom_score_adj: int = 0, uid: int = DEFAULT_UID) -> int:
+        """Create a process with an empty user address space (plus stack VMA), running as
+        user *uid*; return its pid."""
         if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
             raise InvalidArgument("oom_score_adj", f"{oom_score_adj}", "-1000..1000")
         if not isinstance(name, str) or any(ord(c) < 32 for c in name):
             raise InvalidArgument("name", "must be printable text", "up to 15 printable characters")
+        if not 0 <= uid <= MAX_UID:
+            raise InvalidArgument("uid", f"{uid}", f"0..{MAX_UID}")
         self._check_process_limit()
         task = self._new_task((name or f"proc{self._next_pid}")[: TASK_COMM_LEN - 1], oom_score_adj)
+        task.uid = uid
         stack = Vma(
             STACK_TOP - INITIAL_STACK_SIZE,
             STACK_TOP,
@@ -315,6 +323,7 @@ class Machine:
         kernel = self.kernel
         kernel.current.run(kernel.costs.syscall_ns)
         child = self._new_task(parent.name, parent.oom_score_adj)
+        child.uid = parent.uid
         assert parent.mmap_lock is not None
         with kernel.holding(parent.mmap_lock) as thread:
             thread.run(kernel.costs.vma_op_ns * len(parent.mm))
@@ -323,6 +332,64 @@ class Machine:
         child.main_thread.now_ns = kernel.current.now_ns
         self._register(child)
         return child.pid
+
+    # ---- named shared memory (shm_open / shm_unlink on /dev/shm) ---------------------------------
+    @syscall
+    def shm_create(
+        self, pid: int, name: str, size: int, mode: int = 0o600, *, tid: int | None = None
+    ) -> None:
+        """shm_open(O_CREAT|O_EXCL) + ftruncate: a named object of *size* bytes, owned by
+        the process's uid, with permission *mode*; no page until one is touched.
+
+        Raises:
+            InvalidArgument: a bad name, size 0 (or past 3 GiB), mode beyond 0o777.
+            AlreadyExists: the name is taken.
+        """
+        shmem.shm_create(self.kernel, self._live(pid), name, size, mode)
+
+    @preemptible
+    def shm_map(
+        self,
+        pid: int,
+        name: str,
+        prot: int,
+        flags: int = int(MapFlag.SHARED),
+        addr: int = 0,
+        *,
+        tid: int | None = None,
+    ) -> Generator[None, None, int]:
+        """shm_open + mmap of the whole named object; returns the start address.
+
+        Raises:
+            NoSuchObject: no object of that name.
+            PermissionDenied: its mode does not let this uid read (or, with PROT_WRITE, write).
+            InvalidArgument: bad flags (MAP_SHARED needed, no MAP_ANONYMOUS), or a
+                MAP_FIXED_NOREPLACE range that overlaps a mapping.
+        """
+        task = self._live(pid)
+        obj = shmem.shm_lookup(self.kernel, task, name, prot)
+        length = obj.nr_pages * PAGE_SIZE
+        start = mmap_calls.do_mmap(self.kernel, task, addr, length, prot, flags, obj)
+        span = mmap_calls.populate_span(start, length, prot, flags)
+        if span is not None:
+            first, end, write = span
+            pages = np.arange(first, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+            yield from self._touch_in_quanta(pid, task, pages, write)
+        return start
+
+    @syscall
+    def shm_unlink(self, pid: int, name: str, *, tid: int | None = None) -> None:
+        """shm_unlink: the name goes now, the object when its last mapping does.
+
+        Raises:
+            NoSuchObject: no object of that name.
+            PermissionDenied: the process's uid does not own it.
+        """
+        shmem.shm_unlink(self.kernel, self._live(pid), name)
+
+    def shm_list(self) -> list[ShmInfo]:
+        """The named shared memory objects (ls -l /dev/shm), by name."""
+        return shmem.shm_list(self.kernel)
 
     @journaled
     def spawn_thread(self, pid: int) -> int:

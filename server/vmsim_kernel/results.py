@@ -170,3 +170,16 @@ class Event:
     address: int | None = None
     pfn: int | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class ShmInfo:
+    """One named shared memory object, as `ls -l /dev/shm` and its pages would show it."""
+
+    name: str
+    size: int  # bytes (ftruncate's length)
+    mode: int  # permission bits, e.g. 0o600
+    owner: int  # the creator's uid
+    resident: int  # bytes in RAM
+    swapped: int  # bytes in swap
+    mappings: int  # VMAs of live processes that map it

@@ -435,10 +435,10 @@ def _vp_rows(text: str) -> tuple[VpRow, ...]:
         if len(parts) < 3 or parts[0] != "VP" or not parts[2].startswith("phase="):
             continue
         values = _key_values(line)
-        numbers = {
-            key: int(value)
+        numbers = {  # decimal counts and sizes; hexadecimal addresses (addr=0xb3ffa000)
+            key: int(value, 0) if value.startswith("0x") else int(value)
             for key, value in values.items()
-            if re.fullmatch(r"[+-]?\d+", value) and key not in ("phase", "who")
+            if re.fullmatch(r"[+-]?\d+|0x[0-9a-fA-F]+", value) and key not in ("phase", "who")
         }
         rows.append(VpRow(parts[1], values["phase"], values.get("who", ""), numbers))
     return tuple(rows)

@@ -58,6 +58,7 @@ __all__ = [
     "run_oom",
     "run_shanon",
     "run_shared_anon_write",
+    "run_shm",
     "snapshot",
 ]
 
@@ -455,4 +456,37 @@ def run_shanon(machine: Machine, nr_pages: int) -> Vmprobe:
     probe.phase("p4-child-exited")
     machine.munmap(parent, probe.addr, nr_pages * PAGE_SIZE)
     probe.phase("p5-parent-munmap")
+    return probe
+
+
+def run_shm(machine: Machine, nr_pages: int, addr: int) -> Vmprobe:
+    """vmprobe shm: W creates a named object of *nr_pages* (mode 0600), maps it at *addr* and
+    writes all; R, unrelated to W but the same user (vmprobe's two processes run as root in
+    the guest), maps it at *addr* and reads all, writes 16 pages that W reads; W exits; R
+    unmaps; R unlinks the name."""
+    probe = Vmprobe(machine)
+    writer, reader = machine.spawn("W"), machine.spawn("R")
+    probe.start("W", writer)
+    probe.start("R", reader)
+    probe.addr = addr
+    length = nr_pages * PAGE_SIZE
+    machine.shm_create(writer, "/vmprobe", length, 0o600)
+    assert machine.shm_map(writer, "/vmprobe", RW, addr=addr) == addr
+    probe.phase("p0-writer-shm_open-ftruncate-mmap")
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(writer, every, True)
+    probe.phase("p1-writer-write-all")
+    assert machine.shm_map(reader, "/vmprobe", RW, addr=addr) == addr
+    probe.phase("p2-reader-shm_open-mmap")
+    machine.touch_many(reader, every, False)
+    probe.phase("p3-reader-read-verify")
+    machine.touch_many(reader, probe.pages(0, 16), True)
+    machine.touch_many(writer, probe.pages(0, 16), False)
+    probe.phase("p4-reader-writes-16-writer-verifies")
+    machine.exit(writer)
+    probe.phase("p5-writer-exited")
+    machine.munmap(reader, addr, length)
+    probe.phase("p6-reader-munmap")
+    machine.shm_unlink(reader, "/vmprobe")
+    probe.phase("p7-shm_unlink")
     return probe

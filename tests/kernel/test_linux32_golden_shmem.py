@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 from tests.kernel import linux32
-from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, booted, run_shanon
+from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, booted, run_shanon, run_shm
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +98,75 @@ def test_shmem_and_mapped_pages_match_linux_exactly(
     assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])
     assert vmsim["nr_anon_pages"] == 0
     assert abs(linux["nr_anon_pages"]) <= 10
+
+
+@pytest.fixture(scope="module")
+def shm() -> tuple[linux32.Capture, Vmprobe]:
+    capture = linux32.load("shm-1g-4k")
+    (pages,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
+    (addr,) = {row.values["addr"] for row in capture.vp_rows_of_kind("vma")}
+    with booted(capture) as machine:
+        probe = run_shm(machine, pages, addr)
+        machine.check_invariants()
+    return capture, probe
+
+
+SHM_VMAS = [
+    ("W", "p0-writer-shm_open-ftruncate-mmap"),
+    ("W", "p1-writer-write-all"),
+    ("W", "p2-reader-shm_open-mmap"),
+    ("R", "p2-reader-shm_open-mmap"),
+    ("W", "p3-reader-read-verify"),
+    ("R", "p3-reader-read-verify"),
+    ("W", "p4-reader-writes-16-writer-verifies"),
+    ("R", "p4-reader-writes-16-writer-verifies"),
+    ("R", "p5-writer-exited"),
+]
+
+
+@pytest.mark.parametrize(("who", "phase"), SHM_VMAS)
+def test_named_shm_smaps_match_linux_exactly(
+    shm: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+) -> None:
+    capture, probe = shm
+    linux = _linux(capture, "vma", phase, who)
+    assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
+
+
+@pytest.mark.parametrize(
+    ("who", "phase"),
+    [
+        ("W", "p1-writer-write-all"),
+        ("R", "p3-reader-read-verify"),  # fault-around: one fault per 16 pages
+        ("R", "p4-reader-writes-16-writer-verifies"),
+        ("W", "p4-reader-writes-16-writer-verifies"),
+    ],
+)
+def test_named_shm_faults_match_linux_exactly(
+    shm: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+) -> None:
+    capture, probe = shm
+    linux = _linux(capture, "proc", phase, who)
+    assert probe.row("proc", phase, who) == {
+        "d_minflt": linux["d_minflt"],
+        "d_majflt": linux["d_majflt"],
+    }
+
+
+@pytest.mark.parametrize(
+    "phase",
+    [
+        "p1-writer-write-all",
+        "p3-reader-read-verify",
+        "p5-writer-exited",
+        "p6-reader-munmap",
+        "p7-shm_unlink",
+    ],
+)
+def test_shmem_stays_until_unlink_as_on_linux(
+    shm: tuple[linux32.Capture, Vmprobe], phase: str
+) -> None:
+    capture, probe = shm
+    linux = _linux(capture, "vmdelta", phase)
+    vmsim = probe.row("vmdelta", phase)
+    assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])

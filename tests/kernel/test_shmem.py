@@ -3,13 +3,25 @@ index by every process that maps them, swapped like tmpfs pages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from vmsim_kernel import PAGE_SIZE, Machine, MachineConfig, Madvise, MapFlag, MiB, Prot
+from vmsim_kernel import (
+    PAGE_SIZE,
+    AlreadyExists,
+    InvalidArgument,
+    Machine,
+    MachineConfig,
+    Madvise,
+    MapFlag,
+    MiB,
+    NoSuchObject,
+    PermissionDenied,
+    Prot,
+)
 from vmsim_kernel.mm.memory import FAULT_AROUND_BYTES
 from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
@@ -110,3 +122,104 @@ def test_a_read_fault_maps_the_resident_pages_of_its_fault_around_window(
     machine.touch_many(other, _pages(addr, window), True)
     assert machine.process(other).minor_faults == window
     machine.check_invariants()
+
+
+# ---- named shared memory ------------------------------------------------------------------------
+def test_an_unrelated_process_maps_a_named_object_and_sees_the_writers_bytes(
+    machine: Machine,
+) -> None:
+    writer, reader = machine.spawn("writer"), machine.spawn("reader")
+    machine.shm_create(writer, "/board", 3 * PAGE_SIZE, 0o600)
+    at_writer = machine.shm_map(writer, "/board", RW)
+    machine.write(writer, at_writer + PAGE_SIZE, b"posted")
+    at_reader = machine.shm_map(reader, "board", int(Prot.READ))
+    assert machine.read(reader, at_reader + PAGE_SIZE, 6) == b"posted"
+    (listed,) = machine.shm_list()
+    assert (listed.name, listed.size, listed.mode, listed.mappings) == (
+        "board",
+        3 * PAGE_SIZE,
+        0o600,
+        2,
+    )
+    (vma,) = [v for v in machine.maps(reader) if v.start == at_reader]
+    assert (vma.name, vma.perms) == ("/dev/shm/board", "r--s")
+    machine.check_invariants()
+
+
+def test_an_unlinked_object_lives_until_its_last_mapping_goes(machine: Machine) -> None:
+    pid = machine.spawn("owner")
+    machine.shm_create(pid, "/notes", PAGE_SIZE, 0o600)
+    addr = machine.shm_map(pid, "/notes", RW)
+    machine.write(pid, addr, b"kept")
+    machine.shm_unlink(pid, "/notes")
+    assert machine.shm_list() == []
+    assert machine.read(pid, addr, 4) == b"kept"
+    assert machine.meminfo()["Shmem"] == 4
+    machine.munmap(pid, addr, PAGE_SIZE)
+    assert machine.meminfo()["Shmem"] == 0
+    machine.shm_create(pid, "/notes", PAGE_SIZE, 0o600)  # the name is free again
+    machine.check_invariants()
+
+
+def test_a_named_object_without_mappings_keeps_its_pages_until_unlinked(
+    machine: Machine,
+) -> None:
+    pid = machine.spawn("owner")
+    machine.shm_create(pid, "/keep", 2 * PAGE_SIZE, 0o600)
+    addr = machine.shm_map(pid, "/keep", RW)
+    machine.write(pid, addr, b"still here")
+    machine.exit(pid)
+    other = machine.spawn("later")
+    assert machine.read(other, machine.shm_map(other, "/keep", RW), 10) == b"still here"
+    machine.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda m, pid: m.shm_create(pid, "/taken", PAGE_SIZE, 0o600), AlreadyExists, "exists"),
+        (lambda m, pid: m.shm_create(pid, "/new", 0, 0o600), InvalidArgument, "size"),
+        (lambda m, pid: m.shm_create(pid, "/new", PAGE_SIZE, 0o1777), InvalidArgument, "mode"),
+        (lambda m, pid: m.shm_create(pid, "a/b", PAGE_SIZE, 0o600), InvalidArgument, "name"),
+        (lambda m, pid: m.shm_map(pid, "/missing", RW), NoSuchObject, "taken"),
+        (lambda m, pid: m.shm_unlink(pid, "/missing"), NoSuchObject, "taken"),
+        (
+            lambda m, pid: m.shm_map(pid, "/taken", RW, SHARED),
+            InvalidArgument,
+            "without MAP_ANONYMOUS",
+        ),
+    ],
+)
+def test_bad_shm_calls_are_refused_and_change_nothing(
+    machine: Machine, call: Callable[[Machine, int], object], error: type[Exception], words: str
+) -> None:
+    pid = machine.spawn("caller")
+    machine.shm_create(pid, "/taken", PAGE_SIZE, 0o600)
+    before = (machine.shm_list(), machine.maps(pid), machine.meminfo()["MemFree"])
+    with pytest.raises(error, match=words):
+        call(machine, pid)
+    assert (machine.shm_list(), machine.maps(pid), machine.meminfo()["MemFree"]) == before
+
+
+def test_the_mode_decides_who_may_map_and_only_the_owner_unlinks(machine: Machine) -> None:
+    owner, stranger = machine.spawn("owner"), machine.spawn("stranger", uid=1001)
+    machine.shm_create(owner, "/ro", PAGE_SIZE, 0o644)
+    machine.shm_create(owner, "/private", PAGE_SIZE, 0o600)
+    machine.shm_map(stranger, "/ro", int(Prot.READ))  # others may read 0644
+    with pytest.raises(PermissionDenied, match="may not read and write"):
+        machine.shm_map(stranger, "/ro", RW)
+    with pytest.raises(PermissionDenied, match="may not read"):
+        machine.shm_map(stranger, "/private", int(Prot.READ))
+    with pytest.raises(PermissionDenied, match="sticky"):
+        machine.shm_unlink(stranger, "/ro")
+    assert [info.name for info in machine.shm_list()] == ["private", "ro"]
+
+
+def test_map_fixed_noreplace_over_a_mapping_is_refused(machine: Machine) -> None:
+    pid = machine.spawn("caller")
+    machine.shm_create(pid, "/fixed", PAGE_SIZE, 0o600)
+    taken = machine.mmap(pid, 0, PAGE_SIZE, RW, int(MapFlag.PRIVATE | MapFlag.ANONYMOUS))
+    before = machine.maps(pid)
+    with pytest.raises(InvalidArgument, match="overlaps"):
+        machine.shm_map(pid, "/fixed", RW, int(MapFlag.SHARED | MapFlag.FIXED_NOREPLACE), taken)
+    assert machine.maps(pid) == before

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from vmsim_kernel.kernel.process import Task
     from vmsim_kernel.kernel.time import SimThread
 
+    from .shmem import ShmemObject
+
 __all__ = [
     "address_space_change",
     "do_brk",
@@ -103,8 +105,17 @@ def mapped_range_end(task: Task, addr: int, length: int) -> int | None:
     return end
 
 
-def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
-    """mmap(2) of anonymous memory; returns the start address."""
+def do_mmap(
+    kernel: Kernel,
+    task: Task,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    obj: ShmemObject | None = None,
+) -> int:
+    """mmap(2) of anonymous memory, or of the whole shared memory object *obj* (MAP_SHARED,
+    without MAP_ANONYMOUS); returns the start address."""
     mm = task.mm
     if length <= 0:
         raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
@@ -125,9 +136,15 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
             "need exactly one of MAP_SHARED and MAP_PRIVATE",
             "MAP_SHARED or MAP_PRIVATE",
         )
-    if not flags & MapFlag.ANONYMOUS:
+    if obj is None and not flags & MapFlag.ANONYMOUS:
         raise InvalidArgument(
             "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
+        )
+    if obj is not None and (not shared or flags & MapFlag.ANONYMOUS):
+        raise InvalidArgument(
+            "flags",
+            "a shared memory object is mapped MAP_SHARED, without MAP_ANONYMOUS",
+            "MAP_SHARED, with MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_NORESERVE",
         )
     if not 0 <= addr < ADDRESS_SPACE_END:
         raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
@@ -175,9 +192,12 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
             shoot_down_tlbs(kernel, task)
         commit_pages(kernel, task, charge)
         kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
-        # shmem_zero_setup: a MAP_SHARED anonymous mapping maps an object of its own, which
-        # a fork's child maps too.
-        obj = kernel.shmem.new_object("", length // PAGE_SIZE) if shared else None
+        if obj is not None:
+            kind = f"/dev/shm/{obj.name}"
+        elif shared:
+            # shmem_zero_setup: a MAP_SHARED anonymous mapping maps an object of its own,
+            # which a fork's child maps too.
+            obj = kernel.shmem.new_object("", length // PAGE_SIZE)
         mm.insert(
             Vma(
                 start,

@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from vmsim_kernel.errors import KernelBug
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE, TASK_SIZE, Prot
+from vmsim_kernel.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    KernelBug,
+    NoSuchObject,
+    PermissionDenied,
+)
+from vmsim_kernel.results import ShmInfo
 
 from .page_alloc import free_page
 from .physmem import PageFlag
@@ -21,10 +29,16 @@ from .swap_state import free_swap_and_cache
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
+    from vmsim_kernel.kernel.process import Task
 
 __all__ = [
+    "NAME_MAX",
     "ShmemFs",
     "ShmemObject",
+    "shm_create",
+    "shm_list",
+    "shm_lookup",
+    "shm_unlink",
     "shmem_add_page",
     "shmem_release",
     "shmem_writeout",
@@ -34,6 +48,9 @@ __all__ = [
 # write fault (fault_dirty_shared_page) or a dirty PTE's unmapping; reclaim writes a shmem
 # page out whether or not it is dirty (its frame holds its only copy).
 SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
+
+
+NAME_MAX: Final = 255  # the longest name of a file in /dev/shm
 
 
 @dataclass(eq=False)
@@ -125,3 +142,116 @@ def shmem_release(kernel: Kernel, obj: ShmemObject) -> bool:
     obj.swapped.clear()
     fs.objects.remove(obj)
     return True
+
+
+# ---- the shm namespace (shm_open, shm_unlink on /dev/shm) -------------------------------------
+def _check_name(name: str) -> str:
+    """The object's name without shm_open's optional leading slash.
+
+    Raises:
+        InvalidArgument: empty, too long, or with a slash or control character inside.
+    """
+    bare = name[1:] if name.startswith("/") else name
+    if not bare or len(bare) > NAME_MAX or "/" in bare or bare in (".", ".."):
+        raise InvalidArgument(
+            "name",
+            f"{name!r} is not a shared memory object name",
+            f"1..{NAME_MAX} characters without '/' (one leading '/' is allowed)",
+        )
+    if any(ord(c) < 32 for c in bare):
+        raise InvalidArgument("name", f"{name!r} has a control character", "printable text")
+    return bare
+
+
+def shm_create(kernel: Kernel, task: Task, name: str, size: int, mode: int) -> ShmemObject:
+    """shm_open(name, O_CREAT|O_EXCL|O_RDWR, mode) then ftruncate(size): a new named object,
+    owned by *task*'s uid, with no page yet.
+
+    Raises:
+        InvalidArgument: a bad name, a size of 0 or past 3 GiB, or mode bits beyond 0o777.
+        AlreadyExists: an object has this name.
+    """
+    bare = _check_name(name)
+    if not 0 < size <= TASK_SIZE:
+        raise InvalidArgument("size", f"{size} bytes", "1 byte .. 3 GiB (rounded up to pages)")
+    if not 0 <= mode <= 0o777:
+        raise InvalidArgument("mode", f"{mode:#o} is not a permission mode", "0o000 .. 0o777")
+    fs = kernel.shmem
+    if bare in fs.named:
+        raise AlreadyExists(bare)
+    obj = fs.new_object(bare, -(-size // PAGE_SIZE), mode, task.uid)
+    obj.linked = True
+    fs.named[bare] = obj
+    return obj
+
+
+def shm_lookup(kernel: Kernel, task: Task, name: str, prot: int) -> ShmemObject:
+    """shm_open(name, O_RDWR or O_RDONLY) for a mapping with *prot*: the object, if its mode
+    lets *task*'s uid read it (and write it, for PROT_WRITE). The owner's bits apply to its
+    uid, the others' bits to every other uid (each user is its own group here).
+
+    Raises:
+        InvalidArgument: a bad name.
+        NoSuchObject: no object has this name.
+        PermissionDenied: the mode does not allow the access.
+    """
+    bare = _check_name(name)
+    fs = kernel.shmem
+    obj = fs.named.get(bare)
+    if obj is None:
+        raise NoSuchObject(bare, ", ".join(sorted(fs.named)) or "none")
+    bits = (obj.mode >> 6) & 7 if task.uid == obj.owner else obj.mode & 7
+    need = 4 | (2 if prot & Prot.WRITE else 0)
+    if bits & need != need:
+        whose = "owner" if task.uid == obj.owner else "others"
+        wanted = "read and write" if need & 2 else "read"
+        raise PermissionDenied(
+            f"{bare!r} has mode {obj.mode:#o}, owner uid {obj.owner}: uid {task.uid} "
+            f"({whose}) may not {wanted} it (EACCES)"
+        )
+    return obj
+
+
+def shm_unlink(kernel: Kernel, task: Task, name: str) -> None:
+    """shm_unlink(name): the name goes; the object lives on while a process maps it.
+
+    Raises:
+        InvalidArgument: a bad name.
+        NoSuchObject: no object has this name.
+        PermissionDenied: *task*'s uid is not the owner (/dev/shm is sticky, as /tmp).
+    """
+    bare = _check_name(name)
+    fs = kernel.shmem
+    obj = fs.named.get(bare)
+    if obj is None:
+        raise NoSuchObject(bare, ", ".join(sorted(fs.named)) or "none")
+    if task.uid != obj.owner:
+        raise PermissionDenied(
+            f"{bare!r} belongs to uid {obj.owner}; uid {task.uid} may not unlink it "
+            "(/dev/shm is sticky)"
+        )
+    del fs.named[bare]
+    obj.linked = False
+    shmem_release(kernel, obj)
+
+
+def shm_list(kernel: Kernel) -> list[ShmInfo]:
+    """The named objects, by name."""
+    mappings: dict[int, int] = {}
+    for task in kernel.tasks.values():
+        if task.alive:
+            for vma in task.mm:
+                if vma.shmem is not None:
+                    mappings[id(vma.shmem)] = mappings.get(id(vma.shmem), 0) + 1
+    return [
+        ShmInfo(
+            name=obj.name,
+            size=obj.nr_pages * PAGE_SIZE,
+            mode=obj.mode,
+            owner=obj.owner,
+            resident=len(obj.pages) * PAGE_SIZE,
+            swapped=len(obj.swapped) * PAGE_SIZE,
+            mappings=mappings.get(id(obj), 0),
+        )
+        for _name, obj in sorted(kernel.shmem.named.items())
+    ]

@@ -31,6 +31,7 @@ from .constants import (
     DEFAULT_TIMEOUT,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    MAP_SHARED,
     PROT_READ,
     PROT_WRITE,
     TOKEN_METADATA_KEY,
@@ -153,6 +154,10 @@ class AsyncInspector(AsyncClosedOnExit):
     async def translation(self, pid: int, addr: int, logical: str = "") -> results.Translation:
         """The page walk of *addr*, or of "selector:offset" via the GDT, in any process (nothing faults)."""
         return await self._endpoint.invoke(calls.translation(pid, addr, logical))
+
+    async def shm(self) -> list[results.ShmObject]:
+        """The named shared memory objects (ls -l /dev/shm)."""
+        return await self._endpoint.invoke(calls.shm())
 
     async def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat."""
@@ -419,6 +424,22 @@ class AsyncProcess(AsyncClosedOnExit):
             await self._endpoint.close()
             raise
         return self._begin(pid, token, lease_seconds)
+
+    async def shm_create(self, name: str, size: int, mode: int = 0o600) -> None:
+        """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object of *size*
+        bytes, owned by this process's user, with permission *mode*."""
+        await self._invoke(calls.shm_create(self.pid, name, size, mode))
+
+    async def shm_map(
+        self, name: str, prot: int = PROT_READ | PROT_WRITE, flags: int = MAP_SHARED, addr: int = 0
+    ) -> int:
+        """shm_open + mmap(MAP_SHARED) of a whole named object (of any process's, if its mode
+        lets this user in); returns the address."""
+        return await self._invoke(calls.shm_map(self.pid, name, prot, flags, addr))
+
+    async def shm_unlink(self, name: str) -> None:
+        """shm_unlink: the name goes now, the object with its last mapping."""
+        await self._invoke(calls.shm_unlink(self.pid, name))
 
     async def fork(self) -> AsyncProcess:
         """fork(2): the child process, a copy-on-write copy of this one, on a connection of

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from vmsim_proto.v1 import admin_pb2, inspect_pb2, process_pb2
 
 from . import results
-from .constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+from .constants import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE
 from .html import html_table
 
 if TYPE_CHECKING:
@@ -51,6 +51,10 @@ __all__ = [
     "read",
     "replay",
     "run_request",
+    "shm",
+    "shm_create",
+    "shm_map",
+    "shm_unlink",
     "smaps",
     "smaps_rollup",
     "spawn",
@@ -162,6 +166,43 @@ def spawn(name: str, oom_score_adj: int) -> Call[process_pb2.SpawnResponse]:
 def fork(pid: int) -> Call[process_pb2.ForkResponse]:
     """fork(2) (the reply carries the child's pid, token and lease)."""
     return Call("process", "Fork", process_pb2.ForkRequest(pid=pid), lambda r: r)
+
+
+def shm_create(pid: int, name: str, size: int, mode: int = 0o600) -> Call[None]:
+    """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object of *size* bytes."""
+    return Call(
+        "process",
+        "ShmCreate",
+        process_pb2.ShmCreateRequest(pid=pid, name=name, size=size, mode=mode),
+        _ignore,
+    )
+
+
+def shm_map(
+    pid: int, name: str, prot: int = PROT_READ | PROT_WRITE, flags: int = MAP_SHARED, addr: int = 0
+) -> Call[int]:
+    """shm_open + mmap(MAP_SHARED) of the whole named object; reads the address."""
+    return Call(
+        "process",
+        "ShmMap",
+        process_pb2.ShmMapRequest(pid=pid, name=name, prot=prot, flags=flags, addr=addr),
+        lambda r: r.addr,
+    )
+
+
+def shm_unlink(pid: int, name: str) -> Call[None]:
+    """shm_unlink: the name goes; the object with its last mapping."""
+    return Call("process", "ShmUnlink", process_pb2.ShmUnlinkRequest(pid=pid, name=name), _ignore)
+
+
+def shm() -> Call[list[results.ShmObject]]:
+    """The named shared memory objects (ls -l /dev/shm)."""
+    return Call(
+        "inspect",
+        "ListShm",
+        inspect_pb2.ListShmRequest(),
+        lambda r: [results.shm_object(o) for o in r.objects],
+    )
 
 
 def heartbeat(pid: int) -> Call[int]:

@@ -24,6 +24,7 @@ from .generated.records import (
     LockClass,
     MigrateTypeCount,
     ProcessStatus,
+    ShmObject,
     SwapArea,
     TouchSummary,
     Translation,
@@ -48,6 +49,7 @@ __all__ = [
     "ReplayResult",
     "ReplayStep",
     "Report",
+    "ShmObject",
     "SwapArea",
     "TouchSummary",
     "Translation",
@@ -63,6 +65,7 @@ __all__ = [
     "process_status",
     "replay_result",
     "report",
+    "shm_object",
     "swap_area",
     "touch_summary",
     "translation",
@@ -137,6 +140,7 @@ translation_of = records.translation_from_message
 process_status = records.process_status_from_message
 zone = records.zone_from_message
 swap_area = records.swap_area_from_message
+shm_object = records.shm_object_from_message
 zone_page_types = records.zone_page_types_from_message
 event = records.event_from_message
 call_cost = records.call_cost_from_message

@@ -105,6 +105,7 @@ __all__ = [
     "LogRecord",
     "Machine",
     "SegmentTranslation",
+    "ShmInfo",
     "SmapsRollup",
     "ZonePageTypes",
     "as_kernel_bug",

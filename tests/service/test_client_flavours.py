@@ -64,6 +64,9 @@ def test_twin_members_take_the_same_parameters(sync: type, aio: type) -> None:
 # Where each call description of vmsim.calls is a method: (sync class, its method, whether the
 # method supplies the process's own pid). An empty list: no method, and why.
 PROCESS_CALLS = [
+    "shm_create",
+    "shm_map",
+    "shm_unlink",
     "mmap",
     "munmap",
     "mprotect",
@@ -82,6 +85,7 @@ PROCESS_CALLS = [
     "exit_thread",
 ]
 INSPECTOR_CALLS = [
+    "shm",
     "meminfo",
     "vmstat",
     "layout",

@@ -14,6 +14,7 @@ __all__ = [
     "lock_class",
     "migratetype_count",
     "process_status",
+    "shm_object",
     "translation",
     "vma",
     "watch_event",
@@ -111,6 +112,19 @@ def zone(value: Any) -> inspect_pb2.Zone:
         free_area=value.free_area,
         counters=[common_pb2.Counter(name=k, value=max(0, v)) for k, v in value.counters.items()],
         protection=value.protection,
+    )
+
+
+def shm_object(value: Any) -> inspect_pb2.ShmObject:
+    """vmsim.v1.ShmObject from *value*'s attributes of the same names."""
+    return inspect_pb2.ShmObject(
+        name=value.name,
+        size=value.size,
+        mode=value.mode,
+        owner=value.owner,
+        resident=value.resident,
+        swapped=value.swapped,
+        mappings=value.mappings,
     )
 
 

@@ -53,6 +53,8 @@ __all__ = [
     "booted",
     "machine_config",
     "run_cow",
+    "run_cowp",
+    "run_cowsh",
     "run_memtouch",
     "run_ocprobe",
     "run_oom",
@@ -331,7 +333,8 @@ VMA_FIELDS = (
 
 class Vmprobe:
     """vmprobe's processes and its phase rows, on vmsim: after each phase, `proc` rows (the
-    fault deltas), `vma` rows (smaps of the test VMA, kB) and one `vmdelta` row, as VpRows
+    fault deltas), `vma` rows (smaps of the test VMA, kB), one `vmdelta` row and one
+    `meminfo` row (kB), as VpRows
     named as in the capture, so a test compares them with Capture.vp_rows."""
 
     def __init__(self, machine: Machine) -> None:
@@ -368,6 +371,7 @@ class Vmprobe:
         delta = {key: value - self._vmstat.get(key, 0) for key, value in vmstat.items()}
         self._vmstat = vmstat
         self.rows.append(VpRow("vmdelta", name, "", delta))
+        self.rows.append(VpRow("meminfo", name, "", machine.meminfo()))
 
     def vma_smaps(self, pid: int) -> dict[str, int]:
         """The smaps lines of the test VMA of *pid*, in kB (none once it is unmapped)."""
@@ -489,4 +493,64 @@ def run_shm(machine: Machine, nr_pages: int, addr: int) -> Vmprobe:
     probe.phase("p6-reader-munmap")
     machine.shm_unlink(reader, "/vmprobe")
     probe.phase("p7-shm_unlink")
+    return probe
+
+
+def run_cowp(machine: Machine, nr_pages: int, *, verify: bool = True) -> Vmprobe:
+    """vmprobe cowp: *nr_pages* private anonymous pages written by P on a machine that must
+    swap; fork; C writes all; P writes all; (with *verify*:) C reads all; P reads all; C
+    exits."""
+    probe = Vmprobe(machine)
+    parent = machine.spawn("P")
+    probe.start("P", parent)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(parent, every, True)
+    probe.phase("p0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    machine.touch_many(child, every, True)
+    probe.phase("p1-child-write-all")
+    machine.touch_many(parent, every, True)
+    probe.phase("p2-parent-write-all")
+    if not verify:
+        return probe
+    machine.touch_many(child, every, False)
+    probe.phase("p3-child-read-verify")
+    machine.touch_many(parent, every, False)
+    probe.phase("p4-parent-read-verify")
+    machine.exit(child)
+    probe.phase("p5-child-exited")
+    return probe
+
+
+def run_cowsh(machine: Machine, nr_pages: int, hog_pages: int) -> Vmprobe:
+    """vmprobe cowsh: *nr_pages* private pages written by P; fork; a third process H writes
+    *hog_pages* so the still-shared pages go to swap; C reads all, P reads all, C writes all;
+    H exits, C exits."""
+    probe = Vmprobe(machine)
+    parent, hog = machine.spawn("P"), machine.spawn("H")
+    probe.start("P", parent)
+    probe.start("H", hog)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(parent, every, True)
+    probe.phase("s0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    hog_addr = machine.mmap(hog, 0, hog_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.touch_many(hog, _pages(hog_addr, hog_pages), True)
+    probe.phase("s1-hog-write")
+    machine.touch_many(child, every, False)
+    probe.phase("s2-child-read-all")
+    machine.touch_many(parent, every, False)
+    probe.phase("s3-parent-read-all")
+    machine.touch_many(child, every, True)
+    probe.phase("s4-child-write-all")
+    machine.exit(hog)
+    probe.phase("s5-hog-exited")
+    machine.exit(child)
+    probe.phase("s6-child-exited")
     return probe

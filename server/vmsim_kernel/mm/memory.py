@@ -347,6 +347,11 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
     pfn = obj.pages.get(index)
     if pfn is not None:
         return pfn, False
+    entry = obj.swapped.get(index)
+    if entry is not None:
+        cached = _shmem_swap_cache_page(kernel, obj, index, entry)
+        if cached is not None:
+            return cached, False
     new_pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
     if not task.alive:
         free_page(kernel.pgdat, new_pfn)
@@ -358,6 +363,7 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
     physmem = kernel.physmem
     entry = obj.swapped.get(index)
     active = False
+    readahead: list[int] = []
     if entry is None:
         physmem.zero_user_frame(new_pfn)
         kernel.current.run(kernel.costs.zero_page_ns)
@@ -381,9 +387,33 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
         kernel.emit(
             EventKind.SWAP_IN, task.pid, None, new_pfn, f"shmem slot {offset}, waited {waited} ns"
         )
+        readahead = readahead_offsets(kernel, offset)
     shmem_add_page(kernel, obj, index, new_pfn)
     lru_cache_add(kernel.lruvec, new_pfn, active=active)
+    # shmem_swapin_cluster: the rest of the slot's cluster into the swap cache, as for anon
+    swap_cluster_readahead(kernel, task.pid, readahead)
     return new_pfn, entry is not None
+
+
+def _shmem_swap_cache_page(kernel: Kernel, obj: ShmemObject, index: int, entry: int) -> int | None:
+    """The object's swapped page at *index* when the swap cache has it (read ahead by an
+    earlier fault): it becomes the object's page again, no I/O, and its slot is let go."""
+    swap = kernel.swap
+    assert swap is not None
+    offset = swp_offset(entry)
+    pfn = lookup_swap_cache(kernel, offset)
+    if pfn is None:
+        return None
+    physmem = kernel.physmem
+    if physmem.flags.item(pfn) & _READAHEAD_BIT:
+        kernel.vm_events.swap_ra_hit += 1
+    delete_from_swap_cache(kernel, pfn)
+    swap.free_slot(offset)  # the swap cache's reference
+    swap.free_slot(offset)  # the object's
+    physmem.flags[pfn] = physmem.flags.item(pfn) & ~(_READAHEAD_BIT | _ANON_BIT)
+    del obj.swapped[index]
+    shmem_add_page(kernel, obj, index, pfn)  # on the LRU already, since its readahead
+    return pfn
 
 
 def do_anonymous_page(

@@ -198,6 +198,8 @@ FRAME_USES = (
     "vmalloc",
     "swap_cache",
     "kmalloc",
+    "shmem",
+    "shared",
 )
 
 
@@ -207,16 +209,18 @@ class FrameMap:
 
     Attributes:
         uses: per frame, a name of FRAME_USES ("free", "user", "page_table", "kernel", "slab",
-            "vmalloc", "swap_cache", "kmalloc") as its index into FRAME_USES.
+            "vmalloc", "swap_cache", "kmalloc", "shmem", "shared") as its index into FRAME_USES.
         pids: per frame, the owning process (0 for none).
         flags: per frame, page->flags.
         zones: the zones, to tell which zone a pfn is in.
+        mapcounts: per frame, the PTEs that map it (above 1: shared by processes).
     """
 
     uses: bytes
     pids: tuple[int, ...]
     flags: tuple[int, ...]
     zones: tuple[Zone, ...]
+    mapcounts: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.uses)
@@ -240,4 +244,5 @@ def frame_map(message: inspect_pb2.GetFrameMapResponse) -> FrameMap:
         tuple(message.pids),
         tuple(message.flags),
         tuple(zone(z) for z in message.zones),
+        tuple(message.mapcounts),
     )

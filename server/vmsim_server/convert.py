@@ -128,6 +128,7 @@ def frame_map(frames: FrameMap, zones: list[ZoneInfo]) -> inspect_pb2.GetFrameMa
         pids=frames.pids.tolist(),
         flags=frames.flags.tolist(),
         zones=[zone(z) for z in zones],
+        mapcounts=frames.mapcounts.tolist(),
     )
 
 

@@ -463,18 +463,20 @@ class GetFrameMapRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetFrameMapResponse(_message.Message):
-    __slots__ = ("nr_frames", "uses", "pids", "flags", "zones")
+    __slots__ = ("nr_frames", "uses", "pids", "flags", "zones", "mapcounts")
     NR_FRAMES_FIELD_NUMBER: _ClassVar[int]
     USES_FIELD_NUMBER: _ClassVar[int]
     PIDS_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     ZONES_FIELD_NUMBER: _ClassVar[int]
+    MAPCOUNTS_FIELD_NUMBER: _ClassVar[int]
     nr_frames: int
     uses: bytes
     pids: _containers.RepeatedScalarFieldContainer[int]
     flags: _containers.RepeatedScalarFieldContainer[int]
     zones: _containers.RepeatedCompositeFieldContainer[Zone]
-    def __init__(self, nr_frames: _Optional[int] = ..., uses: _Optional[bytes] = ..., pids: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ...) -> None: ...
+    mapcounts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, nr_frames: _Optional[int] = ..., uses: _Optional[bytes] = ..., pids: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ..., mapcounts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ListShmRequest(_message.Message):
     __slots__ = ()

@@ -371,11 +371,7 @@ class Machine:
         obj = shmem.shm_lookup(self.kernel, task, name, prot)
         length = obj.nr_pages * PAGE_SIZE
         start = mmap_calls.do_mmap(self.kernel, task, addr, length, prot, flags, obj)
-        span = mmap_calls.populate_span(start, length, prot, flags)
-        if span is not None:
-            first, end, write = span
-            pages = np.arange(first, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
-            yield from self._touch_in_quanta(pid, task, pages, write)
+        yield from self._populate(pid, task, start, length, prot, flags)
         return start
 
     @syscall
@@ -475,12 +471,18 @@ class Machine:
         """
         task = self._live(pid)
         start = mmap_calls.do_mmap(self.kernel, task, addr, length, prot, flags)
+        yield from self._populate(pid, task, start, length, prot, flags)
+        return start
+
+    def _populate(
+        self, pid: int, task: Task, start: int, length: int, prot: int, flags: int
+    ) -> Generator[None, None, None]:
+        """MAP_POPULATE: fault the new mapping's pages in, in quanta as TouchMany does."""
         span = mmap_calls.populate_span(start, length, prot, flags)
         if span is not None:
             first, end, write = span
             pages = np.arange(first, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
             yield from self._touch_in_quanta(pid, task, pages, write)
-        return start
 
     @preemptible
     def munmap(

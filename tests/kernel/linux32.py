@@ -189,6 +189,11 @@ class Capture:
         """vmprobe's rows of one kind and process ("" for machine-wide rows), in phase order."""
         return [row for row in self.vp if row.kind == kind and row.who == who]
 
+    def vp_values(self, kind: str, phase: str, who: str = "") -> dict[str, int]:
+        """The values of vmprobe's one row of *kind* for *who* in *phase*."""
+        (row,) = [row for row in self.vp_rows(kind, who) if row.phase == phase]
+        return row.values
+
     def vp_rows_of_kind(self, kind: str) -> list[VpRow]:
         """vmprobe's rows of one kind for every process, in the order the log has them."""
         return [row for row in self.vp if row.kind == kind]

@@ -34,11 +34,6 @@ def runs() -> tuple[linux32.Capture, Vmprobe]:
     return capture, probe
 
 
-def _linux(capture: linux32.Capture, kind: str, phase: str, who: str = "") -> dict[str, int]:
-    (row,) = [row for row in capture.vp_rows(kind, who) if row.phase == phase]
-    return row.values
-
-
 SMAPS_PHASES = [
     ("P", "p0-parent-write-all"),
     ("P", "fork"),
@@ -61,7 +56,7 @@ def test_smaps_of_the_shared_vma_match_linux_exactly(
     runs: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = runs
-    linux = _linux(capture, "vma", phase, who)
+    linux = capture.vp_values("vma", phase, who)
     assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
 
 
@@ -80,7 +75,7 @@ def test_copy_on_write_faults_match_linux_exactly(
     runs: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = runs
-    linux = _linux(capture, "proc", phase, who)
+    linux = capture.vp_values("proc", phase, who)
     assert probe.row("proc", phase, who) == {
         "d_minflt": linux["d_minflt"],
         "d_majflt": linux["d_majflt"],
@@ -102,7 +97,7 @@ def test_copies_and_reuses_match_linux_exactly(
 ) -> None:
     """A copy is a new anonymous page (nr_anon_pages), a reuse a pgreuse event."""
     capture, probe = runs
-    linux = _linux(capture, "vmdelta", phase)
+    linux = capture.vp_values("vmdelta", phase)
     vmsim = probe.row("vmdelta", phase)
     assert vmsim["nr_anon_pages"] == linux["nr_anon_pages"]
     assert vmsim["pgreuse"] == linux["pgreuse"]
@@ -117,7 +112,7 @@ def test_fork_copies_no_page_and_the_childs_exit_frees_its_copies(
     assert probe.row("vmdelta", "fork")["nr_anon_pages"] == 0
     assert probe.row("proc", "fork", "P") == {"d_minflt": 0, "d_majflt": 0}
     # Linux frees the test VMA's pages and the child's few others (libc, stack).
-    linux_freed = -_linux(capture, "vmdelta", "p4a-child-exited")["nr_anon_pages"]
+    linux_freed = -capture.vp_values("vmdelta", "p4a-child-exited")["nr_anon_pages"]
     assert pages <= linux_freed <= pages + 10
     assert probe.row("vmdelta", "p4a-child-exited")["nr_anon_pages"] == -pages
     assert probe.row("vmdelta", "x1-child2-exited")["nr_anon_pages"] == 0

@@ -29,11 +29,6 @@ def cowp() -> tuple[linux32.Capture, Vmprobe]:
     return capture, probe
 
 
-def _linux(capture: linux32.Capture, kind: str, phase: str, who: str = "") -> dict[str, int]:
-    (row,) = [row for row in capture.vp_rows(kind, who) if row.phase == phase]
-    return row.values
-
-
 def _near(vmsim: int, linux: int) -> bool:
     return abs(vmsim - linux) <= TOLERANCE * linux
 
@@ -43,7 +38,7 @@ def test_the_parent_writing_everything_after_the_child_swaps_as_linux(
     cowp: tuple[linux32.Capture, Vmprobe], counter: str
 ) -> None:
     capture, probe = cowp
-    linux = _linux(capture, "vmdelta", "p2-parent-write-all")[counter]
+    linux = capture.vp_values("vmdelta", "p2-parent-write-all")[counter]
     vmsim = probe.row("vmdelta", "p2-parent-write-all")[counter]
     assert _near(vmsim, linux), (vmsim, linux)
 
@@ -52,7 +47,7 @@ def test_the_parents_minor_and_major_faults_are_linuxs(
     cowp: tuple[linux32.Capture, Vmprobe],
 ) -> None:
     capture, probe = cowp
-    linux = _linux(capture, "proc", "p2-parent-write-all", "P")
+    linux = capture.vp_values("proc", "p2-parent-write-all", "P")
     vmsim = probe.row("proc", "p2-parent-write-all", "P")
     assert _near(vmsim["d_minflt"], linux["d_minflt"]), (vmsim, linux)
     assert _near(vmsim["d_majflt"], linux["d_majflt"]), (vmsim, linux)
@@ -69,7 +64,7 @@ def test_swap_pss_is_swap_while_no_page_is_shared(
     cowp: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = cowp
-    linux = _linux(capture, "vma", phase, who)
+    linux = capture.vp_values("vma", phase, who)
     vmsim = probe.row("vma", phase, who)
     assert linux["SwapPss"] == linux["Swap"] > 0
     assert vmsim["SwapPss"] == vmsim["Swap"] > 0

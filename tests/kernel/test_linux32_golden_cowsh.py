@@ -31,11 +31,6 @@ def cowsh() -> tuple[linux32.Capture, Vmprobe]:
     return capture, probe
 
 
-def _linux(capture: linux32.Capture, kind: str, phase: str, who: str = "") -> dict[str, int]:
-    (row,) = [row for row in capture.vp_rows(kind, who) if row.phase == phase]
-    return row.values
-
-
 def _near(vmsim: int, linux: int) -> bool:
     return abs(vmsim - linux) <= TOLERANCE * linux
 
@@ -45,7 +40,7 @@ def test_swap_pss_is_half_of_swap_for_shared_pages(
     cowsh: tuple[linux32.Capture, Vmprobe], who: str
 ) -> None:
     capture, probe = cowsh
-    linux = _linux(capture, "vma", "s1-hog-write", who)
+    linux = capture.vp_values("vma", "s1-hog-write", who)
     vmsim = probe.row("vma", "s1-hog-write", who)
     assert linux["Swap"] == 2 * linux["SwapPss"] > 0
     assert vmsim["Swap"] == 2 * vmsim["SwapPss"] > 0
@@ -56,14 +51,14 @@ def test_the_childs_read_back_swaps_as_linux(
     cowsh: tuple[linux32.Capture, Vmprobe], counter: str
 ) -> None:
     capture, probe = cowsh
-    linux = _linux(capture, "vmdelta", "s2-child-read-all")[counter]
+    linux = capture.vp_values("vmdelta", "s2-child-read-all")[counter]
     vmsim = probe.row("vmdelta", "s2-child-read-all")[counter]
     assert _near(vmsim, linux), (vmsim, linux)
 
 
 def test_the_swap_cache_holds_what_linuxs_holds(cowsh: tuple[linux32.Capture, Vmprobe]) -> None:
     capture, probe = cowsh
-    linux = _linux(capture, "meminfo", "s2-child-read-all")["SwapCached"]
+    linux = capture.vp_values("meminfo", "s2-child-read-all")["SwapCached"]
     vmsim = probe.row("meminfo", "s2-child-read-all")["SwapCached"]
     assert _near(vmsim, linux), (vmsim, linux)
 
@@ -72,7 +67,7 @@ def test_the_parent_finds_the_childs_swapped_in_pages_in_the_swap_cache(
     cowsh: tuple[linux32.Capture, Vmprobe],
 ) -> None:
     capture, probe = cowsh
-    linux = _linux(capture, "proc", "s3-parent-read-all", "P")
+    linux = capture.vp_values("proc", "s3-parent-read-all", "P")
     vmsim = probe.row("proc", "s3-parent-read-all", "P")
     (pages,) = {row.values["pages"] for row in capture.vp_rows("vma", "P")}
     assert _near(vmsim["d_minflt"], linux["d_minflt"]), (vmsim, linux)

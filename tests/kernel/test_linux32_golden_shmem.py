@@ -27,11 +27,6 @@ def shanon() -> tuple[linux32.Capture, Vmprobe]:
     return capture, probe
 
 
-def _linux(capture: linux32.Capture, kind: str, phase: str, who: str = "") -> dict[str, int]:
-    (row,) = [row for row in capture.vp_rows(kind, who) if row.phase == phase]
-    return row.values
-
-
 SHANON_VMAS = [
     ("P", "p0a-mmap-shared"),
     ("P", "p0-parent-write-all"),
@@ -52,7 +47,7 @@ def test_shared_anon_smaps_match_linux_exactly(
     shanon: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = shanon
-    linux = _linux(capture, "vma", phase, who)
+    linux = capture.vp_values("vma", phase, who)
     assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
 
 
@@ -69,7 +64,7 @@ def test_shared_anon_faults_match_linux_exactly(
     shanon: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = shanon
-    linux = _linux(capture, "proc", phase, who)
+    linux = capture.vp_values("proc", phase, who)
     assert probe.row("proc", phase, who) == {
         "d_minflt": linux["d_minflt"],
         "d_majflt": linux["d_majflt"],
@@ -80,7 +75,7 @@ def test_the_parent_reads_the_childs_bytes_without_a_fault(
     shanon: tuple[linux32.Capture, Vmprobe],
 ) -> None:
     capture, probe = shanon
-    assert _linux(capture, "proc", "p2-parent-read-verify", "P")["d_minflt"] <= 1
+    assert capture.vp_values("proc", "p2-parent-read-verify", "P")["d_minflt"] <= 1
     assert probe.row("proc", "p2-parent-read-verify", "P")["d_minflt"] == 0
 
 
@@ -93,7 +88,7 @@ def test_shmem_and_mapped_pages_match_linux_exactly(
     """Shmem grows by the mapping's pages once (the child's writes add none), Mapped with it,
     AnonPages not at all (Linux's few anon pages of a phase are its processes' own)."""
     capture, probe = shanon
-    linux = _linux(capture, "vmdelta", phase)
+    linux = capture.vp_values("vmdelta", phase)
     vmsim = probe.row("vmdelta", phase)
     assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])
     assert vmsim["nr_anon_pages"] == 0
@@ -129,7 +124,7 @@ def test_named_shm_smaps_match_linux_exactly(
     shm: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = shm
-    linux = _linux(capture, "vma", phase, who)
+    linux = capture.vp_values("vma", phase, who)
     assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
 
 
@@ -146,7 +141,7 @@ def test_named_shm_faults_match_linux_exactly(
     shm: tuple[linux32.Capture, Vmprobe], who: str, phase: str
 ) -> None:
     capture, probe = shm
-    linux = _linux(capture, "proc", phase, who)
+    linux = capture.vp_values("proc", phase, who)
     assert probe.row("proc", phase, who) == {
         "d_minflt": linux["d_minflt"],
         "d_majflt": linux["d_majflt"],
@@ -167,6 +162,6 @@ def test_shmem_stays_until_unlink_as_on_linux(
     shm: tuple[linux32.Capture, Vmprobe], phase: str
 ) -> None:
     capture, probe = shm
-    linux = _linux(capture, "vmdelta", phase)
+    linux = capture.vp_values("vmdelta", phase)
     vmsim = probe.row("vmdelta", phase)
     assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])

@@ -371,13 +371,7 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
         swap = kernel.swap
         assert swap is not None
         offset = swp_offset(entry)
-        waited = wait_for_swap_read(swap, kernel.current)
-        try:
-            swap.read_slot_into(offset, physmem.frame_view(new_pfn))
-        except SwapIoError as error:
-            free_page(kernel.pgdat, new_pfn)
-            kernel.printk_ratelimited(LogLevel.ERR, error.message)
-            raise task_exit.sigbus(kernel, task, index * PAGE_SIZE, error.message) from None
+        waited = read_swap_slot(kernel, task, offset, new_pfn, index * PAGE_SIZE)
         # shmem_swapin_folio: the page is the object's again, its slot is let go.
         del obj.swapped[index]
         swap.free_slot(offset)
@@ -659,13 +653,7 @@ def swap_in_page(
         raise task_exit.dead(task)
     if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
-    waited = wait_for_swap_read(swap, kernel.current)
-    try:
-        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
-    except SwapIoError as error:
-        free_page(kernel.pgdat, pfn)
-        kernel.printk_ratelimited(LogLevel.ERR, error.message)
-        raise task_exit.sigbus(kernel, task, address, error.message) from None
+    waited = read_swap_slot(kernel, task, offset, pfn, address)
     physmem = kernel.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | (
         _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
@@ -695,6 +683,26 @@ def swap_in_page(
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
     return pfn, True
+
+
+def read_swap_slot(kernel: Kernel, task: Task, offset: int, pfn: int, address: int) -> int:
+    """swap_readpage of slot *offset* into the new frame *pfn* for *task*'s fault at
+    *address*, waiting for the device; returns the nanoseconds waited. A slot that cannot be
+    read back intact frees the frame and kills the task with SIGBUS (VM_FAULT_SIGBUS).
+
+    Raises:
+        ProcessKilled: the read failed (SIGBUS).
+    """
+    swap = kernel.swap
+    assert swap is not None
+    waited = wait_for_swap_read(swap, kernel.current)
+    try:
+        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
+    except SwapIoError as error:
+        free_page(kernel.pgdat, pfn)
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
+        raise task_exit.sigbus(kernel, task, address, error.message) from None
+    return waited
 
 
 def _map_swap_cache_page(

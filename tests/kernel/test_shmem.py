@@ -13,6 +13,7 @@ from vmsim_kernel import (
     PAGE_SIZE,
     AlreadyExists,
     InvalidArgument,
+    LimitExceeded,
     Machine,
     MachineConfig,
     Madvise,
@@ -223,3 +224,14 @@ def test_map_fixed_noreplace_over_a_mapping_is_refused(machine: Machine) -> None
     with pytest.raises(InvalidArgument, match="overlaps"):
         machine.shm_map(pid, "/fixed", RW, int(MapFlag.SHARED | MapFlag.FIXED_NOREPLACE), taken)
     assert machine.maps(pid) == before
+
+
+def test_dev_shm_holds_at_most_half_of_ram(machine: Machine) -> None:
+    pid = machine.spawn("big")
+    half = machine.meminfo()["MemTotal"] * 1024 // 2
+    machine.shm_create(pid, "/first", half // 2, 0o600)
+    with pytest.raises(LimitExceeded, match="tmpfs size=50%"):
+        machine.shm_create(pid, "/second", half // 2 + PAGE_SIZE, 0o600)
+    assert [info.name for info in machine.shm_list()] == ["first"]
+    machine.shm_unlink(pid, "/first")
+    machine.shm_create(pid, "/second", half // 2 + PAGE_SIZE, 0o600)  # room again

@@ -18,6 +18,7 @@ from vmsim_kernel.errors import (
     AlreadyExists,
     InvalidArgument,
     KernelBug,
+    LimitExceeded,
     NoSuchObject,
     PermissionDenied,
 )
@@ -170,6 +171,8 @@ def shm_create(kernel: Kernel, task: Task, name: str, size: int, mode: int) -> S
     Raises:
         InvalidArgument: a bad name, a size of 0 or past 3 GiB, or mode bits beyond 0o777.
         AlreadyExists: an object has this name.
+        LimitExceeded: the named objects' sizes would pass half of RAM (/dev/shm's tmpfs
+            size; Linux lets ftruncate pass it and fails the write that needs the page).
     """
     bare = _check_name(name)
     if not 0 < size <= TASK_SIZE:
@@ -179,7 +182,17 @@ def shm_create(kernel: Kernel, task: Task, name: str, size: int, mode: int) -> S
     fs = kernel.shmem
     if bare in fs.named:
         raise AlreadyExists(bare)
-    obj = fs.new_object(bare, -(-size // PAGE_SIZE), mode, task.uid)
+    nr_pages = -(-size // PAGE_SIZE)
+    # /dev/shm is a tmpfs of size=50% of RAM: what its objects may hold all together.
+    limit = kernel.nr_managed_pages // 2
+    used = sum(obj.nr_pages for obj in fs.named.values())
+    if used + nr_pages > limit:
+        raise LimitExceeded(
+            f"/dev/shm holds {used} of its {limit} pages (tmpfs size=50% of RAM): "
+            f"no room for {nr_pages} more (ENOSPC)",
+            "shm_size",
+        )
+    obj = fs.new_object(bare, nr_pages, mode, task.uid)
     obj.linked = True
     fs.named[bare] = obj
     return obj

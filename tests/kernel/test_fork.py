@@ -260,3 +260,19 @@ def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> 
         machine.check_invariants()
     finally:
         machine.close()
+
+
+def test_fork_charges_the_childs_private_writable_mappings_not_its_shared_ones(
+    machine: Machine,
+) -> None:
+    parent = machine.spawn("parent")
+    machine.mmap(parent, 0, 10 * PAGE_SIZE, RW, PRIVATE)
+    machine.mmap(parent, 0, 20 * PAGE_SIZE, RW, SHARED)
+    machine.mmap(parent, 0, 40 * PAGE_SIZE, int(Prot.READ), PRIVATE)  # not accounted
+    before = machine.meminfo()["Committed_AS"]
+    child = machine.fork(parent)
+    stack = 33  # the [stack] VMA, private and writable too
+    assert machine.meminfo()["Committed_AS"] - before == (10 + stack) * 4
+    machine.exit(child)
+    assert machine.meminfo()["Committed_AS"] == before
+    machine.check_invariants()

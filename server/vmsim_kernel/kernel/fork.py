@@ -11,6 +11,7 @@ whose pages the child's faults find (mm/shmem.py), so both sides write the same 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,7 +42,7 @@ _OLD = np.uint32(~PTE_ACCESSED & 0xFFFFFFFF)  # pte_mkold: the child has not use
 def dup_mmap(kernel: Kernel, parent: Task, child: Task) -> None:
     """Give *child* (a new task with an empty mm) a copy of *parent*'s address space.
 
-    The child's accounted VMAs are charged to Committed_AS first, as dup_mmap's
+    The child's accounted private VMAs are charged to Committed_AS first, as dup_mmap's
     security_vm_enough_memory_mm does: under vm.overcommit_memory=2 a fork that does not fit
     is refused with OutOfMemory (ENOMEM). On any failure the child's address space is torn
     down again (its page directory freed), so the parent is as it was, but for pages
@@ -53,13 +54,15 @@ def dup_mmap(kernel: Kernel, parent: Task, child: Task) -> None:
         ProcessKilled: the OOM killer chose the parent.
     """
     pmm, cmm = parent.mm, child.mm
+    # A MAP_SHARED mapping's object was charged once, when it was made: the child's copy of
+    # the mapping is not charged again (dup_mmap charges VM_ACCOUNT, private, VMAs only).
+    vmas = [replace(vma, accounted=False) if vma.shared else vma for vma in pmm]
     try:
-        commit_pages(kernel, child, sum(vma.nr_pages for vma in pmm if vma.accounted))
+        commit_pages(kernel, child, sum(vma.nr_pages for vma in vmas if vma.accounted))
     except OutOfMemory:
         task_exit.release_task(kernel, child)
         raise
     cmm.mmap_base, cmm.start_brk, cmm.brk = pmm.mmap_base, pmm.start_brk, pmm.brk
-    vmas = list(pmm)
     for vma in vmas:
         cmm.insert(vma)
     for vma in vmas:

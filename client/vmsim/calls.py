@@ -41,8 +41,10 @@ __all__ = [
     "maps",
     "meminfo",
     "miss_ratio_curve",
+    "mlock",
     "mmap",
     "mprotect",
+    "munlock",
     "munmap",
     "packed_addresses",
     "packed_trace",
@@ -202,6 +204,23 @@ def shm() -> Call[list[results.ShmObject]]:
         "ListShm",
         inspect_pb2.ListShmRequest(),
         lambda r: [results.shm_object(o) for o in r.objects],
+    )
+
+
+def mlock(pid: int, addr: int, length: int) -> Call[None]:
+    """mlock(2): fault the range in and keep it in RAM."""
+    return Call(
+        "process", "Mlock", process_pb2.MlockRequest(pid=pid, addr=addr, length=length), _ignore
+    )
+
+
+def munlock(pid: int, addr: int, length: int) -> Call[None]:
+    """munlock(2): the range evictable again."""
+    return Call(
+        "process",
+        "Munlock",
+        process_pb2.MunlockRequest(pid=pid, addr=addr, length=length),
+        _ignore,
     )
 
 

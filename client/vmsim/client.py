@@ -420,6 +420,14 @@ class Process(ClosedOnExit):
         self._start(pid, token, lease_seconds, keepalive, over_stream)
         return self
 
+    def mlock(self, addr: int, length: int) -> None:
+        """mlock(2): fault [addr, addr+length) in now and keep it in RAM (Mlocked)."""
+        self._invoke(calls.mlock(self.pid, addr, length))
+
+    def munlock(self, addr: int, length: int) -> None:
+        """munlock(2): the range evictable again."""
+        self._invoke(calls.munlock(self.pid, addr, length))
+
     def shm_create(self, name: str, size: int, mode: int = 0o600) -> None:
         """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object of *size*
         bytes, owned by this process's user, with permission *mode*."""

@@ -306,6 +306,24 @@ class ProcessShell(cmd.Cmd):
 
         self._run(act)
 
+    def do_mlock(self, line: str) -> None:
+        """mlock ADDR LEN   fault the range in and keep it in RAM (Mlocked)"""
+
+        def act() -> None:
+            args = self._args(line, 2, "mlock ADDR LEN")
+            self.process.mlock(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
+
+    def do_munlock(self, line: str) -> None:
+        """munlock ADDR LEN   make the range evictable again"""
+
+        def act() -> None:
+            args = self._args(line, 2, "munlock ADDR LEN")
+            self.process.munlock(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
+
     def do_shm_create(self, line: str) -> None:
         """shm_create NAME SIZE [MODE]   a named shared memory object (mode octal, default 600)"""
 

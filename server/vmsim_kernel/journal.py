@@ -35,6 +35,9 @@ _TIMED = {
     "read",
     "write",
     "fork",
+    "mlock",
+    "munlock",
+    "shm_map",
 }
 
 

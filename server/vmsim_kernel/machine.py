@@ -61,10 +61,12 @@ from vmsim_kernel.kernel.sysctl import (
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
 from vmsim_kernel.mm import memory, shmem
+from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
+from vmsim_kernel.mm.mlock import mlock_span
 from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
 from vmsim_kernel.mm.overcommit import commit_pages
 from vmsim_kernel.mm.page_alloc import alloc_page, free_page
@@ -333,6 +335,48 @@ class Machine:
         child.main_thread.now_ns = kernel.current.now_ns
         self._register(child)
         return child.pid
+
+    # ---- mlock(2), munlock(2) ----------------------------------------------------------------------
+    @preemptible
+    def mlock(
+        self, pid: int, addr: int, length: int, *, tid: int | None = None
+    ) -> Generator[None, None, None]:
+        """mlock(2): lock [addr, addr+length) (page-rounded, all mapped) in RAM: its pages are
+        faulted in now (written ones for a private writable mapping, as populate does) and
+        kept off the LRU, never reclaimed, until munlock or unmap.
+
+        Raises:
+            OutOfRange / OutOfMemory: a hole in the range (ENOMEM), or RLIMIT_MEMLOCK (8 MiB)
+                would be passed; nothing changes then.
+        """
+        task = self._live(pid)
+        start, end = mlock_span(task, addr, length)
+        if start == end:
+            return
+        with mmap_calls.address_space_change(self.kernel, task):
+            pieces = mlock_calls.lock_vmas(self.kernel, task, start, end, True)
+        for piece in pieces:
+            if not piece.accessible:
+                continue
+            write = piece.writable and not piece.shared
+            pages = np.arange(piece.start, piece.end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+            yield from self._touch_in_quanta(pid, task, pages, write)
+        mlock_calls.mlock_range(self.kernel, task.mm, start, end)
+
+    @syscall
+    def munlock(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> None:
+        """munlock(2): [addr, addr+length) (all mapped) evictable again.
+
+        Raises:
+            OutOfRange / OutOfMemory: a hole in the range (ENOMEM); nothing changes then.
+        """
+        task = self._live(pid)
+        start, end = mlock_span(task, addr, length)
+        if start == end:
+            return
+        with mmap_calls.address_space_change(self.kernel, task):
+            mlock_calls.lock_vmas(self.kernel, task, start, end, False)
+            mlock_calls.munlock_range(self.kernel, task.mm, start, end)
 
     # ---- named shared memory (shm_open / shm_unlink on /dev/shm) ---------------------------------
     @syscall

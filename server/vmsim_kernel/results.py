@@ -100,6 +100,7 @@ class VmaInfo:
     pss: int = 0
     pss_dirty: int = 0  # the part of pss in dirty pages
     swap_pss: int = 0  # swap divided among the PTEs holding each slot (SwapPss)
+    locked: bool = False  # VM_LOCKED (mlock): smaps' Locked is its Rss
 
 
 @dataclass(frozen=True)

@@ -464,6 +464,24 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             )
         return process_pb2.ShmUnlinkResponse()
 
+    async def _mlock(self, r: process_pb2.MlockRequest, timeout: float | None) -> Performed:
+        task = await self._task("mlock", r, timeout, r.addr, r.length)
+        return process_pb2.MlockResponse(), task.cost
+
+    async def _munlock(self, r: process_pb2.MunlockRequest, timeout: float | None) -> Performed:
+        task = await self._task("munlock", r, timeout, r.addr, r.length)
+        return process_pb2.MunlockResponse(), task.cost
+
+    async def Mlock(
+        self, request: process_pb2.MlockRequest, context: Context
+    ) -> process_pb2.MlockResponse:
+        return await self._unary(self._mlock, request, context)  # type: ignore[no-any-return]
+
+    async def Munlock(
+        self, request: process_pb2.MunlockRequest, context: Context
+    ) -> process_pb2.MunlockResponse:
+        return await self._unary(self._munlock, request, context)  # type: ignore[no-any-return]
+
     def _end_process(self, pid: int) -> None:
         """The client is gone: its process exits and its memory is freed."""
         with contextlib.suppress(KernelError):  # already dead: its record says why

@@ -64,6 +64,8 @@ def test_twin_members_take_the_same_parameters(sync: type, aio: type) -> None:
 # Where each call description of vmsim.calls is a method: (sync class, its method, whether the
 # method supplies the process's own pid). An empty list: no method, and why.
 PROCESS_CALLS = [
+    "mlock",
+    "munlock",
     "shm_create",
     "shm_map",
     "shm_unlink",

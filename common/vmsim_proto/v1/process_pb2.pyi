@@ -405,3 +405,39 @@ class ShmUnlinkRequest(_message.Message):
 class ShmUnlinkResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class MlockRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MlockResponse(_message.Message):
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class MunlockRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MunlockResponse(_message.Message):
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...

@@ -135,6 +135,16 @@ class ProcessServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkResponse.FromString,
                 _registered_method=True)
+        self.Mlock = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Mlock',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MlockRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MlockResponse.FromString,
+                _registered_method=True)
+        self.Munlock = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Munlock',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessServiceServicer:
@@ -300,6 +310,22 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Mlock(self, request, context):
+        """mlock(2): the range's pages are faulted in now and never reclaimed (off the LRU,
+        Mlocked/Unevictable) until munlock or unmap. RESOURCE_EXHAUSTED past RLIMIT_MEMLOCK
+        (8 MiB) or for a page in no mapping (ENOMEM).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Munlock(self, request, context):
+        """munlock(2): the range's pages evictable again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -402,6 +428,16 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.ShmUnlink,
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkResponse.SerializeToString,
+            ),
+            'Mlock': grpc.unary_unary_rpc_method_handler(
+                    servicer.Mlock,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MlockRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MlockResponse.SerializeToString,
+            ),
+            'Munlock': grpc.unary_unary_rpc_method_handler(
+                    servicer.Munlock,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -945,6 +981,60 @@ class ProcessService:
             '/vmsim.v1.ProcessService/ShmUnlink',
             vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Mlock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Mlock',
+            vmsim__proto_dot_v1_dot_process__pb2.MlockRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MlockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Munlock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Munlock',
+            vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,7 +56,8 @@ def dup_mmap(kernel: Kernel, parent: Task, child: Task) -> None:
     pmm, cmm = parent.mm, child.mm
     # A MAP_SHARED mapping's object was charged once, when it was made: the child's copy of
     # the mapping is not charged again (dup_mmap charges VM_ACCOUNT, private, VMAs only).
-    vmas = [replace(vma, accounted=False) if vma.shared else vma for vma in pmm]
+    # VM_LOCKED is not inherited: the child's pages are evictable where only it maps them.
+    vmas = [replace(vma, accounted=vma.accounted and not vma.shared, locked=False) for vma in pmm]
     try:
         commit_pages(kernel, child, sum(vma.nr_pages for vma in vmas if vma.accounted))
     except OutOfMemory:

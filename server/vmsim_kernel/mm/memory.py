@@ -49,6 +49,7 @@ from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 
+from .mlock import mlock_page
 from .overcommit import commit_pages
 from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
 from .physmem import PageFlag
@@ -138,7 +139,14 @@ def handle_mm_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fa
     assert lock is not None
     lock.acquire(thread, read=True)
     try:
-        return _resolve_fault(kernel, task, address, write)
+        result = _resolve_fault(kernel, task, address, write)
+        vma = task.mm.find_vma(address)
+        if vma is not None and vma.locked:  # mlock_new_folio: a locked mapping's new page
+            word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, address)
+            pte = kernel.ram_words[word] if word is not None else 0
+            if pte & _MAPPED and pte >> PAGE_SHIFT != kernel.zero_pfn:
+                mlock_page(kernel, pte >> PAGE_SHIFT)
+        return result
     finally:
         lock.release(thread)
 
@@ -458,8 +466,14 @@ def do_anonymous_pages(
         return 0
     mm = task.mm
     vma = mm.find_vma(int(addresses[0]))
-    if vma is None or not vma.writable or not vma.accessible or vma.shmem is not None:
-        return 0  # a shmem page is the object's: shmem_fault finds or adds it one by one
+    if (
+        vma is None
+        or not vma.writable
+        or not vma.accessible
+        or vma.shmem is not None  # a shmem page is the object's: shmem_fault adds it
+        or vma.locked  # a locked mapping's new pages go off the LRU one by one
+    ):
+        return 0
     vpns = addresses >> np.uint32(PAGE_SHIFT)
     ram32 = kernel.ram32
     pte_words32, ok, _pde_indexes = pte_words_many(ram32[pgd_words(mm.pgd_pfn)], vpns, _P)

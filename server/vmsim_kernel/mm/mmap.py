@@ -377,6 +377,10 @@ def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) 
     end = mapped_range_end(task, addr, length)
     if end is None:
         return
+    if advice == Madvise.DONTNEED and any(vma.locked for vma in task.mm.overlapping(addr, end)):
+        raise InvalidArgument(
+            "addr", "MADV_DONTNEED on an mlocked range (EINVAL)", "a range without mlock"
+        )
     kernel.current.run(kernel.costs.syscall_ns)
     assert task.mmap_lock is not None
     with kernel.holding(task.mmap_lock, read=True) as thread:

@@ -27,7 +27,7 @@ from vmsim_kernel.errors import KernelBug
 from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page
 from .physmem import PageFlag
-from .policies import charge_lru_lock
+from .policies import charge_lru_lock, lru_cache_add
 from .shmem import shmem_release
 from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
@@ -56,6 +56,7 @@ _D = PTE_DIRTY
 _ANON_BIT: Final = int(PageFlag.ANON)
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
+_MLOCKED_BIT: Final = int(PageFlag.MLOCKED)
 
 
 def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -119,24 +120,42 @@ def unmap_user_page(
     physmem = kernel.physmem
     page_flags = physmem.flags.item(pfn)
     mm.count_resident(not page_flags & _ANON_BIT, -1)
-    if kernel.rmap.remove(pfn, mm, page_va) != 0:
-        return False
-    if pfn in kernel.shmem.owner_of:  # a shmem object's page: the object keeps it
-        if dirty:
-            physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
-        return False
+    left = kernel.rmap.remove(pfn, mm, page_va)
     swap = kernel.swap
-    if (
-        page_flags & _SWAPCACHE_BIT
-        and swap is not None
-        and swap.swap_map.item(swp_offset(physmem.private.item(pfn))) > 1
-    ):
-        if dirty:
+    kept = (
+        left != 0
+        or pfn in kernel.shmem.owner_of  # a shmem object's page: the object keeps it
+        or (
+            page_flags & _SWAPCACHE_BIT
+            and swap is not None
+            and swap.swap_map.item(swp_offset(physmem.private.item(pfn))) > 1
+        )
+    )
+    on_lru = True
+    if page_flags & _MLOCKED_BIT and not _locked_elsewhere(kernel, pfn):
+        # munlock_vma_folio: no locked mapping holds it now; it is evictable again.
+        page_flags &= ~_MLOCKED_BIT
+        physmem.flags[pfn] = page_flags
+        if kept:
+            lru_cache_add(kernel.lruvec, pfn)
+        on_lru = bool(kept)
+    if kept:
+        if left == 0 and dirty:
             physmem.flags[pfn] = page_flags | _DIRTY_BIT
         return False
-    kernel.lruvec.policy.remove(pfn)
+    if on_lru:
+        kernel.lruvec.policy.remove(pfn)
     release_user_page(kernel, pfn, charge=False)
     return True
+
+
+def _locked_elsewhere(kernel: Kernel, pfn: int) -> bool:
+    """Whether a mapping of *pfn* that remains lies in a VM_LOCKED VMA."""
+    for mapping in kernel.rmap.mappings(pfn):
+        vma = mapping.mm.find_vma(mapping.address)
+        if vma is not None and vma.locked:
+            return True
+    return False
 
 
 def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:

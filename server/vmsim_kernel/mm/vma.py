@@ -60,6 +60,7 @@ class Vma:
         shmem_base: the address of the object's page 0 in this mapping (vm_start less
             vm_pgoff pages), kept as the VMA is split, so page va is index
             (va - shmem_base) // PAGE_SIZE.
+        locked: VM_LOCKED (mlock): its pages stay in RAM.
     """
 
     start: int
@@ -71,6 +72,7 @@ class Vma:
     grows_down: bool = False
     shmem: ShmemObject | None = None
     shmem_base: int = 0
+    locked: bool = False
 
     def shmem_index(self, va: int) -> int:
         """The object's page index that *va* maps (linear_page_index)."""
@@ -112,6 +114,7 @@ class Vma:
             and self.grows_down == other.grows_down
             and self.shmem is other.shmem
             and self.shmem_base == other.shmem_base
+            and self.locked == other.locked
         )
 
 

@@ -41,6 +41,7 @@ from vmsim_kernel.arch.x86.pgtable import (
 )
 from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm.highmem import FIXADDR_START, nr_kernel_pagetable_pages
+from vmsim_kernel.mm.mlock import nr_locked_pages
 from vmsim_kernel.mm.oom_kill import oom_score
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.unmap import pte_runs
@@ -115,6 +116,11 @@ def _nr_shmem_mapped(kernel: Kernel) -> int:
     return int(np.count_nonzero(shmem & (kernel.physmem.mapcount > 0)))
 
 
+def _nr_mlocked(kernel: Kernel) -> int:
+    """Pages off the LRU because a locked mapping maps them (NR_MLOCK, the unevictable list)."""
+    return int(np.count_nonzero(kernel.physmem.flags & np.uint32(PageFlag.MLOCKED)))
+
+
 def _nr_pagetable_pages(kernel: Kernel) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
@@ -161,8 +167,8 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "Inactive(anon)": _kb(len(inactive)),
         "Active(file)": 0,
         "Inactive(file)": 0,
-        "Unevictable": 0,
-        "Mlocked": 0,
+        "Unevictable": _kb(_nr_mlocked(kernel)),
+        "Mlocked": _kb(_nr_mlocked(kernel)),
         "HighTotal": _kb(high.managed_pages),
         "HighFree": _kb(high.nr_free_pages),
         "LowTotal": _kb(low_total),
@@ -522,6 +528,7 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         pss=pss >> PSS_SHIFT,
         pss_dirty=pss_dirty >> PSS_SHIFT,
         swap_pss=swap_pss >> PSS_SHIFT,
+        locked=vma.locked,
     )
 
 
@@ -550,6 +557,7 @@ def _vm_flags(vma: Vma) -> str:
     flags += ["mr", "mw", "me"]
     flags += ["ms"] if vma.shared else []
     flags += ["gd"] if vma.grows_down else []
+    flags += ["lo"] if vma.locked else []
     flags += ["ac"] if vma.accounted else []
     return " ".join(flags)
 
@@ -572,7 +580,7 @@ def _smap_sizes(info: VmaInfo) -> dict[str, int]:
         "Private_Hugetlb": 0,
         "Swap": info.swap,
         "SwapPss": info.swap_pss,
-        "Locked": 0,
+        "Locked": info.rss if info.locked else 0,
     }
 
 
@@ -745,7 +753,7 @@ def _status_memory_lines(task: Task, info: ProcessInfo) -> list[str]:
     return [
         kb("VmPeak", info.vm_peak),
         kb("VmSize", info.vm_size),
-        kb("VmLck", 0),  # no mlock here
+        kb("VmLck", nr_locked_pages(task.mm) * PAGE_SIZE),
         kb("VmPin", 0),
         kb("VmHWM", info.vm_hwm),
         kb("VmRSS", info.vm_rss),
@@ -846,7 +854,8 @@ def check_invariants(kernel: Kernel) -> None:
         )
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
-    if len(kernel.lruvec.policy) != mapped + len(cached) or not all(
+    mlocked = _nr_mlocked(kernel)  # mapped, but on the unevictable list instead
+    if len(kernel.lruvec.policy) != mapped + len(cached) - mlocked or not all(
         pfn in kernel.lruvec.policy for pfn in cached
     ):
         raise KernelBug(

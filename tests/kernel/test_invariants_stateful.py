@@ -171,11 +171,27 @@ class VirtualMemory(RuleBasedStateMachine):
     def dontneed(self, data: st.DataObject) -> None:
         pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
         addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
-        self.machine.madvise(pid, addr, pages * PAGE_SIZE, Madvise.DONTNEED)
+        try:
+            self.machine.madvise(pid, addr, pages * PAGE_SIZE, Madvise.DONTNEED)
+        except KernelError:  # refused on an mlocked range: nothing was dropped
+            return
         for key in [
             k for k in self.contents if k[0] == pid and addr <= k[1] < addr + pages * PAGE_SIZE
         ]:
             del self.contents[key]
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data(), lock=st.booleans())
+    def mlock_or_munlock(self, data: st.DataObject, lock: bool) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        try:
+            if lock:
+                self.machine.mlock(pid, addr, min(pages, 64) * PAGE_SIZE)
+            else:
+                self.machine.munlock(pid, addr, pages * PAGE_SIZE)
+        except KernelError:
+            self._sync_deaths()
 
     @precondition(lambda self: self.live and len(self.live) < 4)
     @rule(data=st.data())

@@ -103,6 +103,12 @@ RECORDS = (
     Record("Zone", "Zone", "One zone of zoneinfo/buddyinfo (pages).", server="zone"),
     Record("SwapArea", "SwapArea", "A /proc/swaps row."),
     Record(
+        "ShmObject",
+        "ShmObject",
+        "A named shared memory object, as ls -l /dev/shm shows it (sizes in bytes).",
+        server="shm_object",
+    ),
+    Record(
         "MigrateTypeCount",
         "MigrateTypeCount",
         "Free blocks per order and pageblocks of one migratetype in one zone (pagetypeinfo).",

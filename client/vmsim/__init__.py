@@ -49,11 +49,13 @@ if TYPE_CHECKING:
     from .channels import Tls
     from .client import Admin, Inspector, OperationStream, Process, connect, inspect
     from .errors import (
+        AlreadyExists,
         Cancelled,
         DeadlineExceeded,
         InvalidArgument,
         LabClosed,
         LimitExceeded,
+        NoSuchObject,
         NoSuchProcess,
         OomKilled,
         OutOfMemory,
@@ -91,11 +93,13 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "AlreadyExists",
             "Cancelled",
             "DeadlineExceeded",
             "InvalidArgument",
             "LabClosed",
             "LimitExceeded",
+            "NoSuchObject",
             "NoSuchProcess",
             "OomKilled",
             "OutOfMemory",
@@ -149,6 +153,7 @@ __all__ = [
     "PROT_READ",
     "PROT_WRITE",
     "Admin",
+    "AlreadyExists",
     "Cancelled",
     "DeadlineExceeded",
     "Event",
@@ -164,6 +169,7 @@ __all__ = [
     "LimitExceeded",
     "Listing",
     "MiB",
+    "NoSuchObject",
     "NoSuchProcess",
     "OomKilled",
     "OperationStream",

@@ -29,6 +29,7 @@ from .constants import (
     DEFAULT_TIMEOUT,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    MAP_SHARED,
     PROT_READ,
     PROT_WRITE,
     TOKEN_METADATA_KEY,
@@ -151,6 +152,10 @@ class AsyncInspector(AsyncClosedOnExit):
     async def translation(self, pid: int, addr: int, logical: str = "") -> results.Translation:
         """The page walk of *addr*, or of "selector:offset" via the GDT, in any process (nothing faults)."""
         return await self._endpoint.invoke(calls.translation(pid, addr, logical))
+
+    async def shm(self) -> list[results.ShmObject]:
+        """The named shared memory objects (ls -l /dev/shm)."""
+        return await self._endpoint.invoke(calls.shm())
 
     async def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat."""
@@ -338,7 +343,9 @@ class AsyncProcess(AsyncClosedOnExit):
         self._name = name
         self._oom_score_adj = oom_score_adj
         self._want_keepalive = keepalive
+        self._tls, self._client_name = tls, client_name
         self.pid = 0
+        self.token = ""  # what `attach` needs to act on this process elsewhere
         self.lease_seconds = 0
         self._exited = False
         self._run_stream: AsyncOperationStream | None = None
@@ -354,14 +361,91 @@ class AsyncProcess(AsyncClosedOnExit):
         except VmsimError:
             await self._endpoint.close()
             raise
-        self.pid, self.lease_seconds = spawned.pid, spawned.lease_seconds
-        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, spawned.token))
+        return self._begin(spawned.pid, spawned.token, spawned.lease_seconds)
+
+    def _begin(self, pid: int, token: str, lease_seconds: int) -> AsyncProcess:
+        """Act on process *pid* with *token* from now on (a spawned or an attached one)."""
+        self.pid, self.token, self.lease_seconds = pid, token, lease_seconds
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, token))
         if self._over_stream:
             self._run_stream = AsyncOperationStream(self)
             return self  # the open stream holds the lease: no heartbeats needed
         if self._want_keepalive:
             self._keepalive = asyncio.get_running_loop().create_task(self._heartbeat())
         return self
+
+    @classmethod
+    async def attach(
+        cls,
+        pid: int,
+        token: str,
+        address: str = DEFAULT_ADDRESS,
+        timeout: float = DEFAULT_TIMEOUT,
+        keepalive: bool = True,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+        over_stream: bool = False,
+    ) -> AsyncProcess:
+        """A handle on a process that exists already, from its pid and token (a child from
+        `fork`, handed to another script): its own connection, heartbeats and lease.
+
+        Raises:
+            Unauthenticated, PermissionDenied: the token is unknown, or not *pid*'s.
+            ProcessKilled, NoSuchProcess: the process has ended.
+        """
+        self = cls(
+            address,
+            timeout=timeout,
+            keepalive=keepalive,
+            tls=tls,
+            client_name=client_name,
+            over_stream=over_stream,
+        )
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, token))
+        try:
+            lease_seconds = await self._endpoint.invoke(calls.heartbeat(pid))
+        except VmsimError:
+            await self._endpoint.close()
+            raise
+        return self._begin(pid, token, lease_seconds)
+
+    async def mlock(self, addr: int, length: int) -> None:
+        """mlock(2): fault [addr, addr+length) in now and keep it in RAM (Mlocked)."""
+        await self._invoke(calls.mlock(self.pid, addr, length))
+
+    async def munlock(self, addr: int, length: int) -> None:
+        """munlock(2): the range evictable again."""
+        await self._invoke(calls.munlock(self.pid, addr, length))
+
+    async def shm_create(self, name: str, size: int, mode: int = 0o600) -> None:
+        """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object of *size*
+        bytes, owned by this process's user, with permission *mode*."""
+        await self._invoke(calls.shm_create(self.pid, name, size, mode))
+
+    async def shm_map(
+        self, name: str, prot: int = PROT_READ | PROT_WRITE, flags: int = MAP_SHARED, addr: int = 0
+    ) -> int:
+        """shm_open + mmap(MAP_SHARED) of a whole named object (of any process's, if its mode
+        lets this user in); returns the address."""
+        return await self._invoke(calls.shm_map(self.pid, name, prot, flags, addr))
+
+    async def shm_unlink(self, name: str) -> None:
+        """shm_unlink: the name goes now, the object with its last mapping."""
+        await self._invoke(calls.shm_unlink(self.pid, name))
+
+    async def fork(self) -> AsyncProcess:
+        """fork(2): the child process, a copy-on-write copy of this one, on a connection of
+        its own; its `pid` and `token` let another script `attach` to it."""
+        reply = await self._endpoint.invoke(calls.fork(self.pid))
+        child = AsyncProcess(
+            self._endpoint.address,
+            timeout=self._endpoint.timeout,
+            keepalive=self._want_keepalive,
+            tls=self._tls,
+            client_name=self._client_name,
+            over_stream=self._over_stream,
+        )
+        return child._begin(reply.pid, reply.token, reply.lease_seconds)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -512,7 +596,8 @@ class AsyncProcess(AsyncClosedOnExit):
         await self._endpoint.close()
 
     async def __aenter__(self) -> AsyncProcess:
-        return await self.start()
+        # A forked or attached process is running already: the block only ends it.
+        return self if self.pid else await self.start()
 
 
 @parameters_of(AsyncProcess)

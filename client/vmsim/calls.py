@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from vmsim_proto.v1 import admin_pb2, inspect_pb2, process_pb2
 
 from . import results
-from .constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+from .constants import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE
 from .html import html_table
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "brk",
     "buddyinfo",
     "exit_process",
+    "fork",
     "frame_map",
     "heartbeat",
     "kill",
@@ -40,8 +41,10 @@ __all__ = [
     "maps",
     "meminfo",
     "miss_ratio_curve",
+    "mlock",
     "mmap",
     "mprotect",
+    "munlock",
     "munmap",
     "packed_addresses",
     "packed_trace",
@@ -50,6 +53,10 @@ __all__ = [
     "read",
     "replay",
     "run_request",
+    "shm",
+    "shm_create",
+    "shm_map",
+    "shm_unlink",
     "smaps",
     "smaps_rollup",
     "spawn",
@@ -155,6 +162,65 @@ def spawn(name: str, oom_score_adj: int) -> Call[process_pb2.SpawnResponse]:
         "Spawn",
         process_pb2.SpawnRequest(name=name, oom_score_adj=oom_score_adj),
         lambda r: r,
+    )
+
+
+def fork(pid: int) -> Call[process_pb2.ForkResponse]:
+    """fork(2) (the reply carries the child's pid, token and lease)."""
+    return Call("process", "Fork", process_pb2.ForkRequest(pid=pid), lambda r: r)
+
+
+def shm_create(pid: int, name: str, size: int, mode: int = 0o600) -> Call[None]:
+    """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object of *size* bytes."""
+    return Call(
+        "process",
+        "ShmCreate",
+        process_pb2.ShmCreateRequest(pid=pid, name=name, size=size, mode=mode),
+        _ignore,
+    )
+
+
+def shm_map(
+    pid: int, name: str, prot: int = PROT_READ | PROT_WRITE, flags: int = MAP_SHARED, addr: int = 0
+) -> Call[int]:
+    """shm_open + mmap(MAP_SHARED) of the whole named object; reads the address."""
+    return Call(
+        "process",
+        "ShmMap",
+        process_pb2.ShmMapRequest(pid=pid, name=name, prot=prot, flags=flags, addr=addr),
+        lambda r: r.addr,
+    )
+
+
+def shm_unlink(pid: int, name: str) -> Call[None]:
+    """shm_unlink: the name goes; the object with its last mapping."""
+    return Call("process", "ShmUnlink", process_pb2.ShmUnlinkRequest(pid=pid, name=name), _ignore)
+
+
+def shm() -> Call[list[results.ShmObject]]:
+    """The named shared memory objects (ls -l /dev/shm)."""
+    return Call(
+        "inspect",
+        "ListShm",
+        inspect_pb2.ListShmRequest(),
+        lambda r: [results.shm_object(o) for o in r.objects],
+    )
+
+
+def mlock(pid: int, addr: int, length: int) -> Call[None]:
+    """mlock(2): fault the range in and keep it in RAM."""
+    return Call(
+        "process", "Mlock", process_pb2.MlockRequest(pid=pid, addr=addr, length=length), _ignore
+    )
+
+
+def munlock(pid: int, addr: int, length: int) -> Call[None]:
+    """munlock(2): the range evictable again."""
+    return Call(
+        "process",
+        "Munlock",
+        process_pb2.MunlockRequest(pid=pid, addr=addr, length=length),
+        _ignore,
     )
 
 

@@ -28,6 +28,7 @@ from .constants import (
     DEFAULT_TIMEOUT,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    MAP_SHARED,
     PROT_READ,
     PROT_WRITE,
     TOKEN_METADATA_KEY,
@@ -136,6 +137,10 @@ class Inspector(ClosedOnExit):
     def translation(self, pid: int, addr: int, logical: str = "") -> results.Translation:
         """The page walk of *addr*, or of "selector:offset" via the GDT, in any process (nothing faults)."""
         return self._endpoint.invoke(calls.translation(pid, addr, logical))
+
+    def shm(self) -> list[results.ShmObject]:
+        """The named shared memory objects (ls -l /dev/shm)."""
+        return self._endpoint.invoke(calls.shm())
 
     def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat: contentions, waits and hold times per lock class."""
@@ -338,9 +343,17 @@ class Process(ClosedOnExit):
         except VmsimError:
             self._endpoint.close()
             raise
-        self.pid: int = spawned.pid
-        self.lease_seconds: int = spawned.lease_seconds
-        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, spawned.token))
+        self._tls, self._client_name = tls, client_name
+        self._start(spawned.pid, spawned.token, spawned.lease_seconds, keepalive, over_stream)
+
+    def _start(
+        self, pid: int, token: str, lease_seconds: int, keepalive: bool, over_stream: bool
+    ) -> None:
+        """Act on process *pid* with *token* from now on (a spawned or an attached one)."""
+        self.pid: int = pid
+        self.token: str = token  # what `attach` needs to act on this process elsewhere
+        self.lease_seconds: int = lease_seconds
+        self._endpoint.metadata = (*self._endpoint.identity, (TOKEN_METADATA_KEY, token))
         self._closed = threading.Event()
         self._run_stream: OperationStream | None = None
         self._keepalive: threading.Thread | None = None
@@ -358,6 +371,74 @@ class Process(ClosedOnExit):
 
     def __repr__(self) -> str:
         return f"<vmsim.Process pid={self.pid} at {self._endpoint.address}>"
+
+    @classmethod
+    def attach(
+        cls,
+        pid: int,
+        token: str,
+        address: str = DEFAULT_ADDRESS,
+        timeout: float = DEFAULT_TIMEOUT,
+        keepalive: bool = True,
+        tls: Tls | None = None,
+        client_name: str | None = None,
+        over_stream: bool = False,
+    ) -> Process:
+        """A handle on a process that exists already, from its pid and token (a child from
+        `fork`, handed to another script): its own connection, heartbeats and lease.
+
+        Raises:
+            Unauthenticated, PermissionDenied: the token is unknown, or not *pid*'s.
+            ProcessKilled, NoSuchProcess: the process has ended.
+        """
+        self = cls.__new__(cls)
+        self._endpoint = _Endpoint(
+            address, timeout, ((TOKEN_METADATA_KEY, token),), tls, client_name
+        )
+        self._tls, self._client_name = tls, client_name
+        try:
+            lease_seconds = self._endpoint.invoke(calls.heartbeat(pid))
+        except VmsimError:
+            self._endpoint.close()
+            raise
+        self._start(pid, token, lease_seconds, keepalive, over_stream)
+        return self
+
+    def mlock(self, addr: int, length: int) -> None:
+        """mlock(2): fault [addr, addr+length) in now and keep it in RAM (Mlocked)."""
+        self._invoke(calls.mlock(self.pid, addr, length))
+
+    def munlock(self, addr: int, length: int) -> None:
+        """munlock(2): the range evictable again."""
+        self._invoke(calls.munlock(self.pid, addr, length))
+
+    def shm_create(self, name: str, size: int, mode: int = 0o600) -> None:
+        """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object of *size*
+        bytes, owned by this process's user, with permission *mode*."""
+        self._invoke(calls.shm_create(self.pid, name, size, mode))
+
+    def shm_map(
+        self, name: str, prot: int = PROT_READ | PROT_WRITE, flags: int = MAP_SHARED, addr: int = 0
+    ) -> int:
+        """shm_open + mmap(MAP_SHARED) of a whole named object (of any process's, if its mode
+        lets this user in); returns the address."""
+        return self._invoke(calls.shm_map(self.pid, name, prot, flags, addr))
+
+    def shm_unlink(self, name: str) -> None:
+        """shm_unlink: the name goes now, the object with its last mapping."""
+        self._invoke(calls.shm_unlink(self.pid, name))
+
+    def fork(self) -> Process:
+        """fork(2): the child process, a copy-on-write copy of this one, on a connection of
+        its own; its `pid` and `token` let another script `attach` to it."""
+        reply = self._endpoint.invoke(calls.fork(self.pid))
+        child = self.__class__.__new__(self.__class__)
+        child._endpoint = _Endpoint(
+            self._endpoint.address, self._endpoint.timeout, (), self._tls, self._client_name
+        )
+        child._tls, child._client_name = self._tls, self._client_name
+        child._start(reply.pid, reply.token, reply.lease_seconds, True, self._over_stream)
+        return child
 
     def _heartbeat(self) -> None:
         while not self._closed.wait(max(0.2, self.lease_seconds / 3)):

@@ -6,6 +6,8 @@ VmsimError                                  (message, code, metadata)
 ├── OutOfMemory                             RESOURCE_EXHAUSTED with ErrorInfo reason OutOfMemory
 ├── LimitExceeded                           RESOURCE_EXHAUSTED otherwise (a server limit)
 ├── NoSuchProcess (pid)                     NOT_FOUND
+├── NoSuchObject (name)                     NOT_FOUND with reason NoSuchObject (a shm name)
+├── AlreadyExists (name)                    ALREADY_EXISTS (a shm name is taken)
 ├── PermissionDenied                        PERMISSION_DENIED
 ├── Unauthenticated                         UNAUTHENTICATED
 ├── Unavailable                             UNAVAILABLE (no server, or it is shutting down)
@@ -35,11 +37,13 @@ if TYPE_CHECKING:
     from google.rpc import status_pb2
 
 __all__ = [
+    "AlreadyExists",
     "Cancelled",
     "DeadlineExceeded",
     "InvalidArgument",
     "LabClosed",
     "LimitExceeded",
+    "NoSuchObject",
     "NoSuchProcess",
     "OomKilled",
     "OutOfMemory",
@@ -124,6 +128,24 @@ class Unavailable(VmsimError):
     """The server cannot be reached (or did not answer in time)."""
 
 
+class NoSuchObject(VmsimError):
+    """No shared memory object has this name (ENOENT)."""
+
+    @property
+    def name(self) -> str:
+        """The name asked for."""
+        return self.metadata.get("name", "")
+
+
+class AlreadyExists(VmsimError):
+    """A shared memory object has this name already (EEXIST)."""
+
+    @property
+    def name(self) -> str:
+        """The name asked for."""
+        return self.metadata.get("name", "")
+
+
 class DeadlineExceeded(VmsimError):
     """The call's timeout passed before it finished. The server stopped it between two quanta:
     what it did so far stays done (e.g. the pages a TouchMany already touched)."""
@@ -183,6 +205,8 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         OutOfMemory,
         LimitExceeded,
         NoSuchProcess,
+        NoSuchObject,
+        AlreadyExists,
         PermissionDenied,
         Unauthenticated,
         LabClosed,
@@ -196,6 +220,7 @@ _BY_CODE: dict[str, type[VmsimError]] = {
     "OUT_OF_RANGE": OutOfRange,
     "RESOURCE_EXHAUSTED": LimitExceeded,
     "NOT_FOUND": NoSuchProcess,
+    "ALREADY_EXISTS": AlreadyExists,
     "PERMISSION_DENIED": PermissionDenied,
     "UNAUTHENTICATED": Unauthenticated,
     "FAILED_PRECONDITION": ProcessKilled,

@@ -24,6 +24,7 @@ from .generated.records import (
     LockClass,
     MigrateTypeCount,
     ProcessStatus,
+    ShmObject,
     SwapArea,
     TouchSummary,
     Translation,
@@ -48,6 +49,7 @@ __all__ = [
     "ReplayResult",
     "ReplayStep",
     "Report",
+    "ShmObject",
     "SwapArea",
     "TouchSummary",
     "Translation",
@@ -63,6 +65,7 @@ __all__ = [
     "process_status",
     "replay_result",
     "report",
+    "shm_object",
     "swap_area",
     "touch_summary",
     "translation",
@@ -137,6 +140,7 @@ translation_of = records.translation_from_message
 process_status = records.process_status_from_message
 zone = records.zone_from_message
 swap_area = records.swap_area_from_message
+shm_object = records.shm_object_from_message
 zone_page_types = records.zone_page_types_from_message
 event = records.event_from_message
 call_cost = records.call_cost_from_message
@@ -194,6 +198,8 @@ FRAME_USES = (
     "vmalloc",
     "swap_cache",
     "kmalloc",
+    "shmem",
+    "shared",
 )
 
 
@@ -203,16 +209,18 @@ class FrameMap:
 
     Attributes:
         uses: per frame, a name of FRAME_USES ("free", "user", "page_table", "kernel", "slab",
-            "vmalloc", "swap_cache", "kmalloc") as its index into FRAME_USES.
+            "vmalloc", "swap_cache", "kmalloc", "shmem", "shared") as its index into FRAME_USES.
         pids: per frame, the owning process (0 for none).
         flags: per frame, page->flags.
         zones: the zones, to tell which zone a pfn is in.
+        mapcounts: per frame, the PTEs that map it (above 1: shared by processes).
     """
 
     uses: bytes
     pids: tuple[int, ...]
     flags: tuple[int, ...]
     zones: tuple[Zone, ...]
+    mapcounts: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.uses)
@@ -236,4 +244,5 @@ def frame_map(message: inspect_pb2.GetFrameMapResponse) -> FrameMap:
         tuple(message.pids),
         tuple(message.flags),
         tuple(zone(z) for z in message.zones),
+        tuple(message.mapcounts),
     )

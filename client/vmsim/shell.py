@@ -69,6 +69,7 @@ class ProcessShell(cmd.Cmd):
         self.history = history
         self.inspector = Inspector(address)
         self.process = Process(address, name)
+        self.others: dict[int, Process] = {}  # the processes fork made, and the ones left by switch
         self.dead = False
         self._set_prompt()
         if self.history is not None:
@@ -274,6 +275,103 @@ class ProcessShell(cmd.Cmd):
 
         self._run(act)
 
+    def do_fork(self, line: str) -> None:
+        """fork   a child process sharing this one's pages copy-on-write (switch PID to drive it)"""
+
+        def act() -> str:
+            self._args(line, 0, "fork")
+            child = self.process.fork()
+            self.others[child.pid] = child
+            return (
+                f"child pid {child.pid} (token {child.token}); "
+                f"type switch {child.pid} to act as it, switch {self.process.pid} to come back"
+            )
+
+        self._run(act)
+
+    def do_switch(self, line: str) -> None:
+        """switch PID   act as another process of this shell (one that fork made)"""
+
+        def act() -> str:
+            (word,) = self._args(line, 1, "switch PID")
+            pid = int(word, 0)
+            if pid not in self.others:
+                known = ", ".join(str(other) for other in self.others) or "none (fork makes one)"
+                raise KeyError(f"switch PID: {pid} is not a process of this shell ({known})")
+            self.others[self.process.pid] = self.process
+            self.process = self.others.pop(pid)
+            self.dead = False
+            self._set_prompt()
+            return f"now pid {pid}"
+
+        self._run(act)
+
+    def do_mlock(self, line: str) -> None:
+        """mlock ADDR LEN   fault the range in and keep it in RAM (Mlocked)"""
+
+        def act() -> None:
+            args = self._args(line, 2, "mlock ADDR LEN")
+            self.process.mlock(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
+
+    def do_munlock(self, line: str) -> None:
+        """munlock ADDR LEN   make the range evictable again"""
+
+        def act() -> None:
+            args = self._args(line, 2, "munlock ADDR LEN")
+            self.process.munlock(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
+
+    def do_shm_create(self, line: str) -> None:
+        """shm_create NAME SIZE [MODE]   a named shared memory object (mode octal, default 600)"""
+
+        def act() -> str:
+            args = self._args(line, 2, "shm_create NAME SIZE [MODE]")
+            mode = int(args[2], 8) if len(args) > 2 else 0o600
+            self.process.shm_create(args[0], parse_size(args[1]), mode)
+            return f"created {args[0]} (mode {mode:03o})"
+
+        self._run(act)
+
+    def do_shm_map(self, line: str) -> None:
+        """shm_map NAME [r|rw]   map a named object (read-only with r); prints the address"""
+
+        def act() -> str:
+            args = self._args(line, 1, "shm_map NAME [r|rw]")
+            access = args[1] if len(args) > 1 else "rw"
+            if access not in ("r", "rw"):
+                raise ValueError(
+                    f"access {access!r}: r (read-only) or rw (read-write, the default)"
+                )
+            prot = PROT_READ | (PROT_WRITE if access == "rw" else 0)
+            return f"0x{self.process.shm_map(args[0], prot):08x}"
+
+        self._run(act)
+
+    def do_shm_unlink(self, line: str) -> None:
+        """shm_unlink NAME   remove the name (the object lives while it is mapped)"""
+
+        def act() -> None:
+            (name,) = self._args(line, 1, "shm_unlink NAME")
+            self.process.shm_unlink(name)
+
+        self._run(act)
+
+    def do_shm(self, line: str) -> None:
+        """shm   the named shared memory objects (ls -l /dev/shm)"""
+
+        def act() -> str:
+            rows = [
+                f"{o.mode:04o} uid {o.owner:<5} {o.size // 1024:>8} kB  resident {o.resident // 1024} kB"
+                f"  swapped {o.swapped // 1024} kB  mapped {o.mappings}x  {o.name}"
+                for o in self.inspector.shm()
+            ]
+            return "\n".join(rows) or "no shared memory objects"
+
+        self._run(act)
+
     def do_exit(self, line: str) -> bool:
         """exit   end the process and leave (Ctrl-D too)"""
         if self.history is not None:
@@ -282,6 +380,8 @@ class ProcessShell(cmd.Cmd):
 
                 readline.write_history_file(self.history)
         self.process.close()
+        for other in self.others.values():
+            other.close()
         self.inspector.close()
         return True
 

@@ -42,10 +42,12 @@ if TYPE_CHECKING:
 
     from .config import MachineConfig, OvercommitMode, ReplacementPolicy
     from .errors import (
+        AlreadyExists,
         InvalidArgument,
         KernelBug,
         KernelError,
         LimitExceeded,
+        NoSuchObject,
         NoSuchProcess,
         OomKilled,
         OutOfMemory,
@@ -84,6 +86,8 @@ _LAZY: dict[str, str] = {
     "KernelError": ".errors",
     "LimitExceeded": ".errors",
     "NoSuchProcess": ".errors",
+    "NoSuchObject": ".errors",
+    "AlreadyExists": ".errors",
     "OomKilled": ".errors",
     "OutOfMemory": ".errors",
     "OutOfRange": ".errors",
@@ -142,6 +146,7 @@ __all__ = [
     "PROT_READ",
     "PROT_WRITE",
     "TASK_SIZE",
+    "AlreadyExists",
     "AtomicContextViolation",
     "CallCost",
     "CostModel",
@@ -165,6 +170,7 @@ __all__ = [
     "Madvise",
     "MapFlag",
     "MiB",
+    "NoSuchObject",
     "NoSuchProcess",
     "OomKilled",
     "OutOfMemory",

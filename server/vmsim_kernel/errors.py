@@ -6,6 +6,8 @@
     ├── OutOfMemory      (ENOMEM)     commit refused, no frame, no swap slot
     ├── NoSuchProcess    (ESRCH)      no process with that pid
     ├── PermissionDenied (EPERM)      a caller acting on what it does not own
+    ├── NoSuchObject     (ENOENT)     no shared memory object with that name
+    ├── AlreadyExists    (EEXIST)     a shared memory object with that name exists already
     ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached; names the limit
     ├── SwapIoError      (EIO)        a swap read or write failed or came back wrong (swap.py);
     │                                 handled inside the kernel: never reaches a caller
@@ -25,10 +27,12 @@ from __future__ import annotations
 from vmsim_kernel.arch.x86.constants import Signal
 
 __all__ = [
+    "AlreadyExists",
     "InvalidArgument",
     "KernelBug",
     "KernelError",
     "LimitExceeded",
+    "NoSuchObject",
     "NoSuchProcess",
     "OomKilled",
     "OutOfMemory",
@@ -94,6 +98,30 @@ class PermissionDenied(KernelError):
     """EPERM: the caller may not do this."""
 
     errno_name = "EPERM"
+
+
+class NoSuchObject(KernelError):
+    """ENOENT: no shared memory object has this name."""
+
+    errno_name = "ENOENT"
+
+    def __init__(self, name: str, known: str = "") -> None:
+        super().__init__(
+            f"no shared memory object named {name!r}" + (f" (there are: {known})" if known else "")
+        )
+        self.name = name
+
+
+class AlreadyExists(KernelError):
+    """EEXIST: a shared memory object has this name already (O_CREAT|O_EXCL)."""
+
+    errno_name = "EEXIST"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"a shared memory object named {name!r} exists already (map it, or unlink it first)"
+        )
+        self.name = name
 
 
 class LimitExceeded(KernelError):

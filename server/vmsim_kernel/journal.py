@@ -24,7 +24,21 @@ from .machine import Machine
 __all__ = ["JournalEntry", "replay_journal"]
 
 JournalEntry = tuple[str, tuple[Any, ...], dict[str, Any], int | None]
-_TIMED = {"mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write"}
+_TIMED = {
+    "mmap",
+    "munmap",
+    "mprotect",
+    "brk",
+    "madvise",
+    "touch",
+    "touch_many",
+    "read",
+    "write",
+    "fork",
+    "mlock",
+    "munlock",
+    "shm_map",
+}
 
 
 def replay_journal(config: MachineConfig, journal: list[JournalEntry]) -> list[CallCost | None]:

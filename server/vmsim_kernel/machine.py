@@ -24,6 +24,7 @@ from vmsim_kernel.arch.x86.constants import (
     STACK_TOP,
     TASK_SIZE,
     Gfp,
+    MapFlag,
     Prot,
     Signal,
 )
@@ -35,6 +36,7 @@ from vmsim_kernel.fs.proc.pagetypeinfo import ZonePageTypes, format_pagetypeinfo
 from vmsim_kernel.fs.proc.reports import SmapsRollup
 from vmsim_kernel.init.main import EventListener, Kernel
 from vmsim_kernel.kernel import exit as task_exit
+from vmsim_kernel.kernel.fork import dup_mmap
 from vmsim_kernel.kernel.locks import LockRegistry, SimLock
 from vmsim_kernel.kernel.printk import LogLevel, LogRecord
 from vmsim_kernel.kernel.process import TASK_COMM_LEN, Task
@@ -58,11 +60,13 @@ from vmsim_kernel.kernel.sysctl import (
     sysctl_write,
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
-from vmsim_kernel.mm import memory
+from vmsim_kernel.mm import memory, shmem
+from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
+from vmsim_kernel.mm.mlock import mlock_span
 from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
 from vmsim_kernel.mm.overcommit import commit_pages
 from vmsim_kernel.mm.page_alloc import alloc_page, free_page
@@ -84,6 +88,7 @@ from .results import (
     FaultResult,
     ProcessInfo,
     ProcessState,
+    ShmInfo,
     TouchSummary,
     Translation,
     VmaInfo,
@@ -102,12 +107,15 @@ __all__ = [
     "LogRecord",
     "Machine",
     "SegmentTranslation",
+    "ShmInfo",
     "SmapsRollup",
     "ZonePageTypes",
     "as_kernel_bug",
 ]
 
 FIRST_PID = 100
+DEFAULT_UID = 1000  # the uid a process runs as unless spawned with another
+MAX_UID = 65535
 MAX_IO_BYTES = 64 * 1024 * 1024  # largest single read/write the kernel accepts
 
 P = ParamSpec("P")
@@ -241,29 +249,18 @@ class Machine:
 
     # ---- processes ------------------------------------------------------------------------------
     @journaled
-    def spawn(self, name: str = "", oom_score_adj: int = 0) -> int:
-        """Create a process with an empty user address space (plus stack VMA); return its pid."""
+    def spawn(self, name: str = "", oom_score_adj: int = 0, uid: int = DEFAULT_UID) -> int:
+        """Create a process with an empty user address space (plus stack VMA), running as
+        user *uid*; return its pid."""
         if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
             raise InvalidArgument("oom_score_adj", f"{oom_score_adj}", "-1000..1000")
         if not isinstance(name, str) or any(ord(c) < 32 for c in name):
             raise InvalidArgument("name", "must be printable text", "up to 15 printable characters")
-        alive = sum(1 for task in self.tasks.values() if task.alive)
-        if alive >= self.config.max_processes:
-            raise LimitExceeded(
-                f"{alive} processes already run (max_processes={self.config.max_processes})",
-                "max_processes",
-            )
-        pid = self._next_pid
-        comm = (name or f"proc{pid}")[: TASK_COMM_LEN - 1]
-        pgd_pfn = alloc_page(self.kernel.pgdat, Gfp.KERNEL, None)
-        directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
-        directory[:] = 0
-        # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
-        swapper = self.kernel.ram32[pgd_words(self.kernel.swapper_pg_dir)]
-        directory[KERNEL_PGD_INDEX:] = swapper[KERNEL_PGD_INDEX:]
-        mm = MmStruct(pgd_pfn)
-        task = Task(pid, comm, mm, oom_score_adj, mmap_lock=self.locks.new_lock("mmap", rw=True))
-        task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)
+        if not 0 <= uid <= MAX_UID:
+            raise InvalidArgument("uid", f"{uid}", f"0..{MAX_UID}")
+        self._check_process_limit()
+        task = self._new_task((name or f"proc{self._next_pid}")[: TASK_COMM_LEN - 1], oom_score_adj)
+        task.uid = uid
         stack = Vma(
             STACK_TOP - INITIAL_STACK_SIZE,
             STACK_TOP,
@@ -273,14 +270,167 @@ class Machine:
             grows_down=True,
         )
         if not commit_pages(self.kernel, task, stack.nr_pages, refuse=False):
-            free_page(self.kernel.pgdat, pgd_pfn)
+            free_page(self.kernel.pgdat, task.mm.pgd_pfn)
             raise OutOfMemory("cannot commit the stack of a new process")
-        mm.insert(stack)
-        self._next_pid += 1
-        self.kernel.tasks[pid] = task
-        self.kernel.mm_owner[id(mm)] = pid
-        self.kernel.emit(EventKind.PROCESS_SPAWN, pid, None, None, comm)
-        return pid
+        task.mm.insert(stack)
+        self._register(task)
+        return task.pid
+
+    def _check_process_limit(self) -> None:
+        alive = sum(1 for task in self.tasks.values() if task.alive)
+        if alive >= self.config.max_processes:
+            raise LimitExceeded(
+                f"{alive} processes already run (max_processes={self.config.max_processes})",
+                "max_processes",
+            )
+
+    def _new_task(self, comm: str, oom_score_adj: int) -> Task:
+        """A task with the next pid and an empty user address space: a page directory whose
+        kernel half points at the kernel's page tables (pgd_alloc). Not on the task list yet."""
+        pid = self._next_pid
+        pgd_pfn = alloc_page(self.kernel.pgdat, Gfp.KERNEL, None)
+        directory = self.kernel.ram32[pgd_words(pgd_pfn)]  # a view
+        directory[:] = 0
+        # clone_pgd_range: the kernel half of every directory points at the same kernel tables.
+        swapper = self.kernel.ram32[pgd_words(self.kernel.swapper_pg_dir)]
+        directory[KERNEL_PGD_INDEX:] = swapper[KERNEL_PGD_INDEX:]
+        task = Task(
+            pid,
+            comm,
+            MmStruct(pgd_pfn),
+            oom_score_adj,
+            mmap_lock=self.locks.new_lock("mmap", rw=True),
+        )
+        task.threads[pid] = SimThread(pid, pid, now_ns=self.now_ns)
+        return task
+
+    def _register(self, task: Task) -> None:
+        """The new task joins the task list (its pid is taken)."""
+        self._next_pid = task.pid + 1
+        self.kernel.tasks[task.pid] = task
+        self.kernel.mm_owner[id(task.mm)] = task.pid
+        self.kernel.emit(EventKind.PROCESS_SPAWN, task.pid, None, None, task.name)
+
+    @syscall
+    def fork(self, pid: int, *, tid: int | None = None) -> int:
+        """fork(2): a child process with a copy-on-write copy of the address space; returns
+        the child's pid (kernel/fork.c: copy_process, dup_mmap).
+
+        Raises:
+            LimitExceeded: max_processes processes run already (nothing changes).
+            OutOfMemory: the child's commit charge was refused, or no memory for its page
+                tables (nothing changes).
+        """
+        parent = self._live(pid)
+        self._check_process_limit()
+        kernel = self.kernel
+        kernel.current.run(kernel.costs.syscall_ns)
+        child = self._new_task(parent.name, parent.oom_score_adj)
+        child.uid = parent.uid
+        assert parent.mmap_lock is not None
+        with kernel.holding(parent.mmap_lock) as thread:
+            thread.run(kernel.costs.vma_op_ns * len(parent.mm))
+            dup_mmap(kernel, parent, child)
+            mmap_calls.shoot_down_tlbs(kernel, parent)  # the parent's PTEs lost R/W
+        child.main_thread.now_ns = kernel.current.now_ns
+        self._register(child)
+        return child.pid
+
+    # ---- mlock(2), munlock(2) ----------------------------------------------------------------------
+    @preemptible
+    def mlock(
+        self, pid: int, addr: int, length: int, *, tid: int | None = None
+    ) -> Generator[None, None, None]:
+        """mlock(2): lock [addr, addr+length) (page-rounded, all mapped) in RAM: its pages are
+        faulted in now (written ones for a private writable mapping, as populate does) and
+        kept off the LRU, never reclaimed, until munlock or unmap.
+
+        Raises:
+            OutOfRange / OutOfMemory: a hole in the range (ENOMEM), or RLIMIT_MEMLOCK (8 MiB)
+                would be passed; nothing changes then.
+        """
+        task = self._live(pid)
+        start, end = mlock_span(task, addr, length)
+        if start == end:
+            return
+        with mmap_calls.address_space_change(self.kernel, task):
+            pieces = mlock_calls.lock_vmas(self.kernel, task, start, end, True)
+        for piece in pieces:
+            if not piece.accessible:
+                continue
+            write = piece.writable and not piece.shared
+            pages = np.arange(piece.start, piece.end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+            yield from self._touch_in_quanta(pid, task, pages, write)
+        mlock_calls.mlock_range(self.kernel, task.mm, start, end)
+
+    @syscall
+    def munlock(self, pid: int, addr: int, length: int, *, tid: int | None = None) -> None:
+        """munlock(2): [addr, addr+length) (all mapped) evictable again.
+
+        Raises:
+            OutOfRange / OutOfMemory: a hole in the range (ENOMEM); nothing changes then.
+        """
+        task = self._live(pid)
+        start, end = mlock_span(task, addr, length)
+        if start == end:
+            return
+        with mmap_calls.address_space_change(self.kernel, task):
+            mlock_calls.lock_vmas(self.kernel, task, start, end, False)
+            mlock_calls.munlock_range(self.kernel, task.mm, start, end)
+
+    # ---- named shared memory (shm_open / shm_unlink on /dev/shm) ---------------------------------
+    @syscall
+    def shm_create(
+        self, pid: int, name: str, size: int, mode: int = 0o600, *, tid: int | None = None
+    ) -> None:
+        """shm_open(O_CREAT|O_EXCL) + ftruncate: a named object of *size* bytes, owned by
+        the process's uid, with permission *mode*; no page until one is touched.
+
+        Raises:
+            InvalidArgument: a bad name, size 0 (or past 3 GiB), mode beyond 0o777.
+            AlreadyExists: the name is taken.
+        """
+        shmem.shm_create(self.kernel, self._live(pid), name, size, mode)
+
+    @preemptible
+    def shm_map(
+        self,
+        pid: int,
+        name: str,
+        prot: int,
+        flags: int = int(MapFlag.SHARED),
+        addr: int = 0,
+        *,
+        tid: int | None = None,
+    ) -> Generator[None, None, int]:
+        """shm_open + mmap of the whole named object; returns the start address.
+
+        Raises:
+            NoSuchObject: no object of that name.
+            PermissionDenied: its mode does not let this uid read (or, with PROT_WRITE, write).
+            InvalidArgument: bad flags (MAP_SHARED needed, no MAP_ANONYMOUS), or a
+                MAP_FIXED_NOREPLACE range that overlaps a mapping.
+        """
+        task = self._live(pid)
+        obj = shmem.shm_lookup(self.kernel, task, name, prot)
+        length = obj.nr_pages * PAGE_SIZE
+        start = mmap_calls.do_mmap(self.kernel, task, addr, length, prot, flags, obj)
+        yield from self._populate(pid, task, start, length, prot, flags)
+        return start
+
+    @syscall
+    def shm_unlink(self, pid: int, name: str, *, tid: int | None = None) -> None:
+        """shm_unlink: the name goes now, the object when its last mapping does.
+
+        Raises:
+            NoSuchObject: no object of that name.
+            PermissionDenied: the process's uid does not own it.
+        """
+        shmem.shm_unlink(self.kernel, self._live(pid), name)
+
+    def shm_list(self) -> list[ShmInfo]:
+        """The named shared memory objects (ls -l /dev/shm), by name."""
+        return shmem.shm_list(self.kernel)
 
     @journaled
     def spawn_thread(self, pid: int) -> int:
@@ -365,12 +515,18 @@ class Machine:
         """
         task = self._live(pid)
         start = mmap_calls.do_mmap(self.kernel, task, addr, length, prot, flags)
+        yield from self._populate(pid, task, start, length, prot, flags)
+        return start
+
+    def _populate(
+        self, pid: int, task: Task, start: int, length: int, prot: int, flags: int
+    ) -> Generator[None, None, None]:
+        """MAP_POPULATE: fault the new mapping's pages in, in quanta as TouchMany does."""
         span = mmap_calls.populate_span(start, length, prot, flags)
         if span is not None:
             first, end, write = span
             pages = np.arange(first, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
             yield from self._touch_in_quanta(pid, task, pages, write)
-        return start
 
     @preemptible
     def munmap(

@@ -99,6 +99,8 @@ class VmaInfo:
     private_dirty: int = 0
     pss: int = 0
     pss_dirty: int = 0  # the part of pss in dirty pages
+    swap_pss: int = 0  # swap divided among the PTEs holding each slot (SwapPss)
+    locked: bool = False  # VM_LOCKED (mlock): smaps' Locked is its Rss
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,16 @@ class Event:
     address: int | None = None
     pfn: int | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class ShmInfo:
+    """One named shared memory object, as `ls -l /dev/shm` and its pages would show it."""
+
+    name: str
+    size: int  # bytes (ftruncate's length)
+    mode: int  # permission bits, e.g. 0o600
+    owner: int  # the creator's uid
+    resident: int  # bytes in RAM
+    swapped: int  # bytes in swap
+    mappings: int  # VMAs of live processes that map it

@@ -36,6 +36,7 @@ __all__ = [
     "lock_classes",
     "process_status",
     "segment_step",
+    "shm_object",
     "translation",
     "vma",
     "watch_event",
@@ -55,6 +56,7 @@ EVENT_KIND_TO_PROTO: dict[EventKind, Any] = {
 
 
 vma = messages.vma
+shm_object = messages.shm_object
 zone = messages.zone
 zone_page_types = messages.zone_page_types
 
@@ -126,6 +128,7 @@ def frame_map(frames: FrameMap, zones: list[ZoneInfo]) -> inspect_pb2.GetFrameMa
         pids=frames.pids.tolist(),
         flags=frames.flags.tolist(),
         zones=[zone(z) for z in zones],
+        mapcounts=frames.mapcounts.tolist(),
     )
 
 

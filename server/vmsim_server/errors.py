@@ -5,6 +5,8 @@
     OutOfMemory     -> RESOURCE_EXHAUSTED
     LimitExceeded   -> RESOURCE_EXHAUSTED (+ QuotaFailure naming the limit)
     NoSuchProcess   -> NOT_FOUND
+    NoSuchObject    -> NOT_FOUND (a shared memory object's name)
+    AlreadyExists   -> ALREADY_EXISTS (a shared memory object's name)
     PermissionDenied-> PERMISSION_DENIED
     ProcessKilled   -> FAILED_PRECONDITION (signal, address, reason in ErrorInfo)
     Unauthenticated -> UNAUTHENTICATED (server-side: no or unknown token)
@@ -32,12 +34,14 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from vmsim_kernel import (
+    AlreadyExists,
     AtomicContextViolation,
     GeneralProtectionFault,
     InvalidArgument,
     KernelError,
     KernelOops,
     LimitExceeded,
+    NoSuchObject,
     NoSuchProcess,
     OutOfMemory,
     OutOfRange,
@@ -96,6 +100,8 @@ _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (OutOfMemory, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (NoSuchProcess, grpc.StatusCode.NOT_FOUND),
+    (NoSuchObject, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (ProcessKilled, grpc.StatusCode.FAILED_PRECONDITION),
     (KernelOops, grpc.StatusCode.FAILED_PRECONDITION),
@@ -150,6 +156,8 @@ def _metadata(error: KernelError) -> dict[str, str]:
             metadata["si_code"] = error.si_code
     if isinstance(error, NoSuchProcess):
         metadata["pid"] = str(error.pid)
+    if isinstance(error, NoSuchObject | AlreadyExists):
+        metadata["name"] = error.name
     if isinstance(error, LimitExceeded) and error.limit:
         metadata["limit"] = error.limit
     return {key: bounded_text(value) for key, value in metadata.items()}

@@ -100,6 +100,13 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         ]
         return inspect_pb2.GetSwapsResponse(areas=areas, text=self._machine.report("swaps"))
 
+    async def ListShm(
+        self, request: inspect_pb2.ListShmRequest, context: Context
+    ) -> inspect_pb2.ListShmResponse:
+        return inspect_pb2.ListShmResponse(
+            objects=[convert.shm_object(info) for info in self._machine.shm_list()]
+        )
+
     async def ListProcesses(
         self, request: inspect_pb2.ListProcessesRequest, context: Context
     ) -> inspect_pb2.ListProcessesResponse:

@@ -20,6 +20,7 @@ from vmsim_kernel import (
     KernelError,
     LimitExceeded,
     Machine,
+    MapFlag,
     NoSuchProcess,
     ProcessInfo,
     ProcessKilled,
@@ -235,7 +236,9 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         identity = self._limits.identity(context)
         live_on_machine = sum(1 for task in self._machine.tasks.values() if task.alive)
         self._limits.check_processes(identity, self._live_processes(identity), live_on_machine)
-        pid = self._machine.spawn(request.name, request.oom_score_adj)
+        pid = self._machine.spawn(
+            request.name, request.oom_score_adj, self._sessions.uid_of(identity)
+        )
         return process_pb2.SpawnResponse(
             pid=pid,
             token=self._sessions.open(pid, identity).token,
@@ -392,6 +395,92 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         except KernelError as error:
             return process_pb2.RunResponse(id=op.id, error=status_of(error))
         return process_pb2.RunResponse(id=op.id, **{which: result})
+
+    async def Fork(
+        self, request: process_pb2.ForkRequest, context: Context
+    ) -> process_pb2.ForkResponse:
+        session = self._authorize(context, request.pid)
+        identity = session.identity
+        live_on_machine = sum(1 for task in self._machine.tasks.values() if task.alive)
+        self._limits.check_processes(identity, self._live_processes(identity), live_on_machine)
+        with self._sessions.call_in_flight(session):
+            task = await self._runner.call(
+                "fork", request.pid, tid=request.tid or None, timeout=context.time_remaining()
+            )
+        child: int = task.result
+        return process_pb2.ForkResponse(
+            pid=child,
+            token=self._sessions.open(child, identity).token,
+            lease_seconds=self._lease_seconds,
+            cost=convert.call_cost(task.cost),
+        )
+
+    async def ShmCreate(
+        self, request: process_pb2.ShmCreateRequest, context: Context
+    ) -> process_pb2.ShmCreateResponse:
+        session = self._authorize(context, request.pid)
+        mode = request.mode or 0o600
+        with self._sessions.call_in_flight(session):
+            await self._runner.call(
+                "shm_create",
+                request.pid,
+                request.name,
+                request.size,
+                mode,
+                tid=request.tid or None,
+                timeout=context.time_remaining(),
+            )
+        return process_pb2.ShmCreateResponse()
+
+    async def ShmMap(
+        self, request: process_pb2.ShmMapRequest, context: Context
+    ) -> process_pb2.ShmMapResponse:
+        session = self._authorize(context, request.pid)
+        flags = request.flags or int(MapFlag.SHARED)
+        with self._sessions.call_in_flight(session):
+            task = await self._runner.call(
+                "shm_map",
+                request.pid,
+                request.name,
+                request.prot,
+                flags,
+                request.addr,
+                tid=request.tid or None,
+                timeout=context.time_remaining(),
+            )
+        return process_pb2.ShmMapResponse(addr=task.result, cost=convert.call_cost(task.cost))
+
+    async def ShmUnlink(
+        self, request: process_pb2.ShmUnlinkRequest, context: Context
+    ) -> process_pb2.ShmUnlinkResponse:
+        session = self._authorize(context, request.pid)
+        with self._sessions.call_in_flight(session):
+            await self._runner.call(
+                "shm_unlink",
+                request.pid,
+                request.name,
+                tid=request.tid or None,
+                timeout=context.time_remaining(),
+            )
+        return process_pb2.ShmUnlinkResponse()
+
+    async def _mlock(self, r: process_pb2.MlockRequest, timeout: float | None) -> Performed:
+        task = await self._task("mlock", r, timeout, r.addr, r.length)
+        return process_pb2.MlockResponse(), task.cost
+
+    async def _munlock(self, r: process_pb2.MunlockRequest, timeout: float | None) -> Performed:
+        task = await self._task("munlock", r, timeout, r.addr, r.length)
+        return process_pb2.MunlockResponse(), task.cost
+
+    async def Mlock(
+        self, request: process_pb2.MlockRequest, context: Context
+    ) -> process_pb2.MlockResponse:
+        return await self._unary(self._mlock, request, context)  # type: ignore[no-any-return]
+
+    async def Munlock(
+        self, request: process_pb2.MunlockRequest, context: Context
+    ) -> process_pb2.MunlockResponse:
+        return await self._unary(self._munlock, request, context)  # type: ignore[no-any-return]
 
     def _end_process(self, pid: int) -> None:
         """The client is gone: its process exits and its memory is freed."""

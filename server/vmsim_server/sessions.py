@@ -27,6 +27,8 @@ __all__ = [
     "check_owner",
 ]
 
+FIRST_UID = 1000  # the first client's uid, as the first user of a Linux system
+
 TOKEN_METADATA_KEY = "x-vmsim-token"
 ADMIN_TOKEN_METADATA_KEY = "x-vmsim-admin-token"
 
@@ -53,6 +55,7 @@ class SessionTable:
         self._by_token: dict[str, Session] = {}
         self._by_pid: dict[int, Session] = {}
         self._by_identity: dict[str, set[int]] = {}
+        self._uids: dict[str, int] = {}  # client identity -> the uid its processes run as
 
     def __len__(self) -> int:
         return len(self._by_pid)
@@ -64,6 +67,12 @@ class SessionTable:
         self._by_pid[pid] = session
         self._by_identity.setdefault(identity, set()).add(pid)
         return session
+
+    def uid_of(self, identity: str) -> int:
+        """The user client *identity*'s processes run as: one uid per client, from
+        FIRST_UID in the order clients first spawned (a shared memory object's mode is
+        checked against it, so another client is "others")."""
+        return self._uids.setdefault(identity, FIRST_UID + len(self._uids))
 
     def pids_of(self, identity: str) -> frozenset[int]:
         """Pids whose sessions belong to client *identity* (live or recently dead)."""

@@ -192,6 +192,11 @@ class Capture:
         """vmprobe's rows of one kind and process ("" for machine-wide rows), in phase order."""
         return [row for row in self.vp if row.kind == kind and row.who == who]
 
+    def vp_values(self, kind: str, phase: str, who: str = "") -> dict[str, int]:
+        """The values of vmprobe's one row of *kind* for *who* in *phase*."""
+        (row,) = [row for row in self.vp_rows(kind, who) if row.phase == phase]
+        return row.values
+
     def vp_rows_of_kind(self, kind: str) -> list[VpRow]:
         """vmprobe's rows of one kind for every process, in the order the log has them."""
         return [row for row in self.vp if row.kind == kind]
@@ -443,10 +448,10 @@ def parse_vp_rows(text: str) -> tuple[VpRow, ...]:
         if len(parts) < 3 or parts[0] != "VP" or not parts[2].startswith("phase="):
             continue
         values = _key_values(line)
-        numbers = {
-            key: int(value)
+        numbers = {  # decimal counts and sizes; hexadecimal addresses (addr=0xb3ffa000)
+            key: int(value, 0) if value.startswith("0x") else int(value)
             for key, value in values.items()
-            if re.fullmatch(r"[+-]?\d+", value) and key not in ("phase", "who")
+            if re.fullmatch(r"[+-]?\d+|0x[0-9a-fA-F]+", value) and key not in ("phase", "who")
         }
         rows.append(VpRow(parts[1], values["phase"], values.get("who", ""), numbers))
     return tuple(rows)

@@ -25,6 +25,7 @@ from tests.kernel.linux32 import (
     OomKillReport,
     OomScore,
     Snapshot,
+    VpRow,
     parse_buddyinfo,
     parse_meminfo,
     parse_zoneinfo,
@@ -42,18 +43,24 @@ from vmsim_kernel import (
     ProcessKilled,
     Prot,
 )
-from vmsim_kernel.results import Event, EventKind
+from vmsim_kernel.results import Event, EventKind, ProcessState
 
 __all__ = [
     "MemtouchResult",
     "OomRun",
     "SharedWrite",
+    "Vmprobe",
     "booted",
     "machine_config",
+    "run_cow",
+    "run_cowp",
+    "run_cowsh",
     "run_memtouch",
     "run_ocprobe",
     "run_oom",
+    "run_shanon",
     "run_shared_anon_write",
+    "run_shm",
     "snapshot",
 ]
 
@@ -309,3 +316,241 @@ def run_ocprobe(capture: Capture, mode: int) -> OcprobeResult:
             mem_total_kb=meminfo["MemTotal"],
             swap_total_kb=meminfo["SwapTotal"],
         )
+
+
+# smaps fields vmprobe prints for its test VMA (kB)
+VMA_FIELDS = (
+    "Rss",
+    "Pss",
+    "Shared_Clean",
+    "Shared_Dirty",
+    "Private_Clean",
+    "Private_Dirty",
+    "Swap",
+    "SwapPss",
+)
+
+
+class Vmprobe:
+    """vmprobe's processes and its phase rows, on vmsim: after each phase, `proc` rows (the
+    fault deltas), `vma` rows (smaps of the test VMA, kB), one `vmdelta` row and one
+    `meminfo` row (kB), as VpRows
+    named as in the capture, so a test compares them with Capture.vp_rows."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.pids: dict[str, int] = {}
+        self.addr = 0
+        self.rows: list[VpRow] = []
+        self._faults: dict[str, tuple[int, int]] = {}
+        self._vmstat = machine.vmstat()
+
+    def start(self, who: str, pid: int) -> None:
+        """*who* is process *pid* from now on."""
+        self.pids[who] = pid
+        info = self.machine.process(pid)
+        self._faults[who] = (info.minor_faults, info.major_faults)
+
+    def pages(self, first: int, count: int) -> npt.NDArray[np.uint32]:
+        """The addresses of test-VMA pages first .. first + count - 1."""
+        return _pages(self.addr + first * PAGE_SIZE, count)
+
+    def phase(self, name: str) -> None:
+        """Record the rows of phase *name*."""
+        machine = self.machine
+        for who, pid in self.pids.items():
+            info = machine.process(pid)
+            if info.state is not ProcessState.RUNNING:
+                continue
+            minflt, majflt = self._faults[who]
+            self._faults[who] = (info.minor_faults, info.major_faults)
+            proc = {"d_minflt": info.minor_faults - minflt, "d_majflt": info.major_faults - majflt}
+            self.rows.append(VpRow("proc", name, who, proc))
+            self.rows.append(VpRow("vma", name, who, self.vma_smaps(pid)))
+        vmstat = machine.vmstat()
+        delta = {key: value - self._vmstat.get(key, 0) for key, value in vmstat.items()}
+        self._vmstat = vmstat
+        self.rows.append(VpRow("vmdelta", name, "", delta))
+        self.rows.append(VpRow("meminfo", name, "", machine.meminfo()))
+
+    def vma_smaps(self, pid: int) -> dict[str, int]:
+        """The smaps lines of the test VMA of *pid*, in kB (none once it is unmapped)."""
+        lines = self.machine.report("smaps", pid).splitlines()
+        header = f"{self.addr:08x}-"
+        start = next((i for i, line in enumerate(lines) if line.startswith(header)), None)
+        if start is None:
+            return {}
+        values: dict[str, int] = {}
+        for line in lines[start + 1 :]:
+            key, _, rest = line.partition(":")
+            if key == "VmFlags":
+                break
+            if key in VMA_FIELDS:
+                values[key] = int(rest.split()[0])
+        return values
+
+    def row(self, kind: str, phase: str, who: str = "") -> dict[str, int]:
+        """The values of one recorded row."""
+        (found,) = [r for r in self.rows if (r.kind, r.phase, r.who) == (kind, phase, who)]
+        return found.values
+
+
+def run_cow(machine: Machine, nr_pages: int) -> Vmprobe:
+    """vmprobe cow: *nr_pages* private anonymous pages written by P; fork; C reads all, writes
+    the first half; P writes all; both verify; C exits; P rewrites; then fork with an
+    immediate exit of C2 and P writes all twice. The phases carry the capture's names."""
+    probe = Vmprobe(machine)
+    parent = machine.spawn("P")
+    probe.start("P", parent)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    every = probe.pages(0, nr_pages)
+    half = nr_pages // 2
+    machine.touch_many(parent, every, True)
+    probe.phase("p0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    machine.touch_many(child, every, False)
+    probe.phase("p1-child-read-all")
+    machine.touch_many(child, probe.pages(0, half), True)
+    probe.phase("p2-child-write-first-half")
+    machine.touch_many(parent, every, True)
+    probe.phase("p3-parent-write-all")
+    machine.touch_many(child, every, False)
+    machine.touch_many(parent, every, False)
+    probe.phase("p3v-verify-reads")
+    machine.exit(child)
+    probe.phase("p4a-child-exited")
+    machine.touch_many(parent, every, True)
+    probe.phase("p4-parent-rewrite-all")
+    child2 = machine.fork(parent)
+    probe.start("C2", child2)
+    probe.phase("x0-fork2")
+    machine.exit(child2)
+    probe.phase("x1-child2-exited")
+    machine.touch_many(parent, every, True)
+    probe.phase("x2-parent-write-all")
+    machine.touch_many(parent, every, True)
+    probe.phase("x3-parent-rewrite-all")
+    return probe
+
+
+def run_shanon(machine: Machine, nr_pages: int) -> Vmprobe:
+    """vmprobe shanon: *nr_pages* MAP_SHARED|MAP_ANONYMOUS written by P; fork; C writes all;
+    P reads all; P writes the first half and C reads all; C exits; P unmaps."""
+    probe = Vmprobe(machine)
+    parent = machine.spawn("P")
+    probe.start("P", parent)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_SHARED)
+    probe.phase("p0a-mmap-shared")
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(parent, every, True)
+    probe.phase("p0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    machine.touch_many(child, every, True)
+    probe.phase("p1-child-write-all")
+    machine.touch_many(parent, every, False)
+    probe.phase("p2-parent-read-verify")
+    machine.touch_many(parent, probe.pages(0, nr_pages // 2), True)
+    machine.touch_many(child, every, False)
+    probe.phase("p3-parent-write-half-child-verify")
+    machine.exit(child)
+    probe.phase("p4-child-exited")
+    machine.munmap(parent, probe.addr, nr_pages * PAGE_SIZE)
+    probe.phase("p5-parent-munmap")
+    return probe
+
+
+def run_shm(machine: Machine, nr_pages: int, addr: int) -> Vmprobe:
+    """vmprobe shm: W creates a named object of *nr_pages* (mode 0600), maps it at *addr* and
+    writes all; R, unrelated to W but the same user (vmprobe's two processes run as root in
+    the guest), maps it at *addr* and reads all, writes 16 pages that W reads; W exits; R
+    unmaps; R unlinks the name."""
+    probe = Vmprobe(machine)
+    writer, reader = machine.spawn("W"), machine.spawn("R")
+    probe.start("W", writer)
+    probe.start("R", reader)
+    probe.addr = addr
+    length = nr_pages * PAGE_SIZE
+    machine.shm_create(writer, "/vmprobe", length, 0o600)
+    assert machine.shm_map(writer, "/vmprobe", RW, addr=addr) == addr
+    probe.phase("p0-writer-shm_open-ftruncate-mmap")
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(writer, every, True)
+    probe.phase("p1-writer-write-all")
+    assert machine.shm_map(reader, "/vmprobe", RW, addr=addr) == addr
+    probe.phase("p2-reader-shm_open-mmap")
+    machine.touch_many(reader, every, False)
+    probe.phase("p3-reader-read-verify")
+    machine.touch_many(reader, probe.pages(0, 16), True)
+    machine.touch_many(writer, probe.pages(0, 16), False)
+    probe.phase("p4-reader-writes-16-writer-verifies")
+    machine.exit(writer)
+    probe.phase("p5-writer-exited")
+    machine.munmap(reader, addr, length)
+    probe.phase("p6-reader-munmap")
+    machine.shm_unlink(reader, "/vmprobe")
+    probe.phase("p7-shm_unlink")
+    return probe
+
+
+def run_cowp(machine: Machine, nr_pages: int, *, verify: bool = True) -> Vmprobe:
+    """vmprobe cowp: *nr_pages* private anonymous pages written by P on a machine that must
+    swap; fork; C writes all; P writes all; (with *verify*:) C reads all; P reads all; C
+    exits."""
+    probe = Vmprobe(machine)
+    parent = machine.spawn("P")
+    probe.start("P", parent)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(parent, every, True)
+    probe.phase("p0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    machine.touch_many(child, every, True)
+    probe.phase("p1-child-write-all")
+    machine.touch_many(parent, every, True)
+    probe.phase("p2-parent-write-all")
+    if not verify:
+        return probe
+    machine.touch_many(child, every, False)
+    probe.phase("p3-child-read-verify")
+    machine.touch_many(parent, every, False)
+    probe.phase("p4-parent-read-verify")
+    machine.exit(child)
+    probe.phase("p5-child-exited")
+    return probe
+
+
+def run_cowsh(machine: Machine, nr_pages: int, hog_pages: int) -> Vmprobe:
+    """vmprobe cowsh: *nr_pages* private pages written by P; fork; a third process H writes
+    *hog_pages* so the still-shared pages go to swap; C reads all, P reads all, C writes all;
+    H exits, C exits."""
+    probe = Vmprobe(machine)
+    parent, hog = machine.spawn("P"), machine.spawn("H")
+    probe.start("P", parent)
+    probe.start("H", hog)
+    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(parent, every, True)
+    probe.phase("s0-parent-write-all")
+    child = machine.fork(parent)
+    probe.start("C", child)
+    probe.phase("fork")
+    hog_addr = machine.mmap(hog, 0, hog_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.touch_many(hog, _pages(hog_addr, hog_pages), True)
+    probe.phase("s1-hog-write")
+    machine.touch_many(child, every, False)
+    probe.phase("s2-child-read-all")
+    machine.touch_many(parent, every, False)
+    probe.phase("s3-parent-read-all")
+    machine.touch_many(child, every, True)
+    probe.phase("s4-child-write-all")
+    machine.exit(hog)
+    probe.phase("s5-hog-exited")
+    machine.exit(child)
+    probe.phase("s6-child-exited")
+    return probe

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from tests.kernel.conftest import ANON, RW
 
-from vmsim_kernel import PAGE_SIZE, Machine, MiB
+from vmsim_kernel import PAGE_SIZE, Machine, MapFlag, MiB
 from vmsim_kernel.fs.proc.framemap import FrameUse, frame_map
 from vmsim_kernel.mm.physmem import PageFlag
 
@@ -57,3 +58,30 @@ def test_kernel_allocations_show_as_slab_and_vmalloc(make_machine: Callable[...,
     assert _count(machine, FrameUse.SLAB) >= 1
     assert _count(machine, FrameUse.VMALLOC) == 16
     assert _count(machine, FrameUse.KERNEL) >= machine.kernel.nr_boot_reserved
+
+
+def test_pages_shared_after_fork_and_shmem_pages_are_told_apart_with_their_mapcount(
+    machine: Machine,
+) -> None:
+    parent = machine.spawn("parent")
+    private = machine.mmap(parent, 0, 2 * PAGE_SIZE, RW, ANON)
+    shared = machine.mmap(parent, 0, PAGE_SIZE, RW, int(MapFlag.SHARED | MapFlag.ANONYMOUS))
+    for addr in (private, private + PAGE_SIZE, shared):
+        machine.write(parent, addr, b"x")
+    child = machine.fork(parent)
+    machine.write(child, private + PAGE_SIZE, b"y")  # copied: each side has its own
+    machine.read(child, shared, 1)
+    frames = frame_map(machine.kernel)
+
+    def frame(pid: int, addr: int) -> int:
+        pfn = machine.translate(pid, addr).pfn
+        assert pfn is not None
+        return pfn
+
+    cow = frame(parent, private)
+    assert (frames.uses[cow], frames.mapcounts[cow]) == (FrameUse.SHARED, 2)
+    own = frame(child, private + PAGE_SIZE)
+    assert (frames.uses[own], frames.mapcounts[own], frames.pids[own]) == (FrameUse.USER, 1, child)
+    shm = frame(parent, shared)
+    assert (frames.uses[shm], frames.mapcounts[shm]) == (FrameUse.SHMEM, 2)
+    assert frames.pids[shm] in (parent, child)

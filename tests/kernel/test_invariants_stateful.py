@@ -119,7 +119,12 @@ class VirtualMemory(RuleBasedStateMachine):
         except KernelError:
             self._sync_deaths()
             return
-        self.contents[(pid, addr + page * PAGE_SIZE)] = payload
+        page_va = addr + page * PAGE_SIZE
+        vma = self.machine.tasks[pid].mm.find_vma(page_va)
+        if vma is not None and vma.shared:  # another process may map the same page
+            for key in [k for k in self.contents if k[1] == page_va and k[0] != pid]:
+                del self.contents[key]
+        self.contents[(pid, page_va)] = payload
 
     @precondition(lambda self: self.contents)
     @rule(data=st.data())
@@ -166,11 +171,45 @@ class VirtualMemory(RuleBasedStateMachine):
     def dontneed(self, data: st.DataObject) -> None:
         pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
         addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
-        self.machine.madvise(pid, addr, pages * PAGE_SIZE, Madvise.DONTNEED)
+        try:
+            self.machine.madvise(pid, addr, pages * PAGE_SIZE, Madvise.DONTNEED)
+        except KernelError:  # refused on an mlocked range: nothing was dropped
+            return
         for key in [
             k for k in self.contents if k[0] == pid and addr <= k[1] < addr + pages * PAGE_SIZE
         ]:
             del self.contents[key]
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data(), lock=st.booleans())
+    def mlock_or_munlock(self, data: st.DataObject, lock: bool) -> None:
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        try:
+            if lock:
+                self.machine.mlock(pid, addr, min(pages, 64) * PAGE_SIZE)
+            else:
+                self.machine.munlock(pid, addr, pages * PAGE_SIZE)
+        except KernelError:
+            self._sync_deaths()
+
+    @precondition(lambda self: self.live and len(self.live) < 4)
+    @rule(data=st.data())
+    def fork(self, data: st.DataObject) -> None:
+        """The child sees every byte the parent wrote; later writes of either side are their
+        own (copy-on-write), but for MAP_SHARED pages (write_and_remember forgets the
+        other processes' copy of those)."""
+        parent = data.draw(st.sampled_from(self.live))
+        try:
+            child = self.machine.fork(parent)
+        except KernelError:
+            self._sync_deaths()
+            return
+        self.live.append(child)
+        self.mappings[child] = list(self.mappings[parent])
+        for (pid, addr), payload in list(self.contents.items()):
+            if pid == parent:
+                self.contents[(child, addr)] = payload
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())

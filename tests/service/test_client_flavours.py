@@ -64,6 +64,11 @@ def test_twin_members_take_the_same_parameters(sync: type, aio: type) -> None:
 # Where each call description of vmsim.calls is a method: (sync class, its method, whether the
 # method supplies the process's own pid). An empty list: no method, and why.
 PROCESS_CALLS = [
+    "mlock",
+    "munlock",
+    "shm_create",
+    "shm_map",
+    "shm_unlink",
     "mmap",
     "munmap",
     "mprotect",
@@ -82,6 +87,7 @@ PROCESS_CALLS = [
     "exit_thread",
 ]
 INSPECTOR_CALLS = [
+    "shm",
     "meminfo",
     "vmstat",
     "layout",
@@ -106,6 +112,7 @@ CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
     "heartbeat": [],  # made by the keepalive
     "on_thread": [],  # wraps another description, for Process.call
     "exit_process": [(vmsim.Process, "exit", True)],
+    "fork": [(vmsim.Process, "fork", True)],
     "kill": [(vmsim.Admin, "kill", False)],
     "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
     "set_sysctl": [(vmsim.Admin, "set_sysctl", False)],

@@ -96,7 +96,8 @@ def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
     """The frame map as at most *max_cells* cells, for the page.
 
     Each cell covers `group` consecutive frames and shows the use most of them have (free
-    only if all are free), the highest owning pid among them, and the OR of their flags.
+    only if all are free), the highest owning pid among them, the OR of their flags and the
+    highest mapcount.
     """
     nr_frames = len(frames)
     group = max(1, -(-nr_frames // max_cells))
@@ -108,6 +109,8 @@ def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
     pids[:nr_frames] = frames.pids
     flags = np.zeros(padded, dtype=np.uint32)
     flags[:nr_frames] = frames.flags
+    mapcounts = np.zeros(padded, dtype=np.uint32)
+    mapcounts[: len(frames.mapcounts)] = frames.mapcounts
     cell_uses = uses.reshape(nr_cells, group)
     if group > 1:
         counts = np.stack([(cell_uses == u).sum(axis=1) for u in range(len(FRAME_USES))], axis=1)
@@ -126,6 +129,7 @@ def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
         "uses": base64.b64encode(chosen.astype(np.uint8).tobytes()).decode(),
         "pids": pids.reshape(nr_cells, group).max(axis=1).tolist(),
         "flags": np.bitwise_or.reduce(flags.reshape(nr_cells, group), axis=1).tolist(),
+        "mapcounts": mapcounts.reshape(nr_cells, group).max(axis=1).tolist(),
         "zones": [
             {"name": z.name, "start_pfn": z.start_pfn, "spanned": z.spanned} for z in frames.zones
         ],

@@ -19,6 +19,7 @@ __all__ = [
     "LockClass",
     "MigrateTypeCount",
     "ProcessStatus",
+    "ShmObject",
     "SwapArea",
     "TouchSummary",
     "Translation",
@@ -31,6 +32,7 @@ __all__ = [
     "lock_class_from_message",
     "migrate_type_count_from_message",
     "process_status_from_message",
+    "shm_object_from_message",
     "swap_area_from_message",
     "touch_summary_from_message",
     "translation_from_message",
@@ -99,6 +101,8 @@ class Vma(_Record):
     pss: int = 0
     # The part of pss in dirty pages (smaps' Pss_Dirty).
     pss_dirty: int = 0
+    # Swapped-out bytes, each slot's page divided among the PTEs that hold it (SwapPss).
+    swap_pss: int = 0
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class Vma(_Record):
         private_dirty: int = 0,
         pss: int = 0,
         pss_dirty: int = 0,
+        swap_pss: int = 0,
     ) -> None:
         _set = object.__setattr__
         _set(self, "start", start)
@@ -132,17 +137,18 @@ class Vma(_Record):
         _set(self, "private_dirty", private_dirty)
         _set(self, "pss", pss)
         _set(self, "pss_dirty", pss_dirty)
+        _set(self, "swap_pss", swap_pss)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(start={self.start!r}, end={self.end!r}, perms={self.perms!r}, name={self.name!r}, rss={self.rss!r}, swap={self.swap!r}, anonymous={self.anonymous!r}, referenced={self.referenced!r}, shared_clean={self.shared_clean!r}, shared_dirty={self.shared_dirty!r}, private_clean={self.private_clean!r}, private_dirty={self.private_dirty!r}, pss={self.pss!r}, pss_dirty={self.pss_dirty!r})"
+        return f"{self.__class__.__qualname__}(start={self.start!r}, end={self.end!r}, perms={self.perms!r}, name={self.name!r}, rss={self.rss!r}, swap={self.swap!r}, anonymous={self.anonymous!r}, referenced={self.referenced!r}, shared_clean={self.shared_clean!r}, shared_dirty={self.shared_dirty!r}, private_clean={self.private_clean!r}, private_dirty={self.private_dirty!r}, pss={self.pss!r}, pss_dirty={self.pss_dirty!r}, swap_pss={self.swap_pss!r})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Vma) and other.__class__ is self.__class__:
-            return (self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty,) == (other.start, other.end, other.perms, other.name, other.rss, other.swap, other.anonymous, other.referenced, other.shared_clean, other.shared_dirty, other.private_clean, other.private_dirty, other.pss, other.pss_dirty,)
+            return (self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty, self.swap_pss,) == (other.start, other.end, other.perms, other.name, other.rss, other.swap, other.anonymous, other.referenced, other.shared_clean, other.shared_dirty, other.private_clean, other.private_dirty, other.pss, other.pss_dirty, other.swap_pss,)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty,))
+        return hash((self.start, self.end, self.perms, self.name, self.rss, self.swap, self.anonymous, self.referenced, self.shared_clean, self.shared_dirty, self.private_clean, self.private_dirty, self.pss, self.pss_dirty, self.swap_pss,))
 
 
 def vma_from_message(message: common_pb2.Vma) -> Vma:
@@ -162,6 +168,7 @@ def vma_from_message(message: common_pb2.Vma) -> Vma:
         message.private_dirty,
         message.pss,
         message.pss_dirty,
+        message.swap_pss,
     )
 
 
@@ -639,6 +646,69 @@ def swap_area_from_message(message: inspect_pb2.SwapArea) -> SwapArea:
         message.size_kb,
         message.used_kb,
         message.priority,
+    )
+
+
+@_record
+class ShmObject(_Record):
+    """A named shared memory object, as ls -l /dev/shm shows it (sizes in bytes)."""
+
+    # Its name (shm_open's, without the leading slash).
+    name: str = ""
+    # Its size in bytes (whole pages).
+    size: int = 0
+    # Permission bits, e.g. 0o600 (384).
+    mode: int = 0
+    # The uid of the process that created it.
+    owner: int = 0
+    # Bytes of it in RAM.
+    resident: int = 0
+    # Bytes of it in swap.
+    swapped: int = 0
+    # Mappings of it in live processes.
+    mappings: int = 0
+
+    def __init__(
+        self,
+        name: str = "",
+        size: int = 0,
+        mode: int = 0,
+        owner: int = 0,
+        resident: int = 0,
+        swapped: int = 0,
+        mappings: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "size", size)
+        _set(self, "mode", mode)
+        _set(self, "owner", owner)
+        _set(self, "resident", resident)
+        _set(self, "swapped", swapped)
+        _set(self, "mappings", mappings)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, size={self.size!r}, mode={self.mode!r}, owner={self.owner!r}, resident={self.resident!r}, swapped={self.swapped!r}, mappings={self.mappings!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ShmObject) and other.__class__ is self.__class__:
+            return (self.name, self.size, self.mode, self.owner, self.resident, self.swapped, self.mappings,) == (other.name, other.size, other.mode, other.owner, other.resident, other.swapped, other.mappings,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.size, self.mode, self.owner, self.resident, self.swapped, self.mappings,))
+
+
+def shm_object_from_message(message: inspect_pb2.ShmObject) -> ShmObject:
+    """ShmObject from a vmsim.v1.ShmObject."""
+    return ShmObject(
+        message.name,
+        message.size,
+        message.mode,
+        message.owner,
+        message.resident,
+        message.swapped,
+        message.mappings,
     )
 
 

@@ -48,7 +48,7 @@ FAULT_KIND_MINOR: FaultKind
 FAULT_KIND_MAJOR: FaultKind
 
 class Vma(_message.Message):
-    __slots__ = ("start", "end", "perms", "name", "rss", "swap", "anonymous", "referenced", "shared_clean", "shared_dirty", "private_clean", "private_dirty", "pss", "pss_dirty")
+    __slots__ = ("start", "end", "perms", "name", "rss", "swap", "anonymous", "referenced", "shared_clean", "shared_dirty", "private_clean", "private_dirty", "pss", "pss_dirty", "swap_pss")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     PERMS_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class Vma(_message.Message):
     PRIVATE_DIRTY_FIELD_NUMBER: _ClassVar[int]
     PSS_FIELD_NUMBER: _ClassVar[int]
     PSS_DIRTY_FIELD_NUMBER: _ClassVar[int]
+    SWAP_PSS_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
     perms: str
@@ -77,7 +78,8 @@ class Vma(_message.Message):
     private_dirty: int
     pss: int
     pss_dirty: int
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., perms: _Optional[str] = ..., name: _Optional[str] = ..., rss: _Optional[int] = ..., swap: _Optional[int] = ..., anonymous: _Optional[int] = ..., referenced: _Optional[int] = ..., shared_clean: _Optional[int] = ..., shared_dirty: _Optional[int] = ..., private_clean: _Optional[int] = ..., private_dirty: _Optional[int] = ..., pss: _Optional[int] = ..., pss_dirty: _Optional[int] = ...) -> None: ...
+    swap_pss: int
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., perms: _Optional[str] = ..., name: _Optional[str] = ..., rss: _Optional[int] = ..., swap: _Optional[int] = ..., anonymous: _Optional[int] = ..., referenced: _Optional[int] = ..., shared_clean: _Optional[int] = ..., shared_dirty: _Optional[int] = ..., private_clean: _Optional[int] = ..., private_dirty: _Optional[int] = ..., pss: _Optional[int] = ..., pss_dirty: _Optional[int] = ..., swap_pss: _Optional[int] = ...) -> None: ...
 
 class Translation(_message.Message):
     __slots__ = ("linear", "cr3", "pde_index", "pde_address", "pde", "pte_index", "pte_address", "pte", "present", "pfn", "physical", "writable", "user", "accessed", "dirty", "swap_type", "swap_offset", "fault", "vma", "logical")

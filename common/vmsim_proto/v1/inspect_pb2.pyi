@@ -469,15 +469,45 @@ class GetFrameMapRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetFrameMapResponse(_message.Message):
-    __slots__ = ("nr_frames", "uses", "pids", "flags", "zones")
+    __slots__ = ("nr_frames", "uses", "pids", "flags", "zones", "mapcounts")
     NR_FRAMES_FIELD_NUMBER: _ClassVar[int]
     USES_FIELD_NUMBER: _ClassVar[int]
     PIDS_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     ZONES_FIELD_NUMBER: _ClassVar[int]
+    MAPCOUNTS_FIELD_NUMBER: _ClassVar[int]
     nr_frames: int
     uses: bytes
     pids: _containers.RepeatedScalarFieldContainer[int]
     flags: _containers.RepeatedScalarFieldContainer[int]
     zones: _containers.RepeatedCompositeFieldContainer[Zone]
-    def __init__(self, nr_frames: _Optional[int] = ..., uses: _Optional[bytes] = ..., pids: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ...) -> None: ...
+    mapcounts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, nr_frames: _Optional[int] = ..., uses: _Optional[bytes] = ..., pids: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ..., mapcounts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ListShmRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ShmObject(_message.Message):
+    __slots__ = ("name", "size", "mode", "owner", "resident", "swapped", "mappings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_FIELD_NUMBER: _ClassVar[int]
+    SWAPPED_FIELD_NUMBER: _ClassVar[int]
+    MAPPINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size: int
+    mode: int
+    owner: int
+    resident: int
+    swapped: int
+    mappings: int
+    def __init__(self, name: _Optional[str] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., owner: _Optional[int] = ..., resident: _Optional[int] = ..., swapped: _Optional[int] = ..., mappings: _Optional[int] = ...) -> None: ...
+
+class ListShmResponse(_message.Message):
+    __slots__ = ("objects",)
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[ShmObject]
+    def __init__(self, objects: _Optional[_Iterable[_Union[ShmObject, _Mapping]]] = ...) -> None: ...

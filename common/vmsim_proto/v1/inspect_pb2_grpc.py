@@ -130,6 +130,11 @@ class InspectServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
                 _registered_method=True)
+        self.ListShm = channel.unary_unary(
+                '/vmsim.v1.InspectService/ListShm',
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmResponse.FromString,
+                _registered_method=True)
 
 
 class InspectServiceServicer:
@@ -276,6 +281,13 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListShm(self, request, context):
+        """The named shared memory objects (ls -l /dev/shm), by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -373,6 +385,11 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.GetLayout,
                     request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutResponse.SerializeToString,
+            ),
+            'ListShm': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShm,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -889,6 +906,33 @@ class InspectService:
             '/vmsim.v1.InspectService/GetLayout',
             vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_inspect__pb2.GetLayoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/ListShm',
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListShmRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListShmResponse.FromString,
             options,
             channel_credentials,
             insecure,

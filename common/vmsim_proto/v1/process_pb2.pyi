@@ -329,3 +329,115 @@ class ExitThreadRequest(_message.Message):
 class ExitThreadResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ForkRequest(_message.Message):
+    __slots__ = ("pid", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ForkResponse(_message.Message):
+    __slots__ = ("pid", "token", "lease_seconds", "cost")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    token: str
+    lease_seconds: int
+    cost: _common_pb2.CallCost
+    def __init__(self, pid: _Optional[int] = ..., token: _Optional[str] = ..., lease_seconds: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class ShmCreateRequest(_message.Message):
+    __slots__ = ("pid", "name", "size", "mode", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    name: str
+    size: int
+    mode: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ShmCreateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ShmMapRequest(_message.Message):
+    __slots__ = ("pid", "name", "prot", "flags", "addr", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROT_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    name: str
+    prot: int
+    flags: int
+    addr: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., name: _Optional[str] = ..., prot: _Optional[int] = ..., flags: _Optional[int] = ..., addr: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ShmMapResponse(_message.Message):
+    __slots__ = ("addr", "cost")
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    addr: int
+    cost: _common_pb2.CallCost
+    def __init__(self, addr: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class ShmUnlinkRequest(_message.Message):
+    __slots__ = ("pid", "name", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    name: str
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., name: _Optional[str] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ShmUnlinkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MlockRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MlockResponse(_message.Message):
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class MunlockRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MunlockResponse(_message.Message):
+    __slots__ = ("cost",)
+    COST_FIELD_NUMBER: _ClassVar[int]
+    cost: _common_pb2.CallCost
+    def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...

@@ -115,6 +115,36 @@ class ProcessServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.RunResponse.FromString,
                 _registered_method=True)
+        self.Fork = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Fork',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ForkRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ForkResponse.FromString,
+                _registered_method=True)
+        self.ShmCreate = channel.unary_unary(
+                '/vmsim.v1.ProcessService/ShmCreate',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmCreateRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmCreateResponse.FromString,
+                _registered_method=True)
+        self.ShmMap = channel.unary_unary(
+                '/vmsim.v1.ProcessService/ShmMap',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmMapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmMapResponse.FromString,
+                _registered_method=True)
+        self.ShmUnlink = channel.unary_unary(
+                '/vmsim.v1.ProcessService/ShmUnlink',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkResponse.FromString,
+                _registered_method=True)
+        self.Mlock = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Mlock',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MlockRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MlockResponse.FromString,
+                _registered_method=True)
+        self.Munlock = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Munlock',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessServiceServicer:
@@ -245,6 +275,57 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Fork(self, request, context):
+        """fork(2): a child process whose address space is a copy-on-write copy of this one's
+        (private pages shared read-only until either side writes; MAP_SHARED pages shared for
+        good). The child has its own token, which another client may use; it belongs to the
+        same client for the per-client process limit (RESOURCE_EXHAUSTED past it, or past
+        max_processes). RESOURCE_EXHAUSTED also when the child's commit charge is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShmCreate(self, request, context):
+        """shm_open(O_CREAT|O_EXCL) + ftruncate: a named shared memory object owned by this
+        process's user, with a permission mode. ALREADY_EXISTS for a taken name;
+        INVALID_ARGUMENT for a bad name, size 0 or a mode beyond 0o777.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShmMap(self, request, context):
+        """shm_open + mmap(MAP_SHARED) of a whole named object, from any process whose user the
+        mode allows (PERMISSION_DENIED otherwise); NOT_FOUND for an unknown name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShmUnlink(self, request, context):
+        """shm_unlink: the name goes now (the owner's user only), the object with its last mapping.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Mlock(self, request, context):
+        """mlock(2): the range's pages are faulted in now and never reclaimed (off the LRU,
+        Mlocked/Unevictable) until munlock or unmap. RESOURCE_EXHAUSTED past RLIMIT_MEMLOCK
+        (8 MiB) or for a page in no mapping (ENOMEM).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Munlock(self, request, context):
+        """munlock(2): the range's pages evictable again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -327,6 +408,36 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.Run,
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.RunRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_process__pb2.RunResponse.SerializeToString,
+            ),
+            'Fork': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fork,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ForkRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ForkResponse.SerializeToString,
+            ),
+            'ShmCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShmCreate,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmCreateRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmCreateResponse.SerializeToString,
+            ),
+            'ShmMap': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShmMap,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmMapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmMapResponse.SerializeToString,
+            ),
+            'ShmUnlink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShmUnlink,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkResponse.SerializeToString,
+            ),
+            'Mlock': grpc.unary_unary_rpc_method_handler(
+                    servicer.Mlock,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MlockRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MlockResponse.SerializeToString,
+            ),
+            'Munlock': grpc.unary_unary_rpc_method_handler(
+                    servicer.Munlock,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -762,6 +873,168 @@ class ProcessService:
             '/vmsim.v1.ProcessService/Run',
             vmsim__proto_dot_v1_dot_process__pb2.RunRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_process__pb2.RunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Fork',
+            vmsim__proto_dot_v1_dot_process__pb2.ForkRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ForkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShmCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/ShmCreate',
+            vmsim__proto_dot_v1_dot_process__pb2.ShmCreateRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ShmCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShmMap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/ShmMap',
+            vmsim__proto_dot_v1_dot_process__pb2.ShmMapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ShmMapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShmUnlink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/ShmUnlink',
+            vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ShmUnlinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Mlock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Mlock',
+            vmsim__proto_dot_v1_dot_process__pb2.MlockRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MlockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Munlock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Munlock',
+            vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.FromString,
             options,
             channel_credentials,
             insecure,

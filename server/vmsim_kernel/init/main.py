@@ -62,6 +62,7 @@ from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
+from vmsim_kernel.mm.shmem import ShmemFs
 from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
@@ -270,6 +271,7 @@ class Kernel:
         self.vmalloc_space = VmallocSpace(self.init_mm)
         self.highmem = Highmem(self.init_mm, self.config.nr_cpus)
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
+        self.shmem = ShmemFs()  # the tmpfs behind shared memory (shm_mnt)
 
     def _init_vm_sysctl(self) -> None:
         """The vm sysctls' boot values; mm/util.c's initcalls size the reserves from the

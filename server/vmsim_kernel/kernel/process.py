@@ -29,6 +29,7 @@ class Task:
     name: str
     mm: MmStruct
     oom_score_adj: int = 0
+    uid: int = 1000  # the user it runs as: a shared memory object's mode is checked against it
     state: ProcessState = ProcessState.RUNNING
     min_flt: int = 0
     maj_flt: int = 0

@@ -49,10 +49,12 @@ from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 
+from .mlock import mlock_page
 from .overcommit import commit_pages
 from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
 from .physmem import PageFlag
 from .policies import lru_cache_add
+from .shmem import ShmemObject, shmem_add_page
 from .swap import swp_offset, swp_type, wait_for_swap_read
 from .swap_state import (
     add_to_swap_cache,
@@ -61,7 +63,7 @@ from .swap_state import (
     readahead_offsets,
     swap_cluster_readahead,
 )
-from .unmap import pte_runs
+from .unmap import pte_runs, unmap_user_page
 from .vma import MmStruct, Vma
 from .workingset import workingset_refault
 
@@ -71,16 +73,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCHED_TOUCHES_PER_FAULT",
+    "FAULT_AROUND_BYTES",
     "access_user_memory",
     "do_anonymous_pages",
+    "do_fault_around",
+    "do_shmem_fault",
     "do_swap_cache_pages",
     "do_wp_page",
     "handle_mm_fault",
+    "page_exclusive",
+    "shmem_get_page",
     "swapin_range",
     "touch_many",
     "touch_one",
     "translate",
     "update_protection",
+    "wp_page_copy",
 ]
 
 SEGV_MAPERR: Final = "SEGV_MAPERR"  # si_code: no mapping at the address
@@ -92,6 +100,9 @@ _A = PTE_ACCESSED
 _D = PTE_DIRTY
 _MAPPED = PTE_MAPPED
 _PTE_KEEP_ON_MPROTECT: Final = FRAME_MASK | _A | _D
+# fault_around_bytes (a debugfs knob in Linux): a read fault of a shmem or file mapping maps
+# the resident pages of this aligned window around it.
+FAULT_AROUND_BYTES: Final = 65536
 # A new anonymous page's flags, as a plain int: IntFlag arithmetic per fault is measurable.
 _NEW_ANON_PAGE_FLAGS: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 # A MAP_SHARED anonymous page is shmem: swap-backed, but not PageAnon.
@@ -99,6 +110,7 @@ _NEW_SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 _ANON_BIT: Final = int(PageFlag.ANON)
 _READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
+_SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 
 
 # ---- page-table pages --------------------------------------------------------------------
@@ -127,7 +139,14 @@ def handle_mm_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fa
     assert lock is not None
     lock.acquire(thread, read=True)
     try:
-        return _resolve_fault(kernel, task, address, write)
+        result = _resolve_fault(kernel, task, address, write)
+        vma = task.mm.find_vma(address)
+        if vma is not None and vma.locked:  # mlock_new_folio: a locked mapping's new page
+            word = pte_word_or_none(kernel.ram_words, task.mm.pgd_pfn, address)
+            pte = kernel.ram_words[word] if word is not None else 0
+            if pte & _MAPPED and pte >> PAGE_SHIFT != kernel.zero_pfn:
+                mlock_page(kernel, pte >> PAGE_SHIFT)
+        return result
     finally:
         lock.release(thread)
 
@@ -150,6 +169,8 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
     if not task.alive:
         raise task_exit.dead(task)
     pte = kernel.ram_words[word]
+    if pte == 0 and vma.shmem is not None:
+        return do_shmem_fault(kernel, task, vma, address, word, write)
     if pte == 0:
         if not write and not vma.shared:
             return do_anonymous_zero_page(kernel, task, address, word)
@@ -161,7 +182,7 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
         # do_wp_page on the zero page: wp_page_copy gives the task a zeroed page of its own.
         return do_anonymous_page(kernel, task, vma, address, word, write)
     if write and pte & (_P | _US | _RW) == _P | _US:
-        return do_wp_page(kernel, task, address, word, pte)
+        return do_wp_page(kernel, task, vma, address, word, pte)
     # Present but the access was refused: the protection was widened since (mprotect raced
     # nothing here, so this is only the accessed/dirty update of a spurious fault).
     kernel.ram_words[word] = (
@@ -187,18 +208,214 @@ def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) 
     return FaultResult.MINOR
 
 
-def do_wp_page(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> FaultResult:
-    """A write to a read-only PTE of a writable VMA: the page is the task's alone (anonymous
-    and exclusive: there is no fork to share it), so wp_page_reuse makes the PTE writable and
-    dirty in place, no copy (a minor fault, counted as pgreuse). A page swapped in by a load
-    is mapped this way (do_swap_page), and so is reached by the store that follows it."""
-    kernel.ram_words[word] = pte | _RW | _A | _D
-    task.min_flt += 1
+def page_exclusive(kernel: Kernel, pfn: int) -> bool:
+    """Whether the user page *pfn* belongs to one PTE alone, so a write may reuse it in place
+    (do_wp_page's test, as page_count() <= 1 + PageSwapCache() with try_to_free_swap): at
+    most one mapping, and when it is in the swap cache, no PTE of another process still
+    holds its slot (a fork shared it, then reclaim put the entry in that PTE)."""
+    physmem = kernel.physmem
+    if physmem.mapcount.item(pfn) > 1:
+        return False
+    if not physmem.flags.item(pfn) & _SWAPCACHE_BIT:
+        return True
+    swap = kernel.swap
+    assert swap is not None
+    return bool(swap.swap_map.item(swp_offset(physmem.private.item(pfn))) <= 1)
+
+
+def do_wp_page(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, pte: int
+) -> FaultResult:
+    """A write to a read-only PTE of a writable VMA (a minor fault).
+
+    A page the task alone maps (page_exclusive) is reused: wp_page_reuse makes the PTE
+    writable and dirty in place, no copy (counted as pgreuse). A page swapped in by a load
+    is mapped read-only this way (do_swap_page), and so is reached by the store after it;
+    so is every page of a private mapping after fork() once the other side has copied its
+    own. A page still shared after fork() is copied (wp_page_copy): the task gets a page of
+    its own and the others keep the original.
+    """
+    pfn = pte >> PAGE_SHIFT
     events = kernel.vm_events
+    if vma.shared or page_exclusive(kernel, pfn):
+        kernel.ram_words[word] = pte | _RW | _A | _D
+        events.pgreuse += 1
+        detail = "write-protect reuse"
+    else:
+        copied = wp_page_copy(kernel, task, address, word, pte)
+        if copied is None:  # reclaim changed the PTE while the copy's page was found
+            return _resolve_fault(kernel, task, address, True)
+        pfn, detail = copied, "copy-on-write"
+    task.min_flt += 1
     events.pgfault += 1
-    events.pgreuse += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pte >> PAGE_SHIFT, "write-protect reuse")
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, detail)
     return FaultResult.MINOR
+
+
+def wp_page_copy(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> int | None:
+    """Break copy-on-write: copy the page *pte* maps into a new page mapped writable and
+    dirty at *word* in its place, and drop the task's mapping of the original (freed when it
+    was the last). Returns the new pfn, or None when the PTE changed while the new page was
+    allocated (reclaim took the original: the fault is retried, as pte_same() fails)."""
+    old_pfn = pte >> PAGE_SHIFT
+    pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel.pgdat, pfn)
+        raise task_exit.dead(task)
+    if kernel.ram_words[word] & ~(_A | _D) != pte & ~(_A | _D):
+        free_page(kernel.pgdat, pfn)
+        return None
+    physmem = kernel.physmem
+    physmem.copy_frame(old_pfn, pfn)
+    physmem.pristine[pfn] = False
+    kernel.current.run(kernel.costs.zero_page_ns)  # copy_page costs what clear_page does
+    physmem.flags[pfn] = physmem.flags.item(pfn) | _NEW_ANON_PAGE_FLAGS
+    page_va = address & ~(PAGE_SIZE - 1)
+    mm = task.mm
+    unmap_user_page(kernel, mm, old_pfn, page_va, dirty=bool(pte & _D))
+    map_user_page(kernel, mm, pfn, page_va, word, user_pte_bits(True, True) | _A | _D)
+    return pfn
+
+
+def do_shmem_fault(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """A fault on an empty PTE of a shared memory mapping (do_read_fault / do_shared_fault
+    with shmem_fault): the object's page at that index is mapped, read back from swap (a
+    major fault) or allocated zeroed when the object has none yet. No one's page is copied:
+    every process that maps the object maps the same page.
+
+    A read first maps the pages of the object already resident around it (do_fault_around:
+    the aligned fault_around_bytes window, within the VMA and its page table), so a reader
+    of pages someone else wrote faults once per window.
+    """
+    obj = vma.shmem
+    assert obj is not None
+    page_va = address & ~(PAGE_SIZE - 1)
+    if not write and do_fault_around(kernel, task, vma, page_va) and kernel.ram_words[word]:
+        pfn, read = kernel.ram_words[word] >> PAGE_SHIFT, False
+    else:
+        pfn, read = shmem_get_page(kernel, task, obj, vma.shmem_index(page_va))
+        bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
+        _map_shmem_page(kernel, task.mm, pfn, page_va, word, bits)
+        if write:  # do_shared_fault's fault_dirty_shared_page
+            physmem = kernel.physmem
+            physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
+    kernel.vm_events.pgfault += 1
+    if read:
+        task.maj_flt += 1
+        kernel.vm_events.pgmajfault += 1
+        kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, "shmem swap-in")
+        return FaultResult.MAJOR
+    task.min_flt += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "shmem")
+    return FaultResult.MINOR
+
+
+def do_fault_around(kernel: Kernel, task: Task, vma: Vma, page_va: int) -> int:
+    """Map the object's resident pages in the fault_around_bytes window of *page_va* whose
+    PTEs are empty (do_fault_around, filemap_map_pages); returns how many were mapped. The
+    PTEs are old (prefaulted), except the faulting one's, which the access makes young."""
+    obj = vma.shmem
+    assert obj is not None
+    table_va = page_va & ~((1 << PGDIR_SHIFT) - 1)
+    start = max(page_va & ~(FAULT_AROUND_BYTES - 1), vma.start, table_va)
+    end = min(start + FAULT_AROUND_BYTES, vma.end, table_va + (1 << PGDIR_SHIFT))
+    words, mm = kernel.ram_words, task.mm
+    bits = user_pte_bits(vma.writable, True)
+    mapped = 0
+    for va in range(start, end, PAGE_SIZE):
+        pfn = obj.pages.get(vma.shmem_index(va))
+        word = pte_word_or_none(words, mm.pgd_pfn, va)
+        if pfn is None or word is None or words[word]:
+            continue
+        _map_shmem_page(kernel, mm, pfn, va, word, bits | (_A if va == page_va else 0))
+        mapped += 1
+    kernel.current.run(kernel.costs.zap_page_ns * mapped)
+    return mapped
+
+
+def _map_shmem_page(
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
+) -> None:
+    """Install the PTE and the reverse mapping of an object's page (on the LRU already)."""
+    kernel.ram_words[word] = make_entry(pfn, bits)
+    kernel.rmap.add(pfn, mm, page_va, word)
+    mm.count_resident(True, 1)
+
+
+def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> tuple[int, bool]:
+    """shmem_get_folio(SGP_CACHE): *obj*'s page at *index*, read back from swap or allocated
+    zeroed when the object has none; returns (pfn, whether it was read from swap).
+
+    Raises:
+        ProcessKilled: the allocation's OOM kill chose *task*, or the slot could not be read
+            back (SIGBUS).
+    """
+    pfn = obj.pages.get(index)
+    if pfn is not None:
+        return pfn, False
+    entry = obj.swapped.get(index)
+    if entry is not None:
+        cached = _shmem_swap_cache_page(kernel, obj, index, entry)
+        if cached is not None:
+            return cached, False
+    new_pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel.pgdat, new_pfn)
+        raise task_exit.dead(task)
+    pfn = obj.pages.get(index)  # another fault brought it in while reclaim ran
+    if pfn is not None:
+        free_page(kernel.pgdat, new_pfn)
+        return pfn, False
+    physmem = kernel.physmem
+    entry = obj.swapped.get(index)
+    active = False
+    readahead: list[int] = []
+    if entry is None:
+        physmem.zero_user_frame(new_pfn)
+        kernel.current.run(kernel.costs.zero_page_ns)
+    else:
+        swap = kernel.swap
+        assert swap is not None
+        offset = swp_offset(entry)
+        waited = read_swap_slot(kernel, task, offset, new_pfn, index * PAGE_SIZE)
+        # shmem_swapin_folio: the page is the object's again, its slot is let go.
+        del obj.swapped[index]
+        swap.free_slot(offset)
+        active = workingset_refault(kernel.lruvec, swap, offset, kernel.vm_events)
+        kernel.vm_events.pswpin += 1
+        kernel.vm_events.pgpgin += PAGE_SIZE // 1024
+        kernel.emit(
+            EventKind.SWAP_IN, task.pid, None, new_pfn, f"shmem slot {offset}, waited {waited} ns"
+        )
+        readahead = readahead_offsets(kernel, offset)
+    shmem_add_page(kernel, obj, index, new_pfn)
+    lru_cache_add(kernel.lruvec, new_pfn, active=active)
+    # shmem_swapin_cluster: the rest of the slot's cluster into the swap cache, as for anon
+    swap_cluster_readahead(kernel, task.pid, readahead)
+    return new_pfn, entry is not None
+
+
+def _shmem_swap_cache_page(kernel: Kernel, obj: ShmemObject, index: int, entry: int) -> int | None:
+    """The object's swapped page at *index* when the swap cache has it (read ahead by an
+    earlier fault): it becomes the object's page again, no I/O, and its slot is let go."""
+    swap = kernel.swap
+    assert swap is not None
+    offset = swp_offset(entry)
+    pfn = lookup_swap_cache(kernel, offset)
+    if pfn is None:
+        return None
+    physmem = kernel.physmem
+    if physmem.flags.item(pfn) & _READAHEAD_BIT:
+        kernel.vm_events.swap_ra_hit += 1
+    delete_from_swap_cache(kernel, pfn)
+    swap.free_slot(offset)  # the swap cache's reference
+    swap.free_slot(offset)  # the object's
+    physmem.flags[pfn] = physmem.flags.item(pfn) & ~(_READAHEAD_BIT | _ANON_BIT)
+    del obj.swapped[index]
+    shmem_add_page(kernel, obj, index, pfn)  # on the LRU already, since its readahead
+    return pfn
 
 
 def do_anonymous_page(
@@ -249,7 +466,13 @@ def do_anonymous_pages(
         return 0
     mm = task.mm
     vma = mm.find_vma(int(addresses[0]))
-    if vma is None or not vma.writable or not vma.accessible:
+    if (
+        vma is None
+        or not vma.writable
+        or not vma.accessible
+        or vma.shmem is not None  # a shmem page is the object's: shmem_fault adds it
+        or vma.locked  # a locked mapping's new pages go off the LRU one by one
+    ):
         return 0
     vpns = addresses >> np.uint32(PAGE_SHIFT)
     ram32 = kernel.ram32
@@ -394,6 +617,11 @@ def do_swap_cache_pages(
         pte = words[word]
         if not pte or pte & _MAPPED or swp_type(pte) != swap_type or swp_offset(pte) not in cache:
             break
+        if write and (
+            swap.swap_map.item(swp_offset(pte)) > 2
+            or kernel.physmem.mapcount.item(cache[swp_offset(pte)])
+        ):
+            break  # a page fork shared: the single path copies it (do_wp_page)
         thread.run(costs.fault_entry_ns)
         acquired = thread.now_ns
         pfn = lookup_swap_cache(kernel, swp_offset(pte))
@@ -439,18 +667,15 @@ def swap_in_page(
         raise task_exit.dead(task)
     if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
-    waited = wait_for_swap_read(swap, kernel.current)
-    try:
-        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
-    except SwapIoError as error:
-        free_page(kernel.pgdat, pfn)
-        kernel.printk_ratelimited(LogLevel.ERR, error.message)
-        raise task_exit.sigbus(kernel, task, address, error.message) from None
+    waited = read_swap_slot(kernel, task, offset, pfn, address)
     physmem = kernel.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | (
         _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
     )
-    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+    # A slot another PTE still names (a fork shared the page) stays in the swap cache, so
+    # that PTE's fault finds this page (a MAP_SHARED page) or the bytes it had (private).
+    slot_shared = swap.swap_map.item(offset) > 1
+    if (write or swap.inuse_pages * 2 > swap.nr_usable_slots) and not (slot_shared and vma.shared):
         swap.free_slot(offset)
         physmem.set_flags(pfn, PageFlag.DIRTY)
     else:  # the PTE's reference on the slot becomes the swap cache's
@@ -472,6 +697,26 @@ def swap_in_page(
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
     swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
     return pfn, True
+
+
+def read_swap_slot(kernel: Kernel, task: Task, offset: int, pfn: int, address: int) -> int:
+    """swap_readpage of slot *offset* into the new frame *pfn* for *task*'s fault at
+    *address*, waiting for the device; returns the nanoseconds waited. A slot that cannot be
+    read back intact frees the frame and kills the task with SIGBUS (VM_FAULT_SIGBUS).
+
+    Raises:
+        ProcessKilled: the read failed (SIGBUS).
+    """
+    swap = kernel.swap
+    assert swap is not None
+    waited = wait_for_swap_read(swap, kernel.current)
+    try:
+        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
+    except SwapIoError as error:
+        free_page(kernel.pgdat, pfn)
+        kernel.printk_ratelimited(LogLevel.ERR, error.message)
+        raise task_exit.sigbus(kernel, task, address, error.message) from None
+    return waited
 
 
 def _map_swap_cache_page(
@@ -501,18 +746,28 @@ def _map_swap_cache_page(
     flags = (flags & ~_READAHEAD_BIT) | new_flags
     physmem.flags[pfn] = flags
     offset = swp_offset(physmem.private.item(pfn))
-    swap.free_slot(offset)  # the PTE's
-    if write or swap.inuse_pages * 2 > swap.nr_usable_slots:
+    # Shared: another process maps the page already, or another PTE still names its slot
+    # (fork shared it); it keeps its place in the swap cache then (try_to_free_swap fails).
+    mapped_elsewhere = physmem.mapcount.item(pfn) > 0
+    shared = swap.free_slot(offset) > 1 or mapped_elsewhere  # free_slot: the PTE's reference
+    if not shared and (write or swap.inuse_pages * 2 > swap.nr_usable_slots):
         delete_from_swap_cache(kernel, pfn)
         swap.free_slot(offset)  # the cache's
         physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
     mm = task.mm
     mm.swap_entries -= 1
-    if bits is None:
-        bits = _swap_in_pte_bits(vma, write)
-    kernel.ram_words[word] = make_entry(pfn, bits)
-    kernel.rmap.add(pfn, mm, address & ~(PAGE_SIZE - 1), word)
+    # A write to a private page still shared is mapped read-only and copied at once
+    # (do_swap_page calls do_wp_page within the same fault).
+    copy = write and shared and not vma.shared
+    if bits is None or copy:
+        bits = _swap_in_pte_bits(vma, write and not copy)
+    page_va = address & ~(PAGE_SIZE - 1)
+    pte = make_entry(pfn, bits)
+    kernel.ram_words[word] = pte
+    kernel.rmap.add(pfn, mm, page_va, word)
     mm.count_resident(vma.shared, 1)
+    if copy and wp_page_copy(kernel, task, address, word, pte) is None:
+        _resolve_fault(kernel, task, address, True)  # reclaim took it first: fault again
 
 
 def _swap_in_pte_bits(vma: Vma, write: bool) -> int:
@@ -806,9 +1061,14 @@ def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: V
         entries = ram32[first_word : first_word + count]
         present = (entries & np.uint32(_MAPPED)) != 0
         # The zero page stays read-only whatever the VMA allows: a write must copy it.
-        is_zero = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
+        stays_read_only = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
         kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
-        entries[present] = np.where(is_zero, kept | zero_page_bits, kept | bits)[present]
+        if vma.writable and not vma.shared:
+            # A page fork shared stays read-only too: its first write must copy it
+            # (change_pte_range makes a PTE writable only for an exclusive anon page).
+            pfns = (entries >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+            stays_read_only |= present & (kernel.physmem.mapcount[np.where(present, pfns, 0)] > 1)
+        entries[present] = np.where(stays_read_only, kept | zero_page_bits, kept | bits)[present]
 
 
 # ---- inspection -----------------------------------------------------------------------------

@@ -34,13 +34,15 @@ from vmsim_kernel.kernel.sched import QUANTUM_ZAP_PAGES
 
 from . import memory
 from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
-from .unmap import free_pgtables, pte_runs, zap_range
+from .unmap import free_pgtables, pte_runs, release_unmapped_objects, zap_range
 from .vma import MmStruct, Vma, VmaKind, needs_accounting
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
     from vmsim_kernel.kernel.time import SimThread
+
+    from .shmem import ShmemObject
 
 __all__ = [
     "address_space_change",
@@ -103,8 +105,17 @@ def mapped_range_end(task: Task, addr: int, length: int) -> int | None:
     return end
 
 
-def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags: int) -> int:
-    """mmap(2) of anonymous memory; returns the start address."""
+def do_mmap(
+    kernel: Kernel,
+    task: Task,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    obj: ShmemObject | None = None,
+) -> int:
+    """mmap(2) of anonymous memory, or of the whole shared memory object *obj* (MAP_SHARED,
+    without MAP_ANONYMOUS); returns the start address."""
     mm = task.mm
     if length <= 0:
         raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
@@ -125,9 +136,15 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
             "need exactly one of MAP_SHARED and MAP_PRIVATE",
             "MAP_SHARED or MAP_PRIVATE",
         )
-    if not flags & MapFlag.ANONYMOUS:
+    if obj is None and not flags & MapFlag.ANONYMOUS:
         raise InvalidArgument(
             "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
+        )
+    if obj is not None and (not shared or flags & MapFlag.ANONYMOUS):
+        raise InvalidArgument(
+            "flags",
+            "a shared memory object is mapped MAP_SHARED, without MAP_ANONYMOUS",
+            "MAP_SHARED, with MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_NORESERVE",
         )
     if not 0 <= addr < ADDRESS_SPACE_END:
         raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
@@ -175,7 +192,24 @@ def do_mmap(kernel: Kernel, task: Task, addr: int, length: int, prot: int, flags
             shoot_down_tlbs(kernel, task)
         commit_pages(kernel, task, charge)
         kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
-        mm.insert(Vma(start, start + length, Prot(prot), shared, kind, accounted))
+        if obj is not None:
+            kind = f"/dev/shm/{obj.name}"
+        elif shared:
+            # shmem_zero_setup: a MAP_SHARED anonymous mapping maps an object of its own,
+            # which a fork's child maps too.
+            obj = kernel.shmem.new_object("", length // PAGE_SIZE)
+        mm.insert(
+            Vma(
+                start,
+                start + length,
+                Prot(prot),
+                shared,
+                kind,
+                accounted,
+                shmem=obj,
+                shmem_base=start if shared else 0,
+            )
+        )
     return start
 
 
@@ -343,6 +377,10 @@ def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) 
     end = mapped_range_end(task, addr, length)
     if end is None:
         return
+    if advice == Madvise.DONTNEED and any(vma.locked for vma in task.mm.overlapping(addr, end)):
+        raise InvalidArgument(
+            "addr", "MADV_DONTNEED on an mlocked range (EINVAL)", "a range without mlock"
+        )
     kernel.current.run(kernel.costs.syscall_ns)
     assert task.mmap_lock is not None
     with kernel.holding(task.mmap_lock, read=True) as thread:
@@ -356,12 +394,14 @@ def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) 
 def unmap_range(kernel: Kernel, task: Task, start: int, end: int) -> None:
     """Remove [start, end) from the VMAs and the page tables, giving back its commit charge."""
     mm = task.mm
-    for piece in mm.remove_range(start, end):
+    pieces = mm.remove_range(start, end)
+    for piece in pieces:
         kernel.current.run(kernel.costs.zap_page_ns * zap_range(kernel, mm, piece.start, piece.end))
         if piece.accounted:
             uncommit_pages(kernel, piece.nr_pages)
             mm.committed_pages -= piece.nr_pages
     free_pgtables(kernel, mm, start, end)
+    release_unmapped_objects(kernel, pieces)
 
 
 def shoot_down_tlbs(kernel: Kernel, task: Task) -> None:

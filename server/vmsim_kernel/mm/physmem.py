@@ -43,6 +43,7 @@ class PageFlag(IntFlag):
     VMALLOC = 1 << 13  # backs part of a vmalloc area
     KMALLOC = 1 << 14  # a large kmalloc served straight from the page allocator
     READAHEAD = 1 << 15  # read ahead from swap and not yet faulted on (swap_ra_hit when it is)
+    MLOCKED = 1 << 16  # mapped by an mlocked VMA: off the LRU (unevictable), never reclaimed
 
 
 class PhysicalMemory:

@@ -14,6 +14,7 @@ import numpy as np
 
 from vmsim_kernel.arch.x86.constants import PAGE_SHIFT, PGDIR_SHIFT, TASK_SIZE
 from vmsim_kernel.arch.x86.pgtable import (
+    PTE_DIRTY,
     PTE_MAPPED,
     PTE_PRESENT,
     pde_index,
@@ -26,19 +27,24 @@ from vmsim_kernel.errors import KernelBug
 from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page
 from .physmem import PageFlag
-from .policies import charge_lru_lock
+from .policies import charge_lru_lock, lru_cache_add
+from .shmem import shmem_release
+from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
 
-    from .vma import MmStruct
+    from .vma import MmStruct, Vma
 
 __all__ = [
     "exit_mmap",
     "free_pgtables",
     "pte_runs",
+    "release_unmapped_objects",
     "release_user_page",
     "unmap_user_page",
     "zap_range",
@@ -46,7 +52,11 @@ __all__ = [
 
 _P = PTE_PRESENT
 _MAPPED = PTE_MAPPED
+_D = PTE_DIRTY
 _ANON_BIT: Final = int(PageFlag.ANON)
+_SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
+_DIRTY_BIT: Final = int(PageFlag.DIRTY)
+_MLOCKED_BIT: Final = int(PageFlag.MLOCKED)
 
 
 def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -81,7 +91,9 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
                 pfn = pte >> PAGE_SHIFT
                 if pfn == kernel.zero_pfn:
                     pass  # the zero page is nobody's: clearing the PTE is all
-                elif unmap_user_page(kernel, mm, pfn, first_va + (k << PAGE_SHIFT)):
+                elif unmap_user_page(
+                    kernel, mm, pfn, first_va + (k << PAGE_SHIFT), dirty=bool(pte & _D)
+                ):
                     freed.append(pfn)
             else:
                 free_swap_and_cache(kernel, pte)
@@ -94,13 +106,55 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
     return cleared
 
 
-def unmap_user_page(kernel: Kernel, mm: MmStruct, pfn: int, page_va: int) -> bool:
-    """Drop one mapping of a user page; free the page (and say so) when it was the last."""
-    mm.count_resident(not kernel.physmem.flags.item(pfn) & _ANON_BIT, -1)
-    if kernel.rmap.remove(pfn, mm, page_va) == 0:
+def unmap_user_page(
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, *, dirty: bool = False
+) -> bool:
+    """Drop one mapping of a user page (its PTE *dirty* or not); free the page (and say so)
+    when it was the last.
+
+    A page in the swap cache whose slot another PTE still names (a fork shared it, then
+    reclaim unmapped it from that process) stays in the swap cache and on the LRU, as the
+    page's swap-cache reference keeps it in Linux: the other process's fault finds it there.
+    The PTE's dirty bit then moves to the page (zap_pte_range's set_page_dirty).
+    """
+    physmem = kernel.physmem
+    page_flags = physmem.flags.item(pfn)
+    mm.count_resident(not page_flags & _ANON_BIT, -1)
+    left = kernel.rmap.remove(pfn, mm, page_va)
+    swap = kernel.swap
+    kept = (
+        left != 0
+        or pfn in kernel.shmem.owner_of  # a shmem object's page: the object keeps it
+        or (
+            page_flags & _SWAPCACHE_BIT
+            and swap is not None
+            and swap.swap_map.item(swp_offset(physmem.private.item(pfn))) > 1
+        )
+    )
+    on_lru = True
+    if page_flags & _MLOCKED_BIT and not _locked_elsewhere(kernel, pfn):
+        # munlock_vma_folio: no locked mapping holds it now; it is evictable again.
+        page_flags &= ~_MLOCKED_BIT
+        physmem.flags[pfn] = page_flags
+        if kept:
+            lru_cache_add(kernel.lruvec, pfn)
+        on_lru = bool(kept)
+    if kept:
+        if left == 0 and dirty:
+            physmem.flags[pfn] = page_flags | _DIRTY_BIT
+        return False
+    if on_lru:
         kernel.lruvec.policy.remove(pfn)
-        release_user_page(kernel, pfn, charge=False)
-        return True
+    release_user_page(kernel, pfn, charge=False)
+    return True
+
+
+def _locked_elsewhere(kernel: Kernel, pfn: int) -> bool:
+    """Whether a mapping of *pfn* that remains lies in a VM_LOCKED VMA."""
+    for mapping in kernel.rmap.mappings(pfn):
+        vma = mapping.mm.find_vma(mapping.address)
+        if vma is not None and vma.locked:
+            return True
     return False
 
 
@@ -134,12 +188,18 @@ def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
         mm.nr_ptes -= 1
 
 
+def release_unmapped_objects(kernel: Kernel, vmas: Iterable[Vma]) -> None:
+    """The shmem objects of *vmas*, just unmapped, are freed if nothing holds them now."""
+    for obj in {id(vma.shmem): vma.shmem for vma in vmas if vma.shmem is not None}.values():
+        shmem_release(kernel, obj)
+
+
 def exit_mmap(kernel: Kernel, task: Task) -> None:
     """Tear down a whole address space: pages, swap slots, page tables and the directory."""
     mm = task.mm
     for vma in list(mm):
         zap_range(kernel, mm, vma.start, vma.end)
-    mm.remove_range(0, TASK_SIZE)
+    release_unmapped_objects(kernel, mm.remove_range(0, TASK_SIZE))
     free_pgtables(kernel, mm, 0, TASK_SIZE)
     uncommit_pages(kernel, mm.committed_pages)
     mm.committed_pages = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from vmsim_kernel.arch.x86.constants import (
     MMAP_MIN_ADDR,
@@ -22,6 +23,9 @@ from vmsim_kernel.arch.x86.constants import (
     Prot,
 )
 from vmsim_kernel.errors import KernelBug
+
+if TYPE_CHECKING:
+    from .shmem import ShmemObject
 
 __all__ = ["MmStruct", "Vma", "VmaKind"]
 
@@ -52,6 +56,11 @@ class Vma:
         kind: VmaKind name shown in maps.
         accounted: VM_ACCOUNT: its pages count towards Committed_AS.
         grows_down: VM_GROWSDOWN (the stack).
+        shmem: the shared memory object a MAP_SHARED mapping maps (vm_file), else None.
+        shmem_base: the address of the object's page 0 in this mapping (vm_start less
+            vm_pgoff pages), kept as the VMA is split, so page va is index
+            (va - shmem_base) // PAGE_SIZE.
+        locked: VM_LOCKED (mlock): its pages stay in RAM.
     """
 
     start: int
@@ -61,6 +70,13 @@ class Vma:
     kind: str = VmaKind.ANON
     accounted: bool = False
     grows_down: bool = False
+    shmem: ShmemObject | None = None
+    shmem_base: int = 0
+    locked: bool = False
+
+    def shmem_index(self, va: int) -> int:
+        """The object's page index that *va* maps (linear_page_index)."""
+        return (va - self.shmem_base) // PAGE_SIZE
 
     @property
     def nr_pages(self) -> int:
@@ -96,6 +112,9 @@ class Vma:
             and self.kind == other.kind
             and self.accounted == other.accounted
             and self.grows_down == other.grows_down
+            and self.shmem is other.shmem
+            and self.shmem_base == other.shmem_base
+            and self.locked == other.locked
         )
 
 

@@ -30,6 +30,7 @@ from .page_alloc import (
 from .physmem import PageFlag
 from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
+from .shmem import shmem_writeout
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
 from .workingset import workingset_eviction
@@ -124,11 +125,15 @@ def shrink_page_list(
     for pfn in pfns:
         mappings = rmap.mappings(pfn)
         in_swap_cache = bool(flags.item(pfn) & _SWAPCACHE_BIT)
-        if not mappings and not in_swap_cache:
+        if not mappings and not in_swap_cache and pfn not in kernel.shmem.owner_of:
             raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
         victim = _Victim(pfn, mappings, in_swap_cache)
         victims.append(victim)
-        dirty = rmap.test_and_clear_dirty(pfn) or bool(flags.item(pfn) & _DIRTY_BIT)
+        dirty = (
+            rmap.test_and_clear_dirty(pfn)
+            or bool(flags.item(pfn) & _DIRTY_BIT)
+            or pfn in kernel.shmem.owner_of  # its only copy: shmem_writepage writes it
+        )
         if victim.in_swap_cache and not dirty:
             victim.entry = physmem.private.item(pfn)
         else:
@@ -234,6 +239,9 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     physmem = kernel.physmem
     pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
     workingset_eviction(kernel.lruvec, swap, swp_offset(entry))
+    if pfn in kernel.shmem.owner_of:
+        _unmap_shmem_page(kernel, victim)
+        return
     if not mappings:
         drop_unmapped_swap_cache_page(kernel, pfn, charge=False)
         return
@@ -263,6 +271,28 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
         delete_from_swap_cache(kernel, pfn)
         page_flags = physmem.flags.item(pfn)
     physmem.flags[pfn] = page_flags & ~_DIRTY_BIT
+    free_page(kernel.pgdat, pfn, charge=False)
+
+
+def _unmap_shmem_page(kernel: Kernel, victim: _Victim) -> None:
+    """try_to_unmap of a shmem page, then shmem_writepage's end: every PTE is cleared (the
+    next fault finds the page through the object, not the PTE), the object keeps the swap
+    entry at the page's index (the slot's one reference), and the frame is freed."""
+    pfn, physmem = victim.pfn, kernel.physmem
+    ram_words, rmap = kernel.ram_words, kernel.rmap
+    for mapping in victim.mappings:
+        ram_words[mapping.pte_word] = 0
+        rmap.remove(pfn, mapping.mm, mapping.address)
+        mapping.mm.count_resident(True, -1)
+    shmem_writeout(kernel, pfn, victim.entry)
+    kernel.emit(
+        EventKind.SWAP_OUT,
+        kernel.pid_of_mm(victim.mappings[0].mm) if victim.mappings else 0,
+        victim.mappings[0].address if victim.mappings else None,
+        pfn,
+        f"shmem slot {swp_offset(victim.entry)}" if kernel.wants_event(EventKind.SWAP_OUT) else "",
+    )
+    physmem.flags[pfn] = physmem.flags.item(pfn) & ~_DIRTY_BIT
     free_page(kernel.pgdat, pfn, charge=False)
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "lock_class",
     "migratetype_count",
     "process_status",
+    "shm_object",
     "translation",
     "vma",
     "watch_event",
@@ -39,6 +40,7 @@ def vma(value: Any) -> common_pb2.Vma:
         private_dirty=value.private_dirty,
         pss=value.pss,
         pss_dirty=value.pss_dirty,
+        swap_pss=value.swap_pss,
     )
 
 
@@ -113,6 +115,19 @@ def zone(value: Any) -> inspect_pb2.Zone:
         pcp_count=value.pcp_count,
         pcp_high=value.pcp_high,
         pcp_batch=value.pcp_batch,
+    )
+
+
+def shm_object(value: Any) -> inspect_pb2.ShmObject:
+    """vmsim.v1.ShmObject from *value*'s attributes of the same names."""
+    return inspect_pb2.ShmObject(
+        name=value.name,
+        size=value.size,
+        mode=value.mode,
+        owner=value.owner,
+        resident=value.resident,
+        swapped=value.swapped,
+        mappings=value.mappings,
     )
 
 

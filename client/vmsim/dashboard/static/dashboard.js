@@ -5,7 +5,7 @@ const HISTORY = 300;
 const LEGEND_PROCESSES = 32;  // the processes with most frames get a legend entry each
 const USE_COLOURS = {
   kernel: "#7f1d1d", page_table: "#f97316", slab: "#9333ea", vmalloc: "#db2777",
-  swap_cache: "#0d9488", kmalloc: "#92400e",
+  swap_cache: "#0d9488", kmalloc: "#92400e", shmem: "#0284c7", shared: "#facc15",
 };
 const ZONE_FREE_COLOURS = { DMA: "#dbe4f0", Normal: "#e5e7eb", HighMem: "#e3efe3" };
 const FLAG_NAMES = ["locked", "referenced", "uptodate", "dirty", "lru", "active", "slab",
@@ -134,6 +134,7 @@ function describeCell(index) {
   const owner = pid ? `pid ${pid} ${state.names.get(pid) || ""}` : (use === "free" ? "-" : "kernel");
   return (cells.group > 1 ? `pfn ${first}..${last}` : `pfn ${first}`) +
     ` (${hex(first * 4096)})\nzone  ${zoneOf(cells, first)}\nuse   ${use}\nowner ${owner}` +
+    `\nmapcount ${(cells.mapcounts || [])[index] || 0}` +
     `\nflags ${flags.join(" ") || "-"}`;
 }
 

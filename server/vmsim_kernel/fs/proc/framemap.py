@@ -36,6 +36,8 @@ class FrameUse(IntEnum):
     VMALLOC = 6  # backs part of a vmalloc area
     SWAP_CACHE = 7  # in the swap cache and mapped by no process
     KMALLOC = 8  # a large kmalloc served straight from the page allocator
+    SHMEM = 9  # a page of a shared memory object (MAP_SHARED, named shm), mapped or not
+    SHARED = 10  # an anonymous page mapped by more than one process (copy-on-write after fork)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,13 @@ class FrameMap:
         pids: the process owning each frame (a process mapping it, or the process whose page
             tables it holds); 0 for none.
         flags: page->flags (PageFlag bits) of each frame.
+        mapcounts: the PTEs mapping each frame (page_mapcount).
     """
 
     uses: npt.NDArray[np.uint8]
     pids: npt.NDArray[np.uint32]
     flags: npt.NDArray[np.uint32]
+    mapcounts: npt.NDArray[np.uint32]
 
 
 def frame_map(kernel: Kernel) -> FrameMap:
@@ -96,4 +100,11 @@ def frame_map(kernel: Kernel) -> FrameMap:
         mapped = mapped[(flags[mapped] & anon) != 0]  # not the shared zero page
         pids[mapped] = pid
         uses[mapped] = FrameUse.USER
-    return FrameMap(uses, pids, flags)
+    mapcounts = kernel.physmem.mapcount.astype(np.uint32)
+    uses[(uses == FrameUse.USER) & (mapcounts > 1)] = FrameUse.SHARED
+    for pfn, (_obj, _index) in kernel.shmem.owner_of.items():
+        uses[pfn] = FrameUse.SHMEM
+        mapping = kernel.rmap.mappings(pfn)
+        if mapping:  # the last process (in rmap order) that maps it, as for anon pages
+            pids[pfn] = kernel.pid_of_mm(mapping[-1].mm)
+    return FrameMap(uses, pids, flags, mapcounts)

@@ -21,6 +21,7 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PKMAP_BASE,
+    SWP_OFFSET_SHIFT,
     TASK_SIZE,
     VMALLOC_END,
     MiB,
@@ -34,11 +35,13 @@ from vmsim_kernel.arch.x86.pgtable import (
     PTE_DIRTY,
     PTE_MAPPED,
     PTE_PRESENT,
+    PTE_RW,
     pde_index,
     pgd_words,
 )
 from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm.highmem import FIXADDR_START, nr_kernel_pagetable_pages
+from vmsim_kernel.mm.mlock import nr_locked_pages
 from vmsim_kernel.mm.oom_kill import oom_score
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.unmap import pte_runs
@@ -104,6 +107,20 @@ def _nr_shmem(kernel: Kernel) -> int:
     return int(np.count_nonzero(backed & ((flags & np.uint32(PageFlag.ANON)) == 0)))
 
 
+def _nr_shmem_mapped(kernel: Kernel) -> int:
+    """Shmem pages some PTE maps (NR_FILE_MAPPED: they are the only file pages here)."""
+    flags = kernel.physmem.flags
+    shmem = (flags & np.uint32(PageFlag.SWAPBACKED | PageFlag.ANON)) == np.uint32(
+        PageFlag.SWAPBACKED
+    )
+    return int(np.count_nonzero(shmem & (kernel.physmem.mapcount > 0)))
+
+
+def _nr_mlocked(kernel: Kernel) -> int:
+    """Pages off the LRU because a locked mapping maps them (NR_MLOCK, the unevictable list)."""
+    return int(np.count_nonzero(kernel.physmem.flags & np.uint32(PageFlag.MLOCKED)))
+
+
 def _nr_pagetable_pages(kernel: Kernel) -> int:
     """User page tables, one page directory per live process, and the kernel page tables made
     after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
@@ -133,6 +150,7 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
     reserve = allocator.totalreserve_pages()
     active, inactive = _lru_sizes(kernel.lruvec)
     shmem = _nr_shmem(kernel)
+    mapped_shmem = _nr_shmem_mapped(kernel)
     swap = kernel.swap
     swap_total = swap.nr_usable_slots if swap else 0
     swap_free = swap_total - (swap.inuse_pages if swap else 0)
@@ -149,8 +167,8 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "Inactive(anon)": _kb(len(inactive)),
         "Active(file)": 0,
         "Inactive(file)": 0,
-        "Unevictable": 0,
-        "Mlocked": 0,
+        "Unevictable": _kb(_nr_mlocked(kernel)),
+        "Mlocked": _kb(_nr_mlocked(kernel)),
         "HighTotal": _kb(high.managed_pages),
         "HighFree": _kb(high.nr_free_pages),
         "LowTotal": _kb(low_total),
@@ -161,8 +179,8 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "Zswapped": 0,
         "Dirty": 0,
         "Writeback": 0,
-        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - shmem),
-        "Mapped": _kb(shmem),  # every shmem page here is mapped by the process that made it
+        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - mapped_shmem),
+        "Mapped": _kb(mapped_shmem),
         "Shmem": _kb(shmem),
         "KReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
         "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
@@ -253,8 +271,8 @@ def vmstat(kernel: Kernel) -> dict[str, int]:
         "nr_inactive_anon": len(inactive),
         "nr_active_anon": len(active),
         "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
-        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - shmem,
-        "nr_mapped": shmem,
+        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - _nr_shmem_mapped(kernel),
+        "nr_mapped": _nr_shmem_mapped(kernel),
         "nr_file_pages": shmem,
         "nr_shmem": shmem,
         "nr_page_table_pages": _nr_pagetable_pages(kernel),
@@ -431,31 +449,61 @@ def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.N
     return present & own
 
 
+# fs/proc/task_mmu.c keeps Pss in fixed point: bytes << PSS_SHIFT, each shared page adding
+# (PAGE_SIZE << PSS_SHIFT) / mapcount, shifted back only when printed.
+PSS_SHIFT = 12
+_PAGE_PSS = PAGE_SIZE << PSS_SHIFT
+
+
+def _swap_counts(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+    """swp_swapcount of each swap entry: the PTEs that hold its slot (swap_map without the
+    swap cache's own reference)."""
+    swap = kernel.swap
+    if swap is None or not len(entries):
+        return np.zeros(len(entries), dtype=np.int64)
+    offsets = (entries >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
+    counts = swap.swap_map[offsets].astype(np.int64)
+    cache = swap.cache
+    counts -= np.fromiter((offset in cache for offset in offsets.tolist()), bool, len(offsets))
+    return counts
+
+
 def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
-    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range): a page mapped by more
-    than one process is Shared, and counts 1/mapcount of a page towards Pss (and Pss_Dirty
-    when its PTE is dirty)."""
+    """maps/smaps numbers of one VMA, from its PTEs (smaps_pte_range, smaps_account): a page
+    mapped more than once is Shared, and adds PAGE_SIZE / mapcount to Pss (and to Pss_Dirty
+    when its PTE or the page is dirty); a swap entry adds PAGE_SIZE / (PTEs holding its slot)
+    to SwapPss. Both sum in Linux's fixed point (PSS_SHIFT)."""
     rss = swap = referenced = shared_dirty = shared_clean = private_dirty = 0
-    pss_pages = pss_dirty_pages = 0.0
+    pss = pss_dirty = swap_pss = 0  # fixed point
     ram32 = kernel.ram32
     mapcount = kernel.physmem.mapcount
+    page_flags = kernel.physmem.flags
     for _va, first, count in pte_runs(kernel, mm, vma.start, vma.end):
         entries = ram32[first : first + count]
         present = _present_own_pages(kernel, entries)
         rss += int(present.sum())
-        swap += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
+        swapped = entries[(entries & np.uint32(PTE_MAPPED)) == 0]
+        swapped = swapped[swapped != 0]
+        swap += len(swapped)
+        swap_pss += int((_PAGE_PSS // np.maximum(_swap_counts(kernel, swapped), 1)).sum())
         mapped = entries[present]
         referenced += int(np.count_nonzero(mapped & np.uint32(_A)))
-        dirty = (mapped & np.uint32(_D)) != 0
-        counts = mapcount[(mapped >> np.uint32(PAGE_SHIFT)).astype(np.int64)]
+        pfns = (mapped >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+        dirty = ((mapped & np.uint32(_D)) != 0) | (
+            (page_flags[pfns] & np.uint32(PageFlag.DIRTY)) != 0
+        )
+        counts = mapcount[pfns]
         shared = counts > 1
         shared_dirty += int(np.count_nonzero(shared & dirty))
         shared_clean += int(np.count_nonzero(shared & ~dirty))
         private_dirty += int(np.count_nonzero(~shared & dirty))
-        share = 1.0 / np.maximum(counts, 1)
-        pss_pages += float(share.sum())
-        pss_dirty_pages += float(share[dirty].sum())
+        share = _PAGE_PSS // np.maximum(counts, 1).astype(np.int64)
+        pss += int(share.sum())
+        pss_dirty += int(share[dirty].sum())
     private_clean = rss - shared_dirty - shared_clean - private_dirty
+    if vma.shmem is not None:  # shmem_swap_usage: the object's pages in swap, not PTEs'
+        first, last = vma.shmem_index(vma.start), vma.shmem_index(vma.end)
+        swap += sum(1 for index in vma.shmem.swapped if first <= index < last)
     return VmaInfo(
         start=vma.start,
         end=vma.end,
@@ -469,8 +517,10 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         shared_dirty=shared_dirty * PAGE_SIZE,
         private_clean=private_clean * PAGE_SIZE,
         private_dirty=private_dirty * PAGE_SIZE,
-        pss=int(pss_pages * PAGE_SIZE),
-        pss_dirty=int(pss_dirty_pages * PAGE_SIZE),
+        pss=pss >> PSS_SHIFT,
+        pss_dirty=pss_dirty >> PSS_SHIFT,
+        swap_pss=swap_pss >> PSS_SHIFT,
+        locked=vma.locked,
     )
 
 
@@ -499,6 +549,7 @@ def _vm_flags(vma: Vma) -> str:
     flags += ["mr", "mw", "me"]
     flags += ["ms"] if vma.shared else []
     flags += ["gd"] if vma.grows_down else []
+    flags += ["lo"] if vma.locked else []
     flags += ["ac"] if vma.accounted else []
     return " ".join(flags)
 
@@ -520,8 +571,8 @@ def _smap_sizes(info: VmaInfo) -> dict[str, int]:
         "Shared_Hugetlb": 0,
         "Private_Hugetlb": 0,
         "Swap": info.swap,
-        "SwapPss": info.swap,
-        "Locked": 0,
+        "SwapPss": info.swap_pss,
+        "Locked": info.rss if info.locked else 0,
     }
 
 
@@ -694,7 +745,7 @@ def _status_memory_lines(task: Task, info: ProcessInfo) -> list[str]:
     return [
         kb("VmPeak", info.vm_peak),
         kb("VmSize", info.vm_size),
-        kb("VmLck", 0),  # no mlock here
+        kb("VmLck", nr_locked_pages(task.mm) * PAGE_SIZE),
         kb("VmPin", 0),
         kb("VmHWM", info.vm_hwm),
         kb("VmRSS", info.vm_rss),
@@ -784,6 +835,8 @@ def check_invariants(kernel: Kernel) -> None:
         for pfn in (kernel.swap.cache.values() if kernel.swap is not None else ())
         if not kernel.rmap.is_mapped(pfn)
     ]
+    # Pages of shmem objects that no PTE maps now: on the LRU, held by their object.
+    cached += [pfn for pfn in kernel.shmem.owner_of if not kernel.rmap.is_mapped(pfn)]
     tables = _nr_pagetable_pages(kernel)
     kernel_pages = _nr_kernel_pages(kernel)
     if free + mapped + len(cached) + tables + kernel_pages != managed:
@@ -793,7 +846,8 @@ def check_invariants(kernel: Kernel) -> None:
         )
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
-    if len(kernel.lruvec.policy) != mapped + len(cached) or not all(
+    mlocked = _nr_mlocked(kernel)  # mapped, but on the unevictable list instead
+    if len(kernel.lruvec.policy) != mapped + len(cached) - mlocked or not all(
         pfn in kernel.lruvec.policy for pfn in cached
     ):
         raise KernelBug(
@@ -801,26 +855,36 @@ def check_invariants(kernel: Kernel) -> None:
             f"and {len(cached)} read ahead"
         )
     for pfn, mappings in kernel.rmap.items():
-        owners = {id(m.mm) for m in mappings}
-        if len(owners) > 1:
+        if len(mappings) > 1:
             vmas = [m.mm.find_vma(m.address) for m in mappings]
-            if not all(v is not None and v.shared for v in vmas):
-                raise KernelBug(f"pfn {pfn} is mapped privately by {len(owners)} processes")
+            # A private page fork shared is copy-on-write: no PTE of it may be writable.
+            private = not all(v is not None and v.shared for v in vmas)
+            if private and any(kernel.ram_words[m.pte_word] & PTE_RW for m in mappings):
+                raise KernelBug(f"pfn {pfn} is shared copy-on-write but writable in a PTE")
         for mapping in mappings:
             if kernel.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
                 kernel.ram_words[mapping.pte_word] & PTE_MAPPED
             ):
                 raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
-    swap_refs = _nr_swapcache(kernel)
+    shmem_entries = [
+        np.array(list(obj.swapped.values()), dtype=np.uint32) for obj in kernel.shmem.objects
+    ]
+    swap_refs = _nr_swapcache(kernel) + sum(len(entries) for entries in shmem_entries)
     committed = 0
+    mapped_pfns: list[npt.NDArray[np.uint32]] = []  # every PTE's page, for the mapcounts
+    swap_entries = list(shmem_entries)  # every swap entry of a PTE or an object, for swap_map
     for task in live:
         mm = task.mm
         committed += mm.committed_pages
         present = swapped = 0
         for _va, first, count in pte_runs(kernel, mm, 0, TASK_SIZE):
             entries = kernel.ram32[first : first + count]
-            present += int(_present_own_pages(kernel, entries).sum())
-            swapped += int(np.count_nonzero(entries[(entries & np.uint32(PTE_MAPPED)) == 0]))
+            own = _present_own_pages(kernel, entries)
+            present += int(own.sum())
+            mapped_pfns.append(entries[own] >> np.uint32(PAGE_SHIFT))
+            in_swap = entries[(entries & np.uint32(PTE_MAPPED)) == 0]
+            swapped += int(np.count_nonzero(in_swap))
+            swap_entries.append(in_swap[in_swap != 0])
         if present != mm.rss or swapped != mm.swap_entries:
             raise KernelBug(
                 f"pid {task.pid}: page tables hold {present} pages and {swapped} swap entries, "
@@ -835,8 +899,42 @@ def check_invariants(kernel: Kernel) -> None:
         raise KernelBug(
             f"swap map counts {int(kernel.swap.swap_map.sum())} references, found {swap_refs}"
         )
+    _check_counts_per_page(kernel, mapped_pfns, swap_entries)
     if committed != kernel.committed_pages:
         raise KernelBug(f"Committed_AS {kernel.committed_pages} != sum over processes {committed}")
+
+
+def _check_counts_per_page(
+    kernel: Kernel,
+    mapped_pfns: list[npt.NDArray[np.uint32]],
+    swap_entries: list[npt.NDArray[np.uint32]],
+) -> None:
+    """Raise KernelBug unless each page's mapcount is the number of PTEs that map it, and
+    each swap slot's count the number of PTEs that hold it plus the swap cache's reference."""
+    nr_frames = kernel.physmem.nr_frames
+    pfns = np.concatenate(mapped_pfns) if mapped_pfns else np.zeros(0, np.uint32)
+    ptes_per_page = np.bincount(pfns.astype(np.int64), minlength=nr_frames)
+    wrong = np.flatnonzero(ptes_per_page != kernel.physmem.mapcount)
+    if len(wrong):
+        pfn = int(wrong[0])
+        raise KernelBug(
+            f"pfn {pfn}: mapcount {kernel.physmem.mapcount[pfn]} but {ptes_per_page[pfn]} PTEs"
+        )
+    swap = kernel.swap
+    if swap is None:
+        return
+    entries = np.concatenate(swap_entries) if swap_entries else np.zeros(0, np.uint32)
+    offsets = (entries >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
+    refs = np.bincount(offsets, minlength=swap.nr_slots)
+    cached = np.fromiter(swap.cache, np.int64, len(swap.cache))
+    refs[cached] += 1
+    wrong = np.flatnonzero(refs != swap.swap_map)
+    if len(wrong):
+        offset = int(wrong[0])
+        raise KernelBug(
+            f"swap slot {offset}: swap_map {swap.swap_map[offset]} but {refs[offset]} "
+            "PTEs and swap-cache references"
+        )
 
 
 def layout(kernel: Kernel) -> dict[str, int]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 import pytest
+from tests.kernel.conftest import free_with_pcp
 
 from vmsim_kernel import (
     PAGE_SIZE,
@@ -97,10 +98,10 @@ def test_the_last_mapper_reuses_its_page_with_a_fault_counted_as_pgreuse(
 
 def test_fork_then_child_exit_leaves_every_page_to_the_parent_alone(machine: Machine) -> None:
     parent, addr = _written(machine, 16)
-    free = machine.meminfo()["MemFree"]
+    free = free_with_pcp(machine.kernel.allocator)
     child = machine.fork(parent)
     machine.exit(child)
-    assert machine.meminfo()["MemFree"] == free
+    assert free_with_pcp(machine.kernel.allocator) == free
     before = machine.vmstat()
     machine.touch_many(parent, _pages(addr, 16), True)
     after = machine.vmstat()
@@ -182,10 +183,10 @@ def test_fork_past_max_processes_is_refused_and_changes_nothing() -> None:
     machine = Machine(MachineConfig(ram_bytes=16 * MiB, max_processes=1))
     try:
         parent, _addr = _written(machine, 2)
-        free = machine.meminfo()["MemFree"]
+        free = free_with_pcp(machine.kernel.allocator)
         with pytest.raises(LimitExceeded, match="max_processes"):
             machine.fork(parent)
-        assert machine.meminfo()["MemFree"] == free
+        assert free_with_pcp(machine.kernel.allocator) == free
         assert [info.pid for info in machine.processes()] == [parent]
     finally:
         machine.close()
@@ -239,7 +240,7 @@ def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> 
     try:
         swap = machine.kernel.swap
         assert swap is not None
-        free_before = machine.meminfo()["MemFree"]
+        free_before = free_with_pcp(machine.kernel.allocator)
         nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
         parent = machine.spawn("cowtest")
         addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, PRIVATE)
@@ -255,7 +256,7 @@ def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> 
         machine.check_invariants()
         machine.exit(child)
         machine.exit(parent)
-        assert machine.meminfo()["MemFree"] == free_before
+        assert free_with_pcp(machine.kernel.allocator) == free_before
         assert swap.inuse_pages == 0
         machine.check_invariants()
     finally:

@@ -48,8 +48,16 @@ lab_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Seed = Annotated[int, typer.Option("--seed", "-s", help="the seed: same seed, same questions")]
-Count = Annotated[int, typer.Option("--count", "-n", help="number of questions")]
+# the ranges the wire's uint64 and uint32 hold: outside them typer says so, not a traceback
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed", "-s", min=0, max=2**64 - 1, help="the seed: same seed, same questions"
+    ),
+]
+Count = Annotated[
+    int, typer.Option("--count", "-n", min=1, max=2**32 - 1, help="number of questions")
+]
 Kind = Annotated[str, typer.Argument(help="exercise kind (see `vmsim lab list`)")]
 ServerAddress = Annotated[str, typer.Option("--addr", envvar="VMSIM_ADDR", help="server host:port")]
 Token = Annotated[

@@ -51,9 +51,7 @@ lab_app = typer.Typer(
 # the ranges the wire's uint64 and uint32 hold: outside them typer says so, not a traceback
 Seed = Annotated[
     int,
-    typer.Option(
-        "--seed", "-s", min=0, max=2**64 - 1, help="the seed: same seed, same questions"
-    ),
+    typer.Option("--seed", "-s", min=0, max=2**64 - 1, help="the seed: same seed, same questions"),
 ]
 Count = Annotated[
     int, typer.Option("--count", "-n", min=1, max=2**32 - 1, help="number of questions")

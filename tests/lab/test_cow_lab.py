@@ -4,6 +4,7 @@ model of mapcounts; its questions, its check, and the input it refuses."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vmsim_lab.cow import (
     run_cow_scenario,
     scenario_question,
 )
+from vmsim_lab.grading import LabConfig, LabStore
 
 SEEDS = range(6)
 KIB_PER_PAGE = 4
@@ -175,6 +177,26 @@ def test_the_command_line_prints_a_key_that_its_check_accepts(tmp_path: Path) ->
     answers.write_text(key.stdout.replace(f"{question.items[0].id}: ", "1a: 9999 # ", 1))
     failed = runner.invoke(app, ["lab", "check", "cow", "--seed", "9", str(answers)])
     assert failed.exit_code == 1 and "WRONG" in failed.stdout
+
+
+def test_the_example_graded_lab_grades_each_students_own_cow_questions(tmp_path: Path) -> None:
+    lab = LabConfig.from_toml(Path(__file__).resolve().parents[2] / "docs" / "labs" / "lab.toml")
+    store = LabStore(tmp_path / "lab.sqlite3", lab)
+    now = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+    for name in ("ada", "bob"):
+        store.join(name, "", now)
+    ada, bob = (store.questions_of(name, "cow") for name in ("ada", "bob"))
+    assert ada[0].text != bob[0].text
+    key = {item.id: item.answer for question in ada for item in question.items}
+    half_wrong = {
+        item: "-1" if index % 2 else answer for index, (item, answer) in enumerate(key.items())
+    }
+    first = store.submit("ada", "cow", half_wrong, now)
+    best = store.submit("ada", "cow", key, now)
+    weight = lab.exercise("cow").weight
+    assert first.result.correct < len(key)
+    assert first.score == pytest.approx(weight * first.result.correct / len(key))
+    assert best.score == pytest.approx(weight)
 
 
 # ---- bad input ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from vmsim_kernel import PAGE_SIZE, InvalidArgument, Machine, MachineConfig, MiB, VmaInfo
+from vmsim_kernel import PAGE_SIZE, InvalidArgument, KiB, Machine, MachineConfig, MiB, VmaInfo
 
 from .exercise import ANON, RW, Item, Question, item_ids, prompt_lines, register
 
@@ -34,7 +34,6 @@ __all__ = [
 # 390 MiB: both sides' copies of the largest region fit in a 1 GiB machine with no reclaim
 MAX_REGION_PAGES = 100_000
 MAX_STEPS = 4  # 2 + 5 per step + 4 items: one letter each, a .. z
-_KIB = 1024
 
 
 class Side(enum.StrEnum):
@@ -183,8 +182,8 @@ class _Probe:
             minor_faults=minor_faults,
             copies=delta["nr_anon_pages"],
             reuses=delta["pgreuse"],
-            pss_kb=region.pss // _KIB,
-            shared_dirty_kb=region.shared_dirty // _KIB,
+            pss_kb=region.pss // KiB,
+            shared_dirty_kb=region.shared_dirty // KiB,
         )
 
     def pages(self, step: CowStep) -> npt.NDArray[np.uint32]:
@@ -215,8 +214,8 @@ def run_cow_scenario(scenario: CowScenario, seed: int = 0) -> CowRun:
         machine.check_invariants()
     return CowRun(
         scenario=scenario,
-        fork_pss_kb=after_fork.pss // _KIB,
-        fork_shared_dirty_kb=after_fork.shared_dirty // _KIB,
+        fork_pss_kb=after_fork.pss // KiB,
+        fork_shared_dirty_kb=after_fork.shared_dirty // KiB,
         phases=phases,
         freed_at_exit=freed,
         after_exit=after_exit,
@@ -276,31 +275,50 @@ def scenario_question(scenario: CowScenario, number: int, seed: int = 0) -> Ques
         InvalidArgument: as CowScenario.check.
     """
     run = run_cow_scenario(scenario, seed)
-    prompts: list[tuple[str, str]] = [
-        ("right after fork: the region's Pss in the parent's smaps, kB", str(run.fork_pss_kb)),
-        ("right after fork: its Shared_Dirty, kB", str(run.fork_shared_dirty_kb)),
+    ids = iter(item_ids(number, 2 + 5 * len(run.phases) + 4))
+    items: list[Item] = []
+    working = [
+        "Rules: fork copies the PTEs of private pages read-only into both processes, so a "
+        "read is no fault; a write to a page still write-protected faults once and is copied "
+        "while the other process maps it too, reused when only its own does; a page already "
+        "its own is writable and costs nothing."
     ]
+
+    def ask(*prompts: tuple[str, int]) -> str:
+        """Add one item per (prompt, answer); returns the first one's id for the working."""
+        asked = [Item(next(ids), prompt, str(answer)) for prompt, answer in prompts]
+        items.extend(asked)
+        return asked[0].id
+
+    first = ask(
+        ("right after fork: the region's Pss in the parent's smaps, kB", run.fork_pss_kb),
+        ("right after fork: its Shared_Dirty, kB", run.fork_shared_dirty_kb),
+    )
+    working.append(
+        f"{first}) after fork every page is mapped by both: Pss {run.fork_pss_kb} kB, "
+        f"Shared_Dirty {run.fork_shared_dirty_kb} kB"
+    )
     for position, phase in enumerate(run.phases, 1):
-        who = phase.step.side
-        prompts += [
-            (f"step {position}: minor faults of the {who}", str(phase.minor_faults)),
-            (f"step {position}: pages copied", str(phase.copies)),
-            (f"step {position}: pages reused (pgreuse)", str(phase.reuses)),
-            (f"step {position}: the parent's Pss of the region afterwards, kB", str(phase.pss_kb)),
-            (f"step {position}: its Shared_Dirty, kB", str(phase.shared_dirty_kb)),
-        ]
+        first = ask(
+            (f"step {position}: minor faults of the {phase.step.side}", phase.minor_faults),
+            (f"step {position}: pages copied", phase.copies),
+            (f"step {position}: pages reused (pgreuse)", phase.reuses),
+            (f"step {position}: the parent's Pss of the region afterwards, kB", phase.pss_kb),
+            (f"step {position}: its Shared_Dirty, kB", phase.shared_dirty_kb),
+        )
+        working.append(_phase_working(first, phase, with_smaps=True))
+    first = ask(("anonymous pages the child's exit frees", run.freed_at_exit))
+    working.append(
+        f"{first}) the child's exit frees the pages only it mapped: {run.freed_at_exit}; "
+        "a page both mapped loses one mapper and stays"
+    )
     final = run.after_exit
-    prompts += [
-        ("anonymous pages the child's exit frees", str(run.freed_at_exit)),
-        ("after the exit: minor faults of the parent", str(final.minor_faults)),
-        ("after the exit: pages copied", str(final.copies)),
-        ("after the exit: pages reused (pgreuse)", str(final.reuses)),
-    ]
-    ids = item_ids(number, len(prompts))
-    items = [
-        Item(item_id, prompt, answer)
-        for item_id, (prompt, answer) in zip(ids, prompts, strict=True)
-    ]
+    first = ask(
+        ("after the exit: minor faults of the parent", final.minor_faults),
+        ("after the exit: pages copied", final.copies),
+        ("after the exit: pages reused (pgreuse)", final.reuses),
+    )
+    working.append(_phase_working(first, final, with_smaps=False))
     steps = "\n".join(
         f"  step {position}: {step.describe()}" for position, step in enumerate(scenario.steps, 1)
     )
@@ -312,20 +330,4 @@ def scenario_question(scenario: CowScenario, number: int, seed: int = 0) -> Ques
         "A copy is a new anonymous page (nr_anon_pages); a reuse is a write fault on a page "
         "only its own process maps (pgreuse). Give:\n" + prompt_lines(items, "?")
     )
-    working = [
-        "Rules: fork copies the PTEs of private pages read-only into both processes, so a "
-        "read is no fault; a write to a page still write-protected faults once and is copied "
-        "while the other process maps it too, reused when only its own does; a page already "
-        "its own is writable and costs nothing.",
-        f"{ids[0]}) {ids[1]}) after fork every page is mapped by both: "
-        f"Pss {run.fork_pss_kb} kB, Shared_Dirty {run.fork_shared_dirty_kb} kB",
-    ]
-    for position, phase in enumerate(run.phases):
-        working.append(_phase_working(ids[2 + 5 * position], phase, with_smaps=True))
-    exit_id = ids[2 + 5 * len(run.phases)]
-    working.append(
-        f"{exit_id}) the child's exit frees the pages only it mapped: {run.freed_at_exit}; "
-        "a page both mapped loses one mapper and stays"
-    )
-    working.append(_phase_working(ids[-3], final, with_smaps=False))
     return Question("cow", number, text, tuple(items), "\n".join(working))

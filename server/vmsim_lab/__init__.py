@@ -33,10 +33,10 @@ from .exercise import (
 )
 
 if TYPE_CHECKING:
-    from . import allocators, paging, replacement
+    from . import allocators, cow, paging, replacement
     from .replacement import format_steps
 
-_SUBMODULES = ("allocators", "paging", "replacement")
+_SUBMODULES = ("allocators", "cow", "paging", "replacement")
 
 __all__ = [
     "EXERCISES",
@@ -48,6 +48,7 @@ __all__ = [
     "Question",
     "allocators",
     "check_answers",
+    "cow",
     "exercise",
     "format_steps",
     "normalize_answer",

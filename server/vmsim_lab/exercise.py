@@ -121,6 +121,7 @@ GENERATOR_MODULES: dict[str, str] = {
     **dict.fromkeys(("buddy", "zone", "kmap", "oom"), "allocators"),
     **dict.fromkeys(("translate", "segment", "lazy"), "paging"),
     "replace": "replacement",
+    "cow": "cow",
 }
 
 

@@ -78,10 +78,10 @@ SAME_VALUES = [
     ["ps", "--all", "--addr=h:2"],
     ["lab", "question", "translate"],
     ["lab", "question", "replace", "--seed", "7", "-n", "3", "--answers"],
-    ["lab", "question", "-s", "-4", "lazy", "-c", "--key", "--json"],
+    ["lab", "question", "-s", "4", "lazy", "-c", "--key", "--json"],
     ["lab", "question", "--count=2", "buddy", "--addr", "h:3", "-s+5"],
     ["lab", "question", "translate", "-cs", "9"],
-    ["lab", "question", "translate", "-n", "0", "--seed", "0"],  # given, though falsy
+    ["lab", "question", "translate", "--seed", "0"],  # given, though falsy (a count of 0 is out of range)
     ["ps", "--addr", ""],
 ]
 

@@ -34,11 +34,13 @@ ASSIGNMENT = re.compile(r"^(\w+)=\$\((vmsim .*)\)$")
 SHOWS = [
     ("04-kernel-space", "vmsim kernel vmallocinfo", "pages=100 vmalloc"),
     ("05-contention", 'vmsim ps --all --addr "$VMSIM_ADDR_SLEEP"', "contend"),
+    ("06-copy-on-write", "vmsim ps", "cow-parent"),
+    ("06-copy-on-write", "vmsim stat vmstat", "pgreuse 512"),
 ]
 
 
-def test_there_are_five_labs_each_with_goals_steps_questions_and_an_auto_check() -> None:
-    assert len(LABS) == 5
+def test_there_are_six_labs_each_with_goals_steps_questions_and_an_auto_check() -> None:
+    assert len(LABS) == 6
     for lab in LABS:
         text = lab.read_text()
         for heading in ("**Goals.**", "## Steps", "## Questions", "## Auto-check"):

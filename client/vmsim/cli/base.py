@@ -329,7 +329,14 @@ def parameter_info(param: Param) -> Any:
     """typer's declaration of *param*: its `typer.Option(...)`, or `typer.Argument(...)`."""
     if not param.flags:
         return typer.Argument(help=param.help, metavar=param.metavar)
-    return typer.Option(*param.flags, help=param.help, metavar=param.metavar, envvar=param.envvar)
+    return typer.Option(
+        *param.flags,
+        help=param.help,
+        metavar=param.metavar,
+        envvar=param.envvar,
+        min=param.min,
+        max=param.max,
+    )
 
 
 def typer_annotation(param: Param) -> Any:

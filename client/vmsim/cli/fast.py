@@ -38,8 +38,8 @@ class _Parser(argparse.ArgumentParser):
 def _converter(param: Param) -> Any:
     def convert(text: str) -> Any:
         value = plain_value(param.type, text)
-        if value is None:
-            raise ValueError(text)  # argparse calls error(): declined
+        if value is None or not param.in_range(value):
+            raise ValueError(text)  # argparse calls error(): declined, typer says what is wrong
         return value
 
     return convert
@@ -74,7 +74,7 @@ def _from_environment(param: Param) -> Any:
     if not text:
         return None
     value = plain_value(param.type, text)
-    if value is None:
+    if value is None or not param.in_range(value):
         raise Declined(f"{param.envvar}={text!r}")
     return value
 

@@ -51,6 +51,7 @@ class Param:
         flags: the option's names ("--seed", "-s"); none for a positional argument.
         metavar: the value's label in the help (`--addr HOST:PORT`).
         envvar: the environment variable read when the option is not given.
+        min, max: the range an int must fall in (what the wire's field holds), or None.
     """
 
     name: str
@@ -60,6 +61,12 @@ class Param:
     flags: tuple[str, ...] = ()
     metavar: str | None = None
     envvar: str | None = None
+    min: int | None = None
+    max: int | None = None
+
+    def in_range(self, value: Any) -> bool:
+        """Whether *value* is within min..max (always, for a parameter without a range)."""
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
 
 # VMSIM_ADDR: the one variable of the address, here and in vmsim-server's settings.
@@ -84,8 +91,11 @@ OPTIONAL_ADDRESS = Param(
 JSON = Param("as_json", bool, False, "print JSON for machines", ("--json",))
 # a practice question set (`vmsim lab question` and `vmsim lab check`)
 KIND = Param("kind", str, REQUIRED, "exercise kind (see `vmsim lab list`)")
-SEED = Param("seed", int, 0, "the seed: same seed, same questions", ("--seed", "-s"))
-COUNT = Param("count", int, 1, "number of questions", ("--count", "-n"))
+# The ranges the wire's uint64 and uint32 hold: outside them, a usage error, not a traceback.
+SEED = Param(
+    "seed", int, 0, "the seed: same seed, same questions", ("--seed", "-s"), min=0, max=2**64 - 1
+)
+COUNT = Param("count", int, 1, "number of questions", ("--count", "-n"), min=1, max=2**32 - 1)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import os
 import signal
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -484,9 +487,44 @@ async def _run_until_signalled(settings: ServerSettings) -> None:
     await running.stop()
 
 
+# Two glibc malloc habits made the server's RSS climb in steps under a long run of mixed
+# calls (tests/hostile/test_soak.py), with no Python object leaking:
+# - a thread that allocates while the others hold their arenas gets an arena of its own (up
+#   to 8 per core), and what is freed in one is reused only there: the gRPC and worker
+#   threads fragment the heap (two arenas, as MALLOC_ARENA_MAX=2 sets);
+# - a block above the mmap threshold is mmapped and unmapped when freed, but freeing one
+#   raises the threshold to its size (up to 32 MiB), so the next large numpy array of a
+#   replay or a batch comes from the heap and stays there: a fixed threshold keeps large
+#   arrays mmapped, given back when freed (as MALLOC_MMAP_THRESHOLD_ sets).
+# A value in the environment wins.
+MALLOC_ARENAS = 2
+MALLOC_MMAP_THRESHOLD = 256 * 1024
+_MALLOPT_PARAMETERS = {  # mallopt's parameter numbers (malloc.h)
+    "MALLOC_ARENA_MAX": (-8, MALLOC_ARENAS),
+    "MALLOC_MMAP_THRESHOLD_": (-3, MALLOC_MMAP_THRESHOLD),
+}
+
+
+def tune_malloc() -> list[str]:
+    """Set glibc's malloc parameters above for the allocations to come; the names of those
+    set (none with a C library without glibc's mallopt, or where the environment sets them)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return []
+    return [
+        name
+        for name, (parameter, value) in _MALLOPT_PARAMETERS.items()
+        if name not in os.environ and mallopt(parameter, value) == 1
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """vmsim-server: parse flags and environment, serve until SIGTERM/SIGINT, exit 0."""
     settings = parse_settings(argv)
+    tune_malloc()
     new_loop = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:

@@ -81,7 +81,13 @@ SAME_VALUES = [
     ["lab", "question", "-s", "4", "lazy", "-c", "--key", "--json"],
     ["lab", "question", "--count=2", "buddy", "--addr", "h:3", "-s+5"],
     ["lab", "question", "translate", "-cs", "9"],
-    ["lab", "question", "translate", "--seed", "0"],  # given, though falsy (a count of 0 is out of range)
+    [
+        "lab",
+        "question",
+        "translate",
+        "--seed",
+        "0",
+    ],  # given, though falsy (a count of 0 is out of range)
     ["ps", "--addr", ""],
 ]
 

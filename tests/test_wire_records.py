@@ -59,7 +59,7 @@ def test_a_kernel_value_crosses_the_wire_unchanged() -> None:
     vma = SimpleNamespace(
         start=0x8048000, end=0x804A000, perms="rw-p", name="[heap]", rss=4096, swap=0,
         anonymous=4096, referenced=4096, shared_clean=0, shared_dirty=0, private_clean=0,
-        private_dirty=4096, pss=4096, pss_dirty=4096,
+        private_dirty=4096, pss=4096, pss_dirty=4096, swap_pss=0,
     )  # fmt: skip
     walk = SimpleNamespace(
         linear=0x8048123, cr3=0x1000, pde_index=32, pde_address=0x1080, pde=0x2067,

@@ -43,6 +43,7 @@ def test_traces_read_the_same_everywhere() -> None:
         vmsim_kernel.parse_trace("1 2\n3 x\n")
 
 
+@pytest.mark.slow
 def test_one_address_variable_for_server_and_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

@@ -17,6 +17,9 @@ from tests.kernel.linux32_run import booted, snapshot
 
 from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SHIFT
 
+# Machines of 256 MiB to 2 GiB booted per capture (seconds in all): the slow tier.
+pytestmark = pytest.mark.slow
+
 BOOT_SCENARIOS = ["base-256m", "base-1g-4k", "base-2g"]
 BOOT_TOLERANCE = 0.005  # issue 22: zone sizes and MemTotal within 0.5%
 # Kernel memory at boot (issue 22 asks for "the range" of base-*.log): the slab objects and

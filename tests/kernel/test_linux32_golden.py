@@ -26,6 +26,9 @@ from tests.kernel.linux32_run import (
 )
 from tests.kernel.test_proc_formats import field_shape
 
+# Each scenario boots a machine the size of the capture and runs it (seconds in all): the slow tier.
+pytestmark = pytest.mark.slow
+
 # MemTotal differs by up to 0.5% (issue 22's boot tolerance, test_linux32_boot.py), which
 # moves every limit derived from it; the reserves are still sized from total RAM, not free.
 COMMIT_TOLERANCE = 0.015

@@ -39,6 +39,7 @@ def store_joined_by_ada(database: Path) -> LabStore:
     return store
 
 
+@pytest.mark.slow
 def test_the_best_attempt_counts_by_default_and_the_last_when_the_lab_says_so(
     tmp_path: Path,
 ) -> None:
@@ -85,6 +86,7 @@ def test_regrade_checks_the_stored_answers_again_when_the_questions_change(
     assert two.regrade() == (1, 0)
 
 
+@pytest.mark.slow
 def test_late_attempts_lose_the_penalty_and_extensions_move_the_deadline(tmp_path: Path) -> None:
     config = lab(
         "deadline = 2030-06-01T12:00:00Z\nlate_penalty = 0.25\nclose = 2030-06-03T00:00:00Z\n"

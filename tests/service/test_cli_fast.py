@@ -196,6 +196,7 @@ def test_ps_prints_the_same_by_both_front_ends(
             assert "[bold]x:smile:" in ours[1]  # a name is printed as given, not as markup
 
 
+@pytest.mark.slow
 def test_no_server_is_reported_alike_with_the_address_given(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

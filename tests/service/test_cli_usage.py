@@ -68,6 +68,7 @@ def test_version_prints_the_installed_version() -> None:
     assert result.exit_code == 0 and result.output == f"vmsim {version('vmsim')}\n"
 
 
+@pytest.mark.slow
 def test_help_has_no_type_placeholders_and_usage_names_arguments_in_capitals() -> None:
     groups = [(), ("stat",), ("kernel",), ("experiment",), ("lab",)]
     for path in [*groups, *(p for p, _ in _every_command(with_lab=True))]:
@@ -112,6 +113,7 @@ def _address_with_no_server() -> str:
         return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
+@pytest.mark.slow
 def test_no_server_names_the_address_prints_no_header_and_exits_1() -> None:
     address = _address_with_no_server()
     for command in (["vmstat", "1", "2"], ["ps"], ["free"], ["top", "-n", "1"]):

@@ -98,6 +98,7 @@ def test_the_shell_forks_and_switches_between_parent_and_child(
         shell.do_exit("")
 
 
+@pytest.mark.slow
 def test_xv6_cowtest_through_the_server(server_address: str) -> None:
     """A process using more than half of the server's 16 MiB forks; both write everything
     (swap takes what RAM cannot hold); each reads its own bytes back; after both exit the

@@ -79,6 +79,7 @@ def test_join_and_fetch_show_the_policy_the_deadline_and_the_extension(address: 
     )
 
 
+@pytest.mark.slow
 def test_a_dry_run_spends_no_attempt_and_a_partial_file_needs_yes(
     address: str, tmp_path: Path
 ) -> None:

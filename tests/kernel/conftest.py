@@ -12,6 +12,7 @@ import pytest
 from vmsim_kernel import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    MAP_SHARED,
     PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
@@ -24,6 +25,7 @@ MachineFactory = Callable[..., Machine]
 # the mapping most tests make: writable, private, anonymous
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
+SHARED_ANON = MAP_SHARED | MAP_ANONYMOUS
 
 
 def pages(base: int, count: int) -> np.ndarray[Any, Any]:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
-import numpy.typing as npt
 import pytest
-from tests.kernel.conftest import free_with_pcp
+from tests.kernel.conftest import ANON, RW, SHARED_ANON, MachineFactory, free_with_pcp, pages
 
 from vmsim_kernel import (
     PAGE_SIZE,
     LimitExceeded,
     Machine,
     MachineConfig,
-    MapFlag,
     MiB,
     OutOfMemory,
     OvercommitMode,
@@ -23,23 +18,13 @@ from vmsim_kernel import (
 from vmsim_kernel.mm.swap import swp_offset
 from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
-RW = int(Prot.READ | Prot.WRITE)
-PRIVATE = int(MapFlag.PRIVATE | MapFlag.ANONYMOUS)
-SHARED = int(MapFlag.SHARED | MapFlag.ANONYMOUS)
-
-
-def _pages(addr: int, nr_pages: int) -> npt.NDArray[np.uint32]:
-    return np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
-
 
 @pytest.fixture
-def machine() -> Iterator[Machine]:
-    machine = Machine(MachineConfig(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1))
-    yield machine
-    machine.close()
+def machine(make_machine: MachineFactory) -> Machine:
+    return make_machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
 
 
-def _written(machine: Machine, nr_pages: int, flags: int = PRIVATE) -> tuple[int, int]:
+def _written(machine: Machine, nr_pages: int, flags: int = ANON) -> tuple[int, int]:
     pid = machine.spawn("parent")
     addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, flags)
     for page in range(nr_pages):
@@ -103,7 +88,7 @@ def test_fork_then_child_exit_leaves_every_page_to_the_parent_alone(machine: Mac
     machine.exit(child)
     assert free_with_pcp(machine.kernel.allocator) == free
     before = machine.vmstat()
-    machine.touch_many(parent, _pages(addr, 16), True)
+    machine.touch_many(parent, pages(addr, 16), True)
     after = machine.vmstat()
     assert after["pgreuse"] - before["pgreuse"] == 16
     assert after["nr_anon_pages"] == before["nr_anon_pages"]
@@ -172,7 +157,7 @@ def test_mprotect_keeps_a_shared_page_read_only_so_its_write_still_copies(
 
 
 def test_a_shared_mapping_stays_shared_across_fork(machine: Machine) -> None:
-    parent, addr = _written(machine, 2, SHARED)
+    parent, addr = _written(machine, 2, SHARED_ANON)
     child = machine.fork(parent)
     machine.write(child, addr, b"child!")
     assert machine.read(parent, addr, 6) == b"child!"
@@ -197,7 +182,7 @@ def test_fork_that_overcommits_under_mode_never_is_refused_and_changes_nothing()
     try:
         parent = machine.spawn("big")
         limit = machine.meminfo()["CommitLimit"] * 1024
-        machine.mmap(parent, 0, limit * 2 // 3 // PAGE_SIZE * PAGE_SIZE, RW, PRIVATE)
+        machine.mmap(parent, 0, limit * 2 // 3 // PAGE_SIZE * PAGE_SIZE, RW, ANON)
         before = machine.meminfo()
         with pytest.raises(OutOfMemory, match="cannot commit"):
             machine.fork(parent)
@@ -243,8 +228,8 @@ def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> 
         free_before = free_with_pcp(machine.kernel.allocator)
         nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
         parent = machine.spawn("cowtest")
-        addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, PRIVATE)
-        machine.touch_many(parent, _pages(addr, nr_pages), True)
+        addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON)
+        machine.touch_many(parent, pages(addr, nr_pages), True)
         child = machine.fork(parent)
         for pid, tag in ((child, b"C"), (parent, b"P")):
             for page in range(nr_pages):
@@ -267,9 +252,9 @@ def test_fork_charges_the_childs_private_writable_mappings_not_its_shared_ones(
     machine: Machine,
 ) -> None:
     parent = machine.spawn("parent")
-    machine.mmap(parent, 0, 10 * PAGE_SIZE, RW, PRIVATE)
-    machine.mmap(parent, 0, 20 * PAGE_SIZE, RW, SHARED)
-    machine.mmap(parent, 0, 40 * PAGE_SIZE, int(Prot.READ), PRIVATE)  # not accounted
+    machine.mmap(parent, 0, 10 * PAGE_SIZE, RW, ANON)
+    machine.mmap(parent, 0, 20 * PAGE_SIZE, RW, SHARED_ANON)
+    machine.mmap(parent, 0, 40 * PAGE_SIZE, int(Prot.READ), ANON)  # not accounted
     before = machine.meminfo()["Committed_AS"]
     child = machine.fork(parent)
     stack = 33  # the [stack] VMA, private and writable too

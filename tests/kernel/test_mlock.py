@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
+from tests.kernel.conftest import ANON, RW, MachineFactory
 
 from vmsim_kernel import (
     PAGE_SIZE,
     InvalidArgument,
     Machine,
-    MachineConfig,
     Madvise,
-    MapFlag,
     MiB,
     OutOfMemory,
-    Prot,
 )
-
-RW = int(Prot.READ | Prot.WRITE)
-PRIVATE = int(MapFlag.PRIVATE | MapFlag.ANONYMOUS)
 
 
 @pytest.fixture
-def machine() -> Iterator[Machine]:
-    machine = Machine(MachineConfig(ram_bytes=16 * MiB, swap_bytes=32 * MiB, nr_cpus=1))
-    yield machine
-    machine.close()
+def machine(make_machine: MachineFactory) -> Machine:
+    return make_machine(ram_bytes=16 * MiB, swap_bytes=32 * MiB, nr_cpus=1)
 
 
 def _fill(machine: Machine, pid: int, nr_pages: int) -> int:
-    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, PRIVATE)
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
     pages = np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
     machine.touch_many(pid, pages, True)
     return addr
@@ -39,7 +30,7 @@ def _fill(machine: Machine, pid: int, nr_pages: int) -> int:
 
 def test_locked_pages_are_faulted_in_counted_and_never_swapped(machine: Machine) -> None:
     locker = machine.spawn("locker")
-    addr = machine.mmap(locker, 0, 256 * PAGE_SIZE, RW, PRIVATE)
+    addr = machine.mmap(locker, 0, 256 * PAGE_SIZE, RW, ANON)
     machine.mlock(locker, addr + 100, 256 * PAGE_SIZE - 200)  # page-rounded: all 256
     info = machine.meminfo()
     assert info["Mlocked"] == info["Unevictable"] == 256 * 4
@@ -56,7 +47,7 @@ def test_locked_pages_are_faulted_in_counted_and_never_swapped(machine: Machine)
 
 def test_munlock_makes_the_pages_evictable_again(machine: Machine) -> None:
     locker = machine.spawn("locker")
-    addr = machine.mmap(locker, 0, 64 * PAGE_SIZE, RW, PRIVATE)
+    addr = machine.mmap(locker, 0, 64 * PAGE_SIZE, RW, ANON)
     machine.mlock(locker, addr, 64 * PAGE_SIZE)
     machine.munlock(locker, addr, 32 * PAGE_SIZE)
     assert machine.meminfo()["Mlocked"] == 32 * 4
@@ -72,7 +63,7 @@ def test_munlock_makes_the_pages_evictable_again(machine: Machine) -> None:
 
 def test_a_forked_child_does_not_inherit_the_lock(machine: Machine) -> None:
     parent = machine.spawn("parent")
-    addr = machine.mmap(parent, 0, 8 * PAGE_SIZE, RW, PRIVATE)
+    addr = machine.mmap(parent, 0, 8 * PAGE_SIZE, RW, ANON)
     machine.mlock(parent, addr, 8 * PAGE_SIZE)
     child = machine.fork(parent)
     machine.write(child, addr, b"copy")  # the child's copy is evictable
@@ -85,11 +76,11 @@ def test_a_forked_child_does_not_inherit_the_lock(machine: Machine) -> None:
 
 def test_bad_mlock_calls_are_refused_and_change_nothing(machine: Machine) -> None:
     pid = machine.spawn("caller")
-    addr = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, PRIVATE)
+    addr = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON)
     before = machine.maps(pid)
     with pytest.raises(OutOfMemory, match="ENOMEM"):
         machine.mlock(pid, addr, 8 * PAGE_SIZE)  # past the mapping
-    big = machine.mmap(pid, 0, 4096 * PAGE_SIZE, RW, PRIVATE)
+    big = machine.mmap(pid, 0, 4096 * PAGE_SIZE, RW, ANON)
     before = machine.maps(pid)
     with pytest.raises(OutOfMemory, match="RLIMIT_MEMLOCK"):
         machine.mlock(pid, big, 4096 * PAGE_SIZE)  # 16 MiB > 8 MiB

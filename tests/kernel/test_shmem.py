@@ -3,11 +3,10 @@ index by every process that maps them, swapped like tmpfs pages."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import numpy as np
-import numpy.typing as npt
 import pytest
+from tests.kernel.conftest import RW, SHARED_ANON, MachineFactory, pages
 
 from vmsim_kernel import (
     PAGE_SIZE,
@@ -15,7 +14,6 @@ from vmsim_kernel import (
     InvalidArgument,
     LimitExceeded,
     Machine,
-    MachineConfig,
     Madvise,
     MapFlag,
     MiB,
@@ -26,24 +24,15 @@ from vmsim_kernel import (
 from vmsim_kernel.mm.memory import FAULT_AROUND_BYTES
 from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
-RW = int(Prot.READ | Prot.WRITE)
-SHARED = int(MapFlag.SHARED | MapFlag.ANONYMOUS)
-
-
-def _pages(addr: int, nr_pages: int) -> npt.NDArray[np.uint32]:
-    return np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
-
 
 @pytest.fixture
-def machine() -> Iterator[Machine]:
-    machine = Machine(MachineConfig(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1))
-    yield machine
-    machine.close()
+def machine(make_machine: MachineFactory) -> Machine:
+    return make_machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
 
 
 def _shared_pair(machine: Machine, nr_pages: int) -> tuple[int, int, int]:
     parent = machine.spawn("parent")
-    addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, SHARED)
+    addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, SHARED_ANON)
     for page in range(nr_pages):
         machine.write(parent, addr + page * PAGE_SIZE, f"page {page}".encode())
     return parent, machine.fork(parent), addr
@@ -111,16 +100,16 @@ def test_a_read_fault_maps_the_resident_pages_of_its_fault_around_window(
         0,
         4 * window * PAGE_SIZE,
         RW,
-        SHARED,
+        SHARED_ANON,
     )
-    machine.touch_many(parent, _pages(addr, 4 * window), True)
+    machine.touch_many(parent, pages(addr, 4 * window), True)
     child = machine.fork(parent)
-    machine.touch_many(child, _pages(addr, 4 * window), False)
-    windows = len({a // FAULT_AROUND_BYTES for a in _pages(addr, 4 * window).tolist()})
+    machine.touch_many(child, pages(addr, 4 * window), False)
+    windows = len({a // FAULT_AROUND_BYTES for a in pages(addr, 4 * window).tolist()})
     assert machine.process(child).minor_faults == windows
     # a write fault maps only its own page
     other = machine.fork(parent)
-    machine.touch_many(other, _pages(addr, window), True)
+    machine.touch_many(other, pages(addr, window), True)
     assert machine.process(other).minor_faults == window
     machine.check_invariants()
 
@@ -185,7 +174,7 @@ def test_a_named_object_without_mappings_keeps_its_pages_until_unlinked(
         (lambda m, pid: m.shm_map(pid, "/missing", RW), NoSuchObject, "taken"),
         (lambda m, pid: m.shm_unlink(pid, "/missing"), NoSuchObject, "taken"),
         (
-            lambda m, pid: m.shm_map(pid, "/taken", RW, SHARED),
+            lambda m, pid: m.shm_map(pid, "/taken", RW, SHARED_ANON),
             InvalidArgument,
             "without MAP_ANONYMOUS",
         ),

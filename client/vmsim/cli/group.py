@@ -11,7 +11,7 @@ This module imports none of them: `VmsimGroup` loads the module of the command b
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -95,8 +95,6 @@ def _readable_file(value: str | None) -> str | None:
     return value
 
 
-_EXISTING_FILE: dict[str, Any] = {"callback": _readable_file}
-
 app = App(
     cls=VmsimGroup,
     help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine.",
@@ -108,7 +106,7 @@ def connection_options(
     tls_ca: Annotated[
         str | None,
         typer.Option(
-            **_EXISTING_FILE,
+            callback=_readable_file,
             envvar="VMSIM_TLS_CA",
             metavar="FILE",
             help="PEM CA of the server's certificate: use TLS",
@@ -117,7 +115,7 @@ def connection_options(
     tls_cert: Annotated[
         str | None,
         typer.Option(
-            **_EXISTING_FILE,
+            callback=_readable_file,
             envvar="VMSIM_TLS_CERT",
             metavar="FILE",
             help="PEM client certificate (mutual TLS)",
@@ -126,7 +124,10 @@ def connection_options(
     tls_key: Annotated[
         str | None,
         typer.Option(
-            **_EXISTING_FILE, envvar="VMSIM_TLS_KEY", metavar="FILE", help="PEM key of --tls-cert"
+            callback=_readable_file,
+            envvar="VMSIM_TLS_KEY",
+            metavar="FILE",
+            help="PEM key of --tls-cert",
         ),
     ] = None,
     tls_server_name: Annotated[

@@ -39,31 +39,28 @@ CAPTURE_STEPS = [
 CAPTURE_AFTER_EXIT = ("P", "p4-parent-rewrite-all")
 
 
-def _row(capture: linux32.Capture, kind: str, phase: str, who: str = "") -> dict[str, int]:
-    (row,) = [row for row in capture.vp_rows(kind, who) if row.phase == phase]
-    return row.values
-
-
 def _linux_answers(capture: linux32.Capture) -> list[int]:
     """The exercise's items in order, read from the capture's VP rows."""
-    fork = _row(capture, "vma", "fork", "P")
+    fork = capture.vp_values("vma", "fork", "P")
     answers = [fork["Pss"], fork["Shared_Dirty"]]
     for who, phase in CAPTURE_STEPS:
-        vmdelta = _row(capture, "vmdelta", phase)
-        region = _row(capture, "vma", phase, "P")
+        vmdelta = capture.vp_values("vmdelta", phase)
+        region = capture.vp_values("vma", phase, "P")
         answers += [
-            _row(capture, "proc", phase, who)["d_minflt"],
+            capture.vp_values("proc", phase, who)["d_minflt"],
             vmdelta["nr_anon_pages"],
             vmdelta["pgreuse"],
             region["Pss"],
             region["Shared_Dirty"],
         ]
     # The child's exit frees the region's pages only it maps: its Private_Dirty before it.
-    answers.append(_row(capture, "vma", CAPTURE_STEPS[-1][1], "C")["Private_Dirty"] // KIB_PER_PAGE)
+    answers.append(
+        capture.vp_values("vma", CAPTURE_STEPS[-1][1], "C")["Private_Dirty"] // KIB_PER_PAGE
+    )
     who, phase = CAPTURE_AFTER_EXIT
-    vmdelta = _row(capture, "vmdelta", phase)
+    vmdelta = capture.vp_values("vmdelta", phase)
     answers += [
-        _row(capture, "proc", phase, who)["d_minflt"],
+        capture.vp_values("proc", phase, who)["d_minflt"],
         vmdelta["nr_anon_pages"],
         vmdelta["pgreuse"],
     ]
@@ -90,7 +87,7 @@ def test_the_answers_at_the_captures_scenario_are_linuxs_figures() -> None:
     linux = _linux_answers(capture)
     assert [int(item.answer) for item in question.items] == linux
     # Linux's exit also frees the child's few pages outside the region (libc, stack).
-    linux_freed = -_row(capture, "vmdelta", "p4a-child-exited")["nr_anon_pages"]
+    linux_freed = -capture.vp_values("vmdelta", "p4a-child-exited")["nr_anon_pages"]
     assert linux[-4] <= linux_freed <= linux[-4] + 10
 
 

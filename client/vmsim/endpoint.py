@@ -54,6 +54,10 @@ def stub_class(service: str) -> Any:
         from vmsim_proto.v1 import admin_pb2_grpc
 
         return admin_pb2_grpc.AdminServiceStub
+    if service == "kernel":
+        from vmsim_proto.v1 import kernel_pb2_grpc
+
+        return kernel_pb2_grpc.KernelServiceStub
     from vmsim_proto.v1 import lab_pb2_grpc
 
     lab_stubs = {"exercise": lab_pb2_grpc.ExerciseServiceStub, "lab": lab_pb2_grpc.LabServiceStub}

@@ -12,15 +12,15 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-
-from vmsim_proto.v1 import kernel_pb2, kernel_pb2_grpc
+from vmsim_proto.v1 import kernel_pb2
 
 from . import results
-from .channels import Tls, admin_token_from, client_metadata, open_channel
+from .calls import Call
+from .channels import Tls, admin_token_from
+from .client import _Endpoint
 from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 from .endpoint import ClosedOnExit
-from .errors import VmsimError, error_from_rpc
+from .errors import VmsimError
 
 __all__ = ["GFP", "Kernel", "KernelTranslation", "parse_slabinfo", "parse_vmallocinfo"]
 
@@ -49,13 +49,13 @@ class Kernel(ClosedOnExit):
         tls: Tls | None = None,
         client_name: str | None = None,
     ) -> None:
-        self._timeout = timeout
-        self._metadata = (
-            *client_metadata(client_name),
-            (ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),
+        self._endpoint = _Endpoint(
+            address,
+            timeout,
+            ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),),
+            tls,
+            client_name,
         )
-        self._channel = open_channel(address, tls)
-        self._stub = kernel_pb2_grpc.KernelServiceStub(self._channel)
         self._owns_session = session is None
         self.session = (
             session
@@ -64,12 +64,9 @@ class Kernel(ClosedOnExit):
         )
 
     def _call(self, method: str, request: object, timeout: float | None = None) -> Any:
-        try:
-            return getattr(self._stub, method)(
-                request, timeout=timeout or self._timeout, metadata=self._metadata
-            )
-        except grpc.RpcError as error:
-            raise error_from_rpc(error) from None
+        """KernelService.*method*'s reply (*timeout*: the call's own deadline, as
+        `Process.call`'s: 0 or less has passed already, None is the connection's)."""
+        return self._endpoint.invoke(Call("kernel", method, request, lambda reply: reply), timeout)
 
     def kmalloc(self, size: int, gfp: str = "kernel") -> int:
         """kmalloc(size, GFP_KERNEL|GFP_ATOMIC|GFP_DMA): a direct-map address."""
@@ -180,7 +177,7 @@ class Kernel(ClosedOnExit):
         if self._owns_session:
             with contextlib.suppress(VmsimError):  # already expired: the server freed it then
                 self._call("CloseSession", kernel_pb2.CloseSessionRequest(session=self.session))
-        self._channel.close()
+        self._endpoint.close()
 
 
 def parse_slabinfo(text: str) -> list[dict[str, int | str]]:

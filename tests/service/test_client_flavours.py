@@ -1,49 +1,90 @@
-"""The sync and asyncio clients are one API in two flavours: same methods, same parameters."""
+"""The sync and asyncio clients are one API in two flavours: the same public names, methods,
+properties and instance attributes, the same parameters (names, kinds, defaults, types), each
+asyncio method awaited where its sync twin returns; what only one flavour has is listed with why."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.service.conftest import ADMIN_TOKEN
 
 import vmsim
 import vmsim.aio
+import vmsim.client
 from vmsim import PAGE_SIZE, MiB, calls
 
-# Each sync class and its asyncio twin.
+
+def twin_name(sync_name: str) -> str:
+    """The asyncio flavour's name for a public name of the sync client: AsyncX for class X,
+    the same name for a module function (vmsim.connect -> vmsim.aio.connect)."""
+    return f"Async{sync_name}" if isinstance(getattr(vmsim.client, sync_name), type) else sync_name
+
+
+# Each public class of the sync client and its asyncio twin, from the two modules' __all__.
 TWINS: list[tuple[type, type]] = [
-    (vmsim.Process, vmsim.aio.AsyncProcess),
-    (vmsim.Inspector, vmsim.aio.AsyncInspector),
-    (vmsim.Admin, vmsim.aio.AsyncAdmin),
-    (vmsim.OperationStream, vmsim.aio.AsyncOperationStream),
+    (getattr(vmsim.client, name), getattr(vmsim.aio, twin_name(name)))
+    for name in vmsim.client.__all__
+    if isinstance(getattr(vmsim.client, name), type)
 ]
-# What only one flavour may have, and why.
-ASYNC_ONLY = {
-    "start",  # AsyncProcess spawns when awaited, not in __init__ (which cannot await)
+# What only one flavour may have, and why. Nothing else may differ.
+ONE_FLAVOUR_ONLY = {
+    # AsyncProcess spawns when awaited (`await proc.start()` or `async with`): its __init__
+    # cannot await, where Process.__init__ spawns at once.
+    (vmsim.aio.AsyncProcess, "start"),
 }
+# Methods of the asyncio flavour that return at once instead of being awaited: they make a
+# handle and send nothing (stream() opens its call object; the first send writes).
+NOT_AWAITED = {"stream"}
 
 
 def public_members(cls: type) -> dict[str, Any]:
-    """Public methods and properties of *cls* (the context-manager dunders differ by design)."""
+    """Public methods and properties of *cls*, as defined (a classmethod stays one); the
+    context-manager dunders differ by design and have a test of their own."""
     return {
-        name: value
+        name: inspect.getattr_static(cls, name)
         for name, value in inspect.getmembers(cls)
         if not name.startswith("_") and (callable(value) or isinstance(value, property))
     }
 
 
-def parameters(function: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
-    """(name, kind, default) of every parameter: what a caller relies on."""
-    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+def parameters(function: Callable[..., Any]) -> list[tuple[str, Any, Any, str]]:
+    """(name, kind, default, annotation) of every parameter: what a caller relies on. The
+    annotation is read with a class's Async prefix dropped, so `AsyncProcess` is `Process`."""
+    return [
+        (p.name, p.kind, p.default, re.sub(r"\bAsync(?=[A-Z])", "", str(p.annotation)))
+        for p in inspect.signature(function).parameters.values()
+    ]
+
+
+def shape(member: Any) -> tuple[str, str]:
+    """How a member is defined (a property, a classmethod, a method) and how a caller takes
+    its result: it returns, yields, is awaited or is iterated with `async for`."""
+    if isinstance(member, property):
+        return "property", "read"
+    defined = "classmethod" if isinstance(member, classmethod) else "method"
+    function = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+    if inspect.isasyncgenfunction(function):
+        return defined, "async for"
+    if inspect.isgeneratorfunction(function):
+        return defined, "for"
+    if inspect.iscoroutinefunction(function):
+        return defined, "await"
+    return defined, "return"
+
+
+def test_every_public_name_of_the_sync_client_has_its_asyncio_twin() -> None:
+    assert sorted(twin_name(name) for name in vmsim.client.__all__) == sorted(vmsim.aio.__all__)
 
 
 @pytest.mark.parametrize(("sync", "aio"), TWINS, ids=lambda cls: cls.__name__)
 def test_every_public_member_exists_in_both_flavours(sync: type, aio: type) -> None:
-    sync_names = set(public_members(sync))
-    aio_names = set(public_members(aio)) - ASYNC_ONLY
+    sync_names = set(public_members(sync)) - {n for c, n in ONE_FLAVOUR_ONLY if c is sync}
+    aio_names = set(public_members(aio)) - {n for c, n in ONE_FLAVOUR_ONLY if c is aio}
     assert sorted(sync_names - aio_names) == [], f"missing on {aio.__name__}"
     assert sorted(aio_names - sync_names) == [], f"missing on {sync.__name__}"
 
@@ -59,6 +100,66 @@ def test_twin_members_take_the_same_parameters(sync: type, aio: type) -> None:
         elif not isinstance(one, property) and parameters(one) != parameters(other):
             differing[name] = f"{parameters(one)} != {parameters(other)}"
     assert differing == {}
+
+
+# How the asyncio twin of a sync member is taken: what returns is awaited, what yields is
+# iterated with `async for`, a property is read (NOT_AWAITED return in both).
+ASYNC_USE = {"return": "await", "for": "async for", "read": "read"}
+
+
+@pytest.mark.parametrize(("sync", "aio"), TWINS, ids=lambda cls: cls.__name__)
+def test_twin_members_are_defined_alike_and_the_asyncio_one_is_awaited(
+    sync: type, aio: type
+) -> None:
+    sync_members, aio_members = public_members(sync), public_members(aio)
+    differing = {}
+    for name in sorted(set(sync_members) & set(aio_members)):
+        defined, use = shape(sync_members[name])
+        expected = (defined, use if name in NOT_AWAITED else ASYNC_USE[use])
+        if shape(aio_members[name]) != expected:
+            differing[name] = f"{shape(sync_members[name])} / {shape(aio_members[name])}"
+    assert differing == {}
+
+
+@pytest.mark.parametrize(("sync", "aio"), TWINS, ids=lambda cls: cls.__name__)
+def test_each_flavour_closes_in_its_own_with_statement(sync: type, aio: type) -> None:
+    """The one difference the flavours must have: `with` for the sync, `async with` for the
+    asyncio twin, never the other."""
+    assert hasattr(sync, "__enter__") and hasattr(sync, "__exit__")
+    assert not hasattr(sync, "__aenter__")
+    assert inspect.iscoroutinefunction(aio.__aenter__)
+    assert inspect.iscoroutinefunction(aio.__aexit__)
+    assert not hasattr(aio, "__enter__")
+
+
+def public_attributes(handle: object) -> set[str]:
+    """The public attributes an instance sets (pid, token ...), beside its class's members."""
+    return {name for name in vars(handle) if not name.startswith("_")}
+
+
+def test_live_twins_carry_the_same_public_attributes(server_address: str) -> None:
+    """What a script reads off a handle (proc.pid, proc.token ...) is the same in both."""
+    with (
+        vmsim.connect(server_address) as proc,
+        vmsim.inspect(server_address) as inspector,
+        vmsim.Admin(server_address, ADMIN_TOKEN) as admin,
+        proc.fork() as child,
+        child.stream() as stream,
+    ):
+        sync = [public_attributes(h) for h in (proc, inspector, admin, stream)]
+
+    async def asyncio_flavour() -> list[set[str]]:
+        async with (
+            vmsim.aio.connect(server_address) as proc,
+            vmsim.aio.inspect(server_address) as inspector,
+            vmsim.aio.AsyncAdmin(server_address, ADMIN_TOKEN) as admin,
+            await proc.fork() as child,
+            child.stream() as stream,
+        ):
+            return [public_attributes(h) for h in (proc, inspector, admin, stream)]
+
+    assert sync == asyncio.run(asyncio_flavour())
+    assert "pid" in sync[0] and "token" in sync[0]
 
 
 # Where each call description of vmsim.calls is a method: (sync class, its method, whether the
@@ -208,7 +309,7 @@ def test_asyncio_threads_costs_layout_and_lock_stat_reset(server_address: str) -
                 walk = await inspector.translation(proc.pid, 0, logical=f"0x7b:{a:#x}")
                 assert walk.linear == a and "__USER_DS" in walk.text
                 assert sum(c.acquisitions for c in (await inspector.lock_stat()).items) > 0
-                async with vmsim.aio.AsyncAdmin(server_address, "admin-secret") as admin:
+                async with vmsim.aio.AsyncAdmin(server_address, ADMIN_TOKEN) as admin:
                     await admin.reset_lock_stat()
                 assert sum(c.acquisitions for c in (await inspector.lock_stat()).items) == 0
 

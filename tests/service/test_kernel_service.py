@@ -50,6 +50,15 @@ def test_kmalloc_vmalloc_and_session_end_frees_everything(server_address: str) -
         )
 
 
+def test_an_explicit_zero_timeout_has_passed_before_a_kmap_is_sent(server_address: str) -> None:
+    """As for a process call: timeout=0 is a deadline already gone, not the connection's."""
+    with vmsim.Kernel(server_address, ADMIN_TOKEN, timeout=30) as kernel:
+        pfn = kernel.pa(kernel.kmalloc(64)) // vmsim.PAGE_SIZE
+        with pytest.raises(vmsim.DeadlineExceeded, match="timeout=0"):
+            kernel.kmap(pfn, timeout=0)
+        assert kernel.kmap(pfn) >= 0xC0000000  # still usable, with the connection's deadline
+
+
 def test_kernel_errors_have_clear_statuses(server_address: str) -> None:
     with vmsim.Kernel(server_address, ADMIN_TOKEN) as kernel:
         with pytest.raises(vmsim.InvalidArgument):

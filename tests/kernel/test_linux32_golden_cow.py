@@ -16,99 +16,81 @@ tables for the test VMA plus a page directory); the few anonymous pages outside 
 from __future__ import annotations
 
 import pytest
+from tests.kernel import golden_figures as golden
 from tests.kernel import linux32
-from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, booted, run_cow
+from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, run_cow
 
 pytestmark = pytest.mark.slow
-
-CAPTURE = "cow-1g-4k"
 
 
 @pytest.fixture(scope="module")
 def runs() -> tuple[linux32.Capture, Vmprobe]:
-    capture = linux32.load(CAPTURE)
-    (vma,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
-    with booted(capture) as machine:
-        probe = run_cow(machine, vma)
-        machine.check_invariants()
-    return capture, probe
+    return golden.run_scenario(
+        "cow-1g-4k", lambda machine, capture: run_cow(machine, golden.vma_pages(capture))
+    )
 
 
-SMAPS_PHASES = [
-    ("P", "p0-parent-write-all"),
-    ("P", "fork"),
-    ("C", "fork"),
-    ("P", "p1-child-read-all"),
-    ("C", "p1-child-read-all"),
-    ("P", "p2-child-write-first-half"),
-    ("C", "p2-child-write-first-half"),
-    ("P", "p3-parent-write-all"),
-    ("C", "p3-parent-write-all"),
-    ("P", "p4a-child-exited"),
-    ("P", "x0-fork2"),
-    ("C2", "x0-fork2"),
-    ("P", "x1-child2-exited"),
+# Every figure exact on Linux: smaps of the shared VMA in each phase and process, the faults
+# of the copy-on-write phases, and their copies (a new anonymous page each: nr_anon_pages) and
+# reuses (a pgreuse event each).
+FIGURES: list[golden.Figure] = [
+    *golden.figures(
+        "vma",
+        [
+            ("P", "p0-parent-write-all"),
+            ("P", "fork"),
+            ("C", "fork"),
+            ("P", "p1-child-read-all"),
+            ("C", "p1-child-read-all"),
+            ("P", "p2-child-write-first-half"),
+            ("C", "p2-child-write-first-half"),
+            ("P", "p3-parent-write-all"),
+            ("C", "p3-parent-write-all"),
+            ("P", "p4a-child-exited"),
+            ("P", "x0-fork2"),
+            ("C2", "x0-fork2"),
+            ("P", "x1-child2-exited"),
+        ],
+        VMA_FIELDS,
+    ),
+    *golden.figures(
+        "proc",
+        [
+            ("C", "p1-child-read-all"),
+            ("C", "p2-child-write-first-half"),
+            ("P", "p3-parent-write-all"),
+            ("P", "p4-parent-rewrite-all"),
+            ("P", "x2-parent-write-all"),
+            ("P", "x3-parent-rewrite-all"),
+        ],
+        golden.FAULTS,
+    ),
+    *golden.figures(
+        "vmdelta",
+        [
+            "p2-child-write-first-half",
+            "p3-parent-write-all",
+            "p4-parent-rewrite-all",
+            "x2-parent-write-all",
+            "x3-parent-rewrite-all",
+        ],
+        ("nr_anon_pages", "pgreuse", "pgfault"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("who", "phase"), SMAPS_PHASES)
-def test_smaps_of_the_shared_vma_match_linux_exactly(
-    runs: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+@pytest.mark.parametrize("figure", FIGURES, ids=str)
+def test_fork_and_copy_on_write_figures_match_linux(
+    runs: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
 ) -> None:
-    capture, probe = runs
-    linux = capture.vp_values("vma", phase, who)
-    assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
-
-
-FAULT_PHASES = [
-    ("C", "p1-child-read-all"),
-    ("C", "p2-child-write-first-half"),
-    ("P", "p3-parent-write-all"),
-    ("P", "p4-parent-rewrite-all"),
-    ("P", "x2-parent-write-all"),
-    ("P", "x3-parent-rewrite-all"),
-]
-
-
-@pytest.mark.parametrize(("who", "phase"), FAULT_PHASES)
-def test_copy_on_write_faults_match_linux_exactly(
-    runs: tuple[linux32.Capture, Vmprobe], who: str, phase: str
-) -> None:
-    capture, probe = runs
-    linux = capture.vp_values("proc", phase, who)
-    assert probe.row("proc", phase, who) == {
-        "d_minflt": linux["d_minflt"],
-        "d_majflt": linux["d_majflt"],
-    }
-
-
-@pytest.mark.parametrize(
-    "phase",
-    [
-        "p2-child-write-first-half",
-        "p3-parent-write-all",
-        "p4-parent-rewrite-all",
-        "x2-parent-write-all",
-        "x3-parent-rewrite-all",
-    ],
-)
-def test_copies_and_reuses_match_linux_exactly(
-    runs: tuple[linux32.Capture, Vmprobe], phase: str
-) -> None:
-    """A copy is a new anonymous page (nr_anon_pages), a reuse a pgreuse event."""
-    capture, probe = runs
-    linux = capture.vp_values("vmdelta", phase)
-    vmsim = probe.row("vmdelta", phase)
-    assert vmsim["nr_anon_pages"] == linux["nr_anon_pages"]
-    assert vmsim["pgreuse"] == linux["pgreuse"]
-    assert vmsim["pgfault"] == linux["pgfault"]
+    golden.assert_matches_linux(*runs, figure)
 
 
 def test_fork_copies_no_page_and_the_childs_exit_frees_its_copies(
     runs: tuple[linux32.Capture, Vmprobe],
 ) -> None:
     capture, probe = runs
-    (pages,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
+    pages = golden.vma_pages(capture)
     assert probe.row("vmdelta", "fork")["nr_anon_pages"] == 0
     assert probe.row("proc", "fork", "P") == {"d_minflt": 0, "d_majflt": 0}
     # Linux frees the test VMA's pages and the child's few others (libc, stack).

@@ -11,8 +11,9 @@ parent's originals resident.
 from __future__ import annotations
 
 import pytest
+from tests.kernel import golden_figures as golden
 from tests.kernel import linux32
-from tests.kernel.linux32_run import Vmprobe, booted, run_cowp
+from tests.kernel.linux32_run import Vmprobe, run_cowp
 
 pytestmark = pytest.mark.slow
 
@@ -21,36 +22,26 @@ TOLERANCE = 0.10
 
 @pytest.fixture(scope="module")
 def cowp() -> tuple[linux32.Capture, Vmprobe]:
-    capture = linux32.load("cowp-256m-swap-4k")
-    (pages,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
-    with booted(capture) as machine:
-        probe = run_cowp(machine, pages, verify=False)
-        machine.check_invariants()
-    return capture, probe
+    return golden.run_scenario(
+        "cowp-256m-swap-4k",
+        lambda machine, capture: run_cowp(machine, golden.vma_pages(capture), verify=False),
+    )
 
 
-def _near(vmsim: int, linux: int) -> bool:
-    return abs(vmsim - linux) <= TOLERANCE * linux
+# The parent writing everything after the child: its swapping and its faults, within 10%.
+FIGURES: list[golden.Figure] = [
+    *golden.figures(
+        "vmdelta", ["p2-parent-write-all"], ("pswpin", "pswpout", "pgmajfault"), TOLERANCE
+    ),
+    *golden.figures("proc", [("P", "p2-parent-write-all")], golden.FAULTS, TOLERANCE),
+]
 
 
-@pytest.mark.parametrize("counter", ["pswpin", "pswpout", "pgmajfault"])
-def test_the_parent_writing_everything_after_the_child_swaps_as_linux(
-    cowp: tuple[linux32.Capture, Vmprobe], counter: str
+@pytest.mark.parametrize("figure", FIGURES, ids=str)
+def test_the_parent_writing_everything_after_the_child_swaps_and_faults_as_linux(
+    cowp: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
 ) -> None:
-    capture, probe = cowp
-    linux = capture.vp_values("vmdelta", "p2-parent-write-all")[counter]
-    vmsim = probe.row("vmdelta", "p2-parent-write-all")[counter]
-    assert _near(vmsim, linux), (vmsim, linux)
-
-
-def test_the_parents_minor_and_major_faults_are_linuxs(
-    cowp: tuple[linux32.Capture, Vmprobe],
-) -> None:
-    capture, probe = cowp
-    linux = capture.vp_values("proc", "p2-parent-write-all", "P")
-    vmsim = probe.row("proc", "p2-parent-write-all", "P")
-    assert _near(vmsim["d_minflt"], linux["d_minflt"]), (vmsim, linux)
-    assert _near(vmsim["d_majflt"], linux["d_majflt"]), (vmsim, linux)
+    golden.assert_matches_linux(*cowp, figure)
 
 
 @pytest.mark.parametrize(

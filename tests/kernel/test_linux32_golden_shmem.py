@@ -11,64 +11,66 @@ mapping: the pages are mapped already); vmsim's parent does not fault at all the
 from __future__ import annotations
 
 import pytest
+from tests.kernel import golden_figures as golden
 from tests.kernel import linux32
-from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, booted, run_shanon, run_shm
+from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, run_shanon, run_shm
+
+from vmsim_kernel import Machine
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def shanon() -> tuple[linux32.Capture, Vmprobe]:
-    capture = linux32.load("shanon-1g-4k")
-    (pages,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
-    with booted(capture) as machine:
-        probe = run_shanon(machine, pages)
-        machine.check_invariants()
-    return capture, probe
+    return golden.run_scenario(
+        "shanon-1g-4k", lambda machine, capture: run_shanon(machine, golden.vma_pages(capture))
+    )
 
 
-SHANON_VMAS = [
-    ("P", "p0a-mmap-shared"),
-    ("P", "p0-parent-write-all"),
-    ("P", "fork"),
-    ("C", "fork"),
-    ("P", "p1-child-write-all"),
-    ("C", "p1-child-write-all"),
-    ("P", "p2-parent-read-verify"),
-    ("C", "p2-parent-read-verify"),
-    ("P", "p3-parent-write-half-child-verify"),
-    ("C", "p3-parent-write-half-child-verify"),
-    ("P", "p4-child-exited"),
+# MAP_SHARED|MAP_ANONYMOUS across fork, every figure exact: smaps of both processes, the
+# faults of the writes, and Shmem growing by the mapping's pages once (the child's writes add
+# none), Mapped with it.
+SHANON_FIGURES: list[golden.Figure] = [
+    *golden.figures(
+        "vma",
+        [
+            ("P", "p0a-mmap-shared"),
+            ("P", "p0-parent-write-all"),
+            ("P", "fork"),
+            ("C", "fork"),
+            ("P", "p1-child-write-all"),
+            ("C", "p1-child-write-all"),
+            ("P", "p2-parent-read-verify"),
+            ("C", "p2-parent-read-verify"),
+            ("P", "p3-parent-write-half-child-verify"),
+            ("C", "p3-parent-write-half-child-verify"),
+            ("P", "p4-child-exited"),
+        ],
+        VMA_FIELDS,
+    ),
+    *golden.figures(
+        "proc",
+        [
+            ("P", "p0-parent-write-all"),
+            ("C", "p1-child-write-all"),
+            ("P", "p3-parent-write-half-child-verify"),
+            ("C", "p3-parent-write-half-child-verify"),
+        ],
+        golden.FAULTS,
+    ),
+    *golden.figures(
+        "vmdelta",
+        ["p0-parent-write-all", "p1-child-write-all", "p4-child-exited", "p5-parent-munmap"],
+        ("nr_shmem", "nr_mapped"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("who", "phase"), SHANON_VMAS)
-def test_shared_anon_smaps_match_linux_exactly(
-    shanon: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+@pytest.mark.parametrize("figure", SHANON_FIGURES, ids=str)
+def test_shared_anon_figures_match_linux(
+    shanon: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
 ) -> None:
-    capture, probe = shanon
-    linux = capture.vp_values("vma", phase, who)
-    assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
-
-
-@pytest.mark.parametrize(
-    ("who", "phase"),
-    [
-        ("P", "p0-parent-write-all"),
-        ("C", "p1-child-write-all"),
-        ("P", "p3-parent-write-half-child-verify"),
-        ("C", "p3-parent-write-half-child-verify"),
-    ],
-)
-def test_shared_anon_faults_match_linux_exactly(
-    shanon: tuple[linux32.Capture, Vmprobe], who: str, phase: str
-) -> None:
-    capture, probe = shanon
-    linux = capture.vp_values("proc", phase, who)
-    assert probe.row("proc", phase, who) == {
-        "d_minflt": linux["d_minflt"],
-        "d_majflt": linux["d_majflt"],
-    }
+    golden.assert_matches_linux(*shanon, figure)
 
 
 def test_the_parent_reads_the_childs_bytes_without_a_fault(
@@ -82,86 +84,69 @@ def test_the_parent_reads_the_childs_bytes_without_a_fault(
 @pytest.mark.parametrize(
     "phase", ["p0-parent-write-all", "p1-child-write-all", "p4-child-exited", "p5-parent-munmap"]
 )
-def test_shmem_and_mapped_pages_match_linux_exactly(
+def test_shared_anon_pages_are_no_anonymous_pages(
     shanon: tuple[linux32.Capture, Vmprobe], phase: str
 ) -> None:
-    """Shmem grows by the mapping's pages once (the child's writes add none), Mapped with it,
-    AnonPages not at all (Linux's few anon pages of a phase are its processes' own)."""
+    """AnonPages does not move at all (Linux's few anon pages of a phase are its processes'
+    own)."""
     capture, probe = shanon
-    linux = capture.vp_values("vmdelta", phase)
-    vmsim = probe.row("vmdelta", phase)
-    assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])
-    assert vmsim["nr_anon_pages"] == 0
-    assert abs(linux["nr_anon_pages"]) <= 10
+    assert probe.row("vmdelta", phase)["nr_anon_pages"] == 0
+    assert abs(capture.vp_values("vmdelta", phase)["nr_anon_pages"]) <= 10
 
 
 @pytest.fixture(scope="module")
 def shm() -> tuple[linux32.Capture, Vmprobe]:
-    capture = linux32.load("shm-1g-4k")
-    (pages,) = {row.values["pages"] for row in capture.vp_rows_of_kind("vma")}
-    (addr,) = {row.values["addr"] for row in capture.vp_rows_of_kind("vma")}
-    with booted(capture) as machine:
-        probe = run_shm(machine, pages, addr)
-        machine.check_invariants()
-    return capture, probe
+    def run(machine: Machine, capture: linux32.Capture) -> Vmprobe:
+        (addr,) = {row.values["addr"] for row in capture.vp_rows_of_kind("vma")}
+        return run_shm(machine, golden.vma_pages(capture), addr)
+
+    return golden.run_scenario("shm-1g-4k", run)
 
 
-SHM_VMAS = [
-    ("W", "p0-writer-shm_open-ftruncate-mmap"),
-    ("W", "p1-writer-write-all"),
-    ("W", "p2-reader-shm_open-mmap"),
-    ("R", "p2-reader-shm_open-mmap"),
-    ("W", "p3-reader-read-verify"),
-    ("R", "p3-reader-read-verify"),
-    ("W", "p4-reader-writes-16-writer-verifies"),
-    ("R", "p4-reader-writes-16-writer-verifies"),
-    ("R", "p5-writer-exited"),
+# Named shared memory, every figure exact: smaps of the writer and the reader, the faults (the
+# reader's read-verify faults once per 16 pages: fault-around), and Shmem staying until unlink.
+SHM_FIGURES: list[golden.Figure] = [
+    *golden.figures(
+        "vma",
+        [
+            ("W", "p0-writer-shm_open-ftruncate-mmap"),
+            ("W", "p1-writer-write-all"),
+            ("W", "p2-reader-shm_open-mmap"),
+            ("R", "p2-reader-shm_open-mmap"),
+            ("W", "p3-reader-read-verify"),
+            ("R", "p3-reader-read-verify"),
+            ("W", "p4-reader-writes-16-writer-verifies"),
+            ("R", "p4-reader-writes-16-writer-verifies"),
+            ("R", "p5-writer-exited"),
+        ],
+        VMA_FIELDS,
+    ),
+    *golden.figures(
+        "proc",
+        [
+            ("W", "p1-writer-write-all"),
+            ("R", "p3-reader-read-verify"),
+            ("R", "p4-reader-writes-16-writer-verifies"),
+            ("W", "p4-reader-writes-16-writer-verifies"),
+        ],
+        golden.FAULTS,
+    ),
+    *golden.figures(
+        "vmdelta",
+        [
+            "p1-writer-write-all",
+            "p3-reader-read-verify",
+            "p5-writer-exited",
+            "p6-reader-munmap",
+            "p7-shm_unlink",
+        ],
+        ("nr_shmem", "nr_mapped"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("who", "phase"), SHM_VMAS)
-def test_named_shm_smaps_match_linux_exactly(
-    shm: tuple[linux32.Capture, Vmprobe], who: str, phase: str
+@pytest.mark.parametrize("figure", SHM_FIGURES, ids=str)
+def test_named_shm_figures_match_linux(
+    shm: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
 ) -> None:
-    capture, probe = shm
-    linux = capture.vp_values("vma", phase, who)
-    assert probe.row("vma", phase, who) == {name: linux[name] for name in VMA_FIELDS}
-
-
-@pytest.mark.parametrize(
-    ("who", "phase"),
-    [
-        ("W", "p1-writer-write-all"),
-        ("R", "p3-reader-read-verify"),  # fault-around: one fault per 16 pages
-        ("R", "p4-reader-writes-16-writer-verifies"),
-        ("W", "p4-reader-writes-16-writer-verifies"),
-    ],
-)
-def test_named_shm_faults_match_linux_exactly(
-    shm: tuple[linux32.Capture, Vmprobe], who: str, phase: str
-) -> None:
-    capture, probe = shm
-    linux = capture.vp_values("proc", phase, who)
-    assert probe.row("proc", phase, who) == {
-        "d_minflt": linux["d_minflt"],
-        "d_majflt": linux["d_majflt"],
-    }
-
-
-@pytest.mark.parametrize(
-    "phase",
-    [
-        "p1-writer-write-all",
-        "p3-reader-read-verify",
-        "p5-writer-exited",
-        "p6-reader-munmap",
-        "p7-shm_unlink",
-    ],
-)
-def test_shmem_stays_until_unlink_as_on_linux(
-    shm: tuple[linux32.Capture, Vmprobe], phase: str
-) -> None:
-    capture, probe = shm
-    linux = capture.vp_values("vmdelta", phase)
-    vmsim = probe.row("vmdelta", phase)
-    assert (vmsim["nr_shmem"], vmsim["nr_mapped"]) == (linux["nr_shmem"], linux["nr_mapped"])
+    golden.assert_matches_linux(*shm, figure)

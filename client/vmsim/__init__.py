@@ -17,8 +17,9 @@ submodules aio, calls, lab, offline) on first use (PEP 562), so a command that o
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from vmsim_proto.lazy import lazy_names
 
 from .constants import (
     MADV_DONTNEED,
@@ -202,18 +203,4 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
-
-    def __getattr__(name: str) -> object:
-        """Load the submodule of public *name* on first use and keep the name bound here."""
-        if name in _SUBMODULES:
-            return importlib.import_module(f"{__name__}.{name}")
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    __getattr__, __dir__ = lazy_names(globals(), _LAZY, _SUBMODULES)

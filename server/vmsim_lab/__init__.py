@@ -15,8 +15,9 @@ load when their kind is first asked for, or when the names below are first used 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from vmsim_proto.lazy import lazy_names
 
 from .exercise import (
     EXERCISES,
@@ -59,17 +60,4 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
-
-    def __getattr__(name: str) -> object:
-        """Load a generator module, or format_steps, on first use."""
-        if name in _SUBMODULES:
-            return importlib.import_module(f"{__name__}.{name}")
-        if name == "format_steps":
-            from .replacement import format_steps
-
-            return format_steps
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    __getattr__, __dir__ = lazy_names(globals(), {"format_steps": "replacement"}, _SUBMODULES)

@@ -184,56 +184,23 @@ def test_a_token_acts_only_on_its_own_process(rpc: Stubs) -> None:
     assert code_of(forged) == grpc.StatusCode.UNAUTHENTICATED
 
 
+INVALID, RANGE = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE
+
+
 @pytest.mark.parametrize(
     ("request_", "code", "field"),
     [
-        (
-            process_pb2.MmapRequest(length=0, prot=3, flags=0x22),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "length",
-        ),
-        (
-            process_pb2.MmapRequest(length=4096, prot=9, flags=0x22),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "prot",
-        ),
-        (
-            process_pb2.MmapRequest(length=4096, prot=3, flags=0x2),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "flags",
-        ),
-        (
-            process_pb2.MmapRequest(addr=0xC0000000, length=4096, prot=3, flags=0x32),
-            grpc.StatusCode.OUT_OF_RANGE,
-            "addr",
-        ),
-        (
-            process_pb2.MmapRequest(length=1 << 33, prot=3, flags=0x22),
-            grpc.StatusCode.OUT_OF_RANGE,
-            "length",
-        ),
-        (
-            process_pb2.MunmapRequest(addr=0x40000001, length=4096),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "addr",
-        ),
-        (
-            process_pb2.MprotectRequest(addr=0x30000000, length=4096, prot=1),
-            grpc.StatusCode.OUT_OF_RANGE,
-            "addr",
-        ),
-        (
-            process_pb2.MadviseRequest(addr=0x40000000, length=4096, advice=77),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "advice",
-        ),
-        (process_pb2.TouchRequest(addr=1 << 32), grpc.StatusCode.OUT_OF_RANGE, "addr"),
-        (
-            process_pb2.ReadRequest(addr=0xFFFFFFF0, length=64),
-            grpc.StatusCode.OUT_OF_RANGE,
-            "addr",
-        ),
-        (process_pb2.BrkRequest(addr=0x1000), grpc.StatusCode.OUT_OF_RANGE, "addr"),
+        (process_pb2.MmapRequest(length=0, prot=3, flags=0x22), INVALID, "length"),
+        (process_pb2.MmapRequest(length=4096, prot=9, flags=0x22), INVALID, "prot"),
+        (process_pb2.MmapRequest(length=4096, prot=3, flags=0x2), INVALID, "flags"),
+        (process_pb2.MmapRequest(addr=0xC0000000, length=4096, prot=3, flags=0x32), RANGE, "addr"),
+        (process_pb2.MmapRequest(length=1 << 33, prot=3, flags=0x22), RANGE, "length"),
+        (process_pb2.MunmapRequest(addr=0x40000001, length=4096), INVALID, "addr"),
+        (process_pb2.MprotectRequest(addr=0x30000000, length=4096, prot=1), RANGE, "addr"),
+        (process_pb2.MadviseRequest(addr=0x40000000, length=4096, advice=77), INVALID, "advice"),
+        (process_pb2.TouchRequest(addr=1 << 32), RANGE, "addr"),
+        (process_pb2.ReadRequest(addr=0xFFFFFFF0, length=64), RANGE, "addr"),
+        (process_pb2.BrkRequest(addr=0x1000), RANGE, "addr"),
     ],
 )
 def test_bad_input_gets_a_clear_status_and_changes_nothing(
@@ -481,6 +448,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def metrics_text(port: int) -> str:
+    """The server's /metrics page, in Prometheus's text format."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return str(reply.read().decode())
+
+
 def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
     start_server: StartServer,
 ) -> None:
@@ -489,8 +463,7 @@ def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
     rpc = open_stubs(server.address)
     pid, token = rpc.spawn()
     rpc.mmap(pid, token, 3 * 4096, flags=0x8000)  # MAP_POPULATE: 3 minor faults
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
+    text = metrics_text(port)
     assert 'vmsim_rpcs_total{code="OK",method="Spawn"} 1.0' in text
     assert 'vmsim_rpcs_total{code="OK",method="Mmap"} 1.0' in text
     assert "vmsim_processes 1.0" in text
@@ -629,9 +602,7 @@ def test_metrics_show_zones_reclaim_time_and_queueing_without_created_series(
 
     def lag_sampled() -> bool:  # the event loop's lag is sampled every LAG_PERIOD
         nonlocal text
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            text = reply.read().decode()
+        text = metrics_text(port)
         counts = re.findall(r"^vmsim_rpc_queue_seconds_count(?:\{.*\})? (\S+)$", text, re.M)
         return any(float(count) > 0 for count in counts)
 
@@ -655,8 +626,7 @@ def test_the_grafana_dashboard_and_scrape_config_name_metrics_the_server_exports
     port = free_port()
     server = start_server(metrics_port=port)
     open_stubs(server.address).spawn()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        exported = set(re.findall(r"^(vmsim_\w+?)(?:\{| )", reply.read().decode(), re.MULTILINE))
+    exported = set(re.findall(r"^(vmsim_\w+?)(?:\{| )", metrics_text(port), re.MULTILINE))
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/vmsim.json").read_text())
     used = {
         name

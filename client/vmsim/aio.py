@@ -22,7 +22,7 @@ import grpc
 
 from . import calls, results
 from .calls import Call, Listing
-from .channels import Tls, admin_token_from, aio_channel
+from .channels import Tls, admin_metadata, aio_channel
 from .constants import (
     ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
@@ -234,11 +234,7 @@ class AsyncAdmin(AsyncClosedOnExit):
         client_name: str | None = None,
     ) -> None:
         self._endpoint = _AsyncEndpoint(
-            address,
-            timeout,
-            ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),),
-            tls,
-            client_name,
+            address, timeout, admin_metadata(admin_token), tls, client_name
         )
 
     async def reset_lock_stat(self) -> None:

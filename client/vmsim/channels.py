@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .calls import CHANNEL_OPTIONS
-from .constants import CLIENT_METADATA_KEY
+from .constants import ADMIN_TOKEN_METADATA_KEY, CLIENT_METADATA_KEY
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -139,3 +139,12 @@ def admin_token_from(token: str | None = None) -> str:
         return os.environ["VMSIM_ADMIN_TOKEN"]
     path = os.environ.get("VMSIM_ADMIN_TOKEN_FILE")
     return Path(path).read_text().strip() if path else ""
+
+
+def admin_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The call metadata of a privileged handle: the admin token, as admin_token_from finds it.
+
+    Raises:
+        OSError: VMSIM_ADMIN_TOKEN_FILE names a file that cannot be read.
+    """
+    return ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(token)),)

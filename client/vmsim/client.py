@@ -21,7 +21,7 @@ from vmsim_proto.v1 import process_pb2
 
 from . import calls, results
 from .calls import Call, Listing
-from .channels import Tls, admin_token_from, open_channel
+from .channels import Tls, admin_metadata, open_channel
 from .constants import (
     ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
@@ -221,13 +221,7 @@ class Admin(ClosedOnExit):
         tls: Tls | None = None,
         client_name: str | None = None,
     ) -> None:
-        self._endpoint = _Endpoint(
-            address,
-            timeout,
-            ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),),
-            tls,
-            client_name,
-        )
+        self._endpoint = _Endpoint(address, timeout, admin_metadata(admin_token), tls, client_name)
 
     def reset_lock_stat(self) -> None:
         """Clear /proc/lock_stat."""

@@ -16,9 +16,9 @@ from vmsim_proto.v1 import kernel_pb2
 
 from . import results
 from .calls import Call
-from .channels import Tls, admin_token_from
+from .channels import Tls, admin_metadata
 from .client import _Endpoint
-from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
+from .constants import DEFAULT_ADDRESS, DEFAULT_TIMEOUT
 from .endpoint import ClosedOnExit
 from .errors import VmsimError
 
@@ -49,13 +49,7 @@ class Kernel(ClosedOnExit):
         tls: Tls | None = None,
         client_name: str | None = None,
     ) -> None:
-        self._endpoint = _Endpoint(
-            address,
-            timeout,
-            ((ADMIN_TOKEN_METADATA_KEY, admin_token_from(admin_token)),),
-            tls,
-            client_name,
-        )
+        self._endpoint = _Endpoint(address, timeout, admin_metadata(admin_token), tls, client_name)
         self._owns_session = session is None
         self.session = (
             session

@@ -23,7 +23,7 @@ from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
 from .calls import Call
-from .constants import ADMIN_TOKEN_METADATA_KEY, DEFAULT_TIMEOUT
+from .constants import DEFAULT_TIMEOUT
 from .endpoint import ClosedOnExit
 from .errors import VmsimError, error_from_status
 from .html import html_table
@@ -504,10 +504,9 @@ class Scoreboard(_Handle):
     def __init__(
         self, address: str, admin_token: str = "", timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        from .channels import admin_token_from  # (it imports grpc)
+        from .channels import admin_metadata  # (it imports grpc)
 
-        token = admin_token_from(admin_token)
-        super().__init__(_channel(address, timeout, ((ADMIN_TOKEN_METADATA_KEY, token),)))
+        super().__init__(_channel(address, timeout, admin_metadata(admin_token)))
 
     def results(self) -> LabResults:
         """Every student's score per exercise, total and submissions.

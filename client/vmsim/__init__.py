@@ -10,8 +10,8 @@
 `vmsim.inspect(addr)` reads the machine's /proc, `vmsim.Admin` kills, `vmsim.calls`
 builds operations for `proc.run([...])` / `proc.stream()`, `vmsim.aio` has the asyncio flavour.
 
-Importing the package is cheap: constants load at once, every other public name (and the
-submodules aio, calls, lab, offline) on first use (PEP 562), so a command that only reads
+Importing the package is cheap: constants and the exceptions load at once, every other
+public name (and the submodules aio, calls, lab, offline) on first use (PEP 562), so a command that only reads
 /proc pays for neither numpy nor asyncio.
 """
 
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from vmsim_proto.lazy import lazy_names
 
+from . import errors
 from .constants import (
     MADV_DONTNEED,
     MADV_NORMAL,
@@ -43,31 +44,13 @@ from .constants import (
     KiB,
     MiB,
 )
+from .errors import *  # noqa: F403  (the exceptions, light: every command loads them)
 
 if TYPE_CHECKING:
     from . import aio, calls, lab, offline
     from .calls import Listing
     from .channels import Tls
     from .client import Admin, Inspector, OperationStream, Process, connect, inspect
-    from .errors import (
-        AlreadyExists,
-        Cancelled,
-        DeadlineExceeded,
-        InvalidArgument,
-        LabClosed,
-        LimitExceeded,
-        NoSuchObject,
-        NoSuchProcess,
-        OomKilled,
-        OutOfMemory,
-        OutOfRange,
-        PermissionDenied,
-        ProcessKilled,
-        SegmentationFault,
-        Unauthenticated,
-        Unavailable,
-        VmsimError,
-    )
     from .kernel import Kernel
     from .lab import Exercises, Lab
     from .results import (
@@ -91,28 +74,6 @@ _LAZY: dict[str, str] = {
     "Tls": "channels",
     **dict.fromkeys(
         ("Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"), "client"
-    ),
-    **dict.fromkeys(
-        (
-            "AlreadyExists",
-            "Cancelled",
-            "DeadlineExceeded",
-            "InvalidArgument",
-            "LabClosed",
-            "LimitExceeded",
-            "NoSuchObject",
-            "NoSuchProcess",
-            "OomKilled",
-            "OutOfMemory",
-            "OutOfRange",
-            "PermissionDenied",
-            "ProcessKilled",
-            "SegmentationFault",
-            "Unauthenticated",
-            "Unavailable",
-            "VmsimError",
-        ),
-        "errors",
     ),
     "Kernel": "kernel",
     "Exercises": "lab",
@@ -154,44 +115,27 @@ __all__ = [
     "PROT_READ",
     "PROT_WRITE",
     "Admin",
-    "AlreadyExists",
-    "Cancelled",
-    "DeadlineExceeded",
     "Event",
     "Exercises",
     "FaultKind",
     "GiB",
     "Inspector",
-    "InvalidArgument",
     "Kernel",
     "KiB",
     "Lab",
-    "LabClosed",
-    "LimitExceeded",
     "Listing",
     "MiB",
-    "NoSuchObject",
-    "NoSuchProcess",
-    "OomKilled",
     "OperationStream",
-    "OutOfMemory",
-    "OutOfRange",
-    "PermissionDenied",
     "Process",
-    "ProcessKilled",
     "ProcessStatus",
     "ReplayResult",
     "ReplayStep",
     "Report",
-    "SegmentationFault",
     "SwapArea",
     "Tls",
     "TouchSummary",
     "Translation",
-    "Unauthenticated",
-    "Unavailable",
     "Vma",
-    "VmsimError",
     "Zone",
     "aio",
     "calls",
@@ -200,6 +144,7 @@ __all__ = [
     "lab",
     "offline",
 ]
+__all__ += errors.__all__  # the exceptions, listed once: in errors.py
 
 
 if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name

@@ -54,9 +54,8 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "VmsimError",
-    "error_from_rpc",
-    "error_from_status",
-]
+]  # the exceptions, which `vmsim` exports as they are; error_from_rpc and error_from_status
+# are the client's own reading of a failed call, for its modules
 
 
 class VmsimError(Exception):

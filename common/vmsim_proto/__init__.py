@@ -2,13 +2,19 @@
 answers) and the values a trace replay answers (replay_results).
 
 A neutral package: the server (vmsim_server, and vmsim_kernel for trace files and replay
-results) and the client (vmsim) both import it, and it imports neither of them.
+results) and the client (vmsim) both import it, and it imports neither of them. Its names load
+on first use (PEP 562, through its own `lazy`), so `import vmsim` pays for none of them.
 """
 
 from __future__ import annotations
 
-from .answers import ItemResult, normalize_answer, normalize_item_id, parse_answers
-from .parsing import MAX_TRACE_BYTES, parse_size, parse_trace, read_trace
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_names
+
+if TYPE_CHECKING:
+    from .answers import ItemResult, normalize_answer, normalize_item_id, parse_answers
+    from .parsing import MAX_TRACE_BYTES, parse_size, parse_trace, read_trace
 
 __all__ = [
     "MAX_TRACE_BYTES",
@@ -20,3 +26,14 @@ __all__ = [
     "parse_trace",
     "read_trace",
 ]
+
+# public name -> the module that defines it
+_LAZY = {
+    **dict.fromkeys(
+        ("ItemResult", "normalize_answer", "normalize_item_id", "parse_answers"), "answers"
+    ),
+    **dict.fromkeys(("MAX_TRACE_BYTES", "parse_size", "parse_trace", "read_trace"), "parsing"),
+}
+
+if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
+    __getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -455,14 +455,21 @@ def metrics_text(port: int) -> str:
         return str(reply.read().decode())
 
 
-def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
-    start_server: StartServer,
-) -> None:
+def serve_metrics_after_three_faults(start_server: StartServer) -> tuple[Any, int]:
+    """(a server exporting /metrics, its metrics port) after one process's MAP_POPULATE mmap
+    of 3 pages: one Spawn, one Mmap, 3 minor faults."""
     port = free_port()
     server = start_server(metrics_port=port)
     rpc = open_stubs(server.address)
     pid, token = rpc.spawn()
-    rpc.mmap(pid, token, 3 * 4096, flags=0x8000)  # MAP_POPULATE: 3 minor faults
+    rpc.mmap(pid, token, 3 * 4096, flags=0x8000)
+    return server, port
+
+
+def test_metrics_count_rpcs_processes_and_faults_without_pid_labels(
+    start_server: StartServer,
+) -> None:
+    _, port = serve_metrics_after_three_faults(start_server)
     text = metrics_text(port)
     assert 'vmsim_rpcs_total{code="OK",method="Spawn"} 1.0' in text
     assert 'vmsim_rpcs_total{code="OK",method="Mmap"} 1.0' in text
@@ -593,11 +600,7 @@ def test_generated_code_is_fresh() -> None:
 def test_metrics_show_zones_reclaim_time_and_queueing_without_created_series(
     start_server: StartServer,
 ) -> None:
-    port = free_port()
-    server = start_server(metrics_port=port)
-    rpc = open_stubs(server.address)
-    pid, token = rpc.spawn()
-    rpc.mmap(pid, token, 3 * 4096, flags=0x8000)
+    server, port = serve_metrics_after_three_faults(start_server)
     text = ""
 
     def lag_sampled() -> bool:  # the event loop's lag is sampled every LAG_PERIOD

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -348,3 +349,101 @@ def test_sync_process_over_stream_carries_its_calls_on_one_run_stream(
         pid = proc.pid
     with vmsim.inspect(server_address) as inspector:
         assert pid not in [p.pid for p in inspector.processes()]  # closing ended it
+
+
+# What each twin method is given in the test below: every parameter, none left at its
+# default, so a twin that drops or swaps one sends a different request.
+SAMPLE_ARGUMENTS: dict[str, Any] = {
+    "addr": 0x40001000,
+    "length": 3 * PAGE_SIZE,
+    "prot": 1,
+    "flags": 0x22,
+    "advice": 4,
+    "write": True,
+    "addrs": [0x40001000, 0x40002000],
+    "data": b"twin",
+    "name": "/board",
+    "size": 2 * PAGE_SIZE,
+    "mode": 0o640,
+    "tid": 3,
+    "pid": 7,
+    "logical": "0x7b:0x1000",
+    "all": True,
+    "trace": [1, 2, 3, 1],
+    "frames": 2,
+    "policy": "fifo",
+    "seed": 5,
+    "addresses": True,
+    "steps": True,
+    "counts_only": True,
+    "value": "10",
+    "reason": "twin test",
+    "timeout": 2.5,
+    "call": calls.touch(7, 0x40001000),
+}
+# Members that are not one or more unary calls of the handle's endpoint, and why.
+NOT_UNARY = {
+    "attach": "opens a connection of its own",
+    "fork": "opens the child's connection",
+    "stream": "opens a Run stream",
+    "run": "runs on a Run stream",
+    "events": "a server-streaming call",
+    "close": "closes the channel",
+    "send": "writes on a Run stream",
+    "receive": "reads a Run stream",
+}
+
+
+class RecordingEndpoint:
+    """Stands in for a handle's endpoint: records each call it is asked to make."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, str, Any, float | None]] = []
+
+    def invoke(self, call: Any, timeout: float | None = None) -> Any:
+        self.made.append((call.service, call.method, call.request, timeout))
+        return vmsim.Listing([], "")  # the last (only) part of a report; ignored by the rest
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+class AwaitedRecordingEndpoint(RecordingEndpoint):
+    async def invoke(self, call: Any, timeout: float | None = None) -> Any:  # type: ignore[override]
+        return super().invoke(call, timeout)
+
+
+def calls_made(cls: type, name: str, endpoint: RecordingEndpoint) -> list[Any]:
+    """The calls `cls(...).name(SAMPLE_ARGUMENTS...)` makes, on a handle of process 7."""
+    handle = cls.__new__(cls)
+    handle._endpoint = endpoint
+    handle.pid, handle._run_stream, handle._over_stream = 7, None, False
+    handle._closed = threading.Event()  # the sync Process's exit sets it
+    handle._keepalive = None  # the asyncio one's exit stops it
+    method = getattr(handle, name)
+    arguments = {
+        p.name: SAMPLE_ARGUMENTS[p.name] for p in inspect.signature(method).parameters.values()
+    }
+    outcome = method(**arguments)
+    if inspect.iscoroutine(outcome):
+        asyncio.run(outcome)
+    return endpoint.made
+
+
+@pytest.mark.parametrize(
+    ("sync", "aio", "name"),
+    [
+        (sync, aio, name)
+        for sync, aio in TWINS
+        if sync is not vmsim.OperationStream  # its calls are a Run stream's messages
+        for name, member in sorted(public_members(sync).items())
+        if name not in NOT_UNARY and not isinstance(member, property)
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.__name__,
+)
+def test_twin_methods_make_the_same_calls_with_the_same_requests(
+    sync: type, aio: type, name: str
+) -> None:
+    made = calls_made(sync, name, RecordingEndpoint())
+    assert made, f"{sync.__name__}.{name} made no call"
+    assert calls_made(aio, name, AwaitedRecordingEndpoint()) == made

@@ -211,6 +211,69 @@ def test_release_owner_frees_everything_that_owner_holds(machine64: Machine) -> 
     machine64.kernel.allocator.check_invariants()
 
 
+# ---- kmem_cache_alloc_bulk -------------------------------------------------------------------------
+def test_alloc_bulk_gives_the_objects_and_pages_as_many_single_allocations_would(
+    make_machine: MachineFactory,
+) -> None:
+    """Boot takes tens of thousands of objects in bulk: it must leave the slabs, the buddy
+    lists and the per-cpu lists exactly as one kmem_cache_alloc per object would."""
+    one_by_one, in_bulk = (make_machine(ram_bytes=64 * MiB) for _ in range(2))
+    singles = SlabAllocator(one_by_one.kernel.init_mm, one_by_one.config.nr_cpus)
+    bulk = SlabAllocator(in_bulk.kernel.init_mm, in_bulk.config.nr_cpus)
+    for slab in (singles, bulk):
+        slab.kmem_cache_create("dentry", 128, reclaimable=True)
+        slab.kmem_cache_create("task_struct", 2944)
+    # a partial slab first, so the bulk call starts inside it
+    partial = [singles.kmem_cache_alloc("dentry", owner=3) for _ in range(5)]
+    assert bulk.kmem_cache_alloc_bulk("dentry", 5, owner=3) == partial
+    expected = {
+        (name, count): [singles.kmem_cache_alloc(name, owner=3) for _ in range(count)]
+        for name, count in (("dentry", 700), ("task_struct", 9))
+    }
+    expected["kmalloc-64", 300] = [singles.kmalloc(64, owner=3) for _ in range(300)]
+    for (name, count), addrs in expected.items():
+        assert bulk.kmem_cache_alloc_bulk(name, count, owner=3) == addrs, name
+    assert bulk.slabinfo() == singles.slabinfo()
+    assert in_bulk.report("buddyinfo") == one_by_one.report("buddyinfo")
+    assert in_bulk.report("zoneinfo") == one_by_one.report("zoneinfo")
+    assert bulk.allocations(3) == singles.allocations(3)
+    assert bulk.nr_slab_pages == singles.nr_slab_pages > 0
+    assert bulk.nr_slab_reclaimable_pages == singles.nr_slab_reclaimable_pages > 0
+    bulk.check_invariants()
+    in_bulk.kernel.allocator.check_invariants()
+
+
+def test_objects_taken_in_bulk_are_freed_one_by_one_and_their_slabs_go_back(
+    machine64: Machine,
+) -> None:
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
+    before = free_pages(machine64)
+    slab.kmem_cache_create("inode_cache", 416, reclaimable=True)
+    addrs = slab.kmem_cache_alloc_bulk("inode_cache", 50, owner=4)
+    assert len(set(addrs)) == 50
+    assert {slab.ksize(addr) for addr in addrs} == {416}
+    with pytest.raises(PermissionDenied):
+        slab.kfree(addrs[0], owner=5)
+    for addr in addrs[:10]:
+        slab.kfree(addr, owner=4)
+    with pytest.raises(InvalidArgument, match="double free"):
+        slab.kfree(addrs[0])
+    assert slab.release_owner(4) == 40
+    assert free_pages(machine64) == before
+    assert slab.nr_slab_pages == slab.nr_slab_reclaimable_pages == 0
+    slab.check_invariants()
+
+
+def test_alloc_bulk_refuses_an_unknown_cache_or_a_negative_count(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
+    with pytest.raises(InvalidArgument, match="no cache named 'dentry'"):
+        slab.kmem_cache_alloc_bulk("dentry", 1)
+    with pytest.raises(InvalidArgument, match="-1"):
+        slab.kmem_cache_alloc_bulk("kmalloc-64", -1)
+    assert slab.kmem_cache_alloc_bulk("kmalloc-64", 0) == []
+    assert slab.allocations() == [] and slab.nr_slab_pages == 0
+
+
 # ---- GFP rules ---------------------------------------------------------------------------------------
 def test_gfp_atomic_dips_below_min_but_never_reclaims(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=32 * MiB)

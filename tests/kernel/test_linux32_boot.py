@@ -34,6 +34,12 @@ MEMFREE_TOLERANCE = 0.04
 BUDDY_TOP_ORDER_TOLERANCE = 0.10
 
 
+def _active_objects(slabinfo: str) -> dict[str, int]:
+    """/proc/slabinfo's rows: cache name -> active objects."""
+    rows = [line.split() for line in slabinfo.splitlines()[2:] if line.strip()]
+    return {row[0]: int(row[1]) for row in rows}
+
+
 def _lowmem_end(layout_text: str) -> int:
     """The end address of the first "lowmem : 0xc0000000 - 0x..." line of a layout block."""
     found = re.search(r"lowmem\s*:\s*0x[0-9a-f]+ - 0x([0-9a-f]+)", layout_text)
@@ -117,6 +123,19 @@ def test_kernel_memory_at_boot_is_in_the_range_linux_shows(name: str) -> None:
     assert ours.buddyinfo["Normal"][-1] == pytest.approx(
         capture.buddyinfo["Normal"][-1], rel=BUDDY_TOP_ORDER_TOLERANCE
     )
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_the_caches_boot_fills_hold_as_many_objects_as_linuxs_slabinfo(name: str) -> None:
+    """Every named cache vmsim's boot creates (dentry, inode_cache, kernfs_node_cache ...)
+    holds as many active objects as the capture's /proc/slabinfo shows for it."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = _active_objects(machine.report("slabinfo"))
+    linux = _active_objects(capture.sections["/proc/slabinfo"])
+    named = {cache: count for cache, count in ours.items() if "kmalloc-" not in cache}
+    assert len(named) > 20
+    assert named == {cache: linux[cache] for cache in named}
 
 
 def test_the_textbook_split_ends_lowmem_at_896_mib() -> None:

@@ -26,6 +26,7 @@ from vmsim_kernel.arch.x86.constants import (
     PGDIR_SHIFT,
     Gfp,
     PageTableBit,
+    ZoneType,
 )
 from vmsim_kernel.arch.x86.layout import (
     IMAGE_PAGES,
@@ -63,7 +64,7 @@ from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
 from vmsim_kernel.mm.shmem import ShmemFs
-from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages
+from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages, kmalloc_cache_name
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
@@ -97,7 +98,7 @@ BOOT_SLAB_OBJECTS: Final = (
     ("shmem_inode_cache", 488, True, 392),
     ("lsm_file_cache", 16, False, 11008),
     ("task_struct", 2944, False, 55),
-    ("biovec-max", 3072, False, 50),
+    ("biovec-max", 3072, False, 40),
     ("ftrace_event_field", 40, False, 3366),
     ("trace_event_file", 56, False, 1460),
     ("sighand_cache", 1312, False, 60),
@@ -115,6 +116,9 @@ BOOT_SLAB_OBJECTS: Final = (
     ("maple_node", 256, False, 64),
     ("vmap_area", 32, False, 384),
 )
+# Objects only a machine with high memory allocates: mm/bounce.c's init_emergency_pool makes
+# the bounce bio sets (and prints "bounce: pool size: 64 pages") only when there is HighMem.
+BOOT_HIGHMEM_SLAB_OBJECTS: Final = {"biovec-max": 10}
 BOOT_KMALLOC_OBJECTS: Final = (
     (8192, 8),
     (2048, 32),
@@ -323,13 +327,14 @@ class Kernel:
         def scaled(count: int) -> int:
             return max(1, round(count * scale))
 
+        has_highmem = not self.allocator.zones[ZoneType.HIGHMEM].is_empty
         for name, size, reclaimable, count in BOOT_SLAB_OBJECTS:
             self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
-            for _ in range(scaled(count)):
-                self.slab.kmem_cache_alloc(name, owner=KERNEL_TID)
+            if has_highmem:
+                count += BOOT_HIGHMEM_SLAB_OBJECTS.get(name, 0)
+            self.slab.kmem_cache_alloc_bulk(name, scaled(count), owner=KERNEL_TID)
         for size, count in BOOT_KMALLOC_OBJECTS:
-            for _ in range(scaled(count)):
-                self.slab.kmalloc(size, owner=KERNEL_TID)
+            self.slab.kmem_cache_alloc_bulk(kmalloc_cache_name(size), scaled(count), KERNEL_TID)
         nr_kthreads = BOOT_KTHREADS_SHARED + BOOT_KTHREADS_PER_CPU * self.config.nr_cpus
         for _ in range(scaled(nr_kthreads)):
             alloc_kernel_pages(self.pgdat, Gfp.KERNEL, THREAD_SIZE_ORDER)

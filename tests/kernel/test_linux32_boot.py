@@ -32,6 +32,10 @@ KERNEL_MEMORY_TOLERANCE = 0.05
 SRECLAIMABLE_TOLERANCE = 0.08
 MEMFREE_TOLERANCE = 0.04
 BUDDY_TOP_ORDER_TOLERANCE = 0.10
+BUDDY_TOP_ORDER_BLOCKS = 2
+# Normal's free pages at boot where the initramfs files sit in HighMem: ftrace's records, the
+# system hash tables, the bounce pool, slabs and stacks account for all but 0.1% of them.
+NORMAL_FREE_TOLERANCE = 0.0015
 
 
 def _active_objects(slabinfo: str) -> dict[str, int]:
@@ -136,6 +140,48 @@ def test_the_caches_boot_fills_hold_as_many_objects_as_linuxs_slabinfo(name: str
     named = {cache: count for cache, count in ours.items() if "kmalloc-" not in cache}
     assert len(named) > 20
     assert named == {cache: linux[cache] for cache in named}
+
+
+def _hash_table_lines(dmesg: str) -> list[str]:
+    """The "... hash table entries" lines of a kernel log, timestamps cut."""
+    return [line.split("] ", 1)[1] for line in dmesg.splitlines() if "hash table entries" in line]
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_boot_sizes_the_system_hash_tables_as_linux_printed_them(name: str) -> None:
+    """alloc_large_system_hash's tables (mount, futex, quota, IP, TCP, MPTCP, UDP), each
+    sized from low memory by its caller's scale and limits: the same lines, in the same order."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = _hash_table_lines(machine.kernel.kernel_log.text())
+    # after "Memory:" (mem_init): the dentry and inode tables before it come from memblock
+    linux = _hash_table_lines(capture.sections["full dmesg"].split("Memory: ", 1)[1])
+    assert len(linux) == 12
+    assert ours == linux
+
+
+@pytest.mark.parametrize("name", BOOT_SCENARIOS)
+def test_buddyinfo_at_boot_is_linuxs_where_boot_is_modelled(name: str) -> None:
+    """DMA exactly (boot never allocates there: Normal passes its watermark, so DMA keeps the
+    blocks memblock_free_all made around the first MiB); the top order of Normal and HighMem
+    within BUDDY_TOP_ORDER_BLOCKS (the blocks ftrace's records, the system hash tables, the
+    slabs and stacks split); Normal's free pages within NORMAL_FREE_TOLERANCE where the
+    initramfs files live in HighMem (1 and 2 GiB). Orders 0-9 are not compared: Linux's come
+    from the initramfs files' page cache, boot's vmalloc areas and the churn of the initcalls,
+    which vmsim's boot does not make."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        ours = snapshot(machine, "boot", {})
+    assert ours.buddyinfo["DMA"] == capture.buddyinfo["DMA"]
+    for zone in ("Normal", "HighMem"):
+        if zone in capture.buddyinfo:
+            assert abs(ours.buddyinfo[zone][-1] - capture.buddyinfo[zone][-1]) <= (
+                BUDDY_TOP_ORDER_BLOCKS
+            ), zone
+    if "HighMem" in capture.buddyinfo:
+        assert ours.zone("Normal").free == pytest.approx(
+            capture.zone("Normal").free, rel=NORMAL_FREE_TOLERANCE
+        )
 
 
 def test_the_textbook_split_ends_lowmem_at_896_mib() -> None:

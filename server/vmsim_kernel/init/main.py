@@ -23,6 +23,7 @@ import numpy as np
 from vmsim_kernel.arch.x86.constants import (
     KERNEL_PGD_INDEX,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PGDIR_SHIFT,
     Gfp,
     PageTableBit,
@@ -59,7 +60,7 @@ from vmsim_kernel.mm.overcommit import (
     init_admin_reserve_kbytes,
     init_user_reserve_kbytes,
 )
-from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
+from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData, large_system_hash_entries
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
@@ -131,6 +132,12 @@ BOOT_KMALLOC_OBJECTS: Final = (
     (32, 1152),
     (16, 2304),
 )
+# ftrace_init's records of the image's mcount sites ("ftrace: allocating 36953 entries in 73
+# pages ... with 3 groups"): ftrace_allocate_records takes the largest power of two that fits
+# the pages still needed, group after group (64 + 8 + 1).
+FTRACE_RECORD_PAGES: Final = 73
+# mm/bounce.c's init_emergency_pool: a mempool of single pages, made only with HighMem.
+BOUNCE_POOL_PAGES: Final = 64
 THREAD_SIZE_ORDER: Final = 1  # 8 KiB kernel stacks on i386
 # Kernel threads alive when init runs on a 1-CPU linux32 guest (KernelStack 352 kB / 8 kB):
 # kthreadd, rcu, kswapd0, kworkers ... and per CPU cpuhp, migration, ksoftirqd and kworkers.
@@ -138,6 +145,53 @@ BOOT_KTHREADS_SHARED: Final = 38
 BOOT_KTHREADS_PER_CPU: Final = 6
 KERNEL_TID = 0  # the thread that runs boot work and calls made outside any process
 KSWAPD_TID = 1  # background reclaim has a clock of its own
+
+
+def ftrace_record_orders(nr_pages: int) -> list[int]:
+    """ftrace_allocate_records' groups for *nr_pages*: the largest power of two that fits
+    what is still needed, then the next (73 pages: orders 6, 3, 0)."""
+    orders = []
+    while nr_pages > 0:
+        orders.append(nr_pages.bit_length() - 1)
+        nr_pages -= 1 << orders[-1]
+    return orders
+
+
+def boot_hash_tables(nr_kernel_pages: int, nr_cpus: int) -> list[tuple[str, int, int]]:
+    """The system hash tables boot takes from the buddy allocator (not HASH_EARLY), in
+    linux32's dmesg order, as (name, buckets, bytes): each is alloc_large_system_hash's call
+    with the i386 bucket size, scale and limits of its caller in 6.1."""
+
+    def table(
+        name: str, bucketsize: int, numentries: int, scale: int, low: int = 0, high: int = 0
+    ) -> tuple[str, int, int]:
+        entries = large_system_hash_entries(
+            nr_kernel_pages, bucketsize, numentries, scale, low, high
+        )
+        return name, entries, entries * bucketsize
+
+    futex = 1 << (256 * nr_cpus - 1).bit_length()  # roundup_pow_of_two(256 * CPUs)
+    ehash = table("TCP established", 4, 0, 17, 0, 512 * 1024)  # a slot per 128 KB of memory
+    udp_entries = 256  # UDP_HTABLE_SIZE_MIN
+    return [
+        table("Mount-cache", 4, 0, 19),  # vfs_caches_init: mnt_init
+        table("Mountpoint-cache", 4, 0, 19),
+        table("futex", 64, futex, 0, futex, futex),
+        ("Dquot-cache", PAGE_SIZE // 4, PAGE_SIZE),  # dquot_init: one page
+        table("IP idents", 8, 0, 16, 2048, 256 * 1024),  # ip_rt_init
+        table("tcp_listen_portaddr_hash", 8, 0, 21, 0, 64 * 1024),  # tcp_init
+        table("Table-perturb", 4, 1 << 16, 0, 1 << 16, 1 << 16),
+        ehash,
+        table("TCP bind", 16, ehash[1], 17, 0, 64 * 1024),
+        table("MPTCP token", 16, 0, 20, 0, 64 * 1024),
+        table("UDP", 32, 0, 21, udp_entries, 64 * 1024),  # udp_table_init
+        table("UDP-Lite", 32, 0, 21, udp_entries, 64 * 1024),
+    ]
+
+
+def _order_of_bytes(nr_bytes: int) -> int:
+    """get_order: the smallest order whose block holds *nr_bytes*."""
+    return max(0, (nr_bytes - 1).bit_length() - PAGE_SHIFT)
 
 
 class Kernel:
@@ -179,8 +233,8 @@ class Kernel:
         self._wanted_kinds: frozenset[EventKind] = frozenset()
         self.closed = False
         self.nr_kernel_stack_pages = 0
+        self.nr_boot_kernel_pages = 0
         self._boot_allocations()
-        self._free_init_memory()
         self._init_vm_sysctl()
 
     def _setup_arch(self) -> None:
@@ -305,46 +359,78 @@ class Kernel:
         return plan_boot(self.memory, self.nr_lowmem_frames, nr_tables, self.config.nr_cpus)
 
     def _boot_allocations(self) -> None:
-        """What start_kernel and the initcalls leave allocated when init runs: the slab objects
-        of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
-        KernelStack). A machine whose image is a smaller build (under 224 MiB, see plan_boot)
-        gets the same fraction of them, at least one of each. Boot happens before simulated
-        time starts: the zone lock is charged nothing for it."""
+        """What start_kernel and the initcalls leave allocated when init runs, in the order
+        linux32's dmesg shows them: ftrace's records, the system hash tables, the slab
+        objects of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
+        KernelStack), the initramfs freed, the bounce pool, the image's .init freed last. A
+        machine whose image is a smaller build (under 224 MiB, see plan_boot) gets the same
+        fraction of the image's slab objects and threads, at least one of each, and none of
+        the rest: a build that small leaves out ftrace, networking and quotas, and keeps the
+        teaching machine's memory for its processes. Boot happens before simulated time
+        starts: the zone lock is charged nothing for it."""
         run_costs = self.pgdat.costs
         self.pgdat.costs = dataclasses.replace(run_costs, page_alloc_ns=0)
+        full_image = self._scaled(IMAGE_PAGES) == IMAGE_PAGES
         try:
+            if full_image:  # a smaller build is a minimal one: no ftrace, network or quota
+                self._alloc_boot_pages(ftrace_record_orders(FTRACE_RECORD_PAGES))
+                nr_kernel_pages = sum(
+                    zone.managed_pages for zone in self.allocator.zones[: ZoneType.HIGHMEM]
+                )
+                for name, entries, size in boot_hash_tables(nr_kernel_pages, self.config.nr_cpus):
+                    order = _order_of_bytes(size)
+                    self._alloc_boot_pages([order])
+                    # dquot_init prints its own line; alloc_large_system_hash the others
+                    text = (
+                        f"VFS: {name} hash table entries: {entries} (order {order}, {size} bytes)"
+                        if name == "Dquot-cache"
+                        else f"{name} hash table entries: {entries} "
+                        f"(order: {order}, {size} bytes, linear)"
+                    )
+                    self.printk(LogLevel.INFO, text)
             self._allocate_boot_objects()
+            self._free_boot_region("initramfs")  # populate_rootfs: free_initrd_mem
+            if full_image and not self.allocator.zones[ZoneType.HIGHMEM].is_empty:
+                self._alloc_boot_pages([0] * BOUNCE_POOL_PAGES)
+            self._free_boot_region("kernel image (.init)")  # free_initmem, the last of boot
         finally:
             self.pgdat.costs = run_costs
 
-    def _allocate_boot_objects(self) -> None:
+    def _scaled(self, count: int) -> int:
+        """*count* of the full image's objects, for this machine's build (see plan_boot)."""
         image = self.boot.image
-        init_pages = (
-            image.bss_pfn - image.edata_pfn
-        )  # freed at the end of boot: no part of the build's size
+        init_pages = image.bss_pfn - image.edata_pfn  # freed at the end of boot: not the build's
         scale = (image.end_pfn - image.text_pfn - init_pages) / IMAGE_PAGES
+        return max(1, round(count * scale))
 
-        def scaled(count: int) -> int:
-            return max(1, round(count * scale))
+    def _alloc_boot_pages(self, orders: list[int]) -> None:
+        """Blocks the kernel keeps for itself (GFP_KERNEL), one per order, in order."""
+        for order in orders:
+            alloc_kernel_pages(self.pgdat, Gfp.KERNEL, order)
+            self.nr_boot_kernel_pages += 1 << order
 
+    def _allocate_boot_objects(self) -> None:
         has_highmem = not self.allocator.zones[ZoneType.HIGHMEM].is_empty
         for name, size, reclaimable, count in BOOT_SLAB_OBJECTS:
             self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
             if has_highmem:
                 count += BOOT_HIGHMEM_SLAB_OBJECTS.get(name, 0)
-            self.slab.kmem_cache_alloc_bulk(name, scaled(count), owner=KERNEL_TID)
+            self.slab.kmem_cache_alloc_bulk(name, self._scaled(count), owner=KERNEL_TID)
         for size, count in BOOT_KMALLOC_OBJECTS:
-            self.slab.kmem_cache_alloc_bulk(kmalloc_cache_name(size), scaled(count), KERNEL_TID)
+            self.slab.kmem_cache_alloc_bulk(
+                kmalloc_cache_name(size), self._scaled(count), KERNEL_TID
+            )
         nr_kthreads = BOOT_KTHREADS_SHARED + BOOT_KTHREADS_PER_CPU * self.config.nr_cpus
-        for _ in range(scaled(nr_kthreads)):
+        for _ in range(self._scaled(nr_kthreads)):
             alloc_kernel_pages(self.pgdat, Gfp.KERNEL, THREAD_SIZE_ORDER)
             self.nr_kernel_stack_pages += 1 << THREAD_SIZE_ORDER
 
-    def _free_init_memory(self) -> None:
-        """free_initrd_mem and free_initmem, the last of boot: the initramfs and the image's
-        .init sections go back to the page allocator."""
+    def _free_boot_region(self, name: str) -> None:
+        """free_initrd_mem or free_initmem: a reservation of freed_after_init goes back to
+        the page allocator."""
         for region in self.boot.freed_after_init:
-            self.allocator.free_reserved_area(region.start_pfn, region.end_pfn)
+            if region.name == name:
+                self.allocator.free_reserved_area(region.start_pfn, region.end_pfn)
 
     def _build_direct_map(self, tables: range) -> None:
         """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).

@@ -1,7 +1,7 @@
 """vmsim's boot against the real i686 Linux 6.1 kernel's (issue 22: lowmem, e820, memblock).
 
-Each test boots a vmsim machine like a base-* capture's guest (tests/kernel/linux32_run.py)
-and compares zoneinfo, meminfo and the layout with what the capture recorded (read from
+Each capture's guest is booted once as a vmsim machine (tests/kernel/linux32_run.py), whose
+reports the tests read, and compares zoneinfo, meminfo and the layout with what the capture recorded (read from
 data/linux32/<scenario>.log, never typed here). Zone boundaries and present pages follow
 from the e820 map and MAXMEM alone, so they are exact; managed pages and MemTotal also
 depend on the size of every boot-time reservation, so they agree within issue 22's 0.5%.
@@ -9,16 +9,15 @@ depend on the size of every boot-time reservation, so they agree within issue 22
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
 
 import pytest
 from tests.kernel import linux32
 from tests.kernel.linux32_run import booted, snapshot
 
 from vmsim_kernel.arch.x86.constants import PAGE_OFFSET, PAGE_SHIFT
-
-# Machines of 256 MiB to 2 GiB booted per capture (seconds in all): the slow tier.
-pytestmark = pytest.mark.slow
 
 BOOT_SCENARIOS = ["base-256m", "base-1g-4k", "base-2g"]
 BOOT_TOLERANCE = 0.005  # issue 22: zone sizes and MemTotal within 0.5%
@@ -38,6 +37,32 @@ BUDDY_TOP_ORDER_BLOCKS = 2
 NORMAL_FREE_TOLERANCE = 0.0015
 
 
+@dataclass(frozen=True)
+class Boot:
+    """What the tests read of a machine booted like a capture's guest (booted once)."""
+
+    capture: linux32.Capture
+    reports: linux32.Snapshot  # meminfo, zoneinfo, buddyinfo
+    layout: str
+    slabinfo: str
+    kernel_log: str
+
+
+@functools.cache
+def boot_like(name: str) -> Boot:
+    """The machine of capture *name*, booted, checked and closed; its reports kept."""
+    capture = linux32.load(name)
+    with booted(capture) as machine:
+        machine.check_invariants()
+        return Boot(
+            capture,
+            snapshot(machine, "boot", {}),
+            machine.report("layout"),
+            machine.report("slabinfo"),
+            machine.kernel.kernel_log.text(),
+        )
+
+
 def _active_objects(slabinfo: str) -> dict[str, int]:
     """/proc/slabinfo's rows: cache name -> active objects."""
     rows = [line.split() for line in slabinfo.splitlines()[2:] if line.strip()]
@@ -54,9 +79,8 @@ def _lowmem_end(layout_text: str) -> int:
 @pytest.mark.parametrize("name", BOOT_SCENARIOS)
 def test_zone_boundaries_and_present_pages_are_linuxs_exactly(name: str) -> None:
     """DMA from pfn 1 with the 640 KiB-1 MiB hole, HighMem from MAXMEM, all up to max_pfn."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        ours = snapshot(machine, "boot", {})
+    boot = boot_like(name)
+    capture, ours = boot.capture, boot.reports
     assert [zone.name for zone in ours.zones if zone.present] == [
         zone.name for zone in capture.zones if zone.present
     ]
@@ -72,9 +96,8 @@ def test_zone_boundaries_and_present_pages_are_linuxs_exactly(name: str) -> None
 @pytest.mark.parametrize("name", BOOT_SCENARIOS)
 def test_managed_pages_and_memtotal_are_within_half_a_percent_of_linuxs(name: str) -> None:
     """The memblock reservations (first 1 MiB, image, mem_map, page tables, percpu, hashes)."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        ours = snapshot(machine, "boot", {})
+    boot = boot_like(name)
+    capture, ours = boot.capture, boot.reports
     for linux_zone in capture.zones:
         managed = ours.zone(linux_zone.name).managed
         assert managed == pytest.approx(linux_zone.managed, rel=BOOT_TOLERANCE), (
@@ -94,10 +117,8 @@ def test_managed_pages_and_memtotal_are_within_half_a_percent_of_linuxs(name: st
 def test_the_layout_report_ends_lowmem_where_zoneinfo_and_linux_do(name: str) -> None:
     """`vmsim stat layout`: the derived block and the machine's own lowmem line both end where
     HighMem (or RAM) begins, as the capture's vmlayout block does."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        text = machine.report("layout")
-        ours = snapshot(machine, "boot", {})
+    boot = boot_like(name)
+    capture, ours, text = boot.capture, boot.reports, boot.layout
     (vmlayout,) = [text for title, text in capture.sections.items() if title.startswith("vmlayout")]
     linux_end = _lowmem_end(vmlayout)
     derived, machines_own = re.findall(r"lowmem\s*:\s*0x[0-9a-f]+ - 0x([0-9a-f]+)", text)
@@ -109,10 +130,8 @@ def test_the_layout_report_ends_lowmem_where_zoneinfo_and_linux_do(name: str) ->
 @pytest.mark.parametrize("name", BOOT_SCENARIOS)
 def test_kernel_memory_at_boot_is_in_the_range_linux_shows(name: str) -> None:
     """Slab (dentry, inode_cache, kernfs ...), kernel stacks, the first percpu chunk."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        ours = snapshot(machine, "boot", {})
-        machine.check_invariants()
+    boot = boot_like(name)
+    capture, ours = boot.capture, boot.reports
     for key, tolerance in (
         ("Slab", KERNEL_MEMORY_TOLERANCE),
         ("KernelStack", KERNEL_MEMORY_TOLERANCE),
@@ -133,10 +152,9 @@ def test_kernel_memory_at_boot_is_in_the_range_linux_shows(name: str) -> None:
 def test_the_caches_boot_fills_hold_as_many_objects_as_linuxs_slabinfo(name: str) -> None:
     """Every named cache vmsim's boot creates (dentry, inode_cache, kernfs_node_cache ...)
     holds as many active objects as the capture's /proc/slabinfo shows for it."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        ours = _active_objects(machine.report("slabinfo"))
-    linux = _active_objects(capture.sections["/proc/slabinfo"])
+    boot = boot_like(name)
+    ours = _active_objects(boot.slabinfo)
+    linux = _active_objects(boot.capture.sections["/proc/slabinfo"])
     named = {cache: count for cache, count in ours.items() if "kmalloc-" not in cache}
     assert len(named) > 20
     assert named == {cache: linux[cache] for cache in named}
@@ -151,11 +169,10 @@ def _hash_table_lines(dmesg: str) -> list[str]:
 def test_boot_sizes_the_system_hash_tables_as_linux_printed_them(name: str) -> None:
     """alloc_large_system_hash's tables (mount, futex, quota, IP, TCP, MPTCP, UDP), each
     sized from low memory by its caller's scale and limits: the same lines, in the same order."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        ours = _hash_table_lines(machine.kernel.kernel_log.text())
+    boot = boot_like(name)
+    ours = _hash_table_lines(boot.kernel_log)
     # after "Memory:" (mem_init): the dentry and inode tables before it come from memblock
-    linux = _hash_table_lines(capture.sections["full dmesg"].split("Memory: ", 1)[1])
+    linux = _hash_table_lines(boot.capture.sections["full dmesg"].split("Memory: ", 1)[1])
     assert len(linux) == 12
     assert ours == linux
 
@@ -169,9 +186,8 @@ def test_buddyinfo_at_boot_is_linuxs_where_boot_is_modelled(name: str) -> None:
     initramfs files live in HighMem (1 and 2 GiB). Orders 0-9 are not compared: Linux's come
     from the initramfs files' page cache, boot's vmalloc areas and the churn of the initcalls,
     which vmsim's boot does not make."""
-    capture = linux32.load(name)
-    with booted(capture) as machine:
-        ours = snapshot(machine, "boot", {})
+    boot = boot_like(name)
+    capture, ours = boot.capture, boot.reports
     assert ours.buddyinfo["DMA"] == capture.buddyinfo["DMA"]
     for zone in ("Normal", "HighMem"):
         if zone in capture.buddyinfo:

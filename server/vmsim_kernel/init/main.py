@@ -60,7 +60,12 @@ from vmsim_kernel.mm.overcommit import (
     init_admin_reserve_kbytes,
     init_user_reserve_kbytes,
 )
-from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData, large_system_hash_entries
+from vmsim_kernel.mm.page_alloc import (
+    PageAllocator,
+    PglistData,
+    get_order,
+    large_system_hash_entries,
+)
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
@@ -187,11 +192,6 @@ def boot_hash_tables(nr_kernel_pages: int, nr_cpus: int) -> list[tuple[str, int,
         table("UDP", 32, 0, 21, udp_entries, 64 * 1024),  # udp_table_init
         table("UDP-Lite", 32, 0, 21, udp_entries, 64 * 1024),
     ]
-
-
-def _order_of_bytes(nr_bytes: int) -> int:
-    """get_order: the smallest order whose block holds *nr_bytes*."""
-    return max(0, (nr_bytes - 1).bit_length() - PAGE_SHIFT)
 
 
 class Kernel:
@@ -374,20 +374,7 @@ class Kernel:
         try:
             if full_image:  # a smaller build is a minimal one: no ftrace, network or quota
                 self._alloc_boot_pages(ftrace_record_orders(FTRACE_RECORD_PAGES))
-                nr_kernel_pages = sum(
-                    zone.managed_pages for zone in self.allocator.zones[: ZoneType.HIGHMEM]
-                )
-                for name, entries, size in boot_hash_tables(nr_kernel_pages, self.config.nr_cpus):
-                    order = _order_of_bytes(size)
-                    self._alloc_boot_pages([order])
-                    # dquot_init prints its own line; alloc_large_system_hash the others
-                    text = (
-                        f"VFS: {name} hash table entries: {entries} (order {order}, {size} bytes)"
-                        if name == "Dquot-cache"
-                        else f"{name} hash table entries: {entries} "
-                        f"(order: {order}, {size} bytes, linear)"
-                    )
-                    self.printk(LogLevel.INFO, text)
+                self._alloc_system_hashes()
             self._allocate_boot_objects()
             self._free_boot_region("initramfs")  # populate_rootfs: free_initrd_mem
             if full_image and not self.allocator.zones[ZoneType.HIGHMEM].is_empty:
@@ -395,6 +382,23 @@ class Kernel:
             self._free_boot_region("kernel image (.init)")  # free_initmem, the last of boot
         finally:
             self.pgdat.costs = run_costs
+
+    def _alloc_system_hashes(self) -> None:
+        """boot_hash_tables' tables, sized from the low memory managed now, each with the
+        line Linux prints for it."""
+        nr_kernel_pages = sum(
+            zone.managed_pages for zone in self.allocator.zones[: ZoneType.HIGHMEM]
+        )
+        for name, entries, size in boot_hash_tables(nr_kernel_pages, self.config.nr_cpus):
+            order = get_order(size)
+            self._alloc_boot_pages([order])
+            # dquot_init prints its own line; alloc_large_system_hash the others
+            self.printk(
+                LogLevel.INFO,
+                f"VFS: {name} hash table entries: {entries} (order {order}, {size} bytes)"
+                if name == "Dquot-cache"
+                else f"{name} hash table entries: {entries} (order: {order}, {size} bytes, linear)",
+            )
 
     def _scaled(self, count: int) -> int:
         """*count* of the full image's objects, for this machine's build (see plan_boot)."""

@@ -57,6 +57,7 @@ __all__ = [
     "charge_zone_lock",
     "count_allocation",
     "free_page",
+    "get_order",
     "large_system_hash_entries",
     "zone_batchsize",
     "zone_highsize",
@@ -172,6 +173,11 @@ def zone_highsize(
     4 batches."""
     total_pages = managed_pages // high_fraction if high_fraction else low_wmark
     return max(total_pages // max(1, nr_cpus), batch << 2)
+
+
+def get_order(nr_bytes: int) -> int:
+    """get_order: the smallest order whose block holds *nr_bytes* (0 for a page or less)."""
+    return max(0, (nr_bytes - 1).bit_length() - PAGE_SHIFT)
 
 
 def large_system_hash_entries(

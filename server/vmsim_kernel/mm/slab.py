@@ -23,7 +23,13 @@ from vmsim_kernel.arch.x86.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, 
 from vmsim_kernel.errors import InvalidArgument, KernelBug, OutOfMemory
 
 from .highmem import check_owner, pa, va
-from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, alloc_pages, charge_zone_lock, free_page
+from .page_alloc import (
+    PAGE_ALLOC_COSTLY_ORDER,
+    alloc_pages,
+    charge_zone_lock,
+    free_page,
+    get_order,
+)
 from .physmem import PageFlag
 
 if TYPE_CHECKING:
@@ -92,15 +98,10 @@ def kmalloc_cache_name(size: int, dma: bool = False) -> str:
     return f"{'dma-' if dma else ''}kmalloc-{suffix}"
 
 
-def _order_for(nr_pages: int) -> int:
-    """get_order: the smallest order whose block holds *nr_pages* pages."""
-    return max(0, (nr_pages - 1).bit_length())
-
-
 def calculate_order(size: int, nr_cpus: int) -> int:
     """SLUB's slab order for objects of *size* bytes (see the module docstring)."""
     min_objects = 4 * (nr_cpus.bit_length() + 1)
-    min_order = _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE)
+    min_order = get_order(size)
     for order in range(min_order, PAGE_ALLOC_COSTLY_ORDER + 1):
         if (PAGE_SIZE << order) // size >= min_objects:
             return order
@@ -206,7 +207,7 @@ class SlabAllocator:
                     kmalloc_cache_name(size, gfp is Gfp.DMA),
                     size,
                     calculate_order(size, nr_cpus),
-                    _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE),
+                    get_order(size),
                     gfp,
                 )
                 for size in KMALLOC_SIZES
@@ -244,7 +245,7 @@ class SlabAllocator:
             name,
             object_size,
             calculate_order(object_size, self._nr_cpus),
-            _order_for((object_size + PAGE_SIZE - 1) // PAGE_SIZE),
+            get_order(object_size),
             Gfp.KERNEL,
             reclaimable=reclaimable,
         )
@@ -402,7 +403,7 @@ class SlabAllocator:
 
     def _kmalloc_large(self, size: int, gfp: Gfp, owner: int) -> KmallocAllocation:
         """kmalloc_large: a whole buddy block, its frames flagged KMALLOC."""
-        order = _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE)
+        order = get_order(size)
         pfn = alloc_kernel_pages(self.init_mm.pgdat, gfp, order)
         nr_pages = 1 << order
         self.init_mm.physmem.flags[pfn : pfn + nr_pages] |= int(PageFlag.KMALLOC)

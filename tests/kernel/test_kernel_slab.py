@@ -77,6 +77,15 @@ def test_slab_orders_follow_slub_for_two_cpus() -> None:
     assert orders == {8: 0, 256: 0, 512: 1, 1024: 2, 2048: 3, 4096: 3, 8192: 3}
 
 
+def test_slab_orders_take_slubs_waste_test_with_one_cpu() -> None:
+    """416-byte objects (inode_cache): order 0 holds the 8 a CPU wants but leaves 352 bytes,
+    over 1/16 of the page; order 1 holds 19 and leaves 288, under 1/16 of 8 KiB."""
+    assert calculate_order(416, 1) == 1
+    assert calculate_order(488, 1) == 0  # 8 objects, 192 bytes left: within 1/16
+    assert calculate_order(848, 1) == 2  # order 1 leaves 560 > 512; order 2 leaves 272
+    assert calculate_order(8192, 1) == 3  # at most 4 fit in the costly order: 4 it is
+
+
 def test_objects_share_a_slab_until_it_is_full(machine64: Machine) -> None:
     slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addrs = [slab.kmalloc(128) for _ in range(33)]

@@ -93,15 +93,17 @@ KERNEL_DIRECT_MAP_BITS = int(
 KERNEL_PDE_BITS = int(
     PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED | PageTableBit.DIRTY
 )
-# What a 6.1 kernel has allocated from its slab caches by the time init runs: the largest
-# caches of linux32 base-1g-4k's /proc/slabinfo (the same at 256 MiB and 2 GiB: sysfs, the
-# initramfs and ftrace's events fill them, not RAM), as (cache, object size, reclaimable,
-# active objects); the kmalloc rows are served by the kmalloc size classes.
+# What a 6.1 kernel has allocated from its slab caches by the time init runs: every cache with
+# active objects in linux32 base-1g-4k's /proc/slabinfo (the same at 256 MiB and 2 GiB: sysfs,
+# the initramfs and ftrace's events fill them, not RAM), as (cache, object size,
+# SLAB_RECLAIM_ACCOUNT, active objects); the memcg-accounted (kmalloc-cg-*) and reclaimable
+# (kmalloc-rcl-*) kmalloc caches are named caches here; BOOT_KMALLOC_OBJECTS fills the plain
+# kmalloc size classes.
 BOOT_SLAB_OBJECTS: Final = (
     ("inode_cache", 416, True, 10431),
     ("dentry", 128, True, 10848),
     ("kernfs_node_cache", 80, False, 10047),
-    ("shmem_inode_cache", 488, True, 392),
+    ("shmem_inode_cache", 488, False, 392),
     ("lsm_file_cache", 16, False, 11008),
     ("task_struct", 2944, False, 55),
     ("biovec-max", 3072, False, 40),
@@ -122,9 +124,56 @@ BOOT_SLAB_OBJECTS: Final = (
     ("maple_node", 256, False, 64),
     ("vmap_area", 32, False, 384),
 )
+# The rest of base-1g-4k's caches: what a full Debian build adds (memcg-accounted kmallocs,
+# networking, the block layer, quotas, mqueue, hugetlbfs ...); a smaller build (see
+# _boot_allocations) leaves them out.
+BOOT_FULL_IMAGE_SLAB_OBJECTS: Final = (
+    ("kmem_cache_node", 32, False, 256),
+    ("kmalloc-cg-8", 8, False, 512),
+    ("kmalloc-cg-16", 16, False, 256),
+    ("kmalloc-cg-32", 32, False, 128),
+    ("kmalloc-cg-64", 64, False, 64),
+    ("kmalloc-cg-96", 96, False, 42),
+    ("kmalloc-cg-128", 128, False, 32),
+    ("kmalloc-cg-192", 192, False, 21),
+    ("kmalloc-cg-256", 256, False, 16),
+    ("kmalloc-cg-512", 512, False, 16),
+    ("kmalloc-cg-1k", 1024, False, 24),
+    ("kmalloc-cg-2k", 2048, False, 8),
+    ("kmalloc-cg-4k", 4096, False, 8),
+    ("kmalloc-rcl-64", 64, True, 64),
+    ("mm_struct", 576, False, 14),
+    ("pid", 64, False, 64),
+    ("anon_vma", 56, False, 73),
+    ("anon_vma_chain", 32, False, 128),
+    ("cred_jar", 128, False, 64),
+    ("files_cache", 256, False, 16),
+    ("vm_area_struct", 72, False, 112),
+    ("nsproxy", 40, False, 102),
+    ("key_jar", 160, False, 25),
+    ("filp", 160, False, 25),
+    ("mnt_cache", 192, False, 42),
+    ("bdev_cache", 992, True, 8),
+    ("sigqueue", 48, False, 85),
+    ("pde_opener", 24, False, 170),
+    ("file_lock_cache", 128, False, 32),
+    ("skbuff_head_cache", 192, False, 21),
+    ("bio-144", 160, False, 25),
+    ("sgpool-16", 320, False, 12),
+    ("sgpool-32", 640, False, 12),
+    ("bio-188", 192, False, 42),
+    ("hugetlbfs_inode_cache", 424, False, 19),
+    ("UDP", 896, False, 9),
+    ("RAW", 768, False, 10),
+    ("mqueue_inode_cache", 640, False, 12),
+    ("bio-208", 224, False, 18),
+    ("bio-96", 128, False, 0),
+    ("RAWv6", 896, False, 9),
+)
 # Objects only a machine with high memory allocates: mm/bounce.c's init_emergency_pool makes
-# the bounce bio sets (and prints "bounce: pool size: 64 pages") only when there is HighMem.
-BOOT_HIGHMEM_SLAB_OBJECTS: Final = {"biovec-max": 10}
+# the bounce bio sets (and prints "bounce: pool size: 64 pages") only when there is HighMem;
+# their bio-96 cache does not exist without it (base-256m's slabinfo has no such row).
+BOOT_HIGHMEM_SLAB_OBJECTS: Final = {"biovec-max": 10, "bio-96": 32}
 BOOT_KMALLOC_OBJECTS: Final = (
     (8192, 8),
     (2048, 32),
@@ -135,8 +184,9 @@ BOOT_KMALLOC_OBJECTS: Final = (
     (128, 384),
     (64, 704),
     (32, 1152),
-    (16, 2304),
+    (16, 1252),
 )
+BOOT_FULL_IMAGE_KMALLOC_OBJECTS: Final = ((4096, 8), (96, 294), (8, 1536))
 # ftrace_init's records of the image's mcount sites ("ftrace: allocating 36953 entries in 73
 # pages ... with 3 groups"): ftrace_allocate_records takes the largest power of two that fits
 # the pages still needed, group after group (64 + 8 + 1).
@@ -364,9 +414,10 @@ class Kernel:
         objects of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
         KernelStack), the initramfs freed, the bounce pool, the image's .init freed last. A
         machine whose image is a smaller build (under 224 MiB, see plan_boot) gets the same
-        fraction of the image's slab objects and threads, at least one of each, and none of
-        the rest: a build that small leaves out ftrace, networking and quotas, and keeps the
-        teaching machine's memory for its processes. Boot happens before simulated time
+        fraction of the image's largest slab caches and threads, at least one object of each,
+        and none of the rest: a build that small leaves out ftrace, networking, quotas and the
+        small caches of BOOT_FULL_IMAGE_SLAB_OBJECTS, and keeps the teaching machine's memory
+        for its processes. Boot happens before simulated time
         starts: the zone lock is charged nothing for it."""
         run_costs = self.pgdat.costs
         self.pgdat.costs = dataclasses.replace(run_costs, page_alloc_ns=0)
@@ -375,7 +426,7 @@ class Kernel:
             if full_image:  # a smaller build is a minimal one: no ftrace, network or quota
                 self._alloc_boot_pages(ftrace_record_orders(FTRACE_RECORD_PAGES))
                 self._alloc_system_hashes()
-            self._allocate_boot_objects()
+            self._allocate_boot_objects(full_image)
             self._free_boot_region("initramfs")  # populate_rootfs: free_initrd_mem
             if full_image and not self.allocator.zones[ZoneType.HIGHMEM].is_empty:
                 self._alloc_boot_pages([0] * BOUNCE_POOL_PAGES)
@@ -413,14 +464,17 @@ class Kernel:
             alloc_kernel_pages(self.pgdat, Gfp.KERNEL, order)
             self.nr_boot_kernel_pages += 1 << order
 
-    def _allocate_boot_objects(self) -> None:
+    def _allocate_boot_objects(self, full_image: bool) -> None:
         has_highmem = not self.allocator.zones[ZoneType.HIGHMEM].is_empty
-        for name, size, reclaimable, count in BOOT_SLAB_OBJECTS:
-            self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
+        caches = BOOT_SLAB_OBJECTS + (BOOT_FULL_IMAGE_SLAB_OBJECTS if full_image else ())
+        kmalloc = BOOT_KMALLOC_OBJECTS + (BOOT_FULL_IMAGE_KMALLOC_OBJECTS if full_image else ())
+        for name, size, reclaimable, count in caches:
             if has_highmem:
                 count += BOOT_HIGHMEM_SLAB_OBJECTS.get(name, 0)
-            self.slab.kmem_cache_alloc_bulk(name, self._scaled(count), owner=KERNEL_TID)
-        for size, count in BOOT_KMALLOC_OBJECTS:
+            if count:
+                self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
+                self.slab.kmem_cache_alloc_bulk(name, self._scaled(count), owner=KERNEL_TID)
+        for size, count in sorted(kmalloc, reverse=True):
             self.slab.kmem_cache_alloc_bulk(
                 kmalloc_cache_name(size), self._scaled(count), KERNEL_TID
             )

@@ -273,6 +273,23 @@ def test_objects_taken_in_bulk_are_freed_one_by_one_and_their_slabs_go_back(
     slab.check_invariants()
 
 
+def test_alloc_bulk_that_runs_out_of_memory_gives_back_what_it_took(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=16 * MiB)
+    slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
+    slab.kmem_cache_create("dentry", 128)
+    kept = slab.kmem_cache_alloc_bulk("dentry", 3)
+    before = free_pages(machine)
+    with pytest.raises(OutOfMemory):
+        slab.kmem_cache_alloc_bulk("dentry", 32 * 16 * 256, owner=9)  # 16 MiB of slabs
+    assert free_pages(machine) == before
+    assert slab.allocations(9) == [] and [a.addr for a in slab.allocations()] == sorted(kept)
+    assert slab.kmem_cache_alloc("dentry") not in kept
+    slab.check_invariants()
+    machine.kernel.allocator.check_invariants()
+
+
 def test_alloc_bulk_refuses_an_unknown_cache_or_a_negative_count(machine64: Machine) -> None:
     slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     with pytest.raises(InvalidArgument, match="no cache named 'dentry'"):

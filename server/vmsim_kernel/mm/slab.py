@@ -283,8 +283,8 @@ class SlabAllocator:
         named *name* (a kmem_cache_create cache, or a kmalloc one such as "kmalloc-64"), the
         objects and slabs that many kmem_cache_alloc calls in a row would give, in that order.
 
-        Unlike mm/slub.c's, a failure part-way keeps the objects already taken (the caller
-        frees them; boot never fails).
+        A failure part-way gives back the objects already taken (kmem_cache_free_bulk), as
+        mm/slub.c does: all or nothing.
 
         Raises:
             InvalidArgument: no cache has that name, or *count* is negative.
@@ -299,7 +299,13 @@ class SlabAllocator:
             )
         if count < 0:
             raise InvalidArgument("count", f"{count}", "0 or more objects")
-        addrs = self._slab_alloc_bulk(cache, cache.gfp, count)
+        addrs: list[int] = []
+        try:
+            self._slab_alloc_bulk(cache, cache.gfp, count, addrs)
+        except OutOfMemory:
+            for addr in reversed(addrs):
+                self._slab_free(addr)
+            raise
         self._cache_objects.update(dict.fromkeys(addrs, owner))
         self._by_owner.setdefault(owner, {}).update(dict.fromkeys(addrs))
         return addrs
@@ -354,13 +360,15 @@ class SlabAllocator:
         return next(cache for cache in caches if cache.object_size >= size)
 
     def _slab_alloc(self, cache: KmemCache, size: int, gfp: Gfp, owner: int) -> KmallocAllocation:
-        [addr] = self._slab_alloc_bulk(cache, gfp, 1)
-        return self._record_of(addr, size, owner)
-
-    def _slab_alloc_bulk(self, cache: KmemCache, gfp: Gfp, count: int) -> list[int]:
-        """*count* objects of *cache*: each from the most recently used partial slab (its
-        freelist's last index first), a new slab when none is partial."""
         addrs: list[int] = []
+        self._slab_alloc_bulk(cache, gfp, 1, addrs)
+        return self._record_of(addrs[0], size, owner)
+
+    def _slab_alloc_bulk(self, cache: KmemCache, gfp: Gfp, count: int, addrs: list[int]) -> None:
+        """*count* objects of *cache* appended to *addrs* (which shows, if a new slab cannot be
+        had, what was taken): each from the most recently used partial slab (its freelist's
+        last index first), a new slab when none is partial."""
+        count += len(addrs)
         object_size = cache.object_size
         while len(addrs) < count:
             if cache.partial:
@@ -376,7 +384,6 @@ class SlabAllocator:
                 del cache.partial[slab.pfn]
             base = va(slab.pfn << PAGE_SHIFT, self.init_mm.nr_lowmem_frames)
             addrs.extend(base + index * object_size for index in reversed(taken))
-        return addrs
 
     def _record_of(self, addr: int, size: int | None, owner: int) -> KmallocAllocation:
         """The record of a live slab object at *addr*, *size* bytes asked for (None: the
@@ -466,6 +473,10 @@ class SlabAllocator:
         if allocation is not None and allocation.cache is None:
             self._kfree_large(allocation)
             return
+        self._slab_free(addr)
+
+    def _slab_free(self, addr: int) -> None:
+        """An object back on its slab's freelist; an empty slab back to the page allocator."""
         cache, slab = self._slab_of_pfn[(addr - PAGE_OFFSET) >> PAGE_SHIFT]
         index = (addr - PAGE_OFFSET - (slab.pfn << PAGE_SHIFT)) // cache.object_size
         slab.freelist.append(index)

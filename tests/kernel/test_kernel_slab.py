@@ -77,6 +77,15 @@ def test_slab_orders_follow_slub_for_two_cpus() -> None:
     assert orders == {8: 0, 256: 0, 512: 1, 1024: 2, 2048: 3, 4096: 3, 8192: 3}
 
 
+def test_slab_orders_take_slubs_waste_test_with_one_cpu() -> None:
+    """416-byte objects (inode_cache): order 0 holds the 8 a CPU wants but leaves 352 bytes,
+    over 1/16 of the page; order 1 holds 19 and leaves 288, under 1/16 of 8 KiB."""
+    assert calculate_order(416, 1) == 1
+    assert calculate_order(488, 1) == 0  # 8 objects, 192 bytes left: within 1/16
+    assert calculate_order(848, 1) == 2  # order 1 leaves 560 > 512; order 2 leaves 272
+    assert calculate_order(8192, 1) == 3  # at most 4 fit in the costly order: 4 it is
+
+
 def test_objects_share_a_slab_until_it_is_full(machine64: Machine) -> None:
     slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
     addrs = [slab.kmalloc(128) for _ in range(33)]
@@ -209,6 +218,86 @@ def test_release_owner_frees_everything_that_owner_holds(machine64: Machine) -> 
     assert free_pages(machine64) == before
     assert slab.nr_slab_pages == slab.nr_large_kmalloc_pages == 0
     machine64.kernel.allocator.check_invariants()
+
+
+# ---- kmem_cache_alloc_bulk -------------------------------------------------------------------------
+def test_alloc_bulk_gives_the_objects_and_pages_as_many_single_allocations_would(
+    make_machine: MachineFactory,
+) -> None:
+    """Boot takes tens of thousands of objects in bulk: it must leave the slabs, the buddy
+    lists and the per-cpu lists exactly as one kmem_cache_alloc per object would."""
+    one_by_one, in_bulk = (make_machine(ram_bytes=64 * MiB) for _ in range(2))
+    singles = SlabAllocator(one_by_one.kernel.init_mm, one_by_one.config.nr_cpus)
+    bulk = SlabAllocator(in_bulk.kernel.init_mm, in_bulk.config.nr_cpus)
+    for slab in (singles, bulk):
+        slab.kmem_cache_create("dentry", 128, reclaimable=True)
+        slab.kmem_cache_create("task_struct", 2944)
+    # a partial slab first, so the bulk call starts inside it
+    partial = [singles.kmem_cache_alloc("dentry", owner=3) for _ in range(5)]
+    assert bulk.kmem_cache_alloc_bulk("dentry", 5, owner=3) == partial
+    expected = {
+        (name, count): [singles.kmem_cache_alloc(name, owner=3) for _ in range(count)]
+        for name, count in (("dentry", 700), ("task_struct", 9))
+    }
+    expected["kmalloc-64", 300] = [singles.kmalloc(64, owner=3) for _ in range(300)]
+    for (name, count), addrs in expected.items():
+        assert bulk.kmem_cache_alloc_bulk(name, count, owner=3) == addrs, name
+    assert bulk.slabinfo() == singles.slabinfo()
+    assert in_bulk.report("buddyinfo") == one_by_one.report("buddyinfo")
+    assert in_bulk.report("zoneinfo") == one_by_one.report("zoneinfo")
+    assert bulk.allocations(3) == singles.allocations(3)
+    assert bulk.nr_slab_pages == singles.nr_slab_pages > 0
+    assert bulk.nr_slab_reclaimable_pages == singles.nr_slab_reclaimable_pages > 0
+    bulk.check_invariants()
+    in_bulk.kernel.allocator.check_invariants()
+
+
+def test_objects_taken_in_bulk_are_freed_one_by_one_and_their_slabs_go_back(
+    machine64: Machine,
+) -> None:
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
+    before = free_pages(machine64)
+    slab.kmem_cache_create("inode_cache", 416, reclaimable=True)
+    addrs = slab.kmem_cache_alloc_bulk("inode_cache", 50, owner=4)
+    assert len(set(addrs)) == 50
+    assert {slab.ksize(addr) for addr in addrs} == {416}
+    with pytest.raises(PermissionDenied):
+        slab.kfree(addrs[0], owner=5)
+    for addr in addrs[:10]:
+        slab.kfree(addr, owner=4)
+    with pytest.raises(InvalidArgument, match="double free"):
+        slab.kfree(addrs[0])
+    assert slab.release_owner(4) == 40
+    assert free_pages(machine64) == before
+    assert slab.nr_slab_pages == slab.nr_slab_reclaimable_pages == 0
+    slab.check_invariants()
+
+
+def test_alloc_bulk_that_runs_out_of_memory_gives_back_what_it_took(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=16 * MiB)
+    slab = SlabAllocator(machine.kernel.init_mm, machine.config.nr_cpus)
+    slab.kmem_cache_create("dentry", 128)
+    kept = slab.kmem_cache_alloc_bulk("dentry", 3)
+    before = free_pages(machine)
+    with pytest.raises(OutOfMemory):
+        slab.kmem_cache_alloc_bulk("dentry", 32 * 16 * 256, owner=9)  # 16 MiB of slabs
+    assert free_pages(machine) == before
+    assert slab.allocations(9) == [] and [a.addr for a in slab.allocations()] == sorted(kept)
+    assert slab.kmem_cache_alloc("dentry") not in kept
+    slab.check_invariants()
+    machine.kernel.allocator.check_invariants()
+
+
+def test_alloc_bulk_refuses_an_unknown_cache_or_a_negative_count(machine64: Machine) -> None:
+    slab = SlabAllocator(machine64.kernel.init_mm, machine64.config.nr_cpus)
+    with pytest.raises(InvalidArgument, match="no cache named 'dentry'"):
+        slab.kmem_cache_alloc_bulk("dentry", 1)
+    with pytest.raises(InvalidArgument, match="-1"):
+        slab.kmem_cache_alloc_bulk("kmalloc-64", -1)
+    assert slab.kmem_cache_alloc_bulk("kmalloc-64", 0) == []
+    assert slab.allocations() == [] and slab.nr_slab_pages == 0
 
 
 # ---- GFP rules ---------------------------------------------------------------------------------------

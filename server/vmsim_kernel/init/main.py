@@ -23,9 +23,11 @@ import numpy as np
 from vmsim_kernel.arch.x86.constants import (
     KERNEL_PGD_INDEX,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PGDIR_SHIFT,
     Gfp,
     PageTableBit,
+    ZoneType,
 )
 from vmsim_kernel.arch.x86.layout import (
     IMAGE_PAGES,
@@ -58,12 +60,17 @@ from vmsim_kernel.mm.overcommit import (
     init_admin_reserve_kbytes,
     init_user_reserve_kbytes,
 )
-from vmsim_kernel.mm.page_alloc import PageAllocator, PglistData
+from vmsim_kernel.mm.page_alloc import (
+    PageAllocator,
+    PglistData,
+    get_order,
+    large_system_hash_entries,
+)
 from vmsim_kernel.mm.physmem import PhysicalMemory
 from vmsim_kernel.mm.policies import Lruvec, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
 from vmsim_kernel.mm.shmem import ShmemFs
-from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages
+from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages, kmalloc_cache_name
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
@@ -86,18 +93,20 @@ KERNEL_DIRECT_MAP_BITS = int(
 KERNEL_PDE_BITS = int(
     PageTableBit.PRESENT | PageTableBit.RW | PageTableBit.ACCESSED | PageTableBit.DIRTY
 )
-# What a 6.1 kernel has allocated from its slab caches by the time init runs: the largest
-# caches of linux32 base-1g-4k's /proc/slabinfo (the same at 256 MiB and 2 GiB: sysfs, the
-# initramfs and ftrace's events fill them, not RAM), as (cache, object size, reclaimable,
-# active objects); the kmalloc rows are served by the kmalloc size classes.
+# What a 6.1 kernel has allocated from its slab caches by the time init runs: every cache with
+# active objects in linux32 base-1g-4k's /proc/slabinfo (the same at 256 MiB and 2 GiB: sysfs,
+# the initramfs and ftrace's events fill them, not RAM), as (cache, object size,
+# SLAB_RECLAIM_ACCOUNT, active objects); the memcg-accounted (kmalloc-cg-*) and reclaimable
+# (kmalloc-rcl-*) kmalloc caches are named caches here; BOOT_KMALLOC_OBJECTS fills the plain
+# kmalloc size classes.
 BOOT_SLAB_OBJECTS: Final = (
     ("inode_cache", 416, True, 10431),
     ("dentry", 128, True, 10848),
     ("kernfs_node_cache", 80, False, 10047),
-    ("shmem_inode_cache", 488, True, 392),
+    ("shmem_inode_cache", 488, False, 392),
     ("lsm_file_cache", 16, False, 11008),
     ("task_struct", 2944, False, 55),
-    ("biovec-max", 3072, False, 50),
+    ("biovec-max", 3072, False, 40),
     ("ftrace_event_field", 40, False, 3366),
     ("trace_event_file", 56, False, 1460),
     ("sighand_cache", 1312, False, 60),
@@ -115,6 +124,56 @@ BOOT_SLAB_OBJECTS: Final = (
     ("maple_node", 256, False, 64),
     ("vmap_area", 32, False, 384),
 )
+# The rest of base-1g-4k's caches: what a full Debian build adds (memcg-accounted kmallocs,
+# networking, the block layer, quotas, mqueue, hugetlbfs ...); a smaller build (see
+# _boot_allocations) leaves them out.
+BOOT_FULL_IMAGE_SLAB_OBJECTS: Final = (
+    ("kmem_cache_node", 32, False, 256),
+    ("kmalloc-cg-8", 8, False, 512),
+    ("kmalloc-cg-16", 16, False, 256),
+    ("kmalloc-cg-32", 32, False, 128),
+    ("kmalloc-cg-64", 64, False, 64),
+    ("kmalloc-cg-96", 96, False, 42),
+    ("kmalloc-cg-128", 128, False, 32),
+    ("kmalloc-cg-192", 192, False, 21),
+    ("kmalloc-cg-256", 256, False, 16),
+    ("kmalloc-cg-512", 512, False, 16),
+    ("kmalloc-cg-1k", 1024, False, 24),
+    ("kmalloc-cg-2k", 2048, False, 8),
+    ("kmalloc-cg-4k", 4096, False, 8),
+    ("kmalloc-rcl-64", 64, True, 64),
+    ("mm_struct", 576, False, 14),
+    ("pid", 64, False, 64),
+    ("anon_vma", 56, False, 73),
+    ("anon_vma_chain", 32, False, 128),
+    ("cred_jar", 128, False, 64),
+    ("files_cache", 256, False, 16),
+    ("vm_area_struct", 72, False, 112),
+    ("nsproxy", 40, False, 102),
+    ("key_jar", 160, False, 25),
+    ("filp", 160, False, 25),
+    ("mnt_cache", 192, False, 42),
+    ("bdev_cache", 992, True, 8),
+    ("sigqueue", 48, False, 85),
+    ("pde_opener", 24, False, 170),
+    ("file_lock_cache", 128, False, 32),
+    ("skbuff_head_cache", 192, False, 21),
+    ("bio-144", 160, False, 25),
+    ("sgpool-16", 320, False, 12),
+    ("sgpool-32", 640, False, 12),
+    ("bio-188", 192, False, 42),
+    ("hugetlbfs_inode_cache", 424, False, 19),
+    ("UDP", 896, False, 9),
+    ("RAW", 768, False, 10),
+    ("mqueue_inode_cache", 640, False, 12),
+    ("bio-208", 224, False, 18),
+    ("bio-96", 128, False, 0),
+    ("RAWv6", 896, False, 9),
+)
+# Objects only a machine with high memory allocates: mm/bounce.c's init_emergency_pool makes
+# the bounce bio sets (and prints "bounce: pool size: 64 pages") only when there is HighMem;
+# their bio-96 cache does not exist without it (base-256m's slabinfo has no such row).
+BOOT_HIGHMEM_SLAB_OBJECTS: Final = {"biovec-max": 10, "bio-96": 32}
 BOOT_KMALLOC_OBJECTS: Final = (
     (8192, 8),
     (2048, 32),
@@ -125,8 +184,15 @@ BOOT_KMALLOC_OBJECTS: Final = (
     (128, 384),
     (64, 704),
     (32, 1152),
-    (16, 2304),
+    (16, 1252),
 )
+BOOT_FULL_IMAGE_KMALLOC_OBJECTS: Final = ((4096, 8), (96, 294), (8, 1536))
+# ftrace_init's records of the image's mcount sites ("ftrace: allocating 36953 entries in 73
+# pages ... with 3 groups"): ftrace_allocate_records takes the largest power of two that fits
+# the pages still needed, group after group (64 + 8 + 1).
+FTRACE_RECORD_PAGES: Final = 73
+# mm/bounce.c's init_emergency_pool: a mempool of single pages, made only with HighMem.
+BOUNCE_POOL_PAGES: Final = 64
 THREAD_SIZE_ORDER: Final = 1  # 8 KiB kernel stacks on i386
 # Kernel threads alive when init runs on a 1-CPU linux32 guest (KernelStack 352 kB / 8 kB):
 # kthreadd, rcu, kswapd0, kworkers ... and per CPU cpuhp, migration, ksoftirqd and kworkers.
@@ -134,6 +200,48 @@ BOOT_KTHREADS_SHARED: Final = 38
 BOOT_KTHREADS_PER_CPU: Final = 6
 KERNEL_TID = 0  # the thread that runs boot work and calls made outside any process
 KSWAPD_TID = 1  # background reclaim has a clock of its own
+
+
+def ftrace_record_orders(nr_pages: int) -> list[int]:
+    """ftrace_allocate_records' groups for *nr_pages*: the largest power of two that fits
+    what is still needed, then the next (73 pages: orders 6, 3, 0)."""
+    orders = []
+    while nr_pages > 0:
+        orders.append(nr_pages.bit_length() - 1)
+        nr_pages -= 1 << orders[-1]
+    return orders
+
+
+def boot_hash_tables(nr_kernel_pages: int, nr_cpus: int) -> list[tuple[str, int, int]]:
+    """The system hash tables boot takes from the buddy allocator (not HASH_EARLY), in
+    linux32's dmesg order, as (name, buckets, bytes): each is alloc_large_system_hash's call
+    with the i386 bucket size, scale and limits of its caller in 6.1."""
+
+    def table(
+        name: str, bucketsize: int, numentries: int, scale: int, low: int = 0, high: int = 0
+    ) -> tuple[str, int, int]:
+        entries = large_system_hash_entries(
+            nr_kernel_pages, bucketsize, numentries, scale, low, high
+        )
+        return name, entries, entries * bucketsize
+
+    futex = 1 << (256 * nr_cpus - 1).bit_length()  # roundup_pow_of_two(256 * CPUs)
+    ehash = table("TCP established", 4, 0, 17, 0, 512 * 1024)  # a slot per 128 KB of memory
+    udp_entries = 256  # UDP_HTABLE_SIZE_MIN
+    return [
+        table("Mount-cache", 4, 0, 19),  # vfs_caches_init: mnt_init
+        table("Mountpoint-cache", 4, 0, 19),
+        table("futex", 64, futex, 0, futex, futex),
+        ("Dquot-cache", PAGE_SIZE // 4, PAGE_SIZE),  # dquot_init: one page
+        table("IP idents", 8, 0, 16, 2048, 256 * 1024),  # ip_rt_init
+        table("tcp_listen_portaddr_hash", 8, 0, 21, 0, 64 * 1024),  # tcp_init
+        table("Table-perturb", 4, 1 << 16, 0, 1 << 16, 1 << 16),
+        ehash,
+        table("TCP bind", 16, ehash[1], 17, 0, 64 * 1024),
+        table("MPTCP token", 16, 0, 20, 0, 64 * 1024),
+        table("UDP", 32, 0, 21, udp_entries, 64 * 1024),  # udp_table_init
+        table("UDP-Lite", 32, 0, 21, udp_entries, 64 * 1024),
+    ]
 
 
 class Kernel:
@@ -175,8 +283,8 @@ class Kernel:
         self._wanted_kinds: frozenset[EventKind] = frozenset()
         self.closed = False
         self.nr_kernel_stack_pages = 0
+        self.nr_boot_kernel_pages = 0
         self._boot_allocations()
-        self._free_init_memory()
         self._init_vm_sysctl()
 
     def _setup_arch(self) -> None:
@@ -301,45 +409,86 @@ class Kernel:
         return plan_boot(self.memory, self.nr_lowmem_frames, nr_tables, self.config.nr_cpus)
 
     def _boot_allocations(self) -> None:
-        """What start_kernel and the initcalls leave allocated when init runs: the slab objects
-        of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
-        KernelStack). A machine whose image is a smaller build (under 224 MiB, see plan_boot)
-        gets the same fraction of them, at least one of each. Boot happens before simulated
-        time starts: the zone lock is charged nothing for it."""
+        """What start_kernel and the initcalls leave allocated when init runs, in the order
+        linux32's dmesg shows them: ftrace's records, the system hash tables, the slab
+        objects of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
+        KernelStack), the initramfs freed, the bounce pool, the image's .init freed last. A
+        machine whose image is a smaller build (under 224 MiB, see plan_boot) gets the same
+        fraction of the image's largest slab caches and threads, at least one object of each,
+        and none of the rest: a build that small leaves out ftrace, networking, quotas and the
+        small caches of BOOT_FULL_IMAGE_SLAB_OBJECTS, and keeps the teaching machine's memory
+        for its processes. Boot happens before simulated time
+        starts: the zone lock is charged nothing for it."""
         run_costs = self.pgdat.costs
         self.pgdat.costs = dataclasses.replace(run_costs, page_alloc_ns=0)
+        full_image = self._scaled(IMAGE_PAGES) == IMAGE_PAGES
         try:
-            self._allocate_boot_objects()
+            if full_image:  # a smaller build is a minimal one: no ftrace, network or quota
+                self._alloc_boot_pages(ftrace_record_orders(FTRACE_RECORD_PAGES))
+                self._alloc_system_hashes()
+            self._allocate_boot_objects(full_image)
+            self._free_boot_region("initramfs")  # populate_rootfs: free_initrd_mem
+            if full_image and not self.allocator.zones[ZoneType.HIGHMEM].is_empty:
+                self._alloc_boot_pages([0] * BOUNCE_POOL_PAGES)
+            self._free_boot_region("kernel image (.init)")  # free_initmem, the last of boot
         finally:
             self.pgdat.costs = run_costs
 
-    def _allocate_boot_objects(self) -> None:
+    def _alloc_system_hashes(self) -> None:
+        """boot_hash_tables' tables, sized from the low memory managed now, each with the
+        line Linux prints for it."""
+        nr_kernel_pages = sum(
+            zone.managed_pages for zone in self.allocator.zones[: ZoneType.HIGHMEM]
+        )
+        for name, entries, size in boot_hash_tables(nr_kernel_pages, self.config.nr_cpus):
+            order = get_order(size)
+            self._alloc_boot_pages([order])
+            # dquot_init prints its own line; alloc_large_system_hash the others
+            self.printk(
+                LogLevel.INFO,
+                f"VFS: {name} hash table entries: {entries} (order {order}, {size} bytes)"
+                if name == "Dquot-cache"
+                else f"{name} hash table entries: {entries} (order: {order}, {size} bytes, linear)",
+            )
+
+    def _scaled(self, count: int) -> int:
+        """*count* of the full image's objects, for this machine's build (see plan_boot)."""
         image = self.boot.image
-        init_pages = (
-            image.bss_pfn - image.edata_pfn
-        )  # freed at the end of boot: no part of the build's size
+        init_pages = image.bss_pfn - image.edata_pfn  # freed at the end of boot: not the build's
         scale = (image.end_pfn - image.text_pfn - init_pages) / IMAGE_PAGES
+        return max(1, round(count * scale))
 
-        def scaled(count: int) -> int:
-            return max(1, round(count * scale))
+    def _alloc_boot_pages(self, orders: list[int]) -> None:
+        """Blocks the kernel keeps for itself (GFP_KERNEL), one per order, in order."""
+        for order in orders:
+            alloc_kernel_pages(self.pgdat, Gfp.KERNEL, order)
+            self.nr_boot_kernel_pages += 1 << order
 
-        for name, size, reclaimable, count in BOOT_SLAB_OBJECTS:
-            self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
-            for _ in range(scaled(count)):
-                self.slab.kmem_cache_alloc(name, owner=KERNEL_TID)
-        for size, count in BOOT_KMALLOC_OBJECTS:
-            for _ in range(scaled(count)):
-                self.slab.kmalloc(size, owner=KERNEL_TID)
+    def _allocate_boot_objects(self, full_image: bool) -> None:
+        has_highmem = not self.allocator.zones[ZoneType.HIGHMEM].is_empty
+        caches = BOOT_SLAB_OBJECTS + (BOOT_FULL_IMAGE_SLAB_OBJECTS if full_image else ())
+        kmalloc = BOOT_KMALLOC_OBJECTS + (BOOT_FULL_IMAGE_KMALLOC_OBJECTS if full_image else ())
+        for name, size, reclaimable, count in caches:
+            if has_highmem:
+                count += BOOT_HIGHMEM_SLAB_OBJECTS.get(name, 0)
+            if count:
+                self.slab.kmem_cache_create(name, size, reclaimable=reclaimable)
+                self.slab.kmem_cache_alloc_bulk(name, self._scaled(count), owner=KERNEL_TID)
+        for size, count in sorted(kmalloc, reverse=True):
+            self.slab.kmem_cache_alloc_bulk(
+                kmalloc_cache_name(size), self._scaled(count), KERNEL_TID
+            )
         nr_kthreads = BOOT_KTHREADS_SHARED + BOOT_KTHREADS_PER_CPU * self.config.nr_cpus
-        for _ in range(scaled(nr_kthreads)):
+        for _ in range(self._scaled(nr_kthreads)):
             alloc_kernel_pages(self.pgdat, Gfp.KERNEL, THREAD_SIZE_ORDER)
             self.nr_kernel_stack_pages += 1 << THREAD_SIZE_ORDER
 
-    def _free_init_memory(self) -> None:
-        """free_initrd_mem and free_initmem, the last of boot: the initramfs and the image's
-        .init sections go back to the page allocator."""
+    def _free_boot_region(self, name: str) -> None:
+        """free_initrd_mem or free_initmem: a reservation of freed_after_init goes back to
+        the page allocator."""
         for region in self.boot.freed_after_init:
-            self.allocator.free_reserved_area(region.start_pfn, region.end_pfn)
+            if region.name == name:
+                self.allocator.free_reserved_area(region.start_pfn, region.end_pfn)
 
     def _build_direct_map(self, tables: range) -> None:
         """swapper_pg_dir: PAGE_OFFSET.. maps low memory 1:1 (kernel only, global).

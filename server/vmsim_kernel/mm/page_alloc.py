@@ -57,6 +57,8 @@ __all__ = [
     "charge_zone_lock",
     "count_allocation",
     "free_page",
+    "get_order",
+    "large_system_hash_entries",
     "zone_batchsize",
     "zone_highsize",
     "zone_watermark_ok",
@@ -171,6 +173,39 @@ def zone_highsize(
     4 batches."""
     total_pages = managed_pages // high_fraction if high_fraction else low_wmark
     return max(total_pages // max(1, nr_cpus), batch << 2)
+
+
+def get_order(nr_bytes: int) -> int:
+    """get_order: the smallest order whose block holds *nr_bytes* (0 for a page or less)."""
+    return max(0, (nr_bytes - 1).bit_length() - PAGE_SHIFT)
+
+
+def large_system_hash_entries(
+    nr_kernel_pages: int,
+    bucketsize: int,
+    numentries: int,
+    scale: int,
+    low_limit: int = 0,
+    high_limit: int = 0,
+) -> int:
+    """alloc_large_system_hash's number of buckets (its table takes get_order(entries x
+    bucketsize) pages from alloc_pages_exact: both powers of two, so nothing is trimmed).
+
+    Without *numentries*, one bucket per 2**scale bytes of low memory (*nr_kernel_pages*
+    rounded up to a MiB), at least a page's worth; then a power of two within
+    [low_limit, high_limit] (high 0: no limit).
+    """
+    if not numentries:
+        numentries = -(-nr_kernel_pages // (MiB // PAGE_SIZE)) * (MiB // PAGE_SIZE)
+        if scale > PAGE_SHIFT:
+            numentries >>= scale - PAGE_SHIFT
+        else:
+            numentries <<= PAGE_SHIFT - scale
+        if numentries * bucketsize < PAGE_SIZE:
+            numentries = PAGE_SIZE // bucketsize
+    numentries = 1 << max(0, numentries - 1).bit_length()  # roundup_pow_of_two
+    numentries = max(numentries, low_limit)
+    return min(numentries, high_limit) if high_limit else numentries
 
 
 class Zone:

@@ -3,9 +3,11 @@
 Models mm/slab_common.c (kmalloc caches and size classes, kmalloc_large, /proc/slabinfo 2.1)
 and mm/slub.c (calculate_order, allocate_slab with its fallback order, per-slab freelists).
 
-Slab orders follow SLUB's calculate_order: the smallest order (at most PAGE_ALLOC_COSTLY_ORDER
-= 3) whose slab holds min_objects = 4 * (fls(nr_cpus) + 1) objects; SLUB's waste test is left
-out. With 2 CPUs: kmalloc-8 .. kmalloc-256 use order 0, kmalloc-512 order 1, kmalloc-1k order 2,
+Slab orders follow SLUB's calculate_order: the smallest order (at most slub_max_order =
+PAGE_ALLOC_COSTLY_ORDER = 3) whose slab holds min_objects = 4 * (fls(nr_cpus) + 1) objects and
+wastes at most 1/16 of itself (then 1/8, 1/4, then fewer objects): with 1 CPU inode_cache's
+416-byte objects take order 1 (19 a slab), not order 0 (9 a slab, 352 bytes wasted). With 2
+CPUs: kmalloc-8 .. kmalloc-256 use order 0, kmalloc-512 order 1, kmalloc-1k order 2,
 kmalloc-2k .. kmalloc-8k order 3. A slab first tries its order without any reclaim and falls
 back to the smallest order holding one object (0, or 1 for kmalloc-8k) with the caller's full
 GFP semantics, as allocate_slab does. Unlike SLUB, an empty slab goes back to the page
@@ -23,7 +25,13 @@ from vmsim_kernel.arch.x86.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, 
 from vmsim_kernel.errors import InvalidArgument, KernelBug, OutOfMemory
 
 from .highmem import check_owner, pa, va
-from .page_alloc import PAGE_ALLOC_COSTLY_ORDER, alloc_pages, charge_zone_lock, free_page
+from .page_alloc import (
+    PAGE_ALLOC_COSTLY_ORDER,
+    alloc_pages,
+    charge_zone_lock,
+    free_page,
+    get_order,
+)
 from .physmem import PageFlag
 
 if TYPE_CHECKING:
@@ -40,6 +48,7 @@ __all__ = [
     "SlabCacheInfo",
     "alloc_kernel_pages",
     "free_kernel_pages",
+    "kmalloc_cache_name",
 ]
 
 KMALLOC_SIZES: Final = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
@@ -85,25 +94,36 @@ def free_kernel_pages(pgdat: PglistData, pfn: int, order: int) -> None:
 
 
 # ---- caches and slabs ------------------------------------------------------------------------------
-def _cache_name(size: int, dma: bool) -> str:
+def kmalloc_cache_name(size: int, dma: bool = False) -> str:
     """kmalloc-8 ... kmalloc-256, kmalloc-512, kmalloc-1k ... kmalloc-8k (dma-kmalloc-* for DMA)."""
     suffix = f"{size // 1024}k" if size >= 1024 else str(size)
     return f"{'dma-' if dma else ''}kmalloc-{suffix}"
 
 
-def _order_for(nr_pages: int) -> int:
-    """get_order: the smallest order whose block holds *nr_pages* pages."""
-    return max(0, (nr_pages - 1).bit_length())
+def calc_slab_order(size: int, min_objects: int, max_order: int, fract_leftover: int) -> int:
+    """calc_slab_order: the first order from the one holding *min_objects* up to *max_order*
+    whose slab leaves at most 1/*fract_leftover* of itself unused (max_order + 1: none)."""
+    for order in range(get_order(min_objects * size), max_order + 1):
+        slab_size = PAGE_SIZE << order
+        if slab_size % size <= slab_size // fract_leftover:
+            return order
+    return max_order + 1
 
 
 def calculate_order(size: int, nr_cpus: int) -> int:
-    """SLUB's slab order for objects of *size* bytes (see the module docstring)."""
-    min_objects = 4 * (nr_cpus.bit_length() + 1)
-    min_order = _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE)
-    for order in range(min_order, PAGE_ALLOC_COSTLY_ORDER + 1):
-        if (PAGE_SIZE << order) // size >= min_objects:
-            return order
-    return max(min_order, PAGE_ALLOC_COSTLY_ORDER)
+    """SLUB's calculate_order: the slab order for objects of *size* bytes (see the module
+    docstring)."""
+    max_order = PAGE_ALLOC_COSTLY_ORDER  # slub_max_order
+    min_objects = min(4 * (nr_cpus.bit_length() + 1), (PAGE_SIZE << max_order) // size)
+    while min_objects > 1:
+        for fraction in (16, 8, 4):
+            order = calc_slab_order(size, min_objects, max_order, fraction)
+            if order <= max_order:
+                return order
+        min_objects -= 1
+    # not even two objects fit well: a slab of one object
+    order = calc_slab_order(size, 1, max_order, 1)
+    return order if order <= max_order else calc_slab_order(size, 1, MAX_ORDER - 1, 1)
 
 
 @dataclass(eq=False)
@@ -202,10 +222,10 @@ class SlabAllocator:
         self._caches: dict[Gfp, list[KmemCache]] = {
             gfp: [
                 KmemCache(
-                    _cache_name(size, gfp is Gfp.DMA),
+                    kmalloc_cache_name(size, gfp is Gfp.DMA),
                     size,
                     calculate_order(size, nr_cpus),
-                    _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE),
+                    get_order(size),
                     gfp,
                 )
                 for size in KMALLOC_SIZES
@@ -214,7 +234,11 @@ class SlabAllocator:
         }
         self._named: dict[str, KmemCache] = {}
         self._nr_cpus = nr_cpus
+        # kmalloc's objects, with the size asked for; an object of kmem_cache_alloc(_bulk) is
+        # the cache's size by definition, so it is kept as its address -> owner only (boot
+        # allocates tens of thousands: a record each cost most of the boot).
         self._objects: dict[int, KmallocAllocation] = {}
+        self._cache_objects: dict[int, int] = {}
         self._by_owner: dict[int, dict[int, None]] = {}
         self._slab_of_pfn: dict[int, tuple[KmemCache, Slab]] = {}
         self._large_of_pfn: dict[int, int] = {}  # every frame of a large kmalloc -> its address
@@ -239,7 +263,7 @@ class SlabAllocator:
             name,
             object_size,
             calculate_order(object_size, self._nr_cpus),
-            _order_for((object_size + PAGE_SIZE - 1) // PAGE_SIZE),
+            get_order(object_size),
             Gfp.KERNEL,
             reclaimable=reclaimable,
         )
@@ -251,13 +275,47 @@ class SlabAllocator:
             InvalidArgument: no cache has that name.
             OutOfMemory: no page could be found for a new slab.
         """
-        cache = self._named.get(name)
+        [addr] = self.kmem_cache_alloc_bulk(name, 1, owner)
+        return addr
+
+    def kmem_cache_alloc_bulk(self, name: str, count: int, owner: int = 0) -> list[int]:
+        """kmem_cache_alloc_bulk(cache, GFP_KERNEL, count, p): *count* objects of the cache
+        named *name* (a kmem_cache_create cache, or a kmalloc one such as "kmalloc-64"), the
+        objects and slabs that many kmem_cache_alloc calls in a row would give, in that order.
+
+        A failure part-way gives back the objects already taken (kmem_cache_free_bulk), as
+        mm/slub.c does: all or nothing.
+
+        Raises:
+            InvalidArgument: no cache has that name, or *count* is negative.
+            OutOfMemory: no page could be found for a new slab.
+        """
+        cache = self._named.get(name) or self._kmalloc_cache_named(name)
         if cache is None:
-            raise InvalidArgument("name", f"no cache named {name!r}", ", ".join(self._named))
-        allocation = self._slab_alloc(cache, cache.object_size, Gfp.KERNEL, owner)
-        self._objects[allocation.addr] = allocation
-        self._by_owner.setdefault(owner, {})[allocation.addr] = None
-        return allocation.addr
+            raise InvalidArgument(
+                "name",
+                f"no cache named {name!r}",
+                ", ".join([*self._named, *(c.name for c in self._caches[Gfp.KERNEL])]),
+            )
+        if count < 0:
+            raise InvalidArgument("count", f"{count}", "0 or more objects")
+        addrs: list[int] = []
+        try:
+            self._slab_alloc_bulk(cache, cache.gfp, count, addrs)
+        except OutOfMemory:
+            for addr in reversed(addrs):
+                self._slab_free(addr)
+            raise
+        self._cache_objects.update(dict.fromkeys(addrs, owner))
+        self._by_owner.setdefault(owner, {}).update(dict.fromkeys(addrs))
+        return addrs
+
+    def _kmalloc_cache_named(self, name: str) -> KmemCache | None:
+        for caches in self._caches.values():
+            for cache in caches:
+                if cache.name == name:
+                    return cache
+        return None
 
     # ---- kmalloc ---------------------------------------------------------------------------
     def kmalloc(
@@ -302,22 +360,41 @@ class SlabAllocator:
         return next(cache for cache in caches if cache.object_size >= size)
 
     def _slab_alloc(self, cache: KmemCache, size: int, gfp: Gfp, owner: int) -> KmallocAllocation:
-        if cache.partial:
-            slab = cache.slabs[next(reversed(cache.partial))]  # the most recently used
-        else:
-            slab = self._new_slab(cache, gfp)
-        index = slab.freelist.pop()
-        slab.inuse += 1
-        if not slab.freelist:
-            del cache.partial[slab.pfn]
-        offset = index * cache.object_size
-        physical = (slab.pfn << PAGE_SHIFT) + offset
+        addrs: list[int] = []
+        self._slab_alloc_bulk(cache, gfp, 1, addrs)
+        return self._record_of(addrs[0], size, owner)
+
+    def _slab_alloc_bulk(self, cache: KmemCache, gfp: Gfp, count: int, addrs: list[int]) -> None:
+        """*count* objects of *cache* appended to *addrs* (which shows, if a new slab cannot be
+        had, what was taken): each from the most recently used partial slab (its freelist's
+        last index first), a new slab when none is partial."""
+        count += len(addrs)
+        object_size = cache.object_size
+        while len(addrs) < count:
+            if cache.partial:
+                slab = cache.slabs[next(reversed(cache.partial))]
+            else:
+                slab = self._new_slab(cache, gfp)
+            freelist = slab.freelist
+            nr_taken = min(count - len(addrs), len(freelist))
+            taken = freelist[-nr_taken:]
+            del freelist[-nr_taken:]
+            slab.inuse += nr_taken
+            if not freelist:
+                del cache.partial[slab.pfn]
+            base = va(slab.pfn << PAGE_SHIFT, self.init_mm.nr_lowmem_frames)
+            addrs.extend(base + index * object_size for index in reversed(taken))
+
+    def _record_of(self, addr: int, size: int | None, owner: int) -> KmallocAllocation:
+        """The record of a live slab object at *addr*, *size* bytes asked for (None: the
+        cache's object size, as kmem_cache_alloc asks)."""
+        cache, slab = self._slab_of_pfn[(addr - PAGE_OFFSET) >> PAGE_SHIFT]
         return KmallocAllocation(
-            addr=va(physical, self.init_mm.nr_lowmem_frames),
-            size=size,
+            addr=addr,
+            size=cache.object_size if size is None else size,
             object_size=cache.object_size,
             cache=cache.name,
-            pfn=physical >> PAGE_SHIFT,
+            pfn=(addr - PAGE_OFFSET) >> PAGE_SHIFT,
             order=slab.order,
             owner=owner,
         )
@@ -351,7 +428,7 @@ class SlabAllocator:
 
     def _kmalloc_large(self, size: int, gfp: Gfp, owner: int) -> KmallocAllocation:
         """kmalloc_large: a whole buddy block, its frames flagged KMALLOC."""
-        order = _order_for((size + PAGE_SIZE - 1) // PAGE_SIZE)
+        order = get_order(size)
         pfn = alloc_kernel_pages(self.init_mm.pgdat, gfp, order)
         nr_pages = 1 << order
         self.init_mm.physmem.flags[pfn : pfn + nr_pages] |= int(PageFlag.KMALLOC)
@@ -379,20 +456,28 @@ class SlabAllocator:
         if addr <= ZERO_SIZE_PTR:  # ZERO_OR_NULL_PTR
             return
         allocation = self._objects.get(addr)
-        if allocation is None:
+        holder = allocation.owner if allocation is not None else self._cache_objects.get(addr)
+        if holder is None:
             raise InvalidArgument(
                 "addr", self._explain_bad_free(addr), "an address kmalloc returned, not yet freed"
             )
-        check_owner("kmalloc object", allocation.owner, owner, addr)
-        del self._objects[addr]
-        held = self._by_owner[allocation.owner]
+        check_owner("kmalloc object", holder, owner, addr)
+        if allocation is None:
+            del self._cache_objects[addr]
+        else:
+            del self._objects[addr]
+        held = self._by_owner[holder]
         del held[addr]
         if not held:
-            del self._by_owner[allocation.owner]
-        if allocation.cache is None:
+            del self._by_owner[holder]
+        if allocation is not None and allocation.cache is None:
             self._kfree_large(allocation)
             return
-        cache, slab = self._slab_of_pfn[allocation.pfn]
+        self._slab_free(addr)
+
+    def _slab_free(self, addr: int) -> None:
+        """An object back on its slab's freelist; an empty slab back to the page allocator."""
+        cache, slab = self._slab_of_pfn[(addr - PAGE_OFFSET) >> PAGE_SHIFT]
         index = (addr - PAGE_OFFSET - (slab.pfn << PAGE_SHIFT)) // cache.object_size
         slab.freelist.append(index)
         slab.inuse -= 1
@@ -445,15 +530,27 @@ class SlabAllocator:
     def ksize(self, addr: int) -> int:
         """ksize(): the bytes usable at a live object (its cache's object size)."""
         allocation = self._objects.get(addr)
-        if allocation is None:
+        if allocation is not None:
+            return allocation.object_size
+        if addr not in self._cache_objects:
             raise InvalidArgument("addr", self._explain_bad_free(addr), "a live kmalloc address")
-        return allocation.object_size
+        cache, _slab = self._slab_of_pfn[(addr - PAGE_OFFSET) >> PAGE_SHIFT]
+        return cache.object_size
 
     def allocations(self, owner: int | None = None) -> list[KmallocAllocation]:
-        """Live kmallocs (of *owner*, or all), by address."""
-        if owner is None:
-            return [self._objects[addr] for addr in sorted(self._objects)]
-        return [self._objects[addr] for addr in sorted(self._by_owner.get(owner, {}))]
+        """Live kmallocs and cache objects (of *owner*, or all), by address."""
+        addrs = sorted(
+            [*self._objects, *self._cache_objects]
+            if owner is None
+            else self._by_owner.get(owner, {})
+        )
+        return [self._allocation_at(addr) for addr in addrs]
+
+    def _allocation_at(self, addr: int) -> KmallocAllocation:
+        allocation = self._objects.get(addr)
+        if allocation is not None:
+            return allocation
+        return self._record_of(addr, None, self._cache_objects[addr])
 
     def release_owner(self, owner: int) -> int:
         """Free everything *owner* holds (its session ended, like a module unload); return how many."""
@@ -503,10 +600,15 @@ class SlabAllocator:
         physmem = self.init_mm.physmem
         nr_slab_pages = 0
         inuse_by_slab: dict[int, int] = {}
-        for allocation in self._objects.values():
-            if allocation.cache is not None:
-                _cache, slab = self._slab_of_pfn[allocation.pfn]
-                inuse_by_slab[slab.pfn] = inuse_by_slab.get(slab.pfn, 0) + 1
+        slab_object_pfns = [
+            allocation.pfn for allocation in self._objects.values() if allocation.cache is not None
+        ]
+        slab_object_pfns += [(addr - PAGE_OFFSET) >> PAGE_SHIFT for addr in self._cache_objects]
+        for pfn in slab_object_pfns:
+            _cache, slab = self._slab_of_pfn[pfn]
+            inuse_by_slab[slab.pfn] = inuse_by_slab.get(slab.pfn, 0) + 1
+        if self._objects.keys() & self._cache_objects.keys():
+            raise KernelBug("an object is both a kmalloc and a cache object")
         nr_reclaimable_pages = 0
         for caches in (*self._caches.values(), list(self._named.values())):
             for cache in caches:

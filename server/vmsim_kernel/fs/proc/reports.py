@@ -129,13 +129,15 @@ def _nr_pagetable_pages(kernel: Kernel) -> int:
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:
-    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas, stacks."""
+    """Pages the kernel allocated for itself: slabs, large kmallocs, vmalloc areas, stacks,
+    and what boot keeps (system hash tables, ftrace's records, the bounce pool)."""
     slab = kernel.slab
     return (
         slab.nr_slab_pages
         + slab.nr_large_kmalloc_pages
         + kernel.vmalloc_space.nr_vmalloc_pages
         + kernel.nr_kernel_stack_pages
+        + kernel.nr_boot_kernel_pages
     )
 
 

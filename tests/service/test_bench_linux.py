@@ -1,0 +1,90 @@
+"""bench/bench_linux.py: does it read the QEMU capture's work right, refuse a run that did none,
+and time teardown on runs that really tore the memory down?"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from tests.kernel import linux32
+from tests.service.conftest import ServerThread
+
+import vmsim
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = "c-256m-swap-4k"
+
+
+@pytest.fixture(scope="module")
+def bench_linux() -> Iterator[ModuleType]:
+    """The benchmark module, imported as run_all.py imports it (bench/ on sys.path); the
+    PYTHONPATH its common.py sets for the servers it starts is put back afterwards."""
+    saved_path, saved_env = list(sys.path), os.environ.get("PYTHONPATH")
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_linux
+
+    yield bench_linux
+    sys.path[:] = saved_path
+    if saved_env is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = saved_env
+
+
+def _capture_text() -> str:
+    return (linux32.DATA_DIR / f"{SCENARIO}.log").read_text(errors="replace")
+
+
+def test_capture_counts_are_the_memtouch_phases_and_swap_traffic_of_the_log(
+    bench_linux: ModuleType,
+) -> None:
+    capture = linux32.load(SCENARIO)
+    counts = bench_linux.capture_counts(_capture_text())
+    phases = capture.run().phases
+    assert counts.faults == {
+        name: (phases[name].d_minflt, phases[name].d_majflt) for name in ("write", "rewrite")
+    }
+    held = capture.snapshots["held"].vmstat_delta
+    assert (counts.pswpin, counts.pswpout) == (held["pswpin"], held["pswpout"])
+    assert counts.kernel.startswith("6.1.0-")
+
+
+def test_a_capture_whose_memtouch_did_no_work_is_an_error_not_a_sample(
+    bench_linux: ModuleType,
+) -> None:
+    """A build whose virtio modules fail to load has no swap: memtouch's mmap fails, the boot
+    still ends with ANCHOR done, and timing it would compare vmsim with an idle kernel."""
+    text = _capture_text()
+    no_work = re.sub(
+        r"^MEMTOUCH phase=(write|rewrite) .*$", "mmap: Cannot allocate memory", text, flags=re.M
+    )
+    with pytest.raises(RuntimeError, match="did not do the scenario's work"):
+        bench_linux.capture_counts(no_work)
+
+
+@pytest.mark.subprocess
+def test_host_teardown_times_every_page_of_a_child_that_faulted_them_in(
+    bench_linux: ModuleType,
+) -> None:
+    sample = bench_linux.host_teardown_once(16 * vmsim.MiB)
+    assert sample.first_touch > 0 and sample.munmap > 0 and sample.exit > 0
+
+
+def test_vmsim_teardown_frees_what_its_first_touch_took(
+    bench_linux: ModuleType, server: ServerThread
+) -> None:
+    """Both 4 MiB (each first touch checked: one minor fault a page) come back to MemFree,
+    but for a few pages kept on per-CPU lists and page tables: the teardown timed is real."""
+    length = 4 * vmsim.MiB
+    with vmsim.Inspector(server.address) as inspector:
+        free_before_kb = inspector.meminfo().values["MemFree"]
+        sample = bench_linux.vmsim_teardown_once(server.address, length)
+        assert sample.first_touch > 0 and sample.munmap > 0 and sample.exit > 0
+        still_taken_kb = free_before_kb - inspector.meminfo().values["MemFree"]
+        assert still_taken_kb < length // vmsim.KiB // 8, still_taken_kb
+        assert not [p for p in inspector.processes() if p.name.startswith("teardown")]

@@ -73,6 +73,10 @@ _MEMTOUCH_PHASE = re.compile(r"^MEMTOUCH phase=(\S+)\s.*\bd_minflt=(\d+) d_majfl
 # ---- c-256m-swap: the whole run against the real kernel under QEMU --------------------------
 
 
+class RigFailed(RuntimeError):
+    """run.sh failed, or its capture shows the scenario's work was not done."""
+
+
 @dataclass
 class SwapRunCounts:
     """What one run did: each phase's minor and major faults of the test process, and the
@@ -122,7 +126,7 @@ def qemu_run_once(out: Path) -> tuple[float, SwapRunCounts]:
     log = out / f"{SCENARIO}.log"
     text = log.read_text(errors="replace") if log.exists() else ""
     if done.returncode or "ANCHOR done" not in text:
-        raise RuntimeError(
+        raise RigFailed(
             f"run.sh {SCENARIO} failed ({done.returncode}):\n{done.stdout[-1000:]}"
             f"{done.stderr[-1000:]}\n{text[-1000:]}"
         )
@@ -144,7 +148,7 @@ def capture_counts(log: str) -> SwapRunCounts:
     found = _ANCHOR_KERNEL.search(log)
     kernel = found.group(1) if found else "unknown"
     if len(faults) < 2 or not deltas.get("pswpout"):
-        raise RuntimeError(
+        raise RigFailed(
             f"run.sh {SCENARIO} did not do the scenario's work (kernel "
             f"{kernel}; memtouch phases {sorted(faults)}, "
             f"pswpout {deltas.get('pswpout', 0)}): check its log's /proc/swaps and memtouch "
@@ -211,7 +215,12 @@ def swap_run_rows(quick: bool) -> list[Row]:
             return seconds
 
         nr_pairs = min(repeats(), SWAP_RUN_MAX_REPEATS)
-        anchor_samples, samples = interleaved(anchor, measured, count=nr_pairs)
+        try:
+            anchor_samples, samples = interleaved(anchor, measured, count=nr_pairs)
+        except RigFailed as failed:
+            # The row says why rather than ending run_all.py's other rows with it.
+            print(f"  c-256m-swap: {failed}", flush=True)
+            return [Row(path, "s", [], note=f"QEMU anchor FAILED: {str(failed)[:300]}")]
     note = f"{nr_pairs} repeats; vmsim {ours[-1].describe()}; Linux {linux[-1].describe()}"
     print(f"  c-256m-swap, last repeat: {note}", flush=True)
     return [

@@ -63,7 +63,7 @@ def test_a_capture_whose_memtouch_did_no_work_is_an_error_not_a_sample(
     no_work = re.sub(
         r"^MEMTOUCH phase=(write|rewrite) .*$", "mmap: Cannot allocate memory", text, flags=re.M
     )
-    with pytest.raises(RuntimeError, match="did not do the scenario's work"):
+    with pytest.raises(bench_linux.RigFailed, match="did not do the scenario's work"):
         bench_linux.capture_counts(no_work)
 
 
@@ -88,3 +88,16 @@ def test_vmsim_teardown_frees_what_its_first_touch_took(
         still_taken_kb = free_before_kb - inspector.meminfo().values["MemFree"]
         assert still_taken_kb < length // vmsim.KiB // 8, still_taken_kb
         assert not [p for p in inspector.processes() if p.name.startswith("teardown")]
+
+
+def test_a_failed_qemu_anchor_becomes_a_row_that_says_so_not_a_crash_of_run_all(
+    bench_linux: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_work(_out: Path) -> tuple[float, object]:
+        raise bench_linux.RigFailed("run.sh c-256m-swap-4k did not do the scenario's work")
+
+    monkeypatch.setattr(bench_linux, "rig_missing", lambda: "")
+    monkeypatch.setattr(bench_linux, "qemu_run_once", no_work)
+    (row,) = bench_linux.swap_run_rows(quick=True)
+    assert row.vmsim == [] and row.anchor == []
+    assert "QEMU anchor FAILED" in row.note and "did not do" in row.note

@@ -6,8 +6,9 @@
   writes it again in three TouchMany calls, then the server stopped. The anchor is
   `scripts/linux32/run.sh c-256m-swap-4k`, the real i686 Linux 6.1 kernel booted under
   qemu-system-i386 TCG doing memtouch's 400 MiB write and rewrite, boot included, the whole
-  process. Both sides' fault and swap counts are printed, so the row shows they did the
-  same work. Needs the rig's build ($BUILD, default /tmp/linux32-build) and qemu; without
+  process. Both sides' fault and swap counts are in the row, so it shows the work each did:
+  the first write is the same 102,400 minor faults; memtouch's rewrite is a load and a
+  store per page, vmsim's a read pass then a write pass, which moves more pages. Needs the rig's build ($BUILD, default /tmp/linux32-build) and qemu; without
   them the row says so (the benchmark never builds it).
 - teardown: on a 4 GiB server, one process writes 1 GiB (first touch, one TouchMany) and
   munmaps it; another writes 1 GiB and exits. munmap and exit per page against the first

@@ -3,8 +3,10 @@ and time teardown on runs that really tore the memory down?"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +103,32 @@ def test_a_failed_qemu_anchor_becomes_a_row_that_says_so_not_a_crash_of_run_all(
     (row,) = bench_linux.swap_run_rows(quick=True)
     assert row.vmsim == [] and row.anchor == []
     assert "QEMU anchor FAILED" in row.note and "did not do" in row.note
+
+
+@pytest.mark.subprocess
+def test_memtouch_client_reports_each_phase_and_the_swap_traffic_it_caused(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    """The c-256m-swap row's client, as the benchmark runs it, on the 16 MiB test server:
+    24 MiB written, read and written again must swap, and every page's first write is a
+    minor fault."""
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("admin-secret")
+    token_file.chmod(0o600)
+    with vmsim.Admin(server.address, "admin-secret") as admin:
+        admin.set_sysctl("vm.page-cluster", 0)  # the client must set the capture's 3 itself
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "memtouch_client.py"), server.address, "24"],
+        env=dict(os.environ, VMSIM_ADMIN_TOKEN_FILE=str(token_file)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert list(found["phases"]) == ["write", "read", "rewrite"]
+    assert found["phases"]["write"]["minor"] == found["pages"] == 24 * vmsim.MiB // vmsim.PAGE_SIZE
+    assert found["phases"]["read"]["major"] > 0
+    assert found["vmstat"]["pswpout"] > 0 and found["vmstat"]["pswpin"] > 0
+    with vmsim.Inspector(server.address) as inspector:
+        assert inspector.sysctl("vm.page-cluster") == {"vm.page-cluster": "3"}

@@ -10,10 +10,8 @@ python bench/bench_service.py [--quick] [--repeats N] [--section rpc|touch-many|
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,12 +23,13 @@ from common import (
     RW,
     Row,
     cpu_seconds,
+    every_section,
     plain_server,
     ratio_at_least,
     ratio_at_most,
     repeats,
     rss_kb,
-    run_as_script,
+    run_sections_as_script,
     value_at_least,
     vmsim_server,
 )
@@ -423,13 +422,8 @@ SECTIONS: dict[str, Callable[[bool], list[Row]]] = {
 }
 
 
-def rows(quick: bool) -> list[Row]:
-    return [row for section in SECTIONS.values() for row in section(quick)]
+rows = every_section(SECTIONS)
 
 
 if __name__ == "__main__":
-    # --section NAME: one section alone (the rest of the command line is run_as_script's)
-    chosen = argparse.ArgumentParser(add_help=False)
-    chosen.add_argument("--section", choices=SECTIONS)
-    known, sys.argv[1:] = chosen.parse_known_args()
-    run_as_script(__doc__.splitlines()[0], SECTIONS[known.section] if known.section else rows)
+    run_sections_as_script(__doc__.splitlines()[0], SECTIONS)

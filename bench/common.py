@@ -142,6 +142,24 @@ def run_as_script(description: str, rows: Callable[[bool], list[Row]]) -> None:
         print(f"{line} {row.note}".rstrip())
 
 
+def every_section(sections: dict[str, Callable[[bool], list[Row]]]) -> Callable[[bool], list[Row]]:
+    """A module's rows(quick): the rows of each of its sections, in order."""
+    return lambda quick: [row for section in sections.values() for row in section(quick)]
+
+
+def run_sections_as_script(
+    description: str, sections: dict[str, Callable[[bool], list[Row]]]
+) -> None:
+    """run_as_script over every section, or `--section NAME` for one alone (the rest of the
+    command line is run_as_script's)."""
+    chosen = argparse.ArgumentParser(add_help=False)
+    chosen.add_argument("--section", choices=sections)
+    known, sys.argv[1:] = chosen.parse_known_args()
+    run_as_script(
+        description, sections[known.section] if known.section else every_section(sections)
+    )
+
+
 def _at_least_one(text: str) -> int:
     count = int(text)
     if count < 1:

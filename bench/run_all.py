@@ -7,7 +7,9 @@ Every vmsim number sits next to an outside anchor measured in the same run, inte
 three times (--repeats N): the host kernel's own minor fault, raw 4 KiB pwrite/pread on the
 same file system, a plain grpc.aio server with an empty RPC, libCacheSim's process on the
 same trace file, OSTEP's translate generator, and `python -c "import grpc"` (the last three
-against whole `vmsim` commands, bench_commands.py).
+against whole `vmsim` commands, bench_commands.py); the real i686 Linux kernel under QEMU on
+the c-256m-swap run, and the host kernel's munmap and exit beside vmsim's teardown
+(bench_linux.py). `--only bench_linux` runs one module.
 Outside the project's virtualenv the script re-executes itself with .venv/bin/python.
 """
 
@@ -35,7 +37,14 @@ ROOT = HERE.parent
 # The sub-benchmarks, in order: each module's rows(quick) returns its Rows. A module listed
 # here whose file is absent is skipped; one without rows() is run as a script and its
 # output kept as it printed it.
-BENCHMARKS = ["bench_kernel", "bench_service", "bench_replay", "bench_commands", "bench_fairness"]
+BENCHMARKS = [
+    "bench_kernel",
+    "bench_service",
+    "bench_replay",
+    "bench_commands",
+    "bench_linux",
+    "bench_fairness",
+]
 
 BASELINE = """\
 | path | vmsim | anchor | ratio | goal |
@@ -201,7 +210,8 @@ def _report(
         f"{elapsed:.0f} s. Each vmsim number was measured interleaved with its anchor "
         f"(anchor, vmsim, anchor, vmsim ...), {repeats()} times; min is the best run (max for "
         "rates), the ratio is vmsim / anchor of the medians, then of the best runs. Every "
-        "anchor is outside vmsim's code.\n\n"
+        "anchor is outside vmsim's code but the teardown rows', whose goal is vmsim's own "
+        "first touch (the host kernel's figures are beside them).\n\n"
         "## This run\n\n" + "\n".join(lines) + "\n" + extra + "\n"
         "## Baseline (issue 12, measured on main before this work)\n\n" + BASELINE
     )

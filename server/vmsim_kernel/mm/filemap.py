@@ -59,9 +59,12 @@ _READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
 
 # ---- dirty pages ---------------------------------------------------------------------------
 # ---- the page cache itself -------------------------------------------------------------------
-def add_to_page_cache_lru(kernel: Kernel, inode: Inode, index: int, pfn: int) -> None:
+def add_to_page_cache_lru(
+    kernel: Kernel, inode: Inode, index: int, pfn: int, *, charge: bool = True
+) -> None:
     """filemap_add_folio: frame *pfn* (its bytes in place) is *inode*'s page *index*, on
-    the file LRU: the active list when a shadow entry says it refaults in the workingset."""
+    the file LRU: the active list when a shadow entry says it refaults in the workingset.
+    *charge* False: the caller charges the LRU lock once for its batch of pages."""
     physmem = kernel.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | PAGE_CACHE_FLAGS
     inode.mapping.pages[index] = pfn
@@ -77,7 +80,8 @@ def add_to_page_cache_lru(kernel: Kernel, inode: Inode, index: int, pfn: int) ->
         lruvec.file.insert_active(pfn)
     else:
         lruvec.file.insert(pfn)
-    charge_lru_lock(lruvec, 1, kernel.costs.lru_update_ns)
+    if charge:
+        charge_lru_lock(lruvec, 1, kernel.costs.lru_update_ns)
 
 
 def mark_page_accessed(kernel: Kernel, pfn: int) -> None:
@@ -123,6 +127,7 @@ def read_pages(
     physmem = kernel.physmem
     fs = kernel.fs
     to_read: list[tuple[int, int]] = []  # (block, pfn)
+    added = 0
     for index in range(first, end):
         if index in mapping.pages:
             continue
@@ -140,7 +145,10 @@ def read_pages(
             to_read.append((block, pfn))
         if index == marker:
             physmem.flags[pfn] = physmem.flags.item(pfn) | _READAHEAD_BIT
-        add_to_page_cache_lru(kernel, inode, index, pfn)
+        add_to_page_cache_lru(kernel, inode, index, pfn, charge=False)
+        added += 1
+    if added:  # the pages went on the LRU in one hold of its lock (a folio batch)
+        charge_lru_lock(kernel.lruvec, added, kernel.costs.lru_update_ns)
     if not to_read:
         return
     disk = disk_of(kernel)

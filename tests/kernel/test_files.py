@@ -290,6 +290,9 @@ def test_reading_a_cached_file_through_mmap_faults_once_per_16_pages(machine: Ma
     assert meminfo["AnonPages"] == anon  # the page cache's pages, mapped: no copy
     assert meminfo["Mapped"] >= 64 * 4
     assert machine.file_info("m").mapped == 64 * PAGE_SIZE
+    rollup = machine.smaps_rollup(pid).sizes
+    assert rollup["Pss_File"] == 64 * PAGE_SIZE and rollup["Pss_Anon"] == 0
+    assert machine.process(pid).vm_rss >= 64 * PAGE_SIZE  # RssFile counts in VmRSS
     machine.check_invariants()
 
 

@@ -29,7 +29,7 @@ from .constants import (
 )
 from .errors import ProcessKilled, VmsimError
 from .render import hexdump, parse_address, parse_flags, parse_prot, parse_size
-from .views import VMSTAT_HEADER, read_vmstat_sample, vmstat_line
+from .views import VMSTAT_HEADER, format_shm, read_vmstat_sample, vmstat_line
 
 __all__ = ["HISTORY", "ProcessShell"]
 
@@ -363,12 +363,8 @@ class ProcessShell(cmd.Cmd):
         """shm   the named shared memory objects (ls -l /dev/shm)"""
 
         def act() -> str:
-            rows = [
-                f"{o.mode:04o} uid {o.owner:<5} {o.size // 1024:>8} kB  resident {o.resident // 1024} kB"
-                f"  swapped {o.swapped // 1024} kB  mapped {o.mappings}x  {o.name}"
-                for o in self.inspector.shm()
-            ]
-            return "\n".join(rows) or "no shared memory objects"
+            objects = self.inspector.shm()
+            return format_shm(objects).rstrip("\n") if objects else "no shared memory objects"
 
         self._run(act)
 

@@ -74,6 +74,8 @@ class MachineConfig:
         textbook_split: end low memory at 896 MiB, the classic picture, instead of where a
             6.1 i386 kernel built for NR_CPUS CPUs ends it (875 MiB for Debian's 32: its fixmap
             and cpu_entry_area push VMALLOC_END, and so MAXMEM, down).
+        disk_bytes: size of the disk under the file system (fs/), the superblock page
+            included; its blocks live in an anonymous host file made on the first write.
         realtime_clients: the calls come from clients that wait in real time (a server): the
             scheduler bounds how many quanta a new call waits whatever its thread's clock
             (sched.WAKEUP_WAIT_QUANTA). Off for a closed simulation (the lock experiment),
@@ -99,6 +101,7 @@ class MachineConfig:
     direct_map_pse: bool = False
     page_cluster: int = 3
     textbook_split: bool = False
+    disk_bytes: int = 512 * MiB
     realtime_clients: bool = False
 
     def __post_init__(self) -> None:
@@ -115,6 +118,12 @@ class MachineConfig:
                 "swap_bytes",
                 f"{self.swap_bytes} is not a usable swap size",
                 "0, or 8 KiB .. 16 GiB, a multiple of 4096",
+            )
+        if not 2 * PAGE_SIZE <= self.disk_bytes <= MAX_SWAP or self.disk_bytes % PAGE_SIZE:
+            raise InvalidArgument(
+                "disk_bytes",
+                f"{self.disk_bytes} is not a usable disk size",
+                "8 KiB .. 16 GiB, a multiple of 4096",
             )
         if not 0 <= self.overcommit_ratio <= 1000:
             raise InvalidArgument("overcommit_ratio", f"{self.overcommit_ratio}", "0..1000")

@@ -2,13 +2,19 @@
 
     KernelError                      something a caller asked for cannot be done (state unchanged)
     ├── InvalidArgument  (EINVAL)     a bad address, length, flag or value; says what is allowed
+    │   └── BadFileDescriptor (EBADF) no such open file, or not open for that access
     ├── OutOfRange       (ENOMEM)     an address range outside user space or the simulated RAM
+    │   └── FileTooLarge (EFBIG)      a file offset past what the disk can hold
     ├── OutOfMemory      (ENOMEM)     commit refused, no frame, no swap slot
     ├── NoSuchProcess    (ESRCH)      no process with that pid
     ├── PermissionDenied (EPERM)      a caller acting on what it does not own
+    │   └── AccessDenied (EACCES)     a file's mode refuses the access
     ├── NoSuchObject     (ENOENT)     no shared memory object with that name
+    │   └── FileNotFound (ENOENT)     no file with that name (fs/)
     ├── AlreadyExists    (EEXIST)     a shared memory object with that name exists already
+    │   └── FileExists   (EEXIST)     O_CREAT|O_EXCL on a file that exists
     ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached; names the limit
+    │   └── NoSpaceOnDevice (ENOSPC)  the file system's disk has no free block
     ├── SwapIoError      (EIO)        a swap read or write failed or came back wrong (swap.py);
     │                                 handled inside the kernel: never reaches a caller
     ├── KernelOops       (EFAULT)     kernel-mode access to an unmapped kernel address (highmem.py)
@@ -27,11 +33,17 @@ from __future__ import annotations
 from vmsim_kernel.arch.x86.constants import Signal
 
 __all__ = [
+    "AccessDenied",
     "AlreadyExists",
+    "BadFileDescriptor",
+    "FileExists",
+    "FileNotFound",
+    "FileTooLarge",
     "InvalidArgument",
     "KernelBug",
     "KernelError",
     "LimitExceeded",
+    "NoSpaceOnDevice",
     "NoSuchObject",
     "NoSuchProcess",
     "OomKilled",
@@ -132,6 +144,51 @@ class LimitExceeded(KernelError):
     def __init__(self, message: str, limit: str = "") -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class FileNotFound(NoSuchObject):
+    """ENOENT: no file has this name."""
+
+    def __init__(self, name: str) -> None:
+        KernelError.__init__(self, f"no file named {name!r} (open it with O_CREAT to create it)")
+        self.name = name
+
+
+class FileExists(AlreadyExists):
+    """EEXIST: O_CREAT|O_EXCL on a name that exists."""
+
+    def __init__(self, name: str) -> None:
+        KernelError.__init__(
+            self, f"a file named {name!r} exists already (O_CREAT|O_EXCL refuses it)"
+        )
+        self.name = name
+
+
+class AccessDenied(PermissionDenied):
+    """EACCES: a file's permission bits refuse the access asked for."""
+
+    errno_name = "EACCES"
+
+
+class BadFileDescriptor(InvalidArgument):
+    """EBADF: no open file with this descriptor, or not open for the access asked for."""
+
+    errno_name = "EBADF"
+
+
+class FileTooLarge(OutOfRange):
+    """EFBIG: the write or truncate would take the file past the largest size it may have."""
+
+    errno_name = "EFBIG"
+
+
+class NoSpaceOnDevice(LimitExceeded):
+    """ENOSPC: the file system's disk has no free block for the write."""
+
+    errno_name = "ENOSPC"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "disk_bytes")
 
 
 class SwapIoError(KernelError):

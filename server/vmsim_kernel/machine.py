@@ -30,10 +30,12 @@ from vmsim_kernel.arch.x86.constants import (
 )
 from vmsim_kernel.arch.x86.pgtable import pgd_words
 from vmsim_kernel.arch.x86.segmentation import SegmentRegister, SegmentTranslation, parse_logical
+from vmsim_kernel.fs import vfs
 from vmsim_kernel.fs.proc import reports as proc
 from vmsim_kernel.fs.proc.framemap import FrameMap, frame_map
 from vmsim_kernel.fs.proc.pagetypeinfo import ZonePageTypes, format_pagetypeinfo, pagetypeinfo
 from vmsim_kernel.fs.proc.reports import SmapsRollup
+from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.init.main import EventListener, Kernel
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.fork import dup_mmap
@@ -60,7 +62,7 @@ from vmsim_kernel.kernel.sysctl import (
     sysctl_write,
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
-from vmsim_kernel.mm import memory, shmem
+from vmsim_kernel.mm import filemap, memory, page_writeback, shmem
 from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
@@ -77,8 +79,10 @@ from . import entry
 from .config import MachineConfig
 from .entry import preemptible, syscall
 from .errors import (
+    FileTooLarge,
     InvalidArgument,
     LimitExceeded,
+    NoSpaceOnDevice,
     NoSuchProcess,
     OutOfMemory,
     OutOfRange,
@@ -86,6 +90,8 @@ from .errors import (
 from .results import (
     EventKind,
     FaultResult,
+    FileInfo,
+    OpenFileInfo,
     ProcessInfo,
     ProcessState,
     ShmInfo,
@@ -332,6 +338,9 @@ class Machine:
             thread.run(kernel.costs.vma_op_ns * len(parent.mm))
             dup_mmap(kernel, parent, child)
             mmap_calls.shoot_down_tlbs(kernel, parent)  # the parent's PTEs lost R/W
+        child.files = dict(parent.files)  # dup_fd: the same open files, f_pos shared
+        for file in child.files.values():
+            file.refs += 1
         child.main_thread.now_ns = kernel.current.now_ns
         self._register(child)
         return child.pid
@@ -431,6 +440,313 @@ class Machine:
     def shm_list(self) -> list[ShmInfo]:
         """The named shared memory objects (ls -l /dev/shm), by name."""
         return shmem.shm_list(self.kernel)
+
+    # ---- files (fs/open.c, fs/read_write.c, mm/filemap.c, mm/msync.c) ---------------------------
+    @syscall
+    def open_file(
+        self,
+        pid: int,
+        path: str,
+        flags: int = int(OpenFlag.O_RDONLY),
+        mode: int = 0o644,
+        *,
+        tid: int | None = None,
+    ) -> int:
+        """open(2): the lowest free descriptor (from 3) on the file *path*, created with
+        *mode* (owned by the process's uid) under O_CREAT; O_TRUNC empties it.
+
+        Raises:
+            InvalidArgument: a bad name, unknown flag bits, mode beyond 0o777.
+            FileNotFound: no such file and no O_CREAT.
+            FileExists: O_CREAT|O_EXCL and the name exists.
+            AccessDenied: the file's mode refuses this uid the access.
+            LimitExceeded: 1024 files open in the process (EMFILE).
+        """
+        task = self._live(pid)
+        kernel = self.kernel
+        kernel.current.run(kernel.costs.syscall_ns)
+        vfs.check_nr_open(task.files)  # before a file is created: a refused call changes nothing
+        inode, _created = vfs.may_open(kernel.fs, path, flags, mode, task.uid)
+        if flags & OpenFlag.O_TRUNC and flags & vfs.O_ACCMODE and inode.size:
+            filemap.truncate_inode_pages(kernel, inode, 0)
+        inode.open_count += 1
+        kept_flags = flags & ~int(OpenFlag.O_CREAT | OpenFlag.O_EXCL | OpenFlag.O_TRUNC)
+        return vfs.fd_install(task.files, vfs.OpenFile(inode, kept_flags))
+
+    @syscall
+    def close_file(self, pid: int, fd: int, *, tid: int | None = None) -> None:
+        """close(2).
+
+        Raises:
+            BadFileDescriptor: *fd* is not open.
+        """
+        task = self._live(pid)
+        file = vfs.file_of(task.files, fd)
+        del task.files[fd]
+        filemap.fput(self.kernel, file)
+
+    def _io_length(self, length: int) -> None:
+        if not 0 <= length <= MAX_IO_BYTES:
+            raise InvalidArgument("length", f"{length}", f"0 .. {MAX_IO_BYTES} bytes")
+
+    @staticmethod
+    def _check_offset(offset: int) -> None:
+        if offset < 0:
+            raise InvalidArgument("offset", f"{offset} is negative", "0 or more")
+
+    def _file_read(
+        self, pid: int, fd: int, length: int, offset: int | None
+    ) -> Generator[None, None, bytes]:
+        """read(2) (*offset* None: from f_pos, which advances) or pread(2), in quanta of
+        QUANTUM_COPY_BYTES."""
+        task = self._live(pid)
+        file = vfs.file_of(task.files, fd, read=True)
+        self._io_length(length)
+        kernel = self.kernel
+        kernel.current.run(kernel.costs.syscall_ns + int(kernel.costs.copy_byte_ns * length))
+        pos = file.pos if offset is None else offset
+        parts = []
+        done = 0
+        while done < length:
+            if done:
+                yield
+                task = self._live(pid)
+            part = filemap.filemap_read(
+                kernel, task, file, pos + done, min(QUANTUM_COPY_BYTES, length - done)
+            )
+            if not part:
+                break
+            parts.append(part)
+            done += len(part)
+            if offset is None:
+                file.pos = pos + done
+        return b"".join(parts)
+
+    def _file_write(
+        self, pid: int, fd: int, data: bytes, offset: int | None
+    ) -> Generator[None, None, int]:
+        """write(2) (*offset* None: at f_pos, or at the end under O_APPEND) or pwrite(2), in
+        quanta of QUANTUM_COPY_BYTES; returns the bytes written."""
+        task = self._live(pid)
+        file = vfs.file_of(task.files, fd, write=True)
+        self._io_length(len(data))
+        kernel = self.kernel
+        kernel.current.run(kernel.costs.syscall_ns + int(kernel.costs.copy_byte_ns * len(data)))
+        if offset is None:
+            pos = file.inode.size if file.flags & OpenFlag.O_APPEND else file.pos
+        else:
+            pos = offset
+        data = bytes(data)
+        done = 0
+        while done < len(data):
+            if done:
+                yield
+                task = self._live(pid)
+            part = data[done : done + QUANTUM_COPY_BYTES]
+            try:
+                written = filemap.generic_perform_write(kernel, task, file, pos + done, part)
+            except (NoSpaceOnDevice, FileTooLarge):
+                if done:
+                    break  # a short write: what was written stays
+                raise
+            done += written
+            if offset is None:
+                file.pos = pos + done
+            if written < len(part):
+                break
+        return done
+
+    @preemptible
+    def read_file(
+        self, pid: int, fd: int, length: int, *, tid: int | None = None
+    ) -> Generator[None, None, bytes]:
+        """read(2): up to *length* bytes from f_pos (fewer at the end of the file), through
+        the page cache (readahead for sequential reads); f_pos advances.
+
+        Raises:
+            BadFileDescriptor: *fd* is not open for reading.
+            InvalidArgument: *length* beyond 64 MiB.
+        """
+        return (yield from self._file_read(pid, fd, length, None))
+
+    @preemptible
+    def pread_file(
+        self, pid: int, fd: int, length: int, offset: int, *, tid: int | None = None
+    ) -> Generator[None, None, bytes]:
+        """pread(2): read_file at *offset*; f_pos does not move.
+
+        Raises:
+            BadFileDescriptor, InvalidArgument: as read_file; a negative offset.
+        """
+        self._check_offset(offset)
+        return (yield from self._file_read(pid, fd, length, offset))
+
+    @preemptible
+    def write_file(
+        self, pid: int, fd: int, data: bytes, *, tid: int | None = None
+    ) -> Generator[None, None, int]:
+        """write(2) at f_pos (at the end under O_APPEND) through the page cache: no fault,
+        the pages are dirty until writeback (vm.dirty_background_ratio starts it); f_pos
+        advances; returns the bytes written (fewer when the disk filled up).
+
+        Raises:
+            BadFileDescriptor: *fd* is not open for writing.
+            FileTooLarge: the write starts past the largest file the disk holds (EFBIG).
+            NoSpaceOnDevice: no free block for its first page (ENOSPC).
+        """
+        return (yield from self._file_write(pid, fd, data, None))
+
+    @preemptible
+    def pwrite_file(
+        self, pid: int, fd: int, data: bytes, offset: int, *, tid: int | None = None
+    ) -> Generator[None, None, int]:
+        """pwrite(2): write_file at *offset* (O_APPEND ignored, as Linux's pwrite does not);
+        f_pos does not move.
+
+        Raises:
+            As write_file; InvalidArgument for a negative offset.
+        """
+        self._check_offset(offset)
+        return (yield from self._file_write(pid, fd, data, offset))
+
+    @syscall
+    def lseek(self, pid: int, fd: int, offset: int, whence: int, *, tid: int | None = None) -> int:
+        """lseek(2): the new f_pos (past the end is allowed; a write there leaves a hole).
+
+        Raises:
+            BadFileDescriptor: *fd* is not open.
+            InvalidArgument: an unknown whence, or a negative resulting position.
+        """
+        file = vfs.file_of(self._live(pid).files, fd)
+        bases = {
+            vfs.Whence.SEEK_SET: 0,
+            vfs.Whence.SEEK_CUR: file.pos,
+            vfs.Whence.SEEK_END: file.inode.size,
+        }
+        if whence not in bases:
+            raise InvalidArgument("whence", f"{whence}", "SEEK_SET 0, SEEK_CUR 1, SEEK_END 2")
+        pos = bases[vfs.Whence(whence)] + offset
+        if pos < 0:
+            raise InvalidArgument("offset", f"the position would be {pos}", "a position >= 0")
+        file.pos = pos
+        file.ra.prev_index = -1 if pos == 0 else (pos - 1) // PAGE_SIZE
+        return pos
+
+    @syscall
+    def ftruncate(self, pid: int, fd: int, length: int, *, tid: int | None = None) -> None:
+        """ftruncate(2): the file becomes *length* bytes: pages and blocks past it go
+        (unmapped from every process first), a longer file reads zeroes past the old end.
+
+        Raises:
+            BadFileDescriptor: *fd* is not open for writing.
+            InvalidArgument: a negative length.
+            FileTooLarge: past the largest file the disk holds (EFBIG).
+        """
+        task = self._live(pid)
+        file = vfs.file_of(task.files, fd, write=True)
+        kernel = self.kernel
+        if length < 0:
+            raise InvalidArgument("length", f"{length} is negative", "0 or more")
+        max_bytes = kernel.fs.max_file_pages * PAGE_SIZE
+        if length > max_bytes:
+            raise FileTooLarge("length", f"{length} bytes", f"0 .. {max_bytes}")
+        if length < file.inode.size:
+            mmap_calls.unmap_mapping_range(kernel, file.inode, -(-length // PAGE_SIZE))
+        filemap.truncate_inode_pages(kernel, file.inode, length)
+
+    @syscall
+    def fsync(self, pid: int, fd: int, *, tid: int | None = None) -> None:
+        """fsync(2): write the file's dirty pages back and wait for the disk.
+
+        Raises:
+            BadFileDescriptor: *fd* is not open.
+        """
+        file = vfs.file_of(self._live(pid).files, fd)
+        page_writeback.sync_inode(self.kernel, file.inode)
+
+    @syscall
+    def unlink(self, pid: int, path: str, *, tid: int | None = None) -> None:
+        """unlink(2): the name goes now; the file when its last open file and mapping do.
+
+        Raises:
+            InvalidArgument: a bad name.
+            FileNotFound: no such file.
+            PermissionDenied: the process's uid does not own it (the directory is sticky).
+        """
+        task = self._live(pid)
+        inode = self.kernel.fs.unlink(path, task.uid)
+        filemap.iput(self.kernel, inode)
+
+    @preemptible
+    def mmap_file(
+        self,
+        pid: int,
+        fd: int,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        offset: int = 0,
+        *,
+        tid: int | None = None,
+    ) -> Generator[None, None, int]:
+        """mmap(2) of the open file *fd* from byte *offset*: MAP_SHARED maps its page cache
+        pages (writes dirty them, for writeback), MAP_PRIVATE maps them read-only and a
+        write copies the page (copy-on-write into an anonymous page); returns the start.
+
+        Raises:
+            BadFileDescriptor: *fd* is not open.
+            AccessDenied: the file is not open for reading, or MAP_SHARED with PROT_WRITE
+                and not open for writing (EACCES).
+            InvalidArgument: *offset* not page aligned or negative, MAP_ANONYMOUS, bad
+                flags or length, a MAP_FIXED_NOREPLACE overlap.
+        """
+        task = self._live(pid)
+        file = vfs.file_of(task.files, fd)
+        start = mmap_calls.do_mmap_file(self.kernel, task, file, addr, length, prot, flags, offset)
+        yield from self._populate(pid, task, start, length, prot, flags)
+        return start
+
+    @syscall
+    def msync(
+        self, pid: int, addr: int, length: int, flags: int, *, tid: int | None = None
+    ) -> None:
+        """msync(2): MS_SYNC writes back the dirty pages of the file mappings in the range
+        and waits; MS_ASYNC only moves the PTEs' dirty bits to the pages, for writeback.
+
+        Raises:
+            InvalidArgument: *addr* not page aligned, unknown flags, MS_SYNC with MS_ASYNC.
+            OutOfRange: a hole in the range (ENOMEM).
+        """
+        mmap_calls.do_msync(self.kernel, self._live(pid), addr, length, flags)
+
+    @journaled
+    def sync(self) -> None:
+        """sync(2): every dirty page cache page written back (on the kernel thread's clock)."""
+        self._kernel_op(self.kernel.costs.syscall_ns)
+        page_writeback.sync_inode(self.kernel, None)
+
+    def files(self) -> list[FileInfo]:
+        """The files of the file system (ls -l plus the page cache's view), by name."""
+        return filemap.file_infos(self.kernel)
+
+    def file_info(self, path: str) -> FileInfo:
+        """One file's FileInfo.
+
+        Raises:
+            InvalidArgument: a bad name.
+            FileNotFound: no such file.
+        """
+        inode = self.kernel.fs.lookup(path)
+        return filemap.file_info(self.kernel, inode)
+
+    def open_files(self, pid: int) -> list[OpenFileInfo]:
+        """The process's open descriptors (/proc/PID/fdinfo), by fd."""
+        task = self._task(pid)
+        return [
+            OpenFileInfo(fd, file.inode.name, file.flags, file.pos)
+            for fd, file in sorted(task.files.items())
+        ]
 
     @journaled
     def spawn_thread(self, pid: int) -> int:

@@ -16,6 +16,8 @@ __all__ = [
     "Event",
     "EventKind",
     "FaultResult",
+    "FileInfo",
+    "OpenFileInfo",
     "ProcessInfo",
     "ProcessState",
     "ReplayResult",
@@ -187,3 +189,31 @@ class ShmInfo:
     resident: int  # bytes in RAM
     swapped: int  # bytes in swap
     mappings: int  # VMAs of live processes that map it
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file of the simulated file system: stat(2) and the page cache's view of it."""
+
+    name: str
+    ino: int
+    size: int  # i_size, bytes
+    mode: int  # permission bits, e.g. 0o644
+    owner: int  # the creator's uid
+    nlink: int  # 1 while named, 0 after unlink (kept alive by open files and mappings)
+    blocks: int  # 4 KiB disk blocks allocated
+    cached: int  # bytes of its pages in the page cache
+    dirty: int  # bytes of those pages not yet written back
+    mapped: int  # bytes of those pages some PTE maps
+    open_count: int  # open file descriptions
+    mappings: int  # VMAs of live processes that map it
+
+
+@dataclass(frozen=True)
+class OpenFileInfo:
+    """One open file descriptor of a process (/proc/PID/fdinfo/N)."""
+
+    fd: int
+    name: str
+    flags: int  # the open flags: access mode, O_APPEND ...
+    pos: int  # f_pos

@@ -1,1 +1,1 @@
-"""File systems, as Linux's fs/: only /proc is simulated."""
+"""File systems, as Linux's fs/: a small disk file system (vfs, blockdev) and /proc."""

@@ -46,6 +46,7 @@ from vmsim_kernel.arch.x86.pgtable import (
 from vmsim_kernel.arch.x86.segmentation import linux_gdt
 from vmsim_kernel.config import MachineConfig, ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument, KernelBug
+from vmsim_kernel.fs.vfs import FileSystem
 from vmsim_kernel.kernel.locks import LockKind, LockRegistry, SimLock
 from vmsim_kernel.kernel.printk import KernelLog, LogLevel
 from vmsim_kernel.kernel.process import Task
@@ -272,6 +273,8 @@ class Kernel:
         self.highmem = Highmem(self.init_mm, self.config.nr_cpus)
         self.rmap = ReverseMap(self.ram32, self.physmem.mapcount)
         self.shmem = ShmemFs()  # the tmpfs behind shared memory (shm_mnt)
+        # The disk file system (its host file is made on the first block written).
+        self.fs = FileSystem(self.config.disk_bytes)
 
     def _init_vm_sysctl(self) -> None:
         """The vm sysctls' boot values; mm/util.c's initcalls size the reserves from the
@@ -372,6 +375,7 @@ class Kernel:
         self.closed = True
         if self._swapoff_at_exit is not None:
             self._swapoff_at_exit()  # swapoff once; the finalizer is spent
+        self.fs.close()
         self.ram_words.release()
         self.ram32 = np.zeros(0, dtype=np.uint32)
         self.physmem.close()

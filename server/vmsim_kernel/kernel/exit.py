@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from vmsim_kernel.arch.x86.constants import Signal
 from vmsim_kernel.errors import NoSuchProcess, ProcessKilled
+from vmsim_kernel.mm.truncate import fput
 from vmsim_kernel.mm.unmap import exit_mmap
 from vmsim_kernel.results import EventKind
 
@@ -41,8 +42,12 @@ def kill_task(
 
 
 def release_task(kernel: Kernel, task: Task) -> None:
-    """exit_mm: every frame and swap slot of the task goes back; its threads' times are kept."""
+    """exit_mm and exit_files: every frame and swap slot of the task goes back, its files
+    are closed; its threads' times are kept."""
     exit_mmap(kernel, task)
+    files, task.files = task.files, {}
+    for file in files.values():
+        fput(kernel, file)
     kernel.mm_owner.pop(id(task.mm), None)
     if task.mmap_lock is not None:  # the zombie kept for reporting needs no lock history
         task.mmap_lock.forget_holds()

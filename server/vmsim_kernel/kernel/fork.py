@@ -6,7 +6,9 @@ page table for each of the parent's under a private mapping, whose PTEs map the 
 pages. A writable PTE of a private mapping is write-protected in both, so the first write
 on either side faults and copies the page (do_wp_page); a swap entry is duplicated
 (swap_duplicate). A MAP_SHARED mapping's PTEs are not copied: it maps a shmem object,
-whose pages the child's faults find (mm/shmem.py), so both sides write the same pages.
+whose pages the child's faults find (mm/shmem.py), so both sides write the same pages;
+so is a MAP_SHARED file mapping's (the page cache's pages). A MAP_PRIVATE file mapping's
+PTEs are copied: its page cache pages stay read-only in both, its copies are COW'd as anon.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def copy_page_range(kernel: Kernel, parent: Task, child: Task, vma: Vma) -> None
     reclaim change them, its entries are copied: present pages gain the child's mapping in
     the rmap (their mapcount), swap entries a reference on their slot.
     """
-    if vma.shmem is not None:
+    if vma.shmem is not None or (vma.file is not None and vma.shared):
         return  # the child's faults find the object's pages (copy_page_range skips it)
     ram32 = kernel.ram32
     zero_pfn = np.uint32(kernel.zero_pfn)
@@ -123,6 +125,8 @@ def _share_pages(
     """page_dup_anon_rmap: the pages at *indexes* of a table copied to *mm* (first entry at
     *first_va*, ram32 word *first_word*) gain the child's mapping."""
     rmap = kernel.rmap
+    flags = kernel.physmem.flags
     for index in indexes.tolist():
-        rmap.add(pfns.item(index), mm, first_va + (index << PAGE_SHIFT), first_word + index)
-    mm.count_resident(False, len(indexes))
+        pfn = pfns.item(index)
+        rmap.add(pfn, mm, first_va + (index << PAGE_SHIFT), first_word + index)
+        mm.count_resident_page(flags.item(pfn), 1)  # a private file mapping's page cache pages too

@@ -7,6 +7,7 @@ and the exit bookkeeping of kernel/exit.c (a dead task keeps its record as a zom
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vmsim_kernel.arch.x86.constants import Signal
 from vmsim_kernel.errors import OomKilled, ProcessKilled, SegmentationFault
@@ -15,6 +16,9 @@ from vmsim_kernel.results import ProcessState
 
 from .locks import SimLock
 from .time import CpuTimes, SimThread
+
+if TYPE_CHECKING:
+    from vmsim_kernel.fs.vfs import OpenFile
 
 __all__ = ["Task"]
 
@@ -40,6 +44,7 @@ class Task:
     )  # tid -> thread; the main one has tid == pid
     mmap_lock: SimLock | None = None  # the mm's reader-writer semaphore
     dead_threads_times: CpuTimes = field(default_factory=CpuTimes)  # times of threads that exited
+    files: dict[int, OpenFile] = field(default_factory=dict)  # files_struct: fd -> open file
 
     @property
     def main_thread(self) -> SimThread:

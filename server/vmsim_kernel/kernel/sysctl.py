@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.config import OvercommitMode
 from vmsim_kernel.errors import InvalidArgument
+from vmsim_kernel.mm.truncate import drop_pagecache
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -50,6 +51,10 @@ class VmSysctl:
         user_reserve_kbytes: kept free for a shell in mode 2 (3% of free memory at boot).
         swappiness: vm.swappiness, reclaim's anon/file balance (mm/vmscan.c reads it).
         page_cluster: vm.page-cluster, log2 of the swap readahead window (mm/swap_state.c).
+        dirty_ratio: vm.dirty_ratio, percent of dirtyable memory a writer may dirty.
+        dirty_background_ratio: vm.dirty_background_ratio, percent of dirtyable memory
+            above which dirty page cache pages are written back (mm/page-writeback.c).
+        drop_caches: vm.drop_caches, the last value written (fs/drop_caches.c).
     """
 
     overcommit_memory: OvercommitMode
@@ -59,6 +64,9 @@ class VmSysctl:
     user_reserve_kbytes: int
     swappiness: int
     page_cluster: int
+    dirty_ratio: int = 20
+    dirty_background_ratio: int = 10
+    drop_caches: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,14 @@ def _write_overcommit_kbytes(kernel: Kernel, values: tuple[int, ...]) -> None:
     kernel.vm_sysctl.overcommit_ratio = 0
 
 
+def _write_drop_caches(kernel: Kernel, values: tuple[int, ...]) -> None:
+    """drop_caches_sysctl_handler: bit 1 drops the clean page cache pages nothing maps (bit 2,
+    the slab's dentries and inodes, has nothing to drop here)."""
+    kernel.vm_sysctl.drop_caches = values[0]
+    if values[0] & 1:
+        drop_pagecache(kernel)
+
+
 SYSCTL_TABLE: Final[tuple[SysctlEntry, ...]] = (
     SysctlEntry(
         "admin_reserve_kbytes",
@@ -148,6 +164,15 @@ SYSCTL_TABLE: Final[tuple[SysctlEntry, ...]] = (
         _get_vm("admin_reserve_kbytes"),
         _set_vm("admin_reserve_kbytes"),
     ),
+    SysctlEntry(
+        "dirty_background_ratio",
+        0,
+        100,
+        _get_vm("dirty_background_ratio"),
+        _set_vm("dirty_background_ratio"),
+    ),
+    SysctlEntry("dirty_ratio", 0, 100, _get_vm("dirty_ratio"), _set_vm("dirty_ratio")),
+    SysctlEntry("drop_caches", 1, 4, _get_vm("drop_caches"), _write_drop_caches),
     SysctlEntry(
         "lowmem_reserve_ratio",
         0,

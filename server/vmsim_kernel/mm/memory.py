@@ -49,6 +49,7 @@ from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.printk import LogLevel
 from vmsim_kernel.results import EventKind, FaultResult, TouchSummary, Translation, VmaInfo
 
+from .filemap import filemap_fault_page, page_cache_ready
 from .mlock import mlock_page
 from .overcommit import commit_pages
 from .page_alloc import WatermarkLevel, Zone, alloc_page, count_allocation, free_page
@@ -63,6 +64,7 @@ from .swap_state import (
     readahead_offsets,
     swap_cluster_readahead,
 )
+from .truncate import account_page_dirtied
 from .unmap import pte_runs, unmap_user_page
 from .vma import MmStruct, Vma
 from .workingset import workingset_refault
@@ -169,6 +171,8 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
     if not task.alive:
         raise task_exit.dead(task)
     pte = kernel.ram_words[word]
+    if pte == 0 and vma.file is not None:
+        return do_file_fault(kernel, task, vma, address, word, write)
     if pte == 0 and vma.shmem is not None:
         return do_shmem_fault(kernel, task, vma, address, word, write)
     if pte == 0:
@@ -237,10 +241,13 @@ def do_wp_page(
     """
     pfn = pte >> PAGE_SHIFT
     events = kernel.vm_events
-    if vma.shared or page_exclusive(kernel, pfn):
+    page_cache = pfn in kernel.fs.owner_of
+    if vma.shared or (not page_cache and page_exclusive(kernel, pfn)):
         kernel.ram_words[word] = pte | _RW | _A | _D
         events.pgreuse += 1
         detail = "write-protect reuse"
+        if page_cache:  # wp_page_shared: the write-notify fault that dirties the page
+            account_page_dirtied(kernel, pfn)
     else:
         copied = wp_page_copy(kernel, task, address, word, pte)
         if copied is None:  # reclaim changed the PTE while the copy's page was found
@@ -313,21 +320,32 @@ def do_shmem_fault(
 
 
 def do_fault_around(kernel: Kernel, task: Task, vma: Vma, page_va: int) -> int:
-    """Map the object's resident pages in the fault_around_bytes window of *page_va* whose
-    PTEs are empty (do_fault_around, filemap_map_pages); returns how many were mapped. The
-    PTEs are old (prefaulted), except the faulting one's, which the access makes young."""
-    obj = vma.shmem
-    assert obj is not None
+    """Map the object's or file's resident pages in the fault_around_bytes window of
+    *page_va* whose PTEs are empty (do_fault_around, filemap_map_pages); returns how many
+    were mapped. The PTEs are old (prefaulted), except the faulting one's, which the access
+    makes young. A file's pages are mapped read-only (a write to a shared one faults, to
+    dirty it) and only when read and not marked PG_readahead (next_uptodate_page)."""
+    if vma.file is not None:
+        pages = vma.file.inode.mapping.pages
+        bits = user_pte_bits(False, True)
+    else:
+        assert vma.shmem is not None
+        pages = vma.shmem.pages
+        bits = user_pte_bits(vma.writable, True)
     table_va = page_va & ~((1 << PGDIR_SHIFT) - 1)
     start = max(page_va & ~(FAULT_AROUND_BYTES - 1), vma.start, table_va)
     end = min(start + FAULT_AROUND_BYTES, vma.end, table_va + (1 << PGDIR_SHIFT))
     words, mm = kernel.ram_words, task.mm
-    bits = user_pte_bits(vma.writable, True)
+    flags = kernel.physmem.flags
     mapped = 0
     for va in range(start, end, PAGE_SIZE):
-        pfn = obj.pages.get(vma.shmem_index(va))
+        pfn = pages.get(vma.shmem_index(va))
         word = pte_word_or_none(words, mm.pgd_pfn, va)
         if pfn is None or word is None or words[word]:
+            continue
+        if vma.file is not None and (
+            flags.item(pfn) & _READAHEAD_BIT or not page_cache_ready(kernel, pfn)
+        ):
             continue
         _map_shmem_page(kernel, mm, pfn, va, word, bits | (_A if va == page_va else 0))
         mapped += 1
@@ -338,10 +356,82 @@ def do_fault_around(kernel: Kernel, task: Task, vma: Vma, page_va: int) -> int:
 def _map_shmem_page(
     kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, word: int, bits: int
 ) -> None:
-    """Install the PTE and the reverse mapping of an object's page (on the LRU already)."""
+    """Install the PTE and the reverse mapping of an object's or a file's page (on the LRU
+    already)."""
     kernel.ram_words[word] = make_entry(pfn, bits)
     kernel.rmap.add(pfn, mm, page_va, word)
-    mm.count_resident(True, 1)
+    mm.count_resident_page(kernel.physmem.flags.item(pfn), 1)
+
+
+def do_file_fault(
+    kernel: Kernel, task: Task, vma: Vma, address: int, word: int, write: bool
+) -> FaultResult:
+    """A fault on an empty PTE of a file mapping (do_fault): a read maps the page cache
+    page read-only, after mapping its resident neighbours (do_read_fault with fault-around);
+    a write to a private mapping copies the page into an anonymous page of the task's own
+    (do_cow_fault); a write to a shared one maps it writable and dirties it
+    (do_shared_fault). The page comes from filemap_fault: a major fault when it had to be
+    read (with the read-around window) or waited for.
+
+    Raises:
+        ProcessKilled: SIGBUS for an access past the end of the file, or the OOM killer.
+    """
+    file = vma.file
+    assert file is not None
+    page_va = address & ~(PAGE_SIZE - 1)
+    if not write and do_fault_around(kernel, task, vma, page_va) and kernel.ram_words[word]:
+        pfn, major = kernel.ram_words[word] >> PAGE_SHIFT, False
+    else:
+        found = filemap_fault_page(kernel, task, file, vma.shmem_index(page_va))
+        if found is None:
+            raise task_exit.sigbus(
+                kernel, task, address, "access past the end of the mapped file (SIGBUS)"
+            )
+        pfn, major = found
+        if kernel.ram_words[word]:  # reclaim or a read-around changed the PTE meanwhile
+            return _resolve_fault(kernel, task, address, write)
+        if write and not vma.shared:
+            copied = _cow_file_page(kernel, task, vma, page_va, word, pfn)
+            if copied is None:
+                return _resolve_fault(kernel, task, address, write)
+            pfn = copied
+        else:
+            bits = user_pte_bits(write, True) | _A | (_D if write else 0)
+            _map_shmem_page(kernel, task.mm, pfn, page_va, word, bits)
+            if write:
+                account_page_dirtied(kernel, pfn)
+    kernel.vm_events.pgfault += 1
+    if major:
+        task.maj_flt += 1
+        kernel.vm_events.pgmajfault += 1
+        kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, "file read")
+        return FaultResult.MAJOR
+    task.min_flt += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "file")
+    return FaultResult.MINOR
+
+
+def _cow_file_page(
+    kernel: Kernel, task: Task, vma: Vma, page_va: int, word: int, pfn: int
+) -> int | None:
+    """do_cow_fault's copy: a new anonymous page with the bytes of page cache page *pfn*,
+    mapped writable and dirty; None when reclaim took *pfn* while the copy was allocated."""
+    owner = kernel.fs.owner_of.get(pfn)
+    new_pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
+    if not task.alive:
+        free_page(kernel.pgdat, new_pfn)
+        raise task_exit.dead(task)
+    if kernel.fs.owner_of.get(pfn) != owner or kernel.ram_words[word]:
+        free_page(kernel.pgdat, new_pfn)
+        return None
+    physmem = kernel.physmem
+    physmem.copy_frame(pfn, new_pfn)
+    physmem.pristine[new_pfn] = False
+    kernel.current.run(kernel.costs.zero_page_ns)
+    physmem.flags[new_pfn] = physmem.flags.item(new_pfn) | _NEW_ANON_PAGE_FLAGS
+    bits = user_pte_bits(True, True) | _A | _D
+    map_user_page(kernel, task.mm, new_pfn, page_va, word, bits)
+    return new_pfn
 
 
 def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> tuple[int, bool]:
@@ -471,6 +561,7 @@ def do_anonymous_pages(
         or not vma.writable
         or not vma.accessible
         or vma.shmem is not None  # a shmem page is the object's: shmem_fault adds it
+        or vma.file is not None  # a file's page is the page cache's: filemap_fault finds it
         or vma.locked  # a locked mapping's new pages go off the LRU one by one
     ):
         return 0

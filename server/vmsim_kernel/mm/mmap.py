@@ -28,16 +28,20 @@ from vmsim_kernel.arch.x86.constants import (
     page_align_up,
 )
 from vmsim_kernel.config import OvercommitMode
-from vmsim_kernel.errors import InvalidArgument, OutOfMemory, OutOfRange
+from vmsim_kernel.errors import AccessDenied, InvalidArgument, OutOfMemory, OutOfRange
+from vmsim_kernel.fs.vfs import MsyncFlag
 from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.sched import QUANTUM_ZAP_PAGES
 
 from . import memory
+from .filemap import account_page_dirtied
 from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
+from .page_writeback import sync_inode
 from .unmap import free_pgtables, pte_runs, release_unmapped_objects, zap_range
 from .vma import MmStruct, Vma, VmaKind, needs_accounting
 
 if TYPE_CHECKING:
+    from vmsim_kernel.fs.vfs import Inode, OpenFile
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
     from vmsim_kernel.kernel.time import SimThread
@@ -49,11 +53,14 @@ __all__ = [
     "do_brk",
     "do_madvise",
     "do_mmap",
+    "do_mmap_file",
     "do_mprotect",
+    "do_msync",
     "do_munmap",
     "populate_span",
     "shoot_down_tlbs",
     "unmap_in_slices",
+    "unmap_mapping_range",
     "unmap_range",
     "zap_slice_end",
 ]
@@ -113,9 +120,12 @@ def do_mmap(
     prot: int,
     flags: int,
     obj: ShmemObject | None = None,
+    file: OpenFile | None = None,
+    pgoff: int = 0,
 ) -> int:
-    """mmap(2) of anonymous memory, or of the whole shared memory object *obj* (MAP_SHARED,
-    without MAP_ANONYMOUS); returns the start address."""
+    """mmap(2) of anonymous memory, of the whole shared memory object *obj* (MAP_SHARED,
+    without MAP_ANONYMOUS), or of the open *file* from page *pgoff* (do_mmap_file checked
+    the file's side); returns the start address."""
     mm = task.mm
     if length <= 0:
         raise InvalidArgument("length", f"{length} is not a positive length", "1 .. 3 GiB")
@@ -136,9 +146,15 @@ def do_mmap(
             "need exactly one of MAP_SHARED and MAP_PRIVATE",
             "MAP_SHARED or MAP_PRIVATE",
         )
-    if obj is None and not flags & MapFlag.ANONYMOUS:
+    if obj is None and file is None and not flags & MapFlag.ANONYMOUS:
         raise InvalidArgument(
-            "flags", "only anonymous mappings exist here (there are no files)", "MAP_ANONYMOUS"
+            "flags",
+            "an anonymous mapping needs MAP_ANONYMOUS (map a file with its descriptor)",
+            "MAP_ANONYMOUS",
+        )
+    if file is not None and flags & MapFlag.ANONYMOUS:
+        raise InvalidArgument(
+            "flags", "a file mapping is not MAP_ANONYMOUS", "MAP_SHARED or MAP_PRIVATE"
         )
     if obj is not None and (not shared or flags & MapFlag.ANONYMOUS):
         raise InvalidArgument(
@@ -180,7 +196,10 @@ def do_mmap(
     )
     if fixed:
         check_map_count_for_hole(kernel, mm, start, start + length)
-    accounted = needs_accounting(Prot(prot), shared, noreserve)
+    if file is None:
+        accounted = needs_accounting(Prot(prot), shared, noreserve)
+    else:  # accountable_mapping: a file's private writable mapping may copy every page
+        accounted = not shared and bool(prot & Prot.WRITE) and not noreserve
     # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
     replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
     charge = length // PAGE_SIZE if accounted else 0
@@ -194,6 +213,8 @@ def do_mmap(
         kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
         if obj is not None:
             kind = f"/dev/shm/{obj.name}"
+        elif file is not None:
+            kind = f"/{file.inode.name}" if file.inode.linked else "/ (deleted)"
         elif shared:
             # shmem_zero_setup: a MAP_SHARED anonymous mapping maps an object of its own,
             # which a fork's child maps too.
@@ -207,10 +228,87 @@ def do_mmap(
                 kind,
                 accounted,
                 shmem=obj,
-                shmem_base=start if shared else 0,
+                shmem_base=start - pgoff * PAGE_SIZE if shared or file is not None else 0,
+                file=file,
             )
         )
     return start
+
+
+def do_mmap_file(
+    kernel: Kernel,
+    task: Task,
+    file: OpenFile,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    offset: int,
+) -> int:
+    """mmap(2) of an open file: the file's own checks (do_mmap's file branch), then do_mmap.
+
+    Raises:
+        AccessDenied: the file is not open for reading, or MAP_SHARED|PROT_WRITE on a file
+            not open for writing (EACCES).
+        InvalidArgument: *offset* negative or not page aligned; see do_mmap.
+    """
+    if offset < 0 or offset % PAGE_SIZE:
+        raise InvalidArgument("offset", f"{offset} is not a page-aligned offset", "0, 4096, ...")
+    if not file.readable:
+        raise AccessDenied(f"{file.inode.name!r} is not open for reading: it cannot be mapped")
+    if flags & MapFlag.SHARED and prot & Prot.WRITE and not file.writable:
+        raise AccessDenied(
+            f"{file.inode.name!r} is open read-only: MAP_SHARED with PROT_WRITE needs O_RDWR"
+        )
+    return do_mmap(kernel, task, addr, length, prot, flags, file=file, pgoff=offset // PAGE_SIZE)
+
+
+def unmap_mapping_range(kernel: Kernel, inode: Inode, first_index: int) -> None:
+    """unmap_mapping_range (truncate's, even_cows): every process's PTEs for the file's
+    pages from *first_index* on are zapped, copies of private mappings included."""
+    for task in kernel.tasks.values():
+        if not task.alive:
+            continue
+        for vma in task.mm:
+            if vma.file is None or vma.file.inode is not inode:
+                continue
+            start = max(vma.start, vma.shmem_base + first_index * PAGE_SIZE)
+            if start < vma.end:
+                zap_range(kernel, task.mm, start, vma.end)
+                shoot_down_tlbs(kernel, task)
+
+
+def do_msync(kernel: Kernel, task: Task, addr: int, length: int, flags: int) -> None:
+    """msync(2): the dirty bits of the range's PTEs move to its shared file pages; MS_SYNC
+    then writes those pages back and waits for the disk (filemap_write_and_wait_range).
+
+    Raises:
+        InvalidArgument: *addr* not page aligned, unknown flags, MS_SYNC with MS_ASYNC.
+        OutOfRange: a hole in the range (ENOMEM).
+    """
+    check_aligned("addr", addr)
+    known = int(MsyncFlag.MS_ASYNC | MsyncFlag.MS_INVALIDATE | MsyncFlag.MS_SYNC)
+    if flags < 0 or flags & ~known or (flags & MsyncFlag.MS_ASYNC and flags & MsyncFlag.MS_SYNC):
+        raise InvalidArgument(
+            "flags",
+            f"{flags} is not a set of msync flags",
+            "MS_ASYNC 1 or MS_SYNC 4, MS_INVALIDATE 2",
+        )
+    end = mapped_range_end(task, addr, length)
+    if end is None:
+        return
+    kernel.current.run(kernel.costs.syscall_ns)
+    for vma in task.mm.overlapping(addr, end):
+        if vma.file is None or not vma.shared:
+            continue
+        first = vma.shmem_index(max(addr, vma.start))
+        stop = vma.shmem_index(min(end, vma.end))
+        inode = vma.file.inode
+        for index, pfn in list(inode.mapping.pages.items()):
+            if first <= index < stop and kernel.rmap.test_and_clear_dirty(pfn):
+                account_page_dirtied(kernel, pfn)
+        if flags & MsyncFlag.MS_SYNC:
+            sync_inode(kernel, inode, first, stop)
 
 
 def populate_span(start: int, length: int, prot: int, flags: int) -> tuple[int, int, bool] | None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClockPolicy",
     "FifoPolicy",
+    "FileLru",
     "LruPolicy",
     "Lruvec",
     "MruPolicy",
@@ -41,6 +42,7 @@ __all__ = [
     "charge_lru_lock",
     "lru_cache_add",
     "lru_cache_add_many",
+    "lru_note_cost",
     "make_policy",
 ]
 
@@ -351,6 +353,80 @@ class TwoListPolicy(PagePolicy):
         return {"active": list(self.active), "inactive": list(self.inactive)}
 
 
+class FileLru(TwoListPolicy):
+    """The file LRU lists (LRU_INACTIVE_FILE, LRU_ACTIVE_FILE) of page cache pages.
+
+    New pages start inactive (or active, for a refault the workingset rules keep). Reads
+    and writes through read()/write() reach a page through mark_page_accessed: the first
+    touch sets PG_referenced (`marked`), the second moves an inactive page to the active
+    list. Reclaim scans the inactive tail as folio_check_references does for file pages: a
+    page a PTE referenced is activated if it was referenced before (PG_referenced) and
+    otherwise marked and rotated; a page no PTE referenced is reclaimed, PG_referenced or
+    not (FOLIOREF_RECLAIM_CLEAN: a page used once through read() is not kept for it).
+    The active list is aged as the anon one, when the inactive list is smaller than it
+    (inactive_is_low with inactive_ratio 1 below 1 GiB).
+    """
+
+    name = "file"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workingset: set[int] = set()  # PG_workingset: pages that have been active
+
+    def insert_active(self, key: int) -> None:
+        super().insert_active(key)
+        self.workingset.add(key)
+
+    def remove(self, key: int) -> None:
+        super().remove(key)
+        self.workingset.discard(key)
+
+    def mark_page_accessed(self, key: int) -> bool:
+        """folio_mark_accessed: returns whether the page moved to the active list."""
+        marked = self.marked
+        if key not in marked:
+            marked.add(key)
+            return False
+        if key in self.inactive:
+            del self.inactive[key]
+            self.active[key] = None
+            self.workingset.add(key)
+            self.nr_activated += 1
+            marked.discard(key)
+            return True
+        return False
+
+    def choose_victim(self, referenced: ReferencedFn) -> int | None:
+        for _ in range(2 * len(self) + 2):
+            if not self.inactive or len(self.inactive) < len(self.active):
+                self._age_active(referenced)
+            if not self.inactive:
+                return None
+            key = self.inactive.popitem(last=False)[0]
+            self.nr_scanned += 1
+            marked = self.marked
+            if referenced(key):
+                if key in marked:
+                    self.active[key] = None
+                    self.workingset.add(key)
+                    self.nr_activated += 1
+                    marked.discard(key)
+                else:
+                    marked.add(key)
+                    self.inactive[key] = None
+                continue
+            marked.discard(key)
+            return key
+        return None
+
+    def evicted(self, key: int) -> bool:
+        """A victim choose_victim returned leaves memory: whether it was PG_workingset."""
+        if key in self.workingset:
+            self.workingset.discard(key)
+            return True
+        return False
+
+
 class OptPolicy(PagePolicy):
     """Belady's optimal policy: evict the page whose next use is furthest away.
 
@@ -464,6 +540,15 @@ class Lruvec:
             (mm/workingset.c): it ticks once per page evicted and once per refault
             activated, and a page's refault distance is how far it ticked while the page
             was out.
+        file: the file LRU lists (page cache pages), beside the anon ones of *policy*.
+        anon_cost, file_cost: lruvec->anon_cost/file_cost, what reclaiming each kind has
+            cost lately (pages written by reclaim, file pages that refaulted while in the
+            workingset): get_scan_count's balance, halved as they grow (lru_note_cost).
+        scan_credit: the file weight carried between victims, so each pass takes anon and
+            file victims in get_scan_count's proportion (a Bresenham split of the stream).
+        refaults_file: workingset_activate_file when reclaim last finished
+            (target_lruvec->refaults): a change since means file pages are refaulting, so
+            the cache is not trimmed alone (cache_trim_mode off).
     """
 
     def __init__(
@@ -474,6 +559,25 @@ class Lruvec:
         self.sched = sched
         self.tracks_access = tracks_access
         self.nonresident_age = 0
+        self.file = FileLru()
+        self.anon_cost = 0
+        self.file_cost = 0
+        self.refaults_file = 0
+        self.scan_credit = 0  # get_scan_count's split, carried from victim to victim
+
+
+def lru_note_cost(lruvec: Lruvec, file: bool, nr_pages: int) -> None:
+    """lru_note_cost: reclaiming *nr_pages* of one kind cost I/O (a page written, or a
+    workingset page that came back); the costs decay by half once they pass a quarter of
+    the LRU pages, so get_scan_count follows what reclaim costs now."""
+    if file:
+        lruvec.file_cost += nr_pages
+    else:
+        lruvec.anon_cost += nr_pages
+    lru_size = len(lruvec.policy) + len(lruvec.file)
+    if lruvec.anon_cost + lruvec.file_cost > lru_size // 4:
+        lruvec.anon_cost //= 2
+        lruvec.file_cost //= 2
 
 
 def charge_lru_lock(lruvec: Lruvec, nr_pages: int, per_page_ns: int) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_DIRTY
+from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_DIRTY, PTE_RW
 from vmsim_kernel.errors import KernelBug
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ __all__ = ["Mapping", "ReverseMap"]
 
 _ACCESSED = PTE_ACCESSED
 _DIRTY = PTE_DIRTY
+_RW = PTE_RW
 
 
 class Mapping(NamedTuple):
@@ -160,6 +161,13 @@ class ReverseMap:
     def test_and_clear_dirty(self, pfn: int) -> bool:
         """Collect the hardware dirty bits of every mapping into one answer (page_mkclean)."""
         return self._test_and_clear(pfn, _DIRTY)
+
+    def write_protect(self, pfn: int) -> None:
+        """Clear R/W in every PTE mapping *pfn* (folio_mkclean's page_mkclean_one): the next
+        write through any of them faults."""
+        ram32 = self._ram32
+        for word in self._pte_words(pfn):
+            ram32[word] = ram32.item(word) & ~_RW
 
     def _test_and_clear(self, pfn: int, bit: int) -> bool:
         """Whether *bit* was set in any PTE mapping *pfn*; it is clear in all of them after."""

@@ -31,6 +31,7 @@ from .policies import charge_lru_lock, lru_cache_add
 from .shmem import shmem_release
 from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
+from .truncate import account_page_dirtied, iput
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -119,9 +120,16 @@ def unmap_user_page(
     """
     physmem = kernel.physmem
     page_flags = physmem.flags.item(pfn)
-    mm.count_resident(not page_flags & _ANON_BIT, -1)
+    mm.count_resident_page(page_flags, -1)
     left = kernel.rmap.remove(pfn, mm, page_va)
     swap = kernel.swap
+    if pfn in kernel.fs.owner_of:  # a page cache page: its file keeps it
+        if dirty:  # zap_pte_range's folio_mark_dirty: writeback will find it
+            account_page_dirtied(kernel, pfn)
+        if page_flags & _MLOCKED_BIT and not _locked_elsewhere(kernel, pfn):
+            physmem.flags[pfn] = page_flags & ~_MLOCKED_BIT
+            kernel.lruvec.file.insert(pfn)
+        return False
     kept = (
         left != 0
         or pfn in kernel.shmem.owner_of  # a shmem object's page: the object keeps it
@@ -189,9 +197,13 @@ def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:
 
 
 def release_unmapped_objects(kernel: Kernel, vmas: Iterable[Vma]) -> None:
-    """The shmem objects of *vmas*, just unmapped, are freed if nothing holds them now."""
+    """The shmem objects and files of *vmas*, just unmapped, are freed if nothing holds
+    them now."""
+    vmas = list(vmas)
     for obj in {id(vma.shmem): vma.shmem for vma in vmas if vma.shmem is not None}.values():
         shmem_release(kernel, obj)
+    for file in {id(vma.file): vma.file for vma in vmas if vma.file is not None}.values():
+        iput(kernel, file.inode)
 
 
 def exit_mmap(kernel: Kernel, task: Task) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.arch.x86.constants import (
     MMAP_MIN_ADDR,
@@ -24,10 +24,17 @@ from vmsim_kernel.arch.x86.constants import (
 )
 from vmsim_kernel.errors import KernelBug
 
+from .physmem import PageFlag
+
 if TYPE_CHECKING:
+    from vmsim_kernel.fs.vfs import OpenFile
+
     from .shmem import ShmemObject
 
 __all__ = ["MmStruct", "Vma", "VmaKind"]
+
+_SWAPBACKED_BIT: Final = int(PageFlag.SWAPBACKED)
+_ANON_BIT: Final = int(PageFlag.ANON)
 
 # mm/util.c mmap_base(): the gap below the stack is the stack rlimit, at least 128 MiB.
 MIN_STACK_GAP = 128 * MiB
@@ -57,10 +64,12 @@ class Vma:
         accounted: VM_ACCOUNT: its pages count towards Committed_AS.
         grows_down: VM_GROWSDOWN (the stack).
         shmem: the shared memory object a MAP_SHARED mapping maps (vm_file), else None.
-        shmem_base: the address of the object's page 0 in this mapping (vm_start less
-            vm_pgoff pages), kept as the VMA is split, so page va is index
+        shmem_base: the address of the object's (or file's) page 0 in this mapping
+            (vm_start less vm_pgoff pages), kept as the VMA is split, so page va is index
             (va - shmem_base) // PAGE_SIZE.
         locked: VM_LOCKED (mlock): its pages stay in RAM.
+        file: the open file a file mapping maps (vm_file), MAP_SHARED or MAP_PRIVATE;
+            its pages are the file's page cache pages (private writes copy them).
     """
 
     start: int
@@ -73,6 +82,7 @@ class Vma:
     shmem: ShmemObject | None = None
     shmem_base: int = 0
     locked: bool = False
+    file: OpenFile | None = None
 
     def shmem_index(self, va: int) -> int:
         """The object's page index that *va* maps (linear_page_index)."""
@@ -113,6 +123,7 @@ class Vma:
             and self.accounted == other.accounted
             and self.grows_down == other.grows_down
             and self.shmem is other.shmem
+            and self.file is other.file
             and self.shmem_base == other.shmem_base
             and self.locked == other.locked
         )
@@ -137,6 +148,7 @@ class MmStruct:
         self.brk = START_BRK
         self.rss_anon = 0  # MM_ANONPAGES: resident pages of private mappings
         self.rss_shmem = 0  # MM_SHMEMPAGES: resident pages of MAP_SHARED mappings (shmem)
+        self.rss_file = 0  # MM_FILEPAGES: page cache pages mapped from files
         self.swap_entries = 0  # MM_SWAPENTS: PTEs holding swap entries
         self.nr_ptes = 0  # page-table pages (VmPTE)
         self.hiwater_rss = 0
@@ -146,7 +158,17 @@ class MmStruct:
     @property
     def rss(self) -> int:
         """get_mm_rss: every resident page (VmRSS, the OOM killer's points)."""
-        return self.rss_anon + self.rss_shmem
+        return self.rss_anon + self.rss_shmem + self.rss_file
+
+    def count_resident_page(self, page_flags: int, delta: int) -> None:
+        """add_mm_counter for the counter of a page with *page_flags* (mm_counter): anon,
+        shmem (swap-backed, not anon) or file (neither)."""
+        if not page_flags & _SWAPBACKED_BIT:
+            self.rss_file += delta
+            if delta > 0 and self.rss > self.hiwater_rss:
+                self.hiwater_rss = self.rss
+            return
+        self.count_resident(not page_flags & _ANON_BIT, delta)
 
     def count_resident(self, shmem: bool, delta: int) -> None:
         """add_mm_counter for MM_SHMEMPAGES or MM_ANONPAGES; keeps VmHWM."""

@@ -27,13 +27,15 @@ from .page_alloc import (
     charge_zone_lock,
     free_page,
 )
+from .page_writeback import write_pages
 from .physmem import PageFlag
 from .policies import Lruvec, charge_lru_lock
 from .rmap import Mapping
 from .shmem import shmem_writeout
 from .swap import swp_entry, swp_offset
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
-from .workingset import workingset_eviction
+from .truncate import account_page_dirtied, delete_from_page_cache
+from .workingset import workingset_eviction, workingset_eviction_file
 
 if TYPE_CHECKING:
     from vmsim_kernel.init.main import Kernel
@@ -43,12 +45,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PageoutResult",
+    "ScanBalance",
     "ScanControl",
     "alloc_pages_slowpath",
     "can_reclaim_anon_pages",
+    "get_scan_count",
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
+    "shrink_file_list",
     "shrink_lruvec",
     "shrink_page_list",
     "shrink_pages",
@@ -56,6 +61,7 @@ __all__ = [
 ]
 
 SWAP_CLUSTER_MAX: Final = 32  # pages direct reclaim tries to free per round
+DEF_PRIORITY: Final = 12  # the first reclaim pass scans 1/4096 of each list
 MAX_RECLAIM_RETRIES: Final = 16
 MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
@@ -349,69 +355,176 @@ def can_reclaim_anon_pages(si: SwapDevice | None) -> bool:
     return si is not None and si.nr_free_slots > 0
 
 
+class ScanBalance(Enum):
+    """get_scan_count's choice of lists to scan."""
+
+    SCAN_EQUAL = "equal"  # both kinds by their sizes alone (last resort; unused above priority 0)
+    SCAN_FRACT = "fract"  # both, weighted by swappiness and what reclaiming each cost lately
+    SCAN_ANON = "anon"  # anon only: the file pages are nearly gone (file_is_tiny)
+    SCAN_FILE = "file"  # file only: no swap, or the cache is trimmed alone (cache_trim_mode)
+
+
+def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, int]:
+    """get_scan_count (with prepare_scan_count's cache_trim_mode and file_is_tiny): the
+    balance and the weights (anon, file) of the two kinds of pages in what reclaim scans,
+    as 6.1's mm/vmscan.c computes them for the node at DEF_PRIORITY: each list's size times
+    its fraction, the fractions ap = swappiness * (total_cost + 1) / (anon_cost + 1) and
+    fp = (200 - swappiness) * (total_cost + 1) / (file_cost + 1).
+
+    No swap to take anon pages: file only. Swappiness 0 leaves anon a fraction of 0, so
+    anon is reclaimed only when the file pages are nearly gone. Inactive file pages and no
+    file refaults since the last reclaim (the cache is not thrashing): file only.
+    """
+    nr_anon = len(lruvec.policy)
+    file_lru = lruvec.file
+    nr_file = len(file_lru)
+    if not can_reclaim_anon_pages(kernel.swap) or not nr_anon:
+        return ScanBalance.SCAN_FILE, 0, nr_file
+    allocator = kernel.allocator
+    free = allocator.nr_free_pages()
+    total_high_wmark = sum(zone.watermark_high for zone in allocator.zones)
+    if nr_file + free <= total_high_wmark and nr_anon - lruvec.policy.nr_active:
+        return ScanBalance.SCAN_ANON, nr_anon, 0
+    refaulting = kernel.vm_events.workingset_activate_file != lruvec.refaults_file
+    inactive_file_low = len(file_lru.inactive) < len(file_lru.active)
+    if len(file_lru.inactive) >> DEF_PRIORITY and not (refaulting or inactive_file_low):
+        return ScanBalance.SCAN_FILE, 0, nr_file
+    swappiness = kernel.vm_sysctl.swappiness
+    total_cost = lruvec.anon_cost + lruvec.file_cost
+    anon_prio = swappiness * (total_cost + 1) // (lruvec.anon_cost + 1)
+    file_prio = (200 - swappiness) * (total_cost + 1) // (lruvec.file_cost + 1)
+    return ScanBalance.SCAN_FRACT, nr_anon * anon_prio, nr_file * file_prio
+
+
+def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
+    """shrink_folio_list for page cache victims: a dirty one is written back first
+    (pageout), then each is unmapped from every PTE (try_to_unmap: the next access faults
+    it back from the cache or the disk), leaves its file with a shadow entry
+    (workingset_eviction) and is freed. Returns how many were freed (all of them)."""
+    write_pages(kernel, [pfn for pfn in pfns if _file_page_dirty(kernel, pfn)])
+    rmap, ram_words = kernel.rmap, kernel.ram_words
+    flags = kernel.physmem.flags
+    lruvec = kernel.lruvec
+    for pfn in pfns:
+        page_flags = flags.item(pfn)
+        for mapping in rmap.mappings(pfn):
+            ram_words[mapping.pte_word] = 0
+            rmap.remove(pfn, mapping.mm, mapping.address)
+            mapping.mm.count_resident_page(page_flags, -1)
+        was_active = lruvec.file.evicted(pfn)
+        inode, index = delete_from_page_cache(kernel, pfn)
+        workingset_eviction_file(lruvec, inode.mapping, index, was_active)
+        free_page(kernel.pgdat, pfn, charge=False)
+    if pfns:
+        charge_zone_lock(kernel.pgdat, pfns[0], len(pfns))
+    return len(pfns)
+
+
+def _file_page_dirty(kernel: Kernel, pfn: int) -> bool:
+    """PG_dirty, or a PTE's dirty bit (moved to the page, as try_to_unmap would)."""
+    if kernel.rmap.test_and_clear_dirty(pfn):
+        account_page_dirtied(kernel, pfn)
+    return bool(kernel.physmem.flags.item(pfn) & _DIRTY_BIT)
+
+
 def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
-    """Reclaim from *lruvec* as *sc* asks: victims chosen by its policy in SWAP_CLUSTER_MAX
-    batches, paged out by shrink_page_list (which still needs the kernel: the swap device
-    and the reverse map are not reachable from the lruvec yet); return the pages freed."""
-    if not can_reclaim_anon_pages(kernel.swap):
+    """Reclaim from *lruvec* as *sc* asks: victims chosen from the anon and file lists in
+    the proportion get_scan_count gives, SWAP_CLUSTER_MAX at a time; anon victims paged out
+    to swap by shrink_page_list, file victims dropped (written back first when dirty) by
+    shrink_file_list; return the pages freed."""
+    _balance, anon_weight, file_weight = get_scan_count(lruvec, kernel)
+    if not anon_weight and not file_weight:
         return 0
     nr_to_reclaim, direct = sc.nr_to_reclaim, sc.direct
     policy = lruvec.policy
+    file_lru = lruvec.file
     events = kernel.vm_events
-    looked_at, activated, deactivated, refilled = (
-        policy.nr_scanned,
-        policy.nr_activated,
-        policy.nr_deactivated,
-        policy.nr_refilled,
-    )
+    before = [
+        (lru.nr_scanned, lru.nr_activated, lru.nr_deactivated, lru.nr_refilled)
+        for lru in (policy, file_lru)
+    ]
     reclaimed = 0
+    reclaimed_file = 0
     scanned = 0
     write_errors = 0
-    budget = len(policy) + SWAP_CLUSTER_MAX
+    budget = len(policy) + len(file_lru) + SWAP_CLUSTER_MAX
     swap = kernel.swap
-    while reclaimed < nr_to_reclaim and budget > 0:
-        # Victims go to swap SWAP_CLUSTER_MAX at a time when there are slots for all of
+    total_weight = anon_weight + file_weight
+    anon_dry = not anon_weight
+    file_dry = not file_weight
+    while reclaimed < nr_to_reclaim and budget > 0 and not (anon_dry and file_dry):
+        # Anon victims go to swap SWAP_CLUSTER_MAX at a time when there are slots for all of
         # them; otherwise one at a time, so the pass ends at the first page that finds no
         # slot, having aged no page beyond it.
         want = min(SWAP_CLUSTER_MAX, nr_to_reclaim - reclaimed)
-        if swap is None or swap.nr_free_slots < want:
-            want = 1
+        anon_want = 1 if swap is None or swap.nr_free_slots < want else want
         victims: list[int] = []
-        while len(victims) < want and budget > 0:
+        file_victims: list[int] = []
+        while len(victims) + len(file_victims) < want and budget > 0:
+            lruvec.scan_credit += file_weight
+            take_file = lruvec.scan_credit >= total_weight
+            if take_file:
+                lruvec.scan_credit -= total_weight
+            if (take_file and not file_dry) or anon_dry:
+                if file_dry:
+                    break
+                budget -= 1
+                pfn = file_lru.choose_victim(kernel.rmap.page_referenced)
+                if pfn is None:
+                    file_dry = True
+                    continue
+                file_victims.append(pfn)
+                continue
+            if len(victims) >= anon_want:
+                break
             budget -= 1
             pfn = policy.choose_victim(kernel.rmap.page_referenced)
             if pfn is None:
-                break
+                anon_dry = True
+                continue
             victims.append(pfn)
-        if not victims:
+        if not victims and not file_victims:
             break
         scanned += len(victims)
-        results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
-        for pfn, result in zip(victims, results, strict=True):
-            if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
-                reclaimed += 1
-            else:  # back on the list, as activate_page after a failed write
-                policy.insert(pfn)
-                write_errors += result is PageoutResult.WRITE_ERROR
-        if PageoutResult.KEEP in results or write_errors >= MAX_WRITE_ERRORS_PER_PASS:
-            break  # no swap space, or a failing device: no anonymous page can go now
-        if len(victims) < want:
-            break  # the lists ran dry
+        if file_victims:
+            freed = shrink_file_list(kernel, file_victims)
+            reclaimed += freed
+            reclaimed_file += freed
+        if victims:
+            results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
+            for pfn, result in zip(victims, results, strict=True):
+                if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
+                    reclaimed += 1
+                else:  # back on the list, as activate_page after a failed write
+                    policy.insert(pfn)
+                    write_errors += result is PageoutResult.WRITE_ERROR
+            if PageoutResult.KEEP in results or write_errors >= MAX_WRITE_ERRORS_PER_PASS:
+                anon_dry = True  # no swap space, or a failing device: no anon page can go now
+            elif len(victims) < anon_want and not file_victims:
+                break  # the lists ran dry
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.
-    scanned = max(scanned, policy.nr_scanned - looked_at)
-    charge_lru_lock(lruvec, scanned, kernel.costs.reclaim_scan_ns)
-    events.pgactivate += policy.nr_activated - activated
-    events.pgdeactivate += policy.nr_deactivated - deactivated
-    events.pgrefill += policy.nr_refilled - refilled
-    events.pgscan_anon += scanned
-    events.pgsteal_anon += reclaimed
+    scanned_anon = max(scanned, policy.nr_scanned - before[0][0])
+    scanned_file = file_lru.nr_scanned - before[1][0]
+    nr_scanned = scanned_anon + scanned_file
+    charge_lru_lock(lruvec, nr_scanned, kernel.costs.reclaim_scan_ns)
+    for lru, (_scanned, activated, deactivated, refilled) in zip(
+        (policy, file_lru), before, strict=True
+    ):
+        events.pgactivate += lru.nr_activated - activated
+        events.pgdeactivate += lru.nr_deactivated - deactivated
+        events.pgrefill += lru.nr_refilled - refilled
+    events.pgscan_anon += scanned_anon
+    events.pgsteal_anon += reclaimed - reclaimed_file
+    events.pgscan_file += scanned_file
+    events.pgsteal_file += reclaimed_file
     if direct:
-        events.pgscan_direct += scanned
+        events.pgscan_direct += nr_scanned
         events.pgsteal_direct += reclaimed
     else:
-        events.pgscan_kswapd += scanned
+        events.pgscan_kswapd += nr_scanned
         events.pgsteal_kswapd += reclaimed
+    lruvec.refaults_file = events.workingset_activate_file  # snapshot_refaults
     return reclaimed
 
 

@@ -16,8 +16,8 @@ __all__ = ["VMSTAT_EVENT_NAMES", "VmEvents"]
 class VmEvents:
     """Monotonic event counts since boot (names are the /proc/vmstat keys)."""
 
-    pgpgin: int = 0  # kB read from swap
-    pgpgout: int = 0  # kB written to swap
+    pgpgin: int = 0  # kB read from swap and from the disk (file pages)
+    pgpgout: int = 0  # kB written to swap and to the disk (file pages)
     pswpin: int = 0  # pages swapped in
     pswpout: int = 0  # pages swapped out
     pgalloc_dma: int = 0  # pages handed out per zone they came from
@@ -41,8 +41,10 @@ class VmEvents:
     pgsteal_direct: int = 0  # pages reclaimed by allocating tasks
     pgscan_kswapd: int = 0  # inactive pages scanned by kswapd
     pgscan_direct: int = 0  # inactive pages scanned by allocating tasks
-    pgscan_anon: int = 0  # all scanned pages are anonymous here
+    pgscan_anon: int = 0  # inactive anon (and shmem) pages scanned by reclaim
     pgsteal_anon: int = 0
+    pgscan_file: int = 0  # inactive page cache pages scanned by reclaim
+    pgsteal_file: int = 0
     pageoutrun: int = 0  # kswapd balancing runs (balance_pgdat)
     kswapd_low_wmark_hit_quickly: int = 0  # kswapd woken again during its short nap
     oom_kill: int = 0
@@ -51,6 +53,10 @@ class VmEvents:
     workingset_refault_anon: int = 0  # evicted anonymous pages faulted back in (a node gauge)
     # refaulted pages whose refault distance put them in the workingset: back on the active list
     workingset_activate_anon: int = 0
+    workingset_refault_file: int = 0  # evicted page cache pages read back in
+    workingset_activate_file: int = 0
+    # refaulted pages that were on the active list when evicted (PG_workingset)
+    workingset_restore_file: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Counters by /proc/vmstat name, in declaration order."""

@@ -1,4 +1,4 @@
-"""Workingset detection for anonymous pages: shadow entries and refault distances.
+"""Workingset detection: shadow entries and refault distances, for anon and file pages.
 
 Models mm/workingset.c of Linux 6.1 for the anon LRU: an evicted page leaves a shadow entry
 in its swap slot holding the lruvec's nonresident age (workingset_eviction); when it is read
@@ -7,18 +7,31 @@ with the workingset it competed with, the active anon list while swap has room (
 workingset_refault computes it for anon with no file pages). A page that could have stayed
 resident with that much memory is activated (workingset_activate_anon); any other refault
 goes to the inactive list like a new page. Every refault counts workingset_refault_anon.
+
+A page cache page leaves its shadow entry in its file's address space (at its index) with
+whether it was active; at its refault the workingset it competed with is the active file
+list plus both anon lists while swap has room, as 6.1 computes it for a file refault.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .policies import lru_note_cost
+
 if TYPE_CHECKING:
+    from vmsim_kernel.fs.vfs import AddressSpace
+
     from .policies import Lruvec
     from .swap import SwapDevice
     from .vmstat import VmEvents
 
-__all__ = ["workingset_eviction", "workingset_refault"]
+__all__ = [
+    "workingset_eviction",
+    "workingset_eviction_file",
+    "workingset_refault",
+    "workingset_refault_file",
+]
 
 
 def workingset_eviction(lruvec: Lruvec, si: SwapDevice, offset: int) -> None:
@@ -41,4 +54,41 @@ def workingset_refault(lruvec: Lruvec, si: SwapDevice, offset: int, events: VmEv
         return False
     lruvec.nonresident_age += 1  # workingset_age_nonresident: an activation ages the rest
     events.workingset_activate_anon += 1
+    return True
+
+
+def workingset_eviction_file(
+    lruvec: Lruvec, mapping: AddressSpace, index: int, was_active: bool
+) -> None:
+    """A page cache page leaves memory: its shadow entry at *index* of *mapping* holds the
+    nonresident age and PG_workingset (it was active), and the clock ticks."""
+    mapping.shadows[index] = (lruvec.nonresident_age, was_active)
+    lruvec.nonresident_age += 1
+
+
+def workingset_refault_file(
+    lruvec: Lruvec, mapping: AddressSpace, index: int, events: VmEvents, swap_has_room: bool
+) -> bool:
+    """The page at *index* of *mapping* is read back; whether it goes to the active list.
+
+    No shadow entry (a page never evicted) is no refault. A page that was active when it
+    was evicted and comes back activated is restored (workingset_restore_file) and its
+    refault is a cost of reclaiming file pages (lru_note_cost_refault).
+    """
+    shadow = mapping.shadows.pop(index, None)
+    if shadow is None:
+        return False
+    eviction, was_active = shadow
+    events.workingset_refault_file += 1
+    refault_distance = lruvec.nonresident_age - eviction
+    workingset_size = len(lruvec.file.active)
+    if swap_has_room:
+        workingset_size += len(lruvec.policy)
+    if refault_distance > workingset_size:
+        return False
+    lruvec.nonresident_age += 1
+    events.workingset_activate_file += 1
+    if was_active:
+        events.workingset_restore_file += 1
+        lru_note_cost(lruvec, True, 1)
     return True

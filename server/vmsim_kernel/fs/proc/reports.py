@@ -43,6 +43,7 @@ from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm.highmem import FIXADDR_START, nr_kernel_pagetable_pages
 from vmsim_kernel.mm.mlock import nr_locked_pages
 from vmsim_kernel.mm.oom_kill import oom_score
+from vmsim_kernel.mm.page_writeback import global_dirty_limits
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.mm.vma import MmStruct, Vma
@@ -107,13 +108,12 @@ def _nr_shmem(kernel: Kernel) -> int:
     return int(np.count_nonzero(backed & ((flags & np.uint32(PageFlag.ANON)) == 0)))
 
 
-def _nr_shmem_mapped(kernel: Kernel) -> int:
-    """Shmem pages some PTE maps (NR_FILE_MAPPED: they are the only file pages here)."""
+def _nr_file_mapped(kernel: Kernel) -> int:
+    """Shmem and page cache pages some PTE maps (NR_FILE_MAPPED): the mapped pages that
+    are not PageAnon."""
     flags = kernel.physmem.flags
-    shmem = (flags & np.uint32(PageFlag.SWAPBACKED | PageFlag.ANON)) == np.uint32(
-        PageFlag.SWAPBACKED
-    )
-    return int(np.count_nonzero(shmem & (kernel.physmem.mapcount > 0)))
+    not_anon = (flags & np.uint32(PageFlag.ANON)) == 0
+    return int(np.count_nonzero(not_anon & (kernel.physmem.mapcount > 0)))
 
 
 def _nr_mlocked(kernel: Kernel) -> int:
@@ -149,8 +149,9 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
     free = allocator.nr_free_pages()
     reserve = allocator.totalreserve_pages()
     active, inactive = _lru_sizes(kernel.lruvec)
+    file_lru = kernel.lruvec.file
     shmem = _nr_shmem(kernel)
-    mapped_shmem = _nr_shmem_mapped(kernel)
+    mapped_file = _nr_file_mapped(kernel)
     swap = kernel.swap
     swap_total = swap.nr_usable_slots if swap else 0
     swap_free = swap_total - (swap.inuse_pages if swap else 0)
@@ -159,14 +160,14 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "MemFree": _kb(free),
         "MemAvailable": _kb(max(0, free - reserve)),
         "Buffers": 0,
-        "Cached": _kb(shmem),  # shmem pages are page cache
+        "Cached": _kb(shmem + len(kernel.fs.owner_of)),  # shmem pages are page cache too
         "SwapCached": _kb(_nr_swapcache(kernel)),
-        "Active": _kb(len(active)),
-        "Inactive": _kb(len(inactive)),
+        "Active": _kb(len(active) + len(file_lru.active)),
+        "Inactive": _kb(len(inactive) + len(file_lru.inactive)),
         "Active(anon)": _kb(len(active)),
         "Inactive(anon)": _kb(len(inactive)),
-        "Active(file)": 0,
-        "Inactive(file)": 0,
+        "Active(file)": _kb(len(file_lru.active)),
+        "Inactive(file)": _kb(len(file_lru.inactive)),
         "Unevictable": _kb(_nr_mlocked(kernel)),
         "Mlocked": _kb(_nr_mlocked(kernel)),
         "HighTotal": _kb(high.managed_pages),
@@ -177,10 +178,10 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
         "SwapFree": _kb(swap_free),
         "Zswap": 0,
         "Zswapped": 0,
-        "Dirty": 0,
-        "Writeback": 0,
-        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - mapped_shmem),
-        "Mapped": _kb(mapped_shmem),
+        "Dirty": _kb(kernel.fs.nr_dirty),
+        "Writeback": 0,  # writeback completes in the call that starts it
+        "AnonPages": _kb(kernel.rmap.nr_mapped_pages() - mapped_file),
+        "Mapped": _kb(mapped_file),
         "Shmem": _kb(shmem),
         "KReclaimable": _kb(kernel.slab.nr_slab_reclaimable_pages),
         "Slab": _kb(kernel.slab.nr_slab_pages + kernel.slab.nr_large_kmalloc_pages),
@@ -245,35 +246,29 @@ def format_meminfo(kernel: Kernel) -> str:
     return "".join(lines)
 
 
-def _dirty_thresholds(kernel: Kernel) -> tuple[int, int]:
-    """(nr_dirty_threshold, nr_dirty_background_threshold): vm.dirty_ratio 20 and
-    vm.dirty_background_ratio 10 percent of the dirtyable memory, which is free low memory
-    above the reserves (vm.highmem_is_dirtyable 0), as global_dirty_limits computes them."""
-    allocator = kernel.allocator
-    dirtyable = max(
-        0,
-        sum(z.nr_free_pages for z in allocator.zones if z.zone_type is not ZoneType.HIGHMEM)
-        - allocator.totalreserve_pages(),
-    )
-    return dirtyable * 20 // 100, dirtyable * 10 // 100
-
-
 def vmstat(kernel: Kernel) -> dict[str, int]:
     """/proc/vmstat: every line a 6.1 i386 kernel prints, in its order (vmstat.VMSTAT_EVENT_NAMES)."""
     active, inactive = _lru_sizes(kernel.lruvec)
     slab = kernel.slab
     shmem = _nr_shmem(kernel)
-    dirty_threshold, dirty_background_threshold = _dirty_thresholds(kernel)
+    file_lru = kernel.lruvec.file
+    dirty_threshold, dirty_background_threshold = global_dirty_limits(kernel)
     values = {
         "nr_free_pages": kernel.allocator.nr_free_pages(),
         "nr_zone_inactive_anon": len(inactive),
         "nr_zone_active_anon": len(active),
+        "nr_zone_inactive_file": len(file_lru.inactive),
+        "nr_zone_active_file": len(file_lru.active),
+        "nr_zone_write_pending": kernel.fs.nr_dirty,
         "nr_inactive_anon": len(inactive),
         "nr_active_anon": len(active),
+        "nr_inactive_file": len(file_lru.inactive),
+        "nr_active_file": len(file_lru.active),
+        "nr_dirty": kernel.fs.nr_dirty,
         "nr_slab_unreclaimable": slab.nr_slab_pages + slab.nr_large_kmalloc_pages,
-        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - _nr_shmem_mapped(kernel),
-        "nr_mapped": _nr_shmem_mapped(kernel),
-        "nr_file_pages": shmem,
+        "nr_anon_pages": kernel.rmap.nr_mapped_pages() - _nr_file_mapped(kernel),
+        "nr_mapped": _nr_file_mapped(kernel),
+        "nr_file_pages": shmem + len(kernel.fs.owner_of),
         "nr_shmem": shmem,
         "nr_page_table_pages": _nr_pagetable_pages(kernel),
         "nr_swapcached": _nr_swapcache(kernel),
@@ -750,7 +745,7 @@ def _status_memory_lines(task: Task, info: ProcessInfo) -> list[str]:
         kb("VmHWM", info.vm_hwm),
         kb("VmRSS", info.vm_rss),
         kb("RssAnon", mm.rss_anon * PAGE_SIZE),
-        kb("RssFile", 0),  # no file mappings: a process here maps no executable or library
+        kb("RssFile", mm.rss_file * PAGE_SIZE),
         kb("RssShmem", mm.rss_shmem * PAGE_SIZE),
         kb("VmData", data),
         kb("VmStk", (stack.end - stack.start) if stack else 0),
@@ -818,6 +813,36 @@ def format_status(kernel: Kernel, task: Task) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_page_cache(kernel: Kernel) -> None:
+    """Every page cache page is its file's page at its index, once, on the file LRU (or
+    mlocked), never on the anon lists; Dirty counts exactly the dirty ones.
+
+    Raises:
+        KernelBug: any of these does not hold.
+    """
+    fs = kernel.fs
+    flags = kernel.physmem.flags
+    seen = 0
+    for inode in fs.inodes.values():
+        for index, pfn in inode.mapping.pages.items():
+            seen += 1
+            if fs.owner_of.get(pfn) != (inode, index):
+                raise KernelBug(f"page cache pfn {pfn} is not {inode.name!r}'s page {index}")
+            if pfn in kernel.lruvec.policy:
+                raise KernelBug(f"page cache pfn {pfn} is on an anon LRU list")
+            if pfn not in kernel.lruvec.file and not flags.item(pfn) & PageFlag.MLOCKED:
+                raise KernelBug(f"page cache pfn {pfn} is on no LRU list")
+            if flags.item(pfn) & (PageFlag.ANON | PageFlag.SWAPBACKED):
+                raise KernelBug(f"page cache pfn {pfn} has anon or swap-backed flags")
+    if seen != len(fs.owner_of):
+        raise KernelBug(f"{len(fs.owner_of)} page cache pages, but the files hold {seen}")
+    dirty = sum(1 for pfn in fs.owner_of if flags.item(pfn) & PageFlag.DIRTY)
+    if dirty != fs.nr_dirty or set(fs.dirty_pages) != {
+        pfn for pfn in fs.owner_of if flags.item(pfn) & PageFlag.DIRTY
+    }:
+        raise KernelBug(f"Dirty counts {fs.nr_dirty} pages, {dirty} page cache pages are dirty")
+
+
 def check_invariants(kernel: Kernel) -> None:
     """Raise KernelBug unless frames, mappings, page tables, swap slots and commit add up."""
     kernel.allocator.check_invariants()
@@ -837,6 +862,9 @@ def check_invariants(kernel: Kernel) -> None:
     ]
     # Pages of shmem objects that no PTE maps now: on the LRU, held by their object.
     cached += [pfn for pfn in kernel.shmem.owner_of if not kernel.rmap.is_mapped(pfn)]
+    # Page cache pages that no PTE maps: on the file LRU, held by their file.
+    _check_page_cache(kernel)
+    cached += [pfn for pfn in kernel.fs.owner_of if not kernel.rmap.is_mapped(pfn)]
     tables = _nr_pagetable_pages(kernel)
     kernel_pages = _nr_kernel_pages(kernel)
     if free + mapped + len(cached) + tables + kernel_pages != managed:
@@ -847,12 +875,14 @@ def check_invariants(kernel: Kernel) -> None:
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
     mlocked = _nr_mlocked(kernel)  # mapped, but on the unevictable list instead
-    if len(kernel.lruvec.policy) != mapped + len(cached) - mlocked or not all(
-        pfn in kernel.lruvec.policy for pfn in cached
+    file_lru = kernel.lruvec.file
+    on_lists = len(kernel.lruvec.policy) + len(file_lru)
+    if on_lists != mapped + len(cached) - mlocked or not all(
+        pfn in kernel.lruvec.policy or pfn in file_lru for pfn in cached
     ):
         raise KernelBug(
-            f"policy tracks {len(kernel.lruvec.policy)} pages but {mapped} are mapped "
-            f"and {len(cached)} read ahead"
+            f"the LRU lists track {on_lists} pages but {mapped} are mapped "
+            f"and {len(cached)} cached or read ahead"
         )
     for pfn, mappings in kernel.rmap.items():
         if len(mappings) > 1:

@@ -1,0 +1,257 @@
+"""The simulated file system and its page cache: open/read/write/lseek/truncate/unlink/fsync,
+bytes kept on the disk's host file, errors with their errno, and the page cache's counters."""
+
+from __future__ import annotations
+
+import pytest
+from tests.kernel.conftest import MachineFactory
+
+from vmsim_kernel import PAGE_SIZE, Machine, MiB
+from vmsim_kernel.errors import (
+    AccessDenied,
+    BadFileDescriptor,
+    FileExists,
+    FileNotFound,
+    FileTooLarge,
+    InvalidArgument,
+    NoSpaceOnDevice,
+    PermissionDenied,
+)
+from vmsim_kernel.fs.vfs import OpenFlag
+
+O_RDONLY, O_WRONLY, O_RDWR = OpenFlag.O_RDONLY, OpenFlag.O_WRONLY, OpenFlag.O_RDWR
+O_CREAT, O_EXCL, O_TRUNC, O_APPEND = (
+    OpenFlag.O_CREAT,
+    OpenFlag.O_EXCL,
+    OpenFlag.O_TRUNC,
+    OpenFlag.O_APPEND,
+)
+
+
+def pattern(nr_bytes: int, seed: int = 0) -> bytes:
+    """Bytes that differ from page to page and from a zero page."""
+    return bytes((i * 7 + seed + i // PAGE_SIZE) % 251 + 1 for i in range(nr_bytes))
+
+
+def drop_caches(machine: Machine) -> None:
+    machine.set_sysctl("vm.drop_caches", "1")
+
+
+def test_write_then_read_back_through_the_page_cache(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "/data", O_RDWR | O_CREAT, 0o644)
+    data = pattern(5 * PAGE_SIZE + 123)
+    assert machine.write_file(pid, fd, data) == len(data)
+    assert machine.lseek(pid, fd, 0, 0) == 0
+    assert machine.read_file(pid, fd, len(data) + 100) == data  # short at the end of file
+    assert machine.read_file(pid, fd, 10) == b""
+    info = machine.file_info("data")
+    assert (info.size, info.blocks, info.nlink, info.open_count) == (len(data), 6, 1, 1)
+    assert info.cached == 6 * PAGE_SIZE and info.dirty == 6 * PAGE_SIZE
+    machine.check_invariants()
+
+
+def test_write_takes_no_fault_and_leaves_dirty_page_cache_pages(machine: Machine) -> None:
+    pid = machine.spawn()
+    before_info, before = machine.process(pid), machine.meminfo()
+    fd = machine.open_file(pid, "f", O_WRONLY | O_CREAT)
+    machine.write_file(pid, fd, pattern(64 * PAGE_SIZE))
+    after_info, after = machine.process(pid), machine.meminfo()
+    assert (after_info.minor_faults, after_info.major_faults) == (
+        before_info.minor_faults,
+        before_info.major_faults,
+    )
+    assert after["Cached"] - before["Cached"] == 64 * 4
+    assert after["Dirty"] - before["Dirty"] == 64 * 4
+    assert after["Inactive(file)"] + after["Active(file)"] == 64 * 4
+    assert after["AnonPages"] == before["AnonPages"]
+
+
+def test_fsync_writes_dirty_pages_and_dropped_pages_read_back_from_disk(
+    machine: Machine,
+) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    data = pattern(40 * PAGE_SIZE, seed=3)
+    machine.write_file(pid, fd, data)
+    pgpgout = machine.vmstat()["pgpgout"]
+    machine.fsync(pid, fd)
+    assert machine.vmstat()["pgpgout"] - pgpgout == 40 * 4
+    assert machine.meminfo()["Dirty"] == 0
+    drop_caches(machine)
+    assert machine.file_info("f").cached == 0
+    pgpgin = machine.vmstat()["pgpgin"]
+    assert machine.pread_file(pid, fd, len(data), 0) == data
+    assert machine.vmstat()["pgpgin"] - pgpgin == 40 * 4
+    machine.check_invariants()
+
+
+def test_sequential_read_uses_readahead_windows(make_machine: MachineFactory) -> None:
+    machine = make_machine()
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, pattern(128 * PAGE_SIZE))
+    machine.fsync(pid, fd)
+    drop_caches(machine)
+    machine.lseek(pid, fd, 0, 0)
+    machine.read_file(pid, fd, PAGE_SIZE)
+    # get_init_ra_size(1, 32) = 4 pages: the first read brings 4 pages, not one
+    assert machine.file_info("f").cached == 4 * PAGE_SIZE
+    for _ in range(127):
+        machine.read_file(pid, fd, PAGE_SIZE)
+    cached = machine.file_info("f").cached
+    assert cached == 128 * PAGE_SIZE
+    assert machine.vmstat()["pgpgin"] >= 128 * 4
+
+
+def test_pwrite_and_pread_leave_f_pos_and_append_writes_at_the_end(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, b"abcdef")
+    machine.pwrite_file(pid, fd, b"XY", 2)
+    assert machine.pread_file(pid, fd, 6, 0) == b"abXYef"
+    assert machine.lseek(pid, fd, 0, 1) == 6  # SEEK_CUR: pwrite/pread did not move it
+    fd2 = machine.open_file(pid, "f", O_WRONLY | O_APPEND)
+    machine.write_file(pid, fd2, b"!!")
+    assert machine.pread_file(pid, fd, 100, 0) == b"abXYef!!"
+    assert machine.lseek(pid, fd, 0, 2) == 8  # SEEK_END
+
+
+def test_a_write_past_the_end_leaves_a_hole_of_zeroes(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    machine.pwrite_file(pid, fd, b"end", 10 * PAGE_SIZE)
+    assert machine.file_info("f").blocks == 1  # the hole has no blocks
+    assert machine.pread_file(pid, fd, 8, 5 * PAGE_SIZE) == bytes(8)
+    assert machine.file_info("f").size == 10 * PAGE_SIZE + 3
+
+
+def test_ftruncate_shrinks_and_grows_back_with_zeroes(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, pattern(8 * PAGE_SIZE))
+    machine.fsync(pid, fd)
+    drop_caches(machine)  # the last page kept is on disk only: its tail is zeroed there
+    machine.ftruncate(pid, fd, 2 * PAGE_SIZE + 10)
+    info = machine.file_info("f")
+    assert (info.size, info.blocks) == (2 * PAGE_SIZE + 10, 3)
+    machine.ftruncate(pid, fd, 4 * PAGE_SIZE)
+    tail = machine.pread_file(pid, fd, 2 * PAGE_SIZE, 2 * PAGE_SIZE)
+    assert tail[:10] == pattern(8 * PAGE_SIZE)[2 * PAGE_SIZE : 2 * PAGE_SIZE + 10]
+    assert tail[10:] == bytes(2 * PAGE_SIZE - 10)
+    machine.check_invariants()
+
+
+def test_unlinked_file_lives_until_its_last_descriptor_closes(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, pattern(16 * PAGE_SIZE))
+    free = machine.meminfo()["MemFree"]
+    machine.unlink(pid, "f")
+    assert machine.files() == []
+    with pytest.raises(FileNotFound):
+        machine.open_file(pid, "f")
+    assert machine.pread_file(pid, fd, 4, 0) == pattern(4)  # still readable through fd
+    assert machine.meminfo()["Cached"] >= 16 * 4
+    machine.close_file(pid, fd)
+    assert machine.meminfo()["Cached"] == 0
+    assert machine.meminfo()["MemFree"] >= free  # its pages went back
+    machine.check_invariants()
+
+
+def test_exit_closes_files_and_fork_shares_the_open_file(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    child = machine.fork(pid)
+    machine.write_file(child, fd, b"from the child")
+    assert machine.lseek(pid, fd, 0, 1) == 14  # f_pos is the shared file's
+    assert machine.open_files(child)[0].pos == 14
+    machine.unlink(pid, "f")
+    machine.exit(child)
+    assert machine.pread_file(pid, fd, 14, 0) == b"from the child"
+    machine.exit(pid)
+    assert machine.meminfo()["Cached"] == 0
+    machine.check_invariants()
+
+
+def test_bad_open_calls_are_refused_with_their_errno_and_change_nothing(machine: Machine) -> None:
+    pid = machine.spawn()
+    with pytest.raises(FileNotFound) as missing:
+        machine.open_file(pid, "nope")
+    assert missing.value.errno_name == "ENOENT"
+    machine.close_file(pid, machine.open_file(pid, "f", O_WRONLY | O_CREAT, 0o600))
+    with pytest.raises(FileExists) as exists:
+        machine.open_file(pid, "f", O_RDWR | O_CREAT | O_EXCL)
+    assert exists.value.errno_name == "EEXIST"
+    for bad_flags in (0o3, 0o4000000):
+        with pytest.raises(InvalidArgument):
+            machine.open_file(pid, "g", bad_flags | O_CREAT)
+    with pytest.raises(InvalidArgument):
+        machine.open_file(pid, "a/b", O_RDWR | O_CREAT)
+    with pytest.raises(InvalidArgument):
+        machine.open_file(pid, "g", O_RDWR | O_CREAT, 0o1777)
+    other = machine.spawn(uid=2000)
+    with pytest.raises(AccessDenied) as denied:
+        machine.open_file(other, "f", O_RDONLY)
+    assert denied.value.errno_name == "EACCES"
+    with pytest.raises(PermissionDenied):
+        machine.unlink(other, "f")
+    assert [info.name for info in machine.files()] == ["f"]
+    assert machine.open_files(pid) == [] and machine.open_files(other) == []
+
+
+def test_bad_descriptors_are_ebadf(machine: Machine) -> None:
+    pid = machine.spawn()
+    with pytest.raises(BadFileDescriptor) as bad:
+        machine.read_file(pid, 3, 10)
+    assert bad.value.errno_name == "EBADF"
+    fd = machine.open_file(pid, "f", O_WRONLY | O_CREAT)
+    with pytest.raises(BadFileDescriptor):
+        machine.read_file(pid, fd, 10)
+    ro = machine.open_file(pid, "f", O_RDONLY)
+    with pytest.raises(BadFileDescriptor):
+        machine.write_file(pid, ro, b"x")
+    with pytest.raises(BadFileDescriptor):
+        machine.ftruncate(pid, ro, 0)
+    machine.close_file(pid, ro)
+    with pytest.raises(BadFileDescriptor):
+        machine.close_file(pid, ro)
+    with pytest.raises(InvalidArgument):
+        machine.lseek(pid, fd, -1, 0)
+    with pytest.raises(InvalidArgument):
+        machine.lseek(pid, fd, 0, 7)
+
+
+def test_full_disk_is_enospc_and_a_write_too_far_is_efbig(make_machine: MachineFactory) -> None:
+    machine = make_machine(disk_bytes=64 * PAGE_SIZE)  # 63 blocks after the superblock
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    assert machine.write_file(pid, fd, pattern(70 * PAGE_SIZE)) == 63 * PAGE_SIZE  # short
+    fd2 = machine.open_file(pid, "g", O_RDWR | O_CREAT)
+    with pytest.raises(NoSpaceOnDevice) as full:
+        machine.write_file(pid, fd2, b"x")
+    assert full.value.errno_name == "ENOSPC"
+    assert machine.file_info("g").size == 0
+    with pytest.raises(FileTooLarge) as too_big:
+        machine.pwrite_file(pid, fd2, b"x", 64 * PAGE_SIZE)
+    assert too_big.value.errno_name == "EFBIG"
+    machine.unlink(pid, "f")
+    machine.close_file(pid, fd)
+    assert machine.write_file(pid, fd2, b"x") == 1  # its blocks were freed
+    machine.check_invariants()
+
+
+def test_disk_blocks_hold_the_bytes_in_a_host_file_with_a_checked_crc(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=16 * MiB)
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "f", O_RDWR | O_CREAT)
+    data = pattern(3 * PAGE_SIZE, seed=9)
+    machine.write_file(pid, fd, data)
+    machine.fsync(pid, fd)
+    disk = machine.kernel.fs.disk
+    assert disk is not None
+    block = machine.kernel.fs.names["f"].blocks[1]
+    assert disk.read_slot(block) == data[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert int(disk.nr_writes) == 3

@@ -21,8 +21,10 @@ from .generated.records import (
     CallCost,
     CpuTimes,
     Event,
+    FileInfo,
     LockClass,
     MigrateTypeCount,
+    OpenFileInfo,
     ProcessStatus,
     ShmObject,
     SwapArea,
@@ -41,10 +43,12 @@ __all__ = [
     "CpuTimes",
     "Event",
     "FaultKind",
+    "FileInfo",
     "FrameMap",
     "LockClass",
     "MigrateTypeCount",
     "MissRatioCurve",
+    "OpenFileInfo",
     "ProcessStatus",
     "ReplayResult",
     "ReplayStep",
@@ -59,9 +63,11 @@ __all__ = [
     "call_cost",
     "cpu_times",
     "event",
+    "file_info",
     "frame_map",
     "lock_class",
     "miss_ratio_curve",
+    "open_file_info",
     "process_status",
     "replay_result",
     "report",
@@ -141,6 +147,8 @@ process_status = records.process_status_from_message
 zone = records.zone_from_message
 swap_area = records.swap_area_from_message
 shm_object = records.shm_object_from_message
+file_info = records.file_info_from_message
+open_file_info = records.open_file_info_from_message
 zone_page_types = records.zone_page_types_from_message
 event = records.event_from_message
 call_cost = records.call_cost_from_message

@@ -19,6 +19,7 @@ TWINS: list[tuple[type, type]] = [
     (vmsim.Inspector, vmsim.aio.AsyncInspector),
     (vmsim.Admin, vmsim.aio.AsyncAdmin),
     (vmsim.OperationStream, vmsim.aio.AsyncOperationStream),
+    (vmsim.File, vmsim.aio.AsyncFile),
 ]
 # What only one flavour may have, and why.
 ASYNC_ONLY = {
@@ -85,9 +86,13 @@ PROCESS_CALLS = [
     "smaps_rollup",
     "spawn_thread",
     "exit_thread",
+    "unlink",
+    "msync",
 ]
 INSPECTOR_CALLS = [
     "shm",
+    "files",
+    "open_files",
     "meminfo",
     "vmstat",
     "layout",
@@ -117,7 +122,20 @@ CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
     "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
     "set_sysctl": [(vmsim.Admin, "set_sysctl", False)],
     "sysctl": [(vmsim.Inspector, "sysctl", False)],
+    "open_file": [(vmsim.Process, "open", True)],
 }
+# The calls on a descriptor: methods of the open File (its process's pid and its fd are its own).
+FILE_CALLS = {
+    "read_file": ["read", "pread"],
+    "write_file": ["write", "pwrite"],
+    "lseek": ["lseek"],
+    "ftruncate": ["ftruncate"],
+    "fsync": ["fsync"],
+    "mmap_file": ["mmap"],
+    "close_file": ["close"],
+}
+for _name in FILE_CALLS:
+    CALL_METHODS[_name] = []  # checked by test_a_file_call_is_a_method_of_both_file_flavours
 for _name in PROCESS_CALLS:
     CALL_METHODS.setdefault(_name, []).append((vmsim.Process, _name, True))
 for _name in INSPECTOR_CALLS:
@@ -136,6 +154,20 @@ def call_descriptions() -> dict[str, Callable[..., Any]]:
 
 def test_every_call_description_has_its_place_in_the_table() -> None:
     assert sorted(call_descriptions()) == sorted(CALL_METHODS)
+
+
+@pytest.mark.parametrize(("name", "method"), [(n, m) for n, ms in FILE_CALLS.items() for m in ms])
+def test_a_file_call_is_a_method_of_both_file_flavours(name: str, method: str) -> None:
+    """File.read(length) is calls.read_file(pid, fd, length); pread adds the offset read
+    leaves out (None: from f_pos)."""
+    described = [
+        p.name
+        for p in inspect.signature(call_descriptions()[name]).parameters.values()
+        if p.name not in ("pid", "fd")
+    ]
+    for cls in (vmsim.File, vmsim.aio.AsyncFile):
+        taken = [p.name for p in inspect.signature(getattr(cls, method)).parameters.values()]
+        assert taken[1:] in (described, [d for d in described if d != "offset"]), cls.__name__
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ from vmsim_kernel import (
     ProcessKilled,
     Prot,
 )
+from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.results import Event, EventKind, ProcessState
 
 __all__ = [
@@ -58,10 +59,13 @@ __all__ = [
     "run_memtouch",
     "run_ocprobe",
     "run_oom",
+    "run_pcache",
     "run_shanon",
     "run_shared_anon_write",
     "run_shm",
+    "run_swpy",
     "snapshot",
+    "unpack_rootfs",
 ]
 
 RW = int(Prot.READ | Prot.WRITE)
@@ -344,6 +348,7 @@ class Vmprobe:
         self.rows: list[VpRow] = []
         self._faults: dict[str, tuple[int, int]] = {}
         self._vmstat = machine.vmstat()
+        self.mismatches = 0  # pages a file workload read back wrong
 
     def start(self, who: str, pid: int) -> None:
         """*who* is process *pid* from now on."""
@@ -553,4 +558,118 @@ def run_cowsh(machine: Machine, nr_pages: int, hog_pages: int) -> Vmprobe:
     probe.phase("s5-hog-exited")
     machine.exit(child)
     probe.phase("s6-child-exited")
+    return probe
+
+
+FILE_IO_BYTES = 64 * KiB  # vmprobe's iobuf: each write(2) and read(2) moves 64 KiB
+FILE_PRIVATE = int(MapFlag.PRIVATE)
+
+
+def _file_write(machine: Machine, pid: int, name: str, nr_bytes: int) -> None:
+    """vmprobe's OP_FWRITE: open O_WRONLY|O_CREAT|O_TRUNC, write 64 KiB at a time (each page
+    starting with its number, as vmprobe stamps it), close; no fsync."""
+    fd = machine.open_file(pid, name, OpenFlag.O_WRONLY | OpenFlag.O_CREAT | OpenFlag.O_TRUNC)
+    chunk_pages = FILE_IO_BYTES // PAGE_SIZE
+    for first in range(0, nr_bytes // PAGE_SIZE, chunk_pages):
+        stamps = np.zeros((chunk_pages, PAGE_SIZE // 4), dtype="<u4")
+        stamps[:, 0] = 0x5A000000 + np.arange(first, first + chunk_pages, dtype=np.uint32)
+        machine.write_file(pid, fd, stamps.tobytes())
+    machine.close_file(pid, fd)
+
+
+def _file_read(machine: Machine, pid: int, name: str) -> int:
+    """vmprobe's OP_FREAD: open, read(2) 64 KiB at a time to the end, checking each page's
+    stamp; returns the pages whose stamp was wrong (0 on Linux)."""
+    fd = machine.open_file(pid, name)
+    mismatches = 0
+    page = 0
+    while chunk := machine.read_file(pid, fd, FILE_IO_BYTES):
+        words = np.frombuffer(chunk, dtype="<u4")[:: PAGE_SIZE // 4]
+        expected = 0x5A000000 + np.arange(page, page + len(words), dtype=np.uint32)
+        mismatches += int(np.count_nonzero(words != expected))
+        page += len(words)
+    machine.close_file(pid, fd)
+    return mismatches
+
+
+def _file_workload(probe: Vmprobe, pid: int, nr_bytes: int, *, do_mmap: bool) -> None:
+    """vmprobe's file_workload: the 400 MiB file written, read twice, then (with *do_mmap*)
+    mapped MAP_PRIVATE and read twice, the last and the first 10 pages written, unmapped."""
+    machine = probe.machine
+    name = "f400"
+    _file_write(machine, pid, name, nr_bytes)
+    probe.phase("f1-write")
+    probe.mismatches = _file_read(machine, pid, name)
+    probe.phase("f2-read1")
+    probe.mismatches += _file_read(machine, pid, name)
+    probe.phase("f3-read2")
+    if not do_mmap:
+        return
+    fd = machine.open_file(pid, name)
+    nr_pages = nr_bytes // PAGE_SIZE
+    probe.addr = machine.mmap_file(pid, fd, 0, nr_bytes, RW, FILE_PRIVATE)
+    machine.close_file(pid, fd)
+    probe.phase("f4-mmap-private")
+    every = probe.pages(0, nr_pages)
+    machine.touch_many(pid, every, False)
+    probe.phase("f5-mmap-read-all")
+    machine.touch_many(pid, every, False)
+    first_words = np.frombuffer(machine.read(pid, probe.addr, 4), dtype="<u4")
+    probe.mismatches += int(first_words[0] != 0x5A000000)
+    probe.phase("f6-mmap-read-all-again-verify")
+    machine.touch_many(pid, probe.pages(nr_pages - 10, 10), True)
+    probe.phase("f7-write-last-10-pages")
+    machine.touch_many(pid, probe.pages(0, 10), True)
+    probe.phase("f8-write-first-10-pages")
+    machine.munmap(pid, probe.addr, nr_bytes)
+    probe.phase("f9-munmap")
+
+
+def unpack_rootfs(machine: Machine, shmem_kb: int) -> None:
+    """The guest's initramfs, unpacked into the rootfs tmpfs before init runs: *shmem_kb* of
+    shmem pages (the capture's Shmem at its start), written by a process that exits. They sit
+    on the anon LRU lists, where they count in the workingset a file refault competes with;
+    without them a vmsim machine starts with no workingset at all."""
+    if not shmem_kb:
+        return
+    init = machine.spawn("init")
+    length = shmem_kb * KiB
+    machine.shm_create(init, "/rootfs", length, 0o600)
+    addr = machine.shm_map(init, "/rootfs", RW)
+    machine.touch_many(init, _pages(addr, length // PAGE_SIZE), True)
+    machine.exit(init)
+
+
+def run_pcache(machine: Machine, nr_bytes: int, rootfs_kb: int = 0) -> Vmprobe:
+    """vmprobe pcache: F writes a file of *nr_bytes* with write(2), reads it twice with
+    read(2), maps it MAP_PRIVATE and reads every page twice, writes the last and the first 10
+    pages (copy-on-write), unmaps; then sync. The phases carry the capture's names. The
+    machine first holds *rootfs_kb* of shmem, as the guest's initramfs (unpack_rootfs)."""
+    unpack_rootfs(machine, rootfs_kb)
+    probe = Vmprobe(machine)
+    pid = machine.spawn("F")
+    probe.start("F", pid)
+    probe.phase("start")
+    _file_workload(probe, pid, nr_bytes, do_mmap=True)
+    machine.sync()
+    probe.phase("f10-after-sync")
+    return probe
+
+
+def run_swpy(machine: Machine, nr_bytes: int, anon_pages: int, rootfs_kb: int = 0) -> Vmprobe:
+    """vmprobe swpy: H writes *anon_pages* of private anonymous memory and holds them; F
+    writes the file of *nr_bytes* and reads it twice; H reads its pages back. The machine
+    first holds *rootfs_kb* of shmem (unpack_rootfs)."""
+    unpack_rootfs(machine, rootfs_kb)
+    probe = Vmprobe(machine)
+    holder, writer = machine.spawn("H"), machine.spawn("F")
+    probe.start("H", holder)
+    probe.start("F", writer)
+    probe.phase("start")
+    probe.addr = machine.mmap(holder, 0, anon_pages * PAGE_SIZE, RW, ANON_PRIVATE)
+    machine.touch_many(holder, probe.pages(0, anon_pages), True)
+    probe.phase("a0-anon-write")
+    _file_workload(probe, writer, nr_bytes, do_mmap=False)
+    machine.touch_many(holder, probe.pages(0, anon_pages), False)
+    probe.phase("a1-anon-reread-verify")
     return probe

@@ -70,6 +70,7 @@ from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
 from vmsim_kernel.mm.vmscan import alloc_pages_slowpath, kswapd_run
 from vmsim_kernel.mm.vmstat import VmEvents
+from vmsim_kernel.mm.workingset import bucket_order
 from vmsim_kernel.results import Event, EventKind
 
 __all__ = ["EventListener", "Kernel"]
@@ -275,6 +276,7 @@ class Kernel:
         self.shmem = ShmemFs()  # the tmpfs behind shared memory (shm_mnt)
         # The disk file system (its host file is made on the first block written).
         self.fs = FileSystem(self.config.disk_bytes)
+        self.lruvec.bucket_order = bucket_order(self.allocator.nr_managed_pages())
 
     def _init_vm_sysctl(self) -> None:
         """The vm sysctls' boot values; mm/util.c's initcalls size the reserves from the

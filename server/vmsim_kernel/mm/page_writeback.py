@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 MIN_WRITEBACK_PAGES: Final = 1024  # 4 MiB: the least a background writeback pass writes
+# Pages per write request: BIO_MAX_VECS, which also keeps a pwritev under the host's IOV_MAX.
+MAX_PAGES_PER_BIO: Final = 256
 
 
 def global_dirty_limits(kernel: Kernel) -> tuple[int, int]:
@@ -65,29 +67,39 @@ def write_pages(kernel: Kernel, pfns: list[int]) -> int:
         return 0
     to_write.sort()
     disk = disk_of(kernel)
-    outcome, _tried = disk.write_slots(
-        [block for block, _pfn in to_write], [physmem.frame_view(pfn) for _block, pfn in to_write]
-    )
     now = kernel.current.now_ns
-    for error in outcome:
-        if error is not None:
-            raise disk_io_error(error)
-        disk.queue.submit(now)
+    for start in range(0, len(to_write), MAX_PAGES_PER_BIO):
+        batch = to_write[start : start + MAX_PAGES_PER_BIO]
+        outcome, _tried = disk.write_slots(
+            [block for block, _pfn in batch], [physmem.frame_view(pfn) for _block, pfn in batch]
+        )
+        for error in outcome:
+            if error is not None:
+                raise disk_io_error(error)
+            disk.queue.submit(now)
     kernel.vm_events.pgpgout += len(to_write) * (PAGE_SIZE // 1024)
     return len(to_write)
 
 
+def writeback_chunk_pages(dirty_thresh: int) -> int:
+    """writeback_chunk_size of a background pass (wb_writeback_pages): dirty_limit /
+    DIRTY_SCOPE (8) plus MIN_WRITEBACK_PAGES, rounded down to MIN_WRITEBACK_PAGES (the
+    device's write bandwidth, the other bound, is not the smaller one for one disk here)."""
+    pages = dirty_thresh // 8 + MIN_WRITEBACK_PAGES
+    return max(MIN_WRITEBACK_PAGES, pages - pages % MIN_WRITEBACK_PAGES)
+
+
 def balance_dirty_pages(kernel: Kernel) -> None:
     """balance_dirty_pages after a page was dirtied: above the background threshold the
-    flusher writes the oldest dirty pages, MIN_WRITEBACK_PAGES at a time, until Dirty is
-    back under it (wb_over_bg_thresh checked between passes)."""
+    flusher writes the oldest dirty pages, a writeback chunk at a time, until Dirty is back
+    under it (wb_over_bg_thresh is checked between chunks, so it ends up to a chunk below)."""
     fs = kernel.fs
     if fs.nr_dirty <= MIN_WRITEBACK_PAGES:
         return
-    _thresh, bg_thresh = global_dirty_limits(kernel)
+    thresh, bg_thresh = global_dirty_limits(kernel)
+    chunk = writeback_chunk_pages(thresh)
     while fs.nr_dirty > bg_thresh:
-        oldest = list(_first(fs.dirty_pages, MIN_WRITEBACK_PAGES))
-        if not write_pages(kernel, oldest):
+        if not write_pages(kernel, _first(fs.dirty_pages, chunk)):
             break
 
 

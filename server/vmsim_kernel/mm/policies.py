@@ -544,6 +544,7 @@ class Lruvec:
         anon_cost, file_cost: lruvec->anon_cost/file_cost, what reclaiming each kind has
             cost lately (pages written by reclaim, file pages that refaulted while in the
             workingset): get_scan_count's balance, halved as they grow (lru_note_cost).
+        bucket_order: log2 of the pages per shadow-entry timestamp (workingset.py).
         scan_credit: the file weight carried between victims, so each pass takes anon and
             file victims in get_scan_count's proportion (a Bresenham split of the stream).
         refaults_file: workingset_activate_file when reclaim last finished
@@ -564,6 +565,7 @@ class Lruvec:
         self.file_cost = 0
         self.refaults_file = 0
         self.scan_credit = 0  # get_scan_count's split, carried from victim to victim
+        self.bucket_order = 0  # workingset timestamps' granularity (boot sets it from RAM)
 
 
 def lru_note_cost(lruvec: Lruvec, file: bool, nr_pages: int) -> None:

@@ -15,7 +15,7 @@ list plus both anon lists while swap has room, as 6.1 computes it for a file ref
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .policies import lru_note_cost
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .vmstat import VmEvents
 
 __all__ = [
+    "EVICTION_MASK",
+    "bucket_order",
     "workingset_eviction",
     "workingset_eviction_file",
     "workingset_refault",
@@ -57,12 +59,29 @@ def workingset_refault(lruvec: Lruvec, si: SwapDevice, offset: int, events: VmEv
     return True
 
 
+# A shadow entry is an xarray value entry of an unsigned long: on i386 with memcg its
+# eviction timestamp keeps BITS_PER_LONG - EVICTION_SHIFT = 32 - (1 + 1 + 0 + 16) = 14 bits,
+# in buckets of 2**bucket_order pages (workingset_init sizes them so that the timestamps
+# cover RAM). 6.1 masks the refault distance with those 14 bits after shifting the bucket
+# back (`(refault - eviction) & EVICTION_MASK`), so on a 32-bit kernel a distance is taken
+# modulo 16384 pages: a file read twice through a cache smaller than it refaults with
+# "small" distances and is activated, which is what the captures show.
+EVICTION_BITS: Final = 14
+EVICTION_MASK: Final = (1 << EVICTION_BITS) - 1
+
+
+def bucket_order(nr_ram_pages: int) -> int:
+    """workingset_init's bucket_order: how far timestamps are shifted to cover RAM."""
+    max_order = (nr_ram_pages - 1).bit_length()  # fls_long(totalram_pages() - 1)
+    return max(0, max_order - EVICTION_BITS)
+
+
 def workingset_eviction_file(
     lruvec: Lruvec, mapping: AddressSpace, index: int, was_active: bool
 ) -> None:
     """A page cache page leaves memory: its shadow entry at *index* of *mapping* holds the
-    nonresident age and PG_workingset (it was active), and the clock ticks."""
-    mapping.shadows[index] = (lruvec.nonresident_age, was_active)
+    nonresident age in buckets and PG_workingset (it was active), and the clock ticks."""
+    mapping.shadows[index] = (lruvec.nonresident_age >> lruvec.bucket_order, was_active)
     lruvec.nonresident_age += 1
 
 
@@ -80,7 +99,7 @@ def workingset_refault_file(
         return False
     eviction, was_active = shadow
     events.workingset_refault_file += 1
-    refault_distance = lruvec.nonresident_age - eviction
+    refault_distance = (lruvec.nonresident_age - (eviction << lruvec.bucket_order)) & EVICTION_MASK
     workingset_size = len(lruvec.file.active)
     if swap_has_room:
         workingset_size += len(lruvec.policy)

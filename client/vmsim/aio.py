@@ -164,6 +164,13 @@ class AsyncInspector(AsyncClosedOnExit):
         """/proc/lock_stat."""
         return await self._endpoint.invoke(calls.lock_stat())
 
+    async def free_kb(self) -> int:
+        """Free memory in kB counting the per-cpu lists: MemFree plus the pages parked on the
+        CPUs' lists (not in MemFree, as on Linux); what comes back when processes exit."""
+        meminfo = await self._endpoint.invoke(calls.meminfo())
+        zones = await self._endpoint.invoke(calls.zoneinfo())
+        return results.free_kb(meminfo, zones.items)
+
     async def files(self) -> list[results.FileInfo]:
         """The files of the machine's file system (ls -l plus their page cache pages)."""
         return await self._endpoint.invoke(calls.files())

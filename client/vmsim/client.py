@@ -148,6 +148,13 @@ class Inspector(ClosedOnExit):
         """/proc/lock_stat: contentions, waits and hold times per lock class."""
         return self._endpoint.invoke(calls.lock_stat())
 
+    def free_kb(self) -> int:
+        """Free memory in kB counting the per-cpu lists: MemFree plus the pages parked on the
+        CPUs' lists (not in MemFree, as on Linux); what comes back when processes exit."""
+        meminfo = self._endpoint.invoke(calls.meminfo())
+        zones = self._endpoint.invoke(calls.zoneinfo())
+        return results.free_kb(meminfo, zones.items)
+
     def files(self) -> list[results.FileInfo]:
         """The files of the machine's file system (ls -l plus their page cache pages)."""
         return self._endpoint.invoke(calls.files())

@@ -9,6 +9,7 @@ scripts/wire_records.py); this module names them and adds the values no message 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from vmsim_proto import replay_results
 from vmsim_proto.replay_results import MissRatioCurve, ReplayStep
 from vmsim_proto.v1 import common_pb2, inspect_pb2
 
+from .constants import PAGE_SIZE
 from .generated import records
 from .generated.records import (
     CallCost,
@@ -65,6 +67,7 @@ __all__ = [
     "event",
     "file_info",
     "frame_map",
+    "free_kb",
     "lock_class",
     "miss_ratio_curve",
     "open_file_info",
@@ -254,3 +257,11 @@ def frame_map(message: inspect_pb2.GetFrameMapResponse) -> FrameMap:
         tuple(zone(z) for z in message.zones),
         tuple(message.mapcounts),
     )
+
+
+def free_kb(meminfo: Report, zones: Sequence[Zone]) -> int:
+    """Free memory in kB: MemFree plus the pages parked on the CPUs' per-cpu lists (zoneinfo's
+    pcp count), which Linux leaves out of MemFree. A freed page may wait on a list, and which
+    pages do changes as processes come and go: this sum is what comes back when they exit."""
+    pcp_pages = sum(zone.pcp_count for zone in zones)
+    return meminfo["MemFree"] + pcp_pages * PAGE_SIZE // 1024

@@ -4,9 +4,9 @@ bytes kept on the disk's host file, errors with their errno, and the page cache'
 from __future__ import annotations
 
 import pytest
-from tests.kernel.conftest import MachineFactory
+from tests.kernel.conftest import MachineFactory, pages
 
-from vmsim_kernel import PAGE_SIZE, Machine, MiB
+from vmsim_kernel import PAGE_SIZE, Machine, MapFlag, MiB, Prot, Signal
 from vmsim_kernel.errors import (
     AccessDenied,
     BadFileDescriptor,
@@ -16,8 +16,9 @@ from vmsim_kernel.errors import (
     InvalidArgument,
     NoSpaceOnDevice,
     PermissionDenied,
+    ProcessKilled,
 )
-from vmsim_kernel.fs.vfs import OpenFlag
+from vmsim_kernel.fs.vfs import MsyncFlag, OpenFlag
 
 O_RDONLY, O_WRONLY, O_RDWR = OpenFlag.O_RDONLY, OpenFlag.O_WRONLY, OpenFlag.O_RDWR
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND = (
@@ -255,3 +256,127 @@ def test_disk_blocks_hold_the_bytes_in_a_host_file_with_a_checked_crc(
     block = machine.kernel.fs.names["f"].blocks[1]
     assert disk.read_slot(block) == data[PAGE_SIZE : 2 * PAGE_SIZE]
     assert int(disk.nr_writes) == 3
+
+
+# ---- mmap of a file --------------------------------------------------------------------------
+RW_PROT = int(Prot.READ | Prot.WRITE)
+
+
+def mapped_file(machine: Machine, nr_pages: int, flags: int) -> tuple[int, int, int, bytes]:
+    """A process with a file of *nr_pages* written, synced and mapped whole with *flags*:
+    (pid, fd, address, the file's bytes)."""
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "m", O_RDWR | O_CREAT)
+    data = pattern(nr_pages * PAGE_SIZE, seed=5)
+    machine.write_file(pid, fd, data)
+    machine.fsync(pid, fd)
+    return pid, fd, machine.mmap_file(pid, fd, 0, len(data), RW_PROT, flags), data
+
+
+def faults(machine: Machine, pid: int) -> tuple[int, int]:
+    info = machine.process(pid)
+    return info.minor_faults, info.major_faults
+
+
+def test_reading_a_cached_file_through_mmap_faults_once_per_16_pages(machine: Machine) -> None:
+    pid, _fd, addr, data = mapped_file(machine, 64, int(MapFlag.PRIVATE))
+    before, anon = faults(machine, pid), machine.meminfo()["AnonPages"]
+    summary = machine.touch_many(pid, pages(addr, 64), False)
+    assert (summary.nr_minor, summary.nr_major) == (4, 0)  # fault-around: 65536 bytes each
+    assert faults(machine, pid) == (before[0] + 4, before[1])
+    assert machine.read(pid, addr + 5 * PAGE_SIZE, 64) == data[5 * PAGE_SIZE : 5 * PAGE_SIZE + 64]
+    meminfo = machine.meminfo()
+    assert meminfo["AnonPages"] == anon  # the page cache's pages, mapped: no copy
+    assert meminfo["Mapped"] >= 64 * 4
+    assert machine.file_info("m").mapped == 64 * PAGE_SIZE
+    machine.check_invariants()
+
+
+def test_a_mapped_read_from_disk_is_a_major_fault_with_readahead(machine: Machine) -> None:
+    pid, _fd, addr, data = mapped_file(machine, 64, int(MapFlag.PRIVATE))
+    drop_caches(machine)
+    pgpgin = machine.vmstat()["pgpgin"]
+    assert machine.touch(pid, addr, False).name == "MAJOR"
+    # the read-around window: ra_pages (32) around the page, from the start of the file
+    assert machine.vmstat()["pgpgin"] - pgpgin == 32 * 4
+    assert machine.touch(pid, addr + PAGE_SIZE, False).name == "MINOR"  # fault-around
+    assert machine.read(pid, addr + 31 * PAGE_SIZE, 8) == data[31 * PAGE_SIZE : 31 * PAGE_SIZE + 8]
+
+
+def test_private_write_copies_the_page_and_leaves_the_file_alone(machine: Machine) -> None:
+    pid, fd, addr, data = mapped_file(machine, 16, int(MapFlag.PRIVATE))
+    machine.touch_many(pid, pages(addr, 16), False)
+    anon, cached = machine.meminfo()["AnonPages"], machine.meminfo()["Cached"]
+    summary = machine.touch_many(pid, pages(addr, 10), True)
+    assert (summary.nr_minor, summary.nr_major) == (10, 0)  # one COW fault per page
+    assert machine.meminfo()["AnonPages"] - anon == 40  # AnonPages +4 kB each
+    assert machine.meminfo()["Cached"] == cached
+    machine.write(pid, addr, b"private")
+    assert machine.read(pid, addr, 7) == b"private"
+    assert machine.pread_file(pid, fd, 7, 0) == data[:7]  # the file did not change
+    assert machine.meminfo()["Dirty"] == 0
+    machine.munmap(pid, addr, 16 * PAGE_SIZE)
+    assert machine.meminfo()["AnonPages"] == anon - 0  # the copies went with the mapping
+    machine.check_invariants()
+
+
+def test_shared_write_dirties_the_file_and_msync_writes_it_back(machine: Machine) -> None:
+    pid, fd, addr, _data = mapped_file(machine, 16, int(MapFlag.SHARED))
+    anon = machine.meminfo()["AnonPages"]
+    machine.write(pid, addr + 3 * PAGE_SIZE, b"shared write")
+    assert machine.pread_file(pid, fd, 12, 3 * PAGE_SIZE) == b"shared write"
+    assert machine.meminfo()["Dirty"] == 4
+    assert machine.meminfo()["AnonPages"] == anon  # no copy
+    pgpgout = machine.vmstat()["pgpgout"]
+    machine.msync(pid, addr, 16 * PAGE_SIZE, int(MsyncFlag.MS_SYNC))
+    assert machine.vmstat()["pgpgout"] - pgpgout == 4
+    assert machine.meminfo()["Dirty"] == 0
+    # written back, the page is write-protected again: the next write faults and dirties it
+    before = faults(machine, pid)
+    machine.write(pid, addr + 3 * PAGE_SIZE, b"again")
+    assert faults(machine, pid)[0] == before[0] + 1
+    assert machine.meminfo()["Dirty"] == 4
+    machine.check_invariants()
+
+
+def test_munmap_leaves_dirty_shared_pages_for_writeback(machine: Machine) -> None:
+    pid, fd, addr, _data = mapped_file(machine, 8, int(MapFlag.SHARED))
+    machine.touch_many(pid, pages(addr, 8), True)
+    machine.munmap(pid, addr, 8 * PAGE_SIZE)
+    assert machine.meminfo()["Dirty"] == 8 * 4
+    machine.fsync(pid, fd)
+    drop_caches(machine)
+    assert machine.file_info("m").cached == 0
+    assert machine.pread_file(pid, fd, 4, 0) == pattern(4, seed=5)  # the bytes of the file
+    machine.check_invariants()
+
+
+def test_bad_file_mappings_are_refused(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "m", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, pattern(4 * PAGE_SIZE))
+    ro = machine.open_file(pid, "m", O_RDONLY)
+    wo = machine.open_file(pid, "m", O_WRONLY)
+    with pytest.raises(AccessDenied):
+        machine.mmap_file(pid, ro, 0, PAGE_SIZE, RW_PROT, int(MapFlag.SHARED))
+    with pytest.raises(AccessDenied):
+        machine.mmap_file(pid, wo, 0, PAGE_SIZE, int(Prot.READ), int(MapFlag.PRIVATE))
+    with pytest.raises(InvalidArgument):
+        machine.mmap_file(pid, fd, 0, PAGE_SIZE, RW_PROT, int(MapFlag.SHARED), 100)
+    with pytest.raises(InvalidArgument):
+        machine.mmap_file(pid, fd, 0, PAGE_SIZE, RW_PROT, int(MapFlag.SHARED | MapFlag.ANONYMOUS))
+    with pytest.raises(BadFileDescriptor):
+        machine.mmap_file(pid, 99, 0, PAGE_SIZE, RW_PROT, int(MapFlag.SHARED))
+    assert machine.maps(pid) == machine.maps(pid)  # nothing was mapped
+    assert not [vma for vma in machine.maps(pid) if "/m" in str(vma)]
+
+
+def test_an_access_past_the_end_of_the_file_is_sigbus(machine: Machine) -> None:
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "m", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, b"short")
+    addr = machine.mmap_file(pid, fd, 0, 4 * PAGE_SIZE, RW_PROT, int(MapFlag.SHARED))
+    assert machine.read(pid, addr, 5) == b"short"
+    with pytest.raises(ProcessKilled) as killed:
+        machine.touch(pid, addr + 2 * PAGE_SIZE, False)
+    assert killed.value.signal is Signal.SIGBUS

@@ -29,7 +29,7 @@ from .page_alloc import (
 )
 from .page_writeback import write_pages
 from .physmem import PageFlag
-from .policies import Lruvec, charge_lru_lock
+from .policies import Lruvec, charge_lru_lock, lru_note_cost
 from .rmap import Mapping
 from .shmem import shmem_writeout
 from .swap import swp_entry, swp_offset
@@ -487,11 +487,16 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
             break
         scanned += len(victims)
         if file_victims:
+            pgpgout = events.pgpgout
             freed = shrink_file_list(kernel, file_victims)
             reclaimed += freed
             reclaimed_file += freed
+            # lru_note_cost: what reclaim had to write back is what reclaiming file cost
+            lru_note_cost(lruvec, True, (events.pgpgout - pgpgout) // (PAGE_SIZE // 1024))
         if victims:
+            pswpout = events.pswpout
             results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
+            lru_note_cost(lruvec, False, events.pswpout - pswpout)  # nr_pageout of anon
             for pfn, result in zip(victims, results, strict=True):
                 if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
                     reclaimed += 1

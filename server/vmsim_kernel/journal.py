@@ -38,6 +38,18 @@ _TIMED = {
     "mlock",
     "munlock",
     "shm_map",
+    "open_file",
+    "close_file",
+    "read_file",
+    "pread_file",
+    "write_file",
+    "pwrite_file",
+    "lseek",
+    "ftruncate",
+    "fsync",
+    "unlink",
+    "mmap_file",
+    "msync",
 }
 
 

@@ -62,7 +62,7 @@ from vmsim_kernel.kernel.sysctl import (
     sysctl_write,
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
-from vmsim_kernel.mm import filemap, memory, page_writeback, shmem
+from vmsim_kernel.mm import filemap, memory, page_writeback, shmem, truncate
 from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
@@ -468,7 +468,7 @@ class Machine:
         vfs.check_nr_open(task.files)  # before a file is created: a refused call changes nothing
         inode, _created = vfs.may_open(kernel.fs, path, flags, mode, task.uid)
         if flags & OpenFlag.O_TRUNC and flags & vfs.O_ACCMODE and inode.size:
-            filemap.truncate_inode_pages(kernel, inode, 0)
+            truncate.truncate_inode_pages(kernel, inode, 0)
         inode.open_count += 1
         kept_flags = flags & ~int(OpenFlag.O_CREAT | OpenFlag.O_EXCL | OpenFlag.O_TRUNC)
         return vfs.fd_install(task.files, vfs.OpenFile(inode, kept_flags))
@@ -483,7 +483,7 @@ class Machine:
         task = self._live(pid)
         file = vfs.file_of(task.files, fd)
         del task.files[fd]
-        filemap.fput(self.kernel, file)
+        truncate.fput(self.kernel, file)
 
     def _io_length(self, length: int) -> None:
         if not 0 <= length <= MAX_IO_BYTES:
@@ -652,7 +652,7 @@ class Machine:
             raise FileTooLarge("length", f"{length} bytes", f"0 .. {max_bytes}")
         if length < file.inode.size:
             mmap_calls.unmap_mapping_range(kernel, file.inode, -(-length // PAGE_SIZE))
-        filemap.truncate_inode_pages(kernel, file.inode, length)
+        truncate.truncate_inode_pages(kernel, file.inode, length)
 
     @syscall
     def fsync(self, pid: int, fd: int, *, tid: int | None = None) -> None:
@@ -675,7 +675,7 @@ class Machine:
         """
         task = self._live(pid)
         inode = self.kernel.fs.unlink(path, task.uid)
-        filemap.iput(self.kernel, inode)
+        truncate.iput(self.kernel, inode)
 
     @preemptible
     def mmap_file(

@@ -19,6 +19,7 @@ from vmsim_kernel.errors import (
     ProcessKilled,
 )
 from vmsim_kernel.fs.vfs import MsyncFlag, OpenFlag
+from vmsim_kernel.journal import replay_journal
 
 O_RDONLY, O_WRONLY, O_RDWR = OpenFlag.O_RDONLY, OpenFlag.O_WRONLY, OpenFlag.O_RDWR
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND = (
@@ -289,6 +290,9 @@ def test_reading_a_cached_file_through_mmap_faults_once_per_16_pages(machine: Ma
     assert meminfo["AnonPages"] == anon  # the page cache's pages, mapped: no copy
     assert meminfo["Mapped"] >= 64 * 4
     assert machine.file_info("m").mapped == 64 * PAGE_SIZE
+    rollup = machine.smaps_rollup(pid).sizes
+    assert rollup["Pss_File"] == 64 * PAGE_SIZE and rollup["Pss_Anon"] == 0
+    assert machine.process(pid).vm_rss >= 64 * PAGE_SIZE  # RssFile counts in VmRSS
     machine.check_invariants()
 
 
@@ -380,3 +384,20 @@ def test_an_access_past_the_end_of_the_file_is_sigbus(machine: Machine) -> None:
     with pytest.raises(ProcessKilled) as killed:
         machine.touch(pid, addr + 2 * PAGE_SIZE, False)
     assert killed.value.signal is Signal.SIGBUS
+
+
+def test_file_calls_replay_from_the_journal_to_the_same_costs(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(record=True)
+    pid = machine.spawn()
+    fd = machine.open_file(pid, "j", O_RDWR | O_CREAT)
+    machine.write_file(pid, fd, pattern(20 * PAGE_SIZE))
+    machine.sync()
+    drop_caches(machine)
+    addr = machine.mmap_file(pid, fd, 0, 20 * PAGE_SIZE, RW_PROT, int(MapFlag.PRIVATE))
+    machine.touch_many(pid, pages(addr, 20), True)
+    machine.pread_file(pid, fd, 20 * PAGE_SIZE, 0)
+    assert machine.journal is not None
+    replayed = replay_journal(machine.config, machine.journal)
+    assert replayed[-1] == machine.last_cost and machine.last_cost.total_ns > 0

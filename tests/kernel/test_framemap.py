@@ -85,3 +85,19 @@ def test_pages_shared_after_fork_and_shmem_pages_are_told_apart_with_their_mapco
     shm = frame(parent, shared)
     assert (frames.uses[shm], frames.mapcounts[shm]) == (FrameUse.SHMEM, 2)
     assert frames.pids[shm] in (parent, child)
+
+
+def test_page_cache_pages_are_their_own_kind_and_owned_by_a_mapper(machine: Machine) -> None:
+    from vmsim_kernel import OpenFlag
+
+    pid = machine.spawn("reader")
+    fd = machine.open_file(pid, "f", OpenFlag.O_RDWR | OpenFlag.O_CREAT)
+    machine.write_file(pid, fd, b"x" * (8 * PAGE_SIZE))
+    frames = frame_map(machine.kernel)
+    cached = np.flatnonzero(frames.uses == FrameUse.PAGE_CACHE)
+    assert len(cached) == 8 and not frames.pids[cached].any()  # nobody maps them yet
+    addr = machine.mmap_file(pid, fd, 0, 8 * PAGE_SIZE, RW, int(MapFlag.SHARED))
+    machine.touch(pid, addr, False)  # fault-around maps the 8 pages at once
+    frames = frame_map(machine.kernel)
+    assert (frames.uses[cached] == FrameUse.PAGE_CACHE).all()
+    assert set(frames.pids[cached].tolist()) == {pid}

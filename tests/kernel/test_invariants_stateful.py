@@ -27,6 +27,7 @@ from vmsim_kernel import (
 )
 from vmsim_kernel.arch.x86.constants import TASK_SIZE, ZoneType
 from vmsim_kernel.arch.x86.pgtable import PTE_MAPPED
+from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.mm.page_alloc import WatermarkLevel
 from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.results import Event, EventKind
@@ -34,8 +35,13 @@ from vmsim_kernel.results import Event, EventKind
 PROTS = st.sampled_from([PROT_NONE, PROT_READ, RW])
 
 
+FILES = ("a", "b")  # the files the processes write, read and map
+FILE_PAGES = 48  # the largest page offset a file write starts at
+
+
 class VirtualMemory(RuleBasedStateMachine):
-    """Processes mmap/munmap/mprotect/touch/write/exit on a small machine that must swap."""
+    """Processes mmap/munmap/mprotect/touch/write/exit, and write, read and map files, on a
+    small machine that must swap and drop page cache pages."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,6 +57,9 @@ class VirtualMemory(RuleBasedStateMachine):
         self.mappings: dict[int, list[tuple[int, int]]] = {}
         self.contents: dict[tuple[int, int], bytes] = {}
         self.early_swap_outs: list[int] = []
+        # What each file must hold: every byte written by pwrite or through a MAP_SHARED
+        # mapping of it, whatever reclaim and writeback did to its pages since.
+        self.files: dict[str, bytearray] = {}
         self.machine.add_event_listener(self._on_swap_out, frozenset({EventKind.SWAP_OUT}))
 
     def _on_swap_out(self, event: Event) -> None:
@@ -121,6 +130,10 @@ class VirtualMemory(RuleBasedStateMachine):
             return
         page_va = addr + page * PAGE_SIZE
         vma = self.machine.tasks[pid].mm.find_vma(page_va)
+        if vma is not None and vma.file is not None and vma.shared:  # the file's bytes now
+            offset = vma.shmem_index(page_va) * PAGE_SIZE
+            self.files[vma.file.inode.name][offset : offset + len(payload)] = payload
+            return
         if vma is not None and vma.shared:  # another process may map the same page
             for key in [k for k in self.contents if k[1] == page_va and k[0] != pid]:
                 del self.contents[key]
@@ -212,6 +225,75 @@ class VirtualMemory(RuleBasedStateMachine):
                 self.contents[(child, addr)] = payload
 
     @precondition(lambda self: self.live)
+    @rule(
+        data=st.data(),
+        name=st.sampled_from(FILES),
+        page=st.integers(0, FILE_PAGES),
+        nr_pages=st.integers(1, 16),
+        fill=st.integers(1, 255),
+    )
+    def file_write(
+        self, data: st.DataObject, name: str, page: int, nr_pages: int, fill: int
+    ) -> None:
+        """pwrite whole pages (each its own bytes), so a file is always whole pages long."""
+        pid = data.draw(st.sampled_from(self.live))
+        payload = b"".join(bytes([fill, page + i]) * (PAGE_SIZE // 2) for i in range(nr_pages))
+        try:
+            fd = self.machine.open_file(pid, name, OpenFlag.O_RDWR | OpenFlag.O_CREAT)
+            written = self.machine.pwrite_file(pid, fd, payload, page * PAGE_SIZE)
+            self.machine.close_file(pid, fd)
+        except KernelError:
+            self._sync_deaths()
+            return
+        assert written == len(payload)
+        model = self.files.setdefault(name, bytearray())
+        end = page * PAGE_SIZE + len(payload)
+        if len(model) < end:
+            model.extend(bytes(end - len(model)))
+        model[page * PAGE_SIZE : end] = payload
+
+    @precondition(lambda self: self.live and self.files)
+    @rule(data=st.data())
+    def file_read_back(self, data: st.DataObject) -> None:
+        """Every byte of the file is what was written, through read(2)."""
+        pid = data.draw(st.sampled_from(self.live))
+        name = data.draw(st.sampled_from(sorted(self.files)))
+        try:
+            fd = self.machine.open_file(pid, name)
+            got = self.machine.read_file(pid, fd, len(self.files[name]) + PAGE_SIZE)
+            self.machine.close_file(pid, fd)
+        except KernelError:
+            self._sync_deaths()
+            return
+        assert got == bytes(self.files[name])
+
+    @precondition(lambda self: self.live and self.files)
+    @rule(data=st.data(), shared=st.booleans())
+    def file_mmap(self, data: st.DataObject, shared: bool) -> None:
+        """Map a whole file; the touch, write, munmap, fork and exit rules then use it."""
+        pid = data.draw(st.sampled_from(self.live))
+        name = data.draw(st.sampled_from(sorted(self.files)))
+        length = len(self.files[name])
+        try:
+            fd = self.machine.open_file(pid, name, OpenFlag.O_RDWR)
+            addr = self.machine.mmap_file(
+                pid, fd, 0, length, RW, MAP_SHARED if shared else MAP_PRIVATE
+            )
+            self.machine.close_file(pid, fd)  # the mapping keeps the file
+        except KernelError:
+            self._sync_deaths()
+            return
+        self.mappings[pid].append((addr, length // PAGE_SIZE))
+
+    @precondition(lambda self: self.live and self.files)
+    @rule(data=st.data())
+    def sync_or_drop_caches(self, data: st.DataObject) -> None:
+        if data.draw(st.booleans()):
+            self.machine.sync()
+        else:
+            self.machine.set_sysctl("vm.drop_caches", "1")
+
+    @precondition(lambda self: self.live)
     @rule(data=st.data())
     def exit(self, data: st.DataObject) -> None:
         pid = data.draw(st.sampled_from(self.live))
@@ -242,6 +324,18 @@ class VirtualMemory(RuleBasedStateMachine):
                 )
             assert mm.rss == present - zero_mapped
             assert machine.process(pid).vm_rss == mm.rss * PAGE_SIZE
+
+    @invariant()
+    def page_cache_pages_are_each_files_once(self) -> None:
+        """A file's pages are its own, counted once: Cached is the page cache plus shmem,
+        and a file holds no page past its end."""
+        kernel = self.machine.kernel
+        for name, model in self.files.items():
+            inode = kernel.fs.names[name]
+            assert inode.size == len(model)
+            assert all(index * PAGE_SIZE < inode.size for index in inode.mapping.pages)
+        nr_cached = sum(len(inode.mapping.pages) for inode in kernel.fs.inodes.values())
+        assert nr_cached == len(kernel.fs.owner_of) == len(set(kernel.fs.owner_of))
 
     @invariant()
     def everything_adds_up(self) -> None:

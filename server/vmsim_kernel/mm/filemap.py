@@ -20,69 +20,51 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Gfp
-from vmsim_kernel.errors import FileTooLarge, KernelBug, NoSpaceOnDevice, SwapIoError
+from vmsim_kernel.errors import FileTooLarge, NoSpaceOnDevice
 from vmsim_kernel.kernel import exit as task_exit
-from vmsim_kernel.kernel.time import SwapQueue
 from vmsim_kernel.results import FileInfo
 
 from .page_alloc import alloc_page, free_page
+from .page_writeback import balance_dirty_pages, disk_io_error, disk_of
 from .physmem import PageFlag
 from .policies import charge_lru_lock
 from .readahead import mmap_read_around, ondemand_readahead
 from .truncate import (
     PAGE_CACHE_FLAGS,
     account_page_dirtied,
-    clear_page_dirty_for_io,
-    delete_from_page_cache,
-    fput,
-    iput,
-    truncate_inode_pages,
 )
 from .workingset import workingset_refault_file
 
 if TYPE_CHECKING:
-    from vmsim_kernel.fs.blockdev import BlockDevice
     from vmsim_kernel.fs.vfs import FileRaState, Inode, OpenFile
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
 
 __all__ = [
-    "PAGE_CACHE_FLAGS",
-    "account_page_dirtied",
     "add_to_page_cache_lru",
-    "clear_page_dirty_for_io",
-    "delete_from_page_cache",
     "disk_io_error",
     "disk_of",
     "file_info",
     "file_infos",
     "filemap_fault_page",
     "filemap_read",
-    "fput",
     "generic_perform_write",
-    "iput",
     "mark_page_accessed",
     "page_cache_ready",
-    "truncate_inode_pages",
 ]
 
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _READAHEAD_BIT: Final = int(PageFlag.READAHEAD)
 
 
-def disk_of(kernel: Kernel) -> BlockDevice:
-    """The file system's disk, made on its first use with a request queue of its own."""
-    fs = kernel.fs
-    if fs.disk is None:
-        return fs.block_device(SwapQueue(kernel.costs))
-    return fs.disk
-
-
 # ---- dirty pages ---------------------------------------------------------------------------
 # ---- the page cache itself -------------------------------------------------------------------
-def add_to_page_cache_lru(kernel: Kernel, inode: Inode, index: int, pfn: int) -> None:
+def add_to_page_cache_lru(
+    kernel: Kernel, inode: Inode, index: int, pfn: int, *, charge: bool = True
+) -> None:
     """filemap_add_folio: frame *pfn* (its bytes in place) is *inode*'s page *index*, on
-    the file LRU: the active list when a shadow entry says it refaults in the workingset."""
+    the file LRU: the active list when a shadow entry says it refaults in the workingset.
+    *charge* False: the caller charges the LRU lock once for its batch of pages."""
     physmem = kernel.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | PAGE_CACHE_FLAGS
     inode.mapping.pages[index] = pfn
@@ -98,7 +80,8 @@ def add_to_page_cache_lru(kernel: Kernel, inode: Inode, index: int, pfn: int) ->
         lruvec.file.insert_active(pfn)
     else:
         lruvec.file.insert(pfn)
-    charge_lru_lock(lruvec, 1, kernel.costs.lru_update_ns)
+    if charge:
+        charge_lru_lock(lruvec, 1, kernel.costs.lru_update_ns)
 
 
 def mark_page_accessed(kernel: Kernel, pfn: int) -> None:
@@ -144,6 +127,7 @@ def read_pages(
     physmem = kernel.physmem
     fs = kernel.fs
     to_read: list[tuple[int, int]] = []  # (block, pfn)
+    added = 0
     for index in range(first, end):
         if index in mapping.pages:
             continue
@@ -161,7 +145,10 @@ def read_pages(
             to_read.append((block, pfn))
         if index == marker:
             physmem.flags[pfn] = physmem.flags.item(pfn) | _READAHEAD_BIT
-        add_to_page_cache_lru(kernel, inode, index, pfn)
+        add_to_page_cache_lru(kernel, inode, index, pfn, charge=False)
+        added += 1
+    if added:  # the pages went on the LRU in one hold of its lock (a folio batch)
+        charge_lru_lock(kernel.lruvec, added, kernel.costs.lru_update_ns)
     if not to_read:
         return
     disk = disk_of(kernel)
@@ -179,13 +166,6 @@ def read_pages(
         fs.io_done_ns[pfn] = done
     kernel.vm_events.pgpgin += len(to_read) * (PAGE_SIZE // 1024)
     kernel.current.run(kernel.costs.syscall_ns)  # submit_bio's share
-
-
-def disk_io_error(error: SwapIoError) -> KernelBug:
-    """A block of a file that could not be written, or read back as written: the disk's
-    host file failed or was damaged under the server, which the simulator cannot recover
-    from (a file system would remount read-only)."""
-    return KernelBug(f"file system disk: {error.message.replace('swap-device', 'disk')}")
 
 
 def filemap_get_page(
@@ -258,8 +238,6 @@ def generic_perform_write(kernel: Kernel, task: Task, file: OpenFile, pos: int, 
         FileTooLarge: *pos* is past the largest file the disk can hold (EFBIG).
         NoSpaceOnDevice: the disk had no block for the first page (ENOSPC).
     """
-    from .page_writeback import balance_dirty_pages  # it writes pages this module caches
-
     inode = file.inode
     fs = kernel.fs
     max_bytes = fs.max_file_pages * PAGE_SIZE

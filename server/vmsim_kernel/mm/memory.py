@@ -1154,10 +1154,15 @@ def update_protection(kernel: Kernel, mm: MmStruct, start: int, end: int, vma: V
         # The zero page stays read-only whatever the VMA allows: a write must copy it.
         stays_read_only = present & ((entries >> np.uint32(PAGE_SHIFT)) == zero_pfn)
         kept = entries & np.uint32(_PTE_KEEP_ON_MPROTECT)
+        pfns = (entries >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+        if vma.file is not None:
+            # A file's page cache page stays read-only: a private write must copy it, a
+            # shared one must fault to dirty it (vma_wants_writenotify).
+            page_flags = kernel.physmem.flags[np.where(present, pfns, 0)]
+            stays_read_only |= present & ((page_flags & np.uint32(_ANON_BIT)) == 0)
         if vma.writable and not vma.shared:
             # A page fork shared stays read-only too: its first write must copy it
             # (change_pte_range makes a PTE writable only for an exclusive anon page).
-            pfns = (entries >> np.uint32(PAGE_SHIFT)).astype(np.int64)
             stays_read_only |= present & (kernel.physmem.mapcount[np.where(present, pfns, 0)] > 1)
         entries[present] = np.where(stays_read_only, kept | zero_page_bits, kept | bits)[present]
 

@@ -101,7 +101,10 @@ def mlock_page(kernel: Kernel, pfn: int) -> None:
     if flags.item(pfn) & _MLOCKED:
         return
     flags[pfn] = flags.item(pfn) | _MLOCKED
-    kernel.lruvec.policy.remove(pfn)
+    if pfn in kernel.fs.owner_of:  # a page cache page: off the file lists
+        kernel.lruvec.file.remove(pfn)
+    else:
+        kernel.lruvec.policy.remove(pfn)
 
 
 def munlock_page(kernel: Kernel, pfn: int, *, mapped: bool) -> None:
@@ -116,7 +119,9 @@ def munlock_page(kernel: Kernel, pfn: int, *, mapped: bool) -> None:
     ):
         return
     flags[pfn] = flags.item(pfn) & ~_MLOCKED
-    if mapped:
+    if pfn in kernel.fs.owner_of:  # its file keeps it, mapped or not: back on the file lists
+        kernel.lruvec.file.insert(pfn)
+    elif mapped:
         lru_cache_add(kernel.lruvec, pfn)
 
 

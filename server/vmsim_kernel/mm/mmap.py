@@ -34,9 +34,9 @@ from vmsim_kernel.kernel import exit as task_exit
 from vmsim_kernel.kernel.sched import QUANTUM_ZAP_PAGES
 
 from . import memory
-from .filemap import account_page_dirtied
 from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
 from .page_writeback import sync_inode
+from .truncate import account_page_dirtied
 from .unmap import free_pgtables, pte_runs, release_unmapped_objects, zap_range
 from .vma import MmStruct, Vma, VmaKind, needs_accounting
 

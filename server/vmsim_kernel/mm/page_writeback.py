@@ -14,16 +14,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, ZoneType
+from vmsim_kernel.errors import KernelBug, SwapIoError
+from vmsim_kernel.kernel.time import SwapQueue
 
-from .filemap import clear_page_dirty_for_io, disk_io_error, disk_of
+from .truncate import account_page_dirtied, clear_page_dirty_for_io
 
 if TYPE_CHECKING:
+    from vmsim_kernel.fs.blockdev import BlockDevice
     from vmsim_kernel.fs.vfs import Inode
     from vmsim_kernel.init.main import Kernel
 
 __all__ = [
     "MIN_WRITEBACK_PAGES",
     "balance_dirty_pages",
+    "disk_io_error",
+    "disk_of",
     "global_dirty_limits",
     "sync_inode",
     "write_pages",
@@ -32,6 +37,21 @@ __all__ = [
 MIN_WRITEBACK_PAGES: Final = 1024  # 4 MiB: the least a background writeback pass writes
 # Pages per write request: BIO_MAX_VECS, which also keeps a pwritev under the host's IOV_MAX.
 MAX_PAGES_PER_BIO: Final = 256
+
+
+def disk_of(kernel: Kernel) -> BlockDevice:
+    """The file system's disk, made on its first use with a request queue of its own."""
+    fs = kernel.fs
+    if fs.disk is None:
+        return fs.block_device(SwapQueue(kernel.costs))
+    return fs.disk
+
+
+def disk_io_error(error: SwapIoError) -> KernelBug:
+    """A block of a file that could not be written, or read back as written: the disk's
+    host file failed or was damaged under the server, which the simulator cannot recover
+    from (a file system would remount read-only)."""
+    return KernelBug(f"file system disk: {error.message.replace('swap-device', 'disk')}")
 
 
 def global_dirty_limits(kernel: Kernel) -> tuple[int, int]:
@@ -61,8 +81,16 @@ def write_pages(kernel: Kernel, pfns: list[int]) -> int:
     to_write: list[tuple[int, int]] = []
     for pfn in pfns:
         inode, index = fs.owner_of[pfn]
-        if clear_page_dirty_for_io(kernel, pfn):
-            to_write.append((inode.blocks[index], pfn))
+        if not clear_page_dirty_for_io(kernel, pfn):
+            continue
+        block = inode.blocks.get(index)
+        if block is None:  # a hole written through a shared mapping: its block comes now
+            block = disk_of(kernel).alloc_slot()
+            if block is None:  # the disk is full: the page stays dirty, in memory
+                account_page_dirtied(kernel, pfn)
+                continue
+            inode.blocks[index] = block
+        to_write.append((block, pfn))
     if not to_write:
         return 0
     to_write.sort()

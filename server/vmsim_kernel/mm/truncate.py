@@ -57,8 +57,9 @@ def clear_page_dirty_for_io(kernel: Kernel, pfn: int) -> bool:
     folio_mkclean collected); either way it is clean after, and every PTE mapping it is
     write-protected and clean, so the next write through a mapping faults and dirties it."""
     rmap = kernel.rmap
-    dirty_pte = rmap.test_and_clear_dirty(pfn)
+    dirty_pte = False
     if rmap.is_mapped(pfn):
+        dirty_pte = rmap.test_and_clear_dirty(pfn)
         rmap.write_protect(pfn)
     flags = kernel.physmem.flags
     page_flags = flags.item(pfn)

@@ -127,7 +127,7 @@ def unmap_user_page(
         if dirty:  # zap_pte_range's folio_mark_dirty: writeback will find it
             account_page_dirtied(kernel, pfn)
         if page_flags & _MLOCKED_BIT and not _locked_elsewhere(kernel, pfn):
-            physmem.flags[pfn] = page_flags & ~_MLOCKED_BIT
+            physmem.flags[pfn] = physmem.flags.item(pfn) & ~_MLOCKED_BIT
             kernel.lruvec.file.insert(pfn)
         return False
     kept = (

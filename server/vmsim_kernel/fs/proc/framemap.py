@@ -38,6 +38,7 @@ class FrameUse(IntEnum):
     KMALLOC = 8  # a large kmalloc served straight from the page allocator
     SHMEM = 9  # a page of a shared memory object (MAP_SHARED, named shm), mapped or not
     SHARED = 10  # an anonymous page mapped by more than one process (copy-on-write after fork)
+    PAGE_CACHE = 11  # a page of a file in the page cache, mapped or not
 
 
 @dataclass(frozen=True)
@@ -106,5 +107,10 @@ def frame_map(kernel: Kernel) -> FrameMap:
         uses[pfn] = FrameUse.SHMEM
         mapping = kernel.rmap.mappings(pfn)
         if mapping:  # the last process (in rmap order) that maps it, as for anon pages
+            pids[pfn] = kernel.pid_of_mm(mapping[-1].mm)
+    for pfn in kernel.fs.owner_of:
+        uses[pfn] = FrameUse.PAGE_CACHE
+        mapping = kernel.rmap.mappings(pfn)
+        if mapping:
             pids[pfn] = kernel.pid_of_mm(mapping[-1].mm)
     return FrameMap(uses, pids, flags, mapcounts)

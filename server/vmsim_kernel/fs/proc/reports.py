@@ -635,7 +635,10 @@ class SmapsRollup:
         sizes["Rss"] += info.rss
         sizes["Pss"] += info.pss
         sizes["Pss_Dirty"] += info.pss_dirty
-        sizes["Pss_Shmem" if vma.shared else "Pss_Anon"] += info.pss
+        # A file mapping's pages are the file's (a private one's copies are anon, counted
+        # with them here: smaps_rollup would split them page by page).
+        kind = "Pss_File" if vma.file is not None else "Pss_Shmem" if vma.shared else "Pss_Anon"
+        sizes[kind] += info.pss
         for name, size in _smap_sizes(info).items():
             sizes[name] = sizes.get(name, 0) + size
 

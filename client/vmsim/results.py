@@ -211,6 +211,7 @@ FRAME_USES = (
     "kmalloc",
     "shmem",
     "shared",
+    "page_cache",
 )
 
 
@@ -220,7 +221,8 @@ class FrameMap:
 
     Attributes:
         uses: per frame, a name of FRAME_USES ("free", "user", "page_table", "kernel", "slab",
-            "vmalloc", "swap_cache", "kmalloc", "shmem", "shared") as its index into FRAME_USES.
+            "vmalloc", "swap_cache", "kmalloc", "shmem", "shared", "page_cache") as its index
+            into FRAME_USES.
         pids: per frame, the owning process (0 for none).
         flags: per frame, page->flags.
         zones: the zones, to tell which zone a pfn is in.

@@ -545,4 +545,4 @@ def test_page_cache_pages_are_coloured_apart_clean_and_dirty_with_a_legend_and_h
             timeout=5_000,
         )
         text = tooltip.inner_text()
-        assert "mapcount 1" in text and "a file (page cache)" in text and "uptodate" in text
+        assert "mapcount 1" in text and "use   page_cache" in text and f"pid {proc.pid}" in text

@@ -23,37 +23,19 @@ def test_a_cell_shows_the_highest_mapcount_of_its_frames_and_the_shared_uses() -
     assert {"shared", "shmem"} <= set(cells["use_names"])
 
 
-def test_page_cache_pages_are_told_apart_from_their_flags_clean_and_dirty() -> None:
-    """A frame the wire calls kernel that holds data (uptodate, on an LRU list or mlocked) and
-    is neither anonymous, swap-backed nor reserved is a file's page, as page-types reads
-    kpageflags; PG_dirty splits it."""
-    kernel, user, shmem = (FRAME_USES.index(name) for name in ("kernel", "user", "shmem"))
-    uptodate, dirty, lru, reserved = 1 << 2, 1 << 3, 1 << 4, 1 << 7
-    swapbacked, anon, mlocked = 1 << 9, 1 << 12, 1 << 16
+def test_the_page_caches_dirty_pages_are_told_apart_by_pg_dirty() -> None:
+    """The wire names page cache pages (use page_cache); the cells split off the dirty ones
+    (PG_dirty) and leave every other use, dirty or not, as it came."""
+    page_cache, user, shmem = (FRAME_USES.index(n) for n in ("page_cache", "user", "shmem"))
+    uptodate, dirty, anon, swapbacked = 1 << 2, 1 << 3, 1 << 12, 1 << 9
     frames = FrameMap(
-        bytes([kernel, kernel, kernel, kernel, kernel, user, shmem]),
-        pids=(0, 0, 0, 0, 0, 5, 5),
-        flags=(
-            uptodate,
-            uptodate | dirty,
-            0,  # a kernel page
-            reserved | uptodate,  # a boot reservation
-            mlocked | lru,
-            uptodate | anon | swapbacked | dirty,
-            uptodate | swapbacked,
-        ),
+        bytes([page_cache, page_cache, user, shmem]),
+        pids=(0, 3, 5, 5),
+        flags=(uptodate, uptodate | dirty, uptodate | anon | swapbacked | dirty, dirty),
         zones=(),
-        mapcounts=(1, 0, 0, 0, 2, 1, 1),
+        mapcounts=(0, 1, 1, 1),
     )
-    cells = frame_cells(frames, max_cells=7)
+    cells = frame_cells(frames, max_cells=4)
     names = [cells["use_names"][u] for u in base64.b64decode(cells["uses"])]
-    assert names == [
-        "page_cache",
-        "page_cache_dirty",
-        "kernel",
-        "kernel",
-        "page_cache",
-        "user",
-        "shmem",
-    ]
-    assert cells["mapcounts"] == [1, 0, 0, 0, 2, 1, 1]
+    assert names == ["page_cache", "page_cache_dirty", "user", "shmem"]
+    assert cells["pids"] == [0, 3, 5, 5] and cells["mapcounts"] == [0, 1, 1, 1]

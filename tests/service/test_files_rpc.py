@@ -188,11 +188,6 @@ def test_the_asyncio_client_opens_writes_appends_and_reads(server_address: str) 
     assert asyncio.run(scenario()) == (b"one two", 7)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernel (pcache): msync of a shared mapping's page in a hole that ftruncate made "
-    "is a KernelBug (KeyError in page_writeback.write_pages: no block for the page)",
-)
 def test_msync_writes_back_a_page_of_a_file_extended_by_ftruncate(server_address: str) -> None:
     with vmsim.connect(server_address, name="holes") as proc:
         with proc.open("/sparse", O_RDWR | O_CREAT) as f:

@@ -53,15 +53,10 @@ __all__ = [
 
 STATIC = Path(__file__).parent / "static"
 MAX_CELLS = 16384  # cells of the memory map; larger machines show groups of frames per cell
-# page->flags bits of GetFrameMap's flags (page-flags.h; the page's FLAG_NAMES in this order)
-_PG_UPTODATE, _PG_DIRTY, _PG_LRU, _PG_RESERVED = 1 << 2, 1 << 3, 1 << 4, 1 << 7
-_PG_SWAPBACKED, _PG_ANON, _PG_MLOCKED = 1 << 9, 1 << 12, 1 << 16
-# The cells' uses: the wire's, then the page cache's pages told apart by their flags, as
-# tools/mm/page-types reads /proc/kpageflags: a frame the wire calls kernel's that holds data
-# (uptodate, on an LRU list or mlocked), neither anonymous nor swap-backed nor a boot
-# reservation, is a file's page; PG_dirty splits clean from dirty. (vmsim's kernel does not set
-# PG_lru, so uptodate is what marks them today; a FrameUse of its own would be plainer.)
-CELL_USES = (*FRAME_USES, "page_cache", "page_cache_dirty")
+# The cells' uses: the wire's, then the page cache's dirty pages told apart by PG_dirty (page->flags
+# bit 3, as GetFrameMap sends it), so the map shows what writeback has still to write.
+_PG_DIRTY = 1 << 3
+CELL_USES = (*FRAME_USES, "page_cache_dirty")
 RECENT_EVENTS = 200  # raw events kept for the feed shown on demand
 RATE_WINDOW = 60  # seconds of per-kind event counts the page plots
 HISTORY = 300  # chart samples kept, sent first to a page that opens later
@@ -121,14 +116,8 @@ def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
     flags[:nr_frames] = frames.flags
     mapcounts = np.zeros(padded, dtype=np.uint32)
     mapcounts[: len(frames.mapcounts)] = frames.mapcounts
-    file_page = (
-        (uses == FRAME_USES.index("kernel"))
-        & ((flags & (_PG_UPTODATE | _PG_LRU | _PG_MLOCKED)) != 0)
-        & ((flags & (_PG_ANON | _PG_SWAPBACKED | _PG_RESERVED)) == 0)
-    )
-    dirty = (flags & _PG_DIRTY) != 0
-    uses[file_page & ~dirty] = CELL_USES.index("page_cache")
-    uses[file_page & dirty] = CELL_USES.index("page_cache_dirty")
+    dirty_file_page = (uses == FRAME_USES.index("page_cache")) & ((flags & _PG_DIRTY) != 0)
+    uses[dirty_file_page] = CELL_USES.index("page_cache_dirty")
     cell_uses = uses.reshape(nr_cells, group)
     if group > 1:
         counts = np.stack([(cell_uses == u).sum(axis=1) for u in range(len(CELL_USES))], axis=1)

@@ -109,6 +109,18 @@ RECORDS = (
         server="shm_object",
     ),
     Record(
+        "FileInfo",
+        "FileInfo",
+        "A file of the machine's file system: stat(2) and the page cache's view (sizes in bytes).",
+        server="file_info",
+    ),
+    Record(
+        "OpenFileInfo",
+        "OpenFileInfo",
+        "An open file descriptor of a process (/proc/PID/fdinfo/N).",
+        server="open_file_info",
+    ),
+    Record(
         "MigrateTypeCount",
         "MigrateTypeCount",
         "Free blocks per order and pageblocks of one migratetype in one zone (pagetypeinfo).",

@@ -30,8 +30,10 @@ from .constants import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     MAP_SHARED,
+    O_RDONLY,
     PROT_READ,
     PROT_WRITE,
+    SEEK_SET,
     TOKEN_METADATA_KEY,
 )
 from .endpoint import AsyncClosedOnExit, EndpointBase, RunStreamBase, parameters_of
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncAdmin",
+    "AsyncFile",
     "AsyncInspector",
     "AsyncOperationStream",
     "AsyncProcess",
@@ -160,6 +163,21 @@ class AsyncInspector(AsyncClosedOnExit):
     async def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat."""
         return await self._endpoint.invoke(calls.lock_stat())
+
+    async def free_kb(self) -> int:
+        """Free memory in kB counting the per-cpu lists: MemFree plus the pages parked on the
+        CPUs' lists (not in MemFree, as on Linux); what comes back when processes exit."""
+        meminfo = await self._endpoint.invoke(calls.meminfo())
+        zones = await self._endpoint.invoke(calls.zoneinfo())
+        return results.free_kb(meminfo, zones.items)
+
+    async def files(self) -> list[results.FileInfo]:
+        """The files of the machine's file system (ls -l plus their page cache pages)."""
+        return await self._endpoint.invoke(calls.files())
+
+    async def open_files(self, pid: int) -> list[results.OpenFileInfo]:
+        """Process *pid*'s open descriptors (/proc/PID/fdinfo)."""
+        return await self._endpoint.invoke(calls.open_files(pid))
 
     async def cpu_times(self) -> results.CpuTimes:
         """Machine-wide simulated CPU time."""
@@ -429,6 +447,20 @@ class AsyncProcess(AsyncClosedOnExit):
         """shm_unlink: the name goes now, the object with its last mapping."""
         await self._invoke(calls.shm_unlink(self.pid, name))
 
+    async def open(self, path: str, flags: int = O_RDONLY, mode: int = 0o644) -> AsyncFile:
+        """open(2) (O_CREAT creates it with *mode*, owned by this process's user): the open
+        file, which reads, writes, seeks, maps and closes as Linux's calls on its fd do."""
+        fd = await self._invoke(calls.open_file(self.pid, path, flags, mode))
+        return AsyncFile(self, fd, path)
+
+    async def unlink(self, path: str) -> None:
+        """unlink(2): the name goes now, the file with its last descriptor and mapping."""
+        await self._invoke(calls.unlink(self.pid, path))
+
+    async def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2) of a range of file mappings (MS_SYNC, MS_ASYNC, MS_INVALIDATE)."""
+        await self._invoke(calls.msync(self.pid, addr, length, flags))
+
     async def fork(self) -> AsyncProcess:
         """fork(2): the child process, a copy-on-write copy of this one, on a connection of
         its own; its `pid` and `token` let another script `attach` to it."""
@@ -594,6 +626,66 @@ class AsyncProcess(AsyncClosedOnExit):
     async def __aenter__(self) -> AsyncProcess:
         # A forked or attached process is running already: the block only ends it.
         return self if self.pid else await self.start()
+
+
+class AsyncFile(AsyncClosedOnExit):
+    """An open file of an AsyncProcess (from `AsyncProcess.open`), as vmsim.File."""
+
+    def __init__(self, process: AsyncProcess, fd: int, path: str) -> None:
+        self.process, self.fd, self.path = process, fd, path
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<vmsim.aio.AsyncFile fd={self.fd} {self.path!r} of pid {self.process.pid}>"
+
+    async def read(self, length: int) -> bytes:
+        """read(2): up to *length* bytes from the file position, which advances."""
+        return await self.process._invoke(calls.read_file(self.process.pid, self.fd, length))
+
+    async def write(self, data: bytes) -> int:
+        """write(2) at the file position (the end under O_APPEND); returns bytes written."""
+        return await self.process._invoke(calls.write_file(self.process.pid, self.fd, data))
+
+    async def pread(self, length: int, offset: int) -> bytes:
+        """pread(2): read at *offset*; the file position stays."""
+        call = calls.read_file(self.process.pid, self.fd, length, offset)
+        return await self.process._invoke(call)
+
+    async def pwrite(self, data: bytes, offset: int) -> int:
+        """pwrite(2): write at *offset*; the file position stays."""
+        call = calls.write_file(self.process.pid, self.fd, data, offset)
+        return await self.process._invoke(call)
+
+    async def lseek(self, offset: int, whence: int = SEEK_SET) -> int:
+        """lseek(2); returns the new position."""
+        call = calls.lseek(self.process.pid, self.fd, offset, whence)
+        return await self.process._invoke(call)
+
+    async def ftruncate(self, length: int) -> None:
+        """ftruncate(2): the file becomes *length* bytes."""
+        await self.process._invoke(calls.ftruncate(self.process.pid, self.fd, length))
+
+    async def fsync(self) -> None:
+        """fsync(2): the file's dirty pages written back."""
+        await self.process._invoke(calls.fsync(self.process.pid, self.fd))
+
+    async def mmap(
+        self,
+        length: int,
+        prot: int = PROT_READ,
+        flags: int = MAP_SHARED,
+        offset: int = 0,
+        addr: int = 0,
+    ) -> int:
+        """mmap(2) of this file from byte *offset* (MAP_SHARED or MAP_PRIVATE); the address."""
+        call = calls.mmap_file(self.process.pid, self.fd, length, prot, flags, offset, addr)
+        return await self.process._invoke(call)
+
+    async def close(self) -> None:
+        """close(2) (a second close does nothing; the mappings stay)."""
+        if not self.closed:
+            self.closed = True
+            await self.process._invoke(calls.close_file(self.process.pid, self.fd))
 
 
 @parameters_of(AsyncProcess)

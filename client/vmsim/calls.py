@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from vmsim_proto.v1 import admin_pb2, inspect_pb2, process_pb2
 
 from . import results
-from .constants import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE
+from .constants import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    O_RDONLY,
+    PROT_READ,
+    PROT_WRITE,
+    SEEK_SET,
+)
 from .html import html_table
 
 if TYPE_CHECKING:
@@ -32,25 +40,35 @@ __all__ = [
     "Listing",
     "brk",
     "buddyinfo",
+    "close_file",
     "exit_process",
+    "files",
     "fork",
     "frame_map",
+    "fsync",
+    "ftruncate",
     "heartbeat",
     "kill",
+    "lseek",
     "madvise",
     "maps",
     "meminfo",
     "miss_ratio_curve",
     "mlock",
     "mmap",
+    "mmap_file",
     "mprotect",
+    "msync",
     "munlock",
     "munmap",
+    "open_file",
+    "open_files",
     "packed_addresses",
     "packed_trace",
     "pagetypeinfo",
     "processes",
     "read",
+    "read_file",
     "replay",
     "run_request",
     "shm",
@@ -66,11 +84,13 @@ __all__ = [
     "touch_many",
     "translate",
     "translation",
+    "unlink",
     "vmstat",
     "watch_request",
     "whole_report",
     "whole_report_async",
     "write",
+    "write_file",
     "zoneinfo",
 ]
 
@@ -204,6 +224,99 @@ def shm() -> Call[list[results.ShmObject]]:
         "ListShm",
         inspect_pb2.ListShmRequest(),
         lambda r: [results.shm_object(o) for o in r.objects],
+    )
+
+
+# ---- files ---------------------------------------------------------------------------------------
+def open_file(pid: int, path: str, flags: int = O_RDONLY, mode: int = 0o644) -> Call[int]:
+    """open(2) (creat with O_CREAT, *mode* for a file it creates); reads the descriptor."""
+    return Call(
+        "process",
+        "OpenFile",
+        process_pb2.OpenFileRequest(pid=pid, path=path, flags=flags, mode=mode),
+        lambda r: r.fd,
+    )
+
+
+def close_file(pid: int, fd: int) -> Call[None]:
+    """close(2)."""
+    return Call("process", "CloseFile", process_pb2.CloseFileRequest(pid=pid, fd=fd), _ignore)
+
+
+def read_file(pid: int, fd: int, length: int, offset: int | None = None) -> Call[bytes]:
+    """read(2) from f_pos, or pread(2) at *offset*; reads the bytes (short at the end)."""
+    request = process_pb2.ReadFileRequest(pid=pid, fd=fd, length=length, offset=offset)
+    return Call("process", "ReadFile", request, lambda r: r.data)
+
+
+def write_file(pid: int, fd: int, data: bytes, offset: int | None = None) -> Call[int]:
+    """write(2) at f_pos, or pwrite(2) at *offset*; reads the bytes written."""
+    request = process_pb2.WriteFileRequest(pid=pid, fd=fd, data=data, offset=offset)
+    return Call("process", "WriteFile", request, lambda r: r.written)
+
+
+def lseek(pid: int, fd: int, offset: int, whence: int = SEEK_SET) -> Call[int]:
+    """lseek(2); reads the new position."""
+    request = process_pb2.LseekRequest(pid=pid, fd=fd, offset=offset, whence=whence)
+    return Call("process", "Lseek", request, lambda r: r.offset)
+
+
+def ftruncate(pid: int, fd: int, length: int) -> Call[None]:
+    """ftruncate(2)."""
+    request = process_pb2.FtruncateRequest(pid=pid, fd=fd, length=length)
+    return Call("process", "Ftruncate", request, _ignore)
+
+
+def fsync(pid: int, fd: int) -> Call[None]:
+    """fsync(2)."""
+    return Call("process", "Fsync", process_pb2.FsyncRequest(pid=pid, fd=fd), _ignore)
+
+
+def unlink(pid: int, path: str) -> Call[None]:
+    """unlink(2)."""
+    request = process_pb2.UnlinkFileRequest(pid=pid, path=path)
+    return Call("process", "UnlinkFile", request, _ignore)
+
+
+def mmap_file(
+    pid: int,
+    fd: int,
+    length: int,
+    prot: int = PROT_READ,
+    flags: int = MAP_SHARED,
+    offset: int = 0,
+    addr: int = 0,
+) -> Call[int]:
+    """mmap(2) of an open file from byte *offset*; reads the address."""
+    request = process_pb2.MmapFileRequest(
+        pid=pid, fd=fd, addr=addr, length=length, prot=prot, flags=flags, offset=offset
+    )
+    return Call("process", "MmapFile", request, lambda r: r.addr)
+
+
+def msync(pid: int, addr: int, length: int, flags: int) -> Call[None]:
+    """msync(2)."""
+    request = process_pb2.MsyncRequest(pid=pid, addr=addr, length=length, flags=flags)
+    return Call("process", "Msync", request, _ignore)
+
+
+def files() -> Call[list[results.FileInfo]]:
+    """The files of the machine's file system, with their page cache pages."""
+    return Call(
+        "inspect",
+        "ListFiles",
+        inspect_pb2.ListFilesRequest(),
+        lambda r: [results.file_info(f) for f in r.files],
+    )
+
+
+def open_files(pid: int) -> Call[list[results.OpenFileInfo]]:
+    """A process's open descriptors (/proc/PID/fdinfo)."""
+    return Call(
+        "inspect",
+        "ListOpenFiles",
+        inspect_pb2.ListOpenFilesRequest(pid=pid),
+        lambda r: [results.open_file_info(f) for f in r.files],
     )
 
 

@@ -29,8 +29,10 @@ from .constants import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     MAP_SHARED,
+    O_RDONLY,
     PROT_READ,
     PROT_WRITE,
+    SEEK_SET,
     TOKEN_METADATA_KEY,
 )
 from .endpoint import ClosedOnExit, EndpointBase, RunStreamBase, parameters_of
@@ -39,7 +41,7 @@ from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["Admin", "Inspector", "OperationStream", "Process", "connect", "inspect"]
+__all__ = ["Admin", "File", "Inspector", "OperationStream", "Process", "connect", "inspect"]
 
 T = TypeVar("T")
 
@@ -145,6 +147,21 @@ class Inspector(ClosedOnExit):
     def lock_stat(self) -> Listing[results.LockClass]:
         """/proc/lock_stat: contentions, waits and hold times per lock class."""
         return self._endpoint.invoke(calls.lock_stat())
+
+    def free_kb(self) -> int:
+        """Free memory in kB counting the per-cpu lists: MemFree plus the pages parked on the
+        CPUs' lists (not in MemFree, as on Linux); what comes back when processes exit."""
+        meminfo = self._endpoint.invoke(calls.meminfo())
+        zones = self._endpoint.invoke(calls.zoneinfo())
+        return results.free_kb(meminfo, zones.items)
+
+    def files(self) -> list[results.FileInfo]:
+        """The files of the machine's file system (ls -l plus their page cache pages)."""
+        return self._endpoint.invoke(calls.files())
+
+    def open_files(self, pid: int) -> list[results.OpenFileInfo]:
+        """Process *pid*'s open descriptors (/proc/PID/fdinfo)."""
+        return self._endpoint.invoke(calls.open_files(pid))
 
     def cpu_times(self) -> results.CpuTimes:
         """Machine-wide simulated CPU time."""
@@ -422,6 +439,19 @@ class Process(ClosedOnExit):
         """shm_unlink: the name goes now, the object with its last mapping."""
         self._invoke(calls.shm_unlink(self.pid, name))
 
+    def open(self, path: str, flags: int = O_RDONLY, mode: int = 0o644) -> File:
+        """open(2) (O_CREAT creates it with *mode*, owned by this process's user): the open
+        file, which reads, writes, seeks, maps and closes as Linux's calls on its fd do."""
+        return File(self, self._invoke(calls.open_file(self.pid, path, flags, mode)), path)
+
+    def unlink(self, path: str) -> None:
+        """unlink(2): the name goes now, the file with its last descriptor and mapping."""
+        self._invoke(calls.unlink(self.pid, path))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2) of a range of file mappings (MS_SYNC, MS_ASYNC, MS_INVALIDATE)."""
+        self._invoke(calls.msync(self.pid, addr, length, flags))
+
     def fork(self) -> Process:
         """fork(2): the child process, a copy-on-write copy of this one, on a connection of
         its own; its `pid` and `token` let another script `attach` to it."""
@@ -572,6 +602,70 @@ class Process(ClosedOnExit):
             with contextlib.suppress(VmsimError):  # already dead or already gone
                 self.exit()
         self._endpoint.close()
+
+
+class File(ClosedOnExit):
+    """An open file of a process (from `Process.open`): Linux's calls on its descriptor `fd`.
+
+    with proc.open("/data", vmsim.O_RDWR | vmsim.O_CREAT) as f:
+        f.write(b"hello")
+        f.lseek(0)
+        assert f.read(5) == b"hello"
+    """
+
+    def __init__(self, process: Process, fd: int, path: str) -> None:
+        self.process, self.fd, self.path = process, fd, path
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<vmsim.File fd={self.fd} {self.path!r} of pid {self.process.pid}>"
+
+    def read(self, length: int) -> bytes:
+        """read(2): up to *length* bytes from the file position, which advances."""
+        return self.process._invoke(calls.read_file(self.process.pid, self.fd, length))
+
+    def write(self, data: bytes) -> int:
+        """write(2) at the file position (the end under O_APPEND); returns bytes written."""
+        return self.process._invoke(calls.write_file(self.process.pid, self.fd, data))
+
+    def pread(self, length: int, offset: int) -> bytes:
+        """pread(2): read at *offset*; the file position stays."""
+        return self.process._invoke(calls.read_file(self.process.pid, self.fd, length, offset))
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        """pwrite(2): write at *offset*; the file position stays."""
+        return self.process._invoke(calls.write_file(self.process.pid, self.fd, data, offset))
+
+    def lseek(self, offset: int, whence: int = SEEK_SET) -> int:
+        """lseek(2); returns the new position."""
+        return self.process._invoke(calls.lseek(self.process.pid, self.fd, offset, whence))
+
+    def ftruncate(self, length: int) -> None:
+        """ftruncate(2): the file becomes *length* bytes."""
+        self.process._invoke(calls.ftruncate(self.process.pid, self.fd, length))
+
+    def fsync(self) -> None:
+        """fsync(2): the file's dirty pages written back."""
+        self.process._invoke(calls.fsync(self.process.pid, self.fd))
+
+    def mmap(
+        self,
+        length: int,
+        prot: int = PROT_READ,
+        flags: int = MAP_SHARED,
+        offset: int = 0,
+        addr: int = 0,
+    ) -> int:
+        """mmap(2) of this file from byte *offset* (MAP_SHARED or MAP_PRIVATE); the address."""
+        return self.process._invoke(
+            calls.mmap_file(self.process.pid, self.fd, length, prot, flags, offset, addr)
+        )
+
+    def close(self) -> None:
+        """close(2) (a second close does nothing; the mappings stay)."""
+        if not self.closed:
+            self.closed = True
+            self.process._invoke(calls.close_file(self.process.pid, self.fd))
 
 
 @parameters_of(Process)

@@ -30,6 +30,21 @@ MADV_DONTNEED: Final = 4
 MADV_HUGEPAGE: Final = 14  # accepted as a hint: the simulator has only 4 KiB pages
 MADV_NOHUGEPAGE: Final = 15
 
+# open(2) flags and lseek(2) whence values, Linux's numbers
+O_RDONLY: Final = 0
+O_WRONLY: Final = 1
+O_RDWR: Final = 2
+O_CREAT: Final = 0o100
+O_EXCL: Final = 0o200
+O_TRUNC: Final = 0o1000
+O_APPEND: Final = 0o2000
+SEEK_SET: Final = 0
+SEEK_CUR: Final = 1
+SEEK_END: Final = 2
+MS_ASYNC: Final = 1
+MS_INVALIDATE: Final = 2
+MS_SYNC: Final = 4
+
 DEFAULT_ADDRESS: Final = "127.0.0.1:50051"
 DEFAULT_TIMEOUT: Final = 30.0
 TOKEN_METADATA_KEY: Final = "x-vmsim-token"

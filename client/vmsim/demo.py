@@ -367,30 +367,21 @@ def _segfault(address: str, out: Console) -> None:
             raise DemoFailed("a killed process went on running")
 
 
-def _free_kb(inspector: Inspector) -> tuple[int, int]:
-    """MemFree, and the free pages parked on the CPUs' per-cpu lists (not in MemFree, as on
-    Linux; which pages wait there changes as processes come and go), both in kB."""
-    pcp_pages = sum(zone.pcp_count for zone in inspector.zoneinfo().items)
-    return inspector.meminfo()["MemFree"], pcp_pages * PAGE_SIZE // 1024
-
-
 def _session(address: str, out: Console, own_server: bool) -> None:
     with Inspector(address) as inspector:
-        free_kb, pcp_kb = _free_kb(inspector)
+        free_kb = inspector.free_kb()
         out.print(Panel(f"vmsim at {address}: a 32-bit x86 Linux machine", style="bold"))
         _lazy_allocation(address, out)
         _swapping(address, inspector, out)
         _segfault(address, out)
         out.rule("5. after every process exited")
-        free_after, pcp_after = _free_kb(inspector)
+        free_after = inspector.free_kb()
         out.print(
-            f"MemFree {free_after:,} kB + {pcp_after:,} kB on per-cpu lists "
-            f"(at the start: {free_kb:,} kB + {pcp_kb:,} kB)"
+            f"free {free_after:,} kB: MemFree with the per-cpu lists' pages "
+            f"(at the start: {free_kb:,} kB)"
         )
         if own_server:  # on a shared server other clients move MemFree too
-            _check(
-                free_after + pcp_after == free_kb + pcp_kb, "exited processes left memory behind"
-            )
+            _check(free_after == free_kb, "exited processes left memory behind")
 
 
 def run_demo(address: str | None, out: Console) -> int:

@@ -2,13 +2,19 @@
 
 VmsimError                                  (message, code, metadata)
 ├── InvalidArgument (field, allowed)        INVALID_ARGUMENT
+│   └── BadFileDescriptor                   reason BadFileDescriptor (EBADF)
 ├── OutOfRange (field, allowed)             OUT_OF_RANGE
+│   └── FileTooLarge                        reason FileTooLarge (EFBIG)
 ├── OutOfMemory                             RESOURCE_EXHAUSTED with ErrorInfo reason OutOfMemory
 ├── LimitExceeded                           RESOURCE_EXHAUSTED otherwise (a server limit)
+│   └── NoSpaceOnDevice                     reason NoSpaceOnDevice (ENOSPC)
 ├── NoSuchProcess (pid)                     NOT_FOUND
 ├── NoSuchObject (name)                     NOT_FOUND with reason NoSuchObject (a shm name)
+│   └── FileNotFound                        reason FileNotFound (ENOENT: a file's name)
 ├── AlreadyExists (name)                    ALREADY_EXISTS (a shm name is taken)
+│   └── FileExists                          reason FileExists (EEXIST: O_CREAT|O_EXCL)
 ├── PermissionDenied                        PERMISSION_DENIED
+│   └── AccessDenied                        reason AccessDenied (EACCES: a file's mode)
 ├── Unauthenticated                         UNAUTHENTICATED
 ├── Unavailable                             UNAVAILABLE (no server, or it is shutting down)
 ├── DeadlineExceeded                        DEADLINE_EXCEEDED (the call's timeout passed; the
@@ -20,7 +26,8 @@ VmsimError                                  (message, code, metadata)
     └── OomKilled                           SIGKILL from the OOM killer
 
 The class comes from ErrorInfo.reason (the kernel error's class name) when the status
-carries one, else from the status code; ErrorInfo.metadata supplies the attributes.
+carries one, else from the status code; ErrorInfo.metadata supplies the attributes (`errno`:
+Linux's name for the error, e.g. "EBADF").
 
 grpc, grpc_status and the google.rpc messages are imported when a failure is read, not with
 this module: every command imports the error classes, and a command that succeeds (or needs
@@ -37,12 +44,18 @@ if TYPE_CHECKING:
     from google.rpc import status_pb2
 
 __all__ = [
+    "AccessDenied",
     "AlreadyExists",
+    "BadFileDescriptor",
     "Cancelled",
     "DeadlineExceeded",
+    "FileExists",
+    "FileNotFound",
+    "FileTooLarge",
     "InvalidArgument",
     "LabClosed",
     "LimitExceeded",
+    "NoSpaceOnDevice",
     "NoSuchObject",
     "NoSuchProcess",
     "OomKilled",
@@ -145,6 +158,31 @@ class AlreadyExists(VmsimError):
         return self.metadata.get("name", "")
 
 
+class FileNotFound(NoSuchObject):
+    """No file has this name (ENOENT; open it with O_CREAT to create it)."""
+
+
+class FileExists(AlreadyExists):
+    """O_CREAT|O_EXCL on a name that exists (EEXIST)."""
+
+
+class AccessDenied(PermissionDenied):
+    """The file's mode refuses this user the access, or the descriptor's access mode refuses
+    the mapping (EACCES)."""
+
+
+class BadFileDescriptor(InvalidArgument):
+    """The descriptor is not open, or not open for this access (EBADF)."""
+
+
+class FileTooLarge(OutOfRange):
+    """Past the largest file the disk holds (EFBIG)."""
+
+
+class NoSpaceOnDevice(LimitExceeded):
+    """The disk has no free block (ENOSPC)."""
+
+
 class DeadlineExceeded(VmsimError):
     """The call's timeout passed before it finished. The server stopped it between two quanta:
     what it did so far stays done (e.g. the pages a TouchMany already touched)."""
@@ -212,6 +250,12 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         ProcessKilled,
         SegmentationFault,
         OomKilled,
+        FileNotFound,
+        FileExists,
+        AccessDenied,
+        BadFileDescriptor,
+        FileTooLarge,
+        NoSpaceOnDevice,
     )
 }
 _BY_CODE: dict[str, type[VmsimError]] = {

@@ -9,6 +9,7 @@ scripts/wire_records.py); this module names them and adds the values no message 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +17,16 @@ from vmsim_proto import replay_results
 from vmsim_proto.replay_results import MissRatioCurve, ReplayStep
 from vmsim_proto.v1 import common_pb2, inspect_pb2
 
+from .constants import PAGE_SIZE
 from .generated import records
 from .generated.records import (
     CallCost,
     CpuTimes,
     Event,
+    FileInfo,
     LockClass,
     MigrateTypeCount,
+    OpenFileInfo,
     ProcessStatus,
     ShmObject,
     SwapArea,
@@ -41,10 +45,12 @@ __all__ = [
     "CpuTimes",
     "Event",
     "FaultKind",
+    "FileInfo",
     "FrameMap",
     "LockClass",
     "MigrateTypeCount",
     "MissRatioCurve",
+    "OpenFileInfo",
     "ProcessStatus",
     "ReplayResult",
     "ReplayStep",
@@ -59,9 +65,12 @@ __all__ = [
     "call_cost",
     "cpu_times",
     "event",
+    "file_info",
     "frame_map",
+    "free_kb",
     "lock_class",
     "miss_ratio_curve",
+    "open_file_info",
     "process_status",
     "replay_result",
     "report",
@@ -141,6 +150,8 @@ process_status = records.process_status_from_message
 zone = records.zone_from_message
 swap_area = records.swap_area_from_message
 shm_object = records.shm_object_from_message
+file_info = records.file_info_from_message
+open_file_info = records.open_file_info_from_message
 zone_page_types = records.zone_page_types_from_message
 event = records.event_from_message
 call_cost = records.call_cost_from_message
@@ -200,6 +211,7 @@ FRAME_USES = (
     "kmalloc",
     "shmem",
     "shared",
+    "page_cache",
 )
 
 
@@ -209,7 +221,8 @@ class FrameMap:
 
     Attributes:
         uses: per frame, a name of FRAME_USES ("free", "user", "page_table", "kernel", "slab",
-            "vmalloc", "swap_cache", "kmalloc", "shmem", "shared") as its index into FRAME_USES.
+            "vmalloc", "swap_cache", "kmalloc", "shmem", "shared", "page_cache") as its index
+            into FRAME_USES.
         pids: per frame, the owning process (0 for none).
         flags: per frame, page->flags.
         zones: the zones, to tell which zone a pfn is in.
@@ -246,3 +259,11 @@ def frame_map(message: inspect_pb2.GetFrameMapResponse) -> FrameMap:
         tuple(zone(z) for z in message.zones),
         tuple(message.mapcounts),
     )
+
+
+def free_kb(meminfo: Report, zones: Sequence[Zone]) -> int:
+    """Free memory in kB: MemFree plus the pages parked on the CPUs' per-cpu lists (zoneinfo's
+    pcp count), which Linux leaves out of MemFree. A freed page may wait on a list, and which
+    pages do changes as processes come and go: this sum is what comes back when they exit."""
+    pcp_pages = sum(zone.pcp_count for zone in zones)
+    return meminfo["MemFree"] + pcp_pages * PAGE_SIZE // 1024

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .client import Inspector, Process
+from .client import File, Inspector, Process
 from .constants import (
     MADV_DONTNEED,
     MADV_NORMAL,
@@ -23,13 +23,26 @@ from .constants import (
     MADV_WILLNEED,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    MAP_SHARED,
+    MS_ASYNC,
+    MS_SYNC,
+    O_APPEND,
+    O_CREAT,
+    O_EXCL,
+    O_RDONLY,
+    O_RDWR,
+    O_TRUNC,
+    O_WRONLY,
     PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
+    SEEK_CUR,
+    SEEK_END,
+    SEEK_SET,
 )
 from .errors import ProcessKilled, VmsimError
 from .render import hexdump, parse_address, parse_flags, parse_prot, parse_size
-from .views import VMSTAT_HEADER, read_vmstat_sample, vmstat_line
+from .views import VMSTAT_HEADER, format_files, format_shm, read_vmstat_sample, vmstat_line
 
 __all__ = ["HISTORY", "ProcessShell"]
 
@@ -42,6 +55,32 @@ _ADVICE = {
     "dontneed": MADV_DONTNEED,
 }
 _ACCESS = {"r": False, "w": True}  # the access letter of touch and touchrange -> is a write
+_OPEN_ACCESS = {"r": O_RDONLY, "w": O_WRONLY, "rw": O_RDWR}
+_OPEN_FLAGS = {"creat": O_CREAT, "excl": O_EXCL, "trunc": O_TRUNC, "append": O_APPEND}
+_WHENCE = {"set": SEEK_SET, "cur": SEEK_CUR, "end": SEEK_END}
+_MAP_KIND = {"shared": MAP_SHARED, "private": MAP_PRIVATE}
+_MSYNC = {"sync": MS_SYNC, "async": MS_ASYNC}
+
+
+def _word(table: dict[str, int], word: str, what: str) -> int:
+    """*word* looked up in *table*; a ValueError naming what is allowed otherwise."""
+    if word not in table:
+        raise ValueError(f"{what} {word!r}: one of {', '.join(table)}")
+    return table[word]
+
+
+def _open_flags(text: str) -> int:
+    """open's flags as the shell spells them: r, w or rw, then ,creat ,excl ,trunc ,append."""
+    access, *extra = text.split(",")
+    flags = _word(_OPEN_ACCESS, access, "access")
+    for word in extra:
+        flags |= _word(_OPEN_FLAGS, word, "open flag")
+    return flags
+
+
+def _payload(text: str) -> bytes:
+    """TEXT, or hex:48656c6c6f for any bytes."""
+    return bytes.fromhex(text[4:]) if text.startswith("hex:") else text.encode()
 
 
 def _is_write(args: list[str], position: int) -> bool:
@@ -202,8 +241,7 @@ class ProcessShell(cmd.Cmd):
             address, _, payload = line.strip().partition(" ")
             if not address or not payload:
                 raise ValueError("write ADDR TEXT  or  write ADDR hex:BYTES")
-            data = bytes.fromhex(payload[4:]) if payload.startswith("hex:") else payload.encode()
-            return f"{self.process.write(parse_address(address), data)} bytes written"
+            return f"{self.process.write(parse_address(address), _payload(payload))} bytes written"
 
         self._run(act)
 
@@ -363,12 +401,112 @@ class ProcessShell(cmd.Cmd):
         """shm   the named shared memory objects (ls -l /dev/shm)"""
 
         def act() -> str:
-            rows = [
-                f"{o.mode:04o} uid {o.owner:<5} {o.size // 1024:>8} kB  resident {o.resident // 1024} kB"
-                f"  swapped {o.swapped // 1024} kB  mapped {o.mappings}x  {o.name}"
-                for o in self.inspector.shm()
+            objects = self.inspector.shm()
+            return format_shm(objects).rstrip("\n") if objects else "no shared memory objects"
+
+        self._run(act)
+
+    def _file(self, fd: str) -> File:
+        """The current process's open descriptor *fd* (the server says whether it is open)."""
+        return File(self.process, int(fd), f"fd {fd}")
+
+    def do_open(self, line: str) -> None:
+        """open PATH [r|w|rw[,creat,excl,trunc,append]] [MODE]   open(2); prints the fd"""
+
+        def act() -> str:
+            args = self._args(line, 1, "open PATH [ACCESS[,creat,excl,trunc,append]] [MODE]")
+            flags = _open_flags(args[1]) if len(args) > 1 else O_RDONLY
+            mode = int(args[2], 8) if len(args) > 2 else 0o644
+            return f"fd {self.process.open(args[0], flags, mode).fd}"
+
+        self._run(act)
+
+    def do_close(self, line: str) -> None:
+        """close FD"""
+        self._run(lambda: self._file(self._args(line, 1, "close FD")[0]).close())
+
+    def do_fread(self, line: str) -> None:
+        """fread FD N [OFFSET]   read(2) N bytes from the file position (pread at OFFSET); hexdump"""
+
+        def act() -> str:
+            args = self._args(line, 2, "fread FD N [OFFSET]")
+            file, length = self._file(args[0]), parse_size(args[1])
+            if len(args) > 2:
+                offset = parse_size(args[2])
+                return hexdump(offset, file.pread(length, offset))
+            return hexdump(0, file.read(length))
+
+        self._run(act)
+
+    def do_fwrite(self, line: str) -> None:
+        """fwrite FD TEXT   or   fwrite FD hex:48656c6c6f   write(2) at the file position"""
+
+        def act() -> str:
+            fd, _, payload = line.strip().partition(" ")
+            if not fd or not payload:
+                raise ValueError("fwrite FD TEXT  or  fwrite FD hex:BYTES")
+            return f"{self._file(fd).write(_payload(payload))} bytes written"
+
+        self._run(act)
+
+    def do_lseek(self, line: str) -> None:
+        """lseek FD OFFSET [set|cur|end]   move the file position; prints it"""
+
+        def act() -> str:
+            args = self._args(line, 2, "lseek FD OFFSET [set|cur|end]")
+            whence = _word(_WHENCE, args[2], "whence") if len(args) > 2 else SEEK_SET
+            return f"position {self._file(args[0]).lseek(int(args[1], 0), whence)}"
+
+        self._run(act)
+
+    def do_ftruncate(self, line: str) -> None:
+        """ftruncate FD SIZE"""
+
+        def act() -> None:
+            args = self._args(line, 2, "ftruncate FD SIZE")
+            self._file(args[0]).ftruncate(parse_size(args[1]))
+
+        self._run(act)
+
+    def do_fsync(self, line: str) -> None:
+        """fsync FD   write the file's dirty pages back"""
+        self._run(lambda: self._file(self._args(line, 1, "fsync FD")[0]).fsync())
+
+    def do_unlink(self, line: str) -> None:
+        """unlink PATH   the name goes now, the file with its last fd and mapping"""
+        self._run(lambda: self.process.unlink(self._args(line, 1, "unlink PATH")[0]))
+
+    def do_mmapfile(self, line: str) -> None:
+        """mmapfile FD SIZE [PROT=r] [shared|private] [OFFSET]   map a file; prints the address"""
+
+        def act() -> str:
+            args = self._args(line, 2, "mmapfile FD SIZE [PROT] [shared|private] [OFFSET]")
+            prot = parse_prot(args[2]) if len(args) > 2 else PROT_READ
+            kind = _word(_MAP_KIND, args[3], "mapping") if len(args) > 3 else MAP_SHARED
+            offset = parse_size(args[4]) if len(args) > 4 else 0
+            return f"0x{self._file(args[0]).mmap(parse_size(args[1]), prot, kind, offset):08x}"
+
+        self._run(act)
+
+    def do_msync(self, line: str) -> None:
+        """msync ADDR LEN [sync|async]   write a file mapping's dirty pages back"""
+
+        def act() -> None:
+            args = self._args(line, 2, "msync ADDR LEN [sync|async]")
+            flags = _word(_MSYNC, args[2], "msync flag") if len(args) > 2 else MS_SYNC
+            self.process.msync(parse_address(args[0]), parse_size(args[1]), flags)
+
+        self._run(act)
+
+    def do_files(self, line: str) -> None:
+        """files   the file system's files with their page cache pages (and this process's fds)"""
+
+        def act() -> str:
+            fds = [
+                f"fd {o.fd}: {o.name} at {o.pos}"
+                for o in self.inspector.open_files(self.process.pid)
             ]
-            return "\n".join(rows) or "no shared memory objects"
+            return (format_files(self.inspector.files()) + "\n".join(fds)).rstrip("\n")
 
         self._run(act)
 

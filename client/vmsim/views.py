@@ -1,4 +1,5 @@
-"""Terminal views in the formats of procps: vmstat(8), free(1), pmap(1) and top(1)'s table.
+"""Terminal views in the formats of procps: vmstat(8), free(1), pmap(1), top(1)'s table, and
+ls -l of /dev/shm and of the file system.
 
 Each view is a pure function of reports read from the server, so the same numbers can be
 printed once (`vmsim free`) or every interval (`vmsim vmstat 1`, `vmsim top`).
@@ -7,19 +8,22 @@ printed once (`vmsim free`) or every interval (`vmsim vmstat 1`, `vmsim top`).
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 
 from .calls import Listing
 from .client import Inspector
-from .results import CpuTimes, LockClass, ProcessStatus, Vma
+from .results import CpuTimes, FileInfo, LockClass, ProcessStatus, ShmObject, Vma
 
 __all__ = [
     "FREE_UNITS",
     "TOP_SORT_KEYS",
     "VMSTAT_HEADER",
     "VmstatSample",
+    "format_files",
     "format_free",
     "format_pmap",
+    "format_shm",
     "free_table",
     "human_size",
     "pmap_rows",
@@ -252,3 +256,31 @@ def top_rows(processes: list[ProcessStatus], sort: str, limit: int = 0) -> list[
     }
     ordered = sorted(live, key=keys[sort])
     return ordered[:limit] if limit else ordered
+
+
+def format_shm(objects: list[ShmObject]) -> str:
+    """/dev/shm as `ls -ln` shows it (mode, owner uid, size in bytes, name), with what ls cannot
+    show beside it: the mappings in live processes and the bytes resident and swapped."""
+    header = (
+        f"{'MODE':<10} {'UID':>5} {'SIZE':>11} {'MAPPERS':>7} {'RESIDENT':>11} {'SWAPPED':>11} NAME"
+    )
+    lines = [f"total {sum(o.size for o in objects) // 1024}", header]
+    for o in sorted(objects, key=lambda o: o.name):
+        lines.append(
+            f"{stat.filemode(stat.S_IFREG | o.mode):<10} {o.owner:>5} {o.size:>11} "
+            f"{o.mappings:>7} {o.resident:>11} {o.swapped:>11} {o.name}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def format_files(files: list[FileInfo]) -> str:
+    """The file system as `ls -ln` shows it (mode, links, owner uid, size, name), with the page
+    cache's view beside it: the bytes of each file cached, dirty and mapped."""
+    header = f"{'MODE':<10} {'LINKS':>5} {'UID':>5} {'SIZE':>11} {'CACHED':>11} {'DIRTY':>11} {'MAPPED':>11} NAME"
+    lines = [f"total {sum(f.blocks for f in files) * 4}", header]
+    for f in sorted(files, key=lambda f: f.name):
+        lines.append(
+            f"{stat.filemode(stat.S_IFREG | f.mode):<10} {f.nlink:>5} {f.owner:>5} {f.size:>11} "
+            f"{f.cached:>11} {f.dirty:>11} {f.mapped:>11} {f.name}"
+        )
+    return "\n".join(lines) + "\n"

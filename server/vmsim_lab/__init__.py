@@ -34,10 +34,10 @@ from .exercise import (
 )
 
 if TYPE_CHECKING:
-    from . import allocators, cow, paging, replacement
+    from . import allocators, cow, pagecache, paging, replacement
     from .replacement import format_steps
 
-_SUBMODULES = ("allocators", "cow", "paging", "replacement")
+_SUBMODULES = ("allocators", "cow", "pagecache", "paging", "replacement")
 
 __all__ = [
     "EXERCISES",
@@ -53,6 +53,7 @@ __all__ = [
     "exercise",
     "format_steps",
     "normalize_answer",
+    "pagecache",
     "paging",
     "questions",
     "replacement",

@@ -122,6 +122,7 @@ GENERATOR_MODULES: dict[str, str] = {
     **dict.fromkeys(("translate", "segment", "lazy"), "paging"),
     "replace": "replacement",
     "cow": "cow",
+    "pagecache": "pagecache",
 }
 
 

@@ -31,9 +31,11 @@ __all__ = [
     "FAULT_TO_PROTO",
     "call_cost",
     "counters",
+    "file_info",
     "format_segment",
     "format_translation",
     "lock_classes",
+    "open_file_info",
     "process_status",
     "segment_step",
     "shm_object",
@@ -57,6 +59,8 @@ EVENT_KIND_TO_PROTO: dict[EventKind, Any] = {
 
 vma = messages.vma
 shm_object = messages.shm_object
+file_info = messages.file_info
+open_file_info = messages.open_file_info
 zone = messages.zone
 zone_page_types = messages.zone_page_types
 

@@ -107,6 +107,20 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
             objects=[convert.shm_object(info) for info in self._machine.shm_list()]
         )
 
+    async def ListFiles(
+        self, request: inspect_pb2.ListFilesRequest, context: Context
+    ) -> inspect_pb2.ListFilesResponse:
+        return inspect_pb2.ListFilesResponse(
+            files=[convert.file_info(info) for info in self._machine.files()]
+        )
+
+    async def ListOpenFiles(
+        self, request: inspect_pb2.ListOpenFilesRequest, context: Context
+    ) -> inspect_pb2.ListOpenFilesResponse:
+        return inspect_pb2.ListOpenFilesResponse(
+            files=[convert.open_file_info(info) for info in self._machine.open_files(request.pid)]
+        )
+
     async def ListProcesses(
         self, request: inspect_pb2.ListProcessesRequest, context: Context
     ) -> inspect_pb2.ListProcessesResponse:

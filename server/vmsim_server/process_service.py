@@ -482,6 +482,121 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     ) -> process_pb2.MunlockResponse:
         return await self._unary(self._munlock, request, context)  # type: ignore[no-any-return]
 
+    # ---- files (fs/open.c, fs/read_write.c, mm/filemap.c, mm/msync.c) ---------------------------
+    def _check_io_size(self, nr_bytes: int, what: str) -> None:
+        """A file read or write moves at most max_io_bytes in one call, as a memory one does."""
+        if nr_bytes > self._settings.max_io_bytes:
+            raise LimitExceeded(
+                f"a {what} of {nr_bytes} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
+                "max_io_bytes",
+            )
+
+    async def _open_file(self, r: process_pb2.OpenFileRequest, timeout: float | None) -> Performed:
+        task = await self._task("open_file", r, timeout, r.path, r.flags, r.mode or 0o644)
+        return process_pb2.OpenFileResponse(fd=task.result), None
+
+    async def _close_file(
+        self, r: process_pb2.CloseFileRequest, timeout: float | None
+    ) -> Performed:
+        await self._task("close_file", r, timeout, r.fd)
+        return process_pb2.CloseFileResponse(), None
+
+    async def _read_file(self, r: process_pb2.ReadFileRequest, timeout: float | None) -> Performed:
+        self._check_io_size(r.length, "file read")
+        if r.HasField("offset"):
+            task = await self._task("pread_file", r, timeout, r.fd, r.length, r.offset)
+        else:
+            task = await self._task("read_file", r, timeout, r.fd, r.length)
+        return process_pb2.ReadFileResponse(data=task.result), task.cost
+
+    async def _write_file(
+        self, r: process_pb2.WriteFileRequest, timeout: float | None
+    ) -> Performed:
+        self._check_io_size(len(r.data), "file write")
+        if r.HasField("offset"):
+            task = await self._task("pwrite_file", r, timeout, r.fd, r.data, r.offset)
+        else:
+            task = await self._task("write_file", r, timeout, r.fd, r.data)
+        return process_pb2.WriteFileResponse(written=task.result), task.cost
+
+    async def _lseek(self, r: process_pb2.LseekRequest, timeout: float | None) -> Performed:
+        task = await self._task("lseek", r, timeout, r.fd, r.offset, r.whence)
+        return process_pb2.LseekResponse(offset=task.result), None
+
+    async def _ftruncate(self, r: process_pb2.FtruncateRequest, timeout: float | None) -> Performed:
+        await self._task("ftruncate", r, timeout, r.fd, r.length)
+        return process_pb2.FtruncateResponse(), None
+
+    async def _fsync(self, r: process_pb2.FsyncRequest, timeout: float | None) -> Performed:
+        await self._task("fsync", r, timeout, r.fd)
+        return process_pb2.FsyncResponse(), None
+
+    async def _unlink_file(
+        self, r: process_pb2.UnlinkFileRequest, timeout: float | None
+    ) -> Performed:
+        await self._task("unlink", r, timeout, r.path)
+        return process_pb2.UnlinkFileResponse(), None
+
+    async def _mmap_file(self, r: process_pb2.MmapFileRequest, timeout: float | None) -> Performed:
+        task = await self._task(
+            "mmap_file", r, timeout, r.fd, r.addr, r.length, r.prot, r.flags, r.offset
+        )
+        return process_pb2.MmapFileResponse(addr=task.result), task.cost
+
+    async def _msync(self, r: process_pb2.MsyncRequest, timeout: float | None) -> Performed:
+        await self._task("msync", r, timeout, r.addr, r.length, r.flags)
+        return process_pb2.MsyncResponse(), None
+
+    async def OpenFile(
+        self, request: process_pb2.OpenFileRequest, context: Context
+    ) -> process_pb2.OpenFileResponse:
+        return await self._unary(self._open_file, request, context)  # type: ignore[no-any-return]
+
+    async def CloseFile(
+        self, request: process_pb2.CloseFileRequest, context: Context
+    ) -> process_pb2.CloseFileResponse:
+        return await self._unary(self._close_file, request, context)  # type: ignore[no-any-return]
+
+    async def ReadFile(
+        self, request: process_pb2.ReadFileRequest, context: Context
+    ) -> process_pb2.ReadFileResponse:
+        return await self._unary(self._read_file, request, context)  # type: ignore[no-any-return]
+
+    async def WriteFile(
+        self, request: process_pb2.WriteFileRequest, context: Context
+    ) -> process_pb2.WriteFileResponse:
+        return await self._unary(self._write_file, request, context)  # type: ignore[no-any-return]
+
+    async def Lseek(
+        self, request: process_pb2.LseekRequest, context: Context
+    ) -> process_pb2.LseekResponse:
+        return await self._unary(self._lseek, request, context)  # type: ignore[no-any-return]
+
+    async def Ftruncate(
+        self, request: process_pb2.FtruncateRequest, context: Context
+    ) -> process_pb2.FtruncateResponse:
+        return await self._unary(self._ftruncate, request, context)  # type: ignore[no-any-return]
+
+    async def Fsync(
+        self, request: process_pb2.FsyncRequest, context: Context
+    ) -> process_pb2.FsyncResponse:
+        return await self._unary(self._fsync, request, context)  # type: ignore[no-any-return]
+
+    async def UnlinkFile(
+        self, request: process_pb2.UnlinkFileRequest, context: Context
+    ) -> process_pb2.UnlinkFileResponse:
+        return await self._unary(self._unlink_file, request, context)  # type: ignore[no-any-return]
+
+    async def MmapFile(
+        self, request: process_pb2.MmapFileRequest, context: Context
+    ) -> process_pb2.MmapFileResponse:
+        return await self._unary(self._mmap_file, request, context)  # type: ignore[no-any-return]
+
+    async def Msync(
+        self, request: process_pb2.MsyncRequest, context: Context
+    ) -> process_pb2.MsyncResponse:
+        return await self._unary(self._msync, request, context)  # type: ignore[no-any-return]
+
     def _end_process(self, pid: int) -> None:
         """The client is gone: its process exits and its memory is freed."""
         with contextlib.suppress(KernelError):  # already dead: its record says why

@@ -507,7 +507,14 @@ def test_the_example_lab_file_is_valid() -> None:
     from vmsim_lab.grading import LabConfig
 
     lab = LabConfig.from_toml(Path(__file__).resolve().parents[2] / "docs" / "labs" / "lab.toml")
-    assert [e.kind for e in lab.exercises] == ["translate", "replace", "lazy", "buddy", "cow"]
+    assert [e.kind for e in lab.exercises] == [
+        "translate",
+        "replace",
+        "lazy",
+        "buddy",
+        "cow",
+        "pagecache",
+    ]
     assert lab.exercise("lazy").attempts == 2 and lab.deadline is not None
 
 

@@ -30,13 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 StartServer = Callable[..., Any]  # the conftest factory: start_server(**settings) -> server
 
 
-def free_kb(inspector: Any) -> int:
-    """MemFree plus the pages parked on the per-cpu lists: what is free, wherever it sits
-    (a freed page may wait on a CPU's list, an allocation may leave a refill's pages there)."""
-    pcp_pages = sum(zone.pcp_count for zone in inspector.zoneinfo().items)
-    return int(inspector.meminfo()["MemFree"]) + pcp_pages * vmsim.PAGE_SIZE // 1024
-
-
 def test_every_process_call(server_address: str) -> None:
     with vmsim.connect(server_address, name="lib") as proc:
         addr = proc.mmap(16 * vmsim.MiB)
@@ -68,13 +61,13 @@ def test_every_process_call(server_address: str) -> None:
 
 def test_closing_a_process_leaves_a_zombie_and_frees_its_memory(server_address: str) -> None:
     with vmsim.inspect(server_address) as inspector:
-        free_before = free_kb(inspector)
+        free_before = inspector.free_kb()
         with vmsim.connect(server_address, name="brief") as proc:
             addr = proc.mmap(vmsim.MiB)
             proc.touch_many(range(addr, addr + vmsim.MiB, vmsim.PAGE_SIZE), write=True)
-            assert free_kb(inspector) <= free_before - 1024
+            assert inspector.free_kb() <= free_before - 1024
         assert inspector.status(proc.pid).state == "Z"
-        assert free_kb(inspector) == free_before
+        assert inspector.free_kb() == free_before
 
 
 def test_errors_arrive_as_the_kernels_exceptions(server_address: str) -> None:
@@ -360,7 +353,7 @@ def test_a_client_killed_mid_way_has_its_memory_freed(start_server: StartServer)
     )
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'server'}:{ROOT / 'client'}")
     with vmsim.Inspector(server.address) as inspector:
-        free_before = free_kb(inspector)
+        free_before = inspector.free_kb()
         client = subprocess.Popen(
             [sys.executable, "-c", script, server.address],
             stdout=subprocess.PIPE,
@@ -369,7 +362,7 @@ def test_a_client_killed_mid_way_has_its_memory_freed(start_server: StartServer)
         )
         assert client.stdout is not None
         pid = int(client.stdout.readline())
-        assert free_kb(inspector) < free_before - 4000
+        assert inspector.free_kb() < free_before - 4000
         client.send_signal(signal.SIGKILL)
         client.wait()
         deadline = time.monotonic() + 15
@@ -377,7 +370,7 @@ def test_a_client_killed_mid_way_has_its_memory_freed(start_server: StartServer)
             time.sleep(0.2)
         status = inspector.status(pid)
         assert status.state == "Z" and "lease expired" in (status.kill_reason or "")
-        assert free_kb(inspector) == free_before
+        assert inspector.free_kb() == free_before
 
 
 def test_admin_kill_needs_the_admin_token(server_address: str) -> None:

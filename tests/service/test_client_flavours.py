@@ -207,9 +207,13 @@ PROCESS_CALLS = [
     "smaps_rollup",
     "spawn_thread",
     "exit_thread",
+    "unlink",
+    "msync",
 ]
 INSPECTOR_CALLS = [
     "shm",
+    "files",
+    "open_files",
     "meminfo",
     "vmstat",
     "layout",
@@ -239,7 +243,20 @@ CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
     "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
     "set_sysctl": [(vmsim.Admin, "set_sysctl", False)],
     "sysctl": [(vmsim.Inspector, "sysctl", False)],
+    "open_file": [(vmsim.Process, "open", True)],
 }
+# The calls on a descriptor: methods of the open File (its process's pid and its fd are its own).
+FILE_CALLS = {
+    "read_file": ["read", "pread"],
+    "write_file": ["write", "pwrite"],
+    "lseek": ["lseek"],
+    "ftruncate": ["ftruncate"],
+    "fsync": ["fsync"],
+    "mmap_file": ["mmap"],
+    "close_file": ["close"],
+}
+for _name in FILE_CALLS:
+    CALL_METHODS[_name] = []  # checked by test_a_file_call_is_a_method_of_both_file_flavours
 for _name in PROCESS_CALLS:
     CALL_METHODS.setdefault(_name, []).append((vmsim.Process, _name, True))
 for _name in INSPECTOR_CALLS:
@@ -258,6 +275,20 @@ def call_descriptions() -> dict[str, Callable[..., Any]]:
 
 def test_every_call_description_has_its_place_in_the_table() -> None:
     assert sorted(call_descriptions()) == sorted(CALL_METHODS)
+
+
+@pytest.mark.parametrize(("name", "method"), [(n, m) for n, ms in FILE_CALLS.items() for m in ms])
+def test_a_file_call_is_a_method_of_both_file_flavours(name: str, method: str) -> None:
+    """File.read(length) is calls.read_file(pid, fd, length); pread adds the offset read
+    leaves out (None: from f_pos)."""
+    described = [
+        p.name
+        for p in inspect.signature(call_descriptions()[name]).parameters.values()
+        if p.name not in ("pid", "fd")
+    ]
+    for cls in (vmsim.File, vmsim.aio.AsyncFile):
+        taken = [p.name for p in inspect.signature(getattr(cls, method)).parameters.values()]
+        assert taken[1:] in (described, [d for d in described if d != "offset"]), cls.__name__
 
 
 @pytest.mark.parametrize(
@@ -380,6 +411,9 @@ SAMPLE_ARGUMENTS: dict[str, Any] = {
     "reason": "twin test",
     "timeout": 2.5,
     "call": calls.touch(7, 0x40001000),
+    "path": "/data",
+    "offset": 2 * PAGE_SIZE,
+    "whence": 2,
 }
 # Members that are not one or more unary calls of the handle's endpoint, and why.
 NOT_UNARY = {
@@ -391,6 +425,7 @@ NOT_UNARY = {
     "close": "closes the channel",
     "send": "writes on a Run stream",
     "receive": "reads a Run stream",
+    "free_kb": "sums two reports' figures (the recording endpoint returns none to sum)",
 }
 
 
@@ -413,14 +448,26 @@ class AwaitedRecordingEndpoint(RecordingEndpoint):
         return super().invoke(call, timeout)
 
 
-def calls_made(cls: type, name: str, endpoint: RecordingEndpoint) -> list[Any]:
-    """The calls `cls(...).name(SAMPLE_ARGUMENTS...)` makes, on a handle of process 7."""
+def handle_of_process_7(cls: type, endpoint: RecordingEndpoint) -> Any:
+    """A handle of class *cls* for process 7 whose calls go to *endpoint*; a File is
+    descriptor 4 of that process's handle in the same flavour."""
+    if cls in (vmsim.File, vmsim.aio.AsyncFile):
+        owner = vmsim.Process if cls is vmsim.File else vmsim.aio.AsyncProcess
+        handle = cls.__new__(cls)
+        handle.process, handle.fd, handle.path = handle_of_process_7(owner, endpoint), 4, "/data"
+        handle.closed = False
+        return handle
     handle = cls.__new__(cls)
     handle._endpoint = endpoint
     handle.pid, handle._run_stream, handle._over_stream = 7, None, False
     handle._closed = threading.Event()  # the sync Process's exit sets it
     handle._keepalive = None  # the asyncio one's exit stops it
-    method = getattr(handle, name)
+    return handle
+
+
+def calls_made(cls: type, name: str, endpoint: RecordingEndpoint) -> list[Any]:
+    """The calls `cls(...).name(SAMPLE_ARGUMENTS...)` makes, on a handle of process 7."""
+    method = getattr(handle_of_process_7(cls, endpoint), name)
     arguments = {
         p.name: SAMPLE_ARGUMENTS[p.name] for p in inspect.signature(method).parameters.values()
     }

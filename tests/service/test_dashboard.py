@@ -492,3 +492,57 @@ def test_the_scoreboard_panel_shows_only_for_a_lab_and_the_key(
         page.close()
         for dashboard in (without_token, no_lab, with_token, wrong_token):
             dashboard.stop()
+
+
+# the index of the first cell of use *name* (arguments: [name])
+FIRST_CELL_OF_USE = """([name]) => { const c = window.vmsimDashboard.cells;
+if (!c) return -1; return c.useBytes.findIndex(u => u === c.use_names.indexOf(name)); }"""
+
+
+def test_page_cache_pages_are_coloured_apart_clean_and_dirty_with_a_legend_and_hover(
+    page: Any, machine: tuple[str, str]
+) -> None:
+    address, url = machine
+    with vmsim.connect(address, name="files") as proc:
+        with proc.open("/clean", vmsim.O_WRONLY | vmsim.O_CREAT) as clean:
+            clean.write(b"c" * (32 * vmsim.PAGE_SIZE))
+            clean.fsync()
+        with proc.open("/dirty", vmsim.O_RDWR | vmsim.O_CREAT) as dirty:
+            dirty.write(b"d" * (32 * vmsim.PAGE_SIZE))
+            mapped = dirty.mmap(vmsim.PAGE_SIZE)
+        proc.touch(mapped)  # one page cache page mapped: its mapcount shows on hover
+        _open(page, url)
+        for use in ("page_cache", "page_cache_dirty"):
+            page.wait_for_function(f"() => ({FIRST_CELL_OF_USE})(['{use}']) >= 0", timeout=10_000)
+        legend = page.locator("#map-legend").inner_text()
+        assert "page cache 32" in legend and "page cache dirty 32" in legend
+        index = page.evaluate(FIRST_CELL_OF_USE, ["page_cache"])
+        columns, size = page.evaluate(
+            "() => [window.vmsimDashboard.cells.columns, window.vmsimDashboard.cells.size]"
+        )
+        pixel = page.evaluate(
+            "([i, columns, size]) => Array.from(document.getElementById('memory-map')"
+            ".getContext('2d').getImageData((i % columns) * size, Math.floor(i / columns) * size,"
+            " 1, 1).data)",
+            [index, columns, size],
+        )
+        assert pixel[:3] == [0x65, 0xA3, 0x0D]  # page_cache's colour, not the kernel's
+        canvas = page.locator("#memory-map")
+        box = canvas.bounding_box()
+        scale = box["width"] / page.evaluate("() => document.getElementById('memory-map').width")
+        mapped_index = page.evaluate(
+            "() => { const c = window.vmsimDashboard.cells; return c.useBytes.findIndex("
+            "(u, k) => c.use_names[u].startsWith('page_cache') && c.mapcounts[k] === 1); }"
+        )
+        assert mapped_index >= 0
+        page.mouse.move(
+            box["x"] + ((mapped_index % columns) * size + size / 2) * scale,
+            box["y"] + ((mapped_index // columns) * size + size / 2) * scale,
+        )
+        tooltip = page.locator("#map-tooltip")
+        page.wait_for_function(
+            "() => document.getElementById('map-tooltip').textContent.includes('page_cache')",
+            timeout=5_000,
+        )
+        text = tooltip.inner_text()
+        assert "mapcount 1" in text and "use   page_cache" in text and f"pid {proc.pid}" in text

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.given_back import held_kb
 
 import vmsim
 from vmsim.aio import AsyncProcess
@@ -105,7 +104,7 @@ def test_xv6_cowtest_through_the_server(server_address: str) -> None:
     free memory (with the per-cpu lists) is what it was."""
     chunk = 1 << 20
     with vmsim.inspect(server_address) as inspector:
-        free_before = held_kb(inspector.meminfo(), inspector.zoneinfo().items)["MemFree+pcp"]
+        free_before = inspector.free_kb()
         size = inspector.meminfo()["MemTotal"] * 1024 * 6 // 10 // chunk * chunk
         with vmsim.connect(server_address, name="cowtest") as parent:
             addr = parent.mmap(size)
@@ -117,5 +116,5 @@ def test_xv6_cowtest_through_the_server(server_address: str) -> None:
                 for proc, tag in ((parent, b"p"), (child, b"c")):
                     for offset in range(0, size, chunk):
                         assert proc.read(addr + offset, chunk) == tag * chunk
-        free_after = held_kb(inspector.meminfo(), inspector.zoneinfo().items)["MemFree+pcp"]
+        free_after = inspector.free_kb()
         assert free_after == free_before

@@ -63,6 +63,6 @@ def test_the_shipped_lab_runs_with_a_token_file_and_the_scoreboard_reads_it(
     monkeypatch.delenv("VMSIM_ADMIN_TOKEN", raising=False)
     with Scoreboard(server.address) as board:  # what the dashboard polls
         results = board.results()
-    assert results.kinds == ("translate", "replace", "lazy", "buddy", "cow")
+    assert results.kinds == ("translate", "replace", "lazy", "buddy", "cow", "pagecache")
     assert [s.name for s in results.students] == ["ada"]
     assert oct(os.stat(tmp_path / "lab.sqlite3").st_mode & 0o777) == "0o600"

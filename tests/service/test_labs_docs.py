@@ -36,11 +36,13 @@ SHOWS = [
     ("05-contention", 'vmsim ps --all --addr "$VMSIM_ADDR_SLEEP"', "contend"),
     ("06-copy-on-write", "vmsim ps", "cow-parent"),
     ("06-copy-on-write", "vmsim stat vmstat", "pgreuse 512"),
+    ("07-page-cache", "vmsim files", " data"),
+    ("07-page-cache", "vmsim stat meminfo", "Active(file):"),
 ]
 
 
-def test_there_are_six_labs_each_with_goals_steps_questions_and_an_auto_check() -> None:
-    assert len(LABS) == 6
+def test_there_are_seven_labs_each_with_goals_steps_questions_and_an_auto_check() -> None:
+    assert len(LABS) == 7
     for lab in LABS:
         text = lab.read_text()
         for heading in ("**Goals.**", "## Steps", "## Questions", "## Auto-check"):

@@ -4,6 +4,7 @@ user) maps it as its mode allows; bad calls get a clear status and change nothin
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_the_shell_creates_maps_lists_and_unlinks(
         assert address.startswith("0x")
         shell.onecmd("shm")
         listed = capsys.readouterr().out
-        assert "0640" in listed and "16 kB" in listed and "lab" in listed
+        assert "-rw-r-----" in listed and " 16384 " in listed and listed.endswith(" lab\n")
         shell.onecmd("shm_create /lab 16k")
         assert "ALREADY_EXISTS" in capsys.readouterr().out
         shell.onecmd("shm_map /lab x")
@@ -97,3 +98,40 @@ def test_the_shell_creates_maps_lists_and_unlinks(
         assert "no shared memory objects" in capsys.readouterr().out
     finally:
         shell.do_exit("")
+
+
+def test_vmsim_shm_lists_dev_shm_like_ls_with_the_mappers(server_address: str) -> None:
+    """`vmsim shm`: each object's mode (as ls -l spells it), owner uid, size, mappers and
+    name; --json the same fields; an empty /dev/shm is a total of 0."""
+    from typer.testing import CliRunner
+
+    from vmsim.cli import app
+
+    runner = CliRunner()
+    empty = runner.invoke(app, ["shm", "--addr", server_address])
+    assert empty.exit_code == 0 and empty.output.splitlines()[0] == "total 0"
+    with vmsim.connect(server_address, name="writer") as writer:
+        writer.shm_create("/listed", 3 * 4096, 0o640)
+        addr = writer.shm_map("/listed")
+        writer.write(addr, b"x")
+        with vmsim.connect(server_address, name="reader") as reader:
+            reader.shm_map("/listed", vmsim.PROT_READ)
+            text = runner.invoke(app, ["shm", "--addr", server_address])
+            as_json = runner.invoke(app, ["shm", "--addr", server_address, "--json"])
+        writer.shm_unlink("/listed")
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert lines[0] == "total 12"
+    assert lines[1].split() == ["MODE", "UID", "SIZE", "MAPPERS", "RESIDENT", "SWAPPED", "NAME"]
+    mode, uid, size, mappers, resident, swapped, name = lines[2].split()
+    assert (mode, size, mappers, resident, swapped, name) == (
+        "-rw-r-----",
+        "12288",
+        "2",
+        "4096",
+        "0",
+        "listed",
+    )
+    (listed,) = json.loads(as_json.output)
+    assert listed["name"] == "listed" and listed["mappings"] == 2 and listed["mode"] == 0o640
+    assert str(listed["owner"]) == uid

@@ -1,7 +1,7 @@
 """The `vmsim` command group (typer), one module per group of commands.
 
 stat (machine-wide /proc reports), process (ps, maps, status, translate, events, kill),
-procps (vmstat, free, pmap, top), kernel (kernel space), tools (server, demo, shell, replay,
+procps (vmstat, free, pmap, top, sysctl, shm, files), kernel (kernel space), tools (server, demo, shell, replay,
 load, dashboard, experiments) and lab (lab_cli). They share cli_common; none imports this one.
 
 This module imports none of them: `VmsimGroup` loads the module of the command being run
@@ -72,7 +72,9 @@ COMMANDS: dict[str, CommandSource] = {
         ("ps", "maps", "smaps_rollup", "status", "translate", "events", "kill"),
         CommandSource(_process),
     ),
-    **dict.fromkeys(("vmstat", "free", "pmap", "top", "sysctl"), CommandSource(_procps)),
+    **dict.fromkeys(
+        ("vmstat", "free", "pmap", "top", "sysctl", "shm", "files"), CommandSource(_procps)
+    ),
     "stat": CommandSource(_stat, whole_app=True),
     "kernel": CommandSource(_kernel, whole_app=True),
     "experiment": CommandSource(_experiment, whole_app=True),

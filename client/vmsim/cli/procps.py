@@ -1,4 +1,5 @@
-"""The procps views: vmstat(8), free(1), pmap(1), top(1) and sysctl(8), each with --json."""
+"""The procps views: vmstat(8), free(1), pmap(1), top(1), sysctl(8) and ls -l /dev/shm and of the
+file system, each with --json."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from ..results import ProcessStatus
 from ..views import (
     TOP_SORT_KEYS,
     VMSTAT_HEADER,
+    format_files,
     format_free,
     format_pmap,
+    format_shm,
     free_table,
     pmap_rows,
     read_vmstat_sample,
@@ -166,6 +169,30 @@ def pmap(
         emit_json({"pid": process.pid, "name": process.name, "mappings": pmap_rows(vmas)})
     else:
         print(format_pmap(process, vmas, extended), end="")
+
+
+@procps_app.command()
+def shm(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
+    """ls -l /dev/shm: each named shared memory object's mode, owner uid, size, mappers, the
+    bytes of it resident and swapped, and its name."""
+    with Inspector(addr) as inspector:
+        objects = guarded(inspector.shm)
+    if as_json:
+        emit_json(objects)
+    else:
+        print(format_shm(objects), end="")
+
+
+@procps_app.command()
+def files(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
+    """ls -l of the machine's file system: each file's mode, links, owner uid, size, and the
+    bytes of it in the page cache, dirty and mapped."""
+    with Inspector(addr) as inspector:
+        found = guarded(inspector.files)
+    if as_json:
+        emit_json(found)
+    else:
+        print(format_files(found), end="")
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from ..render import parse_address
 from ..results import FRAME_USES, FrameMap
 
 __all__ = [
+    "CELL_USES",
     "DEFAULT_EVENT_KINDS",
     "DashboardState",
     "EventRates",
@@ -52,6 +53,10 @@ __all__ = [
 
 STATIC = Path(__file__).parent / "static"
 MAX_CELLS = 16384  # cells of the memory map; larger machines show groups of frames per cell
+# The cells' uses: the wire's, then the page cache's dirty pages told apart by PG_dirty (page->flags
+# bit 3, as GetFrameMap sends it), so the map shows what writeback has still to write.
+_PG_DIRTY = 1 << 3
+CELL_USES = (*FRAME_USES, "page_cache_dirty")
 RECENT_EVENTS = 200  # raw events kept for the feed shown on demand
 RATE_WINDOW = 60  # seconds of per-kind event counts the page plots
 HISTORY = 300  # chart samples kept, sent first to a page that opens later
@@ -111,9 +116,11 @@ def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
     flags[:nr_frames] = frames.flags
     mapcounts = np.zeros(padded, dtype=np.uint32)
     mapcounts[: len(frames.mapcounts)] = frames.mapcounts
+    dirty_file_page = (uses == FRAME_USES.index("page_cache")) & ((flags & _PG_DIRTY) != 0)
+    uses[dirty_file_page] = CELL_USES.index("page_cache_dirty")
     cell_uses = uses.reshape(nr_cells, group)
     if group > 1:
-        counts = np.stack([(cell_uses == u).sum(axis=1) for u in range(len(FRAME_USES))], axis=1)
+        counts = np.stack([(cell_uses == u).sum(axis=1) for u in range(len(CELL_USES))], axis=1)
         free = FRAME_USES.index("free")
         busy = counts.copy()
         busy[:, free] = 0
@@ -125,7 +132,7 @@ def frame_cells(frames: FrameMap, max_cells: int = MAX_CELLS) -> dict[str, Any]:
         "nr_frames": nr_frames,
         "group": group,
         "nr_cells": nr_cells,
-        "use_names": list(FRAME_USES),
+        "use_names": list(CELL_USES),
         "uses": base64.b64encode(chosen.astype(np.uint8).tobytes()).decode(),
         "pids": pids.reshape(nr_cells, group).max(axis=1).tolist(),
         "flags": np.bitwise_or.reduce(flags.reshape(nr_cells, group), axis=1).tolist(),

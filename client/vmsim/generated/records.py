@@ -16,8 +16,10 @@ __all__ = [
     "CallCost",
     "CpuTimes",
     "Event",
+    "FileInfo",
     "LockClass",
     "MigrateTypeCount",
+    "OpenFileInfo",
     "ProcessStatus",
     "ShmObject",
     "SwapArea",
@@ -29,8 +31,10 @@ __all__ = [
     "call_cost_from_message",
     "cpu_times_from_message",
     "event_from_message",
+    "file_info_from_message",
     "lock_class_from_message",
     "migrate_type_count_from_message",
+    "open_file_info_from_message",
     "process_status_from_message",
     "shm_object_from_message",
     "swap_area_from_message",
@@ -709,6 +713,142 @@ def shm_object_from_message(message: inspect_pb2.ShmObject) -> ShmObject:
         message.resident,
         message.swapped,
         message.mappings,
+    )
+
+
+@_record
+class FileInfo(_Record):
+    """A file of the machine's file system: stat(2) and the page cache's view (sizes in bytes)."""
+
+    # Its name.
+    name: str = ""
+    # Its inode number.
+    ino: int = 0
+    # i_size in bytes.
+    size: int = 0
+    # Permission bits, e.g. 0o644 (420).
+    mode: int = 0
+    # The uid of its owner.
+    owner: int = 0
+    # 1 while named, 0 after unlink (kept alive by descriptors or mappings).
+    nlink: int = 0
+    # 4 KiB disk blocks allocated.
+    blocks: int = 0
+    # Bytes of its pages in the page cache.
+    cached: int = 0
+    # Bytes of those pages not yet written back.
+    dirty: int = 0
+    # Bytes of those pages some PTE maps.
+    mapped: int = 0
+    # Open file descriptions of it.
+    open_count: int = 0
+    # VMAs mapping it.
+    mappings: int = 0
+
+    def __init__(
+        self,
+        name: str = "",
+        ino: int = 0,
+        size: int = 0,
+        mode: int = 0,
+        owner: int = 0,
+        nlink: int = 0,
+        blocks: int = 0,
+        cached: int = 0,
+        dirty: int = 0,
+        mapped: int = 0,
+        open_count: int = 0,
+        mappings: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "ino", ino)
+        _set(self, "size", size)
+        _set(self, "mode", mode)
+        _set(self, "owner", owner)
+        _set(self, "nlink", nlink)
+        _set(self, "blocks", blocks)
+        _set(self, "cached", cached)
+        _set(self, "dirty", dirty)
+        _set(self, "mapped", mapped)
+        _set(self, "open_count", open_count)
+        _set(self, "mappings", mappings)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, ino={self.ino!r}, size={self.size!r}, mode={self.mode!r}, owner={self.owner!r}, nlink={self.nlink!r}, blocks={self.blocks!r}, cached={self.cached!r}, dirty={self.dirty!r}, mapped={self.mapped!r}, open_count={self.open_count!r}, mappings={self.mappings!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FileInfo) and other.__class__ is self.__class__:
+            return (self.name, self.ino, self.size, self.mode, self.owner, self.nlink, self.blocks, self.cached, self.dirty, self.mapped, self.open_count, self.mappings,) == (other.name, other.ino, other.size, other.mode, other.owner, other.nlink, other.blocks, other.cached, other.dirty, other.mapped, other.open_count, other.mappings,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.ino, self.size, self.mode, self.owner, self.nlink, self.blocks, self.cached, self.dirty, self.mapped, self.open_count, self.mappings,))
+
+
+def file_info_from_message(message: inspect_pb2.FileInfo) -> FileInfo:
+    """FileInfo from a vmsim.v1.FileInfo."""
+    return FileInfo(
+        message.name,
+        message.ino,
+        message.size,
+        message.mode,
+        message.owner,
+        message.nlink,
+        message.blocks,
+        message.cached,
+        message.dirty,
+        message.mapped,
+        message.open_count,
+        message.mappings,
+    )
+
+
+@_record
+class OpenFileInfo(_Record):
+    """An open file descriptor of a process (/proc/PID/fdinfo/N)."""
+
+    # The descriptor.
+    fd: int = 0
+    # The file's name.
+    name: str = ""
+    # Its open flags: the access mode, O_APPEND.
+    flags: int = 0
+    # f_pos.
+    pos: int = 0
+
+    def __init__(
+        self,
+        fd: int = 0,
+        name: str = "",
+        flags: int = 0,
+        pos: int = 0,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "fd", fd)
+        _set(self, "name", name)
+        _set(self, "flags", flags)
+        _set(self, "pos", pos)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(fd={self.fd!r}, name={self.name!r}, flags={self.flags!r}, pos={self.pos!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OpenFileInfo) and other.__class__ is self.__class__:
+            return (self.fd, self.name, self.flags, self.pos,) == (other.fd, other.name, other.flags, other.pos,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.fd, self.name, self.flags, self.pos,))
+
+
+def open_file_info_from_message(message: inspect_pb2.OpenFileInfo) -> OpenFileInfo:
+    """OpenFileInfo from a vmsim.v1.OpenFileInfo."""
+    return OpenFileInfo(
+        message.fd,
+        message.name,
+        message.flags,
+        message.pos,
     )
 
 

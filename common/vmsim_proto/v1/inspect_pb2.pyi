@@ -511,3 +511,65 @@ class ListShmResponse(_message.Message):
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     objects: _containers.RepeatedCompositeFieldContainer[ShmObject]
     def __init__(self, objects: _Optional[_Iterable[_Union[ShmObject, _Mapping]]] = ...) -> None: ...
+
+class ListFilesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FileInfo(_message.Message):
+    __slots__ = ("name", "ino", "size", "mode", "owner", "nlink", "blocks", "cached", "dirty", "mapped", "open_count", "mappings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INO_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    NLINK_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_FIELD_NUMBER: _ClassVar[int]
+    MAPPED_FIELD_NUMBER: _ClassVar[int]
+    OPEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAPPINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    ino: int
+    size: int
+    mode: int
+    owner: int
+    nlink: int
+    blocks: int
+    cached: int
+    dirty: int
+    mapped: int
+    open_count: int
+    mappings: int
+    def __init__(self, name: _Optional[str] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., owner: _Optional[int] = ..., nlink: _Optional[int] = ..., blocks: _Optional[int] = ..., cached: _Optional[int] = ..., dirty: _Optional[int] = ..., mapped: _Optional[int] = ..., open_count: _Optional[int] = ..., mappings: _Optional[int] = ...) -> None: ...
+
+class ListFilesResponse(_message.Message):
+    __slots__ = ("files",)
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[FileInfo]
+    def __init__(self, files: _Optional[_Iterable[_Union[FileInfo, _Mapping]]] = ...) -> None: ...
+
+class ListOpenFilesRequest(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class OpenFileInfo(_message.Message):
+    __slots__ = ("fd", "name", "flags", "pos")
+    FD_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    POS_FIELD_NUMBER: _ClassVar[int]
+    fd: int
+    name: str
+    flags: int
+    pos: int
+    def __init__(self, fd: _Optional[int] = ..., name: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ...) -> None: ...
+
+class ListOpenFilesResponse(_message.Message):
+    __slots__ = ("files",)
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[OpenFileInfo]
+    def __init__(self, files: _Optional[_Iterable[_Union[OpenFileInfo, _Mapping]]] = ...) -> None: ...

@@ -135,6 +135,16 @@ class InspectServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmResponse.FromString,
                 _registered_method=True)
+        self.ListFiles = channel.unary_unary(
+                '/vmsim.v1.InspectService/ListFiles',
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListFilesRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListFilesResponse.FromString,
+                _registered_method=True)
+        self.ListOpenFiles = channel.unary_unary(
+                '/vmsim.v1.InspectService/ListOpenFiles',
+                request_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListOpenFilesRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListOpenFilesResponse.FromString,
+                _registered_method=True)
 
 
 class InspectServiceServicer:
@@ -288,6 +298,20 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFiles(self, request, context):
+        """The files of the machine's file system (ls -l plus the page cache's view), by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOpenFiles(self, request, context):
+        """A process's open descriptors (/proc/PID/fdinfo), by fd. NOT_FOUND for an unknown pid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -390,6 +414,16 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.ListShm,
                     request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListShmResponse.SerializeToString,
+            ),
+            'ListFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFiles,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListFilesRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListFilesResponse.SerializeToString,
+            ),
+            'ListOpenFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOpenFiles,
+                    request_deserializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListOpenFilesRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_inspect__pb2.ListOpenFilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -933,6 +967,60 @@ class InspectService:
             '/vmsim.v1.InspectService/ListShm',
             vmsim__proto_dot_v1_dot_inspect__pb2.ListShmRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_inspect__pb2.ListShmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/ListFiles',
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListFilesRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOpenFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.InspectService/ListOpenFiles',
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListOpenFilesRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_inspect__pb2.ListOpenFilesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -441,3 +441,191 @@ class MunlockResponse(_message.Message):
     COST_FIELD_NUMBER: _ClassVar[int]
     cost: _common_pb2.CallCost
     def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class OpenFileRequest(_message.Message):
+    __slots__ = ("pid", "path", "flags", "mode", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    path: str
+    flags: int
+    mode: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., mode: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class OpenFileResponse(_message.Message):
+    __slots__ = ("fd",)
+    FD_FIELD_NUMBER: _ClassVar[int]
+    fd: int
+    def __init__(self, fd: _Optional[int] = ...) -> None: ...
+
+class CloseFileRequest(_message.Message):
+    __slots__ = ("pid", "fd", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class CloseFileResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReadFileRequest(_message.Message):
+    __slots__ = ("pid", "fd", "length", "offset", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    length: int
+    offset: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., length: _Optional[int] = ..., offset: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class ReadFileResponse(_message.Message):
+    __slots__ = ("data", "cost")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    cost: _common_pb2.CallCost
+    def __init__(self, data: _Optional[bytes] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class WriteFileRequest(_message.Message):
+    __slots__ = ("pid", "fd", "data", "offset", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    data: bytes
+    offset: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class WriteFileResponse(_message.Message):
+    __slots__ = ("written", "cost")
+    WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    written: int
+    cost: _common_pb2.CallCost
+    def __init__(self, written: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class LseekRequest(_message.Message):
+    __slots__ = ("pid", "fd", "offset", "whence", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    WHENCE_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    offset: int
+    whence: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., offset: _Optional[int] = ..., whence: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class LseekResponse(_message.Message):
+    __slots__ = ("offset",)
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    def __init__(self, offset: _Optional[int] = ...) -> None: ...
+
+class FtruncateRequest(_message.Message):
+    __slots__ = ("pid", "fd", "length", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    length: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., length: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class FtruncateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FsyncRequest(_message.Message):
+    __slots__ = ("pid", "fd", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class FsyncResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UnlinkFileRequest(_message.Message):
+    __slots__ = ("pid", "path", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    path: str
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., path: _Optional[str] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class UnlinkFileResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MmapFileRequest(_message.Message):
+    __slots__ = ("pid", "fd", "addr", "length", "prot", "flags", "offset", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PROT_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    fd: int
+    addr: int
+    length: int
+    prot: int
+    flags: int
+    offset: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., prot: _Optional[int] = ..., flags: _Optional[int] = ..., offset: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MmapFileResponse(_message.Message):
+    __slots__ = ("addr", "cost")
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    addr: int
+    cost: _common_pb2.CallCost
+    def __init__(self, addr: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
+class MsyncRequest(_message.Message):
+    __slots__ = ("pid", "addr", "length", "flags", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    addr: int
+    length: int
+    flags: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., addr: _Optional[int] = ..., length: _Optional[int] = ..., flags: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MsyncResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

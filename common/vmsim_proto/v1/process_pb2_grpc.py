@@ -145,6 +145,56 @@ class ProcessServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.FromString,
                 _registered_method=True)
+        self.OpenFile = channel.unary_unary(
+                '/vmsim.v1.ProcessService/OpenFile',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.OpenFileRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.OpenFileResponse.FromString,
+                _registered_method=True)
+        self.CloseFile = channel.unary_unary(
+                '/vmsim.v1.ProcessService/CloseFile',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.CloseFileRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.CloseFileResponse.FromString,
+                _registered_method=True)
+        self.ReadFile = channel.unary_unary(
+                '/vmsim.v1.ProcessService/ReadFile',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.ReadFileRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ReadFileResponse.FromString,
+                _registered_method=True)
+        self.WriteFile = channel.unary_unary(
+                '/vmsim.v1.ProcessService/WriteFile',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.WriteFileRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.WriteFileResponse.FromString,
+                _registered_method=True)
+        self.Lseek = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Lseek',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.LseekRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.LseekResponse.FromString,
+                _registered_method=True)
+        self.Ftruncate = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Ftruncate',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.FtruncateRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.FtruncateResponse.FromString,
+                _registered_method=True)
+        self.Fsync = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Fsync',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.FsyncRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.FsyncResponse.FromString,
+                _registered_method=True)
+        self.UnlinkFile = channel.unary_unary(
+                '/vmsim.v1.ProcessService/UnlinkFile',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.UnlinkFileRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.UnlinkFileResponse.FromString,
+                _registered_method=True)
+        self.MmapFile = channel.unary_unary(
+                '/vmsim.v1.ProcessService/MmapFile',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MmapFileRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MmapFileResponse.FromString,
+                _registered_method=True)
+        self.Msync = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Msync',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessServiceServicer:
@@ -326,6 +376,90 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenFile(self, request, context):
+        """open(2) of a file of the machine's one flat file system: the lowest free descriptor
+        (from 3). NOT_FOUND without O_CREAT for an unknown name; ALREADY_EXISTS for
+        O_CREAT|O_EXCL on a taken one; PERMISSION_DENIED when the file's mode refuses this
+        process's user the access; INVALID_ARGUMENT for a bad name, unknown flag bits or a mode
+        beyond 0o777; RESOURCE_EXHAUSTED past 1024 open files (EMFILE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseFile(self, request, context):
+        """close(2). INVALID_ARGUMENT (EBADF) for a descriptor that is not open.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadFile(self, request, context):
+        """read(2) from f_pos (which advances), or pread(2) at an offset, through the page cache
+        (readahead for sequential reads). INVALID_ARGUMENT (EBADF) for a descriptor not open for
+        reading, a length beyond 64 MiB or a negative offset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteFile(self, request, context):
+        """write(2) at f_pos (the end under O_APPEND), or pwrite(2) at an offset, into the page
+        cache (dirty until writeback). INVALID_ARGUMENT (EBADF) for a descriptor not open for
+        writing or a negative offset; OUT_OF_RANGE (EFBIG) past the largest file;
+        RESOURCE_EXHAUSTED (ENOSPC) when the disk is full.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Lseek(self, request, context):
+        """lseek(2): the new f_pos. INVALID_ARGUMENT for an unknown whence or a negative position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Ftruncate(self, request, context):
+        """ftruncate(2): pages and blocks past the new size go (unmapped everywhere first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Fsync(self, request, context):
+        """fsync(2): the file's dirty pages written back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlinkFile(self, request, context):
+        """unlink(2): the name goes now, the file with its last descriptor and mapping.
+        NOT_FOUND for an unknown name; PERMISSION_DENIED when this user does not own it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MmapFile(self, request, context):
+        """mmap(2) of an open file: MAP_SHARED maps its page cache pages (writes dirty them),
+        MAP_PRIVATE copies a page on write. PERMISSION_DENIED (EACCES) when the descriptor's
+        access mode does not allow the mapping; INVALID_ARGUMENT for an offset not page aligned,
+        MAP_ANONYMOUS, neither or both of MAP_SHARED and MAP_PRIVATE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Msync(self, request, context):
+        """msync(2): MS_SYNC writes the range's dirty file pages back; MS_ASYNC marks them for
+        writeback. OUT_OF_RANGE (ENOMEM) for a hole in the range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -438,6 +572,56 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.Munlock,
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.SerializeToString,
+            ),
+            'OpenFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenFile,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.OpenFileRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.OpenFileResponse.SerializeToString,
+            ),
+            'CloseFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseFile,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.CloseFileRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.CloseFileResponse.SerializeToString,
+            ),
+            'ReadFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadFile,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.ReadFileRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.ReadFileResponse.SerializeToString,
+            ),
+            'WriteFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteFile,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.WriteFileRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.WriteFileResponse.SerializeToString,
+            ),
+            'Lseek': grpc.unary_unary_rpc_method_handler(
+                    servicer.Lseek,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.LseekRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.LseekResponse.SerializeToString,
+            ),
+            'Ftruncate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ftruncate,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.FtruncateRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.FtruncateResponse.SerializeToString,
+            ),
+            'Fsync': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fsync,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.FsyncRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.FsyncResponse.SerializeToString,
+            ),
+            'UnlinkFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlinkFile,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.UnlinkFileRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.UnlinkFileResponse.SerializeToString,
+            ),
+            'MmapFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.MmapFile,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MmapFileRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MmapFileResponse.SerializeToString,
+            ),
+            'Msync': grpc.unary_unary_rpc_method_handler(
+                    servicer.Msync,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1035,6 +1219,276 @@ class ProcessService:
             '/vmsim.v1.ProcessService/Munlock',
             vmsim__proto_dot_v1_dot_process__pb2.MunlockRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_process__pb2.MunlockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/OpenFile',
+            vmsim__proto_dot_v1_dot_process__pb2.OpenFileRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.OpenFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/CloseFile',
+            vmsim__proto_dot_v1_dot_process__pb2.CloseFileRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.CloseFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/ReadFile',
+            vmsim__proto_dot_v1_dot_process__pb2.ReadFileRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.ReadFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/WriteFile',
+            vmsim__proto_dot_v1_dot_process__pb2.WriteFileRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.WriteFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Lseek(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Lseek',
+            vmsim__proto_dot_v1_dot_process__pb2.LseekRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.LseekResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ftruncate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Ftruncate',
+            vmsim__proto_dot_v1_dot_process__pb2.FtruncateRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.FtruncateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fsync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Fsync',
+            vmsim__proto_dot_v1_dot_process__pb2.FsyncRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.FsyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlinkFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/UnlinkFile',
+            vmsim__proto_dot_v1_dot_process__pb2.UnlinkFileRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.UnlinkFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MmapFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/MmapFile',
+            vmsim__proto_dot_v1_dot_process__pb2.MmapFileRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MmapFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Msync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Msync',
+            vmsim__proto_dot_v1_dot_process__pb2.MsyncRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MsyncResponse.FromString,
             options,
             channel_credentials,
             insecure,

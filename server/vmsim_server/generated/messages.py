@@ -11,8 +11,10 @@ from typing import Any
 from vmsim_proto.v1 import common_pb2, inspect_pb2
 
 __all__ = [
+    "file_info",
     "lock_class",
     "migratetype_count",
+    "open_file_info",
     "process_status",
     "shm_object",
     "translation",
@@ -128,6 +130,34 @@ def shm_object(value: Any) -> inspect_pb2.ShmObject:
         resident=value.resident,
         swapped=value.swapped,
         mappings=value.mappings,
+    )
+
+
+def file_info(value: Any) -> inspect_pb2.FileInfo:
+    """vmsim.v1.FileInfo from *value*'s attributes of the same names."""
+    return inspect_pb2.FileInfo(
+        name=value.name,
+        ino=value.ino,
+        size=value.size,
+        mode=value.mode,
+        owner=value.owner,
+        nlink=value.nlink,
+        blocks=value.blocks,
+        cached=value.cached,
+        dirty=value.dirty,
+        mapped=value.mapped,
+        open_count=value.open_count,
+        mappings=value.mappings,
+    )
+
+
+def open_file_info(value: Any) -> inspect_pb2.OpenFileInfo:
+    """vmsim.v1.OpenFileInfo from *value*'s attributes of the same names."""
+    return inspect_pb2.OpenFileInfo(
+        fd=value.fd,
+        name=value.name,
+        flags=value.flags,
+        pos=value.pos,
     )
 
 

@@ -6,10 +6,12 @@ const LEGEND_PROCESSES = 32;  // the processes with most frames get a legend ent
 const USE_COLOURS = {
   kernel: "#7f1d1d", page_table: "#f97316", slab: "#9333ea", vmalloc: "#db2777",
   swap_cache: "#0d9488", kmalloc: "#92400e", shmem: "#0284c7", shared: "#facc15",
+  page_cache: "#65a30d", page_cache_dirty: "#be123c",
 };
 const ZONE_FREE_COLOURS = { DMA: "#dbe4f0", Normal: "#e5e7eb", HighMem: "#e3efe3" };
 const FLAG_NAMES = ["locked", "referenced", "uptodate", "dirty", "lru", "active", "slab",
-  "reserved", "swapcache", "swapbacked", "buddy", "pagetable", "anon", "vmalloc", "kmalloc"];
+  "reserved", "swapcache", "swapbacked", "buddy", "pagetable", "anon", "vmalloc", "kmalloc",
+  "readahead", "mlocked"];
 // the sysctls the zone table's figures are computed from
 const ZONE_SYSCTLS = ["vm.min_free_kbytes", "vm.watermark_scale_factor", "vm.lowmem_reserve_ratio"];
 const EVENT_KINDS = ["minor_fault", "major_fault", "swap_out", "swap_in", "oom_kill", "segv",
@@ -112,7 +114,7 @@ function drawLegend(cells) {
   for (const [zone, colour] of Object.entries(ZONE_FREE_COLOURS))
     legend.push(`<span style="--c:${colour}">free ${zone}</span>`);
   for (const [use, colour] of Object.entries(USE_COLOURS))
-    legend.push(`<span style="--c:${colour}">${use.replace("_", " ")} ${counts[use] || 0}</span>`);
+    legend.push(`<span style="--c:${colour}">${use.replaceAll("_", " ")} ${counts[use] || 0}</span>`);
   $("map-legend").innerHTML = legend.join("");
 }
 
@@ -131,7 +133,8 @@ function describeCell(index) {
   const last = Math.min(first + cells.group, cells.nr_frames) - 1;
   const pid = cells.pids[index];
   const flags = FLAG_NAMES.filter((_, bit) => cells.flags[index] & (1 << bit));
-  const owner = pid ? `pid ${pid} ${state.names.get(pid) || ""}` : (use === "free" ? "-" : "kernel");
+  const owner = pid ? `pid ${pid} ${state.names.get(pid) || ""}` :
+    use === "free" ? "-" : use.startsWith("page_cache") ? "a file (page cache)" : "kernel";
   return (cells.group > 1 ? `pfn ${first}..${last}` : `pfn ${first}`) +
     ` (${hex(first * 4096)})\nzone  ${zoneOf(cells, first)}\nuse   ${use}\nowner ${owner}` +
     `\nmapcount ${(cells.mapcounts || [])[index] || 0}` +

@@ -752,12 +752,12 @@ class PageAllocator:
         )
         if bad.any():
             self._bad_free(int(pfns[np.argmax(bad)]), 0)
-        order = np.argsort(pfns, kind="stable")
-        ascending = pfns[order]
+        by_pfn = np.argsort(pfns, kind="stable")  # a pfn's listings stay in list order
+        ascending = pfns[by_pfn]
         repeated = np.flatnonzero(ascending[1:] == ascending[:-1])
         if len(repeated):
             # The second listing of the pfn whose second listing comes first.
-            first = int(np.min(order[repeated + 1]))
+            first = int(np.min(by_pfn[repeated + 1]))
             raise KernelBug(f"double free of pfn {int(pfns[first])} order 0 (listed twice)")
 
     def _free_unref_page_commit_run(

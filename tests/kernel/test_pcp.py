@@ -6,10 +6,17 @@ import random
 from collections.abc import Iterator
 
 import pytest
+from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel.arch.x86.constants import Gfp, ZoneType
 from vmsim_kernel.errors import KernelBug
-from vmsim_kernel.mm.page_alloc import PageAllocator, WatermarkLevel
+from vmsim_kernel.mm.page_alloc import (
+    PageAllocator,
+    WatermarkLevel,
+    alloc_page,
+    free_page,
+    free_page_list,
+)
 from vmsim_kernel.mm.physmem import PhysicalMemory
 
 NR_FRAMES = 64 << 8  # 64 MiB: Normal has about 12000 pages, batch 3
@@ -212,3 +219,21 @@ def test_a_listed_mapped_page_is_a_bad_page(allocator: PageAllocator) -> None:
         allocator.free_unref_page_list(pfns)
     allocator.physmem.mapcount[pfns[2]] = 0
     allocator.free_unref_page_list(pfns)
+
+
+def test_free_page_list_counts_and_frees_as_free_page_does(make_machine: MachineFactory) -> None:
+    listed, single = make_machine(), make_machine()
+    held = {}
+    for machine in (listed, single):
+        held[id(machine)] = [alloc_page(machine.kernel.pgdat, Gfp.KERNEL, None) for _ in range(700)]
+    assert held[id(listed)] == held[id(single)]
+    pfns = held[id(listed)][::-1]
+    pgfree_before = listed.kernel.vm_events.pgfree
+    free_page_list(listed.kernel.pgdat, pfns)
+    for pfn in pfns:
+        free_page(single.kernel.pgdat, pfn)
+    assert listed.kernel.vm_events.pgfree == single.kernel.vm_events.pgfree == pgfree_before + 700
+    assert _state(listed.kernel.allocator) == _state(single.kernel.allocator)
+    listed.kernel.allocator.check_invariants()
+    with pytest.raises(KernelBug, match="double free"):
+        free_page_list(listed.kernel.pgdat, pfns[:1])

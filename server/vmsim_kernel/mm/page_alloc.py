@@ -12,7 +12,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,7 @@ __all__ = [
     "charge_zone_lock",
     "count_allocation",
     "free_page",
+    "free_page_list",
     "get_order",
     "large_system_hash_entries",
     "zone_batchsize",
@@ -84,9 +85,12 @@ PAGE_ALLOC_COSTLY_ORDER: Final = 3  # above it the allocator never calls the OOM
 # also keeps a THP list, which a machine of 4 KiB pages never uses).
 NR_PCP_ORDERS: Final = PAGE_ALLOC_COSTLY_ORDER + 1
 PERCPU_PAGELIST_HIGH_FRACTION: Final = 0  # vm.percpu_pagelist_high_fraction: 0 follows the low mark
-# buddy_order's value for the head of a block on a per-cpu list: neither free (>= 0, in the
-# buddy lists) nor handed out (-1), so a second free of it is caught as a double free.
-_ON_PCP: Final = -2
+# buddy_order per frame: the order of the free block headed there (>= 0, in the buddy lists),
+# or one of these. It is the allocator's page_ref_count: a free may only find _NOT_FREE, so a
+# double free is one scalar test, however large the free block the frame hides in.
+_NOT_FREE: Final = -1  # handed out, reserved or a hole
+_ON_PCP: Final = -2  # the head of a block on a per-cpu list: not free, not handed out
+_FREE_TAIL: Final = -3  # any other frame of a free block, in the buddy or the per-cpu lists
 
 # free_page_is_bad (PAGE_FLAGS_CHECK_AT_FREE): a page freed with these still set is in use.
 # SWAPCACHE is added because freeing a swap-cache page would leak its swap slot.
@@ -96,10 +100,8 @@ _BAD_FLAGS_AT_FREE: Final = int(
 # Plain ints: IntFlag operators go through enum.__and__ and cost more than the rest of a free.
 _RESERVED_BIT: Final = int(PageFlag.RESERVED)
 _BUDDY_BIT: Final = int(PageFlag.BUDDY)
-# (order, the mask that takes a pfn to the head of its aligned block of that order).
-_HEAD_MASKS: Final = tuple((order, ~((1 << order) - 1)) for order in range(MAX_ORDER))
-# What free_page clears of a user page (one IntFlag value, not three ORed per free).
-_USER_PAGE_FLAGS: Final = PageFlag.ANON | PageFlag.SWAPBACKED | PageFlag.UPTODATE
+# Any of these on a frame being freed makes the free a bug (_bad_free says which).
+_CHECK_AT_FREE: Final = _BAD_FLAGS_AT_FREE | _RESERVED_BIT | _BUDDY_BIT
 
 
 class WatermarkLevel(IntEnum):
@@ -354,7 +356,9 @@ class PageAllocator:
     Attributes:
         physmem: the RAM and frame descriptors the allocator manages.
         zones: always three, in DMA, NORMAL, HIGHMEM order (index = ZoneType).
-        buddy_order: per frame, the order of the free block headed there, or -1.
+        buddy_order: per frame, the order of the free block headed there, or -1 (not free:
+            handed out, reserved, a hole), -2 (heads a block on a per-cpu list) or -3 (inside
+            a free block, not its head).
         min_free_kbytes: vm.min_free_kbytes the watermarks were computed from.
         watermark_scale_factor: vm.watermark_scale_factor (1/10000 of a zone between marks).
         lowmem_reserve_ratio: vm.lowmem_reserve_ratio per zone (DMA, Normal, HighMem).
@@ -453,6 +457,7 @@ class PageAllocator:
             run_starts = np.flatnonzero(edges == 1) + zone.start_pfn
             run_ends = np.flatnonzero(edges == -1) + zone.start_pfn
             for start, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
+                self.buddy_order[start:end] = _FREE_TAIL  # the heads are set as they are linked
                 blocks.extend((zone, pfn, order) for pfn, order in _aligned_blocks(start, end))
         for zone, pfn, order in reversed(blocks):
             self._add_free_block(zone, pfn, order)
@@ -601,7 +606,10 @@ class PageAllocator:
                 return None
         pfn = pages.popleft()
         pcp.count -= 1 << order
-        self.buddy_order[pfn] = -1
+        if order:
+            self.buddy_order[pfn : pfn + (1 << order)] = _NOT_FREE
+        else:
+            self.buddy_order[pfn] = _NOT_FREE
         zone.nr_allocated_pages += 1 << order
         return Pfn(pfn)
 
@@ -625,7 +633,10 @@ class PageAllocator:
         if not pfns:
             return
         zone.nr_allocated_pages -= len(pfns) << order
-        self.buddy_order[pfns] = _ON_PCP
+        buddy_order = self.buddy_order
+        buddy_order[pfns] = _ON_PCP
+        for pfn in pfns if order else ():
+            buddy_order[pfn + 1 : pfn + (1 << order)] = _FREE_TAIL
         pcp.lists[order].extend(pfns)
         pcp.count += len(pfns) << order
 
@@ -639,12 +650,16 @@ class PageAllocator:
         Raises:
             KernelBug: as free_pages does.
         """
-        zone = self.zone_of(pfn)
+        self.free_unref_page_in(self.zone_of(pfn), pfn, order, reclaim_active)
+
+    def free_unref_page_in(self, zone: Zone, pfn: int, order: int, reclaim_active: bool) -> None:
+        """free_unref_page of a block the caller already found in *zone* (page_zone)."""
         if order >= NR_PCP_ORDERS or not zone.pageset_high:
-            self.free_pages(pfn, order)
+            self._free_pages_prepare(zone, pfn, order)
+            self._free_one_page(zone, pfn, order)
             return
         self._free_pages_prepare(zone, pfn, order)
-        pcp = self._this_cpu_pageset(zone)
+        pcp = zone.per_cpu_pageset[self.smp_processor_id()]
         pcp.lists[order].appendleft(pfn)
         self.buddy_order[pfn] = _ON_PCP
         pcp.count += 1 << order
@@ -655,6 +670,121 @@ class PageAllocator:
             high = min(pcp.batch << 2, high)
         if pcp.count >= high:
             self.free_pcppages_bulk(zone, pcp, self._nr_pcp_free(pcp, high, free_high), order)
+
+    def free_unref_page_list(
+        self,
+        pfns: Sequence[int] | npt.NDArray[np.integer],
+        *,
+        reclaim_classzone: ZoneType | None = None,
+    ) -> list[int]:
+        """free_unref_page_list: many order-0 pages at once, leaving every list, counter and
+        descriptor as free_unref_page on each of them in turn would.
+
+        The checks of free_pages_prepare run on the whole list first (vectorised), so a bad
+        page (or one listed twice) raises before anything is freed. Each run of pages of one
+        zone then goes to the front of this CPU's list in chunks that end where a single
+        free would have crossed `high`, each followed by that free's free_pcppages_bulk.
+
+        Args:
+            pfns: the frames, in the order they are freed.
+            reclaim_classzone: the highest zone kswapd is balancing (pgdat's
+                kswapd_classzone): zones up to it free with ZONE_RECLAIM_ACTIVE's high.
+
+        Returns:
+            Pages freed per zone, indexed by ZoneType (for the caller's zone-lock charge).
+
+        Raises:
+            KernelBug: a frame is in no zone, listed twice, or fails free_pages_prepare's
+                checks (as free_pages raises it); nothing is freed then.
+        """
+        freed = [0] * len(self.zones)
+        pfn_array = np.asarray(pfns, dtype=np.int64)
+        if pfn_array.ndim != 1:
+            raise KernelBug(f"freeing pages of an array of shape {pfn_array.shape}")
+        if not len(pfn_array):
+            return freed
+        zone_index = self._zone_indexes(pfn_array)
+        self._check_free_list(pfn_array)
+        physmem = self.physmem
+        physmem.flags[pfn_array] = 0
+        physmem.private[pfn_array] = 0
+        physmem.pristine[pfn_array] = False
+        # Where the zone changes from one listed page to the next: the runs to commit.
+        edges = np.flatnonzero(zone_index[1:] != zone_index[:-1]) + 1
+        run_starts = [0, *edges.tolist()]
+        run_ends = [*edges.tolist(), len(pfn_array)]
+        for start, end in zip(run_starts, run_ends, strict=True):
+            zone = self.zones[int(zone_index[start])]
+            run = pfn_array[start:end]
+            zone.nr_allocated_pages -= end - start
+            freed[zone.zone_type] += end - start
+            reclaim_active = reclaim_classzone is not None and zone.zone_type <= reclaim_classzone
+            self._free_unref_page_commit_run(zone, run, reclaim_active)
+        return freed
+
+    def _zone_indexes(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+        """page_zone of each of *pfns*, as indexes into zones.
+
+        Raises:
+            KernelBug: a pfn is in no zone (as zone_of).
+        """
+        zone_ends = np.array([zone.end_pfn for zone in self.zones], dtype=np.int64)
+        zone_starts = np.array([zone.start_pfn for zone in self.zones], dtype=np.int64)
+        # The first zone ending above the pfn; empty zones end where the one below ends.
+        index = np.searchsorted(zone_ends, pfns, side="right")
+        outside = index >= len(self.zones)
+        outside[~outside] |= pfns[~outside] < zone_starts[index[~outside]]
+        if outside.any():
+            raise KernelBug(f"pfn {int(pfns[np.argmax(outside)])} is in no zone")
+        return index
+
+    def _check_free_list(self, pfns: npt.NDArray[np.int64]) -> None:
+        """free_pages_prepare's checks on order-0 *pfns* at once, plus one free per frame.
+
+        Raises:
+            KernelBug: for the first bad pfn in list order, as a single free of it would.
+        """
+        physmem = self.physmem
+        bad = (
+            (self.buddy_order[pfns] != _NOT_FREE)
+            | ((physmem.flags[pfns] & np.uint32(_CHECK_AT_FREE)) != 0)
+            | (physmem.mapcount[pfns] != 0)
+        )
+        if bad.any():
+            self._bad_free(int(pfns[np.argmax(bad)]), 0)
+        by_pfn = np.argsort(pfns, kind="stable")  # a pfn's listings stay in list order
+        ascending = pfns[by_pfn]
+        repeated = np.flatnonzero(ascending[1:] == ascending[:-1])
+        if len(repeated):
+            # The second listing of the pfn whose second listing comes first.
+            first = int(np.min(by_pfn[repeated + 1]))
+            raise KernelBug(f"double free of pfn {int(pfns[first])} order 0 (listed twice)")
+
+    def _free_unref_page_commit_run(
+        self, zone: Zone, run: npt.NDArray[np.int64], reclaim_active: bool
+    ) -> None:
+        """free_unref_page_commit for each of *run* (checked order-0 pages of *zone*), as
+        chunks: the frees between two crossings of `high` only push onto the list."""
+        if not zone.pageset_high:  # the boot pageset: straight to the buddy lists
+            for pfn in run.tolist():
+                self._free_one_page(zone, pfn, 0)
+            return
+        self.buddy_order[run] = _ON_PCP
+        pcp = zone.per_cpu_pageset[self.smp_processor_id()]
+        pages = pcp.lists[0]
+        high = pcp.high
+        if reclaim_active:
+            high = min(pcp.batch << 2, high)
+        listed = run.tolist()
+        position, nr_pages = 0, len(listed)
+        while position < nr_pages:
+            # This many more frees leave count at high, where the last one frees a batch.
+            take = min(max(1, high - pcp.count), nr_pages - position)
+            pages.extendleft(listed[position : position + take])  # as appendleft one by one
+            pcp.count += take
+            position += take
+            if pcp.count >= high:
+                self.free_pcppages_bulk(zone, pcp, self._nr_pcp_free(pcp, high, False), 0)
 
     @staticmethod
     def _nr_pcp_free(pcp: PerCpuPages, high: int, free_high: bool) -> int:
@@ -678,7 +808,7 @@ class PageAllocator:
         lists = pcp.lists
         min_index, max_index = 0, NR_PCP_ORDERS - 1
         index = order - 1
-        buddy_order = self.buddy_order
+        free_one_page = self._free_one_page
         while count > 0:
             while True:
                 index += 1
@@ -695,8 +825,7 @@ class PageAllocator:
                 pfn = pages.pop()
                 count -= nr_pages
                 pcp.count -= nr_pages
-                buddy_order[pfn] = -1
-                self._free_one_page(zone, pfn, index)
+                free_one_page(zone, pfn, index)
                 if count <= 0 or not pages:
                     break
 
@@ -753,7 +882,7 @@ class PageAllocator:
         pages = pcp.lists[0]
         listed = [pages.popleft() for _ in range(from_list)]
         if listed:
-            self.buddy_order[listed] = -1
+            self.buddy_order[listed] = _NOT_FREE
             pcp.count -= from_list
             zone.nr_allocated_pages += from_list
         taken = np.array(listed, dtype=np.int64)
@@ -805,6 +934,8 @@ class PageAllocator:
         while current_order > order:
             current_order -= 1
             self._add_free_block(zone, pfn + (1 << current_order), current_order)
+        if order:
+            self.buddy_order[pfn + 1 : pfn + (1 << order)] = _NOT_FREE
         zone.nr_allocated_pages += 1 << order
         return Pfn(pfn)
 
@@ -847,6 +978,7 @@ class PageAllocator:
             self._del_free_block(zone, head, order)
             want = min(1 << order, nr_pages - taken)
             runs.append(np.arange(head, head + want, dtype=np.int64))
+            self.buddy_order[head + 1 : head + want] = _NOT_FREE
             for pfn, piece_order in _aligned_blocks(head + want, head + (1 << order)):
                 self._add_free_block(zone, pfn, piece_order)
             taken += want
@@ -874,72 +1006,97 @@ class PageAllocator:
 
     def _free_pages_prepare(self, zone: Zone, pfn: int, order: int) -> None:
         """free_pages_prepare: check the block (bad_page, double free) and blank its frames'
-        descriptors; it stops counting as allocated."""
+        descriptors; it stops counting as allocated.
+
+        The checks are Linux's, a few flag and counter tests per frame (PageBuddy and
+        page_ref_count are buddy_order's state, the rest page->flags and _mapcount); the
+        free lists are never searched (check_invariants does that).
+        """
+        physmem = self.physmem
+        if order == 0:  # the common case: scalar reads are several times faster than slices
+            if (
+                self.buddy_order.item(pfn) != _NOT_FREE
+                or physmem.flags.item(pfn) & _CHECK_AT_FREE
+                or physmem.mapcount.item(pfn)
+            ):
+                self._bad_free(pfn, 0)
+            physmem.flags[pfn] = 0
+            physmem.private[pfn] = 0
+            physmem.pristine[pfn] = False
+            zone.nr_allocated_pages -= 1
+            return
         if not 0 <= order < MAX_ORDER:
             raise KernelBug(f"order {order} outside 0..{MAX_ORDER - 1}")
         nr_pages = 1 << order
         if pfn & (nr_pages - 1):
             raise KernelBug(f"freeing unaligned block pfn {pfn} order {order}")
-        if not 0 <= pfn <= self.physmem.nr_frames - nr_pages:
+        if not 0 <= pfn <= physmem.nr_frames - nr_pages:
             raise KernelBug(f"freeing pfn {pfn} order {order} outside RAM")
-        self._check_free_block(pfn, order)
-        physmem = self.physmem
-        if order == 0:
-            physmem.flags[pfn] = 0
-            physmem.private[pfn] = 0
-            physmem.pristine[pfn] = False
-        else:
-            physmem.flags[pfn : pfn + nr_pages] = 0
-            physmem.private[pfn : pfn + nr_pages] = 0
-            physmem.pristine[pfn : pfn + nr_pages] = False
+        end = pfn + nr_pages
+        if (
+            np.any(self.buddy_order[pfn:end] != _NOT_FREE)
+            or np.any(physmem.flags[pfn:end] & np.uint32(_CHECK_AT_FREE))
+            or np.any(physmem.mapcount[pfn:end])
+        ):
+            self._bad_free(pfn, order)
+        physmem.flags[pfn:end] = 0
+        physmem.private[pfn:end] = 0
+        physmem.pristine[pfn:end] = False
+        self.buddy_order[pfn + 1 : end] = _FREE_TAIL  # the head's state is the caller's
         zone.nr_allocated_pages -= nr_pages
+
+    def _bad_free(self, pfn: int, order: int) -> NoReturn:
+        """bad_page: say what is wrong with freeing [pfn, pfn + 2**order), which the checks
+        of _free_pages_prepare refused.
+
+        Raises:
+            KernelBug: always; reserved first, then a double free, a mapped page, flags.
+        """
+        physmem = self.physmem
+        end = pfn + (1 << order)
+        page_flags = int(np.bitwise_or.reduce(physmem.flags[pfn:end]))
+        if page_flags & _RESERVED_BIT:
+            raise KernelBug(f"freeing reserved pfn in block {pfn} order {order}")
+        # Any frame of the block free already: on a buddy or per-cpu list, or inside a block
+        # that is (its buddy_order says so, and BUDDY marks the free heads).
+        if page_flags & _BUDDY_BIT or np.any(self.buddy_order[pfn:end] != _NOT_FREE):
+            raise KernelBug(f"double free of pfn {pfn} order {order}")
+        if np.any(physmem.mapcount[pfn:end]):
+            raise KernelBug(f"bad page: freeing pfn {pfn} order {order} while it is mapped")
+        bad_flags = page_flags & _BAD_FLAGS_AT_FREE
+        raise KernelBug(f"bad page: freeing pfn {pfn} with flags {PageFlag(bad_flags)!r}")
 
     def _free_one_page(self, zone: Zone, pfn: int, order: int) -> None:
         """__free_one_page: link a checked block, merging with its buddy while the buddy is
         free. Zone boundaries may fall inside a 2**10 block, so a buddy outside the zone
-        is never merged."""
+        is never merged.
+
+        The hot half of every free, so _del_free_block and _add_free_block are inlined: a
+        free head's flags are BUDDY alone and a freed frame's none (check_invariants), so
+        they are written, not read and masked.
+        """
         buddy_order = self.buddy_order
+        state_of = buddy_order.item
+        flags = self.physmem.flags
+        free_area = zone.free_area
+        start_pfn, end_pfn = zone.start_pfn, zone.end_pfn
+        zone.nr_free_pages += 1 << order  # merging moves pages between lists, adds none
         while order < MAX_ORDER - 1:
             buddy = pfn ^ (1 << order)
-            if not zone.start_pfn <= buddy < zone.end_pfn or buddy_order.item(buddy) != order:
+            if not start_pfn <= buddy < end_pfn or state_of(buddy) != order:
                 break
-            self._del_free_block(zone, buddy, order)
-            pfn &= buddy  # the merged block starts at the lower of the two
+            del free_area[order].free_list[buddy]
+            flags[buddy] = 0
+            # The higher of the two heads is inside the merged block now.
+            if buddy > pfn:
+                buddy_order[buddy] = _FREE_TAIL
+            else:
+                buddy_order[pfn] = _FREE_TAIL
+                pfn = buddy
             order += 1
-        self._add_free_block(zone, pfn, order)
-
-    def _check_free_block(self, pfn: int, order: int) -> None:
-        """free_page_is_bad plus double-free detection for [pfn, pfn + 2**order)."""
-        physmem = self.physmem
-        if order == 0:  # the common case: scalar reads are several times faster than slices
-            page_flags = physmem.flags.item(pfn)
-            mapped = physmem.mapcount.item(pfn) != 0
-        else:
-            end = pfn + (1 << order)
-            page_flags = int(np.bitwise_or.reduce(physmem.flags[pfn:end]))
-            mapped = bool(np.any(physmem.mapcount[pfn:end]))
-        if page_flags & _RESERVED_BIT:
-            raise KernelBug(f"freeing reserved pfn in block {pfn} order {order}")
-        # BUDDY marks exactly the free heads, so a set bit means part of the block is free.
-        if (
-            page_flags & _BUDDY_BIT
-            or self.buddy_order.item(pfn) == _ON_PCP
-            or self._inside_free_block(pfn, order)
-        ):
-            raise KernelBug(f"double free of pfn {pfn} order {order}")
-        if mapped:
-            raise KernelBug(f"bad page: freeing pfn {pfn} order {order} while it is mapped")
-        bad_flags = page_flags & _BAD_FLAGS_AT_FREE
-        if bad_flags:
-            raise KernelBug(f"bad page: freeing pfn {pfn} with flags {PageFlag(bad_flags)!r}")
-
-    def _inside_free_block(self, pfn: int, order: int) -> bool:
-        """Whether [pfn, pfn + 2**order) lies inside a larger free block."""
-        item = self.buddy_order.item
-        for larger_order, head_mask in _HEAD_MASKS[order + 1 :]:
-            if item(pfn & head_mask) >= larger_order:
-                return True
-        return False
+        free_area[order].free_list[pfn] = None
+        buddy_order[pfn] = order
+        flags[pfn] = _BUDDY_BIT
 
     def get_page_from_freelist(self, gfp: Gfp, order: int, level: WatermarkLevel) -> Pfn | None:
         """Walk the zonelist of *gfp*; take from the first zone whose watermark allows it.
@@ -1022,9 +1179,13 @@ class PageAllocator:
     # ---- queries -------------------------------------------------------------------------------
     def zone_of(self, pfn: int) -> Zone:
         """The zone holding frame *pfn* (page_zone)."""
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
+        # From the top: user pages, the most freed, are in HighMem. The zones follow each
+        # other, so the first that starts at or below pfn is the only one that may hold it.
+        for zone in reversed(self.zones):
+            if zone.start_pfn <= pfn:
+                if pfn < zone.end_pfn:
+                    return zone
+                break
         raise KernelBug(f"pfn {pfn} is in no zone")
 
     def totalreserve_pages(self) -> int:
@@ -1062,7 +1223,8 @@ class PageAllocator:
 
         Checks: each zone's counter equals the pages on its lists; every free head is
         aligned, inside its zone, flagged BUDDY (and nothing else) and recorded in
-        buddy_order; no two free blocks overlap; no free frame is reserved, flagged or
+        buddy_order; no two free blocks (buddy or per-cpu) overlap; buddy_order marks
+        exactly their other frames as inside one; no free frame is reserved, flagged or
         mapped; free + allocated + reserved = present in every zone.
         """
         physmem = self.physmem
@@ -1116,10 +1278,15 @@ class PageAllocator:
             if nr_flagged != zone.nr_reserved_pages + zone.spanned_pages - zone.present_pages:
                 raise KernelBug(f"zone {zone.name}: {nr_flagged} frames flagged reserved")
 
-        nr_on_pcp = sum(
-            len(pages) for zone in self.zones for pcp in zone.per_cpu_pageset for pages in pcp.lists
-        )
-        if int(np.count_nonzero(buddy_order == _ON_PCP)) != nr_on_pcp:
+        pcp_heads: list[int] = []
+        pcp_orders: list[int] = []
+        for zone in self.zones:
+            for pcp in zone.per_cpu_pageset:
+                for order, pages in enumerate(pcp.lists):
+                    pcp_heads.extend(pages)
+                    pcp_orders.extend([order] * len(pages))
+        is_pcp_head = buddy_order == _ON_PCP
+        if int(np.count_nonzero(is_pcp_head)) != len(pcp_heads):
             raise KernelBug("frames marked as on a per-cpu list disagree with the lists")
         is_head = buddy_order >= 0
         heads = np.flatnonzero(is_head)
@@ -1127,19 +1294,35 @@ class PageAllocator:
             raise KernelBug(f"{len(heads)} frames marked as free heads, {nr_listed} listed")
         if not np.array_equal(is_head, (physmem.flags & np.uint32(_BUDDY_BIT)) != 0):
             raise KernelBug("BUDDY flags disagree with buddy_order")
-        # Coverage count per frame: +1 at each free block's head, -1 one past its end.
-        ends = heads + (np.int64(1) << buddy_order[heads].astype(np.int64))
-        coverage_delta = np.zeros(nr_frames + 1, dtype=np.int32)
-        coverage_delta[heads] += 1
-        coverage_delta[ends] -= 1
-        coverage = np.cumsum(coverage_delta[:-1])
-        if len(heads) and int(coverage.max()) > 1:
+        buddy_coverage = _coverage(nr_frames, heads, buddy_order[heads].astype(np.int64))
+        pcp_coverage = _coverage(
+            nr_frames, np.array(pcp_heads, dtype=np.int64), np.array(pcp_orders, dtype=np.int64)
+        )
+        coverage = buddy_coverage + pcp_coverage
+        if int(coverage.max()) > 1:
             raise KernelBug(f"free blocks overlap at pfn {int(np.argmax(coverage > 1))}")
-        is_free = coverage == 1
+        is_free = buddy_coverage == 1
         if np.any(physmem.flags[is_free & ~is_head]):
             raise KernelBug("a free frame inside a block carries page flags")
-        if np.any(physmem.mapcount[is_free]):
+        if np.any(physmem.flags[pcp_coverage == 1]):
+            raise KernelBug("a frame on a per-cpu list carries page flags")
+        if np.any(physmem.mapcount[coverage == 1]):
             raise KernelBug("a free frame is still mapped")
+        inside = (coverage == 1) & ~is_head & ~is_pcp_head
+        if not np.array_equal(inside, buddy_order == _FREE_TAIL):
+            where = int(np.argmax(inside != (buddy_order == _FREE_TAIL)))
+            raise KernelBug(f"buddy_order of pfn {where} disagrees with the free blocks")
+
+
+def _coverage(
+    nr_frames: int, heads: npt.NDArray[np.int64], orders: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int32]:
+    """Per frame, how many of the blocks (*heads*, *orders*) hold it."""
+    # +1 at each block's head, -1 one past its end, summed from the left.
+    delta = np.zeros(nr_frames + 1, dtype=np.int32)
+    np.add.at(delta, heads, 1)
+    np.add.at(delta, heads + (np.int64(1) << orders), -1)
+    return np.cumsum(delta[:-1], dtype=np.int32)
 
 
 def _aligned_blocks(start: int, end: int) -> list[tuple[int, int]]:
@@ -1240,16 +1423,38 @@ def charge_zone_lock(pgdat: PglistData, pfn: int, nr_pages: int) -> None:
 
 def free_page(pgdat: PglistData, pfn: int, *, charge: bool = True) -> None:
     """free_page: an order-0 page back to the page allocator, through this CPU's list
-    (free_unref_page; charge=False: the caller batches the zone-lock cost)."""
-    pgdat.physmem.clear_flags(pfn, _USER_PAGE_FLAGS)
+    (free_unref_page; charge=False: the caller batches the zone-lock cost). Its flags (a
+    user page's ANON, SWAPBACKED, UPTODATE) are cleared by free_pages_prepare."""
     allocator = pgdat.allocator
+    zone = allocator.zone_of(pfn)
     classzone = pgdat.kswapd_classzone
     # ZONE_RECLAIM_ACTIVE: kswapd balances the zones up to the one it was woken for.
-    reclaim_active = classzone is not None and allocator.zone_of(pfn).zone_type <= classzone
-    allocator.free_unref_page(pfn, 0, reclaim_active=reclaim_active)
+    reclaim_active = classzone is not None and zone.zone_type <= classzone
+    allocator.free_unref_page_in(zone, pfn, 0, reclaim_active)
     pgdat.vm_events.pgfree += 1
     if charge:
-        charge_zone_lock(pgdat, pfn, 1)
+        pgdat.zone_locks[zone.zone_type].charge(pgdat.sched.current, pgdat.costs.page_alloc_ns)
+
+
+def free_page_list(
+    pgdat: PglistData, pfns: Sequence[int] | npt.NDArray[np.integer], *, charge: bool = True
+) -> None:
+    """free_page for many order-0 pages at once (release_pages -> free_unref_page_list): the
+    same lists, counters and pgfree as free_page on each in turn; charge=True charges each
+    zone's lock once for its pages (charge=False: the caller batches the zone-lock cost).
+
+    Raises:
+        KernelBug: a page is in no zone, listed twice or fails free_pages_prepare's checks;
+            nothing is freed then.
+    """
+    freed = pgdat.allocator.free_unref_page_list(pfns, reclaim_classzone=pgdat.kswapd_classzone)
+    pgdat.vm_events.pgfree += sum(freed)
+    if charge:
+        for zone_type, nr_pages in enumerate(freed):
+            if nr_pages:
+                pgdat.zone_locks[zone_type].charge(
+                    pgdat.sched.current, pgdat.costs.page_alloc_ns * nr_pages
+                )
 
 
 def count_allocation(pgdat: PglistData, pfn: int, nr_pages: int = 1) -> None:

@@ -35,8 +35,9 @@ log = structlog.get_logger("vmsim.server")
 # whole milliseconds: asyncio waits in epoll for at least 1 ms (0.2 ms asked: 1.2 ms slept),
 # uvloop (libuv) rounds to the nearest, so anything below 0.5 ms would be no pause at all.
 BREATHER_S = 0.001
-# Calls that finish in one quantum run back to back for at most this long between breathers:
-# a queue of short calls is drained without a timer per call, and still never holds the loop.
+# Quanta run back to back for at most this long between breathers, whichever calls they belong
+# to: a queue of short calls is drained without a timer per call, a long call alone on the
+# machine is not paused after each of its quanta, and the loop is still never held longer.
 SHORT_RUN_S = 0.002
 
 
@@ -155,8 +156,8 @@ class TaskRunner:
                 self._step(task)
                 if task.done:
                     self._finish(task)
-                    if time.perf_counter() - breathed < SHORT_RUN_S:
-                        continue  # a short call ended: the next one, within the budget
+                if time.perf_counter() - breathed < SHORT_RUN_S:
+                    continue  # the next quantum (this call's or another's), within the budget
                 # Everyone else's turn: RPCs, heartbeats, signals. A real (if tiny) sleep, not
                 # sleep(0): gRPC's completion-queue threads need the GIL to hand each stage of
                 # an RPC to the loop, and get it at once only while the loop blocks in select.

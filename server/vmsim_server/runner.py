@@ -35,9 +35,11 @@ log = structlog.get_logger("vmsim.server")
 # whole milliseconds: asyncio waits in epoll for at least 1 ms (0.2 ms asked: 1.2 ms slept),
 # uvloop (libuv) rounds to the nearest, so anything below 0.5 ms would be no pause at all.
 BREATHER_S = 0.001
-# Quanta run back to back for at most this long between breathers, whichever calls they belong
-# to: a queue of short calls is drained without a timer per call, a long call alone on the
-# machine is not paused after each of its quanta, and the loop is still never held longer.
+# Quanta run back to back for at most this long between breathers while they end calls or
+# belong to the only call queued: a queue of short calls is drained without a timer per call,
+# a long call alone on the machine is not paused after each of its quanta, and the loop is
+# still never held longer. Beside other queued calls a long call breathes after each quantum,
+# which is what keeps a probe's touch beside busy writers within a few ms (bench_fairness).
 SHORT_RUN_S = 0.002
 
 
@@ -156,8 +158,11 @@ class TaskRunner:
                 self._step(task)
                 if task.done:
                     self._finish(task)
-                if time.perf_counter() - breathed < SHORT_RUN_S:
-                    continue  # the next quantum (this call's or another's), within the budget
+                alone = not task.done and sched.nr_running == 1
+                if (task.done or alone) and time.perf_counter() - breathed < SHORT_RUN_S:
+                    # Within the budget: the next short call, or the next quantum of a call
+                    # no other waits beside (a breather after each quantum would only idle).
+                    continue
                 # Everyone else's turn: RPCs, heartbeats, signals. A real (if tiny) sleep, not
                 # sleep(0): gRPC's completion-queue threads need the GIL to hand each stage of
                 # an RPC to the loop, and get it at once only while the loop blocks in select.

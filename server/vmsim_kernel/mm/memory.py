@@ -199,6 +199,23 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
     return FaultResult.HIT
 
 
+def account_fault(
+    kernel: Kernel, task: Task, address: int, pfn: int, major: bool, detail: str
+) -> FaultResult:
+    """mm_account_fault for a fault that mapped *pfn*: pgfault always; a major fault (the
+    page was read from a device) also pgmajfault and the task's maj_flt, a minor one its
+    min_flt; and the fault's event with *detail*."""
+    kernel.vm_events.pgfault += 1
+    if major:
+        task.maj_flt += 1
+        kernel.vm_events.pgmajfault += 1
+        kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, detail)
+        return FaultResult.MAJOR
+    task.min_flt += 1
+    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, detail)
+    return FaultResult.MINOR
+
+
 def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) -> FaultResult:
     """A first read of a private anonymous page: map the shared zero page read-only (minor fault).
 
@@ -206,10 +223,7 @@ def do_anonymous_zero_page(kernel: Kernel, task: Task, address: int, word: int) 
     reverse mapping (pte_mkspecial); the first write faults again and copies it.
     """
     kernel.ram_words[word] = make_entry(kernel.zero_pfn, _P | _US | _A)
-    task.min_flt += 1
-    kernel.vm_events.pgfault += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, kernel.zero_pfn, "zero page")
-    return FaultResult.MINOR
+    return account_fault(kernel, task, address, kernel.zero_pfn, False, "zero page")
 
 
 def page_exclusive(kernel: Kernel, pfn: int) -> bool:
@@ -253,10 +267,7 @@ def do_wp_page(
         if copied is None:  # reclaim changed the PTE while the copy's page was found
             return _resolve_fault(kernel, task, address, True)
         pfn, detail = copied, "copy-on-write"
-    task.min_flt += 1
-    events.pgfault += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, detail)
-    return FaultResult.MINOR
+    return account_fault(kernel, task, address, pfn, False, detail)
 
 
 def wp_page_copy(kernel: Kernel, task: Task, address: int, word: int, pte: int) -> int | None:
@@ -308,15 +319,7 @@ def do_shmem_fault(
         if write:  # do_shared_fault's fault_dirty_shared_page
             physmem = kernel.physmem
             physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT
-    kernel.vm_events.pgfault += 1
-    if read:
-        task.maj_flt += 1
-        kernel.vm_events.pgmajfault += 1
-        kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, "shmem swap-in")
-        return FaultResult.MAJOR
-    task.min_flt += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "shmem")
-    return FaultResult.MINOR
+    return account_fault(kernel, task, address, pfn, read, "shmem swap-in" if read else "shmem")
 
 
 def do_fault_around(kernel: Kernel, task: Task, vma: Vma, page_va: int) -> int:
@@ -400,15 +403,7 @@ def do_file_fault(
             _map_shmem_page(kernel, task.mm, pfn, page_va, word, bits)
             if write:
                 account_page_dirtied(kernel, pfn)
-    kernel.vm_events.pgfault += 1
-    if major:
-        task.maj_flt += 1
-        kernel.vm_events.pgmajfault += 1
-        kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, "file read")
-        return FaultResult.MAJOR
-    task.min_flt += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "file")
-    return FaultResult.MINOR
+    return account_fault(kernel, task, address, pfn, major, "file read" if major else "file")
 
 
 def _cow_file_page(
@@ -523,10 +518,7 @@ def do_anonymous_page(
     flags[pfn] = flags.item(pfn) | (_NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS)
     bits = user_pte_bits(vma.writable, True) | _A | (_D if write else 0)
     map_user_page(kernel, task.mm, pfn, address & ~(PAGE_SIZE - 1), word, bits)
-    task.min_flt += 1
-    kernel.vm_events.pgfault += 1
-    kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn)
-    return FaultResult.MINOR
+    return account_fault(kernel, task, address, pfn, False, "")
 
 
 def do_anonymous_pages(
@@ -650,15 +642,7 @@ def do_swap_page(
     """Touch of a swapped-out page: a major fault that reads it back from the swap device,
     or a minor one when it is in the swap cache already (read ahead by an earlier fault)."""
     pfn, read = swap_in_page(kernel, task, vma, address, word, write)
-    kernel.vm_events.pgfault += 1
-    if not read:
-        task.min_flt += 1
-        kernel.emit(EventKind.MINOR_FAULT, task.pid, address, pfn, "swap cache")
-        return FaultResult.MINOR
-    task.maj_flt += 1
-    kernel.vm_events.pgmajfault += 1
-    kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn)
-    return FaultResult.MAJOR
+    return account_fault(kernel, task, address, pfn, read, "" if read else "swap cache")
 
 
 def do_swap_cache_pages(

@@ -286,8 +286,9 @@ class FileSystem:
             self.disk.close()
 
 
-def check_file_name(name: str) -> str:
-    """The name without one optional leading slash.
+def check_file_name(name: str, argument: str = "path", what: str = "a file name") -> str:
+    """The name without one optional leading slash (a file's, or *what* else is named in a
+    flat directory such as /dev/shm); errors name *argument*.
 
     Raises:
         InvalidArgument: empty, too long, "." or "..", or with '/', NUL or a control
@@ -296,12 +297,12 @@ def check_file_name(name: str) -> str:
     bare = name[1:] if name.startswith("/") else name
     if not bare or len(bare) > FILE_NAME_MAX or "/" in bare or bare in (".", ".."):
         raise InvalidArgument(
-            "path",
-            f"{name!r} is not a file name",
+            argument,
+            f"{name!r} is not {what}",
             f"1..{FILE_NAME_MAX} characters without '/' (one leading '/' is allowed)",
         )
     if any(ord(c) < 32 for c in bare):
-        raise InvalidArgument("path", f"{name!r} has a control character", "printable text")
+        raise InvalidArgument(argument, f"{name!r} has a control character", "printable text")
     return bare
 
 

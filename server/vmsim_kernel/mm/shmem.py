@@ -22,6 +22,7 @@ from vmsim_kernel.errors import (
     NoSuchObject,
     PermissionDenied,
 )
+from vmsim_kernel.fs.vfs import FILE_NAME_MAX, check_file_name
 from vmsim_kernel.results import ShmInfo
 
 from .page_alloc import free_page
@@ -51,7 +52,7 @@ __all__ = [
 SHMEM_PAGE_FLAGS: Final = int(PageFlag.SWAPBACKED | PageFlag.UPTODATE)
 
 
-NAME_MAX: Final = 255  # the longest name of a file in /dev/shm
+NAME_MAX: Final = FILE_NAME_MAX  # the longest name of a file in /dev/shm
 
 
 @dataclass(eq=False)
@@ -147,21 +148,9 @@ def shmem_release(kernel: Kernel, obj: ShmemObject) -> bool:
 
 # ---- the shm namespace (shm_open, shm_unlink on /dev/shm) -------------------------------------
 def _check_name(name: str) -> str:
-    """The object's name without shm_open's optional leading slash.
-
-    Raises:
-        InvalidArgument: empty, too long, or with a slash or control character inside.
-    """
-    bare = name[1:] if name.startswith("/") else name
-    if not bare or len(bare) > NAME_MAX or "/" in bare or bare in (".", ".."):
-        raise InvalidArgument(
-            "name",
-            f"{name!r} is not a shared memory object name",
-            f"1..{NAME_MAX} characters without '/' (one leading '/' is allowed)",
-        )
-    if any(ord(c) < 32 for c in bare):
-        raise InvalidArgument("name", f"{name!r} has a control character", "printable text")
-    return bare
+    """The object's name without shm_open's optional leading slash (InvalidArgument: as
+    open(2) refuses a file name)."""
+    return check_file_name(name, "name", "a shared memory object name")
 
 
 def shm_create(kernel: Kernel, task: Task, name: str, size: int, mode: int) -> ShmemObject:

@@ -203,21 +203,21 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             major=summary.nr_major,
         ), task.cost
 
-    async def _read(self, r: process_pb2.ReadRequest, timeout: float | None) -> Performed:
-        if r.length > self._settings.max_io_bytes:
+    def _check_io_size(self, nr_bytes: int, what: str) -> None:
+        """A read or write of memory or of a file moves at most max_io_bytes in one call."""
+        if nr_bytes > self._settings.max_io_bytes:
             raise LimitExceeded(
-                f"a read of {r.length} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
+                f"a {what} of {nr_bytes} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
                 "max_io_bytes",
             )
+
+    async def _read(self, r: process_pb2.ReadRequest, timeout: float | None) -> Performed:
+        self._check_io_size(r.length, "read")
         task = await self._task("read", r, timeout, r.addr, r.length)
         return process_pb2.ReadResponse(data=task.result), task.cost
 
     async def _write(self, r: process_pb2.WriteRequest, timeout: float | None) -> Performed:
-        if len(r.data) > self._settings.max_io_bytes:
-            raise LimitExceeded(
-                f"a write of {len(r.data)} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
-                "max_io_bytes",
-            )
+        self._check_io_size(len(r.data), "write")
         task = await self._task("write", r, timeout, r.addr, r.data)
         return process_pb2.WriteResponse(written=len(r.data)), task.cost
 
@@ -483,14 +483,6 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         return await self._unary(self._munlock, request, context)  # type: ignore[no-any-return]
 
     # ---- files (fs/open.c, fs/read_write.c, mm/filemap.c, mm/msync.c) ---------------------------
-    def _check_io_size(self, nr_bytes: int, what: str) -> None:
-        """A file read or write moves at most max_io_bytes in one call, as a memory one does."""
-        if nr_bytes > self._settings.max_io_bytes:
-            raise LimitExceeded(
-                f"a {what} of {nr_bytes} bytes exceeds max_io_bytes={self._settings.max_io_bytes}",
-                "max_io_bytes",
-            )
-
     async def _open_file(self, r: process_pb2.OpenFileRequest, timeout: float | None) -> Performed:
         task = await self._task("open_file", r, timeout, r.path, r.flags, r.mode or 0o644)
         return process_pb2.OpenFileResponse(fd=task.result), None

@@ -261,6 +261,9 @@ class TwoListPolicy(PagePolicy):
     """
 
     name = "linux"
+    # When every inactive page kept being referenced through a whole scan, choose_victim
+    # still takes the coldest (True) or finds no victim this pass (False).
+    TAKE_COLDEST_WHEN_ALL_REFERENCED: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.active: OrderedDict[int, None] = OrderedDict()  # coldest first
@@ -304,6 +307,12 @@ class TwoListPolicy(PagePolicy):
             raise KernelBug(f"linux: key {key} is on no LRU list")
         self.marked.discard(key)
 
+    def _activate(self, key: int) -> None:
+        """A page referenced again on its inactive trip joins the active list (its mark
+        stays, so a page deactivated but still used comes back quickly)."""
+        self.active[key] = None
+        self.nr_activated += 1
+
     def _age_active(self, referenced: ReferencedFn) -> None:
         """shrink_active_list: move the coldest active pages to the inactive list."""
         nr_to_move = max(1, (len(self.active) - len(self.inactive) + 1) // 2)
@@ -325,15 +334,15 @@ class TwoListPolicy(PagePolicy):
             marked = self.marked
             if referenced(key):
                 if key in marked:  # referenced on its second trip too: the workingset
-                    # (the mark stays, so a page deactivated but still used comes back quickly)
-                    self.active[key] = None
-                    self.nr_activated += 1
+                    self._activate(key)
                 else:  # FOLIOREF_KEEP: marked, back at the head for another trip
                     marked.add(key)
                     self.inactive[key] = None
                 continue
             marked.discard(key)
             return key
+        if not self.TAKE_COLDEST_WHEN_ALL_REFERENCED:
+            return None
         # Every page kept being referenced: take the coldest inactive page anyway.
         if not self.inactive:
             self._age_active(referenced)
@@ -368,6 +377,7 @@ class FileLru(TwoListPolicy):
     """
 
     name = "file"
+    TAKE_COLDEST_WHEN_ALL_REFERENCED = False  # all referenced: nothing reclaimed this pass
 
     def __init__(self) -> None:
         super().__init__()
@@ -389,35 +399,15 @@ class FileLru(TwoListPolicy):
             return False
         if key in self.inactive:
             del self.inactive[key]
-            self.active[key] = None
-            self.workingset.add(key)
-            self.nr_activated += 1
-            marked.discard(key)
+            self._activate(key)
             return True
         return False
 
-    def choose_victim(self, referenced: ReferencedFn) -> int | None:
-        for _ in range(2 * len(self) + 2):
-            if not self.inactive or len(self.inactive) < len(self.active):
-                self._age_active(referenced)
-            if not self.inactive:
-                return None
-            key = self.inactive.popitem(last=False)[0]
-            self.nr_scanned += 1
-            marked = self.marked
-            if referenced(key):
-                if key in marked:
-                    self.active[key] = None
-                    self.workingset.add(key)
-                    self.nr_activated += 1
-                    marked.discard(key)
-                else:
-                    marked.add(key)
-                    self.inactive[key] = None
-                continue
-            marked.discard(key)
-            return key
-        return None
+    def _activate(self, key: int) -> None:
+        """Activated, a file page is PG_workingset and loses PG_referenced (folio_activate)."""
+        super()._activate(key)
+        self.workingset.add(key)
+        self.marked.discard(key)
 
     def evicted(self, key: int) -> bool:
         """A victim choose_victim returned leaves memory: whether it was PG_workingset."""

@@ -17,8 +17,8 @@ B=${BUILD:-${TMPDIR:-/tmp}/linux32-build}
 OUT=${OUT:-$HERE/../../tests/kernel/data/linux32}
 ACCEL=${ACCEL:-tcg}
 TIMEOUT=${TIMEOUT:-900}
-# Pinned: a newer Debian kernel (6.1.0-57) loads virtio modules in another order and boots without
-# its disks, and its figures would not be the captures' anyway.
+# Pinned: a newer Debian kernel (6.1.0-57) needs its virtio modules in another order than
+# src/init.sh loads them and boots without its disks; its figures would not be the captures' anyway.
 KPKG=${KPKG:-linux-image-6.1.0-50-686}
 KPKG=${KPKG%:i386}
 mkdir -p "$B" "$OUT"

@@ -158,8 +158,9 @@ class TaskRunner:
                 self._step(task)
                 if task.done:
                     self._finish(task)
-                alone = not task.done and sched.nr_running == 1
-                if (task.done or alone) and time.perf_counter() - breathed < SHORT_RUN_S:
+                if (task.done or sched.nr_running == 1) and (
+                    time.perf_counter() - breathed < SHORT_RUN_S
+                ):
                     # Within the budget: the next short call, or the next quantum of a call
                     # no other waits beside (a breather after each quantum would only idle).
                     continue

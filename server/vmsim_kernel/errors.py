@@ -4,7 +4,8 @@
     ├── InvalidArgument  (EINVAL)     a bad address, length, flag or value; says what is allowed
     │   └── BadFileDescriptor (EBADF) no such open file, or not open for that access
     ├── OutOfRange       (ENOMEM)     an address range outside user space or the simulated RAM
-    │   └── FileTooLarge (EFBIG)      a file offset past what the disk can hold
+    │   ├── FileTooLarge (EFBIG)      a file offset past what the disk can hold
+    │   └── BadAddress   (EFAULT)     a user range that is not (wholly) inside one mapping (mremap)
     ├── OutOfMemory      (ENOMEM)     commit refused, no frame, no swap slot
     ├── NoSuchProcess    (ESRCH)      no process with that pid
     ├── PermissionDenied (EPERM)      a caller acting on what it does not own
@@ -35,6 +36,7 @@ from vmsim_kernel.arch.x86.constants import Signal
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "BadAddress",
     "BadFileDescriptor",
     "FileExists",
     "FileNotFound",
@@ -180,6 +182,13 @@ class FileTooLarge(OutOfRange):
     """EFBIG: the write or truncate would take the file past the largest size it may have."""
 
     errno_name = "EFBIG"
+
+
+class BadAddress(OutOfRange):
+    """EFAULT: a user address range that the call needs inside one mapping is not (mremap's
+    old range: vma_to_resize)."""
+
+    errno_name = "EFAULT"
 
 
 class NoSpaceOnDevice(LimitExceeded):

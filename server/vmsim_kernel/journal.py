@@ -27,6 +27,7 @@ JournalEntry = tuple[str, tuple[Any, ...], dict[str, Any], int | None]
 _TIMED = {
     "mmap",
     "munmap",
+    "mremap",
     "mprotect",
     "brk",
     "madvise",

@@ -65,6 +65,7 @@ from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
 from vmsim_kernel.mm import filemap, memory, page_writeback, shmem, truncate
 from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
+from vmsim_kernel.mm import mremap as mremap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
@@ -368,8 +369,7 @@ class Machine:
             if not piece.accessible:
                 continue
             write = piece.writable and not piece.shared
-            pages = np.arange(piece.start, piece.end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
-            yield from self._touch_in_quanta(pid, task, pages, write)
+            yield from self._populate_range(pid, task, piece.start, piece.end, write)
         mlock_calls.mlock_range(self.kernel, task.mm, start, end)
 
     @syscall
@@ -840,9 +840,7 @@ class Machine:
         """MAP_POPULATE: fault the new mapping's pages in, in quanta as TouchMany does."""
         span = mmap_calls.populate_span(start, length, prot, flags)
         if span is not None:
-            first, end, write = span
-            pages = np.arange(first, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
-            yield from self._touch_in_quanta(pid, task, pages, write)
+            yield from self._populate_range(pid, task, *span)
 
     @preemptible
     def munmap(
@@ -851,6 +849,38 @@ class Machine:
         """munmap(2), in quanta of at most sched.QUANTUM_ZAP_PAGES pages (a stopped call has
         unmapped a prefix of the range)."""
         yield from mmap_calls.do_munmap(self.kernel, self._live(pid), addr, length)
+
+    @preemptible
+    def mremap(
+        self,
+        pid: int,
+        old_address: int,
+        old_size: int,
+        new_size: int,
+        flags: int = 0,
+        new_address: int = 0,
+        *,
+        tid: int | None = None,
+    ) -> Generator[None, None, int]:
+        """mremap(2) (mremap_calls.do_mremap): shrink, grow in place, or move with
+        MREMAP_MAYMOVE (MREMAP_FIXED to *new_address*, MREMAP_DONTUNMAP leaving the old
+        range empty); returns the mapping's address. A shrink unmaps in quanta as munmap
+        does; a locked mapping's growth is faulted in afterwards in quanta as mlock's."""
+        task = self._live(pid)
+        done = yield from mremap_calls.do_mremap(
+            self.kernel, task, old_address, old_size, new_size, flags, new_address
+        )
+        if done.populate is not None:
+            start, end, write = done.populate
+            yield from self._populate_range(pid, task, start, end, write)
+        return done.address
+
+    def _populate_range(
+        self, pid: int, task: Task, start: int, end: int, write: bool
+    ) -> Generator[None, None, None]:
+        """mm_populate of [start, end): every page faulted in, in quanta as TouchMany does."""
+        pages = np.arange(start, end, PAGE_SIZE, dtype=np.uint64).astype(np.uint32)
+        yield from self._touch_in_quanta(pid, task, pages, write)
 
     @syscall
     def mprotect(

@@ -137,6 +137,40 @@ class ReverseMap:
             del self._mappings[pfn]
         return len(mappings)
 
+    def move(
+        self,
+        pfns: npt.NDArray[np.int64],
+        mm: MmStruct,
+        old_addresses: npt.NDArray[np.int64],
+        new_addresses: npt.NDArray[np.int64],
+        new_words: npt.NDArray[np.int64],
+    ) -> None:
+        """move_ptes' side of the reverse map: page i, mapped in *mm* at old_addresses[i],
+        is now mapped at new_addresses[i] through the PTE at new_words[i] (the mapcount
+        stays). Sole mappings move with three array stores; shared ones one by one.
+
+        Raises:
+            KernelBug: a page is not mapped in *mm* at its old address.
+        """
+        sole = self._sole_word[pfns] >= 0
+        sole_pfns = pfns[sole]
+        if not (
+            np.all(self._sole_pgd[sole_pfns] == mm.pgd_pfn)
+            and np.array_equal(self._sole_address[sole_pfns], old_addresses[sole])
+        ):
+            raise KernelBug("a page moved by mremap is not mapped where its PTE was")
+        self._sole_address[sole_pfns] = new_addresses[sole]
+        self._sole_word[sole_pfns] = new_words[sole]
+        for i in np.flatnonzero(~sole).tolist():
+            pfn, old_address = int(pfns[i]), int(old_addresses[i])
+            mappings = self._mappings.get(pfn, [])
+            for k, mapping in enumerate(mappings):
+                if mapping.mm is mm and mapping.address == old_address:
+                    mappings[k] = Mapping(mm, int(new_addresses[i]), int(new_words[i]))
+                    break
+            else:
+                raise KernelBug(f"pfn {pfn} is not mapped at {old_address:#x}")
+
     def mappings(self, pfn: int) -> list[Mapping]:
         """Every mapping of *pfn* (a copy)."""
         sole = self._sole(pfn)

@@ -525,6 +525,17 @@ class AsyncProcess(AsyncClosedOnExit):
         """munmap(2)."""
         await self._invoke(calls.munmap(self.pid, addr, length))
 
+    async def mremap(
+        self, old_address: int, old_size: int, new_size: int, flags: int = 0, new_address: int = 0
+    ) -> int:
+        """mremap(2): shrink or grow [old_address, old_address+old_size) to new_size bytes;
+        with MREMAP_MAYMOVE it may move (pages and bytes with it), MREMAP_FIXED to exactly
+        *new_address*, MREMAP_DONTUNMAP leaving the old range empty. Returns where the
+        mapping is now."""
+        return await self._invoke(
+            calls.mremap(self.pid, old_address, old_size, new_size, flags, new_address)
+        )
+
     async def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
         await self._invoke(calls.mprotect(self.pid, addr, length, prot))

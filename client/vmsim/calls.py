@@ -58,6 +58,7 @@ __all__ = [
     "mmap",
     "mmap_file",
     "mprotect",
+    "mremap",
     "msync",
     "munlock",
     "munmap",
@@ -361,6 +362,21 @@ def munmap(pid: int, addr: int, length: int) -> Call[None]:
     return Call(
         "process", "Munmap", process_pb2.MunmapRequest(pid=pid, addr=addr, length=length), _ignore
     )
+
+
+def mremap(
+    pid: int, old_address: int, old_size: int, new_size: int, flags: int = 0, new_address: int = 0
+) -> Call[int]:
+    """mremap(2) with MREMAP_* flags; reads where the mapping is now."""
+    request = process_pb2.MremapRequest(
+        pid=pid,
+        old_address=old_address,
+        old_size=old_size,
+        new_size=new_size,
+        flags=flags,
+        new_address=new_address,
+    )
+    return Call("process", "Mremap", request, lambda r: r.addr)
 
 
 def mprotect(pid: int, addr: int, length: int, prot: int) -> Call[None]:
@@ -750,6 +766,7 @@ def run_request(op_id: int, call: Call[Any]) -> process_pb2.RunRequest:
         "Mmap": "mmap",
         "Munmap": "munmap",
         "Mprotect": "mprotect",
+        "Mremap": "mremap",
         "Brk": "brk",
         "Madvise": "madvise",
         "Touch": "touch",

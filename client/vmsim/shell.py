@@ -24,6 +24,9 @@ from .constants import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     MAP_SHARED,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
     MS_ASYNC,
     MS_SYNC,
     O_APPEND,
@@ -60,6 +63,7 @@ _OPEN_FLAGS = {"creat": O_CREAT, "excl": O_EXCL, "trunc": O_TRUNC, "append": O_A
 _WHENCE = {"set": SEEK_SET, "cur": SEEK_CUR, "end": SEEK_END}
 _MAP_KIND = {"shared": MAP_SHARED, "private": MAP_PRIVATE}
 _MSYNC = {"sync": MS_SYNC, "async": MS_ASYNC}
+_MREMAP = {"maymove": MREMAP_MAYMOVE, "fixed": MREMAP_FIXED, "dontunmap": MREMAP_DONTUNMAP}
 
 
 def _word(table: dict[str, int], word: str, what: str) -> int:
@@ -75,6 +79,14 @@ def _open_flags(text: str) -> int:
     flags = _word(_OPEN_ACCESS, access, "access")
     for word in extra:
         flags |= _word(_OPEN_FLAGS, word, "open flag")
+    return flags
+
+
+def _mremap_flags(text: str) -> int:
+    """mremap's flags as the shell spells them: maymove,fixed,dontunmap, or - for none."""
+    flags = 0
+    for word in text.split(",") if text != "-" else ():
+        flags |= _word(_MREMAP, word, "mremap flag")
     return flags
 
 
@@ -174,6 +186,21 @@ class ProcessShell(cmd.Cmd):
         def act() -> None:
             args = self._args(line, 2, "munmap ADDR SIZE")
             self.process.munmap(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
+
+    def do_mremap(self, line: str) -> None:
+        """mremap ADDR OLD_SIZE NEW_SIZE [FLAGS=-] [NEW_ADDR]   FLAGS: maymove,fixed,dontunmap
+        e.g. mremap 0xb7000000 16k 1M maymove; prints where the mapping is now"""
+
+        def act() -> str:
+            args = self._args(line, 3, "mremap ADDR OLD_SIZE NEW_SIZE [FLAGS] [NEW_ADDR]")
+            flags = _mremap_flags(args[3]) if len(args) > 3 else 0
+            new_address = parse_address(args[4]) if len(args) > 4 else 0
+            sizes = parse_size(args[1]), parse_size(args[2])
+            return (
+                f"0x{self.process.mremap(parse_address(args[0]), *sizes, flags, new_address):08x}"
+            )
 
         self._run(act)
 

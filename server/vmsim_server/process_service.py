@@ -43,7 +43,18 @@ __all__ = ["ProcessService", "death_of", "token_of"]
 Context = grpc.aio.ServicerContext[Any, Any]
 # Operations whose replies carry a CallCost (the others take no simulated time).
 TIMED_OPERATIONS = frozenset(
-    {"mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write"}
+    {
+        "mmap",
+        "munmap",
+        "mremap",
+        "mprotect",
+        "brk",
+        "madvise",
+        "touch",
+        "touch_many",
+        "read",
+        "write",
+    }
 )
 TOUCH_REPLIES_KEPT = 1024  # distinct Touch replies kept for reuse (then forgotten at once)
 # A reply, and the cost of the scheduler task that produced it (None: not a timed call).
@@ -85,6 +96,7 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self._operations: dict[str, Operation] = {
             "mmap": self._mmap,
             "munmap": self._munmap,
+            "mremap": self._mremap,
             "mprotect": self._mprotect,
             "brk": self._brk,
             "madvise": self._madvise,
@@ -131,6 +143,12 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
     async def _munmap(self, r: process_pb2.MunmapRequest, timeout: float | None) -> Performed:
         task = await self._task("munmap", r, timeout, r.addr, r.length)
         return process_pb2.MunmapResponse(), task.cost
+
+    async def _mremap(self, r: process_pb2.MremapRequest, timeout: float | None) -> Performed:
+        task = await self._task(
+            "mremap", r, timeout, r.old_address, r.old_size, r.new_size, r.flags, r.new_address
+        )
+        return process_pb2.MremapResponse(addr=task.result), task.cost
 
     async def _mprotect(self, r: process_pb2.MprotectRequest, timeout: float | None) -> Performed:
         task = await self._task("mprotect", r, timeout, r.addr, r.length, r.prot)
@@ -282,6 +300,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.MunmapRequest, context: Context
     ) -> process_pb2.MunmapResponse:
         return await self._unary(self._munmap, request, context)  # type: ignore[no-any-return]
+
+    async def Mremap(
+        self, request: process_pb2.MremapRequest, context: Context
+    ) -> process_pb2.MremapResponse:
+        return await self._unary(self._mremap, request, context)  # type: ignore[no-any-return]
 
     async def Mprotect(
         self, request: process_pb2.MprotectRequest, context: Context

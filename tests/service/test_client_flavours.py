@@ -194,6 +194,7 @@ PROCESS_CALLS = [
     "mmap",
     "munmap",
     "mprotect",
+    "mremap",
     "brk",
     "madvise",
     "touch",
@@ -414,6 +415,10 @@ SAMPLE_ARGUMENTS: dict[str, Any] = {
     "path": "/data",
     "offset": 2 * PAGE_SIZE,
     "whence": 2,
+    "old_address": 0x40000000,
+    "old_size": 2 * PAGE_SIZE,
+    "new_size": 4 * PAGE_SIZE,
+    "new_address": 0x50000000,
 }
 # Members that are not one or more unary calls of the handle's endpoint, and why.
 NOT_UNARY = {

@@ -24,6 +24,13 @@ class MapFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MAP_FLAG_POPULATE: _ClassVar[MapFlag]
     MAP_FLAG_FIXED_NOREPLACE: _ClassVar[MapFlag]
 
+class MremapFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MREMAP_FLAG_UNSPECIFIED: _ClassVar[MremapFlag]
+    MREMAP_FLAG_MAYMOVE: _ClassVar[MremapFlag]
+    MREMAP_FLAG_FIXED: _ClassVar[MremapFlag]
+    MREMAP_FLAG_DONTUNMAP: _ClassVar[MremapFlag]
+
 class FaultKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FAULT_KIND_UNSPECIFIED: _ClassVar[FaultKind]
@@ -42,6 +49,10 @@ MAP_FLAG_ANONYMOUS: MapFlag
 MAP_FLAG_NORESERVE: MapFlag
 MAP_FLAG_POPULATE: MapFlag
 MAP_FLAG_FIXED_NOREPLACE: MapFlag
+MREMAP_FLAG_UNSPECIFIED: MremapFlag
+MREMAP_FLAG_MAYMOVE: MremapFlag
+MREMAP_FLAG_FIXED: MremapFlag
+MREMAP_FLAG_DONTUNMAP: MremapFlag
 FAULT_KIND_UNSPECIFIED: FaultKind
 FAULT_KIND_HIT: FaultKind
 FAULT_KIND_MINOR: FaultKind

@@ -80,6 +80,32 @@ class MunmapResponse(_message.Message):
     cost: _common_pb2.CallCost
     def __init__(self, cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
 
+class MremapRequest(_message.Message):
+    __slots__ = ("pid", "old_address", "old_size", "new_size", "flags", "new_address", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    OLD_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    NEW_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    old_address: int
+    old_size: int
+    new_size: int
+    flags: int
+    new_address: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., old_address: _Optional[int] = ..., old_size: _Optional[int] = ..., new_size: _Optional[int] = ..., flags: _Optional[int] = ..., new_address: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class MremapResponse(_message.Message):
+    __slots__ = ("addr", "cost")
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    addr: int
+    cost: _common_pb2.CallCost
+    def __init__(self, addr: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CallCost, _Mapping]] = ...) -> None: ...
+
 class MprotectRequest(_message.Message):
     __slots__ = ("pid", "addr", "length", "prot", "tid")
     PID_FIELD_NUMBER: _ClassVar[int]
@@ -253,7 +279,7 @@ class ExitResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("id", "mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write", "translate")
+    __slots__ = ("id", "mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write", "translate", "mremap")
     ID_FIELD_NUMBER: _ClassVar[int]
     MMAP_FIELD_NUMBER: _ClassVar[int]
     MUNMAP_FIELD_NUMBER: _ClassVar[int]
@@ -265,6 +291,7 @@ class RunRequest(_message.Message):
     READ_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_FIELD_NUMBER: _ClassVar[int]
+    MREMAP_FIELD_NUMBER: _ClassVar[int]
     id: int
     mmap: MmapRequest
     munmap: MunmapRequest
@@ -276,10 +303,11 @@ class RunRequest(_message.Message):
     read: ReadRequest
     write: WriteRequest
     translate: TranslateRequest
-    def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapRequest, _Mapping]] = ..., munmap: _Optional[_Union[MunmapRequest, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectRequest, _Mapping]] = ..., brk: _Optional[_Union[BrkRequest, _Mapping]] = ..., madvise: _Optional[_Union[MadviseRequest, _Mapping]] = ..., touch: _Optional[_Union[TouchRequest, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyRequest, _Mapping]] = ..., read: _Optional[_Union[ReadRequest, _Mapping]] = ..., write: _Optional[_Union[WriteRequest, _Mapping]] = ..., translate: _Optional[_Union[TranslateRequest, _Mapping]] = ...) -> None: ...
+    mremap: MremapRequest
+    def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapRequest, _Mapping]] = ..., munmap: _Optional[_Union[MunmapRequest, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectRequest, _Mapping]] = ..., brk: _Optional[_Union[BrkRequest, _Mapping]] = ..., madvise: _Optional[_Union[MadviseRequest, _Mapping]] = ..., touch: _Optional[_Union[TouchRequest, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyRequest, _Mapping]] = ..., read: _Optional[_Union[ReadRequest, _Mapping]] = ..., write: _Optional[_Union[WriteRequest, _Mapping]] = ..., translate: _Optional[_Union[TranslateRequest, _Mapping]] = ..., mremap: _Optional[_Union[MremapRequest, _Mapping]] = ...) -> None: ...
 
 class RunResponse(_message.Message):
-    __slots__ = ("id", "mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write", "translate", "error")
+    __slots__ = ("id", "mmap", "munmap", "mprotect", "brk", "madvise", "touch", "touch_many", "read", "write", "translate", "error", "mremap")
     ID_FIELD_NUMBER: _ClassVar[int]
     MMAP_FIELD_NUMBER: _ClassVar[int]
     MUNMAP_FIELD_NUMBER: _ClassVar[int]
@@ -292,6 +320,7 @@ class RunResponse(_message.Message):
     WRITE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    MREMAP_FIELD_NUMBER: _ClassVar[int]
     id: int
     mmap: MmapResponse
     munmap: MunmapResponse
@@ -304,7 +333,8 @@ class RunResponse(_message.Message):
     write: WriteResponse
     translate: TranslateResponse
     error: _status_pb2.Status
-    def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapResponse, _Mapping]] = ..., munmap: _Optional[_Union[MunmapResponse, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectResponse, _Mapping]] = ..., brk: _Optional[_Union[BrkResponse, _Mapping]] = ..., madvise: _Optional[_Union[MadviseResponse, _Mapping]] = ..., touch: _Optional[_Union[TouchResponse, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyResponse, _Mapping]] = ..., read: _Optional[_Union[ReadResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., translate: _Optional[_Union[TranslateResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+    mremap: MremapResponse
+    def __init__(self, id: _Optional[int] = ..., mmap: _Optional[_Union[MmapResponse, _Mapping]] = ..., munmap: _Optional[_Union[MunmapResponse, _Mapping]] = ..., mprotect: _Optional[_Union[MprotectResponse, _Mapping]] = ..., brk: _Optional[_Union[BrkResponse, _Mapping]] = ..., madvise: _Optional[_Union[MadviseResponse, _Mapping]] = ..., touch: _Optional[_Union[TouchResponse, _Mapping]] = ..., touch_many: _Optional[_Union[TouchManyResponse, _Mapping]] = ..., read: _Optional[_Union[ReadResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., translate: _Optional[_Union[TranslateResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., mremap: _Optional[_Union[MremapResponse, _Mapping]] = ...) -> None: ...
 
 class SpawnThreadRequest(_message.Message):
     __slots__ = ("pid",)

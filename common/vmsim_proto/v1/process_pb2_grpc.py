@@ -55,6 +55,11 @@ class ProcessServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapResponse.FromString,
                 _registered_method=True)
+        self.Mremap = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Mremap',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MremapRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MremapResponse.FromString,
+                _registered_method=True)
         self.Mprotect = channel.unary_unary(
                 '/vmsim.v1.ProcessService/Mprotect',
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MprotectRequest.SerializeToString,
@@ -227,6 +232,20 @@ class ProcessServiceServicer:
 
     def Munmap(self, request, context):
         """munmap(2): frees the frames and swap slots of the range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Mremap(self, request, context):
+        """mremap(2): shrink a mapping (its tail unmapped), grow it in place when the range after
+        it is free, or move it with MREMAP_MAYMOVE: its pages keep their frames and bytes (the
+        page table entries move, swap entries too), so a resident page does not fault again.
+        INVALID_ARGUMENT (EINVAL) for bad flags, an unaligned address, new_size 0 or
+        overlapping ranges; OUT_OF_RANGE (EFAULT) when the old range is not inside one mapping;
+        RESOURCE_EXHAUSTED (ENOMEM) when it cannot grow in place without MREMAP_MAYMOVE, has
+        nowhere to go or its commit charge is refused, or (EAGAIN) when an mlocked mapping would
+        grow past RLIMIT_MEMLOCK; PERMISSION_DENIED (EPERM) for MREMAP_FIXED below mmap_min_addr.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -483,6 +502,11 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MunmapResponse.SerializeToString,
             ),
+            'Mremap': grpc.unary_unary_rpc_method_handler(
+                    servicer.Mremap,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MremapRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MremapResponse.SerializeToString,
+            ),
             'Mprotect': grpc.unary_unary_rpc_method_handler(
                     servicer.Mprotect,
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MprotectRequest.FromString,
@@ -733,6 +757,33 @@ class ProcessService:
             '/vmsim.v1.ProcessService/Munmap',
             vmsim__proto_dot_v1_dot_process__pb2.MunmapRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_process__pb2.MunmapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Mremap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Mremap',
+            vmsim__proto_dot_v1_dot_process__pb2.MremapRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.MremapResponse.FromString,
             options,
             channel_credentials,
             insecure,

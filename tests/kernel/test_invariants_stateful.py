@@ -28,11 +28,20 @@ from vmsim_kernel import (
 from vmsim_kernel.arch.x86.constants import TASK_SIZE, ZoneType
 from vmsim_kernel.arch.x86.pgtable import PTE_MAPPED
 from vmsim_kernel.fs.vfs import OpenFlag
+from vmsim_kernel.mm.mremap import MremapFlag
 from vmsim_kernel.mm.page_alloc import WatermarkLevel
 from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.results import Event, EventKind
 
 PROTS = st.sampled_from([PROT_NONE, PROT_READ, RW])
+# mremap's ways, with their flags: in place or fail, may move, to a free address, leaving
+# the old range mapped and empty
+REMAPS = {
+    "resize": 0,
+    "maymove": int(MremapFlag.MAYMOVE),
+    "fixed": int(MremapFlag.MAYMOVE | MremapFlag.FIXED),
+    "dontunmap": int(MremapFlag.MAYMOVE | MremapFlag.DONTUNMAP),
+}
 
 
 FILES = ("a", "b")  # the files the processes write, read and map
@@ -40,7 +49,7 @@ FILE_PAGES = 48  # the largest page offset a file write starts at
 
 
 class VirtualMemory(RuleBasedStateMachine):
-    """Processes mmap/munmap/mprotect/touch/write/exit, and write, read and map files, on a
+    """Processes mmap/munmap/mremap/mprotect/touch/write/exit, and write, read and map files, on a
     small machine that must swap and drop page cache pages."""
 
     def __init__(self) -> None:
@@ -167,6 +176,38 @@ class VirtualMemory(RuleBasedStateMachine):
         lo, hi = addr + first * PAGE_SIZE, addr + (first + count) * PAGE_SIZE
         for key in [k for k in self.contents if k[0] == pid and lo <= k[1] < hi]:
             del self.contents[key]
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data(), new_pages=st.integers(1, 96), how=st.sampled_from(tuple(REMAPS)))
+    def mremap(self, data: st.DataObject, new_pages: int, how: str) -> None:
+        """Shrink, grow (in place or moved) or move a mapping: private bytes go with it; a
+        shared mapping's are forgotten (another process may write them at its old address)."""
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        index = data.draw(st.integers(0, len(self.mappings[pid]) - 1))
+        addr, pages = self.mappings[pid][index]
+        mm = self.machine.tasks[pid].mm
+        vma = mm.find_vma(addr)
+        flags, new_addr = REMAPS[how], 0
+        if how == "dontunmap":
+            new_pages = pages
+        elif how == "fixed":
+            new_addr = mm.get_unmapped_area(new_pages * PAGE_SIZE, 0) or 0
+        try:
+            moved = self.machine.mremap(
+                pid, addr, pages * PAGE_SIZE, new_pages * PAGE_SIZE, flags, new_addr
+            )
+        except KernelError:  # the range spans two VMAs, no room, a limit, or an OOM kill
+            self._sync_deaths()
+            return
+        if how != "dontunmap":
+            del self.mappings[pid][index]
+        self.mappings[pid].append((moved, new_pages))
+        old_end = addr + pages * PAGE_SIZE
+        for key in [k for k in self.contents if k[0] == pid and addr <= k[1] < old_end]:
+            payload = self.contents.pop(key)
+            offset = key[1] - addr
+            if offset < new_pages * PAGE_SIZE and vma is not None and not vma.shared:
+                self.contents[(pid, moved + offset)] = payload
 
     @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
     @rule(data=st.data(), prot=PROTS)

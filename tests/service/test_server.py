@@ -197,6 +197,8 @@ INVALID, RANGE = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE
         (process_pb2.MmapRequest(length=1 << 33, prot=3, flags=0x22), RANGE, "length"),
         (process_pb2.MunmapRequest(addr=0x40000001, length=4096), INVALID, "addr"),
         (process_pb2.MprotectRequest(addr=0x30000000, length=4096, prot=1), RANGE, "addr"),
+        (process_pb2.MremapRequest(old_address=0x40000001, new_size=4096), INVALID, "old_address"),
+        (process_pb2.MremapRequest(old_address=0x30000000, new_size=8192), RANGE, "old_address"),
         (process_pb2.MadviseRequest(addr=0x40000000, length=4096, advice=77), INVALID, "advice"),
         (process_pb2.TouchRequest(addr=1 << 32), RANGE, "addr"),
         (process_pb2.ReadRequest(addr=0xFFFFFFF0, length=64), RANGE, "addr"),

@@ -171,6 +171,22 @@ class ReverseMap:
             else:
                 raise KernelBug(f"pfn {pfn} is not mapped at {old_address:#x}")
 
+    def sole_mapped_by(
+        self, pfns: npt.NDArray[np.int64], pte_words: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """Which of *pfns* are mapped once, by the PTE at the same place of *pte_words*."""
+        sole: npt.NDArray[np.bool_] = (self._sole_word[pfns] == pte_words) & (
+            self._mapcount[pfns] == 1
+        )
+        return sole
+
+    def remove_sole(self, pfns: npt.NDArray[np.int64]) -> None:
+        """remove() for a batch of distinct pages each mapped once (sole_mapped_by), by the
+        PTEs being cleared: three array stores."""
+        self._sole_word[pfns] = -1
+        self._nr_sole -= len(pfns)
+        self._mapcount[pfns] -= 1
+
     def mappings(self, pfn: int) -> list[Mapping]:
         """Every mapping of *pfn* (a copy)."""
         sole = self._sole(pfn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from vmsim_kernel.arch.x86.constants import PAGE_SHIFT, PGDIR_SHIFT, TASK_SIZE
 from vmsim_kernel.arch.x86.pgtable import (
@@ -25,7 +26,7 @@ from vmsim_kernel.arch.x86.pgtable import (
 from vmsim_kernel.errors import KernelBug
 
 from .overcommit import uncommit_pages
-from .page_alloc import charge_zone_lock, free_page
+from .page_alloc import charge_zone_lock, free_page, free_page_list
 from .physmem import PageFlag
 from .policies import charge_lru_lock, lru_cache_add
 from .shmem import shmem_release
@@ -75,43 +76,125 @@ def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[i
     return runs
 
 
+class _FreeBatch:
+    """The frames a zap frees, queued in PTE order and given back with free_page_list
+    (release_pages); charged once at the end, as the single frees were."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.queued: list[int] = []
+        self.nr_freed = 0
+        self.first_pfn = -1
+
+    def flush(self) -> None:
+        """Free what is queued now: the next step may free a page itself."""
+        if self.queued:
+            if self.first_pfn < 0:
+                self.first_pfn = self.queued[0]
+            self.nr_freed += len(self.queued)
+            free_page_list(self.kernel.pgdat, self.queued, charge=False)
+            self.queued = []
+
+    def charge(self) -> None:
+        """The LRU and zone-lock work of every page freed, once (free_pages_and_swap_cache)."""
+        self.flush()
+        if self.nr_freed:
+            kernel = self.kernel
+            charge_lru_lock(kernel.lruvec, self.nr_freed, kernel.costs.lru_update_ns)
+            charge_zone_lock(kernel.pgdat, self.first_pfn, self.nr_freed)
+
+
 def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
     """Unmap every page of [start, end): free frames no one else maps and swap slots (zap_pte_range).
 
-    Returns the number of PTEs cleared. The LRU and zone-lock work of the freed pages is
-    charged once per range, as the kernel batches it (free_pages_and_swap_cache).
+    Returns the number of PTEs cleared. The freed frames go back with free_page_list
+    (release_pages) in PTE order, and the LRU and zone-lock work is charged once per range,
+    as the kernel batches it (free_pages_and_swap_cache). A page table whose entries are all
+    plain anonymous pages mapped only there (nearly every one a process wrote) is zapped
+    with a few array operations; any other goes entry by entry.
     """
     ram32 = kernel.ram32
     cleared = 0
-    freed: list[int] = []
+    batch = _FreeBatch(kernel)
     for first_va, first_word, count in pte_runs(kernel, mm, start, end):
         entries = ram32[first_word : first_word + count]
-        for k in np.flatnonzero(entries).tolist():
-            pte = int(entries[k])
-            if pte & _MAPPED:
-                pfn = pte >> PAGE_SHIFT
-                if pfn == kernel.zero_pfn:
-                    pass  # the zero page is nobody's: clearing the PTE is all
-                elif unmap_user_page(
-                    kernel, mm, pfn, first_va + (k << PAGE_SHIFT), dirty=bool(pte & _D)
-                ):
-                    freed.append(pfn)
-            else:
-                free_swap_and_cache(kernel, pte)
-                mm.swap_entries -= 1
-            entries[k] = 0
-            cleared += 1
-    if freed:
-        charge_lru_lock(kernel.lruvec, len(freed), kernel.costs.lru_update_ns)
-        charge_zone_lock(kernel.pgdat, freed[0], len(freed))
+        used = np.flatnonzero(entries)
+        if not len(used):
+            continue
+        if not _zap_plain_anon_table(kernel, mm, entries, used, first_word, batch.queued):
+            _zap_entries(kernel, mm, entries, used, first_va, batch)
+        entries[used] = 0
+        cleared += len(used)
+    batch.charge()
     return cleared
 
 
+def _zap_plain_anon_table(
+    kernel: Kernel,
+    mm: MmStruct,
+    entries: npt.NDArray[np.uint32],
+    used: npt.NDArray[np.intp],
+    first_word: int,
+    freed: list[int],
+) -> bool:
+    """Zap the *used* entries of one page table at once when each maps the zero page or a
+    plain anonymous page (not in the swap cache, not mlocked) that only it maps: what
+    unmap_user_page and release_user_page would do page by page, queueing the frames on
+    *freed* in PTE order. False (nothing done) when any entry is anything else."""
+    words = entries[used]
+    if not np.all(words & np.uint32(_MAPPED)):
+        return False  # a swap entry
+    pfns = (words >> np.uint32(PAGE_SHIFT)).astype(np.int64)
+    pfns = pfns[pfns != kernel.zero_pfn]
+    if not len(pfns):
+        return True
+    physmem = kernel.physmem
+    page_flags = physmem.flags[pfns]
+    plain = (page_flags & np.uint32(_ANON_BIT | _SWAPCACHE_BIT | _MLOCKED_BIT)) == _ANON_BIT
+    pte_words = first_word + used[(words >> np.uint32(PAGE_SHIFT)) != kernel.zero_pfn]
+    if not (np.all(plain) and np.all(kernel.rmap.sole_mapped_by(pfns, pte_words))):
+        return False
+    mm.count_resident(False, -len(pfns))
+    kernel.rmap.remove_sole(pfns)
+    remove_from_lru = kernel.lruvec.policy.remove
+    listed = pfns.tolist()
+    for pfn in listed:  # in PTE order: a policy's lists may depend on it (random's do)
+        remove_from_lru(pfn)
+    physmem.flags[pfns] = page_flags & np.uint32(~_DIRTY_BIT & 0xFFFFFFFF)
+    freed.extend(listed)
+    return True
+
+
+def _zap_entries(
+    kernel: Kernel,
+    mm: MmStruct,
+    entries: npt.NDArray[np.uint32],
+    used: npt.NDArray[np.intp],
+    first_va: int,
+    batch: _FreeBatch,
+) -> None:
+    """zap_pte_range entry by entry for the *used* entries of one page table: a frame that
+    unmap_user_page would free is queued on *batch* instead, and what is queued is freed
+    before a swap entry's release, which may free a page itself."""
+    for k in used.tolist():
+        pte = int(entries[k])
+        if pte & _MAPPED:
+            pfn = pte >> PAGE_SHIFT
+            if pfn != kernel.zero_pfn:  # the zero page is nobody's: clearing the PTE is all
+                page_va = first_va + (k << PAGE_SHIFT)
+                if unmap_user_page(kernel, mm, pfn, page_va, dirty=bool(pte & _D), free=False):
+                    batch.queued.append(pfn)
+        else:
+            batch.flush()
+            free_swap_and_cache(kernel, pte)
+            mm.swap_entries -= 1
+
+
 def unmap_user_page(
-    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, *, dirty: bool = False
+    kernel: Kernel, mm: MmStruct, pfn: int, page_va: int, *, dirty: bool = False, free: bool = True
 ) -> bool:
     """Drop one mapping of a user page (its PTE *dirty* or not); free the page (and say so)
-    when it was the last.
+    when it was the last (free=False: the caller frees it, with others).
 
     A page in the swap cache whose slot another PTE still names (a fork shared it, then
     reclaim unmapped it from that process) stays in the swap cache and on the LRU, as the
@@ -153,7 +236,7 @@ def unmap_user_page(
         return False
     if on_lru:
         kernel.lruvec.policy.remove(pfn)
-    release_user_page(kernel, pfn, charge=False)
+    release_user_page(kernel, pfn, charge=False, free=free)
     return True
 
 
@@ -166,14 +249,16 @@ def _locked_elsewhere(kernel: Kernel, pfn: int) -> bool:
     return False
 
 
-def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
-    """The last mapping of a user page went away: drop its swap-cache slot and free it."""
+def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True, free: bool = True) -> None:
+    """The last mapping of a user page went away: drop its swap-cache slot and free it
+    (free=False: ready to be freed, by the caller)."""
     if kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
         offset = delete_from_swap_cache(kernel, pfn)
         assert kernel.swap is not None
         kernel.swap.free_slot(offset)  # the cache's reference
     kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
-    free_page(kernel.pgdat, pfn, charge=charge)
+    if free:
+        free_page(kernel.pgdat, pfn, charge=charge)
 
 
 def free_pgtables(kernel: Kernel, mm: MmStruct, start: int, end: int) -> None:

@@ -51,7 +51,10 @@ def teardown_scenario(machine: Machine) -> int:
     return child
 
 
-@pytest.mark.parametrize("policy", [ReplacementPolicy.LINUX, ReplacementPolicy.RANDOM])
+@pytest.mark.parametrize(
+    "policy",
+    [ReplacementPolicy.LINUX, pytest.param(ReplacementPolicy.RANDOM, marks=pytest.mark.slow)],
+)
 def test_batched_zap_leaves_the_machine_as_single_frees_do(
     make_machine: Callable[..., Machine], monkeypatch: pytest.MonkeyPatch, policy: ReplacementPolicy
 ) -> None:

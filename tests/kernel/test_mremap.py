@@ -306,3 +306,23 @@ def test_swap_slots_stay_owned_by_the_moved_ptes(machine: Machine) -> None:
     machine.exit(pid)  # the moved PTE's slot is freed with it
     assert machine.meminfo()["SwapFree"] == swap_free
     machine.check_invariants()
+
+
+def test_a_move_across_page_tables_to_an_unaligned_place_keeps_every_page(
+    machine: Machine,
+) -> None:
+    """1100 pages span two page tables; moved 3 pages past a 4 MiB boundary they span
+    two others, each PTE landing at its own offset."""
+    pid = machine.spawn("far mover")
+    addr = machine.mmap(pid, 0, 1100 * P, RW, ANON)
+    machine.touch_many(pid, pages(addr, 1100), True)
+    for page in (0, 1, 1020, 1023, 1024, 1099):
+        machine.write(pid, addr + page * P, f"page {page:04}".encode())
+    ptes = machine.process(pid).vm_pte
+    moved = machine.mremap(pid, addr, 1100 * P, 1100 * P, MAYMOVE | FIXED, 0x50003000)
+    faults = _faults(machine, pid)
+    for page in (0, 1, 1020, 1023, 1024, 1099):
+        assert machine.read(pid, moved + page * P, 9) == f"page {page:04}".encode()
+    assert _faults(machine, pid) == faults
+    assert machine.process(pid).vm_pte == ptes  # the old tables freed, as many new ones
+    machine.check_invariants()

@@ -132,6 +132,42 @@ def do_mmap(
     if length > TASK_SIZE:
         raise OutOfRange("length", f"{length} bytes do not fit in user space", "at most 3 GiB")
     check_prot(prot)
+    check_map_flags(flags, obj, file)
+    if not 0 <= addr < ADDRESS_SPACE_END:
+        raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
+    length = page_align_up(length)
+    # do_mmap refuses only past the limit (map_count > max), so a process ends with
+    # max_map_count + 1 mappings, which is LTP's pass rule (mem/tunable/max_map_count).
+    if len(mm) > kernel.config.max_map_count:
+        raise too_many_mappings(kernel, mm)
+    fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
+    start = get_unmapped_area(mm, addr, length, flags)
+    if fixed:
+        check_map_count_for_hole(kernel, mm, start, start + length)
+    shared = bool(flags & MapFlag.SHARED)
+    accounted = accountable_mapping(kernel, Prot(prot), flags, file is not None)
+    # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
+    replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
+    charge = length // PAGE_SIZE if accounted else 0
+    if not commit_allowed(kernel, charge - (replaced if fixed else 0), task):
+        raise commit_refused(kernel, charge)
+    with address_space_change(kernel, task):
+        if fixed:
+            unmap_range(kernel, task, start, start + length)
+            shoot_down_tlbs(kernel, task)
+        commit_pages(kernel, task, charge)
+        mmap_region(kernel, mm, start, length, Prot(prot), shared, accounted, obj, file, pgoff)
+    return start
+
+
+def check_map_flags(flags: int, obj: ShmemObject | None, file: OpenFile | None) -> None:
+    """do_mmap's checks of the flags for what is mapped: anonymous memory, a shared memory
+    object or a file.
+
+    Raises:
+        InvalidArgument: unknown bits, not exactly one of MAP_SHARED and MAP_PRIVATE, or a
+            flag the kind of mapping does not take.
+    """
     if flags < 0 or flags & ~int(MAP_KNOWN):
         raise InvalidArgument(
             "flags",
@@ -162,77 +198,90 @@ def do_mmap(
             "a shared memory object is mapped MAP_SHARED, without MAP_ANONYMOUS",
             "MAP_SHARED, with MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_NORESERVE",
         )
-    if not 0 <= addr < ADDRESS_SPACE_END:
-        raise OutOfRange("addr", f"0x{addr:x} is not a 32-bit address", "0x0 .. 0xBFFFFFFF")
-    length = page_align_up(length)
-    # do_mmap refuses only past the limit (map_count > max), so a process ends with
-    # max_map_count + 1 mappings, which is LTP's pass rule (mem/tunable/max_map_count).
-    if len(mm) > kernel.config.max_map_count:
-        raise too_many_mappings(kernel, mm)
-    fixed = bool(flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE))
-    if fixed:
-        check_aligned("addr", addr)
-        if addr < MMAP_MIN_ADDR or addr + length > TASK_SIZE:
-            raise OutOfRange(
-                "addr",
-                f"0x{addr:x}+0x{length:x} is outside the mappable range",
-                f"0x{MMAP_MIN_ADDR:x} .. 0xBFFFFFFF",
-            )
-        if flags & MapFlag.FIXED_NOREPLACE and mm.overlapping(addr, addr + length):
-            raise InvalidArgument(
-                "addr",
-                f"0x{addr:x}+0x{length:x} overlaps an existing mapping (EEXIST)",
-                "a free range with MAP_FIXED_NOREPLACE",
-            )
-        start = addr
-    else:
+
+
+def get_unmapped_area(mm: MmStruct, addr: int, length: int, flags: int) -> int:
+    """Where a mapping of *length* bytes goes: exactly *addr* with MAP_FIXED or
+    MAP_FIXED_NOREPLACE (checked), else the hint if free or the top-down search.
+
+    Raises:
+        InvalidArgument: a fixed *addr* not page aligned, or MAP_FIXED_NOREPLACE over a
+            mapping (EEXIST).
+        OutOfRange: a fixed range outside mmap_min_addr .. TASK_SIZE.
+        OutOfMemory: no free range that long.
+    """
+    if not flags & (MapFlag.FIXED | MapFlag.FIXED_NOREPLACE):
         found = mm.get_unmapped_area(length, addr)
         if found is None:
             raise OutOfMemory(f"no free virtual range of {length} bytes in the address space")
-        start = found
+        return found
+    check_aligned("addr", addr)
+    if addr < MMAP_MIN_ADDR or addr + length > TASK_SIZE:
+        raise OutOfRange(
+            "addr",
+            f"0x{addr:x}+0x{length:x} is outside the mappable range",
+            f"0x{MMAP_MIN_ADDR:x} .. 0xBFFFFFFF",
+        )
+    if flags & MapFlag.FIXED_NOREPLACE and mm.overlapping(addr, addr + length):
+        raise InvalidArgument(
+            "addr",
+            f"0x{addr:x}+0x{length:x} overlaps an existing mapping (EEXIST)",
+            "a free range with MAP_FIXED_NOREPLACE",
+        )
+    return addr
+
+
+def accountable_mapping(kernel: Kernel, prot: Prot, flags: int, is_file: bool) -> bool:
+    """VM_ACCOUNT (mmap_region's accountable_mapping): whether the mapping's pages count
+    towards Committed_AS; MAP_NORESERVE opts out unless overcommit is never."""
     noreserve = (
         bool(flags & MapFlag.NORESERVE)
         and kernel.vm_sysctl.overcommit_memory is not OvercommitMode.NEVER
     )
-    if fixed:
-        check_map_count_for_hole(kernel, mm, start, start + length)
-    if file is None:
-        accounted = needs_accounting(Prot(prot), shared, noreserve)
-    else:  # accountable_mapping: a file's private writable mapping may copy every page
-        accounted = not shared and bool(prot & Prot.WRITE) and not noreserve
-    # MAP_FIXED gives back the charge of what it replaces, so only the difference must fit.
-    replaced = sum(v.nr_pages for v in mm.overlapping(start, start + length) if v.accounted)
-    charge = length // PAGE_SIZE if accounted else 0
-    if not commit_allowed(kernel, charge - (replaced if fixed else 0), task):
-        raise commit_refused(kernel, charge)
-    with address_space_change(kernel, task):
-        if fixed:
-            unmap_range(kernel, task, start, start + length)
-            shoot_down_tlbs(kernel, task)
-        commit_pages(kernel, task, charge)
-        kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
-        if obj is not None:
-            kind = f"/dev/shm/{obj.name}"
-        elif file is not None:
-            kind = f"/{file.inode.name}" if file.inode.linked else "/ (deleted)"
-        elif shared:
-            # shmem_zero_setup: a MAP_SHARED anonymous mapping maps an object of its own,
-            # which a fork's child maps too.
-            obj = kernel.shmem.new_object("", length // PAGE_SIZE)
-        mm.insert(
-            Vma(
-                start,
-                start + length,
-                Prot(prot),
-                shared,
-                kind,
-                accounted,
-                shmem=obj,
-                shmem_base=start - pgoff * PAGE_SIZE if shared or file is not None else 0,
-                file=file,
-            )
+    shared = bool(flags & MapFlag.SHARED)
+    if not is_file:
+        return needs_accounting(prot, shared, noreserve)
+    # A file's private writable mapping may copy every page; its shared one writes the file.
+    return not shared and bool(prot & Prot.WRITE) and not noreserve
+
+
+def mmap_region(
+    kernel: Kernel,
+    mm: MmStruct,
+    start: int,
+    length: int,
+    prot: Prot,
+    shared: bool,
+    accounted: bool,
+    obj: ShmemObject | None,
+    file: OpenFile | None,
+    pgoff: int,
+) -> None:
+    """mmap_region under mmap_lock: the VMA for [start, start+length), merged with its
+    neighbours where they match (vma_merge); a MAP_SHARED anonymous mapping gets a shmem
+    object of its own (shmem_zero_setup), which a fork's child maps too."""
+    kind = VmaKind.SHARED_ANON if shared else VmaKind.ANON
+    if obj is not None:
+        kind = f"/dev/shm/{obj.name}"
+    elif file is not None:
+        kind = f"/{file.inode.name}" if file.inode.linked else "/ (deleted)"
+    elif shared:
+        obj = kernel.shmem.new_object("", length // PAGE_SIZE)
+    # vm_pgoff: page 0 of the object or file sits this far below the mapping's start.
+    base = start - pgoff * PAGE_SIZE if shared or file is not None else 0
+    mm.insert(
+        Vma(
+            start,
+            start + length,
+            prot,
+            shared,
+            kind,
+            accounted,
+            shmem=obj,
+            shmem_base=base,
+            file=file,
         )
-    return start
+    )
 
 
 def do_mmap_file(

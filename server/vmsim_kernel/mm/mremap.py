@@ -30,7 +30,6 @@ from vmsim_kernel.arch.x86.constants import (
 from vmsim_kernel.arch.x86.pgtable import (
     PTE_MAPPED,
     PTE_PRESENT,
-    pde_index,
     pgd_words,
     pte_words_many,
 )
@@ -366,22 +365,17 @@ def move_page_tables(kernel: Kernel, task: Task, old_addr: int, new_addr: int, l
     mm = task.mm
     ram32 = kernel.ram32
     shift = new_addr - old_addr
-    for first_va, first_word, count in pte_runs(kernel, mm, old_addr, old_addr + length):
-        used = np.flatnonzero(ram32[first_word : first_word + count])
-        if not len(used):
-            continue
-        low = first_va + (int(used[0]) << PAGE_SHIFT) + shift
-        high = first_va + (int(used[-1]) << PAGE_SHIFT) + shift
-        for index in range(pde_index(low), pde_index(high) + 1):
-            pte_alloc(kernel, task, max(low, index << PGDIR_SHIFT))
-            if not task.alive:  # the allocation's OOM kill chose this process
-                raise task_exit.dead(task)
+    _, old_vas = _used_ptes(kernel, mm, old_addr, old_addr + length)
+    _, table_ok, pde_indexes = _walk(kernel, mm, old_vas + shift)
+    for index in np.unique(pde_indexes[~table_ok]).tolist():
+        pte_alloc(kernel, task, index << PGDIR_SHIFT)
+        if not task.alive:  # the allocation's OOM kill chose this process
+            raise task_exit.dead(task)
     old_words, old_vas = _used_ptes(kernel, mm, old_addr, old_addr + length)
     if not len(old_words):
         return 0
     new_vas = old_vas + shift
-    vpns = (new_vas >> PAGE_SHIFT).astype(np.uint32)
-    words, table_ok, _ = pte_words_many(ram32[pgd_words(mm.pgd_pfn)], vpns, PTE_PRESENT)
+    words, table_ok, _ = _walk(kernel, mm, new_vas)
     new_words = words.astype(np.int64)
     if not table_ok.all() or ram32[new_words].any():
         raise KernelBug("mremap's destination has no page table or a used PTE")
@@ -392,6 +386,15 @@ def move_page_tables(kernel: Kernel, task: Task, old_addr: int, new_addr: int, l
     mapped = ((entries & np.uint32(PTE_MAPPED)) != 0) & (pfns != kernel.zero_pfn)
     kernel.rmap.move(pfns[mapped], mm, old_vas[mapped], new_vas[mapped], new_words[mapped])
     return len(old_words)
+
+
+def _walk(
+    kernel: Kernel, mm: MmStruct, addresses: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    """pte_words_many for *addresses* in *mm*: PTE indexes, whether the table is there, PDE
+    indexes."""
+    vpns = (addresses >> PAGE_SHIFT).astype(np.uint32)
+    return pte_words_many(kernel.ram32[pgd_words(mm.pgd_pfn)], vpns, PTE_PRESENT)
 
 
 def _used_ptes(

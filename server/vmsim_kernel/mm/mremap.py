@@ -338,6 +338,7 @@ def move_vma(
     keeps_offset = vma.shared or vma.file is not None  # vm_pgoff: the object's page index
     shift = new_addr - addr
     base = vma.shmem_base + shift if keeps_offset else vma.shmem_base
+    hiwater_vm = mm.hiwater_vm  # both ranges are mapped for a moment: not a new VmPeak
     mm.insert(replace(vma, start=new_addr, end=new_addr + new_len, shmem_base=base))
     if dontunmap:
         if vma.locked:
@@ -346,6 +347,7 @@ def move_vma(
     elif old_len:
         mm.remove_range(addr, addr + old_len)
         free_pgtables(kernel, mm, addr, addr + old_len)
+    mm.hiwater_vm = max(hiwater_vm, mm.total_vm_pages)
     shoot_down_tlbs(kernel, task)
 
 

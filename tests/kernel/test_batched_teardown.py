@@ -64,7 +64,13 @@ def test_batched_zap_leaves_the_machine_as_single_frees_do(
         events: list[Event] = []
         machine.add_event_listener(events.append)
         if not batched:
-            monkeypatch.setattr(unmap_module, "_zap_plain_anon_table", lambda *args: False)
+            monkeypatch.setattr(
+                unmap_module,
+                "_zap_table",
+                lambda kernel, mm, entries, used, first_va, first_word, batch: (
+                    unmap_module._zap_entries(kernel, mm, entries, used, first_va, batch)
+                ),
+            )
             monkeypatch.setattr(unmap_module, "free_page_list", single_frees)
         try:
             child = teardown_scenario(machine)

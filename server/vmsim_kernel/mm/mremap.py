@@ -119,6 +119,8 @@ def do_mremap(
             check_unmap_args("old_size", addr + new_len, old_len - new_len)
             check_map_count_for_hole(kernel, mm, addr + new_len, addr + old_len)
             yield from unmap_in_slices(kernel, task, addr + new_len, addr + old_len)
+        else:
+            kernel.current.run(kernel.costs.syscall_ns)  # nothing to do but enter and leave
         return MremapResult(addr)
     vma_to_resize(mm, vma, addr, old_len, new_len)
     if addr + old_len == vma.end and mm.range_is_free(vma.end, vma.end + new_len - old_len):

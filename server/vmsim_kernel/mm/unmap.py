@@ -8,6 +8,7 @@ without an import cycle.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -109,9 +110,9 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
 
     Returns the number of PTEs cleared. The freed frames go back with free_page_list
     (release_pages) in PTE order, and the LRU and zone-lock work is charged once per range,
-    as the kernel batches it (free_pages_and_swap_cache). A page table whose entries are all
-    plain anonymous pages mapped only there (nearly every one a process wrote) is zapped
-    with a few array operations; any other goes entry by entry.
+    as the kernel batches it (free_pages_and_swap_cache). Runs of plain anonymous pages
+    mapped only by their PTE (nearly every page a process wrote) and of zero-page PTEs are
+    zapped with a few array operations; the other entries one by one.
     """
     ram32 = kernel.ram32
     cleared = 0
@@ -121,48 +122,64 @@ def zap_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -> int:
         used = np.flatnonzero(entries)
         if not len(used):
             continue
-        if not _zap_plain_anon_table(kernel, mm, entries, used, first_word, batch.queued):
-            _zap_entries(kernel, mm, entries, used, first_va, batch)
+        _zap_table(kernel, mm, entries, used, first_va, first_word, batch)
         entries[used] = 0
         cleared += len(used)
     batch.charge()
     return cleared
 
 
-def _zap_plain_anon_table(
+def _zap_table(
     kernel: Kernel,
     mm: MmStruct,
     entries: npt.NDArray[np.uint32],
     used: npt.NDArray[np.intp],
+    first_va: int,
     first_word: int,
-    freed: list[int],
-) -> bool:
-    """Zap the *used* entries of one page table at once when each maps the zero page or a
-    plain anonymous page (not in the swap cache, not mlocked) that only it maps: what
-    unmap_user_page and release_user_page would do page by page, queueing the frames on
-    *freed* in PTE order. False (nothing done) when any entry is anything else."""
+    batch: _FreeBatch,
+) -> None:
+    """zap_pte_range for the *used* entries of one page table (at ram32 *first_word*, mapping
+    *first_va*), in PTE order: each run of zero-page PTEs and plain anonymous pages (not in
+    the swap cache, not mlocked, mapped only by that PTE) at once, every other entry alone."""
     words = entries[used]
-    if not np.all(words & np.uint32(_MAPPED)):
-        return False  # a swap entry
     pfns = (words >> np.uint32(PAGE_SHIFT)).astype(np.int64)
-    pfns = pfns[pfns != kernel.zero_pfn]
-    if not len(pfns):
-        return True
-    physmem = kernel.physmem
-    page_flags = physmem.flags[pfns]
-    plain = (page_flags & np.uint32(_ANON_BIT | _SWAPCACHE_BIT | _MLOCKED_BIT)) == _ANON_BIT
-    pte_words = first_word + used[(words >> np.uint32(PAGE_SHIFT)) != kernel.zero_pfn]
-    if not (np.all(plain) and np.all(kernel.rmap.sole_mapped_by(pfns, pte_words))):
-        return False
+    mapped = (words & np.uint32(_MAPPED)) != 0
+    own = mapped & (pfns != kernel.zero_pfn)  # a frame, not the zero page
+    page_flags = kernel.physmem.flags[np.where(own, pfns, 0)]
+    plain = (
+        own
+        & ((page_flags & np.uint32(_ANON_BIT | _SWAPCACHE_BIT | _MLOCKED_BIT)) == _ANON_BIT)
+        & kernel.rmap.sole_mapped_by(np.where(own, pfns, 0), first_word + used)
+    )
+    at_once = plain | (mapped & ~own)
+    edges = np.flatnonzero(at_once[1:] != at_once[:-1]) + 1
+    bounds = [0, *edges.tolist(), len(used)]
+    for low, high in itertools.pairwise(bounds):
+        if not at_once[low]:
+            _zap_entries(kernel, mm, entries, used[low:high], first_va, batch)
+            continue
+        run = plain[low:high]
+        if run.any():
+            _zap_plain_pages(kernel, mm, pfns[low:high][run], page_flags[low:high][run], batch)
+
+
+def _zap_plain_pages(
+    kernel: Kernel,
+    mm: MmStruct,
+    pfns: npt.NDArray[np.int64],
+    page_flags: npt.NDArray[np.uint32],
+    batch: _FreeBatch,
+) -> None:
+    """What unmap_user_page and release_user_page do to each of *pfns* (plain anonymous
+    pages, each mapped once), as array operations; the frames queued on *batch* in order."""
     mm.count_resident(False, -len(pfns))
     kernel.rmap.remove_sole(pfns)
     remove_from_lru = kernel.lruvec.policy.remove
     listed = pfns.tolist()
     for pfn in listed:  # in PTE order: a policy's lists may depend on it (random's do)
         remove_from_lru(pfn)
-    physmem.flags[pfns] = page_flags & np.uint32(~_DIRTY_BIT & 0xFFFFFFFF)
-    freed.extend(listed)
-    return True
+    kernel.physmem.flags[pfns] = page_flags & np.uint32(~_DIRTY_BIT & 0xFFFFFFFF)
+    batch.queued.extend(listed)
 
 
 def _zap_entries(

@@ -461,6 +461,10 @@ class AsyncProcess(AsyncClosedOnExit):
         """msync(2) of a range of file mappings (MS_SYNC, MS_ASYNC, MS_INVALIDATE)."""
         await self._invoke(calls.msync(self.pid, addr, length, flags))
 
+    async def sync(self) -> None:
+        """sync(2): every file's dirty pages written back, not only this process's files."""
+        await self._invoke(calls.sync(self.pid))
+
     async def fork(self) -> AsyncProcess:
         """fork(2): the child process, a copy-on-write copy of this one, on a connection of
         its own; its `pid` and `token` let another script `attach` to it."""

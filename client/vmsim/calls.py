@@ -80,6 +80,7 @@ __all__ = [
     "spawn",
     "status",
     "swaps",
+    "sync",
     "touch",
     "touch_many",
     "translate",
@@ -298,6 +299,11 @@ def msync(pid: int, addr: int, length: int, flags: int) -> Call[None]:
     """msync(2)."""
     request = process_pb2.MsyncRequest(pid=pid, addr=addr, length=length, flags=flags)
     return Call("process", "Msync", request, _ignore)
+
+
+def sync(pid: int) -> Call[None]:
+    """sync(2): the whole page cache written back."""
+    return Call("process", "Sync", process_pb2.SyncRequest(pid=pid), _ignore)
 
 
 def files() -> Call[list[results.FileInfo]]:

@@ -452,6 +452,10 @@ class Process(ClosedOnExit):
         """msync(2) of a range of file mappings (MS_SYNC, MS_ASYNC, MS_INVALIDATE)."""
         self._invoke(calls.msync(self.pid, addr, length, flags))
 
+    def sync(self) -> None:
+        """sync(2): every file's dirty pages written back, not only this process's files."""
+        self._invoke(calls.sync(self.pid))
+
     def fork(self) -> Process:
         """fork(2): the child process, a copy-on-write copy of this one, on a connection of
         its own; its `pid` and `token` let another script `attach` to it."""

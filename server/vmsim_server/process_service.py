@@ -257,10 +257,14 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.HeartbeatRequest, context: Context
     ) -> process_pb2.HeartbeatResponse:
         self._authorize(context, request.pid)
-        info = self._machine.process(request.pid)
+        self._check_alive(request.pid)
+        return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
+
+    def _check_alive(self, pid: int) -> None:
+        """Refuse a call that the kernel makes for no task of *pid* when *pid* is dead."""
+        info = self._machine.process(pid)
         if info.state is ProcessState.ZOMBIE:
             raise death_of(info)
-        return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
     async def _unary(
         self, operation: Operation, request: Any, context: Context, session: Session | None = None
@@ -539,6 +543,13 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         await self._task("msync", r, timeout, r.addr, r.length, r.flags)
         return process_pb2.MsyncResponse(), None
 
+    async def _sync(self, r: process_pb2.SyncRequest, timeout: float | None) -> Performed:
+        # sync(2) acts on the whole page cache, not on the caller's memory: the kernel runs it
+        # on its own thread (Machine.sync), so the process only has to be alive to ask.
+        self._check_alive(r.pid)
+        self._machine.sync()
+        return process_pb2.SyncResponse(), None
+
     async def OpenFile(
         self, request: process_pb2.OpenFileRequest, context: Context
     ) -> process_pb2.OpenFileResponse:
@@ -588,6 +599,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.MsyncRequest, context: Context
     ) -> process_pb2.MsyncResponse:
         return await self._unary(self._msync, request, context)  # type: ignore[no-any-return]
+
+    async def Sync(
+        self, request: process_pb2.SyncRequest, context: Context
+    ) -> process_pb2.SyncResponse:
+        return await self._unary(self._sync, request, context)  # type: ignore[no-any-return]
 
     def _end_process(self, pid: int) -> None:
         """The client is gone: its process exits and its memory is freed."""

@@ -209,6 +209,7 @@ PROCESS_CALLS = [
     "exit_thread",
     "unlink",
     "msync",
+    "sync",
 ]
 INSPECTOR_CALLS = [
     "shm",

@@ -12,7 +12,6 @@ converted without pydantic (see `_PlainRuntimeParam`).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -218,20 +217,13 @@ class CommandSource:
     """Where a command of a `LazyGroup` comes from: the typer app that declares it.
 
     Attributes:
-        module: the module that declares the app, imported on the first `load`.
-        app: the app's name in *module*.
+        load: imports the app's module and returns the app.
         whole_app: the app is the command (a group of its own, `vmsim lab ...`); otherwise
             the command is the one of that name among the app's commands (`vmsim ps`).
     """
 
-    module: str
-    app: str
+    load: Callable[[], typer.Typer]
     whole_app: bool = False
-
-    def load(self) -> typer.Typer:
-        """Import the app's module (only now: a command pays for its own imports) and return the app."""
-        app: typer.Typer = getattr(importlib.import_module(self.module), self.app)
-        return app
 
     def command(self, name: str) -> ClickCommand:
         """The click command *name*, built from the loaded app with the vocabulary above.

@@ -20,25 +20,65 @@ from .base import App, CommandSource, LazyGroup, version_callback
 __all__ = ["COMMANDS", "VmsimGroup", "app"]
 
 
+def _tools() -> typer.Typer:
+    from .tools import tools_app
+
+    return tools_app
+
+
+def _process() -> typer.Typer:
+    from .process import process_app
+
+    return process_app
+
+
+def _procps() -> typer.Typer:
+    from .procps import procps_app
+
+    return procps_app
+
+
+def _stat() -> typer.Typer:
+    from .stat import stat_app
+
+    return stat_app
+
+
+def _kernel() -> typer.Typer:
+    from .kernel import kernel_app
+
+    return kernel_app
+
+
+def _experiment() -> typer.Typer:
+    from .tools import experiment_app
+
+    return experiment_app
+
+
+def _lab() -> typer.Typer:
+    from ..lab_cli import lab_app
+
+    return lab_app
+
+
 # Every command, in the order of `vmsim --help`: running things first, then the reports.
 # (tests/service/test_cli_usage.py checks that each app's commands are all here.)
 COMMANDS: dict[str, CommandSource] = {
     **dict.fromkeys(
-        ("server", "demo", "shell", "replay", "load", "dashboard"),
-        CommandSource("vmsim.cli.tools", "tools_app"),
+        ("server", "demo", "shell", "replay", "load", "dashboard"), CommandSource(_tools)
     ),
     **dict.fromkeys(
         ("ps", "maps", "smaps_rollup", "status", "translate", "events", "kill"),
-        CommandSource("vmsim.cli.process", "process_app"),
+        CommandSource(_process),
     ),
     **dict.fromkeys(
-        ("vmstat", "free", "pmap", "top", "sysctl", "shm", "files"),
-        CommandSource("vmsim.cli.procps", "procps_app"),
+        ("vmstat", "free", "pmap", "top", "sysctl", "shm", "files"), CommandSource(_procps)
     ),
-    "stat": CommandSource("vmsim.cli.stat", "stat_app", whole_app=True),
-    "kernel": CommandSource("vmsim.cli.kernel", "kernel_app", whole_app=True),
-    "experiment": CommandSource("vmsim.cli.tools", "experiment_app", whole_app=True),
-    "lab": CommandSource("vmsim.lab_cli", "lab_app", whole_app=True),
+    "stat": CommandSource(_stat, whole_app=True),
+    "kernel": CommandSource(_kernel, whole_app=True),
+    "experiment": CommandSource(_experiment, whole_app=True),
+    "lab": CommandSource(_lab, whole_app=True),
 }
 
 

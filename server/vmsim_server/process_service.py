@@ -419,54 +419,37 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             cost=convert.call_cost(task.cost),
         )
 
+    async def _shm_create(
+        self, r: process_pb2.ShmCreateRequest, timeout: float | None
+    ) -> Performed:
+        await self._task("shm_create", r, timeout, r.name, r.size, r.mode or 0o600)
+        return process_pb2.ShmCreateResponse(), None
+
+    async def _shm_map(self, r: process_pb2.ShmMapRequest, timeout: float | None) -> Performed:
+        flags = r.flags or int(MapFlag.SHARED)
+        task = await self._task("shm_map", r, timeout, r.name, r.prot, flags, r.addr)
+        return process_pb2.ShmMapResponse(addr=task.result), task.cost
+
+    async def _shm_unlink(
+        self, r: process_pb2.ShmUnlinkRequest, timeout: float | None
+    ) -> Performed:
+        await self._task("shm_unlink", r, timeout, r.name)
+        return process_pb2.ShmUnlinkResponse(), None
+
     async def ShmCreate(
         self, request: process_pb2.ShmCreateRequest, context: Context
     ) -> process_pb2.ShmCreateResponse:
-        session = self._authorize(context, request.pid)
-        mode = request.mode or 0o600
-        with self._sessions.call_in_flight(session):
-            await self._runner.call(
-                "shm_create",
-                request.pid,
-                request.name,
-                request.size,
-                mode,
-                tid=request.tid or None,
-                timeout=context.time_remaining(),
-            )
-        return process_pb2.ShmCreateResponse()
+        return await self._unary(self._shm_create, request, context)  # type: ignore[no-any-return]
 
     async def ShmMap(
         self, request: process_pb2.ShmMapRequest, context: Context
     ) -> process_pb2.ShmMapResponse:
-        session = self._authorize(context, request.pid)
-        flags = request.flags or int(MapFlag.SHARED)
-        with self._sessions.call_in_flight(session):
-            task = await self._runner.call(
-                "shm_map",
-                request.pid,
-                request.name,
-                request.prot,
-                flags,
-                request.addr,
-                tid=request.tid or None,
-                timeout=context.time_remaining(),
-            )
-        return process_pb2.ShmMapResponse(addr=task.result, cost=convert.call_cost(task.cost))
+        return await self._unary(self._shm_map, request, context)  # type: ignore[no-any-return]
 
     async def ShmUnlink(
         self, request: process_pb2.ShmUnlinkRequest, context: Context
     ) -> process_pb2.ShmUnlinkResponse:
-        session = self._authorize(context, request.pid)
-        with self._sessions.call_in_flight(session):
-            await self._runner.call(
-                "shm_unlink",
-                request.pid,
-                request.name,
-                tid=request.tid or None,
-                timeout=context.time_remaining(),
-            )
-        return process_pb2.ShmUnlinkResponse()
+        return await self._unary(self._shm_unlink, request, context)  # type: ignore[no-any-return]
 
     async def _mlock(self, r: process_pb2.MlockRequest, timeout: float | None) -> Performed:
         task = await self._task("mlock", r, timeout, r.addr, r.length)

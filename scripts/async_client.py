@@ -67,6 +67,7 @@ def _constants(tree: ast.Module) -> list[str]:
 def render_async_methods(source: str) -> str:
     """aio_methods.py from the text of client.py."""
     tree = ast.parse(source)
+    lines = source.splitlines()
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     body: list[str] = []
     used: set[str] = set()
@@ -87,9 +88,8 @@ def render_async_methods(source: str) -> str:
             if call is None:
                 continue
             used.update(n.id for n in ast.walk(function.args) if isinstance(n, ast.Name))
-            signature = ast.get_source_segment(source, function)
-            assert signature is not None
-            header = signature[: signature.index(":\n") + 1]  # up to the end of the signature
+            # The def line through the line before the body: the signature as written.
+            header = "\n".join(lines[function.lineno - 1 : function.body[0].lineno - 1])
             docstring = ast.get_docstring(function, clean=False)
             keyword = "return await" if isinstance(function.body[-1], ast.Return) else "await"
             body += ["", "    async " + header.strip()]

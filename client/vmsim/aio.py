@@ -373,8 +373,14 @@ class AsyncProcess(AsyncClosedOnExit, AsyncProcessCalls):
 
     async def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
         """One process call: a unary RPC, or a message on the open Run stream (over_stream);
-        a call with its own *timeout* is always an RPC, so its deadline is the server's too."""
-        if self._run_stream is None or not self._over_stream or timeout is not None:
+        a call with its own *timeout* is always an RPC, so its deadline is the server's too, and
+        so is a call no Run stream carries (mlock, files, shm, sync ...)."""
+        if (
+            self._run_stream is None
+            or not self._over_stream
+            or timeout is not None
+            or call.method not in calls.RUN_OPERATIONS
+        ):
             return await self._endpoint.invoke(call, timeout)
         async with self._stream_lock:  # one operation at a time keeps replies in step
             await self._run_stream.send(call)

@@ -149,8 +149,9 @@ class RunStreamBase:
     def _next_request(self, call: Call[Any]) -> tuple[int, Any]:
         """Give *call* the next id and count it in flight: (its id, its RunRequest)."""
         op_id = next(self._ids)
+        request = calls.run_request(op_id, call)  # a call no stream carries is refused first
         self._pending.append(call)
-        return op_id, calls.run_request(op_id, call)
+        return op_id, request
 
     def _oldest(self) -> Call[Any]:
         """The operation the next reply answers, no longer in flight.

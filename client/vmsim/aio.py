@@ -33,7 +33,13 @@ from .constants import (
     O_RDONLY,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import AsyncClosedOnExit, EndpointBase, RunStreamBase, parameters_of
+from .endpoint import (
+    AsyncClosedOnExit,
+    EndpointBase,
+    RunStreamBase,
+    parameters_of,
+    rides_the_stream,
+)
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc
 from .generated.aio_methods import (
     AsyncAdminCalls,
@@ -372,19 +378,14 @@ class AsyncProcess(AsyncClosedOnExit, AsyncProcessCalls):
         )
 
     async def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
-        """One process call: a unary RPC, or a message on the open Run stream (over_stream);
-        a call with its own *timeout* is always an RPC, so its deadline is the server's too, and
-        so is a call no Run stream carries (mlock, files, shm, sync ...)."""
-        if (
-            self._run_stream is None
-            or not self._over_stream
-            or timeout is not None
-            or call.method not in calls.RUN_OPERATIONS
-        ):
+        """One process call: a message on the open Run stream when it rides it
+        (rides_the_stream), else a unary RPC."""
+        stream = self._run_stream
+        if stream is None or not rides_the_stream(self._over_stream, call, timeout):
             return await self._endpoint.invoke(call, timeout)
         async with self._stream_lock:  # one operation at a time keeps replies in step
-            await self._run_stream.send(call)
-            return await self._run_stream.receive()  # type: ignore[no-any-return]
+            await stream.send(call)
+            return await stream.receive()  # type: ignore[no-any-return]
 
     def stream(self) -> AsyncOperationStream:
         """A Run stream for high rates (`async with proc.stream() as s:`); closing it ends the process."""

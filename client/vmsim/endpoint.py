@@ -27,6 +27,7 @@ __all__ = [
     "EndpointBase",
     "RunStreamBase",
     "parameters_of",
+    "rides_the_stream",
     "stub_class",
 ]
 
@@ -174,6 +175,13 @@ class RunStreamBase:
         """run() collects its own results only: refuse it while others are still owed."""
         if self._pending:
             raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
+
+
+def rides_the_stream(over_stream: bool, call: Call[Any], timeout: float | None) -> bool:
+    """Whether a process call goes on its process's open Run stream (over_stream) rather than
+    as its own RPC: a call with its own *timeout* is an RPC, so its deadline is the server's
+    too, and so is a call no Run stream carries (mlock, files, shm, sync ...)."""
+    return over_stream and timeout is None and call.method in calls.RUN_OPERATIONS
 
 
 class ClosedOnExit:

@@ -4,7 +4,8 @@
     python scripts/gen_protos.py --check  # exit 1 if any generated file is stale (CI)
 
 Besides protoc's *_pb2 modules it writes the client's result records and the server's
-converters from the same descriptors (scripts/wire_records.py says which and why).
+converters from the same descriptors (scripts/wire_records.py says which and why), and the
+asyncio client's call methods from the synchronous client's (scripts/async_client.py).
 
 The protos are laid out by package path and compiled with proto_path=protos into client/,
 so the generated imports (`from vmsim.v1 import common_pb2`) resolve inside the client package.
@@ -21,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 import google.rpc
+from async_client import AIO_METHODS_OUTPUT, CLIENT_SOURCE, render_async_methods
 from google.protobuf import descriptor_pb2
 from grpc_tools import protoc  # type: ignore[import-untyped]
 from wire_records import CLIENT_OUTPUT, SERVER_OUTPUT, render_client, render_server
@@ -61,6 +63,7 @@ def generate(out_root: Path, records_root: Path) -> None:
     for path, text in (
         (CLIENT_OUTPUT, render_client(files)),
         (SERVER_OUTPUT, render_server(files)),
+        (AIO_METHODS_OUTPUT, render_async_methods((ROOT / CLIENT_SOURCE).read_text())),
     ):
         (records_root / path).parent.mkdir(parents=True, exist_ok=True)
         (records_root / path).write_text(text)
@@ -95,14 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             (target / old).unlink()
         generate(OUTPUT_ROOT, ROOT)
         print(f"generated {len(generated_files(target))} files in {target.relative_to(ROOT)}")
-        print(f"generated {CLIENT_OUTPUT} and {SERVER_OUTPUT}")
+        print(f"generated {CLIENT_OUTPUT}, {SERVER_OUTPUT} and {AIO_METHODS_OUTPUT}")
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         generate(Path(scratch), Path(scratch))
         stale = stale_files(Path(scratch) / PACKAGE_DIR, target)
         stale += [
             str(path)
-            for path in (CLIENT_OUTPUT, SERVER_OUTPUT)
+            for path in (CLIENT_OUTPUT, SERVER_OUTPUT, AIO_METHODS_OUTPUT)
             if not (ROOT / path).exists()
             or not filecmp.cmp(Path(scratch) / path, ROOT / path, shallow=False)
         ]

@@ -152,6 +152,17 @@ RECORDS = (
         computed=("kind", "dropped"),
     ),
     Record("TouchManyResponse", "TouchSummary", "Outcome of a batched touch.", omit=("cost",)),
+    # The client reads these into vmsim_proto.replay_results' classes, which the offline
+    # replay shares: no client record, only the server's converters.
+    Record("ReplayStep", "", "", server="replay_step"),
+    Record("ReplayResponse", "", "", server="replay"),
+    Record(
+        "SegmentStep",
+        "",
+        "",
+        server="segment_step",
+        computed=("descriptor", "base", "limit", "dpl"),
+    ),
 )
 
 

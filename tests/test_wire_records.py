@@ -15,14 +15,19 @@ from google.protobuf import descriptor_pb2
 
 from vmsim import results
 from vmsim.generated import records
-from vmsim_proto.v1 import common_pb2, inspect_pb2, process_pb2
+from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2, process_pb2
 from vmsim_server.generated import messages
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import wire_records  # noqa: E402  (a script, not a package)
 
-MODULES = {"common_pb2": common_pb2, "inspect_pb2": inspect_pb2, "process_pb2": process_pb2}
+MODULES = {
+    "common_pb2": common_pb2,
+    "inspect_pb2": inspect_pb2,
+    "kernel_pb2": kernel_pb2,
+    "process_pb2": process_pb2,
+}
 
 
 def message_class(record: wire_records.Record) -> Any:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL_OPTIONS",
     "EVENT_KINDS",
+    "RUN_OPERATIONS",
     "Call",
     "Listing",
     "brk",
@@ -81,6 +82,7 @@ __all__ = [
     "spawn",
     "status",
     "swaps",
+    "sync",
     "touch",
     "touch_many",
     "translate",
@@ -299,6 +301,11 @@ def msync(pid: int, addr: int, length: int, flags: int) -> Call[None]:
     """msync(2)."""
     request = process_pb2.MsyncRequest(pid=pid, addr=addr, length=length, flags=flags)
     return Call("process", "Msync", request, _ignore)
+
+
+def sync(pid: int) -> Call[None]:
+    """sync(2): the whole page cache written back."""
+    return Call("process", "Sync", process_pb2.SyncRequest(pid=pid), _ignore)
 
 
 def files() -> Call[list[results.FileInfo]]:
@@ -760,19 +767,32 @@ def reset_lock_stat() -> Call[None]:
     return Call("admin", "ResetLockStat", admin_pb2.ResetLockStatRequest(), _ignore)
 
 
+# The process calls a Run stream carries: RPC method -> its field of RunRequest's op.
+RUN_OPERATIONS = {
+    "Mmap": "mmap",
+    "Munmap": "munmap",
+    "Mprotect": "mprotect",
+    "Mremap": "mremap",
+    "Brk": "brk",
+    "Madvise": "madvise",
+    "Touch": "touch",
+    "TouchMany": "touch_many",
+    "Read": "read",
+    "Write": "write",
+    "Translate": "translate",
+}
+
+
 def run_request(op_id: int, call: Call[Any]) -> process_pb2.RunRequest:
-    """Wrap a process call as one operation of a Run stream."""
-    field = {
-        "Mmap": "mmap",
-        "Munmap": "munmap",
-        "Mprotect": "mprotect",
-        "Mremap": "mremap",
-        "Brk": "brk",
-        "Madvise": "madvise",
-        "Touch": "touch",
-        "TouchMany": "touch_many",
-        "Read": "read",
-        "Write": "write",
-        "Translate": "translate",
-    }[call.method]
+    """Wrap a process call as one operation of a Run stream.
+
+    Raises:
+        ValueError: the call is not one a Run stream carries (its RPC is sent on its own).
+    """
+    field = RUN_OPERATIONS.get(call.method)
+    if field is None:
+        raise ValueError(
+            f"{call.method} is not an operation of a Run stream: one of "
+            + ", ".join(RUN_OPERATIONS)
+        )
     return process_pb2.RunRequest(id=op_id, **{field: call.request})

@@ -35,7 +35,7 @@ from .constants import (
     SEEK_SET,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import ClosedOnExit, EndpointBase, RunStreamBase, parameters_of
+from .endpoint import ClosedOnExit, EndpointBase, RunStreamBase, parameters_of, rides_the_stream
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc
 
 if TYPE_CHECKING:
@@ -452,6 +452,10 @@ class Process(ClosedOnExit):
         """msync(2) of a range of file mappings (MS_SYNC, MS_ASYNC, MS_INVALIDATE)."""
         self._invoke(calls.msync(self.pid, addr, length, flags))
 
+    def sync(self) -> None:
+        """sync(2): every file's dirty pages written back, not only this process's files."""
+        self._invoke(calls.sync(self.pid))
+
     def fork(self) -> Process:
         """fork(2): the child process, a copy-on-write copy of this one, on a connection of
         its own; its `pid` and `token` let another script `attach` to it."""
@@ -573,13 +577,14 @@ class Process(ClosedOnExit):
         return self._endpoint.invoke(calls.smaps_rollup(self.pid))
 
     def _invoke(self, call: Call[T], timeout: float | None = None) -> T:
-        """One process call: a unary RPC, or a message on the open Run stream (over_stream);
-        a call with its own *timeout* is always an RPC, so its deadline is the server's too."""
-        if self._run_stream is None or not self._over_stream or timeout is not None:
+        """One process call: a message on the open Run stream when it rides it
+        (rides_the_stream), else a unary RPC."""
+        stream = self._run_stream
+        if stream is None or not rides_the_stream(self._over_stream, call, timeout):
             return self._endpoint.invoke(call, timeout)
         with self._stream_lock:  # one operation at a time keeps replies in step
-            self._run_stream.send(call)
-            return self._run_stream.receive()  # type: ignore[no-any-return]
+            stream.send(call)
+            return stream.receive()  # type: ignore[no-any-return]
 
     def stream(self) -> OperationStream:
         """A Run stream for high rates; closing it ends the process."""

@@ -27,6 +27,7 @@ __all__ = [
     "EndpointBase",
     "RunStreamBase",
     "parameters_of",
+    "rides_the_stream",
     "stub_class",
 ]
 
@@ -149,8 +150,9 @@ class RunStreamBase:
     def _next_request(self, call: Call[Any]) -> tuple[int, Any]:
         """Give *call* the next id and count it in flight: (its id, its RunRequest)."""
         op_id = next(self._ids)
+        request = calls.run_request(op_id, call)  # a call no stream carries is refused first
         self._pending.append(call)
-        return op_id, calls.run_request(op_id, call)
+        return op_id, request
 
     def _oldest(self) -> Call[Any]:
         """The operation the next reply answers, no longer in flight.
@@ -173,6 +175,13 @@ class RunStreamBase:
         """run() collects its own results only: refuse it while others are still owed."""
         if self._pending:
             raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
+
+
+def rides_the_stream(over_stream: bool, call: Call[Any], timeout: float | None) -> bool:
+    """Whether a process call goes on its process's open Run stream (over_stream) rather than
+    as its own RPC: a call with its own *timeout* is an RPC, so its deadline is the server's
+    too, and so is a call no Run stream carries (mlock, files, shm, sync ...)."""
+    return over_stream and timeout is None and call.method in calls.RUN_OPERATIONS
 
 
 class ClosedOnExit:

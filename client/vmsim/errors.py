@@ -140,22 +140,21 @@ class Unavailable(VmsimError):
     """The server cannot be reached (or did not answer in time)."""
 
 
-class NoSuchObject(VmsimError):
+class _AboutAName(VmsimError):
+    """An error about a name (of a shared memory object or a file): which name it was."""
+
+    @property
+    def name(self) -> str:
+        """The name asked for."""
+        return self.metadata.get("name", "")
+
+
+class NoSuchObject(_AboutAName):
     """No shared memory object has this name (ENOENT)."""
 
-    @property
-    def name(self) -> str:
-        """The name asked for."""
-        return self.metadata.get("name", "")
 
-
-class AlreadyExists(VmsimError):
+class AlreadyExists(_AboutAName):
     """A shared memory object has this name already (EEXIST)."""
-
-    @property
-    def name(self) -> str:
-        """The name asked for."""
-        return self.metadata.get("name", "")
 
 
 class FileNotFound(NoSuchObject):

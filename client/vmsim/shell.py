@@ -167,6 +167,15 @@ class ProcessShell(cmd.Cmd):
             raise ValueError(usage)
         return args
 
+    def _range_call(self, line: str, usage: str, call: Callable[[int, int], None]) -> None:
+        """A command whose arguments are an address and a length (munmap, mlock, munlock)."""
+
+        def act() -> None:
+            args = self._args(line, 2, usage)
+            call(parse_address(args[0]), parse_size(args[1]))
+
+        self._run(act)
+
     def do_mmap(self, line: str) -> None:
         """mmap SIZE [PROT=rw] [FLAGS=private] [ADDR]   e.g. mmap 16M rw private,populate"""
 
@@ -182,12 +191,9 @@ class ProcessShell(cmd.Cmd):
 
     def do_munmap(self, line: str) -> None:
         """munmap ADDR SIZE"""
-
-        def act() -> None:
-            args = self._args(line, 2, "munmap ADDR SIZE")
-            self.process.munmap(parse_address(args[0]), parse_size(args[1]))
-
-        self._run(act)
+        self._range_call(
+            line, "munmap ADDR SIZE", lambda addr, length: self.process.munmap(addr, length)
+        )
 
     def do_mremap(self, line: str) -> None:
         """mremap ADDR OLD_SIZE NEW_SIZE [FLAGS=-] [NEW_ADDR]   FLAGS: maymove,fixed,dontunmap
@@ -373,21 +379,15 @@ class ProcessShell(cmd.Cmd):
 
     def do_mlock(self, line: str) -> None:
         """mlock ADDR LEN   fault the range in and keep it in RAM (Mlocked)"""
-
-        def act() -> None:
-            args = self._args(line, 2, "mlock ADDR LEN")
-            self.process.mlock(parse_address(args[0]), parse_size(args[1]))
-
-        self._run(act)
+        self._range_call(
+            line, "mlock ADDR LEN", lambda addr, length: self.process.mlock(addr, length)
+        )
 
     def do_munlock(self, line: str) -> None:
         """munlock ADDR LEN   make the range evictable again"""
-
-        def act() -> None:
-            args = self._args(line, 2, "munlock ADDR LEN")
-            self.process.munlock(parse_address(args[0]), parse_size(args[1]))
-
-        self._run(act)
+        self._range_call(
+            line, "munlock ADDR LEN", lambda addr, length: self.process.munlock(addr, length)
+        )
 
     def do_shm_create(self, line: str) -> None:
         """shm_create NAME SIZE [MODE]   a named shared memory object (mode octal, default 600)"""
@@ -498,6 +498,16 @@ class ProcessShell(cmd.Cmd):
     def do_fsync(self, line: str) -> None:
         """fsync FD   write the file's dirty pages back"""
         self._run(lambda: self._file(self._args(line, 1, "fsync FD")[0]).fsync())
+
+    def do_sync(self, line: str) -> None:
+        """sync   write every file's dirty pages back (Dirty in meminfo drops to 0)"""
+
+        def act() -> None:
+            if shlex.split(line):
+                raise ValueError("sync takes no arguments (fsync FD writes back one file)")
+            self.process.sync()
+
+        self._run(act)
 
     def do_unlink(self, line: str) -> None:
         """unlink PATH   the name goes now, the file with its last fd and mapping"""

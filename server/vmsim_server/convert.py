@@ -167,19 +167,14 @@ def lock_classes(machine: Machine) -> list[inspect_pb2.LockClass]:
 
 
 def segment_step(segment: SegmentTranslation) -> kernel_pb2.SegmentStep:
-    """The segmentation step of a logical address."""
+    """The segmentation step of a logical address (the descriptor's fields as the CPU reads them)."""
     descriptor = segment.descriptor
-    return kernel_pb2.SegmentStep(
-        selector=segment.selector,
-        index=segment.index,
-        rpl=segment.rpl,
-        cpl=segment.cpl,
+    return messages.segment_step(
+        segment,
         descriptor=segment.descriptor_raw,
         base=descriptor.base,
         limit=descriptor.effective_limit,
         dpl=descriptor.dpl,
-        name=segment.name,
-        linear=segment.linear,
     )
 
 

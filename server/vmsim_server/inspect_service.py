@@ -151,7 +151,7 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
         """One part of a maps or smaps report: at most MAPS_PART_VMAS VMAs, built
         MAPS_QUANTUM_VMAS at a time with the event loop serving others in between (as
         Linux's seq_file drops mmap_lock between reads, a part may see the process change).
-        A report longer than one quantum is a costly call of its client (HeavyCalls.on_loop)."""
+        A report longer than one quantum is a costly call of its client (_walk)."""
         most = min(request.max_vmas or MAPS_PART_VMAS, MAPS_PART_VMAS)
         rows: list[common_pb2.Vma] = []
         texts: list[str] = []
@@ -169,25 +169,27 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
                     return
                 yield
 
-        steps = quanta()
-        if next(steps, StopIteration) is not StopIteration:  # long: the client pays for it
-            self._heavy.admit(self._limits.identity(context))
-            await self._heavy.on_loop(steps)
+        await self._walk(quanta(), context)
         return rows, "".join(texts), cursor
+
+    async def _walk(self, quanta: Iterator[None], context: Context) -> None:
+        """Run a report's walk, a quantum at a time: the first here; a walk longer than that is
+        a costly call of its client (HeavyCalls.on_loop), its other quanta run between other
+        clients' calls."""
+        if next(quanta, StopIteration) is not StopIteration:
+            self._heavy.admit(self._limits.identity(context))
+            await self._heavy.on_loop(quanta)
 
     async def GetSmapsRollup(
         self, request: inspect_pb2.GetSmapsRollupRequest, context: Context
     ) -> inspect_pb2.GetSmapsRollupResponse:
         rollup = SmapsRollup()
 
-        def quanta() -> Iterator[None]:  # as _maps_part: a long walk is a costly call
+        def quanta() -> Iterator[None]:
             while self._machine.smaps_rollup_part(request.pid, rollup, MAPS_QUANTUM_VMAS):
                 yield
 
-        steps = quanta()
-        if next(steps, StopIteration) is not StopIteration:
-            self._heavy.admit(self._limits.identity(context))
-            await self._heavy.on_loop(steps)
+        await self._walk(quanta(), context)
         return inspect_pb2.GetSmapsRollupResponse(
             entries=convert.counters(rollup.kb(), "kB"), text=rollup.text()
         )

@@ -321,6 +321,7 @@ def _log_started(
         ram=config.ram_bytes,
         swap=config.swap_bytes,
         swap_file=machine.swap.path if machine.swap else None,
+        disk=config.disk_bytes,
         policy=config.policy.value,
         overcommit=int(config.overcommit_memory),
         overcommit_ratio=config.overcommit_ratio,

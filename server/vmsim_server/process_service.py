@@ -275,10 +275,14 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.HeartbeatRequest, context: Context
     ) -> process_pb2.HeartbeatResponse:
         self._authorize(context, request.pid)
-        info = self._machine.process(request.pid)
+        self._check_alive(request.pid)
+        return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
+
+    def _check_alive(self, pid: int) -> None:
+        """Refuse a call that the kernel makes for no task of *pid* when *pid* is dead."""
+        info = self._machine.process(pid)
         if info.state is ProcessState.ZOMBIE:
             raise death_of(info)
-        return process_pb2.HeartbeatResponse(lease_seconds=self._lease_seconds)
 
     async def _unary(
         self, operation: Operation, request: Any, context: Context, session: Session | None = None
@@ -438,54 +442,37 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
             cost=convert.call_cost(task.cost),
         )
 
+    async def _shm_create(
+        self, r: process_pb2.ShmCreateRequest, timeout: float | None
+    ) -> Performed:
+        await self._task("shm_create", r, timeout, r.name, r.size, r.mode or 0o600)
+        return process_pb2.ShmCreateResponse(), None
+
+    async def _shm_map(self, r: process_pb2.ShmMapRequest, timeout: float | None) -> Performed:
+        flags = r.flags or int(MapFlag.SHARED)
+        task = await self._task("shm_map", r, timeout, r.name, r.prot, flags, r.addr)
+        return process_pb2.ShmMapResponse(addr=task.result), task.cost
+
+    async def _shm_unlink(
+        self, r: process_pb2.ShmUnlinkRequest, timeout: float | None
+    ) -> Performed:
+        await self._task("shm_unlink", r, timeout, r.name)
+        return process_pb2.ShmUnlinkResponse(), None
+
     async def ShmCreate(
         self, request: process_pb2.ShmCreateRequest, context: Context
     ) -> process_pb2.ShmCreateResponse:
-        session = self._authorize(context, request.pid)
-        mode = request.mode or 0o600
-        with self._sessions.call_in_flight(session):
-            await self._runner.call(
-                "shm_create",
-                request.pid,
-                request.name,
-                request.size,
-                mode,
-                tid=request.tid or None,
-                timeout=context.time_remaining(),
-            )
-        return process_pb2.ShmCreateResponse()
+        return await self._unary(self._shm_create, request, context)  # type: ignore[no-any-return]
 
     async def ShmMap(
         self, request: process_pb2.ShmMapRequest, context: Context
     ) -> process_pb2.ShmMapResponse:
-        session = self._authorize(context, request.pid)
-        flags = request.flags or int(MapFlag.SHARED)
-        with self._sessions.call_in_flight(session):
-            task = await self._runner.call(
-                "shm_map",
-                request.pid,
-                request.name,
-                request.prot,
-                flags,
-                request.addr,
-                tid=request.tid or None,
-                timeout=context.time_remaining(),
-            )
-        return process_pb2.ShmMapResponse(addr=task.result, cost=convert.call_cost(task.cost))
+        return await self._unary(self._shm_map, request, context)  # type: ignore[no-any-return]
 
     async def ShmUnlink(
         self, request: process_pb2.ShmUnlinkRequest, context: Context
     ) -> process_pb2.ShmUnlinkResponse:
-        session = self._authorize(context, request.pid)
-        with self._sessions.call_in_flight(session):
-            await self._runner.call(
-                "shm_unlink",
-                request.pid,
-                request.name,
-                tid=request.tid or None,
-                timeout=context.time_remaining(),
-            )
-        return process_pb2.ShmUnlinkResponse()
+        return await self._unary(self._shm_unlink, request, context)  # type: ignore[no-any-return]
 
     async def _mlock(self, r: process_pb2.MlockRequest, timeout: float | None) -> Performed:
         task = await self._task("mlock", r, timeout, r.addr, r.length)
@@ -562,6 +549,13 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         await self._task("msync", r, timeout, r.addr, r.length, r.flags)
         return process_pb2.MsyncResponse(), None
 
+    async def _sync(self, r: process_pb2.SyncRequest, timeout: float | None) -> Performed:
+        # sync(2) acts on the whole page cache, not on the caller's memory: the kernel runs it
+        # on its own thread (Machine.sync), so the process only has to be alive to ask.
+        self._check_alive(r.pid)
+        self._machine.sync()
+        return process_pb2.SyncResponse(), None
+
     async def OpenFile(
         self, request: process_pb2.OpenFileRequest, context: Context
     ) -> process_pb2.OpenFileResponse:
@@ -611,6 +605,11 @@ class ProcessService(process_pb2_grpc.ProcessServiceServicer):
         self, request: process_pb2.MsyncRequest, context: Context
     ) -> process_pb2.MsyncResponse:
         return await self._unary(self._msync, request, context)  # type: ignore[no-any-return]
+
+    async def Sync(
+        self, request: process_pb2.SyncRequest, context: Context
+    ) -> process_pb2.SyncResponse:
+        return await self._unary(self._sync, request, context)  # type: ignore[no-any-return]
 
     def _end_process(self, pid: int) -> None:
         """The client is gone: its process exits and its memory is freed."""

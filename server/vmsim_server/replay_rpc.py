@@ -16,10 +16,11 @@ import numpy.typing as npt
 
 from vmsim_kernel.config import ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument
-from vmsim_proto.replay_results import ReplayResult
 from vmsim_proto.v1 import inspect_pb2
 from vmsim_teach.replay import replay
 from vmsim_teach.replay_fast import lru_miss_curve, runs_in_c
+
+from .generated import messages
 
 __all__ = [
     "holds_the_gil_briefly",
@@ -85,31 +86,7 @@ def replay_response(request: inspect_pb2.ReplayRequest) -> inspect_pb2.ReplayRes
         steps=request.steps,
         lists=not request.counts_only,
     )
-    return _replay_message(result)
-
-
-def _replay_message(result: ReplayResult) -> inspect_pb2.ReplayResponse:
-    return inspect_pb2.ReplayResponse(
-        policy=result.policy,
-        frames=result.frames,
-        references=result.references,
-        hits=result.hits,
-        misses=result.misses,
-        victims=result.victims,
-        faults_at=result.faults_at,
-        steps=[
-            inspect_pb2.ReplayStep(
-                page=step.page,
-                hit=step.hit,
-                victim=step.victim,
-                frames=step.frames,
-                order=step.order,
-                use_bits=step.use_bits,
-                hand=step.hand,
-            )
-            for step in result.steps
-        ],
-    )
+    return messages.replay(result)
 
 
 def miss_ratio_curve_response(

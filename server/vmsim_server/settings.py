@@ -198,6 +198,14 @@ class ServerSettings:
         help="let --swap-file overwrite an existing file that has no swap signature",
         panel=MACHINE,
     )
+    disk_bytes: int = setting(
+        512 << 20,
+        "--disk-bytes",
+        parse=parse_size,
+        help="the simulated disk under the file system, its superblock page included, "
+        "8k..16G (its blocks live in an anonymous host file made on the first write)",
+        panel=MACHINE,
+    )
     policy: str = setting(
         "linux",
         "--policy",
@@ -506,6 +514,7 @@ class ServerSettings:
             lock_kinds=dict(self.lock_kinds),
             direct_map_pse=self.direct_map_pse,
             textbook_split=self.textbook_split,
+            disk_bytes=self.disk_bytes,
             realtime_clients=True,  # every call comes from a client waiting for its answer
         )
 

@@ -150,63 +150,57 @@ recency_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t n
     return 0;
 }
 
-/* A loop of (pages, frames, nr_pages) -> fault positions and victims, as lru and opt are. */
-typedef int (*OutcomeLoop)(const int64_t *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int64_t *,
+/* A loop of (pages, frames, nr_pages) -> fault positions and victims; *variant* picks one of
+ * the two policies it runs (LRU or MRU, FIFO or CLOCK, OPT or its inverse). */
+typedef int (*OutcomeLoop)(const int64_t *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, int64_t *,
                            int64_t *, Py_ssize_t *, Py_ssize_t *);
 
-/* (pages, frames, nr_pages, faults_at, victims) -> (nr_faults, nr_victims) through *loop*,
- * for page numbers up to *largest_nr_pages*. */
+/* The parsed (pages, frames, nr_pages, faults_at, victims) -> (nr_faults, nr_victims) through
+ * *loop*, for page numbers up to *largest_nr_pages*; releases the buffers. */
 static PyObject *
-run_outcome_loop(PyObject *args, OutcomeLoop loop, Py_ssize_t largest_nr_pages)
+finish_outcome_loop(Outcome *o, Py_ssize_t frames, Py_ssize_t nr_pages, OutcomeLoop loop,
+                    int variant, Py_ssize_t largest_nr_pages)
 {
-    Outcome o;
-    Py_ssize_t frames, nr_pages, nr_faults = 0, nr_victims = 0;
-    if (!PyArg_ParseTuple(args, "y*nnw*w*", &o.pages, &frames, &nr_pages, &o.faults_at,
-                          &o.victims))
-        return NULL;
-    int failed = check_outcome(&o, frames, nr_pages);
+    Py_ssize_t nr_faults = 0, nr_victims = 0;
+    int failed = check_outcome(o, frames, nr_pages);
     if (!failed && nr_pages > largest_nr_pages) {
         PyErr_Format(PyExc_ValueError, "nr_pages must be at most %zd", largest_nr_pages);
         failed = 1;
     }
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        failed = loop(o.pages.buf, o.n, frames, nr_pages, o.faults_at.buf, o.victims.buf,
-                      &nr_faults, &nr_victims);
+        failed = loop(o->pages.buf, o->n, frames, nr_pages, variant, o->faults_at.buf,
+                      o->victims.buf, &nr_faults, &nr_victims);
         Py_END_ALLOW_THREADS
         if (failed)
             PyErr_NoMemory();
     }
-    release(&o);
+    release(o);
     return failed ? NULL : Py_BuildValue("nn", nr_faults, nr_victims);
 }
 
-static int
-lru_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
-         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
+/* (pages, frames, nr_pages, faults_at, victims) through *loop* as *variant*. */
+static PyObject *
+run_outcome_loop(PyObject *args, OutcomeLoop loop, int variant, Py_ssize_t largest_nr_pages)
 {
-    return recency_loop(pages, n, frames, nr_pages, 0, faults_at, victims, nr_faults,
-                        nr_victims);
-}
-
-static int
-mru_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
-         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
-{
-    return recency_loop(pages, n, frames, nr_pages, 1, faults_at, victims, nr_faults,
-                        nr_victims);
+    Outcome o;
+    Py_ssize_t frames, nr_pages;
+    if (!PyArg_ParseTuple(args, "y*nnw*w*", &o.pages, &frames, &nr_pages, &o.faults_at,
+                          &o.victims))
+        return NULL;
+    return finish_outcome_loop(&o, frames, nr_pages, loop, variant, largest_nr_pages);
 }
 
 static PyObject *
 lru(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    return run_outcome_loop(args, lru_loop, PY_SSIZE_T_MAX);
+    return run_outcome_loop(args, recency_loop, 0, PY_SSIZE_T_MAX);
 }
 
 static PyObject *
 mru(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    return run_outcome_loop(args, mru_loop, PY_SSIZE_T_MAX);
+    return run_outcome_loop(args, recency_loop, 1, PY_SSIZE_T_MAX);
 }
 
 /* ---- FIFO, and CLOCK with second_chance: a ring with the hand at its front ----------------- */
@@ -258,22 +252,12 @@ static PyObject *
 ring(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Outcome o;
-    Py_ssize_t frames, nr_pages, nr_faults = 0, nr_victims = 0;
+    Py_ssize_t frames, nr_pages;
     int second_chance;
     if (!PyArg_ParseTuple(args, "y*nnpw*w*", &o.pages, &frames, &nr_pages, &second_chance,
                           &o.faults_at, &o.victims))
         return NULL;
-    int failed = check_outcome(&o, frames, nr_pages);
-    if (!failed) {
-        Py_BEGIN_ALLOW_THREADS
-        failed = ring_loop(o.pages.buf, o.n, frames, nr_pages, second_chance, o.faults_at.buf,
-                           o.victims.buf, &nr_faults, &nr_victims);
-        Py_END_ALLOW_THREADS
-        if (failed)
-            PyErr_NoMemory();
-    }
-    release(&o);
-    return failed ? NULL : Py_BuildValue("nn", nr_faults, nr_victims);
+    return finish_outcome_loop(&o, frames, nr_pages, ring_loop, second_chance, PY_SSIZE_T_MAX);
 }
 
 /* ---- RANDOM: RandomPolicy's list of keys, victims drawn as random.Random.randrange ---------- */
@@ -505,32 +489,16 @@ belady_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr
     return 0;
 }
 
-static int
-opt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
-         int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
-{
-    return belady_loop(pages, n, frames, nr_pages, 0, faults_at, victims, nr_faults,
-                       nr_victims);
-}
-
-static int
-unopt_loop(const int64_t *pages, Py_ssize_t n, Py_ssize_t frames, Py_ssize_t nr_pages,
-           int64_t *faults_at, int64_t *victims, Py_ssize_t *nr_faults, Py_ssize_t *nr_victims)
-{
-    return belady_loop(pages, n, frames, nr_pages, 1, faults_at, victims, nr_faults,
-                       nr_victims);
-}
-
 static PyObject *
 opt(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    return run_outcome_loop(args, opt_loop, (Py_ssize_t)1 << KEY_BITS); /* pages fit a key */
+    return run_outcome_loop(args, belady_loop, 0, (Py_ssize_t)1 << KEY_BITS); /* pages fit a key */
 }
 
 static PyObject *
 unopt(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    return run_outcome_loop(args, unopt_loop, (Py_ssize_t)1 << KEY_BITS);
+    return run_outcome_loop(args, belady_loop, 1, (Py_ssize_t)1 << KEY_BITS);
 }
 
 /* ---- the LRU miss-ratio curve: Mattson's stack distances with a Fenwick tree --------------- */

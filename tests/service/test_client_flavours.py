@@ -210,6 +210,7 @@ PROCESS_CALLS = [
     "exit_thread",
     "unlink",
     "msync",
+    "sync",
 ]
 INSPECTOR_CALLS = [
     "shm",

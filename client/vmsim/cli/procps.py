@@ -9,8 +9,8 @@ import os
 import select
 import sys
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer._click.exceptions import UsageError
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["procps_app"]
 
 procps_app = App()
+T = TypeVar("T")
 
 
 @procps_app.command()
@@ -171,28 +172,33 @@ def pmap(
         print(format_pmap(process, vmas, extended), end="")
 
 
+def _listing(
+    addr: str,
+    as_json: bool,
+    read: Callable[[Inspector], list[T]],
+    render: Callable[[list[T]], str],
+) -> None:
+    """An Inspector listing as ls -l would print it (*render*), or its items as JSON."""
+    with Inspector(addr) as inspector:
+        items = guarded(lambda: read(inspector))
+    if as_json:
+        emit_json(items)
+    else:
+        print(render(items), end="")
+
+
 @procps_app.command()
 def shm(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     """ls -l /dev/shm: each named shared memory object's mode, owner uid, size, mappers, the
     bytes of it resident and swapped, and its name."""
-    with Inspector(addr) as inspector:
-        objects = guarded(inspector.shm)
-    if as_json:
-        emit_json(objects)
-    else:
-        print(format_shm(objects), end="")
+    _listing(addr, as_json, Inspector.shm, format_shm)
 
 
 @procps_app.command()
 def files(addr: Address = DEFAULT_ADDRESS, as_json: JsonFlag = False) -> None:
     """ls -l of the machine's file system: each file's mode, links, owner uid, size, and the
     bytes of it in the page cache, dirty and mapped."""
-    with Inspector(addr) as inspector:
-        found = guarded(inspector.files)
-    if as_json:
-        emit_json(found)
-    else:
-        print(format_files(found), end="")
+    _listing(addr, as_json, Inspector.files, format_files)
 
 
 @contextlib.contextmanager

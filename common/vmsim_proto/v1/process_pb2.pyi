@@ -659,3 +659,15 @@ class MsyncRequest(_message.Message):
 class MsyncResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SyncRequest(_message.Message):
+    __slots__ = ("pid", "tid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    tid: int
+    def __init__(self, pid: _Optional[int] = ..., tid: _Optional[int] = ...) -> None: ...
+
+class SyncResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

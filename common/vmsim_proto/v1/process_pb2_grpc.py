@@ -200,6 +200,11 @@ class ProcessServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncResponse.FromString,
                 _registered_method=True)
+        self.Sync = channel.unary_unary(
+                '/vmsim.v1.ProcessService/Sync',
+                request_serializer=vmsim__proto_dot_v1_dot_process__pb2.SyncRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_process__pb2.SyncResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessServiceServicer:
@@ -479,6 +484,15 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Sync(self, request, context):
+        """sync(2): every dirty page of the page cache written back, of every file on the machine
+        (not only this process's), as Linux's sync does; Dirty drops to 0 and pgpgout grows.
+        FAILED_PRECONDITION when the process is dead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -646,6 +660,11 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.Msync,
                     request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_process__pb2.MsyncResponse.SerializeToString,
+            ),
+            'Sync': grpc.unary_unary_rpc_method_handler(
+                    servicer.Sync,
+                    request_deserializer=vmsim__proto_dot_v1_dot_process__pb2.SyncRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_process__pb2.SyncResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1540,6 +1559,33 @@ class ProcessService:
             '/vmsim.v1.ProcessService/Msync',
             vmsim__proto_dot_v1_dot_process__pb2.MsyncRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_process__pb2.MsyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.ProcessService/Sync',
+            vmsim__proto_dot_v1_dot_process__pb2.SyncRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_process__pb2.SyncResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmsim_proto.v1 import common_pb2, inspect_pb2
+from vmsim_proto.v1 import common_pb2, inspect_pb2, kernel_pb2
 
 __all__ = [
     "file_info",
@@ -16,6 +16,9 @@ __all__ = [
     "migratetype_count",
     "open_file_info",
     "process_status",
+    "replay",
+    "replay_step",
+    "segment_step",
     "shm_object",
     "translation",
     "vma",
@@ -206,4 +209,47 @@ def watch_event(value: Any, *, kind: inspect_pb2.EventKind, dropped: int) -> ins
         pfn=value.pfn,
         detail=value.detail,
         dropped=dropped,
+    )
+
+
+def replay_step(value: Any) -> inspect_pb2.ReplayStep:
+    """vmsim.v1.ReplayStep from *value*'s attributes of the same names."""
+    return inspect_pb2.ReplayStep(
+        page=value.page,
+        hit=value.hit,
+        victim=value.victim,
+        frames=value.frames,
+        order=value.order,
+        use_bits=value.use_bits,
+        hand=value.hand,
+    )
+
+
+def replay(value: Any) -> inspect_pb2.ReplayResponse:
+    """vmsim.v1.ReplayResponse from *value*'s attributes of the same names."""
+    return inspect_pb2.ReplayResponse(
+        policy=value.policy,
+        frames=value.frames,
+        references=value.references,
+        hits=value.hits,
+        misses=value.misses,
+        victims=value.victims,
+        faults_at=value.faults_at,
+        steps=[replay_step(v) for v in value.steps],
+    )
+
+
+def segment_step(value: Any, *, descriptor: int, base: int, limit: int, dpl: int) -> kernel_pb2.SegmentStep:
+    """vmsim.v1.SegmentStep from *value*'s attributes of the same names (descriptor, base, limit, dpl given)."""
+    return kernel_pb2.SegmentStep(
+        selector=value.selector,
+        index=value.index,
+        rpl=value.rpl,
+        cpl=value.cpl,
+        descriptor=descriptor,
+        base=base,
+        limit=limit,
+        dpl=dpl,
+        name=value.name,
+        linear=value.linear,
     )

@@ -1,0 +1,140 @@
+"""The asyncio client's call methods, generated from the synchronous client's.
+
+Most methods of vmsim.Inspector, Admin, Process and File are one call description
+(calls.py) handed to the connection: `return self._invoke(calls.munmap(self.pid, addr, length))`.
+Their asyncio twins were the same lines with `async def` and `await`, written again by hand
+(about 55 methods, 220 lines) and kept in step by tests/service/test_client_flavours.py. Now
+client.py is the one description: this script reads its classes, takes every public method whose
+body (after the docstring) is one call of an invoker, and writes its awaited twin into a mixin
+of vmsim.aio's class, with the same signature and docstring:
+
+    client/vmsim/generated/aio_methods.py   AsyncInspectorCalls, AsyncAdminCalls, ...
+
+What is not such a one-liner (connect, fork, open, the streams, events, close) stays written in
+both flavours, where the two really differ. `python scripts/gen_protos.py` regenerates it with
+the wire code; `--check` fails when client.py changed and it was not regenerated.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+__all__ = ["AIO_METHODS_OUTPUT", "CLIENT_SOURCE", "render_async_methods"]
+
+CLIENT_SOURCE = Path("client") / "vmsim" / "client.py"
+AIO_METHODS_OUTPUT = Path("client") / "vmsim" / "generated" / "aio_methods.py"
+
+# The sync classes whose one-line call methods get twins, and what each mixin must be given by
+# the class that uses it (declared for mypy only: the real attributes are the class's own).
+_MIXINS = {
+    "Inspector": ["_endpoint: _AsyncInvoker"],
+    "Admin": ["_endpoint: _AsyncInvoker"],
+    "Process": [
+        "pid: int",
+        "_endpoint: _AsyncInvoker",
+        "",
+        "async def _invoke(self, call: Call[T], timeout: float | None = None) -> T: ...",
+    ],
+    "File": ["process: AsyncProcessCalls", "fd: int"],
+}
+# The ways a one-liner hands its call over: its own connection, or its process's.
+_INVOKERS = ("self._endpoint.invoke", "self._invoke", "self.process._invoke")
+
+
+def _one_call(function: ast.FunctionDef) -> ast.Call | None:
+    """The invoker call that is the whole body of *function* (its docstring aside), if it is."""
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.Return | ast.Expr):
+        return None
+    value = body[0].value
+    if isinstance(value, ast.Call) and ast.unparse(value.func) in _INVOKERS:
+        return value
+    return None
+
+
+def _constants(tree: ast.Module) -> list[str]:
+    """The names client.py imports from .constants (some stand as defaults in signatures)."""
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "constants" and node.level == 1:
+            return [alias.name for alias in node.names]
+    return []
+
+
+def render_async_methods(source: str) -> str:
+    """aio_methods.py from the text of client.py."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    body: list[str] = []
+    used: set[str] = set()
+    for owner, declared in _MIXINS.items():
+        body += [
+            "",
+            "",
+            f"class Async{owner}Calls:",
+            f'    """The awaited twins of vmsim.{owner}\'s one-line call methods."""',
+            "",
+            "    if TYPE_CHECKING:",
+            *[f"        {line}" if line else "" for line in declared],
+        ]
+        for function in classes[owner].body:
+            if not isinstance(function, ast.FunctionDef) or function.name.startswith("_"):
+                continue
+            call = _one_call(function)
+            if call is None:
+                continue
+            used.update(n.id for n in ast.walk(function.args) if isinstance(n, ast.Name))
+            # The def line through the line before the body: the signature as written.
+            header = "\n".join(lines[function.lineno - 1 : function.body[0].lineno - 1])
+            docstring = ast.get_docstring(function, clean=False)
+            keyword = "return await" if isinstance(function.body[-1], ast.Return) else "await"
+            body += ["", "    async " + header.strip()]
+            if docstring:
+                body.append(f'        """{docstring}"""')
+            body.append(f"        {keyword} {ast.unparse(call)}")
+    constants = sorted(name for name in _constants(tree) if name in used)
+    text = "\n".join(body)
+
+    def needed(*names: str, always: tuple[str, ...] = ()) -> str:
+        """The names (of *names*) the methods use, after those every module uses."""
+        return ", ".join([*always, *(n for n in names if re.search(rf"\b{n}\b", text))])
+
+    lines = [
+        '"""The asyncio client\'s call methods: the awaited twins of client.py\'s one-liners.',
+        "",
+        "Generated by scripts/gen_protos.py from client/vmsim/client.py (scripts/async_client.py",
+        "says which methods and why): do not edit (change client.py, then regenerate).",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        f"from collections.abc import {needed('Sequence', always=('Awaitable',))}",
+        f"from typing import {needed('Any', always=('TYPE_CHECKING',))}, Protocol, TypeVar",
+        "",
+        f"from .. import {needed('calls', 'results')}",
+        f"from ..calls import {needed('Listing', always=('Call',))}",
+    ]
+    if constants:
+        lines.append(f"from ..constants import {', '.join(constants)}")
+    if "npt." in text:
+        lines += ["", "if TYPE_CHECKING:", "    import numpy.typing as npt"]
+    lines += [
+        "",
+        "__all__ = [",
+        *[f'    "Async{owner}Calls",' for owner in sorted(_MIXINS)],
+        "]",
+        "",
+        'T = TypeVar("T")',
+        "",
+        "",
+        "class _AsyncInvoker(Protocol):",
+        '    """What the mixins need of a connection: an awaited call."""',
+        "",
+        "    def invoke(self, call: Call[T], timeout: float | None = None) -> Awaitable[T]: ...",
+        *body,
+    ]
+    return "\n".join(lines) + "\n"

@@ -53,7 +53,7 @@ from .mmap import (
     unmap_in_slices,
     unmap_range,
 )
-from .overcommit import commit_allowed, commit_pages, commit_refused
+from .overcommit import commit_allowed, commit_pages, commit_refused, uncommit_pages
 from .unmap import free_pgtables, pte_runs
 
 if TYPE_CHECKING:
@@ -332,11 +332,15 @@ def move_vma(
             unmapped already, as in Linux).
     """
     mm = task.mm
-    moved = move_page_tables(kernel, task, addr, new_addr, old_len)
+    pages = (new_len if dontunmap else new_len - old_len) // PAGE_SIZE if vma.accounted else 0
+    commit_pages(kernel, task, pages)  # checked by the caller: it fits
+    try:
+        moved = move_page_tables(kernel, task, addr, new_addr, old_len)
+    except OutOfMemory:
+        uncommit_pages(kernel, pages)
+        mm.committed_pages -= pages
+        raise
     kernel.current.run(kernel.costs.zap_page_ns * moved)
-    pages = (new_len if dontunmap else new_len - old_len) // PAGE_SIZE
-    if vma.accounted:
-        commit_pages(kernel, task, pages)
     keeps_offset = vma.shared or vma.file is not None  # vm_pgoff: the object's page index
     shift = new_addr - addr
     base = vma.shmem_base + shift if keeps_offset else vma.shmem_base

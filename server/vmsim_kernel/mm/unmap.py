@@ -36,7 +36,7 @@ from .swap_state import delete_from_swap_cache, free_swap_and_cache
 from .truncate import account_page_dirtied, iput
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from vmsim_kernel.init.main import Kernel
     from vmsim_kernel.kernel.process import Task
@@ -62,9 +62,10 @@ _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _MLOCKED_BIT: Final = int(PageFlag.MLOCKED)
 
 
-def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[int, int, int]]:
-    """(first va, first ram32 word, nr entries) for each existing page table under [start, end)."""
-    runs = []
+def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(first va, first ram32 word, nr entries) for each existing page table under [start, end),
+    in address order; each directory entry is read when its turn comes, so a caller that
+    stops early (zap_slice_end, a slice of a huge munmap) reads no more of them."""
     words = kernel.ram_words
     for index in range(pde_index(start), pde_index(end - 1) + 1):
         pde = words[pgd_entry_word(mm.pgd_pfn, index)]
@@ -72,9 +73,7 @@ def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> list[tuple[i
             continue
         lo = max(start, index << PGDIR_SHIFT)
         hi = min(end, (index + 1) << PGDIR_SHIFT)
-        first = pte_word(pde, lo)
-        runs.append((lo, first, (hi - lo) >> PAGE_SHIFT))
-    return runs
+        yield lo, pte_word(pde, lo), (hi - lo) >> PAGE_SHIFT
 
 
 class _FreeBatch:

@@ -84,9 +84,11 @@ QUANTUM_FAULTS: Final = 4
 # pageouts): after a quantum that reclaimed, the next takes at most this many faults.
 QUANTUM_RECLAIM_FAULTS: Final = 1
 QUANTUM_COPY_BYTES: Final = 128 * 1024  # a Read/Write copies this much per quantum
-# munmap, exit and MADV_DONTNEED tear down at most this many PTEs per quantum (a zapped page
-# costs the host tens of microseconds: a quantum stays within a few milliseconds).
-QUANTUM_ZAP_PAGES: Final = 128
+# munmap, exit and MADV_DONTNEED tear down at most this many PTEs per quantum. zap_range
+# frees runs of plain anonymous pages with array operations (a few microseconds a page), so a
+# quantum stays within a few milliseconds; a smaller slice pays the per-quantum overhead of
+# the runner and the walk for each slice (bench/bench_linux.py --section teardown).
+QUANTUM_ZAP_PAGES: Final = 512
 
 # A runnable task waits at most this many quanta of others before it runs (sched_latency 6 ms
 # over sched_min_granularity 0.75 ms: CFS runs every task of a full queue within 8 slices).

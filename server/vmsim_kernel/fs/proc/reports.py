@@ -122,10 +122,24 @@ def _nr_mlocked(kernel: Kernel) -> int:
 
 
 def _nr_pagetable_pages(kernel: Kernel) -> int:
-    """User page tables, one page directory per live process, and the kernel page tables made
-    after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
-    user = sum(task.mm.nr_ptes + 1 for task in kernel.tasks.values() if task.alive)
-    return user + nr_kernel_pagetable_pages(kernel.init_mm)
+    """NR_PAGETABLE (meminfo's PageTables): the user PTE pages of the live processes only.
+
+    Linux 6.1 counts a page table in pgtable_pte_page_ctor, which only pte_alloc_one (a user
+    PTE page) calls: i686 non-PAE's pgd_alloc and pte_alloc_one_kernel (vmalloc, pkmap and
+    fixmap tables, __get_free_page) are not accounted there, so neither is counted here.
+    """
+    return sum(task.mm.nr_ptes for task in kernel.tasks.values() if task.alive)
+
+
+def _nr_pagetable_frames(kernel: Kernel) -> int:
+    """Every frame holding a page table or directory made after boot: the user PTE pages, one
+    page directory per live process and the kernel page tables (vmalloc, pkmap, fixmap)."""
+    nr_page_directories = sum(1 for task in kernel.tasks.values() if task.alive)
+    return (
+        _nr_pagetable_pages(kernel)
+        + nr_page_directories
+        + nr_kernel_pagetable_pages(kernel.init_mm)
+    )
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:
@@ -870,7 +884,7 @@ def check_invariants(kernel: Kernel) -> None:
     # Page cache pages that no PTE maps: on the file LRU, held by their file.
     _check_page_cache(kernel)
     cached += [pfn for pfn in kernel.fs.owner_of if not kernel.rmap.is_mapped(pfn)]
-    tables = _nr_pagetable_pages(kernel)
+    tables = _nr_pagetable_frames(kernel)
     kernel_pages = _nr_kernel_pages(kernel)
     if free + mapped + len(cached) + tables + kernel_pages != managed:
         raise KernelBug(

@@ -439,12 +439,13 @@ class Kernel:
         """What start_kernel and the initcalls leave allocated when init runs, in the order
         linux32's dmesg shows them: ftrace's records, the system hash tables, the slab
         objects of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
-        KernelStack), the initramfs freed, the bounce pool, the image's .init freed last. A
-        machine whose image is a smaller build (under 224 MiB, see plan_boot) gets the same
-        fraction of the image's largest slab caches and threads, at least one object of each,
-        and none of the rest: a build that small leaves out ftrace, networking, quotas and the
-        small caches of BOOT_FULL_IMAGE_SLAB_OBJECTS, and keeps the teaching machine's memory
-        for its processes. Boot happens before simulated time
+        KernelStack), the rootfs unpacked and the initramfs freed, the bounce pool, the vmalloc
+        areas of the initcalls and the console, the image's .init freed last. A machine whose
+        image is a smaller build (under 224 MiB, see plan_boot) gets the same fraction of the
+        image's largest slab caches and threads, at least one object of each, and none of the
+        rest: a build that small leaves out ftrace, networking, quotas, crypto, the small
+        caches of BOOT_FULL_IMAGE_SLAB_OBJECTS and the initramfs's files, and keeps the
+        teaching machine's memory for its processes. Boot happens before simulated time
         starts: the zone lock is charged nothing for it."""
         run_costs = self.pgdat.costs
         self.pgdat.costs = dataclasses.replace(run_costs, page_alloc_ns=0)

@@ -191,6 +191,7 @@ def kmap_question(rng: random.Random, number: int) -> Question:
         cpu = rng.randrange(nr_cpus)
         sizes = [rng.choice((1, 2, 3, 5)) * PAGE_SIZE - rng.randrange(0, 100) for _ in range(2)]
         vmalloc_start = machine.vmalloc_start
+        boot_areas = machine.report("vmallocinfo").splitlines()  # the initcalls' areas
         calls = [
             (f"__va(0x{low_paddr:08x})", machine.va(low_paddr)),
             (f"kmap(page of pfn {low_pfn})", machine.kmap(low_pfn)),
@@ -212,8 +213,10 @@ def kmap_question(rng: random.Random, number: int) -> Question:
         f"  PAGE_OFFSET 0x{PAGE_OFFSET:08x}; low memory is pfns 0..{low_frames - 1} "
         f"(high_memory 0x{PAGE_OFFSET + low_frames * PAGE_SIZE:08x})\n"
         f"  VMALLOC_START 0x{vmalloc_start:08x} (high_memory + 8 MiB); each vmalloc area is "
-        "followed by one guard page; areas are placed first fit from VMALLOC_START\n"
-        f"  PKMAP_BASE 0x{PKMAP_BASE:08x}: 1024 kmap slots, the first kmap on this machine "
+        "followed by one guard page; areas are placed first fit from VMALLOC_START, "
+        "around the ones boot left (/proc/vmallocinfo):\n"
+        + "".join(f"    {line}\n" for line in boot_areas)
+        + f"  PKMAP_BASE 0x{PKMAP_BASE:08x}: 1024 kmap slots, the first kmap on this machine "
         "takes slot 1 (last_pkmap_nr starts at 0 and is advanced before use)\n"
         f"  fixmap: FIXADDR_TOP 0x{FIXADDR_TOP:08x}; kmap_atomic slot idx = type + "
         f"{KM_TYPE_NR} * cpu (type 0 for a first, unnested kmap_atomic) sits at "

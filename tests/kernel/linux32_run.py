@@ -627,13 +627,14 @@ def _file_workload(probe: Vmprobe, pid: int, nr_bytes: int, *, do_mmap: bool) ->
 
 def unpack_rootfs(machine: Machine, shmem_kb: int) -> None:
     """The guest's initramfs, unpacked into the rootfs tmpfs before init runs: *shmem_kb* of
-    shmem pages (the capture's Shmem at its start), written by a process that exits. They sit
-    on the anon LRU lists, where they count in the workingset a file refault competes with;
-    without them a vmsim machine starts with no workingset at all."""
-    if not shmem_kb:
+    shmem pages (the capture's Shmem at its start). vmsim's boot unpacks base-*.log's rootfs;
+    what this guest's initramfs holds beyond it is written by a process that exits. They sit
+    on the anon LRU lists, where they count in the workingset a file refault competes with."""
+    missing_kb = shmem_kb - machine.meminfo()["Shmem"]
+    if missing_kb <= 0:
         return
     init = machine.spawn("init")
-    length = shmem_kb * KiB
+    length = missing_kb * KiB
     machine.shm_create(init, "/rootfs", length, 0o600)
     addr = machine.shm_map(init, "/rootfs", RW)
     machine.touch_many(init, _pages(addr, length // PAGE_SIZE), True)

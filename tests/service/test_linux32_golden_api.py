@@ -195,10 +195,13 @@ def run_shm(probe: ApiProbe, address: str, capture: linux32.Capture) -> None:
 
 def run_pcache(probe: ApiProbe, address: str, capture: linux32.Capture) -> None:
     """vmprobe pcache (tests/kernel/linux32_run.run_pcache's phases): the guest's initramfs
-    is shmem already (a process fills a named object and exits, as unpack_rootfs does); F
-    writes a 400 MiB file with 1 MiB write()s, reads it twice with read(), maps it
-    MAP_PRIVATE and reads every page twice, writes the last and the first 10 pages, unmaps."""
-    rootfs_kb = capture.vp_values("meminfo", "start")["Shmem"]
+    is shmem already (what vmsim's boot has not unpacked, a process fills a named object with
+    and exits, as unpack_rootfs does); F writes a 400 MiB file with 1 MiB write()s, reads it
+    twice with read(), maps it MAP_PRIVATE and reads every page twice, writes the last and the
+    first 10 pages, unmaps."""
+    with vmsim.Inspector(address) as inspector:
+        booted_kb = inspector.meminfo()["Shmem"]
+    rootfs_kb = capture.vp_values("meminfo", "start")["Shmem"] - booted_kb
     with connect(address, "init") as init:
         init.shm_create("/rootfs", rootfs_kb * vmsim.KiB, 0o600)
         start = init.shm_map("/rootfs")

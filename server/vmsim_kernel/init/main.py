@@ -26,6 +26,7 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SIZE,
     PGDIR_SHIFT,
     Gfp,
+    KiB,
     PageTableBit,
     ZoneType,
 )
@@ -64,13 +65,14 @@ from vmsim_kernel.mm.overcommit import (
 from vmsim_kernel.mm.page_alloc import (
     PageAllocator,
     PglistData,
+    alloc_page,
     get_order,
     large_system_hash_entries,
 )
 from vmsim_kernel.mm.physmem import PhysicalMemory
-from vmsim_kernel.mm.policies import Lruvec, make_policy
+from vmsim_kernel.mm.policies import Lruvec, lru_cache_add, make_policy
 from vmsim_kernel.mm.rmap import ReverseMap
-from vmsim_kernel.mm.shmem import ShmemFs
+from vmsim_kernel.mm.shmem import ShmemFs, shmem_add_page
 from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages, kmalloc_cache_name
 from vmsim_kernel.mm.swap import SwapDevice
 from vmsim_kernel.mm.vma import MmStruct
@@ -195,6 +197,19 @@ BOOT_FULL_IMAGE_KMALLOC_OBJECTS: Final = ((4096, 8), (96, 294), (8, 1536))
 FTRACE_RECORD_PAGES: Final = 73
 # mm/bounce.c's init_emergency_pool: a mempool of single pages, made only with HighMem.
 BOUNCE_POOL_PAGES: Final = 64
+# The vmalloc areas a 6.1 boot leaves (linux32 base-*.log's /proc/vmallocinfo, the same at every
+# RAM size; its ioremaps map device memory, not RAM, and are not made here), as (caller, pages):
+# the BPF core's first program, then crypto_scomp_alloc_scratches' source and destination
+# scratch buffers (SCOMP_SCRATCH_SIZE, 128 KiB) for each possible CPU.
+BOOT_VMALLOC_AREAS: Final = (("bpf_prog_alloc_no_stats", 1),)
+BOOT_VMALLOC_AREAS_PER_CPU: Final = (("crypto_scomp_init_tfm", 32), ("crypto_scomp_init_tfm", 32))
+# populate_rootfs unpacks the initramfs into the rootfs, a tmpfs in 6.1 (CONFIG_TMPFS, no root=):
+# shmem pages, swap-backed on the anon LRU (linux32 base-*.log: Shmem and Cached 3104 kB at every
+# RAM size); the compressed image is freed after (free_initrd_mem).
+ROOTFS_KB: Final = 3104
+# console_on_rootfs opens /dev/console before .init is freed: the N_TTY line discipline's
+# n_tty_data (about 9 kB, vzalloc'ed).
+CONSOLE_VMALLOC_AREA: Final = ("n_tty_open", 3)
 THREAD_SIZE_ORDER: Final = 1  # 8 KiB kernel stacks on i386
 # Kernel threads alive when init runs on a 1-CPU linux32 guest (KernelStack 352 kB / 8 kB):
 # kthreadd, rcu, kswapd0, kworkers ... and per CPU cpuhp, migration, ksoftirqd and kworkers.
@@ -286,6 +301,9 @@ class Kernel:
         self.closed = False
         self.nr_kernel_stack_pages = 0
         self.nr_boot_kernel_pages = 0
+        # What initcalls later than the reserves' (subsys_initcall) take: the rootfs's pages
+        # and the vmalloc areas, still free when mm/util.c sizes the reserves.
+        self._nr_pages_after_reserve_initcalls = 0
         self._boot_allocations()
         self._init_vm_sysctl()
 
@@ -388,10 +406,14 @@ class Kernel:
 
     def _init_vm_sysctl(self) -> None:
         """The vm sysctls' boot values; mm/util.c's initcalls size the reserves from the
-        memory still free after boot."""
+        memory still free after boot, but for what the later initcalls took."""
         # Boot's frees parked on the per-cpu lists count: the initcall runs before the
         # churn that leaves them there.
-        nr_free_pages = self.allocator.nr_free_pages() + self.allocator.nr_pcp_pages()
+        nr_free_pages = (
+            self.allocator.nr_free_pages()
+            + self.allocator.nr_pcp_pages()
+            + self._nr_pages_after_reserve_initcalls
+        )
         self.vm_sysctl = VmSysctl(
             overcommit_memory=self.config.overcommit_memory,
             overcommit_ratio=self.config.overcommit_ratio,
@@ -417,12 +439,13 @@ class Kernel:
         """What start_kernel and the initcalls leave allocated when init runs, in the order
         linux32's dmesg shows them: ftrace's records, the system hash tables, the slab
         objects of BOOT_SLAB_OBJECTS and the stacks of the kernel threads (meminfo's Slab and
-        KernelStack), the initramfs freed, the bounce pool, the image's .init freed last. A
-        machine whose image is a smaller build (under 224 MiB, see plan_boot) gets the same
-        fraction of the image's largest slab caches and threads, at least one object of each,
-        and none of the rest: a build that small leaves out ftrace, networking, quotas and the
-        small caches of BOOT_FULL_IMAGE_SLAB_OBJECTS, and keeps the teaching machine's memory
-        for its processes. Boot happens before simulated time
+        KernelStack), the rootfs unpacked and the initramfs freed, the bounce pool, the vmalloc
+        areas of the initcalls and the console, the image's .init freed last. A machine whose
+        image is a smaller build (under 224 MiB, see plan_boot) gets the same fraction of the
+        image's largest slab caches and threads, at least one object of each, and none of the
+        rest: a build that small leaves out ftrace, networking, quotas, crypto, the small
+        caches of BOOT_FULL_IMAGE_SLAB_OBJECTS and the initramfs's files, and keeps the
+        teaching machine's memory for its processes. Boot happens before simulated time
         starts: the zone lock is charged nothing for it."""
         run_costs = self.pgdat.costs
         self.pgdat.costs = dataclasses.replace(run_costs, page_alloc_ns=0)
@@ -432,12 +455,35 @@ class Kernel:
                 self._alloc_boot_pages(ftrace_record_orders(FTRACE_RECORD_PAGES))
                 self._alloc_system_hashes()
             self._allocate_boot_objects(full_image)
+            if full_image:
+                self._populate_rootfs()
             self._free_boot_region("initramfs")  # populate_rootfs: free_initrd_mem
             if full_image and not self.allocator.zones[ZoneType.HIGHMEM].is_empty:
                 self._alloc_boot_pages([0] * BOUNCE_POOL_PAGES)
+            if full_image:
+                self._boot_vmalloc_areas()
             self._free_boot_region("kernel image (.init)")  # free_initmem, the last of boot
         finally:
             self.pgdat.costs = run_costs
+
+    def _populate_rootfs(self) -> None:
+        """The initramfs's files written into the rootfs tmpfs: ROOTFS_KB of shmem pages of
+        one object that stays linked (the rootfs is never unmounted), on the anon LRU."""
+        nr_pages = ROOTFS_KB * KiB // PAGE_SIZE
+        rootfs = self.shmem.new_object("rootfs", nr_pages)
+        rootfs.linked = True  # held by its name in the rootfs, not in /dev/shm
+        for index in range(nr_pages):
+            pfn = alloc_page(self.pgdat, Gfp.HIGHUSER, None)
+            shmem_add_page(self, rootfs, index, pfn)
+            lru_cache_add(self.lruvec, pfn)
+        self._nr_pages_after_reserve_initcalls += nr_pages
+
+    def _boot_vmalloc_areas(self) -> None:
+        """The initcalls' vmalloc areas, then the console's (meminfo's VmallocUsed at boot)."""
+        per_cpu = BOOT_VMALLOC_AREAS_PER_CPU * self.config.nr_cpus
+        for caller, nr_pages in (*BOOT_VMALLOC_AREAS, *per_cpu, CONSOLE_VMALLOC_AREA):
+            self.vmalloc_space.vmalloc(nr_pages * PAGE_SIZE, KERNEL_TID, caller)
+            self._nr_pages_after_reserve_initcalls += nr_pages
 
     def _alloc_system_hashes(self) -> None:
         """boot_hash_tables' tables, sized from the low memory managed now, each with the

@@ -267,7 +267,7 @@ def kernel_pte_word(
 
 
 def nr_kernel_pagetable_pages(init_mm: InitMm) -> int:
-    """Kernel page tables made after boot (vmalloc, pkmap, fixmap): counted as PageTables.
+    """Kernel page tables made after boot (vmalloc, pkmap, fixmap); not NR_PAGETABLE in 6.1.
 
     The direct map's tables are boot reservations and are not counted.
     """

@@ -1227,57 +1227,77 @@ class PageAllocator:
         exactly their other frames as inside one; no free frame is reserved, flagged or
         mapped; free + allocated + reserved = present in every zone.
         """
-        physmem = self.physmem
-        nr_frames = physmem.nr_frames
-        buddy_order = self.buddy_order
         nr_listed = 0
         for zone in self.zones:
-            nr_listed_pages = 0
-            for order, area in enumerate(zone.free_area):
-                for pfn in area.free_list:
-                    if buddy_order[pfn] != order:
-                        raise KernelBug(f"free block {pfn} on order-{order} list is not marked so")
-                    if pfn & ((1 << order) - 1):
-                        raise KernelBug(f"free block {pfn} is not aligned to order {order}")
-                    if pfn < zone.start_pfn or pfn + (1 << order) > zone.end_pfn:
-                        raise KernelBug(f"free block {pfn} order {order} is outside {zone.name}")
-                    if int(physmem.flags[pfn]) != PageFlag.BUDDY:
-                        raise KernelBug(f"free block {pfn} has flags {int(physmem.flags[pfn]):#x}")
-                    nr_listed_pages += 1 << order
-                nr_listed += area.nr_free
-            if nr_listed_pages != zone.nr_free_pages:
-                raise KernelBug(
-                    f"zone {zone.name}: lists hold {nr_listed_pages} pages, "
-                    f"nr_free_pages says {zone.nr_free_pages}"
-                )
-            for cpu, pcp in enumerate(zone.per_cpu_pageset):
-                on_lists = 0
-                for order, pages in enumerate(pcp.lists):
-                    for pfn in pages:
-                        if buddy_order[pfn] != _ON_PCP or not zone.contains(pfn):
-                            raise KernelBug(f"pfn {pfn} on cpu {cpu}'s {zone.name} list is not")
-                    on_lists += len(pages) << order
-                if on_lists != pcp.count:
-                    raise KernelBug(
-                        f"zone {zone.name} cpu {cpu}: lists hold {on_lists}, count {pcp.count}"
-                    )
-            accounted = (
-                zone.nr_free_pages
-                + zone.nr_pcp_pages
-                + zone.nr_allocated_pages
-                + zone.nr_reserved_pages
-            )
-            if accounted != zone.present_pages or zone.nr_allocated_pages < 0:
-                raise KernelBug(
-                    f"zone {zone.name}: free {zone.nr_free_pages} + per-cpu "
-                    f"{zone.nr_pcp_pages} + allocated {zone.nr_allocated_pages} + reserved "
-                    f"{zone.nr_reserved_pages} != present {zone.present_pages}"
-                )
-            zone_flags = physmem.flags[zone.start_pfn : zone.end_pfn]
-            nr_flagged = int(np.count_nonzero(zone_flags & np.uint32(PageFlag.RESERVED)))
-            if nr_flagged != zone.nr_reserved_pages + zone.spanned_pages - zone.present_pages:
-                raise KernelBug(f"zone {zone.name}: {nr_flagged} frames flagged reserved")
+            nr_listed += self._check_free_lists(zone)
+            self._check_pcp_lists(zone)
+            self._check_zone_accounting(zone)
+        self._check_free_frames(nr_listed)
 
+    def _check_free_lists(self, zone: Zone) -> int:
+        """Every head on *zone*'s free lists is a marked, aligned, BUDDY block inside the zone,
+        and the lists hold nr_free_pages; returns the number of blocks listed."""
+        physmem, buddy_order = self.physmem, self.buddy_order
+        nr_listed = nr_listed_pages = 0
+        for order, area in enumerate(zone.free_area):
+            for pfn in area.free_list:
+                if buddy_order[pfn] != order:
+                    raise KernelBug(f"free block {pfn} on order-{order} list is not marked so")
+                if pfn & ((1 << order) - 1):
+                    raise KernelBug(f"free block {pfn} is not aligned to order {order}")
+                if pfn < zone.start_pfn or pfn + (1 << order) > zone.end_pfn:
+                    raise KernelBug(f"free block {pfn} order {order} is outside {zone.name}")
+                if int(physmem.flags[pfn]) != PageFlag.BUDDY:
+                    raise KernelBug(f"free block {pfn} has flags {int(physmem.flags[pfn]):#x}")
+                nr_listed_pages += 1 << order
+            nr_listed += area.nr_free
+        if nr_listed_pages != zone.nr_free_pages:
+            raise KernelBug(
+                f"zone {zone.name}: lists hold {nr_listed_pages} pages, "
+                f"nr_free_pages says {zone.nr_free_pages}"
+            )
+        return nr_listed
+
+    def _check_pcp_lists(self, zone: Zone) -> None:
+        """Every page on a CPU's list of *zone* is in the zone and marked as on a list, and
+        each list's count is the pages it holds."""
+        for cpu, pcp in enumerate(zone.per_cpu_pageset):
+            on_lists = 0
+            for order, pages in enumerate(pcp.lists):
+                for pfn in pages:
+                    if self.buddy_order[pfn] != _ON_PCP or not zone.contains(pfn):
+                        raise KernelBug(f"pfn {pfn} on cpu {cpu}'s {zone.name} list is not")
+                on_lists += len(pages) << order
+            if on_lists != pcp.count:
+                raise KernelBug(
+                    f"zone {zone.name} cpu {cpu}: lists hold {on_lists}, count {pcp.count}"
+                )
+
+    def _check_zone_accounting(self, zone: Zone) -> None:
+        """free + per-cpu + allocated + reserved = present, and PG_reserved marks exactly the
+        reserved frames and the holes of the zone's span."""
+        accounted = (
+            zone.nr_free_pages
+            + zone.nr_pcp_pages
+            + zone.nr_allocated_pages
+            + zone.nr_reserved_pages
+        )
+        if accounted != zone.present_pages or zone.nr_allocated_pages < 0:
+            raise KernelBug(
+                f"zone {zone.name}: free {zone.nr_free_pages} + per-cpu "
+                f"{zone.nr_pcp_pages} + allocated {zone.nr_allocated_pages} + reserved "
+                f"{zone.nr_reserved_pages} != present {zone.present_pages}"
+            )
+        zone_flags = self.physmem.flags[zone.start_pfn : zone.end_pfn]
+        nr_flagged = int(np.count_nonzero(zone_flags & np.uint32(PageFlag.RESERVED)))
+        if nr_flagged != zone.nr_reserved_pages + zone.spanned_pages - zone.present_pages:
+            raise KernelBug(f"zone {zone.name}: {nr_flagged} frames flagged reserved")
+
+    def _check_free_frames(self, nr_listed: int) -> None:
+        """Over all of RAM: buddy_order's heads and per-cpu marks are the listed blocks, the
+        free blocks do not overlap, carry no flag and no mapping, and buddy_order marks
+        exactly their other frames as inside one."""
+        physmem, buddy_order = self.physmem, self.buddy_order
         pcp_heads: list[int] = []
         pcp_orders: list[int] = []
         for zone in self.zones:
@@ -1294,9 +1314,11 @@ class PageAllocator:
             raise KernelBug(f"{len(heads)} frames marked as free heads, {nr_listed} listed")
         if not np.array_equal(is_head, (physmem.flags & np.uint32(_BUDDY_BIT)) != 0):
             raise KernelBug("BUDDY flags disagree with buddy_order")
-        buddy_coverage = _coverage(nr_frames, heads, buddy_order[heads].astype(np.int64))
+        buddy_coverage = _coverage(physmem.nr_frames, heads, buddy_order[heads].astype(np.int64))
         pcp_coverage = _coverage(
-            nr_frames, np.array(pcp_heads, dtype=np.int64), np.array(pcp_orders, dtype=np.int64)
+            physmem.nr_frames,
+            np.array(pcp_heads, dtype=np.int64),
+            np.array(pcp_orders, dtype=np.int64),
         )
         coverage = buddy_coverage + pcp_coverage
         if int(coverage.max()) > 1:

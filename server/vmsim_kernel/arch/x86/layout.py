@@ -264,51 +264,31 @@ def plan_boot(
         KernelBug: RAM too small for the first megabyte, the image and the early tables.
     """
     max_pfn = memory[-1].stop
-    nr_kernel_pages = sum(len(range(r.start, min(r.stop, max_low_pfn))) for r in memory)
     image_pages = min(IMAGE_PAGES, max(64, max_pfn // 16))
-    mem_map_frames = -(-max_pfn // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
-    top = max_low_pfn
-    early: list[MemblockRegion] = []
-
-    def memblock_alloc(nr_pages: int, name: str) -> range:
-        nonlocal top
-        top -= nr_pages
-        early.append(MemblockRegion(top, top + nr_pages, name))
-        return range(top, top + nr_pages)
-
     # A smaller build has a smaller initramfs and .init, in the same proportion.
-    initrd = memblock_alloc(INITRD_KB * image_pages // (IMAGE_PAGES * 4), "initramfs")
-    early.pop()  # given back at the end of boot, not a lasting reservation
     init_pages = IMAGE_INIT_KB * image_pages // (IMAGE_PAGES * 4)
-    tables = memblock_alloc(nr_direct_map_tables, "direct map page tables")
-    mem_map = memblock_alloc(
+    early = _EarlyAllocations(max_low_pfn)
+    initrd = early.alloc(INITRD_KB * image_pages // (IMAGE_PAGES * 4), "initramfs")
+    early.regions.pop()  # given back at the end of boot, not a lasting reservation
+    tables = early.alloc(nr_direct_map_tables, "direct map page tables")
+    mem_map_frames = -(-max_pfn // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+    mem_map = early.alloc(
         math.ceil(mem_map_frames * MEM_MAP_BYTES_PER_PAGE / PAGE_SIZE),
         "mem_map (struct page array, page_ext)",
     )
-    percpu = memblock_alloc(PERCPU_PAGES_PER_CPU * nr_cpus, "percpu first chunk")
+    percpu = early.alloc(PERCPU_PAGES_PER_CPU * nr_cpus, "percpu first chunk")
+    nr_kernel_pages = sum(len(range(r.start, min(r.stop, max_low_pfn))) for r in memory)
     for name, scale in BOOT_HASH_SCALES:
-        memblock_alloc(_boot_hash_pages(nr_kernel_pages, scale), name)
-    start = PHYSICAL_START >> PAGE_SHIFT
-    if start + image_pages + init_pages + 1024 > top:  # keep at least 4 MiB above the image
-        start = FIRST_MEGABYTE_PFNS
-    end = start + image_pages + init_pages
-    if end > top:
-        raise KernelBug("RAM too small for the kernel image")
-    text_kb = IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB
-    data = start + image_pages * IMAGE_TEXT_KB // text_kb
-    init = data + image_pages * IMAGE_DATA_KB // text_kb
-    bss = init + init_pages
-    image = KernelImage(
-        start, data, bss, end, swapper_pg_dir=end - 2, zero_pfn=end - 1, init_pfn=init
-    )
+        early.alloc(_boot_hash_pages(nr_kernel_pages, scale), name)
+    image = _load_image(image_pages, init_pages, early.top)
     reserved = [
         MemblockRegion(0, min(FIRST_MEGABYTE_PFNS, max_pfn), "BIOS, EBDA and real mode (1 MiB)"),
-        MemblockRegion(start, init, "kernel image (.text .data)"),
-        MemblockRegion(bss, end, "kernel image (.bss)"),
-        *(region for region in reversed(early) if region.nr_pages),
+        MemblockRegion(image.text_pfn, image.edata_pfn, "kernel image (.text .data)"),
+        MemblockRegion(image.bss_pfn, image.end_pfn, "kernel image (.bss)"),
+        *(region for region in reversed(early.regions) if region.nr_pages),
     ]
     freed = (
-        MemblockRegion(init, bss, "kernel image (.init)"),
+        MemblockRegion(image.edata_pfn, image.bss_pfn, "kernel image (.init)"),
         MemblockRegion(initrd.start, initrd.stop, "initramfs"),
     )
     return BootLayout(
@@ -318,6 +298,47 @@ def plan_boot(
         mem_map,
         percpu,
         tuple(region for region in freed if region.nr_pages),
+    )
+
+
+class _EarlyAllocations:
+    """memblock_alloc's top-down placement below the end of low memory."""
+
+    def __init__(self, max_low_pfn: int) -> None:
+        self.top = max_low_pfn  # the lowest frame allocated so far
+        self.regions: list[MemblockRegion] = []
+
+    def alloc(self, nr_pages: int, name: str) -> range:
+        """*nr_pages* frames just below the previous allocation, recorded as *name*."""
+        self.top -= nr_pages
+        self.regions.append(MemblockRegion(self.top, self.top + nr_pages, name))
+        return range(self.top, self.top + nr_pages)
+
+
+def _load_image(image_pages: int, init_pages: int, top: int) -> KernelImage:
+    """The image at CONFIG_PHYSICAL_START, or at 1 MiB when that leaves less than 4 MiB
+    below *top* (the early allocations), its sections in Debian 686's proportions.
+
+    Raises:
+        KernelBug: the image does not fit below *top*.
+    """
+    start = PHYSICAL_START >> PAGE_SHIFT
+    if start + image_pages + init_pages + 1024 > top:  # keep at least 4 MiB above the image
+        start = FIRST_MEGABYTE_PFNS
+    end = start + image_pages + init_pages
+    if end > top:
+        raise KernelBug("RAM too small for the kernel image")
+    text_kb = IMAGE_TEXT_KB + IMAGE_DATA_KB + IMAGE_BSS_KB
+    data = start + image_pages * IMAGE_TEXT_KB // text_kb
+    init = data + image_pages * IMAGE_DATA_KB // text_kb
+    return KernelImage(
+        start,
+        data,
+        init + init_pages,
+        end,
+        swapper_pg_dir=end - 2,
+        zero_pfn=end - 1,
+        init_pfn=init,
     )
 
 

@@ -122,10 +122,24 @@ def _nr_mlocked(kernel: Kernel) -> int:
 
 
 def _nr_pagetable_pages(kernel: Kernel) -> int:
-    """User page tables, one page directory per live process, and the kernel page tables made
-    after boot (vmalloc, pkmap, fixmap): the NR_PAGETABLE view."""
-    user = sum(task.mm.nr_ptes + 1 for task in kernel.tasks.values() if task.alive)
-    return user + nr_kernel_pagetable_pages(kernel.init_mm)
+    """NR_PAGETABLE (meminfo's PageTables): the user PTE pages of the live processes only.
+
+    Linux 6.1 counts a page table in pgtable_pte_page_ctor, which only pte_alloc_one (a user
+    PTE page) calls: i686 non-PAE's pgd_alloc and pte_alloc_one_kernel (vmalloc, pkmap and
+    fixmap tables, __get_free_page) are not accounted there, so neither is counted here.
+    """
+    return sum(task.mm.nr_ptes for task in kernel.tasks.values() if task.alive)
+
+
+def _nr_pagetable_frames(kernel: Kernel) -> int:
+    """Every frame holding a page table or directory made after boot: the user PTE pages, one
+    page directory per live process and the kernel page tables (vmalloc, pkmap, fixmap)."""
+    nr_page_directories = sum(1 for task in kernel.tasks.values() if task.alive)
+    return (
+        _nr_pagetable_pages(kernel)
+        + nr_page_directories
+        + nr_kernel_pagetable_pages(kernel.init_mm)
+    )
 
 
 def _nr_kernel_pages(kernel: Kernel) -> int:
@@ -855,30 +869,48 @@ def check_invariants(kernel: Kernel) -> None:
     kernel.vmalloc_space.check_invariants()
     if kernel.swap is not None:
         kernel.swap.check_invariants()
-    live = [task for task in kernel.tasks.values() if task.alive]
+    _check_page_cache(kernel)
+    cached = _unmapped_lru_pages(kernel)
+    _check_frame_accounting(kernel, len(cached))
+    _check_lru_lists(kernel, cached)
+    _check_rmap(kernel)
+    _check_process_page_tables(kernel)
+
+
+def _unmapped_lru_pages(kernel: Kernel) -> list[int]:
+    """The pages on an LRU list that no PTE maps: read ahead into the swap cache, of shmem
+    objects (held by their object) and of the page cache (held by their file)."""
+    rmap = kernel.rmap
+    swap_cache = kernel.swap.cache.values() if kernel.swap is not None else ()
+    return [
+        pfn
+        for pfns in (swap_cache, kernel.shmem.owner_of, kernel.fs.owner_of)
+        for pfn in pfns
+        if not rmap.is_mapped(pfn)
+    ]
+
+
+def _check_frame_accounting(kernel: Kernel, nr_cached: int) -> None:
+    """Every managed frame is free, a user page, an unmapped cached page, a page table or the
+    kernel's; and the processes' RSS adds up to the pages' mapcounts."""
     managed = kernel.nr_managed_pages
     free = kernel.allocator.nr_free_pages() + kernel.allocator.nr_pcp_pages()
     mapped = kernel.rmap.nr_mapped_pages()
-    # Pages read ahead into the swap cache: on the LRU, mapped by nobody yet.
-    cached = [
-        pfn
-        for pfn in (kernel.swap.cache.values() if kernel.swap is not None else ())
-        if not kernel.rmap.is_mapped(pfn)
-    ]
-    # Pages of shmem objects that no PTE maps now: on the LRU, held by their object.
-    cached += [pfn for pfn in kernel.shmem.owner_of if not kernel.rmap.is_mapped(pfn)]
-    # Page cache pages that no PTE maps: on the file LRU, held by their file.
-    _check_page_cache(kernel)
-    cached += [pfn for pfn in kernel.fs.owner_of if not kernel.rmap.is_mapped(pfn)]
-    tables = _nr_pagetable_pages(kernel)
+    tables = _nr_pagetable_frames(kernel)
     kernel_pages = _nr_kernel_pages(kernel)
-    if free + mapped + len(cached) + tables + kernel_pages != managed:
+    if free + mapped + nr_cached + tables + kernel_pages != managed:
         raise KernelBug(
-            f"frames: free {free} + user {mapped} + swap cache {len(cached)} + page tables "
+            f"frames: free {free} + user {mapped} + swap cache {nr_cached} + page tables "
             f"{tables} + kernel {kernel_pages} != managed {managed}"
         )
+    live = [task for task in kernel.tasks.values() if task.alive]
     if sum(task.mm.rss for task in live) != int(kernel.physmem.mapcount.sum()):
         raise KernelBug("sum of RSS differs from the sum of mapcounts")
+
+
+def _check_lru_lists(kernel: Kernel, cached: list[int]) -> None:
+    """The LRU lists hold every mapped page (but the mlocked ones) and every cached one."""
+    mapped = kernel.rmap.nr_mapped_pages()
     mlocked = _nr_mlocked(kernel)  # mapped, but on the unevictable list instead
     file_lru = kernel.lruvec.file
     on_lists = len(kernel.lruvec.policy) + len(file_lru)
@@ -889,10 +921,14 @@ def check_invariants(kernel: Kernel) -> None:
             f"the LRU lists track {on_lists} pages but {mapped} are mapped "
             f"and {len(cached)} cached or read ahead"
         )
+
+
+def _check_rmap(kernel: Kernel) -> None:
+    """Every reverse mapping points at a PTE that maps its page, and a private page that fork
+    shares (copy-on-write) is writable in none of them."""
     for pfn, mappings in kernel.rmap.items():
         if len(mappings) > 1:
             vmas = [m.mm.find_vma(m.address) for m in mappings]
-            # A private page fork shared is copy-on-write: no PTE of it may be writable.
             private = not all(v is not None and v.shared for v in vmas)
             if private and any(kernel.ram_words[m.pte_word] & PTE_RW for m in mappings):
                 raise KernelBug(f"pfn {pfn} is shared copy-on-write but writable in a PTE")
@@ -901,6 +937,12 @@ def check_invariants(kernel: Kernel) -> None:
                 kernel.ram_words[mapping.pte_word] & PTE_MAPPED
             ):
                 raise KernelBug(f"rmap of pfn {pfn} points at a PTE that does not map it")
+
+
+def _check_process_page_tables(kernel: Kernel) -> None:
+    """Each process's page tables hold its RSS, swap entries and nr_ptes; the swap map counts
+    every swap entry (of a PTE, a shmem object or the swap cache), each page's mapcount its
+    PTEs, and Committed_AS is the processes' sum."""
     shmem_entries = [
         np.array(list(obj.swapped.values()), dtype=np.uint32) for obj in kernel.shmem.objects
     ]
@@ -908,7 +950,9 @@ def check_invariants(kernel: Kernel) -> None:
     committed = 0
     mapped_pfns: list[npt.NDArray[np.uint32]] = []  # every PTE's page, for the mapcounts
     swap_entries = list(shmem_entries)  # every swap entry of a PTE or an object, for swap_map
-    for task in live:
+    for task in kernel.tasks.values():
+        if not task.alive:
+            continue
         mm = task.mm
         committed += mm.committed_pages
         present = swapped = 0

@@ -27,7 +27,7 @@ from vmsim_kernel.errors import KernelBug
 from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page
 from .physmem import PageFlag
-from .policies import charge_lru_lock, lru_cache_add
+from .policies import charge_lru_lock, lru_cache_add, lru_del
 from .shmem import shmem_release
 from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
@@ -152,7 +152,7 @@ def unmap_user_page(
             physmem.flags[pfn] = page_flags | _DIRTY_BIT
         return False
     if on_lru:
-        kernel.lruvec.policy.remove(pfn)
+        lru_del(kernel.lruvec, pfn, page_flags)
     release_user_page(kernel, pfn, charge=False)
     return True
 

@@ -29,7 +29,7 @@ from .page_alloc import (
 )
 from .page_writeback import write_pages
 from .physmem import PageFlag
-from .policies import Lruvec, charge_lru_lock, lru_note_cost
+from .policies import Lruvec, charge_lru_lock, lru_note_cost, page_is_lazyfree
 from .rmap import Mapping
 from .shmem import shmem_writeout
 from .swap import swp_entry, swp_offset
@@ -54,6 +54,7 @@ __all__ = [
     "kswapd_run",
     "pgdat_balanced",
     "shrink_file_list",
+    "shrink_lazyfree_page",
     "shrink_lruvec",
     "shrink_page_list",
     "shrink_pages",
@@ -67,6 +68,7 @@ MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _ANON_BIT: Final = int(PageFlag.ANON)
+_SWAPBACKED_BIT: Final = int(PageFlag.SWAPBACKED)
 # A failing device is not hammered: a pass gives up on swap after this many write errors.
 MAX_WRITE_ERRORS_PER_PASS: Final = 8
 
@@ -397,13 +399,18 @@ def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, in
 
 
 def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
-    """shrink_folio_list for page cache victims: a dirty one is written back first
+    """shrink_folio_list for victims of the file lists: page cache pages, and lazyfree
+    anonymous pages (shrink_lazyfree_page). A dirty page cache page is written back first
     (pageout), then each is unmapped from every PTE (try_to_unmap: the next access faults
     it back from the cache or the disk), leaves its file with a shadow entry
-    (workingset_eviction) and is freed. Returns how many were freed (all of them)."""
+    (workingset_eviction) and is freed. Returns how many were freed."""
+    flags = kernel.physmem.flags
+    lazyfree = [pfn for pfn in pfns if page_is_lazyfree(flags.item(pfn))]
+    if lazyfree:
+        pfns = [pfn for pfn in pfns if not page_is_lazyfree(flags.item(pfn))]
+    nr_lazyfreed = sum(shrink_lazyfree_page(kernel, pfn) for pfn in lazyfree)
     write_pages(kernel, [pfn for pfn in pfns if _file_page_dirty(kernel, pfn)])
     rmap, ram_words = kernel.rmap, kernel.ram_words
-    flags = kernel.physmem.flags
     lruvec = kernel.lruvec
     for pfn in pfns:
         page_flags = flags.item(pfn)
@@ -417,7 +424,31 @@ def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
         free_page(kernel.pgdat, pfn, charge=False)
     if pfns:
         charge_zone_lock(kernel.pgdat, pfns[0], len(pfns))
-    return len(pfns)
+    return len(pfns) + nr_lazyfreed
+
+
+def shrink_lazyfree_page(kernel: Kernel, pfn: int) -> bool:
+    """A lazyfree victim (try_to_unmap_one's MADV_FREE branch): still clean, in every PTE
+    and in PG_dirty, it is discarded without I/O: its PTEs are cleared, so the next touch
+    finds zeros, and the frame is freed (pglazyfreed). Written since MADV_FREE, it is kept:
+    swap-backed again (the write made it wanted) and activated on the anon lists, its dirty
+    bit moved to the page so that pageout writes it. Returns whether it was freed."""
+    physmem, rmap = kernel.physmem, kernel.rmap
+    lruvec = kernel.lruvec
+    lruvec.file.evicted(pfn)  # off the file lists either way: forget PG_workingset
+    if rmap.test_and_clear_dirty(pfn) or physmem.flags.item(pfn) & _DIRTY_BIT:
+        physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT | _SWAPBACKED_BIT
+        lruvec.policy.insert_active(pfn)
+        kernel.vm_events.pgactivate += 1
+        return False
+    ram_words = kernel.ram_words
+    for mapping in rmap.mappings(pfn):
+        ram_words[mapping.pte_word] = 0
+        rmap.remove(pfn, mapping.mm, mapping.address)
+        mapping.mm.count_resident(False, -1)
+    free_page(kernel.pgdat, pfn)
+    kernel.vm_events.pglazyfreed += 1
+    return True
 
 
 def _file_page_dirty(kernel: Kernel, pfn: int) -> bool:

@@ -9,10 +9,12 @@ figure is exact (faults without memory pressure, COW copies), within 10% for the
 counters, which depend on timing on Linux (pgpgin, pgpgout, Cached, Dirty, the majors of the
 mapped reads: each one is a read-ahead window).
 
+The first mapped read's faults follow 6.1's rules exactly (6400 minor on both; majors 3201
+vs 3205): each fault that started I/O is retried and its retry's fault-around maps the window
+the I/O brought in, and the mapping sits where the guest's mmap put it (0x9effa000, 10 pages
+off a 16-page boundary: a minor fault more per 32-page read-ahead window than an aligned one).
+
 Where vmsim differs (not compared, said here):
-- the minor faults of the first mapped read: Linux 6400, vmsim about 22% more. The windows
-  are the same (one major per 32 pages, 3201 vs 3202), but under this pressure vmsim's reclaim
-  takes more pages that fault-around mapped before the reader reaches them;
 - workingset activations of the file's refaults: Linux activates 75% of read1's and all of
   read2's refaults; vmsim none. Every refault distance here is the same (the file is read in
   the order it was evicted, and nothing else ages the clock), and it falls outside the
@@ -49,6 +51,7 @@ FIGURES = [
     ("f3-read2", "vmdelta", "pgpgin", 0.10),
     ("f3-read2", "vmdelta", "workingset_refault_file", 0.10),  # every page came back
     ("f3-read2", "meminfo", "Cached", 0.10),
+    ("f5-mmap-read-all", "proc", "d_minflt", 0.01),  # two fault-around windows per 32 pages
     ("f5-mmap-read-all", "proc", "d_majflt", 0.10),  # one read-ahead window per major
     ("f5-mmap-read-all", "vmdelta", "pgpgin", 0.10),
     ("f5-mmap-read-all", "meminfo", "Mapped", 0.10),
@@ -66,7 +69,12 @@ FIGURES = [
 def runs() -> tuple[linux32.Capture, Vmprobe]:
     capture = linux32.load(CAPTURE)
     with booted(capture) as machine:
-        probe = run_pcache(machine, FILE_BYTES, capture.vp_values("meminfo", "start")["Shmem"])
+        probe = run_pcache(
+            machine,
+            FILE_BYTES,
+            capture.vp_values("meminfo", "start")["Shmem"],
+            capture.vp_values("vma", "f4-mmap-private", "F")["addr"],
+        )
         machine.check_invariants()
     return capture, probe
 

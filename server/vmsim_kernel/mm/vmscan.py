@@ -29,7 +29,14 @@ from .page_alloc import (
 )
 from .page_writeback import write_pages
 from .physmem import PageFlag
-from .policies import Lruvec, charge_lru_lock, lru_note_cost, page_is_lazyfree
+from .policies import (
+    Lruvec,
+    PagePolicy,
+    ReferencedFn,
+    charge_lru_lock,
+    lru_note_cost,
+    page_is_lazyfree,
+)
 from .rmap import Mapping
 from .shmem import shmem_writeout
 from .swap import swp_entry, swp_offset
@@ -560,22 +567,25 @@ def _isolate_victims(
         if (take_file and not state.file_dry) or state.anon_dry:
             if state.file_dry:
                 break
-            state.budget -= 1
-            pfn = lruvec.file.choose_victim(referenced)
-            if pfn is None:
-                state.file_dry = True
-            else:
-                file_victims.append(pfn)
+            state.file_dry = not _take_victim(lruvec.file, referenced, state, file_victims)
             continue
         if len(victims) >= anon_want:
             break
-        state.budget -= 1
-        pfn = lruvec.policy.choose_victim(referenced)
-        if pfn is None:
-            state.anon_dry = True
-        else:
-            victims.append(pfn)
+        state.anon_dry = not _take_victim(lruvec.policy, referenced, state, victims)
     return victims, file_victims
+
+
+def _take_victim(
+    lru: PagePolicy, referenced: ReferencedFn, state: _ScanState, into: list[int]
+) -> bool:
+    """One victim from *lru* (a look at a list entry, out of the pass's budget) added to
+    *into*; False when the list has none left."""
+    state.budget -= 1
+    pfn = lru.choose_victim(referenced)
+    if pfn is None:
+        return False
+    into.append(pfn)
+    return True
 
 
 def _shrink_batch(

@@ -420,6 +420,14 @@ class FileLru(TwoListPolicy):
         self.workingset.add(key)
         self.marked.discard(key)
 
+    def rotate_reclaimable(self, key: int) -> None:
+        """folio_rotate_reclaimable: a page reclaim took off the lists (a dirty victim)
+        goes back at the tail of the inactive list, the next to be reclaimed."""
+        if key in self.active or key in self.inactive:
+            raise KernelBug(f"file: key {key} is already on an LRU list")
+        self.inactive[key] = None
+        self.inactive.move_to_end(key, last=False)
+
     def evicted(self, key: int) -> bool:
         """A victim choose_victim returned leaves memory: whether it was PG_workingset."""
         if key in self.workingset:

@@ -60,6 +60,7 @@ __all__ = [
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
+    "rotate_dirty_file_pages",
     "shrink_file_list",
     "shrink_lazyfree_page",
     "shrink_lruvec",
@@ -403,6 +404,9 @@ class ScanBalance(Enum):
     SCAN_FRACT = "fract"  # both, weighted by swappiness and what reclaiming each cost lately
     SCAN_ANON = "anon"  # anon only: the file pages are nearly gone (file_is_tiny)
     SCAN_FILE = "file"  # file only: no swap, or the cache is trimmed alone (cache_trim_mode)
+    # both by weight, but the anon list has fewer than 1 << DEF_PRIORITY pages, so its share
+    # at this priority (size >> priority) is none: anon only once the file pages run dry
+    SCAN_FILE_FIRST = "file-first"
 
 
 def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, int]:
@@ -414,7 +418,9 @@ def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, in
 
     No swap to take anon pages: file only. Swappiness 0 leaves anon a fraction of 0, so
     anon is reclaimed only when the file pages are nearly gone. Inactive file pages and no
-    file refaults since the last reclaim (the cache is not thrashing): file only.
+    file refaults since the last reclaim (the cache is not thrashing): file only. An anon
+    list too small to be scanned at DEF_PRIORITY (size >> priority is 0) beside a file list
+    that is not: file first, anon once the file pages run dry (SCAN_FILE_FIRST).
     """
     nr_anon = len(lruvec.policy)
     file_lru = lruvec.file
@@ -434,21 +440,29 @@ def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, in
     total_cost = lruvec.anon_cost + lruvec.file_cost
     anon_prio = swappiness * (total_cost + 1) // (lruvec.anon_cost + 1)
     file_prio = (200 - swappiness) * (total_cost + 1) // (lruvec.file_cost + 1)
+    if anon_prio and file_prio and not nr_anon >> DEF_PRIORITY and nr_file >> DEF_PRIORITY:
+        return ScanBalance.SCAN_FILE_FIRST, 0, nr_file * file_prio
     return ScanBalance.SCAN_FRACT, nr_anon * anon_prio, nr_file * file_prio
 
 
 def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
     """shrink_folio_list for victims of the file lists: page cache pages, and lazyfree
-    anonymous pages (shrink_lazyfree_page). A dirty page cache page is written back first
-    (pageout), then each is unmapped from every PTE (try_to_unmap: the next access faults
-    it back from the cache or the disk), leaves its file with a shadow entry
-    (workingset_eviction) and is freed. Returns how many were freed."""
+    anonymous pages (shrink_lazyfree_page). A clean page cache page is unmapped from every
+    PTE (try_to_unmap: the next access faults it back from the cache or the disk), leaves
+    its file with a shadow entry (workingset_eviction) and is freed. A dirty one is not
+    written by reclaim: it is marked PG_reclaim and activated (the flusher writes it), and
+    once written it is rotated to the tail of the inactive list (rotate_dirty_file_pages).
+    Returns how many were freed."""
     flags = kernel.physmem.flags
     lazyfree = [pfn for pfn in pfns if page_is_lazyfree(flags.item(pfn))]
     if lazyfree:
         pfns = [pfn for pfn in pfns if not page_is_lazyfree(flags.item(pfn))]
     nr_lazyfreed = sum(shrink_lazyfree_page(kernel, pfn) for pfn in lazyfree)
-    write_pages(kernel, [pfn for pfn in pfns if _file_page_dirty(kernel, pfn)])
+    dirty = [pfn for pfn in pfns if _file_page_dirty(kernel, pfn)]
+    if dirty:
+        rotate_dirty_file_pages(kernel, dirty)
+        written_back = set(dirty)
+        pfns = [pfn for pfn in pfns if pfn not in written_back]
     rmap, ram_words = kernel.rmap, kernel.ram_words
     lruvec = kernel.lruvec
     for pfn in pfns:
@@ -464,6 +478,24 @@ def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
     if pfns:
         charge_zone_lock(kernel.pgdat, pfns[0], len(pfns))
     return len(pfns) + nr_lazyfreed
+
+
+def rotate_dirty_file_pages(kernel: Kernel, pfns: list[int]) -> None:
+    """Dirty page cache victims, as 6.1's shrink_folio_list treats them: reclaim does not
+    write a file page (only kswapd may, and only a page it met dirty before); it sets
+    PG_reclaim and activates the page (pgactivate; move_folios_to_lru ages the workingset
+    clock for every page it puts back active), and the flusher writes it. When the write
+    completes, folio_rotate_reclaimable moves it to the tail of the inactive list
+    (pgrotated), where the next scan frees it. Writeback completes in the call that starts
+    it here, so the page goes straight to that tail (one the disk had no block for stays
+    dirty there)."""
+    lruvec, physmem, events = kernel.lruvec, kernel.physmem, kernel.vm_events
+    write_pages(kernel, pfns)  # wakeup_flusher_threads: the flusher's write
+    for pfn in pfns:
+        events.pgactivate += 1
+        lruvec.nonresident_age += 1
+        lruvec.file.rotate_reclaimable(pfn)
+        events.pgrotated += not physmem.flags.item(pfn) & _DIRTY_BIT
 
 
 def shrink_lazyfree_page(kernel: Kernel, pfn: int) -> bool:
@@ -517,7 +549,7 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
     the proportion get_scan_count gives, SWAP_CLUSTER_MAX at a time; anon victims paged out
     to swap by shrink_page_list, file victims dropped (written back first when dirty) by
     shrink_file_list; return the pages freed."""
-    _balance, anon_weight, file_weight = get_scan_count(lruvec, kernel)
+    balance, anon_weight, file_weight = get_scan_count(lruvec, kernel)
     if not anon_weight and not file_weight:
         return 0
     lists = (lruvec.policy, lruvec.file)
@@ -528,7 +560,7 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
         len(lruvec.policy) + len(lruvec.file) + SWAP_CLUSTER_MAX,
         anon_weight,
         file_weight,
-        anon_dry=not anon_weight,
+        anon_dry=not anon_weight and balance is not ScanBalance.SCAN_FILE_FIRST,
         file_dry=not file_weight,
     )
     swap = kernel.swap

@@ -79,21 +79,12 @@ def test_swap_outs_come_in_the_reads_as_on_linux(runs: tuple[linux32.Capture, Vm
         assert (vmsim > 0) == (linux > 0), phase
 
 
-def test_the_files_refaults_are_activated_in_each_read_as_on_linux(
-    runs: tuple[linux32.Capture, Vmprobe],
+@pytest.mark.parametrize("figure", ["pgpgin", "workingset_activate_file"])
+def test_each_read_reads_the_whole_file_from_disk_and_activates_its_refaults_as_linux(
+    runs: tuple[linux32.Capture, Vmprobe], figure: str
 ) -> None:
     capture, probe = runs
     for phase in ("f2-read1", "f3-read2"):
-        linux = capture.vp_values("vmdelta", phase)["workingset_activate_file"]
-        vmsim = probe.row("vmdelta", phase)["workingset_activate_file"]
-        assert vmsim == pytest.approx(linux, rel=0.10), phase
-
-
-def test_the_file_pages_are_all_read_from_disk_in_each_read(
-    runs: tuple[linux32.Capture, Vmprobe],
-) -> None:
-    capture, probe = runs
-    for phase in ("f2-read1", "f3-read2"):
-        linux = capture.vp_values("vmdelta", phase)["pgpgin"]
-        assert probe.row("vmdelta", phase)["pgpgin"] == pytest.approx(linux, rel=0.10)
+        linux = capture.vp_values("vmdelta", phase)[figure]
+        assert probe.row("vmdelta", phase)[figure] == pytest.approx(linux, rel=0.10), phase
     assert probe.mismatches == 0

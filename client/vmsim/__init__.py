@@ -24,6 +24,7 @@ from vmsim_proto.lazy import lazy_names
 from . import errors
 from .constants import (
     MADV_DONTNEED,
+    MADV_FREE,
     MADV_NORMAL,
     MADV_RANDOM,
     MADV_SEQUENTIAL,
@@ -119,6 +120,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "MADV_DONTNEED",
+    "MADV_FREE",
     "MADV_NORMAL",
     "MADV_RANDOM",
     "MADV_SEQUENTIAL",

@@ -31,6 +31,7 @@ MADV_RANDOM: Final = 1
 MADV_SEQUENTIAL: Final = 2
 MADV_WILLNEED: Final = 3
 MADV_DONTNEED: Final = 4
+MADV_FREE: Final = 8  # private anonymous memory: reclaim may discard it until written again
 MADV_HUGEPAGE: Final = 14  # accepted as a hint: the simulator has only 4 KiB pages
 MADV_NOHUGEPAGE: Final = 15
 

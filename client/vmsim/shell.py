@@ -17,6 +17,7 @@ from pathlib import Path
 from .client import File, Inspector, Process
 from .constants import (
     MADV_DONTNEED,
+    MADV_FREE,
     MADV_NORMAL,
     MADV_RANDOM,
     MADV_SEQUENTIAL,
@@ -56,6 +57,7 @@ _ADVICE = {
     "sequential": MADV_SEQUENTIAL,
     "willneed": MADV_WILLNEED,
     "dontneed": MADV_DONTNEED,
+    "free": MADV_FREE,
 }
 _ACCESS = {"r": False, "w": True}  # the access letter of touch and touchrange -> is a write
 _OPEN_ACCESS = {"r": O_RDONLY, "w": O_WRONLY, "rw": O_RDWR}
@@ -224,7 +226,7 @@ class ProcessShell(cmd.Cmd):
         self._run(lambda: f"0x{self.process.brk(parse_address(line) if line.strip() else 0):08x}")
 
     def do_madvise(self, line: str) -> None:
-        """madvise ADDR SIZE ADVICE   ADVICE: normal, random, sequential, willneed, dontneed"""
+        """madvise ADDR SIZE ADVICE   ADVICE: normal, random, sequential, willneed, dontneed, free"""
 
         def act() -> None:
             args = self._args(line, 3, "madvise ADDR SIZE ADVICE")

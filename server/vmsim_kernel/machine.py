@@ -69,6 +69,7 @@ from vmsim_kernel.mm import mremap as mremap_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
+from vmsim_kernel.mm.madvise import do_madvise
 from vmsim_kernel.mm.mlock import mlock_span
 from vmsim_kernel.mm.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, oom_score, out_of_memory
 from vmsim_kernel.mm.overcommit import commit_pages
@@ -898,8 +899,8 @@ class Machine:
     def madvise(
         self, pid: int, addr: int, length: int, advice: int, *, tid: int | None = None
     ) -> None:
-        """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED."""
-        mmap_calls.do_madvise(self.kernel, self._live(pid), addr, length, advice)
+        """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED/FREE."""
+        do_madvise(self.kernel, self._live(pid), addr, length, advice)
 
     @syscall
     def touch(

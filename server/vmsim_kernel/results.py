@@ -103,6 +103,7 @@ class VmaInfo:
     pss_dirty: int = 0  # the part of pss in dirty pages
     swap_pss: int = 0  # swap divided among the PTEs holding each slot (SwapPss)
     locked: bool = False  # VM_LOCKED (mlock): smaps' Locked is its Rss
+    lazyfree: int = 0  # clean pages MADV_FREE made discardable (smaps' LazyFree)
 
 
 @dataclass(frozen=True)

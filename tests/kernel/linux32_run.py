@@ -592,9 +592,12 @@ def _file_read(machine: Machine, pid: int, name: str) -> int:
     return mismatches
 
 
-def _file_workload(probe: Vmprobe, pid: int, nr_bytes: int, *, do_mmap: bool) -> None:
+def _file_workload(
+    probe: Vmprobe, pid: int, nr_bytes: int, *, do_mmap: bool, mmap_addr: int = 0
+) -> None:
     """vmprobe's file_workload: the 400 MiB file written, read twice, then (with *do_mmap*)
-    mapped MAP_PRIVATE and read twice, the last and the first 10 pages written, unmapped."""
+    mapped MAP_PRIVATE (at *mmap_addr* when given) and read twice, the last and the first 10
+    pages written, unmapped."""
     machine = probe.machine
     name = "f400"
     _file_write(machine, pid, name, nr_bytes)
@@ -607,7 +610,8 @@ def _file_workload(probe: Vmprobe, pid: int, nr_bytes: int, *, do_mmap: bool) ->
         return
     fd = machine.open_file(pid, name)
     nr_pages = nr_bytes // PAGE_SIZE
-    probe.addr = machine.mmap_file(pid, fd, 0, nr_bytes, RW, FILE_PRIVATE)
+    fixed = int(MapFlag.FIXED) if mmap_addr else 0
+    probe.addr = machine.mmap_file(pid, fd, mmap_addr, nr_bytes, RW, FILE_PRIVATE | fixed)
     machine.close_file(pid, fd)
     probe.phase("f4-mmap-private")
     every = probe.pages(0, nr_pages)
@@ -641,17 +645,23 @@ def unpack_rootfs(machine: Machine, shmem_kb: int) -> None:
     machine.exit(init)
 
 
-def run_pcache(machine: Machine, nr_bytes: int, rootfs_kb: int = 0) -> Vmprobe:
+def run_pcache(machine: Machine, nr_bytes: int, rootfs_kb: int = 0, mmap_addr: int = 0) -> Vmprobe:
     """vmprobe pcache: F writes a file of *nr_bytes* with write(2), reads it twice with
     read(2), maps it MAP_PRIVATE and reads every page twice, writes the last and the first 10
     pages (copy-on-write), unmaps; then sync. The phases carry the capture's names. The
-    machine first holds *rootfs_kb* of shmem, as the guest's initramfs (unpack_rootfs)."""
+    machine first holds *rootfs_kb* of shmem, as the guest's initramfs (unpack_rootfs).
+
+    *mmap_addr* places the mapping where the guest's mmap did (the capture's vma row): the
+    fault-around window is aligned in virtual addresses, so a mapping that starts off a
+    16-page boundary (as a process with shared libraries gets) takes a minor fault more per
+    readahead window than one on it (vmsim's processes have no libraries, so mmap(NULL)
+    returns an aligned address)."""
     unpack_rootfs(machine, rootfs_kb)
     probe = Vmprobe(machine)
     pid = machine.spawn("F")
     probe.start("F", pid)
     probe.phase("start")
-    _file_workload(probe, pid, nr_bytes, do_mmap=True)
+    _file_workload(probe, pid, nr_bytes, do_mmap=True, mmap_addr=mmap_addr)
     machine.sync()
     probe.phase("f10-after-sync")
     return probe

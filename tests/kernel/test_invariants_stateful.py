@@ -65,6 +65,9 @@ class VirtualMemory(RuleBasedStateMachine):
         self.live: list[int] = []
         self.mappings: dict[int, list[tuple[int, int]]] = {}
         self.contents: dict[tuple[int, int], bytes] = {}
+        # Pages MADV_FREE made lazyfree and nothing wrote since: reclaim may have discarded
+        # them, so they read back as what was written or as zeros (then zeros for good).
+        self.lazy: set[tuple[int, int]] = set()
         self.early_swap_outs: list[int] = []
         # What each file must hold: every byte written by pwrite or through a MAP_SHARED
         # mapping of it, whatever reclaim and writeback did to its pages since.
@@ -147,6 +150,7 @@ class VirtualMemory(RuleBasedStateMachine):
             for key in [k for k in self.contents if k[1] == page_va and k[0] != pid]:
                 del self.contents[key]
         self.contents[(pid, page_va)] = payload
+        self.lazy.discard((pid, page_va))
 
     @precondition(lambda self: self.contents)
     @rule(data=st.data())
@@ -156,6 +160,10 @@ class VirtualMemory(RuleBasedStateMachine):
             got = self.machine.read(pid, addr, len(payload))
         except KernelError:
             self._sync_deaths()
+            return
+        if (pid, addr) in self.lazy and got == bytes(len(payload)):
+            self.contents[(pid, addr)] = got  # discarded by reclaim: zeros from now on
+            self.lazy.discard((pid, addr))
             return
         assert got == payload
 
@@ -235,6 +243,21 @@ class VirtualMemory(RuleBasedStateMachine):
             del self.contents[key]
 
     @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
+    @rule(data=st.data())
+    def madv_free(self, data: st.DataObject) -> None:
+        """MADV_FREE a whole mapping: its private anonymous pages become lazyfree (a shared,
+        file or mlocked mapping is refused and nothing changes)."""
+        pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
+        addr, pages = data.draw(st.sampled_from(self.mappings[pid]))
+        try:
+            self.machine.madvise(pid, addr, pages * PAGE_SIZE, Madvise.FREE)
+        except KernelError:
+            return
+        self.lazy |= {
+            k for k in self.contents if k[0] == pid and addr <= k[1] < addr + pages * PAGE_SIZE
+        }
+
+    @precondition(lambda self: any(self.mappings.get(p) for p in self.live))
     @rule(data=st.data(), lock=st.booleans())
     def mlock_or_munlock(self, data: st.DataObject, lock: bool) -> None:
         pid = data.draw(st.sampled_from([p for p in self.live if self.mappings[p]]))
@@ -264,6 +287,8 @@ class VirtualMemory(RuleBasedStateMachine):
         for (pid, addr), payload in list(self.contents.items()):
             if pid == parent:
                 self.contents[(child, addr)] = payload
+                if (pid, addr) in self.lazy:
+                    self.lazy.add((child, addr))
 
     @precondition(lambda self: self.live)
     @rule(

@@ -271,7 +271,7 @@ class ProcessServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Madvise(self, request, context):
-        """madvise(2) with MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED or DONTNEED.
+        """madvise(2) with MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTNEED or FREE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -289,32 +289,36 @@ def generic_perform_write(kernel: Kernel, task: Task, file: OpenFile, pos: int, 
 
 # ---- faults on a file mapping ----------------------------------------------------------------
 def filemap_fault_page(
-    kernel: Kernel, task: Task, file: OpenFile, index: int
-) -> tuple[int, bool] | None:
-    """filemap_fault: the page cache page *index* for a fault; (pfn, whether the fault is
-    major), or None past the end of the file (SIGBUS).
+    kernel: Kernel, task: Task, file: OpenFile, index: int, *, tried: bool = False
+) -> tuple[int, bool, bool] | None:
+    """filemap_fault: the page cache page *index* for a fault, as (pfn, whether it missed
+    the cache (PGMAJFAULT), whether the fault must be retried), or None past the end of the
+    file (SIGBUS).
 
-    A page missing from the cache is read with the read-around window (a major fault); a
-    page carrying PG_readahead starts the next window; a page still under I/O is waited
-    for, which makes the fault major too (it is retried once the page is read, and a
-    retried fault counts as major).
+    A page missing from the cache is read with the read-around window
+    (do_sync_mmap_readahead); a page carrying PG_readahead starts the next window
+    (do_async_mmap_readahead, not on a retried fault: *tried*); a page still under I/O is
+    waited for. Each of these lets go of mmap_lock on a first attempt
+    (maybe_unlock_mmap_for_io, lock_folio_maybe_drop_mmap), and such a fault is retried.
     """
     inode = file.inode
     if index * PAGE_SIZE >= inode.size:
         return None
     ra = file.ra
     pfn = inode.mapping.pages.get(index)
-    major = False
+    missed = pfn is None
+    dropped_lock = False
     if pfn is None:
-        major = True
         first, size = mmap_read_around(ra, index)
         read_pages(kernel, task, inode, first, size, _marker(ra, first, size))
         pfn = inode.mapping.pages[index]
-    elif kernel.physmem.flags.item(pfn) & _READAHEAD_BIT:
-        _async_readahead(kernel, task, inode, ra, index, pfn, 1)
+        dropped_lock = True
+    elif not tried and kernel.physmem.flags.item(pfn) & _READAHEAD_BIT:
+        _async_readahead(kernel, task, inode, ra, index, pfn, ra.ra_pages)
+        dropped_lock = True
     if _wait_on_page_read(kernel, pfn):
-        major = True
-    return pfn, major
+        dropped_lock = True
+    return pfn, missed, dropped_lock and not tried
 
 
 # ---- reports ---------------------------------------------------------------------------------

@@ -200,15 +200,23 @@ def _resolve_fault(kernel: Kernel, task: Task, address: int, write: bool) -> Fau
 
 
 def account_fault(
-    kernel: Kernel, task: Task, address: int, pfn: int, major: bool, detail: str
+    kernel: Kernel,
+    task: Task,
+    address: int,
+    pfn: int,
+    major: bool,
+    detail: str,
+    *,
+    pgmajfault: bool = True,
 ) -> FaultResult:
     """mm_account_fault for a fault that mapped *pfn*: pgfault always; a major fault (the
-    page was read from a device) also pgmajfault and the task's maj_flt, a minor one its
-    min_flt; and the fault's event with *detail*."""
+    page was read from a device) also pgmajfault (unless *pgmajfault* is False: a file
+    fault counts that where it missed the cache, filemap_fault) and the task's maj_flt, a
+    minor one its min_flt; and the fault's event with *detail*."""
     kernel.vm_events.pgfault += 1
     if major:
         task.maj_flt += 1
-        kernel.vm_events.pgmajfault += 1
+        kernel.vm_events.pgmajfault += pgmajfault
         kernel.emit(EventKind.MAJOR_FAULT, task.pid, address, pfn, detail)
         return FaultResult.MAJOR
     task.min_flt += 1
@@ -373,8 +381,14 @@ def do_file_fault(
     page read-only, after mapping its resident neighbours (do_read_fault with fault-around);
     a write to a private mapping copies the page into an anonymous page of the task's own
     (do_cow_fault); a write to a shared one maps it writable and dirties it
-    (do_shared_fault). The page comes from filemap_fault: a major fault when it had to be
-    read (with the read-around window) or waited for.
+    (do_shared_fault). The page comes from filemap_fault.
+
+    When filemap_fault had to let go of mmap_lock for I/O (it read the page, started the
+    next readahead window at a PG_readahead page, or waited for a page under I/O) the fault
+    returns VM_FAULT_RETRY and is made again (FAULT_FLAG_TRIED), fault-around included, so
+    the retry maps the whole window the I/O brought in; mm_account_fault counts the retried
+    fault once, as major, and pgfault counts both attempts. pgmajfault counts only the
+    faults that missed the cache.
 
     Raises:
         ProcessKilled: SIGBUS for an access past the end of the file, or the OOM killer.
@@ -382,28 +396,38 @@ def do_file_fault(
     file = vma.file
     assert file is not None
     page_va = address & ~(PAGE_SIZE - 1)
-    if not write and do_fault_around(kernel, task, vma, page_va) and kernel.ram_words[word]:
-        pfn, major = kernel.ram_words[word] >> PAGE_SHIFT, False
-    else:
-        found = filemap_fault_page(kernel, task, file, vma.shmem_index(page_va))
+    tried = False
+    detail = "file"
+    while True:
+        if not write and do_fault_around(kernel, task, vma, page_va) and kernel.ram_words[word]:
+            pfn = kernel.ram_words[word] >> PAGE_SHIFT
+            return account_fault(kernel, task, address, pfn, tried, detail, pgmajfault=False)
+        found = filemap_fault_page(kernel, task, file, vma.shmem_index(page_va), tried=tried)
         if found is None:
             raise task_exit.sigbus(
                 kernel, task, address, "access past the end of the mapped file (SIGBUS)"
             )
-        pfn, major = found
-        if kernel.ram_words[word]:  # reclaim or a read-around changed the PTE meanwhile
+        pfn, missed, retry = found
+        kernel.vm_events.pgmajfault += missed
+        if missed:
+            detail = "file read"
+        if not retry:
+            break
+        kernel.vm_events.pgfault += 1  # the attempt that returned VM_FAULT_RETRY
+        tried = True
+    if kernel.ram_words[word]:  # reclaim or a read-around changed the PTE meanwhile
+        return _resolve_fault(kernel, task, address, write)
+    if write and not vma.shared:
+        copied = _cow_file_page(kernel, task, vma, page_va, word, pfn)
+        if copied is None:
             return _resolve_fault(kernel, task, address, write)
-        if write and not vma.shared:
-            copied = _cow_file_page(kernel, task, vma, page_va, word, pfn)
-            if copied is None:
-                return _resolve_fault(kernel, task, address, write)
-            pfn = copied
-        else:
-            bits = user_pte_bits(write, True) | _A | (_D if write else 0)
-            _map_shmem_page(kernel, task.mm, pfn, page_va, word, bits)
-            if write:
-                account_page_dirtied(kernel, pfn)
-    return account_fault(kernel, task, address, pfn, major, "file read" if major else "file")
+        pfn = copied
+    else:
+        bits = user_pte_bits(write, True) | _A | (_D if write else 0)
+        _map_shmem_page(kernel, task.mm, pfn, page_va, word, bits)
+        if write:
+            account_page_dirtied(kernel, pfn)
+    return account_fault(kernel, task, address, pfn, missed or tried, detail, pgmajfault=False)
 
 
 def _cow_file_page(

@@ -18,7 +18,7 @@ from vmsim_kernel.arch.x86.pgtable import PTE_MAPPED
 from vmsim_kernel.errors import InvalidArgument, OutOfMemory, OutOfRange
 
 from .physmem import PageFlag
-from .policies import lru_cache_add
+from .policies import lru_cache_add, lru_del, page_is_lazyfree
 from .unmap import pte_runs
 
 if TYPE_CHECKING:
@@ -100,11 +100,8 @@ def mlock_page(kernel: Kernel, pfn: int) -> None:
     flags = kernel.physmem.flags
     if flags.item(pfn) & _MLOCKED:
         return
+    lru_del(kernel.lruvec, pfn, flags.item(pfn))
     flags[pfn] = flags.item(pfn) | _MLOCKED
-    if pfn in kernel.fs.owner_of:  # a page cache page: off the file lists
-        kernel.lruvec.file.remove(pfn)
-    else:
-        kernel.lruvec.policy.remove(pfn)
 
 
 def munlock_page(kernel: Kernel, pfn: int, *, mapped: bool) -> None:
@@ -119,7 +116,9 @@ def munlock_page(kernel: Kernel, pfn: int, *, mapped: bool) -> None:
     ):
         return
     flags[pfn] = flags.item(pfn) & ~_MLOCKED
-    if pfn in kernel.fs.owner_of:  # its file keeps it, mapped or not: back on the file lists
+    # A page cache page (its file keeps it, mapped or not) or a lazyfree one (MADV_FREE put
+    # it there) goes back on the file lists.
+    if pfn in kernel.fs.owner_of or (mapped and page_is_lazyfree(flags.item(pfn))):
         kernel.lruvec.file.insert(pfn)
     elif mapped:
         lru_cache_add(kernel.lruvec, pfn)

@@ -1,7 +1,7 @@
-"""The address-space system calls: mmap, munmap, mprotect, brk and madvise.
+"""The address-space system calls: mmap, munmap, mprotect and brk (madvise: madvise.py).
 
-Models mm/mmap.c (do_mmap, do_vmi_munmap, do_brk_flags), mm/mprotect.c (mprotect_fixup) and
-mm/madvise.c: validate every argument first (a refused call changes nothing), account the
+Models mm/mmap.c (do_mmap, do_vmi_munmap, do_brk_flags) and mm/mprotect.c (mprotect_fixup):
+validate every argument first (a refused call changes nothing), account the
 commit charge, change the VMAs under mmap_lock, then the page tables (memory.py).
 """
 
@@ -22,7 +22,6 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SIZE,
     PROT_ALL,
     TASK_SIZE,
-    Madvise,
     MapFlag,
     Prot,
     page_align_up,
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = [
     "address_space_change",
     "do_brk",
-    "do_madvise",
     "do_mmap",
     "do_mmap_file",
     "do_mprotect",
@@ -509,33 +507,6 @@ def do_brk(kernel: Kernel, task: Task, addr: int) -> int:
             shoot_down_tlbs(kernel, task)
     mm.brk = addr
     return addr
-
-
-def do_madvise(kernel: Kernel, task: Task, addr: int, length: int, advice: int) -> None:
-    """madvise(2) with MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED/DONTNEED/(NO)HUGEPAGE."""
-    check_aligned("addr", addr)
-    if advice not in set(Madvise):
-        raise InvalidArgument(
-            "advice",
-            f"{advice} is not supported",
-            "MADV_NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4, HUGEPAGE 14, "
-            "NOHUGEPAGE 15",
-        )
-    end = mapped_range_end(task, addr, length)
-    if end is None:
-        return
-    if advice == Madvise.DONTNEED and any(vma.locked for vma in task.mm.overlapping(addr, end)):
-        raise InvalidArgument(
-            "addr", "MADV_DONTNEED on an mlocked range (EINVAL)", "a range without mlock"
-        )
-    kernel.current.run(kernel.costs.syscall_ns)
-    assert task.mmap_lock is not None
-    with kernel.holding(task.mmap_lock, read=True) as thread:
-        if advice == Madvise.DONTNEED:
-            thread.run(kernel.costs.zap_page_ns * zap_range(kernel, task.mm, addr, end))
-            shoot_down_tlbs(kernel, task)
-        elif advice == Madvise.WILLNEED:
-            memory.swapin_range(kernel, task, addr, end)
 
 
 def unmap_range(kernel: Kernel, task: Task, start: int, end: int) -> None:

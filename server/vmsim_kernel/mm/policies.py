@@ -14,7 +14,7 @@ import random
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +22,13 @@ import numpy.typing as npt
 from vmsim_kernel.config import ReplacementPolicy
 from vmsim_kernel.errors import InvalidArgument, KernelBug
 
+from .physmem import PageFlag
+
 if TYPE_CHECKING:
     from vmsim_kernel.kernel.locks import SimLock
     from vmsim_kernel.kernel.sched import Scheduler
+
+    from .physmem import PhysicalMemory
 
 __all__ = [
     "ClockPolicy",
@@ -42,8 +46,11 @@ __all__ = [
     "charge_lru_lock",
     "lru_cache_add",
     "lru_cache_add_many",
+    "lru_del",
     "lru_note_cost",
     "make_policy",
+    "mark_page_lazyfree",
+    "page_is_lazyfree",
 ]
 
 ReferencedFn = Callable[[int], bool]
@@ -156,13 +163,17 @@ class LruPolicy(_OrderedPolicy):
 
     name = "lru"
 
+    # A mapped page on the file lists (page cache, lazyfree anon) is not this policy's: its
+    # accesses are the file LRU's business (the accessed bit).
     def access(self, key: int) -> None:
-        self._queue.move_to_end(key)
+        if key in self._queue:
+            self._queue.move_to_end(key)
 
     def access_many(self, keys: npt.NDArray[np.int64]) -> None:
-        move = self._queue.move_to_end
+        queue = self._queue
         for key in keys.tolist():
-            move(key)
+            if key in queue:
+                queue.move_to_end(key)
 
     def choose_victim(self, referenced: ReferencedFn) -> int | None:
         if not self._queue:
@@ -409,6 +420,14 @@ class FileLru(TwoListPolicy):
         self.workingset.add(key)
         self.marked.discard(key)
 
+    def rotate_reclaimable(self, key: int) -> None:
+        """folio_rotate_reclaimable: a page reclaim took off the lists (a dirty victim)
+        goes back at the tail of the inactive list, the next to be reclaimed."""
+        if key in self.active or key in self.inactive:
+            raise KernelBug(f"file: key {key} is already on an LRU list")
+        self.inactive[key] = None
+        self.inactive.move_to_end(key, last=False)
+
     def evicted(self, key: int) -> bool:
         """A victim choose_victim returned leaves memory: whether it was PG_workingset."""
         if key in self.workingset:
@@ -592,3 +611,40 @@ def lru_cache_add_many(lruvec: Lruvec, pfns: list[int]) -> None:
     lruvec.policy.insert_many(pfns)
     if pfns:
         charge_lru_lock(lruvec, len(pfns), lruvec.sched.costs.lru_update_ns)
+
+
+_LAZYFREE_MASK: Final = int(PageFlag.ANON | PageFlag.SWAPBACKED)
+
+
+def page_is_lazyfree(page_flags: int) -> bool:
+    """An anonymous page that is not swap-backed: MADV_FREE made it (folio_is_file_lru of
+    an anon folio), so it sits on the file lists and reclaim may discard it while clean."""
+    return page_flags & _LAZYFREE_MASK == PageFlag.ANON
+
+
+def lru_del(lruvec: Lruvec, pfn: int, page_flags: int) -> None:
+    """lruvec_del_folio: take a page off whichever list holds it (the file lists for page
+    cache and lazyfree pages, else the anon policy's)."""
+    if pfn in lruvec.file:
+        lruvec.file.remove(pfn)
+    elif page_is_lazyfree(page_flags):
+        raise KernelBug(f"lazyfree pfn {pfn} is on no file list")
+    else:
+        lruvec.policy.remove(pfn)
+
+
+def mark_page_lazyfree(lruvec: Lruvec, physmem: PhysicalMemory, pfn: int) -> bool:
+    """mark_page_lazyfree (lru_lazyfree_fn): a swap-backed anonymous page on the anon lists
+    leaves them for the head of the inactive file list, without PG_swapbacked (and without
+    the referenced mark of its old list); returns whether it moved (pglazyfree). A page in
+    the swap cache or mlocked is left where it is, as is one already lazyfree."""
+    page_flags = physmem.flags.item(pfn)
+    if page_flags & (PageFlag.SWAPCACHE | PageFlag.MLOCKED) or page_is_lazyfree(page_flags):
+        return False
+    if page_flags & _LAZYFREE_MASK != _LAZYFREE_MASK or pfn not in lruvec.policy:
+        return False
+    lruvec.policy.remove(pfn)
+    physmem.flags[pfn] = page_flags & ~int(PageFlag.SWAPBACKED)
+    lruvec.file.insert(pfn)
+    charge_lru_lock(lruvec, 1, lruvec.sched.costs.lru_update_ns)
+    return True

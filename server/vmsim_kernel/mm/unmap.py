@@ -29,7 +29,7 @@ from vmsim_kernel.errors import KernelBug
 from .overcommit import uncommit_pages
 from .page_alloc import charge_zone_lock, free_page, free_page_list
 from .physmem import PageFlag
-from .policies import charge_lru_lock, lru_cache_add
+from .policies import charge_lru_lock, lru_cache_add, lru_del
 from .shmem import shmem_release
 from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
@@ -60,6 +60,7 @@ _ANON_BIT: Final = int(PageFlag.ANON)
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _MLOCKED_BIT: Final = int(PageFlag.MLOCKED)
+_SWAPBACKED_BIT: Final = int(PageFlag.SWAPBACKED)
 
 
 def pte_runs(kernel: Kernel, mm: MmStruct, start: int, end: int) -> Iterator[tuple[int, int, int]]:
@@ -138,8 +139,9 @@ def _zap_table(
     batch: _FreeBatch,
 ) -> None:
     """zap_pte_range for the *used* entries of one page table (at ram32 *first_word*, mapping
-    *first_va*), in PTE order: each run of zero-page PTEs and plain anonymous pages (not in
-    the swap cache, not mlocked, mapped only by that PTE) at once, every other entry alone."""
+    *first_va*), in PTE order: each run of zero-page PTEs and plain anonymous pages (swap-backed,
+    so on the anon lists, not MADV_FREE's lazyfree ones on the file lists; not in the swap
+    cache, not mlocked, mapped only by that PTE) at once, every other entry alone."""
     words = entries[used]
     pfns = (words >> np.uint32(PAGE_SHIFT)).astype(np.int64)
     mapped = (words & np.uint32(_MAPPED)) != 0
@@ -147,7 +149,10 @@ def _zap_table(
     page_flags = kernel.physmem.flags[np.where(own, pfns, 0)]
     plain = (
         own
-        & ((page_flags & np.uint32(_ANON_BIT | _SWAPCACHE_BIT | _MLOCKED_BIT)) == _ANON_BIT)
+        & (
+            (page_flags & np.uint32(_ANON_BIT | _SWAPBACKED_BIT | _SWAPCACHE_BIT | _MLOCKED_BIT))
+            == _ANON_BIT | _SWAPBACKED_BIT
+        )
         & kernel.rmap.sole_mapped_by(np.where(own, pfns, 0), first_word + used)
     )
     at_once = plain | (mapped & ~own)
@@ -251,7 +256,7 @@ def unmap_user_page(
             physmem.flags[pfn] = page_flags | _DIRTY_BIT
         return False
     if on_lru:
-        kernel.lruvec.policy.remove(pfn)
+        lru_del(kernel.lruvec, pfn, page_flags)
     release_user_page(kernel, pfn, charge=False, free=free)
     return True
 

@@ -29,7 +29,14 @@ from .page_alloc import (
 )
 from .page_writeback import write_pages
 from .physmem import PageFlag
-from .policies import Lruvec, charge_lru_lock, lru_note_cost
+from .policies import (
+    Lruvec,
+    PagePolicy,
+    ReferencedFn,
+    charge_lru_lock,
+    lru_note_cost,
+    page_is_lazyfree,
+)
 from .rmap import Mapping
 from .shmem import shmem_writeout
 from .swap import swp_entry, swp_offset
@@ -53,7 +60,9 @@ __all__ = [
     "kswapd_balance",
     "kswapd_run",
     "pgdat_balanced",
+    "rotate_dirty_file_pages",
     "shrink_file_list",
+    "shrink_lazyfree_page",
     "shrink_lruvec",
     "shrink_page_list",
     "shrink_pages",
@@ -67,6 +76,7 @@ MAX_OOM_KILLS_PER_ALLOCATION: Final = 8
 _SWAPCACHE_BIT: Final = int(PageFlag.SWAPCACHE)
 _DIRTY_BIT: Final = int(PageFlag.DIRTY)
 _ANON_BIT: Final = int(PageFlag.ANON)
+_SWAPBACKED_BIT: Final = int(PageFlag.SWAPBACKED)
 # A failing device is not hammered: a pass gives up on swap after this many write errors.
 MAX_WRITE_ERRORS_PER_PASS: Final = 8
 
@@ -116,17 +126,9 @@ def shrink_page_list(
     the holds are not taken one by one: their moments are computed and recorded in bulk
     (SimLock.record_holds), which is what taking them would have recorded.
     """
-    physmem = kernel.physmem
-    flags = physmem.flags
+    flags = kernel.physmem.flags
     rmap = kernel.rmap
-    swap = kernel.swap
-    thread = kernel.current
-    hold_ns = kernel.costs.page_alloc_ns
-    in_bulk = _reclaim_locks_free_ahead(kernel, thread.now_ns)
-    now = thread.now_ns  # the thread's clock as the single path would move it (in_bulk)
-    swap_lock_starts: list[int] = []
-    zone_lock_starts: dict[ZoneType, list[int]] = {}
-    zone_of = kernel.allocator.zone_of
+    clock = _BatchClock(kernel)
     victims: list[_Victim] = []
     for pfn in pfns:
         mappings = rmap.mappings(pfn)
@@ -135,45 +137,11 @@ def shrink_page_list(
             raise KernelBug(f"reclaim picked pfn {pfn}, which nothing maps")
         victim = _Victim(pfn, mappings, in_swap_cache)
         victims.append(victim)
-        dirty = (
-            rmap.test_and_clear_dirty(pfn)
-            or bool(flags.item(pfn) & _DIRTY_BIT)
-            or pfn in kernel.shmem.owner_of  # its only copy: shmem_writepage writes it
-        )
-        if victim.in_swap_cache and not dirty:
-            victim.entry = physmem.private.item(pfn)
-        else:
-            if swap is None:
-                victim.result = PageoutResult.KEEP
-                break
-            if victim.in_swap_cache:
-                offset = swp_offset(physmem.private.item(pfn))
-            else:
-                if in_bulk:
-                    swap_lock_starts.append(now)
-                    now += hold_ns
-                    slot = swap.alloc_slot()
-                else:
-                    with kernel.holding(swap.lock) as holder:
-                        holder.run(hold_ns)
-                        slot = swap.alloc_slot()
-                if slot is None:
-                    victim.result = PageoutResult.KEEP
-                    break
-                offset = slot
-            # Writeback is asynchronous: the device gets busier, the reclaiming thread goes on.
-            swap.queue.submit(now if in_bulk else thread.now_ns)
-            victim.write_offset = offset
-            victim.entry = swp_entry(swap.swap_type, offset)
-            victim.result = PageoutResult.SUCCESS
-        # free_page's share, see above
-        if in_bulk:
-            zone_lock_starts.setdefault(zone_of(pfn).zone_type, []).append(now)
-            now += hold_ns
-        else:
-            charge_zone_lock(kernel.pgdat, pfn, 1)
-    if in_bulk:
-        _record_reclaim_holds(kernel, swap_lock_starts, zone_lock_starts, now)
+        if not _add_to_swap(kernel, victim, clock):
+            victim.result = PageoutResult.KEEP
+            break
+        clock.free_page(pfn)  # free_page's share, see above
+    clock.record()
     results = [PageoutResult.KEEP] * len(pfns)
     _write_victims(kernel, victims, max_errors)
     for index, victim in enumerate(victims):
@@ -181,6 +149,80 @@ def shrink_page_list(
         if victim.result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
             _unmap_and_free(kernel, victim)
     return results
+
+
+class _BatchClock:
+    """The reclaiming thread's clock over a batch, and the lock holds it makes: taken one by
+    one, or (when no one else's hold may lie ahead: in_bulk) recorded at the end at the
+    moments taking them would have had (_record_reclaim_holds)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.hold_ns = kernel.costs.page_alloc_ns
+        self.in_bulk = _reclaim_locks_free_ahead(kernel, kernel.current.now_ns)
+        self.now = kernel.current.now_ns  # the thread's clock as the single path moves it
+        self.swap_lock_starts: list[int] = []
+        self.zone_lock_starts: dict[ZoneType, list[int]] = {}
+
+    def alloc_slot(self, swap: SwapDevice) -> int | None:
+        """get_swap_page under si->lock."""
+        if not self.in_bulk:
+            with self.kernel.holding(swap.lock) as holder:
+                holder.run(self.hold_ns)
+                return swap.alloc_slot()
+        self.swap_lock_starts.append(self.now)
+        self.now += self.hold_ns
+        return swap.alloc_slot()
+
+    def submit_write(self, swap: SwapDevice) -> None:
+        """Writeback is asynchronous: the device gets busier, the reclaiming thread goes on."""
+        swap.queue.submit(self.now if self.in_bulk else self.kernel.current.now_ns)
+
+    def free_page(self, pfn: int) -> None:
+        """The zone-lock work of freeing *pfn*."""
+        if not self.in_bulk:
+            charge_zone_lock(self.kernel.pgdat, pfn, 1)
+            return
+        zone_type = self.kernel.allocator.zone_of(pfn).zone_type
+        self.zone_lock_starts.setdefault(zone_type, []).append(self.now)
+        self.now += self.hold_ns
+
+    def record(self) -> None:
+        """The bulk holds, once the batch is chosen."""
+        if self.in_bulk:
+            _record_reclaim_holds(
+                self.kernel, self.swap_lock_starts, self.zone_lock_starts, self.now
+            )
+
+
+def _add_to_swap(kernel: Kernel, victim: _Victim, clock: _BatchClock) -> bool:
+    """add_to_swap and pageout's decision for one victim: a clean page whose copy is in the
+    swap cache keeps that entry (CLEAN); a dirty one gets its slot (the swap cache's, or a
+    new one) and a write (SUCCESS). False when there is no swap or no free slot."""
+    physmem, pfn = kernel.physmem, victim.pfn
+    dirty = (
+        kernel.rmap.test_and_clear_dirty(pfn)
+        or bool(physmem.flags.item(pfn) & _DIRTY_BIT)
+        or pfn in kernel.shmem.owner_of  # its only copy: shmem_writepage writes it
+    )
+    if victim.in_swap_cache and not dirty:
+        victim.entry = physmem.private.item(pfn)
+        return True
+    swap = kernel.swap
+    if swap is None:
+        return False
+    if victim.in_swap_cache:
+        offset = swp_offset(physmem.private.item(pfn))
+    else:
+        slot = clock.alloc_slot(swap)
+        if slot is None:
+            return False
+        offset = slot
+    clock.submit_write(swap)
+    victim.write_offset = offset
+    victim.entry = swp_entry(swap.swap_type, offset)
+    victim.result = PageoutResult.SUCCESS
+    return True
 
 
 def _record_reclaim_holds(
@@ -362,6 +404,9 @@ class ScanBalance(Enum):
     SCAN_FRACT = "fract"  # both, weighted by swappiness and what reclaiming each cost lately
     SCAN_ANON = "anon"  # anon only: the file pages are nearly gone (file_is_tiny)
     SCAN_FILE = "file"  # file only: no swap, or the cache is trimmed alone (cache_trim_mode)
+    # both by weight, but the anon list has fewer than 1 << DEF_PRIORITY pages, so its share
+    # at this priority (size >> priority) is none: anon only once the file pages run dry
+    SCAN_FILE_FIRST = "file-first"
 
 
 def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, int]:
@@ -373,7 +418,9 @@ def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, in
 
     No swap to take anon pages: file only. Swappiness 0 leaves anon a fraction of 0, so
     anon is reclaimed only when the file pages are nearly gone. Inactive file pages and no
-    file refaults since the last reclaim (the cache is not thrashing): file only.
+    file refaults since the last reclaim (the cache is not thrashing): file only. An anon
+    list too small to be scanned at DEF_PRIORITY (size >> priority is 0) beside a file list
+    that is not: file first, anon once the file pages run dry (SCAN_FILE_FIRST).
     """
     nr_anon = len(lruvec.policy)
     file_lru = lruvec.file
@@ -393,17 +440,30 @@ def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, in
     total_cost = lruvec.anon_cost + lruvec.file_cost
     anon_prio = swappiness * (total_cost + 1) // (lruvec.anon_cost + 1)
     file_prio = (200 - swappiness) * (total_cost + 1) // (lruvec.file_cost + 1)
+    if anon_prio and file_prio and not nr_anon >> DEF_PRIORITY and nr_file >> DEF_PRIORITY:
+        return ScanBalance.SCAN_FILE_FIRST, 0, nr_file * file_prio
     return ScanBalance.SCAN_FRACT, nr_anon * anon_prio, nr_file * file_prio
 
 
 def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
-    """shrink_folio_list for page cache victims: a dirty one is written back first
-    (pageout), then each is unmapped from every PTE (try_to_unmap: the next access faults
-    it back from the cache or the disk), leaves its file with a shadow entry
-    (workingset_eviction) and is freed. Returns how many were freed (all of them)."""
-    write_pages(kernel, [pfn for pfn in pfns if _file_page_dirty(kernel, pfn)])
-    rmap, ram_words = kernel.rmap, kernel.ram_words
+    """shrink_folio_list for victims of the file lists: page cache pages, and lazyfree
+    anonymous pages (shrink_lazyfree_page). A clean page cache page is unmapped from every
+    PTE (try_to_unmap: the next access faults it back from the cache or the disk), leaves
+    its file with a shadow entry (workingset_eviction) and is freed. A dirty one is not
+    written by reclaim: it is marked PG_reclaim and activated (the flusher writes it), and
+    once written it is rotated to the tail of the inactive list (rotate_dirty_file_pages).
+    Returns how many were freed."""
     flags = kernel.physmem.flags
+    lazyfree = [pfn for pfn in pfns if page_is_lazyfree(flags.item(pfn))]
+    if lazyfree:
+        pfns = [pfn for pfn in pfns if not page_is_lazyfree(flags.item(pfn))]
+    nr_lazyfreed = sum(shrink_lazyfree_page(kernel, pfn) for pfn in lazyfree)
+    dirty = [pfn for pfn in pfns if _file_page_dirty(kernel, pfn)]
+    if dirty:
+        rotate_dirty_file_pages(kernel, dirty)
+        written_back = set(dirty)
+        pfns = [pfn for pfn in pfns if pfn not in written_back]
+    rmap, ram_words = kernel.rmap, kernel.ram_words
     lruvec = kernel.lruvec
     for pfn in pfns:
         page_flags = flags.item(pfn)
@@ -417,7 +477,49 @@ def shrink_file_list(kernel: Kernel, pfns: list[int]) -> int:
         free_page(kernel.pgdat, pfn, charge=False)
     if pfns:
         charge_zone_lock(kernel.pgdat, pfns[0], len(pfns))
-    return len(pfns)
+    return len(pfns) + nr_lazyfreed
+
+
+def rotate_dirty_file_pages(kernel: Kernel, pfns: list[int]) -> None:
+    """Dirty page cache victims, as 6.1's shrink_folio_list treats them: reclaim does not
+    write a file page (only kswapd may, and only a page it met dirty before); it sets
+    PG_reclaim and activates the page (pgactivate; move_folios_to_lru ages the workingset
+    clock for every page it puts back active), and the flusher writes it. When the write
+    completes, folio_rotate_reclaimable moves it to the tail of the inactive list
+    (pgrotated), where the next scan frees it. Writeback completes in the call that starts
+    it here, so the page goes straight to that tail (one the disk had no block for stays
+    dirty there)."""
+    lruvec, physmem, events = kernel.lruvec, kernel.physmem, kernel.vm_events
+    write_pages(kernel, pfns)  # wakeup_flusher_threads: the flusher's write
+    for pfn in pfns:
+        events.pgactivate += 1
+        lruvec.nonresident_age += 1
+        lruvec.file.rotate_reclaimable(pfn)
+        events.pgrotated += not physmem.flags.item(pfn) & _DIRTY_BIT
+
+
+def shrink_lazyfree_page(kernel: Kernel, pfn: int) -> bool:
+    """A lazyfree victim (try_to_unmap_one's MADV_FREE branch): still clean, in every PTE
+    and in PG_dirty, it is discarded without I/O: its PTEs are cleared, so the next touch
+    finds zeros, and the frame is freed (pglazyfreed). Written since MADV_FREE, it is kept:
+    swap-backed again (the write made it wanted) and activated on the anon lists, its dirty
+    bit moved to the page so that pageout writes it. Returns whether it was freed."""
+    physmem, rmap = kernel.physmem, kernel.rmap
+    lruvec = kernel.lruvec
+    lruvec.file.evicted(pfn)  # off the file lists either way: forget PG_workingset
+    if rmap.test_and_clear_dirty(pfn) or physmem.flags.item(pfn) & _DIRTY_BIT:
+        physmem.flags[pfn] = physmem.flags.item(pfn) | _DIRTY_BIT | _SWAPBACKED_BIT
+        lruvec.policy.insert_active(pfn)
+        kernel.vm_events.pgactivate += 1
+        return False
+    ram_words = kernel.ram_words
+    for mapping in rmap.mappings(pfn):
+        ram_words[mapping.pte_word] = 0
+        rmap.remove(pfn, mapping.mm, mapping.address)
+        mapping.mm.count_resident(False, -1)
+    free_page(kernel.pgdat, pfn)
+    kernel.vm_events.pglazyfreed += 1
+    return True
 
 
 def _file_page_dirty(kernel: Kernel, pfn: int) -> bool:
@@ -427,89 +529,149 @@ def _file_page_dirty(kernel: Kernel, pfn: int) -> bool:
     return bool(kernel.physmem.flags.item(pfn) & _DIRTY_BIT)
 
 
+@dataclass
+class _ScanState:
+    """What one shrink_lruvec pass has done so far, between its batches."""
+
+    budget: int  # list entries it may still look at
+    anon_weight: int  # get_scan_count's weights
+    file_weight: int
+    anon_dry: bool = False  # no anon page can go now (none left, no slot, a failing device)
+    file_dry: bool = False
+    write_errors: int = 0
+    reclaimed: int = 0
+    reclaimed_file: int = 0
+    scanned: int = 0  # anon victims taken (the single-list policies' pgscan)
+
+
 def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
     """Reclaim from *lruvec* as *sc* asks: victims chosen from the anon and file lists in
     the proportion get_scan_count gives, SWAP_CLUSTER_MAX at a time; anon victims paged out
     to swap by shrink_page_list, file victims dropped (written back first when dirty) by
     shrink_file_list; return the pages freed."""
-    _balance, anon_weight, file_weight = get_scan_count(lruvec, kernel)
+    balance, anon_weight, file_weight = get_scan_count(lruvec, kernel)
     if not anon_weight and not file_weight:
         return 0
-    nr_to_reclaim, direct = sc.nr_to_reclaim, sc.direct
-    policy = lruvec.policy
-    file_lru = lruvec.file
-    events = kernel.vm_events
+    lists = (lruvec.policy, lruvec.file)
     before = [
-        (lru.nr_scanned, lru.nr_activated, lru.nr_deactivated, lru.nr_refilled)
-        for lru in (policy, file_lru)
+        (lru.nr_scanned, lru.nr_activated, lru.nr_deactivated, lru.nr_refilled) for lru in lists
     ]
-    reclaimed = 0
-    reclaimed_file = 0
-    scanned = 0
-    write_errors = 0
-    budget = len(policy) + len(file_lru) + SWAP_CLUSTER_MAX
+    state = _ScanState(
+        len(lruvec.policy) + len(lruvec.file) + SWAP_CLUSTER_MAX,
+        anon_weight,
+        file_weight,
+        anon_dry=not anon_weight and balance is not ScanBalance.SCAN_FILE_FIRST,
+        file_dry=not file_weight,
+    )
     swap = kernel.swap
-    total_weight = anon_weight + file_weight
-    anon_dry = not anon_weight
-    file_dry = not file_weight
-    while reclaimed < nr_to_reclaim and budget > 0 and not (anon_dry and file_dry):
+    while state.reclaimed < sc.nr_to_reclaim and state.budget > 0:
+        if state.anon_dry and state.file_dry:
+            break
         # Anon victims go to swap SWAP_CLUSTER_MAX at a time when there are slots for all of
         # them; otherwise one at a time, so the pass ends at the first page that finds no
         # slot, having aged no page beyond it.
-        want = min(SWAP_CLUSTER_MAX, nr_to_reclaim - reclaimed)
+        want = min(SWAP_CLUSTER_MAX, sc.nr_to_reclaim - state.reclaimed)
         anon_want = 1 if swap is None or swap.nr_free_slots < want else want
-        victims: list[int] = []
-        file_victims: list[int] = []
-        while len(victims) + len(file_victims) < want and budget > 0:
-            lruvec.scan_credit += file_weight
-            take_file = lruvec.scan_credit >= total_weight
-            if take_file:
-                lruvec.scan_credit -= total_weight
-            if (take_file and not file_dry) or anon_dry:
-                if file_dry:
-                    break
-                budget -= 1
-                pfn = file_lru.choose_victim(kernel.rmap.page_referenced)
-                if pfn is None:
-                    file_dry = True
-                    continue
-                file_victims.append(pfn)
-                continue
-            if len(victims) >= anon_want:
-                break
-            budget -= 1
-            pfn = policy.choose_victim(kernel.rmap.page_referenced)
-            if pfn is None:
-                anon_dry = True
-                continue
-            victims.append(pfn)
+        victims, file_victims = _isolate_victims(lruvec, kernel, state, want, anon_want)
         if not victims and not file_victims:
             break
-        scanned += len(victims)
-        if file_victims:
-            pgpgout = events.pgpgout
-            freed = shrink_file_list(kernel, file_victims)
-            reclaimed += freed
-            reclaimed_file += freed
-            # lru_note_cost: what reclaim had to write back is what reclaiming file cost
-            lru_note_cost(lruvec, True, (events.pgpgout - pgpgout) // (PAGE_SIZE // 1024))
-        if victims:
-            pswpout = events.pswpout
-            results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - write_errors)
-            lru_note_cost(lruvec, False, events.pswpout - pswpout)  # nr_pageout of anon
-            for pfn, result in zip(victims, results, strict=True):
-                if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
-                    reclaimed += 1
-                else:  # back on the list, as activate_page after a failed write
-                    policy.insert(pfn)
-                    write_errors += result is PageoutResult.WRITE_ERROR
-            if PageoutResult.KEEP in results or write_errors >= MAX_WRITE_ERRORS_PER_PASS:
-                anon_dry = True  # no swap space, or a failing device: no anon page can go now
-            elif len(victims) < anon_want and not file_victims:
-                break  # the lists ran dry
+        if not _shrink_batch(lruvec, kernel, state, victims, file_victims, anon_want):
+            break
+    _count_scan_events(lruvec, kernel, sc, state, before)
+    return state.reclaimed
+
+
+def _isolate_victims(
+    lruvec: Lruvec, kernel: Kernel, state: _ScanState, want: int, anon_want: int
+) -> tuple[list[int], list[int]]:
+    """isolate_lru_folios for one batch: up to *want* victims, at most *anon_want* of them
+    anon, taken from the two kinds in get_scan_count's proportion (lruvec.scan_credit
+    carries the split from victim to victim). Returns (anon victims, file victims)."""
+    victims: list[int] = []
+    file_victims: list[int] = []
+    total_weight = state.anon_weight + state.file_weight
+    referenced = kernel.rmap.page_referenced
+    while len(victims) + len(file_victims) < want and state.budget > 0:
+        lruvec.scan_credit += state.file_weight
+        take_file = lruvec.scan_credit >= total_weight
+        if take_file:
+            lruvec.scan_credit -= total_weight
+        if (take_file and not state.file_dry) or state.anon_dry:
+            if state.file_dry:
+                break
+            state.file_dry = not _take_victim(lruvec.file, referenced, state, file_victims)
+            continue
+        if len(victims) >= anon_want:
+            break
+        state.anon_dry = not _take_victim(lruvec.policy, referenced, state, victims)
+    return victims, file_victims
+
+
+def _take_victim(
+    lru: PagePolicy, referenced: ReferencedFn, state: _ScanState, into: list[int]
+) -> bool:
+    """One victim from *lru* (a look at a list entry, out of the pass's budget) added to
+    *into*; False when the list has none left."""
+    state.budget -= 1
+    pfn = lru.choose_victim(referenced)
+    if pfn is None:
+        return False
+    into.append(pfn)
+    return True
+
+
+def _shrink_batch(
+    lruvec: Lruvec,
+    kernel: Kernel,
+    state: _ScanState,
+    victims: list[int],
+    file_victims: list[int],
+    anon_want: int,
+) -> bool:
+    """shrink_folio_list for one batch: the file victims dropped, the anon ones paged out
+    (a page that could not go is put back, as activate_page after a failed write); notes
+    what each kind cost (lru_note_cost). False when the lists ran dry."""
+    events = kernel.vm_events
+    state.scanned += len(victims)
+    if file_victims:
+        pgpgout = events.pgpgout
+        freed = shrink_file_list(kernel, file_victims)
+        state.reclaimed += freed
+        state.reclaimed_file += freed
+        # lru_note_cost: what reclaim had to write back is what reclaiming file cost
+        lru_note_cost(lruvec, True, (events.pgpgout - pgpgout) // (PAGE_SIZE // 1024))
+    if not victims:
+        return True
+    pswpout = events.pswpout
+    results = shrink_page_list(kernel, victims, MAX_WRITE_ERRORS_PER_PASS - state.write_errors)
+    lru_note_cost(lruvec, False, events.pswpout - pswpout)  # nr_pageout of anon
+    for pfn, result in zip(victims, results, strict=True):
+        if result in (PageoutResult.SUCCESS, PageoutResult.CLEAN):
+            state.reclaimed += 1
+        else:
+            lruvec.policy.insert(pfn)
+            state.write_errors += result is PageoutResult.WRITE_ERROR
+    if PageoutResult.KEEP in results or state.write_errors >= MAX_WRITE_ERRORS_PER_PASS:
+        state.anon_dry = True  # no swap space, or a failing device: no anon page can go now
+    elif len(victims) < anon_want and not file_victims:
+        return False
+    return True
+
+
+def _count_scan_events(
+    lruvec: Lruvec,
+    kernel: Kernel,
+    sc: ScanControl,
+    state: _ScanState,
+    before: list[tuple[int, int, int, int]],
+) -> None:
+    """The pass's vmstat events: list movements, pgscan/pgsteal by kind and by who reclaimed
+    (kswapd or direct), the LRU lock's share of the scan, and the refaults snapshot."""
+    events = kernel.vm_events
+    policy, file_lru = lruvec.policy, lruvec.file
     # The two-list policy also looks at pages it activates instead of evicting: pgscan counts
     # those too; single-list policies count their victims.
-    scanned_anon = max(scanned, policy.nr_scanned - before[0][0])
+    scanned_anon = max(state.scanned, policy.nr_scanned - before[0][0])
     scanned_file = file_lru.nr_scanned - before[1][0]
     nr_scanned = scanned_anon + scanned_file
     charge_lru_lock(lruvec, nr_scanned, kernel.costs.reclaim_scan_ns)
@@ -520,17 +682,16 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
         events.pgdeactivate += lru.nr_deactivated - deactivated
         events.pgrefill += lru.nr_refilled - refilled
     events.pgscan_anon += scanned_anon
-    events.pgsteal_anon += reclaimed - reclaimed_file
+    events.pgsteal_anon += state.reclaimed - state.reclaimed_file
     events.pgscan_file += scanned_file
-    events.pgsteal_file += reclaimed_file
-    if direct:
+    events.pgsteal_file += state.reclaimed_file
+    if sc.direct:
         events.pgscan_direct += nr_scanned
-        events.pgsteal_direct += reclaimed
+        events.pgsteal_direct += state.reclaimed
     else:
         events.pgscan_kswapd += nr_scanned
-        events.pgsteal_kswapd += reclaimed
+        events.pgsteal_kswapd += state.reclaimed
     lruvec.refaults_file = events.workingset_activate_file  # snapshot_refaults
-    return reclaimed
 
 
 # ---- kswapd ----------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class VmEvents:
     pgfault: int = 0  # every page fault, minor or major
     pgmajfault: int = 0  # faults that read from swap
     pgrefill: int = 0  # active-list pages scanned by shrink_active_list
+    pglazyfree: int = 0  # pages MADV_FREE made lazily freeable (moved to the file list)
+    pglazyfreed: int = 0  # lazyfree pages reclaim discarded clean, without any I/O
+    pgrotated: int = 0  # written pages reclaim had met dirty, moved to the inactive tail
     pgreuse: int = 0  # write faults on a read-only exclusive anon page: made writable in place
     pgsteal_kswapd: int = 0  # pages reclaimed by kswapd
     pgsteal_direct: int = 0  # pages reclaimed by allocating tasks

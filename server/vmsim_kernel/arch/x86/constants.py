@@ -107,6 +107,7 @@ class Madvise(IntEnum):
     SEQUENTIAL = 2  # hint only
     WILLNEED = 3  # read swapped pages back now
     DONTNEED = 4  # drop the pages: next touch sees zeroes (private) or the shared page
+    FREE = 8  # private anon: reclaim may discard the pages until they are written again
     HUGEPAGE = 14  # hint only: there are no transparent huge pages here
     NOHUGEPAGE = 15  # hint only: every page is 4 KiB already
 

@@ -484,7 +484,7 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
     mapped more than once is Shared, and adds PAGE_SIZE / mapcount to Pss (and to Pss_Dirty
     when its PTE or the page is dirty); a swap entry adds PAGE_SIZE / (PTEs holding its slot)
     to SwapPss. Both sum in Linux's fixed point (PSS_SHIFT)."""
-    rss = swap = referenced = shared_dirty = shared_clean = private_dirty = 0
+    rss = swap = referenced = shared_dirty = shared_clean = private_dirty = lazyfree = 0
     pss = pss_dirty = swap_pss = 0  # fixed point
     ram32 = kernel.ram32
     mapcount = kernel.physmem.mapcount
@@ -508,6 +508,11 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         shared_dirty += int(np.count_nonzero(shared & dirty))
         shared_clean += int(np.count_nonzero(shared & ~dirty))
         private_dirty += int(np.count_nonzero(~shared & dirty))
+        # smaps_account: an anonymous page MADV_FREE left clean is LazyFree
+        lazy = (page_flags[pfns] & np.uint32(PageFlag.ANON | PageFlag.SWAPBACKED)) == np.uint32(
+            PageFlag.ANON
+        )
+        lazyfree += int(np.count_nonzero(lazy & ~dirty))
         share = _PAGE_PSS // np.maximum(counts, 1).astype(np.int64)
         pss += int(share.sum())
         pss_dirty += int(share[dirty].sum())
@@ -532,6 +537,7 @@ def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
         pss_dirty=pss_dirty >> PSS_SHIFT,
         swap_pss=swap_pss >> PSS_SHIFT,
         locked=vma.locked,
+        lazyfree=lazyfree * PAGE_SIZE,
     )
 
 
@@ -567,7 +573,7 @@ def _vm_flags(vma: Vma) -> str:
 
 def _smap_sizes(info: VmaInfo) -> dict[str, int]:
     """The sizes __show_smap prints for one VMA, in bytes and in its order after Pss_Dirty
-    (no huge pages, no MADV_FREE, no mlock here: those lines are 0)."""
+    (no huge pages here: those lines are 0)."""
     return {
         "Shared_Clean": info.shared_clean,
         "Shared_Dirty": info.shared_dirty,
@@ -575,7 +581,7 @@ def _smap_sizes(info: VmaInfo) -> dict[str, int]:
         "Private_Dirty": info.private_dirty,
         "Referenced": info.referenced,
         "Anonymous": info.anonymous,
-        "LazyFree": 0,
+        "LazyFree": info.lazyfree,
         "AnonHugePages": 0,
         "ShmemPmdMapped": 0,
         "FilePmdMapped": 0,

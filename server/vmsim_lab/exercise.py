@@ -119,7 +119,8 @@ class CheckResult:
 # kind -> the module of this package whose generator registers it, in the order of the list
 GENERATOR_MODULES: dict[str, str] = {
     **dict.fromkeys(("buddy", "zone", "kmap", "oom"), "allocators"),
-    **dict.fromkeys(("translate", "segment", "lazy"), "paging"),
+    "translate": "translate",
+    **dict.fromkeys(("segment", "lazy"), "paging"),
     "replace": "replacement",
     "cow": "cow",
     "pagecache": "pagecache",

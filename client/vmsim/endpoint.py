@@ -11,10 +11,10 @@ import functools
 import inspect
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import calls, results
-from .calls import Call
+from .call import AsyncClosedOnExit, Call, ClosedOnExit
 from .channels import client_metadata
 from .errors import DeadlineExceeded, error_from_status
 
@@ -173,32 +173,6 @@ class RunStreamBase:
         """run() collects its own results only: refuse it while others are still owed."""
         if self._pending:
             raise RuntimeError(f"run() with {len(self._pending)} operations still to receive()")
-
-
-class ClosedOnExit:
-    """`with handle:` closes the handle (its channel, its process) when the block ends."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncClosedOnExit:
-    """`async with handle:` closes the handle when the block ends."""
-
-    async def close(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def parameters_of(

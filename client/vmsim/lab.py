@@ -22,9 +22,8 @@ from google.rpc import status_pb2
 from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
-from .calls import Call
+from .call import Call, ClosedOnExit
 from .constants import DEFAULT_TIMEOUT
-from .endpoint import ClosedOnExit
 from .errors import VmsimError, error_from_status
 from .html import html_table
 

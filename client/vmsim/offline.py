@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import VmsimError
-from .lab import Exercises, InProcessEndpoint
+from .practice import Exercises, InProcessEndpoint
 
 if TYPE_CHECKING:
     from .calls import Call

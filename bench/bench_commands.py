@@ -10,8 +10,9 @@ interleaved with vmsim's runs (anchor, vmsim, anchor, vmsim ...):
   and must be equal.
 - `vmsim lab question translate --seed 7 --answers` against OSTEP's own
   paging-multilevel-translate.py -s 7 -c (bench/anchors/), with the same interpreter; and
-  the question's floor against the same anchor: `import numpy` alone, and the generator
-  alone (it boots a kernel Machine, whose memory is numpy arrays).
+  the question's floors against the same anchor: the generator alone (vmsim_lab.questions,
+  no command line around it), and importing the lab's protobuf messages, which the offline
+  answer goes through (one wire contract with a server's).
 - `vmsim ps --addr` against `python -c "import grpc"`, the floor of any gRPC client.
 - swap through the public API (a process touching 48 MiB on a 32 MiB server, pages moved
   from the server's vmstat pswpin/pswpout) against raw 4 KiB pwrite+pread on the same
@@ -22,7 +23,8 @@ interleaved with vmsim's runs (anchor, vmsim, anchor, vmsim ...):
 The two start-up rows (ps, lab question) run COMMAND_PAIRS_PER_REPEAT pairs per repeat:
 a 0.05-0.3 s process on a shared 2-core machine is noisy, and a pair costs under a second.
 
-python bench/bench_commands.py [--quick] [--repeats N]     # run_all.py takes rows()
+python bench/bench_commands.py [--quick] [--repeats N] [--section replay|ps|lab|swap]
+(run_all.py takes rows(): every section)
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ from bench_replay import LIBCACHESIM_SCRIPT, compile_bytecode, libcachesim_avail
 from common import (
     HERE,
     Row,
+    every_section,
     interleaved,
     ratio_at_least,
     ratio_at_most,
     repeats,
-    run_as_script,
+    run_sections_as_script,
     vmsim_server,
 )
 
@@ -228,26 +231,25 @@ def lab_row() -> Row:
 
 
 def lab_floor_rows() -> list[Row]:
-    """The question's own floor against the same anchor: the translate generator answers with
-    the kernel's page walk on a booted Machine, whose memory is numpy arrays; importing numpy
-    alone, and importing the generator and generating, with no command line around them."""
+    """The question's own floors against the same anchor: importing the generator and
+    generating, with no command line around it; importing the lab's protobuf messages, which
+    the offline answer goes through (the same messages as a server's)."""
     anchor = [sys.executable, str(OSTEP_TRANSLATE), "-s", "7", "-c"]
-    generate = "from vmsim_lab import questions; questions('translate', 7, 1)"
-    numpy_samples, generator_samples, anchor_samples = [], [], []
+    floors = {
+        "  floor: the translate generator alone (vmsim_lab.questions)": (
+            "from vmsim_lab import questions; questions('translate', 7, 1)"
+        ),
+        '  floor: python -c "from vmsim_proto.v1 import lab_pb2" (the messages)': (
+            "from vmsim_proto.v1 import lab_pb2"
+        ),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in floors}
+    anchor_samples = []
     for _ in range(COMMAND_PAIRS_PER_REPEAT * repeats()):
         anchor_samples.append(timed(anchor)[0])
-        numpy_samples.append(timed([sys.executable, "-c", "import numpy"])[0])
-        generator_samples.append(timed([sys.executable, "-c", generate])[0])
-    return [
-        Row('  floor: python -c "import numpy"', "s", numpy_samples, "OSTEP", anchor_samples),
-        Row(
-            "  floor: the translate generator alone (vmsim_lab.questions)",
-            "s",
-            generator_samples,
-            "OSTEP",
-            anchor_samples,
-        ),
-    ]
+        for name, code in floors.items():
+            samples[name].append(timed([sys.executable, "-c", code])[0])
+    return [Row(name, "s", samples[name], "OSTEP", anchor_samples) for name in floors]
 
 
 def ps_row(address: str) -> Row:
@@ -290,38 +292,30 @@ def _by_package(run: dict[str, float]) -> dict[str, float]:
     return packages
 
 
-def import_rows(address: str) -> list[Row]:
-    """What `vmsim ps` and `vmsim lab question` import, in all, against `import grpc`; then
-    the five packages each spends most of it in (python -X importtime, self times summed)."""
-    commands = {
-        "vmsim ps --addr": ("ps", "--addr", address),
-        "vmsim lab question translate (offline)": ("lab", "question", "translate", "-s", "7"),
-    }
+def import_rows(name: str, arguments: tuple[str, ...]) -> list[Row]:
+    """What `vmsim ARGUMENTS` imports, in all, against `import grpc`; then the five packages
+    it spends most of it in (python -X importtime, self times summed)."""
     grpc_runs = [import_times("-c", "import grpc") for _ in range(repeats())]
     grpc_totals = [sum(run.values()) for run in grpc_runs]
-    result = []
-    for name, arguments in commands.items():
-        runs = [_by_package(import_times("-c", _RUN_VMSIM, *arguments)) for _ in range(repeats())]
-        result.append(
-            Row(
-                f"imports of {name}, in all (python -X importtime)",
-                "ms",
-                [sum(run.values()) for run in runs],
-                "import grpc",
-                grpc_totals,
-            )
+    runs = [_by_package(import_times("-c", _RUN_VMSIM, *arguments)) for _ in range(repeats())]
+    result = [
+        Row(
+            f"imports of {name}, in all (python -X importtime)",
+            "ms",
+            [sum(run.values()) for run in runs],
+            "import grpc",
+            grpc_totals,
         )
-        medians = {
-            package: statistics.median(run.get(package, 0.0) for run in runs)
-            for package in set().union(*runs)
-        }
-        heaviest = sorted(medians, key=medians.__getitem__, reverse=True)[:5]
-        print(f"  python -X importtime, {name}: the heaviest packages (ms, median):")
-        for package in heaviest:
-            print(f"    {medians[package]:8.1f}  {package}", flush=True)
-            result.append(
-                Row(f"  imports of {package}", "ms", [run.get(package, 0.0) for run in runs])
-            )
+    ]
+    medians = {
+        package: statistics.median(run.get(package, 0.0) for run in runs)
+        for package in set().union(*runs)
+    }
+    heaviest = sorted(medians, key=medians.__getitem__, reverse=True)[:5]
+    print(f"  python -X importtime, {name}: the heaviest packages (ms, median):")
+    for package in heaviest:
+        print(f"    {medians[package]:8.1f}  {package}", flush=True)
+        result.append(Row(f"  imports of {package}", "ms", [run.get(package, 0.0) for run in runs]))
     return result
 
 
@@ -382,30 +376,48 @@ def mixed_trace(references: int) -> Iterator[Path]:
         yield trace
 
 
-def rows(quick: bool) -> list[Row]:
-    """Every row, in the order of issue 23's table."""
+def replay_section(quick: bool) -> list[Row]:
+    """`vmsim replay`, offline and against a server, on the mixed trace, against libCacheSim."""
     compile_bytecode()
-    result: list[Row] = []
+    if not libcachesim_available():
+        return [Row("vmsim replay", "s", [], note="libCacheSim missing: pip install -e '.[dev]'")]
     references = QUICK_TRACE_REFERENCES if quick else TRACE_REFERENCES
-    measure: list[Callable[[], list[Row]]] = []
     with mixed_trace(references) as trace, vmsim_server() as (address, _pid):
         print(f"  trace: {references:,} references, seed {TRACE_SEED}; server {address}")
-        if libcachesim_available():
-            # Once each first: the page cache holds the trace, bytecode is written.
-            libcachesim_misses(trace, 1000, "lru")
-            vmsim_replay_misses(trace, 1000, "lru", "--json")
-            measure.append(lambda: replay_rows(trace, references, address))
-        else:
-            result.append(
-                Row("vmsim replay", "s", [], note="libCacheSim missing: pip install -e '.[dev]'")
-            )
-        measure += [lambda: [ps_row(address)], lambda: [lab_row()], lab_floor_rows]
-        for step in measure:
-            result += step()
-        result += import_rows(address)
-    result.append(swap_row(quick))
-    return result
+        # Once each first: the page cache holds the trace, bytecode is written.
+        libcachesim_misses(trace, 1000, "lru")
+        vmsim_replay_misses(trace, 1000, "lru", "--json")
+        return replay_rows(trace, references, address)
+
+
+def ps_section(_quick: bool) -> list[Row]:
+    """`vmsim ps` against a running server, and what it imports."""
+    compile_bytecode()
+    with vmsim_server() as (address, _pid):
+        return [ps_row(address), *import_rows("vmsim ps --addr", ("ps", "--addr", address))]
+
+
+def lab_section(_quick: bool) -> list[Row]:
+    """`vmsim lab question` offline against OSTEP's generator, its floors, what it imports."""
+    compile_bytecode()
+    arguments = ("lab", "question", "translate", "-s", "7")
+    return [
+        lab_row(),
+        *lab_floor_rows(),
+        *import_rows("vmsim lab question translate (offline)", arguments),
+    ]
+
+
+# In the order of issue 23's table; `--section NAME` runs one alone.
+SECTIONS: dict[str, Callable[[bool], list[Row]]] = {
+    "replay": replay_section,
+    "ps": ps_section,
+    "lab": lab_section,
+    "swap": lambda quick: [swap_row(quick)],
+}
+
+rows = every_section(SECTIONS)
 
 
 if __name__ == "__main__":
-    run_as_script(__doc__.splitlines()[0], rows)
+    run_sections_as_script(__doc__.splitlines()[0], SECTIONS)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from vmsim_proto.v1 import admin_pb2, inspect_pb2, process_pb2
 
 from . import results
+from .call import Call
 from .constants import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
@@ -150,16 +151,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1 << 16:
         return f"0x{value:08x}"
     return "" if value is None else str(value)
-
-
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One unary RPC: service ("process", "inspect", "admin"), method, request, reply reader."""
-
-    service: str
-    method: str
-    request: Any
-    read: Callable[[Any], T]
 
 
 def _ignore(_reply: Any) -> None:

@@ -8,7 +8,6 @@ command with it; the typer options every command shares are in cli/base.py.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -130,6 +129,7 @@ def offline_guarded(addr: str | None, action: Callable[[str], T]) -> T:
 
 def emit_json(value: Any) -> None:
     """Print *value* (dataclasses included) as JSON."""
+    import json  # here: the commands that print text (ps, lab question) never load it
 
     def default(item: Any) -> Any:
         if dataclasses.is_dataclass(item) and not isinstance(item, type):

@@ -11,10 +11,10 @@ import functools
 import inspect
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import calls, results
-from .calls import Call
+from .call import AsyncClosedOnExit, Call, ClosedOnExit
 from .channels import client_metadata
 from .errors import DeadlineExceeded, error_from_status
 
@@ -182,32 +182,6 @@ def rides_the_stream(over_stream: bool, call: Call[Any], timeout: float | None) 
     as its own RPC: a call with its own *timeout* is an RPC, so its deadline is the server's
     too, and so is a call no Run stream carries (mlock, files, shm, sync ...)."""
     return over_stream and timeout is None and call.method in calls.RUN_OPERATIONS
-
-
-class ClosedOnExit:
-    """`with handle:` closes the handle (its channel, its process) when the block ends."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncClosedOnExit:
-    """`async with handle:` closes the handle when the block ends."""
-
-    async def close(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def parameters_of(

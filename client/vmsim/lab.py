@@ -13,23 +13,27 @@ with vmsim.Lab("127.0.0.1:50051", "ada") as lab:         # a server started with
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from google.rpc import status_pb2
+from typing import TypeVar
 
 from vmsim_proto.answers import ItemResult, parse_answers
 from vmsim_proto.v1 import lab_pb2
 
-from .calls import Call
+from .call import Call
 from .constants import DEFAULT_TIMEOUT
-from .endpoint import ClosedOnExit
-from .errors import VmsimError, error_from_status
 from .html import html_table
-
-if TYPE_CHECKING:
-    from .client import _Endpoint
+from .practice import (
+    CheckResult,
+    Exercise,
+    Exercises,
+    Handle,
+    Question,
+    QuestionItem,
+    channel,
+    check_result,
+    question,
+)
 
 __all__ = [
     "LAB_TOKEN_METADATA_KEY",
@@ -54,53 +58,6 @@ __all__ = [
 
 T = TypeVar("T")
 LAB_TOKEN_METADATA_KEY = "x-vmsim-lab-token"
-NO_LAB = "this server runs no graded lab: start it with --lab FILE"
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """An exercise kind."""
-
-    kind: str
-    title: str
-    answer_format: str
-
-
-@dataclass(frozen=True)
-class QuestionItem:
-    """One answerable item (answer empty unless asked for)."""
-
-    id: str
-    prompt: str
-    answer: str = ""
-
-
-@dataclass(frozen=True)
-class Question:
-    """One question: its text, items and (when asked for) the working."""
-
-    kind: str
-    number: int
-    text: str
-    items: tuple[QuestionItem, ...]
-    working: str = ""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """Per-item results and the working (when revealed)."""
-
-    items: tuple[ItemResult, ...]
-    correct: int
-    total: int
-    working: tuple[str, ...] = ()
-
-    def _repr_html_(self) -> str:
-        return html_table(
-            ("item", "given", "right?", "expected"),
-            [(i.id, i.given, "yes" if i.correct else "no", i.expected) for i in self.items],
-            f"{self.correct} of {self.total} right",
-        )
 
 
 def _when(unix: int) -> str:
@@ -164,7 +121,7 @@ class Submission:
 
 def _submission(message: lab_pb2.SubmitLabAnswersResponse) -> Submission:
     return Submission(
-        _check(message.result),
+        check_result(message.result),
         message.attempt,
         message.attempts,
         message.score,
@@ -281,25 +238,6 @@ class LabResults:
         return html_table(header, body, self.title)
 
 
-def _question(message: lab_pb2.Question) -> Question:
-    return Question(
-        message.kind,
-        message.number,
-        message.text,
-        tuple(QuestionItem(i.id, i.prompt, i.answer) for i in message.items),
-        message.working,
-    )
-
-
-def _check(message: lab_pb2.CheckResult) -> CheckResult:
-    return CheckResult(
-        tuple(ItemResult(i.id, i.correct, i.given, i.expected) for i in message.items),
-        message.correct,
-        message.total,
-        tuple(message.working),
-    )
-
-
 def _item_order(item: str) -> tuple[int, str]:
     number = item.rstrip("abcdefghijklmnopqrstuvwxyz")
     return (int(number) if number.isdigit() else 0, item)
@@ -337,99 +275,7 @@ def lab_results(message: lab_pb2.GetLabResultsResponse) -> LabResults:
     )
 
 
-class InProcessEndpoint:
-    """An endpoint whose calls are answered by a function in this process (vmsim.offline).
-
-    *answer* takes (service, method, request) and returns the reply, or the google.rpc.Status
-    the service would have failed the call with; the reply is read as a remote one is.
-    """
-
-    def __init__(self, answer: Callable[[str, str, Any], Any]) -> None:
-        self._answer = answer
-
-    def invoke(self, call: Call[T]) -> T:
-        reply = self._answer(call.service, call.method, call.request)
-        if isinstance(reply, status_pb2.Status):
-            raise error_from_status(reply)
-        return call.read(reply)
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-def _channel(address: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()) -> _Endpoint:
-    """A channel to the server at *address*.
-
-    The client module (and grpc) load here: practice answered in this process needs neither.
-    """
-    from .client import _Endpoint
-
-    return _Endpoint(address, timeout, metadata)
-
-
-class _Handle(ClosedOnExit):
-    def __init__(self, endpoint: _Endpoint | InProcessEndpoint) -> None:
-        self._endpoint = endpoint
-
-    def _invoke(self, call: Call[T]) -> T:
-        try:
-            return self._endpoint.invoke(call)
-        except VmsimError as error:
-            if error.code == "UNIMPLEMENTED" and call.service == "lab":
-                raise VmsimError(NO_LAB, "UNIMPLEMENTED") from None
-            raise
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._endpoint.close()
-
-
-class Exercises(_Handle):
-    """Practice on any server: seeded questions, answers and checks (no state on the server)."""
-
-    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(_channel(address, timeout))
-
-    @classmethod
-    def in_process(cls, answer: Callable[[str, str, Any], Any]) -> Exercises:
-        """Exercises answered by *answer*(service, method, request) in this process, not over
-        a channel.
-
-        vmsim.offline.exercises() passes the server package's in-process calls.
-        """
-        exercises = cls.__new__(cls)
-        _Handle.__init__(exercises, InProcessEndpoint(answer))
-        return exercises
-
-    def kinds(self) -> list[Exercise]:
-        """Every exercise kind."""
-        return self._invoke(
-            Call(
-                "exercise",
-                "ListExercises",
-                lab_pb2.ListExercisesRequest(),
-                lambda r: [Exercise(e.kind, e.title, e.answer_format) for e in r.exercises],
-            )
-        )
-
-    def questions(
-        self, kind: str, seed: int, count: int = 1, with_answers: bool = False
-    ) -> list[Question]:
-        """*count* questions of *kind* from *seed* (answers and working with *with_answers*)."""
-        request = lab_pb2.GetQuestionsRequest(
-            kind=kind, seed=seed, count=count, with_answers=with_answers
-        )
-        return self._invoke(
-            Call("exercise", "GetQuestions", request, lambda r: [_question(q) for q in r.questions])
-        )
-
-    def check(self, kind: str, seed: int, count: int, answers: Mapping[str, str]) -> CheckResult:
-        """Check *answers* (item id -> answer) against those questions."""
-        request = lab_pb2.CheckAnswersRequest(kind=kind, seed=seed, count=count, answers=answers)
-        return self._invoke(Call("exercise", "CheckAnswers", request, lambda r: _check(r.result)))
-
-
-class Lab(_Handle):
+class Lab(Handle):
     """A student in a graded lab: join with a name (or rejoin with its token), questions, submissions.
 
     With only a *token* (a name already joined) no join call is made.
@@ -438,7 +284,7 @@ class Lab(_Handle):
     def __init__(
         self, address: str, name: str = "", token: str = "", timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        endpoint = _channel(address, timeout)
+        endpoint = channel(address, timeout)
         super().__init__(endpoint)
         self.name = name
         self.token = token
@@ -476,7 +322,7 @@ class Lab(_Handle):
         )
         self.terms = _terms(reply.terms)
         self.attempts_used, self.attempts_allowed = reply.attempts_used, reply.attempts
-        return [_question(q) for q in reply.questions]
+        return [question(q) for q in reply.questions]
 
     def submit(self, kind: str, answers: Mapping[str, str], dry_run: bool = False) -> Submission:
         """Submit answers to *kind*: checked and stored on the server.
@@ -494,7 +340,7 @@ class Lab(_Handle):
         )
 
 
-class Scoreboard(_Handle):
+class Scoreboard(Handle):
     """The instructor's view of a graded lab: the scoreboard, read with the admin token.
 
     One channel for many reads (the dashboard polls it); `scoreboard()` reads it once. An
@@ -506,7 +352,7 @@ class Scoreboard(_Handle):
     ) -> None:
         from .channels import admin_metadata  # (it imports grpc)
 
-        super().__init__(_channel(address, timeout, admin_metadata(admin_token)))
+        super().__init__(channel(address, timeout, admin_metadata(admin_token)))
 
     def results(self) -> LabResults:
         """Every student's score per exercise, total and submissions.

@@ -34,10 +34,10 @@ from .exercise import (
 )
 
 if TYPE_CHECKING:
-    from . import allocators, cow, pagecache, paging, replacement
+    from . import allocators, cow, pagecache, paging, replacement, translate
     from .replacement import format_steps
 
-_SUBMODULES = ("allocators", "cow", "pagecache", "paging", "replacement")
+_SUBMODULES = ("allocators", "cow", "pagecache", "paging", "replacement", "translate")
 
 __all__ = [
     "EXERCISES",
@@ -57,6 +57,7 @@ __all__ = [
     "paging",
     "questions",
     "replacement",
+    "translate",
 ]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -46,13 +46,14 @@ __all__ = [
 ]
 
 MAX_QUESTIONS = 50
+# The records below are NamedTuples, not dataclasses: a dataclass costs ~2 ms to create (it
+# compiles its methods), and `vmsim lab question` is held to OSTEP's whole run (issue 23).
 # the protection and flags of the mappings the generators make: writable, private, anonymous
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One answerable part of a question.
 
     Attributes:
@@ -66,8 +67,7 @@ class Item:
     answer: str
 
 
-@dataclass(frozen=True)
-class Question:
+class Question(NamedTuple):
     """One generated question.
 
     Attributes:
@@ -88,8 +88,7 @@ class Question:
 Generator = Callable[[random.Random, int], Question]
 
 
-@dataclass(frozen=True)
-class Exercise:
+class Exercise(NamedTuple):
     """A kind of exercise: its name, what it asks, how to answer, and its generator."""
 
     kind: str
@@ -98,8 +97,7 @@ class Exercise:
     generate: Generator
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """The check of a set of answers."""
 
     items: tuple[ItemResult, ...]
@@ -119,7 +117,8 @@ class CheckResult:
 # kind -> the module of this package whose generator registers it, in the order of the list
 GENERATOR_MODULES: dict[str, str] = {
     **dict.fromkeys(("buddy", "zone", "kmap", "oom"), "allocators"),
-    **dict.fromkeys(("translate", "segment", "lazy"), "paging"),
+    "translate": "translate",
+    **dict.fromkeys(("segment", "lazy"), "paging"),
     "replace": "replacement",
     "cow": "cow",
     "pagecache": "pagecache",

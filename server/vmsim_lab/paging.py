@@ -1,6 +1,5 @@
-"""Exercises on address translation and demand paging, answered by the kernel's own walk.
+"""Exercises on segmentation and demand paging, answered by the kernel's own walk.
 
-translate: a real two-level x86 page table (arch/x86/mm, the MMU walk of pgtable.py);
 segment: logical -> linear through a GDT (segmentation.py), then the page walk;
 lazy: lazy allocation and fault counting for an access script (mm/memory.c via memory.py).
 """
@@ -12,13 +11,13 @@ from contextlib import closing
 
 from vmsim_kernel import (
     MAP_FIXED,
-    PAGE_OFFSET,
     PAGE_SIZE,
     Machine,
     MachineConfig,
     MiB,
     Translation,
 )
+from vmsim_kernel.arch.x86.constants import PGDIR_SHIFT
 from vmsim_kernel.arch.x86.segmentation import (
     GDT_ENTRY_USER_DS,
     Gdt,
@@ -29,11 +28,9 @@ from vmsim_kernel.arch.x86.segmentation import (
 )
 
 from .exercise import ANON, RW, Item, Question, item_ids, prompt_lines, register
+from .translate import Walk
 
-__all__ = ["lazy_question", "segment_question", "translate_question"]
-
-PDE_SHIFT = 22
-BITS_LEGEND = "bits: P=0x001 RW=0x002 US=0x004 A=0x020 D=0x040 PS=0x080; frame = entry & 0xfffff000"
+__all__ = ["lazy_question", "segment_question"]
 
 
 def _machine(rng: random.Random, ram_mib: int = 16) -> Machine:
@@ -53,112 +50,17 @@ def _map_fixed(machine: Machine, pid: int, start: int, nr_pages: int) -> None:
     )
 
 
-def _word(machine: Machine, physical: int) -> int:
-    return int(machine.kernel.ram_words[physical >> 2])
-
-
-def _user_access(walk: Translation, write: bool) -> tuple[str, str]:
-    """The outcome of a user-mode access, as (answer, why), from the kernel's walk."""
-    if walk.present and walk.user and (walk.writable or not write):
-        assert walk.physical is not None
-        return f"0x{walk.physical:08x}", f"physical 0x{walk.physical:08x} (pfn {walk.pfn})"
-    if walk.present and walk.user:
-        return "fault", "a write to a read-only PTE (R/W clear): protection fault (#PF)"
-    if walk.present:
-        return "fault", "U/S clear: a user access to a supervisor page (#PF)"
-    return "fault", f"{walk.fault} (#PF)"
-
-
-def _walk_text(walk: Translation) -> str:
-    lines = [
-        f"linear 0x{walk.linear:08x}: PDE index 0x{walk.pde_index:03x}, "
-        f"PTE index 0x{walk.pte_index:03x}, offset 0x{walk.linear & 0xFFF:03x}",
-        f"  PDE at CR3 + 4*0x{walk.pde_index:03x} = 0x{walk.pde_address:08x} holds 0x{walk.pde:08x}",
-    ]
-    if walk.pte_address is not None and walk.pte is not None:
-        lines.append(f"  PTE at 0x{walk.pte_address:08x} holds 0x{walk.pte:08x}")
-    elif not walk.pde & 1:
-        lines.append("  the PDE is not present: no page table")
-    return "\n".join(lines)
-
-
-def _dump(machine: Machine, cr3: int, pde_indexes: set[int]) -> str:
-    """The page directory's entries of interest and every user page table they point to."""
-    lines = [f"CR3 = 0x{cr3:08x}", f"Page directory at 0x{cr3:08x} (entries not shown are 0):"]
-    tables: list[int] = []
-    for index in range(1024):
-        pde = _word(machine, cr3 + 4 * index)
-        user_table = bool(pde & 1 and pde & 4)
-        if index in pde_indexes or (user_table and index < PAGE_OFFSET >> PDE_SHIFT):
-            lines.append(f"  [0x{index:03x}] 0x{pde:08x}")
-            if user_table:
-                tables.append(pde & ~0xFFF)
-    for table in tables:
-        lines.append(f"Page table at 0x{table:08x} (entries not shown are 0):")
-        for index in range(1024):
-            pte = _word(machine, table + 4 * index)
-            if pte:
-                lines.append(f"  [0x{index:03x}] 0x{pte:08x}")
-    lines.append(BITS_LEGEND)
-    return "\n".join(lines)
-
-
-@register(
-    "translate",
-    "x86 two-level page walk: CR3 and a dump of the tables -> physical address or fault",
-    "a physical address such as 0x00a42123, or 'fault'",
-)
-def translate_question(rng: random.Random, number: int) -> Question:
-    """Map and touch two regions, then ask where four user accesses land."""
-    with closing(_machine(rng)) as machine:
-        pid = machine.spawn("student")
-        regions = []
-        for pde_index in rng.sample(range(0x010, 0x2F0), 2):
-            nr_pages = rng.randint(3, 8)
-            start = (pde_index << PDE_SHIFT) + rng.randrange(0, 1024 - nr_pages) * PAGE_SIZE
-            _map_fixed(machine, pid, start, nr_pages)
-            regions.append((start, nr_pages))
-        touched: list[int] = []
-        untouched: list[int] = []
-        for start, nr_pages in regions:
-            for page in range(nr_pages):
-                va = start + page * PAGE_SIZE
-                if rng.random() < 0.6:
-                    machine.touch(pid, va, write=rng.random() < 0.6)
-                    touched.append(va)
-                else:
-                    untouched.append(va)
-        if not touched:
-            machine.touch(pid, untouched[0], write=True)
-            touched.append(untouched.pop(0))
-        used_pdes = {start >> PDE_SHIFT for start, _ in regions}
-        free_pde = rng.choice([i for i in range(0x010, 0x2F0) if i not in used_pdes])
-        candidates: list[tuple[int, bool]] = [
-            (rng.choice(touched) + rng.randrange(PAGE_SIZE), False),
-            (rng.choice(touched) + rng.randrange(PAGE_SIZE), True),
-            ((free_pde << PDE_SHIFT) + rng.randrange(1 << PDE_SHIFT), rng.random() < 0.5),
-            (PAGE_OFFSET + rng.randrange(8 * MiB), False),
-        ]
-        if untouched:
-            candidates.append((rng.choice(untouched) + rng.randrange(PAGE_SIZE), False))
-        rng.shuffle(candidates)
-        accesses = candidates[:4]
-        cr3 = machine.translate(pid, accesses[0][0]).cr3
-        ids = item_ids(number, len(accesses))
-        items, working = [], []
-        for item_id, (va, write) in zip(ids, accesses, strict=True):
-            walk = machine.translate(pid, va)
-            answer, why = _user_access(walk, write)
-            what = "write to" if write else "read of"
-            items.append(Item(item_id, f"user-mode {what} 0x{va:08x}", answer))
-            working.append(f"{item_id}) {_walk_text(walk)}\n  -> {why}")
-        dump = _dump(machine, cr3, {va >> PDE_SHIFT for va, _ in accesses})
-    text = (
-        f"A process runs in user mode on a 32-bit x86 (non-PAE, 4 KiB pages).\n{dump}\n"
-        "For each access give the physical address the MMU reaches, or 'fault' when the MMU "
-        "raises a page fault instead (the kernel may then handle it):\n" + prompt_lines(items)
+def _walk(translation: Translation) -> Walk:
+    """The kernel's walk as the translate exercise reads one (its answer and working)."""
+    return Walk(
+        translation.linear,
+        translation.pde_address,
+        translation.pde,
+        translation.pte_address,
+        translation.pte,
+        translation.physical,
+        translation.fault,
     )
-    return Question("translate", number, text, tuple(items), "\n".join(working))
 
 
 # ---- segmentation -------------------------------------------------------------------------------
@@ -182,7 +84,7 @@ def segment_question(rng: random.Random, number: int) -> Question:
     with closing(_machine(rng)) as machine:
         pid = machine.spawn("student")
         nr_pages = 8
-        region = (rng.randrange(0x040, 0x2F0) << PDE_SHIFT) + rng.randrange(0, 512) * PAGE_SIZE
+        region = (rng.randrange(0x040, 0x2F0) << PGDIR_SHIFT) + rng.randrange(0, 512) * PAGE_SIZE
         _map_fixed(machine, pid, region, nr_pages)
         for page in range(nr_pages):
             machine.touch(pid, region + page * PAGE_SIZE, write=True)
@@ -268,14 +170,14 @@ def _segment_answers(
     except GeneralProtectionFault as fault:
         return "fault", "fault", f"{fault} -> no linear address, no physical address"
     descriptor = segment.descriptor
-    walk = machine.translate(pid, segment.linear)
-    physical, why = _user_access(walk, write)
+    walk = _walk(machine.translate(pid, segment.linear))
+    physical, why = walk.user_access(write)
     working = (
         f"selector 0x{selector:04x}: index {segment.index}, TI {segment.ti}, "
         f"RPL {segment.rpl}; descriptor 0x{descriptor.raw:016x}: base 0x{descriptor.base:08x}, "
         f"limit 0x{descriptor.effective_limit:x}, DPL {descriptor.dpl}, {descriptor.kind}; "
         f"linear = base + offset = 0x{segment.linear:08x}\n"
-        f"{physical_id}) {_walk_text(walk)}\n  -> {why}"
+        f"{physical_id}) {walk.text()}\n  -> {why}"
     )
     return f"0x{segment.linear:08x}", physical, working
 

@@ -253,7 +253,9 @@ async def serve(settings: ServerSettings) -> RunningServer:
     events = EventHub(machine)
     kernel_sessions = KernelSessions(machine, settings.lease_seconds)
     runner = TaskRunner(machine)
-    table = _ServiceTable(per_call_wrapping(RpcObserver(rpc_metrics), limits))
+    table = _ServiceTable(
+        per_call_wrapping(RpcObserver(rpc_metrics, limits.rpcs_in_flight), limits)
+    )
     health_servicer = _add_services(
         table, machine, sessions, kernel_sessions, events, settings, runner, limits, heavy, lab
     )
@@ -296,15 +298,15 @@ def _release_boot(
 
 
 def _grpc_server(settings: ServerSettings) -> grpc.aio.Server:
-    """The grpc.aio server with the message and concurrency limits of *settings*; a port is
-    never shared silently (so_reuseport 0)."""
+    """The grpc.aio server with the message limits of *settings*; a port is never shared
+    silently (so_reuseport 0). The calls in flight are limited by the service table's
+    wrapping (RpcObserver, limits.RpcsInFlight), not by grpc's maximum_concurrent_rpcs."""
     return grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
 
 

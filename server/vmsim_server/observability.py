@@ -37,6 +37,7 @@ from vmsim_kernel.machine import LogLevel, LogRecord
 
 from .decoding import UndecodableRequest
 from .errors import CallOutcome, statuses_of_errors
+from .limits import RpcsInFlight
 
 __all__ = [
     "LIFECYCLE_EVENTS",
@@ -432,7 +433,8 @@ LIFECYCLE_EVENTS = frozenset({EventKind.PROCESS_SPAWN, EventKind.PROCESS_EXIT})
 
 
 class RpcObserver:
-    """Per RPC: a request id in the log context, errors -> statuses (errors.py), metrics.
+    """Per RPC: a request id in the log context, errors -> statuses (errors.py), metrics,
+    and the count of calls in flight that refuses one past --max-concurrent-rpcs.
 
     Wraps each method's handler once, when the server's service table first meets the
     method (main.py); no grpc interceptor runs per call. Kept slim because every call pays
@@ -443,8 +445,10 @@ class RpcObserver:
     is skipped unless debug is on, and the error mapping is entered only when a call raises.
     """
 
-    def __init__(self, metrics: RpcMetrics) -> None:
+    def __init__(self, metrics: RpcMetrics, in_flight: RpcsInFlight | None = None) -> None:
         self._metrics = metrics
+        # the calls being handled: one past its limit is refused (LimitExceeded)
+        self._in_flight = in_flight or RpcsInFlight(sys.maxsize)
         self._id_prefix = uuid.uuid4().hex[:6]
         self._ids = itertools.count(1)
 
@@ -484,6 +488,7 @@ class RpcObserver:
         metrics = self._metrics.of(method)
         prefix, ids = self._id_prefix, self._ids
         ok = grpc.StatusCode.OK
+        in_flight = self._in_flight
 
         async def wrapper(request: Any, context: Any) -> Any:
             # The call's log context. Each RPC runs in its own task, hence its own copy of the
@@ -494,7 +499,13 @@ class RpcObserver:
             call = _current_call.set((prefix, next(ids), method, context.peer(), request))
             started = time.perf_counter()
             try:
-                response = await behaviour(request, context)
+                if in_flight.count >= in_flight.limit:
+                    raise in_flight.refusal()
+                in_flight.count += 1
+                try:
+                    response = await behaviour(request, context)
+                finally:
+                    in_flight.count -= 1
             except BaseException:
                 # The one mapping of errors to statuses, entered only on failure: the bare
                 # raise hands it the exception being handled.
@@ -517,6 +528,7 @@ class RpcObserver:
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
         metrics = self._metrics.of(method)
         prefix, ids = self._id_prefix, self._ids
+        in_flight = self._in_flight
 
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
             _current_call.set((prefix, next(ids), method, context.peer(), request))  # as unary
@@ -524,8 +536,14 @@ class RpcObserver:
             outcome = CallOutcome()
             try:
                 async with statuses_of_errors(context, outcome):
-                    async for item in behaviour(request, context):
-                        yield item
+                    if in_flight.count >= in_flight.limit:
+                        raise in_flight.refusal()
+                    in_flight.count += 1
+                    try:
+                        async for item in behaviour(request, context):
+                            yield item
+                    finally:
+                        in_flight.count -= 1
             finally:
                 self._end(metrics, started, outcome.code)
 

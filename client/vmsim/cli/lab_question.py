@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..cli_common import emit_json, guarded
-from ..lab import Exercises, Question
+from ..practice import Exercises, Question
 
 __all__ = ["lab_question", "practice", "print_questions"]
 

@@ -55,13 +55,48 @@ def tiers_of(item: pytest.Item) -> set[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    heavy_files: set[Path] = set()
     for item in items:
         tiers = tiers_of(item)
         for tier in sorted(tiers):
             if item.get_closest_marker(tier) is None:
                 item.add_marker(tier)
-        if not tiers:
+        if tiers:
+            heavy_files.add(item.path)
+        else:
             item.add_marker("fast")
+    heaviest_first(items, heavy_files)
+
+
+# The files that took the most CPU (their child processes included) or wall time in a full
+# `-m 'not timing'` run, longest first, measured per test on the 2-core machine; every other
+# file with a heavy-tier test follows them, then the fast files, which fill both workers' ends.
+HEAVIEST_FILES = (
+    "tests/service/test_kswapd_split.py",  # 85 s: two server processes, 400 MiB each
+    "tests/kernel/test_linux32_golden_swpy.py",  # 82 s: three 400 MiB file scenarios
+    "tests/service/test_readme.py",  # 79 s: every README command, a process each
+    "tests/hostile/test_soak.py",  # its rounds of abuse: a minute whatever the CPU
+    "tests/service/test_linux32_golden_api.py",  # 62 s: four scenarios through a server
+    "tests/kernel/test_linux32_golden_pcache.py",  # 36 s: the 400 MiB page-cache scenario
+    "tests/service/test_load.py",  # 32 s: Locust
+)
+
+
+def heaviest_first(items: list[pytest.Item], heavy_files: set[Path]) -> None:
+    """Order *items* file by file, longest work first, as `-n 2 --dist loadfile` should hand
+    them out: a worker that takes a long file last runs alone while the other idles. (xdist
+    would order the files by their number of tests, which puts the long files with few tests,
+    a server-process scenario or the soak, last; pyproject.toml turns that off with
+    --no-loadscope-reorder.) A file's tests keep their order."""
+    rank = {name: place for place, name in enumerate(HEAVIEST_FILES)}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        file = item.nodeid.partition("::")[0]  # relative to the rootdir, the checkout
+        if file in rank:
+            return 0, rank[file]
+        return (1 if item.path in heavy_files else 2), 0
+
+    items.sort(key=order)  # stable: the files keep the collection's order within a group
 
 
 # A fast-tier test slower than this (its call alone) is named at the end of the run: mark it slow.

@@ -8,6 +8,7 @@ client. The client's offline commands reach an in-process server only through th
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,15 +19,23 @@ LAB = ROOT / "server" / "vmsim_lab"
 SERVER_SIDE = {"vmsim_kernel", "vmsim_server", "vmsim_lab", "vmsim_teach"}
 
 
-def imported_roots(path: Path) -> set[str]:
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """The syntax tree of *path*, parsed once for every test of the file (the sources do not
+    change during a run; re-parsing all of them in each test cost seconds of the fast tier)."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+@functools.cache
+def imported_roots(path: Path) -> frozenset[str]:
     """Top-level packages that *path* imports (absolute imports only, at any depth in the file)."""
     roots: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             roots |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             roots.add(node.module.split(".")[0])
-    return roots
+    return frozenset(roots)
 
 
 def modules(package: Path) -> list[Path]:
@@ -67,7 +76,7 @@ def test_client_does_not_import_a_server_package_dynamically() -> None:
     not an import and stays allowed.)
     """
     for path in modules(CLIENT):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in ast.walk(parsed(path)):
             if not isinstance(node, ast.Call):
                 continue
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
@@ -141,11 +150,12 @@ def type_checking_only(tree: ast.Module) -> set[int]:
     return hidden
 
 
-def imported_modules(path: Path, *, at_run_time: bool) -> set[str]:
+@functools.cache
+def imported_modules(path: Path, *, at_run_time: bool) -> frozenset[str]:
     """The dotted names *path* imports, relative imports resolved; `from package import name`
     counts package.name too, since name may be a submodule. *at_run_time*: leave out what
     only `if TYPE_CHECKING:` imports."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parsed(path)
     hidden = type_checking_only(tree) if at_run_time else set()
     package = (
         module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
@@ -164,7 +174,7 @@ def imported_modules(path: Path, *, at_run_time: bool) -> set[str]:
                 target = node.module or ""
             names.add(target)
             names |= {f"{target}.{alias.name}" for alias in node.names}
-    return names
+    return frozenset(names)
 
 
 def kernel_import_graph(*, at_run_time: bool) -> dict[str, set[str]]:
@@ -282,7 +292,7 @@ def test_the_kernel_state_and_the_mm_code_never_reach_up_into_the_syscall_surfac
             path.relative_to(ROOT)
         )
         assert "Machine" not in {
-            node.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Name)
+            node.id for node in ast.walk(parsed(path)) if isinstance(node, ast.Name)
         }, path.relative_to(ROOT)
 
 
@@ -326,7 +336,7 @@ def _client_imports(path: Path, known: set[str]) -> set[str]:
     name = _client_module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
+    for node in _runtime_nodes(parsed(path)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name in known}
         elif isinstance(node, ast.ImportFrom):

@@ -91,3 +91,28 @@ def test_a_fast_test_over_the_budget_is_named_at_the_end(project: pytest.Pyteste
     result.stdout.fnmatch_lines(
         ["*fast-tier tests over 0 s*", "*test_kinds.py::test_plain*mark it slow*"]
     )
+
+
+def test_the_files_with_heavy_tests_run_first_and_the_fast_ones_fill_the_end(
+    project: pytest.Pytester,
+) -> None:
+    """`--dist loadfile` hands files out in this order: a long file must not come last."""
+    project.makepyfile(test_a_fast_file="def test_quick():\n    pass\n")
+    collected = project.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    ids = [line for line in collected.outlines if "::" in line]  # in the order they will run
+    files = list(dict.fromkeys(line.partition("::")[0] for line in ids))
+    assert files == ["hostile/test_attack.py", "test_kinds.py", "test_a_fast_file.py"]
+    assert [line.partition("::")[2] for line in ids if line.startswith("test_kinds.py")] == [
+        "test_plain",
+        "test_marked_slow",
+        "test_with_a_server_process",
+        "test_with_a_browser",
+    ]  # a file's own tests keep their order
+
+
+def test_xdist_keeps_the_order_the_hooks_give() -> None:
+    """xdist's default orders the files by how many tests they hold, not by their cost."""
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+        "addopts"
+    ]
+    assert "--no-loadscope-reorder" in addopts.split()

@@ -74,12 +74,13 @@ def fill(machine: Machine, pid: int, nr_pages: int) -> int:
     return addr
 
 
-def swapped_pages(machine: Machine, pid: int, addr: int, nr_pages: int) -> list[int]:
-    return [
-        index
-        for index in range(nr_pages)
-        if machine.translate(pid, addr + index * PAGE_SIZE).swap_offset is not None
-    ]
+def first_swapped_page(machine: Machine, pid: int, addr: int, nr_pages: int) -> int:
+    """The index of the first of the *nr_pages* pages at *addr* that is in swap (each walk
+    costs the VMA's smaps: the tests read one page, so the search stops there)."""
+    for index in range(nr_pages):
+        if machine.translate(pid, addr + index * PAGE_SIZE).swap_offset is not None:
+            return index
+    raise AssertionError("no page of the mapping is in swap")
 
 
 @pytest.fixture
@@ -306,12 +307,11 @@ def test_a_failed_swap_read_kills_only_the_owner_with_sigbus(small: Machine, io:
     victim_addr = fill(small, victim, 1024)
     other = small.spawn("other")
     other_addr = fill(small, other, 2 * 1024)  # pushes the victim's pages out
-    out = swapped_pages(small, victim, victim_addr, 1024)
-    assert out, "the victim should have pages in swap"
+    out = first_swapped_page(small, victim, victim_addr, 1024)  # the victim's, pushed out
     assert small.swap is not None
     small.swap.io = io
     with pytest.raises(ProcessKilled) as caught:
-        small.read(victim, victim_addr + out[0] * PAGE_SIZE, 8)
+        small.read(victim, victim_addr + out * PAGE_SIZE, 8)
     assert caught.value.signal is Signal.SIGBUS
     assert "Read-error on swap-device" in caught.value.reason
     info = small.process(victim)
@@ -365,9 +365,9 @@ def test_a_file_zeroed_behind_the_kernel_fails_the_checksum(small: Machine) -> N
     size = os.path.getsize(small.swap.path)
     os.truncate(small.swap.path, PAGE_SIZE)  # keep the header, lose every slot ...
     os.truncate(small.swap.path, size)  # ... and get zeros back in their place
-    out = swapped_pages(small, pid, addr, 3 * 1024)
+    out = first_swapped_page(small, pid, addr, 3 * 1024)
     with pytest.raises(ProcessKilled, match="checksum") as caught:
-        small.read(pid, addr + out[0] * PAGE_SIZE, PAGE_SIZE)
+        small.read(pid, addr + out * PAGE_SIZE, PAGE_SIZE)
     assert caught.value.signal is Signal.SIGBUS
     small.check_invariants()
 
@@ -393,9 +393,7 @@ def test_a_failed_rewrite_of_a_swap_cache_page_drops_its_slot(small: Machine) ->
     addr = fill(small, pid, 1024)
     pusher = small.spawn("pusher", oom_score_adj=1000)
     fill(small, pusher, 1024 + 512)
-    out = swapped_pages(small, pid, addr, 1024)
-    assert out
-    page_va = addr + out[0] * PAGE_SIZE
+    page_va = addr + first_swapped_page(small, pid, addr, 1024) * PAGE_SIZE
     small.read(pid, page_va, 8)  # swap-in by a read: the page joins the swap cache
     pfn = small.translate(pid, page_va).pfn
     assert pfn is not None and small.kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE)

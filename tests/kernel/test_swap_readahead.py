@@ -43,16 +43,21 @@ def rewrite_run(machine: Machine, nr_pages: int) -> tuple[int, dict[str, int]]:
     return base, {name: after[name] - before[name] for name in COUNTERS}
 
 
-def overcommitted(machine: Machine, nr_pages: int = 3072) -> tuple[int, int, list[int]]:
-    """A process that wrote more pages than RAM holds: (pid, address, its swapped-out pages)."""
+def overcommitted(
+    machine: Machine, enough: int, nr_pages: int = 3072
+) -> tuple[int, int, list[int]]:
+    """A process that wrote more pages than RAM holds: (pid, address, the first *enough* of
+    its swapped-out pages; each walk costs the VMA's smaps, so the search stops there)."""
     pid = machine.spawn()
     base = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
     machine.touch_many(pid, pages(base, nr_pages), True)
-    swapped = [
-        int(a)
-        for a in pages(base, nr_pages)
-        if machine.translate(pid, int(a)).swap_offset is not None
-    ]
+    swapped: list[int] = []
+    for address in range(base, base + nr_pages * PAGE_SIZE, PAGE_SIZE):
+        if len(swapped) == enough:
+            break
+        if machine.translate(pid, address).swap_offset is not None:
+            swapped.append(address)
+    assert len(swapped) == enough, "fewer pages in swap than the test reads"
     return pid, base, swapped
 
 
@@ -105,7 +110,7 @@ def test_a_page_read_ahead_goes_when_its_owner_unmaps_it(
     make_machine: Callable[..., Machine],
 ) -> None:
     machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB)
-    pid, base, swapped = overcommitted(machine)
+    pid, base, swapped = overcommitted(machine, enough=1)
     machine.touch(pid, swapped[0])  # one major fault reads its neighbours ahead
     assert machine.meminfo()["SwapCached"] > 4  # kB: the faulted page and what came along
     machine.munmap(pid, base, 3072 * PAGE_SIZE)
@@ -119,7 +124,7 @@ def test_reclaim_drops_pages_read_ahead_without_writing_them(
     make_machine: Callable[..., Machine],
 ) -> None:
     machine = make_machine(ram_bytes=8 * MiB, swap_bytes=32 * MiB)
-    pid, _base, swapped = overcommitted(machine)
+    pid, _base, swapped = overcommitted(machine, enough=8 * 64)  # every 8th of them, 64
     # Fault one page of each cluster, reading the rest ahead, and never touch those.
     for address in swapped[::8][:64]:
         machine.touch(pid, address)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.kernel import linux32
+from tests.lab.lab_cli import checked_key
 from typer.testing import CliRunner
 
 from vmsim.cli import app
@@ -162,17 +163,11 @@ def test_check_grades_right_and_wrong_answers() -> None:
 
 
 def test_the_command_line_prints_a_key_that_its_check_accepts(tmp_path: Path) -> None:
-    runner = CliRunner()
-    key = runner.invoke(app, ["lab", "question", "cow", "--seed", "9", "--key"])
-    assert key.exit_code == 0, key.output
-    (question,) = questions("cow", 9, 1)
-    assert key.stdout.splitlines() == [f"{item.id}: {item.answer}" for item in question.items]
     answers = tmp_path / "answers.txt"
-    answers.write_text(key.stdout)
-    checked = runner.invoke(app, ["lab", "check", "cow", "--seed", "9", str(answers)])
-    assert checked.exit_code == 0 and f"{len(question.items)} of" in checked.stdout
-    answers.write_text(key.stdout.replace(f"{question.items[0].id}: ", "1a: 9999 # ", 1))
-    failed = runner.invoke(app, ["lab", "check", "cow", "--seed", "9", str(answers)])
+    question = checked_key("cow", 9, answers)
+    key = answers.read_text()
+    answers.write_text(key.replace(f"{question.items[0].id}: ", "1a: 9999 # ", 1))
+    failed = CliRunner().invoke(app, ["lab", "check", "cow", "--seed", "9", str(answers)])
     assert failed.exit_code == 1 and "WRONG" in failed.stdout
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.kernel import linux32
+from tests.lab.lab_cli import checked_key
 from typer.testing import CliRunner
 
 from vmsim.cli import app
@@ -132,17 +133,10 @@ def test_questions_are_seeded_and_checked() -> None:
 
 
 def test_the_cli_asks_and_checks_a_pagecache_question(tmp_path: Path) -> None:
-    runner = CliRunner()
-    asked = runner.invoke(app, ["lab", "question", "pagecache", "--seed", "9"])
+    asked = CliRunner().invoke(app, ["lab", "question", "pagecache", "--seed", "9"])
     assert asked.exit_code == 0, asked.output
     assert "pgpgin" in asked.output and "Cached" in asked.output
-    key = runner.invoke(app, ["lab", "question", "pagecache", "--seed", "9", "--key"])
-    (question,) = questions("pagecache", 9, 1)
-    assert key.stdout.splitlines() == [f"{item.id}: {item.answer}" for item in question.items]
-    answers = tmp_path / "answers.txt"
-    answers.write_text(key.stdout)
-    checked = runner.invoke(app, ["lab", "check", "pagecache", "--seed", "9", str(answers)])
-    assert checked.exit_code == 0 and f"{len(question.items)} of" in checked.stdout
+    checked_key("pagecache", 9, tmp_path / "answers.txt")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ Fixtures:
 Helpers:
     wait_until(condition, seconds): poll *condition* until it holds or the deadline passes,
         instead of sleeping a guessed time and hoping the server got there.
+    free_port(): a loopback port nobody listens on (free a moment ago).
+    address_with_no_server(): "127.0.0.1:PORT" of such a port.
     read_until_closed(controller, output): what a command wrote to its pseudo-terminal.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +45,19 @@ def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (the kernel picked it for a socket now closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def address_with_no_server() -> str:
+    """The address of a loopback port nobody listens on: what a client meets when no server
+    runs there."""
+    return f"127.0.0.1:{free_port()}"
 
 
 def read_until_closed(controller: int, output: bytes = b"") -> bytes:

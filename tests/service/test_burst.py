@@ -9,7 +9,7 @@ import urllib.request
 
 import grpc
 import pytest
-from tests.service.test_server import free_port
+from tests.service.conftest import free_port
 
 from vmsim.calls import CHANNEL_OPTIONS
 from vmsim.demo import server_process

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.service.conftest import address_with_no_server
 from tests.usage_text import flat
 from typer.testing import CliRunner
 
@@ -151,15 +151,9 @@ def test_errors_are_one_line_and_exit_1(server_address: str) -> None:
     assert result.stderr.startswith("vmsim: NOT_FOUND: ") and result.stderr.count("\n") == 1
 
 
-def _address_with_no_server() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 @pytest.mark.subprocess
 def test_no_server_is_one_line_saying_how_to_start_one() -> None:
-    address = _address_with_no_server()
+    address = address_with_no_server()
     result = subprocess.run(
         [sys.executable, "-m", "vmsim", "ps", "--addr", address],
         capture_output=True,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
 import pytest
 import typer
-from tests.service.conftest import ADMIN_TOKEN
+from tests.service.conftest import ADMIN_TOKEN, address_with_no_server
 from tests.usage_text import flat
 from typer.testing import CliRunner
 
@@ -107,15 +106,9 @@ def test_a_bad_value_is_a_usage_error_in_the_command_lines_words(
     assert complaint in said and "Input should" not in said and "Traceback" not in said
 
 
-def _address_with_no_server() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 @pytest.mark.slow
 def test_no_server_names_the_address_prints_no_header_and_exits_1() -> None:
-    address = _address_with_no_server()
+    address = address_with_no_server()
     for command in (["vmstat", "1", "2"], ["ps"], ["free"], ["top", "-n", "1"]):
         result = runner.invoke(app, [*command, "--addr", address])
         assert result.exit_code == 1 and result.stdout == "", (command, result.stdout)

@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 from tests.api_doc import documented_names
+from tests.service.conftest import address_with_no_server
 
 import vmsim
 from vmsim import calls
@@ -147,10 +147,10 @@ def test_forged_token_is_unauthenticated(server_address: str) -> None:
 
 
 def test_no_server_is_unavailable() -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
-    with vmsim.Inspector(address, timeout=5) as inspector, pytest.raises(vmsim.Unavailable):
+    with (
+        vmsim.Inspector(address_with_no_server(), timeout=5) as inspector,
+        pytest.raises(vmsim.Unavailable),
+    ):
         inspector.meminfo()
 
 

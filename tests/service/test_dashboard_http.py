@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.service.conftest import ADMIN_TOKEN
+from tests.service.conftest import ADMIN_TOKEN, address_with_no_server
 from tests.service.dashboard_support import (
     DashboardThread,
     get,
@@ -32,16 +32,10 @@ from vmsim.dashboard.app import DashboardState, EventRates
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def dashboard_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`vmsim dashboard --port 0` against an address where no server listens (yet)."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = address_with_no_server()
     command = [sys.executable, "-m", "vmsim", "dashboard", "--addr", address, "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield process, address

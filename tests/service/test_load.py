@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+from tests.service.conftest import address_with_no_server
 from typer.testing import CliRunner
 
 import vmsim
@@ -265,14 +265,10 @@ def test_the_readme_thrash_command_major_faults_without_an_oom_storm(server_addr
 
 
 def test_load_against_a_down_server_is_one_clear_line() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = CliRunner().invoke(app, ["load", "--addr", f"127.0.0.1:{port}", "--duration", "1"])
+    address = address_with_no_server()
+    result = CliRunner().invoke(app, ["load", "--addr", address, "--duration", "1"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert lines[0].startswith(
-        f"vmsim: no server at 127.0.0.1:{port}: start one with `vmsim server`"
-    )
+    assert lines[0].startswith(f"vmsim: no server at {address}: start one with `vmsim server`")
     assert "Traceback" not in result.output

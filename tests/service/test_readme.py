@@ -26,7 +26,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.service.conftest import free_port
 
 import vmsim
 
@@ -101,12 +101,6 @@ def readme_commands() -> list[Command]:
             found.append(Command(number, " ".join(text.split())))
             pending = ""
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_every_readme_command_is_run_somewhere() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from tests.service.conftest import ADMIN_TOKEN, wait_until
+from tests.service.conftest import ADMIN_TOKEN, free_port, wait_until
 
 from vmsim_kernel import KernelBug
 from vmsim_kernel.mm import memory
@@ -442,12 +441,6 @@ def test_a_kernel_bug_is_internal_and_the_server_keeps_serving(
     bug = failure(lambda: rpc.process.Touch(touch, metadata=token, timeout=5))
     assert code_of(bug) == grpc.StatusCode.INTERNAL and "invariant broken" in details_of(bug)
     assert rpc.status(pid).state == "R"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def metrics_text(port: int) -> str:

@@ -141,7 +141,10 @@ def target(start_module_server: Callable[..., Any]) -> Iterator[Target]:
     fuzz = Target(server, channel, stubs)
     fuzz.spawn_own()
     machine = fuzz.machine
-    fuzz.bystander = server.call(lambda: machine.spawn("bystander"))
+    # OOM_SCORE_ADJ_MIN: the fuzzer holds the admin token, so its kmalloc/vmalloc and shm
+    # objects may fill memory no process owns, and then the OOM killer may rightly pick the
+    # bystander (Linux would too); the bystander is about isolation, so it is never the victim.
+    fuzz.bystander = server.call(lambda: machine.spawn("bystander", oom_score_adj=-1000))
     fuzz.bystander_addr = server.call(
         lambda: machine.mmap(fuzz.bystander, 0, len(BYSTANDER_BYTES), 3, 0x22)
     )

@@ -36,6 +36,7 @@ from vmsim_kernel.arch.x86.constants import Signal
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "ArgumentError",
     "BadAddress",
     "BadFileDescriptor",
     "FileExists",
@@ -68,28 +69,29 @@ class KernelError(Exception):
         self.message = message
 
 
-class InvalidArgument(KernelError):
+class ArgumentError(KernelError):
+    """A refusal about one argument: *field* was wrong; *allowed* says what would be accepted.
+
+    The base of the two errors whose status carries a BadRequest field violation.
+    """
+
+    def __init__(self, field: str, message: str, allowed: str = "") -> None:
+        text = f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else "")
+        super().__init__(text)
+        self.field = field
+        self.allowed = allowed
+
+
+class InvalidArgument(ArgumentError):
     """EINVAL: *field* was wrong; *allowed* says what would be accepted."""
 
     errno_name = "EINVAL"
 
-    def __init__(self, field: str, message: str, allowed: str = "") -> None:
-        text = f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else "")
-        super().__init__(text)
-        self.field = field
-        self.allowed = allowed
 
-
-class OutOfRange(KernelError):
+class OutOfRange(ArgumentError):
     """An address or range outside what the caller may use."""
 
     errno_name = "ENOMEM"
-
-    def __init__(self, field: str, message: str, allowed: str = "") -> None:
-        text = f"{field}: {message}" + (f" (allowed: {allowed})" if allowed else "")
-        super().__init__(text)
-        self.field = field
-        self.allowed = allowed
 
 
 class OutOfMemory(KernelError):

@@ -49,6 +49,7 @@ from vmsim_kernel import (
     ProcessKilled,
     SegmentationFault,
 )
+from vmsim_kernel.errors import ArgumentError
 from vmsim_lab.grading import LabClosed
 
 __all__ = [
@@ -134,7 +135,7 @@ def _bounded_message(error: KernelError) -> str:
     """The error's message with its middle (where an echoed input sits) bounded: a bad
     argument keeps its field and what is allowed, however long the value it quotes."""
     text = error.message
-    if len(text) <= ERROR_TEXT_CHARS or not isinstance(error, InvalidArgument | OutOfRange):
+    if len(text) <= ERROR_TEXT_CHARS or not isinstance(error, ArgumentError):
         return bounded_text(text)
     head = f"{error.field}: "
     tail = f" (allowed: {error.allowed})" if error.allowed else ""
@@ -146,7 +147,7 @@ def _bounded_message(error: KernelError) -> str:
 
 def _metadata(error: KernelError) -> dict[str, str]:
     metadata = {"errno": error.errno_name}
-    if isinstance(error, InvalidArgument | OutOfRange):
+    if isinstance(error, ArgumentError):
         metadata |= {"field": error.field, "allowed": error.allowed}
     if isinstance(error, ProcessKilled):
         metadata |= {"pid": str(error.pid), "signal": error.signal.name, "reason": error.reason}
@@ -174,7 +175,7 @@ def status_of(error: KernelError) -> status_pb2.Status:
         )
     )
     details.append(info)
-    if isinstance(error, InvalidArgument | OutOfRange):
+    if isinstance(error, ArgumentError):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=bounded_text(error.field), description=message
         )

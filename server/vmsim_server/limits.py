@@ -71,6 +71,28 @@ def peer_host(peer: str) -> str:
     return peer
 
 
+# A limit as the error names it: the setting, its value and the server flag that sets it.
+LimitSetting = tuple[str, int, str]
+
+
+def _at_limit(holder: str, held: str, limit: LimitSetting) -> LimitExceeded:
+    """The error of *holder* ("client X", "process 7") asking for one more of what it holds
+    *limit*'s worth of already (*held*: "3 threads")."""
+    setting, value, flag = limit
+    return LimitExceeded(f"{holder} already has {held} ({setting}={value}, {flag})", setting)
+
+
+def _in_reserve(holder: str, left: str, reserve: LimitSetting) -> LimitExceeded:
+    """The error of a client that holds some (*holder*: "client X has 2 live processes") when
+    only *left* remain, the reserve kept for clients that hold none."""
+    setting, value, flag = reserve
+    return LimitExceeded(
+        f"{holder} and only {left} are left, kept for clients that have none "
+        f"({setting}={value}, {flag})",
+        setting,
+    )
+
+
 class RpcsInFlight:
     """The calls being handled, streams included, against --max-concurrent-rpcs.
 
@@ -184,27 +206,26 @@ class ClientLimits:
         processes, may not spawn one more: it holds client_max_processes already, or it holds
         some and only the reserve kept for clients that hold none is left."""
         if live >= self.max_processes:
-            raise LimitExceeded(
-                f"client {identity} already has {live} live processes "
-                f"(client_max_processes={self.max_processes}, --client-max-processes)",
-                "client_max_processes",
+            raise _at_limit(
+                f"client {identity}",
+                f"{live} live processes",
+                ("client_max_processes", self.max_processes, "--client-max-processes"),
             )
         free = self.machine_max_processes - live_on_machine
         if live and self.reserve_processes and free <= self.reserve_processes:
-            raise LimitExceeded(
-                f"client {identity} has {live} live processes and only {free} process slots "
-                f"are left, kept for clients that have none "
-                f"(client_reserve_processes={self.reserve_processes}, --client-reserve-processes)",
-                "client_reserve_processes",
+            raise _in_reserve(
+                f"client {identity} has {live} live processes",
+                f"{free} process slots",
+                ("client_reserve_processes", self.reserve_processes, "--client-reserve-processes"),
             )
 
     def check_threads(self, pid: int, nr_threads: int) -> None:
         """LimitExceeded if process *pid* already has max_threads threads."""
         if nr_threads >= self.max_threads:
-            raise LimitExceeded(
-                f"process {pid} already has {nr_threads} threads "
-                f"(max_threads={self.max_threads}, --max-threads)",
-                "max_threads",
+            raise _at_limit(
+                f"process {pid}",
+                f"{nr_threads} threads",
+                ("max_threads", self.max_threads, "--max-threads"),
             )
 
     @contextlib.contextmanager
@@ -219,19 +240,18 @@ class ClientLimits:
         held = counts[identity]
         limit = self.max_streams[kind]
         if held >= limit:
-            raise LimitExceeded(
-                f"client {identity} already has {held} open {kind.method} streams "
-                f"({kind.setting}={limit}, {kind.flag})",
-                kind.setting,
+            raise _at_limit(
+                f"client {identity}",
+                f"{held} open {kind.method} streams",
+                (kind.setting, limit, kind.flag),
             )
         holds_any = held or any(other[identity] for other in self.streams.values())
         free = self.max_concurrent_rpcs - self.nr_open_streams
         if holds_any and self.reserve_streams and free <= self.reserve_streams:
-            raise LimitExceeded(
-                f"client {identity} holds open streams and only {free} of max_concurrent_rpcs="
-                f"{self.max_concurrent_rpcs} are left, kept for clients that have none "
-                f"(client_reserve_streams={self.reserve_streams}, --client-reserve-streams)",
-                "client_reserve_streams",
+            raise _in_reserve(
+                f"client {identity} holds open streams",
+                f"{free} of max_concurrent_rpcs={self.max_concurrent_rpcs}",
+                ("client_reserve_streams", self.reserve_streams, "--client-reserve-streams"),
             )
         counts[identity] = held + 1
         self.nr_open_streams += 1

@@ -145,17 +145,11 @@ class SegmentDescriptor:
     def from_raw(cls, raw: int) -> SegmentDescriptor:
         """Decode the 64-bit little-endian descriptor value *raw*."""
         low, high = raw & 0xFFFFFFFF, raw >> 32
-        return cls(
+        # Bits 8..23 of the high word are GDT_ENTRY_INIT's flags, but for limit 19..16 among them.
+        return gdt_entry_init(
+            (high >> 8) & 0xF0FF,
             base=(low >> 16) | ((high & 0xFF) << 16) | (high & 0xFF000000),
             limit=(low & 0xFFFF) | (high & 0xF0000),
-            type=(high >> 8) & 0xF,
-            s=bool(high >> 12 & 1),
-            dpl=(high >> 13) & 3,
-            present=bool(high >> 15 & 1),
-            avl=bool(high >> 20 & 1),
-            long_mode=bool(high >> 21 & 1),
-            default_big=bool(high >> 22 & 1),
-            granularity=bool(high >> 23 & 1),
         )
 
     @property

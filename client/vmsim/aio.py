@@ -37,6 +37,7 @@ from .endpoint import (
     AsyncClosedOnExit,
     EndpointBase,
     RunStreamBase,
+    event_feed_errors,
     parameters_of,
     rides_the_stream,
 )
@@ -130,11 +131,9 @@ class AsyncInspector(AsyncClosedOnExit, AsyncInspectorCalls):
         stub = self._endpoint.stubs["inspect"]
         stream = stub.WatchEvents(calls.watch_request(kinds, pid), timeout=timeout)
         try:
-            async for message in stream:
-                yield results.event(message)
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise error_from_rpc(error) from None
+            with event_feed_errors():
+                async for message in stream:
+                    yield results.event(message)
         finally:
             stream.cancel()
 

@@ -35,7 +35,14 @@ from .constants import (
     SEEK_SET,
     TOKEN_METADATA_KEY,
 )
-from .endpoint import ClosedOnExit, EndpointBase, RunStreamBase, parameters_of, rides_the_stream
+from .endpoint import (
+    ClosedOnExit,
+    EndpointBase,
+    RunStreamBase,
+    event_feed_errors,
+    parameters_of,
+    rides_the_stream,
+)
 from .errors import DeadlineExceeded, Unavailable, VmsimError, error_from_rpc
 
 if TYPE_CHECKING:
@@ -204,11 +211,9 @@ class Inspector(ClosedOnExit):
         stub = self._endpoint.stubs["inspect"]
         stream = stub.WatchEvents(calls.watch_request(kinds, pid), timeout=timeout)
         try:
-            for message in stream:
-                yield results.event(message)
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise error_from_rpc(error) from None
+            with event_feed_errors():
+                for message in stream:
+                    yield results.event(message)
         finally:
             stream.cancel()
 

@@ -7,16 +7,17 @@ decided about a call is here, once, so the two flavours cannot drift apart.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import calls, results
 from .call import AsyncClosedOnExit, Call, ClosedOnExit
 from .channels import client_metadata
-from .errors import DeadlineExceeded, error_from_status
+from .errors import DeadlineExceeded, error_from_rpc, error_from_status
 
 if TYPE_CHECKING:
     import grpc
@@ -26,6 +27,7 @@ __all__ = [
     "ClosedOnExit",
     "EndpointBase",
     "RunStreamBase",
+    "event_feed_errors",
     "parameters_of",
     "rides_the_stream",
     "stub_class",
@@ -199,3 +201,16 @@ def parameters_of(
         return factory
 
     return give
+
+
+@contextlib.contextmanager
+def event_feed_errors() -> Iterator[None]:
+    """How an event feed (WatchEvents) ends, in either flavour: its timeout passing ends it
+    quietly, as the caller's way to stop following; any other failure is the client's error."""
+    import grpc
+
+    try:
+        yield
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise error_from_rpc(error) from None

@@ -92,9 +92,17 @@ def _mremap_flags(text: str) -> int:
     return flags
 
 
-def _payload(text: str) -> bytes:
-    """TEXT, or hex:48656c6c6f for any bytes."""
-    return bytes.fromhex(text[4:]) if text.startswith("hex:") else text.encode()
+def _target_and_payload(line: str, usage: str) -> tuple[str, bytes]:
+    """The first word of *line* (an address, a descriptor) and the bytes of the rest: TEXT,
+    or hex:48656c6c6f for any bytes.
+
+    Raises:
+        ValueError: *usage*, when either is missing.
+    """
+    target, _, text = line.strip().partition(" ")
+    if not target or not text:
+        raise ValueError(usage)
+    return target, bytes.fromhex(text[4:]) if text.startswith("hex:") else text.encode()
 
 
 def _is_write(args: list[str], position: int) -> bool:
@@ -273,10 +281,10 @@ class ProcessShell(cmd.Cmd):
         """write ADDR TEXT   or   write ADDR hex:48656c6c6f"""
 
         def act() -> str:
-            address, _, payload = line.strip().partition(" ")
-            if not address or not payload:
-                raise ValueError("write ADDR TEXT  or  write ADDR hex:BYTES")
-            return f"{self.process.write(parse_address(address), _payload(payload))} bytes written"
+            address, payload = _target_and_payload(
+                line, "write ADDR TEXT  or  write ADDR hex:BYTES"
+            )
+            return f"{self.process.write(parse_address(address), payload)} bytes written"
 
         self._run(act)
 
@@ -471,10 +479,8 @@ class ProcessShell(cmd.Cmd):
         """fwrite FD TEXT   or   fwrite FD hex:48656c6c6f   write(2) at the file position"""
 
         def act() -> str:
-            fd, _, payload = line.strip().partition(" ")
-            if not fd or not payload:
-                raise ValueError("fwrite FD TEXT  or  fwrite FD hex:BYTES")
-            return f"{self._file(fd).write(_payload(payload))} bytes written"
+            fd, payload = _target_and_payload(line, "fwrite FD TEXT  or  fwrite FD hex:BYTES")
+            return f"{self._file(fd).write(payload)} bytes written"
 
         self._run(act)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .calls import Listing
@@ -258,29 +259,42 @@ def top_rows(processes: list[ProcessStatus], sort: str, limit: int = 0) -> list[
     return ordered[:limit] if limit else ordered
 
 
+def _ls_listing(
+    total_kb: int,
+    columns: Sequence[tuple[str, int]],
+    rows: Iterable[tuple[int, Sequence[int], str]],
+) -> str:
+    """A listing as `ls -ln` prints one: "total KB", then per row the mode, the numbers of
+    *columns* (title, width) right-aligned, and the name."""
+    header = " ".join([f"{'MODE':<10}", *(f"{title:>{width}}" for title, width in columns), "NAME"])
+    lines = [f"total {total_kb}", header]
+    for mode, values, name in rows:
+        cells = (f"{value:>{width}}" for value, (_, width) in zip(values, columns, strict=True))
+        lines.append(" ".join([f"{stat.filemode(stat.S_IFREG | mode):<10}", *cells, name]))
+    return "\n".join(lines) + "\n"
+
+
 def format_shm(objects: list[ShmObject]) -> str:
     """/dev/shm as `ls -ln` shows it (mode, owner uid, size in bytes, name), with what ls cannot
     show beside it: the mappings in live processes and the bytes resident and swapped."""
-    header = (
-        f"{'MODE':<10} {'UID':>5} {'SIZE':>11} {'MAPPERS':>7} {'RESIDENT':>11} {'SWAPPED':>11} NAME"
+    return _ls_listing(
+        sum(o.size for o in objects) // 1024,
+        [("UID", 5), ("SIZE", 11), ("MAPPERS", 7), ("RESIDENT", 11), ("SWAPPED", 11)],
+        (
+            (o.mode, (o.owner, o.size, o.mappings, o.resident, o.swapped), o.name)
+            for o in sorted(objects, key=lambda o: o.name)
+        ),
     )
-    lines = [f"total {sum(o.size for o in objects) // 1024}", header]
-    for o in sorted(objects, key=lambda o: o.name):
-        lines.append(
-            f"{stat.filemode(stat.S_IFREG | o.mode):<10} {o.owner:>5} {o.size:>11} "
-            f"{o.mappings:>7} {o.resident:>11} {o.swapped:>11} {o.name}"
-        )
-    return "\n".join(lines) + "\n"
 
 
 def format_files(files: list[FileInfo]) -> str:
     """The file system as `ls -ln` shows it (mode, links, owner uid, size, name), with the page
     cache's view beside it: the bytes of each file cached, dirty and mapped."""
-    header = f"{'MODE':<10} {'LINKS':>5} {'UID':>5} {'SIZE':>11} {'CACHED':>11} {'DIRTY':>11} {'MAPPED':>11} NAME"
-    lines = [f"total {sum(f.blocks for f in files) * 4}", header]
-    for f in sorted(files, key=lambda f: f.name):
-        lines.append(
-            f"{stat.filemode(stat.S_IFREG | f.mode):<10} {f.nlink:>5} {f.owner:>5} {f.size:>11} "
-            f"{f.cached:>11} {f.dirty:>11} {f.mapped:>11} {f.name}"
-        )
-    return "\n".join(lines) + "\n"
+    return _ls_listing(
+        sum(f.blocks for f in files) * 4,
+        [("LINKS", 5), ("UID", 5), ("SIZE", 11), ("CACHED", 11), ("DIRTY", 11), ("MAPPED", 11)],
+        (
+            (f.mode, (f.nlink, f.owner, f.size, f.cached, f.dirty, f.mapped), f.name)
+            for f in sorted(files, key=lambda f: f.name)
+        ),
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -70,6 +70,11 @@ def _readable_file(value: str | None) -> str | None:
     return value
 
 
+def _tls_file_option(envvar: str, help: str) -> Any:
+    """The option of one TLS file (a PEM certificate or key), also read from *envvar*."""
+    return typer.Option(callback=_readable_file, envvar=envvar, metavar="FILE", help=help)
+
+
 app = App(
     cls=VmsimGroup,
     help="vmsim: a networked simulator of the Linux virtual-memory system of a 32-bit x86 machine.",
@@ -79,31 +84,13 @@ app = App(
 @app.callback()
 def connection_options(
     tls_ca: Annotated[
-        str | None,
-        typer.Option(
-            callback=_readable_file,
-            envvar="VMSIM_TLS_CA",
-            metavar="FILE",
-            help="PEM CA of the server's certificate: use TLS",
-        ),
+        str | None, _tls_file_option("VMSIM_TLS_CA", "PEM CA of the server's certificate: use TLS")
     ] = None,
     tls_cert: Annotated[
-        str | None,
-        typer.Option(
-            callback=_readable_file,
-            envvar="VMSIM_TLS_CERT",
-            metavar="FILE",
-            help="PEM client certificate (mutual TLS)",
-        ),
+        str | None, _tls_file_option("VMSIM_TLS_CERT", "PEM client certificate (mutual TLS)")
     ] = None,
     tls_key: Annotated[
-        str | None,
-        typer.Option(
-            callback=_readable_file,
-            envvar="VMSIM_TLS_KEY",
-            metavar="FILE",
-            help="PEM key of --tls-cert",
-        ),
+        str | None, _tls_file_option("VMSIM_TLS_KEY", "PEM key of --tls-cert")
     ] = None,
     tls_server_name: Annotated[
         str | None,

@@ -592,10 +592,6 @@ class Kernel:
         """The latest simulated time any thread has reached."""
         return self.sched.now_ns
 
-    @now_ns.setter
-    def now_ns(self, value: int) -> None:
-        self.sched.now_ns = value
-
     def thread_of(self, pid: int, tid: int | None) -> SimThread:
         """The thread a call runs on (the kernel thread for a pid the call will reject)."""
         task = self.tasks.get(pid)

@@ -10,9 +10,7 @@ This module imports none of them: `VmsimGroup` loads the module of the command b
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -22,36 +20,67 @@ from .base import App, CommandSource, LazyGroup, version_callback
 __all__ = ["COMMANDS", "VmsimGroup", "app"]
 
 
-def _app(module: str, attribute: str) -> Callable[[], typer.Typer]:
-    """A loader of the typer app *attribute* of *module* (relative to this package), which
-    imports the module only when one of its commands runs."""
+# One loader per app, each a plain `from ... import`: a loader computed from a module name
+# would hide these imports from tests/test_import_direction.py's graph of the client's modules.
+def _tools() -> typer.Typer:
+    from .tools import tools_app
 
-    def load() -> typer.Typer:
-        app: typer.Typer = getattr(importlib.import_module(module, __package__), attribute)
-        return app
+    return tools_app
 
-    return load
+
+def _process() -> typer.Typer:
+    from .process import process_app
+
+    return process_app
+
+
+def _procps() -> typer.Typer:
+    from .procps import procps_app
+
+    return procps_app
+
+
+def _stat() -> typer.Typer:
+    from .stat import stat_app
+
+    return stat_app
+
+
+def _kernel() -> typer.Typer:
+    from .kernel import kernel_app
+
+    return kernel_app
+
+
+def _experiment() -> typer.Typer:
+    from .tools import experiment_app
+
+    return experiment_app
+
+
+def _lab() -> typer.Typer:
+    from ..lab_cli import lab_app
+
+    return lab_app
 
 
 # Every command, in the order of `vmsim --help`: running things first, then the reports.
 # (tests/service/test_cli_usage.py checks that each app's commands are all here.)
 COMMANDS: dict[str, CommandSource] = {
     **dict.fromkeys(
-        ("server", "demo", "shell", "replay", "load", "dashboard"),
-        CommandSource(_app(".tools", "tools_app")),
+        ("server", "demo", "shell", "replay", "load", "dashboard"), CommandSource(_tools)
     ),
     **dict.fromkeys(
         ("ps", "maps", "smaps_rollup", "status", "translate", "events", "kill"),
-        CommandSource(_app(".process", "process_app")),
+        CommandSource(_process),
     ),
     **dict.fromkeys(
-        ("vmstat", "free", "pmap", "top", "sysctl", "shm", "files"),
-        CommandSource(_app(".procps", "procps_app")),
+        ("vmstat", "free", "pmap", "top", "sysctl", "shm", "files"), CommandSource(_procps)
     ),
-    "stat": CommandSource(_app(".stat", "stat_app"), whole_app=True),
-    "kernel": CommandSource(_app(".kernel", "kernel_app"), whole_app=True),
-    "experiment": CommandSource(_app(".tools", "experiment_app"), whole_app=True),
-    "lab": CommandSource(_app("..lab_cli", "lab_app"), whole_app=True),
+    "stat": CommandSource(_stat, whole_app=True),
+    "kernel": CommandSource(_kernel, whole_app=True),
+    "experiment": CommandSource(_experiment, whole_app=True),
+    "lab": CommandSource(_lab, whole_app=True),
 }
 
 

@@ -36,6 +36,7 @@ from vmsim.constants import (
 )
 from vmsim.workloads import WORKLOADS, Workload, page_batches
 from vmsim_proto import parse_trace
+from vmsim_proto.metadata import TOKEN_METADATA_KEY
 from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc, process_pb2, process_pb2_grpc
 
 MAX_AUTO_PAGES = 1024  # the most pages a user maps when --vmsim-pages is left to the server
@@ -168,7 +169,7 @@ class VmsimUser(User):
     def _start_process(self) -> None:
         spawned = self._stub.Spawn(process_pb2.SpawnRequest(name="locust"), timeout=30)
         self._pid = spawned.pid
-        self._metadata = (("x-vmsim-token", spawned.token),)
+        self._metadata = ((TOKEN_METADATA_KEY, spawned.token),)
         request = process_pb2.MmapRequest(
             pid=self._pid,
             length=self._workload.region_pages * PAGE_SIZE,

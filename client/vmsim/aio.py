@@ -23,15 +23,15 @@ from typing import Any, TypeVar
 
 import grpc
 
+from vmsim_proto.metadata import ADMIN_TOKEN_METADATA_KEY, TOKEN_METADATA_KEY
+
 from . import calls, results
 from .calls import Call, Listing
 from .channels import Tls, admin_metadata, aio_channel
 from .constants import (
-    ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
     DEFAULT_TIMEOUT,
     O_RDONLY,
-    TOKEN_METADATA_KEY,
 )
 from .endpoint import (
     AsyncClosedOnExit,

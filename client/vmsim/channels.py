@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmsim_proto.metadata import ADMIN_TOKEN_METADATA_KEY, CLIENT_METADATA_KEY
+
 from .calls import CHANNEL_OPTIONS
-from .constants import ADMIN_TOKEN_METADATA_KEY, CLIENT_METADATA_KEY
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:

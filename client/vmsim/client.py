@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from vmsim_proto.metadata import ADMIN_TOKEN_METADATA_KEY, TOKEN_METADATA_KEY
 from vmsim_proto.v1 import process_pb2
 
 from . import calls, results
 from .calls import Call, Listing
 from .channels import Tls, admin_metadata, open_channel
 from .constants import (
-    ADMIN_TOKEN_METADATA_KEY,
     DEFAULT_ADDRESS,
     DEFAULT_TIMEOUT,
     MAP_ANONYMOUS,
@@ -33,7 +33,6 @@ from .constants import (
     PROT_READ,
     PROT_WRITE,
     SEEK_SET,
-    TOKEN_METADATA_KEY,
 )
 from .endpoint import (
     ClosedOnExit,

@@ -52,6 +52,3 @@ MS_SYNC: Final = 4
 
 DEFAULT_ADDRESS: Final = "127.0.0.1:50051"
 DEFAULT_TIMEOUT: Final = 30.0
-TOKEN_METADATA_KEY: Final = "x-vmsim-token"
-ADMIN_TOKEN_METADATA_KEY: Final = "x-vmsim-admin-token"
-CLIENT_METADATA_KEY: Final = "x-vmsim-client"

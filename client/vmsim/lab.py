@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from vmsim_proto.answers import ItemResult, parse_answers
+from vmsim_proto.metadata import LAB_TOKEN_METADATA_KEY
 from vmsim_proto.v1 import lab_pb2
 
 from .call import Call
@@ -57,7 +58,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-LAB_TOKEN_METADATA_KEY = "x-vmsim-lab-token"
 
 
 def _when(unix: int) -> str:

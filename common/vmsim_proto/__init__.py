@@ -1,5 +1,6 @@
 """What the server and the client share: the text formats both accept (sizes, traces, lab
-answers) and the values a trace replay answers (replay_results).
+answers), the values a trace replay answers (replay_results) and the call metadata keys
+(metadata).
 
 A neutral package: the server (vmsim_server, and vmsim_kernel for trace files and replay
 results) and the client (vmsim) both import it, and it imports neither of them. Its names load

@@ -15,6 +15,7 @@ import grpc
 
 from vmsim_lab import check_answers, questions
 from vmsim_lab.grading import LabStore
+from vmsim_proto.metadata import LAB_TOKEN_METADATA_KEY
 from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
 
 from .admin_service import require_admin
@@ -35,7 +36,6 @@ if TYPE_CHECKING:  # limits.py reads this module's LAB_TOKEN_METADATA_KEY
 __all__ = ["LAB_TOKEN_METADATA_KEY", "ExerciseService", "LabService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
-LAB_TOKEN_METADATA_KEY = "x-vmsim-lab-token"
 
 
 class ExerciseService(lab_pb2_grpc.ExerciseServiceServicer):

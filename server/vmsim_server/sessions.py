@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from vmsim_kernel import PermissionDenied
+from vmsim_proto.metadata import ADMIN_TOKEN_METADATA_KEY, TOKEN_METADATA_KEY
 
 from .errors import Unauthenticated
 
@@ -28,9 +29,6 @@ __all__ = [
 ]
 
 FIRST_UID = 1000  # the first client's uid, as the first user of a Linux system
-
-TOKEN_METADATA_KEY = "x-vmsim-token"
-ADMIN_TOKEN_METADATA_KEY = "x-vmsim-admin-token"
 
 
 @dataclass

@@ -18,44 +18,18 @@ from vmsim_kernel.kernel.sched import CallTask
 from vmsim_kernel.kernel.time import CallCost
 
 from .config import MachineConfig
+from .entry import SYSCALL_TABLE
 from .errors import KernelError
 from .machine import Machine
 
 __all__ = ["JournalEntry", "replay_journal"]
 
 JournalEntry = tuple[str, tuple[Any, ...], dict[str, Any], int | None]
-_TIMED = {
-    "mmap",
-    "munmap",
-    "mremap",
-    "mprotect",
-    "brk",
-    "madvise",
-    "touch",
-    "touch_many",
-    "read",
-    "write",
-    "fork",
-    "mlock",
-    "munlock",
-    "shm_map",
-    "open_file",
-    "close_file",
-    "read_file",
-    "pread_file",
-    "write_file",
-    "pwrite_file",
-    "lseek",
-    "ftruncate",
-    "fsync",
-    "unlink",
-    "mmap_file",
-    "msync",
-}
 
 
 def replay_journal(config: MachineConfig, journal: list[JournalEntry]) -> list[CallCost | None]:
-    """Run *journal* on a new machine; the cost of each timed call (None for the others)."""
+    """Run *journal* on a new machine; the cost of each process call (an entry of
+    SYSCALL_TABLE, each charged to its thread), None for the others (spawn, kernel space)."""
     machine = Machine(replace(config, record=False, swap_path=None))
     costs: list[CallCost | None] = []
     tasks: dict[int, tuple[CallTask, int]] = {}  # task id -> (task, index of its submit entry)
@@ -72,12 +46,12 @@ def replay_journal(config: MachineConfig, journal: list[JournalEntry]) -> list[C
                     machine.sched.step(task)
                 else:
                     machine.sched.cancel(task, KernelError("cancelled"))
-                if task.done and task.name in _TIMED:
+                if task.done:  # a submitted task is a process call: it has a cost
                     costs[index] = task.cost
             else:
                 with contextlib.suppress(KernelError):  # it failed the same way when recorded
                     getattr(machine, name)(*args, **kwargs)
-                if name in _TIMED:
+                if name in SYSCALL_TABLE:
                     costs[-1] = machine.last_cost
     finally:
         machine.close()

@@ -21,46 +21,8 @@ from typing import TYPE_CHECKING
 
 from vmsim_proto.lazy import lazy_names
 
-from . import errors
-from .constants import (
-    MADV_DONTNEED,
-    MADV_FREE,
-    MADV_NORMAL,
-    MADV_RANDOM,
-    MADV_SEQUENTIAL,
-    MADV_WILLNEED,
-    MAP_ANONYMOUS,
-    MAP_FIXED,
-    MAP_FIXED_NOREPLACE,
-    MAP_NORESERVE,
-    MAP_POPULATE,
-    MAP_PRIVATE,
-    MAP_SHARED,
-    MREMAP_DONTUNMAP,
-    MREMAP_FIXED,
-    MREMAP_MAYMOVE,
-    MS_ASYNC,
-    MS_INVALIDATE,
-    MS_SYNC,
-    O_APPEND,
-    O_CREAT,
-    O_EXCL,
-    O_RDONLY,
-    O_RDWR,
-    O_TRUNC,
-    O_WRONLY,
-    PAGE_SIZE,
-    PROT_EXEC,
-    PROT_NONE,
-    PROT_READ,
-    PROT_WRITE,
-    SEEK_CUR,
-    SEEK_END,
-    SEEK_SET,
-    GiB,
-    KiB,
-    MiB,
-)
+from . import constants, errors
+from .constants import *  # noqa: F403  (the sizes and Linux's flag values)
 from .errors import *  # noqa: F403  (the exceptions, light: every command loads them)
 
 if TYPE_CHECKING:
@@ -119,53 +81,16 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
-    "MADV_DONTNEED",
-    "MADV_FREE",
-    "MADV_NORMAL",
-    "MADV_RANDOM",
-    "MADV_SEQUENTIAL",
-    "MADV_WILLNEED",
-    "MAP_ANONYMOUS",
-    "MAP_FIXED",
-    "MAP_FIXED_NOREPLACE",
-    "MAP_NORESERVE",
-    "MAP_POPULATE",
-    "MAP_PRIVATE",
-    "MAP_SHARED",
-    "MREMAP_DONTUNMAP",
-    "MREMAP_FIXED",
-    "MREMAP_MAYMOVE",
-    "MS_ASYNC",
-    "MS_INVALIDATE",
-    "MS_SYNC",
-    "O_APPEND",
-    "O_CREAT",
-    "O_EXCL",
-    "O_RDONLY",
-    "O_RDWR",
-    "O_TRUNC",
-    "O_WRONLY",
-    "PAGE_SIZE",
-    "PROT_EXEC",
-    "PROT_NONE",
-    "PROT_READ",
-    "PROT_WRITE",
-    "SEEK_CUR",
-    "SEEK_END",
-    "SEEK_SET",
     "Admin",
     "Event",
     "Exercises",
     "FaultKind",
     "File",
     "FileInfo",
-    "GiB",
     "Inspector",
     "Kernel",
-    "KiB",
     "Lab",
     "Listing",
-    "MiB",
     "OpenFileInfo",
     "OperationStream",
     "Process",
@@ -186,6 +111,7 @@ __all__ = [
     "lab",
     "offline",
 ]
+__all__ += constants.__all__  # the constants, listed once: in constants.py
 __all__ += errors.__all__  # the exceptions, listed once: in errors.py
 
 

@@ -4,6 +4,48 @@ from __future__ import annotations
 
 from typing import Final
 
+# What `vmsim` exports of these, listed once here: the sizes and Linux's values of the flags
+# its calls take (not the hugepage advice, which the simulator only accepts, nor the defaults).
+__all__ = [
+    "MADV_DONTNEED",
+    "MADV_FREE",
+    "MADV_NORMAL",
+    "MADV_RANDOM",
+    "MADV_SEQUENTIAL",
+    "MADV_WILLNEED",
+    "MAP_ANONYMOUS",
+    "MAP_FIXED",
+    "MAP_FIXED_NOREPLACE",
+    "MAP_NORESERVE",
+    "MAP_POPULATE",
+    "MAP_PRIVATE",
+    "MAP_SHARED",
+    "MREMAP_DONTUNMAP",
+    "MREMAP_FIXED",
+    "MREMAP_MAYMOVE",
+    "MS_ASYNC",
+    "MS_INVALIDATE",
+    "MS_SYNC",
+    "O_APPEND",
+    "O_CREAT",
+    "O_EXCL",
+    "O_RDONLY",
+    "O_RDWR",
+    "O_TRUNC",
+    "O_WRONLY",
+    "PAGE_SIZE",
+    "PROT_EXEC",
+    "PROT_NONE",
+    "PROT_READ",
+    "PROT_WRITE",
+    "SEEK_CUR",
+    "SEEK_END",
+    "SEEK_SET",
+    "GiB",
+    "KiB",
+    "MiB",
+]
+
 KiB: Final = 1024
 MiB: Final = 1024 * KiB
 GiB: Final = 1024 * MiB

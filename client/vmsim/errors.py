@@ -4,7 +4,8 @@ VmsimError                                  (message, code, metadata)
 ├── InvalidArgument (field, allowed)        INVALID_ARGUMENT
 │   └── BadFileDescriptor                   reason BadFileDescriptor (EBADF)
 ├── OutOfRange (field, allowed)             OUT_OF_RANGE
-│   └── FileTooLarge                        reason FileTooLarge (EFBIG)
+│   ├── FileTooLarge                        reason FileTooLarge (EFBIG)
+│   └── BadAddress                          reason BadAddress (EFAULT: mremap's old range)
 ├── OutOfMemory                             RESOURCE_EXHAUSTED with ErrorInfo reason OutOfMemory
 ├── LimitExceeded                           RESOURCE_EXHAUSTED otherwise (a server limit)
 │   └── NoSpaceOnDevice                     reason NoSpaceOnDevice (ENOSPC)
@@ -21,6 +22,11 @@ VmsimError                                  (message, code, metadata)
 │                                           server stopped it at a quantum boundary)
 ├── Cancelled                               CANCELLED (the call was cancelled)
 ├── LabClosed                               FAILED_PRECONDITION with reason LabClosed (deadline, attempts)
+├── KernelOops                              FAILED_PRECONDITION with reason KernelOops (a kernel-mode
+│                                           access the MMU refused: `Kernel.read` of an unmapped page)
+├── AtomicContextViolation                  FAILED_PRECONDITION with reason AtomicContextViolation
+├── GeneralProtectionFault                  FAILED_PRECONDITION with reason GeneralProtectionFault (a
+│                                           logical address a segment refuses: #GP)
 └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
     ├── SegmentationFault                   SIGSEGV
     └── OomKilled                           SIGKILL from the OOM killer
@@ -46,13 +52,17 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AtomicContextViolation",
+    "BadAddress",
     "BadFileDescriptor",
     "Cancelled",
     "DeadlineExceeded",
     "FileExists",
     "FileNotFound",
     "FileTooLarge",
+    "GeneralProtectionFault",
     "InvalidArgument",
+    "KernelOops",
     "LabClosed",
     "LimitExceeded",
     "NoSpaceOnDevice",
@@ -178,6 +188,10 @@ class FileTooLarge(OutOfRange):
     """Past the largest file the disk holds (EFBIG)."""
 
 
+class BadAddress(OutOfRange):
+    """A range the call needs inside one mapping is not (mremap's old range; EFAULT)."""
+
+
 class NoSpaceOnDevice(LimitExceeded):
     """The disk has no free block (ENOSPC)."""
 
@@ -193,6 +207,20 @@ class Cancelled(VmsimError):
 
 class LabClosed(VmsimError):
     """A graded lab refused a submission: past its deadline, or no attempt left."""
+
+
+class KernelOops(VmsimError):
+    """A kernel-mode access the MMU refused (an unmapped or read-only kernel page): Linux's
+    oops. Nothing died: the kernel session goes on."""
+
+
+class AtomicContextViolation(VmsimError):
+    """kmap_atomic misused: unbalanced, out of order, or sleeping while atomic."""
+
+
+class GeneralProtectionFault(VmsimError):
+    """A segment refused the logical address (#GP, #NP or #SS): its limit, its privilege
+    level or its type. A translation's question, not a dead process."""
 
 
 class ProcessKilled(VmsimError):
@@ -254,7 +282,11 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         AccessDenied,
         BadFileDescriptor,
         FileTooLarge,
+        BadAddress,
         NoSpaceOnDevice,
+        KernelOops,
+        AtomicContextViolation,
+        GeneralProtectionFault,
     )
 }
 _BY_CODE: dict[str, type[VmsimError]] = {

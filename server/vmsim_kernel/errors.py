@@ -26,6 +26,8 @@
         └── OomKilled                 SIGKILL from the OOM killer
     KernelBug                         an internal invariant broke (xv6 panic); never caught
 
+InvalidArgument and OutOfRange share ArgumentError, their base: a *field* and what is *allowed*.
+
 Models the errno values returned by mm/mmap.c and friends and the siginfo of a fatal signal.
 """
 

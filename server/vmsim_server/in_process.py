@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from vmsim_kernel.errors import KernelError
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from vmsim_proto.questions import QuestionRecord
 
 __all__ = ["IN_PROCESS_METHODS", "call_in_process", "practice_questions_in_process"]
+
+T = TypeVar("T")
 
 # (service, method) as in the client's vmsim.calls.Call -> (module, function answering it)
 IN_PROCESS_METHODS: Final[dict[tuple[str, str], tuple[str, str]]] = {
@@ -53,10 +55,15 @@ def call_in_process(service: str, method: str, request: Message) -> Message | st
         KeyError: (service, method) is not one of IN_PROCESS_METHODS (a defect of the caller).
     """
     answer = _answer(service, method)
+    return _or_status(lambda: answer(request))
+
+
+def _or_status(answer: Callable[[], T]) -> T | status_pb2.Status:
+    """What *answer* returns, or the google.rpc.Status of the kernel error it raised."""
     try:
-        return answer(request)
+        return answer()
     except KernelError as error:
-        from .errors import status_of  # only on failure: it loads grpc
+        from .errors import status_of  # only on failure: it loads grpc and the messages
 
         return status_of(error)
 
@@ -69,9 +76,4 @@ def practice_questions_in_process(
     """
     from vmsim_lab import practice_questions  # the lab, not the replay, side of this module
 
-    try:
-        return practice_questions(kind, seed, count or 1, with_answers)
-    except KernelError as error:
-        from .errors import status_of  # only on failure: it loads grpc and the messages
-
-        return status_of(error)
+    return _or_status(lambda: practice_questions(kind, seed, count or 1, with_answers))

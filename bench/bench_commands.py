@@ -12,7 +12,8 @@ interleaved with vmsim's runs (anchor, vmsim, anchor, vmsim ...):
   paging-multilevel-translate.py -s 7 -c (bench/anchors/), with the same interpreter; and
   the question's floors against the same anchor: the generator alone (vmsim_lab.questions,
   no command line around it), and importing the lab's protobuf messages, which the offline
-  answer goes through (one wire contract with a server's).
+  answer no longer loads (it comes as plain records, vmsim_proto.questions: protobuf alone
+  costs more than the anchor's whole run).
 - `vmsim ps --addr` against `python -c "import grpc"`, the floor of any gRPC client.
 - swap through the public API (a process touching 48 MiB on a 32 MiB server, pages moved
   from the server's vmstat pswpin/pswpout) against raw 4 KiB pwrite+pread on the same
@@ -233,7 +234,7 @@ def lab_row() -> Row:
 def lab_floor_rows() -> list[Row]:
     """The question's own floors against the same anchor: importing the generator and
     generating, with no command line around it; importing the lab's protobuf messages, which
-    the offline answer goes through (the same messages as a server's)."""
+    a server's answer comes in and the offline answer (plain records) no longer loads."""
     anchor = [sys.executable, str(OSTEP_TRANSLATE), "-s", "7", "-c"]
     floors = {
         "  floor: the translate generator alone (vmsim_lab.questions)": (

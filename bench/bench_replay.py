@@ -75,7 +75,15 @@ def compile_bytecode() -> None:
     anchor loaded compiled ones. Python still checks each .pyc against its source's mtime.
     """
     packages = []
-    for name in ("vmsim", "vmsim_server", "vmsim_kernel", "vmsim_proto"):
+    # every package of the distribution: `vmsim lab question` runs vmsim_lab's generators
+    for name in (
+        "vmsim",
+        "vmsim_server",
+        "vmsim_kernel",
+        "vmsim_lab",
+        "vmsim_teach",
+        "vmsim_proto",
+    ):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations:
             packages.extend(spec.submodule_search_locations)

@@ -93,9 +93,10 @@ def test_the_offline_path_is_the_embedded_entry_point_into_the_server() -> None:
 
     from vmsim.offline import ENTRY_POINT_GROUP
 
-    # a whole server; the pure calls (replay, exercises) answered in-process: nothing else
+    # a whole server; the pure calls (replay, exercises) answered in-process, and the practice
+    # questions as plain records (no protobuf, for `vmsim lab question`): nothing else
     found = {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
-    assert set(found) == {"server", "calls"}
+    assert set(found) == {"server", "calls", "questions"}
     assert all(value.split(".")[0] == "vmsim_server" for value in found.values())
 
 

@@ -7,7 +7,6 @@ command with it; the typer options every command shares are in cli/base.py.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -129,7 +128,10 @@ def offline_guarded(addr: str | None, action: Callable[[str], T]) -> T:
 
 def emit_json(value: Any) -> None:
     """Print *value* (dataclasses included) as JSON."""
-    import json  # here: the commands that print text (ps, lab question) never load it
+    # here: the commands that print text (ps, lab question) never load them; dataclasses
+    # alone costs `vmsim lab question` a third of OSTEP's whole run (issue 23)
+    import dataclasses
+    import json
 
     def default(item: Any) -> Any:
         if dataclasses.is_dataclass(item) and not isinstance(item, type):

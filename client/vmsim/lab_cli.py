@@ -40,6 +40,7 @@ from .lab import (
     formula_safe,
     parse_answers,
 )
+from .practice import question_record
 
 __all__ = ["lab_app"]
 
@@ -177,7 +178,7 @@ def lab_fetch(kind: Kind, token: Token = "", addr: ServerAddress = DEFAULT_ADDRE
             f"{lab.terms.describe()}; {kind}: attempt {lab.attempts_used} of "
             f"{lab.attempts_allowed} used\n"
         )
-        print_questions(questions, with_answers=False)
+        print_questions([question_record(q) for q in questions], with_answers=False)
 
 
 @lab_app.command("submit")

@@ -26,6 +26,8 @@ from .constants import DEFAULT_TIMEOUT
 from .errors import VmsimError, error_from_status
 
 if TYPE_CHECKING:
+    from vmsim_proto.questions import QuestionRecord
+
     from .client import _Endpoint
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "channel",
     "check_result",
     "question",
+    "question_record",
 ]
 
 T = TypeVar("T")
@@ -103,6 +106,18 @@ def question(message: lab_pb2.Question) -> Question:
         tuple(QuestionItem(i.id, i.prompt, i.answer) for i in message.items),
         message.working,
     )
+
+
+def question_record(asked: Question) -> QuestionRecord:
+    """The question as plain data, as the offline `vmsim lab question` is given it (the field
+    names are the message's, so the record is also the question's JSON)."""
+    return {
+        "kind": asked.kind,
+        "number": asked.number,
+        "text": asked.text,
+        "items": [{"id": i.id, "prompt": i.prompt, "answer": i.answer} for i in asked.items],
+        "working": asked.working,
+    }
 
 
 def check_result(message: lab_pb2.CheckResult) -> CheckResult:

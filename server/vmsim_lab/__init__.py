@@ -25,15 +25,17 @@ from .exercise import (
     CheckResult,
     Exercise,
     Item,
-    ItemResult,
     Question,
     check_answers,
     exercise,
-    normalize_answer,
+    practice_questions,
+    question_record,
     questions,
 )
 
 if TYPE_CHECKING:
+    from vmsim_proto.answers import ItemResult, normalize_answer
+
     from . import allocators, cow, pagecache, paging, replacement, translate
     from .replacement import format_steps
 
@@ -55,11 +57,24 @@ __all__ = [
     "normalize_answer",
     "pagecache",
     "paging",
+    "practice_questions",
+    "question_record",
     "questions",
     "replacement",
     "translate",
 ]
 
 
+# the answers' rules, shared with the client: loaded on first use (their module's dataclass
+# costs more than a translate question does)
+_SHARED_ANSWERS = ("ItemResult", "normalize_answer")
+
 if not TYPE_CHECKING:  # hidden from mypy, which then still flags a misspelt name
-    __getattr__, __dir__ = lazy_names(globals(), {"format_steps": "replacement"}, _SUBMODULES)
+    _load, __dir__ = lazy_names(globals(), {"format_steps": "replacement"}, _SUBMODULES)
+
+    def __getattr__(name: str) -> object:
+        if name in _SHARED_ANSWERS:
+            from vmsim_proto import answers
+
+            return getattr(answers, name)
+        return _load(name)

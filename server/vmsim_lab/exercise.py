@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from vmsim_kernel import (
     MAP_ANONYMOUS,
@@ -24,7 +24,12 @@ from vmsim_kernel import (
     InvalidArgument,
     KernelBug,
 )
-from vmsim_proto.answers import ItemResult, normalize_answer, normalize_item_id
+
+if TYPE_CHECKING:
+    # check_answers imports it when it runs: its ItemResult is a dataclass, whose module
+    # costs `vmsim lab question` a third of OSTEP's whole run (issue 23)
+    from vmsim_proto.answers import ItemResult
+    from vmsim_proto.questions import QuestionRecord
 
 __all__ = [
     "ANON",
@@ -35,12 +40,12 @@ __all__ = [
     "CheckResult",
     "Exercise",
     "Item",
-    "ItemResult",
     "Question",
     "check_answers",
     "exercise",
-    "normalize_answer",
+    "practice_questions",
     "prompt_lines",
+    "question_record",
     "questions",
     "register",
 ]
@@ -196,6 +201,37 @@ def questions(kind: str, seed: int, count: int = 1) -> list[Question]:
     ]
 
 
+def question_record(question: Question, with_answers: bool) -> QuestionRecord:
+    """*question* as a practice client is given it, as plain data (lab.proto's Question):
+    the answers and the working only *with_answers*.
+
+    The one place a question is shaped for a client: the servers' messages are these records
+    (vmsim_server.exercises.question_message), the offline command prints them as they are.
+    """
+    return {
+        "kind": question.kind,
+        "number": question.number,
+        "text": question.text,
+        "items": [
+            {"id": item.id, "prompt": item.prompt, "answer": item.answer if with_answers else ""}
+            for item in question.items
+        ],
+        "working": question.working if with_answers else "",
+    }
+
+
+def practice_questions(
+    kind: str, seed: int, count: int, with_answers: bool
+) -> list[QuestionRecord]:
+    """The practice questions of (kind, seed, count) as ExerciseService's GetQuestions answers
+    them, as plain data (question_record).
+
+    Raises:
+        InvalidArgument: as questions().
+    """
+    return [question_record(question, with_answers) for question in questions(kind, seed, count)]
+
+
 def check_answers(kind: str, seed: int, count: int, answers: Mapping[str, str]) -> CheckResult:
     """Check *answers* (item id -> answer) against the questions of (kind, seed, count).
 
@@ -205,6 +241,8 @@ def check_answers(kind: str, seed: int, count: int, answers: Mapping[str, str]) 
     Raises:
         InvalidArgument: as questions(), or an answer for an item the questions do not have.
     """
+    from vmsim_proto.answers import ItemResult, normalize_answer, normalize_item_id
+
     asked = questions(kind, seed, count)
     ids = [item.id for question in asked for item in question.items]
     answers = {normalize_item_id(item): answer for item, answer in answers.items()}

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from vmsim_kernel import (
+    MAP_FIXED,
     MAP_PRIVATE,
     PAGE_SIZE,
+    TASK_SIZE,
     InvalidArgument,
     KiB,
     Machine,
@@ -47,12 +49,20 @@ FILE_NAME = "data"
 class PagecacheScenario:
     """A machine of *ram_mib* (and *swap_mib* of swap) where one process writes a file of
     *file_pages* pages, reads it back, maps it MAP_PRIVATE and reads every page, then writes
-    its first *cow_pages* pages through the mapping."""
+    its first *cow_pages* pages through the mapping.
+
+    *map_addr* is where the mapping goes: 0 lets mmap choose (mmap(NULL): in a vmsim process,
+    which maps no libraries, a 64 KiB aligned address, so each fault-around window is 16 of
+    the file's pages); an address maps it there with MAP_FIXED, as the real kernel's capture
+    found it (its windows are aligned in virtual addresses, so where the mapping starts
+    changes how many read faults it takes).
+    """
 
     ram_mib: int
     file_pages: int
     cow_pages: int
     swap_mib: int = 0
+    map_addr: int = 0
 
     def check(self) -> None:
         """Refuse a scenario the exercise cannot run.
@@ -60,7 +70,8 @@ class PagecacheScenario:
         Raises:
             InvalidArgument: RAM outside 32..1024 MiB, swap outside 0..512 MiB, a file
                 outside 1..MAX_FILE_PAGES pages, written pages outside 1..MAX_COW_PAGES or
-                more than the file has.
+                more than the file has, a mapping address not page aligned or whose mapping
+                would not end below TASK_SIZE.
         """
         if not 32 <= self.ram_mib <= 1024:
             raise InvalidArgument("ram_mib", f"{self.ram_mib}", "32 .. 1024")
@@ -73,6 +84,14 @@ class PagecacheScenario:
                 "cow_pages",
                 f"{self.cow_pages}",
                 f"1 .. {min(MAX_COW_PAGES, self.file_pages)} (at most the file's pages)",
+            )
+        highest = TASK_SIZE - self.file_pages * PAGE_SIZE
+        if self.map_addr % PAGE_SIZE or not 0 <= self.map_addr <= highest:
+            raise InvalidArgument(
+                "map_addr",
+                f"0x{self.map_addr:x}",
+                f"0 (mmap chooses) or a page-aligned address 0x{PAGE_SIZE:x} .. 0x{highest:x} "
+                "(the whole file mapped below TASK_SIZE)",
             )
 
 
@@ -166,7 +185,8 @@ def run_pagecache_scenario(scenario: PagecacheScenario, seed: int = 0) -> Pageca
         while machine.read_file(pid, fd, IO_CHUNK):
             pass
         read = probe.phase()
-        addr = machine.mmap_file(pid, fd, 0, size, RW, int(MAP_PRIVATE))
+        flags = MAP_PRIVATE | MAP_FIXED if scenario.map_addr else MAP_PRIVATE
+        addr = machine.mmap_file(pid, fd, scenario.map_addr, size, RW, int(flags))
         machine.close_file(pid, fd)
         every = (addr + np.arange(scenario.file_pages, dtype=np.int64) * PAGE_SIZE).astype(
             np.uint32

@@ -1,14 +1,15 @@
 """ExerciseService's messages, and the service's methods answered in the caller's process.
 
 The servicer (lab_service.py) and the per-method functions at the end build the same
-messages with the functions here. Those functions are what the client's offline
+messages with the functions here; a question's message is its plain record
+(vmsim_lab.question_record), which the offline `vmsim lab question` prints with no message. Those functions are what the client's offline
 `vmsim lab list/question/check` reach through in_process.call_in_process (the
 `vmsim.embedded` entry point `calls`); only the generator of the kind asked for is imported.
 """
 
 from __future__ import annotations
 
-from vmsim_lab import EXERCISES, CheckResult, Question, check_answers, questions
+from vmsim_lab import EXERCISES, CheckResult, Question, check_answers, question_record, questions
 from vmsim_proto.v1 import lab_pb2
 
 __all__ = [
@@ -24,18 +25,15 @@ __all__ = [
 
 
 def question_message(question: Question, with_answers: bool) -> lab_pb2.Question:
-    """A question on the wire, answers and working only when asked for."""
+    """A question on the wire, answers and working only when asked for: its plain record
+    (vmsim_lab.question_record, what the offline client prints), field for field."""
+    record = question_record(question, with_answers)
     return lab_pb2.Question(
-        kind=question.kind,
-        number=question.number,
-        text=question.text,
-        items=[
-            lab_pb2.QuestionItem(
-                id=item.id, prompt=item.prompt, answer=item.answer if with_answers else ""
-            )
-            for item in question.items
-        ],
-        working=question.working if with_answers else "",
+        kind=record["kind"],
+        number=record["number"],
+        text=record["text"],
+        items=[lab_pb2.QuestionItem(**item) for item in record["items"]],
+        working=record["working"],
     )
 
 

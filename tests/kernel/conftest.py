@@ -20,6 +20,7 @@ from vmsim_kernel import (
     MachineConfig,
     MiB,
 )
+from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
 MachineFactory = Callable[..., Machine]
 # the mapping most tests make: writable, private, anonymous
@@ -49,6 +50,61 @@ def write_pages(machine: Machine, pid: int, nr_pages: int) -> int:
     return addr
 
 
+def spawn_stamped(
+    machine: Machine,
+    nr_pages: int,
+    flags: int = ANON,
+    *,
+    name: str = "parent",
+    stamp: str = "page {}",
+) -> tuple[int, int]:
+    """A new process *name* with *nr_pages* mapped read-write (*flags*), each page starting
+    with *stamp* formatted with its number, so a test can tell whose bytes a page holds;
+    (pid, addr)."""
+    pid = machine.spawn(name)
+    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, flags)
+    for page in range(nr_pages):
+        machine.write(pid, addr + page * PAGE_SIZE, stamp.format(page).encode())
+    return pid, addr
+
+
+def fork_stamped(machine: Machine, nr_pages: int, flags: int = ANON) -> tuple[int, int, int]:
+    """spawn_stamped's process, then its child by fork(); (parent, child, addr)."""
+    parent, addr = spawn_stamped(machine, nr_pages, flags)
+    return parent, machine.fork(parent), addr
+
+
+def stamp_pages(machine: Machine, pid: int, addr: int, nr_pages: int, tag: bytes) -> None:
+    """Write *tag* and the page's number (4 bytes, little-endian) at the start of each page."""
+    for page in range(nr_pages):
+        machine.write(pid, addr + page * PAGE_SIZE, tag + page.to_bytes(4, "little"))
+
+
+def stamped(
+    machine: Machine, pid: int, addr: int, nr_pages: int, tag: bytes, step: int = 1
+) -> list[bool]:
+    """For every *step*-th page: whether it still holds what stamp_pages wrote there."""
+    return [
+        machine.read(pid, addr + page * PAGE_SIZE, len(tag) + 4) == tag + page.to_bytes(4, "little")
+        for page in range(0, nr_pages, step)
+    ]
+
+
+def swap_out(machine: Machine, pid: int, addr: int) -> None:
+    """Reclaim the page *pid* maps at *addr* as choose_victim does: off the LRU, then pageout."""
+    pfn = machine.translate(pid, addr).pfn
+    assert pfn is not None
+    machine.kernel.lruvec.policy.remove(pfn)
+    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "machine(**overrides): MachineConfig overrides of the kernel tests' `machine` fixture",
+    )
+
+
 @pytest.fixture
 def make_machine(tmp_path: Path) -> Iterator[MachineFactory]:
     """Build machines with config overrides; all are closed after the test."""
@@ -71,6 +127,8 @@ def make_machine(tmp_path: Path) -> Iterator[MachineFactory]:
 
 
 @pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    """A 16 MiB machine with 32 MiB of swap."""
-    return make_machine()
+def machine(make_machine: MachineFactory, request: pytest.FixtureRequest) -> Machine:
+    """A 16 MiB machine with 32 MiB of swap, or as the test's (or its module's)
+    `pytest.mark.machine(**overrides)` configures it."""
+    mark = request.node.get_closest_marker("machine")
+    return make_machine(**(mark.kwargs if mark is not None else {}))

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from tests.kernel.conftest import ANON, RW, SHARED_ANON, MachineFactory, free_with_pcp, pages
+from tests.kernel.conftest import (
+    ANON,
+    RW,
+    SHARED_ANON,
+    fork_stamped,
+    free_with_pcp,
+    pages,
+    spawn_stamped,
+    stamp_pages,
+    stamped,
+    swap_out,
+)
 
 from vmsim_kernel import (
     PAGE_SIZE,
@@ -16,32 +27,12 @@ from vmsim_kernel import (
     Prot,
 )
 from vmsim_kernel.mm.swap import swp_offset
-from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
-
-@pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    return make_machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
-
-
-def _written(machine: Machine, nr_pages: int, flags: int = ANON) -> tuple[int, int]:
-    pid = machine.spawn("parent")
-    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, flags)
-    for page in range(nr_pages):
-        machine.write(pid, addr + page * PAGE_SIZE, f"page {page}".encode())
-    return pid, addr
-
-
-def _swap_out(machine: Machine, pid: int, addr: int) -> None:
-    """Reclaim the page at *addr* (as choose_victim does: off the LRU, then pageout)."""
-    pfn = machine.translate(pid, addr).pfn
-    assert pfn is not None
-    machine.kernel.lruvec.policy.remove(pfn)
-    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+pytestmark = pytest.mark.machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
 
 
 def test_the_child_reads_the_parents_bytes_without_a_fault_or_a_new_page(machine: Machine) -> None:
-    parent, addr = _written(machine, 8)
+    parent, addr = spawn_stamped(machine, 8)
     free = machine.meminfo()["MemFree"]
     child = machine.fork(parent)
     faults = machine.process(child).minor_faults
@@ -55,8 +46,7 @@ def test_the_child_reads_the_parents_bytes_without_a_fault_or_a_new_page(machine
 
 
 def test_a_write_copies_the_page_and_each_side_keeps_its_own_bytes(machine: Machine) -> None:
-    parent, addr = _written(machine, 4)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 4)
     anon = machine.vmstat()["nr_anon_pages"]
     machine.write(child, addr, b"child!")
     assert machine.vmstat()["nr_anon_pages"] == anon + 1  # the copy
@@ -68,8 +58,7 @@ def test_a_write_copies_the_page_and_each_side_keeps_its_own_bytes(machine: Mach
 def test_the_last_mapper_reuses_its_page_with_a_fault_counted_as_pgreuse(
     machine: Machine,
 ) -> None:
-    parent, addr = _written(machine, 4)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 4)
     machine.write(child, addr, b"child!")  # the child copies: the parent maps page 0 alone
     before = machine.vmstat()
     faults = machine.process(parent).minor_faults
@@ -82,7 +71,7 @@ def test_the_last_mapper_reuses_its_page_with_a_fault_counted_as_pgreuse(
 
 
 def test_fork_then_child_exit_leaves_every_page_to_the_parent_alone(machine: Machine) -> None:
-    parent, addr = _written(machine, 16)
+    parent, addr = spawn_stamped(machine, 16)
     free = free_with_pcp(machine.kernel.allocator)
     child = machine.fork(parent)
     machine.exit(child)
@@ -96,8 +85,7 @@ def test_fork_then_child_exit_leaves_every_page_to_the_parent_alone(machine: Mac
 
 
 def test_smaps_splits_shared_pages_between_the_two_processes(machine: Machine) -> None:
-    parent, addr = _written(machine, 10)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 10)
     machine.write(child, addr, b"x")
     for pid in (parent, child):
         (info,) = [vma for vma in machine.maps(pid) if vma.start == addr]
@@ -108,8 +96,8 @@ def test_smaps_splits_shared_pages_between_the_two_processes(machine: Machine) -
 
 
 def test_swap_entries_are_duplicated_and_swap_pss_is_halved(machine: Machine) -> None:
-    parent, addr = _written(machine, 4)
-    _swap_out(machine, parent, addr)
+    parent, addr = spawn_stamped(machine, 4)
+    swap_out(machine, parent, addr)
     child = machine.fork(parent)
     swap = machine.kernel.swap
     assert swap is not None
@@ -131,9 +119,8 @@ def test_swap_entries_are_duplicated_and_swap_pss_is_halved(machine: Machine) ->
 def test_a_page_swapped_in_by_one_side_is_found_in_the_swap_cache_by_the_other(
     machine: Machine,
 ) -> None:
-    parent, addr = _written(machine, 2)
-    child = machine.fork(parent)
-    _swap_out(machine, parent, addr)
+    parent, child, addr = fork_stamped(machine, 2)
+    swap_out(machine, parent, addr)
     assert machine.read(parent, addr, 6) == b"page 0"  # major: read into the swap cache
     majors = machine.process(child).major_faults
     assert machine.read(child, addr, 6) == b"page 0"
@@ -147,8 +134,7 @@ def test_a_page_swapped_in_by_one_side_is_found_in_the_swap_cache_by_the_other(
 def test_mprotect_keeps_a_shared_page_read_only_so_its_write_still_copies(
     machine: Machine,
 ) -> None:
-    parent, addr = _written(machine, 2)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 2)
     machine.mprotect(parent, addr, 2 * PAGE_SIZE, int(Prot.READ))
     machine.mprotect(parent, addr, 2 * PAGE_SIZE, RW)
     machine.write(parent, addr, b"parent")
@@ -157,8 +143,7 @@ def test_mprotect_keeps_a_shared_page_read_only_so_its_write_still_copies(
 
 
 def test_a_shared_mapping_stays_shared_across_fork(machine: Machine) -> None:
-    parent, addr = _written(machine, 2, SHARED_ANON)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 2, SHARED_ANON)
     machine.write(child, addr, b"child!")
     assert machine.read(parent, addr, 6) == b"child!"
     machine.check_invariants()
@@ -167,7 +152,7 @@ def test_a_shared_mapping_stays_shared_across_fork(machine: Machine) -> None:
 def test_fork_past_max_processes_is_refused_and_changes_nothing() -> None:
     machine = Machine(MachineConfig(ram_bytes=16 * MiB, max_processes=1))
     try:
-        parent, _addr = _written(machine, 2)
+        parent, _addr = spawn_stamped(machine, 2)
         free = free_with_pcp(machine.kernel.allocator)
         with pytest.raises(LimitExceeded, match="max_processes"):
             machine.fork(parent)
@@ -203,7 +188,7 @@ def test_fork_replays_from_the_journal_to_the_same_costs() -> None:
     config = MachineConfig(ram_bytes=16 * MiB, record=True)
     machine = Machine(config)
     try:
-        parent, addr = _written(machine, 4)
+        parent, addr = spawn_stamped(machine, 4)
         child = machine.fork(parent)
         machine.write(child, addr, b"x")
         assert machine.journal is not None
@@ -232,12 +217,9 @@ def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> 
         machine.touch_many(parent, pages(addr, nr_pages), True)
         child = machine.fork(parent)
         for pid, tag in ((child, b"C"), (parent, b"P")):
-            for page in range(nr_pages):
-                machine.write(pid, addr + page * PAGE_SIZE, tag + page.to_bytes(4, "little"))
+            stamp_pages(machine, pid, addr, nr_pages, tag)
         for pid, tag in ((parent, b"P"), (child, b"C")):
-            for page in range(0, nr_pages, 7):
-                expected = tag + page.to_bytes(4, "little")
-                assert machine.read(pid, addr + page * PAGE_SIZE, 5) == expected
+            assert all(stamped(machine, pid, addr, nr_pages, tag, step=7))
         machine.check_invariants()
         machine.exit(child)
         machine.exit(parent)

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory
+from tests.kernel.conftest import ANON, RW
 
 from vmsim_kernel import (
     PAGE_SIZE,
     InvalidArgument,
     Machine,
     Madvise,
-    MiB,
     OutOfMemory,
 )
 
-
-@pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    return make_machine(ram_bytes=16 * MiB, swap_bytes=32 * MiB, nr_cpus=1)
+pytestmark = pytest.mark.machine(nr_cpus=1)  # the default 16 MiB, 32 MiB of swap
 
 
 def _fill(machine: Machine, pid: int, nr_pages: int) -> int:

@@ -394,6 +394,24 @@ class Vmprobe:
                 values[key] = int(rest.split()[0])
         return values
 
+    def write_and_fork(
+        self, parent: int, nr_pages: int, flags: int, written: str, mapped: str = ""
+    ) -> tuple[int, npt.NDArray[np.uint32]]:
+        """The opening the fork scenarios share: P maps the test VMA of *nr_pages* (phase
+        *mapped*, when named), writes every page (phase *written*) and forks C (phase
+        "fork"); (C's pid, every page's address)."""
+        machine = self.machine
+        self.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, flags)
+        if mapped:
+            self.phase(mapped)
+        every = self.pages(0, nr_pages)
+        machine.touch_many(parent, every, True)
+        self.phase(written)
+        child = machine.fork(parent)
+        self.start("C", child)
+        self.phase("fork")
+        return child, every
+
     def row(self, kind: str, phase: str, who: str = "") -> dict[str, int]:
         """The values of one recorded row."""
         (found,) = [r for r in self.rows if (r.kind, r.phase, r.who) == (kind, phase, who)]
@@ -407,14 +425,8 @@ def run_cow(machine: Machine, nr_pages: int) -> Vmprobe:
     probe = Vmprobe(machine)
     parent = machine.spawn("P")
     probe.start("P", parent)
-    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
-    every = probe.pages(0, nr_pages)
+    child, every = probe.write_and_fork(parent, nr_pages, ANON_PRIVATE, "p0-parent-write-all")
     half = nr_pages // 2
-    machine.touch_many(parent, every, True)
-    probe.phase("p0-parent-write-all")
-    child = machine.fork(parent)
-    probe.start("C", child)
-    probe.phase("fork")
     machine.touch_many(child, every, False)
     probe.phase("p1-child-read-all")
     machine.touch_many(child, probe.pages(0, half), True)
@@ -446,14 +458,9 @@ def run_shanon(machine: Machine, nr_pages: int) -> Vmprobe:
     probe = Vmprobe(machine)
     parent = machine.spawn("P")
     probe.start("P", parent)
-    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_SHARED)
-    probe.phase("p0a-mmap-shared")
-    every = probe.pages(0, nr_pages)
-    machine.touch_many(parent, every, True)
-    probe.phase("p0-parent-write-all")
-    child = machine.fork(parent)
-    probe.start("C", child)
-    probe.phase("fork")
+    child, every = probe.write_and_fork(
+        parent, nr_pages, ANON_SHARED, "p0-parent-write-all", mapped="p0a-mmap-shared"
+    )
     machine.touch_many(child, every, True)
     probe.phase("p1-child-write-all")
     machine.touch_many(parent, every, False)
@@ -508,13 +515,7 @@ def run_cowp(machine: Machine, nr_pages: int, *, verify: bool = True) -> Vmprobe
     probe = Vmprobe(machine)
     parent = machine.spawn("P")
     probe.start("P", parent)
-    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
-    every = probe.pages(0, nr_pages)
-    machine.touch_many(parent, every, True)
-    probe.phase("p0-parent-write-all")
-    child = machine.fork(parent)
-    probe.start("C", child)
-    probe.phase("fork")
+    child, every = probe.write_and_fork(parent, nr_pages, ANON_PRIVATE, "p0-parent-write-all")
     machine.touch_many(child, every, True)
     probe.phase("p1-child-write-all")
     machine.touch_many(parent, every, True)
@@ -538,13 +539,7 @@ def run_cowsh(machine: Machine, nr_pages: int, hog_pages: int) -> Vmprobe:
     parent, hog = machine.spawn("P"), machine.spawn("H")
     probe.start("P", parent)
     probe.start("H", hog)
-    probe.addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON_PRIVATE)
-    every = probe.pages(0, nr_pages)
-    machine.touch_many(parent, every, True)
-    probe.phase("s0-parent-write-all")
-    child = machine.fork(parent)
-    probe.start("C", child)
-    probe.phase("fork")
+    child, every = probe.write_and_fork(parent, nr_pages, ANON_PRIVATE, "s0-parent-write-all")
     hog_addr = machine.mmap(hog, 0, hog_pages * PAGE_SIZE, RW, ANON_PRIVATE)
     machine.touch_many(hog, _pages(hog_addr, hog_pages), True)
     probe.phase("s1-hog-write")

@@ -7,6 +7,7 @@ Fixtures:
         fields as overrides; usable as a context manager (`with start_server(...) as s:`).
         Every server it started is stopped after the test.
     start_module_server: the same factory for servers shared by a whole test module.
+    shell: `vmsim shell`'s interpreter, its process "tester" on the default test server.
 
 Helpers:
     wait_until(condition, seconds): poll *condition* until it holds or the deadline passes,
@@ -27,11 +28,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from vmsim_server import RunningServer, ServerSettings, serve
+
+if TYPE_CHECKING:
+    from vmsim.shell import ProcessShell
 
 ADMIN_TOKEN = "admin-secret"
 T = TypeVar("T")
@@ -182,3 +186,14 @@ def server(start_server: StartServer) -> ServerThread:
 def server_address(server: ServerThread) -> str:
     """host:port of the default test server."""
     return server.address
+
+
+@pytest.fixture
+def shell(server_address: str) -> Iterator[ProcessShell]:
+    """`vmsim shell`'s interpreter for a process "tester" on the default test server (no
+    history file); the process exits after the test."""
+    from vmsim.shell import ProcessShell  # the shell's modules load for the tests that use it
+
+    process_shell = ProcessShell(server_address, "tester", history=None)
+    yield process_shell
+    process_shell.do_exit("")

@@ -4,7 +4,7 @@ bytes; every bad call gets its status and errno and changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from tests.mremap_refusals import MREMAP_REFUSALS
@@ -80,13 +80,6 @@ def test_the_asyncio_client_and_a_run_stream_remap_too(server_address: str) -> N
             ]
         )
         assert (moved, data) == (0x60000000, b"page 1")
-
-
-@pytest.fixture
-def shell(server_address: str) -> Iterator[ProcessShell]:
-    process_shell = ProcessShell(server_address, "shell mover", history=None)
-    yield process_shell
-    process_shell.do_exit("")
 
 
 def test_the_shell_moves_a_mapping_and_refuses_an_unknown_flag(

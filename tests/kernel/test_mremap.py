@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from tests.kernel.conftest import (
     ANON,
@@ -14,7 +12,7 @@ from tests.kernel.conftest import (
     spawn_stamped,
     swap_out,
 )
-from tests.mremap_refusals import MREMAP_REFUSALS
+from tests.mremap_refusals import Refusal, each_mremap_refusal
 
 from vmsim_kernel import (
     PAGE_SIZE,
@@ -225,23 +223,18 @@ KERNEL_ERROR: dict[str, type[KernelError]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("case", "args", "errno"), MREMAP_REFUSALS, ids=[c[0] for c in MREMAP_REFUSALS]
-)
+@each_mremap_refusal
 def test_every_bad_call_is_refused_with_its_errno_and_changes_nothing(
-    machine: Machine,
-    case: str,
-    args: Callable[[int], tuple[int, int, int, int, int]],
-    errno: str,
+    machine: Machine, refusal: Refusal
 ) -> None:
     pid = machine.spawn("bad")
     addr = machine.mmap(pid, 0, 4 * P, RW, ANON)
     machine.mmap(pid, addr + 4 * P, P, RW, ANON | 0x10)  # keeps growth in place impossible
     machine.touch_many(pid, pages(addr, 4), write=True)
     maps, meminfo = _maps(machine, pid), machine.meminfo()
-    with pytest.raises(KERNEL_ERROR[errno]) as raised:
-        machine.mremap(pid, *args(addr))
-    assert raised.value.errno_name == errno, case
+    with pytest.raises(KERNEL_ERROR[refusal.errno]) as raised:
+        machine.mremap(pid, *refusal.args(addr))
+    assert raised.value.errno_name == refusal.errno, refusal.what
     assert _maps(machine, pid) == maps
     assert machine.meminfo() == meminfo
     machine.check_invariants()

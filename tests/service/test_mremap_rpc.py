@@ -4,10 +4,9 @@ bytes; every bad call gets its status and errno and changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
-from tests.mremap_refusals import MREMAP_REFUSALS
+from tests.mremap_refusals import Refusal, each_mremap_refusal
 
 import vmsim
 from vmsim import (
@@ -105,19 +104,14 @@ CLIENT_ERROR: dict[str, type[VmsimError]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("what", "args", "errno"), MREMAP_REFUSALS, ids=[case[0] for case in MREMAP_REFUSALS]
-)
+@each_mremap_refusal
 def test_a_bad_mremap_gets_its_status_and_changes_nothing(
-    server_address: str,
-    what: str,
-    args: Callable[[int], tuple[int, int, int, int, int]],
-    errno: str,
+    server_address: str, refusal: Refusal
 ) -> None:
     with vmsim.connect(server_address, name="bad") as proc:
         addr = _written(proc, 4)
         maps = proc.maps().items
-        with pytest.raises(CLIENT_ERROR[errno]) as refused:
-            proc.mremap(*args(addr))
-        assert refused.value.errno == errno, what
+        with pytest.raises(CLIENT_ERROR[refusal.errno]) as refused:
+            proc.mremap(*refusal.args(addr))
+        assert refused.value.errno == refusal.errno, refusal.what
         assert proc.maps().items == maps

@@ -235,28 +235,23 @@ def grow_blocked_may_move(b: Backend, arena: int) -> Outcome:
     return _where(result, a), _pages(b, result[1], 4), _pages(b, a, 1)
 
 
-def move_fixed(b: Backend, arena: int) -> Outcome:
-    a, t = _written(b, arena, 4), arena + TARGET * P
-    result = _remap(b, a, 4 * P, 4 * P, MAYMOVE | FIXED, t)
-    return _where(result, a, t), _pages(b, t, 4), _pages(b, a, 1)
+def _move_fixed_case(nr_pages: int, first: int, old: int, new: int, left: int) -> Case:
+    """Of a written mapping of *nr_pages*, move pages *first* .. *first* + *old* to the arena's
+    target with MAYMOVE|FIXED as *new* pages; the outcome: where they went, the target's
+    pages, and the original mapping's first *left* pages (what the move left there)."""
+
+    def case(b: Backend, arena: int) -> Outcome:
+        a, t = _written(b, arena, nr_pages), arena + TARGET * P
+        result = _remap(b, a + first * P, old * P, new * P, MAYMOVE | FIXED, t)
+        return _where(result, a, t), _pages(b, t, new), _pages(b, a, left)
+
+    return case
 
 
 def move_fixed_growing(b: Backend, arena: int) -> Outcome:
     a, t = _written(b, arena, 4), arena + TARGET * P
     result = _remap(b, a, 4 * P, 6 * P, MAYMOVE | FIXED, t)
     return _where(result, a, t), _pages(b, t, 4), b.read(t + 5 * P, 4)
-
-
-def move_fixed_shrinking(b: Backend, arena: int) -> Outcome:
-    a, t = _written(b, arena, 4), arena + TARGET * P
-    result = _remap(b, a, 4 * P, 2 * P, MAYMOVE | FIXED, t)
-    return _where(result, a, t), _pages(b, t, 2), _pages(b, a, 4)
-
-
-def move_part_of_a_mapping(b: Backend, arena: int) -> Outcome:
-    a, t = _written(b, arena, 6), arena + TARGET * P
-    result = _remap(b, a + 2 * P, 2 * P, 2 * P, MAYMOVE | FIXED, t)
-    return _where(result, a, t), _pages(b, t, 2), _pages(b, a, 6)
 
 
 def dontunmap(b: Backend, arena: int) -> Outcome:
@@ -307,10 +302,10 @@ CASES: list[tuple[str, Case]] = [
     ("grow in place", grow_in_place),
     ("grow blocked", grow_blocked),
     ("grow blocked, MAYMOVE", grow_blocked_may_move),
-    ("move FIXED", move_fixed),
+    ("move FIXED", _move_fixed_case(4, 0, 4, 4, left=1)),
     ("move FIXED growing", move_fixed_growing),
-    ("move FIXED shrinking", move_fixed_shrinking),
-    ("move the middle of a mapping", move_part_of_a_mapping),
+    ("move FIXED shrinking", _move_fixed_case(4, 0, 4, 2, left=4)),
+    ("move the middle of a mapping", _move_fixed_case(6, 2, 2, 2, left=6)),
     ("DONTUNMAP", dontunmap),
     ("shared move", shared_move),
     ("shared duplicate", shared_duplicate),

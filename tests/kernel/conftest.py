@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,22 +110,19 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def make_machine(tmp_path: Path) -> Iterator[MachineFactory]:
     """Build machines with config overrides; all are closed after the test."""
-    machines: list[Machine] = []
+    swap_paths = (str(tmp_path / f"swap{n}") for n in itertools.count())
+    with contextlib.ExitStack() as made:
 
-    def factory(**overrides: Any) -> Machine:
-        settings: dict[str, Any] = {
-            "ram_bytes": 16 * MiB,
-            "swap_bytes": 32 * MiB,
-            "swap_path": str(tmp_path / f"swap{len(machines)}"),
-        }
-        settings.update(overrides)
-        machine = Machine(MachineConfig(**settings))
-        machines.append(machine)
-        return machine
+        def factory(**overrides: Any) -> Machine:
+            settings: dict[str, Any] = {
+                "ram_bytes": 16 * MiB,
+                "swap_bytes": 32 * MiB,
+                "swap_path": next(swap_paths),
+                **overrides,
+            }
+            return made.enter_context(contextlib.closing(Machine(MachineConfig(**settings))))
 
-    yield factory
-    for machine in machines:
-        machine.close()
+        yield factory
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ Helpers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import socket
 import threading
@@ -154,26 +156,23 @@ def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
 
 
 def _server_factory(tmp_path: Path) -> Iterator[StartServer]:
-    servers: list[ServerThread] = []
+    swap_paths = (str(tmp_path / f"swap{n}") for n in itertools.count())
+    with contextlib.ExitStack() as started:
 
-    def factory(**overrides: Any) -> ServerThread:
-        settings = ServerSettings(
-            address="127.0.0.1:0",
-            ram_bytes=16 << 20,
-            swap_bytes=64 << 20,
-            swap_path=str(tmp_path / f"swap{len(servers)}"),
-            admin_token=ADMIN_TOKEN,
-            log_level="warning",
-            log_format="json",
-            grace_seconds=0.5,
-        )
-        server = ServerThread(replace(settings, **overrides))
-        servers.append(server)
-        return server
+        def factory(**overrides: Any) -> ServerThread:
+            settings = ServerSettings(
+                address="127.0.0.1:0",
+                ram_bytes=16 << 20,
+                swap_bytes=64 << 20,
+                swap_path=next(swap_paths),
+                admin_token=ADMIN_TOKEN,
+                log_level="warning",
+                log_format="json",
+                grace_seconds=0.5,
+            )
+            return started.enter_context(ServerThread(replace(settings, **overrides)))
 
-    yield factory
-    for server in servers:
-        server.stop()
+        yield factory
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import ctypes
 import errno as errno_codes
 import sys
 from collections.abc import Callable
-from typing import Protocol
+from ctypes import c_int, c_long, c_size_t, c_void_p
+from typing import Any, Protocol
 
 import pytest
 from tests.kernel.conftest import MachineFactory
@@ -44,34 +45,26 @@ class Backend(Protocol):
     def read(self, addr: int, length: int) -> bytes: ...
 
 
+def _declared(function: Any, restype: Any, *argtypes: Any) -> Any:
+    """*function* of libc told its C return and argument types (ctypes would guess ints)."""
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
 class Host:
     """libc through ctypes, on this process's own address space."""
 
     def __init__(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
-        self._mmap = libc.mmap
-        self._mmap.restype = ctypes.c_void_p
-        self._mmap.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_long,
-        ]
-        self._mremap = libc.mremap
-        self._mremap.restype = ctypes.c_void_p
-        self._mremap.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_void_p,
-        ]
-        self._munmap = libc.munmap
-        self._munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        self._mprotect = libc.mprotect
-        self._mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        # void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+        self._mmap = _declared(libc.mmap, c_void_p, c_void_p, c_size_t, c_int, c_int, c_int, c_long)
+        # void *mremap(void *old, size_t old_size, size_t new_size, int flags, void *new)
+        self._mremap = _declared(
+            libc.mremap, c_void_p, c_void_p, c_size_t, c_size_t, c_int, c_void_p
+        )
+        self._munmap = _declared(libc.munmap, c_int, c_void_p, c_size_t)
+        self._mprotect = _declared(libc.mprotect, c_int, c_void_p, c_size_t, c_int)
         self.mapped: list[tuple[int, int]] = []
 
     @staticmethod

@@ -7,6 +7,7 @@ from tests.kernel.conftest import (
     ANON,
     RW,
     SHARED_ANON,
+    MachineFactory,
     fork_stamped,
     free_with_pcp,
     pages,
@@ -20,7 +21,6 @@ from vmsim_kernel import (
     PAGE_SIZE,
     LimitExceeded,
     Machine,
-    MachineConfig,
     MiB,
     OutOfMemory,
     OvercommitMode,
@@ -149,85 +149,78 @@ def test_a_shared_mapping_stays_shared_across_fork(machine: Machine) -> None:
     machine.check_invariants()
 
 
-def test_fork_past_max_processes_is_refused_and_changes_nothing() -> None:
-    machine = Machine(MachineConfig(ram_bytes=16 * MiB, max_processes=1))
-    try:
-        parent, _addr = spawn_stamped(machine, 2)
-        free = free_with_pcp(machine.kernel.allocator)
-        with pytest.raises(LimitExceeded, match="max_processes"):
-            machine.fork(parent)
-        assert free_with_pcp(machine.kernel.allocator) == free
-        assert [info.pid for info in machine.processes()] == [parent]
-    finally:
-        machine.close()
+def test_fork_past_max_processes_is_refused_and_changes_nothing(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=16 * MiB, max_processes=1)
+    parent, _addr = spawn_stamped(machine, 2)
+    free = free_with_pcp(machine.kernel.allocator)
+    with pytest.raises(LimitExceeded, match="max_processes"):
+        machine.fork(parent)
+    assert free_with_pcp(machine.kernel.allocator) == free
+    assert [info.pid for info in machine.processes()] == [parent]
 
 
-def test_fork_that_overcommits_under_mode_never_is_refused_and_changes_nothing() -> None:
-    machine = Machine(MachineConfig(ram_bytes=64 * MiB, overcommit_memory=OvercommitMode.NEVER))
-    try:
-        parent = machine.spawn("big")
-        limit = machine.meminfo()["CommitLimit"] * 1024
-        machine.mmap(parent, 0, limit * 2 // 3 // PAGE_SIZE * PAGE_SIZE, RW, ANON)
-        before = machine.meminfo()
-        with pytest.raises(OutOfMemory, match="cannot commit"):
-            machine.fork(parent)
-        after = machine.meminfo()
-        assert (after["MemFree"], after["Committed_AS"]) == (
-            before["MemFree"],
-            before["Committed_AS"],
-        )
-        assert len(machine.processes()) == 1
-        machine.check_invariants()
-    finally:
-        machine.close()
+def test_fork_that_overcommits_under_mode_never_is_refused_and_changes_nothing(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=64 * MiB, overcommit_memory=OvercommitMode.NEVER)
+    parent = machine.spawn("big")
+    limit = machine.meminfo()["CommitLimit"] * 1024
+    machine.mmap(parent, 0, limit * 2 // 3 // PAGE_SIZE * PAGE_SIZE, RW, ANON)
+    before = machine.meminfo()
+    with pytest.raises(OutOfMemory, match="cannot commit"):
+        machine.fork(parent)
+    after = machine.meminfo()
+    assert (after["MemFree"], after["Committed_AS"]) == (
+        before["MemFree"],
+        before["Committed_AS"],
+    )
+    assert len(machine.processes()) == 1
+    machine.check_invariants()
 
 
-def test_fork_replays_from_the_journal_to_the_same_costs() -> None:
+def test_fork_replays_from_the_journal_to_the_same_costs(make_machine: MachineFactory) -> None:
     from vmsim_kernel.journal import replay_journal
 
-    config = MachineConfig(ram_bytes=16 * MiB, record=True)
-    machine = Machine(config)
-    try:
-        parent, addr = spawn_stamped(machine, 4)
-        child = machine.fork(parent)
-        machine.write(child, addr, b"x")
-        assert machine.journal is not None
-        recorded = [entry for entry in machine.journal if entry[0] == "fork"]
-        assert recorded
-        costs = replay_journal(config, machine.journal)
-        fork_index = [entry[0] for entry in machine.journal].index("fork")
-        assert costs[fork_index] is not None
-    finally:
-        machine.close()
+    machine = make_machine(ram_bytes=16 * MiB, record=True)
+    parent, addr = spawn_stamped(machine, 4)
+    child = machine.fork(parent)
+    machine.write(child, addr, b"x")
+    assert machine.journal is not None
+    recorded = [entry for entry in machine.journal if entry[0] == "fork"]
+    assert recorded
+    costs = replay_journal(machine.config, machine.journal)
+    fork_index = [entry[0] for entry in machine.journal].index("fork")
+    assert costs[fork_index] is not None
 
 
 @pytest.mark.slow
-def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> None:
+def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything(
+    make_machine: MachineFactory,
+) -> None:
     """xv6's cowtest: a process using more than half of RAM forks (possible only with COW),
     both write every page, each reads back its own bytes; after both exit, free memory and
     swap are what they were before."""
-    machine = Machine(MachineConfig(ram_bytes=64 * MiB, swap_bytes=64 * MiB, nr_cpus=1))
-    try:
-        swap = machine.kernel.swap
-        assert swap is not None
-        free_before = free_with_pcp(machine.kernel.allocator)
-        nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
-        parent = machine.spawn("cowtest")
-        addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON)
-        machine.touch_many(parent, pages(addr, nr_pages), True)
-        child = machine.fork(parent)
-        for pid, tag in ((child, b"C"), (parent, b"P")):
-            stamp_pages(machine, pid, addr, nr_pages, tag)
-        for pid, tag in ((parent, b"P"), (child, b"C")):
-            assert all(stamped(machine, pid, addr, nr_pages, tag, step=7))
-        machine.check_invariants()
-        machine.exit(child)
-        machine.exit(parent)
-        assert free_with_pcp(machine.kernel.allocator) == free_before
-        assert swap.inuse_pages == 0
-        machine.check_invariants()
-    finally:
-        machine.close()
+    machine = make_machine(ram_bytes=64 * MiB, swap_bytes=64 * MiB, nr_cpus=1)
+    swap = machine.kernel.swap
+    assert swap is not None
+    free_before = free_with_pcp(machine.kernel.allocator)
+    nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
+    parent = machine.spawn("cowtest")
+    addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON)
+    machine.touch_many(parent, pages(addr, nr_pages), True)
+    child = machine.fork(parent)
+    for pid, tag in ((child, b"C"), (parent, b"P")):
+        stamp_pages(machine, pid, addr, nr_pages, tag)
+    for pid, tag in ((parent, b"P"), (child, b"C")):
+        assert all(stamped(machine, pid, addr, nr_pages, tag, step=7))
+    machine.check_invariants()
+    machine.exit(child)
+    machine.exit(parent)
+    assert free_with_pcp(machine.kernel.allocator) == free_before
+    assert swap.inuse_pages == 0
+    machine.check_invariants()
 
 
 def test_fork_charges_the_childs_private_writable_mappings_not_its_shared_ones(

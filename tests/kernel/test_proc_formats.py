@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory, pages
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
@@ -61,7 +60,7 @@ def busy_1g(make_machine: MachineFactory) -> Machine:
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=16 * MiB)
     pid = machine.spawn("busy")
     addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON)
-    machine.touch_many(pid, np.arange(addr, addr + 4 * MiB, PAGE_SIZE), True)
+    machine.touch_many(pid, pages(addr, 4 * MiB // PAGE_SIZE), True)
     return machine
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,12 @@ def swap_out(machine: Machine, pid: int, addr: int) -> None:
     assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
 
 
+def field_shape(line: str) -> str:
+    """A line with each padded number (its leading spaces and digits) replaced by '#'s of the
+    field's width: equal for two lines printed with the same format whatever the values."""
+    return re.sub(r" *\d+", lambda match: "#" * len(match.group()), line)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -131,3 +138,10 @@ def machine(make_machine: MachineFactory, request: pytest.FixtureRequest) -> Mac
     `pytest.mark.machine(**overrides)` configures it."""
     mark = request.node.get_closest_marker("machine")
     return make_machine(**(mark.kwargs if mark is not None else {}))
+
+
+@pytest.fixture
+def gib_machine(make_machine: MachineFactory) -> Machine:
+    """1 GiB of RAM and no swap: 896 MiB of low memory, HIGHMEM from max_low_pfn (MAXMEM,
+    pfn 224254) on."""
+    return make_machine(ram_bytes=1024 * MiB, swap_bytes=0)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory, pages
+from tests.kernel.conftest import ANON, RW, MachineFactory, field_shape, pages
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
@@ -34,12 +34,6 @@ def golden(name: str) -> list[str]:
 def shape(line: str) -> str:
     """A line with each number replaced by '#' of the same width (digits and signs)."""
     return re.sub(r"\d+", lambda match: "#" * len(match.group()), line)
-
-
-def field_shape(line: str) -> str:
-    """A line with each padded number (its leading spaces and digits) replaced by '#'s of the
-    field's width: equal for two lines printed with the same format whatever the values."""
-    return re.sub(r" *\d+", lambda match: "#" * len(match.group()), line)
 
 
 def fits(line: str) -> bool:

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import MachineFactory, pages
+from tests.kernel.conftest import MachineFactory, field_shape, pages
 from tests.kernel.linux32 import DATA_DIR, load
 
 from vmsim_kernel import Machine
@@ -30,12 +30,6 @@ def capture_lines(scenario: str, section: str) -> list[str]:
     """A /proc file of a capture, without the kernel messages the console mixed into it."""
     text = load(scenario).sections[section]
     return [line for line in text.splitlines() if not _PRINTK.match(line)]
-
-
-def field_shape(line: str) -> str:
-    """A line with each padded number (its leading spaces and digits) replaced by '#'s of the
-    field's width: equal for two lines printed with the same format whatever the values."""
-    return re.sub(r" *\d+", lambda match: "#" * len(match.group()), line)
 
 
 def name_of(line: str) -> str:

@@ -53,6 +53,13 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def rss_kb(self) -> int:
+        """The server process's resident memory (VmRSS of its /proc/PID/status), in kB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]
+        )
+
     def stop(self) -> int:
         """SIGTERM, then the exit code. A server still running 30 s later gets SIGABRT, so
         faulthandler writes every thread's stack to its log (where it hung), then SIGKILL."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.hostile.conftest import Bystander, ServerProcess, StartServerProcess, write_lab_file
+from tests.hostile.conftest import Bystander, StartServerProcess, write_lab_file
 
 import vmsim
 from vmsim_kernel import LimitExceeded, Machine, MachineConfig, OutOfMemory
@@ -27,11 +27,6 @@ from vmsim_proto.v1 import (
 from vmsim_server.heavy import MAX_PENDING, HeavyCalls
 
 FLOOD_SECONDS = 3.0
-
-
-def server_rss_kb(server: ServerProcess) -> int:
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 
 def flood(
@@ -147,9 +142,9 @@ def test_server_memory_returns_near_its_plateau_after_a_question_flood(
     with grpc.insecure_channel(server.address) as channel:
         call = channel.unary_unary(method, lambda m: m.SerializeToString(), None)  # type: ignore[attr-defined]
         call(request, timeout=60)  # the plateau: everything a question needs is loaded
-    plateau = server_rss_kb(server)
+    plateau = server.rss_kb()
     codes = flood(server.address, 16, request, method, [])
-    after = server_rss_kb(server)
+    after = server.rss_kb()
     # Before: 79 MB -> 1.12 GB with 16 threads flooding, and it stayed near 1 GB.
     print(f"server RSS {plateau // 1024} MB before, {after // 1024} MB after {codes}")
     assert codes.get("OK", 0) >= 1, codes

@@ -1,4 +1,6 @@
-"""Fixtures for kernel tests: small machines whose swap file lives in tmp_path."""
+"""Fixtures and helpers for kernel tests: small machines whose swap file lives in tmp_path
+(`machine` configured by a test's or module's `pytest.mark.machine(**overrides)`), pages
+written with stamps that say whose they are, and a page pushed out to swap on demand."""
 
 from __future__ import annotations
 

@@ -74,6 +74,11 @@ SERVICES: dict[str, Any] = {
 METHODS = [(service, method) for service in SERVICES.values() for method in service.methods]
 
 
+def service_stubs(channel: grpc.Channel) -> dict[str, Any]:
+    """A stub of every fuzzed service on *channel*, by the service's proto name."""
+    return {service.name: stub_class(name)(channel) for name, service in SERVICES.items()}
+
+
 @dataclass
 class Target:
     """The fuzzed server, the fuzzer's own process and a bystander it must never affect."""
@@ -132,7 +137,7 @@ def target(start_module_server: Callable[..., Any]) -> Iterator[Target]:
         swap_bytes=32 << 20, log_level="error", max_batch=100_000, max_message_bytes=4 << 20
     )
     channel = grpc.insecure_channel(server.address)
-    stubs = {service.name: stub_class(name)(channel) for name, service in SERVICES.items()}
+    stubs = service_stubs(channel)
     fuzz = Target(server, channel, stubs)
     fuzz.spawn_own()
     machine = fuzz.machine

@@ -20,7 +20,8 @@ from typing import Any
 import grpc
 import pytest
 
-from vmsim_proto.v1 import process_pb2, process_pb2_grpc
+from vmsim.endpoint import stub_class
+from vmsim_proto.v1 import process_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = os.pathsep.join(str(ROOT / part) for part in ("server", "client", "common"))
@@ -53,6 +54,13 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def rss_kb(self) -> int:
+        """The server process's resident memory (VmRSS of its /proc/PID/status), in kB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]
+        )
+
     def stop(self) -> int:
         """SIGTERM, then the exit code. A server still running 30 s later gets SIGABRT, so
         faulthandler writes every thread's stack to its log (where it hung), then SIGKILL."""
@@ -76,7 +84,7 @@ class Bystander:
 
     def __init__(self, address: str) -> None:
         self._channel = grpc.insecure_channel(address)
-        self._stub = process_pb2_grpc.ProcessServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = stub_class("process")(self._channel)
         spawned = self._stub.Spawn(process_pb2.SpawnRequest(name="bystander"), timeout=10)
         self._pid = spawned.pid
         self._metadata = (("x-vmsim-token", spawned.token),)

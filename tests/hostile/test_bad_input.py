@@ -14,15 +14,12 @@ import pytest
 from grpc_status import rpc_status
 from tests.hostile.conftest import ServerProcess, StartServerProcess, write_lab_file
 
+from vmsim.endpoint import stub_class
 from vmsim_proto.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     inspect_pb2,
-    inspect_pb2_grpc,
     lab_pb2,
-    lab_pb2_grpc,
     process_pb2,
-    process_pb2_grpc,
 )
 
 MIB = 1 << 20
@@ -57,8 +54,8 @@ def test_huge_kind_item_id_and_name_come_back_as_short_invalid_argument(
     lab_server: ServerProcess,
 ) -> None:
     with grpc.insecure_channel(lab_server.address) as channel:
-        exercises = lab_pb2_grpc.ExerciseServiceStub(channel)  # type: ignore[no-untyped-call]
-        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        exercises = stub_class("exercise")(channel)
+        lab = stub_class("lab")(channel)
         kind = refusal(
             lambda: exercises.GetQuestions(lab_pb2.GetQuestionsRequest(kind=HUGE), timeout=30)
         )
@@ -75,8 +72,8 @@ def test_huge_kind_item_id_and_name_come_back_as_short_invalid_argument(
 
 def test_a_huge_kill_reason_is_refused_and_kills_nothing(lab_server: ServerProcess) -> None:
     with grpc.insecure_channel(lab_server.address) as channel:
-        processes = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
-        admin = admin_pb2_grpc.AdminServiceStub(channel)  # type: ignore[no-untyped-call]
+        processes = stub_class("process")(channel)
+        admin = stub_class("admin")(channel)
         spawned = processes.Spawn(process_pb2.SpawnRequest(name="victim"), timeout=10)
         kill = admin_pb2.KillProcessRequest(pid=spawned.pid, reason=HUGE)
         error = refusal(
@@ -109,7 +106,7 @@ def test_an_undecodable_request_is_invalid_argument_naming_the_method(
         assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
         assert f"{method.strip('/')}: the request could not be decoded" in (error.details() or "")
         # The server is whole: the same method with a good request works.
-        inspect = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+        inspect = stub_class("inspect")(channel)
         inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=10)
 
 
@@ -117,7 +114,7 @@ def test_an_undecodable_message_on_a_run_stream_ends_it_with_invalid_argument(
     lab_server: ServerProcess,
 ) -> None:
     with grpc.insecure_channel(lab_server.address) as channel:
-        processes = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+        processes = stub_class("process")(channel)
         spawned = processes.Spawn(process_pb2.SpawnRequest(name="streamer"), timeout=10)
         run = channel.stream_stream(
             "/vmsim.v1.ProcessService/Run", request_serializer=None, response_deserializer=None

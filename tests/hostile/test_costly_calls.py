@@ -14,24 +14,18 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.hostile.conftest import Bystander, ServerProcess, StartServerProcess, write_lab_file
+from tests.hostile.conftest import Bystander, StartServerProcess, write_lab_file
 
 import vmsim
+from vmsim.endpoint import stub_class
 from vmsim_kernel import LimitExceeded, Machine, MachineConfig, OutOfMemory
 from vmsim_proto.v1 import (
     inspect_pb2,
-    inspect_pb2_grpc,
     lab_pb2,
-    lab_pb2_grpc,
 )
 from vmsim_server.heavy import MAX_PENDING, HeavyCalls
 
 FLOOD_SECONDS = 3.0
-
-
-def server_rss_kb(server: ServerProcess) -> int:
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 
 def flood(
@@ -87,7 +81,7 @@ def touch_p50_alone_and_in_a_flood(
 
 def join(address: str, names: list[str]) -> list[str]:
     with grpc.insecure_channel(address) as channel:
-        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        lab = stub_class("lab")(channel)
         return [lab.JoinLab(lab_pb2.JoinLabRequest(name=n), timeout=10).token for n in names]
 
 
@@ -102,7 +96,7 @@ def test_a_question_flood_leaves_a_bystanders_touch_near_its_baseline(
     tokens = join(address, [f"student{i}" for i in range(4)])
     request = lab_pb2.GetLabQuestionsRequest(kind="zone")
     with grpc.insecure_channel(address) as channel:  # the worker process is up
-        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        lab = stub_class("lab")(channel)
         lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", tokens[0]),), timeout=60)
     # Before: p50 1.6 ms -> 775 ms beside a student looping GetLabQuestions.
     method = "/vmsim.v1.LabService/GetLabQuestions"
@@ -118,7 +112,7 @@ def test_costly_calls_are_rate_limited_per_client(
     server = start_server_process("--lab", str(lab_file), "--client-heavy-rate", "0.01")
     alice, bob, carol = join(server.address, ["alice", "bob", "carol"])
     with grpc.insecure_channel(server.address) as channel:
-        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        lab = stub_class("lab")(channel)
         request = lab_pb2.GetLabQuestionsRequest(kind="zone")
         # Carol's call starts the worker process (seconds): then alice's calls come quickly.
         lab.GetLabQuestions(request, metadata=(("x-vmsim-lab-token", carol),), timeout=60)
@@ -147,9 +141,9 @@ def test_server_memory_returns_near_its_plateau_after_a_question_flood(
     with grpc.insecure_channel(server.address) as channel:
         call = channel.unary_unary(method, lambda m: m.SerializeToString(), None)  # type: ignore[attr-defined]
         call(request, timeout=60)  # the plateau: everything a question needs is loaded
-    plateau = server_rss_kb(server)
+    plateau = server.rss_kb()
     codes = flood(server.address, 16, request, method, [])
-    after = server_rss_kb(server)
+    after = server.rss_kb()
     # Before: 79 MB -> 1.12 GB with 16 threads flooding, and it stayed near 1 GB.
     print(f"server RSS {plateau // 1024} MB before, {after // 1024} MB after {codes}")
     assert codes.get("OK", 0) >= 1, codes
@@ -226,7 +220,7 @@ def test_smaps_of_a_process_with_many_mappings_comes_in_bounded_parts(
         with pytest.raises(vmsim.OutOfMemory, match=r"vm.max_map_count=3000"):
             proc.mmap(4096)
         with grpc.insecure_channel(server.address) as channel:
-            inspect = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+            inspect = stub_class("inspect")(channel)
             first = inspect.GetSmaps(inspect_pb2.GetSmapsRequest(pid=proc.pid), timeout=30)
             assert len(first.vmas) == 1024 and first.next_addr == first.vmas[-1].end
             assert first.text.count("VmFlags:") == 1024

@@ -8,24 +8,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import grpc
 from tests.hostile.conftest import StartServerProcess, write_lab_file
 
+from vmsim.endpoint import stub_class
 from vmsim_proto.v1 import (
     inspect_pb2,
-    inspect_pb2_grpc,
     lab_pb2,
-    lab_pb2_grpc,
     process_pb2,
-    process_pb2_grpc,
 )
 
 NAMES = [f"name-{i}" for i in range(8)]
 
 
 def spawn_until_refused(
-    stub: process_pb2_grpc.ProcessServiceStub, metadata: tuple[tuple[str, str], ...], most: int
+    stub: Any, metadata: tuple[tuple[str, str], ...], most: int
 ) -> tuple[int, grpc.RpcError | None]:
     """Spawn processes (keeping them) until one is refused or *most* exist: (spawned, refusal)."""
     for spawned in range(most):
@@ -38,7 +37,7 @@ def spawn_until_refused(
 
 def lab_token(address: str, name: str) -> str:
     with grpc.insecure_channel(address) as channel:
-        lab = lab_pb2_grpc.LabServiceStub(channel)  # type: ignore[no-untyped-call]
+        lab = stub_class("lab")(channel)
         return lab.JoinLab(lab_pb2.JoinLabRequest(name=name), timeout=10).token
 
 
@@ -47,7 +46,7 @@ def test_one_peer_under_eight_names_takes_no_more_than_its_limit(
 ) -> None:
     server = start_server_process("--max-processes", "256", "--client-max-processes", "64")
     with grpc.insecure_channel(server.address) as channel:
-        stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_class("process")(channel)
         taken = 0
         for name in NAMES:
             spawned, refusal = spawn_until_refused(stub, (("x-vmsim-client", name),), 64)
@@ -66,7 +65,7 @@ def test_naming_yourself_after_another_client_does_not_spend_its_quota(
     server = start_server_process("--client-max-processes", "4", "--lab", str(lab_file))
     alice = (("x-vmsim-lab-token", lab_token(server.address, "alice")), ("x-vmsim-client", "alice"))
     with grpc.insecure_channel(server.address) as channel:
-        stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_class("process")(channel)
         # Mallory, on the same host, calls herself alice and takes every process she may.
         spawned, refusal = spawn_until_refused(stub, (("x-vmsim-client", "alice"),), 10)
         assert spawned == 4 and refusal is not None
@@ -89,7 +88,7 @@ def test_the_last_process_slots_are_kept_for_clients_that_hold_none(
         *("--client-reserve-processes", "4", "--lab", str(lab_file)),
     )
     with grpc.insecure_channel(server.address) as channel:
-        stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_class("process")(channel)
         spawned, refusal = spawn_until_refused(stub, (), 32)
         assert spawned == 28 and refusal is not None
         assert "client_reserve_processes" in (refusal.details() or "")
@@ -132,7 +131,7 @@ def test_watchers_under_seven_names_are_capped(
 
     async def attack() -> tuple[int, list[str]]:
         async with grpc.aio.insecure_channel(server.address) as channel:
-            stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = stub_class("inspect")(channel)
             calls = [
                 stub.WatchEvents(
                     inspect_pb2.WatchEventsRequest(), metadata=(("x-vmsim-client", name),)
@@ -168,7 +167,7 @@ def test_idle_run_streams_of_one_token_leave_room_for_every_other_client(
 
     async def attack() -> tuple[int, list[str], list[str]]:
         async with grpc.aio.insecure_channel(server.address) as channel:
-            stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = stub_class("process")(channel)
             spawned = await stub.Spawn(process_pb2.SpawnRequest(name="hog"), timeout=10)
             metadata = (("x-vmsim-token", spawned.token),)
             op = process_pb2.RunRequest(
@@ -188,8 +187,8 @@ def test_idle_run_streams_of_one_token_leave_room_for_every_other_client(
             # While they are open, everyone else is served.
             bystander = []
             async with grpc.aio.insecure_channel(server.address) as other:
-                inspect = inspect_pb2_grpc.InspectServiceStub(other)  # type: ignore[no-untyped-call]
-                processes = process_pb2_grpc.ProcessServiceStub(other)  # type: ignore[no-untyped-call]
+                inspect = stub_class("inspect")(other)
+                processes = stub_class("process")(other)
                 for _ in range(5):
                     await inspect.GetMeminfo(inspect_pb2.GetMeminfoRequest(), timeout=10)
                     new = await processes.Spawn(process_pb2.SpawnRequest(name="b"), timeout=10)

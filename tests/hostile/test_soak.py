@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -21,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from tests.given_back import GIVEN_BACK_FIELDS, held_kb
 from tests.hostile.conftest import ServerProcess, StartServerProcess, client_command, client_env
-from tests.service.test_fuzz import METHODS, SERVICES, Target, invoke, message_strategy
+from tests.service.test_fuzz import METHODS, Target, invoke, message_strategy, service_stubs
 
 from vmsim import connect
 from vmsim.client import Inspector
@@ -65,11 +64,6 @@ class Plateau:
 
     meminfo_kb: dict[str, int]
     rss_kb: int
-
-
-def server_rss_kb(server: ServerProcess) -> int:
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 
 def poll(check: Callable[[], T | None], seconds: float, what: str) -> T:
@@ -155,16 +149,13 @@ def settled(server: ServerProcess, inspector: Inspector) -> Plateau:
         second = held_kb(inspector.meminfo(), inspector.zoneinfo().items)
         return second if first == second else None
 
-    return Plateau(poll(still, SETTLE_SECONDS, "meminfo holding still"), server_rss_kb(server))
+    return Plateau(poll(still, SETTLE_SECONDS, "meminfo holding still"), server.rss_kb())
 
 
 def new_target(address: str) -> Target:
     """test_fuzz's Target, on a server in another process: stubs, own process, a bystander."""
     channel = grpc.insecure_channel(address)
-    stubs = {
-        service.name: getattr(module, f"{service.name}Stub")(channel)
-        for service, module in SERVICES
-    }
+    stubs = service_stubs(channel)
     target = Target(None, channel, stubs)
     target.spawn_own()
     bystander = stubs["ProcessService"].Spawn(process_pb2.SpawnRequest(name="by"), timeout=5)

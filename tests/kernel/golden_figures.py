@@ -10,14 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import pytest
 from tests.kernel import linux32
 from tests.kernel.linux32_run import Vmprobe, booted
 
 from vmsim_kernel import Machine
 
-__all__ = ["FAULTS", "Figure", "assert_matches_linux", "figures", "run_scenario", "vma_pages"]
+__all__ = [
+    "FAULTS",
+    "Figure",
+    "Run",
+    "assert_matches_linux",
+    "each_figure",
+    "figures",
+    "rows",
+    "run_scenario",
+    "vma_pages",
+]
 
 FAULTS = ("d_minflt", "d_majflt")  # a process's fault deltas in a phase (vmprobe's proc rows)
+Run = tuple[linux32.Capture, Vmprobe]  # a scenario's capture and vmsim's run of it
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,21 @@ def figures(
     ]
 
 
+def each_figure(table: list[Figure]) -> pytest.MarkDecorator:
+    """A test run once per row of *table*, given it as `figure` (named by the row)."""
+    return pytest.mark.parametrize("figure", table, ids=str)
+
+
+def rows(run: Run, kind: str, phase: str, who: str = "") -> tuple[dict[str, int], dict[str, int]]:
+    """vmprobe's row *kind* of *phase* (and process *who*) in the capture and in vmsim's run:
+    (Linux's values, vmsim's)."""
+    capture, probe = run
+    return capture.vp_values(kind, phase, who), probe.row(kind, phase, who)
+
+
 def assert_matches_linux(capture: linux32.Capture, probe: Vmprobe, figure: Figure) -> None:
     """vmsim's values of *figure* are Linux's (within its tolerance)."""
-    linux = capture.vp_values(figure.kind, figure.phase, figure.who)
-    vmsim = probe.row(figure.kind, figure.phase, figure.who)
+    linux, vmsim = rows((capture, probe), figure.kind, figure.phase, figure.who)
     far = {
         name: (vmsim[name], linux[name])
         for name in figure.names

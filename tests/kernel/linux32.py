@@ -26,6 +26,7 @@ __all__ = [
     "Snapshot",
     "VpRow",
     "ZoneStats",
+    "kswapd_share",
     "load",
     "parse_buddyinfo",
     "parse_meminfo",
@@ -468,6 +469,13 @@ def _anchors(text: str) -> tuple[str, dict[str, int]]:
                 if re.fullmatch(r"\d+", value):
                     sysctl[key] = int(value)
     return thp, sysctl
+
+
+def kswapd_share(vmstat_delta: dict[str, int]) -> float:
+    """The share of the pages reclaim scanned that kswapd scanned (the rest: direct reclaim)."""
+    scanned = vmstat_delta["pgscan_kswapd"] + vmstat_delta["pgscan_direct"]
+    assert scanned > 0, vmstat_delta
+    return vmstat_delta["pgscan_kswapd"] / scanned
 
 
 @cache

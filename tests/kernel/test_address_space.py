@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.kernel.conftest import ANON, RW, free_with_pcp
+from tests.kernel.conftest import ANON, RW, SHARED_ANON, free_with_pcp
 
 from vmsim_kernel import (
-    MAP_ANONYMOUS,
-    MAP_FIXED,
-    MAP_FIXED_NOREPLACE,
-    MAP_NORESERVE,
-    MAP_POPULATE,
-    MAP_PRIVATE,
-    MAP_SHARED,
     PAGE_SIZE,
     PROT_NONE,
     PROT_READ,
@@ -21,6 +14,7 @@ from vmsim_kernel import (
     InvalidArgument,
     Machine,
     Madvise,
+    MapFlag,
     MiB,
     OutOfMemory,
     OutOfRange,
@@ -36,7 +30,7 @@ def test_mmap_is_lazy_and_first_touches_are_minor_faults(machine: Machine) -> No
     pid = machine.spawn("lazy")
     free_before = free_with_pcp(machine.kernel.allocator)
     # 1 GiB is more than RAM + swap: mode 0 would refuse it unless it is MAP_NORESERVE
-    addr = machine.mmap(pid, 0, 1 * GiB, RW, ANON | MAP_NORESERVE)
+    addr = machine.mmap(pid, 0, 1 * GiB, RW, ANON | MapFlag.NORESERVE)
     assert machine.process(pid).vm_rss == 0
     results = [machine.touch(pid, addr + i * PAGE_SIZE * 1000, write=True) for i in range(3)]
     assert results == [FaultResult.MINOR] * 3
@@ -102,25 +96,25 @@ def test_map_fixed_replaces_and_fixed_noreplace_refuses(machine: Machine) -> Non
     pid = machine.spawn()
     addr = machine.mmap(pid, 0x50000000, 4 * PAGE_SIZE, RW, ANON)
     machine.write(pid, addr, b"old")
-    again = machine.mmap(pid, addr, PAGE_SIZE, RW, ANON | MAP_FIXED)
+    again = machine.mmap(pid, addr, PAGE_SIZE, RW, ANON | MapFlag.FIXED)
     assert again == addr
     assert machine.read(pid, addr, 3) == b"\0\0\0"
     before = maps_of(machine, pid)
     with pytest.raises(InvalidArgument, match="EEXIST"):
-        machine.mmap(pid, addr, PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE)
+        machine.mmap(pid, addr, PAGE_SIZE, RW, ANON | MapFlag.FIXED_NOREPLACE)
     assert maps_of(machine, pid) == before
 
 
 def test_map_populate_faults_everything_in(machine: Machine) -> None:
     pid = machine.spawn()
-    machine.mmap(pid, 0, 16 * PAGE_SIZE, RW, ANON | MAP_POPULATE)
+    machine.mmap(pid, 0, 16 * PAGE_SIZE, RW, ANON | MapFlag.POPULATE)
     assert machine.process(pid).vm_rss == 16 * PAGE_SIZE
     assert machine.process(pid).minor_faults == 16
 
 
 def test_shared_anonymous_mapping_is_reported_as_shared(machine: Machine) -> None:
     pid = machine.spawn()
-    addr = machine.mmap(pid, 0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS)
+    addr = machine.mmap(pid, 0, PAGE_SIZE, RW, SHARED_ANON)
     (vma,) = [v for v in machine.maps(pid) if v.start == addr]
     assert vma.perms == "rw-s"
     assert vma.name == "/dev/zero (deleted)"
@@ -196,11 +190,11 @@ def test_stack_grows_down_on_touch_below_it(machine: Machine) -> None:
         (lambda m, p: m.mmap(p, 0, 4 * GiB, RW, ANON), OutOfRange),
         (lambda m, p: m.mmap(p, 0, PAGE_SIZE, 8, ANON), InvalidArgument),
         (lambda m, p: m.mmap(p, 0, PAGE_SIZE, RW, ANON | 0x40000000), InvalidArgument),
-        (lambda m, p: m.mmap(p, 0, PAGE_SIZE, RW, MAP_ANONYMOUS), InvalidArgument),
-        (lambda m, p: m.mmap(p, 0, PAGE_SIZE, RW, MAP_PRIVATE), InvalidArgument),
-        (lambda m, p: m.mmap(p, 0x40000001, PAGE_SIZE, RW, ANON | MAP_FIXED), InvalidArgument),
-        (lambda m, p: m.mmap(p, 0xBFFFF000, 2 * PAGE_SIZE, RW, ANON | MAP_FIXED), OutOfRange),
-        (lambda m, p: m.mmap(p, 0xC0000000, PAGE_SIZE, RW, ANON | MAP_FIXED), OutOfRange),
+        (lambda m, p: m.mmap(p, 0, PAGE_SIZE, RW, MapFlag.ANONYMOUS), InvalidArgument),
+        (lambda m, p: m.mmap(p, 0, PAGE_SIZE, RW, MapFlag.PRIVATE), InvalidArgument),
+        (lambda m, p: m.mmap(p, 0x40000001, PAGE_SIZE, RW, ANON | MapFlag.FIXED), InvalidArgument),
+        (lambda m, p: m.mmap(p, 0xBFFFF000, 2 * PAGE_SIZE, RW, ANON | MapFlag.FIXED), OutOfRange),
+        (lambda m, p: m.mmap(p, 0xC0000000, PAGE_SIZE, RW, ANON | MapFlag.FIXED), OutOfRange),
         (lambda m, p: m.mmap(p, 1 << 40, PAGE_SIZE, RW, ANON), OutOfRange),
         (lambda m, p: m.munmap(p, 0x40000001, PAGE_SIZE), InvalidArgument),
         (lambda m, p: m.munmap(p, 0x40000000, 0), InvalidArgument),

@@ -234,17 +234,25 @@ def test_madvise_willneed_reads_swapped_pages_back(make_machine: MachineFactory)
     assert machine.vmstat()["swap_ra"] >= 1
 
 
-def test_a_load_maps_a_swapped_page_read_only_and_the_store_reuses_it(
-    make_machine: object,
-) -> None:
-    """do_swap_page: a load maps the page read-only; the store after it is a second, minor,
-    fault that makes the same frame writable (do_wp_page's reuse, pgreuse)."""
-    machine: Machine = make_machine(
-        ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO, page_cluster=0
-    )  # type: ignore[operator]
+def _first_page_swapped_out(machine: Machine, seed: int) -> tuple[int, int, list[bytes]]:
+    """A process that wrote 2500 random pages (about 10 MiB) through 8 MiB of FIFO-reclaimed RAM,
+    so its first page is in swap; (pid, addr, the pages' bytes)."""
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
-    patterns = _fill(machine, pid, addr, 2500, random.Random(3))
+    return pid, addr, _fill(machine, pid, addr, 2500, random.Random(seed))
+
+
+# One page swapped in at a time (page_cluster 0): no readahead to blur what one fault does.
+ONE_PAGE_SWAP_IN = pytest.mark.machine(
+    ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO, page_cluster=0
+)
+
+
+@ONE_PAGE_SWAP_IN
+def test_a_load_maps_a_swapped_page_read_only_and_the_store_reuses_it(machine: Machine) -> None:
+    """do_swap_page: a load maps the page read-only; the store after it is a second, minor,
+    fault that makes the same frame writable (do_wp_page's reuse, pgreuse)."""
+    pid, addr, patterns = _first_page_swapped_out(machine, 3)
     assert not machine.translate(pid, addr).present
     before = machine.process(pid)
     assert machine.touch(pid, addr) is FaultResult.MAJOR
@@ -265,13 +273,9 @@ def test_a_load_maps_a_swapped_page_read_only_and_the_store_reuses_it(
     machine.check_invariants()
 
 
-def test_a_store_to_a_swapped_page_maps_it_writable_at_once(make_machine: object) -> None:
-    machine: Machine = make_machine(
-        ram_bytes=8 * MiB, swap_bytes=32 * MiB, policy=ReplacementPolicy.FIFO, page_cluster=0
-    )  # type: ignore[operator]
-    pid = machine.spawn()
-    addr = machine.mmap(pid, 0, 12 * MiB, RW, ANON)
-    _fill(machine, pid, addr, 2500, random.Random(4))
+@ONE_PAGE_SWAP_IN
+def test_a_store_to_a_swapped_page_maps_it_writable_at_once(machine: Machine) -> None:
+    pid, addr, _patterns = _first_page_swapped_out(machine, 4)
     assert machine.touch(pid, addr, write=True) is FaultResult.MAJOR
     assert machine.translate(pid, addr).writable
     assert machine.touch(pid, addr, write=True) is FaultResult.HIT

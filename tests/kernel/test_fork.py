@@ -3,45 +3,36 @@
 from __future__ import annotations
 
 import pytest
-from tests.kernel.conftest import ANON, RW, SHARED_ANON, MachineFactory, free_with_pcp, pages
+from tests.kernel.conftest import (
+    ANON,
+    RW,
+    SHARED_ANON,
+    MachineFactory,
+    fork_stamped,
+    free_with_pcp,
+    pages,
+    spawn_stamped,
+    stamp_pages,
+    stamped,
+    swap_out,
+)
 
 from vmsim_kernel import (
     PAGE_SIZE,
     LimitExceeded,
     Machine,
-    MachineConfig,
     MiB,
     OutOfMemory,
     OvercommitMode,
     Prot,
 )
 from vmsim_kernel.mm.swap import swp_offset
-from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
-
-@pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    return make_machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
-
-
-def _written(machine: Machine, nr_pages: int, flags: int = ANON) -> tuple[int, int]:
-    pid = machine.spawn("parent")
-    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, flags)
-    for page in range(nr_pages):
-        machine.write(pid, addr + page * PAGE_SIZE, f"page {page}".encode())
-    return pid, addr
-
-
-def _swap_out(machine: Machine, pid: int, addr: int) -> None:
-    """Reclaim the page at *addr* (as choose_victim does: off the LRU, then pageout)."""
-    pfn = machine.translate(pid, addr).pfn
-    assert pfn is not None
-    machine.kernel.lruvec.policy.remove(pfn)
-    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+pytestmark = pytest.mark.machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
 
 
 def test_the_child_reads_the_parents_bytes_without_a_fault_or_a_new_page(machine: Machine) -> None:
-    parent, addr = _written(machine, 8)
+    parent, addr = spawn_stamped(machine, 8)
     free = machine.meminfo()["MemFree"]
     child = machine.fork(parent)
     faults = machine.process(child).minor_faults
@@ -55,8 +46,7 @@ def test_the_child_reads_the_parents_bytes_without_a_fault_or_a_new_page(machine
 
 
 def test_a_write_copies_the_page_and_each_side_keeps_its_own_bytes(machine: Machine) -> None:
-    parent, addr = _written(machine, 4)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 4)
     anon = machine.vmstat()["nr_anon_pages"]
     machine.write(child, addr, b"child!")
     assert machine.vmstat()["nr_anon_pages"] == anon + 1  # the copy
@@ -68,8 +58,7 @@ def test_a_write_copies_the_page_and_each_side_keeps_its_own_bytes(machine: Mach
 def test_the_last_mapper_reuses_its_page_with_a_fault_counted_as_pgreuse(
     machine: Machine,
 ) -> None:
-    parent, addr = _written(machine, 4)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 4)
     machine.write(child, addr, b"child!")  # the child copies: the parent maps page 0 alone
     before = machine.vmstat()
     faults = machine.process(parent).minor_faults
@@ -82,7 +71,7 @@ def test_the_last_mapper_reuses_its_page_with_a_fault_counted_as_pgreuse(
 
 
 def test_fork_then_child_exit_leaves_every_page_to_the_parent_alone(machine: Machine) -> None:
-    parent, addr = _written(machine, 16)
+    parent, addr = spawn_stamped(machine, 16)
     free = free_with_pcp(machine.kernel.allocator)
     child = machine.fork(parent)
     machine.exit(child)
@@ -96,8 +85,7 @@ def test_fork_then_child_exit_leaves_every_page_to_the_parent_alone(machine: Mac
 
 
 def test_smaps_splits_shared_pages_between_the_two_processes(machine: Machine) -> None:
-    parent, addr = _written(machine, 10)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 10)
     machine.write(child, addr, b"x")
     for pid in (parent, child):
         (info,) = [vma for vma in machine.maps(pid) if vma.start == addr]
@@ -108,8 +96,8 @@ def test_smaps_splits_shared_pages_between_the_two_processes(machine: Machine) -
 
 
 def test_swap_entries_are_duplicated_and_swap_pss_is_halved(machine: Machine) -> None:
-    parent, addr = _written(machine, 4)
-    _swap_out(machine, parent, addr)
+    parent, addr = spawn_stamped(machine, 4)
+    swap_out(machine, parent, addr)
     child = machine.fork(parent)
     swap = machine.kernel.swap
     assert swap is not None
@@ -131,9 +119,8 @@ def test_swap_entries_are_duplicated_and_swap_pss_is_halved(machine: Machine) ->
 def test_a_page_swapped_in_by_one_side_is_found_in_the_swap_cache_by_the_other(
     machine: Machine,
 ) -> None:
-    parent, addr = _written(machine, 2)
-    child = machine.fork(parent)
-    _swap_out(machine, parent, addr)
+    parent, child, addr = fork_stamped(machine, 2)
+    swap_out(machine, parent, addr)
     assert machine.read(parent, addr, 6) == b"page 0"  # major: read into the swap cache
     majors = machine.process(child).major_faults
     assert machine.read(child, addr, 6) == b"page 0"
@@ -147,8 +134,7 @@ def test_a_page_swapped_in_by_one_side_is_found_in_the_swap_cache_by_the_other(
 def test_mprotect_keeps_a_shared_page_read_only_so_its_write_still_copies(
     machine: Machine,
 ) -> None:
-    parent, addr = _written(machine, 2)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 2)
     machine.mprotect(parent, addr, 2 * PAGE_SIZE, int(Prot.READ))
     machine.mprotect(parent, addr, 2 * PAGE_SIZE, RW)
     machine.write(parent, addr, b"parent")
@@ -157,95 +143,84 @@ def test_mprotect_keeps_a_shared_page_read_only_so_its_write_still_copies(
 
 
 def test_a_shared_mapping_stays_shared_across_fork(machine: Machine) -> None:
-    parent, addr = _written(machine, 2, SHARED_ANON)
-    child = machine.fork(parent)
+    parent, child, addr = fork_stamped(machine, 2, SHARED_ANON)
     machine.write(child, addr, b"child!")
     assert machine.read(parent, addr, 6) == b"child!"
     machine.check_invariants()
 
 
-def test_fork_past_max_processes_is_refused_and_changes_nothing() -> None:
-    machine = Machine(MachineConfig(ram_bytes=16 * MiB, max_processes=1))
-    try:
-        parent, _addr = _written(machine, 2)
-        free = free_with_pcp(machine.kernel.allocator)
-        with pytest.raises(LimitExceeded, match="max_processes"):
-            machine.fork(parent)
-        assert free_with_pcp(machine.kernel.allocator) == free
-        assert [info.pid for info in machine.processes()] == [parent]
-    finally:
-        machine.close()
+def test_fork_past_max_processes_is_refused_and_changes_nothing(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=16 * MiB, max_processes=1)
+    parent, _addr = spawn_stamped(machine, 2)
+    free = free_with_pcp(machine.kernel.allocator)
+    with pytest.raises(LimitExceeded, match="max_processes"):
+        machine.fork(parent)
+    assert free_with_pcp(machine.kernel.allocator) == free
+    assert [info.pid for info in machine.processes()] == [parent]
 
 
-def test_fork_that_overcommits_under_mode_never_is_refused_and_changes_nothing() -> None:
-    machine = Machine(MachineConfig(ram_bytes=64 * MiB, overcommit_memory=OvercommitMode.NEVER))
-    try:
-        parent = machine.spawn("big")
-        limit = machine.meminfo()["CommitLimit"] * 1024
-        machine.mmap(parent, 0, limit * 2 // 3 // PAGE_SIZE * PAGE_SIZE, RW, ANON)
-        before = machine.meminfo()
-        with pytest.raises(OutOfMemory, match="cannot commit"):
-            machine.fork(parent)
-        after = machine.meminfo()
-        assert (after["MemFree"], after["Committed_AS"]) == (
-            before["MemFree"],
-            before["Committed_AS"],
-        )
-        assert len(machine.processes()) == 1
-        machine.check_invariants()
-    finally:
-        machine.close()
+def test_fork_that_overcommits_under_mode_never_is_refused_and_changes_nothing(
+    make_machine: MachineFactory,
+) -> None:
+    machine = make_machine(ram_bytes=64 * MiB, overcommit_memory=OvercommitMode.NEVER)
+    parent = machine.spawn("big")
+    limit = machine.meminfo()["CommitLimit"] * 1024
+    machine.mmap(parent, 0, limit * 2 // 3 // PAGE_SIZE * PAGE_SIZE, RW, ANON)
+    before = machine.meminfo()
+    with pytest.raises(OutOfMemory, match="cannot commit"):
+        machine.fork(parent)
+    after = machine.meminfo()
+    assert (after["MemFree"], after["Committed_AS"]) == (
+        before["MemFree"],
+        before["Committed_AS"],
+    )
+    assert len(machine.processes()) == 1
+    machine.check_invariants()
 
 
-def test_fork_replays_from_the_journal_to_the_same_costs() -> None:
+def test_fork_replays_from_the_journal_to_the_same_costs(make_machine: MachineFactory) -> None:
     from vmsim_kernel.journal import replay_journal
 
-    config = MachineConfig(ram_bytes=16 * MiB, record=True)
-    machine = Machine(config)
-    try:
-        parent, addr = _written(machine, 4)
-        child = machine.fork(parent)
-        machine.write(child, addr, b"x")
-        assert machine.journal is not None
-        recorded = [entry for entry in machine.journal if entry[0] == "fork"]
-        assert recorded
-        costs = replay_journal(config, machine.journal)
-        fork_index = [entry[0] for entry in machine.journal].index("fork")
-        assert costs[fork_index] is not None
-    finally:
-        machine.close()
+    machine = make_machine(ram_bytes=16 * MiB, record=True)
+    parent, addr = spawn_stamped(machine, 4)
+    child = machine.fork(parent)
+    machine.write(child, addr, b"x")
+    assert machine.journal is not None
+    recorded = [entry for entry in machine.journal if entry[0] == "fork"]
+    assert recorded
+    costs = replay_journal(machine.config, machine.journal)
+    fork_index = [entry[0] for entry in machine.journal].index("fork")
+    assert costs[fork_index] is not None
 
 
 @pytest.mark.slow
-def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything() -> None:
+def test_xv6_cowtest_more_than_half_of_ram_forks_and_both_write_everything(
+    make_machine: MachineFactory,
+) -> None:
     """xv6's cowtest: a process using more than half of RAM forks (possible only with COW),
     both write every page, each reads back its own bytes; after both exit, free memory and
     swap are what they were before."""
-    machine = Machine(MachineConfig(ram_bytes=64 * MiB, swap_bytes=64 * MiB, nr_cpus=1))
-    try:
-        swap = machine.kernel.swap
-        assert swap is not None
-        free_before = free_with_pcp(machine.kernel.allocator)
-        nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
-        parent = machine.spawn("cowtest")
-        addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON)
-        machine.touch_many(parent, pages(addr, nr_pages), True)
-        child = machine.fork(parent)
-        for pid, tag in ((child, b"C"), (parent, b"P")):
-            for page in range(nr_pages):
-                machine.write(pid, addr + page * PAGE_SIZE, tag + page.to_bytes(4, "little"))
-        for pid, tag in ((parent, b"P"), (child, b"C")):
-            for page in range(0, nr_pages, 7):
-                expected = tag + page.to_bytes(4, "little")
-                assert machine.read(pid, addr + page * PAGE_SIZE, 5) == expected
-        machine.check_invariants()
-        machine.exit(child)
-        machine.exit(parent)
-        assert free_with_pcp(machine.kernel.allocator) == free_before
-        assert swap.inuse_pages == 0
-        machine.check_invariants()
-    finally:
-        machine.close()
+    machine = make_machine(ram_bytes=64 * MiB, swap_bytes=64 * MiB, nr_cpus=1)
+    swap = machine.kernel.swap
+    assert swap is not None
+    free_before = free_with_pcp(machine.kernel.allocator)
+    nr_pages = machine.meminfo()["MemTotal"] * 1024 * 6 // 10 // PAGE_SIZE
+    parent = machine.spawn("cowtest")
+    addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, ANON)
+    machine.touch_many(parent, pages(addr, nr_pages), True)
+    child = machine.fork(parent)
+    for pid, tag in ((child, b"C"), (parent, b"P")):
+        stamp_pages(machine, pid, addr, nr_pages, tag)
+    for pid, tag in ((parent, b"P"), (child, b"C")):
+        assert all(stamped(machine, pid, addr, nr_pages, tag, step=7))
+    machine.check_invariants()
+    machine.exit(child)
+    machine.exit(parent)
+    assert free_with_pcp(machine.kernel.allocator) == free_before
+    assert swap.inuse_pages == 0
+    machine.check_invariants()
 
 
 def test_fork_charges_the_childs_private_writable_mappings_not_its_shared_ones(

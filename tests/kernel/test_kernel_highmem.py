@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from tests.kernel.conftest import MachineFactory
 
 from vmsim_kernel import InvalidArgument, Machine, MiB
 from vmsim_kernel.arch.x86.constants import (
@@ -25,14 +24,6 @@ from vmsim_kernel.mm.highmem import (
     kernel_write,
     nr_kernel_pagetable_pages,
 )
-
-MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
-
-
-@pytest.fixture
-def gib_machine(make_machine: MachineFactory) -> Machine:
-    """1 GiB of RAM: frames from max_low_pfn (MAXMEM, pfn 224254) on are HIGHMEM."""
-    return make_machine(ram_bytes=1024 * MiB, swap_bytes=0)
 
 
 def first_high_pfn(machine: Machine) -> int:

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
-from tests.kernel.conftest import free_with_pcp
+from tests.kernel.conftest import MachineFactory, free_with_pcp
 
 from vmsim_kernel import InvalidArgument, Machine, MiB, OutOfMemory, PermissionDenied
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, VMALLOC_END, ZoneType, vmalloc_start
 from vmsim_kernel.mm.highmem import KernelOops, kernel_read, kernel_write, nr_kernel_pagetable_pages
 from vmsim_kernel.mm.physmem import PageFlag
 from vmsim_kernel.mm.vmalloc import VmallocSpace
-
-MachineFactory = Callable[..., Machine]  # the make_machine fixture of conftest.py
-
-
-@pytest.fixture
-def gib_machine(make_machine: MachineFactory) -> Machine:
-    """1 GiB of RAM: 896 MiB low memory and 128 MiB of HIGHMEM."""
-    return make_machine(ram_bytes=1024 * MiB, swap_bytes=0)
 
 
 def test_vmalloc_of_100_pages_takes_highmem_frames_under_a_contiguous_range(

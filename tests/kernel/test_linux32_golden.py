@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 from tests.kernel import linux32
+from tests.kernel.conftest import field_shape
 from tests.kernel.linux32_run import (
     MemtouchResult,
     OomRun,
@@ -24,7 +25,6 @@ from tests.kernel.linux32_run import (
     run_oom,
     run_shared_anon_write,
 )
-from tests.kernel.test_proc_formats import field_shape
 
 # Each scenario boots a machine the size of the capture and runs it (seconds in all): the slow tier.
 pytestmark = pytest.mark.slow

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import pytest
 from tests.kernel import golden_figures as golden
-from tests.kernel import linux32
-from tests.kernel.linux32_run import VMA_FIELDS, Vmprobe, run_cow
+from tests.kernel.linux32_run import VMA_FIELDS, run_cow
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def runs() -> tuple[linux32.Capture, Vmprobe]:
+def runs() -> golden.Run:
     return golden.run_scenario(
         "cow-1g-4k", lambda machine, capture: run_cow(machine, golden.vma_pages(capture))
     )
@@ -79,15 +78,15 @@ FIGURES: list[golden.Figure] = [
 ]
 
 
-@pytest.mark.parametrize("figure", FIGURES, ids=str)
+@golden.each_figure(FIGURES)
 def test_fork_and_copy_on_write_figures_match_linux(
-    runs: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
+    runs: golden.Run, figure: golden.Figure
 ) -> None:
     golden.assert_matches_linux(*runs, figure)
 
 
 def test_fork_copies_no_page_and_the_childs_exit_frees_its_copies(
-    runs: tuple[linux32.Capture, Vmprobe],
+    runs: golden.Run,
 ) -> None:
     capture, probe = runs
     pages = golden.vma_pages(capture)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 from tests.kernel import golden_figures as golden
-from tests.kernel import linux32
-from tests.kernel.linux32_run import Vmprobe, run_cowp
+from tests.kernel.linux32_run import run_cowp
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +20,7 @@ TOLERANCE = 0.10
 
 
 @pytest.fixture(scope="module")
-def cowp() -> tuple[linux32.Capture, Vmprobe]:
+def cowp() -> golden.Run:
     return golden.run_scenario(
         "cowp-256m-swap-4k",
         lambda machine, capture: run_cowp(machine, golden.vma_pages(capture), verify=False),
@@ -37,9 +36,9 @@ FIGURES: list[golden.Figure] = [
 ]
 
 
-@pytest.mark.parametrize("figure", FIGURES, ids=str)
+@golden.each_figure(FIGURES)
 def test_the_parent_writing_everything_after_the_child_swaps_and_faults_as_linux(
-    cowp: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
+    cowp: golden.Run, figure: golden.Figure
 ) -> None:
     golden.assert_matches_linux(*cowp, figure)
 
@@ -51,12 +50,8 @@ def test_the_parent_writing_everything_after_the_child_swaps_and_faults_as_linux
         ("C", "p2-parent-write-all"),
     ],
 )
-def test_swap_pss_is_swap_while_no_page_is_shared(
-    cowp: tuple[linux32.Capture, Vmprobe], who: str, phase: str
-) -> None:
-    capture, probe = cowp
-    linux = capture.vp_values("vma", phase, who)
-    vmsim = probe.row("vma", phase, who)
+def test_swap_pss_is_swap_while_no_page_is_shared(cowp: golden.Run, who: str, phase: str) -> None:
+    linux, vmsim = golden.rows(cowp, "vma", phase, who)
     assert linux["SwapPss"] == linux["Swap"] > 0
     assert vmsim["SwapPss"] == vmsim["Swap"] > 0
     assert vmsim["Pss"] == vmsim["Rss"]

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import pytest
 from tests.kernel import golden_figures as golden
-from tests.kernel import linux32
-from tests.kernel.linux32_run import Vmprobe, run_cowsh
+from tests.kernel.linux32_run import run_cowsh
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +22,7 @@ TOLERANCE = 0.10
 
 
 @pytest.fixture(scope="module")
-def cowsh() -> tuple[linux32.Capture, Vmprobe]:
+def cowsh() -> golden.Run:
     return golden.run_scenario(
         "cowsh-256m-swap512-4k",
         lambda machine, capture: run_cowsh(
@@ -33,12 +32,8 @@ def cowsh() -> tuple[linux32.Capture, Vmprobe]:
 
 
 @pytest.mark.parametrize("who", ["P", "C"])
-def test_swap_pss_is_half_of_swap_for_shared_pages(
-    cowsh: tuple[linux32.Capture, Vmprobe], who: str
-) -> None:
-    capture, probe = cowsh
-    linux = capture.vp_values("vma", "s1-hog-write", who)
-    vmsim = probe.row("vma", "s1-hog-write", who)
+def test_swap_pss_is_half_of_swap_for_shared_pages(cowsh: golden.Run, who: str) -> None:
+    linux, vmsim = golden.rows(cowsh, "vma", "s1-hog-write", who)
     assert linux["Swap"] == 2 * linux["SwapPss"] > 0
     assert vmsim["Swap"] == 2 * vmsim["SwapPss"] > 0
 
@@ -54,18 +49,16 @@ FIGURES: list[golden.Figure] = [
 ]
 
 
-@pytest.mark.parametrize("figure", FIGURES, ids=str)
+@golden.each_figure(FIGURES)
 def test_the_read_back_of_shared_swapped_pages_matches_linux(
-    cowsh: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
+    cowsh: golden.Run, figure: golden.Figure
 ) -> None:
     golden.assert_matches_linux(*cowsh, figure)
 
 
 def test_the_parent_finds_nearly_every_page_in_the_swap_cache(
-    cowsh: tuple[linux32.Capture, Vmprobe],
+    cowsh: golden.Run,
 ) -> None:
-    capture, probe = cowsh
-    pages = golden.vma_pages(capture, "P")
-    linux = capture.vp_values("proc", "s3-parent-read-all", "P")
-    vmsim = probe.row("proc", "s3-parent-read-all", "P")
+    pages = golden.vma_pages(cowsh[0], "P")
+    linux, vmsim = golden.rows(cowsh, "proc", "s3-parent-read-all", "P")
     assert linux["d_majflt"] < pages // 50 and vmsim["d_majflt"] < pages // 50

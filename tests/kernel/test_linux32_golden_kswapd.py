@@ -24,12 +24,6 @@ LINUX_FACTOR = 1.5  # the issue: "within a factor 1.5 of the real kernel's"
 RUN_BATCH_PAGES = 64
 
 
-def _kswapd_share(vmstat: dict[str, int]) -> float:
-    scanned = vmstat["pgscan_kswapd"] + vmstat["pgscan_direct"]
-    assert scanned > 0
-    return vmstat["pgscan_kswapd"] / scanned
-
-
 def _write(one_call: bool) -> dict[str, int]:
     capture = linux32.load("c-256m-swap-4k")
     with booted(capture) as machine:
@@ -53,16 +47,16 @@ def both_ways() -> tuple[dict[str, int], dict[str, int]]:
 def test_kswapds_share_is_the_same_for_one_touchmany_and_calls_of_64_pages(
     both_ways: tuple[dict[str, int], dict[str, int]],
 ) -> None:
-    one, batched = (_kswapd_share(vmstat) for vmstat in both_ways)
+    one, batched = (linux32.kswapd_share(vmstat) for vmstat in both_ways)
     assert abs(one - batched) <= SPLIT_AGREEMENT * batched, (one, batched)
 
 
 def test_kswapds_share_is_within_a_factor_1_5_of_linuxs(
     both_ways: tuple[dict[str, int], dict[str, int]],
 ) -> None:
-    linux = _kswapd_share(linux32.load("c-256m-swap-4k").snapshots["held"].vmstat_delta)
+    linux = linux32.kswapd_share(linux32.load("c-256m-swap-4k").snapshots["held"].vmstat_delta)
     for vmstat in both_ways:
-        ours = _kswapd_share(vmstat)
+        ours = linux32.kswapd_share(vmstat)
         assert linux / LINUX_FACTOR <= ours <= linux * LINUX_FACTOR, (ours, linux)
 
 

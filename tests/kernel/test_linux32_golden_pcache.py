@@ -29,8 +29,8 @@ Where vmsim differs (not compared, said here):
 from __future__ import annotations
 
 import pytest
-from tests.kernel import linux32
-from tests.kernel.linux32_run import Vmprobe, booted, run_pcache
+from tests.kernel import golden_figures as golden
+from tests.kernel.linux32_run import run_pcache
 
 pytestmark = pytest.mark.slow
 
@@ -72,35 +72,28 @@ FIGURES = [
 
 
 @pytest.fixture(scope="module")
-def runs() -> tuple[linux32.Capture, Vmprobe]:
-    capture = linux32.load(CAPTURE)
-    with booted(capture) as machine:
-        probe = run_pcache(
+def runs() -> golden.Run:
+    return golden.run_scenario(
+        CAPTURE,
+        lambda machine, capture: run_pcache(
             machine,
             FILE_BYTES,
             capture.vp_values("meminfo", "start")["Shmem"],
             capture.vp_values("vma", "f4-mmap-private", "F")["addr"],
-        )
-        machine.check_invariants()
-    return capture, probe
+        ),
+    )
 
 
-def test_every_page_read_back_carries_what_was_written(
-    runs: tuple[linux32.Capture, Vmprobe],
-) -> None:
+def test_every_page_read_back_carries_what_was_written(runs: golden.Run) -> None:
     _capture, probe = runs
     assert probe.mismatches == 0
 
 
-@pytest.mark.parametrize(("phase", "kind", "figure", "tolerance"), FIGURES)
-def test_page_cache_figure_matches_linux(
-    runs: tuple[linux32.Capture, Vmprobe], phase: str, kind: str, figure: str, tolerance: float
-) -> None:
-    capture, probe = runs
-    who = "F" if kind == "proc" else ""
-    linux = capture.vp_values(kind, phase, who)[figure]
-    vmsim = probe.row(kind, phase, who)[figure]
-    if tolerance == EXACT:
-        assert vmsim == linux
-    else:
-        assert vmsim == pytest.approx(linux, rel=tolerance)
+@golden.each_figure(
+    [
+        golden.Figure(kind, phase, "F" if kind == "proc" else "", (name,), tolerance)
+        for phase, kind, name, tolerance in FIGURES
+    ]
+)
+def test_page_cache_figure_matches_linux(runs: golden.Run, figure: golden.Figure) -> None:
+    golden.assert_matches_linux(*runs, figure)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shanon() -> tuple[linux32.Capture, Vmprobe]:
+def shanon() -> golden.Run:
     return golden.run_scenario(
         "shanon-1g-4k", lambda machine, capture: run_shanon(machine, golden.vma_pages(capture))
     )
@@ -66,15 +66,13 @@ SHANON_FIGURES: list[golden.Figure] = [
 ]
 
 
-@pytest.mark.parametrize("figure", SHANON_FIGURES, ids=str)
-def test_shared_anon_figures_match_linux(
-    shanon: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
-) -> None:
+@golden.each_figure(SHANON_FIGURES)
+def test_shared_anon_figures_match_linux(shanon: golden.Run, figure: golden.Figure) -> None:
     golden.assert_matches_linux(*shanon, figure)
 
 
 def test_the_parent_reads_the_childs_bytes_without_a_fault(
-    shanon: tuple[linux32.Capture, Vmprobe],
+    shanon: golden.Run,
 ) -> None:
     capture, probe = shanon
     assert capture.vp_values("proc", "p2-parent-read-verify", "P")["d_minflt"] <= 1
@@ -84,9 +82,7 @@ def test_the_parent_reads_the_childs_bytes_without_a_fault(
 @pytest.mark.parametrize(
     "phase", ["p0-parent-write-all", "p1-child-write-all", "p4-child-exited", "p5-parent-munmap"]
 )
-def test_shared_anon_pages_are_no_anonymous_pages(
-    shanon: tuple[linux32.Capture, Vmprobe], phase: str
-) -> None:
+def test_shared_anon_pages_are_no_anonymous_pages(shanon: golden.Run, phase: str) -> None:
     """AnonPages does not move at all (Linux's few anon pages of a phase are its processes'
     own)."""
     capture, probe = shanon
@@ -95,7 +91,7 @@ def test_shared_anon_pages_are_no_anonymous_pages(
 
 
 @pytest.fixture(scope="module")
-def shm() -> tuple[linux32.Capture, Vmprobe]:
+def shm() -> golden.Run:
     def run(machine: Machine, capture: linux32.Capture) -> Vmprobe:
         (addr,) = {row.values["addr"] for row in capture.vp_rows_of_kind("vma")}
         return run_shm(machine, golden.vma_pages(capture), addr)
@@ -145,8 +141,6 @@ SHM_FIGURES: list[golden.Figure] = [
 ]
 
 
-@pytest.mark.parametrize("figure", SHM_FIGURES, ids=str)
-def test_named_shm_figures_match_linux(
-    shm: tuple[linux32.Capture, Vmprobe], figure: golden.Figure
-) -> None:
+@golden.each_figure(SHM_FIGURES)
+def test_named_shm_figures_match_linux(shm: golden.Run, figure: golden.Figure) -> None:
     golden.assert_matches_linux(*shm, figure)

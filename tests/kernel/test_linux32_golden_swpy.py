@@ -25,8 +25,9 @@ What holds and what only goes the right way:
 from __future__ import annotations
 
 import pytest
+from tests.kernel import golden_figures as golden
 from tests.kernel import linux32
-from tests.kernel.linux32_run import Vmprobe, booted, run_swpy
+from tests.kernel.linux32_run import run_swpy
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +39,13 @@ EXACT = 0.0
 
 
 @pytest.fixture(scope="module", params=CAPTURES)
-def runs(request: pytest.FixtureRequest) -> tuple[linux32.Capture, Vmprobe]:
-    capture = linux32.load(request.param)
-    with booted(capture) as machine:
-        probe = run_swpy(
+def runs(request: pytest.FixtureRequest) -> golden.Run:
+    return golden.run_scenario(
+        request.param,
+        lambda machine, capture: run_swpy(
             machine, FILE_BYTES, ANON_PAGES, capture.vp_values("meminfo", "start")["Shmem"]
-        )
-        machine.check_invariants()
-    return capture, probe
+        ),
+    )
 
 
 def _summed(rows: list[dict[str, int]], figure: str) -> int:
@@ -59,9 +59,7 @@ def _tolerance(capture: linux32.Capture, figure: str) -> float:
 
 
 @pytest.mark.parametrize("figure", ["pgsteal_file", "pgsteal_anon", "pswpout"])
-def test_reclaim_split_over_the_file_phases_matches_linux(
-    runs: tuple[linux32.Capture, Vmprobe], figure: str
-) -> None:
+def test_reclaim_split_over_the_file_phases_matches_linux(runs: golden.Run, figure: str) -> None:
     capture, probe = runs
     linux = _summed([capture.vp_values("vmdelta", phase) for phase in FILE_PHASES], figure)
     vmsim = _summed([probe.row("vmdelta", phase) for phase in FILE_PHASES], figure)
@@ -71,17 +69,15 @@ def test_reclaim_split_over_the_file_phases_matches_linux(
         assert vmsim == pytest.approx(linux, rel=0.10)
 
 
-def test_swap_outs_come_in_the_reads_as_on_linux(runs: tuple[linux32.Capture, Vmprobe]) -> None:
-    capture, probe = runs
+def test_swap_outs_come_in_the_reads_as_on_linux(runs: golden.Run) -> None:
     for phase in ("f2-read1", "f3-read2"):
-        linux = capture.vp_values("vmdelta", phase)["pswpout"]
-        vmsim = probe.row("vmdelta", phase)["pswpout"]
-        assert (vmsim > 0) == (linux > 0), phase
+        linux, vmsim = golden.rows(runs, "vmdelta", phase)
+        assert (vmsim["pswpout"] > 0) == (linux["pswpout"] > 0), phase
 
 
 @pytest.mark.parametrize("figure", ["pgpgin", "workingset_activate_file"])
 def test_each_read_reads_the_whole_file_from_disk_and_activates_its_refaults_as_linux(
-    runs: tuple[linux32.Capture, Vmprobe], figure: str
+    runs: golden.Run, figure: str
 ) -> None:
     capture, probe = runs
     for phase in ("f2-read1", "f3-read2"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory, pages
 
 from vmsim_kernel import Machine, MiB, OomKilled, OutOfMemory, OvercommitMode
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE
@@ -86,7 +86,7 @@ def _hog(machine: Machine, name: str, size: int) -> tuple[int, int]:
 def test_oom01_mode_2_refuses_with_enomem_before_any_kill(make_machine: MachineFactory) -> None:
     machine = make_machine(ram_bytes=16 * MiB, swap_bytes=0, overcommit_memory=OvercommitMode.NEVER)
     small, addr = _hog(machine, "small", 1 * MiB)
-    machine.touch_many(small, np.arange(addr, addr + 1 * MiB, PAGE_SIZE), True)
+    machine.touch_many(small, pages(addr, 1 * MiB // PAGE_SIZE), True)
     big = machine.spawn("big")
     with pytest.raises(OutOfMemory, match="CommitLimit"):
         machine.mmap(big, 0, 32 * MiB, RW, ANON)
@@ -100,10 +100,10 @@ def test_oom01_modes_0_and_1_kill_the_largest(
 ) -> None:
     machine = make_machine(ram_bytes=16 * MiB, swap_bytes=0, overcommit_memory=mode)
     small, small_addr = _hog(machine, "small", 1 * MiB)
-    machine.touch_many(small, np.arange(small_addr, small_addr + 1 * MiB, PAGE_SIZE), True)
+    machine.touch_many(small, pages(small_addr, 1 * MiB // PAGE_SIZE), True)
     big, big_addr = _hog(machine, "big", 13 * MiB)  # fits mode 0, not RAM beside "small"
     with pytest.raises(OomKilled):
-        machine.touch_many(big, np.arange(big_addr, big_addr + 13 * MiB, PAGE_SIZE), True)
+        machine.touch_many(big, pages(big_addr, 13 * MiB // PAGE_SIZE), True)
     assert machine.vmstat()["oom_kill"] == 1
     assert [p.pid for p in machine.processes()] == [small]
     assert machine.process(small).vm_rss == 1 * MiB

@@ -5,29 +5,32 @@ are kept when written again; and MADV_DONTNEED on shared memory keeps the object
 from __future__ import annotations
 
 import pytest
-from tests.kernel.conftest import ANON, RW, SHARED_ANON, MachineFactory, pages, write_pages
+from tests.kernel.conftest import (
+    ANON,
+    RW,
+    SHARED_ANON,
+    MachineFactory,
+    pages,
+    stamp_pages,
+    stamped,
+    swap_out,
+    write_pages,
+)
 
 from vmsim_kernel import MAP_PRIVATE, PAGE_SIZE, InvalidArgument, Machine, Madvise
 from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.mm.physmem import PageFlag
-from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
 NR_PAGES = 256
 
 
-def _stamp(machine: Machine, pid: int, addr: int, nr_pages: int, tag: bytes) -> None:
-    """Write *tag* and the page's number at the start of each page."""
-    for i in range(nr_pages):
-        machine.write(pid, addr + i * PAGE_SIZE, tag + i.to_bytes(4, "little"))
-
-
-def _stamped(machine: Machine, pid: int, addr: int, nr_pages: int, tag: bytes) -> list[bool]:
-    """For each page: whether it still holds what _stamp wrote there."""
-    size = len(tag) + 4
-    return [
-        machine.read(pid, addr + i * PAGE_SIZE, size) == tag + i.to_bytes(4, "little")
-        for i in range(nr_pages)
-    ]
+def _lazyfree(machine: Machine, tag: bytes) -> tuple[int, int]:
+    """A process whose NR_PAGES, stamped with *tag*, it has given MADV_FREE; (pid, addr)."""
+    pid = machine.spawn()
+    addr = machine.mmap(pid, 0, NR_PAGES * PAGE_SIZE, RW, ANON)
+    stamp_pages(machine, pid, addr, NR_PAGES, tag)
+    machine.madvise(pid, addr, NR_PAGES * PAGE_SIZE, Madvise.FREE)
+    return pid, addr
 
 
 def _squeeze(machine: Machine, nr_pages: int) -> None:
@@ -53,25 +56,21 @@ def test_madv_free_without_pressure_keeps_the_pages_mapped_and_their_bytes(
 ) -> None:
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, NR_PAGES * PAGE_SIZE, RW, ANON)
-    _stamp(machine, pid, addr, NR_PAGES, b"kept")
+    stamp_pages(machine, pid, addr, NR_PAGES, b"kept")
     inactive_file = machine.meminfo()["Inactive(file)"]
     machine.madvise(pid, addr, NR_PAGES * PAGE_SIZE, Madvise.FREE)
     assert machine.vmstat()["pglazyfree"] == NR_PAGES
     assert machine.meminfo()["Inactive(file)"] - inactive_file == NR_PAGES * 4
     assert _smaps_field(machine, pid, addr, "LazyFree") == NR_PAGES * 4
     assert _smaps_field(machine, pid, addr, "Rss") == NR_PAGES * 4
-    assert all(_stamped(machine, pid, addr, NR_PAGES, b"kept"))
+    assert all(stamped(machine, pid, addr, NR_PAGES, b"kept"))
     machine.check_invariants()
 
 
 def test_under_pressure_clean_lazyfree_pages_are_discarded_without_swap_io(
-    make_machine: MachineFactory,
+    machine: Machine,
 ) -> None:
-    machine = make_machine()
-    pid = machine.spawn()
-    addr = machine.mmap(pid, 0, NR_PAGES * PAGE_SIZE, RW, ANON)
-    _stamp(machine, pid, addr, NR_PAGES, b"lazy")
-    machine.madvise(pid, addr, NR_PAGES * PAGE_SIZE, Madvise.FREE)
+    pid, addr = _lazyfree(machine, b"lazy")
     _squeeze(machine, 6000)  # 23 MiB through a 16 MiB machine
     discarded = machine.vmstat()["pglazyfreed"]
     # Reclaim stops taking file pages when the file lists are nearly empty (file_is_tiny):
@@ -79,25 +78,19 @@ def test_under_pressure_clean_lazyfree_pages_are_discarded_without_swap_io(
     assert NR_PAGES - 32 <= discarded <= NR_PAGES
     assert _smaps_field(machine, pid, addr, "Swap") == 0  # none of them went to swap
     assert _smaps_field(machine, pid, addr, "Rss") == (NR_PAGES - discarded) * 4
-    kept = _stamped(machine, pid, addr, NR_PAGES, b"lazy")
+    kept = stamped(machine, pid, addr, NR_PAGES, b"lazy")
     assert kept.count(False) == discarded
     gone = kept.index(False)
     assert machine.read(pid, addr + gone * PAGE_SIZE, 64) == bytes(64)  # zero-filled
     machine.check_invariants()
 
 
-def test_a_write_after_madv_free_keeps_the_page_through_reclaim(
-    make_machine: MachineFactory,
-) -> None:
-    machine = make_machine()
-    pid = machine.spawn()
-    addr = machine.mmap(pid, 0, NR_PAGES * PAGE_SIZE, RW, ANON)
-    _stamp(machine, pid, addr, NR_PAGES, b"old!")
-    machine.madvise(pid, addr, NR_PAGES * PAGE_SIZE, Madvise.FREE)
+def test_a_write_after_madv_free_keeps_the_page_through_reclaim(machine: Machine) -> None:
+    pid, addr = _lazyfree(machine, b"old!")
     half = NR_PAGES // 2
-    _stamp(machine, pid, addr, half, b"new!")  # redirties the first half
+    stamp_pages(machine, pid, addr, half, b"new!")  # redirties the first half
     _squeeze(machine, 6000)
-    assert all(_stamped(machine, pid, addr, half, b"new!"))
+    assert all(stamped(machine, pid, addr, half, b"new!"))
     assert NR_PAGES - half - 32 <= machine.vmstat()["pglazyfreed"] <= NR_PAGES - half
     # Reclaim met the written ones and kept them: swap-backed anon pages again.
     physmem = machine.kernel.physmem
@@ -125,17 +118,14 @@ def test_without_swap_lazyfree_pages_are_still_reclaimed(make_machine: MachineFa
 def test_madv_free_drops_swapped_out_pages_and_their_slots(machine: Machine) -> None:
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, ANON)
-    _stamp(machine, pid, addr, 4, b"swap")
+    stamp_pages(machine, pid, addr, 4, b"swap")
     swap_free = machine.meminfo()["SwapFree"]
-    pfn = machine.translate(pid, addr).pfn
-    assert pfn is not None
-    machine.kernel.lruvec.policy.remove(pfn)
-    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+    swap_out(machine, pid, addr)
     assert machine.meminfo()["SwapFree"] == swap_free - 4
     machine.madvise(pid, addr, 4 * PAGE_SIZE, Madvise.FREE)
     assert machine.meminfo()["SwapFree"] == swap_free
     assert machine.read(pid, addr, 8) == bytes(8)
-    assert _stamped(machine, pid, addr, 4, b"swap")[1:] == [True] * 3
+    assert stamped(machine, pid, addr, 4, b"swap")[1:] == [True] * 3
     machine.check_invariants()
 
 
@@ -202,10 +192,10 @@ def test_dontneed_on_shared_anonymous_memory_keeps_the_data_for_the_next_fault(
 ) -> None:
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, 4 * PAGE_SIZE, RW, SHARED_ANON)
-    _stamp(machine, pid, addr, 4, b"shm!")
+    stamp_pages(machine, pid, addr, 4, b"shm!")
     shmem = machine.meminfo()["Shmem"]
     machine.madvise(pid, addr, 4 * PAGE_SIZE, Madvise.DONTNEED)
     assert _smaps_field(machine, pid, addr, "Rss") == 0  # the PTEs are zapped
     assert machine.meminfo()["Shmem"] == shmem  # the pages are not
-    assert all(_stamped(machine, pid, addr, 4, b"shm!"))
+    assert all(stamped(machine, pid, addr, 4, b"shm!"))
     machine.check_invariants()

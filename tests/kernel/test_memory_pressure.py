@@ -21,9 +21,10 @@ def free_pages(machine: Machine) -> int:
     return machine.kernel.allocator.nr_free_pages()
 
 
-def guard_swap_outs(machine: Machine) -> list[str]:
-    """Complaints about swap-outs made while every zone a user page may use was above its high
-    watermark (plus the lowmem_reserve it keeps from user allocations)."""
+@pytest.fixture
+def complaints(machine: Machine) -> list[str]:
+    """Complaints about the test machine's swap-outs made while every zone a user page may use
+    was above its high watermark (plus the lowmem_reserve it keeps from user allocations)."""
     complaints: list[str] = []
 
     def on_swap_out(event: Event) -> None:
@@ -133,11 +134,10 @@ def test_a_zone_under_its_low_mark_is_skipped_for_the_next_not_reclaimed(
 
 
 @pytest.mark.slow
+@pytest.mark.machine(ram_bytes=64 * MiB, swap_bytes=64 * MiB)
 def test_writing_ram_plus_half_the_swap_swaps_out_little_more_than_the_excess(
-    make_machine: MachineFactory,
+    machine: Machine, complaints: list[str]
 ) -> None:
-    machine = make_machine(ram_bytes=64 * MiB, swap_bytes=64 * MiB)
-    complaints = guard_swap_outs(machine)
     pid = machine.spawn("big")
     available = free_pages(machine)
     nr_pages = available + (64 * MiB // PAGE_SIZE) // 2
@@ -157,11 +157,10 @@ def test_writing_ram_plus_half_the_swap_swaps_out_little_more_than_the_excess(
 
 # ---- kswapd -------------------------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.machine(ram_bytes=32 * MiB, swap_bytes=32 * MiB)
 def test_kswapd_balances_after_the_call_that_woke_it_on_its_own_clock(
-    make_machine: MachineFactory,
+    machine: Machine, complaints: list[str]
 ) -> None:
-    machine = make_machine(ram_bytes=32 * MiB, swap_bytes=32 * MiB)
-    complaints = guard_swap_outs(machine)
     pid = machine.spawn("grow")
     events = machine.kernel.vm_events
     addr = machine.mmap(pid, 0, 31 * MiB, RW, ANON)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory
+from tests.kernel.conftest import ANON, RW, write_pages
 
 from vmsim_kernel import (
     PAGE_SIZE,
     InvalidArgument,
     Machine,
     Madvise,
-    MiB,
     OutOfMemory,
 )
 
-
-@pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    return make_machine(ram_bytes=16 * MiB, swap_bytes=32 * MiB, nr_cpus=1)
-
-
-def _fill(machine: Machine, pid: int, nr_pages: int) -> int:
-    addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
-    pages = np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE, dtype=np.uint32)
-    machine.touch_many(pid, pages, True)
-    return addr
+pytestmark = pytest.mark.machine(nr_cpus=1)  # the default 16 MiB, 32 MiB of swap
 
 
 def test_locked_pages_are_faulted_in_counted_and_never_swapped(machine: Machine) -> None:
@@ -38,7 +26,7 @@ def test_locked_pages_are_faulted_in_counted_and_never_swapped(machine: Machine)
     assert "VmLck:\t    1024 kB" in machine.report("status", locker)
     assert "Locked:             1024 kB" in machine.report("smaps", locker)
     hog = machine.spawn("hog")
-    _fill(machine, hog, 6000)  # 23 MiB through 16 MiB of RAM: reclaim swaps the hog
+    write_pages(machine, hog, 6000)  # 23 MiB through 16 MiB of RAM: reclaim swaps the hog
     assert machine.vmstat()["pswpout"] > 0
     assert machine.process(locker).vm_swap == 0
     assert machine.process(locker).vm_rss == 256 * PAGE_SIZE
@@ -54,7 +42,7 @@ def test_munlock_makes_the_pages_evictable_again(machine: Machine) -> None:
     (first, second) = [v for v in machine.maps(locker) if addr <= v.start < addr + 64 * PAGE_SIZE]
     assert (first.end - first.start, second.end - second.start) == (32 * PAGE_SIZE,) * 2
     hog = machine.spawn("hog")
-    _fill(machine, hog, 6000)
+    write_pages(machine, hog, 6000)
     assert 0 < machine.process(locker).vm_swap <= 32 * PAGE_SIZE
     machine.munmap(locker, addr, 64 * PAGE_SIZE)
     assert machine.meminfo()["Mlocked"] == 0

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
-from tests.kernel.conftest import ANON, RW, SHARED_ANON, MachineFactory, pages
+from tests.kernel.conftest import (
+    ANON,
+    RW,
+    SHARED_ANON,
+    MachineFactory,
+    pages,
+    spawn_stamped,
+    swap_out,
+)
+from tests.mremap_refusals import Refusal, each_mremap_refusal
 
 from vmsim_kernel import (
     PAGE_SIZE,
@@ -22,25 +29,18 @@ from vmsim_kernel.errors import BadAddress
 from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.mm.mremap import MremapFlag
 from vmsim_kernel.mm.swap import swp_offset
-from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
 MAYMOVE = int(MremapFlag.MAYMOVE)
 FIXED = int(MremapFlag.FIXED)
 DONTUNMAP = int(MremapFlag.DONTUNMAP)
 P = PAGE_SIZE
+STAMP = "page {:04}"  # nine bytes, each page's own (below page 10000)
 
-
-@pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    return make_machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
+pytestmark = pytest.mark.machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
 
 
 def _written(machine: Machine, nr_pages: int, flags: int = ANON) -> tuple[int, int]:
-    pid = machine.spawn("mover")
-    addr = machine.mmap(pid, 0, nr_pages * P, RW, flags)
-    for page in range(nr_pages):
-        machine.write(pid, addr + page * P, f"page {page:04}".encode())
-    return pid, addr
+    return spawn_stamped(machine, nr_pages, flags, name="mover", stamp=STAMP)
 
 
 def _bytes(machine: Machine, pid: int, addr: int, nr_pages: int) -> list[bytes]:
@@ -48,15 +48,7 @@ def _bytes(machine: Machine, pid: int, addr: int, nr_pages: int) -> list[bytes]:
 
 
 def _expected(nr_pages: int, first: int = 0) -> list[bytes]:
-    return [f"page {page:04}".encode() for page in range(first, first + nr_pages)]
-
-
-def _swap_out(machine: Machine, pid: int, addr: int) -> None:
-    """Reclaim the page at *addr* (as choose_victim does: off the LRU, then pageout)."""
-    pfn = machine.translate(pid, addr).pfn
-    assert pfn is not None
-    machine.kernel.lruvec.policy.remove(pfn)
-    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+    return [STAMP.format(page).encode() for page in range(first, first + nr_pages)]
 
 
 def _faults(machine: Machine, pid: int) -> int:
@@ -91,7 +83,7 @@ def test_a_move_keeps_the_frames_and_bytes_and_costs_no_fault(machine: Machine) 
 def test_a_move_carries_swap_entries_and_the_pages_come_back_from_swap(machine: Machine) -> None:
     pid, addr = _written(machine, 4)
     for page in (1, 3):
-        _swap_out(machine, pid, addr + page * P)
+        swap_out(machine, pid, addr + page * P)
     swap = machine.process(pid).vm_swap
     moved = machine.mremap(pid, addr, 4 * P, 4 * P, MAYMOVE | FIXED, 0x50000000)
     assert moved == 0x50000000
@@ -109,7 +101,7 @@ def test_reclaim_after_a_move_finds_the_new_ptes(machine: Machine) -> None:
     pid, addr = _written(machine, 4)
     moved = machine.mremap(pid, addr, 4 * P, 4 * P, MAYMOVE | FIXED, 0x60000000)
     for page in range(4):
-        _swap_out(machine, pid, moved + page * P)
+        swap_out(machine, pid, moved + page * P)
     assert machine.process(pid).vm_rss == 0
     assert _bytes(machine, pid, moved, 4) == _expected(4)
     machine.check_invariants()
@@ -154,7 +146,7 @@ def test_fork_then_a_move_in_the_child_leaves_the_parent_and_cow_right(machine: 
     assert _bytes(machine, parent, addr + 2 * P, 2) == _expected(2, 2)
     assert _bytes(machine, child, moved + 2 * P, 2) == _expected(2, 2)
     # A page still shared by both, pushed out: both PTEs get the entry, both read it back.
-    _swap_out(machine, parent, addr + 3 * P)
+    swap_out(machine, parent, addr + 3 * P)
     assert machine.read(child, moved + 3 * P, 9) == b"page 0003"
     assert machine.read(parent, addr + 3 * P, 9) == b"page 0003"
     machine.check_invariants()
@@ -222,63 +214,27 @@ def test_growth_is_refused_past_the_commit_limit(make_machine: MachineFactory) -
     assert (addr, addr + 2 * P, "rw-p") in _maps(machine, pid)
 
 
-BAD_CALLS: list[
-    tuple[str, Callable[[int], tuple[int, int, int, int, int]], type[KernelError], str]
-] = [
-    ("unknown flag bits", lambda a: (a, P, P, 8, 0), InvalidArgument, "EINVAL"),
-    ("FIXED without MAYMOVE", lambda a: (a, P, P, FIXED, 0x50000000), InvalidArgument, "EINVAL"),
-    (
-        "DONTUNMAP resizing",
-        lambda a: (a, P, 2 * P, MAYMOVE | DONTUNMAP, 0),
-        InvalidArgument,
-        "EINVAL",
-    ),
-    ("unaligned old address", lambda a: (a + 1, P, P, 0, 0), InvalidArgument, "EINVAL"),
-    ("new size 0", lambda a: (a, P, 0, 0, 0), InvalidArgument, "EINVAL"),
-    (
-        "unaligned new address",
-        lambda a: (a, P, P, MAYMOVE | FIXED, 0x50000001),
-        InvalidArgument,
-        "EINVAL",
-    ),
-    (
-        "overlapping ranges",
-        lambda a: (a, 2 * P, 2 * P, MAYMOVE | FIXED, a + P),
-        InvalidArgument,
-        "EINVAL",
-    ),
-    ("private old size 0", lambda a: (a, 0, P, MAYMOVE, 0), InvalidArgument, "EINVAL"),
-    ("no mapping there", lambda a: (0x30000000, P, 2 * P, MAYMOVE, 0), BadAddress, "EFAULT"),
-    ("old range past its mapping", lambda a: (a, 8 * P, 9 * P, MAYMOVE, 0), BadAddress, "EFAULT"),
-    (
-        "fixed below mmap_min_addr",
-        lambda a: (a, P, P, MAYMOVE | FIXED, 0),
-        PermissionDenied,
-        "EPERM",
-    ),
-    ("no room without MAYMOVE", lambda a: (a, 2 * P, 4 * P, 0, 0), OutOfMemory, "ENOMEM"),
-    ("no free range that big", lambda a: (a, P, 0xBF000000, MAYMOVE, 0), OutOfMemory, "ENOMEM"),
-]
+# The kernel's error of each errno mremap refuses with.
+KERNEL_ERROR: dict[str, type[KernelError]] = {
+    "EINVAL": InvalidArgument,
+    "EFAULT": BadAddress,
+    "EPERM": PermissionDenied,
+    "ENOMEM": OutOfMemory,
+}
 
 
-@pytest.mark.parametrize(
-    ("case", "args", "error", "errno"), BAD_CALLS, ids=[c[0] for c in BAD_CALLS]
-)
+@each_mremap_refusal
 def test_every_bad_call_is_refused_with_its_errno_and_changes_nothing(
-    machine: Machine,
-    case: str,
-    args: Callable[[int], tuple[int, int, int, int, int]],
-    error: type[KernelError],
-    errno: str,
+    machine: Machine, refusal: Refusal
 ) -> None:
     pid = machine.spawn("bad")
     addr = machine.mmap(pid, 0, 4 * P, RW, ANON)
     machine.mmap(pid, addr + 4 * P, P, RW, ANON | 0x10)  # keeps growth in place impossible
     machine.touch_many(pid, pages(addr, 4), write=True)
     maps, meminfo = _maps(machine, pid), machine.meminfo()
-    with pytest.raises(error) as raised:
-        machine.mremap(pid, *args(addr))
-    assert raised.value.errno_name == errno, case
+    with pytest.raises(KERNEL_ERROR[refusal.errno]) as raised:
+        machine.mremap(pid, *refusal.args(addr))
+    assert raised.value.errno_name == refusal.errno, refusal.what
     assert _maps(machine, pid) == maps
     assert machine.meminfo() == meminfo
     machine.check_invariants()
@@ -298,7 +254,7 @@ def test_a_move_is_journaled_and_replays_to_the_same_cost(make_machine: MachineF
 def test_swap_slots_stay_owned_by_the_moved_ptes(machine: Machine) -> None:
     swap_free = machine.meminfo()["SwapFree"]
     pid, addr = _written(machine, 2)
-    _swap_out(machine, pid, addr)
+    swap_out(machine, pid, addr)
     entry = machine.translate(pid, addr).pte
     assert entry and swp_offset(entry) > 0
     moved = machine.mremap(pid, addr, 2 * P, 2 * P, MAYMOVE | FIXED, 0x50000000)
@@ -318,12 +274,12 @@ def test_a_move_across_page_tables_to_an_unaligned_place_keeps_every_page(
     addr = machine.mmap(pid, 0, 1100 * P, RW, ANON)
     machine.touch_many(pid, pages(addr, 1100), True)
     for page in (0, 1, 1020, 1023, 1024, 1099):
-        machine.write(pid, addr + page * P, f"page {page:04}".encode())
+        machine.write(pid, addr + page * P, STAMP.format(page).encode())
     ptes = machine.process(pid).vm_pte
     moved = machine.mremap(pid, addr, 1100 * P, 1100 * P, MAYMOVE | FIXED, 0x50003000)
     faults = _faults(machine, pid)
     for page in (0, 1, 1020, 1023, 1024, 1099):
-        assert machine.read(pid, moved + page * P, 9) == f"page {page:04}".encode()
+        assert machine.read(pid, moved + page * P, 9) == STAMP.format(page).encode()
     assert _faults(machine, pid) == faults
     assert machine.process(pid).vm_pte == ptes  # the old tables freed, as many new ones
     machine.check_invariants()

@@ -13,7 +13,8 @@ import ctypes
 import errno as errno_codes
 import sys
 from collections.abc import Callable
-from typing import Protocol
+from ctypes import c_int, c_long, c_size_t, c_void_p
+from typing import Any, Protocol
 
 import pytest
 from tests.kernel.conftest import MachineFactory
@@ -44,34 +45,26 @@ class Backend(Protocol):
     def read(self, addr: int, length: int) -> bytes: ...
 
 
+def _declared(function: Any, restype: Any, *argtypes: Any) -> Any:
+    """*function* of libc told its C return and argument types (ctypes would guess ints)."""
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
 class Host:
     """libc through ctypes, on this process's own address space."""
 
     def __init__(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
-        self._mmap = libc.mmap
-        self._mmap.restype = ctypes.c_void_p
-        self._mmap.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_long,
-        ]
-        self._mremap = libc.mremap
-        self._mremap.restype = ctypes.c_void_p
-        self._mremap.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_void_p,
-        ]
-        self._munmap = libc.munmap
-        self._munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        self._mprotect = libc.mprotect
-        self._mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        # void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+        self._mmap = _declared(libc.mmap, c_void_p, c_void_p, c_size_t, c_int, c_int, c_int, c_long)
+        # void *mremap(void *old, size_t old_size, size_t new_size, int flags, void *new)
+        self._mremap = _declared(
+            libc.mremap, c_void_p, c_void_p, c_size_t, c_size_t, c_int, c_void_p
+        )
+        self._munmap = _declared(libc.munmap, c_int, c_void_p, c_size_t)
+        self._mprotect = _declared(libc.mprotect, c_int, c_void_p, c_size_t, c_int)
         self.mapped: list[tuple[int, int]] = []
 
     @staticmethod
@@ -235,28 +228,23 @@ def grow_blocked_may_move(b: Backend, arena: int) -> Outcome:
     return _where(result, a), _pages(b, result[1], 4), _pages(b, a, 1)
 
 
-def move_fixed(b: Backend, arena: int) -> Outcome:
-    a, t = _written(b, arena, 4), arena + TARGET * P
-    result = _remap(b, a, 4 * P, 4 * P, MAYMOVE | FIXED, t)
-    return _where(result, a, t), _pages(b, t, 4), _pages(b, a, 1)
+def _move_fixed_case(nr_pages: int, first: int, old: int, new: int, left: int) -> Case:
+    """Of a written mapping of *nr_pages*, move pages *first* .. *first* + *old* to the arena's
+    target with MAYMOVE|FIXED as *new* pages; the outcome: where they went, the target's
+    pages, and the original mapping's first *left* pages (what the move left there)."""
+
+    def case(b: Backend, arena: int) -> Outcome:
+        a, t = _written(b, arena, nr_pages), arena + TARGET * P
+        result = _remap(b, a + first * P, old * P, new * P, MAYMOVE | FIXED, t)
+        return _where(result, a, t), _pages(b, t, new), _pages(b, a, left)
+
+    return case
 
 
 def move_fixed_growing(b: Backend, arena: int) -> Outcome:
     a, t = _written(b, arena, 4), arena + TARGET * P
     result = _remap(b, a, 4 * P, 6 * P, MAYMOVE | FIXED, t)
     return _where(result, a, t), _pages(b, t, 4), b.read(t + 5 * P, 4)
-
-
-def move_fixed_shrinking(b: Backend, arena: int) -> Outcome:
-    a, t = _written(b, arena, 4), arena + TARGET * P
-    result = _remap(b, a, 4 * P, 2 * P, MAYMOVE | FIXED, t)
-    return _where(result, a, t), _pages(b, t, 2), _pages(b, a, 4)
-
-
-def move_part_of_a_mapping(b: Backend, arena: int) -> Outcome:
-    a, t = _written(b, arena, 6), arena + TARGET * P
-    result = _remap(b, a + 2 * P, 2 * P, 2 * P, MAYMOVE | FIXED, t)
-    return _where(result, a, t), _pages(b, t, 2), _pages(b, a, 6)
 
 
 def dontunmap(b: Backend, arena: int) -> Outcome:
@@ -307,10 +295,10 @@ CASES: list[tuple[str, Case]] = [
     ("grow in place", grow_in_place),
     ("grow blocked", grow_blocked),
     ("grow blocked, MAYMOVE", grow_blocked_may_move),
-    ("move FIXED", move_fixed),
+    ("move FIXED", _move_fixed_case(4, 0, 4, 4, left=1)),
     ("move FIXED growing", move_fixed_growing),
-    ("move FIXED shrinking", move_fixed_shrinking),
-    ("move the middle of a mapping", move_part_of_a_mapping),
+    ("move FIXED shrinking", _move_fixed_case(4, 0, 4, 2, left=4)),
+    ("move the middle of a mapping", _move_fixed_case(6, 2, 2, 2, left=6)),
     ("DONTUNMAP", dontunmap),
     ("shared move", shared_move),
     ("shared duplicate", shared_duplicate),

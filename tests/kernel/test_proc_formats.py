@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory
+from tests.kernel.conftest import ANON, RW, MachineFactory, field_shape, pages
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, GiB, MiB
@@ -37,12 +36,6 @@ def shape(line: str) -> str:
     return re.sub(r"\d+", lambda match: "#" * len(match.group()), line)
 
 
-def field_shape(line: str) -> str:
-    """A line with each padded number (its leading spaces and digits) replaced by '#'s of the
-    field's width: equal for two lines printed with the same format whatever the values."""
-    return re.sub(r" *\d+", lambda match: "#" * len(match.group()), line)
-
-
 def fits(line: str) -> bool:
     """Whether every number of the line fits in the 8 columns Linux pads to."""
     return all(len(number) <= 8 for number in re.findall(r"\d+", line))
@@ -61,7 +54,7 @@ def busy_1g(make_machine: MachineFactory) -> Machine:
     machine = make_machine(ram_bytes=1 * GiB, swap_bytes=16 * MiB)
     pid = machine.spawn("busy")
     addr = machine.mmap(pid, 0, 4 * MiB, RW, ANON)
-    machine.touch_many(pid, np.arange(addr, addr + 4 * MiB, PAGE_SIZE), True)
+    machine.touch_many(pid, pages(addr, 4 * MiB // PAGE_SIZE), True)
     return machine
 
 

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from tests.kernel.conftest import MachineFactory, pages
+from tests.kernel.conftest import MachineFactory, field_shape, pages
 from tests.kernel.linux32 import DATA_DIR, load
 
 from vmsim_kernel import Machine
@@ -30,12 +30,6 @@ def capture_lines(scenario: str, section: str) -> list[str]:
     """A /proc file of a capture, without the kernel messages the console mixed into it."""
     text = load(scenario).sections[section]
     return [line for line in text.splitlines() if not _PRINTK.match(line)]
-
-
-def field_shape(line: str) -> str:
-    """A line with each padded number (its leading spaces and digits) replaced by '#'s of the
-    field's width: equal for two lines printed with the same format whatever the values."""
-    return re.sub(r" *\d+", lambda match: "#" * len(match.group()), line)
 
 
 def name_of(line: str) -> str:
@@ -65,13 +59,20 @@ def memtouch_8m(make_machine: MachineFactory) -> tuple[Machine, int, int]:
     return machine, pid, addr
 
 
+def memtouch_reports(
+    memtouch_8m: tuple[Machine, int, int], name: str
+) -> tuple[list[str], list[str]]:
+    """/proc/PID/*name* of the memtouch process as lines: (vmsim's, Linux's in i-1g-4k)."""
+    machine, pid, _ = memtouch_8m
+    ours = machine.report(name, pid).splitlines()
+    return ours, capture_lines("i-1g-4k", f"memtouch-{name}")
+
+
 # ---- smaps -------------------------------------------------------------------------------------
 def test_every_smaps_block_has_the_lines_and_widths_of_6_1(
     memtouch_8m: tuple[Machine, int, int],
 ) -> None:
-    machine, pid, _ = memtouch_8m
-    reference = smaps_blocks(capture_lines("i-1g-4k", "memtouch-smaps"))
-    ours = smaps_blocks(machine.report("smaps", pid).splitlines())
+    ours, reference = map(smaps_blocks, memtouch_reports(memtouch_8m, "smaps"))
     expected = [field_shape(line) for line in reference[0][1:-1]]  # up to VmFlags
     assert all([field_shape(line) for line in block[1:-1]] == expected for block in reference)
     for block in ours:
@@ -85,14 +86,10 @@ def test_the_8_mib_mapping_reads_as_linux_printed_it(
 ) -> None:
     """Same scenario, same numbers: the block of the 8 MiB mapping is byte for byte Linux's
     (the address apart)."""
-    machine, pid, addr = memtouch_8m
-    reference = smaps_blocks(capture_lines("i-1g-4k", "memtouch-smaps"))
+    addr = memtouch_8m[2]
+    our_blocks, reference = map(smaps_blocks, memtouch_reports(memtouch_8m, "smaps"))
     (linux,) = [block for block in reference if block[1] == "Size:               8192 kB"]
-    (ours,) = [
-        block
-        for block in smaps_blocks(machine.report("smaps", pid).splitlines())
-        if block[0].startswith(f"{addr:08x}-")
-    ]
+    (ours,) = [block for block in our_blocks if block[0].startswith(f"{addr:08x}-")]
     assert ours[0] == f"{addr:08x}-{addr + 8 * MiB:08x} rw-p 00000000 00:00 0 "
     assert linux[0].endswith(" rw-p 00000000 00:00 0 ")
     assert ours[1:] == linux[1:]
@@ -115,8 +112,7 @@ def test_smaps_rollup_has_the_header_lines_and_widths_of_6_1(
     memtouch_8m: tuple[Machine, int, int],
 ) -> None:
     machine, pid, _ = memtouch_8m
-    reference = capture_lines("i-1g-4k", "memtouch-smaps_rollup")
-    ours = machine.report("smaps_rollup", pid).splitlines()
+    ours, reference = memtouch_reports(memtouch_8m, "smaps_rollup")
     assert [field_shape(line) for line in ours[1:]] == [field_shape(line) for line in reference[1:]]
     first = next(v for v in machine.maps(pid))
     last = machine.maps(pid)[-1]
@@ -172,9 +168,7 @@ def test_a_zombie_has_no_smaps_rollup(machine: Machine) -> None:
 def test_status_has_every_line_of_6_1_in_its_order(
     memtouch_8m: tuple[Machine, int, int],
 ) -> None:
-    machine, pid, _ = memtouch_8m
-    reference = capture_lines("i-1g-4k", "memtouch-status")
-    ours = machine.report("status", pid).splitlines()
+    ours, reference = memtouch_reports(memtouch_8m, "status")
     assert [name_of(line) for line in ours] == [name_of(line) for line in reference]
     for line, linux in zip(ours, reference, strict=True):
         if name_of(line).startswith(("Vm", "Rss", "Hugetlb")):

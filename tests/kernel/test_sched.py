@@ -219,18 +219,22 @@ def test_a_huge_map_populate_runs_in_bounded_quanta_and_a_cancel_keeps_a_prefix(
     assert start != fixed
 
 
-def a_process_with_written_pages(make_machine: Any, nr_pages: int) -> tuple[Machine, int, int]:
-    """A 64 MiB machine and a process that wrote *nr_pages* pages: (machine, pid, first address)."""
+WrittenProcess = tuple[Machine, int, int]  # (machine, pid, the first written page's address)
+
+
+@pytest.fixture
+def wrote_16_mib(make_machine: Any) -> WrittenProcess:
+    """A 64 MiB machine and a process that wrote 16 MiB (4096 pages)."""
     machine: Machine = make_machine(ram_bytes=64 * MiB)
     pid = machine.spawn()
-    return machine, pid, write_pages(machine, pid, nr_pages)
+    return machine, pid, write_pages(machine, pid, 4096)
 
 
 @pytest.mark.slow
 def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
-    make_machine: Any,
+    wrote_16_mib: WrittenProcess,
 ) -> None:
-    machine, pid, base = a_process_with_written_pages(make_machine, 4096)
+    machine, pid, base = wrote_16_mib
     addrs = pages(base, 4096)
     task = machine.submit("munmap", pid, base, 16 * MiB)
     rss = [machine.process(pid).vm_rss // PAGE_SIZE]
@@ -251,10 +255,10 @@ def test_a_huge_munmap_runs_in_slices_and_a_cancel_leaves_the_rest_mapped(
 
 @pytest.mark.slow
 def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
-    make_machine: Any,
+    wrote_16_mib: WrittenProcess,
 ) -> None:
-    machine, pid, base = a_process_with_written_pages(make_machine, 4096)
-    addrs = pages(base, 4096)
+    machine, pid, base = wrote_16_mib
+    last_page = base + 4095 * PAGE_SIZE
     free_before = machine.meminfo()["MemFree"]
     stopped = machine.submit("exit", pid)
     for _ in range(4):
@@ -263,7 +267,7 @@ def test_exit_of_a_large_address_space_runs_in_slices_and_can_be_stopped(
     machine.sched.cancel(stopped, KernelError("stopped"))
     assert machine.process(pid).state is ProcessState.RUNNING  # still alive, a prefix freed
     assert machine.process(pid).vm_rss // PAGE_SIZE == 4096 - 4 * QUANTUM_ZAP_PAGES
-    machine.touch(pid, int(addrs[-1]), write=True)  # the rest is intact
+    machine.touch(pid, last_page, write=True)  # the rest is intact
     task = machine.submit("exit", pid)
     step_checked(machine, task)
     assert task.outcome() is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from tests.kernel.conftest import RW, SHARED_ANON, MachineFactory, pages
+from tests.kernel.conftest import RW, SHARED_ANON, fork_stamped, pages, swap_out
 
 from vmsim_kernel import (
     PAGE_SIZE,
@@ -22,31 +22,16 @@ from vmsim_kernel import (
     Prot,
 )
 from vmsim_kernel.mm.memory import FAULT_AROUND_BYTES
-from vmsim_kernel.mm.vmscan import PageoutResult, pageout
 
-
-@pytest.fixture
-def machine(make_machine: MachineFactory) -> Machine:
-    return make_machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
-
-
-def _shared_pair(machine: Machine, nr_pages: int) -> tuple[int, int, int]:
-    parent = machine.spawn("parent")
-    addr = machine.mmap(parent, 0, nr_pages * PAGE_SIZE, RW, SHARED_ANON)
-    for page in range(nr_pages):
-        machine.write(parent, addr + page * PAGE_SIZE, f"page {page}".encode())
-    return parent, machine.fork(parent), addr
+pytestmark = pytest.mark.machine(ram_bytes=64 * MiB, swap_bytes=16 * MiB, nr_cpus=1)
 
 
 def test_a_reclaimed_shmem_page_leaves_empty_ptes_and_its_slot_in_the_object(
     machine: Machine,
 ) -> None:
-    parent, child, addr = _shared_pair(machine, 2)
+    parent, child, addr = fork_stamped(machine, 2, SHARED_ANON)
     machine.read(child, addr, 6)  # both map page 0 now
-    pfn = machine.translate(parent, addr).pfn
-    assert pfn is not None
-    machine.kernel.lruvec.policy.remove(pfn)
-    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+    swap_out(machine, parent, addr)
     for pid in (parent, child):  # try_to_unmap cleared every PTE: no swap entry in them
         assert machine.translate(pid, addr).pte == 0
         assert machine.process(pid).vm_swap == 0
@@ -68,11 +53,8 @@ def test_a_reclaimed_shmem_page_leaves_empty_ptes_and_its_slot_in_the_object(
 
 def test_the_object_and_its_swap_go_when_the_last_mapping_does(machine: Machine) -> None:
     before = machine.meminfo()
-    parent, child, addr = _shared_pair(machine, 8)
-    pfn = machine.translate(parent, addr).pfn
-    assert pfn is not None
-    machine.kernel.lruvec.policy.remove(pfn)
-    assert pageout(machine.kernel, pfn) is PageoutResult.SUCCESS
+    parent, child, addr = fork_stamped(machine, 8, SHARED_ANON)
+    swap_out(machine, parent, addr)
     machine.munmap(parent, addr, 8 * PAGE_SIZE)
     assert machine.meminfo()["Shmem"] == 8 * 4 - 4  # the child's mapping still holds it
     assert machine.read(child, addr + 7 * PAGE_SIZE, 6) == b"page 7"
@@ -84,7 +66,7 @@ def test_the_object_and_its_swap_go_when_the_last_mapping_does(machine: Machine)
 
 
 def test_dontneed_on_a_shared_mapping_keeps_the_bytes_in_the_object(machine: Machine) -> None:
-    _parent, child, addr = _shared_pair(machine, 4)
+    _parent, child, addr = fork_stamped(machine, 4, SHARED_ANON)
     machine.madvise(child, addr, 4 * PAGE_SIZE, Madvise.DONTNEED)
     assert machine.read(child, addr + PAGE_SIZE, 6) == b"page 1"
     machine.check_invariants()

@@ -13,9 +13,8 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
-from tests.kernel.conftest import ANON, RW, MachineFactory, free_with_pcp
+from tests.kernel.conftest import ANON, RW, MachineFactory, free_with_pcp, pages
 
 from vmsim_kernel import Machine
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, Madvise, MiB
@@ -87,15 +86,15 @@ def run_on_vmsim(machine: Machine, nr_pages: int) -> dict[str, int]:
 
     addr = machine.mmap(pid, 0, nr_pages * PAGE_SIZE, RW, ANON)
     machine.madvise(pid, addr, nr_pages * PAGE_SIZE, Madvise.NOHUGEPAGE)
-    pages = np.arange(addr, addr + nr_pages * PAGE_SIZE, PAGE_SIZE)
+    every = pages(addr, nr_pages)
     out = {"rss0": rss_anon_kb()}
     before = minflt()
-    machine.touch_many(pid, pages, False)
+    machine.touch_many(pid, every, False)
     out["read"] = minflt() - before
     out["rss_read"] = rss_anon_kb()
     for phase in ("write", "rewrite"):
         before = minflt()
-        machine.touch_many(pid, pages, True)
+        machine.touch_many(pid, every, True)
         out[phase] = minflt() - before
         out["rss_" + phase] = rss_anon_kb()
     machine.munmap(pid, addr, nr_pages * PAGE_SIZE)
@@ -185,8 +184,8 @@ def test_shared_anonymous_reads_allocate_like_shmem(machine: Machine) -> None:
 def test_zero_page_mappings_go_away_with_munmap_dontneed_and_exit(machine: Machine) -> None:
     pid = machine.spawn()
     addr = machine.mmap(pid, 0, 64 * PAGE_SIZE, RW, ANON)
-    pages = np.arange(addr, addr + 64 * PAGE_SIZE, PAGE_SIZE)
-    machine.touch_many(pid, pages, False)
+    every = pages(addr, 64)
+    machine.touch_many(pid, every, False)
     machine.madvise(pid, addr, 32 * PAGE_SIZE, Madvise.DONTNEED)
     assert machine.translate(pid, addr).pte == 0
     machine.munmap(pid, addr + 32 * PAGE_SIZE, 16 * PAGE_SIZE)

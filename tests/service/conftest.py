@@ -7,6 +7,7 @@ Fixtures:
         fields as overrides; usable as a context manager (`with start_server(...) as s:`).
         Every server it started is stopped after the test.
     start_module_server: the same factory for servers shared by a whole test module.
+    shell: `vmsim shell`'s interpreter, its process "tester" on the default test server.
 
 Helpers:
     wait_until(condition, seconds): poll *condition* until it holds or the deadline passes,
@@ -19,6 +20,8 @@ Helpers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import socket
 import threading
@@ -26,12 +29,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from vmsim_server import RunningServer, ServerSettings, serve
+
+if TYPE_CHECKING:
+    from vmsim.shell import ProcessShell
 
 ADMIN_TOKEN = "admin-secret"
 T = TypeVar("T")
@@ -101,12 +106,7 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -150,26 +150,23 @@ def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
 
 
 def _server_factory(tmp_path: Path) -> Iterator[StartServer]:
-    servers: list[ServerThread] = []
+    swap_paths = (str(tmp_path / f"swap{n}") for n in itertools.count())
+    with contextlib.ExitStack() as started:
 
-    def factory(**overrides: Any) -> ServerThread:
-        settings = ServerSettings(
-            address="127.0.0.1:0",
-            ram_bytes=16 << 20,
-            swap_bytes=64 << 20,
-            swap_path=str(tmp_path / f"swap{len(servers)}"),
-            admin_token=ADMIN_TOKEN,
-            log_level="warning",
-            log_format="json",
-            grace_seconds=0.5,
-        )
-        server = ServerThread(replace(settings, **overrides))
-        servers.append(server)
-        return server
+        def factory(**overrides: Any) -> ServerThread:
+            settings = ServerSettings(
+                address="127.0.0.1:0",
+                ram_bytes=16 << 20,
+                swap_bytes=64 << 20,
+                swap_path=next(swap_paths),
+                admin_token=ADMIN_TOKEN,
+                log_level="warning",
+                log_format="json",
+                grace_seconds=0.5,
+            )
+            return started.enter_context(ServerThread(replace(settings, **overrides)))
 
-    yield factory
-    for server in servers:
-        server.stop()
+        yield factory
 
 
 @pytest.fixture
@@ -182,3 +179,14 @@ def server(start_server: StartServer) -> ServerThread:
 def server_address(server: ServerThread) -> str:
     """host:port of the default test server."""
     return server.address
+
+
+@pytest.fixture
+def shell(server_address: str) -> Iterator[ProcessShell]:
+    """`vmsim shell`'s interpreter for a process "tester" on the default test server (no
+    history file); the process exits after the test."""
+    from vmsim.shell import ProcessShell  # the shell's modules load for the tests that use it
+
+    process_shell = ProcessShell(server_address, "tester", history=None)
+    yield process_shell
+    process_shell.do_exit("")

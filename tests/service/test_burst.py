@@ -13,8 +13,9 @@ from tests.service.conftest import free_port
 
 from vmsim.calls import CHANNEL_OPTIONS
 from vmsim.demo import server_process
+from vmsim.endpoint import stub_class
 from vmsim_kernel import MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
-from vmsim_proto.v1 import common_pb2, process_pb2, process_pb2_grpc
+from vmsim_proto.v1 import common_pb2, process_pb2
 
 pytestmark = pytest.mark.subprocess
 
@@ -35,7 +36,7 @@ async def _burst(address: str, metrics_port: int) -> tuple[list[int], float]:
     """IN_FLIGHT Touches of one resident page at once: (their results, the young-generation
     collections the server made meanwhile)."""
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
-        process = process_pb2_grpc.ProcessServiceStub(channel)
+        process = stub_class("process")(channel)
         spawned = await process.Spawn(process_pb2.SpawnRequest(name="burst"), timeout=10)
         token = (("x-vmsim-token", spawned.token),)
         mapped = await process.Mmap(

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import vmsim
 from vmsim import calls
 from vmsim.cli import app
+from vmsim.endpoint import stub_class
 from vmsim_proto.v1 import process_pb2, process_pb2_grpc
 
 PAGE = vmsim.PAGE_SIZE
@@ -24,7 +25,7 @@ ANON = vmsim.MAP_PRIVATE | vmsim.MAP_ANONYMOUS
 def _spawned(
     channel: grpc.Channel,
 ) -> tuple[process_pb2_grpc.ProcessServiceStub, int, tuple[tuple[str, str]], int]:
-    stub = process_pb2_grpc.ProcessServiceStub(channel)
+    stub = stub_class("process")(channel)
     spawned = stub.Spawn(process_pb2.SpawnRequest(name="packed"), timeout=10)
     token = (("x-vmsim-token", spawned.token),)
     mapped = stub.Mmap(

@@ -36,6 +36,7 @@ from vmsim.errors import (
     LimitExceeded,
     VmsimError,
 )
+from vmsim.shell import ProcessShell
 
 
 def file_named(inspector: vmsim.Inspector, name: str) -> vmsim.FileInfo:
@@ -200,47 +201,41 @@ def test_msync_writes_back_a_page_of_a_file_extended_by_ftruncate(server_address
 
 
 def test_the_shell_opens_writes_seeks_reads_maps_and_lists_files(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vmsim.shell import ProcessShell
-
-    shell = ProcessShell(server_address, "tester", history=None)
-    try:
-        shell.onecmd("open /lab rw,creat,excl 600")
-        assert capsys.readouterr().out.strip() == "fd 3"
-        shell.onecmd("fwrite 3 hello file")
-        assert "10 bytes written" in capsys.readouterr().out
-        shell.onecmd("lseek 3 -4 end")
-        assert capsys.readouterr().out.strip() == "position 6"
-        shell.onecmd("fread 3 4")
-        assert "file" in capsys.readouterr().out
-        shell.onecmd("fread 3 5 0")  # pread
-        assert "hello" in capsys.readouterr().out
-        shell.onecmd("mmapfile 3 4k rw shared")
-        address = capsys.readouterr().out.strip()
-        shell.onecmd(f"write {address} HELLO")
-        shell.onecmd(f"msync {address} 4k sync")
-        assert capsys.readouterr().out == "5 bytes written\n"
-        shell.onecmd("files")
-        listed = capsys.readouterr().out
-        assert "-rw-------" in listed and listed.splitlines()[2].endswith(" lab")
-        assert "fd 3: lab at 10" in listed
-        shell.onecmd("fread 3 5 0")
-        assert "HELLO" in capsys.readouterr().out
-        shell.onecmd("open /lab rw,creat,excl")
-        assert "ALREADY_EXISTS" in capsys.readouterr().out
-        shell.onecmd("open /lab rw,sideways")
-        assert "usage: open flag 'sideways': one of creat, excl, trunc, append" in (
-            capsys.readouterr().out
-        )
-        shell.onecmd("close 3")
-        shell.onecmd("close 3")
-        assert "INVALID_ARGUMENT" in capsys.readouterr().out
-        shell.onecmd("unlink /lab")
-        shell.onecmd("files")
-        assert capsys.readouterr().out.splitlines()[2:] == []
-    finally:
-        shell.do_exit("")
+    shell.onecmd("open /lab rw,creat,excl 600")
+    assert capsys.readouterr().out.strip() == "fd 3"
+    shell.onecmd("fwrite 3 hello file")
+    assert "10 bytes written" in capsys.readouterr().out
+    shell.onecmd("lseek 3 -4 end")
+    assert capsys.readouterr().out.strip() == "position 6"
+    shell.onecmd("fread 3 4")
+    assert "file" in capsys.readouterr().out
+    shell.onecmd("fread 3 5 0")  # pread
+    assert "hello" in capsys.readouterr().out
+    shell.onecmd("mmapfile 3 4k rw shared")
+    address = capsys.readouterr().out.strip()
+    shell.onecmd(f"write {address} HELLO")
+    shell.onecmd(f"msync {address} 4k sync")
+    assert capsys.readouterr().out == "5 bytes written\n"
+    shell.onecmd("files")
+    listed = capsys.readouterr().out
+    assert "-rw-------" in listed and listed.splitlines()[2].endswith(" lab")
+    assert "fd 3: lab at 10" in listed
+    shell.onecmd("fread 3 5 0")
+    assert "HELLO" in capsys.readouterr().out
+    shell.onecmd("open /lab rw,creat,excl")
+    assert "ALREADY_EXISTS" in capsys.readouterr().out
+    shell.onecmd("open /lab rw,sideways")
+    assert "usage: open flag 'sideways': one of creat, excl, trunc, append" in (
+        capsys.readouterr().out
+    )
+    shell.onecmd("close 3")
+    shell.onecmd("close 3")
+    assert "INVALID_ARGUMENT" in capsys.readouterr().out
+    shell.onecmd("unlink /lab")
+    shell.onecmd("files")
+    assert capsys.readouterr().out.splitlines()[2:] == []
 
 
 def test_vmsim_files_lists_the_page_cache_and_meminfo_shows_it(server_address: str) -> None:

@@ -73,28 +73,24 @@ def test_the_asyncio_client_forks_too(server_address: str) -> None:
 
 
 def test_the_shell_forks_and_switches_between_parent_and_child(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shell = ProcessShell(server_address, "tester", history=None)
-    try:
-        parent = shell.process.pid
-        shell.onecmd("mmap 4k")
-        address = capsys.readouterr().out.strip()
-        shell.onecmd(f"write {address} parent")
-        shell.onecmd("fork")
-        said = capsys.readouterr().out
-        child = next(pid for pid in shell.others)
-        assert f"child pid {child}" in said
-        shell.onecmd(f"switch {child}")
-        assert shell.process.pid == child
-        shell.onecmd(f"write {address} child!")
-        shell.onecmd(f"switch {parent}")
-        capsys.readouterr()
-        assert shell.process.read(int(address, 0), 6) == b"parent"
-        shell.onecmd("switch 99999")
-        assert "is not a process of this shell" in capsys.readouterr().out
-    finally:
-        shell.do_exit("")
+    parent = shell.process.pid
+    shell.onecmd("mmap 4k")
+    address = capsys.readouterr().out.strip()
+    shell.onecmd(f"write {address} parent")
+    shell.onecmd("fork")
+    said = capsys.readouterr().out
+    child = next(pid for pid in shell.others)
+    assert f"child pid {child}" in said
+    shell.onecmd(f"switch {child}")
+    assert shell.process.pid == child
+    shell.onecmd(f"write {address} child!")
+    shell.onecmd(f"switch {parent}")
+    capsys.readouterr()
+    assert shell.process.read(int(address, 0), 6) == b"parent"
+    shell.onecmd("switch 99999")
+    assert "is not a process of this shell" in capsys.readouterr().out
 
 
 @pytest.mark.slow

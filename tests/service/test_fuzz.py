@@ -28,16 +28,13 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from tests.service.conftest import ADMIN_TOKEN
 
+from vmsim.endpoint import stub_class
 from vmsim_kernel import ProcessState
 from vmsim_proto.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     inspect_pb2,
-    inspect_pb2_grpc,
     kernel_pb2,
-    kernel_pb2_grpc,
     process_pb2,
-    process_pb2_grpc,
 )
 
 FUZZ_EXAMPLES = 1000
@@ -67,13 +64,19 @@ STRINGS = [
     "a" * 5000,
 ]
 
-SERVICES: list[tuple[Any, Any]] = [
-    (process_pb2.DESCRIPTOR.services_by_name["ProcessService"], process_pb2_grpc),
-    (inspect_pb2.DESCRIPTOR.services_by_name["InspectService"], inspect_pb2_grpc),
-    (admin_pb2.DESCRIPTOR.services_by_name["AdminService"], admin_pb2_grpc),
-    (kernel_pb2.DESCRIPTOR.services_by_name["KernelService"], kernel_pb2_grpc),
-]
-METHODS = [(service, method) for service, _ in SERVICES for method in service.methods]
+# The client's name of each service (vmsim.endpoint.stub_class's) -> the service's descriptor.
+SERVICES: dict[str, Any] = {
+    "process": process_pb2.DESCRIPTOR.services_by_name["ProcessService"],
+    "inspect": inspect_pb2.DESCRIPTOR.services_by_name["InspectService"],
+    "admin": admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
+    "kernel": kernel_pb2.DESCRIPTOR.services_by_name["KernelService"],
+}
+METHODS = [(service, method) for service in SERVICES.values() for method in service.methods]
+
+
+def service_stubs(channel: grpc.Channel) -> dict[str, Any]:
+    """A stub of every fuzzed service on *channel*, by the service's proto name."""
+    return {service.name: stub_class(name)(channel) for name, service in SERVICES.items()}
 
 
 @dataclass
@@ -134,10 +137,7 @@ def target(start_module_server: Callable[..., Any]) -> Iterator[Target]:
         swap_bytes=32 << 20, log_level="error", max_batch=100_000, max_message_bytes=4 << 20
     )
     channel = grpc.insecure_channel(server.address)
-    stubs = {
-        service.name: getattr(module, f"{service.name}Stub")(channel)
-        for service, module in SERVICES
-    }
+    stubs = service_stubs(channel)
     fuzz = Target(server, channel, stubs)
     fuzz.spawn_own()
     machine = fuzz.machine

@@ -29,16 +29,14 @@ from typer.testing import CliRunner
 
 import vmsim
 from vmsim.cli import app
+from vmsim.endpoint import stub_class
 from vmsim_kernel import InvalidArgument as KernelInvalidArgument
 from vmsim_kernel import ProcessState
 from vmsim_kernel.mm.swap import SwapIo
 from vmsim_proto.v1 import (
     inspect_pb2,
-    inspect_pb2_grpc,
     kernel_pb2,
-    kernel_pb2_grpc,
     process_pb2,
-    process_pb2_grpc,
 )
 from vmsim_server import parse_settings
 from vmsim_server.limits import requests_stay_small
@@ -253,7 +251,7 @@ def test_threads_are_limited_per_process_and_dead_threads_are_not_kept(
 def test_event_watchers_are_limited_per_client(start_server: StartServer) -> None:
     server = start_server(client_max_watchers=2)
     channel = grpc.insecure_channel(server.address)
-    stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+    stub = stub_class("inspect")(channel)
     metadata = (("x-vmsim-client", "dave"),)
     streams = [
         stub.WatchEvents(inspect_pb2.WatchEventsRequest(), metadata=metadata, timeout=30)
@@ -509,7 +507,7 @@ def test_the_cli_speaks_tls(start_server: StartServer, pki: dict[str, str]) -> N
 # ---- small fixes --------------------------------------------------------------------------------
 def test_kmalloc_with_an_unknown_gfp_is_invalid_argument(server_address: str) -> None:
     channel = grpc.insecure_channel(server_address)
-    stub = kernel_pb2_grpc.KernelServiceStub(channel)  # type: ignore[no-untyped-call]
+    stub = stub_class("kernel")(channel)
     admin = (("x-vmsim-admin-token", ADMIN_TOKEN),)
     session = stub.OpenSession(kernel_pb2.OpenSessionRequest(), metadata=admin, timeout=5).session
     with pytest.raises(grpc.RpcError) as refused:
@@ -598,7 +596,7 @@ def test_open_streams_end_their_processes_before_the_machine_closes(
     running = server.running
     assert running is not None
     channel = grpc.insecure_channel(server.address)
-    stub = process_pb2_grpc.ProcessServiceStub(channel)  # type: ignore[no-untyped-call]
+    stub = stub_class("process")(channel)
     stop_sending = threading.Event()
     pids = []
     calls = []

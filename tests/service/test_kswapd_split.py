@@ -35,12 +35,6 @@ CALL_TIMEOUT_SECONDS = 120  # the one TouchMany of 400 MiB, with reclaim, on a l
 Vmstat = dict[str, int]
 
 
-def _kswapd_share(vmstat: Vmstat) -> float:
-    scanned = vmstat["pgscan_kswapd"] + vmstat["pgscan_direct"]
-    assert scanned > 0, vmstat
-    return vmstat["pgscan_kswapd"] / scanned
-
-
 def _write(tmp_path: Path, one_touch_many: bool) -> Vmstat:
     """The scenario's write on a fresh server configured like the capture's guest; the
     /proc/vmstat change it caused."""
@@ -94,14 +88,14 @@ def both_ways(tmp_path_factory: pytest.TempPathFactory) -> tuple[Vmstat, Vmstat]
 def test_kswapds_share_is_the_same_for_one_touchmany_and_touches_over_a_run_stream(
     both_ways: tuple[Vmstat, Vmstat],
 ) -> None:
-    one, streamed = (_kswapd_share(vmstat) for vmstat in both_ways)
+    one, streamed = (linux32.kswapd_share(vmstat) for vmstat in both_ways)
     assert abs(one - streamed) <= SPLIT_AGREEMENT * streamed, (one, streamed)
 
 
 def test_kswapds_share_through_the_server_is_within_a_factor_1_5_of_linuxs(
     both_ways: tuple[Vmstat, Vmstat],
 ) -> None:
-    linux = _kswapd_share(linux32.load(SCENARIO).snapshots["held"].vmstat_delta)
+    linux = linux32.kswapd_share(linux32.load(SCENARIO).snapshots["held"].vmstat_delta)
     for way, vmstat in zip(("TouchMany", "Run stream"), both_ways, strict=True):
-        ours = _kswapd_share(vmstat)
+        ours = linux32.kswapd_share(vmstat)
         assert linux / LINUX_FACTOR <= ours <= linux * LINUX_FACTOR, (way, ours, linux)

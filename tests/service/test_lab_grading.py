@@ -14,7 +14,8 @@ from tests.service.conftest import ADMIN_TOKEN, StartServer, read_until_closed
 from typer.testing import CliRunner
 
 from vmsim.cli import app
-from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
+from vmsim.endpoint import stub_class
+from vmsim_proto.v1 import lab_pb2
 
 runner = CliRunner()
 
@@ -155,7 +156,7 @@ def test_the_instructor_resets_a_lost_token_and_regrades(address: str) -> None:
 
 def test_the_instructors_calls_need_the_admin_token(address: str) -> None:
     channel = grpc.insecure_channel(address)
-    stub = lab_pb2_grpc.LabServiceStub(channel)
+    stub = stub_class("lab")(channel)
     calls = [
         (stub.GetLabResults, lab_pb2.GetLabResultsRequest()),
         (stub.RegradeLab, lab_pb2.RegradeLabRequest()),

@@ -10,8 +10,9 @@ import pytest
 from tests.service.conftest import ADMIN_TOKEN, StartServer
 
 import vmsim
+from vmsim.endpoint import stub_class
 from vmsim.lab import Exercises, Lab, scoreboard
-from vmsim_proto.v1 import lab_pb2, lab_pb2_grpc
+from vmsim_proto.v1 import lab_pb2
 
 LAB_FILE = """
 title = "Paging lab"
@@ -116,7 +117,7 @@ def test_bad_submissions_get_clear_errors(start_server: StartServer, lab_file: P
     with pytest.raises(vmsim.PermissionDenied):
         scoreboard(server.address, "wrong-token")
     channel = grpc.insecure_channel(server.address)
-    stub = lab_pb2_grpc.LabServiceStub(channel)
+    stub = stub_class("lab")(channel)
     with pytest.raises(grpc.RpcError) as raised:
         stub.GetLabQuestions(lab_pb2.GetLabQuestionsRequest(kind="kmap"), timeout=10)
     assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED

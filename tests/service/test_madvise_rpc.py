@@ -49,7 +49,7 @@ def test_madv_free_on_shared_memory_is_invalid_argument_and_changes_nothing(
 
 
 def test_the_asyncio_client_and_the_shell_free_lazily_too(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    server_address: str, shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def scenario() -> str:
         async with vmsim.aio.connect(server_address, name="a") as proc:
@@ -59,16 +59,12 @@ def test_the_asyncio_client_and_the_shell_free_lazily_too(
             return (await proc.smaps()).text
 
     assert _lazyfree_kb(asyncio.run(scenario())) == 4
-    shell = ProcessShell(server_address, "tester", history=None)
-    try:
-        shell.onecmd("mmap 16k")
-        address = capsys.readouterr().out.strip()
-        shell.onecmd(f"write {address} hello")
-        capsys.readouterr()
-        shell.onecmd(f"madvise {address} 16k free")
-        assert capsys.readouterr().out == ""
-        assert _lazyfree_kb(shell.process.smaps().text) == 4
-        shell.onecmd(f"madvise {address} 16k gone")
-        assert "free" in capsys.readouterr().out
-    finally:
-        shell.do_exit("")
+    shell.onecmd("mmap 16k")
+    address = capsys.readouterr().out.strip()
+    shell.onecmd(f"write {address} hello")
+    capsys.readouterr()
+    shell.onecmd(f"madvise {address} 16k free")
+    assert capsys.readouterr().out == ""
+    assert _lazyfree_kb(shell.process.smaps().text) == 4
+    shell.onecmd(f"madvise {address} 16k gone")
+    assert "free" in capsys.readouterr().out

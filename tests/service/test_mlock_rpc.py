@@ -29,7 +29,7 @@ def test_mlock_faults_in_and_locks_then_munlock_releases(server_address: str) ->
 
 
 def test_the_asyncio_client_and_the_shell_lock_too(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    server_address: str, shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def scenario() -> int:
         async with vmsim.aio.connect(server_address, name="a") as proc:
@@ -39,15 +39,11 @@ def test_the_asyncio_client_and_the_shell_lock_too(
                 return (await inspector.meminfo())["Mlocked"]
 
     assert asyncio.run(scenario()) == 32
-    shell = ProcessShell(server_address, "tester", history=None)
-    try:
-        shell.onecmd("mmap 16k")
-        address = capsys.readouterr().out.strip()
-        shell.onecmd(f"mlock {address} 16k")
-        assert capsys.readouterr().out == ""
-        assert "Locked:               16 kB" in shell.process.smaps().text
-        shell.onecmd(f"munlock {address} 16k")
-        shell.onecmd("mlock")
-        assert "usage: mlock ADDR LEN" in capsys.readouterr().out
-    finally:
-        shell.do_exit("")
+    shell.onecmd("mmap 16k")
+    address = capsys.readouterr().out.strip()
+    shell.onecmd(f"mlock {address} 16k")
+    assert capsys.readouterr().out == ""
+    assert "Locked:               16 kB" in shell.process.smaps().text
+    shell.onecmd(f"munlock {address} 16k")
+    shell.onecmd("mlock")
+    assert "usage: mlock ADDR LEN" in capsys.readouterr().out

@@ -4,16 +4,15 @@ bytes; every bad call gets its status and errno and changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 
 import pytest
+from tests.mremap_refusals import Refusal, each_mremap_refusal
 
 import vmsim
 from vmsim import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_PRIVATE,
-    MREMAP_DONTUNMAP,
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE_SIZE,
@@ -82,13 +81,6 @@ def test_the_asyncio_client_and_a_run_stream_remap_too(server_address: str) -> N
         assert (moved, data) == (0x60000000, b"page 1")
 
 
-@pytest.fixture
-def shell(server_address: str) -> Iterator[ProcessShell]:
-    process_shell = ProcessShell(server_address, "shell mover", history=None)
-    yield process_shell
-    process_shell.do_exit("")
-
-
 def test_the_shell_moves_a_mapping_and_refuses_an_unknown_flag(
     shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,53 +95,23 @@ def test_the_shell_moves_a_mapping_and_refuses_an_unknown_flag(
     assert "mremap flag 'sideways'" in capsys.readouterr().out
 
 
-BAD = [
-    # (what, arguments from the mapping's address, error class, errno)
-    ("unknown flags", lambda a: (a, P, P, 8, 0), InvalidArgument, "EINVAL"),
-    (
-        "fixed without maymove",
-        lambda a: (a, P, P, MREMAP_FIXED, 0x50000000),
-        InvalidArgument,
-        "EINVAL",
-    ),
-    (
-        "dontunmap resizing",
-        lambda a: (a, P, 2 * P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0),
-        InvalidArgument,
-        "EINVAL",
-    ),
-    ("unaligned", lambda a: (a + 8, P, P, 0, 0), InvalidArgument, "EINVAL"),
-    ("new size 0", lambda a: (a, P, 0, 0, 0), InvalidArgument, "EINVAL"),
-    (
-        "overlap",
-        lambda a: (a, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, a + P),
-        InvalidArgument,
-        "EINVAL",
-    ),
-    ("no mapping", lambda a: (0x30000000, P, 2 * P, MREMAP_MAYMOVE, 0), OutOfRange, "EFAULT"),
-    ("past the mapping", lambda a: (a, 8 * P, 9 * P, MREMAP_MAYMOVE, 0), OutOfRange, "EFAULT"),
-    ("no room in place", lambda a: (a, 2 * P, 4 * P, 0, 0), OutOfMemory, "ENOMEM"),
-    (
-        "below mmap_min_addr",
-        lambda a: (a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, 0),
-        PermissionDenied,
-        "EPERM",
-    ),
-]
+# The client's error of each errno mremap refuses with.
+CLIENT_ERROR: dict[str, type[VmsimError]] = {
+    "EINVAL": InvalidArgument,
+    "EFAULT": OutOfRange,
+    "EPERM": PermissionDenied,
+    "ENOMEM": OutOfMemory,
+}
 
 
-@pytest.mark.parametrize(("what", "args", "error", "errno"), BAD, ids=[case[0] for case in BAD])
+@each_mremap_refusal
 def test_a_bad_mremap_gets_its_status_and_changes_nothing(
-    server_address: str,
-    what: str,
-    args: Callable[[int], tuple[int, int, int, int, int]],
-    error: type[VmsimError],
-    errno: str,
+    server_address: str, refusal: Refusal
 ) -> None:
     with vmsim.connect(server_address, name="bad") as proc:
         addr = _written(proc, 4)
         maps = proc.maps().items
-        with pytest.raises(error) as refused:
-            proc.mremap(*args(addr))
-        assert refused.value.errno == errno, what
+        with pytest.raises(CLIENT_ERROR[refusal.errno]) as refused:
+            proc.mremap(*refusal.args(addr))
+        assert refused.value.errno == refusal.errno, refusal.what
         assert proc.maps().items == maps

@@ -104,13 +104,9 @@ def test_the_cli_prints_both_as_text_and_json(server_address: str) -> None:
 
 
 def test_the_shell_shows_smaps_rollup(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shell = ProcessShell(server_address, "rollup-shell", history=None)
-    try:
-        capsys.readouterr()
-        shell.onecmd("smaps_rollup")
-        said = capsys.readouterr().out
-        assert "[rollup]" in said and "Pss_Shmem:" in said
-    finally:
-        shell.do_exit("")
+    capsys.readouterr()
+    shell.onecmd("smaps_rollup")
+    said = capsys.readouterr().out
+    assert "[rollup]" in said and "Pss_Shmem:" in said

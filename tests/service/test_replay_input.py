@@ -15,8 +15,9 @@ from tests.usage_text import flat
 from typer.testing import CliRunner
 
 from vmsim.cli import app
+from vmsim.endpoint import stub_class
 from vmsim_proto import read_trace
-from vmsim_proto.v1 import inspect_pb2, inspect_pb2_grpc
+from vmsim_proto.v1 import inspect_pb2
 
 runner = CliRunner()
 OFFLINE = "offline"
@@ -122,7 +123,7 @@ def test_a_trace_within_the_limit_is_read_whole(tmp_path: Path) -> None:
 
 def test_the_replay_rpcs_refuse_bad_frames_and_pages(server_address: str) -> None:
     with grpc.insecure_channel(server_address) as channel:
-        stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_class("inspect")(channel)
         for request, field in [
             (inspect_pb2.ReplayRequest(trace=[1, 2], frames=0, policy="lru"), "frames"),
             (inspect_pb2.ReplayRequest(trace=[1, 2], frames=2_000_000, policy="lru"), "frames"),
@@ -143,7 +144,7 @@ def test_the_packed_trace_is_read_as_little_endian_uint32(server_address: str) -
     classic = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1]
     packed = b"".join(page.to_bytes(4, "little") for page in classic)
     with grpc.insecure_channel(server_address) as channel:
-        stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_class("inspect")(channel)
         listed = stub.Replay(
             inspect_pb2.ReplayRequest(trace=classic, frames=3, policy="fifo"), timeout=10
         )
@@ -174,7 +175,7 @@ def test_the_packed_trace_is_read_as_little_endian_uint32(server_address: str) -
 def test_a_packed_trace_of_broken_values_or_beside_a_list_is_refused(server_address: str) -> None:
     replay = inspect_pb2.ReplayRequest
     with grpc.insecure_channel(server_address) as channel:
-        stub = inspect_pb2_grpc.InspectServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_class("inspect")(channel)
         for method, request, expected in [
             (
                 stub.Replay,

@@ -23,16 +23,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from tests.service.conftest import ADMIN_TOKEN, free_port, wait_until
 
+from vmsim.endpoint import stub_class
 from vmsim_kernel import KernelBug
 from vmsim_kernel.mm import memory
 from vmsim_proto.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     common_pb2,
     inspect_pb2,
-    inspect_pb2_grpc,
     process_pb2,
-    process_pb2_grpc,
 )
 from vmsim_server import ServerSettings, parse_settings
 from vmsim_server.credentials import fingerprint
@@ -83,9 +81,9 @@ def open_stubs(address: str) -> Stubs:
     channel = grpc.insecure_channel(address)
     return Stubs(
         channel,
-        process_pb2_grpc.ProcessServiceStub(channel),  # type: ignore[no-untyped-call]
-        inspect_pb2_grpc.InspectServiceStub(channel),  # type: ignore[no-untyped-call]
-        admin_pb2_grpc.AdminServiceStub(channel),  # type: ignore[no-untyped-call]
+        stub_class("process")(channel),
+        stub_class("inspect")(channel),
+        stub_class("admin")(channel),
     )
 
 

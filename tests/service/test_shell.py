@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from vmsim.shell import ProcessShell
-
-
-@pytest.fixture
-def shell(server_address: str) -> Iterator[ProcessShell]:
-    process_shell = ProcessShell(server_address, "tester", history=None)
-    yield process_shell
-    process_shell.do_exit("")
 
 
 def run(shell: ProcessShell, line: str, capsys: pytest.CaptureFixture[str]) -> str:

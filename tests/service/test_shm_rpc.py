@@ -77,27 +77,23 @@ def test_the_asyncio_client_shares_a_named_object(server_address: str) -> None:
 
 
 def test_the_shell_creates_maps_lists_and_unlinks(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shell = ProcessShell(server_address, "tester", history=None)
-    try:
-        shell.onecmd("shm_create /lab 16k 640")
-        assert "created /lab (mode 640)" in capsys.readouterr().out
-        shell.onecmd("shm_map /lab rw")
-        address = capsys.readouterr().out.strip()
-        assert address.startswith("0x")
-        shell.onecmd("shm")
-        listed = capsys.readouterr().out
-        assert "-rw-r-----" in listed and " 16384 " in listed and listed.endswith(" lab\n")
-        shell.onecmd("shm_create /lab 16k")
-        assert "ALREADY_EXISTS" in capsys.readouterr().out
-        shell.onecmd("shm_map /lab x")
-        assert "usage: access 'x'" in capsys.readouterr().out
-        shell.onecmd("shm_unlink /lab")
-        shell.onecmd("shm")
-        assert "no shared memory objects" in capsys.readouterr().out
-    finally:
-        shell.do_exit("")
+    shell.onecmd("shm_create /lab 16k 640")
+    assert "created /lab (mode 640)" in capsys.readouterr().out
+    shell.onecmd("shm_map /lab rw")
+    address = capsys.readouterr().out.strip()
+    assert address.startswith("0x")
+    shell.onecmd("shm")
+    listed = capsys.readouterr().out
+    assert "-rw-r-----" in listed and " 16384 " in listed and listed.endswith(" lab\n")
+    shell.onecmd("shm_create /lab 16k")
+    assert "ALREADY_EXISTS" in capsys.readouterr().out
+    shell.onecmd("shm_map /lab x")
+    assert "usage: access 'x'" in capsys.readouterr().out
+    shell.onecmd("shm_unlink /lab")
+    shell.onecmd("shm")
+    assert "no shared memory objects" in capsys.readouterr().out
 
 
 def test_vmsim_shm_lists_dev_shm_like_ls_with_the_mappers(server_address: str) -> None:

@@ -11,6 +11,7 @@ from tests.service.conftest import StartServer
 import vmsim
 from vmsim import O_CREAT, O_RDWR, PAGE_SIZE
 from vmsim.errors import FileTooLarge, ProcessKilled
+from vmsim.shell import ProcessShell
 from vmsim_server import ServerSettings
 from vmsim_server.settings import parse_settings
 
@@ -77,26 +78,20 @@ def test_a_dead_process_cannot_sync_and_the_pages_stay_dirty(server_address: str
 
 
 def test_the_shell_syncs_and_refuses_arguments(
-    server_address: str, capsys: pytest.CaptureFixture[str]
+    server_address: str, shell: ProcessShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vmsim.shell import ProcessShell
-
-    shell = ProcessShell(server_address, "tester", history=None)
-    try:
-        with vmsim.inspect(server_address) as inspector:
-            shell.onecmd("open /notes rw,creat")
-            shell.onecmd("fwrite 3 some words")
-            capsys.readouterr()
-            shell.onecmd("sync /notes")
-            assert capsys.readouterr().out == (
-                "usage: sync takes no arguments (fsync FD writes back one file)\n"
-            )
-            assert inspector.meminfo()["Dirty"] == PAGE_KB
-            shell.onecmd("sync")
-            assert capsys.readouterr().out == ""  # as sync(1): silent
-            assert inspector.meminfo()["Dirty"] == 0
-    finally:
-        shell.process.close()
+    with vmsim.inspect(server_address) as inspector:
+        shell.onecmd("open /notes rw,creat")
+        shell.onecmd("fwrite 3 some words")
+        capsys.readouterr()
+        shell.onecmd("sync /notes")
+        assert capsys.readouterr().out == (
+            "usage: sync takes no arguments (fsync FD writes back one file)\n"
+        )
+        assert inspector.meminfo()["Dirty"] == PAGE_KB
+        shell.onecmd("sync")
+        assert capsys.readouterr().out == ""  # as sync(1): silent
+        assert inspector.meminfo()["Dirty"] == 0
 
 
 def test_disk_bytes_sizes_the_disk_under_the_files(start_server: StartServer) -> None:

@@ -21,9 +21,9 @@ from vmsim import (
     calls,
 )
 from vmsim.errors import (
+    BadAddress,
     InvalidArgument,
     OutOfMemory,
-    OutOfRange,
     PermissionDenied,
     VmsimError,
 )
@@ -98,7 +98,7 @@ def test_the_shell_moves_a_mapping_and_refuses_an_unknown_flag(
 # The client's error of each errno mremap refuses with.
 CLIENT_ERROR: dict[str, type[VmsimError]] = {
     "EINVAL": InvalidArgument,
-    "EFAULT": OutOfRange,
+    "EFAULT": BadAddress,
     "EPERM": PermissionDenied,
     "ENOMEM": OutOfMemory,
 }

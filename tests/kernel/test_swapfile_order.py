@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from vmsim_kernel.arch.x86.constants import PAGE_SIZE
 from vmsim_kernel.errors import InvalidArgument, LimitExceeded
-from vmsim_kernel.mm.swap import MAX_SWAPFILES
+from vmsim_kernel.fs.proc.reports import format_swaps, swaps
+from vmsim_kernel.mm.swap import MAX_SWAPFILES, PROC_SWAPS_HEADER, SwapDevice
 from vmsim_kernel.mm.swapfile import SWAP_PRIO_AUTO, SwapInfo
 
 pytestmark = pytest.mark.fast
@@ -69,3 +72,23 @@ def test_more_than_max_swapfiles_is_refused() -> None:
     with pytest.raises(LimitExceeded, match="active already"):
         info.add(Area("extra"), 0)
     assert len(info.types()) == MAX_SWAPFILES
+
+
+def test_proc_swaps_lists_every_area_with_its_priority(tmp_path: Path) -> None:
+    info: SwapInfo[SwapDevice] = SwapInfo()
+    with (
+        SwapDevice(8 * PAGE_SIZE, str(tmp_path / "first")) as first,
+        SwapDevice(4 * PAGE_SIZE, str(tmp_path / "second")) as second,
+    ):
+        info.add(first, SWAP_PRIO_AUTO)
+        info.add(second, 5)
+        offset = second.alloc_slot()
+        assert offset is not None
+        text = format_swaps([info.area(t) for t in info.types()])
+        lines = text.splitlines()
+        assert text.startswith(PROC_SWAPS_HEADER) and len(lines) == 3
+        assert lines[1].split() == [str(tmp_path / "first"), "file", "28", "0", "-2"]
+        assert lines[2].split() == [str(tmp_path / "second"), "file", "12", "4", "5"]
+        rows = swaps([first, second])
+        assert [(r["used_kb"], r["priority"]) for r in rows] == [(0, -2), (4, 5)]
+        assert format_swaps(first) == first.proc_swaps()

@@ -7,7 +7,7 @@ computed from the machine's state each time; nothing here is cached.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ from vmsim_kernel.mm.mlock import nr_locked_pages
 from vmsim_kernel.mm.oom_kill import oom_score
 from vmsim_kernel.mm.page_writeback import global_dirty_limits
 from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.swap import PROC_SWAPS_HEADER
 from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.mm.vma import MmStruct, Vma
 from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES
@@ -431,26 +432,32 @@ def _zone_header(
     ]
 
 
-def swaps(swap: SwapDevice | None) -> list[dict[str, str | int]]:
-    """/proc/swaps rows (none without a swap device)."""
+def _areas(swap: SwapDevice | Sequence[SwapDevice] | None) -> Sequence[SwapDevice]:
+    """The active swap areas in swap_info order, whether one device or several are given."""
     if swap is None:
-        return []
+        return ()
+    if isinstance(swap, Sequence):
+        return swap
+    return (swap,)
+
+
+def swaps(swap: SwapDevice | Sequence[SwapDevice] | None) -> list[dict[str, str | int]]:
+    """/proc/swaps rows, one per active area (none without swap)."""
     return [
         {
-            "filename": swap.path,
+            "filename": area.path,
             "type": "file",
-            "size_kb": swap.size_kb,
-            "used_kb": swap.used_kb,
-            "priority": swap.priority,
+            "size_kb": area.size_kb,
+            "used_kb": area.used_kb,
+            "priority": area.priority,
         }
+        for area in _areas(swap)
     ]
 
 
-def format_swaps(swap: SwapDevice | None) -> str:
-    """/proc/swaps text (the header alone without a swap device)."""
-    if swap is None:
-        return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-    return swap.proc_swaps()
+def format_swaps(swap: SwapDevice | Sequence[SwapDevice] | None) -> str:
+    """/proc/swaps text: the header, then one line per active area in swap_info order."""
+    return PROC_SWAPS_HEADER + "".join(area.proc_swaps_line() for area in _areas(swap))
 
 
 def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:

@@ -72,9 +72,8 @@ def add_to_page_cache_lru(
     if pfn >= kernel.nr_lowmem_frames:
         kernel.fs.nr_highmem_pages += 1
     lruvec = kernel.lruvec
-    swap = kernel.swap
     active = workingset_refault_file(
-        lruvec, inode.mapping, index, kernel.vm_events, swap is not None and swap.nr_free_slots > 0
+        lruvec, inode.mapping, index, kernel.vm_events, kernel.swap_info.nr_free_swap_pages > 0
     )
     if active:
         lruvec.file.insert_active(pfn)

@@ -63,10 +63,10 @@ from vmsim_kernel.kernel.sysctl import (
 )
 from vmsim_kernel.kernel.time import CallCost, CpuTimes, SimThread
 from vmsim_kernel.mm import filemap, memory, page_writeback, shmem, truncate
-from vmsim_kernel.mm import swapoff as swapon_calls
 from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm import mremap as mremap_calls
+from vmsim_kernel.mm import swapoff as swapon_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical

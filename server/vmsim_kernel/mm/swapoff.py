@@ -166,9 +166,7 @@ def _check_enough_memory(kernel: Kernel, area: SwapDevice) -> None:
         for zone in kernel.allocator.zones
         if zone.zone_type in ZONELIST[Gfp.HIGHUSER]
     )
-    others = sum(
-        other.nr_free_slots for other in kernel.swap_info.available() if other is not area
-    )
+    others = sum(other.nr_free_slots for other in kernel.swap_info.available() if other is not area)
     if needed > free + others:
         raise OutOfMemory(
             f"swapoff {area.path}: its {needed} pages in swap ({needed * PAGE_SIZE // KiB} kB) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from vmsim_kernel import (
     MiB,
 )
 from vmsim_kernel.errors import AlreadyExists, LimitExceeded, NoSuchObject, OutOfMemory
-from vmsim_kernel.mm.swap import MAX_SWAPFILES
+from vmsim_kernel.mm.swap import MAX_SWAPFILES, SwapIo
 from vmsim_kernel.mm.swapfile import SWAP_BATCH
 
 pytestmark = pytest.mark.fast
@@ -241,3 +242,24 @@ def test_automatic_priorities_continue_below_the_boot_area(machine: Machine) -> 
     machine.swapon("b", 1 * MiB, 7)
     machine.swapon("c", 1 * MiB)
     assert [row["priority"] for row in machine.swaps()] == [-2, -3, 7, -4]
+
+
+class UnreadableDisk(SwapIo):
+    """A block layer whose every read fails (EIO)."""
+
+    def preadv(self, fd: int, buffer: memoryview, offset: int) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_page_swapoff_cannot_read_kills_its_process_and_swapoff_completes(
+    machine: Machine,
+) -> None:
+    machine.swapon("second", 16 * MiB, 5)
+    victim, _base = fill(machine)
+    area = next(a for a in machine.kernel.swap_info.areas() if a.path == "/swap/second")
+    area.io = UnreadableDisk()
+    machine.swapoff("second")
+    assert "/swap/second" not in used_kb(machine)
+    assert machine.process(victim).state.value != "R"  # SIGBUS, as unuse_pte would
+    assert "Read-error on swap-device" in machine.kernel.kernel_log.text()
+    machine.check_invariants()

@@ -19,6 +19,7 @@ from vmsim_kernel.errors import (
     KernelBug,
     NoSuchSwapArea,
     OutOfMemory,
+    ProcessKilled,
     SwapAreaActive,
 )
 from vmsim_kernel.fs.vfs import check_file_name
@@ -201,7 +202,12 @@ def _unuse_mm(kernel: Kernel, task: Task, swap_type: int) -> None:
                 if not is_swap_pte(pte) or swp_type(pte) != swap_type:
                     continue
                 address = va + index * PAGE_SIZE
-                pfn, _read = swap_in_page(kernel, task, vma, address, first + index, False)
+                try:
+                    pfn, _read = swap_in_page(kernel, task, vma, address, first + index, False)
+                except ProcessKilled:
+                    # unuse_pte's SIGBUS on a slot that cannot be read back, or the OOM
+                    # killer chose the task: its exit freed its swap entries.
+                    return
                 _free_swap(kernel, pfn)
                 if not task.alive:
                     return

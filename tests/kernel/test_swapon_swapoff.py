@@ -15,6 +15,7 @@ from vmsim_kernel import (
     MAP_NORESERVE,
     MAP_PRIVATE,
     PAGE_SIZE,
+    PROT_NONE,
     InvalidArgument,
     Machine,
     MachineConfig,
@@ -262,4 +263,25 @@ def test_a_page_swapoff_cannot_read_kills_its_process_and_swapoff_completes(
     assert "/swap/second" not in used_kb(machine)
     assert machine.process(victim).state.value != "R"  # SIGBUS, as unuse_pte would
     assert "Read-error on swap-device" in machine.kernel.kernel_log.text()
+    machine.check_invariants()
+
+
+def test_swapoff_leaves_the_resident_pages_of_a_prot_none_mapping_alone(machine: Machine) -> None:
+    """A PROT_NONE PTE names a frame without PRESENT: its low bits must not be read as the
+    swap type of the area being emptied."""
+    pid = machine.spawn()
+    hidden = machine.mmap(pid, 0, PAGE_SIZE, RW, ANON)
+    machine.write(pid, hidden, stamp(7))
+    machine.mprotect(pid, hidden, PAGE_SIZE, PROT_NONE)
+    pte = machine.translate(pid, hidden).pte
+    assert pte is not None and not pte & 1
+    pte_type = (pte >> 1) & (MAX_SWAPFILES - 1)  # what __swp_type would read from it
+    for index in range(1, pte_type):
+        machine.swapon(f"pad{index}", 2 * PAGE_SIZE)
+    machine.swapon("second", 16 * MiB, 5)
+    assert machine.kernel.swap_info.area(pte_type).path == "/swap/second"
+    machine.swapoff("second")
+    assert machine.translate(pid, hidden).pte == pte
+    machine.mprotect(pid, hidden, PAGE_SIZE, RW)
+    assert machine.read(pid, hidden, PAGE_SIZE) == stamp(7)
     machine.check_invariants()

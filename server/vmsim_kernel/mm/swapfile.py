@@ -151,10 +151,10 @@ class SwapAreas(SwapInfo[SwapDevice]):
         Raises:
             KernelBug: no active area has the entry's type.
         """
-        swap_type = swp_type(entry)
-        if swap_type not in self.types():
+        area = self._by_type.get(swp_type(entry))
+        if area is None:
             raise KernelBug(f"swap entry {entry:#x} names no active swap area")
-        return self.area(swap_type)
+        return area
 
     def swap_free(self, entry: int) -> int:
         """swap_free: drop one reference on the slot *entry* names; returns those left."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from vmsim_kernel.arch.x86.constants import PAGE_SIZE, ZONELIST, Gfp, KiB
+from vmsim_kernel.arch.x86.pgtable import PTE_MAPPED
 from vmsim_kernel.errors import (
     InvalidArgument,
     KernelBug,
@@ -30,7 +31,7 @@ from .memory import shmem_get_page, swap_in_page
 from .overcommit import commit_allowed, commit_refused
 from .page_alloc import WatermarkLevel
 from .physmem import PageFlag
-from .swap import SwapDevice, is_swap_pte, swp_type
+from .swap import SwapDevice, swp_type
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
 from .unmap import pte_runs
 
@@ -199,7 +200,8 @@ def _unuse_mm(kernel: Kernel, task: Task, swap_type: int) -> None:
         for va, first, count in pte_runs(kernel, mm, vma.start, vma.end):
             for index in range(count):
                 pte = int(words[first + index])
-                if not is_swap_pte(pte) or swp_type(pte) != swap_type:
+                # pte_present() also covers PROT_NONE's frames, which are no swap entry
+                if not pte or pte & PTE_MAPPED or swp_type(pte) != swap_type:
                     continue
                 address = va + index * PAGE_SIZE
                 try:

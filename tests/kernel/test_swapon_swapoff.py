@@ -20,6 +20,7 @@ from vmsim_kernel import (
     Machine,
     MachineConfig,
     MiB,
+    OvercommitMode,
 )
 from vmsim_kernel.errors import AlreadyExists, LimitExceeded, NoSuchObject, OutOfMemory
 from vmsim_kernel.mm.swap import MAX_SWAPFILES, SwapIo
@@ -285,3 +286,19 @@ def test_swapoff_leaves_the_resident_pages_of_a_prot_none_mapping_alone(machine:
     machine.mprotect(pid, hidden, PAGE_SIZE, RW)
     assert machine.read(pid, hidden, PAGE_SIZE) == stamp(7)
     machine.check_invariants()
+
+
+def test_swapoff_that_would_leave_more_committed_than_the_limit_fails_enomem(
+    boot: Callable[..., Machine],
+) -> None:
+    """overcommit_memory=2: security_vm_enough_memory(p->pages) fails when Committed_AS
+    would exceed CommitLimit without the area, though nothing is in it."""
+    machine = boot(swap_bytes=1 * MiB, overcommit_memory=OvercommitMode.NEVER)
+    machine.swapon("big", 64 * MiB)
+    pid = machine.spawn()
+    machine.mmap(pid, 0, 40 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)  # committed, untouched
+    before = state(machine)
+    with pytest.raises(OutOfMemory, match="cannot commit"):
+        machine.swapoff("big")
+    assert state(machine) == before
+    machine.swapoff(str(machine.swaps()[0]["filename"]))  # the 1 MiB boot area may go

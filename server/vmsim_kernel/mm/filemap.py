@@ -179,7 +179,12 @@ def filemap_get_page(
     if pfn is None:
         first, size = ondemand_readahead(ra, index, req_pages, hit_marker=False)
         read_pages(kernel, task, inode, first, size, _marker(ra, first, size))
-        pfn = inode.mapping.pages[index]
+        pfn = inode.mapping.pages.get(index)
+        if pfn is None:
+            # filemap_create_folio: reclaim for the window's later pages took this one
+            # back already; read it alone (nothing is allocated after it, so it stays).
+            read_pages(kernel, task, inode, index, 1, None)
+            pfn = inode.mapping.pages[index]
     elif kernel.physmem.flags.item(pfn) & _READAHEAD_BIT:
         _async_readahead(kernel, task, inode, ra, index, pfn, req_pages)
     waited = _wait_on_page_read(kernel, pfn)

@@ -52,6 +52,7 @@ __all__ = [
     "SwapHeader",
     "SwapIo",
     "is_swap_pte",
+    "mangle_path",
     "swp_entry",
     "swp_offset",
     "swp_type",
@@ -287,7 +288,7 @@ def _lock_swap_file(fd: int, path: str) -> None:
         ) from None
 
 
-def _mangle_path(path: str) -> str:
+def mangle_path(path: str) -> str:
     """mangle_path(): write the characters /proc/swaps escapes as backslash-octal."""
     return "".join(f"\\{ord(char):03o}" if char in _PATH_ESCAPES else char for char in path)
 
@@ -785,7 +786,7 @@ class SwapDevice:
 
     def proc_swaps_line(self) -> str:
         """This area's line of /proc/swaps (swap_show for one swap_info entry)."""
-        path = _mangle_path(self.path)
+        path = mangle_path(self.path)
         size, used = self.size_kb, self.used_kb
         # "%*s%s\t%lu\t%s%lu\t%s%d\n": pad the name to 40 columns, then "file\t", and one
         # extra tab after a number of fewer than 8 digits keeps the columns aligned.

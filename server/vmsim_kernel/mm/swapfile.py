@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final, Generic, Protocol, TypeVar
 
 from vmsim_kernel.errors import InvalidArgument, KernelBug, LimitExceeded
-from vmsim_kernel.mm.swap import MAX_SWAPFILES, SwapDevice, swp_offset, swp_type
+from vmsim_kernel.mm.swap import MAX_SWAPFILES, SwapDevice, mangle_path, swp_offset, swp_type
 
 # swapon(2): SWAP_FLAG_PRIO_MASK is 0x7fff; swapon(8) passes -1 for "let the kernel choose".
 SWAP_PRIO_MAX: Final = 0x7FFF
@@ -205,9 +205,10 @@ class SwapAreas(SwapInfo[SwapDevice]):
         return self.area(picked)
 
     def by_path(self, path: str) -> SwapDevice | None:
-        """The active area /proc/swaps shows under *path*."""
+        """The active area /proc/swaps shows under *path* (as written there, with its
+        blanks escaped, or as the file's name itself)."""
         for area in self.areas():
-            if area.path == path:
+            if path in (area.path, mangle_path(area.path)):
                 return area
         return None
 

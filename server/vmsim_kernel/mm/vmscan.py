@@ -100,9 +100,8 @@ class _Victim:
     mappings: list[Mapping]
     in_swap_cache: bool
     entry: int = 0  # the swap entry its PTEs get
-    write_offset: int | None = (
-        None  # the slot (of entry's area) it is written to, if it needs a write
-    )
+    # the slot (in the area entry names) it is written to, if it needs a write
+    write_offset: int | None = None
     result: PageoutResult = PageoutResult.CLEAN
 
 

@@ -78,20 +78,20 @@ def test_pages_go_to_the_higher_priority_area_and_swapoff_brings_them_back(
 def test_swapoff_that_cannot_fit_is_resource_exhausted_and_the_area_stays(
     start_server: StartServer,
 ) -> None:
-    address = start_server(swap_bytes=2 * MiB).address
+    address = start_server(swap_bytes=1 * MiB).address
     with (
         vmsim.Inspector(address) as inspector,
         vmsim.Admin(address, ADMIN_TOKEN) as admin,
         vmsim.connect(address) as process,
     ):
         admin.swapon("fast", 32 * MiB, 10)
-        base = write_stamps(process, 24 * MiB)
+        base = write_stamps(process, 20 * MiB)
         before = inspector.swaps().text
         with pytest.raises(vmsim.OutOfMemory, match="do not fit") as refused:
             admin.swapoff("fast")
         assert refused.value.errno == "ENOMEM"
         assert inspector.swaps().text == before
-        assert_stamps(process, base, 24 * MiB)
+        assert_stamps(process, base, 20 * MiB)
 
 
 @pytest.mark.parametrize(

@@ -753,6 +753,21 @@ def set_sysctl(name: str, value: str | int) -> Call[str]:
     )
 
 
+def swapon(name: str, size: int, priority: int = -1) -> Call[results.SwapArea]:
+    """mkswap + swapon of /swap/NAME (admin); -1 lets the kernel choose the priority."""
+    return Call(
+        "admin",
+        "SwapOn",
+        admin_pb2.SwapOnRequest(name=name, size_bytes=size, priority=priority),
+        lambda r: results.swap_area(r.area),
+    )
+
+
+def swapoff(name: str) -> Call[None]:
+    """swapoff of an area (admin): its pages come back into memory first."""
+    return Call("admin", "SwapOff", admin_pb2.SwapOffRequest(name=name), _ignore)
+
+
 def reset_lock_stat() -> Call[None]:
     """Clear /proc/lock_stat (admin)."""
     return Call("admin", "ResetLockStat", admin_pb2.ResetLockStatRequest(), _ignore)

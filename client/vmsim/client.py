@@ -252,6 +252,14 @@ class Admin(ClosedOnExit):
         """sysctl -w vm.NAME=VALUE; returns the value now in effect."""
         return self._endpoint.invoke(calls.set_sysctl(name, value))
 
+    def swapon(self, name: str, size: int, priority: int = -1) -> results.SwapArea:
+        """mkswap + swapon of /swap/NAME; returns the area as /proc/swaps shows it."""
+        return self._endpoint.invoke(calls.swapon(name, size, priority))
+
+    def swapoff(self, name: str) -> None:
+        """swapoff of an area (NAME, /swap/NAME or its /proc/swaps filename)."""
+        self._endpoint.invoke(calls.swapoff(name))
+
     def kill(self, pid: int, reason: str = "") -> None:
         """SIGKILL a process."""
         self._endpoint.invoke(calls.kill(pid, reason))

@@ -160,11 +160,11 @@ class _AboutAName(VmsimError):
 
 
 class NoSuchObject(_AboutAName):
-    """No shared memory object has this name (ENOENT)."""
+    """No shared memory object (or active swap area) has this name (ENOENT)."""
 
 
 class AlreadyExists(_AboutAName):
-    """A shared memory object has this name already (EEXIST)."""
+    """A shared memory object (or active swap area) has this name already (EEXIST)."""
 
 
 class FileNotFound(NoSuchObject):
@@ -289,6 +289,9 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         GeneralProtectionFault,
     )
 }
+# The kernel's swap-area errors (swapoff of an unknown area, swapon of an active one) are
+# the client's NoSuchObject and AlreadyExists: `name` is the area's.
+_BY_REASON |= {"NoSuchSwapArea": NoSuchObject, "SwapAreaActive": AlreadyExists}
 _BY_CODE: dict[str, type[VmsimError]] = {
     "INVALID_ARGUMENT": InvalidArgument,
     "OUT_OF_RANGE": OutOfRange,

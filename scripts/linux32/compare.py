@@ -289,7 +289,17 @@ def swap_rows(name: str) -> Iterator[Row]:
             SWAP,
         )
     yield Row(name, "VmSwap held (kB)", linux.vm_swap_kb or 0, ours.vm_swap_kb or 0, SWAP)
-    yield Row(name, "swapon/swapoff, areas with priorities", "yes", None)
+    with booted(capture) as machine:  # swapon -p 5 twice, then swapoff of one
+        machine.swapon("second", 8 << 20, 5)
+        machine.swapon("third", 8 << 20, 5)
+        machine.swapoff("third")
+        priorities = [row["priority"] for row in machine.swaps()]
+    yield Row(
+        name,
+        "swapon/swapoff, areas with priorities",
+        "yes",
+        "yes" if priorities == [-2, 5] else "no",
+    )
 
 
 def oom_256m_rows(name: str) -> Iterator[Row]:

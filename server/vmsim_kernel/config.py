@@ -76,6 +76,8 @@ class MachineConfig:
             and cpu_entry_area push VMALLOC_END, and so MAXMEM, down).
         disk_bytes: size of the disk under the file system (fs/), the superblock page
             included; its blocks live in an anonymous host file made on the first write.
+        swapon_budget_bytes: how much host disk the swap areas added at run time (swapon,
+            mm/swapoff.py) may take together; the boot area is not counted.
         realtime_clients: the calls come from clients that wait in real time (a server): the
             scheduler bounds how many quanta a new call waits whatever its thread's clock
             (sched.WAKEUP_WAIT_QUANTA). Off for a closed simulation (the lock experiment),
@@ -102,6 +104,7 @@ class MachineConfig:
     page_cluster: int = 3
     textbook_split: bool = False
     disk_bytes: int = 512 * MiB
+    swapon_budget_bytes: int = 1 * GiB
     realtime_clients: bool = False
 
     def __post_init__(self) -> None:
@@ -124,6 +127,10 @@ class MachineConfig:
                 "disk_bytes",
                 f"{self.disk_bytes} is not a usable disk size",
                 "8 KiB .. 16 GiB, a multiple of 4096",
+            )
+        if not 0 <= self.swapon_budget_bytes <= MAX_SWAP:
+            raise InvalidArgument(
+                "swapon_budget_bytes", f"{self.swapon_budget_bytes}", "0 .. 16 GiB"
             )
         if not 0 <= self.overcommit_ratio <= 1000:
             raise InvalidArgument("overcommit_ratio", f"{self.overcommit_ratio}", "0..1000")

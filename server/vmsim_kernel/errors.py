@@ -11,9 +11,11 @@
     ├── PermissionDenied (EPERM)      a caller acting on what it does not own
     │   └── AccessDenied (EACCES)     a file's mode refuses the access
     ├── NoSuchObject     (ENOENT)     no shared memory object with that name
-    │   └── FileNotFound (ENOENT)     no file with that name (fs/)
+    │   ├── FileNotFound (ENOENT)     no file with that name (fs/)
+    │   └── NoSuchSwapArea (ENOENT)   swapoff of a name no active swap area has
     ├── AlreadyExists    (EEXIST)     a shared memory object with that name exists already
-    │   └── FileExists   (EEXIST)     O_CREAT|O_EXCL on a file that exists
+    │   ├── FileExists   (EEXIST)     O_CREAT|O_EXCL on a file that exists
+    │   └── SwapAreaActive (EBUSY)    swapon of a name an active swap area has
     ├── LimitExceeded    (EAGAIN)     a configured limit (processes, batch) reached; names the limit
     │   └── NoSpaceOnDevice (ENOSPC)  the file system's disk has no free block
     ├── SwapIoError      (EIO)        a swap read or write failed or came back wrong (swap.py);
@@ -51,12 +53,14 @@ __all__ = [
     "NoSpaceOnDevice",
     "NoSuchObject",
     "NoSuchProcess",
+    "NoSuchSwapArea",
     "OomKilled",
     "OutOfMemory",
     "OutOfRange",
     "PermissionDenied",
     "ProcessKilled",
     "SegmentationFault",
+    "SwapAreaActive",
     "SwapIoError",
 ]
 
@@ -166,6 +170,28 @@ class FileExists(AlreadyExists):
     def __init__(self, name: str) -> None:
         KernelError.__init__(
             self, f"a file named {name!r} exists already (O_CREAT|O_EXCL refuses it)"
+        )
+        self.name = name
+
+
+class NoSuchSwapArea(NoSuchObject):
+    """ENOENT: swapoff names no active swap area."""
+
+    def __init__(self, name: str, active: str) -> None:
+        KernelError.__init__(
+            self, f"no active swap area named {name!r} (active: {active or 'none'})"
+        )
+        self.name = name
+
+
+class SwapAreaActive(AlreadyExists):
+    """EBUSY: swapon of a file that is an active swap area already."""
+
+    errno_name = "EBUSY"
+
+    def __init__(self, name: str) -> None:
+        KernelError.__init__(
+            self, f"{name} is an active swap area already (swapoff it first, or pick a new name)"
         )
         self.name = name
 

@@ -66,6 +66,7 @@ from vmsim_kernel.mm import filemap, memory, page_writeback, shmem, truncate
 from vmsim_kernel.mm import mlock as mlock_calls
 from vmsim_kernel.mm import mmap as mmap_calls
 from vmsim_kernel.mm import mremap as mremap_calls
+from vmsim_kernel.mm import swapoff as swapon_calls
 from vmsim_kernel.mm.highmem import kernel_read, kernel_walk, kernel_write
 from vmsim_kernel.mm.highmem import pa as physical_of_direct_map
 from vmsim_kernel.mm.highmem import va as direct_map_of_physical
@@ -191,7 +192,7 @@ class Machine:
 
     @property
     def swap(self) -> SwapDevice | None:
-        """The swap device, if any."""
+        """The first active swap area (the boot area while it is on), if any."""
         return self.kernel.swap
 
     @property
@@ -1075,7 +1076,33 @@ class Machine:
 
     def swaps(self) -> list[dict[str, str | int]]:
         """/proc/swaps rows: filename, type, size_kb, used_kb, priority."""
-        return proc.swaps(self.kernel.swap)
+        return proc.swaps(self.kernel.swap_info.areas())
+
+    @journaled
+    def swapon(self, name: str, size_bytes: int, priority: int = -1) -> dict[str, str | int]:
+        """swapon of a new swap area /swap/NAME (mkswap first); returns its /proc/swaps row.
+
+        Raises:
+            InvalidArgument: a bad name, a size that is not whole pages from 2 pages up to
+                what swapon_budget_bytes leaves, or a priority outside -1..32767.
+            AlreadyExists: an area of that name is on already.
+            LimitExceeded: MAX_SWAPFILES (32) areas are on already.
+        """
+        self._kernel_op(self.kernel.costs.syscall_ns, self.kernel.swap_lock)
+        area = swapon_calls.swapon(self.kernel, name, size_bytes, priority)
+        return proc.swaps([area])[0]
+
+    @journaled
+    def swapoff(self, name: str) -> None:
+        """swapoff: bring every page of the area (/swap/NAME, NAME, or the path /proc/swaps
+        shows) back into memory and free the area.
+
+        Raises:
+            NoSuchObject: no active area has that name.
+            OutOfMemory: its pages do not fit in memory (ENOMEM); the area stays on unchanged.
+        """
+        self._kernel_op(self.kernel.costs.syscall_ns)
+        swapon_calls.swapoff(self.kernel, name)
 
     def maps(self, pid: int) -> list[VmaInfo]:
         """/proc/<pid>/maps rows (smaps numbers filled in)."""
@@ -1116,7 +1143,7 @@ class Machine:
             "zoneinfo": proc.format_zoneinfo,
             "buddyinfo": lambda kernel: kernel.allocator.buddyinfo(),
             "pagetypeinfo": format_pagetypeinfo,
-            "swaps": lambda kernel: proc.format_swaps(kernel.swap),
+            "swaps": lambda kernel: proc.format_swaps(kernel.swap_info.areas()),
             "lock_stat": lambda kernel: kernel.locks.report(),
             "slabinfo": lambda kernel: kernel.slab.slabinfo(),
             "vmallocinfo": lambda kernel: kernel.vmalloc_space.vmallocinfo(),

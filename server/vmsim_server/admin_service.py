@@ -1,5 +1,5 @@
-"""AdminService: privileged calls (kernel/signal.c kill, sysctl -w), allowed only with the
-admin token; reading a sysctl is allowed to anyone."""
+"""AdminService: privileged calls (kernel/signal.c kill, sysctl -w, swapon/swapoff), allowed
+only with the admin token; reading a sysctl is allowed to anyone."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import grpc
 from vmsim_kernel import InvalidArgument, Machine, PermissionDenied, Signal
 from vmsim_proto.v1 import admin_pb2, admin_pb2_grpc
 
+from . import convert
 from .call_metadata import call_metadata
 from .sessions import ADMIN_TOKEN_METADATA_KEY
 
@@ -36,7 +37,7 @@ def require_admin(context: Context, admin_token: str) -> None:
 
 
 class AdminService(admin_pb2_grpc.AdminServiceServicer):
-    """Killing processes, clearing lock_stat, the vm sysctls."""
+    """Killing processes, clearing lock_stat, the vm sysctls, swap areas."""
 
     def __init__(self, machine: Machine, admin_token: str) -> None:
         self._machine = machine
@@ -79,3 +80,18 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.SetSysctlResponse(
             sysctl=admin_pb2.Sysctl(name=next(iter(self._machine.sysctl(name))), value=value)
         )
+
+    async def SwapOn(
+        self, request: admin_pb2.SwapOnRequest, context: Context
+    ) -> admin_pb2.SwapOnResponse:
+        require_admin(context, self._admin_token)
+        priority = request.priority if request.HasField("priority") else -1
+        area = self._machine.swapon(request.name, request.size_bytes, priority)
+        return admin_pb2.SwapOnResponse(area=convert.swap_area(area))
+
+    async def SwapOff(
+        self, request: admin_pb2.SwapOffRequest, context: Context
+    ) -> admin_pb2.SwapOffResponse:
+        require_admin(context, self._admin_token)
+        self._machine.swapoff(request.name)
+        return admin_pb2.SwapOffResponse()

@@ -141,6 +141,17 @@ def watch_event(event: Event, dropped: int) -> inspect_pb2.WatchEventsResponse:
     return messages.watch_event(event, kind=EVENT_KIND_TO_PROTO[event.kind], dropped=dropped)
 
 
+def swap_area(row: dict[str, str | int]) -> inspect_pb2.SwapArea:
+    """One /proc/swaps row (Machine.swaps) as its message."""
+    return inspect_pb2.SwapArea(
+        filename=str(row["filename"]),
+        type=str(row["type"]),
+        size_kb=int(row["size_kb"]),
+        used_kb=int(row["used_kb"]),
+        priority=int(row["priority"]),
+    )
+
+
 def call_cost(cost: CallCost | CostNumbers) -> common_pb2.CallCost:
     """A call's simulated cost (a CallCost, or its fields as plain numbers).
 

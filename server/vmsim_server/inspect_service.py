@@ -88,16 +88,7 @@ class InspectService(inspect_pb2_grpc.InspectServiceServicer):
     async def GetSwaps(
         self, request: inspect_pb2.GetSwapsRequest, context: Context
     ) -> inspect_pb2.GetSwapsResponse:
-        areas = [
-            inspect_pb2.SwapArea(
-                filename=str(a["filename"]),
-                type=str(a["type"]),
-                size_kb=int(a["size_kb"]),
-                used_kb=int(a["used_kb"]),
-                priority=int(a["priority"]),
-            )
-            for a in self._machine.swaps()
-        ]
+        areas = [convert.swap_area(row) for row in self._machine.swaps()]
         return inspect_pb2.GetSwapsResponse(areas=areas, text=self._machine.report("swaps"))
 
     async def ListShm(

@@ -163,6 +163,8 @@ def test_every_data_command_prints_json(busy_server: tuple[str, int]) -> None:
         "kernel slabinfo": [],
         "kernel vmallocinfo": [],
         "sysctl": ["-a"],
+        "swapon": ["cli", "--size", "1M"],
+        "swapoff": ["cli"],
     }
     printed: dict[str, Any] = {}
     for path, command in _every_command():

@@ -244,6 +244,8 @@ CALL_METHODS: dict[str, list[tuple[type, str, bool]]] = {
     "kill": [(vmsim.Admin, "kill", False)],
     "reset_lock_stat": [(vmsim.Admin, "reset_lock_stat", False)],
     "set_sysctl": [(vmsim.Admin, "set_sysctl", False)],
+    "swapon": [(vmsim.Admin, "swapon", False)],
+    "swapoff": [(vmsim.Admin, "swapoff", False)],
     "sysctl": [(vmsim.Inspector, "sysctl", False)],
     "open_file": [(vmsim.Process, "open", True)],
 }
@@ -387,6 +389,7 @@ def test_sync_process_over_stream_carries_its_calls_on_one_run_stream(
 # What each twin method is given in the test below: every parameter, none left at its
 # default, so a twin that drops or swaps one sends a different request.
 SAMPLE_ARGUMENTS: dict[str, Any] = {
+    "priority": 3,
     "addr": 0x40001000,
     "length": 3 * PAGE_SIZE,
     "prot": 1,

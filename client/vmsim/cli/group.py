@@ -1,8 +1,9 @@
 """The `vmsim` command group (typer), one module per group of commands.
 
 stat (machine-wide /proc reports), process (ps, maps, status, translate, events, kill),
-procps (vmstat, free, pmap, top, sysctl, shm, files), kernel (kernel space), tools (server, demo, shell, replay,
-load, dashboard, experiments) and lab (lab_cli). They share cli_common; none imports this one.
+procps (vmstat, free, pmap, top, sysctl, swapon, swapoff, shm, files), kernel (kernel
+space), tools (server, demo, shell, replay, load, dashboard, experiments) and lab (lab_cli).
+They share cli_common; none imports this one.
 
 This module imports none of them: `VmsimGroup` loads the module of the command being run
 (and all of them only for `vmsim --help`), so a command pays only for its own imports.
@@ -75,7 +76,8 @@ COMMANDS: dict[str, CommandSource] = {
         CommandSource(_process),
     ),
     **dict.fromkeys(
-        ("vmstat", "free", "pmap", "top", "sysctl", "shm", "files"), CommandSource(_procps)
+        ("vmstat", "free", "pmap", "top", "sysctl", "swapon", "swapoff", "shm", "files"),
+        CommandSource(_procps),
     ),
     "stat": CommandSource(_stat, whole_app=True),
     "kernel": CommandSource(_kernel, whole_app=True),

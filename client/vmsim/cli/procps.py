@@ -1,5 +1,5 @@
 """The procps views: vmstat(8), free(1), pmap(1), top(1), sysctl(8) and ls -l /dev/shm and of the
-file system, each with --json."""
+file system, each with --json; and util-linux's swapon(8)/swapoff(8) of swap areas."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import typer
 from typer._click.exceptions import UsageError
 
 from .. import cli_common
-from ..cli_common import emit_json, guarded
+from ..cli_common import emit_json, guarded, parsed_argument
 from ..client import Admin, Inspector
 from ..constants import DEFAULT_ADDRESS
+from ..render import parse_size
 from ..results import ProcessStatus
 from ..views import (
     TOP_SORT_KEYS,
@@ -122,6 +123,64 @@ def sysctl(
         return
     for full_name, value in values.items():
         print(f"{full_name} = {value}")
+
+
+@procps_app.command()
+def swapon(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="the new area's file in /swap")],
+    size: Annotated[
+        str,
+        typer.Option(
+            "--size", "-s", metavar="SIZE", help="the file's size, header page included: 64M, 1G"
+        ),
+    ],
+    priority: Annotated[
+        int,
+        typer.Option(
+            "--priority",
+            "-p",
+            help="0..32767, higher is used first (equal ones in turn); -1: the kernel's next",
+        ),
+    ] = -1,
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """mkswap + swapon(8) of a new swap file /swap/NAME (admin token); prints /proc/swaps."""
+    nr_bytes = parsed_argument(parse_size, size, "SIZE")
+    with Admin(addr, admin_token) as admin:
+        area = guarded(lambda: admin.swapon(name, nr_bytes, priority))
+    if as_json:
+        emit_json(area)
+        return
+    _print_swaps(addr)
+
+
+@procps_app.command()
+def swapoff(
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="NAME, /swap/NAME or a /proc/swaps filename")
+    ],
+    addr: Address = DEFAULT_ADDRESS,
+    admin_token: AdminToken = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """swapoff(8) (admin token): every page of the area comes back into memory, then it is
+    freed; refused (ENOMEM) with the area still on when they do not fit. Prints /proc/swaps
+    (--json: the areas left)."""
+    with Admin(addr, admin_token) as admin:
+        guarded(lambda: admin.swapoff(name))
+    with Inspector(addr) as inspector:
+        swaps = guarded(inspector.swaps)
+    if as_json:
+        emit_json(swaps.items)
+        return
+    print(swaps.text, end="")
+
+
+def _print_swaps(addr: str) -> None:
+    with Inspector(addr) as inspector:
+        print(guarded(inspector.swaps).text, end="")
 
 
 @procps_app.command()

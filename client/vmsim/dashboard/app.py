@@ -296,14 +296,15 @@ class DashboardState:
 
         "sysctl" holds the vm sysctls by full name as `sysctl -a` prints them (values are
         strings: lowmem_reserve_ratio has one per zone); the page only shows them, since
-        writing one needs the admin token no browser is given.
+        writing one needs the admin token no browser is given. "swaps" holds the active
+        swap areas as /proc/swaps lists them (filename, type, size_kb, used_kb, priority).
         """
         inspector = self.inspector
         meminfo, vmstat = await asyncio.gather(inspector.meminfo(), inspector.vmstat())
         # the sysctls with the zones, so a page shows a new min_free_kbytes with the watermarks
         # it moved
-        zones, sysctl, processes = await asyncio.gather(
-            inspector.zoneinfo(), inspector.sysctl(), inspector.processes()
+        zones, sysctl, swaps, processes = await asyncio.gather(
+            inspector.zoneinfo(), inspector.sysctl(), inspector.swaps(), inspector.processes()
         )
         locks, cpu = await asyncio.gather(inspector.lock_stat(), inspector.cpu_times())
         frames = await inspector.frame_map()
@@ -315,6 +316,7 @@ class DashboardState:
             "vmstat": vmstat.values,
             "zones": [_fields(z, ("counters",)) for z in zones.items],
             "sysctl": sysctl,
+            "swaps": [_fields(area) for area in swaps.items],
             "processes": [_fields(p) for p in processes],
             "lock_stat": [_fields(c) for c in locks.items],
             "cpu": _fields(cpu),

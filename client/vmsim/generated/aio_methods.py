@@ -149,6 +149,14 @@ class AsyncAdminCalls:
         """sysctl -w vm.NAME=VALUE; returns the value now in effect."""
         return await self._endpoint.invoke(calls.set_sysctl(name, value))
 
+    async def swapon(self, name: str, size: int, priority: int = -1) -> results.SwapArea:
+        """mkswap + swapon of /swap/NAME; returns the area as /proc/swaps shows it."""
+        return await self._endpoint.invoke(calls.swapon(name, size, priority))
+
+    async def swapoff(self, name: str) -> None:
+        """swapoff of an area (NAME, /swap/NAME or its /proc/swaps filename)."""
+        await self._endpoint.invoke(calls.swapoff(name))
+
     async def kill(self, pid: int, reason: str = "") -> None:
         """SIGKILL a process."""
         await self._endpoint.invoke(calls.kill(pid, reason))

@@ -22,33 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from vmsim_proto.v1 import inspect_pb2 as vmsim__proto_dot_v1_dot_inspect__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avmsim_proto/v1/admin.proto\x12\x08vmsim.v1\"1\n\x12KillProcessRequest\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x15\n\x13KillProcessResponse\"\x16\n\x14ResetLockStatRequest\"\x17\n\x15ResetLockStatResponse\"%\n\x06Sysctl\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\" \n\x10GetSysctlRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x11GetSysctlResponse\x12!\n\x07sysctls\x18\x01 \x03(\x0b\x32\x10.vmsim.v1.Sysctl\"/\n\x10SetSysctlRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"5\n\x11SetSysctlResponse\x12 \n\x06sysctl\x18\x01 \x01(\x0b\x32\x10.vmsim.v1.Sysctl2\xb8\x02\n\x0c\x41\x64minService\x12J\n\x0bKillProcess\x12\x1c.vmsim.v1.KillProcessRequest\x1a\x1d.vmsim.v1.KillProcessResponse\x12P\n\rResetLockStat\x12\x1e.vmsim.v1.ResetLockStatRequest\x1a\x1f.vmsim.v1.ResetLockStatResponse\x12\x44\n\tGetSysctl\x12\x1a.vmsim.v1.GetSysctlRequest\x1a\x1b.vmsim.v1.GetSysctlResponse\x12\x44\n\tSetSysctl\x12\x1a.vmsim.v1.SetSysctlRequest\x1a\x1b.vmsim.v1.SetSysctlResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avmsim_proto/v1/admin.proto\x12\x08vmsim.v1\x1a\x1cvmsim_proto/v1/inspect.proto\"1\n\x12KillProcessRequest\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x15\n\x13KillProcessResponse\"\x16\n\x14ResetLockStatRequest\"\x17\n\x15ResetLockStatResponse\"%\n\x06Sysctl\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\" \n\x10GetSysctlRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x11GetSysctlResponse\x12!\n\x07sysctls\x18\x01 \x03(\x0b\x32\x10.vmsim.v1.Sysctl\"/\n\x10SetSysctlRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"5\n\x11SetSysctlResponse\x12 \n\x06sysctl\x18\x01 \x01(\x0b\x32\x10.vmsim.v1.Sysctl\"U\n\rSwapOnRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x15\n\x08priority\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x0b\n\t_priority\"2\n\x0eSwapOnResponse\x12 \n\x04\x61rea\x18\x01 \x01(\x0b\x32\x12.vmsim.v1.SwapArea\"\x1e\n\x0eSwapOffRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x11\n\x0fSwapOffResponse2\xb5\x03\n\x0c\x41\x64minService\x12J\n\x0bKillProcess\x12\x1c.vmsim.v1.KillProcessRequest\x1a\x1d.vmsim.v1.KillProcessResponse\x12P\n\rResetLockStat\x12\x1e.vmsim.v1.ResetLockStatRequest\x1a\x1f.vmsim.v1.ResetLockStatResponse\x12\x44\n\tGetSysctl\x12\x1a.vmsim.v1.GetSysctlRequest\x1a\x1b.vmsim.v1.GetSysctlResponse\x12\x44\n\tSetSysctl\x12\x1a.vmsim.v1.SetSysctlRequest\x1a\x1b.vmsim.v1.SetSysctlResponse\x12;\n\x06SwapOn\x12\x17.vmsim.v1.SwapOnRequest\x1a\x18.vmsim.v1.SwapOnResponse\x12>\n\x07SwapOff\x12\x18.vmsim.v1.SwapOffRequest\x1a\x19.vmsim.v1.SwapOffResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vmsim_proto.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KILLPROCESSREQUEST']._serialized_start=40
-  _globals['_KILLPROCESSREQUEST']._serialized_end=89
-  _globals['_KILLPROCESSRESPONSE']._serialized_start=91
-  _globals['_KILLPROCESSRESPONSE']._serialized_end=112
-  _globals['_RESETLOCKSTATREQUEST']._serialized_start=114
-  _globals['_RESETLOCKSTATREQUEST']._serialized_end=136
-  _globals['_RESETLOCKSTATRESPONSE']._serialized_start=138
-  _globals['_RESETLOCKSTATRESPONSE']._serialized_end=161
-  _globals['_SYSCTL']._serialized_start=163
-  _globals['_SYSCTL']._serialized_end=200
-  _globals['_GETSYSCTLREQUEST']._serialized_start=202
-  _globals['_GETSYSCTLREQUEST']._serialized_end=234
-  _globals['_GETSYSCTLRESPONSE']._serialized_start=236
-  _globals['_GETSYSCTLRESPONSE']._serialized_end=290
-  _globals['_SETSYSCTLREQUEST']._serialized_start=292
-  _globals['_SETSYSCTLREQUEST']._serialized_end=339
-  _globals['_SETSYSCTLRESPONSE']._serialized_start=341
-  _globals['_SETSYSCTLRESPONSE']._serialized_end=394
-  _globals['_ADMINSERVICE']._serialized_start=397
-  _globals['_ADMINSERVICE']._serialized_end=709
+  _globals['_KILLPROCESSREQUEST']._serialized_start=70
+  _globals['_KILLPROCESSREQUEST']._serialized_end=119
+  _globals['_KILLPROCESSRESPONSE']._serialized_start=121
+  _globals['_KILLPROCESSRESPONSE']._serialized_end=142
+  _globals['_RESETLOCKSTATREQUEST']._serialized_start=144
+  _globals['_RESETLOCKSTATREQUEST']._serialized_end=166
+  _globals['_RESETLOCKSTATRESPONSE']._serialized_start=168
+  _globals['_RESETLOCKSTATRESPONSE']._serialized_end=191
+  _globals['_SYSCTL']._serialized_start=193
+  _globals['_SYSCTL']._serialized_end=230
+  _globals['_GETSYSCTLREQUEST']._serialized_start=232
+  _globals['_GETSYSCTLREQUEST']._serialized_end=264
+  _globals['_GETSYSCTLRESPONSE']._serialized_start=266
+  _globals['_GETSYSCTLRESPONSE']._serialized_end=320
+  _globals['_SETSYSCTLREQUEST']._serialized_start=322
+  _globals['_SETSYSCTLREQUEST']._serialized_end=369
+  _globals['_SETSYSCTLRESPONSE']._serialized_start=371
+  _globals['_SETSYSCTLRESPONSE']._serialized_end=424
+  _globals['_SWAPONREQUEST']._serialized_start=426
+  _globals['_SWAPONREQUEST']._serialized_end=511
+  _globals['_SWAPONRESPONSE']._serialized_start=513
+  _globals['_SWAPONRESPONSE']._serialized_end=563
+  _globals['_SWAPOFFREQUEST']._serialized_start=565
+  _globals['_SWAPOFFREQUEST']._serialized_end=595
+  _globals['_SWAPOFFRESPONSE']._serialized_start=597
+  _globals['_SWAPOFFRESPONSE']._serialized_end=614
+  _globals['_ADMINSERVICE']._serialized_start=617
+  _globals['_ADMINSERVICE']._serialized_end=1054
 # @@protoc_insertion_point(module_scope)

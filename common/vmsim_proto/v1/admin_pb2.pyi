@@ -1,3 +1,4 @@
+from vmsim_proto.v1 import inspect_pb2 as _inspect_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -59,3 +60,29 @@ class SetSysctlResponse(_message.Message):
     SYSCTL_FIELD_NUMBER: _ClassVar[int]
     sysctl: Sysctl
     def __init__(self, sysctl: _Optional[_Union[Sysctl, _Mapping]] = ...) -> None: ...
+
+class SwapOnRequest(_message.Message):
+    __slots__ = ("name", "size_bytes", "priority")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size_bytes: int
+    priority: int
+    def __init__(self, name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., priority: _Optional[int] = ...) -> None: ...
+
+class SwapOnResponse(_message.Message):
+    __slots__ = ("area",)
+    AREA_FIELD_NUMBER: _ClassVar[int]
+    area: _inspect_pb2.SwapArea
+    def __init__(self, area: _Optional[_Union[_inspect_pb2.SwapArea, _Mapping]] = ...) -> None: ...
+
+class SwapOffRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class SwapOffResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

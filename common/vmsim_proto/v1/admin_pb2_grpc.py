@@ -55,6 +55,16 @@ class AdminServiceStub:
                 request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlRequest.SerializeToString,
                 response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlResponse.FromString,
                 _registered_method=True)
+        self.SwapOn = channel.unary_unary(
+                '/vmsim.v1.AdminService/SwapOn',
+                request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOnRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOnResponse.FromString,
+                _registered_method=True)
+        self.SwapOff = channel.unary_unary(
+                '/vmsim.v1.AdminService/SwapOff',
+                request_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOffRequest.SerializeToString,
+                response_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOffResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -94,6 +104,26 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SwapOn(self, request, context):
+        """Make and swap on a new swap area /swap/NAME, like `mkswap` + `swapon -p PRIO`: slots
+        come from the highest priority first, round-robin among equal priorities. A bad name,
+        a size that is not whole pages from 8192 bytes up to what the server's swapon budget
+        leaves, or a priority outside -1..32767 is INVALID_ARGUMENT naming the limit; a name
+        that is on already is ALREADY_EXISTS; a 33rd area is RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SwapOff(self, request, context):
+        """Swap off an area, like `swapoff`: every page in it is read back into memory first. When
+        they do not fit it is RESOURCE_EXHAUSTED (ENOMEM) and the area stays on, unchanged. An
+        unknown name is NOT_FOUND listing the active areas.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +146,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetSysctl,
                     request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlRequest.FromString,
                     response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlResponse.SerializeToString,
+            ),
+            'SwapOn': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwapOn,
+                    request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOnRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOnResponse.SerializeToString,
+            ),
+            'SwapOff': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwapOff,
+                    request_deserializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOffRequest.FromString,
+                    response_serializer=vmsim__proto_dot_v1_dot_admin__pb2.SwapOffResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -227,6 +267,60 @@ class AdminService:
             '/vmsim.v1.AdminService/SetSysctl',
             vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlRequest.SerializeToString,
             vmsim__proto_dot_v1_dot_admin__pb2.SetSysctlResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwapOn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.AdminService/SwapOn',
+            vmsim__proto_dot_v1_dot_admin__pb2.SwapOnRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_admin__pb2.SwapOnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwapOff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmsim.v1.AdminService/SwapOff',
+            vmsim__proto_dot_v1_dot_admin__pb2.SwapOffRequest.SerializeToString,
+            vmsim__proto_dot_v1_dot_admin__pb2.SwapOffResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,6 +75,7 @@ from vmsim_kernel.mm.rmap import ReverseMap
 from vmsim_kernel.mm.shmem import ShmemFs, shmem_add_page
 from vmsim_kernel.mm.slab import SlabAllocator, alloc_kernel_pages, kmalloc_cache_name
 from vmsim_kernel.mm.swap import SwapDevice
+from vmsim_kernel.mm.swapfile import SWAP_PRIO_AUTO, SwapAreas
 from vmsim_kernel.mm.vma import MmStruct
 from vmsim_kernel.mm.vmalloc import VmallocSpace
 from vmsim_kernel.mm.vmscan import alloc_pages_slowpath, kswapd_run
@@ -339,9 +340,11 @@ class Kernel:
         self._build_direct_map(self.boot.direct_map_tables)
 
     def _swapon_boot_device(self, swap_lock: SimLock) -> None:
-        """The swap device configured at boot, swapped on, or None."""
-        self.swap: SwapDevice | None = (
-            SwapDevice(
+        """swap_info[] with the swap device configured at boot swapped on as type 0."""
+        self.swap_lock = swap_lock  # si->lock's class: one lock_stat row for every area
+        self.swap_info = SwapAreas()
+        if self.config.swap_bytes:
+            boot = SwapDevice(
                 self.config.swap_bytes,
                 self.config.swap_path,
                 seed=self.config.seed,
@@ -349,14 +352,20 @@ class Kernel:
                 lock=swap_lock,
                 queue=SwapQueue(self.costs),
             )
-            if self.config.swap_bytes
-            else None
-        )
+            self.swap_info.add(boot, SWAP_PRIO_AUTO)
         # A kernel dropped without close() (or still open at interpreter exit) still does
-        # swapoff, so a temporary swap file never outlives it.
-        self._swapoff_at_exit = (
-            weakref.finalize(self, self.swap.close) if self.swap is not None else None
-        )
+        # swapoff of every area, so a temporary swap file never outlives it.
+        self._swapoff_at_exit = weakref.finalize(self, self.swap_info.close_all)
+
+    @property
+    def swap(self) -> SwapDevice | None:
+        """The first active swap area (the boot area while it is on), or None.
+
+        Kernel code goes by an entry's type (swap_info.swp_swap_info); this is for callers
+        that look at a one-area machine (tests, the server's swap I/O metrics).
+        """
+        areas = self.swap_info.areas()
+        return areas[0] if areas else None
 
     def _sched_init(self) -> None:
         """The scheduler, the kernel's own thread and kswapd's."""
@@ -570,8 +579,7 @@ class Kernel:
         if self.closed:
             return
         self.closed = True
-        if self._swapoff_at_exit is not None:
-            self._swapoff_at_exit()  # swapoff once; the finalizer is spent
+        self._swapoff_at_exit()  # swapoff once; the finalizer is spent
         self.fs.close()
         self.ram_words.release()
         self.ram32 = np.zeros(0, dtype=np.uint32)
@@ -655,8 +663,8 @@ class Kernel:
 
     @property
     def nr_swap_pages(self) -> int:
-        """Usable swap slots (SwapTotal)."""
-        return self.swap.nr_usable_slots if self.swap else 0
+        """Usable swap slots of every area (SwapTotal)."""
+        return self.swap_info.nr_swap_pages
 
     @property
     def commit_limit_pages(self) -> int:

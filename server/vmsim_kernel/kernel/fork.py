@@ -23,7 +23,6 @@ from vmsim_kernel.arch.x86.pgtable import PTE_ACCESSED, PTE_MAPPED, PTE_RW
 from vmsim_kernel.errors import OutOfMemory
 from vmsim_kernel.mm.memory import pte_alloc
 from vmsim_kernel.mm.overcommit import commit_pages
-from vmsim_kernel.mm.swap import swp_offset
 from vmsim_kernel.mm.unmap import pte_runs
 
 from . import exit as task_exit
@@ -106,10 +105,8 @@ def copy_page_range(kernel: Kernel, parent: Task, child: Task, vma: Vma) -> None
         _share_pages(kernel, child.mm, first_va, child_word, pfns, pages)
         swapped = np.flatnonzero((entries != 0) & ~present)
         if len(swapped):
-            swap = kernel.swap
-            assert swap is not None
             for pte in entries[swapped].tolist():
-                swap.duplicate(swp_offset(pte))  # swap_duplicate
+                kernel.swap_info.swap_duplicate(pte)
             child.mm.swap_entries += len(swapped)
         kernel.current.run(kernel.costs.zap_page_ns * int(np.count_nonzero(entries)))
 

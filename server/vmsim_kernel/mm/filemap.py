@@ -72,9 +72,8 @@ def add_to_page_cache_lru(
     if pfn >= kernel.nr_lowmem_frames:
         kernel.fs.nr_highmem_pages += 1
     lruvec = kernel.lruvec
-    swap = kernel.swap
     active = workingset_refault_file(
-        lruvec, inode.mapping, index, kernel.vm_events, swap is not None and swap.nr_free_slots > 0
+        lruvec, inode.mapping, index, kernel.vm_events, kernel.swap_info.nr_free_swap_pages > 0
     )
     if active:
         lruvec.file.insert_active(pfn)
@@ -180,7 +179,12 @@ def filemap_get_page(
     if pfn is None:
         first, size = ondemand_readahead(ra, index, req_pages, hit_marker=False)
         read_pages(kernel, task, inode, first, size, _marker(ra, first, size))
-        pfn = inode.mapping.pages[index]
+        pfn = inode.mapping.pages.get(index)
+        if pfn is None:
+            # filemap_create_folio: reclaim for the window's later pages took this one
+            # back already; read it alone (nothing is allocated after it, so it stays).
+            read_pages(kernel, task, inode, index, 1, None)
+            pfn = inode.mapping.pages[index]
     elif kernel.physmem.flags.item(pfn) & _READAHEAD_BIT:
         _async_readahead(kernel, task, inode, ra, index, pfn, req_pages)
     waited = _wait_on_page_read(kernel, pfn)

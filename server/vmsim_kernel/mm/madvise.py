@@ -20,7 +20,6 @@ from . import memory
 from .mmap import check_aligned, mapped_range_end, shoot_down_tlbs
 from .physmem import PageFlag
 from .policies import mark_page_lazyfree
-from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
 from .unmap import pte_runs, zap_range
 
@@ -131,9 +130,7 @@ def madvise_free_pte_range(kernel: Kernel, mm: MmStruct, start: int, end: int) -
 def _free_swap(kernel: Kernel, pfn: int) -> bool:
     """folio_free_swap: a swap-cache page whose slot only the cache holds lets go of it
     (its copy in swap is stale once the page is lazyfree); False if a PTE holds the slot."""
-    swap = kernel.swap
-    assert swap is not None
-    if swap.swap_map.item(swp_offset(kernel.physmem.private.item(pfn))) > 1:
+    if kernel.swap_info.swap_count(kernel.physmem.private.item(pfn)) > 1:
         return False
-    swap.free_slot(delete_from_swap_cache(kernel, pfn))
+    kernel.swap_info.swap_free(delete_from_swap_cache(kernel, pfn))
     return True

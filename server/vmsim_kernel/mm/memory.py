@@ -244,9 +244,7 @@ def page_exclusive(kernel: Kernel, pfn: int) -> bool:
         return False
     if not physmem.flags.item(pfn) & _SWAPCACHE_BIT:
         return True
-    swap = kernel.swap
-    assert swap is not None
-    return bool(swap.swap_map.item(swp_offset(physmem.private.item(pfn))) <= 1)
+    return kernel.swap_info.swap_count(physmem.private.item(pfn)) <= 1
 
 
 def do_wp_page(
@@ -453,13 +451,17 @@ def _cow_file_page(
     return new_pfn
 
 
-def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> tuple[int, bool]:
+def shmem_get_page(
+    kernel: Kernel, task: Task | None, obj: ShmemObject, index: int
+) -> tuple[int, bool]:
     """shmem_get_folio(SGP_CACHE): *obj*'s page at *index*, read back from swap or allocated
-    zeroed when the object has none; returns (pfn, whether it was read from swap).
+    zeroed when the object has none; returns (pfn, whether it was read from swap). *task*
+    is None for the kernel's own call (swapoff's shmem_unuse).
 
     Raises:
         ProcessKilled: the allocation's OOM kill chose *task*, or the slot could not be read
             back (SIGBUS).
+        SwapIoError: the slot could not be read back and there is no task.
     """
     pfn = obj.pages.get(index)
     if pfn is not None:
@@ -470,7 +472,7 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
         if cached is not None:
             return cached, False
     new_pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
-    if not task.alive:
+    if task is not None and not task.alive:
         free_page(kernel.pgdat, new_pfn)
         raise task_exit.dead(task)
     pfn = obj.pages.get(index)  # another fault brought it in while reclaim ran
@@ -485,10 +487,9 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
         physmem.zero_user_frame(new_pfn)
         kernel.current.run(kernel.costs.zero_page_ns)
     else:
-        swap = kernel.swap
-        assert swap is not None
+        swap = kernel.swap_info.swp_swap_info(entry)
         offset = swp_offset(entry)
-        waited = read_swap_slot(kernel, task, offset, new_pfn, index * PAGE_SIZE)
+        waited = read_swap_slot(kernel, task, entry, new_pfn, index * PAGE_SIZE)
         # shmem_swapin_folio: the page is the object's again, its slot is let go.
         del obj.swapped[index]
         swap.free_slot(offset)
@@ -496,23 +497,32 @@ def shmem_get_page(kernel: Kernel, task: Task, obj: ShmemObject, index: int) -> 
         kernel.vm_events.pswpin += 1
         kernel.vm_events.pgpgin += PAGE_SIZE // 1024
         kernel.emit(
-            EventKind.SWAP_IN, task.pid, None, new_pfn, f"shmem slot {offset}, waited {waited} ns"
+            EventKind.SWAP_IN,
+            task.pid if task is not None else 0,
+            None,
+            new_pfn,
+            f"shmem slot {offset}, waited {waited} ns",
         )
-        readahead = readahead_offsets(kernel, offset)
+        readahead = readahead_offsets(kernel, swap, offset)
     shmem_add_page(kernel, obj, index, new_pfn)
     lru_cache_add(kernel.lruvec, new_pfn, active=active)
-    # shmem_swapin_cluster: the rest of the slot's cluster into the swap cache, as for anon
-    swap_cluster_readahead(kernel, task.pid, readahead)
+    if entry is not None:
+        # shmem_swapin_cluster: the rest of the slot's cluster into the swap cache, as for anon
+        swap_cluster_readahead(
+            kernel,
+            task.pid if task is not None else 0,
+            kernel.swap_info.swp_swap_info(entry),
+            readahead,
+        )
     return new_pfn, entry is not None
 
 
 def _shmem_swap_cache_page(kernel: Kernel, obj: ShmemObject, index: int, entry: int) -> int | None:
     """The object's swapped page at *index* when the swap cache has it (read ahead by an
     earlier fault): it becomes the object's page again, no I/O, and its slot is let go."""
-    swap = kernel.swap
-    assert swap is not None
+    swap = kernel.swap_info.swp_swap_info(entry)
     offset = swp_offset(entry)
-    pfn = lookup_swap_cache(kernel, offset)
+    pfn = lookup_swap_cache(kernel, entry)
     if pfn is None:
         return None
     physmem = kernel.physmem
@@ -684,15 +694,18 @@ def do_swap_cache_pages(
     (SimLock.record_holds), which needs the lock free for the whole run, as first touches
     do (do_anonymous_pages).
     """
-    swap = kernel.swap
-    if swap is None or not len(addresses):
+    if not len(addresses):
         return 0
     mm = task.mm
     words = kernel.ram_words
     first_va = int(addresses[0])
     word = pte_word_or_none(kernel.ram_words, mm.pgd_pfn, first_va)
-    if word is None or swp_offset(words[word]) not in swap.cache:
-        return 0  # cheap refusal: not a swap-cache page (a major fault, a first touch, ...)
+    first_pte = int(words[word]) if word is not None else 0
+    if not first_pte or first_pte & _MAPPED:
+        return 0  # cheap refusal: no swap entry there (a first touch, a resident page, ...)
+    swap = kernel.swap_info.swp_swap_info(first_pte)
+    if swp_offset(first_pte) not in swap.cache:
+        return 0  # not a swap-cache page: a major fault
     vma = mm.find_vma(first_va)
     lock, thread, costs = task.mmap_lock, kernel.current, kernel.costs
     assert lock is not None
@@ -723,7 +736,7 @@ def do_swap_cache_pages(
             break  # a page fork shared: the single path copies it (do_wp_page)
         thread.run(costs.fault_entry_ns)
         acquired = thread.now_ns
-        pfn = lookup_swap_cache(kernel, swp_offset(pte))
+        pfn = lookup_swap_cache(kernel, pte)
         assert pfn is not None
         _map_swap_cache_page(kernel, task, vma, address, word, write, pfn, bits)
         starts.append(acquired)
@@ -751,12 +764,10 @@ def swap_in_page(
     does with vm_swap_full(). A slot that cannot be read back intact kills the task with
     SIGBUS (VM_FAULT_SIGBUS); nothing else is touched.
     """
-    swap = kernel.swap
-    entry = kernel.ram_words[word]
-    if swap is None or swp_type(entry) != swap.swap_type:
-        raise KernelBug(f"swap entry {entry:#x} names no swap device")
+    entry = int(kernel.ram_words[word])
+    swap = kernel.swap_info.swp_swap_info(entry)
     offset = swp_offset(entry)
-    cached = lookup_swap_cache(kernel, offset)
+    cached = lookup_swap_cache(kernel, entry)
     if cached is not None:
         _map_swap_cache_page(kernel, task, vma, address, word, write, cached)
         return cached, False
@@ -766,7 +777,7 @@ def swap_in_page(
         raise task_exit.dead(task)
     if kernel.ram_words[word] != entry:
         raise KernelBug("swap PTE changed while its page was being read")
-    waited = read_swap_slot(kernel, task, offset, pfn, address)
+    waited = read_swap_slot(kernel, task, entry, pfn, address)
     physmem = kernel.physmem
     physmem.flags[pfn] = physmem.flags.item(pfn) | (
         _NEW_SHMEM_PAGE_FLAGS if vma.shared else _NEW_ANON_PAGE_FLAGS
@@ -794,26 +805,29 @@ def swap_in_page(
     kernel.vm_events.pswpin += 1
     kernel.vm_events.pgpgin += PAGE_SIZE // 1024
     kernel.emit(EventKind.SWAP_IN, task.pid, address, pfn, f"slot {offset}, waited {waited} ns")
-    swap_cluster_readahead(kernel, task.pid, readahead_offsets(kernel, offset))
+    swap_cluster_readahead(kernel, task.pid, swap, readahead_offsets(kernel, swap, offset))
     return pfn, True
 
 
-def read_swap_slot(kernel: Kernel, task: Task, offset: int, pfn: int, address: int) -> int:
-    """swap_readpage of slot *offset* into the new frame *pfn* for *task*'s fault at
-    *address*, waiting for the device; returns the nanoseconds waited. A slot that cannot be
-    read back intact frees the frame and kills the task with SIGBUS (VM_FAULT_SIGBUS).
+def read_swap_slot(kernel: Kernel, task: Task | None, entry: int, pfn: int, address: int) -> int:
+    """swap_readpage of the slot of swap *entry* into the new frame *pfn* for *task*'s fault
+    at *address*, waiting for the device; returns the nanoseconds waited. A slot that cannot
+    be read back intact frees the frame and kills the task with SIGBUS (VM_FAULT_SIGBUS);
+    with no task (swapoff reading a shmem page) the error goes to the caller.
 
     Raises:
         ProcessKilled: the read failed (SIGBUS).
+        SwapIoError: the read failed and there is no task to kill.
     """
-    swap = kernel.swap
-    assert swap is not None
+    swap = kernel.swap_info.swp_swap_info(entry)
     waited = wait_for_swap_read(swap, kernel.current)
     try:
-        swap.read_slot_into(offset, kernel.physmem.frame_view(pfn))
+        swap.read_slot_into(swp_offset(entry), kernel.physmem.frame_view(pfn))
     except SwapIoError as error:
         free_page(kernel.pgdat, pfn)
         kernel.printk_ratelimited(LogLevel.ERR, error.message)
+        if task is None:
+            raise
         raise task_exit.sigbus(kernel, task, address, error.message) from None
     return waited
 
@@ -835,9 +849,8 @@ def _map_swap_cache_page(
     page read ahead is on the LRU already; finding it is a swap_ra_hit. *bits*: the PTE
     bits for *vma* and this access, when the caller has them already.
     """
-    swap = kernel.swap
-    assert swap is not None
     physmem = kernel.physmem
+    swap = kernel.swap_info.swp_swap_info(physmem.private.item(pfn))
     flags = physmem.flags.item(pfn)
     if flags & _READAHEAD_BIT:
         kernel.vm_events.swap_ra_hit += 1

@@ -52,6 +52,7 @@ __all__ = [
     "SwapHeader",
     "SwapIo",
     "is_swap_pte",
+    "mangle_path",
     "swp_entry",
     "swp_offset",
     "swp_type",
@@ -287,7 +288,7 @@ def _lock_swap_file(fd: int, path: str) -> None:
         ) from None
 
 
-def _mangle_path(path: str) -> str:
+def mangle_path(path: str) -> str:
     """mangle_path(): write the characters /proc/swaps escapes as backslash-octal."""
     return "".join(f"\\{ord(char):03o}" if char in _PATH_ESCAPES else char for char in path)
 
@@ -781,17 +782,18 @@ class SwapDevice:
     # ---- reports and checks --------------------------------------------------------------------
     def proc_swaps(self) -> str:
         """The text of /proc/swaps with this area as its only line (swap_show)."""
-        path = _mangle_path(self.path)
+        return PROC_SWAPS_HEADER + self.proc_swaps_line()
+
+    def proc_swaps_line(self) -> str:
+        """This area's line of /proc/swaps (swap_show for one swap_info entry)."""
+        path = mangle_path(self.path)
         size, used = self.size_kb, self.used_kb
         # "%*s%s\t%lu\t%s%lu\t%s%d\n": pad the name to 40 columns, then "file\t", and one
         # extra tab after a number of fewer than 8 digits keeps the columns aligned.
         size_pad = "\t" if size < 10_000_000 else ""
         used_pad = "\t" if used < 10_000_000 else ""
         padding = " " * max(40 - len(path), 1)
-        return (
-            f"{PROC_SWAPS_HEADER}{path}{padding}file\t\t"
-            f"{size}\t{size_pad}{used}\t{used_pad}{self.priority}\n"
-        )
+        return f"{path}{padding}file\t\t{size}\t{size_pad}{used}\t{used_pad}{self.priority}\n"
 
     def check_invariants(self) -> None:
         """Recount everything the allocator keeps incrementally.

@@ -25,7 +25,7 @@ from vmsim_kernel.results import EventKind
 from .page_alloc import WatermarkLevel, charge_zone_lock, count_allocation, free_page
 from .physmem import PageFlag
 from .policies import lru_cache_add, lru_cache_add_many
-from .swap import swp_entry, swp_offset
+from .swap import SwapDevice, swp_entry, swp_offset
 from .workingset import workingset_refault
 
 if TYPE_CHECKING:
@@ -52,9 +52,7 @@ _SWAPCACHE: Final = int(PageFlag.SWAPCACHE)
 
 def add_to_swap_cache(kernel: Kernel, pfn: int, entry: int) -> None:
     """add_to_swap_cache: frame *pfn* now holds the page of swap *entry* (page->private)."""
-    swap = kernel.swap
-    if swap is None:
-        raise KernelBug("a swap cache without a swap device")
+    swap = kernel.swap_info.swp_swap_info(entry)
     offset = swp_offset(entry)
     if offset in swap.cache:
         raise KernelBug(f"slot {offset} is in the swap cache already")
@@ -65,29 +63,29 @@ def add_to_swap_cache(kernel: Kernel, pfn: int, entry: int) -> None:
 
 
 def delete_from_swap_cache(kernel: Kernel, pfn: int) -> int:
-    """delete_from_swap_cache: frame *pfn* leaves the swap cache; returns its slot.
+    """delete_from_swap_cache: frame *pfn* leaves the swap cache; returns its swap entry.
 
     The slot's references are the caller's business (the cache's own is not dropped here).
     """
-    swap = kernel.swap
     physmem = kernel.physmem
-    if swap is None or not physmem.flags.item(pfn) & _SWAPCACHE:
+    if not physmem.flags.item(pfn) & _SWAPCACHE:
         raise KernelBug(f"pfn {pfn} is not in the swap cache")
-    offset = swp_offset(physmem.private.item(pfn))
+    entry = physmem.private.item(pfn)
+    swap = kernel.swap_info.swp_swap_info(entry)
+    offset = swp_offset(entry)
     if swap.cache.pop(offset, None) != pfn:
         raise KernelBug(f"the swap cache does not hold pfn {pfn} for slot {offset}")
     swap.cache_ready_ns.pop(offset, None)
     physmem.flags[pfn] = physmem.flags.item(pfn) & ~_SWAPCACHE
     physmem.private[pfn] = 0
-    return offset
+    return int(entry)
 
 
-def lookup_swap_cache(kernel: Kernel, offset: int) -> int | None:
-    """lookup_swap_cache: the frame holding slot *offset*, if one does. A page whose
-    readahead is still in flight is waited for (lock_page: the read must complete)."""
-    swap = kernel.swap
-    if swap is None:
-        return None
+def lookup_swap_cache(kernel: Kernel, entry: int) -> int | None:
+    """lookup_swap_cache: the frame holding the page of swap *entry*, if one does. A page
+    whose readahead is still in flight is waited for (lock_page: the read must complete)."""
+    swap = kernel.swap_info.swp_swap_info(entry)
+    offset = swp_offset(entry)
     pfn = swap.cache.get(offset)
     ready = swap.cache_ready_ns.pop(offset, None)
     if ready is not None:
@@ -101,22 +99,18 @@ def lookup_swap_cache(kernel: Kernel, offset: int) -> int | None:
 def drop_unmapped_swap_cache_page(kernel: Kernel, pfn: int, *, charge: bool = True) -> None:
     """__remove_mapping of a clean swap-cache page nobody maps (a page read ahead): off the
     LRU and the swap cache, the cache's reference on the slot dropped, the frame freed."""
-    swap = kernel.swap
-    assert swap is not None
     if kernel.rmap.is_mapped(pfn):
         raise KernelBug(f"dropping pfn {pfn} from the swap cache while it is mapped")
-    offset = delete_from_swap_cache(kernel, pfn)
+    entry = delete_from_swap_cache(kernel, pfn)
     kernel.physmem.clear_flags(pfn, PageFlag.READAHEAD | PageFlag.DIRTY)
-    swap.free_slot(offset)
+    kernel.swap_info.swap_free(entry)
     free_page(kernel.pgdat, pfn, charge=charge)
 
 
 def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
     """free_swap_and_cache: a PTE holding swap *entry* is gone; when only the swap cache
     still holds the slot and its page is mapped by nobody, the page goes too."""
-    swap = kernel.swap
-    if swap is None:
-        raise KernelBug(f"swap entry {entry:#x} without a swap device")
+    swap = kernel.swap_info.swp_swap_info(entry)
     offset = swp_offset(entry)
     if swap.free_slot(offset) == 1:
         pfn = swap.cache.get(offset)
@@ -125,13 +119,12 @@ def free_swap_and_cache(kernel: Kernel, entry: int) -> None:
             drop_unmapped_swap_cache_page(kernel, pfn)
 
 
-def readahead_offsets(kernel: Kernel, offset: int) -> list[int]:
-    """The other slots of the aligned cluster of 2**page_cluster around *offset* that can be
-    read ahead: in use, written in their current generation, in no page of the swap cache.
-    Empty when vm.page-cluster is 0."""
-    swap = kernel.swap
+def readahead_offsets(kernel: Kernel, swap: SwapDevice, offset: int) -> list[int]:
+    """The other slots of area *swap*'s aligned cluster of 2**page_cluster around *offset*
+    that can be read ahead: in use, written in their current generation, in no page of the
+    swap cache. Empty when vm.page-cluster is 0."""
     page_cluster = kernel.vm_sysctl.page_cluster
-    if swap is None or page_cluster == 0:
+    if page_cluster == 0:
         return []
     mask = (1 << page_cluster) - 1
     start = max(offset & ~mask, 1)  # slot 0 is the header
@@ -147,8 +140,8 @@ def readahead_offsets(kernel: Kernel, offset: int) -> list[int]:
     ]
 
 
-def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
-    """Read the slots *offsets* into new frames of the swap cache, mapped by nobody, after the
+def swap_cluster_readahead(kernel: Kernel, pid: int, swap: SwapDevice, offsets: list[int]) -> int:
+    """Read the slots *offsets* of area *swap* into new frames of the swap cache, mapped by nobody, after the
     faulting page's own read; returns how many were read.
 
     Frames come only from the allocator's fast path (readahead never reclaims, so it can
@@ -158,8 +151,7 @@ def swap_cluster_readahead(kernel: Kernel, pid: int, offsets: list[int]) -> int:
     faulting one: the faulting thread does not wait for them, a later fault on one of them
     waits for its completion (lookup_swap_cache).
     """
-    swap = kernel.swap
-    if swap is None or not offsets:
+    if not offsets:
         return 0
     batches = kernel.allocator.get_pages_bulk_from_freelist(
         Gfp.HIGHUSER, len(offsets), WatermarkLevel.MIN

@@ -31,7 +31,6 @@ from .page_alloc import charge_zone_lock, free_page, free_page_list
 from .physmem import PageFlag
 from .policies import charge_lru_lock, lru_cache_add, lru_del
 from .shmem import shmem_release
-from .swap import swp_offset
 from .swap_state import delete_from_swap_cache, free_swap_and_cache
 from .truncate import account_page_dirtied, iput
 
@@ -226,7 +225,6 @@ def unmap_user_page(
     page_flags = physmem.flags.item(pfn)
     mm.count_resident_page(page_flags, -1)
     left = kernel.rmap.remove(pfn, mm, page_va)
-    swap = kernel.swap
     if pfn in kernel.fs.owner_of:  # a page cache page: its file keeps it
         if dirty:  # zap_pte_range's folio_mark_dirty: writeback will find it
             account_page_dirtied(kernel, pfn)
@@ -239,8 +237,7 @@ def unmap_user_page(
         or pfn in kernel.shmem.owner_of  # a shmem object's page: the object keeps it
         or (
             page_flags & _SWAPCACHE_BIT
-            and swap is not None
-            and swap.swap_map.item(swp_offset(physmem.private.item(pfn))) > 1
+            and kernel.swap_info.swap_count(physmem.private.item(pfn)) > 1
         )
     )
     on_lru = True
@@ -274,9 +271,7 @@ def release_user_page(kernel: Kernel, pfn: int, *, charge: bool = True, free: bo
     """The last mapping of a user page went away: drop its swap-cache slot and free it
     (free=False: ready to be freed, by the caller)."""
     if kernel.physmem.test_flags(pfn, PageFlag.SWAPCACHE):
-        offset = delete_from_swap_cache(kernel, pfn)
-        assert kernel.swap is not None
-        kernel.swap.free_slot(offset)  # the cache's reference
+        kernel.swap_info.swap_free(delete_from_swap_cache(kernel, pfn))  # the cache's reference
     kernel.physmem.clear_flags(pfn, PageFlag.DIRTY)
     if free:
         free_page(kernel.pgdat, pfn, charge=charge)

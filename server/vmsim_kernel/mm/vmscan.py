@@ -39,7 +39,7 @@ from .policies import (
 )
 from .rmap import Mapping
 from .shmem import shmem_writeout
-from .swap import swp_entry, swp_offset
+from .swap import swp_entry, swp_offset, swp_type
 from .swap_state import delete_from_swap_cache, drop_unmapped_swap_cache_page
 from .truncate import account_page_dirtied, delete_from_page_cache
 from .workingset import workingset_eviction, workingset_eviction_file
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from vmsim_kernel.kernel.process import Task
 
     from .swap import SwapDevice
+    from .swapfile import SwapAreas
 
 __all__ = [
     "PageoutResult",
@@ -99,7 +100,8 @@ class _Victim:
     mappings: list[Mapping]
     in_swap_cache: bool
     entry: int = 0  # the swap entry its PTEs get
-    write_offset: int | None = None  # the slot it is written to, if it needs a write
+    # the slot (in the area entry names) it is written to, if it needs a write
+    write_offset: int | None = None
     result: PageoutResult = PageoutResult.CLEAN
 
 
@@ -164,15 +166,20 @@ class _BatchClock:
         self.swap_lock_starts: list[int] = []
         self.zone_lock_starts: dict[ZoneType, list[int]] = {}
 
-    def alloc_slot(self, swap: SwapDevice) -> int | None:
-        """get_swap_page under si->lock."""
+    def alloc_slot(self) -> tuple[SwapDevice, int] | None:
+        """get_swap_page under si->lock: the area (by priority, swapfile.py) and its slot."""
+        swap = self.kernel.swap_info.get_swap_area()
+        if swap is None:
+            return None
         if not self.in_bulk:
             with self.kernel.holding(swap.lock) as holder:
                 holder.run(self.hold_ns)
-                return swap.alloc_slot()
-        self.swap_lock_starts.append(self.now)
-        self.now += self.hold_ns
-        return swap.alloc_slot()
+                slot = swap.alloc_slot()
+        else:
+            self.swap_lock_starts.append(self.now)
+            self.now += self.hold_ns
+            slot = swap.alloc_slot()
+        return None if slot is None else (swap, slot)
 
     def submit_write(self, swap: SwapDevice) -> None:
         """Writeback is asynchronous: the device gets busier, the reclaiming thread goes on."""
@@ -208,16 +215,14 @@ def _add_to_swap(kernel: Kernel, victim: _Victim, clock: _BatchClock) -> bool:
     if victim.in_swap_cache and not dirty:
         victim.entry = physmem.private.item(pfn)
         return True
-    swap = kernel.swap
-    if swap is None:
-        return False
     if victim.in_swap_cache:
-        offset = swp_offset(physmem.private.item(pfn))
+        entry = physmem.private.item(pfn)
+        swap, offset = kernel.swap_info.swp_swap_info(entry), swp_offset(entry)
     else:
-        slot = clock.alloc_slot(swap)
+        slot = clock.alloc_slot()
         if slot is None:
             return False
-        offset = slot
+        swap, offset = slot
     clock.submit_write(swap)
     victim.write_offset = offset
     victim.entry = swp_entry(swap.swap_type, offset)
@@ -235,8 +240,7 @@ def _record_reclaim_holds(
     taking them one by one would have (the current thread's clock then runs to *now*)."""
     thread = kernel.current
     hold_ns = kernel.costs.page_alloc_ns
-    if kernel.swap is not None:
-        kernel.swap.lock.record_holds(thread, swap_lock_starts, hold_ns)
+    kernel.swap_lock.record_holds(thread, swap_lock_starts, hold_ns)
     for zone_type, starts in zone_lock_starts.items():
         kernel.pgdat.zone_locks[zone_type].record_holds(thread, starts, hold_ns)
     thread.run(now - thread.now_ns)
@@ -247,16 +251,24 @@ def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | Non
     A failed write keeps its page (WRITE_ERROR), and after *max_errors* failures the rest
     are kept unwritten (NOT_TRIED)."""
     physmem = kernel.physmem
-    swap = kernel.swap
-    written = [victim for victim in victims if victim.write_offset is not None]
-    if not written:
-        return
-    assert swap is not None
-    outcome, tried = swap.write_slots(
-        [victim.write_offset for victim in written if victim.write_offset is not None],
-        [physmem.frame_view(victim.pfn) for victim in written],
-        max_errors,
-    )
+    by_area: dict[int, list[_Victim]] = {}
+    for victim in victims:
+        if victim.write_offset is not None:
+            by_area.setdefault(swp_type(victim.entry), []).append(victim)
+    for swap_type, written in by_area.items():
+        swap = kernel.swap_info.area(swap_type)
+        outcome, tried = swap.write_slots(
+            [victim.write_offset for victim in written if victim.write_offset is not None],
+            [physmem.frame_view(victim.pfn) for victim in written],
+            max_errors,
+        )
+        _finish_writes(kernel, written, outcome, tried)
+
+
+def _finish_writes(
+    kernel: Kernel, written: list[_Victim], outcome: list[SwapIoError | None], tried: int
+) -> None:
+    """end_swap_bio_write for one area's batch: count the pages written, keep the others."""
     for index, victim in enumerate(written):
         error = outcome[index] if index < tried else None
         if index >= tried:
@@ -273,7 +285,7 @@ def _write_victims(kernel: Kernel, victims: list[_Victim], max_errors: int | Non
 def _reclaim_locks_free_ahead(kernel: Kernel, at_ns: int) -> bool:
     """Whether si->lock and every zone lock are free from *at_ns* on, for everyone: then a
     reclaim batch never waits, and its holds can be recorded in bulk."""
-    return (kernel.swap is None or kernel.swap.lock.free_after(at_ns)) and all(
+    return kernel.swap_lock.free_after(at_ns) and all(
         lock.free_after(at_ns) for lock in kernel.pgdat.zone_locks
     )
 
@@ -282,8 +294,7 @@ def _unmap_and_free(kernel: Kernel, victim: _Victim) -> None:
     """try_to_unmap with the swap entry, then free the frame (its zone-lock work is charged).
 
     A page nobody maps (read ahead, never faulted on) just leaves the swap cache."""
-    swap = kernel.swap
-    assert swap is not None
+    swap = kernel.swap_info.swp_swap_info(victim.entry)
     physmem = kernel.physmem
     pfn, entry, mappings = victim.pfn, victim.entry, victim.mappings
     workingset_eviction(kernel.lruvec, swap, swp_offset(entry))
@@ -351,13 +362,13 @@ def _keep_dirty(kernel: Kernel, victim: _Victim, error: SwapIoError | None) -> N
     Nothing was unmapped yet, so every PTE still points at the frame; only the dirty bit
     that page_referenced cleared moves to the page flag.
     """
-    assert kernel.swap is not None and victim.write_offset is not None
+    assert victim.write_offset is not None
     physmem = kernel.physmem
     pfn = victim.pfn
     physmem.set_flags(pfn, PageFlag.DIRTY)
     if victim.in_swap_cache:  # the swap cache held the slot: it lets go of it
         delete_from_swap_cache(kernel, pfn)
-    kernel.swap.free_slot(victim.write_offset)
+    kernel.swap_info.swap_free(victim.entry)
     if error is not None:
         kernel.printk_ratelimited(LogLevel.ERR, error.message)
 
@@ -388,13 +399,13 @@ def shrink_pages(kernel: Kernel, nr_to_reclaim: int, *, direct: bool) -> int:
         kernel.current = woken_by
 
 
-def can_reclaim_anon_pages(si: SwapDevice | None) -> bool:
+def can_reclaim_anon_pages(swap_info: SwapAreas) -> bool:
     """can_reclaim_anon_pages: whether swap can take anonymous pages (get_nr_swap_pages() > 0).
 
     Every LRU page here is swap-backed, so without a free slot get_scan_count scans nothing:
     no page is looked at, aged or activated, and reclaim makes no progress.
     """
-    return si is not None and si.nr_free_slots > 0
+    return swap_info.nr_free_swap_pages > 0
 
 
 class ScanBalance(Enum):
@@ -425,7 +436,7 @@ def get_scan_count(lruvec: Lruvec, kernel: Kernel) -> tuple[ScanBalance, int, in
     nr_anon = len(lruvec.policy)
     file_lru = lruvec.file
     nr_file = len(file_lru)
-    if not can_reclaim_anon_pages(kernel.swap) or not nr_anon:
+    if not can_reclaim_anon_pages(kernel.swap_info) or not nr_anon:
         return ScanBalance.SCAN_FILE, 0, nr_file
     allocator = kernel.allocator
     free = allocator.nr_free_pages()
@@ -563,7 +574,7 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
         anon_dry=not anon_weight and balance is not ScanBalance.SCAN_FILE_FIRST,
         file_dry=not file_weight,
     )
-    swap = kernel.swap
+    swap_info = kernel.swap_info
     while state.reclaimed < sc.nr_to_reclaim and state.budget > 0:
         if state.anon_dry and state.file_dry:
             break
@@ -571,7 +582,7 @@ def shrink_lruvec(lruvec: Lruvec, sc: ScanControl, kernel: Kernel) -> int:
         # them; otherwise one at a time, so the pass ends at the first page that finds no
         # slot, having aged no page beyond it.
         want = min(SWAP_CLUSTER_MAX, sc.nr_to_reclaim - state.reclaimed)
-        anon_want = 1 if swap is None or swap.nr_free_slots < want else want
+        anon_want = 1 if swap_info.nr_free_swap_pages < want else want
         victims, file_victims = _isolate_victims(lruvec, kernel, state, want, anon_want)
         if not victims and not file_victims:
             break

@@ -291,6 +291,14 @@ function renderZones(zones) {
     `<td>${z.free_area.join(" ")}</td></tr>`));
 }
 
+// The swap areas, one row per /proc/swaps line.
+function renderSwaps(areas) {
+  fillTable("swaps", areas.map(a =>
+    `<tr data-name="${esc(a.filename)}"><td>${esc(a.filename)}</td><td>${esc(a.type)}</td>` +
+    `<td class="size">${a.size_kb}</td><td class="used">${a.used_kb}</td>` +
+    `<td class="priority">${a.priority}</td></tr>`));
+}
+
 // The vm sysctls, from the same snapshot as the zones: first the ones the zone table's
 // watermarks and protection are computed from, then the rest in one compact list.
 function renderSysctls(sysctl) {
@@ -423,6 +431,7 @@ function render(snap) {
   drawCharts();
   renderZones(snap.zones);
   renderSysctls(snap.sysctl);
+  renderSwaps(snap.swaps || []);
   renderLocks(snap.lock_stat);
   renderLab(snap.lab);
   renderEvents(snap);

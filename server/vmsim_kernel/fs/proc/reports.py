@@ -7,7 +7,7 @@ computed from the machine's state each time; nothing here is cached.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from vmsim_kernel.arch.x86.constants import (
     PAGE_SIZE,
     PKMAP_BASE,
     SWP_OFFSET_SHIFT,
+    SWP_TYPE_SHIFT,
     TASK_SIZE,
     VMALLOC_END,
     MiB,
@@ -45,6 +46,7 @@ from vmsim_kernel.mm.mlock import nr_locked_pages
 from vmsim_kernel.mm.oom_kill import oom_score
 from vmsim_kernel.mm.page_writeback import global_dirty_limits
 from vmsim_kernel.mm.physmem import PageFlag
+from vmsim_kernel.mm.swap import MAX_SWAPFILES, PROC_SWAPS_HEADER
 from vmsim_kernel.mm.unmap import pte_runs
 from vmsim_kernel.mm.vma import MmStruct, Vma
 from vmsim_kernel.mm.vmstat import VMSTAT_EVENT_NAMES
@@ -168,9 +170,8 @@ def meminfo(kernel: Kernel) -> dict[str, int]:
     file_lru = kernel.lruvec.file
     shmem = _nr_shmem(kernel)
     mapped_file = _nr_file_mapped(kernel)
-    swap = kernel.swap
-    swap_total = swap.nr_usable_slots if swap else 0
-    swap_free = swap_total - (swap.inuse_pages if swap else 0)
+    swap_total = kernel.swap_info.nr_swap_pages
+    swap_free = sum(area.nr_free_slots for area in kernel.swap_info.areas())
     return {
         "MemTotal": _kb(kernel.nr_managed_pages),
         "MemFree": _kb(free),
@@ -431,26 +432,32 @@ def _zone_header(
     ]
 
 
-def swaps(swap: SwapDevice | None) -> list[dict[str, str | int]]:
-    """/proc/swaps rows (none without a swap device)."""
+def _areas(swap: SwapDevice | Sequence[SwapDevice] | None) -> Sequence[SwapDevice]:
+    """The active swap areas in swap_info order, whether one device or several are given."""
     if swap is None:
-        return []
+        return ()
+    if isinstance(swap, Sequence):
+        return swap
+    return (swap,)
+
+
+def swaps(swap: SwapDevice | Sequence[SwapDevice] | None) -> list[dict[str, str | int]]:
+    """/proc/swaps rows, one per active area (none without swap)."""
     return [
         {
-            "filename": swap.path,
+            "filename": area.path,
             "type": "file",
-            "size_kb": swap.size_kb,
-            "used_kb": swap.used_kb,
-            "priority": swap.priority,
+            "size_kb": area.size_kb,
+            "used_kb": area.used_kb,
+            "priority": area.priority,
         }
+        for area in _areas(swap)
     ]
 
 
-def format_swaps(swap: SwapDevice | None) -> str:
-    """/proc/swaps text (the header alone without a swap device)."""
-    if swap is None:
-        return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-    return swap.proc_swaps()
+def format_swaps(swap: SwapDevice | Sequence[SwapDevice] | None) -> str:
+    """/proc/swaps text: the header, then one line per active area in swap_info order."""
+    return PROC_SWAPS_HEADER + "".join(area.proc_swaps_line() for area in _areas(swap))
 
 
 def _present_own_pages(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
@@ -469,14 +476,26 @@ _PAGE_PSS = PAGE_SIZE << PSS_SHIFT
 def _swap_counts(kernel: Kernel, entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
     """swp_swapcount of each swap entry: the PTEs that hold its slot (swap_map without the
     swap cache's own reference)."""
-    swap = kernel.swap
-    if swap is None or not len(entries):
-        return np.zeros(len(entries), dtype=np.int64)
+    counts = np.zeros(len(entries), dtype=np.int64)
+    if not len(entries):
+        return counts
+    types = _swap_types(entries)
     offsets = (entries >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
-    counts = swap.swap_map[offsets].astype(np.int64)
-    cache = swap.cache
-    counts -= np.fromiter((offset in cache for offset in offsets.tolist()), bool, len(offsets))
+    for swap_type in np.unique(types).tolist():
+        swap = kernel.swap_info.area(swap_type)
+        mine = types == swap_type
+        counts[mine] = swap.swap_map[offsets[mine]].astype(np.int64)
+        cache = swap.cache
+        counts[mine] -= np.fromiter(
+            (offset in cache for offset in offsets[mine].tolist()), bool, int(mine.sum())
+        )
     return counts
+
+
+def _swap_types(entries: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+    """__swp_type of each swap entry: the area it names."""
+    mask = np.uint32(MAX_SWAPFILES - 1)
+    return ((entries >> np.uint32(SWP_TYPE_SHIFT)) & mask).astype(np.int64)
 
 
 def vma_info(kernel: Kernel, mm: MmStruct, vma: Vma) -> VmaInfo:
@@ -873,8 +892,8 @@ def check_invariants(kernel: Kernel) -> None:
     kernel.allocator.check_invariants()
     kernel.slab.check_invariants()
     kernel.vmalloc_space.check_invariants()
-    if kernel.swap is not None:
-        kernel.swap.check_invariants()
+    for area in kernel.swap_info.areas():
+        area.check_invariants()
     _check_page_cache(kernel)
     cached = _unmapped_lru_pages(kernel)
     _check_frame_accounting(kernel, len(cached))
@@ -887,10 +906,10 @@ def _unmapped_lru_pages(kernel: Kernel) -> list[int]:
     """The pages on an LRU list that no PTE maps: read ahead into the swap cache, of shmem
     objects (held by their object) and of the page cache (held by their file)."""
     rmap = kernel.rmap
-    swap_cache = kernel.swap.cache.values() if kernel.swap is not None else ()
+    swap_caches = [area.cache.values() for area in kernel.swap_info.areas()]
     return [
         pfn
-        for pfns in (swap_cache, kernel.shmem.owner_of, kernel.fs.owner_of)
+        for pfns in (*swap_caches, kernel.shmem.owner_of, kernel.fs.owner_of)
         for pfn in pfns
         if not rmap.is_mapped(pfn)
     ]
@@ -980,10 +999,9 @@ def _check_process_page_tables(kernel: Kernel) -> None:
         if nr_tables != mm.nr_ptes:
             raise KernelBug(f"pid {task.pid}: {nr_tables} page tables but nr_ptes {mm.nr_ptes}")
         swap_refs += swapped
-    if kernel.swap is not None and int(kernel.swap.swap_map.sum()) != swap_refs:
-        raise KernelBug(
-            f"swap map counts {int(kernel.swap.swap_map.sum())} references, found {swap_refs}"
-        )
+    swap_map_refs = sum(int(area.swap_map.sum()) for area in kernel.swap_info.areas())
+    if swap_map_refs != swap_refs:
+        raise KernelBug(f"swap maps count {swap_map_refs} references, found {swap_refs}")
     _check_counts_per_page(kernel, mapped_pfns, swap_entries)
     if committed != kernel.committed_pages:
         raise KernelBug(f"Committed_AS {kernel.committed_pages} != sum over processes {committed}")
@@ -1005,21 +1023,24 @@ def _check_counts_per_page(
         raise KernelBug(
             f"pfn {pfn}: mapcount {kernel.physmem.mapcount[pfn]} but {ptes_per_page[pfn]} PTEs"
         )
-    swap = kernel.swap
-    if swap is None:
-        return
     entries = np.concatenate(swap_entries) if swap_entries else np.zeros(0, np.uint32)
-    offsets = (entries >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
-    refs = np.bincount(offsets, minlength=swap.nr_slots)
-    cached = np.fromiter(swap.cache, np.int64, len(swap.cache))
-    refs[cached] += 1
-    wrong = np.flatnonzero(refs != swap.swap_map)
-    if len(wrong):
-        offset = int(wrong[0])
-        raise KernelBug(
-            f"swap slot {offset}: swap_map {swap.swap_map[offset]} but {refs[offset]} "
-            "PTEs and swap-cache references"
-        )
+    types = _swap_types(entries)
+    unknown = set(np.unique(types).tolist()) - set(kernel.swap_info.types())
+    if unknown:
+        raise KernelBug(f"swap entries name swap types {sorted(unknown)}, which are not on")
+    for swap in kernel.swap_info.areas():
+        mine = entries[types == swap.swap_type]
+        offsets = (mine >> np.uint32(SWP_OFFSET_SHIFT)).astype(np.int64)
+        refs = np.bincount(offsets, minlength=swap.nr_slots)
+        cached = np.fromiter(swap.cache, np.int64, len(swap.cache))
+        refs[cached] += 1
+        wrong = np.flatnonzero(refs != swap.swap_map)
+        if len(wrong):
+            offset = int(wrong[0])
+            raise KernelBug(
+                f"swap slot {swap.swap_type}:{offset}: swap_map {swap.swap_map[offset]} but "
+                f"{refs[offset]} PTEs and swap-cache references"
+            )
 
 
 def layout(kernel: Kernel) -> dict[str, int]:

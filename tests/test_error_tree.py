@@ -38,6 +38,9 @@ SENT: list[kernel.KernelError] = [
     kernel.ProcessKilled(42, kernel.Signal.SIGKILL, None, "admin"),
     kernel.SegmentationFault(42, 0xC0000000, "kernel space"),
     kernel.OomKilled(42, "out of memory"),
+    kernel.errors.NoSuchSwapArea("/swap/gone", "/swap/second"),
+    kernel.errors.SwapAreaActive("/swap/second"),
+    SwapIoError("Read-error on swap-device (8:0:16)", 16),
     kernel.KernelOops(0xFF000000, "not present", "read"),
     kernel.AtomicContextViolation("kunmap_atomic out of order"),
     kernel.GeneralProtectionFault(0, "the null selector"),
@@ -47,9 +50,8 @@ SENT: list[kernel.KernelError] = [
 ]
 # The server's errors a client knows by their status code, under the name of its own.
 READ_BY_CODE = {CallCancelled: vmsim.Cancelled, ShuttingDown: vmsim.Unavailable}
-# Never sent: a swap I/O error is handled inside the kernel (it kills the page's owner), and
-# ArgumentError is only the base of InvalidArgument and OutOfRange.
-NEVER_SENT = {SwapIoError, ArgumentError}
+# Never sent: ArgumentError is only the base of InvalidArgument and OutOfRange.
+NEVER_SENT = {ArgumentError}
 
 
 def _classes(root: type[kernel.KernelError]) -> set[type[kernel.KernelError]]:

@@ -11,9 +11,11 @@ VmsimError                                  (message, code, metadata)
 │   └── NoSpaceOnDevice                     reason NoSpaceOnDevice (ENOSPC)
 ├── NoSuchProcess (pid)                     NOT_FOUND
 ├── NoSuchObject (name)                     NOT_FOUND with reason NoSuchObject (a shm name)
-│   └── FileNotFound                        reason FileNotFound (ENOENT: a file's name)
+│   ├── FileNotFound                        reason FileNotFound (ENOENT: a file's name)
+│   └── NoSuchSwapArea                      reason NoSuchSwapArea (swapoff of an area not on)
 ├── AlreadyExists (name)                    ALREADY_EXISTS (a shm name is taken)
-│   └── FileExists                          reason FileExists (EEXIST: O_CREAT|O_EXCL)
+│   ├── FileExists                          reason FileExists (EEXIST: O_CREAT|O_EXCL)
+│   └── SwapAreaActive                      reason SwapAreaActive (EBUSY: swapon of an area on)
 ├── PermissionDenied                        PERMISSION_DENIED
 │   └── AccessDenied                        reason AccessDenied (EACCES: a file's mode)
 ├── Unauthenticated                         UNAUTHENTICATED
@@ -27,6 +29,8 @@ VmsimError                                  (message, code, metadata)
 ├── AtomicContextViolation                  FAILED_PRECONDITION with reason AtomicContextViolation
 ├── GeneralProtectionFault                  FAILED_PRECONDITION with reason GeneralProtectionFault (a
 │                                           logical address a segment refuses: #GP)
+├── SwapIoError                             DATA_LOSS (EIO: swapoff met a swap slot it cannot read
+│                                           back; the area stays on)
 └── ProcessKilled (pid, signal, address, reason)   FAILED_PRECONDITION
     ├── SegmentationFault                   SIGSEGV
     └── OomKilled                           SIGKILL from the OOM killer
@@ -68,12 +72,15 @@ __all__ = [
     "NoSpaceOnDevice",
     "NoSuchObject",
     "NoSuchProcess",
+    "NoSuchSwapArea",
     "OomKilled",
     "OutOfMemory",
     "OutOfRange",
     "PermissionDenied",
     "ProcessKilled",
     "SegmentationFault",
+    "SwapAreaActive",
+    "SwapIoError",
     "Unauthenticated",
     "Unavailable",
     "VmsimError",
@@ -175,6 +182,14 @@ class FileExists(AlreadyExists):
     """O_CREAT|O_EXCL on a name that exists (EEXIST)."""
 
 
+class NoSuchSwapArea(NoSuchObject):
+    """swapoff named no active swap area (`name`; the message lists the active ones)."""
+
+
+class SwapAreaActive(AlreadyExists):
+    """EBUSY: swapon of a name that is an active swap area already."""
+
+
 class AccessDenied(PermissionDenied):
     """The file's mode refuses this user the access, or the descriptor's access mode refuses
     the mapping (EACCES)."""
@@ -221,6 +236,12 @@ class AtomicContextViolation(VmsimError):
 class GeneralProtectionFault(VmsimError):
     """A segment refused the logical address (#GP, #NP or #SS): its limit, its privilege
     level or its type. A translation's question, not a dead process."""
+
+
+class SwapIoError(VmsimError):
+    """EIO from the swap device where no process could take the blame: swapoff found a
+    shared memory page whose slot cannot be read back, and stopped with the area still on
+    (the pages it brought back before stay in memory)."""
 
 
 class ProcessKilled(VmsimError):
@@ -287,11 +308,11 @@ _BY_REASON: dict[str, type[VmsimError]] = {
         KernelOops,
         AtomicContextViolation,
         GeneralProtectionFault,
+        SwapIoError,
+        NoSuchSwapArea,
+        SwapAreaActive,
     )
 }
-# The kernel's swap-area errors (swapoff of an unknown area, swapon of an active one) are
-# the client's NoSuchObject and AlreadyExists: `name` is the area's.
-_BY_REASON |= {"NoSuchSwapArea": NoSuchObject, "SwapAreaActive": AlreadyExists}
 _BY_CODE: dict[str, type[VmsimError]] = {
     "INVALID_ARGUMENT": InvalidArgument,
     "OUT_OF_RANGE": OutOfRange,
@@ -303,6 +324,7 @@ _BY_CODE: dict[str, type[VmsimError]] = {
     "FAILED_PRECONDITION": ProcessKilled,
     "UNAVAILABLE": Unavailable,
     "DEADLINE_EXCEEDED": DeadlineExceeded,
+    "DATA_LOSS": SwapIoError,
     "CANCELLED": Cancelled,
 }
 

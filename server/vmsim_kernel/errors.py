@@ -235,7 +235,8 @@ class SwapIoError(KernelError):
 
     The kernel handles it where it happens, as Linux does: a failed write keeps the page in
     RAM (dirty); a failed read, short read or checksum mismatch kills the page's owner with
-    SIGBUS. *offset* is the slot.
+    SIGBUS. Only swapoff of a shared memory page, which no process can take the blame for,
+    fails with it (the area stays on). *offset* is the slot.
     """
 
     errno_name = "EIO"

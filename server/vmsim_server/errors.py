@@ -49,7 +49,7 @@ from vmsim_kernel import (
     ProcessKilled,
     SegmentationFault,
 )
-from vmsim_kernel.errors import ArgumentError
+from vmsim_kernel.errors import ArgumentError, SwapIoError
 from vmsim_lab.grading import LabClosed
 
 __all__ = [
@@ -113,6 +113,7 @@ _CODES: list[tuple[type[KernelError], grpc.StatusCode]] = [
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
     (LabClosed, grpc.StatusCode.FAILED_PRECONDITION),
+    (SwapIoError, grpc.StatusCode.DATA_LOSS),
 ]
 
 

@@ -22,7 +22,13 @@ from vmsim_kernel import (
     MiB,
     OvercommitMode,
 )
-from vmsim_kernel.errors import AlreadyExists, LimitExceeded, NoSuchObject, OutOfMemory
+from vmsim_kernel.errors import (
+    AlreadyExists,
+    LimitExceeded,
+    NoSuchObject,
+    OutOfMemory,
+    SwapIoError,
+)
 from vmsim_kernel.mm.swap import MAX_SWAPFILES, SwapIo
 from vmsim_kernel.mm.swapfile import SWAP_BATCH
 
@@ -305,3 +311,36 @@ def test_swapoff_that_would_leave_more_committed_than_the_limit_fails_enomem(
         machine.swapoff("big")
     assert state(machine) == before
     machine.swapoff(str(machine.swaps()[0]["filename"]))  # the 1 MiB boot area may go
+
+
+def test_a_shared_memory_page_swapoff_cannot_read_fails_it_eio_and_the_area_stays_on(
+    machine: Machine,
+) -> None:
+    """No process can take the blame for a shmem slot that cannot be read back (Linux's
+    try_to_unuse would retry it until a signal): swapoff fails with EIO, the area stays on,
+    and once the device reads again a second swapoff brings the object's bytes back."""
+    machine.swapon("second", 16 * MiB, 5)
+    writer = machine.spawn()
+    machine.shm_create(writer, "/board", 64 * PAGE_SIZE, 0o600)
+    board = machine.shm_map(writer, "/board", RW)
+    machine.write(writer, board, stamps(10_000, 64))
+    machine.exit(writer)  # the object outlives its writer, as a named one does
+    fill(machine, NR_PAGES + 512)  # pushes the board out to the second area
+    area = next(a for a in machine.kernel.swap_info.areas() if a.path == "/swap/second")
+    assert any(obj.swapped for obj in machine.kernel.shmem.objects), (
+        "the board's pages must be in swap for this test"
+    )
+    readable = area.io
+    area.io = UnreadableDisk()
+    with pytest.raises(SwapIoError):
+        machine.swapoff("second")
+    assert "/swap/second" in used_kb(machine) and used_kb(machine)["/swap/second"] > 0
+    machine.check_invariants()
+    area.io = readable
+    machine.swapoff("second")
+    assert "/swap/second" not in used_kb(machine)
+    reader = machine.spawn()
+    assert machine.read(reader, machine.shm_map(reader, "/board", RW), 64 * PAGE_SIZE) == stamps(
+        10_000, 64
+    )
+    machine.check_invariants()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import contextvars
 import itertools
 import logging
 import socket
@@ -35,6 +34,7 @@ from prometheus_client.utils import floatToGoString
 from vmsim_kernel import Event, EventKind, Machine, ProcessState
 from vmsim_kernel.machine import LogLevel, LogRecord
 
+from .call_metadata import current_call, found_metadata
 from .decoding import UndecodableRequest
 from .errors import CallOutcome, statuses_of_errors
 from .limits import RpcsInFlight
@@ -56,15 +56,12 @@ __all__ = [
 
 log = structlog.get_logger("vmsim.server")
 
-# The RPC being handled by this task: (request id prefix, call number, method, peer, request).
-# Set once per call (one ContextVar.set); turned into log fields (the request id is the prefix
-# and the number in hex) only when a line is actually logged. The peer is read from the grpc
+# The RPC being handled by this task is call_metadata.current_call: set once per call by
+# RpcObserver (one ContextVar.set), turned into log fields (the request id is the prefix and
+# the number in hex) only when a line is actually logged. The peer is read from the grpc
 # context when the call starts, never later: a line logged after the call ended (a Run
 # stream's teardown ends its process and logs the exit) must not touch the context, whose
 # C call is freed by then (context.peer() on it was a SIGSEGV that any client could cause).
-_current_call: contextvars.ContextVar[tuple[str, int, str, str, Any] | None] = (
-    contextvars.ContextVar("vmsim_current_call", default=None)
-)
 _debug_enabled = False  # whether configure_logging let debug lines through
 
 
@@ -72,9 +69,9 @@ def _add_call_context(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: the current RPC's request id, method, peer and pid, if any."""
-    call = _current_call.get()
+    call = current_call.get()
     if call is not None:
-        prefix, number, method, peer, request = call
+        prefix, number, method, peer, request = call[:5]
         event.setdefault("request_id", f"{prefix}{number:06x}")
         event.setdefault("method", method)
         event.setdefault("peer", peer)
@@ -496,7 +493,9 @@ class RpcObserver:
             # Reset when the handler ends, not when grpc ends the task after sending the reply:
             # in a burst, the calls waiting to send held it (and the request) alive for the
             # garbage collector to scan (~19 young collections a burst of 1,000, 17 with it).
-            call = _current_call.set((prefix, next(ids), method, context.peer(), request))
+            call = current_call.set(
+                (prefix, next(ids), method, context.peer(), request, context, found_metadata())
+            )
             started = time.perf_counter()
             try:
                 if in_flight.count >= in_flight.limit:
@@ -515,12 +514,12 @@ class RpcObserver:
                         raise
                 finally:
                     self._end(metrics, started, outcome.code)
-                    _current_call.reset(call)
+                    current_call.reset(call)
             if _debug_enabled:
                 self._end(metrics, started, ok)
             else:  # _end without its debug line: one call less on every call
                 metrics.record(ok, time.perf_counter() - started)
-            _current_call.reset(call)
+            current_call.reset(call)
             return response
 
         return wrapper
@@ -531,7 +530,9 @@ class RpcObserver:
         in_flight = self._in_flight
 
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
-            _current_call.set((prefix, next(ids), method, context.peer(), request))  # as unary
+            current_call.set(  # as unary
+                (prefix, next(ids), method, context.peer(), request, context, found_metadata())
+            )
             started = time.perf_counter()
             outcome = CallOutcome()
             try:

@@ -195,6 +195,10 @@ class Machine:
         """The first active swap area (the boot area while it is on), if any."""
         return self.kernel.swap
 
+    def swap_io_errors(self) -> tuple[int, int]:
+        """(writes, reads) of swap slots that failed, on every area since boot."""
+        return self.kernel.swap_info.io_errors()
+
     @property
     def locks(self) -> LockRegistry:
         """The lock classes and their lock_stat."""

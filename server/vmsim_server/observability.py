@@ -130,16 +130,16 @@ class MachineCollector(Collector):
         yield CounterMetricFamily(
             "vmsim_oom_kills", "Processes killed by the OOM killer", value=stats["oom_kill"]
         )
-        device = self._machine.swap
-        if device is not None:
-            io_errors = CounterMetricFamily(
-                "vmsim_swap_io_errors",
-                "Swap slot writes and reads that failed, came back short or failed their checksum",
-                labels=["direction"],
-            )
-            io_errors.add_metric(["write"], device.nr_write_errors)
-            io_errors.add_metric(["read"], device.nr_read_errors)
-            yield io_errors
+        io_errors = CounterMetricFamily(
+            "vmsim_swap_io_errors",
+            "Swap slot writes and reads that failed, came back short or failed their checksum, "
+            "on every swap area since boot",
+            labels=["direction"],
+        )
+        write_errors, read_errors = self._machine.swap_io_errors()
+        io_errors.add_metric(["write"], write_errors)
+        io_errors.add_metric(["read"], read_errors)
+        yield io_errors
         info = self._machine.meminfo()
         memory = GaugeMetricFamily("vmsim_memory_bytes", "Simulated memory", labels=["kind"])
         for key in ("MemTotal", "MemFree", "SwapTotal", "SwapFree", "AnonPages", "PageTables"):

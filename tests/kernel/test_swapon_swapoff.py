@@ -273,6 +273,8 @@ def test_a_page_swapoff_cannot_read_kills_its_process_and_swapoff_completes(
     assert "/swap/second" not in used_kb(machine)
     assert machine.process(victim).state.value != "R"  # SIGBUS, as unuse_pte would
     assert "Read-error on swap-device" in machine.kernel.kernel_log.text()
+    # the freed area's read errors stay in the totals the metrics export (a counter)
+    assert machine.swap_io_errors()[1] == area.nr_read_errors > 0
     machine.check_invariants()
 
 

@@ -144,6 +144,24 @@ class SwapAreas(SwapInfo[SwapDevice]):
         super().__init__()
         self._batch_type: int | None = None
         self._batch_left = 0
+        # The I/O errors of areas swapoff has freed, so the totals never go back.
+        self._retired_write_errors = 0
+        self._retired_read_errors = 0
+
+    def remove(self, swap_type: int) -> SwapDevice:
+        area = super().remove(swap_type)
+        self._retired_write_errors += area.nr_write_errors
+        self._retired_read_errors += area.nr_read_errors
+        return area
+
+    def io_errors(self) -> tuple[int, int]:
+        """(writes, reads) that failed, came back short or failed their checksum, on every
+        area since boot, those swapped off included."""
+        areas = self.areas()
+        return (
+            self._retired_write_errors + sum(area.nr_write_errors for area in areas),
+            self._retired_read_errors + sum(area.nr_read_errors for area in areas),
+        )
 
     def swp_swap_info(self, entry: int) -> SwapDevice:
         """swp_swap_info: the area a swap entry names.

@@ -62,6 +62,7 @@ def test_the_operations_table_lists_each_flag_with_its_variable() -> None:
         ),
         (["--swap-file-overwrite", "--policy", "clock"], "policy", "clock"),
         (["--textbook-split"], "textbook_split", True),
+        (["--swapon-budget", "256M"], "swapon_budget_bytes", 256 << 20),
     ],
 )
 def test_flags_become_settings(argv: list[str], field: str, value: object) -> None:
@@ -71,6 +72,12 @@ def test_flags_become_settings(argv: list[str], field: str, value: object) -> No
 def test_the_textbook_split_reaches_the_machine_config() -> None:
     assert parse_settings(["--textbook-split"]).machine_config().textbook_split
     assert not parse_settings([]).machine_config().textbook_split  # Linux 6.1's MAXMEM
+
+
+def test_the_swapon_budget_reaches_the_machine_config_and_is_checked_there() -> None:
+    assert parse_settings(["--swapon-budget", "64M"]).machine_config().swapon_budget_bytes == (
+        64 << 20
+    )
 
 
 def test_environment_values_are_parsed_like_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,6 +93,7 @@ def test_environment_values_are_parsed_like_flags(monkeypatch: pytest.MonkeyPatc
     ("argv", "complaint"),
     [
         (["--ram", "lots"], "'lots' is not a size"),
+        (["--swapon-budget", "17G"], "(allowed: 0 .. 16 GiB)"),
         (["--policy", "opt"], "--policy"),
         (["--lock-kind", "zone=nap"], "lock kind zone=nap"),
         (["--tls-cert", "c.pem"], "tls_cert and tls_key go together"),

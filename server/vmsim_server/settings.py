@@ -206,6 +206,14 @@ class ServerSettings:
         "8k..16G (its blocks live in an anonymous host file made on the first write)",
         panel=MACHINE,
     )
+    swapon_budget_bytes: int = setting(
+        1 << 30,
+        "--swapon-budget",
+        parse=parse_size,
+        help="host disk the swap areas an admin adds at run time (vmsim swapon) may take "
+        "together, 0..16G (0: swapon refused)",
+        panel=MACHINE,
+    )
     policy: str = setting(
         "linux",
         "--policy",
@@ -515,6 +523,7 @@ class ServerSettings:
             direct_map_pse=self.direct_map_pse,
             textbook_split=self.textbook_split,
             disk_bytes=self.disk_bytes,
+            swapon_budget_bytes=self.swapon_budget_bytes,
             realtime_clients=True,  # every call comes from a client waiting for its answer
         )
 

@@ -127,14 +127,14 @@ def read_pages(
     fs = kernel.fs
     to_read: list[tuple[int, int]] = []  # (block, pfn)
     added = 0
-    for index in range(first, end):
-        if index in mapping.pages:
-            continue
-        pfn = alloc_page(kernel.pgdat, Gfp.HIGHUSER, task)
-        if not task.alive:
-            free_page(kernel.pgdat, pfn)
-            raise task_exit.dead(task)
-        if index in mapping.pages:  # reclaim for the allocation ran, and someone read it
+    # Linux adds each new page to the cache locked, and reclaim skips a locked page until its
+    # read completes. Here no page joins the cache (and the LRU) before every frame of the
+    # window is allocated, so no allocation's reclaim can take back a page not yet read and
+    # hand its frame to a later page of the same window.
+    wanted = [index for index in range(first, end) if index not in mapping.pages]
+    frames = _allocate_frames(kernel, task, len(wanted))
+    for index, pfn in zip(wanted, frames, strict=True):
+        if index in mapping.pages:  # reclaim for the allocations ran, and someone read it
             free_page(kernel.pgdat, pfn)
             continue
         block = inode.blocks.get(index)
@@ -167,6 +167,25 @@ def read_pages(
     kernel.current.run(kernel.costs.syscall_ns)  # submit_bio's share
 
 
+def _allocate_frames(kernel: Kernel, task: Task, nr_pages: int) -> list[int]:
+    """*nr_pages* frames for a readahead window, all given back if the task dies on the way.
+
+    Raises:
+        ProcessKilled: an allocation's OOM kill chose *task*.
+    """
+    frames: list[int] = []
+    try:
+        for _ in range(nr_pages):
+            frames.append(alloc_page(kernel.pgdat, Gfp.HIGHUSER, task))
+            if not task.alive:
+                raise task_exit.dead(task)
+    except BaseException:
+        for pfn in frames:
+            free_page(kernel.pgdat, pfn)
+        raise
+    return frames
+
+
 def filemap_get_page(
     kernel: Kernel, task: Task, file: OpenFile, index: int, req_pages: int
 ) -> tuple[int, bool]:
@@ -179,12 +198,7 @@ def filemap_get_page(
     if pfn is None:
         first, size = ondemand_readahead(ra, index, req_pages, hit_marker=False)
         read_pages(kernel, task, inode, first, size, _marker(ra, first, size))
-        pfn = inode.mapping.pages.get(index)
-        if pfn is None:
-            # filemap_create_folio: reclaim for the window's later pages took this one
-            # back already; read it alone (nothing is allocated after it, so it stays).
-            read_pages(kernel, task, inode, index, 1, None)
-            pfn = inode.mapping.pages[index]
+        pfn = inode.mapping.pages[index]
     elif kernel.physmem.flags.item(pfn) & _READAHEAD_BIT:
         _async_readahead(kernel, task, inode, ra, index, pfn, req_pages)
     waited = _wait_on_page_read(kernel, pfn)

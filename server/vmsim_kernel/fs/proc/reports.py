@@ -949,14 +949,17 @@ def _check_lru_lists(kernel: Kernel, cached: list[int]) -> None:
 
 
 def _check_rmap(kernel: Kernel) -> None:
-    """Every reverse mapping points at a PTE that maps its page, and a private page that fork
-    shares (copy-on-write) is writable in none of them."""
+    """Every reverse mapping points at a PTE that maps its page, and a page with several
+    mappers is writable in none of its private (copy-on-write) mappings. A MAP_SHARED
+    mapping of the same page may be writable: a file's page-cache page is mapped so by one
+    process while another maps the file MAP_PRIVATE and has only read it."""
     for pfn, mappings in kernel.rmap.items():
         if len(mappings) > 1:
-            vmas = [m.mm.find_vma(m.address) for m in mappings]
-            private = not all(v is not None and v.shared for v in vmas)
-            if private and any(kernel.ram_words[m.pte_word] & PTE_RW for m in mappings):
-                raise KernelBug(f"pfn {pfn} is shared copy-on-write but writable in a PTE")
+            for mapping in mappings:
+                vma = mapping.mm.find_vma(mapping.address)
+                private = vma is None or not vma.shared
+                if private and kernel.ram_words[mapping.pte_word] & PTE_RW:
+                    raise KernelBug(f"pfn {pfn} is shared copy-on-write but writable in a PTE")
         for mapping in mappings:
             if kernel.ram_words[mapping.pte_word] >> PAGE_SHIFT != pfn or not (
                 kernel.ram_words[mapping.pte_word] & PTE_MAPPED

@@ -31,6 +31,7 @@ from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.mm.mremap import MremapFlag
 from vmsim_kernel.mm.page_alloc import WatermarkLevel
 from vmsim_kernel.mm.unmap import pte_runs
+from vmsim_kernel.mm.vmscan import SWAP_CLUSTER_MAX
 from vmsim_kernel.results import Event, EventKind
 
 PROTS = st.sampled_from([PROT_NONE, PROT_READ, RW])
@@ -69,16 +70,32 @@ class VirtualMemory(RuleBasedStateMachine):
         # them, so they read back as what was written or as zeros (then zeros for good).
         self.lazy: set[tuple[int, int]] = set()
         self.early_swap_outs: list[int] = []
+        self.last_swap_out_seq = -2
+        self.run_past_high = 0
         # What each file must hold: every byte written by pwrite or through a MAP_SHARED
         # mapping of it, whatever reclaim and writeback did to its pages since.
         self.files: dict[str, bytearray] = {}
         self.machine.add_event_listener(self._on_swap_out, frozenset({EventKind.SWAP_OUT}))
 
     def _on_swap_out(self, event: Event) -> None:
-        """Reclaim must not swap while every zone a user page may use is above its high mark."""
+        """Reclaim must not start swapping while every zone a user page may use is above its
+        high mark. A batch it started below the mark is written and freed whole, as Linux's
+        shrink_folio_list does (it checks no watermark within its list), so its later pages
+        may see the zones above high: up to SWAP_CLUSTER_MAX of them in one run of swap-outs
+        (consecutive event numbers: nothing else happened between them)."""
         zones = [zone for zone in self.machine.kernel.allocator.zones if not zone.is_empty]
-        if all(z.watermark_ok(0, WatermarkLevel.HIGH, classzone=ZoneType.HIGHMEM) for z in zones):
-            self.early_swap_outs.append(event.seq)
+        above_high = all(
+            z.watermark_ok(0, WatermarkLevel.HIGH, classzone=ZoneType.HIGHMEM) for z in zones
+        )
+        if event.seq != self.last_swap_out_seq + 1:  # a new run: reclaim's decision to swap
+            self.run_past_high = 0
+            if above_high:
+                self.early_swap_outs.append(event.seq)
+        elif above_high:
+            self.run_past_high += 1
+            if self.run_past_high > SWAP_CLUSTER_MAX:
+                self.early_swap_outs.append(event.seq)
+        self.last_swap_out_seq = event.seq
 
     def teardown(self) -> None:
         self.machine.close()

@@ -3,17 +3,22 @@ exactly as the entry-by-entry zap with a free_page per frame (the code before it
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.kernel.conftest import ANON, RW, SHARED_ANON, pages
-from tests.kernel.test_batched_first_touch import lists_of, machine_state
+from tests.kernel.test_batched_first_touch import lists_of, machine_state, shuffled_allocator
 
 from vmsim_kernel import PAGE_SIZE, Machine, MiB
 from vmsim_kernel.config import ReplacementPolicy
+from vmsim_kernel.mm import page_alloc as page_alloc_module
 from vmsim_kernel.mm import unmap as unmap_module
-from vmsim_kernel.mm.page_alloc import free_page
+from vmsim_kernel.mm.page_alloc import PageAllocator, free_page
 from vmsim_kernel.results import Event
 
 P = PAGE_SIZE
@@ -63,7 +68,9 @@ def test_batched_zap_leaves_the_machine_as_single_frees_do(
         machine = make_machine(ram_bytes=16 * MiB, swap_bytes=16 * MiB, policy=policy)
         events: list[Event] = []
         machine.add_event_listener(events.append)
-        if not batched:
+        if batched:  # every drain of the per-cpu lists through _free_one_page_many
+            monkeypatch.setattr(page_alloc_module, "_BULK_FREE_MIN_BLOCKS", 1)
+        else:
             monkeypatch.setattr(
                 unmap_module,
                 "_zap_table",
@@ -84,3 +91,52 @@ def test_batched_zap_leaves_the_machine_as_single_frees_do(
     for name, got in batched_state.items():
         assert got == single_state[name], name
     assert batched_state["vmstat"]["pswpout"] > 0  # the scenario did swap
+
+
+# ---- buddy frees of a whole drain ------------------------------------------------------------
+def freed_blocks(allocator: PageAllocator, seed: int, nr_blocks: int) -> list[tuple[int, int]]:
+    """*nr_blocks* blocks handed out now (order 0 mostly, some larger, some neighbours of
+    free blocks), checked and blanked as free_pages_prepare does, in a random freeing order."""
+    rng = random.Random(seed)
+    zones = [zone for zone in allocator.zones if not zone.is_empty]
+    blocks = []
+    for _ in range(nr_blocks):
+        order = rng.choice([0, 0, 0, 0, 1, 2, 3])
+        zone = rng.choice(zones)
+        pfn = allocator.allocate_pages(zone, order)
+        if pfn is not None:
+            blocks.append((pfn, order))
+    rng.shuffle(blocks)
+    for pfn, order in blocks:
+        allocator._free_pages_prepare(allocator.zone_of(pfn), pfn, order)
+    return blocks
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), nr_blocks=st.integers(1, 1500))
+def test_a_batch_of_buddy_frees_leaves_the_lists_single_frees_leave(
+    seed: int, nr_blocks: int
+) -> None:
+    """Merges with blocks free before the batch and within it, up to order 10, and each
+    new block placed in its list where the single frees put it."""
+    allocators = [shuffled_allocator(seed), shuffled_allocator(seed)]
+    batched, single = allocators
+    blocks = freed_blocks(batched, seed, nr_blocks)
+    assert freed_blocks(single, seed, nr_blocks) == blocks
+    for zone in {id(z): z for z in (batched.zone_of(pfn) for pfn, _ in blocks)}.values():
+        of_zone = [(pfn, order) for pfn, order in blocks if batched.zone_of(pfn) is zone]
+        batched._free_one_page_many(
+            zone,
+            np.array([pfn for pfn, _ in of_zone], dtype=np.int64),
+            np.array([order for _, order in of_zone], dtype=np.int64),
+        )
+        single_zone = single.zones[zone.zone_type]
+        for pfn, order in of_zone:
+            single._free_one_page(single_zone, pfn, order)
+    assert lists_of(batched) == lists_of(single)
+    assert np.array_equal(batched.buddy_order, single.buddy_order)
+    assert np.array_equal(batched.physmem.flags, single.physmem.flags)
+    assert [z.nr_free_pages for z in batched.zones] == [z.nr_free_pages for z in single.zones]
+    batched.check_invariants()
+    for allocator in allocators:
+        allocator.physmem.close()

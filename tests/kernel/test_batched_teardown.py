@@ -16,9 +16,19 @@ from tests.kernel.test_batched_first_touch import lists_of, machine_state, shuff
 
 from vmsim_kernel import PAGE_SIZE, Machine, MiB
 from vmsim_kernel.config import ReplacementPolicy
+from vmsim_kernel.errors import KernelBug
 from vmsim_kernel.mm import page_alloc as page_alloc_module
 from vmsim_kernel.mm import unmap as unmap_module
 from vmsim_kernel.mm.page_alloc import PageAllocator, free_page
+from vmsim_kernel.mm.policies import (
+    ClockPolicy,
+    FifoPolicy,
+    FileLru,
+    LruPolicy,
+    PagePolicy,
+    RandomPolicy,
+    TwoListPolicy,
+)
 from vmsim_kernel.results import Event
 
 P = PAGE_SIZE
@@ -140,3 +150,56 @@ def test_a_batch_of_buddy_frees_leaves_the_lists_single_frees_leave(
     batched.check_invariants()
     for allocator in allocators:
         allocator.physmem.close()
+
+
+# ---- LRU removal of a run ---------------------------------------------------------------------
+def stirred_policy(policy: PagePolicy, seed: int) -> PagePolicy:
+    """*policy* with 200 pages, some scanned (second chances, activations, marks) and
+    some accessed, so pages sit on both lists where there are two."""
+    rng = random.Random(seed)
+    for key in range(200):
+        if isinstance(policy, TwoListPolicy) and rng.random() < 0.2:
+            policy.insert_active(key)
+        else:
+            policy.insert(key)
+    if isinstance(policy, FileLru):
+        for key in rng.sample(range(200), 60):
+            policy.mark_page_accessed(key)
+    policy.access_many(np.array(rng.sample(range(200), 50), dtype=np.int64))
+    for _ in range(30):
+        policy.choose_victim(lambda key: rng.random() < 0.5)
+    return policy
+
+
+@pytest.mark.parametrize(
+    "make",
+    [TwoListPolicy, FileLru, FifoPolicy, LruPolicy, ClockPolicy, lambda: RandomPolicy(3)],
+    ids=["linux", "file", "fifo", "lru", "clock", "random"],
+)
+@pytest.mark.parametrize("on_inactive_only", [False, True])
+def test_removing_a_run_leaves_the_lists_removing_each_page_leaves(
+    make: Callable[[], PagePolicy], on_inactive_only: bool
+) -> None:
+    batched, single = stirred_policy(make(), 5), stirred_policy(make(), 5)
+    resident = [key for key in range(200) if key in batched]
+    if on_inactive_only and isinstance(batched, TwoListPolicy):
+        resident = list(batched.inactive)  # the fast path: the whole run on one list
+    keys = random.Random(9).sample(resident, len(resident) // 2)
+    batched.remove_many(keys)
+    for key in keys:
+        single.remove(key)
+    assert batched.snapshot() == single.snapshot()
+    assert len(batched) == len(single)
+    if isinstance(batched, TwoListPolicy) and isinstance(single, TwoListPolicy):
+        assert batched.marked == single.marked
+    if isinstance(batched, FileLru) and isinstance(single, FileLru):
+        assert batched.workingset == single.workingset
+    with pytest.raises(KernelBug):
+        batched.remove_many([10_000])  # never resident
+
+
+def test_a_run_with_a_page_on_no_list_is_a_kernel_bug_naming_it() -> None:
+    policy = TwoListPolicy()
+    policy.insert_many([1, 2, 3])
+    with pytest.raises(KernelBug, match="key 7 is on no LRU list"):
+        policy.remove_many([1, 7, 2])

@@ -8,6 +8,7 @@ zone_batchsize, zone_highsize) and include/linux/mmzone.h.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -847,7 +848,10 @@ class PageAllocator:
             pages, nr_pages = lists[index], 1 << index
             # As many blocks as the count asks for, or the whole list, in one go.
             nr_taken = min(len(pages), -(-count // nr_pages))
-            pfns.extend(pages.pop() for _ in range(nr_taken))
+            pfns.extend(itertools.islice(reversed(pages), nr_taken))
+            kept = list(itertools.islice(pages, len(pages) - nr_taken))
+            pages.clear()
+            pages.extend(kept)
             orders.extend([index] * nr_taken)
             count -= nr_taken * nr_pages
             pcp.count -= nr_taken * nr_pages
@@ -1198,10 +1202,9 @@ class PageAllocator:
         upper = np.zeros(len(heads), dtype=np.bool_)
         upper[1:] = lower[:-1]
         lone = ~(old | lower | upper)
-        if lone.any():
-            finals.append((order, heads[lone], times[lone]))
-        if old.any():
-            gone = buddies[old]
+        finals.append((order, heads[lone], times[lone]))
+        gone = buddies[old]
+        if len(gone):
             free_list = zone.free_area[order].free_list
             for buddy in gone.tolist():
                 del free_list[buddy]

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from tests.kernel.conftest import ANON, RW, SHARED_ANON, pages
 from tests.kernel.test_batched_first_touch import lists_of, machine_state, shuffled_allocator
 
-from vmsim_kernel import PAGE_SIZE, Machine, MiB
+from vmsim_kernel import PAGE_SIZE, Machine, Madvise, MapFlag, MiB
 from vmsim_kernel.config import ReplacementPolicy
 from vmsim_kernel.errors import KernelBug
+from vmsim_kernel.fs.vfs import OpenFlag
 from vmsim_kernel.mm import page_alloc as page_alloc_module
 from vmsim_kernel.mm import unmap as unmap_module
 from vmsim_kernel.mm.page_alloc import PageAllocator, free_page
@@ -42,9 +43,23 @@ def single_frees(pgdat: Any, pfns: list[int], *, charge: bool = True) -> None:
 
 def teardown_scenario(machine: Machine) -> int:
     """Private pages written and read (zero page), swapped, shared with a child, locked,
-    a shared mapping, whole page tables of plain private pages; then munmaps that cut
-    page tables and an exit of the rest."""
+    a shared mapping, a file mapped shared (written: dirty page cache) and private (copies
+    on write), pages given MADV_FREE (lazyfree, on the file lists), whole page tables of
+    plain private pages; then munmaps that cut page tables and an exit of the rest."""
     parent = machine.spawn("parent")
+    fd = machine.open_file(parent, "teardown", int(OpenFlag.O_RDWR | OpenFlag.O_CREAT))
+    machine.write_file(parent, fd, bytes(range(256)) * (64 * P // 256))
+    machine.fsync(parent, fd)
+    file_shared = machine.mmap_file(parent, fd, 0, 64 * P, RW, int(MapFlag.SHARED))
+    machine.touch_many(parent, pages(file_shared, 32), True)
+    machine.touch_many(parent, pages(file_shared + 32 * P, 32), False)
+    file_private = machine.mmap_file(parent, fd, 0, 64 * P, RW, int(MapFlag.PRIVATE))
+    machine.touch_many(parent, pages(file_private, 16), True)
+    machine.touch_many(parent, pages(file_private + 16 * P, 48), False)
+    lazy = machine.mmap(parent, 0, 128 * P, RW, ANON)
+    machine.touch_many(parent, pages(lazy, 128), True)
+    machine.madvise(parent, lazy, 96 * P, Madvise.FREE)
+    machine.touch_many(parent, pages(lazy + 64 * P, 8), True)  # some written again
     big = machine.mmap(parent, 0, 6 * MiB, RW, ANON)
     machine.touch_many(parent, pages(big, 1536), True)
     machine.touch_many(parent, pages(big + 6 * MiB - 64 * P, 64), False)
@@ -61,6 +76,9 @@ def teardown_scenario(machine: Machine) -> int:
     machine.munmap(parent, plain + 3 * P, 5 * MiB)  # from the middle of a page table on
     machine.munmap(parent, big + 3 * P, 2 * MiB)
     machine.munmap(parent, reads, 64 * P)
+    machine.munmap(parent, lazy + 32 * P, 64 * P)
+    machine.munmap(parent, file_shared + 16 * P, 32 * P)
+    machine.munmap(parent, file_private, 32 * P)
     machine.munmap(child, big, 6 * MiB)
     machine.exit(parent)
     return child
@@ -95,12 +113,16 @@ def test_batched_zap_leaves_the_machine_as_single_frees_do(
             monkeypatch.undo()
         state = machine_state(machine, child, events)
         state["free lists"] = lists_of(machine.kernel.allocator)
+        state["file lru"] = machine.kernel.lruvec.file.snapshot()
+        for report in ("zoneinfo", "buddyinfo"):
+            state[report] = machine.report(report)
         state["last cost"] = machine.last_cost
         states.append(state)
     batched_state, single_state = states
     for name, got in batched_state.items():
         assert got == single_state[name], name
     assert batched_state["vmstat"]["pswpout"] > 0  # the scenario did swap
+    assert batched_state["vmstat"]["pglazyfree"] > 0  # and gave pages MADV_FREE
 
 
 # ---- buddy frees of a whole drain ------------------------------------------------------------

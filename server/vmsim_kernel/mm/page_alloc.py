@@ -786,6 +786,10 @@ class PageAllocator:
             high = min(pcp.batch << 2, high)
         listed = run.tolist()
         position, nr_pages = 0, len(listed)
+        # The drains' blocks, freed to the buddy lists together at the end: nothing between
+        # two drains reads those lists.
+        drained: list[int] = []
+        drained_orders: list[int] = []
         while position < nr_pages:
             # This many more frees leave count at high, where the last one frees a batch.
             take = min(max(1, high - pcp.count), nr_pages - position)
@@ -793,7 +797,10 @@ class PageAllocator:
             pcp.count += take
             position += take
             if pcp.count >= high:
-                self.free_pcppages_bulk(zone, pcp, self._nr_pcp_free(pcp, high, False), 0)
+                pfns, orders = self._take_pcppages(pcp, self._nr_pcp_free(pcp, high, False), 0)
+                drained += pfns
+                drained_orders += orders
+        self._free_pcp_blocks(zone, drained, drained_orders)
 
     @staticmethod
     def _nr_pcp_free(pcp: PerCpuPages, high: int, free_high: bool) -> int:
@@ -814,7 +821,10 @@ class PageAllocator:
         """free_pcppages_bulk: *count* pages from the ends of the CPU's lists (the coldest)
         back to the buddy lists, the list of *order* first, then round-robin by order; a
         big drain (a munmap's or an exit's) as one batch of array operations."""
-        pfns, orders = self._take_pcppages(pcp, count, order)
+        self._free_pcp_blocks(zone, *self._take_pcppages(pcp, count, order))
+
+    def _free_pcp_blocks(self, zone: Zone, pfns: list[int], orders: list[int]) -> None:
+        """The blocks drained from a per-cpu list to the buddy lists, in order."""
         if len(pfns) >= _BULK_FREE_MIN_BLOCKS:
             self._free_one_page_many(
                 zone, np.array(pfns, dtype=np.int64), np.array(orders, dtype=np.int64)

@@ -225,3 +225,16 @@ def test_a_run_with_a_page_on_no_list_is_a_kernel_bug_naming_it() -> None:
     policy.insert_many([1, 2, 3])
     with pytest.raises(KernelBug, match="key 7 is on no LRU list"):
         policy.remove_many([1, 7, 2])
+
+
+def test_a_run_in_pfn_order_with_a_page_twice_is_a_double_free() -> None:
+    """The run order that skips the duplicate search (strictly increasing or decreasing)
+    does not hide a page listed twice in a row."""
+    allocator = shuffled_allocator(3, pcp=True)
+    zone = next(zone for zone in allocator.zones if not zone.is_empty)
+    first = allocator.allocate_pages(zone, 2)
+    assert first is not None
+    for run in ([first, first + 1, first + 1], [first + 2, first + 1, first + 1]):
+        with pytest.raises(KernelBug, match=f"double free of pfn {first + 1}"):
+            allocator.free_unref_page_list(run)
+    allocator.physmem.close()

@@ -758,6 +758,9 @@ class PageAllocator:
         )
         if bad.any():
             self._bad_free(int(pfns[np.argmax(bad)]), 0)
+        steps = np.diff(pfns)
+        if (steps > 0).all() or (steps < 0).all():  # a run in PTE order: no pfn twice
+            return
         by_pfn = np.argsort(pfns, kind="stable")  # a pfn's listings stay in list order
         ascending = pfns[by_pfn]
         repeated = np.flatnonzero(ascending[1:] == ascending[:-1])
@@ -1207,12 +1210,13 @@ class PageAllocator:
         # never this order: it is on no list yet, or merged away below).
         old = buddy_order[buddies_read] == order
         # A buddy the batch freed: the head's neighbour in pfn order.
-        lower = np.zeros(len(heads), dtype=np.bool_)
-        lower[:-1] = (heads[1:] == heads[:-1] + size) & (heads[:-1] & size == 0)
-        upper = np.zeros(len(heads), dtype=np.bool_)
-        upper[1:] = lower[:-1]
-        lone = ~(old | lower | upper)
-        finals.append((order, heads[lone], times[lone]))
+        lower = np.flatnonzero((heads[1:] - heads[:-1] == size) & (heads[:-1] & size == 0))
+        upper = lower + 1
+        merged = old.copy()
+        merged[lower] = True
+        paired = merged.copy()
+        paired[upper] = True
+        finals.append((order, heads[~paired], times[~paired]))
         gone = buddies[old]
         if len(gone):
             free_list = zone.free_area[order].free_list
@@ -1220,9 +1224,7 @@ class PageAllocator:
                 del free_list[buddy]
             self.physmem.flags[gone] = 0
             buddy_order[gone] = _FREE_TAIL
-        times = times.copy()
-        times[lower] = np.maximum(times[lower], times[upper])
-        merged = old | lower
+        times[lower] = np.maximum(times[lower], times[upper])  # times is this call's own
         # Each merged block's first pfn: still increasing, as the heads were.
         return heads[merged] & ~((size << 1) - 1), times[merged]
 

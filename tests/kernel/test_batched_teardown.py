@@ -238,3 +238,10 @@ def test_a_run_in_pfn_order_with_a_page_twice_is_a_double_free() -> None:
         with pytest.raises(KernelBug, match=f"double free of pfn {first + 1}"):
             allocator.free_unref_page_list(run)
     allocator.physmem.close()
+
+
+def test_a_run_listing_a_page_twice_is_a_kernel_bug_naming_it() -> None:
+    policy = FifoPolicy()
+    policy.insert_many([1, 2, 3])
+    with pytest.raises(KernelBug, match="fifo: key 2 is not resident"):
+        policy.remove_many([1, 2, 2])

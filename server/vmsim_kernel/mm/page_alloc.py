@@ -1156,8 +1156,12 @@ class PageAllocator:
         buddy_order = self.buddy_order
         flags = self.physmem.flags
         # A munmap's drains are order-0 pages only: no need to look for the other orders.
-        orders_freed = set(np.unique(orders).tolist()) if orders.any() else {0}
-        zone.nr_free_pages += int(np.sum(np.left_shift(1, orders))) if orders.any() else len(pfns)
+        if orders.any():
+            orders_freed = set(np.unique(orders).tolist())
+            zone.nr_free_pages += int(np.sum(np.left_shift(1, orders)))
+        else:
+            orders_freed = {0}
+            zone.nr_free_pages += len(pfns)
         freed_at = np.arange(len(pfns), dtype=np.int64)  # when each block was freed
         # The new blocks of the order at hand not merged yet, by pfn, and when each one's
         # last page was freed.
@@ -1170,7 +1174,7 @@ class PageAllocator:
                 of_order = orders == order
                 heads = np.concatenate([heads, pfns[of_order]])
                 times = np.concatenate([times, freed_at[of_order]])
-                by_pfn = np.argsort(heads, kind="stable")  # a drain's pages come sorted
+                by_pfn = np.argsort(heads, kind="stable")  # quick on a drain's sorted runs
                 heads, times = heads[by_pfn], times[by_pfn]
             if len(heads) <= _MERGE_ONE_BY_ONE_BLOCKS and order >= max(orders_freed):
                 break

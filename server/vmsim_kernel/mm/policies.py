@@ -533,7 +533,11 @@ def _delete_all(
     """Delete *keys* from *queue* at C speed when all are there; else *remove* each in turn
     (from other lists, or raising KernelBug for the first that is on none)."""
     if all(map(queue.__contains__, keys)):
-        deque(map(queue.__delitem__, keys), maxlen=0)
+        try:
+            deque(map(queue.__delitem__, keys), maxlen=0)
+        except KeyError as listed_twice:
+            remove(listed_twice.args[0])  # on no list now: the policy's own KernelBug
+            raise
         return
     for key in keys:
         remove(key)

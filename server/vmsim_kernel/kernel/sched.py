@@ -132,9 +132,9 @@ class TaskState(Enum):
     CANCELLED = "cancelled"  # stopped at a quantum boundary by its caller
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SimCpu:
-    """One simulated CPU."""
+    """One simulated CPU (slots: every quantum reads and writes its fields)."""
 
     cpu: int
     now_ns: int = 0  # the CPU is busy until this simulated time

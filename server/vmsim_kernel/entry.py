@@ -149,8 +149,8 @@ def run_at_once(
         KernelError: the call failed (any other exception is a defect, raised as it came).
     """
     entry = SYSCALL_TABLE.get(name)
-    sched = machine.sched
+    kernel = machine.kernel
+    sched = kernel.sched
     if entry is None or not entry.one_quantum or not sched.idle:
         return None
-    thread = machine.kernel.thread_of(pid, tid)
-    return sched.run_alone(thread, entry.work, machine, pid, *args)
+    return sched.run_alone(kernel.thread_of(pid, tid), entry.work, machine, pid, *args)

@@ -81,7 +81,7 @@ from vmsim_kernel.mm.vmalloc import VmallocSpace
 from vmsim_kernel.mm.vmscan import alloc_pages_slowpath, kswapd_run
 from vmsim_kernel.mm.vmstat import VmEvents
 from vmsim_kernel.mm.workingset import bucket_order
-from vmsim_kernel.results import Event, EventKind
+from vmsim_kernel.results import Event, EventKind, ProcessState
 
 __all__ = ["EventListener", "Kernel"]
 
@@ -602,13 +602,14 @@ class Kernel:
 
     def thread_of(self, pid: int, tid: int | None) -> SimThread:
         """The thread a call runs on (the kernel thread for a pid the call will reject)."""
+        # Task.alive and Task.main_thread written out: every process call starts here.
         task = self.tasks.get(pid)
-        if task is None or not task.threads or not task.alive:
+        if task is None or task.state is not ProcessState.RUNNING:
             return self.kernel_thread
-        if tid is None or tid == pid:
-            return task.main_thread
-        thread = task.threads.get(tid)
+        thread = task.threads.get(pid if tid is None else tid)
         if thread is None:
+            if not task.threads:
+                return self.kernel_thread
             raise InvalidArgument(
                 "tid",
                 f"{tid} is not a thread of pid {pid}",

@@ -132,9 +132,9 @@ class TaskState(Enum):
     CANCELLED = "cancelled"  # stopped at a quantum boundary by its caller
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SimCpu:
-    """One simulated CPU."""
+    """One simulated CPU (slots: every quantum reads and writes its fields)."""
 
     cpu: int
     now_ns: int = 0  # the CPU is busy until this simulated time
@@ -342,40 +342,6 @@ class Scheduler:
         return min(self.cpus, key=lambda cpu: (cpu.now_ns, cpu.cpu))
 
     # ---- running ------------------------------------------------------------------------------
-    def _begin_quantum(self, thread: SimThread, last_cpu: int | None) -> tuple[SimCpu, int]:
-        """Put *thread* on its CPU for a quantum: (the CPU, the quantum's start time).
-
-        The CPU idles until the thread is ready; a CPU that last ran another thread charges
-        this one a context switch.
-        """
-        cpu = self._place(thread, last_cpu)
-        cpu_now = cpu.now_ns
-        start = cpu_now if cpu_now > thread.now_ns else thread.now_ns
-        if start > cpu_now:
-            cpu.idle_ns += start - cpu_now
-        thread.now_ns = start
-        if cpu.last_thread is not None and cpu.last_thread is not thread:
-            thread.run(self.costs.context_switch_ns)
-            cpu.nr_switches += 1
-        return cpu, start
-
-    def _end_quantum(self, cpu: SimCpu, thread: SimThread, start: int, used: int) -> int:
-        """Charge a quantum begun at *start* that used *used* ns of CPU: returns how long it
-        ran in simulated time (its waits included)."""
-        ran = thread.now_ns - start
-        cpu.now_ns = start + used
-        cpu.busy_ns += used
-        cpu.nr_quanta += 1
-        cpu.last_thread = thread
-        self.nr_quanta += 1
-        pid = thread.pid
-        self.vruntime_ns[pid] = self.vruntime_ns.get(pid, 0) + used
-        self.run_time_ns[pid] = self.run_time_ns.get(pid, 0) + ran
-        self.nr_quanta_of[pid] = self.nr_quanta_of.get(pid, 0) + 1
-        if thread.now_ns > self.now_ns:
-            self.now_ns = thread.now_ns
-        return ran
-
     def step(self, task: CallTask | None = None) -> CallTask | None:
         """Run one quantum of *task* (default: the one pick_next chooses); returns it.
 
@@ -434,24 +400,55 @@ class Scheduler:
         last): the CPU placement, context switch, clocks, CPU times and vruntime, charged even
         when *work* raises; what the quantum took is left in `last_quantum`.
 
-        The one place a quantum is accounted: step() and run_alone() both come here. Plain
-        attribute arithmetic, no snapshots: every process call pays it.
+        The one place a quantum is accounted: step() and run_alone() both come here. Written
+        out in one function, in plain attribute arithmetic with no snapshots: every process
+        call pays it (a resident Touch's whole kernel path is a few microseconds).
         """
         times = thread.times
         user0, system0 = times.user_ns, times.system_ns
-        cpu, start = self._begin_quantum(thread, last_cpu)
+        cpu = self._place(thread, last_cpu)
+        # The CPU idles until the thread is ready; one that last ran another thread charges
+        # this one a context switch.
+        cpu_now = cpu.now_ns
+        start = thread.now_ns
+        if cpu_now > start:
+            start = thread.now_ns = cpu_now
+        else:
+            cpu.idle_ns += start - cpu_now
+        last_thread = cpu.last_thread
+        if last_thread is not thread and last_thread is not None:
+            thread.run(self.costs.context_switch_ns)
+            cpu.nr_switches += 1
         previous, self.current = self.current, thread
         previous_cpu, self.current_cpu = self.current_cpu, cpu.cpu
         try:
             return work(*args)
         finally:
             self.current, self.current_cpu = previous, previous_cpu
+            user = times.user_ns - user0
+            system = times.system_ns - system0
+            used = user + system
+            end = thread.now_ns
+            ran = end - start  # its simulated length, lock and I/O waits included
+            # The CPU is busy only for the CPU time used: a thread asleep on I/O leaves it.
+            cpu.now_ns = start + used
+            cpu.busy_ns += used
+            cpu.nr_quanta += 1
+            cpu.last_thread = thread
+            self.nr_quanta += 1
+            pid = thread.pid
+            vruntime, run_time, nr_quanta_of = self.vruntime_ns, self.run_time_ns, self.nr_quanta_of
+            vruntime[pid] = vruntime.get(pid, 0) + used
+            run_time[pid] = run_time.get(pid, 0) + ran
+            nr_quanta_of[pid] = nr_quanta_of.get(pid, 0) + 1
+            if end > self.now_ns:
+                self.now_ns = end
             quantum = self.last_quantum
             quantum.cpu = cpu.cpu
             quantum.start_ns = start
-            quantum.user_ns = user = times.user_ns - user0
-            quantum.system_ns = system = times.system_ns - system0
-            quantum.ran_ns = self._end_quantum(cpu, thread, start, user + system)
+            quantum.ran_ns = ran
+            quantum.user_ns = user
+            quantum.system_ns = system
 
     @property
     def idle(self) -> bool:

@@ -8,7 +8,6 @@ zone_batchsize, zone_highsize) and include/linux/mmzone.h.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -92,11 +91,6 @@ PERCPU_PAGELIST_HIGH_FRACTION: Final = 0  # vm.percpu_pagelist_high_fraction: 0 
 _NOT_FREE: Final = -1  # handed out, reserved or a hole
 _ON_PCP: Final = -2  # the head of a block on a per-cpu list: not free, not handed out
 _FREE_TAIL: Final = -3  # any other frame of a free block, in the buddy or the per-cpu lists
-# A drain of at least this many blocks goes back with array operations (_free_one_page_many):
-# below it their fixed cost (some 150 us) is more than a loop of _free_one_page (1 us a page).
-_BULK_FREE_MIN_BLOCKS: Final = 256
-# _free_one_page_many merges the last few blocks one by one, where arrays cost more than loops.
-_MERGE_ONE_BY_ONE_BLOCKS: Final = 16
 
 # free_page_is_bad (PAGE_FLAGS_CHECK_AT_FREE): a page freed with these still set is in use.
 # SWAPCACHE is added because freeing a swap-cache page would leak its swap slot.
@@ -758,9 +752,6 @@ class PageAllocator:
         )
         if bad.any():
             self._bad_free(int(pfns[np.argmax(bad)]), 0)
-        steps = np.diff(pfns)
-        if (steps > 0).all() or (steps < 0).all():  # a run in PTE order: no pfn twice
-            return
         by_pfn = np.argsort(pfns, kind="stable")  # a pfn's listings stay in list order
         ascending = pfns[by_pfn]
         repeated = np.flatnonzero(ascending[1:] == ascending[:-1])
@@ -775,9 +766,6 @@ class PageAllocator:
         """free_unref_page_commit for each of *run* (checked order-0 pages of *zone*), as
         chunks: the frees between two crossings of `high` only push onto the list."""
         if not zone.pageset_high:  # the boot pageset: straight to the buddy lists
-            if len(run) >= _BULK_FREE_MIN_BLOCKS:
-                self._free_one_page_many(zone, run, np.zeros(len(run), dtype=np.int64))
-                return
             for pfn in run.tolist():
                 self._free_one_page(zone, pfn, 0)
             return
@@ -789,10 +777,6 @@ class PageAllocator:
             high = min(pcp.batch << 2, high)
         listed = run.tolist()
         position, nr_pages = 0, len(listed)
-        # The drains' blocks, freed to the buddy lists together at the end: nothing between
-        # two drains reads those lists.
-        drained: list[int] = []
-        drained_orders: list[int] = []
         while position < nr_pages:
             # This many more frees leave count at high, where the last one frees a batch.
             take = min(max(1, high - pcp.count), nr_pages - position)
@@ -800,10 +784,7 @@ class PageAllocator:
             pcp.count += take
             position += take
             if pcp.count >= high:
-                pfns, orders = self._take_pcppages(pcp, self._nr_pcp_free(pcp, high, False), 0)
-                drained += pfns
-                drained_orders += orders
-        self._free_pcp_blocks(zone, drained, drained_orders)
+                self.free_pcppages_bulk(zone, pcp, self._nr_pcp_free(pcp, high, False), 0)
 
     @staticmethod
     def _nr_pcp_free(pcp: PerCpuPages, high: int, free_high: bool) -> int:
@@ -822,31 +803,12 @@ class PageAllocator:
 
     def free_pcppages_bulk(self, zone: Zone, pcp: PerCpuPages, count: int, order: int) -> None:
         """free_pcppages_bulk: *count* pages from the ends of the CPU's lists (the coldest)
-        back to the buddy lists, the list of *order* first, then round-robin by order; a
-        big drain (a munmap's or an exit's) as one batch of array operations."""
-        self._free_pcp_blocks(zone, *self._take_pcppages(pcp, count, order))
-
-    def _free_pcp_blocks(self, zone: Zone, pfns: list[int], orders: list[int]) -> None:
-        """The blocks drained from a per-cpu list to the buddy lists, in order."""
-        if len(pfns) >= _BULK_FREE_MIN_BLOCKS:
-            self._free_one_page_many(
-                zone, np.array(pfns, dtype=np.int64), np.array(orders, dtype=np.int64)
-            )
-            return
-        free_one_page = self._free_one_page
-        for pfn, block_order in zip(pfns, orders, strict=True):
-            free_one_page(zone, pfn, block_order)
-
-    @staticmethod
-    def _take_pcppages(pcp: PerCpuPages, count: int, order: int) -> tuple[list[int], list[int]]:
-        """The blocks free_pcppages_bulk takes off the CPU's lists, in the order it frees
-        them: (head pfns, orders)."""
+        back to the buddy lists, the list of *order* first, then round-robin by order."""
         count = min(pcp.count, count)
         lists = pcp.lists
         min_index, max_index = 0, NR_PCP_ORDERS - 1
         index = order - 1
-        pfns: list[int] = []
-        orders: list[int] = []
+        free_one_page = self._free_one_page
         while count > 0:
             while True:
                 index += 1
@@ -859,16 +821,13 @@ class PageAllocator:
                 if index == min_index:
                     min_index += 1
             pages, nr_pages = lists[index], 1 << index
-            # As many blocks as the count asks for, or the whole list, in one go.
-            nr_taken = min(len(pages), -(-count // nr_pages))
-            pfns.extend(itertools.islice(reversed(pages), nr_taken))
-            kept = list(itertools.islice(pages, len(pages) - nr_taken))
-            pages.clear()
-            pages.extend(kept)
-            orders.extend([index] * nr_taken)
-            count -= nr_taken * nr_pages
-            pcp.count -= nr_taken * nr_pages
-        return pfns, orders
+            while True:
+                pfn = pages.pop()
+                count -= nr_pages
+                pcp.count -= nr_pages
+                free_one_page(zone, pfn, index)
+                if count <= 0 or not pages:
+                    break
 
     def drain_all_pages(self) -> int:
         """drain_all_pages(NULL): every CPU's lists of every zone back to the buddy lists
@@ -1138,137 +1097,6 @@ class PageAllocator:
         free_area[order].free_list[pfn] = None
         buddy_order[pfn] = order
         flags[pfn] = _BUDDY_BIT
-
-    def _free_one_page_many(
-        self, zone: Zone, pfns: npt.NDArray[np.int64], orders: npt.NDArray[np.int64]
-    ) -> None:
-        """_free_one_page for each block (pfns[i], orders[i]) of *zone* in turn, with array
-        operations: the same free lists, in the same order, and the same descriptors.
-
-        Merging is canonical, so the free blocks after are those of the free pages, each
-        merged with its buddy while the buddy is free, an order at a time. What the order
-        of the frees decides is where each new block sits in its list: a block is linked
-        when its last page is freed and never unlinked after unless it merges, so the new
-        blocks of one order go to the top of its list in the order of their last frees. The
-        few blocks left at the higher orders merge one by one, in that order. A free page's
-        flags are none (check_invariants), so only heads are written.
-        """
-        buddy_order = self.buddy_order
-        flags = self.physmem.flags
-        # A munmap's drains are order-0 pages only: no need to look for the other orders.
-        if orders.any():
-            orders_freed = set(np.unique(orders).tolist())
-            zone.nr_free_pages += int(np.sum(np.left_shift(1, orders)))
-        else:
-            orders_freed = {0}
-            zone.nr_free_pages += len(pfns)
-        freed_at = np.arange(len(pfns), dtype=np.int64)  # when each block was freed
-        # The new blocks of the order at hand not merged yet, by pfn, and when each one's
-        # last page was freed.
-        heads = np.empty(0, dtype=np.int64)
-        times = np.empty(0, dtype=np.int64)
-        finals: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
-        order = 0
-        while order < MAX_ORDER - 1:
-            if order in orders_freed:
-                of_order = orders == order
-                heads = np.concatenate([heads, pfns[of_order]])
-                times = np.concatenate([times, freed_at[of_order]])
-                by_pfn = np.argsort(heads, kind="stable")  # quick on a drain's sorted runs
-                heads, times = heads[by_pfn], times[by_pfn]
-            if len(heads) <= _MERGE_ONE_BY_ONE_BLOCKS and order >= max(orders_freed):
-                break
-            heads, times = self._merge_free_blocks(zone, order, heads, times, finals)
-            order += 1
-        rest = sorted(zip(times.tolist(), heads.tolist(), strict=True))
-        finals += self._merge_in_time_order(zone, order, rest)
-        buddy_order[pfns] = _FREE_TAIL  # the heads of the final blocks are set below
-        flags[pfns] = 0
-        for final_order, final_heads, final_times in finals:
-            linked = final_heads[np.argsort(final_times)]
-            zone.free_area[final_order].free_list.update(dict.fromkeys(linked.tolist()))
-            buddy_order[linked] = final_order
-            flags[linked] = _BUDDY_BIT
-
-    def _merge_free_blocks(
-        self,
-        zone: Zone,
-        order: int,
-        heads: npt.NDArray[np.int64],
-        times: npt.NDArray[np.int64],
-        finals: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """One order of _free_one_page_many: the new blocks *heads* (increasing, complete at
-        *times*) whose buddy is free merge (those free before the batch leave their list);
-        the others are final at this order (added to *finals*). Returns the merged blocks,
-        by pfn, with their times."""
-        buddy_order = self.buddy_order
-        size = 1 << order
-        buddies = heads ^ size
-        if len(heads) and (heads[0] < zone.start_pfn + size or heads[-1] + size >= zone.end_pfn):
-            in_zone = (buddies >= zone.start_pfn) & (buddies < zone.end_pfn)
-            buddies_read = np.where(in_zone, buddies, heads)
-        else:
-            buddies_read = buddies
-        # A buddy free before the batch: a linked block of this order (a head's own state is
-        # never this order: it is on no list yet, or merged away below).
-        old = buddy_order[buddies_read] == order
-        # A buddy the batch freed: the head's neighbour in pfn order.
-        lower = np.flatnonzero((heads[1:] - heads[:-1] == size) & (heads[:-1] & size == 0))
-        upper = lower + 1
-        merged = old.copy()
-        merged[lower] = True
-        paired = merged.copy()
-        paired[upper] = True
-        finals.append((order, heads[~paired], times[~paired]))
-        gone = buddies[old]
-        if len(gone):
-            free_list = zone.free_area[order].free_list
-            for buddy in gone.tolist():
-                del free_list[buddy]
-            self.physmem.flags[gone] = 0
-            buddy_order[gone] = _FREE_TAIL
-        times[lower] = np.maximum(times[lower], times[upper])  # times is this call's own
-        # Each merged block's first pfn: still increasing, as the heads were.
-        return heads[merged] & ~((size << 1) - 1), times[merged]
-
-    def _merge_in_time_order(
-        self, zone: Zone, order: int, rest: list[tuple[int, int]]
-    ) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-        """The end of _free_one_page_many: the new blocks (time, head) of *order* left, in
-        the order they became complete, each merged as _free_one_page merges it (with a
-        block free before the batch, or one of these complete before it). Returns the
-        blocks they end as: (order, heads, times)."""
-        buddy_order = self.buddy_order
-        flags = self.physmem.flags
-        start_pfn, end_pfn = zone.start_pfn, zone.end_pfn
-        pending: list[dict[int, int]] = [{} for _ in range(MAX_ORDER)]  # head -> time
-        for time, head in rest:
-            pfn, block_order = head, order
-            while block_order < MAX_ORDER - 1:
-                buddy = pfn ^ (1 << block_order)
-                if not start_pfn <= buddy < end_pfn:
-                    break
-                if buddy in pending[block_order]:
-                    del pending[block_order][buddy]
-                elif buddy_order.item(buddy) == block_order:
-                    del zone.free_area[block_order].free_list[buddy]
-                    flags[buddy] = 0
-                    buddy_order[buddy] = _FREE_TAIL
-                else:
-                    break
-                pfn = min(pfn, buddy)
-                block_order += 1
-            pending[block_order][pfn] = time
-        return [
-            (
-                block_order,
-                np.fromiter(blocks.keys(), dtype=np.int64, count=len(blocks)),
-                np.fromiter(blocks.values(), dtype=np.int64, count=len(blocks)),
-            )
-            for block_order, blocks in enumerate(pending)
-            if blocks
-        ]
 
     def get_page_from_freelist(self, gfp: Gfp, order: int, level: WatermarkLevel) -> Pfn | None:
         """Walk the zonelist of *gfp*; take from the first zone whose watermark allows it.

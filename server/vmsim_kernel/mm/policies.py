@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import random
 from abc import ABC, abstractmethod
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -98,11 +98,6 @@ class PagePolicy(ABC):
     def remove(self, key: int) -> None:
         """*key* left memory for another reason (munmap, exit)."""
 
-    def remove_many(self, keys: list[int]) -> None:
-        """The batch form of remove, in order (a munmap's run of pages)."""
-        for key in keys:
-            self.remove(key)
-
     @abstractmethod
     def choose_victim(self, referenced: ReferencedFn) -> int | None:
         """Pick a victim, stop tracking it and return it; None when nothing is tracked."""
@@ -141,9 +136,6 @@ class _OrderedPolicy(PagePolicy):
             del self._queue[key]
         except KeyError:
             raise KernelBug(f"{self.name}: key {key} is not resident") from None
-
-    def remove_many(self, keys: list[int]) -> None:
-        _delete_all(self._queue, keys, self.remove)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -326,13 +318,6 @@ class TwoListPolicy(PagePolicy):
             raise KernelBug(f"linux: key {key} is on no LRU list")
         self.marked.discard(key)
 
-    def remove_many(self, keys: list[int]) -> None:
-        """remove of each of *keys*; a run all on the inactive list (a munmap of pages
-        written once) leaves it in one pass."""
-        _delete_all(self.inactive, keys, self.remove)
-        if self.marked:
-            self.marked.difference_update(keys)
-
     def _activate(self, key: int) -> None:
         """A page referenced again on its inactive trip joins the active list (its mark
         stays, so a page deactivated but still used comes back quickly)."""
@@ -416,11 +401,6 @@ class FileLru(TwoListPolicy):
     def remove(self, key: int) -> None:
         super().remove(key)
         self.workingset.discard(key)
-
-    def remove_many(self, keys: list[int]) -> None:
-        super().remove_many(keys)
-        if self.workingset:
-            self.workingset.difference_update(keys)
 
     def mark_page_accessed(self, key: int) -> bool:
         """folio_mark_accessed: returns whether the page moved to the active list."""
@@ -525,22 +505,6 @@ class UnoptPolicy(OptPolicy):
 
     name = "unopt"
     _SIGN = 1  # heap order: the soonest next use first
-
-
-def _delete_all(
-    queue: OrderedDict[int, None], keys: list[int], remove: Callable[[int], None]
-) -> None:
-    """Delete *keys* from *queue* at C speed when all are there; else *remove* each in turn
-    (from other lists, or raising KernelBug for the first that is on none)."""
-    if all(map(queue.__contains__, keys)):
-        try:
-            deque(map(queue.__delitem__, keys), maxlen=0)
-        except KeyError as listed_twice:
-            remove(listed_twice.args[0])  # on no list now: the policy's own KernelBug
-            raise
-        return
-    for key in keys:
-        remove(key)
 
 
 def make_policy(

@@ -177,8 +177,10 @@ def _zap_plain_pages(
     pages, each mapped once), as array operations; the frames queued on *batch* in order."""
     mm.count_resident(False, -len(pfns))
     kernel.rmap.remove_sole(pfns)
+    remove_from_lru = kernel.lruvec.policy.remove
     listed = pfns.tolist()
-    kernel.lruvec.policy.remove_many(listed)  # in PTE order: random's lists depend on it
+    for pfn in listed:  # in PTE order: a policy's lists may depend on it (random's do)
+        remove_from_lru(pfn)
     kernel.physmem.flags[pfns] = page_flags & np.uint32(~_DIRTY_BIT & 0xFFFFFFFF)
     batch.queued.extend(listed)
 

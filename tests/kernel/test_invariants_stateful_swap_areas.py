@@ -68,10 +68,14 @@ class VirtualMemoryWithSwapAreas(VirtualMemory):
         assert self.machine.meminfo()["SwapTotal"] == swap_total - int(gone["size_kb"])
 
 
+# derandomize: some random runs of this machine take minutes (seen: over 70 s in boot, exit
+# and lock bookkeeping, cause not found yet), past the suite's 300 s limit; CI runs a fixed
+# set of examples (about 12 s), and the fast test below keeps exploring at random.
 VirtualMemoryWithSwapAreas.TestCase.settings = settings(
     max_examples=15,
     stateful_step_count=30,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestVirtualMemoryWithSwapAreas = pytest.mark.slow(VirtualMemoryWithSwapAreas.TestCase)

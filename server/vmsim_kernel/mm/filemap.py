@@ -134,9 +134,6 @@ def read_pages(
     wanted = [index for index in range(first, end) if index not in mapping.pages]
     frames = _allocate_frames(kernel, task, len(wanted))
     for index, pfn in zip(wanted, frames, strict=True):
-        if index in mapping.pages:  # reclaim for the allocations ran, and someone read it
-            free_page(kernel.pgdat, pfn)
-            continue
         block = inode.blocks.get(index)
         if block is None:
             physmem.zero_user_frame(pfn)
